@@ -1,0 +1,17 @@
+# Every dependency comes from a Debian 12 package (see ./run for the list);
+# nothing is vendored and nothing is fetched at configure time.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium>=1.0.18)
+pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq>=4.3)
+find_package(OpenSSL REQUIRED)          # libcrypto's SHA-256 (uses SHA-NI)
+find_package(Protobuf REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(GTest REQUIRED)
+if(KP_BENCH)
+  find_package(benchmark REQUIRED)
+endif()
+find_path(CPPZMQ_INCLUDE_DIR zmq.hpp REQUIRED)

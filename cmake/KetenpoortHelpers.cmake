@@ -1,0 +1,41 @@
+# One helper pair keeps each target a few lines long and its dependencies
+# explicit (after Tink's tink_cc_library / tink_cc_test).
+
+add_library(kp_build_flags INTERFACE)
+target_compile_options(kp_build_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Wunused -Woverloaded-virtual -Wnull-dereference -Wformat=2
+  $<$<BOOL:${KP_WERROR}>:-Werror>)
+if(KP_SANITIZE)
+  target_compile_options(kp_build_flags INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(kp_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
+# kp_library(NAME SRCS ... DEPS ... [PRIVATE_DEPS ...])
+function(kp_library NAME)
+  cmake_parse_arguments(KP "" "" "SRCS;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(${NAME} STATIC ${KP_SRCS})
+  target_include_directories(${NAME} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_link_libraries(${NAME} PUBLIC ${KP_DEPS} PRIVATE kp_build_flags ${KP_PRIVATE_DEPS})
+endfunction()
+
+# kp_test(NAME SRCS ... DEPS ...): a GoogleTest binary; each TEST is a ctest case.
+function(kp_test NAME)
+  cmake_parse_arguments(KP "" "" "SRCS;DEPS" ${ARGN})
+  add_executable(${NAME} ${KP_SRCS})
+  target_link_libraries(${NAME} PRIVATE ${KP_DEPS} kp_testing GTest::gmock GTest::gtest_main kp_build_flags)
+  gtest_discover_tests(${NAME}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+    DISCOVERY_MODE PRE_TEST
+    PROPERTIES ENVIRONMENT "KP_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()
+
+# kp_binary(NAME SRCS ... DEPS ...): a thin main.cc.
+function(kp_binary NAME)
+  cmake_parse_arguments(KP "" "" "SRCS;DEPS" ${ARGN})
+  add_executable(${NAME} ${KP_SRCS})
+  target_link_libraries(${NAME} PRIVATE ${KP_DEPS} kp_build_flags)
+endfunction()
+
+include(GoogleTest)

@@ -1,0 +1,17 @@
+// Cryptographically secure random bytes (libsodium randombytes_buf).
+#ifndef KETENPOORT_CORE_CRYPTO_RANDOM_H_
+#define KETENPOORT_CORE_CRYPTO_RANDOM_H_
+
+#include <cstddef>
+#include <string>
+
+namespace kp {
+
+std::string RandomBytes(size_t n);
+
+// A fresh 128-bit message id (16 random bytes), as docs/protocol.md requires.
+inline std::string NewMessageId() { return RandomBytes(16); }
+
+}  // namespace kp
+
+#endif  // KETENPOORT_CORE_CRYPTO_RANDOM_H_
