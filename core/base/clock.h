@@ -10,6 +10,9 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
+
+#include "core/base/status.h"
 
 namespace kp {
 
@@ -39,6 +42,9 @@ class ManualClock final : public Clock {
 
 // "2026-11-22T14:32:54.123Z" (UTC, RFC 3339 with milliseconds).
 std::string FormatRfc3339Millis(int64_t unix_millis);
+// Parses exactly the form FormatRfc3339Millis writes, or a date "2026-11-22"
+// (midnight UTC). InvalidArgument on anything else.
+Result<int64_t> ParseRfc3339Millis(std::string_view text);
 
 }  // namespace kp
 

@@ -118,7 +118,7 @@ Status CheckDirNotGroupOrWorldWritable(const std::string& dir) {
   }
   if (!S_ISDIR(st.st_mode)) return InvalidArgumentError(dir + " is not a folder");
   if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-    return PermissionDeniedError("folder " + dir + " can be written by other users (mode " +
+    return FailedPreconditionError("folder " + dir + " can be written by other users (mode " +
                                  OctalMode(st.st_mode) +
                                  "); use a folder only its owner can write, e.g. chmod 700");
   }
@@ -133,7 +133,7 @@ Status CheckSecretFileMode(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) return InvalidArgumentError(path + " is not a regular file");
   if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    return PermissionDeniedError("secret key file " + path + " is readable or writable by other users (mode " +
+    return FailedPreconditionError("secret key file " + path + " is readable or writable by other users (mode " +
                                  OctalMode(st.st_mode) + "); fix it with: chmod 600 " + path);
   }
   return OkStatus();

@@ -91,6 +91,11 @@ TEST(EncodingTest, LengthPrefixIsBigEndian) {
 TEST(ClockTest, FormatsUtcWithMillis) {
   EXPECT_EQ(FormatRfc3339Millis(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatRfc3339Millis(1795357974123), "2026-11-22T14:32:54.123Z");
+  EXPECT_EQ(*ParseRfc3339Millis("2026-11-22T14:32:54.123Z"), 1795357974123);
+  EXPECT_EQ(*ParseRfc3339Millis("1970-01-02"), 86400000);
+  for (const char* bad : {"2026-02-31", "2026-11-22T14:32:54Z", "2026-13-01", "yesterday", "2026-11-22 ", ""}) {
+    EXPECT_THAT(ParseRfc3339Millis(bad), StatusIs(StatusCode::kInvalidArgument)) << bad;
+  }
   ManualClock clock(1000);
   clock.Advance(500);
   EXPECT_EQ(clock.NowMillis(), 1500);
@@ -111,7 +116,7 @@ TEST(FileUtilTest, ModesAreExactAndChecked) {
   ASSERT_OK(WriteFileDurable(dir.File("secret"), "k", 0600, WriteMode::kCreateExclusive));
   EXPECT_THAT(CheckSecretFileMode(dir.File("secret")), IsOk());
   ::chmod(dir.File("secret").c_str(), 0640);
-  EXPECT_THAT(CheckSecretFileMode(dir.File("secret")), StatusIs(StatusCode::kPermissionDenied, "chmod 600"));
+  EXPECT_THAT(CheckSecretFileMode(dir.File("secret")), StatusIs(StatusCode::kFailedPrecondition, "chmod 600"));
   EXPECT_THAT(CheckSecretFileMode(dir.File("missing")), StatusIs(StatusCode::kNotFound));
 }
 
@@ -119,7 +124,7 @@ TEST(FileUtilTest, GroupWritableFolderIsRefused) {
   TempDir dir;
   EXPECT_THAT(CheckDirNotGroupOrWorldWritable(dir.path()), IsOk());
   ::chmod(dir.path().c_str(), 0777);
-  EXPECT_THAT(CheckDirNotGroupOrWorldWritable(dir.path()), StatusIs(StatusCode::kPermissionDenied));
+  EXPECT_THAT(CheckDirNotGroupOrWorldWritable(dir.path()), StatusIs(StatusCode::kFailedPrecondition));
 }
 
 TEST(FileUtilTest, ReadIsBounded) {

@@ -1,0 +1,41 @@
+// What every `ketenpoort` subcommand shares: where to print, and the exit
+// code it sets. Exit codes are documented in docs/cli.md.
+#ifndef KETENPOORT_CLI_CLI_CONTEXT_H_
+#define KETENPOORT_CLI_CLI_CONTEXT_H_
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "core/base/status.h"
+
+namespace kp::cli {
+
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitError = 1,
+  kExitUsage = 2,
+  kExitRefused = 3,       // refused by policy
+  kExitUnavailable = 4,   // gateway unreachable or timed out
+  kExitVerification = 5,  // a signature, seal or proof did not verify
+};
+
+struct CliContext {
+  std::ostream& out = std::cout;
+  std::ostream& err = std::cerr;
+  int exit_code = kExitOk;
+
+  // Prints "error: <message>" to err and sets the exit code that fits the
+  // Status code (Unauthenticated/DataLoss -> 5, PermissionDenied -> 3,
+  // Unavailable/DeadlineExceeded -> 4, otherwise 1).
+  void Fail(const Status& status);
+};
+
+// Each command group registers its subcommands on `app`; their callbacks set
+// ctx.exit_code. `ctx` must outlive `app`'s parse.
+void RegisterKeygenCommand(CLI::App& app, CliContext& ctx);
+void RegisterEnvelopeCommand(CLI::App& app, CliContext& ctx);
+
+}  // namespace kp::cli
+
+#endif  // KETENPOORT_CLI_CLI_CONTEXT_H_

@@ -1,0 +1,26 @@
+// `ketenpoort`: the command for coordinators, privacy officers, partner IT
+// and operators. Thin by design: every command lives in the kp_cli library.
+#include <CLI/CLI.hpp>
+
+#include "cli/cli_context.h"
+#include "core/base/process.h"
+
+int main(int argc, char** argv) {
+  kp::Status hardened = kp::DisableCoreDumps();
+  if (!hardened.ok()) {
+    std::cerr << "error: " << hardened.message() << "\n";
+    return kp::cli::kExitError;
+  }
+  CLI::App app{"Ketenpoort: secure exchange of case fragments for the Veiligheidsteam"};
+  app.require_subcommand(1);
+  kp::cli::CliContext ctx;
+  kp::cli::RegisterKeygenCommand(app, ctx);
+  kp::cli::RegisterEnvelopeCommand(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kp::cli::kExitUsage;
+  }
+  return ctx.exit_code;
+}

@@ -1,0 +1,37 @@
+#include "core/envelope/message_kinds.h"
+
+#include "core/envelope/wire_format.h"
+#include "ketenpoort/v1/messages.pb.h"
+
+namespace kp {
+
+namespace v1 = ketenpoort::v1;
+
+std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
+  switch (kind) {
+    case v1::MESSAGE_KIND_CASE_COMMAND: return std::make_unique<v1::CaseCommand>();
+    case v1::MESSAGE_KIND_CASE_RESULT: return std::make_unique<v1::CaseResult>();
+    case v1::MESSAGE_KIND_FRAGMENT_REQUEST: return std::make_unique<v1::FragmentRequest>();
+    case v1::MESSAGE_KIND_AUTHORISATION: return std::make_unique<v1::Authorisation>();
+    case v1::MESSAGE_KIND_REFUSAL: return std::make_unique<v1::Refusal>();
+    case v1::MESSAGE_KIND_FRAGMENT_DELIVERY: return std::make_unique<v1::FragmentDelivery>();
+    case v1::MESSAGE_KIND_RECEIPT: return std::make_unique<v1::Receipt>();
+    case v1::MESSAGE_KIND_HEARTBEAT: return std::make_unique<v1::Heartbeat>();
+    case v1::MESSAGE_KIND_ERROR: return std::make_unique<v1::Error>();
+    case v1::MESSAGE_KIND_SUBJECT_DATA: return std::make_unique<v1::SubjectData>();
+    case v1::MESSAGE_KIND_FRAGMENT_CONTENT: return std::make_unique<v1::FragmentContent>();
+    default: return nullptr;
+  }
+}
+
+Result<v1::MessageKind> ParseKindLabel(std::string_view label) {
+  for (int k = v1::MessageKind_MIN; k <= v1::MessageKind_MAX; ++k) {
+    auto kind = static_cast<v1::MessageKind>(k);
+    if (v1::MessageKind_IsValid(k) && !wire::KindLabel(kind).empty() && wire::KindLabel(kind) == label) {
+      return kind;
+    }
+  }
+  return InvalidArgumentError("unknown message kind '" + std::string(label.substr(0, 40)) + "'");
+}
+
+}  // namespace kp

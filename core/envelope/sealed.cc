@@ -1,0 +1,34 @@
+#include "core/envelope/sealed.h"
+
+namespace kp {
+
+Result<std::string> SignAndSeal(const EnvelopeSigner& signer, MessageKind kind, std::string_view recipient_id,
+                                std::string_view recipient_sealing_key, std::string_view request_id,
+                                std::string_view body) {
+  if (recipient_id.empty()) return InvalidArgumentError("a sealed message must name its recipient");
+  if (request_id.size() != wire::kMessageIdBytes) {
+    return InvalidArgumentError("a sealed message must name its request (16-byte id)");
+  }
+  KP_ASSIGN_OR_RETURN(SignedMessage inner, signer.Sign(kind, recipient_id, request_id, body));
+  return SealTo(recipient_sealing_key, inner.bytes);
+}
+
+Result<VerifiedEnvelope> OpenAndVerify(const X25519KeyPair& mine, const KeyResolver& keys,
+                                       std::string_view sealed, const SealedExpectations& want) {
+  if (sealed.size() > wire::kMaxEnvelopeBytes + kSealOverheadBytes) {
+    return InvalidArgumentError("sealed message is too large");
+  }
+  KP_ASSIGN_OR_RETURN(std::string inner, OpenSealed(mine, sealed));
+  EnvelopeVerifier verifier(keys, /*replay=*/nullptr);
+  VerifyOptions options;
+  options.expected_kind = want.kind;
+  options.expected_recipient = want.my_id;
+  if (!want.expected_sender.empty()) options.expected_sender = want.expected_sender;
+  KP_ASSIGN_OR_RETURN(VerifiedEnvelope env, verifier.Verify(inner, options));
+  if (env.header.request_id() != want.request_id) {
+    return UnauthenticatedError("sealed message belongs to another request");
+  }
+  return env;
+}
+
+}  // namespace kp

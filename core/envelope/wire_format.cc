@@ -1,0 +1,53 @@
+#include "core/envelope/wire_format.h"
+
+#include "core/base/encoding.h"
+
+namespace kp::wire {
+
+using ketenpoort::v1::MessageKind;
+
+std::string_view KindLabel(MessageKind kind) {
+  switch (kind) {
+    case ketenpoort::v1::MESSAGE_KIND_CASE_COMMAND: return "case-command";
+    case ketenpoort::v1::MESSAGE_KIND_CASE_RESULT: return "case-result";
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_REQUEST: return "fragment-request";
+    case ketenpoort::v1::MESSAGE_KIND_AUTHORISATION: return "authorisation";
+    case ketenpoort::v1::MESSAGE_KIND_REFUSAL: return "refusal";
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_DELIVERY: return "fragment-delivery";
+    case ketenpoort::v1::MESSAGE_KIND_RECEIPT: return "receipt";
+    case ketenpoort::v1::MESSAGE_KIND_HEARTBEAT: return "heartbeat";
+    case ketenpoort::v1::MESSAGE_KIND_ERROR: return "error";
+    case ketenpoort::v1::MESSAGE_KIND_SUBJECT_DATA: return "subject-data";
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_CONTENT: return "fragment-content";
+    default: return "";
+  }
+}
+
+size_t MaxBodyBytes(MessageKind kind) {
+  switch (kind) {
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_REQUEST:
+    case ketenpoort::v1::MESSAGE_KIND_SUBJECT_DATA:
+      return kMaxRequestBodyBytes;
+    case ketenpoort::v1::MESSAGE_KIND_AUTHORISATION:
+      return kMaxAuthorisationBodyBytes;
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_CONTENT:
+      return kMaxFragmentBodyBytes;
+    default:
+      return kMaxSmallBodyBytes;
+  }
+}
+
+std::string SigningInput(MessageKind kind, std::string_view header, std::string_view body) {
+  std::string out;
+  std::string_view label = KindLabel(kind);
+  out.reserve(kSignaturePrefix.size() + label.size() + 9 + header.size() + body.size());
+  out.append(kSignaturePrefix);
+  out.append(label);
+  out.push_back('\0');
+  AppendLengthPrefixed(out, header);
+  AppendLengthPrefixed(out, body);
+  return out;
+}
+
+}  // namespace kp::wire

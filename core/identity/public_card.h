@@ -1,0 +1,56 @@
+// PublicCard: what a participant hands to the region to be enrolled.
+//
+// A card names the participant (id, kind, partner) and carries its three
+// public keys: Ed25519 for signatures, X25519 for sealed boxes, and the
+// Curve25519 key of its CurveZMQ transport. It is self-signed with the
+// signing key over CanonicalBytes() (docs/formats.md §2), which proves
+// possession of that key — not that the region trusts it: that is what the
+// enrolment key's signature on the registry adds (DESIGN.md §3).
+//
+// The fingerprint (16 Crockford base32 characters in four groups) is read out
+// over the phone when the card is handed over. A value type; thread-compatible.
+#ifndef KETENPOORT_CORE_IDENTITY_PUBLIC_CARD_H_
+#define KETENPOORT_CORE_IDENTITY_PUBLIC_CARD_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/base/status.h"
+#include "core/identity/participant.h"
+
+namespace kp {
+
+inline constexpr size_t kMaxCardFileBytes = 8 * 1024;
+
+struct PublicCard {
+  std::string id;
+  ParticipantKind kind = ParticipantKind::kAgent;
+  std::string partner;        // may be empty for gateway / privacy-officer / enrolment
+  int64_t created_ms = 0;
+  std::string signing_key;    // Ed25519, 32 bytes
+  std::string sealing_key;    // X25519, 32 bytes
+  std::string transport_key;  // CurveZMQ (X25519), 32 bytes
+  std::string self_signature; // Ed25519 over CanonicalBytes(), 64 bytes
+
+  // The exact bytes that are signed and fingerprinted (docs/formats.md §2).
+  std::string CanonicalBytes() const;
+  // "7KQ2-M9XD-41TZ-8HPA".
+  std::string Fingerprint() const;
+  // The transport key in Z85 (40 characters), as ZeroMQ writes it.
+  std::string TransportKeyZ85() const;
+
+  // The YAML text of the card file.
+  std::string ToYaml() const;
+
+  // Parses and checks a card: every field present and well-formed, the
+  // fingerprint line matching, the self-signature valid. `source` (a file
+  // name) prefixes every error. Unauthenticated when the signature or the
+  // fingerprint does not match; InvalidArgument for anything malformed.
+  static Result<PublicCard> Parse(std::string_view yaml_text, const std::string& source);
+  static Result<PublicCard> LoadFile(const std::string& path);
+};
+
+}  // namespace kp
+
+#endif  // KETENPOORT_CORE_IDENTITY_PUBLIC_CARD_H_
