@@ -4,7 +4,7 @@
 add_library(kp_build_flags INTERFACE)
 target_compile_options(kp_build_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
-  -Wunused -Woverloaded-virtual -Wformat=2
+  -Wunused -Woverloaded-virtual -Wno-missing-field-initializers -Wformat=2
   $<$<BOOL:${KP_WERROR}>:-Werror>)
 if(KP_SANITIZE)
   target_compile_options(kp_build_flags INTERFACE

@@ -1,0 +1,145 @@
+#include <sys/stat.h>
+
+#include "core/base/file_util.h"
+#include "core/identity/identity.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp {
+namespace {
+
+using ::kp::testing::IsOk;
+using ::kp::testing::StatusIs;
+using ::kp::testing::TempDir;
+
+constexpr int64_t kCreated = 1795357974123;
+
+class IdentityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::chmod(dir_.path().c_str(), 0700);
+    auto id = Identity::Generate("politie-agent", ParticipantKind::kAgent, "politie", kCreated);
+    ASSERT_THAT(id, IsOk());
+    ASSERT_OK(WriteIdentityFiles(dir_.path(), *id));
+    secret_path_ = IdentityFilePath(dir_.path(), "politie-agent");
+    card_path_ = CardFilePath(dir_.path(), "politie-agent");
+    secret_text_ = *ReadFileBounded(secret_path_, 10000);
+    card_text_ = *ReadFileBounded(card_path_, 10000);
+  }
+
+  Status LoadWithText(const std::string& text) {
+    std::string p = dir_.File("edited.secret");
+    ::unlink(p.c_str());
+    KP_RETURN_IF_ERROR(WriteFileDurable(p, text, 0600, WriteMode::kCreateExclusive));
+    return Identity::LoadFile(p).status();
+  }
+
+  TempDir dir_;
+  std::string secret_path_, card_path_, secret_text_, card_text_;
+};
+
+TEST_F(IdentityTest, RoundTripThroughFiles) {
+  ASSERT_OK_AND_ASSIGN(Identity loaded, Identity::LoadFile(secret_path_));
+  ASSERT_OK_AND_ASSIGN(PublicCard card, PublicCard::LoadFile(card_path_));
+  EXPECT_THAT(loaded.MatchesCard(card), IsOk());
+  EXPECT_EQ(card.id, "politie-agent");
+  EXPECT_EQ(card.partner, "politie");
+  EXPECT_EQ(card.created_ms, kCreated);
+  EXPECT_EQ(card.kind, ParticipantKind::kAgent);
+  EXPECT_EQ(card.Fingerprint().size(), 19u);
+  EXPECT_EQ(card.TransportKeyZ85().size(), 40u);
+}
+
+TEST_F(IdentityTest, ThreeDistinctKeyPairs) {
+  ASSERT_OK_AND_ASSIGN(PublicCard card, PublicCard::LoadFile(card_path_));
+  EXPECT_NE(card.signing_key, card.sealing_key);
+  EXPECT_NE(card.sealing_key, card.transport_key);
+  EXPECT_NE(card.signing_key, card.transport_key);
+}
+
+TEST_F(IdentityTest, SecretFileIsMode0600AndNeverOverwritten) {
+  struct stat st {};
+  ASSERT_EQ(::stat(secret_path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto again = Identity::Generate("politie-agent", ParticipantKind::kAgent, "politie", kCreated);
+  EXPECT_THAT(WriteIdentityFiles(dir_.path(), *again), StatusIs(StatusCode::kAlreadyExists));
+  EXPECT_EQ(*ReadFileBounded(secret_path_, 10000), secret_text_);
+}
+
+TEST_F(IdentityTest, RefusesAFolderOthersCanWrite) {
+  TempDir open_dir;
+  ::chmod(open_dir.path().c_str(), 0777);
+  auto id = Identity::Generate("om-agent", ParticipantKind::kAgent, "om", kCreated);
+  EXPECT_THAT(WriteIdentityFiles(open_dir.path(), *id), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_F(IdentityTest, LoosePermissionsAreRefusedNamingTheFile) {
+  ::chmod(secret_path_.c_str(), 0640);
+  EXPECT_THAT(Identity::LoadFile(secret_path_), StatusIs(StatusCode::kFailedPrecondition, secret_path_));
+}
+
+TEST_F(IdentityTest, EveryTruncationIsRefused) {
+  for (size_t len = 0; len < secret_text_.size(); ++len) {
+    Status s = LoadWithText(secret_text_.substr(0, len));
+    EXPECT_FALSE(s.ok()) << len;
+    EXPECT_NE(s.message().find("edited.secret"), std::string::npos) << s;
+  }
+}
+
+TEST_F(IdentityTest, EveryEditedByteIsRefused) {
+  for (size_t i = 0; i < secret_text_.size(); ++i) {
+    std::string bad = secret_text_;
+    bad[i] = static_cast<char>(bad[i] ^ 0x04);
+    EXPECT_FALSE(LoadWithText(bad).ok()) << i;
+  }
+}
+
+TEST_F(IdentityTest, AgentNeedsAPartnerAndIdsAreChecked) {
+  EXPECT_THAT(Identity::Generate("x", ParticipantKind::kAgent, "", kCreated),
+              StatusIs(StatusCode::kInvalidArgument, "--partner"));
+  EXPECT_THAT(Identity::Generate("Jan Jansen", ParticipantKind::kGateway, "", kCreated),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(Identity::Generate("-x", ParticipantKind::kGateway, "", kCreated),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(Identity::Generate(std::string(65, 'a'), ParticipantKind::kGateway, "", kCreated),
+              StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(Identity::Generate("gateway", ParticipantKind::kGateway, "", kCreated), IsOk());
+}
+
+TEST_F(IdentityTest, EditedCardFailsItsSelfSignature) {
+  std::string edited = card_text_;
+  size_t p = edited.find("partner: 'politie'");
+  ASSERT_NE(p, std::string::npos);
+  edited.replace(p, 18, "partner: 'om'");
+  EXPECT_THAT(PublicCard::Parse(edited, "x.card"), StatusIs(StatusCode::kUnauthenticated, "x.card"));
+}
+
+TEST_F(IdentityTest, EveryTruncatedOrFlippedCardIsRefused) {
+  for (size_t len = 0; len < card_text_.size(); ++len) {
+    // Only cutting the final newline leaves the same, valid card.
+    if (PublicCard::Parse(card_text_.substr(0, len), "x.card").ok()) {
+      EXPECT_EQ(len, card_text_.size() - 1);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(PublicCard good, PublicCard::Parse(card_text_, "x.card"));
+  for (size_t i = 0; i < card_text_.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = card_text_;
+      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+      auto r = PublicCard::Parse(bad, "x.card");
+      if (r.ok()) {
+        // A flip inside a comment changes nothing that is signed.
+        EXPECT_EQ(r->CanonicalBytes(), good.CanonicalBytes()) << i << ":" << bit;
+        EXPECT_EQ(r->self_signature, good.self_signature);
+      }
+    }
+  }
+}
+
+TEST_F(IdentityTest, CardOfAnotherIdentityDoesNotMatch) {
+  ASSERT_OK_AND_ASSIGN(Identity loaded, Identity::LoadFile(secret_path_));
+  auto other = Identity::Generate("politie-agent", ParticipantKind::kAgent, "politie", kCreated);
+  EXPECT_THAT(loaded.MatchesCard(other->MakeCard()), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+}  // namespace
+}  // namespace kp
