@@ -12,6 +12,12 @@ if(KP_SANITIZE)
   target_link_options(kp_build_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
+if(KP_FUZZ)
+  # Coverage instrumentation for every library, so the fuzzers see into them.
+  target_compile_options(kp_build_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(kp_build_flags INTERFACE -fsanitize=address,undefined)
+endif()
+
 # kp_library(NAME SRCS ... DEPS ... [PRIVATE_DEPS ...])
 function(kp_library NAME)
   cmake_parse_arguments(KP "" "" "SRCS;DEPS;PRIVATE_DEPS" ${ARGN})
@@ -55,5 +61,7 @@ function(kp_fuzzer NAME)
     target_compile_options(${NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_options(${NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
     target_link_libraries(${NAME} PRIVATE ${KP_DEPS} kp_build_flags)
+    # `./run fuzz` reads this list: one "binary corpus-folder" per line.
+    file(APPEND ${PROJECT_BINARY_DIR}/fuzzers.list "${CMAKE_CURRENT_BINARY_DIR}/${NAME} ${KP_CORPUS}\n")
   endif()
 endfunction()
