@@ -1,0 +1,233 @@
+// The policy engine: decides whether one disclosure is allowed.
+//
+// A `Policy` is a compiled, linted, immutable sharing policy (see
+// docs/policy-language.md for the language and DESIGN.md §5 for the model).
+// It is made only by policy/policy_loader.h, which refuses any policy with a
+// lint error, so a `Policy` object is always a clean one.
+//
+// `Decide(request)` evaluates one request:
+//   * default deny;
+//   * any matching forbid rule wins;
+//   * otherwise every requested category needs a matching permit rule whose
+//     conditions (its own plus those its legal basis requires) all hold;
+//     obligations are combined to the narrowest (field intersection per
+//     category, shortest retention, any no-onward-sharing / notify flag);
+//   * the order of rules in the file never changes a decision: rules are
+//     indexed by (sender, recipient partner, category) and kept sorted by id.
+//
+// Thread safety: a `Policy` is immutable after loading; `Decide` is const,
+// allocates only its own result and touches no shared mutable state, so any
+// number of threads may call it concurrently on one Policy.
+//
+// Lifetimes: the string_views in a `Request` are borrowed for the call only.
+// The string_views in a `Decision` (rule ids, legal bases, fields, the digest)
+// point into the Policy and stay valid while the Policy object lives; a caller
+// that keeps a Decision longer (e.g. to log it after a policy reload) must
+// copy them out or hold the Policy (it is normally held by shared_ptr).
+//
+// The engine does no I/O, no crypto and no logging: it decides, others act.
+// The SHA-256 of the policy text is computed by the caller of the loader.
+#ifndef KETENPOORT_POLICY_POLICY_ENGINE_H_
+#define KETENPOORT_POLICY_POLICY_ENGINE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace kp::policy {
+
+// At most this many partners, roles, categories, purposes, phases, and
+// fields per category (they are kept as bit sets). The loader enforces it.
+inline constexpr int kMaxNamesPerKind = 64;
+
+enum class Effect : uint8_t { kDeny, kPermit };
+// "deny" / "permit".
+std::string_view EffectName(Effect effect);
+
+// Conditions a permit rule (or its legal basis) can require. Bit flags.
+enum Condition : uint8_t {
+  kConditionMember = 1,         // the recipient is a member of the case
+  kConditionConsent = 2,        // consent recorded for (subject, purpose)
+  kConditionGatekeeper = 4,     // a gatekeeper's approval is recorded
+  kConditionJustification = 8,  // a written justification is present
+};
+inline constexpr uint8_t kAllConditions = 15;
+// "member", "consent", "gatekeeper", "justification".
+std::string_view ConditionName(Condition condition);
+
+// One disclosure to decide, as the gateway (or an agent re-checking) sees it.
+// Names are policy ids. The caller establishes the facts: e.g. the gateway
+// sets consent_recorded only when consent is recorded for *every* subject of
+// the request and this purpose.
+struct Request {
+  std::string_view from;     // source partner
+  std::string_view to;       // recipient partner
+  std::string_view to_role;  // recipient's role; empty when none
+  std::vector<std::string_view> categories;
+  std::string_view purpose;
+  std::string_view phase;  // the case's current phase
+  bool requester_is_member = false;
+  bool consent_recorded = false;
+  bool gatekeeper_approved = false;
+  std::string_view justification;  // present when it has a non-blank character
+};
+
+// Allowed fields of one category, in the order the category defines them.
+struct CategoryFields {
+  std::string_view category;
+  std::vector<std::string_view> fields;
+};
+
+// What the recipient and the sending agent must do. Meaningful on permit.
+struct Obligations {
+  std::vector<CategoryFields> fields;  // one entry per requested category, sorted by id
+  int retention_days = 0;
+  bool no_onward_sharing = false;
+  bool notify_privacy_officer = false;
+};
+
+struct Decision {
+  Effect effect = Effect::kDeny;
+  // Deciding rules, sorted by id: on permit the permit rules that hold; on
+  // deny the forbid rules that matched, or else the permit rules whose
+  // conditions failed (named in `reason`); empty for a plain default deny.
+  std::vector<std::string_view> rule_ids;
+  // Legal bases (ids) of the permitting rules, sorted; empty on deny.
+  std::vector<std::string_view> legal_bases;
+  Obligations obligations;
+  // For a person: why it was refused and what would make it allowed, or
+  // which rule allowed it. Contains only policy ids, never personal data.
+  std::string reason;
+  std::string_view policy_sha256;  // lowercase hex of the policy text
+};
+
+// Named things of a policy, as loaded (ids, display text, source location).
+struct Location {
+  int line = 0;  // 1-based
+  int column = 0;
+};
+
+class Policy {
+ public:
+  // Regime of a category or legal basis (AVG, or police/justice: Wpg/Wjsg).
+  enum class Regime : uint8_t { kAvg, kWpg, kWjsg };
+
+  struct Partner {
+    std::string id, name;
+  };
+  struct Role {
+    std::string id, name;
+    int partner = -1;  // the only partner that has this role; -1: any partner
+  };
+  struct Category {
+    std::string id, name;
+    int owner = -1;  // partner that holds this data; -1: not stated
+    std::vector<std::string> fields;
+    bool art9 = false, art10 = false;
+    Regime regime = Regime::kAvg;
+  };
+  struct Purpose {
+    std::string id, description;
+  };
+  struct Phase {
+    std::string id, name;
+    bool closed = false;  // every request in a closed phase is refused
+  };
+  struct LegalBasis {
+    std::string id, citation;
+    uint64_t senders = 0, categories = 0;
+    int max_retention_days = 0;
+    uint8_t required_conditions = 0;  // Condition bits
+    bool art9_ground = false, art10_ground = false;
+    Regime regime = Regime::kAvg;
+  };
+  struct Target {
+    int partner = -1;  // -1: any partner (forbid rules only)
+    int role = -1;     // -1: any role
+  };
+  struct Rule {
+    std::string id;
+    Effect effect = Effect::kDeny;
+    uint64_t from = 0;  // partners; all bits set when the rule names none
+    std::vector<Target> to;
+    uint64_t categories = 0, purposes = 0, phases = 0;
+    int legal_basis = -1;
+    uint8_t conditions = 0;  // own conditions | legal basis requirements
+    std::vector<std::pair<int, uint64_t>> fields;  // (category, field bits)
+    int retention_days = 0;
+    bool no_onward_sharing = false, notify_privacy_officer = false;
+    std::string explanation;
+    Location location;
+  };
+
+  Policy(const Policy&) = delete;
+  Policy& operator=(const Policy&) = delete;
+
+  Decision Decide(const Request& request) const;
+
+  const std::string& id() const { return id_; }
+  const std::string& source_name() const { return source_name_; }
+  const std::string& sha256_hex() const { return sha256_hex_; }
+  const std::vector<Partner>& partners() const { return partners_; }
+  const std::vector<Role>& roles() const { return roles_; }
+  const std::vector<Category>& categories() const { return categories_; }
+  const std::vector<Purpose>& purposes() const { return purposes_; }
+  const std::vector<Phase>& phases() const { return phases_; }
+  const std::vector<LegalBasis>& legal_bases() const { return legal_bases_; }
+  // Sorted by id (the file's order is deliberately forgotten).
+  const std::vector<Rule>& rules() const { return rules_; }
+
+  // -1 when unknown.
+  int PartnerIndex(std::string_view id) const { return Find(partner_index_, id); }
+  int RoleIndex(std::string_view id) const { return Find(role_index_, id); }
+  int CategoryIndex(std::string_view id) const { return Find(category_index_, id); }
+  int PurposeIndex(std::string_view id) const { return Find(purpose_index_, id); }
+  int PhaseIndex(std::string_view id) const { return Find(phase_index_, id); }
+
+ private:
+  friend class PolicyCompiler;  // policy_loader.cc builds and indexes it
+  Policy() = default;
+
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using NameIndex = std::unordered_map<std::string, int, NameHash, std::equal_to<>>;
+  static int Find(const NameIndex& index, std::string_view id) {
+    auto it = index.find(id);
+    return it == index.end() ? -1 : it->second;
+  }
+
+  // One rule in one (from, to partner, category) cell of the index.
+  struct Entry {
+    uint32_t rule;
+    uint64_t roles;  // roles of the recipient this rule covers in this cell
+    bool any_role;   // covers a recipient with any role, or with none
+  };
+  size_t Cell(int from, int to, int category) const {
+    return (static_cast<size_t>(from) * partners_.size() + static_cast<size_t>(to)) * categories_.size() +
+           static_cast<size_t>(category);
+  }
+  void BuildIndex();
+
+  std::string id_, source_name_, sha256_hex_;
+  std::vector<Partner> partners_;
+  std::vector<Role> roles_;
+  std::vector<Category> categories_;
+  std::vector<Purpose> purposes_;
+  std::vector<Phase> phases_;
+  std::vector<LegalBasis> legal_bases_;
+  std::vector<Rule> rules_;
+  uint64_t open_phases_ = 0;
+  NameIndex partner_index_, role_index_, category_index_, purpose_index_, phase_index_;
+  // Compressed rows: entries_[offsets_[c] .. offsets_[c+1]) for cell c,
+  // sorted by rule index (= by rule id).
+  std::vector<uint32_t> offsets_;
+  std::vector<Entry> entries_;
+};
+
+}  // namespace kp::policy
+
+#endif  // KETENPOORT_POLICY_POLICY_ENGINE_H_

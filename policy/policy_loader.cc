@@ -1,0 +1,809 @@
+#include "policy/policy_loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <exception>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "core/base/file_util.h"
+
+namespace kp::policy {
+
+// Builds a Policy from YAML, collecting every diagnostic. A friend of Policy.
+class PolicyCompiler {
+ public:
+  PolicyCompiler(std::string_view source_name, std::string_view sha256_hex) : file_(source_name) {
+    policy_.reset(new Policy());
+    policy_->source_name_ = std::string(source_name);
+    policy_->sha256_hex_ = std::string(sha256_hex);
+  }
+
+  CompileOutput Run(std::string_view text);
+
+ private:
+  using Node = YAML::Node;
+  using NameIndex = Policy::NameIndex;
+  static constexpr uint64_t Bit(int i) { return uint64_t{1} << i; }
+  static constexpr size_t kMaxIndexEntries = size_t{1} << 20;
+  static constexpr size_t kMaxRules = 10000;
+
+  // A map's entries by key, after checking for unknown and duplicate keys.
+  struct Fields {
+    std::map<std::string, Node> by_key;
+    Node self;
+    bool Has(const std::string& k) const { return by_key.count(k) > 0; }
+    Node Get(const std::string& k) const {
+      auto it = by_key.find(k);
+      return it == by_key.end() ? Node() : it->second;
+    }
+  };
+
+  void Error(const YAML::Mark& mark, std::string message) {
+    int line = mark.line >= 0 ? mark.line + 1 : 0;
+    int column = mark.column >= 0 ? mark.column + 1 : 0;
+    diagnostics_.push_back({file_, line, column, std::move(message)});
+  }
+  void Error(const Node& node, std::string message) { Error(node.Mark(), std::move(message)); }
+
+  std::optional<Fields> ReadMap(const Node& node, std::string_view what, const std::vector<std::string>& allowed,
+                                const std::vector<std::string>& required);
+  std::optional<std::string> Text(const Node& node, std::string_view what);
+  std::optional<std::string> Id(const Node& node, std::string_view what);
+  std::optional<bool> Bool(const Node& node, std::string_view what);
+  std::optional<int> Int(const Node& node, std::string_view what, int min, int max);
+  // A scalar or a sequence of scalars.
+  std::vector<std::pair<std::string, Node>> TextList(const Node& node, std::string_view what);
+  std::optional<Policy::Regime> Regime(const Node& node);
+  uint8_t Conditions(const Node& node);
+  // Resolves each name of `node` against `index`; unknown names are errors.
+  uint64_t NameSet(const Node& node, const NameIndex& index, std::string_view kind);
+  int Resolve(const std::string& name, const Node& at, const NameIndex& index, std::string_view kind);
+  bool AddName(NameIndex& index, const std::string& id, const Node& at, std::string_view kind,
+               std::map<std::string, YAML::Mark>& first_seen, size_t limit);
+  std::vector<Node> Items(const Node& section, std::string_view what);
+
+  void ReadMeta(const Node& node);
+  void ReadPartners(const Node& node);
+  void ReadRoles(const Node& node);
+  void ReadPhases(const Node& node);
+  void ReadPurposes(const Node& node);
+  void ReadCategories(const Node& node);
+  void ReadLegalBases(const Node& node);
+  void ReadRules(const Node& node);
+  void ReadRule(const Node& item);
+  void LintShadowedRules();
+
+  std::string file_;
+  std::unique_ptr<Policy> policy_;
+  std::vector<Diagnostic> diagnostics_;
+  std::map<std::string, YAML::Mark> partner_marks_, role_marks_, phase_marks_, purpose_marks_, category_marks_,
+      basis_marks_, rule_marks_;
+  NameIndex basis_index_;
+};
+
+namespace {
+
+bool ValidId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+std::string_view RegimeName(Policy::Regime r) {
+  switch (r) {
+    case Policy::Regime::kAvg:
+      return "AVG";
+    case Policy::Regime::kWpg:
+      return "Wpg";
+    case Policy::Regime::kWjsg:
+      return "Wjsg";
+  }
+  return "?";
+}
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+}  // namespace
+
+std::optional<PolicyCompiler::Fields> PolicyCompiler::ReadMap(const Node& node, std::string_view what,
+                                                              const std::vector<std::string>& allowed,
+                                                              const std::vector<std::string>& required) {
+  if (!node.IsMap()) {
+    Error(node, std::string(what) + " must be a mapping");
+    return std::nullopt;
+  }
+  Fields f;
+  f.self = node;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    const Node key = it->first;
+    if (!key.IsScalar()) {
+      Error(key, "keys of " + std::string(what) + " must be plain names");
+      continue;
+    }
+    const std::string& k = key.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      Error(key, "unknown key " + Quote(k) + " in " + std::string(what) + " (expected one of: " + list + ")");
+      continue;
+    }
+    if (f.by_key.count(k)) {
+      Error(key, "duplicate key " + Quote(k) + " in " + std::string(what));
+      continue;
+    }
+    f.by_key.emplace(k, it->second);
+  }
+  for (const auto& r : required) {
+    if (!f.Has(r)) Error(node, std::string(what) + " lacks required key " + Quote(r));
+  }
+  return f;
+}
+
+std::optional<std::string> PolicyCompiler::Text(const Node& node, std::string_view what) {
+  if (!node.IsScalar()) {
+    Error(node, std::string(what) + " must be text");
+    return std::nullopt;
+  }
+  return node.Scalar();
+}
+
+std::optional<std::string> PolicyCompiler::Id(const Node& node, std::string_view what) {
+  auto text = Text(node, what);
+  if (!text) return std::nullopt;
+  if (!ValidId(*text)) {
+    Error(node, std::string(what) + " " + Quote(*text) +
+                    " is not a valid id (letters, digits, '-', '_', '.', at most 64, starting with a letter "
+                    "or digit)");
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<bool> PolicyCompiler::Bool(const Node& node, std::string_view what) {
+  if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false")) return node.Scalar() == "true";
+  Error(node, std::string(what) + " must be true or false");
+  return std::nullopt;
+}
+
+std::optional<int> PolicyCompiler::Int(const Node& node, std::string_view what, int min, int max) {
+  if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    int v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc() && ptr == s.data() + s.size() && v >= min && v <= max) return v;
+  }
+  Error(node, std::string(what) + " must be a whole number from " + std::to_string(min) + " to " +
+                  std::to_string(max));
+  return std::nullopt;
+}
+
+std::vector<std::pair<std::string, YAML::Node>> PolicyCompiler::TextList(const Node& node, std::string_view what) {
+  std::vector<std::pair<std::string, Node>> out;
+  if (node.IsScalar()) {
+    out.emplace_back(node.Scalar(), node);
+    return out;
+  }
+  if (!node.IsSequence()) {
+    Error(node, std::string(what) + " must be a name or a list of names");
+    return out;
+  }
+  for (const Node& item : node) {
+    if (!item.IsScalar()) {
+      Error(item, "each entry of " + std::string(what) + " must be a name");
+      continue;
+    }
+    out.emplace_back(item.Scalar(), item);
+  }
+  if (out.empty() && node.size() == 0) Error(node, std::string(what) + " must not be empty");
+  return out;
+}
+
+std::optional<Policy::Regime> PolicyCompiler::Regime(const Node& node) {
+  if (node.IsScalar()) {
+    if (node.Scalar() == "avg") return Policy::Regime::kAvg;
+    if (node.Scalar() == "wpg") return Policy::Regime::kWpg;
+    if (node.Scalar() == "wjsg") return Policy::Regime::kWjsg;
+  }
+  Error(node, "regime must be one of: avg, wpg, wjsg");
+  return std::nullopt;
+}
+
+uint8_t PolicyCompiler::Conditions(const Node& node) {
+  uint8_t bits = 0;
+  for (const auto& [name, at] : TextList(node, "conditions")) {
+    bool found = false;
+    for (Condition c : {kConditionMember, kConditionConsent, kConditionGatekeeper, kConditionJustification}) {
+      if (name == ConditionName(c)) {
+        bits |= c;
+        found = true;
+      }
+    }
+    if (!found) {
+      Error(at, "unknown condition " + Quote(name) + " (expected member, consent, gatekeeper, justification)");
+    }
+  }
+  return bits;
+}
+
+int PolicyCompiler::Resolve(const std::string& name, const Node& at, const NameIndex& index,
+                            std::string_view kind) {
+  auto it = index.find(name);
+  if (it == index.end()) {
+    Error(at, "unknown " + std::string(kind) + " " + Quote(name));
+    return -1;
+  }
+  return it->second;
+}
+
+uint64_t PolicyCompiler::NameSet(const Node& node, const NameIndex& index, std::string_view kind) {
+  uint64_t bits = 0;
+  for (const auto& [name, at] : TextList(node, std::string(kind) + " list")) {
+    int i = Resolve(name, at, index, kind);
+    if (i >= 0) bits |= Bit(i);
+  }
+  return bits;
+}
+
+bool PolicyCompiler::AddName(NameIndex& index, const std::string& id, const Node& at, std::string_view kind,
+                             std::map<std::string, YAML::Mark>& first_seen, size_t limit) {
+  auto seen = first_seen.find(id);
+  if (seen != first_seen.end()) {
+    Error(at, "duplicate " + std::string(kind) + " id " + Quote(id) + " (first defined at line " +
+                  std::to_string(seen->second.line + 1) + ")");
+    return false;
+  }
+  first_seen.emplace(id, at.Mark());
+  if (index.size() >= limit) {
+    Error(at, "too many " + std::string(kind) + " definitions (at most " + std::to_string(limit) + ")");
+    return false;
+  }
+  const int next = static_cast<int>(index.size());
+  index.emplace(id, next);
+  return true;
+}
+
+std::vector<YAML::Node> PolicyCompiler::Items(const Node& section, std::string_view what) {
+  std::vector<Node> out;
+  if (!section.IsSequence()) {
+    Error(section, std::string(what) + " must be a list");
+    return out;
+  }
+  for (const Node& item : section) out.push_back(item);
+  return out;
+}
+
+void PolicyCompiler::ReadMeta(const Node& node) {
+  auto f = ReadMap(node, "policy", {"id", "version", "title", "description"}, {"id"});
+  if (!f) return;
+  if (auto id = f->Get("id"); id) {
+    if (auto v = Id(id, "policy id")) policy_->id_ = *v;
+  }
+  for (const char* k : {"version", "title", "description"}) {
+    if (f->Has(k)) (void)Text(f->Get(k), k);
+  }
+}
+
+void PolicyCompiler::ReadPartners(const Node& node) {
+  for (const Node& item : Items(node, "partners")) {
+    auto f = ReadMap(item, "a partner", {"id", "name"}, {"id"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "partner id");
+    if (!id || !AddName(policy_->partner_index_, *id, f->Get("id"), "partner", partner_marks_, kMaxNamesPerKind)) {
+      continue;
+    }
+    Policy::Partner p{*id, ""};
+    if (f->Has("name")) p.name = Text(f->Get("name"), "name").value_or("");
+    policy_->partners_.push_back(std::move(p));
+  }
+}
+
+void PolicyCompiler::ReadRoles(const Node& node) {
+  for (const Node& item : Items(node, "roles")) {
+    auto f = ReadMap(item, "a role", {"id", "name", "partner"}, {"id"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "role id");
+    if (!id || !AddName(policy_->role_index_, *id, f->Get("id"), "role", role_marks_, kMaxNamesPerKind)) continue;
+    Policy::Role r{*id, "", -1};
+    if (f->Has("name")) r.name = Text(f->Get("name"), "name").value_or("");
+    if (f->Has("partner")) {
+      if (auto p = Text(f->Get("partner"), "partner")) {
+        r.partner = Resolve(*p, f->Get("partner"), policy_->partner_index_, "partner");
+      }
+    }
+    policy_->roles_.push_back(std::move(r));
+  }
+}
+
+void PolicyCompiler::ReadPhases(const Node& node) {
+  for (const Node& item : Items(node, "phases")) {
+    auto f = ReadMap(item, "a phase", {"id", "name", "closed"}, {"id"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "phase id");
+    if (!id || !AddName(policy_->phase_index_, *id, f->Get("id"), "phase", phase_marks_, kMaxNamesPerKind)) {
+      continue;
+    }
+    Policy::Phase p{*id, "", false};
+    if (f->Has("name")) p.name = Text(f->Get("name"), "name").value_or("");
+    if (f->Has("closed")) p.closed = Bool(f->Get("closed"), "closed").value_or(false);
+    policy_->phases_.push_back(std::move(p));
+  }
+}
+
+void PolicyCompiler::ReadPurposes(const Node& node) {
+  for (const Node& item : Items(node, "purposes")) {
+    auto f = ReadMap(item, "a purpose", {"id", "description"}, {"id"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "purpose id");
+    if (!id ||
+        !AddName(policy_->purpose_index_, *id, f->Get("id"), "purpose", purpose_marks_, kMaxNamesPerKind)) {
+      continue;
+    }
+    Policy::Purpose p{*id, ""};
+    if (f->Has("description")) p.description = Text(f->Get("description"), "description").value_or("");
+    policy_->purposes_.push_back(std::move(p));
+  }
+}
+
+void PolicyCompiler::ReadCategories(const Node& node) {
+  for (const Node& item : Items(node, "categories")) {
+    auto f = ReadMap(item, "a category", {"id", "name", "owner", "fields", "art9", "art10", "regime"},
+                     {"id", "fields"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "category id");
+    if (!id || !AddName(policy_->category_index_, *id, f->Get("id"), "category", category_marks_,
+                        kMaxNamesPerKind)) {
+      continue;
+    }
+    Policy::Category c;
+    c.id = *id;
+    if (f->Has("name")) c.name = Text(f->Get("name"), "name").value_or("");
+    if (f->Has("owner")) {
+      if (auto p = Text(f->Get("owner"), "owner")) {
+        c.owner = Resolve(*p, f->Get("owner"), policy_->partner_index_, "partner");
+      }
+    }
+    if (f->Has("fields")) {
+      for (const auto& [name, at] : TextList(f->Get("fields"), "fields")) {
+        if (!ValidId(name)) {
+          Error(at, "field " + Quote(name) + " is not a valid name");
+        } else if (std::find(c.fields.begin(), c.fields.end(), name) != c.fields.end()) {
+          Error(at, "duplicate field " + Quote(name) + " in category " + Quote(c.id));
+        } else if (c.fields.size() >= kMaxNamesPerKind) {
+          Error(at, "too many fields in category " + Quote(c.id) + " (at most 64)");
+        } else {
+          c.fields.push_back(name);
+        }
+      }
+    }
+    if (f->Has("art9")) c.art9 = Bool(f->Get("art9"), "art9").value_or(false);
+    if (f->Has("art10")) c.art10 = Bool(f->Get("art10"), "art10").value_or(false);
+    if (f->Has("regime")) c.regime = Regime(f->Get("regime")).value_or(Policy::Regime::kAvg);
+    policy_->categories_.push_back(std::move(c));
+  }
+}
+
+void PolicyCompiler::ReadLegalBases(const Node& node) {
+  for (const Node& item : Items(node, "legal_bases")) {
+    auto f = ReadMap(item, "a legal basis",
+                     {"id", "citation", "senders", "categories", "max_retention_days", "requires", "art9_ground",
+                      "art10_ground", "regime"},
+                     {"id", "citation", "senders", "categories", "max_retention_days"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "legal basis id");
+    // Legal bases are not part of a request, so more than 64 are fine.
+    if (!id || !AddName(basis_index_, *id, f->Get("id"), "legal basis", basis_marks_, 1 << 16)) continue;
+    Policy::LegalBasis b;
+    b.id = *id;
+    if (f->Has("citation")) b.citation = Text(f->Get("citation"), "citation").value_or("");
+    if (f->Has("senders")) b.senders = NameSet(f->Get("senders"), policy_->partner_index_, "partner");
+    if (f->Has("categories")) {
+      b.categories = NameSet(f->Get("categories"), policy_->category_index_, "category");
+    }
+    if (f->Has("max_retention_days")) {
+      b.max_retention_days = Int(f->Get("max_retention_days"), "max_retention_days", 1, 36500).value_or(0);
+    }
+    if (f->Has("requires")) b.required_conditions = Conditions(f->Get("requires"));
+    if (f->Has("art9_ground")) b.art9_ground = Bool(f->Get("art9_ground"), "art9_ground").value_or(false);
+    if (f->Has("art10_ground")) b.art10_ground = Bool(f->Get("art10_ground"), "art10_ground").value_or(false);
+    if (f->Has("regime")) b.regime = Regime(f->Get("regime")).value_or(Policy::Regime::kAvg);
+    policy_->legal_bases_.push_back(std::move(b));
+  }
+}
+
+void PolicyCompiler::ReadRules(const Node& node) {
+  for (const Node& item : Items(node, "rules")) {
+    if (rule_marks_.size() >= kMaxRules) {
+      Error(item, "too many rules (at most " + std::to_string(kMaxRules) + ")");
+      return;
+    }
+    ReadRule(item);
+  }
+}
+
+void PolicyCompiler::ReadRule(const Node& item) {
+  Policy& p = *policy_;
+  auto f = ReadMap(item, "a rule",
+                   {"id", "effect", "from", "to", "categories", "purposes", "phases", "legal_basis", "conditions",
+                    "obligations", "explanation"},
+                   {"id", "effect", "categories"});
+  if (!f || !f->Has("id") || !f->Has("effect")) return;
+  auto id = Id(f->Get("id"), "rule id");
+  if (!id) return;
+  if (auto seen = rule_marks_.find(*id); seen != rule_marks_.end()) {
+    Error(f->Get("id"), "duplicate rule id " + Quote(*id) + " (first defined at line " +
+                            std::to_string(seen->second.line + 1) + ")");
+    return;
+  }
+  rule_marks_.emplace(*id, f->Get("id").Mark());
+  Policy::Rule r;
+  r.id = *id;
+  r.location = {item.Mark().line + 1, item.Mark().column + 1};
+  const Node effect = f->Get("effect");
+  if (effect.IsScalar() && effect.Scalar() == "permit") {
+    r.effect = Effect::kPermit;
+  } else if (effect.IsScalar() && effect.Scalar() == "forbid") {
+    r.effect = Effect::kDeny;
+  } else {
+    Error(effect, "effect must be permit or forbid");
+    return;
+  }
+  const bool permit = r.effect == Effect::kPermit;
+  const size_t errors_before = diagnostics_.size();
+  const uint64_t all_partners = p.partners_.size() >= 64 ? ~uint64_t{0} : Bit(int(p.partners_.size())) - 1;
+
+  // Who sends. A permit names its senders; a forbid may leave them open.
+  std::vector<std::pair<int, Node>> senders;
+  if (f->Has("from")) {
+    for (const auto& [name, at] : TextList(f->Get("from"), "from")) {
+      int i = Resolve(name, at, p.partner_index_, "partner");
+      if (i >= 0) {
+        r.from |= Bit(i);
+        senders.emplace_back(i, at);
+      }
+    }
+  } else if (permit) {
+    Error(item, "a permit rule must name its senders ('from')");
+  } else {
+    r.from = all_partners;
+  }
+
+  // Who receives: "partner" or "partner/role".
+  if (f->Has("to")) {
+    for (const auto& [name, at] : TextList(f->Get("to"), "to")) {
+      Policy::Target t;
+      std::string partner = name, role;
+      if (auto slash = name.find('/'); slash != std::string::npos) {
+        partner = name.substr(0, slash);
+        role = name.substr(slash + 1);
+      }
+      if (partner != "*") {
+        t.partner = Resolve(partner, at, p.partner_index_, "partner");
+        if (t.partner < 0) continue;
+      } else if (permit) {
+        Error(at, "a permit rule must name its recipients; '*' is only for forbid rules");
+        continue;
+      }
+      if (!role.empty()) {
+        t.role = Resolve(role, at, p.role_index_, "role");
+        if (t.role < 0) continue;
+        const int holder = p.roles_[t.role].partner;
+        if (holder >= 0 && t.partner >= 0 && holder != t.partner) {
+          Error(at, "no request can reach this: role " + Quote(role) + " belongs to partner " +
+                        Quote(p.partners_[holder].id) + ", not " + Quote(partner));
+          continue;
+        }
+      }
+      r.to.push_back(t);
+    }
+  } else if (permit) {
+    Error(item, "a permit rule must name its recipients ('to')");
+  } else {
+    r.to.push_back(Policy::Target{});
+  }
+
+  std::vector<std::pair<int, Node>> cats;
+  if (f->Has("categories")) {
+    for (const auto& [name, at] : TextList(f->Get("categories"), "categories")) {
+      int i = Resolve(name, at, p.category_index_, "category");
+      if (i >= 0) {
+        r.categories |= Bit(i);
+        cats.emplace_back(i, at);
+      }
+    }
+  }
+  if (f->Has("purposes")) {
+    r.purposes = NameSet(f->Get("purposes"), p.purpose_index_, "purpose");
+  } else if (permit) {
+    Error(item, "a permit rule must name its purposes (doelbinding)");
+  } else {
+    r.purposes = ~uint64_t{0};
+  }
+  if (f->Has("phases")) {
+    for (const auto& [name, at] : TextList(f->Get("phases"), "phases")) {
+      int i = Resolve(name, at, p.phase_index_, "phase");
+      if (i < 0) continue;
+      if (p.phases_[i].closed) {
+        Error(at, "no request can reach this: phase " + Quote(name) +
+                      " is closed, and a closed case refuses every request");
+        continue;
+      }
+      r.phases |= Bit(i);
+    }
+  } else {
+    for (size_t i = 0; i < p.phases_.size(); ++i) {
+      if (!p.phases_[i].closed) r.phases |= Bit(static_cast<int>(i));
+    }
+  }
+  if (f->Has("explanation")) r.explanation = Text(f->Get("explanation"), "explanation").value_or("");
+
+  if (!permit) {
+    for (const char* k : {"legal_basis", "conditions", "obligations"}) {
+      if (f->Has(k)) Error(f->Get(k), std::string("a forbid rule takes no ") + k);
+    }
+    if (diagnostics_.size() == errors_before) p.rules_.push_back(std::move(r));
+    return;
+  }
+
+  // A permit: legal basis, conditions, obligations, and what the basis covers.
+  const Policy::LegalBasis* basis = nullptr;
+  Node basis_node = f->Get("legal_basis");
+  if (!f->Has("legal_basis")) {
+    Error(item, "a permit rule must name its legal_basis");
+  } else if (auto name = Text(basis_node, "legal_basis")) {
+    r.legal_basis = Resolve(*name, basis_node, basis_index_, "legal basis");
+    if (r.legal_basis >= 0) basis = &p.legal_bases_[r.legal_basis];
+  }
+  if (f->Has("conditions")) r.conditions = Conditions(f->Get("conditions"));
+  if (basis != nullptr) {
+    r.conditions |= basis->required_conditions;
+    for (const auto& [s, at] : senders) {
+      if (!(basis->senders & Bit(s))) {
+        Error(at, "legal basis " + Quote(basis->id) + " does not cover sender " + Quote(p.partners_[s].id));
+      }
+    }
+  }
+  for (const auto& [c, at] : cats) {
+    const Policy::Category& cat = p.categories_[c];
+    if (cat.owner >= 0) {
+      for (const auto& [s, sat] : senders) {
+        if (s != cat.owner) {
+          Error(sat, "partner " + Quote(p.partners_[s].id) + " does not hold category " + Quote(cat.id) +
+                         " (held by " + Quote(p.partners_[cat.owner].id) + "); no request can reach this");
+        }
+      }
+    }
+    if (basis == nullptr) continue;
+    if (!(basis->categories & Bit(c))) {
+      Error(at, "legal basis " + Quote(basis->id) + " does not cover category " + Quote(cat.id));
+    }
+    if (cat.art9 && !basis->art9_ground) {
+      Error(at, "category " + Quote(cat.id) + " is AVG art. 9 special category data, but legal basis " +
+                    Quote(basis->id) + " is no art. 9 ground");
+    }
+    if (cat.art10 && !basis->art10_ground) {
+      Error(at, "category " + Quote(cat.id) + " is AVG art. 10 criminal data, but legal basis " +
+                    Quote(basis->id) + " is no art. 10 ground");
+    }
+    if (cat.regime != Policy::Regime::kAvg && basis->regime != cat.regime) {
+      Error(at, "category " + Quote(cat.id) + " falls under the " + std::string(RegimeName(cat.regime)) +
+                    " regime, but legal basis " + Quote(basis->id) + " belongs to the " +
+                    std::string(RegimeName(basis->regime)) + " regime");
+    }
+  }
+
+  if (!f->Has("obligations")) {
+    Error(item, "a permit rule must state its obligations (fields and retention_days)");
+  } else if (auto ob = ReadMap(f->Get("obligations"), "obligations",
+                               {"fields", "retention_days", "no_onward_sharing", "notify_privacy_officer"},
+                               {"fields", "retention_days"})) {
+    if (ob->Has("retention_days")) {
+      Node at = ob->Get("retention_days");
+      r.retention_days = Int(at, "retention_days", 1, 36500).value_or(0);
+      if (basis != nullptr && r.retention_days > basis->max_retention_days) {
+        Error(at, "retention of " + std::to_string(r.retention_days) + " days exceeds the maximum of " +
+                      std::to_string(basis->max_retention_days) + " days of legal basis " + Quote(basis->id));
+      }
+    }
+    if (ob->Has("no_onward_sharing")) {
+      r.no_onward_sharing = Bool(ob->Get("no_onward_sharing"), "no_onward_sharing").value_or(false);
+    }
+    if (ob->Has("notify_privacy_officer")) {
+      r.notify_privacy_officer = Bool(ob->Get("notify_privacy_officer"), "notify_privacy_officer").value_or(false);
+    }
+    uint64_t given = 0;
+    if (ob->Has("fields")) {
+      const Node fields = ob->Get("fields");
+      if (!fields.IsMap()) {
+        Error(fields, "obligations.fields must map each category to its allowed fields");
+      } else {
+        for (auto it = fields.begin(); it != fields.end(); ++it) {
+          const Node key = it->first;
+          if (!key.IsScalar()) {
+            Error(key, "keys of obligations.fields must be category names");
+            continue;
+          }
+          const int c = Resolve(key.Scalar(), key, p.category_index_, "category");
+          if (c < 0) continue;
+          if (!(r.categories & Bit(c))) {
+            Error(key, "obligations name category " + Quote(key.Scalar()) + ", which the rule does not cover");
+            continue;
+          }
+          if (given & Bit(c)) {
+            Error(key, "duplicate key " + Quote(key.Scalar()) + " in obligations.fields");
+            continue;
+          }
+          given |= Bit(c);
+          const Policy::Category& cat = p.categories_[c];
+          uint64_t bits = 0;
+          for (const auto& [name, at] : TextList(it->second, "the fields of " + cat.id)) {
+            auto pos = std::find(cat.fields.begin(), cat.fields.end(), name);
+            if (pos == cat.fields.end()) {
+              Error(at, "category " + Quote(cat.id) + " has no field " + Quote(name));
+            } else {
+              bits |= Bit(static_cast<int>(pos - cat.fields.begin()));
+            }
+          }
+          r.fields.emplace_back(c, bits);
+        }
+        for (const auto& [c, at] : cats) {
+          if (!(given & Bit(c))) {
+            Error(at, "the rule gives no allowed fields for category " + Quote(p.categories_[c].id) +
+                          " (data minimisation: list them under obligations.fields)");
+          }
+        }
+      }
+    }
+  }
+  if (diagnostics_.size() == errors_before) p.rules_.push_back(std::move(r));
+}
+
+void PolicyCompiler::LintShadowedRules() {
+  // A permit is reachable when at least one (sender, recipient, category)
+  // cell it occupies is not entirely covered by a single forbid rule there
+  // (purposes, phases and roles all included). One cover per cell keeps the
+  // check sound: it never flags a rule that some request can reach.
+  Policy& p = *policy_;
+  const size_t cells = p.offsets_.empty() ? 0 : p.offsets_.size() - 1;
+  std::vector<char> present(p.rules_.size(), 0), reachable(p.rules_.size(), 0);
+  std::vector<std::vector<std::string>> covered_by(p.rules_.size());
+  for (size_t c = 0; c < cells; ++c) {
+    const uint32_t begin = p.offsets_[c], end = p.offsets_[c + 1];
+    for (uint32_t e = begin; e < end; ++e) {
+      const Policy::Entry& mine = p.entries_[e];
+      const Policy::Rule& rule = p.rules_[mine.rule];
+      if (rule.effect != Effect::kPermit || reachable[mine.rule]) continue;
+      present[mine.rule] = 1;
+      const Policy::Rule* cover = nullptr;
+      for (uint32_t g = begin; g < end && cover == nullptr; ++g) {
+        const Policy::Entry& other = p.entries_[g];
+        const Policy::Rule& forbid = p.rules_[other.rule];
+        if (forbid.effect != Effect::kDeny) continue;
+        if ((rule.purposes & ~forbid.purposes) != 0 || (rule.phases & ~forbid.phases) != 0) continue;
+        if (!other.any_role && (mine.any_role || (mine.roles & ~other.roles) != 0)) continue;
+        cover = &forbid;
+      }
+      if (cover == nullptr) {
+        reachable[mine.rule] = 1;
+      } else if (auto& by = covered_by[mine.rule]; std::find(by.begin(), by.end(), cover->id) == by.end()) {
+        by.push_back(cover->id);
+      }
+    }
+  }
+  for (size_t ri = 0; ri < p.rules_.size(); ++ri) {
+    const Policy::Rule& rule = p.rules_[ri];
+    if (rule.effect != Effect::kPermit || reachable[ri]) continue;
+    std::string list;
+    for (const auto& id : covered_by[ri]) list += (list.empty() ? "" : ", ") + id;
+    Error(rule_marks_[rule.id], "no request can reach rule " + Quote(rule.id) +
+                                    (present[ri] && !list.empty()
+                                         ? ": every request it matches is forbidden by " + list
+                                         : std::string(": it matches no sender, recipient and category")));
+  }
+}
+
+CompileOutput PolicyCompiler::Run(std::string_view text) {
+  CompileOutput out;
+  try {
+    if (text.size() > kMaxPolicyBytes) {
+      diagnostics_.push_back({file_, 0, 0, "policy is larger than " + std::to_string(kMaxPolicyBytes) + " bytes"});
+    } else {
+      Node root = YAML::Load(std::string(text));
+      if (!root.IsMap()) {
+        Error(root, "a policy must be a mapping with the keys policy, partners, roles, phases, purposes, "
+                    "categories, legal_bases, rules");
+      } else if (auto top = ReadMap(root, "the policy",
+                                    {"policy", "partners", "roles", "phases", "purposes", "categories",
+                                     "legal_bases", "rules"},
+                                    {"policy", "partners", "phases", "purposes", "categories", "legal_bases",
+                                     "rules"})) {
+        if (top->Has("policy")) ReadMeta(top->Get("policy"));
+        if (top->Has("partners")) ReadPartners(top->Get("partners"));
+        if (top->Has("roles")) ReadRoles(top->Get("roles"));
+        if (top->Has("phases")) ReadPhases(top->Get("phases"));
+        if (top->Has("purposes")) ReadPurposes(top->Get("purposes"));
+        if (top->Has("categories")) ReadCategories(top->Get("categories"));
+        if (top->Has("legal_bases")) ReadLegalBases(top->Get("legal_bases"));
+        if (top->Has("rules")) ReadRules(top->Get("rules"));
+        if (policy_->rules_.empty() && diagnostics_.empty()) {
+          Error(top->Get("rules"), "the policy has no rules, so it refuses everything");
+        }
+        std::sort(policy_->rules_.begin(), policy_->rules_.end(),
+                  [](const Policy::Rule& a, const Policy::Rule& b) { return a.id < b.id; });
+        // Bound the index (sender x recipient x category cells per rule).
+        size_t index_entries = 0;
+        for (const auto& rule : policy_->rules_) {
+          size_t recipients = 0;
+          for (const auto& t : rule.to) recipients += t.partner < 0 ? policy_->partners_.size() : 1;
+          index_entries += static_cast<size_t>(std::popcount(rule.categories)) *
+                           static_cast<size_t>(std::popcount(rule.from)) * recipients;
+        }
+        if (index_entries > kMaxIndexEntries) {
+          Error(top->Get("rules"), "the rules are too broad to index (" + std::to_string(index_entries) +
+                                       " sender/recipient/category combinations; at most " +
+                                       std::to_string(kMaxIndexEntries) + ")");
+        } else if (!policy_->partners_.empty() && !policy_->categories_.empty()) {
+          policy_->BuildIndex();
+          LintShadowedRules();
+        }
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    Error(e.mark, "not valid YAML: " + e.msg);
+  } catch (const std::exception& e) {
+    diagnostics_.push_back({file_, 0, 0, std::string("cannot load policy: ") + e.what()});
+  }
+  if (policy_->sha256_hex_.size() != 64 ||
+      !std::all_of(policy_->sha256_hex_.begin(), policy_->sha256_hex_.end(),
+                   [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
+    diagnostics_.push_back({file_, 0, 0, "internal: the policy's SHA-256 must be 64 lowercase hex digits"});
+  }
+  std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+  });
+  out.diagnostics = std::move(diagnostics_);
+  if (out.diagnostics.empty()) out.policy = std::move(policy_);
+  return out;
+}
+
+std::string Diagnostic::ToString() const {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  return out + ": error: " + message;
+}
+
+std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics) {
+  std::string out;
+  for (const auto& d : diagnostics) out += d.ToString() + "\n";
+  return out;
+}
+
+CompileOutput CompilePolicy(std::string_view text, std::string_view source_name, std::string_view sha256_hex) {
+  return PolicyCompiler(source_name, sha256_hex).Run(text);
+}
+
+Result<std::shared_ptr<const Policy>> LoadPolicy(std::string_view text, std::string_view source_name,
+                                                 std::string_view sha256_hex) {
+  CompileOutput out = CompilePolicy(text, source_name, sha256_hex);
+  if (!out.diagnostics.empty()) {
+    std::string message = "policy " + std::string(source_name) + " has " +
+                           std::to_string(out.diagnostics.size()) + " error(s) and is not used:\n" +
+                           FormatDiagnostics(out.diagnostics);
+    message.pop_back();
+    return InvalidArgumentError(std::move(message));
+  }
+  return out.policy;
+}
+
+Result<std::shared_ptr<const Policy>> LoadPolicyFile(const std::string& path,
+                                                     const Sha256HexFunction& sha256_hex) {
+  KP_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(path, kMaxPolicyBytes));
+  return LoadPolicy(text, path, sha256_hex(text));
+}
+
+}  // namespace kp::policy
