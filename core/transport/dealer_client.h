@@ -1,0 +1,94 @@
+// DealerClient: an agent's or coordinator's one connection to the gateway,
+// CURVE client side (docs/protocol.md §7).
+//
+// It watches its own socket's events, so it can tell the three situations
+// partner IT must tell apart: connected; "refused by the gateway: this key
+// is not enrolled" (a ZAP/CURVE refusal, which ZeroMQ does not retry by
+// itself: call Reconnect(), with backoff); and "gateway unreachable"
+// (ZeroMQ keeps retrying the TCP connection on its own).
+//
+// Not thread-safe: one thread owns it.
+#ifndef KETENPOORT_CORE_TRANSPORT_DEALER_CLIENT_H_
+#define KETENPOORT_CORE_TRANSPORT_DEALER_CLIENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/base/status.h"
+#include "core/crypto/secret_bytes.h"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
+
+namespace kp {
+
+struct DealerOptions {
+  std::string endpoint;                  // e.g. tcp://gateway.zvh.local:7400
+  std::string server_public_key;         // the gateway's transport key, 32 bytes (from its pinned card)
+  int send_hwm = 1'000;
+  int receive_hwm = 1'000;
+  int heartbeat_interval_ms = 1'000;
+  int heartbeat_timeout_ms = 5'000;
+  int reconnect_interval_ms = 100;       // TCP reconnects, done by ZeroMQ
+  int reconnect_interval_max_ms = 5'000;
+  int64_t max_message_bytes = 4 * 1024 * 1024 + 64;
+};
+
+enum class ConnectionState {
+  kConnecting,   // no handshake completed yet
+  kConnected,    // CURVE handshake succeeded and ZAP admitted us
+  kRefused,      // the gateway refused our key (not enrolled, or removed)
+  kDisconnected, // was connected; ZeroMQ is reconnecting
+};
+
+std::string_view ConnectionStateName(ConnectionState state);
+
+class DealerClient {
+ public:
+  // Borrows `secret_key` (our transport secret); it must outlive the client.
+  static Result<std::unique_ptr<DealerClient>> Create(zmq::context_t& context, const std::string& public_key,
+                                                      const SecretBytes& secret_key, const DealerOptions& options);
+  ~DealerClient();
+
+  // Queues one envelope; never blocks. ResourceExhausted when the outgoing
+  // queue is full (the gateway is not reading or not reachable).
+  Status Send(const std::string& payload);
+
+  // Waits up to `timeout_ms` for one envelope, meanwhile following the
+  // connection state. nullopt on timeout. Unauthenticated when the gateway
+  // refused our key.
+  Result<std::optional<std::string>> Receive(int timeout_ms);
+
+  // Waits until connected, refused, or `timeout_ms` passed.
+  ConnectionState WaitForHandshake(int timeout_ms);
+
+  // Closes the socket and connects afresh (after a refusal, or a stall).
+  Status Reconnect();
+
+  ConnectionState state() const { return state_; }
+
+ private:
+  DealerClient(zmq::context_t& context, std::string public_key, const SecretBytes& secret_key,
+               DealerOptions options);
+  Status Open();
+  void DrainEvents();
+
+  zmq::context_t& context_;
+  const std::string public_key_;
+  const SecretBytes& secret_key_;
+  const DealerOptions options_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<zmq::socket_t> monitor_;
+  std::string monitor_endpoint_;
+  ConnectionState state_ = ConnectionState::kConnecting;
+  static std::atomic<uint64_t> next_monitor_id_;
+};
+
+}  // namespace kp
+
+#endif  // KETENPOORT_CORE_TRANSPORT_DEALER_CLIENT_H_
