@@ -508,12 +508,15 @@ void PolicyCompiler::ReadRule(const Node& item) {
   }
 
   std::vector<std::pair<int, Node>> cats;
+  bool all_categories_known = true;  // else do not pile on "does not cover" errors
   if (f->Has("categories")) {
     for (const auto& [name, at] : TextList(f->Get("categories"), "categories")) {
       int i = Resolve(name, at, p.category_index_, "category");
       if (i >= 0) {
         r.categories |= Bit(i);
         cats.emplace_back(i, at);
+      } else {
+        all_categories_known = false;
       }
     }
   }
@@ -631,6 +634,7 @@ void PolicyCompiler::ReadRule(const Node& item) {
           const int c = Resolve(key.Scalar(), key, p.category_index_, "category");
           if (c < 0) continue;
           if (!(r.categories & Bit(c))) {
+            if (!all_categories_known) continue;
             Error(key, "obligations name category " + Quote(key.Scalar()) + ", which the rule does not cover");
             continue;
           }
