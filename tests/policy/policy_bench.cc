@@ -1,7 +1,7 @@
 // Decision evaluation on the example policy of the Veiligheidsteam Hart van
 // Brabant. A program, not a test (DESIGN.md §6). Run from the source root:
-//   build/tests/policy/policy_bench --benchmark_repetitions=5 \
-//     --benchmark_report_aggregates_only=true
+//   build/tests/policy/policy_bench --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true
 // items_per_second is decisions per second on one core.
 #include <benchmark/benchmark.h>
 
