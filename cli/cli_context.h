@@ -35,6 +35,7 @@ struct CliContext {
 // ctx.exit_code. `ctx` must outlive `app`'s parse.
 void RegisterKeygenCommand(CLI::App& app, CliContext& ctx);
 void RegisterEnvelopeCommand(CLI::App& app, CliContext& ctx);
+void RegisterRegistryCommand(CLI::App& app, CliContext& ctx);
 void RegisterPolicyCommand(CLI::App& app, CliContext& ctx);
 
 }  // namespace kp::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   kp::cli::CliContext ctx;
   kp::cli::RegisterKeygenCommand(app, ctx);
   kp::cli::RegisterEnvelopeCommand(app, ctx);
+  kp::cli::RegisterRegistryCommand(app, ctx);
   kp::cli::RegisterPolicyCommand(app, ctx);
   try {
     app.parse(argc, argv);
