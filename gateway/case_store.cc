@@ -1,0 +1,344 @@
+#include "gateway/case_store.h"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+
+namespace kp::gateway {
+namespace {
+
+// A prepared statement with positional binds; finalised on destruction.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(const std::string& v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_blob(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Text(const std::string& v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Int(int64_t v) {
+    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, ++n_, v);
+    return *this;
+  }
+  // SQLITE_ROW -> true, SQLITE_DONE -> false.
+  Result<bool> Step() {
+    if (rc_ != SQLITE_OK) return Error();
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    rc_ = rc;
+    return Error();
+  }
+  Status Run() {
+    auto r = Step();
+    return r.ok() ? OkStatus() : r.status();
+  }
+  std::string Col(int i) {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    int n = sqlite3_column_bytes(stmt_, i);
+    return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), static_cast<size_t>(n));
+  }
+  int64_t ColInt(int i) { return sqlite3_column_int64(stmt_, i); }
+
+ private:
+  Status Error() const {
+    return UnavailableError(std::string("case database: ") + sqlite3_errstr(rc_) + " (" + sqlite3_errmsg(db_) + ")");
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+  int n_ = 0;
+};
+
+std::string JoinCategories(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& c : v) {
+    if (!out.empty()) out += ',';
+    out += c;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitCategories(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    out.push_back(s.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS cases(
+  id TEXT PRIMARY KEY, purpose TEXT NOT NULL, coordinator TEXT NOT NULL, phase TEXT NOT NULL,
+  closed INTEGER NOT NULL DEFAULT 0, opened_ms INTEGER NOT NULL, closed_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS case_counters(year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS members(
+  case_id TEXT NOT NULL, partner TEXT NOT NULL, admitted_ms INTEGER NOT NULL, PRIMARY KEY(case_id, partner));
+CREATE TABLE IF NOT EXISTS consents(
+  case_id TEXT NOT NULL, subject_ref TEXT NOT NULL, purpose TEXT NOT NULL, valid_until_ms INTEGER NOT NULL,
+  PRIMARY KEY(case_id, subject_ref, purpose));
+CREATE TABLE IF NOT EXISTS gatekeeper_approvals(
+  case_id TEXT NOT NULL, source_partner TEXT NOT NULL, category TEXT NOT NULL, purpose TEXT NOT NULL,
+  valid_until_ms INTEGER NOT NULL, PRIMARY KEY(case_id, source_partner, category, purpose));
+CREATE TABLE IF NOT EXISTS requests(
+  request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, coordinator TEXT NOT NULL, source_partner TEXT NOT NULL,
+  categories TEXT NOT NULL, authorisation BLOB NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+  delivered INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS requests_by_partner ON requests(source_partner, delivered);
+CREATE TABLE IF NOT EXISTS inbox(
+  message_id BLOB PRIMARY KEY, recipient TEXT NOT NULL, case_id TEXT NOT NULL, envelope BLOB NOT NULL,
+  stored_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS inbox_by_recipient ON inbox(recipient);
+)sql";
+
+}  // namespace
+
+Result<std::unique_ptr<CaseStore>> CaseStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return UnavailableError("cannot open the case database " + path + ": " + msg);
+  }
+  std::unique_ptr<CaseStore> store(new CaseStore(db));
+  KP_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
+  KP_RETURN_IF_ERROR(store->Exec(kSchema));
+  return store;
+}
+
+CaseStore::~CaseStore() { sqlite3_close(db_); }
+
+Status CaseStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return UnavailableError("case database: " + msg);
+  }
+  return OkStatus();
+}
+
+Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::string& coordinator,
+                                       const std::string& first_phase, int year, int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  auto fail = [&](Status s) {
+    (void)Exec("ROLLBACK");
+    return s;
+  };
+  int64_t last = 0;
+  {
+    Stmt q(db_, "SELECT last FROM case_counters WHERE year = ?");
+    auto row = q.Int(year).Step();
+    if (!row.ok()) return fail(row.status());
+    if (*row) last = q.ColInt(0);
+  }
+  if (last >= 9999) return fail(ResourceExhaustedError("case numbers for this year are used up"));
+  char id[32];
+  std::snprintf(id, sizeof id, "VT-%04d-%04d", year, static_cast<int>(last + 1));
+  CaseRecord c{id, purpose, coordinator, first_phase, false, now_ms, 0};
+  Status s = Stmt(db_, "INSERT OR REPLACE INTO case_counters(year, last) VALUES(?, ?)").Int(year).Int(last + 1).Run();
+  if (s.ok()) {
+    s = Stmt(db_, "INSERT INTO cases(id, purpose, coordinator, phase, opened_ms) VALUES(?, ?, ?, ?, ?)")
+            .Text(c.id).Text(purpose).Text(coordinator).Text(first_phase).Int(now_ms).Run();
+  }
+  if (!s.ok()) return fail(s);
+  KP_RETURN_IF_ERROR(Exec("COMMIT"));
+  return c;
+}
+
+Result<CaseRecord> CaseStore::GetCase(const std::string& case_id) {
+  Stmt q(db_, "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
+  if (!row) return NotFoundError("case " + case_id + " does not exist");
+  return CaseRecord{q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6)};
+}
+
+Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordinator) {
+  Stmt q(db_,
+         "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE coordinator = ? "
+         "ORDER BY id");
+  q.Text(coordinator);
+  std::vector<CaseRecord> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6)});
+  }
+}
+
+Status CaseStore::SetPhase(const std::string& case_id, const std::string& phase) {
+  return Stmt(db_, "UPDATE cases SET phase = ? WHERE id = ?").Text(phase).Text(case_id).Run();
+}
+
+Status CaseStore::CloseCase(const std::string& case_id, const std::string& closed_phase, int64_t now_ms) {
+  return Stmt(db_, "UPDATE cases SET closed = 1, phase = ?, closed_ms = ? WHERE id = ?")
+      .Text(closed_phase).Int(now_ms).Text(case_id).Run();
+}
+
+Status CaseStore::AdmitPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
+  return Stmt(db_, "INSERT OR IGNORE INTO members(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
+      .Text(case_id).Text(partner).Int(now_ms).Run();
+}
+
+Result<bool> CaseStore::IsMember(const std::string& case_id, const std::string& partner) {
+  Stmt q(db_, "SELECT 1 FROM members WHERE case_id = ? AND partner = ?");
+  return q.Text(case_id).Text(partner).Step();
+}
+
+Status CaseStore::RecordConsent(const std::string& case_id, const std::string& subject_ref,
+                                const std::string& purpose, int64_t valid_until_ms) {
+  return Stmt(db_, "INSERT OR REPLACE INTO consents(case_id, subject_ref, purpose, valid_until_ms) VALUES(?, ?, ?, ?)")
+      .Text(case_id).Text(subject_ref).Text(purpose).Int(valid_until_ms).Run();
+}
+
+Result<bool> CaseStore::HasConsent(const std::string& case_id, const std::vector<std::string>& subject_refs,
+                                   const std::string& purpose, int64_t now_ms) {
+  if (subject_refs.empty()) return false;
+  for (const auto& ref : subject_refs) {
+    Stmt q(db_, "SELECT 1 FROM consents WHERE case_id = ? AND subject_ref = ? AND purpose = ? AND valid_until_ms > ?");
+    KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(ref).Text(purpose).Int(now_ms).Step());
+    if (!row) return false;
+  }
+  return true;
+}
+
+Status CaseStore::RecordGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
+                                           const std::string& category, const std::string& purpose,
+                                           int64_t valid_until_ms) {
+  return Stmt(db_,
+              "INSERT OR REPLACE INTO gatekeeper_approvals(case_id, source_partner, category, purpose, "
+              "valid_until_ms) VALUES(?, ?, ?, ?, ?)")
+      .Text(case_id).Text(source_partner).Text(category).Text(purpose).Int(valid_until_ms).Run();
+}
+
+Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
+                                              const std::vector<std::string>& categories,
+                                              const std::string& purpose, int64_t now_ms) {
+  if (categories.empty()) return false;
+  for (const auto& cat : categories) {
+    Stmt q(db_,
+           "SELECT 1 FROM gatekeeper_approvals WHERE case_id = ? AND source_partner = ? AND category = ? AND "
+           "purpose = ? AND valid_until_ms > ?");
+    KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(source_partner).Text(cat).Text(purpose).Int(now_ms).Step());
+    if (!row) return false;
+  }
+  return true;
+}
+
+Status CaseStore::AddRequest(const StoredRequest& r) {
+  return Stmt(db_,
+              "INSERT INTO requests(request_id, case_id, coordinator, source_partner, categories, authorisation, "
+              "created_ms, expires_ms, delivered) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(r.request_id).Text(r.case_id).Text(r.coordinator).Text(r.source_partner)
+      .Text(JoinCategories(r.categories)).Bind(r.authorisation).Int(r.created_ms).Int(r.expires_ms)
+      .Int(r.delivered ? 1 : 0).Run();
+}
+
+namespace {
+constexpr char kRequestColumns[] =
+    "SELECT request_id, case_id, coordinator, source_partner, categories, authorisation, created_ms, expires_ms, "
+    "delivered FROM requests ";
+
+StoredRequest RequestFromRow(Stmt& q) {
+  return {q.Col(0), q.Col(1), q.Col(2), q.Col(3), SplitCategories(q.Col(4)),
+          q.Col(5), q.ColInt(6), q.ColInt(7), q.ColInt(8) != 0};
+}
+}  // namespace
+
+Result<std::optional<StoredRequest>> CaseStore::GetRequest(const std::string& request_id) {
+  Stmt q(db_, (std::string(kRequestColumns) + "WHERE request_id = ?").c_str());
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
+  if (!row) return std::optional<StoredRequest>();
+  return std::optional<StoredRequest>(RequestFromRow(q));
+}
+
+Status CaseStore::MarkDelivered(const std::string& request_id) {
+  return Stmt(db_, "UPDATE requests SET delivered = 1 WHERE request_id = ?").Bind(request_id).Run();
+}
+
+Status CaseStore::RemoveRequest(const std::string& request_id) {
+  return Stmt(db_, "DELETE FROM requests WHERE request_id = ?").Bind(request_id).Run();
+}
+
+Result<std::vector<StoredRequest>> CaseStore::UndeliveredFor(const std::string& source_partner) {
+  Stmt q(db_, (std::string(kRequestColumns) + "WHERE source_partner = ? AND delivered = 0 ORDER BY created_ms").c_str());
+  q.Text(source_partner);
+  std::vector<StoredRequest> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(RequestFromRow(q));
+  }
+}
+
+Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms) {
+  std::vector<StoredRequest> out;
+  {
+    Stmt q(db_, (std::string(kRequestColumns) + "WHERE expires_ms <= ? ORDER BY expires_ms").c_str());
+    q.Int(now_ms);
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back(RequestFromRow(q));
+    }
+  }
+  for (const auto& r : out) KP_RETURN_IF_ERROR(RemoveRequest(r.request_id));
+  return out;
+}
+
+Status CaseStore::AddToInbox(const InboxItem& i) {
+  return Stmt(db_,
+              "INSERT OR REPLACE INTO inbox(message_id, recipient, case_id, envelope, stored_ms, expires_ms) "
+              "VALUES(?, ?, ?, ?, ?, ?)")
+      .Bind(i.message_id).Text(i.recipient).Text(i.case_id).Bind(i.envelope).Int(i.stored_ms).Int(i.expires_ms).Run();
+}
+
+Result<std::vector<InboxItem>> CaseStore::InboxFor(const std::string& recipient) {
+  Stmt q(db_,
+         "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms FROM inbox WHERE recipient = ? "
+         "ORDER BY stored_ms");
+  q.Text(recipient);
+  std::vector<InboxItem> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4), q.ColInt(5)});
+  }
+}
+
+Status CaseStore::RemoveFromInbox(const std::string& message_id) {
+  return Stmt(db_, "DELETE FROM inbox WHERE message_id = ?").Bind(message_id).Run();
+}
+
+Result<std::vector<InboxItem>> CaseStore::TakeExpiredInbox(int64_t now_ms) {
+  std::vector<InboxItem> out;
+  {
+    Stmt q(db_,
+           "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms FROM inbox WHERE expires_ms <= ?");
+    q.Int(now_ms);
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4), q.ColInt(5)});
+    }
+  }
+  for (const auto& i : out) KP_RETURN_IF_ERROR(RemoveFromInbox(i.message_id));
+  return out;
+}
+
+}  // namespace kp::gateway

@@ -1,0 +1,115 @@
+// CaseStore: the gateway's durable state in one SQLite file (WAL mode).
+//
+// Cases with their phase, members, consent records and gatekeeper approvals;
+// requests that wait for an offline agent (store-and-forward) or for an
+// answer; and the inboxes of coordinators who were offline when a fragment
+// (ciphertext) arrived. Nothing here is content or personal data: subject
+// references ("S1") and ids only; fragments stay sealed.
+//
+// Every write is a transaction with synchronous=FULL, so a change acknowledged
+// is durable across a crash. Not thread-safe: the gateway's one event-loop
+// thread owns it.
+#ifndef KETENPOORT_GATEWAY_CASE_STORE_H_
+#define KETENPOORT_GATEWAY_CASE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/base/status.h"
+
+struct sqlite3;
+
+namespace kp::gateway {
+
+struct CaseRecord {
+  std::string id;            // VT-2026-0001
+  std::string purpose;
+  std::string coordinator;   // participant id of the casusregisseur who opened it
+  std::string phase;
+  bool closed = false;
+  int64_t opened_ms = 0;
+  int64_t closed_ms = 0;
+};
+
+struct StoredRequest {
+  std::string request_id;      // 16 bytes
+  std::string case_id;
+  std::string coordinator;     // who asked (participant id)
+  std::string source_partner;  // who is asked
+  std::vector<std::string> categories;
+  std::string authorisation;   // the signed AUTHORISATION envelope to deliver
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;
+  bool delivered = false;      // handed to the agent's connection
+};
+
+struct InboxItem {
+  std::string message_id;  // of the stored envelope
+  std::string recipient;   // coordinator participant id
+  std::string case_id;
+  std::string envelope;    // signed envelope, content sealed
+  int64_t stored_ms = 0;
+  int64_t expires_ms = 0;
+};
+
+class CaseStore {
+ public:
+  // Opens (creating if needed) the database at `path`.
+  static Result<std::unique_ptr<CaseStore>> Open(const std::string& path);
+  ~CaseStore();
+  CaseStore(const CaseStore&) = delete;
+  CaseStore& operator=(const CaseStore&) = delete;
+
+  // A new case "VT-<year>-<NNNN>" (numbered per year from 1).
+  Result<CaseRecord> OpenCase(const std::string& purpose, const std::string& coordinator,
+                              const std::string& first_phase, int year, int64_t now_ms);
+  // NotFound for an unknown case.
+  Result<CaseRecord> GetCase(const std::string& case_id);
+  Result<std::vector<CaseRecord>> ListCases(const std::string& coordinator);
+  Status SetPhase(const std::string& case_id, const std::string& phase);
+  Status CloseCase(const std::string& case_id, const std::string& closed_phase, int64_t now_ms);
+
+  Status AdmitPartner(const std::string& case_id, const std::string& partner, int64_t now_ms);
+  Result<bool> IsMember(const std::string& case_id, const std::string& partner);
+
+  Status RecordConsent(const std::string& case_id, const std::string& subject_ref, const std::string& purpose,
+                       int64_t valid_until_ms);
+  // True when every one of `subject_refs` has consent for `purpose` valid at `now_ms`.
+  Result<bool> HasConsent(const std::string& case_id, const std::vector<std::string>& subject_refs,
+                          const std::string& purpose, int64_t now_ms);
+
+  Status RecordGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
+                                  const std::string& category, const std::string& purpose,
+                                  int64_t valid_until_ms);
+  // True when every category has an approval valid at `now_ms`.
+  Result<bool> HasGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
+                                     const std::vector<std::string>& categories, const std::string& purpose,
+                                     int64_t now_ms);
+
+  // Requests in flight (authorised, not yet answered).
+  Status AddRequest(const StoredRequest& request);
+  Result<std::optional<StoredRequest>> GetRequest(const std::string& request_id);
+  Status MarkDelivered(const std::string& request_id);
+  Status RemoveRequest(const std::string& request_id);
+  // Not yet delivered, for an agent of `source_partner`.
+  Result<std::vector<StoredRequest>> UndeliveredFor(const std::string& source_partner);
+  // Expired at `now_ms`, and removes them.
+  Result<std::vector<StoredRequest>> TakeExpiredRequests(int64_t now_ms);
+
+  Status AddToInbox(const InboxItem& item);
+  Result<std::vector<InboxItem>> InboxFor(const std::string& recipient);
+  Status RemoveFromInbox(const std::string& message_id);
+  Result<std::vector<InboxItem>> TakeExpiredInbox(int64_t now_ms);
+
+ private:
+  explicit CaseStore(sqlite3* db) : db_(db) {}
+  Status Exec(const char* sql);
+  sqlite3* db_;
+};
+
+}  // namespace kp::gateway
+
+#endif  // KETENPOORT_GATEWAY_CASE_STORE_H_

@@ -1,0 +1,103 @@
+#include "gateway/case_store.h"
+
+#include "tests/testing/status_matchers.h"
+
+namespace kp::gateway {
+namespace {
+
+using ::kp::testing::IsOk;
+using ::kp::testing::StatusIs;
+
+constexpr int64_t kNow = 1795357974123;
+
+class CaseStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { store_ = Reopen(); }
+  std::unique_ptr<CaseStore> Reopen() {
+    store_.reset();
+    auto s = CaseStore::Open(dir_.File("cases.db"));
+    EXPECT_THAT(s, IsOk());
+    return std::move(s).value();
+  }
+  testing::TempDir dir_;
+  std::unique_ptr<CaseStore> store_;
+};
+
+TEST_F(CaseStoreTest, CasesAreNumberedPerYearAndSurviveAReopen) {
+  ASSERT_OK_AND_ASSIGN(CaseRecord a, store_->OpenCase("veiligheidsplan", "regisseur-01", "acute-veiligheid", 2026, kNow));
+  ASSERT_OK_AND_ASSIGN(CaseRecord b, store_->OpenCase("veiligheidsplan", "regisseur-01", "acute-veiligheid", 2026, kNow));
+  EXPECT_EQ(a.id, "VT-2026-0001");
+  EXPECT_EQ(b.id, "VT-2026-0002");
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(CaseRecord c, store_->OpenCase("veiligheidsplan", "regisseur-01", "acute-veiligheid", 2027, kNow));
+  EXPECT_EQ(c.id, "VT-2027-0001");
+  ASSERT_OK_AND_ASSIGN(CaseRecord got, store_->GetCase("VT-2026-0002"));
+  EXPECT_EQ(got.coordinator, "regisseur-01");
+  EXPECT_FALSE(got.closed);
+  EXPECT_THAT(store_->GetCase("VT-2026-0099"), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(CaseStoreTest, PhaseMembershipAndClosure) {
+  ASSERT_OK_AND_ASSIGN(CaseRecord c, store_->OpenCase("p", "regisseur-01", "acute-veiligheid", 2026, kNow));
+  ASSERT_OK(store_->AdmitPartner(c.id, "politie", kNow));
+  ASSERT_OK(store_->AdmitPartner(c.id, "politie", kNow));  // idempotent
+  EXPECT_TRUE(*store_->IsMember(c.id, "politie"));
+  EXPECT_FALSE(*store_->IsMember(c.id, "ggz"));
+  ASSERT_OK(store_->SetPhase(c.id, "stabiele-veiligheid"));
+  ASSERT_OK(store_->CloseCase(c.id, "gesloten", kNow + 5));
+  ASSERT_OK_AND_ASSIGN(CaseRecord closed, store_->GetCase(c.id));
+  EXPECT_TRUE(closed.closed);
+  EXPECT_EQ(closed.phase, "gesloten");
+  EXPECT_EQ(closed.closed_ms, kNow + 5);
+}
+
+TEST_F(CaseStoreTest, ConsentMustCoverEverySubjectAndBeValid) {
+  ASSERT_OK_AND_ASSIGN(CaseRecord c, store_->OpenCase("p", "regisseur-01", "acute-veiligheid", 2026, kNow));
+  ASSERT_OK(store_->RecordConsent(c.id, "S1", "zorg", kNow + 1000));
+  EXPECT_TRUE(*store_->HasConsent(c.id, {"S1"}, "zorg", kNow));
+  EXPECT_FALSE(*store_->HasConsent(c.id, {"S1", "S2"}, "zorg", kNow));
+  EXPECT_FALSE(*store_->HasConsent(c.id, {"S1"}, "andere-doel", kNow));
+  EXPECT_FALSE(*store_->HasConsent(c.id, {"S1"}, "zorg", kNow + 1000));  // expired
+  EXPECT_FALSE(*store_->HasConsent(c.id, {}, "zorg", kNow));
+}
+
+TEST_F(CaseStoreTest, GatekeeperApprovalPerCategory) {
+  ASSERT_OK(store_->RecordGatekeeperApproval("VT-2026-0001", "ggz", "ggz-in-behandeling", "acuut", kNow + 10));
+  EXPECT_TRUE(*store_->HasGatekeeperApproval("VT-2026-0001", "ggz", {"ggz-in-behandeling"}, "acuut", kNow));
+  EXPECT_FALSE(*store_->HasGatekeeperApproval("VT-2026-0001", "ggz", {"ggz-in-behandeling", "x"}, "acuut", kNow));
+}
+
+TEST_F(CaseStoreTest, RequestsWaitForTheirAgentAndExpire) {
+  StoredRequest r{std::string(16, '\x01'), "VT-2026-0001", "regisseur-01", "politie", {"a", "b"}, "auth-bytes",
+                  kNow, kNow + 100, false};
+  ASSERT_OK(store_->AddRequest(r));
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto waiting, store_->UndeliveredFor("politie"));
+  ASSERT_EQ(waiting.size(), 1u);
+  EXPECT_EQ(waiting[0].categories, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(waiting[0].authorisation, "auth-bytes");
+  ASSERT_OK(store_->MarkDelivered(r.request_id));
+  EXPECT_TRUE(store_->UndeliveredFor("politie")->empty());
+  ASSERT_OK_AND_ASSIGN(auto got, store_->GetRequest(r.request_id));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(got->delivered);
+  EXPECT_TRUE(store_->TakeExpiredRequests(kNow + 99)->empty());
+  ASSERT_OK_AND_ASSIGN(auto expired, store_->TakeExpiredRequests(kNow + 100));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_FALSE(store_->GetRequest(r.request_id)->has_value());
+}
+
+TEST_F(CaseStoreTest, InboxHoldsCiphertextUntilFetchedOrExpired) {
+  ASSERT_OK(store_->AddToInbox({std::string(16, '\x02'), "regisseur-01", "VT-2026-0001", "sealed", kNow, kNow + 50}));
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto items, store_->InboxFor("regisseur-01"));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].envelope, "sealed");
+  EXPECT_TRUE(store_->InboxFor("regisseur-02")->empty());
+  ASSERT_OK_AND_ASSIGN(auto expired, store_->TakeExpiredInbox(kNow + 50));
+  EXPECT_EQ(expired.size(), 1u);
+  EXPECT_TRUE(store_->InboxFor("regisseur-01")->empty());
+}
+
+}  // namespace
+}  // namespace kp::gateway
