@@ -19,6 +19,7 @@ std::string_view KindLabel(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_ERROR: return "error";
     case ketenpoort::v1::MESSAGE_KIND_SUBJECT_DATA: return "subject-data";
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_CONTENT: return "fragment-content";
+    case ketenpoort::v1::MESSAGE_KIND_INBOX_FETCH: return "inbox-fetch";
     default: return "";
   }
 }
