@@ -1,7 +1,8 @@
 #include "core/envelope/envelope.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
+
+#include <mutex>
 
 #include "core/base/encoding.h"
 #include "core/crypto/ed25519.h"
@@ -33,7 +34,16 @@ bool HasUnknownFields(const google::protobuf::Message& m) {
   return false;
 }
 
+// Protobuf logs to stderr when it meets bad UTF-8 in untrusted input; that
+// is our refusal to report, not its, so its messages are dropped.
+void SilenceProtobufLogging() {
+  static std::once_flag once;
+  std::call_once(once, [] { google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int,
+                                                                 const std::string&) {}); });
+}
+
 bool ParseStrict(std::string_view bytes, google::protobuf::Message& out) {
+  SilenceProtobufLogging();
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) return false;
   if (!out.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
   return !HasUnknownFields(out);
