@@ -47,6 +47,11 @@ void AppendSorted(std::vector<std::string_view>& out) {
 
 }  // namespace
 
+Status DecisionStatus(const Decision& decision) {
+  if (decision.effect == Effect::kPermit) return OkStatus();
+  return PermissionDeniedError(decision.reason);
+}
+
 std::string_view EffectName(Effect effect) { return effect == Effect::kPermit ? "permit" : "deny"; }
 
 std::string_view ConditionName(Condition condition) {

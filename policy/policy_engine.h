@@ -36,6 +36,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/base/status.h"
+
 namespace kp::policy {
 
 // At most this many partners, roles, categories, purposes, phases, and
@@ -103,12 +105,20 @@ struct Decision {
   std::string_view policy_sha256;  // lowercase hex of the policy text
 };
 
-// Named things of a policy, as loaded (ids, display text, source location).
+// OK for a permit; PermissionDenied carrying the reason for a deny (the
+// project's mapping of a policy refusal, STYLE.md "Errors").
+Status DecisionStatus(const Decision& decision);
+
+// A place in the policy (or test table) file.
 struct Location {
   int line = 0;  // 1-based
   int column = 0;
 };
 
+// A loaded, linted, indexed policy. Immutable; Decide() is thread-safe (see
+// the file comment). Made only by policy_loader.h. The nested structs expose
+// the loaded definitions read-only (for `ketenpoort policy`, test tables and
+// reports); name sets are bit sets over the index of each kind.
 class Policy {
  public:
   // Regime of a category or legal basis (AVG, or police/justice: Wpg/Wjsg).

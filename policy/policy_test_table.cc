@@ -96,7 +96,7 @@ class TableParser {
     bool has_categories = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
-      const YAML::Node& v = it->second;
+      const YAML::Node v = it->second;  // a copy: it->second is a temporary
       if (key == "from") {
         Text(v, t.from);
       } else if (key == "to") {
@@ -136,7 +136,7 @@ class TableParser {
     bool has_effect = false, has_rules = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
-      const YAML::Node& v = it->second;
+      const YAML::Node v = it->second;  // a copy: it->second is a temporary
       if (key == "effect") {
         std::string e;
         if (Text(v, e)) {

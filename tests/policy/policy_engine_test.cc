@@ -96,6 +96,14 @@ TEST_F(PolicyEngineTest, PermitCarriesRuleBasisObligationsAndDigest) {
   EXPECT_EQ(d.reason, "permitted by rule R-POL under wpg-20");
 }
 
+TEST_F(PolicyEngineTest, DecisionStatusMapsDenyToPermissionDenied) {
+  EXPECT_THAT(DecisionStatus(policy_->Decide(PoliceRequest())), ::kp::testing::IsOk());
+  Request r = PoliceRequest();
+  r.requester_is_member = false;
+  EXPECT_THAT(DecisionStatus(policy_->Decide(r)),
+              ::kp::testing::StatusIs(StatusCode::kPermissionDenied, "rule R-POL requires it"));
+}
+
 TEST_F(PolicyEngineTest, DefaultDenyWhenNoRuleMatches) {
   Request r = PoliceRequest();
   r.purpose = "acuut-gevaar";
