@@ -1,0 +1,364 @@
+#include "core/audit/log_writer.h"
+
+#include <algorithm>
+#include <future>
+#include <limits>
+
+#include "core/audit/log_eraser.h"
+#include "core/base/logging.h"
+#include "core/crypto/random.h"
+
+namespace kp::audit {
+
+LogWriter::LogWriter(std::string dir, LogSigner signer, LogWriterOptions options)
+    : dir_(std::move(dir)),
+      signer_(std::move(signer)),
+      options_(options),
+      storage_(options.storage != nullptr ? options.storage : &PosixStorage()),
+      clock_(options.clock != nullptr ? options.clock : &SystemClock::Get()) {}
+
+std::string LogWriter::Path(std::string_view name) const { return dir_ + "/" + std::string(name); }
+
+Result<std::unique_ptr<LogWriter>> LogWriter::Open(const std::string& dir, LogSigner signer,
+                                                   LogWriterOptions options) {
+  if (options.checkpoint_every_records == 0 || options.max_batch_records == 0) {
+    return InvalidArgumentError("checkpoint_every_records and max_batch_records must be positive");
+  }
+  std::unique_ptr<LogWriter> w(new LogWriter(dir, std::move(signer), options));
+  KP_RETURN_IF_ERROR(w->OpenFiles());
+  KP_RETURN_IF_ERROR(w->Recover());
+  w->committer_ = std::thread([raw = w.get()] { raw->CommitLoop(); });
+  return w;
+}
+
+Status LogWriter::OpenFiles() {
+  KP_RETURN_IF_ERROR(storage_->CreateDir(dir_));
+  KP_ASSIGN_OR_RETURN(lock_, storage_->LockFolder(dir_));
+  std::string vkey_path = Path(kVerifierKeyFileName);
+  std::string vkey_text = FormatVerifierKey(signer_.verifier_key()) + "\n";
+  if (storage_->Exists(vkey_path)) {
+    KP_ASSIGN_OR_RETURN(std::string have, storage_->ReadSmallFile(vkey_path, 4096));
+    if (have != vkey_text) {
+      return FailedPreconditionError("the audit log " + dir_ + " was created with another key or origin (" +
+                                     vkey_path + ")");
+    }
+  } else {
+    KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(vkey_path, vkey_text));
+  }
+  KP_RETURN_IF_ERROR(storage_->CreateDir(Path(kCheckpointsDirName)));
+  KP_ASSIGN_OR_RETURN(records_, storage_->OpenFile(Path(kRecordsFileName), true));
+  if (records_->Size() < kRecordsMagic.size()) {
+    if (records_->Size() != 0) {
+      // A header torn on creation: nothing was ever acknowledged.
+      KP_RETURN_IF_ERROR(records_->Truncate(0));
+    }
+    KP_RETURN_IF_ERROR(records_->Append(kRecordsMagic));
+    KP_RETURN_IF_ERROR(records_->Sync());
+  }
+  KP_RETURN_IF_ERROR(CheckRecordsHeader(*records_, Path(kRecordsFileName)));
+  KP_ASSIGN_OR_RETURN(tree_, storage_->OpenFile(Path(kTreeFileName), true));
+  return OkStatus();
+}
+
+Status LogWriter::Recover() {
+  // The latest checkpoint this log signed: the largest in checkpoints/.
+  KP_ASSIGN_OR_RETURN(std::vector<std::string> names, storage_->ListDir(Path(kCheckpointsDirName)));
+  std::sort(names.begin(), names.end());
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    if (it->size() != 20 || it->find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string path = Path(kCheckpointsDirName) + "/" + *it;
+    KP_ASSIGN_OR_RETURN(std::string note, storage_->ReadSmallFile(path, kMaxNoteBytes));
+    auto cp = OpenCheckpoint(note, signer_.verifier_key(), signer_.origin());
+    if (!cp.ok()) return DataLossError(path + ": " + cp.status().message());
+    signed_size_ = cp->size;
+    signed_root_ = cp->root;
+    signed_note_ = note;
+    break;
+  }
+
+  LogState state;
+  if (storage_->Exists(Path(kStateFileName))) {
+    KP_ASSIGN_OR_RETURN(std::string text, storage_->ReadSmallFile(Path(kStateFileName), 4096));
+    KP_ASSIGN_OR_RETURN(state, ParseLogState(text));
+  }
+  TreeFile tree(tree_.get());
+  if (state.size > tree.CompleteSize() || state.records_offset > records_->Size() ||
+      state.records_offset < kRecordsMagic.size()) {
+    spdlog::warn("audit log {}: state file does not fit the data files; rebuilding the tree from all records", dir_);
+    state = LogState{};
+  }
+  if (state.records_offset < records_->Size()) {
+    // The state point must be a frame boundary holding record `size`; if
+    // not (a crash between an erasure's rename and its state update), scan
+    // from the start rather than mistake good records for a torn tail.
+    RecordScanner probe(records_.get(), state.records_offset);
+    Frame first;
+    std::string probe_error;
+    if (probe.Next(&first, &probe_error) != DecodeResult::kOk || first.index != state.size) {
+      spdlog::warn("audit log {}: state point is not a record boundary; rebuilding the tree from all records", dir_);
+      state = LogState{};
+    }
+  }
+  KP_ASSIGN_OR_RETURN(CompactRange range, tree.RangeAt(state.size));
+  KP_RETURN_IF_ERROR(tree_->Truncate(PostOrderNodeCount(state.size) * kHashBytes));
+
+  // Rebuild the tree from the records after the state point.
+  RecordScanner scanner(records_.get(), state.records_offset);
+  Frame frame;
+  std::string error;
+  std::string nodes;
+  uint64_t good_end = state.records_offset;
+  for (;;) {
+    DecodeResult r = scanner.Next(&frame, &error);
+    if (r != DecodeResult::kOk) break;
+    if (frame.index != range.size()) {
+      error = "frame carries index " + std::to_string(frame.index) + ", expected " + std::to_string(range.size());
+      break;
+    }
+    range.Append(HashLeaf(FrameCommitment(frame)), &nodes);
+    if (frame.type == FrameType::kRecord) {
+      ketenpoort::v1::AuditRecord rec;
+      if (rec.ParseFromString(frame.record)) last_time_ = std::max(last_time_, rec.time_unix_millis());
+    }
+    good_end = scanner.offset();
+    ++recovered_records_;
+    if (nodes.size() >= (1 << 20)) {
+      KP_RETURN_IF_ERROR(tree_->Append(nodes));
+      nodes.clear();
+    }
+  }
+  KP_RETURN_IF_ERROR(tree_->Append(nodes));
+  if (good_end < records_->Size()) {
+    cut_tail_bytes_ = records_->Size() - good_end;
+    spdlog::warn("audit log {}: cutting a torn tail of {} bytes after record {} ({})", dir_, cut_tail_bytes_,
+                range.size(), error.empty() ? "incomplete frame" : error);
+    KP_RETURN_IF_ERROR(records_->Truncate(good_end));
+  }
+  KP_RETURN_IF_ERROR(records_->Sync());
+  KP_RETURN_IF_ERROR(tree_->Sync());
+  range_ = std::move(range);
+
+  if (range_.size() < signed_size_) {
+    return DataLossError("the audit log " + dir_ + " holds " + std::to_string(range_.size()) +
+                         " records but its checkpoint of size " + std::to_string(signed_size_) +
+                         " was signed: records from index " + std::to_string(range_.size()) + " are lost");
+  }
+  if (signed_size_ > 0) {
+    KP_ASSIGN_OR_RETURN(std::string root, tree.RootAt(signed_size_));
+    if (root != signed_root_) {
+      return DataLossError("the audit log " + dir_ + " does not match its own checkpoint of size " +
+                           std::to_string(signed_size_) + ": history was changed");
+    }
+  }
+  std::lock_guard<std::mutex> l(tree_mu_);
+  if (range_.size() > signed_size_ || signed_note_.empty()) {
+    KP_RETURN_IF_ERROR(SignCheckpointLocked().status());
+  }
+  return OkStatus();
+}
+
+Result<std::string> LogWriter::SignCheckpointLocked() {
+  if (!failed_.ok()) return failed_;
+  if (!signed_note_.empty() && range_.size() == signed_size_) return signed_note_;
+  KP_RETURN_IF_ERROR(tree_->Sync());
+  std::string root = range_.Root();
+  if (!signed_note_.empty()) {
+    // Never sign a checkpoint inconsistent with the previous one.
+    TreeFile tree(tree_.get());
+    KP_ASSIGN_OR_RETURN(std::string old_root, tree.RootAt(signed_size_));
+    Status consistent = old_root == signed_root_ ? OkStatus() : DataLossError("tree no longer has the signed root");
+    if (consistent.ok() && signed_size_ > 0) {
+      KP_ASSIGN_OR_RETURN(std::vector<std::string> proof,
+                          ConsistencyProof(tree.Reader(), signed_size_, range_.size()));
+      consistent = VerifyConsistency(signed_size_, range_.size(), proof, signed_root_, root);
+    }
+    if (!consistent.ok()) {
+      failed_ = DataLossError("refusing to sign checkpoint " + std::to_string(range_.size()) +
+                              ": not consistent with checkpoint " + std::to_string(signed_size_) + " (" +
+                              consistent.message() + ")");
+      return failed_;
+    }
+  }
+  kp::audit::Checkpoint cp{signer_.origin(), range_.size(), root, {}};
+  std::string note = signer_.Sign(cp);
+  KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kCheckpointsDirName) + "/" + CheckpointFileName(cp.size), note));
+  KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kCheckpointFileName), note));
+  KP_RETURN_IF_ERROR(
+      storage_->WriteFileAtomic(Path(kStateFileName), FormatLogState(LogState{cp.size, records_->Size()})));
+  signed_size_ = cp.size;
+  signed_root_ = root;
+  signed_note_ = note;
+  signed_at_millis_ = clock_->NowMillis();
+  return note;
+}
+
+void LogWriter::AppendAsync(ketenpoort::v1::AuditRecord record, AppendCallback done) {
+  if (record.event() == ketenpoort::v1::AUDIT_EVENT_UNSPECIFIED) {
+    done(InvalidArgumentError("audit record has no event"));
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    if (!closing_) {
+      queue_.push_back(Pending{std::move(record), std::move(done)});
+      queue_cv_.notify_one();
+      return;
+    }
+  }
+  done(FailedPreconditionError("the audit log " + dir_ + " is closed"));
+}
+
+Result<AppendReceipt> LogWriter::Append(ketenpoort::v1::AuditRecord record) {
+  std::promise<Result<AppendReceipt>> promise;
+  auto future = promise.get_future();
+  AppendAsync(std::move(record), [&promise](Result<AppendReceipt> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void LogWriter::CommitLoop() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(queue_mu_);
+      queue_cv_.wait(l, [this] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // closing and drained
+      if (queue_.size() <= options_.max_batch_records) {
+        batch.swap(queue_);
+      } else {
+        auto end = queue_.begin() + static_cast<std::ptrdiff_t>(options_.max_batch_records);
+        batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(end));
+        queue_.erase(queue_.begin(), end);
+      }
+    }
+    CommitBatch(batch);
+    batch.clear();
+  }
+}
+
+void LogWriter::CommitBatch(std::vector<Pending>& batch) {
+  std::vector<Result<AppendReceipt>> results;
+  results.reserve(batch.size());
+  {
+    std::lock_guard<std::mutex> l(tree_mu_);
+    if (failed_.ok()) {
+      int64_t now = std::max(clock_->NowMillis(), last_time_);
+      std::string salts = RandomBytes(kSaltBytes * batch.size());
+      CompactRange range = range_;
+      std::string frames;
+      std::string nodes;
+      std::string bytes;
+      std::vector<AppendReceipt> receipts;
+      receipts.reserve(batch.size());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        ketenpoort::v1::AuditRecord& rec = batch[i].record;
+        rec.set_index(range.size());
+        rec.set_time_unix_millis(now);
+        bytes.clear();
+        rec.SerializeToString(&bytes);
+        std::string_view salt(salts.data() + i * kSaltBytes, kSaltBytes);
+        AppendRecordFrame(frames, range.size(), salt, bytes);
+        std::string leaf = HashLeaf(Commitment(salt, bytes));
+        receipts.push_back(AppendReceipt{range.size(), leaf});
+        range.Append(std::move(leaf), &nodes);
+      }
+      Status s = records_->Append(frames);
+      if (s.ok()) s = records_->Sync();
+      if (s.ok()) s = tree_->Append(nodes);
+      if (s.ok()) {
+        range_ = std::move(range);
+        last_time_ = now;
+        for (AppendReceipt& r : receipts) results.emplace_back(std::move(r));
+        bool due = range_.size() - signed_size_ >= options_.checkpoint_every_records ||
+                   clock_->NowMillis() - signed_at_millis_ >= options_.checkpoint_every_millis;
+        if (due) {
+          auto signed_note = SignCheckpointLocked();
+          if (!signed_note.ok()) spdlog::error("audit log {}: {}", dir_, signed_note.status().ToString());
+        }
+      } else {
+        // Fail closed: a failed write or fdatasync leaves the file state
+        // unknown (fsync errors are not retried); reopening recovers.
+        failed_ = s.WithContext("audit log append failed; the log refuses further appends");
+      }
+    }
+    if (!failed_.ok() && results.empty()) {
+      for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(failed_);
+    }
+  }
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+}
+
+Result<std::string> LogWriter::Checkpoint() {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  return SignCheckpointLocked();
+}
+
+std::string LogWriter::LatestCheckpoint() const {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  return signed_note_;
+}
+
+uint64_t LogWriter::size() const {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  return range_.size();
+}
+
+Result<EraseSummary> LogWriter::EraseExpired(int64_t now_millis) {
+  EraseSummary summary;
+  {
+    std::lock_guard<std::mutex> l(tree_mu_);
+    if (!failed_.ok()) return failed_;
+    // Everything up to here is checkpointed, so the state point is the end.
+    KP_RETURN_IF_ERROR(SignCheckpointLocked().status());
+    records_.reset();
+    auto outcome = RewriteRecordsErasing(*storage_, dir_, std::numeric_limits<uint64_t>::max(), now_millis);
+    auto reopened = storage_->OpenFile(Path(kRecordsFileName), false);
+    if (!reopened.ok()) {
+      failed_ = reopened.status();
+      return failed_;
+    }
+    records_ = std::move(reopened).value();
+    if (!outcome.ok()) return outcome.status();
+    KP_RETURN_IF_ERROR(
+        storage_->WriteFileAtomic(Path(kStateFileName), FormatLogState(LogState{signed_size_, records_->Size()})));
+    summary.erased = outcome->erased;
+    summary.first_index = outcome->first_index;
+    summary.last_index = outcome->last_index;
+  }
+  if (summary.erased == 0) return summary;
+  ketenpoort::v1::AuditRecord rec;
+  rec.set_event(ketenpoort::v1::AUDIT_EVENT_ERASURE);
+  rec.mutable_actor()->set_participant_id(signer_.origin());
+  rec.mutable_actor()->set_role("audit-log");
+  rec.mutable_erasure()->set_erased_records(summary.erased);
+  rec.mutable_erasure()->set_first_index(summary.first_index);
+  rec.mutable_erasure()->set_last_index(summary.last_index);
+  rec.set_reason("retention ended");
+  KP_ASSIGN_OR_RETURN(AppendReceipt receipt, Append(std::move(rec)));
+  summary.erasure_record_index = receipt.index;
+  return summary;
+}
+
+Status LogWriter::Close() {
+  {
+    std::lock_guard<std::mutex> l(queue_mu_);
+    if (closing_ && !committer_.joinable()) return OkStatus();
+    closing_ = true;
+    queue_cv_.notify_all();
+  }
+  if (committer_.joinable()) committer_.join();
+  std::lock_guard<std::mutex> l(tree_mu_);
+  if (closed_) return OkStatus();
+  closed_ = true;
+  Status s = failed_.ok() ? SignCheckpointLocked().status() : failed_;
+  records_.reset();
+  tree_.reset();
+  lock_.reset();
+  return s;
+}
+
+LogWriter::~LogWriter() {
+  Status s = Close();
+  if (!s.ok()) spdlog::warn("audit log {}: close: {}", dir_, s.ToString());
+}
+
+}  // namespace kp::audit

@@ -1,0 +1,164 @@
+// LogWriter: the one process that appends to an audit log folder (the
+// gateway, or an agent for its own disclosure log). Format:
+// docs/audit-log-format.md and log_format.h.
+//
+// Appends are durable before they are acknowledged: the record frame is in
+// the records file and fdatasync'd. Group commit: appenders only queue; one
+// committer thread takes everything queued, writes it with one write and one
+// fdatasync, and then acknowledges the whole batch, so concurrent appenders
+// (and async appends kept in flight) share a flush.
+//
+// The tree file (post-order node hashes) is derived from the records and
+// synced before each checkpoint is signed; after a crash, Open rebuilds the
+// tree from the records written after the last checkpoint and cuts a torn
+// tail (an incomplete or corrupt last frame), so nothing acknowledged is lost
+// and open costs O(records since the last checkpoint), never the whole tree.
+//
+// Checkpoints (C2SP tlog-checkpoint, Ed25519) are signed every
+// `checkpoint_every_records` records or `checkpoint_every_millis`, on
+// Checkpoint() and on Close. Before signing, the writer proves the new tree
+// consistent with the last checkpoint it signed (and refuses to open a log
+// that is shorter than, or differs from, its own latest checkpoint), so it
+// never signs two inconsistent checkpoints.
+//
+// Thread-safe: Append, AppendAsync, Checkpoint, EraseExpired may be called
+// from any thread. Async callbacks run on the committer thread and must not
+// block on this writer. After a write or sync error the writer fails closed:
+// every later append returns that error.
+#ifndef KETENPOORT_CORE_AUDIT_LOG_WRITER_H_
+#define KETENPOORT_CORE_AUDIT_LOG_WRITER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/audit/checkpoint.h"
+#include "core/audit/log_files.h"
+#include "core/audit/merkle.h"
+#include "core/audit/storage.h"
+#include "core/base/clock.h"
+#include "core/base/status.h"
+#include "ketenpoort/v1/audit.pb.h"
+
+namespace kp::audit {
+
+struct LogWriterOptions {
+  // Borrowed; must outlive the writer. Null means PosixStorage().
+  Storage* storage = nullptr;
+  // Borrowed; must outlive the writer. Null means SystemClock::Get().
+  const Clock* clock = nullptr;
+  uint64_t checkpoint_every_records = 65536;
+  int64_t checkpoint_every_millis = 2000;
+  // Upper bound of one group commit.
+  size_t max_batch_records = 16384;
+};
+
+struct AppendReceipt {
+  uint64_t index = 0;
+  std::string leaf_hash;  // 32 bytes
+};
+
+struct EraseSummary {
+  uint64_t erased = 0;
+  uint64_t first_index = 0;
+  uint64_t last_index = 0;
+  // Index of the erasure record the writer appended (writer only).
+  uint64_t erasure_record_index = 0;
+};
+
+class LogWriter {
+ public:
+  using AppendCallback = std::function<void(Result<AppendReceipt>)>;
+
+  // Opens (creating when missing) the log in `dir`, recovering from a crash.
+  // A folder made with another key or origin is refused (FailedPrecondition);
+  // a log shorter than or different from its latest checkpoint is DataLoss.
+  static Result<std::unique_ptr<LogWriter>> Open(const std::string& dir, LogSigner signer,
+                                                 LogWriterOptions options = {});
+  ~LogWriter();
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  // Sets the record's index and time, appends it, and returns once it is
+  // durable. InvalidArgument for a record without an event.
+  Result<AppendReceipt> Append(ketenpoort::v1::AuditRecord record);
+  // The same, without waiting: `done` runs once the record is durable (or
+  // failed), on the committer thread.
+  void AppendAsync(ketenpoort::v1::AuditRecord record, AppendCallback done);
+
+  // Signs (when the tree grew) and returns the checkpoint covering every
+  // acknowledged record.
+  Result<std::string> Checkpoint();
+  // The latest signed checkpoint note ("" before the first).
+  std::string LatestCheckpoint() const;
+  // Acknowledged records.
+  uint64_t size() const;
+  const LogSigner& signer() const { return signer_; }
+  const std::string& dir() const { return dir_; }
+
+  // Replaces every record whose retention date is at or before `now_millis`
+  // with a tombstone, then appends an erasure record. Proofs stay valid.
+  Result<EraseSummary> EraseExpired(int64_t now_millis);
+
+  // Stops the committer, signs a final checkpoint, releases the folder.
+  Status Close();
+
+  // How many records Open rebuilt from the records file, and how many
+  // bytes of torn tail it cut (for tests and the operator's log line).
+  uint64_t recovered_records() const { return recovered_records_; }
+  uint64_t cut_tail_bytes() const { return cut_tail_bytes_; }
+
+ private:
+  struct Pending {
+    ketenpoort::v1::AuditRecord record;
+    AppendCallback done;
+  };
+
+  LogWriter(std::string dir, LogSigner signer, LogWriterOptions options);
+  Status OpenFiles();
+  Status Recover();
+  void CommitLoop();
+  void CommitBatch(std::vector<Pending>& batch);
+  Result<std::string> SignCheckpointLocked();
+  std::string Path(std::string_view name) const;
+
+  const std::string dir_;
+  const LogSigner signer_;
+  const LogWriterOptions options_;
+  Storage* storage_;
+  const Clock* clock_;
+  std::unique_ptr<FolderLock> lock_;
+
+  // Queue of appends waiting for the committer.
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<Pending> queue_;
+  bool closing_ = false;
+  std::thread committer_;
+
+  // Files and tree state; held by the committer while it writes a batch.
+  mutable std::mutex tree_mu_;
+  std::unique_ptr<LogFile> records_;
+  std::unique_ptr<LogFile> tree_;
+  CompactRange range_;
+  Status failed_;
+  int64_t last_time_ = 0;
+  uint64_t signed_size_ = 0;
+  std::string signed_root_;
+  std::string signed_note_;
+  int64_t signed_at_millis_ = 0;
+  bool closed_ = false;
+
+  uint64_t recovered_records_ = 0;
+  uint64_t cut_tail_bytes_ = 0;
+};
+
+}  // namespace kp::audit
+
+#endif  // KETENPOORT_CORE_AUDIT_LOG_WRITER_H_
