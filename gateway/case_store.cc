@@ -133,11 +133,15 @@ Status CaseStore::Exec(const char* sql) {
   return OkStatus();
 }
 
+Status CaseStore::Begin() { return Exec("BEGIN IMMEDIATE"); }
+Status CaseStore::Commit() { return Exec("COMMIT"); }
+void CaseStore::Rollback() { (void)Exec("ROLLBACK"); }
+
 Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::string& coordinator,
                                        const std::string& first_phase, int year, int64_t now_ms) {
-  KP_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  KP_RETURN_IF_ERROR(Exec("SAVEPOINT open_case"));
   auto fail = [&](Status s) {
-    (void)Exec("ROLLBACK");
+    (void)Exec("ROLLBACK TO open_case; RELEASE open_case");
     return s;
   };
   int64_t last = 0;
@@ -157,7 +161,7 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
             .Text(c.id).Text(purpose).Text(coordinator).Text(first_phase).Int(now_ms).Run();
   }
   if (!s.ok()) return fail(s);
-  KP_RETURN_IF_ERROR(Exec("COMMIT"));
+  KP_RETURN_IF_ERROR(Exec("RELEASE open_case"));
   return c;
 }
 

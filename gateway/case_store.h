@@ -40,7 +40,7 @@ struct StoredRequest {
   std::string coordinator;     // who asked (participant id)
   std::string source_partner;  // who is asked
   std::vector<std::string> categories;
-  std::string authorisation;   // the signed AUTHORISATION envelope to deliver
+  std::string authorisation;   // serialized Authorisation body; signed afresh at each delivery
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
   bool delivered = false;      // handed to the agent's connection
@@ -62,6 +62,13 @@ class CaseStore {
   ~CaseStore();
   CaseStore(const CaseStore&) = delete;
   CaseStore& operator=(const CaseStore&) = delete;
+
+  // An explicit transaction around several changes and the audit append
+  // that must go with them: Begin, change, append, then Commit — or Rollback
+  // when the append failed, so no change exists that the log does not show.
+  Status Begin();
+  Status Commit();
+  void Rollback();
 
   // A new case "VT-<year>-<NNNN>" (numbered per year from 1).
   Result<CaseRecord> OpenCase(const std::string& purpose, const std::string& coordinator,

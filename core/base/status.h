@@ -110,6 +110,7 @@ class [[nodiscard]] Result {
   T& value() & { return CheckedValue(); }
   const T& value() const& { return const_cast<Result*>(this)->CheckedValue(); }
   T&& value() && { return std::move(CheckedValue()); }
+  T value_or(T fallback) const& { return ok() ? std::get<T>(state_) : std::move(fallback); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }

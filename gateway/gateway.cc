@@ -1,0 +1,858 @@
+#include "gateway/gateway.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <zmq.hpp>
+
+#include "core/base/encoding.h"
+#include "core/base/file_util.h"
+#include "core/crypto/random.h"
+#include "core/crypto/sha256.h"
+#include "core/envelope/wire_format.h"
+#include "core/transport/router_server.h"
+#include "core/transport/zap_handler.h"
+#include "policy/policy_loader.h"
+
+namespace kp::gateway {
+
+namespace v1 = ketenpoort::v1;
+
+namespace {
+
+constexpr char kCasusregisseur[] = "casusregisseur";
+
+std::string Sha256Hex(std::string_view data) { return HexEncode(Sha256String(data)); }
+
+// Short printable form of a 16-byte id for log lines.
+std::string IdHex(const std::string& id) { return HexEncode(id); }
+
+v1::ErrorCode ToErrorCode(StatusCode code) {
+  switch (code) {
+    case StatusCode::kInvalidArgument: return v1::ERROR_CODE_INVALID_ARGUMENT;
+    case StatusCode::kNotFound: return v1::ERROR_CODE_NOT_FOUND;
+    case StatusCode::kPermissionDenied: return v1::ERROR_CODE_PERMISSION_DENIED;
+    case StatusCode::kResourceExhausted: return v1::ERROR_CODE_RESOURCE_EXHAUSTED;
+    case StatusCode::kFailedPrecondition: return v1::ERROR_CODE_FAILED_PRECONDITION;
+    case StatusCode::kUnavailable: return v1::ERROR_CODE_UNAVAILABLE;
+    case StatusCode::kUnauthenticated: return v1::ERROR_CODE_UNAUTHENTICATED;
+    default: return v1::ERROR_CODE_INTERNAL;
+  }
+}
+
+int CurrentYear(int64_t now_ms) {
+  std::time_t t = static_cast<std::time_t>(now_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return tm.tm_year + 1900;
+}
+
+}  // namespace
+
+Gateway::Gateway(const GatewayConfig& config, std::unique_ptr<AuditTrail> audit, const Clock& clock)
+    : config_(config), clock_(clock), audit_(std::move(audit)) {}
+
+Gateway::~Gateway() {
+  // Sockets before the ZAP handler, both before the context.
+  router_.reset();
+  zap_.reset();
+  if (context_) context_->close();
+}
+
+const std::string& Gateway::endpoint() const { return router_->endpoint(); }
+
+Result<std::unique_ptr<Gateway>> Gateway::Create(const GatewayConfig& config, std::unique_ptr<AuditTrail> audit,
+                                                 const Clock& clock) {
+  if (audit == nullptr) return InvalidArgumentError("the gateway needs an audit log");
+  std::unique_ptr<Gateway> gw(new Gateway(config, std::move(audit), clock));
+  KP_RETURN_IF_ERROR(gw->Init());
+  return gw;
+}
+
+Status Gateway::Init() {
+  KP_ASSIGN_OR_RETURN(Identity identity, Identity::LoadFile(config_.identity));
+  if (identity.kind() != ParticipantKind::kGateway) {
+    return InvalidArgumentError(config_.identity + " is not a gateway identity (kind " +
+                                std::string(ParticipantKindName(identity.kind())) + ")");
+  }
+  identity_ = std::make_unique<Identity>(std::move(identity));
+  KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(config_.enrolment_card));
+  if (enrolment.kind != ParticipantKind::kEnrolment) {
+    return InvalidArgumentError(config_.enrolment_card + " is not an enrolment card");
+  }
+  enrolment_card_ = std::make_unique<PublicCard>(std::move(enrolment));
+  KP_RETURN_IF_ERROR(LoadRegistry());
+  KP_RETURN_IF_ERROR(LoadPolicy());
+
+  if (::mkdir(config_.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return UnavailableError("cannot create the data folder " + config_.data_dir + ": " + std::strerror(errno));
+  }
+  KP_RETURN_IF_ERROR(CheckDirNotGroupOrWorldWritable(config_.data_dir));
+  KP_ASSIGN_OR_RETURN(store_, CaseStore::Open(config_.data_dir + "/cases.db"));
+
+  replay_ = std::make_unique<ReplayGuard>(clock_, ReplayGuard::Options{.window_ms = config_.replay_window_ms});
+  signer_ = std::make_unique<EnvelopeSigner>(identity_->id(), identity_->signing().secret_key, clock_);
+
+  context_ = std::make_unique<zmq::context_t>();
+  TransportPeers peers;
+  for (const auto& [id, e] : registry_->entries()) {
+    peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner};
+  }
+  KP_ASSIGN_OR_RETURN(zap_, ZapHandler::Create(*context_, std::move(peers)));
+  RouterOptions options;
+  options.endpoint = config_.listen;
+  options.max_parked_per_peer = config_.max_parked_per_peer;
+  KP_ASSIGN_OR_RETURN(router_, RouterServer::Create(*context_, *zap_, identity_->transport().public_key,
+                                                    identity_->transport().secret_key, options));
+
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_POLICY_LOADED, identity_->id());
+  rec.set_reason("gateway started with policy " + policy_->id() + " and registry serial " +
+                 std::to_string(registry_serial_));
+  rec.mutable_decision()->set_policy_sha256(HexDecode(policy_->sha256_hex()).value());
+  KP_RETURN_IF_ERROR(Audit(std::move(rec)).status());
+  spdlog::info("gateway {} listening on {} (policy {}, registry serial {}, {} participants)", identity_->id(),
+               router_->endpoint(), policy_->id(), registry_serial_, registry_->entries().size());
+  return OkStatus();
+}
+
+Status Gateway::LoadRegistry() {
+  KP_ASSIGN_OR_RETURN(Registry reg, Registry::Load(config_.registry, enrolment_card_->signing_key, registry_serial_));
+  auto self = reg.Find(identity_->id());
+  if (!self.ok()) {
+    return FailedPreconditionError("the gateway's own card (" + identity_->id() +
+                                   ") is not in the signed registry; ask the enrolment officer to add it");
+  }
+  KP_RETURN_IF_ERROR(identity_->MatchesCard((*self)->card));
+  StaticKeyResolver keys;
+  for (const auto& [id, e] : reg.entries()) keys.Add(id, e.card.signing_key);
+  registry_serial_ = reg.serial();
+  registry_ = std::make_unique<Registry>(std::move(reg));
+  keys_ = std::move(keys);
+  return OkStatus();
+}
+
+Status Gateway::LoadPolicy() {
+  KP_ASSIGN_OR_RETURN(policy_, policy::LoadPolicyFile(config_.policy, [](std::string_view text) {
+                        return Sha256Hex(text);
+                      }));
+  return OkStatus();
+}
+
+Status Gateway::Reload() {
+  Status reg = LoadRegistry();
+  if (reg.ok()) {
+    TransportPeers peers;
+    for (const auto& [id, e] : registry_->entries()) {
+      peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner};
+    }
+    zap_->SetPeers(std::move(peers));
+    // A removed participant is cut off: forget its connection; its messages
+    // no longer verify ("not enrolled").
+    for (auto it = peers_.begin(); it != peers_.end();) {
+      it = registry_->Find(it->first).ok() ? std::next(it) : peers_.erase(it);
+    }
+  }
+  v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_PARTICIPANT_ENROLLED, identity_->id());
+  r.set_reason(reg.ok() ? "registry reloaded, serial " + std::to_string(registry_serial_)
+                        : "new registry refused, the previous one stays: " + reg.message());
+  (void)Audit(std::move(r));
+
+  auto old = policy_;
+  Status pol = LoadPolicy();
+  v1::AuditRecord p = NewRecord(v1::AUDIT_EVENT_POLICY_LOADED, identity_->id());
+  if (pol.ok()) {
+    p.set_reason("policy " + policy_->id() + " loaded");
+    p.mutable_decision()->set_policy_sha256(HexDecode(policy_->sha256_hex()).value());
+  } else {
+    policy_ = old;
+    p.set_reason("new policy refused, policy " + policy_->id() + " stays in force");
+    p.mutable_decision()->set_policy_sha256(HexDecode(policy_->sha256_hex()).value());
+  }
+  (void)Audit(std::move(p));
+  if (!reg.ok()) spdlog::error("reload: registry refused: {}", reg.message());
+  if (!pol.ok()) spdlog::error("reload: policy refused; the previous policy stays: {}", pol.message());
+  if (reg.ok() && pol.ok()) spdlog::info("reload: registry serial {}, policy {}", registry_serial_, policy_->id());
+  return reg.ok() ? pol : reg;
+}
+
+// ------------------------------------------------------------------ audit
+
+v1::AuditRecord Gateway::NewRecord(v1::AuditEvent event, const std::string& actor) const {
+  v1::AuditRecord r;
+  r.set_event(event);
+  auto* a = r.mutable_actor();
+  a->set_participant_id(actor);
+  if (const RegistryEntry* e = Enrolled(actor)) {
+    a->set_partner(e->card.partner);
+    a->set_role(e->role.empty() ? std::string(ParticipantKindName(e->card.kind)) : e->role);
+  }
+  r.set_retention_until_unix_millis(clock_.NowMillis() + config_.audit_retention_ms);
+  return r;
+}
+
+Result<uint64_t> Gateway::Audit(v1::AuditRecord record) {
+  auto index = audit_->Append(std::move(record));
+  if (!index.ok()) spdlog::error("audit log append failed: {}", index.status().message());
+  return index;
+}
+
+const RegistryEntry* Gateway::Enrolled(const std::string& id) const {
+  auto e = registry_->Find(id);
+  return e.ok() ? *e : nullptr;
+}
+
+// ---------------------------------------------------------------- sending
+
+bool Gateway::SendRaw(const std::string& to, const std::string& bytes) {
+  auto it = peers_.find(to);
+  if (it == peers_.end()) return false;
+  Status s = router_->Send(it->second.routing_id, bytes);
+  if (!s.ok()) {
+    spdlog::warn("send to {} failed: {}", to, s.message());
+    if (s.code() == StatusCode::kUnavailable) peers_.erase(it);
+    return false;
+  }
+  it->second.last_sent_ms = clock_.NowMillis();
+  return true;
+}
+
+bool Gateway::SendSigned(const std::string& to, v1::MessageKind kind, const std::string& request_id,
+                         const google::protobuf::Message& body) {
+  auto msg = signer_->Sign(kind, to, request_id, body.SerializeAsString());
+  if (!msg.ok()) {
+    spdlog::error("cannot sign a {} for {}: {}", wire::KindLabel(kind), to, msg.status().message());
+    return false;
+  }
+  return SendRaw(to, msg->bytes);
+}
+
+void Gateway::SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes) {
+  if (SendRaw(coordinator, bytes)) return;
+  const int64_t now = clock_.NowMillis();
+  Status s = store_->AddToInbox({NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms});
+  if (!s.ok()) spdlog::error("cannot hold a message for {}: {}", coordinator, s.message());
+  else spdlog::info("held a message for offline coordinator {} case={}", coordinator, case_id);
+}
+
+void Gateway::SendError(const std::string& routing_id, const std::string& to, const std::string& request_id,
+                        const Status& status) {
+  v1::Error err;
+  err.set_code(ToErrorCode(status.code()));
+  err.set_message(status.message());
+  auto msg = signer_->Sign(v1::MESSAGE_KIND_ERROR, to, request_id, err.SerializeAsString());
+  if (msg.ok()) (void)router_->Send(routing_id, msg->bytes);
+}
+
+void Gateway::Refuse(const std::string& coordinator, const std::string& request_id, const std::string& case_id,
+                     const std::string& reason, const std::vector<std::string>& rule_ids) {
+  v1::Refusal r;
+  r.set_request_id(request_id);
+  r.set_case_id(case_id);
+  r.set_refused_by(v1::REFUSED_BY_GATEWAY);
+  r.set_reason(reason);
+  for (const auto& id : rule_ids) r.add_rule_ids(id);
+  auto msg = signer_->Sign(v1::MESSAGE_KIND_REFUSAL, coordinator, request_id, r.SerializeAsString());
+  if (msg.ok()) SendOrHold(coordinator, case_id, msg->bytes);
+}
+
+// --------------------------------------------------------------- receiving
+
+Status Gateway::Step(int timeout_ms) {
+  auto in = router_->Receive(timeout_ms);
+  if (!in.ok()) return in.status();
+  if (in->has_value()) {
+    Handle(**in);
+    // Drain whatever else is waiting, without blocking.
+    for (int i = 0; i < 1000; ++i) {
+      auto more = router_->Receive(0);
+      if (!more.ok() || !more->has_value()) break;
+      Handle(**more);
+    }
+  }
+  RunTimers();
+  return OkStatus();
+}
+
+Status Gateway::Run() {
+  while (!stop_) {
+    if (reload_.exchange(false)) (void)Reload();
+    KP_RETURN_IF_ERROR(Step(200));
+  }
+  spdlog::info("gateway stopping: in-flight work is done and the audit log is durable");
+  return OkStatus();
+}
+
+void Gateway::Handle(const IncomingMessage& in) {
+  const RegistryEntry* peer = in.participant_id.empty() ? nullptr : Enrolled(in.participant_id);
+  if (peer == nullptr) {
+    // ZAP admitted it, but it is not (or no longer) in the registry.
+    spdlog::warn("dropped a message from an unidentified or removed peer (user-id '{}')", in.participant_id);
+    return;
+  }
+  const std::string& sender = in.participant_id;
+  auto refuse_message = [&](const Status& s, const std::string& request_id) {
+    spdlog::warn("refused a message from {}: {}", sender, s.ToString());
+    v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_REFUSED, sender);
+    r.set_message_id(request_id);
+    r.set_reason(s.ToString());
+    (void)Audit(std::move(r));
+    SendError(in.routing_id, sender, request_id, s);
+  };
+  if (in.malformed) {
+    refuse_message(InvalidArgumentError("a message must be exactly one frame holding one envelope"), "");
+    return;
+  }
+  VerifyOptions options;
+  options.expected_sender = sender;
+  auto env = EnvelopeVerifier(keys_, replay_.get()).Verify(in.payload, options);
+  if (!env.ok()) {
+    refuse_message(env.status(), "");
+    return;
+  }
+  if (!env->header.recipient().empty() && env->header.recipient() != identity_->id()) {
+    refuse_message(InvalidArgumentError("the gateway only handles messages addressed to it"),
+                   env->header.message_id());
+    return;
+  }
+  OnPeerSeen(sender, in.routing_id);
+  const ParticipantKind kind = peer->card.kind;
+  const v1::MessageKind mk = env->header.kind();
+  const bool coordinator = kind == ParticipantKind::kCoordinator;
+  const bool agent = kind == ParticipantKind::kAgent;
+  if (mk == v1::MESSAGE_KIND_HEARTBEAT) return;
+  if (mk == v1::MESSAGE_KIND_CASE_COMMAND && coordinator) return HandleCaseCommand(sender, *env);
+  if (mk == v1::MESSAGE_KIND_FRAGMENT_REQUEST && coordinator) return HandleFragmentRequest(sender, in.payload, *env);
+  if (mk == v1::MESSAGE_KIND_INBOX_FETCH && coordinator) return HandleInboxFetch(sender, *env);
+  if (mk == v1::MESSAGE_KIND_FRAGMENT_DELIVERY && agent) return HandleDelivery(sender, in.payload, *env);
+  if (mk == v1::MESSAGE_KIND_REFUSAL && agent) return HandleAgentRefusal(sender, in.payload, *env);
+  refuse_message(PermissionDeniedError("a " + std::string(ParticipantKindName(kind)) + " may not send " +
+                                       std::string(wire::KindLabel(mk)) + " messages"),
+                 env->header.message_id());
+}
+
+void Gateway::OnPeerSeen(const std::string& participant_id, const std::string& routing_id) {
+  const int64_t now = clock_.NowMillis();
+  auto it = peers_.find(participant_id);
+  const bool fresh = it == peers_.end() || it->second.routing_id != routing_id;
+  Peer& p = peers_[participant_id];
+  p.routing_id = routing_id;
+  p.last_seen_ms = now;
+  if (!fresh) return;
+  spdlog::info("participant {} connected", participant_id);
+  const RegistryEntry* e = Enrolled(participant_id);
+  if (e != nullptr && e->card.kind == ParticipantKind::kAgent) DeliverQueuedRequests(e->card.partner);
+}
+
+// ------------------------------------------------------------------ cases
+
+void Gateway::HandleCaseCommand(const std::string& sender, const VerifiedEnvelope& env) {
+  const std::string& msg_id = env.header.message_id();
+  auto fail = [&](const Status& s, const std::string& case_id) {
+    spdlog::warn("case command from {} refused: case={} {}", sender, case_id, s.ToString());
+    v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_REFUSED, sender);
+    r.set_case_id(case_id);
+    r.set_message_id(msg_id);
+    r.set_reason(s.ToString());
+    (void)Audit(std::move(r));
+    SendSigned(sender, v1::MESSAGE_KIND_ERROR, msg_id, [&] {
+      v1::Error e;
+      e.set_code(ToErrorCode(s.code()));
+      e.set_message(s.message());
+      return e;
+    }());
+  };
+  v1::CaseCommand cmd;
+  if (Status s = ParseBody(env.body, cmd); !s.ok()) return fail(s, "");
+  const RegistryEntry* me = Enrolled(sender);
+  if (me->role != kCasusregisseur) {
+    return fail(PermissionDeniedError("only a casusregisseur may open or change cases; the registry gives " +
+                                      sender + " no such role"),
+                cmd.case_id());
+  }
+  const int64_t now = clock_.NowMillis();
+  const auto& phases = policy_->phases();
+  CaseRecord c;
+  if (cmd.command_case() != v1::CaseCommand::kOpen) {
+    auto got = store_->GetCase(cmd.case_id());
+    if (!got.ok()) return fail(got.status(), cmd.case_id());
+    c = *got;
+    if (c.coordinator != sender) {
+      return fail(PermissionDeniedError("only the casusregisseur of case " + c.id + " may change it"), c.id);
+    }
+    if (c.closed) return fail(FailedPreconditionError("case " + c.id + " is closed"), c.id);
+  }
+
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_UNSPECIFIED, sender);
+  rec.set_message_id(msg_id);
+  if (Status s = store_->Begin(); !s.ok()) return fail(s, cmd.case_id());
+  Status change;
+  switch (cmd.command_case()) {
+    case v1::CaseCommand::kOpen: {
+      if (policy_->PurposeIndex(cmd.open().purpose()) < 0) {
+        change = InvalidArgumentError("purpose '" + cmd.open().purpose() + "' is not in the policy");
+        break;
+      }
+      auto first = std::find_if(phases.begin(), phases.end(), [](const auto& p) { return !p.closed; });
+      auto opened = store_->OpenCase(cmd.open().purpose(), sender, first->id, CurrentYear(now), now);
+      if (!opened.ok()) {
+        change = opened.status();
+        break;
+      }
+      c = *opened;
+      rec.set_event(v1::AUDIT_EVENT_CASE_OPENED);
+      rec.set_purpose(c.purpose);
+      break;
+    }
+    case v1::CaseCommand::kAdmit: {
+      if (policy_->PartnerIndex(cmd.admit().partner()) < 0) {
+        change = InvalidArgumentError("partner '" + cmd.admit().partner() + "' is not in the policy");
+        break;
+      }
+      change = store_->AdmitPartner(c.id, cmd.admit().partner(), now);
+      rec.set_event(v1::AUDIT_EVENT_PARTNER_ADMITTED);
+      rec.set_recipient_partner(cmd.admit().partner());
+      break;
+    }
+    case v1::CaseCommand::kChangePhase: {
+      int idx = policy_->PhaseIndex(cmd.change_phase().phase());
+      if (idx < 0 || phases[static_cast<size_t>(idx)].closed) {
+        change = InvalidArgumentError("'" + cmd.change_phase().phase() +
+                                      "' is not an open phase of the policy (use close to close the case)");
+        break;
+      }
+      change = store_->SetPhase(c.id, cmd.change_phase().phase());
+      c.phase = cmd.change_phase().phase();
+      rec.set_event(v1::AUDIT_EVENT_PHASE_CHANGED);
+      break;
+    }
+    case v1::CaseCommand::kRecordConsent: {
+      const auto& rc = cmd.record_consent();
+      if (rc.subject_ref().empty() || rc.subject_ref().size() > 16 || policy_->PurposeIndex(rc.purpose()) < 0 ||
+          rc.valid_until_ms() <= now) {
+        change = InvalidArgumentError("consent needs a subject reference, a purpose of the policy and a future end date");
+        break;
+      }
+      change = store_->RecordConsent(c.id, rc.subject_ref(), rc.purpose(), rc.valid_until_ms());
+      rec.set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
+      rec.set_purpose(rc.purpose());
+      rec.set_reason("consent recorded for subject " + rc.subject_ref() + " until " +
+                     FormatRfc3339Millis(rc.valid_until_ms()));
+      break;
+    }
+    case v1::CaseCommand::kGatekeeperApproval: {
+      const auto& g = cmd.gatekeeper_approval();
+      if (policy_->PartnerIndex(g.source_partner()) < 0 || policy_->PurposeIndex(g.purpose()) < 0 ||
+          g.categories().empty() || g.valid_until_ms() <= now) {
+        change = InvalidArgumentError("a gatekeeper approval needs a partner, categories and a purpose of the "
+                                      "policy, and a future end date");
+        break;
+      }
+      for (const auto& cat : g.categories()) {
+        if (policy_->CategoryIndex(cat) < 0) {
+          change = InvalidArgumentError("category '" + cat + "' is not in the policy");
+          break;
+        }
+        if (change = store_->RecordGatekeeperApproval(c.id, g.source_partner(), cat, g.purpose(), g.valid_until_ms());
+            !change.ok()) {
+          break;
+        }
+        rec.add_categories()->set_name(cat);
+      }
+      rec.set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
+      rec.set_source_partner(g.source_partner());
+      rec.set_purpose(g.purpose());
+      rec.set_reason("gatekeeper approval recorded until " + FormatRfc3339Millis(g.valid_until_ms()));
+      break;
+    }
+    case v1::CaseCommand::kClose: {
+      auto closed = std::find_if(phases.begin(), phases.end(), [](const auto& p) { return p.closed; });
+      if (closed == phases.end()) {
+        change = FailedPreconditionError("the policy has no closed phase");
+        break;
+      }
+      change = store_->CloseCase(c.id, closed->id, now);
+      c.phase = closed->id;
+      rec.set_event(v1::AUDIT_EVENT_CASE_CLOSED);
+      rec.set_reason(cmd.close().reason_code());
+      break;
+    }
+    default:
+      change = InvalidArgumentError("case command without a command");
+  }
+  if (!change.ok()) {
+    store_->Rollback();
+    return fail(change, c.id.empty() ? cmd.case_id() : c.id);
+  }
+  rec.set_case_id(c.id);
+  rec.set_phase(c.phase);
+  auto index = Audit(std::move(rec));
+  if (!index.ok()) {
+    store_->Rollback();  // no change the log does not show
+    return fail(UnavailableError("the audit log is not writable; the change was not made"), c.id);
+  }
+  if (Status s = store_->Commit(); !s.ok()) {
+    store_->Rollback();
+    return fail(s, c.id);
+  }
+  spdlog::info("case {}: {} by {} (audit #{})", c.id, cmd.GetDescriptor()->FindFieldByNumber(cmd.command_case())->name(),
+               sender, *index);
+  v1::CaseResult result;
+  result.set_case_id(c.id);
+  result.set_phase(c.phase);
+  result.set_audit_index(*index);
+  SendSigned(sender, v1::MESSAGE_KIND_CASE_RESULT, msg_id, result);
+}
+
+// --------------------------------------------------------------- requests
+
+void Gateway::HandleFragmentRequest(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env) {
+  const std::string& request_id = env.header.message_id();
+  v1::FragmentRequest req;
+  const RegistryEntry* me = Enrolled(sender);
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_DECISION, sender);
+  rec.set_message_id(request_id);
+  auto refuse = [&](const std::string& reason, const std::vector<std::string>& rules, bool policy_decided) {
+    if (!policy_decided) {
+      rec.set_event(v1::AUDIT_EVENT_REFUSED);
+      rec.set_reason(reason);
+    }
+    if (!Audit(rec).ok()) {
+      SendError(peers_[sender].routing_id, sender, request_id,
+                UnavailableError("the audit log is not writable; the request was refused"));
+      return;
+    }
+    spdlog::info("request {} case={} from={} refused: {}", IdHex(request_id), req.case_id(), req.source_partner(),
+                 rules.empty() ? "before policy" : "by policy");
+    Refuse(sender, request_id, req.case_id(), reason, rules);
+  };
+  if (Status s = ParseBody(env.body, req); !s.ok()) return refuse(s.message(), {}, false);
+  rec.set_case_id(req.case_id());
+  rec.set_source_partner(req.source_partner());
+  rec.set_recipient_partner(me->card.partner);
+  rec.set_purpose(req.purpose());
+  rec.mutable_payload()->set_ciphertext_bytes(req.sealed_subjects().size());
+  for (const auto& cat : req.categories()) {
+    auto* ac = rec.add_categories();
+    ac->set_name(cat);
+    int idx = policy_->CategoryIndex(cat);
+    if (idx >= 0) {
+      const auto& pc = policy_->categories()[static_cast<size_t>(idx)];
+      ac->set_data_class(pc.art9 ? v1::DATA_CLASS_SPECIAL_ART9
+                                 : pc.art10 ? v1::DATA_CLASS_CRIMINAL_ART10 : v1::DATA_CLASS_ORDINARY);
+      ac->set_regime(pc.regime == policy::Policy::Regime::kAvg ? v1::DATA_REGIME_AVG
+                                                               : v1::DATA_REGIME_POLICE_JUSTICE);
+    }
+  }
+  if (req.categories().empty() || req.source_partner().empty() || req.sealed_subjects().empty()) {
+    return refuse("a request needs a source partner, categories and sealed subject data", {}, false);
+  }
+  auto c = store_->GetCase(req.case_id());
+  if (!c.ok()) return refuse(c.status().message(), {}, false);
+  rec.set_phase(c->phase);
+  if (c->closed) return refuse("case " + c->id + " is closed; no further requests are possible", {}, false);
+  if (c->coordinator != sender) {
+    return refuse("you are not the casusregisseur of case " + c->id, {}, false);
+  }
+  auto admitted = store_->IsMember(c->id, req.source_partner());
+  if (!admitted.ok()) return refuse(admitted.status().message(), {}, false);
+  if (!*admitted) {
+    return refuse("partner " + req.source_partner() + " is not admitted to case " + c->id +
+                      "; admit it first (ketenpoort case admit)",
+                  {}, false);
+  }
+  // The agent that will answer.
+  std::string agent;
+  for (const auto& [id, e] : registry_->entries()) {
+    if (e.card.kind == ParticipantKind::kAgent && e.card.partner == req.source_partner()) {
+      agent = id;
+      break;
+    }
+  }
+  if (agent.empty()) return refuse("no agent of partner " + req.source_partner() + " is enrolled", {}, false);
+
+  const int64_t now = clock_.NowMillis();
+  std::vector<std::string> cats(req.categories().begin(), req.categories().end());
+  std::vector<std::string> refs;
+  for (const auto& s : req.subjects()) refs.push_back(s.ref());
+  auto consent = store_->HasConsent(c->id, refs, req.purpose(), now);
+  auto gatekeeper = store_->HasGatekeeperApproval(c->id, req.source_partner(), cats, req.purpose(), now);
+  if (!consent.ok() || !gatekeeper.ok()) return refuse("the case database is not readable", {}, false);
+
+  policy::Request pr;
+  pr.from = req.source_partner();
+  pr.to = me->card.partner;
+  pr.to_role = me->role;
+  for (const auto& cat : req.categories()) pr.categories.push_back(cat);
+  pr.purpose = req.purpose();
+  pr.phase = c->phase;
+  pr.requester_is_member = true;  // the case's own casusregisseur (checked above)
+  pr.consent_recorded = *consent;
+  pr.gatekeeper_approved = *gatekeeper;
+  pr.justification = req.justification_present() ? "present" : "";
+  auto policy = policy_;  // the decision's views point into it
+  policy::Decision d = policy->Decide(pr);
+
+  auto* ad = rec.mutable_decision();
+  ad->set_verdict(d.effect == policy::Effect::kPermit ? v1::AUDIT_VERDICT_PERMIT : v1::AUDIT_VERDICT_DENY);
+  std::vector<std::string> rule_ids;
+  for (auto r : d.rule_ids) {
+    ad->add_rule_ids(std::string(r));
+    rule_ids.emplace_back(r);
+  }
+  ad->set_reason(d.reason);
+  ad->set_policy_sha256(HexDecode(d.policy_sha256).value_or(std::string()));
+  std::string legal_bases;
+  for (auto lb : d.legal_bases) legal_bases += (legal_bases.empty() ? "" : ",") + std::string(lb);
+  rec.set_legal_basis(legal_bases);
+  if (d.effect != policy::Effect::kPermit) return refuse(d.reason, rule_ids, true);
+
+  v1::Authorisation auth;
+  auth.set_request_envelope(raw);
+  auto* dec = auth.mutable_decision();
+  dec->set_effect(v1::EFFECT_PERMIT);
+  for (const auto& r : rule_ids) dec->add_rule_ids(r);
+  dec->set_legal_basis(legal_bases);
+  dec->set_reason(d.reason);
+  dec->set_policy_sha256(HexDecode(d.policy_sha256).value_or(std::string()));
+  auto* ob = dec->mutable_obligations();
+  auto* aob = ad->mutable_obligations();
+  for (const auto& cf : d.obligations.fields) {
+    auto* f = ob->add_allowed_fields();
+    f->set_category(std::string(cf.category));
+    for (auto field : cf.fields) {
+      f->add_fields(std::string(field));
+      aob->add_allowed_fields(std::string(cf.category) + "." + std::string(field));
+    }
+  }
+  ob->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
+  ob->set_no_onward_sharing(d.obligations.no_onward_sharing);
+  ob->set_notify_privacy_officer(d.obligations.notify_privacy_officer);
+  aob->set_retention_days(ob->retention_days());
+  aob->set_no_onward_sharing(ob->no_onward_sharing());
+  aob->set_notify_privacy_officer(ob->notify_privacy_officer());
+  auth.set_expires_at_ms(now + config_.request_expiry_ms);
+  auth.set_case_phase(c->phase);
+
+  // Write before forward: the decision is durable before anything leaves.
+  auto index = Audit(rec);
+  if (!index.ok()) {
+    SendError(peers_[sender].routing_id, sender, request_id,
+              UnavailableError("the audit log is not writable; the request was refused"));
+    return;
+  }
+  auth.set_audit_index(*index);
+  StoredRequest stored{request_id, c->id, sender, req.source_partner(), cats, auth.SerializeAsString(),
+                       now, auth.expires_at_ms(), false};
+  if (Status s = store_->AddRequest(stored); !s.ok()) {
+    spdlog::error("request {}: cannot store it: {}", IdHex(request_id), s.message());
+    SendError(peers_[sender].routing_id, sender, request_id, s);
+    return;
+  }
+  spdlog::info("request {} case={} from={} permitted (audit #{})", IdHex(request_id), c->id, req.source_partner(),
+               *index);
+  DeliverQueuedRequests(req.source_partner());
+}
+
+void Gateway::DeliverQueuedRequests(const std::string& partner) {
+  std::string agent;
+  for (const auto& [id, e] : registry_->entries()) {
+    if (e.card.kind == ParticipantKind::kAgent && e.card.partner == partner && peers_.count(id) != 0) {
+      agent = id;
+      break;
+    }
+  }
+  if (agent.empty()) return;  // offline: the requests wait (store-and-forward)
+  auto waiting = store_->UndeliveredFor(partner);
+  if (!waiting.ok()) {
+    spdlog::error("cannot read queued requests: {}", waiting.status().message());
+    return;
+  }
+  for (const auto& r : *waiting) {
+    // Signed now, so it is fresh when it arrives however long it waited.
+    auto msg = signer_->Sign(v1::MESSAGE_KIND_AUTHORISATION, agent, r.request_id, r.authorisation);
+    if (!msg.ok()) continue;
+    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_FORWARDED, identity_->id());
+    rec.set_case_id(r.case_id);
+    rec.set_message_id(r.request_id);
+    rec.set_source_partner(partner);
+    for (const auto& cat : r.categories) rec.add_categories()->set_name(cat);
+    if (!Audit(std::move(rec)).ok()) return;  // nothing forwarded unlogged
+    if (!SendRaw(agent, msg->bytes)) return;
+    (void)store_->MarkDelivered(r.request_id);
+    spdlog::info("request {} forwarded to {}", IdHex(r.request_id), agent);
+  }
+}
+
+void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env) {
+  const std::string& request_id = env.header.request_id();
+  const RegistryEntry* me = Enrolled(sender);
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_DELIVERED, sender);
+  rec.set_message_id(request_id);
+  auto refuse = [&](const Status& s) {
+    rec.set_event(v1::AUDIT_EVENT_REFUSED);
+    rec.set_reason("delivery refused: " + s.ToString());
+    (void)Audit(rec);
+    spdlog::warn("delivery from {} for request {} refused: {}", sender, IdHex(request_id), s.ToString());
+    SendError(peers_[sender].routing_id, sender, env.header.message_id(), s);
+  };
+  v1::FragmentDelivery d;
+  if (Status s = ParseBody(env.body, d); !s.ok()) return refuse(s);
+  if (d.request_id() != request_id) return refuse(InvalidArgumentError("the delivery names two different requests"));
+  auto pending = store_->GetRequest(request_id);
+  if (!pending.ok()) return refuse(pending.status());
+  if (!pending->has_value()) {
+    return refuse(NotFoundError("no pending request with this id (already answered, expired, or unknown)"));
+  }
+  const StoredRequest& r = **pending;
+  rec.set_case_id(r.case_id);
+  rec.set_source_partner(r.source_partner);
+  if (me->card.partner != r.source_partner) {
+    return refuse(PermissionDeniedError("this request was authorised for partner " + r.source_partner));
+  }
+  if (r.expires_ms <= clock_.NowMillis()) return refuse(FailedPreconditionError("the authorisation has expired"));
+  for (const auto& cat : d.categories()) {
+    if (std::find(r.categories.begin(), r.categories.end(), cat) == r.categories.end()) {
+      return refuse(PermissionDeniedError("category '" + cat + "' was not authorised for this request"));
+    }
+    rec.add_categories()->set_name(cat);
+  }
+  if (d.sealed_content().empty()) return refuse(InvalidArgumentError("the delivery holds no sealed content"));
+  const RegistryEntry* coord = Enrolled(r.coordinator);
+  if (coord != nullptr) rec.set_recipient_partner(coord->card.partner);
+  rec.mutable_payload()->set_ciphertext_bytes(d.sealed_content().size());
+  rec.mutable_payload()->set_ciphertext_sha256(Sha256String(d.sealed_content()));
+  auto index = Audit(rec);
+  if (!index.ok()) {
+    SendError(peers_[sender].routing_id, sender, env.header.message_id(),
+              UnavailableError("the audit log is not writable; delivery not accepted, send it again later"));
+    return;
+  }
+  if (Status s = store_->RemoveRequest(request_id); !s.ok()) spdlog::error("cannot close request: {}", s.message());
+  SendOrHold(r.coordinator, r.case_id, raw);  // the agent's signed envelope, unchanged
+  v1::Receipt receipt;
+  receipt.set_delivery_id(env.header.message_id());
+  receipt.set_audit_index(*index);
+  auto checkpoint = audit_->Checkpoint();
+  if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
+  SendSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
+  spdlog::info("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
+}
+
+void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env) {
+  const std::string& request_id = env.header.request_id();
+  const RegistryEntry* me = Enrolled(sender);
+  v1::Refusal refusal;
+  if (Status s = ParseBody(env.body, refusal); !s.ok()) {
+    SendError(peers_[sender].routing_id, sender, env.header.message_id(), s);
+    return;
+  }
+  auto pending = store_->GetRequest(request_id);
+  if (!pending.ok() || !pending->has_value() || (*pending)->source_partner != me->card.partner) {
+    SendError(peers_[sender].routing_id, sender, env.header.message_id(),
+              NotFoundError("no pending request of your partner with this id"));
+    return;
+  }
+  const StoredRequest& r = **pending;
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_REFUSED, sender);
+  rec.set_case_id(r.case_id);
+  rec.set_message_id(request_id);
+  rec.set_source_partner(r.source_partner);
+  rec.set_reason("refused by the agent: " + refusal.reason());
+  for (const auto& id : refusal.rule_ids()) rec.mutable_decision()->add_rule_ids(id);
+  if (!Audit(std::move(rec)).ok()) {
+    SendError(peers_[sender].routing_id, sender, env.header.message_id(),
+              UnavailableError("the audit log is not writable; send the refusal again later"));
+    return;
+  }
+  (void)store_->RemoveRequest(request_id);
+  SendOrHold(r.coordinator, r.case_id, raw);
+  spdlog::info("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
+}
+
+void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope& env) {
+  v1::InboxFetch fetch;
+  if (Status s = ParseBody(env.body, fetch); !s.ok()) {
+    SendError(peers_[sender].routing_id, sender, env.header.message_id(), s);
+    return;
+  }
+  auto items = store_->InboxFor(sender);
+  if (!items.ok()) {
+    SendError(peers_[sender].routing_id, sender, env.header.message_id(), items.status());
+    return;
+  }
+  size_t sent = 0;
+  for (const auto& item : *items) {
+    if (!fetch.case_id().empty() && item.case_id != fetch.case_id()) continue;
+    if (!SendRaw(sender, item.envelope)) break;
+    (void)store_->RemoveFromInbox(item.message_id);
+    ++sent;
+  }
+  v1::CaseResult end;  // empty case id: the end of the inbox
+  SendSigned(sender, v1::MESSAGE_KIND_CASE_RESULT, env.header.message_id(), end);
+  spdlog::info("inbox of {}: {} message(s) sent", sender, sent);
+}
+
+// ------------------------------------------------------------------ timers
+
+void Gateway::RunTimers() {
+  const int64_t now = clock_.NowMillis();
+  for (auto& gone : router_->FlushParked()) {
+    for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+      if (it->second.routing_id != gone.routing_id) continue;
+      const RegistryEntry* e = Enrolled(it->first);
+      // Requests are re-sent when the agent comes back; anything for a
+      // coordinator waits in its inbox.
+      if (e != nullptr && e->card.kind == ParticipantKind::kCoordinator) SendOrHold(it->first, "", gone.payload);
+      peers_.erase(it);
+      break;
+    }
+  }
+  if (now - last_timers_ms_ < 1000) return;
+  last_timers_ms_ = now;
+
+  auto expired = store_->TakeExpiredRequests(now);
+  if (expired.ok()) {
+    for (const auto& r : *expired) {
+      v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
+      rec.set_case_id(r.case_id);
+      rec.set_message_id(r.request_id);
+      rec.set_source_partner(r.source_partner);
+      rec.set_reason("the agent of " + r.source_partner + " did not answer in time");
+      (void)Audit(std::move(rec));
+      Refuse(r.coordinator, r.request_id, r.case_id,
+             "request expired: the agent of " + r.source_partner + " did not answer in time", {});
+      spdlog::info("request {} expired case={}", IdHex(r.request_id), r.case_id);
+    }
+  }
+  auto held = store_->TakeExpiredInbox(now);
+  if (held.ok()) {
+    for (const auto& i : *held) {
+      v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
+      rec.set_case_id(i.case_id);
+      rec.set_reason("a held message for " + i.recipient + " expired unfetched");
+      (void)Audit(std::move(rec));
+    }
+  }
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (now - it->second.last_seen_ms > config_.peer_timeout_ms) {
+      spdlog::info("participant {} is gone (silent for {} ms)", it->first, now - it->second.last_seen_ms);
+      it = peers_.erase(it);
+      continue;
+    }
+    if (now - it->second.last_sent_ms >= config_.heartbeat_interval_ms) {
+      v1::Heartbeat hb;
+      hb.set_sequence(++heartbeat_sequence_);
+      const std::string to = it->first;
+      ++it;  // SendSigned may erase the peer
+      SendSigned(to, v1::MESSAGE_KIND_HEARTBEAT, "", hb);
+      continue;
+    }
+    ++it;
+  }
+}
+
+}  // namespace kp::gateway

@@ -1,0 +1,137 @@
+// Gateway: the central broker of Ketenpoort (DESIGN.md §2, issue 5).
+//
+// One CURVE ROUTER socket; a ZAP handler admitting only keys in the
+// enrolment-signed registry; the case registry (SQLite); the sharing policy;
+// the audit log, written before anything is forwarded; store-and-forward for
+// agents and coordinators that are offline.
+//
+// A message's path: the ZAP User-Id names the peer; its envelope must be
+// signed by that same participant, fresh and not replayed (docs/protocol.md
+// §3-§4); then it is handled by kind. Whatever does not fit is refused,
+// audited and answered with an ERROR or REFUSAL envelope — never dropped
+// silently. If an audit append fails, nothing is forwarded.
+//
+// The gateway never sees content: subject data and fragments travel sealed
+// (protocol §3.3). Its logs carry ids only.
+//
+// Threading: one thread runs Step()/Run(); everything else (ZAP) has its own
+// thread inside the transport. RequestStop() and RequestReload() may be called
+// from a signal handler.
+#ifndef KETENPOORT_GATEWAY_GATEWAY_H_
+#define KETENPOORT_GATEWAY_GATEWAY_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/base/clock.h"
+#include "core/base/status.h"
+#include "core/envelope/envelope.h"
+#include "core/identity/identity.h"
+#include "core/identity/registry.h"
+#include "gateway/audit_trail.h"
+#include "gateway/case_store.h"
+#include "gateway/gateway_config.h"
+#include "ketenpoort/v1/messages.pb.h"
+#include "policy/policy_engine.h"
+
+namespace zmq {
+class context_t;
+}
+
+namespace kp {
+class ZapHandler;
+class RouterServer;
+struct IncomingMessage;
+}  // namespace kp
+
+namespace kp::gateway {
+
+class Gateway {
+ public:
+  // Loads keys, registry, policy and state, starts ZAP and binds the socket.
+  // `audit` is the log every event goes to; `clock` must outlive the gateway.
+  static Result<std::unique_ptr<Gateway>> Create(const GatewayConfig& config, std::unique_ptr<AuditTrail> audit,
+                                                 const Clock& clock);
+  ~Gateway();
+
+  // The bound endpoint (with the real port when the config said "*").
+  const std::string& endpoint() const;
+
+  // Handles what arrives within `timeout_ms`, then timers (expiry,
+  // heartbeats). For tests and for Run().
+  Status Step(int timeout_ms);
+
+  // Runs until RequestStop(); reloads on RequestReload().
+  Status Run();
+  void RequestStop() { stop_ = true; }
+  void RequestReload() { reload_ = true; }
+
+  // Reloads the registry and the policy. A bad new policy is refused and the
+  // old one stays; both outcomes are audited.
+  Status Reload();
+
+ private:
+  struct Peer {
+    std::string routing_id;
+    int64_t last_seen_ms = 0;
+    int64_t last_sent_ms = 0;
+  };
+
+  Gateway(const GatewayConfig& config, std::unique_ptr<AuditTrail> audit, const Clock& clock);
+  Status Init();
+  Status LoadRegistry();
+  Status LoadPolicy();
+
+  void Handle(const IncomingMessage& in);
+  void HandleCaseCommand(const std::string& sender, const VerifiedEnvelope& env);
+  void HandleFragmentRequest(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
+  void HandleDelivery(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
+  void HandleAgentRefusal(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
+  void HandleInboxFetch(const std::string& sender, const VerifiedEnvelope& env);
+  void OnPeerSeen(const std::string& participant_id, const std::string& routing_id);
+  void DeliverQueuedRequests(const std::string& partner);
+  void RunTimers();
+
+  // Sends a gateway-signed message; false when the peer is not connected.
+  bool SendSigned(const std::string& to, ketenpoort::v1::MessageKind kind, const std::string& request_id,
+                  const google::protobuf::Message& body);
+  // Sends bytes unchanged to a connected peer; false when not connected.
+  bool SendRaw(const std::string& to, const std::string& bytes);
+  // Sends to a coordinator, or holds it in its inbox while it is offline.
+  void SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes);
+  void SendError(const std::string& routing_id, const std::string& to, const std::string& request_id,
+                 const Status& status);
+  void Refuse(const std::string& coordinator, const std::string& request_id, const std::string& case_id,
+              const std::string& reason, const std::vector<std::string>& rule_ids);
+
+  Result<uint64_t> Audit(ketenpoort::v1::AuditRecord record);
+  ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event, const std::string& actor) const;
+  const RegistryEntry* Enrolled(const std::string& id) const;
+
+  const GatewayConfig config_;
+  const Clock& clock_;
+  std::unique_ptr<AuditTrail> audit_;
+  std::unique_ptr<Identity> identity_;
+  std::unique_ptr<PublicCard> enrolment_card_;
+  std::unique_ptr<Registry> registry_;
+  uint64_t registry_serial_ = 0;
+  StaticKeyResolver keys_;
+  std::shared_ptr<const policy::Policy> policy_;
+  std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<ReplayGuard> replay_;
+  std::unique_ptr<EnvelopeSigner> signer_;
+  std::unique_ptr<zmq::context_t> context_;
+  std::unique_ptr<ZapHandler> zap_;
+  std::unique_ptr<RouterServer> router_;
+  std::map<std::string, Peer> peers_;  // participant id -> connection
+  int64_t last_timers_ms_ = 0;
+  uint64_t heartbeat_sequence_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_{false};
+};
+
+}  // namespace kp::gateway
+
+#endif  // KETENPOORT_GATEWAY_GATEWAY_H_

@@ -1,0 +1,69 @@
+#include "gateway/gateway_check.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/base/encoding.h"
+#include "core/base/file_util.h"
+#include "core/crypto/sha256.h"
+#include "core/identity/identity.h"
+#include "core/identity/registry.h"
+#include "policy/policy_loader.h"
+
+namespace kp::gateway {
+
+std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<std::string>* report) {
+  std::vector<std::string> problems;
+  auto ok = [&](const std::string& line) {
+    if (report != nullptr) report->push_back(line);
+  };
+  auto identity = Identity::LoadFile(config.identity);
+  if (!identity.ok()) {
+    problems.push_back("identity: " + identity.status().message());
+  } else if (identity->kind() != ParticipantKind::kGateway) {
+    problems.push_back("identity: " + config.identity + " is not a gateway identity");
+  } else {
+    ok("identity " + identity->id() + ": keys readable, file mode 0600");
+  }
+  auto enrolment = PublicCard::LoadFile(config.enrolment_card);
+  if (!enrolment.ok()) {
+    problems.push_back("enrolment card: " + enrolment.status().message());
+  } else if (enrolment->kind != ParticipantKind::kEnrolment) {
+    problems.push_back("enrolment card: " + config.enrolment_card + " is not an enrolment card");
+  } else {
+    ok("enrolment card " + enrolment->id + " (" + enrolment->Fingerprint() + ")");
+    auto reg = Registry::Load(config.registry, enrolment->signing_key);
+    if (!reg.ok()) {
+      problems.push_back("registry: " + reg.status().message());
+    } else {
+      ok("registry serial " + std::to_string(reg->serial()) + ": " + std::to_string(reg->entries().size()) +
+         " participants, signature valid");
+      if (identity.ok()) {
+        auto self = reg->Find(identity->id());
+        if (!self.ok() || !identity->MatchesCard((*self)->card).ok()) {
+          problems.push_back("registry: the gateway's own card (" + identity->id() +
+                             ") is not in the signed registry, or differs from its keys");
+        }
+      }
+    }
+  }
+  auto policy = policy::LoadPolicyFile(config.policy, [](std::string_view t) { return HexEncode(Sha256String(t)); });
+  if (!policy.ok()) {
+    problems.push_back("policy: " + policy.status().message());
+  } else {
+    ok("policy " + (*policy)->id() + ": no lint errors (sha256 " + (*policy)->sha256_hex().substr(0, 16) + "...)");
+  }
+  struct stat st {};
+  if (::stat(config.data_dir.c_str(), &st) != 0) {
+    problems.push_back("data folder: " + config.data_dir + " does not exist (create it, mode 0700)");
+  } else if (Status s = CheckDirNotGroupOrWorldWritable(config.data_dir); !s.ok()) {
+    problems.push_back("data folder: " + s.message());
+  } else if (::access(config.data_dir.c_str(), W_OK) != 0) {
+    problems.push_back("data folder: " + config.data_dir + " is not writable by this user");
+  } else {
+    ok("data folder " + config.data_dir + " is writable");
+  }
+  return problems;
+}
+
+}  // namespace kp::gateway

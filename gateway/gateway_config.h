@@ -1,0 +1,42 @@
+// The gateway's configuration file (YAML; docs/operations.md, example in
+// deploy/gateway.example.yaml). Loading reports every problem at once.
+#ifndef KETENPOORT_GATEWAY_GATEWAY_CONFIG_H_
+#define KETENPOORT_GATEWAY_GATEWAY_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/base/status.h"
+
+namespace kp::gateway {
+
+struct GatewayConfig {
+  std::string listen = "tcp://0.0.0.0:7400";
+  std::string identity;        // the gateway's secret identity file
+  std::string registry;        // folder of cards + registry.signed
+  std::string enrolment_card;  // pinned enrolment card
+  std::string policy;          // policy file
+  std::string data_dir;        // cases.db and the audit log live here
+  std::string log_level = "info";
+  std::string log_origin = "ketenpoort.hart-van-brabant/audit";  // checkpoint origin line
+  int64_t request_expiry_ms = 24LL * 3600 * 1000;   // store-and-forward limit
+  int64_t inbox_expiry_ms = 7LL * 24 * 3600 * 1000;
+  int64_t audit_retention_ms = 5LL * 365 * 24 * 3600 * 1000;  // then erase-expired may erase a record
+  int64_t replay_window_ms = 300'000;
+  int64_t heartbeat_interval_ms = 5'000;
+  int64_t peer_timeout_ms = 15'000;
+  size_t max_parked_per_peer = 1'000;
+};
+
+// Parses the text of a config file. Relative paths are taken relative to the
+// folder of `path`. Every problem is listed, one per line, in the error.
+Result<GatewayConfig> ParseGatewayConfig(const std::string& text, const std::string& path);
+Result<GatewayConfig> LoadGatewayConfig(const std::string& path);
+
+// Durations in the config: "24h", "15m", "30s", "500ms".
+Result<int64_t> ParseDurationMs(const std::string& text);
+
+}  // namespace kp::gateway
+
+#endif  // KETENPOORT_GATEWAY_GATEWAY_CONFIG_H_

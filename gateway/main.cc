@@ -1,0 +1,100 @@
+// ketenpoort-gateway: the central broker. Thin by design (STYLE.md): parse
+// flags, load config, build the Gateway, run it. Signals: SIGTERM/SIGINT stop
+// after in-flight work; SIGHUP reloads the registry and the policy.
+#include <csignal>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "core/base/logging.h"
+#include "core/base/process.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_check.h"
+#include "gateway/log_audit_trail.h"
+
+namespace {
+
+kp::gateway::Gateway* g_gateway = nullptr;
+
+extern "C" void OnSignal(int sig) {
+  if (g_gateway == nullptr) return;
+  if (sig == SIGHUP) {
+    g_gateway->RequestReload();
+  } else {
+    g_gateway->RequestStop();
+  }
+}
+
+int Run(const std::string& config_path) {
+  auto config = kp::gateway::LoadGatewayConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 1;
+  }
+  kp::InitLogging("ketenpoort-gateway", config->log_level);
+  auto identity = kp::Identity::LoadFile(config->identity);
+  if (!identity.ok()) {
+    spdlog::critical("{}", identity.status().message());
+    return 1;
+  }
+  auto audit = kp::gateway::LogAuditTrail::Open(config->data_dir + "/audit", *identity, config->log_origin);
+  if (!audit.ok()) {
+    spdlog::critical("cannot open the audit log: {}", audit.status().message());
+    return 1;
+  }
+  auto gateway = kp::gateway::Gateway::Create(*config, std::move(audit).value(), kp::SystemClock::Get());
+  if (!gateway.ok()) {
+    spdlog::critical("cannot start: {}", gateway.status().message());
+    return 1;
+  }
+  g_gateway = gateway->get();
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGHUP, OnSignal);
+  kp::Status s = (*gateway)->Run();
+  g_gateway = nullptr;
+  if (!s.ok()) {
+    spdlog::critical("stopped: {}", s.message());
+    return 1;
+  }
+  return 0;
+}
+
+int Check(const std::string& config_path) {
+  auto config = kp::gateway::LoadGatewayConfig(config_path);
+  if (!config.ok()) {
+    std::cout << "FAIL " << config.status().message() << "\n";
+    return 1;
+  }
+  std::vector<std::string> report;
+  auto problems = kp::gateway::CheckGateway(*config, &report);
+  for (const auto& line : report) std::cout << "ok   " << line << "\n";
+  for (const auto& line : problems) std::cout << "FAIL " << line << "\n";
+  std::cout << (problems.empty() ? "the gateway can start\n" : "the gateway cannot start: fix the FAIL lines\n");
+  return problems.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (kp::Status s = kp::DisableCoreDumps(); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 1;
+  }
+  CLI::App app{"ketenpoort-gateway: the central broker of Ketenpoort"};
+  app.require_subcommand(1);
+  std::string config;
+  int rc = 0;
+  auto* run = app.add_subcommand("run", "Run the gateway");
+  run->add_option("--config", config, "Configuration file")->required();
+  run->callback([&] { rc = Run(config); });
+  auto* check = app.add_subcommand("check", "Check the configuration, keys, registry, policy and data folder");
+  check->add_option("--config", config, "Configuration file")->required();
+  check->callback([&] { rc = Check(config); });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  return rc;
+}
