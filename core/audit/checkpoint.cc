@@ -164,6 +164,7 @@ Result<SignedNote> ParseSignedNote(std::string_view note) {
 
 Result<Checkpoint> OpenCheckpoint(std::string_view note, const NoteVerifierKey& key,
                                   std::string_view expected_origin) {
+  InitCrypto();
   KP_ASSIGN_OR_RETURN(SignedNote parsed, ParseSignedNote(note));
   bool verified = false;
   for (const NoteSignature& sig : parsed.signatures) {
@@ -182,6 +183,7 @@ Result<Checkpoint> OpenCheckpoint(std::string_view note, const NoteVerifierKey& 
 }
 
 Result<LogSigner> LogSigner::Create(std::string origin, std::string public_key, SecretBytes secret_key) {
+  InitCrypto();
   KP_RETURN_IF_ERROR(CheckKeyName(origin).WithContext("log origin"));
   if (secret_key.size() != kEd25519SecretKeyBytes) return InvalidArgumentError("log signing key is not 64 bytes");
   KP_ASSIGN_OR_RETURN(std::string derived, Ed25519PublicKeyOf(secret_key));
