@@ -171,7 +171,8 @@ Status RunTest(const PolicyArgs& a, CliContext& ctx) {
 void RegisterPolicyCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* group = app.add_subcommand("policy", "Check, explain and test a sharing policy");
   group->require_subcommand(1);
-  auto add = [&](const std::string& name, const std::string& help, Status (*run)(const PolicyArgs&, CliContext&)) {
+  auto add = [&](const std::string& name, const std::string& help,
+                 Status (*run)(const PolicyArgs&, CliContext&)) {
     auto a = std::make_shared<PolicyArgs>();
     CLI::App* cmd = group->add_subcommand(name, help);
     cmd->add_option("file", a->file, "Policy file (YAML)")->required();

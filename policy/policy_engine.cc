@@ -10,7 +10,8 @@ namespace {
 constexpr uint64_t Bit(int i) { return uint64_t{1} << i; }
 
 bool HasNonBlank(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
 }
 
 // "no consent recorded for this subject and purpose", ...: what is missing.
@@ -217,7 +218,8 @@ Decision Policy::Decide(const Request& request) const {
         refusals += MissingText(static_cast<Condition>(m & -m));
       }
       refusals += "; rule " + nearest->id + (count > 1 ? " requires them" : " requires it");
-      if (nearest->legal_basis >= 0 && (legal_bases_[nearest->legal_basis].required_conditions & nearest_missing)) {
+      if (nearest->legal_basis >= 0 &&
+          (legal_bases_[nearest->legal_basis].required_conditions & nearest_missing)) {
         refusals += " (legal basis " + legal_bases_[nearest->legal_basis].id + ")";
       }
       continue;
@@ -230,7 +232,8 @@ Decision Policy::Decide(const Request& request) const {
       const Rule& rule = rules_[e->rule];
       if (rule.effect != Effect::kPermit) continue;
       if (!(rule.purposes & purpose_bit)) {
-        refusals += "; rule " + rule.id + " allows it only for purposes " + JoinBits(purposes_, rule.purposes);
+        refusals +=
+            "; rule " + rule.id + " allows it only for purposes " + JoinBits(purposes_, rule.purposes);
       } else if (!(rule.phases & phase_bit)) {
         refusals += "; rule " + rule.id + " allows it only in phases " + JoinBits(phases_, rule.phases);
       } else {

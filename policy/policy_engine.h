@@ -164,7 +164,7 @@ class Policy {
     std::vector<Target> to;
     uint64_t categories = 0, purposes = 0, phases = 0;
     int legal_basis = -1;
-    uint8_t conditions = 0;  // own conditions | legal basis requirements
+    uint8_t conditions = 0;                        // own conditions | legal basis requirements
     std::vector<std::pair<int, uint64_t>> fields;  // (category, field bits)
     int retention_days = 0;
     bool no_onward_sharing = false, notify_privacy_officer = false;

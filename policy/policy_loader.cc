@@ -50,7 +50,8 @@ class PolicyCompiler {
   }
   void Error(const Node& node, std::string message) { Error(node.Mark(), std::move(message)); }
 
-  std::optional<Fields> ReadMap(const Node& node, std::string_view what, const std::vector<std::string>& allowed,
+  std::optional<Fields> ReadMap(const Node& node, std::string_view what,
+                                const std::vector<std::string>& allowed,
                                 const std::vector<std::string>& required);
   std::optional<std::string> Text(const Node& node, std::string_view what);
   std::optional<std::string> Id(const Node& node, std::string_view what);
@@ -81,8 +82,8 @@ class PolicyCompiler {
   std::string file_;
   std::unique_ptr<Policy> policy_;
   std::vector<Diagnostic> diagnostics_;
-  std::map<std::string, YAML::Mark> partner_marks_, role_marks_, phase_marks_, purpose_marks_, category_marks_,
-      basis_marks_, rule_marks_;
+  std::map<std::string, YAML::Mark> partner_marks_, role_marks_, phase_marks_, purpose_marks_,
+      category_marks_, basis_marks_, rule_marks_;
   NameIndex basis_index_;
 };
 
@@ -166,7 +167,8 @@ std::optional<std::string> PolicyCompiler::Id(const Node& node, std::string_view
 }
 
 std::optional<bool> PolicyCompiler::Bool(const Node& node, std::string_view what) {
-  if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false")) return node.Scalar() == "true";
+  if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false"))
+    return node.Scalar() == "true";
   Error(node, std::string(what) + " must be true or false");
   return std::nullopt;
 }
@@ -183,7 +185,8 @@ std::optional<int> PolicyCompiler::Int(const Node& node, std::string_view what, 
   return std::nullopt;
 }
 
-std::vector<std::pair<std::string, YAML::Node>> PolicyCompiler::TextList(const Node& node, std::string_view what) {
+std::vector<std::pair<std::string, YAML::Node>> PolicyCompiler::TextList(const Node& node,
+                                                                         std::string_view what) {
   std::vector<std::pair<std::string, Node>> out;
   if (node.IsScalar()) {
     out.emplace_back(node.Scalar(), node);
@@ -225,7 +228,8 @@ uint8_t PolicyCompiler::Conditions(const Node& node) {
       }
     }
     if (!found) {
-      Error(at, "unknown condition " + Quote(name) + " (expected member, consent, gatekeeper, justification)");
+      Error(at,
+            "unknown condition " + Quote(name) + " (expected member, consent, gatekeeper, justification)");
     }
   }
   return bits;
@@ -294,7 +298,8 @@ void PolicyCompiler::ReadPartners(const Node& node) {
     auto f = ReadMap(item, "a partner", {"id", "name"}, {"id"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "partner id");
-    if (!id || !AddName(policy_->partner_index_, *id, f->Get("id"), "partner", partner_marks_, kMaxNamesPerKind)) {
+    if (!id ||
+        !AddName(policy_->partner_index_, *id, f->Get("id"), "partner", partner_marks_, kMaxNamesPerKind)) {
       continue;
     }
     Policy::Partner p{*id, ""};
@@ -308,7 +313,8 @@ void PolicyCompiler::ReadRoles(const Node& node) {
     auto f = ReadMap(item, "a role", {"id", "name", "partner"}, {"id"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "role id");
-    if (!id || !AddName(policy_->role_index_, *id, f->Get("id"), "role", role_marks_, kMaxNamesPerKind)) continue;
+    if (!id || !AddName(policy_->role_index_, *id, f->Get("id"), "role", role_marks_, kMaxNamesPerKind))
+      continue;
     Policy::Role r{*id, "", -1};
     if (f->Has("name")) r.name = Text(f->Get("name"), "name").value_or("");
     if (f->Has("partner")) {
@@ -391,8 +397,8 @@ void PolicyCompiler::ReadCategories(const Node& node) {
 void PolicyCompiler::ReadLegalBases(const Node& node) {
   for (const Node& item : Items(node, "legal_bases")) {
     auto f = ReadMap(item, "a legal basis",
-                     {"id", "citation", "senders", "categories", "max_retention_days", "requires", "art9_ground",
-                      "art10_ground", "regime"},
+                     {"id", "citation", "senders", "categories", "max_retention_days", "requires",
+                      "art9_ground", "art10_ground", "regime"},
                      {"id", "citation", "senders", "categories", "max_retention_days"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "legal basis id");
@@ -429,8 +435,8 @@ void PolicyCompiler::ReadRules(const Node& node) {
 void PolicyCompiler::ReadRule(const Node& item) {
   Policy& p = *policy_;
   auto f = ReadMap(item, "a rule",
-                   {"id", "effect", "from", "to", "categories", "purposes", "phases", "legal_basis", "conditions",
-                    "obligations", "explanation"},
+                   {"id", "effect", "from", "to", "categories", "purposes", "phases", "legal_basis",
+                    "conditions", "obligations", "explanation"},
                    {"id", "effect", "categories"});
   if (!f || !f->Has("id") || !f->Has("effect")) return;
   auto id = Id(f->Get("id"), "rule id");
@@ -617,7 +623,8 @@ void PolicyCompiler::ReadRule(const Node& item) {
       r.no_onward_sharing = Bool(ob->Get("no_onward_sharing"), "no_onward_sharing").value_or(false);
     }
     if (ob->Has("notify_privacy_officer")) {
-      r.notify_privacy_officer = Bool(ob->Get("notify_privacy_officer"), "notify_privacy_officer").value_or(false);
+      r.notify_privacy_officer =
+          Bool(ob->Get("notify_privacy_officer"), "notify_privacy_officer").value_or(false);
     }
     uint64_t given = 0;
     if (ob->Has("fields")) {
@@ -635,7 +642,8 @@ void PolicyCompiler::ReadRule(const Node& item) {
           if (c < 0) continue;
           if (!(r.categories & Bit(c))) {
             if (!all_categories_known) continue;
-            Error(key, "obligations name category " + Quote(key.Scalar()) + ", which the rule does not cover");
+            Error(key,
+                  "obligations name category " + Quote(key.Scalar()) + ", which the rule does not cover");
             continue;
           }
           if (given & Bit(c)) {
@@ -704,10 +712,10 @@ void PolicyCompiler::LintShadowedRules() {
     if (rule.effect != Effect::kPermit || reachable[ri]) continue;
     std::string list;
     for (const auto& id : covered_by[ri]) list += (list.empty() ? "" : ", ") + id;
-    Error(rule_marks_[rule.id], "no request can reach rule " + Quote(rule.id) +
-                                    (present[ri] && !list.empty()
-                                         ? ": every request it matches is forbidden by " + list
-                                         : std::string(": it matches no sender, recipient and category")));
+    Error(rule_marks_[rule.id],
+          "no request can reach rule " + Quote(rule.id) +
+              (present[ri] && !list.empty() ? ": every request it matches is forbidden by " + list
+                                            : std::string(": it matches no sender, recipient and category")));
   }
 }
 
@@ -715,17 +723,19 @@ CompileOutput PolicyCompiler::Run(std::string_view text) {
   CompileOutput out;
   try {
     if (text.size() > kMaxPolicyBytes) {
-      diagnostics_.push_back({file_, 0, 0, "policy is larger than " + std::to_string(kMaxPolicyBytes) + " bytes"});
+      diagnostics_.push_back(
+          {file_, 0, 0, "policy is larger than " + std::to_string(kMaxPolicyBytes) + " bytes"});
     } else {
       Node root = YAML::Load(std::string(text));
       if (!root.IsMap()) {
-        Error(root, "a policy must be a mapping with the keys policy, partners, roles, phases, purposes, "
-                    "categories, legal_bases, rules");
-      } else if (auto top = ReadMap(root, "the policy",
-                                    {"policy", "partners", "roles", "phases", "purposes", "categories",
-                                     "legal_bases", "rules"},
-                                    {"policy", "partners", "phases", "purposes", "categories", "legal_bases",
-                                     "rules"})) {
+        Error(root,
+              "a policy must be a mapping with the keys policy, partners, roles, phases, purposes, "
+              "categories, legal_bases, rules");
+      } else if (auto top = ReadMap(
+                     root, "the policy",
+                     {"policy", "partners", "roles", "phases", "purposes", "categories", "legal_bases",
+                      "rules"},
+                     {"policy", "partners", "phases", "purposes", "categories", "legal_bases", "rules"})) {
         if (top->Has("policy")) ReadMeta(top->Get("policy"));
         if (top->Has("partners")) ReadPartners(top->Get("partners"));
         if (top->Has("roles")) ReadRoles(top->Get("roles"));
@@ -787,7 +797,8 @@ std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics) {
   return out;
 }
 
-CompileOutput CompilePolicy(std::string_view text, std::string_view source_name, std::string_view sha256_hex) {
+CompileOutput CompilePolicy(std::string_view text, std::string_view source_name,
+                            std::string_view sha256_hex) {
   return PolicyCompiler(source_name, sha256_hex).Run(text);
 }
 
@@ -796,8 +807,8 @@ Result<std::shared_ptr<const Policy>> LoadPolicy(std::string_view text, std::str
   CompileOutput out = CompilePolicy(text, source_name, sha256_hex);
   if (!out.diagnostics.empty()) {
     std::string message = "policy " + std::string(source_name) + " has " +
-                           std::to_string(out.diagnostics.size()) + " error(s) and is not used:\n" +
-                           FormatDiagnostics(out.diagnostics);
+                          std::to_string(out.diagnostics.size()) + " error(s) and is not used:\n" +
+                          FormatDiagnostics(out.diagnostics);
     message.pop_back();
     return InvalidArgumentError(std::move(message));
   }

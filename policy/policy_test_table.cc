@@ -50,7 +50,8 @@ class TableParser {
  private:
   void Error(const YAML::Mark& mark, const std::string& message) {
     errors_ += file_;
-    if (mark.line >= 0) errors_ += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    if (mark.line >= 0)
+      errors_ += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
     errors_ += ": error: " + message + "\n";
   }
   void Error(const YAML::Node& node, const std::string& message) { Error(node.Mark(), message); }
@@ -185,8 +186,9 @@ class TableParser {
         std::string s;
         if (Text(v, s)) t.reason_contains = s;
       } else {
-        Error(it->first, "unknown expect key '" + key +
-                             "' (expected effect, rules, legal_bases, retention_days, fields, reason_contains)");
+        Error(it->first,
+              "unknown expect key '" + key +
+                  "' (expected effect, rules, legal_bases, retention_days, fields, reason_contains)");
       }
     }
     if (!has_effect || !has_rules) Error(node, "expect needs effect and rules ([] for none)");
@@ -297,8 +299,8 @@ TestReport RunTestTable(const Policy& policy, const TestTable& table) {
       }
     }
     if (t.reason_contains && d.reason.find(*t.reason_contains) == std::string::npos) {
-      r.mismatches.push_back("reason: expected it to contain \"" + *t.reason_contains + "\", got \"" + d.reason +
-                             "\"");
+      r.mismatches.push_back("reason: expected it to contain \"" + *t.reason_contains + "\", got \"" +
+                             d.reason + "\"");
     }
     if (!r.mismatches.empty()) ++report.failures;
     report.results.push_back(std::move(r));

@@ -45,7 +45,7 @@ struct TestTable {
 Result<TestTable> ParseTestTable(std::string_view text, std::string_view source_name);
 
 struct TestCaseResult {
-  const TestCase* test = nullptr;  // into the TestTable passed to RunTestTable
+  const TestCase* test = nullptr;       // into the TestTable passed to RunTestTable
   std::vector<std::string> mismatches;  // empty when the case passed
   Decision decision;
 };

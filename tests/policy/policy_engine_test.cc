@@ -136,9 +136,10 @@ TEST_F(PolicyEngineTest, ForbidWinsOverAMatchingPermit) {
   Decision d = p->Decide(r);
   EXPECT_EQ(d.effect, Effect::kDeny);
   EXPECT_THAT(d.rule_ids, ElementsAre("F-POL-ACUUT"));
-  EXPECT_EQ(d.reason,
-            "rule F-POL-ACUUT forbids sharing incidenten (Niet in de acute fase.); no request of this kind can be "
-            "permitted");
+  EXPECT_EQ(
+      d.reason,
+      "rule F-POL-ACUUT forbids sharing incidenten (Niet in de acute fase.); no request of this kind can be "
+      "permitted");
 }
 
 TEST_F(PolicyEngineTest, ForbidOnOneCategoryRefusesTheWholeRequest) {
@@ -191,8 +192,9 @@ TEST_F(PolicyEngineTest, ConsentRequiredByTheLegalBasis) {
   Decision d = policy_->Decide(r);
   EXPECT_EQ(d.effect, Effect::kDeny);
   EXPECT_THAT(d.rule_ids, ElementsAre("R-GGZ"));
-  EXPECT_EQ(d.reason,
-            "no consent recorded for this subject and purpose; rule R-GGZ requires it (legal basis toestemming)");
+  EXPECT_EQ(
+      d.reason,
+      "no consent recorded for this subject and purpose; rule R-GGZ requires it (legal basis toestemming)");
   r.consent_recorded = true;
   d = policy_->Decide(r);
   EXPECT_EQ(d.effect, Effect::kPermit);
@@ -222,8 +224,9 @@ TEST_F(PolicyEngineTest, GatekeeperAndJustificationBothNeeded) {
             "them (legal basis conflict-van-plichten)");
   r.gatekeeper_approved = true;
   r.justification = "  \t\n";  // blank is no justification
-  EXPECT_EQ(p->Decide(r).reason,
-            "no written justification given; rule R-GGZ-ACUUT requires it (legal basis conflict-van-plichten)");
+  EXPECT_EQ(
+      p->Decide(r).reason,
+      "no written justification given; rule R-GGZ-ACUUT requires it (legal basis conflict-van-plichten)");
   r.justification = "acuut gevaar";
   EXPECT_EQ(p->Decide(r).effect, Effect::kPermit);
   r.gatekeeper_approved = false;
@@ -251,7 +254,10 @@ TEST_F(PolicyEngineTest, UnknownNamesAndEmptyRequestsFailClosed) {
   for (auto change : std::vector<void (*)(Request&)>{
            [](Request& r) { r.from = "nobody"; }, [](Request& r) { r.to = "nobody"; },
            [](Request& r) { r.to_role = "nobody"; }, [](Request& r) { r.purpose = "nobody"; },
-           [](Request& r) { r.phase = "nobody"; }, [](Request& r) { r.categories = {"incidenten", "nobody"}; },
+           [](Request& r) { r.phase = "nobody"; },
+           [](Request& r) {
+             r.categories = {"incidenten", "nobody"};
+           },
            [](Request& r) { r.categories.clear(); }}) {
     Request r = PoliceRequest();
     change(r);

@@ -37,15 +37,17 @@ TEST(PolicyLintTest, UnknownPartner) {
 }
 
 TEST(PolicyLintTest, UnknownCategoryInAFieldList) {
-  EXPECT_THAT(Lint(SmallPolicyWith("categories: [in-zorg]\n    purposes", "categories: [inzorg]\n    purposes")),
-              ElementsAre("bad.yaml:72:18: error: unknown category 'inzorg'"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("categories: [in-zorg]\n    purposes", "categories: [inzorg]\n    purposes")),
+      ElementsAre("bad.yaml:72:18: error: unknown category 'inzorg'"));
 }
 
 TEST(PolicyLintTest, UnknownKeyIsATypoNotSilence) {
-  EXPECT_THAT(Lint(SmallPolicyWith("    conditions: [member]\n", "    condition: [member]\n")),
-              ElementsAre("bad.yaml:63:5: error: unknown key 'condition' in a rule (expected one of: id, effect, "
-                          "from, to, categories, purposes, phases, legal_basis, conditions, obligations, "
-                          "explanation)"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("    conditions: [member]\n", "    condition: [member]\n")),
+      ElementsAre("bad.yaml:63:5: error: unknown key 'condition' in a rule (expected one of: id, effect, "
+                  "from, to, categories, purposes, phases, legal_basis, conditions, obligations, "
+                  "explanation)"));
 }
 
 TEST(PolicyLintTest, UnknownCondition) {
@@ -70,32 +72,37 @@ TEST(PolicyLintTest, LegalBasisDoesNotCoverTheSender) {
 }
 
 TEST(PolicyLintTest, LegalBasisDoesNotCoverTheCategory) {
-  EXPECT_THAT(Lint(SmallPolicyWith("    categories: [incidenten]\n    max", "    categories: [dossier]\n    max")),
-              ElementsAre("bad.yaml:60:18: error: legal basis 'wpg-20' does not cover category 'incidenten'"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("    categories: [incidenten]\n    max", "    categories: [dossier]\n    max")),
+      ElementsAre("bad.yaml:60:18: error: legal basis 'wpg-20' does not cover category 'incidenten'"));
 }
 
 TEST(PolicyLintTest, Art9CategoryWithoutArt9Ground) {
-  EXPECT_THAT(Lint(SmallPolicyWith("requires: [consent]\n    art9_ground: true", "requires: [consent]\n")),
-              ElementsAre("bad.yaml:72:18: error: category 'in-zorg' is AVG art. 9 special category data, but "
-                          "legal basis 'toestemming' is no art. 9 ground"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("requires: [consent]\n    art9_ground: true", "requires: [consent]\n")),
+      ElementsAre("bad.yaml:72:18: error: category 'in-zorg' is AVG art. 9 special category data, but "
+                  "legal basis 'toestemming' is no art. 9 ground"));
 }
 
 TEST(PolicyLintTest, Art10DataWithoutArt10Ground) {
-  EXPECT_THAT(Lint(SmallPolicyWith("art10_ground: true", "art10_ground: false")),
-              ElementsAre("bad.yaml:60:18: error: category 'incidenten' is AVG art. 10 criminal data, but legal "
-                          "basis 'wpg-20' is no art. 10 ground"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("art10_ground: true", "art10_ground: false")),
+      ElementsAre("bad.yaml:60:18: error: category 'incidenten' is AVG art. 10 criminal data, but legal "
+                  "basis 'wpg-20' is no art. 10 ground"));
 }
 
 TEST(PolicyLintTest, PoliceDataOutsideItsRegime) {
-  EXPECT_THAT(Lint(SmallPolicyWith("    regime: wpg\n  - id: toestemming", "    regime: avg\n  - id: toestemming")),
-              ElementsAre("bad.yaml:60:18: error: category 'incidenten' falls under the Wpg regime, but legal "
-                          "basis 'wpg-20' belongs to the AVG regime"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("    regime: wpg\n  - id: toestemming", "    regime: avg\n  - id: toestemming")),
+      ElementsAre("bad.yaml:60:18: error: category 'incidenten' falls under the Wpg regime, but legal "
+                  "basis 'wpg-20' belongs to the AVG regime"));
 }
 
 TEST(PolicyLintTest, RetentionAboveTheBasisMaximum) {
-  EXPECT_THAT(Lint(SmallPolicyWith("      retention_days: 180", "      retention_days: 400")),
-              ElementsAre("bad.yaml:67:23: error: retention of 400 days exceeds the maximum of 365 days of legal "
-                          "basis 'wpg-20'"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("      retention_days: 180", "      retention_days: 400")),
+      ElementsAre("bad.yaml:67:23: error: retention of 400 days exceeds the maximum of 365 days of legal "
+                  "basis 'wpg-20'"));
 }
 
 TEST(PolicyLintTest, ObligationNamesAFieldTheCategoryDoesNotHave) {
@@ -108,23 +115,27 @@ TEST(PolicyLintTest, PermitWithoutFieldsForACategory) {
                                    "      fields: [in-zorg]\n")),
               ElementsAre("bad.yaml:78:15: error: obligations.fields must map each category to its allowed "
                           "fields"));
-  EXPECT_THAT(Lint(SmallPolicyWith("      fields:\n        in-zorg: [in-zorg, contactpersoon]\n",
-                                   "      fields: {}\n")),
-              ElementsAre("bad.yaml:72:18: error: the rule gives no allowed fields for category 'in-zorg' (data "
-                          "minimisation: list them under obligations.fields)"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("      fields:\n        in-zorg: [in-zorg, contactpersoon]\n",
+                           "      fields: {}\n")),
+      ElementsAre("bad.yaml:72:18: error: the rule gives no allowed fields for category 'in-zorg' (data "
+                  "minimisation: list them under obligations.fields)"));
 }
 
 TEST(PolicyLintTest, RuleShadowedByAForbidIsUnreachable) {
-  EXPECT_THAT(Lint(SmallPolicyWith("categories: [dossier]\n    explanation", "categories: [dossier, in-zorg]\n"
-                                                                          "    explanation")),
-              ElementsAre("bad.yaml:68:9: error: no request can reach rule 'R-GGZ': every request it matches is "
-                          "forbidden by F-DOSSIER"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("categories: [dossier]\n    explanation",
+                           "categories: [dossier, in-zorg]\n"
+                           "    explanation")),
+      ElementsAre("bad.yaml:68:9: error: no request can reach rule 'R-GGZ': every request it matches is "
+                  "forbidden by F-DOSSIER"));
 }
 
 TEST(PolicyLintTest, RuleOnlyInAClosedPhaseIsUnreachable) {
-  EXPECT_THAT(Lint(SmallPolicyWith("phases: [stabiel]", "phases: [gesloten]")),
-              ElementsAre("bad.yaml:74:14: error: no request can reach this: phase 'gesloten' is closed, and a "
-                          "closed case refuses every request"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("phases: [stabiel]", "phases: [gesloten]")),
+      ElementsAre("bad.yaml:74:14: error: no request can reach this: phase 'gesloten' is closed, and a "
+                  "closed case refuses every request"));
 }
 
 TEST(PolicyLintTest, RoleOfAnotherPartnerIsUnreachable) {
@@ -134,19 +145,22 @@ TEST(PolicyLintTest, RoleOfAnotherPartnerIsUnreachable) {
 }
 
 TEST(PolicyLintTest, SenderThatDoesNotHoldTheCategoryIsUnreachable) {
-  EXPECT_THAT(Lint(SmallPolicyWith("    owner: politie\n", "    owner: ggz\n")),
-              ::testing::Contains("bad.yaml:58:11: error: partner 'politie' does not hold category 'incidenten' "
-                                  "(held by 'ggz'); no request can reach this"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("    owner: politie\n", "    owner: ggz\n")),
+      ::testing::Contains("bad.yaml:58:11: error: partner 'politie' does not hold category 'incidenten' "
+                          "(held by 'ggz'); no request can reach this"));
 }
 
 TEST(PolicyLintTest, ForbidRulesTakeNoLegalBasis) {
-  EXPECT_THAT(Lint(SmallPolicyWith("    explanation: Nooit", "    legal_basis: wpg-20\n    explanation: Nooit")),
-              ElementsAre("bad.yaml:85:18: error: a forbid rule takes no legal_basis"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("    explanation: Nooit", "    legal_basis: wpg-20\n    explanation: Nooit")),
+      ElementsAre("bad.yaml:85:18: error: a forbid rule takes no legal_basis"));
 }
 
 TEST(PolicyLintTest, PermitMustNamePurposes) {
-  EXPECT_THAT(Lint(SmallPolicyWith("    purposes: [plan]\n    legal_basis: wpg-20\n", "    legal_basis: wpg-20\n")),
-              ElementsAre("bad.yaml:56:5: error: a permit rule must name its purposes (doelbinding)"));
+  EXPECT_THAT(
+      Lint(SmallPolicyWith("    purposes: [plan]\n    legal_basis: wpg-20\n", "    legal_basis: wpg-20\n")),
+      ElementsAre("bad.yaml:56:5: error: a permit rule must name its purposes (doelbinding)"));
 }
 
 TEST(PolicyLintTest, WrongTypeIsReportedNotThrown) {
@@ -166,7 +180,8 @@ TEST(PolicyLintTest, EveryProblemIsReportedAtOnceInFileOrder) {
 }
 
 TEST(PolicyLintTest, InvalidYamlHasAPosition) {
-  EXPECT_THAT(Lint("policy:\n  id: [unclosed\n"), ElementsAre(HasSubstr("bad.yaml:3:1: error: not valid YAML")));
+  EXPECT_THAT(Lint("policy:\n  id: [unclosed\n"),
+              ElementsAre(HasSubstr("bad.yaml:3:1: error: not valid YAML")));
 }
 
 TEST(PolicyLintTest, NotAMapping) {
@@ -177,7 +192,8 @@ TEST(PolicyLintTest, NotAMapping) {
 
 TEST(PolicyLintTest, LoadPolicyRefusesWithEveryDiagnostic) {
   auto loaded = LoadPolicy(SmallPolicyWith("from: politie", "from: politi"), "bad.yaml", kFakeSha256);
-  EXPECT_THAT(loaded, StatusIs(StatusCode::kInvalidArgument, "bad.yaml:58:11: error: unknown partner 'politi'"));
+  EXPECT_THAT(loaded,
+              StatusIs(StatusCode::kInvalidArgument, "bad.yaml:58:11: error: unknown partner 'politi'"));
 }
 
 TEST(PolicyLintTest, DigestMustBeHex) {

@@ -1,11 +1,12 @@
 // The policy test tables, and the example policy's own tests (which must all
 // pass and reach every rule).
+#include "policy/policy_test_table.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "core/base/file_util.h"
 #include "policy/policy_loader.h"
-#include "policy/policy_test_table.h"
 #include "tests/policy/test_policy.h"
 #include "tests/testing/status_matchers.h"
 
@@ -74,8 +75,9 @@ TEST(PolicyTestTableTest, RuleIdMismatchIsNamed) {
 }
 
 TEST(PolicyTestTableTest, BadTablesAreErrorsWithPositions) {
-  EXPECT_THAT(ParseTestTable("tests:\n  - name: x\n    request: {}\n", "t.yaml"),
-              StatusIs(StatusCode::kInvalidArgument, "t.yaml:2:5: error: each test needs name, request and expect"));
+  EXPECT_THAT(
+      ParseTestTable("tests:\n  - name: x\n    request: {}\n", "t.yaml"),
+      StatusIs(StatusCode::kInvalidArgument, "t.yaml:2:5: error: each test needs name, request and expect"));
   EXPECT_THAT(ParseTestTable("tests:\n  - name: x\n    requets: {}\n", "t.yaml"),
               StatusIs(StatusCode::kInvalidArgument, "t.yaml:3:5: error: unknown test key 'requets'"));
   EXPECT_THAT(ParseTestTable("tests: [", "t.yaml"), StatusIs(StatusCode::kInvalidArgument, "not valid YAML"));
@@ -101,9 +103,8 @@ TEST_F(ExamplePolicyTest, LintsClean) {
 }
 
 TEST_F(ExamplePolicyTest, OwnTestsPassAndReachEveryRule) {
-  auto policy = LoadPolicyFile(Path("veiligheidsteam-hvb.yaml"), [](std::string_view) {
-    return std::string(kFakeSha256);
-  });
+  auto policy = LoadPolicyFile(Path("veiligheidsteam-hvb.yaml"),
+                               [](std::string_view) { return std::string(kFakeSha256); });
   ASSERT_THAT(policy, IsOk());
   ASSERT_OK_AND_ASSIGN(std::string text, ReadFileBounded(Path("veiligheidsteam-hvb.tests.yaml"), 1 << 20));
   ASSERT_OK_AND_ASSIGN(TestTable table, ParseTestTable(text, "veiligheidsteam-hvb.tests.yaml"));
