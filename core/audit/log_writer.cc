@@ -349,6 +349,7 @@ Status LogWriter::Close() {
   std::lock_guard<std::mutex> l(tree_mu_);
   if (closed_) return OkStatus();
   closed_ = true;
+  if (records_ == nullptr || tree_ == nullptr) return OkStatus();  // Open failed half-way
   Status s = failed_.ok() ? SignCheckpointLocked().status() : failed_;
   records_.reset();
   tree_.reset();

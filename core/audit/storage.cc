@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -42,6 +43,11 @@ class PosixLogFile final : public LogFile {
   }
 
   Status ReadAt(uint64_t offset, size_t n, std::string& out) const override {
+    // Clamp to the size this handle knows (appends by another handle show
+    // up as a short read, never as a huge zero-filled buffer).
+    struct stat st;
+    uint64_t size = ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : size_;
+    n = offset >= size ? 0 : static_cast<size_t>(std::min<uint64_t>(n, size - offset));
     out.resize(n);
     size_t done = 0;
     while (done < n) {
