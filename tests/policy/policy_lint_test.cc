@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/file_util.h"
 #include "policy/policy_loader.h"
 #include "tests/policy/test_policy.h"
 #include "tests/testing/status_matchers.h"
@@ -188,6 +189,33 @@ TEST(PolicyLintTest, NotAMapping) {
   EXPECT_THAT(Lint("- just\n- a list\n"),
               ElementsAre(HasSubstr("bad.yaml:1:1: error: a policy must be a mapping")));
   EXPECT_THAT(Lint(""), ElementsAre(HasSubstr("error: a policy must be a mapping")));
+}
+
+TEST(PolicyLintTest, DeepNestingIsADiagnosticNotACrash) {
+  std::string deep = "policy: " + std::string(100000, '[') + std::string(100000, ']') + "\n";
+  EXPECT_THAT(Lint(deep), ElementsAre(HasSubstr("error: not valid YAML")));
+}
+
+TEST(PolicyLintTest, AliasesAndMergeKeysAreNotAWayAround) {
+  std::string text(kSmallPolicy);
+  text.replace(text.find("  - id: F-DOSSIER"), 0, "  - &r {id: R-X, effect: forbid, categories: [dossier]}\n  - *r\n");
+  EXPECT_THAT(Lint(text), ::testing::Contains(HasSubstr("duplicate rule id 'R-X'")));
+}
+
+TEST(PolicyLintTest, LoadPolicyFileHashesTheExactText) {
+  ::kp::testing::TempDir dir;
+  const std::string path = dir.File("p.yaml");
+  ASSERT_OK(WriteFileDurable(path, kSmallPolicy, 0644, WriteMode::kCreateExclusive));
+  std::string hashed;
+  auto loaded = LoadPolicyFile(path, [&hashed](std::string_view text) {
+    hashed = std::string(text);
+    return std::string(64, 'a');
+  });
+  ASSERT_THAT(loaded, ::kp::testing::IsOk());
+  EXPECT_EQ(hashed, kSmallPolicy);
+  EXPECT_EQ((*loaded)->sha256_hex(), std::string(64, 'a'));
+  EXPECT_THAT(LoadPolicyFile(dir.File("missing.yaml"), [](std::string_view) { return std::string(64, 'a'); }),
+              StatusIs(StatusCode::kNotFound));
 }
 
 TEST(PolicyLintTest, LoadPolicyRefusesWithEveryDiagnostic) {
