@@ -37,6 +37,7 @@ void RegisterKeygenCommand(CLI::App& app, CliContext& ctx);
 void RegisterEnvelopeCommand(CLI::App& app, CliContext& ctx);
 void RegisterRegistryCommand(CLI::App& app, CliContext& ctx);
 void RegisterPolicyCommand(CLI::App& app, CliContext& ctx);
+void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 
 }  // namespace kp::cli
 

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   kp::cli::RegisterEnvelopeCommand(app, ctx);
   kp::cli::RegisterRegistryCommand(app, ctx);
   kp::cli::RegisterPolicyCommand(app, ctx);
+  kp::cli::RegisterAuditCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

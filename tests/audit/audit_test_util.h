@@ -32,7 +32,7 @@ inline ketenpoort::v1::AuditRecord SampleRecord(int i, int64_t retention_until =
   r.mutable_actor()->set_participant_id("vt-casusregisseur-07");
   r.mutable_actor()->set_partner("veiligheidshuis");
   r.mutable_actor()->set_role("casusregisseur");
-  r.set_case_id("VT-2026-" + std::to_string(40 + i % 5));
+  r.set_case_id("VT-2026-004" + std::to_string(i % 5));
   r.set_source_partner(i % 2 == 0 ? "politie" : "ggz-breburg");
   r.set_recipient_partner("veiligheidshuis");
   auto* c = r.add_categories();

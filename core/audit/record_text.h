@@ -1,0 +1,30 @@
+// Human names of the audit record's enums, as `ketenpoort audit show` and the
+// report print them ("decision", "case-opened", "art9", ...). Thread-safe.
+#ifndef KETENPOORT_CORE_AUDIT_RECORD_TEXT_H_
+#define KETENPOORT_CORE_AUDIT_RECORD_TEXT_H_
+
+#include <string>
+#include <string_view>
+
+#include "core/base/status.h"
+#include "ketenpoort/v1/audit.pb.h"
+
+namespace kp::audit {
+
+// "decision", "partner-admitted", ...; "unspecified" for 0.
+std::string EventName(ketenpoort::v1::AuditEvent event);
+Result<ketenpoort::v1::AuditEvent> ParseEventName(std::string_view name);
+// "permit", "deny", "" when there is no decision.
+std::string VerdictName(ketenpoort::v1::AuditVerdict verdict);
+// "art9", "art10", "" for ordinary or unspecified; "wpg/wjsg" for police-justice.
+std::string DataClassName(ketenpoort::v1::DataClass data_class);
+std::string RegimeName(ketenpoort::v1::DataRegime regime);
+// "politie-incidenten[art10,wpg/wjsg]".
+std::string CategoryText(const ketenpoort::v1::AuditCategory& category);
+// A record as one JSON object (protobuf JSON mapping, field names as in the
+// proto); `erased` entries as {"index":N,"erased":true,...}.
+std::string RecordJson(const ketenpoort::v1::AuditRecord& record);
+
+}  // namespace kp::audit
+
+#endif  // KETENPOORT_CORE_AUDIT_RECORD_TEXT_H_

@@ -1,0 +1,32 @@
+// The privacy officer's report: one self-contained HTML file (inline CSS and
+// SVG, no scripts, no external assets) with the verification result and the
+// checkpoint on top, and per case who disclosed which categories to whom, for
+// which purpose, under which legal basis and when; refused requests and their
+// reasons stand out; a timeline and a partner-to-partner flow picture.
+// Every string from the log is HTML-escaped. Thread-compatible.
+#ifndef KETENPOORT_CORE_AUDIT_REPORT_H_
+#define KETENPOORT_CORE_AUDIT_REPORT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/audit/log_reader.h"
+#include "core/audit/log_verifier.h"
+#include "core/base/status.h"
+
+namespace kp::audit {
+
+struct ReportOptions {
+  // Only this case ("" = every case).
+  std::string case_id;
+  int64_t generated_at_millis = 0;
+};
+
+Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport& verification,
+                                     const ReportOptions& options);
+
+std::string HtmlEscape(std::string_view text);
+
+}  // namespace kp::audit
+
+#endif  // KETENPOORT_CORE_AUDIT_REPORT_H_
