@@ -264,6 +264,8 @@ void Gateway::Refuse(const std::string& coordinator, const std::string& request_
 Status Gateway::Step(int timeout_ms) {
   auto in = router_->Receive(timeout_ms);
   if (!in.ok()) return in.status();
+  // A reload asked for while we waited applies before the next message.
+  if (reload_.exchange(false)) (void)Reload();
   if (in->has_value()) {
     Handle(**in);
     // Drain whatever else is waiting, without blocking.
@@ -278,10 +280,7 @@ Status Gateway::Step(int timeout_ms) {
 }
 
 Status Gateway::Run() {
-  while (!stop_) {
-    if (reload_.exchange(false)) (void)Reload();
-    KP_RETURN_IF_ERROR(Step(200));
-  }
+  while (!stop_) KP_RETURN_IF_ERROR(Step(200));
   spdlog::info("gateway stopping: in-flight work is done and the audit log is durable");
   return OkStatus();
 }

@@ -1,7 +1,11 @@
 // ketenpoort-gateway: the central broker. Thin by design (STYLE.md): parse
 // flags, load config, build the Gateway, run it. Signals: SIGTERM/SIGINT stop
 // after in-flight work; SIGHUP reloads the registry and the policy.
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -35,6 +39,10 @@ int Run(const std::string& config_path) {
   auto identity = kp::Identity::LoadFile(config->identity);
   if (!identity.ok()) {
     spdlog::critical("{}", identity.status().message());
+    return 1;
+  }
+  if (::mkdir(config->data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    spdlog::critical("cannot create the data folder {}: {}", config->data_dir, std::strerror(errno));
     return 1;
   }
   auto audit = kp::gateway::LogAuditTrail::Open(config->data_dir + "/audit", *identity, config->log_origin);

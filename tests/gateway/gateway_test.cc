@@ -1,0 +1,628 @@
+// Integration tests of the real gateway: real keys, a signed registry, the
+// example policy, SQLite and the audit log on disk, CURVE sockets on
+// 127.0.0.1. The only stand-in is the clock, moved by hand for expiry. Waits
+// are on messages with a deadline, never sleeps.
+#include "gateway/gateway.h"
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <zmq.hpp>
+
+#include "core/audit/log_reader.h"
+#include "core/base/file_util.h"
+#include "core/crypto/random.h"
+#include "core/envelope/sealed.h"
+#include "core/transport/dealer_client.h"
+#include "gateway/log_audit_trail.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::gateway {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using ::kp::testing::IsOk;
+using ::kp::testing::StatusIs;
+
+constexpr int64_t kNow = 1795357974123;  // 2026-11-22
+constexpr int kDeadlineMs = 5000;
+constexpr char kCanaryBsn[] = "CANARY-BSN-999990019";
+constexpr char kCanaryContent[] = "CANARY-FRAGMENT-CONTENT";
+
+// An audit trail that can be made to fail, to test write-before-forward; it
+// passes everything else to the real log.
+class SwitchableAuditTrail final : public AuditTrail {
+ public:
+  explicit SwitchableAuditTrail(std::unique_ptr<AuditTrail> real, std::atomic<bool>* fail)
+      : real_(std::move(real)), fail_(fail) {}
+  Result<uint64_t> Append(v1::AuditRecord record) override {
+    if (fail_->load()) return UnavailableError("disk full (injected)");
+    return real_->Append(std::move(record));
+  }
+  Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
+
+ private:
+  std::unique_ptr<AuditTrail> real_;
+  std::atomic<bool>* fail_;
+};
+
+// A participant's client: its identity, a CURVE connection, a signer.
+struct Client {
+  Identity identity;
+  std::unique_ptr<DealerClient> conn;
+  std::unique_ptr<EnvelopeSigner> signer;
+};
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log_sink_ = std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text_);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", log_sink_));
+    ::chmod(dir_.path().c_str(), 0700);
+    keys_dir_ = dir_.File("keys");
+    registry_dir_ = dir_.File("registry");
+    std::filesystem::create_directories(keys_dir_);
+    std::filesystem::create_directories(registry_dir_);
+    ::chmod(keys_dir_.c_str(), 0700);
+    ::chmod(registry_dir_.c_str(), 0700);
+    enrolment_ = Make("enrolment-hvb", ParticipantKind::kEnrolment, "", false);
+    Make("gateway", ParticipantKind::kGateway, "", true);
+    Make("regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam", true);
+    Make("regisseur-02", ParticipantKind::kCoordinator, "veiligheidsteam", true);
+    Make("politie-agent", ParticipantKind::kAgent, "politie", true);
+    Make("ggz-agent", ParticipantKind::kAgent, "ggz", true);
+    Make("onbekend", ParticipantKind::kAgent, "politie", false);  // never enrolled
+    ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
+                             {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
+    auto reg = Registry::Load(registry_dir_, identities_.at("enrolment-hvb").signing().public_key);
+    ASSERT_THAT(reg, IsOk());
+    for (const auto& [id, e] : reg->entries()) resolver_.Add(id, e.card.signing_key);
+
+    config_.listen = "tcp://127.0.0.1:*";
+    config_.identity = IdentityFilePath(keys_dir_, "gateway");
+    config_.registry = registry_dir_;
+    config_.enrolment_card = CardFilePath(keys_dir_, "enrolment-hvb");
+    config_.policy = testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml";
+    config_.data_dir = dir_.File("data");
+    StartGateway();
+  }
+
+  void TearDown() override {
+    clients_.clear();
+    StopGateway();
+    if (HasFailure()) std::cerr << "gateway log:\n" << log_text_.str();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  std::string Make(const std::string& id, ParticipantKind kind, const std::string& partner, bool enrol) {
+    auto idn = Identity::Generate(id, kind, partner, kNow);
+    EXPECT_THAT(idn, IsOk());
+    EXPECT_OK(WriteIdentityFiles(keys_dir_, *idn));
+    if (enrol) {
+      EXPECT_OK(WriteFileDurable(CardFilePath(registry_dir_, id), idn->MakeCard().ToYaml(), 0644,
+                                 WriteMode::kCreateExclusive));
+    }
+    identities_.emplace(id, std::move(idn).value());
+    return id;
+  }
+
+  void StartGateway() {
+    const Identity& gw = identities_.at("gateway");
+    ::mkdir(config_.data_dir.c_str(), 0700);
+    auto trail = LogAuditTrail::Open(config_.data_dir + "/audit", gw, "ketenpoort.test/audit");
+    ASSERT_THAT(trail, IsOk());
+    auto g = Gateway::Create(config_, std::make_unique<SwitchableAuditTrail>(std::move(trail).value(), &fail_audit_),
+                             clock_);
+    ASSERT_THAT(g, IsOk());
+    gateway_ = std::move(g).value();
+    endpoint_ = gateway_->endpoint();
+    config_.listen = endpoint_;  // a restart binds the same port
+    thread_ = std::thread([this] { EXPECT_OK(gateway_->Run()); });
+  }
+
+  void StopGateway() {
+    if (!gateway_) return;
+    gateway_->RequestStop();
+    thread_.join();
+    gateway_.reset();
+  }
+
+  Client& Connect(const std::string& id) {
+    Client c{Identity::LoadFile(IdentityFilePath(keys_dir_, id)).value(), nullptr, nullptr};
+    DealerOptions options;
+    options.endpoint = endpoint_;
+    options.server_public_key = identities_.at("gateway").transport().public_key;
+    auto conn = DealerClient::Create(context_, c.identity.transport().public_key,
+                                     c.identity.transport().secret_key, options);
+    EXPECT_THAT(conn, IsOk());
+    c.conn = std::move(conn).value();
+    clients_.erase(id);
+    auto& stored = clients_.emplace(id, std::move(c)).first->second;
+    stored.signer = std::make_unique<EnvelopeSigner>(id, stored.identity.signing().secret_key, clock_);
+    return stored;
+  }
+
+  // Signs and sends; returns the message id.
+  std::string Send(Client& c, v1::MessageKind kind, const google::protobuf::Message& body,
+                   const std::string& request_id = "", std::string* bytes_out = nullptr) {
+    auto m = c.signer->Sign(kind, "", request_id, body.SerializeAsString());
+    EXPECT_THAT(m, IsOk());
+    EXPECT_OK(c.conn->Send(m->bytes));
+    if (bytes_out != nullptr) *bytes_out = m->bytes;
+    return m->message_id;
+  }
+
+  // The next non-heartbeat message, verified as signed by `from` (default the
+  // gateway). `raw` receives its bytes.
+  VerifiedEnvelope Receive(Client& c, const std::string& from = "gateway", std::string* raw = nullptr) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto got = c.conn->Receive(200);
+      EXPECT_THAT(got, IsOk());
+      if (!got.ok() || !got->has_value()) continue;
+      EnvelopeVerifier verifier(resolver_, nullptr);
+      auto env = verifier.Verify(**got);
+      EXPECT_THAT(env, IsOk());
+      if (!env.ok() || env->header.kind() == v1::MESSAGE_KIND_HEARTBEAT) continue;
+      if (!from.empty()) {
+        EXPECT_EQ(env->header.sender(), from);
+      }
+      if (raw != nullptr) *raw = **got;
+      return *env;
+    }
+    ADD_FAILURE() << "no message within the deadline";
+    return {};
+  }
+
+  // Nothing but heartbeats for a short while.
+  void ExpectNothing(Client& c, int ms = 300) {
+    auto got = c.conn->Receive(ms);
+    while (got.ok() && got->has_value()) {
+      EnvelopeVerifier verifier(resolver_, nullptr);
+      auto env = verifier.Verify(**got);
+      ASSERT_THAT(env, IsOk());
+      EXPECT_EQ(env->header.kind(), v1::MESSAGE_KIND_HEARTBEAT) << "unexpected message";
+      got = c.conn->Receive(ms);
+    }
+  }
+
+  // A coordinator makes itself known with an inbox fetch (a round trip) and
+  // gets what was held for it.
+  std::vector<std::string> Announce(Client& c) {
+    std::vector<std::string> held;
+    Send(c, v1::MESSAGE_KIND_INBOX_FETCH, v1::InboxFetch());
+    while (true) {
+      std::string raw;
+      VerifiedEnvelope env = Receive(c, "", &raw);
+      if (env.header.kind() == v1::MESSAGE_KIND_CASE_RESULT || env.header.kind() == v1::MESSAGE_KIND_UNSPECIFIED) {
+        return held;
+      }
+      held.push_back(raw);
+    }
+  }
+
+  template <typename T>
+  T Body(const VerifiedEnvelope& env, v1::MessageKind kind) {
+    EXPECT_EQ(env.header.kind(), kind) << "got " << wire::KindLabel(env.header.kind());
+    T body;
+    EXPECT_OK(ParseBody(env.body, body));
+    return body;
+  }
+
+  std::string OpenCase(Client& c) {
+    v1::CaseCommand cmd;
+    cmd.mutable_open()->set_purpose("plan-van-aanpak");
+    auto* s = cmd.mutable_open()->add_subjects();
+    s->set_ref("S1");
+    s->set_role(v1::SUBJECT_ROLE_VICTIM);
+    Send(c, v1::MESSAGE_KIND_CASE_COMMAND, cmd);
+    return Body<v1::CaseResult>(Receive(c), v1::MESSAGE_KIND_CASE_RESULT).case_id();
+  }
+
+  v1::CaseResult Command(Client& c, v1::CaseCommand cmd) {
+    Send(c, v1::MESSAGE_KIND_CASE_COMMAND, cmd);
+    return Body<v1::CaseResult>(Receive(c), v1::MESSAGE_KIND_CASE_RESULT);
+  }
+
+  void Admit(Client& c, const std::string& case_id, const std::string& partner) {
+    v1::CaseCommand cmd;
+    cmd.set_case_id(case_id);
+    cmd.mutable_admit()->set_partner(partner);
+    Command(c, cmd);
+  }
+
+  // A fragment request with the subject's details sealed to the agent.
+  std::string Request(Client& c, const std::string& case_id, const std::string& partner,
+                      const std::string& category, const std::string& purpose, std::string* raw = nullptr) {
+    const std::string request_id = NewMessageId();
+    v1::SubjectData subjects;
+    subjects.set_case_id(case_id);
+    auto* s = subjects.add_subjects();
+    s->set_ref("S1");
+    s->set_bsn(kCanaryBsn);
+    s->set_name("Fictief Persoon");
+    const std::string agent = partner + "-agent";
+    auto sealed = SignAndSeal(*c.signer, v1::MESSAGE_KIND_SUBJECT_DATA, agent,
+                              identities_.at(agent).sealing().public_key, request_id, subjects.SerializeAsString());
+    EXPECT_THAT(sealed, IsOk());
+    v1::FragmentRequest req;
+    req.set_case_id(case_id);
+    req.set_source_partner(partner);
+    req.add_categories(category);
+    req.set_purpose(purpose);
+    auto* ref = req.add_subjects();
+    ref->set_ref("S1");
+    ref->set_role(v1::SUBJECT_ROLE_VICTIM);
+    req.set_sealed_subjects(*sealed);
+    auto m = c.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", req.SerializeAsString(), request_id);
+    EXPECT_THAT(m, IsOk());
+    EXPECT_OK(c.conn->Send(m->bytes));
+    if (raw != nullptr) *raw = m->bytes;
+    return request_id;
+  }
+
+  // The agent answers an authorisation with a sealed fragment.
+  std::string Deliver(Client& agent, const v1::Authorisation& auth, const std::string& request_id,
+                      const std::string& category) {
+    v1::FragmentContent content;
+    auto* cat = content.add_categories();
+    cat->set_category(category);
+    auto* v = cat->add_records()->add_values();
+    v->set_field("datum");
+    v->set_value(kCanaryContent);
+    auto sealed = SignAndSeal(*agent.signer, v1::MESSAGE_KIND_FRAGMENT_CONTENT, "regisseur-01",
+                              identities_.at("regisseur-01").sealing().public_key, request_id,
+                              content.SerializeAsString());
+    EXPECT_THAT(sealed, IsOk());
+    (void)auth;
+    v1::FragmentDelivery d;
+    d.set_request_id(request_id);
+    d.add_categories(category);
+    d.set_sealed_content(*sealed);
+    std::string raw;
+    Send(agent, v1::MESSAGE_KIND_FRAGMENT_DELIVERY, d, request_id, &raw);
+    return raw;
+  }
+
+  v1::Authorisation ExpectAuthorisation(Client& agent, const std::string& request_id) {
+    VerifiedEnvelope env = Receive(agent);
+    EXPECT_EQ(env.header.request_id(), request_id);
+    EXPECT_EQ(env.header.recipient(), agent.identity.id());
+    return Body<v1::Authorisation>(env, v1::MESSAGE_KIND_AUTHORISATION);
+  }
+
+  std::vector<v1::AuditRecord> AuditRecords() {
+    std::vector<v1::AuditRecord> out;
+    auto reader = audit::LogReader::Open(config_.data_dir + "/audit");
+    EXPECT_THAT(reader, IsOk());
+    if (!reader.ok()) return out;
+    EXPECT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
+      if (!e.erased) out.push_back(e.record);
+      return OkStatus();
+    }));
+    return out;
+  }
+
+  testing::TempDir dir_;
+  std::string keys_dir_, registry_dir_;
+  std::ostringstream log_text_;
+  std::shared_ptr<spdlog::sinks::ostream_sink_mt> log_sink_;
+  std::string enrolment_;
+  std::map<std::string, Identity> identities_;
+  StaticKeyResolver resolver_;
+  ManualClock clock_{kNow};
+  GatewayConfig config_;
+  std::atomic<bool> fail_audit_{false};
+  std::unique_ptr<Gateway> gateway_;
+  std::thread thread_;
+  std::string endpoint_;
+  zmq::context_t context_;
+  std::map<std::string, Client> clients_;
+};
+
+TEST_F(GatewayTest, UnknownKeyIsRefusedAtTheHandshake) {
+  Client& c = Connect("onbekend");
+  EXPECT_EQ(c.conn->WaitForHandshake(kDeadlineMs), ConnectionState::kRefused);
+}
+
+TEST_F(GatewayTest, AFullExchangeGoesThroughWithTheRequestByteForByte) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  v1::Heartbeat hello;
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, hello);  // the agent announces itself
+  const std::string case_id = OpenCase(coord);
+  EXPECT_EQ(case_id, "VT-2026-0001");
+  Admit(coord, case_id, "politie");
+  std::string request_bytes;
+  const std::string request_id =
+      Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak", &request_bytes);
+
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  EXPECT_EQ(auth.request_envelope(), request_bytes);  // the coordinator's own signature travels along
+  EXPECT_EQ(auth.decision().effect(), v1::EFFECT_PERMIT);
+  EXPECT_EQ(auth.decision().rule_ids(0), "R-POL-01");
+  ASSERT_EQ(auth.decision().obligations().allowed_fields_size(), 1);
+  EXPECT_EQ(auth.decision().obligations().allowed_fields(0).fields_size(), 4);  // wapens-aanwezig dropped
+  EXPECT_EQ(auth.decision().obligations().retention_days(), 180u);
+  EXPECT_EQ(auth.expires_at_ms(), kNow + config_.request_expiry_ms);
+
+  const std::string delivery = Deliver(agent, auth, request_id, "politie-incidenten");
+  std::string forwarded;
+  VerifiedEnvelope got = Receive(coord, "politie-agent", &forwarded);
+  EXPECT_EQ(forwarded, delivery);  // forwarded unchanged: the gateway cannot alter it
+  auto receipt = Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+  EXPECT_GT(receipt.audit_index(), 0u);
+  EXPECT_NE(receipt.checkpoint().find("ketenpoort.test/audit"), std::string::npos);
+
+  // The coordinator can open what the gateway could not.
+  v1::FragmentDelivery d;
+  ASSERT_OK(ParseBody(got.body, d));
+  auto content = OpenAndVerify(identities_.at("regisseur-01").sealing(), resolver_, d.sealed_content(),
+                               {v1::MESSAGE_KIND_FRAGMENT_CONTENT, "regisseur-01", request_id, "politie-agent"});
+  ASSERT_THAT(content, IsOk());
+  EXPECT_NE(content->body.find(kCanaryContent), std::string::npos);
+
+  // The log shows the whole story, before each step was forwarded.
+  std::vector<v1::AuditEvent> events;
+  for (const auto& r : AuditRecords()) events.push_back(r.event());
+  EXPECT_THAT(events, ::testing::ElementsAre(v1::AUDIT_EVENT_POLICY_LOADED, v1::AUDIT_EVENT_CASE_OPENED,
+                                             v1::AUDIT_EVENT_PARTNER_ADMITTED, v1::AUDIT_EVENT_DECISION,
+                                             v1::AUDIT_EVENT_FORWARDED, v1::AUDIT_EVENT_DELIVERED));
+}
+
+TEST_F(GatewayTest, SigningAsAnotherParticipantIsRefused) {
+  Client& agent = Connect("politie-agent");
+  // Authenticated as politie-agent, but the envelope is signed by the coordinator.
+  EnvelopeSigner forger("regisseur-01", identities_.at("regisseur-01").signing().secret_key, clock_);
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  auto m = forger.Sign(v1::MESSAGE_KIND_CASE_COMMAND, "", "", cmd.SerializeAsString());
+  ASSERT_OK(agent.conn->Send(m->bytes));
+  auto err = Body<v1::Error>(Receive(agent), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAUTHENTICATED);
+  EXPECT_NE(err.message().find("signed by"), std::string::npos) << err.message();
+}
+
+TEST_F(GatewayTest, ReplayIsRefused) {
+  Client& coord = Connect("regisseur-01");
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  std::string bytes;
+  Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, cmd, "", &bytes);
+  Body<v1::CaseResult>(Receive(coord), v1::MESSAGE_KIND_CASE_RESULT);
+  ASSERT_OK(coord.conn->Send(bytes));
+  auto err = Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAUTHENTICATED);
+  EXPECT_NE(err.message().find("replay"), std::string::npos) << err.message();
+}
+
+TEST_F(GatewayTest, RequestsOnAnUnknownOrClosedCaseAreRefused) {
+  Client& coord = Connect("regisseur-01");
+  Request(coord, "VT-2026-0999", "politie", "politie-incidenten", "plan-van-aanpak");
+  auto r1 = Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(r1.reason().find("does not exist"), std::string::npos) << r1.reason();
+
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  v1::CaseCommand close;
+  close.set_case_id(case_id);
+  close.mutable_close()->set_reason_code("veiligheid-hersteld");
+  EXPECT_EQ(Command(coord, close).phase(), "gesloten");
+  Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  auto r2 = Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(r2.reason().find("closed"), std::string::npos) << r2.reason();
+  EXPECT_EQ(r2.refused_by(), v1::REFUSED_BY_GATEWAY);
+}
+
+TEST_F(GatewayTest, PolicyRefusalCarriesTheReasonAndConsentMakesItAllowed) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("ggz-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "ggz");
+  Request(coord, case_id, "ggz", "ggz-in-zorg", "plan-van-aanpak");
+  auto refusal = Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_THAT(refusal.rule_ids(), ::testing::Contains("R-GGZ-01"));
+  EXPECT_NE(refusal.reason().find("consent"), std::string::npos) << refusal.reason();
+  ExpectNothing(agent);
+
+  v1::CaseCommand consent;
+  consent.set_case_id(case_id);
+  consent.mutable_record_consent()->set_subject_ref("S1");
+  consent.mutable_record_consent()->set_purpose("plan-van-aanpak");
+  consent.mutable_record_consent()->set_valid_until_ms(kNow + 86'400'000);
+  Command(coord, consent);
+  const std::string request_id = Request(coord, case_id, "ggz", "ggz-in-zorg", "plan-van-aanpak");
+  EXPECT_EQ(ExpectAuthorisation(agent, request_id).decision().rule_ids(0), "R-GGZ-01");
+}
+
+TEST_F(GatewayTest, OnlyTheCaseCoordinatorMayChangeTheCase) {
+  Client& coord = Connect("regisseur-01");
+  Client& other = Connect("regisseur-02");  // enrolled, but no casusregisseur role
+  const std::string case_id = OpenCase(coord);
+  v1::CaseCommand admit;
+  admit.set_case_id(case_id);
+  admit.mutable_admit()->set_partner("politie");
+  Send(other, v1::MESSAGE_KIND_CASE_COMMAND, admit);
+  auto err = Body<v1::Error>(Receive(other), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PERMISSION_DENIED);
+  EXPECT_NE(err.message().find("casusregisseur"), std::string::npos) << err.message();
+}
+
+TEST_F(GatewayTest, AnAgentsOwnKindIsEnforced) {
+  Client& agent = Connect("politie-agent");
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  Send(agent, v1::MESSAGE_KIND_CASE_COMMAND, cmd);
+  auto err = Body<v1::Error>(Receive(agent), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PERMISSION_DENIED);
+}
+
+TEST_F(GatewayTest, ARequestWaitsForAnOfflineAgentAndIsDeliveredWhenItConnects) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  ExpectNothing(coord);  // no refusal: it waits
+  clock_.Advance(10 * 60'000);  // ten minutes later the agent comes online
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);  // signed fresh, not stale
+  const std::string delivery = Deliver(agent, auth, request_id, "politie-incidenten");
+  Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+  // The coordinator, silent for ten minutes, counts as offline: it is held.
+  EXPECT_THAT(Announce(coord), ::testing::ElementsAre(delivery));
+}
+
+TEST_F(GatewayTest, AnUnansweredRequestExpiresWithANoticeToTheCoordinator) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  ExpectNothing(coord);
+  clock_.Advance(config_.request_expiry_ms + 1000);
+  auto notice = Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_EQ(notice.request_id(), request_id);
+  EXPECT_NE(notice.reason().find("expired"), std::string::npos) << notice.reason();
+  bool audited = false;
+  for (const auto& r : AuditRecords()) audited |= r.event() == v1::AUDIT_EVENT_EXPIRED;
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(GatewayTest, AFragmentForAnOfflineCoordinatorWaitsInItsInbox) {
+  Client* coord = &Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(*coord);
+  Admit(*coord, case_id, "politie");
+  const std::string request_id = Request(*coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  clients_.erase("regisseur-01");  // the coordinator goes offline
+  clock_.Advance(config_.peer_timeout_ms + 1000);
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  // The gateway notices the coordinator is gone before the fragment arrives.
+  ExpectNothing(agent, 1500);
+  const std::string delivery = Deliver(agent, auth, request_id, "politie-incidenten");
+  Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+
+  coord = &Connect("regisseur-01");
+  Send(*coord, v1::MESSAGE_KIND_INBOX_FETCH, v1::InboxFetch());
+  std::string held;
+  Receive(*coord, "politie-agent", &held);
+  EXPECT_EQ(held, delivery);
+  auto end = Body<v1::CaseResult>(Receive(*coord), v1::MESSAGE_KIND_CASE_RESULT);
+  EXPECT_TRUE(end.case_id().empty());
+}
+
+TEST_F(GatewayTest, ARestartInTheMiddleOfACaseLosesNothing) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  ExpectNothing(coord);
+  clients_.clear();
+  StopGateway();
+  const size_t records_before = AuditRecords().size();
+  StartGateway();
+
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  Client& coord2 = Connect("regisseur-01");
+  EXPECT_TRUE(Announce(coord2).empty());
+  const std::string delivery = Deliver(agent, auth, request_id, "politie-incidenten");
+  std::string got;
+  Receive(coord2, "politie-agent", &got);
+  EXPECT_EQ(got, delivery);
+  v1::CaseCommand phase;
+  phase.set_case_id(case_id);
+  phase.mutable_change_phase()->set_phase("stabiele-veiligheid");
+  EXPECT_EQ(Command(coord2, phase).case_id(), case_id);  // the case survived
+  EXPECT_GT(AuditRecords().size(), records_before);
+}
+
+TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  fail_audit_ = true;
+  Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  auto err = Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAVAILABLE);
+  EXPECT_NE(err.message().find("audit log"), std::string::npos);
+  ExpectNothing(agent);
+  // A case change without its audit record is rolled back too.
+  v1::CaseCommand phase;
+  phase.set_case_id(case_id);
+  phase.mutable_change_phase()->set_phase("herstel");
+  Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, phase);
+  Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
+  fail_audit_ = false;
+  v1::CaseCommand noop;
+  noop.set_case_id(case_id);
+  noop.mutable_admit()->set_partner("politie");
+  EXPECT_EQ(Command(coord, noop).phase(), "acute-veiligheid");
+}
+
+TEST_F(GatewayTest, CanariesInContentAndSubjectDataNeverReachTheGatewaysDiskOrLogs) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  Deliver(agent, auth, request_id, "politie-incidenten");
+  Receive(coord, "politie-agent");
+  Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+  clients_.clear();
+  StopGateway();  // everything flushed
+  int files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(config_.data_dir)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(bytes.find(kCanaryBsn), std::string::npos) << e.path();
+    EXPECT_EQ(bytes.find(kCanaryContent), std::string::npos) << e.path();
+    EXPECT_EQ(bytes.find("Fictief Persoon"), std::string::npos) << e.path();
+  }
+  EXPECT_GE(files, 3);
+  spdlog::default_logger()->flush();
+  const std::string logs = log_text_.str();
+  EXPECT_NE(logs.find("delivered"), std::string::npos) << "the log sink captured nothing";
+  EXPECT_EQ(logs.find(kCanaryBsn), std::string::npos);
+  EXPECT_EQ(logs.find(kCanaryContent), std::string::npos);
+  EXPECT_EQ(logs.find("Fictief Persoon"), std::string::npos);
+}
+
+TEST_F(GatewayTest, ReloadRefusesABadPolicyAndKeepsTheOldOne) {
+  const std::string policy_copy = dir_.File("policy.yaml");
+  std::filesystem::copy_file(config_.policy, policy_copy);
+  clients_.clear();
+  StopGateway();
+  config_.policy = policy_copy;
+  StartGateway();
+  ASSERT_OK(WriteFileDurable(policy_copy, "policy: [not, a, policy]\n", 0644, WriteMode::kReplace));
+  gateway_->RequestReload();
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);  // still served, with the old policy
+  EXPECT_FALSE(case_id.empty());
+  bool refused_logged = false;
+  for (const auto& r : AuditRecords()) {
+    refused_logged |= r.event() == v1::AUDIT_EVENT_POLICY_LOADED && r.reason().find("refused") != std::string::npos;
+  }
+  EXPECT_TRUE(refused_logged);
+}
+
+}  // namespace
+}  // namespace kp::gateway
