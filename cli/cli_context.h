@@ -38,6 +38,8 @@ void RegisterEnvelopeCommand(CLI::App& app, CliContext& ctx);
 void RegisterRegistryCommand(CLI::App& app, CliContext& ctx);
 void RegisterPolicyCommand(CLI::App& app, CliContext& ctx);
 void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
+// Adds `audit pull` to the audit group: call after RegisterAuditCommand.
+void RegisterAuditPullCommand(CLI::App& app, CliContext& ctx);
 
 }  // namespace kp::cli
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   kp::cli::RegisterRegistryCommand(app, ctx);
   kp::cli::RegisterPolicyCommand(app, ctx);
   kp::cli::RegisterAuditCommand(app, ctx);
+  kp::cli::RegisterAuditPullCommand(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

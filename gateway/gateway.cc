@@ -3,7 +3,11 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -326,6 +330,9 @@ void Gateway::Handle(const IncomingMessage& in) {
   if (mk == v1::MESSAGE_KIND_CASE_COMMAND && coordinator) return HandleCaseCommand(sender, *env);
   if (mk == v1::MESSAGE_KIND_FRAGMENT_REQUEST && coordinator) return HandleFragmentRequest(sender, in.payload, *env);
   if (mk == v1::MESSAGE_KIND_INBOX_FETCH && coordinator) return HandleInboxFetch(sender, *env);
+  if (mk == v1::MESSAGE_KIND_AUDIT_PULL && kind == ParticipantKind::kPrivacyOfficer) {
+    return HandleAuditPull(sender, *env);
+  }
   if (mk == v1::MESSAGE_KIND_FRAGMENT_DELIVERY && agent) return HandleDelivery(sender, in.payload, *env);
   if (mk == v1::MESSAGE_KIND_REFUSAL && agent) return HandleAgentRefusal(sender, in.payload, *env);
   refuse_message(PermissionDeniedError("a " + std::string(ParticipantKindName(kind)) + " may not send " +
@@ -793,6 +800,82 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
   v1::CaseResult end;  // empty case id: the end of the inbox
   SendSigned(sender, v1::MESSAGE_KIND_CASE_RESULT, env.header.message_id(), end);
   spdlog::info("inbox of {}: {} message(s) sent", sender, sent);
+}
+
+// -------------------------------------------------------- privacy officer
+
+namespace {
+
+constexpr size_t kInlineFileBytes = 64 * 1024;
+constexpr size_t kChunkBytes = 1024 * 1024;
+
+// A file name inside the log folder as a pull may name it: no way out of it.
+bool SafeLogPath(const std::string& name) {
+  if (name.empty() || name.size() > 128 || name.front() == '/' || name.find("..") != std::string::npos) return false;
+  for (char ch : name) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '/' || ch == '.' || ch == '-' || ch == '_';
+    if (!ok) return false;
+  }
+  return name != "LOCK";
+}
+
+Result<std::string> ReadAt(const std::string& path, uint64_t offset, size_t n) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return NotFoundError("no such file in the audit log");
+  std::string out(n, '\0');
+  ssize_t got = ::pread(fd, out.data(), n, static_cast<off_t>(offset));
+  ::close(fd);
+  if (got < 0) return UnavailableError("cannot read the audit log");
+  out.resize(static_cast<size_t>(got));
+  return out;
+}
+
+}  // namespace
+
+void Gateway::HandleAuditPull(const std::string& sender, const VerifiedEnvelope& env) {
+  const std::string& msg_id = env.header.message_id();
+  const std::string dir = AuditDir(config_);
+  v1::AuditPull pull;
+  if (Status s = ParseBody(env.body, pull); !s.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, s);
+  v1::AuditChunk answer;
+  if (pull.file().empty()) {
+    // The export is itself audited, and covered by the checkpoint it carries.
+    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_LOG_EXPORTED, sender);
+    rec.set_message_id(msg_id);
+    rec.set_reason("audit log pulled by a privacy officer");
+    if (!Audit(std::move(rec)).ok()) {
+      return SendError(peers_[sender].routing_id, sender, msg_id,
+                       UnavailableError("the audit log is not writable; try again later"));
+    }
+    auto checkpoint = audit_->Checkpoint();
+    if (!checkpoint.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, checkpoint.status());
+    std::error_code ec;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+      if (!e.is_regular_file()) continue;
+      std::string name = std::filesystem::relative(e.path(), dir).string();
+      if (!SafeLogPath(name)) continue;
+      auto* f = answer.add_files();
+      f->set_name(name);
+      f->set_size(e.file_size());
+      if (f->size() <= kInlineFileBytes) {
+        auto content = ReadAt(e.path().string(), 0, f->size());
+        if (!content.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, content.status());
+        f->set_content(*content);
+      }
+    }
+    if (ec) return SendError(peers_[sender].routing_id, sender, msg_id, UnavailableError("cannot list the audit log"));
+    spdlog::info("audit log listing sent to privacy officer {} ({} files)", sender, answer.files_size());
+  } else {
+    if (!SafeLogPath(pull.file())) {
+      return SendError(peers_[sender].routing_id, sender, msg_id, InvalidArgumentError("not a file of the audit log"));
+    }
+    auto data = ReadAt(dir + "/" + pull.file(), pull.offset(), kChunkBytes);
+    if (!data.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, data.status());
+    answer.set_file(pull.file());
+    answer.set_offset(pull.offset());
+    answer.set_data(std::move(*data));
+  }
+  SendSigned(sender, v1::MESSAGE_KIND_AUDIT_CHUNK, msg_id, answer);
 }
 
 // ------------------------------------------------------------------ timers

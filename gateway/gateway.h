@@ -68,6 +68,9 @@ class Gateway {
   void RequestStop() { stop_ = true; }
   void RequestReload() { reload_ = true; }
 
+  // Where the audit log of this configuration lives (data_dir/audit).
+  static std::string AuditDir(const GatewayConfig& config) { return config.data_dir + "/audit"; }
+
   // Reloads the registry and the policy. A bad new policy is refused and the
   // old one stays; both outcomes are audited.
   Status Reload();
@@ -90,6 +93,7 @@ class Gateway {
   void HandleDelivery(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleAgentRefusal(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleInboxFetch(const std::string& sender, const VerifiedEnvelope& env);
+  void HandleAuditPull(const std::string& sender, const VerifiedEnvelope& env);
   void OnPeerSeen(const std::string& participant_id, const std::string& routing_id);
   void DeliverQueuedRequests(const std::string& partner);
   void RunTimers();

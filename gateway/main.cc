@@ -45,7 +45,7 @@ int Run(const std::string& config_path) {
     spdlog::critical("cannot create the data folder {}: {}", config->data_dir, std::strerror(errno));
     return 1;
   }
-  auto audit = kp::gateway::LogAuditTrail::Open(config->data_dir + "/audit", *identity, config->log_origin);
+  auto audit = kp::gateway::LogAuditTrail::Open(kp::gateway::Gateway::AuditDir(*config), *identity, config->log_origin);
   if (!audit.ok()) {
     spdlog::critical("cannot open the audit log: {}", audit.status().message());
     return 1;

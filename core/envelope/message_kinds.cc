@@ -21,6 +21,8 @@ std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
     case v1::MESSAGE_KIND_SUBJECT_DATA: return std::make_unique<v1::SubjectData>();
     case v1::MESSAGE_KIND_FRAGMENT_CONTENT: return std::make_unique<v1::FragmentContent>();
     case v1::MESSAGE_KIND_INBOX_FETCH: return std::make_unique<v1::InboxFetch>();
+    case v1::MESSAGE_KIND_AUDIT_PULL: return std::make_unique<v1::AuditPull>();
+    case v1::MESSAGE_KIND_AUDIT_CHUNK: return std::make_unique<v1::AuditChunk>();
     default: return nullptr;
   }
 }

@@ -20,6 +20,8 @@ std::string_view KindLabel(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_SUBJECT_DATA: return "subject-data";
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_CONTENT: return "fragment-content";
     case ketenpoort::v1::MESSAGE_KIND_INBOX_FETCH: return "inbox-fetch";
+    case ketenpoort::v1::MESSAGE_KIND_AUDIT_PULL: return "audit-pull";
+    case ketenpoort::v1::MESSAGE_KIND_AUDIT_CHUNK: return "audit-chunk";
     default: return "";
   }
 }
@@ -31,6 +33,8 @@ size_t MaxBodyBytes(MessageKind kind) {
       return kMaxRequestBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_AUTHORISATION:
       return kMaxAuthorisationBodyBytes;
+    case ketenpoort::v1::MESSAGE_KIND_AUDIT_CHUNK:
+      return kMaxFragmentBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_CONTENT:
       return kMaxFragmentBodyBytes;

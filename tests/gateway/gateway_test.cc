@@ -16,7 +16,9 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "client/audit_pull.h"
 #include "core/audit/log_reader.h"
+#include "core/audit/log_verifier.h"
 #include "core/base/file_util.h"
 #include "core/crypto/random.h"
 #include "core/envelope/sealed.h"
@@ -79,6 +81,7 @@ class GatewayTest : public ::testing::Test {
     Make("politie-agent", ParticipantKind::kAgent, "politie", true);
     Make("ggz-agent", ParticipantKind::kAgent, "ggz", true);
     Make("onbekend", ParticipantKind::kAgent, "politie", false);  // never enrolled
+    Make("fg-hvb", ParticipantKind::kPrivacyOfficer, "", true);
     ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
                              {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
     auto reg = Registry::Load(registry_dir_, identities_.at("enrolment-hvb").signing().public_key);
@@ -116,7 +119,7 @@ class GatewayTest : public ::testing::Test {
   void StartGateway() {
     const Identity& gw = identities_.at("gateway");
     ::mkdir(config_.data_dir.c_str(), 0700);
-    auto trail = LogAuditTrail::Open(config_.data_dir + "/audit", gw, "ketenpoort.test/audit");
+    auto trail = LogAuditTrail::Open(Gateway::AuditDir(config_), gw, "ketenpoort.test/audit");
     ASSERT_THAT(trail, IsOk());
     auto g = Gateway::Create(config_, std::make_unique<SwitchableAuditTrail>(std::move(trail).value(), &fail_audit_),
                              clock_);
@@ -300,7 +303,7 @@ class GatewayTest : public ::testing::Test {
 
   std::vector<v1::AuditRecord> AuditRecords() {
     std::vector<v1::AuditRecord> out;
-    auto reader = audit::LogReader::Open(config_.data_dir + "/audit");
+    auto reader = audit::LogReader::Open(Gateway::AuditDir(config_));
     EXPECT_THAT(reader, IsOk());
     if (!reader.ok()) return out;
     EXPECT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
@@ -622,6 +625,41 @@ TEST_F(GatewayTest, ReloadRefusesABadPolicyAndKeepsTheOldOne) {
     refused_logged |= r.event() == v1::AUDIT_EVENT_POLICY_LOADED && r.reason().find("refused") != std::string::npos;
   }
   EXPECT_TRUE(refused_logged);
+}
+
+TEST_F(GatewayTest, APrivacyOfficerPullsTheLogAndVerifiesItWithThePinnedKey) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  auto gateway_card = PublicCard::LoadFile(CardFilePath(registry_dir_, "gateway"));
+  ASSERT_THAT(gateway_card, IsOk());
+  auto conn = client::GatewayConnection::Open(endpoint_, *gateway_card, identities_.at("fg-hvb"), clock_);
+  ASSERT_THAT(conn, IsOk());
+  const std::string out = dir_.File("pulled");
+  auto pulled = client::PullAuditLog(**conn, out, kDeadlineMs);
+  ASSERT_THAT(pulled, IsOk());
+  EXPECT_GE(pulled->files, 3u);
+
+  audit::VerifyOptions options;
+  auto key = audit::MakeVerifierKey("ketenpoort.test/audit", identities_.at("gateway").signing().public_key);
+  ASSERT_THAT(key, IsOk());
+  options.key = *key;  // pinned, not the copy's own log.vkey
+  audit::VerifyReport report = audit::VerifyLog(out, options);
+  EXPECT_THAT(report.status, IsOk());
+  EXPECT_EQ(report.records, 4u);  // started, opened, admitted, exported
+  bool exported = false;
+  for (const auto& r : AuditRecords()) {
+    exported |= r.event() == v1::AUDIT_EVENT_LOG_EXPORTED && r.actor().participant_id() == "fg-hvb";
+  }
+  EXPECT_TRUE(exported);
+}
+
+TEST_F(GatewayTest, OnlyAPrivacyOfficerMayPullTheLog) {
+  auto gateway_card = PublicCard::LoadFile(CardFilePath(registry_dir_, "gateway"));
+  auto conn = client::GatewayConnection::Open(endpoint_, *gateway_card, identities_.at("regisseur-01"), clock_);
+  ASSERT_THAT(conn, IsOk());
+  EXPECT_THAT(client::PullAuditLog(**conn, dir_.File("nope"), kDeadlineMs),
+              StatusIs(StatusCode::kPermissionDenied, "may not send audit-pull"));
 }
 
 }  // namespace
