@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
+#include <vector>
 
 #include "core/audit/log_files.h"
 #include "core/audit/log_format.h"
@@ -12,6 +14,50 @@ namespace kp::audit {
 namespace {
 
 std::string Idx(uint64_t i) { return std::to_string(i); }
+
+constexpr size_t kBatch = 4096;
+
+// The result of the independent per-record checks.
+struct Checked {
+  std::string error;  // empty when fine
+  std::string leaf;
+  bool tombstone = false;
+};
+
+// Checks frames [begin, end) of a batch whose first frame should be record
+// `base`: index, parse, event, and the leaf hash. Thread-compatible: each
+// call touches only its own slots.
+void CheckFrames(const std::vector<Frame>& frames, uint64_t base, size_t begin, size_t end,
+                 std::vector<Checked>& out) {
+  ketenpoort::v1::AuditRecord rec;
+  for (size_t k = begin; k < end; ++k) {
+    const Frame& frame = frames[k];
+    const uint64_t i = base + k;
+    Checked& c = out[k];
+    c.error.clear();
+    c.tombstone = frame.type == FrameType::kTombstone;
+    if (frame.index != i) {
+      c.error = "frame carries index " + Idx(frame.index) + " (records deleted, inserted or reordered)";
+      continue;
+    }
+    if (!c.tombstone) {
+      rec.Clear();
+      if (!rec.ParseFromString(frame.record)) {
+        c.error = "not a valid AuditRecord";
+        continue;
+      }
+      if (rec.index() != i) {
+        c.error = "the record says index " + Idx(rec.index());
+        continue;
+      }
+      if (rec.event() == ketenpoort::v1::AUDIT_EVENT_UNSPECIFIED) {
+        c.error = "no event";
+        continue;
+      }
+    }
+    c.leaf = HashLeaf(FrameCommitment(frame));
+  }
+}
 
 struct Expected {
   std::string root;
@@ -127,15 +173,66 @@ class Verifier {
     uint64_t last_checked = 0;
     KP_RETURN_IF_ERROR(CheckRootAt(0, range, 0));
     RecordScanner scanner(records.get(), kRecordsMagic.size());
-    Frame frame;
+    std::vector<Frame> batch(kBatch);
+    std::vector<Checked> checked(kBatch);
     std::string error;
     std::string nodes;
-    std::string stored;
     std::string tree_buf;
     uint64_t tree_buf_start = 0;  // node offset of tree_buf[0]
-    ketenpoort::v1::AuditRecord rec;
-    for (uint64_t i = 0;; ++i) {
-      DecodeResult r = scanner.Next(&frame, &error);
+    for (bool more = true; more;) {
+      // Read a batch of frames; remember how the scan ended.
+      size_t count = 0;
+      DecodeResult r = DecodeResult::kOk;
+      while (count < kBatch) {
+        r = scanner.Next(&batch[count], &error);
+        if (r != DecodeResult::kOk) break;
+        ++count;
+      }
+      more = r == DecodeResult::kOk;
+      // The per-record work (parse, commitment, leaf hash) is independent:
+      // split it over two threads. The tree part below is sequential.
+      const uint64_t base = range.size();
+      size_t half = count >= 512 ? count / 2 : count;
+      std::thread helper;
+      if (half < count) {
+        helper = std::thread([&] { CheckFrames(batch, base, half, count, checked); });
+      }
+      CheckFrames(batch, base, 0, half, checked);
+      if (helper.joinable()) helper.join();
+
+      for (size_t k = 0; k < count; ++k) {
+        const uint64_t i = base + k;
+        if (!checked[k].error.empty()) return Fail(i, DataLossError("record " + Idx(i) + ": " + checked[k].error));
+        if (checked[k].tombstone) ++report_.tombstones;
+        nodes.clear();
+        range.Append(std::move(checked[k].leaf), &nodes);
+        if (i < tree_size) {
+          uint64_t first = PostOrderNodeCount(i);
+          uint64_t n_nodes = nodes.size() / kHashBytes;
+          if (first < tree_buf_start || first + n_nodes > tree_buf_start + tree_buf.size() / kHashBytes) {
+            tree_buf_start = first;
+            KP_RETURN_IF_ERROR(tree->ReadAt(first * kHashBytes, std::max<size_t>(1 << 20, nodes.size()), tree_buf));
+            if (tree_buf.size() < nodes.size()) {
+              return Fail(i, DataLossError("the tree file ends inside the nodes of record " + Idx(i)));
+            }
+          }
+          std::string_view have(tree_buf.data() + (first - tree_buf_start) * kHashBytes, nodes.size());
+          if (have.substr(0, kHashBytes) != std::string_view(nodes).substr(0, kHashBytes)) {
+            return Fail(i, DataLossError("record " + Idx(i) + " does not match its leaf in the tree (the record, "
+                                         "its salt or the tree file was changed)"));
+          }
+          if (have != nodes) {
+            return Fail(i, DataLossError("the tree node completed by record " + Idx(i) +
+                                         " differs from the recomputed one (tree file changed)"));
+          }
+        }
+        if (expected_.count(range.size()) != 0) {
+          KP_RETURN_IF_ERROR(CheckRootAt(range.size(), range, last_checked));
+          last_checked = range.size();
+        }
+      }
+      if (more) continue;
+      const uint64_t i = range.size();
       if (r == DecodeResult::kIncomplete && scanner.AtEnd()) break;
       if (r == DecodeResult::kIncomplete) {
         if (i >= tree_size && i >= max_expected) {
@@ -145,51 +242,7 @@ class Verifier {
         }
         return Fail(i, DataLossError("record " + Idx(i) + ": frame is cut off (records file truncated)"));
       }
-      if (r == DecodeResult::kCorrupt) return Fail(i, DataLossError("record " + Idx(i) + ": " + error));
-      if (frame.index != i) {
-        return Fail(i, DataLossError("record " + Idx(i) + ": frame carries index " + Idx(frame.index) +
-                                     " (records deleted, inserted or reordered)"));
-      }
-      if (frame.type == FrameType::kRecord) {
-        rec.Clear();
-        if (!rec.ParseFromString(frame.record)) {
-          return Fail(i, DataLossError("record " + Idx(i) + ": not a valid AuditRecord"));
-        }
-        if (rec.index() != i) {
-          return Fail(i, DataLossError("record " + Idx(i) + ": the record says index " + Idx(rec.index())));
-        }
-        if (rec.event() == ketenpoort::v1::AUDIT_EVENT_UNSPECIFIED) {
-          return Fail(i, DataLossError("record " + Idx(i) + ": no event"));
-        }
-      } else {
-        ++report_.tombstones;
-      }
-      nodes.clear();
-      range.Append(HashLeaf(FrameCommitment(frame)), &nodes);
-      if (i < tree_size) {
-        uint64_t first = PostOrderNodeCount(i);
-        uint64_t count = nodes.size() / kHashBytes;
-        if (first < tree_buf_start || first + count > tree_buf_start + tree_buf.size() / kHashBytes) {
-          tree_buf_start = first;
-          KP_RETURN_IF_ERROR(tree->ReadAt(first * kHashBytes, std::max<size_t>(1 << 20, nodes.size()), tree_buf));
-          if (tree_buf.size() < nodes.size()) {
-            return Fail(i, DataLossError("the tree file ends inside the nodes of record " + Idx(i)));
-          }
-        }
-        std::string_view have(tree_buf.data() + (first - tree_buf_start) * kHashBytes, nodes.size());
-        if (have.substr(0, kHashBytes) != std::string_view(nodes).substr(0, kHashBytes)) {
-          return Fail(i, DataLossError("record " + Idx(i) + " does not match its leaf in the tree (the record, its "
-                                       "salt or the tree file was changed)"));
-        }
-        if (have != nodes) {
-          return Fail(i, DataLossError("the tree node completed by record " + Idx(i) +
-                                       " differs from the recomputed one (tree file changed)"));
-        }
-      }
-      if (expected_.count(range.size()) != 0) {
-        KP_RETURN_IF_ERROR(CheckRootAt(range.size(), range, last_checked));
-        last_checked = range.size();
-      }
+      return Fail(i, DataLossError("record " + Idx(i) + ": " + error));
     }
     const uint64_t n = range.size();
     report_.records = n;

@@ -453,6 +453,30 @@ TEST_F(AuditTamperTest, ForgedCheckpointFailsItsSignature) {
   EXPECT_THAT(Verify().status, StatusIs(StatusCode::kUnauthenticated));
 }
 
+TEST_F(AuditLogTest, TamperInALargeLogIsFoundAtItsIndex) {
+  // Large enough that verification splits each batch over two threads and
+  // crosses batch boundaries.
+  {
+    LogWriterOptions opts;
+    opts.checkpoint_every_records = 2500;
+    auto w = OpenWriter(opts);
+    AppendN(*w, 5000);
+    ASSERT_THAT(w->Close(), IsOk());
+  }
+  ASSERT_THAT(Verify().status, IsOk());
+  std::string records = ReadAll(File("records"));
+  std::vector<uint64_t> offsets = FrameOffsets();
+  for (uint64_t i : {0u, 2047u, 2048u, 3071u, 4095u, 4096u, 4999u}) {
+    std::string bad = records;
+    bad[offsets[i] + kFrameHeaderBytes + 20] ^= 0x40;  // a salt byte
+    WriteAll(File("records"), bad);
+    VerifyReport rep = Verify();
+    EXPECT_EQ(rep.first_bad_index, i) << rep.status;
+  }
+  WriteAll(File("records"), records);
+  EXPECT_THAT(Verify().status, IsOk());
+}
+
 // --- Erasure.
 
 TEST_F(AuditLogTest, EraseExpiredLeavesTombstonesAndKeepsProofs) {
