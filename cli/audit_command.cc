@@ -103,8 +103,9 @@ bool Matches(const AuditRecord& r, const AuditArgs& args, int64_t since, int64_t
   return true;
 }
 
+// Left-aligns `s` in a column; a value wider than the column keeps one space.
 std::string Pad(std::string s, size_t width) {
-  if (s.size() < width) s.append(width - s.size(), ' ');
+  s.append(s.size() < width ? width - s.size() : 1, ' ');
   return s;
 }
 
