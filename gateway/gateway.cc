@@ -104,7 +104,7 @@ Status Gateway::Init() {
   context_ = std::make_unique<zmq::context_t>();
   TransportPeers peers;
   for (const auto& [id, e] : registry_->entries()) {
-    peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner};
+    peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
   }
   KP_ASSIGN_OR_RETURN(zap_, ZapHandler::Create(*context_, std::move(peers)));
   RouterOptions options;
@@ -151,7 +151,7 @@ Status Gateway::Reload() {
   if (reg.ok()) {
     TransportPeers peers;
     for (const auto& [id, e] : registry_->entries()) {
-      peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner};
+      peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
     }
     zap_->SetPeers(std::move(peers));
     // A removed participant is cut off: forget its connection; its messages

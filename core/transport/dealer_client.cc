@@ -26,7 +26,7 @@ std::string_view ConnectionStateName(ConnectionState state) {
 
 DealerClient::DealerClient(zmq::context_t& context, std::string public_key, const SecretBytes& secret_key,
                            DealerOptions options)
-    : context_(context), public_key_(std::move(public_key)), secret_key_(secret_key), options_(std::move(options)) {}
+    : context_(context), public_key_(std::move(public_key)), secret_key_(secret_key.Clone()), options_(std::move(options)) {}
 
 DealerClient::~DealerClient() = default;
 

@@ -50,7 +50,8 @@ std::string_view ConnectionStateName(ConnectionState state);
 
 class DealerClient {
  public:
-  // Borrows `secret_key` (our transport secret); it must outlive the client.
+  // Keeps its own locked copy of `secret_key` (our transport secret), so the
+  // caller's identity may move or go away while the client lives.
   static Result<std::unique_ptr<DealerClient>> Create(zmq::context_t& context, const std::string& public_key,
                                                       const SecretBytes& secret_key, const DealerOptions& options);
   ~DealerClient();
@@ -80,7 +81,7 @@ class DealerClient {
 
   zmq::context_t& context_;
   const std::string public_key_;
-  const SecretBytes& secret_key_;
+  const SecretBytes secret_key_;
   const DealerOptions options_;
   std::unique_ptr<zmq::socket_t> socket_;
   std::unique_ptr<zmq::socket_t> monitor_;

@@ -66,6 +66,8 @@ Result<std::optional<IncomingMessage>> RouterServer::Receive(int timeout_ms) {
         in.kind = kind != nullptr ? kind : "";
         const char* partner = part.gets("Partner");
         in.partner = partner != nullptr ? partner : "";
+        const char* role = part.gets("Role");
+        in.role = role != nullptr ? role : "";
       }
     }
     if (frames != 1) {

@@ -49,6 +49,7 @@ struct IncomingMessage {
   std::string participant_id;  // ZAP User-Id
   std::string kind;            // ZAP metadata
   std::string partner;         // ZAP metadata
+  std::string role;            // ZAP metadata
   std::string payload;         // the envelope bytes
   bool malformed = false;      // not exactly one payload frame
 };

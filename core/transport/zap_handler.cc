@@ -96,6 +96,7 @@ void ZapHandler::Run(std::promise<Status>* started) {
           user_id = it->second.participant_id;
           AppendProperty(metadata, "Kind", it->second.kind);
           AppendProperty(metadata, "Partner", it->second.partner);
+          AppendProperty(metadata, "Role", it->second.role);
         }
       }
       if (status == "200") {

@@ -6,7 +6,7 @@
 // of that context must be made after it (RouterServer::Create requires it).
 //
 // For an admitted key the reply's User-Id is the participant id, and the
-// metadata carries "Kind" and "Partner" (read with zmq_msg_gets). Unknown
+// metadata carries "Kind", "Partner" and "Role" (read with zmq_msg_gets). Unknown
 // keys get status 400 and never reach the application.
 //
 // It runs on its own thread, so handshakes are not held up by the gateway's
@@ -36,6 +36,7 @@ struct TransportPeer {
   std::string participant_id;
   std::string kind;     // "agent", "coordinator", ...
   std::string partner;  // may be empty
+  std::string role;     // e.g. "casusregisseur"; may be empty
 };
 
 // CurveZMQ public key (32 raw bytes) -> who holds it.

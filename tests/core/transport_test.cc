@@ -20,7 +20,8 @@ class TransportTest : public ::testing::Test {
  protected:
   void SetUp() override {
     TransportPeers peers;
-    peers[agent_.public_key] = {"politie-agent", "agent", "politie"};
+    peers[agent_.public_key] = {"politie-agent", "agent", "politie", ""};
+    peers[coordinator_.public_key] = {"regisseur-01", "coordinator", "veiligheidsteam", "casusregisseur"};
     auto zap = ZapHandler::Create(context_, peers);
     ASSERT_THAT(zap, IsOk());
     zap_ = std::move(zap).value();
@@ -49,6 +50,7 @@ class TransportTest : public ::testing::Test {
   X25519KeyPair gateway_ = GenerateX25519KeyPair();
   X25519KeyPair agent_ = GenerateX25519KeyPair();
   X25519KeyPair stranger_ = GenerateX25519KeyPair();
+  X25519KeyPair coordinator_ = GenerateX25519KeyPair();
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<RouterServer> server_;
 };
@@ -68,6 +70,16 @@ TEST_F(TransportTest, EnrolledPeerIsIdentifiedByZapNotByWhatItSends) {
   ASSERT_THAT(reply, IsOk());
   EXPECT_EQ(reply->value_or(""), "reply");
   EXPECT_EQ(zap_->admitted(), 1u);
+}
+
+TEST_F(TransportTest, ZapMetadataCarriesKindPartnerAndRole) {
+  auto client = Connect(coordinator_);
+  ASSERT_OK(client->Send("x"));
+  IncomingMessage in = ReceiveOne();
+  EXPECT_EQ(in.participant_id, "regisseur-01");
+  EXPECT_EQ(in.kind, "coordinator");
+  EXPECT_EQ(in.partner, "veiligheidsteam");
+  EXPECT_EQ(in.role, "casusregisseur");
 }
 
 TEST_F(TransportTest, UnknownKeyIsRefusedAtTheHandshake) {

@@ -627,6 +627,26 @@ TEST_F(GatewayTest, ReloadRefusesABadPolicyAndKeepsTheOldOne) {
   EXPECT_TRUE(refused_logged);
 }
 
+TEST_F(GatewayTest, AParticipantRemovedFromTheRegistryIsCutOffOnReload) {
+  Client& agent = Connect("politie-agent");
+  ASSERT_EQ(agent.conn->WaitForHandshake(kDeadlineMs), ConnectionState::kConnected);
+  // The enrolment officer removes the police agent and signs a new registry.
+  std::filesystem::remove(CardFilePath(registry_dir_, "politie-agent"));
+  ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
+                           {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
+  gateway_->RequestReload();
+  Client& coord = Connect("regisseur-01");
+  OpenCase(coord);  // a round trip: the reload has happened
+  // Its open connection is no longer listened to, and a new one is refused.
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  ExpectNothing(agent);
+  ASSERT_OK(agent.conn->Reconnect());
+  EXPECT_EQ(agent.conn->WaitForHandshake(kDeadlineMs), ConnectionState::kRefused);
+  bool audited = false;
+  for (const auto& r : AuditRecords()) audited |= r.reason().find("registry reloaded, serial 2") != std::string::npos;
+  EXPECT_TRUE(audited);
+}
+
 TEST_F(GatewayTest, APrivacyOfficerPullsTheLogAndVerifiesItWithThePinnedKey) {
   Client& coord = Connect("regisseur-01");
   const std::string case_id = OpenCase(coord);
