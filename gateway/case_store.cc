@@ -102,6 +102,8 @@ CREATE TABLE IF NOT EXISTS inbox(
   message_id BLOB PRIMARY KEY, recipient TEXT NOT NULL, case_id TEXT NOT NULL, envelope BLOB NOT NULL,
   stored_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS inbox_by_recipient ON inbox(recipient);
+CREATE TABLE IF NOT EXISTS case_evidence(
+  case_id TEXT NOT NULL, topic TEXT NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, topic));
 )sql";
 
 }  // namespace
@@ -242,6 +244,22 @@ Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const 
     if (!row) return false;
   }
   return true;
+}
+
+Status CaseStore::PutEvidence(const std::string& case_id, const std::string& topic, const std::string& envelope) {
+  return Stmt(db_, "INSERT OR REPLACE INTO case_evidence(case_id, topic, envelope) VALUES(?, ?, ?)")
+      .Text(case_id).Text(topic).Bind(envelope).Run();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> CaseStore::Evidence(const std::string& case_id) {
+  Stmt q(db_, "SELECT topic, envelope FROM case_evidence WHERE case_id = ? ORDER BY topic");
+  q.Text(case_id);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.emplace_back(q.Col(0), q.Col(1));
+  }
 }
 
 Status CaseStore::AddRequest(const StoredRequest& r) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/status.h"
@@ -95,6 +96,15 @@ class CaseStore {
   Result<bool> HasGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
                                      const std::vector<std::string>& categories, const std::string& purpose,
                                      int64_t now_ms);
+
+  // The coordinator's own signed case commands (serialized envelopes, exactly
+  // as received) that established a case fact: one per `topic` (e.g.
+  // "admit/ggz", "consent/S1/purpose", "phase"); a newer command on the
+  // same topic replaces the older. They travel in each authorisation, so an
+  // agent can check the facts the decision relied on (DESIGN.md §3).
+  Status PutEvidence(const std::string& case_id, const std::string& topic, const std::string& envelope);
+  // (topic, envelope) pairs of a case, by topic.
+  Result<std::vector<std::pair<std::string, std::string>>> Evidence(const std::string& case_id);
 
   // Requests in flight (authorised, not yet answered).
   Status AddRequest(const StoredRequest& request);

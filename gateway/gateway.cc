@@ -251,6 +251,15 @@ void Gateway::SendError(const std::string& routing_id, const std::string& to, co
   if (msg.ok()) (void)router_->Send(routing_id, msg->bytes);
 }
 
+void Gateway::RefuseAndAudit(const std::string& sender, const std::string& message_id, const Status& status) {
+  v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_REFUSED, sender);
+  r.set_message_id(message_id);
+  r.set_reason(status.ToString());
+  (void)Audit(std::move(r));
+  spdlog::warn("refused a message from {}: {}", sender, status.ToString());
+  SendError(peers_[sender].routing_id, sender, message_id, status);
+}
+
 void Gateway::Refuse(const std::string& coordinator, const std::string& request_id, const std::string& case_id,
                      const std::string& reason, const std::vector<std::string>& rule_ids) {
   v1::Refusal r;
@@ -327,7 +336,7 @@ void Gateway::Handle(const IncomingMessage& in) {
   const bool coordinator = kind == ParticipantKind::kCoordinator;
   const bool agent = kind == ParticipantKind::kAgent;
   if (mk == v1::MESSAGE_KIND_HEARTBEAT) return;
-  if (mk == v1::MESSAGE_KIND_CASE_COMMAND && coordinator) return HandleCaseCommand(sender, *env);
+  if (mk == v1::MESSAGE_KIND_CASE_COMMAND && coordinator) return HandleCaseCommand(sender, in.payload, *env);
   if (mk == v1::MESSAGE_KIND_FRAGMENT_REQUEST && coordinator) return HandleFragmentRequest(sender, in.payload, *env);
   if (mk == v1::MESSAGE_KIND_INBOX_FETCH && coordinator) return HandleInboxFetch(sender, *env);
   if (mk == v1::MESSAGE_KIND_AUDIT_PULL && kind == ParticipantKind::kPrivacyOfficer) {
@@ -355,7 +364,7 @@ void Gateway::OnPeerSeen(const std::string& participant_id, const std::string& r
 
 // ------------------------------------------------------------------ cases
 
-void Gateway::HandleCaseCommand(const std::string& sender, const VerifiedEnvelope& env) {
+void Gateway::HandleCaseCommand(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env) {
   const std::string& msg_id = env.header.message_id();
   auto fail = [&](const Status& s, const std::string& case_id) {
     spdlog::warn("case command from {} refused: case={} {}", sender, case_id, s.ToString());
@@ -419,6 +428,7 @@ void Gateway::HandleCaseCommand(const std::string& sender, const VerifiedEnvelop
         break;
       }
       change = store_->AdmitPartner(c.id, cmd.admit().partner(), now);
+      if (change.ok()) change = store_->PutEvidence(c.id, "admit/" + cmd.admit().partner(), raw);
       rec.set_event(v1::AUDIT_EVENT_PARTNER_ADMITTED);
       rec.set_recipient_partner(cmd.admit().partner());
       break;
@@ -431,6 +441,7 @@ void Gateway::HandleCaseCommand(const std::string& sender, const VerifiedEnvelop
         break;
       }
       change = store_->SetPhase(c.id, cmd.change_phase().phase());
+      if (change.ok()) change = store_->PutEvidence(c.id, "phase", raw);
       c.phase = cmd.change_phase().phase();
       rec.set_event(v1::AUDIT_EVENT_PHASE_CHANGED);
       break;
@@ -443,6 +454,7 @@ void Gateway::HandleCaseCommand(const std::string& sender, const VerifiedEnvelop
         break;
       }
       change = store_->RecordConsent(c.id, rc.subject_ref(), rc.purpose(), rc.valid_until_ms());
+      if (change.ok()) change = store_->PutEvidence(c.id, "consent/" + rc.subject_ref() + "/" + rc.purpose(), raw);
       rec.set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
       rec.set_purpose(rc.purpose());
       rec.set_reason("consent recorded for subject " + rc.subject_ref() + " until " +
@@ -467,6 +479,10 @@ void Gateway::HandleCaseCommand(const std::string& sender, const VerifiedEnvelop
           break;
         }
         rec.add_categories()->set_name(cat);
+        if (change = store_->PutEvidence(c.id, "gatekeeper/" + g.source_partner() + "/" + g.purpose() + "/" + cat, raw);
+            !change.ok()) {
+          break;
+        }
       }
       rec.set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
       rec.set_source_partner(g.source_partner());
@@ -586,7 +602,10 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
   for (const auto& s : req.subjects()) refs.push_back(s.ref());
   auto consent = store_->HasConsent(c->id, refs, req.purpose(), now);
   auto gatekeeper = store_->HasGatekeeperApproval(c->id, req.source_partner(), cats, req.purpose(), now);
-  if (!consent.ok() || !gatekeeper.ok()) return refuse("the case database is not readable", {}, false);
+  auto evidence = store_->Evidence(c->id);
+  if (!consent.ok() || !gatekeeper.ok() || !evidence.ok()) {
+    return refuse("the case database is not readable", {}, false);
+  }
 
   policy::Request pr;
   pr.from = req.source_partner();
@@ -642,6 +661,14 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
   aob->set_notify_privacy_officer(ob->notify_privacy_officer());
   auth.set_expires_at_ms(now + config_.request_expiry_ms);
   auth.set_case_phase(c->phase);
+  // The coordinator's own signed commands behind the case facts this decision
+  // relied on, so the agent need not take the gateway's word for them.
+  for (const auto& [topic, envelope] : *evidence) {
+    bool relevant = topic == "phase" || topic == "admit/" + req.source_partner() ||
+                    topic.rfind("gatekeeper/" + req.source_partner() + "/" + req.purpose() + "/", 0) == 0;
+    for (const auto& ref : refs) relevant |= topic == "consent/" + ref + "/" + req.purpose();
+    if (relevant) auth.add_case_evidence(envelope);
+  }
 
   // Write before forward: the decision is durable before anything leaves.
   auto index = Audit(rec);
@@ -753,12 +780,12 @@ void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& r
   const RegistryEntry* me = Enrolled(sender);
   v1::Refusal refusal;
   if (Status s = ParseBody(env.body, refusal); !s.ok()) {
-    SendError(peers_[sender].routing_id, sender, env.header.message_id(), s);
+    RefuseAndAudit(sender, env.header.message_id(), s);
     return;
   }
   auto pending = store_->GetRequest(request_id);
   if (!pending.ok() || !pending->has_value() || (*pending)->source_partner != me->card.partner) {
-    SendError(peers_[sender].routing_id, sender, env.header.message_id(),
+    RefuseAndAudit(sender, env.header.message_id(),
               NotFoundError("no pending request of your partner with this id"));
     return;
   }
@@ -770,7 +797,7 @@ void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& r
   rec.set_reason("refused by the agent: " + refusal.reason());
   for (const auto& id : refusal.rule_ids()) rec.mutable_decision()->add_rule_ids(id);
   if (!Audit(std::move(rec)).ok()) {
-    SendError(peers_[sender].routing_id, sender, env.header.message_id(),
+    RefuseAndAudit(sender, env.header.message_id(),
               UnavailableError("the audit log is not writable; send the refusal again later"));
     return;
   }
@@ -782,12 +809,12 @@ void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& r
 void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope& env) {
   v1::InboxFetch fetch;
   if (Status s = ParseBody(env.body, fetch); !s.ok()) {
-    SendError(peers_[sender].routing_id, sender, env.header.message_id(), s);
+    RefuseAndAudit(sender, env.header.message_id(), s);
     return;
   }
   auto items = store_->InboxFor(sender);
   if (!items.ok()) {
-    SendError(peers_[sender].routing_id, sender, env.header.message_id(), items.status());
+    RefuseAndAudit(sender, env.header.message_id(), items.status());
     return;
   }
   size_t sent = 0;
@@ -836,7 +863,7 @@ void Gateway::HandleAuditPull(const std::string& sender, const VerifiedEnvelope&
   const std::string& msg_id = env.header.message_id();
   const std::string dir = AuditDir(config_);
   v1::AuditPull pull;
-  if (Status s = ParseBody(env.body, pull); !s.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, s);
+  if (Status s = ParseBody(env.body, pull); !s.ok()) return RefuseAndAudit(sender, msg_id, s);
   v1::AuditChunk answer;
   if (pull.file().empty()) {
     // The export is itself audited, and covered by the checkpoint it carries.
@@ -844,11 +871,11 @@ void Gateway::HandleAuditPull(const std::string& sender, const VerifiedEnvelope&
     rec.set_message_id(msg_id);
     rec.set_reason("audit log pulled by a privacy officer");
     if (!Audit(std::move(rec)).ok()) {
-      return SendError(peers_[sender].routing_id, sender, msg_id,
+      return RefuseAndAudit(sender, msg_id,
                        UnavailableError("the audit log is not writable; try again later"));
     }
     auto checkpoint = audit_->Checkpoint();
-    if (!checkpoint.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, checkpoint.status());
+    if (!checkpoint.ok()) return RefuseAndAudit(sender, msg_id, checkpoint.status());
     std::error_code ec;
     for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
       if (!e.is_regular_file()) continue;
@@ -859,18 +886,18 @@ void Gateway::HandleAuditPull(const std::string& sender, const VerifiedEnvelope&
       f->set_size(e.file_size());
       if (f->size() <= kInlineFileBytes) {
         auto content = ReadAt(e.path().string(), 0, f->size());
-        if (!content.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, content.status());
+        if (!content.ok()) return RefuseAndAudit(sender, msg_id, content.status());
         f->set_content(*content);
       }
     }
-    if (ec) return SendError(peers_[sender].routing_id, sender, msg_id, UnavailableError("cannot list the audit log"));
+    if (ec) return RefuseAndAudit(sender, msg_id, UnavailableError("cannot list the audit log"));
     spdlog::info("audit log listing sent to privacy officer {} ({} files)", sender, answer.files_size());
   } else {
     if (!SafeLogPath(pull.file())) {
-      return SendError(peers_[sender].routing_id, sender, msg_id, InvalidArgumentError("not a file of the audit log"));
+      return RefuseAndAudit(sender, msg_id, InvalidArgumentError("not a file of the audit log"));
     }
     auto data = ReadAt(dir + "/" + pull.file(), pull.offset(), kChunkBytes);
-    if (!data.ok()) return SendError(peers_[sender].routing_id, sender, msg_id, data.status());
+    if (!data.ok()) return RefuseAndAudit(sender, msg_id, data.status());
     answer.set_file(pull.file());
     answer.set_offset(pull.offset());
     answer.set_data(std::move(*data));

@@ -88,7 +88,7 @@ class Gateway {
   Status LoadPolicy();
 
   void Handle(const IncomingMessage& in);
-  void HandleCaseCommand(const std::string& sender, const VerifiedEnvelope& env);
+  void HandleCaseCommand(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleFragmentRequest(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleDelivery(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleAgentRefusal(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
@@ -107,6 +107,8 @@ class Gateway {
   void SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes);
   void SendError(const std::string& routing_id, const std::string& to, const std::string& request_id,
                  const Status& status);
+  // Records the refusal in the audit log, then answers `sender` with an ERROR.
+  void RefuseAndAudit(const std::string& sender, const std::string& message_id, const Status& status);
   void Refuse(const std::string& coordinator, const std::string& request_id, const std::string& case_id,
               const std::string& reason, const std::vector<std::string>& rule_ids);
 

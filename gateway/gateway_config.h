@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/duration.h"
 #include "core/base/status.h"
 
 namespace kp::gateway {
@@ -34,8 +35,8 @@ struct GatewayConfig {
 Result<GatewayConfig> ParseGatewayConfig(const std::string& text, const std::string& path);
 Result<GatewayConfig> LoadGatewayConfig(const std::string& path);
 
-// Durations in the config: "24h", "15m", "30s", "500ms".
-Result<int64_t> ParseDurationMs(const std::string& text);
+// Durations in the config: "24h", "15m", "30s", "500ms" (core/base/duration.h).
+using ::kp::ParseDurationMs;
 
 }  // namespace kp::gateway
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <zmq.hpp>
@@ -444,6 +445,45 @@ TEST_F(GatewayTest, PolicyRefusalCarriesTheReasonAndConsentMakesItAllowed) {
   Command(coord, consent);
   const std::string request_id = Request(coord, case_id, "ggz", "ggz-in-zorg", "plan-van-aanpak");
   EXPECT_EQ(ExpectAuthorisation(agent, request_id).decision().rule_ids(0), "R-GGZ-01");
+}
+
+TEST_F(GatewayTest, TheAuthorisationCarriesTheCoordinatorsOwnSignedCaseFacts) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("ggz-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "ggz");
+  Admit(coord, case_id, "politie");  // not this partner's fact: not carried
+  v1::CaseCommand phase;
+  phase.set_case_id(case_id);
+  phase.mutable_change_phase()->set_phase("stabiele-veiligheid");
+  Command(coord, phase);
+  v1::CaseCommand consent;
+  consent.set_case_id(case_id);
+  consent.mutable_record_consent()->set_subject_ref("S1");
+  consent.mutable_record_consent()->set_purpose("plan-van-aanpak");
+  consent.mutable_record_consent()->set_valid_until_ms(kNow + 86'400'000);
+  Command(coord, consent);
+  const std::string request_id = Request(coord, case_id, "ggz", "ggz-in-zorg", "plan-van-aanpak");
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  ASSERT_EQ(auth.case_evidence_size(), 3);  // admission of ggz, the phase change, the consent
+  std::set<v1::CaseCommand::CommandCase> shown;
+  for (const auto& bytes : auth.case_evidence()) {
+    VerifyOptions want;
+    want.expected_kind = v1::MESSAGE_KIND_CASE_COMMAND;
+    want.expected_sender = "regisseur-01";
+    auto env = EnvelopeVerifier(resolver_, nullptr).Verify(bytes, want);  // byte for byte as signed
+    ASSERT_THAT(env, IsOk());
+    v1::CaseCommand cmd;
+    ASSERT_OK(ParseBody(env->body, cmd));
+    EXPECT_EQ(cmd.case_id(), case_id);
+    if (cmd.has_admit()) {
+      EXPECT_EQ(cmd.admit().partner(), "ggz");
+    }
+    shown.insert(cmd.command_case());
+  }
+  EXPECT_EQ(shown, (std::set<v1::CaseCommand::CommandCase>{v1::CaseCommand::kAdmit, v1::CaseCommand::kChangePhase,
+                                                           v1::CaseCommand::kRecordConsent}));
 }
 
 TEST_F(GatewayTest, OnlyTheCaseCoordinatorMayChangeTheCase) {
