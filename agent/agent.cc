@@ -1,0 +1,261 @@
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/audit/checkpoint.h"
+#include "core/base/encoding.h"
+#include "core/base/file_util.h"
+#include "core/crypto/sha256.h"
+#include "policy/policy_loader.h"
+
+namespace kp::agent {
+
+std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<std::string>* problems,
+                                         std::vector<std::string>* report) {
+  const size_t problems_before = problems->size();
+  AgentParts parts;
+  auto identity = Identity::LoadFile(config.identity);
+  if (!identity.ok()) {
+    problems->push_back(identity.status().message());
+  } else if (identity->kind() != ParticipantKind::kAgent) {
+    problems->push_back(config.identity + " is not an agent identity (kind " +
+                        std::string(ParticipantKindName(identity->kind())) +
+                        "); make one with "
+                        "'ketenpoort keygen --kind agent'");
+  } else {
+    report->push_back("identity " + identity->id() + " of partner " + identity->partner() + " (" +
+                      config.identity + ", mode 0600)");
+    parts.identity = std::make_unique<Identity>(std::move(identity).value());
+  }
+
+  auto gateway = PublicCard::LoadFile(config.gateway_card);
+  if (!gateway.ok()) {
+    problems->push_back(gateway.status().message());
+  } else if (gateway->kind != ParticipantKind::kGateway) {
+    problems->push_back(config.gateway_card + " is not a gateway card");
+  } else {
+    report->push_back("pinned gateway card " + gateway->id + " (fingerprint " + gateway->Fingerprint() + ")");
+    parts.gateway = std::make_unique<PublicCard>(std::move(gateway).value());
+  }
+
+  auto enrolment = PublicCard::LoadFile(config.enrolment_card);
+  if (!enrolment.ok()) {
+    problems->push_back(enrolment.status().message());
+  } else if (enrolment->kind != ParticipantKind::kEnrolment) {
+    problems->push_back(config.enrolment_card + " is not an enrolment card");
+  } else {
+    auto registry = Registry::Load(config.registry, enrolment->signing_key);
+    if (!registry.ok()) {
+      problems->push_back("registry " + config.registry + ": " + registry.status().message());
+    } else {
+      report->push_back("registry " + config.registry + " signed by the enrolment key, serial " +
+                        std::to_string(registry->serial()) + ", " +
+                        std::to_string(registry->entries().size()) + " participants");
+      if (parts.identity) {
+        auto self = registry->Find(parts.identity->id());
+        if (!self.ok()) {
+          problems->push_back("this agent (" + parts.identity->id() +
+                              ") is not in the signed registry; ask the enrolment officer to add its card");
+        } else if (Status s = parts.identity->MatchesCard((*self)->card); !s.ok()) {
+          problems->push_back("the registry's card for " + parts.identity->id() +
+                              " does not match this identity file: " + s.message());
+        }
+      }
+      if (parts.gateway) {
+        auto gw = registry->Find(parts.gateway->id);
+        if (!gw.ok() || (*gw)->card.signing_key != parts.gateway->signing_key ||
+            (*gw)->card.transport_key != parts.gateway->transport_key) {
+          problems->push_back("the pinned gateway card " + config.gateway_card +
+                              " is not the one in the signed registry");
+        }
+      }
+      parts.registry = std::make_unique<Registry>(std::move(registry).value());
+    }
+  }
+
+  auto policy = policy::LoadPolicyFile(config.policy,
+                                       [](std::string_view text) { return HexEncode(Sha256String(text)); });
+  if (!policy.ok()) {
+    problems->push_back("policy " + config.policy + ": " + policy.status().message());
+  } else {
+    report->push_back("policy " + (*policy)->id() + " (" + config.policy + ") lints clean");
+    parts.policy = *policy;
+  }
+
+  for (const auto& [category, source] : config.sources) {
+    if (parts.policy) {
+      int idx = parts.policy->CategoryIndex(category);
+      if (idx < 0) {
+        problems->push_back("category " + category + " is not in the policy");
+        continue;
+      }
+      const auto& cat = parts.policy->categories()[static_cast<size_t>(idx)];
+      if (parts.identity && cat.owner >= 0 &&
+          parts.policy->partners()[static_cast<size_t>(cat.owner)].id != parts.identity->partner()) {
+        problems->push_back("category " + category + " belongs to partner " +
+                            parts.policy->partners()[static_cast<size_t>(cat.owner)].id + ", not to " +
+                            parts.identity->partner());
+        continue;
+      }
+    }
+    auto connector = MakeConnector(source);
+    if (!connector.ok()) {
+      problems->push_back("data source for " + category + ": " + connector.status().message());
+      continue;
+    }
+    report->push_back("data source for " + category + ": " + (*connector)->Describe());
+    parts.sources.emplace(category, std::move(connector).value());
+  }
+  if (config.sources.empty()) problems->push_back("no categories with a data source are configured");
+  if (problems->size() != problems_before) return std::nullopt;
+  return parts;
+}
+
+Result<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config, const Clock& clock) {
+  std::unique_ptr<Agent> agent(new Agent(config, clock));
+  KP_RETURN_IF_ERROR(agent->Init());
+  return agent;
+}
+
+Agent::~Agent() {
+  dealer_.reset();
+  context_.reset();
+  if (log_) (void)log_->Close();
+}
+
+Status Agent::Init() {
+  std::vector<std::string> problems, report;
+  auto parts = LoadAgentParts(config_, &problems, &report);
+  if (!parts.has_value()) {
+    std::string msg = "the agent cannot start:";
+    for (const auto& p : problems) msg += "\n  " + p;
+    return FailedPreconditionError(msg);
+  }
+  parts_ = std::move(*parts);
+  if (::mkdir(config_.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return UnavailableError("cannot create the data folder " + config_.data_dir + ": " +
+                            std::strerror(errno));
+  }
+  KP_RETURN_IF_ERROR(CheckDirNotGroupOrWorldWritable(config_.data_dir));
+  const Identity& me = *parts_.identity;
+  const std::string origin =
+      config_.log_origin.empty() ? "ketenpoort." + me.partner() + "/agent-audit" : config_.log_origin;
+  KP_ASSIGN_OR_RETURN(audit::LogSigner signer, audit::LogSigner::Create(origin, me.signing().public_key,
+                                                                        me.signing().secret_key.Clone()));
+  KP_ASSIGN_OR_RETURN(log_, audit::LogWriter::Open(AuditDir(config_), std::move(signer)));
+
+  ResponderOptions options;
+  options.replay_window_ms = config_.replay_window_ms;
+  options.max_request_age_ms = config_.max_request_age_ms;
+  options.audit_retention_ms = config_.audit_retention_ms;
+  options.disabled_categories = config_.disabled_categories;
+  options.always_require_consent = config_.always_require_consent;
+  options.gateway_log_origin = config_.gateway_log_origin;
+  options.data_dir = config_.data_dir;
+  responder_ = std::make_unique<Responder>(me, *parts_.gateway, *parts_.registry, parts_.policy,
+                                           std::move(parts_.sources), *log_, clock_, options);
+
+  context_ = std::make_unique<TransportContext>();
+  DealerOptions dealer;
+  dealer.endpoint = config_.gateway_endpoint;
+  dealer.server_public_key = parts_.gateway->transport_key;
+  KP_ASSIGN_OR_RETURN(dealer_, DealerClient::Create(context_->get(), me.transport().public_key,
+                                                    me.transport().secret_key, dealer));
+  connecting_since_ = SteadyClock::now();
+  last_received_ = SteadyClock::now();
+  spdlog::info("agent {} of {} started: policy {}, connecting to {}", me.id(), me.partner(),
+               parts_.policy->id(), config_.gateway_endpoint);
+  return OkStatus();
+}
+
+void Agent::Send(const std::string& bytes) {
+  Status s = dealer_->Send(bytes);
+  if (!s.ok()) {
+    spdlog::warn("could not send to the gateway: {}", s.message());
+    return;
+  }
+  last_sent_ = SteadyClock::now();
+}
+
+void Agent::Reconnect(const std::string& why) {
+  backoff_ms_ =
+      backoff_ms_ == 0 ? config_.reconnect_min_ms : std::min(backoff_ms_ * 2, config_.reconnect_max_ms);
+  spdlog::warn("{}; reconnecting in {} ms", why, backoff_ms_);
+  next_retry_ = SteadyClock::now() + std::chrono::milliseconds(backoff_ms_);
+}
+
+Status Agent::Step(int timeout_ms) {
+  const auto now = SteadyClock::now();
+  // A pending reconnect (after a refusal or a stall), once its backoff passed.
+  if (next_retry_ != SteadyClock::time_point{}) {
+    if (now < next_retry_) {
+      auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_retry_ - now).count();
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(wait, timeout_ms)));
+      return OkStatus();
+    }
+    next_retry_ = {};
+    KP_RETURN_IF_ERROR(dealer_->Reconnect());
+    last_state_ = ConnectionState::kConnecting;
+    connecting_since_ = last_received_ = SteadyClock::now();
+    unreachable_logged_ = false;
+  }
+
+  auto got = dealer_->Receive(timeout_ms);
+  const ConnectionState state = dealer_->state();
+  if (state == ConnectionState::kConnected && last_state_ != ConnectionState::kConnected) {
+    // Say hello at once: the gateway hands over what it held for us.
+    backoff_ms_ = 0;
+    unreachable_logged_ = false;
+    last_received_ = SteadyClock::now();
+    if (auto hb = responder_->Heartbeat(); hb.ok()) Send(*hb);
+  }
+  if (state != ConnectionState::kConnected && last_state_ == ConnectionState::kConnected) {
+    connecting_since_ = SteadyClock::now();
+  }
+  last_state_ = state;
+
+  if (!got.ok()) {
+    if (got.status().code() == StatusCode::kUnauthenticated) {
+      Reconnect("refused by the gateway: this key is not enrolled (or the pinned gateway card is wrong)");
+      return OkStatus();
+    }
+    spdlog::warn("receive from the gateway failed: {}", got.status().message());
+    return OkStatus();
+  }
+  if (got->has_value()) {
+    last_received_ = SteadyClock::now();
+    Outcome out = responder_->Handle(**got);
+    if (out.reply.has_value()) Send(*out.reply);
+  }
+
+  const auto after = SteadyClock::now();
+  const auto since = [&](SteadyClock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(after - t).count();
+  };
+  if (state == ConnectionState::kConnected) {
+    if (since(last_sent_) >= config_.heartbeat_interval_ms) {
+      if (auto hb = responder_->Heartbeat(); hb.ok()) Send(*hb);
+    }
+    if (since(last_received_) > config_.peer_timeout_ms) {
+      Reconnect("the gateway has been silent for " + std::to_string(since(last_received_) / 1000) +
+                " s: the connection has stalled");
+    }
+  } else if (!unreachable_logged_ && since(connecting_since_) > config_.peer_timeout_ms) {
+    spdlog::warn("gateway unreachable at {}; ZeroMQ keeps retrying", config_.gateway_endpoint);
+    unreachable_logged_ = true;
+  }
+  return OkStatus();
+}
+
+Status Agent::Run() {
+  while (!stop_) KP_RETURN_IF_ERROR(Step(200));
+  spdlog::info("agent stopping: {} answered, {} refused; the disclosure log is durable",
+               responder_->answered(), responder_->refused());
+  return OkStatus();
+}
+
+}  // namespace kp::agent

@@ -1,0 +1,99 @@
+// Agent: the partner agent, `ketenpoort-agent run` (DESIGN.md §2, docs/agent.md).
+//
+// It keeps one CURVE DEALER connection to the pinned gateway and hands every
+// message to its Responder (responder.h: verify, re-check, read, minimise,
+// sign, seal, record). The connection is looked after here:
+//   * right after each successful handshake it says hello (a heartbeat), so
+//     the gateway hands over requests it held while the agent was away;
+//   * heartbeats when idle; a gateway silent for `peer_timeout` is treated as
+//     a stalled connection and reconnected;
+//   * a refusal at the handshake ("this key is not enrolled") is retried with
+//     capped exponential backoff, since ZeroMQ does not retry it by itself;
+//     an unreachable gateway is retried by ZeroMQ, and the log tells the two
+//     apart.
+// Logs carry ids and counts only, never subject data or content.
+//
+// Threading: one thread runs Step()/Run(); RequestStop() may be called from
+// any thread or a signal handler.
+#ifndef KETENPOORT_AGENT_AGENT_H_
+#define KETENPOORT_AGENT_AGENT_H_
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/agent_config.h"
+#include "agent/responder.h"
+#include "core/audit/log_writer.h"
+#include "core/base/clock.h"
+#include "core/identity/identity.h"
+#include "core/transport/dealer_client.h"
+#include "core/transport/transport_context.h"
+
+namespace kp::agent {
+
+// Everything an agent loads at start, checked. Shared by Agent and `check`.
+struct AgentParts {
+  std::unique_ptr<Identity> identity;
+  std::unique_ptr<PublicCard> gateway;
+  std::unique_ptr<Registry> registry;
+  std::shared_ptr<const policy::Policy> policy;
+  std::map<std::string, std::unique_ptr<Connector>> sources;
+};
+
+// Loads identity, pinned cards, the signed registry, the policy and the data
+// sources of `config`. Every problem found is appended to `problems` (in
+// words partner IT can act on); `report` receives what was fine. Returns the
+// parts only when there was no problem.
+std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<std::string>* problems,
+                                         std::vector<std::string>* report);
+
+class Agent {
+ public:
+  // `clock` must outlive the agent.
+  static Result<std::unique_ptr<Agent>> Create(const AgentConfig& config, const Clock& clock);
+  ~Agent();
+
+  // Handles what arrives within `timeout_ms`, then looks after the connection.
+  Status Step(int timeout_ms);
+  // Runs until RequestStop(); then makes the own log durable.
+  Status Run();
+  void RequestStop() { stop_ = true; }
+
+  ConnectionState connection_state() const { return dealer_->state(); }
+  const Responder& responder() const { return *responder_; }
+  // Where the agent's own disclosure log lives (data_dir/audit).
+  static std::string AuditDir(const AgentConfig& config) { return config.data_dir + "/audit"; }
+
+ private:
+  using SteadyClock = std::chrono::steady_clock;
+  Agent(const AgentConfig& config, const Clock& clock) : config_(config), clock_(clock) {}
+  Status Init();
+  void Send(const std::string& bytes);
+  void Reconnect(const std::string& why);
+
+  const AgentConfig config_;
+  const Clock& clock_;
+  AgentParts parts_;
+  std::unique_ptr<audit::LogWriter> log_;
+  std::unique_ptr<Responder> responder_;
+  std::unique_ptr<TransportContext> context_;
+  std::unique_ptr<DealerClient> dealer_;
+  ConnectionState last_state_ = ConnectionState::kConnecting;
+  SteadyClock::time_point last_sent_{};
+  SteadyClock::time_point last_received_{};
+  SteadyClock::time_point connecting_since_{};
+  SteadyClock::time_point next_retry_{};
+  int64_t backoff_ms_ = 0;
+  bool unreachable_logged_ = false;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace kp::agent
+
+#endif  // KETENPOORT_AGENT_AGENT_H_

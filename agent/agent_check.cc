@@ -1,0 +1,87 @@
+#include "agent/agent_check.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "agent/agent.h"
+#include "core/base/file_util.h"
+#include "core/transport/dealer_client.h"
+#include "core/transport/transport_context.h"
+
+namespace kp::agent {
+
+std::vector<std::string> CheckAgent(const AgentConfig& config, std::vector<std::string>* report,
+                                    int handshake_timeout_ms) {
+  std::vector<std::string> problems;
+  auto parts = LoadAgentParts(config, &problems, report);
+
+  // The data folder: exists (or can be made), private, writable.
+  struct stat st {};
+  if (::stat(config.data_dir.c_str(), &st) != 0) {
+    if (::access(std::filesystem::path(config.data_dir).parent_path().c_str(), W_OK) != 0) {
+      problems.push_back("the data folder " + config.data_dir + " does not exist and cannot be made");
+    } else {
+      report->push_back("data folder " + config.data_dir + " will be made at start (mode 0700)");
+    }
+  } else if (Status s = CheckDirNotGroupOrWorldWritable(config.data_dir); !s.ok()) {
+    problems.push_back(s.message());
+  } else if (::access(config.data_dir.c_str(), W_OK) != 0) {
+    problems.push_back("the data folder " + config.data_dir + " is not writable for this user");
+  } else {
+    report->push_back("data folder " + config.data_dir + " is private and writable");
+  }
+
+  if (!parts.has_value()) {
+    // Sources that did load can still be tried below only with a full set of
+    // parts; the connection needs the identity and the gateway card.
+    return problems;
+  }
+
+  if (config.test_subject.has_value()) {
+    for (const auto& [category, source] : parts->sources) {
+      auto records = source->Query(*config.test_subject);
+      if (!records.ok()) {
+        problems.push_back("data source for " + category + " (" + source->Describe() +
+                           ") failed for the test subject: " + records.status().message());
+      } else {
+        report->push_back("data source for " + category + " answered for the test subject: " +
+                          std::to_string(records->size()) + " record(s)");
+      }
+    }
+  } else {
+    report->push_back("no test_subject in the config: the data sources were opened but not queried");
+  }
+
+  TransportContext context;
+  DealerOptions options;
+  options.endpoint = config.gateway_endpoint;
+  options.server_public_key = parts->gateway->transport_key;
+  auto dealer = DealerClient::Create(context.get(), parts->identity->transport().public_key,
+                                     parts->identity->transport().secret_key, options);
+  if (!dealer.ok()) {
+    problems.push_back("cannot connect to the gateway: " + dealer.status().message());
+    return problems;
+  }
+  switch ((*dealer)->WaitForHandshake(handshake_timeout_ms)) {
+    case ConnectionState::kConnected:
+      report->push_back("the gateway at " + config.gateway_endpoint + " admitted this agent's key");
+      break;
+    case ConnectionState::kRefused:
+      problems.push_back(
+          "refused by the gateway at " + config.gateway_endpoint +
+          ": this key is not enrolled there (or the pinned gateway card is not that gateway's)");
+      break;
+    default:
+      problems.push_back("gateway unreachable at " + config.gateway_endpoint + " (no answer within " +
+                         std::to_string(handshake_timeout_ms / 1000) +
+                         " s): check the address, the firewall, and "
+                         "that the gateway runs");
+  }
+  return problems;
+}
+
+}  // namespace kp::agent

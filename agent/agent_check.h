@@ -1,0 +1,25 @@
+// `ketenpoort-agent check`: everything that would stop the agent from
+// answering, all reported at once, in words partner IT can act on.
+#ifndef KETENPOORT_AGENT_AGENT_CHECK_H_
+#define KETENPOORT_AGENT_AGENT_CHECK_H_
+
+#include <string>
+#include <vector>
+
+#include "agent/agent_config.h"
+
+namespace kp::agent {
+
+// Checks the identity file (and its mode), the pinned gateway and enrolment
+// cards, the signed registry (this agent and the gateway in it), the policy
+// (lint), every data source (opened, and queried for the config's
+// test_subject), the data folder, and the gateway connection: reachable, and
+// this key admitted. Returns one line per problem, empty when all is well;
+// `report` receives one line per check that passed. Never prints subject
+// data or records: only counts.
+std::vector<std::string> CheckAgent(const AgentConfig& config, std::vector<std::string>* report,
+                                    int handshake_timeout_ms = 5000);
+
+}  // namespace kp::agent
+
+#endif  // KETENPOORT_AGENT_AGENT_CHECK_H_

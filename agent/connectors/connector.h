@@ -1,0 +1,121 @@
+// Connector: how the partner agent reads the partner's own data source for one
+// category (docs/agent.md "Data sources"). Three kinds exist: a read-only
+// SQLite query, a folder of JSON files (one per subject) and a command the
+// partner provides (run without a shell, the subject as JSON on its stdin,
+// records as JSON on its stdout).
+//
+// A connector answers completely or not at all: on any error Query returns no
+// records, so the agent sends nothing rather than an incomplete fragment.
+//
+// Subject identifiers and record content are personal data. No message of a
+// Status returned here, and nothing this library logs, ever contains them:
+// messages name files, folders, programs, exit codes and sizes only. (For
+// json-files the file name is the subject key, so only the folder is named.)
+//
+// Every Connector is thread-safe: Query may be called from several threads.
+#ifndef KETENPOORT_AGENT_CONNECTORS_CONNECTOR_H_
+#define KETENPOORT_AGENT_CONNECTORS_CONNECTOR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/base/status.h"
+
+namespace YAML {
+class Node;
+}  // namespace YAML
+
+namespace kp::agent {
+
+// Who to look up: identifiers the coordinator sent sealed. Personal data:
+// never log it, never put it in a Status message.
+struct SubjectQuery {
+  std::string ref;
+  std::string role;
+  std::string bsn;
+  std::string name;
+  std::string date_of_birth;
+};
+
+// One record about one subject: field -> value pairs in the source's order.
+// Every value is text (numbers converted, booleans "true"/"false"); a null
+// field is absent, never an empty string.
+using Record = std::vector<std::pair<std::string, std::string>>;
+
+struct ConnectorConfig {
+  enum class Kind { kSqlite, kJsonFiles, kCommand } kind = Kind::kSqlite;
+
+  // sqlite
+  std::string database;  // the SQLite file, opened read-only (and PRAGMA query_only=1)
+  std::string query;     // one SELECT with named parameters :bsn :name :date_of_birth :ref :role
+
+  // json-files
+  std::string folder;       // one file per subject: FOLDER/<key value>.json
+  std::string key = "bsn";  // the subject field that names the file: bsn | ref | role | name | date_of_birth
+
+  // command
+  std::vector<std::string> argv;  // program (absolute path) and arguments; no shell, no PATH search
+  int64_t timeout_ms = 5000;
+  size_t max_output_bytes = 1 << 20;
+};
+
+// The largest JSON file a json-files source may hold for one subject.
+inline constexpr size_t kMaxJsonFileBytes = 4 << 20;
+
+class Connector {
+ public:
+  virtual ~Connector() = default;
+
+  // All records this source holds about the subject for this connector's
+  // category; an empty vector means none were found, which is a complete
+  // answer. Errors (never with partial records):
+  //   Unavailable ("source unavailable: ...") when the source cannot be read;
+  //   DeadlineExceeded when it took too long;
+  //   InvalidArgument when its output is malformed, or when the subject's key
+  //   cannot name a json-files file.
+  virtual Result<std::vector<Record>> Query(const SubjectQuery& subject) = 0;
+
+  // What the source is, for logs and `ketenpoort-agent check`, e.g.
+  // "sqlite /var/lib/x.db". Never personal data.
+  virtual std::string Describe() const = 0;
+};
+
+// Parses the `source:` YAML node of one category in the agent config:
+//   source: {kind: sqlite, database: data/politie.db, query: "SELECT ... WHERE bsn = :bsn"}
+//   source: {kind: json-files, folder: data/ggz, key: bsn}
+//   source: {kind: command, argv: [/usr/local/bin/lookup, --cat, x], timeout: 5s, max_output: 1MiB}
+// `database`, `folder` and the program (argv[0]) are taken relative to
+// `base_dir` when relative; other arguments are passed as written. `timeout`
+// is a duration ("5s", "500ms"); `max_output` a size ("1MiB", "64KiB" or
+// bytes). Appends every problem, each prefixed with `where` (e.g.
+// "agent.yaml:12: categories.x.source"), to `problems` and returns nullopt if
+// there was any. Never throws.
+std::optional<ConnectorConfig> ParseConnectorConfig(const YAML::Node& node, const std::string& base_dir,
+                                                    const std::string& where,
+                                                    std::vector<std::string>* problems);
+
+// Builds the connector and checks what can be checked before the first query:
+// sqlite opens the database and prepares the query now (a missing file is
+// Unavailable; bad SQL, a missing table, a statement that can write or an
+// unknown parameter name is InvalidArgument, with SQLite's message); json-files
+// checks that the folder exists; command checks that the program can be run.
+Result<std::unique_ptr<Connector>> MakeConnector(const ConnectorConfig& config);
+
+// The output format shared by json-files and command sources: one JSON object
+// (one record) or an array of objects (any number of records, [] for none).
+// Each object's members become the record's fields in the text's order:
+// strings as they are, numbers as text, booleans "true"/"false", null absent.
+// A nested object or array, a field named twice, or anything that is not such
+// JSON is InvalidArgument; the message describes the problem without quoting
+// the text. Safe on any input (fuzzed: records_json_fuzz).
+Result<std::vector<Record>> ParseRecordsJson(std::string_view text);
+
+}  // namespace kp::agent
+
+#endif  // KETENPOORT_AGENT_CONNECTORS_CONNECTOR_H_

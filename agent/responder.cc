@@ -1,0 +1,599 @@
+#include "agent/responder.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/base/encoding.h"
+#include "core/base/file_util.h"
+#include "core/crypto/sha256.h"
+#include "core/envelope/sealed.h"
+#include "core/envelope/wire_format.h"
+
+namespace kp::agent {
+
+namespace v1 = ketenpoort::v1;
+
+namespace {
+
+constexpr char kCasusregisseur[] = "casusregisseur";
+constexpr int64_t kDayMs = 86'400'000;
+
+std::string IdHex(std::string_view id) { return HexEncode(id); }
+
+std::string RoleName(v1::SubjectRole role) {
+  switch (role) {
+    case v1::SUBJECT_ROLE_VICTIM:
+      return "victim";
+    case v1::SUBJECT_ROLE_CHILD:
+      return "child";
+    case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR:
+      return "suspected-perpetrator";
+    case v1::SUBJECT_ROLE_HOUSEMATE:
+      return "housemate";
+    default:
+      return "";
+  }
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// Appends one line to a file and makes it durable.
+Status AppendLineDurable(const std::string& path, const std::string& line) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return UnavailableError("cannot open " + path + ": " + std::strerror(errno));
+  std::string data = line + "\n";
+  const char* p = data.data();
+  size_t left = data.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return UnavailableError("cannot write " + path + ": " + std::strerror(errno));
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  int rc = ::fdatasync(fd);
+  ::close(fd);
+  if (rc != 0) return UnavailableError("cannot sync " + path);
+  return OkStatus();
+}
+
+}  // namespace
+
+// What one authorisation is about, filled in as the checks go.
+struct Responder::Answer {
+  std::string request_id;
+  std::string coordinator;
+  const RegistryEntry* coordinator_entry = nullptr;
+  v1::FragmentRequest request;
+  v1::SubjectData subjects;
+  policy::Decision decision;
+  std::vector<std::pair<std::string, std::vector<std::string>>> allowed;  // category -> fields
+  int retention_days = 0;
+  bool consent = false;
+  bool gatekeeper = false;
+  bool admitted = false;
+  std::string phase;
+};
+
+Responder::Responder(const Identity& me, const PublicCard& gateway, Registry registry,
+                     std::shared_ptr<const policy::Policy> policy,
+                     std::map<std::string, std::unique_ptr<Connector>> sources, audit::LogWriter& log,
+                     const Clock& clock, ResponderOptions options)
+    : me_(me),
+      gateway_id_(gateway.id),
+      gateway_signing_key_(gateway.signing_key),
+      registry_(std::move(registry)),
+      policy_(std::move(policy)),
+      sources_(std::move(sources)),
+      log_(log),
+      clock_(clock),
+      options_(std::move(options)),
+      replay_(clock, ReplayGuard::Options{.window_ms = options_.replay_window_ms}),
+      signer_(me.id(), me.signing().secret_key, clock) {
+  for (const auto& [id, e] : registry_.entries()) keys_.Add(id, e.card.signing_key);
+  auto key = audit::MakeVerifierKey(options_.gateway_log_origin, gateway_signing_key_);
+  if (key.ok()) gateway_log_key_ = *key;
+}
+
+v1::AuditRecord Responder::NewRecord(v1::AuditEvent event) const {
+  v1::AuditRecord r;
+  r.set_event(event);
+  r.mutable_actor()->set_participant_id(me_.id());
+  r.mutable_actor()->set_partner(me_.partner());
+  r.mutable_actor()->set_role("agent");
+  r.set_source_partner(me_.partner());
+  r.set_retention_until_unix_millis(clock_.NowMillis() + options_.audit_retention_ms);
+  return r;
+}
+
+Result<std::string> Responder::Heartbeat() {
+  v1::Heartbeat hb;
+  hb.set_sequence(++heartbeat_sequence_);
+  KP_ASSIGN_OR_RETURN(SignedMessage m,
+                      signer_.Sign(v1::MESSAGE_KIND_HEARTBEAT, "", "", hb.SerializeAsString()));
+  return m.bytes;
+}
+
+Outcome Responder::Handle(std::string_view envelope_bytes) {
+  VerifyOptions want;
+  want.expected_sender = gateway_id_;
+  want.expected_recipient = me_.id();
+  auto env = EnvelopeVerifier(keys_, &replay_).Verify(envelope_bytes, want);
+  if (!env.ok()) {
+    // Nothing in it can be trusted, not even the request it names: it is
+    // not answered, but it is recorded.
+    spdlog::warn("dropped a message that did not verify as the gateway's: {}", env.status().ToString());
+    v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_REFUSED);
+    r.set_reason("message from the gateway connection refused: " + env.status().ToString());
+    AppendAsync(std::move(r));  // nothing leaves because of it; a flood must not stall the agent
+    return {std::nullopt, env.status()};
+  }
+  switch (env->header.kind()) {
+    case v1::MESSAGE_KIND_AUTHORISATION:
+      return HandleAuthorisation(*env);
+    case v1::MESSAGE_KIND_RECEIPT:
+      return HandleReceipt(*env);
+    case v1::MESSAGE_KIND_HEARTBEAT:
+      return {};
+    case v1::MESSAGE_KIND_ERROR: {
+      v1::Error err;
+      if (ParseBody(env->body, err).ok()) {
+        spdlog::warn("the gateway reported an error (code {}) for message {}: {}",
+                     static_cast<int>(err.code()), IdHex(env->header.request_id()), err.message());
+      }
+      return {};
+    }
+    default:
+      spdlog::warn("ignored a {} message from the gateway: an agent does not handle it",
+                   wire::KindLabel(env->header.kind()));
+      return {std::nullopt, InvalidArgumentError("unexpected message kind")};
+  }
+}
+
+Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
+  const int64_t now = clock_.NowMillis();
+  ForgetOldAnswers(now);
+  Answer answer;
+  answer.request_id = outer.header.request_id();
+  v1::Authorisation auth;
+  if (Status s = ParseBody(outer.body, auth); !s.ok()) return Refuse(answer.request_id, &answer, s);
+  if (answer.request_id.size() != wire::kMessageIdBytes) {
+    return Refuse(answer.request_id, &answer, InvalidArgumentError("an authorisation must name its request"));
+  }
+  if (answered_.count(answer.request_id) != 0) {
+    spdlog::warn("request {} was already answered; the repeated authorisation is ignored",
+                 IdHex(answer.request_id));
+    v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_REFUSED);
+    r.set_message_id(answer.request_id);
+    r.set_reason("repeated authorisation for a request already answered; not answered again");
+    AppendAsync(std::move(r));
+    return {std::nullopt, AlreadyExistsError("request already answered")};
+  }
+  if (Status s = Check(auth, &answer); !s.ok()) return Refuse(answer.request_id, &answer, s);
+
+  v1::FragmentContent content;
+  if (Status s = Collect(&answer, &content); !s.ok()) return Refuse(answer.request_id, &answer, s);
+  content.set_case_id(answer.request.case_id());
+  content.set_retain_until_ms(now + static_cast<int64_t>(answer.retention_days) * kDayMs);
+  const std::string plaintext = content.SerializeAsString();
+  auto sealed = SignAndSeal(signer_, v1::MESSAGE_KIND_FRAGMENT_CONTENT, answer.coordinator,
+                            answer.coordinator_entry->card.sealing_key, answer.request_id, plaintext);
+  if (!sealed.ok()) {
+    return Refuse(answer.request_id, &answer,
+                  ResourceExhaustedError("the answer cannot be sent: " + sealed.status().message()));
+  }
+  v1::FragmentDelivery delivery;
+  delivery.set_request_id(answer.request_id);
+  delivery.set_case_id(answer.request.case_id());
+  for (const auto& [cat, fields] : answer.allowed) delivery.add_categories(cat);
+  delivery.set_sealed_content(*sealed);
+  auto msg =
+      signer_.Sign(v1::MESSAGE_KIND_FRAGMENT_DELIVERY, "", answer.request_id, delivery.SerializeAsString());
+  if (!msg.ok()) {
+    return Refuse(answer.request_id, &answer,
+                  ResourceExhaustedError("the answer cannot be sent: " + msg.status().message()));
+  }
+
+  // The disclosure is durable in the partner's own log before it leaves.
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_DELIVERED);
+  rec.set_case_id(answer.request.case_id());
+  rec.set_message_id(answer.request_id);
+  rec.set_recipient_partner(answer.coordinator_entry->card.partner);
+  for (const auto& [cat, fields] : answer.allowed) {
+    auto* ac = rec.add_categories();
+    ac->set_name(cat);
+    int idx = policy_->CategoryIndex(cat);
+    if (idx >= 0) {
+      const auto& pc = policy_->categories()[static_cast<size_t>(idx)];
+      ac->set_data_class(pc.art9    ? v1::DATA_CLASS_SPECIAL_ART9
+                         : pc.art10 ? v1::DATA_CLASS_CRIMINAL_ART10
+                                    : v1::DATA_CLASS_ORDINARY);
+      ac->set_regime(pc.regime == policy::Policy::Regime::kAvg ? v1::DATA_REGIME_AVG
+                                                               : v1::DATA_REGIME_POLICE_JUSTICE);
+    }
+    for (const auto& f : fields)
+      rec.mutable_decision()->mutable_obligations()->add_allowed_fields(cat + "." + f);
+  }
+  rec.set_purpose(answer.request.purpose());
+  std::string bases;
+  for (auto lb : answer.decision.legal_bases) bases += (bases.empty() ? "" : ",") + std::string(lb);
+  rec.set_legal_basis(bases);
+  rec.set_phase(answer.phase);
+  auto* d = rec.mutable_decision();
+  d->set_verdict(v1::AUDIT_VERDICT_PERMIT);
+  for (auto r : answer.decision.rule_ids) d->add_rule_ids(std::string(r));
+  d->set_reason(answer.decision.reason);
+  d->mutable_obligations()->set_retention_days(static_cast<uint32_t>(answer.retention_days));
+  d->mutable_obligations()->set_no_onward_sharing(answer.decision.obligations.no_onward_sharing);
+  d->mutable_obligations()->set_notify_privacy_officer(answer.decision.obligations.notify_privacy_officer);
+  d->set_policy_sha256(HexDecode(policy_->sha256_hex()).value_or(std::string()));
+  rec.mutable_payload()->set_ciphertext_bytes(sealed->size());
+  rec.mutable_payload()->set_plaintext_bytes(plaintext.size());
+  rec.mutable_payload()->set_ciphertext_sha256(Sha256String(*sealed));
+  auto logged = log_.Append(std::move(rec));
+  if (!logged.ok()) {
+    spdlog::error("request {}: the disclosure log is not writable ({}); nothing disclosed",
+                  IdHex(answer.request_id), logged.status().message());
+    return Refuse(answer.request_id, &answer,
+                  UnavailableError("the agent cannot write its disclosure log; try again later"));
+  }
+  answered_[answer.request_id] = now;
+  ++answered_count_;
+  spdlog::info("request {} case={} answered: {} categor{} to {} (own log #{})", IdHex(answer.request_id),
+               answer.request.case_id(), answer.allowed.size(), answer.allowed.size() == 1 ? "y" : "ies",
+               answer.coordinator, logged->index);
+  return {std::move(msg->bytes), OkStatus()};
+}
+
+Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
+  const int64_t now = clock_.NowMillis();
+  if (auth.expires_at_ms() <= now) return FailedPreconditionError("the authorisation has expired");
+
+  // The coordinator's own signed request, byte for byte.
+  VerifyOptions want;
+  want.expected_kind = v1::MESSAGE_KIND_FRAGMENT_REQUEST;
+  auto req = EnvelopeVerifier(keys_, nullptr).Verify(auth.request_envelope(), want);
+  if (!req.ok()) {
+    return UnauthenticatedError("the coordinator's signature on the request does not verify (" +
+                                req.status().message() + ")");
+  }
+  if (req->header.message_id() != answer->request_id) {
+    return UnauthenticatedError("the authorisation names another request than the one it carries");
+  }
+  answer->coordinator = req->header.sender();
+  auto entry = registry_.Find(answer->coordinator);
+  if (!entry.ok() || (*entry)->card.kind != ParticipantKind::kCoordinator ||
+      (*entry)->role != kCasusregisseur) {
+    return PermissionDeniedError("the request was not signed by a casusregisseur of the signed registry");
+  }
+  answer->coordinator_entry = *entry;
+  if (req->header.sent_at_ms() < now - options_.max_request_age_ms) {
+    return FailedPreconditionError("the coordinator's request is too old to answer");
+  }
+  if (req->header.sent_at_ms() > now + options_.replay_window_ms) {
+    return FailedPreconditionError("the coordinator's request is dated in the future; check the clocks");
+  }
+  if (Status s = ParseBody(req->body, answer->request); !s.ok()) return s;
+  const v1::FragmentRequest& r = answer->request;
+  if (r.source_partner() != me_.partner()) {
+    return PermissionDeniedError("the request asks partner " + r.source_partner() + ", not " + me_.partner());
+  }
+  if (r.categories().empty()) return InvalidArgumentError("the request names no data category");
+  if (auth.decision().effect() != v1::EFFECT_PERMIT) {
+    return PermissionDeniedError("the gateway's decision is not a permit");
+  }
+
+  if (Status s = CheckEvidence(auth, answer); !s.ok()) return s;
+
+  // The subjects, sealed by the coordinator to this agent.
+  SealedExpectations sealed_want{v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), answer->request_id,
+                                 answer->coordinator};
+  auto inner = OpenAndVerify(me_.sealing(), keys_, r.sealed_subjects(), sealed_want);
+  if (!inner.ok()) {
+    return UnauthenticatedError("the sealed subject data cannot be opened or verified (" +
+                                inner.status().message() + ")");
+  }
+  if (Status s = ParseBody(inner->body, answer->subjects); !s.ok()) return s;
+  if (answer->subjects.case_id() != r.case_id()) {
+    return InvalidArgumentError("the sealed subject data belongs to another case");
+  }
+  std::vector<std::string> asked, sealed;
+  for (const auto& s : r.subjects()) asked.push_back(s.ref());
+  for (const auto& s : answer->subjects.subjects()) sealed.push_back(s.ref());
+  std::sort(asked.begin(), asked.end());
+  std::sort(sealed.begin(), sealed.end());
+  if (asked.empty() || asked != sealed) {
+    return InvalidArgumentError("the sealed subject data does not match the subjects of the request");
+  }
+
+  // The same policy, here.
+  policy::Request pr;
+  pr.from = me_.partner();
+  pr.to = answer->coordinator_entry->card.partner;
+  pr.to_role = answer->coordinator_entry->role;
+  for (const auto& c : r.categories()) pr.categories.push_back(c);
+  pr.purpose = r.purpose();
+  pr.phase = answer->phase;
+  pr.requester_is_member = true;  // the signer is the casusregisseur the case commands come from
+  pr.consent_recorded = answer->consent;
+  pr.gatekeeper_approved = answer->gatekeeper;
+  pr.justification = answer->subjects.justification();
+  answer->decision = policy_->Decide(pr);
+  const policy::Decision& d = answer->decision;
+  if (d.effect != policy::Effect::kPermit) {
+    return PermissionDeniedError("this agent's own policy check refuses it: " + d.reason);
+  }
+  if (HexDecode(d.policy_sha256).value_or("") != auth.decision().policy_sha256()) {
+    return FailedPreconditionError(
+        "the gateway decided with another version of the policy than this agent has (" + policy_->id() +
+        "); the partner must install the same policy file");
+  }
+  for (const auto& c : r.categories()) {
+    if (options_.disabled_categories.count(c) != 0) {
+      return PermissionDeniedError("partner " + me_.partner() + " has switched off category " + c +
+                                   " at its agent");
+    }
+    if (sources_.count(c) == 0) {
+      return FailedPreconditionError("this agent has no data source for category " + c);
+    }
+  }
+  if (options_.always_require_consent && !answer->consent) {
+    return PermissionDeniedError(
+        "partner " + me_.partner() +
+        " requires recorded consent for every disclosure; none is shown for this request");
+  }
+
+  // Obligations: the narrowest of the gateway's and ours.
+  std::map<std::string, std::vector<std::string>> gateway_fields;
+  for (const auto& cf : auth.decision().obligations().allowed_fields()) {
+    gateway_fields[cf.category()].assign(cf.fields().begin(), cf.fields().end());
+  }
+  for (const auto& cf : d.obligations.fields) {
+    std::vector<std::string> fields;
+    auto g = gateway_fields.find(std::string(cf.category));
+    for (auto f : cf.fields) {
+      if (g != gateway_fields.end() && Contains(g->second, std::string(f))) fields.emplace_back(f);
+    }
+    answer->allowed.emplace_back(std::string(cf.category), std::move(fields));
+  }
+  answer->retention_days = d.obligations.retention_days;
+  uint32_t gateway_days = auth.decision().obligations().retention_days();
+  if (gateway_days > 0 && static_cast<int>(gateway_days) < answer->retention_days) {
+    answer->retention_days = static_cast<int>(gateway_days);
+  }
+  return OkStatus();
+}
+
+Status Responder::CheckEvidence(const v1::Authorisation& auth, Answer* answer) {
+  const int64_t now = clock_.NowMillis();
+  const v1::FragmentRequest& r = answer->request;
+  VerifyOptions want;
+  want.expected_kind = v1::MESSAGE_KIND_CASE_COMMAND;
+  want.expected_sender = answer->coordinator;
+  std::set<std::string> consented;  // subject refs with consent for this purpose
+  std::set<std::string> approved;   // categories with a gatekeeper approval
+  int64_t phase_at = -1;
+  std::string signed_phase;
+  for (const auto& bytes : auth.case_evidence()) {
+    auto env = EnvelopeVerifier(keys_, nullptr).Verify(bytes, want);
+    if (!env.ok()) {
+      return UnauthenticatedError(
+          "a case fact the gateway showed is not signed by the requesting casusregisseur (" +
+          env.status().message() + ")");
+    }
+    v1::CaseCommand cmd;
+    if (Status s = ParseBody(env->body, cmd); !s.ok()) return s;
+    if (cmd.case_id() != r.case_id())
+      return InvalidArgumentError("a case fact the gateway showed is of another case");
+    switch (cmd.command_case()) {
+      case v1::CaseCommand::kAdmit:
+        if (cmd.admit().partner() == me_.partner()) answer->admitted = true;
+        break;
+      case v1::CaseCommand::kRecordConsent:
+        if (cmd.record_consent().purpose() == r.purpose() && cmd.record_consent().valid_until_ms() > now) {
+          consented.insert(cmd.record_consent().subject_ref());
+        }
+        break;
+      case v1::CaseCommand::kGatekeeperApproval: {
+        const auto& g = cmd.gatekeeper_approval();
+        if (g.source_partner() == me_.partner() && g.purpose() == r.purpose() && g.valid_until_ms() > now) {
+          for (const auto& c : g.categories()) approved.insert(c);
+        }
+        break;
+      }
+      case v1::CaseCommand::kChangePhase:
+        if (env->header.sent_at_ms() > phase_at) {
+          phase_at = env->header.sent_at_ms();
+          signed_phase = cmd.change_phase().phase();
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (!answer->admitted) {
+    return PermissionDeniedError("no signed admission of " + me_.partner() + " to case " + r.case_id() +
+                                 " by its casusregisseur was shown");
+  }
+  answer->consent = !r.subjects().empty();
+  for (const auto& s : r.subjects()) answer->consent &= consented.count(s.ref()) != 0;
+  answer->gatekeeper = true;
+  for (const auto& c : r.categories()) answer->gatekeeper &= approved.count(c) != 0;
+  // The phase: the coordinator's latest signed phase change, or the first
+  // phase of the policy when there has been none.
+  std::string expected = signed_phase;
+  if (phase_at < 0) {
+    for (const auto& p : policy_->phases()) {
+      if (!p.closed) {
+        expected = p.id;
+        break;
+      }
+    }
+  }
+  if (auth.case_phase() != expected) {
+    return FailedPreconditionError("the case phase the gateway states (" + auth.case_phase() +
+                                   ") is not the one the casusregisseur last signed (" + expected + ")");
+  }
+  answer->phase = expected;
+  return OkStatus();
+}
+
+Status Responder::Collect(Answer* answer, v1::FragmentContent* content) {
+  for (const auto& [category, fields] : answer->allowed) {
+    Connector& source = *sources_.at(category);
+    auto* cf = content->add_categories();
+    cf->set_category(category);
+    for (const auto& subject : answer->subjects.subjects()) {
+      SubjectQuery q{subject.ref(), RoleName(subject.role()), subject.bsn(), subject.name(),
+                     subject.date_of_birth()};
+      auto records = source.Query(q);
+      if (!records.ok()) {
+        // The detail (a path, an exit code) is for partner IT; the
+        // coordinator learns that the source could not answer completely.
+        spdlog::error("request {}: data source for {} ({}) failed: {}", IdHex(answer->request_id), category,
+                      source.Describe(), records.status().ToString());
+        std::string what = records.status().code() == StatusCode::kDeadlineExceeded ? "did not answer in time"
+                           : records.status().code() == StatusCode::kInvalidArgument
+                               ? "gave an answer the agent cannot read"
+                               : "is unavailable";
+        return UnavailableError("source unavailable: the data source of " + me_.partner() + " for category " +
+                                category + " " + what + "; nothing was sent rather than incomplete data");
+      }
+      for (const auto& record : *records) {
+        v1::FragmentRecord out;
+        out.set_subject_ref(subject.ref());
+        for (const auto& field : fields) {  // the category's order; every other column is dropped
+          for (const auto& [name, value] : record) {
+            if (name != field) continue;
+            auto* fv = out.add_values();
+            fv->set_field(name);
+            fv->set_value(value);
+            break;
+          }
+        }
+        if (out.values_size() > 0) *cf->add_records() = std::move(out);
+      }
+    }
+  }
+  return OkStatus();
+}
+
+Outcome Responder::Refuse(const std::string& request_id, Answer* answer, const Status& why) {
+  const std::string& case_id = answer->request.case_id();
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_REFUSED);
+  rec.set_case_id(case_id);
+  rec.set_message_id(request_id);
+  rec.set_purpose(answer->request.purpose());
+  if (answer->coordinator_entry != nullptr)
+    rec.set_recipient_partner(answer->coordinator_entry->card.partner);
+  for (const auto& c : answer->request.categories()) rec.add_categories()->set_name(c);
+  rec.set_phase(answer->phase);
+  rec.set_reason("refused by the agent: " + why.ToString());
+  rec.mutable_decision()->set_verdict(v1::AUDIT_VERDICT_DENY);
+  for (auto r : answer->decision.rule_ids) rec.mutable_decision()->add_rule_ids(std::string(r));
+  rec.mutable_decision()->set_policy_sha256(HexDecode(policy_->sha256_hex()).value_or(std::string()));
+  // A refusal discloses nothing, so it need not wait for the flush.
+  AppendAsync(std::move(rec));
+  ++refused_count_;
+  spdlog::info("request {} case={} refused by this agent: {}", IdHex(request_id), case_id, why.ToString());
+
+  v1::Refusal refusal;
+  refusal.set_request_id(request_id);
+  refusal.set_case_id(case_id);
+  refusal.set_refused_by(v1::REFUSED_BY_AGENT);
+  refusal.set_reason(why.message());
+  for (auto r : answer->decision.rule_ids) refusal.add_rule_ids(std::string(r));
+  auto msg = signer_.Sign(v1::MESSAGE_KIND_REFUSAL, "", request_id, refusal.SerializeAsString());
+  if (!msg.ok()) return {std::nullopt, why};
+  return {std::move(msg->bytes), why};
+}
+
+Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
+  v1::Receipt receipt;
+  if (Status s = ParseBody(outer.body, receipt); !s.ok()) return {std::nullopt, s};
+  auto fail = [&](const Status& s) {
+    spdlog::error("receipt for request {} refused: {}", IdHex(outer.header.request_id()), s.message());
+    v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_REFUSED);
+    r.set_message_id(outer.header.request_id());
+    r.set_reason("gateway receipt refused: " + s.ToString());
+    AppendAsync(std::move(r));
+    return Outcome{std::nullopt, s};
+  };
+  if (!gateway_log_key_.has_value()) return fail(FailedPreconditionError("no usable gateway log key"));
+  auto cp = audit::OpenCheckpoint(receipt.checkpoint(), *gateway_log_key_, options_.gateway_log_origin);
+  if (!cp.ok())
+    return fail(UnauthenticatedError("the checkpoint does not verify with the pinned gateway key: " +
+                                     cp.status().message()));
+  if (cp->size <= receipt.audit_index()) {
+    return fail(DataLossError("the checkpoint does not cover the log index the receipt names"));
+  }
+  if (cp->size < last_checkpoint_size_) {
+    return fail(DataLossError("the gateway's log shrank from " + std::to_string(last_checkpoint_size_) +
+                              " to " + std::to_string(cp->size) +
+                              " records: its history may have been rewritten"));
+  }
+  last_checkpoint_size_ = cp->size;
+  if (!options_.data_dir.empty()) {
+    const std::string dir = options_.data_dir + "/gateway-checkpoints";
+    ::mkdir(dir.c_str(), 0700);
+    char name[32];
+    std::snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(cp->size));
+    const std::string file = dir + "/" + name;
+    auto existing = ReadFileBounded(file, audit::kMaxNoteBytes);
+    if (existing.ok()) {
+      auto other = audit::OpenCheckpoint(*existing, *gateway_log_key_, options_.gateway_log_origin);
+      if (other.ok() && other->root != cp->root) {
+        return fail(DataLossError(
+            "the gateway signed two different logs of " + std::to_string(cp->size) +
+            " records: its history forked; keep both checkpoints and tell the privacy officer"));
+      }
+    } else if (Status s = WriteFileDurable(file, receipt.checkpoint(), 0600, WriteMode::kReplace); !s.ok()) {
+      spdlog::error("cannot keep the gateway checkpoint: {}", s.message());
+    }
+    std::string line = "{\"request_id\":\"" + IdHex(outer.header.request_id()) + "\",\"delivery_id\":\"" +
+                       IdHex(receipt.delivery_id()) +
+                       "\",\"gateway_log_index\":" + std::to_string(receipt.audit_index()) +
+                       ",\"checkpoint_size\":" + std::to_string(cp->size) + ",\"received_at\":\"" +
+                       FormatRfc3339Millis(clock_.NowMillis()) + "\"}";
+    if (Status s = AppendLineDurable(options_.data_dir + "/receipts.jsonl", line); !s.ok()) {
+      spdlog::error("cannot keep the receipt: {}", s.message());
+    }
+  }
+  v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_RECEIPT);
+  r.set_message_id(outer.header.request_id());
+  r.set_reason("gateway log index " + std::to_string(receipt.audit_index()) + ", checkpoint of " +
+               std::to_string(cp->size) + " records");
+  AppendAsync(std::move(r));
+  spdlog::debug("receipt for request {}: gateway log #{}", IdHex(outer.header.request_id()),
+                receipt.audit_index());
+  return {};
+}
+
+void Responder::AppendAsync(v1::AuditRecord record) {
+  log_.AppendAsync(std::move(record), [](Result<audit::AppendReceipt> got) {
+    if (!got.ok()) spdlog::error("the disclosure log is not writable: {}", got.status().message());
+  });
+}
+
+void Responder::ForgetOldAnswers(int64_t now) {
+  // An authorisation older than this is refused on its own age anyway.
+  if (now - last_forget_ms_ < 60'000) return;
+  last_forget_ms_ = now;
+  for (auto it = answered_.begin(); it != answered_.end();) {
+    it = now - it->second > options_.max_request_age_ms ? answered_.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace kp::agent

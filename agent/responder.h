@@ -1,0 +1,128 @@
+// Responder: everything the partner agent does with a message from the
+// gateway, without the socket (agent.h owns the connection).
+//
+// For an AUTHORISATION it performs, in this order, and stops at the first
+// failure (docs/agent.md "Answering a request"):
+//   1. the envelope verifies as the pinned gateway's, addressed to this agent,
+//      fresh and not replayed (else it is dropped: nothing trustworthy to
+//      answer; the agent's own log records it);
+//   2. the authorisation has not expired;
+//   3. the coordinator's own signature on the original FRAGMENT_REQUEST inside
+//      it verifies, the signer is a casusregisseur in the enrolment-signed
+//      registry, the request is not too old, names this agent's partner and
+//      was not answered before;
+//   4. the case facts the decision relied on are shown by the coordinator's
+//      own signed case commands (admission, consent, gatekeeper approval,
+//      phase), not only claimed by the gateway;
+//   5. the sealed subject data opens, is signed by the same coordinator and
+//      bound to this request;
+//   6. the same policy, evaluated here, permits it, with the same policy
+//      version; the partner's own restrictions (categories switched off,
+//      consent always required) hold;
+//   7. every category's data source answers completely;
+// then keeps only the allowed fields, signs the fragment, seals it to the
+// coordinator, records the disclosure durably in the agent's own log, and
+// returns the FRAGMENT_DELIVERY to send. Any failure from step 2 on returns
+// a REFUSAL (with a reason a coordinator can read, never personal data),
+// also recorded (queued for the next group commit: a refusal discloses
+// nothing, so it does not wait for the flush).
+//
+// For a RECEIPT it checks the gateway's signed checkpoint and keeps it, and
+// the receipt, in the data folder, so the partner's privacy officer can show
+// that the gateway's log holds what the partner disclosed.
+//
+// Not thread-safe: the agent's one thread calls it.
+#ifndef KETENPOORT_AGENT_RESPONDER_H_
+#define KETENPOORT_AGENT_RESPONDER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "agent/connectors/connector.h"
+#include "core/audit/checkpoint.h"
+#include "core/audit/log_writer.h"
+#include "core/base/clock.h"
+#include "core/base/status.h"
+#include "core/envelope/envelope.h"
+#include "core/identity/identity.h"
+#include "core/identity/registry.h"
+#include "ketenpoort/v1/messages.pb.h"
+#include "policy/policy_engine.h"
+
+namespace kp::agent {
+
+struct ResponderOptions {
+  int64_t replay_window_ms = 300'000;
+  int64_t max_request_age_ms = 24LL * 3600 * 1000 + 300'000;
+  int64_t audit_retention_ms = 5LL * 365 * 24 * 3600 * 1000;
+  std::set<std::string> disabled_categories;
+  bool always_require_consent = false;
+  std::string gateway_log_origin;  // expected origin of the gateway's checkpoints
+  std::string data_dir;            // receipts.jsonl and gateway-checkpoints/ go here
+};
+
+// What to do after a message.
+struct Outcome {
+  std::optional<std::string> reply;  // an envelope to send to the gateway
+  Status status;                     // why it was refused or dropped (OK: answered or nothing to do)
+};
+
+class Responder {
+ public:
+  // Borrows `me`, `clock` and `log`: all must outlive the responder.
+  // `gateway` is the pinned gateway card (its id and signing key).
+  Responder(const Identity& me, const PublicCard& gateway, Registry registry,
+            std::shared_ptr<const policy::Policy> policy,
+            std::map<std::string, std::unique_ptr<Connector>> sources, audit::LogWriter& log,
+            const Clock& clock, ResponderOptions options);
+
+  // Handles one envelope received from the gateway.
+  Outcome Handle(std::string_view envelope_bytes);
+
+  // A signed heartbeat for the gateway.
+  Result<std::string> Heartbeat();
+
+  uint64_t answered() const { return answered_count_; }
+  uint64_t refused() const { return refused_count_; }
+
+ private:
+  struct Answer;
+  Outcome HandleAuthorisation(const VerifiedEnvelope& outer);
+  Outcome HandleReceipt(const VerifiedEnvelope& outer);
+  Status Check(const ketenpoort::v1::Authorisation& auth, Answer* answer);
+  Status CheckEvidence(const ketenpoort::v1::Authorisation& auth, Answer* answer);
+  Status Collect(Answer* answer, ketenpoort::v1::FragmentContent* content);
+  Outcome Refuse(const std::string& request_id, Answer* answer, const Status& why);
+  ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event) const;
+  void AppendAsync(ketenpoort::v1::AuditRecord record);
+  void ForgetOldAnswers(int64_t now);
+
+  const Identity& me_;
+  const std::string gateway_id_;
+  const std::string gateway_signing_key_;
+  const Registry registry_;
+  StaticKeyResolver keys_;
+  std::shared_ptr<const policy::Policy> policy_;
+  std::map<std::string, std::unique_ptr<Connector>> sources_;
+  audit::LogWriter& log_;
+  const Clock& clock_;
+  const ResponderOptions options_;
+  ReplayGuard replay_;
+  EnvelopeSigner signer_;
+  std::optional<audit::NoteVerifierKey> gateway_log_key_;
+  uint64_t last_checkpoint_size_ = 0;
+  std::map<std::string, int64_t> answered_;  // request id -> when (request ids answered or refused)
+  int64_t last_forget_ms_ = 0;
+  uint64_t heartbeat_sequence_ = 0;
+  uint64_t answered_count_ = 0;
+  uint64_t refused_count_ = 0;
+};
+
+}  // namespace kp::agent
+
+#endif  // KETENPOORT_AGENT_RESPONDER_H_

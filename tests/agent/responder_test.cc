@@ -1,0 +1,372 @@
+// The agent's Responder against a gateway that lies or is impersonated: the
+// test holds the real gateway key (a compromised gateway) or another key (a
+// forger) and builds authorisations by hand. Real keys and signatures, the
+// example policy, a real JSON-files source and the agent's real audit log on
+// disk; no sockets (agent_test.cc covers those against the real gateway).
+#include "agent/responder.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/audit/log_reader.h"
+#include "core/base/encoding.h"
+#include "core/base/file_util.h"
+#include "core/crypto/random.h"
+#include "core/crypto/sha256.h"
+#include "core/envelope/sealed.h"
+#include "policy/policy_loader.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::agent {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using ::kp::testing::IsOk;
+using ::kp::testing::StatusIs;
+
+constexpr int64_t kNow = 1795357974123;  // 2026-11-22
+constexpr int64_t kDay = 86'400'000;
+constexpr char kCase[] = "VT-2026-0007";
+
+// What a (possibly lying) gateway puts in an authorisation.
+struct Forge {
+  std::string purpose = "plan-van-aanpak";
+  std::string category = "politie-incidenten";
+  std::string phase = "acute-veiligheid";
+  std::string request_signer = "regisseur-01";  // who signs the coordinator's request
+  std::string outer_signer = "gateway";         // who signs the authorisation
+  std::string justification;                    // in the sealed subject data
+  bool justification_present = false;
+  bool admit = true;  // show the signed admission
+  std::string evidence_case = kCase;
+  std::vector<std::string> extra_phase_changes;  // signed by the coordinator, in this order
+  int64_t expires_at = kNow + kDay;
+  int64_t request_age_ms = 0;
+};
+
+class ResponderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+    ::chmod(dir_.path().c_str(), 0700);
+    const std::string reg = dir_.File("registry");
+    std::filesystem::create_directories(reg);
+    for (auto [id, kind, partner] : std::vector<std::tuple<std::string, ParticipantKind, std::string>>{
+             {"enrolment-hvb", ParticipantKind::kEnrolment, ""},
+             {"gateway", ParticipantKind::kGateway, ""},
+             {"regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam"},
+             {"politie-agent", ParticipantKind::kAgent, "politie"}}) {
+      auto idn = Identity::Generate(id, kind, partner, kNow);
+      ASSERT_THAT(idn, IsOk());
+      if (kind != ParticipantKind::kEnrolment) {
+        ASSERT_OK(WriteFileDurable(CardFilePath(reg, id), idn->MakeCard().ToYaml(), 0644,
+                                   WriteMode::kCreateExclusive));
+      }
+      ids_.emplace(id, std::move(idn).value());
+      signers_.emplace(id, std::make_unique<EnvelopeSigner>(id, ids_.at(id).signing().secret_key, clock_));
+    }
+    ASSERT_OK(Registry::Sign(reg, ids_.at("enrolment-hvb").signing().secret_key,
+                             {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
+    auto registry = Registry::Load(reg, ids_.at("enrolment-hvb").signing().public_key);
+    ASSERT_THAT(registry, IsOk());
+    auto policy = policy::LoadPolicyFile(testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml",
+                                         [](std::string_view t) { return HexEncode(Sha256String(t)); });
+    ASSERT_THAT(policy, IsOk());
+    policy_ = *policy;
+
+    std::filesystem::create_directories(dir_.File("politie"));
+    std::ofstream(dir_.File("politie") + "/999990019.json")
+        << R"([{"datum": "2026-10-03", "incidentsoort": "mishandeling", "wapens-aanwezig": "nee"}])";
+    ConnectorConfig files;
+    files.kind = ConnectorConfig::Kind::kJsonFiles;
+    files.folder = dir_.File("politie");
+    files.key = "bsn";
+    auto connector = MakeConnector(files);
+    ASSERT_THAT(connector, IsOk());
+    std::map<std::string, std::unique_ptr<Connector>> sources;
+    sources.emplace("politie-incidenten", std::move(connector).value());
+
+    auto signer = audit::LogSigner::Create("ketenpoort.politie/agent-audit", me().signing().public_key,
+                                           me().signing().secret_key.Clone());
+    ASSERT_THAT(signer, IsOk());
+    auto log = audit::LogWriter::Open(dir_.File("audit"), std::move(signer).value());
+    ASSERT_THAT(log, IsOk());
+    log_ = std::move(log).value();
+    ResponderOptions options;
+    options.gateway_log_origin = "ketenpoort.test/audit";
+    options.data_dir = dir_.path();
+    responder_ = std::make_unique<Responder>(me(), ids_.at("gateway").MakeCard(), *registry, policy_,
+                                             std::move(sources), *log_, clock_, options);
+  }
+
+  const Identity& me() const { return ids_.at("politie-agent"); }
+
+  std::string CaseCommand(const std::string& case_id, const std::function<void(v1::CaseCommand&)>& fill) {
+    v1::CaseCommand cmd;
+    cmd.set_case_id(case_id);
+    fill(cmd);
+    auto m =
+        signers_.at("regisseur-01")->Sign(v1::MESSAGE_KIND_CASE_COMMAND, "", "", cmd.SerializeAsString());
+    EXPECT_THAT(m, IsOk());
+    return m->bytes;
+  }
+
+  // An authorisation as the gateway would send it, with `f`'s lies in it.
+  // `request_id` receives the request's id.
+  std::string Authorisation(const Forge& f, std::string* request_id = nullptr) {
+    const std::string rid = NewMessageId();
+    if (request_id != nullptr) *request_id = rid;
+    v1::SubjectData subjects;
+    subjects.set_case_id(kCase);
+    auto* s = subjects.add_subjects();
+    s->set_ref("S1");
+    s->set_role(v1::SUBJECT_ROLE_VICTIM);
+    s->set_bsn("999990019");
+    subjects.set_justification(f.justification);
+    EnvelopeSigner& coord = *signers_.at(f.request_signer);
+    auto sealed = SignAndSeal(coord, v1::MESSAGE_KIND_SUBJECT_DATA, "politie-agent",
+                              me().sealing().public_key, rid, subjects.SerializeAsString());
+    EXPECT_THAT(sealed, IsOk());
+    v1::FragmentRequest req;
+    req.set_case_id(kCase);
+    req.set_source_partner("politie");
+    req.add_categories(f.category);
+    req.set_purpose(f.purpose);
+    req.add_subjects()->set_ref("S1");
+    req.set_justification_present(f.justification_present);
+    req.set_sealed_subjects(*sealed);
+    clock_.Set(kNow - f.request_age_ms);
+    auto request = coord.Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", req.SerializeAsString(), rid);
+    clock_.Set(kNow);
+    EXPECT_THAT(request, IsOk());
+
+    // The decision the real policy takes for the facts claimed.
+    policy::Request pr;
+    pr.from = "politie";
+    pr.to = "veiligheidsteam";
+    pr.to_role = "casusregisseur";
+    pr.categories = {f.category};
+    pr.purpose = f.purpose;
+    pr.phase = f.phase;
+    pr.requester_is_member = true;
+    pr.justification = f.justification_present ? "present" : "";
+    policy::Decision d = policy_->Decide(pr);
+    v1::Authorisation auth;
+    auth.set_request_envelope(request->bytes);
+    auto* dec = auth.mutable_decision();
+    dec->set_effect(v1::EFFECT_PERMIT);  // a lying gateway says permit whatever the policy says
+    for (auto r : d.rule_ids) dec->add_rule_ids(std::string(r));
+    dec->set_policy_sha256(HexDecode(policy_->sha256_hex()).value());
+    for (const auto& cf : d.obligations.fields) {
+      auto* af = dec->mutable_obligations()->add_allowed_fields();
+      af->set_category(std::string(cf.category));
+      for (auto field : cf.fields) af->add_fields(std::string(field));
+    }
+    dec->mutable_obligations()->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
+    auth.set_expires_at_ms(f.expires_at);
+    auth.set_case_phase(f.phase);
+    if (f.admit) {
+      auth.add_case_evidence(CaseCommand(
+          f.evidence_case, [](v1::CaseCommand& c) { c.mutable_admit()->set_partner("politie"); }));
+    }
+    int64_t at = kNow - 1000;
+    for (const auto& phase : f.extra_phase_changes) {
+      clock_.Set(at++);
+      auth.add_case_evidence(
+          CaseCommand(kCase, [&](v1::CaseCommand& c) { c.mutable_change_phase()->set_phase(phase); }));
+    }
+    clock_.Set(kNow);
+    auto outer = signers_.at(f.outer_signer)
+                     ->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, auth.SerializeAsString());
+    EXPECT_THAT(outer, IsOk());
+    return outer->bytes;
+  }
+
+  // The reply's kind (UNSPECIFIED when there is none) and, for a refusal, its reason.
+  std::pair<v1::MessageKind, std::string> Reply(const Outcome& out) {
+    if (!out.reply.has_value()) return {v1::MESSAGE_KIND_UNSPECIFIED, out.status.ToString()};
+    StaticKeyResolver keys;
+    keys.Add("politie-agent", me().signing().public_key);
+    auto env = EnvelopeVerifier(keys, nullptr).Verify(*out.reply);
+    EXPECT_THAT(env, IsOk());
+    v1::Refusal r;
+    if (env->header.kind() == v1::MESSAGE_KIND_REFUSAL) {
+      EXPECT_OK(ParseBody(env->body, r));
+    }
+    return {env->header.kind(), r.reason()};
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_{kNow};
+  std::map<std::string, Identity> ids_;
+  std::map<std::string, std::unique_ptr<EnvelopeSigner>> signers_;
+  std::shared_ptr<const policy::Policy> policy_;
+  std::unique_ptr<audit::LogWriter> log_;
+  std::unique_ptr<Responder> responder_;
+};
+
+TEST_F(ResponderTest, AnHonestAuthorisationIsAnswered) {
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation({})));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_FRAGMENT_DELIVERY) << reason;
+}
+
+TEST_F(ResponderTest, AnAuthorisationSignedByAnyoneButTheGatewayIsDropped) {
+  Forge f;
+  f.outer_signer = "regisseur-01";
+  Outcome out = responder_->Handle(Authorisation(f));
+  EXPECT_FALSE(out.reply.has_value());
+  EXPECT_THAT(out.status, StatusIs(StatusCode::kUnauthenticated));
+}
+
+TEST_F(ResponderTest, ARequestTheCoordinatorDidNotSignIsRefused) {
+  Forge f;
+  f.request_signer = "gateway";  // the gateway made the request up itself
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("casusregisseur"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, AnExpiredAuthorisationIsRefused) {
+  Forge f;
+  f.expires_at = kNow - 1;
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("expired"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, AnOldRequestRewrappedInAFreshAuthorisationIsRefused) {
+  Forge f;
+  f.request_age_ms = 3 * kDay;
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("too old"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, AReplayedAuthorisationIsNotAnsweredTwice) {
+  const std::string bytes = Authorisation({});
+  EXPECT_EQ(Reply(responder_->Handle(bytes)).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+  Outcome again = responder_->Handle(bytes);
+  EXPECT_FALSE(again.reply.has_value());
+  EXPECT_THAT(again.status, StatusIs(StatusCode::kUnauthenticated));
+}
+
+TEST_F(ResponderTest, TheSameRequestReSignedIsNotAnsweredTwice) {
+  std::string rid;
+  const std::string first = Authorisation({}, &rid);
+  EXPECT_EQ(Reply(responder_->Handle(first)).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+  // The gateway signs a new envelope around the same authorisation body.
+  StaticKeyResolver keys;
+  keys.Add("gateway", ids_.at("gateway").signing().public_key);
+  auto env = EnvelopeVerifier(keys, nullptr).Verify(first);
+  ASSERT_THAT(env, IsOk());
+  auto again = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, env->body);
+  ASSERT_THAT(again, IsOk());
+  Outcome out = responder_->Handle(again->bytes);
+  EXPECT_FALSE(out.reply.has_value());
+  EXPECT_THAT(out.status, StatusIs(StatusCode::kAlreadyExists));
+}
+
+TEST_F(ResponderTest, WithoutTheCoordinatorsSignedAdmissionItIsRefused) {
+  Forge f;
+  f.admit = false;
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("no signed admission"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, EvidenceOfAnotherCaseIsRefused) {
+  Forge f;
+  f.evidence_case = "VT-2026-0001";
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("another case"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, APhaseTheCoordinatorDidNotSignIsRefused) {
+  Forge f;
+  f.extra_phase_changes = {"stabiele-veiligheid", "herstel"};  // the coordinator's latest: herstel
+  f.phase = "stabiele-veiligheid";                             // the gateway claims an earlier one
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("phase"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, ALocalPolicyDisagreementIsRefused) {
+  // R-POL-02 needs a written justification; the gateway says one is present,
+  // but the coordinator's sealed subject data holds none.
+  Forge f;
+  f.purpose = "acuut-gevaar-afwenden";
+  f.justification_present = true;
+  f.justification = "   ";
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("own policy check refuses"), std::string::npos) << reason;
+  // With the justification the same request is answered.
+  f.justification = "acuut gevaar: dreiging met wapen gemeld";
+  EXPECT_EQ(Reply(responder_->Handle(Authorisation(f))).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+}
+
+TEST_F(ResponderTest, EveryFlippedBitOrTruncationOfAnAuthorisationIsNeverAnswered) {
+  const std::string good = Authorisation({});
+  for (size_t i = 0; i < good.size() * 8; ++i) {
+    std::string bad = good;
+    bad[i / 8] = static_cast<char>(bad[i / 8] ^ (1 << (i % 8)));
+    Outcome out = responder_->Handle(bad);
+    ASSERT_FALSE(out.reply.has_value()) << "bit " << i;
+    ASSERT_FALSE(out.status.ok()) << "bit " << i;
+  }
+  for (size_t n = 0; n < good.size(); ++n) {
+    Outcome out = responder_->Handle(good.substr(0, n));
+    ASSERT_FALSE(out.reply.has_value()) << "length " << n;
+  }
+  // The untouched one is still answered.
+  EXPECT_EQ(Reply(responder_->Handle(good)).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+}
+
+TEST_F(ResponderTest, EveryFlippedBitOfTheCarriedRequestIsRefusedNeverAnswered) {
+  // A compromised gateway re-signs an authorisation around an altered request.
+  std::string rid;
+  StaticKeyResolver keys;
+  keys.Add("gateway", ids_.at("gateway").signing().public_key);
+  auto env = EnvelopeVerifier(keys, nullptr).Verify(Authorisation({}, &rid));
+  ASSERT_THAT(env, IsOk());
+  v1::Authorisation auth;
+  ASSERT_OK(ParseBody(env->body, auth));
+  const std::string request = auth.request_envelope();
+  // Every bit of the header and signature, every 7th of the sealed body.
+  for (size_t i = 0; i < request.size() * 8; i += (i / 8 > 200 && i / 8 < request.size() - 80) ? 7 : 1) {
+    v1::Authorisation bad = auth;
+    std::string r = request;
+    r[i / 8] = static_cast<char>(r[i / 8] ^ (1 << (i % 8)));
+    bad.set_request_envelope(r);
+    auto outer = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid,
+                                              bad.SerializeAsString());
+    ASSERT_THAT(outer, IsOk());
+    auto [kind, reason] = Reply(responder_->Handle(outer->bytes));
+    ASSERT_NE(kind, v1::MESSAGE_KIND_FRAGMENT_DELIVERY) << "bit " << i;
+  }
+}
+
+TEST_F(ResponderTest, EveryDecisionIsInTheAgentsOwnLog) {
+  (void)responder_->Handle(Authorisation({}));
+  Forge f;
+  f.expires_at = kNow - 1;
+  (void)responder_->Handle(Authorisation(f));
+  ASSERT_OK(log_->Close());
+  auto reader = audit::LogReader::Open(dir_.File("audit"));
+  ASSERT_THAT(reader, IsOk());
+  int delivered = 0, refused = 0;
+  ASSERT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
+    delivered += e.record.event() == v1::AUDIT_EVENT_DELIVERED;
+    refused += e.record.event() == v1::AUDIT_EVENT_REFUSED;
+    return OkStatus();
+  }));
+  EXPECT_EQ(delivered, 1);
+  EXPECT_EQ(refused, 1);
+}
+
+}  // namespace
+}  // namespace kp::agent
