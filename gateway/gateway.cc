@@ -764,8 +764,11 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
               UnavailableError("the audit log is not writable; delivery not accepted, send it again later"));
     return;
   }
-  if (Status s = store_->RemoveRequest(request_id); !s.ok()) spdlog::error("cannot close request: {}", s.message());
+  // Handed on (or held in the inbox) before the request is closed: a crash in
+  // between leaves a pending request that expires with a notice, never a
+  // fragment that is gone without a trace.
   SendOrHold(r.coordinator, r.case_id, raw);  // the agent's signed envelope, unchanged
+  if (Status s = store_->RemoveRequest(request_id); !s.ok()) spdlog::error("cannot close request: {}", s.message());
   v1::Receipt receipt;
   receipt.set_delivery_id(env.header.message_id());
   receipt.set_audit_index(*index);
