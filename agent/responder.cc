@@ -464,10 +464,12 @@ Status Responder::Collect(Answer* answer, v1::FragmentContent* content) {
         // coordinator learns that the source could not answer completely.
         spdlog::error("request {}: data source for {} ({}) failed: {}", IdHex(answer->request_id), category,
                       source.Describe(), records.status().ToString());
-        std::string what = records.status().code() == StatusCode::kDeadlineExceeded ? "did not answer in time"
-                           : records.status().code() == StatusCode::kInvalidArgument
-                               ? "gave an answer the agent cannot read"
-                               : "is unavailable";
+        const Status& st = records.status();
+        std::string what = st.code() == StatusCode::kDeadlineExceeded  ? "did not answer in time"
+                           : st.code() != StatusCode::kInvalidArgument ? "is unavailable"
+                           : st.message().find("cannot name") != std::string::npos
+                               ? "cannot look up a subject by the identifier given"
+                               : "gave an answer the agent cannot read";
         return UnavailableError("source unavailable: the data source of " + me_.partner() + " for category " +
                                 category + " " + what + "; nothing was sent rather than incomplete data");
       }
