@@ -156,7 +156,8 @@ Status Agent::Init() {
   options.always_require_consent = config_.always_require_consent;
   options.gateway_log_origin = config_.gateway_log_origin;
   options.data_dir = config_.data_dir;
-  responder_ = std::make_unique<Responder>(me, *parts_.gateway, *parts_.registry, parts_.policy,
+  // The responder takes over the registry and the sources.
+  responder_ = std::make_unique<Responder>(me, *parts_.gateway, std::move(*parts_.registry), parts_.policy,
                                            std::move(parts_.sources), *log_, clock_, options);
 
   context_ = std::make_unique<TransportContext>();

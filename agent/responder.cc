@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/audit/policy_category.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
@@ -105,6 +106,8 @@ Responder::Responder(const Identity& me, const PublicCard& gateway, Registry reg
   for (const auto& [id, e] : registry_.entries()) keys_.Add(id, e.card.signing_key);
   auto key = audit::MakeVerifierKey(options_.gateway_log_origin, gateway_signing_key_);
   if (key.ok()) gateway_log_key_ = *key;
+  // Where receipts keep the gateway's checkpoints (a failure shows when one is written).
+  if (!options_.data_dir.empty()) ::mkdir((options_.data_dir + "/gateway-checkpoints").c_str(), 0700);
 }
 
 v1::AuditRecord Responder::NewRecord(v1::AuditEvent event) const {
@@ -212,17 +215,7 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
   rec.set_message_id(answer.request_id);
   rec.set_recipient_partner(answer.coordinator_entry->card.partner);
   for (const auto& [cat, fields] : answer.allowed) {
-    auto* ac = rec.add_categories();
-    ac->set_name(cat);
-    int idx = policy_->CategoryIndex(cat);
-    if (idx >= 0) {
-      const auto& pc = policy_->categories()[static_cast<size_t>(idx)];
-      ac->set_data_class(pc.art9    ? v1::DATA_CLASS_SPECIAL_ART9
-                         : pc.art10 ? v1::DATA_CLASS_CRIMINAL_ART10
-                                    : v1::DATA_CLASS_ORDINARY);
-      ac->set_regime(pc.regime == policy::Policy::Regime::kAvg ? v1::DATA_REGIME_AVG
-                                                               : v1::DATA_REGIME_POLICE_JUSTICE);
-    }
+    audit::AddPolicyCategory(*policy_, cat, &rec);
     for (const auto& f : fields)
       rec.mutable_decision()->mutable_obligations()->add_allowed_fields(cat + "." + f);
   }
@@ -549,7 +542,6 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
   last_checkpoint_size_ = cp->size;
   if (!options_.data_dir.empty()) {
     const std::string dir = options_.data_dir + "/gateway-checkpoints";
-    ::mkdir(dir.c_str(), 0700);
     char name[32];
     std::snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(cp->size));
     const std::string file = dir + "/" + name;

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <zmq.hpp>
 
+#include "core/audit/policy_category.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/random.h"
@@ -557,18 +558,7 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
   rec.set_recipient_partner(me->card.partner);
   rec.set_purpose(req.purpose());
   rec.mutable_payload()->set_ciphertext_bytes(req.sealed_subjects().size());
-  for (const auto& cat : req.categories()) {
-    auto* ac = rec.add_categories();
-    ac->set_name(cat);
-    int idx = policy_->CategoryIndex(cat);
-    if (idx >= 0) {
-      const auto& pc = policy_->categories()[static_cast<size_t>(idx)];
-      ac->set_data_class(pc.art9 ? v1::DATA_CLASS_SPECIAL_ART9
-                                 : pc.art10 ? v1::DATA_CLASS_CRIMINAL_ART10 : v1::DATA_CLASS_ORDINARY);
-      ac->set_regime(pc.regime == policy::Policy::Regime::kAvg ? v1::DATA_REGIME_AVG
-                                                               : v1::DATA_REGIME_POLICE_JUSTICE);
-    }
-  }
+  for (const auto& cat : req.categories()) audit::AddPolicyCategory(*policy_, cat, &rec);
   if (req.categories().empty() || req.source_partner().empty() || req.sealed_subjects().empty()) {
     return refuse("a request needs a source partner, categories and sealed subject data", {}, false);
   }
