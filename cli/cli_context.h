@@ -40,6 +40,8 @@ void RegisterPolicyCommand(CLI::App& app, CliContext& ctx);
 void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 // Adds `audit pull` to the audit group: call after RegisterAuditCommand.
 void RegisterAuditPullCommand(CLI::App& app, CliContext& ctx);
+// `case ...`, `request`, `inbox`, `purge`: the coordinator's commands.
+void RegisterCoordinatorCommands(CLI::App& app, CliContext& ctx);
 
 }  // namespace kp::cli
 

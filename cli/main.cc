@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"Ketenpoort: secure exchange of case fragments for the Veiligheidsteam"};
   app.require_subcommand(1);
+  app.footer(
+      "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy, 4 gateway unreachable or timed out,\n"
+      "5 verification failed (a signature, seal or proof did not verify). See docs/cli.md.\n"
+      "Client commands find their configuration through --config or KETENPOORT_CONFIG.");
   kp::cli::CliContext ctx;
   kp::cli::RegisterKeygenCommand(app, ctx);
   kp::cli::RegisterEnvelopeCommand(app, ctx);
@@ -20,6 +24,7 @@ int main(int argc, char** argv) {
   kp::cli::RegisterPolicyCommand(app, ctx);
   kp::cli::RegisterAuditCommand(app, ctx);
   kp::cli::RegisterAuditPullCommand(app, ctx);
+  kp::cli::RegisterCoordinatorCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -4,59 +4,15 @@
 
 #include <cstdio>
 
+#include "core/sqlite/sqlite_db.h"
+
 namespace kp::gateway {
 namespace {
 
-// A prepared statement with positional binds; finalised on destruction.
-class Stmt {
+// Statements name this database in their errors.
+class Stmt : public sqlite::Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(const std::string& v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_blob(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Text(const std::string& v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Int(int64_t v) {
-    if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, ++n_, v);
-    return *this;
-  }
-  // SQLITE_ROW -> true, SQLITE_DONE -> false.
-  Result<bool> Step() {
-    if (rc_ != SQLITE_OK) return Error();
-    int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    rc_ = rc;
-    return Error();
-  }
-  Status Run() {
-    auto r = Step();
-    return r.ok() ? OkStatus() : r.status();
-  }
-  std::string Col(int i) {
-    const void* p = sqlite3_column_blob(stmt_, i);
-    int n = sqlite3_column_bytes(stmt_, i);
-    return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), static_cast<size_t>(n));
-  }
-  int64_t ColInt(int i) { return sqlite3_column_int64(stmt_, i); }
-
- private:
-  Status Error() const {
-    return UnavailableError(std::string("case database: ") + sqlite3_errstr(rc_) + " (" + sqlite3_errmsg(db_) + ")");
-  }
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_OK;
-  int n_ = 0;
+  Stmt(sqlite3* db, const char* sql) : sqlite::Stmt(db, sql, "case database") {}
 };
 
 std::string JoinCategories(const std::vector<std::string>& v) {

@@ -1,0 +1,461 @@
+#include "client/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "core/base/encoding.h"
+#include "core/crypto/random.h"
+#include "core/envelope/sealed.h"
+#include "core/envelope/wire_format.h"
+#include "core/transport/dealer_client.h"
+#include "core/transport/transport_context.h"
+
+namespace kp::client {
+
+namespace v1 = ketenpoort::v1;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int MillisLeft(SteadyClock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(left);
+}
+
+std::string Hex(const std::string& id) { return HexEncode(id); }
+
+}  // namespace
+
+Status StatusFromErrorBody(const std::string& body) {
+  v1::Error err;
+  KP_RETURN_IF_ERROR(ParseBody(body, err));
+  StatusCode code =
+      err.code() == v1::ERROR_CODE_UNSPECIFIED ? StatusCode::kUnknown : static_cast<StatusCode>(err.code());
+  return Status(code, "the gateway answered: " + err.message());
+}
+
+Coordinator::Coordinator(ClientConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
+
+Coordinator::~Coordinator() {
+  dealer_.reset();  // the socket before its context
+  context_.reset();
+}
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& config, const Clock& clock) {
+  std::unique_ptr<Coordinator> c(new Coordinator(config, clock));
+  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(config.identity));
+  if (me.kind() != ParticipantKind::kCoordinator) {
+    return PermissionDeniedError(config.identity + " is the identity of a " +
+                                 std::string(ParticipantKindName(me.kind())) + ", not of a coordinator");
+  }
+  c->me_ = std::make_unique<Identity>(std::move(me));
+  KP_ASSIGN_OR_RETURN(PublicCard gateway, PublicCard::LoadFile(config.gateway_card));
+  if (gateway.kind != ParticipantKind::kGateway) {
+    return InvalidArgumentError("the pinned gateway card " + config.gateway_card + " is not a gateway card");
+  }
+  KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(config.enrolment_card));
+  KP_ASSIGN_OR_RETURN(Registry registry, Registry::Load(config.registry, enrolment.signing_key));
+  auto listed = registry.Find(gateway.id);
+  if (!listed.ok() || (*listed)->card.signing_key != gateway.signing_key) {
+    return UnauthenticatedError("the pinned gateway card " + gateway.id +
+                                " is not the one the region's registry lists; ask the region's enrolment office");
+  }
+  for (const auto& [id, e] : registry.entries()) c->keys_.Add(id, e.card.signing_key);
+  c->gateway_ = std::make_unique<PublicCard>(std::move(gateway));
+  c->registry_ = std::make_unique<Registry>(std::move(registry));
+  c->signer_ = std::make_unique<EnvelopeSigner>(c->me_->id(), c->me_->signing().secret_key, clock);
+  KP_ASSIGN_OR_RETURN(c->store_, CoordinatorStore::Open(config.store, *c->me_));
+  KP_RETURN_IF_ERROR(c->Purge().status());
+  return c;
+}
+
+Status Coordinator::Connect(int handshake_ms) {
+  context_ = std::make_unique<TransportContext>();
+  DealerOptions options;
+  options.endpoint = config_.gateway_endpoint;
+  options.server_public_key = gateway_->transport_key;
+  KP_ASSIGN_OR_RETURN(dealer_, DealerClient::Create(context_->get(), me_->transport().public_key,
+                                                    me_->transport().secret_key, options));
+  switch (dealer_->WaitForHandshake(handshake_ms)) {
+    case ConnectionState::kConnected:
+      return OkStatus();
+    case ConnectionState::kRefused:
+      return UnauthenticatedError("the gateway refused the key of " + me_->id() + ": it is not enrolled");
+    default:
+      return UnavailableError("the gateway at " + config_.gateway_endpoint + " cannot be reached");
+  }
+}
+
+Result<CoordinatorStore::Purged> Coordinator::Purge() { return store_->Purge(clock_.NowMillis()); }
+
+std::string Coordinator::AgentOf(const std::string& partner) const {
+  for (const auto& [id, e] : registry_->entries()) {
+    if (e.card.kind == ParticipantKind::kAgent && e.card.partner == partner) return id;
+  }
+  return "";
+}
+
+Result<std::string> Coordinator::Send(v1::MessageKind kind, const std::string& body, const std::string& message_id) {
+  if (!dealer_) return FailedPreconditionError("not connected to the gateway");
+  KP_ASSIGN_OR_RETURN(SignedMessage m, signer_->Sign(kind, "", "", body, message_id));
+  KP_RETURN_IF_ERROR(dealer_->Send(m.bytes));
+  return m.message_id;
+}
+
+// ------------------------------------------------------------ case commands
+
+Result<v1::CaseResult> Coordinator::Command(const v1::CaseCommand& cmd) {
+  KP_ASSIGN_OR_RETURN(std::string id, Send(v1::MESSAGE_KIND_CASE_COMMAND, cmd.SerializeAsString()));
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(config_.timeout_ms);
+  while (true) {
+    const int left = MillisLeft(deadline);
+    if (left == 0) {
+      return DeadlineExceededError("no answer from the gateway within " + std::to_string(config_.timeout_ms / 1000) +
+                                   " s; the command may or may not have been applied: check with the gateway");
+    }
+    KP_ASSIGN_OR_RETURN(auto env, ReceiveOne(left, id, nullptr));
+    if (!env.has_value()) continue;
+    if (env->header.kind() == v1::MESSAGE_KIND_ERROR) return StatusFromErrorBody(env->body);
+    if (env->header.kind() != v1::MESSAGE_KIND_CASE_RESULT) {
+      return UnauthenticatedError("the gateway answered a case command with a " +
+                                  std::string(wire::KindLabel(env->header.kind())));
+    }
+    v1::CaseResult result;
+    KP_RETURN_IF_ERROR(ParseBody(env->body, result));
+    return result;
+  }
+}
+
+Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::vector<v1::Subject> subjects) {
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose(purpose);
+  std::set<std::string> refs;
+  for (size_t i = 0; i < subjects.size(); ++i) {
+    v1::Subject& s = subjects[i];
+    if (s.ref().empty()) s.set_ref("S" + std::to_string(i + 1));
+    if (!refs.insert(s.ref()).second) return InvalidArgumentError("subject reference " + s.ref() + " is used twice");
+    if (s.role() == v1::SUBJECT_ROLE_UNSPECIFIED) return InvalidArgumentError("subject " + s.ref() + " has no role");
+    auto* ref = cmd.mutable_open()->add_subjects();
+    ref->set_ref(s.ref());
+    ref->set_role(s.role());
+  }
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  KP_RETURN_IF_ERROR(store_->PutCase({r.case_id(), purpose, r.phase(), clock_.NowMillis(), false, {}}));
+  for (const auto& s : subjects) KP_RETURN_IF_ERROR(store_->PutSubject(r.case_id(), s));
+  return r;
+}
+
+namespace {
+
+// Keeps the local copy of a case in step with the gateway's answer.
+Status UpdatePhase(CoordinatorStore& store, const v1::CaseResult& r, bool closed, int64_t now) {
+  auto c = store.GetCase(r.case_id());
+  CaseInfo info = c.ok() ? *c : CaseInfo{r.case_id(), "", "", now, false, {}};
+  info.phase = r.phase();
+  info.closed = info.closed || closed;
+  return store.PutCase(info);
+}
+
+}  // namespace
+
+Result<v1::CaseResult> Coordinator::Admit(const std::string& case_id, const std::string& partner) {
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  cmd.mutable_admit()->set_partner(partner);
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
+  KP_RETURN_IF_ERROR(store_->AddPartner(case_id, partner, clock_.NowMillis()));
+  return r;
+}
+
+Result<v1::CaseResult> Coordinator::ChangePhase(const std::string& case_id, const std::string& phase) {
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  cmd.mutable_change_phase()->set_phase(phase);
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
+  return r;
+}
+
+Result<v1::CaseResult> Coordinator::RecordConsent(const std::string& case_id, const std::string& subject_ref,
+                                                  const std::string& purpose, int64_t valid_until_ms) {
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  auto* c = cmd.mutable_record_consent();
+  c->set_subject_ref(subject_ref);
+  c->set_purpose(purpose);
+  c->set_valid_until_ms(valid_until_ms);
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
+  return r;
+}
+
+Result<v1::CaseResult> Coordinator::RecordGatekeeperApproval(const std::string& case_id, const std::string& partner,
+                                                             const std::vector<std::string>& categories,
+                                                             const std::string& purpose, int64_t valid_until_ms) {
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  auto* g = cmd.mutable_gatekeeper_approval();
+  g->set_source_partner(partner);
+  for (const auto& c : categories) g->add_categories(c);
+  g->set_purpose(purpose);
+  g->set_valid_until_ms(valid_until_ms);
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
+  return r;
+}
+
+Result<v1::CaseResult> Coordinator::Close(const std::string& case_id, const std::string& reason_code) {
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  cmd.mutable_close()->set_reason_code(reason_code);
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, true, clock_.NowMillis()));
+  return r;
+}
+
+// ----------------------------------------------------------------- requests
+
+Result<std::string> Coordinator::SendRequest(const RequestSpec& spec) {
+  if (spec.categories.empty()) return InvalidArgumentError("name at least one data category (--category)");
+  KP_ASSIGN_OR_RETURN(CaseInfo c, store_->GetCase(spec.case_id));
+  const std::string agent = AgentOf(spec.partner);
+  if (agent.empty()) return NotFoundError("no agent of partner '" + spec.partner + "' is enrolled in the registry");
+  KP_ASSIGN_OR_RETURN(const RegistryEntry* agent_entry, registry_->Find(agent));
+  KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> all, store_->Subjects(c.id));
+  v1::SubjectData data;
+  data.set_case_id(c.id);
+  data.set_justification(spec.justification);
+  v1::FragmentRequest req;
+  for (const auto& s : all) {
+    const bool wanted = spec.subject_refs.empty() ||
+                        std::find(spec.subject_refs.begin(), spec.subject_refs.end(), s.ref()) != spec.subject_refs.end();
+    if (!wanted) continue;
+    *data.add_subjects() = s;
+    auto* ref = req.add_subjects();
+    ref->set_ref(s.ref());
+    ref->set_role(s.role());
+  }
+  for (const auto& want : spec.subject_refs) {
+    auto found = std::find_if(all.begin(), all.end(), [&](const v1::Subject& s) { return s.ref() == want; });
+    if (found == all.end()) return NotFoundError("case " + c.id + " has no subject " + want);
+  }
+  if (req.subjects().empty()) return FailedPreconditionError("case " + c.id + " has no subjects to ask about");
+
+  const std::string request_id = NewMessageId();
+  std::string body = data.SerializeAsString();
+  auto sealed = SignAndSeal(*signer_, v1::MESSAGE_KIND_SUBJECT_DATA, agent, agent_entry->card.sealing_key,
+                            request_id, body);
+  SecureWipe(body.data(), body.size());
+  data.Clear();
+  KP_RETURN_IF_ERROR(sealed.status());
+
+  req.set_case_id(c.id);
+  req.set_source_partner(spec.partner);
+  for (const auto& cat : spec.categories) req.add_categories(cat);
+  req.set_purpose(spec.purpose);
+  req.set_justification_present(!spec.justification.empty());
+  req.set_sealed_subjects(*sealed);
+  // Recorded before it is sent, so an answer can never arrive for a request
+  // this store does not know.
+  KP_RETURN_IF_ERROR(store_->AddRequest(
+      {request_id, c.id, spec.partner, agent, spec.categories, spec.purpose, clock_.NowMillis()}));
+  KP_RETURN_IF_ERROR(Send(v1::MESSAGE_KIND_FRAGMENT_REQUEST, req.SerializeAsString(), request_id).status());
+  return request_id;
+}
+
+Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, const std::string& awaited,
+                                                                const std::function<void(const Outcome&)>& sink) {
+  if (!dealer_) return FailedPreconditionError("not connected to the gateway");
+  KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(timeout_ms));
+  if (!bytes.has_value()) return std::optional<VerifiedEnvelope>();
+  VerifyOptions options;
+  options.expected_recipient = me_->id();
+  // No replay guard: gateway answers are matched to a fresh command id, and
+  // request answers to a waiting request (see the header comment).
+  auto env = EnvelopeVerifier(keys_, nullptr).Verify(*bytes, options);
+  if (!env.ok()) {
+    spdlog::warn("ignored a message that does not verify: {}", env.status().ToString());
+    return std::optional<VerifiedEnvelope>();
+  }
+  const v1::MessageKind kind = env->header.kind();
+  const std::string& rid = env->header.request_id();
+  const bool from_gateway = env->header.sender() == gateway_->id;
+  if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_ERROR) && from_gateway && !awaited.empty() &&
+      rid == awaited) {
+    return std::optional<VerifiedEnvelope>(std::move(env).value());
+  }
+  if (kind != v1::MESSAGE_KIND_REFUSAL && kind != v1::MESSAGE_KIND_FRAGMENT_DELIVERY &&
+      !(kind == v1::MESSAGE_KIND_ERROR && from_gateway)) {
+    return std::optional<VerifiedEnvelope>();  // heartbeats, late answers to commands
+  }
+  KP_ASSIGN_OR_RETURN(auto request, store_->GetRequest(rid));
+  if (!request.has_value() || request->state != RequestState::kPending) {
+    spdlog::info("ignored a {} for request {}: not a waiting request of this coordinator",
+                 wire::KindLabel(kind), Hex(rid));
+    return std::optional<VerifiedEnvelope>();
+  }
+  Outcome o = HandleAnswer(*env, *bytes, *request);
+  if (sink) sink(o);
+  return std::optional<VerifiedEnvelope>();
+}
+
+Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request) {
+  Outcome o;
+  o.request_id = request.request_id;
+  o.case_id = request.case_id;
+  o.signer = env.header.sender();
+  o.signed_ms = env.header.sent_at_ms();
+  const std::string& sender = env.header.sender();
+  const int64_t now = clock_.NowMillis();
+  switch (env.header.kind()) {
+    case v1::MESSAGE_KIND_ERROR:
+      // The gateway could not take the request at all (malformed, not a
+      // coordinator's): nothing was forwarded. It stays waiting in the store
+      // but will never be answered.
+      o.error = StatusFromErrorBody(env.body);
+      if (o.error.ok()) o.error = InternalError("the gateway answered with an empty error");
+      return o;
+    case v1::MESSAGE_KIND_REFUSAL: {
+      const bool by_gateway = sender == gateway_->id;
+      if (!by_gateway && sender != request.agent) {
+        o.error = UnauthenticatedError("a refusal of request " + Hex(request.request_id) + " signed by " + sender +
+                                       ", who was not asked; ignored");
+        return o;
+      }
+      Status s = ParseBody(env.body, o.refusal);
+      const v1::RefusedBy expected = by_gateway ? v1::REFUSED_BY_GATEWAY : v1::REFUSED_BY_AGENT;
+      if (s.ok() && (o.refusal.request_id() != request.request_id || o.refusal.refused_by() != expected)) {
+        s = UnauthenticatedError("a refusal whose body names another request or refuser; ignored");
+      }
+      if (s.ok()) s = store_->MarkRefused(request.request_id, o.refusal.reason(), now);
+      if (!s.ok()) {
+        o.error = s;
+        return o;
+      }
+      o.kind = Outcome::Kind::kRefused;
+      return o;
+    }
+    default: {
+      auto verified = VerifyDelivery(env, request);
+      if (!verified.ok()) {
+        o.error = verified.status();
+        spdlog::warn("a delivery for request {} was refused: {}", Hex(request.request_id),
+                     verified.status().ToString());
+        return o;
+      }
+      Status s = store_->PutFragment({request.request_id, request.case_id, sender, now, verified->retain_until_ms, raw});
+      if (!s.ok()) {
+        verified->kind = Outcome::Kind::kError;
+        verified->error = s;
+      }
+      return std::move(verified).value();
+    }
+  }
+}
+
+Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const RequestInfo& request) const {
+  const std::string rid = Hex(request.request_id);
+  if (env.header.kind() != v1::MESSAGE_KIND_FRAGMENT_DELIVERY) {
+    return UnauthenticatedError("request " + rid + " was answered with a " +
+                                std::string(wire::KindLabel(env.header.kind())));
+  }
+  if (env.header.sender() != request.agent) {
+    return UnauthenticatedError("a delivery for request " + rid + " signed by " + env.header.sender() +
+                                ", not by " + request.agent + " who was asked");
+  }
+  v1::FragmentDelivery d;
+  KP_RETURN_IF_ERROR(ParseBody(env.body, d));
+  if (d.request_id() != request.request_id || d.case_id() != request.case_id) {
+    return UnauthenticatedError("a delivery whose body names another request or case than request " + rid);
+  }
+  SealedExpectations want{v1::MESSAGE_KIND_FRAGMENT_CONTENT, me_->id(), request.request_id, request.agent};
+  KP_ASSIGN_OR_RETURN(VerifiedEnvelope inner, OpenAndVerify(me_->sealing(), keys_, d.sealed_content(), want));
+  Outcome o;
+  o.kind = Outcome::Kind::kDelivered;
+  o.request_id = request.request_id;
+  o.case_id = request.case_id;
+  o.signer = request.agent;
+  o.signed_ms = inner.header.sent_at_ms();
+  KP_RETURN_IF_ERROR(ParseBody(inner.body, o.content));
+  if (o.content.case_id() != request.case_id) {
+    return UnauthenticatedError("the fragment for request " + rid + " is about another case");
+  }
+  std::set<std::string> asked(request.categories.begin(), request.categories.end());
+  std::set<std::string> got;
+  for (const auto& c : o.content.categories()) {
+    if (asked.count(c.category()) == 0) {
+      return UnauthenticatedError("the fragment for request " + rid + " holds category " + c.category() +
+                                  ", which was not asked for");
+    }
+    got.insert(c.category());
+  }
+  if (got != asked) return UnauthenticatedError("the fragment for request " + rid + " lacks a category asked for");
+  if (o.content.retain_until_ms() <= 0) {
+    return UnauthenticatedError("the fragment for request " + rid + " carries no retention date");
+  }
+  o.retain_until_ms = o.content.retain_until_ms();
+  return o;
+}
+
+Result<Outcome> Coordinator::ReadFragment(const StoredFragment& f) const {
+  VerifyOptions options;
+  options.expected_kind = v1::MESSAGE_KIND_FRAGMENT_DELIVERY;
+  options.expected_recipient = me_->id();
+  options.expected_sender = f.source;
+  KP_ASSIGN_OR_RETURN(VerifiedEnvelope env, EnvelopeVerifier(keys_, nullptr).Verify(f.delivery, options));
+  KP_ASSIGN_OR_RETURN(auto request, store_->GetRequest(f.request_id));
+  if (!request.has_value()) return DataLossError("a stored fragment has no request in the store");
+  return VerifyDelivery(env, *request);
+}
+
+Status Coordinator::Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  int left = timeout_ms;
+  do {
+    KP_RETURN_IF_ERROR(ReceiveOne(left, "", sink).status());
+    left = MillisLeft(deadline);
+  } while (left > 0);
+  return OkStatus();
+}
+
+Result<Outcome> Coordinator::AwaitOutcome(const std::string& request_id, int timeout_ms) {
+  KP_ASSIGN_OR_RETURN(auto request, store_->GetRequest(request_id));
+  if (!request.has_value()) return NotFoundError("request " + Hex(request_id) + " is not in this store");
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  std::optional<Outcome> mine;
+  while (!mine.has_value()) {
+    const int left = MillisLeft(deadline);
+    if (left == 0) {
+      return DeadlineExceededError("no answer to request " + Hex(request_id) + " within " +
+                                   std::to_string(timeout_ms / 1000) +
+                                   " s; it stays waiting: fetch the answer later with `ketenpoort inbox`");
+    }
+    KP_RETURN_IF_ERROR(ReceiveOne(left, "", [&](const Outcome& o) {
+                         if (o.request_id == request_id) mine = o;
+                       }).status());
+  }
+  return std::move(*mine);
+}
+
+Result<std::vector<Outcome>> Coordinator::FetchInbox(const std::string& case_id) {
+  v1::InboxFetch fetch;
+  fetch.set_case_id(case_id);
+  KP_ASSIGN_OR_RETURN(std::string id, Send(v1::MESSAGE_KIND_INBOX_FETCH, fetch.SerializeAsString()));
+  std::vector<Outcome> out;
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(config_.timeout_ms);
+  while (true) {
+    const int left = MillisLeft(deadline);
+    if (left == 0) return DeadlineExceededError("the gateway did not finish sending the inbox in time");
+    KP_ASSIGN_OR_RETURN(auto end, ReceiveOne(left, id, [&](const Outcome& o) { out.push_back(o); }));
+    if (!end.has_value()) continue;
+    if (end->header.kind() == v1::MESSAGE_KIND_ERROR) return StatusFromErrorBody(end->body);
+    return out;  // the CaseResult that marks the end
+  }
+}
+
+}  // namespace kp::client

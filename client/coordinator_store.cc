@@ -1,0 +1,294 @@
+#include "client/coordinator_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/base/file_util.h"
+#include "core/crypto/aead.h"
+
+namespace kp::client {
+
+namespace v1 = ketenpoort::v1;
+using sqlite::Stmt;
+
+namespace {
+
+constexpr char kKeyContext[] = "ketenpoort/v1/coordinator-store/subject-key";
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS cases(
+  id TEXT PRIMARY KEY, purpose TEXT NOT NULL, phase TEXT NOT NULL, opened_ms INTEGER NOT NULL,
+  closed INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS partners(
+  case_id TEXT NOT NULL, partner TEXT NOT NULL, admitted_ms INTEGER NOT NULL, PRIMARY KEY(case_id, partner));
+CREATE TABLE IF NOT EXISTS subjects(
+  case_id TEXT NOT NULL, ref TEXT NOT NULL, role INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY(case_id, ref));
+CREATE TABLE IF NOT EXISTS requests(
+  request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, partner TEXT NOT NULL, agent TEXT NOT NULL,
+  categories TEXT NOT NULL, purpose TEXT NOT NULL, sent_ms INTEGER NOT NULL, state INTEGER NOT NULL,
+  refusal TEXT NOT NULL DEFAULT '', answered_ms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS requests_by_case ON requests(case_id, sent_ms);
+CREATE TABLE IF NOT EXISTS fragments(
+  request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, source TEXT NOT NULL, received_ms INTEGER NOT NULL,
+  retain_until_ms INTEGER NOT NULL, delivery BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS fragments_by_retention ON fragments(retain_until_ms);
+)sql";
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& c : v) out += (out.empty() ? "" : ",") + c;
+  return out;
+}
+
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    out.push_back(s.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+std::string SubjectAd(const std::string& case_id, const std::string& ref) {
+  return std::string("ketenpoort/v1/coordinator-store/subject") + '\0' + case_id + '\0' + ref;
+}
+
+// The database file exists with mode 0600 before SQLite opens it: SQLite
+// gives its -wal and -shm files the same mode.
+Status CreatePrivateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return UnavailableError("cannot create " + path + ": " + std::strerror(errno));
+  struct stat st {};
+  int rc = ::fstat(fd, &st);
+  ::close(fd);
+  if (rc != 0) return UnavailableError("cannot read the mode of " + path);
+  if ((st.st_mode & 077) != 0) {
+    return PermissionDeniedError(path + " may be read by others (mode " + std::to_string(st.st_mode & 0777) +
+                                 "); run: chmod 600 " + path);
+  }
+  return OkStatus();
+}
+
+RequestInfo RequestFromRow(Stmt& q) {
+  RequestInfo r;
+  r.request_id = q.Col(0);
+  r.case_id = q.Col(1);
+  r.partner = q.Col(2);
+  r.agent = q.Col(3);
+  r.categories = Split(q.Col(4));
+  r.purpose = q.Col(5);
+  r.sent_ms = q.ColInt(6);
+  r.state = static_cast<RequestState>(q.ColInt(7));
+  r.refusal = q.Col(8);
+  r.answered_ms = q.ColInt(9);
+  return r;
+}
+
+constexpr char kRequestColumns[] =
+    "SELECT request_id, case_id, partner, agent, categories, purpose, sent_ms, state, refusal, answered_ms "
+    "FROM requests ";
+
+}  // namespace
+
+std::string_view RequestStateName(RequestState s) {
+  switch (s) {
+    case RequestState::kPending: return "waiting";
+    case RequestState::kDelivered: return "delivered";
+    case RequestState::kRefused: return "refused";
+  }
+  return "unknown";
+}
+
+CoordinatorStore::CoordinatorStore(std::unique_ptr<sqlite::Database> db, SecretBytes key)
+    : db_(std::move(db)), key_(std::move(key)) {}
+
+CoordinatorStore::~CoordinatorStore() = default;
+
+Result<std::unique_ptr<CoordinatorStore>> CoordinatorStore::Open(const std::string& dir, const Identity& me) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return UnavailableError("cannot make the store folder " + dir + ": " + std::strerror(errno));
+  }
+  KP_RETURN_IF_ERROR(CheckDirNotGroupOrWorldWritable(dir));
+  const std::string path = DatabasePath(dir);
+  KP_RETURN_IF_ERROR(CreatePrivateFile(path));
+  KP_ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path, "coordinator store"));
+  KP_RETURN_IF_ERROR(
+      db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA busy_timeout=5000;"));
+  KP_RETURN_IF_ERROR(db->Exec(kSchema));
+  SecretBytes key = DeriveKey(me.sealing().secret_key, kKeyContext);
+  return std::unique_ptr<CoordinatorStore>(new CoordinatorStore(std::move(db), std::move(key)));
+}
+
+Status CoordinatorStore::PutCase(const CaseInfo& c) {
+  return Stmt(*db_,
+              "INSERT INTO cases(id, purpose, phase, opened_ms, closed) VALUES(?, ?, ?, ?, ?) "
+              "ON CONFLICT(id) DO UPDATE SET phase = excluded.phase, closed = excluded.closed")
+      .Text(c.id).Text(c.purpose).Text(c.phase).Int(c.opened_ms).Int(c.closed ? 1 : 0).Run();
+}
+
+Status CoordinatorStore::AddPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
+  return Stmt(*db_, "INSERT OR IGNORE INTO partners(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
+      .Text(case_id).Text(partner).Int(now_ms).Run();
+}
+
+Result<CaseInfo> CoordinatorStore::GetCase(const std::string& case_id) {
+  Stmt q(*db_, "SELECT id, purpose, phase, opened_ms, closed FROM cases WHERE id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
+  if (!row) return NotFoundError("case " + case_id + " is not in this coordinator's store");
+  CaseInfo c{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4) != 0, {}};
+  Stmt p(*db_, "SELECT partner FROM partners WHERE case_id = ? ORDER BY admitted_ms, partner");
+  p.Text(case_id);
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool more, p.Step());
+    if (!more) break;
+    c.partners.push_back(p.Col(0));
+  }
+  return c;
+}
+
+Result<std::vector<CaseInfo>> CoordinatorStore::ListCases() {
+  std::vector<std::string> ids;
+  {
+    Stmt q(*db_, "SELECT id FROM cases ORDER BY opened_ms, id");
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      ids.push_back(q.Col(0));
+    }
+  }
+  std::vector<CaseInfo> out;
+  for (const auto& id : ids) {
+    KP_ASSIGN_OR_RETURN(CaseInfo c, GetCase(id));
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+Status CoordinatorStore::PutSubject(const std::string& case_id, const v1::Subject& subject) {
+  std::string plain = subject.SerializeAsString();
+  const std::string sealed = AeadSeal(key_, plain, SubjectAd(case_id, subject.ref()));
+  SecureWipe(plain.data(), plain.size());
+  return Stmt(*db_, "INSERT OR REPLACE INTO subjects(case_id, ref, role, sealed) VALUES(?, ?, ?, ?)")
+      .Text(case_id).Text(subject.ref()).Int(subject.role()).Bind(sealed).Run();
+}
+
+Result<std::vector<v1::Subject>> CoordinatorStore::Subjects(const std::string& case_id) {
+  Stmt q(*db_, "SELECT ref, sealed FROM subjects WHERE case_id = ? ORDER BY ref");
+  q.Text(case_id);
+  std::vector<v1::Subject> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    const std::string ref = q.Col(0);
+    const std::string sealed = q.Col(1);
+    auto plain = AeadOpen(key_, sealed, SubjectAd(case_id, ref));
+    if (!plain.ok()) {
+      return DataLossError("the stored data of subject " + ref + " of case " + case_id +
+                           " does not decrypt: the store was changed, or belongs to another identity");
+    }
+    v1::Subject s;
+    bool parsed = s.ParseFromArray(plain->data(), static_cast<int>(plain->size()));
+    if (!parsed || s.ref() != ref) return DataLossError("the stored data of subject " + ref + " is damaged");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Status CoordinatorStore::AddRequest(const RequestInfo& r) {
+  return Stmt(*db_,
+              "INSERT INTO requests(request_id, case_id, partner, agent, categories, purpose, sent_ms, state) "
+              "VALUES(?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(r.request_id).Text(r.case_id).Text(r.partner).Text(r.agent).Text(Join(r.categories)).Text(r.purpose)
+      .Int(r.sent_ms).Int(static_cast<int64_t>(RequestState::kPending)).Run();
+}
+
+Result<std::optional<RequestInfo>> CoordinatorStore::GetRequest(const std::string& request_id) {
+  Stmt q(*db_, (std::string(kRequestColumns) + "WHERE request_id = ?").c_str());
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
+  if (!row) return std::optional<RequestInfo>();
+  return std::optional<RequestInfo>(RequestFromRow(q));
+}
+
+Result<std::vector<RequestInfo>> CoordinatorStore::Requests(const std::string& case_id) {
+  Stmt q(*db_, (std::string(kRequestColumns) + "WHERE ? = '' OR case_id = ? ORDER BY sent_ms").c_str());
+  q.Text(case_id).Text(case_id);
+  std::vector<RequestInfo> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(RequestFromRow(q));
+  }
+  return out;
+}
+
+Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::string& reason, int64_t now_ms) {
+  return Stmt(*db_, "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
+      .Int(static_cast<int64_t>(RequestState::kRefused)).Text(reason).Int(now_ms).Bind(request_id)
+      .Int(static_cast<int64_t>(RequestState::kPending)).Run();
+}
+
+Status CoordinatorStore::PutFragment(const StoredFragment& f) {
+  KP_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  Status s = Stmt(*db_,
+                  "INSERT INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery) "
+                  "VALUES(?, ?, ?, ?, ?, ?)")
+                 .Bind(f.request_id).Text(f.case_id).Text(f.source).Int(f.received_ms).Int(f.retain_until_ms)
+                 .Bind(f.delivery).Run();
+  if (s.ok()) {
+    s = Stmt(*db_, "UPDATE requests SET state = ?, answered_ms = ? WHERE request_id = ?")
+            .Int(static_cast<int64_t>(RequestState::kDelivered)).Int(f.received_ms).Bind(f.request_id).Run();
+  }
+  if (!s.ok()) {
+    (void)db_->Exec("ROLLBACK");
+    return s;
+  }
+  return db_->Exec("COMMIT");
+}
+
+Result<std::vector<StoredFragment>> CoordinatorStore::Fragments(const std::string& case_id) {
+  Stmt q(*db_,
+         "SELECT request_id, case_id, source, received_ms, retain_until_ms, delivery FROM fragments "
+         "WHERE ? = '' OR case_id = ? ORDER BY received_ms");
+  q.Text(case_id).Text(case_id);
+  std::vector<StoredFragment> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4), q.Col(5)});
+  }
+  return out;
+}
+
+Result<CoordinatorStore::Purged> CoordinatorStore::Purge(int64_t now_ms) {
+  Purged p;
+  KP_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  Status s = Stmt(*db_, "DELETE FROM fragments WHERE retain_until_ms < ?").Int(now_ms).Run();
+  if (s.ok()) {
+    p.fragments = static_cast<size_t>(sqlite3_changes(db_->get()));
+    s = Stmt(*db_,
+             "DELETE FROM subjects WHERE case_id IN (SELECT id FROM cases WHERE closed = 1) "
+             "AND case_id NOT IN (SELECT case_id FROM fragments)")
+            .Run();
+  }
+  if (!s.ok()) {
+    (void)db_->Exec("ROLLBACK");
+    return s;
+  }
+  p.subjects = static_cast<size_t>(sqlite3_changes(db_->get()));
+  KP_RETURN_IF_ERROR(db_->Exec("COMMIT"));
+  if (p.fragments + p.subjects > 0) {
+    // Deleted pages are already overwritten (secure_delete); the checkpoint
+    // moves them out of the write-ahead log too.
+    KP_RETURN_IF_ERROR(db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  }
+  return p;
+}
+
+}  // namespace kp::client

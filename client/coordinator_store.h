@@ -1,0 +1,111 @@
+// CoordinatorStore: what a coordinator's machine keeps, in one SQLite file
+// (STORE/coordinator.db, folder 0700, file 0600, WAL, synchronous=FULL).
+//
+// Cases, admitted partners and requests are ids and metadata. Personal data
+// is never stored in the clear:
+//   - subject data (BSN, name, date of birth) is encrypted with
+//     XChaCha20-Poly1305 under a key derived from the coordinator's sealing
+//     secret key, bound (associated data) to its case and reference;
+//   - a received fragment is kept as the source agent's signed delivery
+//     envelope, exactly as it arrived: its content stays sealed to the
+//     coordinator's X25519 key, and is opened and verified again each time it
+//     is read, so a change to the file is detected, not shown.
+// Deleted rows are overwritten (secure_delete). Fragments are removed when
+// their retention date has passed (Purge); subject data of a closed case goes
+// with its last fragment.
+//
+// Not thread-safe: one thread uses it.
+#ifndef KETENPOORT_CLIENT_COORDINATOR_STORE_H_
+#define KETENPOORT_CLIENT_COORDINATOR_STORE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/base/status.h"
+#include "core/crypto/secret_bytes.h"
+#include "core/identity/identity.h"
+#include "core/sqlite/sqlite_db.h"
+#include "ketenpoort/v1/messages.pb.h"
+
+namespace kp::client {
+
+struct CaseInfo {
+  std::string id;
+  std::string purpose;
+  std::string phase;
+  int64_t opened_ms = 0;
+  bool closed = false;
+  std::vector<std::string> partners;  // admitted, in order
+};
+
+enum class RequestState { kPending, kDelivered, kRefused };
+std::string_view RequestStateName(RequestState s);
+
+struct RequestInfo {
+  std::string request_id;  // 16 bytes
+  std::string case_id;
+  std::string partner;     // the source partner asked
+  std::string agent;       // its enrolled agent (participant id), who must answer
+  std::vector<std::string> categories;
+  std::string purpose;
+  int64_t sent_ms = 0;
+  RequestState state = RequestState::kPending;
+  std::string refusal;     // reason (refused), readable, no personal data
+  int64_t answered_ms = 0;
+};
+
+struct StoredFragment {
+  std::string request_id;
+  std::string case_id;
+  std::string source;            // agent participant id (signer)
+  int64_t received_ms = 0;
+  int64_t retain_until_ms = 0;
+  std::string delivery;          // the agent's signed FRAGMENT_DELIVERY envelope, as received
+};
+
+class CoordinatorStore {
+ public:
+  // Opens (creating) DIR/coordinator.db. DIR is made 0700 when missing and
+  // refused when others may write it; `me` must outlive the store.
+  static Result<std::unique_ptr<CoordinatorStore>> Open(const std::string& dir, const Identity& me);
+  ~CoordinatorStore();
+
+  Status PutCase(const CaseInfo& c);  // insert, or update phase and closed
+  Status AddPartner(const std::string& case_id, const std::string& partner, int64_t now_ms);
+  Result<CaseInfo> GetCase(const std::string& case_id);
+  Result<std::vector<CaseInfo>> ListCases();
+
+  // Subject data, encrypted at rest; returned opened (locked memory is not
+  // used for these protobufs: they live only as long as one command).
+  Status PutSubject(const std::string& case_id, const ketenpoort::v1::Subject& subject);
+  Result<std::vector<ketenpoort::v1::Subject>> Subjects(const std::string& case_id);
+
+  Status AddRequest(const RequestInfo& r);
+  Result<std::optional<RequestInfo>> GetRequest(const std::string& request_id);
+  Result<std::vector<RequestInfo>> Requests(const std::string& case_id);  // "" = all
+  Status MarkRefused(const std::string& request_id, const std::string& reason, int64_t now_ms);
+  // Stores the fragment and marks its request delivered, in one transaction.
+  Status PutFragment(const StoredFragment& f);
+  Result<std::vector<StoredFragment>> Fragments(const std::string& case_id);  // "" = all
+
+  struct Purged {
+    size_t fragments = 0;
+    size_t subjects = 0;
+  };
+  // Removes fragments whose retention date has passed, and the subject data
+  // of closed cases that no longer hold a fragment.
+  Result<Purged> Purge(int64_t now_ms);
+
+  static std::string DatabasePath(const std::string& dir) { return dir + "/coordinator.db"; }
+
+ private:
+  CoordinatorStore(std::unique_ptr<sqlite::Database> db, SecretBytes key);
+  std::unique_ptr<sqlite::Database> db_;
+  SecretBytes key_;  // XChaCha20-Poly1305 key for subject data
+};
+
+}  // namespace kp::client
+
+#endif  // KETENPOORT_CLIENT_COORDINATOR_STORE_H_

@@ -1,0 +1,76 @@
+#include "core/sqlite/sqlite_db.h"
+
+namespace kp::sqlite {
+
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path, std::string label) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return UnavailableError("cannot open the " + label + " " + path + ": " + msg);
+  }
+  return std::unique_ptr<Database>(new Database(db, std::move(label)));
+}
+
+Database::~Database() { sqlite3_close(db_); }
+
+Status Database::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return UnavailableError(label_ + ": " + msg);
+  }
+  return OkStatus();
+}
+
+Stmt::Stmt(sqlite3* db, const char* sql, std::string label) : db_(db), label_(std::move(label)) {
+  rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+}
+
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt& Stmt::Bind(const std::string& v) {
+  if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_blob(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Stmt& Stmt::Text(const std::string& v) {
+  if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_text(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+
+Stmt& Stmt::Int(int64_t v) {
+  if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_int64(stmt_, ++n_, v);
+  return *this;
+}
+
+Result<bool> Stmt::Step() {
+  if (rc_ != SQLITE_OK) return Error();
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  rc_ = rc;
+  return Error();
+}
+
+Status Stmt::Run() {
+  auto r = Step();
+  return r.ok() ? OkStatus() : r.status();
+}
+
+std::string Stmt::Col(int i) {
+  const void* p = sqlite3_column_blob(stmt_, i);
+  int n = sqlite3_column_bytes(stmt_, i);
+  return p == nullptr ? std::string() : std::string(static_cast<const char*>(p), static_cast<size_t>(n));
+}
+
+int64_t Stmt::ColInt(int i) { return sqlite3_column_int64(stmt_, i); }
+
+Status Stmt::Error() const {
+  return UnavailableError(label_ + ": " + sqlite3_errstr(rc_) + " (" + sqlite3_errmsg(db_) + ")");
+}
+
+}  // namespace kp::sqlite

@@ -1,0 +1,68 @@
+// Small RAII helpers over SQLite: an owned connection and a prepared
+// statement with positional binds. Errors become Unavailable statuses that
+// name the database (`label`), never the values bound (they may be content).
+#ifndef KETENPOORT_CORE_SQLITE_SQLITE_DB_H_
+#define KETENPOORT_CORE_SQLITE_SQLITE_DB_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/base/status.h"
+
+namespace kp::sqlite {
+
+// An open database connection; closed on destruction. Not thread-safe.
+class Database {
+ public:
+  // Opens (creating if needed) `path` read-write. `label` names it in errors
+  // ("case database").
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, std::string label);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // Runs one or more statements without results.
+  Status Exec(const char* sql);
+  sqlite3* get() const { return db_; }
+  const std::string& label() const { return label_; }
+
+ private:
+  Database(sqlite3* db, std::string label) : db_(db), label_(std::move(label)) {}
+  sqlite3* db_;
+  std::string label_;
+};
+
+// A prepared statement with positional binds; finalised on destruction. The
+// first error (prepare or bind) is kept and returned by Step()/Run().
+class Stmt {
+ public:
+  Stmt(const Database& db, const char* sql) : Stmt(db.get(), sql, db.label()) {}
+  Stmt(sqlite3* db, const char* sql, std::string label = "database");
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(const std::string& blob);
+  Stmt& Text(const std::string& text);
+  Stmt& Int(int64_t v);
+  // SQLITE_ROW -> true, SQLITE_DONE -> false.
+  Result<bool> Step();
+  Status Run();
+  std::string Col(int i);
+  int64_t ColInt(int i);
+
+ private:
+  Status Error() const;
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  std::string label_;
+  int rc_ = SQLITE_OK;
+  int n_ = 0;
+};
+
+}  // namespace kp::sqlite
+
+#endif  // KETENPOORT_CORE_SQLITE_SQLITE_DB_H_
