@@ -140,7 +140,8 @@ void PrintFragment(std::ostream& out, const Outcome& o) {
     auto line = [&](const std::vector<std::string>& cells) {
       out << "    ";
       for (size_t i = 0; i < cells.size(); ++i) {
-        out << std::left << std::setw(static_cast<int>(width[i])) << cells[i] << (i + 1 < cells.size() ? "  " : "");
+        if (i + 1 < cells.size()) out << std::left << std::setw(static_cast<int>(width[i] + 2)) << cells[i];
+        else out << cells[i];
       }
       out << "\n";
     };
@@ -194,7 +195,7 @@ int Report(CliContext& ctx, const Outcome& o, bool json) {
   } else if (o.kind == Outcome::Kind::kDelivered) {
     PrintFragment(ctx.out, o);
   } else if (o.kind == Outcome::Kind::kRefused) {
-    ctx.out << "refused by " << (o.refusal.refused_by() == v1::REFUSED_BY_AGENT ? "the agent " : "the gateway ")
+    ctx.out << "refused by " << (o.refusal.refused_by() == v1::REFUSED_BY_AGENT ? "the partner's agent " : "")
             << o.signer << ": " << o.refusal.reason();
     if (!o.refusal.rule_ids().empty()) {
       ctx.out << " (rules:";
@@ -357,7 +358,7 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     KP_ASSIGN_OR_RETURN(client::CaseInfo k, c->store().GetCase(a->case_id));
     ctx.out << "case " << k.id << (k.closed ? " (closed)" : "") << "\n  purpose  " << k.purpose << "\n  phase    "
             << k.phase << "\n  opened   " << FormatUtcMillis(k.opened_ms) << "\n  partners ";
-    for (const auto& p : k.partners) ctx.out << p << " ";
+    for (size_t i = 0; i < k.partners.size(); ++i) ctx.out << (i ? " " : "") << k.partners[i];
     ctx.out << "\n  subjects\n";
     KP_ASSIGN_OR_RETURN(auto subjects, c->store().Subjects(k.id));
     for (const auto& s : subjects) {
@@ -367,9 +368,9 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     ctx.out << "  requests\n";
     for (const auto& r : reqs) {
       ctx.out << "    " << HexEncode(r.request_id).substr(0, 12) << "  " << FormatUtcMillis(r.sent_ms) << "  "
-              << std::setw(16) << r.partner << std::setw(10) << client::RequestStateName(r.state);
-      for (const auto& cat : r.categories) ctx.out << cat << " ";
-      if (r.state == client::RequestState::kRefused) ctx.out << "- " << r.refusal;
+              << std::setw(18) << r.partner << std::setw(11) << client::RequestStateName(r.state);
+      for (size_t i = 0; i < r.categories.size(); ++i) ctx.out << (i ? "," : "") << r.categories[i];
+      if (r.state == client::RequestState::kRefused) ctx.out << "  (" << r.refusal << ")";
       ctx.out << "\n";
     }
     KP_ASSIGN_OR_RETURN(auto fragments, c->store().Fragments(k.id));

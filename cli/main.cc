@@ -1,5 +1,8 @@
 // `ketenpoort`: the command for coordinators, privacy officers, partner IT
 // and operators. Thin by design: every command lives in the kp_cli library.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/cli_context.h"
@@ -11,6 +14,10 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << hardened.message() << "\n";
     return kp::cli::kExitError;
   }
+  // stdout is for results (tables, JSON); library warnings go to stderr.
+  auto logger = spdlog::stderr_color_mt("ketenpoort");
+  logger->set_level(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
   CLI::App app{"Ketenpoort: secure exchange of case fragments for the Veiligheidsteam"};
   app.require_subcommand(1);
   app.footer(

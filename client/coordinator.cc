@@ -273,11 +273,9 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(timeout_ms));
   if (!bytes.has_value()) return std::optional<VerifiedEnvelope>();
-  VerifyOptions options;
-  options.expected_recipient = me_->id();
   // No replay guard: gateway answers are matched to a fresh command id, and
   // request answers to a waiting request (see the header comment).
-  auto env = EnvelopeVerifier(keys_, nullptr).Verify(*bytes, options);
+  auto env = EnvelopeVerifier(keys_, nullptr).Verify(*bytes);
   if (!env.ok()) {
     spdlog::warn("ignored a message that does not verify: {}", env.status().ToString());
     return std::optional<VerifiedEnvelope>();
@@ -285,6 +283,15 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
   const v1::MessageKind kind = env->header.kind();
   const std::string& rid = env->header.request_id();
   const bool from_gateway = env->header.sender() == gateway_->id;
+  // The gateway addresses its own messages to me; an agent's delivery or
+  // refusal is addressed to the gateway, which forwards it unchanged (the
+  // sealed content inside names me).
+  const std::string& want_recipient = from_gateway ? me_->id() : std::string();
+  if (env->header.recipient() != want_recipient) {
+    spdlog::warn("ignored a {} from {} addressed to '{}'", wire::KindLabel(kind), env->header.sender(),
+                 env->header.recipient());
+    return std::optional<VerifiedEnvelope>();
+  }
   if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_ERROR) && from_gateway && !awaited.empty() &&
       rid == awaited) {
     return std::optional<VerifiedEnvelope>(std::move(env).value());
@@ -405,7 +412,7 @@ Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const R
 Result<Outcome> Coordinator::ReadFragment(const StoredFragment& f) const {
   VerifyOptions options;
   options.expected_kind = v1::MESSAGE_KIND_FRAGMENT_DELIVERY;
-  options.expected_recipient = me_->id();
+  options.expected_recipient = "";  // the agent addressed it to the gateway
   options.expected_sender = f.source;
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope env, EnvelopeVerifier(keys_, nullptr).Verify(f.delivery, options));
   KP_ASSIGN_OR_RETURN(auto request, store_->GetRequest(f.request_id));

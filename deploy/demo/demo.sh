@@ -1,100 +1,184 @@
 #!/usr/bin/env bash
-# The foundation demo: identities, and one fragment signed, sealed, opened —
-# and tampered copies refused. Called by `./run demo` as
+# The Ketenpoort demo: a gateway, the nine partner agents, a casusregisseur and
+# a privacy officer on this machine, playing one (fictional) case through its
+# phases. Called by `./run demo` as
 #   deploy/demo/demo.sh BUILD_DIR DEMO_DIR
-# Every name and number below is fictional.
+# Every name, number and record below is made up.
 set -euo pipefail
 BUILD="$(cd "$1" && pwd)"
 DEMO="$2"
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 KP="$BUILD/cli/ketenpoort"
+GATEWAY="$BUILD/gateway/ketenpoort-gateway"
+AGENT="$BUILD/agent/ketenpoort-agent"
+POLICY="$SRC/policy/examples/veiligheidsteam-hvb.yaml"
+PARTNERS=(politie om rvdk reclassering ggz novadic veilig-thuis jeugdbescherming gemeente)
+START=$SECONDS
 
 step() { printf '\n\033[1;34m── %s\033[0m\n' "$*"; }
-show() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
-expect_refusal() {
-  local rc=0
-  "$@" >/dev/null 2>"$DEMO/last-error" || rc=$?
-  if ((rc == 0)); then
-    echo "!! expected a refusal, but it was accepted" >&2
+say() { printf '   %s\n' "$*"; }
+show() {
+  printf '\033[2m$ %s\033[0m\n' "${*/#$KP/ketenpoort}"
+  "$@"
+}
+# Runs a command that must be refused with exit code $1.
+expect_exit() {
+  local want="$1" rc=0
+  shift
+  printf '\033[2m$ %s\033[0m\n' "${*/#$KP/ketenpoort}"
+  "$@" || rc=$?
+  if ((rc != want)); then
+    echo "!! expected exit code $want, got $rc" >&2
     exit 1
   fi
-  printf '   refused (exit %d): %s\n' "$rc" "$(cat "$DEMO/last-error")"
+  say "(exit code $rc)"
 }
 
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
 rm -rf "$DEMO"
-mkdir -m 700 -p "$DEMO"
+mkdir -m 700 -p "$DEMO"/{keys,registry,data,logs,run}
+DEMO="$(cd "$DEMO" && pwd)"
 cd "$DEMO"
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+ENDPOINT="tcp://127.0.0.1:$PORT"
 
-step "1. Each participant makes its own keys (secret file 0600 + public card)"
-show "$KP" keygen --id regisseur-01 --kind coordinator --partner veiligheidsteam --out keys
-show "$KP" keygen --id politie-agent --kind agent --partner politie --out keys
-show "$KP" keygen --id ggz-agent --kind agent --partner ggz --out keys
-echo
-ls -l keys
-echo
-echo "The police agent's public card (public keys only, self-signed):"
-sed 's/^/   /' keys/politie-agent.card
+step "1. Keys: every participant makes its own (secret file 0600 + public card)"
+"$KP" keygen --id enrolment-hvb --kind enrolment --out keys >/dev/null
+"$KP" keygen --id gateway --kind gateway --out keys >/dev/null
+for p in "${PARTNERS[@]}"; do "$KP" keygen --id "$p-agent" --kind agent --partner "$p" --out keys >/dev/null; done
+"$KP" keygen --id regisseur-01 --kind coordinator --partner veiligheidsteam --out keys >/dev/null
+"$KP" keygen --id fg-01 --kind privacy-officer --out keys >/dev/null
+say "made: enrolment-hvb, gateway, ${#PARTNERS[@]} agents (${PARTNERS[*]}), regisseur-01, fg-01 (privacy officer)"
+for f in keys/*.card; do [[ $f == keys/enrolment-hvb.card ]] || cp "$f" registry/; done
+show "$KP" registry sign --enrolment keys/enrolment-hvb.secret --dir registry --role regisseur-01=casusregisseur >/dev/null
+say "the enrolment office signed the registry: $(ls registry/*.card | wc -l) participants"
 
-REQ=4b5450000000000000000000000000a1   # the request these messages belong to
+step "2. Fictional source data for each partner (plainly fake names and numbers)"
+python3 "$SRC/deploy/demo/make_demo_data.py" data
+say "$(find data -type f | wc -l) files under $DEMO/data (SQLite for the police, JSON files, one lookup program)"
 
-step "2. The coordinator seals the subject's details for the police agent only"
-cat > subject.json <<'JSON'
-{"caseId": "VT-2026-0001",
- "subjects": [{"ref": "S1", "role": "SUBJECT_ROLE_VICTIM", "bsn": "999990019",
-               "name": "Demi de Voorbeeld (fictief)", "dateOfBirth": "1990-01-01"}],
- "justification": "Acuut gevaar; afgestemd met de poortwachter (fictief)."}
-JSON
-show "$KP" envelope seal --identity keys/regisseur-01.secret --to keys/politie-agent.card \
-  --kind subject-data --request-id "$REQ" --in subject.json --out subject.sealed
-echo "   $(wc -c < subject.sealed) bytes of ciphertext; the gateway would route these without reading them."
-show "$KP" envelope open --identity keys/politie-agent.secret --from keys/regisseur-01.card \
-  --kind subject-data --request-id "$REQ" --in subject.sealed
+step "3. The gateway and the nine agents start"
+cat > gateway.yaml <<YAML
+listen: $ENDPOINT
+identity: keys/gateway.secret
+registry: registry
+enrolment_card: keys/enrolment-hvb.card
+policy: $POLICY
+data_dir: run/gateway
+log_origin: ketenpoort.demo/audit
+YAML
+"$GATEWAY" run --config gateway.yaml >logs/gateway.log 2>&1 &
+PIDS+=($!)
+for p in "${PARTNERS[@]}"; do
+  python3 "$SRC/deploy/demo/make_demo_data.py" --agent-config "$p" "$ENDPOINT" "$POLICY" >"agent-$p.yaml"
+  "$AGENT" run --config "agent-$p.yaml" >"logs/$p-agent.log" 2>&1 &
+  PIDS+=($!)
+done
+say "gateway on $ENDPOINT (log: logs/gateway.log); agents: logs/<partner>-agent.log"
 
-step "3. The police agent signs a fragment and seals it to the coordinator"
-cat > fragment.json <<'JSON'
-{"caseId": "VT-2026-0001",
- "categories": [{"category": "politie-incidenten",
-   "records": [{"subjectRef": "S1", "values": [
-      {"field": "datum", "value": "2026-10-03"},
-      {"field": "soort", "value": "huiselijk geweld, melding"}]}]}]}
-JSON
-show "$KP" envelope seal --identity keys/politie-agent.secret --to keys/regisseur-01.card \
-  --kind fragment-content --request-id "$REQ" --in fragment.json --out fragment.sealed
-show "$KP" envelope open --identity keys/regisseur-01.secret --from keys/politie-agent.card \
-  --kind fragment-content --request-id "$REQ" --in fragment.sealed
+cat > coordinator.yaml <<YAML
+gateway:
+  endpoint: $ENDPOINT
+  card: keys/gateway.card
+identity: keys/regisseur-01.secret
+enrolment_card: keys/enrolment-hvb.card
+registry: registry
+store: coordinator-store
+YAML
+export KETENPOORT_CONFIG="$DEMO/coordinator.yaml"
+# Wait until the gateway answers (the agents may come a moment later: the
+# gateway holds requests for them until they connect).
+for _ in $(seq 1 100); do
+  "$KP" inbox >/dev/null 2>&1 && break
+  sleep 0.1
+done
 
-step "4. Tampered or misdirected copies are refused"
-cp fragment.sealed tampered.sealed
-printf '\x01' | dd of=tampered.sealed bs=1 seek=100 conv=notrunc status=none
-echo "A copy with one byte changed:"
-expect_refusal "$KP" envelope open --identity keys/regisseur-01.secret --from keys/politie-agent.card \
-  --kind fragment-content --request-id "$REQ" --in tampered.sealed
-echo "The genuine fragment, presented as the answer to another request:"
-expect_refusal "$KP" envelope open --identity keys/regisseur-01.secret --from keys/politie-agent.card \
-  --kind fragment-content --request-id 4b5450000000000000000000000000a2 --in fragment.sealed
-echo "The genuine fragment, opened by someone it was not sealed to:"
-expect_refusal "$KP" envelope open --identity keys/ggz-agent.secret --from keys/politie-agent.card \
-  --kind fragment-content --request-id "$REQ" --in fragment.sealed
-echo "A fragment claimed to come from GGz, but signed by the police agent:"
-expect_refusal "$KP" envelope open --identity keys/regisseur-01.secret --from keys/ggz-agent.card \
-  --kind fragment-content --request-id "$REQ" --in fragment.sealed
-echo "A secret key file that others can read:"
-chmod 644 keys/ggz-agent.secret
-expect_refusal "$KP" envelope seal --identity keys/ggz-agent.secret --to keys/regisseur-01.card \
-  --kind fragment-content --request-id "$REQ" --in fragment.json
-chmod 600 keys/ggz-agent.secret
+step "4. The casusregisseur opens a case; the subjects' details stay on this machine"
+cat > s1.yaml <<'YAML'
+name: "Demi de Voorbeeld (fictief)"
+bsn: "999990019"
+date_of_birth: 1990-01-01
+YAML
+cat > s2.yaml <<'YAML'
+name: "Kim de Voorbeeld (fictief)"
+bsn: "999990020"
+date_of_birth: 2016-05-12
+YAML
+cat > s3.yaml <<'YAML'
+name: "Robin Testmans (fictief)"
+bsn: "999990031"
+date_of_birth: 1987-09-30
+YAML
+show "$KP" case open --purpose plan-van-aanpak --subject victim:s1.yaml --subject child:s2.yaml \
+  --subject suspected-perpetrator:s3.yaml | tee case-open.txt
+CASE="$(tail -1 case-open.txt)"
+show "$KP" case admit "$CASE" "${PARTNERS[@]}"
 
-step "5. A signed envelope as it goes on the wire; an edited copy is refused"
-echo '{"sequence": "1"}' > heartbeat.json
-show "$KP" envelope sign --identity keys/politie-agent.secret --kind heartbeat --in heartbeat.json --out heartbeat.env
-show "$KP" envelope verify --from keys/politie-agent.card --kind heartbeat --in heartbeat.env
-cp heartbeat.env edited.env
-printf '\x07' | dd of=edited.env bs=1 seek=20 conv=notrunc status=none
-echo "The same envelope with one byte changed:"
-expect_refusal "$KP" envelope verify --from keys/politie-agent.card --in edited.env
+step "5. Phase 1 (acute veiligheid): requests to the partners"
+show "$KP" request "$CASE" --from politie --category politie-incidenten --purpose plan-van-aanpak --subject S1 --subject S3
+show "$KP" request "$CASE" --from om --category om-voorwaarden --purpose plan-van-aanpak --subject S3
+show "$KP" request "$CASE" --from reclassering --category reclassering-toezicht --purpose plan-van-aanpak --subject S3
+show "$KP" request "$CASE" --from veilig-thuis --category veilig-thuis-meldingen --purpose plan-van-aanpak
+show "$KP" request "$CASE" --from rvdk --category rvdk-onderzoeksstatus --purpose plan-van-aanpak --subject S2
+show "$KP" request "$CASE" --from jeugdbescherming --category jeugdbescherming-maatregelen --purpose plan-van-aanpak --subject S2
 
-step "Done"
+step "6. GGz: refused without the subject's consent, permitted once it is recorded"
+expect_exit 3 "$KP" request "$CASE" --from ggz --category ggz-in-zorg --purpose plan-van-aanpak --subject S3
+show "$KP" case consent "$CASE" --subject S3 --purpose plan-van-aanpak --until 2027-06-30
+show "$KP" request "$CASE" --from ggz --category ggz-in-zorg --purpose plan-van-aanpak --subject S3
+show "$KP" request "$CASE" --from novadic --category verslavingszorg-in-zorg --purpose plan-van-aanpak --subject S3
+
+step "7. Acute danger: the police are asked with a justification (weapons field allowed, privacy officer notified)"
+show "$KP" request "$CASE" --from politie --category politie-incidenten --purpose acuut-gevaar-afwenden --subject S3 \
+  --justification "Dreiging met een wapen gemeld op 2026-11-26 (fictief)" --json
+
+step "8. Phase 2 (stabiele veiligheid): the municipality may now be asked"
+show "$KP" case phase "$CASE" stabiele-veiligheid
+show "$KP" request "$CASE" --from gemeente --category gemeente-ondersteuning --purpose plan-van-aanpak --subject S1
+
+step "9. The case is closed; a request after closure is refused"
+show "$KP" case close "$CASE" --reason veiligheid-hersteld
+expect_exit 3 "$KP" request "$CASE" --from politie --category politie-incidenten --purpose plan-van-aanpak --subject S1
+show "$KP" case list
+show "$KP" case show "$CASE"
+
+step "10. The privacy officer pulls the audit log, verifies it and writes the report"
+show "$KP" audit pull --gateway "$ENDPOINT" --gateway-card keys/gateway.card --identity keys/fg-01.secret --out audit-copy
+# The log's key the privacy officer pinned when the gateway was installed, and
+# a checkpoint the police agent kept from one of its receipts.
+cp run/gateway/audit/log.vkey pinned-gateway-log.vkey
+KEPT="$(ls run/politie-agent/gateway-checkpoints/* | head -1)"
+show "$KP" audit verify audit-copy --key pinned-gateway-log.vkey --checkpoint "$KEPT"
+show "$KP" audit report audit-copy --key pinned-gateway-log.vkey --case "$CASE" --out audit-report.html
+
+step "11. No personal data left the partners' or coordinator's machines in the clear"
+LEAKS=0
+for needle in 999990019 "Demi de Voorbeeld" "Robin Testmans" "Dreiging met een wapen"; do
+  if grep -rqa -- "$needle" logs run/gateway audit-copy coordinator-store 2>/dev/null; then
+    echo "!! found '$needle' in a log, the gateway's data or the coordinator's store" >&2
+    LEAKS=1
+  fi
+done
+((LEAKS == 0)) || exit 1
+say "searched logs/, run/gateway/, audit-copy/ and coordinator-store/ for the subjects' BSN, names and the"
+say "justification text: not found (the store keeps them encrypted; the gateway never saw them)"
+
+cleanup
+trap - EXIT
+step "Done in $((SECONDS - START)) s"
 cat <<TXT
-Everything is in $DEMO: keys/ (secret files 0600, public cards), the sealed
-messages and the JSON they came from. What you saw is the foundation the
-gateway and the agents are built on: docs/protocol.md describes every byte.
+Everything is in $DEMO:
+  audit-report.html      the privacy officer's report of case $CASE (open it in a browser)
+  audit-copy/            the pulled audit log, verified against the pinned key
+  coordinator-store/     the casusregisseur's local store (fragments sealed, subjects encrypted)
+  logs/                  the gateway's and the agents' logs: ids only, no personal data
+  run/<agent>/audit/     each agent's own log of what it disclosed
+  *.yaml                 the configurations used (docs/operations.md, docs/agent.md, docs/cli.md)
 TXT
