@@ -1,0 +1,177 @@
+#include "tests/testing/region.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/base/encoding.h"
+#include "core/base/file_util.h"
+#include "core/crypto/sha256.h"
+#include "core/identity/registry.h"
+#include "gateway/log_audit_trail.h"
+#include "policy/policy_loader.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::testing {
+
+namespace {
+constexpr int64_t kSetupMs = 1795357974123;  // key creation time: fixed, in the past
+}
+
+std::string Region::PolicyPath() { return SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml"; }
+
+Region::~Region() {
+  for (auto& [p, a] : agents_) StopAgent(p);
+  StopGateway();
+}
+
+Status Region::Make(const std::string& id, ParticipantKind kind, const std::string& partner) {
+  KP_ASSIGN_OR_RETURN(Identity idn, Identity::Generate(id, kind, partner, kSetupMs));
+  KP_RETURN_IF_ERROR(WriteIdentityFiles(keys_dir(), idn));
+  if (kind != ParticipantKind::kEnrolment) {
+    KP_RETURN_IF_ERROR(WriteFileDurable(CardFilePath(registry_dir(), id), idn.MakeCard().ToYaml(), 0644,
+                                        WriteMode::kCreateExclusive));
+  }
+  identities_.emplace(id, std::move(idn));
+  return OkStatus();
+}
+
+Result<std::unique_ptr<Region>> Region::Create(const std::string& dir, const Clock& clock) {
+  std::unique_ptr<Region> r(new Region(dir, clock));
+  for (const auto& d : {r->keys_dir(), r->registry_dir(), dir + "/data"}) {
+    std::filesystem::create_directories(d);
+    ::chmod(d.c_str(), 0700);
+  }
+  KP_ASSIGN_OR_RETURN(auto policy, policy::LoadPolicyFile(PolicyPath(), [](std::string_view t) {
+                        return HexEncode(Sha256String(t));
+                      }));
+  for (size_t i = 0; i < policy->partners().size(); ++i) {
+    const std::string& p = policy->partners()[i].id;
+    if (p == "veiligheidsteam") continue;  // the coordinator's own organisation
+    r->partners_.push_back(p);
+    for (const auto& c : policy->categories()) {
+      if (c.owner == static_cast<int>(i)) {
+        r->categories_[p].push_back(c.id);
+        r->fields_[c.id] = c.fields;
+      }
+    }
+  }
+  KP_RETURN_IF_ERROR(r->Make("enrolment-hvb", ParticipantKind::kEnrolment, ""));
+  KP_RETURN_IF_ERROR(r->Make("gateway", ParticipantKind::kGateway, ""));
+  KP_RETURN_IF_ERROR(r->Make(kCoordinator, ParticipantKind::kCoordinator, "veiligheidsteam"));
+  KP_RETURN_IF_ERROR(r->Make(kPrivacyOfficer, ParticipantKind::kPrivacyOfficer, ""));
+  for (const auto& p : r->partners_) KP_RETURN_IF_ERROR(r->Make(p + "-agent", ParticipantKind::kAgent, p));
+  KP_RETURN_IF_ERROR(Registry::Sign(r->registry_dir(), r->identities_.at("enrolment-hvb").signing().secret_key,
+                                    {{kCoordinator, "casusregisseur"}}, "hart-van-brabant", kSetupMs));
+  KP_RETURN_IF_ERROR(r->WriteData());
+
+  auto& g = r->gateway_config_;
+  g.listen = "tcp://127.0.0.1:*";
+  g.identity = IdentityFilePath(r->keys_dir(), "gateway");
+  g.registry = r->registry_dir();
+  g.enrolment_card = CardFilePath(r->keys_dir(), "enrolment-hvb");
+  g.policy = PolicyPath();
+  g.data_dir = dir + "/gateway-data";
+  g.log_origin = "ketenpoort.test/audit";
+  return r;
+}
+
+Status Region::WriteData() {
+  for (const auto& [category, fields] : fields_) {
+    const std::string folder = dir_ + "/data/" + category;
+    std::filesystem::create_directories(folder);
+    nlohmann::json record;
+    for (const auto& f : fields) record[f] = f + ":" + kBsn;
+    record["interne-notitie"] = kCanaryDropped;
+    std::ofstream(folder + "/" + kBsn + ".json") << nlohmann::json::array({record}).dump();
+  }
+  return OkStatus();
+}
+
+Status Region::StartGateway() {
+  ::mkdir(gateway_config_.data_dir.c_str(), 0700);
+  KP_ASSIGN_OR_RETURN(auto trail, gateway::LogAuditTrail::Open(gateway::Gateway::AuditDir(gateway_config_),
+                                                               identities_.at("gateway"), gateway_config_.log_origin));
+  KP_ASSIGN_OR_RETURN(gateway_, gateway::Gateway::Create(gateway_config_, std::move(trail), clock_));
+  endpoint_ = gateway_->endpoint();
+  gateway_config_.listen = endpoint_;  // a restart binds the same port
+  gateway::Gateway* g = gateway_.get();
+  gateway_thread_ = std::thread([g] { EXPECT_OK(g->Run()); });
+  return OkStatus();
+}
+
+void Region::StopGateway() {
+  if (!gateway_) return;
+  gateway_->RequestStop();
+  gateway_thread_.join();
+  gateway_.reset();
+}
+
+agent::AgentConfig Region::AgentConfigFor(const std::string& partner) const {
+  const std::string id = partner + "-agent";
+  agent::AgentConfig c;
+  c.identity = IdentityFilePath(keys_dir(), id);
+  c.gateway_endpoint = endpoint_;
+  c.gateway_card = CardFilePath(keys_dir(), "gateway");
+  c.gateway_log_origin = gateway_config_.log_origin;
+  c.enrolment_card = CardFilePath(keys_dir(), "enrolment-hvb");
+  c.registry = registry_dir();
+  c.policy = PolicyPath();
+  c.data_dir = dir_ + "/" + id + "-data";
+  c.heartbeat_interval_ms = 1000;
+  c.peer_timeout_ms = 4000;
+  c.reconnect_min_ms = 50;
+  c.reconnect_max_ms = 400;
+  for (const auto& category : categories_.at(partner)) {
+    agent::ConnectorConfig files;
+    files.kind = agent::ConnectorConfig::Kind::kJsonFiles;
+    files.folder = dir_ + "/data/" + category;
+    files.key = "bsn";
+    c.sources.emplace(category, files);
+  }
+  return c;
+}
+
+Status Region::StartAgent(const std::string& partner) {
+  KP_ASSIGN_OR_RETURN(auto a, agent::Agent::Create(AgentConfigFor(partner), clock_));
+  RunningAgent& r = agents_[partner];
+  r.agent = std::move(a);
+  agent::Agent* agent = r.agent.get();
+  r.thread = std::thread([agent] { EXPECT_OK(agent->Run()); });
+  return OkStatus();
+}
+
+Status Region::StartAllAgents() {
+  for (const auto& p : partners_) KP_RETURN_IF_ERROR(StartAgent(p));
+  return OkStatus();
+}
+
+void Region::StopAgent(const std::string& partner) {
+  auto it = agents_.find(partner);
+  if (it == agents_.end() || !it->second.agent) return;
+  it->second.agent->RequestStop();
+  it->second.thread.join();
+  it->second.agent.reset();
+}
+
+client::ClientConfig Region::CoordinatorConfig() const {
+  client::ClientConfig c;
+  c.gateway_endpoint = endpoint_;
+  c.gateway_card = CardFilePath(keys_dir(), "gateway");
+  c.identity = IdentityFilePath(keys_dir(), kCoordinator);
+  c.enrolment_card = CardFilePath(keys_dir(), "enrolment-hvb");
+  c.registry = registry_dir();
+  c.store = dir_ + "/coordinator-store";
+  c.timeout_ms = 8000;
+  return c;
+}
+
+Result<std::unique_ptr<client::Coordinator>> Region::Coordinator() const {
+  KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(CoordinatorConfig(), clock_));
+  KP_RETURN_IF_ERROR(c->Connect());
+  return c;
+}
+
+}  // namespace kp::testing

@@ -1,0 +1,96 @@
+// Region: a whole Ketenpoort region on this machine for end-to-end tests and
+// the benchmark — keys for the enrolment office, the gateway, a casusregisseur,
+// a privacy officer and the agent of every partner of the example policy; a
+// signed registry; fictional JSON data for every category a partner owns;
+// the real gateway and real agents on their own threads, on CURVE sockets on
+// 127.0.0.1; and the coordinator's client configuration.
+//
+// Data: subject BSN kBsn has one record in every category, holding every
+// field of the category plus an extra column ("interne-notitie") that no
+// policy allows, valued kCanaryDropped. Field values are "<field>:<bsn>".
+#ifndef KETENPOORT_TESTS_TESTING_REGION_H_
+#define KETENPOORT_TESTS_TESTING_REGION_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/agent.h"
+#include "agent/agent_config.h"
+#include "client/client_config.h"
+#include "client/coordinator.h"
+#include "core/base/clock.h"
+#include "core/identity/identity.h"
+#include "gateway/gateway.h"
+#include "gateway/gateway_config.h"
+
+namespace kp::testing {
+
+class Region {
+ public:
+  static constexpr char kBsn[] = "999990019";
+  static constexpr char kCanaryDropped[] = "CANARY-NOT-ALLOWED-FIELD";
+  static constexpr char kCoordinator[] = "regisseur-01";
+  static constexpr char kPrivacyOfficer[] = "fg-01";
+
+  // Makes keys, registry and data under `dir` (which must exist, 0700).
+  // `clock` must outlive the region.
+  static Result<std::unique_ptr<Region>> Create(const std::string& dir, const Clock& clock);
+  ~Region();
+
+  // The nine partners with an agent, in policy order.
+  const std::vector<std::string>& partners() const { return partners_; }
+  // The categories `partner` owns (and its agent answers).
+  const std::vector<std::string>& categories(const std::string& partner) const {
+    return categories_.at(partner);
+  }
+
+  // The gateway binds 127.0.0.1 on a free port the first time, and the same
+  // port after a restart.
+  Status StartGateway();
+  void StopGateway();
+  gateway::Gateway* gateway() { return gateway_.get(); }
+  const std::string& endpoint() const { return endpoint_; }
+
+  Status StartAgent(const std::string& partner);
+  void StopAgent(const std::string& partner);
+  Status StartAllAgents();
+
+  gateway::GatewayConfig& gateway_config() { return gateway_config_; }
+  agent::AgentConfig AgentConfigFor(const std::string& partner) const;
+  client::ClientConfig CoordinatorConfig() const;
+  // Opened and connected.
+  Result<std::unique_ptr<client::Coordinator>> Coordinator() const;
+
+  const Identity& identity(const std::string& id) const { return identities_.at(id); }
+  std::string keys_dir() const { return dir_ + "/keys"; }
+  std::string registry_dir() const { return dir_ + "/registry"; }
+  static std::string PolicyPath();
+
+ private:
+  struct RunningAgent {
+    std::unique_ptr<agent::Agent> agent;
+    std::thread thread;
+  };
+  Region(std::string dir, const Clock& clock) : dir_(std::move(dir)), clock_(clock) {}
+  Status Make(const std::string& id, ParticipantKind kind, const std::string& partner);
+  Status WriteData();
+
+  const std::string dir_;
+  const Clock& clock_;
+  std::vector<std::string> partners_;
+  std::map<std::string, std::vector<std::string>> categories_;
+  std::map<std::string, std::vector<std::string>> fields_;  // category -> fields
+  std::map<std::string, Identity> identities_;
+  gateway::GatewayConfig gateway_config_;
+  std::unique_ptr<gateway::Gateway> gateway_;
+  std::thread gateway_thread_;
+  std::string endpoint_;
+  std::map<std::string, RunningAgent> agents_;
+};
+
+}  // namespace kp::testing
+
+#endif  // KETENPOORT_TESTS_TESTING_REGION_H_
