@@ -273,6 +273,7 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(timeout_ms));
   if (!bytes.has_value()) return std::optional<VerifiedEnvelope>();
+  ++received_;
   // No replay guard: gateway answers are matched to a fresh command id, and
   // request answers to a waiting request (see the header comment).
   auto env = EnvelopeVerifier(keys_, nullptr).Verify(*bytes);
@@ -420,14 +421,16 @@ Result<Outcome> Coordinator::ReadFragment(const StoredFragment& f) const {
   return VerifyDelivery(env, *request);
 }
 
-Status Coordinator::Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink) {
+Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink, bool first_only) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  const size_t before = received_;
   int left = timeout_ms;
   do {
     KP_RETURN_IF_ERROR(ReceiveOne(left, "", sink).status());
+    if (first_only && received_ != before) break;
     left = MillisLeft(deadline);
   } while (left > 0);
-  return OkStatus();
+  return received_ - before;
 }
 
 Result<Outcome> Coordinator::AwaitOutcome(const std::string& request_id, int timeout_ms) {

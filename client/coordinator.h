@@ -98,7 +98,9 @@ class Coordinator {
   Result<Outcome> AwaitOutcome(const std::string& request_id, int timeout_ms);
   // Handles what arrives within `timeout_ms`, calling `sink` for each answer
   // to a waiting request (for pipelined use: many requests in flight).
-  Status Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink);
+  // Returns how many messages arrived (verified or not). Returns early, after
+  // the first message, when `first_only`.
+  Result<size_t> Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink, bool first_only = false);
   // Asks the gateway for what it held while this coordinator was away
   // (optionally one case); returns the answers it handled.
   Result<std::vector<Outcome>> FetchInbox(const std::string& case_id);
@@ -135,6 +137,7 @@ class Coordinator {
   std::unique_ptr<CoordinatorStore> store_;
   std::unique_ptr<TransportContext> context_;
   std::unique_ptr<DealerClient> dealer_;
+  size_t received_ = 0;  // messages received, verified or not
 };
 
 // An Error envelope's body as a Status (code from the wire, message prefixed

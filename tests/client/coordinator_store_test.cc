@@ -1,0 +1,166 @@
+// The coordinator's local store on a real SQLite file: encryption at rest,
+// binding of encrypted subject data to its case and reference, retention and
+// purge, request states, file modes.
+#include "client/coordinator_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "tests/testing/status_matchers.h"
+
+namespace kp::client {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using testing::IsOk;
+
+constexpr char kCanaryBsn[] = "999990019";
+constexpr char kCanaryName[] = "CANARY-NAAM-Store";
+constexpr int64_t kNow = 1795357974123;
+
+Identity MakeIdentity(const std::string& id) {
+  auto idn = Identity::Generate(id, ParticipantKind::kCoordinator, "veiligheidsteam", kNow);
+  EXPECT_THAT(idn, IsOk());
+  return std::move(idn).value();
+}
+
+v1::Subject Subject(const std::string& ref) {
+  v1::Subject s;
+  s.set_ref(ref);
+  s.set_role(v1::SUBJECT_ROLE_VICTIM);
+  s.set_bsn(kCanaryBsn);
+  s.set_name(kCanaryName);
+  s.set_date_of_birth("1990-01-01");
+  return s;
+}
+
+std::string FileBytes(const std::string& dir) {
+  std::string all;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    all += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return all;
+}
+
+class CoordinatorStoreTest : public ::testing::Test {
+ protected:
+  std::string Dir() const { return dir_.File("store"); }
+  testing::TempDir dir_;
+  Identity me_ = MakeIdentity("regisseur-01");
+};
+
+TEST_F(CoordinatorStoreTest, SubjectDataIsEncryptedAtRestAndReadsBack) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+    ASSERT_OK(store->PutCase({"VT-2026-0001", "plan-van-aanpak", "acute-veiligheid", kNow, false, {}}));
+    ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S1")));
+  }
+  const std::string bytes = FileBytes(Dir());
+  EXPECT_EQ(bytes.find(kCanaryBsn), std::string::npos);
+  EXPECT_EQ(bytes.find(kCanaryName), std::string::npos);
+  EXPECT_NE(bytes.find("VT-2026-0001"), std::string::npos);  // ids are not secret
+
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  ASSERT_OK_AND_ASSIGN(auto subjects, store->Subjects("VT-2026-0001"));
+  ASSERT_EQ(subjects.size(), 1u);
+  EXPECT_EQ(subjects[0].bsn(), kCanaryBsn);
+  EXPECT_EQ(subjects[0].name(), kCanaryName);
+
+  struct stat st {};
+  ASSERT_EQ(::stat(Dir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(::stat(CoordinatorStore::DatabasePath(Dir()).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(CoordinatorStoreTest, AnotherIdentityOrAMovedRowCannotReadSubjectData) {
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+    ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S1")));
+    ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S2")));
+  }
+  Identity other = MakeIdentity("regisseur-02");
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), other));
+    EXPECT_EQ(store->Subjects("VT-2026-0001").status().code(), StatusCode::kDataLoss);
+  }
+  // Swap the encrypted blobs of S1 and S2 (and flip a bit in another copy):
+  // the binding to (case, ref) makes both fail.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(CoordinatorStore::DatabasePath(Dir()).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE subjects SET ref = CASE ref WHEN 'S1' THEN 'tmp' ELSE ref END;"
+                         "UPDATE subjects SET ref = 'S1' WHERE ref = 'S2';"
+                         "UPDATE subjects SET ref = 'S2' WHERE ref = 'tmp';",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  EXPECT_EQ(store->Subjects("VT-2026-0001").status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(CoordinatorStoreTest, RequestsMoveFromWaitingToOneAnswerOnly) {
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  const std::string a(16, 'a'), b(16, 'b');
+  ASSERT_OK(store->AddRequest({a, "VT-2026-0001", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+  ASSERT_OK(store->AddRequest({b, "VT-2026-0001", "ggz", "ggz-agent", {"ggz-in-zorg", "x"}, "p", kNow + 1}));
+  EXPECT_FALSE(store->AddRequest({a, "VT-2026-0001", "politie", "politie-agent", {}, "p", kNow}).ok());
+  ASSERT_OK(store->PutFragment({a, "VT-2026-0001", "politie-agent", kNow, kNow + 1000, "delivery-bytes"}));
+  // A refusal arriving after the delivery changes nothing.
+  ASSERT_OK(store->MarkRefused(a, "late", kNow));
+  ASSERT_OK(store->MarkRefused(b, "geen toestemming", kNow));
+  ASSERT_OK_AND_ASSIGN(auto reqs, store->Requests("VT-2026-0001"));
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].state, RequestState::kDelivered);
+  EXPECT_EQ(reqs[0].refusal, "");
+  EXPECT_EQ(reqs[1].state, RequestState::kRefused);
+  EXPECT_EQ(reqs[1].refusal, "geen toestemming");
+  EXPECT_EQ(reqs[1].categories, (std::vector<std::string>{"ggz-in-zorg", "x"}));
+  // A second fragment for the same request is refused by the database.
+  EXPECT_FALSE(store->PutFragment({a, "VT-2026-0001", "politie-agent", kNow, kNow + 1000, "again"}).ok());
+}
+
+TEST_F(CoordinatorStoreTest, PurgeRemovesExpiredFragmentsAndSubjectsOfClosedCases) {
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  ASSERT_OK(store->PutCase({"VT-1", "p", "acute-veiligheid", kNow, false, {}}));
+  ASSERT_OK(store->PutCase({"VT-2", "p", "gesloten", kNow, true, {}}));
+  ASSERT_OK(store->PutSubject("VT-1", Subject("S1")));
+  ASSERT_OK(store->PutSubject("VT-2", Subject("S1")));
+  const std::string r1(16, '1'), r2(16, '2'), r3(16, '3');
+  for (const auto& [id, c] : {std::pair{r1, "VT-1"}, {r2, "VT-2"}, {r3, "VT-2"}}) {
+    ASSERT_OK(store->AddRequest({id, c, "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+  }
+  ASSERT_OK(store->PutFragment({r1, "VT-1", "politie-agent", kNow, kNow + 10, "CANARY-FRAGMENT-1"}));
+  ASSERT_OK(store->PutFragment({r2, "VT-2", "politie-agent", kNow, kNow + 10, "CANARY-FRAGMENT-2"}));
+  ASSERT_OK(store->PutFragment({r3, "VT-2", "politie-agent", kNow, kNow + 99, "CANARY-FRAGMENT-3"}));
+
+  ASSERT_OK_AND_ASSIGN(auto none, store->Purge(kNow + 10));  // retention holds through its last millisecond
+  EXPECT_EQ(none.fragments, 0u);
+  ASSERT_OK_AND_ASSIGN(auto some, store->Purge(kNow + 11));
+  EXPECT_EQ(some.fragments, 2u);
+  EXPECT_EQ(some.subjects, 0u);  // VT-2 still holds a fragment
+  ASSERT_OK_AND_ASSIGN(auto rest, store->Purge(kNow + 100));
+  EXPECT_EQ(rest.fragments, 1u);
+  EXPECT_EQ(rest.subjects, 1u);  // closed VT-2's subject goes with its last fragment
+  ASSERT_OK_AND_ASSIGN(auto open_subjects, store->Subjects("VT-1"));
+  EXPECT_EQ(open_subjects.size(), 1u);  // an open case keeps its subjects
+  ASSERT_OK_AND_ASSIGN(auto closed_subjects, store->Subjects("VT-2"));
+  EXPECT_TRUE(closed_subjects.empty());
+  // Deleted content is overwritten, not left in free pages or the WAL.
+  store.reset();
+  const std::string bytes = FileBytes(Dir());
+  EXPECT_EQ(bytes.find("CANARY-FRAGMENT"), std::string::npos);
+}
+
+TEST_F(CoordinatorStoreTest, RefusesAFolderOthersMayWrite) {
+  std::filesystem::create_directories(Dir());
+  ::chmod(Dir().c_str(), 0777);
+  EXPECT_FALSE(CoordinatorStore::Open(Dir(), me_).ok());
+}
+
+}  // namespace
+}  // namespace kp::client

@@ -1,0 +1,296 @@
+// The coordinator client against a hostile gateway: a real CURVE ROUTER on
+// 127.0.0.1 holding the gateway's keys, driven by the test, that hands the
+// coordinator forged, tampered, misdirected and replayed answers. Nothing of
+// that may be stored or shown as a fragment; the genuine answer afterwards
+// still is.
+#include "client/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/crypto/random.h"
+#include "core/envelope/sealed.h"
+#include "core/transport/router_server.h"
+#include "core/transport/zap_handler.h"
+#include "core/transport/transport_context.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::client {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using testing::IsOk;
+using testing::Region;
+
+constexpr char kCase[] = "VT-2026-0042";
+constexpr char kCanaryName[] = "CANARY-NAAM-Testmans";
+
+class HostileGatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    TransportPeers peers;
+    const Identity& me = region_->identity(Region::kCoordinator);
+    peers[me.transport().public_key] = {me.id(), "coordinator", "veiligheidsteam", "casusregisseur"};
+    ASSERT_OK_AND_ASSIGN(zap_, ZapHandler::Create(context_.get(), peers));
+    const Identity& gw = region_->identity("gateway");
+    ASSERT_OK_AND_ASSIGN(router_, RouterServer::Create(context_.get(), *zap_, gw.transport().public_key,
+                                                       gw.transport().secret_key, RouterOptions{}));
+    ClientConfig config = region_->CoordinatorConfig();
+    config.gateway_endpoint = router_->endpoint();
+    ASSERT_OK_AND_ASSIGN(coordinator_, Coordinator::Open(config, SystemClock::Get()));
+    ASSERT_OK(coordinator_->Connect());
+    // The case as if opened earlier (the store is the coordinator's own).
+    ASSERT_OK(coordinator_->store().PutCase({kCase, "plan-van-aanpak", "acute-veiligheid", 1, false, {}}));
+    v1::Subject s;
+    s.set_ref("S1");
+    s.set_role(v1::SUBJECT_ROLE_VICTIM);
+    s.set_bsn(Region::kBsn);
+    s.set_name(kCanaryName);
+    ASSERT_OK(coordinator_->store().PutSubject(kCase, s));
+    request_id_ = Request();
+  }
+
+  void TearDown() override {
+    coordinator_.reset();
+    router_.reset();
+    zap_.reset();
+  }
+
+  // Sends a request to the police; the hostile gateway takes it in.
+  std::string Request(const std::string& partner = "politie") {
+    auto id = coordinator_->SendRequest({kCase, partner, {"politie-incidenten"}, "plan-van-aanpak", {}, ""});
+    EXPECT_THAT(id, IsOk());
+    auto in = router_->Receive(5000);
+    EXPECT_THAT(in, IsOk());
+    if (in.ok() && in->has_value()) routing_id_ = (*in)->routing_id;
+    return id.value_or("");
+  }
+
+  EnvelopeSigner Signer(const std::string& id) const {
+    return EnvelopeSigner(id, region_->identity(id).signing().secret_key, SystemClock::Get());
+  }
+
+  static v1::FragmentContent Content(const std::string& case_id = kCase, int64_t retain = 0) {
+    v1::FragmentContent content;
+    content.set_case_id(case_id);
+    content.set_retain_until_ms(retain != 0 ? retain : SystemClock::Get().NowMillis() + 86'400'000);
+    auto* cat = content.add_categories();
+    cat->set_category("politie-incidenten");
+    auto* rec = cat->add_records();
+    rec->set_subject_ref("S1");
+    auto* fv = rec->add_values();
+    fv->set_field("datum");
+    fv->set_value("2026-10-03");
+    return content;
+  }
+
+  std::string SealedContent(const std::string& agent, const std::string& request_id,
+                            const v1::FragmentContent& content) const {
+    const Identity& me = region_->identity(Region::kCoordinator);
+    auto sealed = SignAndSeal(Signer(agent), v1::MESSAGE_KIND_FRAGMENT_CONTENT, me.id(), me.sealing().public_key,
+                              request_id, content.SerializeAsString());
+    EXPECT_THAT(sealed, IsOk());
+    return sealed.value_or("");
+  }
+
+  std::string Delivery(const std::string& agent, const std::string& request_id, const std::string& sealed,
+                       const std::string& case_id = kCase) const {
+    v1::FragmentDelivery d;
+    d.set_request_id(request_id);
+    d.set_case_id(case_id);
+    d.add_categories("politie-incidenten");
+    d.set_sealed_content(sealed);
+    auto m = Signer(agent).Sign(v1::MESSAGE_KIND_FRAGMENT_DELIVERY, "", request_id, d.SerializeAsString());
+    EXPECT_THAT(m, IsOk());
+    return m.ok() ? m->bytes : "";
+  }
+
+  std::string GenuineDelivery() const {
+    return Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content()));
+  }
+
+  std::string Refusal(const std::string& signer, v1::RefusedBy by, const std::string& request_id) const {
+    v1::Refusal r;
+    r.set_request_id(request_id);
+    r.set_case_id(kCase);
+    r.set_refused_by(by);
+    r.set_reason("geen grondslag");
+    const std::string to = signer == "gateway" ? Region::kCoordinator : "";
+    auto m = Signer(signer).Sign(v1::MESSAGE_KIND_REFUSAL, to, request_id, r.SerializeAsString());
+    EXPECT_THAT(m, IsOk());
+    return m.ok() ? m->bytes : "";
+  }
+
+  // Sends every message, and lets the coordinator handle each; returns the
+  // outcomes it reported.
+  std::vector<Outcome> Feed(const std::vector<std::string>& messages) {
+    std::vector<Outcome> outcomes;
+    size_t handled = 0;
+    for (size_t i = 0; i < messages.size(); i += 200) {
+      const size_t end = std::min(messages.size(), i + 200);
+      for (size_t j = i; j < end; ++j) EXPECT_OK(router_->Send(routing_id_, messages[j]));
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (handled < end && std::chrono::steady_clock::now() < deadline) {
+        auto n = coordinator_->Poll(100, [&](const Outcome& o) { outcomes.push_back(o); });
+        EXPECT_THAT(n, IsOk());
+        handled += n.value_or(0);
+      }
+      EXPECT_EQ(handled, end) << "the coordinator did not take every message in";
+    }
+    return outcomes;
+  }
+
+  RequestState State(const std::string& request_id) {
+    auto r = coordinator_->store().GetRequest(request_id);
+    EXPECT_THAT(r, IsOk());
+    return r.ok() && r->has_value() ? (*r)->state : RequestState::kPending;
+  }
+
+  size_t FragmentsStored() {
+    auto f = coordinator_->store().Fragments("");
+    EXPECT_THAT(f, IsOk());
+    return f.ok() ? f->size() : 0;
+  }
+
+  // The genuine delivery is still accepted: the request kept waiting.
+  void ExpectGenuineStillAccepted() {
+    auto outcomes = Feed({GenuineDelivery()});
+    ASSERT_EQ(outcomes.size(), 1u);
+    EXPECT_EQ(outcomes[0].kind, Outcome::Kind::kDelivered) << outcomes[0].error.ToString();
+    EXPECT_EQ(State(request_id_), RequestState::kDelivered);
+    EXPECT_EQ(FragmentsStored(), 1u);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Region> region_;
+  TransportContext context_;
+  std::unique_ptr<ZapHandler> zap_;
+  std::unique_ptr<RouterServer> router_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::string request_id_;
+  std::string routing_id_;
+};
+
+TEST_F(HostileGatewayTest, AGenuineDeliveryIsStoredOnceAndReplaysAreIgnored) {
+  const std::string genuine = GenuineDelivery();
+  auto first = Feed({genuine});
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_EQ(first[0].kind, Outcome::Kind::kDelivered) << first[0].error.ToString();
+  EXPECT_EQ(first[0].signer, "politie-agent");
+  EXPECT_EQ(first[0].content.categories(0).records(0).values(0).value(), "2026-10-03");
+  // The same bytes again, and a freshly signed second answer: the request is
+  // no longer waiting, so neither is reported or stored.
+  EXPECT_TRUE(Feed({genuine, GenuineDelivery(), Refusal("gateway", v1::REFUSED_BY_GATEWAY, request_id_)}).empty());
+  EXPECT_EQ(FragmentsStored(), 1u);
+  EXPECT_EQ(State(request_id_), RequestState::kDelivered);
+  // What is stored reads back, verified again.
+  ASSERT_OK_AND_ASSIGN(auto fragments, coordinator_->store().Fragments(kCase));
+  ASSERT_OK_AND_ASSIGN(Outcome again, coordinator_->ReadFragment(fragments[0]));
+  EXPECT_EQ(again.content.SerializeAsString(), first[0].content.SerializeAsString());
+}
+
+TEST_F(HostileGatewayTest, EveryFlippedBitAndTruncationOfADeliveryIsRefused) {
+  const std::string genuine = GenuineDelivery();
+  std::vector<std::string> bad;
+  for (size_t bit = 0; bit < genuine.size() * 8; ++bit) {
+    std::string m = genuine;
+    m[bit / 8] = static_cast<char>(m[bit / 8] ^ (1 << (bit % 8)));
+    bad.push_back(std::move(m));
+  }
+  for (size_t len = 0; len < genuine.size(); ++len) bad.push_back(genuine.substr(0, len));
+  for (const Outcome& o : Feed(bad)) {
+    EXPECT_NE(o.kind, Outcome::Kind::kDelivered) << "a tampered delivery was accepted";
+  }
+  EXPECT_EQ(FragmentsStored(), 0u);
+  EXPECT_EQ(State(request_id_), RequestState::kPending);
+  ExpectGenuineStillAccepted();
+}
+
+TEST_F(HostileGatewayTest, EveryFlippedBitOfTheSealedContentIsRefusedEvenWhenReSigned) {
+  const std::string sealed = SealedContent("politie-agent", request_id_, Content());
+  std::vector<std::string> bad;
+  for (size_t bit = 0; bit < sealed.size() * 8; ++bit) {
+    std::string s = sealed;
+    s[bit / 8] = static_cast<char>(s[bit / 8] ^ (1 << (bit % 8)));
+    bad.push_back(Delivery("politie-agent", request_id_, s));
+  }
+  for (size_t len = 0; len < sealed.size(); len += 7) {
+    bad.push_back(Delivery("politie-agent", request_id_, sealed.substr(0, len)));
+  }
+  auto outcomes = Feed(bad);
+  EXPECT_EQ(outcomes.size(), bad.size());
+  for (const Outcome& o : outcomes) {
+    ASSERT_EQ(o.kind, Outcome::Kind::kError);
+    EXPECT_FALSE(o.error.ok());
+  }
+  EXPECT_EQ(FragmentsStored(), 0u);
+  ExpectGenuineStillAccepted();
+}
+
+TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefused) {
+  const std::string other_request = NewMessageId();
+  std::vector<std::string> bad = {
+      // Another agent answers the police request, with content it signed itself.
+      Delivery("ggz-agent", request_id_, SealedContent("ggz-agent", request_id_, Content())),
+      // The police agent's genuine content, but sealed for another request.
+      Delivery("politie-agent", request_id_, SealedContent("politie-agent", other_request, Content())),
+      // Content about another case; an outer body naming another case.
+      Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content("VT-2026-9999"))),
+      Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content()), "VT-2026-9999"),
+      // No retention date.
+      Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content(kCase, -1))),
+      // A refusal signed by an agent that was not asked; a gateway refusal
+      // that claims to be the agent's.
+      Refusal("ggz-agent", v1::REFUSED_BY_AGENT, request_id_),
+      Refusal("gateway", v1::REFUSED_BY_AGENT, request_id_),
+  };
+  {
+    // A category that was not asked for.
+    v1::FragmentContent extra = Content();
+    extra.add_categories()->set_category("ggz-in-zorg");
+    bad.push_back(Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, extra)));
+  }
+  auto outcomes = Feed(bad);
+  ASSERT_EQ(outcomes.size(), bad.size());
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    EXPECT_EQ(outcomes[i].kind, Outcome::Kind::kError) << "answer " << i << " was accepted";
+    EXPECT_EQ(outcomes[i].error.code(), StatusCode::kUnauthenticated) << i << ": " << outcomes[i].error.ToString();
+  }
+  // Answers to a request this coordinator never made are not even reported.
+  EXPECT_TRUE(Feed({Delivery("politie-agent", other_request, SealedContent("politie-agent", other_request, Content())),
+                    Refusal("gateway", v1::REFUSED_BY_GATEWAY, other_request)})
+                  .empty());
+  EXPECT_EQ(FragmentsStored(), 0u);
+  EXPECT_EQ(State(request_id_), RequestState::kPending);
+
+  // The gateway's own refusal is taken.
+  auto refused = Feed({Refusal("gateway", v1::REFUSED_BY_GATEWAY, request_id_)});
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].kind, Outcome::Kind::kRefused);
+  EXPECT_EQ(refused[0].refusal.reason(), "geen grondslag");
+  EXPECT_EQ(State(request_id_), RequestState::kRefused);
+}
+
+TEST_F(HostileGatewayTest, TheStoreHoldsNoPersonalDataInTheClear) {
+  ASSERT_EQ(Feed({GenuineDelivery()}).size(), 1u);
+  std::string all;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(region_->CoordinatorConfig().store)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    all += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(all.find(Region::kBsn), std::string::npos);
+  EXPECT_EQ(all.find(kCanaryName), std::string::npos);
+  EXPECT_EQ(all.find("2026-10-03"), std::string::npos);  // the fragment's content
+  // ...yet the coordinator reads both back.
+  ASSERT_OK_AND_ASSIGN(auto subjects, coordinator_->store().Subjects(kCase));
+  ASSERT_EQ(subjects.size(), 1u);
+  EXPECT_EQ(subjects[0].name(), kCanaryName);
+}
+
+}  // namespace
+}  // namespace kp::client
