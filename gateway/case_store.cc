@@ -91,9 +91,12 @@ Status CaseStore::Exec(const char* sql) {
   return OkStatus();
 }
 
-Status CaseStore::Begin() { return Exec("BEGIN IMMEDIATE"); }
-Status CaseStore::Commit() { return Exec("COMMIT"); }
-void CaseStore::Rollback() { (void)Exec("ROLLBACK"); }
+Status CaseStore::Begin() { return Exec("SAVEPOINT change"); }
+Status CaseStore::Commit() { return Exec("RELEASE change"); }
+void CaseStore::Rollback() { (void)Exec("ROLLBACK TO change; RELEASE change"); }
+Status CaseStore::BeginBatch() { return Exec("BEGIN IMMEDIATE"); }
+Status CaseStore::CommitBatch() { return Exec("COMMIT"); }
+void CaseStore::RollbackBatch() { (void)Exec("ROLLBACK"); }
 
 Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::string& coordinator,
                                        const std::string& first_phase, int year, int64_t now_ms) {
@@ -247,6 +250,10 @@ Result<std::optional<StoredRequest>> CaseStore::GetRequest(const std::string& re
 
 Status CaseStore::MarkDelivered(const std::string& request_id) {
   return Stmt(db_, "UPDATE requests SET delivered = 1 WHERE request_id = ?").Bind(request_id).Run();
+}
+
+Status CaseStore::MarkUndelivered(const std::string& request_id) {
+  return Stmt(db_, "UPDATE requests SET delivered = 0 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status CaseStore::RemoveRequest(const std::string& request_id) {

@@ -70,6 +70,12 @@ class CaseStore {
   Status Begin();
   Status Commit();
   void Rollback();
+  // The gateway handles a burst of messages in one transaction (one sync
+  // of the write-ahead log instead of one per change). Begin/Commit/Rollback
+  // above nest inside it (they are savepoints).
+  Status BeginBatch();
+  Status CommitBatch();
+  void RollbackBatch();
 
   // A new case "VT-<year>-<NNNN>" (numbered per year from 1).
   Result<CaseRecord> OpenCase(const std::string& purpose, const std::string& coordinator,
@@ -110,6 +116,8 @@ class CaseStore {
   Status AddRequest(const StoredRequest& request);
   Result<std::optional<StoredRequest>> GetRequest(const std::string& request_id);
   Status MarkDelivered(const std::string& request_id);
+  // Back to waiting for its agent (the forward could not be sent after all).
+  Status MarkUndelivered(const std::string& request_id);
   Status RemoveRequest(const std::string& request_id);
   // Not yet delivered, for an agent of `source_partner`.
   Result<std::vector<StoredRequest>> UndeliveredFor(const std::string& source_partner);

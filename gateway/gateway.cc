@@ -49,6 +49,9 @@ v1::ErrorCode ToErrorCode(StatusCode code) {
   }
 }
 
+// Messages handled as one burst: one transaction, one audit sync.
+constexpr int kMaxBurst = 256;
+
 int CurrentYear(int64_t now_ms) {
   std::time_t t = static_cast<std::time_t>(now_ms / 1000);
   std::tm tm{};
@@ -200,7 +203,7 @@ v1::AuditRecord Gateway::NewRecord(v1::AuditEvent event, const std::string& acto
 }
 
 Result<uint64_t> Gateway::Audit(v1::AuditRecord record) {
-  auto index = audit_->Append(std::move(record));
+  auto index = batching_ ? audit_->AppendBuffered(std::move(record)) : audit_->Append(std::move(record));
   if (!index.ok()) spdlog::error("audit log append failed: {}", index.status().message());
   return index;
 }
@@ -215,6 +218,11 @@ const RegistryEntry* Gateway::Enrolled(const std::string& id) const {
 bool Gateway::SendRaw(const std::string& to, const std::string& bytes) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return false;
+  if (batching_) {
+    outbox_.push_back({it->second.routing_id, bytes, "", "", ""});
+    it->second.last_sent_ms = clock_.NowMillis();
+    return true;
+  }
   Status s = router_->Send(it->second.routing_id, bytes);
   if (!s.ok()) {
     spdlog::warn("send to {} failed: {}", to, s.message());
@@ -236,7 +244,13 @@ bool Gateway::SendSigned(const std::string& to, v1::MessageKind kind, const std:
 }
 
 void Gateway::SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes) {
-  if (SendRaw(coordinator, bytes)) return;
+  if (SendRaw(coordinator, bytes)) {
+    if (batching_) {
+      outbox_.back().hold_for = coordinator;
+      outbox_.back().case_id = case_id;
+    }
+    return;
+  }
   const int64_t now = clock_.NowMillis();
   Status s = store_->AddToInbox({NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms});
   if (!s.ok()) spdlog::error("cannot hold a message for {}: {}", coordinator, s.message());
@@ -249,7 +263,12 @@ void Gateway::SendError(const std::string& routing_id, const std::string& to, co
   err.set_code(ToErrorCode(status.code()));
   err.set_message(status.message());
   auto msg = signer_->Sign(v1::MESSAGE_KIND_ERROR, to, request_id, err.SerializeAsString());
-  if (msg.ok()) (void)router_->Send(routing_id, msg->bytes);
+  if (!msg.ok()) return;
+  if (batching_) {
+    outbox_.push_back({routing_id, msg->bytes, "", "", ""});
+  } else {
+    (void)router_->Send(routing_id, msg->bytes);
+  }
 }
 
 void Gateway::RefuseAndAudit(const std::string& sender, const std::string& message_id, const Status& status) {
@@ -281,16 +300,56 @@ Status Gateway::Step(int timeout_ms) {
   // A reload asked for while we waited applies before the next message.
   if (reload_.exchange(false)) (void)Reload();
   if (in->has_value()) {
-    Handle(**in);
-    // Drain whatever else is waiting, without blocking.
-    for (int i = 0; i < 1000; ++i) {
+    // Take whatever else is waiting too, without blocking, and handle it
+    // as one burst.
+    std::vector<IncomingMessage> burst;
+    burst.push_back(std::move(**in));
+    for (int i = 0; i < kMaxBurst - 1; ++i) {
       auto more = router_->Receive(0);
       if (!more.ok() || !more->has_value()) break;
-      Handle(**more);
+      burst.push_back(std::move(**more));
     }
+    HandleBurst(burst);
   }
   RunTimers();
   return OkStatus();
+}
+
+void Gateway::HandleBurst(std::vector<IncomingMessage>& burst) {
+  if (Status s = store_->BeginBatch(); !s.ok()) {
+    spdlog::warn("cannot start a transaction ({}); handling {} message(s) one by one", s.message(), burst.size());
+    for (const auto& in : burst) Handle(in);
+    return;
+  }
+  batching_ = true;
+  for (const auto& in : burst) Handle(in);
+  batching_ = false;
+  // Write before forward: the burst's audit records, then its state, are
+  // durable before any of its messages leaves.
+  Status durable = audit_->Sync();
+  if (durable.ok()) durable = store_->CommitBatch();
+  if (!durable.ok()) {
+    store_->RollbackBatch();
+    spdlog::error("{} message(s) could not be made durable, so none of their answers was sent: {}", burst.size(),
+                  durable.message());
+    outbox_.clear();
+    return;
+  }
+  std::vector<Outgoing> out;
+  out.swap(outbox_);
+  for (auto& o : out) {
+    Status s = router_->Send(o.routing_id, o.bytes);
+    if (s.ok()) continue;
+    spdlog::warn("send failed: {}", s.message());
+    for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+      if (it->second.routing_id == o.routing_id) {
+        if (s.code() == StatusCode::kUnavailable) peers_.erase(it);
+        break;
+      }
+    }
+    if (!o.forward_of.empty()) (void)store_->MarkUndelivered(o.forward_of);  // sent again when the agent is back
+    if (!o.hold_for.empty()) SendOrHold(o.hold_for, o.case_id, o.bytes);
+  }
 }
 
 Status Gateway::Run() {
@@ -705,6 +764,7 @@ void Gateway::DeliverQueuedRequests(const std::string& partner) {
     for (const auto& cat : r.categories) rec.add_categories()->set_name(cat);
     if (!Audit(std::move(rec)).ok()) return;  // nothing forwarded unlogged
     if (!SendRaw(agent, msg->bytes)) return;
+    if (batching_) outbox_.back().forward_of = r.request_id;
     (void)store_->MarkDelivered(r.request_id);
     spdlog::info("request {} forwarded to {}", IdHex(r.request_id), agent);
   }
@@ -762,7 +822,9 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
   v1::Receipt receipt;
   receipt.set_delivery_id(env.header.message_id());
   receipt.set_audit_index(*index);
-  auto checkpoint = audit_->Checkpoint();
+  // Signed now over the log as it stands, sent only once it is durable; not
+  // kept in the log folder (the periodic checkpoints are).
+  auto checkpoint = audit_->SignHead();
   if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
   SendSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
   spdlog::info("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
@@ -814,6 +876,10 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
   for (const auto& item : *items) {
     if (!fetch.case_id().empty() && item.case_id != fetch.case_id()) continue;
     if (!SendRaw(sender, item.envelope)) break;
+    if (batching_) {  // held again if the send fails after all
+      outbox_.back().hold_for = sender;
+      outbox_.back().case_id = item.case_id;
+    }
     (void)store_->RemoveFromInbox(item.message_id);
     ++sent;
   }

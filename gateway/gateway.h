@@ -87,6 +87,10 @@ class Gateway {
   Status LoadRegistry();
   Status LoadPolicy();
 
+  // Handles a burst of messages as one unit: one SQLite transaction, audit
+  // records appended buffered and made durable with one sync, and only then
+  // is anything sent (write before forward, per burst).
+  void HandleBurst(std::vector<IncomingMessage>& burst);
   void Handle(const IncomingMessage& in);
   void HandleCaseCommand(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleFragmentRequest(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
@@ -132,6 +136,17 @@ class Gateway {
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<RouterServer> router_;
   std::map<std::string, Peer> peers_;  // participant id -> connection
+
+  // While a burst is handled, sends wait here until its records are durable.
+  struct Outgoing {
+    std::string routing_id;
+    std::string bytes;
+    std::string hold_for;        // coordinator to hold it for when it cannot be sent
+    std::string case_id;
+    std::string forward_of;      // request to put back in the queue when it cannot be sent
+  };
+  bool batching_ = false;
+  std::vector<Outgoing> outbox_;
   int64_t last_timers_ms_ = 0;
   uint64_t heartbeat_sequence_ = 0;
   std::atomic<bool> stop_{false};

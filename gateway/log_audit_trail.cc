@@ -16,6 +16,11 @@ Result<uint64_t> LogAuditTrail::Append(ketenpoort::v1::AuditRecord record) {
   return receipt.index;
 }
 
+Result<uint64_t> LogAuditTrail::AppendBuffered(ketenpoort::v1::AuditRecord record) {
+  KP_ASSIGN_OR_RETURN(audit::AppendReceipt receipt, writer_->AppendBuffered(std::move(record)));
+  return receipt.index;
+}
+
 Result<std::string> LogAuditTrail::Checkpoint() { return writer_->Checkpoint(); }
 
 }  // namespace kp::gateway

@@ -21,6 +21,9 @@ class LogAuditTrail final : public AuditTrail {
 
   Result<uint64_t> Append(ketenpoort::v1::AuditRecord record) override;
   Result<std::string> Checkpoint() override;
+  Result<uint64_t> AppendBuffered(ketenpoort::v1::AuditRecord record) override;
+  Status Sync() override { return writer_->Sync(); }
+  Result<std::string> SignHead() override { return writer_->SignHead(); }
   audit::LogWriter& writer() { return *writer_; }
 
  private:

@@ -160,6 +160,7 @@ Status LogWriter::Recover() {
 Result<std::string> LogWriter::SignCheckpointLocked() {
   if (!failed_.ok()) return failed_;
   if (!signed_note_.empty() && range_.size() == signed_size_) return signed_note_;
+  if (unsynced_) KP_RETURN_IF_ERROR(SyncLocked());  // a kept checkpoint covers only durable records
   KP_RETURN_IF_ERROR(tree_->Sync());
   std::string root = range_.Root();
   if (!signed_note_.empty()) {
@@ -235,56 +236,103 @@ void LogWriter::CommitLoop() {
   }
 }
 
+Status LogWriter::WriteLocked(const std::vector<ketenpoort::v1::AuditRecord*>& records,
+                              std::vector<AppendReceipt>* receipts) {
+  KP_RETURN_IF_ERROR(failed_);
+  int64_t now = std::max(clock_->NowMillis(), last_time_);
+  std::string salts = RandomBytes(kSaltBytes * records.size());
+  CompactRange range = range_;
+  std::string frames;
+  std::string nodes;
+  std::string bytes;
+  receipts->reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    ketenpoort::v1::AuditRecord& rec = *records[i];
+    rec.set_index(range.size());
+    rec.set_time_unix_millis(now);
+    bytes.clear();
+    rec.SerializeToString(&bytes);
+    std::string_view salt(salts.data() + i * kSaltBytes, kSaltBytes);
+    AppendRecordFrame(frames, range.size(), salt, bytes);
+    std::string leaf = HashLeaf(Commitment(salt, bytes));
+    receipts->push_back(AppendReceipt{range.size(), leaf});
+    range.Append(std::move(leaf), &nodes);
+  }
+  Status s = records_->Append(frames);
+  if (s.ok()) s = tree_->Append(nodes);
+  if (!s.ok()) {
+    // Fail closed: a failed write leaves the file state unknown; reopening
+    // recovers.
+    failed_ = s.WithContext("audit log append failed; the log refuses further appends");
+    receipts->clear();
+    return failed_;
+  }
+  range_ = std::move(range);
+  last_time_ = now;
+  return OkStatus();
+}
+
+Status LogWriter::SyncLocked() {
+  KP_RETURN_IF_ERROR(failed_);
+  Status s = records_->Sync();
+  if (!s.ok()) {
+    // fsync errors are not retried: the page cache may have dropped the data.
+    failed_ = s.WithContext("audit log sync failed; the log refuses further appends");
+    return failed_;
+  }
+  unsynced_ = false;
+  return OkStatus();
+}
+
 void LogWriter::CommitBatch(std::vector<Pending>& batch) {
   std::vector<Result<AppendReceipt>> results;
   results.reserve(batch.size());
   {
     std::lock_guard<std::mutex> l(tree_mu_);
-    if (failed_.ok()) {
-      int64_t now = std::max(clock_->NowMillis(), last_time_);
-      std::string salts = RandomBytes(kSaltBytes * batch.size());
-      CompactRange range = range_;
-      std::string frames;
-      std::string nodes;
-      std::string bytes;
-      std::vector<AppendReceipt> receipts;
-      receipts.reserve(batch.size());
-      for (size_t i = 0; i < batch.size(); ++i) {
-        ketenpoort::v1::AuditRecord& rec = batch[i].record;
-        rec.set_index(range.size());
-        rec.set_time_unix_millis(now);
-        bytes.clear();
-        rec.SerializeToString(&bytes);
-        std::string_view salt(salts.data() + i * kSaltBytes, kSaltBytes);
-        AppendRecordFrame(frames, range.size(), salt, bytes);
-        std::string leaf = HashLeaf(Commitment(salt, bytes));
-        receipts.push_back(AppendReceipt{range.size(), leaf});
-        range.Append(std::move(leaf), &nodes);
+    std::vector<ketenpoort::v1::AuditRecord*> records;
+    records.reserve(batch.size());
+    for (auto& p : batch) records.push_back(&p.record);
+    std::vector<AppendReceipt> receipts;
+    Status s = WriteLocked(records, &receipts);
+    if (s.ok()) s = SyncLocked();
+    if (s.ok()) {
+      for (AppendReceipt& r : receipts) results.emplace_back(std::move(r));
+      bool due = range_.size() - signed_size_ >= options_.checkpoint_every_records ||
+                 clock_->NowMillis() - signed_at_millis_ >= options_.checkpoint_every_millis;
+      if (due) {
+        auto signed_note = SignCheckpointLocked();
+        if (!signed_note.ok()) spdlog::error("audit log {}: {}", dir_, signed_note.status().ToString());
       }
-      Status s = records_->Append(frames);
-      if (s.ok()) s = records_->Sync();
-      if (s.ok()) s = tree_->Append(nodes);
-      if (s.ok()) {
-        range_ = std::move(range);
-        last_time_ = now;
-        for (AppendReceipt& r : receipts) results.emplace_back(std::move(r));
-        bool due = range_.size() - signed_size_ >= options_.checkpoint_every_records ||
-                   clock_->NowMillis() - signed_at_millis_ >= options_.checkpoint_every_millis;
-        if (due) {
-          auto signed_note = SignCheckpointLocked();
-          if (!signed_note.ok()) spdlog::error("audit log {}: {}", dir_, signed_note.status().ToString());
-        }
-      } else {
-        // Fail closed: a failed write or fdatasync leaves the file state
-        // unknown (fsync errors are not retried); reopening recovers.
-        failed_ = s.WithContext("audit log append failed; the log refuses further appends");
-      }
-    }
-    if (!failed_.ok() && results.empty()) {
-      for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(failed_);
+    } else {
+      for (size_t i = 0; i < batch.size(); ++i) results.emplace_back(s);
     }
   }
   for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+}
+
+Result<AppendReceipt> LogWriter::AppendBuffered(ketenpoort::v1::AuditRecord record) {
+  if (record.event() == ketenpoort::v1::AUDIT_EVENT_UNSPECIFIED) {
+    return InvalidArgumentError("audit record has no event");
+  }
+  std::lock_guard<std::mutex> l(tree_mu_);
+  if (closed_) return FailedPreconditionError("the audit log " + dir_ + " is closed");
+  std::vector<AppendReceipt> receipts;
+  KP_RETURN_IF_ERROR(WriteLocked({&record}, &receipts));
+  unsynced_ = true;
+  return receipts.front();
+}
+
+Status LogWriter::Sync() {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  if (!unsynced_) return failed_;
+  return SyncLocked();
+}
+
+Result<std::string> LogWriter::SignHead() {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  KP_RETURN_IF_ERROR(failed_);
+  kp::audit::Checkpoint cp{signer_.origin(), range_.size(), range_.Root(), {}};
+  return signer_.Sign(cp);
 }
 
 Result<std::string> LogWriter::Checkpoint() {

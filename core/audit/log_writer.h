@@ -92,6 +92,20 @@ class LogWriter {
   // failed), on the committer thread.
   void AppendAsync(ketenpoort::v1::AuditRecord record, AppendCallback done);
 
+  // For a caller that batches its own work (the gateway): sets the record's
+  // index and time and writes it to the records file, but does not wait for
+  // the disk. The record is durable only after Sync(); nothing that depends
+  // on it may leave the process before Sync() returned OK. A checkpoint that
+  // is kept in the folder (Checkpoint(), the periodic ones) syncs first, so
+  // it never covers a record that is not durable.
+  Result<AppendReceipt> AppendBuffered(ketenpoort::v1::AuditRecord record);
+  // Makes every buffered record durable: one fdatasync for all of them.
+  Status Sync();
+  // A checkpoint note over every record appended so far (buffered ones
+  // too), signed but not written to the folder: what the gateway puts in a
+  // receipt. Hand it out only after Sync().
+  Result<std::string> SignHead();
+
   // Signs (when the tree grew) and returns the checkpoint covering every
   // acknowledged record.
   Result<std::string> Checkpoint();
@@ -125,6 +139,11 @@ class LogWriter {
   Status Recover();
   void CommitLoop();
   void CommitBatch(std::vector<Pending>& batch);
+  // Writes `records` (index and time set here) without syncing; on success
+  // the tree holds them. Caller holds tree_mu_.
+  Status WriteLocked(const std::vector<ketenpoort::v1::AuditRecord*>& records,
+                     std::vector<AppendReceipt>* receipts);
+  Status SyncLocked();
   Result<std::string> SignCheckpointLocked();
   std::string Path(std::string_view name) const;
 
@@ -148,6 +167,7 @@ class LogWriter {
   std::unique_ptr<LogFile> tree_;
   CompactRange range_;
   Status failed_;
+  bool unsynced_ = false;  // records written by AppendBuffered, not yet synced
   int64_t last_time_ = 0;
   uint64_t signed_size_ = 0;
   std::string signed_root_;
