@@ -1,6 +1,7 @@
 #include "agent/responder.h"
 
 #include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -539,29 +540,43 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
                               " to " + std::to_string(cp->size) +
                               " records: its history may have been rewritten"));
   }
+  if (cp->size == last_checkpoint_size_ && !last_checkpoint_root_.empty() && cp->root != last_checkpoint_root_) {
+    return fail(DataLossError("the gateway signed two different logs of " + std::to_string(cp->size) +
+                              " records: its history forked; keep both checkpoints and tell the privacy officer"));
+  }
   last_checkpoint_size_ = cp->size;
+  last_checkpoint_root_ = cp->root;
   if (!options_.data_dir.empty()) {
-    const std::string dir = options_.data_dir + "/gateway-checkpoints";
-    char name[32];
-    std::snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(cp->size));
-    const std::string file = dir + "/" + name;
-    auto existing = ReadFileBounded(file, audit::kMaxNoteBytes);
-    if (existing.ok()) {
-      auto other = audit::OpenCheckpoint(*existing, *gateway_log_key_, options_.gateway_log_origin);
-      if (other.ok() && other->root != cp->root) {
-        return fail(DataLossError(
-            "the gateway signed two different logs of " + std::to_string(cp->size) +
-            " records: its history forked; keep both checkpoints and tell the privacy officer"));
+    // Every checkpoint goes into receipts.jsonl (one durable append per
+    // receipt); a file of its own in gateway-checkpoints/ at most every
+    // kCheckpointFileEveryMs, since making a file is the dearest step here.
+    const int64_t now = clock_.NowMillis();
+    if (last_checkpoint_file_ms_ == 0 || now - last_checkpoint_file_ms_ >= kCheckpointFileEveryMs) {
+      const std::string dir = options_.data_dir + "/gateway-checkpoints";
+      char name[32];
+      std::snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(cp->size));
+      const std::string file = dir + "/" + name;
+      auto existing = ReadFileBounded(file, audit::kMaxNoteBytes);
+      if (existing.ok()) {
+        auto other = audit::OpenCheckpoint(*existing, *gateway_log_key_, options_.gateway_log_origin);
+        if (other.ok() && other->root != cp->root) {
+          return fail(DataLossError(
+              "the gateway signed two different logs of " + std::to_string(cp->size) +
+              " records: its history forked; keep both checkpoints and tell the privacy officer"));
+        }
+      } else if (Status s = WriteFileDurable(file, receipt.checkpoint(), 0600, WriteMode::kReplace); !s.ok()) {
+        spdlog::error("cannot keep the gateway checkpoint: {}", s.message());
       }
-    } else if (Status s = WriteFileDurable(file, receipt.checkpoint(), 0600, WriteMode::kReplace); !s.ok()) {
-      spdlog::error("cannot keep the gateway checkpoint: {}", s.message());
+      last_checkpoint_file_ms_ = now;
     }
-    std::string line = "{\"request_id\":\"" + IdHex(outer.header.request_id()) + "\",\"delivery_id\":\"" +
-                       IdHex(receipt.delivery_id()) +
-                       "\",\"gateway_log_index\":" + std::to_string(receipt.audit_index()) +
-                       ",\"checkpoint_size\":" + std::to_string(cp->size) + ",\"received_at\":\"" +
-                       FormatRfc3339Millis(clock_.NowMillis()) + "\"}";
-    if (Status s = AppendLineDurable(options_.data_dir + "/receipts.jsonl", line); !s.ok()) {
+    nlohmann::json line;
+    line["request_id"] = IdHex(outer.header.request_id());
+    line["delivery_id"] = IdHex(receipt.delivery_id());
+    line["gateway_log_index"] = receipt.audit_index();
+    line["checkpoint_size"] = cp->size;
+    line["checkpoint"] = receipt.checkpoint();
+    line["received_at"] = FormatRfc3339Millis(now);
+    if (Status s = AppendLineDurable(options_.data_dir + "/receipts.jsonl", line.dump()); !s.ok()) {
       spdlog::error("cannot keep the receipt: {}", s.message());
     }
   }
