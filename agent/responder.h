@@ -118,6 +118,7 @@ class Responder {
   uint64_t last_checkpoint_size_ = 0;
   std::string last_checkpoint_root_;
   int64_t last_checkpoint_file_ms_ = 0;  // when a checkpoint was last kept as a file
+  int64_t last_receipts_sync_ms_ = 0;    // when receipts.jsonl was last synced
   static constexpr int64_t kCheckpointFileEveryMs = 10'000;
   std::map<std::string, int64_t> answered_;  // request id -> when (request ids answered or refused)
   int64_t last_forget_ms_ = 0;

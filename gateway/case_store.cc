@@ -12,7 +12,7 @@ namespace {
 // Statements name this database in their errors.
 class Stmt : public sqlite::Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : sqlite::Stmt(db, sql, "case database") {}
+  Stmt(sqlite::StatementCache& cache, const char* sql) : sqlite::Stmt(cache, sql, "case database") {}
 };
 
 std::string JoinCategories(const std::vector<std::string>& v) {
@@ -79,7 +79,10 @@ Result<std::unique_ptr<CaseStore>> CaseStore::Open(const std::string& path) {
   return store;
 }
 
-CaseStore::~CaseStore() { sqlite3_close(db_); }
+CaseStore::~CaseStore() {
+  statements_.reset();  // finalized before the connection closes
+  sqlite3_close(db_);
+}
 
 Status CaseStore::Exec(const char* sql) {
   char* err = nullptr;
@@ -107,7 +110,7 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
   };
   int64_t last = 0;
   {
-    Stmt q(db_, "SELECT last FROM case_counters WHERE year = ?");
+    Stmt q(*statements_, "SELECT last FROM case_counters WHERE year = ?");
     auto row = q.Int(year).Step();
     if (!row.ok()) return fail(row.status());
     if (*row) last = q.ColInt(0);
@@ -116,9 +119,9 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
   char id[32];
   std::snprintf(id, sizeof id, "VT-%04d-%04d", year, static_cast<int>(last + 1));
   CaseRecord c{id, purpose, coordinator, first_phase, false, now_ms, 0};
-  Status s = Stmt(db_, "INSERT OR REPLACE INTO case_counters(year, last) VALUES(?, ?)").Int(year).Int(last + 1).Run();
+  Status s = Stmt(*statements_, "INSERT OR REPLACE INTO case_counters(year, last) VALUES(?, ?)").Int(year).Int(last + 1).Run();
   if (s.ok()) {
-    s = Stmt(db_, "INSERT INTO cases(id, purpose, coordinator, phase, opened_ms) VALUES(?, ?, ?, ?, ?)")
+    s = Stmt(*statements_, "INSERT INTO cases(id, purpose, coordinator, phase, opened_ms) VALUES(?, ?, ?, ?, ?)")
             .Text(c.id).Text(purpose).Text(coordinator).Text(first_phase).Int(now_ms).Run();
   }
   if (!s.ok()) return fail(s);
@@ -127,14 +130,14 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
 }
 
 Result<CaseRecord> CaseStore::GetCase(const std::string& case_id) {
-  Stmt q(db_, "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE id = ?");
+  Stmt q(*statements_, "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE id = ?");
   KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
   if (!row) return NotFoundError("case " + case_id + " does not exist");
   return CaseRecord{q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6)};
 }
 
 Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordinator) {
-  Stmt q(db_,
+  Stmt q(*statements_,
          "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE coordinator = ? "
          "ORDER BY id");
   q.Text(coordinator);
@@ -147,27 +150,27 @@ Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordina
 }
 
 Status CaseStore::SetPhase(const std::string& case_id, const std::string& phase) {
-  return Stmt(db_, "UPDATE cases SET phase = ? WHERE id = ?").Text(phase).Text(case_id).Run();
+  return Stmt(*statements_, "UPDATE cases SET phase = ? WHERE id = ?").Text(phase).Text(case_id).Run();
 }
 
 Status CaseStore::CloseCase(const std::string& case_id, const std::string& closed_phase, int64_t now_ms) {
-  return Stmt(db_, "UPDATE cases SET closed = 1, phase = ?, closed_ms = ? WHERE id = ?")
+  return Stmt(*statements_, "UPDATE cases SET closed = 1, phase = ?, closed_ms = ? WHERE id = ?")
       .Text(closed_phase).Int(now_ms).Text(case_id).Run();
 }
 
 Status CaseStore::AdmitPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
-  return Stmt(db_, "INSERT OR IGNORE INTO members(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
+  return Stmt(*statements_, "INSERT OR IGNORE INTO members(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
       .Text(case_id).Text(partner).Int(now_ms).Run();
 }
 
 Result<bool> CaseStore::IsMember(const std::string& case_id, const std::string& partner) {
-  Stmt q(db_, "SELECT 1 FROM members WHERE case_id = ? AND partner = ?");
+  Stmt q(*statements_, "SELECT 1 FROM members WHERE case_id = ? AND partner = ?");
   return q.Text(case_id).Text(partner).Step();
 }
 
 Status CaseStore::RecordConsent(const std::string& case_id, const std::string& subject_ref,
                                 const std::string& purpose, int64_t valid_until_ms) {
-  return Stmt(db_, "INSERT OR REPLACE INTO consents(case_id, subject_ref, purpose, valid_until_ms) VALUES(?, ?, ?, ?)")
+  return Stmt(*statements_, "INSERT OR REPLACE INTO consents(case_id, subject_ref, purpose, valid_until_ms) VALUES(?, ?, ?, ?)")
       .Text(case_id).Text(subject_ref).Text(purpose).Int(valid_until_ms).Run();
 }
 
@@ -175,7 +178,7 @@ Result<bool> CaseStore::HasConsent(const std::string& case_id, const std::vector
                                    const std::string& purpose, int64_t now_ms) {
   if (subject_refs.empty()) return false;
   for (const auto& ref : subject_refs) {
-    Stmt q(db_, "SELECT 1 FROM consents WHERE case_id = ? AND subject_ref = ? AND purpose = ? AND valid_until_ms > ?");
+    Stmt q(*statements_, "SELECT 1 FROM consents WHERE case_id = ? AND subject_ref = ? AND purpose = ? AND valid_until_ms > ?");
     KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(ref).Text(purpose).Int(now_ms).Step());
     if (!row) return false;
   }
@@ -185,7 +188,7 @@ Result<bool> CaseStore::HasConsent(const std::string& case_id, const std::vector
 Status CaseStore::RecordGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
                                            const std::string& category, const std::string& purpose,
                                            int64_t valid_until_ms) {
-  return Stmt(db_,
+  return Stmt(*statements_,
               "INSERT OR REPLACE INTO gatekeeper_approvals(case_id, source_partner, category, purpose, "
               "valid_until_ms) VALUES(?, ?, ?, ?, ?)")
       .Text(case_id).Text(source_partner).Text(category).Text(purpose).Int(valid_until_ms).Run();
@@ -196,7 +199,7 @@ Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const 
                                               const std::string& purpose, int64_t now_ms) {
   if (categories.empty()) return false;
   for (const auto& cat : categories) {
-    Stmt q(db_,
+    Stmt q(*statements_,
            "SELECT 1 FROM gatekeeper_approvals WHERE case_id = ? AND source_partner = ? AND category = ? AND "
            "purpose = ? AND valid_until_ms > ?");
     KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(source_partner).Text(cat).Text(purpose).Int(now_ms).Step());
@@ -206,12 +209,12 @@ Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const 
 }
 
 Status CaseStore::PutEvidence(const std::string& case_id, const std::string& topic, const std::string& envelope) {
-  return Stmt(db_, "INSERT OR REPLACE INTO case_evidence(case_id, topic, envelope) VALUES(?, ?, ?)")
+  return Stmt(*statements_, "INSERT OR REPLACE INTO case_evidence(case_id, topic, envelope) VALUES(?, ?, ?)")
       .Text(case_id).Text(topic).Bind(envelope).Run();
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> CaseStore::Evidence(const std::string& case_id) {
-  Stmt q(db_, "SELECT topic, envelope FROM case_evidence WHERE case_id = ? ORDER BY topic");
+  Stmt q(*statements_, "SELECT topic, envelope FROM case_evidence WHERE case_id = ? ORDER BY topic");
   q.Text(case_id);
   std::vector<std::pair<std::string, std::string>> out;
   while (true) {
@@ -222,7 +225,7 @@ Result<std::vector<std::pair<std::string, std::string>>> CaseStore::Evidence(con
 }
 
 Status CaseStore::AddRequest(const StoredRequest& r) {
-  return Stmt(db_,
+  return Stmt(*statements_,
               "INSERT INTO requests(request_id, case_id, coordinator, source_partner, categories, authorisation, "
               "created_ms, expires_ms, delivered) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .Bind(r.request_id).Text(r.case_id).Text(r.coordinator).Text(r.source_partner)
@@ -242,26 +245,26 @@ StoredRequest RequestFromRow(Stmt& q) {
 }  // namespace
 
 Result<std::optional<StoredRequest>> CaseStore::GetRequest(const std::string& request_id) {
-  Stmt q(db_, (std::string(kRequestColumns) + "WHERE request_id = ?").c_str());
+  Stmt q(*statements_, (std::string(kRequestColumns) + "WHERE request_id = ?").c_str());
   KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
   if (!row) return std::optional<StoredRequest>();
   return std::optional<StoredRequest>(RequestFromRow(q));
 }
 
 Status CaseStore::MarkDelivered(const std::string& request_id) {
-  return Stmt(db_, "UPDATE requests SET delivered = 1 WHERE request_id = ?").Bind(request_id).Run();
+  return Stmt(*statements_, "UPDATE requests SET delivered = 1 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status CaseStore::MarkUndelivered(const std::string& request_id) {
-  return Stmt(db_, "UPDATE requests SET delivered = 0 WHERE request_id = ?").Bind(request_id).Run();
+  return Stmt(*statements_, "UPDATE requests SET delivered = 0 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status CaseStore::RemoveRequest(const std::string& request_id) {
-  return Stmt(db_, "DELETE FROM requests WHERE request_id = ?").Bind(request_id).Run();
+  return Stmt(*statements_, "DELETE FROM requests WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Result<std::vector<StoredRequest>> CaseStore::UndeliveredFor(const std::string& source_partner) {
-  Stmt q(db_, (std::string(kRequestColumns) + "WHERE source_partner = ? AND delivered = 0 ORDER BY created_ms").c_str());
+  Stmt q(*statements_, (std::string(kRequestColumns) + "WHERE source_partner = ? AND delivered = 0 ORDER BY created_ms").c_str());
   q.Text(source_partner);
   std::vector<StoredRequest> out;
   while (true) {
@@ -274,7 +277,7 @@ Result<std::vector<StoredRequest>> CaseStore::UndeliveredFor(const std::string& 
 Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms) {
   std::vector<StoredRequest> out;
   {
-    Stmt q(db_, (std::string(kRequestColumns) + "WHERE expires_ms <= ? ORDER BY expires_ms").c_str());
+    Stmt q(*statements_, (std::string(kRequestColumns) + "WHERE expires_ms <= ? ORDER BY expires_ms").c_str());
     q.Int(now_ms);
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -287,14 +290,14 @@ Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms
 }
 
 Status CaseStore::AddToInbox(const InboxItem& i) {
-  return Stmt(db_,
+  return Stmt(*statements_,
               "INSERT OR REPLACE INTO inbox(message_id, recipient, case_id, envelope, stored_ms, expires_ms) "
               "VALUES(?, ?, ?, ?, ?, ?)")
       .Bind(i.message_id).Text(i.recipient).Text(i.case_id).Bind(i.envelope).Int(i.stored_ms).Int(i.expires_ms).Run();
 }
 
 Result<std::vector<InboxItem>> CaseStore::InboxFor(const std::string& recipient) {
-  Stmt q(db_,
+  Stmt q(*statements_,
          "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms FROM inbox WHERE recipient = ? "
          "ORDER BY stored_ms");
   q.Text(recipient);
@@ -307,13 +310,13 @@ Result<std::vector<InboxItem>> CaseStore::InboxFor(const std::string& recipient)
 }
 
 Status CaseStore::RemoveFromInbox(const std::string& message_id) {
-  return Stmt(db_, "DELETE FROM inbox WHERE message_id = ?").Bind(message_id).Run();
+  return Stmt(*statements_, "DELETE FROM inbox WHERE message_id = ?").Bind(message_id).Run();
 }
 
 Result<std::vector<InboxItem>> CaseStore::TakeExpiredInbox(int64_t now_ms) {
   std::vector<InboxItem> out;
   {
-    Stmt q(db_,
+    Stmt q(*statements_,
            "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms FROM inbox WHERE expires_ms <= ?");
     q.Int(now_ms);
     while (true) {

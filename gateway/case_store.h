@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/base/status.h"
+#include "core/sqlite/sqlite_db.h"
 
 struct sqlite3;
 
@@ -130,9 +131,10 @@ class CaseStore {
   Result<std::vector<InboxItem>> TakeExpiredInbox(int64_t now_ms);
 
  private:
-  explicit CaseStore(sqlite3* db) : db_(db) {}
+  explicit CaseStore(sqlite3* db) : db_(db), statements_(std::make_unique<sqlite::StatementCache>(db)) {}
   Status Exec(const char* sql);
   sqlite3* db_;
+  std::unique_ptr<sqlite::StatementCache> statements_;  // prepared once, reused
 };
 
 }  // namespace kp::gateway

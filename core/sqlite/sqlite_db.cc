@@ -14,7 +14,44 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path, std::s
   return std::unique_ptr<Database>(new Database(db, std::move(label)));
 }
 
-Database::~Database() { sqlite3_close(db_); }
+Database::~Database() {
+  statements_.reset();  // finalized before the connection closes
+  sqlite3_close(db_);
+}
+
+StatementCache::~StatementCache() {
+  for (auto& [sql, e] : entries_) sqlite3_finalize(e.stmt);
+}
+
+sqlite3_stmt* StatementCache::Acquire(const char* sql, int* rc, bool* cached) {
+  auto it = entries_.find(sql);
+  if (it != entries_.end() && !it->second.in_use) {
+    it->second.in_use = true;
+    *rc = SQLITE_OK;
+    *cached = true;
+    return it->second.stmt;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  *rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (*rc != SQLITE_OK || it != entries_.end()) {
+    *cached = false;  // failed, or the cached one is busy: a fresh one for this user
+    return stmt;
+  }
+  entries_.emplace(sql, Entry{stmt, true});
+  *cached = true;
+  return stmt;
+}
+
+void StatementCache::Release(sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  for (auto& [sql, e] : entries_) {
+    if (e.stmt == stmt) {
+      e.in_use = false;
+      return;
+    }
+  }
+}
 
 Status Database::Exec(const char* sql) {
   char* err = nullptr;
@@ -30,7 +67,19 @@ Stmt::Stmt(sqlite3* db, const char* sql, std::string label) : db_(db), label_(st
   rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
 }
 
-Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+Stmt::Stmt(StatementCache& cache, const char* sql, std::string label) : db_(cache.db()), label_(std::move(label)) {
+  bool cached = false;
+  stmt_ = cache.Acquire(sql, &rc_, &cached);
+  if (cached) cache_ = &cache;
+}
+
+Stmt::~Stmt() {
+  if (cache_ != nullptr) {
+    cache_->Release(stmt_);
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+}
 
 Stmt& Stmt::Bind(const std::string& v) {
   if (rc_ == SQLITE_OK) rc_ = sqlite3_bind_blob(stmt_, ++n_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);

@@ -9,10 +9,37 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "core/base/status.h"
 
 namespace kp::sqlite {
+
+// Prepared statements kept for reuse, keyed by their SQL text: preparing
+// (parsing) a statement costs more than running a small one. A statement in
+// use is not handed out twice; a second user gets a fresh one. Not
+// thread-safe; must be destroyed before its connection is closed.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache();
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  // A ready statement (reset, no bindings) and whether it came from the
+  // cache (then Release it) or is fresh (then finalize it).
+  sqlite3_stmt* Acquire(const char* sql, int* rc, bool* cached);
+  void Release(sqlite3_stmt* stmt);
+  sqlite3* db() const { return db_; }
+
+ private:
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  sqlite3* db_;
+  std::unordered_map<std::string, Entry> entries_;
+};
 
 // An open database connection; closed on destruction. Not thread-safe.
 class Database {
@@ -28,18 +55,24 @@ class Database {
   Status Exec(const char* sql);
   sqlite3* get() const { return db_; }
   const std::string& label() const { return label_; }
+  StatementCache& statements() const { return *statements_; }
 
  private:
-  Database(sqlite3* db, std::string label) : db_(db), label_(std::move(label)) {}
+  Database(sqlite3* db, std::string label)
+      : db_(db), label_(std::move(label)), statements_(std::make_unique<StatementCache>(db)) {}
   sqlite3* db_;
   std::string label_;
+  std::unique_ptr<StatementCache> statements_;
 };
 
 // A prepared statement with positional binds; finalised on destruction. The
 // first error (prepare or bind) is kept and returned by Step()/Run().
 class Stmt {
  public:
-  Stmt(const Database& db, const char* sql) : Stmt(db.get(), sql, db.label()) {}
+  // Uses the database's statement cache.
+  Stmt(const Database& db, const char* sql) : Stmt(db.statements(), sql, db.label()) {}
+  Stmt(StatementCache& cache, const char* sql, std::string label);
+  // Prepares afresh (no cache).
   Stmt(sqlite3* db, const char* sql, std::string label = "database");
   ~Stmt();
   Stmt(const Stmt&) = delete;
@@ -58,6 +91,7 @@ class Stmt {
   Status Error() const;
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  StatementCache* cache_ = nullptr;  // set when stmt_ is the cache's
   std::string label_;
   int rc_ = SQLITE_OK;
   int n_ = 0;
