@@ -14,6 +14,11 @@
 
 namespace kp::agent {
 
+namespace {
+// Messages handled as one burst: one sync of the disclosure log.
+constexpr int kMaxBurst = 64;
+}  // namespace
+
 std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<std::string>* problems,
                                          std::vector<std::string>* report) {
   const size_t problems_before = problems->size();
@@ -229,8 +234,27 @@ Status Agent::Step(int timeout_ms) {
   }
   if (got->has_value()) {
     last_received_ = SteadyClock::now();
-    Outcome out = responder_->Handle(**got);
-    if (out.reply.has_value()) Send(*out.reply);
+    // Everything else already waiting is handled with it, as one burst: the
+    // disclosures are durable in our own log (one sync) before any leaves.
+    std::vector<std::string> burst;
+    burst.push_back(std::move(**got));
+    for (int i = 0; i < kMaxBurst - 1; ++i) {
+      auto more = dealer_->Receive(0);
+      if (!more.ok() || !more->has_value()) break;
+      burst.push_back(std::move(**more));
+    }
+    std::vector<std::string> replies;
+    responder_->BeginBurst();
+    for (const auto& message : burst) {
+      Outcome out = responder_->Handle(message);
+      if (out.reply.has_value()) replies.push_back(std::move(*out.reply));
+    }
+    if (Status durable = responder_->EndBurst(); !durable.ok()) {
+      spdlog::error("the disclosure log could not be synced ({}); none of {} answer(s) was sent",
+                    durable.message(), replies.size());
+    } else {
+      for (const auto& r : replies) Send(r);
+    }
   }
 
   const auto after = SteadyClock::now();

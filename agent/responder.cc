@@ -237,7 +237,9 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
   rec.mutable_payload()->set_ciphertext_bytes(sealed->size());
   rec.mutable_payload()->set_plaintext_bytes(plaintext.size());
   rec.mutable_payload()->set_ciphertext_sha256(Sha256String(*sealed));
-  auto logged = log_.Append(std::move(rec));
+  // In a burst the record is written now and synced with the others before
+  // any answer of the burst leaves (EndBurst).
+  auto logged = burst_ ? log_.AppendBuffered(std::move(rec)) : log_.Append(std::move(rec));
   if (!logged.ok()) {
     spdlog::error("request {}: the disclosure log is not writable ({}); nothing disclosed",
                   IdHex(answer.request_id), logged.status().message());
@@ -593,6 +595,11 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
   spdlog::debug("receipt for request {}: gateway log #{}", IdHex(outer.header.request_id()),
                 receipt.audit_index());
   return {};
+}
+
+Status Responder::EndBurst() {
+  burst_ = false;
+  return log_.Sync();
 }
 
 void Responder::AppendAsync(v1::AuditRecord record) {

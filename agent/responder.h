@@ -84,6 +84,12 @@ class Responder {
   // Handles one envelope received from the gateway.
   Outcome Handle(std::string_view envelope_bytes);
 
+  // A burst: the agent handles every message waiting on its socket, then
+  // makes their disclosure records durable with one sync (EndBurst), and only
+  // then sends the answers. Outside a burst each disclosure is synced on its own.
+  void BeginBurst() { burst_ = true; }
+  Status EndBurst();
+
   // A signed heartbeat for the gateway.
   Result<std::string> Heartbeat();
 
@@ -119,6 +125,7 @@ class Responder {
   std::string last_checkpoint_root_;
   int64_t last_checkpoint_file_ms_ = 0;  // when a checkpoint was last kept as a file
   int64_t last_receipts_sync_ms_ = 0;    // when receipts.jsonl was last synced
+  bool burst_ = false;
   static constexpr int64_t kCheckpointFileEveryMs = 10'000;
   std::map<std::string, int64_t> answered_;  // request id -> when (request ids answered or refused)
   int64_t last_forget_ms_ = 0;

@@ -220,7 +220,7 @@ Result<v1::CaseResult> Coordinator::Close(const std::string& case_id, const std:
 
 // ----------------------------------------------------------------- requests
 
-Result<std::string> Coordinator::SendRequest(const RequestSpec& spec) {
+Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spec) {
   if (spec.categories.empty()) return InvalidArgumentError("name at least one data category (--category)");
   KP_ASSIGN_OR_RETURN(CaseInfo c, store_->GetCase(spec.case_id));
   const std::string agent = AgentOf(spec.partner);
@@ -260,12 +260,40 @@ Result<std::string> Coordinator::SendRequest(const RequestSpec& spec) {
   req.set_purpose(spec.purpose);
   req.set_justification_present(!spec.justification.empty());
   req.set_sealed_subjects(*sealed);
-  // Recorded before it is sent, so an answer can never arrive for a request
-  // this store does not know.
-  KP_RETURN_IF_ERROR(store_->AddRequest(
-      {request_id, c.id, spec.partner, agent, spec.categories, spec.purpose, clock_.NowMillis()}));
-  KP_RETURN_IF_ERROR(Send(v1::MESSAGE_KIND_FRAGMENT_REQUEST, req.SerializeAsString(), request_id).status());
-  return request_id;
+  return PreparedRequest{request_id,
+                         {request_id, c.id, spec.partner, agent, spec.categories, spec.purpose, clock_.NowMillis()},
+                         req.SerializeAsString()};
+}
+
+Result<std::string> Coordinator::SendRequest(const RequestSpec& spec) {
+  KP_ASSIGN_OR_RETURN(std::vector<std::string> ids, SendRequests({spec}));
+  return ids.front();
+}
+
+Result<std::vector<std::string>> Coordinator::SendRequests(const std::vector<RequestSpec>& specs) {
+  if (!dealer_) return FailedPreconditionError("not connected to the gateway");
+  std::vector<PreparedRequest> prepared;
+  prepared.reserve(specs.size());
+  for (const auto& spec : specs) {
+    KP_ASSIGN_OR_RETURN(PreparedRequest p, Prepare(spec));
+    prepared.push_back(std::move(p));
+  }
+  // Recorded before they are sent, so an answer can never arrive for a
+  // request this store does not know.
+  KP_RETURN_IF_ERROR(store_->Begin());
+  for (const auto& p : prepared) {
+    if (Status s = store_->AddRequest(p.info); !s.ok()) {
+      store_->Rollback();
+      return s;
+    }
+  }
+  KP_RETURN_IF_ERROR(store_->Commit());
+  std::vector<std::string> ids;
+  for (const auto& p : prepared) {
+    KP_RETURN_IF_ERROR(Send(v1::MESSAGE_KIND_FRAGMENT_REQUEST, p.body, p.id).status());
+    ids.push_back(p.id);
+  }
+  return ids;
 }
 
 Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, const std::string& awaited,
@@ -273,10 +301,15 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(timeout_ms));
   if (!bytes.has_value()) return std::optional<VerifiedEnvelope>();
+  return HandleMessage(*bytes, awaited, sink);
+}
+
+Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::string& raw, const std::string& awaited,
+                                                                   const std::function<void(const Outcome&)>& sink) {
   ++received_;
   // No replay guard: gateway answers are matched to a fresh command id, and
   // request answers to a waiting request (see the header comment).
-  auto env = EnvelopeVerifier(keys_, nullptr).Verify(*bytes);
+  auto env = EnvelopeVerifier(keys_, nullptr).Verify(raw);
   if (!env.ok()) {
     spdlog::warn("ignored a message that does not verify: {}", env.status().ToString());
     return std::optional<VerifiedEnvelope>();
@@ -307,7 +340,7 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
                  wire::KindLabel(kind), Hex(rid));
     return std::optional<VerifiedEnvelope>();
   }
-  Outcome o = HandleAnswer(*env, *bytes, *request);
+  Outcome o = HandleAnswer(*env, raw, *request);
   if (sink) sink(o);
   return std::optional<VerifiedEnvelope>();
 }
@@ -426,8 +459,30 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
   const size_t before = received_;
   int left = timeout_ms;
   do {
-    KP_RETURN_IF_ERROR(ReceiveOne(left, "", sink).status());
-    if (first_only && received_ != before) break;
+    // Wait for one message, then take in whatever else is already there, in
+    // one transaction; report the answers once they are stored.
+    std::vector<Outcome> outcomes;
+    auto collect = [&](const Outcome& o) { outcomes.push_back(o); };
+    if (!dealer_) return FailedPreconditionError("not connected to the gateway");
+    KP_ASSIGN_OR_RETURN(auto first, dealer_->Receive(left));
+    if (first.has_value()) {
+      KP_RETURN_IF_ERROR(store_->Begin());
+      Status s = HandleMessage(*first, "", collect).status();
+      for (int i = 0; i < 255 && s.ok(); ++i) {
+        const size_t n = received_;
+        s = ReceiveOne(0, "", collect).status();
+        if (received_ == n) break;
+      }
+      if (s.ok()) s = store_->Commit();
+      if (!s.ok()) {
+        store_->Rollback();
+        return s;
+      }
+      for (const auto& o : outcomes) {
+        if (sink) sink(o);
+      }
+      if (first_only) break;
+    }
     left = MillisLeft(deadline);
   } while (left > 0);
   return received_ - before;

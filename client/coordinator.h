@@ -92,14 +92,18 @@ class Coordinator {
   // Seals the subjects' data to the partner's agent, records the request as
   // waiting, sends it; returns the request id (16 bytes).
   Result<std::string> SendRequest(const RequestSpec& spec);
+  // The same for several requests, recorded in one transaction (pipelined
+  // use); returns their ids in order. All or none are sent.
+  Result<std::vector<std::string>> SendRequests(const std::vector<RequestSpec>& specs);
   // Waits up to `timeout_ms` for the answer to `request_id`, handling
   // everything else that arrives meanwhile. DeadlineExceeded when none came
   // (the request stays waiting: fetch it later with FetchInbox).
   Result<Outcome> AwaitOutcome(const std::string& request_id, int timeout_ms);
   // Handles what arrives within `timeout_ms`, calling `sink` for each answer
-  // to a waiting request (for pipelined use: many requests in flight).
-  // Returns how many messages arrived (verified or not). Returns early, after
-  // the first message, when `first_only`.
+  // to a waiting request (for pipelined use: many requests in flight). What
+  // arrives together is taken in as one burst, stored in one transaction, and
+  // reported once it is durable. Returns how many messages arrived (verified
+  // or not). Returns after the first burst when `first_only`.
   Result<size_t> Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink, bool first_only = false);
   // Asks the gateway for what it held while this coordinator was away
   // (optionally one case); returns the answers it handled.
@@ -123,7 +127,15 @@ class Coordinator {
   // is `awaited` is returned.
   Result<std::optional<VerifiedEnvelope>> ReceiveOne(int timeout_ms, const std::string& awaited,
                                                      const std::function<void(const Outcome&)>& sink);
+  Result<std::optional<VerifiedEnvelope>> HandleMessage(const std::string& raw, const std::string& awaited,
+                                                        const std::function<void(const Outcome&)>& sink);
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
+  struct PreparedRequest {
+    std::string id;
+    RequestInfo info;
+    std::string body;  // serialized FragmentRequest
+  };
+  Result<PreparedRequest> Prepare(const RequestSpec& spec);
   Result<Outcome> VerifyDelivery(const VerifiedEnvelope& env, const RequestInfo& request) const;
   std::string AgentOf(const std::string& partner) const;
 

@@ -126,6 +126,10 @@ Result<std::unique_ptr<CoordinatorStore>> CoordinatorStore::Open(const std::stri
   return std::unique_ptr<CoordinatorStore>(new CoordinatorStore(std::move(db), std::move(key)));
 }
 
+Status CoordinatorStore::Begin() { return db_->Exec("BEGIN IMMEDIATE"); }
+Status CoordinatorStore::Commit() { return db_->Exec("COMMIT"); }
+void CoordinatorStore::Rollback() { (void)db_->Exec("ROLLBACK"); }
+
 Status CoordinatorStore::PutCase(const CaseInfo& c) {
   return Stmt(*db_,
               "INSERT INTO cases(id, purpose, phase, opened_ms, closed) VALUES(?, ?, ?, ?, ?) "
@@ -235,7 +239,7 @@ Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::s
 }
 
 Status CoordinatorStore::PutFragment(const StoredFragment& f) {
-  KP_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  KP_RETURN_IF_ERROR(db_->Exec("SAVEPOINT fragment"));
   Status s = Stmt(*db_,
                   "INSERT INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery) "
                   "VALUES(?, ?, ?, ?, ?, ?)")
@@ -246,10 +250,10 @@ Status CoordinatorStore::PutFragment(const StoredFragment& f) {
             .Int(static_cast<int64_t>(RequestState::kDelivered)).Int(f.received_ms).Bind(f.request_id).Run();
   }
   if (!s.ok()) {
-    (void)db_->Exec("ROLLBACK");
+    (void)db_->Exec("ROLLBACK TO fragment; RELEASE fragment");
     return s;
   }
-  return db_->Exec("COMMIT");
+  return db_->Exec("RELEASE fragment");
 }
 
 Result<std::vector<StoredFragment>> CoordinatorStore::Fragments(const std::string& case_id) {
@@ -268,7 +272,7 @@ Result<std::vector<StoredFragment>> CoordinatorStore::Fragments(const std::strin
 
 Result<CoordinatorStore::Purged> CoordinatorStore::Purge(int64_t now_ms) {
   Purged p;
-  KP_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  KP_RETURN_IF_ERROR(db_->Exec("SAVEPOINT purge"));
   Status s = Stmt(*db_, "DELETE FROM fragments WHERE retain_until_ms < ?").Int(now_ms).Run();
   if (s.ok()) {
     p.fragments = static_cast<size_t>(sqlite3_changes(db_->get()));
@@ -278,11 +282,11 @@ Result<CoordinatorStore::Purged> CoordinatorStore::Purge(int64_t now_ms) {
             .Run();
   }
   if (!s.ok()) {
-    (void)db_->Exec("ROLLBACK");
+    (void)db_->Exec("ROLLBACK TO purge; RELEASE purge");
     return s;
   }
   p.subjects = static_cast<size_t>(sqlite3_changes(db_->get()));
-  KP_RETURN_IF_ERROR(db_->Exec("COMMIT"));
+  KP_RETURN_IF_ERROR(db_->Exec("RELEASE purge"));
   if (p.fragments + p.subjects > 0) {
     // Deleted pages are already overwritten (secure_delete); the checkpoint
     // moves them out of the write-ahead log too.

@@ -72,6 +72,12 @@ class CoordinatorStore {
   static Result<std::unique_ptr<CoordinatorStore>> Open(const std::string& dir, const Identity& me);
   ~CoordinatorStore();
 
+  // Several changes as one transaction (one sync): pipelined use, many
+  // requests sent or answers taken in at once. The other methods nest.
+  Status Begin();
+  Status Commit();
+  void Rollback();
+
   Status PutCase(const CaseInfo& c);  // insert, or update phase and closed
   Status AddPartner(const std::string& case_id, const std::string& partner, int64_t now_ms);
   Result<CaseInfo> GetCase(const std::string& case_id);

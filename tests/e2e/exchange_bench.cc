@@ -336,13 +336,17 @@ class Bench {
     client::ClientConfig cc = region_->CoordinatorConfig();
     cc.gateway_endpoint = endpoint_;
     Status connected = UnavailableError("not tried");
-    for (int i = 0; i < 50 && !connected.ok(); ++i) {
+    for (int i = 0; i < 150 && !connected.ok(); ++i) {
       auto c = client::Coordinator::Open(cc, SystemClock::Get());
       if (!c.ok()) Die(c.status().ToString());
       coordinator_ = std::move(c).value();
       connected = coordinator_->Connect(200);
     }
-    if (!connected.ok()) Die("the gateway did not come up: " + connected.ToString());
+    if (!connected.ok()) {
+      std::ifstream log(dir_.File("gateway.log"));
+      Die("the gateway did not come up: " + connected.ToString() + "\ngateway log:\n" +
+          std::string(std::istreambuf_iterator<char>(log), {}));
+    }
     v1::Subject s;
     s.set_role(v1::SUBJECT_ROLE_VICTIM);
     s.set_bsn(testing::Region::kBsn);
@@ -374,13 +378,19 @@ class Bench {
       if (o.kind != Outcome::Kind::kDelivered) ++failed;
     };
     while (done < total) {
-      while (static_cast<int>(started.size()) < in_flight && sent < total) {
+      // Refill the free slots; the requests of one refill are recorded in
+      // the client's store in one transaction (SendRequests).
+      std::vector<client::RequestSpec> batch;
+      while (static_cast<int>(started.size() + batch.size()) < in_flight && sent < total) {
         const std::string& p = partners_[static_cast<size_t>(sent) % partners_.size()];
-        const auto t0 = Clock::now();
-        auto id = coordinator_->SendRequest({case_id_, p, {category_.at(p)}, "plan-van-aanpak", {}, ""});
-        if (!id.ok()) Die("request failed: " + id.status().ToString());
-        started[*id] = t0;
+        batch.push_back({case_id_, p, {category_.at(p)}, "plan-van-aanpak", {}, ""});
         ++sent;
+      }
+      if (!batch.empty()) {
+        const auto t0 = Clock::now();
+        auto ids = coordinator_->SendRequests(batch);
+        if (!ids.ok()) Die("request failed: " + ids.status().ToString());
+        for (const auto& id : *ids) started[id] = t0;
       }
       auto n = coordinator_->Poll(2000, on_outcome, true);
       if (!n.ok()) Die(n.status().ToString());
