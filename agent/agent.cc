@@ -261,6 +261,7 @@ Status Agent::Step(int timeout_ms) {
   const auto since = [&](SteadyClock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(after - t).count();
   };
+  if (!got->has_value()) (void)responder_->SyncReceipts();  // idle: the last receipts reach the disk
   if (state == ConnectionState::kConnected) {
     if (since(last_sent_) >= config_.heartbeat_interval_ms) {
       if (auto hb = responder_->Heartbeat(); hb.ok()) Send(*hb);
@@ -278,6 +279,7 @@ Status Agent::Step(int timeout_ms) {
 
 Status Agent::Run() {
   while (!stop_) KP_RETURN_IF_ERROR(Step(200));
+  if (Status s = responder_->SyncReceipts(); !s.ok()) spdlog::warn("{}", s.message());
   spdlog::info("agent stopping: {} answered, {} refused; the disclosure log is durable",
                responder_->answered(), responder_->refused());
   return OkStatus();

@@ -550,9 +550,11 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
   last_checkpoint_size_ = cp->size;
   last_checkpoint_root_ = cp->root;
   if (!options_.data_dir.empty()) {
-    // Every checkpoint goes into receipts.jsonl (one durable append per
-    // receipt); a file of its own in gateway-checkpoints/ at most every
-    // kCheckpointFileEveryMs, since making a file is the dearest step here.
+    // Every checkpoint goes into receipts.jsonl (appended per receipt,
+    // synced at most once a second and when the agent stops); a file of its
+    // own in gateway-checkpoints/ at most every kCheckpointFileEveryMs, since
+    // making a file is the dearest step here. The agent's own log records
+    // each receipt with the checkpoint's size and root.
     const int64_t now = clock_.NowMillis();
     if (last_checkpoint_file_ms_ == 0 || now - last_checkpoint_file_ms_ >= kCheckpointFileEveryMs) {
       const std::string dir = options_.data_dir + "/gateway-checkpoints";
@@ -579,10 +581,9 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
     line["checkpoint_size"] = cp->size;
     line["checkpoint"] = receipt.checkpoint();
     line["received_at"] = FormatRfc3339Millis(now);
-    // Synced at most once a second: the agent's own log records every
-    // receipt durably anyway; this file is the readable copy.
     const bool sync = now - last_receipts_sync_ms_ >= 1000;
     if (sync) last_receipts_sync_ms_ = now;
+    receipts_unsynced_ = !sync;
     if (Status s = AppendLine(options_.data_dir + "/receipts.jsonl", line.dump(), sync); !s.ok()) {
       spdlog::error("cannot keep the receipt: {}", s.message());
     }
@@ -590,11 +591,24 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
   v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_RECEIPT);
   r.set_message_id(outer.header.request_id());
   r.set_reason("gateway log index " + std::to_string(receipt.audit_index()) + ", checkpoint of " +
-               std::to_string(cp->size) + " records");
+               std::to_string(cp->size) + " records, root " + HexEncode(cp->root));
   AppendAsync(std::move(r));
   spdlog::debug("receipt for request {}: gateway log #{}", IdHex(outer.header.request_id()),
                 receipt.audit_index());
   return {};
+}
+
+Status Responder::SyncReceipts() {
+  if (!receipts_unsynced_ || options_.data_dir.empty()) return OkStatus();
+  const std::string path = options_.data_dir + "/receipts.jsonl";
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return UnavailableError("cannot open " + path + ": " + std::strerror(errno));
+  const int rc = ::fdatasync(fd);
+  ::close(fd);
+  if (rc != 0) return UnavailableError("cannot sync " + path);
+  receipts_unsynced_ = false;
+  last_receipts_sync_ms_ = clock_.NowMillis();
+  return OkStatus();
 }
 
 Status Responder::EndBurst() {

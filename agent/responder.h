@@ -89,6 +89,9 @@ class Responder {
   // then sends the answers. Outside a burst each disclosure is synced on its own.
   void BeginBurst() { burst_ = true; }
   Status EndBurst();
+  // Syncs receipts.jsonl when lines were appended since its last sync (on
+  // the agent's idle timer and when it stops).
+  Status SyncReceipts();
 
   // A signed heartbeat for the gateway.
   Result<std::string> Heartbeat();
@@ -126,6 +129,7 @@ class Responder {
   int64_t last_checkpoint_file_ms_ = 0;  // when a checkpoint was last kept as a file
   int64_t last_receipts_sync_ms_ = 0;    // when receipts.jsonl was last synced
   bool burst_ = false;
+  bool receipts_unsynced_ = false;
   static constexpr int64_t kCheckpointFileEveryMs = 10'000;
   std::map<std::string, int64_t> answered_;  // request id -> when (request ids answered or refused)
   int64_t last_forget_ms_ = 0;

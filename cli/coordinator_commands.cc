@@ -92,7 +92,14 @@ Result<v1::Subject> LoadSubject(const std::string& arg) {
     else if (key == "name") s.set_name(v);
     else if (key == "date_of_birth") s.set_date_of_birth(v);
     else if (key == "ref") s.set_ref(v);
-    else return InvalidArgumentError(path + ": unknown key '" + key + "' (bsn, name, date_of_birth, ref)");
+    else {
+      // The key is shown only when it looks like a key: a misplaced value
+      // (a BSN, a name) must not end up in an error message.
+      const bool plain = !key.empty() && key.size() <= 32 &&
+                         std::all_of(key.begin(), key.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+      return InvalidArgumentError(path + ": " + (plain ? "unknown key '" + key + "'" : std::string("a key that is not known")) +
+                                  " (the keys are bsn, name, date_of_birth, ref)");
+    }
   }
   if (s.bsn().empty() && s.name().empty()) return InvalidArgumentError(path + ": give at least a bsn or a name");
   if (!s.bsn().empty() &&
@@ -370,7 +377,7 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
       ctx.out << "    " << HexEncode(r.request_id).substr(0, 12) << "  " << FormatUtcMillis(r.sent_ms) << "  "
               << std::setw(18) << r.partner << std::setw(11) << client::RequestStateName(r.state);
       for (size_t i = 0; i < r.categories.size(); ++i) ctx.out << (i ? "," : "") << r.categories[i];
-      if (r.state == client::RequestState::kRefused) ctx.out << "  (" << r.refusal << ")";
+      if (!r.refusal.empty()) ctx.out << "  (" << r.refusal << ")";
       ctx.out << "\n";
     }
     KP_ASSIGN_OR_RETURN(auto fragments, c->store().Fragments(k.id));

@@ -30,6 +30,13 @@ std::string Hex(const std::string& id) { return HexEncode(id); }
 
 }  // namespace
 
+void WipeSubject(v1::Subject* s) {
+  for (std::string* field : {s->mutable_bsn(), s->mutable_name(), s->mutable_date_of_birth()}) {
+    SecureWipe(field->data(), field->size());
+    field->clear();
+  }
+}
+
 Status StatusFromErrorBody(const std::string& body) {
   v1::Error err;
   KP_RETURN_IF_ERROR(ParseBody(body, err));
@@ -144,8 +151,18 @@ Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::ve
     ref->set_role(s.role());
   }
   KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
-  KP_RETURN_IF_ERROR(store_->PutCase({r.case_id(), purpose, r.phase(), clock_.NowMillis(), false, {}}));
-  for (const auto& s : subjects) KP_RETURN_IF_ERROR(store_->PutSubject(r.case_id(), s));
+  Status kept = store_->Begin();
+  if (kept.ok()) kept = store_->PutCase({r.case_id(), purpose, r.phase(), clock_.NowMillis(), false, {}});
+  for (const auto& s : subjects) {
+    if (kept.ok()) kept = store_->PutSubject(r.case_id(), s);
+  }
+  if (kept.ok()) kept = store_->Commit();
+  for (auto& s : subjects) WipeSubject(&s);
+  if (!kept.ok()) {
+    store_->Rollback();
+    return kept.WithContext("case " + r.case_id() +
+                            " was opened at the gateway, but this machine could not keep it and its subjects");
+  }
   return r;
 }
 
@@ -251,7 +268,9 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   auto sealed = SignAndSeal(*signer_, v1::MESSAGE_KIND_SUBJECT_DATA, agent, agent_entry->card.sealing_key,
                             request_id, body);
   SecureWipe(body.data(), body.size());
-  data.Clear();
+  for (auto& subject : *data.mutable_subjects()) WipeSubject(&subject);
+  for (auto& subject : all) WipeSubject(&subject);
+  SecureWipe(data.mutable_justification()->data(), data.justification().size());
   KP_RETURN_IF_ERROR(sealed.status());
 
   req.set_case_id(c.id);
@@ -289,9 +308,16 @@ Result<std::vector<std::string>> Coordinator::SendRequests(const std::vector<Req
   }
   KP_RETURN_IF_ERROR(store_->Commit());
   std::vector<std::string> ids;
-  for (const auto& p : prepared) {
-    KP_RETURN_IF_ERROR(Send(v1::MESSAGE_KIND_FRAGMENT_REQUEST, p.body, p.id).status());
-    ids.push_back(p.id);
+  for (size_t i = 0; i < prepared.size(); ++i) {
+    Status sent = Send(v1::MESSAGE_KIND_FRAGMENT_REQUEST, prepared[i].body, prepared[i].id).status();
+    if (!sent.ok()) {
+      // The rest never left: they are not left waiting for ever.
+      for (size_t j = i; j < prepared.size(); ++j) {
+        (void)store_->MarkFailed(prepared[j].id, "not sent: " + sent.message(), clock_.NowMillis());
+      }
+      return sent;
+    }
+    ids.push_back(prepared[i].id);
   }
   return ids;
 }
@@ -360,6 +386,7 @@ Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string
       // but will never be answered.
       o.error = StatusFromErrorBody(env.body);
       if (o.error.ok()) o.error = InternalError("the gateway answered with an empty error");
+      if (Status s = store_->MarkFailed(request.request_id, o.error.message(), now); !s.ok()) o.error = s;
       return o;
     case v1::MESSAGE_KIND_REFUSAL: {
       const bool by_gateway = sender == gateway_->id;
@@ -370,7 +397,8 @@ Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string
       }
       Status s = ParseBody(env.body, o.refusal);
       const v1::RefusedBy expected = by_gateway ? v1::REFUSED_BY_GATEWAY : v1::REFUSED_BY_AGENT;
-      if (s.ok() && (o.refusal.request_id() != request.request_id || o.refusal.refused_by() != expected)) {
+      if (s.ok() && (o.refusal.request_id() != request.request_id || o.refusal.case_id() != request.case_id ||
+                     o.refusal.refused_by() != expected)) {
         s = UnauthenticatedError("a refusal whose body names another request or refuser; ignored");
       }
       if (s.ok()) s = store_->MarkRefused(request.request_id, o.refusal.reason(), now);
@@ -466,17 +494,25 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
     if (!dealer_) return FailedPreconditionError("not connected to the gateway");
     KP_ASSIGN_OR_RETURN(auto first, dealer_->Receive(left));
     if (first.has_value()) {
-      KP_RETURN_IF_ERROR(store_->Begin());
-      Status s = HandleMessage(*first, "", collect).status();
-      for (int i = 0; i < 255 && s.ok(); ++i) {
-        const size_t n = received_;
-        s = ReceiveOne(0, "", collect).status();
-        if (received_ == n) break;
+      std::vector<std::string> burst{std::move(*first)};
+      for (int i = 0; i < 255; ++i) {
+        KP_ASSIGN_OR_RETURN(auto more, dealer_->Receive(0));
+        if (!more.has_value()) break;
+        burst.push_back(std::move(*more));
       }
+      const size_t mark = received_;
+      Status s = store_->Begin();
+      for (size_t i = 0; i < burst.size() && s.ok(); ++i) s = HandleMessage(burst[i], "", collect).status();
       if (s.ok()) s = store_->Commit();
       if (!s.ok()) {
+        // Nothing of the burst was kept: take each message in again on its
+        // own, so an answer is not lost for a failed transaction.
         store_->Rollback();
-        return s;
+        spdlog::warn("could not store {} answer(s) together ({}); storing them one by one", burst.size(),
+                     s.message());
+        outcomes.clear();
+        received_ = mark;
+        for (const auto& raw : burst) KP_RETURN_IF_ERROR(HandleMessage(raw, "", collect).status());
       }
       for (const auto& o : outcomes) {
         if (sink) sink(o);

@@ -152,6 +152,9 @@ class Coordinator {
   size_t received_ = 0;  // messages received, verified or not
 };
 
+// Overwrites a subject's identifiers (BSN, name, date of birth) in memory.
+void WipeSubject(ketenpoort::v1::Subject* subject);
+
 // An Error envelope's body as a Status (code from the wire, message prefixed
 // "the gateway answered: ").
 Status StatusFromErrorBody(const std::string& body);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "core/base/file_util.h"
@@ -70,8 +71,9 @@ Status CreatePrivateFile(const std::string& path) {
   ::close(fd);
   if (rc != 0) return UnavailableError("cannot read the mode of " + path);
   if ((st.st_mode & 077) != 0) {
-    return PermissionDeniedError(path + " may be read by others (mode " + std::to_string(st.st_mode & 0777) +
-                                 "); run: chmod 600 " + path);
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+    return PermissionDeniedError(path + " may be read by others (mode " + mode + "); run: chmod 600 " + path);
   }
   return OkStatus();
 }
@@ -102,6 +104,7 @@ std::string_view RequestStateName(RequestState s) {
     case RequestState::kPending: return "waiting";
     case RequestState::kDelivered: return "delivered";
     case RequestState::kRefused: return "refused";
+    case RequestState::kFailed: return "failed";
   }
   return "unknown";
 }
@@ -235,6 +238,12 @@ Result<std::vector<RequestInfo>> CoordinatorStore::Requests(const std::string& c
 Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::string& reason, int64_t now_ms) {
   return Stmt(*db_, "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
       .Int(static_cast<int64_t>(RequestState::kRefused)).Text(reason).Int(now_ms).Bind(request_id)
+      .Int(static_cast<int64_t>(RequestState::kPending)).Run();
+}
+
+Status CoordinatorStore::MarkFailed(const std::string& request_id, const std::string& reason, int64_t now_ms) {
+  return Stmt(*db_, "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
+      .Int(static_cast<int64_t>(RequestState::kFailed)).Text(reason).Int(now_ms).Bind(request_id)
       .Int(static_cast<int64_t>(RequestState::kPending)).Run();
 }
 

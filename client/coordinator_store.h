@@ -40,7 +40,7 @@ struct CaseInfo {
   std::vector<std::string> partners;  // admitted, in order
 };
 
-enum class RequestState { kPending, kDelivered, kRefused };
+enum class RequestState { kPending, kDelivered, kRefused, kFailed };
 std::string_view RequestStateName(RequestState s);
 
 struct RequestInfo {
@@ -52,7 +52,7 @@ struct RequestInfo {
   std::string purpose;
   int64_t sent_ms = 0;
   RequestState state = RequestState::kPending;
-  std::string refusal;     // reason (refused), readable, no personal data
+  std::string refusal;     // reason (refused or failed), readable, no personal data
   int64_t answered_ms = 0;
 };
 
@@ -92,6 +92,9 @@ class CoordinatorStore {
   Result<std::optional<RequestInfo>> GetRequest(const std::string& request_id);
   Result<std::vector<RequestInfo>> Requests(const std::string& case_id);  // "" = all
   Status MarkRefused(const std::string& request_id, const std::string& reason, int64_t now_ms);
+  // The request was never handled (not sent, or the gateway could not take
+  // it); `reason` says why. Only a waiting request changes.
+  Status MarkFailed(const std::string& request_id, const std::string& reason, int64_t now_ms);
   // Stores the fragment and marks its request delivered, in one transaction.
   Status PutFragment(const StoredFragment& f);
   Result<std::vector<StoredFragment>> Fragments(const std::string& case_id);  // "" = all

@@ -100,6 +100,7 @@ void CaseStore::Rollback() { (void)Exec("ROLLBACK TO change; RELEASE change"); }
 Status CaseStore::BeginBatch() { return Exec("BEGIN IMMEDIATE"); }
 Status CaseStore::CommitBatch() { return Exec("COMMIT"); }
 void CaseStore::RollbackBatch() { (void)Exec("ROLLBACK"); }
+bool CaseStore::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::string& coordinator,
                                        const std::string& first_phase, int year, int64_t now_ms) {

@@ -77,6 +77,9 @@ class CaseStore {
   Status BeginBatch();
   Status CommitBatch();
   void RollbackBatch();
+  // False when SQLite has rolled the batch back by itself (after an I/O or
+  // full-disk error): nothing done since is part of it.
+  bool InTransaction() const;
 
   // A new case "VT-<year>-<NNNN>" (numbered per year from 1).
   Result<CaseRecord> OpenCase(const std::string& purpose, const std::string& coordinator,

@@ -219,7 +219,7 @@ bool Gateway::SendRaw(const std::string& to, const std::string& bytes) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return false;
   if (batching_) {
-    outbox_.push_back({it->second.routing_id, bytes, "", "", ""});
+    outbox_.push_back({it->second.routing_id, bytes, "", ""});
     it->second.last_sent_ms = clock_.NowMillis();
     return true;
   }
@@ -244,14 +244,21 @@ bool Gateway::SendSigned(const std::string& to, v1::MessageKind kind, const std:
 }
 
 void Gateway::SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes) {
-  if (SendRaw(coordinator, bytes)) {
-    if (batching_) {
-      outbox_.back().hold_for = coordinator;
-      outbox_.back().case_id = case_id;
+  const int64_t now = clock_.NowMillis();
+  if (batching_ && peers_.count(coordinator) != 0) {
+    // Held in the inbox in the burst's transaction and sent after it; the
+    // held copy goes once the send succeeded. A crash in between leaves it
+    // in the inbox (the client ignores a second copy), never lost.
+    const std::string id = NewMessageId();
+    if (Status s = store_->AddToInbox({id, coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms});
+        !s.ok()) {
+      spdlog::error("cannot hold a message for {}: {}", coordinator, s.message());
     }
+    SendRaw(coordinator, bytes);
+    outbox_.back().inbox_id = id;
     return;
   }
-  const int64_t now = clock_.NowMillis();
+  if (SendRaw(coordinator, bytes)) return;
   Status s = store_->AddToInbox({NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms});
   if (!s.ok()) spdlog::error("cannot hold a message for {}: {}", coordinator, s.message());
   else spdlog::info("held a message for offline coordinator {} case={}", coordinator, case_id);
@@ -265,7 +272,7 @@ void Gateway::SendError(const std::string& routing_id, const std::string& to, co
   auto msg = signer_->Sign(v1::MESSAGE_KIND_ERROR, to, request_id, err.SerializeAsString());
   if (!msg.ok()) return;
   if (batching_) {
-    outbox_.push_back({routing_id, msg->bytes, "", "", ""});
+    outbox_.push_back({routing_id, msg->bytes, "", ""});
   } else {
     (void)router_->Send(routing_id, msg->bytes);
   }
@@ -321,34 +328,52 @@ void Gateway::HandleBurst(std::vector<IncomingMessage>& burst) {
     for (const auto& in : burst) Handle(in);
     return;
   }
+  RemoveSentInboxCopies();
   batching_ = true;
+  burst_senders_.clear();
   for (const auto& in : burst) Handle(in);
   batching_ = false;
   // Write before forward: the burst's audit records, then its state, are
   // durable before any of its messages leaves.
-  Status durable = audit_->Sync();
+  Status durable = store_->InTransaction()
+                       ? OkStatus()
+                       : UnavailableError("the case database rolled the burst back after an error");
+  if (durable.ok()) durable = audit_->Sync();
   if (durable.ok()) durable = store_->CommitBatch();
   if (!durable.ok()) {
     store_->RollbackBatch();
+    outbox_.clear();
     spdlog::error("{} message(s) could not be made durable, so none of their answers was sent: {}", burst.size(),
                   durable.message());
-    outbox_.clear();
+    // Tell each sender, with an answer that rests on nothing unsaved.
+    for (const auto& who : burst_senders_) {
+      SendError(who.routing_id, who.participant_id, who.message_id,
+                UnavailableError("the gateway could not save its audit log or case state; nothing of this "
+                                 "message was done; send it again later"));
+    }
     return;
   }
   std::vector<Outgoing> out;
   out.swap(outbox_);
   for (auto& o : out) {
     Status s = router_->Send(o.routing_id, o.bytes);
-    if (s.ok()) continue;
-    spdlog::warn("send failed: {}", s.message());
+    if (s.ok()) {
+      if (!o.inbox_id.empty()) sent_inbox_ids_.push_back(o.inbox_id);
+      continue;
+    }
+    // Not sent after all (the peer left): a held message stays in the inbox;
+    // a forwarded request goes back in its agent's queue.
+    std::string who = "a peer that left";
     for (auto it = peers_.begin(); it != peers_.end(); ++it) {
       if (it->second.routing_id == o.routing_id) {
+        who = it->first;
         if (s.code() == StatusCode::kUnavailable) peers_.erase(it);
         break;
       }
     }
-    if (!o.forward_of.empty()) (void)store_->MarkUndelivered(o.forward_of);  // sent again when the agent is back
-    if (!o.hold_for.empty()) SendOrHold(o.hold_for, o.case_id, o.bytes);
+    spdlog::warn("send to {} failed: {}", who, s.message());
+    if (!o.inbox_id.empty()) spdlog::info("held a message for offline coordinator {}", who);
+    if (!o.forward_of.empty()) (void)store_->MarkUndelivered(o.forward_of);
   }
 }
 
@@ -356,6 +381,13 @@ Status Gateway::Run() {
   while (!stop_) KP_RETURN_IF_ERROR(Step(200));
   spdlog::info("gateway stopping: in-flight work is done and the audit log is durable");
   return OkStatus();
+}
+
+void Gateway::RemoveSentInboxCopies() {
+  for (const auto& id : sent_inbox_ids_) {
+    if (Status s = store_->RemoveFromInbox(id); !s.ok()) spdlog::warn("cannot remove a delivered message: {}", s.message());
+  }
+  sent_inbox_ids_.clear();
 }
 
 void Gateway::Handle(const IncomingMessage& in) {
@@ -391,6 +423,7 @@ void Gateway::Handle(const IncomingMessage& in) {
     return;
   }
   OnPeerSeen(sender, in.routing_id);
+  if (batching_) burst_senders_.push_back({in.routing_id, sender, env->header.message_id()});
   const ParticipantKind kind = peer->card.kind;
   const v1::MessageKind mk = env->header.kind();
   const bool coordinator = kind == ParticipantKind::kCoordinator;
@@ -814,9 +847,10 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
               UnavailableError("the audit log is not writable; delivery not accepted, send it again later"));
     return;
   }
-  // Handed on (or held in the inbox) before the request is closed: a crash in
-  // between leaves a pending request that expires with a notice, never a
-  // fragment that is gone without a trace.
+  // Handed on (in a burst: held in the inbox in the same transaction that
+  // closes the request, and sent after it) before the request is closed: a
+  // crash leaves either the pending request, which expires with a notice, or
+  // the held copy, never a fragment that is gone without a trace.
   SendOrHold(r.coordinator, r.case_id, raw);  // the agent's signed envelope, unchanged
   if (Status s = store_->RemoveRequest(request_id); !s.ok()) spdlog::error("cannot close request: {}", s.message());
   v1::Receipt receipt;
@@ -876,11 +910,11 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
   for (const auto& item : *items) {
     if (!fetch.case_id().empty() && item.case_id != fetch.case_id()) continue;
     if (!SendRaw(sender, item.envelope)) break;
-    if (batching_) {  // held again if the send fails after all
-      outbox_.back().hold_for = sender;
-      outbox_.back().case_id = item.case_id;
+    if (batching_) {
+      outbox_.back().inbox_id = item.message_id;  // removed once it was sent
+    } else {
+      (void)store_->RemoveFromInbox(item.message_id);
     }
-    (void)store_->RemoveFromInbox(item.message_id);
     ++sent;
   }
   v1::CaseResult end;  // empty case id: the end of the inbox
@@ -981,6 +1015,7 @@ void Gateway::RunTimers() {
   }
   if (now - last_timers_ms_ < 1000) return;
   last_timers_ms_ = now;
+  RemoveSentInboxCopies();
 
   auto expired = store_->TakeExpiredRequests(now);
   if (expired.ok()) {

@@ -141,12 +141,19 @@ class Gateway {
   struct Outgoing {
     std::string routing_id;
     std::string bytes;
-    std::string hold_for;        // coordinator to hold it for when it cannot be sent
-    std::string case_id;
+    std::string inbox_id;        // held in the inbox in the same transaction; removed once sent
     std::string forward_of;      // request to put back in the queue when it cannot be sent
+  };
+  struct BurstSender {
+    std::string routing_id;
+    std::string participant_id;
+    std::string message_id;
   };
   bool batching_ = false;
   std::vector<Outgoing> outbox_;
+  std::vector<BurstSender> burst_senders_;   // whom to tell when a burst cannot be made durable
+  std::vector<std::string> sent_inbox_ids_;  // held copies of messages sent; removed in the next transaction
+  void RemoveSentInboxCopies();
   int64_t last_timers_ms_ = 0;
   uint64_t heartbeat_sequence_ = 0;
   std::atomic<bool> stop_{false};

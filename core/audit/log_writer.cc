@@ -325,7 +325,15 @@ Result<AppendReceipt> LogWriter::AppendBuffered(ketenpoort::v1::AuditRecord reco
 Status LogWriter::Sync() {
   std::lock_guard<std::mutex> l(tree_mu_);
   if (!unsynced_) return failed_;
-  return SyncLocked();
+  KP_RETURN_IF_ERROR(SyncLocked());
+  // The periodic checkpoint, as after a group commit.
+  const bool due = range_.size() - signed_size_ >= options_.checkpoint_every_records ||
+                   clock_->NowMillis() - signed_at_millis_ >= options_.checkpoint_every_millis;
+  if (due) {
+    auto signed_note = SignCheckpointLocked();
+    if (!signed_note.ok()) spdlog::error("audit log {}: {}", dir_, signed_note.status().ToString());
+  }
+  return OkStatus();
 }
 
 Result<std::string> LogWriter::SignHead() {
