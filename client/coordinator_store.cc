@@ -39,24 +39,6 @@ CREATE TABLE IF NOT EXISTS fragments(
 CREATE INDEX IF NOT EXISTS fragments_by_retention ON fragments(retain_until_ms);
 )sql";
 
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& c : v) out += (out.empty() ? "" : ",") + c;
-  return out;
-}
-
-std::vector<std::string> Split(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    size_t comma = s.find(',', pos);
-    if (comma == std::string::npos) comma = s.size();
-    out.push_back(s.substr(pos, comma - pos));
-    pos = comma + 1;
-  }
-  return out;
-}
-
 std::string SubjectAd(const std::string& case_id, const std::string& ref) {
   return std::string("ketenpoort/v1/coordinator-store/subject") + '\0' + case_id + '\0' + ref;
 }
@@ -84,7 +66,7 @@ RequestInfo RequestFromRow(Stmt& q) {
   r.case_id = q.Col(1);
   r.partner = q.Col(2);
   r.agent = q.Col(3);
-  r.categories = Split(q.Col(4));
+  r.categories = sqlite::SplitIds(q.Col(4));
   r.purpose = q.Col(5);
   r.sent_ms = q.ColInt(6);
   r.state = static_cast<RequestState>(q.ColInt(7));
@@ -212,7 +194,7 @@ Status CoordinatorStore::AddRequest(const RequestInfo& r) {
   return Stmt(*db_,
               "INSERT INTO requests(request_id, case_id, partner, agent, categories, purpose, sent_ms, state) "
               "VALUES(?, ?, ?, ?, ?, ?, ?, ?)")
-      .Bind(r.request_id).Text(r.case_id).Text(r.partner).Text(r.agent).Text(Join(r.categories)).Text(r.purpose)
+      .Bind(r.request_id).Text(r.case_id).Text(r.partner).Text(r.agent).Text(sqlite::JoinIds(r.categories)).Text(r.purpose)
       .Int(r.sent_ms).Int(static_cast<int64_t>(RequestState::kPending)).Run();
 }
 

@@ -15,27 +15,6 @@ class Stmt : public sqlite::Stmt {
   Stmt(sqlite::StatementCache& cache, const char* sql) : sqlite::Stmt(cache, sql, "case database") {}
 };
 
-std::string JoinCategories(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& c : v) {
-    if (!out.empty()) out += ',';
-    out += c;
-  }
-  return out;
-}
-
-std::vector<std::string> SplitCategories(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    size_t comma = s.find(',', pos);
-    if (comma == std::string::npos) comma = s.size();
-    out.push_back(s.substr(pos, comma - pos));
-    pos = comma + 1;
-  }
-  return out;
-}
-
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS cases(
   id TEXT PRIMARY KEY, purpose TEXT NOT NULL, coordinator TEXT NOT NULL, phase TEXT NOT NULL,
@@ -65,34 +44,19 @@ CREATE TABLE IF NOT EXISTS case_evidence(
 }  // namespace
 
 Result<std::unique_ptr<CaseStore>> CaseStore::Open(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return UnavailableError("cannot open the case database " + path + ": " + msg);
-  }
-  std::unique_ptr<CaseStore> store(new CaseStore(db));
+  KP_ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path, "case database"));
+  std::unique_ptr<CaseStore> store(new CaseStore(std::move(db)));
   KP_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   KP_RETURN_IF_ERROR(store->Exec(kSchema));
   return store;
 }
 
-CaseStore::~CaseStore() {
-  statements_.reset();  // finalized before the connection closes
-  sqlite3_close(db_);
-}
+CaseStore::CaseStore(std::unique_ptr<sqlite::Database> database)
+    : database_(std::move(database)), db_(database_->get()), statements_(&database_->statements()) {}
 
-Status CaseStore::Exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    return UnavailableError("case database: " + msg);
-  }
-  return OkStatus();
-}
+CaseStore::~CaseStore() = default;
+
+Status CaseStore::Exec(const char* sql) { return database_->Exec(sql); }
 
 Status CaseStore::Begin() { return Exec("SAVEPOINT change"); }
 Status CaseStore::Commit() { return Exec("RELEASE change"); }
@@ -230,7 +194,7 @@ Status CaseStore::AddRequest(const StoredRequest& r) {
               "INSERT INTO requests(request_id, case_id, coordinator, source_partner, categories, authorisation, "
               "created_ms, expires_ms, delivered) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .Bind(r.request_id).Text(r.case_id).Text(r.coordinator).Text(r.source_partner)
-      .Text(JoinCategories(r.categories)).Bind(r.authorisation).Int(r.created_ms).Int(r.expires_ms)
+      .Text(sqlite::JoinIds(r.categories)).Bind(r.authorisation).Int(r.created_ms).Int(r.expires_ms)
       .Int(r.delivered ? 1 : 0).Run();
 }
 
@@ -240,7 +204,7 @@ constexpr char kRequestColumns[] =
     "delivered FROM requests ";
 
 StoredRequest RequestFromRow(Stmt& q) {
-  return {q.Col(0), q.Col(1), q.Col(2), q.Col(3), SplitCategories(q.Col(4)),
+  return {q.Col(0), q.Col(1), q.Col(2), q.Col(3), sqlite::SplitIds(q.Col(4)),
           q.Col(5), q.ColInt(6), q.ColInt(7), q.ColInt(8) != 0};
 }
 }  // namespace

@@ -134,10 +134,11 @@ class CaseStore {
   Result<std::vector<InboxItem>> TakeExpiredInbox(int64_t now_ms);
 
  private:
-  explicit CaseStore(sqlite3* db) : db_(db), statements_(std::make_unique<sqlite::StatementCache>(db)) {}
+  explicit CaseStore(std::unique_ptr<sqlite::Database> database);
   Status Exec(const char* sql);
-  sqlite3* db_;
-  std::unique_ptr<sqlite::StatementCache> statements_;  // prepared once, reused
+  std::unique_ptr<sqlite::Database> database_;
+  sqlite3* db_;                         // database_'s connection
+  sqlite::StatementCache* statements_;  // database_'s: prepared once, reused
 };
 
 }  // namespace kp::gateway

@@ -122,4 +122,25 @@ Status Stmt::Error() const {
   return UnavailableError(label_ + ": " + sqlite3_errstr(rc_) + " (" + sqlite3_errmsg(db_) + ")");
 }
 
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) {
+    if (!out.empty()) out += ',';
+    out += id;
+  }
+  return out;
+}
+
+std::vector<std::string> SplitIds(const std::string& text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    out.push_back(text.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace kp::sqlite

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/base/status.h"
 
@@ -96,6 +97,10 @@ class Stmt {
   int rc_ = SQLITE_OK;
   int n_ = 0;
 };
+
+// A list of ids (never containing a comma) in one TEXT column: "a,b,c".
+std::string JoinIds(const std::vector<std::string>& ids);
+std::vector<std::string> SplitIds(const std::string& text);
 
 }  // namespace kp::sqlite
 

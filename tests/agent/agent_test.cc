@@ -27,6 +27,7 @@
 #include "core/transport/transport_context.h"
 #include "gateway/gateway.h"
 #include "gateway/log_audit_trail.h"
+#include "tests/testing/capture_sink.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::agent {
@@ -42,25 +43,7 @@ constexpr char kCanaryName[] = "CANARY-NAAM-Jansen";
 constexpr char kCanaryContent[] = "CANARY-INCIDENT-CONTENT";
 constexpr char kCanaryDropped[] = "CANARY-DROPPED-COLUMN";
 
-// Collects log lines; safe to read while other threads log.
-class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::string Text() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return text_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t buf;
-    formatter_->format(msg, buf);
-    text_.append(buf.data(), buf.size());
-  }
-  void flush_() override {}
-
- private:
-  std::string text_;
-};
+using ::kp::testing::CaptureSink;
 
 struct Answer {
   VerifiedEnvelope envelope;

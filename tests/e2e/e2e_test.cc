@@ -16,6 +16,7 @@
 #include "core/audit/log_verifier.h"
 #include "core/base/time_format.h"
 #include "tests/testing/region.h"
+#include "tests/testing/capture_sink.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp {
@@ -31,24 +32,7 @@ constexpr int kWaitMs = 8000;
 constexpr char kCanaryName[] = "CANARY-NAAM-de-Voorbeeld";
 constexpr char kCanaryJustification[] = "CANARY-ONDERBOUWING-wapen";
 
-class CaptureSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::string Text() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return text_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    spdlog::memory_buf_t buf;
-    formatter_->format(msg, buf);
-    text_.append(buf.data(), buf.size());
-  }
-  void flush_() override {}
-
- private:
-  std::string text_;
-};
+using ::kp::testing::CaptureSink;
 
 std::string AllBytesUnder(const std::string& dir) {
   std::string all;
