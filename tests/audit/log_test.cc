@@ -296,6 +296,68 @@ TEST_F(AuditLogTest, FailedSyncFailsClosed) {
   EXPECT_FALSE(w->Append(SampleRecord(2)).ok()) << "after a failed fdatasync nothing more is accepted";
 }
 
+TEST_F(AuditLogTest, BufferedAppendsAreDurableOnlyAfterSync) {
+  FaultInjectingStorage storage;
+  {
+    LogWriterOptions opts;
+    opts.storage = &storage;
+    opts.clock = &clock_;
+    ASSERT_OK_AND_ASSIGN(auto w, LogWriter::Open(dir(), TestSigner(), opts));
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(AppendReceipt r, w->AppendBuffered(SampleRecord(i)));
+      EXPECT_EQ(r.index, static_cast<uint64_t>(i));  // the index is known at once
+    }
+    ASSERT_THAT(w->Sync(), IsOk());
+    ASSERT_OK_AND_ASSIGN(AppendReceipt r, w->AppendBuffered(SampleRecord(3)));
+    EXPECT_EQ(r.index, 3u);
+    // A checkpoint signed for a receipt covers the buffered record; it is not
+    // kept in the folder.
+    ASSERT_OK_AND_ASSIGN(std::string head, w->SignHead());
+    ASSERT_OK_AND_ASSIGN(Checkpoint cp, OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
+    EXPECT_EQ(cp.size, 4u);
+    EXPECT_FALSE(std::filesystem::exists(File("checkpoints/00000000000000000004")));
+    storage.Crash();  // before the second Sync: record 3 was never durable
+  }
+  storage.DropUnsyncedData();
+  auto w = OpenWriter();
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->size(), 3u);
+  ASSERT_THAT(w->Close(), IsOk());
+  EXPECT_THAT(Verify().status, IsOk());
+}
+
+TEST_F(AuditLogTest, AKeptCheckpointSyncsBufferedRecordsFirst) {
+  {
+    auto w = OpenWriter();
+    ASSERT_NE(w, nullptr);
+    ASSERT_THAT(w->AppendBuffered(SampleRecord(0)), IsOk());
+    ASSERT_THAT(w->AppendBuffered(SampleRecord(1)), IsOk());
+    ASSERT_OK_AND_ASSIGN(std::string note, w->Checkpoint());  // written to the folder
+    ASSERT_OK_AND_ASSIGN(Checkpoint cp, OpenCheckpoint(note, TestSigner().verifier_key(), TestSigner().origin()));
+    EXPECT_EQ(cp.size, 2u);
+    // The periodic checkpoint also follows a Sync of buffered records.
+    clock_.Advance(5000);
+    ASSERT_THAT(w->AppendBuffered(SampleRecord(2)), IsOk());
+    ASSERT_THAT(w->Sync(), IsOk());
+    EXPECT_TRUE(std::filesystem::exists(File("checkpoints/00000000000000000003")));
+  }
+  EXPECT_THAT(Verify().status, IsOk());
+}
+
+TEST_F(AuditLogTest, AFailedSyncOfBufferedRecordsFailsClosed) {
+  FaultInjectingStorage storage;
+  LogWriterOptions opts;
+  opts.storage = &storage;
+  opts.clock = &clock_;
+  ASSERT_OK_AND_ASSIGN(auto w, LogWriter::Open(dir(), TestSigner(), opts));
+  ASSERT_THAT(w->AppendBuffered(SampleRecord(0)), IsOk());
+  storage.FailNextSync();
+  EXPECT_FALSE(w->Sync().ok());
+  EXPECT_FALSE(w->AppendBuffered(SampleRecord(1)).ok());
+  EXPECT_FALSE(w->Append(SampleRecord(2)).ok());
+  EXPECT_FALSE(w->SignHead().ok());
+}
+
 TEST_F(AuditLogTest, OpenRefusesALogShorterThanItsCheckpoint) {
   {
     auto w = OpenWriter();

@@ -43,17 +43,28 @@ constexpr char kCanaryContent[] = "CANARY-FRAGMENT-CONTENT";
 // passes everything else to the real log.
 class SwitchableAuditTrail final : public AuditTrail {
  public:
-  explicit SwitchableAuditTrail(std::unique_ptr<AuditTrail> real, std::atomic<bool>* fail)
-      : real_(std::move(real)), fail_(fail) {}
+  SwitchableAuditTrail(std::unique_ptr<AuditTrail> real, std::atomic<bool>* fail, std::atomic<bool>* fail_sync)
+      : real_(std::move(real)), fail_(fail), fail_sync_(fail_sync) {}
   Result<uint64_t> Append(v1::AuditRecord record) override {
     if (fail_->load()) return UnavailableError("disk full (injected)");
     return real_->Append(std::move(record));
   }
+  Result<uint64_t> AppendBuffered(v1::AuditRecord record) override {
+    if (fail_->load()) return UnavailableError("disk full (injected)");
+    return real_->AppendBuffered(std::move(record));
+  }
+  // A failing fdatasync: the records were written but never became durable.
+  Status Sync() override {
+    if (fail_sync_->load()) return UnavailableError("fdatasync: input/output error (injected)");
+    return real_->Sync();
+  }
+  Result<std::string> SignHead() override { return real_->SignHead(); }
   Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
 
  private:
   std::unique_ptr<AuditTrail> real_;
   std::atomic<bool>* fail_;
+  std::atomic<bool>* fail_sync_;
 };
 
 // A participant's client: its identity, a CURVE connection, a signer.
@@ -122,7 +133,7 @@ class GatewayTest : public ::testing::Test {
     ::mkdir(config_.data_dir.c_str(), 0700);
     auto trail = LogAuditTrail::Open(Gateway::AuditDir(config_), gw, "ketenpoort.test/audit");
     ASSERT_THAT(trail, IsOk());
-    auto g = Gateway::Create(config_, std::make_unique<SwitchableAuditTrail>(std::move(trail).value(), &fail_audit_),
+    auto g = Gateway::Create(config_, std::make_unique<SwitchableAuditTrail>(std::move(trail).value(), &fail_audit_, &fail_sync_),
                              clock_);
     ASSERT_THAT(g, IsOk());
     gateway_ = std::move(g).value();
@@ -324,6 +335,7 @@ class GatewayTest : public ::testing::Test {
   ManualClock clock_{kNow};
   GatewayConfig config_;
   std::atomic<bool> fail_audit_{false};
+  std::atomic<bool> fail_sync_{false};
   std::unique_ptr<Gateway> gateway_;
   std::thread thread_;
   std::string endpoint_;
@@ -614,6 +626,31 @@ TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
   noop.set_case_id(case_id);
   noop.mutable_admit()->set_partner("politie");
   EXPECT_EQ(Command(coord, noop).phase(), "acute-veiligheid");
+}
+
+TEST_F(GatewayTest, WhenABurstCannotBeMadeDurableNothingOfItLeavesAndTheSenderIsTold) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  fail_sync_ = true;
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  auto answer = Receive(coord);
+  EXPECT_EQ(answer.header.request_id(), request_id);
+  auto err = Body<v1::Error>(answer, v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAVAILABLE);
+  EXPECT_NE(err.message().find("nothing of this message was done"), std::string::npos) << err.message();
+  ExpectNothing(agent);  // the authorisation rested on a record that never became durable
+  // The case state of that burst was rolled back with it: no waiting request
+  // is forwarded later, when the disk works again.
+  fail_sync_ = false;
+  v1::CaseCommand noop;
+  noop.set_case_id(case_id);
+  noop.mutable_admit()->set_partner("politie");
+  Command(coord, noop);
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  ExpectNothing(agent);
 }
 
 TEST_F(GatewayTest, CanariesInContentAndSubjectDataNeverReachTheGatewaysDiskOrLogs) {
