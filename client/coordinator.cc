@@ -21,6 +21,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// Request ids in one DELIVERY_ACK (docs/protocol.md §6).
+constexpr size_t kMaxAckedRequests = 1000;
+
 int MillisLeft(SteadyClock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
   return left <= 0 ? 0 : static_cast<int>(left);
@@ -327,7 +330,9 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(timeout_ms));
   if (!bytes.has_value()) return std::optional<VerifiedEnvelope>();
-  return HandleMessage(*bytes, awaited, sink);
+  auto handled = HandleMessage(*bytes, awaited, sink);
+  FlushAcks();  // stored without a transaction: already durable
+  return handled;
 }
 
 Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::string& raw, const std::string& awaited,
@@ -364,11 +369,29 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
   if (!request.has_value() || request->state != RequestState::kPending) {
     spdlog::info("ignored a {} for request {}: not a waiting request of this coordinator",
                  wire::KindLabel(kind), Hex(rid));
+    // A second copy of an answer already stored: the gateway may drop its copy.
+    if (request.has_value() && kind != v1::MESSAGE_KIND_ERROR &&
+        (request->state == RequestState::kDelivered || request->state == RequestState::kRefused)) {
+      unacked_.push_back(rid);
+    }
     return std::optional<VerifiedEnvelope>();
   }
   Outcome o = HandleAnswer(*env, raw, *request);
+  if (o.kind != Outcome::Kind::kError) unacked_.push_back(rid);  // stored (durable once committed)
   if (sink) sink(o);
   return std::optional<VerifiedEnvelope>();
+}
+
+void Coordinator::FlushAcks() {
+  for (size_t i = 0; i < unacked_.size(); i += kMaxAckedRequests) {
+    v1::DeliveryAck ack;
+    for (size_t j = i; j < std::min(unacked_.size(), i + kMaxAckedRequests); ++j) ack.add_request_ids(unacked_[j]);
+    // Best effort: an ack that does not arrive only means a second copy later.
+    if (auto sent = Send(v1::MESSAGE_KIND_DELIVERY_ACK, ack.SerializeAsString()); !sent.ok()) {
+      spdlog::warn("could not acknowledge stored answers: {}", sent.status().message());
+    }
+  }
+  unacked_.clear();
 }
 
 Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request) {
@@ -501,6 +524,7 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
         burst.push_back(std::move(*more));
       }
       const size_t mark = received_;
+      const size_t acks_mark = unacked_.size();
       Status s = store_->Begin();
       for (size_t i = 0; i < burst.size() && s.ok(); ++i) s = HandleMessage(burst[i], "", collect).status();
       if (s.ok()) s = store_->Commit();
@@ -512,8 +536,10 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
                      s.message());
         outcomes.clear();
         received_ = mark;
+        unacked_.resize(acks_mark);
         for (const auto& raw : burst) KP_RETURN_IF_ERROR(HandleMessage(raw, "", collect).status());
       }
+      FlushAcks();  // what is acknowledged is committed
       for (const auto& o : outcomes) {
         if (sink) sink(o);
       }

@@ -150,6 +150,10 @@ class Coordinator {
   std::unique_ptr<TransportContext> context_;
   std::unique_ptr<DealerClient> dealer_;
   size_t received_ = 0;  // messages received, verified or not
+  // Requests whose answers are stored (or were already): acknowledged to the
+  // gateway once durable, so it drops its held copies.
+  std::vector<std::string> unacked_;
+  void FlushAcks();
 };
 
 // Overwrites a subject's identifiers (BSN, name, date of birth) in memory.

@@ -48,6 +48,7 @@ Result<std::unique_ptr<CaseStore>> CaseStore::Open(const std::string& path) {
   std::unique_ptr<CaseStore> store(new CaseStore(std::move(db)));
   KP_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   KP_RETURN_IF_ERROR(store->Exec(kSchema));
+  KP_RETURN_IF_ERROR(store->Migrate());
   return store;
 }
 
@@ -57,6 +58,22 @@ CaseStore::CaseStore(std::unique_ptr<sqlite::Database> database)
 CaseStore::~CaseStore() = default;
 
 Status CaseStore::Exec(const char* sql) { return database_->Exec(sql); }
+
+// Databases made before held messages carried their request id gain the
+// column (empty for the rows already there: those are removed once sent).
+Status CaseStore::Migrate() {
+  bool has_request_id = false;
+  Stmt q(*statements_, "SELECT name FROM pragma_table_info('inbox')");
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    has_request_id |= q.Col(0) == "request_id";
+  }
+  if (!has_request_id) {
+    KP_RETURN_IF_ERROR(Exec("ALTER TABLE inbox ADD COLUMN request_id BLOB NOT NULL DEFAULT x''"));
+  }
+  return Exec("CREATE INDEX IF NOT EXISTS inbox_by_request ON inbox(recipient, request_id)");
+}
 
 Status CaseStore::Begin() { return Exec("SAVEPOINT change"); }
 Status CaseStore::Commit() { return Exec("RELEASE change"); }
@@ -256,21 +273,22 @@ Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms
 
 Status CaseStore::AddToInbox(const InboxItem& i) {
   return Stmt(*statements_,
-              "INSERT OR REPLACE INTO inbox(message_id, recipient, case_id, envelope, stored_ms, expires_ms) "
-              "VALUES(?, ?, ?, ?, ?, ?)")
-      .Bind(i.message_id).Text(i.recipient).Text(i.case_id).Bind(i.envelope).Int(i.stored_ms).Int(i.expires_ms).Run();
+              "INSERT OR REPLACE INTO inbox(message_id, recipient, case_id, envelope, stored_ms, expires_ms, request_id) "
+              "VALUES(?, ?, ?, ?, ?, ?, ?)")
+      .Bind(i.message_id).Text(i.recipient).Text(i.case_id).Bind(i.envelope).Int(i.stored_ms).Int(i.expires_ms)
+      .Bind(i.request_id).Run();
 }
 
 Result<std::vector<InboxItem>> CaseStore::InboxFor(const std::string& recipient) {
   Stmt q(*statements_,
-         "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms FROM inbox WHERE recipient = ? "
+         "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms, request_id FROM inbox WHERE recipient = ? "
          "ORDER BY stored_ms");
   q.Text(recipient);
   std::vector<InboxItem> out;
   while (true) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return out;
-    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4), q.ColInt(5)});
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4), q.ColInt(5), q.Col(6)});
   }
 }
 
@@ -278,16 +296,21 @@ Status CaseStore::RemoveFromInbox(const std::string& message_id) {
   return Stmt(*statements_, "DELETE FROM inbox WHERE message_id = ?").Bind(message_id).Run();
 }
 
+Status CaseStore::RemoveAcknowledged(const std::string& recipient, const std::string& request_id) {
+  return Stmt(*statements_, "DELETE FROM inbox WHERE recipient = ? AND request_id = ?")
+      .Text(recipient).Bind(request_id).Run();
+}
+
 Result<std::vector<InboxItem>> CaseStore::TakeExpiredInbox(int64_t now_ms) {
   std::vector<InboxItem> out;
   {
     Stmt q(*statements_,
-           "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms FROM inbox WHERE expires_ms <= ?");
+           "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms, request_id FROM inbox WHERE expires_ms <= ?");
     q.Int(now_ms);
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
-      out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4), q.ColInt(5)});
+      out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4), q.ColInt(5), q.Col(6)});
     }
   }
   for (const auto& i : out) KP_RETURN_IF_ERROR(RemoveFromInbox(i.message_id));

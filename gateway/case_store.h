@@ -55,6 +55,7 @@ struct InboxItem {
   std::string envelope;    // signed envelope, content sealed
   int64_t stored_ms = 0;
   int64_t expires_ms = 0;
+  std::string request_id;  // the request it answers; empty: not acknowledged, removed once sent
 };
 
 class CaseStore {
@@ -131,11 +132,14 @@ class CaseStore {
   Status AddToInbox(const InboxItem& item);
   Result<std::vector<InboxItem>> InboxFor(const std::string& recipient);
   Status RemoveFromInbox(const std::string& message_id);
+  // The coordinator stored the answer to `request_id`: its held copies go.
+  Status RemoveAcknowledged(const std::string& recipient, const std::string& request_id);
   Result<std::vector<InboxItem>> TakeExpiredInbox(int64_t now_ms);
 
  private:
   explicit CaseStore(std::unique_ptr<sqlite::Database> database);
   Status Exec(const char* sql);
+  Status Migrate();
   std::unique_ptr<sqlite::Database> database_;
   sqlite3* db_;                         // database_'s connection
   sqlite::StatementCache* statements_;  // database_'s: prepared once, reused

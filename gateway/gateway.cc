@@ -51,6 +51,8 @@ v1::ErrorCode ToErrorCode(StatusCode code) {
 
 // Messages handled as one burst: one transaction, one audit sync.
 constexpr int kMaxBurst = 256;
+// Request ids in one DELIVERY_ACK (docs/protocol.md §6).
+constexpr int kMaxAckedRequests = 1000;
 
 int CurrentYear(int64_t now_ms) {
   std::time_t t = static_cast<std::time_t>(now_ms / 1000);
@@ -219,7 +221,7 @@ bool Gateway::SendRaw(const std::string& to, const std::string& bytes) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return false;
   if (batching_) {
-    outbox_.push_back({it->second.routing_id, bytes, "", ""});
+    outbox_.push_back({it->second.routing_id, bytes, "", "", false});
     it->second.last_sent_ms = clock_.NowMillis();
     return true;
   }
@@ -243,23 +245,31 @@ bool Gateway::SendSigned(const std::string& to, v1::MessageKind kind, const std:
   return SendRaw(to, msg->bytes);
 }
 
-void Gateway::SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes) {
+void Gateway::SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes,
+                         const std::string& request_id) {
   const int64_t now = clock_.NowMillis();
-  if (batching_ && peers_.count(coordinator) != 0) {
-    // Held in the inbox in the burst's transaction and sent after it; the
-    // held copy goes once the send succeeded. A crash in between leaves it
-    // in the inbox (the client ignores a second copy), never lost.
-    const std::string id = NewMessageId();
-    if (Status s = store_->AddToInbox({id, coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms});
-        !s.ok()) {
+  const InboxItem held{NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms, request_id};
+  const bool online = peers_.count(coordinator) != 0;
+  if (!request_id.empty() || (batching_ && online)) {
+    // Held in the inbox (in a burst: in its transaction) before it is sent.
+    // An answer to a request stays there until the coordinator acknowledges
+    // it (DELIVERY_ACK), so one lost on the way comes again with the next
+    // inbox fetch; anything else goes once it was sent.
+    if (Status s = store_->AddToInbox(held); !s.ok()) {
       spdlog::error("cannot hold a message for {}: {}", coordinator, s.message());
     }
-    SendRaw(coordinator, bytes);
-    outbox_.back().inbox_id = id;
+    if (!online) {
+      spdlog::info("held a message for offline coordinator {} case={}", coordinator, case_id);
+      return;
+    }
+    if (SendRaw(coordinator, bytes) && batching_) {
+      outbox_.back().held = true;
+      if (request_id.empty()) outbox_.back().inbox_id = held.message_id;
+    }
     return;
   }
   if (SendRaw(coordinator, bytes)) return;
-  Status s = store_->AddToInbox({NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms});
+  Status s = store_->AddToInbox(held);
   if (!s.ok()) spdlog::error("cannot hold a message for {}: {}", coordinator, s.message());
   else spdlog::info("held a message for offline coordinator {} case={}", coordinator, case_id);
 }
@@ -272,7 +282,7 @@ void Gateway::SendError(const std::string& routing_id, const std::string& to, co
   auto msg = signer_->Sign(v1::MESSAGE_KIND_ERROR, to, request_id, err.SerializeAsString());
   if (!msg.ok()) return;
   if (batching_) {
-    outbox_.push_back({routing_id, msg->bytes, "", ""});
+    outbox_.push_back({routing_id, msg->bytes, "", "", false});
   } else {
     (void)router_->Send(routing_id, msg->bytes);
   }
@@ -296,7 +306,7 @@ void Gateway::Refuse(const std::string& coordinator, const std::string& request_
   r.set_reason(reason);
   for (const auto& id : rule_ids) r.add_rule_ids(id);
   auto msg = signer_->Sign(v1::MESSAGE_KIND_REFUSAL, coordinator, request_id, r.SerializeAsString());
-  if (msg.ok()) SendOrHold(coordinator, case_id, msg->bytes);
+  if (msg.ok()) SendOrHold(coordinator, case_id, msg->bytes, request_id);
 }
 
 // --------------------------------------------------------------- receiving
@@ -372,7 +382,7 @@ void Gateway::HandleBurst(std::vector<IncomingMessage>& burst) {
       }
     }
     spdlog::warn("send to {} failed: {}", who, s.message());
-    if (!o.inbox_id.empty()) spdlog::info("held a message for offline coordinator {}", who);
+    if (o.held) spdlog::info("held a message for offline coordinator {}", who);
     if (!o.forward_of.empty()) (void)store_->MarkUndelivered(o.forward_of);
   }
 }
@@ -432,6 +442,7 @@ void Gateway::Handle(const IncomingMessage& in) {
   if (mk == v1::MESSAGE_KIND_CASE_COMMAND && coordinator) return HandleCaseCommand(sender, in.payload, *env);
   if (mk == v1::MESSAGE_KIND_FRAGMENT_REQUEST && coordinator) return HandleFragmentRequest(sender, in.payload, *env);
   if (mk == v1::MESSAGE_KIND_INBOX_FETCH && coordinator) return HandleInboxFetch(sender, *env);
+  if (mk == v1::MESSAGE_KIND_DELIVERY_ACK && coordinator) return HandleDeliveryAck(sender, *env);
   if (mk == v1::MESSAGE_KIND_AUDIT_PULL && kind == ParticipantKind::kPrivacyOfficer) {
     return HandleAuditPull(sender, *env);
   }
@@ -851,7 +862,7 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
   // closes the request, and sent after it) before the request is closed: a
   // crash leaves either the pending request, which expires with a notice, or
   // the held copy, never a fragment that is gone without a trace.
-  SendOrHold(r.coordinator, r.case_id, raw);  // the agent's signed envelope, unchanged
+  SendOrHold(r.coordinator, r.case_id, raw, request_id);  // the agent's signed envelope, unchanged
   if (Status s = store_->RemoveRequest(request_id); !s.ok()) spdlog::error("cannot close request: {}", s.message());
   v1::Receipt receipt;
   receipt.set_delivery_id(env.header.message_id());
@@ -891,7 +902,7 @@ void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& r
     return;
   }
   (void)store_->RemoveRequest(request_id);
-  SendOrHold(r.coordinator, r.case_id, raw);
+  SendOrHold(r.coordinator, r.case_id, raw, request_id);
   spdlog::info("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
 }
 
@@ -910,7 +921,9 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
   for (const auto& item : *items) {
     if (!fetch.case_id().empty() && item.case_id != fetch.case_id()) continue;
     if (!SendRaw(sender, item.envelope)) break;
-    if (batching_) {
+    if (!item.request_id.empty()) {
+      // stays until the coordinator acknowledges it
+    } else if (batching_) {
       outbox_.back().inbox_id = item.message_id;  // removed once it was sent
     } else {
       (void)store_->RemoveFromInbox(item.message_id);
@@ -920,6 +933,24 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
   v1::CaseResult end;  // empty case id: the end of the inbox
   SendSigned(sender, v1::MESSAGE_KIND_CASE_RESULT, env.header.message_id(), end);
   spdlog::info("inbox of {}: {} message(s) sent", sender, sent);
+}
+
+void Gateway::HandleDeliveryAck(const std::string& sender, const VerifiedEnvelope& env) {
+  v1::DeliveryAck ack;
+  Status s = ParseBody(env.body, ack);
+  if (s.ok() && ack.request_ids_size() > kMaxAckedRequests) {
+    s = InvalidArgumentError("an acknowledgement names at most " + std::to_string(kMaxAckedRequests) + " requests");
+  }
+  if (!s.ok()) {
+    RefuseAndAudit(sender, env.header.message_id(), s);
+    return;
+  }
+  // Only this coordinator's own held copies can go.
+  for (const auto& id : ack.request_ids()) {
+    if (Status r = store_->RemoveAcknowledged(sender, id); !r.ok()) {
+      spdlog::error("cannot remove an acknowledged message: {}", r.message());
+    }
+  }
 }
 
 // -------------------------------------------------------- privacy officer
@@ -1036,7 +1067,7 @@ void Gateway::RunTimers() {
     for (const auto& i : *held) {
       v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
       rec.set_case_id(i.case_id);
-      rec.set_reason("a held message for " + i.recipient + " expired unfetched");
+      rec.set_reason("a held message for " + i.recipient + " expired without being acknowledged");
       (void)Audit(std::move(rec));
     }
   }

@@ -97,6 +97,7 @@ class Gateway {
   void HandleDelivery(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleAgentRefusal(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleInboxFetch(const std::string& sender, const VerifiedEnvelope& env);
+  void HandleDeliveryAck(const std::string& sender, const VerifiedEnvelope& env);
   void HandleAuditPull(const std::string& sender, const VerifiedEnvelope& env);
   void OnPeerSeen(const std::string& participant_id, const std::string& routing_id);
   void DeliverQueuedRequests(const std::string& partner);
@@ -107,8 +108,11 @@ class Gateway {
                   const google::protobuf::Message& body);
   // Sends bytes unchanged to a connected peer; false when not connected.
   bool SendRaw(const std::string& to, const std::string& bytes);
-  // Sends to a coordinator, or holds it in its inbox while it is offline.
-  void SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes);
+  // Sends to a coordinator, or holds it in its inbox while it is offline. An
+  // answer to a request (`request_id` set) is held either way, until the
+  // coordinator acknowledges it.
+  void SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes,
+                  const std::string& request_id = "");
   void SendError(const std::string& routing_id, const std::string& to, const std::string& request_id,
                  const Status& status);
   // Records the refusal in the audit log, then answers `sender` with an ERROR.
@@ -143,6 +147,7 @@ class Gateway {
     std::string bytes;
     std::string inbox_id;        // held in the inbox in the same transaction; removed once sent
     std::string forward_of;      // request to put back in the queue when it cannot be sent
+    bool held = false;           // a copy waits in the inbox (until sent, or until acknowledged)
   };
   struct BurstSender {
     std::string routing_id;

@@ -23,6 +23,7 @@ std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
     case v1::MESSAGE_KIND_INBOX_FETCH: return std::make_unique<v1::InboxFetch>();
     case v1::MESSAGE_KIND_AUDIT_PULL: return std::make_unique<v1::AuditPull>();
     case v1::MESSAGE_KIND_AUDIT_CHUNK: return std::make_unique<v1::AuditChunk>();
+    case v1::MESSAGE_KIND_DELIVERY_ACK: return std::make_unique<v1::DeliveryAck>();
     default: return nullptr;
   }
 }

@@ -145,6 +145,26 @@ class HostileGatewayTest : public ::testing::Test {
     return outcomes;
   }
 
+  // The request ids the coordinator acknowledged (DELIVERY_ACK) since the
+  // last call, from what reached the hostile gateway within `ms`.
+  std::vector<std::string> Acked(int ms = 300) {
+    std::vector<std::string> ids;
+    StaticKeyResolver keys;
+    keys.Add(Region::kCoordinator, region_->identity(Region::kCoordinator).signing().public_key);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto in = router_->Receive(20);
+      if (!in.ok() || !in->has_value()) continue;
+      auto env = EnvelopeVerifier(keys, nullptr).Verify((*in)->payload);
+      EXPECT_THAT(env, IsOk());
+      if (!env.ok() || env->header.kind() != v1::MESSAGE_KIND_DELIVERY_ACK) continue;
+      v1::DeliveryAck ack;
+      EXPECT_OK(ParseBody(env->body, ack));
+      for (const auto& id : ack.request_ids()) ids.push_back(id);
+    }
+    return ids;
+  }
+
   RequestState State(const std::string& request_id) {
     auto r = coordinator_->store().GetRequest(request_id);
     EXPECT_THAT(r, IsOk());
@@ -183,9 +203,13 @@ TEST_F(HostileGatewayTest, AGenuineDeliveryIsStoredOnceAndReplaysAreIgnored) {
   ASSERT_EQ(first[0].kind, Outcome::Kind::kDelivered) << first[0].error.ToString();
   EXPECT_EQ(first[0].signer, "politie-agent");
   EXPECT_EQ(first[0].content.categories(0).records(0).values(0).value(), "2026-10-03");
+  // Stored, so acknowledged: the gateway may drop its held copy.
+  EXPECT_THAT(Acked(), ::testing::ElementsAre(request_id_));
   // The same bytes again, and a freshly signed second answer: the request is
   // no longer waiting, so neither is reported or stored.
   EXPECT_TRUE(Feed({genuine, GenuineDelivery(), Refusal("gateway", v1::REFUSED_BY_GATEWAY, request_id_)}).empty());
+  // Second copies are acknowledged too, so the gateway stops resending them.
+  EXPECT_THAT(Acked(), ::testing::Each(request_id_));
   EXPECT_EQ(FragmentsStored(), 1u);
   EXPECT_EQ(State(request_id_), RequestState::kDelivered);
   // What is stored reads back, verified again.
@@ -267,6 +291,7 @@ TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefuse
                   .empty());
   EXPECT_EQ(FragmentsStored(), 0u);
   EXPECT_EQ(State(request_id_), RequestState::kPending);
+  EXPECT_TRUE(Acked().empty()) << "an answer that did not verify was acknowledged";
 
   // The gateway's own refusal is taken.
   auto refused = Feed({Refusal("gateway", v1::REFUSED_BY_GATEWAY, request_id_)});
@@ -274,6 +299,7 @@ TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefuse
   EXPECT_EQ(refused[0].kind, Outcome::Kind::kRefused);
   EXPECT_EQ(refused[0].refusal.reason(), "geen grondslag");
   EXPECT_EQ(State(request_id_), RequestState::kRefused);
+  EXPECT_THAT(Acked(), ::testing::ElementsAre(request_id_));
 }
 
 TEST_F(HostileGatewayTest, TheStoreHoldsNoPersonalDataInTheClear) {

@@ -576,6 +576,37 @@ TEST_F(GatewayTest, AFragmentForAnOfflineCoordinatorWaitsInItsInbox) {
   EXPECT_TRUE(end.case_id().empty());
 }
 
+TEST_F(GatewayTest, AnAnswerIsHeldUntilTheCoordinatorAcknowledgesIt) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  const std::string delivery = Deliver(agent, auth, request_id, "politie-incidenten");
+  Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+  std::string live;
+  Receive(coord, "politie-agent", &live);  // sent at once: the coordinator is online
+  EXPECT_EQ(live, delivery);
+  // Not acknowledged (say the coordinator crashed before storing it): it
+  // comes again with the next fetch, as often as needed.
+  for (int i = 0; i < 2; ++i) EXPECT_THAT(Announce(coord), ::testing::ElementsAre(delivery));
+  // An acknowledgement for another request changes nothing; the right one
+  // removes the held copy.
+  v1::DeliveryAck other;
+  other.add_request_ids(std::string(16, '\x42'));
+  Send(coord, v1::MESSAGE_KIND_DELIVERY_ACK, other);
+  EXPECT_THAT(Announce(coord), ::testing::ElementsAre(delivery));
+  v1::DeliveryAck ack;
+  ack.add_request_ids(request_id);
+  Send(coord, v1::MESSAGE_KIND_DELIVERY_ACK, ack);
+  EXPECT_THAT(Announce(coord), ::testing::IsEmpty());
+  // An agent cannot acknowledge for a coordinator: that kind from it is refused.
+  Send(agent, v1::MESSAGE_KIND_DELIVERY_ACK, ack);
+  Body<v1::Error>(Receive(agent), v1::MESSAGE_KIND_ERROR);
+}
+
 TEST_F(GatewayTest, ARestartInTheMiddleOfACaseLosesNothing) {
   Client& coord = Connect("regisseur-01");
   const std::string case_id = OpenCase(coord);
