@@ -23,6 +23,12 @@ using SteadyClock = std::chrono::steady_clock;
 
 // Request ids in one DELIVERY_ACK (docs/protocol.md §6).
 constexpr size_t kMaxAckedRequests = 1000;
+// Acknowledgements are gathered: one message at most every kAckEveryMs or
+// kAckEvery answers, and whatever is left when the client closes.
+constexpr size_t kAckEvery = 64;
+constexpr auto kAckEveryMs = std::chrono::milliseconds(200);
+// How long closing waits for unsent messages (the last acknowledgement).
+constexpr int kLingerMs = 2000;
 
 int MillisLeft(SteadyClock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
@@ -51,7 +57,8 @@ Status StatusFromErrorBody(const std::string& body) {
 Coordinator::Coordinator(ClientConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
 
 Coordinator::~Coordinator() {
-  dealer_.reset();  // the socket before its context
+  if (dealer_) FlushAcks();
+  dealer_.reset();  // the socket before its context (lingers up to kLingerMs to send)
   context_.reset();
 }
 
@@ -88,6 +95,7 @@ Status Coordinator::Connect(int handshake_ms) {
   DealerOptions options;
   options.endpoint = config_.gateway_endpoint;
   options.server_public_key = gateway_->transport_key;
+  options.linger_ms = kLingerMs;  // the last acknowledgement still leaves when the command ends
   KP_ASSIGN_OR_RETURN(dealer_, DealerClient::Create(context_->get(), me_->transport().public_key,
                                                     me_->transport().secret_key, options));
   switch (dealer_->WaitForHandshake(handshake_ms)) {
@@ -331,7 +339,7 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
   KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(timeout_ms));
   if (!bytes.has_value()) return std::optional<VerifiedEnvelope>();
   auto handled = HandleMessage(*bytes, awaited, sink);
-  FlushAcks();  // stored without a transaction: already durable
+  MaybeFlushAcks();  // stored without a transaction: already durable
   return handled;
 }
 
@@ -382,7 +390,13 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
   return std::optional<VerifiedEnvelope>();
 }
 
+void Coordinator::MaybeFlushAcks() {
+  if (unacked_.size() >= kAckEvery || SteadyClock::now() - last_ack_ >= kAckEveryMs) FlushAcks();
+}
+
 void Coordinator::FlushAcks() {
+  last_ack_ = SteadyClock::now();
+  if (unacked_.empty()) return;
   for (size_t i = 0; i < unacked_.size(); i += kMaxAckedRequests) {
     v1::DeliveryAck ack;
     for (size_t j = i; j < std::min(unacked_.size(), i + kMaxAckedRequests); ++j) ack.add_request_ids(unacked_[j]);
@@ -539,7 +553,7 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
         unacked_.resize(acks_mark);
         for (const auto& raw : burst) KP_RETURN_IF_ERROR(HandleMessage(raw, "", collect).status());
       }
-      FlushAcks();  // what is acknowledged is committed
+      MaybeFlushAcks();  // what is acknowledged is committed
       for (const auto& o : outcomes) {
         if (sink) sink(o);
       }

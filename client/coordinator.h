@@ -19,6 +19,7 @@
 #ifndef KETENPOORT_CLIENT_COORDINATOR_H_
 #define KETENPOORT_CLIENT_COORDINATOR_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -153,6 +154,8 @@ class Coordinator {
   // Requests whose answers are stored (or were already): acknowledged to the
   // gateway once durable, so it drops its held copies.
   std::vector<std::string> unacked_;
+  std::chrono::steady_clock::time_point last_ack_{};
+  void MaybeFlushAcks();
   void FlushAcks();
 };
 

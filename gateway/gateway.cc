@@ -398,6 +398,12 @@ void Gateway::RemoveSentInboxCopies() {
     if (Status s = store_->RemoveFromInbox(id); !s.ok()) spdlog::warn("cannot remove a delivered message: {}", s.message());
   }
   sent_inbox_ids_.clear();
+  for (const auto& [coordinator, request_id] : acknowledged_) {
+    if (Status s = store_->RemoveAcknowledged(coordinator, request_id); !s.ok()) {
+      spdlog::warn("cannot remove an acknowledged message: {}", s.message());
+    }
+  }
+  acknowledged_.clear();
 }
 
 void Gateway::Handle(const IncomingMessage& in) {
@@ -912,6 +918,7 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
     RefuseAndAudit(sender, env.header.message_id(), s);
     return;
   }
+  RemoveSentInboxCopies();  // nothing already acknowledged is sent again
   auto items = store_->InboxFor(sender);
   if (!items.ok()) {
     RefuseAndAudit(sender, env.header.message_id(), items.status());
@@ -945,12 +952,11 @@ void Gateway::HandleDeliveryAck(const std::string& sender, const VerifiedEnvelop
     RefuseAndAudit(sender, env.header.message_id(), s);
     return;
   }
-  // Only this coordinator's own held copies can go.
-  for (const auto& id : ack.request_ids()) {
-    if (Status r = store_->RemoveAcknowledged(sender, id); !r.ok()) {
-      spdlog::error("cannot remove an acknowledged message: {}", r.message());
-    }
-  }
+  // Only this coordinator's own held copies can go. Removed with the next
+  // change that is written anyway (or the next inbox fetch, or when idle):
+  // an acknowledgement costs no sync of its own, and one lost in a crash
+  // only means a second copy later.
+  for (const auto& id : ack.request_ids()) acknowledged_.emplace_back(sender, id);
 }
 
 // -------------------------------------------------------- privacy officer

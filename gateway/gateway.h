@@ -158,6 +158,7 @@ class Gateway {
   std::vector<Outgoing> outbox_;
   std::vector<BurstSender> burst_senders_;   // whom to tell when a burst cannot be made durable
   std::vector<std::string> sent_inbox_ids_;  // held copies of messages sent; removed in the next transaction
+  std::vector<std::pair<std::string, std::string>> acknowledged_;  // (coordinator, request id), likewise
   void RemoveSentInboxCopies();
   int64_t last_timers_ms_ = 0;
   uint64_t heartbeat_sequence_ = 0;

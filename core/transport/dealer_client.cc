@@ -59,7 +59,7 @@ Status DealerClient::Open() {
     sock->set(zmq::sockopt::reconnect_ivl, options_.reconnect_interval_ms);
     sock->set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_interval_max_ms);
     sock->set(zmq::sockopt::maxmsgsize, options_.max_message_bytes);
-    sock->set(zmq::sockopt::linger, 0);
+    sock->set(zmq::sockopt::linger, options_.linger_ms);
     if (zmq_socket_monitor(sock->handle(), monitor_endpoint_.c_str(),
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_DISCONNECTED) != 0) {

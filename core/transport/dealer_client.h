@@ -37,6 +37,10 @@ struct DealerOptions {
   int reconnect_interval_ms = 100;       // TCP reconnects, done by ZeroMQ
   int reconnect_interval_max_ms = 5'000;
   int64_t max_message_bytes = 4 * 1024 * 1024 + 64;
+  // How long closing waits for messages not yet sent (ZMQ_LINGER); 0: drop
+  // them. A short-lived client (the `ketenpoort` command) lingers so that its
+  // last message, an acknowledgement, still leaves.
+  int linger_ms = 0;
 };
 
 enum class ConnectionState {
