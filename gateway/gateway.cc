@@ -1052,7 +1052,12 @@ void Gateway::RunTimers() {
   }
   if (now - last_timers_ms_ < 1000) return;
   last_timers_ms_ = now;
-  RemoveSentInboxCopies();
+  if (!sent_inbox_ids_.empty() || !acknowledged_.empty()) {
+    // One transaction (one sync) for whatever is left from idle moments.
+    const bool in_transaction = store_->BeginBatch().ok();
+    RemoveSentInboxCopies();
+    if (in_transaction && !store_->CommitBatch().ok()) store_->RollbackBatch();
+  }
 
   auto expired = store_->TakeExpiredRequests(now);
   if (expired.ok()) {
