@@ -229,7 +229,11 @@ Result<std::string> CommandConnector::Run(const std::string& input) const {
   size_t written = 0;
   std::string output;
   std::string chunk(64 * 1024, '\0');
-  while (from_child.open() || !child.Exited()) {
+  for (;;) {
+    // Looked at once per round: had the program exited between two looks,
+    // this round could wait on nothing until the timeout.
+    const bool exited = child.Exited();
+    if (!from_child.open() && exited) break;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
       child.KillAndReap();
@@ -247,7 +251,7 @@ Result<std::string> CommandConnector::Run(const std::string& input) const {
       out_slot = static_cast<int>(n);
       fds[n++] = {from_child.get(), POLLIN, 0};
     }
-    if (!child.Exited()) {
+    if (!exited) {
       if (child.pidfd() >= 0) {
         fds[n++] = {child.pidfd(), POLLIN, 0};
       } else {
