@@ -336,8 +336,11 @@ Result<std::vector<std::string>> Coordinator::SendRequests(const std::vector<Req
 Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, const std::string& awaited,
                                                                 const std::function<void(const Outcome&)>& sink) {
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
-  KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(timeout_ms));
-  if (!bytes.has_value()) return std::optional<VerifiedEnvelope>();
+  KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(AckWait(timeout_ms)));
+  if (!bytes.has_value()) {
+    MaybeFlushAcks();  // idle: a gathered acknowledgement does not wait for the next message
+    return std::optional<VerifiedEnvelope>();
+  }
   auto handled = HandleMessage(*bytes, awaited, sink);
   MaybeFlushAcks();  // stored without a transaction: already durable
   return handled;
@@ -388,6 +391,12 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
   if (o.kind != Outcome::Kind::kError) unacked_.push_back(rid);  // stored (durable once committed)
   if (sink) sink(o);
   return std::optional<VerifiedEnvelope>();
+}
+
+int Coordinator::AckWait(int timeout_ms) const {
+  if (unacked_.empty()) return timeout_ms;
+  const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(last_ack_ + kAckEveryMs - SteadyClock::now());
+  return std::clamp(static_cast<int>(due.count()), 1, std::max(timeout_ms, 1));
 }
 
 void Coordinator::MaybeFlushAcks() {
@@ -529,7 +538,8 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
     std::vector<Outcome> outcomes;
     auto collect = [&](const Outcome& o) { outcomes.push_back(o); };
     if (!dealer_) return FailedPreconditionError("not connected to the gateway");
-    KP_ASSIGN_OR_RETURN(auto first, dealer_->Receive(left));
+    KP_ASSIGN_OR_RETURN(auto first, dealer_->Receive(AckWait(left)));
+    if (!first.has_value()) MaybeFlushAcks();
     if (first.has_value()) {
       std::vector<std::string> burst{std::move(*first)};
       for (int i = 0; i < 255; ++i) {

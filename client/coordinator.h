@@ -156,6 +156,9 @@ class Coordinator {
   std::vector<std::string> unacked_;
   std::chrono::steady_clock::time_point last_ack_{};
   void MaybeFlushAcks();
+  // How long to wait for a message: `timeout_ms`, or less when gathered
+  // acknowledgements are due sooner.
+  int AckWait(int timeout_ms) const;
   void FlushAcks();
 };
 

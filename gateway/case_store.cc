@@ -297,7 +297,7 @@ Status CaseStore::RemoveFromInbox(const std::string& message_id) {
 }
 
 Status CaseStore::RemoveAcknowledged(const std::string& recipient, const std::string& request_id) {
-  return Stmt(*statements_, "DELETE FROM inbox WHERE recipient = ? AND request_id = ?")
+  return Stmt(*statements_, "DELETE FROM inbox WHERE recipient = ? AND request_id = ? AND request_id <> x''")
       .Text(recipient).Bind(request_id).Run();
 }
 

@@ -49,6 +49,17 @@ v1::ErrorCode ToErrorCode(StatusCode code) {
   }
 }
 
+// The request a message for a coordinator answers (a delivery or refusal,
+// which the coordinator acknowledges), or "" for anything else. Reads the
+// header of an envelope this gateway sent itself; it verifies nothing.
+std::string AnsweredRequest(const std::string& envelope) {
+  v1::Envelope env;
+  v1::Header header;
+  if (!env.ParseFromString(envelope) || !header.ParseFromString(env.header())) return "";
+  const bool answer = header.kind() == v1::MESSAGE_KIND_FRAGMENT_DELIVERY || header.kind() == v1::MESSAGE_KIND_REFUSAL;
+  return answer && header.request_id().size() == wire::kMessageIdBytes ? header.request_id() : "";
+}
+
 // Messages handled as one burst: one transaction, one audit sync.
 constexpr int kMaxBurst = 256;
 // Request ids in one DELIVERY_ACK (docs/protocol.md §6).
@@ -338,6 +349,10 @@ void Gateway::HandleBurst(std::vector<IncomingMessage>& burst) {
     for (const auto& in : burst) Handle(in);
     return;
   }
+  // Removals left over from earlier bursts ride along; they are put back if
+  // this burst is rolled back.
+  auto pending_sent = sent_inbox_ids_;
+  auto pending_acks = acknowledged_;
   RemoveSentInboxCopies();
   batching_ = true;
   burst_senders_.clear();
@@ -353,6 +368,8 @@ void Gateway::HandleBurst(std::vector<IncomingMessage>& burst) {
   if (!durable.ok()) {
     store_->RollbackBatch();
     outbox_.clear();
+    sent_inbox_ids_.insert(sent_inbox_ids_.end(), pending_sent.begin(), pending_sent.end());
+    acknowledged_.insert(acknowledged_.end(), pending_acks.begin(), pending_acks.end());
     spdlog::error("{} message(s) could not be made durable, so none of their answers was sent: {}", burst.size(),
                   durable.message());
     // Tell each sender, with an answer that rests on nothing unsaved.
@@ -956,7 +973,9 @@ void Gateway::HandleDeliveryAck(const std::string& sender, const VerifiedEnvelop
   // change that is written anyway (or the next inbox fetch, or when idle):
   // an acknowledgement costs no sync of its own, and one lost in a crash
   // only means a second copy later.
-  for (const auto& id : ack.request_ids()) acknowledged_.emplace_back(sender, id);
+  for (const auto& id : ack.request_ids()) {
+    if (id.size() == wire::kMessageIdBytes) acknowledged_.emplace_back(sender, id);  // anything else names nothing
+  }
 }
 
 // -------------------------------------------------------- privacy officer
@@ -1042,11 +1061,15 @@ void Gateway::RunTimers() {
   for (auto& gone : router_->FlushParked()) {
     for (auto it = peers_.begin(); it != peers_.end(); ++it) {
       if (it->second.routing_id != gone.routing_id) continue;
-      const RegistryEntry* e = Enrolled(it->first);
+      const std::string who = it->first;
+      peers_.erase(it);  // gone: what follows is held, not sent
+      const RegistryEntry* e = Enrolled(who);
       // Requests are re-sent when the agent comes back; anything for a
-      // coordinator waits in its inbox.
-      if (e != nullptr && e->card.kind == ParticipantKind::kCoordinator) SendOrHold(it->first, "", gone.payload);
-      peers_.erase(it);
+      // coordinator waits in its inbox (an answer to a request until it is
+      // acknowledged, like any other).
+      if (e != nullptr && e->card.kind == ParticipantKind::kCoordinator) {
+        SendOrHold(who, "", gone.payload, AnsweredRequest(gone.payload));
+      }
       break;
     }
   }
@@ -1055,8 +1078,14 @@ void Gateway::RunTimers() {
   if (!sent_inbox_ids_.empty() || !acknowledged_.empty()) {
     // One transaction (one sync) for whatever is left from idle moments.
     const bool in_transaction = store_->BeginBatch().ok();
+    auto pending_sent = sent_inbox_ids_;
+    auto pending_acks = acknowledged_;
     RemoveSentInboxCopies();
-    if (in_transaction && !store_->CommitBatch().ok()) store_->RollbackBatch();
+    if (in_transaction && !store_->CommitBatch().ok()) {
+      store_->RollbackBatch();
+      sent_inbox_ids_ = std::move(pending_sent);  // tried again next time
+      acknowledged_ = std::move(pending_acks);
+    }
   }
 
   auto expired = store_->TakeExpiredRequests(now);

@@ -596,6 +596,8 @@ TEST_F(GatewayTest, AnAnswerIsHeldUntilTheCoordinatorAcknowledgesIt) {
   // removes the held copy.
   v1::DeliveryAck other;
   other.add_request_ids(std::string(16, '\x42'));
+  other.add_request_ids("");  // names nothing: must not match held copies without a request id
+  other.add_request_ids(request_id.substr(0, 3));
   Send(coord, v1::MESSAGE_KIND_DELIVERY_ACK, other);
   EXPECT_THAT(Announce(coord), ::testing::ElementsAre(delivery));
   v1::DeliveryAck ack;
