@@ -177,25 +177,22 @@ Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::ve
   return r;
 }
 
-namespace {
-
-// Keeps the local copy of a case in step with the gateway's answer.
-Status UpdatePhase(CoordinatorStore& store, const v1::CaseResult& r, bool closed, int64_t now) {
-  auto c = store.GetCase(r.case_id());
-  CaseInfo info = c.ok() ? *c : CaseInfo{r.case_id(), "", "", now, false, {}};
+Result<v1::CaseResult> Coordinator::ChangeCase(const v1::CaseCommand& cmd) {
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  // Keep the local copy of the case in step with the gateway's answer.
+  auto c = store_->GetCase(r.case_id());
+  CaseInfo info = c.ok() ? *c : CaseInfo{r.case_id(), "", "", clock_.NowMillis(), false, {}};
   info.phase = r.phase();
-  info.closed = info.closed || closed;
-  return store.PutCase(info);
+  info.closed = info.closed || cmd.has_close();
+  KP_RETURN_IF_ERROR(store_->PutCase(info));
+  return r;
 }
-
-}  // namespace
 
 Result<v1::CaseResult> Coordinator::Admit(const std::string& case_id, const std::string& partner) {
   v1::CaseCommand cmd;
   cmd.set_case_id(case_id);
   cmd.mutable_admit()->set_partner(partner);
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
-  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
+  KP_ASSIGN_OR_RETURN(v1::CaseResult r, ChangeCase(cmd));
   KP_RETURN_IF_ERROR(store_->AddPartner(case_id, partner, clock_.NowMillis()));
   return r;
 }
@@ -204,9 +201,7 @@ Result<v1::CaseResult> Coordinator::ChangePhase(const std::string& case_id, cons
   v1::CaseCommand cmd;
   cmd.set_case_id(case_id);
   cmd.mutable_change_phase()->set_phase(phase);
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
-  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
-  return r;
+  return ChangeCase(cmd);
 }
 
 Result<v1::CaseResult> Coordinator::RecordConsent(const std::string& case_id, const std::string& subject_ref,
@@ -217,9 +212,7 @@ Result<v1::CaseResult> Coordinator::RecordConsent(const std::string& case_id, co
   c->set_subject_ref(subject_ref);
   c->set_purpose(purpose);
   c->set_valid_until_ms(valid_until_ms);
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
-  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
-  return r;
+  return ChangeCase(cmd);
 }
 
 Result<v1::CaseResult> Coordinator::RecordGatekeeperApproval(const std::string& case_id, const std::string& partner,
@@ -232,18 +225,14 @@ Result<v1::CaseResult> Coordinator::RecordGatekeeperApproval(const std::string& 
   for (const auto& c : categories) g->add_categories(c);
   g->set_purpose(purpose);
   g->set_valid_until_ms(valid_until_ms);
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
-  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, false, clock_.NowMillis()));
-  return r;
+  return ChangeCase(cmd);
 }
 
 Result<v1::CaseResult> Coordinator::Close(const std::string& case_id, const std::string& reason_code) {
   v1::CaseCommand cmd;
   cmd.set_case_id(case_id);
   cmd.mutable_close()->set_reason_code(reason_code);
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
-  KP_RETURN_IF_ERROR(UpdatePhase(*store_, r, true, clock_.NowMillis()));
-  return r;
+  return ChangeCase(cmd);
 }
 
 // ----------------------------------------------------------------- requests

@@ -121,6 +121,9 @@ class Coordinator {
  private:
   Coordinator(ClientConfig config, const Clock& clock);
   Result<ketenpoort::v1::CaseResult> Command(const ketenpoort::v1::CaseCommand& cmd);
+  // Command, then the local copy of the case follows the gateway's answer
+  // (phase; closed after a close).
+  Result<ketenpoort::v1::CaseResult> ChangeCase(const ketenpoort::v1::CaseCommand& cmd);
   Result<std::string> Send(ketenpoort::v1::MessageKind kind, const std::string& body,
                            const std::string& message_id = "");
   // Receives one message (or nothing) within `timeout_ms` and handles it.

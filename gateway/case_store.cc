@@ -9,11 +9,7 @@
 namespace kp::gateway {
 namespace {
 
-// Statements name this database in their errors.
-class Stmt : public sqlite::Stmt {
- public:
-  Stmt(sqlite::StatementCache& cache, const char* sql) : sqlite::Stmt(cache, sql, "case database") {}
-};
+using sqlite::Stmt;
 
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS cases(
@@ -53,7 +49,7 @@ Result<std::unique_ptr<CaseStore>> CaseStore::Open(const std::string& path) {
 }
 
 CaseStore::CaseStore(std::unique_ptr<sqlite::Database> database)
-    : database_(std::move(database)), db_(database_->get()), statements_(&database_->statements()) {}
+    : database_(std::move(database)) {}
 
 CaseStore::~CaseStore() = default;
 
@@ -63,7 +59,7 @@ Status CaseStore::Exec(const char* sql) { return database_->Exec(sql); }
 // column (empty for the rows already there: those are removed once sent).
 Status CaseStore::Migrate() {
   bool has_request_id = false;
-  Stmt q(*statements_, "SELECT name FROM pragma_table_info('inbox')");
+  Stmt q(*database_, "SELECT name FROM pragma_table_info('inbox')");
   while (true) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
@@ -81,7 +77,7 @@ void CaseStore::Rollback() { (void)Exec("ROLLBACK TO change; RELEASE change"); }
 Status CaseStore::BeginBatch() { return Exec("BEGIN IMMEDIATE"); }
 Status CaseStore::CommitBatch() { return Exec("COMMIT"); }
 void CaseStore::RollbackBatch() { (void)Exec("ROLLBACK"); }
-bool CaseStore::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
+bool CaseStore::InTransaction() const { return sqlite3_get_autocommit(database_->get()) == 0; }
 
 Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::string& coordinator,
                                        const std::string& first_phase, int year, int64_t now_ms) {
@@ -92,7 +88,7 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
   };
   int64_t last = 0;
   {
-    Stmt q(*statements_, "SELECT last FROM case_counters WHERE year = ?");
+    Stmt q(*database_, "SELECT last FROM case_counters WHERE year = ?");
     auto row = q.Int(year).Step();
     if (!row.ok()) return fail(row.status());
     if (*row) last = q.ColInt(0);
@@ -101,9 +97,9 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
   char id[32];
   std::snprintf(id, sizeof id, "VT-%04d-%04d", year, static_cast<int>(last + 1));
   CaseRecord c{id, purpose, coordinator, first_phase, false, now_ms, 0};
-  Status s = Stmt(*statements_, "INSERT OR REPLACE INTO case_counters(year, last) VALUES(?, ?)").Int(year).Int(last + 1).Run();
+  Status s = Stmt(*database_, "INSERT OR REPLACE INTO case_counters(year, last) VALUES(?, ?)").Int(year).Int(last + 1).Run();
   if (s.ok()) {
-    s = Stmt(*statements_, "INSERT INTO cases(id, purpose, coordinator, phase, opened_ms) VALUES(?, ?, ?, ?, ?)")
+    s = Stmt(*database_, "INSERT INTO cases(id, purpose, coordinator, phase, opened_ms) VALUES(?, ?, ?, ?, ?)")
             .Text(c.id).Text(purpose).Text(coordinator).Text(first_phase).Int(now_ms).Run();
   }
   if (!s.ok()) return fail(s);
@@ -112,14 +108,14 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
 }
 
 Result<CaseRecord> CaseStore::GetCase(const std::string& case_id) {
-  Stmt q(*statements_, "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE id = ?");
+  Stmt q(*database_, "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE id = ?");
   KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
   if (!row) return NotFoundError("case " + case_id + " does not exist");
   return CaseRecord{q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6)};
 }
 
 Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordinator) {
-  Stmt q(*statements_,
+  Stmt q(*database_,
          "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE coordinator = ? "
          "ORDER BY id");
   q.Text(coordinator);
@@ -132,27 +128,27 @@ Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordina
 }
 
 Status CaseStore::SetPhase(const std::string& case_id, const std::string& phase) {
-  return Stmt(*statements_, "UPDATE cases SET phase = ? WHERE id = ?").Text(phase).Text(case_id).Run();
+  return Stmt(*database_, "UPDATE cases SET phase = ? WHERE id = ?").Text(phase).Text(case_id).Run();
 }
 
 Status CaseStore::CloseCase(const std::string& case_id, const std::string& closed_phase, int64_t now_ms) {
-  return Stmt(*statements_, "UPDATE cases SET closed = 1, phase = ?, closed_ms = ? WHERE id = ?")
+  return Stmt(*database_, "UPDATE cases SET closed = 1, phase = ?, closed_ms = ? WHERE id = ?")
       .Text(closed_phase).Int(now_ms).Text(case_id).Run();
 }
 
 Status CaseStore::AdmitPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
-  return Stmt(*statements_, "INSERT OR IGNORE INTO members(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
+  return Stmt(*database_, "INSERT OR IGNORE INTO members(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
       .Text(case_id).Text(partner).Int(now_ms).Run();
 }
 
 Result<bool> CaseStore::IsMember(const std::string& case_id, const std::string& partner) {
-  Stmt q(*statements_, "SELECT 1 FROM members WHERE case_id = ? AND partner = ?");
+  Stmt q(*database_, "SELECT 1 FROM members WHERE case_id = ? AND partner = ?");
   return q.Text(case_id).Text(partner).Step();
 }
 
 Status CaseStore::RecordConsent(const std::string& case_id, const std::string& subject_ref,
                                 const std::string& purpose, int64_t valid_until_ms) {
-  return Stmt(*statements_, "INSERT OR REPLACE INTO consents(case_id, subject_ref, purpose, valid_until_ms) VALUES(?, ?, ?, ?)")
+  return Stmt(*database_, "INSERT OR REPLACE INTO consents(case_id, subject_ref, purpose, valid_until_ms) VALUES(?, ?, ?, ?)")
       .Text(case_id).Text(subject_ref).Text(purpose).Int(valid_until_ms).Run();
 }
 
@@ -160,7 +156,7 @@ Result<bool> CaseStore::HasConsent(const std::string& case_id, const std::vector
                                    const std::string& purpose, int64_t now_ms) {
   if (subject_refs.empty()) return false;
   for (const auto& ref : subject_refs) {
-    Stmt q(*statements_, "SELECT 1 FROM consents WHERE case_id = ? AND subject_ref = ? AND purpose = ? AND valid_until_ms > ?");
+    Stmt q(*database_, "SELECT 1 FROM consents WHERE case_id = ? AND subject_ref = ? AND purpose = ? AND valid_until_ms > ?");
     KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(ref).Text(purpose).Int(now_ms).Step());
     if (!row) return false;
   }
@@ -170,7 +166,7 @@ Result<bool> CaseStore::HasConsent(const std::string& case_id, const std::vector
 Status CaseStore::RecordGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
                                            const std::string& category, const std::string& purpose,
                                            int64_t valid_until_ms) {
-  return Stmt(*statements_,
+  return Stmt(*database_,
               "INSERT OR REPLACE INTO gatekeeper_approvals(case_id, source_partner, category, purpose, "
               "valid_until_ms) VALUES(?, ?, ?, ?, ?)")
       .Text(case_id).Text(source_partner).Text(category).Text(purpose).Int(valid_until_ms).Run();
@@ -181,7 +177,7 @@ Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const 
                                               const std::string& purpose, int64_t now_ms) {
   if (categories.empty()) return false;
   for (const auto& cat : categories) {
-    Stmt q(*statements_,
+    Stmt q(*database_,
            "SELECT 1 FROM gatekeeper_approvals WHERE case_id = ? AND source_partner = ? AND category = ? AND "
            "purpose = ? AND valid_until_ms > ?");
     KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(source_partner).Text(cat).Text(purpose).Int(now_ms).Step());
@@ -191,12 +187,12 @@ Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const 
 }
 
 Status CaseStore::PutEvidence(const std::string& case_id, const std::string& topic, const std::string& envelope) {
-  return Stmt(*statements_, "INSERT OR REPLACE INTO case_evidence(case_id, topic, envelope) VALUES(?, ?, ?)")
+  return Stmt(*database_, "INSERT OR REPLACE INTO case_evidence(case_id, topic, envelope) VALUES(?, ?, ?)")
       .Text(case_id).Text(topic).Bind(envelope).Run();
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> CaseStore::Evidence(const std::string& case_id) {
-  Stmt q(*statements_, "SELECT topic, envelope FROM case_evidence WHERE case_id = ? ORDER BY topic");
+  Stmt q(*database_, "SELECT topic, envelope FROM case_evidence WHERE case_id = ? ORDER BY topic");
   q.Text(case_id);
   std::vector<std::pair<std::string, std::string>> out;
   while (true) {
@@ -207,7 +203,7 @@ Result<std::vector<std::pair<std::string, std::string>>> CaseStore::Evidence(con
 }
 
 Status CaseStore::AddRequest(const StoredRequest& r) {
-  return Stmt(*statements_,
+  return Stmt(*database_,
               "INSERT INTO requests(request_id, case_id, coordinator, source_partner, categories, authorisation, "
               "created_ms, expires_ms, delivered) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .Bind(r.request_id).Text(r.case_id).Text(r.coordinator).Text(r.source_partner)
@@ -227,26 +223,26 @@ StoredRequest RequestFromRow(Stmt& q) {
 }  // namespace
 
 Result<std::optional<StoredRequest>> CaseStore::GetRequest(const std::string& request_id) {
-  Stmt q(*statements_, (std::string(kRequestColumns) + "WHERE request_id = ?").c_str());
+  Stmt q(*database_, (std::string(kRequestColumns) + "WHERE request_id = ?").c_str());
   KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
   if (!row) return std::optional<StoredRequest>();
   return std::optional<StoredRequest>(RequestFromRow(q));
 }
 
 Status CaseStore::MarkDelivered(const std::string& request_id) {
-  return Stmt(*statements_, "UPDATE requests SET delivered = 1 WHERE request_id = ?").Bind(request_id).Run();
+  return Stmt(*database_, "UPDATE requests SET delivered = 1 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status CaseStore::MarkUndelivered(const std::string& request_id) {
-  return Stmt(*statements_, "UPDATE requests SET delivered = 0 WHERE request_id = ?").Bind(request_id).Run();
+  return Stmt(*database_, "UPDATE requests SET delivered = 0 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status CaseStore::RemoveRequest(const std::string& request_id) {
-  return Stmt(*statements_, "DELETE FROM requests WHERE request_id = ?").Bind(request_id).Run();
+  return Stmt(*database_, "DELETE FROM requests WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Result<std::vector<StoredRequest>> CaseStore::UndeliveredFor(const std::string& source_partner) {
-  Stmt q(*statements_, (std::string(kRequestColumns) + "WHERE source_partner = ? AND delivered = 0 ORDER BY created_ms").c_str());
+  Stmt q(*database_, (std::string(kRequestColumns) + "WHERE source_partner = ? AND delivered = 0 ORDER BY created_ms").c_str());
   q.Text(source_partner);
   std::vector<StoredRequest> out;
   while (true) {
@@ -259,7 +255,7 @@ Result<std::vector<StoredRequest>> CaseStore::UndeliveredFor(const std::string& 
 Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms) {
   std::vector<StoredRequest> out;
   {
-    Stmt q(*statements_, (std::string(kRequestColumns) + "WHERE expires_ms <= ? ORDER BY expires_ms").c_str());
+    Stmt q(*database_, (std::string(kRequestColumns) + "WHERE expires_ms <= ? ORDER BY expires_ms").c_str());
     q.Int(now_ms);
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -272,7 +268,7 @@ Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms
 }
 
 Status CaseStore::AddToInbox(const InboxItem& i) {
-  return Stmt(*statements_,
+  return Stmt(*database_,
               "INSERT OR REPLACE INTO inbox(message_id, recipient, case_id, envelope, stored_ms, expires_ms, request_id) "
               "VALUES(?, ?, ?, ?, ?, ?, ?)")
       .Bind(i.message_id).Text(i.recipient).Text(i.case_id).Bind(i.envelope).Int(i.stored_ms).Int(i.expires_ms)
@@ -280,7 +276,7 @@ Status CaseStore::AddToInbox(const InboxItem& i) {
 }
 
 Result<std::vector<InboxItem>> CaseStore::InboxFor(const std::string& recipient) {
-  Stmt q(*statements_,
+  Stmt q(*database_,
          "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms, request_id FROM inbox WHERE recipient = ? "
          "ORDER BY stored_ms");
   q.Text(recipient);
@@ -293,18 +289,18 @@ Result<std::vector<InboxItem>> CaseStore::InboxFor(const std::string& recipient)
 }
 
 Status CaseStore::RemoveFromInbox(const std::string& message_id) {
-  return Stmt(*statements_, "DELETE FROM inbox WHERE message_id = ?").Bind(message_id).Run();
+  return Stmt(*database_, "DELETE FROM inbox WHERE message_id = ?").Bind(message_id).Run();
 }
 
 Status CaseStore::RemoveAcknowledged(const std::string& recipient, const std::string& request_id) {
-  return Stmt(*statements_, "DELETE FROM inbox WHERE recipient = ? AND request_id = ? AND request_id <> x''")
+  return Stmt(*database_, "DELETE FROM inbox WHERE recipient = ? AND request_id = ? AND request_id <> x''")
       .Text(recipient).Bind(request_id).Run();
 }
 
 Result<std::vector<InboxItem>> CaseStore::TakeExpiredInbox(int64_t now_ms) {
   std::vector<InboxItem> out;
   {
-    Stmt q(*statements_,
+    Stmt q(*database_,
            "SELECT message_id, recipient, case_id, envelope, stored_ms, expires_ms, request_id FROM inbox WHERE expires_ms <= ?");
     q.Int(now_ms);
     while (true) {

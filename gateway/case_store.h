@@ -22,8 +22,6 @@
 #include "core/base/status.h"
 #include "core/sqlite/sqlite_db.h"
 
-struct sqlite3;
-
 namespace kp::gateway {
 
 struct CaseRecord {
@@ -140,9 +138,7 @@ class CaseStore {
   explicit CaseStore(std::unique_ptr<sqlite::Database> database);
   Status Exec(const char* sql);
   Status Migrate();
-  std::unique_ptr<sqlite::Database> database_;
-  sqlite3* db_;                         // database_'s connection
-  sqlite::StatementCache* statements_;  // database_'s: prepared once, reused
+  std::unique_ptr<sqlite::Database> database_;  // statements prepared once, reused
 };
 
 }  // namespace kp::gateway

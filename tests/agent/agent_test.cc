@@ -43,6 +43,7 @@ constexpr char kCanaryName[] = "CANARY-NAAM-Jansen";
 constexpr char kCanaryContent[] = "CANARY-INCIDENT-CONTENT";
 constexpr char kCanaryDropped[] = "CANARY-DROPPED-COLUMN";
 
+using ::kp::testing::AllBytesUnder;
 using ::kp::testing::CaptureSink;
 
 struct Answer {
@@ -372,17 +373,6 @@ class AgentTest : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return true;
-  }
-
-  // Every file under `dir`, read whole.
-  static std::string AllBytesUnder(const std::string& dir) {
-    std::string all;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-      if (!e.is_regular_file()) continue;
-      std::ifstream in(e.path(), std::ios::binary);
-      all += std::string(std::istreambuf_iterator<char>(in), {});
-    }
-    return all;
   }
 
   testing::TempDir dir_;

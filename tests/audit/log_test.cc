@@ -299,10 +299,8 @@ TEST_F(AuditLogTest, FailedSyncFailsClosed) {
 TEST_F(AuditLogTest, BufferedAppendsAreDurableOnlyAfterSync) {
   FaultInjectingStorage storage;
   {
-    LogWriterOptions opts;
-    opts.storage = &storage;
-    opts.clock = &clock_;
-    ASSERT_OK_AND_ASSIGN(auto w, LogWriter::Open(dir(), TestSigner(), opts));
+    auto w = OpenWriter({.storage = &storage});
+    ASSERT_NE(w, nullptr);
     for (int i = 0; i < 3; ++i) {
       ASSERT_OK_AND_ASSIGN(AppendReceipt r, w->AppendBuffered(SampleRecord(i)));
       EXPECT_EQ(r.index, static_cast<uint64_t>(i));  // the index is known at once
@@ -346,10 +344,8 @@ TEST_F(AuditLogTest, AKeptCheckpointSyncsBufferedRecordsFirst) {
 
 TEST_F(AuditLogTest, AFailedSyncOfBufferedRecordsFailsClosed) {
   FaultInjectingStorage storage;
-  LogWriterOptions opts;
-  opts.storage = &storage;
-  opts.clock = &clock_;
-  ASSERT_OK_AND_ASSIGN(auto w, LogWriter::Open(dir(), TestSigner(), opts));
+  auto w = OpenWriter({.storage = &storage});
+  ASSERT_NE(w, nullptr);
   ASSERT_THAT(w->AppendBuffered(SampleRecord(0)), IsOk());
   storage.FailNextSync();
   EXPECT_FALSE(w->Sync().ok());

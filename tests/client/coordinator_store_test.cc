@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "tests/testing/status_matchers.h"
 
@@ -37,15 +36,6 @@ v1::Subject Subject(const std::string& ref) {
   return s;
 }
 
-std::string FileBytes(const std::string& dir) {
-  std::string all;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(e.path(), std::ios::binary);
-    all += std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  return all;
-}
-
 class CoordinatorStoreTest : public ::testing::Test {
  protected:
   std::string Dir() const { return dir_.File("store"); }
@@ -59,7 +49,7 @@ TEST_F(CoordinatorStoreTest, SubjectDataIsEncryptedAtRestAndReadsBack) {
     ASSERT_OK(store->PutCase({"VT-2026-0001", "plan-van-aanpak", "acute-veiligheid", kNow, false, {}}));
     ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S1")));
   }
-  const std::string bytes = FileBytes(Dir());
+  const std::string bytes = testing::AllBytesUnder(Dir());
   EXPECT_EQ(bytes.find(kCanaryBsn), std::string::npos);
   EXPECT_EQ(bytes.find(kCanaryName), std::string::npos);
   EXPECT_NE(bytes.find("VT-2026-0001"), std::string::npos);  // ids are not secret
@@ -152,7 +142,7 @@ TEST_F(CoordinatorStoreTest, PurgeRemovesExpiredFragmentsAndSubjectsOfClosedCase
   EXPECT_TRUE(closed_subjects.empty());
   // Deleted content is overwritten, not left in free pages or the WAL.
   store.reset();
-  const std::string bytes = FileBytes(Dir());
+  const std::string bytes = testing::AllBytesUnder(Dir());
   EXPECT_EQ(bytes.find("CANARY-FRAGMENT"), std::string::npos);
 }
 

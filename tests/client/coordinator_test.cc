@@ -7,8 +7,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
-#include <fstream>
 
 #include "core/crypto/random.h"
 #include "core/envelope/sealed.h"
@@ -304,11 +302,7 @@ TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefuse
 
 TEST_F(HostileGatewayTest, TheStoreHoldsNoPersonalDataInTheClear) {
   ASSERT_EQ(Feed({GenuineDelivery()}).size(), 1u);
-  std::string all;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(region_->CoordinatorConfig().store)) {
-    std::ifstream in(e.path(), std::ios::binary);
-    all += std::string(std::istreambuf_iterator<char>(in), {});
-  }
+  const std::string all = testing::AllBytesUnder(region_->CoordinatorConfig().store);
   EXPECT_EQ(all.find(Region::kBsn), std::string::npos);
   EXPECT_EQ(all.find(kCanaryName), std::string::npos);
   EXPECT_EQ(all.find("2026-10-03"), std::string::npos);  // the fragment's content

@@ -6,8 +6,6 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
-#include <fstream>
 #include <mutex>
 
 #include "client/audit_pull.h"
@@ -32,17 +30,8 @@ constexpr int kWaitMs = 8000;
 constexpr char kCanaryName[] = "CANARY-NAAM-de-Voorbeeld";
 constexpr char kCanaryJustification[] = "CANARY-ONDERBOUWING-wapen";
 
+using ::kp::testing::AllBytesUnder;
 using ::kp::testing::CaptureSink;
-
-std::string AllBytesUnder(const std::string& dir) {
-  std::string all;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
-    std::ifstream in(e.path(), std::ios::binary);
-    all += std::string(std::istreambuf_iterator<char>(in), {});
-  }
-  return all;
-}
 
 class EndToEndTest : public ::testing::Test {
  protected:

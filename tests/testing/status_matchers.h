@@ -41,6 +41,10 @@ MATCHER_P2(StatusIs, code, substring,
 // The source tree (tests run from it; set by kp_test as KP_SOURCE_DIR).
 std::string SourceDir();
 
+// Every regular file under `dir` (recursively), read whole and joined: for
+// canary checks that something never reaches a disk.
+std::string AllBytesUnder(const std::string& dir);
+
 // A fresh folder under $TMPDIR, mode 0700, removed when the object dies.
 class TempDir {
  public:

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "tests/testing/status_matchers.h"
 
@@ -18,6 +19,16 @@ TempDir::TempDir() {
   char* made = ::mkdtemp(templ.data());
   if (made == nullptr) std::abort();
   path_ = made;
+}
+
+std::string AllBytesUnder(const std::string& dir) {
+  std::string all;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    all += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return all;
 }
 
 TempDir::~TempDir() {
