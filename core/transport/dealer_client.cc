@@ -5,12 +5,21 @@
 #include <chrono>
 #include <zmq.hpp>
 
+#include "core/transport/receive_guard.h"
 #include "core/transport/zmq_status.h"
 
 namespace kp {
 
 using transport_internal::FromZmqError;
 using transport_internal::Guard;
+using transport_internal::PollUnlessInterrupted;
+using transport_internal::RecvRest;
+using transport_internal::SendUninterrupted;
+using transport_internal::TryRecvFirst;
+
+namespace {
+constexpr int64_t kFramingRoom = 4 * 1024 * 1024;
+}  // namespace
 
 std::atomic<uint64_t> DealerClient::next_monitor_id_{0};
 
@@ -28,13 +37,16 @@ DealerClient::DealerClient(zmq::context_t& context, std::string public_key, cons
                            DealerOptions options)
     : context_(context), public_key_(std::move(public_key)), secret_key_(secret_key.Clone()), options_(std::move(options)) {}
 
-DealerClient::~DealerClient() = default;
+DealerClient::~DealerClient() = default;  // members in reverse: monitor_, guard_, socket_
 
 Result<std::unique_ptr<DealerClient>> DealerClient::Create(zmq::context_t& context, const std::string& public_key,
                                                            const SecretBytes& secret_key,
                                                            const DealerOptions& options) {
   if (public_key.size() != 32 || secret_key.size() != 32 || options.server_public_key.size() != 32) {
     return InvalidArgumentError("CurveZMQ keys must be 32 bytes");
+  }
+  if (options.receive_hwm <= 0 || options.max_message_bytes <= 0) {
+    return InvalidArgumentError("the connection to the gateway needs a positive receive HWM and message size limit");
   }
   std::unique_ptr<DealerClient> client(new DealerClient(context, public_key, secret_key, options));
   KP_RETURN_IF_ERROR(client->Open());
@@ -43,34 +55,43 @@ Result<std::unique_ptr<DealerClient>> DealerClient::Create(zmq::context_t& conte
 
 Status DealerClient::Open() {
   monitor_.reset();
+  if (guard_ != nullptr) cut_before_ += guard_->connections_cut();
+  guard_.reset();
   socket_.reset();
   state_ = ConnectionState::kConnecting;
   monitor_endpoint_ = "inproc://kp-dealer-monitor-" + std::to_string(next_monitor_id_++);
-  return Guard("cannot connect to the gateway at " + options_.endpoint, [&] {
-    auto sock = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-    sock->set(zmq::sockopt::curve_serverkey, zmq::const_buffer(options_.server_public_key.data(), 32));
-    sock->set(zmq::sockopt::curve_publickey, zmq::const_buffer(public_key_.data(), 32));
-    sock->set(zmq::sockopt::curve_secretkey, zmq::const_buffer(secret_key_.data(), 32));
-    sock->set(zmq::sockopt::sndhwm, options_.send_hwm);
-    sock->set(zmq::sockopt::rcvhwm, options_.receive_hwm);
-    sock->set(zmq::sockopt::heartbeat_ivl, options_.heartbeat_interval_ms);
-    sock->set(zmq::sockopt::heartbeat_timeout, options_.heartbeat_timeout_ms);
-    sock->set(zmq::sockopt::heartbeat_ttl, options_.heartbeat_timeout_ms);
-    sock->set(zmq::sockopt::reconnect_ivl, options_.reconnect_interval_ms);
-    sock->set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_interval_max_ms);
-    sock->set(zmq::sockopt::maxmsgsize, options_.max_message_bytes);
-    sock->set(zmq::sockopt::linger, options_.linger_ms);
-    if (zmq_socket_monitor(sock->handle(), monitor_endpoint_.c_str(),
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_DISCONNECTED) != 0) {
-      throw zmq::error_t();
-    }
+  const std::string what = "cannot connect to the gateway at " + options_.endpoint;
+  std::unique_ptr<zmq::socket_t> sock;
+  KP_RETURN_IF_ERROR(Guard(what, [&] { sock = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer); }));
+  // Before connect: the guard must see the first connection too.
+  transport_internal::ReceiveGuardOptions guard;
+  guard.max_bytes_ahead = options_.max_unread_bytes_per_connection > 0
+                              ? options_.max_unread_bytes_per_connection
+                              : (options_.receive_hwm + 1) * options_.max_message_bytes + kFramingRoom;
+  guard.relay_endpoint = monitor_endpoint_;
+  guard.peer_label = "the gateway";
+  auto started = transport_internal::ReceiveGuard::Start(context_, *sock, std::move(guard));
+  if (!started.ok()) return started.status();
+  guard_ = std::move(started).value();
+  socket_ = std::move(sock);
+  return Guard(what, [&] {
+    socket_->set(zmq::sockopt::curve_serverkey, zmq::const_buffer(options_.server_public_key.data(), 32));
+    socket_->set(zmq::sockopt::curve_publickey, zmq::const_buffer(public_key_.data(), 32));
+    socket_->set(zmq::sockopt::curve_secretkey, zmq::const_buffer(secret_key_.data(), 32));
+    socket_->set(zmq::sockopt::sndhwm, options_.send_hwm);
+    socket_->set(zmq::sockopt::rcvhwm, options_.receive_hwm);
+    socket_->set(zmq::sockopt::heartbeat_ivl, options_.heartbeat_interval_ms);
+    socket_->set(zmq::sockopt::heartbeat_timeout, options_.heartbeat_timeout_ms);
+    socket_->set(zmq::sockopt::heartbeat_ttl, options_.heartbeat_timeout_ms);
+    socket_->set(zmq::sockopt::reconnect_ivl, options_.reconnect_interval_ms);
+    socket_->set(zmq::sockopt::reconnect_ivl_max, options_.reconnect_interval_max_ms);
+    socket_->set(zmq::sockopt::maxmsgsize, options_.max_message_bytes);
+    socket_->set(zmq::sockopt::linger, options_.linger_ms);
     auto mon = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::pair);
     mon->set(zmq::sockopt::linger, 0);
-    mon->connect(monitor_endpoint_);
-    sock->connect(options_.endpoint);
-    socket_ = std::move(sock);
+    mon->connect(monitor_endpoint_);  // the guard passes the socket's events on to it
     monitor_ = std::move(mon);
+    socket_->connect(options_.endpoint);
   });
 }
 
@@ -79,10 +100,9 @@ Status DealerClient::Reconnect() { return Open(); }
 void DealerClient::DrainEvents() {
   while (true) {
     zmq::message_t event;
-    auto got = monitor_->recv(event, zmq::recv_flags::dontwait);
-    if (!got) return;
+    if (!TryRecvFirst(*monitor_, event)) return;
     zmq::message_t address;
-    if (event.more()) (void)monitor_->recv(address, zmq::recv_flags::none);
+    if (event.more()) RecvRest(*monitor_, address);
     if (event.size() < 6) continue;
     uint16_t id = 0;
     std::memcpy(&id, event.data(), sizeof id);
@@ -112,7 +132,7 @@ void DealerClient::DrainEvents() {
 
 Status DealerClient::Send(const std::string& payload) {
   try {
-    if (!socket_->send(zmq::buffer(payload), zmq::send_flags::dontwait)) {
+    if (!SendUninterrupted(*socket_, zmq::buffer(payload), zmq::send_flags::none)) {
       return ResourceExhaustedError("the outgoing queue to the gateway is full (" + std::string(ConnectionStateName(state_)) +
                                     ")");
     }
@@ -132,11 +152,14 @@ Result<std::optional<std::string>> DealerClient::Receive(int timeout_ms) {
         return UnauthenticatedError("refused by the gateway: this key is not enrolled");
       }
       zmq::message_t msg;
-      if (socket_->recv(msg, zmq::recv_flags::dontwait)) {
+      if (TryRecvFirst(*socket_, msg)) {
+        guard_->Took(msg, "");
         if (msg.more()) {  // one frame per envelope; drop the rest of a malformed message
           zmq::message_t rest;
-          while (msg.more() && socket_->recv(rest, zmq::recv_flags::none) && rest.more()) {
-          }
+          do {
+            RecvRest(*socket_, rest);
+            guard_->Took(rest, "");
+          } while (rest.more());
           return InvalidArgumentError("the gateway sent a message of more than one frame");
         }
         return std::optional<std::string>(msg.to_string());
@@ -144,7 +167,8 @@ Result<std::optional<std::string>> DealerClient::Receive(int timeout_ms) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) return std::optional<std::string>();
       zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {monitor_->handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(left));
+      // A signal (EINTR) is "nothing yet": the caller looks at its flags.
+      if (!PollUnlessInterrupted(items, 2, left)) return std::optional<std::string>();
     }
   } catch (const zmq::error_t& e) {
     return FromZmqError(e, "receive from the gateway");
@@ -161,11 +185,15 @@ ConnectionState DealerClient::WaitForHandshake(int timeout_ms) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) return state_;
       zmq::pollitem_t items[] = {{monitor_->handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 1, std::chrono::milliseconds(left));
+      if (!PollUnlessInterrupted(items, 1, left)) return state_;  // a signal: the caller looks at its flags
     }
   } catch (const zmq::error_t&) {
     return state_;
   }
+}
+
+uint64_t DealerClient::connections_cut() const {
+  return cut_before_ + (guard_ != nullptr ? guard_->connections_cut() : 0);
 }
 
 }  // namespace kp

@@ -7,6 +7,18 @@
 // itself: call Reconnect(), with backoff); and "gateway unreachable"
 // (ZeroMQ keeps retrying the TCP connection on its own).
 //
+// A hostile gateway cannot make it hold more than a bounded amount either:
+// a frame is at most max_message_bytes, at most receive_hwm whole messages
+// wait, and a receive guard (core/transport/receive_guard.h) cuts the
+// connection when the gateway has sent more than
+// max_unread_bytes_per_connection that was not read — a message of many
+// frames included, which libzmq holds whole before showing its first frame.
+// ZeroMQ then reconnects by itself.
+//
+// Signals: Receive() and WaitForHandshake() return early, as if nothing
+// came, when a signal interrupts them (EINTR), so the caller's loop can look
+// at its stop and reload flags.
+//
 // Not thread-safe: one thread owns it.
 #ifndef KETENPOORT_CORE_TRANSPORT_DEALER_CLIENT_H_
 #define KETENPOORT_CORE_TRANSPORT_DEALER_CLIENT_H_
@@ -27,16 +39,25 @@ class socket_t;
 
 namespace kp {
 
+namespace transport_internal {
+class ReceiveGuard;
+}  // namespace transport_internal
+
 struct DealerOptions {
   std::string endpoint;                  // e.g. tcp://gateway.zvh.local:7400
   std::string server_public_key;         // the gateway's transport key, 32 bytes (from its pinned card)
   int send_hwm = 1'000;
-  int receive_hwm = 1'000;
+  // Whole messages that may wait unread; small, as each may be
+  // max_message_bytes. Must be positive.
+  int receive_hwm = 4;
   int heartbeat_interval_ms = 1'000;
   int heartbeat_timeout_ms = 5'000;
   int reconnect_interval_ms = 100;       // TCP reconnects, done by ZeroMQ
   int reconnect_interval_max_ms = 5'000;
   int64_t max_message_bytes = 4 * 1024 * 1024 + 64;
+  // Most the gateway may have sent that was not read; 0:
+  // (receive_hwm + 1) * max_message_bytes + 4 MiB.
+  int64_t max_unread_bytes_per_connection = 0;
   // How long closing waits for messages not yet sent (ZMQ_LINGER); 0: drop
   // them. A short-lived client (the `ketenpoort` command) lingers so that its
   // last message, an acknowledgement, still leaves.
@@ -65,12 +86,16 @@ class DealerClient {
   Status Send(const std::string& payload);
 
   // Waits up to `timeout_ms` for one envelope, meanwhile following the
-  // connection state. nullopt on timeout. Unauthenticated when the gateway
-  // refused our key.
+  // connection state. nullopt on timeout or when a signal interrupted the
+  // wait. Unauthenticated when the gateway refused our key.
   Result<std::optional<std::string>> Receive(int timeout_ms);
 
-  // Waits until connected, refused, or `timeout_ms` passed.
+  // Waits until connected, refused, `timeout_ms` passed, or a signal
+  // interrupted the wait.
   ConnectionState WaitForHandshake(int timeout_ms);
+
+  // Connections cut so far because the gateway ran too far ahead.
+  uint64_t connections_cut() const;
 
   // Closes the socket and connects afresh (after a refusal, or a stall).
   Status Reconnect();
@@ -88,9 +113,13 @@ class DealerClient {
   const SecretBytes secret_key_;
   const DealerOptions options_;
   std::unique_ptr<zmq::socket_t> socket_;
+  // Follows socket_'s connections and passes its monitor events on to
+  // monitor_ (ZeroMQ allows one monitor per socket). Destroyed before socket_.
+  std::unique_ptr<transport_internal::ReceiveGuard> guard_;
   std::unique_ptr<zmq::socket_t> monitor_;
   std::string monitor_endpoint_;
   ConnectionState state_ = ConnectionState::kConnecting;
+  uint64_t cut_before_ = 0;  // by guards of sockets closed by Reconnect()
   static std::atomic<uint64_t> next_monitor_id_;
 };
 

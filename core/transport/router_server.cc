@@ -2,12 +2,21 @@
 
 #include <zmq.hpp>
 
+#include "core/transport/receive_guard.h"
 #include "core/transport/zmq_status.h"
 
 namespace kp {
 
 using transport_internal::FromZmqError;
 using transport_internal::Guard;
+using transport_internal::PollUnlessInterrupted;
+using transport_internal::RecvRest;
+using transport_internal::SendUninterrupted;
+using transport_internal::TryRecvFirst;
+
+namespace {
+constexpr int64_t kFramingRoom = 4 * 1024 * 1024;
+}  // namespace
 
 RouterServer::~RouterServer() = default;
 
@@ -19,10 +28,23 @@ Result<std::unique_ptr<RouterServer>> RouterServer::Create(zmq::context_t& conte
   if (public_key.size() != 32 || secret_key.size() != 32) {
     return InvalidArgumentError("CurveZMQ server keys must be 32 bytes");
   }
+  if (options.receive_hwm <= 0 || options.max_message_bytes <= 0) {
+    return InvalidArgumentError("the gateway socket needs a positive receive HWM and message size limit");
+  }
   std::unique_ptr<RouterServer> server(new RouterServer());
   server->max_parked_per_peer_ = options.max_parked_per_peer;
-  Status s = Guard("cannot bind the gateway socket on " + options.endpoint, [&] {
-    auto sock = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
+  transport_internal::ReceiveGuardOptions guard;
+  guard.max_bytes_ahead = options.max_unread_bytes_per_connection > 0
+                              ? options.max_unread_bytes_per_connection
+                              : (options.receive_hwm + 1) * options.max_message_bytes + kFramingRoom;
+  std::unique_ptr<zmq::socket_t> sock;
+  Status s = Guard("cannot make the gateway socket", [&] {
+    sock = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
+  });
+  if (!s.ok()) return s;
+  // Before bind: the guard must see every connection from the first.
+  KP_ASSIGN_OR_RETURN(server->guard_, transport_internal::ReceiveGuard::Start(context, *sock, std::move(guard)));
+  s = Guard("cannot bind the gateway socket on " + options.endpoint, [&] {
     sock->set(zmq::sockopt::curve_server, 1);
     sock->set(zmq::sockopt::curve_secretkey, zmq::const_buffer(secret_key.data(), secret_key.size()));
     sock->set(zmq::sockopt::curve_publickey, public_key);
@@ -37,8 +59,8 @@ Result<std::unique_ptr<RouterServer>> RouterServer::Create(zmq::context_t& conte
     sock->set(zmq::sockopt::linger, 0);
     sock->bind(options.endpoint);
     server->endpoint_ = sock->get(zmq::sockopt::last_endpoint);
-    server->socket_ = std::move(sock);
   });
+  server->socket_ = std::move(sock);
   if (!s.ok()) return s;
   return server;
 }
@@ -46,20 +68,20 @@ Result<std::unique_ptr<RouterServer>> RouterServer::Create(zmq::context_t& conte
 Result<std::optional<IncomingMessage>> RouterServer::Receive(int timeout_ms) {
   try {
     zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, std::chrono::milliseconds(timeout_ms));
+    // A signal (EINTR) is "nothing yet": the caller looks at its flags.
+    if (!PollUnlessInterrupted(items, 1, timeout_ms)) return std::optional<IncomingMessage>();
     if (!(items[0].revents & ZMQ_POLLIN)) return std::optional<IncomingMessage>();
     IncomingMessage in;
     zmq::message_t id;
-    if (!socket_->recv(id, zmq::recv_flags::dontwait)) return std::optional<IncomingMessage>();
+    if (!TryRecvFirst(*socket_, id)) return std::optional<IncomingMessage>();
     in.routing_id = id.to_string();
     int frames = 0;
     bool more = id.more();
     while (more) {
       zmq::message_t part;
-      (void)socket_->recv(part, zmq::recv_flags::none);  // the rest of a message is always there
+      RecvRest(*socket_, part);  // the rest of a message is always there
       more = part.more();
       if (++frames == 1) {
-        in.payload = part.to_string();
         const char* user = part.gets("User-Id");
         in.participant_id = user != nullptr ? user : "";
         const char* kind = part.gets("Kind");
@@ -68,7 +90,9 @@ Result<std::optional<IncomingMessage>> RouterServer::Receive(int timeout_ms) {
         in.partner = partner != nullptr ? partner : "";
         const char* role = part.gets("Role");
         in.role = role != nullptr ? role : "";
+        if (!more) in.payload = part.to_string();  // a second frame makes it malformed: never copied
       }
+      guard_->Took(part, in.participant_id);
     }
     if (frames != 1) {
       in.malformed = true;
@@ -83,12 +107,12 @@ Result<std::optional<IncomingMessage>> RouterServer::Receive(int timeout_ms) {
 Status RouterServer::TrySend(const std::string& routing_id, const std::string& payload, bool* would_block) {
   *would_block = false;
   try {
-    if (!socket_->send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+    if (!SendUninterrupted(*socket_, zmq::buffer(routing_id), zmq::send_flags::sndmore)) {
       *would_block = true;
       return OkStatus();
     }
     // Once the routing frame is accepted the rest of the message goes too.
-    (void)socket_->send(zmq::buffer(payload), zmq::send_flags::dontwait);
+    (void)SendUninterrupted(*socket_, zmq::buffer(payload), zmq::send_flags::none);
     return OkStatus();
   } catch (const zmq::error_t& e) {
     if (e.num() == EHOSTUNREACH) return UnavailableError("peer is not connected");
@@ -139,5 +163,7 @@ size_t RouterServer::parked() const {
 }
 
 void* RouterServer::native_handle() { return socket_->handle(); }
+
+uint64_t RouterServer::connections_cut() const { return guard_->connections_cut(); }
 
 }  // namespace kp

@@ -30,7 +30,7 @@ Result<std::unique_ptr<ZapHandler>> ZapHandler::Create(zmq::context_t& context, 
   std::unique_ptr<ZapHandler> handler(new ZapHandler(context, std::move(peers)));
   std::promise<Status> started;
   std::future<Status> ready = started.get_future();
-  handler->thread_ = std::thread([h = handler.get(), &started] { h->Run(&started); });
+  handler->thread_ = transport_internal::StartThreadWithSignalsBlocked([h = handler.get(), &started] { h->Run(&started); });
   Status s = ready.get();  // bound (or failed) before we return
   if (!s.ok()) {
     handler->thread_.join();

@@ -10,7 +10,8 @@
 // keys get status 400 and never reach the application.
 //
 // It runs on its own thread, so handshakes are not held up by the gateway's
-// work. Thread-safe: SetPeers may be called at any time (SIGHUP reload); a
+// work; that thread blocks every signal, so SIGHUP and SIGTERM reach the
+// application's thread (and never cut a ZAP reply in half). Thread-safe: SetPeers may be called at any time (SIGHUP reload); a
 // key removed from the set is refused at its next handshake.
 #ifndef KETENPOORT_CORE_TRANSPORT_ZAP_HANDLER_H_
 #define KETENPOORT_CORE_TRANSPORT_ZAP_HANDLER_H_
