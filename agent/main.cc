@@ -1,24 +1,33 @@
 // ketenpoort-agent: the partner agent. Thin by design (STYLE.md): parse
-// flags, load config, build the Agent, run it. Signals: SIGTERM/SIGINT stop
-// after the message at hand, with the disclosure log durable.
+// flags, load config, build the Agent, run it. Signals (core/base/signals.h):
+// SIGTERM/SIGINT stop after the message at hand, with the disclosure log
+// durable, exit 0; SIGHUP is logged and ignored (the agent has nothing to
+// reload: restart it for a new configuration). The signals are blocked in
+// every thread but the forwarder's, so none interrupts the agent's own
+// system calls.
 #include <CLI/CLI.hpp>
-#include <csignal>
 #include <iostream>
 
 #include "agent/agent.h"
 #include "agent/agent_check.h"
 #include "core/base/logging.h"
 #include "core/base/process.h"
+#include "core/base/signals.h"
 
 namespace {
 
-kp::agent::Agent* g_agent = nullptr;
-
-extern "C" void OnSignal(int) {
-  if (g_agent != nullptr) g_agent->RequestStop();
-}
-
 int Run(const std::string& config_path) {
+  // First, before any thread starts, so every thread inherits the block and
+  // the forwarder's thread alone receives the signals. Handlers are
+  // installed now, so a signal during start-up is remembered, not fatal.
+  if (kp::Status s = kp::InstallSignalHandlers(); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 1;
+  }
+  if (kp::Status s = kp::BlockStopAndReloadSignals(); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 1;
+  }
   auto config = kp::agent::LoadAgentConfig(config_path);
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
@@ -30,11 +39,20 @@ int Run(const std::string& config_path) {
     spdlog::critical("{}", agent.status().message());
     return 1;
   }
-  g_agent = agent->get();
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
+  kp::agent::Agent* a = agent->get();
+  // A signal that came while starting is acted on now.
+  auto signals = kp::SignalForwarder::Start(
+      [a] {
+        spdlog::info("stop requested (signal {}): finishing the message at hand", kp::StopSignal());
+        a->RequestStop();
+      },
+      [] { spdlog::info("SIGHUP ignored: the agent reloads nothing; restart it to use a new configuration"); });
+  if (!signals.ok()) {
+    spdlog::critical("{}", signals.status().message());
+    return 1;
+  }
   kp::Status s = (*agent)->Run();
-  g_agent = nullptr;
+  signals->reset();
   if (!s.ok()) {
     spdlog::critical("stopped: {}", s.message());
     return 1;

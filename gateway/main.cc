@@ -1,10 +1,12 @@
 // ketenpoort-gateway: the central broker. Thin by design (STYLE.md): parse
-// flags, load config, build the Gateway, run it. Signals: SIGTERM/SIGINT stop
-// after in-flight work; SIGHUP reloads the registry and the policy.
+// flags, load config, build the Gateway, run it. Signals (core/base/signals.h):
+// SIGTERM/SIGINT stop after in-flight work, with the audit log durable, exit
+// 0; SIGHUP reloads the registry and the policy and the gateway keeps serving.
+// The signals are blocked in every thread but the forwarder's, so none
+// interrupts the gateway's own system calls.
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 
 #include <CLI/CLI.hpp>
@@ -12,24 +14,25 @@
 
 #include "core/base/logging.h"
 #include "core/base/process.h"
+#include "core/base/signals.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_check.h"
 #include "gateway/log_audit_trail.h"
 
 namespace {
 
-kp::gateway::Gateway* g_gateway = nullptr;
-
-extern "C" void OnSignal(int sig) {
-  if (g_gateway == nullptr) return;
-  if (sig == SIGHUP) {
-    g_gateway->RequestReload();
-  } else {
-    g_gateway->RequestStop();
-  }
-}
-
 int Run(const std::string& config_path) {
+  // First, before any thread starts, so every thread inherits the block and
+  // the forwarder's thread alone receives the signals. Handlers are
+  // installed now, so a signal during start-up is remembered, not fatal.
+  if (kp::Status s = kp::InstallSignalHandlers(); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 1;
+  }
+  if (kp::Status s = kp::BlockStopAndReloadSignals(); !s.ok()) {
+    std::cerr << "error: " << s.message() << "\n";
+    return 1;
+  }
   auto config = kp::gateway::LoadGatewayConfig(config_path);
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
@@ -55,12 +58,23 @@ int Run(const std::string& config_path) {
     spdlog::critical("cannot start: {}", gateway.status().message());
     return 1;
   }
-  g_gateway = gateway->get();
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGHUP, OnSignal);
+  kp::gateway::Gateway* g = gateway->get();
+  // A signal that came while starting is acted on now.
+  auto signals = kp::SignalForwarder::Start(
+      [g] {
+        spdlog::info("stop requested (signal {}): finishing in-flight work", kp::StopSignal());
+        g->RequestStop();
+      },
+      [g] {
+        spdlog::info("reload requested (SIGHUP)");
+        g->RequestReload();
+      });
+  if (!signals.ok()) {
+    spdlog::critical("{}", signals.status().message());
+    return 1;
+  }
   kp::Status s = (*gateway)->Run();
-  g_gateway = nullptr;
+  signals->reset();
   if (!s.ok()) {
     spdlog::critical("stopped: {}", s.message());
     return 1;
@@ -89,6 +103,7 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << s.message() << "\n";
     return 1;
   }
+
   CLI::App app{"ketenpoort-gateway: the central broker of Ketenpoort"};
   app.require_subcommand(1);
   std::string config;
