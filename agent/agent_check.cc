@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "agent/agent.h"
+#include "core/audit/storage.h"
 #include "core/base/file_util.h"
 #include "core/transport/dealer_client.h"
 #include "core/transport/transport_context.h"
@@ -33,6 +34,23 @@ std::vector<std::string> CheckAgent(const AgentConfig& config, std::vector<std::
     problems.push_back("the data folder " + config.data_dir + " is not writable for this user");
   } else {
     report->push_back("data folder " + config.data_dir + " is private and writable");
+    // A running agent holds its disclosure log's folder lock (flock on
+    // data_dir/audit/LOCK) for as long as it runs. Taking it for a moment
+    // is the only test that does not guess; an agent starting in that
+    // moment would be refused and can be started again.
+    const std::string audit_dir = Agent::AuditDir(config);
+    if (::access((audit_dir + "/LOCK").c_str(), F_OK) == 0) {
+      auto lock = audit::PosixStorage().LockFolder(audit_dir);
+      if (lock.ok()) {
+        report->push_back("no other agent is running with this data folder");
+      } else if (lock.status().code() == StatusCode::kUnavailable) {
+        problems.push_back("another ketenpoort-agent is running with the data folder " + config.data_dir +
+                           " (it holds " + audit_dir + "/LOCK); stop it first (systemctl stop ketenpoort-agent), "
+                           "or give this configuration a data_dir of its own");
+      } else {
+        problems.push_back("cannot look at the disclosure log's lock: " + lock.status().message());
+      }
+    }
   }
 
   if (!parts.has_value()) {

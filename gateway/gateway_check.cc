@@ -3,11 +3,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/audit/storage.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
 #include "core/identity/identity.h"
 #include "core/identity/registry.h"
+#include "gateway/gateway.h"
 #include "policy/policy_loader.h"
 
 namespace kp::gateway {
@@ -62,6 +64,23 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
     problems.push_back("data folder: " + config.data_dir + " is not writable by this user");
   } else {
     ok("data folder " + config.data_dir + " is writable");
+    // A running gateway holds the audit log's folder lock (flock on
+    // data_dir/audit/LOCK) for as long as it runs. Taking it for a moment
+    // is the only test that does not guess; a gateway starting in that
+    // moment would be refused and can be started again.
+    const std::string audit_dir = Gateway::AuditDir(config);
+    if (::access((audit_dir + "/LOCK").c_str(), F_OK) == 0) {
+      auto lock = audit::PosixStorage().LockFolder(audit_dir);
+      if (lock.ok()) {
+        ok("no other gateway is running with this data folder");
+      } else if (lock.status().code() == StatusCode::kUnavailable) {
+        problems.push_back("data folder: another ketenpoort-gateway is running with this data folder (it holds " +
+                           audit_dir + "/LOCK); stop it first (systemctl stop ketenpoort-gateway), or give this "
+                           "configuration a data_dir of its own");
+      } else {
+        problems.push_back("data folder: cannot look at the audit log's lock: " + lock.status().message());
+      }
+    }
   }
   return problems;
 }

@@ -12,7 +12,7 @@ namespace kp::gateway {
 
 // Checks keys (and their file modes), the enrolment card, the signed
 // registry (and that the gateway's own card is in it), the policy (lint),
-// and that the data folder is usable. Returns one line per problem; empty
+// and that the data folder is usable and not held by a running gateway. Returns one line per problem; empty
 // when all is well. `report` receives one line per check that passed.
 std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<std::string>* report);
 
