@@ -1,0 +1,151 @@
+// The real ketenpoort-agent process (issue 12), with a real gateway process
+// and the real coordinator client: SIGTERM ends it with exit 0 and a
+// disclosure log that verifies, SIGHUP does not end it, and `check` names a
+// data folder that a running agent holds.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "agent/agent.h"
+#include "client/coordinator.h"
+#include "core/audit/log_verifier.h"
+#include "gateway/gateway.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp {
+namespace {
+
+using ::kp::testing::ChildProcess;
+using ::kp::testing::IsOk;
+using ::kp::testing::Region;
+using ::testing::HasSubstr;
+using ::testing::Not;
+namespace v1 = ketenpoort::v1;
+
+constexpr int kDeadlineMs = 20'000;  // generous for sanitizer builds; met in well under a second normally
+constexpr char kPartner[] = "politie";
+constexpr char kCategory[] = "politie-incidenten";
+
+class AgentProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = Region::Create(dir_.path(), SystemClock::Get());
+    ASSERT_THAT(r, IsOk());
+    region_ = std::move(r).value();
+    endpoint_ = "tcp://127.0.0.1:" + std::to_string(testing::UnusedLoopbackPort());
+    ASSERT_THAT(testing::WriteGatewayYaml(region_->gateway_config(), endpoint_, dir_.File("gateway.yaml")), IsOk());
+    ::mkdir(region_->gateway_config().data_dir.c_str(), 0700);
+    agent_config_ = region_->AgentConfigFor(kPartner);
+    ASSERT_THAT(testing::WriteAgentYaml(agent_config_, endpoint_, agent_yaml()), IsOk());
+    auto g = ChildProcess::Spawn(
+        {testing::BuildBinary("gateway/ketenpoort-gateway"), "run", "--config", dir_.File("gateway.yaml")},
+        dir_.File("gateway.log"));
+    ASSERT_THAT(g, IsOk());
+    gateway_ = std::move(g).value();
+    auto a = ChildProcess::Spawn({testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()},
+                                 dir_.File("agent.log"));
+    ASSERT_THAT(a, IsOk());
+    agent_ = std::move(a).value();
+  }
+
+  std::string agent_yaml() const { return dir_.File("agent.yaml"); }
+
+  std::unique_ptr<client::Coordinator> Connect() {
+    client::ClientConfig cc = region_->CoordinatorConfig();
+    cc.gateway_endpoint = endpoint_;
+    std::unique_ptr<client::Coordinator> c;
+    const bool up = testing::WaitUntil(
+        [&] {
+          auto opened = client::Coordinator::Open(cc, SystemClock::Get());
+          if (!opened.ok()) return false;
+          c = std::move(opened).value();
+          return c->Connect(200).ok();
+        },
+        kDeadlineMs);
+    EXPECT_TRUE(up) << gateway_->Log();
+    return up ? std::move(c) : nullptr;
+  }
+
+  // A request answered by the agent process: it serves.
+  void ExpectAnswered(client::Coordinator& c) {
+    if (case_id_.empty()) {
+      v1::Subject s;
+      s.set_role(v1::SUBJECT_ROLE_VICTIM);
+      s.set_bsn(Region::kBsn);
+      s.set_name("Proces Testpersoon (fictief)");
+      auto opened = c.OpenCase("plan-van-aanpak", {s});
+      ASSERT_THAT(opened, IsOk());
+      case_id_ = opened->case_id();
+      ASSERT_THAT(c.Admit(case_id_, kPartner), IsOk());
+    }
+    auto id = c.SendRequest({case_id_, kPartner, {kCategory}, "plan-van-aanpak", {}, ""});
+    ASSERT_THAT(id, IsOk());
+    auto outcome = c.AwaitOutcome(*id, kDeadlineMs);
+    ASSERT_THAT(outcome, IsOk()) << agent_->Log();
+    EXPECT_EQ(outcome->kind, client::Outcome::Kind::kDelivered);
+  }
+
+  Result<testing::ProcessResult> Check() {
+    return testing::RunToEnd({testing::BuildBinary("agent/ketenpoort-agent"), "check", "--config", agent_yaml()},
+                             dir_.File("check.out"), kDeadlineMs);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Region> region_;
+  std::string endpoint_;
+  agent::AgentConfig agent_config_;
+  std::unique_ptr<ChildProcess> gateway_;
+  std::unique_ptr<ChildProcess> agent_;
+  std::string case_id_;
+};
+
+TEST_F(AgentProcessTest, TermFinishesAndExitsZeroWithAVerifiableDisclosureLog) {
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ExpectAnswered(*c);
+  ASSERT_THAT(agent_->Signal(SIGHUP), IsOk());  // nothing to reload: logged, and it keeps answering
+  ExpectAnswered(*c);
+  ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
+  auto code = agent_->WaitForExit(kDeadlineMs);
+  ASSERT_TRUE(code.has_value()) << "the agent did not stop";
+  EXPECT_EQ(*code, 0) << agent_->Log();
+  EXPECT_THAT(agent_->Log(), HasSubstr("SIGHUP ignored"));
+  EXPECT_THAT(agent_->Log(), HasSubstr("agent stopping: 2 answered"));
+  audit::VerifyReport report = audit::VerifyLog(agent::Agent::AuditDir(agent_config_), {});
+  EXPECT_THAT(report.status, IsOk());
+  EXPECT_GE(report.records, 2u);
+}
+
+TEST_F(AgentProcessTest, InterruptExitsZero) {
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ExpectAnswered(*c);
+  ASSERT_THAT(agent_->Signal(SIGINT), IsOk());
+  auto code = agent_->WaitForExit(kDeadlineMs);
+  ASSERT_TRUE(code.has_value()) << "the agent did not stop";
+  EXPECT_EQ(*code, 0) << agent_->Log();
+  EXPECT_THAT(audit::VerifyLog(agent::Agent::AuditDir(agent_config_), {}).status, IsOk());
+}
+
+TEST_F(AgentProcessTest, CheckNamesTheRunningAgentThatHoldsTheDataFolder) {
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ExpectAnswered(*c);  // it runs and has its disclosure log open
+  auto held = Check();
+  ASSERT_THAT(held, IsOk());
+  EXPECT_EQ(held->exit_code, 1) << held->output;
+  EXPECT_THAT(held->output, HasSubstr("FAIL another ketenpoort-agent is running with the data folder"));
+  EXPECT_THAT(held->output, HasSubstr("stop it first"));
+
+  ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
+  ASSERT_EQ(agent_->WaitForExit(kDeadlineMs), std::optional<int>(0)) << agent_->Log();
+  auto free = Check();
+  ASSERT_THAT(free, IsOk());
+  EXPECT_THAT(free->output, HasSubstr("no other agent is running with this data folder"));
+  EXPECT_THAT(free->output, Not(HasSubstr("another ketenpoort-agent is running")));
+  EXPECT_EQ(free->exit_code, 0) << free->output;
+}
+
+}  // namespace
+}  // namespace kp
