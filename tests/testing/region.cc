@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -38,8 +39,17 @@ Status Region::Make(const std::string& id, ParticipantKind kind, const std::stri
   return OkStatus();
 }
 
-Result<std::unique_ptr<Region>> Region::Create(const std::string& dir, const Clock& clock) {
+std::string Region::CoordinatorId(int index) {
+  if (index == 0) return kCoordinator;
+  char id[32];
+  std::snprintf(id, sizeof id, "regisseur-%02d", index + 1);
+  return id;
+}
+
+Result<std::unique_ptr<Region>> Region::Create(const std::string& dir, const Clock& clock, int coordinators) {
+  if (coordinators < 1 || coordinators > 99) return InvalidArgumentError("a region has 1 to 99 coordinators");
   std::unique_ptr<Region> r(new Region(dir, clock));
+  r->coordinators_ = coordinators;
   for (const auto& d : {r->keys_dir(), r->registry_dir(), dir + "/data"}) {
     std::filesystem::create_directories(d);
     ::chmod(d.c_str(), 0700);
@@ -60,11 +70,15 @@ Result<std::unique_ptr<Region>> Region::Create(const std::string& dir, const Clo
   }
   KP_RETURN_IF_ERROR(r->Make("enrolment-hvb", ParticipantKind::kEnrolment, ""));
   KP_RETURN_IF_ERROR(r->Make("gateway", ParticipantKind::kGateway, ""));
-  KP_RETURN_IF_ERROR(r->Make(kCoordinator, ParticipantKind::kCoordinator, "veiligheidsteam"));
+  std::map<std::string, std::string> roles;
+  for (int i = 0; i < coordinators; ++i) {
+    KP_RETURN_IF_ERROR(r->Make(CoordinatorId(i), ParticipantKind::kCoordinator, "veiligheidsteam"));
+    roles.emplace(CoordinatorId(i), "casusregisseur");
+  }
   KP_RETURN_IF_ERROR(r->Make(kPrivacyOfficer, ParticipantKind::kPrivacyOfficer, ""));
   for (const auto& p : r->partners_) KP_RETURN_IF_ERROR(r->Make(p + "-agent", ParticipantKind::kAgent, p));
   KP_RETURN_IF_ERROR(Registry::Sign(r->registry_dir(), r->identities_.at("enrolment-hvb").signing().secret_key,
-                                    {{kCoordinator, "casusregisseur"}}, "hart-van-brabant", kSetupMs));
+                                    roles, "hart-van-brabant", kSetupMs));
   KP_RETURN_IF_ERROR(r->WriteData());
 
   auto& g = r->gateway_config_;
@@ -156,20 +170,21 @@ void Region::StopAgent(const std::string& partner) {
   it->second.agent.reset();
 }
 
-client::ClientConfig Region::CoordinatorConfig() const {
+client::ClientConfig Region::CoordinatorConfig(int index) const {
+  KP_CHECK(index >= 0 && index < coordinators_);
   client::ClientConfig c;
   c.gateway_endpoint = endpoint_;
   c.gateway_card = CardFilePath(keys_dir(), "gateway");
-  c.identity = IdentityFilePath(keys_dir(), kCoordinator);
+  c.identity = IdentityFilePath(keys_dir(), CoordinatorId(index));
   c.enrolment_card = CardFilePath(keys_dir(), "enrolment-hvb");
   c.registry = registry_dir();
-  c.store = dir_ + "/coordinator-store";
+  c.store = index == 0 ? dir_ + "/coordinator-store" : dir_ + "/coordinator-store-" + CoordinatorId(index);
   c.timeout_ms = 8000;
   return c;
 }
 
-Result<std::unique_ptr<client::Coordinator>> Region::Coordinator() const {
-  KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(CoordinatorConfig(), clock_));
+Result<std::unique_ptr<client::Coordinator>> Region::Coordinator(int index) const {
+  KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(CoordinatorConfig(index), clock_));
   KP_RETURN_IF_ERROR(c->Connect());
   return c;
 }

@@ -1,6 +1,7 @@
 // Region: a whole Ketenpoort region on this machine for end-to-end tests and
-// the benchmark — keys for the enrolment office, the gateway, a casusregisseur,
-// a privacy officer and the agent of every partner of the example policy; a
+// the benchmarks — keys for the enrolment office, the gateway, one or more
+// casusregisseurs, a privacy officer and the agent of every partner of the
+// example policy; a
 // signed registry; fictional JSON data for every category a partner owns;
 // the real gateway and real agents on their own threads, on CURVE sockets on
 // 127.0.0.1; and the coordinator's client configuration.
@@ -32,12 +33,14 @@ class Region {
  public:
   static constexpr char kBsn[] = "999990019";
   static constexpr char kCanaryDropped[] = "CANARY-NOT-ALLOWED-FIELD";
-  static constexpr char kCoordinator[] = "regisseur-01";
+  static constexpr char kCoordinator[] = "regisseur-01";  // coordinator 0
   static constexpr char kPrivacyOfficer[] = "fg-01";
 
-  // Makes keys, registry and data under `dir` (which must exist, 0700).
-  // `clock` must outlive the region.
-  static Result<std::unique_ptr<Region>> Create(const std::string& dir, const Clock& clock);
+  // Makes keys, registry and data under `dir` (which must exist, 0700), with
+  // `coordinators` casusregisseurs ("regisseur-01", "regisseur-02", ...),
+  // each with its own keys and its own local store. `clock` must outlive
+  // the region.
+  static Result<std::unique_ptr<Region>> Create(const std::string& dir, const Clock& clock, int coordinators = 1);
   ~Region();
 
   // The nine partners with an agent, in policy order.
@@ -59,10 +62,15 @@ class Region {
   Status StartAllAgents();
 
   gateway::GatewayConfig& gateway_config() { return gateway_config_; }
+  const gateway::GatewayConfig& gateway_config() const { return gateway_config_; }
   agent::AgentConfig AgentConfigFor(const std::string& partner) const;
-  client::ClientConfig CoordinatorConfig() const;
-  // Opened and connected.
-  Result<std::unique_ptr<client::Coordinator>> Coordinator() const;
+  // Coordinator `index` (0 .. coordinators()-1): its participant id, its
+  // client configuration (its own store folder), its client opened and
+  // connected.
+  int coordinators() const { return coordinators_; }
+  static std::string CoordinatorId(int index);
+  client::ClientConfig CoordinatorConfig(int index = 0) const;
+  Result<std::unique_ptr<client::Coordinator>> Coordinator(int index = 0) const;
 
   const Identity& identity(const std::string& id) const { return identities_.at(id); }
   std::string keys_dir() const { return dir_ + "/keys"; }
@@ -80,6 +88,7 @@ class Region {
 
   const std::string dir_;
   const Clock& clock_;
+  int coordinators_ = 1;
   std::vector<std::string> partners_;
   std::map<std::string, std::vector<std::string>> categories_;
   std::map<std::string, std::vector<std::string>> fields_;  // category -> fields
