@@ -15,25 +15,14 @@
 //
 // Usage: exchange_bench [--exchanges N] [--runs R]   (from the source tree,
 // or with KP_SOURCE_DIR set)
-#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <netinet/in.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
-#include <sstream>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
+#include <cstring>
 #include <map>
 #include <thread>
 #include <zmq.hpp>
@@ -44,15 +33,16 @@
 #include "core/crypto/x25519.h"
 #include "core/identity/identity.h"
 #include "tests/testing/region.h"
+#include "tests/testing/region_processes.h"
 #include "tests/testing/status_matchers.h"
-
-extern char** environ;
 
 namespace kp {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 using client::Outcome;
+using testing::ProcessCpuMicros;
+using testing::SelfCpuMicros;
 namespace v1 = ketenpoort::v1;
 
 double Median(std::vector<double> v) {
@@ -250,113 +240,36 @@ CryptoFloor MeasureCrypto() {
 
 // ----------------------------------------------------------- (c) exchanges
 
-double ProcessCpuMicros(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  size_t close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string f;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15; ++i) {
-    fields >> f;
-    if (i == 14) utime = std::stoull(f);
-    if (i == 15) stime = std::stoull(f);
-  }
-  return static_cast<double>(utime + stime) * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double SelfCpuMicros() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
-}
-
-int FreePort() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) Die("cannot start " + args[0]);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
 class Bench {
  public:
-  explicit Bench(const std::string& bin) : bin_(bin) {}
+  Bench() {
+    for (const auto& [partner, category] : testing::LoadPartners()) {
+      partners_.push_back(partner);
+      category_[partner] = category;
+    }
+  }
   ~Bench() { Stop(); }
 
   void Setup() {
     auto r = testing::Region::Create(dir_.path(), SystemClock::Get());
     if (!r.ok()) Die(r.status().ToString());
     region_ = std::move(r).value();
-    endpoint_ = "tcp://127.0.0.1:" + std::to_string(FreePort());
-    const auto& g = region_->gateway_config();
-    std::ofstream(dir_.File("gateway.yaml")) << "listen: " << endpoint_ << "\nidentity: " << g.identity
-                                             << "\nregistry: " << g.registry << "\nenrolment_card: "
-                                             << g.enrolment_card << "\npolicy: " << g.policy
-                                             << "\ndata_dir: " << g.data_dir << "\nlog_origin: " << g.log_origin
-                                             << "\nlog_level: warn\n";
-    ::mkdir(g.data_dir.c_str(), 0700);
-    gateway_ = Spawn({bin_ + "/gateway/ketenpoort-gateway", "run", "--config", dir_.File("gateway.yaml")},
-                     dir_.File("gateway.log"));
+    testing::RegionProcesses::Options options;
+    options.work_dir = dir_.path();
+    processes_ = std::make_unique<testing::RegionProcesses>(*region_, options);
+    if (Status s = processes_->WriteConfigs(partners_); !s.ok()) Die(s.ToString());
+    if (Status s = processes_->StartGateway(); !s.ok()) Die(s.ToString());
     for (const auto& p : partners_) {
-      agent::AgentConfig a = region_->AgentConfigFor(p);
-      std::ofstream y(dir_.File(p + ".yaml"));
-      y << "identity: " << a.identity << "\ngateway:\n  endpoint: " << endpoint_ << "\n  card: " << a.gateway_card
-        << "\n  log_origin: " << a.gateway_log_origin << "\nenrolment_card: " << a.enrolment_card
-        << "\nregistry: " << a.registry << "\npolicy: " << a.policy << "\ndata_dir: " << a.data_dir
-        << "\nlog_level: warn\ncategories:\n";
-      for (const auto& [cat, src] : a.sources) {
-        y << "  " << cat << ":\n    source:\n      kind: json-files\n      folder: " << src.folder
-          << "\n      key: bsn\n";
-      }
-      y.close();
-      agents_.push_back(
-          Spawn({bin_ + "/agent/ketenpoort-agent", "run", "--config", dir_.File(p + ".yaml")}, dir_.File(p + ".log")));
+      if (Status s = processes_->StartAgent(p); !s.ok()) Die(s.ToString());
     }
-    client::ClientConfig cc = region_->CoordinatorConfig();
-    cc.gateway_endpoint = endpoint_;
-    Status connected = UnavailableError("not tried");
-    for (int i = 0; i < 150 && !connected.ok(); ++i) {
-      auto c = client::Coordinator::Open(cc, SystemClock::Get());
-      if (!c.ok()) Die(c.status().ToString());
-      coordinator_ = std::move(c).value();
-      connected = coordinator_->Connect(200);
+    auto c = processes_->ConnectCoordinator(0, 30'000);
+    if (!c.ok()) {
+      Die("the gateway did not come up: " + c.status().ToString() + "\ngateway log:\n" + processes_->ReadLog("gateway"));
     }
-    if (!connected.ok()) {
-      std::ifstream log(dir_.File("gateway.log"));
-      Die("the gateway did not come up: " + connected.ToString() + "\ngateway log:\n" +
-          std::string(std::istreambuf_iterator<char>(log), {}));
-    }
-    v1::Subject s;
-    s.set_role(v1::SUBJECT_ROLE_VICTIM);
-    s.set_bsn(testing::Region::kBsn);
-    s.set_name("Bench Testpersoon (fictief)");
-    auto opened = coordinator_->OpenCase("plan-van-aanpak", {s});
+    coordinator_ = std::move(c).value();
+    auto opened = testing::OpenLoadCase(*coordinator_);
     if (!opened.ok()) Die("cannot open the case: " + opened.status().ToString());
-    case_id_ = opened->case_id();
-    for (const auto& p : partners_) {
-      if (auto a = coordinator_->Admit(case_id_, p); !a.ok()) Die(a.status().ToString());
-    }
+    case_id_ = *opened;
     Run(1, 2 * static_cast<int>(partners_.size()));  // warm up: every agent connected and answering
   }
 
@@ -364,9 +277,9 @@ class Bench {
     std::map<std::string, Clock::time_point> started;
     std::vector<double> latencies;
     int sent = 0, done = 0, failed = 0;
-    const double gw0 = ProcessCpuMicros(gateway_);
+    const double gw0 = ProcessCpuMicros(processes_->gateway_pid());
     double ag0 = 0;
-    for (pid_t a : agents_) ag0 += ProcessCpuMicros(a);
+    for (pid_t a : processes_->agent_pids()) ag0 += ProcessCpuMicros(a);
     const double me0 = SelfCpuMicros();
     const auto start = Clock::now();
     auto on_outcome = [&](const Outcome& o) {
@@ -383,7 +296,7 @@ class Bench {
       std::vector<client::RequestSpec> batch;
       while (static_cast<int>(started.size() + batch.size()) < in_flight && sent < total) {
         const std::string& p = partners_[static_cast<size_t>(sent) % partners_.size()];
-        batch.push_back({case_id_, p, {category_.at(p)}, "plan-van-aanpak", {}, ""});
+        batch.push_back({case_id_, p, {category_.at(p)}, testing::kLoadPurpose, {}, ""});
         ++sent;
       }
       if (!batch.empty()) {
@@ -402,9 +315,9 @@ class Bench {
     r.per_second = total / seconds;
     r.p50_us = Percentile(latencies, 0.5);
     r.p99_us = Percentile(latencies, 0.99);
-    r.gateway_cpu_us = (ProcessCpuMicros(gateway_) - gw0) / total;
+    r.gateway_cpu_us = (ProcessCpuMicros(processes_->gateway_pid()) - gw0) / total;
     double ag1 = 0;
-    for (pid_t a : agents_) ag1 += ProcessCpuMicros(a);
+    for (pid_t a : processes_->agent_pids()) ag1 += ProcessCpuMicros(a);
     r.agents_cpu_us = (ag1 - ag0) / total;
     r.client_cpu_us = (SelfCpuMicros() - me0) / total;
     return r;
@@ -412,29 +325,17 @@ class Bench {
 
   void Stop() {
     coordinator_.reset();
-    std::vector<pid_t> all = agents_;
-    if (gateway_ > 0) all.push_back(gateway_);
-    for (pid_t p : all) ::kill(p, SIGTERM);
-    for (pid_t p : all) ::waitpid(p, nullptr, 0);
-    agents_.clear();
-    gateway_ = -1;
+    if (processes_) processes_->StopAll(SIGTERM);
   }
 
  private:
-  const std::string bin_;
   testing::TempDir dir_;
   std::unique_ptr<testing::Region> region_;
-  std::string endpoint_;
-  pid_t gateway_ = -1;
-  std::vector<pid_t> agents_;
+  std::unique_ptr<testing::RegionProcesses> processes_;
   std::unique_ptr<client::Coordinator> coordinator_;
   std::string case_id_;
-  const std::vector<std::string> partners_ = {"politie", "om", "rvdk", "reclassering", "veilig-thuis",
-                                              "jeugdbescherming"};
-  const std::map<std::string, std::string> category_ = {
-      {"politie", "politie-incidenten"},       {"om", "om-voorwaarden"},
-      {"rvdk", "rvdk-onderzoeksstatus"},       {"reclassering", "reclassering-toezicht"},
-      {"veilig-thuis", "veilig-thuis-meldingen"}, {"jeugdbescherming", "jeugdbescherming-maatregelen"}};
+  std::vector<std::string> partners_;
+  std::map<std::string, std::string> category_;
 };
 
 RunResult MedianOf(const std::vector<RunResult>& runs) {
@@ -463,7 +364,6 @@ int Main(int argc, char** argv) {
   }
   InitCrypto();
   spdlog::set_level(spdlog::level::warn);
-  const std::string bin = std::filesystem::canonical("/proc/self/exe").parent_path().parent_path().parent_path();
 
   std::printf("Ketenpoort end-to-end benchmark: %d exchanges per run, median of %d runs, %u cores\n\n", exchanges,
               runs, std::thread::hardware_concurrency());
@@ -475,7 +375,7 @@ int Main(int argc, char** argv) {
   const RunResult raw1 = MedianOf(a1), raw64 = MedianOf(a64);
   const CryptoFloor crypto = MeasureCrypto();
 
-  Bench bench(bin);
+  Bench bench;
   bench.Setup();
   std::vector<RunResult> c1, c64;
   for (int r = 0; r < runs; ++r) {

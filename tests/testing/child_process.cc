@@ -124,20 +124,22 @@ Status WriteText(const std::string& path, const std::string& text) {
 }
 }  // namespace
 
-Status WriteGatewayYaml(const gateway::GatewayConfig& g, const std::string& endpoint, const std::string& path) {
+Status WriteGatewayYaml(const gateway::GatewayConfig& g, const std::string& endpoint, const std::string& path,
+                        const std::string& log_level, const std::string& extra_yaml) {
   std::ostringstream y;
   y << "listen: " << endpoint << "\nidentity: " << g.identity << "\nregistry: " << g.registry
     << "\nenrolment_card: " << g.enrolment_card << "\npolicy: " << g.policy << "\ndata_dir: " << g.data_dir
-    << "\nlog_origin: " << g.log_origin << "\nlog_level: info\n";
+    << "\nlog_origin: " << g.log_origin << "\nlog_level: " << log_level << "\n" << extra_yaml;
   return WriteText(path, y.str());
 }
 
-Status WriteAgentYaml(const agent::AgentConfig& a, const std::string& endpoint, const std::string& path) {
+Status WriteAgentYaml(const agent::AgentConfig& a, const std::string& endpoint, const std::string& path,
+                      const std::string& log_level) {
   std::ostringstream y;
   y << "identity: " << a.identity << "\ngateway:\n  endpoint: " << endpoint << "\n  card: " << a.gateway_card
     << "\n  log_origin: " << a.gateway_log_origin << "\nenrolment_card: " << a.enrolment_card
     << "\nregistry: " << a.registry << "\npolicy: " << a.policy << "\ndata_dir: " << a.data_dir
-    << "\nlog_level: info\ncategories:\n";
+    << "\nlog_level: " << log_level << "\ncategories:\n";
   for (const auto& [category, source] : a.sources) {
     y << "  " << category << ":\n    source:\n      kind: json-files\n      folder: " << source.folder
       << "\n      key: bsn\n";

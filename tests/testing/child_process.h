@@ -68,12 +68,15 @@ int UnusedLoopbackPort();
 // Polls `done` until it holds or `timeout_ms` has passed.
 bool WaitUntil(const std::function<bool()>& done, int timeout_ms);
 
-// Writes the YAML of `config`, listening on `endpoint`, to `path`.
+// Writes the YAML of `config`, listening on `endpoint`, to `path`, with
+// `log_level` and then `extra_yaml` (more lines, e.g. "request_expiry: 20s\n").
 Status WriteGatewayYaml(const gateway::GatewayConfig& config, const std::string& endpoint,
-                        const std::string& path);
+                        const std::string& path, const std::string& log_level = "info",
+                        const std::string& extra_yaml = "");
 // Writes the YAML of `config` (json-files sources keyed on bsn), for a
 // gateway at `endpoint`, to `path`.
-Status WriteAgentYaml(const agent::AgentConfig& config, const std::string& endpoint, const std::string& path);
+Status WriteAgentYaml(const agent::AgentConfig& config, const std::string& endpoint, const std::string& path,
+                      const std::string& log_level = "info");
 
 }  // namespace kp::testing
 
