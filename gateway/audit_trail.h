@@ -1,15 +1,26 @@
 // AuditTrail: what the gateway needs of the audit log (core/audit).
 //
-// Append returns only after the record is durable (write-before-forward:
-// DESIGN.md §2); an error means nothing may be forwarded. Not thread-safe
-// unless the implementation says so; the gateway calls it from one thread.
+// The gateway writes its audit records the way a database writes a
+// transaction (docs/operations.md, "Crashes"): each record is first *staged*
+// — its index, time and salt fixed — and kept in the case database's outbox
+// in the same transaction as the state change it describes; once that
+// transaction is committed the staged records are appended to the log and
+// made durable with one sync, and only then does anything leave. Records the
+// outbox holds but the log does not (a crash between the two) are appended
+// on start-up, so the log never misses a change that happened and never
+// shows one that did not.
+//
+// Not thread-safe unless the implementation says so; the gateway calls it
+// from one thread.
 #ifndef KETENPOORT_GATEWAY_AUDIT_TRAIL_H_
 #define KETENPOORT_GATEWAY_AUDIT_TRAIL_H_
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "core/audit/log_writer.h"
 #include "core/base/status.h"
 #include "ketenpoort/v1/audit.pb.h"
 
@@ -18,22 +29,27 @@ namespace kp::gateway {
 class AuditTrail {
  public:
   virtual ~AuditTrail() = default;
-  // Appends durably; returns the record's index.
-  virtual Result<uint64_t> Append(ketenpoort::v1::AuditRecord record) = 0;
+  // Fixes the record's index (after everything appended or staged), time and
+  // salt; writes nothing.
+  virtual Result<audit::StagedRecord> Stage(ketenpoort::v1::AuditRecord record) = 0;
+  // Forgets staged records whose transaction was rolled back.
+  virtual void DiscardStaged() = 0;
+  // Appends staged records and makes them durable; skips those already in
+  // the log. An error means nothing that depends on them may be sent.
+  virtual Status AppendStaged(const std::vector<audit::StagedRecord>& records) = 0;
+  // Records in the log (appended, not staged).
+  virtual uint64_t size() const = 0;
   // A freshly signed checkpoint (C2SP signed note) of the log as it is now,
   // kept in the log folder.
   virtual Result<std::string> Checkpoint() = 0;
-
-  // Batching (the gateway handles a burst of messages, then makes their
-  // records durable at once, then sends): appends without waiting for the
-  // disk. Nothing that depends on the record may be sent before Sync()
-  // returned OK. By default the same as Append.
-  virtual Result<uint64_t> AppendBuffered(ketenpoort::v1::AuditRecord record) { return Append(std::move(record)); }
-  // Makes every buffered record durable.
-  virtual Status Sync() { return OkStatus(); }
-  // A signed checkpoint of the log as it is now, buffered records included,
-  // not kept in the folder (for receipts; send only after Sync()).
-  virtual Result<std::string> SignHead() { return Checkpoint(); }
+  // A signed checkpoint of the log with the staged records, not kept in the
+  // folder (for receipts; send only after AppendStaged()).
+  virtual Result<std::string> SignHead() = 0;
+  // After a write error the log refuses every append (it cannot know what
+  // reached the disk). Closes and opens it again, which cuts a torn tail and
+  // rebuilds its tree: how the gateway recovers from a full disk without a
+  // restart. Unavailable while the disk still refuses.
+  virtual Status Reopen() = 0;
 };
 
 }  // namespace kp::gateway

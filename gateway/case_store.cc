@@ -35,6 +35,11 @@ CREATE TABLE IF NOT EXISTS inbox(
 CREATE INDEX IF NOT EXISTS inbox_by_recipient ON inbox(recipient);
 CREATE TABLE IF NOT EXISTS case_evidence(
   case_id TEXT NOT NULL, topic TEXT NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, topic));
+CREATE TABLE IF NOT EXISTS audit_outbox(idx INTEGER PRIMARY KEY, salt BLOB NOT NULL, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS closed_requests(
+  request_id BLOB PRIMARY KEY, coordinator TEXT NOT NULL, source_partner TEXT NOT NULL, outcome INTEGER NOT NULL,
+  audit_index INTEGER NOT NULL, answer_id BLOB NOT NULL, closed_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS closed_requests_by_time ON closed_requests(closed_ms);
 )sql";
 
 }  // namespace
@@ -237,8 +242,59 @@ Status CaseStore::MarkUndelivered(const std::string& request_id) {
   return Stmt(*database_, "UPDATE requests SET delivered = 0 WHERE request_id = ?").Bind(request_id).Run();
 }
 
-Status CaseStore::RemoveRequest(const std::string& request_id) {
-  return Stmt(*database_, "DELETE FROM requests WHERE request_id = ?").Bind(request_id).Run();
+Status CaseStore::CloseRequest(const StoredRequest& request, const ClosedRequest& closed) {
+  KP_RETURN_IF_ERROR(Stmt(*database_, "DELETE FROM requests WHERE request_id = ?").Bind(request.request_id).Run());
+  return Stmt(*database_,
+              "INSERT OR REPLACE INTO closed_requests(request_id, coordinator, source_partner, outcome, audit_index, "
+              "answer_id, closed_ms) VALUES(?, ?, ?, ?, ?, ?, ?)")
+      .Bind(request.request_id).Text(request.coordinator).Text(request.source_partner)
+      .Int(static_cast<int64_t>(closed.outcome)).Int(static_cast<int64_t>(closed.audit_index))
+      .Bind(closed.answer_id).Int(closed.closed_ms).Run();
+}
+
+Result<std::optional<ClosedRequest>> CaseStore::GetClosedRequest(const std::string& request_id) {
+  Stmt q(*database_,
+         "SELECT request_id, coordinator, source_partner, outcome, audit_index, answer_id, closed_ms "
+         "FROM closed_requests WHERE request_id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
+  if (!row) return std::optional<ClosedRequest>();
+  return std::optional<ClosedRequest>(ClosedRequest{q.Col(0), q.Col(1), q.Col(2),
+                                                    static_cast<RequestOutcome>(q.ColInt(3)),
+                                                    static_cast<uint64_t>(q.ColInt(4)), q.Col(5), q.ColInt(6)});
+}
+
+Status CaseStore::ForgetClosedRequests(int64_t closed_before_ms) {
+  return Stmt(*database_, "DELETE FROM closed_requests WHERE closed_ms < ?").Int(closed_before_ms).Run();
+}
+
+Status CaseStore::MarkAllUndelivered(const std::string& source_partner) {
+  return Stmt(*database_, "UPDATE requests SET delivered = 0 WHERE source_partner = ? AND delivered = 1")
+      .Text(source_partner).Run();
+}
+
+Result<int64_t> CaseStore::CountRequests() {
+  Stmt q(*database_, "SELECT count(*) FROM requests");
+  KP_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.ColInt(0) : 0;
+}
+
+Status CaseStore::AddAuditOutbox(const audit::StagedRecord& record) {
+  return Stmt(*database_, "INSERT INTO audit_outbox(idx, salt, record) VALUES(?, ?, ?)")
+      .Int(static_cast<int64_t>(record.index)).Bind(record.salt).Bind(record.record).Run();
+}
+
+Result<std::vector<audit::StagedRecord>> CaseStore::AuditOutbox() {
+  Stmt q(*database_, "SELECT idx, salt, record FROM audit_outbox ORDER BY idx");
+  std::vector<audit::StagedRecord> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back({static_cast<uint64_t>(q.ColInt(0)), q.Col(1), q.Col(2)});
+  }
+}
+
+Status CaseStore::TrimAuditOutbox(uint64_t below_index) {
+  return Stmt(*database_, "DELETE FROM audit_outbox WHERE idx < ?").Int(static_cast<int64_t>(below_index)).Run();
 }
 
 Result<std::vector<StoredRequest>> CaseStore::UndeliveredFor(const std::string& source_partner) {
@@ -263,7 +319,10 @@ Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms
       out.push_back(RequestFromRow(q));
     }
   }
-  for (const auto& r : out) KP_RETURN_IF_ERROR(RemoveRequest(r.request_id));
+  for (const auto& r : out) {
+    KP_RETURN_IF_ERROR(CloseRequest(r, ClosedRequest{r.request_id, r.coordinator, r.source_partner,
+                                                     RequestOutcome::kExpired, 0, "", now_ms}));
+  }
   return out;
 }
 

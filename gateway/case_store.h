@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/audit/log_writer.h"
 #include "core/base/status.h"
 #include "core/sqlite/sqlite_db.h"
 
@@ -44,6 +45,20 @@ struct StoredRequest {
   int64_t created_ms = 0;
   int64_t expires_ms = 0;
   bool delivered = false;      // handed to the agent's connection
+};
+
+// How a request ended (kept for a while, so that a request or an answer
+// sent again is recognised: docs/protocol.md §6.1).
+enum class RequestOutcome { kDelivered = 1, kRefusedByAgent = 2, kExpired = 3, kRefusedByGateway = 4 };
+
+struct ClosedRequest {
+  std::string request_id;
+  std::string coordinator;
+  std::string source_partner;
+  RequestOutcome outcome = RequestOutcome::kExpired;
+  uint64_t audit_index = 0;  // the DELIVERED record, for a receipt sent again
+  std::string answer_id;     // message id of the delivery or refusal that closed it
+  int64_t closed_ms = 0;
 };
 
 struct InboxItem {
@@ -121,10 +136,18 @@ class CaseStore {
   Status MarkDelivered(const std::string& request_id);
   // Back to waiting for its agent (the forward could not be sent after all).
   Status MarkUndelivered(const std::string& request_id);
-  Status RemoveRequest(const std::string& request_id);
+  // Removes a request that got its outcome and remembers how it ended.
+  Status CloseRequest(const StoredRequest& request, const ClosedRequest& closed);
+  Result<std::optional<ClosedRequest>> GetClosedRequest(const std::string& request_id);
+  Status ForgetClosedRequests(int64_t closed_before_ms);
+  // Every waiting request of `source_partner` is handed to its agent again
+  // (it reconnected: what was sent on the old connection may never have
+  // arrived; the agent recognises a request it already answered).
+  Status MarkAllUndelivered(const std::string& source_partner);
+  Result<int64_t> CountRequests();
   // Not yet delivered, for an agent of `source_partner`.
   Result<std::vector<StoredRequest>> UndeliveredFor(const std::string& source_partner);
-  // Expired at `now_ms`, and removes them.
+  // Expired at `now_ms`, and closes them (outcome kExpired).
   Result<std::vector<StoredRequest>> TakeExpiredRequests(int64_t now_ms);
 
   Status AddToInbox(const InboxItem& item);
@@ -133,6 +156,13 @@ class CaseStore {
   // The coordinator stored the answer to `request_id`: its held copies go.
   Status RemoveAcknowledged(const std::string& recipient, const std::string& request_id);
   Result<std::vector<InboxItem>> TakeExpiredInbox(int64_t now_ms);
+
+  // The audit outbox: records staged in the same transaction as the change
+  // they describe, until they are in the log (gateway/audit_trail.h).
+  Status AddAuditOutbox(const audit::StagedRecord& record);
+  Result<std::vector<audit::StagedRecord>> AuditOutbox();
+  // Records below `below_index` are in the log: they go.
+  Status TrimAuditOutbox(uint64_t below_index);
 
  private:
   explicit CaseStore(std::unique_ptr<sqlite::Database> database);

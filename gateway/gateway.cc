@@ -64,6 +64,12 @@ std::string AnsweredRequest(const std::string& envelope) {
 constexpr int kMaxBurst = 256;
 // Request ids in one DELIVERY_ACK (docs/protocol.md §6).
 constexpr int kMaxAckedRequests = 1000;
+// How often the per-exchange counts go to the log at info (each exchange is
+// logged at debug).
+constexpr int64_t kSummaryEveryMs = 60'000;
+// How long the outcome of a request is remembered, to recognise the request
+// or its answer when it is sent again (docs/protocol.md §6.1).
+constexpr int64_t kRememberClosedMs = 30LL * 24 * 3600 * 1000;
 
 int CurrentYear(int64_t now_ms) {
   std::time_t t = static_cast<std::time_t>(now_ms / 1000);
@@ -114,6 +120,7 @@ Status Gateway::Init() {
   }
   KP_RETURN_IF_ERROR(CheckDirNotGroupOrWorldWritable(config_.data_dir));
   KP_ASSIGN_OR_RETURN(store_, CaseStore::Open(config_.data_dir + "/cases.db"));
+  KP_RETURN_IF_ERROR(RecoverAuditOutbox());
 
   replay_ = std::make_unique<ReplayGuard>(clock_, ReplayGuard::Options{.window_ms = config_.replay_window_ms});
   signer_ = std::make_unique<EnvelopeSigner>(identity_->id(), identity_->signing().secret_key, clock_);
@@ -130,11 +137,16 @@ Status Gateway::Init() {
   KP_ASSIGN_OR_RETURN(router_, RouterServer::Create(*context_, *zap_, identity_->transport().public_key,
                                                     identity_->transport().secret_key, options));
 
-  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_POLICY_LOADED, identity_->id());
-  rec.set_reason("gateway started with policy " + policy_->id() + " and registry serial " +
-                 std::to_string(registry_serial_));
-  rec.mutable_decision()->set_policy_sha256(HexDecode(policy_->sha256_hex()).value());
-  KP_RETURN_IF_ERROR(Audit(std::move(rec)).status());
+  Status started;
+  const bool durable = RunUnit([&] {
+    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_POLICY_LOADED, identity_->id());
+    rec.set_reason("gateway started with policy " + policy_->id() + " and registry serial " +
+                   std::to_string(registry_serial_));
+    rec.mutable_decision()->set_policy_sha256(HexDecode(policy_->sha256_hex()).value());
+    started = Audit(std::move(rec)).status();
+  });
+  if (!durable && started.ok()) started = UnavailableError("the start could not be recorded in the audit log");
+  KP_RETURN_IF_ERROR(started);
   spdlog::info("gateway {} listening on {} (policy {}, registry serial {}, {} participants)", identity_->id(),
                router_->endpoint(), policy_->id(), registry_serial_, registry_->entries().size());
   return OkStatus();
@@ -164,6 +176,13 @@ Status Gateway::LoadPolicy() {
 }
 
 Status Gateway::Reload() {
+  if (in_unit_) return ReloadInUnit();
+  Status out = UnavailableError("the reload could not be recorded in the audit log; nothing was changed");
+  RunUnit([&] { out = ReloadInUnit(); });
+  return out;
+}
+
+Status Gateway::ReloadInUnit() {
   Status reg = LoadRegistry();
   if (reg.ok()) {
     TransportPeers peers;
@@ -216,9 +235,191 @@ v1::AuditRecord Gateway::NewRecord(v1::AuditEvent event, const std::string& acto
 }
 
 Result<uint64_t> Gateway::Audit(v1::AuditRecord record) {
-  auto index = batching_ ? audit_->AppendBuffered(std::move(record)) : audit_->Append(std::move(record));
-  if (!index.ok()) spdlog::error("audit log append failed: {}", index.status().message());
-  return index;
+  // Every record belongs to a unit of work (RunUnit): staged, kept in the
+  // case database's outbox in the unit's transaction, appended after it.
+  KP_CHECK(in_unit_);
+  auto staged = audit_->Stage(std::move(record));
+  if (!staged.ok()) {
+    spdlog::error("audit log append failed: {}", staged.status().message());
+    return staged.status();
+  }
+  if (Status s = store_->AddAuditOutbox(*staged); !s.ok()) {
+    spdlog::error("cannot keep an audit record in the case database: {}", s.message());
+    return s;
+  }
+  unit_records_.push_back(std::move(*staged));
+  return unit_records_.back().index;
+}
+
+Status Gateway::RecoverAuditOutbox() {
+  auto left = store_->AuditOutbox();
+  if (!left.ok()) return left.status();
+  const uint64_t before = audit_->size();
+  KP_RETURN_IF_ERROR(audit_->AppendStaged(*left));
+  KP_RETURN_IF_ERROR(store_->TrimAuditOutbox(audit_->size()));
+  if (audit_->size() > before) {
+    spdlog::warn("recovered {} audit record(s) that were committed but not yet in the log (a crash or a full "
+                 "disk); the log is complete again",
+                 audit_->size() - before);
+  }
+  return OkStatus();
+}
+
+// ------------------------------------------------------------ units of work
+
+void Gateway::MaybeCrash(std::string_view point) {
+  if (crash_point_.empty() || point != crash_point_ || unit_records_.empty()) return;
+  if (--crash_countdown_ > 0) return;
+  // Fault injection (tests): die here as kill -9 would, with nothing flushed.
+  std::_Exit(kCrashExitCode);
+}
+
+bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<IncomingMessage>* burst) {
+  KP_CHECK(!in_unit_);
+  if (!audit_ok_ && !TryRecoverAudit()) {
+    if (burst != nullptr) {
+      RefuseBurst(*burst, UnavailableError("the gateway cannot write its audit log (" + audit_error_ +
+                                           "); nothing of this message was done; send it again later"));
+    }
+    return false;
+  }
+  if (Status s = store_->BeginBatch(); !s.ok()) {
+    spdlog::error("cannot start a transaction on the case database: {}", s.message());
+    if (burst != nullptr) {
+      RefuseBurst(*burst, UnavailableError("the gateway cannot write its case database; nothing of this message "
+                                           "was done; send it again later"));
+    }
+    return false;
+  }
+  // Removals left over from earlier units ride along; they are put back if
+  // this unit is rolled back.
+  auto pending_sent = sent_inbox_ids_;
+  auto pending_acks = acknowledged_;
+  RemoveSentInboxCopies();
+  if (outbox_in_log_ && store_->TrimAuditOutbox(audit_->size()).ok()) outbox_in_log_ = false;
+  auto pending_unsent = unsent_forwards_;
+  for (const auto& id : unsent_forwards_) (void)store_->MarkUndelivered(id);
+  unsent_forwards_.clear();
+  in_unit_ = true;
+  unit_senders_.clear();
+  unit_records_.clear();
+  work();
+  in_unit_ = false;
+  // The unit's state and the audit records describing it commit together.
+  MaybeCrash("before-commit");
+  Status durable = store_->InTransaction()
+                       ? OkStatus()
+                       : UnavailableError("the case database rolled the change back after an error");
+  if (durable.ok()) durable = store_->CommitBatch();
+  if (!durable.ok()) {
+    store_->RollbackBatch();
+    audit_->DiscardStaged();
+    unit_records_.clear();
+    outbox_.clear();
+    after_log_.clear();
+    outbox_in_log_ = true;
+    sent_inbox_ids_.insert(sent_inbox_ids_.end(), pending_sent.begin(), pending_sent.end());
+    acknowledged_.insert(acknowledged_.end(), pending_acks.begin(), pending_acks.end());
+    unsent_forwards_.insert(unsent_forwards_.end(), pending_unsent.begin(), pending_unsent.end());
+    spdlog::error("a change could not be saved, so none of its answers was sent: {}", durable.message());
+    // Tell each sender, with an answer that rests on nothing unsaved.
+    for (const auto& who : unit_senders_) {
+      SendError(who.routing_id, who.participant_id, who.message_id,
+                UnavailableError("the gateway could not save its case state; nothing of this message was done; "
+                                 "send it again later"));
+    }
+    return false;
+  }
+  MaybeCrash("after-commit");
+  // Then into the log (one sync), and only then does anything leave.
+  std::vector<Outgoing> out;
+  out.swap(outbox_);
+  if (!unit_records_.empty()) {
+    if (Status s = audit_->AppendStaged(unit_records_); !s.ok()) {
+      // Committed and kept in the outbox: the records reach the log when it
+      // works again (TryRecoverAudit, or the next start), and the answers
+      // leave then. Until then every new message is refused.
+      audit_ok_ = false;
+      audit_error_ = s.message();
+      next_audit_retry_ms_ = 0;
+      audit_backoff_ms_ = 0;
+      spdlog::error("the audit log cannot be written ({}); {} answer(s) wait until it can", s.message(), out.size());
+      for (auto& o : out) waiting_for_log_.push_back(std::move(o));
+      unit_records_.clear();
+      after_log_.clear();  // a listing cannot be made now; the privacy officer asks again
+      return true;
+    }
+    outbox_in_log_ = true;
+  }
+  MaybeCrash("after-log");
+  unit_records_.clear();
+  SendNow(out);
+  // What may be done only once the unit's records are in the log.
+  std::vector<std::function<void()>> after;
+  after.swap(after_log_);
+  for (auto& f : after) f();
+  MaybeCrash("after-send");
+  return true;
+}
+
+bool Gateway::TryRecoverAudit() {
+  // Real time, not the gateway's clock: this paces retries of the disk.
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (now < next_audit_retry_ms_) return false;
+  audit_backoff_ms_ = audit_backoff_ms_ == 0 ? 100 : std::min<int64_t>(audit_backoff_ms_ * 2, 5000);
+  next_audit_retry_ms_ = now + audit_backoff_ms_;
+  Status s = audit_->Reopen();
+  if (s.ok()) s = RecoverAuditOutbox();
+  if (!s.ok()) {
+    audit_error_ = s.message();
+    spdlog::warn("the audit log is still not writable ({}); trying again in {} ms", s.message(), audit_backoff_ms_);
+    return false;
+  }
+  audit_ok_ = true;
+  audit_error_.clear();
+  audit_backoff_ms_ = 0;
+  outbox_in_log_ = true;
+  spdlog::info("the audit log is writable again; serving again and sending {} answer(s) that waited",
+               waiting_for_log_.size());
+  std::vector<Outgoing> out;
+  out.swap(waiting_for_log_);
+  SendNow(out);
+  return true;
+}
+
+void Gateway::RefuseBurst(const std::vector<IncomingMessage>& burst, const Status& why) {
+  for (const auto& in : burst) {
+    if (in.malformed || Enrolled(in.participant_id) == nullptr) continue;
+    VerifyOptions options;
+    options.expected_sender = in.participant_id;
+    auto env = EnvelopeVerifier(keys_, nullptr).Verify(in.payload, options);
+    if (!env.ok() || env->header.kind() == v1::MESSAGE_KIND_HEARTBEAT) continue;
+    SendError(in.routing_id, in.participant_id, env->header.message_id(), why);
+  }
+  spdlog::warn("refused {} message(s): {}", burst.size(), why.message());
+}
+
+void Gateway::SendNow(std::vector<Outgoing>& out) {
+  for (auto& o : out) {
+    Status s = router_->Send(o.routing_id, o.bytes);
+    if (s.ok()) {
+      if (!o.inbox_id.empty()) sent_inbox_ids_.push_back(o.inbox_id);
+      continue;
+    }
+    // Not sent after all (the peer left): a held message stays in the inbox;
+    // a forwarded request goes back in its agent's queue (with the next unit).
+    std::string who = "a peer that left";
+    for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+      if (it->second.routing_id == o.routing_id) {
+        who = it->first;
+        if (s.code() == StatusCode::kUnavailable) peers_.erase(it);
+        break;
+      }
+    }
+    spdlog::debug("send to {} failed: {}", who, s.message());
+    if (!o.forward_of.empty()) unsent_forwards_.push_back(o.forward_of);
+  }
 }
 
 const RegistryEntry* Gateway::Enrolled(const std::string& id) const {
@@ -231,7 +432,7 @@ const RegistryEntry* Gateway::Enrolled(const std::string& id) const {
 bool Gateway::SendRaw(const std::string& to, const std::string& bytes) {
   auto it = peers_.find(to);
   if (it == peers_.end()) return false;
-  if (batching_) {
+  if (in_unit_) {
     outbox_.push_back({it->second.routing_id, bytes, "", "", false});
     it->second.last_sent_ms = clock_.NowMillis();
     return true;
@@ -261,7 +462,7 @@ void Gateway::SendOrHold(const std::string& coordinator, const std::string& case
   const int64_t now = clock_.NowMillis();
   const InboxItem held{NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms, request_id};
   const bool online = peers_.count(coordinator) != 0;
-  if (!request_id.empty() || (batching_ && online)) {
+  if (!request_id.empty() || (in_unit_ && online)) {
     // Held in the inbox (in a burst: in its transaction) before it is sent.
     // An answer to a request stays there until the coordinator acknowledges
     // it (DELIVERY_ACK), so one lost on the way comes again with the next
@@ -273,7 +474,7 @@ void Gateway::SendOrHold(const std::string& coordinator, const std::string& case
       spdlog::info("held a message for offline coordinator {} case={}", coordinator, case_id);
       return;
     }
-    if (SendRaw(coordinator, bytes) && batching_) {
+    if (SendRaw(coordinator, bytes) && in_unit_) {
       outbox_.back().held = true;
       if (request_id.empty()) outbox_.back().inbox_id = held.message_id;
     }
@@ -292,7 +493,7 @@ void Gateway::SendError(const std::string& routing_id, const std::string& to, co
   err.set_message(status.message());
   auto msg = signer_->Sign(v1::MESSAGE_KIND_ERROR, to, request_id, err.SerializeAsString());
   if (!msg.ok()) return;
-  if (batching_) {
+  if (in_unit_) {
     outbox_.push_back({routing_id, msg->bytes, "", "", false});
   } else {
     (void)router_->Send(routing_id, msg->bytes);
@@ -344,64 +545,7 @@ Status Gateway::Step(int timeout_ms) {
 }
 
 void Gateway::HandleBurst(std::vector<IncomingMessage>& burst) {
-  if (Status s = store_->BeginBatch(); !s.ok()) {
-    spdlog::warn("cannot start a transaction ({}); handling {} message(s) one by one", s.message(), burst.size());
-    for (const auto& in : burst) Handle(in);
-    return;
-  }
-  // Removals left over from earlier bursts ride along; they are put back if
-  // this burst is rolled back.
-  auto pending_sent = sent_inbox_ids_;
-  auto pending_acks = acknowledged_;
-  RemoveSentInboxCopies();
-  batching_ = true;
-  burst_senders_.clear();
-  for (const auto& in : burst) Handle(in);
-  batching_ = false;
-  // Write before forward: the burst's audit records, then its state, are
-  // durable before any of its messages leaves.
-  Status durable = store_->InTransaction()
-                       ? OkStatus()
-                       : UnavailableError("the case database rolled the burst back after an error");
-  if (durable.ok()) durable = audit_->Sync();
-  if (durable.ok()) durable = store_->CommitBatch();
-  if (!durable.ok()) {
-    store_->RollbackBatch();
-    outbox_.clear();
-    sent_inbox_ids_.insert(sent_inbox_ids_.end(), pending_sent.begin(), pending_sent.end());
-    acknowledged_.insert(acknowledged_.end(), pending_acks.begin(), pending_acks.end());
-    spdlog::error("{} message(s) could not be made durable, so none of their answers was sent: {}", burst.size(),
-                  durable.message());
-    // Tell each sender, with an answer that rests on nothing unsaved.
-    for (const auto& who : burst_senders_) {
-      SendError(who.routing_id, who.participant_id, who.message_id,
-                UnavailableError("the gateway could not save its audit log or case state; nothing of this "
-                                 "message was done; send it again later"));
-    }
-    return;
-  }
-  std::vector<Outgoing> out;
-  out.swap(outbox_);
-  for (auto& o : out) {
-    Status s = router_->Send(o.routing_id, o.bytes);
-    if (s.ok()) {
-      if (!o.inbox_id.empty()) sent_inbox_ids_.push_back(o.inbox_id);
-      continue;
-    }
-    // Not sent after all (the peer left): a held message stays in the inbox;
-    // a forwarded request goes back in its agent's queue.
-    std::string who = "a peer that left";
-    for (auto it = peers_.begin(); it != peers_.end(); ++it) {
-      if (it->second.routing_id == o.routing_id) {
-        who = it->first;
-        if (s.code() == StatusCode::kUnavailable) peers_.erase(it);
-        break;
-      }
-    }
-    spdlog::warn("send to {} failed: {}", who, s.message());
-    if (o.held) spdlog::info("held a message for offline coordinator {}", who);
-    if (!o.forward_of.empty()) (void)store_->MarkUndelivered(o.forward_of);
-  }
+  RunUnit([&] { for (const auto& in : burst) Handle(in); }, &burst);
 }
 
 Status Gateway::Run() {
@@ -445,9 +589,22 @@ void Gateway::Handle(const IncomingMessage& in) {
   }
   VerifyOptions options;
   options.expected_sender = sender;
-  auto env = EnvelopeVerifier(keys_, replay_.get()).Verify(in.payload, options);
+  // The signature first; freshness and replay after, because a coordinator
+  // may send a request again, byte for byte, to learn whether the gateway
+  // has it (docs/protocol.md §6.1): a request it knows is answered with its
+  // state, never handled twice.
+  auto env = EnvelopeVerifier(keys_, nullptr).Verify(in.payload, options);
   if (!env.ok()) {
     refuse_message(env.status(), "");
+    return;
+  }
+  if (env->header.kind() == v1::MESSAGE_KIND_FRAGMENT_REQUEST && peer->card.kind == ParticipantKind::kCoordinator &&
+      (env->header.recipient().empty() || env->header.recipient() == identity_->id())) {
+    OnPeerSeen(sender, in.routing_id);
+    if (AnswerRequestAgain(sender, *env)) return;
+  }
+  if (Status fresh = replay_->Check(sender, env->header.message_id(), env->header.sent_at_ms()); !fresh.ok()) {
+    refuse_message(fresh, env->header.message_id());
     return;
   }
   if (!env->header.recipient().empty() && env->header.recipient() != identity_->id()) {
@@ -456,7 +613,7 @@ void Gateway::Handle(const IncomingMessage& in) {
     return;
   }
   OnPeerSeen(sender, in.routing_id);
-  if (batching_) burst_senders_.push_back({in.routing_id, sender, env->header.message_id()});
+  if (in_unit_) unit_senders_.push_back({in.routing_id, sender, env->header.message_id()});
   const ParticipantKind kind = peer->card.kind;
   const v1::MessageKind mk = env->header.kind();
   const bool coordinator = kind == ParticipantKind::kCoordinator;
@@ -484,9 +641,26 @@ void Gateway::OnPeerSeen(const std::string& participant_id, const std::string& r
   p.routing_id = routing_id;
   p.last_seen_ms = now;
   if (!fresh) return;
-  spdlog::info("participant {} connected", participant_id);
+  spdlog::debug("participant {} connected", participant_id);
   const RegistryEntry* e = Enrolled(participant_id);
-  if (e != nullptr && e->card.kind == ParticipantKind::kAgent) DeliverQueuedRequests(e->card.partner);
+  std::string& last_route = last_routes_[participant_id];
+  const bool new_connection = last_route != routing_id;
+  last_route = routing_id;
+  if (e != nullptr && e->card.kind == ParticipantKind::kAgent) {
+    // A new connection: what went over the old one may never have arrived
+    // (either side may have crashed), so every waiting request goes again.
+    // The agent recognises one it already answered and sends its kept
+    // answer again instead of a second disclosure. (The same connection
+    // after a silence lost nothing: ZeroMQ delivers in order or not at all.)
+    if (!new_connection) {
+      DeliverQueuedRequests(e->card.partner);
+      return;
+    }
+    if (Status s = store_->MarkAllUndelivered(e->card.partner); !s.ok()) {
+      spdlog::error("cannot queue the requests of {} again: {}", e->card.partner, s.message());
+    }
+    DeliverQueuedRequests(e->card.partner);
+  }
 }
 
 // ------------------------------------------------------------------ cases
@@ -674,8 +848,12 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
                 UnavailableError("the audit log is not writable; the request was refused"));
       return;
     }
-    spdlog::info("request {} case={} from={} refused: {}", IdHex(request_id), req.case_id(), req.source_partner(),
-                 rules.empty() ? "before policy" : "by policy");
+    ++stats_.refused;
+    spdlog::debug("request {} case={} from={} refused: {}", IdHex(request_id), req.case_id(), req.source_partner(),
+                  rules.empty() ? "before policy" : "by policy");
+    StoredRequest refused{request_id, req.case_id(), sender, req.source_partner(), {}, "", 0, 0, false};
+    (void)store_->CloseRequest(refused, ClosedRequest{request_id, sender, req.source_partner(),
+                                                      RequestOutcome::kRefusedByGateway, 0, "", clock_.NowMillis()});
     Refuse(sender, request_id, req.case_id(), reason, rules);
   };
   if (Status s = ParseBody(env.body, req); !s.ok()) return refuse(s.message(), {}, false);
@@ -801,9 +979,42 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
     SendError(peers_[sender].routing_id, sender, request_id, s);
     return;
   }
-  spdlog::info("request {} case={} from={} permitted (audit #{})", IdHex(request_id), c->id, req.source_partner(),
-               *index);
+  v1::RequestAccepted accepted;
+  accepted.set_request_id(request_id);
+  accepted.set_audit_index(*index);
+  accepted.set_expires_at_ms(stored.expires_ms);
+  SendSigned(sender, v1::MESSAGE_KIND_ACCEPTED, request_id, accepted);  // leaves once it is durable
+  ++stats_.permitted;
+  spdlog::debug("request {} case={} from={} permitted (audit #{})", IdHex(request_id), c->id, req.source_partner(),
+                *index);
   DeliverQueuedRequests(req.source_partner());
+}
+
+bool Gateway::AnswerRequestAgain(const std::string& sender, const VerifiedEnvelope& env) {
+  const std::string& request_id = env.header.message_id();
+  v1::RequestAccepted accepted;
+  accepted.set_request_id(request_id);
+  auto pending = store_->GetRequest(request_id);
+  if (pending.ok() && pending->has_value() && (*pending)->coordinator == sender) {
+    v1::Authorisation auth;
+    if (auth.ParseFromString((*pending)->authorisation)) accepted.set_audit_index(auth.audit_index());
+    accepted.set_expires_at_ms((*pending)->expires_ms);
+  } else {
+    auto closed = store_->GetClosedRequest(request_id);
+    if (!closed.ok() || !closed->has_value() || (*closed)->coordinator != sender) return false;
+    accepted.set_answered(true);
+    // The answer itself, when it is still held (not yet acknowledged).
+    auto held = store_->InboxFor(sender);
+    if (held.ok()) {
+      for (const auto& item : *held) {
+        if (item.request_id == request_id) SendRaw(sender, item.envelope);
+      }
+    }
+  }
+  SendSigned(sender, v1::MESSAGE_KIND_ACCEPTED, request_id, accepted);
+  spdlog::debug("request {} sent again by {}: {}", IdHex(request_id), sender,
+                accepted.answered() ? "already answered" : "still waiting for its agent");
+  return true;
 }
 
 void Gateway::DeliverQueuedRequests(const std::string& partner) {
@@ -831,9 +1042,9 @@ void Gateway::DeliverQueuedRequests(const std::string& partner) {
     for (const auto& cat : r.categories) rec.add_categories()->set_name(cat);
     if (!Audit(std::move(rec)).ok()) return;  // nothing forwarded unlogged
     if (!SendRaw(agent, msg->bytes)) return;
-    if (batching_) outbox_.back().forward_of = r.request_id;
+    if (in_unit_) outbox_.back().forward_of = r.request_id;
     (void)store_->MarkDelivered(r.request_id);
-    spdlog::info("request {} forwarded to {}", IdHex(r.request_id), agent);
+    spdlog::debug("request {} forwarded to {}", IdHex(r.request_id), agent);
   }
 }
 
@@ -855,6 +1066,27 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
   auto pending = store_->GetRequest(request_id);
   if (!pending.ok()) return refuse(pending.status());
   if (!pending->has_value()) {
+    // An answer sent again (the agent had no receipt: a crash or a lost
+    // connection on either side) is recognised, not refused as unknown.
+    auto closed = store_->GetClosedRequest(request_id);
+    if (closed.ok() && closed->has_value() && (*closed)->source_partner == me->card.partner) {
+      const ClosedRequest& c = **closed;
+      if (c.outcome == RequestOutcome::kDelivered) {
+        v1::Receipt receipt;
+        receipt.set_delivery_id(env.header.message_id());
+        receipt.set_audit_index(c.audit_index);
+        auto checkpoint = audit_->SignHead();
+        if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
+        SendSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
+        spdlog::debug("request {}: answer sent again by {}; it was delivered (audit #{}), receipt sent again",
+                      IdHex(request_id), sender, c.audit_index);
+        return;
+      }
+      if (c.outcome == RequestOutcome::kExpired) {
+        return refuse(FailedPreconditionError(
+            "the request expired before this answer reached the gateway; it was not delivered to the coordinator"));
+      }
+    }
     return refuse(NotFoundError("no pending request with this id (already answered, expired, or unknown)"));
   }
   const StoredRequest& r = **pending;
@@ -886,7 +1118,12 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
   // crash leaves either the pending request, which expires with a notice, or
   // the held copy, never a fragment that is gone without a trace.
   SendOrHold(r.coordinator, r.case_id, raw, request_id);  // the agent's signed envelope, unchanged
-  if (Status s = store_->RemoveRequest(request_id); !s.ok()) spdlog::error("cannot close request: {}", s.message());
+  if (Status s = store_->CloseRequest(r, ClosedRequest{request_id, r.coordinator, r.source_partner,
+                                                      RequestOutcome::kDelivered, *index, env.header.message_id(),
+                                                      clock_.NowMillis()});
+      !s.ok()) {
+    spdlog::error("cannot close request: {}", s.message());
+  }
   v1::Receipt receipt;
   receipt.set_delivery_id(env.header.message_id());
   receipt.set_audit_index(*index);
@@ -895,7 +1132,8 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
   auto checkpoint = audit_->SignHead();
   if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
   SendSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
-  spdlog::info("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
+  ++stats_.delivered;
+  spdlog::debug("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
 }
 
 void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env) {
@@ -924,9 +1162,12 @@ void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& r
               UnavailableError("the audit log is not writable; send the refusal again later"));
     return;
   }
-  (void)store_->RemoveRequest(request_id);
+  (void)store_->CloseRequest(r, ClosedRequest{request_id, r.coordinator, r.source_partner,
+                                              RequestOutcome::kRefusedByAgent, 0, env.header.message_id(),
+                                              clock_.NowMillis()});
   SendOrHold(r.coordinator, r.case_id, raw, request_id);
-  spdlog::info("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
+  ++stats_.refused_by_agents;
+  spdlog::debug("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
 }
 
 void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope& env) {
@@ -947,7 +1188,7 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
     if (!SendRaw(sender, item.envelope)) break;
     if (!item.request_id.empty()) {
       // stays until the coordinator acknowledges it
-    } else if (batching_) {
+    } else if (in_unit_) {
       outbox_.back().inbox_id = item.message_id;  // removed once it was sent
     } else {
       (void)store_->RemoveFromInbox(item.message_id);
@@ -956,7 +1197,7 @@ void Gateway::HandleInboxFetch(const std::string& sender, const VerifiedEnvelope
   }
   v1::CaseResult end;  // empty case id: the end of the inbox
   SendSigned(sender, v1::MESSAGE_KIND_CASE_RESULT, env.header.message_id(), end);
-  spdlog::info("inbox of {}: {} message(s) sent", sender, sent);
+  spdlog::debug("inbox of {}: {} message(s) sent", sender, sent);
 }
 
 void Gateway::HandleDeliveryAck(const std::string& sender, const VerifiedEnvelope& env) {
@@ -1010,107 +1251,100 @@ Result<std::string> ReadAt(const std::string& path, uint64_t offset, size_t n) {
 
 void Gateway::HandleAuditPull(const std::string& sender, const VerifiedEnvelope& env) {
   const std::string& msg_id = env.header.message_id();
-  const std::string dir = AuditDir(config_);
   v1::AuditPull pull;
   if (Status s = ParseBody(env.body, pull); !s.ok()) return RefuseAndAudit(sender, msg_id, s);
-  v1::AuditChunk answer;
   if (pull.file().empty()) {
-    // The export is itself audited, and covered by the checkpoint it carries.
+    // The export is itself audited, and covered by the checkpoint it
+    // carries: the listing is made once its record is in the log.
     v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_LOG_EXPORTED, sender);
     rec.set_message_id(msg_id);
     rec.set_reason("audit log pulled by a privacy officer");
     if (!Audit(std::move(rec)).ok()) {
-      return RefuseAndAudit(sender, msg_id,
-                       UnavailableError("the audit log is not writable; try again later"));
+      return RefuseAndAudit(sender, msg_id, UnavailableError("the audit log is not writable; try again later"));
     }
-    auto checkpoint = audit_->Checkpoint();
-    if (!checkpoint.ok()) return RefuseAndAudit(sender, msg_id, checkpoint.status());
-    std::error_code ec;
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
-      if (!e.is_regular_file()) continue;
-      std::string name = std::filesystem::relative(e.path(), dir).string();
-      if (!SafeLogPath(name)) continue;
-      auto* f = answer.add_files();
-      f->set_name(name);
-      f->set_size(e.file_size());
-      if (f->size() <= kInlineFileBytes) {
-        auto content = ReadAt(e.path().string(), 0, f->size());
-        if (!content.ok()) return RefuseAndAudit(sender, msg_id, content.status());
-        f->set_content(*content);
-      }
-    }
-    if (ec) return RefuseAndAudit(sender, msg_id, UnavailableError("cannot list the audit log"));
-    spdlog::info("audit log listing sent to privacy officer {} ({} files)", sender, answer.files_size());
-  } else {
-    if (!SafeLogPath(pull.file())) {
-      return RefuseAndAudit(sender, msg_id, InvalidArgumentError("not a file of the audit log"));
-    }
-    auto data = ReadAt(dir + "/" + pull.file(), pull.offset(), kChunkBytes);
-    if (!data.ok()) return RefuseAndAudit(sender, msg_id, data.status());
-    answer.set_file(pull.file());
-    answer.set_offset(pull.offset());
-    answer.set_data(std::move(*data));
+    after_log_.push_back([this, sender, msg_id] { SendAuditListing(sender, msg_id); });
+    return;
   }
+  if (!SafeLogPath(pull.file())) {
+    return RefuseAndAudit(sender, msg_id, InvalidArgumentError("not a file of the audit log"));
+  }
+  auto data = ReadAt(AuditDir(config_) + "/" + pull.file(), pull.offset(), kChunkBytes);
+  if (!data.ok()) return RefuseAndAudit(sender, msg_id, data.status());
+  v1::AuditChunk answer;
+  answer.set_file(pull.file());
+  answer.set_offset(pull.offset());
+  answer.set_data(std::move(*data));
+  SendSigned(sender, v1::MESSAGE_KIND_AUDIT_CHUNK, msg_id, answer);
+}
+
+void Gateway::SendAuditListing(const std::string& sender, const std::string& msg_id) {
+  auto fail = [&](const Status& s) {
+    spdlog::warn("audit log listing for {} failed: {}", sender, s.ToString());
+    SendError(peers_[sender].routing_id, sender, msg_id, s);
+  };
+  auto checkpoint = audit_->Checkpoint();
+  if (!checkpoint.ok()) return fail(checkpoint.status());
+  const std::string dir = AuditDir(config_);
+  v1::AuditChunk answer;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir, ec)) {
+    if (!e.is_regular_file()) continue;
+    std::string name = std::filesystem::relative(e.path(), dir).string();
+    if (!SafeLogPath(name)) continue;
+    auto* f = answer.add_files();
+    f->set_name(name);
+    f->set_size(e.file_size());
+    if (f->size() <= kInlineFileBytes) {
+      auto content = ReadAt(e.path().string(), 0, f->size());
+      if (!content.ok()) return fail(content.status());
+      f->set_content(*content);
+    }
+  }
+  if (ec) return fail(UnavailableError("cannot list the audit log"));
+  spdlog::info("audit log listing sent to privacy officer {} ({} files)", sender, answer.files_size());
   SendSigned(sender, v1::MESSAGE_KIND_AUDIT_CHUNK, msg_id, answer);
 }
 
 // ------------------------------------------------------------------ timers
 
 void Gateway::RunTimers() {
+  if (!audit_ok_) (void)TryRecoverAudit();  // serves again by itself once the disk does
   const int64_t now = clock_.NowMillis();
-  for (auto& gone : router_->FlushParked()) {
-    for (auto it = peers_.begin(); it != peers_.end(); ++it) {
-      if (it->second.routing_id != gone.routing_id) continue;
-      const std::string who = it->first;
-      peers_.erase(it);  // gone: what follows is held, not sent
-      const RegistryEntry* e = Enrolled(who);
-      // Requests are re-sent when the agent comes back; anything for a
-      // coordinator waits in its inbox (an answer to a request until it is
-      // acknowledged, like any other).
-      if (e != nullptr && e->card.kind == ParticipantKind::kCoordinator) {
-        SendOrHold(who, "", gone.payload, AnsweredRequest(gone.payload));
+  auto gone = router_->FlushParked();
+  const bool due = now - last_timers_ms_ >= 1000;
+  if (!gone.empty() || due) {
+    if (due) last_timers_ms_ = now;
+    RunUnit([&] {
+      for (auto& g : gone) {
+        for (auto it = peers_.begin(); it != peers_.end(); ++it) {
+          if (it->second.routing_id != g.routing_id) continue;
+          const std::string who = it->first;
+          peers_.erase(it);  // gone: what follows is held, not sent
+          const RegistryEntry* e = Enrolled(who);
+          // Requests are re-sent when the agent comes back; anything for a
+          // coordinator waits in its inbox (an answer to a request until it
+          // is acknowledged, like any other).
+          if (e != nullptr && e->card.kind == ParticipantKind::kCoordinator) {
+            SendOrHold(who, "", g.payload, AnsweredRequest(g.payload));
+          }
+          break;
+        }
       }
-      break;
-    }
+      if (due) ExpireInUnit(now);
+    });
   }
-  if (now - last_timers_ms_ < 1000) return;
-  last_timers_ms_ = now;
-  if (!sent_inbox_ids_.empty() || !acknowledged_.empty()) {
-    // One transaction (one sync) for whatever is left from idle moments.
-    const bool in_transaction = store_->BeginBatch().ok();
-    auto pending_sent = sent_inbox_ids_;
-    auto pending_acks = acknowledged_;
-    RemoveSentInboxCopies();
-    if (in_transaction && !store_->CommitBatch().ok()) {
-      store_->RollbackBatch();
-      sent_inbox_ids_ = std::move(pending_sent);  // tried again next time
-      acknowledged_ = std::move(pending_acks);
+  if (now - last_summary_ms_ >= kSummaryEveryMs) {
+    if (last_summary_ms_ != 0 && stats_.any()) {
+      auto waiting = store_->CountRequests();
+      spdlog::info("last {} s: {} request(s) permitted, {} refused by policy, {} refused by agents, {} delivered, "
+                   "{} expired; {} waiting for an agent, {} peer(s) connected",
+                   (now - last_summary_ms_) / 1000, stats_.permitted, stats_.refused, stats_.refused_by_agents,
+                   stats_.delivered, stats_.expired, waiting.ok() ? *waiting : -1, peers_.size());
     }
+    stats_ = {};
+    last_summary_ms_ = now;
   }
-
-  auto expired = store_->TakeExpiredRequests(now);
-  if (expired.ok()) {
-    for (const auto& r : *expired) {
-      v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
-      rec.set_case_id(r.case_id);
-      rec.set_message_id(r.request_id);
-      rec.set_source_partner(r.source_partner);
-      rec.set_reason("the agent of " + r.source_partner + " did not answer in time");
-      (void)Audit(std::move(rec));
-      Refuse(r.coordinator, r.request_id, r.case_id,
-             "request expired: the agent of " + r.source_partner + " did not answer in time", {});
-      spdlog::info("request {} expired case={}", IdHex(r.request_id), r.case_id);
-    }
-  }
-  auto held = store_->TakeExpiredInbox(now);
-  if (held.ok()) {
-    for (const auto& i : *held) {
-      v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
-      rec.set_case_id(i.case_id);
-      rec.set_reason("a held message for " + i.recipient + " expired without being acknowledged");
-      (void)Audit(std::move(rec));
-    }
-  }
+  if (!due) return;
   for (auto it = peers_.begin(); it != peers_.end();) {
     if (now - it->second.last_seen_ms > config_.peer_timeout_ms) {
       spdlog::info("participant {} is gone (silent for {} ms)", it->first, now - it->second.last_seen_ms);
@@ -1126,6 +1360,38 @@ void Gateway::RunTimers() {
       continue;
     }
     ++it;
+  }
+}
+
+void Gateway::ExpireInUnit(int64_t now) {
+  auto expired = store_->TakeExpiredRequests(now);
+  if (expired.ok()) {
+    for (const auto& r : *expired) {
+      v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
+      rec.set_case_id(r.case_id);
+      rec.set_message_id(r.request_id);
+      rec.set_source_partner(r.source_partner);
+      rec.set_reason("the agent of " + r.source_partner + " did not answer in time");
+      (void)Audit(std::move(rec));
+      Refuse(r.coordinator, r.request_id, r.case_id,
+             "request expired: the agent of " + r.source_partner + " did not answer in time", {});
+      ++stats_.expired;
+      spdlog::debug("request {} expired case={}", IdHex(r.request_id), r.case_id);
+    }
+  }
+  auto held = store_->TakeExpiredInbox(now);
+  if (held.ok()) {
+    for (const auto& i : *held) {
+      v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
+      rec.set_case_id(i.case_id);
+      rec.set_reason("a held message for " + i.recipient + " expired without being acknowledged");
+      (void)Audit(std::move(rec));
+    }
+  }
+  // How requests ended is kept long enough to recognise one sent again.
+  if (now - last_forget_ms_ >= 3600 * 1000) {
+    last_forget_ms_ = now;
+    (void)store_->ForgetClosedRequests(now - kRememberClosedMs);
   }
 }
 

@@ -5,6 +5,16 @@
 // the audit log, written before anything is forwarded; store-and-forward for
 // agents and coordinators that are offline.
 //
+// Crash consistency (docs/operations.md, "Crashes"): everything happens in
+// units of work. A unit's state changes and the audit records describing
+// them commit in one SQLite transaction (the records wait in an outbox
+// table); then the records are appended to the log with one sync; then the
+// unit's messages leave. A crash at any point leaves either nothing of the
+// unit, or its committed state with its records in the outbox, which the
+// next start appends to the log. Waiting requests go to an agent again
+// whenever it (re)connects, and a request or an answer sent again is
+// recognised (protocol §6.1), so nothing accepted is lost or done twice.
+//
 // A message's path: the ZAP User-Id names the peer; its envelope must be
 // signed by that same participant, fresh and not replayed (docs/protocol.md
 // §3-§4); then it is handled by kind. Whatever does not fit is refused,
@@ -21,6 +31,7 @@
 #define KETENPOORT_GATEWAY_GATEWAY_H_
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -75,6 +86,20 @@ class Gateway {
   // old one stays; both outcomes are audited.
   Status Reload();
 
+  // False while the audit log cannot be written (e.g. a full disk): every
+  // message is then refused with an error, and the gateway tries to reopen
+  // the log with backoff, serving again by itself once it can.
+  bool audit_writable() const { return audit_ok_; }
+
+  // Fault injection for tests: exit at once (as kill -9 would, nothing
+  // flushed) the `nth` time a unit that wrote audit records reaches `point`:
+  // "before-commit", "after-commit", "after-log" or "after-send".
+  void SetCrashPoint(std::string point, int nth) {
+    crash_point_ = std::move(point);
+    crash_countdown_ = nth;
+  }
+  static constexpr int kCrashExitCode = 86;
+
  private:
   struct Peer {
     std::string routing_id;
@@ -91,6 +116,22 @@ class Gateway {
   // records appended buffered and made durable with one sync, and only then
   // is anything sent (write before forward, per burst).
   void HandleBurst(std::vector<IncomingMessage>& burst);
+  struct Outgoing;
+  // Runs `work` as one unit (see the class comment). False when nothing of
+  // it could be made durable; then each sender of `burst` was told.
+  bool RunUnit(const std::function<void()>& work, const std::vector<IncomingMessage>* burst = nullptr);
+  // Appends what the outbox holds but the log does not.
+  Status RecoverAuditOutbox();
+  // After an audit log failure: reopen it (with backoff) and catch up.
+  bool TryRecoverAudit();
+  void RefuseBurst(const std::vector<IncomingMessage>& burst, const Status& why);
+  void SendNow(std::vector<Outgoing>& out);
+  void MaybeCrash(std::string_view point);
+  Status ReloadInUnit();
+  // A FRAGMENT_REQUEST the gateway already has (sent again): answers with
+  // its state (ACCEPTED, and the held answer); false when it is new.
+  bool AnswerRequestAgain(const std::string& sender, const VerifiedEnvelope& env);
+  void ExpireInUnit(int64_t now);
   void Handle(const IncomingMessage& in);
   void HandleCaseCommand(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
   void HandleFragmentRequest(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
@@ -99,6 +140,7 @@ class Gateway {
   void HandleInboxFetch(const std::string& sender, const VerifiedEnvelope& env);
   void HandleDeliveryAck(const std::string& sender, const VerifiedEnvelope& env);
   void HandleAuditPull(const std::string& sender, const VerifiedEnvelope& env);
+  void SendAuditListing(const std::string& sender, const std::string& message_id);
   void OnPeerSeen(const std::string& participant_id, const std::string& routing_id);
   void DeliverQueuedRequests(const std::string& partner);
   void RunTimers();
@@ -140,8 +182,9 @@ class Gateway {
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<RouterServer> router_;
   std::map<std::string, Peer> peers_;  // participant id -> connection
+  std::map<std::string, std::string> last_routes_;  // participant id -> its last connection's routing id
 
-  // While a burst is handled, sends wait here until its records are durable.
+  // While a unit runs, sends wait here until its records are durable.
   struct Outgoing {
     std::string routing_id;
     std::string bytes;
@@ -154,9 +197,27 @@ class Gateway {
     std::string participant_id;
     std::string message_id;
   };
-  bool batching_ = false;
+  bool in_unit_ = false;
   std::vector<Outgoing> outbox_;
-  std::vector<BurstSender> burst_senders_;   // whom to tell when a burst cannot be made durable
+  std::vector<BurstSender> unit_senders_;    // whom to tell when a unit cannot be made durable
+  std::vector<audit::StagedRecord> unit_records_;  // staged in this unit, in its outbox rows
+  std::vector<std::function<void()>> after_log_;   // run once the unit's records are in the log
+  bool outbox_in_log_ = false;               // outbox rows may be trimmed (they are in the log)
+  std::vector<std::string> unsent_forwards_; // forwards that could not be sent: queued again next unit
+  // The audit log failed after a unit committed: its answers wait here.
+  bool audit_ok_ = true;
+  std::string audit_error_;
+  int64_t next_audit_retry_ms_ = 0;
+  int64_t audit_backoff_ms_ = 0;
+  std::vector<Outgoing> waiting_for_log_;
+  std::string crash_point_;
+  int crash_countdown_ = 0;
+  struct Stats {
+    uint64_t permitted = 0, refused = 0, refused_by_agents = 0, delivered = 0, expired = 0;
+    bool any() const { return permitted + refused + refused_by_agents + delivered + expired != 0; }
+  } stats_;
+  int64_t last_summary_ms_ = 0;
+  int64_t last_forget_ms_ = 0;
   std::vector<std::string> sent_inbox_ids_;  // held copies of messages sent; removed in the next transaction
   std::vector<std::pair<std::string, std::string>> acknowledged_;  // (coordinator, request id), likewise
   void RemoveSentInboxCopies();

@@ -2,25 +2,31 @@
 
 namespace kp::gateway {
 
+Result<std::unique_ptr<audit::LogWriter>> LogAuditTrail::OpenWriter(const std::string& dir, const Identity& signer,
+                                                                    const std::string& origin,
+                                                                    audit::LogWriterOptions options) {
+  KP_ASSIGN_OR_RETURN(audit::LogSigner log_signer,
+                      audit::LogSigner::Create(origin, signer.signing().public_key, signer.signing().secret_key.Clone()));
+  return audit::LogWriter::Open(dir, std::move(log_signer), options);
+}
+
 Result<std::unique_ptr<LogAuditTrail>> LogAuditTrail::Open(const std::string& dir, const Identity& signer,
                                                            const std::string& origin,
                                                            audit::LogWriterOptions options) {
-  KP_ASSIGN_OR_RETURN(audit::LogSigner log_signer,
-                      audit::LogSigner::Create(origin, signer.signing().public_key, signer.signing().secret_key.Clone()));
-  KP_ASSIGN_OR_RETURN(auto writer, audit::LogWriter::Open(dir, std::move(log_signer), options));
-  return std::unique_ptr<LogAuditTrail>(new LogAuditTrail(std::move(writer)));
+  KP_ASSIGN_OR_RETURN(auto writer, OpenWriter(dir, signer, origin, options));
+  return std::unique_ptr<LogAuditTrail>(new LogAuditTrail(std::move(writer), signer, dir, origin, options));
 }
 
-Result<uint64_t> LogAuditTrail::Append(ketenpoort::v1::AuditRecord record) {
-  KP_ASSIGN_OR_RETURN(audit::AppendReceipt receipt, writer_->Append(std::move(record)));
-  return receipt.index;
+Status LogAuditTrail::Reopen() {
+  // Close releases the folder lock even when the log had failed.
+  (void)writer_->Close();
+  auto reopened = OpenWriter(dir_, signer_, origin_, options_);
+  if (!reopened.ok()) {
+    // Keep the closed writer: every call on it fails until a reopen works.
+    return UnavailableError("the audit log cannot be opened again yet: " + reopened.status().message());
+  }
+  writer_ = std::move(reopened).value();
+  return OkStatus();
 }
-
-Result<uint64_t> LogAuditTrail::AppendBuffered(ketenpoort::v1::AuditRecord record) {
-  KP_ASSIGN_OR_RETURN(audit::AppendReceipt receipt, writer_->AppendBuffered(std::move(record)));
-  return receipt.index;
-}
-
-Result<std::string> LogAuditTrail::Checkpoint() { return writer_->Checkpoint(); }
 
 }  // namespace kp::gateway

@@ -239,6 +239,9 @@ void LogWriter::CommitLoop() {
 Status LogWriter::WriteLocked(const std::vector<ketenpoort::v1::AuditRecord*>& records,
                               std::vector<AppendReceipt>* receipts) {
   KP_RETURN_IF_ERROR(failed_);
+  if (staged_count_ != 0) {
+    return FailedPreconditionError("audit log " + dir_ + ": records are staged; append them first");
+  }
   int64_t now = std::max(clock_->NowMillis(), last_time_);
   std::string salts = RandomBytes(kSaltBytes * records.size());
   CompactRange range = range_;
@@ -326,20 +329,87 @@ Status LogWriter::Sync() {
   std::lock_guard<std::mutex> l(tree_mu_);
   if (!unsynced_) return failed_;
   KP_RETURN_IF_ERROR(SyncLocked());
-  // The periodic checkpoint, as after a group commit.
+  MaybeCheckpointLocked();  // as after a group commit
+  return OkStatus();
+}
+
+void LogWriter::MaybeCheckpointLocked() {
   const bool due = range_.size() - signed_size_ >= options_.checkpoint_every_records ||
                    clock_->NowMillis() - signed_at_millis_ >= options_.checkpoint_every_millis;
-  if (due) {
-    auto signed_note = SignCheckpointLocked();
-    if (!signed_note.ok()) spdlog::error("audit log {}: {}", dir_, signed_note.status().ToString());
+  if (!due) return;
+  auto signed_note = SignCheckpointLocked();
+  if (!signed_note.ok()) spdlog::error("audit log {}: {}", dir_, signed_note.status().ToString());
+}
+
+Result<StagedRecord> LogWriter::Stage(ketenpoort::v1::AuditRecord record) {
+  if (record.event() == ketenpoort::v1::AUDIT_EVENT_UNSPECIFIED) {
+    return InvalidArgumentError("audit record has no event");
   }
+  std::lock_guard<std::mutex> l(tree_mu_);
+  if (closed_) return FailedPreconditionError("the audit log " + dir_ + " is closed");
+  KP_RETURN_IF_ERROR(failed_);
+  if (staged_count_ == 0) {
+    staged_range_ = range_;
+    staged_time_ = last_time_;
+  }
+  const int64_t now = std::max(clock_->NowMillis(), staged_time_);
+  record.set_index(staged_range_.size());
+  record.set_time_unix_millis(now);
+  StagedRecord out{staged_range_.size(), RandomBytes(kSaltBytes), record.SerializeAsString()};
+  staged_range_.Append(HashLeaf(Commitment(out.salt, out.record)));
+  staged_time_ = now;
+  ++staged_count_;
+  return out;
+}
+
+void LogWriter::DiscardStaged() {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  staged_count_ = 0;
+}
+
+Status LogWriter::AppendStaged(const std::vector<StagedRecord>& records) {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  if (closed_) return FailedPreconditionError("the audit log " + dir_ + " is closed");
+  KP_RETURN_IF_ERROR(failed_);
+  CompactRange range = range_;
+  int64_t last_time = last_time_;
+  std::string frames;
+  std::string nodes;
+  for (const StagedRecord& r : records) {
+    if (r.index < range.size()) continue;  // already in the log
+    if (r.index != range.size() || r.salt.size() != kSaltBytes) {
+      return DataLossError("staged audit record " + std::to_string(r.index) + " does not continue the log of " +
+                           std::to_string(range.size()) + " records: records in between are missing");
+    }
+    ketenpoort::v1::AuditRecord rec;
+    if (!rec.ParseFromString(r.record) || rec.index() != r.index) {
+      return DataLossError("staged audit record " + std::to_string(r.index) + " is damaged");
+    }
+    last_time = std::max(last_time, rec.time_unix_millis());
+    AppendRecordFrame(frames, r.index, r.salt, r.record);
+    range.Append(HashLeaf(Commitment(r.salt, r.record)), &nodes);
+  }
+  if (!frames.empty()) {
+    Status s = records_->Append(frames);
+    if (s.ok()) s = tree_->Append(nodes);
+    if (!s.ok()) {
+      failed_ = s.WithContext("audit log append failed; the log refuses further appends");
+      return failed_;
+    }
+    range_ = std::move(range);
+    last_time_ = last_time;
+    KP_RETURN_IF_ERROR(SyncLocked());
+    MaybeCheckpointLocked();
+  }
+  if (staged_count_ != 0 && staged_range_.size() <= range_.size()) staged_count_ = 0;
   return OkStatus();
 }
 
 Result<std::string> LogWriter::SignHead() {
   std::lock_guard<std::mutex> l(tree_mu_);
   KP_RETURN_IF_ERROR(failed_);
-  kp::audit::Checkpoint cp{signer_.origin(), range_.size(), range_.Root(), {}};
+  const CompactRange& head = staged_count_ != 0 ? staged_range_ : range_;
+  kp::audit::Checkpoint cp{signer_.origin(), head.size(), head.Root(), {}};
   return signer_.Sign(cp);
 }
 

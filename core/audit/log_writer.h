@@ -64,6 +64,15 @@ struct AppendReceipt {
   std::string leaf_hash;  // 32 bytes
 };
 
+// A record made ready for the log but not written: its index, time and salt
+// are fixed, so appending it later (even after a crash, from where the caller
+// kept it) gives exactly the same leaf.
+struct StagedRecord {
+  uint64_t index = 0;
+  std::string salt;    // kSaltBytes
+  std::string record;  // the serialized AuditRecord, index and time set
+};
+
 struct EraseSummary {
   uint64_t erased = 0;
   uint64_t first_index = 0;
@@ -106,6 +115,22 @@ class LogWriter {
   // receipt. Hand it out only after Sync().
   Result<std::string> SignHead();
 
+  // Staging, for a caller that keeps its audit records in the same database
+  // transaction as the change they describe (the gateway's outbox): fixes
+  // the record's index (after every record appended or staged so far), time
+  // and salt, and returns the exact bytes without writing anything.
+  // SignHead covers staged records too; hand its note out only after they
+  // were appended.
+  Result<StagedRecord> Stage(ketenpoort::v1::AuditRecord record);
+  // Forgets every staged record not yet appended (its transaction was
+  // rolled back): the next Stage continues from size().
+  void DiscardStaged();
+  // Appends staged records durably, in index order, with one write and one
+  // fdatasync. Records whose index is below size() are already in the log
+  // and are skipped (recovery appends what a crash left out); the others
+  // must continue the log without a gap, else DataLoss.
+  Status AppendStaged(const std::vector<StagedRecord>& records);
+
   // Signs (when the tree grew) and returns the checkpoint covering every
   // acknowledged record.
   Result<std::string> Checkpoint();
@@ -144,6 +169,8 @@ class LogWriter {
   Status WriteLocked(const std::vector<ketenpoort::v1::AuditRecord*>& records,
                      std::vector<AppendReceipt>* receipts);
   Status SyncLocked();
+  // The periodic checkpoint, when it is due (after a sync).
+  void MaybeCheckpointLocked();
   Result<std::string> SignCheckpointLocked();
   std::string Path(std::string_view name) const;
 
@@ -168,6 +195,10 @@ class LogWriter {
   CompactRange range_;
   Status failed_;
   bool unsynced_ = false;  // records written by AppendBuffered, not yet synced
+  // Staged records: the tree as it will be once they are appended.
+  CompactRange staged_range_;
+  uint64_t staged_count_ = 0;
+  int64_t staged_time_ = 0;
   int64_t last_time_ = 0;
   uint64_t signed_size_ = 0;
   std::string signed_root_;

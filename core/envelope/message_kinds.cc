@@ -24,6 +24,7 @@ std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
     case v1::MESSAGE_KIND_AUDIT_PULL: return std::make_unique<v1::AuditPull>();
     case v1::MESSAGE_KIND_AUDIT_CHUNK: return std::make_unique<v1::AuditChunk>();
     case v1::MESSAGE_KIND_DELIVERY_ACK: return std::make_unique<v1::DeliveryAck>();
+    case v1::MESSAGE_KIND_ACCEPTED: return std::make_unique<v1::RequestAccepted>();
     default: return nullptr;
   }
 }

@@ -23,6 +23,7 @@ std::string_view KindLabel(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_AUDIT_PULL: return "audit-pull";
     case ketenpoort::v1::MESSAGE_KIND_AUDIT_CHUNK: return "audit-chunk";
     case ketenpoort::v1::MESSAGE_KIND_DELIVERY_ACK: return "delivery-ack";
+    case ketenpoort::v1::MESSAGE_KIND_ACCEPTED: return "accepted";
     default: return "";
   }
 }

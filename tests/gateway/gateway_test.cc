@@ -45,21 +45,23 @@ class SwitchableAuditTrail final : public AuditTrail {
  public:
   SwitchableAuditTrail(std::unique_ptr<AuditTrail> real, std::atomic<bool>* fail, std::atomic<bool>* fail_sync)
       : real_(std::move(real)), fail_(fail), fail_sync_(fail_sync) {}
-  Result<uint64_t> Append(v1::AuditRecord record) override {
+  Result<audit::StagedRecord> Stage(v1::AuditRecord record) override {
     if (fail_->load()) return UnavailableError("disk full (injected)");
-    return real_->Append(std::move(record));
+    return real_->Stage(std::move(record));
   }
-  Result<uint64_t> AppendBuffered(v1::AuditRecord record) override {
-    if (fail_->load()) return UnavailableError("disk full (injected)");
-    return real_->AppendBuffered(std::move(record));
-  }
-  // A failing fdatasync: the records were written but never became durable.
-  Status Sync() override {
+  void DiscardStaged() override { real_->DiscardStaged(); }
+  // A failing write or fdatasync: the records never became durable.
+  Status AppendStaged(const std::vector<audit::StagedRecord>& records) override {
     if (fail_sync_->load()) return UnavailableError("fdatasync: input/output error (injected)");
-    return real_->Sync();
+    return real_->AppendStaged(records);
   }
+  uint64_t size() const override { return real_->size(); }
   Result<std::string> SignHead() override { return real_->SignHead(); }
   Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
+  Status Reopen() override {
+    if (fail_->load() || fail_sync_->load()) return UnavailableError("disk still full (injected)");
+    return real_->Reopen();
+  }
 
  private:
   std::unique_ptr<AuditTrail> real_;
@@ -174,9 +176,11 @@ class GatewayTest : public ::testing::Test {
     return m->message_id;
   }
 
-  // The next non-heartbeat message, verified as signed by `from` (default the
-  // gateway). `raw` receives its bytes.
-  VerifiedEnvelope Receive(Client& c, const std::string& from = "gateway", std::string* raw = nullptr) {
+  // The next message other than a heartbeat or (unless `accepted`) an
+  // ACCEPTED, verified as signed by `from` (default the gateway). `raw`
+  // receives its bytes.
+  VerifiedEnvelope Receive(Client& c, const std::string& from = "gateway", std::string* raw = nullptr,
+                           bool accepted = false) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
     while (std::chrono::steady_clock::now() < deadline) {
       auto got = c.conn->Receive(200);
@@ -186,6 +190,7 @@ class GatewayTest : public ::testing::Test {
       auto env = verifier.Verify(**got);
       EXPECT_THAT(env, IsOk());
       if (!env.ok() || env->header.kind() == v1::MESSAGE_KIND_HEARTBEAT) continue;
+      if (!accepted && env->header.kind() == v1::MESSAGE_KIND_ACCEPTED) continue;
       if (!from.empty()) {
         EXPECT_EQ(env->header.sender(), from);
       }
@@ -196,14 +201,15 @@ class GatewayTest : public ::testing::Test {
     return {};
   }
 
-  // Nothing but heartbeats for a short while.
+  // Nothing but heartbeats (and acceptances) for a short while.
   void ExpectNothing(Client& c, int ms = 300) {
     auto got = c.conn->Receive(ms);
     while (got.ok() && got->has_value()) {
       EnvelopeVerifier verifier(resolver_, nullptr);
       auto env = verifier.Verify(**got);
       ASSERT_THAT(env, IsOk());
-      EXPECT_EQ(env->header.kind(), v1::MESSAGE_KIND_HEARTBEAT) << "unexpected message";
+      EXPECT_TRUE(env->header.kind() == v1::MESSAGE_KIND_HEARTBEAT || env->header.kind() == v1::MESSAGE_KIND_ACCEPTED)
+          << "unexpected " << wire::KindLabel(env->header.kind());
       got = c.conn->Receive(ms);
     }
   }
@@ -609,6 +615,107 @@ TEST_F(GatewayTest, AnAnswerIsHeldUntilTheCoordinatorAcknowledgesIt) {
   Body<v1::Error>(Receive(agent), v1::MESSAGE_KIND_ERROR);
 }
 
+TEST_F(GatewayTest, AnAcceptedRequestIsConfirmedAndARequestSentAgainIsRecognisedNotHandledTwice) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  std::string raw;
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak", &raw);
+  auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  EXPECT_EQ(accepted.request_id(), request_id);
+  EXPECT_FALSE(accepted.answered());
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  EXPECT_EQ(accepted.audit_index(), auth.audit_index());
+  // The same bytes again (the coordinator did not see the acceptance): the
+  // gateway says it has it, and the agent is not asked twice.
+  ASSERT_OK(coord.conn->Send(raw));
+  auto again = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  EXPECT_EQ(again.audit_index(), accepted.audit_index());
+  EXPECT_FALSE(again.answered());
+  ExpectNothing(agent);
+  const std::string delivery = Deliver(agent, auth, request_id, "politie-incidenten");
+  Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+  std::string live;
+  Receive(coord, "politie-agent", &live);
+  // Sent again after the answer: answered, and the held answer comes with it.
+  ASSERT_OK(coord.conn->Send(raw));
+  std::string held;
+  Receive(coord, "politie-agent", &held);
+  EXPECT_EQ(held, delivery);
+  EXPECT_TRUE(Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED).answered());
+  ExpectNothing(agent);
+  int decisions = 0;
+  for (const auto& r : AuditRecords()) decisions += r.event() == v1::AUDIT_EVENT_DECISION && r.message_id() == request_id;
+  EXPECT_EQ(decisions, 1);
+  // Another coordinator cannot learn about it by sending its bytes: they
+  // do not verify as its own.
+  Client& other = Connect("regisseur-02");
+  ASSERT_OK(other.conn->Send(raw));
+  Body<v1::Error>(Receive(other), v1::MESSAGE_KIND_ERROR);
+}
+
+TEST_F(GatewayTest, AnAnswerSentAgainGetsItsReceiptAgainAndReachesTheCoordinatorOnce) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  const std::string first = Deliver(agent, auth, request_id, "politie-incidenten");
+  auto receipt = Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+  std::string live;
+  Receive(coord, "politie-agent", &live);
+  EXPECT_EQ(live, first);
+  // The agent never saw that receipt (a crash, a lost connection): it sends
+  // the answer again, in a new envelope.
+  Deliver(agent, auth, request_id, "politie-incidenten");
+  auto again = Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
+  EXPECT_EQ(again.audit_index(), receipt.audit_index());
+  EXPECT_THAT(Announce(coord), ::testing::ElementsAre(first));  // one copy held, the first
+  int delivered = 0;
+  for (const auto& r : AuditRecords()) delivered += r.event() == v1::AUDIT_EVENT_DELIVERED && r.message_id() == request_id;
+  EXPECT_EQ(delivered, 1);
+}
+
+TEST_F(GatewayTest, AnAnswerAfterTheRequestExpiredIsRefusedAsExpired) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
+  clock_.Advance(config_.request_expiry_ms + 1000);
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);  // the expiry notice
+  Deliver(agent, auth, request_id, "politie-incidenten");
+  auto err = Body<v1::Error>(Receive(agent), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_FAILED_PRECONDITION);
+  EXPECT_NE(err.message().find("expired"), std::string::npos) << err.message();
+}
+
+TEST_F(GatewayTest, AnAgentThatReconnectsIsHandedItsWaitingRequestsAgain) {
+  Client& coord = Connect("regisseur-01");
+  Client* agent = &Connect("politie-agent");
+  Send(*agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  ExpectAuthorisation(*agent, request_id);
+  // The agent crashed before it answered; it comes back on a new connection.
+  agent = &Connect("politie-agent");
+  Send(*agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  v1::Authorisation auth = ExpectAuthorisation(*agent, request_id);
+  const std::string delivery = Deliver(*agent, auth, request_id, "politie-incidenten");
+  Body<v1::Receipt>(Receive(*agent), v1::MESSAGE_KIND_RECEIPT);
+  std::string got;
+  Receive(coord, "politie-agent", &got);
+  EXPECT_EQ(got, delivery);
+}
+
 TEST_F(GatewayTest, ARestartInTheMiddleOfACaseLosesNothing) {
   Client& coord = Connect("regisseur-01");
   const std::string case_id = OpenCase(coord);
@@ -661,32 +768,42 @@ TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
   EXPECT_EQ(Command(coord, noop).phase(), "acute-veiligheid");
 }
 
-TEST_F(GatewayTest, WhenABurstCannotBeMadeDurableNothingOfItLeavesAndTheSenderIsTold) {
+TEST_F(GatewayTest, WhenTheLogCannotBeWrittenAnswersWaitNewMessagesAreRefusedAndItRecoversWithoutARestart) {
   Client& coord = Connect("regisseur-01");
   Client& agent = Connect("politie-agent");
   Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
   const std::string case_id = OpenCase(coord);
   Admit(coord, case_id, "politie");
-  fail_sync_ = true;
+  fail_sync_ = true;  // the state commits, the log cannot be written (a full disk)
   const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
-  auto answer = Receive(coord);
-  EXPECT_EQ(answer.header.request_id(), request_id);
-  auto err = Body<v1::Error>(answer, v1::MESSAGE_KIND_ERROR);
+  ExpectNothing(agent);  // nothing is forwarded on a record that is not in the log
+  ExpectNothing(coord);  // not even the acceptance
+  EXPECT_FALSE(gateway_->audit_writable());
+  // While it cannot write, every new message is refused, and its sender told.
+  v1::CaseCommand phase;
+  phase.set_case_id(case_id);
+  phase.mutable_change_phase()->set_phase("herstel");
+  const std::string command_id = Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, phase);
+  auto refused = Receive(coord);
+  EXPECT_EQ(refused.header.request_id(), command_id);
+  auto err = Body<v1::Error>(refused, v1::MESSAGE_KIND_ERROR);
   EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAVAILABLE);
   EXPECT_NE(err.message().find("nothing of this message was done"), std::string::npos) << err.message();
-  ExpectNothing(agent);  // the authorisation rested on a record that never became durable
-  // The case state of that burst was rolled back with it: no waiting request
-  // is forwarded later, when the disk works again.
+  // Space comes back: the gateway recovers by itself, appends what was
+  // committed, and what waited goes out.
   fail_sync_ = false;
-  v1::CaseCommand noop;
-  noop.set_case_id(case_id);
-  noop.mutable_admit()->set_partner("politie");
-  Command(coord, noop);
-  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
-  ExpectNothing(agent);
+  auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  EXPECT_EQ(accepted.request_id(), request_id);
+  ExpectAuthorisation(agent, request_id);
+  EXPECT_TRUE(gateway_->audit_writable());
+  int decisions = 0;
+  for (const auto& r : AuditRecords()) decisions += r.event() == v1::AUDIT_EVENT_DECISION && r.message_id() == request_id;
+  EXPECT_EQ(decisions, 1);
+  EXPECT_EQ(Command(coord, phase).phase(), "herstel");  // serving again
 }
 
 TEST_F(GatewayTest, CanariesInContentAndSubjectDataNeverReachTheGatewaysDiskOrLogs) {
+  spdlog::default_logger()->set_level(spdlog::level::debug);  // every per-exchange line too
   Client& coord = Connect("regisseur-01");
   Client& agent = Connect("politie-agent");
   Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
