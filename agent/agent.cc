@@ -261,7 +261,10 @@ Status Agent::Step(int timeout_ms) {
   const auto since = [&](SteadyClock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(after - t).count();
   };
-  if (!got->has_value()) (void)responder_->SyncReceipts();  // idle: the last receipts reach the disk
+  if (!got->has_value()) {
+    (void)responder_->SyncReceipts();  // idle: the last receipts reach the disk
+    responder_->ForgetExpired();       // and ids too old to matter leave memory
+  }
   if (state == ConnectionState::kConnected) {
     if (since(last_sent_) >= config_.heartbeat_interval_ms) {
       if (auto hb = responder_->Heartbeat(); hb.ok()) Send(*hb);

@@ -88,6 +88,7 @@ struct Responder::Answer {
   bool gatekeeper = false;
   bool admitted = false;
   std::string phase;
+  int64_t sent_at_ms = 0;  // the coordinator's request, by its clock
 };
 
 Responder::Responder(const Identity& me, const PublicCard& gateway, Registry registry,
@@ -104,7 +105,9 @@ Responder::Responder(const Identity& me, const PublicCard& gateway, Registry reg
       clock_(clock),
       options_(std::move(options)),
       replay_(clock, ReplayGuard::Options{.window_ms = options_.replay_window_ms}),
-      signer_(me.id(), me.signing().secret_key, clock) {
+      signer_(me.id(), me.signing().secret_key, clock),
+      answered_(clock, ReplayGuard::Options{.window_ms = options_.max_request_age_ms,
+                                            .max_entries = options_.max_remembered_answers}) {
   for (const auto& [id, e] : registry_.entries()) keys_.Add(id, e.card.signing_key);
   auto key = audit::MakeVerifierKey(options_.gateway_log_origin, gateway_signing_key_);
   if (key.ok()) gateway_log_key_ = *key;
@@ -169,7 +172,7 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
 
 Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
   const int64_t now = clock_.NowMillis();
-  ForgetOldAnswers(now);
+  ForgetExpired();
   Answer answer;
   answer.request_id = outer.header.request_id();
   v1::Authorisation auth;
@@ -177,7 +180,7 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
   if (answer.request_id.size() != wire::kMessageIdBytes) {
     return Refuse(answer.request_id, &answer, InvalidArgumentError("an authorisation must name its request"));
   }
-  if (answered_.count(answer.request_id) != 0) {
+  if (answered_.Seen("", answer.request_id)) {
     spdlog::warn("request {} was already answered; the repeated authorisation is ignored",
                  IdHex(answer.request_id));
     v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_REFUSED);
@@ -246,7 +249,9 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
     return Refuse(answer.request_id, &answer,
                   UnavailableError("the agent cannot write its disclosure log; try again later"));
   }
-  answered_[answer.request_id] = now;
+  // Remembered as of the later of both clocks, so that a request forgotten
+  // under load is always at or below the floor that Check() refuses.
+  answered_.Remember("", answer.request_id, std::max(now, answer.sent_at_ms));
   ++answered_count_;
   spdlog::info("request {} case={} answered: {} categor{} to {} (own log #{})", IdHex(answer.request_id),
                answer.request.case_id(), answer.allowed.size(), answer.allowed.size() == 1 ? "y" : "ies",
@@ -279,6 +284,12 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   if (req->header.sent_at_ms() < now - options_.max_request_age_ms) {
     return FailedPreconditionError("the coordinator's request is too old to answer");
   }
+  if (req->header.sent_at_ms() <= answered_.floor_ms()) {
+    return FailedPreconditionError(
+        "the coordinator's request is older than the agent's memory of answered requests reaches (it was under "
+        "heavy load); send it again");
+  }
+  answer->sent_at_ms = req->header.sent_at_ms();
   if (req->header.sent_at_ms() > now + options_.replay_window_ms) {
     return FailedPreconditionError("the coordinator's request is dated in the future; check the clocks");
   }
@@ -622,13 +633,9 @@ void Responder::AppendAsync(v1::AuditRecord record) {
   });
 }
 
-void Responder::ForgetOldAnswers(int64_t now) {
-  // An authorisation older than this is refused on its own age anyway.
-  if (now - last_forget_ms_ < 60'000) return;
-  last_forget_ms_ = now;
-  for (auto it = answered_.begin(); it != answered_.end();) {
-    it = now - it->second > options_.max_request_age_ms ? answered_.erase(it) : std::next(it);
-  }
+void Responder::ForgetExpired() {
+  answered_.Prune();
+  replay_.Prune();
 }
 
 }  // namespace kp::agent

@@ -64,6 +64,10 @@ struct ResponderOptions {
   bool always_require_consent = false;
   std::string gateway_log_origin;  // expected origin of the gateway's checkpoints
   std::string data_dir;            // receipts.jsonl and gateway-checkpoints/ go here
+  // How many answered request ids are remembered at most (about 150 bytes
+  // each). Under heavier load the oldest go, and a request sent before them
+  // is refused ("send it again") rather than risk answering it twice.
+  size_t max_remembered_answers = 100'000;
 };
 
 // What to do after a message.
@@ -96,6 +100,13 @@ class Responder {
   // A signed heartbeat for the gateway.
   Result<std::string> Heartbeat();
 
+  // Forgets request and message ids too old to matter (an older request or
+  // message is refused anyway); the agent calls it when idle, so memory
+  // follows the time window, not the number of requests ever served.
+  void ForgetExpired();
+  // Ids held in memory (answered requests and seen messages), for tests.
+  size_t remembered_ids() const { return answered_.size() + replay_.size(); }
+
   uint64_t answered() const { return answered_count_; }
   uint64_t refused() const { return refused_count_; }
 
@@ -109,7 +120,6 @@ class Responder {
   Outcome Refuse(const std::string& request_id, Answer* answer, const Status& why);
   ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event) const;
   void AppendAsync(ketenpoort::v1::AuditRecord record);
-  void ForgetOldAnswers(int64_t now);
 
   const Identity& me_;
   const std::string gateway_id_;
@@ -131,8 +141,9 @@ class Responder {
   bool burst_ = false;
   bool receipts_unsynced_ = false;
   static constexpr int64_t kCheckpointFileEveryMs = 10'000;
-  std::map<std::string, int64_t> answered_;  // request id -> when (request ids answered or refused)
-  int64_t last_forget_ms_ = 0;
+  // Request ids answered, for max_request_age_ms (older requests are refused
+  // anyway), at most max_remembered_answers.
+  ReplayGuard answered_;
   uint64_t heartbeat_sequence_ = 0;
   uint64_t answered_count_ = 0;
   uint64_t refused_count_ = 0;
