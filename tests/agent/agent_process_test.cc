@@ -5,6 +5,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+
 #include "agent/agent.h"
 #include "client/coordinator.h"
 #include "core/audit/log_verifier.h"
@@ -38,13 +43,21 @@ class AgentProcessTest : public ::testing::Test {
     ::mkdir(region_->gateway_config().data_dir.c_str(), 0700);
     agent_config_ = region_->AgentConfigFor(kPartner);
     ASSERT_THAT(testing::WriteAgentYaml(agent_config_, endpoint_, agent_yaml()), IsOk());
+    // KP_AGENT_EXTRA_YAML (for the measurement below): lines added to the
+    // agent's config, e.g. "replay_window: 5s\nmax_request_age: 10s".
+    if (const char* extra = std::getenv("KP_AGENT_EXTRA_YAML"); extra != nullptr) {
+      std::ofstream(agent_yaml(), std::ios::app) << extra << "\n";
+    }
     auto g = ChildProcess::Spawn(
         {testing::BuildBinary("gateway/ketenpoort-gateway"), "run", "--config", dir_.File("gateway.yaml")},
         dir_.File("gateway.log"));
     ASSERT_THAT(g, IsOk());
     gateway_ = std::move(g).value();
-    auto a = ChildProcess::Spawn({testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()},
-                                 dir_.File("agent.log"));
+    // KP_AGENT_WRAPPER (for the measurement below): a program to run the
+    // agent under (it must exec the agent, so that signals reach it).
+    std::vector<std::string> args = {testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()};
+    if (const char* wrapper = std::getenv("KP_AGENT_WRAPPER"); wrapper != nullptr) args.insert(args.begin(), wrapper);
+    auto a = ChildProcess::Spawn(args, dir_.File("agent.log"));
     ASSERT_THAT(a, IsOk());
     agent_ = std::move(a).value();
   }
@@ -145,6 +158,61 @@ TEST_F(AgentProcessTest, CheckNamesTheRunningAgentThatHoldsTheDataFolder) {
   EXPECT_THAT(free->output, HasSubstr("no other agent is running with this data folder"));
   EXPECT_THAT(free->output, Not(HasSubstr("another ketenpoort-agent is running")));
   EXPECT_EQ(free->exit_code, 0) << free->output;
+}
+
+// Not a test: a measurement, run by hand (docs/operations.md "Memory"):
+//   KP_MEMORY_REQUESTS=20000 agent_process_test --gtest_also_run_disabled_tests
+//     --gtest_filter='*MemoryPerRequest*'   (one line)
+// prints the agent's and the gateway's resident memory (VmRSS) before and
+// after that many answered requests (64 in flight). With
+// KP_AGENT_WRAPPER=<script that does `exec valgrind --tool=massif ... "$@"`>
+// the agent runs under a profiler (exec, so that signals reach the agent).
+TEST_F(AgentProcessTest, DISABLED_MemoryPerRequest) {
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ExpectAnswered(*c);
+  const char* env = std::getenv("KP_MEMORY_REQUESTS");
+  const int total = env != nullptr ? std::atoi(env) : 20'000;
+  auto rss_kb = [](pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    }
+    return 0L;
+  };
+  auto run = [&](int n) {
+    int sent = 0, done = 0;
+    std::set<std::string> waiting;
+    while (done < n) {
+      std::vector<client::RequestSpec> batch;
+      while (static_cast<int>(waiting.size() + batch.size()) < 64 && sent < n) {
+        batch.push_back({case_id_, kPartner, {kCategory}, "plan-van-aanpak", {}, ""});
+        ++sent;
+      }
+      if (!batch.empty()) {
+        auto ids = c->SendRequests(batch);
+        ASSERT_THAT(ids, IsOk());
+        waiting.insert(ids->begin(), ids->end());
+      }
+      auto got = c->Poll(5000, [&](const client::Outcome& o) {
+        if (waiting.erase(o.request_id) == 1) ++done;
+      }, true);
+      ASSERT_THAT(got, IsOk());
+      ASSERT_GT(*got, 0u) << "no answer within 5 s";
+    }
+  };
+  run(2000);  // warm up: caches, SQLite pages, allocator arenas
+  const long agent0 = rss_kb(agent_->pid()), gateway0 = rss_kb(gateway_->pid());
+  run(total);
+  const long agent1 = rss_kb(agent_->pid()), gateway1 = rss_kb(gateway_->pid());
+  std::printf("after warm-up: agent %ld kB, gateway %ld kB\n", agent0, gateway0);
+  std::printf("after %d more requests: agent %ld kB (%+ld kB, %.0f bytes/request), gateway %ld kB (%+ld kB, "
+              "%.0f bytes/request)\n",
+              total, agent1, agent1 - agent0, 1024.0 * static_cast<double>(agent1 - agent0) / total, gateway1,
+              gateway1 - gateway0, 1024.0 * static_cast<double>(gateway1 - gateway0) / total);
+  ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());  // so a wrapper (a profiler) writes its report
+  EXPECT_EQ(agent_->WaitForExit(600'000), std::optional<int>(0));
 }
 
 }  // namespace
