@@ -1,5 +1,13 @@
 // Real ZeroMQ sockets on 127.0.0.1 with CURVE and the ZAP handler; no sleeps:
 // every wait is on an event with a deadline.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
 #include <zmq.hpp>
 
 #include "core/crypto/x25519.h"
@@ -15,6 +23,44 @@ using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
 constexpr int kDeadlineMs = 5000;
+
+volatile sig_atomic_t signals_handled = 0;
+void CountSignal(int) { signals_handled = signals_handled + 1; }
+
+// Runs `wait` on this thread while a second thread interrupts it with
+// SIGUSR1 (handler installed with sigaction, without SA_RESTART, like the
+// gateway's SIGHUP and SIGTERM), again every few milliseconds until `wait`
+// returns: one signal could land before the wait begins.
+template <typename Fn>
+void WhileSignalled(Fn wait) {
+  struct sigaction action {};
+  struct sigaction old {};
+  action.sa_handler = CountSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;
+  ASSERT_EQ(sigaction(SIGUSR1, &action, &old), 0);
+  signals_handled = 0;
+  const pthread_t waiter = pthread_self();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread interrupter([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    while (!done) {
+      pthread_kill(waiter, SIGUSR1);
+      cv.wait_for(lock, std::chrono::milliseconds(5), [&] { return done; });
+    }
+  });
+  wait();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  interrupter.join();
+  sigaction(SIGUSR1, &old, nullptr);
+  EXPECT_GT(signals_handled, 0);
+}
 
 class TransportTest : public ::testing::Test {
  protected:
@@ -166,6 +212,55 @@ TEST_F(TransportTest, AFullPeerPipeParksInsteadOfBlocking) {
   }
   EXPECT_EQ(server_->parked(), 0u);
   EXPECT_GE(received, parked_after);
+}
+
+// A signal (SIGHUP to reload, SIGTERM to stop) makes zmq_poll fail with
+// EINTR; that is "nothing yet", so the caller's loop can look at its flags,
+// and the socket keeps working.
+TEST_F(TransportTest, ASignalEndsAWaitingGatewayReceiveWithNothing) {
+  constexpr int kLongMs = 60'000;
+  const auto began = std::chrono::steady_clock::now();
+  WhileSignalled([&] {
+    auto in = server_->Receive(kLongMs);
+    ASSERT_THAT(in, IsOk());
+    EXPECT_FALSE(in->has_value());
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(kLongMs))
+      << "the receive waited its whole timeout: the signal did not end it";
+  auto client = Connect(agent_);
+  ASSERT_OK(client->Send("after the signal"));
+  EXPECT_EQ(ReceiveOne().payload, "after the signal");
+}
+
+TEST_F(TransportTest, ASignalEndsAWaitingClientReceiveWithNothing) {
+  constexpr int kLongMs = 60'000;
+  auto client = Connect(agent_);
+  ASSERT_EQ(client->WaitForHandshake(kDeadlineMs), ConnectionState::kConnected);
+  const auto began = std::chrono::steady_clock::now();
+  WhileSignalled([&] {
+    auto got = client->Receive(kLongMs);
+    ASSERT_THAT(got, IsOk());
+    EXPECT_FALSE(got->has_value());
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(kLongMs));
+  ASSERT_OK(client->Send("ping"));
+  IncomingMessage in = ReceiveOne();
+  ASSERT_OK(server_->Send(in.routing_id, "pong"));
+  auto reply = client->Receive(kDeadlineMs);
+  ASSERT_THAT(reply, IsOk());
+  EXPECT_EQ(reply->value_or(""), "pong");
+}
+
+TEST_F(TransportTest, ASignalEndsAWaitForHandshake) {
+  constexpr int kLongMs = 60'000;
+  DealerOptions options;
+  options.endpoint = "tcp://127.0.0.1:1";  // nobody listens: no handshake ever comes
+  options.server_public_key = gateway_.public_key;
+  auto client = DealerClient::Create(context_, agent_.public_key, agent_.secret_key, options);
+  ASSERT_THAT(client, IsOk());
+  const auto began = std::chrono::steady_clock::now();
+  WhileSignalled([&] { EXPECT_NE((*client)->WaitForHandshake(kLongMs), ConnectionState::kConnected); });
+  EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(kLongMs));
 }
 
 }  // namespace
