@@ -49,7 +49,7 @@ struct DealerOptions {
   int send_hwm = 1'000;
   // Whole messages that may wait unread; small, as each may be
   // max_message_bytes. Must be positive.
-  int receive_hwm = 4;
+  int receive_hwm = 8;
   int heartbeat_interval_ms = 1'000;
   int heartbeat_timeout_ms = 5'000;
   int reconnect_interval_ms = 100;       // TCP reconnects, done by ZeroMQ

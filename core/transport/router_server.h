@@ -54,7 +54,7 @@ struct RouterOptions {
   // Whole messages per peer that may wait unread. Small, because each may be
   // max_message_bytes: a peer that sends faster than the gateway reads is
   // held back by TCP flow control instead. Must be positive.
-  int receive_hwm = 4;
+  int receive_hwm = 8;
   int heartbeat_interval_ms = 1'000;         // ZMTP PING
   int heartbeat_timeout_ms = 5'000;          // no traffic: the connection is closed
   int64_t max_message_bytes = 4 * 1024 * 1024 + 64;
