@@ -161,6 +161,12 @@ Status Agent::Init() {
   options.always_require_consent = config_.always_require_consent;
   options.gateway_log_origin = config_.gateway_log_origin;
   options.data_dir = config_.data_dir;
+  KP_ASSIGN_OR_RETURN(kept_, KeptAnswers::Open(config_.data_dir + "/answers.db"));
+  options.kept_answers = kept_.get();
+  if (auto waiting = kept_->Count(); waiting.ok() && *waiting > 0) {
+    spdlog::info("{} answer(s) from before the restart wait for the gateway's receipt; they are sent again",
+                 *waiting);
+  }
   // The responder takes over the registry and the sources.
   responder_ = std::make_unique<Responder>(me, *parts_.gateway, std::move(*parts_.registry), parts_.policy,
                                            std::move(parts_.sources), *log_, clock_, options);
@@ -264,6 +270,11 @@ Status Agent::Step(int timeout_ms) {
   if (!got->has_value()) {
     (void)responder_->SyncReceipts();  // idle: the last receipts reach the disk
     responder_->ForgetExpired();       // and ids too old to matter leave memory
+  }
+  if (state == ConnectionState::kConnected && since(last_resend_check_) >= kResendCheckMs) {
+    // Answers the gateway has not confirmed go again (it deduplicates).
+    last_resend_check_ = after;
+    for (const auto& again : responder_->AnswersToSendAgain()) Send(again);
   }
   if (state == ConnectionState::kConnected) {
     if (since(last_sent_) >= config_.heartbeat_interval_ms) {

@@ -81,6 +81,7 @@ class Agent {
   const Clock& clock_;
   AgentParts parts_;
   std::unique_ptr<audit::LogWriter> log_;
+  std::unique_ptr<KeptAnswers> kept_;  // before responder_: it borrows it
   std::unique_ptr<Responder> responder_;
   std::unique_ptr<TransportContext> context_;
   std::unique_ptr<DealerClient> dealer_;
@@ -89,6 +90,8 @@ class Agent {
   SteadyClock::time_point last_received_{};
   SteadyClock::time_point connecting_since_{};
   SteadyClock::time_point next_retry_{};
+  SteadyClock::time_point last_resend_check_{};
+  static constexpr int64_t kResendCheckMs = 2'000;
   int64_t backoff_ms_ = 0;
   bool unreachable_logged_ = false;
   std::atomic<bool> stop_{false};

@@ -155,14 +155,9 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
       return HandleReceipt(*env);
     case v1::MESSAGE_KIND_HEARTBEAT:
       return {};
-    case v1::MESSAGE_KIND_ERROR: {
-      v1::Error err;
-      if (ParseBody(env->body, err).ok()) {
-        spdlog::warn("the gateway reported an error (code {}) for message {}: {}",
-                     static_cast<int>(err.code()), IdHex(env->header.request_id()), err.message());
-      }
+    case v1::MESSAGE_KIND_ERROR:
+      HandleGatewayError(*env);
       return {};
-    }
     default:
       spdlog::warn("ignored a {} message from the gateway: an agent does not handle it",
                    wire::KindLabel(env->header.kind()));
@@ -179,6 +174,18 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
   if (Status s = ParseBody(outer.body, auth); !s.ok()) return Refuse(answer.request_id, &answer, s);
   if (answer.request_id.size() != wire::kMessageIdBytes) {
     return Refuse(answer.request_id, &answer, InvalidArgumentError("an authorisation must name its request"));
+  }
+  if (options_.kept_answers != nullptr) {
+    // Asked again (the gateway lost the answer, or reconnected): the kept
+    // answer goes again, never a second disclosure.
+    auto kept = options_.kept_answers->Get(answer.request_id);
+    if (kept.ok() && kept->has_value()) {
+      auto again = Wrap(**kept);
+      if (again.ok()) {
+        spdlog::debug("request {} asked again: its kept answer is sent again", IdHex(answer.request_id));
+        return {std::move(*again), OkStatus()};
+      }
+    }
   }
   if (answered_.Seen("", answer.request_id)) {
     spdlog::warn("request {} was already answered; the repeated authorisation is ignored",
@@ -253,7 +260,19 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
   // under load is always at or below the floor that Check() refuses.
   answered_.Remember("", answer.request_id, std::max(now, answer.sent_at_ms));
   ++answered_count_;
-  spdlog::info("request {} case={} answered: {} categor{} to {} (own log #{})", IdHex(answer.request_id),
+  if (options_.kept_answers != nullptr) {
+    // Kept until the gateway's receipt (in a burst: committed after the
+    // disclosure log's sync, before anything is sent).
+    Status kept = options_.kept_answers->Keep(KeptAnswer{answer.request_id, answer.request.case_id(),
+                                                         delivery.SerializeAsString(), now, auth.expires_at_ms()});
+    if (!kept.ok()) {
+      spdlog::error("request {}: the answer cannot be kept until its receipt ({}); it is sent once",
+                    IdHex(answer.request_id), kept.message());
+    } else {
+      sent_[answer.request_id] = Sent{msg->message_id, now};
+    }
+  }
+  spdlog::debug("request {} case={} answered: {} categor{} to {} (own log #{})", IdHex(answer.request_id),
                answer.request.case_id(), answer.allowed.size(), answer.allowed.size() == 1 ? "y" : "ies",
                answer.coordinator, logged->index);
   return {std::move(msg->bytes), OkStatus()};
@@ -599,6 +618,13 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
       spdlog::error("cannot keep the receipt: {}", s.message());
     }
   }
+  if (options_.kept_answers != nullptr) {
+    // Delivered: the kept answer goes.
+    if (Status s = options_.kept_answers->Forget(outer.header.request_id()); !s.ok()) {
+      spdlog::warn("cannot drop a receipted answer: {}", s.message());
+    }
+    sent_.erase(outer.header.request_id());
+  }
   v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_RECEIPT);
   r.set_message_id(outer.header.request_id());
   r.set_reason("gateway log index " + std::to_string(receipt.audit_index()) + ", checkpoint of " +
@@ -622,9 +648,90 @@ Status Responder::SyncReceipts() {
   return OkStatus();
 }
 
+void Responder::BeginBurst() {
+  burst_ = true;
+  if (options_.kept_answers != nullptr) kept_in_transaction_ = options_.kept_answers->Begin().ok();
+}
+
 Status Responder::EndBurst() {
   burst_ = false;
-  return log_.Sync();
+  Status s = log_.Sync();
+  if (kept_in_transaction_) {
+    kept_in_transaction_ = false;
+    if (s.ok()) {
+      s = options_.kept_answers->Commit();
+      if (!s.ok()) options_.kept_answers->Rollback();
+    } else {
+      options_.kept_answers->Rollback();
+    }
+  }
+  return s;
+}
+
+Result<std::string> Responder::Wrap(const KeptAnswer& kept) {
+  KP_ASSIGN_OR_RETURN(SignedMessage msg,
+                      signer_.Sign(v1::MESSAGE_KIND_FRAGMENT_DELIVERY, "", kept.request_id, kept.delivery));
+  sent_[kept.request_id] = Sent{msg.message_id, clock_.NowMillis()};
+  return msg.bytes;
+}
+
+std::vector<std::string> Responder::AnswersToSendAgain() {
+  std::vector<std::string> out;
+  if (options_.kept_answers == nullptr) return out;
+  auto all = options_.kept_answers->All();
+  if (!all.ok()) {
+    spdlog::error("cannot read the kept answers: {}", all.status().message());
+    return out;
+  }
+  const int64_t now = clock_.NowMillis();
+  for (const KeptAnswer& k : *all) {
+    if (k.expires_ms <= now) {
+      DropKept(k.request_id, k.case_id, "the request expired before the gateway confirmed the answer");
+      continue;
+    }
+    auto it = sent_.find(k.request_id);
+    if (it != sent_.end() && it->second.sent_ms != 0 && now - it->second.sent_ms < options_.resend_after_ms) continue;
+    auto again = Wrap(k);
+    if (again.ok()) out.push_back(std::move(*again));
+  }
+  if (!out.empty()) spdlog::info("sending {} answer(s) again that the gateway has not confirmed", out.size());
+  return out;
+}
+
+void Responder::HandleGatewayError(const VerifiedEnvelope& env) {
+  v1::Error err;
+  if (!ParseBody(env.body, err).ok()) return;
+  const std::string& about = env.header.request_id();  // the message the error answers
+  for (auto& [request_id, sent] : sent_) {
+    if (sent.message_id != about) continue;
+    if (err.code() == v1::ERROR_CODE_UNAVAILABLE || err.code() == v1::ERROR_CODE_RESOURCE_EXHAUSTED) {
+      // The gateway could not take it now (e.g. its disk was full): again later.
+      spdlog::warn("the gateway could not take the answer to request {} now ({}); it is kept and sent again",
+                   IdHex(request_id), err.message());
+      sent.sent_ms = 0;
+      return;
+    }
+    const std::string id = request_id;  // DropKept erases the entry
+    auto kept = options_.kept_answers->Get(id);
+    DropKept(id, kept.ok() && kept->has_value() ? (*kept)->case_id : "", "the gateway refused it: " + err.message());
+    return;
+  }
+  spdlog::warn("the gateway reported an error (code {}) for message {}: {}", static_cast<int>(err.code()),
+               IdHex(about), err.message());
+}
+
+void Responder::DropKept(const std::string& request_id, const std::string& case_id, const std::string& why) {
+  if (Status s = options_.kept_answers->Forget(request_id); !s.ok()) {
+    spdlog::warn("cannot drop a kept answer: {}", s.message());
+    return;
+  }
+  sent_.erase(request_id);
+  v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_EXPIRED);
+  r.set_case_id(case_id);
+  r.set_message_id(request_id);
+  r.set_reason("answer not delivered to the coordinator: " + why);
+  AppendAsync(std::move(r));
+  spdlog::warn("the answer to request {} was not delivered: {}", IdHex(request_id), why);
 }
 
 void Responder::AppendAsync(v1::AuditRecord record) {

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "agent/connectors/connector.h"
+#include "agent/kept_answers.h"
 #include "core/audit/checkpoint.h"
 #include "core/audit/log_writer.h"
 #include "core/base/clock.h"
@@ -68,6 +69,11 @@ struct ResponderOptions {
   // each). Under heavier load the oldest go, and a request sent before them
   // is refused ("send it again") rather than risk answering it twice.
   size_t max_remembered_answers = 100'000;
+  // Answers sent and not yet receipted (borrowed; must outlive the
+  // responder). Null only in tests of the responder alone: then an answer
+  // lost on the way is not sent again.
+  KeptAnswers* kept_answers = nullptr;
+  int64_t resend_after_ms = 30'000;  // an answer without receipt goes again after this
 };
 
 // What to do after a message.
@@ -91,7 +97,7 @@ class Responder {
   // A burst: the agent handles every message waiting on its socket, then
   // makes their disclosure records durable with one sync (EndBurst), and only
   // then sends the answers. Outside a burst each disclosure is synced on its own.
-  void BeginBurst() { burst_ = true; }
+  void BeginBurst();
   Status EndBurst();
   // Syncs receipts.jsonl when lines were appended since its last sync (on
   // the agent's idle timer and when it stops).
@@ -99,6 +105,12 @@ class Responder {
 
   // A signed heartbeat for the gateway.
   Result<std::string> Heartbeat();
+
+  // Kept answers (kept_answers.h) to send again now: each without a receipt
+  // for resend_after_ms, or one the gateway could not take (it said
+  // "unavailable"). Each goes in a freshly signed envelope. Answers whose
+  // request has expired are dropped and recorded as not delivered.
+  std::vector<std::string> AnswersToSendAgain();
 
   // Forgets request and message ids too old to matter (an older request or
   // message is refused anyway); the agent calls it when idle, so memory
@@ -120,6 +132,17 @@ class Responder {
   Outcome Refuse(const std::string& request_id, Answer* answer, const Status& why);
   ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event) const;
   void AppendAsync(ketenpoort::v1::AuditRecord record);
+  // A kept answer in a freshly signed envelope.
+  Result<std::string> Wrap(const KeptAnswer& kept);
+  void HandleGatewayError(const VerifiedEnvelope& env);
+  // The gateway will not deliver this answer: drop it, record why.
+  void DropKept(const std::string& request_id, const std::string& case_id, const std::string& why);
+  struct Sent {
+    std::string message_id;  // of the envelope last sent with it
+    int64_t sent_ms = 0;     // 0: send again at the next look
+  };
+  std::map<std::string, Sent> sent_;  // request id -> the kept answer's last send
+  bool kept_in_transaction_ = false;
 
   const Identity& me_;
   const std::string gateway_id_;

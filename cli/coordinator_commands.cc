@@ -6,7 +6,8 @@
 // Each finds its client configuration through --config or KETENPOORT_CONFIG,
 // removes expired fragments from the local store, and exits with the codes
 // of cli_context.h: 3 when policy refused, 4 when the gateway could not be
-// reached or did not answer in time, 5 when an answer did not verify.
+// reached or did not answer in time (a request then says whether the gateway
+// accepted it), 5 when an answer did not verify.
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -408,24 +409,73 @@ struct RequestArgs {
   std::string purpose;
   std::vector<std::string> subjects;
   std::string justification;
+  std::string resend;
   int wait_s = 30;
   bool json = false;
 };
+
+// After the wait for an answer ran out, or the gateway could not take the
+// request: says truthfully whether the gateway holds it (then its answer
+// comes to the inbox) or not (then it must be sent again). Exit code 4.
+void ReportNoAnswer(CliContext& ctx, Coordinator& c, const std::string& id, const Status& why) {
+  auto request = c.store().GetRequest(id);
+  const bool accepted = request.ok() && request->has_value() && (*request)->accepted;
+  ctx.err << "request " << HexEncode(id) << ": ";
+  if (accepted) {
+    ctx.err << "accepted by the gateway; no answer yet. The answer will come to your inbox: fetch it with "
+               "`ketenpoort inbox`.\n";
+  } else {
+    ctx.err << "NOT accepted by the gateway (" << why.message() << "). Send it again with "
+            << "`ketenpoort request --resend " << HexEncode(id) << "`.\n";
+  }
+  ctx.exit_code = kExitUnavailable;
+}
+
+Status AwaitAndReport(CliContext& ctx, Coordinator& c, const std::string& id, int wait_s, bool json) {
+  auto o = c.AwaitOutcome(id, wait_s * 1000);
+  if (!o.ok()) {
+    if (o.status().code() != StatusCode::kDeadlineExceeded) return o.status();
+    ReportNoAnswer(ctx, c, id, o.status());
+    return OkStatus();
+  }
+  if (o->kind == Outcome::Kind::kError &&
+      (o->error.code() == StatusCode::kUnavailable || o->error.code() == StatusCode::kResourceExhausted)) {
+    ReportNoAnswer(ctx, c, id, o->error);  // the gateway could not take it now: nothing was done
+    return OkStatus();
+  }
+  ctx.exit_code = Report(ctx, *o, json);
+  return OkStatus();
+}
 
 void RegisterRequest(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<RequestArgs>();
   CLI::App* cmd = app.add_subcommand("request", "Ask a partner for a case fragment and wait for the answer");
   AddConfig(cmd, a->config);
-  cmd->add_option("case", a->case_id, "Case id")->required();
-  cmd->add_option("--from", a->from, "Partner asked, e.g. politie")->required();
-  cmd->add_option("--category", a->categories, "Data category (repeat)")->required();
-  cmd->add_option("--purpose", a->purpose, "Purpose id")->required();
+  cmd->add_option("case", a->case_id, "Case id");
+  cmd->add_option("--from", a->from, "Partner asked, e.g. politie");
+  cmd->add_option("--category", a->categories, "Data category (repeat)");
+  cmd->add_option("--purpose", a->purpose, "Purpose id");
+  cmd->add_option("--resend", a->resend,
+                  "Send a waiting request again (its id, as printed): for one the gateway did not accept");
   cmd->add_option("--subject", a->subjects, "Subject reference (repeat; default: every subject of the case)");
   cmd->add_option("--justification", a->justification,
                   "Written grounds, sealed to the partner (required by some rules, e.g. acute danger)");
   cmd->add_option("--wait", a->wait_s, "Seconds to wait for the answer (default 30; 0: do not wait)");
   cmd->add_flag("--json", a->json, "Print the answer as JSON");
   cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
+    if (!a->resend.empty()) {
+      auto id = HexDecode(a->resend);
+      if (!id.ok() || id->size() != 16) {
+        return InvalidArgumentError("--resend takes a request id: 32 hexadecimal characters");
+      }
+      KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+      KP_RETURN_IF_ERROR(c->Resend(*id));
+      ctx.err << "request " << a->resend << " sent again\n";
+      return AwaitAndReport(ctx, *c, *id, std::max(a->wait_s, 1), a->json);
+    }
+    if (a->case_id.empty() || a->from.empty() || a->categories.empty() || a->purpose.empty()) {
+      return InvalidArgumentError("a request needs a case, --from, --category and --purpose (or --resend ID)");
+    }
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     client::RequestSpec spec{a->case_id, a->from, a->categories, a->purpose, a->subjects, a->justification};
     KP_ASSIGN_OR_RETURN(std::string id, c->SendRequest(spec));
@@ -434,9 +484,7 @@ void RegisterRequest(CLI::App& app, CliContext& ctx) {
       ctx.out << HexEncode(id) << "\n";
       return OkStatus();
     }
-    KP_ASSIGN_OR_RETURN(Outcome o, c->AwaitOutcome(id, a->wait_s * 1000));
-    ctx.exit_code = Report(ctx, o, a->json);
-    return OkStatus();
+    return AwaitAndReport(ctx, *c, id, a->wait_s, a->json);
   }));
 }
 

@@ -297,8 +297,13 @@ Result<std::vector<std::string>> Coordinator::SendRequests(const std::vector<Req
     KP_ASSIGN_OR_RETURN(PreparedRequest p, Prepare(spec));
     prepared.push_back(std::move(p));
   }
-  // Recorded before they are sent, so an answer can never arrive for a
-  // request this store does not know.
+  // Signed once and kept as sent, so that sending it again is the same
+  // request (protocol §6.1); recorded before it is sent, so an answer can
+  // never arrive for a request this store does not know.
+  for (auto& p : prepared) {
+    KP_ASSIGN_OR_RETURN(SignedMessage m, signer_->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", p.body, p.id));
+    p.info.envelope = std::move(m.bytes);
+  }
   KP_RETURN_IF_ERROR(store_->Begin());
   for (const auto& p : prepared) {
     if (Status s = store_->AddRequest(p.info); !s.ok()) {
@@ -309,7 +314,7 @@ Result<std::vector<std::string>> Coordinator::SendRequests(const std::vector<Req
   KP_RETURN_IF_ERROR(store_->Commit());
   std::vector<std::string> ids;
   for (size_t i = 0; i < prepared.size(); ++i) {
-    Status sent = Send(v1::MESSAGE_KIND_FRAGMENT_REQUEST, prepared[i].body, prepared[i].id).status();
+    Status sent = dealer_->Send(prepared[i].info.envelope);
     if (!sent.ok()) {
       // The rest never left: they are not left waiting for ever.
       for (size_t j = i; j < prepared.size(); ++j) {
@@ -320,6 +325,21 @@ Result<std::vector<std::string>> Coordinator::SendRequests(const std::vector<Req
     ids.push_back(prepared[i].id);
   }
   return ids;
+}
+
+Status Coordinator::Resend(const std::string& request_id) {
+  if (!dealer_) return FailedPreconditionError("not connected to the gateway");
+  KP_ASSIGN_OR_RETURN(auto request, store_->GetRequest(request_id));
+  if (!request.has_value()) return NotFoundError("request " + Hex(request_id) + " is not in this store");
+  if (request->state != RequestState::kPending) {
+    return FailedPreconditionError("request " + Hex(request_id) + " is " +
+                                   std::string(RequestStateName(request->state)) + ": nothing to send again");
+  }
+  if (request->envelope.empty()) {
+    return FailedPreconditionError("request " + Hex(request_id) +
+                                   " was made by an older version that did not keep it; ask again with a new request");
+  }
+  return dealer_->Send(request->envelope);
 }
 
 Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, const std::string& awaited,
@@ -360,6 +380,15 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
   if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_ERROR) && from_gateway && !awaited.empty() &&
       rid == awaited) {
     return std::optional<VerifiedEnvelope>(std::move(env).value());
+  }
+  if (kind == v1::MESSAGE_KIND_ACCEPTED && from_gateway) {
+    // The gateway holds the request durably: its answer will come (and wait
+    // in the inbox if this client is gone by then).
+    v1::RequestAccepted accepted;
+    if (ParseBody(env->body, accepted).ok() && accepted.request_id() == rid) {
+      KP_RETURN_IF_ERROR(store_->MarkAccepted(rid));
+    }
+    return std::optional<VerifiedEnvelope>();
   }
   if (kind != v1::MESSAGE_KIND_REFUSAL && kind != v1::MESSAGE_KIND_FRAGMENT_DELIVERY &&
       !(kind == v1::MESSAGE_KIND_ERROR && from_gateway)) {
@@ -416,11 +445,17 @@ Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string
   const int64_t now = clock_.NowMillis();
   switch (env.header.kind()) {
     case v1::MESSAGE_KIND_ERROR:
-      // The gateway could not take the request at all (malformed, not a
-      // coordinator's): nothing was forwarded. It stays waiting in the store
-      // but will never be answered.
       o.error = StatusFromErrorBody(env.body);
       if (o.error.ok()) o.error = InternalError("the gateway answered with an empty error");
+      if (o.error.code() == StatusCode::kUnavailable || o.error.code() == StatusCode::kResourceExhausted) {
+        // The gateway could not save it now (nothing was done): it stays
+        // waiting, not accepted, to be sent again (Resend).
+        if (Status s = store_->MarkNotAccepted(request.request_id, o.error.message()); !s.ok()) o.error = s;
+        return o;
+      }
+      // The gateway cannot take the request at all (malformed, not a
+      // coordinator's): nothing was forwarded, and sending it again will not
+      // change that.
       if (Status s = store_->MarkFailed(request.request_id, o.error.message(), now); !s.ok()) o.error = s;
       return o;
     case v1::MESSAGE_KIND_REFUSAL: {
@@ -571,9 +606,16 @@ Result<Outcome> Coordinator::AwaitOutcome(const std::string& request_id, int tim
   while (!mine.has_value()) {
     const int left = MillisLeft(deadline);
     if (left == 0) {
-      return DeadlineExceededError("no answer to request " + Hex(request_id) + " within " +
-                                   std::to_string(timeout_ms / 1000) +
-                                   " s; it stays waiting: fetch the answer later with `ketenpoort inbox`");
+      KP_ASSIGN_OR_RETURN(auto now, store_->GetRequest(request_id));
+      const std::string waited = " within " + std::to_string(timeout_ms / 1000) + " s";
+      if (now.has_value() && now->accepted) {
+        return DeadlineExceededError("request " + Hex(request_id) + " was accepted by the gateway, but no answer came" +
+                                     waited + "; the answer will come to your inbox: fetch it later with "
+                                     "`ketenpoort inbox`");
+      }
+      return DeadlineExceededError("request " + Hex(request_id) + " was not accepted by the gateway" + waited +
+                                   " (no confirmation came); send it again with `ketenpoort request --resend " +
+                                   Hex(request_id) + "`");
     }
     KP_RETURN_IF_ERROR(ReceiveOne(left, "", [&](const Outcome& o) {
                          if (o.request_id == request_id) mine = o;

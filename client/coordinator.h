@@ -96,6 +96,12 @@ class Coordinator {
   // The same for several requests, recorded in one transaction (pipelined
   // use); returns their ids in order. All or none are sent.
   Result<std::vector<std::string>> SendRequests(const std::vector<RequestSpec>& specs);
+  // Sends a waiting request again, byte for byte as it was first sent
+  // (protocol §6.1): the gateway answers ACCEPTED (and the answer, when it
+  // came meanwhile) for a request it holds, and takes it as new when it
+  // never got it. Use when the gateway did not confirm it (RequestInfo
+  // .accepted false). Then wait with AwaitOutcome.
+  Status Resend(const std::string& request_id);
   // Waits up to `timeout_ms` for the answer to `request_id`, handling
   // everything else that arrives meanwhile. DeadlineExceeded when none came
   // (the request stays waiting: fetch it later with FetchInbox).

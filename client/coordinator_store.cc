@@ -72,12 +72,32 @@ RequestInfo RequestFromRow(Stmt& q) {
   r.state = static_cast<RequestState>(q.ColInt(7));
   r.refusal = q.Col(8);
   r.answered_ms = q.ColInt(9);
+  r.envelope = q.Col(10);
+  r.accepted = q.ColInt(11) != 0;
   return r;
 }
 
 constexpr char kRequestColumns[] =
-    "SELECT request_id, case_id, partner, agent, categories, purpose, sent_ms, state, refusal, answered_ms "
-    "FROM requests ";
+    "SELECT request_id, case_id, partner, agent, categories, purpose, sent_ms, state, refusal, answered_ms, "
+    "envelope, accepted FROM requests ";
+
+// Stores made before requests kept their signed envelope and the gateway's
+// acceptance gain the two columns.
+Status Migrate(sqlite::Database& db) {
+  bool has_envelope = false;
+  {
+    Stmt q(db, "SELECT name FROM pragma_table_info('requests')");
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      has_envelope |= q.Col(0) == "envelope";
+    }
+  }
+  if (has_envelope) return OkStatus();
+  return db.Exec(
+      "ALTER TABLE requests ADD COLUMN envelope BLOB NOT NULL DEFAULT x'';"
+      "ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;");
+}
 
 }  // namespace
 
@@ -107,6 +127,7 @@ Result<std::unique_ptr<CoordinatorStore>> CoordinatorStore::Open(const std::stri
   KP_RETURN_IF_ERROR(
       db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA busy_timeout=5000;"));
   KP_RETURN_IF_ERROR(db->Exec(kSchema));
+  KP_RETURN_IF_ERROR(Migrate(*db));
   SecretBytes key = DeriveKey(me.sealing().secret_key, kKeyContext);
   return std::unique_ptr<CoordinatorStore>(new CoordinatorStore(std::move(db), std::move(key)));
 }
@@ -192,10 +213,20 @@ Result<std::vector<v1::Subject>> CoordinatorStore::Subjects(const std::string& c
 
 Status CoordinatorStore::AddRequest(const RequestInfo& r) {
   return Stmt(*db_,
-              "INSERT INTO requests(request_id, case_id, partner, agent, categories, purpose, sent_ms, state) "
-              "VALUES(?, ?, ?, ?, ?, ?, ?, ?)")
+              "INSERT INTO requests(request_id, case_id, partner, agent, categories, purpose, sent_ms, state, envelope) "
+              "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .Bind(r.request_id).Text(r.case_id).Text(r.partner).Text(r.agent).Text(sqlite::JoinIds(r.categories)).Text(r.purpose)
-      .Int(r.sent_ms).Int(static_cast<int64_t>(RequestState::kPending)).Run();
+      .Int(r.sent_ms).Int(static_cast<int64_t>(RequestState::kPending)).Bind(r.envelope).Run();
+}
+
+Status CoordinatorStore::MarkAccepted(const std::string& request_id) {
+  return Stmt(*db_, "UPDATE requests SET accepted = 1, refusal = '' WHERE request_id = ? AND accepted = 0")
+      .Bind(request_id).Run();
+}
+
+Status CoordinatorStore::MarkNotAccepted(const std::string& request_id, const std::string& reason) {
+  return Stmt(*db_, "UPDATE requests SET refusal = ? WHERE request_id = ? AND state = ? AND accepted = 0")
+      .Text(reason).Bind(request_id).Int(static_cast<int64_t>(RequestState::kPending)).Run();
 }
 
 Result<std::optional<RequestInfo>> CoordinatorStore::GetRequest(const std::string& request_id) {

@@ -52,8 +52,10 @@ struct RequestInfo {
   std::string purpose;
   int64_t sent_ms = 0;
   RequestState state = RequestState::kPending;
-  std::string refusal;     // reason (refused or failed), readable, no personal data
+  std::string refusal;     // reason (refused or failed; or why the gateway did not accept it yet), no personal data
   int64_t answered_ms = 0;
+  std::string envelope;    // the signed FRAGMENT_REQUEST as sent (sent again byte for byte: protocol §6.1)
+  bool accepted = false;   // the gateway confirmed it durably accepted it (ACCEPTED)
 };
 
 struct StoredFragment {
@@ -92,6 +94,11 @@ class CoordinatorStore {
   Result<std::optional<RequestInfo>> GetRequest(const std::string& request_id);
   Result<std::vector<RequestInfo>> Requests(const std::string& case_id);  // "" = all
   Status MarkRefused(const std::string& request_id, const std::string& reason, int64_t now_ms);
+  // The gateway confirmed it holds the request (its answer will come).
+  Status MarkAccepted(const std::string& request_id);
+  // The gateway could not take it now (nothing was done): it stays waiting,
+  // to be sent again; `reason` says why.
+  Status MarkNotAccepted(const std::string& request_id, const std::string& reason);
   // The request was never handled (not sent, or the gateway could not take
   // it); `reason` says why. Only a waiting request changes.
   Status MarkFailed(const std::string& request_id, const std::string& reason, int64_t now_ms);

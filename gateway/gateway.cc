@@ -1310,6 +1310,7 @@ void Gateway::SendAuditListing(const std::string& sender, const std::string& msg
 void Gateway::RunTimers() {
   if (!audit_ok_) (void)TryRecoverAudit();  // serves again by itself once the disk does
   const int64_t now = clock_.NowMillis();
+  if (now - last_timers_ms_ >= 1000) replay_->Prune();  // ids that left the window go, also when idle
   auto gone = router_->FlushParked();
   const bool due = now - last_timers_ms_ >= 1000;
   if (!gone.empty() || due) {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include <CLI/CLI.hpp>
@@ -59,6 +60,16 @@ int Run(const std::string& config_path) {
     return 1;
   }
   kp::gateway::Gateway* g = gateway->get();
+  // Fault injection for the crash-consistency tests (tests/gateway/
+  // gateway_crash_test.cc): KP_FAULT_CRASH_AT=<point>:<n> exits at once, as
+  // kill -9 would, the n-th time a unit of work reaches that point.
+  if (const char* crash = std::getenv("KP_FAULT_CRASH_AT"); crash != nullptr) {
+    std::string spec(crash);
+    const size_t colon = spec.find(':');
+    const int nth = colon == std::string::npos ? 1 : std::atoi(spec.c_str() + colon + 1);
+    g->SetCrashPoint(spec.substr(0, colon), nth > 0 ? nth : 1);
+    spdlog::warn("fault injection: the gateway will crash at {}", spec);
+  }
   // A signal that came while starting is acted on now.
   auto signals = kp::SignalForwarder::Start(
       [g] {

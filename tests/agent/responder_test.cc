@@ -95,9 +95,14 @@ class ResponderTest : public ::testing::Test {
     auto log = audit::LogWriter::Open(dir_.File("audit"), std::move(signer).value());
     ASSERT_THAT(log, IsOk());
     log_ = std::move(log).value();
+    auto kept = KeptAnswers::Open(dir_.File("answers.db"));
+    ASSERT_THAT(kept, IsOk());
+    kept_ = std::move(kept).value();
     ResponderOptions options;
     options.gateway_log_origin = "ketenpoort.test/audit";
     options.data_dir = dir_.path();
+    options.kept_answers = kept_.get();
+    options.resend_after_ms = kResendAfterMs;
     responder_ = std::make_unique<Responder>(me(), ids_.at("gateway").MakeCard(), *registry, policy_,
                                              std::move(sources), *log_, clock_, options);
   }
@@ -199,8 +204,58 @@ class ResponderTest : public ::testing::Test {
     return {env->header.kind(), r.reason()};
   }
 
+  // The gateway's signed message of `kind` to this agent about `about`.
+  std::string FromGateway(v1::MessageKind kind, const std::string& about, const google::protobuf::Message& body) {
+    auto m = signers_.at("gateway")->Sign(kind, "politie-agent", about, body.SerializeAsString());
+    EXPECT_THAT(m, IsOk());
+    return m->bytes;
+  }
+
+  // A receipt for `request_id` with a checkpoint the gateway's log key signed.
+  std::string Receipt(const std::string& request_id) {
+    auto signer = audit::LogSigner::Create("ketenpoort.test/audit", ids_.at("gateway").signing().public_key,
+                                           ids_.at("gateway").signing().secret_key.Clone());
+    EXPECT_THAT(signer, IsOk());
+    v1::Receipt r;
+    r.set_audit_index(41);
+    r.set_checkpoint(signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", 42, std::string(32, '\x07'), {}}));
+    return FromGateway(v1::MESSAGE_KIND_RECEIPT, request_id, r);
+  }
+
+  // The FragmentDelivery body and message id of an envelope the agent sent.
+  std::pair<std::string, std::string> Delivery(const std::string& envelope) {
+    StaticKeyResolver keys;
+    keys.Add("politie-agent", me().signing().public_key);
+    auto env = EnvelopeVerifier(keys, nullptr).Verify(envelope);
+    EXPECT_THAT(env, IsOk());
+    if (!env.ok()) return {};
+    EXPECT_EQ(env->header.kind(), v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+    return {env->body, env->header.message_id()};
+  }
+
+  int64_t Kept() { return kept_->Count().value_or(-1); }
+
+  // Records of `event` in the agent's own log.
+  int Count(v1::AuditEvent event, std::string* reason = nullptr) {
+    EXPECT_OK(log_->Sync());
+    auto reader = audit::LogReader::Open(dir_.File("audit"));
+    EXPECT_THAT(reader, IsOk());
+    int n = 0;
+    if (!reader.ok()) return -1;
+    EXPECT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
+      if (e.record.event() == event) {
+        ++n;
+        if (reason != nullptr) *reason = e.record.reason();
+      }
+      return OkStatus();
+    }));
+    return n;
+  }
+
+  static constexpr int64_t kResendAfterMs = 30'000;
   testing::TempDir dir_;
   ManualClock clock_{kNow};
+  std::unique_ptr<KeptAnswers> kept_;
   std::map<std::string, Identity> ids_;
   std::map<std::string, std::unique_ptr<EnvelopeSigner>> signers_;
   std::shared_ptr<const policy::Policy> policy_;
@@ -253,11 +308,14 @@ TEST_F(ResponderTest, AReplayedAuthorisationIsNotAnsweredTwice) {
   EXPECT_THAT(again.status, StatusIs(StatusCode::kUnauthenticated));
 }
 
-TEST_F(ResponderTest, TheSameRequestReSignedIsNotAnsweredTwice) {
+TEST_F(ResponderTest, TheSameRequestAskedAgainGetsTheKeptAnswerNeverASecondDisclosure) {
   std::string rid;
   const std::string first = Authorisation({}, &rid);
-  EXPECT_EQ(Reply(responder_->Handle(first)).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
-  // The gateway signs a new envelope around the same authorisation body.
+  Outcome answered = responder_->Handle(first);
+  ASSERT_TRUE(answered.reply.has_value());
+  const auto [body, first_id] = Delivery(*answered.reply);
+  // The gateway lost the answer (a crash) and asks again: a new envelope
+  // around the same authorisation.
   StaticKeyResolver keys;
   keys.Add("gateway", ids_.at("gateway").signing().public_key);
   auto env = EnvelopeVerifier(keys, nullptr).Verify(first);
@@ -265,8 +323,71 @@ TEST_F(ResponderTest, TheSameRequestReSignedIsNotAnsweredTwice) {
   auto again = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, env->body);
   ASSERT_THAT(again, IsOk());
   Outcome out = responder_->Handle(again->bytes);
-  EXPECT_FALSE(out.reply.has_value());
-  EXPECT_THAT(out.status, StatusIs(StatusCode::kAlreadyExists));
+  ASSERT_TRUE(out.reply.has_value());
+  const auto [body_again, id_again] = Delivery(*out.reply);
+  EXPECT_EQ(body_again, body);       // the same sealed answer, not made again
+  EXPECT_NE(id_again, first_id);     // in a fresh envelope
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 1);
+  // Once the gateway confirmed it, a repeated authorisation is not answered.
+  EXPECT_OK(responder_->Handle(Receipt(rid)).status);
+  EXPECT_EQ(Kept(), 0);
+  auto third = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, env->body);
+  ASSERT_THAT(third, IsOk());
+  Outcome none = responder_->Handle(third->bytes);
+  EXPECT_FALSE(none.reply.has_value());
+  EXPECT_THAT(none.status, StatusIs(StatusCode::kAlreadyExists));
+}
+
+TEST_F(ResponderTest, AnAnswerWithoutAReceiptIsSentAgainUntilTheReceiptComes) {
+  std::string rid;
+  Outcome answered = responder_->Handle(Authorisation({}, &rid));
+  ASSERT_TRUE(answered.reply.has_value());
+  const auto [body, first_id] = Delivery(*answered.reply);
+  EXPECT_EQ(Kept(), 1);
+  EXPECT_TRUE(responder_->AnswersToSendAgain().empty());  // just sent
+  clock_.Advance(kResendAfterMs);
+  auto again = responder_->AnswersToSendAgain();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(Delivery(again[0]).first, body);
+  EXPECT_TRUE(responder_->AnswersToSendAgain().empty());  // not again at once
+  EXPECT_OK(responder_->Handle(Receipt(rid)).status);
+  EXPECT_EQ(Kept(), 0);
+  clock_.Advance(kResendAfterMs);
+  EXPECT_TRUE(responder_->AnswersToSendAgain().empty());
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 1);
+}
+
+TEST_F(ResponderTest, AnAnswerTheGatewayCannotTakeNowIsKeptAndOneItRefusesForGoodIsRecordedAsNotDelivered) {
+  std::string rid;
+  Outcome answered = responder_->Handle(Authorisation({}, &rid));
+  ASSERT_TRUE(answered.reply.has_value());
+  const std::string sent_id = Delivery(*answered.reply).second;
+  v1::Error busy;
+  busy.set_code(v1::ERROR_CODE_UNAVAILABLE);
+  busy.set_message("the gateway cannot write its audit log; send it again later");
+  (void)responder_->Handle(FromGateway(v1::MESSAGE_KIND_ERROR, sent_id, busy));
+  auto again = responder_->AnswersToSendAgain();  // due at once, without waiting
+  ASSERT_EQ(again.size(), 1u);
+  v1::Error expired;
+  expired.set_code(v1::ERROR_CODE_FAILED_PRECONDITION);
+  expired.set_message("the request expired before this answer reached the gateway");
+  (void)responder_->Handle(FromGateway(v1::MESSAGE_KIND_ERROR, Delivery(again[0]).second, expired));
+  EXPECT_EQ(Kept(), 0);
+  ASSERT_OK(log_->Close());  // the record was queued (it discloses nothing): now it is written
+  std::string reason;
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_EXPIRED, &reason), 1);
+  EXPECT_NE(reason.find("not delivered"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, AKeptAnswerWhoseRequestExpiredIsDroppedAndRecorded) {
+  Forge f;
+  f.expires_at = kNow + 10'000;
+  ASSERT_TRUE(responder_->Handle(Authorisation(f)).reply.has_value());
+  clock_.Advance(10'001);
+  EXPECT_TRUE(responder_->AnswersToSendAgain().empty());
+  EXPECT_EQ(Kept(), 0);
+  ASSERT_OK(log_->Close());
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_EXPIRED), 1);
 }
 
 TEST_F(ResponderTest, WithoutTheCoordinatorsSignedAdmissionItIsRefused) {

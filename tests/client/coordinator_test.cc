@@ -65,7 +65,10 @@ class HostileGatewayTest : public ::testing::Test {
     EXPECT_THAT(id, IsOk());
     auto in = router_->Receive(5000);
     EXPECT_THAT(in, IsOk());
-    if (in.ok() && in->has_value()) routing_id_ = (*in)->routing_id;
+    if (in.ok() && in->has_value()) {
+      routing_id_ = (*in)->routing_id;
+      request_bytes_ = (*in)->payload;
+    }
     return id.value_or("");
   }
 
@@ -191,6 +194,7 @@ class HostileGatewayTest : public ::testing::Test {
   std::unique_ptr<RouterServer> router_;
   std::unique_ptr<Coordinator> coordinator_;
   std::string request_id_;
+  std::string request_bytes_;  // the request as the gateway received it
   std::string routing_id_;
 };
 
@@ -310,6 +314,64 @@ TEST_F(HostileGatewayTest, TheStoreHoldsNoPersonalDataInTheClear) {
   ASSERT_OK_AND_ASSIGN(auto subjects, coordinator_->store().Subjects(kCase));
   ASSERT_EQ(subjects.size(), 1u);
   EXPECT_EQ(subjects[0].name(), kCanaryName);
+}
+
+}  // namespace
+}  // namespace kp::client
+
+namespace kp::client {
+namespace {
+
+class AcceptanceTest : public HostileGatewayTest {
+ protected:
+  std::string Accepted(const std::string& signer, const std::string& request_id) const {
+    v1::RequestAccepted a;
+    a.set_request_id(request_id);
+    a.set_audit_index(7);
+    const std::string to = signer == "gateway" ? Region::kCoordinator : "";
+    auto m = Signer(signer).Sign(v1::MESSAGE_KIND_ACCEPTED, to, request_id, a.SerializeAsString());
+    EXPECT_THAT(m, IsOk());
+    return m.ok() ? m->bytes : "";
+  }
+  bool IsAccepted(const std::string& request_id) {
+    auto r = coordinator_->store().GetRequest(request_id);
+    EXPECT_THAT(r, IsOk());
+    return r.ok() && r->has_value() && (*r)->accepted;
+  }
+};
+
+TEST_F(AcceptanceTest, OnlyTheGatewaysOwnAcceptanceMarksARequestAccepted) {
+  EXPECT_FALSE(IsAccepted(request_id_));
+  Feed({Accepted("politie-agent", request_id_)});  // an agent cannot speak for the gateway
+  EXPECT_FALSE(IsAccepted(request_id_));
+  Feed({Accepted("gateway", NewMessageId())});  // another request: changes nothing here
+  EXPECT_FALSE(IsAccepted(request_id_));
+  Feed({Accepted("gateway", request_id_)});
+  EXPECT_TRUE(IsAccepted(request_id_));
+  EXPECT_EQ(State(request_id_), RequestState::kPending);  // accepted is not answered
+  ExpectGenuineStillAccepted();
+}
+
+TEST_F(AcceptanceTest, ARequestTheGatewayCouldNotSaveStaysWaitingAndGoesAgainByteForByte) {
+  v1::Error e;
+  e.set_code(v1::ERROR_CODE_UNAVAILABLE);
+  e.set_message("the gateway could not save its case state; nothing of this message was done; send it again later");
+  auto m = Signer("gateway").Sign(v1::MESSAGE_KIND_ERROR, Region::kCoordinator, request_id_, e.SerializeAsString());
+  ASSERT_THAT(m, IsOk());
+  auto outcomes = Feed({m->bytes});
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes[0].error.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(State(request_id_), RequestState::kPending);  // not failed: it can go again
+  EXPECT_FALSE(IsAccepted(request_id_));
+  ASSERT_OK(coordinator_->Resend(request_id_));
+  auto in = router_->Receive(5000);
+  ASSERT_THAT(in, IsOk());
+  ASSERT_TRUE(in->has_value());
+  EXPECT_EQ((*in)->payload, request_bytes_);  // the same request, not a new one
+  Feed({Accepted("gateway", request_id_)});
+  EXPECT_TRUE(IsAccepted(request_id_));
+  ExpectGenuineStillAccepted();
+  EXPECT_EQ(coordinator_->Resend(request_id_).code(), StatusCode::kFailedPrecondition);  // answered: nothing to resend
 }
 
 }  // namespace

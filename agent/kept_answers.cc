@@ -1,0 +1,58 @@
+#include "agent/kept_answers.h"
+
+#include <sys/stat.h>
+
+namespace kp::agent {
+
+using sqlite::Stmt;
+
+Result<std::unique_ptr<KeptAnswers>> KeptAnswers::Open(const std::string& path) {
+  KP_ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path, "kept answers"));
+  ::chmod(path.c_str(), 0600);
+  std::unique_ptr<KeptAnswers> store(new KeptAnswers(std::move(db)));
+  KP_RETURN_IF_ERROR(store->db_->Exec(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
+      "CREATE TABLE IF NOT EXISTS kept(request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, delivery BLOB NOT NULL,"
+      " kept_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);"));
+  return store;
+}
+
+KeptAnswers::~KeptAnswers() = default;
+
+Status KeptAnswers::Begin() { return db_->Exec("BEGIN IMMEDIATE"); }
+Status KeptAnswers::Commit() { return db_->Exec("COMMIT"); }
+void KeptAnswers::Rollback() { (void)db_->Exec("ROLLBACK"); }
+
+Status KeptAnswers::Keep(const KeptAnswer& a) {
+  return Stmt(*db_, "INSERT OR REPLACE INTO kept(request_id, case_id, delivery, kept_ms, expires_ms) VALUES(?, ?, ?, ?, ?)")
+      .Bind(a.request_id).Text(a.case_id).Bind(a.delivery).Int(a.kept_ms).Int(a.expires_ms).Run();
+}
+
+Result<std::optional<KeptAnswer>> KeptAnswers::Get(const std::string& request_id) {
+  Stmt q(*db_, "SELECT request_id, case_id, delivery, kept_ms, expires_ms FROM kept WHERE request_id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
+  if (!row) return std::optional<KeptAnswer>();
+  return std::optional<KeptAnswer>(KeptAnswer{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4)});
+}
+
+Status KeptAnswers::Forget(const std::string& request_id) {
+  return Stmt(*db_, "DELETE FROM kept WHERE request_id = ?").Bind(request_id).Run();
+}
+
+Result<std::vector<KeptAnswer>> KeptAnswers::All() {
+  Stmt q(*db_, "SELECT request_id, case_id, delivery, kept_ms, expires_ms FROM kept ORDER BY kept_ms");
+  std::vector<KeptAnswer> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4)});
+  }
+}
+
+Result<int64_t> KeptAnswers::Count() {
+  Stmt q(*db_, "SELECT count(*) FROM kept");
+  KP_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row ? q.ColInt(0) : 0;
+}
+
+}  // namespace kp::agent
