@@ -268,7 +268,7 @@ Status Gateway::RecoverAuditOutbox() {
 // ------------------------------------------------------------ units of work
 
 void Gateway::MaybeCrash(std::string_view point) {
-  if (crash_point_.empty() || point != crash_point_ || unit_records_.empty()) return;
+  if (crash_point_.empty() || point != crash_point_ || !unit_wrote_records_) return;
   if (--crash_countdown_ > 0) return;
   // Fault injection (tests): die here as kill -9 would, with nothing flushed.
   std::_Exit(kCrashExitCode);
@@ -305,6 +305,7 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
   unit_records_.clear();
   work();
   in_unit_ = false;
+  unit_wrote_records_ = !unit_records_.empty();
   // The unit's state and the audit records describing it commit together.
   MaybeCrash("before-commit");
   Status durable = store_->InTransaction()
@@ -351,6 +352,7 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
     }
     outbox_in_log_ = true;
   }
+  unit_wrote_records_ = !unit_records_.empty();
   MaybeCrash("after-log");
   unit_records_.clear();
   SendNow(out);

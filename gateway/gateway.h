@@ -211,6 +211,7 @@ class Gateway {
   int64_t audit_backoff_ms_ = 0;
   std::vector<Outgoing> waiting_for_log_;
   std::string crash_point_;
+  bool unit_wrote_records_ = false;
   int crash_countdown_ = 0;
   struct Stats {
     uint64_t permitted = 0, refused = 0, refused_by_agents = 0, delivered = 0, expired = 0;

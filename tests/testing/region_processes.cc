@@ -169,12 +169,18 @@ int RegionProcesses::Stop(std::unique_ptr<ChildProcess>* child, int signal, int 
   return code.value_or(-SIGKILL);
 }
 
-int RegionProcesses::StopGateway(int signal, int timeout_ms) { return Stop(&gateway_, signal, timeout_ms); }
+int RegionProcesses::StopGateway(int signal, int timeout_ms) {
+  if (!gateway_) return last_gateway_exit_;
+  last_gateway_exit_ = Stop(&gateway_, signal, timeout_ms);
+  return last_gateway_exit_;
+}
 
 bool RegionProcesses::GatewayAlive() {
   if (!gateway_) return false;
   const pid_t pid = gateway_->pid();
-  if (!gateway_->WaitForExit(0).has_value()) return true;
+  std::optional<int> code = gateway_->WaitForExit(0);
+  if (!code.has_value()) return true;
+  last_gateway_exit_ = *code;
   Unregister(pid);
   gateway_.reset();
   return false;

@@ -73,7 +73,8 @@ class RegionProcesses {
   // True once the gateway accepts TCP connections (within `timeout_ms`).
   bool WaitForGatewayPort(int timeout_ms) const;
   // Sends `signal`, waits up to `timeout_ms` for the exit (then SIGKILL) and
-  // returns the exit code, or -signal when a signal ended it.
+  // returns the exit code, or -signal when a signal ended it. When the
+  // gateway had already ended (GatewayAlive() saw it), its exit code then.
   int StopGateway(int signal, int timeout_ms = 10'000);
   // -1 when not running (or it exited and was reaped).
   pid_t gateway_pid() const { return gateway_ ? gateway_->pid() : -1; }
@@ -111,6 +112,7 @@ class RegionProcesses {
   std::string endpoint_;
   std::string gateway_data_dir_;
   std::unique_ptr<ChildProcess> gateway_;
+  int last_gateway_exit_ = 0;
   std::map<std::string, std::unique_ptr<ChildProcess>> agents_;
 };
 
