@@ -27,11 +27,14 @@
 // and a grace period longer than the gateway's request expiry):
 //   answered  a fragment stored;           refused  a refusal (policy, agent);
 //   expired   the gateway's expiry notice; failed   the gateway's error;
-//   lost      still waiting: no outcome at all (must be 0);
+//   lost      accepted by the gateway (ACCEPTED) and still without any
+//             outcome (must be 0);
+//   unaccepted still waiting, never acknowledged although the harness sent
+//             it again every 2 s (ResendUnacknowledged) (must be 0);
 //   duplicates           more than one fragment for one request (must be 0);
 //   disclosed_but_expired an agent's own audit log has DELIVERED for a request
 //                        whose outcome was an expiry notice (must be 0).
-// These three musts hold for the load of every experiment.
+// These four musts hold for the load of every experiment.
 // Every line is "reliability <experiment>: key=value ... result=PASS|FAIL";
 // the last line is "reliability: PASS" or "reliability: FAIL <what>", and the
 // exit status is 0 only when every "must" held (1 otherwise, 2 when the
@@ -213,26 +216,35 @@ void InstallCleanUp() {
 
 // ------------------------------------------------ accepted / resend (lead)
 
-// INTEGRATION POINT — issue 12, "accepted means accepted" (the lead's work,
-// not yet in client/coordinator.h when this was written). `outstanding` holds
-// this coordinator's requests that had no answer or refusal when last seen;
-// this drops those that have an outcome by now and, once the client records
-// the gateway's ACCEPTED per request (RequestInfo::accepted) and offers
-// `Status Coordinator::Resend(const std::string& request_id)`, sends again
-// every one that is still waiting, was not acknowledged and is older than
-// `unacked_after_ms` (the gateway deduplicates); returns how many it sent
-// again. Called by every load thread every 2 s and during the final drain.
-// Until then the client cannot tell a request the gateway lost in a crash
-// from one it holds: nothing is sent again, and such a request is LOST.
+// The accepted/resend logic, in one place (issue 12, "accepted means
+// accepted"; client/coordinator.h). `outstanding` holds this coordinator's
+// requests that had no answer or refusal when last seen. This drops those
+// that have an outcome by now, and sends again (Coordinator::Resend, byte for
+// byte; the gateway deduplicates) every one that is still waiting, that the
+// gateway has not acknowledged (ACCEPTED, RequestInfo::accepted) and that was
+// first sent at least `unacked_after_ms` ago: lost in a crash before it was
+// durable, or refused for now while the gateway could not write. At most
+// kMaxResends per call. Returns how many it sent again. Called by every load
+// thread every 2 s and during the final drain.
+constexpr size_t kMaxResends = 512;
 size_t ResendUnacknowledged(client::Coordinator& coordinator, std::set<std::string>* outstanding,
                             int64_t unacked_after_ms) {
-  (void)unacked_after_ms;
+  const int64_t now = SystemClock::Get().NowMillis();
+  size_t resent = 0;
   for (auto it = outstanding->begin(); it != outstanding->end();) {
     auto r = coordinator.store().GetRequest(*it);
-    const bool waiting = r.ok() && r->has_value() && (*r)->state == RequestState::kPending;
-    it = waiting ? std::next(it) : outstanding->erase(it);
+    if (!r.ok() || !r->has_value() || (*r)->state != RequestState::kPending) {
+      it = outstanding->erase(it);
+      continue;
+    }
+    const client::RequestInfo& info = **r;
+    if (!info.accepted && now - info.sent_ms >= unacked_after_ms && resent < kMaxResends &&
+        coordinator.Resend(info.request_id).ok()) {
+      ++resent;
+    }
+    ++it;
   }
-  return 0;
+  return resent;
 }
 
 // ------------------------------------------------------------------- load
@@ -347,12 +359,12 @@ class Load {
 // ------------------------------------------------------------------ tally
 
 struct Tally {
-  int64_t sent = 0, answered = 0, refused = 0, expired = 0, failed = 0, lost = 0;
+  int64_t sent = 0, answered = 0, refused = 0, expired = 0, failed = 0, lost = 0, unaccepted = 0;
   int64_t duplicates = 0, disclosed_but_expired = 0;
   std::string Line() const {
     std::ostringstream o;
     o << "sent=" << sent << " answered=" << answered << " refused=" << refused << " expired=" << expired
-      << " failed=" << failed << " lost=" << lost << " duplicates=" << duplicates
+      << " failed=" << failed << " lost=" << lost << " unaccepted=" << unaccepted << " duplicates=" << duplicates
       << " disclosed_but_expired=" << disclosed_but_expired;
     return o.str();
   }
@@ -437,7 +449,7 @@ Tally DrainAndCount(std::vector<LoadCoordinator>& coordinators, const Region& re
           ++t.failed;
           break;
         case RequestState::kPending:
-          ++t.lost;
+          ++(info.accepted ? t.lost : t.unaccepted);
           break;
       }
       if (auto it = fragments.find(id); it != fragments.end() && it->second > 1) ++t.duplicates;
@@ -548,10 +560,11 @@ class Harness {
     failures_.push_back(experiment + ": " + what);
     *all_ok = false;
   }
-  // What must hold for the load of every experiment: nothing lost, nothing
-  // twice, nothing disclosed and then reported expired.
+  // What must hold for the load of every experiment: nothing lost or left
+  // unaccepted, nothing twice, nothing disclosed and then reported expired.
   void MustLoseNothing(const Tally& t, const std::string& experiment, bool* all_ok) {
     Must(t.lost == 0, experiment, "lost=" + std::to_string(t.lost) + " (must be 0)", all_ok);
+    Must(t.unaccepted == 0, experiment, "unaccepted=" + std::to_string(t.unaccepted) + " (must be 0)", all_ok);
     Must(t.duplicates == 0, experiment, "duplicates=" + std::to_string(t.duplicates) + " (must be 0)", all_ok);
     Must(t.disclosed_but_expired == 0, experiment,
          "disclosed_but_expired=" + std::to_string(t.disclosed_but_expired) + " (must be 0)", all_ok);
