@@ -665,10 +665,11 @@ void Harness::Kills() {
        "log verified " + std::to_string(verified) + "/" + std::to_string(gateway_kills) + ": " + first_verify_problem,
        &ok);
   std::printf(
-      "reliability kills: gateway_kills=%d agent_kills=%d %s log_verified=%d/%d resent=%lld reconnects=%lld "
-      "seconds=%.0f result=%s\n",
+      "reliability kills: gateway_kills=%d agent_kills=%d %s log_verified=%d/%d resent=%lld send_errors=%lld "
+      "reconnects=%lld seconds=%.0f result=%s\n",
       gateway_kills, agent_kills, t.Line().c_str(), verified, gateway_kills, static_cast<long long>(live.resent),
-      static_cast<long long>(live.reconnects), Seconds(Steady::now() - t0), ok ? "PASS" : "FAIL");
+      static_cast<long long>(live.send_errors), static_cast<long long>(live.reconnects), Seconds(Steady::now() - t0),
+      ok ? "PASS" : "FAIL");
   std::fflush(stdout);
 }
 
