@@ -1,6 +1,7 @@
 #include "gateway/gateway_check.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "core/audit/storage.h"
@@ -13,6 +14,10 @@
 #include "policy/policy_loader.h"
 
 namespace kp::gateway {
+
+namespace {
+constexpr uint64_t kMinFreeMiB = 64;
+}  // namespace
 
 std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<std::string>* report) {
   std::vector<std::string> problems;
@@ -64,6 +69,20 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
     problems.push_back("data folder: " + config.data_dir + " is not writable by this user");
   } else {
     ok("data folder " + config.data_dir + " is writable");
+    // A full disk makes a running gateway refuse every message until it can
+    // write again (docs/operations.md, "A full disk"): say so here too.
+    struct statvfs fs {};
+    if (::statvfs(config.data_dir.c_str(), &fs) == 0) {
+      const uint64_t free_mib = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize / (1024 * 1024);
+      if (free_mib < kMinFreeMiB) {
+        problems.push_back("data folder: only " + std::to_string(free_mib) + " MiB free on its filesystem (at least " +
+                           std::to_string(kMinFreeMiB) + " MiB needed); while the gateway cannot write its audit log "
+                           "and case database it refuses every message. Free space: a running gateway serves again "
+                           "by itself once it can write");
+      } else {
+        ok("data folder: " + std::to_string(free_mib) + " MiB free");
+      }
+    }
     // A running gateway holds the audit log's folder lock (flock on
     // data_dir/audit/LOCK) for as long as it runs. Taking it for a moment
     // is the only test that does not guess; a gateway starting in that

@@ -1,10 +1,13 @@
 // The real ketenpoort-gateway process (issue 12): SIGHUP reloads and it keeps
 // serving, SIGTERM/SIGINT end it with exit 0 and a log that verifies, and
-// `check` names a data folder that a running gateway holds. Keys, registry and
+// `check` names a data folder that a running gateway holds, or one nearly full. Keys, registry and
 // policy come from a Region; the client is the real coordinator client on
 // CURVE over 127.0.0.1.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include "client/coordinator.h"
 #include "core/audit/log_reader.h"
@@ -178,6 +181,28 @@ TEST_F(GatewayProcessTest, CheckNamesTheRunningGatewayThatHoldsTheDataFolder) {
   EXPECT_EQ(free->exit_code, 0) << free->output;
   EXPECT_THAT(free->output, HasSubstr("no other gateway is running with this data folder"));
   EXPECT_THAT(free->output, HasSubstr("the gateway can start"));
+}
+
+// A full disk makes a running gateway refuse everything until it can write
+// again; `check` says so. The data folder is put on a small tmpfs (this needs
+// root, as CI and the development machines have).
+TEST_F(GatewayProcessTest, CheckSaysWhenTheDataFolderIsNearlyFull) {
+  const std::string small = dir_.File("small");
+  ::mkdir(small.c_str(), 0700);
+  if (::geteuid() != 0 || std::system(("mount -t tmpfs -o size=8m,mode=0700 tmpfs " + small).c_str()) != 0) {
+    GTEST_SKIP() << "mounting a small tmpfs needs root";
+  }
+  gateway::GatewayConfig config = region_->gateway_config();
+  config.data_dir = small;
+  const std::string path = dir_.File("small.yaml");
+  ASSERT_THAT(testing::WriteGatewayYaml(config, endpoint_, path), IsOk());
+  const std::string binary = testing::BuildBinary("gateway/ketenpoort-gateway");
+  auto out = testing::RunToEnd({binary, "check", "--config", path}, dir_.File("check-small.out"), kDeadlineMs);
+  (void)std::system(("umount " + small).c_str());
+  ASSERT_THAT(out, IsOk());
+  EXPECT_EQ(out->exit_code, 1) << out->output;
+  EXPECT_THAT(out->output, HasSubstr("MiB free on its filesystem"));
+  EXPECT_THAT(out->output, HasSubstr("serves again by itself"));
 }
 
 }  // namespace
