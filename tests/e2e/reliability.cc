@@ -41,7 +41,7 @@
 // region could not be built). Logs and output carry ids and counts only.
 //
 // Runs as root for the tmpfs (mount(2)); every child is killed and the tmpfs
-// unmounted on every exit, also on failure and on SIGINT/SIGTERM.
+// unmounted on every exit, also on failure, on SIGINT/SIGTERM and on a crash.
 //
 // Usage: reliability_harness [--quick] [--soak-seconds N] [--kills N]
 //          [--rate R] [--coordinators N] [--expiry-seconds S] [--seed N]
@@ -205,7 +205,8 @@ void InstallCleanUp() {
   struct sigaction sa {};
   sa.sa_handler = OnFatalSignal;
   sigemptyset(&sa.sa_mask);
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  // Also on a crash or an abort (an uncaught exception, a failed check).
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGSEGV, SIGBUS}) ::sigaction(sig, &sa, nullptr);
 }
 
 [[noreturn]] void Die(const std::string& what) {

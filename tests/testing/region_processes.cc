@@ -37,6 +37,17 @@ void Unregister(pid_t pid) {
   }
 }
 
+// Copies this build's `relative` binary into `dir`; the build's own path
+// when that fails.
+std::string CopyOfBinary(const std::string& relative, const std::string& dir) {
+  const std::string from = BuildBinary(relative);
+  const std::string to = dir + "/bin/" + std::filesystem::path(relative).filename().string();
+  std::error_code ec;
+  std::filesystem::create_directories(dir + "/bin", ec);
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing, ec);
+  return ec ? from : to;
+}
+
 std::string ReadText(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -102,7 +113,11 @@ Result<std::string> OpenLoadCase(client::Coordinator& coordinator) {
 }
 
 RegionProcesses::RegionProcesses(const Region& region, Options options)
-    : region_(region), options_(std::move(options)), gateway_data_dir_(region.gateway_config().data_dir) {
+    : region_(region),
+      options_(std::move(options)),
+      gateway_binary_(CopyOfBinary("gateway/ketenpoort-gateway", options_.work_dir)),
+      agent_binary_(CopyOfBinary("agent/ketenpoort-agent", options_.work_dir)),
+      gateway_data_dir_(region.gateway_config().data_dir) {
   endpoint_ = "tcp://127.0.0.1:" + std::to_string(UnusedLoopbackPort());
 }
 
@@ -125,7 +140,7 @@ Status RegionProcesses::SetGatewayDataDir(const std::string& dir) {
 }
 
 Result<std::unique_ptr<ChildProcess>> RegionProcesses::Start(const std::string& binary, const std::string& name) {
-  KP_ASSIGN_OR_RETURN(auto child, ChildProcess::Spawn({BuildBinary(binary), "run", "--config",
+  KP_ASSIGN_OR_RETURN(auto child, ChildProcess::Spawn({binary, "run", "--config",
                                                        options_.work_dir + "/" + name + ".yaml"},
                                                       LogPath(name)));
   Register(child->pid());
@@ -135,7 +150,7 @@ Result<std::unique_ptr<ChildProcess>> RegionProcesses::Start(const std::string& 
 Status RegionProcesses::StartGateway() {
   if (gateway_) return FailedPreconditionError("the gateway is already running");
   ::mkdir(gateway_data_dir_.c_str(), 0700);
-  KP_ASSIGN_OR_RETURN(gateway_, Start("gateway/ketenpoort-gateway", "gateway"));
+  KP_ASSIGN_OR_RETURN(gateway_, Start(gateway_binary_, "gateway"));
   return OkStatus();
 }
 
@@ -189,7 +204,7 @@ bool RegionProcesses::GatewayAlive() {
 Status RegionProcesses::StartAgent(const std::string& partner) {
   std::unique_ptr<ChildProcess>& agent = agents_[partner];
   if (agent) return FailedPreconditionError("the agent of " + partner + " is already running");
-  KP_ASSIGN_OR_RETURN(agent, Start("agent/ketenpoort-agent", partner));
+  KP_ASSIGN_OR_RETURN(agent, Start(agent_binary_, partner));
   return OkStatus();
 }
 

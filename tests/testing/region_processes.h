@@ -7,7 +7,8 @@
 // process (client::Coordinator), pointed at the gateway's port.
 //
 // The gateway listens on a free port of 127.0.0.1 chosen once, and on the
-// same port after every restart. Logs go to WORK/<name>.log.
+// same port after every restart. The binaries are copied to WORK/bin when
+// this is made, and started from there. Logs go to WORK/<name>.log.
 //
 // Not thread-safe: one thread starts and stops processes. KillAllNow() may be
 // called from a signal handler or an atexit handler.
@@ -109,6 +110,11 @@ class RegionProcesses {
 
   const Region& region_;
   const Options options_;
+  // Copies in WORK/bin, made once: a rebuild while this runs (the build
+  // folder is shared) must neither change the binaries half-way nor leave a
+  // moment without one.
+  const std::string gateway_binary_;
+  const std::string agent_binary_;
   std::string endpoint_;
   std::string gateway_data_dir_;
   std::unique_ptr<ChildProcess> gateway_;
