@@ -1,10 +1,10 @@
 // RegionProcesses: a Region's gateway and agents as real processes — the
 // ketenpoort-gateway and ketenpoort-agent binaries of this build started as
 // ChildProcesses (child_process.h), each with a YAML config written from the
-// Region's configuration — for the
-// programs that must see what a deployment sees (crashes, restarts, memory):
-// exchange_bench and reliability_harness. Coordinators stay in the calling
-// process (client::Coordinator), pointed at the gateway's port.
+// Region's configuration — for the programs that must see what a deployment
+// sees (crashes, restarts, memory): exchange_bench and reliability_harness.
+// Coordinators stay in the calling process (client::Coordinator), pointed at
+// the gateway's port.
 //
 // The gateway listens on a free port of 127.0.0.1 chosen once, and on the
 // same port after every restart. The binaries are copied to WORK/bin when
@@ -38,6 +38,7 @@ double SelfCpuMicros();
 // A "kB" field of /proc/PID/status ("VmRSS", "VmHWM", ...); -1 when the
 // process or the field is gone.
 int64_t ProcessStatusKb(pid_t pid, std::string_view field);
+
 // Six partners, each with one category that the example policy lets a
 // casusregisseur ask for with purpose kLoadPurpose in a new case: the load
 // the benchmarks spread over several agents ("politie" first).
