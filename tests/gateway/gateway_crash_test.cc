@@ -37,10 +37,10 @@ constexpr int kDeadlineMs = 60'000;  // generous for sanitizer builds; seconds n
 
 struct CrashPoint {
   const char* point;
-  // The unit of work (counting those that wrote audit records) to die in:
-  // the start is 1, the case and its six admissions 2-8, then each request
-  // is a decision unit and a delivery unit: 9 and 11 are decisions, 10 and
-  // 12 deliveries.
+  // The unit of work to die in, counting from the start (not included) those
+  // that wrote audit records: the case and its six admissions are 1-7, then
+  // each request is a decision unit and a delivery unit: 8, 10 and 12 are
+  // decisions, 9 and 11 deliveries.
   int nth;
 };
 
