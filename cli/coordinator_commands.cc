@@ -417,7 +417,7 @@ struct RequestArgs {
 // After the wait for an answer ran out, or the gateway could not take the
 // request: says truthfully whether the gateway holds it (then its answer
 // comes to the inbox) or not (then it must be sent again). Exit code 4.
-void ReportNoAnswer(CliContext& ctx, Coordinator& c, const std::string& id, const Status& why) {
+void ReportNoAnswer(CliContext& ctx, Coordinator& c, const std::string& id, const std::string& why) {
   auto request = c.store().GetRequest(id);
   const bool accepted = request.ok() && request->has_value() && (*request)->accepted;
   ctx.err << "request " << HexEncode(id) << ": ";
@@ -425,7 +425,7 @@ void ReportNoAnswer(CliContext& ctx, Coordinator& c, const std::string& id, cons
     ctx.err << "accepted by the gateway; no answer yet. The answer will come to your inbox: fetch it with "
                "`ketenpoort inbox`.\n";
   } else {
-    ctx.err << "NOT accepted by the gateway (" << why.message() << "). Send it again with "
+    ctx.err << "NOT accepted by the gateway (" << why << "). Send it again with "
             << "`ketenpoort request --resend " << HexEncode(id) << "`.\n";
   }
   ctx.exit_code = kExitUnavailable;
@@ -435,12 +435,12 @@ Status AwaitAndReport(CliContext& ctx, Coordinator& c, const std::string& id, in
   auto o = c.AwaitOutcome(id, wait_s * 1000);
   if (!o.ok()) {
     if (o.status().code() != StatusCode::kDeadlineExceeded) return o.status();
-    ReportNoAnswer(ctx, c, id, o.status());
+    ReportNoAnswer(ctx, c, id, "no confirmation came within " + std::to_string(wait_s) + " s");
     return OkStatus();
   }
   if (o->kind == Outcome::Kind::kError &&
       (o->error.code() == StatusCode::kUnavailable || o->error.code() == StatusCode::kResourceExhausted)) {
-    ReportNoAnswer(ctx, c, id, o->error);  // the gateway could not take it now: nothing was done
+    ReportNoAnswer(ctx, c, id, o->error.message());  // the gateway could not take it now: nothing was done
     return OkStatus();
   }
   ctx.exit_code = Report(ctx, *o, json);
