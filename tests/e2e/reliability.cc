@@ -902,7 +902,13 @@ void Harness::Soak() {
   SleepMs(warm_s * 1000LL);
   const int64_t gw_start = ProcessStatusKb(gw, "VmRSS"), ag_start = ProcessStatusKb(police, "VmRSS");
   const int64_t delivered_start = live.delivered;
+  // A sample half-way between start and end tells a plateau from a steady
+  // climb: compare the growth of the second half with the whole.
+  const auto measured_from = Steady::now();
   const auto until = t0 + std::chrono::seconds(flags_.soak_seconds);
+  const auto half = measured_from + (until - measured_from) / 2;
+  while (Steady::now() < half) SleepMs(200);
+  const int64_t gw_mid = ProcessStatusKb(gw, "VmRSS"), ag_mid = ProcessStatusKb(police, "VmRSS");
   while (Steady::now() < until) SleepMs(200);
   const int64_t gw_end = ProcessStatusKb(gw, "VmRSS"), ag_end = ProcessStatusKb(police, "VmRSS");
   const int64_t delivered_measured = live.delivered - delivered_start;
@@ -915,10 +921,11 @@ void Harness::Soak() {
   Must(gw_growth <= flags_.max_growth_mb && ag_growth <= flags_.max_growth_mb, "soak",
        "memory grew more than " + std::to_string(static_cast<int>(flags_.max_growth_mb)) + " MB", &ok);
   std::printf(
-      "reliability soak: seconds=%d %s gateway_rss_mb=%.1f->%.1f growth_mb=%+.1f agent_rss_mb=%.1f->%.1f "
-      "growth_mb=%+.1f answered_while_measured=%lld result=%s\n",
-      flags_.soak_seconds, t.Line().c_str(), Mb(gw_start), Mb(gw_end), gw_growth, Mb(ag_start), Mb(ag_end),
-      ag_growth, static_cast<long long>(delivered_measured), ok ? "PASS" : "FAIL");
+      "reliability soak: seconds=%d %s gateway_rss_mb=%.1f->%.1f->%.1f growth_mb=%+.1f second_half_mb=%+.1f "
+      "agent_rss_mb=%.1f->%.1f->%.1f growth_mb=%+.1f second_half_mb=%+.1f answered_while_measured=%lld result=%s\n",
+      flags_.soak_seconds, t.Line().c_str(), Mb(gw_start), Mb(gw_mid), Mb(gw_end), gw_growth, Mb(gw_end) - Mb(gw_mid),
+      Mb(ag_start), Mb(ag_mid), Mb(ag_end), ag_growth, Mb(ag_end) - Mb(ag_mid),
+      static_cast<long long>(delivered_measured), ok ? "PASS" : "FAIL");
   std::fflush(stdout);
 }
 
