@@ -324,6 +324,68 @@ TEST_F(AuditLogTest, BufferedAppendsAreDurableOnlyAfterSync) {
   EXPECT_THAT(Verify().status, IsOk());
 }
 
+TEST_F(AuditLogTest, StagedRecordsAppendLaterAsTheSameLeavesAndOnlyOnce) {
+  // Staged by one writer (the gateway before a crash), appended by the next
+  // from where they were kept (the case database's outbox).
+  std::vector<StagedRecord> staged;
+  std::string head;
+  {
+    auto w = OpenWriter();
+    ASSERT_NE(w, nullptr);
+    ASSERT_THAT(w->Append(SampleRecord(0)), IsOk());
+    for (int i = 1; i <= 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(StagedRecord r, w->Stage(SampleRecord(i)));
+      EXPECT_EQ(r.index, static_cast<uint64_t>(i));  // the index is known at once
+      staged.push_back(r);
+    }
+    EXPECT_EQ(w->size(), 1u);  // nothing written yet
+    ASSERT_OK_AND_ASSIGN(head, w->SignHead());  // covers the staged records
+    EXPECT_THAT(w->Append(SampleRecord(9)), StatusIs(StatusCode::kFailedPrecondition));  // no mixing
+    ASSERT_THAT(w->AppendStaged({staged[0]}), IsOk());  // a crash after the first
+    EXPECT_EQ(w->size(), 2u);
+  }
+  auto w = OpenWriter();
+  ASSERT_NE(w, nullptr);
+  ASSERT_THAT(w->AppendStaged(staged), IsOk());  // the first is skipped: it is in the log
+  EXPECT_EQ(w->size(), 4u);
+  ASSERT_THAT(w->AppendStaged(staged), IsOk());  // and again: nothing twice
+  EXPECT_EQ(w->size(), 4u);
+  ASSERT_OK_AND_ASSIGN(std::string now, w->Checkpoint());
+  ASSERT_OK_AND_ASSIGN(Checkpoint before, OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
+  ASSERT_OK_AND_ASSIGN(Checkpoint after, OpenCheckpoint(now, TestSigner().verifier_key(), TestSigner().origin()));
+  EXPECT_EQ(before.size, after.size);
+  EXPECT_EQ(before.root, after.root);  // exactly the leaves the receipt vouched for
+  ASSERT_THAT(w->Close(), IsOk());
+  EXPECT_THAT(Verify().status, IsOk());
+}
+
+TEST_F(AuditLogTest, AGapOrADamagedStagedRecordIsDataLoss) {
+  auto w = OpenWriter();
+  ASSERT_NE(w, nullptr);
+  ASSERT_OK_AND_ASSIGN(StagedRecord first, w->Stage(SampleRecord(0)));
+  ASSERT_OK_AND_ASSIGN(StagedRecord second, w->Stage(SampleRecord(1)));
+  EXPECT_THAT(w->AppendStaged({second}), StatusIs(StatusCode::kDataLoss));  // record 0 is missing
+  StagedRecord damaged = first;
+  damaged.record[damaged.record.size() / 2] ^= 0x01;
+  damaged.record.resize(damaged.record.size() - 1);
+  EXPECT_THAT(w->AppendStaged({damaged}), StatusIs(StatusCode::kDataLoss));
+  EXPECT_EQ(w->size(), 0u);
+  ASSERT_THAT(w->AppendStaged({first, second}), IsOk());
+  EXPECT_EQ(w->size(), 2u);
+}
+
+TEST_F(AuditLogTest, DiscardedStagedRecordsLeaveTheirIndexesToTheNext) {
+  auto w = OpenWriter();
+  ASSERT_NE(w, nullptr);
+  ASSERT_THAT(w->Stage(SampleRecord(0)), IsOk());
+  w->DiscardStaged();  // the transaction was rolled back
+  ASSERT_OK_AND_ASSIGN(StagedRecord again, w->Stage(SampleRecord(1)));
+  EXPECT_EQ(again.index, 0u);
+  ASSERT_THAT(w->AppendStaged({again}), IsOk());
+  ASSERT_THAT(w->Append(SampleRecord(2)), IsOk());  // nothing staged any more: plain appends work
+  EXPECT_EQ(w->size(), 2u);
+}
+
 TEST_F(AuditLogTest, AKeptCheckpointSyncsBufferedRecordsFirst) {
   {
     auto w = OpenWriter();
