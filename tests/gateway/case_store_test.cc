@@ -101,3 +101,51 @@ TEST_F(CaseStoreTest, InboxHoldsCiphertextUntilFetchedOrExpired) {
 
 }  // namespace
 }  // namespace kp::gateway
+
+namespace kp::gateway {
+namespace {
+
+TEST_F(CaseStoreTest, HowARequestEndedIsRememberedAndExpiredOnesAreClosedAsExpired) {
+  const std::string delivered(16, '\x01'), expired(16, '\x02');
+  for (const auto& id : {delivered, expired}) {
+    ASSERT_OK(store_->AddRequest({id, "VT-2026-0001", "regisseur-01", "politie", {"politie-incidenten"}, "auth",
+                                  kNow, kNow + 1000, true}));
+  }
+  ASSERT_OK_AND_ASSIGN(auto waiting, store_->GetRequest(delivered));
+  ASSERT_OK(store_->CloseRequest(*waiting, ClosedRequest{delivered, "regisseur-01", "politie",
+                                                          RequestOutcome::kDelivered, 42, std::string(16, 'd'), kNow}));
+  ASSERT_OK_AND_ASSIGN(auto taken, store_->TakeExpiredRequests(kNow + 1000));
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].request_id, expired);
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto gone, store_->GetRequest(delivered));
+  EXPECT_FALSE(gone.has_value());
+  ASSERT_OK_AND_ASSIGN(auto d, store_->GetClosedRequest(delivered));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->outcome, RequestOutcome::kDelivered);
+  EXPECT_EQ(d->audit_index, 42u);
+  ASSERT_OK_AND_ASSIGN(auto e, store_->GetClosedRequest(expired));
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->outcome, RequestOutcome::kExpired);
+  ASSERT_OK(store_->ForgetClosedRequests(kNow + 1));
+  ASSERT_OK_AND_ASSIGN(auto forgotten, store_->GetClosedRequest(delivered));
+  EXPECT_FALSE(forgotten.has_value());
+}
+
+TEST_F(CaseStoreTest, TheAuditOutboxKeepsStagedRecordsUntilTheyAreInTheLog) {
+  for (uint64_t i = 5; i < 8; ++i) {
+    ASSERT_OK(store_->AddAuditOutbox({i, std::string(32, static_cast<char>(i)), "record " + std::to_string(i)}));
+  }
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto kept, store_->AuditOutbox());
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_EQ(kept[0].index, 5u);
+  EXPECT_EQ(kept[2].record, "record 7");
+  ASSERT_OK(store_->TrimAuditOutbox(7));  // 5 and 6 are in the log now
+  ASSERT_OK_AND_ASSIGN(auto left, store_->AuditOutbox());
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].index, 7u);
+}
+
+}  // namespace
+}  // namespace kp::gateway
