@@ -319,6 +319,32 @@ class GatewayTest : public ::testing::Test {
     return Body<v1::Authorisation>(env, v1::MESSAGE_KIND_AUTHORISATION);
   }
 
+  // A coordinator and the police agent online, a case with the police
+  // admitted, and a request to them sent (its bytes in `raw`).
+  struct Exchange {
+    Client* coord;
+    Client* agent;
+    std::string case_id;
+    std::string request_id;
+  };
+  Exchange StartExchange(std::string* raw = nullptr) {
+    Exchange x;
+    x.coord = &Connect("regisseur-01");
+    x.agent = &Connect("politie-agent");
+    Send(*x.agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+    x.case_id = OpenCase(*x.coord);
+    Admit(*x.coord, x.case_id, "politie");
+    x.request_id = Request(*x.coord, x.case_id, "politie", "politie-incidenten", "plan-van-aanpak", raw);
+    return x;
+  }
+
+  // Records of `event` about `request_id` in the gateway's log.
+  int Count(v1::AuditEvent event, const std::string& request_id) {
+    int n = 0;
+    for (const auto& r : AuditRecords()) n += r.event() == event && r.message_id() == request_id;
+    return n;
+  }
+
   std::vector<v1::AuditRecord> AuditRecords() {
     std::vector<v1::AuditRecord> out;
     auto reader = audit::LogReader::Open(Gateway::AuditDir(config_));
@@ -616,13 +642,11 @@ TEST_F(GatewayTest, AnAnswerIsHeldUntilTheCoordinatorAcknowledgesIt) {
 }
 
 TEST_F(GatewayTest, AnAcceptedRequestIsConfirmedAndARequestSentAgainIsRecognisedNotHandledTwice) {
-  Client& coord = Connect("regisseur-01");
-  Client& agent = Connect("politie-agent");
-  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
-  const std::string case_id = OpenCase(coord);
-  Admit(coord, case_id, "politie");
   std::string raw;
-  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak", &raw);
+  Exchange x = StartExchange(&raw);
+  Client& coord = *x.coord;
+  Client& agent = *x.agent;
+  const std::string& request_id = x.request_id;
   auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
   EXPECT_EQ(accepted.request_id(), request_id);
   EXPECT_FALSE(accepted.answered());
@@ -646,9 +670,7 @@ TEST_F(GatewayTest, AnAcceptedRequestIsConfirmedAndARequestSentAgainIsRecognised
   EXPECT_EQ(held, delivery);
   EXPECT_TRUE(Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED).answered());
   ExpectNothing(agent);
-  int decisions = 0;
-  for (const auto& r : AuditRecords()) decisions += r.event() == v1::AUDIT_EVENT_DECISION && r.message_id() == request_id;
-  EXPECT_EQ(decisions, 1);
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DECISION, request_id), 1);
   // Another coordinator cannot learn about it by sending its bytes: they
   // do not verify as its own.
   Client& other = Connect("regisseur-02");
@@ -657,12 +679,10 @@ TEST_F(GatewayTest, AnAcceptedRequestIsConfirmedAndARequestSentAgainIsRecognised
 }
 
 TEST_F(GatewayTest, AnAnswerSentAgainGetsItsReceiptAgainAndReachesTheCoordinatorOnce) {
-  Client& coord = Connect("regisseur-01");
-  Client& agent = Connect("politie-agent");
-  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
-  const std::string case_id = OpenCase(coord);
-  Admit(coord, case_id, "politie");
-  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  Exchange x = StartExchange();
+  Client& coord = *x.coord;
+  Client& agent = *x.agent;
+  const std::string& request_id = x.request_id;
   v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
   const std::string first = Deliver(agent, auth, request_id, "politie-incidenten");
   auto receipt = Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
@@ -675,18 +695,14 @@ TEST_F(GatewayTest, AnAnswerSentAgainGetsItsReceiptAgainAndReachesTheCoordinator
   auto again = Body<v1::Receipt>(Receive(agent), v1::MESSAGE_KIND_RECEIPT);
   EXPECT_EQ(again.audit_index(), receipt.audit_index());
   EXPECT_THAT(Announce(coord), ::testing::ElementsAre(first));  // one copy held, the first
-  int delivered = 0;
-  for (const auto& r : AuditRecords()) delivered += r.event() == v1::AUDIT_EVENT_DELIVERED && r.message_id() == request_id;
-  EXPECT_EQ(delivered, 1);
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED, request_id), 1);
 }
 
 TEST_F(GatewayTest, AnAnswerAfterTheRequestExpiredIsRefusedAsExpired) {
-  Client& coord = Connect("regisseur-01");
-  Client& agent = Connect("politie-agent");
-  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
-  const std::string case_id = OpenCase(coord);
-  Admit(coord, case_id, "politie");
-  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  Exchange x = StartExchange();
+  Client& coord = *x.coord;
+  Client& agent = *x.agent;
+  const std::string& request_id = x.request_id;
   v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
   clock_.Advance(config_.request_expiry_ms + 1000);
   Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
@@ -796,9 +812,7 @@ TEST_F(GatewayTest, WhenTheLogCannotBeWrittenAnswersWaitNewMessagesAreRefusedAnd
   EXPECT_EQ(accepted.request_id(), request_id);
   ExpectAuthorisation(agent, request_id);
   EXPECT_TRUE(gateway_->audit_writable());
-  int decisions = 0;
-  for (const auto& r : AuditRecords()) decisions += r.event() == v1::AUDIT_EVENT_DECISION && r.message_id() == request_id;
-  EXPECT_EQ(decisions, 1);
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DECISION, request_id), 1);
   EXPECT_EQ(Command(coord, phase).phase(), "herstel");  // serving again
 }
 
