@@ -256,8 +256,15 @@ Status Agent::Step(int timeout_ms) {
       if (out.reply.has_value()) replies.push_back(std::move(*out.reply));
     }
     if (Status durable = responder_->EndBurst(); !durable.ok()) {
+      // The log refuses every append after a failed write or sync (it cannot
+      // know what reached the disk): stop, rather than refuse everything
+      // from now on, so that the service manager starts the agent again,
+      // which reopens (and repairs) the log once the disk allows it. The
+      // gateway hands the unanswered requests over again.
       spdlog::error("the disclosure log could not be synced ({}); none of {} answer(s) was sent",
                     durable.message(), replies.size());
+      return UnavailableError("the disclosure log cannot be written (" + durable.message() +
+                              "); the agent stops so that it is started again once the disk allows it");
     } else {
       for (const auto& r : replies) Send(r);
     }

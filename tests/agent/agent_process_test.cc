@@ -4,6 +4,7 @@
 // data folder that a running agent holds.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -167,6 +168,51 @@ TEST_F(AgentProcessTest, CheckNamesTheRunningAgentThatHoldsTheDataFolder) {
 // after that many answered requests (64 in flight). With
 // KP_AGENT_WRAPPER=<script that does `exec valgrind --tool=massif ... "$@"`>
 // the agent runs under a profiler (exec, so that signals reach the agent).
+// A full disk under the agent's own log: it cannot record a disclosure, so
+// it sends nothing and stops (exit 1) for systemd to start it again; started
+// again with space, it answers the request that waited. The data folder is
+// put on a small tmpfs (root, as CI and the development machines have).
+TEST_F(AgentProcessTest, AFullDiskStopsTheAgentAndAStartWithSpaceAnswersWhatWaited) {
+  const std::string small = dir_.File("small");
+  ::mkdir(small.c_str(), 0700);
+  if (::geteuid() != 0 || std::system(("mount -t tmpfs -o size=4m,mode=0700 tmpfs " + small).c_str()) != 0) {
+    GTEST_SKIP() << "mounting a small tmpfs needs root";
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { (void)std::system(("umount " + dir + " 2>/dev/null").c_str()); }
+  } unmount{small};
+  agent_.reset();  // the agent of SetUp goes; this one keeps its data on the small disk
+  agent::AgentConfig config = agent_config_;
+  config.data_dir = small + "/agent";
+  ASSERT_THAT(testing::WriteAgentYaml(config, endpoint_, agent_yaml()), IsOk());
+  auto start = [&] {
+    auto a = ChildProcess::Spawn({testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()},
+                                 dir_.File("agent-small.log"));
+    ASSERT_THAT(a, IsOk());
+    agent_ = std::move(a).value();
+  };
+  start();
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ExpectAnswered(*c);
+  // Fill the disk (the write stops at the tmpfs's size).
+  (void)std::system(("dd if=/dev/zero of=" + small + "/ballast bs=64k 2>/dev/null").c_str());
+  auto id = c->SendRequest({case_id_, kPartner, {kCategory}, "plan-van-aanpak", {}, ""});
+  ASSERT_THAT(id, IsOk());
+  const std::optional<int> code = agent_->WaitForExit(kDeadlineMs);
+  ASSERT_TRUE(code.has_value()) << "the agent kept running on a full disk";
+  EXPECT_EQ(*code, 1);
+  EXPECT_THAT(agent_->Log(), HasSubstr("the disclosure log cannot be written"));
+  ASSERT_EQ(::unlink((small + "/ballast").c_str()), 0);
+  start();  // as systemd would, once there is space
+  auto outcome = c->AwaitOutcome(*id, kDeadlineMs);
+  ASSERT_THAT(outcome, IsOk()) << agent_->Log();
+  EXPECT_EQ(outcome->kind, client::Outcome::Kind::kDelivered);
+  ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
+  EXPECT_EQ(agent_->WaitForExit(kDeadlineMs), 0);
+}
+
 TEST_F(AgentProcessTest, DISABLED_MemoryPerRequest) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
