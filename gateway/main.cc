@@ -26,11 +26,7 @@ int Run(const std::string& config_path) {
   // First, before any thread starts, so every thread inherits the block and
   // the forwarder's thread alone receives the signals. Handlers are
   // installed now, so a signal during start-up is remembered, not fatal.
-  if (kp::Status s = kp::InstallSignalHandlers(); !s.ok()) {
-    std::cerr << "error: " << s.message() << "\n";
-    return 1;
-  }
-  if (kp::Status s = kp::BlockStopAndReloadSignals(); !s.ok()) {
+  if (kp::Status s = kp::SetUpServiceSignals(); !s.ok()) {
     std::cerr << "error: " << s.message() << "\n";
     return 1;
   }

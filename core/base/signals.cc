@@ -95,6 +95,11 @@ bool WaitForSignal(int timeout_ms) {
   return true;
 }
 
+Status SetUpServiceSignals() {
+  KP_RETURN_IF_ERROR(InstallSignalHandlers());
+  return BlockStopAndReloadSignals();
+}
+
 Status BlockStopAndReloadSignals() {
   sigset_t set = StopAndReloadSet();
   const int rc = ::pthread_sigmask(SIG_BLOCK, &set, nullptr);

@@ -62,6 +62,11 @@ bool WaitForSignal(int timeout_ms);
 // by it afterwards inherit the block. See the file comment.
 Status BlockStopAndReloadSignals();
 
+// What a service (gateway, agent) does first, before any thread starts:
+// installs the handlers, then blocks the signals, so that every thread
+// inherits the block and only a SignalForwarder's thread receives them.
+Status SetUpServiceSignals();
+
 // Clears the flags and drains the pipe. For tests only.
 void ClearSignalRequestsForTesting();
 

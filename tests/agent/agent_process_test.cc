@@ -68,17 +68,9 @@ class AgentProcessTest : public ::testing::Test {
   std::unique_ptr<client::Coordinator> Connect() {
     client::ClientConfig cc = region_->CoordinatorConfig();
     cc.gateway_endpoint = endpoint_;
-    std::unique_ptr<client::Coordinator> c;
-    const bool up = testing::WaitUntil(
-        [&] {
-          auto opened = client::Coordinator::Open(cc, SystemClock::Get());
-          if (!opened.ok()) return false;
-          c = std::move(opened).value();
-          return c->Connect(200).ok();
-        },
-        kDeadlineMs);
-    EXPECT_TRUE(up) << gateway_->Log();
-    return up ? std::move(c) : nullptr;
+    auto c = testing::ConnectCoordinator(cc, kDeadlineMs);
+    EXPECT_THAT(c, IsOk()) << gateway_->Log();
+    return c.ok() ? std::move(c).value() : nullptr;
   }
 
   // A request answered by the agent process: it serves.

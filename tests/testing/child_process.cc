@@ -114,6 +114,17 @@ bool WaitUntil(const std::function<bool()>& done, int timeout_ms) {
   }
 }
 
+Result<std::unique_ptr<client::Coordinator>> ConnectCoordinator(const client::ClientConfig& config, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  Status connected = UnavailableError("not tried");
+  do {
+    KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(config, SystemClock::Get()));
+    connected = c->Connect(200);
+    if (connected.ok()) return c;
+  } while (std::chrono::steady_clock::now() < deadline);
+  return connected;
+}
+
 namespace {
 Status WriteText(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "agent/agent_config.h"
+#include "client/coordinator.h"
 #include "core/base/status.h"
 #include "gateway/gateway_config.h"
 
@@ -64,6 +65,10 @@ std::string BuildBinary(const std::string& relative);
 
 // A free TCP port on 127.0.0.1 (bound once, then released).
 int UnusedLoopbackPort();
+
+// A coordinator's client opened with `config` and connected, retried while
+// the gateway process starts, for up to `timeout_ms`.
+Result<std::unique_ptr<client::Coordinator>> ConnectCoordinator(const client::ClientConfig& config, int timeout_ms);
 
 // Polls `done` until it holds or `timeout_ms` has passed.
 bool WaitUntil(const std::function<bool()>& done, int timeout_ms);

@@ -253,14 +253,7 @@ client::ClientConfig RegionProcesses::CoordinatorConfig(int index) const {
 }
 
 Result<std::unique_ptr<client::Coordinator>> RegionProcesses::ConnectCoordinator(int index, int timeout_ms) const {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  Status connected = UnavailableError("not tried");
-  do {
-    KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(CoordinatorConfig(index), SystemClock::Get()));
-    connected = c->Connect(200);
-    if (connected.ok()) return c;
-  } while (std::chrono::steady_clock::now() < deadline);
-  return connected;
+  return testing::ConnectCoordinator(CoordinatorConfig(index), timeout_ms);
 }
 
 }  // namespace kp::testing
