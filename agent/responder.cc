@@ -685,12 +685,20 @@ std::vector<std::string> Responder::AnswersToSendAgain() {
   }
   const int64_t now = clock_.NowMillis();
   for (const KeptAnswer& k : *all) {
+    auto it = sent_.find(k.request_id);
     if (k.expires_ms <= now) {
-      DropKept(k.request_id, k.case_id, "the request expired before the gateway confirmed the answer");
+      // Once more after the expiry (the gateway may have it and only its
+      // receipt was lost: then the receipt comes again); dropped when that
+      // too stays unconfirmed.
+      const bool sent_since = it != sent_.end() && it->second.sent_ms >= k.expires_ms;
+      if (sent_since && now - it->second.sent_ms >= options_.resend_after_ms) {
+        DropKept(k.request_id, k.case_id, "the request expired before the gateway confirmed the answer");
+        continue;
+      }
+      if (sent_since) continue;
+    } else if (it != sent_.end() && it->second.sent_ms != 0 && now - it->second.sent_ms < options_.resend_after_ms) {
       continue;
     }
-    auto it = sent_.find(k.request_id);
-    if (it != sent_.end() && it->second.sent_ms != 0 && now - it->second.sent_ms < options_.resend_after_ms) continue;
     auto again = Wrap(k);
     if (again.ok()) out.push_back(std::move(*again));
   }

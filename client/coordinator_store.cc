@@ -84,19 +84,19 @@ constexpr char kRequestColumns[] =
 // Stores made before requests kept their signed envelope and the gateway's
 // acceptance gain the two columns.
 Status Migrate(sqlite::Database& db) {
-  bool has_envelope = false;
+  bool has_envelope = false, has_accepted = false;
   {
     Stmt q(db, "SELECT name FROM pragma_table_info('requests')");
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;
       has_envelope |= q.Col(0) == "envelope";
+      has_accepted |= q.Col(0) == "accepted";
     }
   }
-  if (has_envelope) return OkStatus();
-  return db.Exec(
-      "ALTER TABLE requests ADD COLUMN envelope BLOB NOT NULL DEFAULT x'';"
-      "ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;");
+  if (!has_envelope) KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN envelope BLOB NOT NULL DEFAULT x''"));
+  if (!has_accepted) KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0"));
+  return OkStatus();
 }
 
 }  // namespace

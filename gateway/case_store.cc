@@ -76,16 +76,38 @@ Status CaseStore::Migrate() {
   return Exec("CREATE INDEX IF NOT EXISTS inbox_by_request ON inbox(recipient, request_id)");
 }
 
-Status CaseStore::Begin() { return Exec("SAVEPOINT change"); }
+Status CaseStore::Writable() const {
+  if (batch_open_ && sqlite3_get_autocommit(database_->get()) != 0) {
+    return UnavailableError("the case database rolled the change back after an error; nothing more of it is written");
+  }
+  return OkStatus();
+}
+
+Status CaseStore::Begin() {
+  KP_RETURN_IF_ERROR(Writable());
+  return Exec("SAVEPOINT change");
+}
 Status CaseStore::Commit() { return Exec("RELEASE change"); }
 void CaseStore::Rollback() { (void)Exec("ROLLBACK TO change; RELEASE change"); }
-Status CaseStore::BeginBatch() { return Exec("BEGIN IMMEDIATE"); }
-Status CaseStore::CommitBatch() { return Exec("COMMIT"); }
-void CaseStore::RollbackBatch() { (void)Exec("ROLLBACK"); }
+Status CaseStore::BeginBatch() {
+  KP_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  batch_open_ = true;
+  return OkStatus();
+}
+Status CaseStore::CommitBatch() {
+  KP_RETURN_IF_ERROR(Writable());
+  batch_open_ = false;
+  return Exec("COMMIT");
+}
+void CaseStore::RollbackBatch() {
+  batch_open_ = false;
+  if (sqlite3_get_autocommit(database_->get()) == 0) (void)Exec("ROLLBACK");
+}
 bool CaseStore::InTransaction() const { return sqlite3_get_autocommit(database_->get()) == 0; }
 
 Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::string& coordinator,
                                        const std::string& first_phase, int year, int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   KP_RETURN_IF_ERROR(Exec("SAVEPOINT open_case"));
   auto fail = [&](Status s) {
     (void)Exec("ROLLBACK TO open_case; RELEASE open_case");
@@ -133,15 +155,18 @@ Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordina
 }
 
 Status CaseStore::SetPhase(const std::string& case_id, const std::string& phase) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "UPDATE cases SET phase = ? WHERE id = ?").Text(phase).Text(case_id).Run();
 }
 
 Status CaseStore::CloseCase(const std::string& case_id, const std::string& closed_phase, int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "UPDATE cases SET closed = 1, phase = ?, closed_ms = ? WHERE id = ?")
       .Text(closed_phase).Int(now_ms).Text(case_id).Run();
 }
 
 Status CaseStore::AdmitPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "INSERT OR IGNORE INTO members(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
       .Text(case_id).Text(partner).Int(now_ms).Run();
 }
@@ -153,6 +178,7 @@ Result<bool> CaseStore::IsMember(const std::string& case_id, const std::string& 
 
 Status CaseStore::RecordConsent(const std::string& case_id, const std::string& subject_ref,
                                 const std::string& purpose, int64_t valid_until_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "INSERT OR REPLACE INTO consents(case_id, subject_ref, purpose, valid_until_ms) VALUES(?, ?, ?, ?)")
       .Text(case_id).Text(subject_ref).Text(purpose).Int(valid_until_ms).Run();
 }
@@ -171,6 +197,7 @@ Result<bool> CaseStore::HasConsent(const std::string& case_id, const std::vector
 Status CaseStore::RecordGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
                                            const std::string& category, const std::string& purpose,
                                            int64_t valid_until_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_,
               "INSERT OR REPLACE INTO gatekeeper_approvals(case_id, source_partner, category, purpose, "
               "valid_until_ms) VALUES(?, ?, ?, ?, ?)")
@@ -192,6 +219,7 @@ Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const 
 }
 
 Status CaseStore::PutEvidence(const std::string& case_id, const std::string& topic, const std::string& envelope) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "INSERT OR REPLACE INTO case_evidence(case_id, topic, envelope) VALUES(?, ?, ?)")
       .Text(case_id).Text(topic).Bind(envelope).Run();
 }
@@ -208,6 +236,7 @@ Result<std::vector<std::pair<std::string, std::string>>> CaseStore::Evidence(con
 }
 
 Status CaseStore::AddRequest(const StoredRequest& r) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_,
               "INSERT INTO requests(request_id, case_id, coordinator, source_partner, categories, authorisation, "
               "created_ms, expires_ms, delivered) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -235,14 +264,17 @@ Result<std::optional<StoredRequest>> CaseStore::GetRequest(const std::string& re
 }
 
 Status CaseStore::MarkDelivered(const std::string& request_id) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "UPDATE requests SET delivered = 1 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status CaseStore::MarkUndelivered(const std::string& request_id) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "UPDATE requests SET delivered = 0 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status CaseStore::CloseRequest(const StoredRequest& request, const ClosedRequest& closed) {
+  KP_RETURN_IF_ERROR(Writable());
   KP_RETURN_IF_ERROR(Stmt(*database_, "DELETE FROM requests WHERE request_id = ?").Bind(request.request_id).Run());
   return Stmt(*database_,
               "INSERT OR REPLACE INTO closed_requests(request_id, coordinator, source_partner, outcome, audit_index, "
@@ -264,10 +296,12 @@ Result<std::optional<ClosedRequest>> CaseStore::GetClosedRequest(const std::stri
 }
 
 Status CaseStore::ForgetClosedRequests(int64_t closed_before_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "DELETE FROM closed_requests WHERE closed_ms < ?").Int(closed_before_ms).Run();
 }
 
 Status CaseStore::MarkAllUndelivered(const std::string& source_partner) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "UPDATE requests SET delivered = 0 WHERE source_partner = ? AND delivered = 1")
       .Text(source_partner).Run();
 }
@@ -279,6 +313,7 @@ Result<int64_t> CaseStore::CountRequests() {
 }
 
 Status CaseStore::AddAuditOutbox(const audit::StagedRecord& record) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "INSERT INTO audit_outbox(idx, salt, record) VALUES(?, ?, ?)")
       .Int(static_cast<int64_t>(record.index)).Bind(record.salt).Bind(record.record).Run();
 }
@@ -294,6 +329,7 @@ Result<std::vector<audit::StagedRecord>> CaseStore::AuditOutbox() {
 }
 
 Status CaseStore::TrimAuditOutbox(uint64_t below_index) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "DELETE FROM audit_outbox WHERE idx < ?").Int(static_cast<int64_t>(below_index)).Run();
 }
 
@@ -309,6 +345,7 @@ Result<std::vector<StoredRequest>> CaseStore::UndeliveredFor(const std::string& 
 }
 
 Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   std::vector<StoredRequest> out;
   {
     Stmt q(*database_, (std::string(kRequestColumns) + "WHERE expires_ms <= ? ORDER BY expires_ms").c_str());
@@ -327,6 +364,7 @@ Result<std::vector<StoredRequest>> CaseStore::TakeExpiredRequests(int64_t now_ms
 }
 
 Status CaseStore::AddToInbox(const InboxItem& i) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_,
               "INSERT OR REPLACE INTO inbox(message_id, recipient, case_id, envelope, stored_ms, expires_ms, request_id) "
               "VALUES(?, ?, ?, ?, ?, ?, ?)")
@@ -348,15 +386,18 @@ Result<std::vector<InboxItem>> CaseStore::InboxFor(const std::string& recipient)
 }
 
 Status CaseStore::RemoveFromInbox(const std::string& message_id) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "DELETE FROM inbox WHERE message_id = ?").Bind(message_id).Run();
 }
 
 Status CaseStore::RemoveAcknowledged(const std::string& recipient, const std::string& request_id) {
+  KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "DELETE FROM inbox WHERE recipient = ? AND request_id = ? AND request_id <> x''")
       .Text(recipient).Bind(request_id).Run();
 }
 
 Result<std::vector<InboxItem>> CaseStore::TakeExpiredInbox(int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Writable());
   std::vector<InboxItem> out;
   {
     Stmt q(*database_,

@@ -167,6 +167,11 @@ class CaseStore {
  private:
   explicit CaseStore(std::unique_ptr<sqlite::Database> database);
   Status Exec(const char* sql);
+  // Unavailable when a batch was begun and SQLite has rolled it back by
+  // itself (after a full disk or an I/O error): every write checks it, so no
+  // statement of a failed unit autocommits on its own.
+  Status Writable() const;
+  bool batch_open_ = false;
   Status Migrate();
   std::unique_ptr<sqlite::Database> database_;  // statements prepared once, reused
 };

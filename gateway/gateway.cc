@@ -177,8 +177,26 @@ Status Gateway::LoadPolicy() {
 
 Status Gateway::Reload() {
   if (in_unit_) return ReloadInUnit();
-  Status out = UnavailableError("the reload could not be recorded in the audit log; nothing was changed");
-  RunUnit([&] { out = ReloadInUnit(); });
+  // What is in force now, put back when the reload cannot be recorded: no
+  // registry or policy is in force that the log does not show.
+  Registry old_registry = *registry_;
+  const uint64_t old_serial = registry_serial_;
+  StaticKeyResolver old_keys = keys_;
+  auto old_policy = policy_;
+  Status out;
+  if (!RunUnit([&] { out = ReloadInUnit(); })) {
+    *registry_ = std::move(old_registry);
+    registry_serial_ = old_serial;
+    keys_ = std::move(old_keys);
+    policy_ = std::move(old_policy);
+    TransportPeers peers;
+    for (const auto& [id, e] : registry_->entries()) {
+      peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
+    }
+    zap_->SetPeers(std::move(peers));
+    spdlog::error("reload: it could not be recorded in the audit log; the previous registry and policy stay");
+    return UnavailableError("the reload could not be recorded in the audit log; nothing was changed");
+  }
   return out;
 }
 
@@ -241,10 +259,14 @@ Result<uint64_t> Gateway::Audit(v1::AuditRecord record) {
   auto staged = audit_->Stage(std::move(record));
   if (!staged.ok()) {
     spdlog::error("audit log append failed: {}", staged.status().message());
+    FailUnit(UnavailableError("the audit log is not writable: " + staged.status().message()));
     return staged.status();
   }
   if (Status s = store_->AddAuditOutbox(*staged); !s.ok()) {
+    // Staged but not kept: this unit must not commit (its index would be a
+    // gap in the log).
     spdlog::error("cannot keep an audit record in the case database: {}", s.message());
+    FailUnit(s);
     return s;
   }
   unit_records_.push_back(std::move(*staged));
@@ -301,6 +323,7 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
   for (const auto& id : unsent_forwards_) (void)store_->MarkUndelivered(id);
   unsent_forwards_.clear();
   in_unit_ = true;
+  unit_failed_ = OkStatus();
   unit_senders_.clear();
   unit_records_.clear();
   work();
@@ -309,7 +332,7 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
   // The unit's state and the audit records describing it commit together.
   MaybeCrash("before-commit");
   Status durable = store_->InTransaction()
-                       ? OkStatus()
+                       ? unit_failed_
                        : UnavailableError("the case database rolled the change back after an error");
   if (durable.ok()) durable = store_->CommitBatch();
   if (!durable.ok()) {
@@ -323,11 +346,17 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
     acknowledged_.insert(acknowledged_.end(), pending_acks.begin(), pending_acks.end());
     unsent_forwards_.insert(unsent_forwards_.end(), pending_unsent.begin(), pending_unsent.end());
     spdlog::error("a change could not be saved, so none of its answers was sent: {}", durable.message());
-    // Tell each sender, with an answer that rests on nothing unsaved.
+    // Tell each sender, with an answer that rests on nothing unsaved. Its
+    // message had no effect: the same bytes are taken when they come again,
+    // and its sender counts as connecting anew (what was queued for it in
+    // this unit was rolled back too).
     for (const auto& who : unit_senders_) {
+      replay_->Forget(who.participant_id, who.message_id);
+      peers_.erase(who.participant_id);
+      last_routes_.erase(who.participant_id);
       SendError(who.routing_id, who.participant_id, who.message_id,
-                UnavailableError("the gateway could not save its case state; nothing of this message was done; "
-                                 "send it again later"));
+                UnavailableError("the gateway could not save this (" + durable.message() +
+                                 "); nothing of this message was done; send it again later"));
     }
     return false;
   }
@@ -362,6 +391,10 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
   for (auto& f : after) f();
   MaybeCrash("after-send");
   return true;
+}
+
+void Gateway::FailUnit(const Status& why) {
+  if (in_unit_ && unit_failed_.ok()) unit_failed_ = why;
 }
 
 bool Gateway::TryRecoverAudit() {
@@ -471,6 +504,7 @@ void Gateway::SendOrHold(const std::string& coordinator, const std::string& case
     // inbox fetch; anything else goes once it was sent.
     if (Status s = store_->AddToInbox(held); !s.ok()) {
       spdlog::error("cannot hold a message for {}: {}", coordinator, s.message());
+      if (in_unit_) FailUnit(s);  // an answer must never be closed without its held copy
     }
     if (!online) {
       spdlog::info("held a message for offline coordinator {} case={}", coordinator, case_id);
@@ -606,7 +640,20 @@ void Gateway::Handle(const IncomingMessage& in) {
   if (env->header.kind() == v1::MESSAGE_KIND_FRAGMENT_REQUEST && peer->card.kind == ParticipantKind::kCoordinator &&
       (env->header.recipient().empty() || env->header.recipient() == identity_->id())) {
     OnPeerSeen(sender, in.routing_id);
-    if (AnswerRequestAgain(sender, *env)) return;
+    switch (AnswerRequestAgain(sender, *env)) {
+      case Again::kAnswered:
+        return;
+      case Again::kOthers:  // an id another coordinator's request has: never touch that one
+        refuse_message(InvalidArgumentError("a request with this id exists already; make a new request"),
+                       env->header.message_id());
+        return;
+      case Again::kUnreadable:
+        refuse_message(UnavailableError("the case database cannot be read now; send the request again later"),
+                       env->header.message_id());
+        return;
+      case Again::kNew:
+        break;
+    }
   }
   if (Status fresh = replay_->Check(sender, env->header.message_id(), env->header.sent_at_ms()); !fresh.ok()) {
     refuse_message(fresh, env->header.message_id());
@@ -824,6 +871,7 @@ void Gateway::HandleCaseCommand(const std::string& sender, const std::string& ra
   }
   if (Status s = store_->Commit(); !s.ok()) {
     store_->Rollback();
+    FailUnit(s);  // its record is staged: the whole unit goes
     return fail(s, c.id);
   }
   spdlog::info("case {}: {} by {} (audit #{})", c.id, cmd.GetDescriptor()->FindFieldByNumber(cmd.command_case())->name(),
@@ -857,8 +905,12 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
     spdlog::debug("request {} case={} from={} refused: {}", IdHex(request_id), req.case_id(), req.source_partner(),
                   rules.empty() ? "before policy" : "by policy");
     StoredRequest refused{request_id, req.case_id(), sender, req.source_partner(), {}, "", 0, 0, false};
-    (void)store_->CloseRequest(refused, ClosedRequest{request_id, sender, req.source_partner(),
-                                                      RequestOutcome::kRefusedByGateway, 0, "", clock_.NowMillis()});
+    if (Status s = store_->CloseRequest(refused, ClosedRequest{request_id, sender, req.source_partner(),
+                                                               RequestOutcome::kRefusedByGateway, 0, "",
+                                                               clock_.NowMillis()});
+        !s.ok()) {
+      FailUnit(s);
+    }
     Refuse(sender, request_id, req.case_id(), reason, rules);
   };
   if (Status s = ParseBody(env.body, req); !s.ok()) return refuse(s.message(), {}, false);
@@ -981,7 +1033,7 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
                        now, auth.expires_at_ms(), false};
   if (Status s = store_->AddRequest(stored); !s.ok()) {
     spdlog::error("request {}: cannot store it: {}", IdHex(request_id), s.message());
-    SendError(peers_[sender].routing_id, sender, request_id, s);
+    FailUnit(s);  // its decision record must not stand alone
     return;
   }
   v1::RequestAccepted accepted;
@@ -995,18 +1047,22 @@ void Gateway::HandleFragmentRequest(const std::string& sender, const std::string
   DeliverQueuedRequests(req.source_partner());
 }
 
-bool Gateway::AnswerRequestAgain(const std::string& sender, const VerifiedEnvelope& env) {
+Gateway::Again Gateway::AnswerRequestAgain(const std::string& sender, const VerifiedEnvelope& env) {
   const std::string& request_id = env.header.message_id();
   v1::RequestAccepted accepted;
   accepted.set_request_id(request_id);
   auto pending = store_->GetRequest(request_id);
-  if (pending.ok() && pending->has_value() && (*pending)->coordinator == sender) {
+  if (!pending.ok()) return Again::kUnreadable;
+  if (pending->has_value()) {
+    if ((*pending)->coordinator != sender) return Again::kOthers;
     v1::Authorisation auth;
     if (auth.ParseFromString((*pending)->authorisation)) accepted.set_audit_index(auth.audit_index());
     accepted.set_expires_at_ms((*pending)->expires_ms);
   } else {
     auto closed = store_->GetClosedRequest(request_id);
-    if (!closed.ok() || !closed->has_value() || (*closed)->coordinator != sender) return false;
+    if (!closed.ok()) return Again::kUnreadable;
+    if (!closed->has_value()) return Again::kNew;
+    if ((*closed)->coordinator != sender) return Again::kOthers;
     accepted.set_answered(true);
     // The answer itself, when it is still held (not yet acknowledged).
     auto held = store_->InboxFor(sender);
@@ -1019,7 +1075,7 @@ bool Gateway::AnswerRequestAgain(const std::string& sender, const VerifiedEnvelo
   SendSigned(sender, v1::MESSAGE_KIND_ACCEPTED, request_id, accepted);
   spdlog::debug("request {} sent again by {}: {}", IdHex(request_id), sender,
                 accepted.answered() ? "already answered" : "still waiting for its agent");
-  return true;
+  return Again::kAnswered;
 }
 
 void Gateway::DeliverQueuedRequests(const std::string& partner) {
@@ -1128,6 +1184,7 @@ void Gateway::HandleDelivery(const std::string& sender, const std::string& raw, 
                                                       clock_.NowMillis()});
       !s.ok()) {
     spdlog::error("cannot close request: {}", s.message());
+    FailUnit(s);
   }
   v1::Receipt receipt;
   receipt.set_delivery_id(env.header.message_id());
@@ -1167,9 +1224,12 @@ void Gateway::HandleAgentRefusal(const std::string& sender, const std::string& r
               UnavailableError("the audit log is not writable; send the refusal again later"));
     return;
   }
-  (void)store_->CloseRequest(r, ClosedRequest{request_id, r.coordinator, r.source_partner,
-                                              RequestOutcome::kRefusedByAgent, 0, env.header.message_id(),
-                                              clock_.NowMillis()});
+  if (Status s = store_->CloseRequest(r, ClosedRequest{request_id, r.coordinator, r.source_partner,
+                                                      RequestOutcome::kRefusedByAgent, 0, env.header.message_id(),
+                                                      clock_.NowMillis()});
+      !s.ok()) {
+    FailUnit(s);
+  }
   SendOrHold(r.coordinator, r.case_id, raw, request_id);
   ++stats_.refused_by_agents;
   spdlog::debug("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
@@ -1393,6 +1453,12 @@ void Gateway::ExpireInUnit(int64_t now) {
       rec.set_reason("a held message for " + i.recipient + " expired without being acknowledged");
       (void)Audit(std::move(rec));
     }
+  }
+  // Forwards that could not be sent (a full queue) go again to agents that
+  // are still connected.
+  for (const auto& [id, peer] : peers_) {
+    const RegistryEntry* e = Enrolled(id);
+    if (e != nullptr && e->card.kind == ParticipantKind::kAgent) DeliverQueuedRequests(e->card.partner);
   }
   // How requests ended is kept long enough to recognise one sent again.
   if (now - last_forget_ms_ >= 3600 * 1000) {

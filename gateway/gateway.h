@@ -128,9 +128,14 @@ class Gateway {
   void SendNow(std::vector<Outgoing>& out);
   void MaybeCrash(std::string_view point);
   Status ReloadInUnit();
-  // A FRAGMENT_REQUEST the gateway already has (sent again): answers with
-  // its state (ACCEPTED, and the held answer); false when it is new.
-  bool AnswerRequestAgain(const std::string& sender, const VerifiedEnvelope& env);
+  // A FRAGMENT_REQUEST whose id the gateway knows (sent again): when it is
+  // this coordinator's, answers with its state (ACCEPTED, and the held
+  // answer); kOthers when the id is another coordinator's (never touched);
+  // kNew when the id is unknown.
+  enum class Again { kNew, kAnswered, kOthers, kUnreadable };
+  Again AnswerRequestAgain(const std::string& sender, const VerifiedEnvelope& env);
+  // Marks the running unit as failed: it is rolled back, not committed.
+  void FailUnit(const Status& why);
   void ExpireInUnit(int64_t now);
   void Handle(const IncomingMessage& in);
   void HandleCaseCommand(const std::string& sender, const std::string& raw, const VerifiedEnvelope& env);
@@ -198,6 +203,7 @@ class Gateway {
     std::string message_id;
   };
   bool in_unit_ = false;
+  Status unit_failed_;  // set by FailUnit: the unit is rolled back
   std::vector<Outgoing> outbox_;
   std::vector<BurstSender> unit_senders_;    // whom to tell when a unit cannot be made durable
   std::vector<audit::StagedRecord> unit_records_;  // staged in this unit, in its outbox rows

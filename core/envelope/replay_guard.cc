@@ -72,6 +72,20 @@ Status ReplayGuard::Check(std::string_view sender, std::string_view message_id, 
   return OkStatus();
 }
 
+void ReplayGuard::Forget(std::string_view sender, std::string_view message_id) {
+  const std::string key = Key(sender, message_id);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = seen_.find(key);
+  if (it == seen_.end()) return;
+  for (auto t = by_time_.lower_bound(it->second); t != by_time_.end() && t->first == it->second; ++t) {
+    if (t->second == &it->first) {
+      by_time_.erase(t);
+      break;
+    }
+  }
+  seen_.erase(it);
+}
+
 bool ReplayGuard::Seen(std::string_view sender, std::string_view message_id) const {
   const std::string key = Key(sender, message_id);
   std::lock_guard<std::mutex> lock(mu_);

@@ -52,6 +52,10 @@ class ReplayGuard {
   // apply to what it admits (floor_ms()).
   bool Seen(std::string_view sender, std::string_view message_id) const;
   void Remember(std::string_view sender, std::string_view message_id, int64_t at_ms);
+  // Forgets one id that was accepted but whose message had no effect after
+  // all (the gateway could not save it and told the sender "send it again"),
+  // so the same bytes are taken when they come again.
+  void Forget(std::string_view sender, std::string_view message_id);
 
   // Forgets every id whose time has left the window (now - window_ms).
   void Prune();

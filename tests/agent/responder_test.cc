@@ -379,11 +379,15 @@ TEST_F(ResponderTest, AnAnswerTheGatewayCannotTakeNowIsKeptAndOneItRefusesForGoo
   EXPECT_NE(reason.find("not delivered"), std::string::npos) << reason;
 }
 
-TEST_F(ResponderTest, AKeptAnswerWhoseRequestExpiredIsDroppedAndRecorded) {
+TEST_F(ResponderTest, AKeptAnswerWhoseRequestExpiredGoesOnceMoreThenIsDroppedAndRecorded) {
   Forge f;
   f.expires_at = kNow + 10'000;
   ASSERT_TRUE(responder_->Handle(Authorisation(f)).reply.has_value());
   clock_.Advance(10'001);
+  // Once more: the gateway may have it and only its receipt was lost.
+  EXPECT_EQ(responder_->AnswersToSendAgain().size(), 1u);
+  EXPECT_EQ(Kept(), 1);
+  clock_.Advance(kResendAfterMs);
   EXPECT_TRUE(responder_->AnswersToSendAgain().empty());
   EXPECT_EQ(Kept(), 0);
   ASSERT_OK(log_->Close());

@@ -766,11 +766,14 @@ TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
   const std::string case_id = OpenCase(coord);
   Admit(coord, case_id, "politie");
   fail_audit_ = true;
-  Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  std::string raw;
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak", &raw);
   auto err = Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
   EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAVAILABLE);
   EXPECT_NE(err.message().find("audit log"), std::string::npos);
+  EXPECT_NE(err.message().find("nothing of this message was done"), std::string::npos) << err.message();
   ExpectNothing(agent);
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DECISION, request_id), 0);
   // A case change without its audit record is rolled back too.
   v1::CaseCommand phase;
   phase.set_case_id(case_id);
@@ -782,6 +785,31 @@ TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
   noop.set_case_id(case_id);
   noop.mutable_admit()->set_partner("politie");
   EXPECT_EQ(Command(coord, noop).phase(), "acute-veiligheid");
+  // "Send it again": the same bytes are taken now, not refused as a replay.
+  ASSERT_OK(coord.conn->Send(raw));
+  auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  EXPECT_EQ(accepted.request_id(), request_id);
+  ExpectAuthorisation(agent, request_id);
+}
+
+TEST_F(GatewayTest, AnotherCoordinatorCannotTouchARequestByReusingItsId) {
+  Exchange x = StartExchange();
+  v1::Authorisation auth = ExpectAuthorisation(*x.agent, x.request_id);
+  // regisseur-02 sends a request of its own under regisseur-01's request id,
+  // made to be refused: it must not close or replace the waiting one.
+  Client& other = Connect("regisseur-02");
+  v1::FragmentRequest bogus;
+  bogus.set_case_id(x.case_id);
+  auto m = other.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", bogus.SerializeAsString(), x.request_id);
+  ASSERT_THAT(m, IsOk());
+  ASSERT_OK(other.conn->Send(m->bytes));
+  auto err = Body<v1::Error>(Receive(other), v1::MESSAGE_KIND_ERROR);
+  EXPECT_NE(err.message().find("exists already"), std::string::npos) << err.message();
+  const std::string delivery = Deliver(*x.agent, auth, x.request_id, "politie-incidenten");
+  Body<v1::Receipt>(Receive(*x.agent), v1::MESSAGE_KIND_RECEIPT);
+  std::string got;
+  Receive(*x.coord, "politie-agent", &got);
+  EXPECT_EQ(got, delivery);  // the first coordinator's request was answered as usual
 }
 
 TEST_F(GatewayTest, WhenTheLogCannotBeWrittenAnswersWaitNewMessagesAreRefusedAndItRecoversWithoutARestart) {
