@@ -151,6 +151,8 @@ TEST_P(GatewayCrashTest, EveryAcceptedRequestReachesExactlyOneOutcomeAndTheLogTe
   EXPECT_EQ(processes_->StopGateway(SIGTERM), gateway::Gateway::kCrashExitCode) << "it did not crash at " << spec;
 
   ASSERT_OK(processes_->StartGateway());
+  // Serving (so it also handles SIGTERM below, not only after its start-up).
+  ASSERT_TRUE(processes_->WaitForGatewayPort(kDeadlineMs));
   Settle(ids);
 
   // Exactly one outcome each: every request answered once, one fragment each.
