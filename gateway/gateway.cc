@@ -71,6 +71,15 @@ constexpr int64_t kSummaryEveryMs = 60'000;
 // or its answer when it is sent again (docs/protocol.md §6.1).
 constexpr int64_t kRememberClosedMs = 30LL * 24 * 3600 * 1000;
 
+// The transport keys the ZAP handler admits: every card of the registry.
+TransportPeers PeersOf(const Registry& registry) {
+  TransportPeers peers;
+  for (const auto& [id, e] : registry.entries()) {
+    peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
+  }
+  return peers;
+}
+
 int CurrentYear(int64_t now_ms) {
   std::time_t t = static_cast<std::time_t>(now_ms / 1000);
   std::tm tm{};
@@ -126,11 +135,7 @@ Status Gateway::Init() {
   signer_ = std::make_unique<EnvelopeSigner>(identity_->id(), identity_->signing().secret_key, clock_);
 
   context_ = std::make_unique<zmq::context_t>();
-  TransportPeers peers;
-  for (const auto& [id, e] : registry_->entries()) {
-    peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
-  }
-  KP_ASSIGN_OR_RETURN(zap_, ZapHandler::Create(*context_, std::move(peers)));
+  KP_ASSIGN_OR_RETURN(zap_, ZapHandler::Create(*context_, PeersOf(*registry_)));
   RouterOptions options;
   options.endpoint = config_.listen;
   options.max_parked_per_peer = config_.max_parked_per_peer;
@@ -189,11 +194,7 @@ Status Gateway::Reload() {
     registry_serial_ = old_serial;
     keys_ = std::move(old_keys);
     policy_ = std::move(old_policy);
-    TransportPeers peers;
-    for (const auto& [id, e] : registry_->entries()) {
-      peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
-    }
-    zap_->SetPeers(std::move(peers));
+    zap_->SetPeers(PeersOf(*registry_));
     spdlog::error("reload: it could not be recorded in the audit log; the previous registry and policy stay");
     return UnavailableError("the reload could not be recorded in the audit log; nothing was changed");
   }
@@ -203,11 +204,7 @@ Status Gateway::Reload() {
 Status Gateway::ReloadInUnit() {
   Status reg = LoadRegistry();
   if (reg.ok()) {
-    TransportPeers peers;
-    for (const auto& [id, e] : registry_->entries()) {
-      peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
-    }
-    zap_->SetPeers(std::move(peers));
+    zap_->SetPeers(PeersOf(*registry_));
     // A removed participant is cut off: forget its connection; its messages
     // no longer verify ("not enrolled").
     for (auto it = peers_.begin(); it != peers_.end();) {
@@ -321,6 +318,7 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
   if (outbox_in_log_ && store_->TrimAuditOutbox(audit_->size()).ok()) outbox_in_log_ = false;
   auto pending_unsent = unsent_forwards_;
   for (const auto& id : unsent_forwards_) (void)store_->MarkUndelivered(id);
+  retry_forwards_ |= !unsent_forwards_.empty();
   unsent_forwards_.clear();
   in_unit_ = true;
   unit_failed_ = OkStatus();
@@ -1456,9 +1454,12 @@ void Gateway::ExpireInUnit(int64_t now) {
   }
   // Forwards that could not be sent (a full queue) go again to agents that
   // are still connected.
-  for (const auto& [id, peer] : peers_) {
-    const RegistryEntry* e = Enrolled(id);
-    if (e != nullptr && e->card.kind == ParticipantKind::kAgent) DeliverQueuedRequests(e->card.partner);
+  if (retry_forwards_) {
+    retry_forwards_ = false;
+    for (const auto& [id, peer] : peers_) {
+      const RegistryEntry* e = Enrolled(id);
+      if (e != nullptr && e->card.kind == ParticipantKind::kAgent) DeliverQueuedRequests(e->card.partner);
+    }
   }
   // How requests ended is kept long enough to recognise one sent again.
   if (now - last_forget_ms_ >= 3600 * 1000) {

@@ -210,6 +210,7 @@ class Gateway {
   std::vector<std::function<void()>> after_log_;   // run once the unit's records are in the log
   bool outbox_in_log_ = false;               // outbox rows may be trimmed (they are in the log)
   std::vector<std::string> unsent_forwards_; // forwards that could not be sent: queued again next unit
+  bool retry_forwards_ = false;              // some were queued again: the timer hands them over
   // The audit log failed after a unit committed: its answers wait here.
   bool audit_ok_ = true;
   std::string audit_error_;
