@@ -133,6 +133,10 @@ void DealerClient::DrainEvents() {
 Status DealerClient::Send(const std::string& payload) {
   try {
     if (!SendUninterrupted(*socket_, zmq::buffer(payload), zmq::send_flags::none)) {
+      DrainEvents();
+      if (state_ == ConnectionState::kRefused) {
+        return UnauthenticatedError("refused by the gateway: this key is not enrolled");
+      }
       return ResourceExhaustedError("the outgoing queue to the gateway is full (" + std::string(ConnectionStateName(state_)) +
                                     ")");
     }
