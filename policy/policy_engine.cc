@@ -69,6 +69,14 @@ std::string_view ConditionName(Condition condition) {
   return "unknown";
 }
 
+bool Policy::MayCoordinate(std::string_view role, std::string_view partner) const {
+  const int r = RoleIndex(role);
+  if (r < 0) return false;
+  const Role& found = roles_[static_cast<size_t>(r)];
+  if (!found.coordinates) return false;
+  return found.partner < 0 || partners_[static_cast<size_t>(found.partner)].id == partner;
+}
+
 void Policy::BuildIndex() {
   const size_t cells = partners_.size() * partners_.size() * categories_.size();
   std::vector<std::vector<Entry>> rows(cells);

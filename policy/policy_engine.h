@@ -130,6 +130,7 @@ class Policy {
   struct Role {
     std::string id, name;
     int partner = -1;  // the only partner that has this role; -1: any partner
+    bool coordinates = false;  // may open cases and coordinate them (case commands, requests)
   };
   struct Category {
     std::string id, name;
@@ -192,6 +193,10 @@ class Policy {
   // -1 when unknown.
   int PartnerIndex(std::string_view id) const { return Find(partner_index_, id); }
   int RoleIndex(std::string_view id) const { return Find(role_index_, id); }
+  // Whether a participant of `partner` in `role` may open and coordinate
+  // cases: the role is in the policy, marked `coordinates: true`, and it is
+  // not bound to another partner.
+  bool MayCoordinate(std::string_view role, std::string_view partner) const;
   int CategoryIndex(std::string_view id) const { return Find(category_index_, id); }
   int PurposeIndex(std::string_view id) const { return Find(purpose_index_, id); }
   int PhaseIndex(std::string_view id) const { return Find(phase_index_, id); }

@@ -310,13 +310,14 @@ void PolicyCompiler::ReadPartners(const Node& node) {
 
 void PolicyCompiler::ReadRoles(const Node& node) {
   for (const Node& item : Items(node, "roles")) {
-    auto f = ReadMap(item, "a role", {"id", "name", "partner"}, {"id"});
+    auto f = ReadMap(item, "a role", {"id", "name", "partner", "coordinates"}, {"id"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "role id");
     if (!id || !AddName(policy_->role_index_, *id, f->Get("id"), "role", role_marks_, kMaxNamesPerKind))
       continue;
-    Policy::Role r{*id, "", -1};
+    Policy::Role r{*id, "", -1, false};
     if (f->Has("name")) r.name = Text(f->Get("name"), "name").value_or("");
+    if (f->Has("coordinates")) r.coordinates = Bool(f->Get("coordinates"), "coordinates").value_or(false);
     if (f->Has("partner")) {
       if (auto p = Text(f->Get("partner"), "partner")) {
         r.partner = Resolve(*p, f->Get("partner"), policy_->partner_index_, "partner");
