@@ -1,19 +1,31 @@
 #!/usr/bin/env python3
-"""Holds docs/protocol.md §8 (the worked example) to its own bytes and to the code.
+"""Holds the worked examples of the docs to their own bytes and to the code.
 
-Usage: worked_example_check.py SOURCE_ROOT
+Usage: worked_example_check.py SOURCE_ROOT [KETENPOORT_BINARY WORK_DIR]
 
+docs/protocol.md §8:
 Reads the header, body, signing input, signature and envelope that §8 lists,
 rebuilds the signing input and the envelope from the listed header, body and
 signature by §3.1 and §2, and checks: every "(N bytes" the text states; that
 the signature verifies with the public key §8 gives; and that the envelope is
 byte for byte tests/fuzz/envelope_corpus/heartbeat.env, which the C++ signer
 makes (tests/fuzz/envelope_corpus_test.cc).
+
+docs/formats.md §2: the example card is in the exact syntax of §2.1; its
+canonical bytes, as listed, are the ones §2.3 makes from its fields; their
+SHA-256 and the fingerprint are as stated and the self-signature verifies.
+With the binary: a card `ketenpoort keygen` writes, of every kind, is in the
+exact syntax of §2.1 (CARD_RE below is that grammar).
 """
 
+import base64
+import datetime
+import hashlib
 import os
 import re
+import shutil
 import struct
+import subprocess
 import sys
 
 from cryptography.exceptions import InvalidSignature
@@ -53,8 +65,7 @@ def stated(heading_text):
     return int(m.group(1)) if m else None
 
 
-def main(argv):
-    root = argv[1]
+def protocol_example(root):
     text = open(os.path.join(root, "docs", "protocol.md"), encoding="utf-8").read()
     text = text[text.index("## 8. Worked example"):]
 
@@ -98,6 +109,103 @@ def main(argv):
     corpus = open(os.path.join(root, "tests/fuzz/envelope_corpus/heartbeat.env"), "rb").read()
     check("envelope is tests/fuzz/envelope_corpus/heartbeat.env (made by the C++ signer)", envelope == corpus)
 
+
+# docs/formats.md §2.1, as a regular expression.
+_ID = r"[a-z0-9][a-z0-9.-]{0,63}"
+_B64 = r"[A-Za-z0-9+/]"
+_Z85 = r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]"
+_CROCK = r"[0-9A-HJKMNP-TV-Z]"
+CARD_RE = re.compile(
+    r"#[\x20-\x7e]*\n#[\x20-\x7e]*\n"
+    r"ketenpoort-card: 1\n"
+    rf"id: {_ID}\n"
+    r"kind: (?:agent|coordinator|gateway|privacy-officer|enrolment)\n"
+    rf"partner: '(?:{_ID})?'\n"
+    r"created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n"
+    rf"signing-key: {_B64}{{42}}[AEIMQUYcgkosw048]=    # Ed25519\n"
+    rf"sealing-key: {_B64}{{42}}[AEIMQUYcgkosw048]=    # X25519\n"
+    rf"transport-key: '{_Z85}{{40}}'    # CurveZMQ, Z85\n"
+    rf"fingerprint: {_CROCK}{{4}}-{_CROCK}{{4}}-{_CROCK}{{4}}-{_CROCK}{{4}}\n"
+    rf"self-signature: {_B64}{{85}}[AQgw]==\n\Z")
+Z85 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def z85_decode(text):
+    out = b""
+    for i in range(0, len(text), 5):
+        v = 0
+        for c in text[i:i + 5]:
+            v = v * 85 + Z85.index(c)
+        out += v.to_bytes(4, "big")
+    return out
+
+
+def lp(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def card_example(root):
+    text = open(os.path.join(root, "docs", "formats.md"), encoding="utf-8").read()
+    text = text[text.index("## 2. The public card"):text.index("## 3.")]
+    start = text.index("```yaml\n") + len("```yaml\n")
+    card = text[start:text.index("```", start)]
+    check("example card is in the exact syntax of formats.md §2.1", CARD_RE.fullmatch(card) is not None)
+    f = {}
+    for line in card.split("\n"):
+        if line and not line.startswith("#"):
+            key, value = line.split(": ", 1)
+            f[key] = value.split("    #")[0].strip("'")
+    created = datetime.datetime.strptime(f["created"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc)
+    created_ms = int(created.timestamp() * 1000)
+    signing = base64.b64decode(f["signing-key"])
+    canonical = (b"ketenpoort/v1/card\x00" + lp(f["id"].encode()) + lp(f["kind"].encode())
+                 + lp(f["partner"].encode()) + struct.pack(">Q", created_ms) + lp(signing)
+                 + lp(base64.b64decode(f["sealing-key"])) + lp(z85_decode(f["transport-key"])))
+
+    lines, heading = block_after(text, "The canonical bytes of the example card (")
+    listed = b"".join(leading_hex(l) for l in lines)
+    check("canonical bytes as listed are the ones §2.3 makes", listed == canonical)
+    check(f"canonical bytes are {stated(heading)} bytes as stated", len(canonical) == stated(heading),
+          f"they are {len(canonical)}")
+    check("created in ms as stated", f"created = {created_ms} ms" in " ".join(heading.split()))
+    digest = hashlib.sha256(canonical).digest()
+    check("SHA-256 as stated", f"SHA-256 = `{digest.hex()}`" in text)
+    bits = int.from_bytes(digest[:10], "big")
+    fp = "".join(CROCKFORD[(bits >> (75 - 5 * i)) & 31] for i in range(16))
+    fp = "-".join(fp[i:i + 4] for i in range(0, 16, 4))
+    check("fingerprint line is the computed one", f["fingerprint"] == fp, f"computed {fp}")
+    check("fingerprint as stated under the canonical bytes", f"give `{fp}`" in text)
+    try:
+        Ed25519PublicKey.from_public_bytes(signing).verify(base64.b64decode(f["self-signature"]), canonical)
+        check("self-signature verifies over the canonical bytes", True)
+    except InvalidSignature:
+        check("self-signature verifies over the canonical bytes", False)
+
+
+def keygen_cards(binary, work):
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work, mode=0o700)
+    for kind, partner in (("agent", "politie"), ("coordinator", "veiligheidsteam"), ("gateway", None),
+                          ("privacy-officer", None), ("enrolment", None)):
+        args = [binary, "keygen", "--id", f"doc-{kind}", "--kind", kind, "--out", work]
+        if partner:
+            args += ["--partner", partner]
+        p = subprocess.run(args, capture_output=True, text=True)
+        card = open(os.path.join(work, f"doc-{kind}.card"), newline="").read() if p.returncode == 0 else ""
+        check(f"keygen's {kind} card is in the exact syntax of formats.md §2.1",
+              CARD_RE.fullmatch(card) is not None, p.stderr.strip() or card)
+
+
+def main(argv):
+    if len(argv) not in (2, 4):
+        print(__doc__, file=sys.stderr)
+        return 2
+    protocol_example(argv[1])
+    card_example(argv[1])
+    if len(argv) == 4:
+        keygen_cards(argv[2], argv[3])
     return 1 if problems else 0
 
 
