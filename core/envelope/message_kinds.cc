@@ -25,6 +25,8 @@ std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
     case v1::MESSAGE_KIND_AUDIT_CHUNK: return std::make_unique<v1::AuditChunk>();
     case v1::MESSAGE_KIND_DELIVERY_ACK: return std::make_unique<v1::DeliveryAck>();
     case v1::MESSAGE_KIND_ACCEPTED: return std::make_unique<v1::RequestAccepted>();
+    case v1::MESSAGE_KIND_CASE_FETCH: return std::make_unique<v1::CaseFetch>();
+    case v1::MESSAGE_KIND_CASE_CHAIN: return std::make_unique<v1::CaseChain>();
     default: return nullptr;
   }
 }

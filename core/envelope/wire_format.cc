@@ -24,6 +24,8 @@ std::string_view KindLabel(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_AUDIT_CHUNK: return "audit-chunk";
     case ketenpoort::v1::MESSAGE_KIND_DELIVERY_ACK: return "delivery-ack";
     case ketenpoort::v1::MESSAGE_KIND_ACCEPTED: return "accepted";
+    case ketenpoort::v1::MESSAGE_KIND_CASE_FETCH: return "case-fetch";
+    case ketenpoort::v1::MESSAGE_KIND_CASE_CHAIN: return "case-chain";
     default: return "";
   }
 }
@@ -34,6 +36,7 @@ size_t MaxBodyBytes(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_SUBJECT_DATA:
       return kMaxRequestBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_AUTHORISATION:
+    case ketenpoort::v1::MESSAGE_KIND_CASE_CHAIN:
       return kMaxAuthorisationBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_AUDIT_CHUNK:
       return kMaxFragmentBodyBytes;

@@ -24,7 +24,7 @@ inline constexpr size_t kMaxIdBytes = 64;              // sender, recipient
 // A body's limit depends on its kind; see MaxBodyBytes.
 inline constexpr size_t kMaxSmallBodyBytes = 64 * 1024;
 inline constexpr size_t kMaxRequestBodyBytes = 256 * 1024;
-inline constexpr size_t kMaxAuthorisationBodyBytes = 512 * 1024;
+inline constexpr size_t kMaxAuthorisationBodyBytes = 1024 * 1024;  // also CASE_CHAIN
 inline constexpr size_t kMaxFragmentBodyBytes = kMaxEnvelopeBytes - 1024;
 
 // Signing input: kSignaturePrefix || label || 0x00 || u32be(len header) ||

@@ -227,7 +227,7 @@ def seal_open(sealed, my_pk, my_sk):
 LABELS = {1: "case-command", 2: "case-result", 3: "fragment-request", 4: "authorisation", 5: "refusal",
           6: "fragment-delivery", 7: "receipt", 8: "heartbeat", 9: "error", 10: "subject-data",
           11: "fragment-content", 12: "inbox-fetch", 13: "audit-pull", 14: "audit-chunk", 15: "delivery-ack",
-          16: "accepted"}
+          16: "accepted", 17: "case-fetch", 18: "case-chain"}
 
 
 def signing_input(kind, header, body):

@@ -1,0 +1,78 @@
+// Reading and checking a case's chain of signed commands (protocol §3.5).
+//
+// A case command's hash is the SHA-256 of its whole envelope. Each command
+// names the previous one's hash, so the last hash (the head) stands for the
+// whole history. A coordinator signs the head it knows into every request;
+// an agent answers only when the chain the gateway shows it ends exactly at
+// that head, every command verifies and every command may follow the ones
+// before it (case_facts.h). A gateway that leaves out a phase change, a
+// closure or a consent withdrawal is caught: the chain no longer reaches
+// the head.
+//
+// Not thread-safe (the checker keeps a cache).
+#ifndef KETENPOORT_CASE_CASE_CHAIN_H_
+#define KETENPOORT_CASE_CASE_CHAIN_H_
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "case/case_facts.h"
+#include "core/envelope/envelope.h"
+
+namespace kp::cases {
+
+// SHA-256 of a command's envelope bytes (32 bytes).
+std::string CommandHash(std::string_view envelope);
+
+// Verifies one CASE_COMMAND envelope's signature (no freshness check: a
+// case's commands are as old as the case) and parses its body.
+Result<ChainCommand> VerifyCommand(const KeyResolver& keys, std::string_view envelope);
+
+// Parses a command the caller verified before (the gateway's own store).
+Result<ChainCommand> ParseVerifiedCommand(std::string_view envelope);
+
+// Folds commands the caller verified before, in order, for case `case_id`.
+Result<CaseFacts> FoldVerified(const FoldContext& ctx, const std::vector<std::string>& envelopes,
+                               const std::string& case_id);
+
+// What a chain must end at: the case, its head and length as the
+// coordinator signed them.
+struct ChainHead {
+  std::string case_id;
+  std::string head;     // 32 bytes
+  uint64_t length = 0;  // commands up to and including the head
+};
+
+// Checks chains shown by an untrusted party, remembering the facts of every
+// head it checked: a head names its whole history, so a later request on
+// the same head needs no second verification. Clear() after the registry or
+// the policy changed.
+class ChainChecker {
+ public:
+  ChainChecker(const KeyResolver& keys, FoldContext ctx, size_t max_heads = 4096);
+
+  // The facts at `want`, when `chain` is the whole chain up to it.
+  template <typename Range>
+  Result<CaseFacts> Check(const Range& chain, const ChainHead& want) {
+    std::vector<std::string_view> views;
+    views.reserve(static_cast<size_t>(chain.size()));
+    for (const auto& e : chain) views.emplace_back(e);
+    return CheckViews(views, want);
+  }
+  void Clear() { by_head_.clear(); }
+  size_t cached() const { return by_head_.size(); }
+
+ private:
+  Result<CaseFacts> CheckViews(const std::vector<std::string_view>& chain, const ChainHead& want);
+
+  const KeyResolver& keys_;
+  FoldContext ctx_;
+  size_t max_heads_;
+  std::unordered_map<std::string, CaseFacts> by_head_;
+};
+
+}  // namespace kp::cases
+
+#endif  // KETENPOORT_CASE_CASE_CHAIN_H_

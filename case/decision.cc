@@ -1,0 +1,131 @@
+#include "case/decision.h"
+
+#include <algorithm>
+#include <set>
+
+#include "case/commitment.h"
+#include "core/base/encoding.h"
+#include "core/crypto/secret_bytes.h"
+
+namespace kp::cases {
+
+namespace v1 = ketenpoort::v1;
+
+Status CheckAsker(const policy::Policy& policy, const CaseFacts& facts, const std::string& asker_id,
+                  const RegistryEntry& asker, const v1::FragmentRequest& request) {
+  if (facts.closed) {
+    return FailedPreconditionError("case " + facts.case_id + " is closed; no further requests are possible");
+  }
+  if (facts.coordinator != asker_id) {
+    return PermissionDeniedError("you do not coordinate case " + facts.case_id);
+  }
+  if (!MayCoordinate(policy, asker)) {
+    return PermissionDeniedError("your role '" + asker.role + "' may not coordinate cases under the policy in force");
+  }
+  if (!facts.IsMember(request.source_partner())) {
+    return PermissionDeniedError("partner " + request.source_partner() + " is not admitted to case " + facts.case_id +
+                                 "; admit it first (ketenpoort case admit)");
+  }
+  return OkStatus();
+}
+
+Status CheckRequestSubjects(const CaseFacts& facts, const v1::FragmentRequest& request) {
+  if (request.subjects().empty()) return InvalidArgumentError("a request names at least one subject");
+  std::set<std::string> seen;
+  for (const auto& s : request.subjects()) {
+    if (Status st = CheckSubjectRef(s.ref(), s.role()); !st.ok()) return st;
+    if (!seen.insert(s.ref()).second) return InvalidArgumentError("the request names subject " + s.ref() + " twice");
+    const SubjectFact* known = facts.Subject(s.ref());
+    if (known == nullptr) {
+      return InvalidArgumentError("case " + facts.case_id + " has no subject " + s.ref());
+    }
+    if (known->role != s.role()) {
+      return InvalidArgumentError("subject " + s.ref() + " has another role in case " + facts.case_id);
+    }
+  }
+  return OkStatus();
+}
+
+Status CheckSealedSubjects(const CaseFacts& facts, const v1::FragmentRequest& request, const v1::SubjectData& sealed) {
+  if (sealed.case_id() != request.case_id()) {
+    return InvalidArgumentError("the sealed subject data belongs to another case");
+  }
+  if (Status s = CheckRequestSubjects(facts, request); !s.ok()) return s;
+  std::vector<std::string> asked, opened;
+  for (const auto& s : request.subjects()) asked.push_back(s.ref());
+  for (const auto& s : sealed.subjects()) opened.push_back(s.ref());
+  std::sort(asked.begin(), asked.end());
+  std::sort(opened.begin(), opened.end());
+  if (asked != opened) return InvalidArgumentError("the sealed subject data does not match the subjects of the request");
+  for (const auto& s : sealed.subjects()) {
+    const SubjectFact* known = facts.Subject(s.ref());
+    auto commitment = SubjectCommitment(s);
+    if (!commitment.ok()) return commitment.status();
+    if (known->role != s.role() || !ConstantTimeEquals(*commitment, known->commitment)) {
+      return PermissionDeniedError("the identifiers sealed for subject " + s.ref() +
+                                   " are not the ones the coordinator committed to in case " + facts.case_id);
+    }
+  }
+  return OkStatus();
+}
+
+policy::Request AskPolicy(const CaseFacts& facts, const v1::FragmentRequest& request, const RegistryEntry& asker,
+                          std::string_view justification, int64_t now_ms) {
+  policy::Request pr;
+  pr.from = request.source_partner();
+  pr.to = asker.card.partner;
+  pr.to_role = asker.role;
+  for (const auto& c : request.categories()) pr.categories.push_back(c);
+  pr.purpose = request.purpose();
+  pr.phase = facts.phase;
+  pr.requester_is_member = facts.coordinator == asker.card.id;
+  std::vector<std::string> refs;
+  for (const auto& s : request.subjects()) refs.push_back(s.ref());
+  pr.consent_recorded = facts.HasConsent(refs, request.purpose(), now_ms);
+  std::vector<std::string> cats(request.categories().begin(), request.categories().end());
+  pr.gatekeeper_approved = facts.HasApproval(request.source_partner(), cats, request.purpose(), now_ms);
+  pr.justification = justification;
+  return pr;
+}
+
+std::string JoinLegalBases(const policy::Decision& decision) {
+  std::string out;
+  for (auto lb : decision.legal_bases) out += (out.empty() ? "" : ",") + std::string(lb);
+  return out;
+}
+
+void ToWire(const policy::Decision& d, v1::Decision* out) {
+  out->set_effect(d.effect == policy::Effect::kPermit ? v1::EFFECT_PERMIT : v1::EFFECT_DENY);
+  for (auto r : d.rule_ids) out->add_rule_ids(std::string(r));
+  out->set_legal_basis(JoinLegalBases(d));
+  out->set_reason(d.reason);
+  out->set_policy_sha256(HexDecode(d.policy_sha256).value_or(std::string()));
+  auto* ob = out->mutable_obligations();
+  for (const auto& cf : d.obligations.fields) {
+    auto* f = ob->add_allowed_fields();
+    f->set_category(std::string(cf.category));
+    for (auto field : cf.fields) f->add_fields(std::string(field));
+  }
+  ob->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
+  ob->set_no_onward_sharing(d.obligations.no_onward_sharing);
+  ob->set_notify_privacy_officer(d.obligations.notify_privacy_officer);
+}
+
+void ToAudit(const policy::Decision& d, v1::AuditRecord* record) {
+  auto* ad = record->mutable_decision();
+  ad->set_verdict(d.effect == policy::Effect::kPermit ? v1::AUDIT_VERDICT_PERMIT : v1::AUDIT_VERDICT_DENY);
+  for (auto r : d.rule_ids) ad->add_rule_ids(std::string(r));
+  ad->set_reason(d.reason);
+  ad->set_policy_sha256(HexDecode(d.policy_sha256).value_or(std::string()));
+  record->set_legal_basis(JoinLegalBases(d));
+  if (d.effect != policy::Effect::kPermit) return;
+  auto* aob = ad->mutable_obligations();
+  for (const auto& cf : d.obligations.fields) {
+    for (auto field : cf.fields) aob->add_allowed_fields(std::string(cf.category) + "." + std::string(field));
+  }
+  aob->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
+  aob->set_no_onward_sharing(d.obligations.no_onward_sharing);
+  aob->set_notify_privacy_officer(d.obligations.notify_privacy_officer);
+}
+
+}  // namespace kp::cases

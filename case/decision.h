@@ -1,0 +1,52 @@
+// From a case's facts to a policy decision, and from the decision to the
+// wire and the log: the part of deciding a request that the gateway and the
+// agent must do identically (protocol §3.2 and §3.5).
+// Pure functions; thread-safe.
+#ifndef KETENPOORT_CASE_DECISION_H_
+#define KETENPOORT_CASE_DECISION_H_
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "case/case_facts.h"
+#include "ketenpoort/v1/audit.pb.h"
+#include "ketenpoort/v1/messages.pb.h"
+#include "policy/policy_engine.h"
+
+namespace kp::cases {
+
+// Whether `asker` may ask in this case at all, before the policy: the case is
+// open, the asker is its coordinator and still in a coordinating role, the
+// source partner is admitted. PermissionDenied or FailedPrecondition with a
+// reason a coordinator understands.
+Status CheckAsker(const policy::Policy& policy, const CaseFacts& facts, const std::string& asker_id,
+                  const RegistryEntry& asker, const ketenpoort::v1::FragmentRequest& request);
+
+// The request's subject references: at least one, no repeats, each a subject
+// the case committed to, with the same role.
+Status CheckRequestSubjects(const CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request);
+
+// The agent's side: the subjects sealed to it are exactly the request's, and
+// each one's identifiers and salt open the case's commitment for it.
+Status CheckSealedSubjects(const CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request,
+                           const ketenpoort::v1::SubjectData& sealed);
+
+// The policy's question for this request in this case at `now_ms`. Borrows
+// from every argument: keep them alive while the Request is used.
+policy::Request AskPolicy(const CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request,
+                          const RegistryEntry& asker, std::string_view justification, int64_t now_ms);
+
+// "a,b": the decision's legal bases as the log and the wire carry them.
+std::string JoinLegalBases(const policy::Decision& decision);
+
+// The decision as the gateway sends it to the agent (Authorisation.decision).
+void ToWire(const policy::Decision& decision, ketenpoort::v1::Decision* out);
+
+// The decision in an audit record: verdict, rules, reason, policy hash,
+// obligations (allowed fields as "category.field") and legal basis.
+void ToAudit(const policy::Decision& decision, ketenpoort::v1::AuditRecord* record);
+
+}  // namespace kp::cases
+
+#endif  // KETENPOORT_CASE_DECISION_H_
