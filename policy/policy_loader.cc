@@ -1,7 +1,5 @@
 #include "policy/policy_loader.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -11,13 +9,15 @@
 #include <utility>
 
 #include "core/base/file_util.h"
+#include "core/config/node.h"
+#include "core/config/reader.h"
 
 namespace kp::policy {
 
 // Builds a Policy from YAML, collecting every diagnostic. A friend of Policy.
 class PolicyCompiler {
  public:
-  PolicyCompiler(std::string_view source_name, std::string_view sha256_hex) : file_(source_name) {
+  PolicyCompiler(std::string_view source_name, std::string_view sha256_hex) : diagnostics_(std::string(source_name)) {
     policy_.reset(new Policy());
     policy_->source_name_ = std::string(source_name);
     policy_->sha256_hex_ = std::string(sha256_hex);
@@ -26,47 +26,40 @@ class PolicyCompiler {
   CompileOutput Run(std::string_view text);
 
  private:
-  using Node = YAML::Node;
+  using Node = config::Node;
   using NameIndex = Policy::NameIndex;
   static constexpr uint64_t Bit(int i) { return uint64_t{1} << i; }
   static constexpr size_t kMaxIndexEntries = size_t{1} << 20;
   static constexpr size_t kMaxRules = 10000;
 
-  // A map's entries by key, after checking for unknown and duplicate keys.
-  struct Fields {
-    std::map<std::string, Node> by_key;
-    Node self;
-    bool Has(const std::string& k) const { return by_key.count(k) > 0; }
-    Node Get(const std::string& k) const {
-      auto it = by_key.find(k);
-      return it == by_key.end() ? Node() : it->second;
-    }
-  };
+  using Fields = config::Reader::Fields;
 
-  void Error(const YAML::Mark& mark, std::string message) {
-    int line = mark.line >= 0 ? mark.line + 1 : 0;
-    int column = mark.column >= 0 ? mark.column + 1 : 0;
-    diagnostics_.push_back({file_, line, column, std::move(message)});
+  void Error(config::Mark mark, std::string message) { reader_.Error(mark, std::move(message)); }
+  void Error(const Node& node, std::string message) { reader_.Error(node, std::move(message)); }
+
+  // The typed reads are core/config's, shared with every configuration file.
+  std::optional<Fields> ReadMap(const Node& node, std::string_view what, const std::vector<std::string>& allowed,
+                                const std::vector<std::string>& required) {
+    return reader_.ReadMap(node, what, allowed, required);
   }
-  void Error(const Node& node, std::string message) { Error(node.Mark(), std::move(message)); }
-
-  std::optional<Fields> ReadMap(const Node& node, std::string_view what,
-                                const std::vector<std::string>& allowed,
-                                const std::vector<std::string>& required);
-  std::optional<std::string> Text(const Node& node, std::string_view what);
-  std::optional<std::string> Id(const Node& node, std::string_view what);
-  std::optional<bool> Bool(const Node& node, std::string_view what);
-  std::optional<int> Int(const Node& node, std::string_view what, int min, int max);
-  // A scalar or a sequence of scalars.
-  std::vector<std::pair<std::string, Node>> TextList(const Node& node, std::string_view what);
+  std::optional<std::string> Text(const Node& node, std::string_view what) { return reader_.Text(node, what); }
+  std::optional<std::string> Id(const Node& node, std::string_view what) { return reader_.Id(node, what); }
+  std::optional<bool> Bool(const Node& node, std::string_view what) { return reader_.Bool(node, what); }
+  std::optional<int> Int(const Node& node, std::string_view what, int min, int max) {
+    auto v = reader_.Int(node, what, min, max);
+    return v ? std::optional<int>(static_cast<int>(*v)) : std::nullopt;
+  }
+  std::vector<std::pair<std::string, Node>> TextList(const Node& node, std::string_view what) {
+    return reader_.TextList(node, what);
+  }
+  std::vector<Node> Items(const Node& section, std::string_view what) { return reader_.Items(section, what); }
   std::optional<Policy::Regime> Regime(const Node& node);
   uint8_t Conditions(const Node& node);
   // Resolves each name of `node` against `index`; unknown names are errors.
   uint64_t NameSet(const Node& node, const NameIndex& index, std::string_view kind);
   int Resolve(const std::string& name, const Node& at, const NameIndex& index, std::string_view kind);
   bool AddName(NameIndex& index, const std::string& id, const Node& at, std::string_view kind,
-               std::map<std::string, YAML::Mark>& first_seen, size_t limit);
-  std::vector<Node> Items(const Node& section, std::string_view what);
+               std::map<std::string, config::Mark>& first_seen, size_t limit);
 
   void ReadMeta(const Node& node);
   void ReadPartners(const Node& node);
@@ -79,22 +72,15 @@ class PolicyCompiler {
   void ReadRule(const Node& item);
   void LintShadowedRules();
 
-  std::string file_;
   std::unique_ptr<Policy> policy_;
-  std::vector<Diagnostic> diagnostics_;
-  std::map<std::string, YAML::Mark> partner_marks_, role_marks_, phase_marks_, purpose_marks_,
+  config::Diagnostics diagnostics_;
+  config::Reader reader_{&diagnostics_};
+  std::map<std::string, config::Mark> partner_marks_, role_marks_, phase_marks_, purpose_marks_,
       category_marks_, basis_marks_, rule_marks_;
   NameIndex basis_index_;
 };
 
 namespace {
-
-bool ValidId(std::string_view id) {
-  if (id.empty() || id.size() > 64 || !std::isalnum(static_cast<unsigned char>(id[0]))) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
 
 std::string_view RegimeName(Policy::Regime r) {
   switch (r) {
@@ -108,104 +94,9 @@ std::string_view RegimeName(Policy::Regime r) {
   return "?";
 }
 
-std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+using config::Quote;
 
 }  // namespace
-
-std::optional<PolicyCompiler::Fields> PolicyCompiler::ReadMap(const Node& node, std::string_view what,
-                                                              const std::vector<std::string>& allowed,
-                                                              const std::vector<std::string>& required) {
-  if (!node.IsMap()) {
-    Error(node, std::string(what) + " must be a mapping");
-    return std::nullopt;
-  }
-  Fields f;
-  f.self = node;
-  for (auto it = node.begin(); it != node.end(); ++it) {
-    const Node key = it->first;
-    if (!key.IsScalar()) {
-      Error(key, "keys of " + std::string(what) + " must be plain names");
-      continue;
-    }
-    const std::string& k = key.Scalar();
-    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      Error(key, "unknown key " + Quote(k) + " in " + std::string(what) + " (expected one of: " + list + ")");
-      continue;
-    }
-    if (f.by_key.count(k)) {
-      Error(key, "duplicate key " + Quote(k) + " in " + std::string(what));
-      continue;
-    }
-    f.by_key.emplace(k, it->second);
-  }
-  for (const auto& r : required) {
-    if (!f.Has(r)) Error(node, std::string(what) + " lacks required key " + Quote(r));
-  }
-  return f;
-}
-
-std::optional<std::string> PolicyCompiler::Text(const Node& node, std::string_view what) {
-  if (!node.IsScalar()) {
-    Error(node, std::string(what) + " must be text");
-    return std::nullopt;
-  }
-  return node.Scalar();
-}
-
-std::optional<std::string> PolicyCompiler::Id(const Node& node, std::string_view what) {
-  auto text = Text(node, what);
-  if (!text) return std::nullopt;
-  if (!ValidId(*text)) {
-    Error(node, std::string(what) + " " + Quote(*text) +
-                    " is not a valid id (letters, digits, '-', '_', '.', at most 64, starting with a letter "
-                    "or digit)");
-    return std::nullopt;
-  }
-  return text;
-}
-
-std::optional<bool> PolicyCompiler::Bool(const Node& node, std::string_view what) {
-  if (node.IsScalar() && (node.Scalar() == "true" || node.Scalar() == "false"))
-    return node.Scalar() == "true";
-  Error(node, std::string(what) + " must be true or false");
-  return std::nullopt;
-}
-
-std::optional<int> PolicyCompiler::Int(const Node& node, std::string_view what, int min, int max) {
-  if (node.IsScalar()) {
-    const std::string& s = node.Scalar();
-    int v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec == std::errc() && ptr == s.data() + s.size() && v >= min && v <= max) return v;
-  }
-  Error(node, std::string(what) + " must be a whole number from " + std::to_string(min) + " to " +
-                  std::to_string(max));
-  return std::nullopt;
-}
-
-std::vector<std::pair<std::string, YAML::Node>> PolicyCompiler::TextList(const Node& node,
-                                                                         std::string_view what) {
-  std::vector<std::pair<std::string, Node>> out;
-  if (node.IsScalar()) {
-    out.emplace_back(node.Scalar(), node);
-    return out;
-  }
-  if (!node.IsSequence()) {
-    Error(node, std::string(what) + " must be a name or a list of names");
-    return out;
-  }
-  for (const Node& item : node) {
-    if (!item.IsScalar()) {
-      Error(item, "each entry of " + std::string(what) + " must be a name");
-      continue;
-    }
-    out.emplace_back(item.Scalar(), item);
-  }
-  if (out.empty() && node.size() == 0) Error(node, std::string(what) + " must not be empty");
-  return out;
-}
 
 std::optional<Policy::Regime> PolicyCompiler::Regime(const Node& node) {
   if (node.IsScalar()) {
@@ -255,14 +146,14 @@ uint64_t PolicyCompiler::NameSet(const Node& node, const NameIndex& index, std::
 }
 
 bool PolicyCompiler::AddName(NameIndex& index, const std::string& id, const Node& at, std::string_view kind,
-                             std::map<std::string, YAML::Mark>& first_seen, size_t limit) {
+                             std::map<std::string, config::Mark>& first_seen, size_t limit) {
   auto seen = first_seen.find(id);
   if (seen != first_seen.end()) {
     Error(at, "duplicate " + std::string(kind) + " id " + Quote(id) + " (first defined at line " +
-                  std::to_string(seen->second.line + 1) + ")");
+                  std::to_string(seen->second.line) + ")");
     return false;
   }
-  first_seen.emplace(id, at.Mark());
+  first_seen.emplace(id, at.mark());
   if (index.size() >= limit) {
     Error(at, "too many " + std::string(kind) + " definitions (at most " + std::to_string(limit) + ")");
     return false;
@@ -272,21 +163,11 @@ bool PolicyCompiler::AddName(NameIndex& index, const std::string& id, const Node
   return true;
 }
 
-std::vector<YAML::Node> PolicyCompiler::Items(const Node& section, std::string_view what) {
-  std::vector<Node> out;
-  if (!section.IsSequence()) {
-    Error(section, std::string(what) + " must be a list");
-    return out;
-  }
-  for (const Node& item : section) out.push_back(item);
-  return out;
-}
-
 void PolicyCompiler::ReadMeta(const Node& node) {
   auto f = ReadMap(node, "policy", {"id", "version", "title", "description"}, {"id"});
   if (!f) return;
-  if (auto id = f->Get("id"); id) {
-    if (auto v = Id(id, "policy id")) policy_->id_ = *v;
+  if (f->Has("id")) {
+    if (auto v = Id(f->Get("id"), "policy id")) policy_->id_ = *v;
   }
   for (const char* k : {"version", "title", "description"}) {
     if (f->Has(k)) (void)Text(f->Get(k), k);
@@ -377,7 +258,7 @@ void PolicyCompiler::ReadCategories(const Node& node) {
     }
     if (f->Has("fields")) {
       for (const auto& [name, at] : TextList(f->Get("fields"), "fields")) {
-        if (!ValidId(name)) {
+        if (!config::IsValidId(name)) {
           Error(at, "field " + Quote(name) + " is not a valid name");
         } else if (std::find(c.fields.begin(), c.fields.end(), name) != c.fields.end()) {
           Error(at, "duplicate field " + Quote(name) + " in category " + Quote(c.id));
@@ -444,13 +325,13 @@ void PolicyCompiler::ReadRule(const Node& item) {
   if (!id) return;
   if (auto seen = rule_marks_.find(*id); seen != rule_marks_.end()) {
     Error(f->Get("id"), "duplicate rule id " + Quote(*id) + " (first defined at line " +
-                            std::to_string(seen->second.line + 1) + ")");
+                            std::to_string(seen->second.line) + ")");
     return;
   }
-  rule_marks_.emplace(*id, f->Get("id").Mark());
+  rule_marks_.emplace(*id, f->Get("id").mark());
   Policy::Rule r;
   r.id = *id;
-  r.location = {item.Mark().line + 1, item.Mark().column + 1};
+  r.location = {item.mark().line, item.mark().column};
   const Node effect = f->Get("effect");
   if (effect.IsScalar() && effect.Scalar() == "permit") {
     r.effect = Effect::kPermit;
@@ -633,8 +514,7 @@ void PolicyCompiler::ReadRule(const Node& item) {
       if (!fields.IsMap()) {
         Error(fields, "obligations.fields must map each category to its allowed fields");
       } else {
-        for (auto it = fields.begin(); it != fields.end(); ++it) {
-          const Node key = it->first;
+        for (const auto& [key, value] : fields.Entries()) {
           if (!key.IsScalar()) {
             Error(key, "keys of obligations.fields must be category names");
             continue;
@@ -654,7 +534,7 @@ void PolicyCompiler::ReadRule(const Node& item) {
           given |= Bit(c);
           const Policy::Category& cat = p.categories_[c];
           uint64_t bits = 0;
-          for (const auto& [name, at] : TextList(it->second, "the fields of " + cat.id)) {
+          for (const auto& [name, at] : TextList(value, "the fields of " + cat.id)) {
             auto pos = std::find(cat.fields.begin(), cat.fields.end(), name);
             if (pos == cat.fields.end()) {
               Error(at, "category " + Quote(cat.id) + " has no field " + Quote(name));
@@ -724,10 +604,9 @@ CompileOutput PolicyCompiler::Run(std::string_view text) {
   CompileOutput out;
   try {
     if (text.size() > kMaxPolicyBytes) {
-      diagnostics_.push_back(
-          {file_, 0, 0, "policy is larger than " + std::to_string(kMaxPolicyBytes) + " bytes"});
-    } else {
-      Node root = YAML::Load(std::string(text));
+      diagnostics_.Error("policy is larger than " + std::to_string(kMaxPolicyBytes) + " bytes");
+    } else if (std::optional<Node> parsed = config::ParseYaml(text, diagnostics_)) {
+      const Node& root = *parsed;
       if (!root.IsMap()) {
         Error(root,
               "a policy must be a mapping with the keys policy, partners, roles, phases, purposes, "
@@ -768,33 +647,16 @@ CompileOutput PolicyCompiler::Run(std::string_view text) {
         }
       }
     }
-  } catch (const YAML::Exception& e) {
-    Error(e.mark, "not valid YAML: " + e.msg);
   } catch (const std::exception& e) {
-    diagnostics_.push_back({file_, 0, 0, std::string("cannot load policy: ") + e.what()});
+    diagnostics_.Error(std::string("cannot load policy: ") + e.what());
   }
   if (policy_->sha256_hex_.size() != 64 ||
       !std::all_of(policy_->sha256_hex_.begin(), policy_->sha256_hex_.end(),
                    [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
-    diagnostics_.push_back({file_, 0, 0, "internal: the policy's SHA-256 must be 64 lowercase hex digits"});
+    diagnostics_.Error("internal: the policy's SHA-256 must be 64 lowercase hex digits");
   }
-  std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-  });
-  out.diagnostics = std::move(diagnostics_);
+  out.diagnostics = diagnostics_.Take();
   if (out.diagnostics.empty()) out.policy = std::move(policy_);
-  return out;
-}
-
-std::string Diagnostic::ToString() const {
-  std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
-  return out + ": error: " + message;
-}
-
-std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics) {
-  std::string out;
-  for (const auto& d : diagnostics) out += d.ToString() + "\n";
   return out;
 }
 

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/base/status.h"
+#include "core/config/diagnostics.h"
 #include "policy/policy_engine.h"
 
 namespace kp::policy {
@@ -38,14 +39,9 @@ namespace kp::policy {
 // Larger policy files are refused (a real policy is a few tens of KiB).
 inline constexpr size_t kMaxPolicyBytes = 1 << 20;
 
-struct Diagnostic {
-  std::string file;
-  int line = 0;  // 1-based; 0 when the problem has no place (e.g. empty file)
-  int column = 0;
-  std::string message;
-  // "policy.yaml:12:7: error: unknown partner 'politi'".
-  std::string ToString() const;
-};
+// "policy.yaml:12:7: error: unknown partner 'politi'" (core/config).
+using Diagnostic = config::Diagnostic;
+using config::FormatDiagnostics;  // one ToString() per line
 
 struct CompileOutput {
   std::shared_ptr<const Policy> policy;  // null whenever diagnostics is not empty
@@ -66,9 +62,6 @@ using Sha256HexFunction = std::function<std::string(std::string_view)>;
 // Reads `path` (at most kMaxPolicyBytes), hashes it with `sha256_hex` and loads it.
 Result<std::shared_ptr<const Policy>> LoadPolicyFile(const std::string& path,
                                                      const Sha256HexFunction& sha256_hex);
-
-// Joins diagnostics, one ToString() per line.
-std::string FormatDiagnostics(const std::vector<Diagnostic>& diagnostics);
 
 }  // namespace kp::policy
 
