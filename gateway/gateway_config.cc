@@ -1,83 +1,46 @@
 #include "gateway/gateway_config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <filesystem>
-#include <functional>
-#include <map>
 
-#include "core/base/duration.h"
 #include "core/base/file_util.h"
+#include "core/config/key_table.h"
 
 namespace kp::gateway {
 
 Result<GatewayConfig> ParseGatewayConfig(const std::string& text, const std::string& path) {
+  using config::Need;
   GatewayConfig c;
-  std::vector<std::string> problems;
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgumentError(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML");
-  }
-  if (!root.IsMap()) return InvalidArgumentError(path + ": expected 'key: value' lines");
-  const std::filesystem::path base = std::filesystem::path(path).parent_path();
-  auto resolve = [&](const std::string& p) {
-    if (p.empty() || std::filesystem::path(p).is_absolute()) return p;
-    return (base / p).lexically_normal().string();
-  };
-  std::map<std::string, std::function<void(const std::string&)>> keys = {
-      {"listen", [&](const std::string& v) { c.listen = v; }},
-      {"identity", [&](const std::string& v) { c.identity = resolve(v); }},
-      {"registry", [&](const std::string& v) { c.registry = resolve(v); }},
-      {"enrolment_card", [&](const std::string& v) { c.enrolment_card = resolve(v); }},
-      {"policy", [&](const std::string& v) { c.policy = resolve(v); }},
-      {"data_dir", [&](const std::string& v) { c.data_dir = resolve(v); }},
-      {"log_level", [&](const std::string& v) { c.log_level = v; }},
-      {"log_origin", [&](const std::string& v) { c.log_origin = v; }},
-  };
-  std::map<std::string, int64_t*> durations = {
-      {"request_expiry", &c.request_expiry_ms},     {"inbox_expiry", &c.inbox_expiry_ms},
-      {"audit_retention", &c.audit_retention_ms},
-      {"replay_window", &c.replay_window_ms},       {"heartbeat_interval", &c.heartbeat_interval_ms},
-      {"peer_timeout", &c.peer_timeout_ms},
-  };
-  for (const auto& kv : root) {
-    const std::string key = kv.first.Scalar();
-    const std::string where = path + ":" + std::to_string(kv.first.Mark().line + 1) + ": ";
-    if (!kv.second.IsScalar()) {
-      problems.push_back(where + key + " must be a single value");
-      continue;
-    }
-    const std::string value = kv.second.Scalar();
-    if (auto k = keys.find(key); k != keys.end()) {
-      k->second(value);
-    } else if (auto d = durations.find(key); d != durations.end()) {
-      auto ms = ParseDurationMs(value);
-      if (ms.ok() && *ms > 0) {
-        *d->second = *ms;
-      } else {
-        problems.push_back(where + key + ": " + (ms.ok() ? "must be positive" : ms.status().message()));
-      }
-    } else {
-      problems.push_back(where + "unknown setting '" + key + "'");
+  config::Diagnostics problems(path);
+  config::Reader reader(&problems, std::filesystem::path(path).parent_path().string());
+  config::KeyTable table("the gateway configuration");
+  table.Text("listen", &c.listen, Need::kOptional, "the address agents and clients connect to")
+      .Path("identity", &c.identity, Need::kRequired, "the gateway's secret identity file")
+      .Path("registry", &c.registry, Need::kRequired, "the folder of cards and registry.signed")
+      .Path("enrolment_card", &c.enrolment_card, Need::kRequired, "the region's enrolment card, pinned")
+      .Path("policy", &c.policy, Need::kRequired, "the sharing policy file")
+      .Path("data_dir", &c.data_dir, Need::kRequired, "where cases.db and the audit log live")
+      .Text("log_level", &c.log_level, Need::kOptional, "trace, debug, info, warn or error")
+      .Text("log_origin", &c.log_origin, Need::kOptional, "names the audit log in its checkpoints")
+      .Duration("request_expiry", &c.request_expiry_ms, Need::kOptional,
+                "how long a request for an offline agent waits")
+      .Duration("inbox_expiry", &c.inbox_expiry_ms, Need::kOptional,
+                "how long a fragment for an offline coordinator waits")
+      .Duration("audit_retention", &c.audit_retention_ms, Need::kOptional,
+                "after this, erase-expired may erase a record's body")
+      .Duration("replay_window", &c.replay_window_ms, Need::kOptional, "the clock difference allowed")
+      .Duration("heartbeat_interval", &c.heartbeat_interval_ms, Need::kOptional, "how often peers are pinged")
+      .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional,
+                "a peer silent this long counts as offline");
+  if (auto root = config::ParseYaml(text, problems)) {
+    auto fields = table.Read(*root, reader);
+    if (fields && c.peer_timeout_ms <= c.heartbeat_interval_ms) {
+      reader.Error(fields->Has("peer_timeout") ? fields->Get("peer_timeout") : fields->Get("heartbeat_interval"),
+                   "peer_timeout (" + config::FormatDurationMs(c.peer_timeout_ms) +
+                       ") must be longer than heartbeat_interval (" +
+                       config::FormatDurationMs(c.heartbeat_interval_ms) + ")");
     }
   }
-  for (const auto& [name, value] : std::map<std::string, std::string>{{"identity", c.identity},
-                                                                     {"registry", c.registry},
-                                                                     {"enrolment_card", c.enrolment_card},
-                                                                     {"policy", c.policy},
-                                                                     {"data_dir", c.data_dir}}) {
-    if (value.empty()) problems.push_back(path + ": '" + name + "' is required");
-  }
-  if (c.peer_timeout_ms <= c.heartbeat_interval_ms) {
-    problems.push_back(path + ": peer_timeout must be longer than heartbeat_interval");
-  }
-  if (!problems.empty()) {
-    std::string msg = "the gateway configuration has " + std::to_string(problems.size()) + " problem(s):";
-    for (const auto& p : problems) msg += "\n  " + p;
-    return InvalidArgumentError(msg);
-  }
+  KP_RETURN_IF_ERROR(problems.TakeStatus("the gateway configuration"));
   return c;
 }
 

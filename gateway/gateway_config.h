@@ -1,5 +1,6 @@
 // The gateway's configuration file (YAML; docs/operations.md, example in
-// deploy/gateway.example.yaml). Loading reports every problem at once.
+// deploy/gateway.example.yaml), read with core/config's declared key table:
+// loading reports every problem at once, each with its line:column.
 #ifndef KETENPOORT_GATEWAY_GATEWAY_CONFIG_H_
 #define KETENPOORT_GATEWAY_GATEWAY_CONFIG_H_
 
