@@ -11,7 +11,8 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/audit/policy_category.h"
+#include "case/decision.h"
+#include "case/policy_category.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
@@ -24,7 +25,6 @@ namespace v1 = ketenpoort::v1;
 
 namespace {
 
-constexpr char kCasusregisseur[] = "casusregisseur";
 constexpr int64_t kDayMs = 86'400'000;
 
 std::string IdHex(std::string_view id) { return HexEncode(id); }
@@ -84,10 +84,7 @@ struct Responder::Answer {
   policy::Decision decision;
   std::vector<std::pair<std::string, std::vector<std::string>>> allowed;  // category -> fields
   int retention_days = 0;
-  bool consent = false;
-  bool gatekeeper = false;
-  bool admitted = false;
-  std::string phase;
+  cases::CaseFacts facts;  // folded from the chain the coordinator signed on
   int64_t sent_at_ms = 0;  // the coordinator's request, by its clock
 };
 
@@ -100,6 +97,7 @@ Responder::Responder(const Identity& me, const PublicCard& gateway, Registry reg
       gateway_signing_key_(gateway.signing_key),
       registry_(std::move(registry)),
       policy_(std::move(policy)),
+      chains_(keys_, cases::FoldContext{policy_.get(), &registry_}),
       sources_(std::move(sources)),
       log_(log),
       clock_(clock),
@@ -226,24 +224,18 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
   rec.set_case_id(answer.request.case_id());
   rec.set_message_id(answer.request_id);
   rec.set_recipient_partner(answer.coordinator_entry->card.partner);
-  for (const auto& [cat, fields] : answer.allowed) {
-    audit::AddPolicyCategory(*policy_, cat, &rec);
-    for (const auto& f : fields)
-      rec.mutable_decision()->mutable_obligations()->add_allowed_fields(cat + "." + f);
-  }
   rec.set_purpose(answer.request.purpose());
-  std::string bases;
-  for (auto lb : answer.decision.legal_bases) bases += (bases.empty() ? "" : ",") + std::string(lb);
-  rec.set_legal_basis(bases);
-  rec.set_phase(answer.phase);
-  auto* d = rec.mutable_decision();
-  d->set_verdict(v1::AUDIT_VERDICT_PERMIT);
-  for (auto r : answer.decision.rule_ids) d->add_rule_ids(std::string(r));
-  d->set_reason(answer.decision.reason);
-  d->mutable_obligations()->set_retention_days(static_cast<uint32_t>(answer.retention_days));
-  d->mutable_obligations()->set_no_onward_sharing(answer.decision.obligations.no_onward_sharing);
-  d->mutable_obligations()->set_notify_privacy_officer(answer.decision.obligations.notify_privacy_officer);
-  d->set_policy_sha256(HexDecode(policy_->sha256_hex()).value_or(std::string()));
+  rec.set_phase(answer.facts.phase);
+  cases::ToAudit(answer.decision, &rec);
+  // What this agent disclosed: the narrower of its own and the gateway's
+  // obligations (Check).
+  auto* ob = rec.mutable_decision()->mutable_obligations();
+  ob->clear_allowed_fields();
+  for (const auto& [cat, fields] : answer.allowed) {
+    cases::AddPolicyCategory(*policy_, cat, &rec);
+    for (const auto& f : fields) ob->add_allowed_fields(cat + "." + f);
+  }
+  ob->set_retention_days(static_cast<uint32_t>(answer.retention_days));
   rec.mutable_payload()->set_ciphertext_bytes(sealed->size());
   rec.mutable_payload()->set_plaintext_bytes(plaintext.size());
   rec.mutable_payload()->set_ciphertext_sha256(Sha256String(*sealed));
@@ -295,9 +287,8 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   }
   answer->coordinator = req->header.sender();
   auto entry = registry_.Find(answer->coordinator);
-  if (!entry.ok() || (*entry)->card.kind != ParticipantKind::kCoordinator ||
-      (*entry)->role != kCasusregisseur) {
-    return PermissionDeniedError("the request was not signed by a casusregisseur of the signed registry");
+  if (!entry.ok() || (*entry)->card.kind != ParticipantKind::kCoordinator) {
+    return PermissionDeniedError("the request was not signed by a coordinator of the signed registry");
   }
   answer->coordinator_entry = *entry;
   if (req->header.sent_at_ms() < now - options_.max_request_age_ms) {
@@ -323,6 +314,10 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   }
 
   if (Status s = CheckEvidence(auth, answer); !s.ok()) return s;
+  if (Status s = cases::CheckAsker(*policy_, answer->facts, answer->coordinator, *answer->coordinator_entry, r);
+      !s.ok()) {
+    return s;
+  }
 
   // The subjects, sealed by the coordinator to this agent.
   SealedExpectations sealed_want{v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), answer->request_id,
@@ -333,31 +328,11 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
                                 inner.status().message() + ")");
   }
   if (Status s = ParseBody(inner->body, answer->subjects); !s.ok()) return s;
-  if (answer->subjects.case_id() != r.case_id()) {
-    return InvalidArgumentError("the sealed subject data belongs to another case");
-  }
-  std::vector<std::string> asked, sealed;
-  for (const auto& s : r.subjects()) asked.push_back(s.ref());
-  for (const auto& s : answer->subjects.subjects()) sealed.push_back(s.ref());
-  std::sort(asked.begin(), asked.end());
-  std::sort(sealed.begin(), sealed.end());
-  if (asked.empty() || asked != sealed) {
-    return InvalidArgumentError("the sealed subject data does not match the subjects of the request");
-  }
+  if (Status s = cases::CheckSealedSubjects(answer->facts, r, answer->subjects); !s.ok()) return s;
 
-  // The same policy, here.
-  policy::Request pr;
-  pr.from = me_.partner();
-  pr.to = answer->coordinator_entry->card.partner;
-  pr.to_role = answer->coordinator_entry->role;
-  for (const auto& c : r.categories()) pr.categories.push_back(c);
-  pr.purpose = r.purpose();
-  pr.phase = answer->phase;
-  pr.requester_is_member = true;  // the signer is the casusregisseur the case commands come from
-  pr.consent_recorded = answer->consent;
-  pr.gatekeeper_approved = answer->gatekeeper;
-  pr.justification = answer->subjects.justification();
-  answer->decision = policy_->Decide(pr);
+  // The same policy, here, on the facts of the chain.
+  answer->decision = policy_->Decide(
+      cases::AskPolicy(answer->facts, r, *answer->coordinator_entry, answer->subjects.justification(), now));
   const policy::Decision& d = answer->decision;
   if (d.effect != policy::Effect::kPermit) {
     return PermissionDeniedError("this agent's own policy check refuses it: " + d.reason);
@@ -376,7 +351,9 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
       return FailedPreconditionError("this agent has no data source for category " + c);
     }
   }
-  if (options_.always_require_consent && !answer->consent) {
+  std::vector<std::string> refs;
+  for (const auto& s : r.subjects()) refs.push_back(s.ref());
+  if (options_.always_require_consent && !answer->facts.HasConsent(refs, r.purpose(), now)) {
     return PermissionDeniedError(
         "partner " + me_.partner() +
         " requires recorded consent for every disclosure; none is shown for this request");
@@ -404,76 +381,19 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
 }
 
 Status Responder::CheckEvidence(const v1::Authorisation& auth, Answer* answer) {
-  const int64_t now = clock_.NowMillis();
   const v1::FragmentRequest& r = answer->request;
-  VerifyOptions want;
-  want.expected_kind = v1::MESSAGE_KIND_CASE_COMMAND;
-  want.expected_sender = answer->coordinator;
-  std::set<std::string> consented;  // subject refs with consent for this purpose
-  std::set<std::string> approved;   // categories with a gatekeeper approval
-  int64_t phase_at = -1;
-  std::string signed_phase;
-  for (const auto& bytes : auth.case_evidence()) {
-    auto env = EnvelopeVerifier(keys_, nullptr).Verify(bytes, want);
-    if (!env.ok()) {
-      return UnauthenticatedError(
-          "a case fact the gateway showed is not signed by the requesting casusregisseur (" +
-          env.status().message() + ")");
-    }
-    v1::CaseCommand cmd;
-    if (Status s = ParseBody(env->body, cmd); !s.ok()) return s;
-    if (cmd.case_id() != r.case_id())
-      return InvalidArgumentError("a case fact the gateway showed is of another case");
-    switch (cmd.command_case()) {
-      case v1::CaseCommand::kAdmit:
-        if (cmd.admit().partner() == me_.partner()) answer->admitted = true;
-        break;
-      case v1::CaseCommand::kRecordConsent:
-        if (cmd.record_consent().purpose() == r.purpose() && cmd.record_consent().valid_until_ms() > now) {
-          consented.insert(cmd.record_consent().subject_ref());
-        }
-        break;
-      case v1::CaseCommand::kGatekeeperApproval: {
-        const auto& g = cmd.gatekeeper_approval();
-        if (g.source_partner() == me_.partner() && g.purpose() == r.purpose() && g.valid_until_ms() > now) {
-          for (const auto& c : g.categories()) approved.insert(c);
-        }
-        break;
-      }
-      case v1::CaseCommand::kChangePhase:
-        if (env->header.sent_at_ms() > phase_at) {
-          phase_at = env->header.sent_at_ms();
-          signed_phase = cmd.change_phase().phase();
-        }
-        break;
-      default:
-        break;
-    }
+  // The whole history, up to the head the coordinator signed into the
+  // request: a command the gateway leaves out cannot go unnoticed.
+  auto facts = chains_.Check(auth.case_evidence(), cases::ChainHead{r.case_id(), r.case_head(), r.case_length()});
+  if (!facts.ok()) {
+    return Status(facts.status().code(), "the case history the gateway showed is not the one the coordinator signed "
+                                         "the request on: " + facts.status().message());
   }
-  if (!answer->admitted) {
-    return PermissionDeniedError("no signed admission of " + me_.partner() + " to case " + r.case_id() +
-                                 " by its casusregisseur was shown");
-  }
-  answer->consent = !r.subjects().empty();
-  for (const auto& s : r.subjects()) answer->consent &= consented.count(s.ref()) != 0;
-  answer->gatekeeper = true;
-  for (const auto& c : r.categories()) answer->gatekeeper &= approved.count(c) != 0;
-  // The phase: the coordinator's latest signed phase change, or the first
-  // phase of the policy when there has been none.
-  std::string expected = signed_phase;
-  if (phase_at < 0) {
-    for (const auto& p : policy_->phases()) {
-      if (!p.closed) {
-        expected = p.id;
-        break;
-      }
-    }
-  }
-  if (auth.case_phase() != expected) {
+  answer->facts = std::move(facts).value();
+  if (auth.case_phase() != answer->facts.phase) {
     return FailedPreconditionError("the case phase the gateway states (" + auth.case_phase() +
-                                   ") is not the one the casusregisseur last signed (" + expected + ")");
+                                   ") is not the one the coordinator's commands show (" + answer->facts.phase + ")");
   }
-  answer->phase = expected;
   return OkStatus();
 }
 
@@ -528,7 +448,7 @@ Outcome Responder::Refuse(const std::string& request_id, Answer* answer, const S
   if (answer->coordinator_entry != nullptr)
     rec.set_recipient_partner(answer->coordinator_entry->card.partner);
   for (const auto& c : answer->request.categories()) rec.add_categories()->set_name(c);
-  rec.set_phase(answer->phase);
+  rec.set_phase(answer->facts.phase);
   rec.set_reason("refused by the agent: " + why.ToString());
   rec.mutable_decision()->set_verdict(v1::AUDIT_VERDICT_DENY);
   for (auto r : answer->decision.rule_ids) rec.mutable_decision()->add_rule_ids(std::string(r));

@@ -8,14 +8,17 @@
 //      answer; the agent's own log records it);
 //   2. the authorisation has not expired;
 //   3. the coordinator's own signature on the original FRAGMENT_REQUEST inside
-//      it verifies, the signer is a casusregisseur in the enrolment-signed
+//      it verifies, the signer is a coordinator in the enrolment-signed
 //      registry, the request is not too old, names this agent's partner and
 //      was not answered before;
-//   4. the case facts the decision relied on are shown by the coordinator's
-//      own signed case commands (admission, consent, gatekeeper approval,
-//      phase), not only claimed by the gateway;
-//   5. the sealed subject data opens, is signed by the same coordinator and
-//      bound to this request;
+//   4. the case's whole chain of signed commands, as the gateway shows it,
+//      ends at the head the coordinator signed into the request, and folds
+//      (case/case_chain.h) into facts in which the signer coordinates the
+//      case, in a role the policy lets coordinate, and this partner is
+//      admitted; the phase the gateway states is the chain's;
+//   5. the sealed subject data opens, is signed by the same coordinator,
+//      bound to this request, and its identifiers open the commitments the
+//      case made to exactly those subjects;
 //   6. the same policy, evaluated here, permits it, with the same policy
 //      version; the partner's own restrictions (categories switched off,
 //      consent always required) hold;
@@ -45,6 +48,7 @@
 
 #include "agent/connectors/connector.h"
 #include "agent/kept_answers.h"
+#include "case/case_chain.h"
 #include "core/audit/checkpoint.h"
 #include "core/audit/log_writer.h"
 #include "core/base/clock.h"
@@ -150,6 +154,8 @@ class Responder {
   const Registry registry_;
   StaticKeyResolver keys_;
   std::shared_ptr<const policy::Policy> policy_;
+  // Case histories checked, by head: a case's requests share their chain.
+  cases::ChainChecker chains_;
   std::map<std::string, std::unique_ptr<Connector>> sources_;
   audit::LogWriter& log_;
   const Clock& clock_;

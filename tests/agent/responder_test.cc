@@ -18,6 +18,7 @@
 #include "core/crypto/sha256.h"
 #include "core/envelope/sealed.h"
 #include "policy/policy_loader.h"
+#include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::agent {
@@ -43,6 +44,13 @@ struct Forge {
   bool admit = true;  // show the signed admission
   std::string evidence_case = kCase;
   std::vector<std::string> extra_phase_changes;  // signed by the coordinator, in this order
+  // More of the case's history, signed by the coordinator after the above.
+  std::function<void(testing::CaseChainBuilder&)> history;
+  size_t withhold = 0;  // the gateway leaves out the case's last commands
+  // The subject asked about and the identifiers sealed for it (default: the
+  // case's victim S1, as committed).
+  std::optional<v1::Subject> asked;
+  std::optional<v1::Subject> sealed;
   int64_t expires_at = kNow + kDay;
   int64_t request_age_ms = 0;
 };
@@ -109,14 +117,20 @@ class ResponderTest : public ::testing::Test {
 
   const Identity& me() const { return ids_.at("politie-agent"); }
 
-  std::string CaseCommand(const std::string& case_id, const std::function<void(v1::CaseCommand&)>& fill) {
-    v1::CaseCommand cmd;
-    cmd.set_case_id(case_id);
-    fill(cmd);
-    auto m =
-        signers_.at("regisseur-01")->Sign(v1::MESSAGE_KIND_CASE_COMMAND, "", "", cmd.SerializeAsString());
-    EXPECT_THAT(m, IsOk());
-    return m->bytes;
+  // The case's history as the coordinator signed it.
+  testing::CaseChainBuilder History(const Forge& f) {
+    testing::CaseChainBuilder b(*signers_.at("regisseur-01"), f.evidence_case);
+    clock_.Set(kNow - 2000);
+    b.Open("plan-van-aanpak", {victim_});
+    if (f.admit) b.Admit("politie");
+    int64_t at = kNow - 1000;
+    for (const auto& phase : f.extra_phase_changes) {
+      clock_.Set(at++);
+      b.Phase(phase);
+    }
+    if (f.history) f.history(b);
+    clock_.Set(kNow);
+    return b;
   }
 
   // An authorisation as the gateway would send it, with `f`'s lies in it.
@@ -124,12 +138,11 @@ class ResponderTest : public ::testing::Test {
   std::string Authorisation(const Forge& f, std::string* request_id = nullptr) {
     const std::string rid = NewMessageId();
     if (request_id != nullptr) *request_id = rid;
+    testing::CaseChainBuilder chain = History(f);
+    const v1::Subject asked = f.asked.value_or(victim_);
     v1::SubjectData subjects;
     subjects.set_case_id(kCase);
-    auto* s = subjects.add_subjects();
-    s->set_ref("S1");
-    s->set_role(v1::SUBJECT_ROLE_VICTIM);
-    s->set_bsn("999990019");
+    *subjects.add_subjects() = f.sealed.value_or(asked);
     subjects.set_justification(f.justification);
     EnvelopeSigner& coord = *signers_.at(f.request_signer);
     auto sealed = SignAndSeal(coord, v1::MESSAGE_KIND_SUBJECT_DATA, "politie-agent",
@@ -140,7 +153,10 @@ class ResponderTest : public ::testing::Test {
     req.set_source_partner("politie");
     req.add_categories(f.category);
     req.set_purpose(f.purpose);
-    req.add_subjects()->set_ref("S1");
+    req.add_subjects()->set_ref(asked.ref());
+    req.mutable_subjects(0)->set_role(asked.role());
+    req.set_case_head(chain.head());
+    req.set_case_length(chain.length());
     req.set_justification_present(f.justification_present);
     req.set_sealed_subjects(*sealed);
     clock_.Set(kNow - f.request_age_ms);
@@ -173,17 +189,7 @@ class ResponderTest : public ::testing::Test {
     dec->mutable_obligations()->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
     auth.set_expires_at_ms(f.expires_at);
     auth.set_case_phase(f.phase);
-    if (f.admit) {
-      auth.add_case_evidence(CaseCommand(
-          f.evidence_case, [](v1::CaseCommand& c) { c.mutable_admit()->set_partner("politie"); }));
-    }
-    int64_t at = kNow - 1000;
-    for (const auto& phase : f.extra_phase_changes) {
-      clock_.Set(at++);
-      auth.add_case_evidence(
-          CaseCommand(kCase, [&](v1::CaseCommand& c) { c.mutable_change_phase()->set_phase(phase); }));
-    }
-    clock_.Set(kNow);
+    for (size_t i = 0; i + f.withhold < chain.commands().size(); ++i) auth.add_case_evidence(chain.commands()[i]);
     auto outer = signers_.at(f.outer_signer)
                      ->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, auth.SerializeAsString());
     EXPECT_THAT(outer, IsOk());
@@ -254,6 +260,7 @@ class ResponderTest : public ::testing::Test {
 
   static constexpr int64_t kResendAfterMs = 30'000;
   testing::TempDir dir_;
+  const v1::Subject victim_ = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, "999990019");
   ManualClock clock_{kNow};
   std::unique_ptr<KeptAnswers> kept_;
   std::map<std::string, Identity> ids_;
@@ -281,7 +288,7 @@ TEST_F(ResponderTest, ARequestTheCoordinatorDidNotSignIsRefused) {
   f.request_signer = "gateway";  // the gateway made the request up itself
   auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
   EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
-  EXPECT_NE(reason.find("casusregisseur"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("not signed by a coordinator"), std::string::npos) << reason;
 }
 
 TEST_F(ResponderTest, AnExpiredAuthorisationIsRefused) {
@@ -399,7 +406,7 @@ TEST_F(ResponderTest, WithoutTheCoordinatorsSignedAdmissionItIsRefused) {
   f.admit = false;
   auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
   EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
-  EXPECT_NE(reason.find("no signed admission"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("politie is not admitted"), std::string::npos) << reason;
 }
 
 TEST_F(ResponderTest, EvidenceOfAnotherCaseIsRefused) {
@@ -407,7 +414,68 @@ TEST_F(ResponderTest, EvidenceOfAnotherCaseIsRefused) {
   f.evidence_case = "VT-2026-0001";
   auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
   EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
-  EXPECT_NE(reason.find("another case"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("is not a command of case"), std::string::npos) << reason;
+}
+
+// A compromised gateway leaves the newest command out of the history it
+// shows: the chain no longer reaches the head the coordinator signed.
+TEST_F(ResponderTest, AWithheldPhaseChangeClosureOrConsentWithdrawalIsRefused) {
+  const std::vector<std::pair<std::string, std::function<void(testing::CaseChainBuilder&)>>> withheld = {
+      {"phase change", [](testing::CaseChainBuilder& b) { b.Phase("herstel"); }},
+      {"closure", [](testing::CaseChainBuilder& b) { b.Close(); }},
+      {"consent withdrawal",
+       [](testing::CaseChainBuilder& b) {
+         b.Consent("S1", "plan-van-aanpak", kNow + kDay);
+         b.Withdraw("S1", "plan-van-aanpak");
+       }},
+  };
+  for (const auto& [what, command] : withheld) {
+    SCOPED_TRACE(what);
+    Forge f;
+    f.history = command;
+    f.withhold = 1;
+    auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+    EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+    EXPECT_NE(reason.find("the gateway left commands out"), std::string::npos) << reason;
+  }
+  ASSERT_OK(log_->Close());
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 0);
+}
+
+TEST_F(ResponderTest, AClosedCaseShownWholeIsRefused) {
+  Forge closed;
+  closed.history = [](testing::CaseChainBuilder& b) { b.Close(); };
+  closed.phase = "gesloten";
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(closed)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("is closed"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, ASubjectTheCaseNeverCommittedToIsRefused) {
+  Forge f;
+  f.asked = testing::TestSubject("S9", v1::SUBJECT_ROLE_VICTIM, "999990044");
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("has no subject S9"), std::string::npos) << reason;
+}
+
+TEST_F(ResponderTest, IdentifiersThatDoNotOpenTheCommitmentAreRefused) {
+  // The case's S1, with someone else's BSN sealed under it.
+  Forge f;
+  v1::Subject other = victim_;
+  other.set_bsn("999990032");
+  f.sealed = other;
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("not the ones the coordinator committed to"), std::string::npos) << reason;
+  // A role other than the committed one is refused too.
+  Forge g;
+  v1::Subject housemate = victim_;
+  housemate.set_role(v1::SUBJECT_ROLE_HOUSEMATE);
+  g.asked = housemate;
+  std::tie(kind, reason) = Reply(responder_->Handle(Authorisation(g)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("another role"), std::string::npos) << reason;
 }
 
 TEST_F(ResponderTest, APhaseTheCoordinatorDidNotSignIsRefused) {
