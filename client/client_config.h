@@ -23,7 +23,8 @@ struct ClientConfig {
 };
 
 // Parses YAML `text`; relative paths are resolved against the folder of
-// `path`. InvalidArgument naming file:line for every problem found.
+// `path`. InvalidArgument listing every problem found, each as
+// "file:line:column: error: ..." (core/config).
 Result<ClientConfig> ParseClientConfig(const std::string& text, const std::string& path);
 
 // The config file to use: `flag` when given, else $KETENPOORT_CONFIG; loads
