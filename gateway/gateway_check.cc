@@ -5,13 +5,10 @@
 #include <unistd.h>
 
 #include "core/audit/storage.h"
-#include "core/base/encoding.h"
 #include "core/base/file_util.h"
-#include "core/crypto/sha256.h"
 #include "core/identity/identity.h"
 #include "core/identity/registry.h"
-#include "gateway/gateway.h"
-#include "policy/policy_loader.h"
+#include "gateway/startup.h"
 
 namespace kp::gateway {
 
@@ -24,19 +21,16 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
   auto ok = [&](const std::string& line) {
     if (report != nullptr) report->push_back(line);
   };
-  auto identity = Identity::LoadFile(config.identity);
+  // The same loaders as a start (gateway/startup.h), each problem on its own.
+  auto identity = LoadGatewayIdentity(config);
   if (!identity.ok()) {
     problems.push_back("identity: " + identity.status().message());
-  } else if (identity->kind() != ParticipantKind::kGateway) {
-    problems.push_back("identity: " + config.identity + " is not a gateway identity");
   } else {
     ok("identity " + identity->id() + ": keys readable, file mode 0600");
   }
-  auto enrolment = PublicCard::LoadFile(config.enrolment_card);
+  auto enrolment = LoadEnrolmentCard(config);
   if (!enrolment.ok()) {
     problems.push_back("enrolment card: " + enrolment.status().message());
-  } else if (enrolment->kind != ParticipantKind::kEnrolment) {
-    problems.push_back("enrolment card: " + config.enrolment_card + " is not an enrolment card");
   } else {
     ok("enrolment card " + enrolment->id + " (" + enrolment->Fingerprint() + ")");
     auto reg = Registry::Load(config.registry, enrolment->signing_key);
@@ -45,16 +39,13 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
     } else {
       ok("registry serial " + std::to_string(reg->serial()) + ": " + std::to_string(reg->entries().size()) +
          " participants, signature valid");
-      if (identity.ok()) {
-        auto self = reg->Find(identity->id());
-        if (!self.ok() || !identity->MatchesCard((*self)->card).ok()) {
-          problems.push_back("registry: the gateway's own card (" + identity->id() +
-                             ") is not in the signed registry, or differs from its keys");
-        }
+      if (identity.ok() && !LoadGatewayRegistry(config, *enrolment, *identity).ok()) {
+        problems.push_back("registry: the gateway's own card (" + identity->id() +
+                           ") is not in the signed registry, or differs from its keys");
       }
     }
   }
-  auto policy = policy::LoadPolicyFile(config.policy, [](std::string_view t) { return HexEncode(Sha256String(t)); });
+  auto policy = LoadGatewayPolicy(config);
   if (!policy.ok()) {
     problems.push_back("policy: " + policy.status().message());
   } else {
@@ -87,7 +78,7 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
     // data_dir/audit/LOCK) for as long as it runs. Taking it for a moment
     // is the only test that does not guess; a gateway starting in that
     // moment would be refused and can be started again.
-    const std::string audit_dir = Gateway::AuditDir(config);
+    const std::string audit_dir = AuditDir(config);
     if (::access((audit_dir + "/LOCK").c_str(), F_OK) == 0) {
       auto lock = audit::PosixStorage().LockFolder(audit_dir);
       if (lock.ok()) {

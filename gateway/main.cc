@@ -4,11 +4,7 @@
 // 0; SIGHUP reloads the registry and the policy and the gateway keeps serving.
 // The signals are blocked in every thread but the forwarder's, so none
 // interrupts the gateway's own system calls.
-#include <sys/stat.h>
-
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -18,7 +14,6 @@
 #include "core/base/signals.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_check.h"
-#include "gateway/log_audit_trail.h"
 
 namespace {
 
@@ -36,21 +31,8 @@ int Run(const std::string& config_path) {
     return 1;
   }
   kp::InitLogging("ketenpoort-gateway", config->log_level);
-  auto identity = kp::Identity::LoadFile(config->identity);
-  if (!identity.ok()) {
-    spdlog::critical("{}", identity.status().message());
-    return 1;
-  }
-  if (::mkdir(config->data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    spdlog::critical("cannot create the data folder {}: {}", config->data_dir, std::strerror(errno));
-    return 1;
-  }
-  auto audit = kp::gateway::LogAuditTrail::Open(kp::gateway::Gateway::AuditDir(*config), *identity, config->log_origin);
-  if (!audit.ok()) {
-    spdlog::critical("cannot open the audit log: {}", audit.status().message());
-    return 1;
-  }
-  auto gateway = kp::gateway::Gateway::Create(*config, std::move(audit).value(), kp::SystemClock::Get());
+  // Everything it starts with is loaded in one place (gateway/startup.h).
+  auto gateway = kp::gateway::Gateway::Create(*config, kp::SystemClock::Get());
   if (!gateway.ok()) {
     spdlog::critical("cannot start: {}", gateway.status().message());
     return 1;

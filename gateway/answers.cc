@@ -1,0 +1,129 @@
+// GatewayCore: the agents' answers to authorised requests — a fragment
+// delivery (handed on unchanged to the coordinator, receipted to the agent)
+// or the agent's refusal — and an answer sent again (docs/protocol.md §6.1).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/crypto/sha256.h"
+#include "gateway/gateway_core.h"
+#include "gateway/gateway_core_internal.h"
+
+namespace kp::gateway {
+
+namespace v1 = ketenpoort::v1;
+using internal::IdHex;
+
+void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
+  const std::string& sender = m.sender;
+  const VerifiedEnvelope& env = m.env;
+  const std::string& request_id = env.header.request_id();
+  const RegistryEntry* me = m.entry;
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_DELIVERED, sender);
+  rec.set_message_id(request_id);
+  auto refuse = [&](const Status& s) {
+    rec.set_event(v1::AUDIT_EVENT_REFUSED);
+    rec.set_reason("delivery refused: " + s.ToString());
+    RefuseMessage(m, s, rec);
+  };
+  v1::FragmentDelivery d;
+  if (Status s = ParseBody(env.body, d); !s.ok()) return refuse(s);
+  if (d.request_id() != request_id) return refuse(InvalidArgumentError("the delivery names two different requests"));
+  auto pending = store_->GetRequest(request_id);
+  if (!pending.ok()) return refuse(pending.status());
+  if (!pending->has_value()) {
+    // An answer sent again (the agent had no receipt: a crash or a lost
+    // connection on either side) is recognised, not refused as unknown.
+    auto closed = store_->GetClosedRequest(request_id);
+    if (closed.ok() && closed->has_value() && (*closed)->source_partner == me->card.partner) {
+      const ClosedRequest& c = **closed;
+      if (c.outcome == RequestOutcome::kDelivered) {
+        v1::Receipt receipt;
+        receipt.set_delivery_id(env.header.message_id());
+        receipt.set_audit_index(c.audit_index);
+        auto checkpoint = audit_->SignHead();
+        if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
+        QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
+        spdlog::debug("request {}: answer sent again by {}; it was delivered (audit #{}), receipt sent again",
+                      IdHex(request_id), sender, c.audit_index);
+        return;
+      }
+      if (c.outcome == RequestOutcome::kExpired) {
+        return refuse(FailedPreconditionError(
+            "the request expired before this answer reached the gateway; it was not delivered to the coordinator"));
+      }
+    }
+    return refuse(NotFoundError("no pending request with this id (already answered, expired, or unknown)"));
+  }
+  const StoredRequest& r = **pending;
+  rec.set_case_id(r.case_id);
+  rec.set_source_partner(r.source_partner);
+  if (me->card.partner != r.source_partner) {
+    return refuse(PermissionDeniedError("this request was authorised for partner " + r.source_partner));
+  }
+  if (r.expires_ms <= clock_.NowMillis()) return refuse(FailedPreconditionError("the authorisation has expired"));
+  for (const auto& cat : d.categories()) {
+    if (std::find(r.categories.begin(), r.categories.end(), cat) == r.categories.end()) {
+      return refuse(PermissionDeniedError("category '" + cat + "' was not authorised for this request"));
+    }
+    rec.add_categories()->set_name(cat);
+  }
+  if (d.sealed_content().empty()) return refuse(InvalidArgumentError("the delivery holds no sealed content"));
+  const RegistryEntry* coord = Enrolled(r.coordinator);
+  if (coord != nullptr) rec.set_recipient_partner(coord->card.partner);
+  rec.mutable_payload()->set_ciphertext_bytes(d.sealed_content().size());
+  rec.mutable_payload()->set_ciphertext_sha256(Sha256String(d.sealed_content()));
+  auto index = Audit(rec);
+  if (!index.ok()) return;  // the unit fails; the agent is told to send it again
+  // Held in the inbox in the same transaction that closes the request, and
+  // sent after it: a crash leaves either the pending request, which expires
+  // with a notice, or the held copy, never a fragment gone without a trace.
+  SendOrHold(r.coordinator, r.case_id, m.raw, request_id);  // the agent's signed envelope, unchanged
+  if (Status s = store_->CloseRequest(r, ClosedRequest{request_id, r.coordinator, r.source_partner,
+                                                      RequestOutcome::kDelivered, *index, env.header.message_id(),
+                                                      clock_.NowMillis()});
+      !s.ok()) {
+    spdlog::error("cannot close request: {}", s.message());
+    FailUnit(s);
+  }
+  v1::Receipt receipt;
+  receipt.set_delivery_id(env.header.message_id());
+  receipt.set_audit_index(*index);
+  // Signed now over the log with the staged records, sent only once it is
+  // durable; not kept in the log folder (the periodic checkpoints are).
+  auto checkpoint = audit_->SignHead();
+  if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
+  QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
+  ++stats_.delivered;
+  spdlog::debug("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
+}
+
+void GatewayCore::HandleAgentRefusal(const VerifiedMessage& m) {
+  const std::string& sender = m.sender;
+  const std::string& request_id = m.env.header.request_id();
+  v1::Refusal refusal;
+  if (Status s = ParseBody(m.env.body, refusal); !s.ok()) return RefuseMessage(m, s);
+  auto pending = store_->GetRequest(request_id);
+  if (!pending.ok() || !pending->has_value() || (*pending)->source_partner != m.entry->card.partner) {
+    return RefuseMessage(m, NotFoundError("no pending request of your partner with this id"));
+  }
+  const StoredRequest& r = **pending;
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_REFUSED, sender);
+  rec.set_case_id(r.case_id);
+  rec.set_message_id(request_id);
+  rec.set_source_partner(r.source_partner);
+  rec.set_reason("refused by the agent: " + refusal.reason());
+  for (const auto& id : refusal.rule_ids()) rec.mutable_decision()->add_rule_ids(id);
+  if (!Audit(std::move(rec)).ok()) return;  // the unit fails; the agent is told to send it again
+  if (Status s = store_->CloseRequest(r, ClosedRequest{request_id, r.coordinator, r.source_partner,
+                                                      RequestOutcome::kRefusedByAgent, 0, m.env.header.message_id(),
+                                                      clock_.NowMillis()});
+      !s.ok()) {
+    FailUnit(s);
+  }
+  SendOrHold(r.coordinator, r.case_id, m.raw, request_id);
+  ++stats_.refused_by_agents;
+  spdlog::debug("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
+}
+
+}  // namespace kp::gateway

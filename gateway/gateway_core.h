@@ -1,0 +1,263 @@
+// GatewayCore: what the gateway decides, without sockets (issue 13).
+//
+// It takes a message that has passed verification (docs/protocol.md §3.2
+// steps 1-8: the Gateway class does those, on the connection) and handles it
+// by kind: case commands (case_commands.cc), fragment requests
+// (requests.cc), the agents' answers (answers.cc), inbox fetches,
+// acknowledgements and audit pulls (gateway_core.cc). What it does is
+// returned, never done on the wire: state changes go to the case database,
+// audit records are staged, and messages wait in an explicit outbox of
+// Outgoing entries until the Gateway sends them.
+//
+// Units of work (docs/operations.md, "Crashes"). Everything happens inside a
+// unit: BeginUnit() opens one SQLite transaction; handlers change state and
+// stage audit records (kept in the transaction's audit outbox table);
+// FinishUnit() commits, appends the records to the log with one sync, and
+// only then hands back the outbox. A failed write or a record that cannot be
+// staged fails the unit (FailUnit): it is rolled back whole and nothing of it
+// is sent. The Gateway runs the units (one per burst of messages, timer or
+// reload) and sends what they return.
+//
+// Refusals: every refusal goes through Refuse(), the one place that stages
+// the audit record and answers (an ERROR, or for a fragment request a
+// REFUSAL held in the coordinator's inbox). When the record cannot be staged
+// the unit fails, so a refusal never leaves unrecorded.
+//
+// Not thread-safe: the gateway's one event-loop thread owns it.
+#ifndef KETENPOORT_GATEWAY_GATEWAY_CORE_H_
+#define KETENPOORT_GATEWAY_GATEWAY_CORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/base/clock.h"
+#include "core/base/status.h"
+#include "core/envelope/envelope.h"
+#include "core/identity/identity.h"
+#include "core/identity/registry.h"
+#include "gateway/audit_trail.h"
+#include "gateway/case_store.h"
+#include "gateway/gateway_config.h"
+#include "gateway/startup.h"
+#include "ketenpoort/v1/audit.pb.h"
+#include "ketenpoort/v1/messages.pb.h"
+#include "policy/policy_engine.h"
+
+namespace kp::gateway {
+
+// A message that passed §3.2 steps 1-8 at the gateway.
+struct VerifiedMessage {
+  std::string sender;                    // participant id: the connection's and the signer's
+  const RegistryEntry* entry = nullptr;  // the sender's entry, borrowed from the core's registry
+  VerifiedEnvelope env;
+  std::string raw;                       // the envelope's bytes as received
+  std::string connection;                // opaque: the connection it came on (answers go back on it)
+};
+
+// One message to send once the unit it belongs to is durable.
+struct Outgoing {
+  std::string to;          // participant id
+  std::string connection;  // set: over this connection; empty: over `to`'s connection at send time
+  std::string bytes;       // a signed envelope
+  std::string inbox_id;    // a held copy in the inbox, removed once this was sent
+  std::string forward_of;  // a request to queue again for its agent when this cannot be sent
+  bool held = false;       // a copy waits in the inbox (until sent, or until acknowledged)
+};
+
+// A privacy officer's listing, made only once the unit's records (its
+// export record) are in the log: AuditListing().
+struct ListingRequest {
+  std::string to;
+  std::string connection;
+  std::string message_id;
+};
+
+// What a unit left behind (FinishUnit).
+struct UnitResult {
+  bool committed = false;   // false: rolled back, nothing of it happened; `failure` says why
+  bool logged = false;      // its records are in the log (trivially, when it staged none)
+  Status failure;           // why it was rolled back, or why the log could not be written
+  bool wrote_records = false;
+  std::vector<audit::StagedRecord> records;  // staged by the unit, in index order
+  std::vector<Outgoing> outbox;              // to send, in order, once `logged`
+  std::vector<ListingRequest> listings;      // to make once `logged`
+};
+
+// The one shape of a refusal (Refuse).
+struct Refusal {
+  enum class Answer { kError, kRefusal };
+  Answer answer = Answer::kError;
+  std::string to;          // who is told: the refused message's sender (kRefusal: the coordinator)
+  std::string connection;  // its connection, when the answer goes back on it
+  std::string message_id;  // the refused message's id: the ERROR's request_id, the REFUSAL's request; may be ""
+  Status why;              // kError: code and message; kRefusal: the message is the reason
+  std::string case_id;     // kRefusal
+  std::vector<std::string> rule_ids;  // kRefusal
+};
+
+class GatewayCore {
+ public:
+  // True while `participant_id` has a live connection (messages to it can
+  // be sent now); the Gateway's peers, a set in tests.
+  using Presence = std::function<bool(const std::string& participant_id)>;
+  // Called at each crash point of a unit (see Gateway::SetCrashPoint).
+  using CrashHook = std::function<void(std::string_view point, bool wrote_records)>;
+
+  // Takes the parts of OpenGatewayParts(), appends what the audit outbox
+  // holds but the log does not (a crash between the two), and is ready.
+  // `clock` must outlive the core.
+  static Result<std::unique_ptr<GatewayCore>> Create(GatewayParts parts, const Clock& clock, Presence presence);
+  ~GatewayCore();
+
+  // ---- units of work
+  // Opens the unit's transaction; an error means nothing was started.
+  Status BeginUnit();
+  bool in_unit() const { return in_unit_; }
+  // The running unit is rolled back, not committed (the first reason stays).
+  void FailUnit(const Status& why);
+  // Commits, appends to the log, hands back the outbox (see UnitResult).
+  UnitResult FinishUnit(const CrashHook& crash = {});
+  // After a send: a held copy that may go (with the next unit).
+  void NoteSent(const Outgoing& sent);
+  // After a send that failed: a forward goes back in its agent's queue.
+  void NoteUnsent(const Outgoing& unsent);
+  // After the log failed: reopens it and appends what the outbox holds.
+  Status ReopenAudit();
+
+  // ---- messages (inside a unit)
+  // The one refusal path: stages the record (REFUSED, unless `record`
+  // already names the event, e.g. a policy DECISION or EXPIRED) and queues
+  // the answer. False when the record could not be staged: the unit fails
+  // and nothing is queued.
+  bool Refuse(const Refusal& refusal, ketenpoort::v1::AuditRecord record = {});
+  // §6.1: a FRAGMENT_REQUEST whose id is known. kAnswered: its state was
+  // queued (ACCEPTED, and a held answer); kOthers: the id is another
+  // coordinator's; kNew: unknown; kUnreadable: the database failed.
+  enum class Again { kNew, kAnswered, kOthers, kUnreadable };
+  Again AnswerRequestAgain(const VerifiedMessage& m);
+  // Handles a verified message by kind (Admissible() said it may send it).
+  void Handle(const VerifiedMessage& m);
+  // An agent was seen; `new_connection`: its waiting requests all go again.
+  void OnAgentSeen(const RegistryEntry& agent, bool new_connection);
+  // A message for a coordinator that could not be sent (its peer left):
+  // held in its inbox.
+  void HoldForCoordinator(const std::string& coordinator, const std::string& envelope);
+  // Expires requests and held messages, retries forwards, forgets old outcomes.
+  void Expire(int64_t now_ms);
+  // Records the start (policy and registry serial).
+  Status RecordStart();
+  // Reloads the registry and the policy, each kept when its new version is
+  // refused; both outcomes are recorded. `registry_changed`: a new registry
+  // is in force (the Gateway updates its ZAP keys and peers).
+  Status Reload(bool* registry_changed);
+  struct Config;  // what Reload changes, to put back when its unit fails
+  std::shared_ptr<Config> SaveConfig() const;
+  void RestoreConfig(const std::shared_ptr<Config>& saved);
+
+  // ---- outside units
+  // The audit log listing for a privacy officer (AUDIT_CHUNK, or ERROR).
+  Outgoing AuditListing(const ListingRequest& listing);
+  // A signed ERROR that is not recorded: only for messages no unit could
+  // take (the log or the database cannot be written; nothing was done).
+  Result<Outgoing> UnsavedError(const std::string& to, const std::string& connection, const std::string& request_id,
+                                const Status& why);
+  // Signs a gateway message (heartbeats).
+  Result<std::string> Sign(ketenpoort::v1::MessageKind kind, const std::string& to, const std::string& request_id,
+                           const google::protobuf::Message& body);
+
+  const Identity& identity() const { return *identity_; }
+  const Registry& registry() const { return *registry_; }
+  const KeyResolver& keys() const { return keys_; }
+  uint64_t registry_serial() const { return registry_serial_; }
+  const policy::Policy& policy() const { return *policy_; }
+  CaseStore& store() { return *store_; }
+  const GatewayConfig& config() const { return config_; }
+  const RegistryEntry* Enrolled(const std::string& id) const;
+
+  struct Stats {
+    uint64_t permitted = 0, refused = 0, refused_by_agents = 0, delivered = 0, expired = 0;
+    bool any() const { return permitted + refused + refused_by_agents + delivered + expired != 0; }
+  };
+  Stats TakeStats() { return std::exchange(stats_, {}); }
+
+ private:
+  GatewayCore(GatewayParts parts, const Clock& clock, Presence presence);
+  Status RecoverAuditOutbox();
+  void RemoveSentInboxCopies();
+
+  // Handlers by kind.
+  void HandleCaseCommand(const VerifiedMessage& m);           // case_commands.cc
+  void HandleFragmentRequest(const VerifiedMessage& m);       // requests.cc
+  void DeliverQueuedRequests(const std::string& partner);     // requests.cc
+  void HandleDelivery(const VerifiedMessage& m);              // answers.cc
+  void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc
+  void HandleInboxFetch(const VerifiedMessage& m);
+  void HandleDeliveryAck(const VerifiedMessage& m);
+  void HandleAuditPull(const VerifiedMessage& m);
+
+  // Audit records (inside a unit): staged, kept in the unit's outbox rows.
+  Result<uint64_t> Audit(ketenpoort::v1::AuditRecord record);
+  ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event, const std::string& actor) const;
+  // The ERROR answer to a refused message.
+  void RefuseMessage(const VerifiedMessage& m, const Status& why, ketenpoort::v1::AuditRecord record = {});
+
+  // The outbox. Queue/QueueSigned: false when `to` is not connected.
+  bool Queue(const std::string& to, std::string bytes);
+  bool QueueSigned(const std::string& to, ketenpoort::v1::MessageKind kind, const std::string& request_id,
+                   const google::protobuf::Message& body);
+  // To a coordinator, or held in its inbox while it is offline. An answer to
+  // a request (`request_id` set) is held either way, until acknowledged.
+  void SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes,
+                  const std::string& request_id = "");
+  Status LoadRegistry();
+
+  GatewayConfig config_;
+  const Clock& clock_;
+  const Presence presence_;
+  std::unique_ptr<Identity> identity_;
+  std::unique_ptr<PublicCard> enrolment_card_;
+  std::unique_ptr<Registry> registry_;
+  uint64_t registry_serial_ = 0;
+  StaticKeyResolver keys_;
+  std::shared_ptr<const policy::Policy> policy_;
+  std::unique_ptr<CaseStore> store_;
+  std::unique_ptr<AuditTrail> audit_;
+  std::unique_ptr<EnvelopeSigner> signer_;
+
+  // The running unit.
+  bool in_unit_ = false;
+  Status unit_failed_;
+  std::vector<audit::StagedRecord> unit_records_;
+  std::vector<Outgoing> outbox_;
+  std::vector<ListingRequest> listings_;
+  // Carried between units; put back when a unit is rolled back.
+  std::vector<std::string> sent_inbox_ids_;  // held copies of messages sent: removed in the next unit
+  std::vector<std::pair<std::string, std::string>> acknowledged_;  // (coordinator, request id), likewise
+  std::vector<std::string> unsent_forwards_;  // forwards that could not be sent: queued again next unit
+  std::vector<std::string> pending_sent_, pending_unsent_;
+  std::vector<std::pair<std::string, std::string>> pending_acks_;
+  bool outbox_in_log_ = false;   // outbox rows may be trimmed (they are in the log)
+  bool retry_forwards_ = false;  // some were queued again: Expire hands them over
+  int64_t last_forget_ms_ = 0;
+  Stats stats_;
+};
+
+// §3.2 step 7 at the gateway, after the signature: the recipient must be
+// empty or the gateway (else Unauthenticated); the kind must be one the
+// gateway takes (else InvalidArgument) from this kind of participant (else
+// PermissionDenied); and `request_id` must be empty where §6 says so (else
+// InvalidArgument).
+Status Admissible(const RegistryEntry& sender, const ketenpoort::v1::Header& header, const std::string& gateway_id);
+
+// The message id of an envelope that did not verify, read from its
+// unverified header; "" when that does not parse or is not 16 bytes.
+std::string UnverifiedMessageId(const std::string& envelope);
+
+}  // namespace kp::gateway
+
+#endif  // KETENPOORT_GATEWAY_GATEWAY_CORE_H_
