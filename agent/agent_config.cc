@@ -1,175 +1,202 @@
 #include "agent/agent_config.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <filesystem>
-#include <functional>
+#include <utility>
 
-#include "core/base/duration.h"
 #include "core/base/file_util.h"
+#include "core/config/key_table.h"
 
 namespace kp::agent {
 
 namespace {
 
-std::string Where(const std::string& path, const YAML::Node& node) {
-  return path + ":" + std::to_string(node.Mark().line + 1) + ": ";
+using config::KeyTable;
+using config::Need;
+using config::Node;
+using config::Reader;
+
+constexpr int64_t kMaxCommandTimeoutMs = 3'600'000;
+constexpr uint64_t kMaxCommandOutputBytes = uint64_t{256} << 20;
+
+// The `source:` of one category; its keys depend on its kind
+// (docs/agent.md "Data sources"). Paths are taken from the config's folder,
+// and so is the program of a command (argv[0]); other arguments are passed as
+// written. Returns nullopt when anything was reported.
+std::optional<ConnectorConfig> ReadSource(const Node& node, const std::string& key, Reader& reader) {
+  if (!node.IsMap()) {
+    reader.Error(node, key + " must hold 'key: value' lines like {kind: sqlite, database: ..., query: ...}");
+    return std::nullopt;
+  }
+  std::optional<Node> kind_node;
+  for (const auto& [k, v] : node.Entries()) {
+    if (k.IsScalar() && k.Scalar() == "kind" && !kind_node) kind_node = v;
+  }
+  if (!kind_node) {
+    reader.Error(node, key + " lacks required key 'kind' (sqlite, json-files or command)");
+    return std::nullopt;
+  }
+  ConnectorConfig c;
+  std::string kind;
+  KeyTable table(key);
+  table.Text("kind", &kind, Need::kRequired, "sqlite, json-files or command");
+  if (kind_node->Scalar() == "sqlite") {
+    c.kind = ConnectorConfig::Kind::kSqlite;
+    table.Path("database", &c.database, Need::kRequired, "the SQLite file, opened read-only")
+        .Text("query", &c.query, Need::kRequired, "one SELECT with parameters such as :bsn");
+  } else if (kind_node->Scalar() == "json-files") {
+    c.kind = ConnectorConfig::Kind::kJsonFiles;
+    table.Path("folder", &c.folder, Need::kRequired, "the folder that holds <key>.json files")
+        .Custom(
+            "key", "subject field",
+            [&c](const Node& value, const std::string& dotted, Reader& r) {
+              auto v = r.Text(value, dotted);
+              if (!v) return;
+              if (*v != "bsn" && *v != "ref" && *v != "role" && *v != "name" && *v != "date_of_birth") {
+                r.Error(value, dotted + " " + config::Quote(*v) +
+                                   " is not a subject field (bsn, ref, role, name or date_of_birth)");
+                return;
+              }
+              c.key = *v;
+            },
+            Need::kOptional, "the subject field that names the file (default bsn)");
+  } else if (kind_node->Scalar() == "command") {
+    c.kind = ConnectorConfig::Kind::kCommand;
+    table
+        .Custom(
+            "argv", "list of text",
+            [&c](const Node& value, const std::string& dotted, Reader& r) {
+              if (!value.IsSequence() || value.size() == 0) {
+                r.Error(value, dotted + " must be a list: the program, then its arguments");
+                return;
+              }
+              std::vector<std::string> argv;
+              for (const Node& arg : value.Items()) {
+                auto text = r.Text(arg, "each entry of " + dotted);
+                if (!text) return;
+                argv.push_back(*text);
+              }
+              if (argv[0].empty()) {
+                r.Error(value, dotted + ": the program must not be empty");
+                return;
+              }
+              argv[0] = r.ResolvePath(argv[0]);
+              c.argv = std::move(argv);
+            },
+            Need::kRequired, "the program and its arguments, e.g. [/usr/local/bin/x, --y]; no shell")
+        .Duration("timeout", &c.timeout_ms, Need::kOptional, "how long the program may take", 1,
+                  kMaxCommandTimeoutMs)
+        .Custom(
+            "max_output", "size",
+            [&c](const Node& value, const std::string& dotted, Reader& r) {
+              if (auto bytes = r.SizeBytes(value, dotted, 1, kMaxCommandOutputBytes)) c.max_output_bytes = *bytes;
+            },
+            Need::kOptional, "the most output read from the program (default 1MiB)");
+  } else {
+    reader.Error(*kind_node, key + ".kind must be one of: sqlite, json-files, command");
+    return std::nullopt;
+  }
+  const size_t before = reader.diagnostics().size();
+  (void)table.Read(node, reader, key);
+  if (reader.diagnostics().size() != before) return std::nullopt;
+  return c;
+}
+
+// categories: {<category id>: {source: {...}}, ...}
+void ReadCategories(const Node& node, const std::string& key, Reader& reader, AgentConfig* c) {
+  if (!node.IsMap() || node.size() == 0) {
+    reader.Error(node, key + " must map each category id to its source");
+    return;
+  }
+  for (const auto& [id_node, value] : node.Entries()) {
+    auto id = reader.Id(id_node, "category id");
+    if (!id) continue;
+    if (c->sources.count(*id) > 0) {
+      reader.Error(id_node, "duplicate key " + config::Quote(*id) + " in " + key);
+      continue;
+    }
+    std::optional<ConnectorConfig> source;
+    KeyTable category(key + "." + *id);
+    category.Custom(
+        "source", "mapping",
+        [&](const Node& v, const std::string& dotted, Reader& r) { source = ReadSource(v, dotted, r); },
+        Need::kRequired, "where the agent reads this category: kind sqlite, json-files or command");
+    (void)category.Read(value, reader, key + "." + *id);
+    // An entry that could not be read still takes its id, so a second one is a duplicate.
+    c->sources.emplace(*id, source.value_or(ConnectorConfig{}));
+  }
 }
 
 }  // namespace
 
 Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string& path) {
   AgentConfig c;
-  std::vector<std::string> problems;
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgumentError(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML");
-  }
-  if (!root.IsMap()) return InvalidArgumentError(path + ": expected 'key: value' lines");
-  const std::filesystem::path base_path = std::filesystem::path(path).parent_path();
-  const std::string base = base_path.empty() ? "." : base_path.string();
-  auto resolve = [&](const std::string& p) {
-    if (p.empty() || std::filesystem::path(p).is_absolute()) return p;
-    return (base_path / p).lexically_normal().string();
-  };
-  using Setter = std::function<void(const std::string&)>;
-  std::map<std::string, Setter> scalars = {
-      {"identity", [&](const std::string& v) { c.identity = resolve(v); }},
-      {"enrolment_card", [&](const std::string& v) { c.enrolment_card = resolve(v); }},
-      {"registry", [&](const std::string& v) { c.registry = resolve(v); }},
-      {"policy", [&](const std::string& v) { c.policy = resolve(v); }},
-      {"data_dir", [&](const std::string& v) { c.data_dir = resolve(v); }},
-      {"log_level", [&](const std::string& v) { c.log_level = v; }},
-      {"log_origin", [&](const std::string& v) { c.log_origin = v; }},
-  };
-  std::map<std::string, Setter> gateway_keys = {
-      {"endpoint", [&](const std::string& v) { c.gateway_endpoint = v; }},
-      {"card", [&](const std::string& v) { c.gateway_card = resolve(v); }},
-      {"log_origin", [&](const std::string& v) { c.gateway_log_origin = v; }},
-  };
-  std::map<std::string, int64_t*> durations = {
-      {"replay_window", &c.replay_window_ms},     {"heartbeat_interval", &c.heartbeat_interval_ms},
-      {"peer_timeout", &c.peer_timeout_ms},       {"reconnect_min", &c.reconnect_min_ms},
-      {"reconnect_max", &c.reconnect_max_ms},     {"max_request_age", &c.max_request_age_ms},
-      {"audit_retention", &c.audit_retention_ms},
-  };
-  auto scalar = [&](const YAML::Node& key, const YAML::Node& value, std::string* out) {
-    if (!value.IsScalar()) {
-      problems.push_back(Where(path, key) + key.Scalar() + " must be a single value");
-      return false;
-    }
-    *out = value.Scalar();
-    return true;
-  };
-
-  for (const auto& kv : root) {
-    const std::string key = kv.first.Scalar();
-    const std::string where = Where(path, kv.first);
-    std::string value;
-    if (auto s = scalars.find(key); s != scalars.end()) {
-      if (scalar(kv.first, kv.second, &value)) s->second(value);
-    } else if (auto d = durations.find(key); d != durations.end()) {
-      if (!scalar(kv.first, kv.second, &value)) continue;
-      auto ms = ParseDurationMs(value);
-      if (ms.ok() && *ms > 0) {
-        *d->second = *ms;
-      } else {
-        problems.push_back(where + key + ": " + (ms.ok() ? "must be positive" : ms.status().message()));
+  config::Diagnostics problems(path);
+  Reader reader(&problems, std::filesystem::path(path).parent_path().string());
+  std::vector<std::string> disabled_categories;
+  SubjectQuery subject;
+  KeyTable table("the agent configuration");
+  table.Path("identity", &c.identity, Need::kRequired, "the agent's secret identity file")
+      .Table("gateway",
+             KeyTable("gateway")
+                 .Text("endpoint", &c.gateway_endpoint, Need::kRequired,
+                       "where the gateway listens, e.g. tcp://gateway.zvh.local:7400")
+                 .Path("card", &c.gateway_card, Need::kRequired, "the gateway's public card, pinned")
+                 .Text("log_origin", &c.gateway_log_origin, Need::kOptional,
+                       "names the gateway's log in its checkpoints (as in its config)"),
+             Need::kRequired, "where the gateway is and its pinned card")
+      .Path("enrolment_card", &c.enrolment_card, Need::kRequired, "the region's enrolment card, pinned")
+      .Path("registry", &c.registry, Need::kRequired, "the folder of cards and registry.signed")
+      .Path("policy", &c.policy, Need::kRequired, "the same policy file the gateway uses")
+      .Path("data_dir", &c.data_dir, Need::kRequired, "the agent's own disclosure log, receipts and checkpoints")
+      .Text("log_level", &c.log_level, Need::kOptional, "trace, debug, info, warn or error")
+      .Text("log_origin", &c.log_origin, Need::kOptional,
+            "origin line of the agent's own log (default ketenpoort.<partner>/agent-audit)")
+      .Duration("replay_window", &c.replay_window_ms, Need::kOptional, "the clock difference allowed")
+      .Duration("heartbeat_interval", &c.heartbeat_interval_ms, Need::kOptional, "how often the gateway is pinged")
+      .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional, "nothing from the gateway this long: reconnect")
+      .Duration("reconnect_min", &c.reconnect_min_ms, Need::kOptional, "the first wait before reconnecting")
+      .Duration("reconnect_max", &c.reconnect_max_ms, Need::kOptional, "the longest wait before reconnecting")
+      .Duration("max_request_age", &c.max_request_age_ms, Need::kOptional,
+                "the oldest coordinator request still answered")
+      .Duration("audit_retention", &c.audit_retention_ms, Need::kOptional,
+                "after this, erase-expired may erase a record's body")
+      .Table("restrictions",
+             KeyTable("restrictions")
+                 .TextList("disabled_categories", &disabled_categories, Need::kOptional,
+                           "categories never answered, whatever the policy says")
+                 .Bool("always_require_consent", &c.always_require_consent, Need::kOptional,
+                       "consent evidence required for every disclosure"),
+             Need::kOptional, "the partner's own restrictions, on top of the policy")
+      .Table("test_subject",
+             KeyTable("test_subject")
+                 .Text("ref", &subject.ref, Need::kOptional, "the subject's reference")
+                 .Text("role", &subject.role, Need::kOptional, "the subject's role")
+                 .Text("bsn", &subject.bsn, Need::kOptional, "a made-up BSN")
+                 .Text("name", &subject.name, Need::kOptional, "a made-up name")
+                 .Text("date_of_birth", &subject.date_of_birth, Need::kOptional, "a made-up date of birth"),
+             Need::kOptional, "a made-up subject that `ketenpoort-agent check` looks up in every source")
+      .Custom(
+          "categories", "mapping",
+          [&c](const Node& value, const std::string& key, Reader& r) { ReadCategories(value, key, r, &c); },
+          Need::kOptional, "one data source per category this agent answers");
+  if (auto root = config::ParseYaml(text, problems)) {
+    if (auto fields = table.Read(*root, reader)) {
+      c.disabled_categories.insert(disabled_categories.begin(), disabled_categories.end());
+      if (fields->Get("test_subject").IsMap()) c.test_subject = subject;
+      if (c.peer_timeout_ms <= c.heartbeat_interval_ms) {
+        reader.Error(fields->Has("peer_timeout") ? fields->Get("peer_timeout") : fields->Get("heartbeat_interval"),
+                     "peer_timeout (" + config::FormatDurationMs(c.peer_timeout_ms) +
+                         ") must be longer than heartbeat_interval (" +
+                         config::FormatDurationMs(c.heartbeat_interval_ms) + ")");
       }
-    } else if (key == "gateway") {
-      if (!kv.second.IsMap()) {
-        problems.push_back(where + "gateway must hold endpoint, card (and optionally log_origin)");
-        continue;
+      if (c.reconnect_max_ms < c.reconnect_min_ms) {
+        reader.Error(fields->Has("reconnect_max") ? fields->Get("reconnect_max") : fields->Get("reconnect_min"),
+                     "reconnect_max (" + config::FormatDurationMs(c.reconnect_max_ms) +
+                         ") must be at least reconnect_min (" + config::FormatDurationMs(c.reconnect_min_ms) + ")");
       }
-      for (const auto& g : kv.second) {
-        auto k = gateway_keys.find(g.first.Scalar());
-        if (k == gateway_keys.end()) {
-          problems.push_back(Where(path, g.first) + "unknown setting 'gateway." + g.first.Scalar() + "'");
-        } else if (scalar(g.first, g.second, &value)) {
-          k->second(value);
-        }
-      }
-    } else if (key == "restrictions") {
-      if (!kv.second.IsMap()) {
-        problems.push_back(where +
-                           "restrictions must hold disabled_categories and/or always_require_consent");
-        continue;
-      }
-      for (const auto& r : kv.second) {
-        const std::string rk = r.first.Scalar();
-        if (rk == "disabled_categories" && r.second.IsSequence()) {
-          for (const auto& cat : r.second) c.disabled_categories.insert(cat.Scalar());
-        } else if (rk == "always_require_consent" && r.second.IsScalar() &&
-                   (r.second.Scalar() == "true" || r.second.Scalar() == "false")) {
-          c.always_require_consent = r.second.Scalar() == "true";
-        } else {
-          problems.push_back(Where(path, r.first) + "restrictions." + rk +
-                             ": expected disabled_categories: [ids] or always_require_consent: true|false");
-        }
-      }
-    } else if (key == "categories") {
-      if (!kv.second.IsMap() || kv.second.size() == 0) {
-        problems.push_back(where + "categories must map each category id to its source");
-        continue;
-      }
-      for (const auto& cat : kv.second) {
-        const std::string id = cat.first.Scalar();
-        const std::string cwhere =
-            path + ":" + std::to_string(cat.first.Mark().line + 1) + ": categories." + id;
-        if (!cat.second.IsMap() || !cat.second["source"]) {
-          problems.push_back(cwhere + ": needs a 'source:' (kind sqlite, json-files or command)");
-          continue;
-        }
-        auto source = ParseConnectorConfig(cat.second["source"], base, cwhere + ".source", &problems);
-        if (source.has_value()) c.sources.emplace(id, std::move(*source));
-      }
-    } else if (key == "test_subject") {
-      if (!kv.second.IsMap()) {
-        problems.push_back(where + "test_subject must hold ref, role, bsn, name, date_of_birth");
-        continue;
-      }
-      SubjectQuery subject;
-      std::map<std::string, std::string*> fields = {{"ref", &subject.ref},
-                                                    {"role", &subject.role},
-                                                    {"bsn", &subject.bsn},
-                                                    {"name", &subject.name},
-                                                    {"date_of_birth", &subject.date_of_birth}};
-      for (const auto& f : kv.second) {
-        auto it = fields.find(f.first.Scalar());
-        if (it == fields.end()) {
-          problems.push_back(Where(path, f.first) + "unknown field 'test_subject." + f.first.Scalar() + "'");
-        } else if (scalar(f.first, f.second, &value)) {
-          *it->second = value;
-        }
-      }
-      c.test_subject = subject;
-    } else {
-      problems.push_back(where + "unknown setting '" + key + "'");
     }
   }
-  for (const auto& [name, value] :
-       std::map<std::string, std::string>{{"identity", c.identity},
-                                          {"gateway.endpoint", c.gateway_endpoint},
-                                          {"gateway.card", c.gateway_card},
-                                          {"enrolment_card", c.enrolment_card},
-                                          {"registry", c.registry},
-                                          {"policy", c.policy},
-                                          {"data_dir", c.data_dir}}) {
-    if (value.empty()) problems.push_back(path + ": '" + name + "' is required");
-  }
-  if (c.peer_timeout_ms <= c.heartbeat_interval_ms) {
-    problems.push_back(path + ": peer_timeout must be longer than heartbeat_interval");
-  }
-  if (c.reconnect_max_ms < c.reconnect_min_ms) {
-    problems.push_back(path + ": reconnect_max must be at least reconnect_min");
-  }
-  if (!problems.empty()) {
-    std::string msg = "the agent configuration has " + std::to_string(problems.size()) + " problem(s):";
-    for (const auto& p : problems) msg += "\n  " + p;
-    return InvalidArgumentError(msg);
-  }
+  KP_RETURN_IF_ERROR(problems.TakeStatus("the agent configuration"));
   return c;
 }
 

@@ -1,6 +1,7 @@
 // The agent's configuration file (YAML; docs/agent.md, examples in
-// deploy/agent.*.example.yaml). Loading reports every problem at once, each
-// with the file and line, so partner IT can fix them in one go.
+// deploy/agent.*.example.yaml), read with core/config's declared key tables.
+// Loading reports every problem at once, each with the file's line:column, so
+// partner IT can fix them in one go.
 #ifndef KETENPOORT_AGENT_AGENT_CONFIG_H_
 #define KETENPOORT_AGENT_AGENT_CONFIG_H_
 

@@ -104,6 +104,10 @@ std::optional<Reader::Fields> KeyTable::Read(const Node& node, Reader& reader) c
   return ReadAs(node, reader, what_, "");
 }
 
+std::optional<Reader::Fields> KeyTable::Read(const Node& node, Reader& reader, const std::string& key) const {
+  return ReadAs(node, reader, key, key + ".");
+}
+
 std::optional<Reader::Fields> KeyTable::ReadAs(const Node& node, Reader& reader, const std::string& what,
                                                const std::string& prefix) const {
   std::vector<std::string> names;
@@ -126,7 +130,7 @@ std::optional<Reader::Fields> KeyTable::ReadAs(const Node& node, Reader& reader,
     }
     const Node value = fields->Get(k.name);
     if (!k.nested.empty()) {
-      (void)k.nested.front().ReadAs(value, reader, dotted, dotted + ".");
+      (void)k.nested.front().Read(value, reader, dotted);
     } else {
       k.read(value, dotted, reader);
     }

@@ -63,6 +63,9 @@ class KeyTable {
   // values by key (for checks across keys and their places), or nullopt when
   // `node` is not a mapping.
   std::optional<Reader::Fields> Read(const Node& node, Reader& reader) const;
+  // The same for a mapping found at dotted key `key` ("categories.x.source"):
+  // messages name it and its keys by their dotted names.
+  std::optional<Reader::Fields> Read(const Node& node, Reader& reader, const std::string& key) const;
 
   // One line per key, nested keys dotted:
   //   "  peer_timeout (duration, default 15s): nothing from a peer this long: ...".

@@ -9,6 +9,8 @@ namespace {
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 TEST(AgentConfigTest, TheDeployExamplesParse) {
   for (const char* name :
@@ -39,23 +41,126 @@ TEST(AgentConfigTest, RelativePathsAreTakenFromTheConfigsFolder) {
   EXPECT_EQ(c->sources.at("ggz-in-zorg").folder, "/etc/ketenpoort/ggz");
 }
 
-TEST(AgentConfigTest, EveryProblemIsListedWithItsLine) {
+TEST(AgentConfigTest, EveryProblemIsListedWithItsLineAndColumn) {
   auto c = ParseAgentConfig(
       "identity: a.secret\n"
       "gatewy: {endpoint: x}\n"  // line 2: typo
       "peer_timeout: soon\n"     // line 3: not a duration
       "restrictions: {always_require_consent: maybe}\n"
       "categories:\n"
-      "  ggz-in-zorg: {}\n",  // line 6: no source
+      "  ggz-in-zorg: {}\n"  // line 6: no source
+      "identity: b.secret\n",  // line 7: twice
       "agent.yaml");
   ASSERT_THAT(c, StatusIs(StatusCode::kInvalidArgument));
   const std::string m = c.status().message();
-  EXPECT_NE(m.find("agent.yaml:2: unknown setting 'gatewy'"), std::string::npos) << m;
-  EXPECT_NE(m.find("agent.yaml:3: peer_timeout"), std::string::npos) << m;
-  EXPECT_NE(m.find("always_require_consent"), std::string::npos) << m;
-  EXPECT_NE(m.find("agent.yaml:6: categories.ggz-in-zorg"), std::string::npos) << m;
-  EXPECT_NE(m.find("'gateway.endpoint' is required"), std::string::npos) << m;
-  EXPECT_NE(m.find("'data_dir' is required"), std::string::npos) << m;
+  EXPECT_THAT(m, HasSubstr("the agent configuration has 10 problem(s):")) << m;
+  EXPECT_THAT(m, HasSubstr("agent.yaml:2:1: error: unknown key 'gatewy' in the agent configuration"));
+  EXPECT_THAT(m, HasSubstr("agent.yaml:3:15: error: peer_timeout: 'soon' is not a duration"));
+  EXPECT_THAT(m, HasSubstr("agent.yaml:4:40: error: restrictions.always_require_consent must be true or false"));
+  EXPECT_THAT(m, HasSubstr("agent.yaml:6:16: error: categories.ggz-in-zorg lacks required key 'source'"));
+  EXPECT_THAT(m, HasSubstr("agent.yaml:7:1: error: duplicate key 'identity' in the agent configuration"));
+  EXPECT_THAT(m, HasSubstr("agent.yaml:1:1: error: the agent configuration lacks required key 'gateway'"));
+  EXPECT_THAT(m, HasSubstr("agent.yaml:1:1: error: the agent configuration lacks required key 'data_dir'"));
+  EXPECT_THAT(m, HasSubstr("lacks required key 'enrolment_card'"));
+  EXPECT_THAT(m, HasSubstr("lacks required key 'registry'"));
+  EXPECT_THAT(m, HasSubstr("lacks required key 'policy'"));
+}
+
+constexpr char kHead[] =
+    "identity: a.secret\ngateway: {endpoint: 'tcp://127.0.0.1:7400', card: g.card}\nenrolment_card: e.card\n"
+    "registry: r\npolicy: p.yaml\ndata_dir: d\n";
+
+Result<ConnectorConfig> Source(const std::string& source) {
+  KP_ASSIGN_OR_RETURN(AgentConfig c,
+                      ParseAgentConfig(std::string(kHead) + "categories:\n  x:\n    source: " + source + "\n",
+                                       "/etc/ketenpoort/agent.yaml"));
+  return c.sources.at("x");
+}
+
+TEST(AgentConfigTest, ReadsEachKindOfSource) {
+  ASSERT_OK_AND_ASSIGN(ConnectorConfig sql,
+                       Source(R"({kind: sqlite, database: data/politie.db, query: "SELECT a FROM t WHERE bsn = :bsn"})"));
+  EXPECT_EQ(sql.kind, ConnectorConfig::Kind::kSqlite);
+  EXPECT_EQ(sql.database, "/etc/ketenpoort/data/politie.db");
+  EXPECT_EQ(sql.query, "SELECT a FROM t WHERE bsn = :bsn");
+  ASSERT_OK_AND_ASSIGN(ConnectorConfig json, Source("{kind: json-files, folder: /srv/ggz, key: ref}"));
+  EXPECT_EQ(json.kind, ConnectorConfig::Kind::kJsonFiles);
+  EXPECT_EQ(json.folder, "/srv/ggz");
+  EXPECT_EQ(json.key, "ref");
+  ASSERT_OK_AND_ASSIGN(json, Source("{kind: json-files, folder: ggz}"));
+  EXPECT_EQ(json.key, "bsn");
+  ASSERT_OK_AND_ASSIGN(ConnectorConfig cmd,
+                       Source("{kind: command, argv: [bin/lookup, --cat, x], timeout: 500ms, max_output: 64KiB}"));
+  EXPECT_EQ(cmd.kind, ConnectorConfig::Kind::kCommand);
+  EXPECT_THAT(cmd.argv, ElementsAre("/etc/ketenpoort/bin/lookup", "--cat", "x"));
+  EXPECT_EQ(cmd.timeout_ms, 500);
+  EXPECT_EQ(cmd.max_output_bytes, 64u * 1024);
+  ASSERT_OK_AND_ASSIGN(cmd, Source("{kind: command, argv: [/x], max_output: 4096}"));
+  EXPECT_EQ(cmd.max_output_bytes, 4096u);
+  EXPECT_EQ(cmd.timeout_ms, 5000);  // the default
+}
+
+TEST(AgentConfigTest, ReportsEveryProblemOfASourceWithItsPlace) {
+  auto c = Source("{kind: command, argv: /bin/x, timeout: 5 minutes, max_output: lots, shell: yes}");
+  ASSERT_THAT(c, StatusIs(StatusCode::kInvalidArgument));
+  const std::string m = c.status().message();
+  EXPECT_THAT(m, HasSubstr("has 4 problem(s)")) << m;
+  EXPECT_THAT(m, HasSubstr("agent.yaml:9:35: error: categories.x.source.argv must be a list")) << m;
+  EXPECT_THAT(m, HasSubstr("agent.yaml:9:52: error: categories.x.source.timeout: '5 minutes' is not")) << m;
+  EXPECT_THAT(m, HasSubstr("agent.yaml:9:75: error: categories.x.source.max_output: 'lots' is not a size")) << m;
+  EXPECT_THAT(m, HasSubstr("agent.yaml:9:81: error: unknown key 'shell' in categories.x.source (expected one of: "
+                           "kind, argv, timeout, max_output)"))
+      << m;
+}
+
+TEST(AgentConfigTest, RefusesBadSources) {
+  for (const std::string source :
+       {"sqlite", "[kind, sqlite]", "{database: x.db}", "{kind: oracle}", "{kind: [sqlite]}",
+        "{kind: sqlite, query: SELECT 1}", "{kind: sqlite, database: x.db}",
+        "{kind: sqlite, database: x.db, query: [a]}", "{kind: json-files}",
+        "{kind: json-files, folder: f, key: postcode}", "{kind: json-files, folder: f, query: q}", "{kind: command}",
+        "{kind: command, argv: []}", "{kind: command, argv: [[a]]}", "{kind: command, argv: ['']}",
+        "{kind: command, argv: [/x], timeout: 0s}", "{kind: command, argv: [/x], timeout: 2h}",
+        "{kind: command, argv: [/x], max_output: 0}", "{kind: command, argv: [/x], max_output: 1TiB}",
+        "{kind: command, argv: [/x], max_output: 99999999999GiB}", "{kind: command, argv: [/x], timeout: {a: 1}}",
+        "{kind: sqlite, kind: sqlite, database: x.db, query: q}"}) {
+    EXPECT_THAT(Source(source), StatusIs(StatusCode::kInvalidArgument, "agent.yaml:9:")) << source;
+  }
+}
+
+TEST(AgentConfigTest, ACategoryTwiceOrWithABadIdIsRefused) {
+  auto c = ParseAgentConfig(std::string(kHead) +
+                                "categories:\n  x: {source: {kind: json-files, folder: a}}\n"
+                                "  x: {source: {kind: json-files, folder: b}}\n  'a b': {}\n",
+                            "agent.yaml");
+  ASSERT_THAT(c, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(c.status().message(), HasSubstr("agent.yaml:9:3: error: duplicate key 'x' in categories"));
+  EXPECT_THAT(c.status().message(), HasSubstr("agent.yaml:10:3: error: category id 'a b' is not a valid id"));
+}
+
+TEST(AgentConfigTest, CrossKeyChecksNameTheirValues) {
+  auto c = ParseAgentConfig(std::string(kHead) + "heartbeat_interval: 20s\nreconnect_min: 1m\n", "agent.yaml");
+  ASSERT_THAT(c, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("agent.yaml:7:21: error: peer_timeout (15s) must be longer than heartbeat_interval (20s)"));
+  EXPECT_THAT(c.status().message(),
+              HasSubstr("agent.yaml:8:16: error: reconnect_max (30s) must be at least reconnect_min (1m)"));
+}
+
+TEST(AgentConfigTest, RestrictionsAndTestSubjectAreRead) {
+  ASSERT_OK_AND_ASSIGN(
+      AgentConfig c,
+      ParseAgentConfig(std::string(kHead) +
+                           "restrictions: {disabled_categories: [a, b], always_require_consent: true}\n"
+                           "test_subject: {ref: T1, role: victim, bsn: '999990019', date_of_birth: 1980-01-01}\n",
+                       "agent.yaml"));
+  EXPECT_THAT(c.disabled_categories, ElementsAre("a", "b"));
+  EXPECT_TRUE(c.always_require_consent);
+  ASSERT_TRUE(c.test_subject.has_value());
+  EXPECT_EQ(c.test_subject->date_of_birth, "1980-01-01");
+  ASSERT_OK_AND_ASSIGN(c, ParseAgentConfig(kHead, "agent.yaml"));
+  EXPECT_FALSE(c.test_subject.has_value());
+  EXPECT_TRUE(c.sources.empty());
 }
 
 TEST(AgentConfigTest, NotYamlIsAClearError) {
