@@ -1,0 +1,424 @@
+// The gateway's core without sockets: real keys, a signed registry, the
+// example policy, SQLite and the audit log in a temporary folder; messages
+// are signed and verified as on the wire, handed to the core, and what it
+// returns — the decision, its audit records and its outbox — is checked.
+// The only stand-ins are the clock and who is connected (a set).
+#include "gateway/gateway_core.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+#include <set>
+
+#include "core/base/file_util.h"
+#include "core/crypto/random.h"
+#include "core/envelope/sealed.h"
+#include "core/envelope/wire_format.h"
+#include "gateway/startup.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::gateway {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using ::kp::testing::IsOk;
+using ::testing::ElementsAre;
+
+constexpr int64_t kNow = 1795357974123;  // 2026-11-22
+
+// Fails every Stage() while `*fail` is set; the real log otherwise.
+class FailingAuditTrail final : public AuditTrail {
+ public:
+  FailingAuditTrail(std::unique_ptr<AuditTrail> real, const std::atomic<bool>* fail)
+      : real_(std::move(real)), fail_(fail) {}
+  Result<audit::StagedRecord> Stage(v1::AuditRecord record) override {
+    if (fail_->load()) return UnavailableError("disk full (injected)");
+    return real_->Stage(std::move(record));
+  }
+  void DiscardStaged() override { real_->DiscardStaged(); }
+  Status AppendStaged(const std::vector<audit::StagedRecord>& records) override { return real_->AppendStaged(records); }
+  uint64_t size() const override { return real_->size(); }
+  Result<std::string> SignHead() override { return real_->SignHead(); }
+  Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
+  Status Reopen() override { return real_->Reopen(); }
+
+ private:
+  std::unique_ptr<AuditTrail> real_;
+  const std::atomic<bool>* fail_;
+};
+
+// One outgoing message, verified as its recipient would.
+struct Sent {
+  std::string to;
+  v1::MessageKind kind = v1::MESSAGE_KIND_UNSPECIFIED;
+  std::string request_id;
+  std::string body;
+  const Outgoing* raw = nullptr;
+};
+
+class GatewayCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::chmod(dir_.path().c_str(), 0700);
+    keys_dir_ = dir_.File("keys");
+    registry_dir_ = dir_.File("registry");
+    for (const auto& d : {keys_dir_, registry_dir_}) {
+      std::filesystem::create_directories(d);
+      ::chmod(d.c_str(), 0700);
+    }
+    Make("enrolment-hvb", ParticipantKind::kEnrolment, "", false);
+    Make("gateway", ParticipantKind::kGateway, "", true);
+    Make("regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam", true);
+    Make("regisseur-02", ParticipantKind::kCoordinator, "veiligheidsteam", true);
+    Make("politie-agent", ParticipantKind::kAgent, "politie", true);
+    Make("ggz-agent", ParticipantKind::kAgent, "ggz", true);
+    Make("fg-hvb", ParticipantKind::kPrivacyOfficer, "", true);
+    ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
+                             {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
+    config_.identity = IdentityFilePath(keys_dir_, "gateway");
+    config_.registry = registry_dir_;
+    config_.enrolment_card = CardFilePath(keys_dir_, "enrolment-hvb");
+    config_.policy = testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml";
+    config_.data_dir = dir_.File("data");
+    config_.log_origin = "ketenpoort.test/audit";
+    StartupOptions options;
+    options.wrap_audit = [this](std::unique_ptr<AuditTrail> real) -> std::unique_ptr<AuditTrail> {
+      return std::make_unique<FailingAuditTrail>(std::move(real), &fail_audit_);
+    };
+    auto parts = OpenGatewayParts(config_, std::move(options));
+    ASSERT_THAT(parts, IsOk());
+    auto core = GatewayCore::Create(std::move(parts).value(), clock_,
+                                    [this](const std::string& id) { return connected_.count(id) != 0; });
+    ASSERT_THAT(core, IsOk());
+    core_ = std::move(core).value();
+    for (const auto& [id, e] : core_->registry().entries()) resolver_.Add(id, e.card.signing_key);
+  }
+
+  void Make(const std::string& id, ParticipantKind kind, const std::string& partner, bool enrol) {
+    auto idn = Identity::Generate(id, kind, partner, kNow);
+    ASSERT_THAT(idn, IsOk());
+    ASSERT_OK(WriteIdentityFiles(keys_dir_, *idn));
+    if (enrol) {
+      ASSERT_OK(WriteFileDurable(CardFilePath(registry_dir_, id), idn->MakeCard().ToYaml(), 0644,
+                                 WriteMode::kCreateExclusive));
+    }
+    identities_.emplace(id, std::move(idn).value());
+  }
+
+  // A message from `from`, signed and verified as the Gateway would.
+  VerifiedMessage Message(const std::string& from, v1::MessageKind kind, const google::protobuf::Message& body,
+                          const std::string& request_id = "", const std::string& message_id = "") {
+    EnvelopeSigner signer(from, identities_.at(from).signing().secret_key, clock_);
+    auto m = signer.Sign(kind, "", request_id, body.SerializeAsString(), message_id);
+    EXPECT_THAT(m, IsOk());
+    VerifyOptions options;
+    options.expected_sender = from;
+    auto env = EnvelopeVerifier(resolver_, nullptr).Verify(m->bytes, options);
+    EXPECT_THAT(env, IsOk());
+    return VerifiedMessage{from, core_->Enrolled(from), *env, m->bytes, "conn-" + from};
+  }
+
+  // Runs `work` as one unit, as the Gateway does.
+  UnitResult Unit(const std::function<void()>& work) {
+    EXPECT_OK(core_->BeginUnit());
+    work();
+    return core_->FinishUnit();
+  }
+  UnitResult Handle(const VerifiedMessage& m) {
+    return Unit([&] { core_->Handle(m); });
+  }
+
+  std::vector<Sent> Outbox(const UnitResult& r) {
+    std::vector<Sent> out;
+    for (const auto& o : r.outbox) {
+      auto env = EnvelopeVerifier(resolver_, nullptr).Verify(o.bytes);
+      EXPECT_THAT(env, IsOk());
+      out.push_back({o.to, env->header.kind(), env->header.request_id(), env->body, &o});
+    }
+    return out;
+  }
+  static std::vector<v1::MessageKind> Kinds(const std::vector<Sent>& sent) {
+    std::vector<v1::MessageKind> kinds;
+    for (const auto& s : sent) kinds.push_back(s.kind);
+    return kinds;
+  }
+  static std::vector<v1::AuditRecord> Records(const UnitResult& r) {
+    std::vector<v1::AuditRecord> out;
+    for (const auto& staged : r.records) {
+      v1::AuditRecord rec;
+      EXPECT_TRUE(rec.ParseFromString(staged.record));
+      out.push_back(rec);
+    }
+    return out;
+  }
+  static std::vector<v1::AuditEvent> Events(const UnitResult& r) {
+    std::vector<v1::AuditEvent> events;
+    for (const auto& rec : Records(r)) events.push_back(rec.event());
+    return events;
+  }
+
+  std::string OpenCase() {
+    v1::CaseCommand cmd;
+    cmd.mutable_open()->set_purpose("plan-van-aanpak");
+    UnitResult r = Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
+    auto out = Outbox(r);
+    EXPECT_EQ(out.size(), 1u);
+    v1::CaseResult result;
+    if (!out.empty()) {
+      EXPECT_TRUE(result.ParseFromString(out[0].body));
+    }
+    return result.case_id();
+  }
+  void Admit(const std::string& case_id, const std::string& partner) {
+    v1::CaseCommand cmd;
+    cmd.set_case_id(case_id);
+    cmd.mutable_admit()->set_partner(partner);
+    EXPECT_TRUE(Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd)).committed);
+  }
+  VerifiedMessage Request(const std::string& case_id, const std::string& partner, const std::string& category,
+                          const std::string& from = "regisseur-01") {
+    v1::FragmentRequest req;
+    req.set_case_id(case_id);
+    req.set_source_partner(partner);
+    req.add_categories(category);
+    req.set_purpose("plan-van-aanpak");
+    auto* ref = req.add_subjects();
+    ref->set_ref("S1");
+    ref->set_role(v1::SUBJECT_ROLE_VICTIM);
+    req.set_sealed_subjects("sealed subject data (opaque to the gateway)");
+    return Message(from, v1::MESSAGE_KIND_FRAGMENT_REQUEST, req);
+  }
+
+  testing::TempDir dir_;
+  std::string keys_dir_, registry_dir_;
+  std::map<std::string, Identity> identities_;
+  StaticKeyResolver resolver_;
+  ManualClock clock_{kNow};
+  GatewayConfig config_;
+  std::atomic<bool> fail_audit_{false};
+  std::set<std::string> connected_{"regisseur-01", "regisseur-02", "fg-hvb"};
+  std::unique_ptr<GatewayCore> core_;
+};
+
+TEST_F(GatewayCoreTest, ACaseCommandIsRecordedAndItsResultWaitsInTheOutbox) {
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  VerifiedMessage m = Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd);
+  UnitResult r = Handle(m);
+  EXPECT_TRUE(r.committed);
+  EXPECT_TRUE(r.logged);
+  EXPECT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_CASE_OPENED));
+  auto out = Outbox(r);
+  ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_CASE_RESULT));
+  EXPECT_EQ(out[0].to, "regisseur-01");
+  EXPECT_EQ(out[0].request_id, m.env.header.message_id());
+  v1::CaseResult result;
+  ASSERT_TRUE(result.ParseFromString(out[0].body));
+  EXPECT_EQ(result.case_id(), "VT-2026-0001");
+  EXPECT_EQ(result.audit_index(), r.records[0].index);
+}
+
+TEST_F(GatewayCoreTest, APermittedRequestIsDecidedAcceptedAndForwardedToTheConnectedAgent) {
+  connected_.insert("politie-agent");
+  const std::string case_id = OpenCase();
+  Admit(case_id, "politie");
+  VerifiedMessage req = Request(case_id, "politie", "politie-incidenten");
+  UnitResult r = Handle(req);
+  ASSERT_TRUE(r.logged);
+  auto records = Records(r);
+  ASSERT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_DECISION, v1::AUDIT_EVENT_FORWARDED));
+  EXPECT_EQ(records[0].decision().verdict(), v1::AUDIT_VERDICT_PERMIT);
+  EXPECT_EQ(records[0].message_id(), req.env.header.message_id());
+  auto out = Outbox(r);
+  ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_ACCEPTED, v1::MESSAGE_KIND_AUTHORISATION));
+  EXPECT_EQ(out[0].to, "regisseur-01");
+  EXPECT_EQ(out[1].to, "politie-agent");
+  EXPECT_EQ(out[1].raw->forward_of, req.env.header.message_id());
+  v1::Authorisation auth;
+  ASSERT_TRUE(auth.ParseFromString(out[1].body));
+  EXPECT_EQ(auth.request_envelope(), req.raw);  // byte for byte
+  EXPECT_EQ(auth.audit_index(), r.records[0].index);
+  ASSERT_EQ(auth.case_evidence_size(), 1);  // the admission of the police
+}
+
+TEST_F(GatewayCoreTest, ARequestWaitsForItsAgentAndGoesWhenTheAgentIsSeen) {
+  const std::string case_id = OpenCase();
+  Admit(case_id, "politie");
+  VerifiedMessage req = Request(case_id, "politie", "politie-incidenten");
+  EXPECT_THAT(Kinds(Outbox(Handle(req))), ElementsAre(v1::MESSAGE_KIND_ACCEPTED));
+  connected_.insert("politie-agent");
+  UnitResult r = Unit([&] { core_->OnAgentSeen(*core_->Enrolled("politie-agent"), true); });
+  EXPECT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_FORWARDED));
+  EXPECT_THAT(Kinds(Outbox(r)), ElementsAre(v1::MESSAGE_KIND_AUTHORISATION));
+  // Sent again (§6.1): recognised, answered with its state, not decided twice.
+  VerifiedMessage again = req;
+  UnitResult a = Unit([&] { EXPECT_EQ(core_->AnswerRequestAgain(again), GatewayCore::Again::kAnswered); });
+  EXPECT_TRUE(a.records.empty());
+  EXPECT_THAT(Kinds(Outbox(a)), ElementsAre(v1::MESSAGE_KIND_ACCEPTED));
+  // Its id under another coordinator's signature touches nothing.
+  VerifiedMessage other = Message("regisseur-02", v1::MESSAGE_KIND_FRAGMENT_REQUEST, v1::FragmentRequest(), "",
+                                  req.env.header.message_id());
+  Unit([&] { EXPECT_EQ(core_->AnswerRequestAgain(other), GatewayCore::Again::kOthers); });
+  Unit([&] { EXPECT_EQ(core_->AnswerRequestAgain(Request(case_id, "politie", "x")), GatewayCore::Again::kNew); });
+}
+
+TEST_F(GatewayCoreTest, APolicyRefusalIsRecordedAsTheDecisionAndHeldAsARefusal) {
+  const std::string case_id = OpenCase();
+  Admit(case_id, "ggz");
+  VerifiedMessage req = Request(case_id, "ggz", "ggz-in-zorg");  // no consent recorded
+  UnitResult r = Handle(req);
+  auto records = Records(r);
+  ASSERT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_DECISION));
+  EXPECT_EQ(records[0].decision().verdict(), v1::AUDIT_VERDICT_DENY);
+  auto out = Outbox(r);
+  ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_REFUSAL));
+  EXPECT_TRUE(out[0].raw->held);
+  EXPECT_EQ(out[0].request_id, req.env.header.message_id());
+  v1::Refusal refusal;
+  ASSERT_TRUE(refusal.ParseFromString(out[0].body));
+  EXPECT_EQ(refusal.refused_by(), v1::REFUSED_BY_GATEWAY);
+  EXPECT_THAT(refusal.rule_ids(), ::testing::Contains("R-GGZ-01"));
+  auto held = core_->store().InboxFor("regisseur-01");
+  ASSERT_THAT(held, IsOk());
+  ASSERT_EQ(held->size(), 1u);  // kept until acknowledged
+  EXPECT_EQ(held->at(0).request_id, req.env.header.message_id());
+}
+
+TEST_F(GatewayCoreTest, ARefusedMessageIsRecordedAndAnsweredWithAnErrorNamingIt) {
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  VerifiedMessage m = Message("regisseur-02", v1::MESSAGE_KIND_CASE_COMMAND, cmd);  // no casusregisseur role
+  UnitResult r = Handle(m);
+  auto records = Records(r);
+  ASSERT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_REFUSED));
+  EXPECT_EQ(records[0].message_id(), m.env.header.message_id());
+  EXPECT_EQ(records[0].actor().participant_id(), "regisseur-02");
+  auto out = Outbox(r);
+  ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_ERROR));
+  EXPECT_EQ(out[0].raw->connection, "conn-regisseur-02");  // back over the connection it came on
+  EXPECT_EQ(out[0].request_id, m.env.header.message_id());
+  v1::Error err;
+  ASSERT_TRUE(err.ParseFromString(out[0].body));
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PERMISSION_DENIED);
+}
+
+TEST_F(GatewayCoreTest, ARefusalWhoseRecordCannotBeWrittenFailsTheUnitAndSendsNothing) {
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  UnitResult opened = Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
+  ASSERT_EQ(opened.records.size(), 1u);
+  fail_audit_ = true;
+  UnitResult r = Unit([&] {
+    EXPECT_FALSE(core_->Refuse({.to = "regisseur-01", .connection = "conn", .message_id = NewMessageId(),
+                                .why = InvalidArgumentError("refused for the test")}));
+    core_->Handle(Message("regisseur-02", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
+  });
+  EXPECT_FALSE(r.committed);
+  EXPECT_THAT(r.failure, testing::StatusIs(StatusCode::kUnavailable, "audit log"));
+  EXPECT_TRUE(r.outbox.empty());
+  EXPECT_TRUE(r.records.empty());
+  fail_audit_ = false;
+  // Nothing of it stayed: the next record follows the opening, no gap.
+  UnitResult next = Handle(Message("regisseur-02", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
+  ASSERT_EQ(next.records.size(), 1u);
+  EXPECT_EQ(next.records[0].index, opened.records[0].index + 1);
+  EXPECT_THAT(Kinds(Outbox(next)), ElementsAre(v1::MESSAGE_KIND_ERROR));
+}
+
+TEST_F(GatewayCoreTest, ADecisionWhoseRecordCannotBeWrittenIsNeitherAcceptedNorForwarded) {
+  connected_.insert("politie-agent");
+  const std::string case_id = OpenCase();
+  Admit(case_id, "politie");
+  fail_audit_ = true;
+  VerifiedMessage req = Request(case_id, "politie", "politie-incidenten");
+  UnitResult r = Handle(req);
+  EXPECT_FALSE(r.committed);
+  EXPECT_TRUE(r.outbox.empty());
+  fail_audit_ = false;
+  auto pending = core_->store().GetRequest(req.env.header.message_id());
+  ASSERT_THAT(pending, IsOk());
+  EXPECT_FALSE(pending->has_value());  // rolled back: the same bytes are taken later
+  UnitResult again = Handle(req);
+  EXPECT_THAT(Kinds(Outbox(again)), ElementsAre(v1::MESSAGE_KIND_ACCEPTED, v1::MESSAGE_KIND_AUTHORISATION));
+}
+
+TEST_F(GatewayCoreTest, AUnitPassesItsCrashPointsInOrder) {
+  std::vector<std::string> points;
+  ASSERT_OK(core_->BeginUnit());
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  core_->Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
+  UnitResult r = core_->FinishUnit([&](std::string_view point, bool wrote) {
+    EXPECT_TRUE(wrote);
+    points.emplace_back(point);
+  });
+  EXPECT_TRUE(r.logged);
+  EXPECT_THAT(points, ElementsAre("before-commit", "after-commit", "after-log"));
+}
+
+TEST_F(GatewayCoreTest, AnAcknowledgementAndAHeartbeatGetNoAnswer) {
+  v1::DeliveryAck ack;
+  ack.add_request_ids(NewMessageId());
+  EXPECT_TRUE(Handle(Message("regisseur-01", v1::MESSAGE_KIND_DELIVERY_ACK, ack)).outbox.empty());
+  EXPECT_TRUE(Handle(Message("politie-agent", v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat())).outbox.empty());
+}
+
+TEST_F(GatewayCoreTest, APrivacyOfficersPullIsRecordedAndListedOnceInTheLog) {
+  VerifiedMessage pull = Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, v1::AuditPull());
+  UnitResult r = Handle(pull);
+  ASSERT_TRUE(r.logged);
+  EXPECT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_LOG_EXPORTED));
+  EXPECT_TRUE(r.outbox.empty());
+  ASSERT_EQ(r.listings.size(), 1u);
+  Outgoing listing = core_->AuditListing(r.listings[0]);
+  auto env = EnvelopeVerifier(resolver_, nullptr).Verify(listing.bytes);
+  ASSERT_THAT(env, IsOk());
+  EXPECT_EQ(env->header.kind(), v1::MESSAGE_KIND_AUDIT_CHUNK);
+  EXPECT_EQ(env->header.request_id(), pull.env.header.message_id());
+  v1::AuditChunk chunk;
+  ASSERT_OK(ParseBody(env->body, chunk));
+  EXPECT_GE(chunk.files_size(), 3);
+  v1::AuditPull bad;
+  bad.set_file("../cases.db");
+  auto out = Outbox(Handle(Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, bad)));
+  ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_ERROR));
+}
+
+// §3.2 step 7 as the gateway applies it.
+TEST_F(GatewayCoreTest, AdmissibleChecksRecipientKindSenderAndRequestId) {
+  const RegistryEntry& coord = *core_->Enrolled("regisseur-01");
+  const RegistryEntry& agent = *core_->Enrolled("politie-agent");
+  v1::Header h;
+  h.set_kind(v1::MESSAGE_KIND_FRAGMENT_REQUEST);
+  EXPECT_OK(Admissible(coord, h, "gateway"));
+  h.set_recipient("gateway");  // its own id is accepted as well as ""
+  EXPECT_OK(Admissible(coord, h, "gateway"));
+  h.set_recipient("politie-agent");
+  EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kUnauthenticated));
+  h.clear_recipient();
+  h.set_request_id(std::string(16, 'r'));
+  EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
+  h.set_kind(v1::MESSAGE_KIND_CASE_COMMAND);
+  EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
+  h.clear_request_id();
+  EXPECT_THAT(Admissible(agent, h, "gateway"), testing::StatusIs(StatusCode::kPermissionDenied, "may not send"));
+  h.set_kind(v1::MESSAGE_KIND_AUTHORISATION);  // a kind the gateway never takes
+  EXPECT_THAT(Admissible(agent, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
+  h.set_kind(v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+  h.set_request_id(std::string(16, 'r'));
+  EXPECT_OK(Admissible(agent, h, "gateway"));
+  h.set_kind(v1::MESSAGE_KIND_HEARTBEAT);
+  h.clear_request_id();
+  EXPECT_OK(Admissible(agent, h, "gateway"));
+}
+
+TEST_F(GatewayCoreTest, TheIdOfAMessageThatDidNotVerifyIsReadWhenItsHeaderParses) {
+  VerifiedMessage m = Message("regisseur-01", v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  EXPECT_EQ(UnverifiedMessageId(m.raw), m.env.header.message_id());
+  EXPECT_EQ(UnverifiedMessageId("not an envelope"), "");
+  EXPECT_EQ(UnverifiedMessageId(""), "");
+}
+
+}  // namespace
+}  // namespace kp::gateway
