@@ -27,10 +27,6 @@
 
 #include "core/base/status.h"
 
-namespace YAML {
-class Node;
-}  // namespace YAML
-
 namespace kp::agent {
 
 // Who to look up: identifiers the coordinator sent sealed. Personal data:
@@ -85,20 +81,6 @@ class Connector {
   // "sqlite /var/lib/x.db". Never personal data.
   virtual std::string Describe() const = 0;
 };
-
-// Parses the `source:` YAML node of one category in the agent config:
-//   source: {kind: sqlite, database: data/politie.db, query: "SELECT ... WHERE bsn = :bsn"}
-//   source: {kind: json-files, folder: data/ggz, key: bsn}
-//   source: {kind: command, argv: [/usr/local/bin/lookup, --cat, x], timeout: 5s, max_output: 1MiB}
-// `database`, `folder` and the program (argv[0]) are taken relative to
-// `base_dir` when relative; other arguments are passed as written. `timeout`
-// is a duration ("5s", "500ms"); `max_output` a size ("1MiB", "64KiB" or
-// bytes). Appends every problem, each prefixed with `where` (e.g.
-// "agent.yaml:12: categories.x.source"), to `problems` and returns nullopt if
-// there was any. Never throws.
-std::optional<ConnectorConfig> ParseConnectorConfig(const YAML::Node& node, const std::string& base_dir,
-                                                    const std::string& where,
-                                                    std::vector<std::string>* problems);
 
 // Builds the connector and checks what can be checked before the first query:
 // sqlite opens the database and prepares the query now (a missing file is

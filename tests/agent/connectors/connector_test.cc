@@ -9,7 +9,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <filesystem>
@@ -610,91 +609,6 @@ TEST(ParseRecordsJsonTest, EveryBitFlipIsHandled) {
     } else {
       EXPECT_THAT(*r, SizeIs(2));  // e.g. a letter changed inside a string
     }
-  }
-}
-
-// ------------------------------------------------- ParseConnectorConfig
-
-std::optional<ConnectorConfig> Parse(const std::string& yaml, std::vector<std::string>* problems) {
-  return ParseConnectorConfig(YAML::Load(yaml), "/etc/ketenpoort", "agent.yaml:7: categories.x.source",
-                              problems);
-}
-
-TEST(ParseConnectorConfigTest, ParsesSqliteRelativeToBaseDir) {
-  std::vector<std::string> problems;
-  auto c = Parse(R"({kind: sqlite, database: data/politie.db, query: "SELECT a FROM t WHERE bsn = :bsn"})",
-                 &problems);
-  ASSERT_TRUE(c.has_value()) << problems[0];
-  EXPECT_EQ(c->kind, ConnectorConfig::Kind::kSqlite);
-  EXPECT_EQ(c->database, "/etc/ketenpoort/data/politie.db");
-  EXPECT_EQ(c->query, "SELECT a FROM t WHERE bsn = :bsn");
-  c = Parse("{kind: sqlite, database: /var/lib/x.db, query: SELECT 1}", &problems);
-  ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->database, "/var/lib/x.db");
-}
-
-TEST(ParseConnectorConfigTest, ParsesJsonFiles) {
-  std::vector<std::string> problems;
-  auto c = Parse("{kind: json-files, folder: data/ggz}", &problems);
-  ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->kind, ConnectorConfig::Kind::kJsonFiles);
-  EXPECT_EQ(c->folder, "/etc/ketenpoort/data/ggz");
-  EXPECT_EQ(c->key, "bsn");
-  c = Parse("{kind: json-files, folder: /srv/ggz, key: ref}", &problems);
-  ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->key, "ref");
-}
-
-TEST(ParseConnectorConfigTest, ParsesCommand) {
-  std::vector<std::string> problems;
-  auto c =
-      Parse("{kind: command, argv: [bin/lookup, --cat, x], timeout: 500ms, max_output: 64KiB}", &problems);
-  ASSERT_TRUE(c.has_value()) << problems[0];
-  EXPECT_EQ(c->kind, ConnectorConfig::Kind::kCommand);
-  EXPECT_THAT(c->argv, ElementsAre("/etc/ketenpoort/bin/lookup", "--cat", "x"));
-  EXPECT_EQ(c->timeout_ms, 500);
-  EXPECT_EQ(c->max_output_bytes, 64u * 1024);
-  c = Parse("{kind: command, argv: [/usr/local/bin/lookup], timeout: 5s, max_output: 1MiB}", &problems);
-  ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->timeout_ms, 5000);
-  EXPECT_EQ(c->max_output_bytes, 1u << 20);
-  c = Parse("{kind: command, argv: [/x], max_output: 4096}", &problems);
-  ASSERT_TRUE(c.has_value());
-  EXPECT_EQ(c->max_output_bytes, 4096u);
-  EXPECT_EQ(c->timeout_ms, 5000);  // the default
-  EXPECT_THAT(problems, IsEmpty());
-}
-
-TEST(ParseConnectorConfigTest, ReportsEveryProblemWithItsWhere) {
-  std::vector<std::string> problems = {"an earlier problem"};
-  EXPECT_FALSE(
-      Parse("{kind: command, argv: /bin/x, timeout: 5 minutes, max_output: lots, shell: yes}", &problems)
-          .has_value());
-  ASSERT_THAT(problems, SizeIs(5));
-  EXPECT_EQ(problems[0], "an earlier problem");
-  for (size_t i = 1; i < problems.size(); ++i) {
-    EXPECT_THAT(problems[i], StartsWith("agent.yaml:7: categories.x.source")) << problems[i];
-  }
-  EXPECT_THAT(problems[1], HasSubstr(".argv"));
-  EXPECT_THAT(problems[2], HasSubstr(".timeout"));
-  EXPECT_THAT(problems[3], HasSubstr(".max_output"));
-  EXPECT_THAT(problems[4], HasSubstr(".shell: unknown setting"));
-}
-
-TEST(ParseConnectorConfigTest, RefusesBadSources) {
-  for (const std::string yaml :
-       {"sqlite", "[kind, sqlite]", "{database: x.db}", "{kind: oracle}", "{kind: sqlite, query: SELECT 1}",
-        "{kind: sqlite, database: x.db}", "{kind: sqlite, database: x.db, query: [a]}", "{kind: json-files}",
-        "{kind: json-files, folder: f, key: postcode}", "{kind: json-files, folder: f, query: q}",
-        "{kind: command}", "{kind: command, argv: []}", "{kind: command, argv: [[a]]}",
-        "{kind: command, argv: [/x], timeout: 0s}", "{kind: command, argv: [/x], timeout: 2h}",
-        "{kind: command, argv: [/x], max_output: 0}", "{kind: command, argv: [/x], max_output: 1TiB}",
-        "{kind: command, argv: [/x], max_output: 99999999999GiB}",
-        "{kind: command, argv: [/x], timeout: {a: 1}}"}) {
-    std::vector<std::string> problems;
-    EXPECT_FALSE(Parse(yaml, &problems).has_value()) << yaml;
-    ASSERT_THAT(problems, Not(IsEmpty())) << yaml;
-    EXPECT_THAT(problems[0], StartsWith("agent.yaml:7: categories.x.source")) << yaml;
   }
 }
 
