@@ -59,6 +59,19 @@ Result<CaseFacts> FoldVerified(const FoldContext& ctx, const std::vector<std::st
   return facts;
 }
 
+Result<CaseFacts> VerifyChain(const KeyResolver& keys, const FoldContext& ctx,
+                              const std::vector<std::string_view>& envelopes, const std::string& case_id) {
+  CaseFacts facts;
+  for (size_t i = 0; i < envelopes.size(); ++i) {
+    auto c = VerifyCommand(keys, envelopes[i]);
+    if (!c.ok()) return UnauthenticatedError(Position(i) + " does not verify (" + c.status().message() + ")");
+    if (Status s = Apply(ctx, *c, case_id, &facts); !s.ok()) {
+      return Status(s.code(), Position(i) + " cannot follow the ones before it: " + s.message());
+    }
+  }
+  return facts;
+}
+
 ChainChecker::ChainChecker(const KeyResolver& keys, FoldContext ctx, size_t max_heads)
     : keys_(keys), ctx_(ctx), max_heads_(max_heads) {}
 
@@ -75,16 +88,9 @@ Result<CaseFacts> ChainChecker::CheckViews(const std::vector<std::string_view>& 
         "request on " + std::to_string(want.length) + ": " +
         (chain.size() < want.length ? "the gateway left commands out" : "it is not the history the coordinator knows"));
   }
-  CaseFacts facts;
-  for (size_t i = 0; i < chain.size(); ++i) {
-    auto c = VerifyCommand(keys_, chain[i]);
-    if (!c.ok()) {
-      return UnauthenticatedError(Position(i) + " does not verify (" + c.status().message() + ")");
-    }
-    if (Status s = Apply(ctx_, *c, want.case_id, &facts); !s.ok()) {
-      return Status(s.code(), Position(i) + " cannot follow the ones before it: " + s.message());
-    }
-  }
+  auto folded = VerifyChain(keys_, ctx_, chain, want.case_id);
+  if (!folded.ok()) return folded.status();
+  CaseFacts& facts = *folded;
   if (facts.head != want.head) {
     return FailedPreconditionError("the case history shown does not end at the command the coordinator signed the "
                                    "request on: the gateway changed or left out a command");

@@ -33,6 +33,10 @@ Result<ChainCommand> VerifyCommand(const KeyResolver& keys, std::string_view env
 // Parses a command the caller verified before (the gateway's own store).
 Result<ChainCommand> ParseVerifiedCommand(std::string_view envelope);
 
+// Verifies every command of a whole chain, in order, and folds it.
+Result<CaseFacts> VerifyChain(const KeyResolver& keys, const FoldContext& ctx,
+                              const std::vector<std::string_view>& envelopes, const std::string& case_id);
+
 // Folds commands the caller verified before, in order, for case `case_id`.
 Result<CaseFacts> FoldVerified(const FoldContext& ctx, const std::vector<std::string>& envelopes,
                                const std::string& case_id);

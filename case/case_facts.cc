@@ -24,7 +24,13 @@ Status CheckNewSubject(const v1::SubjectRef& s, const CaseFacts& facts, const st
   return OkStatus();
 }
 
-bool InPolicy(int index) { return index >= 0; }
+// Without a policy (the coordinator's client checking a chain it fetched)
+// the fold checks structure and signers only; names are the gateway's and
+// the agents' to check against the policy.
+bool InPolicy(const policy::Policy* policy, int (policy::Policy::*find)(std::string_view) const,
+              const std::string& id) {
+  return policy == nullptr || (policy->*find)(id) >= 0;
+}
 
 }  // namespace
 
@@ -81,7 +87,7 @@ std::string CommandName(const v1::CaseCommand& command) {
 }
 
 Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& case_id, CaseFacts* facts) {
-  const policy::Policy& policy = *ctx.policy;
+  const policy::Policy* policy = ctx.policy;
   const v1::CaseCommand& cmd = c.command;
   auto signer = ctx.registry->Find(c.signer);
   if (!signer.ok()) {
@@ -106,11 +112,13 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
     if (facts->length != 0 || !cmd.case_id().empty()) {
       return InvalidArgumentError("only the first command of a case opens it, and it names no case id");
     }
-    if (!MayCoordinate(policy, **signer)) {
+    const bool may = policy != nullptr ? MayCoordinate(*policy, **signer)
+                                       : (*signer)->card.kind == ParticipantKind::kCoordinator;
+    if (!may) {
       return PermissionDeniedError("participant " + c.signer + " (role '" + (*signer)->role +
                                    "') may not open cases: the policy gives that role no 'coordinates'");
     }
-    if (!InPolicy(policy.PurposeIndex(cmd.open().purpose()))) {
+    if (!InPolicy(policy, &policy::Policy::PurposeIndex, cmd.open().purpose())) {
       return InvalidArgumentError("purpose '" + cmd.open().purpose() + "' is not in the policy");
     }
     if (cmd.open().subjects().empty() || cmd.open().subjects_size() > kMaxSubjects) {
@@ -122,8 +130,10 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
       seen.insert(s.ref());
       next.subjects.push_back({s.ref(), s.role(), s.commitment()});
     }
-    next.phase = FirstOpenPhase(policy);
-    if (next.phase.empty()) return FailedPreconditionError("the policy has no open phase");
+    if (policy != nullptr) {
+      next.phase = FirstOpenPhase(*policy);
+      if (next.phase.empty()) return FailedPreconditionError("the policy has no open phase");
+    }
     next.case_id = case_id;
     next.purpose = cmd.open().purpose();
     next.coordinator = c.signer;
@@ -143,14 +153,16 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
     switch (cmd.command_case()) {
       case v1::CaseCommand::kAdmit: {
         const std::string& p = cmd.admit().partner();
-        if (!InPolicy(policy.PartnerIndex(p))) return InvalidArgumentError("partner '" + p + "' is not in the policy");
+        if (!InPolicy(policy, &policy::Policy::PartnerIndex, p)) {
+          return InvalidArgumentError("partner '" + p + "' is not in the policy");
+        }
         if (next.IsMember(p)) return InvalidArgumentError("partner " + p + " is already admitted to the case");
         next.members[p] = c.signed_ms;
         break;
       }
       case v1::CaseCommand::kChangePhase: {
-        const int idx = policy.PhaseIndex(cmd.change_phase().phase());
-        if (idx < 0 || policy.phases()[static_cast<size_t>(idx)].closed) {
+        const int idx = policy != nullptr ? policy->PhaseIndex(cmd.change_phase().phase()) : 0;
+        if (idx < 0 || (policy != nullptr && policy->phases()[static_cast<size_t>(idx)].closed)) {
           return InvalidArgumentError("'" + cmd.change_phase().phase() +
                                       "' is not an open phase of the policy (use close to close the case)");
         }
@@ -163,7 +175,7 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
         if (next.Subject(rc.subject_ref()) == nullptr) {
           return InvalidArgumentError("the case has no subject " + rc.subject_ref());
         }
-        if (!InPolicy(policy.PurposeIndex(rc.purpose()))) {
+        if (!InPolicy(policy, &policy::Policy::PurposeIndex, rc.purpose())) {
           return InvalidArgumentError("purpose '" + rc.purpose() + "' is not in the policy");
         }
         if (rc.valid_until_ms() <= c.signed_ms) return InvalidArgumentError("consent needs a future end date");
@@ -180,13 +192,14 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
       }
       case v1::CaseCommand::kGatekeeperApproval: {
         const auto& g = cmd.gatekeeper_approval();
-        if (!InPolicy(policy.PartnerIndex(g.source_partner())) || !InPolicy(policy.PurposeIndex(g.purpose())) ||
+        if (!InPolicy(policy, &policy::Policy::PartnerIndex, g.source_partner()) ||
+            !InPolicy(policy, &policy::Policy::PurposeIndex, g.purpose()) ||
             g.categories().empty() || g.valid_until_ms() <= c.signed_ms) {
           return InvalidArgumentError(
               "a gatekeeper approval needs a partner, categories and a purpose of the policy, and a future end date");
         }
         for (const auto& cat : g.categories()) {
-          if (!InPolicy(policy.CategoryIndex(cat))) {
+          if (!InPolicy(policy, &policy::Policy::CategoryIndex, cat)) {
             return InvalidArgumentError("category '" + cat + "' is not in the policy");
           }
           next.approvals[{g.source_partner(), cat, g.purpose()}] = g.valid_until_ms();
@@ -203,10 +216,12 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
         break;
       }
       case v1::CaseCommand::kClose: {
-        const auto& phases = policy.phases();
-        auto closed = std::find_if(phases.begin(), phases.end(), [](const auto& p) { return p.closed; });
-        if (closed == phases.end()) return FailedPreconditionError("the policy has no closed phase");
-        next.phase = closed->id;
+        if (policy != nullptr) {
+          const auto& phases = policy->phases();
+          auto closed = std::find_if(phases.begin(), phases.end(), [](const auto& p) { return p.closed; });
+          if (closed == phases.end()) return FailedPreconditionError("the policy has no closed phase");
+          next.phase = closed->id;
+        }
         next.phase_since_ms = c.signed_ms;
         next.closed = true;
         next.closed_ms = c.signed_ms;

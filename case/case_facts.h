@@ -80,7 +80,9 @@ struct CaseFacts {
 };
 
 // What the fold needs to know of the world: the policy in force and who a
-// participant is (kind, partner, role), from the signed registry.
+// participant is (kind, partner, role), from the signed registry. Without a
+// policy (the coordinator's client, which holds none) the fold checks the
+// chain's structure and signers only, and leaves the phase empty.
 struct FoldContext {
   const policy::Policy* policy = nullptr;
   const Registry* registry = nullptr;

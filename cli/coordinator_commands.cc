@@ -15,6 +15,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "case/case_chain.h"
 #include "cli/cli_context.h"
 #include "client/coordinator.h"
 #include "core/base/encoding.h"
@@ -245,6 +246,7 @@ struct CaseArgs {
   std::vector<std::string> categories;
   std::string reason = "afgerond";
   bool content = false;
+  bool withdraw = false;
 };
 
 void AddConfig(CLI::App* cmd, std::string& config) {
@@ -301,13 +303,45 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     return OkStatus();
   }));
 
-  CLI::App* consent = group->add_subcommand("consent", "Record a subject's explicit consent for a purpose");
+  CLI::App* add = group->add_subcommand("add-subject", "Add a subject to a case; its data stays on this machine");
+  AddConfig(add, a->config);
+  add->add_option("case", a->case_id, "Case id")->required();
+  add->add_option("--subject", a->subjects,
+                  "ROLE:FILE; ROLE is victim, child, suspected-perpetrator or housemate; FILE (YAML/JSON) holds bsn, "
+                  "name, date_of_birth")
+      ->required()
+      ->expected(1);
+  add->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(v1::Subject s, LoadSubject(a->subjects.front()));
+    const v1::SubjectRole role = s.role();
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(auto before, c->store().Subjects(a->case_id));
+    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->AddSubject(a->case_id, std::move(s)));
+    KP_ASSIGN_OR_RETURN(auto after, c->store().Subjects(a->case_id));
+    const std::string ref = after.size() > before.size() ? after.back().ref() : std::string("?");
+    for (auto* list : {&before, &after}) {
+      for (auto& k : *list) client::WipeSubject(&k);
+    }
+    PrintResult(ctx, "subject " + ref + " (" + RoleName(role) + ") added to " + a->case_id, r);
+    return OkStatus();
+  }));
+
+  CLI::App* consent = group->add_subcommand("consent", "Record a subject's explicit consent for a purpose, or its withdrawal");
   AddConfig(consent, a->config);
   consent->add_option("case", a->case_id, "Case id")->required();
   consent->add_option("--subject", a->subject_ref, "Subject reference, e.g. S1")->required();
   consent->add_option("--purpose", a->purpose, "Purpose id")->required();
-  consent->add_option("--until", a->until, "Last day the consent holds (YYYY-MM-DD)")->required();
+  consent->add_option("--until", a->until, "Last day the consent holds (YYYY-MM-DD)");
+  consent->add_flag("--withdraw", a->withdraw, "The subject withdraws the consent given for this purpose");
   consent->callback(Guard(ctx, [a, &ctx]() -> Status {
+    if (a->withdraw) {
+      if (!a->until.empty()) return InvalidArgumentError("--withdraw takes no --until");
+      KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+      KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->WithdrawConsent(a->case_id, a->subject_ref, a->purpose));
+      PrintResult(ctx, "consent of " + a->subject_ref + " for " + a->purpose + " withdrawn", r);
+      return OkStatus();
+    }
+    if (a->until.empty()) return InvalidArgumentError("give --until YYYY-MM-DD (or --withdraw)");
     KP_ASSIGN_OR_RETURN(int64_t until, ParseDateEndOfDayUtc(a->until));
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->RecordConsent(a->case_id, a->subject_ref, a->purpose, until));
@@ -342,6 +376,18 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     return OkStatus();
   }));
 
+  CLI::App* sync = group->add_subcommand(
+      "sync", "Fetch a case's signed history from the gateway and check it (done by itself when unsure)");
+  AddConfig(sync, a->config);
+  sync->add_option("case", a->case_id, "Case id")->required();
+  sync->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(cases::CaseFacts f, c->SyncCase(a->case_id));
+    ctx.out << "case " << a->case_id << ": " << f.length << " command(s), every one signed by " << f.coordinator
+            << " and in order; head " << HexEncode(f.head).substr(0, 16) << (f.closed ? "  [closed]" : "") << "\n";
+    return OkStatus();
+  }));
+
   CLI::App* list = group->add_subcommand("list", "List the cases in this coordinator's store");
   AddConfig(list, a->config);
   list->callback(Guard(ctx, [a, &ctx]() -> Status {
@@ -371,6 +417,16 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     KP_ASSIGN_OR_RETURN(auto subjects, c->store().Subjects(k.id));
     for (const auto& s : subjects) {
       ctx.out << "    " << s.ref() << "  " << std::left << std::setw(22) << RoleName(s.role()) << s.name() << "\n";
+    }
+    KP_ASSIGN_OR_RETURN(auto chain, c->store().Chain(k.id));
+    KP_ASSIGN_OR_RETURN(auto head, c->store().ChainHead(k.id));
+    ctx.out << "  history (signed commands" << (head.unsure ? "; not yet checked against the gateway" : "") << ")\n";
+    for (const auto& e : chain) {
+      auto cmd = cases::ParseVerifiedCommand(e);
+      if (!cmd.ok()) continue;
+      ctx.out << "    " << std::right << std::setw(3) << cmd->command.sequence() << std::left << "  "
+              << FormatUtcMillis(cmd->signed_ms) << "  " << std::setw(17) << cases::CommandName(cmd->command)
+              << cmd->signer << "  " << HexEncode(cmd->hash).substr(0, 12) << "\n";
     }
     KP_ASSIGN_OR_RETURN(auto reqs, c->store().Requests(k.id));
     ctx.out << "  requests\n";

@@ -6,6 +6,8 @@
 #include <chrono>
 #include <set>
 
+#include "case/case_chain.h"
+#include "case/commitment.h"
 #include "core/base/encoding.h"
 #include "core/crypto/random.h"
 #include "core/envelope/sealed.h"
@@ -40,7 +42,7 @@ std::string Hex(const std::string& id) { return HexEncode(id); }
 }  // namespace
 
 void WipeSubject(v1::Subject* s) {
-  for (std::string* field : {s->mutable_bsn(), s->mutable_name(), s->mutable_date_of_birth()}) {
+  for (std::string* field : {s->mutable_bsn(), s->mutable_name(), s->mutable_date_of_birth(), s->mutable_salt()}) {
     SecureWipe(field->data(), field->size());
     field->clear();
   }
@@ -126,26 +128,119 @@ Result<std::string> Coordinator::Send(v1::MessageKind kind, const std::string& b
 
 // ------------------------------------------------------------ case commands
 
-Result<v1::CaseResult> Coordinator::Command(const v1::CaseCommand& cmd) {
-  KP_ASSIGN_OR_RETURN(std::string id, Send(v1::MESSAGE_KIND_CASE_COMMAND, cmd.SerializeAsString()));
+Result<std::optional<VerifiedEnvelope>> Coordinator::AwaitAnswer(const std::string& id, const char* what) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(config_.timeout_ms);
   while (true) {
     const int left = MillisLeft(deadline);
-    if (left == 0) {
-      return DeadlineExceededError("no answer from the gateway within " + std::to_string(config_.timeout_ms / 1000) +
-                                   " s; the command may or may not have been applied: check with the gateway");
-    }
+    if (left == 0) return std::optional<VerifiedEnvelope>();
     KP_ASSIGN_OR_RETURN(auto env, ReceiveOne(left, id, nullptr));
     if (!env.has_value()) continue;
     if (env->header.kind() == v1::MESSAGE_KIND_ERROR) return StatusFromErrorBody(env->body);
-    if (env->header.kind() != v1::MESSAGE_KIND_CASE_RESULT) {
-      return UnauthenticatedError("the gateway answered a case command with a " +
-                                  std::string(wire::KindLabel(env->header.kind())));
-    }
-    v1::CaseResult result;
-    KP_RETURN_IF_ERROR(ParseBody(env->body, result));
-    return result;
+    (void)what;
+    return env;
   }
+}
+
+Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
+  if (!dealer_) return FailedPreconditionError("not connected to the gateway");
+  const bool open = cmd.command_case() == v1::CaseCommand::kOpen;
+  if (!open) {
+    // Never sign on a head this client has not checked (protocol §3.5).
+    KP_RETURN_IF_ERROR(EnsureChain(cmd.case_id()));
+    KP_ASSIGN_OR_RETURN(CoordinatorStore::Head head, store_->ChainHead(cmd.case_id()));
+    cmd.set_previous(head.hash);
+    cmd.set_sequence(head.length);
+  }
+  KP_ASSIGN_OR_RETURN(SignedMessage m, signer_->Sign(v1::MESSAGE_KIND_CASE_COMMAND, "", "", cmd.SerializeAsString()));
+  KP_RETURN_IF_ERROR(dealer_->Send(m.bytes));
+  auto env = AwaitAnswer(m.message_id, "case command");
+  if (!env.ok() || !env->has_value()) {
+    // Taken or not, the gateway's history may now be ahead of ours (a lost
+    // answer), or another than ours (a refusal because the head moved on):
+    // fetched and checked before the next signature.
+    if (!open) (void)store_->SetChainUnsure(cmd.case_id(), true);
+    if (!env.ok()) return env.status();
+    return DeadlineExceededError("no answer from the gateway within " + std::to_string(config_.timeout_ms / 1000) +
+                                 " s; the command may or may not have been applied: check with the gateway");
+  }
+  if ((*env)->header.kind() != v1::MESSAGE_KIND_CASE_RESULT) {
+    return UnauthenticatedError("the gateway answered a case command with a " +
+                                std::string(wire::KindLabel((*env)->header.kind())));
+  }
+  Confirmed done;
+  KP_RETURN_IF_ERROR(ParseBody((*env)->body, done.result));
+  if (!open && done.result.case_id() != cmd.case_id()) {
+    return UnauthenticatedError("the gateway confirmed a command of case " + cmd.case_id() + " as one of case " +
+                                done.result.case_id());
+  }
+  done.envelope = std::move(m.bytes);
+  done.sequence = cmd.sequence();
+  return done;
+}
+
+Status Coordinator::EnsureChain(const std::string& case_id) {
+  KP_ASSIGN_OR_RETURN(CoordinatorStore::Head head, store_->ChainHead(case_id));
+  if (!head.unsure && head.length > 0) return OkStatus();
+  return SyncCase(case_id).status();
+}
+
+Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
+  if (!dealer_) return FailedPreconditionError("not connected to the gateway");
+  std::vector<std::string> fetched;
+  uint64_t length = 0;
+  do {
+    v1::CaseFetch fetch;
+    fetch.set_case_id(case_id);
+    fetch.set_from(fetched.size());
+    KP_ASSIGN_OR_RETURN(std::string id, Send(v1::MESSAGE_KIND_CASE_FETCH, fetch.SerializeAsString()));
+    KP_ASSIGN_OR_RETURN(auto env, AwaitAnswer(id, "case fetch"));
+    if (!env.has_value()) {
+      return DeadlineExceededError("the gateway did not send the history of case " + case_id + " within " +
+                                   std::to_string(config_.timeout_ms / 1000) + " s; try again");
+    }
+    v1::CaseChain chain;
+    if (env->header.kind() != v1::MESSAGE_KIND_CASE_CHAIN || !ParseBody(env->body, chain).ok() ||
+        chain.case_id() != case_id || chain.from() != fetched.size()) {
+      return UnauthenticatedError("the gateway answered a case fetch with something else than the case's history");
+    }
+    length = chain.length();
+    if (chain.commands().empty() && fetched.size() < length) {
+      return UnauthenticatedError("the gateway's history of case " + case_id + " stops short of its stated length");
+    }
+    for (auto& c : *chain.mutable_commands()) fetched.push_back(std::move(c));
+  } while (fetched.size() < length && fetched.size() <= cases::kMaxCommands);
+  // Signatures, links and signers, as an agent would check them.
+  std::vector<std::string_view> views(fetched.begin(), fetched.end());
+  KP_ASSIGN_OR_RETURN(cases::CaseFacts facts,
+                      cases::VerifyChain(keys_, cases::FoldContext{nullptr, registry_.get()}, views, case_id));
+  if (facts.coordinator != me_->id()) {
+    return PermissionDeniedError("case " + case_id + " is coordinated by " + facts.coordinator + ", not by you");
+  }
+  // What this client signed and the gateway confirmed must still be there.
+  KP_ASSIGN_OR_RETURN(std::vector<std::string> known, store_->Chain(case_id));
+  for (size_t i = 0; i < known.size(); ++i) {
+    if (i >= fetched.size() || fetched[i] != known[i]) {
+      return DataLossError("the gateway's history of case " + case_id + " lacks command " + std::to_string(i) +
+                           " that you signed and it confirmed: the gateway lost or changed it; tell its operator");
+    }
+  }
+  std::vector<std::string> hashes;
+  for (const auto& e : fetched) hashes.push_back(cases::CommandHash(e));
+  KP_RETURN_IF_ERROR(store_->Begin());
+  Status kept = store_->ReplaceChain(case_id, fetched, hashes);
+  if (kept.ok()) {
+    auto c = store_->GetCase(case_id);
+    if (c.ok()) {
+      c->closed = facts.closed;
+      kept = store_->PutCase(*c);
+    }
+  }
+  if (kept.ok()) kept = store_->Commit();
+  if (!kept.ok()) {
+    store_->Rollback();
+    return kept;
+  }
+  return facts;
 }
 
 Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::vector<v1::Subject> subjects) {
@@ -156,17 +251,25 @@ Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::ve
     v1::Subject& s = subjects[i];
     if (s.ref().empty()) s.set_ref("S" + std::to_string(i + 1));
     if (!refs.insert(s.ref()).second) return InvalidArgumentError("subject reference " + s.ref() + " is used twice");
-    if (s.role() == v1::SUBJECT_ROLE_UNSPECIFIED) return InvalidArgumentError("subject " + s.ref() + " has no role");
+    s.set_salt(cases::NewSubjectSalt());
+    KP_ASSIGN_OR_RETURN(std::string commitment, cases::SubjectCommitment(s));
     auto* ref = cmd.mutable_open()->add_subjects();
     ref->set_ref(s.ref());
     ref->set_role(s.role());
+    ref->set_commitment(commitment);
   }
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
+  auto done = Command(cmd);
+  if (!done.ok()) {
+    for (auto& s : subjects) WipeSubject(&s);
+    return done.status();
+  }
+  const v1::CaseResult& r = done->result;
   Status kept = store_->Begin();
   if (kept.ok()) kept = store_->PutCase({r.case_id(), purpose, r.phase(), clock_.NowMillis(), false, {}});
   for (const auto& s : subjects) {
     if (kept.ok()) kept = store_->PutSubject(r.case_id(), s);
   }
+  if (kept.ok()) kept = store_->AppendCommand(r.case_id(), 0, cases::CommandHash(done->envelope), done->envelope);
   if (kept.ok()) kept = store_->Commit();
   for (auto& s : subjects) WipeSubject(&s);
   if (!kept.ok()) {
@@ -177,24 +280,68 @@ Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::ve
   return r;
 }
 
-Result<v1::CaseResult> Coordinator::ChangeCase(const v1::CaseCommand& cmd) {
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, Command(cmd));
-  // Keep the local copy of the case in step with the gateway's answer.
+Result<v1::CaseResult> Coordinator::ChangeCase(const v1::CaseCommand& cmd,
+                                               const std::function<Status()>& also_keep) {
+  KP_ASSIGN_OR_RETURN(Confirmed done, Command(cmd));
+  const v1::CaseResult& r = done.result;
+  // The local copy of the case follows the gateway's answer, in one transaction with the command itself.
   auto c = store_->GetCase(r.case_id());
   CaseInfo info = c.ok() ? *c : CaseInfo{r.case_id(), "", "", clock_.NowMillis(), false, {}};
   info.phase = r.phase();
   info.closed = info.closed || cmd.has_close();
-  KP_RETURN_IF_ERROR(store_->PutCase(info));
+  Status kept = store_->Begin();
+  if (kept.ok()) kept = store_->PutCase(info);
+  if (kept.ok()) kept = store_->AppendCommand(r.case_id(), done.sequence, cases::CommandHash(done.envelope), done.envelope);
+  if (kept.ok() && also_keep) kept = also_keep();
+  if (kept.ok()) kept = store_->Commit();
+  if (!kept.ok()) {
+    store_->Rollback();
+    (void)store_->SetChainUnsure(r.case_id(), true);
+    return kept.WithContext("the gateway took the command on case " + r.case_id() +
+                            ", but this machine could not keep it; it fetches the case's history next time");
+  }
   return r;
+}
+
+Result<v1::CaseResult> Coordinator::AddSubject(const std::string& case_id, v1::Subject subject) {
+  KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> known, store_->Subjects(case_id));
+  if (subject.ref().empty()) subject.set_ref("S" + std::to_string(known.size() + 1));
+  for (auto& k : known) {
+    const bool taken = k.ref() == subject.ref();
+    WipeSubject(&k);
+    if (taken) return InvalidArgumentError("case " + case_id + " already has a subject " + subject.ref());
+  }
+  subject.set_salt(cases::NewSubjectSalt());
+  auto commitment = cases::SubjectCommitment(subject);
+  if (!commitment.ok()) {
+    WipeSubject(&subject);
+    return commitment.status();
+  }
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  auto* ref = cmd.mutable_add_subject()->mutable_subject();
+  ref->set_ref(subject.ref());
+  ref->set_role(subject.role());
+  ref->set_commitment(*commitment);
+  auto r = ChangeCase(cmd, [&] { return store_->PutSubject(case_id, subject); });
+  WipeSubject(&subject);
+  return r;
+}
+
+Result<v1::CaseResult> Coordinator::WithdrawConsent(const std::string& case_id, const std::string& subject_ref,
+                                                    const std::string& purpose) {
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  cmd.mutable_withdraw_consent()->set_subject_ref(subject_ref);
+  cmd.mutable_withdraw_consent()->set_purpose(purpose);
+  return ChangeCase(cmd);
 }
 
 Result<v1::CaseResult> Coordinator::Admit(const std::string& case_id, const std::string& partner) {
   v1::CaseCommand cmd;
   cmd.set_case_id(case_id);
   cmd.mutable_admit()->set_partner(partner);
-  KP_ASSIGN_OR_RETURN(v1::CaseResult r, ChangeCase(cmd));
-  KP_RETURN_IF_ERROR(store_->AddPartner(case_id, partner, clock_.NowMillis()));
-  return r;
+  return ChangeCase(cmd, [&] { return store_->AddPartner(case_id, partner, clock_.NowMillis()); });
 }
 
 Result<v1::CaseResult> Coordinator::ChangePhase(const std::string& case_id, const std::string& phase) {
@@ -240,6 +387,9 @@ Result<v1::CaseResult> Coordinator::Close(const std::string& case_id, const std:
 Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spec) {
   if (spec.categories.empty()) return InvalidArgumentError("name at least one data category (--category)");
   KP_ASSIGN_OR_RETURN(CaseInfo c, store_->GetCase(spec.case_id));
+  // Signed on the head of a history this client checked (protocol §3.5).
+  KP_RETURN_IF_ERROR(EnsureChain(c.id));
+  KP_ASSIGN_OR_RETURN(CoordinatorStore::Head head, store_->ChainHead(c.id));
   const std::string agent = AgentOf(spec.partner);
   if (agent.empty()) return NotFoundError("no agent of partner '" + spec.partner + "' is enrolled in the registry");
   KP_ASSIGN_OR_RETURN(const RegistryEntry* agent_entry, registry_->Find(agent));
@@ -279,6 +429,8 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   req.set_purpose(spec.purpose);
   req.set_justification_present(!spec.justification.empty());
   req.set_sealed_subjects(*sealed);
+  req.set_case_head(head.hash);
+  req.set_case_length(head.length);
   return PreparedRequest{request_id,
                          {request_id, c.id, spec.partner, agent, spec.categories, spec.purpose, clock_.NowMillis()},
                          req.SerializeAsString()};
@@ -377,8 +529,8 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
                  env->header.recipient());
     return std::optional<VerifiedEnvelope>();
   }
-  if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_ERROR) && from_gateway && !awaited.empty() &&
-      rid == awaited) {
+  if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_CASE_CHAIN || kind == v1::MESSAGE_KIND_ERROR) &&
+      from_gateway && !awaited.empty() && rid == awaited) {
     return std::optional<VerifiedEnvelope>(std::move(env).value());
   }
   if (kind == v1::MESSAGE_KIND_ACCEPTED && from_gateway) {

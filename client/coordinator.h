@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "case/case_facts.h"
 #include "client/client_config.h"
 #include "client/coordinator_store.h"
 #include "core/base/clock.h"
@@ -88,6 +89,17 @@ class Coordinator {
                                                               const std::vector<std::string>& categories,
                                                               const std::string& purpose, int64_t valid_until_ms);
   Result<ketenpoort::v1::CaseResult> Close(const std::string& case_id, const std::string& reason_code);
+  // Adds a subject (ref "S<n+1>" when empty) with a fresh commitment; its
+  // data stays in the local store.
+  Result<ketenpoort::v1::CaseResult> AddSubject(const std::string& case_id, ketenpoort::v1::Subject subject);
+  Result<ketenpoort::v1::CaseResult> WithdrawConsent(const std::string& case_id, const std::string& subject_ref,
+                                                     const std::string& purpose);
+  // Fetches the case's whole history from the gateway, checks it (every
+  // command signed by the case's coordinator, each following the one
+  // before, nothing this client signed left out) and keeps it as the head
+  // it signs on. Done by itself before signing on a case whose last command
+  // got no clear answer.
+  Result<cases::CaseFacts> SyncCase(const std::string& case_id);
 
   // --- requests
   // Seals the subjects' data to the partner's agent, records the request as
@@ -126,10 +138,25 @@ class Coordinator {
 
  private:
   Coordinator(ClientConfig config, const Clock& clock);
-  Result<ketenpoort::v1::CaseResult> Command(const ketenpoort::v1::CaseCommand& cmd);
+  // A case command the gateway confirmed, as it was signed.
+  struct Confirmed {
+    ketenpoort::v1::CaseResult result;
+    std::string envelope;
+    uint64_t sequence = 0;
+  };
+  // Signs `cmd` on the case's checked head (previous, sequence), sends it
+  // and waits for the gateway's CaseResult or refusal.
+  Result<Confirmed> Command(ketenpoort::v1::CaseCommand cmd);
   // Command, then the local copy of the case follows the gateway's answer
-  // (phase; closed after a close).
-  Result<ketenpoort::v1::CaseResult> ChangeCase(const ketenpoort::v1::CaseCommand& cmd);
+  // (phase; closed after a close; the command in the chain; `also_keep`),
+  // in one transaction.
+  Result<ketenpoort::v1::CaseResult> ChangeCase(const ketenpoort::v1::CaseCommand& cmd,
+                                                const std::function<Status()>& also_keep = nullptr);
+  // The case's history is checked (SyncCase when unsure or unknown).
+  Status EnsureChain(const std::string& case_id);
+  // The gateway's answer (or its ERROR as a Status) to message `id`;
+  // nothing when none came within the configured timeout.
+  Result<std::optional<VerifiedEnvelope>> AwaitAnswer(const std::string& id, const char* what);
   Result<std::string> Send(ketenpoort::v1::MessageKind kind, const std::string& body,
                            const std::string& message_id = "");
   // Receives one message (or nothing) within `timeout_ms` and handles it.

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS fragments(
   request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, source TEXT NOT NULL, received_ms INTEGER NOT NULL,
   retain_until_ms INTEGER NOT NULL, delivery BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS fragments_by_retention ON fragments(retain_until_ms);
+CREATE TABLE IF NOT EXISTS case_chain(
+  case_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, seq));
+CREATE TABLE IF NOT EXISTS case_unsure(case_id TEXT PRIMARY KEY);
 )sql";
 
 std::string SubjectAd(const std::string& case_id, const std::string& ref) {
@@ -135,6 +138,53 @@ Result<std::unique_ptr<CoordinatorStore>> CoordinatorStore::Open(const std::stri
 Status CoordinatorStore::Begin() { return db_->Exec("BEGIN IMMEDIATE"); }
 Status CoordinatorStore::Commit() { return db_->Exec("COMMIT"); }
 void CoordinatorStore::Rollback() { (void)db_->Exec("ROLLBACK"); }
+
+Status CoordinatorStore::AppendCommand(const std::string& case_id, uint64_t seq, const std::string& hash,
+                                       const std::string& envelope) {
+  return Stmt(*db_, "INSERT INTO case_chain(case_id, seq, hash, envelope) VALUES(?,?,?,?)")
+      .Text(case_id).Int(static_cast<int64_t>(seq)).Bind(hash).Bind(envelope).Run();
+}
+
+Result<std::vector<std::string>> CoordinatorStore::Chain(const std::string& case_id) {
+  std::vector<std::string> out;
+  Stmt q(*db_, "SELECT envelope FROM case_chain WHERE case_id=? ORDER BY seq");
+  q.Text(case_id);
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(q.Col(0));
+  }
+  return out;
+}
+
+Result<CoordinatorStore::Head> CoordinatorStore::ChainHead(const std::string& case_id) {
+  Head h;
+  Stmt q(*db_, "SELECT seq, hash FROM case_chain WHERE case_id=? ORDER BY seq DESC LIMIT 1");
+  q.Text(case_id);
+  KP_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (row) {
+    h.length = static_cast<uint64_t>(q.ColInt(0)) + 1;
+    h.hash = q.Col(1);
+  }
+  Stmt u(*db_, "SELECT 1 FROM case_unsure WHERE case_id=?");
+  u.Text(case_id);
+  KP_ASSIGN_OR_RETURN(h.unsure, u.Step());
+  return h;
+}
+
+Status CoordinatorStore::ReplaceChain(const std::string& case_id, const std::vector<std::string>& envelopes,
+                                      const std::vector<std::string>& hashes) {
+  KP_RETURN_IF_ERROR(Stmt(*db_, "DELETE FROM case_chain WHERE case_id=?").Text(case_id).Run());
+  for (size_t i = 0; i < envelopes.size(); ++i) {
+    KP_RETURN_IF_ERROR(AppendCommand(case_id, i, hashes[i], envelopes[i]));
+  }
+  return SetChainUnsure(case_id, false);
+}
+
+Status CoordinatorStore::SetChainUnsure(const std::string& case_id, bool unsure) {
+  if (unsure) return Stmt(*db_, "INSERT OR IGNORE INTO case_unsure(case_id) VALUES(?)").Text(case_id).Run();
+  return Stmt(*db_, "DELETE FROM case_unsure WHERE case_id=?").Text(case_id).Run();
+}
 
 Status CoordinatorStore::PutCase(const CaseInfo& c) {
   return Stmt(*db_,

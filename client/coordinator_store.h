@@ -81,6 +81,23 @@ class CoordinatorStore {
   void Rollback();
 
   Status PutCase(const CaseInfo& c);  // insert, or update phase and closed
+
+  // The case's chain of signed commands as this client knows it (protocol
+  // §3.5): its own commands the gateway confirmed, or a chain fetched from
+  // the gateway and checked. "Unsure" marks a case whose last command may
+  // or may not have been taken (no answer came): its chain is fetched and
+  // checked again before anything is signed on it.
+  struct Head {
+    std::string hash;     // empty: no chain known
+    uint64_t length = 0;
+    bool unsure = false;
+  };
+  Status AppendCommand(const std::string& case_id, uint64_t seq, const std::string& hash, const std::string& envelope);
+  Result<std::vector<std::string>> Chain(const std::string& case_id);
+  Result<Head> ChainHead(const std::string& case_id);
+  Status ReplaceChain(const std::string& case_id, const std::vector<std::string>& envelopes,
+                      const std::vector<std::string>& hashes);
+  Status SetChainUnsure(const std::string& case_id, bool unsure);
   Status AddPartner(const std::string& case_id, const std::string& partner, int64_t now_ms);
   Result<CaseInfo> GetCase(const std::string& case_id);
   Result<std::vector<CaseInfo>> ListCases();
