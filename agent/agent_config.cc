@@ -183,17 +183,10 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
     if (auto fields = table.Read(*root, reader)) {
       c.disabled_categories.insert(disabled_categories.begin(), disabled_categories.end());
       if (fields->Get("test_subject").IsMap()) c.test_subject = subject;
-      if (c.peer_timeout_ms <= c.heartbeat_interval_ms) {
-        reader.Error(fields->Has("peer_timeout") ? fields->Get("peer_timeout") : fields->Get("heartbeat_interval"),
-                     "peer_timeout (" + config::FormatDurationMs(c.peer_timeout_ms) +
-                         ") must be longer than heartbeat_interval (" +
-                         config::FormatDurationMs(c.heartbeat_interval_ms) + ")");
-      }
-      if (c.reconnect_max_ms < c.reconnect_min_ms) {
-        reader.Error(fields->Has("reconnect_max") ? fields->Get("reconnect_max") : fields->Get("reconnect_min"),
-                     "reconnect_max (" + config::FormatDurationMs(c.reconnect_max_ms) +
-                         ") must be at least reconnect_min (" + config::FormatDurationMs(c.reconnect_min_ms) + ")");
-      }
+      config::CheckLonger(*fields, reader, {"peer_timeout", c.peer_timeout_ms},
+                          {"heartbeat_interval", c.heartbeat_interval_ms}, /*strictly=*/true);
+      config::CheckLonger(*fields, reader, {"reconnect_max", c.reconnect_max_ms},
+                          {"reconnect_min", c.reconnect_min_ms}, /*strictly=*/false);
     }
   }
   KP_RETURN_IF_ERROR(problems.TakeStatus("the agent configuration"));

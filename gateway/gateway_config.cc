@@ -32,12 +32,9 @@ Result<GatewayConfig> ParseGatewayConfig(const std::string& text, const std::str
       .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional,
                 "a peer silent this long counts as offline");
   if (auto root = config::ParseYaml(text, problems)) {
-    auto fields = table.Read(*root, reader);
-    if (fields && c.peer_timeout_ms <= c.heartbeat_interval_ms) {
-      reader.Error(fields->Has("peer_timeout") ? fields->Get("peer_timeout") : fields->Get("heartbeat_interval"),
-                   "peer_timeout (" + config::FormatDurationMs(c.peer_timeout_ms) +
-                       ") must be longer than heartbeat_interval (" +
-                       config::FormatDurationMs(c.heartbeat_interval_ms) + ")");
+    if (auto fields = table.Read(*root, reader)) {
+      config::CheckLonger(*fields, reader, {"peer_timeout", c.peer_timeout_ms},
+                          {"heartbeat_interval", c.heartbeat_interval_ms}, /*strictly=*/true);
     }
   }
   KP_RETURN_IF_ERROR(problems.TakeStatus("the gateway configuration"));

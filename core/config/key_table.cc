@@ -157,4 +157,13 @@ std::string KeyTable::Describe() const {
   return out;
 }
 
+void CheckLonger(const Reader::Fields& fields, Reader& reader, const NamedDuration& longer,
+                 const NamedDuration& shorter, bool strictly) {
+  if (strictly ? longer.ms > shorter.ms : longer.ms >= shorter.ms) return;
+  reader.Error(fields.Has(longer.name) ? fields.Get(longer.name) : fields.Get(shorter.name),
+               longer.name + " (" + FormatDurationMs(longer.ms) + ") must be " +
+                   (strictly ? "longer than " : "at least ") + shorter.name + " (" + FormatDurationMs(shorter.ms) +
+                   ")");
+}
+
 }  // namespace kp::config

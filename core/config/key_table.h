@@ -90,6 +90,18 @@ class KeyTable {
   std::vector<Key> keys_;
 };
 
+// A check across two durations of one mapping read by a KeyTable: unless
+// `longer` exceeds `shorter` (or equals it, when !strictly) it reports, at
+// `longer`'s value (at `shorter`'s when `longer` was left at its default),
+//   "peer_timeout (15s) must be longer than heartbeat_interval (20s)"
+//   "reconnect_max (30s) must be at least reconnect_min (1m)".
+struct NamedDuration {
+  std::string name;
+  int64_t ms;
+};
+void CheckLonger(const Reader::Fields& fields, Reader& reader, const NamedDuration& longer,
+                 const NamedDuration& shorter, bool strictly);
+
 }  // namespace kp::config
 
 #endif  // KETENPOORT_CORE_CONFIG_KEY_TABLE_H_
