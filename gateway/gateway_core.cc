@@ -81,8 +81,9 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
       return InvalidArgumentError("the gateway does not take " + label + " messages");
   }
   if (kind != from) {
-    return PermissionDeniedError("a " + std::string(ParticipantKindName(kind)) + " may not send " + label +
-                                 " messages");
+    const std::string who(ParticipantKindName(kind));
+    const char* article = who.find_first_of("aeiou") == 0 ? "an " : "a ";
+    return PermissionDeniedError(article + who + " may not send " + label + " messages");
   }
   if (request_id_empty && !header.request_id().empty()) {
     return InvalidArgumentError("a " + label + " message must have an empty request_id in its header");
