@@ -15,7 +15,6 @@
 #include <set>
 #include <sstream>
 #include <thread>
-#include <zmq.hpp>
 
 #include "client/audit_pull.h"
 #include "core/audit/log_reader.h"
@@ -24,7 +23,8 @@
 #include "core/crypto/random.h"
 #include "core/envelope/sealed.h"
 #include "core/transport/dealer_client.h"
-#include "gateway/log_audit_trail.h"
+#include "core/transport/transport_context.h"
+#include "gateway/startup.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::gateway {
@@ -108,6 +108,7 @@ class GatewayTest : public ::testing::Test {
     config_.enrolment_card = CardFilePath(keys_dir_, "enrolment-hvb");
     config_.policy = testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml";
     config_.data_dir = dir_.File("data");
+    config_.log_origin = "ketenpoort.test/audit";
     StartGateway();
   }
 
@@ -131,12 +132,11 @@ class GatewayTest : public ::testing::Test {
   }
 
   void StartGateway() {
-    const Identity& gw = identities_.at("gateway");
-    ::mkdir(config_.data_dir.c_str(), 0700);
-    auto trail = LogAuditTrail::Open(Gateway::AuditDir(config_), gw, "ketenpoort.test/audit");
-    ASSERT_THAT(trail, IsOk());
-    auto g = Gateway::Create(config_, std::make_unique<SwitchableAuditTrail>(std::move(trail).value(), &fail_audit_, &fail_sync_),
-                             clock_);
+    StartupOptions options;  // the gateway's own start-up, with a log that can be made to fail
+    options.wrap_audit = [this](std::unique_ptr<AuditTrail> real) -> std::unique_ptr<AuditTrail> {
+      return std::make_unique<SwitchableAuditTrail>(std::move(real), &fail_audit_, &fail_sync_);
+    };
+    auto g = Gateway::Create(config_, clock_, std::move(options));
     ASSERT_THAT(g, IsOk());
     gateway_ = std::move(g).value();
     endpoint_ = gateway_->endpoint();
@@ -156,7 +156,7 @@ class GatewayTest : public ::testing::Test {
     DealerOptions options;
     options.endpoint = endpoint_;
     options.server_public_key = identities_.at("gateway").transport().public_key;
-    auto conn = DealerClient::Create(context_, c.identity.transport().public_key,
+    auto conn = DealerClient::Create(context_.get(), c.identity.transport().public_key,
                                      c.identity.transport().secret_key, options);
     EXPECT_THAT(conn, IsOk());
     c.conn = std::move(conn).value();
@@ -371,7 +371,7 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<Gateway> gateway_;
   std::thread thread_;
   std::string endpoint_;
-  zmq::context_t context_;
+  TransportContext context_;
   std::map<std::string, Client> clients_;
 };
 

@@ -11,7 +11,6 @@
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
 #include "core/identity/registry.h"
-#include "gateway/log_audit_trail.h"
 #include "policy/policy_loader.h"
 #include "tests/testing/status_matchers.h"
 
@@ -105,10 +104,8 @@ Status Region::WriteData() {
 }
 
 Status Region::StartGateway() {
-  ::mkdir(gateway_config_.data_dir.c_str(), 0700);
-  KP_ASSIGN_OR_RETURN(auto trail, gateway::LogAuditTrail::Open(gateway::Gateway::AuditDir(gateway_config_),
-                                                               identities_.at("gateway"), gateway_config_.log_origin));
-  KP_ASSIGN_OR_RETURN(gateway_, gateway::Gateway::Create(gateway_config_, std::move(trail), clock_));
+  // The gateway's own start-up (gateway/startup.h), as `ketenpoort-gateway run`.
+  KP_ASSIGN_OR_RETURN(gateway_, gateway::Gateway::Create(gateway_config_, clock_));
   endpoint_ = gateway_->endpoint();
   gateway_config_.listen = endpoint_;  // a restart binds the same port
   gateway::Gateway* g = gateway_.get();

@@ -149,7 +149,7 @@ Result<std::unique_ptr<ChildProcess>> RegionProcesses::Start(const std::string& 
 
 Status RegionProcesses::StartGateway() {
   if (gateway_) return FailedPreconditionError("the gateway is already running");
-  ::mkdir(gateway_data_dir_.c_str(), 0700);
+  // The binary makes its data folder itself (gateway/startup.h).
   KP_ASSIGN_OR_RETURN(gateway_, Start(gateway_binary_, "gateway"));
   return OkStatus();
 }
