@@ -28,6 +28,8 @@
 #include "gateway/gateway.h"
 #include "gateway/log_audit_trail.h"
 #include "tests/testing/capture_sink.h"
+#include "case/case_chain.h"
+#include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::agent {
@@ -232,12 +234,23 @@ class AgentTest : public ::testing::Test {
     signer_ = std::make_unique<EnvelopeSigner>("regisseur-01", me.signing().secret_key, clock_);
   }
 
-  std::string Send(v1::MessageKind kind, const google::protobuf::Message& body, const std::string& id = "") {
+  std::string Send(v1::MessageKind kind, const google::protobuf::Message& body, const std::string& id = "",
+                   std::string* bytes = nullptr) {
     auto m = signer_->Sign(kind, "", "", body.SerializeAsString(), id);
     EXPECT_THAT(m, IsOk());
     EXPECT_OK(coordinator_->Send(m->bytes));
+    if (bytes != nullptr) *bytes = m->bytes;
     return m->message_id;
   }
+
+  // The head of each case's chain as this coordinator signed it (protocol §3.5).
+  struct Head {
+    std::string hash;
+    uint64_t length = 0;
+  };
+  std::map<std::string, Head> heads_;
+  const v1::Subject victim_ =
+      testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, kCanaryBsn, kCanaryName, "1990-02-03");
 
   // The next message for the coordinator that belongs to `request_id`.
   Answer Await(const std::string& request_id) {
@@ -256,20 +269,26 @@ class AgentTest : public ::testing::Test {
   }
 
   v1::CaseResult Command(v1::CaseCommand cmd) {
-    const std::string id = Send(v1::MESSAGE_KIND_CASE_COMMAND, cmd);
+    if (!cmd.has_open()) {
+      cmd.set_previous(heads_[cmd.case_id()].hash);
+      cmd.set_sequence(heads_[cmd.case_id()].length);
+    }
+    std::string bytes;
+    const std::string id = Send(v1::MESSAGE_KIND_CASE_COMMAND, cmd, "", &bytes);
     Answer a = Await(id);
     EXPECT_EQ(a.envelope.header.kind(), v1::MESSAGE_KIND_CASE_RESULT);
     v1::CaseResult r;
     EXPECT_OK(ParseBody(a.envelope.body, r));
+    Head& h = heads_[r.case_id()];
+    h.hash = cases::CommandHash(bytes);
+    ++h.length;
     return r;
   }
 
   std::string OpenCaseWith(const std::vector<std::string>& partners) {
     v1::CaseCommand open;
     open.mutable_open()->set_purpose("plan-van-aanpak");
-    auto* s = open.mutable_open()->add_subjects();
-    s->set_ref("S1");
-    s->set_role(v1::SUBJECT_ROLE_VICTIM);
+    *open.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
     const std::string case_id = Command(open).case_id();
     for (const auto& p : partners) {
       v1::CaseCommand admit;
@@ -295,12 +314,7 @@ class AgentTest : public ::testing::Test {
     const std::string request_id = NewMessageId();
     v1::SubjectData subjects;
     subjects.set_case_id(case_id);
-    auto* s = subjects.add_subjects();
-    s->set_ref("S1");
-    s->set_role(v1::SUBJECT_ROLE_VICTIM);
-    s->set_bsn(kCanaryBsn);
-    s->set_name(kCanaryName);
-    s->set_date_of_birth("1990-02-03");
+    *subjects.add_subjects() = victim_;
     const std::string agent = partner + "-agent";
     auto sealed =
         SignAndSeal(*signer_, v1::MESSAGE_KIND_SUBJECT_DATA, agent,
@@ -315,6 +329,8 @@ class AgentTest : public ::testing::Test {
     ref->set_ref("S1");
     ref->set_role(v1::SUBJECT_ROLE_VICTIM);
     req.set_sealed_subjects(*sealed);
+    req.set_case_head(heads_[case_id].hash);
+    req.set_case_length(heads_[case_id].length);
     Send(v1::MESSAGE_KIND_FRAGMENT_REQUEST, req, request_id);
     return request_id;
   }

@@ -13,6 +13,8 @@
 #include "core/transport/router_server.h"
 #include "core/transport/zap_handler.h"
 #include "core/transport/transport_context.h"
+#include "case/case_chain.h"
+#include "tests/testing/case_chain_builder.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -44,12 +46,17 @@ class HostileGatewayTest : public ::testing::Test {
     ASSERT_OK(coordinator_->Connect());
     // The case as if opened earlier (the store is the coordinator's own).
     ASSERT_OK(coordinator_->store().PutCase({kCase, "plan-van-aanpak", "acute-veiligheid", 1, false, {}}));
-    v1::Subject s;
-    s.set_ref("S1");
-    s.set_role(v1::SUBJECT_ROLE_VICTIM);
-    s.set_bsn(Region::kBsn);
-    s.set_name(kCanaryName);
+    v1::Subject s = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, Region::kBsn, kCanaryName);
     ASSERT_OK(coordinator_->store().PutSubject(kCase, s));
+    // Its history as this coordinator signed it and the gateway confirmed it.
+    EnvelopeSigner signer = Signer(Region::kCoordinator);
+    testing::CaseChainBuilder chain(signer, kCase);
+    chain.Open("plan-van-aanpak", {s});
+    chain.Admit("politie");
+    for (size_t i = 0; i < chain.commands().size(); ++i) {
+      ASSERT_OK(coordinator_->store().AppendCommand(kCase, i, cases::CommandHash(chain.commands()[i]),
+                                                    chain.commands()[i]));
+    }
     request_id_ = Request();
   }
 

@@ -31,12 +31,16 @@ std::string BodyFor(v1::MessageKind kind) {
       s->set_ref("S1");
       s->set_role(v1::SUBJECT_ROLE_VICTIM);
       r.set_sealed_subjects(std::string(80, '\x5a'));
+      r.set_case_head(std::string(32, '\x33'));
+      r.set_case_length(2);
       return r.SerializeAsString();
     }
     case v1::MESSAGE_KIND_CASE_COMMAND: {
       v1::CaseCommand c;
       c.set_case_id("VT-2026-0001");
       c.mutable_admit()->set_partner("ggz");
+      c.set_previous(std::string(32, '\x44'));
+      c.set_sequence(1);
       return c.SerializeAsString();
     }
     case v1::MESSAGE_KIND_REFUSAL: {
