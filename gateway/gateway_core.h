@@ -3,8 +3,8 @@
 // It takes a message that has passed verification (docs/protocol.md §3.2
 // steps 1-8: the Gateway class does those, on the connection) and handles it
 // by kind: case commands (case_commands.cc), fragment requests
-// (requests.cc), the agents' answers (answers.cc), inbox fetches,
-// acknowledgements and audit pulls (gateway_core.cc). What it does is
+// (requests.cc), the agents' answers (answers.cc), audit pulls
+// (audit_pull.cc), inbox fetches and acknowledgements (gateway_core.cc). What it does is
 // returned, never done on the wire: state changes go to the case database,
 // audit records are staged, and messages wait in an explicit outbox of
 // Outgoing entries until the Gateway sends them.
@@ -198,7 +198,7 @@ class GatewayCore {
   void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc
   void HandleInboxFetch(const VerifiedMessage& m);
   void HandleDeliveryAck(const VerifiedMessage& m);
-  void HandleAuditPull(const VerifiedMessage& m);
+  void HandleAuditPull(const VerifiedMessage& m);             // audit_pull.cc
 
   // Audit records (inside a unit): staged, kept in the unit's outbox rows.
   Result<uint64_t> Audit(ketenpoort::v1::AuditRecord record);
