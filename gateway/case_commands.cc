@@ -1,13 +1,18 @@
-// GatewayCore: the coordinator's case commands (docs/protocol.md §6,
-// CaseCommand): open, admit, change phase, record consent, gatekeeper
-// approval, close. Each change, its evidence (the coordinator's signed
-// command, kept for the agents) and its audit record go together.
+// GatewayCore: the coordinator's case commands and the case's history
+// (docs/protocol.md §3.5 and §6, CaseCommand and CaseFetch). What a command
+// means and whether it may follow the case's history is the case library's
+// to say (case/case_facts.h), the same code the agents check the history
+// with; here the command is kept in the case's chain, the cases row that
+// indexes it follows, and the change is audited, all in the unit.
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <ctime>
 
+#include "case/case_chain.h"
+#include "case/commitment.h"
 #include "core/base/encoding.h"
+#include "core/base/time_format.h"
+#include "core/envelope/wire_format.h"
 #include "gateway/gateway_core.h"
 #include "gateway/gateway_core_internal.h"
 
@@ -17,6 +22,12 @@ namespace v1 = ketenpoort::v1;
 
 namespace {
 
+// At most this many commands, and bytes of them, in one CASE_CHAIN answer.
+constexpr size_t kChainCommandsPerAnswer = 256;
+constexpr size_t kChainBytesPerAnswer = 512 * 1024;
+// Folded case histories kept in memory (by head).
+constexpr size_t kKnownCases = 4096;
+
 int CurrentYear(int64_t now_ms) {
   std::time_t t = static_cast<std::time_t>(now_ms / 1000);
   std::tm tm{};
@@ -24,148 +35,131 @@ int CurrentYear(int64_t now_ms) {
   return tm.tm_year + 1900;
 }
 
+// What the log says about a case command (ids and policy names only).
+void DescribeCommand(const v1::CaseCommand& cmd, v1::AuditRecord* rec) {
+  switch (cmd.command_case()) {
+    case v1::CaseCommand::kOpen:
+      rec->set_event(v1::AUDIT_EVENT_CASE_OPENED);
+      rec->set_purpose(cmd.open().purpose());
+      rec->set_reason(std::to_string(cmd.open().subjects_size()) + " subject(s) committed");
+      break;
+    case v1::CaseCommand::kAdmit:
+      rec->set_event(v1::AUDIT_EVENT_PARTNER_ADMITTED);
+      rec->set_recipient_partner(cmd.admit().partner());
+      break;
+    case v1::CaseCommand::kChangePhase:
+      rec->set_event(v1::AUDIT_EVENT_PHASE_CHANGED);
+      break;
+    case v1::CaseCommand::kRecordConsent:
+      rec->set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
+      rec->set_purpose(cmd.record_consent().purpose());
+      rec->set_reason("consent recorded for subject " + cmd.record_consent().subject_ref() + " until " +
+                      FormatRfc3339Millis(cmd.record_consent().valid_until_ms()));
+      break;
+    case v1::CaseCommand::kWithdrawConsent:
+      rec->set_event(v1::AUDIT_EVENT_CONSENT_WITHDRAWN);
+      rec->set_purpose(cmd.withdraw_consent().purpose());
+      rec->set_reason("consent of subject " + cmd.withdraw_consent().subject_ref() + " withdrawn");
+      break;
+    case v1::CaseCommand::kGatekeeperApproval:
+      rec->set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
+      rec->set_source_partner(cmd.gatekeeper_approval().source_partner());
+      rec->set_purpose(cmd.gatekeeper_approval().purpose());
+      for (const auto& cat : cmd.gatekeeper_approval().categories()) rec->add_categories()->set_name(cat);
+      rec->set_reason("gatekeeper approval recorded until " +
+                      FormatRfc3339Millis(cmd.gatekeeper_approval().valid_until_ms()));
+      break;
+    case v1::CaseCommand::kAddSubject:
+      rec->set_event(v1::AUDIT_EVENT_SUBJECT_ADDED);
+      rec->set_reason("subject " + cmd.add_subject().subject().ref() + " committed");
+      break;
+    case v1::CaseCommand::kClose:
+      rec->set_event(v1::AUDIT_EVENT_CASE_CLOSED);
+      rec->set_reason(cmd.close().reason_code());
+      break;
+    default:
+      break;
+  }
+}
+
 }  // namespace
+
+Result<const GatewayCore::KnownCase*> GatewayCore::CaseOf(const CaseRecord& c) {
+  if (c.length == 0) {
+    return FailedPreconditionError("case " + c.id + " has no signed history (opened by an older version); close it "
+                                   "and open it again");
+  }
+  if (auto it = cases_by_head_.find(c.head); it != cases_by_head_.end()) return &it->second;
+  KnownCase known;
+  KP_ASSIGN_OR_RETURN(known.chain, store_->Commands(c.id));
+  KP_ASSIGN_OR_RETURN(known.facts,
+                      cases::FoldVerified(cases::FoldContext{policy_.get(), registry_.get()}, known.chain, c.id));
+  if (cases_by_head_.size() >= kKnownCases) cases_by_head_.clear();
+  return &cases_by_head_.emplace(c.head, std::move(known)).first->second;
+}
 
 void GatewayCore::HandleCaseCommand(const VerifiedMessage& m) {
   const std::string& sender = m.sender;
-  const std::string& raw = m.raw;
   const std::string& msg_id = m.env.header.message_id();
   auto fail = [&](const Status& s, const std::string& case_id) {
     v1::AuditRecord r;
     r.set_case_id(case_id);
     RefuseMessage(m, s, std::move(r));
   };
-  v1::CaseCommand cmd;
-  if (Status s = ParseBody(m.env.body, cmd); !s.ok()) return fail(s, "");
-  const RegistryEntry* me = m.entry;
-  if (me->role != internal::kCasusregisseur) {
-    return fail(PermissionDeniedError("only a casusregisseur may open or change cases; the registry gives " +
-                                      sender + " no such role"),
-                cmd.case_id());
-  }
+  cases::ChainCommand c;
+  if (Status s = ParseBody(m.env.body, c.command); !s.ok()) return fail(s, "");
+  c.hash = cases::CommandHash(m.raw);
+  c.signer = sender;
+  c.signed_ms = m.env.header.sent_at_ms();
+  c.message_id = msg_id;
+  const v1::CaseCommand& cmd = c.command;
+  const bool open = cmd.command_case() == v1::CaseCommand::kOpen;
   const int64_t now = clock_.NowMillis();
-  const auto& phases = policy_->phases();
-  CaseRecord c;
-  if (cmd.command_case() != v1::CaseCommand::kOpen) {
-    auto got = store_->GetCase(cmd.case_id());
-    if (!got.ok()) return fail(got.status(), cmd.case_id());
-    c = *got;
-    if (c.coordinator != sender) {
-      return fail(PermissionDeniedError("only the casusregisseur of case " + c.id + " may change it"), c.id);
+
+  // The case as its history stands, and whether this command may follow it.
+  KnownCase next;
+  std::string case_id = cmd.case_id();
+  if (!open) {
+    auto got = store_->GetCase(case_id);
+    if (!got.ok()) return fail(got.status(), case_id);
+    auto known = CaseOf(*got);
+    if (!known.ok()) return fail(known.status(), case_id);
+    next = **known;
+    if (cmd.sequence() != next.facts.length || cmd.previous() != next.facts.head) {
+      return fail(FailedPreconditionError("case " + case_id + " has changed since this command was signed (it has " +
+                                          std::to_string(next.facts.length) + " commands; the command follows " +
+                                          std::to_string(cmd.sequence()) +
+                                          "): fetch the case (ketenpoort case sync) and sign it again"),
+                  case_id);
     }
-    if (c.closed) return fail(FailedPreconditionError("case " + c.id + " is closed"), c.id);
+  }
+  if (Status s = cases::Apply(cases::FoldContext{policy_.get(), registry_.get()}, c, case_id, &next.facts);
+      !s.ok()) {
+    return fail(s, case_id);
   }
 
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_UNSPECIFIED, sender);
   rec.set_message_id(msg_id);
-  if (Status s = store_->Begin(); !s.ok()) return fail(s, cmd.case_id());
+  DescribeCommand(cmd, &rec);
+  if (Status s = store_->Begin(); !s.ok()) return fail(s, case_id);
   Status change;
-  switch (cmd.command_case()) {
-    case v1::CaseCommand::kOpen: {
-      if (policy_->PurposeIndex(cmd.open().purpose()) < 0) {
-        change = InvalidArgumentError("purpose '" + cmd.open().purpose() + "' is not in the policy");
-        break;
-      }
-      auto first = std::find_if(phases.begin(), phases.end(), [](const auto& p) { return !p.closed; });
-      auto opened = store_->OpenCase(cmd.open().purpose(), sender, first->id, CurrentYear(now), now);
-      if (!opened.ok()) {
-        change = opened.status();
-        break;
-      }
-      c = *opened;
-      rec.set_event(v1::AUDIT_EVENT_CASE_OPENED);
-      rec.set_purpose(c.purpose);
-      break;
+  if (open) {
+    auto opened = store_->OpenCase(cmd.open().purpose(), sender, next.facts.phase, CurrentYear(now), now);
+    if (opened.ok()) {
+      case_id = opened->id;
+      next.facts.case_id = case_id;
     }
-    case v1::CaseCommand::kAdmit: {
-      if (policy_->PartnerIndex(cmd.admit().partner()) < 0) {
-        change = InvalidArgumentError("partner '" + cmd.admit().partner() + "' is not in the policy");
-        break;
-      }
-      change = store_->AdmitPartner(c.id, cmd.admit().partner(), now);
-      if (change.ok()) change = store_->PutEvidence(c.id, "admit/" + cmd.admit().partner(), raw);
-      rec.set_event(v1::AUDIT_EVENT_PARTNER_ADMITTED);
-      rec.set_recipient_partner(cmd.admit().partner());
-      break;
-    }
-    case v1::CaseCommand::kChangePhase: {
-      int idx = policy_->PhaseIndex(cmd.change_phase().phase());
-      if (idx < 0 || phases[static_cast<size_t>(idx)].closed) {
-        change = InvalidArgumentError("'" + cmd.change_phase().phase() +
-                                      "' is not an open phase of the policy (use close to close the case)");
-        break;
-      }
-      change = store_->SetPhase(c.id, cmd.change_phase().phase());
-      if (change.ok()) change = store_->PutEvidence(c.id, "phase", raw);
-      c.phase = cmd.change_phase().phase();
-      rec.set_event(v1::AUDIT_EVENT_PHASE_CHANGED);
-      break;
-    }
-    case v1::CaseCommand::kRecordConsent: {
-      const auto& rc = cmd.record_consent();
-      if (rc.subject_ref().empty() || rc.subject_ref().size() > 16 || policy_->PurposeIndex(rc.purpose()) < 0 ||
-          rc.valid_until_ms() <= now) {
-        change = InvalidArgumentError("consent needs a subject reference, a purpose of the policy and a future end date");
-        break;
-      }
-      change = store_->RecordConsent(c.id, rc.subject_ref(), rc.purpose(), rc.valid_until_ms());
-      if (change.ok()) change = store_->PutEvidence(c.id, "consent/" + rc.subject_ref() + "/" + rc.purpose(), raw);
-      rec.set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
-      rec.set_purpose(rc.purpose());
-      rec.set_reason("consent recorded for subject " + rc.subject_ref() + " until " +
-                     FormatRfc3339Millis(rc.valid_until_ms()));
-      break;
-    }
-    case v1::CaseCommand::kGatekeeperApproval: {
-      const auto& g = cmd.gatekeeper_approval();
-      if (policy_->PartnerIndex(g.source_partner()) < 0 || policy_->PurposeIndex(g.purpose()) < 0 ||
-          g.categories().empty() || g.valid_until_ms() <= now) {
-        change = InvalidArgumentError("a gatekeeper approval needs a partner, categories and a purpose of the "
-                                      "policy, and a future end date");
-        break;
-      }
-      for (const auto& cat : g.categories()) {
-        if (policy_->CategoryIndex(cat) < 0) {
-          change = InvalidArgumentError("category '" + cat + "' is not in the policy");
-          break;
-        }
-        if (change = store_->RecordGatekeeperApproval(c.id, g.source_partner(), cat, g.purpose(), g.valid_until_ms());
-            !change.ok()) {
-          break;
-        }
-        rec.add_categories()->set_name(cat);
-        if (change = store_->PutEvidence(c.id, "gatekeeper/" + g.source_partner() + "/" + g.purpose() + "/" + cat, raw);
-            !change.ok()) {
-          break;
-        }
-      }
-      rec.set_event(v1::AUDIT_EVENT_CONSENT_RECORDED);
-      rec.set_source_partner(g.source_partner());
-      rec.set_purpose(g.purpose());
-      rec.set_reason("gatekeeper approval recorded until " + FormatRfc3339Millis(g.valid_until_ms()));
-      break;
-    }
-    case v1::CaseCommand::kClose: {
-      auto closed = std::find_if(phases.begin(), phases.end(), [](const auto& p) { return p.closed; });
-      if (closed == phases.end()) {
-        change = FailedPreconditionError("the policy has no closed phase");
-        break;
-      }
-      change = store_->CloseCase(c.id, closed->id, now);
-      c.phase = closed->id;
-      rec.set_event(v1::AUDIT_EVENT_CASE_CLOSED);
-      rec.set_reason(cmd.close().reason_code());
-      break;
-    }
-    default:
-      change = InvalidArgumentError("case command without a command");
+    change = opened.status();
   }
+  if (change.ok()) change = store_->AppendCommand(case_id, cmd.sequence(), c.hash, m.raw);
+  if (change.ok() && cmd.has_change_phase()) change = store_->SetPhase(case_id, next.facts.phase);
+  if (change.ok() && cmd.has_close()) change = store_->CloseCase(case_id, next.facts.phase, now);
   if (!change.ok()) {
     store_->Rollback();
-    return fail(change, c.id.empty() ? cmd.case_id() : c.id);
+    return fail(change, case_id);
   }
-  rec.set_case_id(c.id);
-  rec.set_phase(c.phase);
+  rec.set_case_id(case_id);
+  rec.set_phase(next.facts.phase);
   auto index = Audit(std::move(rec));
   if (!index.ok()) {
     store_->Rollback();  // no change the log does not show; the unit fails and its sender is told
@@ -176,13 +170,37 @@ void GatewayCore::HandleCaseCommand(const VerifiedMessage& m) {
     FailUnit(s);  // its record is staged: the whole unit goes
     return;
   }
-  spdlog::info("case {}: {} by {} (audit #{})", c.id, cmd.GetDescriptor()->FindFieldByNumber(cmd.command_case())->name(),
-               sender, *index);
+  spdlog::info("case {}: command {} ({}) by {} (audit #{})", case_id, cmd.sequence(), cases::CommandName(cmd), sender,
+               *index);
   v1::CaseResult result;
-  result.set_case_id(c.id);
-  result.set_phase(c.phase);
+  result.set_case_id(case_id);
+  result.set_phase(next.facts.phase);
   result.set_audit_index(*index);
+  next.chain.push_back(m.raw);
+  const std::string head = next.facts.head;
+  if (cases_by_head_.size() >= kKnownCases) cases_by_head_.clear();
+  cases_by_head_.insert_or_assign(head, std::move(next));
   QueueSigned(sender, v1::MESSAGE_KIND_CASE_RESULT, msg_id, result);
+}
+
+void GatewayCore::HandleCaseFetch(const VerifiedMessage& m) {
+  v1::CaseFetch fetch;
+  if (Status s = ParseBody(m.env.body, fetch); !s.ok()) return RefuseMessage(m, s);
+  auto c = store_->GetCase(fetch.case_id());
+  if (!c.ok()) return RefuseMessage(m, c.status());
+  // Only the case's coordinator sees its history (the same answer as for a
+  // case that does not exist would tell nothing more: ids are not secret).
+  if (c->coordinator != m.sender) {
+    return RefuseMessage(m, PermissionDeniedError("you do not coordinate case " + c->id));
+  }
+  auto commands = store_->Commands(c->id, fetch.from(), kChainCommandsPerAnswer, kChainBytesPerAnswer);
+  if (!commands.ok()) return RefuseMessage(m, commands.status());
+  v1::CaseChain chain;
+  chain.set_case_id(c->id);
+  chain.set_from(fetch.from());
+  chain.set_length(c->length);
+  for (auto& e : *commands) chain.add_commands(std::move(e));
+  QueueSigned(m.sender, v1::MESSAGE_KIND_CASE_CHAIN, m.env.header.message_id(), chain);
 }
 
 }  // namespace kp::gateway

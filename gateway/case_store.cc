@@ -16,14 +16,8 @@ CREATE TABLE IF NOT EXISTS cases(
   id TEXT PRIMARY KEY, purpose TEXT NOT NULL, coordinator TEXT NOT NULL, phase TEXT NOT NULL,
   closed INTEGER NOT NULL DEFAULT 0, opened_ms INTEGER NOT NULL, closed_ms INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS case_counters(year INTEGER PRIMARY KEY, last INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS members(
-  case_id TEXT NOT NULL, partner TEXT NOT NULL, admitted_ms INTEGER NOT NULL, PRIMARY KEY(case_id, partner));
-CREATE TABLE IF NOT EXISTS consents(
-  case_id TEXT NOT NULL, subject_ref TEXT NOT NULL, purpose TEXT NOT NULL, valid_until_ms INTEGER NOT NULL,
-  PRIMARY KEY(case_id, subject_ref, purpose));
-CREATE TABLE IF NOT EXISTS gatekeeper_approvals(
-  case_id TEXT NOT NULL, source_partner TEXT NOT NULL, category TEXT NOT NULL, purpose TEXT NOT NULL,
-  valid_until_ms INTEGER NOT NULL, PRIMARY KEY(case_id, source_partner, category, purpose));
+CREATE TABLE IF NOT EXISTS case_chain(
+  case_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, seq));
 CREATE TABLE IF NOT EXISTS requests(
   request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, coordinator TEXT NOT NULL, source_partner TEXT NOT NULL,
   categories TEXT NOT NULL, authorisation BLOB NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
@@ -33,8 +27,6 @@ CREATE TABLE IF NOT EXISTS inbox(
   message_id BLOB PRIMARY KEY, recipient TEXT NOT NULL, case_id TEXT NOT NULL, envelope BLOB NOT NULL,
   stored_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS inbox_by_recipient ON inbox(recipient);
-CREATE TABLE IF NOT EXISTS case_evidence(
-  case_id TEXT NOT NULL, topic TEXT NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, topic));
 CREATE TABLE IF NOT EXISTS audit_outbox(idx INTEGER PRIMARY KEY, salt BLOB NOT NULL, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS closed_requests(
   request_id BLOB PRIMARY KEY, coordinator TEXT NOT NULL, source_partner TEXT NOT NULL, outcome INTEGER NOT NULL,
@@ -123,7 +115,7 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
   if (last >= 9999) return fail(ResourceExhaustedError("case numbers for this year are used up"));
   char id[32];
   std::snprintf(id, sizeof id, "VT-%04d-%04d", year, static_cast<int>(last + 1));
-  CaseRecord c{id, purpose, coordinator, first_phase, false, now_ms, 0};
+  CaseRecord c{id, purpose, coordinator, first_phase, false, now_ms, 0, "", 0};
   Status s = Stmt(*database_, "INSERT OR REPLACE INTO case_counters(year, last) VALUES(?, ?)").Int(year).Int(last + 1).Run();
   if (s.ok()) {
     s = Stmt(*database_, "INSERT INTO cases(id, purpose, coordinator, phase, opened_ms) VALUES(?, ?, ?, ?, ?)")
@@ -138,7 +130,14 @@ Result<CaseRecord> CaseStore::GetCase(const std::string& case_id) {
   Stmt q(*database_, "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE id = ?");
   KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
   if (!row) return NotFoundError("case " + case_id + " does not exist");
-  return CaseRecord{q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6)};
+  CaseRecord c{q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6), "", 0};
+  Stmt h(*database_, "SELECT seq, hash FROM case_chain WHERE case_id = ? ORDER BY seq DESC LIMIT 1");
+  KP_ASSIGN_OR_RETURN(bool has, h.Text(case_id).Step());
+  if (has) {
+    c.length = static_cast<uint64_t>(h.ColInt(0)) + 1;
+    c.head = h.Col(1);
+  }
+  return c;
 }
 
 Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordinator) {
@@ -150,7 +149,7 @@ Result<std::vector<CaseRecord>> CaseStore::ListCases(const std::string& coordina
   while (true) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) return out;
-    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6)});
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6), "", 0});
   }
 }
 
@@ -165,74 +164,28 @@ Status CaseStore::CloseCase(const std::string& case_id, const std::string& close
       .Text(closed_phase).Int(now_ms).Text(case_id).Run();
 }
 
-Status CaseStore::AdmitPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
+Status CaseStore::AppendCommand(const std::string& case_id, uint64_t seq, const std::string& hash,
+                                const std::string& envelope) {
   KP_RETURN_IF_ERROR(Writable());
-  return Stmt(*database_, "INSERT OR IGNORE INTO members(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
-      .Text(case_id).Text(partner).Int(now_ms).Run();
+  return Stmt(*database_, "INSERT INTO case_chain(case_id, seq, hash, envelope) VALUES(?, ?, ?, ?)")
+      .Text(case_id).Int(static_cast<int64_t>(seq)).Bind(hash).Bind(envelope).Run();
 }
 
-Result<bool> CaseStore::IsMember(const std::string& case_id, const std::string& partner) {
-  Stmt q(*database_, "SELECT 1 FROM members WHERE case_id = ? AND partner = ?");
-  return q.Text(case_id).Text(partner).Step();
-}
-
-Status CaseStore::RecordConsent(const std::string& case_id, const std::string& subject_ref,
-                                const std::string& purpose, int64_t valid_until_ms) {
-  KP_RETURN_IF_ERROR(Writable());
-  return Stmt(*database_, "INSERT OR REPLACE INTO consents(case_id, subject_ref, purpose, valid_until_ms) VALUES(?, ?, ?, ?)")
-      .Text(case_id).Text(subject_ref).Text(purpose).Int(valid_until_ms).Run();
-}
-
-Result<bool> CaseStore::HasConsent(const std::string& case_id, const std::vector<std::string>& subject_refs,
-                                   const std::string& purpose, int64_t now_ms) {
-  if (subject_refs.empty()) return false;
-  for (const auto& ref : subject_refs) {
-    Stmt q(*database_, "SELECT 1 FROM consents WHERE case_id = ? AND subject_ref = ? AND purpose = ? AND valid_until_ms > ?");
-    KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(ref).Text(purpose).Int(now_ms).Step());
-    if (!row) return false;
-  }
-  return true;
-}
-
-Status CaseStore::RecordGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
-                                           const std::string& category, const std::string& purpose,
-                                           int64_t valid_until_ms) {
-  KP_RETURN_IF_ERROR(Writable());
-  return Stmt(*database_,
-              "INSERT OR REPLACE INTO gatekeeper_approvals(case_id, source_partner, category, purpose, "
-              "valid_until_ms) VALUES(?, ?, ?, ?, ?)")
-      .Text(case_id).Text(source_partner).Text(category).Text(purpose).Int(valid_until_ms).Run();
-}
-
-Result<bool> CaseStore::HasGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
-                                              const std::vector<std::string>& categories,
-                                              const std::string& purpose, int64_t now_ms) {
-  if (categories.empty()) return false;
-  for (const auto& cat : categories) {
-    Stmt q(*database_,
-           "SELECT 1 FROM gatekeeper_approvals WHERE case_id = ? AND source_partner = ? AND category = ? AND "
-           "purpose = ? AND valid_until_ms > ?");
-    KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Text(source_partner).Text(cat).Text(purpose).Int(now_ms).Step());
-    if (!row) return false;
-  }
-  return true;
-}
-
-Status CaseStore::PutEvidence(const std::string& case_id, const std::string& topic, const std::string& envelope) {
-  KP_RETURN_IF_ERROR(Writable());
-  return Stmt(*database_, "INSERT OR REPLACE INTO case_evidence(case_id, topic, envelope) VALUES(?, ?, ?)")
-      .Text(case_id).Text(topic).Bind(envelope).Run();
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> CaseStore::Evidence(const std::string& case_id) {
-  Stmt q(*database_, "SELECT topic, envelope FROM case_evidence WHERE case_id = ? ORDER BY topic");
-  q.Text(case_id);
-  std::vector<std::pair<std::string, std::string>> out;
-  while (true) {
+Result<std::vector<std::string>> CaseStore::Commands(const std::string& case_id, uint64_t from, size_t max_count,
+                                                     size_t max_bytes) {
+  Stmt q(*database_, "SELECT envelope FROM case_chain WHERE case_id = ? AND seq >= ? ORDER BY seq");
+  q.Text(case_id).Int(static_cast<int64_t>(from));
+  std::vector<std::string> out;
+  size_t bytes = 0;
+  while (out.size() < max_count) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
-    if (!row) return out;
-    out.emplace_back(q.Col(0), q.Col(1));
+    if (!row) break;
+    std::string e = q.Col(0);
+    if (!out.empty() && bytes + e.size() > max_bytes) break;
+    bytes += e.size();
+    out.push_back(std::move(e));
   }
+  return out;
 }
 
 Status CaseStore::AddRequest(const StoredRequest& r) {

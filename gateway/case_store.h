@@ -33,6 +33,8 @@ struct CaseRecord {
   bool closed = false;
   int64_t opened_ms = 0;
   int64_t closed_ms = 0;
+  std::string head;         // hash of its last command (protocol §3.5); GetCase only
+  uint64_t length = 0;      // how many commands it has; GetCase only
 };
 
 struct StoredRequest {
@@ -104,31 +106,14 @@ class CaseStore {
   Status SetPhase(const std::string& case_id, const std::string& phase);
   Status CloseCase(const std::string& case_id, const std::string& closed_phase, int64_t now_ms);
 
-  Status AdmitPartner(const std::string& case_id, const std::string& partner, int64_t now_ms);
-  Result<bool> IsMember(const std::string& case_id, const std::string& partner);
-
-  Status RecordConsent(const std::string& case_id, const std::string& subject_ref, const std::string& purpose,
-                       int64_t valid_until_ms);
-  // True when every one of `subject_refs` has consent for `purpose` valid at `now_ms`.
-  Result<bool> HasConsent(const std::string& case_id, const std::vector<std::string>& subject_refs,
-                          const std::string& purpose, int64_t now_ms);
-
-  Status RecordGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
-                                  const std::string& category, const std::string& purpose,
-                                  int64_t valid_until_ms);
-  // True when every category has an approval valid at `now_ms`.
-  Result<bool> HasGatekeeperApproval(const std::string& case_id, const std::string& source_partner,
-                                     const std::vector<std::string>& categories, const std::string& purpose,
-                                     int64_t now_ms);
-
-  // The coordinator's own signed case commands (serialized envelopes, exactly
-  // as received) that established a case fact: one per `topic` (e.g.
-  // "admit/ggz", "consent/S1/purpose", "phase"); a newer command on the
-  // same topic replaces the older. They travel in each authorisation, so an
-  // agent can check the facts the decision relied on (DESIGN.md §3).
-  Status PutEvidence(const std::string& case_id, const std::string& topic, const std::string& envelope);
-  // (topic, envelope) pairs of a case, by topic.
-  Result<std::vector<std::pair<std::string, std::string>>> Evidence(const std::string& case_id);
+  // The case's chain of signed commands (docs/protocol.md §3.5), each
+  // exactly as received, by sequence. The case's facts are folded from it
+  // (case/case_chain.h); the cases row above only indexes them.
+  Status AppendCommand(const std::string& case_id, uint64_t seq, const std::string& hash, const std::string& envelope);
+  // From sequence `from`: at most `max_count` commands, and no more than
+  // `max_bytes` in all (at least one when there is one).
+  Result<std::vector<std::string>> Commands(const std::string& case_id, uint64_t from = 0,
+                                            size_t max_count = SIZE_MAX, size_t max_bytes = SIZE_MAX);
 
   // Requests in flight (authorised, not yet answered).
   Status AddRequest(const StoredRequest& request);

@@ -64,6 +64,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
       from = kind;  // from anyone
       break;
     case v1::MESSAGE_KIND_CASE_COMMAND:
+    case v1::MESSAGE_KIND_CASE_FETCH:
     case v1::MESSAGE_KIND_FRAGMENT_REQUEST:
     case v1::MESSAGE_KIND_INBOX_FETCH:
     case v1::MESSAGE_KIND_DELIVERY_ACK:
@@ -165,9 +166,11 @@ void GatewayCore::RestoreConfig(const std::shared_ptr<Config>& saved) {
   registry_serial_ = saved->serial;
   keys_ = saved->keys;
   policy_ = saved->policy;
+  cases_by_head_.clear();
 }
 
 Status GatewayCore::Reload(bool* registry_changed) {
+  cases_by_head_.clear();  // case histories are folded against the registry and the policy in force
   Status reg = LoadRegistry();
   *registry_changed = reg.ok();
   v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_PARTICIPANT_ENROLLED, identity_->id());
@@ -458,6 +461,7 @@ void GatewayCore::Handle(const VerifiedMessage& m) {
   switch (m.env.header.kind()) {
     case v1::MESSAGE_KIND_HEARTBEAT: return;  // no answer: it only says the sender is there
     case v1::MESSAGE_KIND_CASE_COMMAND: return HandleCaseCommand(m);
+    case v1::MESSAGE_KIND_CASE_FETCH: return HandleCaseFetch(m);
     case v1::MESSAGE_KIND_FRAGMENT_REQUEST: return HandleFragmentRequest(m);
     case v1::MESSAGE_KIND_INBOX_FETCH: return HandleInboxFetch(m);
     case v1::MESSAGE_KIND_DELIVERY_ACK: return HandleDeliveryAck(m);

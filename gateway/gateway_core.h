@@ -32,9 +32,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "case/case_facts.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
 #include "core/envelope/envelope.h"
@@ -192,6 +194,15 @@ class GatewayCore {
 
   // Handlers by kind.
   void HandleCaseCommand(const VerifiedMessage& m);           // case_commands.cc
+  void HandleCaseFetch(const VerifiedMessage& m);             // case_commands.cc
+  // A case's facts, folded from its stored chain, and the chain itself
+  // (protocol §3.5). Kept by head: a head names its whole history, so what
+  // a rolled-back unit left here is never found again.
+  struct KnownCase {
+    cases::CaseFacts facts;
+    std::vector<std::string> chain;  // the signed commands, as received
+  };
+  Result<const KnownCase*> CaseOf(const CaseRecord& c);       // case_commands.cc
   void HandleFragmentRequest(const VerifiedMessage& m);       // requests.cc
   void DeliverQueuedRequests(const std::string& partner);     // requests.cc
   void HandleDelivery(const VerifiedMessage& m);              // answers.cc
@@ -245,6 +256,7 @@ class GatewayCore {
   bool retry_forwards_ = false;  // some were queued again: Expire hands them over
   int64_t last_forget_ms_ = 0;
   Stats stats_;
+  std::unordered_map<std::string, KnownCase> cases_by_head_;  // emptied when the policy or registry changes
 };
 
 // §3.2 step 7 at the gateway, after the signature: the recipient must be

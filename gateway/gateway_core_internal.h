@@ -9,9 +9,6 @@
 
 namespace kp::gateway::internal {
 
-// The registry role that may open and change cases and ask for fragments.
-inline constexpr char kCasusregisseur[] = "casusregisseur";
-
 // Short printable form of a 16-byte id for log lines.
 inline std::string IdHex(const std::string& id) { return HexEncode(id); }
 

@@ -6,7 +6,8 @@
 
 #include <algorithm>
 
-#include "core/audit/policy_category.h"
+#include "case/decision.h"
+#include "case/policy_category.h"
 #include "core/base/encoding.h"
 #include "gateway/gateway_core.h"
 #include "gateway/gateway_core_internal.h"
@@ -58,24 +59,26 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   rec.set_recipient_partner(me->card.partner);
   rec.set_purpose(req.purpose());
   rec.mutable_payload()->set_ciphertext_bytes(req.sealed_subjects().size());
-  for (const auto& cat : req.categories()) audit::AddPolicyCategory(*policy_, cat, &rec);
+  for (const auto& cat : req.categories()) cases::AddPolicyCategory(*policy_, cat, &rec);
   if (req.categories().empty() || req.source_partner().empty() || req.sealed_subjects().empty()) {
     return refuse("a request needs a source partner, categories and sealed subject data", {}, false);
   }
   auto c = store_->GetCase(req.case_id());
   if (!c.ok()) return refuse(c.status().message(), {}, false);
   rec.set_phase(c->phase);
-  if (c->closed) return refuse("case " + c->id + " is closed; no further requests are possible", {}, false);
-  if (c->coordinator != sender) {
-    return refuse("you are not the casusregisseur of case " + c->id, {}, false);
-  }
-  auto admitted = store_->IsMember(c->id, req.source_partner());
-  if (!admitted.ok()) return refuse(admitted.status().message(), {}, false);
-  if (!*admitted) {
-    return refuse("partner " + req.source_partner() + " is not admitted to case " + c->id +
-                      "; admit it first (ketenpoort case admit)",
+  auto known = CaseOf(*c);
+  if (!known.ok()) return refuse(known.status().message(), {}, false);
+  const cases::CaseFacts& facts = (*known)->facts;
+  if (Status s = cases::CheckAsker(*policy_, facts, sender, *me, req); !s.ok()) return refuse(s.message(), {}, false);
+  // The head the coordinator signed must be the case's: the agent checks
+  // the history against it (protocol §3.5).
+  if (req.case_head() != facts.head || req.case_length() != facts.length) {
+    return refuse("case " + c->id + " has changed since your last look (it has " + std::to_string(facts.length) +
+                      " commands; the request was signed on " + std::to_string(req.case_length()) +
+                      "): fetch it (ketenpoort case sync) and ask again",
                   {}, false);
   }
+  if (Status s = cases::CheckRequestSubjects(facts, req); !s.ok()) return refuse(s.message(), {}, false);
   // The agent that will answer: the registry's first agent of the partner.
   std::string agent;
   for (const auto& [id, e] : registry_->entries()) {
@@ -88,77 +91,21 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
 
   const int64_t now = clock_.NowMillis();
   std::vector<std::string> cats(req.categories().begin(), req.categories().end());
-  std::vector<std::string> refs;
-  for (const auto& s : req.subjects()) refs.push_back(s.ref());
-  auto consent = store_->HasConsent(c->id, refs, req.purpose(), now);
-  auto gatekeeper = store_->HasGatekeeperApproval(c->id, req.source_partner(), cats, req.purpose(), now);
-  auto evidence = store_->Evidence(c->id);
-  if (!consent.ok() || !gatekeeper.ok() || !evidence.ok()) {
-    return refuse("the case database is not readable", {}, false);
-  }
-
-  policy::Request pr;
-  pr.from = req.source_partner();
-  pr.to = me->card.partner;
-  pr.to_role = me->role;
-  for (const auto& cat : req.categories()) pr.categories.push_back(cat);
-  pr.purpose = req.purpose();
-  pr.phase = c->phase;
-  pr.requester_is_member = true;  // the case's own casusregisseur (checked above)
-  pr.consent_recorded = *consent;
-  pr.gatekeeper_approved = *gatekeeper;
-  pr.justification = req.justification_present() ? "present" : "";
   auto policy = policy_;  // the decision's views point into it
-  policy::Decision d = policy->Decide(pr);
-
-  auto* ad = rec.mutable_decision();
-  ad->set_verdict(d.effect == policy::Effect::kPermit ? v1::AUDIT_VERDICT_PERMIT : v1::AUDIT_VERDICT_DENY);
-  std::vector<std::string> rule_ids;
-  for (auto r : d.rule_ids) {
-    ad->add_rule_ids(std::string(r));
-    rule_ids.emplace_back(r);
-  }
-  ad->set_reason(d.reason);
-  ad->set_policy_sha256(HexDecode(d.policy_sha256).value_or(std::string()));
-  std::string legal_bases;
-  for (auto lb : d.legal_bases) legal_bases += (legal_bases.empty() ? "" : ",") + std::string(lb);
-  rec.set_legal_basis(legal_bases);
+  policy::Decision d =
+      policy->Decide(cases::AskPolicy(facts, req, *me, req.justification_present() ? "present" : "", now));
+  cases::ToAudit(d, &rec);
+  std::vector<std::string> rule_ids(d.rule_ids.begin(), d.rule_ids.end());
   if (d.effect != policy::Effect::kPermit) return refuse(d.reason, rule_ids, true);
 
   v1::Authorisation auth;
   auth.set_request_envelope(raw);
-  auto* dec = auth.mutable_decision();
-  dec->set_effect(v1::EFFECT_PERMIT);
-  for (const auto& r : rule_ids) dec->add_rule_ids(r);
-  dec->set_legal_basis(legal_bases);
-  dec->set_reason(d.reason);
-  dec->set_policy_sha256(HexDecode(d.policy_sha256).value_or(std::string()));
-  auto* ob = dec->mutable_obligations();
-  auto* aob = ad->mutable_obligations();
-  for (const auto& cf : d.obligations.fields) {
-    auto* f = ob->add_allowed_fields();
-    f->set_category(std::string(cf.category));
-    for (auto field : cf.fields) {
-      f->add_fields(std::string(field));
-      aob->add_allowed_fields(std::string(cf.category) + "." + std::string(field));
-    }
-  }
-  ob->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
-  ob->set_no_onward_sharing(d.obligations.no_onward_sharing);
-  ob->set_notify_privacy_officer(d.obligations.notify_privacy_officer);
-  aob->set_retention_days(ob->retention_days());
-  aob->set_no_onward_sharing(ob->no_onward_sharing());
-  aob->set_notify_privacy_officer(ob->notify_privacy_officer());
+  cases::ToWire(d, auth.mutable_decision());
   auth.set_expires_at_ms(now + config_.request_expiry_ms);
-  auth.set_case_phase(c->phase);
-  // The coordinator's own signed commands behind the case facts this decision
-  // relied on, so the agent need not take the gateway's word for them.
-  for (const auto& [topic, envelope] : *evidence) {
-    bool relevant = topic == "phase" || topic == "admit/" + req.source_partner() ||
-                    topic.rfind("gatekeeper/" + req.source_partner() + "/" + req.purpose() + "/", 0) == 0;
-    for (const auto& ref : refs) relevant |= topic == "consent/" + ref + "/" + req.purpose();
-    if (relevant) auth.add_case_evidence(envelope);
-  }
+  auth.set_case_phase(facts.phase);
+  // The case's whole signed history, so the agent need not take the
+  // gateway's word for any fact of it.
+  for (const auto& e : (*known)->chain) auth.add_case_evidence(e);
 
   // Write before forward: the decision is durable before anything leaves.
   auto index = Audit(rec);

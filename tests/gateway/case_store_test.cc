@@ -5,6 +5,8 @@
 namespace kp::gateway {
 namespace {
 
+using ::testing::Not;
+
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
@@ -37,12 +39,8 @@ TEST_F(CaseStoreTest, CasesAreNumberedPerYearAndSurviveAReopen) {
   EXPECT_THAT(store_->GetCase("VT-2026-0099"), StatusIs(StatusCode::kNotFound));
 }
 
-TEST_F(CaseStoreTest, PhaseMembershipAndClosure) {
+TEST_F(CaseStoreTest, PhaseAndClosure) {
   ASSERT_OK_AND_ASSIGN(CaseRecord c, store_->OpenCase("p", "regisseur-01", "acute-veiligheid", 2026, kNow));
-  ASSERT_OK(store_->AdmitPartner(c.id, "politie", kNow));
-  ASSERT_OK(store_->AdmitPartner(c.id, "politie", kNow));  // idempotent
-  EXPECT_TRUE(*store_->IsMember(c.id, "politie"));
-  EXPECT_FALSE(*store_->IsMember(c.id, "ggz"));
   ASSERT_OK(store_->SetPhase(c.id, "stabiele-veiligheid"));
   ASSERT_OK(store_->CloseCase(c.id, "gesloten", kNow + 5));
   ASSERT_OK_AND_ASSIGN(CaseRecord closed, store_->GetCase(c.id));
@@ -51,20 +49,25 @@ TEST_F(CaseStoreTest, PhaseMembershipAndClosure) {
   EXPECT_EQ(closed.closed_ms, kNow + 5);
 }
 
-TEST_F(CaseStoreTest, ConsentMustCoverEverySubjectAndBeValid) {
+TEST_F(CaseStoreTest, TheChainIsKeptInOrderWithItsHead) {
   ASSERT_OK_AND_ASSIGN(CaseRecord c, store_->OpenCase("p", "regisseur-01", "acute-veiligheid", 2026, kNow));
-  ASSERT_OK(store_->RecordConsent(c.id, "S1", "zorg", kNow + 1000));
-  EXPECT_TRUE(*store_->HasConsent(c.id, {"S1"}, "zorg", kNow));
-  EXPECT_FALSE(*store_->HasConsent(c.id, {"S1", "S2"}, "zorg", kNow));
-  EXPECT_FALSE(*store_->HasConsent(c.id, {"S1"}, "andere-doel", kNow));
-  EXPECT_FALSE(*store_->HasConsent(c.id, {"S1"}, "zorg", kNow + 1000));  // expired
-  EXPECT_FALSE(*store_->HasConsent(c.id, {}, "zorg", kNow));
-}
-
-TEST_F(CaseStoreTest, GatekeeperApprovalPerCategory) {
-  ASSERT_OK(store_->RecordGatekeeperApproval("VT-2026-0001", "ggz", "ggz-in-behandeling", "acuut", kNow + 10));
-  EXPECT_TRUE(*store_->HasGatekeeperApproval("VT-2026-0001", "ggz", {"ggz-in-behandeling"}, "acuut", kNow));
-  EXPECT_FALSE(*store_->HasGatekeeperApproval("VT-2026-0001", "ggz", {"ggz-in-behandeling", "x"}, "acuut", kNow));
+  EXPECT_EQ(c.length, 0u);
+  ASSERT_OK(store_->AppendCommand(c.id, 0, std::string(32, 'a'), "open-envelope"));
+  ASSERT_OK(store_->AppendCommand(c.id, 1, std::string(32, 'b'), "admit-envelope"));
+  ASSERT_OK(store_->AppendCommand(c.id, 2, std::string(32, 'c'), std::string(100, 'x')));
+  EXPECT_THAT(store_->AppendCommand(c.id, 2, std::string(32, 'd'), "a fork"), Not(IsOk()));  // one command per place
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(CaseRecord got, store_->GetCase(c.id));
+  EXPECT_EQ(got.length, 3u);
+  EXPECT_EQ(got.head, std::string(32, 'c'));
+  ASSERT_OK_AND_ASSIGN(auto all, store_->Commands(c.id));
+  EXPECT_EQ(all, (std::vector<std::string>{"open-envelope", "admit-envelope", std::string(100, 'x')}));
+  ASSERT_OK_AND_ASSIGN(auto two, store_->Commands(c.id, 1, 2));
+  EXPECT_EQ(two, (std::vector<std::string>{"admit-envelope", std::string(100, 'x')}));
+  ASSERT_OK_AND_ASSIGN(auto small, store_->Commands(c.id, 0, 10, 20));  // bounded by bytes, at least one
+  EXPECT_EQ(small, (std::vector<std::string>{"open-envelope"}));
+  ASSERT_OK_AND_ASSIGN(auto none, store_->Commands(c.id, 3));
+  EXPECT_TRUE(none.empty());
 }
 
 TEST_F(CaseStoreTest, RequestsWaitForTheirAgentAndExpire) {

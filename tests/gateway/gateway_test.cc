@@ -25,6 +25,8 @@
 #include "core/transport/dealer_client.h"
 #include "core/transport/transport_context.h"
 #include "gateway/startup.h"
+#include "case/case_chain.h"
+#include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::gateway {
@@ -237,19 +239,40 @@ class GatewayTest : public ::testing::Test {
     return body;
   }
 
+  // The head of each case's chain as its coordinator signed it (protocol §3.5).
+  struct Head {
+    std::string hash;
+    uint64_t length = 0;
+  };
+  std::map<std::string, Head> heads_;
+  const v1::Subject victim_ = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, kCanaryBsn, "Fictief Persoon");
+
+  // Sets the command's place in its case's chain (previous, sequence).
+  void Chain(v1::CaseCommand& cmd) {
+    if (cmd.has_open()) return;
+    cmd.set_previous(heads_[cmd.case_id()].hash);
+    cmd.set_sequence(heads_[cmd.case_id()].length);
+  }
+  // The gateway took a command (its bytes): the case's head moves on.
+  void Took(const std::string& case_id, const std::string& bytes) {
+    heads_[case_id].hash = cases::CommandHash(bytes);
+    ++heads_[case_id].length;
+  }
+
   std::string OpenCase(Client& c) {
     v1::CaseCommand cmd;
     cmd.mutable_open()->set_purpose("plan-van-aanpak");
-    auto* s = cmd.mutable_open()->add_subjects();
-    s->set_ref("S1");
-    s->set_role(v1::SUBJECT_ROLE_VICTIM);
-    Send(c, v1::MESSAGE_KIND_CASE_COMMAND, cmd);
-    return Body<v1::CaseResult>(Receive(c), v1::MESSAGE_KIND_CASE_RESULT).case_id();
+    *cmd.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
+    return Command(c, cmd).case_id();
   }
 
   v1::CaseResult Command(Client& c, v1::CaseCommand cmd) {
-    Send(c, v1::MESSAGE_KIND_CASE_COMMAND, cmd);
-    return Body<v1::CaseResult>(Receive(c), v1::MESSAGE_KIND_CASE_RESULT);
+    Chain(cmd);
+    std::string bytes;
+    Send(c, v1::MESSAGE_KIND_CASE_COMMAND, cmd, "", &bytes);
+    auto r = Body<v1::CaseResult>(Receive(c), v1::MESSAGE_KIND_CASE_RESULT);
+    if (!r.case_id().empty()) Took(r.case_id(), bytes);
+    return r;
   }
 
   void Admit(Client& c, const std::string& case_id, const std::string& partner) {
@@ -265,10 +288,7 @@ class GatewayTest : public ::testing::Test {
     const std::string request_id = NewMessageId();
     v1::SubjectData subjects;
     subjects.set_case_id(case_id);
-    auto* s = subjects.add_subjects();
-    s->set_ref("S1");
-    s->set_bsn(kCanaryBsn);
-    s->set_name("Fictief Persoon");
+    *subjects.add_subjects() = victim_;
     const std::string agent = partner + "-agent";
     auto sealed = SignAndSeal(*c.signer, v1::MESSAGE_KIND_SUBJECT_DATA, agent,
                               identities_.at(agent).sealing().public_key, request_id, subjects.SerializeAsString());
@@ -282,6 +302,8 @@ class GatewayTest : public ::testing::Test {
     ref->set_ref("S1");
     ref->set_role(v1::SUBJECT_ROLE_VICTIM);
     req.set_sealed_subjects(*sealed);
+    req.set_case_head(heads_[case_id].hash);
+    req.set_case_length(heads_[case_id].length);
     auto m = c.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", req.SerializeAsString(), request_id);
     EXPECT_THAT(m, IsOk());
     EXPECT_OK(c.conn->Send(m->bytes));
@@ -442,6 +464,7 @@ TEST_F(GatewayTest, ReplayIsRefused) {
   Client& coord = Connect("regisseur-01");
   v1::CaseCommand cmd;
   cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  *cmd.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
   std::string bytes;
   Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, cmd, "", &bytes);
   Body<v1::CaseResult>(Receive(coord), v1::MESSAGE_KIND_CASE_RESULT);
@@ -491,13 +514,13 @@ TEST_F(GatewayTest, PolicyRefusalCarriesTheReasonAndConsentMakesItAllowed) {
   EXPECT_EQ(ExpectAuthorisation(agent, request_id).decision().rule_ids(0), "R-GGZ-01");
 }
 
-TEST_F(GatewayTest, TheAuthorisationCarriesTheCoordinatorsOwnSignedCaseFacts) {
+TEST_F(GatewayTest, TheAuthorisationCarriesTheCasesWholeSignedHistory) {
   Client& coord = Connect("regisseur-01");
   Client& agent = Connect("ggz-agent");
   Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
   const std::string case_id = OpenCase(coord);
   Admit(coord, case_id, "ggz");
-  Admit(coord, case_id, "politie");  // not this partner's fact: not carried
+  Admit(coord, case_id, "politie");
   v1::CaseCommand phase;
   phase.set_case_id(case_id);
   phase.mutable_change_phase()->set_phase("stabiele-veiligheid");
@@ -510,37 +533,120 @@ TEST_F(GatewayTest, TheAuthorisationCarriesTheCoordinatorsOwnSignedCaseFacts) {
   Command(coord, consent);
   const std::string request_id = Request(coord, case_id, "ggz", "ggz-in-zorg", "plan-van-aanpak");
   v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
-  ASSERT_EQ(auth.case_evidence_size(), 3);  // admission of ggz, the phase change, the consent
-  std::set<v1::CaseCommand::CommandCase> shown;
-  for (const auto& bytes : auth.case_evidence()) {
+  // Every command, in order, byte for byte as the coordinator signed it,
+  // ending at the head the request names (protocol §3.5).
+  ASSERT_EQ(auth.case_evidence_size(), 5);
+  std::string previous;
+  for (int i = 0; i < auth.case_evidence_size(); ++i) {
     VerifyOptions want;
     want.expected_kind = v1::MESSAGE_KIND_CASE_COMMAND;
     want.expected_sender = "regisseur-01";
-    auto env = EnvelopeVerifier(resolver_, nullptr).Verify(bytes, want);  // byte for byte as signed
+    auto env = EnvelopeVerifier(resolver_, nullptr).Verify(auth.case_evidence(i), want);
     ASSERT_THAT(env, IsOk());
     v1::CaseCommand cmd;
     ASSERT_OK(ParseBody(env->body, cmd));
-    EXPECT_EQ(cmd.case_id(), case_id);
-    if (cmd.has_admit()) {
-      EXPECT_EQ(cmd.admit().partner(), "ggz");
-    }
-    shown.insert(cmd.command_case());
+    EXPECT_EQ(cmd.sequence(), static_cast<uint64_t>(i));
+    EXPECT_EQ(cmd.previous(), previous);
+    previous = cases::CommandHash(auth.case_evidence(i));
   }
-  EXPECT_EQ(shown, (std::set<v1::CaseCommand::CommandCase>{v1::CaseCommand::kAdmit, v1::CaseCommand::kChangePhase,
-                                                           v1::CaseCommand::kRecordConsent}));
+  EXPECT_EQ(previous, heads_[case_id].hash);
+  EXPECT_EQ(auth.case_phase(), "stabiele-veiligheid");
+}
+
+TEST_F(GatewayTest, TheCoordinatorFetchesTheCasesHistoryAndNobodyElseDoes) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  v1::CaseFetch fetch;
+  fetch.set_case_id(case_id);
+  const std::string id = Send(coord, v1::MESSAGE_KIND_CASE_FETCH, fetch);
+  VerifiedEnvelope env = Receive(coord);
+  EXPECT_EQ(env.header.request_id(), id);
+  auto chain = Body<v1::CaseChain>(env, v1::MESSAGE_KIND_CASE_CHAIN);
+  EXPECT_EQ(chain.length(), 2u);
+  ASSERT_EQ(chain.commands_size(), 2);
+  EXPECT_EQ(cases::CommandHash(chain.commands(1)), heads_[case_id].hash);
+  fetch.set_from(1);
+  Send(coord, v1::MESSAGE_KIND_CASE_FETCH, fetch);
+  EXPECT_EQ(Body<v1::CaseChain>(Receive(coord), v1::MESSAGE_KIND_CASE_CHAIN).commands_size(), 1);
+
+  Client& other = Connect("regisseur-02");
+  Send(other, v1::MESSAGE_KIND_CASE_FETCH, fetch);
+  auto err = Body<v1::Error>(Receive(other), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PERMISSION_DENIED);
+}
+
+TEST_F(GatewayTest, ACommandSignedOnAnOldHeadIsRefused) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  const Head before = heads_[case_id];
+  Admit(coord, case_id, "politie");
+  v1::CaseCommand phase;  // signed as if the admission had not happened
+  phase.set_case_id(case_id);
+  phase.mutable_change_phase()->set_phase("herstel");
+  phase.set_previous(before.hash);
+  phase.set_sequence(before.length);
+  Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, phase);
+  auto err = Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_FAILED_PRECONDITION);
+  EXPECT_NE(err.message().find("has changed since this command was signed"), std::string::npos) << err.message();
+  // A request signed on the old head is refused too.
+  Head now = heads_[case_id];
+  heads_[case_id] = before;
+  Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  heads_[case_id] = now;
+  auto r = Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(r.reason().find("has changed since your last look"), std::string::npos) << r.reason();
+}
+
+TEST_F(GatewayTest, ARequestAboutASubjectTheCaseNeverCommittedToIsRefused) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  for (const auto& [ref, role, expect] : std::vector<std::tuple<std::string, v1::SubjectRole, std::string>>{
+           {"S9", v1::SUBJECT_ROLE_VICTIM, "has no subject S9"},
+           {"S1", v1::SUBJECT_ROLE_UNSPECIFIED, "has no role"},
+           {"S1", v1::SUBJECT_ROLE_HOUSEMATE, "another role"}}) {
+    SCOPED_TRACE(ref);
+    const std::string request_id = NewMessageId();
+    v1::FragmentRequest req;
+    req.set_case_id(case_id);
+    req.set_source_partner("politie");
+    req.add_categories("politie-incidenten");
+    req.set_purpose("plan-van-aanpak");
+    req.add_subjects()->set_ref(ref);
+    req.mutable_subjects(0)->set_role(role);
+    req.set_sealed_subjects(std::string(100, 'x'));  // whatever is sealed: the gateway refuses first
+    req.set_case_head(heads_[case_id].hash);
+    req.set_case_length(heads_[case_id].length);
+    auto m = coord.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", req.SerializeAsString(), request_id);
+    ASSERT_THAT(m, IsOk());
+    ASSERT_OK(coord.conn->Send(m->bytes));
+    auto refusal = Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);
+    EXPECT_NE(refusal.reason().find(expect), std::string::npos) << refusal.reason();
+  }
 }
 
 TEST_F(GatewayTest, OnlyTheCaseCoordinatorMayChangeTheCase) {
   Client& coord = Connect("regisseur-01");
-  Client& other = Connect("regisseur-02");  // enrolled, but no casusregisseur role
+  Client& other = Connect("regisseur-02");  // enrolled, but no role the policy lets coordinate
   const std::string case_id = OpenCase(coord);
   v1::CaseCommand admit;
   admit.set_case_id(case_id);
   admit.mutable_admit()->set_partner("politie");
+  Chain(admit);  // on the right head, but not the case's coordinator
   Send(other, v1::MESSAGE_KIND_CASE_COMMAND, admit);
   auto err = Body<v1::Error>(Receive(other), v1::MESSAGE_KIND_ERROR);
   EXPECT_EQ(err.code(), v1::ERROR_CODE_PERMISSION_DENIED);
-  EXPECT_NE(err.message().find("casusregisseur"), std::string::npos) << err.message();
+  EXPECT_NE(err.message().find("only the coordinator of case"), std::string::npos) << err.message();
+  // Nor may it open a case of its own.
+  v1::CaseCommand open;
+  open.mutable_open()->set_purpose("plan-van-aanpak");
+  *open.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
+  Send(other, v1::MESSAGE_KIND_CASE_COMMAND, open);
+  err = Body<v1::Error>(Receive(other), v1::MESSAGE_KIND_ERROR);
+  EXPECT_EQ(err.code(), v1::ERROR_CODE_PERMISSION_DENIED);
+  EXPECT_NE(err.message().find("may not open cases"), std::string::npos) << err.message();
 }
 
 TEST_F(GatewayTest, AnAgentsOwnKindIsEnforced) {
@@ -778,13 +884,14 @@ TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
   v1::CaseCommand phase;
   phase.set_case_id(case_id);
   phase.mutable_change_phase()->set_phase("herstel");
+  Chain(phase);
   Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, phase);
   Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
   fail_audit_ = false;
-  v1::CaseCommand noop;
-  noop.set_case_id(case_id);
-  noop.mutable_admit()->set_partner("politie");
-  EXPECT_EQ(Command(coord, noop).phase(), "acute-veiligheid");
+  v1::CaseFetch fetch;  // the phase change is not in the case's history
+  fetch.set_case_id(case_id);
+  Send(coord, v1::MESSAGE_KIND_CASE_FETCH, fetch);
+  EXPECT_EQ(Body<v1::CaseChain>(Receive(coord), v1::MESSAGE_KIND_CASE_CHAIN).length(), heads_[case_id].length);
   // "Send it again": the same bytes are taken now, not refused as a replay.
   ASSERT_OK(coord.conn->Send(raw));
   auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
