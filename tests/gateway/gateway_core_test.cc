@@ -16,6 +16,8 @@
 #include "core/envelope/sealed.h"
 #include "core/envelope/wire_format.h"
 #include "gateway/startup.h"
+#include "case/case_chain.h"
+#include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::gateway {
@@ -161,20 +163,27 @@ class GatewayCoreTest : public ::testing::Test {
   std::string OpenCase() {
     v1::CaseCommand cmd;
     cmd.mutable_open()->set_purpose("plan-van-aanpak");
-    UnitResult r = Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
+    *cmd.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
+    VerifiedMessage m = Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd);
+    UnitResult r = Handle(m);
     auto out = Outbox(r);
     EXPECT_EQ(out.size(), 1u);
     v1::CaseResult result;
     if (!out.empty()) {
       EXPECT_TRUE(result.ParseFromString(out[0].body));
     }
+    heads_[result.case_id()] = {cases::CommandHash(m.raw), 1};
     return result.case_id();
   }
   void Admit(const std::string& case_id, const std::string& partner) {
     v1::CaseCommand cmd;
     cmd.set_case_id(case_id);
     cmd.mutable_admit()->set_partner(partner);
-    EXPECT_TRUE(Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd)).committed);
+    cmd.set_previous(heads_[case_id].first);
+    cmd.set_sequence(heads_[case_id].second);
+    VerifiedMessage m = Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd);
+    EXPECT_TRUE(Handle(m).committed);
+    heads_[case_id] = {cases::CommandHash(m.raw), heads_[case_id].second + 1};
   }
   VerifiedMessage Request(const std::string& case_id, const std::string& partner, const std::string& category,
                           const std::string& from = "regisseur-01") {
@@ -187,9 +196,14 @@ class GatewayCoreTest : public ::testing::Test {
     ref->set_ref("S1");
     ref->set_role(v1::SUBJECT_ROLE_VICTIM);
     req.set_sealed_subjects("sealed subject data (opaque to the gateway)");
+    req.set_case_head(heads_[case_id].first);
+    req.set_case_length(heads_[case_id].second);
     return Message(from, v1::MESSAGE_KIND_FRAGMENT_REQUEST, req);
   }
 
+  // Each case's head (hash, length) as the coordinator signed it (protocol §3.5).
+  std::map<std::string, std::pair<std::string, uint64_t>> heads_;
+  const v1::Subject victim_ = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, "999990019");
   testing::TempDir dir_;
   std::string keys_dir_, registry_dir_;
   std::map<std::string, Identity> identities_;
@@ -204,6 +218,7 @@ class GatewayCoreTest : public ::testing::Test {
 TEST_F(GatewayCoreTest, ACaseCommandIsRecordedAndItsResultWaitsInTheOutbox) {
   v1::CaseCommand cmd;
   cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  *cmd.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
   VerifiedMessage m = Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd);
   UnitResult r = Handle(m);
   EXPECT_TRUE(r.committed);
@@ -239,7 +254,8 @@ TEST_F(GatewayCoreTest, APermittedRequestIsDecidedAcceptedAndForwardedToTheConne
   ASSERT_TRUE(auth.ParseFromString(out[1].body));
   EXPECT_EQ(auth.request_envelope(), req.raw);  // byte for byte
   EXPECT_EQ(auth.audit_index(), r.records[0].index);
-  ASSERT_EQ(auth.case_evidence_size(), 1);  // the admission of the police
+  ASSERT_EQ(auth.case_evidence_size(), 2);  // the case's whole history: the open and the admission
+  EXPECT_EQ(cases::CommandHash(auth.case_evidence(1)), heads_[case_id].first);
 }
 
 TEST_F(GatewayCoreTest, ARequestWaitsForItsAgentAndGoesWhenTheAgentIsSeen) {
@@ -288,6 +304,7 @@ TEST_F(GatewayCoreTest, APolicyRefusalIsRecordedAsTheDecisionAndHeldAsARefusal) 
 TEST_F(GatewayCoreTest, ARefusedMessageIsRecordedAndAnsweredWithAnErrorNamingIt) {
   v1::CaseCommand cmd;
   cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  *cmd.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
   VerifiedMessage m = Message("regisseur-02", v1::MESSAGE_KIND_CASE_COMMAND, cmd);  // no casusregisseur role
   UnitResult r = Handle(m);
   auto records = Records(r);
@@ -306,6 +323,7 @@ TEST_F(GatewayCoreTest, ARefusedMessageIsRecordedAndAnsweredWithAnErrorNamingIt)
 TEST_F(GatewayCoreTest, ARefusalWhoseRecordCannotBeWrittenFailsTheUnitAndSendsNothing) {
   v1::CaseCommand cmd;
   cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  *cmd.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
   UnitResult opened = Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
   ASSERT_EQ(opened.records.size(), 1u);
   fail_audit_ = true;
@@ -348,6 +366,7 @@ TEST_F(GatewayCoreTest, AUnitPassesItsCrashPointsInOrder) {
   ASSERT_OK(core_->BeginUnit());
   v1::CaseCommand cmd;
   cmd.mutable_open()->set_purpose("plan-van-aanpak");
+  *cmd.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
   core_->Handle(Message("regisseur-01", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
   UnitResult r = core_->FinishUnit([&](std::string_view point, bool wrote) {
     EXPECT_TRUE(wrote);
