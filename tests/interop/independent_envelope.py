@@ -4,7 +4,8 @@ docs/protocol.md and docs/formats.md alone (no Ketenpoort code, no protobuf
 library): identity files, public cards, signed envelopes and sealed inner
 messages. It talks to the C++ `ketenpoort` binary in both directions:
 
-  * verifies the worked example of docs/protocol.md §8 byte for byte;
+  * verifies the worked example of docs/protocol.md §8 byte for byte, and the
+    subject commitment example of §3.5 from its formula;
   * makes its own identity + card, which the C++ code must load and trust;
   * signs envelopes the C++ verifier must accept (and a tampered one it must not);
   * seals a fragment to a C++-made coordinator card, which the C++ code opens;
@@ -343,6 +344,15 @@ def main():
     check("worked example public key",
           seed_key.public_key().public_bytes(RAW, RAW_PUB).hex() ==
           "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c")
+
+    # 1b. The subject commitment of §3.5, from its formula, against the value
+    # the document states (the C++ case test pins the same value).
+    doc = open(os.path.join(source, "docs/protocol.md"), encoding="utf-8").read()
+    section = doc[doc.index("### 3.5"):doc.index("## 4.")]
+    stated = section.split("give\n`")[1].split("`")[0] if "give\n`" in section else ""
+    commitment = hashlib.sha256(b"ketenpoort/v1/subject-commitment\0" + b"\x01" * 32 + lp(b"S1") + u32be(1) +
+                                lp(b"999990019") + lp(b"Anna") + lp(b"1990-01-01")).hexdigest()
+    check("subject commitment example (§3.5)", commitment == stated, stated)
 
     # 2. A Python-made identity and card, loaded by the C++ code.
     py = Identity("python-agent", "agent", "politie")
