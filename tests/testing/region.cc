@@ -74,6 +74,10 @@ Result<std::unique_ptr<Region>> Region::Create(const std::string& dir, const Clo
     KP_RETURN_IF_ERROR(r->Make(CoordinatorId(i), ParticipantKind::kCoordinator, "veiligheidsteam"));
     roles.emplace(CoordinatorId(i), "casusregisseur");
   }
+  KP_RETURN_IF_ERROR(r->Make(kWijkteamCoordinator, ParticipantKind::kCoordinator, "gemeente"));
+  roles.emplace(kWijkteamCoordinator, kWijkteamRole);
+  KP_RETURN_IF_ERROR(r->Make(kNonCoordinator, ParticipantKind::kCoordinator, "gemeente"));
+  roles.emplace(kNonCoordinator, kNonCoordinatorRole);
   KP_RETURN_IF_ERROR(r->Make(kPrivacyOfficer, ParticipantKind::kPrivacyOfficer, ""));
   for (const auto& p : r->partners_) KP_RETURN_IF_ERROR(r->Make(p + "-agent", ParticipantKind::kAgent, p));
   KP_RETURN_IF_ERROR(Registry::Sign(r->registry_dir(), r->identities_.at("enrolment-hvb").signing().secret_key,
@@ -167,23 +171,34 @@ void Region::StopAgent(const std::string& partner) {
   it->second.agent.reset();
 }
 
-client::ClientConfig Region::CoordinatorConfig(int index) const {
-  KP_CHECK(index >= 0 && index < coordinators_);
+client::ClientConfig Region::ClientConfigFor(const std::string& participant) const {
+  KP_CHECK(identities_.count(participant) != 0);
   client::ClientConfig c;
   c.gateway_endpoint = endpoint_;
   c.gateway_card = CardFilePath(keys_dir(), "gateway");
-  c.identity = IdentityFilePath(keys_dir(), CoordinatorId(index));
+  c.identity = IdentityFilePath(keys_dir(), participant);
   c.enrolment_card = CardFilePath(keys_dir(), "enrolment-hvb");
   c.registry = registry_dir();
-  c.store = index == 0 ? dir_ + "/coordinator-store" : dir_ + "/coordinator-store-" + CoordinatorId(index);
+  // Coordinator 0 keeps the store folder it always had.
+  c.store = participant == kCoordinator ? dir_ + "/coordinator-store" : dir_ + "/coordinator-store-" + participant;
   c.timeout_ms = 8000;
   return c;
 }
 
-Result<std::unique_ptr<client::Coordinator>> Region::Coordinator(int index) const {
-  KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(CoordinatorConfig(index), clock_));
+client::ClientConfig Region::CoordinatorConfig(int index) const {
+  KP_CHECK(index >= 0 && index < coordinators_);
+  return ClientConfigFor(CoordinatorId(index));
+}
+
+Result<std::unique_ptr<client::Coordinator>> Region::ConnectAs(const std::string& participant) const {
+  KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(ClientConfigFor(participant), clock_));
   KP_RETURN_IF_ERROR(c->Connect());
   return c;
+}
+
+Result<std::unique_ptr<client::Coordinator>> Region::Coordinator(int index) const {
+  KP_CHECK(index >= 0 && index < coordinators_);
+  return ConnectAs(CoordinatorId(index));
 }
 
 }  // namespace kp::testing

@@ -6,6 +6,12 @@
 // the real gateway and real agents on their own threads, on CURVE sockets on
 // 127.0.0.1; and the coordinator's client configuration.
 //
+// Besides the casusregisseurs the registry enrols two more coordinator
+// participants of the gemeente, for tests of roles that come from the policy:
+// kWijkteamCoordinator in the example policy's second coordinating role
+// (casuscoordinator), and kNonCoordinator in a role the policy does not let
+// coordinate. Neither is used unless a test asks for it.
+//
 // Data: subject BSN kBsn has one record in every category, holding every
 // field of the category plus an extra column ("interne-notitie") that no
 // policy allows, valued kCanaryDropped. Field values are "<field>:<bsn>".
@@ -35,6 +41,14 @@ class Region {
   static constexpr char kCanaryDropped[] = "CANARY-NOT-ALLOWED-FIELD";
   static constexpr char kCoordinator[] = "regisseur-01";  // coordinator 0
   static constexpr char kPrivacyOfficer[] = "fg-01";
+  // The local wijkteam's casuscoördinator: partner gemeente, role
+  // kWijkteamRole, which the example policy marks `coordinates: true`.
+  static constexpr char kWijkteamCoordinator[] = "wijkteam-01";
+  static constexpr char kWijkteamRole[] = "casuscoordinator";
+  // A coordinator participant of the gemeente enrolled in kNonCoordinatorRole,
+  // a role the policy gives no `coordinates`: it may not open cases.
+  static constexpr char kNonCoordinator[] = "medewerker-gemeente-01";
+  static constexpr char kNonCoordinatorRole[] = "wijkteam-medewerker";
 
   // Makes keys, registry and data under `dir` (which must exist, 0700), with
   // `coordinators` casusregisseurs ("regisseur-01", "regisseur-02", ...),
@@ -71,6 +85,10 @@ class Region {
   static std::string CoordinatorId(int index);
   client::ClientConfig CoordinatorConfig(int index = 0) const;
   Result<std::unique_ptr<client::Coordinator>> Coordinator(int index = 0) const;
+  // The client configuration (its own store folder) and a connected client
+  // of any coordinator participant, e.g. kWijkteamCoordinator.
+  client::ClientConfig ClientConfigFor(const std::string& participant) const;
+  Result<std::unique_ptr<client::Coordinator>> ConnectAs(const std::string& participant) const;
 
   const Identity& identity(const std::string& id) const { return identities_.at(id); }
   std::string keys_dir() const { return dir_ + "/keys"; }
