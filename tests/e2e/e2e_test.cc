@@ -2,11 +2,14 @@
 // the real coordinator client, on CURVE sockets on 127.0.0.1, with the real
 // clock; SQLite files and audit logs on disk. Includes the refusals (no
 // consent, wrong phase, after closure), a gateway restart in the middle, an
-// agent that comes online late, and answers fetched from the inbox.
+// agent that comes online late, answers fetched from the inbox, and a second
+// coordinating role of the policy (the wijkteam's casuscoördinator).
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <mutex>
+#include <set>
 
 #include "client/audit_pull.h"
 #include "client/gateway_connection.h"
@@ -48,8 +51,8 @@ class EndToEndTest : public ::testing::Test {
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
   }
 
-  std::unique_ptr<Coordinator> Connect() {
-    auto c = region_->Coordinator();
+  std::unique_ptr<Coordinator> Connect(const std::string& participant = Region::kCoordinator) {
+    auto c = region_->ConnectAs(participant);
     EXPECT_THAT(c, IsOk());
     return c.ok() ? std::move(c).value() : nullptr;
   }
@@ -280,6 +283,91 @@ TEST_F(EndToEndTest, AnAgentThatComesOnlineLateAnswersIntoTheInbox) {
   // Fetching again brings nothing new.
   ASSERT_OK_AND_ASSIGN(auto again, c->FetchInbox(""));
   EXPECT_TRUE(again.empty());
+}
+
+// Roles come from the policy: the wijkteam's casuscoördinator (partner
+// gemeente, role casuscoordinator, `coordinates: true`) opens and runs a case
+// of its own through the same client library, and gets exactly what the
+// rules written for its role allow (R-VT-WIJK-01, R-JB-WIJK-01); the gateway
+// and the agents decide it from the policy, with no role name in their code.
+TEST_F(EndToEndTest, TheWijkteamsCasuscoordinatorCoordinatesACaseUnderItsOwnRules) {
+  ASSERT_OK(region_->StartAgent("veilig-thuis"));
+  ASSERT_OK(region_->StartAgent("jeugdbescherming"));
+  auto c = Connect(Region::kWijkteamCoordinator);
+  ASSERT_NE(c, nullptr);
+  std::vector<v1::Subject> subjects(2);
+  subjects[0].set_role(v1::SUBJECT_ROLE_VICTIM);
+  subjects[0].set_bsn(Region::kBsn);
+  subjects[0].set_name(kCanaryName);
+  subjects[1].set_role(v1::SUBJECT_ROLE_CHILD);
+  subjects[1].set_bsn("999990020");
+  ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, c->OpenCase("plan-van-aanpak", subjects));
+  const std::string case_id = opened.case_id();
+  EXPECT_EQ(opened.phase(), "acute-veiligheid");
+  ASSERT_OK(c->Admit(case_id, "veilig-thuis").status());
+  ASSERT_OK(c->Admit(case_id, "jeugdbescherming").status());
+
+  // The acute phase stays with the Veiligheidsteam: the reason names the
+  // wijkteam's rule and the phases it holds in.
+  Outcome acute = Ask(*c, case_id, "veilig-thuis", {"veilig-thuis-veiligheidsbeoordeling"});
+  ASSERT_EQ(acute.kind, Outcome::Kind::kRefused);
+  EXPECT_EQ(acute.refusal.refused_by(), v1::REFUSED_BY_GATEWAY);
+  EXPECT_NE(acute.refusal.reason().find("rule R-VT-WIJK-01 allows it only in phases risicogestuurde-zorg, herstel"),
+            std::string::npos)
+      << acute.refusal.reason();
+
+  ASSERT_OK(c->ChangePhase(case_id, "risicogestuurde-zorg").status());
+
+  // Delivered, signed by the source's agent (which checked the chain and the
+  // policy itself), with only the fields R-VT-WIJK-01 allows.
+  Outcome assessment = Ask(*c, case_id, "veilig-thuis", {"veilig-thuis-veiligheidsbeoordeling"});
+  ASSERT_EQ(assessment.kind, Outcome::Kind::kDelivered)
+      << assessment.refusal.reason() << assessment.error.ToString();
+  EXPECT_EQ(assessment.signer, "veilig-thuis-agent");
+  const auto fields = Fields(assessment, "veilig-thuis-veiligheidsbeoordeling");
+  EXPECT_EQ(fields, (std::map<std::string, std::string>{
+                        {"oordeel", std::string("oordeel:") + Region::kBsn},
+                        {"datum-beoordeling", std::string("datum-beoordeling:") + Region::kBsn},
+                        {"veiligheidsafspraken", std::string("veiligheidsafspraken:") + Region::kBsn}}));
+  Outcome measures = Ask(*c, case_id, "jeugdbescherming", {"jeugdbescherming-maatregelen"});
+  ASSERT_EQ(measures.kind, Outcome::Kind::kDelivered) << measures.refusal.reason() << measures.error.ToString();
+  EXPECT_EQ(Fields(measures, "jeugdbescherming-maatregelen").at("maatregel"),
+            std::string("maatregel:") + Region::kBsn);
+
+  // Veilig Thuis' reports are for the casusregisseur only: refused by the
+  // policy although the partner is admitted and its agent is online.
+  Outcome reports = Ask(*c, case_id, "veilig-thuis", {"veilig-thuis-meldingen"});
+  ASSERT_EQ(reports.kind, Outcome::Kind::kRefused);
+  EXPECT_EQ(reports.refusal.refused_by(), v1::REFUSED_BY_GATEWAY);
+  EXPECT_NE(reports.refusal.reason().find(
+                "no rule permits veilig-thuis to share veilig-thuis-meldingen with gemeente/casuscoordinator"),
+            std::string::npos)
+      << reports.refusal.reason();
+
+  // The fragments are kept and re-verify; the gateway's log names the
+  // wijkteam's rules in its permits.
+  ASSERT_OK_AND_ASSIGN(auto fragments, c->store().Fragments(case_id));
+  EXPECT_EQ(fragments.size(), 2u);
+  for (const auto& f : fragments) EXPECT_THAT(c->ReadFragment(f), IsOk());
+  std::set<std::string> permitting;
+  for (const auto& r : GatewayRecords()) {
+    if (r.event() != v1::AUDIT_EVENT_DECISION || r.decision().verdict() != v1::AUDIT_VERDICT_PERMIT) continue;
+    EXPECT_EQ(r.recipient_partner(), "gemeente");
+    for (const auto& id : r.decision().rule_ids()) permitting.insert(id);
+  }
+  EXPECT_EQ(permitting, (std::set<std::string>{"R-JB-WIJK-01", "R-VT-WIJK-01"}));
+}
+
+TEST_F(EndToEndTest, ARoleWithoutCoordinatesCannotOpenACase) {
+  auto c = Connect(Region::kNonCoordinator);
+  ASSERT_NE(c, nullptr);
+  std::vector<v1::Subject> subjects(1);
+  subjects[0].set_role(v1::SUBJECT_ROLE_VICTIM);
+  subjects[0].set_bsn(Region::kBsn);
+  auto opened = c->OpenCase("plan-van-aanpak", subjects);
+  EXPECT_THAT(opened, testing::StatusIs(StatusCode::kPermissionDenied, "may not open cases"));
+  EXPECT_NE(opened.status().message().find(Region::kNonCoordinatorRole), std::string::npos)
+      << opened.status().ToString();
 }
 
 }  // namespace
