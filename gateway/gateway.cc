@@ -68,7 +68,10 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(const GatewayConfig& config, st
 
 Status Gateway::Init(GatewayParts parts) {
   KP_ASSIGN_OR_RETURN(core_, GatewayCore::Create(std::move(parts), clock_,
-                                                 [this](const std::string& id) { return peers_.count(id) != 0; }));
+                                                 [this](const std::string& id) {
+                                                   auto it = peers_.find(id);
+                                                   return it == peers_.end() ? std::string() : it->second.routing_id;
+                                                 }));
   replay_ = std::make_unique<ReplayGuard>(clock_, ReplayGuard::Options{.window_ms = config_.replay_window_ms});
   context_ = std::make_unique<TransportContext>();
   KP_ASSIGN_OR_RETURN(zap_, ZapHandler::Create(context_->get(), PeersOf(core_->registry())));
@@ -395,7 +398,7 @@ void Gateway::RunTimers() {
       v1::Heartbeat hb;
       hb.set_sequence(++heartbeat_sequence_);
       auto msg = core_->Sign(v1::MESSAGE_KIND_HEARTBEAT, it->first, "", hb);
-      if (msg.ok()) heartbeats.push_back(Outgoing{it->first, "", std::move(*msg)});
+      if (msg.ok()) heartbeats.push_back(Outgoing{it->first, it->second.routing_id, std::move(*msg)});
     }
     ++it;
   }

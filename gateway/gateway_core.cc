@@ -410,9 +410,11 @@ Result<std::string> GatewayCore::Sign(v1::MessageKind kind, const std::string& t
 }
 
 bool GatewayCore::Queue(const std::string& to, std::string bytes) {
-  if (!presence_(to)) return false;
+  std::string connection = presence_(to);
+  if (connection.empty()) return false;
   Outgoing o;
   o.to = to;
+  o.connection = std::move(connection);
   o.bytes = std::move(bytes);
   outbox_.push_back(std::move(o));
   return true;
@@ -432,7 +434,7 @@ void GatewayCore::SendOrHold(const std::string& coordinator, const std::string& 
                              const std::string& request_id) {
   const int64_t now = clock_.NowMillis();
   const InboxItem held{NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms, request_id};
-  const bool online = presence_(coordinator);
+  const bool online = !presence_(coordinator).empty();
   // Held in the inbox (in the unit's transaction) before it is sent. An
   // answer to a request stays there until the coordinator acknowledges it
   // (DELIVERY_ACK), so one lost on the way comes again with the next inbox
@@ -561,7 +563,7 @@ void GatewayCore::Expire(int64_t now) {
   if (retry_forwards_) {
     retry_forwards_ = false;
     for (const auto& [id, e] : registry_->entries()) {
-      if (e.card.kind == ParticipantKind::kAgent && presence_(id)) DeliverQueuedRequests(e.card.partner);
+      if (e.card.kind == ParticipantKind::kAgent && !presence_(id).empty()) DeliverQueuedRequests(e.card.partner);
     }
   }
   // How requests ended is kept long enough to recognise one sent again.

@@ -64,7 +64,7 @@ struct VerifiedMessage {
 // One message to send once the unit it belongs to is durable.
 struct Outgoing {
   std::string to;          // participant id
-  std::string connection;  // set: over this connection; empty: over `to`'s connection at send time
+  std::string connection;  // the connection it goes over (Presence, or the one the refused message came on)
   std::string bytes;       // a signed envelope
   std::string inbox_id;    // a held copy in the inbox, removed once this was sent
   std::string forward_of;  // a request to queue again for its agent when this cannot be sent
@@ -104,9 +104,10 @@ struct Refusal {
 
 class GatewayCore {
  public:
-  // True while `participant_id` has a live connection (messages to it can
-  // be sent now); the Gateway's peers, a set in tests.
-  using Presence = std::function<bool(const std::string& participant_id)>;
+  // The live connection of `participant_id` (opaque; "" when it has none):
+  // the Gateway's peers, a map in tests. A message is addressed to the
+  // connection its recipient had when it was queued, as ZeroMQ routes it.
+  using Presence = std::function<std::string(const std::string& participant_id)>;
   // Called at each crash point of a unit (see Gateway::SetCrashPoint).
   using CrashHook = std::function<void(std::string_view point, bool wrote_records)>;
 

@@ -165,7 +165,7 @@ void GatewayCore::DeliverQueuedRequests(const std::string& partner) {
   // The registry's first agent of the partner that is connected.
   std::string agent;
   for (const auto& [id, e] : registry_->entries()) {
-    if (e.card.kind == ParticipantKind::kAgent && e.card.partner == partner && presence_(id)) {
+    if (e.card.kind == ParticipantKind::kAgent && e.card.partner == partner && !presence_(id).empty()) {
       agent = id;
       break;
     }

@@ -91,7 +91,9 @@ class GatewayCoreTest : public ::testing::Test {
     auto parts = OpenGatewayParts(config_, std::move(options));
     ASSERT_THAT(parts, IsOk());
     auto core = GatewayCore::Create(std::move(parts).value(), clock_,
-                                    [this](const std::string& id) { return connected_.count(id) != 0; });
+                                    [this](const std::string& id) {
+                                      return connected_.count(id) != 0 ? "conn-" + id : std::string();
+                                    });
     ASSERT_THAT(core, IsOk());
     core_ = std::move(core).value();
     for (const auto& [id, e] : core_->registry().entries()) resolver_.Add(id, e.card.signing_key);
