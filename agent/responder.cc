@@ -97,7 +97,7 @@ Responder::Responder(const Identity& me, const PublicCard& gateway, Registry reg
       gateway_signing_key_(gateway.signing_key),
       registry_(std::move(registry)),
       policy_(std::move(policy)),
-      chains_(keys_, cases::FoldContext{policy_.get(), &registry_}),
+      chains_(keys_, cases::FoldContext::Of(policy_.get(), registry_)),
       sources_(std::move(sources)),
       log_(log),
       clock_(clock),
@@ -632,8 +632,11 @@ void Responder::HandleGatewayError(const VerifiedEnvelope& env) {
   const std::string& about = env.header.request_id();  // the message the error answers
   for (auto& [request_id, sent] : sent_) {
     if (sent.message_id != about) continue;
-    if (err.code() == v1::ERROR_CODE_UNAVAILABLE || err.code() == v1::ERROR_CODE_RESOURCE_EXHAUSTED) {
-      // The gateway could not take it now (e.g. its disk was full): again later.
+    if (err.code() == v1::ERROR_CODE_UNAVAILABLE || err.code() == v1::ERROR_CODE_RESOURCE_EXHAUSTED ||
+        err.code() == v1::ERROR_CODE_UNAUTHENTICATED) {
+      // The gateway could not take it now (e.g. its disk was full), or not
+      // that envelope (stale, e.g. after a clock step): again later, in a
+      // freshly signed envelope, until the request expires.
       spdlog::warn("the gateway could not take the answer to request {} now ({}); it is kept and sent again",
                    IdHex(request_id), err.message());
       sent.sent_ms = 0;

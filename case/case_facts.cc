@@ -61,6 +61,13 @@ bool CaseFacts::HasApproval(const std::string& source, const std::vector<std::st
   return true;
 }
 
+FoldContext FoldContext::Of(const policy::Policy* policy, const Registry& registry) {
+  return FoldContext{policy, [&registry](const std::string& id) -> const RegistryEntry* {
+                       auto e = registry.Find(id);
+                       return e.ok() ? *e : nullptr;
+                     }};
+}
+
 bool MayCoordinate(const policy::Policy& policy, const RegistryEntry& entry) {
   return entry.card.kind == ParticipantKind::kCoordinator && policy.MayCoordinate(entry.role, entry.card.partner);
 }
@@ -89,8 +96,8 @@ std::string CommandName(const v1::CaseCommand& command) {
 Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& case_id, CaseFacts* facts) {
   const policy::Policy* policy = ctx.policy;
   const v1::CaseCommand& cmd = c.command;
-  auto signer = ctx.registry->Find(c.signer);
-  if (!signer.ok()) {
+  const RegistryEntry* signer = ctx.participant ? ctx.participant(c.signer) : nullptr;
+  if (signer == nullptr) {
     return PermissionDeniedError("command " + std::to_string(cmd.sequence()) + " of the case is signed by " +
                                  c.signer + ", who is not in the signed registry");
   }
@@ -112,10 +119,10 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
     if (facts->length != 0 || !cmd.case_id().empty()) {
       return InvalidArgumentError("only the first command of a case opens it, and it names no case id");
     }
-    const bool may = policy != nullptr ? MayCoordinate(*policy, **signer)
-                                       : (*signer)->card.kind == ParticipantKind::kCoordinator;
+    const bool may = policy != nullptr ? MayCoordinate(*policy, *signer)
+                                       : signer->card.kind == ParticipantKind::kCoordinator;
     if (!may) {
-      return PermissionDeniedError("participant " + c.signer + " (role '" + (*signer)->role +
+      return PermissionDeniedError("participant " + c.signer + " (role '" + signer->role +
                                    "') may not open cases: the policy gives that role no 'coordinates'");
     }
     if (!InPolicy(policy, &policy::Policy::PurposeIndex, cmd.open().purpose())) {

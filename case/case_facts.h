@@ -21,6 +21,7 @@
 #define KETENPOORT_CASE_CASE_FACTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -85,7 +86,11 @@ struct CaseFacts {
 // chain's structure and signers only, and leaves the phase empty.
 struct FoldContext {
   const policy::Policy* policy = nullptr;
-  const Registry* registry = nullptr;
+  // The enrolled participant with this id, or null.
+  std::function<const RegistryEntry*(const std::string& id)> participant;
+
+  // Looks participants up in `registry`, which must outlive the context.
+  static FoldContext Of(const policy::Policy* policy, const Registry& registry);
 };
 
 // Whether this registry entry may open and coordinate cases under the policy

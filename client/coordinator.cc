@@ -212,7 +212,7 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
   // Signatures, links and signers, as an agent would check them.
   std::vector<std::string_view> views(fetched.begin(), fetched.end());
   KP_ASSIGN_OR_RETURN(cases::CaseFacts facts,
-                      cases::VerifyChain(keys_, cases::FoldContext{nullptr, registry_.get()}, views, case_id));
+                      cases::VerifyChain(keys_, cases::FoldContext::Of(nullptr, *registry_), views, case_id));
   if (facts.coordinator != me_->id()) {
     return PermissionDeniedError("case " + case_id + " is coordinated by " + facts.coordinator + ", not by you");
   }

@@ -93,7 +93,7 @@ Result<const GatewayCore::KnownCase*> GatewayCore::CaseOf(const CaseRecord& c) {
   KnownCase known;
   KP_ASSIGN_OR_RETURN(known.chain, store_->Commands(c.id));
   KP_ASSIGN_OR_RETURN(known.facts,
-                      cases::FoldVerified(cases::FoldContext{policy_.get(), registry_.get()}, known.chain, c.id));
+                      cases::FoldVerified(cases::FoldContext::Of(policy_.get(), *registry_), known.chain, c.id));
   if (cases_by_head_.size() >= kKnownCases) cases_by_head_.clear();
   return &cases_by_head_.emplace(c.head, std::move(known)).first->second;
 }
@@ -133,7 +133,7 @@ void GatewayCore::HandleCaseCommand(const VerifiedMessage& m) {
                   case_id);
     }
   }
-  if (Status s = cases::Apply(cases::FoldContext{policy_.get(), registry_.get()}, c, case_id, &next.facts);
+  if (Status s = cases::Apply(cases::FoldContext::Of(policy_.get(), *registry_), c, case_id, &next.facts);
       !s.ok()) {
     return fail(s, case_id);
   }

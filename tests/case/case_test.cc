@@ -68,7 +68,7 @@ class CaseTest : public ::testing::Test {
                                          [](std::string_view t) { return HexEncode(Sha256String(t)); });
     ASSERT_THAT(policy, IsOk());
     policy_ = *policy;
-    ctx_ = FoldContext{policy_.get(), registry_.get()};
+    ctx_ = FoldContext::Of(policy_.get(), *registry_);
     victim_ = TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, "999990019", "Anna Canary", "1990-01-01");
     child_ = TestSubject("S2", v1::SUBJECT_ROLE_CHILD, "999990020", "Bo Canary", "2018-05-05");
   }
