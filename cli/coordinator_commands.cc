@@ -255,7 +255,7 @@ void AddConfig(CLI::App* cmd, std::string& config) {
 
 void RegisterCase(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<CaseArgs>();
-  CLI::App* group = app.add_subcommand("case", "Open and manage cases (casusregisseur)");
+  CLI::App* group = app.add_subcommand("case", "Open and manage cases (as their coordinator)");
   group->require_subcommand(1);
 
   CLI::App* open = group->add_subcommand("open", "Open a case; subject data stays on this machine");

@@ -209,10 +209,19 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
     }
     for (auto& c : *chain.mutable_commands()) fetched.push_back(std::move(c));
   } while (fetched.size() < length && fetched.size() <= cases::kMaxCommands);
+  if (fetched.empty()) {
+    return FailedPreconditionError("the gateway has no signed history of case " + case_id +
+                                   " (opened by an older version of Ketenpoort): it cannot be continued; open a new "
+                                   "case for this family");
+  }
   // Signatures, links and signers, as an agent would check them.
   std::vector<std::string_view> views(fetched.begin(), fetched.end());
-  KP_ASSIGN_OR_RETURN(cases::CaseFacts facts,
-                      cases::VerifyChain(keys_, cases::FoldContext::Of(nullptr, *registry_), views, case_id));
+  auto checked = cases::VerifyChain(keys_, cases::FoldContext::Of(nullptr, *registry_), views, case_id);
+  if (!checked.ok()) {
+    return UnauthenticatedError("the gateway's history of case " + case_id +
+                                " does not check: " + checked.status().message());
+  }
+  cases::CaseFacts& facts = *checked;
   if (facts.coordinator != me_->id()) {
     return PermissionDeniedError("case " + case_id + " is coordinated by " + facts.coordinator + ", not by you");
   }

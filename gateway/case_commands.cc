@@ -86,8 +86,8 @@ void DescribeCommand(const v1::CaseCommand& cmd, v1::AuditRecord* rec) {
 
 Result<const GatewayCore::KnownCase*> GatewayCore::CaseOf(const CaseRecord& c) {
   if (c.length == 0) {
-    return FailedPreconditionError("case " + c.id + " has no signed history (opened by an older version); close it "
-                                   "and open it again");
+    return FailedPreconditionError("case " + c.id + " has no signed history (opened by an older version of "
+                                   "Ketenpoort): it cannot be continued; open a new case for this family");
   }
   if (auto it = cases_by_head_.find(c.head); it != cases_by_head_.end()) return &it->second;
   KnownCase known;
