@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 
 #include "core/crypto/random.h"
 #include "core/envelope/sealed.h"
@@ -49,13 +51,14 @@ class HostileGatewayTest : public ::testing::Test {
     v1::Subject s = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, Region::kBsn, kCanaryName);
     ASSERT_OK(coordinator_->store().PutSubject(kCase, s));
     // Its history as this coordinator signed it and the gateway confirmed it.
-    EnvelopeSigner signer = Signer(Region::kCoordinator);
-    testing::CaseChainBuilder chain(signer, kCase);
-    chain.Open("plan-van-aanpak", {s});
-    chain.Admit("politie");
-    for (size_t i = 0; i < chain.commands().size(); ++i) {
-      ASSERT_OK(coordinator_->store().AppendCommand(kCase, i, cases::CommandHash(chain.commands()[i]),
-                                                    chain.commands()[i]));
+    coordinator_signer_ = std::make_unique<EnvelopeSigner>(
+        Region::kCoordinator, region_->identity(Region::kCoordinator).signing().secret_key, SystemClock::Get());
+    chain_ = std::make_unique<testing::CaseChainBuilder>(*coordinator_signer_, kCase);
+    chain_->Open("plan-van-aanpak", {s});
+    chain_->Admit("politie");
+    for (size_t i = 0; i < chain_->commands().size(); ++i) {
+      ASSERT_OK(coordinator_->store().AppendCommand(kCase, i, cases::CommandHash(chain_->commands()[i]),
+                                                    chain_->commands()[i]));
     }
     request_id_ = Request();
   }
@@ -194,12 +197,43 @@ class HostileGatewayTest : public ::testing::Test {
     EXPECT_EQ(FragmentsStored(), 1u);
   }
 
+  // Plays the gateway for one CASE_FETCH of kCase: answers with `commands`
+  // and `length`. Run on its own thread while the client waits.
+  std::thread AnswerFetch(std::vector<std::string> commands, uint64_t length) {
+    return std::thread([this, commands = std::move(commands), length] {
+      StaticKeyResolver keys;
+      keys.Add(Region::kCoordinator, region_->identity(Region::kCoordinator).signing().public_key);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto in = router_->Receive(50);
+        if (!in.ok() || !in->has_value()) continue;
+        auto env = EnvelopeVerifier(keys, nullptr).Verify((*in)->payload);
+        if (!env.ok() || env->header.kind() != v1::MESSAGE_KIND_CASE_FETCH) continue;
+        v1::CaseFetch fetch;
+        EXPECT_OK(ParseBody(env->body, fetch));
+        EXPECT_EQ(fetch.case_id(), kCase);
+        v1::CaseChain chain;
+        chain.set_case_id(kCase);
+        chain.set_from(fetch.from());
+        chain.set_length(length);
+        for (size_t i = fetch.from(); i < commands.size(); ++i) chain.add_commands(commands[i]);
+        auto m = Signer("gateway").Sign(v1::MESSAGE_KIND_CASE_CHAIN, Region::kCoordinator, env->header.message_id(),
+                                        chain.SerializeAsString());
+        EXPECT_OK(router_->Send((*in)->routing_id, m.value().bytes));
+        return;
+      }
+      ADD_FAILURE() << "no case fetch came";
+    });
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<Region> region_;
   TransportContext context_;
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<RouterServer> router_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<EnvelopeSigner> coordinator_signer_;
+  std::unique_ptr<testing::CaseChainBuilder> chain_;  // the case's history as the coordinator signed it
   std::string request_id_;
   std::string request_bytes_;  // the request as the gateway received it
   std::string routing_id_;
@@ -379,6 +413,60 @@ TEST_F(AcceptanceTest, ARequestTheGatewayCouldNotSaveStaysWaitingAndGoesAgainByt
   EXPECT_TRUE(IsAccepted(request_id_));
   ExpectGenuineStillAccepted();
   EXPECT_EQ(coordinator_->Resend(request_id_).code(), StatusCode::kFailedPrecondition);  // answered: nothing to resend
+}
+
+// The client signs only on a history it checked (protocol §3.5): a case whose
+// last command got no clear answer is fetched and checked first.
+TEST_F(HostileGatewayTest, AnUnsureCaseIsFetchedAndCheckedBeforeAnythingIsSignedOnIt) {
+  // The gateway took a phase change whose confirmation never came.
+  chain_->Phase("herstel");
+  ASSERT_OK(coordinator_->store().SetChainUnsure(kCase, true));
+  std::thread gateway = AnswerFetch(chain_->commands(), chain_->length());
+  auto sent = coordinator_->SendRequest({kCase, "politie", {"politie-incidenten"}, "plan-van-aanpak", {}, ""});
+  gateway.join();
+  ASSERT_THAT(sent, IsOk());
+  auto in = router_->Receive(5000);
+  ASSERT_THAT(in, IsOk());
+  ASSERT_TRUE(in->has_value());
+  StaticKeyResolver keys;
+  keys.Add(Region::kCoordinator, region_->identity(Region::kCoordinator).signing().public_key);
+  auto env = EnvelopeVerifier(keys, nullptr).Verify((*in)->payload);
+  ASSERT_THAT(env, IsOk());
+  v1::FragmentRequest req;
+  ASSERT_OK(ParseBody(env->body, req));
+  EXPECT_EQ(req.case_head(), chain_->head());  // signed on the checked head
+  EXPECT_EQ(req.case_length(), 3u);
+  auto head = coordinator_->store().ChainHead(kCase);
+  ASSERT_THAT(head, IsOk());
+  EXPECT_FALSE(head->unsure);
+  EXPECT_EQ(head->length, 3u);
+}
+
+TEST_F(HostileGatewayTest, AHistoryWithoutACommandTheClientSignedIsRefused) {
+  std::thread gateway = AnswerFetch({chain_->commands()[0]}, 1);  // the admission left out
+  auto synced = coordinator_->SyncCase(kCase);
+  gateway.join();
+  EXPECT_THAT(synced, testing::StatusIs(StatusCode::kDataLoss, "lacks command 1 that you signed"));
+  auto head = coordinator_->store().ChainHead(kCase);
+  ASSERT_THAT(head, IsOk());
+  EXPECT_EQ(head->length, 2u);  // what it knows stays
+}
+
+TEST_F(HostileGatewayTest, AHistoryWithAForgedOrAlteredCommandIsRefused) {
+  // A closure the gateway signed itself: not the coordinator's command.
+  testing::CaseChainBuilder forged = *chain_;
+  EnvelopeSigner gateway_key = Signer("gateway");
+  forged.SignWith(gateway_key);
+  forged.Close();
+  std::thread gateway = AnswerFetch(forged.commands(), forged.length());
+  EXPECT_THAT(coordinator_->SyncCase(kCase), testing::StatusIs(StatusCode::kUnauthenticated, "does not check"));
+  gateway.join();
+
+  std::vector<std::string> altered = chain_->commands();
+  altered[1][altered[1].size() / 2] ^= 0x01;
+  gateway = AnswerFetch(altered, altered.size());
+  EXPECT_THAT(coordinator_->SyncCase(kCase), testing::StatusIs(StatusCode::kUnauthenticated, "does not check"));
+  gateway.join();
 }
 
 }  // namespace
