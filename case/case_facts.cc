@@ -93,6 +93,33 @@ std::string CommandName(const v1::CaseCommand& command) {
   }
 }
 
+std::string CommandSummary(const v1::CaseCommand& command) {
+  auto date = [](int64_t ms) { return FormatUtcDate(ms); };
+  switch (command.command_case()) {
+    case v1::CaseCommand::kOpen: {
+      std::string out = command.open().purpose() + ";";
+      for (const auto& s : command.open().subjects()) out += " " + s.ref();
+      return out;
+    }
+    case v1::CaseCommand::kAdmit: return command.admit().partner();
+    case v1::CaseCommand::kChangePhase: return command.change_phase().phase();
+    case v1::CaseCommand::kRecordConsent:
+      return command.record_consent().subject_ref() + " " + command.record_consent().purpose() + " until " +
+             date(command.record_consent().valid_until_ms());
+    case v1::CaseCommand::kWithdrawConsent:
+      return command.withdraw_consent().subject_ref() + " " + command.withdraw_consent().purpose();
+    case v1::CaseCommand::kGatekeeperApproval: {
+      const auto& g = command.gatekeeper_approval();
+      std::string cats;
+      for (const auto& c : g.categories()) cats += (cats.empty() ? "" : ",") + c;
+      return g.source_partner() + " " + cats + " " + g.purpose() + " until " + date(g.valid_until_ms());
+    }
+    case v1::CaseCommand::kAddSubject: return command.add_subject().subject().ref();
+    case v1::CaseCommand::kClose: return command.close().reason_code();
+    default: return "";
+  }
+}
+
 Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& case_id, CaseFacts* facts) {
   const policy::Policy* policy = ctx.policy;
   const v1::CaseCommand& cmd = c.command;

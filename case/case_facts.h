@@ -110,6 +110,10 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
 // listings.
 std::string CommandName(const ketenpoort::v1::CaseCommand& command);
 
+// What the command says, in ids only (never personal data), for listings:
+// "politie", "herstel", "S1 plan-van-aanpak until 2027-01-31", ...
+std::string CommandSummary(const ketenpoort::v1::CaseCommand& command);
+
 }  // namespace kp::cases
 
 #endif  // KETENPOORT_CASE_CASE_FACTS_H_

@@ -426,7 +426,8 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
       if (!cmd.ok()) continue;
       ctx.out << "    " << std::right << std::setw(3) << cmd->command.sequence() << std::left << "  "
               << FormatUtcMillis(cmd->signed_ms) << "  " << std::setw(17) << cases::CommandName(cmd->command)
-              << cmd->signer << "  " << HexEncode(cmd->hash).substr(0, 12) << "\n";
+              << std::setw(44) << cases::CommandSummary(cmd->command) << cmd->signer << "  "
+              << HexEncode(cmd->hash).substr(0, 12) << "\n";
     }
     KP_ASSIGN_OR_RETURN(auto reqs, c->store().Requests(k.id));
     ctx.out << "  requests\n";

@@ -129,6 +129,15 @@ TEST_F(CaseTest, FoldsTheCommandsIntoTheCaseFacts) {
   EXPECT_EQ(f->length, 6u);
   EXPECT_EQ(f->head, b.head());
 
+  auto summary = [&](size_t i) {
+    return CommandSummary(ParseVerifiedCommand(b.commands()[i]).value().command);
+  };
+  EXPECT_EQ(summary(0), "plan-van-aanpak; S1 S2");
+  EXPECT_EQ(summary(1), "politie");
+  EXPECT_EQ(summary(2), "stabiele-veiligheid");
+  EXPECT_EQ(summary(3), "S1 plan-van-aanpak until 2026-12-22");
+  EXPECT_EQ(summary(5), "ggz ggz-in-zorg plan-van-aanpak until 2026-12-02");
+
   b.Withdraw("S2", kPurpose);
   b.Close();
   f = Fold(b);
