@@ -119,24 +119,25 @@ std::string Coordinator::AgentOf(const std::string& partner) const {
   return "";
 }
 
-Result<std::string> Coordinator::Send(v1::MessageKind kind, const std::string& body, const std::string& message_id) {
+Result<SignedMessage> Coordinator::Send(v1::MessageKind kind, const std::string& body,
+                                        const std::string& message_id) {
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   KP_ASSIGN_OR_RETURN(SignedMessage m, signer_->Sign(kind, "", "", body, message_id));
   KP_RETURN_IF_ERROR(dealer_->Send(m.bytes));
-  return m.message_id;
+  return m;
 }
 
 // ------------------------------------------------------------ case commands
 
-Result<std::optional<VerifiedEnvelope>> Coordinator::AwaitAnswer(const std::string& id, const char* what) {
+Result<std::optional<VerifiedEnvelope>> Coordinator::AwaitAnswer(const std::string& id,
+                                                                 const std::function<void(const Outcome&)>& sink) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(config_.timeout_ms);
   while (true) {
     const int left = MillisLeft(deadline);
     if (left == 0) return std::optional<VerifiedEnvelope>();
-    KP_ASSIGN_OR_RETURN(auto env, ReceiveOne(left, id, nullptr));
+    KP_ASSIGN_OR_RETURN(auto env, ReceiveOne(left, id, sink));
     if (!env.has_value()) continue;
     if (env->header.kind() == v1::MESSAGE_KIND_ERROR) return StatusFromErrorBody(env->body);
-    (void)what;
     return env;
   }
 }
@@ -151,9 +152,8 @@ Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
     cmd.set_previous(head.hash);
     cmd.set_sequence(head.length);
   }
-  KP_ASSIGN_OR_RETURN(SignedMessage m, signer_->Sign(v1::MESSAGE_KIND_CASE_COMMAND, "", "", cmd.SerializeAsString()));
-  KP_RETURN_IF_ERROR(dealer_->Send(m.bytes));
-  auto env = AwaitAnswer(m.message_id, "case command");
+  KP_ASSIGN_OR_RETURN(SignedMessage m, Send(v1::MESSAGE_KIND_CASE_COMMAND, cmd.SerializeAsString()));
+  auto env = AwaitAnswer(m.message_id);
   if (!env.ok() || !env->has_value()) {
     // Taken or not, the gateway's history may now be ahead of ours (a lost
     // answer), or another than ours (a refusal because the head moved on):
@@ -192,8 +192,8 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
     v1::CaseFetch fetch;
     fetch.set_case_id(case_id);
     fetch.set_from(fetched.size());
-    KP_ASSIGN_OR_RETURN(std::string id, Send(v1::MESSAGE_KIND_CASE_FETCH, fetch.SerializeAsString()));
-    KP_ASSIGN_OR_RETURN(auto env, AwaitAnswer(id, "case fetch"));
+    KP_ASSIGN_OR_RETURN(SignedMessage sent, Send(v1::MESSAGE_KIND_CASE_FETCH, fetch.SerializeAsString()));
+    KP_ASSIGN_OR_RETURN(auto env, AwaitAnswer(sent.message_id));
     if (!env.has_value()) {
       return DeadlineExceededError("the gateway did not send the history of case " + case_id + " within " +
                                    std::to_string(config_.timeout_ms / 1000) + " s; try again");
@@ -788,17 +788,11 @@ Result<Outcome> Coordinator::AwaitOutcome(const std::string& request_id, int tim
 Result<std::vector<Outcome>> Coordinator::FetchInbox(const std::string& case_id) {
   v1::InboxFetch fetch;
   fetch.set_case_id(case_id);
-  KP_ASSIGN_OR_RETURN(std::string id, Send(v1::MESSAGE_KIND_INBOX_FETCH, fetch.SerializeAsString()));
+  KP_ASSIGN_OR_RETURN(SignedMessage sent, Send(v1::MESSAGE_KIND_INBOX_FETCH, fetch.SerializeAsString()));
   std::vector<Outcome> out;
-  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(config_.timeout_ms);
-  while (true) {
-    const int left = MillisLeft(deadline);
-    if (left == 0) return DeadlineExceededError("the gateway did not finish sending the inbox in time");
-    KP_ASSIGN_OR_RETURN(auto end, ReceiveOne(left, id, [&](const Outcome& o) { out.push_back(o); }));
-    if (!end.has_value()) continue;
-    if (end->header.kind() == v1::MESSAGE_KIND_ERROR) return StatusFromErrorBody(end->body);
-    return out;  // the CaseResult that marks the end
-  }
+  KP_ASSIGN_OR_RETURN(auto end, AwaitAnswer(sent.message_id, [&](const Outcome& o) { out.push_back(o); }));
+  if (!end.has_value()) return DeadlineExceededError("the gateway did not finish sending the inbox in time");
+  return out;  // after the CaseResult that marks the end
 }
 
 }  // namespace kp::client

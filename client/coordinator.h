@@ -155,10 +155,13 @@ class Coordinator {
   // The case's history is checked (SyncCase when unsure or unknown).
   Status EnsureChain(const std::string& case_id);
   // The gateway's answer (or its ERROR as a Status) to message `id`;
-  // nothing when none came within the configured timeout.
-  Result<std::optional<VerifiedEnvelope>> AwaitAnswer(const std::string& id, const char* what);
-  Result<std::string> Send(ketenpoort::v1::MessageKind kind, const std::string& body,
-                           const std::string& message_id = "");
+  // nothing when none came within the configured timeout. Answers to
+  // requests that arrive meanwhile go to `sink`.
+  Result<std::optional<VerifiedEnvelope>> AwaitAnswer(const std::string& id,
+                                                      const std::function<void(const Outcome&)>& sink = nullptr);
+  // Signs and sends; the signed message (its id and bytes).
+  Result<SignedMessage> Send(ketenpoort::v1::MessageKind kind, const std::string& body,
+                             const std::string& message_id = "");
   // Receives one message (or nothing) within `timeout_ms` and handles it.
   // Answers to requests go to `sink`; a CaseResult/Error whose request id
   // is `awaited` is returned.
