@@ -331,8 +331,9 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   if (Status s = cases::CheckSealedSubjects(answer->facts, r, answer->subjects); !s.ok()) return s;
 
   // The same policy, here, on the facts of the chain.
-  answer->decision = policy_->Decide(
-      cases::AskPolicy(answer->facts, r, *answer->coordinator_entry, answer->subjects.justification(), now));
+  const policy::Request asked =
+      cases::AskPolicy(answer->facts, r, *answer->coordinator_entry, answer->subjects.justification(), now);
+  answer->decision = policy_->Decide(asked);
   const policy::Decision& d = answer->decision;
   if (d.effect != policy::Effect::kPermit) {
     return PermissionDeniedError("this agent's own policy check refuses it: " + d.reason);
@@ -351,9 +352,7 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
       return FailedPreconditionError("this agent has no data source for category " + c);
     }
   }
-  std::vector<std::string> refs;
-  for (const auto& s : r.subjects()) refs.push_back(s.ref());
-  if (options_.always_require_consent && !answer->facts.HasConsent(refs, r.purpose(), now)) {
+  if (options_.always_require_consent && !asked.consent_recorded) {
     return PermissionDeniedError(
         "partner " + me_.partner() +
         " requires recorded consent for every disclosure; none is shown for this request");
