@@ -27,6 +27,12 @@ std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
     case v1::MESSAGE_KIND_ACCEPTED: return std::make_unique<v1::RequestAccepted>();
     case v1::MESSAGE_KIND_CASE_FETCH: return std::make_unique<v1::CaseFetch>();
     case v1::MESSAGE_KIND_CASE_CHAIN: return std::make_unique<v1::CaseChain>();
+    case v1::MESSAGE_KIND_REFERRAL: return std::make_unique<v1::Referral>();
+    case v1::MESSAGE_KIND_REFERRAL_DECLINE: return std::make_unique<v1::ReferralDecline>();
+    case v1::MESSAGE_KIND_REFERRAL_STATUS: return std::make_unique<v1::ReferralStatus>();
+    case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return std::make_unique<v1::HandoverPackage>();
+    case v1::MESSAGE_KIND_HANDOVER_DATA: return std::make_unique<v1::HandoverData>();
+    case v1::MESSAGE_KIND_CASE_NOTICE: return std::make_unique<v1::CaseNotice>();
     default: return nullptr;
   }
 }

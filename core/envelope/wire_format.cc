@@ -26,6 +26,12 @@ std::string_view KindLabel(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_ACCEPTED: return "accepted";
     case ketenpoort::v1::MESSAGE_KIND_CASE_FETCH: return "case-fetch";
     case ketenpoort::v1::MESSAGE_KIND_CASE_CHAIN: return "case-chain";
+    case ketenpoort::v1::MESSAGE_KIND_REFERRAL: return "referral";
+    case ketenpoort::v1::MESSAGE_KIND_REFERRAL_DECLINE: return "referral-decline";
+    case ketenpoort::v1::MESSAGE_KIND_REFERRAL_STATUS: return "referral-status";
+    case ketenpoort::v1::MESSAGE_KIND_HANDOVER_PACKAGE: return "handover-package";
+    case ketenpoort::v1::MESSAGE_KIND_HANDOVER_DATA: return "handover-data";
+    case ketenpoort::v1::MESSAGE_KIND_CASE_NOTICE: return "case-notice";
     default: return "";
   }
 }
@@ -34,6 +40,8 @@ size_t MaxBodyBytes(MessageKind kind) {
   switch (kind) {
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_REQUEST:
     case ketenpoort::v1::MESSAGE_KIND_SUBJECT_DATA:
+    case ketenpoort::v1::MESSAGE_KIND_REFERRAL:
+    case ketenpoort::v1::MESSAGE_KIND_CASE_COMMAND:  // an open may carry a referral
       return kMaxRequestBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_AUTHORISATION:
     case ketenpoort::v1::MESSAGE_KIND_CASE_CHAIN:
@@ -43,6 +51,9 @@ size_t MaxBodyBytes(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_CONTENT:
       return kMaxFragmentBodyBytes;
+    case ketenpoort::v1::MESSAGE_KIND_HANDOVER_PACKAGE:
+    case ketenpoort::v1::MESSAGE_KIND_HANDOVER_DATA:
+      return kMaxHandoverBodyBytes;
     default:
       return kMaxSmallBodyBytes;
   }

@@ -26,6 +26,9 @@ inline constexpr size_t kMaxSmallBodyBytes = 64 * 1024;
 inline constexpr size_t kMaxRequestBodyBytes = 256 * 1024;
 inline constexpr size_t kMaxAuthorisationBodyBytes = 1024 * 1024;  // also CASE_CHAIN
 inline constexpr size_t kMaxFragmentBodyBytes = kMaxEnvelopeBytes - 1024;
+// A handover part: its sealed HandoverData holds whole fragments, so a part
+// leaves room for the seal around the inner envelope.
+inline constexpr size_t kMaxHandoverBodyBytes = kMaxEnvelopeBytes - 16 * 1024;
 
 // Signing input: kSignaturePrefix || label || 0x00 || u32be(len header) ||
 // header || u32be(len body) || body.
