@@ -78,6 +78,12 @@ Result<std::unique_ptr<Region>> Region::Create(const std::string& dir, const Clo
   roles.emplace(kWijkteamCoordinator, kWijkteamRole);
   KP_RETURN_IF_ERROR(r->Make(kNonCoordinator, ParticipantKind::kCoordinator, "gemeente"));
   roles.emplace(kNonCoordinator, kNonCoordinatorRole);
+  KP_RETURN_IF_ERROR(r->Make(kVeiligThuisCoordinator, ParticipantKind::kCoordinator, "veilig-thuis"));
+  roles.emplace(kVeiligThuisCoordinator, kVeiligThuisRole);
+  KP_RETURN_IF_ERROR(r->Make(kPolitieAcuut, ParticipantKind::kCoordinator, "politie"));
+  roles.emplace(kPolitieAcuut, kPolitieAcuutRole);
+  KP_RETURN_IF_ERROR(r->Make(kCit, ParticipantKind::kCoordinator, "cit"));
+  roles.emplace(kCit, kCitRole);
   KP_RETURN_IF_ERROR(r->Make(kPrivacyOfficer, ParticipantKind::kPrivacyOfficer, ""));
   for (const auto& p : r->partners_) KP_RETURN_IF_ERROR(r->Make(p + "-agent", ParticipantKind::kAgent, p));
   KP_RETURN_IF_ERROR(Registry::Sign(r->registry_dir(), r->identities_.at("enrolment-hvb").signing().secret_key,

@@ -6,11 +6,15 @@
 // the real gateway and real agents on their own threads, on CURVE sockets on
 // 127.0.0.1; and the coordinator's client configuration.
 //
-// Besides the casusregisseurs the registry enrols two more coordinator
-// participants of the gemeente, for tests of roles that come from the policy:
+// Besides the casusregisseurs the registry enrols more coordinator
+// participants, for tests of roles that come from the policy:
 // kWijkteamCoordinator in the example policy's second coordinating role
-// (casuscoordinator), and kNonCoordinator in a role the policy does not let
-// coordinate. Neither is used unless a test asks for it.
+// (casuscoordinator), kNonCoordinator in a role the policy does not let
+// coordinate, and the participants of referrals and acute cases:
+// kVeiligThuisCoordinator (vt-medewerker: coordinates, refers to the
+// Veiligheidsteam, may open acute cases), kPolitieAcuut (politie-acuut) and
+// kCit (cit-medewerker), both of which may open acute cases. None is used
+// unless a test asks for it.
 //
 // Data: subject BSN kBsn has one record in every category, holding every
 // field of the category plus an extra column ("interne-notitie") that no
@@ -49,6 +53,18 @@ class Region {
   // a role the policy gives no `coordinates`: it may not open cases.
   static constexpr char kNonCoordinator[] = "medewerker-gemeente-01";
   static constexpr char kNonCoordinatorRole[] = "wijkteam-medewerker";
+  // Veilig Thuis' participant: refers families to the Veiligheidsteam,
+  // coordinates (an acute case after its handover; monitoring), and may open
+  // an acute case.
+  static constexpr char kVeiligThuisCoordinator[] = "veilig-thuis-01";
+  static constexpr char kVeiligThuisRole[] = "vt-medewerker";
+  // Samen op in Acuut: the police on the scene and the Crisis Interventie
+  // Team, each of which may open an acute case (and coordinates it until the
+  // handover).
+  static constexpr char kPolitieAcuut[] = "politie-acuut-01";
+  static constexpr char kPolitieAcuutRole[] = "politie-acuut";
+  static constexpr char kCit[] = "cit-01";
+  static constexpr char kCitRole[] = "cit-medewerker";
 
   // Makes keys, registry and data under `dir` (which must exist, 0700), with
   // `coordinators` casusregisseurs ("regisseur-01", "regisseur-02", ...),
@@ -57,7 +73,9 @@ class Region {
   static Result<std::unique_ptr<Region>> Create(const std::string& dir, const Clock& clock, int coordinators = 1);
   ~Region();
 
-  // The nine partners with an agent, in policy order.
+  // The partners with an agent — every partner of the example policy but the
+  // veiligheidsteam (eleven, among them cit and spoedplein-etz), in policy
+  // order.
   const std::vector<std::string>& partners() const { return partners_; }
   // The categories `partner` owns (and its agent answers).
   const std::vector<std::string>& categories(const std::string& partner) const {
@@ -86,7 +104,8 @@ class Region {
   client::ClientConfig CoordinatorConfig(int index = 0) const;
   Result<std::unique_ptr<client::Coordinator>> Coordinator(int index = 0) const;
   // The client configuration (its own store folder) and a connected client
-  // of any coordinator participant, e.g. kWijkteamCoordinator.
+  // of any coordinator participant, e.g. kWijkteamCoordinator,
+  // kVeiligThuisCoordinator, kPolitieAcuut or kCit.
   client::ClientConfig ClientConfigFor(const std::string& participant) const;
   Result<std::unique_ptr<client::Coordinator>> ConnectAs(const std::string& participant) const;
 
