@@ -314,7 +314,7 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   }
 
   if (Status s = CheckEvidence(auth, answer); !s.ok()) return s;
-  if (Status s = cases::CheckAsker(*policy_, answer->facts, answer->coordinator, *answer->coordinator_entry, r);
+  if (Status s = cases::CheckAsker(*policy_, answer->facts, answer->coordinator, *answer->coordinator_entry, r, now);
       !s.ok()) {
     return s;
   }

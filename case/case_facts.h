@@ -23,7 +23,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/base/status.h"
@@ -52,6 +54,29 @@ struct SubjectFact {
   std::string commitment;  // 32 bytes
 };
 
+// A handover offered and not yet accepted, cancelled or lapsed.
+struct HandoverOffer {
+  std::string hash;  // of the OfferHandover command
+  std::string from, to, reason;
+  int64_t offered_ms = 0, expires_ms = 0;
+  int64_t stand_in_until_ms = 0;  // 0: for good
+};
+
+// A handover that took place: the marked moment.
+struct HandoverMoment {
+  std::string from, to, reason;
+  int64_t offered_ms = 0, accepted_ms = 0;
+  int64_t stand_in_until_ms = 0;  // 0: for good
+};
+
+struct PhaseFact {
+  std::string phase;  // empty in a fold without policy, except when closed
+  int64_t since_ms = 0;
+};
+
+inline constexpr int64_t kMaxOfferMs = int64_t{30} * 24 * 3600 * 1000;
+inline constexpr int64_t kMaxStandInMs = int64_t{366} * 24 * 3600 * 1000;
+
 struct CaseFacts {
   std::string case_id;
   std::string purpose;
@@ -71,7 +96,33 @@ struct CaseFacts {
   std::string head;     // hash of the last command; empty before the open
   uint64_t length = 0;  // commands folded
 
+  // Samen op in Acuut: opened acute; until when requests may be made
+  // without a handover (0 once handed over, or not acute).
+  bool acute = false;
+  int64_t acute_until_ms = 0;
+  int64_t acute_handed_over_ms = 0;
+  // Opened on a referral: its id (message id), the referrer's reference, who referred.
+  std::string referral_id, referral_reference, referred_by;
+  int64_t coordinator_since_ms = 0;  // when the coordinator took the case (open or accept)
+  // A stand-in (waarneming): the coordinator holds the case for
+  // `stand_in_for` until `stand_in_until_ms`, after which it is back.
+  std::string stand_in_for;
+  int64_t stand_in_until_ms = 0;
+  std::optional<HandoverOffer> offer;  // pending (check PendingOfferAt for lapse)
+  std::vector<HandoverMoment> handovers;
+  std::vector<PhaseFact> phases;            // every phase with when it began, in order
+  std::map<std::string, int64_t> removed;   // partner -> when it was removed
+
   const SubjectFact* Subject(const std::string& ref) const;
+  // Who coordinates at `now_ms`: a stand-in whose end has passed has given
+  // the case back to whom it stood in for.
+  const std::string& CoordinatorAt(int64_t now_ms) const;
+  // When the coordinator at `now_ms` took the case.
+  int64_t CoordinatorSinceAt(int64_t now_ms) const;
+  // The pending handover offer at `now_ms`, or null (none, or lapsed).
+  const HandoverOffer* PendingOfferAt(int64_t now_ms) const;
+  // An acute case whose window has passed without a handover.
+  bool AcuteWindowOver(int64_t now_ms) const { return acute && acute_until_ms != 0 && now_ms >= acute_until_ms; }
   bool IsMember(const std::string& partner) const { return members.count(partner) != 0; }
   // Every ref has consent for `purpose` valid at `now_ms` (false for none).
   bool HasConsent(const std::vector<std::string>& refs, const std::string& for_purpose, int64_t now_ms) const;
@@ -99,6 +150,21 @@ bool MayCoordinate(const policy::Policy& policy, const RegistryEntry& entry);
 
 // The first open phase of the policy: where a case begins.
 std::string FirstOpenPhase(const policy::Policy& policy);
+
+// Whether `entry` may take over case `facts` in a handover: a coordinator
+// whose role the policy lets coordinate; for an acute case also of a partner
+// in the policy's acute hand_over_to.
+Status MayTakeOver(const policy::Policy& policy, const CaseFacts& facts, const RegistryEntry& entry);
+
+// A reason code (handover, cancel, removal, close, decline): an id of 1-64
+// lowercase letters, digits and '-', starting with a letter or digit.
+// Codes keep free text, which could hold personal data, off the gateway.
+Status CheckReasonCode(const std::string& code, std::string_view what);
+
+// When the coordination at `now_ms` must end under the coordinator's role's
+// coordination_max_days (0: no limit).
+int64_t CoordinationEndsAt(const policy::Policy& policy, const FoldContext& ctx, const CaseFacts& facts,
+                           int64_t now_ms);
 
 // Applies `c` to `facts`, or says why it cannot follow them (facts
 // unchanged then). `case_id` names the case: for an open it is the id the

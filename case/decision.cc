@@ -5,28 +5,73 @@
 
 #include "case/commitment.h"
 #include "core/base/encoding.h"
+#include "core/base/time_format.h"
 #include "core/crypto/secret_bytes.h"
 
 namespace kp::cases {
 
 namespace v1 = ketenpoort::v1;
 
+namespace {
+
+std::string PartnerList(const policy::Policy& policy, uint64_t bits) {
+  std::string out;
+  for (size_t i = 0; i < policy.partners().size(); ++i) {
+    if ((bits >> i) & 1U) out += (out.empty() ? "" : " or ") + policy.partners()[i].id;
+  }
+  return out;
+}
+
+}  // namespace
+
 Status CheckAsker(const policy::Policy& policy, const CaseFacts& facts, const std::string& asker_id,
-                  const RegistryEntry& asker, const v1::FragmentRequest& request) {
+                  const RegistryEntry& asker, const v1::FragmentRequest& request, int64_t now_ms) {
   if (facts.closed) {
     return FailedPreconditionError("case " + facts.case_id + " is closed; no further requests are possible");
   }
-  if (facts.coordinator != asker_id) {
-    return PermissionDeniedError("you do not coordinate case " + facts.case_id);
+  if (facts.CoordinatorAt(now_ms) != asker_id) {
+    return PermissionDeniedError("you do not coordinate case " + facts.case_id +
+                                 (facts.CoordinatorAt(now_ms).empty() ? "" : " (" + facts.CoordinatorAt(now_ms) + " does)"));
   }
-  if (!MayCoordinate(policy, asker)) {
+  const bool acute_now = facts.acute && facts.acute_handed_over_ms == 0;
+  if (!MayCoordinate(policy, asker) && !(acute_now && policy.MayOpenAcute(asker.role, asker.card.partner))) {
     return PermissionDeniedError("your role '" + asker.role + "' may not coordinate cases under the policy in force");
+  }
+  if (facts.AcuteWindowOver(now_ms)) {
+    return FailedPreconditionError("the acute window of case " + facts.case_id + " ended on " +
+                                   FormatUtcMillis(facts.acute_until_ms) + " without a handover to " +
+                                   PartnerList(policy, policy.acute().hand_over_to) +
+                                   ": hand it over (ketenpoort case handover) or close it");
+  }
+  const int days = policy.CoordinationMaxDays(asker.role);
+  if (days > 0 && now_ms >= facts.CoordinatorSinceAt(now_ms) + int64_t{days} * 24 * 3600 * 1000) {
+    return FailedPreconditionError("your coordination of case " + facts.case_id + " (role '" + asker.role +
+                                   "', at most " + std::to_string(days) + " days) ended on " +
+                                   FormatUtcDate(facts.CoordinatorSinceAt(now_ms) + int64_t{days} * 24 * 3600 * 1000) +
+                                   ": hand it over (ketenpoort case handover) or close it");
   }
   if (!facts.IsMember(request.source_partner())) {
     return PermissionDeniedError("partner " + request.source_partner() + " is not admitted to case " + facts.case_id +
+                                 (facts.removed.count(request.source_partner()) != 0 ? " (it was removed)" : "") +
                                  "; admit it first (ketenpoort case admit)");
   }
   return OkStatus();
+}
+
+v1::CaseStatus CaseStatusAt(const policy::Policy& policy, const FoldContext& ctx, const CaseFacts& facts,
+                            int64_t now_ms) {
+  v1::CaseStatus st;
+  st.set_phase(facts.phase);
+  st.set_coordinator(facts.CoordinatorAt(now_ms));
+  if (!facts.closed) {
+    st.set_coordination_ends_ms(CoordinationEndsAt(policy, ctx, facts, now_ms));
+    if (facts.acute && facts.acute_handed_over_ms == 0) st.set_acute_until_ms(facts.acute_until_ms);
+    if (const HandoverOffer* o = facts.PendingOfferAt(now_ms)) {
+      st.set_pending_handover_to(o->to);
+      st.set_pending_handover_expires_ms(o->expires_ms);
+    }
+  }
+  return st;
 }
 
 Status CheckRequestSubjects(const CaseFacts& facts, const v1::FragmentRequest& request) {
@@ -78,7 +123,7 @@ policy::Request AskPolicy(const CaseFacts& facts, const v1::FragmentRequest& req
   for (const auto& c : request.categories()) pr.categories.push_back(c);
   pr.purpose = request.purpose();
   pr.phase = facts.phase;
-  pr.requester_is_member = facts.coordinator == asker.card.id;
+  pr.requester_is_member = facts.CoordinatorAt(now_ms) == asker.card.id;
   std::vector<std::string> refs;
   for (const auto& s : request.subjects()) refs.push_back(s.ref());
   pr.consent_recorded = facts.HasConsent(refs, request.purpose(), now_ms);

@@ -16,12 +16,20 @@
 
 namespace kp::cases {
 
-// Whether `asker` may ask in this case at all, before the policy: the case is
-// open, the asker is its coordinator and still in a coordinating role, the
-// source partner is admitted. PermissionDenied or FailedPrecondition with a
-// reason a coordinator understands.
+// Whether `asker` may ask in this case at all at `now_ms`, before the
+// policy: the case is open, the asker is its coordinator at that moment and
+// still in a coordinating role (for an acute case not yet handed over: a role
+// marked `acute` will do), an acute case's window has not ended without a
+// handover, the coordinating role's coordination_max_days have not passed,
+// and the source partner is admitted. PermissionDenied or FailedPrecondition
+// with a reason a coordinator understands.
 Status CheckAsker(const policy::Policy& policy, const CaseFacts& facts, const std::string& asker_id,
-                  const RegistryEntry& asker, const ketenpoort::v1::FragmentRequest& request);
+                  const RegistryEntry& asker, const ketenpoort::v1::FragmentRequest& request, int64_t now_ms);
+
+// The case as the policy reads it at `now_ms`, for the coordinator's client
+// (CaseResult.status, CaseChain.status).
+ketenpoort::v1::CaseStatus CaseStatusAt(const policy::Policy& policy, const FoldContext& ctx, const CaseFacts& facts,
+                                        int64_t now_ms);
 
 // The request's subject references: at least one, no repeats, each a subject
 // the case committed to, with the same role.

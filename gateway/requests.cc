@@ -69,7 +69,9 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   auto known = CaseOf(*c);
   if (!known.ok()) return refuse(known.status().message(), {}, false);
   const cases::CaseFacts& facts = (*known)->facts;
-  if (Status s = cases::CheckAsker(*policy_, facts, sender, *me, req); !s.ok()) return refuse(s.message(), {}, false);
+  if (Status s = cases::CheckAsker(*policy_, facts, sender, *me, req, clock_.NowMillis()); !s.ok()) {
+    return refuse(s.message(), {}, false);
+  }
   // The head the coordinator signed must be the case's: the agent checks
   // the history against it (protocol §3.5).
   if (req.case_head() != facts.head || req.case_length() != facts.length) {

@@ -77,6 +77,42 @@ bool Policy::MayCoordinate(std::string_view role, std::string_view partner) cons
   return found.partner < 0 || partners_[static_cast<size_t>(found.partner)].id == partner;
 }
 
+namespace {
+
+// The role `role`, when a participant of `partner` can hold it.
+const Policy::Role* RoleOf(const Policy& policy, std::string_view role, std::string_view partner) {
+  const int r = policy.RoleIndex(role);
+  if (r < 0) return nullptr;
+  const Policy::Role& found = policy.roles()[static_cast<size_t>(r)];
+  if (found.partner >= 0 && policy.partners()[static_cast<size_t>(found.partner)].id != partner) return nullptr;
+  return &found;
+}
+
+}  // namespace
+
+bool Policy::MayOpenAcute(std::string_view role, std::string_view partner) const {
+  const Role* r = RoleOf(*this, role, partner);
+  return r != nullptr && r->acute && acute_.defined;
+}
+
+bool Policy::MayRefer(std::string_view role, std::string_view partner, std::string_view to_partner) const {
+  const Role* r = RoleOf(*this, role, partner);
+  const int to = PartnerIndex(to_partner);
+  return r != nullptr && to >= 0 && (r->refers_to & (uint64_t{1} << to)) != 0;
+}
+
+int Policy::CoordinationMaxDays(std::string_view role) const {
+  const int r = RoleIndex(role);
+  return r < 0 ? 0 : roles_[static_cast<size_t>(r)].coordination_max_days;
+}
+
+bool Policy::HasCode(const std::vector<Code>& codes, std::string_view id) {
+  for (const auto& c : codes) {
+    if (c.id == id) return true;
+  }
+  return false;
+}
+
 void Policy::BuildIndex() {
   const size_t cells = partners_.size() * partners_.size() * categories_.size();
   std::vector<std::vector<Entry>> rows(cells);

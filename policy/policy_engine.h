@@ -131,6 +131,27 @@ class Policy {
     std::string id, name;
     int partner = -1;  // the only partner that has this role; -1: any partner
     bool coordinates = false;  // may open cases and coordinate them (case commands, requests)
+    bool acute = false;        // may open an acute case (Samen op in Acuut) and coordinate it
+    uint64_t refers_to = 0;    // partners whose coordinators this role may send referrals to
+    int coordination_max_days = 0;  // a case this role took over must be handed on or closed after; 0: no limit
+  };
+  // A policy id and its Dutch name, for coded fields (referral reasons, ...).
+  struct Code {
+    std::string id, name;
+  };
+  // The `acute:` block (docs/policy-language.md): how an acute case starts
+  // and how long its window lasts. `defined` false: no acute cases.
+  struct Acute {
+    bool defined = false;
+    std::string phase;
+    int64_t window_ms = 0;
+    uint64_t partners = 0;       // admitted at once
+    uint64_t hand_over_to = 0;   // an acute case is handed over to a coordinator of one of these
+  };
+  // The `referrals:` block: the codes a referral and a decline may carry.
+  struct Referrals {
+    std::vector<Code> reasons, decline_reasons;
+    int expire_days = 14;
   };
   struct Category {
     std::string id, name;
@@ -197,6 +218,17 @@ class Policy {
   // cases: the role is in the policy, marked `coordinates: true`, and it is
   // not bound to another partner.
   bool MayCoordinate(std::string_view role, std::string_view partner) const;
+  // Whether a participant of `partner` in `role` may open an acute case.
+  bool MayOpenAcute(std::string_view role, std::string_view partner) const;
+  // Whether a participant of `partner` in `role` may refer families to the
+  // coordinators of `to_partner`.
+  bool MayRefer(std::string_view role, std::string_view partner, std::string_view to_partner) const;
+  // The role's coordination_max_days (0: none, or an unknown role).
+  int CoordinationMaxDays(std::string_view role) const;
+  const Acute& acute() const { return acute_; }
+  const Referrals& referrals() const { return referrals_; }
+  // Whether `id` is one of `codes`.
+  static bool HasCode(const std::vector<Code>& codes, std::string_view id);
   int CategoryIndex(std::string_view id) const { return Find(category_index_, id); }
   int PurposeIndex(std::string_view id) const { return Find(purpose_index_, id); }
   int PhaseIndex(std::string_view id) const { return Find(phase_index_, id); }
@@ -230,6 +262,8 @@ class Policy {
   std::string id_, source_name_, sha256_hex_;
   std::vector<Partner> partners_;
   std::vector<Role> roles_;
+  Acute acute_;
+  Referrals referrals_;
   std::vector<Category> categories_;
   std::vector<Purpose> purposes_;
   std::vector<Phase> phases_;

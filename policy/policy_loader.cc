@@ -65,6 +65,9 @@ class PolicyCompiler {
   void ReadPartners(const Node& node);
   void ReadRoles(const Node& node);
   void ReadPhases(const Node& node);
+  void ReadAcute(const Node& node);
+  void ReadReferrals(const Node& node);
+  std::vector<Policy::Code> ReadCodes(const Node& node, std::string_view what);
   void ReadPurposes(const Node& node);
   void ReadCategories(const Node& node);
   void ReadLegalBases(const Node& node);
@@ -191,7 +194,8 @@ void PolicyCompiler::ReadPartners(const Node& node) {
 
 void PolicyCompiler::ReadRoles(const Node& node) {
   for (const Node& item : Items(node, "roles")) {
-    auto f = ReadMap(item, "a role", {"id", "name", "partner", "coordinates"}, {"id"});
+    auto f = ReadMap(item, "a role",
+                     {"id", "name", "partner", "coordinates", "acute", "refers_to", "coordination_max_days"}, {"id"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "role id");
     if (!id || !AddName(policy_->role_index_, *id, f->Get("id"), "role", role_marks_, kMaxNamesPerKind))
@@ -199,6 +203,15 @@ void PolicyCompiler::ReadRoles(const Node& node) {
     Policy::Role r{*id, "", -1, false};
     if (f->Has("name")) r.name = Text(f->Get("name"), "name").value_or("");
     if (f->Has("coordinates")) r.coordinates = Bool(f->Get("coordinates"), "coordinates").value_or(false);
+    if (f->Has("acute")) r.acute = Bool(f->Get("acute"), "acute").value_or(false);
+    if (f->Has("refers_to")) r.refers_to = NameSet(f->Get("refers_to"), policy_->partner_index_, "partner");
+    if (f->Has("coordination_max_days")) {
+      r.coordination_max_days = Int(f->Get("coordination_max_days"), "coordination_max_days", 1, 3650).value_or(0);
+      if (!r.coordinates && !r.acute) {
+        Error(f->Get("coordination_max_days"),
+              "coordination_max_days is for a role that coordinates (coordinates: true or acute: true)");
+      }
+    }
     if (f->Has("partner")) {
       if (auto p = Text(f->Get("partner"), "partner")) {
         r.partner = Resolve(*p, f->Get("partner"), policy_->partner_index_, "partner");
@@ -206,6 +219,60 @@ void PolicyCompiler::ReadRoles(const Node& node) {
     }
     policy_->roles_.push_back(std::move(r));
   }
+}
+
+std::vector<Policy::Code> PolicyCompiler::ReadCodes(const Node& node, std::string_view what) {
+  std::vector<Policy::Code> out;
+  std::map<std::string, config::Mark> seen;
+  for (const Node& item : Items(node, what)) {
+    auto f = ReadMap(item, "a code", {"id", "name"}, {"id", "name"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "code");
+    if (!id) continue;
+    if (!seen.emplace(*id, f->Get("id").mark()).second) {
+      Error(f->Get("id"), "duplicate code " + Quote(*id) + " in " + std::string(what));
+      continue;
+    }
+    Policy::Code c{*id, ""};
+    if (f->Has("name")) c.name = Text(f->Get("name"), "name").value_or("");
+    out.push_back(std::move(c));
+  }
+  if (out.size() > 64) Error(node, std::string(what) + " holds at most 64 codes");
+  return out;
+}
+
+void PolicyCompiler::ReadAcute(const Node& node) {
+  auto f = ReadMap(node, "acute", {"phase", "window_hours", "partners", "hand_over_to"},
+                   {"phase", "window_hours", "partners", "hand_over_to"});
+  if (!f) return;
+  Policy::Acute& a = policy_->acute_;
+  if (f->Has("phase")) {
+    if (auto p = Text(f->Get("phase"), "phase")) {
+      const int i = Resolve(*p, f->Get("phase"), policy_->phase_index_, "phase");
+      if (i >= 0 && policy_->phases_[static_cast<size_t>(i)].closed) {
+        Error(f->Get("phase"), "an acute case cannot start in the closed phase " + Quote(*p));
+      } else if (i >= 0) {
+        a.phase = *p;
+      }
+    }
+  }
+  if (f->Has("window_hours")) a.window_ms = int64_t{Int(f->Get("window_hours"), "window_hours", 1, 24 * 30).value_or(0)} * 3600 * 1000;
+  if (f->Has("partners")) a.partners = NameSet(f->Get("partners"), policy_->partner_index_, "partner");
+  if (f->Has("hand_over_to")) a.hand_over_to = NameSet(f->Get("hand_over_to"), policy_->partner_index_, "partner");
+  if (a.partners == 0 && f->Has("partners")) Error(f->Get("partners"), "an acute case admits at least one partner");
+  if (a.hand_over_to == 0 && f->Has("hand_over_to")) {
+    Error(f->Get("hand_over_to"), "an acute case must be handed over to the coordinators of at least one partner");
+  }
+  a.defined = !a.phase.empty() && a.window_ms > 0 && a.partners != 0 && a.hand_over_to != 0;
+}
+
+void PolicyCompiler::ReadReferrals(const Node& node) {
+  auto f = ReadMap(node, "referrals", {"reasons", "decline_reasons", "expire_days"}, {"reasons", "decline_reasons"});
+  if (!f) return;
+  Policy::Referrals& r = policy_->referrals_;
+  if (f->Has("reasons")) r.reasons = ReadCodes(f->Get("reasons"), "reasons");
+  if (f->Has("decline_reasons")) r.decline_reasons = ReadCodes(f->Get("decline_reasons"), "decline_reasons");
+  if (f->Has("expire_days")) r.expire_days = Int(f->Get("expire_days"), "expire_days", 1, 365).value_or(14);
 }
 
 void PolicyCompiler::ReadPhases(const Node& node) {
@@ -614,16 +681,29 @@ CompileOutput PolicyCompiler::Run(std::string_view text) {
       } else if (auto top = ReadMap(
                      root, "the policy",
                      {"policy", "partners", "roles", "phases", "purposes", "categories", "legal_bases",
-                      "rules"},
+                      "rules", "acute", "referrals"},
                      {"policy", "partners", "phases", "purposes", "categories", "legal_bases", "rules"})) {
         if (top->Has("policy")) ReadMeta(top->Get("policy"));
         if (top->Has("partners")) ReadPartners(top->Get("partners"));
         if (top->Has("roles")) ReadRoles(top->Get("roles"));
         if (top->Has("phases")) ReadPhases(top->Get("phases"));
+        if (top->Has("acute")) ReadAcute(top->Get("acute"));
+        if (top->Has("referrals")) ReadReferrals(top->Get("referrals"));
         if (top->Has("purposes")) ReadPurposes(top->Get("purposes"));
         if (top->Has("categories")) ReadCategories(top->Get("categories"));
         if (top->Has("legal_bases")) ReadLegalBases(top->Get("legal_bases"));
         if (top->Has("rules")) ReadRules(top->Get("rules"));
+        for (const auto& role : policy_->roles_) {
+          if (role.acute && !policy_->acute_.defined && !top->Has("acute")) {
+            Error(top->Get("roles"), "role " + Quote(role.id) +
+                                         " may open acute cases, but the policy has no acute block "
+                                         "(acute: phase, window_hours, partners, hand_over_to)");
+          }
+          if (role.refers_to != 0 && policy_->referrals_.reasons.empty() && !top->Has("referrals")) {
+            Error(top->Get("roles"), "role " + Quote(role.id) +
+                                         " may refer, but the policy has no referrals block with reasons");
+          }
+        }
         if (policy_->rules_.empty() && diagnostics_.empty()) {
           Error(top->Get("rules"), "the policy has no rules, so it refuses everything");
         }

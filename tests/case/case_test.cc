@@ -404,11 +404,11 @@ TEST_F(CaseTest, TheDecisionRestsOnTheFoldedFacts) {
   ASSERT_THAT(f, IsOk());
   const RegistryEntry& asker = **registry_->Find("regisseur-01");
   v1::FragmentRequest r = Asking({victim_});
-  EXPECT_OK(CheckAsker(*policy_, *f, "regisseur-01", asker, r));
-  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-02", **registry_->Find("regisseur-02"), r),
+  EXPECT_OK(CheckAsker(*policy_, *f, "regisseur-01", asker, r, kNow));
+  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-02", **registry_->Find("regisseur-02"), r, kNow),
               StatusIs(StatusCode::kPermissionDenied, "do not coordinate"));
   r.set_source_partner("ggz");
-  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-01", asker, r), StatusIs(StatusCode::kPermissionDenied, "admit"));
+  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-01", asker, r, kNow), StatusIs(StatusCode::kPermissionDenied, "admit"));
   r.set_source_partner("politie");
   policy::Request pr = AskPolicy(*f, r, asker, "", kNow);
   EXPECT_EQ(pr.phase, "acute-veiligheid");
