@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# The Ketenpoort demo: a gateway, the nine partner agents, a casusregisseur and
-# a privacy officer on this machine, playing one (fictional) case through its
-# phases. Called by `./run demo` as
+# The Ketenpoort demo: a gateway, the eleven partner agents, the coordinators
+# (Veilig Thuis, the Veiligheidsteam's casusregisseur, the wijkteam's
+# casuscoördinator, the police and the Crisis Interventie Team on the scene) and
+# a privacy officer on this machine, playing two (fictional) stories:
+#   A. Veilig Thuis refers a family; the Veiligheidsteam accepts; the partners
+#      answer; the case is handed to the wijkteam's casuscoördinator at a
+#      marked moment;
+#   B. Samen op in Acuut: the police open an acute case at night, with Veilig
+#      Thuis and the CIT; the next morning it is handed to Veilig Thuis.
+# Then the privacy officer's report. Called by `./run demo` as
 #   deploy/demo/demo.sh BUILD_DIR DEMO_DIR
 # Every name, number and record below is made up.
 set -euo pipefail
@@ -12,40 +19,59 @@ KP="$BUILD/cli/ketenpoort"
 GATEWAY="$BUILD/gateway/ketenpoort-gateway"
 AGENT="$BUILD/agent/ketenpoort-agent"
 POLICY="$SRC/policy/examples/veiligheidsteam-hvb.yaml"
-PARTNERS=(politie om rvdk reclassering ggz novadic veilig-thuis jeugdbescherming gemeente)
+PARTNERS=(politie om rvdk reclassering ggz novadic veilig-thuis jeugdbescherming gemeente cit spoedplein-etz)
+# Coordinator participants: id, partner, role (from the policy).
+COORDINATORS=(
+  "veilig-thuis-01 veilig-thuis vt-medewerker"
+  "regisseur-01 veiligheidsteam casusregisseur"
+  "wijkteam-01 gemeente casuscoordinator"
+  "politie-acuut-01 politie politie-acuut"
+  "cit-01 cit cit-medewerker"
+)
 START=$SECONDS
 
 step() { printf '\n\033[1;34m── %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
+# `as ID`: the following commands are typed at participant ID's desk (its own
+# keys, its own store, its own client configuration).
+AS=regisseur-01
+as() { AS="$1"; }
+prompt() { printf '\033[2m%s$ %s\033[0m\n' "$AS" "${*/#$KP/ketenpoort}"; }
 show() {
-  printf '\033[2m$ %s\033[0m\n' "${*/#$KP/ketenpoort}"
-  "$@"
+  prompt "$@"
+  KETENPOORT_CONFIG="$DEMO/clients/$AS.yaml" "$@"
 }
 # Runs a command that must be refused with exit code $1.
 expect_exit() {
   local want="$1" rc=0
   shift
-  printf '\033[2m$ %s\033[0m\n' "${*/#$KP/ketenpoort}"
-  "$@" || rc=$?
+  prompt "$@"
+  KETENPOORT_CONFIG="$DEMO/clients/$AS.yaml" "$@" || rc=$?
   if ((rc != want)); then
     echo "!! expected exit code $want, got $rc" >&2
     exit 1
   fi
   say "(exit code $rc)"
 }
+# Subject files hold a BSN, a name and a date of birth in the clear: they are
+# written just before the one command that reads them, in a folder only this
+# user can read, and overwritten and removed right after it.
+forget() { shred -u -- "$@" 2>/dev/null || rm -f -- "$@"; }
 
 PIDS=()
 cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$DEMO/desk"
 }
 trap cleanup EXIT
 
 rm -rf "$DEMO"
-mkdir -m 700 -p "$DEMO"/{keys,registry,data,logs,run}
+mkdir -m 700 -p "$DEMO"/{keys,registry,data,logs,run,clients,stores,desk}
 DEMO="$(cd "$DEMO" && pwd)"
 cd "$DEMO"
+umask 077
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 ENDPOINT="tcp://127.0.0.1:$PORT"
 
@@ -53,19 +79,33 @@ step "1. Keys: every participant makes its own (secret file 0600 + public card)"
 "$KP" keygen --id enrolment-hvb --kind enrolment --out keys >/dev/null
 "$KP" keygen --id gateway --kind gateway --out keys >/dev/null
 for p in "${PARTNERS[@]}"; do "$KP" keygen --id "$p-agent" --kind agent --partner "$p" --out keys >/dev/null; done
-"$KP" keygen --id regisseur-01 --kind coordinator --partner veiligheidsteam --out keys >/dev/null
+ROLES=()
+for c in "${COORDINATORS[@]}"; do
+  read -r id partner role <<<"$c"
+  "$KP" keygen --id "$id" --kind coordinator --partner "$partner" --out keys >/dev/null
+  ROLES+=(--role "$id=$role")
+done
 "$KP" keygen --id fg-01 --kind privacy-officer --out keys >/dev/null
-say "made: enrolment-hvb, gateway, ${#PARTNERS[@]} agents (${PARTNERS[*]}), regisseur-01, fg-01 (privacy officer)"
+say "made: enrolment-hvb, gateway, ${#PARTNERS[@]} agents (${PARTNERS[*]}), fg-01 (privacy officer)"
+say "and the coordinators, each in its role from the policy:"
+for c in "${COORDINATORS[@]}"; do
+  read -r id partner role <<<"$c"
+  say "  $id  (partner $partner, role $role)"
+done
 for f in keys/*.card; do [[ $f == keys/enrolment-hvb.card ]] || cp "$f" registry/; done
-show "$KP" registry sign --enrolment keys/enrolment-hvb.secret --dir registry --role regisseur-01=casusregisseur >/dev/null
+(
+  AS=enrolment-hvb
+  prompt "$KP" registry sign --enrolment keys/enrolment-hvb.secret --dir registry "${ROLES[@]}"
+  "$KP" registry sign --enrolment keys/enrolment-hvb.secret --dir registry "${ROLES[@]}" >/dev/null
+)
 say "the enrolment office signed the registry: $(ls registry/*.card | wc -l) participants"
 
 step "2. Fictional source data for each partner (plainly fake names and numbers)"
 python3 "$SRC/deploy/demo/make_demo_data.py" data
-say "$(find data -type f | wc -l) files under $DEMO/data (SQLite for the police, JSON files, one lookup program)"
+say "$(find data -type f | wc -l) files under $DEMO/data (SQLite for the police and the CIT, JSON files, one lookup program)"
 
-step "3. The gateway and the nine agents start"
-cat > gateway.yaml <<YAML
+step "3. The gateway and the eleven agents start"
+cat >gateway.yaml <<YAML
 listen: $ENDPOINT
 identity: keys/gateway.secret
 registry: registry
@@ -83,45 +123,63 @@ for p in "${PARTNERS[@]}"; do
 done
 say "gateway on $ENDPOINT (log: logs/gateway.log); agents: logs/<partner>-agent.log"
 
-cat > coordinator.yaml <<YAML
+for c in "${COORDINATORS[@]}"; do
+  read -r id _ _ <<<"$c"
+  cat >"clients/$id.yaml" <<YAML
 gateway:
   endpoint: $ENDPOINT
   card: keys/gateway.card
-identity: keys/regisseur-01.secret
+identity: keys/$id.secret
 enrolment_card: keys/enrolment-hvb.card
 registry: registry
-store: coordinator-store
+store: stores/$id
 YAML
-export KETENPOORT_CONFIG="$DEMO/coordinator.yaml"
+done
 # Wait until the gateway answers (the agents may come a moment later: the
 # gateway holds requests for them until they connect).
 for _ in $(seq 1 100); do
-  "$KP" inbox >/dev/null 2>&1 && break
+  KETENPOORT_CONFIG="$DEMO/clients/regisseur-01.yaml" "$KP" inbox >/dev/null 2>&1 && break
   sleep 0.1
 done
 
-step "4. The casusregisseur opens a case; the subjects' details stay on this machine"
-cat > s1.yaml <<'YAML'
-name: "Demi de Voorbeeld (fictief)"
-bsn: "999990019"
-date_of_birth: 1990-01-01
+# =============================================================================
+step "A1. Veilig Thuis refers a family to the Veiligheidsteam (its own reference, coded reasons)"
+say "Anyone can bring a family to the Veiligheidsteam, but only through Veilig Thuis. The"
+say "subjects' identifiers go sealed to the Veiligheidsteam's coordinators; the gateway sees"
+say "the reference, the purpose and the reason codes, never a name or a BSN."
+as veilig-thuis-01
+cat >desk/gezin-a.yaml <<'YAML'
+- {ref: S1, role: victim, bsn: "999990019", name: "Demi de Voorbeeld (fictief)", date_of_birth: 1990-01-01}
+- {ref: S2, role: child, bsn: "999990020", name: "Kim de Voorbeeld (fictief)", date_of_birth: 2016-05-12}
+- {ref: S3, role: suspected-perpetrator, bsn: "999990031", name: "Robin Testmans (fictief)", date_of_birth: 1987-09-30}
 YAML
-cat > s2.yaml <<'YAML'
-name: "Kim de Voorbeeld (fictief)"
-bsn: "999990020"
-date_of_birth: 2016-05-12
+show "$KP" referral send --reference VT-MB-2026-0815 --to veiligheidsteam --purpose plan-van-aanpak \
+  --reason herhaald-geweld --reason kinderen-betrokken --reason hoog-risico-escalatie --subjects desk/gezin-a.yaml
+forget desk/gezin-a.yaml
+say "(desk/gezin-a.yaml overwritten and removed: the subjects stay only in the encrypted store)"
+cat >desk/gezin-c.yaml <<'YAML'
+- {ref: S1, role: victim, bsn: "999990081", name: "Noor Fictief", date_of_birth: 1979-03-08}
 YAML
-cat > s3.yaml <<'YAML'
-name: "Robin Testmans (fictief)"
-bsn: "999990031"
-date_of_birth: 1987-09-30
-YAML
-show "$KP" case open --purpose plan-van-aanpak --subject victim:s1.yaml --subject child:s2.yaml \
-  --subject suspected-perpetrator:s3.yaml | tee case-open.txt
-CASE="$(tail -1 case-open.txt)"
-show "$KP" case admit "$CASE" "${PARTNERS[@]}"
+show "$KP" referral send --reference VT-MB-2026-0822 --to veiligheidsteam --purpose plan-van-aanpak \
+  --reason meerdere-problemen --subjects desk/gezin-c.yaml
+forget desk/gezin-c.yaml
 
-step "5. Phase 1 (acute veiligheid): requests to the partners"
+step "A2. The casusregisseur lists the referrals, declines one (a coded reason goes back) and accepts the other"
+as regisseur-01
+show "$KP" referral list --show-identifiers
+REF_A="$(KETENPOORT_CONFIG="$DEMO/clients/regisseur-01.yaml" "$KP" referral list --offline | awk '/VT-MB-2026-0815/ {print $1; exit}')"
+REF_C="$(KETENPOORT_CONFIG="$DEMO/clients/regisseur-01.yaml" "$KP" referral list --offline | awk '/VT-MB-2026-0822/ {print $1; exit}')"
+show "$KP" referral decline "$REF_C" --reason past-bij-wijkteam
+show "$KP" referral accept "$REF_A" | tee case-a.txt
+CASE="$(tail -1 case-a.txt)"
+say "the case opened with the three subjects committed, linked to VT-MB-2026-0815, Veilig Thuis admitted"
+show "$KP" case admit "$CASE" politie om rvdk reclassering ggz novadic jeugdbescherming gemeente cit spoedplein-etz
+
+as veilig-thuis-01
+show "$KP" referral list
+
+step "A3. Phase 1 (acute veiligheid): the partners answer"
+as regisseur-01
 show "$KP" request "$CASE" --from politie --category politie-incidenten --purpose plan-van-aanpak --subject S1 --subject S3
 show "$KP" request "$CASE" --from om --category om-voorwaarden --purpose plan-van-aanpak --subject S3
 show "$KP" request "$CASE" --from reclassering --category reclassering-toezicht --purpose plan-van-aanpak --subject S3
@@ -129,56 +187,138 @@ show "$KP" request "$CASE" --from veilig-thuis --category veilig-thuis-meldingen
 show "$KP" request "$CASE" --from rvdk --category rvdk-onderzoeksstatus --purpose plan-van-aanpak --subject S2
 show "$KP" request "$CASE" --from jeugdbescherming --category jeugdbescherming-maatregelen --purpose plan-van-aanpak --subject S2
 
-step "6. GGz: refused without the subject's consent, permitted once it is recorded"
+step "A4. Medical secrecy: GGz, the CIT and the Spoedplein answer only with the subject's consent"
 expect_exit 3 "$KP" request "$CASE" --from ggz --category ggz-in-zorg --purpose plan-van-aanpak --subject S3
 show "$KP" case consent "$CASE" --subject S3 --purpose plan-van-aanpak --until 2027-06-30
 show "$KP" request "$CASE" --from ggz --category ggz-in-zorg --purpose plan-van-aanpak --subject S3
 show "$KP" request "$CASE" --from novadic --category verslavingszorg-in-zorg --purpose plan-van-aanpak --subject S3
+show "$KP" request "$CASE" --from cit --category cit-inzet --purpose plan-van-aanpak --subject S3
+say "the Spoedplein's forensic-medical report of the victim: refused without consent, then given without the photos"
+expect_exit 3 "$KP" request "$CASE" --from spoedplein-etz --category spoedplein-letselrapportage --purpose veiligheidstaxatie --subject S1
+show "$KP" case consent "$CASE" --subject S1 --purpose veiligheidstaxatie --until 2027-06-30
+show "$KP" request "$CASE" --from spoedplein-etz --category spoedplein-letselrapportage --purpose veiligheidstaxatie --subject S1
 
-step "7. Acute danger: the police are asked with a justification (weapons field allowed, privacy officer notified)"
+step "A5. Acute danger: the police are asked with a justification (weapons field allowed, privacy officer notified)"
 show "$KP" request "$CASE" --from politie --category politie-incidenten --purpose acuut-gevaar-afwenden --subject S3 \
   --justification "Dreiging met een wapen gemeld op 2026-11-26 (fictief)" --json
 
-step "8. Phase 2 (stabiele veiligheid): the municipality may now be asked"
+step "A6. A living case: the mother's new partner moves in and is added as a housemate"
+cat >desk/huisgenoot.yaml <<'YAML'
+ref: S4
+bsn: "999990093"
+name: "Jesse Huisgenoot (fictief)"
+date_of_birth: 1985-12-01
+YAML
+show "$KP" case add-subject "$CASE" --subject housemate:desk/huisgenoot.yaml
+forget desk/huisgenoot.yaml
+
+step "A7. Phases 2 and 3 (stabiele veiligheid, risicogestuurde zorg): the municipality may now be asked"
 show "$KP" case phase "$CASE" stabiele-veiligheid
 show "$KP" request "$CASE" --from gemeente --category gemeente-ondersteuning --purpose plan-van-aanpak --subject S1
+show "$KP" case phase "$CASE" risicogestuurde-zorg
 
-step "9. The case is closed; a request after closure is refused"
-show "$KP" case close "$CASE" --reason veiligheid-hersteld
+step "A8. A marked moment: the case is handed to the wijkteam's casuscoördinator"
+say "The offer and the acceptance are two signed commands in the case's history. The fragments"
+say "the casusregisseur holds go over sealed to the wijkteam, with the agents' signatures intact."
+show "$KP" case handover "$CASE" --to wijkteam-01 --reason naar-wijkteam
+as wijkteam-01
+show "$KP" case accept-handover "$CASE"
+say "the casuscoördinator now coordinates (for at most 18 months, from the policy) and asks what its rules allow:"
+show "$KP" request "$CASE" --from veilig-thuis --category veilig-thuis-veiligheidsbeoordeling --purpose plan-van-aanpak --subject S1
+expect_exit 3 "$KP" request "$CASE" --from veilig-thuis --category veilig-thuis-meldingen --purpose plan-van-aanpak --subject S1
+as regisseur-01
+say "the former coordinator can no longer act on the case:"
 expect_exit 3 "$KP" request "$CASE" --from politie --category politie-incidenten --purpose plan-van-aanpak --subject S1
-show "$KP" case list
+as wijkteam-01
 show "$KP" case show "$CASE"
 
-step "10. The privacy officer pulls the audit log, verifies it and writes the report"
-show "$KP" audit pull --gateway "$ENDPOINT" --gateway-card keys/gateway.card --identity keys/fg-01.secret --out audit-copy
+# =============================================================================
+step "B1. Samen op in Acuut — 02:10 at night: the police on the scene open an acute case"
+say "(the demo plays the night and the next morning seconds apart; every time shown is real)"
+as politie-acuut-01
+cat >desk/gezin-b.yaml <<'YAML'
+- {ref: S1, role: victim, bsn: "999990044", name: "Sam Proefpersoon (fictief)", date_of_birth: 1992-02-14}
+- {ref: S2, role: child, bsn: "999990068", name: "Lou Proefpersoon (fictief)", date_of_birth: 2019-08-30}
+- {ref: S3, role: suspected-perpetrator, bsn: "999990056", name: "Alex Proefpersoon (fictief)", date_of_birth: 1990-07-07}
+YAML
+show "$KP" acute open --purpose acuut-gevaar-afwenden --subjects desk/gezin-b.yaml | tee case-b.txt
+forget desk/gezin-b.yaml
+ACUTE="$(tail -1 case-b.txt)"
+say "police, Veilig Thuis and the CIT are admitted at once and told; the acute window is 72 hours"
+
+step "B2. Veilig Thuis and the CIT are told at once"
+as veilig-thuis-01
+show "$KP" inbox
+as cit-01
+show "$KP" inbox
+
+step "B3. On the scene: is the family known to Veilig Thuis? What did the CIT do?"
+as politie-acuut-01
+show "$KP" request "$ACUTE" --from veilig-thuis --category veilig-thuis-meldingen \
+  --category veilig-thuis-veiligheidsbeoordeling --purpose acuut-gevaar-afwenden --subject S1
+expect_exit 3 "$KP" request "$ACUTE" --from cit --category cit-inzet --purpose acuut-gevaar-afwenden --subject S3
+show "$KP" request "$ACUTE" --from cit --category cit-inzet --purpose acuut-gevaar-afwenden --subject S3 \
+  --justification "Verdachte dreigt terug te komen; kinderen in huis (fictief)"
+say "without a justification the CIT's data is refused; with one, only whether it came, what it did"
+say "and the follow-up appointment — not the nature of the crisis (rule R-ACUUT-CIT-01)"
+show "$KP" case list
+
+step "B4. 08:30 the next morning: the police hand the acute case to Veilig Thuis"
+show "$KP" case handover "$ACUTE" --to veilig-thuis-01 --reason overdracht-na-acuut
+as veilig-thuis-01
+show "$KP" case accept-handover "$ACUTE"
+say "the acute window ends with the handover; Veilig Thuis coordinates (monitoring, at most 18 months)"
+show "$KP" request "$ACUTE" --from politie --category politie-incidenten --purpose acuut-gevaar-afwenden \
+  --subject S1 --subject S3 --justification "Huisbezoek vandaag 10:00 met het CIT; wapen gemeld (fictief)"
+as politie-acuut-01
+say "the police no longer coordinate the case:"
+expect_exit 3 "$KP" request "$ACUTE" --from veilig-thuis --category veilig-thuis-meldingen --purpose acuut-gevaar-afwenden --subject S1
+as veilig-thuis-01
+show "$KP" case show "$ACUTE"
+
+# =============================================================================
+step "C. The privacy officer pulls the audit log, verifies it and writes the report"
+as fg-01
+prompt "$KP" audit pull --gateway "$ENDPOINT" --gateway-card keys/gateway.card --identity keys/fg-01.secret --out audit-copy
+"$KP" audit pull --gateway "$ENDPOINT" --gateway-card keys/gateway.card --identity keys/fg-01.secret --out audit-copy
 # The log's key the privacy officer pinned when the gateway was installed, and
 # a checkpoint the police agent kept from one of its receipts.
 cp run/gateway/audit/log.vkey pinned-gateway-log.vkey
 KEPT="$(ls run/politie-agent/gateway-checkpoints/* | head -1)"
-show "$KP" audit verify audit-copy --key pinned-gateway-log.vkey --checkpoint "$KEPT"
-show "$KP" audit report audit-copy --key pinned-gateway-log.vkey --case "$CASE" --out audit-report.html
+prompt "$KP" audit verify audit-copy --key pinned-gateway-log.vkey --checkpoint "$KEPT"
+"$KP" audit verify audit-copy --key pinned-gateway-log.vkey --checkpoint "$KEPT"
+prompt "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
+"$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
+say "audit-report.html: both cases, with the referral, the handovers and the acute window on their timelines"
 
-step "11. No personal data left the partners' or coordinator's machines in the clear"
+step "D. No personal data left the partners' or coordinators' machines in the clear"
 LEAKS=0
-for needle in 999990019 "Demi de Voorbeeld" "Robin Testmans" "Dreiging met een wapen"; do
-  if grep -rqa -- "$needle" logs run/gateway audit-copy coordinator-store 2>/dev/null; then
-    echo "!! found '$needle' in a log, the gateway's data or the coordinator's store" >&2
+for needle in 999990019 999990044 999990093 "Demi de Voorbeeld" "Robin Testmans" "Sam Proefpersoon" \
+  "Jesse Huisgenoot" "Dreiging met een wapen" "Verdachte dreigt terug" "Huisbezoek vandaag"; do
+  if grep -rqa -- "$needle" logs run/gateway audit-copy stores case-a.txt case-b.txt 2>/dev/null; then
+    echo "!! found '$needle' in a log, the gateway's data, the audit copy or a coordinator's store" >&2
     LEAKS=1
   fi
 done
+if [[ -n "$(ls -A desk)" ]]; then
+  echo "!! subject files left on disk: $(ls desk)" >&2
+  LEAKS=1
+fi
 ((LEAKS == 0)) || exit 1
-say "searched logs/, run/gateway/, audit-copy/ and coordinator-store/ for the subjects' BSN, names and the"
-say "justification text: not found (the store keeps them encrypted; the gateway never saw them)"
+say "searched logs/, run/gateway/, audit-copy/ and every coordinator's store for the subjects' BSNs,"
+say "names and the justification texts: not found (the stores keep them encrypted; the gateway never"
+say "saw them); no subject file is left in desk/"
 
 cleanup
 trap - EXIT
 step "Done in $((SECONDS - START)) s"
 cat <<TXT
 Everything is in $DEMO:
-  audit-report.html      the privacy officer's report of case $CASE (open it in a browser)
+  audit-report.html      the privacy officer's report of both cases (open it in a browser)
   audit-copy/            the pulled audit log, verified against the pinned key
-  coordinator-store/     the casusregisseur's local store (fragments sealed, subjects encrypted)
+  stores/<participant>/  each coordinator's local store (fragments sealed, subjects encrypted)
+  clients/<participant>.yaml  each coordinator's client configuration (docs/cli.md)
   logs/                  the gateway's and the agents' logs: ids only, no personal data
   run/<agent>/audit/     each agent's own log of what it disclosed
-  *.yaml                 the configurations used (docs/operations.md, docs/agent.md, docs/cli.md)
+  *.yaml                 the gateway's and agents' configurations (docs/operations.md, docs/agent.md)
 TXT

@@ -6,9 +6,11 @@
   make_demo_data.py --agent-config PARTNER ENDPOINT POLICY
       prints the agent configuration of PARTNER (paths relative to the demo folder)
 
-Every name, number and record is made up. The three subjects are the ones the
-demo's casusregisseur enters: BSN 999990019 (victim), 999990020 (child),
-999990031 (suspected perpetrator).
+Every name, number and record is made up. Two families:
+  the referred family (Veilig Thuis refers it to the Veiligheidsteam):
+    BSN 999990019 (victim), 999990020 (child), 999990031 (suspected perpetrator);
+  the acute family (the police open an acute case at night):
+    BSN 999990044 (victim), 999990068 (child), 999990056 (suspected perpetrator).
 """
 import json
 import os
@@ -16,6 +18,8 @@ import sqlite3
 import sys
 
 VICTIM, CHILD, PERPETRATOR = "999990019", "999990020", "999990031"
+# The family of the acute case (Samen op in Acuut).
+ACUTE_VICTIM, ACUTE_CHILD, ACUTE_PERPETRATOR = "999990044", "999990068", "999990056"
 
 # category -> {bsn: [records]}; fields beyond the policy's allowed ones are
 # there on purpose: the agent drops them (e.g. 'interne-notitie', 'diagnose').
@@ -55,6 +59,17 @@ JSON_SOURCES = {
                   "contactpersoon-toegang": "consulent-08"}],
     },
     "veiligheidsplan": {},
+    # The Spoedplein's forensic-medical reports, exported as JSON files. The
+    # photos and the anamnesis never leave the hospital (no rule allows them).
+    "spoedplein-letselrapportage": {
+        VICTIM: [{"datum-onderzoek": "2026-11-01", "letselbeschrijving": "hematomen bovenarm links (fictief)",
+                  "letselduiding": "past bij vastpakken (fictief)", "fotodocumentatie": "NIET DELEN: foto-archief",
+                  "forensisch-arts": "forensisch-arts-02", "anamnese": "NIET DELEN: medisch"}],
+        ACUTE_VICTIM: [{"datum-onderzoek": "2026-11-30", "letselbeschrijving": "snijwond hand rechts (fictief)",
+                        "letselduiding": "past bij afweren van een mes (fictief)",
+                        "fotodocumentatie": "NIET DELEN: foto-archief", "forensisch-arts": "forensisch-arts-05",
+                        "anamnese": "NIET DELEN: medisch"}],
+    },
 }
 
 # Veilig Thuis answers through a lookup program (the `command` connector).
@@ -63,12 +78,24 @@ VT_RECORDS = {
         VICTIM: [{"meldingsdatum": "2026-09-28", "aard-melding": "huiselijk geweld", "status-onderzoek": "afgerond"},
                  {"meldingsdatum": "2026-11-03", "aard-melding": "kindermishandeling", "status-onderzoek": "lopend"}],
         CHILD: [{"meldingsdatum": "2026-11-03", "aard-melding": "kindermishandeling", "status-onderzoek": "lopend"}],
+        ACUTE_VICTIM: [{"meldingsdatum": "2026-06-12", "aard-melding": "huiselijk geweld",
+                        "status-onderzoek": "afgerond", "melder": "NIET DELEN: de melder"}],
     },
     "veilig-thuis-veiligheidsbeoordeling": {
         VICTIM: [{"oordeel": "onveilig", "datum-beoordeling": "2026-11-04",
                   "veiligheidsafspraken": "opvang bij familie (fictief)"}],
+        ACUTE_VICTIM: [{"oordeel": "voorwaardelijk veilig", "datum-beoordeling": "2026-06-20",
+                        "veiligheidsafspraken": "geen alcohol in huis; buurvrouw als steunfiguur (fictief)"}],
     },
 }
+
+# The Crisis Interventie Team's deployments, in its own SQLite registration.
+CIT_ROWS = [
+    (PERPETRATOR, "2026-10-02", "suïcidale uitlatingen (fictief)", "thuisbehandeling gestart (fictief)",
+     "wekelijks gesprek GGz", "crisisdienst-01", "NIET DELEN: behandelnotitie"),
+    (ACUTE_PERPETRATOR, "2026-11-30", "psychotische ontregeling (fictief)", "crisismaatregel aangevraagd (fictief)",
+     "2026-11-30 10:00 huisbezoek met Veilig Thuis", "crisisdienst-03", "NIET DELEN: behandelnotitie"),
+]
 
 PARTNER_CATEGORIES = {
     "politie": ["politie-incidenten"],
@@ -80,6 +107,8 @@ PARTNER_CATEGORIES = {
     "veilig-thuis": ["veilig-thuis-meldingen", "veilig-thuis-veiligheidsbeoordeling"],
     "jeugdbescherming": ["jeugdbescherming-maatregelen"],
     "gemeente": ["gemeente-ondersteuning"],
+    "cit": ["cit-inzet"],
+    "spoedplein-etz": ["spoedplein-letselrapportage"],
 }
 
 VT_LOOKUP = r'''
@@ -99,8 +128,16 @@ def write_data(data):
         ('999990019', '2026-09-27', 'huiselijk geweld', 'slachtoffer', 'ja', 'nee', 'NIET DELEN: proces-verbaal'),
         ('999990019', '2026-11-01', 'bedreiging', 'slachtoffer', 'nee', 'ja', 'NIET DELEN'),
         ('999990031', '2026-09-27', 'huiselijk geweld', 'verdachte', 'ja', 'nee', 'NIET DELEN'),
-        ('999990031', '2026-11-01', 'bedreiging', 'verdachte', 'nee', 'ja', 'NIET DELEN');
+        ('999990031', '2026-11-01', 'bedreiging', 'verdachte', 'nee', 'ja', 'NIET DELEN'),
+        ('999990044', '2026-11-30', 'huiselijk geweld', 'slachtoffer', 'ja', 'ja', 'NIET DELEN: proces-verbaal'),
+        ('999990056', '2026-11-30', 'huiselijk geweld', 'verdachte', 'ja', 'ja', 'NIET DELEN');
     """)
+    db.commit()
+    db.close()
+    db = sqlite3.connect(os.path.join(data, "cit.db"))
+    db.execute("CREATE TABLE inzet(bsn TEXT, datum TEXT, crisis TEXT, maatregelen TEXT, vervolg TEXT,"
+               " contact TEXT, notitie TEXT)")
+    db.executemany("INSERT INTO inzet VALUES (?, ?, ?, ?, ?, ?, ?)", CIT_ROWS)
     db.commit()
     db.close()
     for category, by_bsn in JSON_SOURCES.items():
@@ -140,6 +177,16 @@ def agent_config(partner, endpoint, policy):
                 "        SELECT datum, soort AS incidentsoort, rol AS \"rol-betrokkene\",",
                 "               geweld AS \"geweld-gebruikt\", wapens AS \"wapens-aanwezig\", notitie AS \"interne-notitie\"",
                 "        FROM incidenten WHERE bsn = :bsn ORDER BY datum",
+            ]
+        elif category == "cit-inzet":
+            lines += [
+                "      kind: sqlite",
+                "      database: data/cit.db",
+                "      query: >-",
+                "        SELECT datum AS \"datum-inzet\", crisis AS \"aard-crisis\",",
+                "               maatregelen AS \"genomen-maatregelen\", vervolg AS vervolgafspraak,",
+                "               contact AS contactpersoon, notitie AS \"interne-notitie\"",
+                "        FROM inzet WHERE bsn = :bsn ORDER BY datum",
             ]
         elif partner == "veilig-thuis":
             lookup = os.path.abspath(os.path.join("data", "vt-lookup.py"))
