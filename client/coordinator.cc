@@ -148,6 +148,20 @@ Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
   if (!open) {
     // Never sign on a head this client has not checked (protocol §3.5).
     KP_RETURN_IF_ERROR(EnsureChain(cmd.case_id()));
+    // Nor a command the case's history does not let me sign: said here in
+    // words, before the gateway refuses it.
+    KP_ASSIGN_OR_RETURN(cases::CaseFacts facts, LocalFacts(cmd.case_id()));
+    const int64_t now = clock_.NowMillis();
+    if (cmd.has_accept_handover()) {
+      const cases::HandoverOffer* offer = facts.PendingOfferAt(now);
+      if (offer == nullptr || offer->to != me_->id()) {
+        return FailedPreconditionError("case " + cmd.case_id() + " is not offered to you (no pending handover to " +
+                                       me_->id() + "; it may have lapsed or been cancelled)");
+      }
+    } else if (const std::string now_by = facts.CoordinatorAt(now); now_by != me_->id()) {
+      return PermissionDeniedError("case " + cmd.case_id() + " is coordinated by " + now_by +
+                                   ", not by you: only its coordinator signs its commands");
+    }
     KP_ASSIGN_OR_RETURN(CoordinatorStore::Head head, store_->ChainHead(cmd.case_id()));
     cmd.set_previous(head.hash);
     cmd.set_sequence(head.length);
@@ -178,6 +192,12 @@ Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
   return done;
 }
 
+Result<cases::CaseFacts> Coordinator::LocalFacts(const std::string& case_id) {
+  KP_ASSIGN_OR_RETURN(std::vector<std::string> chain, store_->Chain(case_id));
+  if (chain.empty()) return NotFoundError("this client holds no history of case " + case_id);
+  return cases::FoldVerified(cases::FoldContext::Of(nullptr, *registry_), chain, case_id);
+}
+
 Status Coordinator::EnsureChain(const std::string& case_id) {
   KP_ASSIGN_OR_RETURN(CoordinatorStore::Head head, store_->ChainHead(case_id));
   if (!head.unsure && head.length > 0) return OkStatus();
@@ -188,6 +208,8 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   std::vector<std::string> fetched;
   uint64_t length = 0;
+  v1::CaseStatus status;
+  bool has_status = false;
   do {
     v1::CaseFetch fetch;
     fetch.set_case_id(case_id);
@@ -204,6 +226,10 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
       return UnauthenticatedError("the gateway answered a case fetch with something else than the case's history");
     }
     length = chain.length();
+    if (chain.has_status()) {
+      status = chain.status();
+      has_status = true;
+    }
     if (chain.commands().empty() && fetched.size() < length) {
       return UnauthenticatedError("the gateway's history of case " + case_id + " stops short of its stated length");
     }
@@ -222,9 +248,6 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
                                 " does not check: " + checked.status().message());
   }
   cases::CaseFacts& facts = *checked;
-  if (facts.coordinator != me_->id()) {
-    return PermissionDeniedError("case " + case_id + " is coordinated by " + facts.coordinator + ", not by you");
-  }
   // What this client signed and the gateway confirmed must still be there.
   KP_ASSIGN_OR_RETURN(std::vector<std::string> known, store_->Chain(case_id));
   for (size_t i = 0; i < known.size(); ++i) {
@@ -238,23 +261,31 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
   KP_RETURN_IF_ERROR(store_->Begin());
   Status kept = store_->ReplaceChain(case_id, fetched, hashes);
   if (kept.ok()) {
+    // A case offered to this participant is not in its store yet.
     auto c = store_->GetCase(case_id);
-    if (c.ok()) {
-      c->closed = facts.closed;
-      kept = store_->PutCase(*c);
+    CaseInfo info = c.ok() ? *c : CaseInfo{case_id, facts.purpose, status.phase(), facts.opened_ms, false, {}};
+    if (!status.phase().empty()) info.phase = status.phase();
+    info.closed = facts.closed;
+    kept = store_->PutCase(info);
+    for (const auto& [partner, since] : facts.members) {
+      if (kept.ok()) kept = store_->AddPartner(case_id, partner, since);
     }
   }
+  if (kept.ok() && has_status) kept = store_->PutStatus(case_id, status, clock_.NowMillis());
   if (kept.ok()) kept = store_->Commit();
   if (!kept.ok()) {
     store_->Rollback();
     return kept;
   }
+  // Handed over for good: this client's copies of the case's data go.
+  if (auto forgot = ForgetIfHandedAway(case_id, facts); !forgot.ok()) {
+    spdlog::warn("case {}: could not delete the data of a case handed over: {}", case_id, forgot.status().message());
+  }
   return facts;
 }
 
-Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::vector<v1::Subject> subjects) {
-  v1::CaseCommand cmd;
-  cmd.mutable_open()->set_purpose(purpose);
+Status Coordinator::Commit(std::vector<v1::Subject>& subjects,
+                           google::protobuf::RepeatedPtrField<v1::SubjectRef>* out) {
   std::set<std::string> refs;
   for (size_t i = 0; i < subjects.size(); ++i) {
     v1::Subject& s = subjects[i];
@@ -262,23 +293,52 @@ Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::ve
     if (!refs.insert(s.ref()).second) return InvalidArgumentError("subject reference " + s.ref() + " is used twice");
     s.set_salt(cases::NewSubjectSalt());
     KP_ASSIGN_OR_RETURN(std::string commitment, cases::SubjectCommitment(s));
-    auto* ref = cmd.mutable_open()->add_subjects();
+    auto* ref = out->Add();
     ref->set_ref(s.ref());
     ref->set_role(s.role());
     ref->set_commitment(commitment);
   }
+  return OkStatus();
+}
+
+Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::vector<v1::Subject> subjects) {
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose(purpose);
+  if (Status s = Commit(subjects, cmd.mutable_open()->mutable_subjects()); !s.ok()) {
+    for (auto& k : subjects) WipeSubject(&k);
+    return s;
+  }
+  return OpenWith(cmd, subjects, nullptr);
+}
+
+Result<v1::CaseResult> Coordinator::OpenAcuteCase(const std::string& purpose, std::vector<v1::Subject> subjects) {
+  v1::CaseCommand cmd;
+  cmd.mutable_open()->set_purpose(purpose);
+  cmd.mutable_open()->set_acute(true);
+  if (Status s = Commit(subjects, cmd.mutable_open()->mutable_subjects()); !s.ok()) {
+    for (auto& k : subjects) WipeSubject(&k);
+    return s;
+  }
+  return OpenWith(cmd, subjects, nullptr);
+}
+
+Result<v1::CaseResult> Coordinator::OpenWith(const v1::CaseCommand& cmd, std::vector<v1::Subject>& subjects,
+                                             const std::function<Status(const std::string&)>& also_keep) {
   auto done = Command(cmd);
   if (!done.ok()) {
     for (auto& s : subjects) WipeSubject(&s);
     return done.status();
   }
   const v1::CaseResult& r = done->result;
+  const int64_t now = clock_.NowMillis();
   Status kept = store_->Begin();
-  if (kept.ok()) kept = store_->PutCase({r.case_id(), purpose, r.phase(), clock_.NowMillis(), false, {}});
+  if (kept.ok()) kept = store_->PutCase({r.case_id(), cmd.open().purpose(), r.phase(), now, false, {}});
   for (const auto& s : subjects) {
     if (kept.ok()) kept = store_->PutSubject(r.case_id(), s);
   }
   if (kept.ok()) kept = store_->AppendCommand(r.case_id(), 0, cases::CommandHash(done->envelope), done->envelope);
+  if (kept.ok() && r.has_status()) kept = store_->PutStatus(r.case_id(), r.status(), now);
+  if (kept.ok() && also_keep) kept = also_keep(r.case_id());
   if (kept.ok()) kept = store_->Commit();
   for (auto& s : subjects) WipeSubject(&s);
   if (!kept.ok()) {
@@ -291,6 +351,12 @@ Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::ve
 
 Result<v1::CaseResult> Coordinator::ChangeCase(const v1::CaseCommand& cmd,
                                                const std::function<Status()>& also_keep) {
+  KP_ASSIGN_OR_RETURN(Confirmed done, ChangeCaseConfirmed(cmd, also_keep));
+  return std::move(done.result);
+}
+
+Result<Coordinator::Confirmed> Coordinator::ChangeCaseConfirmed(const v1::CaseCommand& cmd,
+                                                                const std::function<Status()>& also_keep) {
   KP_ASSIGN_OR_RETURN(Confirmed done, Command(cmd));
   const v1::CaseResult& r = done.result;
   // The local copy of the case follows the gateway's answer, in one transaction with the command itself.
@@ -301,6 +367,7 @@ Result<v1::CaseResult> Coordinator::ChangeCase(const v1::CaseCommand& cmd,
   Status kept = store_->Begin();
   if (kept.ok()) kept = store_->PutCase(info);
   if (kept.ok()) kept = store_->AppendCommand(r.case_id(), done.sequence, cases::CommandHash(done.envelope), done.envelope);
+  if (kept.ok() && r.has_status()) kept = store_->PutStatus(r.case_id(), r.status(), clock_.NowMillis());
   if (kept.ok() && also_keep) kept = also_keep();
   if (kept.ok()) kept = store_->Commit();
   if (!kept.ok()) {
@@ -309,10 +376,11 @@ Result<v1::CaseResult> Coordinator::ChangeCase(const v1::CaseCommand& cmd,
     return kept.WithContext("the gateway took the command on case " + r.case_id() +
                             ", but this machine could not keep it; it fetches the case's history next time");
   }
-  return r;
+  return done;
 }
 
-Result<v1::CaseResult> Coordinator::AddSubject(const std::string& case_id, v1::Subject subject) {
+Result<v1::CaseResult> Coordinator::AddSubject(const std::string& case_id, v1::Subject subject,
+                                               std::string* assigned_ref) {
   KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> known, store_->Subjects(case_id));
   if (subject.ref().empty()) subject.set_ref("S" + std::to_string(known.size() + 1));
   for (auto& k : known) {
@@ -333,6 +401,7 @@ Result<v1::CaseResult> Coordinator::AddSubject(const std::string& case_id, v1::S
   ref->set_role(subject.role());
   ref->set_commitment(*commitment);
   auto r = ChangeCase(cmd, [&] { return store_->PutSubject(case_id, subject); });
+  if (r.ok() && assigned_ref != nullptr) *assigned_ref = subject.ref();
   WipeSubject(&subject);
   return r;
 }
@@ -382,6 +451,15 @@ Result<v1::CaseResult> Coordinator::RecordGatekeeperApproval(const std::string& 
   g->set_purpose(purpose);
   g->set_valid_until_ms(valid_until_ms);
   return ChangeCase(cmd);
+}
+
+Result<v1::CaseResult> Coordinator::RemovePartner(const std::string& case_id, const std::string& partner,
+                                                  const std::string& reason_code) {
+  v1::CaseCommand cmd;
+  cmd.set_case_id(case_id);
+  cmd.mutable_remove_partner()->set_partner(partner);
+  cmd.mutable_remove_partner()->set_reason_code(reason_code);
+  return ChangeCase(cmd, [&] { return store_->RemovePartner(case_id, partner); });
 }
 
 Result<v1::CaseResult> Coordinator::Close(const std::string& case_id, const std::string& reason_code) {
@@ -533,14 +611,21 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
   // refusal is addressed to the gateway, which forwards it unchanged (the
   // sealed content inside names me).
   const std::string& want_recipient = from_gateway ? me_->id() : std::string();
-  if (env->header.recipient() != want_recipient) {
+  const bool forwarded = kind == v1::MESSAGE_KIND_REFERRAL || kind == v1::MESSAGE_KIND_HANDOVER_PACKAGE;
+  if (env->header.recipient() != want_recipient && !(forwarded && env->header.recipient() == me_->id())) {
     spdlog::warn("ignored a {} from {} addressed to '{}'", wire::KindLabel(kind), env->header.sender(),
                  env->header.recipient());
     return std::optional<VerifiedEnvelope>();
   }
-  if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_CASE_CHAIN || kind == v1::MESSAGE_KIND_ERROR) &&
+  if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_CASE_CHAIN || kind == v1::MESSAGE_KIND_ERROR ||
+       kind == v1::MESSAGE_KIND_REFERRAL_STATUS || kind == v1::MESSAGE_KIND_ACCEPTED) &&
       from_gateway && !awaited.empty() && rid == awaited) {
     return std::optional<VerifiedEnvelope>(std::move(env).value());
+  }
+  if (forwarded || (from_gateway && (kind == v1::MESSAGE_KIND_REFERRAL_STATUS || kind == v1::MESSAGE_KIND_CASE_NOTICE))) {
+    // Handled once the inbox is in (they may need the case's history).
+    Stash(*env, raw);
+    return std::optional<VerifiedEnvelope>();
   }
   if (kind == v1::MESSAGE_KIND_ACCEPTED && from_gateway) {
     // The gateway holds the request durably: its answer will come (and wait
@@ -703,6 +788,7 @@ Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const R
 }
 
 Result<Outcome> Coordinator::ReadFragment(const StoredFragment& f) const {
+  if (!f.content.empty()) return ReadHandedFragment(f);
   VerifyOptions options;
   options.expected_kind = v1::MESSAGE_KIND_FRAGMENT_DELIVERY;
   options.expected_recipient = "";  // the agent addressed it to the gateway
@@ -756,6 +842,7 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
     }
     left = MillisLeft(deadline);
   } while (left > 0);
+  HandleStash(/*may_sync=*/false);
   return received_ - before;
 }
 
@@ -782,6 +869,7 @@ Result<Outcome> Coordinator::AwaitOutcome(const std::string& request_id, int tim
                          if (o.request_id == request_id) mine = o;
                        }).status());
   }
+  HandleStash(/*may_sync=*/false);
   return std::move(*mine);
 }
 
@@ -790,8 +878,10 @@ Result<std::vector<Outcome>> Coordinator::FetchInbox(const std::string& case_id)
   fetch.set_case_id(case_id);
   KP_ASSIGN_OR_RETURN(SignedMessage sent, Send(v1::MESSAGE_KIND_INBOX_FETCH, fetch.SerializeAsString()));
   std::vector<Outcome> out;
-  KP_ASSIGN_OR_RETURN(auto end, AwaitAnswer(sent.message_id, [&](const Outcome& o) { out.push_back(o); }));
-  if (!end.has_value()) return DeadlineExceededError("the gateway did not finish sending the inbox in time");
+  auto end = AwaitAnswer(sent.message_id, [&](const Outcome& o) { out.push_back(o); });
+  HandleStash(/*may_sync=*/true);  // what came is taken in, whatever became of the end mark
+  if (!end.ok()) return end.status();
+  if (!end->has_value()) return DeadlineExceededError("the gateway did not finish sending the inbox in time");
   return out;  // after the CaseResult that marks the end
 }
 

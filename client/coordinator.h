@@ -32,6 +32,7 @@
 #include "core/envelope/envelope.h"
 #include "core/identity/identity.h"
 #include "core/identity/registry.h"
+#include "core/base/status.h"
 #include "ketenpoort/v1/messages.pb.h"
 
 namespace kp {
@@ -64,6 +65,50 @@ struct Outcome {
   Status error;                              // kError: what went wrong (e.g. verification failed)
 };
 
+// A referral to send (docs/cli.md, "Referrals"): codes and ids only; the
+// subjects' identifiers go sealed to the coordinators of `to_partner`.
+struct ReferralSpec {
+  std::string reference;             // the referrer's own number
+  std::string to_partner;            // e.g. "veiligheidsteam"
+  std::string purpose;               // the purpose the case would open with
+  std::vector<std::string> reasons;  // codes from the policy's referral reasons
+};
+
+// An offer of a case to the next coordinator, and its hand-over data.
+struct HandoverSent {
+  ketenpoort::v1::CaseResult result;
+  std::string offer;                // hash of the OfferHandover command
+  uint32_t parts = 0;               // HANDOVER_PACKAGE parts sent and confirmed
+  size_t subjects = 0;
+  size_t fragments = 0;
+  std::vector<std::string> left_out;  // why a fragment did not go (ids only)
+};
+
+// A case taken over: what came with it (so far).
+struct HandoverTaken {
+  ketenpoort::v1::CaseResult result;
+  std::string offer;
+  uint32_t parts_received = 0;      // distinct parts of this handover taken in (all fetches)
+  uint32_t parts = 0;               // of how many (0: none came yet)
+  size_t subjects = 0;              // kept now
+  size_t fragments = 0;
+};
+
+// What came in besides answers to requests (inbox fetch, or meanwhile), in
+// ids only.
+struct News {
+  std::vector<ketenpoort::v1::CaseNotice> notices;
+  std::vector<ketenpoort::v1::ReferralStatus> referral_statuses;
+  std::vector<std::string> referrals;   // ids of referrals received and kept
+  std::vector<std::string> handovers;   // "CASE part i/n: s subject(s), f fragment(s)"
+  std::vector<std::string> forgotten;   // cases whose data went after a handover for good
+  std::vector<Status> problems;         // messages that did not verify, and why
+};
+
+// A case notice in words ("case VT-2026-0001 was offered to you by ...").
+std::string NoticeText(const ketenpoort::v1::CaseNotice& notice);
+std::string_view ReferralStateName(ketenpoort::v1::ReferralState state);
+
 class Coordinator {
  public:
   // Loads the identity (kind coordinator), the pinned cards, the registry and
@@ -91,7 +136,55 @@ class Coordinator {
   Result<ketenpoort::v1::CaseResult> Close(const std::string& case_id, const std::string& reason_code);
   // Adds a subject (ref "S<n+1>" when empty) with a fresh commitment; its
   // data stays in the local store.
-  Result<ketenpoort::v1::CaseResult> AddSubject(const std::string& case_id, ketenpoort::v1::Subject subject);
+  // `assigned_ref`, when given, receives the subject's ref.
+  Result<ketenpoort::v1::CaseResult> AddSubject(const std::string& case_id, ketenpoort::v1::Subject subject,
+                                                std::string* assigned_ref = nullptr);
+  // Samen op in Acuut: opens an acute case (OpenCase.acute); the policy's
+  // acute phase, partners and window apply (the gateway's CaseStatus says).
+  Result<ketenpoort::v1::CaseResult> OpenAcuteCase(const std::string& purpose,
+                                                   std::vector<ketenpoort::v1::Subject> subjects);
+  Result<ketenpoort::v1::CaseResult> RemovePartner(const std::string& case_id, const std::string& partner,
+                                                   const std::string& reason_code);
+
+  // --- handovers (docs/cli.md, "Handover")
+  // Signs an OfferHandover on the checked head, then sends the hand-over
+  // data (subjects with salts; every fragment kept for the case, the
+  // agent's signed content byte for byte) signed by this coordinator,
+  // sealed to `to`, in HANDOVER_PACKAGE parts. The gateway holds the parts
+  // until the offer is accepted.
+  Result<HandoverSent> OfferHandover(const std::string& case_id, const std::string& to, const std::string& reason_code,
+                                     int64_t expires_ms, int64_t stand_in_until_ms);
+  // The offered participant: fetches and checks the case's history, signs
+  // AcceptHandover on the pending offer, then fetches its inbox and takes in
+  // the hand-over data (each part verified: the former coordinator's
+  // signature, each fragment's agent signature).
+  Result<HandoverTaken> AcceptHandover(const std::string& case_id);
+  Result<ketenpoort::v1::CaseResult> CancelHandover(const std::string& case_id, const std::string& reason_code);
+  // After a handover for good (not a stand-in) was accepted: this client's
+  // copies of the case's subject data and fragments go. Done by itself when
+  // a HANDOVER_ACCEPTED notice comes or a fetched history shows it; true
+  // when something was deleted.
+  Result<bool> ForgetIfHandedAway(const std::string& case_id, const cases::CaseFacts& facts);
+
+  // --- referrals (docs/cli.md, "Referrals")
+  // The referrer: seals the subjects (refs "S1", ... when empty; fresh salts
+  // and commitments) to every coordinator of spec.to_partner in the signed
+  // registry, sends the signed REFERRAL and waits for the gateway's
+  // REFERRAL_STATUS. The referrer keeps no identifiers.
+  Result<ketenpoort::v1::ReferralStatus> SendReferral(const ReferralSpec& spec,
+                                                      std::vector<ketenpoort::v1::Subject> subjects);
+  // A referral in the store by its id in hex, or a unique prefix of it.
+  Result<ReferralInfo> FindReferral(const std::string& hex_prefix);
+  // A coordinator: opens the case on a received, waiting referral (OpenCase
+  // carrying the REFERRAL envelope byte for byte, with exactly its subjects),
+  // and keeps the subjects' data as for a case it opened.
+  Result<ketenpoort::v1::CaseResult> AcceptReferral(const std::string& referral_id);
+  Result<ketenpoort::v1::ReferralStatus> DeclineReferral(const std::string& referral_id, const std::string& reason_code);
+
+  // What came in besides answers to requests since the last call.
+  News TakeNews();
+  // Whether `id` coordinates the case now, by the history this client holds.
+  Result<cases::CaseFacts> LocalFacts(const std::string& case_id);
   Result<ketenpoort::v1::CaseResult> WithdrawConsent(const std::string& case_id, const std::string& subject_ref,
                                                      const std::string& purpose);
   // Fetches the case's whole history from the gateway, checks it (every
@@ -147,6 +240,25 @@ class Coordinator {
   // Signs `cmd` on the case's checked head (previous, sequence), sends it
   // and waits for the gateway's CaseResult or refusal.
   Result<Confirmed> Command(ketenpoort::v1::CaseCommand cmd);
+  Result<Confirmed> ChangeCaseConfirmed(const ketenpoort::v1::CaseCommand& cmd,
+                                        const std::function<Status()>& also_keep = nullptr);
+  // Opens a case with `cmd` (an OpenCase with its subjects' refs and
+  // commitments filled in) and keeps `subjects` (wiped afterwards).
+  Result<ketenpoort::v1::CaseResult> OpenWith(const ketenpoort::v1::CaseCommand& cmd,
+                                              std::vector<ketenpoort::v1::Subject>& subjects,
+                                              const std::function<Status(const std::string& case_id)>& also_keep);
+  // Fills in refs, salts and commitments; `out` receives the SubjectRefs.
+  Status Commit(std::vector<ketenpoort::v1::Subject>& subjects,
+                google::protobuf::RepeatedPtrField<ketenpoort::v1::SubjectRef>* out);
+  // Messages kept aside while receiving, handled once the inbox is in:
+  // referrals, hand-over parts, notices that ask for an action.
+  void Stash(const VerifiedEnvelope& env, const std::string& raw);
+  void HandleStash(bool may_sync);
+  Status TakeReferral(const std::string& raw);
+  Status TakeStatus(const ketenpoort::v1::ReferralStatus& status);
+  Status TakeHandoverPart(const VerifiedEnvelope& env, bool may_sync);
+  std::vector<std::pair<VerifiedEnvelope, std::string>> stash_;
+  News news_;
   // Command, then the local copy of the case follows the gateway's answer
   // (phase; closed after a close; the command in the chain; `also_keep`),
   // in one transaction.
@@ -177,6 +289,10 @@ class Coordinator {
   };
   Result<PreparedRequest> Prepare(const RequestSpec& spec);
   Result<Outcome> VerifyDelivery(const VerifiedEnvelope& env, const RequestInfo& request) const;
+  // A fragment handed over to this coordinator: the agent's content
+  // envelope verifies, names `f.handed_by` and the request, and holds
+  // the categories the agent's delivery lists, about the case.
+  Result<Outcome> ReadHandedFragment(const StoredFragment& f) const;
   std::string AgentOf(const std::string& partner) const;
 
   const ClientConfig config_;

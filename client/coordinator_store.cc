@@ -40,7 +40,20 @@ CREATE INDEX IF NOT EXISTS fragments_by_retention ON fragments(retain_until_ms);
 CREATE TABLE IF NOT EXISTS case_chain(
   case_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, seq));
 CREATE TABLE IF NOT EXISTS case_unsure(case_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS case_status(case_id TEXT PRIMARY KEY, status BLOB NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS referrals(
+  id BLOB PRIMARY KEY, received INTEGER NOT NULL, sender TEXT NOT NULL, at_ms INTEGER NOT NULL, body BLOB NOT NULL,
+  envelope BLOB NOT NULL, state INTEGER NOT NULL, case_id TEXT NOT NULL DEFAULT '', decided_by TEXT NOT NULL DEFAULT '',
+  reason_code TEXT NOT NULL DEFAULT '', decided_ms INTEGER NOT NULL DEFAULT 0, subjects BLOB NOT NULL DEFAULT x'');
+CREATE TABLE IF NOT EXISTS handover_parts(
+  case_id TEXT NOT NULL, offer BLOB NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+  PRIMARY KEY(case_id, offer, part));
 )sql";
+
+constexpr char kContentContext[] = "ketenpoort/v1/coordinator-store/fragment-content";
+constexpr char kReferralContext[] = "ketenpoort/v1/coordinator-store/referral-subjects";
+
+std::string BoundTo(const char* context, const std::string& id) { return std::string(context) + '\0' + id; }
 
 std::string SubjectAd(const std::string& case_id, const std::string& ref) {
   return std::string("ketenpoort/v1/coordinator-store/subject") + '\0' + case_id + '\0' + ref;
@@ -99,6 +112,20 @@ Status Migrate(sqlite::Database& db) {
   }
   if (!has_envelope) KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN envelope BLOB NOT NULL DEFAULT x''"));
   if (!has_accepted) KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0"));
+  // Stores made before handovers gain the handed-over content of a fragment.
+  bool has_content = false;
+  {
+    Stmt q(db, "SELECT name FROM pragma_table_info('fragments')");
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      has_content |= q.Col(0) == "content";
+    }
+  }
+  if (!has_content) {
+    KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE fragments ADD COLUMN content BLOB NOT NULL DEFAULT x''; "
+                               "ALTER TABLE fragments ADD COLUMN handed_by TEXT NOT NULL DEFAULT ''"));
+  }
   return OkStatus();
 }
 
@@ -196,6 +223,26 @@ Status CoordinatorStore::PutCase(const CaseInfo& c) {
 Status CoordinatorStore::AddPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
   return Stmt(*db_, "INSERT OR IGNORE INTO partners(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
       .Text(case_id).Text(partner).Int(now_ms).Run();
+}
+
+Status CoordinatorStore::RemovePartner(const std::string& case_id, const std::string& partner) {
+  return Stmt(*db_, "DELETE FROM partners WHERE case_id = ? AND partner = ?").Text(case_id).Text(partner).Run();
+}
+
+Status CoordinatorStore::PutStatus(const std::string& case_id, const v1::CaseStatus& status, int64_t at_ms) {
+  return Stmt(*db_, "INSERT OR REPLACE INTO case_status(case_id, status, at_ms) VALUES(?, ?, ?)")
+      .Text(case_id).Bind(status.SerializeAsString()).Int(at_ms).Run();
+}
+
+Result<std::optional<KnownStatus>> CoordinatorStore::GetStatus(const std::string& case_id) {
+  Stmt q(*db_, "SELECT status, at_ms FROM case_status WHERE case_id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
+  if (!row) return std::optional<KnownStatus>();
+  KnownStatus k;
+  const std::string bytes = q.Col(0);
+  if (!k.status.ParseFromString(bytes)) return DataLossError("the stored status of case " + case_id + " is damaged");
+  k.at_ms = q.ColInt(1);
+  return std::optional<KnownStatus>(std::move(k));
 }
 
 Result<CaseInfo> CoordinatorStore::GetCase(const std::string& case_id) {
@@ -328,18 +375,167 @@ Status CoordinatorStore::PutFragment(const StoredFragment& f) {
   return db_->Exec("RELEASE fragment");
 }
 
+Status CoordinatorStore::PutHandedFragment(const StoredFragment& f) {
+  const std::string sealed = AeadSeal(key_, f.content, BoundTo(kContentContext, f.request_id));
+  return Stmt(*db_,
+              "INSERT OR IGNORE INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery, "
+              "content, handed_by) VALUES(?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(f.request_id).Text(f.case_id).Text(f.source).Int(f.received_ms).Int(f.retain_until_ms).Bind(f.delivery)
+      .Bind(sealed).Text(f.handed_by).Run();
+}
+
 Result<std::vector<StoredFragment>> CoordinatorStore::Fragments(const std::string& case_id) {
   Stmt q(*db_,
-         "SELECT request_id, case_id, source, received_ms, retain_until_ms, delivery FROM fragments "
+         "SELECT request_id, case_id, source, received_ms, retain_until_ms, delivery, content, handed_by FROM fragments "
          "WHERE ? = '' OR case_id = ? ORDER BY received_ms");
   q.Text(case_id).Text(case_id);
   std::vector<StoredFragment> out;
   while (true) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4), q.Col(5)});
+    StoredFragment f{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4), q.Col(5), "", q.Col(7)};
+    const std::string sealed = q.Col(6);
+    if (!sealed.empty()) {
+      auto plain = AeadOpen(key_, sealed, BoundTo(kContentContext, f.request_id));
+      if (!plain.ok()) {
+        return DataLossError("a handed-over fragment of case " + f.case_id +
+                             " does not decrypt: the store was changed, or belongs to another identity");
+      }
+      f.content.assign(reinterpret_cast<const char*>(plain->data()), plain->size());
+    }
+    out.push_back(std::move(f));
   }
   return out;
+}
+
+Result<size_t> CoordinatorStore::ForgetCaseData(const std::string& case_id) {
+  KP_RETURN_IF_ERROR(db_->Exec("SAVEPOINT forget"));
+  size_t n = 0;
+  Status s = Stmt(*db_, "DELETE FROM fragments WHERE case_id = ?").Text(case_id).Run();
+  if (s.ok()) {
+    n += static_cast<size_t>(sqlite3_changes(db_->get()));
+    s = Stmt(*db_, "DELETE FROM subjects WHERE case_id = ?").Text(case_id).Run();
+  }
+  if (!s.ok()) {
+    (void)db_->Exec("ROLLBACK TO forget; RELEASE forget");
+    return s;
+  }
+  n += static_cast<size_t>(sqlite3_changes(db_->get()));
+  KP_RETURN_IF_ERROR(db_->Exec("RELEASE forget"));
+  if (n > 0 && sqlite3_get_autocommit(db_->get())) KP_RETURN_IF_ERROR(db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  return n;
+}
+
+namespace {
+ReferralInfo ReferralFromRow(Stmt& q) {
+  ReferralInfo r;
+  r.id = q.Col(0);
+  r.received = q.ColInt(1) != 0;
+  r.sender = q.Col(2);
+  r.at_ms = q.ColInt(3);
+  const std::string body = q.Col(4);
+  (void)r.body.ParseFromString(body);
+  r.envelope = q.Col(5);
+  r.state = static_cast<v1::ReferralState>(q.ColInt(6));
+  r.case_id = q.Col(7);
+  r.decided_by = q.Col(8);
+  r.reason_code = q.Col(9);
+  r.decided_ms = q.ColInt(10);
+  return r;
+}
+constexpr char kReferralColumns[] =
+    "SELECT id, received, sender, at_ms, body, envelope, state, case_id, decided_by, reason_code, decided_ms "
+    "FROM referrals ";
+}  // namespace
+
+Status CoordinatorStore::PutReferral(const ReferralInfo& r) {
+  v1::Referral body = r.body;
+  body.clear_sealed();
+  return Stmt(*db_,
+              "INSERT OR IGNORE INTO referrals(id, received, sender, at_ms, body, envelope, state, case_id, decided_by, "
+              "reason_code, decided_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(r.id).Int(r.received ? 1 : 0).Text(r.sender).Int(r.at_ms).Bind(body.SerializeAsString()).Bind(r.envelope)
+      .Int(r.state).Text(r.case_id).Text(r.decided_by).Text(r.reason_code).Int(r.decided_ms).Run();
+}
+
+Status CoordinatorStore::UpdateReferral(const std::string& id, v1::ReferralState state, const std::string& case_id,
+                                        const std::string& decided_by, const std::string& reason_code,
+                                        int64_t decided_ms) {
+  return Stmt(*db_,
+              "UPDATE referrals SET state = ?, case_id = ?, decided_by = ?, reason_code = ?, decided_ms = ? "
+              "WHERE id = ?")
+      .Int(state).Text(case_id).Text(decided_by).Text(reason_code).Int(decided_ms).Bind(id).Run();
+}
+
+Result<std::optional<ReferralInfo>> CoordinatorStore::GetReferral(const std::string& id) {
+  Stmt q(*db_, (std::string(kReferralColumns) + "WHERE id = ?").c_str());
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(id).Step());
+  if (!row) return std::optional<ReferralInfo>();
+  return std::optional<ReferralInfo>(ReferralFromRow(q));
+}
+
+Status CoordinatorStore::DeleteReferral(const std::string& id) {
+  return Stmt(*db_, "DELETE FROM referrals WHERE id = ?").Bind(id).Run();
+}
+
+Result<std::vector<ReferralInfo>> CoordinatorStore::Referrals() {
+  Stmt q(*db_, (std::string(kReferralColumns) + "ORDER BY at_ms, id").c_str());
+  std::vector<ReferralInfo> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(ReferralFromRow(q));
+  }
+  return out;
+}
+
+Status CoordinatorStore::PutReferralSubjects(const std::string& id, const std::vector<v1::Subject>& subjects) {
+  v1::SubjectData data;
+  for (const auto& s : subjects) *data.add_subjects() = s;
+  std::string plain = data.SerializeAsString();
+  const std::string sealed = AeadSeal(key_, plain, BoundTo(kReferralContext, id));
+  SecureWipe(plain.data(), plain.size());
+  return Stmt(*db_, "UPDATE referrals SET subjects = ? WHERE id = ?").Bind(sealed).Bind(id).Run();
+}
+
+Result<std::vector<v1::Subject>> CoordinatorStore::ReferralSubjects(const std::string& id) {
+  Stmt q(*db_, "SELECT subjects FROM referrals WHERE id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(id).Step());
+  std::vector<v1::Subject> out;
+  if (!row) return out;
+  const std::string sealed = q.Col(0);
+  if (sealed.empty()) return out;
+  auto plain = AeadOpen(key_, sealed, BoundTo(kReferralContext, id));
+  if (!plain.ok()) {
+    return DataLossError("the stored subjects of a referral do not decrypt: the store was changed, or belongs to "
+                         "another identity");
+  }
+  v1::SubjectData data;
+  if (!data.ParseFromArray(plain->data(), static_cast<int>(plain->size()))) {
+    return DataLossError("the stored subjects of a referral are damaged");
+  }
+  for (auto& s : *data.mutable_subjects()) out.push_back(std::move(s));
+  return out;
+}
+
+Status CoordinatorStore::DropReferralSubjects(const std::string& id) {
+  return Stmt(*db_, "UPDATE referrals SET subjects = x'' WHERE id = ?").Bind(id).Run();
+}
+
+Result<bool> CoordinatorStore::AddHandoverPart(const std::string& case_id, const std::string& offer, uint32_t part,
+                                               uint32_t parts, int64_t now_ms) {
+  KP_RETURN_IF_ERROR(
+      Stmt(*db_, "INSERT OR IGNORE INTO handover_parts(case_id, offer, part, parts, received_ms) VALUES(?, ?, ?, ?, ?)")
+          .Text(case_id).Bind(offer).Int(part).Int(parts).Int(now_ms).Run());
+  return sqlite3_changes(db_->get()) > 0;
+}
+
+Result<std::pair<uint32_t, uint32_t>> CoordinatorStore::HandoverParts(const std::string& case_id,
+                                                                      const std::string& offer) {
+  Stmt q(*db_, "SELECT COUNT(*), MAX(parts) FROM handover_parts WHERE case_id = ? AND offer = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Bind(offer).Step());
+  if (!row) return std::make_pair(0u, 0u);
+  return std::make_pair(static_cast<uint32_t>(q.ColInt(0)), static_cast<uint32_t>(q.ColInt(1)));
 }
 
 Result<CoordinatorStore::Purged> CoordinatorStore::Purge(int64_t now_ms) {

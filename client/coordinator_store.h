@@ -65,6 +65,36 @@ struct StoredFragment {
   int64_t received_ms = 0;
   int64_t retain_until_ms = 0;
   std::string delivery;          // the agent's signed FRAGMENT_DELIVERY envelope, as received
+  // A fragment handed over by a former coordinator (docs/cli.md, "Handover"):
+  // the agent's signed FRAGMENT_CONTENT envelope, byte for byte (its header
+  // names `handed_by`, the coordinator it was sealed to, as recipient),
+  // kept encrypted like subject data. Empty for a fragment this coordinator
+  // asked for itself: its content stays sealed inside `delivery`.
+  std::string content;
+  std::string handed_by;
+};
+
+// A referral as the referrer sent it, or as a coordinator received it.
+struct ReferralInfo {
+  std::string id;                // 16 bytes: the REFERRAL envelope's message id
+  bool received = false;         // true: in a coordinator's store; false: sent by this referrer
+  std::string sender;            // the referrer's participant id
+  int64_t at_ms = 0;             // sent (referrer) or received (coordinator)
+  ketenpoort::v1::Referral body; // as signed, without the sealed copies
+  std::string envelope;          // received: the signed REFERRAL envelope, byte for byte
+  // REFERRAL_STATE_UNSPECIFIED: sent, the gateway did not confirm it (yet).
+  ketenpoort::v1::ReferralState state = ketenpoort::v1::REFERRAL_STATE_UNSPECIFIED;
+  std::string case_id;           // accepted: the case opened on it
+  std::string decided_by;
+  std::string reason_code;       // declined: why
+  int64_t decided_ms = 0;
+};
+
+// The gateway's reading of a case (CaseStatus) as it came with the last
+// CaseResult or CaseChain, and when it came.
+struct KnownStatus {
+  ketenpoort::v1::CaseStatus status;
+  int64_t at_ms = 0;
 };
 
 class CoordinatorStore {
@@ -99,6 +129,9 @@ class CoordinatorStore {
                       const std::vector<std::string>& hashes);
   Status SetChainUnsure(const std::string& case_id, bool unsure);
   Status AddPartner(const std::string& case_id, const std::string& partner, int64_t now_ms);
+  Status RemovePartner(const std::string& case_id, const std::string& partner);
+  Status PutStatus(const std::string& case_id, const ketenpoort::v1::CaseStatus& status, int64_t at_ms);
+  Result<std::optional<KnownStatus>> GetStatus(const std::string& case_id);
   Result<CaseInfo> GetCase(const std::string& case_id);
   Result<std::vector<CaseInfo>> ListCases();
 
@@ -121,7 +154,34 @@ class CoordinatorStore {
   Status MarkFailed(const std::string& request_id, const std::string& reason, int64_t now_ms);
   // Stores the fragment and marks its request delivered, in one transaction.
   Status PutFragment(const StoredFragment& f);
+  // Stores a fragment handed over by a former coordinator (its `content`
+  // encrypted at rest); a second copy of the same request is ignored.
+  Status PutHandedFragment(const StoredFragment& f);
   Result<std::vector<StoredFragment>> Fragments(const std::string& case_id);  // "" = all
+
+  // Removes the case's subject data and fragments (after a handover for
+  // good): the case's metadata and history stay. Returns how many rows went.
+  Result<size_t> ForgetCaseData(const std::string& case_id);
+
+  // Referrals (sent or received). A received referral's subject data (the
+  // SubjectData sealed to this coordinator, opened) is encrypted like a
+  // case's subjects, until it is accepted (then it is the case's) or
+  // declined (then it goes).
+  Status PutReferral(const ReferralInfo& r);  // a second copy is ignored
+  Status UpdateReferral(const std::string& id, ketenpoort::v1::ReferralState state, const std::string& case_id,
+                        const std::string& decided_by, const std::string& reason_code, int64_t decided_ms);
+  Result<std::optional<ReferralInfo>> GetReferral(const std::string& id);
+  Status DeleteReferral(const std::string& id);
+  Result<std::vector<ReferralInfo>> Referrals();
+  Status PutReferralSubjects(const std::string& id, const std::vector<ketenpoort::v1::Subject>& subjects);
+  Result<std::vector<ketenpoort::v1::Subject>> ReferralSubjects(const std::string& id);
+  Status DropReferralSubjects(const std::string& id);
+
+  // Parts of a handover received: true when this part is new.
+  Result<bool> AddHandoverPart(const std::string& case_id, const std::string& offer, uint32_t part, uint32_t parts,
+                               int64_t now_ms);
+  // How many distinct parts of the handover `offer` arrived, and of how many.
+  Result<std::pair<uint32_t, uint32_t>> HandoverParts(const std::string& case_id, const std::string& offer);
 
   struct Purged {
     size_t fragments = 0;
