@@ -21,6 +21,7 @@
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/base/time_format.h"
+#include "core/crypto/secret_bytes.h"
 
 namespace kp::cli {
 namespace {
@@ -69,22 +70,12 @@ Result<v1::SubjectRole> ParseRole(const std::string& s) {
   return it->second;
 }
 
-// ROLE:FILE, the file holding bsn, name and date_of_birth (YAML or JSON).
-// Error messages name the file and the key, never a value.
-Result<v1::Subject> LoadSubject(const std::string& arg) {
-  const size_t colon = arg.find(':');
-  if (colon == std::string::npos) return InvalidArgumentError("--subject takes ROLE:FILE, e.g. victim:s1.yaml");
-  KP_ASSIGN_OR_RETURN(v1::SubjectRole role, ParseRole(arg.substr(0, colon)));
-  const std::string path = arg.substr(colon + 1);
-  KP_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(path, kMaxSubjectFileBytes));
+// One subject's map (bsn, name, date_of_birth, ref; and role when `role`
+// is unspecified) from `path`. Error messages name the file and the key,
+// never a value.
+Result<v1::Subject> SubjectFromNode(const std::string& path, const YAML::Node& root, v1::SubjectRole role) {
   v1::Subject s;
   s.set_role(role);
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgumentError(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML or JSON");
-  }
   if (!root.IsMap()) return InvalidArgumentError(path + ": expected bsn, name and date_of_birth");
   for (const auto& kv : root) {
     const std::string key = kv.first.Scalar();
@@ -94,14 +85,21 @@ Result<v1::Subject> LoadSubject(const std::string& arg) {
     else if (key == "name") s.set_name(v);
     else if (key == "date_of_birth") s.set_date_of_birth(v);
     else if (key == "ref") s.set_ref(v);
-    else {
+    else if (key == "role" && role == v1::SUBJECT_ROLE_UNSPECIFIED) {
+      KP_ASSIGN_OR_RETURN(v1::SubjectRole r, ParseRole(v));
+      s.set_role(r);
+    } else {
       // The key is shown only when it looks like a key: a misplaced value
       // (a BSN, a name) must not end up in an error message.
       const bool plain = !key.empty() && key.size() <= 32 &&
                          std::all_of(key.begin(), key.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
       return InvalidArgumentError(path + ": " + (plain ? "unknown key '" + key + "'" : std::string("a key that is not known")) +
-                                  " (the keys are bsn, name, date_of_birth, ref)");
+                                  " (the keys are " + (role == v1::SUBJECT_ROLE_UNSPECIFIED ? "role, " : "") +
+                                  "bsn, name, date_of_birth, ref)");
     }
+  }
+  if (s.role() == v1::SUBJECT_ROLE_UNSPECIFIED) {
+    return InvalidArgumentError(path + ": every subject needs a role (victim, child, suspected-perpetrator, housemate)");
   }
   if (s.bsn().empty() && s.name().empty()) return InvalidArgumentError(path + ": give at least a bsn or a name");
   if (!s.bsn().empty() &&
@@ -112,6 +110,46 @@ Result<v1::Subject> LoadSubject(const std::string& arg) {
     return InvalidArgumentError(path + ": date_of_birth must be YYYY-MM-DD");
   }
   return s;
+}
+
+Result<YAML::Node> LoadYaml(const std::string& path) {
+  KP_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(path, kMaxSubjectFileBytes));
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML or JSON");
+  }
+}
+
+// ROLE:FILE, the file holding bsn, name and date_of_birth (YAML or JSON).
+Result<v1::Subject> LoadSubject(const std::string& arg) {
+  const size_t colon = arg.find(':');
+  if (colon == std::string::npos) return InvalidArgumentError("--subject takes ROLE:FILE, e.g. victim:s1.yaml");
+  KP_ASSIGN_OR_RETURN(v1::SubjectRole role, ParseRole(arg.substr(0, colon)));
+  const std::string path = arg.substr(colon + 1);
+  KP_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(path));
+  return SubjectFromNode(path, root, role);
+}
+
+// The subjects of --subject ROLE:FILE (repeated) and --subjects FILE (a
+// list of maps, each with a role).
+Result<std::vector<v1::Subject>> LoadSubjects(const std::vector<std::string>& each, const std::string& list_file) {
+  std::vector<v1::Subject> out;
+  for (const auto& arg : each) {
+    KP_ASSIGN_OR_RETURN(v1::Subject s, LoadSubject(arg));
+    out.push_back(std::move(s));
+  }
+  if (!list_file.empty()) {
+    KP_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(list_file));
+    if (!root.IsSequence()) {
+      return InvalidArgumentError(list_file + ": expected a list of subjects, each with role, bsn, name, date_of_birth");
+    }
+    for (const auto& node : root) {
+      KP_ASSIGN_OR_RETURN(v1::Subject s, SubjectFromNode(list_file, node, v1::SUBJECT_ROLE_UNSPECIFIED));
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
 }
 
 void PrintResult(CliContext& ctx, const std::string& what, const v1::CaseResult& r) {
@@ -245,12 +283,33 @@ struct CaseArgs {
   std::string partner;
   std::vector<std::string> categories;
   std::string reason = "afgerond";
+  std::string code;          // a reason code that must be given (handover, cancel, remove)
+  std::string subjects_file;
+  std::string to;
+  int offer_days = 7;
   bool content = false;
   bool withdraw = false;
 };
 
 void AddConfig(CLI::App* cmd, std::string& config) {
   cmd->add_option("--config", config, "Client configuration file (default: $KETENPOORT_CONFIG)");
+}
+
+void AddSubjectOptions(CLI::App* cmd, std::vector<std::string>& each, std::string& file) {
+  cmd->add_option("--subject", each,
+                  "ROLE:FILE, once per subject; ROLE is victim, child, suspected-perpetrator or housemate; "
+                  "FILE (YAML/JSON) holds bsn, name, date_of_birth");
+  cmd->add_option("--subjects", file,
+                  "FILE (YAML/JSON): a list of subjects, each with role, bsn, name, date_of_birth (and ref)");
+}
+
+// "3 days", "5 hours": what is left until `until_ms`.
+std::string Left(int64_t until_ms, int64_t now_ms) {
+  const int64_t left = until_ms - now_ms;
+  constexpr int64_t kHour = 3600 * 1000, kDay = 24 * kHour;
+  if (left >= 2 * kDay) return std::to_string(left / kDay) + " days left";
+  if (left >= 0) return std::to_string(left / kHour) + " hours left";
+  return "ENDED";
 }
 
 void RegisterCase(CLI::App& app, CliContext& ctx) {
@@ -261,15 +320,9 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
   CLI::App* open = group->add_subcommand("open", "Open a case; subject data stays on this machine");
   AddConfig(open, a->config);
   open->add_option("--purpose", a->purpose, "Purpose id from the policy, e.g. plan-van-aanpak")->required();
-  open->add_option("--subject", a->subjects,
-                   "ROLE:FILE, once per subject; ROLE is victim, child, suspected-perpetrator or housemate; "
-                   "FILE (YAML/JSON) holds bsn, name, date_of_birth");
+  AddSubjectOptions(open, a->subjects, a->subjects_file);
   open->callback(Guard(ctx, [a, &ctx]() -> Status {
-    std::vector<v1::Subject> subjects;
-    for (const auto& arg : a->subjects) {
-      KP_ASSIGN_OR_RETURN(v1::Subject s, LoadSubject(arg));
-      subjects.push_back(std::move(s));
-    }
+    KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> subjects, LoadSubjects(a->subjects, a->subjects_file));
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->OpenCase(a->purpose, subjects));
     PrintResult(ctx, "case " + r.case_id() + " opened", r);
@@ -315,13 +368,8 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     KP_ASSIGN_OR_RETURN(v1::Subject s, LoadSubject(a->subjects.front()));
     const v1::SubjectRole role = s.role();
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
-    KP_ASSIGN_OR_RETURN(auto before, c->store().Subjects(a->case_id));
-    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->AddSubject(a->case_id, std::move(s)));
-    KP_ASSIGN_OR_RETURN(auto after, c->store().Subjects(a->case_id));
-    const std::string ref = after.size() > before.size() ? after.back().ref() : std::string("?");
-    for (auto* list : {&before, &after}) {
-      for (auto& k : *list) client::WipeSubject(&k);
-    }
+    std::string ref;
+    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->AddSubject(a->case_id, std::move(s), &ref));
     PrintResult(ctx, "subject " + ref + " (" + RoleName(role) + ") added to " + a->case_id, r);
     return OkStatus();
   }));
@@ -376,6 +424,74 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     return OkStatus();
   }));
 
+  CLI::App* handover = group->add_subcommand(
+      "handover", "Offer the case to another coordinator (a marked moment); its data goes along, sealed to them");
+  AddConfig(handover, a->config);
+  handover->add_option("case", a->case_id, "Case id")->required();
+  handover->add_option("--to", a->to, "Participant id of the next coordinator")->required();
+  handover->add_option("--reason", a->code, "Reason code, e.g. naar-wijkteam (no free text)")->required();
+  handover->add_option("--until", a->until,
+                       "A stand-in (waarneming): the case comes back to you by itself after this day (YYYY-MM-DD)");
+  handover->add_option("--offer-days", a->offer_days, "Days the offer stays open (default 7, at most 30)");
+  handover->callback(Guard(ctx, [a, &ctx]() -> Status {
+    if (a->offer_days < 1 || a->offer_days > 30) return InvalidArgumentError("--offer-days must be 1 to 30");
+    int64_t stand_in = 0;
+    if (!a->until.empty()) {
+      KP_ASSIGN_OR_RETURN(stand_in, ParseDateEndOfDayUtc(a->until));
+    }
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    const int64_t expires = SystemClock::Get().NowMillis() + int64_t{a->offer_days} * 24 * 3600 * 1000;
+    KP_ASSIGN_OR_RETURN(client::HandoverSent h, c->OfferHandover(a->case_id, a->to, a->code, expires, stand_in));
+    PrintResult(ctx, a->case_id + " offered to " + a->to + (stand_in ? " as a stand-in until " + a->until : std::string()) +
+                         "; the offer lapses " + FormatUtcMillis(expires),
+                h.result);
+    ctx.out << "  hand-over data sent in " << h.parts << " part(s): " << h.subjects << " subject(s), " << h.fragments
+            << " fragment(s), sealed to " << a->to << "; the gateway holds it until " << a->to << " accepts\n";
+    for (const auto& l : h.left_out) ctx.out << "  not handed over: " << l << "\n";
+    ctx.out << (stand_in ? "  you keep your copies: the case comes back to you on " + a->until + "\n"
+                         : "  once accepted, your copies of its subject data and fragments are deleted\n");
+    return OkStatus();
+  }));
+
+  CLI::App* take = group->add_subcommand("accept-handover", "Take over a case offered to you, with its data");
+  AddConfig(take, a->config);
+  take->add_option("case", a->case_id, "Case id")->required();
+  take->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(client::HandoverTaken t, c->AcceptHandover(a->case_id));
+    PrintResult(ctx, "you now coordinate " + a->case_id, t.result);
+    ctx.out << "  received " << t.parts_received << " of " << t.parts << " part(s) of the hand-over data; kept: "
+            << t.subjects << " subject(s), " << t.fragments << " fragment(s), every signature checked\n";
+    if (t.parts == 0 || t.parts_received < t.parts) {
+      ctx.out << "  more may follow: fetch it with `ketenpoort inbox`\n";
+    }
+    for (const auto& p : c->TakeNews().problems) ctx.err << "warning: " << p.message() << "\n";
+    return OkStatus();
+  }));
+
+  CLI::App* cancel = group->add_subcommand("cancel-handover", "Take back a pending handover offer");
+  AddConfig(cancel, a->config);
+  cancel->add_option("case", a->case_id, "Case id")->required();
+  cancel->add_option("--reason", a->code, "Reason code (no free text)")->required();
+  cancel->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->CancelHandover(a->case_id, a->code));
+    PrintResult(ctx, "the handover offer of " + a->case_id + " is cancelled; the case stays with you", r);
+    return OkStatus();
+  }));
+
+  CLI::App* remove = group->add_subcommand("remove-partner", "A partner leaves the case: it is no longer asked");
+  AddConfig(remove, a->config);
+  remove->add_option("case", a->case_id, "Case id")->required();
+  remove->add_option("partner", a->partner, "Partner id")->required();
+  remove->add_option("--reason", a->code, "Reason code (no free text)")->required();
+  remove->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->RemovePartner(a->case_id, a->partner, a->code));
+    PrintResult(ctx, a->partner + " removed from " + a->case_id, r);
+    return OkStatus();
+  }));
+
   CLI::App* sync = group->add_subcommand(
       "sync", "Fetch a case's signed history from the gateway and check it (done by itself when unsure)");
   AddConfig(sync, a->config);
@@ -383,8 +499,8 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
   sync->callback(Guard(ctx, [a, &ctx]() -> Status {
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     KP_ASSIGN_OR_RETURN(cases::CaseFacts f, c->SyncCase(a->case_id));
-    ctx.out << "case " << a->case_id << ": " << f.length << " command(s), every one signed by " << f.coordinator
-            << " and in order; head " << HexEncode(f.head).substr(0, 16) << (f.closed ? "  [closed]" : "") << "\n";
+    ctx.out << "case " << a->case_id << ": " << f.length << " command(s), each signed by the coordinator of its "
+            << "moment and in order; coordinated by " << f.CoordinatorAt(SystemClock::Get().NowMillis()) << "; head " << HexEncode(f.head).substr(0, 16) << (f.closed ? "  [closed]" : "") << "\n";
     return OkStatus();
   }));
 
@@ -394,12 +510,42 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, false));
     KP_ASSIGN_OR_RETURN(auto cases, c->store().ListCases());
     if (cases.empty()) ctx.out << "no cases\n";
+    const int64_t now = SystemClock::Get().NowMillis();
+    constexpr int64_t kDay = 24 * 3600 * 1000;
     for (const auto& k : cases) {
       KP_ASSIGN_OR_RETURN(auto reqs, c->store().Requests(k.id));
-      ctx.out << std::left << std::setw(14) << k.id << "  " << std::setw(20) << k.phase << "  " << std::setw(22)
-              << k.purpose << "  opened " << FormatUtcDate(k.opened_ms) << "  " << k.partners.size()
-              << " partner(s), " << reqs.size() << " request(s)" << (k.closed ? "  [closed]" : "") << "\n";
+      KP_ASSIGN_OR_RETURN(auto fragments, c->store().Fragments(k.id));
+      KP_ASSIGN_OR_RETURN(auto known, c->store().GetStatus(k.id));
+      const v1::CaseStatus st = known.has_value() ? known->status : v1::CaseStatus();
+      const std::string phase = st.phase().empty() ? k.phase : st.phase();
+      ctx.out << std::left << std::setw(14) << k.id << "  " << std::setw(20) << phase << "  " << std::setw(22)
+              << k.purpose << "  open " << (now - k.opened_ms) / kDay << " day(s)";
+      if (!st.coordinator().empty()) {
+        ctx.out << "  coordinator " << (st.coordinator() == c->identity().id() ? "you" : st.coordinator());
+      }
+      ctx.out << "  " << k.partners.size() << " partner(s), " << reqs.size() << " request(s)"
+              << (k.closed ? "  [closed]" : "") << "\n";
+      if (k.closed) continue;
+      if (st.acute_until_ms() > 0) {
+        ctx.out << "      acute window ends " << FormatUtcMillis(st.acute_until_ms()) << " ("
+                << Left(st.acute_until_ms(), now) << ")\n";
+      }
+      if (st.coordination_ends_ms() > 0) {
+        ctx.out << "      coordination ends " << FormatUtcDate(st.coordination_ends_ms()) << " ("
+                << Left(st.coordination_ends_ms(), now) << ")\n";
+      }
+      if (!st.pending_handover_to().empty()) {
+        ctx.out << "      handover to " << st.pending_handover_to() << " pending, offer lapses "
+                << FormatUtcMillis(st.pending_handover_expires_ms()) << "\n";
+      }
+      size_t soon = 0;
+      for (auto& f : fragments) {
+        if (f.retain_until_ms < now + 14 * kDay) ++soon;
+        SecureWipe(f.content.data(), f.content.size());
+      }
+      if (soon > 0) ctx.out << "      " << soon << " fragment(s) to delete within 14 days\n";
     }
+    if (!cases.empty()) ctx.out << "(phase, coordinator and deadlines as the gateway last said; `case sync CASE` asks again)\n";
     return OkStatus();
   }));
 
@@ -413,7 +559,70 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     ctx.out << "case " << k.id << (k.closed ? " (closed)" : "") << "\n  purpose  " << k.purpose << "\n  phase    "
             << k.phase << "\n  opened   " << FormatUtcMillis(k.opened_ms) << "\n  partners ";
     for (size_t i = 0; i < k.partners.size(); ++i) ctx.out << (i ? " " : "") << k.partners[i];
-    ctx.out << "\n  subjects\n";
+    ctx.out << "\n";
+    const int64_t now = SystemClock::Get().NowMillis();
+    KP_ASSIGN_OR_RETURN(auto known, c->store().GetStatus(k.id));
+    auto facts = c->LocalFacts(k.id);
+    if (facts.ok()) {
+      const cases::CaseFacts& f = *facts;
+      const std::string& by = f.CoordinatorAt(now);
+      ctx.out << "  coordinator " << by << (by == c->identity().id() ? " (you)" : "") << ", since "
+              << FormatUtcMillis(f.CoordinatorSinceAt(now)) << "\n";
+      if (!f.stand_in_for.empty() && by != f.stand_in_for) {
+        ctx.out << "  stand-in for " << f.stand_in_for << " until " << FormatUtcDate(f.stand_in_until_ms) << "\n";
+      }
+      if (!f.referral_id.empty()) {
+        ctx.out << "  referral  " << f.referral_reference << " from " << f.referred_by << " (referral "
+                << HexEncode(f.referral_id).substr(0, 12) << ")\n";
+      }
+      if (f.acute) {
+        ctx.out << "  acute     " << (f.acute_until_ms > 0 ? "window ends " + FormatUtcMillis(f.acute_until_ms) + " (" +
+                                                                 Left(f.acute_until_ms, now) + ")"
+                                                           : std::string("handed over: no longer acute"))
+                << "\n";
+      }
+      if (known.has_value() && known->status.coordination_ends_ms() > 0 && !k.closed) {
+        ctx.out << "  coordination ends " << FormatUtcDate(known->status.coordination_ends_ms()) << " ("
+                << Left(known->status.coordination_ends_ms(), now) << ")\n";
+      }
+      if (const cases::HandoverOffer* o = f.PendingOfferAt(now)) {
+        ctx.out << "  pending handover to " << o->to << " (reason " << o->reason << "), offered "
+                << FormatUtcMillis(o->offered_ms) << ", lapses " << FormatUtcMillis(o->expires_ms)
+                << (o->stand_in_until_ms ? ", stand-in until " + FormatUtcDate(o->stand_in_until_ms) : std::string())
+                << "\n";
+      }
+      if (!f.handovers.empty()) {
+        ctx.out << "  handovers (marked moments)\n";
+        for (const auto& m : f.handovers) {
+          ctx.out << "    " << FormatUtcMillis(m.accepted_ms) << "  from " << m.from << " to " << m.to << "  reason "
+                  << m.reason << "  (offered " << FormatUtcMillis(m.offered_ms) << ")"
+                  << (m.stand_in_until_ms ? "  stand-in until " + FormatUtcDate(m.stand_in_until_ms) : std::string())
+                  << "\n";
+        }
+      }
+      if (!f.phases.empty()) {
+        // The client folds without the policy: a phase's name comes from the
+        // command that set it; the opening phase from the gateway's answer.
+        KP_ASSIGN_OR_RETURN(auto chain, c->store().Chain(k.id));
+        std::map<int64_t, std::string> set_at;
+        for (const auto& e : chain) {
+          auto cmd = cases::ParseVerifiedCommand(e);
+          if (cmd.ok() && cmd->command.has_change_phase()) set_at[cmd->signed_ms] = cmd->command.change_phase().phase();
+        }
+        ctx.out << "  phases\n";
+        for (size_t i = 0; i < f.phases.size(); ++i) {
+          std::string name = f.phases[i].phase;
+          if (name.empty() && set_at.count(f.phases[i].since_ms)) name = set_at[f.phases[i].since_ms];
+          if (name.empty() && f.phases.size() == 1) name = k.phase;
+          if (name.empty()) name = i == 0 ? "(opening phase)" : "?";
+          ctx.out << "    " << FormatUtcMillis(f.phases[i].since_ms) << "  " << name << "\n";
+        }
+      }
+      for (const auto& [partner, when] : f.removed) {
+        ctx.out << "  removed   " << partner << " on " << FormatUtcMillis(when) << "\n";
+      }
+    }
+    ctx.out << "  subjects\n";
     KP_ASSIGN_OR_RETURN(auto subjects, c->store().Subjects(k.id));
     for (const auto& s : subjects) {
       ctx.out << "    " << s.ref() << "  " << std::left << std::setw(22) << RoleName(s.role()) << s.name() << "\n";
@@ -449,7 +658,8 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
         continue;
       }
       ctx.out << "    " << HexEncode(f.request_id).substr(0, 12) << "  from " << f.source << ", keep until "
-              << FormatUtcDate(f.retain_until_ms) << "\n";
+              << FormatUtcDate(f.retain_until_ms)
+              << (f.handed_by.empty() ? std::string() : ", handed over (first sealed to " + f.handed_by + ")") << "\n";
       if (a->content) PrintFragment(ctx.out, *o);
     }
     return OkStatus();
@@ -545,6 +755,8 @@ void RegisterRequest(CLI::App& app, CliContext& ctx) {
   }));
 }
 
+bool PrintNews(CliContext& ctx, const client::News& news);
+
 struct InboxArgs {
   std::string config;
   std::string case_id;
@@ -560,7 +772,8 @@ void RegisterInbox(CLI::App& app, CliContext& ctx) {
   cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     KP_ASSIGN_OR_RETURN(auto outcomes, c->FetchInbox(a->case_id));
-    if (outcomes.empty() && !a->json) ctx.out << "nothing new\n";
+    const bool news = PrintNews(ctx, c->TakeNews());
+    if (outcomes.empty() && !news && !a->json) ctx.out << "nothing new\n";
     int worst = kExitOk;
     for (const auto& o : outcomes) {
       if (!a->json) ctx.out << "request " << HexEncode(o.request_id) << ":\n";
@@ -569,6 +782,162 @@ void RegisterInbox(CLI::App& app, CliContext& ctx) {
       if (rc != kExitOk && rc != kExitRefused) worst = rc;
     }
     ctx.exit_code = worst;
+    return OkStatus();
+  }));
+}
+
+// Prints what came in besides answers (notices in words, referral states,
+// referrals received, hand-over data taken in); returns whether anything did.
+bool PrintNews(CliContext& ctx, const client::News& news) {
+  for (const auto& n : news.notices) ctx.out << "notice: " << client::NoticeText(n) << "\n";
+  for (const auto& st : news.referral_statuses) {
+    ctx.out << "referral " << HexEncode(st.referral_id()).substr(0, 12) << " (" << st.reference() << ") "
+            << client::ReferralStateName(st.state());
+    if (!st.case_id().empty()) ctx.out << ": case " << st.case_id();
+    if (!st.decided_by().empty()) ctx.out << " by " << st.decided_by();
+    if (!st.reason_code().empty()) ctx.out << ", reason " << st.reason_code();
+    ctx.out << "\n";
+  }
+  for (const auto& id : news.referrals) {
+    ctx.out << "referral " << HexEncode(id).substr(0, 12) << " received: see `ketenpoort referral list`\n";
+  }
+  for (const auto& h : news.handovers) ctx.out << "hand-over data taken in: case " << h << "\n";
+  for (const auto& f : news.forgotten) {
+    ctx.out << "case " << f << " was handed over for good: your copies of its subject data and fragments are deleted\n";
+  }
+  for (const auto& p : news.problems) ctx.err << "warning: not taken in: " << p.message() << "\n";
+  return !(news.notices.empty() && news.referral_statuses.empty() && news.referrals.empty() &&
+           news.handovers.empty() && news.forgotten.empty());
+}
+
+// ---------------------------------------------------------------- referral
+
+struct ReferralArgs {
+  std::string config;
+  std::string reference;
+  std::string to;
+  std::string purpose;
+  std::vector<std::string> reasons;
+  std::vector<std::string> subjects;
+  std::string subjects_file;
+  std::string id;
+  std::string reason;
+  bool show_identifiers = false;
+  bool offline = false;
+};
+
+void RegisterReferral(CLI::App& app, CliContext& ctx) {
+  auto a = std::make_shared<ReferralArgs>();
+  CLI::App* group = app.add_subcommand("referral", "Refer a family (Veilig Thuis), or accept or decline a referral");
+  group->require_subcommand(1);
+
+  CLI::App* send = group->add_subcommand("send", "Refer a family to the coordinators of a partner");
+  AddConfig(send, a->config);
+  send->add_option("--reference", a->reference, "Your own reference number, e.g. VT-MB-2026-0815")->required();
+  send->add_option("--to", a->to, "The partner whose coordinators are asked, e.g. veiligheidsteam")->required();
+  send->add_option("--purpose", a->purpose, "The purpose the case would open with")->required();
+  send->add_option("--reason", a->reasons, "Reason code from the policy (repeat, 1-8)")->required();
+  AddSubjectOptions(send, a->subjects, a->subjects_file);
+  send->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> subjects, LoadSubjects(a->subjects, a->subjects_file));
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(v1::ReferralStatus st,
+                        c->SendReferral({a->reference, a->to, a->purpose, a->reasons}, std::move(subjects)));
+    ctx.out << "referral " << HexEncode(st.referral_id()) << " (" << a->reference << ") sent to the coordinators of "
+            << a->to << ": " << client::ReferralStateName(st.state()) << " (audit #" << st.audit_index() << ")\n";
+    return OkStatus();
+  }));
+
+  CLI::App* list = group->add_subcommand("list", "Referrals: those you sent with their state, or those waiting for you");
+  AddConfig(list, a->config);
+  list->add_flag("--show-identifiers", a->show_identifiers,
+                 "Also show the names and dates of birth of the subjects of referrals waiting for you");
+  list->add_flag("--offline", a->offline, "Do not fetch the inbox first; show what this machine holds");
+  list->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, !a->offline));
+    if (!a->offline) {
+      KP_RETURN_IF_ERROR(c->FetchInbox("").status());
+      for (const auto& p : c->TakeNews().problems) ctx.err << "warning: not taken in: " << p.message() << "\n";
+    }
+    KP_ASSIGN_OR_RETURN(auto all, c->store().Referrals());
+    if (all.empty()) ctx.out << "no referrals\n";
+    for (const auto& r : all) {
+      const auto& b = r.body;
+      ctx.out << HexEncode(r.id).substr(0, 12) << "  " << std::left << std::setw(18) << b.reference()
+              << (r.received ? "  from " + r.sender : "  to " + b.to_partner()) << "  "
+              << (r.received ? "received " : "sent ") << FormatUtcMillis(r.at_ms) << "  "
+              << client::ReferralStateName(r.state);
+      if (!r.case_id.empty()) ctx.out << ": case " << r.case_id;
+      if (!r.decided_by.empty() && r.state != v1::REFERRAL_STATE_WAITING) ctx.out << " by " << r.decided_by;
+      if (!r.reason_code.empty()) ctx.out << ", reason " << r.reason_code;
+      ctx.out << "\n    purpose " << b.purpose() << "; reasons";
+      for (const auto& code : b.reason_codes()) ctx.out << " " << code;
+      ctx.out << "\n    subjects";
+      for (const auto& sr : b.subjects()) ctx.out << " " << sr.ref() << " (" << RoleName(sr.role()) << ")";
+      ctx.out << "\n";
+      if (a->show_identifiers && r.received && r.state == v1::REFERRAL_STATE_WAITING) {
+        KP_ASSIGN_OR_RETURN(auto subjects, c->store().ReferralSubjects(r.id));
+        for (auto& s : subjects) {
+          ctx.out << "      " << s.ref() << "  " << s.name() << "  " << s.date_of_birth() << "\n";
+          client::WipeSubject(&s);
+        }
+      }
+    }
+    return OkStatus();
+  }));
+
+  CLI::App* accept = group->add_subcommand("accept", "Open the case on a referral waiting for you");
+  AddConfig(accept, a->config);
+  accept->add_option("id", a->id, "Referral id (or its first characters, as listed)")->required();
+  accept->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(client::ReferralInfo r, c->FindReferral(a->id));
+    KP_ASSIGN_OR_RETURN(v1::CaseResult res, c->AcceptReferral(r.id));
+    PrintResult(ctx, "referral " + r.body.reference() + " accepted: case " + res.case_id() + " opened", res);
+    for (const auto& sr : r.body.subjects()) ctx.out << "  " << sr.ref() << "  " << RoleName(sr.role()) << "\n";
+    ctx.out << res.case_id() << "\n";
+    return OkStatus();
+  }));
+
+  CLI::App* decline = group->add_subcommand("decline", "Decline a referral waiting for you, with a reason code");
+  AddConfig(decline, a->config);
+  decline->add_option("id", a->id, "Referral id (or its first characters, as listed)")->required();
+  decline->add_option("--reason", a->reason, "Reason code from the policy's decline reasons")->required();
+  decline->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(client::ReferralInfo r, c->FindReferral(a->id));
+    KP_ASSIGN_OR_RETURN(v1::ReferralStatus st, c->DeclineReferral(r.id, a->reason));
+    ctx.out << "referral " << r.body.reference() << " declined (reason " << a->reason << ", audit #"
+            << st.audit_index() << "); " << r.sender << " is told\n";
+    return OkStatus();
+  }));
+}
+
+// ------------------------------------------------------------------- acute
+
+void RegisterAcute(CLI::App& app, CliContext& ctx) {
+  auto a = std::make_shared<CaseArgs>();
+  CLI::App* group = app.add_subcommand("acute", "Samen op in Acuut: an acute case, opened on the spot");
+  group->require_subcommand(1);
+  CLI::App* open = group->add_subcommand("open", "Open an acute case: the acute partners are admitted and told at once");
+  AddConfig(open, a->config);
+  open->add_option("--purpose", a->purpose, "Purpose id from the policy")->required();
+  AddSubjectOptions(open, a->subjects, a->subjects_file);
+  open->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> subjects, LoadSubjects(a->subjects, a->subjects_file));
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
+    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->OpenAcuteCase(a->purpose, std::move(subjects)));
+    PrintResult(ctx, "acute case " + r.case_id() + " opened", r);
+    if (r.status().acute_until_ms() > 0) {
+      ctx.out << "  acute window ends " << FormatUtcMillis(r.status().acute_until_ms())
+              << ": hand it over (ketenpoort case handover) or close it before then\n";
+    }
+    KP_ASSIGN_OR_RETURN(auto stored, c->store().Subjects(r.case_id()));
+    for (auto& s : stored) {
+      ctx.out << "  " << s.ref() << "  " << RoleName(s.role()) << "\n";
+      client::WipeSubject(&s);
+    }
+    ctx.out << r.case_id() << "\n";
     return OkStatus();
   }));
 }
@@ -593,6 +962,8 @@ void RegisterCoordinatorCommands(CLI::App& app, CliContext& ctx) {
   RegisterCase(app, ctx);
   RegisterRequest(app, ctx);
   RegisterInbox(app, ctx);
+  RegisterReferral(app, ctx);
+  RegisterAcute(app, ctx);
   RegisterPurge(app, ctx);
 }
 
