@@ -10,6 +10,7 @@
 #include "case/case_chain.h"
 #include "case/commitment.h"
 #include "case/decision.h"
+#include "case/referral.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
@@ -44,7 +45,10 @@ class CaseTest : public ::testing::Test {
              {"regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam"},
              {"regisseur-02", ParticipantKind::kCoordinator, "veiligheidsteam"},
              {"medewerker-vt", ParticipantKind::kCoordinator, "veiligheidsteam"},
-             {"politie-agent", ParticipantKind::kAgent, "politie"}}) {
+             {"politie-agent", ParticipantKind::kAgent, "politie"},
+             {"vt-01", ParticipantKind::kCoordinator, "veilig-thuis"},
+             {"acuut-01", ParticipantKind::kCoordinator, "politie"},
+             {"wijk-01", ParticipantKind::kCoordinator, "gemeente"}}) {
       auto idn = Identity::Generate(id, kind, partner, kNow);
       ASSERT_THAT(idn, IsOk());
       if (kind != ParticipantKind::kEnrolment) {
@@ -59,7 +63,10 @@ class CaseTest : public ::testing::Test {
     ASSERT_OK(Registry::Sign(reg, ids_.at("enrolment-hvb").signing().secret_key,
                              {{"regisseur-01", "casusregisseur"},
                               {"regisseur-02", "casusregisseur"},
-                              {"medewerker-vt", "secretariaat"}},
+                              {"medewerker-vt", "secretariaat"},
+                              {"vt-01", "vt-medewerker"},
+                              {"acuut-01", "politie-acuut"},
+                              {"wijk-01", "casuscoordinator"}},
                              "hart-van-brabant", kNow));
     auto registry = Registry::Load(reg, ids_.at("enrolment-hvb").signing().public_key);
     ASSERT_THAT(registry, IsOk());
@@ -85,6 +92,48 @@ class CaseTest : public ::testing::Test {
   Result<CaseFacts> Fold(const CaseChainBuilder& b) { return FoldVerified(ctx_, b.commands(), kCase); }
 
   ChainHead HeadOf(const CaseChainBuilder& b) { return {kCase, b.head(), b.length()}; }
+
+  // A handover offer to `to`, lapsing in 7 days; stand-in until `until_ms` when not 0.
+  const std::string& Offer(CaseChainBuilder& b, const std::string& to, int64_t until_ms = 0) {
+    return b.Add([&](v1::CaseCommand& c) {
+      auto* o = c.mutable_offer_handover();
+      o->set_to(to);
+      o->set_reason_code("naar-wijkteam");
+      o->set_expires_at_ms(clock_.NowMillis() + 7 * kDay);
+      o->set_stand_in_until_ms(until_ms);
+    });
+  }
+  const std::string& Accept(CaseChainBuilder& b, const std::string& offer_envelope) {
+    return b.Add([&](v1::CaseCommand& c) { c.mutable_accept_handover()->set_offer(CommandHash(offer_envelope)); });
+  }
+
+  // Veilig Thuis' signed referral of `subjects` to the Veiligheidsteam, with a
+  // (stand-in) sealed copy for each of `copies`.
+  std::string Referral(const std::vector<v1::Subject>& subjects, const std::vector<std::string>& copies = {"regisseur-01"},
+                       const std::string& signer = "vt-01", const std::string& purpose = kPurpose) {
+    v1::Referral r;
+    r.set_reference("VT-MB-2026-0815");
+    r.set_to_partner("veiligheidsteam");
+    r.set_purpose(purpose);
+    r.add_reason_codes("herhaald-geweld");
+    r.add_reason_codes("kinderen-betrokken");
+    for (const auto& subj : subjects) *r.add_subjects() = testing::CommittedRef(subj);
+    for (const auto& c : copies) {
+      auto* copy = r.add_sealed();
+      copy->set_participant(c);
+      copy->set_sealed("sealed subject data for " + c);
+    }
+    auto m = Signer(signer).Sign(v1::MESSAGE_KIND_REFERRAL, "", "", r.SerializeAsString());
+    EXPECT_TRUE(m.ok());
+    return m.ok() ? m->bytes : std::string();
+  }
+  void OpenOn(CaseChainBuilder& b, const std::string& referral, const std::vector<v1::Subject>& subjects) {
+    b.Add([&](v1::CaseCommand& c) {
+      c.mutable_open()->set_purpose(kPurpose);
+      for (const auto& subj : subjects) *c.mutable_open()->add_subjects() = testing::CommittedRef(subj);
+      c.mutable_open()->set_referral(referral);
+    });
+  }
 
   testing::TempDir dir_;
   ManualClock clock_{kNow};
@@ -425,6 +474,326 @@ TEST_F(CaseTest, TheDecisionRestsOnTheFoldedFacts) {
   ToAudit(d, &rec);
   EXPECT_EQ(rec.decision().verdict(), v1::AUDIT_VERDICT_PERMIT);
   EXPECT_FALSE(rec.decision().obligations().allowed_fields().empty());
+}
+
+// --- issue 14: handovers, stand-ins, acute cases, referrals, a living case ---
+
+TEST_F(CaseTest, AHandoverIsAnOfferAndAnAcceptanceAfterWhichOnlyTheNewCoordinatorActs) {
+  CaseChainBuilder b = OpenCase();
+  b.Phase("risicogestuurde-zorg");
+  clock_.Advance(kDay);
+  const std::string offer = Offer(b, "wijk-01");
+  auto f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->coordinator, "regisseur-01");  // not yet
+  ASSERT_NE(f->PendingOfferAt(kNow + kDay), nullptr);
+  EXPECT_EQ(f->PendingOfferAt(kNow + kDay)->to, "wijk-01");
+  EXPECT_EQ(f->PendingOfferAt(kNow + 9 * kDay), nullptr);  // lapsed by then
+
+  clock_.Advance(3600'000);
+  b.SignWith(Signer("wijk-01"));
+  Accept(b, offer);
+  f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->coordinator, "wijk-01");
+  EXPECT_EQ(f->coordinator_since_ms, kNow + kDay + 3600'000);
+  ASSERT_EQ(f->handovers.size(), 1u);
+  EXPECT_EQ(f->handovers[0].from, "regisseur-01");
+  EXPECT_EQ(f->handovers[0].to, "wijk-01");
+  EXPECT_EQ(f->handovers[0].reason, "naar-wijkteam");
+  EXPECT_EQ(f->handovers[0].offered_ms, kNow + kDay);
+  EXPECT_FALSE(f->offer.has_value());
+  EXPECT_EQ(CommandSummary(ParseVerifiedCommand(offer).value().command),
+            "to wijk-01 (naar-wijkteam), offer open until 2026-11-30");
+
+  // The former coordinator can no longer change the case; the new one can.
+  CaseChainBuilder old = b;
+  old.SignWith(Signer("regisseur-01"));
+  old.Phase("herstel");
+  EXPECT_THAT(Fold(old), StatusIs(StatusCode::kFailedPrecondition, "only the coordinator of case"));
+  b.Phase("herstel");
+  EXPECT_THAT(Fold(b), IsOk());
+
+  v1::FragmentRequest r = Asking({victim_});
+  f = Fold(b);
+  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-01", **registry_->Find("regisseur-01"), r, kNow + 2 * kDay),
+              StatusIs(StatusCode::kPermissionDenied, "(wijk-01 does)"));
+  EXPECT_OK(CheckAsker(*policy_, *f, "wijk-01", **registry_->Find("wijk-01"), r, kNow + 2 * kDay));
+  // The wijkteam's coordination lasts at most 548 days.
+  EXPECT_THAT(CheckAsker(*policy_, *f, "wijk-01", **registry_->Find("wijk-01"), r, kNow + 550 * kDay),
+              StatusIs(StatusCode::kFailedPrecondition, "your coordination of case VT-2026-0007"));
+  v1::CaseStatus st = CaseStatusAt(*policy_, ctx_, *f, kNow + 2 * kDay);
+  EXPECT_EQ(st.coordinator(), "wijk-01");
+  EXPECT_EQ(st.coordination_ends_ms(), kNow + kDay + 3600'000 + 548 * kDay);
+  EXPECT_EQ(st.phase(), "herstel");
+}
+
+TEST_F(CaseTest, AHandoverGoesOnlyToWhomThePolicyLetsCoordinateAndOnlyTheOfferedAccepts) {
+  for (const char* to : {"medewerker-vt", "politie-agent", "acuut-01", "regisseur-01", "nobody"}) {
+    CaseChainBuilder b = OpenCase();
+    Offer(b, to);
+    EXPECT_THAT(Fold(b), StatusIs(StatusCode::kFailedPrecondition)) << to;
+  }
+  CaseChainBuilder b = OpenCase();
+  const std::string offer = Offer(b, "wijk-01");
+  CaseChainBuilder other = b;
+  other.SignWith(Signer("regisseur-02"));
+  Accept(other, offer);
+  EXPECT_THAT(Fold(other), StatusIs(StatusCode::kFailedPrecondition, "is offered to wijk-01, not to regisseur-02"));
+
+  CaseChainBuilder wrong = b;
+  wrong.SignWith(Signer("wijk-01"));
+  Accept(wrong, b.commands()[0]);
+  EXPECT_THAT(Fold(wrong), StatusIs(StatusCode::kFailedPrecondition, "another handover offer"));
+
+  CaseChainBuilder late = b;
+  clock_.Advance(8 * kDay);
+  late.SignWith(Signer("wijk-01"));
+  Accept(late, offer);
+  EXPECT_THAT(Fold(late), StatusIs(StatusCode::kFailedPrecondition, "lapsed"));
+  clock_.Advance(-8 * kDay);
+
+  CaseChainBuilder cancelled = b;
+  cancelled.Add([](v1::CaseCommand& c) { c.mutable_cancel_handover()->set_reason_code("toch-niet"); });
+  ASSERT_THAT(Fold(cancelled), IsOk());
+  cancelled.SignWith(Signer("wijk-01"));
+  Accept(cancelled, offer);
+  EXPECT_THAT(Fold(cancelled), StatusIs(StatusCode::kFailedPrecondition, "no handover offer to accept"));
+
+  CaseChainBuilder free_text = OpenCase();
+  free_text.Add([&](v1::CaseCommand& c) {
+    c.mutable_offer_handover()->set_to("wijk-01");
+    c.mutable_offer_handover()->set_reason_code("Anna moved to Tilburg");
+    c.mutable_offer_handover()->set_expires_at_ms(kNow + kDay);
+  });
+  EXPECT_THAT(Fold(free_text), StatusIs(StatusCode::kFailedPrecondition, "never free text"));
+
+  CaseChainBuilder too_long = OpenCase();
+  too_long.Add([&](v1::CaseCommand& c) {
+    c.mutable_offer_handover()->set_to("wijk-01");
+    c.mutable_offer_handover()->set_reason_code("naar-wijkteam");
+    c.mutable_offer_handover()->set_expires_at_ms(kNow + 31 * kDay);
+  });
+  EXPECT_THAT(Fold(too_long), StatusIs(StatusCode::kFailedPrecondition, "within 30 days"));
+}
+
+TEST_F(CaseTest, AStandInGivesTheCaseBackByItself) {
+  CaseChainBuilder b = OpenCase();
+  const std::string offer = Offer(b, "regisseur-02", kNow + 14 * kDay);
+  b.SignWith(Signer("regisseur-02"));
+  Accept(b, offer);
+  auto f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->CoordinatorAt(kNow + kDay), "regisseur-02");
+  EXPECT_EQ(f->CoordinatorAt(kNow + 14 * kDay), "regisseur-01");
+  EXPECT_EQ(f->stand_in_for, "regisseur-01");
+
+  // During the stand-in only the stand-in acts; the stand-in cannot pass it on.
+  CaseChainBuilder during = b;
+  during.SignWith(Signer("regisseur-01"));
+  during.Phase("herstel");
+  EXPECT_THAT(Fold(during), StatusIs(StatusCode::kFailedPrecondition, "only the coordinator"));
+  CaseChainBuilder pass_on = b;
+  Offer(pass_on, "wijk-01");
+  EXPECT_THAT(Fold(pass_on), StatusIs(StatusCode::kFailedPrecondition, "can only give the case back"));
+
+  // After its end the case is back, without a command.
+  clock_.Advance(15 * kDay);
+  CaseChainBuilder after = b;
+  after.Phase("herstel");
+  EXPECT_THAT(Fold(after), StatusIs(StatusCode::kFailedPrecondition, "only the coordinator of case VT-2026-0007 (regisseur-01)"));
+  b.SignWith(Signer("regisseur-01"));
+  b.Phase("herstel");
+  f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->coordinator, "regisseur-01");
+  EXPECT_TRUE(f->stand_in_for.empty());
+  ASSERT_EQ(f->handovers.size(), 2u);
+  EXPECT_EQ(f->handovers[1].reason, "einde-waarneming");
+  EXPECT_EQ(f->handovers[1].from, "regisseur-02");
+}
+
+TEST_F(CaseTest, AnAcuteCaseOpensWithItsPartnersAndEndsItsWindowWithAHandover) {
+  CaseChainBuilder b(Signer("acuut-01"), kCase);
+  b.Add([&](v1::CaseCommand& c) {
+    c.mutable_open()->set_purpose("acuut-gevaar-afwenden");
+    c.mutable_open()->set_acute(true);
+    *c.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
+  });
+  auto f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_TRUE(f->acute);
+  EXPECT_EQ(f->phase, "acute-veiligheid");
+  EXPECT_EQ(f->acute_until_ms, kNow + 72 * 3600'000LL);
+  EXPECT_TRUE(f->IsMember("politie"));
+  EXPECT_TRUE(f->IsMember("veilig-thuis"));
+  EXPECT_TRUE(f->IsMember("cit"));
+  EXPECT_EQ(CommandSummary(ParseVerifiedCommand(b.commands()[0]).value().command),
+            "acuut-gevaar-afwenden; S1; acute");
+
+  v1::FragmentRequest r = Asking({victim_});
+  r.set_source_partner("veilig-thuis");
+  const RegistryEntry& police = **registry_->Find("acuut-01");
+  EXPECT_OK(CheckAsker(*policy_, *f, "acuut-01", police, r, kNow + 3600'000));
+  EXPECT_THAT(CheckAsker(*policy_, *f, "acuut-01", police, r, kNow + 73 * 3600'000LL),
+              StatusIs(StatusCode::kFailedPrecondition,
+                       "the acute window of case VT-2026-0007 ended on 2026-11-25T14:32:54Z without a handover to "
+                       "veilig-thuis or veiligheidsteam"));
+  EXPECT_EQ(CaseStatusAt(*policy_, ctx_, *f, kNow).acute_until_ms(), kNow + 72 * 3600'000LL);
+
+  // Only a role marked acute opens one; a handover goes to Veilig Thuis or the Veiligheidsteam.
+  CaseChainBuilder not_acute(Signer("regisseur-01"), kCase);
+  not_acute.Add([&](v1::CaseCommand& c) {
+    c.mutable_open()->set_purpose("acuut-gevaar-afwenden");
+    c.mutable_open()->set_acute(true);
+    *c.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
+  });
+  EXPECT_THAT(Fold(not_acute), StatusIs(StatusCode::kFailedPrecondition, "may not open acute cases"));
+  CaseChainBuilder police_opens_normal(Signer("acuut-01"), kCase);
+  police_opens_normal.Open(kPurpose, {victim_});
+  EXPECT_THAT(Fold(police_opens_normal), StatusIs(StatusCode::kFailedPrecondition, "may not open cases"));
+  CaseChainBuilder to_wijk = b;
+  Offer(to_wijk, "wijk-01");
+  EXPECT_THAT(Fold(to_wijk), StatusIs(StatusCode::kFailedPrecondition,
+                                      "handed over to a coordinator of veilig-thuis or veiligheidsteam"));
+
+  // The next morning: handed over to Veilig Thuis, whose coordinator may ask after the window.
+  clock_.Advance(10 * 3600'000LL);
+  const std::string offer = Offer(b, "vt-01");
+  b.SignWith(Signer("vt-01"));
+  Accept(b, offer);
+  f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->coordinator, "vt-01");
+  EXPECT_EQ(f->acute_until_ms, 0);
+  EXPECT_EQ(f->acute_handed_over_ms, kNow + 10 * 3600'000LL);
+  EXPECT_FALSE(f->AcuteWindowOver(kNow + 100 * 3600'000LL));
+  r.set_source_partner("politie");
+  EXPECT_OK(CheckAsker(*policy_, *f, "vt-01", **registry_->Find("vt-01"), r, kNow + 100 * 3600'000LL));
+  EXPECT_EQ(CaseStatusAt(*policy_, ctx_, *f, kNow).acute_until_ms(), 0);
+}
+
+TEST_F(CaseTest, ACaseOpensOnAReferralWithItsSubjectsAndTheReferrerAdmitted) {
+  const std::string referral = Referral({victim_, child_}, {"regisseur-01", "regisseur-02"});
+  auto verified = VerifyReferral(referral, ctx_);
+  ASSERT_THAT(verified, IsOk());
+  EXPECT_EQ(verified->sender, "vt-01");
+  EXPECT_EQ(verified->sender_partner, "veilig-thuis");
+  EXPECT_EQ(verified->referral.reference(), "VT-MB-2026-0815");
+
+  CaseChainBuilder b(Signer("regisseur-02"), kCase);
+  OpenOn(b, referral, {victim_, child_});
+  auto f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->referral_reference, "VT-MB-2026-0815");
+  EXPECT_EQ(f->referred_by, "vt-01");
+  EXPECT_EQ(f->referral_id, verified->id);
+  EXPECT_TRUE(f->IsMember("veilig-thuis"));
+  EXPECT_EQ(f->subjects.size(), 2u);
+  EXPECT_EQ(CommandSummary(ParseVerifiedCommand(b.commands()[0]).value().command),
+            "plan-van-aanpak; S1 S2; on a referral");
+
+  // Exactly the referral's subjects, its purpose, and a copy for the opener.
+  CaseChainBuilder fewer(Signer("regisseur-01"), kCase);
+  OpenOn(fewer, referral, {victim_});
+  EXPECT_THAT(Fold(fewer), StatusIs(StatusCode::kFailedPrecondition, "exactly the referral's subjects"));
+  v1::Subject other_salt = child_;
+  other_salt.set_salt(NewSubjectSalt());
+  CaseChainBuilder swapped(Signer("regisseur-01"), kCase);
+  OpenOn(swapped, referral, {victim_, other_salt});
+  EXPECT_THAT(Fold(swapped), StatusIs(StatusCode::kFailedPrecondition, "exactly the referral's subjects"));
+  CaseChainBuilder not_for_me(Signer("regisseur-01"), kCase);
+  OpenOn(not_for_me, Referral({victim_}, {"regisseur-02"}), {victim_});
+  EXPECT_THAT(Fold(not_for_me), StatusIs(StatusCode::kFailedPrecondition, "not sent to regisseur-01"));
+  CaseChainBuilder other_purpose(Signer("regisseur-01"), kCase);
+  OpenOn(other_purpose, Referral({victim_}, {"regisseur-01"}, "vt-01", "veiligheidstaxatie"), {victim_});
+  EXPECT_THAT(Fold(other_purpose), StatusIs(StatusCode::kFailedPrecondition, "the referral's purpose"));
+  // Only a role with refers_to refers.
+  EXPECT_THAT(VerifyReferral(Referral({victim_}, {"regisseur-01"}, "regisseur-02"), ctx_),
+              StatusIs(StatusCode::kPermissionDenied, "may not refer families to veiligheidsteam"));
+  CaseChainBuilder by_coordinator(Signer("regisseur-01"), kCase);
+  OpenOn(by_coordinator, Referral({victim_}, {"regisseur-01"}, "regisseur-02"), {victim_});
+  EXPECT_THAT(Fold(by_coordinator), StatusIs(StatusCode::kFailedPrecondition, "may not refer"));
+}
+
+TEST_F(CaseTest, AMalformedReferralIsRefusedWithAReason) {
+  auto bad = [&](const std::function<void(v1::Referral&)>& change) {
+    v1::Referral r;
+    r.set_reference("VT-MB-2026-0815");
+    r.set_to_partner("veiligheidsteam");
+    r.set_purpose(kPurpose);
+    r.add_reason_codes("herhaald-geweld");
+    *r.add_subjects() = testing::CommittedRef(victim_);
+    r.add_sealed()->set_participant("regisseur-01");
+    r.mutable_sealed(0)->set_sealed("x");
+    change(r);
+    return VerifyReferral(Signer("vt-01").Sign(v1::MESSAGE_KIND_REFERRAL, "", "", r.SerializeAsString())->bytes, ctx_);
+  };
+  EXPECT_OK(bad([](v1::Referral&) {}));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.set_reference("Anna de Vries"); }),
+              StatusIs(StatusCode::kInvalidArgument, "reference"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_reason_codes(); }), StatusIs(StatusCode::kInvalidArgument, "reason"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.add_reason_codes("zomaar"); }),
+              StatusIs(StatusCode::kInvalidArgument, "not one of the policy's referral reasons"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.add_reason_codes("herhaald-geweld"); }),
+              StatusIs(StatusCode::kInvalidArgument, "twice"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_subjects(); }), StatusIs(StatusCode::kInvalidArgument, "subjects"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.mutable_subjects(0)->clear_commitment(); }),
+              StatusIs(StatusCode::kInvalidArgument, "commitment"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_sealed(); }), StatusIs(StatusCode::kInvalidArgument, "sealed"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.set_to_partner("buurtvereniging"); }),
+              StatusIs(StatusCode::kInvalidArgument, "not a partner"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.set_purpose("nieuwsgierigheid"); }),
+              StatusIs(StatusCode::kInvalidArgument, "purpose"));
+  // A command envelope is not a referral, even when validly signed.
+  EXPECT_THAT(VerifyReferral(OpenCase().commands()[0], ctx_), StatusIs(StatusCode::kUnauthenticated));
+}
+
+TEST_F(CaseTest, EveryFlippedBitOrTruncationOfAReferralIsRefused) {
+  const std::string referral = Referral({victim_});
+  ASSERT_THAT(VerifyReferral(referral, ctx_), IsOk());
+  for (size_t i = 0; i < referral.size() * 8; ++i) {
+    std::string t = referral;
+    t[i / 8] = static_cast<char>(t[i / 8] ^ (1 << (i % 8)));
+    EXPECT_FALSE(VerifyReferral(t, ctx_).ok()) << "bit " << i;
+  }
+  for (size_t n = 0; n < referral.size(); ++n) {
+    EXPECT_FALSE(VerifyReferral(referral.substr(0, n), ctx_).ok()) << "length " << n;
+  }
+}
+
+TEST_F(CaseTest, APartnerLeavesTheCaseAndPhasesRecordWhenTheyBegan) {
+  CaseChainBuilder b = OpenCase();
+  clock_.Advance(kDay);
+  b.Phase("stabiele-veiligheid");
+  clock_.Advance(kDay);
+  b.Add([](v1::CaseCommand& c) {
+    c.mutable_remove_partner()->set_partner("politie");
+    c.mutable_remove_partner()->set_reason_code("geen-rol-meer");
+  });
+  auto f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_FALSE(f->IsMember("politie"));
+  EXPECT_EQ(f->removed.at("politie"), kNow + 2 * kDay);
+  ASSERT_EQ(f->phases.size(), 2u);
+  EXPECT_EQ(f->phases[0].phase, "acute-veiligheid");
+  EXPECT_EQ(f->phases[0].since_ms, kNow);
+  EXPECT_EQ(f->phases[1].phase, "stabiele-veiligheid");
+  EXPECT_EQ(f->phases[1].since_ms, kNow + kDay);
+  v1::FragmentRequest r = Asking({victim_});
+  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-01", **registry_->Find("regisseur-01"), r, kNow + 3 * kDay),
+              StatusIs(StatusCode::kPermissionDenied, "it was removed"));
+  CaseChainBuilder again = b;
+  again.Add([](v1::CaseCommand& c) {
+    c.mutable_remove_partner()->set_partner("politie");
+    c.mutable_remove_partner()->set_reason_code("geen-rol-meer");
+  });
+  EXPECT_THAT(Fold(again), StatusIs(StatusCode::kFailedPrecondition, "is not admitted"));
+  b.Admit("politie");
+  f = Fold(b);
+  ASSERT_THAT(f, IsOk());
+  EXPECT_TRUE(f->IsMember("politie"));
+  EXPECT_EQ(f->removed.count("politie"), 0u);
 }
 
 }  // namespace
