@@ -7,9 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include <ctime>
+#include <optional>
 
 #include "case/case_chain.h"
 #include "case/commitment.h"
+#include "case/decision.h"
 #include "core/base/encoding.h"
 #include "core/base/time_format.h"
 #include "core/envelope/wire_format.h"
@@ -41,7 +43,9 @@ void DescribeCommand(const v1::CaseCommand& cmd, v1::AuditRecord* rec) {
     case v1::CaseCommand::kOpen:
       rec->set_event(v1::AUDIT_EVENT_CASE_OPENED);
       rec->set_purpose(cmd.open().purpose());
-      rec->set_reason(std::to_string(cmd.open().subjects_size()) + " subject(s) committed");
+      rec->set_reason(std::to_string(cmd.open().subjects_size()) + " subject(s) committed" +
+                      (cmd.open().acute() ? "; acute (Samen op in Acuut)" : "") +
+                      (cmd.open().referral().empty() ? "" : "; on a referral"));
       break;
     case v1::CaseCommand::kAdmit:
       rec->set_event(v1::AUDIT_EVENT_PARTNER_ADMITTED);
@@ -133,14 +137,24 @@ void GatewayCore::HandleCaseCommand(const VerifiedMessage& m) {
                   case_id);
     }
   }
-  if (Status s = cases::Apply(cases::FoldContext::Of(policy_.get(), *registry_), c, case_id, &next.facts);
-      !s.ok()) {
+  // Opening on a referral: the gateway must hold it, waiting, for this
+  // coordinator (the fold checks the envelope and the subjects).
+  std::optional<StoredReferral> referral;
+  if (open && !cmd.open().referral().empty()) {
+    auto r = ReferralToAccept(cmd.open().referral(), sender);
+    if (!r.ok()) return fail(r.status(), case_id);
+    referral = std::move(*r);
+  }
+  const cases::FoldContext ctx = cases::FoldContext::Of(policy_.get(), *registry_);
+  const cases::CaseFacts before = next.facts;
+  if (Status s = cases::Apply(ctx, c, case_id, &next.facts); !s.ok()) {
     return fail(s, case_id);
   }
 
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_UNSPECIFIED, sender);
   rec.set_message_id(msg_id);
   DescribeCommand(cmd, &rec);
+  DescribeCaseMoment(c, before, next.facts, &rec);
   if (Status s = store_->Begin(); !s.ok()) return fail(s, case_id);
   Status change;
   if (open) {
@@ -165,6 +179,15 @@ void GatewayCore::HandleCaseCommand(const VerifiedMessage& m) {
     store_->Rollback();  // no change the log does not show; the unit fails and its sender is told
     return;
   }
+  // What the command sets going: a referral taken, deadlines, notices,
+  // handover packages released or dropped (handovers.cc).
+  Status after = referral ? AcceptReferral(*referral, case_id, sender) : OkStatus();
+  if (after.ok()) after = AfterCaseCommand(c, before, next.facts, *index);
+  if (!after.ok()) {
+    store_->Rollback();
+    FailUnit(after);  // records are staged: the whole unit goes
+    return;
+  }
   if (Status s = store_->Commit(); !s.ok()) {
     store_->Rollback();
     FailUnit(s);  // its record is staged: the whole unit goes
@@ -176,6 +199,7 @@ void GatewayCore::HandleCaseCommand(const VerifiedMessage& m) {
   result.set_case_id(case_id);
   result.set_phase(next.facts.phase);
   result.set_audit_index(*index);
+  *result.mutable_status() = cases::CaseStatusAt(*policy_, ctx, next.facts, now);
   next.chain.push_back(m.raw);
   const std::string head = next.facts.head;
   if (cases_by_head_.size() >= kKnownCases) cases_by_head_.clear();
@@ -188,14 +212,32 @@ void GatewayCore::HandleCaseFetch(const VerifiedMessage& m) {
   if (Status s = ParseBody(m.env.body, fetch); !s.ok()) return RefuseMessage(m, s);
   auto c = store_->GetCase(fetch.case_id());
   if (!c.ok()) return RefuseMessage(m, c.status());
-  // Only the case's coordinator sees its history (the same answer as for a
-  // case that does not exist would tell nothing more: ids are not secret).
-  if (c->coordinator != m.sender) {
-    return RefuseMessage(m, PermissionDeniedError("you do not coordinate case " + c->id));
+  const int64_t now = clock_.NowMillis();
+  v1::CaseChain chain;
+  if (c->length == 0) {
+    // An old case without signed history: its opener learns it is empty
+    // (and the client says plainly it cannot be continued).
+    if (c->coordinator != m.sender) return RefuseMessage(m, PermissionDeniedError("you do not coordinate case " + c->id));
+  } else {
+    auto known = CaseOf(*c);
+    if (!known.ok()) return RefuseMessage(m, known.status());
+    const cases::CaseFacts& f = (*known)->facts;
+    // Who may see the history (the same answer as for a case that does not
+    // exist would tell nothing more: ids are not secret): its coordinator
+    // now, the participant a pending handover is offered to (to check the
+    // case before accepting it), and during a stand-in whom it stands in for.
+    const cases::HandoverOffer* offer = f.PendingOfferAt(now);
+    const bool may = f.CoordinatorAt(now) == m.sender || (offer != nullptr && offer->to == m.sender) ||
+                     (!f.stand_in_for.empty() && f.stand_in_for == m.sender);
+    if (!may) {
+      return RefuseMessage(m, PermissionDeniedError("you do not coordinate case " + c->id +
+                                                    " and no handover of it is offered to you"));
+    }
+    *chain.mutable_status() =
+        cases::CaseStatusAt(*policy_, cases::FoldContext::Of(policy_.get(), *registry_), f, now);
   }
   auto commands = store_->Commands(c->id, fetch.from(), kChainCommandsPerAnswer, kChainBytesPerAnswer);
   if (!commands.ok()) return RefuseMessage(m, commands.status());
-  v1::CaseChain chain;
   chain.set_case_id(c->id);
   chain.set_from(fetch.from());
   chain.set_length(c->length);

@@ -32,6 +32,21 @@ CREATE TABLE IF NOT EXISTS closed_requests(
   request_id BLOB PRIMARY KEY, coordinator TEXT NOT NULL, source_partner TEXT NOT NULL, outcome INTEGER NOT NULL,
   audit_index INTEGER NOT NULL, answer_id BLOB NOT NULL, closed_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS closed_requests_by_time ON closed_requests(closed_ms);
+CREATE TABLE IF NOT EXISTS referrals(
+  id BLOB PRIMARY KEY, reference TEXT NOT NULL, referrer TEXT NOT NULL, to_partner TEXT NOT NULL,
+  purpose TEXT NOT NULL, reason_codes TEXT NOT NULL, subjects INTEGER NOT NULL, coordinators TEXT NOT NULL,
+  envelope BLOB NOT NULL, state INTEGER NOT NULL, received_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+  decided_by TEXT NOT NULL DEFAULT '', decided_ms INTEGER NOT NULL DEFAULT 0, case_id TEXT NOT NULL DEFAULT '',
+  reason_code TEXT NOT NULL DEFAULT '', audit_index INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS referrals_waiting ON referrals(state, expires_ms);
+CREATE TABLE IF NOT EXISTS handover_parts(
+  case_id TEXT NOT NULL, offer BLOB NOT NULL, recipient TEXT NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL,
+  sender TEXT NOT NULL, message_id BLOB NOT NULL, envelope BLOB NOT NULL, stored_ms INTEGER NOT NULL,
+  PRIMARY KEY(offer, recipient, part));
+CREATE TABLE IF NOT EXISTS case_deadlines(
+  case_id TEXT NOT NULL, kind INTEGER NOT NULL, key BLOB NOT NULL, due_ms INTEGER NOT NULL,
+  PRIMARY KEY(case_id, kind, key));
+CREATE INDEX IF NOT EXISTS case_deadlines_due ON case_deadlines(due_ms);
 )sql";
 
 }  // namespace
@@ -364,6 +379,135 @@ Result<std::vector<InboxItem>> CaseStore::TakeExpiredInbox(int64_t now_ms) {
   }
   for (const auto& i : out) KP_RETURN_IF_ERROR(RemoveFromInbox(i.message_id));
   return out;
+}
+
+// ------------------------------------------------------------- referrals
+
+namespace {
+constexpr char kReferralColumns[] =
+    "SELECT id, reference, referrer, to_partner, purpose, reason_codes, subjects, coordinators, envelope, state, "
+    "received_ms, expires_ms, decided_by, decided_ms, case_id, reason_code, audit_index FROM referrals ";
+
+StoredReferral ReferralFromRow(Stmt& q) {
+  StoredReferral r;
+  r.id = q.Col(0);
+  r.reference = q.Col(1);
+  r.referrer = q.Col(2);
+  r.to_partner = q.Col(3);
+  r.purpose = q.Col(4);
+  r.reason_codes = sqlite::SplitIds(q.Col(5));
+  r.subjects = static_cast<uint32_t>(q.ColInt(6));
+  r.coordinators = sqlite::SplitIds(q.Col(7));
+  r.envelope = q.Col(8);
+  r.state = static_cast<ReferralState>(q.ColInt(9));
+  r.received_ms = q.ColInt(10);
+  r.expires_ms = q.ColInt(11);
+  r.decided_by = q.Col(12);
+  r.decided_ms = q.ColInt(13);
+  r.case_id = q.Col(14);
+  r.reason_code = q.Col(15);
+  r.audit_index = static_cast<uint64_t>(q.ColInt(16));
+  return r;
+}
+}  // namespace
+
+Status CaseStore::AddReferral(const StoredReferral& r) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_,
+              "INSERT INTO referrals(id, reference, referrer, to_partner, purpose, reason_codes, subjects, coordinators, "
+              "envelope, state, received_ms, expires_ms, decided_by, decided_ms, case_id, reason_code, audit_index) "
+              "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(r.id).Text(r.reference).Text(r.referrer).Text(r.to_partner).Text(r.purpose)
+      .Text(sqlite::JoinIds(r.reason_codes)).Int(r.subjects).Text(sqlite::JoinIds(r.coordinators)).Bind(r.envelope)
+      .Int(static_cast<int64_t>(r.state)).Int(r.received_ms).Int(r.expires_ms).Text(r.decided_by).Int(r.decided_ms)
+      .Text(r.case_id).Text(r.reason_code).Int(static_cast<int64_t>(r.audit_index)).Run();
+}
+
+Result<std::optional<StoredReferral>> CaseStore::GetReferral(const std::string& id) {
+  Stmt q(*database_, (std::string(kReferralColumns) + "WHERE id = ?").c_str());
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(id).Step());
+  if (!row) return std::optional<StoredReferral>();
+  return std::optional<StoredReferral>(ReferralFromRow(q));
+}
+
+Status CaseStore::UpdateReferral(const StoredReferral& r) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_,
+              "UPDATE referrals SET state = ?, decided_by = ?, decided_ms = ?, case_id = ?, reason_code = ?, "
+              "audit_index = ? WHERE id = ?")
+      .Int(static_cast<int64_t>(r.state)).Text(r.decided_by).Int(r.decided_ms).Text(r.case_id).Text(r.reason_code)
+      .Int(static_cast<int64_t>(r.audit_index)).Bind(r.id).Run();
+}
+
+Result<std::vector<StoredReferral>> CaseStore::ExpiredReferrals(int64_t now_ms) {
+  Stmt q(*database_, (std::string(kReferralColumns) + "WHERE state = ? AND expires_ms <= ? ORDER BY expires_ms").c_str());
+  q.Int(static_cast<int64_t>(ReferralState::kWaiting)).Int(now_ms);
+  std::vector<StoredReferral> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(ReferralFromRow(q));
+  }
+}
+
+// ------------------------------------------------------ handover packages
+
+Status CaseStore::HoldHandoverPart(const HeldHandoverPart& p) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_,
+              "INSERT OR REPLACE INTO handover_parts(case_id, offer, recipient, part, parts, sender, message_id, "
+              "envelope, stored_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .Text(p.case_id).Bind(p.offer).Text(p.recipient).Int(p.part).Int(p.parts).Text(p.sender).Bind(p.message_id)
+      .Bind(p.envelope).Int(p.stored_ms).Run();
+}
+
+Result<std::vector<HeldHandoverPart>> CaseStore::HandoverParts(const std::string& offer) {
+  Stmt q(*database_,
+         "SELECT case_id, offer, recipient, part, parts, sender, message_id, envelope, stored_ms FROM handover_parts "
+         "WHERE offer = ? ORDER BY recipient, part");
+  q.Bind(offer);
+  std::vector<HeldHandoverPart> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), static_cast<uint32_t>(q.ColInt(3)),
+                   static_cast<uint32_t>(q.ColInt(4)), q.Col(5), q.Col(6), q.Col(7), q.ColInt(8)});
+  }
+}
+
+Status CaseStore::DropHandoverParts(const std::string& offer) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_, "DELETE FROM handover_parts WHERE offer = ?").Bind(offer).Run();
+}
+
+// ---------------------------------------------------------- case deadlines
+
+Status CaseStore::AddDeadline(const CaseDeadline& d) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_, "INSERT OR REPLACE INTO case_deadlines(case_id, kind, key, due_ms) VALUES(?, ?, ?, ?)")
+      .Text(d.case_id).Int(static_cast<int64_t>(d.kind)).Bind(d.key).Int(d.due_ms).Run();
+}
+
+Result<std::vector<CaseDeadline>> CaseStore::DueDeadlines(int64_t now_ms) {
+  Stmt q(*database_, "SELECT case_id, kind, key, due_ms FROM case_deadlines WHERE due_ms <= ? ORDER BY due_ms");
+  q.Int(now_ms);
+  std::vector<CaseDeadline> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back({q.Col(0), static_cast<DeadlineKind>(q.ColInt(1)), q.Col(2), q.ColInt(3)});
+  }
+}
+
+Status CaseStore::RemoveDeadline(const CaseDeadline& d) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_, "DELETE FROM case_deadlines WHERE case_id = ? AND kind = ? AND key = ?")
+      .Text(d.case_id).Int(static_cast<int64_t>(d.kind)).Bind(d.key).Run();
+}
+
+Status CaseStore::SetCoordinator(const std::string& case_id, const std::string& coordinator) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_, "UPDATE cases SET coordinator = ? WHERE id = ?").Text(coordinator).Text(case_id).Run();
 }
 
 }  // namespace kp::gateway

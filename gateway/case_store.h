@@ -63,6 +63,54 @@ struct ClosedRequest {
   int64_t closed_ms = 0;
 };
 
+// A referral the gateway holds (docs/protocol.md §3.7). Ids and codes only.
+enum class ReferralState { kWaiting = 1, kAccepted = 2, kDeclined = 3, kExpired = 4 };
+
+struct StoredReferral {
+  std::string id;            // 16 bytes: the REFERRAL envelope's message id
+  std::string reference;     // the referrer's own number
+  std::string referrer;      // participant id
+  std::string to_partner;
+  std::string purpose;
+  std::vector<std::string> reason_codes;
+  uint32_t subjects = 0;     // how many (never who)
+  std::vector<std::string> coordinators;  // participants it waits with (sealed to, allowed to coordinate)
+  std::string envelope;      // the referrer's signed envelope, byte for byte
+  ReferralState state = ReferralState::kWaiting;
+  int64_t received_ms = 0;
+  int64_t expires_ms = 0;
+  std::string decided_by;    // who accepted or declined
+  int64_t decided_ms = 0;
+  std::string case_id;       // accepted: the case opened on it
+  std::string reason_code;   // declined: why
+  uint64_t audit_index = 0;  // the record of its latest state
+};
+
+// One part of a handover package the gateway holds until the handover it
+// belongs to is accepted (docs/protocol.md §3.6).
+struct HeldHandoverPart {
+  std::string case_id;
+  std::string offer;       // hash of the OfferHandover command
+  std::string recipient;   // the next coordinator
+  uint32_t part = 0, parts = 0;
+  std::string sender;      // the former coordinator
+  std::string message_id;  // the HANDOVER_PACKAGE's id
+  std::string envelope;    // the sender's signed HANDOVER_PACKAGE, byte for byte
+  int64_t stored_ms = 0;
+};
+
+// A moment the gateway's clock must notice once (docs/operations.md,
+// "Case timers"): an offer lapsing, a stand-in ending, an acute window
+// ending. The row goes in the unit that records the event: it happens once.
+enum class DeadlineKind { kOfferLapses = 1, kStandInEnds = 2, kAcuteWindowEnds = 3 };
+
+struct CaseDeadline {
+  std::string case_id;
+  DeadlineKind kind = DeadlineKind::kOfferLapses;
+  std::string key;  // the offer's hash, or empty
+  int64_t due_ms = 0;
+};
+
 struct InboxItem {
   std::string message_id;  // of the stored envelope
   std::string recipient;   // coordinator participant id
@@ -141,6 +189,27 @@ class CaseStore {
   // The coordinator stored the answer to `request_id`: its held copies go.
   Status RemoveAcknowledged(const std::string& recipient, const std::string& request_id);
   Result<std::vector<InboxItem>> TakeExpiredInbox(int64_t now_ms);
+
+  // Referrals (docs/protocol.md §3.7).
+  Status AddReferral(const StoredReferral& referral);
+  Result<std::optional<StoredReferral>> GetReferral(const std::string& id);
+  // Writes the decision fields and the state of a referral already stored.
+  Status UpdateReferral(const StoredReferral& referral);
+  // Waiting referrals whose time ran out at `now_ms` (not changed here).
+  Result<std::vector<StoredReferral>> ExpiredReferrals(int64_t now_ms);
+
+  // Handover packages held until their handover is accepted. A part sent
+  // again replaces the one held.
+  Status HoldHandoverPart(const HeldHandoverPart& part);
+  Result<std::vector<HeldHandoverPart>> HandoverParts(const std::string& offer);
+  Status DropHandoverParts(const std::string& offer);
+
+  // Case deadlines the timer watches.
+  Status AddDeadline(const CaseDeadline& deadline);
+  Result<std::vector<CaseDeadline>> DueDeadlines(int64_t now_ms);
+  Status RemoveDeadline(const CaseDeadline& deadline);
+  // The cases row follows the facts' coordinator (case listings).
+  Status SetCoordinator(const std::string& case_id, const std::string& coordinator);
 
   // The audit outbox: records staged in the same transaction as the change
   // they describe, until they are in the log (gateway/audit_trail.h).

@@ -310,15 +310,19 @@ void Gateway::Handle(const IncomingMessage& in) {
   const std::string& message_id = env->header.message_id();
   if (Status s = Admissible(*peer, env->header, core_->identity().id()); !s.ok()) return refuse(s, message_id);
   VerifiedMessage m{sender, peer, std::move(env).value(), in.payload, in.routing_id};
-  if (m.env.header.kind() == v1::MESSAGE_KIND_FRAGMENT_REQUEST) {
+  const v1::MessageKind kind = m.env.header.kind();
+  if (kind == v1::MESSAGE_KIND_FRAGMENT_REQUEST || kind == v1::MESSAGE_KIND_REFERRAL) {
+    // A request or a referral sent again is answered with its state.
+    const std::string what = kind == v1::MESSAGE_KIND_REFERRAL ? "referral" : "request";
     OnPeerSeen(sender, in.routing_id);
-    switch (core_->AnswerRequestAgain(m)) {
+    switch (kind == v1::MESSAGE_KIND_REFERRAL ? core_->AnswerReferralAgain(m) : core_->AnswerRequestAgain(m)) {
       case GatewayCore::Again::kAnswered:
         return;
-      case GatewayCore::Again::kOthers:  // an id another coordinator's request has: never touch that one
-        return refuse(InvalidArgumentError("a request with this id exists already; make a new request"), message_id);
+      case GatewayCore::Again::kOthers:  // an id another participant's message has: never touch that one
+        return refuse(InvalidArgumentError("a " + what + " with this id exists already; make a new " + what),
+                      message_id);
       case GatewayCore::Again::kUnreadable:
-        return refuse(UnavailableError("the case database cannot be read now; send the request again later"),
+        return refuse(UnavailableError("the case database cannot be read now; send the " + what + " again later"),
                       message_id);
       case GatewayCore::Again::kNew:
         break;

@@ -68,6 +68,9 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
     case v1::MESSAGE_KIND_FRAGMENT_REQUEST:
     case v1::MESSAGE_KIND_INBOX_FETCH:
     case v1::MESSAGE_KIND_DELIVERY_ACK:
+    case v1::MESSAGE_KIND_REFERRAL:          // the referrer: a coordinator-kind participant whose role may refer
+    case v1::MESSAGE_KIND_REFERRAL_DECLINE:
+    case v1::MESSAGE_KIND_HANDOVER_PACKAGE:
       break;
     case v1::MESSAGE_KIND_AUDIT_PULL:
       from = ParticipantKind::kPrivacyOfficer;
@@ -470,6 +473,9 @@ void GatewayCore::Handle(const VerifiedMessage& m) {
     case v1::MESSAGE_KIND_AUDIT_PULL: return HandleAuditPull(m);
     case v1::MESSAGE_KIND_FRAGMENT_DELIVERY: return HandleDelivery(m);
     case v1::MESSAGE_KIND_REFUSAL: return HandleAgentRefusal(m);
+    case v1::MESSAGE_KIND_REFERRAL: return HandleReferral(m);
+    case v1::MESSAGE_KIND_REFERRAL_DECLINE: return HandleReferralDecline(m);
+    case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return HandleHandoverPackage(m);
     default:  // Admissible() lets no other kind through
       RefuseMessage(m, InvalidArgumentError("the gateway does not take " +
                                             std::string(wire::KindLabel(m.env.header.kind())) + " messages"));
@@ -558,6 +564,10 @@ void GatewayCore::Expire(int64_t now) {
       (void)Audit(std::move(rec));
     }
   }
+  // Referrals nobody decided lapse; case deadlines (offers, stand-ins,
+  // acute windows) are noticed once each.
+  ExpireReferrals(now);
+  RunCaseDeadlines(now);
   // Forwards that could not be sent (a full queue) go again to agents that
   // are still connected.
   if (retry_forwards_) {

@@ -143,6 +143,9 @@ class GatewayCore {
   // coordinator's; kNew: unknown; kUnreadable: the database failed.
   enum class Again { kNew, kAnswered, kOthers, kUnreadable };
   Again AnswerRequestAgain(const VerifiedMessage& m);
+  // The same for a REFERRAL whose id is stored (§3.7): answered with its
+  // state (REFERRAL_STATUS); kOthers when the id is another participant's.
+  Again AnswerReferralAgain(const VerifiedMessage& m);
   // Handles a verified message by kind (Admissible() said it may send it).
   void Handle(const VerifiedMessage& m);
   // An agent was seen; `new_connection`: its waiting requests all go again.
@@ -211,6 +214,35 @@ class GatewayCore {
   void HandleInboxFetch(const VerifiedMessage& m);
   void HandleDeliveryAck(const VerifiedMessage& m);
   void HandleAuditPull(const VerifiedMessage& m);             // audit_pull.cc
+  // Referrals (docs/protocol.md §3.7): referrals.cc.
+  void HandleReferral(const VerifiedMessage& m);
+  void HandleReferralDecline(const VerifiedMessage& m);
+  // An open that accepts a referral: the stored referral may be taken by
+  // `opener` (waiting, addressed to it). Returns it, or why not.
+  Result<StoredReferral> ReferralToAccept(const std::string& referral_envelope, const std::string& opener);
+  // In the open's unit, after its command is kept: ACCEPTED, audited, told.
+  Status AcceptReferral(StoredReferral referral, const std::string& case_id, const std::string& opener);
+  // The referrer and the coordinators other than `except` learn its state;
+  // the held copies of the referral itself go.
+  void TellReferralState(const StoredReferral& referral, const std::string& except);
+  Result<std::string> ReferralStatusMessage(const StoredReferral& referral, const std::string& to,
+                                            const std::string& request_id);
+  void ExpireReferrals(int64_t now_ms);
+  // Handovers, acute cases, notices (docs/protocol.md §3.6): handovers.cc.
+  void HandleHandoverPackage(const VerifiedMessage& m);
+  // After a case command was kept (in its savepoint): the records beyond
+  // the command's own, deadlines, notices, handover packages released or
+  // dropped. `before` is the case before the command.
+  Status AfterCaseCommand(const cases::ChainCommand& c, const cases::CaseFacts& before,
+                          const cases::CaseFacts& after, uint64_t command_index);
+  // Moves the held parts of `offer` into the next coordinator's inbox
+  // (HANDOVER_DATA recorded); `drop`: they go without being delivered.
+  Status ReleaseHandoverParts(const std::string& case_id, const std::string& offer, bool drop, size_t* dropped);
+  // A CASE_NOTICE held in `to`'s inbox (sent at once when it is connected).
+  void Notify(const std::string& to, const ketenpoort::v1::CaseNotice& notice);
+  // Coordinator participants of `partner` whose role is `acute` or `coordinates`.
+  std::vector<std::string> CoordinatorsOf(const std::string& partner, bool acute_roles_too) const;
+  void RunCaseDeadlines(int64_t now_ms);
 
   // Audit records (inside a unit): staged, kept in the unit's outbox rows.
   Result<uint64_t> Audit(ketenpoort::v1::AuditRecord record);

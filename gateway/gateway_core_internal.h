@@ -5,7 +5,18 @@
 
 #include <string>
 
+#include "case/case_facts.h"
 #include "core/base/encoding.h"
+#include "ketenpoort/v1/audit.pb.h"
+
+namespace kp::gateway {
+
+// What the log says about a handover, acute or removal command beyond the
+// command itself, from the facts before and after it (handovers.cc).
+void DescribeCaseMoment(const cases::ChainCommand& c, const cases::CaseFacts& before, const cases::CaseFacts& after,
+                        ketenpoort::v1::AuditRecord* rec);
+
+}  // namespace kp::gateway
 
 namespace kp::gateway::internal {
 

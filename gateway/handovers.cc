@@ -1,0 +1,418 @@
+// GatewayCore: what follows a case command beyond the command itself
+// (docs/protocol.md §3.6) — handovers, stand-ins, acute cases, partners
+// removed — and what the clock makes happen to a case: an offer lapsing, a
+// stand-in ending, an acute window ending. The case library's fold decides
+// whether a command may follow the history (case_commands.cc applies it);
+// here the gateway records the moments, remembers the deadlines, tells the
+// participants concerned (CASE_NOTICE, held in their inbox) and holds the
+// former coordinator's sealed handover package until the handover is
+// accepted. It reads none of the package: it is sealed to the next
+// coordinator.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "case/case_chain.h"
+#include "case/decision.h"
+#include "core/base/encoding.h"
+#include "core/base/time_format.h"
+#include "core/envelope/wire_format.h"
+#include "gateway/gateway_core.h"
+#include "gateway/gateway_core_internal.h"
+
+namespace kp::gateway {
+
+namespace v1 = ketenpoort::v1;
+using internal::IdHex;
+
+namespace {
+
+// At most this many parts in one handover package.
+constexpr uint32_t kMaxHandoverParts = 64;
+
+void SetHandover(const std::string& from, const std::string& to, const std::string& reason, int64_t offered_ms,
+                 int64_t expires_ms, int64_t stand_in_until_ms, v1::AuditRecord* rec) {
+  auto* h = rec->mutable_handover();
+  h->set_from(from);
+  h->set_to(to);
+  h->set_reason_code(reason);
+  h->set_offered_unix_millis(offered_ms);
+  h->set_expires_unix_millis(expires_ms);
+  h->set_stand_in_until_unix_millis(stand_in_until_ms);
+}
+
+void SetOffer(const cases::HandoverOffer& o, v1::AuditRecord* rec) {
+  SetHandover(o.from, o.to, o.reason, o.offered_ms, o.expires_ms, o.stand_in_until_ms, rec);
+}
+
+v1::CaseNotice NewNotice(v1::NoticeKind kind, const cases::CaseFacts& f, const std::string& by, int64_t at_ms,
+                         int64_t until_ms, const std::string& reason, uint64_t audit_index) {
+  v1::CaseNotice n;
+  n.set_kind(kind);
+  n.set_case_id(f.case_id);
+  n.set_by(by);
+  n.set_phase(f.phase);
+  n.set_at_ms(at_ms);
+  n.set_until_ms(until_ms);
+  n.set_reason_code(reason);
+  n.set_audit_index(audit_index);
+  return n;
+}
+
+}  // namespace
+
+// What the log says about a handover, acute or removal command beyond
+// DescribeCommand (case_commands.cc): the moment, from the facts before
+// and after it.
+void DescribeCaseMoment(const cases::ChainCommand& c, const cases::CaseFacts& before, const cases::CaseFacts& after,
+                        v1::AuditRecord* rec) {
+  const v1::CaseCommand& cmd = c.command;
+  switch (cmd.command_case()) {
+    case v1::CaseCommand::kOfferHandover:
+      rec->set_event(v1::AUDIT_EVENT_HANDOVER_OFFERED);
+      if (after.offer) SetOffer(*after.offer, rec);
+      rec->set_reason(cmd.offer_handover().stand_in_until_ms() != 0
+                          ? "stand-in (waarneming) offered until " +
+                                FormatUtcMillis(cmd.offer_handover().stand_in_until_ms())
+                          : "handover offered");
+      break;
+    case v1::CaseCommand::kAcceptHandover:
+      rec->set_event(v1::AUDIT_EVENT_HANDOVER_ACCEPTED);
+      if (!after.handovers.empty()) {
+        const cases::HandoverMoment& m = after.handovers.back();
+        SetHandover(m.from, m.to, m.reason, m.offered_ms, before.offer ? before.offer->expires_ms : 0,
+                    m.stand_in_until_ms, rec);
+        rec->set_reason(m.stand_in_until_ms != 0 ? "stand-in (waarneming) until " + FormatUtcMillis(m.stand_in_until_ms)
+                                                 : "handed over for good");
+      }
+      break;
+    case v1::CaseCommand::kCancelHandover:
+      rec->set_event(v1::AUDIT_EVENT_HANDOVER_CANCELLED);
+      if (before.offer) SetOffer(*before.offer, rec);
+      rec->set_reason(cmd.cancel_handover().reason_code());
+      break;
+    case v1::CaseCommand::kRemovePartner:
+      rec->set_event(v1::AUDIT_EVENT_PARTNER_REMOVED);
+      rec->set_recipient_partner(cmd.remove_partner().partner());
+      rec->set_reason(cmd.remove_partner().reason_code());
+      break;
+    default:
+      break;
+  }
+  if (after.acute && after.acute_until_ms != 0) rec->set_acute_until_unix_millis(after.acute_until_ms);
+}
+
+std::vector<std::string> GatewayCore::CoordinatorsOf(const std::string& partner, bool acute_roles_too) const {
+  std::vector<std::string> out;
+  for (const auto& [id, e] : registry_->entries()) {
+    if (e.card.kind != ParticipantKind::kCoordinator || e.card.partner != partner) continue;
+    if (cases::MayCoordinate(*policy_, e) || (acute_roles_too && policy_->MayOpenAcute(e.role, e.card.partner))) {
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
+void GatewayCore::Notify(const std::string& to, const v1::CaseNotice& notice) {
+  const RegistryEntry* e = Enrolled(to);
+  if (e == nullptr || e->card.kind != ParticipantKind::kCoordinator) return;  // only coordinators fetch an inbox
+  auto msg = Sign(v1::MESSAGE_KIND_CASE_NOTICE, to, "", notice);
+  if (!msg.ok()) return FailUnit(msg.status());
+  SendOrHold(to, notice.case_id(), *msg);
+}
+
+Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::CaseFacts& before,
+                                     const cases::CaseFacts& after, uint64_t index) {
+  const v1::CaseCommand& cmd = c.command;
+  const std::string& case_id = after.case_id;
+  const int64_t now = clock_.NowMillis();
+  switch (cmd.command_case()) {
+    case v1::CaseCommand::kOpen: {
+      if (!after.acute) break;
+      // Samen op in Acuut: the window is recorded, watched, and every acute
+      // partner's coordinators learn of the case at once.
+      std::string partners;
+      for (const auto& p : policy_->partners()) {
+        const int i = policy_->PartnerIndex(p.id);
+        if (((policy_->acute().partners >> i) & 1U) != 0 && after.IsMember(p.id)) {
+          partners += (partners.empty() ? "" : ", ") + p.id;
+        }
+      }
+      v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_ACUTE_OPENED, c.signer);
+      rec.set_case_id(case_id);
+      rec.set_message_id(c.message_id);
+      rec.set_phase(after.phase);
+      rec.set_acute_until_unix_millis(after.acute_until_ms);
+      rec.set_reason("acute case opened; window until " + FormatUtcMillis(after.acute_until_ms) +
+                     "; admitted and notified: " + partners);
+      KP_ASSIGN_OR_RETURN(uint64_t acute_index, Audit(std::move(rec)));
+      KP_RETURN_IF_ERROR(
+          store_->AddDeadline({case_id, DeadlineKind::kAcuteWindowEnds, "", after.acute_until_ms}));
+      const v1::CaseNotice n =
+          NewNotice(v1::NOTICE_KIND_ACUTE_OPENED, after, c.signer, c.signed_ms, after.acute_until_ms, "", acute_index);
+      for (const auto& p : policy_->partners()) {
+        const int i = policy_->PartnerIndex(p.id);
+        if (((policy_->acute().partners >> i) & 1U) == 0 || !after.IsMember(p.id)) continue;
+        for (const auto& to : CoordinatorsOf(p.id, true)) {
+          if (to != c.signer) Notify(to, n);
+        }
+      }
+      break;
+    }
+    case v1::CaseCommand::kOfferHandover: {
+      if (!after.offer) break;
+      KP_RETURN_IF_ERROR(
+          store_->AddDeadline({case_id, DeadlineKind::kOfferLapses, after.offer->hash, after.offer->expires_ms}));
+      Notify(after.offer->to, NewNotice(v1::NOTICE_KIND_HANDOVER_OFFERED, after, c.signer, c.signed_ms,
+                                        after.offer->expires_ms, after.offer->reason, index));
+      break;
+    }
+    case v1::CaseCommand::kAcceptHandover: {
+      if (after.handovers.empty()) break;
+      const cases::HandoverMoment& m = after.handovers.back();
+      const std::string& offer = cmd.accept_handover().offer();
+      KP_RETURN_IF_ERROR(store_->SetCoordinator(case_id, m.to));
+      KP_RETURN_IF_ERROR(store_->RemoveDeadline({case_id, DeadlineKind::kOfferLapses, offer, 0}));
+      if (before.acute && before.acute_until_ms != 0 && after.acute_until_ms == 0) {
+        KP_RETURN_IF_ERROR(store_->RemoveDeadline({case_id, DeadlineKind::kAcuteWindowEnds, "", 0}));
+      }
+      if (m.stand_in_until_ms != 0) {
+        KP_RETURN_IF_ERROR(store_->AddDeadline({case_id, DeadlineKind::kStandInEnds, c.hash, m.stand_in_until_ms}));
+      }
+      Notify(m.from, NewNotice(v1::NOTICE_KIND_HANDOVER_ACCEPTED, after, c.signer, c.signed_ms, m.stand_in_until_ms,
+                               m.reason, index));
+      size_t dropped = 0;
+      KP_RETURN_IF_ERROR(ReleaseHandoverParts(case_id, offer, false, &dropped));
+      (void)now;
+      break;
+    }
+    case v1::CaseCommand::kCancelHandover: {
+      if (!before.offer) break;
+      KP_RETURN_IF_ERROR(store_->RemoveDeadline({case_id, DeadlineKind::kOfferLapses, before.offer->hash, 0}));
+      size_t dropped = 0;
+      KP_RETURN_IF_ERROR(ReleaseHandoverParts(case_id, before.offer->hash, true, &dropped));
+      if (dropped != 0) spdlog::info("case {}: {} held handover part(s) dropped with the offer", case_id, dropped);
+      break;
+    }
+    case v1::CaseCommand::kRemovePartner: {
+      const v1::CaseNotice n = NewNotice(v1::NOTICE_KIND_PARTNER_REMOVED, after, c.signer, c.signed_ms, 0,
+                                         cmd.remove_partner().reason_code(), index);
+      for (const auto& to : CoordinatorsOf(cmd.remove_partner().partner(), true)) Notify(to, n);
+      break;
+    }
+    case v1::CaseCommand::kClose: {
+      // A pending offer ends with the case: its package goes undelivered.
+      if (const cases::HandoverOffer* o = before.PendingOfferAt(c.signed_ms)) {
+        size_t dropped = 0;
+        KP_RETURN_IF_ERROR(ReleaseHandoverParts(case_id, o->hash, true, &dropped));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return OkStatus();
+}
+
+Status GatewayCore::ReleaseHandoverParts(const std::string& case_id, const std::string& offer, bool drop,
+                                         size_t* dropped) {
+  KP_ASSIGN_OR_RETURN(std::vector<HeldHandoverPart> parts, store_->HandoverParts(offer));
+  if (parts.empty()) return OkStatus();
+  KP_RETURN_IF_ERROR(store_->DropHandoverParts(offer));
+  if (drop) {
+    *dropped = parts.size();
+    return OkStatus();
+  }
+  // One record per release: who handed what size to whom (never what).
+  uint64_t bytes = 0;
+  for (const auto& p : parts) bytes += p.envelope.size();
+  const HeldHandoverPart& first = parts.front();
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_HANDOVER_DATA, first.sender);
+  rec.set_case_id(case_id);
+  rec.set_message_id(first.message_id);
+  rec.mutable_handover()->set_from(first.sender);
+  rec.mutable_handover()->set_to(first.recipient);
+  rec.mutable_payload()->set_ciphertext_bytes(bytes);
+  rec.set_reason(std::to_string(parts.size()) + " sealed handover part(s) of " + std::to_string(first.parts) +
+                 " moved to the inbox of " + first.recipient);
+  KP_RETURN_IF_ERROR(Audit(std::move(rec)).status());
+  for (const auto& p : parts) {
+    // Held until the next coordinator acknowledges it (by the package's id).
+    SendOrHold(p.recipient, case_id, p.envelope, p.message_id);
+  }
+  spdlog::info("case {}: {} handover part(s), {} bytes, to {}", case_id, parts.size(), bytes, first.recipient);
+  return OkStatus();
+}
+
+void GatewayCore::HandleHandoverPackage(const VerifiedMessage& m) {
+  v1::HandoverPackage p;
+  v1::AuditRecord rec;
+  auto refuse = [&](const Status& s) { RefuseMessage(m, s, rec); };
+  if (Status s = ParseBody(m.env.body, p); !s.ok()) return refuse(s);
+  rec.set_case_id(p.case_id().substr(0, 64));
+  rec.mutable_payload()->set_ciphertext_bytes(p.sealed().size());
+  if (p.case_id().empty() || p.to().empty()) {
+    return refuse(InvalidArgumentError("a handover package names its case and the next coordinator"));
+  }
+  if (p.offer().size() != 32) return refuse(InvalidArgumentError("a handover package names its offer by its hash"));
+  if (p.parts() == 0 || p.parts() > kMaxHandoverParts || p.part() == 0 || p.part() > p.parts()) {
+    return refuse(InvalidArgumentError("a handover package is part 1-" + std::to_string(kMaxHandoverParts) +
+                                       " of at most " + std::to_string(kMaxHandoverParts) + " parts"));
+  }
+  if (p.sealed().empty()) return refuse(InvalidArgumentError("a handover package holds sealed handover data"));
+  rec.mutable_handover()->set_from(m.sender);
+  rec.mutable_handover()->set_to(p.to());
+  auto c = store_->GetCase(p.case_id());
+  if (!c.ok()) return refuse(c.status());
+  auto known = CaseOf(*c);
+  if (!known.ok()) return refuse(known.status());
+  const cases::CaseFacts& facts = (*known)->facts;
+  rec.set_phase(facts.phase);
+  if (facts.closed) return refuse(FailedPreconditionError("case " + facts.case_id + " is closed"));
+  // The offer it belongs to: made by the sender, to `to`; pending or accepted.
+  const cases::ChainCommand* offer = nullptr;
+  bool accepted = false;
+  std::vector<cases::ChainCommand> commands;
+  commands.reserve((*known)->chain.size());
+  for (const auto& e : (*known)->chain) {
+    auto cmd = cases::ParseVerifiedCommand(e);
+    if (!cmd.ok()) return refuse(cmd.status());
+    commands.push_back(std::move(*cmd));
+  }
+  for (const auto& cmd : commands) {
+    if (cmd.hash == p.offer() && cmd.command.has_offer_handover()) offer = &cmd;
+    if (cmd.command.has_accept_handover() && cmd.command.accept_handover().offer() == p.offer()) accepted = true;
+  }
+  if (offer == nullptr) {
+    return refuse(NotFoundError("case " + facts.case_id + " has no handover offer with this hash"));
+  }
+  if (offer->signer != m.sender) {
+    return refuse(PermissionDeniedError("only " + offer->signer + ", who offered this handover, sends its package"));
+  }
+  if (offer->command.offer_handover().to() != p.to()) {
+    return refuse(InvalidArgumentError("this handover of case " + facts.case_id + " is offered to " +
+                                       offer->command.offer_handover().to() + ", not to " + p.to()));
+  }
+  const int64_t now = clock_.NowMillis();
+  const cases::HandoverOffer* pending = facts.PendingOfferAt(now);
+  if (!accepted && (pending == nullptr || pending->hash != p.offer())) {
+    return refuse(FailedPreconditionError("the handover offer of case " + facts.case_id + " to " + p.to() +
+                                          " lapsed or was cancelled: its package is not taken"));
+  }
+  HeldHandoverPart held{facts.case_id, p.offer(), p.to(), p.part(), p.parts(), m.sender,
+                        m.env.header.message_id(), m.raw, now};
+  if (Status s = store_->HoldHandoverPart(held); !s.ok()) return FailUnit(s);
+  uint64_t index = 0;
+  if (accepted) {
+    const size_t before = unit_records_.size();
+    size_t dropped = 0;
+    if (Status s = ReleaseHandoverParts(facts.case_id, p.offer(), false, &dropped); !s.ok()) return FailUnit(s);
+    if (unit_records_.size() > before) index = unit_records_.back().index;
+  }
+  v1::CaseResult result;
+  result.set_case_id(facts.case_id);
+  result.set_phase(facts.phase);
+  result.set_audit_index(index);
+  *result.mutable_status() =
+      cases::CaseStatusAt(*policy_, cases::FoldContext::Of(policy_.get(), *registry_), facts, now);
+  QueueSigned(m.sender, v1::MESSAGE_KIND_CASE_RESULT, m.env.header.message_id(), result);
+  spdlog::info("case {}: handover part {}/{} from {} for {} {}", facts.case_id, p.part(), p.parts(), m.sender, p.to(),
+               accepted ? "delivered" : "held until the handover is accepted");
+}
+
+// ------------------------------------------------------------------ timers
+
+void GatewayCore::RunCaseDeadlines(int64_t now) {
+  auto due = store_->DueDeadlines(now);
+  if (!due.ok()) {
+    spdlog::error("cannot read case deadlines: {}", due.status().message());
+    return;
+  }
+  for (const CaseDeadline& d : *due) {
+    // Gone in the unit that records what it meant: it happens once.
+    if (Status s = store_->RemoveDeadline(d); !s.ok()) return FailUnit(s);
+    auto c = store_->GetCase(d.case_id);
+    if (!c.ok()) continue;
+    auto known = CaseOf(*c);
+    if (!known.ok()) continue;
+    const cases::CaseFacts& f = (*known)->facts;
+    const std::string gateway = identity_->id();
+    v1::AuditRecord rec;
+    switch (d.kind) {
+      case DeadlineKind::kOfferLapses: {
+        size_t dropped = 0;
+        const bool lapsed = !f.closed && f.offer && f.offer->hash == d.key && f.PendingOfferAt(now) == nullptr;
+        if (!lapsed) {
+          // Accepted, cancelled or closed meanwhile: nothing happened.
+          if (Status s = ReleaseHandoverParts(f.case_id, d.key, true, &dropped); !s.ok()) return FailUnit(s);
+          break;
+        }
+        const cases::HandoverOffer& o = *f.offer;
+        if (Status s = ReleaseHandoverParts(f.case_id, o.hash, true, &dropped); !s.ok()) return FailUnit(s);
+        rec = NewRecord(v1::AUDIT_EVENT_HANDOVER_LAPSED, gateway);
+        rec.set_case_id(f.case_id);
+        rec.set_phase(f.phase);
+        SetOffer(o, &rec);
+        rec.set_reason("the offer to " + o.to + " was not accepted by " + FormatUtcMillis(o.expires_ms) +
+                       "; the case stays with " + f.CoordinatorAt(now) +
+                       (dropped != 0 ? "; " + std::to_string(dropped) + " held handover part(s) dropped" : ""));
+        auto index = Audit(std::move(rec));
+        if (!index.ok()) return;
+        const v1::CaseNotice n = NewNotice(v1::NOTICE_KIND_HANDOVER_LAPSED, f, "", now, o.expires_ms, o.reason, *index);
+        Notify(o.from, n);
+        Notify(o.to, n);
+        spdlog::info("case {}: handover offer to {} lapsed", f.case_id, o.to);
+        break;
+      }
+      case DeadlineKind::kStandInEnds: {
+        // The stand-in (waarneming) and whom it stood in for: still running
+        // in the facts, or already folded back by a later command.
+        std::string stand_in, principal;
+        if (!f.stand_in_for.empty() && f.stand_in_until_ms == d.due_ms) {
+          stand_in = f.coordinator;
+          principal = f.stand_in_for;
+        } else {
+          for (const auto& h : f.handovers) {
+            if (h.accepted_ms == d.due_ms && h.reason == "einde-waarneming") {
+              stand_in = h.from;
+              principal = h.to;
+            }
+          }
+        }
+        if (f.closed || principal.empty()) break;  // given back early, handed on, or closed
+        if (Status s = store_->SetCoordinator(f.case_id, principal); !s.ok()) return FailUnit(s);
+        rec = NewRecord(v1::AUDIT_EVENT_STAND_IN_ENDED, gateway);
+        rec.set_case_id(f.case_id);
+        rec.set_phase(f.phase);
+        SetHandover(stand_in, principal, "einde-waarneming", 0, 0, d.due_ms, &rec);
+        rec.set_reason("the stand-in of " + stand_in + " ended on " + FormatUtcMillis(d.due_ms) + "; " + principal +
+                       " coordinates the case again");
+        auto index = Audit(std::move(rec));
+        if (!index.ok()) return;
+        const v1::CaseNotice n =
+            NewNotice(v1::NOTICE_KIND_STAND_IN_ENDED, f, "", now, d.due_ms, "einde-waarneming", *index);
+        Notify(principal, n);
+        Notify(stand_in, n);
+        spdlog::info("case {}: stand-in of {} ended; back with {}", f.case_id, stand_in, principal);
+        break;
+      }
+      case DeadlineKind::kAcuteWindowEnds: {
+        if (f.closed || !f.AcuteWindowOver(now) || f.acute_until_ms != d.due_ms) break;
+        rec = NewRecord(v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED, gateway);
+        rec.set_case_id(f.case_id);
+        rec.set_phase(f.phase);
+        rec.set_acute_until_unix_millis(f.acute_until_ms);
+        rec.set_reason("the acute window ended without a handover; requests are refused until the case is handed "
+                       "over or closed");
+        auto index = Audit(std::move(rec));
+        if (!index.ok()) return;
+        Notify(f.CoordinatorAt(now),
+               NewNotice(v1::NOTICE_KIND_ACUTE_WINDOW_ENDED, f, "", now, f.acute_until_ms, "", *index));
+        spdlog::info("case {}: acute window ended without a handover", f.case_id);
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace kp::gateway
