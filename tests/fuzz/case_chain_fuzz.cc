@@ -3,13 +3,16 @@
 // checking one it fetched (VerifyChain, no policy), and the gateway folding
 // what its own database holds (FoldVerified). The input is a serialized
 // CaseChain (or, when it is not one, one command). Keys and participants
-// are fixed so that the seed corpus reaches the fold. Nothing here may crash.
+// are fixed so that the seed corpus reaches the fold (referrals, handovers
+// and acute cases too), and the input is also read as a REFERRAL envelope.
+// Nothing here may crash.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "case/case_chain.h"
+#include "case/referral.h"
 #include "core/base/encoding.h"
 #include "core/crypto/sha256.h"
 #include "ketenpoort/v1/messages.pb.h"
@@ -49,5 +52,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto stored = kp::cases::FoldVerified(with_policy, chain, kp::fuzz::kFuzzCase);
   // Every chain the agent accepts is one the gateway's own fold accepts too.
   if (agent.ok() && (!stored.ok() || stored->head != agent->head)) __builtin_trap();
+  // The input as a referral, as the gateway reads one that arrives.
+  (void)kp::cases::VerifyReferral(input, with_policy);
   return 0;
 }

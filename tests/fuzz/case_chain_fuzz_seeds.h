@@ -17,7 +17,9 @@ namespace kp::fuzz {
 
 inline constexpr char kFuzzCase[] = "VT-2026-0001";
 
-// "regisseur-01" (a casusregisseur) and "politie-agent", as the registry would have them.
+// "regisseur-01" (a casusregisseur), "politie-agent", "vt-01" (Veilig Thuis:
+// refers, opens acute cases, coordinates) and "wijk-01" (the wijkteam's
+// casuscoordinator), as the registry would have them.
 inline const RegistryEntry* FuzzParticipant(const std::string& id) {
   static const std::map<std::string, RegistryEntry> entries = [] {
     std::map<std::string, RegistryEntry> m;
@@ -34,6 +36,20 @@ inline const RegistryEntry* FuzzParticipant(const std::string& id) {
     agent.card.partner = "politie";
     agent.card.signing_key = GetFuzzKeys().agent.public_key;
     m.emplace(agent.card.id, agent);
+    RegistryEntry vt;
+    vt.card.id = "vt-01";
+    vt.card.kind = ParticipantKind::kCoordinator;
+    vt.card.partner = "veilig-thuis";
+    vt.card.signing_key = GetFuzzKeys().referrer.public_key;
+    vt.role = "vt-medewerker";
+    m.emplace(vt.card.id, vt);
+    RegistryEntry wijk;
+    wijk.card.id = "wijk-01";
+    wijk.card.kind = ParticipantKind::kCoordinator;
+    wijk.card.partner = "gemeente";
+    wijk.card.signing_key = GetFuzzKeys().wijk.public_key;
+    wijk.role = "casuscoordinator";
+    m.emplace(wijk.card.id, wijk);
     return m;
   }();
   auto it = entries.find(id);

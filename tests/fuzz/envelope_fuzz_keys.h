@@ -18,6 +18,8 @@ struct FuzzKeys {
   Ed25519KeyPair agent;        // "politie-agent"
   X25519KeyPair recipient_seal;
   StaticKeyResolver resolver;
+  Ed25519KeyPair referrer;     // "vt-01": Veilig Thuis, refers and opens acute cases
+  Ed25519KeyPair wijk;         // "wijk-01": the wijkteam's casuscoordinator
 };
 
 inline SecretBytes FixedSeed(uint8_t fill) {
@@ -31,10 +33,14 @@ inline const FuzzKeys& GetFuzzKeys() {
     auto* k = new FuzzKeys{Ed25519KeyPairFromSeed(FixedSeed(1)).value(),
                            Ed25519KeyPairFromSeed(FixedSeed(2)).value(),
                            {std::string(), FixedSeed(3)},
-                           {}};
+                           {},
+                           Ed25519KeyPairFromSeed(FixedSeed(4)).value(),
+                           Ed25519KeyPairFromSeed(FixedSeed(5)).value()};
     k->recipient_seal.public_key = X25519PublicKeyOf(k->recipient_seal.secret_key).value();
     k->resolver.Add("regisseur-01", k->coordinator.public_key);
     k->resolver.Add("politie-agent", k->agent.public_key);
+    k->resolver.Add("vt-01", k->referrer.public_key);
+    k->resolver.Add("wijk-01", k->wijk.public_key);
     return k;
   }();
   return *keys;
