@@ -234,5 +234,109 @@ TEST(PolicyLintTest, TooLargeIsRefused) {
   EXPECT_THAT(Lint(big), ElementsAre(HasSubstr("policy is larger than")));
 }
 
+// --- roles that refer, open acute cases, coordinate for a while (issue 14) ---
+
+constexpr std::string_view kRoles = R"(roles:
+  - id: casusregisseur
+    partner: vt
+    coordinates: true
+  - id: melder
+    partner: ggz
+    refers_to: [vt]
+  - id: acuut
+    partner: politie
+    acute: true
+    coordination_max_days: 3
+)";
+
+constexpr std::string_view kBlocks = R"(acute:
+  phase: acuut
+  window_hours: 72
+  partners: [politie, ggz]
+  hand_over_to: [vt]
+referrals:
+  reasons:
+    - id: herhaald-geweld
+      name: Herhaald geweld
+  decline_reasons:
+    - id: geen-hoog-risico
+      name: Geen hoog risico
+  expire_days: 10
+)";
+
+std::string WithRolesAndBlocks(std::string_view roles = kRoles, std::string_view blocks = kBlocks) {
+  std::string text = SmallPolicyWith("roles:\n  - id: casusregisseur\n    partner: vt\n", roles);
+  return text + std::string(blocks);
+}
+
+TEST(PolicyLintTest, AcuteReferralAndDurationElementsLoad) {
+  CompileOutput out = CompilePolicy(WithRolesAndBlocks(), "p.yaml", kFakeSha256);
+  ASSERT_EQ(FormatDiagnostics(out.diagnostics), "");
+  const Policy& p = *out.policy;
+  EXPECT_TRUE(p.MayRefer("melder", "ggz", "vt"));
+  EXPECT_FALSE(p.MayRefer("melder", "ggz", "politie"));
+  EXPECT_FALSE(p.MayRefer("melder", "politie", "vt"));  // the role belongs to ggz
+  EXPECT_FALSE(p.MayRefer("casusregisseur", "vt", "vt"));
+  EXPECT_TRUE(p.MayOpenAcute("acuut", "politie"));
+  EXPECT_FALSE(p.MayOpenAcute("casusregisseur", "vt"));
+  EXPECT_FALSE(p.MayCoordinate("acuut", "politie"));
+  EXPECT_EQ(p.CoordinationMaxDays("acuut"), 3);
+  EXPECT_EQ(p.CoordinationMaxDays("casusregisseur"), 0);
+  EXPECT_TRUE(p.acute().defined);
+  EXPECT_EQ(p.acute().phase, "acuut");
+  EXPECT_EQ(p.acute().window_ms, 72 * 3600 * 1000);
+  EXPECT_EQ(p.acute().partners, 0b011u);      // politie, ggz
+  EXPECT_EQ(p.acute().hand_over_to, 0b100u);  // vt
+  ASSERT_EQ(p.referrals().reasons.size(), 1u);
+  EXPECT_TRUE(Policy::HasCode(p.referrals().reasons, "herhaald-geweld"));
+  EXPECT_FALSE(Policy::HasCode(p.referrals().reasons, "geen-hoog-risico"));
+  EXPECT_TRUE(Policy::HasCode(p.referrals().decline_reasons, "geen-hoog-risico"));
+  EXPECT_EQ(p.referrals().expire_days, 10);
+}
+
+TEST(PolicyLintTest, AnAcuteRoleNeedsTheAcuteBlock) {
+  std::string blocks(kBlocks);
+  blocks = blocks.substr(blocks.find("referrals:"));
+  EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, blocks)),
+              ElementsAre(HasSubstr("role 'acuut' may open acute cases, but the policy has no acute block")));
+}
+
+TEST(PolicyLintTest, AReferringRoleNeedsReferralReasons) {
+  std::string blocks(kBlocks);
+  blocks = blocks.substr(0, blocks.find("referrals:"));
+  EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, blocks)),
+              ElementsAre(HasSubstr("role 'melder' may refer, but the policy has no referrals block with reasons")));
+}
+
+TEST(PolicyLintTest, AnAcuteCaseCannotStartClosedOrAdmitNobody) {
+  std::string closed(kBlocks);
+  closed.replace(closed.find("phase: acuut"), 12, "phase: gesloten");
+  EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, closed)),
+              ElementsAre(HasSubstr("an acute case cannot start in the closed phase 'gesloten'")));
+  std::string unknown(kBlocks);
+  unknown.replace(unknown.find("[politie, ggz]"), 14, "[politie, cit]");
+  EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, unknown)), ElementsAre(HasSubstr("unknown partner 'cit'")));
+  std::string too_long(kBlocks);
+  too_long.replace(too_long.find("window_hours: 72"), 16, "window_hours: 9000");
+  EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, too_long)), ElementsAre(HasSubstr("window_hours")));
+}
+
+TEST(PolicyLintTest, ADurationIsForACoordinatingRole) {
+  std::string roles(kRoles);
+  roles.replace(roles.find("    refers_to: [vt]\n"), 20, "    refers_to: [vt]\n    coordination_max_days: 9\n");
+  EXPECT_THAT(Lint(WithRolesAndBlocks(roles)),
+              ElementsAre(HasSubstr("coordination_max_days is for a role that coordinates")));
+}
+
+TEST(PolicyLintTest, ReasonCodesAreUniqueIds) {
+  std::string dup(kBlocks);
+  dup.replace(dup.find("  expire_days"), 0, "    - id: geen-hoog-risico\n      name: Dubbel\n");
+  EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, dup)),
+              ElementsAre(HasSubstr("duplicate code 'geen-hoog-risico' in decline_reasons")));
+  std::string bad(kBlocks);
+  bad.replace(bad.find("id: herhaald-geweld"), 19, "id: 'herhaald geweld'");
+  EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, bad)), ElementsAre(HasSubstr("code")));
+}
+
 }  // namespace
 }  // namespace kp::policy
