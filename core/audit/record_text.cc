@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/base/clock.h"
+
 namespace kp::audit {
 
 std::string EventName(ketenpoort::v1::AuditEvent event) {
@@ -57,6 +59,151 @@ std::string CategoryText(const ketenpoort::v1::AuditCategory& category) {
   std::string regime = RegimeName(category.regime());
   if (!regime.empty()) flags += (flags.empty() ? "" : ",") + regime;
   return flags.empty() ? category.name() : category.name() + "[" + flags + "]";
+}
+
+namespace {
+
+namespace v1 = ketenpoort::v1;
+
+// "2026-11-22 03:14 UTC" (minutes are what a reader of a case's story needs;
+// the exact millisecond stays in the record and in `audit show`).
+std::string When(int64_t ms) {
+  std::string t = FormatRfc3339Millis(ms);  // 2026-11-22T03:14:05.123Z
+  if (t.size() < 16) return t;
+  return t.substr(0, 10) + " " + t.substr(11, 5) + " UTC";
+}
+
+std::string Joined(const google::protobuf::RepeatedPtrField<std::string>& codes) {
+  std::string out;
+  for (const auto& c : codes) out += (out.empty() ? "" : ", ") + c;
+  return out;
+}
+
+std::string ReferralText(const v1::AuditRecord& r) {
+  const v1::AuditReferral& f = r.referral();
+  std::string out = "referral";
+  if (!f.reference().empty()) out += " " + f.reference();
+  if (!f.referrer().empty()) out += " from " + f.referrer();
+  if (!r.recipient_partner().empty() && r.event() == v1::AUDIT_EVENT_REFERRAL_RECEIVED) {
+    out += " to " + r.recipient_partner();
+  }
+  if (!f.reason_codes().empty()) out += "; reasons: " + Joined(f.reason_codes());
+  if (f.subjects() > 0) out += "; " + std::to_string(f.subjects()) + " subject(s)";
+  switch (r.event()) {
+    case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
+      out += "; accepted by " + r.actor().participant_id();
+      if (!r.case_id().empty()) out += ", case " + r.case_id() + " opened on it";
+      break;
+    case v1::AUDIT_EVENT_REFERRAL_DECLINED:
+      out += "; declined by " + r.actor().participant_id();
+      if (!f.decline_reason().empty()) out += ", reason: " + f.decline_reason();
+      break;
+    case v1::AUDIT_EVENT_REFERRAL_EXPIRED:
+      out += "; lapsed, no coordinator decided";
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+std::string HandoverText(const v1::AuditRecord& r) {
+  const v1::AuditHandover& h = r.handover();
+  std::string who = "from " + (h.from().empty() ? std::string("?") : h.from()) + " to " +
+                    (h.to().empty() ? std::string("?") : h.to());
+  std::string kind = h.stand_in_until_unix_millis() != 0 ? "stand-in" : "handover";
+  std::string why = h.reason_code().empty() ? "" : "; reason: " + h.reason_code();
+  std::string until =
+      h.stand_in_until_unix_millis() != 0 ? "; stand-in until " + When(h.stand_in_until_unix_millis()) : "";
+  switch (r.event()) {
+    case v1::AUDIT_EVENT_HANDOVER_OFFERED:
+      return kind + " offered " + who + why + until +
+             (h.expires_unix_millis() != 0 ? "; offer lapses " + When(h.expires_unix_millis()) : "");
+    case v1::AUDIT_EVENT_HANDOVER_ACCEPTED:
+      return kind + " " + who + why + until +
+             (h.offered_unix_millis() != 0 ? "; offered " + When(h.offered_unix_millis()) : "") + "; " +
+             (h.to().empty() ? std::string("the new coordinator") : h.to()) + " coordinates from now";
+    case v1::AUDIT_EVENT_HANDOVER_CANCELLED:
+      return kind + " offer " + who + " cancelled" + (r.reason().empty() ? "" : "; reason: " + r.reason()) +
+             "; the case stays with " + (h.from().empty() ? std::string("its coordinator") : h.from());
+    case v1::AUDIT_EVENT_HANDOVER_LAPSED:
+      return kind + " offer " + who + " lapsed unaccepted" +
+             (h.expires_unix_millis() != 0 ? " at " + When(h.expires_unix_millis()) : "") + "; the case stays with " +
+             (h.from().empty() ? std::string("its coordinator") : h.from());
+    case v1::AUDIT_EVENT_STAND_IN_ENDED:
+      return "stand-in of " + (h.to().empty() ? std::string("?") : h.to()) + " for " +
+             (h.from().empty() ? std::string("?") : h.from()) + " ended" +
+             (h.stand_in_until_unix_millis() != 0 ? " at " + When(h.stand_in_until_unix_millis()) : "") +
+             "; the case is back with " + (h.from().empty() ? std::string("its coordinator") : h.from());
+    case v1::AUDIT_EVENT_HANDOVER_DATA: {
+      std::string out = "sealed handover data " + who;
+      if (r.payload().ciphertext_bytes() > 0) out += "; " + std::to_string(r.payload().ciphertext_bytes()) + " bytes";
+      return out;
+    }
+    default:
+      return "";
+  }
+}
+
+}  // namespace
+
+int64_t MomentMillis(const v1::AuditRecord& r) {
+  int64_t at = 0;
+  switch (r.event()) {
+    case v1::AUDIT_EVENT_HANDOVER_LAPSED:
+      at = r.handover().expires_unix_millis();
+      break;
+    case v1::AUDIT_EVENT_STAND_IN_ENDED:
+      at = r.handover().stand_in_until_unix_millis();
+      break;
+    case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
+      at = r.acute_until_unix_millis();
+      break;
+    default:
+      break;
+  }
+  return at > 0 && at < r.time_unix_millis() ? at : r.time_unix_millis();
+}
+
+std::string RecordDetail(const v1::AuditRecord& r) {
+  switch (r.event()) {
+    case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
+    case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
+    case v1::AUDIT_EVENT_REFERRAL_DECLINED:
+    case v1::AUDIT_EVENT_REFERRAL_EXPIRED:
+      return ReferralText(r);
+    case v1::AUDIT_EVENT_HANDOVER_OFFERED:
+    case v1::AUDIT_EVENT_HANDOVER_ACCEPTED:
+    case v1::AUDIT_EVENT_HANDOVER_CANCELLED:
+    case v1::AUDIT_EVENT_HANDOVER_LAPSED:
+    case v1::AUDIT_EVENT_STAND_IN_ENDED:
+    case v1::AUDIT_EVENT_HANDOVER_DATA:
+      return HandoverText(r);
+    case v1::AUDIT_EVENT_ACUTE_OPENED: {
+      std::string out = "acute case opened by " + r.actor().participant_id();
+      if (!r.actor().partner().empty()) out += " (" + r.actor().partner() + ")";
+      if (!r.phase().empty()) out += " in phase " + r.phase();
+      if (r.acute_until_unix_millis() != 0) out += "; acute window until " + When(r.acute_until_unix_millis());
+      return out;
+    }
+    case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
+      return "acute window ended" +
+             (r.acute_until_unix_millis() != 0 ? " at " + When(r.acute_until_unix_millis()) : std::string()) +
+             " without a handover; requests are refused until the case is handed over or closed";
+    case v1::AUDIT_EVENT_PARTNER_ADMITTED:
+      return "partner " + r.recipient_partner() + " admitted";
+    case v1::AUDIT_EVENT_PARTNER_REMOVED: {
+      const std::string& p = r.recipient_partner().empty() ? r.source_partner() : r.recipient_partner();
+      return "partner " + (p.empty() ? std::string("?") : p) + " removed" +
+             (r.reason().empty() ? "" : "; reason: " + r.reason());
+    }
+    case v1::AUDIT_EVENT_PHASE_CHANGED:
+      return "phase " + r.phase();
+    case v1::AUDIT_EVENT_CASE_CLOSED:
+      return "case closed" + (r.reason().empty() ? "" : "; reason: " + r.reason());
+    default:
+      return "";
+  }
 }
 
 std::string RecordJson(const ketenpoort::v1::AuditRecord& record) {

@@ -3,6 +3,7 @@
 #ifndef KETENPOORT_CORE_AUDIT_RECORD_TEXT_H_
 #define KETENPOORT_CORE_AUDIT_RECORD_TEXT_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,19 @@ std::string DataClassName(ketenpoort::v1::DataClass data_class);
 std::string RegimeName(ketenpoort::v1::DataRegime regime);
 // "politie-incidenten[art10,wpg/wjsg]".
 std::string CategoryText(const ketenpoort::v1::AuditCategory& category);
+// What a record of a case's marked moment says, in one line of ids, codes and
+// UTC times (never personal data): for the referral events (21..23, 33) the
+// reference, referrer, reason codes, subject count and decline reason; for the
+// handover events (24..28, 32) from, to, reason code, offer and expiry times
+// and the stand-in's end; for the acute events (29, 30) the window's end; for
+// partner admitted / removed the partner and reason code; for phase changed the
+// phase; for case closed its reason code. "" for the other events.
+std::string RecordDetail(const ketenpoort::v1::AuditRecord& record);
+// When a marked moment happened: the record's time, except for records
+// written when the gateway noticed a moment that had passed: handover lapsed
+// (the offer's expiry), stand-in ended (the stand-in's end), acute window
+// ended (the window's end), when those are set and earlier.
+int64_t MomentMillis(const ketenpoort::v1::AuditRecord& record);
 // A record as one JSON object (protobuf JSON mapping, field names as in the
 // proto); `erased` entries as {"index":N,"erased":true,...}.
 std::string RecordJson(const ketenpoort::v1::AuditRecord& record);

@@ -23,6 +23,11 @@ th{background:#f0f0f0}.ok{background:#e6f4ea;border:2px solid #34a853;padding:1e
 tr.refused td{background:#fce8e6}.badge{display:inline-block;border-radius:3px;padding:0 .3em;margin-left:.2em;font-size:.8em;color:#fff;background:#5f6368}
 .art9{background:#a142f4}.art10{background:#d93025}.wpg{background:#1a73e8}pre{background:#f6f6f6;padding:.5em;overflow-x:auto}
 .warn{color:#b06000}
+table.story td.when{white-space:nowrap}table.story td.lane{font-size:.85em;text-align:center;vertical-align:middle}
+td.phase{background:#e8f0fe}td.coord{background:#fef7e0}td.acute{background:#fbd3cf;font-weight:bold}
+td.acute-over{background:#d93025;color:#fff;font-weight:bold}td.closed{background:#e0e0e0}
+tr.exchanges td{color:#5f6368;font-size:.8em;background:#fafafa}tr.moment td.what{font-weight:bold}
+tr.handover td{border-top:3px solid #e37400}.legend span{display:inline-block;padding:0 .4em;margin-right:.6em;font-size:.85em}
 )";
 
 bool IsRefusal(const AuditRecord& r) {
@@ -52,32 +57,462 @@ std::string Rules(const AuditRecord& r) {
 
 std::string Time(int64_t ms) { return FormatRfc3339Millis(ms); }
 
-std::string Timeline(const std::vector<AuditRecord>& records) {
+namespace v1 = ketenpoort::v1;
+
+// The case's marked moments: the events that change who is in the case, who
+// coordinates it, its phase or its acute window, and the referral it came from.
+bool IsMoment(const AuditRecord& r) {
+  switch (r.event()) {
+    case v1::AUDIT_EVENT_CASE_OPENED:
+    case v1::AUDIT_EVENT_PARTNER_ADMITTED:
+    case v1::AUDIT_EVENT_PHASE_CHANGED:
+    case v1::AUDIT_EVENT_CASE_CLOSED:
+    case v1::AUDIT_EVENT_CONSENT_RECORDED:
+    case v1::AUDIT_EVENT_SUBJECT_ADDED:
+    case v1::AUDIT_EVENT_CONSENT_WITHDRAWN:
+    case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
+    case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
+    case v1::AUDIT_EVENT_REFERRAL_DECLINED:
+    case v1::AUDIT_EVENT_REFERRAL_EXPIRED:
+    case v1::AUDIT_EVENT_HANDOVER_OFFERED:
+    case v1::AUDIT_EVENT_HANDOVER_ACCEPTED:
+    case v1::AUDIT_EVENT_HANDOVER_CANCELLED:
+    case v1::AUDIT_EVENT_HANDOVER_LAPSED:
+    case v1::AUDIT_EVENT_STAND_IN_ENDED:
+    case v1::AUDIT_EVENT_ACUTE_OPENED:
+    case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
+    case v1::AUDIT_EVENT_PARTNER_REMOVED:
+    case v1::AUDIT_EVENT_HANDOVER_DATA:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsHandoverMoment(const AuditRecord& r) {
+  return r.event() == v1::AUDIT_EVENT_HANDOVER_ACCEPTED || r.event() == v1::AUDIT_EVENT_STAND_IN_ENDED;
+}
+
+// Short label of a marked moment for the timeline picture.
+std::string MomentLabel(const AuditRecord& r) {
+  const auto& h = r.handover();
+  const bool stand_in = h.stand_in_until_unix_millis() != 0;
+  switch (r.event()) {
+    case v1::AUDIT_EVENT_CASE_OPENED:
+      return "case opened";
+    case v1::AUDIT_EVENT_PARTNER_ADMITTED:
+      return "+ " + r.recipient_partner();
+    case v1::AUDIT_EVENT_PARTNER_REMOVED:
+      return "removed " + (r.recipient_partner().empty() ? r.source_partner() : r.recipient_partner());
+    case v1::AUDIT_EVENT_PHASE_CHANGED:
+      return "phase " + r.phase();
+    case v1::AUDIT_EVENT_CASE_CLOSED:
+      return "case closed";
+    case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
+      return "referral received" + (r.referral().reference().empty() ? "" : " " + r.referral().reference());
+    case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
+      return "referral accepted";
+    case v1::AUDIT_EVENT_REFERRAL_DECLINED:
+      return "referral declined";
+    case v1::AUDIT_EVENT_REFERRAL_EXPIRED:
+      return "referral lapsed";
+    case v1::AUDIT_EVENT_HANDOVER_OFFERED:
+      return std::string(stand_in ? "stand-in" : "handover") + " offered to " + h.to();
+    case v1::AUDIT_EVENT_HANDOVER_ACCEPTED:
+      return std::string(stand_in ? "stand-in: " : "handover: ") + h.from() + " \u2192 " + h.to();
+    case v1::AUDIT_EVENT_HANDOVER_CANCELLED:
+      return "offer cancelled";
+    case v1::AUDIT_EVENT_HANDOVER_LAPSED:
+      return "offer lapsed";
+    case v1::AUDIT_EVENT_STAND_IN_ENDED:
+      return "stand-in ended: back to " + h.from();
+    case v1::AUDIT_EVENT_ACUTE_OPENED:
+      return "acute case opened";
+    case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
+      return "acute window ended";
+    case v1::AUDIT_EVENT_HANDOVER_DATA:
+      return "handover data to " + h.to();
+    default:
+      return EventName(r.event());
+  }
+}
+
+// Display width of a label in pixels at font-size 11 (DejaVu Sans is about
+// 6.5 px a character: a generous estimate so
+// placed labels never touch; arrows and accents count as one character).
+double LabelWidth(const std::string& text) {
+  size_t chars = 0;
+  for (unsigned char c : text) chars += (c & 0xC0) != 0x80 ? 1 : 0;
+  return 7.0 * static_cast<double>(chars) + 4;
+}
+
+// A label of the timeline: its text spans [a, b) and a leader line runs down
+// at x from the moment's marker to its row.
+struct LabelSpan {
+  double x, a, b;
+};
+
+// Puts each label on the first row where it keeps 8 px from every label
+// already on that row, no earlier leader line runs through it to a lower row,
+// and its own leader line runs through no label on a row above. Returns the
+// row of each, in input order (labels come in time order, so left to right).
+std::vector<int> PlaceLabels(const std::vector<LabelSpan>& spans) {
+  std::vector<int> out;
+  // A leader crosses a label unless it is that label's own line or one at the
+  // same x (lines on top of each other), or passes outside it.
+  auto clear_of = [](double x, const LabelSpan& l) {
+    return std::abs(x - l.x) < 0.5 || x < l.a - 4 || x > l.b + 4;
+  };
+  int rows = 0;
+  for (const LabelSpan& s : spans) {
+    int chosen = -1;
+    for (int row = 0; row <= rows && chosen < 0; ++row) {
+      bool free = true;
+      for (size_t j = 0; j < out.size() && free; ++j) {
+        const LabelSpan& o = spans[j];
+        if (out[j] == row && s.a < o.b + 8 && o.a < s.b + 8) free = false;  // same row: apart
+        if (out[j] > row && !clear_of(o.x, s)) free = false;                // its leader would cross us
+        if (out[j] < row && !clear_of(s.x, o)) free = false;                // our leader would cross it
+      }
+      if (free) chosen = row;
+    }
+    // No row without a crossing: the first row where the label itself fits
+    // (a crossing leader runs behind the label's white backing).
+    for (int row = 0; chosen < 0; ++row) {
+      bool free = true;
+      for (size_t j = 0; j < out.size() && free; ++j) {
+        if (out[j] == row && s.a < spans[j].b + 8 && spans[j].a < s.b + 8) free = false;
+      }
+      if (free) chosen = row;
+    }
+    out.push_back(chosen);
+    rows = std::max(rows, chosen + 1);
+  }
+  return out;
+}
+
+// One row of the case's story: a marked moment, or the exchanges between two.
+struct StoryRow {
+  const AuditRecord* moment = nullptr;
+  int64_t at = 0;
+  int delivered = 0, refused = 0, other = 0;
+  uint64_t first_index = 0, last_index = 0;
+  // The case's state during this row (after the moment).
+  std::string phase, coordinator, acute;
+  std::string coordinator_class = "coord", acute_class = "acute";
+  std::string note;  // appended to the moment's detail
+};
+
+std::string Ms(int64_t ms) {
+  std::string t = FormatRfc3339Millis(ms);
+  return t.size() >= 16 ? t.substr(0, 10) + " " + t.substr(11, 5) + " UTC" : t;
+}
+
+// The case's records in the order things happened (a moment the gateway
+// recorded after the fact at the moment itself), grouped into story rows, with
+// the phase, the coordinator and the acute window as each row leaves them.
+std::vector<StoryRow> Story(const std::vector<AuditRecord>& records) {
+  std::vector<const AuditRecord*> order;
+  for (const auto& r : records) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(), [](const AuditRecord* a, const AuditRecord* b) {
+    int64_t ta = IsMoment(*a) ? MomentMillis(*a) : a->time_unix_millis();
+    int64_t tb = IsMoment(*b) ? MomentMillis(*b) : b->time_unix_millis();
+    return ta != tb ? ta < tb : a->index() < b->index();
+  });
+  std::vector<StoryRow> rows;
+  std::string phase, coordinator, acute, coord_class = "coord", acute_class = "acute";
+  bool acute_open = false, closed = false;
+  for (const AuditRecord* r : order) {
+    if (!IsMoment(*r)) {
+      if (rows.empty() || rows.back().moment != nullptr) {
+        StoryRow row;
+        row.at = r->time_unix_millis();
+        row.first_index = r->index();
+        rows.push_back(row);
+      }
+      StoryRow& row = rows.back();
+      row.last_index = r->index();
+      (IsDisclosure(*r) ? row.delivered : IsRefusal(*r) ? row.refused : row.other)++;
+      row.phase = phase, row.coordinator = coordinator, row.acute = acute;
+      row.coordinator_class = coord_class, row.acute_class = acute_class;
+      continue;
+    }
+    StoryRow row;
+    row.moment = r;
+    row.at = MomentMillis(*r);
+    row.first_index = row.last_index = r->index();
+    const auto& h = r->handover();
+    switch (r->event()) {
+      case v1::AUDIT_EVENT_CASE_OPENED:
+      case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
+      case v1::AUDIT_EVENT_ACUTE_OPENED:
+        if (!r->phase().empty()) phase = r->phase();
+        if (coordinator.empty() || r->event() == v1::AUDIT_EVENT_ACUTE_OPENED) {
+          coordinator = r->actor().participant_id();
+        }
+        if (r->event() == v1::AUDIT_EVENT_ACUTE_OPENED) {
+          acute_open = true;
+          acute = "acute window" + (r->acute_until_unix_millis() != 0 ? " until " + Ms(r->acute_until_unix_millis())
+                                                                      : std::string());
+          acute_class = "acute";
+        }
+        break;
+      case v1::AUDIT_EVENT_PHASE_CHANGED:
+        phase = r->phase();
+        break;
+      case v1::AUDIT_EVENT_HANDOVER_ACCEPTED:
+        coordinator = h.to() + (h.stand_in_until_unix_millis() != 0
+                                    ? " (stand-in for " + h.from() + " until " + Ms(h.stand_in_until_unix_millis()) + ")"
+                                    : "");
+        if (acute_open) {
+          acute_open = false;
+          acute.clear();
+          row.note = "this handover ends the acute window";
+        }
+        break;
+      case v1::AUDIT_EVENT_STAND_IN_ENDED:
+        coordinator = h.from();
+        break;
+      case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
+        acute_open = false;
+        acute = "acute window ended without a handover: requests refused";
+        acute_class = "acute-over";
+        break;
+      case v1::AUDIT_EVENT_CASE_CLOSED:
+        closed = true;
+        if (acute_open) {
+          acute_open = false;
+          row.note = "closing ends the acute window";
+        }
+        acute.clear();
+        break;
+      default:
+        break;
+    }
+    row.phase = phase;
+    row.coordinator = closed ? "(closed)" : coordinator;
+    coord_class = closed ? "closed" : "coord";
+    row.coordinator_class = coord_class;
+    row.acute = acute;
+    row.acute_class = acute_class;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// A lane column of the story table: equal neighbouring values share one cell.
+std::vector<std::string> LaneCells(const std::vector<std::string>& values, const std::vector<std::string>& classes) {
+  std::vector<std::string> cells(values.size());
+  for (size_t i = 0; i < values.size();) {
+    size_t j = i + 1;
+    while (j < values.size() && values[j] == values[i] && classes[j] == classes[i]) ++j;
+    std::string cls = values[i].empty() ? "lane" : "lane " + classes[i];
+    cells[i] = "<td class=\"" + cls + "\" rowspan=\"" + std::to_string(j - i) + "\">" + HtmlEscape(values[i]) + "</td>";
+    i = j;
+  }
+  return cells;
+}
+
+std::string StoryTable(const std::vector<StoryRow>& rows) {
+  std::vector<std::string> phases, coords, acutes, pc, cc, ac;
+  for (const auto& row : rows) {
+    phases.push_back(row.phase);
+    pc.push_back("phase");
+    coords.push_back(row.coordinator);
+    cc.push_back(row.coordinator_class);
+    acutes.push_back(row.acute);
+    ac.push_back(row.acute_class);
+  }
+  auto phase_cells = LaneCells(phases, pc), coord_cells = LaneCells(coords, cc), acute_cells = LaneCells(acutes, ac);
+  std::string h =
+      "<table class=\"story\"><tr><th>when</th><th>#</th><th>what happened</th><th>by</th><th>phase</th>"
+      "<th>coordinator</th><th>acute window</th></tr>";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const StoryRow& row = rows[i];
+    if (row.moment == nullptr) {
+      std::string what;
+      if (row.delivered > 0) what += std::to_string(row.delivered) + " disclosure(s) delivered";
+      if (row.refused > 0) what += std::string(what.empty() ? "" : ", ") + std::to_string(row.refused) + " refused";
+      if (row.other > 0) {
+        what += std::string(what.empty() ? "" : ", ") + std::to_string(row.other) + " other exchange record(s)";
+      }
+      h += "<tr class=\"exchanges\"><td class=\"when\">" + HtmlEscape(Ms(row.at)) + "</td><td>" +
+           std::to_string(row.first_index) + (row.last_index != row.first_index ? "–" + std::to_string(row.last_index) : "") +
+           "</td><td colspan=\"2\">" + HtmlEscape(what) + " (see the tables below)</td>";
+    } else {
+      const AuditRecord& r = *row.moment;
+      std::string detail = RecordDetail(r);
+      if (detail.empty() && !r.reason().empty()) detail = r.reason();
+      if (!row.note.empty()) detail += (detail.empty() ? "" : "; ") + row.note;
+      std::string by = r.actor().participant_id();
+      if (!r.actor().partner().empty()) by += " (" + r.actor().partner() + ")";
+      h += std::string(IsHandoverMoment(r) ? "<tr class=\"moment handover\">" : "<tr class=\"moment\">") +
+           "<td class=\"when\">" + HtmlEscape(Ms(row.at)) + "</td><td>" + std::to_string(r.index()) +
+           "</td><td class=\"what\">" + HtmlEscape(EventName(r.event())) + "<br><span style=\"font-weight:normal\">" +
+           HtmlEscape(detail) + "</span></td><td>" + HtmlEscape(by) + "</td>";
+    }
+    h += phase_cells[i] + coord_cells[i] + acute_cells[i] + "</tr>";
+  }
+  h += "</table>";
+  return h;
+}
+
+// The case on one time axis: lanes for phase, coordinator and acute window,
+// the exchanges as dots (delivered green above, refused red below), and every
+// marked moment as a diamond with its label on the first free label row, so
+// labels never overlap however close the moments are.
+std::string Timeline(const std::vector<AuditRecord>& records, const std::vector<StoryRow>& rows) {
   if (records.empty()) return "";
-  int64_t lo = records.front().time_unix_millis();
-  int64_t hi = records.back().time_unix_millis();
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
   for (const auto& r : records) {
-    lo = std::min(lo, r.time_unix_millis());
+    lo = std::min({lo, r.time_unix_millis(), MomentMillis(r)});
     hi = std::max(hi, r.time_unix_millis());
+    // An acute window shows its whole planned length.
+    if (r.event() == v1::AUDIT_EVENT_ACUTE_OPENED) hi = std::max(hi, r.acute_until_unix_millis());
   }
-  const double width = 900;
-  std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"960\" height=\"70\" role=\"img\" "
-                    "aria-label=\"timeline\"><line x1=\"30\" y1=\"35\" x2=\"930\" y2=\"35\" stroke=\"#999\"/>";
+  const int64_t last = hi;
+  hi += (hi - lo) / 25;  // room after the last moment for the segment it begins
+  const double x0 = 130, x1 = 930;
+  auto X = [&](int64_t t) {
+    return hi == lo ? (x0 + x1) / 2
+                    : x0 + (x1 - x0) * static_cast<double>(t - lo) / static_cast<double>(hi - lo);
+  };
+  char buf[512];
+  std::string body, lane_labels;
+  // Lanes.
+  struct Lane {
+    const char* name;
+    double y;
+    std::string StoryRow::*value;
+    std::string StoryRow::*cls;
+  };
+  static const std::string kPhaseClass = "phase";
+  const Lane lanes[] = {{"phase", 8, &StoryRow::phase, nullptr},
+                        {"coordinator", 32, &StoryRow::coordinator, &StoryRow::coordinator_class},
+                        {"acute window", 56, &StoryRow::acute, &StoryRow::acute_class}};
+  for (const Lane& lane : lanes) {
+    std::snprintf(buf, sizeof(buf), "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">",
+                  x0 - 8, lane.y + 13);
+    body += buf + HtmlEscape(lane.name) + "</text>";
+    for (size_t i = 0; i < rows.size();) {
+      size_t j = i + 1;
+      auto cls = [&](size_t k) { return lane.cls == nullptr ? kPhaseClass : rows[k].*(lane.cls); };
+      while (j < rows.size() && rows[j].*(lane.value) == rows[i].*(lane.value) && cls(j) == cls(i)) ++j;
+      const std::string& text = rows[i].*(lane.value);
+      if (!text.empty()) {
+        double a = X(rows[i].at), b = j < rows.size() ? X(rows[j].at) : x1;
+        if (b - a < 3) b = a + 3;
+        std::string c = cls(i);
+        const char* fill = c == "phase"        ? "#d2e3fc"
+                           : c == "coord"      ? "#feefc3"
+                           : c == "acute"      ? "#f6aea9"
+                           : c == "acute-over" ? "#d93025"
+                                               : "#e0e0e0";
+        std::snprintf(buf, sizeof(buf),
+                      "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"18\" fill=\"%s\" stroke=\"#fff\"><title>",
+                      a, lane.y, b - a, fill);
+        body += buf + HtmlEscape(text) + "</title></rect>";
+        // The whole text, or a shorter one (a stand-in without its dates,
+        // then the id alone), or none when even that does not fit; the lines
+        // of handover moments run behind it (a halo in the segment's colour).
+        std::string shown = text;
+        if (size_t p = shown.find(" (stand-in for "); p != std::string::npos && LabelWidth(shown) > b - a - 4) {
+          shown = shown.substr(0, p) + " (stand-in)";
+          if (LabelWidth(shown) > b - a - 4) shown = shown.substr(0, p);
+        }
+        if (LabelWidth(shown) <= b - a - 4) {
+          std::snprintf(buf, sizeof(buf),
+                        "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\" stroke=\"%s\" stroke-width=\"4\" "
+                        "paint-order=\"stroke\">",
+                        a + 3, lane.y + 13, c == "acute-over" ? "#fff" : "#222", fill);
+          lane_labels += buf + HtmlEscape(shown) + "</text>";
+        }
+      }
+      i = j;
+    }
+  }
+  // Exchanges.
+  const double ex_y = 100;
+  std::snprintf(buf, sizeof(buf),
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">exchanges</text>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ccc\"/>",
+                x0 - 8, ex_y + 4, x0, ex_y, x1, ex_y);
+  body += buf;
   for (const auto& r : records) {
-    double x = 30 + (hi == lo ? width / 2 : width * static_cast<double>(r.time_unix_millis() - lo) /
-                                                  static_cast<double>(hi - lo));
-    std::string color = IsRefusal(r) ? "#d93025" : IsDisclosure(r) ? "#34a853" : "#5f6368";
-    double y = IsRefusal(r) ? 50 : IsDisclosure(r) ? 20 : 35;
-    char buf[160];
-    std::snprintf(buf, sizeof(buf), "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\">", x, y, color.c_str());
-    svg += buf;
-    svg += "<title>#" + std::to_string(r.index()) + " " + HtmlEscape(EventName(r.event())) + " " +
-           HtmlEscape(Time(r.time_unix_millis())) + "</title></circle>";
+    if (IsMoment(r)) continue;
+    std::string color = IsRefusal(r) ? "#d93025" : IsDisclosure(r) ? "#34a853" : "#9aa0a6";
+    double y = IsRefusal(r) ? ex_y + 10 : IsDisclosure(r) ? ex_y - 10 : ex_y;
+    std::snprintf(buf, sizeof(buf), "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\">", X(r.time_unix_millis()), y,
+                  color.c_str());
+    body += buf;
+    body += "<title>#" + std::to_string(r.index()) + " " + HtmlEscape(EventName(r.event())) + " " +
+            HtmlEscape(Time(r.time_unix_millis())) + "</title></circle>";
   }
-  svg += "<text x=\"30\" y=\"68\" font-size=\"10\">" + HtmlEscape(Time(lo)) +
-         "</text><text x=\"930\" y=\"68\" font-size=\"10\" text-anchor=\"end\">" + HtmlEscape(Time(hi)) +
-         "</text></svg>";
-  return svg;
+  // Marked moments and their labels.
+  const double m_y = 136, label_top = 160, row_h = 16;
+  std::snprintf(buf, sizeof(buf),
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">moments</text>"
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#999\"/>",
+                x0 - 8, m_y + 4, x0, m_y, x1, m_y);
+  body += buf;
+  std::vector<LabelSpan> spans;
+  std::vector<const StoryRow*> moments;
+  for (const auto& row : rows) {
+    if (row.moment == nullptr) continue;
+    double x = X(row.at), w = LabelWidth(MomentLabel(*row.moment));
+    bool right = x + w <= x1 + 25;
+    spans.push_back({x, right ? x + 2 : x - 2 - w, right ? x + 2 + w : x - 2});
+    moments.push_back(&row);
+  }
+  std::vector<int> label_rows = PlaceLabels(spans);
+  std::string labels;
+  int max_row = -1;
+  for (size_t i = 0; i < moments.size(); ++i) {
+    const AuditRecord& r = *moments[i]->moment;
+    double x = X(moments[i]->at);
+    bool handover = IsHandoverMoment(r);
+    bool acute = r.event() == v1::AUDIT_EVENT_ACUTE_OPENED || r.event() == v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED;
+    const char* color = handover ? "#e37400" : acute ? "#d93025" : r.event() == v1::AUDIT_EVENT_REFERRAL_RECEIVED ||
+                                                                        r.event() == v1::AUDIT_EVENT_REFERRAL_ACCEPTED
+                                                                    ? "#1a73e8"
+                                                                    : "#5f6368";
+    double ly = label_top + row_h * label_rows[i];
+    max_row = std::max(max_row, label_rows[i]);
+    if (handover) {  // the marked moment, through every lane
+      std::snprintf(buf, sizeof(buf),
+                    "<line x1=\"%.1f\" y1=\"4\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
+                    "stroke-dasharray=\"4,3\"/>",
+                    x, x, m_y, color);
+      body += buf;
+    }
+    bool left = spans[i].a < x;
+    std::snprintf(buf, sizeof(buf),
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#bbb\"/>"
+                  "<path d=\"M%.1f,%.1fl6,6l-6,6l-6,-6z\" fill=\"%s\"><title>",
+                  x, m_y + 6, x, ly - 10, x, m_y - 6, color);
+    body += buf + HtmlEscape(RecordDetail(r)) + "</title></path>";
+    // Labels go on top of every line, each on a white backing.
+    std::snprintf(buf, sizeof(buf),
+                  "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"14\" fill=\"#fff\"/>"
+                  "<text class=\"moment-label\" x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\" "
+                  "text-anchor=\"%s\">",
+                  spans[i].a - 1, ly - 11, spans[i].b - spans[i].a + 2, left ? x - 2 : x + 2, ly, color,
+                  left ? "end" : "start");
+    labels += buf + HtmlEscape(MomentLabel(r)) + "</text>";
+  }
+  body += lane_labels + labels;
+  double height = label_top + row_h * (max_row + 1) + 14;
+  std::snprintf(buf, sizeof(buf),
+                "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#444\">", x0, height - 4);
+  body += buf + HtmlEscape(Ms(lo)) + "</text>";
+  std::snprintf(buf, sizeof(buf), "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" fill=\"#444\">",
+                X(last), height - 4);
+  body += buf + HtmlEscape(Ms(last)) + "</text>";
+  std::snprintf(buf, sizeof(buf),
+                "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 960 %.0f\" width=\"100%%\" "
+                "style=\"max-width:1200px;font-family:system-ui,sans-serif\" role=\"img\" aria-label=\"case timeline\">",
+                height);
+  return buf + body + "</svg>";
 }
 
 std::string Flow(const std::vector<AuditRecord>& records) {
@@ -136,10 +571,100 @@ std::string Flow(const std::vector<AuditRecord>& records) {
   return svg;
 }
 
-std::string CaseSection(const std::string& case_id, const std::vector<AuditRecord>& records) {
+// Referrals that never became a case (declined, lapsed, or still waiting):
+// one row per referral, its last event deciding the outcome.
+std::string ReferralTable(const std::vector<AuditRecord>& records) {
+  std::map<std::string, std::vector<const AuditRecord*>> by_id;
+  std::vector<std::string> order;
+  for (const auto& r : records) {
+    if (!r.has_referral()) continue;
+    std::string key = r.referral().referral_id().empty() ? r.referral().reference() : r.referral().referral_id();
+    if (by_id.find(key) == by_id.end()) order.push_back(key);
+    by_id[key].push_back(&r);
+  }
+  if (order.empty()) return "";
+  std::string h = "<h3>Referrals without a case</h3><table><tr><th>received</th><th>reference</th><th>from</th>"
+                  "<th>to</th><th>reasons</th><th>subjects</th><th>outcome</th><th>#</th></tr>";
+  for (const auto& key : order) {
+    const auto& evs = by_id[key];
+    const AuditRecord* received = nullptr;
+    for (const auto* r : evs) {
+      if (r->event() == v1::AUDIT_EVENT_REFERRAL_RECEIVED) received = r;
+    }
+    const AuditRecord& first = received != nullptr ? *received : *evs.front();
+    const AuditRecord& last = *evs.back();
+    std::string outcome = "waiting for a coordinator";
+    if (last.event() == v1::AUDIT_EVENT_REFERRAL_DECLINED) {
+      outcome = "declined by " + last.actor().participant_id() + " on " + Ms(last.time_unix_millis()) +
+                (last.referral().decline_reason().empty() ? "" : ", reason: " + last.referral().decline_reason());
+    } else if (last.event() == v1::AUDIT_EVENT_REFERRAL_EXPIRED) {
+      outcome = "lapsed on " + Ms(last.time_unix_millis()) + ", no coordinator decided";
+    } else if (last.event() == v1::AUDIT_EVENT_REFERRAL_ACCEPTED) {
+      outcome = "accepted by " + last.actor().participant_id();
+    }
+    std::string reasons, indexes;
+    for (const auto& c : first.referral().reason_codes()) reasons += (reasons.empty() ? "" : ", ") + c;
+    for (const auto* r : evs) indexes += (indexes.empty() ? "" : ", ") + std::to_string(r->index());
+    h += std::string(last.event() == v1::AUDIT_EVENT_REFERRAL_DECLINED ? "<tr class=\"refused\">" : "<tr>") + "<td>" +
+         HtmlEscape(Ms(first.time_unix_millis())) + "</td><td>" + HtmlEscape(first.referral().reference()) +
+         "</td><td>" + HtmlEscape(first.referral().referrer()) + "</td><td>" + HtmlEscape(first.recipient_partner()) +
+         "</td><td>" + HtmlEscape(reasons) + "</td><td>" + std::to_string(first.referral().subjects()) + "</td><td>" +
+         HtmlEscape(outcome) + "</td><td>" + HtmlEscape(indexes) + "</td></tr>";
+  }
+  h += "</table>";
+  return h;
+}
+
+// One line on top of a case: where it came from and where it stands.
+std::string CaseSummary(const std::vector<AuditRecord>& records, const std::vector<StoryRow>& rows) {
+  std::string out;
+  for (const auto& r : records) {
+    if (r.event() == v1::AUDIT_EVENT_REFERRAL_ACCEPTED || (out.empty() && r.event() == v1::AUDIT_EVENT_REFERRAL_RECEIVED)) {
+      out = "Opened on referral " + r.referral().reference() + " from " + r.referral().referrer() + ".";
+    }
+  }
+  for (const auto& r : records) {
+    if (r.event() == v1::AUDIT_EVENT_ACUTE_OPENED) {
+      out += std::string(out.empty() ? "" : " ") + "Opened as an acute case by " + r.actor().participant_id() + ".";
+      break;
+    }
+  }
+  int handovers = 0, stand_ins = 0;
+  for (const auto& r : records) {
+    if (r.event() != v1::AUDIT_EVENT_HANDOVER_ACCEPTED) continue;
+    (r.handover().stand_in_until_unix_millis() != 0 ? stand_ins : handovers)++;
+  }
+  if (handovers > 0) out += std::string(out.empty() ? "" : " ") + "Handed over " + std::to_string(handovers) + " time(s).";
+  if (stand_ins > 0) out += std::string(out.empty() ? "" : " ") + std::to_string(stand_ins) + " stand-in(s).";
+  if (!rows.empty()) {
+    const StoryRow& last = rows.back();
+    if (!last.coordinator.empty()) out += std::string(out.empty() ? "" : " ") + "Coordinator now: " + last.coordinator + ".";
+    if (!last.phase.empty()) out += " Phase: " + last.phase + ".";
+    if (!last.acute.empty()) out += " " + std::string(1, static_cast<char>(std::toupper(last.acute[0]))) + last.acute.substr(1) + ".";
+  }
+  return out.empty() ? "" : "<p>" + HtmlEscape(out) + "</p>";
+}
+
+std::string Details(const AuditRecord& r) {
+  std::string d = RecordDetail(r);
+  return d.empty() ? r.reason() : d;
+}
+
+std::string CaseSection(const std::string& case_id, const std::vector<AuditRecord>& records, bool is_case) {
   std::string h = "<h2>Case " + HtmlEscape(case_id) + "</h2>";
-  h += "<h3>Timeline</h3>" + Timeline(records);
-  h += "<p><small>green (top): disclosure delivered; red (bottom): refused; grey: other events</small></p>";
+  if (is_case) {
+    std::vector<StoryRow> rows = Story(records);
+    h += CaseSummary(records, rows);
+    h += "<h3>Timeline</h3>" + Timeline(records, rows);
+    h += "<p class=\"legend\"><small>Lanes: phase (blue), coordinator (yellow), acute window (red; dark red once it "
+         "ended without a handover); a segment too narrow for its name is named in the case story below. "
+         "Exchanges: green (above) disclosure delivered, red (below) refused, grey other. Moments: orange a "
+         "handover (dashed line through the lanes), blue the referral, red the acute window, grey other.</small></p>";
+    h += "<h3>Case story</h3>" + StoryTable(rows);
+  } else {
+    h += ReferralTable(records);
+    h += "<h3>Timeline</h3>" + Timeline(records, Story(records));
+  }
   h += "<h3>Flow between partners</h3>" + Flow(records);
   h += "<h3>Disclosures</h3><table><tr><th>#</th><th>when</th><th>from</th><th>to</th><th>categories</th>"
        "<th>purpose</th><th>legal basis</th><th>phase</th><th>rules</th><th>size</th></tr>";
@@ -168,13 +693,14 @@ std::string CaseSection(const std::string& case_id, const std::vector<AuditRecor
   }
   if (refusals == 0) h += "<tr><td colspan=\"8\">none</td></tr>";
   h += "</table><h3>All events</h3><table><tr><th>#</th><th>when</th><th>event</th><th>actor</th>"
-       "<th>decision</th><th>legal basis</th></tr>";
+       "<th>decision</th><th>legal basis</th><th>details</th></tr>";
   for (const auto& r : records) {
     h += std::string(IsRefusal(r) ? "<tr class=\"refused\">" : "<tr>") + "<td>" + std::to_string(r.index()) +
          "</td><td>" + HtmlEscape(Time(r.time_unix_millis())) + "</td><td>" + HtmlEscape(EventName(r.event())) +
          "</td><td>" + HtmlEscape(r.actor().participant_id()) +
          (r.actor().role().empty() ? "" : " (" + HtmlEscape(r.actor().role()) + ")") + "</td><td>" +
-         HtmlEscape(VerdictName(r.decision().verdict())) + "</td><td>" + HtmlEscape(r.legal_basis()) + "</td></tr>";
+         HtmlEscape(VerdictName(r.decision().verdict())) + "</td><td>" + HtmlEscape(r.legal_basis()) + "</td><td>" +
+         HtmlEscape(Details(r)) + "</td></tr>";
   }
   h += "</table>";
   return h;
@@ -211,6 +737,11 @@ std::string HtmlEscape(std::string_view text) {
 
 Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport& v, const ReportOptions& options) {
   std::map<std::string, std::vector<AuditRecord>> cases;
+  // Referral events written before the case existed (received) carry no case
+  // id: they belong to the case whose referral-accepted record names the same
+  // referral id.
+  std::vector<AuditRecord> caseless_referrals;
+  std::map<std::string, std::string> case_of_referral;
   uint64_t erased = 0;
   uint64_t total = 0;
   KP_RETURN_IF_ERROR(reader.ForEachEntry([&](const LogEntry& e) {
@@ -219,10 +750,29 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
       ++erased;
       return OkStatus();
     }
-    if (!options.case_id.empty() && e.record.case_id() != options.case_id) return OkStatus();
-    cases[e.record.case_id()].push_back(e.record);
+    const AuditRecord& r = e.record;
+    if (r.has_referral() && !r.referral().referral_id().empty()) {
+      if (!r.case_id().empty()) {
+        case_of_referral.emplace(r.referral().referral_id(), r.case_id());
+      } else {
+        caseless_referrals.push_back(r);
+        return OkStatus();
+      }
+    }
+    if (!options.case_id.empty() && r.case_id() != options.case_id) return OkStatus();
+    cases[r.case_id()].push_back(r);
     return OkStatus();
   }));
+  for (auto& r : caseless_referrals) {
+    auto it = case_of_referral.find(r.referral().referral_id());
+    std::string id = it == case_of_referral.end() ? "" : it->second;
+    if (!options.case_id.empty() && id != options.case_id) continue;
+    cases[id].push_back(std::move(r));
+  }
+  for (auto& [id, records] : cases) {
+    std::stable_sort(records.begin(), records.end(),
+                     [](const AuditRecord& a, const AuditRecord& b) { return a.index() < b.index(); });
+  }
 
   std::string h = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ketenpoort audit report";
   if (!options.case_id.empty()) h += " — " + HtmlEscape(options.case_id);
@@ -251,7 +801,7 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
   h += "<p>" + std::to_string(total) + " entries in the log, " + std::to_string(erased) + " erased; " +
        std::to_string(cases.size()) + " case(s) in this report.</p>";
   for (const auto& [case_id, records] : cases) {
-    h += CaseSection(case_id.empty() ? "(no case: log-wide events)" : case_id, records);
+    h += CaseSection(case_id.empty() ? "(no case: log-wide events)" : case_id, records, !case_id.empty());
   }
   h += "</body></html>\n";
   return h;

@@ -1,0 +1,415 @@
+// The privacy officer's report on a case's life: the referral it came from,
+// handovers and stand-ins as marked moments, acute windows, partners
+// removed, phases; and the text `audit show` and the report give each of the
+// new events. Logs are built with a manual clock, so every time is fixed.
+// Set KP_REPORT_SAMPLE_DIR to keep the rendered reports (to look at them in a
+// browser: docs/audit-log-format.md §11).
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+
+#include "core/audit/log_reader.h"
+#include "core/audit/log_verifier.h"
+#include "core/audit/log_writer.h"
+#include "core/audit/record_text.h"
+#include "core/audit/report.h"
+#include "tests/audit/audit_test_util.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::audit {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using ::kp::audit::testing::TestSigner;
+using ::kp::testing::IsOk;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr int64_t kStart = 1'790'000'000'000;  // 2026-09-21T14:13:20Z
+constexpr int64_t kHour = 3'600'000;
+constexpr int64_t kDay = 24 * kHour;
+
+v1::AuditRecord Rec(v1::AuditEvent event, const std::string& case_id, const std::string& actor,
+                    const std::string& partner) {
+  v1::AuditRecord r;
+  r.set_event(event);
+  r.set_case_id(case_id);
+  r.mutable_actor()->set_participant_id(actor);
+  r.mutable_actor()->set_partner(partner);
+  return r;
+}
+
+v1::AuditRecord Referral(v1::AuditEvent event, const std::string& case_id, const std::string& id,
+                         const std::string& reference, const std::string& actor, const std::string& partner) {
+  v1::AuditRecord r = Rec(event, case_id, actor, partner);
+  auto* f = r.mutable_referral();
+  f->set_referral_id(id);
+  f->set_reference(reference);
+  f->set_referrer("vt-medewerker-03");
+  f->add_reason_codes("herhaald-geweld");
+  f->add_reason_codes("kinderen-betrokken");
+  f->set_subjects(3);
+  r.set_recipient_partner("veiligheidshuis");
+  return r;
+}
+
+v1::AuditRecord Handover(v1::AuditEvent event, const std::string& case_id, const std::string& actor,
+                         const std::string& from, const std::string& to, const std::string& reason,
+                         int64_t offered, int64_t expires, int64_t stand_in_until = 0) {
+  v1::AuditRecord r = Rec(event, case_id, actor, "");
+  auto* h = r.mutable_handover();
+  h->set_from(from);
+  h->set_to(to);
+  h->set_reason_code(reason);
+  h->set_offered_unix_millis(offered);
+  h->set_expires_unix_millis(expires);
+  h->set_stand_in_until_unix_millis(stand_in_until);
+  return r;
+}
+
+v1::AuditRecord Exchange(v1::AuditEvent event, const std::string& case_id, const std::string& source) {
+  v1::AuditRecord r = Rec(event, case_id, "vht-casusregisseur-01", "veiligheidshuis");
+  r.set_source_partner(source);
+  r.set_recipient_partner("veiligheidshuis");
+  r.add_categories()->set_name(source + "-gegevens");
+  r.set_purpose("veiligheidsplan");
+  if (event == v1::AUDIT_EVENT_REFUSED) r.set_reason("no consent recorded");
+  return r;
+}
+
+constexpr char kCase[] = "VHT-2026-0107";
+constexpr char kAcute[] = "ACUUT-2026-0003";
+constexpr char kLapsedAcute[] = "ACUUT-2026-0004";
+
+class ReportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LogWriterOptions opts;
+    opts.clock = &clock_;
+    opts.checkpoint_every_records = 16;
+    opts.checkpoint_every_millis = INT64_MAX / 2;
+    auto w = LogWriter::Open(dir(), TestSigner(), opts);
+    ASSERT_THAT(w, IsOk());
+    writer_ = std::move(w).value();
+
+    // Veilig Thuis refers a family; the Veiligheidsteam accepts two hours later.
+    At(0, Referral(v1::AUDIT_EVENT_REFERRAL_RECEIVED, "", "ref-1", "VT-2026-118", "vt-medewerker-03", "veilig-thuis"));
+    At(2 * kHour, Referral(v1::AUDIT_EVENT_REFERRAL_ACCEPTED, kCase, "ref-1", "VT-2026-118", "vht-casusregisseur-01",
+                           "veiligheidshuis"));
+    auto open = Rec(v1::AUDIT_EVENT_CASE_OPENED, kCase, "vht-casusregisseur-01", "veiligheidshuis");
+    open.set_phase("1-signalering");
+    open.set_reason("3 subject(s) committed");
+    At(2 * kHour, open);
+    for (const char* p : {"veilig-thuis", "politie", "wijkteam"}) {
+      auto admit = Rec(v1::AUDIT_EVENT_PARTNER_ADMITTED, kCase, "vht-casusregisseur-01", "veiligheidshuis");
+      admit.set_recipient_partner(p);
+      At(2 * kHour, admit);
+    }
+    At(3 * kHour, Exchange(v1::AUDIT_EVENT_DELIVERED, kCase, "politie"));
+    At(3 * kHour, Exchange(v1::AUDIT_EVENT_DELIVERED, kCase, "veilig-thuis"));
+    At(3 * kHour, Exchange(v1::AUDIT_EVENT_REFUSED, kCase, "wijkteam"));
+    auto phase = Rec(v1::AUDIT_EVENT_PHASE_CHANGED, kCase, "vht-casusregisseur-01", "veiligheidshuis");
+    phase.set_phase("3-plan-van-aanpak");
+    At(5 * kDay, phase);
+    // An offer nobody accepts lapses; one is cancelled; then the handover.
+    At(6 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_OFFERED, kCase, "vht-casusregisseur-01", "vht-casusregisseur-01",
+                          "wijkteam-02", "naar-wijkteam", Abs(6 * kDay), Abs(8 * kDay)));
+    At(9 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_LAPSED, kCase, "gateway", "vht-casusregisseur-01", "wijkteam-02",
+                          "naar-wijkteam", Abs(6 * kDay), Abs(8 * kDay)));
+    At(10 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_OFFERED, kCase, "vht-casusregisseur-01", "vht-casusregisseur-01",
+                           "wijkteam-01", "naar-wijkteam", Abs(10 * kDay), Abs(17 * kDay)));
+    auto cancel = Handover(v1::AUDIT_EVENT_HANDOVER_CANCELLED, kCase, "vht-casusregisseur-01", "vht-casusregisseur-01",
+                           "wijkteam-01", "naar-wijkteam", Abs(10 * kDay), Abs(17 * kDay));
+    cancel.set_reason("verkeerde-ontvanger");
+    At(10 * kDay + kHour, cancel);
+    At(11 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_OFFERED, kCase, "vht-casusregisseur-01", "vht-casusregisseur-01",
+                           "wijkteam-01", "naar-wijkteam", Abs(11 * kDay), Abs(18 * kDay)));
+    At(12 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, kCase, "wijkteam-01", "vht-casusregisseur-01",
+                           "wijkteam-01", "naar-wijkteam", Abs(11 * kDay), Abs(18 * kDay)));
+    auto data = Handover(v1::AUDIT_EVENT_HANDOVER_DATA, kCase, "vht-casusregisseur-01", "vht-casusregisseur-01",
+                         "wijkteam-01", "naar-wijkteam", Abs(11 * kDay), Abs(18 * kDay));
+    data.mutable_payload()->set_ciphertext_bytes(48'213);
+    At(12 * kDay + 60'000, data);
+    // A stand-in for two weeks; the gateway notices its end a day late.
+    At(40 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_OFFERED, kCase, "wijkteam-01", "wijkteam-01", "wijkteam-03",
+                           "vakantie", Abs(40 * kDay), Abs(41 * kDay), Abs(54 * kDay)));
+    At(40 * kDay + kHour, Handover(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, kCase, "wijkteam-03", "wijkteam-01",
+                                   "wijkteam-03", "vakantie", Abs(40 * kDay), Abs(41 * kDay), Abs(54 * kDay)));
+    At(54 * kDay + 6 * kHour, Exchange(v1::AUDIT_EVENT_DELIVERED, kCase, "veilig-thuis"));
+    At(55 * kDay, Handover(v1::AUDIT_EVENT_STAND_IN_ENDED, kCase, "gateway", "wijkteam-01", "wijkteam-03", "vakantie",
+                           Abs(40 * kDay), Abs(41 * kDay), Abs(54 * kDay)));
+    auto removed = Rec(v1::AUDIT_EVENT_PARTNER_REMOVED, kCase, "wijkteam-01", "gemeente");
+    removed.set_recipient_partner("politie");
+    removed.set_reason("geen-rol-meer");
+    At(60 * kDay, removed);
+
+    // Samen op in Acuut: opened by the police at night, handed to Veilig Thuis the next morning.
+    auto acute = Rec(v1::AUDIT_EVENT_ACUTE_OPENED, kAcute, "politie-agent-12", "politie");
+    acute.set_phase("acute-veiligheid");
+    acute.set_acute_until_unix_millis(Abs(70 * kDay + 72 * kHour));
+    At(70 * kDay, acute);
+    for (const char* p : {"veilig-thuis", "cit"}) {
+      auto admit = Rec(v1::AUDIT_EVENT_PARTNER_ADMITTED, kAcute, "politie-agent-12", "politie");
+      admit.set_recipient_partner(p);
+      admit.set_acute_until_unix_millis(Abs(70 * kDay + 72 * kHour));
+      At(70 * kDay, admit);
+    }
+    At(70 * kDay + kHour, Exchange(v1::AUDIT_EVENT_DELIVERED, kAcute, "veilig-thuis"));
+    At(70 * kDay + 2 * kHour, Handover(v1::AUDIT_EVENT_HANDOVER_OFFERED, kAcute, "politie-agent-12",
+                                       "politie-agent-12", "vt-casusregisseur-07", "naar-veilig-thuis",
+                                       Abs(70 * kDay + 2 * kHour), Abs(71 * kDay)));
+    At(70 * kDay + 9 * kHour, Handover(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, kAcute, "vt-casusregisseur-07",
+                                       "politie-agent-12", "vt-casusregisseur-07", "naar-veilig-thuis",
+                                       Abs(70 * kDay + 2 * kHour), Abs(71 * kDay)));
+
+    // An acute case nobody handed over: its window ends, requests are refused.
+    auto acute2 = Rec(v1::AUDIT_EVENT_ACUTE_OPENED, kLapsedAcute, "cit-medewerker-02", "cit");
+    acute2.set_phase("acute-veiligheid");
+    acute2.set_acute_until_unix_millis(Abs(80 * kDay + 72 * kHour));
+    At(80 * kDay, acute2);
+    auto ended = Rec(v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED, kLapsedAcute, "gateway", "");
+    ended.set_acute_until_unix_millis(Abs(80 * kDay + 72 * kHour));
+    At(84 * kDay, ended);
+    At(84 * kDay + kHour, Exchange(v1::AUDIT_EVENT_REFUSED, kLapsedAcute, "politie"));
+
+    // Referrals that never became a case.
+    At(90 * kDay, Referral(v1::AUDIT_EVENT_REFERRAL_RECEIVED, "", "ref-2", "VT-2026-131", "vt-medewerker-03",
+                           "veilig-thuis"));
+    auto declined = Referral(v1::AUDIT_EVENT_REFERRAL_DECLINED, "", "ref-2", "VT-2026-131", "vht-casusregisseur-01",
+                             "veiligheidshuis");
+    declined.mutable_referral()->set_decline_reason("geen-hoog-risico");
+    At(91 * kDay, declined);
+    At(92 * kDay, Referral(v1::AUDIT_EVENT_REFERRAL_RECEIVED, "", "ref-3", "VT-2026-140", "vt-medewerker-03",
+                           "veilig-thuis"));
+    At(106 * kDay, Referral(v1::AUDIT_EVENT_REFERRAL_EXPIRED, "", "ref-3", "VT-2026-140", "gateway", ""));
+    ASSERT_THAT(writer_->Close(), IsOk());
+  }
+
+  static int64_t Abs(int64_t offset) { return kStart + offset; }
+  void At(int64_t offset, const v1::AuditRecord& r) {
+    clock_.Set(kStart + offset);
+    ASSERT_THAT(writer_->Append(r), IsOk());
+  }
+
+  std::string Render(const std::string& case_id, const std::string& name) {
+    VerifyOptions vopts;
+    vopts.key = TestSigner().verifier_key();
+    VerifyReport rep = VerifyLog(dir(), vopts);
+    EXPECT_TRUE(rep.status.ok()) << rep.status.message();
+    auto reader = LogReader::Open(dir());
+    EXPECT_THAT(reader, IsOk());
+    ReportOptions ropts;
+    ropts.case_id = case_id;
+    ropts.generated_at_millis = Abs(120 * kDay);
+    auto html = RenderHtmlReport(**reader, rep, ropts);
+    EXPECT_THAT(html, IsOk());
+    if (const char* out = std::getenv("KP_REPORT_SAMPLE_DIR"); out != nullptr && html.ok()) {
+      std::ofstream(std::string(out) + "/" + name + ".html") << *html;
+    }
+    return html.ok() ? *html : "";
+  }
+
+  // The case story table of a rendered case.
+  static std::string StoryOf(const std::string& html) {
+    size_t a = html.find("<h3>Case story</h3>");
+    if (a == std::string::npos) return "";
+    return html.substr(a, html.find("</table>", a) - a);
+  }
+
+  // Asserts that the needles appear in this order in the haystack.
+  static void ExpectInOrder(const std::string& hay, const std::vector<std::string>& needles) {
+    size_t at = 0;
+    for (const auto& n : needles) {
+      size_t f = hay.find(n, at);
+      ASSERT_NE(f, std::string::npos) << "'" << n << "' not found after offset " << at;
+      at = f + n.size();
+    }
+  }
+
+  std::string dir() const { return tmp_.path() + "/log"; }
+
+  ::kp::testing::TempDir tmp_;
+  ManualClock clock_{kStart};
+  std::unique_ptr<LogWriter> writer_;
+};
+
+TEST_F(ReportTest, CaseStoryShowsReferralHandoversStandInAndRemovalInOrder) {
+  std::string story = StoryOf(Render(kCase, "referral-case"));
+  ASSERT_FALSE(story.empty());
+  ExpectInOrder(story, {
+                           "referral-received",
+                           "referral VT-2026-118 from vt-medewerker-03 to veiligheidshuis; reasons: herhaald-geweld, "
+                           "kinderen-betrokken; 3 subject(s)",
+                           "referral-accepted",
+                           "accepted by vht-casusregisseur-01, case VHT-2026-0107 opened on it",
+                           "case-opened",
+                           "partner veilig-thuis admitted",
+                           "partner politie admitted",
+                           "partner wijkteam admitted",
+                           "2 disclosure(s) delivered, 1 refused",
+                           "phase 3-plan-van-aanpak",
+                           "handover offered from vht-casusregisseur-01 to wijkteam-02; reason: naar-wijkteam",
+                           "handover-lapsed",
+                           "lapsed unaccepted at 2026-09-29 14:13 UTC; the case stays with vht-casusregisseur-01",
+                           "handover-cancelled",
+                           "reason: verkeerde-ontvanger",
+                           "handover-accepted",
+                           "handover from vht-casusregisseur-01 to wijkteam-01; reason: naar-wijkteam",
+                           "wijkteam-01 coordinates from now",
+                           "handover-data",
+                           "48213 bytes",
+                           "stand-in offered from wijkteam-01 to wijkteam-03; reason: vakantie; stand-in until "
+                           "2026-11-14 14:13 UTC",
+                           "stand-in from wijkteam-01 to wijkteam-03",
+                           "stand-in-ended",
+                           "the case is back with wijkteam-01",
+                           // The gateway noticed the end a day late, after a delivery: the story puts the
+                           // moment at the stand-in's end, before that delivery.
+                           "1 disclosure(s) delivered",
+                           "partner-removed",
+                           "partner politie removed; reason: geen-rol-meer",
+                       });
+  // The coordinator lane: each coordinator one cell, in turn.
+  ExpectInOrder(story, {">vht-casusregisseur-01</td>", ">wijkteam-01</td>",
+                        ">wijkteam-03 (stand-in for wijkteam-01 until 2026-11-14 14:13 UTC)</td>",
+                        ">wijkteam-01</td>"});
+  ExpectInOrder(story, {">1-signalering</td>", ">3-plan-van-aanpak</td>"});
+  // Handover moments are marked rows.
+  EXPECT_THAT(story, HasSubstr("<tr class=\"moment handover\">"));
+  // Another case's records stay out.
+  EXPECT_THAT(story, Not(HasSubstr(kAcute)));
+}
+
+TEST_F(ReportTest, CaseSummaryNamesTheReferralAndWhereTheCaseStands) {
+  std::string html = Render(kCase, "referral-case");
+  EXPECT_THAT(html, HasSubstr("Opened on referral VT-2026-118 from vt-medewerker-03. Handed over 1 time(s). 1 stand-in(s). "
+                              "Coordinator now: wijkteam-01. Phase: 3-plan-van-aanpak."));
+}
+
+TEST_F(ReportTest, AcuteWindowEndsWithTheHandover) {
+  std::string story = StoryOf(Render(kAcute, "acute-case"));
+  ExpectInOrder(story, {"acute-opened", "acute case opened by politie-agent-12 (politie) in phase acute-veiligheid; "
+                                        "acute window until 2026-12-03 14:13 UTC",
+                        "partner veilig-thuis admitted", "partner cit admitted", "1 disclosure(s) delivered",
+                        "handover-offered", "handover-accepted", "this handover ends the acute window"});
+  // The acute lane spans the rows up to the handover, then is empty.
+  EXPECT_THAT(story, HasSubstr("<td class=\"lane acute\" rowspan=\"5\">acute window until 2026-12-03 14:13 UTC</td>"));
+  EXPECT_THAT(story, HasSubstr(">vt-casusregisseur-07</td>"));
+  EXPECT_THAT(story, Not(HasSubstr("acute-over")));
+}
+
+TEST_F(ReportTest, AcuteWindowEndedWithoutHandoverStandsOut) {
+  std::string html = Render(kLapsedAcute, "acute-lapsed");
+  std::string story = StoryOf(html);
+  ExpectInOrder(story, {"acute-opened", "acute-window-ended",
+                        "acute window ended at 2026-12-13 14:13 UTC without a handover; requests are refused",
+                        "1 refused"});
+  EXPECT_THAT(story, HasSubstr("class=\"lane acute-over\""));
+  // The window's end is placed at its end, not when the gateway wrote it.
+  EXPECT_THAT(story, HasSubstr("<td class=\"when\">2026-12-13 14:13 UTC</td>"));
+}
+
+TEST_F(ReportTest, ReferralsWithoutACaseAreListedWithTheirOutcome) {
+  std::string html = Render("", "all");
+  size_t nocase = html.find("<h2>Case (no case: log-wide events)</h2>");
+  ASSERT_NE(nocase, std::string::npos);
+  std::string section = html.substr(nocase, html.find("<h2>", nocase + 4) - nocase);
+  EXPECT_THAT(section, HasSubstr("Referrals without a case"));
+  EXPECT_THAT(section, HasSubstr("declined by vht-casusregisseur-01 on 2026-12-21 14:13 UTC, reason: geen-hoog-risico"));
+  EXPECT_THAT(section, HasSubstr("lapsed on 2027-01-05 14:13 UTC, no coordinator decided"));
+  // The accepted referral's receipt belongs to its case, not here.
+  EXPECT_THAT(section, Not(HasSubstr("VT-2026-118")));
+  EXPECT_THAT(html, HasSubstr("<h2>Case VHT-2026-0107</h2>"));
+}
+
+TEST_F(ReportTest, TimelineLabelsNeverOverlap) {
+  for (const char* c : {kCase, kAcute, kLapsedAcute}) {
+    std::string html = Render(c, "timeline");
+    std::regex label("<text class=\"moment-label\" x=\"([0-9.]+)\" y=\"([0-9.]+)\"[^>]*text-anchor=\"(start|end)\">([^<]*)</text>");
+    struct Box {
+      double a, b, y;
+    };
+    std::vector<Box> boxes;
+    for (std::sregex_iterator it(html.begin(), html.end(), label), end; it != end; ++it) {
+      double x = std::stod((*it)[1]), y = std::stod((*it)[2]);
+      // Width as rendered at 11 px is at most 7 px a character (HtmlEscape'd entities count as one).
+      std::string text = std::regex_replace((*it)[4].str(), std::regex("&[a-z#0-9]+;"), "x");
+      size_t chars = 0;
+      for (unsigned char ch : text) chars += (ch & 0xC0) != 0x80 ? 1 : 0;
+      double w = 7.0 * static_cast<double>(chars);
+      boxes.push_back((*it)[3] == "start" ? Box{x, x + w, y} : Box{x - w, x, y});
+    }
+    EXPECT_GE(boxes.size(), 2u) << c;
+    for (size_t i = 0; i < boxes.size(); ++i) {
+      for (size_t j = i + 1; j < boxes.size(); ++j) {
+        if (boxes[i].y != boxes[j].y) continue;
+        EXPECT_TRUE(boxes[i].b <= boxes[j].a || boxes[j].b <= boxes[i].a)
+            << c << ": labels " << i << " and " << j << " overlap on row " << boxes[i].y;
+      }
+    }
+  }
+}
+
+TEST_F(ReportTest, ReportHoldsNoScriptsAndEscapesCodes) {
+  std::string html = Render("", "all");
+  EXPECT_THAT(html, Not(HasSubstr("<script")));
+  EXPECT_THAT(html, Not(HasSubstr("src=")));
+  // The handover arrow in a label is UTF-8, and the document says so.
+  EXPECT_THAT(html, HasSubstr("<meta charset=\"utf-8\">"));
+}
+
+TEST(RecordTextTest, NewEventsHaveNamesThatParseBack) {
+  const std::vector<std::pair<v1::AuditEvent, std::string>> names = {
+      {v1::AUDIT_EVENT_REFERRAL_RECEIVED, "referral-received"},
+      {v1::AUDIT_EVENT_REFERRAL_ACCEPTED, "referral-accepted"},
+      {v1::AUDIT_EVENT_REFERRAL_DECLINED, "referral-declined"},
+      {v1::AUDIT_EVENT_HANDOVER_OFFERED, "handover-offered"},
+      {v1::AUDIT_EVENT_HANDOVER_ACCEPTED, "handover-accepted"},
+      {v1::AUDIT_EVENT_HANDOVER_CANCELLED, "handover-cancelled"},
+      {v1::AUDIT_EVENT_HANDOVER_LAPSED, "handover-lapsed"},
+      {v1::AUDIT_EVENT_STAND_IN_ENDED, "stand-in-ended"},
+      {v1::AUDIT_EVENT_ACUTE_OPENED, "acute-opened"},
+      {v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED, "acute-window-ended"},
+      {v1::AUDIT_EVENT_PARTNER_REMOVED, "partner-removed"},
+      {v1::AUDIT_EVENT_HANDOVER_DATA, "handover-data"},
+      {v1::AUDIT_EVENT_REFERRAL_EXPIRED, "referral-expired"},
+  };
+  for (const auto& [event, name] : names) {
+    EXPECT_EQ(EventName(event), name);
+    auto parsed = ParseEventName(name);
+    ASSERT_THAT(parsed, IsOk());
+    EXPECT_EQ(*parsed, event);
+  }
+}
+
+TEST(RecordTextTest, DetailsNameTheFieldsInIdsOnly) {
+  v1::AuditRecord declined = Referral(v1::AUDIT_EVENT_REFERRAL_DECLINED, "", "ref-2", "VT-2026-131",
+                                      "vht-casusregisseur-01", "veiligheidshuis");
+  declined.mutable_referral()->set_decline_reason("geen-hoog-risico");
+  EXPECT_EQ(RecordDetail(declined),
+            "referral VT-2026-131 from vt-medewerker-03; reasons: herhaald-geweld, kinderen-betrokken; 3 subject(s); "
+            "declined by vht-casusregisseur-01, reason: geen-hoog-risico");
+  v1::AuditRecord accepted = Handover(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, "C", "b", "a", "b", "vakantie", kStart,
+                                      kStart + kDay, kStart + 14 * kDay);
+  EXPECT_EQ(RecordDetail(accepted),
+            "stand-in from a to b; reason: vakantie; stand-in until 2026-10-05 14:13 UTC; offered 2026-09-21 14:13 "
+            "UTC; b coordinates from now");
+  v1::AuditRecord ended = Handover(v1::AUDIT_EVENT_STAND_IN_ENDED, "C", "gateway", "a", "b", "vakantie", kStart,
+                                   kStart + kDay, kStart + 14 * kDay);
+  ended.set_time_unix_millis(kStart + 15 * kDay);
+  EXPECT_EQ(RecordDetail(ended), "stand-in of b for a ended at 2026-10-05 14:13 UTC; the case is back with a");
+  EXPECT_EQ(MomentMillis(ended), kStart + 14 * kDay);
+  v1::AuditRecord lapsed = Handover(v1::AUDIT_EVENT_HANDOVER_LAPSED, "C", "gateway", "a", "b", "r", kStart,
+                                    kStart + kDay);
+  lapsed.set_time_unix_millis(kStart + 3 * kDay);
+  EXPECT_EQ(MomentMillis(lapsed), kStart + kDay);
+  v1::AuditRecord acute = Rec(v1::AUDIT_EVENT_ACUTE_OPENED, "C", "politie-agent-12", "politie");
+  acute.set_acute_until_unix_millis(kStart + 3 * kDay);
+  EXPECT_EQ(RecordDetail(acute), "acute case opened by politie-agent-12 (politie); acute window until 2026-09-24 "
+                                 "14:13 UTC");
+  // Events without marked-moment fields have no detail line.
+  EXPECT_EQ(RecordDetail(Rec(v1::AUDIT_EVENT_DELIVERED, "C", "x", "y")), "");
+}
+
+}  // namespace
+}  // namespace kp::audit
