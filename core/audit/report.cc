@@ -391,6 +391,10 @@ std::string Timeline(const std::vector<AuditRecord>& records, const std::vector<
                         {"coordinator", 32, &StoryRow::coordinator, &StoryRow::coordinator_class},
                         {"acute window", 56, &StoryRow::acute, &StoryRow::acute_class}};
   for (const Lane& lane : lanes) {
+    // A lane with nothing in it (no coordinator outside a case) is left out.
+    if (std::none_of(rows.begin(), rows.end(), [&](const StoryRow& row) { return !(row.*(lane.value)).empty(); })) {
+      continue;
+    }
     std::snprintf(buf, sizeof(buf), "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\" fill=\"#444\">",
                   x0 - 8, lane.y + 13);
     body += buf + HtmlEscape(lane.name) + "</text>";
