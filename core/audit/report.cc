@@ -324,9 +324,12 @@ std::string StoryTable(const std::vector<StoryRow>& rows) {
     ac.push_back(row.acute_class);
   }
   auto phase_cells = LaneCells(phases, pc), coord_cells = LaneCells(coords, cc), acute_cells = LaneCells(acutes, ac);
-  std::string h =
-      "<table class=\"story\"><tr><th>when</th><th>#</th><th>what happened</th><th>by</th><th>phase</th>"
-      "<th>coordinator</th><th>acute window</th></tr>";
+  // A case that was never acute has no acute window column.
+  const bool acute = std::any_of(acutes.begin(), acutes.end(), [](const std::string& a) { return !a.empty(); });
+  if (!acute) std::fill(acute_cells.begin(), acute_cells.end(), "");
+  std::string h = "<table class=\"story\"><tr><th>when</th><th>#</th><th>what happened</th><th>by</th><th>phase</th>"
+                  "<th>coordinator</th>" +
+                  std::string(acute ? "<th>acute window</th>" : "") + "</tr>";
   for (size_t i = 0; i < rows.size(); ++i) {
     const StoryRow& row = rows[i];
     if (row.moment == nullptr) {
