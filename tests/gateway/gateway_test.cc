@@ -98,8 +98,13 @@ class GatewayTest : public ::testing::Test {
     Make("ggz-agent", ParticipantKind::kAgent, "ggz", true);
     Make("onbekend", ParticipantKind::kAgent, "politie", false);  // never enrolled
     Make("fg-hvb", ParticipantKind::kPrivacyOfficer, "", true);
+    Make("vt-01", ParticipantKind::kCoordinator, "veilig-thuis", true);  // refers (issue 14)
+    Make("wijk-01", ParticipantKind::kCoordinator, "gemeente", true);    // takes cases over
     ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
-                             {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
+                             {{"regisseur-01", "casusregisseur"},
+                              {"vt-01", "vt-medewerker"},
+                              {"wijk-01", "casuscoordinator"}},
+                             "hart-van-brabant", kNow));
     auto reg = Registry::Load(registry_dir_, identities_.at("enrolment-hvb").signing().public_key);
     ASSERT_THAT(reg, IsOk());
     for (const auto& [id, e] : reg->entries()) resolver_.Add(id, e.card.signing_key);
@@ -1056,6 +1061,133 @@ TEST_F(GatewayTest, OnlyAPrivacyOfficerMayPullTheLog) {
   ASSERT_THAT(conn, IsOk());
   EXPECT_THAT(client::PullAuditLog(**conn, dir_.File("nope"), kDeadlineMs),
               StatusIs(StatusCode::kPermissionDenied, "may not send audit-pull"));
+}
+
+// ------------------------------------------------------ issue 14 over the wire
+
+TEST_F(GatewayTest, AReferralCrossesTheGatewayByteForByteAndACaseOpensOnIt) {
+  Client& coord = Connect("regisseur-01");
+  EXPECT_TRUE(Announce(coord).empty());
+  Client& vt = Connect("vt-01");
+  EXPECT_TRUE(Announce(vt).empty());
+  v1::Referral referral;
+  referral.set_reference("VT-MB-2026-0815");
+  referral.set_to_partner("veiligheidsteam");
+  referral.set_purpose("plan-van-aanpak");
+  referral.add_reason_codes("herhaald-geweld");
+  *referral.add_subjects() = testing::CommittedRef(victim_);
+  v1::SubjectData subjects;
+  *subjects.add_subjects() = victim_;
+  auto* copy = referral.add_sealed();
+  copy->set_participant("regisseur-01");
+  std::string bytes;
+  const std::string id = NewMessageId();
+  {
+    auto sealed = SignAndSeal(*vt.signer, v1::MESSAGE_KIND_SUBJECT_DATA, "regisseur-01",
+                              identities_.at("regisseur-01").sealing().public_key, id, subjects.SerializeAsString());
+    ASSERT_THAT(sealed, IsOk());
+    copy->set_sealed(*sealed);
+    auto m = vt.signer->Sign(v1::MESSAGE_KIND_REFERRAL, "", "", referral.SerializeAsString(), id);
+    ASSERT_THAT(m, IsOk());
+    bytes = m->bytes;
+  }
+  ASSERT_OK(vt.conn->Send(bytes));
+  auto waiting = Body<v1::ReferralStatus>(Receive(vt), v1::MESSAGE_KIND_REFERRAL_STATUS);
+  EXPECT_EQ(waiting.state(), v1::REFERRAL_STATE_WAITING);
+  EXPECT_EQ(waiting.referral_id(), id);
+  std::string got;
+  Receive(coord, "vt-01", &got);  // the referrer's own signature, not the gateway's
+  EXPECT_EQ(got, bytes);
+  // The same bytes again (the referrer lost the answer): its state, not a replay refusal.
+  ASSERT_OK(vt.conn->Send(bytes));
+  EXPECT_EQ(Body<v1::ReferralStatus>(Receive(vt), v1::MESSAGE_KIND_REFERRAL_STATUS).state(),
+            v1::REFERRAL_STATE_WAITING);
+  // Still waiting in the coordinator's inbox until decided.
+  EXPECT_THAT(Announce(coord), ::testing::ElementsAre(bytes));
+
+  v1::CaseCommand open;
+  open.mutable_open()->set_purpose("plan-van-aanpak");
+  *open.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
+  open.mutable_open()->set_referral(bytes);
+  v1::CaseResult opened = Command(coord, open);
+  ASSERT_FALSE(opened.case_id().empty());
+  EXPECT_EQ(opened.status().coordinator(), "regisseur-01");
+  auto accepted = Body<v1::ReferralStatus>(Receive(vt), v1::MESSAGE_KIND_REFERRAL_STATUS);
+  EXPECT_EQ(accepted.state(), v1::REFERRAL_STATE_ACCEPTED);
+  EXPECT_EQ(accepted.case_id(), opened.case_id());
+  EXPECT_TRUE(Announce(coord).empty());  // the held copy went with the decision
+  std::vector<v1::AuditEvent> events;
+  for (const auto& r : AuditRecords()) events.push_back(r.event());
+  EXPECT_THAT(events, ::testing::IsSupersetOf({v1::AUDIT_EVENT_REFERRAL_RECEIVED, v1::AUDIT_EVENT_CASE_OPENED,
+                                               v1::AUDIT_EVENT_REFERRAL_ACCEPTED}));
+}
+
+TEST_F(GatewayTest, AHandoverMovesTheCaseAndItsSealedPackageToTheNextCoordinator) {
+  Client& coord = Connect("regisseur-01");
+  const std::string case_id = OpenCase(coord);
+  v1::CaseCommand offer;
+  offer.set_case_id(case_id);
+  offer.mutable_offer_handover()->set_to("wijk-01");
+  offer.mutable_offer_handover()->set_reason_code("naar-wijkteam");
+  offer.mutable_offer_handover()->set_expires_at_ms(kNow + 24 * 3600 * 1000);
+  v1::CaseResult offered = Command(coord, offer);
+  EXPECT_EQ(offered.status().pending_handover_to(), "wijk-01");
+  const std::string offer_hash = heads_[case_id].hash;
+  v1::HandoverPackage pkg;
+  pkg.set_case_id(case_id);
+  pkg.set_to("wijk-01");
+  pkg.set_offer(offer_hash);
+  pkg.set_part(1);
+  pkg.set_parts(1);
+  pkg.set_sealed("sealed HandoverData for wijk-01");
+  std::string pkg_bytes;
+  const std::string pkg_id = Send(coord, v1::MESSAGE_KIND_HANDOVER_PACKAGE, pkg, "", &pkg_bytes);
+  VerifiedEnvelope taken = Receive(coord);
+  EXPECT_EQ(taken.header.request_id(), pkg_id);
+  Body<v1::CaseResult>(taken, v1::MESSAGE_KIND_CASE_RESULT);
+
+  // The next coordinator comes online: the offer waits as a notice.
+  Client& wijk = Connect("wijk-01");
+  auto held = Announce(wijk);
+  ASSERT_EQ(held.size(), 1u);
+  v1::CaseCommand accept;
+  accept.set_case_id(case_id);
+  accept.mutable_accept_handover()->set_offer(offer_hash);
+  Chain(accept);
+  Send(wijk, v1::MESSAGE_KIND_CASE_COMMAND, accept);
+  // The answer and the former coordinator's package, unchanged (either first).
+  std::string got;
+  v1::CaseResult took;
+  for (int i = 0; i < 2; ++i) {
+    std::string raw;
+    VerifiedEnvelope env = Receive(wijk, "", &raw);
+    if (env.header.kind() == v1::MESSAGE_KIND_HANDOVER_PACKAGE) {
+      EXPECT_EQ(env.header.sender(), "regisseur-01");
+      got = raw;
+    } else {
+      took = Body<v1::CaseResult>(env, v1::MESSAGE_KIND_CASE_RESULT);
+    }
+  }
+  EXPECT_EQ(took.status().coordinator(), "wijk-01");
+  EXPECT_EQ(got, pkg_bytes);
+  auto notice = Body<v1::CaseNotice>(Receive(coord), v1::MESSAGE_KIND_CASE_NOTICE);
+  EXPECT_EQ(notice.kind(), v1::NOTICE_KIND_HANDOVER_ACCEPTED);
+  EXPECT_EQ(notice.by(), "wijk-01");
+  // Held until acknowledged; then gone.
+  EXPECT_THAT(Announce(wijk), ::testing::ElementsAre(pkg_bytes));
+  v1::DeliveryAck ack;
+  ack.add_request_ids(pkg_id);
+  Send(wijk, v1::MESSAGE_KIND_DELIVERY_ACK, ack);
+  EXPECT_TRUE(Announce(wijk).empty());
+  // Only the new coordinator sees the history now.
+  v1::CaseFetch fetch;
+  fetch.set_case_id(case_id);
+  Send(coord, v1::MESSAGE_KIND_CASE_FETCH, fetch);
+  EXPECT_EQ(Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR).code(), v1::ERROR_CODE_PERMISSION_DENIED);
+  Send(wijk, v1::MESSAGE_KIND_CASE_FETCH, fetch);
+  auto chain = Body<v1::CaseChain>(Receive(wijk), v1::MESSAGE_KIND_CASE_CHAIN);
+  EXPECT_EQ(chain.length(), 3u);  // open, offer, accept: the accept is the one wijk-01 signed
+  EXPECT_EQ(chain.status().coordinator(), "wijk-01");
 }
 
 }  // namespace
