@@ -1,5 +1,7 @@
 #include "case/case_chain.h"
 
+#include <algorithm>
+
 #include "core/crypto/sha256.h"
 #include "core/envelope/wire_format.h"
 #include "ketenpoort/v1/envelope.pb.h"
@@ -79,6 +81,11 @@ Result<CaseFacts> ChainChecker::CheckViews(const std::vector<std::string_view>& 
   if (want.head.size() != kSha256Bytes || want.length == 0) {
     return InvalidArgumentError("the request names no case head (a client of an older version?)");
   }
+  if (auto it = longest_.find(want.case_id); it != longest_.end() && it->second > want.length) {
+    return FailedPreconditionError("case " + want.case_id + " has changed since this request was signed: it has " +
+                                   std::to_string(it->second) + " commands, the request was signed on " +
+                                   std::to_string(want.length) + "; the coordinator must fetch it and ask again");
+  }
   if (auto it = by_head_.find(want.head); it != by_head_.end()) {
     if (it->second.case_id == want.case_id && it->second.length == want.length) return it->second;
   }
@@ -96,7 +103,10 @@ Result<CaseFacts> ChainChecker::CheckViews(const std::vector<std::string_view>& 
                                    "request on: the gateway changed or left out a command");
   }
   if (by_head_.size() >= max_heads_) by_head_.clear();
+  if (longest_.size() >= max_heads_) longest_.clear();
   by_head_.emplace(want.head, facts);
+  uint64_t& longest = longest_[want.case_id];
+  longest = std::max(longest, want.length);
   return facts;
 }
 

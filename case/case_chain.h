@@ -53,6 +53,14 @@ struct ChainHead {
 // head it checked: a head names its whole history, so a later request on
 // the same head needs no second verification. Clear() after the registry or
 // the policy changed.
+//
+// It also remembers, per case, the longest history it has verified. A
+// request signed on a shorter history than one already seen is refused
+// ("case … has changed since …"): a gateway that shows an older, consistent
+// history to hide a later handover, closure or withdrawal from an agent that
+// already saw it gets nowhere. (An agent that never saw the later history
+// cannot know it; the coordinator's client never signs on a head it has not
+// checked against the gateway's, protocol §3.5.)
 class ChainChecker {
  public:
   ChainChecker(const KeyResolver& keys, FoldContext ctx, size_t max_heads = 4096);
@@ -65,7 +73,10 @@ class ChainChecker {
     for (const auto& e : chain) views.emplace_back(e);
     return CheckViews(views, want);
   }
-  void Clear() { by_head_.clear(); }
+  void Clear() {
+    by_head_.clear();
+    longest_.clear();
+  }
   size_t cached() const { return by_head_.size(); }
 
  private:
@@ -75,6 +86,7 @@ class ChainChecker {
   FoldContext ctx_;
   size_t max_heads_;
   std::unordered_map<std::string, CaseFacts> by_head_;
+  std::unordered_map<std::string, uint64_t> longest_;  // case id -> longest verified length
 };
 
 }  // namespace kp::cases

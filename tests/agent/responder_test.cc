@@ -66,6 +66,7 @@ class ResponderTest : public ::testing::Test {
              {"enrolment-hvb", ParticipantKind::kEnrolment, ""},
              {"gateway", ParticipantKind::kGateway, ""},
              {"regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam"},
+             {"regisseur-02", ParticipantKind::kCoordinator, "veiligheidsteam"},
              {"politie-agent", ParticipantKind::kAgent, "politie"}}) {
       auto idn = Identity::Generate(id, kind, partner, kNow);
       ASSERT_THAT(idn, IsOk());
@@ -77,7 +78,8 @@ class ResponderTest : public ::testing::Test {
       signers_.emplace(id, std::make_unique<EnvelopeSigner>(id, ids_.at(id).signing().secret_key, clock_));
     }
     ASSERT_OK(Registry::Sign(reg, ids_.at("enrolment-hvb").signing().secret_key,
-                             {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
+                             {{"regisseur-01", "casusregisseur"}, {"regisseur-02", "casusregisseur"}},
+                             "hart-van-brabant", kNow));
     auto registry = Registry::Load(reg, ids_.at("enrolment-hvb").signing().public_key);
     ASSERT_THAT(registry, IsOk());
     auto policy = policy::LoadPolicyFile(testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml",
@@ -440,6 +442,63 @@ TEST_F(ResponderTest, AWithheldPhaseChangeClosureOrConsentWithdrawalIsRefused) {
   }
   ASSERT_OK(log_->Close());
   EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 0);
+}
+
+// Issue 14: a handover is two signed commands in the chain; the agent
+// answers the coordinator the chain names, and a gateway can neither forge
+// a handover nor hide one from an agent that has seen it.
+class HandoverResponderTest : public ResponderTest {
+ protected:
+  // regisseur-01 offers the case to regisseur-02, who accepts.
+  std::function<void(testing::CaseChainBuilder&)> HandedOver(bool with_offer = true) {
+    return [this, with_offer](testing::CaseChainBuilder& b) {
+      std::string offer_hash(32, '\x00');
+      if (with_offer) {
+        const std::string& offer = b.Add([](v1::CaseCommand& c) {
+          c.mutable_offer_handover()->set_to("regisseur-02");
+          c.mutable_offer_handover()->set_reason_code("collega");
+          c.mutable_offer_handover()->set_expires_at_ms(kNow + kDay);
+        });
+        offer_hash = cases::CommandHash(offer);
+      }
+      b.SignWith(*signers_.at("regisseur-02"));
+      b.Add([&](v1::CaseCommand& c) { c.mutable_accept_handover()->set_offer(offer_hash); });
+    };
+  }
+};
+
+TEST_F(HandoverResponderTest, AfterAHandoverOnlyTheNewCoordinatorIsAnswered) {
+  Forge f;
+  f.history = HandedOver();
+  f.request_signer = "regisseur-02";
+  EXPECT_EQ(Reply(responder_->Handle(Authorisation(f))).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+  Forge former = f;
+  former.request_signer = "regisseur-01";
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(former)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("you do not coordinate case"), std::string::npos) << reason;
+}
+
+TEST_F(HandoverResponderTest, AHandoverTheGatewayForgedIsRefused) {
+  Forge f;
+  f.history = HandedOver(/*with_offer=*/false);
+  f.request_signer = "regisseur-02";
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(f)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("no handover offer to accept"), std::string::npos) << reason;
+}
+
+TEST_F(HandoverResponderTest, AHandoverHiddenFromAnAgentThatSawItIsCaught) {
+  Forge f;
+  f.history = HandedOver();
+  f.request_signer = "regisseur-02";
+  EXPECT_EQ(Reply(responder_->Handle(Authorisation(f))).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+  // The gateway shows the older history, without the handover, with a
+  // request the former coordinator signed on it.
+  Forge older;
+  auto [kind, reason] = Reply(responder_->Handle(Authorisation(older)));
+  EXPECT_EQ(kind, v1::MESSAGE_KIND_REFUSAL);
+  EXPECT_NE(reason.find("has changed since this request was signed"), std::string::npos) << reason;
 }
 
 TEST_F(ResponderTest, AClosedCaseShownWholeIsRefused) {
