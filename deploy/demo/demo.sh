@@ -125,14 +125,15 @@ say "gateway on $ENDPOINT (log: logs/gateway.log); agents: logs/<partner>-agent.
 
 for c in "${COORDINATORS[@]}"; do
   read -r id _ _ <<<"$c"
+  # (Relative paths in a client configuration are taken from its own folder.)
   cat >"clients/$id.yaml" <<YAML
 gateway:
   endpoint: $ENDPOINT
-  card: keys/gateway.card
-identity: keys/$id.secret
-enrolment_card: keys/enrolment-hvb.card
-registry: registry
-store: stores/$id
+  card: ../keys/gateway.card
+identity: ../keys/$id.secret
+enrolment_card: ../keys/enrolment-hvb.card
+registry: ../registry
+store: ../stores/$id
 YAML
 done
 # Wait until the gateway answers (the agents may come a moment later: the
