@@ -276,8 +276,9 @@ TEST_F(ReportTest, CaseStoryShowsReferralHandoversStandInAndRemovalInOrder) {
   ExpectInOrder(story, {">1-signalering</td>", ">3-plan-van-aanpak</td>"});
   // Handover moments are marked rows.
   EXPECT_THAT(story, HasSubstr("<tr class=\"moment handover\">"));
-  // Another case's records stay out.
+  // Another case's records stay out; a case never acute has no acute column.
   EXPECT_THAT(story, Not(HasSubstr(kAcute)));
+  EXPECT_THAT(story, Not(HasSubstr("<th>acute window</th>")));
 }
 
 TEST_F(ReportTest, CaseSummaryNamesTheReferralAndWhereTheCaseStands) {
@@ -295,6 +296,7 @@ TEST_F(ReportTest, AcuteWindowEndsWithTheHandover) {
   // The acute lane spans the rows up to the handover, then is empty.
   EXPECT_THAT(story, HasSubstr("<td class=\"lane acute\" rowspan=\"5\">acute window until 2026-12-03 14:13 UTC</td>"));
   EXPECT_THAT(story, HasSubstr(">vt-casusregisseur-07</td>"));
+  EXPECT_THAT(story, HasSubstr("<th>acute window</th>"));
   EXPECT_THAT(story, Not(HasSubstr("acute-over")));
 }
 
