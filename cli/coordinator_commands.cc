@@ -576,9 +576,11 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
                 << HexEncode(f.referral_id).substr(0, 12) << ")\n";
       }
       if (f.acute) {
-        ctx.out << "  acute     " << (f.acute_until_ms > 0 ? "window ends " + FormatUtcMillis(f.acute_until_ms) + " (" +
-                                                                 Left(f.acute_until_ms, now) + ")"
-                                                           : std::string("handed over: no longer acute"))
+        // The window comes from the policy: the gateway's status says it.
+        const int64_t until = known.has_value() ? known->status.acute_until_ms() : 0;
+        ctx.out << "  acute     "
+                << (until > 0 ? "window ends " + FormatUtcMillis(until) + " (" + Left(until, now) + ")"
+                              : std::string("handed over, or closed: no longer acute"))
                 << "\n";
       }
       if (known.has_value() && known->status.coordination_ends_ms() > 0 && !k.closed) {

@@ -110,6 +110,12 @@ void Coordinator::HandleStash(bool may_sync) {
         s = ParseBody(env.body, notice);
         if (!s.ok()) break;
         news_.notices.push_back(notice);
+        if (notice.kind() == v1::NOTICE_KIND_STAND_IN_ENDED && store_->GetCase(notice.case_id()).ok()) {
+          // When I was the stand-in, the history I hold says so (and that
+          // it ended): my copies go. Whom I stood in for keeps theirs.
+          if (auto facts = LocalFacts(notice.case_id()); facts.ok()) s = ForgetIfHandedAway(notice.case_id(), *facts).status();
+          break;
+        }
         if (notice.kind() != v1::NOTICE_KIND_HANDOVER_ACCEPTED || !store_->GetCase(notice.case_id()).ok()) break;
         // My offer was accepted: the case's history says whether it was for
         // good (then my copies go) or a stand-in (then I keep them).
@@ -559,8 +565,11 @@ Result<bool> Coordinator::ForgetIfHandedAway(const std::string& case_id, const c
   for (const auto& m : facts.handovers) {
     if (m.from == me_->id()) last = &m;
   }
-  // A stand-in keeps the case's data: the case comes back.
-  if (last == nullptr || last->stand_in_until_ms != 0) return false;
+  // My stand-in for another ended: the case is back with them, and what
+  // I held of it goes (they kept their own copies).
+  const bool stand_in_over = facts.coordinator == me_->id() && !facts.stand_in_for.empty();
+  // Whom a stand-in stood in for keeps the case's data: the case comes back.
+  if (!stand_in_over && (last == nullptr || last->stand_in_until_ms != 0)) return false;
   KP_ASSIGN_OR_RETURN(size_t n, store_->ForgetCaseData(case_id));
   if (n > 0) news_.forgotten.push_back(case_id);
   return n > 0;
