@@ -457,6 +457,14 @@ void GatewayCore::SendOrHold(const std::string& coordinator, const std::string& 
 }
 
 void GatewayCore::HoldForCoordinator(const std::string& coordinator, const std::string& envelope) {
+  // A referral or a handover package is held until decided or acknowledged
+  // whether it was sent or not: its held copy is there already.
+  v1::Envelope env;
+  v1::Header header;
+  if (env.ParseFromString(envelope) && header.ParseFromString(env.header()) &&
+      (header.kind() == v1::MESSAGE_KIND_REFERRAL || header.kind() == v1::MESSAGE_KIND_HANDOVER_PACKAGE)) {
+    return;
+  }
   SendOrHold(coordinator, "", envelope, AnsweredRequest(envelope));
 }
 

@@ -150,5 +150,80 @@ TEST_F(CaseStoreTest, TheAuditOutboxKeepsStagedRecordsUntilTheyAreInTheLog) {
   EXPECT_EQ(left[0].index, 7u);
 }
 
+TEST_F(CaseStoreTest, AReferralIsKeptWithItsCoordinatorsAndDecidedAcrossAReopen) {
+  StoredReferral r;
+  r.id = std::string(16, 'r');
+  r.reference = "VT-MB-2026-0815";
+  r.referrer = "vt-01";
+  r.to_partner = "veiligheidsteam";
+  r.purpose = "plan-van-aanpak";
+  r.reason_codes = {"herhaald-geweld", "kinderen-betrokken"};
+  r.subjects = 2;
+  r.coordinators = {"regisseur-01", "regisseur-02"};
+  r.envelope = std::string("\0signed referral\xff", 18);
+  r.received_ms = kNow;
+  r.expires_ms = kNow + 100;
+  ASSERT_OK(store_->AddReferral(r));
+  EXPECT_THAT(store_->AddReferral(r), Not(IsOk()));  // one per id
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto got, store_->GetReferral(r.id));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->envelope, r.envelope);  // byte for byte
+  EXPECT_EQ(got->reason_codes, r.reason_codes);
+  EXPECT_EQ(got->coordinators, r.coordinators);
+  EXPECT_EQ(got->state, ReferralState::kWaiting);
+  EXPECT_TRUE(store_->ExpiredReferrals(kNow + 99)->empty());
+  EXPECT_EQ(store_->ExpiredReferrals(kNow + 100)->size(), 1u);
+  r.state = ReferralState::kAccepted;
+  r.decided_by = "regisseur-02";
+  r.decided_ms = kNow + 5;
+  r.case_id = "VT-2026-0001";
+  r.audit_index = 7;
+  ASSERT_OK(store_->UpdateReferral(r));
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto decided, store_->GetReferral(r.id));
+  EXPECT_EQ(decided->state, ReferralState::kAccepted);
+  EXPECT_EQ(decided->case_id, "VT-2026-0001");
+  EXPECT_EQ(decided->audit_index, 7u);
+  EXPECT_TRUE(store_->ExpiredReferrals(kNow + 1000)->empty());  // decided: it no longer lapses
+  EXPECT_FALSE(store_->GetReferral(std::string(16, 'x'))->has_value());
+}
+
+TEST_F(CaseStoreTest, HandoverPartsAreHeldPerOfferReplacedWhenSentAgainAndDropped) {
+  const std::string offer(32, 'o');
+  HeldHandoverPart p{"VT-2026-0001", offer, "wijk-01", 1, 2, "regisseur-01", std::string(16, 'm'), "part one", kNow};
+  ASSERT_OK(store_->HoldHandoverPart(p));
+  p.part = 2;
+  p.envelope = "part two";
+  ASSERT_OK(store_->HoldHandoverPart(p));
+  p.envelope = "part two, sent again";
+  ASSERT_OK(store_->HoldHandoverPart(p));
+  ASSERT_OK(store_->HoldHandoverPart({"VT-2026-0002", std::string(32, 'q'), "wijk-01", 1, 1, "regisseur-01",
+                                      std::string(16, 'n'), "another", kNow}));
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto held, store_->HandoverParts(offer));
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[0].envelope, "part one");
+  EXPECT_EQ(held[1].envelope, "part two, sent again");
+  ASSERT_OK(store_->DropHandoverParts(offer));
+  EXPECT_TRUE(store_->HandoverParts(offer)->empty());
+  EXPECT_EQ(store_->HandoverParts(std::string(32, 'q'))->size(), 1u);
+}
+
+TEST_F(CaseStoreTest, CaseDeadlinesComeDueOnceRemoved) {
+  ASSERT_OK(store_->AddDeadline({"VT-2026-0001", DeadlineKind::kOfferLapses, std::string(32, 'o'), kNow + 10}));
+  ASSERT_OK(store_->AddDeadline({"VT-2026-0001", DeadlineKind::kAcuteWindowEnds, "", kNow + 20}));
+  ASSERT_OK(store_->AddDeadline({"VT-2026-0002", DeadlineKind::kStandInEnds, std::string(32, 's'), kNow + 30}));
+  EXPECT_TRUE(store_->DueDeadlines(kNow + 9)->empty());
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto due, store_->DueDeadlines(kNow + 20));
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].kind, DeadlineKind::kOfferLapses);
+  EXPECT_EQ(due[1].kind, DeadlineKind::kAcuteWindowEnds);
+  for (const auto& d : due) ASSERT_OK(store_->RemoveDeadline(d));
+  EXPECT_TRUE(store_->DueDeadlines(kNow + 20)->empty());
+  EXPECT_EQ(store_->DueDeadlines(kNow + 30)->size(), 1u);
+}
+
 }  // namespace
 }  // namespace kp::gateway
