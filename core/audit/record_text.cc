@@ -130,11 +130,11 @@ std::string HandoverText(const v1::AuditRecord& r) {
       return kind + " offer " + who + " lapsed unaccepted" +
              (h.expires_unix_millis() != 0 ? " at " + When(h.expires_unix_millis()) : "") + "; the case stays with " +
              (h.from().empty() ? std::string("its coordinator") : h.from());
-    case v1::AUDIT_EVENT_STAND_IN_ENDED:
-      return "stand-in of " + (h.to().empty() ? std::string("?") : h.to()) + " for " +
-             (h.from().empty() ? std::string("?") : h.from()) + " ended" +
+    case v1::AUDIT_EVENT_STAND_IN_ENDED:  // from: the stand-in; to: whom it stood in for
+      return "stand-in of " + (h.from().empty() ? std::string("?") : h.from()) + " for " +
+             (h.to().empty() ? std::string("?") : h.to()) + " ended" +
              (h.stand_in_until_unix_millis() != 0 ? " at " + When(h.stand_in_until_unix_millis()) : "") +
-             "; the case is back with " + (h.from().empty() ? std::string("its coordinator") : h.from());
+             "; the case is back with " + (h.to().empty() ? std::string("its coordinator") : h.to());
     case v1::AUDIT_EVENT_HANDOVER_DATA: {
       std::string out = "sealed handover data " + who;
       if (r.payload().ciphertext_bytes() > 0) out += "; " + std::to_string(r.payload().ciphertext_bytes()) + " bytes";

@@ -26,7 +26,7 @@ tr.refused td{background:#fce8e6}.badge{display:inline-block;border-radius:3px;p
 table.story td.when{white-space:nowrap}table.story td.lane{font-size:.85em;text-align:center;vertical-align:middle}
 td.phase{background:#e8f0fe}td.coord{background:#fef7e0}td.acute{background:#fbd3cf;font-weight:bold}
 td.acute-over{background:#d93025;color:#fff;font-weight:bold}td.closed{background:#e0e0e0}
-tr.exchanges td{color:#5f6368;font-size:.8em;background:#fafafa}tr.moment td.what{font-weight:bold}
+span.said{font-weight:normal;color:#5f6368;font-size:.85em}tr.exchanges td{color:#5f6368;font-size:.8em;background:#fafafa}tr.moment td.what{font-weight:bold}
 tr.handover td{border-top:3px solid #e37400}.legend span{display:inline-block;padding:0 .4em;margin-right:.6em;font-size:.85em}
 )";
 
@@ -125,7 +125,7 @@ std::string MomentLabel(const AuditRecord& r) {
     case v1::AUDIT_EVENT_HANDOVER_LAPSED:
       return "offer lapsed";
     case v1::AUDIT_EVENT_STAND_IN_ENDED:
-      return "stand-in ended: back to " + h.from();
+      return "stand-in ended: back to " + h.to();
     case v1::AUDIT_EVENT_ACUTE_OPENED:
       return "acute case opened";
     case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
@@ -265,13 +265,15 @@ std::vector<StoryRow> Story(const std::vector<AuditRecord>& records) {
                                     ? " (stand-in for " + h.from() + " until " + Ms(h.stand_in_until_unix_millis()) + ")"
                                     : "");
         if (acute_open) {
-          acute_open = false;
-          acute.clear();
           row.note = "this handover ends the acute window";
+        } else if (!acute.empty()) {
+          row.note = "this handover ends the refusals since the acute window ended";
         }
+        acute_open = false;
+        acute.clear();
         break;
-      case v1::AUDIT_EVENT_STAND_IN_ENDED:
-        coordinator = h.from();
+      case v1::AUDIT_EVENT_STAND_IN_ENDED:  // from the stand-in back to whom it stood in for
+        coordinator = h.to();
         break;
       case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
         acute_open = false;
@@ -345,14 +347,18 @@ std::string StoryTable(const std::vector<StoryRow>& rows) {
     } else {
       const AuditRecord& r = *row.moment;
       std::string detail = RecordDetail(r);
-      if (detail.empty() && !r.reason().empty()) detail = r.reason();
       if (!row.note.empty()) detail += (detail.empty() ? "" : "; ") + row.note;
+      // What the writer said besides (a status text of ids and codes).
+      std::string said = detail.empty() ? "" : r.reason();
+      if (detail.empty()) detail = r.reason();
       std::string by = r.actor().participant_id();
       if (!r.actor().partner().empty()) by += " (" + r.actor().partner() + ")";
       h += std::string(IsHandoverMoment(r) ? "<tr class=\"moment handover\">" : "<tr class=\"moment\">") +
            "<td class=\"when\">" + HtmlEscape(Ms(row.at)) + "</td><td>" + std::to_string(r.index()) +
            "</td><td class=\"what\">" + HtmlEscape(EventName(r.event())) + "<br><span style=\"font-weight:normal\">" +
-           HtmlEscape(detail) + "</span></td><td>" + HtmlEscape(by) + "</td>";
+           HtmlEscape(detail) + "</span>" +
+           (said.empty() ? "" : "<br><span class=\"said\">" + HtmlEscape(said) + "</span>") + "</td><td>" +
+           HtmlEscape(by) + "</td>";
     }
     h += phase_cells[i] + coord_cells[i] + acute_cells[i] + "</tr>";
   }
@@ -654,7 +660,8 @@ std::string CaseSummary(const std::vector<AuditRecord>& records, const std::vect
 
 std::string Details(const AuditRecord& r) {
   std::string d = RecordDetail(r);
-  return d.empty() ? r.reason() : d;
+  if (d.empty()) return r.reason();
+  return r.reason().empty() ? d : d + " — " + r.reason();
 }
 
 std::string CaseSection(const std::string& case_id, const std::vector<AuditRecord>& records, bool is_case) {

@@ -136,8 +136,9 @@ class ReportTest : public ::testing::Test {
     At(40 * kDay + kHour, Handover(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, kCase, "wijkteam-03", "wijkteam-01",
                                    "wijkteam-03", "vakantie", Abs(40 * kDay), Abs(41 * kDay), Abs(54 * kDay)));
     At(54 * kDay + 6 * kHour, Exchange(v1::AUDIT_EVENT_DELIVERED, kCase, "veilig-thuis"));
-    At(55 * kDay, Handover(v1::AUDIT_EVENT_STAND_IN_ENDED, kCase, "gateway", "wijkteam-01", "wijkteam-03", "vakantie",
-                           Abs(40 * kDay), Abs(41 * kDay), Abs(54 * kDay)));
+    // As the gateway writes it: from the stand-in to whom it stood in for.
+    At(55 * kDay, Handover(v1::AUDIT_EVENT_STAND_IN_ENDED, kCase, "gateway", "wijkteam-03", "wijkteam-01",
+                           "einde-waarneming", 0, 0, Abs(54 * kDay)));
     auto removed = Rec(v1::AUDIT_EVENT_PARTNER_REMOVED, kCase, "wijkteam-01", "gemeente");
     removed.set_recipient_partner("politie");
     removed.set_reason("geen-rol-meer");
@@ -171,6 +172,10 @@ class ReportTest : public ::testing::Test {
     ended.set_acute_until_unix_millis(Abs(80 * kDay + 72 * kHour));
     At(84 * kDay, ended);
     At(84 * kDay + kHour, Exchange(v1::AUDIT_EVENT_REFUSED, kLapsedAcute, "politie"));
+    // Handed over late: the refusals end.
+    At(85 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, kLapsedAcute, "vt-casusregisseur-07",
+                           "cit-medewerker-02", "vt-casusregisseur-07", "naar-veilig-thuis", Abs(84 * kDay),
+                           Abs(86 * kDay)));
 
     // Referrals that never became a case.
     At(90 * kDay, Referral(v1::AUDIT_EVENT_REFERRAL_RECEIVED, "", "ref-2", "VT-2026-131", "vt-medewerker-03",
@@ -305,8 +310,9 @@ TEST_F(ReportTest, AcuteWindowEndedWithoutHandoverStandsOut) {
   std::string story = StoryOf(html);
   ExpectInOrder(story, {"acute-opened", "acute-window-ended",
                         "acute window ended at 2026-12-13 14:13 UTC without a handover; requests are refused",
-                        "1 refused"});
-  EXPECT_THAT(story, HasSubstr("class=\"lane acute-over\""));
+                        "1 refused", "handover-accepted",
+                        "this handover ends the refusals since the acute window ended"});
+  EXPECT_THAT(story, HasSubstr("<td class=\"lane acute-over\" rowspan=\"2\">"));
   // The window's end is placed at its end, not when the gateway wrote it.
   EXPECT_THAT(story, HasSubstr("<td class=\"when\">2026-12-13 14:13 UTC</td>"));
 }
@@ -396,8 +402,8 @@ TEST(RecordTextTest, DetailsNameTheFieldsInIdsOnly) {
   EXPECT_EQ(RecordDetail(accepted),
             "stand-in from a to b; reason: vakantie; stand-in until 2026-10-05 14:13 UTC; offered 2026-09-21 14:13 "
             "UTC; b coordinates from now");
-  v1::AuditRecord ended = Handover(v1::AUDIT_EVENT_STAND_IN_ENDED, "C", "gateway", "a", "b", "vakantie", kStart,
-                                   kStart + kDay, kStart + 14 * kDay);
+  v1::AuditRecord ended =
+      Handover(v1::AUDIT_EVENT_STAND_IN_ENDED, "C", "gateway", "b", "a", "einde-waarneming", 0, 0, kStart + 14 * kDay);
   ended.set_time_unix_millis(kStart + 15 * kDay);
   EXPECT_EQ(RecordDetail(ended), "stand-in of b for a ended at 2026-10-05 14:13 UTC; the case is back with a");
   EXPECT_EQ(MomentMillis(ended), kStart + 14 * kDay);
