@@ -23,6 +23,19 @@ namespace kp::gateway::internal {
 // Short printable form of a 16-byte id for log lines.
 inline std::string IdHex(const std::string& id) { return HexEncode(id); }
 
+// An id or code from a message the gateway refuses, fit for its audit
+// record: 1-64 letters, digits and - / . _ — anything else (free text an
+// untrusted sender put there) is left out.
+inline std::string SafeId(const std::string& s) {
+  if (s.empty() || s.size() > 64) return "";
+  for (unsigned char ch : s) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                    ch == '/' || ch == '.' || ch == '_';
+    if (!ok) return "";
+  }
+  return s;
+}
+
 }  // namespace kp::gateway::internal
 
 #endif  // KETENPOORT_GATEWAY_GATEWAY_CORE_INTERNAL_H_

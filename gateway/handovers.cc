@@ -249,10 +249,10 @@ void GatewayCore::HandleHandoverPackage(const VerifiedMessage& m) {
   v1::AuditRecord rec;
   auto refuse = [&](const Status& s) { RefuseMessage(m, s, rec); };
   if (Status s = ParseBody(m.env.body, p); !s.ok()) return refuse(s);
-  rec.set_case_id(p.case_id().substr(0, 64));
+  rec.set_case_id(internal::SafeId(p.case_id()));
   rec.mutable_payload()->set_ciphertext_bytes(p.sealed().size());
-  if (p.case_id().empty() || p.to().empty()) {
-    return refuse(InvalidArgumentError("a handover package names its case and the next coordinator"));
+  if (internal::SafeId(p.case_id()).empty() || internal::SafeId(p.to()).empty()) {
+    return refuse(InvalidArgumentError("a handover package names its case and the next coordinator by their ids"));
   }
   if (p.offer().size() != 32) return refuse(InvalidArgumentError("a handover package names its offer by its hash"));
   if (p.parts() == 0 || p.parts() > kMaxHandoverParts || p.part() == 0 || p.part() > p.parts()) {
@@ -261,7 +261,7 @@ void GatewayCore::HandleHandoverPackage(const VerifiedMessage& m) {
   }
   if (p.sealed().empty()) return refuse(InvalidArgumentError("a handover package holds sealed handover data"));
   rec.mutable_handover()->set_from(m.sender);
-  rec.mutable_handover()->set_to(p.to());
+  rec.mutable_handover()->set_to(internal::SafeId(p.to()));
   auto c = store_->GetCase(p.case_id());
   if (!c.ok()) return refuse(c.status());
   auto known = CaseOf(*c);
@@ -332,9 +332,11 @@ void GatewayCore::RunCaseDeadlines(int64_t now) {
     // Gone in the unit that records what it meant: it happens once.
     if (Status s = store_->RemoveDeadline(d); !s.ok()) return FailUnit(s);
     auto c = store_->GetCase(d.case_id);
-    if (!c.ok()) continue;
-    auto known = CaseOf(*c);
-    if (!known.ok()) continue;
+    auto known = c.ok() ? CaseOf(*c) : Result<const KnownCase*>(c.status());
+    if (!known.ok()) {
+      spdlog::warn("case {}: a deadline came, but the case cannot be read: {}", d.case_id, known.status().message());
+      continue;
+    }
     const cases::CaseFacts& f = (*known)->facts;
     const std::string gateway = identity_->id();
     v1::AuditRecord rec;

@@ -29,7 +29,6 @@ using internal::IdHex;
 namespace {
 
 constexpr int64_t kDayMs = 24LL * 3600 * 1000;
-constexpr size_t kMaxReferenceChars = 64;
 
 v1::ReferralState ToWire(ReferralState s) {
   switch (s) {
@@ -113,8 +112,8 @@ void GatewayCore::HandleReferral(const VerifiedMessage& m) {
   // case library decides whether it holds.
   v1::Referral peek;
   if (peek.ParseFromString(m.env.body)) {
-    rec.mutable_referral()->set_reference(peek.reference().substr(0, kMaxReferenceChars));
-    rec.set_recipient_partner(peek.to_partner().substr(0, 64));
+    rec.mutable_referral()->set_reference(internal::SafeId(peek.reference()));
+    rec.set_recipient_partner(internal::SafeId(peek.to_partner()));
   }
   const cases::FoldContext ctx = cases::FoldContext::Of(policy_.get(), *registry_);
   auto verified = cases::VerifyReferral(m.raw, ctx);
@@ -222,7 +221,7 @@ void GatewayCore::HandleReferralDecline(const VerifiedMessage& m) {
     return refuse(InvalidArgumentError("a decline names the referral by its 16-byte id"));
   }
   rec.mutable_referral()->set_referral_id(decline.referral_id());
-  rec.mutable_referral()->set_decline_reason(decline.reason_code().substr(0, 64));
+  rec.mutable_referral()->set_decline_reason(internal::SafeId(decline.reason_code()));
   auto known = store_->GetReferral(decline.referral_id());
   if (!known.ok()) return refuse(known.status());
   if (!known->has_value()) return refuse(NotFoundError("no referral with this id is known to the gateway"));
@@ -245,7 +244,7 @@ void GatewayCore::HandleReferralDecline(const VerifiedMessage& m) {
   if (!policy::Policy::HasCode(codes, decline.reason_code())) {
     std::string allowed;
     for (const auto& c : codes) allowed += (allowed.empty() ? "" : ", ") + c.id;
-    return refuse(InvalidArgumentError("'" + decline.reason_code().substr(0, 64) +
+    return refuse(InvalidArgumentError("'" + internal::SafeId(decline.reason_code()) +
                                        "' is not a decline reason of the policy" +
                                        (allowed.empty() ? " (it names none)" : "; use one of: " + allowed)));
   }

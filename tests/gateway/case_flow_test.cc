@@ -8,6 +8,7 @@
 // stand-ins are the clock and who is connected (a set).
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <set>
 
@@ -34,6 +35,27 @@ using ::testing::UnorderedElementsAre;
 constexpr int64_t kNow = 1795357974123;  // 2026-11-22
 constexpr int64_t kHour = 3600LL * 1000;
 constexpr int64_t kDay = 24 * kHour;
+
+// Fails every Stage() while `*fail` is set; the real log otherwise.
+class FailingAuditTrail final : public AuditTrail {
+ public:
+  FailingAuditTrail(std::unique_ptr<AuditTrail> real, const std::atomic<bool>* fail)
+      : real_(std::move(real)), fail_(fail) {}
+  Result<audit::StagedRecord> Stage(v1::AuditRecord record) override {
+    if (fail_->load()) return UnavailableError("disk full (injected)");
+    return real_->Stage(std::move(record));
+  }
+  void DiscardStaged() override { real_->DiscardStaged(); }
+  Status AppendStaged(const std::vector<audit::StagedRecord>& records) override { return real_->AppendStaged(records); }
+  uint64_t size() const override { return real_->size(); }
+  Result<std::string> SignHead() override { return real_->SignHead(); }
+  Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
+  Status Reopen() override { return real_->Reopen(); }
+
+ private:
+  std::unique_ptr<AuditTrail> real_;
+  const std::atomic<bool>* fail_;
+};
 
 struct Sent {
   std::string to;
@@ -77,7 +99,11 @@ class CaseFlowTest : public ::testing::Test {
     config_.policy = testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml";
     config_.data_dir = dir_.File("data");
     config_.log_origin = "ketenpoort.test/audit";
-    auto parts = OpenGatewayParts(config_, StartupOptions());
+    StartupOptions options;
+    options.wrap_audit = [this](std::unique_ptr<AuditTrail> real) -> std::unique_ptr<AuditTrail> {
+      return std::make_unique<FailingAuditTrail>(std::move(real), &fail_audit_);
+    };
+    auto parts = OpenGatewayParts(config_, std::move(options));
     ASSERT_THAT(parts, IsOk());
     auto core = GatewayCore::Create(std::move(parts).value(), clock_, [this](const std::string& id) {
       return connected_.count(id) != 0 ? "conn-" + id : std::string();
@@ -319,6 +345,7 @@ class CaseFlowTest : public ::testing::Test {
   StaticKeyResolver resolver_;
   ManualClock clock_{kNow};
   GatewayConfig config_;
+  std::atomic<bool> fail_audit_{false};
   std::set<std::string> connected_{"regisseur-01", "regisseur-02", "wijk-01", "vt-01", "politie-01", "cit-01"};
   std::unique_ptr<GatewayCore> core_;
 };
@@ -838,6 +865,58 @@ TEST_F(CaseFlowTest, TheNewKindsComeOnlyFromCoordinatorsWithoutARequestId) {
     h.set_kind(kind);
     EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
   }
+}
+
+// ------------------------------------------------ nothing without its record
+
+TEST_F(CaseFlowTest, WhenTheLogCannotBeWrittenNoReferralDecisionOrLapseHappensAndNothingIsSent) {
+  VerifiedMessage m = Verified("vt-01", ReferralEnvelope(ReferralBody()));
+  const std::string id = m.env.header.message_id();
+  fail_audit_ = true;
+  UnitResult refused = Handle(m);
+  EXPECT_FALSE(refused.committed);
+  EXPECT_TRUE(refused.outbox.empty());
+  EXPECT_FALSE(core_->store().GetReferral(id)->has_value());
+  EXPECT_THAT(InboxKinds("regisseur-02"), IsEmpty());
+  fail_audit_ = false;
+  ASSERT_TRUE(Handle(m).logged);  // the same referral goes through once the log works
+
+  // An open on it whose records cannot be written: no case, the referral waits.
+  v1::CaseCommand open;
+  open.mutable_open()->set_purpose("plan-van-aanpak");
+  *open.mutable_open()->add_subjects() = testing::CommittedRef(victim_);
+  open.mutable_open()->set_referral(m.raw);
+  fail_audit_ = true;
+  UnitResult no_open = Command("regisseur-01", open);
+  EXPECT_FALSE(no_open.committed);
+  EXPECT_TRUE(no_open.outbox.empty());
+  EXPECT_EQ(core_->store().GetReferral(id).value()->state, ReferralState::kWaiting);
+  EXPECT_THAT(core_->store().GetCase("VT-2026-0001"), testing::StatusIs(StatusCode::kNotFound));
+  // Its lapse likewise: it stays waiting, and lapses once the log works.
+  clock_.Advance(15 * kDay);
+  EXPECT_FALSE(Tick().committed);
+  EXPECT_EQ(core_->store().GetReferral(id).value()->state, ReferralState::kWaiting);
+  fail_audit_ = false;
+  EXPECT_THAT(TimerEvents(Tick()), ElementsAre(v1::AUDIT_EVENT_REFERRAL_EXPIRED));
+}
+
+TEST_F(CaseFlowTest, WhenTheLogCannotBeWrittenAHandoverIsNotAcceptedAndItsPackageStaysHeld) {
+  const std::string case_id = Open();
+  std::string offer;
+  ASSERT_TRUE(Offer(case_id, "regisseur-01", "wijk-01", kDay, 0, &offer).logged);
+  ASSERT_TRUE(Handle(Package(case_id, "regisseur-01", "wijk-01", offer)).logged);
+  fail_audit_ = true;
+  UnitResult r = Accept(case_id, "wijk-01", offer);
+  EXPECT_FALSE(r.committed);
+  EXPECT_TRUE(r.outbox.empty());
+  EXPECT_EQ(core_->store().HandoverParts(offer)->size(), 1u);
+  EXPECT_EQ(core_->store().GetCase(case_id)->coordinator, "regisseur-01");
+  // Nor does its lapse happen unrecorded: the deadline stays for the next tick.
+  clock_.Advance(kDay + 1);
+  EXPECT_FALSE(Tick().committed);
+  fail_audit_ = false;
+  EXPECT_THAT(TimerEvents(Tick()), ElementsAre(v1::AUDIT_EVENT_HANDOVER_LAPSED));
+  EXPECT_TRUE(core_->store().HandoverParts(offer)->empty());
 }
 
 }  // namespace
