@@ -307,7 +307,7 @@ void AddSubjectOptions(CLI::App* cmd, std::vector<std::string>& each, std::strin
 std::string Left(int64_t until_ms, int64_t now_ms) {
   const int64_t left = until_ms - now_ms;
   constexpr int64_t kHour = 3600 * 1000, kDay = 24 * kHour;
-  if (left >= 2 * kDay) return std::to_string(left / kDay) + " days left";
+  if (left >= 4 * kDay) return std::to_string(left / kDay) + " days left";
   if (left >= 0) return std::to_string(left / kHour) + " hours left";
   return "ENDED";
 }
@@ -523,7 +523,9 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
       if (!st.coordinator().empty()) {
         ctx.out << "  coordinator " << (st.coordinator() == c->identity().id() ? "you" : st.coordinator());
       }
-      ctx.out << "  " << k.partners.size() << " partner(s), " << reqs.size() << " request(s)"
+      auto facts = c->LocalFacts(k.id);
+      ctx.out << "  " << k.partners.size() << " partner(s)"
+              << (facts.ok() && facts->acute ? " + the acute partners" : "") << ", " << reqs.size() << " request(s)"
               << (k.closed ? "  [closed]" : "") << "\n";
       if (k.closed) continue;
       if (st.acute_until_ms() > 0) {
@@ -556,13 +558,16 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
   show->callback(Guard(ctx, [a, &ctx]() -> Status {
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, false));
     KP_ASSIGN_OR_RETURN(client::CaseInfo k, c->store().GetCase(a->case_id));
-    ctx.out << "case " << k.id << (k.closed ? " (closed)" : "") << "\n  purpose  " << k.purpose << "\n  phase    "
-            << k.phase << "\n  opened   " << FormatUtcMillis(k.opened_ms) << "\n  partners ";
-    for (size_t i = 0; i < k.partners.size(); ++i) ctx.out << (i ? " " : "") << k.partners[i];
-    ctx.out << "\n";
     const int64_t now = SystemClock::Get().NowMillis();
     KP_ASSIGN_OR_RETURN(auto known, c->store().GetStatus(k.id));
     auto facts = c->LocalFacts(k.id);
+    ctx.out << "case " << k.id << (k.closed ? " (closed)" : "") << "\n  purpose  " << k.purpose << "\n  phase    "
+            << (known.has_value() && !known->status.phase().empty() ? known->status.phase() : k.phase)
+            << "\n  opened   " << FormatUtcMillis(k.opened_ms) << "\n  partners ";
+    for (size_t i = 0; i < k.partners.size(); ++i) ctx.out << (i ? " " : "") << k.partners[i];
+    // The acute partners come from the policy, which this client does not hold.
+    if (facts.ok() && facts->acute) ctx.out << (k.partners.empty() ? "" : " ") << "(and the policy's acute partners)";
+    ctx.out << "\n";
     if (facts.ok()) {
       const cases::CaseFacts& f = *facts;
       const std::string& by = f.CoordinatorAt(now);
@@ -637,7 +642,7 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
       if (!cmd.ok()) continue;
       ctx.out << "    " << std::right << std::setw(3) << cmd->command.sequence() << std::left << "  "
               << FormatUtcMillis(cmd->signed_ms) << "  " << std::setw(17) << cases::CommandName(cmd->command)
-              << std::setw(44) << cases::CommandSummary(cmd->command) << cmd->signer << "  "
+              << std::setw(44) << cases::CommandSummary(cmd->command) + "  " << cmd->signer << "  "
               << HexEncode(cmd->hash).substr(0, 12) << "\n";
     }
     KP_ASSIGN_OR_RETURN(auto reqs, c->store().Requests(k.id));
