@@ -213,10 +213,13 @@ YAML
 show "$KP" case add-subject "$CASE" --subject housemate:desk/huisgenoot.yaml
 forget desk/huisgenoot.yaml
 
-step "A7. Phases 2 and 3 (stabiele veiligheid, risicogestuurde zorg): the municipality may now be asked"
+step "A7. Phases 2 and 3 (stabiele veiligheid, risicogestuurde zorg): the municipality may now be asked; the OM leaves"
 show "$KP" case phase "$CASE" stabiele-veiligheid
 show "$KP" request "$CASE" --from gemeente --category gemeente-ondersteuning --purpose plan-van-aanpak --subject S1
 show "$KP" case phase "$CASE" risicogestuurde-zorg
+say "the OM's part is done (the criminal case is settled): the OM leaves the case and is no longer asked"
+show "$KP" case remove-partner "$CASE" om --reason strafzaak-afgerond
+expect_exit 3 "$KP" request "$CASE" --from om --category om-voorwaarden --purpose plan-van-aanpak --subject S3
 
 step "A8. A marked moment: the case is handed to the wijkteam's casuscoördinator"
 say "The offer and the acceptance are two signed commands in the case's history. The fragments"
@@ -293,11 +296,15 @@ prompt "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-r
 say "audit-report.html: both cases, with the referral, the handovers and the acute window on their timelines"
 
 step "D. No personal data left the partners' or coordinators' machines in the clear"
+# Everything in the demo folder but the partners' own source data (data/):
+# the logs, the gateway's and the agents' data and audit logs, the audit copy,
+# the report, every coordinator's store, the configurations.
 LEAKS=0
-for needle in 999990019 999990044 999990093 "Demi de Voorbeeld" "Robin Testmans" "Sam Proefpersoon" \
-  "Jesse Huisgenoot" "Dreiging met een wapen" "Verdachte dreigt terug" "Huisbezoek vandaag"; do
-  if grep -rqa -- "$needle" logs run/gateway audit-copy stores case-a.txt case-b.txt 2>/dev/null; then
-    echo "!! found '$needle' in a log, the gateway's data, the audit copy or a coordinator's store" >&2
+for needle in 999990019 999990044 999990081 999990093 "Demi de Voorbeeld" "Robin Testmans" "Sam Proefpersoon" \
+  "Noor Fictief" "Jesse Huisgenoot" "Dreiging met een wapen" "Verdachte dreigt terug" "Huisbezoek vandaag" \
+  "NIET DELEN"; do
+  if grep -rqa --exclude-dir=data -- "$needle" . 2>/dev/null; then
+    echo "!! found '$needle' outside data/: $(grep -rla --exclude-dir=data -- "$needle" . | head -3 | tr '\n' ' ')" >&2
     LEAKS=1
   fi
 done
@@ -306,9 +313,10 @@ if [[ -n "$(ls -A desk)" ]]; then
   LEAKS=1
 fi
 ((LEAKS == 0)) || exit 1
-say "searched logs/, run/gateway/, audit-copy/ and every coordinator's store for the subjects' BSNs,"
-say "names and the justification texts: not found (the stores keep them encrypted; the gateway never"
-say "saw them); no subject file is left in desk/"
+say "searched everything here but the partners' own data/ (logs, the gateway's and agents' data, the"
+say "audit copy and report, every coordinator's store) for the subjects' BSNs, names, the justification"
+say "texts and the fields no rule allows ('NIET DELEN'): not found — the stores keep subjects and"
+say "fragments encrypted, the gateway never saw them; no subject file is left in desk/"
 
 cleanup
 trap - EXIT
