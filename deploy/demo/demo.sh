@@ -63,7 +63,11 @@ cleanup() {
   local p
   for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$DEMO/desk"
+  # A subject file left behind by a failed step is overwritten too.
+  if [[ -d "$DEMO/desk" ]]; then
+    find "$DEMO/desk" -type f -exec shred -u -- {} + 2>/dev/null || true
+    rm -rf "$DEMO/desk"
+  fi
 }
 trap cleanup EXIT
 
