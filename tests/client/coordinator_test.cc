@@ -16,6 +16,7 @@
 #include "core/transport/zap_handler.h"
 #include "core/transport/transport_context.h"
 #include "case/case_chain.h"
+#include "case/commitment.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
@@ -467,6 +468,94 @@ TEST_F(HostileGatewayTest, AHistoryWithAForgedOrAlteredCommandIsRefused) {
   gateway = AnswerFetch(altered, altered.size());
   EXPECT_THAT(coordinator_->SyncCase(kCase), testing::StatusIs(StatusCode::kUnauthenticated, "does not check"));
   gateway.join();
+}
+
+// ------------------------------------------------- referrals and handovers
+
+namespace hostile_flow {
+
+// A referral signed by Veilig Thuis with `sealed_subject` sealed to the
+// coordinator and `committed` in the clear.
+std::string Referral(const Region& region, const v1::Subject& committed, const v1::Subject& sealed_subject) {
+  const std::string id = NewMessageId();
+  EnvelopeSigner vt(Region::kVeiligThuisCoordinator,
+                    region.identity(Region::kVeiligThuisCoordinator).signing().secret_key, SystemClock::Get());
+  v1::Referral r;
+  r.set_reference("VT-HOSTILE-1");
+  r.set_to_partner("veiligheidsteam");
+  r.set_purpose("plan-van-aanpak");
+  r.add_reason_codes("herhaald-geweld");
+  auto* ref = r.add_subjects();
+  ref->set_ref(committed.ref());
+  ref->set_role(committed.role());
+  ref->set_commitment(cases::SubjectCommitment(committed).value());
+  v1::SubjectData data;
+  *data.add_subjects() = sealed_subject;
+  const Identity& me = region.identity(Region::kCoordinator);
+  auto copy = SignAndSeal(vt, v1::MESSAGE_KIND_SUBJECT_DATA, me.id(), me.sealing().public_key, id,
+                          data.SerializeAsString());
+  EXPECT_THAT(copy, IsOk());
+  auto* c = r.add_sealed();
+  c->set_participant(me.id());
+  c->set_sealed(copy.value_or(""));
+  auto m = vt.Sign(v1::MESSAGE_KIND_REFERRAL, "", "", r.SerializeAsString(), id);
+  EXPECT_THAT(m, IsOk());
+  return m.ok() ? m->bytes : "";
+}
+
+}  // namespace hostile_flow
+
+TEST_F(HostileGatewayTest, AReferralWhoseSealedSubjectsDoNotOpenItsCommitmentsIsNotKept) {
+  v1::Subject s = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, Region::kBsn, kCanaryName);
+  v1::Subject other = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, "999990020", "CANARY-ANDER");
+  other.set_salt(s.salt());
+  const std::string forged = hostile_flow::Referral(*region_, s, other);
+  std::string bent = hostile_flow::Referral(*region_, s, s);
+  bent[bent.size() / 2] ^= 1;
+  Feed({forged, bent});
+  News news = coordinator_->TakeNews();
+  ASSERT_EQ(news.problems.size(), 1u);
+  EXPECT_THAT(news.problems[0], testing::StatusIs(StatusCode::kUnauthenticated));
+  ASSERT_OK_AND_ASSIGN(auto kept, coordinator_->store().Referrals());
+  EXPECT_TRUE(kept.empty());
+  // The genuine one is kept, its subjects encrypted.
+  Feed({hostile_flow::Referral(*region_, s, s)});
+  EXPECT_TRUE(coordinator_->TakeNews().problems.empty());
+  ASSERT_OK_AND_ASSIGN(kept, coordinator_->store().Referrals());
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].state, v1::REFERRAL_STATE_WAITING);
+}
+
+TEST_F(HostileGatewayTest, AHandoverPartTheHistoryDoesNotShowIsNotTaken) {
+  // Another enrolled coordinator "hands over" this case with a subject of
+  // its own and a fragment: no offer of it to me is in the case's history.
+  const Identity& me = region_->identity(Region::kCoordinator);
+  EnvelopeSigner wijk(Region::kWijkteamCoordinator,
+                      region_->identity(Region::kWijkteamCoordinator).signing().secret_key, SystemClock::Get());
+  v1::HandoverData data;
+  data.set_case_id(kCase);
+  data.set_offer(std::string(32, 'x'));
+  *data.add_subjects() = testing::TestSubject("S9", v1::SUBJECT_ROLE_CHILD, "999990020", "CANARY-NIET-VAN-DE-CASUS");
+  const std::string part_id = NewMessageId();
+  auto sealed = SignAndSeal(wijk, v1::MESSAGE_KIND_HANDOVER_DATA, me.id(), me.sealing().public_key, part_id,
+                            data.SerializeAsString());
+  ASSERT_OK(sealed.status());
+  v1::HandoverPackage pkg;
+  pkg.set_case_id(kCase);
+  pkg.set_to(me.id());
+  pkg.set_offer(data.offer());
+  pkg.set_part(1);
+  pkg.set_parts(1);
+  pkg.set_sealed(*sealed);
+  auto m = wijk.Sign(v1::MESSAGE_KIND_HANDOVER_PACKAGE, "", "", pkg.SerializeAsString(), part_id);
+  ASSERT_OK(m.status());
+  Feed({m->bytes});
+  ASSERT_OK_AND_ASSIGN(auto subjects, coordinator_->store().Subjects(kCase));
+  EXPECT_EQ(subjects.size(), 1u);
+  for (const auto& s : subjects) EXPECT_NE(s.ref(), "S9");
+  EXPECT_EQ(FragmentsStored(), 0u);
+  ASSERT_OK_AND_ASSIGN(auto parts, coordinator_->store().HandoverParts(kCase, data.offer()));
+  EXPECT_EQ(parts.first, 0u);
 }
 
 }  // namespace
