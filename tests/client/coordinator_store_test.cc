@@ -152,5 +152,55 @@ TEST_F(CoordinatorStoreTest, RefusesAFolderOthersMayWrite) {
   EXPECT_FALSE(CoordinatorStore::Open(Dir(), me_).ok());
 }
 
+TEST_F(CoordinatorStoreTest, ReferralSubjectsAndHandedContentAreEncryptedAtRestAndGoWhenDone) {
+  const std::string id(16, 'r');
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+    ReferralInfo r;
+    r.id = id;
+    r.received = true;
+    r.sender = "veilig-thuis-01";
+    r.at_ms = kNow;
+    r.body.set_reference("VT-MB-2026-0815");
+    r.envelope = "the referral envelope";
+    r.state = v1::REFERRAL_STATE_WAITING;
+    ASSERT_OK(store->PutReferral(r));
+    ASSERT_OK(store->PutReferral(r));  // a second copy is ignored
+    ASSERT_OK(store->PutReferralSubjects(id, {Subject("S1")}));
+    ASSERT_OK(store->PutCase({"VT-2026-0001", "plan-van-aanpak", "acute-veiligheid", kNow, false, {}}));
+    ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S1")));
+    ASSERT_OK(store->PutHandedFragment({std::string(16, 'q'), "VT-2026-0001", "politie-agent", kNow,
+                                        kNow + 86'400'000, "delivery", std::string("content ") + kCanaryName,
+                                        "regisseur-02"}));
+  }
+  const std::string bytes = testing::AllBytesUnder(Dir());
+  EXPECT_EQ(bytes.find(kCanaryBsn), std::string::npos);
+  EXPECT_EQ(bytes.find(kCanaryName), std::string::npos);
+
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  ASSERT_OK_AND_ASSIGN(auto all, store->Referrals());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].body.reference(), "VT-MB-2026-0815");
+  ASSERT_OK_AND_ASSIGN(auto subjects, store->ReferralSubjects(id));
+  ASSERT_EQ(subjects.size(), 1u);
+  EXPECT_EQ(subjects[0].name(), kCanaryName);
+  ASSERT_OK_AND_ASSIGN(auto fragments, store->Fragments("VT-2026-0001"));
+  ASSERT_EQ(fragments.size(), 1u);
+  EXPECT_EQ(fragments[0].content, std::string("content ") + kCanaryName);
+  EXPECT_EQ(fragments[0].handed_by, "regisseur-02");
+
+  ASSERT_OK(store->UpdateReferral(id, v1::REFERRAL_STATE_DECLINED, "", "regisseur-01", "geen-hoog-risico", kNow));
+  ASSERT_OK(store->DropReferralSubjects(id));
+  ASSERT_OK_AND_ASSIGN(subjects, store->ReferralSubjects(id));
+  EXPECT_TRUE(subjects.empty());
+  ASSERT_OK_AND_ASSIGN(size_t gone, store->ForgetCaseData("VT-2026-0001"));
+  EXPECT_EQ(gone, 2u);
+  ASSERT_OK_AND_ASSIGN(auto left, store->Subjects("VT-2026-0001"));
+  EXPECT_TRUE(left.empty());
+  ASSERT_OK_AND_ASSIGN(fragments, store->Fragments("VT-2026-0001"));
+  EXPECT_TRUE(fragments.empty());
+  ASSERT_OK(store->GetCase("VT-2026-0001").status());  // the case's ids stay
+}
+
 }  // namespace
 }  // namespace kp::client
