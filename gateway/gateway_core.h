@@ -4,7 +4,9 @@
 // steps 1-8: the Gateway class does those, on the connection) and handles it
 // by kind: case commands (case_commands.cc), fragment requests
 // (requests.cc), the agents' answers (answers.cc), audit pulls
-// (audit_pull.cc), inbox fetches and acknowledgements (gateway_core.cc). What it does is
+// (audit_pull.cc), referrals (referrals.cc), handover packages and what
+// follows a handover, acute or removal command, with the case deadlines
+// (handovers.cc), inbox fetches and acknowledgements (gateway_core.cc). What it does is
 // returned, never done on the wire: state changes go to the case database,
 // audit records are staged, and messages wait in an explicit outbox of
 // Outgoing entries until the Gateway sends them.

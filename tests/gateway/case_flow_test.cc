@@ -510,6 +510,19 @@ TEST_F(CaseFlowTest, ADeclineGoesBackToTheReferrerAndTheOtherCoordinatorAndTheCo
   unknown.set_reason_code("geen-hoog-risico");
   EXPECT_THAT(ErrorOf(Handle(Message("regisseur-01", v1::MESSAGE_KIND_REFERRAL_DECLINE, unknown))).message(),
               HasSubstr("no referral"));
+  v1::ReferralDecline short_id;
+  short_id.set_referral_id("short");
+  short_id.set_reason_code("geen-hoog-risico");
+  EXPECT_THAT(ErrorOf(Handle(Message("regisseur-01", v1::MESSAGE_KIND_REFERRAL_DECLINE, short_id))).message(),
+              HasSubstr("16-byte id"));
+  UnitResult junk = Handle(Verified(
+      "regisseur-01", SignRaw("regisseur-01", v1::MESSAGE_KIND_REFERRAL_DECLINE, "\x0a\x7f truncated")));
+  EXPECT_THAT(Events(junk), ElementsAre(v1::AUDIT_EVENT_REFUSED));
+  EXPECT_THAT(Sends(junk), ElementsAre(std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_ERROR}));
+  UnitResult free_text = decline("regisseur-01", "De moeder wil niet meewerken");  // never a code
+  EXPECT_THAT(Events(free_text), ElementsAre(v1::AUDIT_EVENT_REFUSED));
+  EXPECT_EQ(Records(free_text)[0].referral().decline_reason(), "");  // the text stays out of the log
+  EXPECT_THAT(Records(free_text)[0].DebugString(), ::testing::Not(HasSubstr("moeder")));
   EXPECT_EQ(core_->store().GetReferral(id).value()->state, ReferralState::kWaiting);
 
   UnitResult r = decline("regisseur-01", "past-bij-wijkteam");
