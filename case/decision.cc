@@ -63,6 +63,7 @@ v1::CaseStatus CaseStatusAt(const policy::Policy& policy, const FoldContext& ctx
   v1::CaseStatus st;
   st.set_phase(facts.phase);
   st.set_coordinator(facts.CoordinatorAt(now_ms));
+  for (const auto& [partner, since] : facts.members) st.add_members(partner);
   if (!facts.closed) {
     st.set_coordination_ends_ms(CoordinationEndsAt(policy, ctx, facts, now_ms));
     if (facts.acute && facts.acute_handed_over_ms == 0) st.set_acute_until_ms(facts.acute_until_ms);

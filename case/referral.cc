@@ -109,7 +109,7 @@ Result<VerifiedReferral> VerifyReferral(std::string_view envelope, const FoldCon
       return InvalidArgumentError("a sealed copy of the referral names no coordinator or holds nothing");
     }
     if (!copies.insert(c.participant()).second) {
-      return InvalidArgumentError("the referral carries two copies for " + c.participant());
+      return InvalidArgumentError("the referral carries two copies for the same coordinator");
     }
   }
   return out;

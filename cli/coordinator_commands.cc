@@ -517,15 +517,16 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
       KP_ASSIGN_OR_RETURN(auto fragments, c->store().Fragments(k.id));
       KP_ASSIGN_OR_RETURN(auto known, c->store().GetStatus(k.id));
       const v1::CaseStatus st = known.has_value() ? known->status : v1::CaseStatus();
-      const std::string phase = st.phase().empty() ? k.phase : st.phase();
-      ctx.out << std::left << std::setw(14) << k.id << "  " << std::setw(20) << phase << "  " << std::setw(22)
+      const std::string phase_now = st.phase().empty() ? k.phase : st.phase();
+      ctx.out << std::left << std::setw(14) << k.id << "  " << std::setw(20) << phase_now << "  " << std::setw(22)
               << k.purpose << "  open " << (now - k.opened_ms) / kDay << " day(s)";
       if (!st.coordinator().empty()) {
         ctx.out << "  coordinator " << (st.coordinator() == c->identity().id() ? "you" : st.coordinator());
       }
       auto facts = c->LocalFacts(k.id);
-      ctx.out << "  " << k.partners.size() << " partner(s)"
-              << (facts.ok() && facts->acute ? " + the acute partners" : "") << ", " << reqs.size() << " request(s)"
+      const bool unknown_acute = facts.ok() && facts->acute && st.members().empty();
+      ctx.out << "  " << (st.members().empty() ? k.partners.size() : static_cast<size_t>(st.members_size()))
+              << " partner(s)" << (unknown_acute ? " + the acute partners" : "") << ", " << reqs.size() << " request(s)"
               << (k.closed ? "  [closed]" : "") << "\n";
       if (k.closed) continue;
       if (st.acute_until_ms() > 0) {
@@ -564,9 +565,14 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     ctx.out << "case " << k.id << (k.closed ? " (closed)" : "") << "\n  purpose  " << k.purpose << "\n  phase    "
             << (known.has_value() && !known->status.phase().empty() ? known->status.phase() : k.phase)
             << "\n  opened   " << FormatUtcMillis(k.opened_ms) << "\n  partners ";
-    for (size_t i = 0; i < k.partners.size(); ++i) ctx.out << (i ? " " : "") << k.partners[i];
-    // The acute partners come from the policy, which this client does not hold.
-    if (facts.ok() && facts->acute) ctx.out << (k.partners.empty() ? "" : " ") << "(and the policy's acute partners)";
+    // The gateway's word on who is admitted now (an acute case's partners
+    // come from the policy, which this client does not hold).
+    if (known.has_value() && !known->status.members().empty()) {
+      for (int i = 0; i < known->status.members_size(); ++i) ctx.out << (i ? " " : "") << known->status.members(i);
+    } else {
+      for (size_t i = 0; i < k.partners.size(); ++i) ctx.out << (i ? " " : "") << k.partners[i];
+      if (facts.ok() && facts->acute) ctx.out << (k.partners.empty() ? "" : " ") << "(and the policy's acute partners)";
+    }
     ctx.out << "\n";
     if (facts.ok()) {
       const cases::CaseFacts& f = *facts;
