@@ -12,7 +12,7 @@ trap 'rm -rf "$out"' EXIT
 
 "$K" policy check "$P" >"$out/o" 2>"$out/e"; rc=$?
 [ $rc -eq 0 ] || fail "check of the example: exit $rc"
-grep -q "OK (17 rules, policy sha256 [0-9a-f]\{64\})" "$out/o" || fail "check output: $(cat "$out/o")"
+grep -q "OK ([0-9][0-9]* rules, policy sha256 [0-9a-f]\{64\})" "$out/o" || fail "check output: $(cat "$out/o")"
 
 "$K" policy check "$BAD" >"$out/o" 2>"$out/e"; rc=$?
 [ $rc -eq 1 ] || fail "check of a bad policy: exit $rc"
