@@ -167,6 +167,9 @@ Status RunShow(const AuditArgs& args, CliContext& ctx) {
                             r.event() == ketenpoort::v1::AUDIT_EVENT_REFUSED)) {
       decision += " " + reason;
     }
+    // Referrals, handovers, acute windows, removals: what the moment says.
+    const std::string detail = audit::RecordDetail(r);
+    if (!detail.empty()) decision += (decision.empty() ? "" : " ") + detail;
     ctx.out << Pad(std::to_string(r.index()), 7) << Pad(FormatRfc3339Millis(r.time_unix_millis()), 26)
             << Pad(audit::EventName(r.event()), 20) << Pad(r.case_id(), 14) << Pad(flow, 34) << Pad(cats, 34)
             << Pad(basis, 34) << decision << "\n";
