@@ -134,6 +134,45 @@ policy::Request AskPolicy(const CaseFacts& facts, const v1::FragmentRequest& req
   return pr;
 }
 
+policy::Decision DecideHandOver(const policy::Policy& policy, const CaseFacts& facts,
+                                const v1::FragmentRequest& original, const v1::Decision& original_decision,
+                                const RegistryEntry& to, int64_t now_ms) {
+  policy::Request pr;
+  pr.from = original.source_partner();
+  pr.to = to.card.partner;
+  pr.to_role = to.role;
+  for (const auto& c : original.categories()) pr.categories.push_back(c);
+  pr.purpose = original.purpose();
+  pr.phase = facts.phase;
+  pr.requester_is_member = true;  // it takes the case over
+  std::vector<std::string> refs;
+  for (const auto& s : original.subjects()) refs.push_back(s.ref());
+  pr.consent_recorded = facts.HasConsent(refs, original.purpose(), now_ms);
+  std::vector<std::string> cats(original.categories().begin(), original.categories().end());
+  pr.gatekeeper_approved = facts.HasApproval(original.source_partner(), cats, original.purpose(), now_ms);
+  pr.justification = original.justification_present() ? "present" : "";
+  policy::Decision d = policy.Decide(pr);
+  if (d.effect != policy::Effect::kPermit) return d;
+  // Every field the fragment may hold must be one `to` may see.
+  for (const auto& held : original_decision.obligations().allowed_fields()) {
+    const policy::CategoryFields* now = nullptr;
+    for (const auto& cf : d.obligations.fields) {
+      if (cf.category == held.category()) now = &cf;
+    }
+    for (const auto& field : held.fields()) {
+      const bool allowed = now != nullptr && std::find(now->fields.begin(), now->fields.end(), field) != now->fields.end();
+      if (!allowed) {
+        d.effect = policy::Effect::kDeny;
+        d.legal_bases.clear();
+        d.reason = "the fragment holds field " + held.category() + "." + field + ", which the policy does not give " +
+                   std::string(to.card.partner) + "/" + to.role + " now";
+        return d;
+      }
+    }
+  }
+  return d;
+}
+
 std::string JoinLegalBases(const policy::Decision& decision) {
   std::string out;
   for (auto lb : decision.legal_bases) out += (out.empty() ? "" : ",") + std::string(lb);

@@ -45,6 +45,20 @@ Status CheckSealedSubjects(const CaseFacts& facts, const ketenpoort::v1::Fragmen
 policy::Request AskPolicy(const CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request,
                           const RegistryEntry& asker, std::string_view justification, int64_t now_ms);
 
+// Whether the answer to `original` (a request the gateway authorised in this
+// case, with the decision it took then) may go over to `to` in a handover
+// at `now_ms` (protocol §3.6, "What goes over"): the same question the
+// policy would answer if `to` asked the same source for the same categories,
+// purpose and subjects now (in the case's phase, with its consents and
+// approvals, a justification when the original had one), and the fields the
+// fragment may hold are no more than `to` would get. A deny says why, in
+// policy ids. The agent's signed fragment cannot be narrowed, so a fragment
+// with more fields than `to` may see stays behind whole.
+policy::Decision DecideHandOver(const policy::Policy& policy, const CaseFacts& facts,
+                                const ketenpoort::v1::FragmentRequest& original,
+                                const ketenpoort::v1::Decision& original_decision, const RegistryEntry& to,
+                                int64_t now_ms);
+
 // "a,b": the decision's legal bases as the log and the wire carry them.
 std::string JoinLegalBases(const policy::Decision& decision);
 
