@@ -140,6 +140,18 @@ std::string HandoverText(const v1::AuditRecord& r) {
       if (r.payload().ciphertext_bytes() > 0) out += "; " + std::to_string(r.payload().ciphertext_bytes()) + " bytes";
       return out;
     }
+    case v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD: {
+      // The answer of one request stayed behind: the policy does not give it
+      // to the next coordinator. Ids and codes only.
+      std::string out = "handover data withheld " + who;
+      if (!r.source_partner().empty()) out += "; answer of " + r.source_partner();
+      std::string cats;
+      for (const auto& c : r.categories()) cats += (cats.empty() ? "" : ", ") + c.name();
+      if (!cats.empty()) out += " (" + cats + ")";
+      if (!r.recipient_partner().empty()) out += "; not for " + r.recipient_partner();
+      if (!r.reason().empty()) out += "; reason: " + r.reason();
+      return out;
+    }
     default:
       return "";
   }
@@ -178,6 +190,7 @@ std::string RecordDetail(const v1::AuditRecord& r) {
     case v1::AUDIT_EVENT_HANDOVER_LAPSED:
     case v1::AUDIT_EVENT_STAND_IN_ENDED:
     case v1::AUDIT_EVENT_HANDOVER_DATA:
+    case v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD:
       return HandoverText(r);
     case v1::AUDIT_EVENT_ACUTE_OPENED: {
       std::string out = "acute case opened by " + r.actor().participant_id();

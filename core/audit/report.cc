@@ -83,6 +83,7 @@ bool IsMoment(const AuditRecord& r) {
     case v1::AUDIT_EVENT_ACUTE_WINDOW_ENDED:
     case v1::AUDIT_EVENT_PARTNER_REMOVED:
     case v1::AUDIT_EVENT_HANDOVER_DATA:
+    case v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD:
       return true;
     default:
       return false;
@@ -132,6 +133,8 @@ std::string MomentLabel(const AuditRecord& r) {
       return "acute window ended";
     case v1::AUDIT_EVENT_HANDOVER_DATA:
       return "handover data to " + h.to();
+    case v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD:
+      return "handover data withheld from " + h.to();
     default:
       return EventName(r.event());
   }

@@ -130,6 +130,14 @@ class ReportTest : public ::testing::Test {
                          "wijkteam-01", "naar-wijkteam", Abs(11 * kDay), Abs(18 * kDay));
     data.mutable_payload()->set_ciphertext_bytes(48'213);
     At(12 * kDay + 60'000, data);
+    // The police's answer stayed behind: the policy does not give it to the wijkteam.
+    auto withheld = Handover(v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD, kCase, "gateway", "vht-casusregisseur-01",
+                             "wijkteam-01", "", 0, 0);
+    withheld.set_source_partner("politie");
+    withheld.add_categories()->set_name("politie-incidenten");
+    withheld.set_recipient_partner("wijkteam");
+    withheld.set_reason("no rule permits it");
+    At(12 * kDay + 60'001, withheld);
     // A stand-in for two weeks; the gateway notices its end a day late.
     At(40 * kDay, Handover(v1::AUDIT_EVENT_HANDOVER_OFFERED, kCase, "wijkteam-01", "wijkteam-01", "wijkteam-03",
                            "vakantie", Abs(40 * kDay), Abs(41 * kDay), Abs(54 * kDay)));
@@ -263,6 +271,9 @@ TEST_F(ReportTest, CaseStoryShowsReferralHandoversStandInAndRemovalInOrder) {
                            "wijkteam-01 coordinates from now",
                            "handover-data",
                            "48213 bytes",
+                           "handover-data-withheld",
+                           "handover data withheld from vht-casusregisseur-01 to wijkteam-01; answer of politie "
+                           "(politie-incidenten); not for wijkteam; reason: no rule permits it",
                            "stand-in offered from wijkteam-01 to wijkteam-03; reason: vakantie; stand-in until "
                            "2026-11-14 14:13 UTC",
                            "stand-in from wijkteam-01 to wijkteam-03",
@@ -381,6 +392,7 @@ TEST(RecordTextTest, NewEventsHaveNamesThatParseBack) {
       {v1::AUDIT_EVENT_PARTNER_REMOVED, "partner-removed"},
       {v1::AUDIT_EVENT_HANDOVER_DATA, "handover-data"},
       {v1::AUDIT_EVENT_REFERRAL_EXPIRED, "referral-expired"},
+      {v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD, "handover-data-withheld"},
   };
   for (const auto& [event, name] : names) {
     EXPECT_EQ(EventName(event), name);
@@ -415,6 +427,16 @@ TEST(RecordTextTest, DetailsNameTheFieldsInIdsOnly) {
   acute.set_acute_until_unix_millis(kStart + 3 * kDay);
   EXPECT_EQ(RecordDetail(acute), "acute case opened by politie-agent-12 (politie); acute window until 2026-09-24 "
                                  "14:13 UTC");
+  // Handover data the policy kept back: whose answer, which categories, for
+  // whom not, and why, in ids.
+  v1::AuditRecord withheld = Handover(v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD, "C", "gateway", "a", "b", "", 0, 0);
+  withheld.set_source_partner("politie");
+  withheld.add_categories()->set_name("politie-incidenten");
+  withheld.set_recipient_partner("gemeente");
+  withheld.set_reason("no rule permits politie-incidenten from politie to gemeente/casuscoordinator");
+  EXPECT_EQ(RecordDetail(withheld),
+            "handover data withheld from a to b; answer of politie (politie-incidenten); not for gemeente; reason: no "
+            "rule permits politie-incidenten from politie to gemeente/casuscoordinator");
   // Events without marked-moment fields have no detail line.
   EXPECT_EQ(RecordDetail(Rec(v1::AUDIT_EVENT_DELIVERED, "C", "x", "y")), "");
 }
