@@ -446,7 +446,8 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
                          "; the offer lapses " + FormatUtcMillis(expires),
                 h.result);
     ctx.out << "  hand-over data sent in " << h.parts << " part(s): " << h.subjects << " subject(s), " << h.fragments
-            << " fragment(s), sealed to " << a->to << "; the gateway holds it until " << a->to << " accepts\n";
+            << " fragment(s), sealed to " << a->to << "; the gateway holds it until " << a->to
+            << " accepts, then lets over only the fragments the policy gives " << a->to << "'s role\n";
     for (const auto& l : h.left_out) ctx.out << "  not handed over: " << l << "\n";
     ctx.out << (stand_in ? "  you keep your copies: the case comes back to you on " + a->until + "\n"
                          : "  once accepted, your copies of its subject data and fragments are deleted\n");
@@ -462,10 +463,16 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     PrintResult(ctx, "you now coordinate " + a->case_id, t.result);
     ctx.out << "  received " << t.parts_received << " of " << t.parts << " part(s) of the hand-over data; kept: "
             << t.subjects << " subject(s), " << t.fragments << " fragment(s), every signature checked\n";
-    if (t.parts == 0 || t.parts_received < t.parts) {
+    const client::News news = c->TakeNews();
+    for (const auto& n : news.notices) {
+      if (n.kind() == v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD && n.case_id() == a->case_id) {
+        ctx.out << "  " << client::NoticeText(n, c->identity().id()) << "\n";
+      }
+    }
+    if (t.parts == 0 || t.parts_received + t.withheld < t.parts) {
       ctx.out << "  more may follow: fetch it with `ketenpoort inbox`\n";
     }
-    for (const auto& p : c->TakeNews().problems) ctx.err << "warning: " << p.message() << "\n";
+    for (const auto& p : news.problems) ctx.err << "warning: " << p.message() << "\n";
     return OkStatus();
   }));
 
@@ -768,7 +775,7 @@ void RegisterRequest(CLI::App& app, CliContext& ctx) {
   }));
 }
 
-bool PrintNews(CliContext& ctx, const client::News& news);
+bool PrintNews(CliContext& ctx, const client::News& news, const std::string& me);
 
 struct InboxArgs {
   std::string config;
@@ -785,7 +792,7 @@ void RegisterInbox(CLI::App& app, CliContext& ctx) {
   cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     KP_ASSIGN_OR_RETURN(auto outcomes, c->FetchInbox(a->case_id));
-    const bool news = PrintNews(ctx, c->TakeNews());
+    const bool news = PrintNews(ctx, c->TakeNews(), c->identity().id());
     if (outcomes.empty() && !news && !a->json) ctx.out << "nothing new\n";
     int worst = kExitOk;
     for (const auto& o : outcomes) {
@@ -801,8 +808,8 @@ void RegisterInbox(CLI::App& app, CliContext& ctx) {
 
 // Prints what came in besides answers (notices in words, referral states,
 // referrals received, hand-over data taken in); returns whether anything did.
-bool PrintNews(CliContext& ctx, const client::News& news) {
-  for (const auto& n : news.notices) ctx.out << "notice: " << client::NoticeText(n) << "\n";
+bool PrintNews(CliContext& ctx, const client::News& news, const std::string& me) {
+  for (const auto& n : news.notices) ctx.out << "notice: " << client::NoticeText(n, me) << "\n";
   for (const auto& st : news.referral_statuses) {
     ctx.out << "referral " << HexEncode(st.referral_id()).substr(0, 12) << " (" << st.reference() << ") "
             << client::ReferralStateName(st.state());

@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "case/case_facts.h"
@@ -91,12 +92,15 @@ struct HandoverTaken {
   uint32_t parts_received = 0;      // distinct parts of this handover taken in (all fetches)
   uint32_t parts = 0;               // of how many (0: none came yet)
   size_t subjects = 0;              // kept now
-  size_t fragments = 0;
+  size_t fragments = 0;             // kept now: only what arrived
+  uint32_t withheld = 0;            // fragments the gateway kept back by the policy (its notice)
 };
 
 // What came in besides answers to requests (inbox fetch, or meanwhile), in
 // ids only.
 struct News {
+  // A HANDOVER_DATA_WITHHELD notice's `by` is the new coordinator, as the
+  // case's history this client holds shows it.
   std::vector<ketenpoort::v1::CaseNotice> notices;
   std::vector<ketenpoort::v1::ReferralStatus> referral_statuses;
   std::vector<std::string> referrals;   // ids of referrals received and kept
@@ -106,7 +110,9 @@ struct News {
 };
 
 // A case notice in words ("case VT-2026-0001 was offered to you by ...").
-std::string NoticeText(const ketenpoort::v1::CaseNotice& notice);
+// `me`, this client's participant id, tells a HANDOVER_DATA_WITHHELD notice
+// to the new coordinator (its `by`) from the one to the former coordinator.
+std::string NoticeText(const ketenpoort::v1::CaseNotice& notice, std::string_view me = {});
 std::string_view ReferralStateName(ketenpoort::v1::ReferralState state);
 
 class Coordinator {
@@ -148,16 +154,22 @@ class Coordinator {
 
   // --- handovers (docs/cli.md, "Handover")
   // Signs an OfferHandover on the checked head, then sends the hand-over
-  // data (subjects with salts; every fragment kept for the case, the
-  // agent's signed content byte for byte) signed by this coordinator,
-  // sealed to `to`, in HANDOVER_PACKAGE parts. The gateway holds the parts
-  // until the offer is accepted.
+  // data signed by this coordinator, sealed to `to`, in HANDOVER_PACKAGE
+  // parts: the subjects with their salts in one part (no request id), then
+  // every fragment kept for the case in a part of its own (the agent's
+  // signed content byte for byte), naming the request it answers. The
+  // gateway holds the parts until the offer is accepted, then lets over only
+  // the fragments the policy gives `to` (protocol §3.6, "What goes over").
+  // `fragments` counts the fragment parts the gateway took, not what it
+  // will let over.
   Result<HandoverSent> OfferHandover(const std::string& case_id, const std::string& to, const std::string& reason_code,
                                      int64_t expires_ms, int64_t stand_in_until_ms);
   // The offered participant: fetches and checks the case's history, signs
   // AcceptHandover on the pending offer, then fetches its inbox and takes in
   // the hand-over data (each part verified: the former coordinator's
-  // signature, each fragment's agent signature).
+  // signature, each fragment's agent signature; a part naming a request
+  // carries exactly that one fragment). `withheld` says how many fragments
+  // the gateway kept back (its HANDOVER_DATA_WITHHELD notice).
   Result<HandoverTaken> AcceptHandover(const std::string& case_id);
   Result<ketenpoort::v1::CaseResult> CancelHandover(const std::string& case_id, const std::string& reason_code);
   // After a handover for good (not a stand-in) was accepted: this client's

@@ -48,7 +48,7 @@ std::string_view ReferralStateName(v1::ReferralState state) {
   }
 }
 
-std::string NoticeText(const v1::CaseNotice& n) {
+std::string NoticeText(const v1::CaseNotice& n, std::string_view me) {
   const std::string c = "case " + n.case_id();
   const std::string by = n.by().empty() ? std::string("the clock") : n.by();
   const std::string why = n.reason_code().empty() ? std::string() : " (reason " + n.reason_code() + ")";
@@ -71,6 +71,18 @@ std::string NoticeText(const v1::CaseNotice& n) {
              " without a handover: hand it over (ketenpoort case handover) or close it";
     case v1::NOTICE_KIND_PARTNER_REMOVED:
       return "your organisation was removed from " + c + " by " + by + why;
+    case v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD: {
+      const std::string count = std::to_string(n.withheld()) + " fragment(s) of " + c;
+      if (!me.empty() && n.by() == me) {
+        return count + " were not handed over to you: the policy does not give them to your role now; ask the "
+                       "partners again if you need them";
+      }
+      if (!me.empty() && !n.by().empty()) {
+        return count + " stayed behind and were deleted: the policy does not give them to the role of " + n.by() +
+               ", who took the case over; it may ask the partners again";
+      }
+      return count + " were not handed over: the policy does not give them to the new coordinator's role now";
+    }
     default:
       return "a notice about " + c + " this version does not know";
   }
@@ -109,6 +121,19 @@ void Coordinator::HandleStash(bool may_sync) {
         v1::CaseNotice notice;
         s = ParseBody(env.body, notice);
         if (!s.ok()) break;
+        if (notice.kind() == v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD) {
+          // Whom the case went to, by the history this client holds (its
+          // own offer, or its acceptance of one): `by` names the new
+          // coordinator, so the notice reads right for the new one and for
+          // the former one.
+          if (auto facts = LocalFacts(notice.case_id()); facts.ok()) {
+            if (facts->offer.has_value()) {
+              notice.set_by(facts->offer->to);
+            } else if (!facts->handovers.empty()) {
+              notice.set_by(facts->handovers.back().to);
+            }
+          }
+        }
         news_.notices.push_back(notice);
         if (notice.kind() == v1::NOTICE_KIND_STAND_IN_ENDED && store_->GetCase(notice.case_id()).ok()) {
           // When I was the stand-in, the history I hold says so (and that
@@ -414,23 +439,30 @@ Result<HandoverSent> Coordinator::OfferHandover(const std::string& case_id, cons
   out.result = done.result;
   out.offer = cases::CommandHash(done.envelope);
 
-  // The hand-over data: subjects with salts, and every fragment kept.
-  std::vector<v1::HandoverData> parts(1);
-  KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> subjects, store_->Subjects(case_id));
-  for (auto& s : subjects) {
-    *parts[0].add_subjects() = s;
-    WipeSubject(&s);
-  }
-  out.subjects = static_cast<size_t>(parts[0].subjects_size());
+  // The hand-over data (protocol §3.6, "What goes over"): the subjects with
+  // their salts in a part of their own (no request id), then every fragment
+  // kept in a part of its own naming the request it answers, so that the
+  // gateway can let it go over or keep it back by the policy.
+  struct Part {
+    v1::HandoverData data;
+    std::string request_id;  // empty: the subjects' part
+  };
+  std::vector<Part> parts(1);
   struct WipeParts {
-    std::vector<v1::HandoverData>& p;
+    std::vector<Part>& p;
     ~WipeParts() {
-      for (auto& d : p) {
-        for (auto& s : *d.mutable_subjects()) WipeSubject(&s);
+      for (auto& part : p) {
+        for (auto& s : *part.data.mutable_subjects()) WipeSubject(&s);
+        for (auto& h : *part.data.mutable_fragments()) SecureWipe(h.mutable_content()->data(), h.content().size());
       }
     }
   } wipe{parts};
-  size_t used = parts[0].ByteSizeLong();
+  KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> subjects, store_->Subjects(case_id));
+  for (auto& s : subjects) {
+    *parts[0].data.add_subjects() = s;
+    WipeSubject(&s);
+  }
+  out.subjects = static_cast<size_t>(parts[0].data.subjects_size());
   KP_ASSIGN_OR_RETURN(std::vector<StoredFragment> fragments, store_->Fragments(case_id));
   for (const auto& f : fragments) {
     const std::string rid = Short(f.request_id);
@@ -463,32 +495,27 @@ Result<HandoverSent> Coordinator::OfferHandover(const std::string& case_id, cons
       }
       h.set_content(std::move(inner).value());
     }
-    size_t size = h.ByteSizeLong() + 16;
-    if (size > kPartBudgetBytes) {
+    if (h.ByteSizeLong() + 16 > kPartBudgetBytes) {
       // The content alone carries the agent's signature over what it says.
       h.clear_delivery();
-      size = h.ByteSizeLong() + 16;
     }
-    if (size > kPartBudgetBytes) {
+    if (h.ByteSizeLong() + 16 > kPartBudgetBytes) {
       SecureWipe(h.mutable_content()->data(), h.content().size());
       out.left_out.push_back(rid + ": too large to hand over; the new coordinator asks " + h.source() + " again");
       continue;
     }
-    if (used + size > kPartBudgetBytes) {
-      parts.emplace_back();
-      used = 0;
-    }
-    *parts.back().add_fragments() = std::move(h);
-    used += size;
-    ++out.fragments;
+    Part& part = parts.emplace_back();
+    part.request_id = f.request_id;
+    *part.data.add_fragments() = std::move(h);
   }
   for (size_t i = 0; i < parts.size(); ++i) {
-    v1::HandoverData& data = parts[i];
+    v1::HandoverData& data = parts[i].data;
     data.set_case_id(case_id);
     data.set_offer(out.offer);
     const std::string part_id = NewMessageId();
     std::string plain = data.SerializeAsString();
     for (auto& h : *data.mutable_fragments()) SecureWipe(h.mutable_content()->data(), h.content().size());
+    for (auto& s : *data.mutable_subjects()) WipeSubject(&s);
     auto sealed = SignAndSeal(*signer_, v1::MESSAGE_KIND_HANDOVER_DATA, to, to_key, part_id, plain);
     SecureWipe(plain.data(), plain.size());
     if (!sealed.ok()) return sealed.status().WithContext("the handover was offered, but its data could not be sealed");
@@ -499,10 +526,20 @@ Result<HandoverSent> Coordinator::OfferHandover(const std::string& case_id, cons
     pkg.set_part(static_cast<uint32_t>(i + 1));
     pkg.set_parts(static_cast<uint32_t>(parts.size()));
     pkg.set_sealed(std::move(sealed).value());
+    pkg.set_request_id(parts[i].request_id);
     const std::string which = "part " + std::to_string(i + 1) + " of " + std::to_string(parts.size());
     KP_ASSIGN_OR_RETURN(SignedMessage sent, Send(v1::MESSAGE_KIND_HANDOVER_PACKAGE, pkg.SerializeAsString(), part_id));
     auto answer = AwaitAnswer(sent.message_id);
     if (!answer.ok()) {
+      const StatusCode code = answer.status().code();
+      if (i > 0 && (code == StatusCode::kInvalidArgument || code == StatusCode::kNotFound ||
+                    code == StatusCode::kPermissionDenied || code == StatusCode::kFailedPrecondition)) {
+        // The gateway refused this one fragment (e.g. an answer it never
+        // delivered in this case): the others still go.
+        out.left_out.push_back(Short(parts[i].request_id) + ": the gateway did not take it (" +
+                               std::string(answer.status().message()) + ")");
+        continue;
+      }
       return answer.status().WithContext("the handover of case " + case_id + " was offered, but the gateway did not take " +
                                          which + " of its data");
     }
@@ -511,6 +548,7 @@ Result<HandoverSent> Coordinator::OfferHandover(const std::string& case_id, cons
                                    which + " of its data in time; cancel the offer and offer again");
     }
     ++out.parts;
+    if (i > 0) ++out.fragments;
   }
   return out;
 }
@@ -548,6 +586,10 @@ Result<HandoverTaken> Coordinator::AcceptHandover(const std::string& case_id) {
   KP_ASSIGN_OR_RETURN(auto fragments, store_->Fragments(case_id));
   out.fragments = fragments.size();
   for (auto& f : fragments) SecureWipe(f.content.data(), f.content.size());
+  // What the gateway kept back by the policy (said once, after the release).
+  for (const auto& n : news_.notices) {
+    if (n.kind() == v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD && n.case_id() == case_id) out.withheld += n.withheld();
+  }
   return out;
 }
 
@@ -676,6 +718,16 @@ Status Coordinator::TakeHandoverPart(const VerifiedEnvelope& env, bool may_sync)
   } wipe{data};
   if (data.case_id() != pkg.case_id() || data.offer() != pkg.offer()) {
     return UnauthenticatedError(which + ": the sealed data names another case or offer");
+  }
+  // Either the subjects' part (no request id, no fragment) or one fragment,
+  // the answer to the request the part names (the one the gateway let over).
+  if (pkg.request_id().empty() && data.fragments_size() > 0) {
+    return InvalidArgumentError(which + ": it names no request but carries fragments; not taken");
+  }
+  if (!pkg.request_id().empty() &&
+      (data.fragments_size() != 1 || data.fragments(0).request_id() != pkg.request_id() || data.subjects_size() > 0)) {
+    return InvalidArgumentError(which + ": it names request " + Short(pkg.request_id()) +
+                                " but does not carry exactly that one fragment; not taken");
   }
   KP_ASSIGN_OR_RETURN(cases::CaseFacts facts, LocalFacts(pkg.case_id()));
   for (const auto& s : data.subjects()) {

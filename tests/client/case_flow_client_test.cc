@@ -1,8 +1,9 @@
 // The coordinator client through the workflows of issue 14, against the real
 // gateway and real agents (loopback CURVE, real SQLite): Veilig Thuis refers
 // and a casusregisseur accepts or declines; a case is handed over with its
-// subjects and fragments, whose agent signatures still verify at the new
-// coordinator; a stand-in that returns by itself; cancelled and lapsed
+// subjects and the fragments the policy gives the next coordinator, whose
+// agent signatures still verify there (the rest stays behind; both are
+// told); a stand-in that returns by itself; cancelled and lapsed
 // offers; an acute case; and the refusals, each with a reason a person reads.
 // The clock is a manual one shared by every party, so days pass in a test.
 #include <spdlog/spdlog.h>
@@ -191,37 +192,63 @@ TEST_F(CaseFlowClientTest, OnlyARoleThatRefersMaySendAReferral) {
 
 // ------------------------------------------------------------- handovers
 
-TEST_F(CaseFlowClientTest, AHandoverMovesSubjectsAndFragmentsWithTheirAgentSignatures) {
+TEST_F(CaseFlowClientTest, AHandoverMovesSubjectsAndWhatThePolicyGivesTheNextCoordinatorWithAgentSignatures) {
   auto reg = As(Region::kCoordinator);
   ASSERT_TRUE(reg);
-  const std::string case_id = CaseWithAFragment(*reg);
+  const std::string case_id = CaseWithAFragment(*reg);  // police incidents
   ASSERT_FALSE(case_id.empty());
-  ASSERT_EQ(FragmentsKept(*reg, case_id), 1u);
+  // In risk-driven care the casusregisseur also holds the youth protection
+  // measures, which the policy gives the wijkteam's casuscoordinator too
+  // (R-JB-WIJK-01); the police incidents it does not give it.
+  ASSERT_OK(region_->StartAgent("jeugdbescherming"));
+  ASSERT_OK(reg->Admit(case_id, "jeugdbescherming").status());
+  ASSERT_OK(reg->ChangePhase(case_id, "risicogestuurde-zorg").status());
+  ASSERT_OK_AND_ASSIGN(std::string measures_id,
+                       reg->SendRequest({case_id, "jeugdbescherming", {"jeugdbescherming-maatregelen"},
+                                         "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(Outcome measures, reg->AwaitOutcome(measures_id, kWaitMs));
+  ASSERT_EQ(measures.kind, Outcome::Kind::kDelivered) << measures.refusal.reason() << measures.error.ToString();
+  ASSERT_EQ(FragmentsKept(*reg, case_id), 2u);
 
+  // One part with the subjects, one part per fragment, each naming its request.
   ASSERT_OK_AND_ASSIGN(HandoverSent sent, reg->OfferHandover(case_id, Region::kWijkteamCoordinator, "naar-wijkteam",
                                                              clock_.NowMillis() + 7 * kDay, 0));
-  EXPECT_EQ(sent.parts, 1u);
+  EXPECT_EQ(sent.parts, 3u);
   EXPECT_EQ(sent.subjects, 2u);
-  EXPECT_EQ(sent.fragments, 1u);
+  EXPECT_EQ(sent.fragments, 2u);
   EXPECT_TRUE(sent.left_out.empty());
   EXPECT_EQ(sent.result.status().pending_handover_to(), Region::kWijkteamCoordinator);
 
   auto wijk = As(Region::kWijkteamCoordinator);
   ASSERT_TRUE(wijk);
   ASSERT_OK_AND_ASSIGN(HandoverTaken taken, wijk->AcceptHandover(case_id));
-  EXPECT_EQ(taken.parts_received, 1u);
-  EXPECT_EQ(taken.parts, 1u);
+  EXPECT_EQ(taken.parts_received, 2u);
+  EXPECT_EQ(taken.parts, 3u);
   EXPECT_EQ(taken.subjects, 2u);
-  EXPECT_EQ(taken.fragments, 1u);
-  EXPECT_TRUE(wijk->TakeNews().problems.empty());
-  // The police agent's signature still verifies at the new coordinator.
+  EXPECT_EQ(taken.fragments, 1u);  // only what arrived
+  EXPECT_EQ(taken.withheld, 1u);
+  News news = wijk->TakeNews();
+  EXPECT_TRUE(news.problems.empty());
+  int withheld_notices = 0;
+  for (const auto& n : news.notices) {
+    if (n.kind() != v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD) continue;
+    ++withheld_notices;
+    EXPECT_EQ(n.case_id(), case_id);
+    EXPECT_EQ(n.withheld(), 1u);
+    EXPECT_THAT(NoticeText(n, Region::kWijkteamCoordinator),
+                HasSubstr("1 fragment(s) of case " + case_id + " were not handed over to you: the policy does not "
+                          "give them to your role now; ask the partners again if you need them"));
+  }
+  EXPECT_EQ(withheld_notices, 1);
+  // The jeugdbescherming agent's signature still verifies at the new coordinator.
   ASSERT_OK_AND_ASSIGN(auto fragments, wijk->store().Fragments(case_id));
   ASSERT_EQ(fragments.size(), 1u);
+  EXPECT_EQ(fragments[0].request_id, measures_id);
   EXPECT_EQ(fragments[0].handed_by, Region::kCoordinator);
   ASSERT_OK_AND_ASSIGN(Outcome read, wijk->ReadFragment(fragments[0]));
   EXPECT_EQ(read.kind, Outcome::Kind::kDelivered);
   EXPECT_EQ(read.content.case_id(), case_id);
-  EXPECT_EQ(read.content.categories(0).category(), "politie-incidenten");
+  EXPECT_EQ(read.content.categories(0).category(), "jeugdbescherming-maatregelen");
   // A changed byte in the kept content is caught.
   StoredFragment bent = fragments[0];
   bent.content[bent.content.size() / 2] ^= 1;
@@ -237,12 +264,22 @@ TEST_F(CaseFlowClientTest, AHandoverMovesSubjectsAndFragmentsWithTheirAgentSigna
   EXPECT_EQ(asked.kind, Outcome::Kind::kRefused) << asked.error.ToString();
   EXPECT_THAT(asked.refusal.reason(), HasSubstr("no rule permits politie"));
 
-  // The former coordinator learns it, deletes its copies and can no longer act.
+  // The former coordinator learns it, deletes all its copies (what stayed
+  // behind too) and can no longer act.
   ASSERT_OK(reg->FetchInbox("").status());
-  News news = reg->TakeNews();
+  news = reg->TakeNews();
   bool told = false;
-  for (const auto& n : news.notices) told |= n.kind() == v1::NOTICE_KIND_HANDOVER_ACCEPTED;
+  withheld_notices = 0;
+  for (const auto& n : news.notices) {
+    told |= n.kind() == v1::NOTICE_KIND_HANDOVER_ACCEPTED;
+    if (n.kind() != v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD) continue;
+    ++withheld_notices;
+    EXPECT_EQ(n.withheld(), 1u);
+    EXPECT_THAT(NoticeText(n, Region::kCoordinator),
+                HasSubstr("1 fragment(s) of case " + case_id + " stayed behind and were deleted"));
+  }
   EXPECT_TRUE(told);
+  EXPECT_EQ(withheld_notices, 1);
   EXPECT_EQ(SubjectsKept(*reg, case_id), 0u);
   EXPECT_EQ(FragmentsKept(*reg, case_id), 0u);
   EXPECT_FALSE(reg->Admit(case_id, "om").ok());
@@ -411,6 +448,15 @@ TEST_F(CaseFlowClientTest, NoticesReadInWords) {
   EXPECT_THAT(NoticeText(n), HasSubstr("ketenpoort case accept-handover VT-2026-0001"));
   n.set_kind(v1::NOTICE_KIND_ACUTE_WINDOW_ENDED);
   EXPECT_THAT(NoticeText(n), HasSubstr("hand it over"));
+  // Data kept back: said to the new coordinator (`by`) and to the former one.
+  n.set_kind(v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD);
+  n.set_by("wijkteam-01");
+  n.set_withheld(3);
+  EXPECT_EQ(NoticeText(n, "wijkteam-01"),
+            "3 fragment(s) of case VT-2026-0001 were not handed over to you: the policy does not give them to your "
+            "role now; ask the partners again if you need them");
+  EXPECT_THAT(NoticeText(n, "regisseur-01"),
+              HasSubstr("3 fragment(s) of case VT-2026-0001 stayed behind and were deleted"));
 }
 
 }  // namespace

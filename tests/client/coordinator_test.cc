@@ -558,5 +558,75 @@ TEST_F(HostileGatewayTest, AHandoverPartTheHistoryDoesNotShowIsNotTaken) {
   EXPECT_EQ(parts.first, 0u);
 }
 
+TEST_F(HostileGatewayTest, AHandoverPartMustCarryExactlyTheFragmentOfTheRequestItNames) {
+  // The case went to the wijkteam and came back to me: an offer by it to me
+  // that I accepted, so its parts are mine to take, if they are well formed.
+  const Identity& me = region_->identity(Region::kCoordinator);
+  EnvelopeSigner wijk(Region::kWijkteamCoordinator,
+                      region_->identity(Region::kWijkteamCoordinator).signing().secret_key, SystemClock::Get());
+  const int64_t week = SystemClock::Get().NowMillis() + 7 * 86'400'000LL;
+  auto offer = [&](const std::string& to) {
+    return [to, week](v1::CaseCommand& c) {
+      c.mutable_offer_handover()->set_to(to);
+      c.mutable_offer_handover()->set_reason_code("overdracht");
+      c.mutable_offer_handover()->set_expires_at_ms(week);
+    };
+  };
+  auto accept = [](const std::string& offered) {
+    return [h = cases::CommandHash(offered)](v1::CaseCommand& c) { c.mutable_accept_handover()->set_offer(h); };
+  };
+  const std::string away = chain_->Add(offer(Region::kWijkteamCoordinator));
+  chain_->SignWith(wijk);
+  chain_->Add(accept(away));
+  const std::string back = chain_->Add(offer(me.id()));
+  chain_->SignWith(*coordinator_signer_);
+  chain_->Add(accept(back));
+  for (size_t i = 2; i < chain_->commands().size(); ++i) {
+    ASSERT_OK(coordinator_->store().AppendCommand(kCase, i, cases::CommandHash(chain_->commands()[i]),
+                                                  chain_->commands()[i]));
+  }
+  const std::string offer_hash = cases::CommandHash(back);
+  auto part = [&](const std::string& request_id, const std::vector<std::string>& fragment_ids, uint32_t n) {
+    v1::HandoverData data;
+    data.set_case_id(kCase);
+    data.set_offer(offer_hash);
+    for (const auto& id : fragment_ids) {
+      v1::HandedFragment* h = data.add_fragments();
+      h->set_request_id(id);
+      h->set_source("politie");
+      h->set_content("not checked before the part's shape");
+    }
+    const std::string part_id = NewMessageId();
+    auto sealed = SignAndSeal(wijk, v1::MESSAGE_KIND_HANDOVER_DATA, me.id(), me.sealing().public_key, part_id,
+                              data.SerializeAsString());
+    EXPECT_OK(sealed.status());
+    v1::HandoverPackage pkg;
+    pkg.set_case_id(kCase);
+    pkg.set_to(me.id());
+    pkg.set_offer(offer_hash);
+    pkg.set_part(n);
+    pkg.set_parts(4);
+    pkg.set_sealed(sealed.value_or(""));
+    pkg.set_request_id(request_id);
+    auto m = wijk.Sign(v1::MESSAGE_KIND_HANDOVER_PACKAGE, "", "", pkg.SerializeAsString(), part_id);
+    EXPECT_OK(m.status());
+    return m.ok() ? m->bytes : std::string();
+  };
+  const std::string asked(16, 'a'), other(16, 'b');
+  // A fragment under a request the part does not name (one the gateway may
+  // have kept back), two fragments under one request, none, and a fragment
+  // in the part that names no request.
+  Feed({part(asked, {other}, 2), part(asked, {asked, other}, 3), part(asked, {}, 4), part("", {other}, 1)});
+  News news = coordinator_->TakeNews();
+  ASSERT_EQ(news.problems.size(), 4u);
+  for (const auto& p : news.problems) {
+    EXPECT_THAT(p, testing::StatusIs(StatusCode::kInvalidArgument, "not taken"));
+    EXPECT_EQ(p.message().find(kCanaryName), std::string::npos);
+  }
+  EXPECT_EQ(FragmentsStored(), 0u);
+  ASSERT_OK_AND_ASSIGN(auto parts, coordinator_->store().HandoverParts(kCase, offer_hash));
+  EXPECT_EQ(parts.first, 0u);
+}
+
 }  // namespace
 }  // namespace kp::client

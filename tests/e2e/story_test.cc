@@ -3,9 +3,11 @@
 // 127.0.0.1, real SQLite files and audit logs, the real clock:
 //   1. Veilig Thuis refers a family; the Veiligheidsteam's casusregisseur
 //      accepts; partners answer; the case is handed to the wijkteam's
-//      casuscoördinator at a marked moment, with what the casusregisseur held.
+//      casuscoördinator at a marked moment, with what of the casusregisseur's
+//      data the policy gives the wijkteam (the rest stays behind).
 //   2. The police open an acute case at night with Veilig Thuis and the CIT;
-//      the next morning it is handed to Veilig Thuis.
+//      the next morning it is handed to Veilig Thuis, with the CIT's report
+//      (Veilig Thuis' own reports stay behind).
 // And the privacy officer's record of both: every step in the gateway's log,
 // no personal data anywhere in the logs.
 #include <spdlog/spdlog.h>
@@ -155,29 +157,33 @@ TEST_F(StoryTest, VeiligThuisRefersTheVeiligheidsteamAcceptsAndHandsTheCaseToThe
   Outcome reports = Ask(*regisseur, case_id, "veilig-thuis", {"veilig-thuis-meldingen"}, "veiligheidstaxatie");
   ASSERT_EQ(reports.kind, Outcome::Kind::kDelivered) << reports.refusal.reason() << reports.error.ToString();
 
-  // The marked moment: in risk-driven care the case goes to the wijkteam's
-  // casuscoördinator, with the subjects and the fragments the casusregisseur held.
+  // In risk-driven care the casusregisseur also asks Jeugdbescherming for
+  // the measures, which the policy gives the wijkteam's casuscoördinator too.
   ASSERT_OK(regisseur->ChangePhase(case_id, "risicogestuurde-zorg").status());
+  Outcome youth = Ask(*regisseur, case_id, "jeugdbescherming", {"jeugdbescherming-maatregelen"}, "plan-van-aanpak");
+  ASSERT_EQ(youth.kind, Outcome::Kind::kDelivered) << youth.refusal.reason() << youth.error.ToString();
+
+  // The marked moment: the case goes to the wijkteam's casuscoördinator with
+  // the subjects and what of the casusregisseur's fragments the policy gives
+  // it now: the measures, not the police incidents nor Veilig Thuis' reports.
   const int64_t now = SystemClock::Get().NowMillis();
   ASSERT_OK_AND_ASSIGN(client::HandoverSent offered,
                        regisseur->OfferHandover(case_id, Region::kWijkteamCoordinator, "naar-wijkteam",
                                                 now + 7 * kDayMs, 0));
   EXPECT_EQ(offered.subjects, 2u);
-  EXPECT_EQ(offered.fragments, 2u);
+  EXPECT_EQ(offered.fragments, 3u);  // taken by the gateway, which decides what goes over
   auto wijk = Connect(Region::kWijkteamCoordinator);
   ASSERT_NE(wijk, nullptr);
   ASSERT_OK_AND_ASSIGN(client::HandoverTaken taken, wijk->AcceptHandover(case_id));
   EXPECT_EQ(taken.subjects, 2u);
-  EXPECT_EQ(taken.fragments, 2u);
-  // The fragments still carry the agents' own signatures.
+  EXPECT_EQ(taken.fragments, 1u);
+  EXPECT_EQ(taken.withheld, 2u);
+  // The fragment still carries the agent's own signature.
   ASSERT_OK_AND_ASSIGN(auto fragments, wijk->store().Fragments(case_id));
-  ASSERT_EQ(fragments.size(), 2u);
-  std::set<std::string> signers;
-  for (const auto& f : fragments) {
-    ASSERT_OK_AND_ASSIGN(Outcome read, wijk->ReadFragment(f));
-    signers.insert(read.signer);
-  }
-  EXPECT_EQ(signers, (std::set<std::string>{"politie-agent", "veilig-thuis-agent"}));
+  ASSERT_EQ(fragments.size(), 1u);
+  EXPECT_EQ(fragments[0].request_id, youth.request_id);
+  ASSERT_OK_AND_ASSIGN(Outcome read, wijk->ReadFragment(fragments[0]));
+  EXPECT_EQ(read.signer, "jeugdbescherming-agent");
 
   // Only the new coordinator acts now; it asks under its own rules. The
   // former coordinator's command, signed on the history it knew, is refused;
@@ -196,6 +202,7 @@ TEST_F(StoryTest, VeiligThuisRefersTheVeiligheidsteamAcceptsAndHandsTheCaseToThe
   EXPECT_EQ(Count(records, v1::AUDIT_EVENT_REFERRAL_ACCEPTED), 1);
   EXPECT_EQ(Count(records, v1::AUDIT_EVENT_HANDOVER_OFFERED), 1);
   EXPECT_EQ(Count(records, v1::AUDIT_EVENT_HANDOVER_ACCEPTED), 1);
+  EXPECT_EQ(Count(records, v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD), 2);
   for (const auto& r : records) {
     if (r.event() != v1::AUDIT_EVENT_HANDOVER_ACCEPTED) continue;
     EXPECT_EQ(r.handover().from(), Region::kCoordinator);
@@ -263,7 +270,9 @@ TEST_F(StoryTest, ThePoliceOpenAnAcuteCaseAtNightAndHandItToVeiligThuisInTheMorn
                     "Acuut gevaar: CIT ter plaatse, kinderen in huis.");
   ASSERT_EQ(cit.kind, Outcome::Kind::kDelivered) << cit.refusal.reason() << cit.error.ToString();
 
-  // The next morning: handed over to Veilig Thuis, which takes over what the police held.
+  // The next morning: handed over to Veilig Thuis, which takes over what of
+  // the police's data the policy gives it: the CIT's report (R-ACUUT-CIT-01),
+  // not its own reports (no rule from Veilig Thuis to Veilig Thuis).
   ASSERT_OK_AND_ASSIGN(client::HandoverSent offered,
                        police->OfferHandover(case_id, Region::kVeiligThuisCoordinator, "naar-veilig-thuis",
                                              now + kDayMs, 0));
@@ -271,7 +280,11 @@ TEST_F(StoryTest, ThePoliceOpenAnAcuteCaseAtNightAndHandItToVeiligThuisInTheMorn
   auto vt = Connect(Region::kVeiligThuisCoordinator);
   ASSERT_NE(vt, nullptr);
   ASSERT_OK_AND_ASSIGN(client::HandoverTaken taken, vt->AcceptHandover(case_id));
-  EXPECT_EQ(taken.fragments, 2u);
+  EXPECT_EQ(taken.fragments, 1u);
+  EXPECT_EQ(taken.withheld, 1u);
+  ASSERT_OK_AND_ASSIGN(auto fragments, vt->store().Fragments(case_id));
+  ASSERT_EQ(fragments.size(), 1u);
+  EXPECT_EQ(fragments[0].request_id, cit.request_id);
   EXPECT_EQ(taken.result.status().coordinator(), Region::kVeiligThuisCoordinator);
   EXPECT_EQ(taken.result.status().acute_until_ms(), 0);  // no longer acute: handed over in time
   EXPECT_GT(taken.result.status().coordination_ends_ms(), now + 547 * kDayMs);  // monitoring, at most 18 months
