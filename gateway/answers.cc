@@ -14,6 +14,10 @@ namespace kp::gateway {
 namespace v1 = ketenpoort::v1;
 using internal::IdHex;
 
+namespace {
+constexpr int64_t kDayMs = 24LL * 3600 * 1000;
+}  // namespace
+
 void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   const std::string& sender = m.sender;
   const VerifiedEnvelope& env = m.env;
@@ -86,6 +90,13 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
     spdlog::error("cannot close request: {}", s.message());
     FailUnit(s);
   }
+  // What it authorised, kept for a handover of the case (§3.6, "What goes
+  // over"): the coordinator's request body and the decision, not the case
+  // evidence.
+  if (Status s = RememberDelivered(r); !s.ok()) {
+    spdlog::error("request {}: cannot keep what was authorised for it: {}", IdHex(request_id), s.message());
+    FailUnit(s);
+  }
   v1::Receipt receipt;
   receipt.set_delivery_id(env.header.message_id());
   receipt.set_audit_index(*index);
@@ -96,6 +107,24 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
   ++stats_.delivered;
   spdlog::debug("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
+}
+
+Status GatewayCore::RememberDelivered(const StoredRequest& r) {
+  v1::Authorisation auth;
+  v1::Envelope request_envelope;
+  if (!auth.ParseFromString(r.authorisation) || !request_envelope.ParseFromString(auth.request_envelope())) {
+    return InternalError("the stored authorisation of the request does not parse");
+  }
+  const int64_t now = clock_.NowMillis();
+  const int64_t days = auth.decision().obligations().retention_days();
+  DeliveredRequest d;
+  d.request_id = r.request_id;
+  d.case_id = r.case_id;
+  d.request = request_envelope.body();
+  d.decision = auth.decision().SerializeAsString();
+  d.delivered_ms = now;
+  d.forget_ms = days != 0 ? now + days * kDayMs : 0;
+  return store_->AddDelivered(d);
 }
 
 void GatewayCore::HandleAgentRefusal(const VerifiedMessage& m) {

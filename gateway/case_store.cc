@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS case_deadlines(
   case_id TEXT NOT NULL, kind INTEGER NOT NULL, key BLOB NOT NULL, due_ms INTEGER NOT NULL,
   PRIMARY KEY(case_id, kind, key));
 CREATE INDEX IF NOT EXISTS case_deadlines_due ON case_deadlines(due_ms);
+CREATE TABLE IF NOT EXISTS delivered(
+  request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, request BLOB NOT NULL, decision BLOB NOT NULL,
+  delivered_ms INTEGER NOT NULL, forget_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS delivered_by_case ON delivered(case_id);
+CREATE INDEX IF NOT EXISTS delivered_by_forget ON delivered(forget_ms);
 )sql";
 
 }  // namespace
@@ -266,6 +271,35 @@ Result<std::optional<ClosedRequest>> CaseStore::GetClosedRequest(const std::stri
 Status CaseStore::ForgetClosedRequests(int64_t closed_before_ms) {
   KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "DELETE FROM closed_requests WHERE closed_ms < ?").Int(closed_before_ms).Run();
+}
+
+Status CaseStore::AddDelivered(const DeliveredRequest& d) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_,
+              "INSERT OR REPLACE INTO delivered(request_id, case_id, request, decision, delivered_ms, forget_ms) "
+              "VALUES(?, ?, ?, ?, ?, ?)")
+      .Bind(d.request_id).Text(d.case_id).Bind(d.request).Bind(d.decision).Int(d.delivered_ms).Int(d.forget_ms)
+      .Run();
+}
+
+Result<std::optional<DeliveredRequest>> CaseStore::GetDelivered(const std::string& request_id, int64_t now_ms) {
+  Stmt q(*database_,
+         "SELECT request_id, case_id, request, decision, delivered_ms, forget_ms FROM delivered "
+         "WHERE request_id = ? AND (forget_ms = 0 OR forget_ms > ?)");
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Int(now_ms).Step());
+  if (!row) return std::optional<DeliveredRequest>();
+  return std::optional<DeliveredRequest>(
+      DeliveredRequest{q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4), q.ColInt(5)});
+}
+
+Status CaseStore::ForgetDelivered(const std::string& case_id) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_, "DELETE FROM delivered WHERE case_id = ?").Text(case_id).Run();
+}
+
+Status CaseStore::ForgetExpiredDelivered(int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_, "DELETE FROM delivered WHERE forget_ms <> 0 AND forget_ms <= ?").Int(now_ms).Run();
 }
 
 Status CaseStore::MarkAllUndelivered(const std::string& source_partner) {

@@ -63,6 +63,21 @@ struct ClosedRequest {
   int64_t closed_ms = 0;
 };
 
+// What the gateway authorised for a request it delivered the answer to
+// (docs/protocol.md §3.6, "What goes over"): a handover part that carries
+// that answer goes over only when the policy would give it to the next
+// coordinator now. Kept until the case closes or the decision's retention
+// has passed, whichever comes first. Ids, policy ids and the request's
+// body (subject references, never subject data) only.
+struct DeliveredRequest {
+  std::string request_id;  // 16 bytes
+  std::string case_id;
+  std::string request;     // serialized FragmentRequest (the coordinator's body)
+  std::string decision;    // serialized v1::Decision the gateway sent with it
+  int64_t delivered_ms = 0;
+  int64_t forget_ms = 0;   // the decision's retention ends; 0: when the case closes
+};
+
 // A referral the gateway holds (docs/protocol.md §3.7). Ids and codes only.
 enum class ReferralState { kWaiting = 1, kAccepted = 2, kDeclined = 3, kExpired = 4 };
 
@@ -173,6 +188,14 @@ class CaseStore {
   Status CloseRequest(const StoredRequest& request, const ClosedRequest& closed);
   Result<std::optional<ClosedRequest>> GetClosedRequest(const std::string& request_id);
   Status ForgetClosedRequests(int64_t closed_before_ms);
+  // What was authorised for a request whose answer was delivered (kept
+  // for a handover). Absent once forgotten, or past `forget_ms` at `now_ms`.
+  Status AddDelivered(const DeliveredRequest& delivered);
+  Result<std::optional<DeliveredRequest>> GetDelivered(const std::string& request_id, int64_t now_ms);
+  // The case closed: its rows go.
+  Status ForgetDelivered(const std::string& case_id);
+  // Rows whose decision's retention has passed at `now_ms` go.
+  Status ForgetExpiredDelivered(int64_t now_ms);
   // Every waiting request of `source_partner` is handed to its agent again
   // (it reconnected: what was sent on the old connection may never have
   // arrived; the agent recognises a request it already answered).

@@ -588,6 +588,8 @@ void GatewayCore::Expire(int64_t now) {
   if (now - last_forget_ms_ >= 3600 * 1000) {
     last_forget_ms_ = now;
     (void)store_->ForgetClosedRequests(now - kRememberClosedMs);
+    // What was authorised for delivered requests, once its retention passed.
+    (void)store_->ForgetExpiredDelivered(now);
   }
 }
 

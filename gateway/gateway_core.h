@@ -213,6 +213,9 @@ class GatewayCore {
   void DeliverQueuedRequests(const std::string& partner);     // requests.cc
   void HandleDelivery(const VerifiedMessage& m);              // answers.cc
   void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc
+  // A delivery closed `request`: what was authorised for it is kept for a
+  // handover of its case (DeliveredRequest).
+  Status RememberDelivered(const StoredRequest& request);     // answers.cc
   void HandleInboxFetch(const VerifiedMessage& m);
   void HandleDeliveryAck(const VerifiedMessage& m);
   void HandleAuditPull(const VerifiedMessage& m);             // audit_pull.cc
@@ -238,8 +241,12 @@ class GatewayCore {
   Status AfterCaseCommand(const cases::ChainCommand& c, const cases::CaseFacts& before,
                           const cases::CaseFacts& after, uint64_t command_index);
   // Moves the held parts of `offer` into the next coordinator's inbox
-  // (HANDOVER_DATA recorded); `drop`: they go without being delivered.
-  Status ReleaseHandoverParts(const std::string& case_id, const std::string& offer, bool drop, size_t* dropped);
+  // (HANDOVER_DATA recorded) — the subjects' part always, a fragment's part
+  // only when cases::DecideHandOver permits it on `facts` (the case after
+  // the accept); a part the policy keeps back is dropped and recorded
+  // (HANDOVER_DATA_WITHHELD), and both coordinators get one notice saying
+  // how many. `drop`: they all go without being delivered.
+  Status ReleaseHandoverParts(const cases::CaseFacts& facts, const std::string& offer, bool drop, size_t* dropped);
   // A CASE_NOTICE held in `to`'s inbox (sent at once when it is connected).
   void Notify(const std::string& to, const ketenpoort::v1::CaseNotice& notice);
   // Coordinator participants of `partner` whose role is `acute` or `coordinates`.

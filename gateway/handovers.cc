@@ -7,13 +7,19 @@
 // participants concerned (CASE_NOTICE, held in their inbox) and holds the
 // former coordinator's sealed handover package until the handover is
 // accepted. It reads none of the package: it is sealed to the next
-// coordinator.
+// coordinator. Each part but the subjects' names the request whose answer
+// it carries; on release the gateway asks the policy whether that answer may
+// go to the next coordinator now (cases::DecideHandOver, on what it kept
+// when it delivered the answer) and drops, records and reports a part the
+// policy keeps back (§3.6, "What goes over").
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "case/case_chain.h"
 #include "case/decision.h"
+#include "case/policy_category.h"
 #include "core/base/encoding.h"
 #include "core/base/time_format.h"
 #include "core/envelope/wire_format.h"
@@ -57,6 +63,16 @@ v1::CaseNotice NewNotice(v1::NoticeKind kind, const cases::CaseFacts& f, const s
   n.set_reason_code(reason);
   n.set_audit_index(audit_index);
   return n;
+}
+
+// The request a held handover part names (HandoverPackage.request_id), read
+// from the sender's envelope the gateway checked on receipt; "" for the
+// subjects' part.
+std::string PartRequestId(const std::string& envelope) {
+  v1::Envelope env;
+  v1::HandoverPackage p;
+  if (!env.ParseFromString(envelope) || !p.ParseFromString(env.body())) return "";
+  return p.request_id();
 }
 
 }  // namespace
@@ -182,7 +198,7 @@ Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::
       Notify(m.from, NewNotice(v1::NOTICE_KIND_HANDOVER_ACCEPTED, after, c.signer, c.signed_ms, m.stand_in_until_ms,
                                m.reason, index));
       size_t dropped = 0;
-      KP_RETURN_IF_ERROR(ReleaseHandoverParts(case_id, offer, false, &dropped));
+      KP_RETURN_IF_ERROR(ReleaseHandoverParts(after, offer, false, &dropped));
       (void)now;
       break;
     }
@@ -190,7 +206,7 @@ Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::
       if (!before.offer) break;
       KP_RETURN_IF_ERROR(store_->RemoveDeadline({case_id, DeadlineKind::kOfferLapses, before.offer->hash, 0}));
       size_t dropped = 0;
-      KP_RETURN_IF_ERROR(ReleaseHandoverParts(case_id, before.offer->hash, true, &dropped));
+      KP_RETURN_IF_ERROR(ReleaseHandoverParts(after, before.offer->hash, true, &dropped));
       if (dropped != 0) spdlog::info("case {}: {} held handover part(s) dropped with the offer", case_id, dropped);
       break;
     }
@@ -204,8 +220,10 @@ Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::
       // A pending offer ends with the case: its package goes undelivered.
       if (const cases::HandoverOffer* o = before.PendingOfferAt(c.signed_ms)) {
         size_t dropped = 0;
-        KP_RETURN_IF_ERROR(ReleaseHandoverParts(case_id, o->hash, true, &dropped));
+        KP_RETURN_IF_ERROR(ReleaseHandoverParts(after, o->hash, true, &dropped));
       }
+      // What it authorised for the case's requests is no longer kept.
+      KP_RETURN_IF_ERROR(store_->ForgetDelivered(case_id));
       break;
     }
     default:
@@ -214,8 +232,9 @@ Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::
   return OkStatus();
 }
 
-Status GatewayCore::ReleaseHandoverParts(const std::string& case_id, const std::string& offer, bool drop,
+Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& facts, const std::string& offer, bool drop,
                                          size_t* dropped) {
+  const std::string& case_id = facts.case_id;
   KP_ASSIGN_OR_RETURN(std::vector<HeldHandoverPart> parts, store_->HandoverParts(offer));
   if (parts.empty()) return OkStatus();
   KP_RETURN_IF_ERROR(store_->DropHandoverParts(offer));
@@ -223,24 +242,89 @@ Status GatewayCore::ReleaseHandoverParts(const std::string& case_id, const std::
     *dropped = parts.size();
     return OkStatus();
   }
-  // One record per release: who handed what size to whom (never what).
-  uint64_t bytes = 0;
-  for (const auto& p : parts) bytes += p.envelope.size();
+  // What goes over (§3.6): the subjects' part always; a fragment's part
+  // when the policy would give its answer to the next coordinator now.
+  const int64_t now = clock_.NowMillis();
   const HeldHandoverPart& first = parts.front();
-  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_HANDOVER_DATA, first.sender);
-  rec.set_case_id(case_id);
-  rec.set_message_id(first.message_id);
-  rec.mutable_handover()->set_from(first.sender);
-  rec.mutable_handover()->set_to(first.recipient);
-  rec.mutable_payload()->set_ciphertext_bytes(bytes);
-  rec.set_reason(std::to_string(parts.size()) + " sealed handover part(s) of " + std::to_string(first.parts) +
-                 " moved to the inbox of " + first.recipient);
-  KP_RETURN_IF_ERROR(Audit(std::move(rec)).status());
+  const RegistryEntry* to = Enrolled(first.recipient);
+  auto policy = policy_;  // the decisions' views point into it
+  struct Withheld {
+    std::string request_id;
+    v1::FragmentRequest request;
+    policy::Decision decision;
+  };
+  std::vector<const HeldHandoverPart*> going;
+  std::vector<Withheld> withheld;
   for (const auto& p : parts) {
-    // Held until the next coordinator acknowledges it (by the package's id).
-    SendOrHold(p.recipient, case_id, p.envelope, p.message_id);
+    const std::string request_id = PartRequestId(p.envelope);
+    if (request_id.empty()) {
+      going.push_back(&p);
+      continue;
+    }
+    Withheld w;
+    w.request_id = request_id;
+    KP_ASSIGN_OR_RETURN(std::optional<DeliveredRequest> delivered, store_->GetDelivered(request_id, now));
+    v1::Decision original;
+    if (!delivered || delivered->case_id != case_id) {
+      w.decision.reason = "the gateway no longer keeps what it authorised for this request (its retention passed)";
+    } else if (!w.request.ParseFromString(delivered->request) || !original.ParseFromString(delivered->decision)) {
+      w.decision.reason = "what the gateway kept of this request does not parse";
+    } else if (to == nullptr) {
+      w.decision.reason = first.recipient + " is not enrolled";
+    } else {
+      policy::Decision d = cases::DecideHandOver(*policy, facts, w.request, original, *to, now);
+      if (d.effect == policy::Effect::kPermit) {
+        going.push_back(&p);
+        continue;
+      }
+      w.decision = std::move(d);
+    }
+    withheld.push_back(std::move(w));
   }
-  spdlog::info("case {}: {} handover part(s), {} bytes, to {}", case_id, parts.size(), bytes, first.recipient);
+  if (!going.empty()) {
+    // One record per release: who handed what size to whom (never what).
+    uint64_t bytes = 0;
+    for (const auto* p : going) bytes += p->envelope.size();
+    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_HANDOVER_DATA, first.sender);
+    rec.set_case_id(case_id);
+    rec.set_phase(facts.phase);
+    rec.set_message_id(going.front()->message_id);
+    rec.mutable_handover()->set_from(first.sender);
+    rec.mutable_handover()->set_to(first.recipient);
+    rec.mutable_payload()->set_ciphertext_bytes(bytes);
+    rec.set_reason(std::to_string(going.size()) + " sealed handover part(s) of " + std::to_string(first.parts) +
+                   " moved to the inbox of " + first.recipient +
+                   (withheld.empty() ? "" : "; " + std::to_string(withheld.size()) + " kept back by the policy"));
+    KP_RETURN_IF_ERROR(Audit(std::move(rec)).status());
+  }
+  uint64_t last_index = 0;
+  for (const auto& w : withheld) {
+    // Ids only: the request, its source and categories, who to whom, why.
+    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD, identity_->id());
+    rec.set_case_id(case_id);
+    rec.set_phase(facts.phase);
+    rec.set_message_id(w.request_id);
+    rec.set_source_partner(w.request.source_partner());
+    for (const auto& cat : w.request.categories()) cases::AddPolicyCategory(*policy, cat, &rec);
+    if (to != nullptr) rec.set_recipient_partner(to->card.partner);
+    rec.mutable_handover()->set_from(first.sender);
+    rec.mutable_handover()->set_to(first.recipient);
+    cases::ToAudit(w.decision, &rec);
+    rec.set_reason(w.decision.reason);
+    KP_ASSIGN_OR_RETURN(last_index, Audit(std::move(rec)));
+  }
+  for (const auto* p : going) {
+    // Held until the next coordinator acknowledges it (by the package's id).
+    SendOrHold(p->recipient, case_id, p->envelope, p->message_id);
+  }
+  if (!withheld.empty()) {
+    v1::CaseNotice n = NewNotice(v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD, facts, "", now, 0, "", last_index);
+    n.set_withheld(static_cast<uint32_t>(withheld.size()));
+    Notify(first.recipient, n);
+    Notify(first.sender, n);
+  }
+  spdlog::info("case {}: {} handover part(s) to {}, {} kept back by the policy", case_id, going.size(),
+               first.recipient, withheld.size());
   return OkStatus();
 }
 
@@ -299,6 +383,20 @@ void GatewayCore::HandleHandoverPackage(const VerifiedMessage& m) {
     return refuse(FailedPreconditionError("the handover offer of case " + facts.case_id + " to " + p.to() +
                                           " lapsed or was cancelled: its package is not taken"));
   }
+  // A fragment's part names the request whose answer it carries: one the
+  // gateway delivered in this case (§3.6, "What goes over").
+  if (!p.request_id().empty()) {
+    if (p.request_id().size() != 16) {
+      return refuse(InvalidArgumentError("a handover part names the request whose answer it carries by its 16-byte id"));
+    }
+    auto delivered = store_->GetDelivered(p.request_id(), now);
+    if (!delivered.ok()) return FailUnit(delivered.status());
+    if (!delivered->has_value() || (*delivered)->case_id != facts.case_id) {
+      return refuse(NotFoundError("the gateway delivered no answer to request " + IdHex(p.request_id()) +
+                                  " in case " + facts.case_id + " (or no longer keeps it): a handover part carries "
+                                  "only an answer the gateway delivered in this case"));
+    }
+  }
   HeldHandoverPart held{facts.case_id, p.offer(), p.to(), p.part(), p.parts(), m.sender,
                         m.env.header.message_id(), m.raw, now};
   if (Status s = store_->HoldHandoverPart(held); !s.ok()) return FailUnit(s);
@@ -306,7 +404,7 @@ void GatewayCore::HandleHandoverPackage(const VerifiedMessage& m) {
   if (accepted) {
     const size_t before = unit_records_.size();
     size_t dropped = 0;
-    if (Status s = ReleaseHandoverParts(facts.case_id, p.offer(), false, &dropped); !s.ok()) return FailUnit(s);
+    if (Status s = ReleaseHandoverParts(facts, p.offer(), false, &dropped); !s.ok()) return FailUnit(s);
     if (unit_records_.size() > before) index = unit_records_.back().index;
   }
   v1::CaseResult result;
@@ -346,11 +444,11 @@ void GatewayCore::RunCaseDeadlines(int64_t now) {
         const bool lapsed = !f.closed && f.offer && f.offer->hash == d.key && f.PendingOfferAt(now) == nullptr;
         if (!lapsed) {
           // Accepted, cancelled or closed meanwhile: nothing happened.
-          if (Status s = ReleaseHandoverParts(f.case_id, d.key, true, &dropped); !s.ok()) return FailUnit(s);
+          if (Status s = ReleaseHandoverParts(f, d.key, true, &dropped); !s.ok()) return FailUnit(s);
           break;
         }
         const cases::HandoverOffer& o = *f.offer;
-        if (Status s = ReleaseHandoverParts(f.case_id, o.hash, true, &dropped); !s.ok()) return FailUnit(s);
+        if (Status s = ReleaseHandoverParts(f, o.hash, true, &dropped); !s.ok()) return FailUnit(s);
         rec = NewRecord(v1::AUDIT_EVENT_HANDOVER_LAPSED, gateway);
         rec.set_case_id(f.case_id);
         rec.set_phase(f.phase);

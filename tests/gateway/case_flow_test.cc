@@ -85,6 +85,7 @@ class CaseFlowTest : public ::testing::Test {
     Make("cit-01", ParticipantKind::kCoordinator, "cit", true);
     Make("politie-agent", ParticipantKind::kAgent, "politie", true);
     Make("vt-agent", ParticipantKind::kAgent, "veilig-thuis", true);
+    Make("jb-agent", ParticipantKind::kAgent, "jeugdbescherming", true);
     ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
                              {{"regisseur-01", "casusregisseur"},
                               {"regisseur-02", "casusregisseur"},
@@ -125,9 +126,9 @@ class CaseFlowTest : public ::testing::Test {
   }
 
   std::string SignRaw(const std::string& from, v1::MessageKind kind, const std::string& body,
-                      const std::string& message_id = "") {
+                      const std::string& message_id = "", const std::string& request_id = "") {
     EnvelopeSigner signer(from, identities_.at(from).signing().secret_key, clock_);
-    auto m = signer.Sign(kind, "", "", body, message_id);
+    auto m = signer.Sign(kind, "", request_id, body, message_id);
     EXPECT_THAT(m, IsOk());
     return m->bytes;
   }
@@ -314,6 +315,78 @@ class CaseFlowTest : public ::testing::Test {
     p.set_sealed("sealed HandoverData for " + to + " (opaque to the gateway)");
     return Message(from, v1::MESSAGE_KIND_HANDOVER_PACKAGE, p);
   }
+  // A part carrying the answer to `request_id` (empty: the subjects' part).
+  VerifiedMessage FragmentPart(const std::string& case_id, const std::string& offer, const std::string& request_id,
+                               uint32_t part, uint32_t parts) {
+    v1::HandoverPackage p;
+    p.set_case_id(case_id);
+    p.set_to("wijk-01");
+    p.set_offer(offer);
+    p.set_part(part);
+    p.set_parts(parts);
+    p.set_request_id(request_id);
+    p.set_sealed("sealed HandoverData with one fragment (opaque to the gateway)");
+    return Message("regisseur-01", v1::MESSAGE_KIND_HANDOVER_PACKAGE, p);
+  }
+  // regisseur-01 asks `partner` for `category` and its agent delivers the
+  // answer: the request's id, as the gateway delivered it.
+  std::string AskAndDeliver(const std::string& case_id, const std::string& partner, const std::string& agent,
+                            const std::string& category) {
+    VerifiedMessage req = Request(case_id, "regisseur-01", partner, category, "plan-van-aanpak");
+    UnitResult asked = Handle(req);
+    EXPECT_THAT(Events(asked), Contains(v1::AUDIT_EVENT_DECISION));
+    EXPECT_THAT(Sends(asked), Contains(std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_ACCEPTED}))
+        << category;
+    const std::string request_id = req.env.header.message_id();
+    v1::FragmentDelivery d;
+    d.set_request_id(request_id);
+    d.set_case_id(case_id);
+    d.add_categories(category);
+    d.set_sealed_content("sealed fragment (opaque to the gateway)");
+    UnitResult delivered = Handle(Verified(agent, SignRaw(agent, v1::MESSAGE_KIND_FRAGMENT_DELIVERY,
+                                                          d.SerializeAsString(), "", request_id)));
+    EXPECT_THAT(Events(delivered), ElementsAre(v1::AUDIT_EVENT_DELIVERED)) << category;
+    return request_id;
+  }
+  // A case of regisseur-01 with the police and Jeugdbescherming admitted, in
+  // the phase where the wijkteam may get Jeugdbescherming's measures.
+  std::string CaseInRisicogestuurdeZorg() {
+    const std::string case_id = Open();
+    for (const char* partner : {"politie", "jeugdbescherming"}) {
+      v1::CaseCommand admit;
+      admit.set_case_id(case_id);
+      admit.mutable_admit()->set_partner(partner);
+      EXPECT_TRUE(Command("regisseur-01", admit).committed) << partner;
+    }
+    v1::CaseCommand phase;
+    phase.set_case_id(case_id);
+    phase.mutable_change_phase()->set_phase("risicogestuurde-zorg");
+    EXPECT_TRUE(Command("regisseur-01", phase).committed);
+    return case_id;
+  }
+  // The request ids of the handover parts held for `who` (the subjects' part: "").
+  std::vector<std::string> HeldPartRequests(const std::string& who) {
+    std::vector<std::string> out;
+    auto items = core_->store().InboxFor(who);
+    EXPECT_THAT(items, IsOk());
+    for (const auto& i : *items) {
+      auto env = EnvelopeVerifier(resolver_, nullptr).Verify(i.envelope);
+      EXPECT_THAT(env, IsOk());
+      if (!env.ok() || env->header.kind() != v1::MESSAGE_KIND_HANDOVER_PACKAGE) continue;
+      v1::HandoverPackage p;
+      EXPECT_TRUE(p.ParseFromString(env->body));
+      out.push_back(p.request_id());
+    }
+    return out;
+  }
+  std::vector<v1::CaseNotice> WithheldNotices(const std::string& who) {
+    std::vector<v1::CaseNotice> out;
+    for (const auto& n : Notices(who)) {
+      if (n.kind() == v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD) out.push_back(n);
+    }
+    return out;
+  }
+
   VerifiedMessage Fetch(const std::string& case_id, const std::string& from) {
     v1::CaseFetch f;
     f.set_case_id(case_id);
@@ -878,6 +951,122 @@ TEST_F(CaseFlowTest, TheNewKindsComeOnlyFromCoordinatorsWithoutARequestId) {
     h.set_kind(kind);
     EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
   }
+}
+
+// -------------------------------------------- what goes over (by the policy)
+
+TEST_F(CaseFlowTest, APartNamingARequestNotDeliveredInThisCaseIsRefusedAndNotHeld) {
+  const std::string case_id = CaseInRisicogestuurdeZorg();
+  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  // Another case's delivered answer is not this case's.
+  const std::string other_case = CaseInRisicogestuurdeZorg();
+  const std::string other = AskAndDeliver(other_case, "politie", "politie-agent", "politie-incidenten");
+  std::string offer;
+  ASSERT_TRUE(Offer(case_id, "regisseur-01", "wijk-01", kDay, 0, &offer).logged);
+  for (const std::string& id : {NewMessageId(), other}) {
+    UnitResult r = Handle(FragmentPart(case_id, offer, id, 2, 2));
+    EXPECT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_REFUSED));
+    EXPECT_THAT(ErrorOf(r).message(), HasSubstr("delivered no answer to request"));
+    EXPECT_THAT(ErrorOf(r).message(), HasSubstr(case_id));
+  }
+  UnitResult short_id = Handle(FragmentPart(case_id, offer, "short", 2, 2));
+  EXPECT_THAT(ErrorOf(short_id).message(), HasSubstr("16-byte id"));
+  EXPECT_TRUE(core_->store().HandoverParts(offer)->empty());
+  // The answer it did deliver here is taken (held until the accept).
+  UnitResult held = Handle(FragmentPart(case_id, offer, jb, 2, 2));
+  EXPECT_TRUE(held.records.empty());
+  EXPECT_EQ(core_->store().HandoverParts(offer)->size(), 1u);
+}
+
+TEST_F(CaseFlowTest, OnAcceptanceAPermittedFragmentGoesOverAndADeniedOneIsWithheldRecordedAndReported) {
+  const std::string case_id = CaseInRisicogestuurdeZorg();
+  const std::string police = AskAndDeliver(case_id, "politie", "politie-agent", "politie-incidenten");
+  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  std::string offer;
+  ASSERT_TRUE(Offer(case_id, "regisseur-01", "wijk-01", kDay, 0, &offer).logged);
+  ASSERT_TRUE(Handle(FragmentPart(case_id, offer, "", 1, 3)).logged);  // the subjects
+  ASSERT_TRUE(Handle(FragmentPart(case_id, offer, police, 2, 3)).logged);
+  ASSERT_TRUE(Handle(FragmentPart(case_id, offer, jb, 3, 3)).logged);
+  EXPECT_EQ(core_->store().HandoverParts(offer)->size(), 3u);
+
+  UnitResult accepted = Accept(case_id, "wijk-01", offer);
+  ASSERT_TRUE(accepted.logged) << accepted.failure.ToString();
+  ASSERT_THAT(Events(accepted), ElementsAre(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, v1::AUDIT_EVENT_HANDOVER_DATA,
+                                            v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD));
+  const auto records = Records(accepted);
+  EXPECT_THAT(records[1].reason(), HasSubstr("2 sealed handover part(s) of 3"));
+  EXPECT_THAT(records[1].reason(), HasSubstr("1 kept back by the policy"));
+  const v1::AuditRecord& w = records[2];
+  EXPECT_EQ(w.case_id(), case_id);
+  EXPECT_EQ(w.message_id(), police);
+  EXPECT_EQ(w.source_partner(), "politie");
+  ASSERT_EQ(w.categories_size(), 1);
+  EXPECT_EQ(w.categories(0).name(), "politie-incidenten");
+  EXPECT_EQ(w.recipient_partner(), "gemeente");
+  EXPECT_EQ(w.handover().from(), "regisseur-01");
+  EXPECT_EQ(w.handover().to(), "wijk-01");
+  EXPECT_EQ(w.decision().verdict(), v1::AUDIT_VERDICT_DENY);
+  EXPECT_FALSE(w.reason().empty());
+  EXPECT_EQ(w.actor().participant_id(), "gateway");
+  EXPECT_THAT(w.DebugString(), ::testing::Not(HasSubstr("999990019")));  // ids only, no subject data
+  // The subjects and Jeugdbescherming's measures went; the police's incidents did not.
+  EXPECT_THAT(HeldPartRequests("wijk-01"), UnorderedElementsAre("", jb));
+  EXPECT_TRUE(core_->store().HandoverParts(offer)->empty());
+  // Both coordinators are told how many stayed behind, once.
+  for (const char* who : {"wijk-01", "regisseur-01"}) {
+    auto n = WithheldNotices(who);
+    ASSERT_EQ(n.size(), 1u) << who;
+    EXPECT_EQ(n[0].case_id(), case_id);
+    EXPECT_EQ(n[0].withheld(), 1u);
+    EXPECT_EQ(n[0].audit_index(), accepted.records[2].index);
+  }
+  // A late part the policy keeps back: recorded and reported, nothing delivered.
+  UnitResult late = Handle(FragmentPart(case_id, offer, police, 2, 3));
+  EXPECT_THAT(Events(late), ElementsAre(v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD));
+  EXPECT_THAT(HeldPartRequests("wijk-01"), UnorderedElementsAre("", jb));
+  EXPECT_EQ(WithheldNotices("wijk-01").size(), 2u);
+}
+
+TEST_F(CaseFlowTest, AFragmentWithMoreFieldsThanTheNextCoordinatorMaySeeIsWithheld) {
+  const std::string case_id = CaseInRisicogestuurdeZorg();
+  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  // Authorised under a wider policy than today's: the decision kept allows
+  // a field the wijkteam's coordinator may not see now.
+  auto kept = core_->store().GetDelivered(jb, clock_.NowMillis());
+  ASSERT_THAT(kept, IsOk());
+  ASSERT_TRUE(kept->has_value());
+  DeliveredRequest wider = **kept;
+  v1::Decision decision;
+  ASSERT_TRUE(decision.ParseFromString(wider.decision));
+  ASSERT_GT(decision.obligations().allowed_fields_size(), 0);
+  decision.mutable_obligations()->mutable_allowed_fields(0)->add_fields("gezinsdossier");
+  wider.decision = decision.SerializeAsString();
+  ASSERT_OK(core_->store().AddDelivered(wider));
+
+  std::string offer;
+  ASSERT_TRUE(Offer(case_id, "regisseur-01", "wijk-01", kDay, 0, &offer).logged);
+  ASSERT_TRUE(Handle(FragmentPart(case_id, offer, "", 1, 2)).logged);
+  ASSERT_TRUE(Handle(FragmentPart(case_id, offer, jb, 2, 2)).logged);
+  UnitResult accepted = Accept(case_id, "wijk-01", offer);
+  ASSERT_THAT(Events(accepted), ElementsAre(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, v1::AUDIT_EVENT_HANDOVER_DATA,
+                                            v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD));
+  EXPECT_THAT(Records(accepted)[2].reason(), HasSubstr("jeugdbescherming-maatregelen.gezinsdossier"));
+  EXPECT_THAT(HeldPartRequests("wijk-01"), ElementsAre(""));
+  EXPECT_EQ(WithheldNotices("wijk-01").at(0).withheld(), 1u);
+}
+
+TEST_F(CaseFlowTest, WhatWasAuthorisedIsForgottenWhenTheCaseClosesOrItsRetentionPasses) {
+  const std::string case_id = CaseInRisicogestuurdeZorg();
+  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  auto kept = core_->store().GetDelivered(jb, clock_.NowMillis());
+  ASSERT_TRUE(kept.ok() && kept->has_value());
+  EXPECT_EQ((*kept)->forget_ms, kNow + 365 * kDay);  // R-JB-01: retention_days 365
+  EXPECT_FALSE(core_->store().GetDelivered(jb, kNow + 365 * kDay)->has_value());
+  v1::CaseCommand close;
+  close.set_case_id(case_id);
+  close.mutable_close()->set_reason_code("veiligheid-hersteld");
+  ASSERT_TRUE(Command("regisseur-01", close).logged);
+  EXPECT_FALSE(core_->store().GetDelivered(jb, clock_.NowMillis())->has_value());
 }
 
 // ------------------------------------------------ nothing without its record

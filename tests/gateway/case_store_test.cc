@@ -225,5 +225,26 @@ TEST_F(CaseStoreTest, CaseDeadlinesComeDueOnceRemoved) {
   EXPECT_EQ(store_->DueDeadlines(kNow + 30)->size(), 1u);
 }
 
+TEST_F(CaseStoreTest, WhatWasAuthorisedForADeliveredRequestIsKeptUntilItsCaseClosesOrItsRetentionPasses) {
+  const std::string a(16, 'a'), b(16, 'b'), c(16, 'c');
+  ASSERT_OK(store_->AddDelivered({a, "VT-2026-0001", "request a", "decision a", kNow, kNow + 100}));
+  ASSERT_OK(store_->AddDelivered({b, "VT-2026-0001", "request b", "decision b", kNow, 0}));  // until closed
+  ASSERT_OK(store_->AddDelivered({c, "VT-2026-0002", "request c", "decision c", kNow, kNow + 100}));
+  store_ = Reopen();
+  ASSERT_OK_AND_ASSIGN(auto got, store_->GetDelivered(a, kNow + 99));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->case_id, "VT-2026-0001");
+  EXPECT_EQ(got->request, "request a");
+  EXPECT_EQ(got->decision, "decision a");
+  EXPECT_FALSE(store_->GetDelivered(a, kNow + 100)->has_value());  // its retention passed
+  EXPECT_FALSE(store_->GetDelivered(std::string(16, 'x'), kNow)->has_value());
+  ASSERT_OK(store_->ForgetExpiredDelivered(kNow + 100));
+  EXPECT_FALSE(store_->GetDelivered(a, kNow)->has_value());
+  EXPECT_TRUE(store_->GetDelivered(b, kNow + 1000)->has_value());
+  ASSERT_OK(store_->ForgetDelivered("VT-2026-0001"));
+  EXPECT_FALSE(store_->GetDelivered(b, kNow)->has_value());
+  EXPECT_FALSE(store_->GetDelivered(c, kNow)->has_value());  // gone by ForgetExpiredDelivered
+}
+
 }  // namespace
 }  // namespace kp::gateway
