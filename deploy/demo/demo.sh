@@ -226,8 +226,9 @@ show "$KP" case remove-partner "$CASE" om --reason strafzaak-afgerond
 expect_exit 3 "$KP" request "$CASE" --from om --category om-voorwaarden --purpose plan-van-aanpak --subject S3
 
 step "A8. A marked moment: the case is handed to the wijkteam's casuscoördinator"
-say "The offer and the acceptance are two signed commands in the case's history. The fragments"
-say "the casusregisseur holds go over sealed to the wijkteam, with the agents' signatures intact."
+say "The offer and the acceptance are two signed commands in the case's history. Of the fragments"
+say "the casusregisseur holds, only those the policy gives the wijkteam's role go over, sealed to it,"
+say "with the agents' signatures intact; the gateway keeps the others back (the wijkteam asks anew)."
 show "$KP" case handover "$CASE" --to wijkteam-01 --reason naar-wijkteam
 as wijkteam-01
 show "$KP" case accept-handover "$CASE"
