@@ -61,6 +61,8 @@ std::string NoticeText(const v1::CaseNotice& n, std::string_view me) {
              " with `ketenpoort case accept-handover " + n.case_id() + "`";
     case v1::NOTICE_KIND_HANDOVER_ACCEPTED:
       return "your offer of " + c + " was accepted by " + by + "; from now on " + by + " coordinates it";
+    case v1::NOTICE_KIND_HANDOVER_CANCELLED:
+      return by + " took back the offer of " + c + " to you" + why + "; the case stays with " + by;
     case v1::NOTICE_KIND_HANDOVER_LAPSED:
       return "the offer of " + c + " lapsed unaccepted on " + When(n.until_ms()) +
              "; the case stays with its coordinator";

@@ -208,6 +208,8 @@ Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::
       size_t dropped = 0;
       KP_RETURN_IF_ERROR(ReleaseHandoverParts(after, before.offer->hash, true, &dropped));
       if (dropped != 0) spdlog::info("case {}: {} held handover part(s) dropped with the offer", case_id, dropped);
+      Notify(before.offer->to, NewNotice(v1::NOTICE_KIND_HANDOVER_CANCELLED, after, c.signer, c.signed_ms,
+                                         before.offer->expires_ms, cmd.cancel_handover().reason_code(), index));
       break;
     }
     case v1::CaseCommand::kRemovePartner: {

@@ -446,6 +446,9 @@ TEST_F(CaseFlowClientTest, NoticesReadInWords) {
   n.set_until_ms(1'800'000'000'000);
   EXPECT_THAT(NoticeText(n), HasSubstr("case VT-2026-0001 is offered to you by regisseur-01 (reason naar-wijkteam)"));
   EXPECT_THAT(NoticeText(n), HasSubstr("ketenpoort case accept-handover VT-2026-0001"));
+  n.set_kind(v1::NOTICE_KIND_HANDOVER_CANCELLED);
+  EXPECT_THAT(NoticeText(n), HasSubstr("regisseur-01 took back the offer of case VT-2026-0001 to you (reason "
+                                       "naar-wijkteam); the case stays with regisseur-01"));
   n.set_kind(v1::NOTICE_KIND_ACUTE_WINDOW_ENDED);
   EXPECT_THAT(NoticeText(n), HasSubstr("hand it over"));
   // Data kept back: said to the new coordinator (`by`) and to the former one.

@@ -785,6 +785,13 @@ TEST_F(CaseFlowTest, ACancelledOfferDropsItsPackageAndCannotBeAccepted) {
   EXPECT_EQ(Records(r)[0].handover().to(), "wijk-01");
   EXPECT_EQ(Records(r)[0].reason(), "andere-aanpak");
   EXPECT_TRUE(core_->store().HandoverParts(offer)->empty());
+  // The participant it was offered to is told.
+  bool told = false;
+  for (const auto& n : Notices("wijk-01")) {
+    told = told || (n.kind() == v1::NOTICE_KIND_HANDOVER_CANCELLED && n.case_id() == case_id &&
+                    n.by() == "regisseur-01" && n.reason_code() == "andere-aanpak");
+  }
+  EXPECT_TRUE(told);
   EXPECT_THAT(Events(Accept(case_id, "wijk-01", offer)), ElementsAre(v1::AUDIT_EVENT_REFUSED));
   // Its deadline is gone with it: no lapse later.
   clock_.Advance(3 * kDay);
