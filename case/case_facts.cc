@@ -210,6 +210,14 @@ Status CheckReasonCode(const std::string& code, std::string_view what) {
   return OkStatus();
 }
 
+std::string PartnerNames(const policy::Policy& policy, uint64_t bits) {
+  std::string out;
+  for (size_t i = 0; i < policy.partners().size(); ++i) {
+    if ((bits >> i) & 1U) out += (out.empty() ? "" : " or ") + policy.partners()[i].id;
+  }
+  return out;
+}
+
 Status MayTakeOver(const policy::Policy& policy, const CaseFacts& facts, const RegistryEntry& entry) {
   if (!MayCoordinate(policy, entry)) {
     return PermissionDeniedError("participant " + entry.card.id + " (role '" + entry.role +
@@ -218,11 +226,8 @@ Status MayTakeOver(const policy::Policy& policy, const CaseFacts& facts, const R
   if (InAcuteMode(facts)) {
     const int p = policy.PartnerIndex(entry.card.partner);
     if (p < 0 || ((policy.acute().hand_over_to >> p) & 1U) == 0) {
-      std::string to;
-      for (size_t i = 0; i < policy.partners().size(); ++i) {
-        if ((policy.acute().hand_over_to >> i) & 1U) to += (to.empty() ? "" : " or ") + policy.partners()[i].id;
-      }
-      return PermissionDeniedError("an acute case is handed over to a coordinator of " + to + ", not of " +
+      return PermissionDeniedError("an acute case is handed over to a coordinator of " +
+                                   PartnerNames(policy, policy.acute().hand_over_to) + ", not of " +
                                    entry.card.partner);
     }
   }

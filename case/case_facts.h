@@ -156,6 +156,10 @@ std::string FirstOpenPhase(const policy::Policy& policy);
 // in the policy's acute hand_over_to.
 Status MayTakeOver(const policy::Policy& policy, const CaseFacts& facts, const RegistryEntry& entry);
 
+// The ids of the policy's partners in `bits` (bit i: partner i), joined
+// with " or ", for messages ("veilig-thuis or veiligheidsteam").
+std::string PartnerNames(const policy::Policy& policy, uint64_t bits);
+
 // A reason code (handover, cancel, removal, close, decline): an id of 1-64
 // lowercase letters, digits and '-', starting with a letter or digit.
 // Codes keep free text, which could hold personal data, off the gateway.

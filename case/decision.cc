@@ -12,18 +12,6 @@ namespace kp::cases {
 
 namespace v1 = ketenpoort::v1;
 
-namespace {
-
-std::string PartnerList(const policy::Policy& policy, uint64_t bits) {
-  std::string out;
-  for (size_t i = 0; i < policy.partners().size(); ++i) {
-    if ((bits >> i) & 1U) out += (out.empty() ? "" : " or ") + policy.partners()[i].id;
-  }
-  return out;
-}
-
-}  // namespace
-
 Status CheckAsker(const policy::Policy& policy, const CaseFacts& facts, const std::string& asker_id,
                   const RegistryEntry& asker, const v1::FragmentRequest& request, int64_t now_ms) {
   if (facts.closed) {
@@ -40,7 +28,7 @@ Status CheckAsker(const policy::Policy& policy, const CaseFacts& facts, const st
   if (facts.AcuteWindowOver(now_ms)) {
     return FailedPreconditionError("the acute window of case " + facts.case_id + " ended on " +
                                    FormatUtcMillis(facts.acute_until_ms) + " without a handover to " +
-                                   PartnerList(policy, policy.acute().hand_over_to) +
+                                   PartnerNames(policy, policy.acute().hand_over_to) +
                                    ": hand it over (ketenpoort case handover) or close it");
   }
   const int days = policy.CoordinationMaxDays(asker.role);
