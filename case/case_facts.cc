@@ -237,8 +237,12 @@ Status MayTakeOver(const policy::Policy& policy, const CaseFacts& facts, const R
 int64_t CoordinationEndsAt(const policy::Policy& policy, const FoldContext& ctx, const CaseFacts& facts,
                            int64_t now_ms) {
   const RegistryEntry* e = ctx.participant ? ctx.participant(facts.CoordinatorAt(now_ms)) : nullptr;
-  if (e == nullptr) return 0;
-  const int days = policy.CoordinationMaxDays(e->role);
+  return e == nullptr ? 0 : CoordinationEndsFor(policy, e->role, facts, now_ms);
+}
+
+int64_t CoordinationEndsFor(const policy::Policy& policy, const std::string& role, const CaseFacts& facts,
+                            int64_t now_ms) {
+  const int days = policy.CoordinationMaxDays(role);
   return days == 0 ? 0 : facts.CoordinatorSinceAt(now_ms) + int64_t{days} * 24 * 3600 * 1000;
 }
 

@@ -169,6 +169,9 @@ Status CheckReasonCode(const std::string& code, std::string_view what);
 // coordination_max_days (0: no limit).
 int64_t CoordinationEndsAt(const policy::Policy& policy, const FoldContext& ctx, const CaseFacts& facts,
                            int64_t now_ms);
+// The same for a coordinator in `role` (0: the role has no limit).
+int64_t CoordinationEndsFor(const policy::Policy& policy, const std::string& role, const CaseFacts& facts,
+                            int64_t now_ms);
 
 // Applies `c` to `facts`, or says why it cannot follow them (facts
 // unchanged then). `case_id` names the case: for an open it is the id the

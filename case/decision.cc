@@ -31,11 +31,10 @@ Status CheckAsker(const policy::Policy& policy, const CaseFacts& facts, const st
                                    PartnerNames(policy, policy.acute().hand_over_to) +
                                    ": hand it over (ketenpoort case handover) or close it");
   }
-  const int days = policy.CoordinationMaxDays(asker.role);
-  if (days > 0 && now_ms >= facts.CoordinatorSinceAt(now_ms) + int64_t{days} * 24 * 3600 * 1000) {
+  if (const int64_t ends = CoordinationEndsFor(policy, asker.role, facts, now_ms); ends != 0 && now_ms >= ends) {
     return FailedPreconditionError("your coordination of case " + facts.case_id + " (role '" + asker.role +
-                                   "', at most " + std::to_string(days) + " days) ended on " +
-                                   FormatUtcDate(facts.CoordinatorSinceAt(now_ms) + int64_t{days} * 24 * 3600 * 1000) +
+                                   "', at most " + std::to_string(policy.CoordinationMaxDays(asker.role)) +
+                                   " days) ended on " + FormatUtcDate(ends) +
                                    ": hand it over (ketenpoort case handover) or close it");
   }
   if (!facts.IsMember(request.source_partner())) {
