@@ -3,6 +3,7 @@
 #include "cli/cli_context.h"
 #include "client/audit_pull.h"
 #include "core/base/clock.h"
+#include "core/identity/passphrase_prompt.h"
 
 namespace kp::cli {
 namespace {
@@ -16,7 +17,7 @@ struct PullArgs {
 };
 
 Status RunPull(const PullArgs& a, CliContext& ctx) {
-  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(a.identity));
+  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(a.identity, TerminalOrEnvPassphraseProvider()));
   if (me.kind() != ParticipantKind::kPrivacyOfficer) {
     return PermissionDeniedError("only a privacy officer may pull the audit log; " + a.identity + " is a " +
                                  std::string(ParticipantKindName(me.kind())));

@@ -22,6 +22,7 @@
 #include "core/base/file_util.h"
 #include "core/base/time_format.h"
 #include "core/crypto/secret_bytes.h"
+#include "core/identity/passphrase_prompt.h"
 
 namespace kp::cli {
 namespace {
@@ -36,7 +37,7 @@ constexpr size_t kMaxSubjectFileBytes = 64 * 1024;
 
 Result<std::unique_ptr<Coordinator>> OpenCoordinator(const std::string& config_flag, bool connect) {
   KP_ASSIGN_OR_RETURN(client::ClientConfig config, client::LoadClientConfig(config_flag));
-  KP_ASSIGN_OR_RETURN(auto c, Coordinator::Open(config, SystemClock::Get()));
+  KP_ASSIGN_OR_RETURN(auto c, Coordinator::Open(config, SystemClock::Get(), TerminalOrEnvPassphraseProvider()));
   if (connect) KP_RETURN_IF_ERROR(c->Connect());
   return c;
 }

@@ -13,6 +13,7 @@
 #include "core/envelope/message_kinds.h"
 #include "core/envelope/sealed.h"
 #include "core/identity/identity.h"
+#include "core/identity/passphrase_prompt.h"
 
 namespace kp::cli {
 namespace {
@@ -84,7 +85,7 @@ Status PrintVerified(CliContext& ctx, const VerifiedEnvelope& env) {
 }
 
 Status RunSign(const EnvelopeArgs& a, CliContext& ctx, bool seal) {
-  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(a.identity));
+  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(a.identity, TerminalOrEnvPassphraseProvider()));
   KP_ASSIGN_OR_RETURN(MessageKind kind, ParseKindLabel(a.kind));
   KP_ASSIGN_OR_RETURN(std::string json, ReadFileBounded(a.in, kMaxInputBytes));
   KP_ASSIGN_OR_RETURN(std::string body, BodyFromJson(kind, json));
@@ -115,7 +116,7 @@ Status RunVerify(const EnvelopeArgs& a, CliContext& ctx) {
 }
 
 Status RunOpen(const EnvelopeArgs& a, CliContext& ctx) {
-  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(a.identity));
+  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(a.identity, TerminalOrEnvPassphraseProvider()));
   KP_ASSIGN_OR_RETURN(StaticKeyResolver keys, ResolverFromCards(a.cards));
   KP_ASSIGN_OR_RETURN(MessageKind kind, ParseKindLabel(a.kind));
   KP_ASSIGN_OR_RETURN(std::string request_id, RequestId(a.request_id_hex));

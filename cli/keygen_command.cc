@@ -1,4 +1,6 @@
-// `ketenpoort keygen`: make a participant's keys on its own machine.
+// `ketenpoort keygen`: make a participant's keys on its own machine, and
+// `ketenpoort identity protect|unprotect`: add or remove the passphrase of an
+// existing identity file (docs/formats.md §1.2).
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -6,31 +8,103 @@
 
 #include "cli/cli_context.h"
 #include "core/base/clock.h"
+#include "core/base/file_util.h"
 #include "core/identity/identity.h"
+#include "core/identity/passphrase_prompt.h"
+#include "core/identity/protected_identity.h"
 
 namespace kp::cli {
 namespace {
+
+constexpr std::string_view kNewPassphrasePrompt = "New passphrase (at least 12 characters, not shown): ";
 
 struct KeygenArgs {
   std::string id;
   std::string kind;
   std::string partner;
   std::string out;
+  bool passphrase = false;
+  std::string passphrase_file;
 };
 
 Status RunKeygen(const KeygenArgs& args, CliContext& ctx) {
   KP_ASSIGN_OR_RETURN(ParticipantKind kind, ParseParticipantKind(args.kind));
+  const bool protect = args.passphrase || !args.passphrase_file.empty();
+  // Only the people's identities: gateways and agents start unattended, and
+  // the enrolment key lives offline (registry sign does not ask).
+  if (protect && kind != ParticipantKind::kCoordinator && kind != ParticipantKind::kPrivacyOfficer) {
+    return InvalidArgumentError("--passphrase is for a coordinator's or privacy officer's identity; a " +
+                                std::string(ParticipantKindName(kind)) +
+                                " starts unattended or offline and is not asked for one: make it without "
+                                "--passphrase and protect its machine instead");
+  }
+  // Asked before anything is made, so a mistyped passphrase leaves no files.
+  SecretBytes passphrase;
+  if (protect) {
+    KP_ASSIGN_OR_RETURN(passphrase, NewPassphrase(args.passphrase_file, kNewPassphrasePrompt));
+  }
   if (::mkdir(args.out.c_str(), 0700) != 0 && errno != EEXIST) {
     return UnavailableError("cannot create folder " + args.out + ": " + std::strerror(errno));
   }
   KP_ASSIGN_OR_RETURN(Identity identity,
                       Identity::Generate(args.id, kind, args.partner, SystemClock::Get().NowMillis()));
-  KP_RETURN_IF_ERROR(WriteIdentityFiles(args.out, identity));
+  IdentityProtection protection{&passphrase, DefaultPwhashLimits()};
+  KP_RETURN_IF_ERROR(WriteIdentityFiles(args.out, identity, protect ? &protection : nullptr));
   PublicCard card = identity.MakeCard();
-  ctx.out << "secret identity: " << IdentityFilePath(args.out, args.id) << " (mode 0600; keep it on this machine)\n"
+  ctx.out << "secret identity: " << IdentityFilePath(args.out, args.id) << " (mode 0600; keep it on this machine"
+          << (protect ? "; protected with your passphrase, which nobody can recover" : "") << ")\n"
           << "public card:     " << CardFilePath(args.out, args.id) << " (give this to the enrolment officer)\n"
           << "fingerprint:     " << card.Fingerprint() << " (read it out when you hand the card over)\n";
   return OkStatus();
+}
+
+struct ProtectArgs {
+  std::string file;
+  std::string passphrase_file;  // protect: the new passphrase
+};
+
+Status RunProtect(const ProtectArgs& a, CliContext& ctx) {
+  // Called only for a file that is protected already.
+  auto already = [](const std::string& path) -> Result<SecretBytes> {
+    return FailedPreconditionError(path + " is already protected with a passphrase; to change the passphrase, "
+                                          "unprotect it first, then protect it again");
+  };
+  KP_ASSIGN_OR_RETURN(Identity plain, Identity::LoadFile(a.file, already));
+  KP_ASSIGN_OR_RETURN(SecretBytes passphrase, NewPassphrase(a.passphrase_file, kNewPassphrasePrompt));
+  KP_ASSIGN_OR_RETURN(std::string text, plain.ToProtectedFileText(passphrase, DefaultPwhashLimits()));
+  KP_RETURN_IF_ERROR(WriteFileDurable(a.file, text, 0600, WriteMode::kReplace));
+  ctx.out << a.file << " is now protected with your passphrase (Argon2id, "
+          << (DefaultPwhashLimits().memlimit_bytes >> 20) << " MiB). Nobody can recover a forgotten passphrase; "
+          << "remove or wipe any unprotected copy or backup of this file.\n";
+  return OkStatus();
+}
+
+Status RunUnprotect(const ProtectArgs& a, CliContext& ctx) {
+  KP_ASSIGN_OR_RETURN(Identity identity, Identity::LoadFile(a.file, TerminalOrEnvPassphraseProvider()));
+  SecretBytes text = identity.ToFileText();
+  KP_RETURN_IF_ERROR(WriteFileDurable(a.file, text.view(), 0600, WriteMode::kReplace));
+  ctx.out << a.file << " is no longer protected by a passphrase: anyone who gets a copy of it has your keys.\n";
+  return OkStatus();
+}
+
+void RegisterIdentityCommands(CLI::App& app, CliContext& ctx) {
+  CLI::App* group = app.add_subcommand("identity", "Add or remove the passphrase of a secret identity file");
+  group->require_subcommand(1);
+  auto protect = std::make_shared<ProtectArgs>();
+  CLI::App* p = group->add_subcommand("protect", "Protect an identity file with a passphrase (asked twice)");
+  p->add_option("FILE", protect->file, "The secret identity file, e.g. keys/vt-regisseur-1.secret")->required();
+  p->add_option("--passphrase-file", protect->passphrase_file, "Read the new passphrase from this file (mode 0600)");
+  p->callback([protect, &ctx] {
+    Status s = RunProtect(*protect, ctx);
+    if (!s.ok()) ctx.Fail(s);
+  });
+  auto unprotect = std::make_shared<ProtectArgs>();
+  CLI::App* u = group->add_subcommand("unprotect", "Remove the passphrase of an identity file (asks for it)");
+  u->add_option("FILE", unprotect->file, "The protected secret identity file")->required();
+  u->callback([unprotect, &ctx] {
+    Status s = RunUnprotect(*unprotect, ctx);
+    if (!s.ok()) ctx.Fail(s);
+  });
 }
 
 }  // namespace
@@ -43,10 +117,16 @@ void RegisterKeygenCommand(CLI::App& app, CliContext& ctx) {
       ->required();
   cmd->add_option("--partner", args->partner, "Organisation, e.g. politie (required for agent, coordinator)");
   cmd->add_option("--out", args->out, "Folder for ID.secret and ID.card (made 0700 if missing)")->required();
+  cmd->add_flag("--passphrase", args->passphrase,
+                "Protect ID.secret with a passphrase, asked twice on the terminal (coordinator, privacy officer)");
+  cmd->add_option("--passphrase-file", args->passphrase_file,
+                  "Protect ID.secret with the passphrase in this file (mode 0600), for scripts");
   cmd->callback([args, &ctx] {
     Status s = RunKeygen(*args, ctx);
     if (!s.ok()) ctx.Fail(s);
   });
+  // `identity protect|unprotect` lives here too: it is the same file.
+  RegisterIdentityCommands(app, ctx);
 }
 
 }  // namespace kp::cli

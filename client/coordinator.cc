@@ -64,9 +64,10 @@ Coordinator::~Coordinator() {
   context_.reset();
 }
 
-Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& config, const Clock& clock) {
+Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& config, const Clock& clock,
+                                                       const PassphraseProvider& passphrase) {
   std::unique_ptr<Coordinator> c(new Coordinator(config, clock));
-  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(config.identity));
+  KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(config.identity, passphrase));
   if (me.kind() != ParticipantKind::kCoordinator) {
     return PermissionDeniedError(config.identity + " is the identity of a " +
                                  std::string(ParticipantKindName(me.kind())) + ", not of a coordinator");

@@ -119,7 +119,12 @@ class Coordinator {
  public:
   // Loads the identity (kind coordinator), the pinned cards, the registry and
   // the store, and removes expired fragments. Does not connect yet.
-  static Result<std::unique_ptr<Coordinator>> Open(const ClientConfig& config, const Clock& clock);
+  // `passphrase` is asked only when the identity file is protected
+  // (docs/formats.md §1.2); without one such a file is refused. The CLI and
+  // the console pass kp::TerminalOrEnvPassphraseProvider()
+  // (core/identity/passphrase_prompt.h).
+  static Result<std::unique_ptr<Coordinator>> Open(const ClientConfig& config, const Clock& clock,
+                                                   const PassphraseProvider& passphrase = {});
   ~Coordinator();
 
   // Connects to the gateway (CURVE): Unavailable when unreachable,

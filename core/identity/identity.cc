@@ -1,10 +1,5 @@
 #include "core/identity/identity.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
 
@@ -12,6 +7,8 @@
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
+#include "core/identity/protected_identity.h"
+#include "core/identity/secret_file.h"
 
 namespace kp {
 namespace {
@@ -31,35 +28,34 @@ void Append(SecretBytes& buf, size_t& used, std::string_view text) {
   used += text.size();
 }
 
-// Reads a small file straight into locked memory.
-Result<SecretBytes> ReadSecretFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return NotFoundError("identity file not found: " + path);
-    return UnavailableError("cannot open identity file " + path + ": " + std::strerror(errno));
-  }
-  SecretBytes buf(kMaxIdentityFileBytes + 1);
-  size_t got = 0;
-  while (got < buf.size()) {
-    ssize_t n = ::read(fd, buf.mutable_data() + got, buf.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return UnavailableError("cannot read identity file " + path + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (got > kMaxIdentityFileBytes) return InvalidArgumentError("identity file " + path + " is too large");
-  SecretBytes out(got);
-  if (got > 0) std::memcpy(out.mutable_data(), buf.data(), got);
-  return out;
-}
-
 Status Damaged(const std::string& path, const std::string& what) {
   return DataLossError("identity file " + path + " is damaged or was edited (" + what +
                        "); restore it from your backup or make a new identity with ketenpoort keygen");
+}
+
+Status ProtectedWithoutProvider(const std::string& path) {
+  return FailedPreconditionError(
+      "identity file " + path +
+      " is protected with a passphrase; the ketenpoort commands and the console ask for it on the terminal "
+      "(or read it from the file KETENPOORT_PASSPHRASE_FILE names). A gateway or an agent starts unattended "
+      "and cannot ask: give it an unprotected identity (ketenpoort identity unprotect FILE)");
+}
+
+// The plain identity text inside a protected file, or an error naming it.
+Result<SecretBytes> OpenProtected(const SecretBytes& file, const std::string& path,
+                                  const PassphraseProvider& passphrase) {
+  auto parsed = ParseProtectedIdentity(file.view());
+  if (!parsed.ok()) return Damaged(path, parsed.status().message());
+  if (!passphrase) return ProtectedWithoutProvider(path);
+  KP_ASSIGN_OR_RETURN(SecretBytes pass, passphrase(path));
+  auto plain = OpenProtectedIdentity(*parsed, pass);
+  if (plain.status().code() == StatusCode::kUnauthenticated) {
+    return UnauthenticatedError("identity file " + path +
+                                ": the passphrase is wrong, or the file was changed; try again, or restore "
+                                "the file from your backup");
+  }
+  if (!plain.ok()) return plain.status().WithContext("identity file " + path);
+  return plain;
 }
 
 }  // namespace
@@ -110,10 +106,28 @@ SecretBytes Identity::ToFileText() const {
   return out;
 }
 
-Result<Identity> Identity::LoadFile(const std::string& path) {
-  KP_RETURN_IF_ERROR(CheckSecretFileMode(path));
-  KP_ASSIGN_OR_RETURN(SecretBytes file, ReadSecretFile(path));
-  std::string_view text = file.view();
+Result<std::string> Identity::ToProtectedFileText(const SecretBytes& passphrase, const PwhashLimits& limits) const {
+  KP_RETURN_IF_ERROR(CheckNewPassphrase(passphrase));
+  KP_ASSIGN_OR_RETURN(std::string text, ProtectIdentityText(ToFileText(), passphrase, limits));
+  if (text.size() > kMaxIdentityFileBytes) return InternalError("protected identity file would be too large");
+  return text;
+}
+
+Result<Identity> Identity::LoadFile(const std::string& path) { return LoadFile(path, PassphraseProvider()); }
+
+Result<Identity> Identity::LoadFile(const std::string& path, const PassphraseProvider& passphrase) {
+  KP_ASSIGN_OR_RETURN(SecretBytes file, ReadSecretFile(path, kMaxIdentityFileBytes, "identity file"));
+  return FromFileText(file, path, passphrase);
+}
+
+Result<Identity> Identity::FromFileText(const SecretBytes& file, const std::string& path,
+                                        const PassphraseProvider& passphrase) {
+  SecretBytes opened;
+  if (IsProtectedIdentityText(file.view())) {
+    KP_ASSIGN_OR_RETURN(opened, OpenProtected(file, path, passphrase));
+    if (IsProtectedIdentityText(opened.view())) return Damaged(path, "a protected file inside a protected file");
+  }
+  std::string_view text = opened.empty() ? file.view() : opened.view();
 
   // The checksum line is last; it covers every byte before it.
   size_t pos = text.rfind(kChecksumKey);
@@ -217,15 +231,21 @@ Status Identity::MatchesCard(const PublicCard& card) const {
 std::string IdentityFilePath(const std::string& dir, const std::string& id) { return dir + "/" + id + ".secret"; }
 std::string CardFilePath(const std::string& dir, const std::string& id) { return dir + "/" + id + ".card"; }
 
-Status WriteIdentityFiles(const std::string& dir, const Identity& identity) {
+Status WriteIdentityFiles(const std::string& dir, const Identity& identity, const IdentityProtection* protection) {
   KP_RETURN_IF_ERROR(CheckDirNotGroupOrWorldWritable(dir));
   const std::string secret_path = IdentityFilePath(dir, identity.id());
   const std::string card_path = CardFilePath(dir, identity.id());
   if (std::filesystem::exists(card_path)) {
     return AlreadyExistsError(card_path + " already exists; refusing to overwrite it");
   }
-  SecretBytes text = identity.ToFileText();
-  KP_RETURN_IF_ERROR(WriteFileDurable(secret_path, text.view(), 0600, WriteMode::kCreateExclusive));
+  if (protection != nullptr) {
+    if (protection->passphrase == nullptr) return InvalidArgumentError("no passphrase to protect the identity with");
+    KP_ASSIGN_OR_RETURN(std::string text, identity.ToProtectedFileText(*protection->passphrase, protection->limits));
+    KP_RETURN_IF_ERROR(WriteFileDurable(secret_path, text, 0600, WriteMode::kCreateExclusive));
+  } else {
+    SecretBytes text = identity.ToFileText();
+    KP_RETURN_IF_ERROR(WriteFileDurable(secret_path, text.view(), 0600, WriteMode::kCreateExclusive));
+  }
   return WriteFileDurable(card_path, identity.MakeCard().ToYaml(), 0644, WriteMode::kCreateExclusive);
 }
 

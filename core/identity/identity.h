@@ -5,14 +5,19 @@
 // SecretBytes (locked, wiped). The identity file (docs/formats.md §1) is text
 // so a person can see what it is, mode 0600, with a checksum so that a
 // truncated or edited file is refused; it is read straight into locked memory.
+// A coordinator's or privacy officer's file may be protected with a
+// passphrase (§1.2, protected_identity.h); gateways and agents start
+// unattended and keep theirs unprotected.
 //
 // Move-only; thread-safe for concurrent reads after loading.
 #ifndef KETENPOORT_CORE_IDENTITY_IDENTITY_H_
 #define KETENPOORT_CORE_IDENTITY_IDENTITY_H_
 
+#include <functional>
 #include <string>
 
 #include "core/base/status.h"
+#include "core/crypto/pwhash.h"
 #include "core/crypto/ed25519.h"
 #include "core/crypto/x25519.h"
 #include "core/identity/participant.h"
@@ -21,6 +26,11 @@
 namespace kp {
 
 inline constexpr size_t kMaxIdentityFileBytes = 4096;
+
+// Asked for the passphrase of the protected identity file at `path` (only
+// when the file is protected, and only after its header parsed). An error it
+// returns (no terminal, cancelled) is returned by the load as it is.
+using PassphraseProvider = std::function<Result<SecretBytes>(const std::string& path)>;
 
 class Identity {
  public:
@@ -31,11 +41,26 @@ class Identity {
 
   // Loads an identity file: refuses a file others can read or write, a
   // truncated or edited file (checksum), and keys whose halves disagree.
-  // Every error names the file.
+  // Every error names the file. A protected file (§1.2) is refused with
+  // FailedPrecondition ("... is protected with a passphrase; ...").
   static Result<Identity> LoadFile(const std::string& path);
+
+  // As above; a protected file is opened with the passphrase `passphrase`
+  // gives (an empty function: none, as above). A wrong passphrase:
+  // Unauthenticated, which cannot tell it from a changed file.
+  static Result<Identity> LoadFile(const std::string& path, const PassphraseProvider& passphrase);
+
+  // The same from a file's bytes (`path` only names it in errors and for
+  // `passphrase`). For tests and fuzzers; callers load files.
+  static Result<Identity> FromFileText(const SecretBytes& text, const std::string& path,
+                                       const PassphraseProvider& passphrase);
 
   // The file text, in locked memory (it contains the secret keys).
   SecretBytes ToFileText() const;
+
+  // The protected file text (§1.2): ToFileText() sealed under `passphrase`.
+  // Checks the passphrase with CheckNewPassphrase.
+  Result<std::string> ToProtectedFileText(const SecretBytes& passphrase, const PwhashLimits& limits) const;
 
   // The self-signed public card.
   PublicCard MakeCard() const;
@@ -66,9 +91,18 @@ class Identity {
 std::string IdentityFilePath(const std::string& dir, const std::string& id);  // DIR/ID.secret
 std::string CardFilePath(const std::string& dir, const std::string& id);      // DIR/ID.card
 
-// Writes DIR/ID.secret (0600, never overwriting) and DIR/ID.card (0644).
-// Refuses a DIR that group or others can write.
-Status WriteIdentityFiles(const std::string& dir, const Identity& identity);
+// How `keygen --passphrase` protects a new identity file. `passphrase` is
+// borrowed: it must live while WriteIdentityFiles runs.
+struct IdentityProtection {
+  const SecretBytes* passphrase = nullptr;
+  PwhashLimits limits = DefaultPwhashLimits();
+};
+
+// Writes DIR/ID.secret (0600, never overwriting; protected when `protection`
+// is given) and DIR/ID.card (0644). Refuses a DIR that group or others can
+// write.
+Status WriteIdentityFiles(const std::string& dir, const Identity& identity,
+                          const IdentityProtection* protection = nullptr);
 
 }  // namespace kp
 
