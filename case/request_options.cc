@@ -20,8 +20,9 @@ constexpr uint8_t kTries[] = {kJ, kC, kG, kJ | kC, kJ | kG, kC | kG, kJ | kC | k
 
 AskRule RuleOf(const policy::Policy& policy, std::string_view id) {
   const auto& rules = policy.rules();  // sorted by id
-  auto it = std::lower_bound(rules.begin(), rules.end(), id,
-                             [](const policy::Policy::Rule& r, std::string_view want) { return r.id < want; });
+  auto it =
+      std::lower_bound(rules.begin(), rules.end(), id,
+                       [](const policy::Policy::Rule& r, std::string_view want) { return r.id < want; });
   if (it == rules.end() || it->id != id) return {std::string(id), ""};
   return {it->id, it->explanation};
 }
@@ -38,7 +39,8 @@ void CopyOut(const policy::Policy& policy, const policy::Decision& d, AskExplana
   for (auto id : d.rule_ids) out->rules.push_back(RuleOf(policy, id));
   for (auto id : d.legal_bases) out->legal_bases.push_back(LegalBasisOf(policy, id));
   for (const auto& cf : d.obligations.fields) {
-    out->fields.push_back({std::string(cf.category), std::vector<std::string>(cf.fields.begin(), cf.fields.end())});
+    out->fields.push_back(
+        {std::string(cf.category), std::vector<std::string>(cf.fields.begin(), cf.fields.end())});
   }
   out->retention_days = d.obligations.retention_days;
   out->no_onward_sharing = d.obligations.no_onward_sharing;
@@ -69,9 +71,9 @@ AskExplanation Explain(const policy::Policy& policy, const CaseFacts& facts, con
   // No rule ids: no permit rule matches this sender, recipient, purpose and
   // phase at all (policy_engine.h), so no condition can help.
   if (!out.decision.rule_ids.empty()) {
-    const uint8_t absent = static_cast<uint8_t>((asked.justification.empty() ? kJ : 0) |
-                                                (asked.consent_recorded ? 0 : kC) |
-                                                (asked.gatekeeper_approved ? 0 : kG));
+    const uint8_t absent =
+        static_cast<uint8_t>((asked.justification.empty() ? kJ : 0) | (asked.consent_recorded ? 0 : kC) |
+                             (asked.gatekeeper_approved ? 0 : kG));
     for (uint8_t add : kTries) {
       if ((add & absent) != add) continue;
       policy::Request again = asked;
@@ -114,8 +116,9 @@ Status CheckAskerInCase(const policy::Policy& policy, const CaseFacts& facts, co
 // every request for an unknown phase: a caller's mistake, not the policy's.
 Status CheckFoldedWithPolicy(const CaseFacts& facts) {
   if (!facts.phase.empty()) return OkStatus();
-  return FailedPreconditionError("case " + facts.case_id +
-                                 " was read without the policy, so its phase is unknown; fold it with the policy");
+  return FailedPreconditionError(
+      "case " + facts.case_id +
+      " was read without the policy, so its phase is unknown; fold it with the policy");
 }
 
 // Whether partner `from` holds category `c`: its stated owner, or, without
@@ -153,11 +156,13 @@ std::string_view AskStateName(AskState state) {
 
 Result<std::vector<AskOption>> WhatMayBeAsked(const policy::Policy& policy, const CaseFacts& facts,
                                               const std::string& asker_id, const RegistryEntry& asker,
-                                              const std::string& purpose, const std::vector<std::string>& subject_refs,
+                                              const std::string& purpose,
+                                              const std::vector<std::string>& subject_refs,
                                               bool with_justification, int64_t now_ms) {
   KP_RETURN_IF_ERROR(CheckAskerInCase(policy, facts, asker_id, asker, now_ms));
   KP_RETURN_IF_ERROR(CheckFoldedWithPolicy(facts));
-  if (policy.PurposeIndex(purpose) < 0) return InvalidArgumentError("the policy has no purpose '" + purpose + "'");
+  if (policy.PurposeIndex(purpose) < 0)
+    return InvalidArgumentError("the policy has no purpose '" + purpose + "'");
 
   v1::FragmentRequest request;
   request.set_case_id(facts.case_id);

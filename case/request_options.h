@@ -38,8 +38,8 @@ enum class AskState : uint8_t {
   kAllowed,             // permitted now
   kNeedsJustification,  // permitted once a written justification is given
   kNeedsConsent,        // permitted once consent is recorded (and whatever else `missing` names)
-  kNeedsGatekeeper,     // permitted once a gatekeeper approval is recorded (and whatever else `missing` names)
-  kRefused,             // nothing the coordinator can record makes it permitted now
+  kNeedsGatekeeper,  // permitted once a gatekeeper approval is recorded (and whatever else `missing` names)
+  kRefused,          // nothing the coordinator can record makes it permitted now
 };
 // "allowed", "needs-justification", "needs-consent", "needs-gatekeeper", "refused".
 std::string_view AskStateName(AskState state);
@@ -105,7 +105,8 @@ struct AskOption {
 // for facts folded without the policy.
 Result<std::vector<AskOption>> WhatMayBeAsked(const policy::Policy& policy, const CaseFacts& facts,
                                               const std::string& asker_id, const RegistryEntry& asker,
-                                              const std::string& purpose, const std::vector<std::string>& subject_refs,
+                                              const std::string& purpose,
+                                              const std::vector<std::string>& subject_refs,
                                               bool with_justification, int64_t now_ms);
 
 // One concrete request explained exactly as the gateway will decide it:

@@ -23,10 +23,12 @@ constexpr std::string_view kSha = "00112233445566778899aabbccddeeff0011223344556
 std::shared_ptr<const kp::policy::Policy> ExamplePolicy() {
   static std::shared_ptr<const kp::policy::Policy> policy = [] {
     const char* root = std::getenv("KP_SOURCE_DIR");
-    auto loaded = kp::policy::LoadPolicyFile(std::string(root ? root : ".") + "/policy/examples/veiligheidsteam-hvb.yaml",
-                                             [](std::string_view) { return std::string(kSha); });
+    auto loaded = kp::policy::LoadPolicyFile(
+        std::string(root ? root : ".") + "/policy/examples/veiligheidsteam-hvb.yaml",
+        [](std::string_view) { return std::string(kSha); });
     if (!loaded.ok()) {
-      std::fprintf(stderr, "%s\n(run from the source root or set KP_SOURCE_DIR)\n", loaded.status().ToString().c_str());
+      std::fprintf(stderr, "%s\n(run from the source root or set KP_SOURCE_DIR)\n",
+                   loaded.status().ToString().c_str());
       std::exit(1);
     }
     return *loaded;
@@ -46,7 +48,8 @@ kp::cases::CaseFacts Case(const std::string& phase, const std::vector<std::strin
   for (const auto& p : partners) f.members[p] = kNow - kDay;
   const v1::SubjectRole roles[] = {v1::SUBJECT_ROLE_VICTIM, v1::SUBJECT_ROLE_CHILD, v1::SUBJECT_ROLE_CHILD,
                                    v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR, v1::SUBJECT_ROLE_HOUSEMATE};
-  for (int i = 0; i < 5; ++i) f.subjects.push_back({"S" + std::to_string(i + 1), roles[i], std::string(32, 'c')});
+  for (int i = 0; i < 5; ++i)
+    f.subjects.push_back({"S" + std::to_string(i + 1), roles[i], std::string(32, 'c')});
   f.consents[{"S1", "plan-van-aanpak"}] = kNow + 30 * kDay;
   return f;
 }
@@ -79,8 +82,9 @@ void Run(benchmark::State& state, const std::string& phase, const std::vector<st
 }
 
 const std::vector<std::string> kThree = {"politie", "ggz", "veilig-thuis"};
-const std::vector<std::string> kAll = {"politie", "om", "rvdk", "reclassering", "ggz", "novadic",
-                                       "veilig-thuis", "jeugdbescherming", "gemeente", "cit", "spoedplein-etz"};
+const std::vector<std::string> kAll = {"politie",  "om",      "rvdk",          "reclassering",
+                                       "ggz",      "novadic", "veilig-thuis",  "jeugdbescherming",
+                                       "gemeente", "cit",     "spoedplein-etz"};
 
 void BM_ThreePartnersStable(benchmark::State& s) { Run(s, "stabiele-veiligheid", kThree, "plan-van-aanpak"); }
 void BM_AllPartnersStable(benchmark::State& s) { Run(s, "stabiele-veiligheid", kAll, "plan-van-aanpak"); }

@@ -69,7 +69,8 @@ class RequestOptionsTest : public ::testing::Test {
     auto registry = Registry::Load(reg, ids_.at("enrolment-hvb").signing().public_key);
     ASSERT_THAT(registry, IsOk());
     registry_ = std::make_unique<Registry>(std::move(registry).value());
-    auto policy = policy::LoadPolicyFile(ExamplePolicyPath(), [](std::string_view t) { return HexEncode(Sha256String(t)); });
+    auto policy = policy::LoadPolicyFile(ExamplePolicyPath(),
+                                         [](std::string_view t) { return HexEncode(Sha256String(t)); });
     ASSERT_THAT(policy, IsOk());
     policy_ = *policy;
     ctx_ = FoldContext::Of(policy_.get(), *registry_);
@@ -119,8 +120,8 @@ class RequestOptionsTest : public ::testing::Test {
   }
 
   // The request the console would send for `o` about `refs`.
-  static v1::FragmentRequest RequestFor(const CaseFacts& f, const AskOption& o, const std::vector<std::string>& refs,
-                                        bool justified) {
+  static v1::FragmentRequest RequestFor(const CaseFacts& f, const AskOption& o,
+                                        const std::vector<std::string>& refs, bool justified) {
     v1::FragmentRequest r;
     r.set_case_id(f.case_id);
     r.set_source_partner(o.partner);
@@ -146,7 +147,8 @@ class RequestOptionsTest : public ::testing::Test {
   v1::Subject victim_, child_;
 };
 
-const AskOption* Find(const std::vector<AskOption>& options, const std::string& partner, const std::string& category) {
+const AskOption* Find(const std::vector<AskOption>& options, const std::string& partner,
+                      const std::string& category) {
   for (const auto& o : options) {
     if (o.partner == partner && o.category == category) return &o;
   }
@@ -171,9 +173,9 @@ TEST_F(RequestOptionsTest, AnAllowedOptionCarriesItsRuleLegalBasisFieldsAndReten
   auto options = Options(Fold(b), kPlan);
   ASSERT_THAT(options, IsOk());
   // Each admitted partner with the categories the policy says it holds, by partner id.
-  EXPECT_THAT(Listed(*options), ElementsAre("ggz/ggz-in-zorg", "ggz/ggz-behandeldossier",
-                                            "om/om-vervolgingsbeslissingen", "om/om-voorwaarden",
-                                            "politie/politie-incidenten"));
+  EXPECT_THAT(Listed(*options),
+              ElementsAre("ggz/ggz-in-zorg", "ggz/ggz-behandeldossier", "om/om-vervolgingsbeslissingen",
+                          "om/om-voorwaarden", "politie/politie-incidenten"));
   const AskOption* pol = Find(*options, "politie", "politie-incidenten");
   ASSERT_NE(pol, nullptr);
   const AskExplanation& e = pol->explanation;
@@ -204,7 +206,8 @@ TEST_F(RequestOptionsTest, ACategoryThatNeedsAJustificationIsAllowedWithOne) {
   EXPECT_EQ(needs.state, AskState::kNeedsJustification);
   EXPECT_THAT(needs.missing, ElementsAre("justification"));
   EXPECT_EQ(needs.decision.effect, policy::Effect::kDeny);
-  EXPECT_THAT(needs.reason, ::testing::HasSubstr("no written justification given; rule R-POL-02 requires it"));
+  EXPECT_THAT(needs.reason,
+              ::testing::HasSubstr("no written justification given; rule R-POL-02 requires it"));
   // What it would be once justified: the rule, its fields (with weapons) and its retention.
   EXPECT_THAT(RuleIds(needs), ElementsAre("R-POL-02"));
   ASSERT_EQ(needs.fields.size(), 1u);
@@ -292,8 +295,9 @@ TEST_F(RequestOptionsTest, APartnerNotAdmittedIsAbsentAndExplainingItGivesCheckA
   ASSERT_THAT(options, IsOk());
   for (const auto& o : *options) EXPECT_EQ(o.partner, "politie");
   AskOption ggz{"ggz", "ggz-in-zorg", kPlan, {}};
-  EXPECT_THAT(ExplainRequest(*policy_, f, "regisseur-01", Entry("regisseur-01"), RequestFor(f, ggz, {}, false), kNow),
-              StatusIs(StatusCode::kPermissionDenied, "partner ggz is not admitted to case VT-2026-0042"));
+  EXPECT_THAT(
+      ExplainRequest(*policy_, f, "regisseur-01", Entry("regisseur-01"), RequestFor(f, ggz, {}, false), kNow),
+      StatusIs(StatusCode::kPermissionDenied, "partner ggz is not admitted to case VT-2026-0042"));
   // A case with nobody admitted yet: nothing to ask, and no error.
   auto none = Options(Fold(OpenCase({})), kPlan);
   ASSERT_THAT(none, IsOk());
@@ -303,11 +307,13 @@ TEST_F(RequestOptionsTest, APartnerNotAdmittedIsAbsentAndExplainingItGivesCheckA
 TEST_F(RequestOptionsTest, AClosedCaseOrAnotherAskerGetsCheckAskersError) {
   CaseChainBuilder b = OpenCase({"politie"});
   const CaseFacts open = Fold(b);
-  EXPECT_THAT(Options(open, kPlan, {}, false, "regisseur-02"),
-              StatusIs(StatusCode::kPermissionDenied, "you do not coordinate case VT-2026-0042 (regisseur-01 does)"));
+  EXPECT_THAT(
+      Options(open, kPlan, {}, false, "regisseur-02"),
+      StatusIs(StatusCode::kPermissionDenied, "you do not coordinate case VT-2026-0042 (regisseur-01 does)"));
   b.Close();
   EXPECT_THAT(Options(Fold(b), kPlan),
-              StatusIs(StatusCode::kFailedPrecondition, "case VT-2026-0042 is closed; no further requests are possible"));
+              StatusIs(StatusCode::kFailedPrecondition,
+                       "case VT-2026-0042 is closed; no further requests are possible"));
   // Also when no partner was ever admitted.
   CaseChainBuilder empty = OpenCase({});
   empty.Close();
@@ -316,8 +322,10 @@ TEST_F(RequestOptionsTest, AClosedCaseOrAnotherAskerGetsCheckAskersError) {
 
 TEST_F(RequestOptionsTest, BadInputIsAnErrorNotARefusal) {
   const CaseFacts f = Fold(OpenCase({"politie"}));
-  EXPECT_THAT(Options(f, "nieuwsgierigheid"), StatusIs(StatusCode::kInvalidArgument, "no purpose 'nieuwsgierigheid'"));
-  EXPECT_THAT(Options(f, kPlan, {"S9"}), StatusIs(StatusCode::kInvalidArgument, "case VT-2026-0042 has no subject S9"));
+  EXPECT_THAT(Options(f, "nieuwsgierigheid"),
+              StatusIs(StatusCode::kInvalidArgument, "no purpose 'nieuwsgierigheid'"));
+  EXPECT_THAT(Options(f, kPlan, {"S9"}),
+              StatusIs(StatusCode::kInvalidArgument, "case VT-2026-0042 has no subject S9"));
   EXPECT_THAT(Options(f, kPlan, {"S1", "S1"}), StatusIs(StatusCode::kInvalidArgument, "twice"));
   // Facts folded without the policy (as the coordinator's client folds) have no phase.
   CaseChainBuilder b = OpenCase({"politie"});
@@ -330,9 +338,9 @@ TEST_F(RequestOptionsTest, AnAcuteCaseOffersWhatThePartnersShareInTheRedPhase) {
   const CaseFacts f = Fold(OpenAcuteCase());
   auto options = Options(f, kAcute, {}, false, "acuut-01", kNow + kHour);
   ASSERT_THAT(options, IsOk());
-  EXPECT_THAT(Listed(*options),
-              ElementsAre("cit/cit-inzet", "politie/politie-incidenten", "veilig-thuis/veilig-thuis-meldingen",
-                          "veilig-thuis/veilig-thuis-veiligheidsbeoordeling"));
+  EXPECT_THAT(Listed(*options), ElementsAre("cit/cit-inzet", "politie/politie-incidenten",
+                                            "veilig-thuis/veilig-thuis-meldingen",
+                                            "veilig-thuis/veilig-thuis-veiligheidsbeoordeling"));
   const AskExplanation& cit = Find(*options, "cit", "cit-inzet")->explanation;
   EXPECT_EQ(cit.state, AskState::kNeedsJustification);  // vitaal belang, with a written justification
   EXPECT_THAT(RuleIds(cit), ElementsAre("R-ACUUT-CIT-01"));
@@ -390,9 +398,11 @@ TEST_F(RequestOptionsTest, EveryOptionAgreesWithDecide) {
     if (!phase.empty()) b.Phase(phase);
     const CaseFacts f = Fold(b);
     for (const auto& p : policy_->purposes()) {
-      for (const std::vector<std::string>& refs : {std::vector<std::string>{}, std::vector<std::string>{"S1"}}) {
+      for (const std::vector<std::string>& refs :
+           {std::vector<std::string>{}, std::vector<std::string>{"S1"}}) {
         for (bool justified : {false, true}) {
-          SCOPED_TRACE(f.phase + " " + p.id + " " + std::to_string(refs.size()) + " " + std::to_string(justified));
+          SCOPED_TRACE(f.phase + " " + p.id + " " + std::to_string(refs.size()) + " " +
+                       std::to_string(justified));
           auto options = Options(f, p.id, refs, justified);
           ASSERT_THAT(options, IsOk());
           for (const auto& o : *options) {
