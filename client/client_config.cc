@@ -31,7 +31,9 @@ Result<ClientConfig> ParseClientConfig(const std::string& text, const std::strin
       .Path("enrolment_card", &c.enrolment_card, Need::kRequired, "the region's enrolment card, pinned")
       .Path("registry", &c.registry, Need::kRequired, "the folder with registry.signed and the cards")
       .Path("store", &c.store, Need::kRequired, "the folder of my local store (made 0700)")
-      .Duration("timeout", &c.timeout_ms, Need::kOptional, "how long to wait for the gateway's answer");
+      .Duration("timeout", &c.timeout_ms, Need::kOptional, "how long to wait for the gateway's answer")
+      .Path("policy", &c.policy, Need::kOptional,
+            "the region's policy file, as the gateway has it (needed by `ketenpoort console`)");
   if (auto root = config::ParseYaml(text, problems)) (void)table.Read(*root, reader);
   KP_RETURN_IF_ERROR(problems.TakeStatus("the client configuration"));
   return c;

@@ -20,6 +20,10 @@ struct ClientConfig {
   std::string registry;          // folder with registry.signed and the cards
   std::string store;             // folder of my local store (made 0700)
   int64_t timeout_ms = 10'000;   // how long to wait for the gateway's answer to a command
+  // The region's policy file, the same the gateway uses: the console
+  // (`ketenpoort console`) shows with it what may be asked and why. The
+  // gateway and the agents decide; the client never does. Empty: not given.
+  std::string policy;
 };
 
 // Parses YAML `text`; relative paths are resolved against the folder of

@@ -245,6 +245,7 @@ class Coordinator {
   CoordinatorStore& store() { return *store_; }
   const Identity& identity() const { return *me_; }
   const ClientConfig& config() const { return config_; }
+  const Registry& registry() const { return *registry_; }
 
  private:
   Coordinator(ClientConfig config, const Clock& clock);

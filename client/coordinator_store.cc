@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "core/base/file_util.h"
 #include "core/crypto/aead.h"
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS referrals(
   id BLOB PRIMARY KEY, received INTEGER NOT NULL, sender TEXT NOT NULL, at_ms INTEGER NOT NULL, body BLOB NOT NULL,
   envelope BLOB NOT NULL, state INTEGER NOT NULL, case_id TEXT NOT NULL DEFAULT '', decided_by TEXT NOT NULL DEFAULT '',
   reason_code TEXT NOT NULL DEFAULT '', decided_ms INTEGER NOT NULL DEFAULT 0, subjects BLOB NOT NULL DEFAULT x'');
+CREATE TABLE IF NOT EXISTS case_seen(case_id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS handover_parts(
   case_id TEXT NOT NULL, offer BLOB NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, received_ms INTEGER NOT NULL,
   PRIMARY KEY(case_id, offer, part));
@@ -276,6 +278,72 @@ Result<std::vector<CaseInfo>> CoordinatorStore::ListCases() {
     out.push_back(std::move(c));
   }
   return out;
+}
+
+Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummaries(int64_t expiring_before_ms) {
+  std::vector<CaseSummary> out;
+  std::map<std::string, size_t> index;
+  {
+    Stmt q(*db_,
+           "SELECT c.id, c.purpose, c.phase, c.opened_ms, c.closed, COALESCE(s.seen_ms, 0), "
+           "(SELECT COUNT(*) FROM partners p WHERE p.case_id = c.id), st.status, COALESCE(st.at_ms, 0) "
+           "FROM cases c LEFT JOIN case_seen s ON s.case_id = c.id LEFT JOIN case_status st ON st.case_id = c.id "
+           "ORDER BY c.opened_ms, c.id");
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      CaseSummary c;
+      c.info.id = q.Col(0);
+      c.info.purpose = q.Col(1);
+      c.info.phase = q.Col(2);
+      c.info.opened_ms = q.ColInt(3);
+      c.info.closed = q.ColInt(4) != 0;
+      c.seen_ms = q.ColInt(5);
+      c.partners = static_cast<size_t>(q.ColInt(6));
+      const std::string status = q.Col(7);
+      if (!status.empty()) {
+        KnownStatus known;
+        if (!known.status.ParseFromString(status)) return DataLossError("the stored status of case " + c.info.id + " is damaged");
+        known.at_ms = q.ColInt(8);
+        c.status = std::move(known);
+      }
+      index[c.info.id] = out.size();
+      out.push_back(std::move(c));
+    }
+  }
+  {
+    Stmt q(*db_,
+           "SELECT r.case_id, COUNT(*), SUM(r.state = ?), "
+           "SUM(r.state != ? AND r.answered_ms > COALESCE(s.seen_ms, 0)) "
+           "FROM requests r LEFT JOIN case_seen s ON s.case_id = r.case_id GROUP BY r.case_id");
+    q.Int(static_cast<int64_t>(RequestState::kPending)).Int(static_cast<int64_t>(RequestState::kPending));
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      auto it = index.find(q.Col(0));
+      if (it == index.end()) continue;
+      out[it->second].requests = static_cast<size_t>(q.ColInt(1));
+      out[it->second].waiting = static_cast<size_t>(q.ColInt(2));
+      out[it->second].new_answers = static_cast<size_t>(q.ColInt(3));
+    }
+  }
+  {
+    Stmt q(*db_, "SELECT case_id, COUNT(*), SUM(retain_until_ms < ?) FROM fragments GROUP BY case_id");
+    q.Int(expiring_before_ms);
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      auto it = index.find(q.Col(0));
+      if (it == index.end()) continue;
+      out[it->second].fragments = static_cast<size_t>(q.ColInt(1));
+      out[it->second].expiring = static_cast<size_t>(q.ColInt(2));
+    }
+  }
+  return out;
+}
+
+Status CoordinatorStore::MarkCaseSeen(const std::string& case_id, int64_t at_ms) {
+  return Stmt(*db_, "INSERT OR REPLACE INTO case_seen(case_id, seen_ms) VALUES(?, ?)").Text(case_id).Int(at_ms).Run();
 }
 
 Status CoordinatorStore::PutSubject(const std::string& case_id, const v1::Subject& subject) {

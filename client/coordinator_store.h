@@ -135,6 +135,23 @@ class CoordinatorStore {
   Result<CaseInfo> GetCase(const std::string& case_id);
   Result<std::vector<CaseInfo>> ListCases();
 
+  // Every case in one list (the console's "Mijn casussen"), from a few
+  // aggregate queries rather than one per case: counts only, nothing opened.
+  struct CaseSummary {
+    CaseInfo info;                   // without partners (see `partners`)
+    size_t partners = 0;             // admitted, as this store knows
+    size_t requests = 0;
+    size_t waiting = 0;              // requests not answered yet
+    size_t new_answers = 0;          // answers (fragments or refusals) since the case was last looked at
+    size_t fragments = 0;
+    size_t expiring = 0;             // fragments to delete before `expiring_before_ms`
+    int64_t seen_ms = 0;             // when the case was last looked at (MarkCaseSeen); 0: never
+    std::optional<KnownStatus> status;
+  };
+  Result<std::vector<CaseSummary>> CaseSummaries(int64_t expiring_before_ms);
+  // The coordinator looked at the case's answers at `at_ms` (what counts as new).
+  Status MarkCaseSeen(const std::string& case_id, int64_t at_ms);
+
   // Subject data, encrypted at rest; returned opened (locked memory is not
   // used for these protobufs: they live only as long as one command).
   Status PutSubject(const std::string& case_id, const ketenpoort::v1::Subject& subject);

@@ -15,3 +15,9 @@ if(KP_BENCH)
   find_package(benchmark REQUIRED)
 endif()
 find_path(CPPZMQ_INCLUDE_DIR zmq.hpp REQUIRED)
+# The coordinator's console (console/): HTTP on loopback and server-side
+# templates. Debian builds cpp-httplib as a shared library; its pkg-config
+# Cflags (OpenSSL, zlib, brotli support) must be used as given, or the
+# library's classes and our view of them differ.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib>=0.11)
+find_path(MUSTACHE_INCLUDE_DIR kainjow/mustache.hpp REQUIRED)

@@ -1,0 +1,152 @@
+#include "console/view.h"
+
+#include <ctime>
+
+namespace kp::console {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+
+std::string Format(int64_t ms, const char* fmt) {
+  const std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  const size_t n = std::strftime(buf, sizeof buf, fmt, &tm);
+  return std::string(buf, n);
+}
+
+std::string Plural(int64_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+template <typename T>
+const T* FindById(const std::vector<T>& items, std::string_view id) {
+  for (const auto& item : items) {
+    if (item.id == id) return &item;
+  }
+  return nullptr;
+}
+
+bool LeapYear(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+}  // namespace
+
+std::string DateTimeText(int64_t ms) { return Format(ms, "%d-%m-%Y %H:%M"); }
+std::string DateText(int64_t ms) { return Format(ms, "%d-%m-%Y"); }
+
+std::string TimeLeftText(int64_t until_ms, int64_t now_ms) {
+  const int64_t left = until_ms - now_ms;
+  constexpr int64_t kMinute = 60 * 1000, kHour = 60 * kMinute, kDay = 24 * kHour;
+  if (left < 0) return "verstreken";
+  if (left >= 2 * kDay) return "nog " + Plural(left / kDay, "dag", "dagen");
+  if (left >= kHour) return "nog " + Plural(left / kHour, "uur", "uur");
+  return "nog " + Plural(left / kMinute, "minuut", "minuten");
+}
+
+std::string DaysText(int64_t since_ms, int64_t now_ms) {
+  const int64_t days = (now_ms - since_ms) / (24 * 3600 * 1000LL);
+  if (days <= 0) return "vandaag";
+  return Plural(days, "dag", "dagen");
+}
+
+std::string_view RoleText(v1::SubjectRole role) {
+  switch (role) {
+    case v1::SUBJECT_ROLE_VICTIM: return "slachtoffer";
+    case v1::SUBJECT_ROLE_CHILD: return "kind";
+    case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR: return "vermoedelijke pleger";
+    case v1::SUBJECT_ROLE_HOUSEMATE: return "huisgenoot";
+    default: return "onbekend";
+  }
+}
+
+Result<v1::SubjectRole> RoleFromForm(std::string_view value) {
+  if (value == "victim") return v1::SUBJECT_ROLE_VICTIM;
+  if (value == "child") return v1::SUBJECT_ROLE_CHILD;
+  if (value == "suspected-perpetrator") return v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR;
+  if (value == "housemate") return v1::SUBJECT_ROLE_HOUSEMATE;
+  return InvalidArgumentError("kies de rol van de persoon (slachtoffer, kind, vermoedelijke pleger of huisgenoot)");
+}
+
+std::string PartnerText(const policy::Policy& p, std::string_view id) {
+  const auto* x = FindById(p.partners(), id);
+  return x != nullptr && !x->name.empty() ? x->name : std::string(id);
+}
+
+std::string PhaseText(const policy::Policy& p, std::string_view id) {
+  const auto* x = FindById(p.phases(), id);
+  return x != nullptr && !x->name.empty() ? x->name : std::string(id);
+}
+
+std::string PurposeText(const policy::Policy& p, std::string_view id) {
+  const auto* x = FindById(p.purposes(), id);
+  return x != nullptr && !x->description.empty() ? x->description : std::string(id);
+}
+
+std::string CategoryText(const policy::Policy& p, std::string_view id) {
+  const auto* x = FindById(p.categories(), id);
+  return x != nullptr && !x->name.empty() ? x->name : std::string(id);
+}
+
+std::string LegalBasisText(const policy::Policy& p, std::string_view id) {
+  const auto* x = FindById(p.legal_bases(), id);
+  return x != nullptr && !x->citation.empty() ? x->citation : std::string(id);
+}
+
+std::string CodeText(const policy::Policy& p, std::string_view code) {
+  for (const auto* list : {&p.referrals().reasons, &p.referrals().decline_reasons}) {
+    const auto* x = FindById(*list, code);
+    if (x != nullptr && !x->name.empty()) return x->name;
+  }
+  std::string text(code);
+  for (char& c : text) {
+    if (c == '-') c = ' ';
+  }
+  return text;
+}
+
+Result<std::string> CheckBsn(std::string_view typed) {
+  std::string digits;
+  for (char c : typed) {
+    if (c == ' ' || c == '.') continue;
+    if (c < '0' || c > '9') return InvalidArgumentError("een BSN bestaat alleen uit cijfers");
+    digits.push_back(c);
+  }
+  if (digits.empty()) return InvalidArgumentError("vul het BSN in");
+  if (digits.size() != 9) {
+    return InvalidArgumentError("een BSN heeft 9 cijfers; dit zijn er " + std::to_string(digits.size()));
+  }
+  int sum = 0;
+  for (int i = 0; i < 8; ++i) sum += (9 - i) * (digits[i] - '0');
+  sum -= digits[8] - '0';
+  if (sum % 11 != 0) {
+    return InvalidArgumentError("dit BSN klopt niet (de elfproef faalt): controleer of er geen cijfer verkeerd is getypt");
+  }
+  return digits;
+}
+
+Result<std::string> CheckDate(std::string_view typed) {
+  int d = 0, m = 0, y = 0;
+  char tail = 0;
+  const std::string s(typed);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && s.size() == 10 && s[4] == '-') {
+  } else if (std::sscanf(s.c_str(), "%2d-%2d-%4d%c", &d, &m, &y, &tail) == 3 && s.size() == 10 && s[2] == '-') {
+  } else {
+    return InvalidArgumentError("schrijf de datum als DD-MM-JJJJ, bijvoorbeeld 05-03-2014");
+  }
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 ||
+      d > kDays[m - 1] + (m == 2 && LeapYear(y) ? 1 : 0)) {
+    return InvalidArgumentError("die datum bestaat niet: " + s);
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+  return std::string(buf);
+}
+
+std::string MaskBsn(std::string_view bsn) {
+  if (bsn.size() <= 4) return std::string(bsn.size(), '*');
+  return std::string(bsn.size() - 4, '*') + std::string(bsn.substr(bsn.size() - 4));
+}
+
+}  // namespace kp::console
