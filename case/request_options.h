@@ -35,11 +35,18 @@ namespace kp::cases {
 // Whether a request could be sent now, and if not, what the coordinator
 // could bring to make the policy permit it.
 enum class AskState : uint8_t {
-  kAllowed,             // permitted now
-  kNeedsJustification,  // permitted once a written justification is given
-  kNeedsConsent,        // permitted once consent is recorded (and whatever else `missing` names)
-  kNeedsGatekeeper,  // permitted once a gatekeeper approval is recorded (and whatever else `missing` names)
-  kRefused,          // nothing the coordinator can record makes it permitted now
+  // Permitted now.
+  kAllowed,
+  // Permitted once a written justification is given.
+  kNeedsJustification,
+  // Permitted once consent is recorded for every subject and the purpose
+  // (and whatever else `missing` names).
+  kNeedsConsent,
+  // Permitted once a gatekeeper's approval is recorded (and whatever else
+  // `missing` names).
+  kNeedsGatekeeper,
+  // Nothing the coordinator can give or record makes it permitted now.
+  kRefused,
 };
 // "allowed", "needs-justification", "needs-consent", "needs-gatekeeper", "refused".
 std::string_view AskStateName(AskState state);
