@@ -193,10 +193,10 @@ Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
   return done;
 }
 
-Result<cases::CaseFacts> Coordinator::LocalFacts(const std::string& case_id) {
+Result<cases::CaseFacts> Coordinator::LocalFacts(const std::string& case_id, const policy::Policy* policy) {
   KP_ASSIGN_OR_RETURN(std::vector<std::string> chain, store_->Chain(case_id));
   if (chain.empty()) return NotFoundError("this client holds no history of case " + case_id);
-  return cases::FoldVerified(cases::FoldContext::Of(nullptr, *registry_), chain, case_id);
+  return cases::FoldVerified(cases::FoldContext::Of(policy, *registry_), chain, case_id);
 }
 
 Status Coordinator::EnsureChain(const std::string& case_id) {

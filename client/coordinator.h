@@ -201,7 +201,9 @@ class Coordinator {
   // What came in besides answers to requests since the last call.
   News TakeNews();
   // Whether `id` coordinates the case now, by the history this client holds.
-  Result<cases::CaseFacts> LocalFacts(const std::string& case_id);
+  // With `policy` (the console's, for what may be asked) the fold also
+  // reads the policy: the phase, roles and acute window as the gateway does.
+  Result<cases::CaseFacts> LocalFacts(const std::string& case_id, const policy::Policy* policy = nullptr);
   Result<ketenpoort::v1::CaseResult> WithdrawConsent(const std::string& case_id, const std::string& subject_ref,
                                                      const std::string& purpose);
   // Fetches the case's whole history from the gateway, checks it (every
