@@ -1,9 +1,564 @@
-// Aanmelding: referrals from Veilig Thuis (accept or decline), and a new
-// case opened with a form for its subjects. (Being built: issue 15.)
+// Aanmeldingen: referrals from Veilig Thuis waiting for this coordinator
+// (accept: the case opens; decline: with a reason from the policy), and
+// those already decided. Nieuwe casus: a case opened with a form for its
+// subjects. Overnemen: a case offered to this coordinator, taken over.
+//
+// The subjects' identifiers are shown and typed here, never logged, and
+// wiped from the memory this file copied them into once the page is made
+// (the client's store keeps them encrypted).
+#include "console/page_referrals.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
 #include "console/desk.h"
+#include "console/view.h"
+#include "core/base/encoding.h"
+#include "core/crypto/secret_bytes.h"
 
 namespace kp::console {
 
-void RegisterReferralPages(Desk&) {}
+namespace v1 = ketenpoort::v1;
+
+namespace {
+
+constexpr int64_t kDay = 24 * 3600 * 1000LL;
+constexpr size_t kMaxNameChars = 200;
+
+// The roles in the form's select, in the order a coordinator thinks of them.
+struct RoleOption {
+  const char* value;
+  v1::SubjectRole role;
+};
+constexpr RoleOption kRoles[] = {
+    {"victim", v1::SUBJECT_ROLE_VICTIM},
+    {"child", v1::SUBJECT_ROLE_CHILD},
+    {"suspected-perpetrator", v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR},
+    {"housemate", v1::SUBJECT_ROLE_HOUSEMATE},
+};
+
+void WipeString(std::string& s) {
+  SecureWipe(s.data(), s.size());
+  s.clear();
+}
+
+std::string Trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return "";
+  return std::string(s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1));
+}
+
+// "JJJJ-MM-DD" as a coordinator writes it: "DD-MM-JJJJ".
+std::string BirthText(const std::string& iso) {
+  if (iso.size() != 10 || iso[4] != '-' || iso[7] != '-') return iso;
+  return iso.substr(8, 2) + "-" + iso.substr(5, 2) + "-" + iso.substr(0, 4);
+}
+
+// A client error in the words of the form: the gateway refused, could not be
+// reached, or something on this computer failed.
+std::string ClientErrorText(const Status& s) {
+  static constexpr std::string_view kGateway = "the gateway answered: ";
+  const std::string& m = s.message();
+  if (m.starts_with(kGateway)) return "De gateway weigerde: " + m.substr(kGateway.size());
+  if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded ||
+      m.starts_with("not connected")) {
+    return "De gateway is niet bereikbaar: " + m + ". Er is niets veranderd; probeer het zo opnieuw.";
+  }
+  if (s.code() == StatusCode::kPermissionDenied) return "De gateway weigerde: " + m;
+  return "Dat lukte niet: " + m;
+}
+
+int ClientErrorStatus(const Status& s) {
+  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded ? 503 : 409;
+}
+
+// The partner's name of a participant, from the signed registry ("" when unknown).
+std::string PartnerOf(const client::Coordinator& c, const policy::Policy& p, const std::string& participant) {
+  auto entry = c.registry().Find(participant);
+  if (!entry.ok() || (*entry)->card.partner.empty()) return "";
+  return PartnerText(p, (*entry)->card.partner);
+}
+
+// A value a template tests with {{#key}}: set only when there is one (an
+// empty string is true in mustache).
+void SetIfAny(mu::data& d, const std::string& key, const std::string& text) {
+  if (!text.empty()) d.set(key, text);
+}
+
+// ------------------------------------------------------------ Aanmeldingen
+
+// A failed action on one referral, shown at that referral.
+struct ReferralProblem {
+  std::string hex;
+  std::string text;
+  std::string reason;          // the decline reason chosen
+  bool reason_field = false;   // the message is about the reason select
+};
+
+// The subjects of a waiting referral as the table shows them. The
+// identifiers are copied into `out` (the page) and wiped here.
+mu::data ReferralSubjectRows(client::Coordinator& c, const client::ReferralInfo& r, bool* complete) {
+  mu::data rows = mu::data::type::list;
+  auto subjects = c.store().ReferralSubjects(r.id);
+  *complete = subjects.ok() && !subjects->empty();
+  if (!*complete) {
+    // Only the refs and roles the signed referral names.
+    for (const auto& sr : r.body.subjects()) {
+      mu::data row;
+      row.set("rol", std::string(RoleText(sr.role())));
+      row.set("ref", sr.ref());
+      rows.push_back(row);
+    }
+    return rows;
+  }
+  for (auto& s : *subjects) {
+    mu::data row;
+    row.set("rol", std::string(RoleText(s.role())));
+    row.set("ref", s.ref());
+    row.set("naam", s.name());
+    row.set("geboortedatum", BirthText(s.date_of_birth()));
+    row.set("bsn", MaskBsn(s.bsn()));
+    rows.push_back(row);
+    client::WipeSubject(&s);
+  }
+  return rows;
+}
+
+mu::data DeclineOptions(const policy::Policy& p, const std::string& chosen) {
+  mu::data list = mu::data::type::list;
+  for (const auto& code : p.referrals().decline_reasons) {
+    mu::data o;
+    o.set("waarde", code.id);
+    o.set("tekst", code.name.empty() ? CodeText(p, code.id) : code.name);
+    o.set("gekozen", mu::data(code.id == chosen));
+    list.push_back(o);
+  }
+  return list;
+}
+
+mu::data WaitingReferral(Desk& desk, Page& page, client::Coordinator& c, const client::ReferralInfo& r,
+                         const ReferralProblem& problem, int64_t now) {
+  const auto& p = desk.policy();
+  const std::string hex = HexEncode(r.id);
+  mu::data d;
+  d.set("hex", hex);
+  d.set("kenmerk", r.body.reference());
+  d.set("van", r.sender);
+  SetIfAny(d, "partner", PartnerOf(c, p, r.sender));
+  d.set("ontvangen", DateTimeText(r.at_ms));
+  const int64_t lapses = r.at_ms + p.referrals().expire_days * kDay;
+  d.set("termijn", TimeLeftText(lapses, now));
+  d.set("termijn_tot", DateText(lapses));
+  d.set("termijn_dringend", mu::data(lapses - now < 3 * kDay));
+  d.set("doel", PurposeText(p, r.body.purpose()));
+  mu::data reasons = mu::data::type::list;
+  for (const auto& code : r.body.reason_codes()) reasons.push_back(mu::data("tekst", CodeText(p, code)));
+  d.set("redenen", reasons);
+  bool complete = false;
+  d.set("personen", ReferralSubjectRows(c, r, &complete));
+  d.set("gegevens_ontbreken", mu::data(!complete));
+  const bool mine = problem.hex == hex;
+  if (mine && !problem.reason_field) d.set("fout", problem.text);
+  if (mine && problem.reason_field) d.set("reden_fout", problem.text);
+  d.set("redenen_afwijzen", DeclineOptions(p, mine ? problem.reason : ""));
+  mu::data accept, decline;
+  desk.AddFormFields(page, accept);
+  desk.AddFormFields(page, decline);
+  d.set("accepteren", accept);
+  d.set("afwijzen", decline);
+  return d;
+}
+
+std::string DecisionText(const Desk& desk, const client::ReferralInfo& r) {
+  switch (r.state) {
+    case v1::REFERRAL_STATE_ACCEPTED: return "aangenomen";
+    case v1::REFERRAL_STATE_DECLINED:
+      return "afgewezen" + (r.reason_code.empty() ? std::string() : ": " + CodeText(desk.policy(), r.reason_code));
+    case v1::REFERRAL_STATE_EXPIRED: return "verlopen: niemand besliste op tijd";
+    default: return "onbekend";
+  }
+}
+
+mu::data DecidedReferral(const Desk& desk, client::Coordinator& c, const client::ReferralInfo& r) {
+  mu::data d;
+  d.set("kenmerk", r.body.reference());
+  d.set("van", r.sender);
+  SetIfAny(d, "partner", PartnerOf(c, desk.policy(), r.sender));
+  d.set("ontvangen", DateTimeText(r.at_ms));
+  d.set("besluit", DecisionText(desk, r));
+  if (!r.case_id.empty()) d.set("casus", r.case_id);
+  if (!r.decided_by.empty()) d.set("door", r.decided_by == desk.me() ? std::string("u") : r.decided_by);
+  if (r.decided_ms > 0) d.set("wanneer", DateTimeText(r.decided_ms));
+  return d;
+}
+
+// Fetches the inbox first (so a referral that just came shows), then lists.
+void ShowReferrals(Desk& desk, Page& page, const ReferralProblem& problem = {}) {
+  const int64_t now = desk.clock().NowMillis();
+  mu::data d;
+  Status listed = desk.With([&](client::Coordinator& c) -> Status {
+    if (auto fetched = c.FetchInbox(""); !fetched.ok()) {
+      d.set("ophalen_fout", "De nieuwste aanmeldingen konden niet worden opgehaald (" + fetched.status().message() +
+                                "). U ziet wat al op deze computer stond.");
+    }
+    KP_ASSIGN_OR_RETURN(auto all, c.store().Referrals());
+    std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.at_ms > b.at_ms; });
+    mu::data waiting = mu::data::type::list, decided = mu::data::type::list;
+    for (const auto& r : all) {
+      if (!r.received) continue;  // sent by this participant: not a coordinator's work
+      if (r.state == v1::REFERRAL_STATE_WAITING) {
+        waiting.push_back(WaitingReferral(desk, page, c, r, problem, now));
+      } else {
+        decided.push_back(DecidedReferral(desk, c, r));
+      }
+    }
+    d.set("heeft_wachtend", mu::data(!waiting.is_empty_list()));
+    d.set("wachtend", waiting);
+    d.set("heeft_besloten", mu::data(!decided.is_empty_list()));
+    d.set("besloten", decided);
+    return OkStatus();
+  });
+  if (!listed.ok()) {
+    spdlog::error("console: the referrals could not be read: {}", listed.message());
+    desk.ShowMessage(page, 500, "Aanmeldingen",
+                     "De aanmeldingen op deze computer konden niet worden gelezen: " + listed.message());
+    return;
+  }
+  if (!problem.text.empty() && problem.hex.empty()) d.set("algemene_fout", problem.text);
+  if (!problem.text.empty() && page.res.status == -1) page.res.status = 400;
+  desk.Show(page, "Aanmeldingen", "referrals.mustache", d, "aanmeldingen");
+}
+
+// The referral named by the path (32 hex digits), in the store.
+std::string ReferralIdOf(const Page& page) {
+  auto id = HexDecode(page.PathPart(0));
+  return id.ok() ? *id : std::string();
+}
+
+void AcceptReferral(Desk& desk, Page& page) {
+  const std::string hex = page.PathPart(0);
+  const std::string id = ReferralIdOf(page);
+  std::string reference, partner;
+  auto opened = desk.With([&](client::Coordinator& c) -> Result<v1::CaseResult> {
+    KP_ASSIGN_OR_RETURN(auto r, c.store().GetReferral(id));
+    if (!r.has_value() || !r->received) return NotFoundError("deze aanmelding staat niet op deze computer");
+    reference = r->body.reference();
+    partner = PartnerOf(c, desk.policy(), r->sender);
+    return c.AcceptReferral(id);
+  });
+  if (!opened.ok()) {
+    spdlog::warn("console: referral {} not accepted: {}", hex.substr(0, 12), opened.status().message());
+    page.res.status = ClientErrorStatus(opened.status());
+    ShowReferrals(desk, page, {hex, ClientErrorText(opened.status()), "", false});
+    return;
+  }
+  spdlog::info("console: referral {} accepted: case {}", hex.substr(0, 12), opened->case_id());
+  desk.Redirect(page, "/casus/" + opened->case_id(),
+                "Casus " + opened->case_id() + " geopend op de aanmelding " + reference + " van " +
+                    (partner.empty() ? std::string("Veilig Thuis") : partner) +
+                    ". Laat nu de partners toe die aan deze casus meewerken.");
+}
+
+void DeclineReferral(Desk& desk, Page& page) {
+  const std::string hex = page.PathPart(0);
+  const std::string id = ReferralIdOf(page);
+  const std::string reason = page.Value("reden");
+  if (!policy::Policy::HasCode(desk.policy().referrals().decline_reasons, reason)) {
+    ShowReferrals(desk, page, {hex, "kies waarom u de aanmelding afwijst", reason, true});
+    return;
+  }
+  std::string reference;
+  auto declined = desk.With([&](client::Coordinator& c) -> Result<v1::ReferralStatus> {
+    KP_ASSIGN_OR_RETURN(auto r, c.store().GetReferral(id));
+    if (!r.has_value() || !r->received) return NotFoundError("deze aanmelding staat niet op deze computer");
+    reference = r->body.reference();
+    return c.DeclineReferral(id, reason);
+  });
+  if (!declined.ok()) {
+    spdlog::warn("console: referral {} not declined: {}", hex.substr(0, 12), declined.status().message());
+    page.res.status = ClientErrorStatus(declined.status());
+    ShowReferrals(desk, page, {hex, ClientErrorText(declined.status()), reason, false});
+    return;
+  }
+  spdlog::info("console: referral {} declined ({})", hex.substr(0, 12), reason);
+  desk.Redirect(page, "/aanmeldingen",
+                "Aanmelding " + reference + " afgewezen: " + CodeText(desk.policy(), reason) +
+                    ". De verwijzer krijgt dit bericht.");
+}
+
+// ------------------------------------------------------------ Nieuwe casus
+
+std::string TodayIso(const Desk& desk) {
+  auto today = CheckDate(DateText(desk.clock().NowMillis()));
+  return today.ok() ? *today : std::string("2200-12-31");
+}
+
+mu::data PurposeOptions(const policy::Policy& p, const std::string& chosen) {
+  mu::data list = mu::data::type::list;
+  for (const auto& purpose : p.purposes()) {
+    mu::data o;
+    o.set("waarde", purpose.id);
+    o.set("tekst", PurposeText(p, purpose.id));
+    o.set("gekozen", mu::data(purpose.id == chosen));
+    list.push_back(o);
+  }
+  return list;
+}
+
+mu::data RoleOptions(const std::string& chosen) {
+  mu::data list = mu::data::type::list;
+  for (const auto& r : kRoles) {
+    mu::data o;
+    o.set("waarde", r.value);
+    o.set("tekst", std::string(RoleText(r.role)));
+    o.set("gekozen", mu::data(chosen == r.value));
+    list.push_back(o);
+  }
+  return list;
+}
+
+// The form with what was typed (the identifiers are copied into the page,
+// then the form is wiped by the caller).
+void ShowNewCase(Desk& desk, Page& page, const NewCaseForm& form, const std::string& problem = "") {
+  mu::data d;
+  d.set("doelen", PurposeOptions(desk.policy(), form.purpose));
+  SetIfAny(d, "doel_fout", form.purpose_error);
+  SetIfAny(d, "personen_fout", form.subjects_error);
+  SetIfAny(d, "fout", problem);
+  mu::data rows = mu::data::type::list;
+  for (size_t i = 0; i < form.rows.size(); ++i) {
+    const SubjectRow& r = form.rows[i];
+    mu::data row;
+    row.set("n", std::to_string(i + 1));
+    row.set("rollen", RoleOptions(r.role));
+    row.set("bsn", r.bsn);
+    row.set("naam", r.name);
+    row.set("geboortedatum", r.birth);
+    SetIfAny(row, "rol_fout", r.role_error);
+    SetIfAny(row, "bsn_fout", r.bsn_error);
+    SetIfAny(row, "naam_fout", r.name_error);
+    SetIfAny(row, "datum_fout", r.birth_error);
+    rows.push_back(row);
+  }
+  d.set("rijen", rows);
+  d.set("aantal", std::to_string(form.rows.size()));
+  d.set("meer_mogelijk", mu::data(form.rows.size() < kNewCaseMaxRows));
+  desk.Show(page, "Nieuwe casus", "new_case.mustache", d, "nieuw");
+}
+
+size_t RowsOf(const Page& page) {
+  size_t n = kNewCaseRows;
+  try {
+    n = std::stoul(page.Value("aantal"));
+  } catch (...) {
+  }
+  return std::clamp<size_t>(n, 1, kNewCaseMaxRows);
+}
+
+void NewCaseFormPage(Desk& desk, Page& page) {
+  NewCaseForm empty;
+  empty.rows.resize(kNewCaseRows);
+  ShowNewCase(desk, page, empty);
+}
+
+void OpenCasePage(Desk& desk, Page& page) {
+  const bool more = page.Value("actie") == "meer";
+  size_t rows = RowsOf(page);
+  if (more) rows = std::min(rows + kNewCaseRows, kNewCaseMaxRows);
+  NewCaseForm form = ReadNewCaseForm(
+      desk.policy(), [&](const std::string& name) { return page.Value(name); }, rows, TodayIso(desk));
+  if (more) {  // more rows asked for: nothing is checked yet, nothing opened
+    for (auto& r : form.rows) r.role_error = r.bsn_error = r.name_error = r.birth_error = "";
+    form.purpose_error = form.subjects_error = "";
+    ShowNewCase(desk, page, form);
+    form.Wipe();
+    return;
+  }
+  if (!form.ok()) {
+    page.res.status = 400;
+    ShowNewCase(desk, page, form);
+    form.Wipe();
+    return;
+  }
+  auto opened = desk.With([&](client::Coordinator& c) { return c.OpenCase(form.purpose, form.Subjects()); });
+  if (!opened.ok()) {
+    spdlog::warn("console: a case was not opened: {}", opened.status().message());
+    page.res.status = ClientErrorStatus(opened.status());
+    ShowNewCase(desk, page, form, ClientErrorText(opened.status()));
+    form.Wipe();
+    return;
+  }
+  const size_t count = static_cast<size_t>(
+      std::count_if(form.rows.begin(), form.rows.end(), [](const SubjectRow& r) { return !r.empty; }));
+  form.Wipe();
+  spdlog::info("console: case {} opened with {} subject(s)", opened->case_id(), count);
+  desk.Redirect(page, "/casus/" + opened->case_id(),
+                "Casus " + opened->case_id() + " geopend met " + std::to_string(count) +
+                    (count == 1 ? " persoon" : " personen") + ". Laat nu de partners toe die aan deze casus meewerken.");
+}
+
+// ------------------------------------------------------------ Overnemen
+
+std::vector<Notice> NoticesAbout(const Desk& desk, const std::string& case_id) {
+  std::vector<Notice> out;
+  for (auto& n : desk.Notices()) {
+    if (n.case_id == case_id) out.push_back(std::move(n));
+  }
+  return out;
+}
+
+void ShowTakeOver(Desk& desk, Page& page, const std::string& case_id, const std::string& problem = "") {
+  mu::data d;
+  d.set("casus", case_id);
+  mu::data offers = mu::data::type::list, others = mu::data::type::list;
+  for (const auto& n : NoticesAbout(desk, case_id)) {
+    mu::data item;
+    item.set("wanneer", DateTimeText(n.at_ms));
+    item.set("tekst", n.text);
+    (n.offer_to_me ? offers : others).push_back(item);
+  }
+  d.set("heeft_aanbod", mu::data(!offers.is_empty_list()));
+  d.set("aanbod", offers);
+  d.set("heeft_meldingen", mu::data(!others.is_empty_list()));
+  d.set("meldingen", others);
+  SetIfAny(d, "fout", problem);
+  desk.Show(page, "Casus " + case_id + " overnemen", "take_over.mustache", d, "casussen");
+}
+
+void TakeOverPage(Desk& desk, Page& page) { ShowTakeOver(desk, page, page.PathPart(0)); }
+
+void TakeOver(Desk& desk, Page& page) {
+  const std::string case_id = page.PathPart(0);
+  auto taken = desk.With([&](client::Coordinator& c) { return c.AcceptHandover(case_id); });
+  if (!taken.ok()) {
+    spdlog::warn("console: case {} not taken over: {}", case_id, taken.status().message());
+    page.res.status = ClientErrorStatus(taken.status());
+    ShowTakeOver(desk, page, case_id, ClientErrorText(taken.status()));
+    return;
+  }
+  spdlog::info("console: case {} taken over ({} subject(s), {} fragment(s), {} withheld)", case_id, taken->subjects,
+               taken->fragments, taken->withheld);
+  mu::data d;
+  d.set("casus", case_id);
+  d.set("genomen", mu::data(true));
+  d.set("fase", PhaseText(desk.policy(), taken->result.phase()));
+  d.set("personen", std::to_string(taken->subjects));
+  d.set("antwoorden", std::to_string(taken->fragments));
+  d.set("delen", std::to_string(taken->parts_received));
+  d.set("van_delen", std::to_string(taken->parts));
+  if (taken->withheld > 0) {
+    d.set("achtergebleven", taken->withheld == 1 ? std::string("1 antwoord bleef achter")
+                                                 : std::to_string(taken->withheld) + " antwoorden bleven achter");
+  }
+  d.set("meer_volgt", mu::data(taken->parts == 0 || taken->parts_received + taken->withheld < taken->parts));
+  desk.Show(page, "Casus " + case_id + " overgenomen", "take_over.mustache", d, "casussen");
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ the form
+
+bool NewCaseForm::ok() const {
+  if (!purpose_error.empty() || !subjects_error.empty()) return false;
+  return std::all_of(rows.begin(), rows.end(), [](const SubjectRow& r) { return r.ok(); });
+}
+
+std::vector<v1::Subject> NewCaseForm::Subjects() const {
+  std::vector<v1::Subject> out;
+  for (const auto& r : rows) {
+    if (!r.empty) out.push_back(r.subject);
+  }
+  return out;
+}
+
+void NewCaseForm::Wipe() {
+  for (auto& r : rows) {
+    for (std::string* s : {&r.role, &r.bsn, &r.name, &r.birth}) WipeString(*s);
+    client::WipeSubject(&r.subject);
+  }
+}
+
+namespace {
+
+// One row: empty when no BSN, name or date was typed (a role alone is what
+// the select starts with). A person needs a role and a BSN or a name, as on
+// the command line (cli/coordinator_commands.cc); a BSN passes the
+// elfproef, a date of birth is a real day not after today.
+SubjectRow ReadRow(const std::function<std::string(const std::string&)>& value, size_t n, const std::string& today) {
+  const std::string i = std::to_string(n);
+  SubjectRow r;
+  r.role = value("rol" + i);
+  r.bsn = Trim(value("bsn" + i));
+  r.name = Trim(value("naam" + i));
+  r.birth = Trim(value("geboortedatum" + i));
+  r.empty = r.bsn.empty() && r.name.empty() && r.birth.empty();
+  if (r.empty) return r;
+  auto role = RoleFromForm(r.role);
+  if (role.ok()) {
+    r.subject.set_role(*role);
+  } else {
+    r.role_error = role.status().message();
+  }
+  if (!r.bsn.empty()) {
+    auto bsn = CheckBsn(r.bsn);
+    if (bsn.ok()) {
+      r.subject.set_bsn(*bsn);
+    } else {
+      r.bsn_error = bsn.status().message();
+    }
+  }
+  if (r.name.size() > kMaxNameChars) {
+    r.name_error = "een naam is hoogstens " + std::to_string(kMaxNameChars) + " tekens";
+  } else if (std::any_of(r.name.begin(), r.name.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    r.name_error = "een naam bevat geen stuurtekens";
+  } else {
+    r.subject.set_name(r.name);
+  }
+  if (r.bsn.empty() && r.name.empty()) r.name_error = "vul een BSN of een naam in (liefst allebei)";
+  if (!r.birth.empty()) {
+    auto birth = CheckDate(r.birth);
+    if (!birth.ok()) {
+      r.birth_error = birth.status().message();
+    } else if (*birth > today) {
+      r.birth_error = "een geboortedatum ligt niet in de toekomst";
+    } else {
+      r.subject.set_date_of_birth(*birth);
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+NewCaseForm ReadNewCaseForm(const policy::Policy& policy, const std::function<std::string(const std::string&)>& value,
+                            size_t rows, const std::string& today) {
+  NewCaseForm form;
+  form.purpose = value("doel");
+  const bool known = std::any_of(policy.purposes().begin(), policy.purposes().end(),
+                                 [&](const auto& p) { return p.id == form.purpose; });
+  if (form.purpose.empty()) {
+    form.purpose_error = "kies het doel van de casus";
+  } else if (!known) {
+    form.purpose_error = "dit doel staat niet in het beleid; kies er een uit de lijst";
+  }
+  rows = std::clamp<size_t>(rows, 1, kNewCaseMaxRows);
+  for (size_t n = 1; n <= rows; ++n) form.rows.push_back(ReadRow(value, n, today));
+  if (std::all_of(form.rows.begin(), form.rows.end(), [](const SubjectRow& r) { return r.empty; })) {
+    form.subjects_error = "vul ten minste één persoon in";
+  }
+  return form;
+}
+
+void RegisterReferralPages(Desk& desk) {
+  desk.Get("/aanmeldingen", [](Desk& d, Page& page) { ShowReferrals(d, page); });
+  desk.Post(R"(/aanmeldingen/([0-9a-f]{32})/accepteren)", AcceptReferral);
+  desk.Post(R"(/aanmeldingen/([0-9a-f]{32})/afwijzen)", DeclineReferral);
+  desk.Get("/casus/nieuw", NewCaseFormPage);
+  desk.Post("/casus/nieuw", OpenCasePage);
+  // Before page_case.cc's /casus/{id}: the more specific pattern first.
+  desk.Get(R"(/casus/([A-Za-z0-9._-]+)/overnemen)", TakeOverPage);
+  desk.Post(R"(/casus/([A-Za-z0-9._-]+)/overnemen)", TakeOver);
+}
 
 }  // namespace kp::console
