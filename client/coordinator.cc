@@ -94,6 +94,11 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
 }
 
 Status Coordinator::Connect(int handshake_ms) {
+  // Connecting again (the console retries after the gateway was away): the
+  // old socket must close before its context, or the context's end waits
+  // for it forever.
+  dealer_.reset();
+  context_.reset();
   context_ = std::make_unique<TransportContext>();
   DealerOptions options;
   options.endpoint = config_.gateway_endpoint;
