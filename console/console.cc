@@ -40,7 +40,7 @@ void SetSecurityHeaders(httplib::Response& res) {
   res.set_header("Content-Security-Policy", kContentSecurityPolicy);
   res.set_header("Cache-Control", "no-store");
   res.set_header("X-Content-Type-Options", "nosniff");
-  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Referrer-Policy", "same-origin");  // no-referrer makes Chromium post "Origin: null"
   res.set_header("X-Frame-Options", "DENY");
   res.set_header("Cross-Origin-Opener-Policy", "same-origin");
   res.set_header("Cross-Origin-Resource-Policy", "same-origin");
@@ -270,15 +270,17 @@ void Desk::TakeNewsLocked() {
   std::vector<Notice> fresh;
   const int64_t now = clock_.NowMillis();
   for (const auto& n : news.notices) {
-    fresh.push_back({n.at_ms() > 0 ? n.at_ms() : now, n.case_id(), client::NoticeText(n, me_),
+    fresh.push_back({n.at_ms() > 0 ? n.at_ms() : now, n.case_id(), NoticeTekst(*policy_, n, me_),
                      n.kind() == ketenpoort::v1::NOTICE_KIND_HANDOVER_OFFERED});
   }
   if (!news.referrals.empty()) {
-    fresh.push_back({now, "", std::to_string(news.referrals.size()) + " nieuwe aanmelding(en) ontvangen", false});
+    fresh.push_back({now, "", news.referrals.size() == 1 ? std::string("een nieuwe aanmelding ontvangen")
+                                                         : std::to_string(news.referrals.size()) + " nieuwe aanmeldingen ontvangen",
+                     false});
   }
   for (const auto& s : news.referral_statuses) {
-    fresh.push_back({now, s.case_id(), "uw aanmelding " + s.reference() + " is " +
-                                           std::string(client::ReferralStateName(s.state())), false});
+    fresh.push_back({now, s.case_id(), "uw aanmelding " + s.reference() + ": " +
+                                           std::string(ReferralStateText(s.state())), false});
   }
   for (const auto& h : news.handovers) fresh.push_back({now, "", "overdrachtsgegevens ontvangen: " + h, false});
   for (const auto& id : news.forgotten) {

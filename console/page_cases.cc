@@ -86,7 +86,8 @@ void ShowCases(Desk& desk, Page& page) {
   d.set("gesloten", closed);
   d.set("heeft_gesloten", mu::data(!closed.is_empty_list()));
   d.set("aantal_gesloten", std::to_string(closed.is_empty_list() ? 0 : listed->first.size()));
-  d.set("aanmeldingen", std::to_string(listed->second));
+  d.set("aanmeldingen", listed->second == 1 ? std::string("Er wacht een aanmelding")
+                                            : "Er wachten " + std::to_string(listed->second) + " aanmeldingen");
   d.set("heeft_aanmeldingen", mu::data(listed->second > 0));
   mu::data offers = mu::data::type::list, notices = mu::data::type::list;
   for (const auto& n : desk.Notices()) {
@@ -94,6 +95,7 @@ void ShowCases(Desk& desk, Page& page) {
     item.set("wanneer", DateTimeText(n.at_ms));
     item.set("tekst", n.text);
     item.set("casus", n.case_id);
+    item.set("heeft_casus", mu::data(!n.case_id.empty()));
     if (n.offer_to_me) offers.push_back(item);
     notices.push_back(item);
   }

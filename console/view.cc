@@ -105,6 +105,54 @@ std::string CodeText(const policy::Policy& p, std::string_view code) {
   return text;
 }
 
+std::string NoticeTekst(const policy::Policy& p, const v1::CaseNotice& n, std::string_view me) {
+  const std::string c = "casus " + n.case_id();
+  const std::string by = n.by().empty() ? std::string("de klok") : n.by();
+  const std::string why = n.reason_code().empty() ? std::string() : " (reden: " + CodeText(p, n.reason_code()) + ")";
+  const std::string until = n.until_ms() > 0 ? DateTimeText(n.until_ms()) : std::string("?");
+  switch (n.kind()) {
+    case v1::NOTICE_KIND_ACUTE_OPENED:
+      return "acute " + c + " is geopend door " + by + ", met uw organisatie erbij" +
+             (n.phase().empty() ? "" : ", fase " + PhaseText(p, n.phase())) + "; het acute venster loopt tot " + until;
+    case v1::NOTICE_KIND_HANDOVER_OFFERED:
+      return c + " wordt u aangeboden door " + by + why + "; neem haar over voor " + until;
+    case v1::NOTICE_KIND_HANDOVER_ACCEPTED:
+      return by + " heeft " + c + " overgenomen; vanaf nu voert " + by + " de regie";
+    case v1::NOTICE_KIND_HANDOVER_CANCELLED:
+      return by + " heeft het aanbod van " + c + " aan u ingetrokken" + why + "; de casus blijft bij " + by;
+    case v1::NOTICE_KIND_HANDOVER_LAPSED:
+      return "het aanbod van " + c + " is op " + until + " verlopen zonder overname; de casus blijft bij de regisseur";
+    case v1::NOTICE_KIND_STAND_IN_ENDED:
+      return "de waarneming van " + c + " is op " + until + " afgelopen; de casus is terug bij de regisseur";
+    case v1::NOTICE_KIND_ACUTE_WINDOW_ENDED:
+      return "het acute venster van " + c + " is op " + until +
+             " verstreken zonder overdracht: draag de casus over of sluit haar";
+    case v1::NOTICE_KIND_PARTNER_REMOVED:
+      return "uw organisatie is door " + by + " uit " + c + " gehaald" + why;
+    case v1::NOTICE_KIND_HANDOVER_DATA_WITHHELD: {
+      const std::string count = std::to_string(n.withheld()) + (n.withheld() == 1 ? " antwoord" : " antwoorden");
+      if (!me.empty() && n.by() == me) {
+        return count + " van " + c + " kwam(en) niet mee bij de overdracht: het beleid geeft ze uw rol nu niet; "
+                       "vraag ze opnieuw op als u ze nodig heeft";
+      }
+      return count + " van " + c + " bleef (bleven) achter en is (zijn) verwijderd: het beleid geeft ze niet aan " +
+             (n.by().empty() ? std::string("de nieuwe regisseur") : n.by());
+    }
+    default:
+      return "een melding over " + c + " die deze versie niet kent";
+  }
+}
+
+std::string_view ReferralStateText(v1::ReferralState state) {
+  switch (state) {
+    case v1::REFERRAL_STATE_WAITING: return "wacht op besluit";
+    case v1::REFERRAL_STATE_ACCEPTED: return "geaccepteerd";
+    case v1::REFERRAL_STATE_DECLINED: return "afgewezen";
+    case v1::REFERRAL_STATE_EXPIRED: return "verlopen";
+    default: return "nog niet bevestigd";
+  }
+}
+
 Result<std::string> CheckBsn(std::string_view typed) {
   std::string digits;
   for (char c : typed) {

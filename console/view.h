@@ -37,6 +37,13 @@ std::string LegalBasisText(const policy::Policy& p, std::string_view id);  // it
 // decline reasons), else the code with dashes as spaces.
 std::string CodeText(const policy::Policy& p, std::string_view code);
 
+// A case notice in Dutch, as the console shows it (the CLI's words are
+// client::NoticeText). `me` tells a HANDOVER_DATA_WITHHELD notice to the new
+// coordinator from the one to the former.
+std::string NoticeTekst(const policy::Policy& p, const ketenpoort::v1::CaseNotice& notice, std::string_view me);
+// wacht, geaccepteerd, afgewezen, verlopen.
+std::string_view ReferralStateText(ketenpoort::v1::ReferralState state);
+
 // A BSN as typed: nine digits (spaces and dots ignored) that pass the
 // elfproef. InvalidArgument in Dutch, for the form.
 Result<std::string> CheckBsn(std::string_view typed);
