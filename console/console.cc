@@ -238,13 +238,23 @@ void Desk::SetConnection(bool connected, const std::string& problem) {
 }
 
 void Desk::PollOnce() {
+  // While the gateway is away, a connection attempt holds the coordinator
+  // (and so every page) for up to kHandshakeMs: try again less and less
+  // often, up to once per kMaxRetryMs.
+  constexpr int kHandshakeMs = 500;
+  constexpr int64_t kMaxRetryMs = 30'000;
+  const auto now = std::chrono::steady_clock::now();
+  if (!connected() && now < next_connect_) return;
   With([&](client::Coordinator& c) {
     if (!connected()) {
-      Status s = c.Connect(1500);
+      Status s = c.Connect(kHandshakeMs);
       if (!s.ok()) {
+        retry_ms_ = std::min<int64_t>(retry_ms_ == 0 ? 1000 : retry_ms_ * 2, kMaxRetryMs);
+        next_connect_ = now + std::chrono::milliseconds(retry_ms_);
         SetConnection(false, "de gateway is niet bereikbaar: " + s.message());
         return;
       }
+      retry_ms_ = 0;
       SetConnection(true, "");
     }
     if (!inbox_fetched_) {
@@ -256,7 +266,7 @@ void Desk::PollOnce() {
       inbox_fetched_ = true;
       if (!fetched->empty()) Changed();
     }
-    auto n = c.Poll(100, [](const client::Outcome&) {});
+    auto n = c.Poll(20, [](const client::Outcome&) {});
     if (!n.ok()) {
       SetConnection(false, "ontvangen lukte niet: " + n.status().message());
       return;

@@ -9,6 +9,7 @@
 #include <httplib.h>
 
 #include <kainjow/mustache.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -135,6 +136,8 @@ class Desk {
   bool connected_ = false;
   bool stopping_ = false;
   bool inbox_fetched_ = false;
+  std::chrono::steady_clock::time_point next_connect_{};  // poller only
+  int64_t retry_ms_ = 0;                                   // poller only
   std::string connection_problem_;
   std::deque<Notice> notices_;
   std::map<std::string, std::string> flash_;  // session id -> message
