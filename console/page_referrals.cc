@@ -377,7 +377,7 @@ void OpenCasePage(Desk& desk, Page& page) {
   }
   if (!form.ok()) {
     page.res.status = 400;
-    ShowNewCase(desk, page, form);
+    ShowNewCase(desk, page, form, "Er is geen casus geopend: verbeter wat hieronder rood is gemarkeerd.");
     form.Wipe();
     return;
   }
@@ -423,6 +423,10 @@ void ShowTakeOver(Desk& desk, Page& page, const std::string& case_id, const std:
   d.set("heeft_meldingen", mu::data(!others.is_empty_list()));
   d.set("meldingen", others);
   SetIfAny(d, "fout", problem);
+  // Taken over already (here, or an offer notice that is stale): no button.
+  const int64_t now = desk.clock().NowMillis();
+  auto facts = desk.With([&](client::Coordinator& c) { return c.LocalFacts(case_id); });
+  if (facts.ok() && facts->CoordinatorAt(now) == desk.me()) d.set("al_van_u", mu::data(true));
   desk.Show(page, "Casus " + case_id + " overnemen", "take_over.mustache", d, "casussen");
 }
 
