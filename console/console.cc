@@ -158,6 +158,9 @@ void Desk::Show(Page& page, const std::string& title, std::string_view tmpl, mu:
     layout.set("problem", connection_problem_);
     layout.set("version", std::to_string(version_));
   }
+  // The answer to a form post: reloading it would send the form again (and
+  // be refused as sent twice), so live updates only show their notice here.
+  layout.set("na_versturen", mu::data(page.http.method == "POST"));
   const std::string flash = TakeFlash(page.session.id);
   if (!flash.empty()) layout.set("flash", flash);
   if (page.res.status == -1) page.res.status = 200;

@@ -1,5 +1,7 @@
 #include "console/security.h"
 
+#include <algorithm>
+
 #include "core/base/encoding.h"
 #include "core/crypto/random.h"
 #include "core/crypto/secret_bytes.h"
@@ -94,8 +96,8 @@ std::string Sessions::NewForm(std::string_view session_id) {
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) return form;
   auto& forms = it->second.open_forms;
-  if (forms.size() >= kMaxOpenForms) forms.erase(forms.begin());
-  forms.insert(form);
+  if (forms.size() >= kMaxOpenForms) forms.pop_front();
+  forms.push_back(form);
   return form;
 }
 
@@ -103,9 +105,10 @@ bool Sessions::TakeForm(std::string_view session_id, std::string_view form_id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) return false;
-  auto f = it->second.open_forms.find(std::string(form_id));
-  if (f == it->second.open_forms.end()) return false;
-  it->second.open_forms.erase(f);
+  auto& forms = it->second.open_forms;
+  auto f = std::find(forms.begin(), forms.end(), form_id);
+  if (f == forms.end()) return false;
+  forms.erase(f);
   return true;
 }
 

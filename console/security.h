@@ -18,10 +18,10 @@
 #define KETENPOORT_CONSOLE_SECURITY_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 
@@ -54,7 +54,7 @@ struct Session {
   std::string id;    // 32 random bytes, hex
   std::string csrf;  // 32 random bytes, hex
   int64_t last_ms = 0;
-  std::set<std::string> open_forms;  // form ids rendered and not yet submitted
+  std::deque<std::string> open_forms;  // form ids rendered and not yet submitted, oldest first
 };
 
 class Sessions {
