@@ -93,6 +93,11 @@ std::string UntilDayText(int64_t ms) {
   return iso.substr(8, 2) + "-" + iso.substr(5, 2) + "-" + iso.substr(0, 4);
 }
 
+// "1 persoon", "3 personen".
+std::string Count(size_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
 std::string Join(const std::vector<std::string>& items, std::string_view sep = ", ") {
   std::string out;
   for (const auto& item : items) {
@@ -460,7 +465,7 @@ mu::data CategoryTable(const Desk& desk, const CaseData& d, const v1::CategoryFr
 // has them. The store keeps the reason, not the refusal's rule ids.
 mu::data RulesNamedIn(const policy::Policy& p, const std::string& reason) {
   mu::data list = mu::data::type::list;
-  static const std::regex kRule(R"(\brule ([a-z0-9][a-z0-9._-]*))");
+  static const std::regex kRule(R"(\brule ([A-Za-z0-9][A-Za-z0-9._-]*))");
   std::vector<std::string> seen;
   for (auto it = std::sregex_iterator(reason.begin(), reason.end(), kRule); it != std::sregex_iterator();
        ++it) {
@@ -1103,11 +1108,11 @@ void PostHandover(Desk& desk, Page& page) {
       [&] {
         std::string text = std::string(stand_in > 0 ? "Waarneming" : "Casus") + " aangeboden aan " + to +
                            "; het aanbod vervalt " + DateTimeText(expires) +
-                           ". Mee: " + std::to_string(sent.subjects) + " persoon/personen en " +
-                           std::to_string(sent.fragments) + " antwoord(en), versleuteld voor " + to +
+                           ". Mee: " + Count(sent.subjects, "persoon", "personen") + " en " +
+                           Count(sent.fragments, "antwoord", "antwoorden") + ", versleuteld voor " + to +
                            "; de gateway laat alleen over wat het beleid de nieuwe regisseur geeft.";
         if (!sent.left_out.empty())
-          text += " " + std::to_string(sent.left_out.size()) + " antwoord(en) gingen niet mee.";
+          text += " Niet mee: " + Count(sent.left_out.size(), "antwoord", "antwoorden") + ".";
         return text;
       });
 }
