@@ -5,12 +5,14 @@
 // (tests/testing/region.h); the console serves regisseur-01.
 //
 //   console_region --dir DIR [--port N] [--info FILE] [--html-values]
-//                  [--referral] [--offer]
+//                  [--referral] [--offer] [--refuse]
 //
 // --html-values  the police's incident records hold HTML and a script, to
 //                see that the console shows them as text
 // --referral     Veilig Thuis refers a family to the Veiligheidsteam first
 // --offer        regisseur-02 opens a case and offers it to regisseur-01
+// --refuse       Veilig Thuis' agent answers no request for its reports (a
+//                partner's own restriction on top of the policy): a refusal
 // Writes {"address": ..., "port": ...} to FILE (and stdout) once it serves;
 // runs until SIGINT or SIGTERM.
 #include <signal.h>
@@ -42,7 +44,7 @@ constexpr char kHtmlValue[] = "<script>document.title='GEHACKT'</script><b>vet</
 struct Args {
   std::string dir, info;
   int port = 0;
-  bool html_values = false, referral = false, offer = false;
+  bool html_values = false, referral = false, offer = false, refuse = false;
 };
 
 v1::Subject Person(v1::SubjectRole role, const std::string& bsn, const std::string& name, const std::string& born) {
@@ -80,6 +82,11 @@ Status Run(const Args& a) {
   ::chmod(a.dir.c_str(), 0700);
   KP_ASSIGN_OR_RETURN(auto region, Region::Create(a.dir, SystemClock::Get(), 2));
   if (a.html_values) KP_RETURN_IF_ERROR(WriteHtmlValues(a.dir, *region));
+  if (a.refuse) {
+    region->SetAgentConfigHook([](const std::string& partner, agent::AgentConfig& config) {
+      if (partner == "veilig-thuis") config.disabled_categories.insert("veilig-thuis-meldingen");
+    });
+  }
   KP_RETURN_IF_ERROR(region->StartGateway());
   KP_RETURN_IF_ERROR(region->StartAllAgents());
   if (a.referral) {
@@ -145,8 +152,9 @@ int main(int argc, char** argv) {
     else if (arg == "--html-values") a.html_values = true;
     else if (arg == "--referral") a.referral = true;
     else if (arg == "--offer") a.offer = true;
+    else if (arg == "--refuse") a.refuse = true;
     else {
-      std::cerr << "usage: console_region --dir DIR [--port N] [--info FILE] [--html-values] [--referral] [--offer]\n";
+      std::cerr << "usage: console_region --dir DIR [--port N] [--info FILE] [--html-values] [--referral] [--offer] [--refuse]\n";
       return arg == "--help" ? 0 : 2;
     }
   }

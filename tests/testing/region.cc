@@ -156,7 +156,9 @@ agent::AgentConfig Region::AgentConfigFor(const std::string& partner) const {
 }
 
 Status Region::StartAgent(const std::string& partner) {
-  KP_ASSIGN_OR_RETURN(auto a, agent::Agent::Create(AgentConfigFor(partner), clock_));
+  agent::AgentConfig config = AgentConfigFor(partner);
+  if (agent_config_hook_) agent_config_hook_(partner, config);
+  KP_ASSIGN_OR_RETURN(auto a, agent::Agent::Create(config, clock_));
   RunningAgent& r = agents_[partner];
   r.agent = std::move(a);
   agent::Agent* agent = r.agent.get();

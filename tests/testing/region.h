@@ -22,6 +22,7 @@
 #ifndef KETENPOORT_TESTS_TESTING_REGION_H_
 #define KETENPOORT_TESTS_TESTING_REGION_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -90,6 +91,11 @@ class Region {
   const std::string& endpoint() const { return endpoint_; }
 
   Status StartAgent(const std::string& partner);
+  // Changes an agent's configuration before it starts (e.g. a partner's own
+  // disabled_categories), for every StartAgent after this call.
+  void SetAgentConfigHook(std::function<void(const std::string& partner, agent::AgentConfig&)> hook) {
+    agent_config_hook_ = std::move(hook);
+  }
   void StopAgent(const std::string& partner);
   Status StartAllAgents();
 
@@ -135,6 +141,7 @@ class Region {
   std::thread gateway_thread_;
   std::string endpoint_;
   std::map<std::string, RunningAgent> agents_;
+  std::function<void(const std::string&, agent::AgentConfig&)> agent_config_hook_;
 };
 
 }  // namespace kp::testing
