@@ -269,12 +269,16 @@ void Desk::PollOnce() {
       inbox_fetched_ = true;
       if (!fetched->empty()) Changed();
     }
-    auto n = c.Poll(20, [](const client::Outcome&) {});
+    // Only answers (and, through TakeNewsLocked, notices and referrals)
+    // change what a page shows; acknowledgements of the console's own
+    // messages do not.
+    size_t answers = 0;
+    auto n = c.Poll(20, [&answers](const client::Outcome&) { ++answers; });
     if (!n.ok()) {
       SetConnection(false, "ontvangen lukte niet: " + n.status().message());
       return;
     }
-    if (*n > 0) Changed();
+    if (answers > 0) Changed();
   });
 }
 
