@@ -363,7 +363,12 @@ void ShowAsk(Desk& desk, Page& page, const std::string& id, const AskForm& f, Pr
   auto add_purpose = [&](const std::string& purpose_id, bool of_case) {
     mu::data x;
     x.set("waarde", purpose_id);
-    x.set("tekst", PurposeText(p, purpose_id) + (of_case ? " (doel van de casus)" : ""));
+    std::string text = PurposeText(p, purpose_id);
+    if (of_case) {
+      if (text.ends_with('.')) text.pop_back();
+      text += " (doel van de casus)";
+    }
+    x.set("tekst", text);
     x.set("gekozen", mu::data(purpose_id == f.purpose));
     purposes.push_back(x);
   };
@@ -407,6 +412,9 @@ void ShowAsk(Desk& desk, Page& page, const std::string& id, const AskForm& f, Pr
       d.set("tabel", mu::data(true));
       d.set("geen_partners", mu::data(ctx->facts.members.empty()));
     }
+  }
+  if (!problems.empty() && problems.count("algemeen") == 0) {
+    d.set("fout_algemeen", std::string("Er is niets verstuurd: kijk bij de rode meldingen hieronder wat er ontbreekt."));
   }
   AddProblems(problems, d);
   page.res.status = status;
@@ -648,8 +656,8 @@ Tally AwaitAnswers(const Desk& desk, client::Coordinator& c, const std::vector<s
   Tally t;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
   auto refusal = [&](const std::string& partner, const std::string& reason, const std::string& rules) {
-    t.refusals.push_back(PartnerText(desk.policy(), partner) + ": " + reason +
-                         (rules.empty() ? "" : " (regel " + rules + ")"));
+    const bool named = rules.empty() || reason.find(rules) != std::string::npos;
+    t.refusals.push_back(PartnerText(desk.policy(), partner) + ": " + reason + (named ? "" : " (regel " + rules + ")"));
   };
   for (const auto& id : ids) {
     auto info = c.store().GetRequest(id);
