@@ -120,7 +120,9 @@ Status Run(const Args& a) {
     std::ofstream(a.info + ".tmp") << info.dump() << "\n";
     std::filesystem::rename(a.info + ".tmp", a.info);
   }
-  std::cout << info.dump() << std::endl;
+  std::cout << info.dump() << "\n\nDe console van " << Region::CoordinatorId(0)
+            << " draait. Open dit adres in uw browser (het werkt een keer):\n  " << info["address"].get<std::string>()
+            << "\nStoppen: Ctrl+C." << std::endl;
 
   sigset_t set;
   sigemptyset(&set);
