@@ -329,6 +329,68 @@ TEST_F(CaseFlowClientTest, AStandInReturnsTheCaseByItselfAndTheCoordinatorKeepsI
   EXPECT_EQ(FragmentsKept(*reg, case_id), 1u);
 }
 
+// A case handed over for good between two casusregisseurs before anything
+// was asked (only the subjects' part goes over): the new coordinator asks the
+// police about the subjects it was handed and gets the victim's records (the
+// values the region's data holds for that BSN), as in a case it opened
+// itself. Identifiers or a salt lost on the way would not give an empty
+// answer but a refusal (the agent opens the case's commitments).
+TEST_F(CaseFlowClientTest, AfterAHandoverTheNewCoordinatorGetsTheRecordsOfTheSubjectsItWasHanded) {
+  ASSERT_OK(region_->StartAgent("politie"));
+  auto other = As(kRegisseur2);
+  auto reg = As(Region::kCoordinator);
+  ASSERT_TRUE(other && reg);
+  ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, other->OpenCase("veiligheidstaxatie", Family()));
+  const std::string case_id = opened.case_id();
+  ASSERT_OK(other->Admit(case_id, "politie").status());
+  ASSERT_OK(other->OfferHandover(case_id, Region::kCoordinator, "waarneming-afwezigheid", clock_.NowMillis() + 7 * kDay, 0)
+                .status());
+  ASSERT_OK_AND_ASSIGN(HandoverTaken taken, reg->AcceptHandover(case_id));
+  EXPECT_EQ(taken.subjects, 2u);
+  EXPECT_TRUE(reg->TakeNews().problems.empty());
+  // The new coordinator holds the subjects as they were committed to.
+  ASSERT_OK_AND_ASSIGN(auto subjects, reg->store().Subjects(case_id));
+  ASSERT_EQ(subjects.size(), 2u);
+  EXPECT_EQ(subjects[0].ref(), "S1");
+  EXPECT_EQ(subjects[0].bsn(), Region::kBsn);
+  EXPECT_EQ(subjects[0].name(), kCanaryName);
+  EXPECT_EQ(subjects[0].salt().size(), 32u);
+
+  auto ask = [&](const std::vector<std::string>& refs) -> Outcome {
+    auto id = reg->SendRequest({case_id, "politie", {"politie-incidenten"}, "veiligheidstaxatie", refs, ""});
+    EXPECT_THAT(id, IsOk());
+    if (!id.ok()) return {};
+    auto o = reg->AwaitOutcome(*id, kWaitMs);
+    EXPECT_THAT(o, IsOk());
+    return o.ok() ? *o : Outcome{};
+  };
+  auto values = [](const Outcome& o) {
+    std::map<std::string, std::string> out;  // field -> value, subject S1's
+    for (const auto& c : o.content.categories()) {
+      for (const auto& r : c.records()) {
+        if (r.subject_ref() != "S1") continue;
+        for (const auto& fv : r.values()) out[fv.field()] = fv.value();
+      }
+    }
+    return out;
+  };
+  for (const std::vector<std::string>& refs : {std::vector<std::string>{"S1"}, std::vector<std::string>{}}) {
+    Outcome asked = ask(refs);
+    ASSERT_EQ(asked.kind, Outcome::Kind::kDelivered) << asked.refusal.reason() << asked.error.ToString();
+    auto got = values(asked);
+    EXPECT_EQ(got["datum"], std::string("datum:") + Region::kBsn);
+    EXPECT_EQ(got["geweld-gebruikt"], std::string("geweld-gebruikt:") + Region::kBsn);
+    EXPECT_EQ(got.count("wapens-aanwezig"), 0u);  // the policy's fields for the role (R-POL-01) still hold
+  }
+  // The child has no police records in the region's data: asked about the
+  // child alone, the police answer, with nothing in it. That empty answer is
+  // the data, not the handover.
+  Outcome child = ask({"S2"});
+  ASSERT_EQ(child.kind, Outcome::Kind::kDelivered) << child.refusal.reason() << child.error.ToString();
+  ASSERT_EQ(child.content.categories_size(), 1);
+  EXPECT_EQ(child.content.categories(0).records_size(), 0);
+}
+
 TEST_F(CaseFlowClientTest, ACancelledOrLapsedOfferLeavesTheCaseWithItsCoordinator) {
   auto reg = As(Region::kCoordinator);
   auto wijk = As(Region::kWijkteamCoordinator);
