@@ -155,7 +155,7 @@ void Desk::Show(Page& page, const std::string& title, std::string_view tmpl, mu:
   {
     std::lock_guard<std::mutex> lock(state_mu_);
     layout.set("offline", mu::data(!connected_));
-    layout.set("problem", connection_problem_);
+    if (!connection_problem_.empty()) layout.set("problem", connection_problem_);  // a section over "" renders
     layout.set("version", std::to_string(version_));
   }
   // The answer to a form post: reloading it would send the form again (and
