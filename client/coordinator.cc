@@ -14,6 +14,7 @@
 #include "core/envelope/wire_format.h"
 #include "core/transport/dealer_client.h"
 #include "core/transport/transport_context.h"
+#include "policy/policy_engine.h"
 
 namespace kp::client {
 
@@ -520,7 +521,7 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   req.set_source_partner(spec.partner);
   for (const auto& cat : spec.categories) req.add_categories(cat);
   req.set_purpose(spec.purpose);
-  req.set_justification_present(!spec.justification.empty());
+  req.set_justification_present(policy::HasNonBlank(spec.justification));
   req.set_sealed_subjects(*sealed);
   req.set_case_head(head.hash);
   req.set_case_length(head.length);

@@ -49,12 +49,6 @@ void WipeString(std::string& s) {
   s.clear();
 }
 
-// As the policy engine reads a justification (policy_engine.cc HasNonBlank,
-// and the agent that checks it): only spaces is none.
-bool HasNonBlank(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
-}
-
 // A policy id as a form may carry it (a-z, 0-9, dash, dot, underscore).
 bool IsId(std::string_view s) {
   return !s.empty() && s.size() <= 100 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -72,7 +66,7 @@ struct AskForm {
   ~AskForm() { WipeString(justification); }
 
   // The justification to send: none when it is only spaces.
-  std::string ToSend() const { return HasNonBlank(justification) ? justification : std::string(); }
+  std::string ToSend() const { return policy::HasNonBlank(justification) ? justification : std::string(); }
 };
 
 // Messages for the form, by field ("doel", "betrokkenen", "keuze",
@@ -169,7 +163,7 @@ void CheckChoices(const Desk& desk, const CaseContext& ctx, const AskForm& f, Pr
       }
     }
   }
-  if (f.with_justification && !HasNonBlank(f.justification)) {
+  if (f.with_justification && !policy::HasNonBlank(f.justification)) {
     problems["onderbouwing"] =
         "U koos 'met onderbouwing': schrijf op waarom u deze informatie nodig heeft (alleen spaties telt niet).";
   } else if (f.justification.size() > kMaxJustificationChars) {
@@ -473,7 +467,7 @@ v1::FragmentRequest RequestFor(const CaseContext& ctx, const AskForm& f, const G
   r.set_source_partner(g.partner);
   for (const auto& c : g.categories) r.add_categories(c);
   r.set_purpose(f.purpose);
-  r.set_justification_present(HasNonBlank(f.justification));
+  r.set_justification_present(policy::HasNonBlank(f.justification));
   for (const auto& s : ctx.facts.subjects) {
     if (std::find(f.refs.begin(), f.refs.end(), s.ref) == f.refs.end()) continue;
     auto* ref = r.add_subjects();
@@ -496,7 +490,7 @@ std::vector<Explained> ExplainGroups(const Desk& desk, const CaseContext& ctx, c
   const int64_t now = desk.clock().NowMillis();
   for (const auto& g : groups) {
     auto e = cases::ExplainRequest(desk.policy(), ctx.facts, desk.me(), ctx.me, RequestFor(ctx, f, g), now);
-    if (e.ok() && e->state == AskState::kNeedsJustification && !HasNonBlank(f.justification)) {
+    if (e.ok() && e->state == AskState::kNeedsJustification && !policy::HasNonBlank(f.justification)) {
       problems["onderbouwing"] = "Voor " + PartnerText(desk.policy(), g.partner) +
                                  " is een schriftelijke onderbouwing nodig: vink 'met onderbouwing' aan, kies "
                                  "opnieuw en schrijf op waarom u dit nodig heeft.";
@@ -540,7 +534,7 @@ mu::data ExplanationData(const Desk& desk, const AskForm& f, const Explained& x)
   for (const auto& m : e.missing) missing.push_back(mu::data(MissingText(m)));
   d.set("nodig", missing);
   d.set("heeft_nodig", mu::data(!e.missing.empty()));
-  d.set("onderbouwing_verzegeld", mu::data(HasNonBlank(f.justification) && e.state != AskState::kRefused));
+  d.set("onderbouwing_verzegeld", mu::data(policy::HasNonBlank(f.justification) && e.state != AskState::kRefused));
   mu::data fields = mu::data::type::list;
   for (const auto& c : e.fields) {
     mu::data row;
@@ -613,7 +607,7 @@ void HandleExplain(Desk& desk, Page& page) {
   }
   d.set("verzoeken", requests);
   d.set("meer", mu::data(explained.size() > 1));
-  d.set("met_onderbouwing_tekst", mu::data(HasNonBlank(f.justification)));
+  d.set("met_onderbouwing_tekst", mu::data(policy::HasNonBlank(f.justification)));
   // Two forms, each with its own one-time id: send, or back with everything as it was.
   mu::data send_form;
   AddCarried(f, send_form);
@@ -713,16 +707,7 @@ std::string TallyText(size_t sent, const Tally& t) {
 }
 
 // A client error when sending, in the coordinator's words.
-std::string SendErrorText(const Status& s) {
-  static constexpr std::string_view kGateway = "the gateway answered: ";
-  const std::string& m = s.message();
-  if (m.starts_with(kGateway)) return "De gateway weigerde: " + m.substr(kGateway.size());
-  if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded ||
-      m.starts_with("not connected")) {
-    return "De gateway is niet bereikbaar (" + m + "). Er is niets verstuurd; probeer het zo opnieuw.";
-  }
-  return "Versturen lukte niet: " + m;
-}
+std::string SendErrorText(const Status& s) { return ClientProblemText(s).text; }
 
 // The specs for "Vraag alle toegelaten partners": every admitted partner,
 // with every category the policy permits now for this purpose and these subjects.
@@ -730,7 +715,7 @@ std::vector<client::RequestSpec> AllAllowed(const Desk& desk, const CaseContext&
                                             Problems& problems) {
   std::vector<client::RequestSpec> specs;
   auto options = cases::WhatMayBeAsked(desk.policy(), ctx.facts, desk.me(), ctx.me, f.purpose, f.refs,
-                                       HasNonBlank(f.justification), desk.clock().NowMillis());
+                                       policy::HasNonBlank(f.justification), desk.clock().NowMillis());
   if (!options.ok()) {
     problems["algemeen"] = options.status().code() == StatusCode::kInvalidArgument
                                ? "Dat kan zo niet worden gevraagd: " + options.status().message()

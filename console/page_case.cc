@@ -871,25 +871,8 @@ void Reject(Desk& desk, Page& page, const std::string& id, Rejection rej) {
 // A client error in words for the form: a refusal by the gateway, no
 // connection, no clear answer, or something else.
 Rejection ClientRejection(const std::string& form, const Status& s) {
-  static constexpr std::string_view kGateway = "the gateway answered: ";
-  const std::string& m = s.message();
-  if (m.starts_with(kGateway)) return {form, "", "De gateway weigerde: " + m.substr(kGateway.size()), 409};
-  switch (s.code()) {
-    case StatusCode::kDeadlineExceeded:
-      return {
-          form, "",
-          "De gateway antwoordde niet op tijd. Het is niet zeker of dit is uitgevoerd: vernieuw de pagina "
-          "over "
-          "een ogenblik. Voor de volgende opdracht haalt de console eerst de geschiedenis van de casus op.",
-          503};
-    case StatusCode::kUnavailable:
-      return {form, "", "Geen verbinding met de gateway: er is niets verstuurd. (" + m + ")", 503};
-    case StatusCode::kPermissionDenied:
-    case StatusCode::kFailedPrecondition:
-      return {form, "", "Dit kan nu niet: " + m, 409};
-    default:
-      return {form, "", "Dit lukte niet: " + m, 409};
-  }
+  ClientProblem problem = ClientProblemText(s);
+  return {form, "", std::move(problem.text), problem.http_status};
 }
 
 // Runs a client call for case `id`: on success back to the case with

@@ -57,21 +57,9 @@ std::string BirthText(const std::string& iso) {
 
 // A client error in the words of the form: the gateway refused, could not be
 // reached, or something on this computer failed.
-std::string ClientErrorText(const Status& s) {
-  static constexpr std::string_view kGateway = "the gateway answered: ";
-  const std::string& m = s.message();
-  if (m.starts_with(kGateway)) return "De gateway weigerde: " + m.substr(kGateway.size());
-  if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded ||
-      m.starts_with("not connected")) {
-    return "De gateway is niet bereikbaar: " + m + ". Er is niets veranderd; probeer het zo opnieuw.";
-  }
-  if (s.code() == StatusCode::kPermissionDenied) return "De gateway weigerde: " + m;
-  return "Dat lukte niet: " + m;
-}
+std::string ClientErrorText(const Status& s) { return ClientProblemText(s).text; }
 
-int ClientErrorStatus(const Status& s) {
-  return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded ? 503 : 409;
-}
+int ClientErrorStatus(const Status& s) { return ClientProblemText(s).http_status; }
 
 // The partner's name of a participant, from the signed registry ("" when unknown).
 std::string PartnerOf(const client::Coordinator& c, const policy::Policy& p, const std::string& participant) {

@@ -7,13 +7,11 @@ namespace {
 
 namespace v1 = ketenpoort::v1;
 
-std::string Format(int64_t ms, const char* fmt) {
+std::tm LocalTime(int64_t ms) {
   const std::time_t t = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
   localtime_r(&t, &tm);
-  char buf[64];
-  const size_t n = std::strftime(buf, sizeof buf, fmt, &tm);
-  return std::string(buf, n);
+  return tm;
 }
 
 std::string Plural(int64_t n, std::string_view one, std::string_view many) {
@@ -32,8 +30,17 @@ bool LeapYear(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 }  // namespace
 
-std::string DateTimeText(int64_t ms) { return Format(ms, "%d-%m-%Y %H:%M"); }
-std::string DateText(int64_t ms) { return Format(ms, "%d-%m-%Y"); }
+std::string DateTimeText(int64_t ms) {
+  const std::tm tm = LocalTime(ms);
+  char buf[64];
+  return std::string(buf, std::strftime(buf, sizeof buf, "%d-%m-%Y %H:%M", &tm));
+}
+
+std::string DateText(int64_t ms) {
+  const std::tm tm = LocalTime(ms);
+  char buf[64];
+  return std::string(buf, std::strftime(buf, sizeof buf, "%d-%m-%Y", &tm));
+}
 
 std::string TimeLeftText(int64_t until_ms, int64_t now_ms) {
   const int64_t left = until_ms - now_ms;
@@ -153,6 +160,29 @@ std::string_view ReferralStateText(v1::ReferralState state) {
   }
 }
 
+ClientProblem ClientProblemText(const Status& s) {
+  static constexpr std::string_view kGateway = "the gateway answered: ";
+  const std::string& m = s.message();
+  if (m.starts_with(kGateway)) return {"De gateway weigerde: " + m.substr(kGateway.size()), 409};
+  switch (s.code()) {
+    case StatusCode::kDeadlineExceeded:
+      return {"De gateway antwoordde niet op tijd. Het is niet zeker of dit is uitgevoerd: vernieuw de pagina over "
+              "een ogenblik. Voor de volgende opdracht haalt de console eerst de geschiedenis van de casus op.",
+              503};
+    case StatusCode::kUnavailable:
+      return {"Geen verbinding met de gateway: er is niets verstuurd. Probeer het zo opnieuw. (" + m + ")", 503};
+    case StatusCode::kFailedPrecondition:
+      if (m.starts_with("not connected")) {
+        return {"Geen verbinding met de gateway: er is niets verstuurd. Probeer het zo opnieuw.", 503};
+      }
+      return {"Dit kan nu niet: " + m, 409};
+    case StatusCode::kPermissionDenied:
+      return {"Dit kan nu niet: " + m, 409};
+    default:
+      return {"Dat lukte niet: " + m, 409};
+  }
+}
+
 Result<std::string> CheckBsn(std::string_view typed) {
   std::string digits;
   for (char c : typed) {
@@ -187,7 +217,7 @@ Result<std::string> CheckDate(std::string_view typed) {
       d > kDays[m - 1] + (m == 2 && LeapYear(y) ? 1 : 0)) {
     return InvalidArgumentError("die datum bestaat niet: " + s);
   }
-  char buf[16];
+  char buf[48];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
   return std::string(buf);
 }

@@ -44,6 +44,16 @@ std::string NoticeTekst(const policy::Policy& p, const ketenpoort::v1::CaseNotic
 // wacht, geaccepteerd, afgewezen, verlopen.
 std::string_view ReferralStateText(ketenpoort::v1::ReferralState state);
 
+// A client error (client::Coordinator's Status) in the coordinator's words,
+// and the HTTP status of the page that shows it: the gateway refused (409),
+// could not be reached (503: nothing was sent), or did not answer in time
+// (503: it is not certain whether it was done).
+struct ClientProblem {
+  std::string text;
+  int http_status = 409;
+};
+ClientProblem ClientProblemText(const Status& status);
+
 // A BSN as typed: nine digits (spaces and dots ignored) that pass the
 // elfproef. InvalidArgument in Dutch, for the form.
 Result<std::string> CheckBsn(std::string_view typed);

@@ -9,11 +9,6 @@ namespace {
 
 constexpr uint64_t Bit(int i) { return uint64_t{1} << i; }
 
-bool HasNonBlank(std::string_view text) {
-  return std::any_of(text.begin(), text.end(),
-                     [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
-}
-
 // "no consent recorded for this subject and purpose", ...: what is missing.
 std::string_view MissingText(Condition c) {
   switch (c) {
@@ -47,6 +42,11 @@ void AppendSorted(std::vector<std::string_view>& out) {
 }
 
 }  // namespace
+
+bool HasNonBlank(std::string_view text) {
+  return std::any_of(text.begin(), text.end(),
+                     [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
+}
 
 Status DecisionStatus(const Decision& decision) {
   if (decision.effect == Effect::kPermit) return OkStatus();

@@ -105,6 +105,11 @@ struct Decision {
   std::string_view policy_sha256;  // lowercase hex of the policy text
 };
 
+// Whether a justification counts as given: it has a character that is not
+// white space ("   " is none). The engine, the agents, the client and the
+// console read it the same way.
+bool HasNonBlank(std::string_view text);
+
 // OK for a permit; PermissionDenied carrying the reason for a deny (the
 // project's mapping of a policy refusal, STYLE.md "Errors").
 Status DecisionStatus(const Decision& decision);
