@@ -24,6 +24,7 @@
 #include "case/case_facts.h"
 #include "console/desk.h"
 #include "console/view.h"
+#include "core/base/encoding.h"
 #include "core/base/time_format.h"
 #include "core/crypto/secret_bytes.h"
 
@@ -484,7 +485,7 @@ mu::data RulesNamedIn(const policy::Policy& p, const std::string& reason) {
   return list;
 }
 
-void AddAnswers(const Desk& desk, const CaseData& d, int64_t now, mu::data& out) {
+void AddAnswers(Desk& desk, const Page& page, const CaseData& d, int64_t now, mu::data& out) {
   const auto& p = desk.policy();
   mu::data answers = mu::data::type::list;
   for (const auto& a : d.answers) {
@@ -531,6 +532,13 @@ void AddAnswers(const Desk& desk, const CaseData& d, int64_t now, mu::data& out)
       row.set("sinds", DaysText(r.sent_ms, now));
       row.set("bevestigd", mu::data(r.accepted));
       if (!r.accepted && !r.refusal.empty()) row.set("waarom", r.refusal);
+      // Not confirmed: the gateway may never have got it, so it can be sent
+      // again (byte for byte: the gateway takes it once). A confirmed one
+      // needs nothing: its answer comes by itself.
+      if (!r.accepted && !d.info.closed) {
+        row.set("verzoek", HexEncode(r.request_id));
+        desk.AddFormFields(page, row);
+      }
       waiting.push_back(row);
     }
   }
@@ -827,6 +835,13 @@ void AddForms(Desk& desk, const Page& page, const Rejection* rej, const CaseData
   }
 }
 
+// "Bijwerken" on the head, and the message of "Opnieuw versturen" above the
+// waiting requests when it went wrong (each waiting row has its own form).
+void AddRefreshForms(Desk& desk, const Page& page, const Rejection* rej, mu::data& out) {
+  out.set("f_bijwerken", FormData(desk, page, rej, "bijwerken"));
+  if (rej != nullptr && rej->form == "opnieuw") out.set("opnieuw_fout", rej->message);
+}
+
 // --- the page
 
 void ShowCase(Desk& desk, Page& page, const std::string& id, const Rejection* rej = nullptr) {
@@ -851,7 +866,8 @@ void ShowCase(Desk& desk, Page& page, const std::string& id, const Rejection* re
   AddHead(desk, d, now, data);
   AddSubjects(desk, d, now, data);
   AddPartners(desk, d, now, data);
-  AddAnswers(desk, d, now, data);
+  AddAnswers(desk, page, d, now, data);
+  AddRefreshForms(desk, page, rej, data);
   AddTimeline(desk, d, data);
   AddForms(desk, page, rej, d, now, data);
   if (rej != nullptr) page.res.status = rej->status;
@@ -1126,6 +1142,91 @@ void PostClose(Desk& desk, Page& page) {
       });
 }
 
+// "Bijwerken": the case's history from the gateway (SyncCase), then what the
+// gateway held for this case while the console was away (FetchInbox).
+void PostRefresh(Desk& desk, Page& page) {
+  const std::string id = page.PathPart(0);
+  std::string phase;
+  size_t delivered = 0, refused = 0;
+  Act(
+      desk, page, id, "bijwerken",
+      [&](client::Coordinator& c) -> Status {
+        KP_ASSIGN_OR_RETURN(cases::CaseFacts facts, c.SyncCase(id));
+        phase = facts.phase;
+        KP_ASSIGN_OR_RETURN(std::vector<client::Outcome> outcomes, c.FetchInbox(id));
+        for (const auto& o : outcomes) {
+          if (o.kind == client::Outcome::Kind::kDelivered) ++delivered;
+          if (o.kind == client::Outcome::Kind::kRefused) ++refused;
+        }
+        return OkStatus();
+      },
+      [&] {
+        std::string text = "Bijgewerkt: fase " + PhaseText(desk.policy(), phase) + ", " +
+                           Count(delivered, "nieuw antwoord", "nieuwe antwoorden");
+        if (refused > 0) text += ", " + Count(refused, "nieuwe weigering", "nieuwe weigeringen");
+        return text + ".";
+      });
+}
+
+// What became of a request sent again, for the flash.
+std::string ResentText(const policy::Policy& p, const std::string& partner,
+                       const std::optional<client::Outcome>& outcome, bool accepted) {
+  const std::string who = PartnerText(p, partner);
+  if (!outcome.has_value()) {
+    return accepted ? "Opnieuw verstuurd: de gateway heeft het verzoek aan " + who +
+                          " nu bevestigd. Het antwoord komt vanzelf; het verschijnt op deze pagina."
+                    : "Opnieuw verstuurd, maar de gateway heeft het verzoek aan " + who +
+                          " nog niet bevestigd. Probeer het over een ogenblik nog eens.";
+  }
+  switch (outcome->kind) {
+    case client::Outcome::Kind::kDelivered:
+      return "Opnieuw verstuurd: het antwoord van " + who + " is binnen.";
+    case client::Outcome::Kind::kRefused:
+      return "Opnieuw verstuurd: " + who + " of de gateway weigerde het verzoek. Reden: " +
+             outcome->refusal.reason();
+    case client::Outcome::Kind::kError:
+      break;
+  }
+  return "Opnieuw verstuurd, maar het verzoek aan " + who + " is niet afgehandeld: " + outcome->error.message();
+}
+
+// "Opnieuw versturen": a waiting request of this case that the gateway did
+// not confirm is sent again, byte for byte; then a short wait for its answer.
+void PostResend(Desk& desk, Page& page) {
+  const std::string id = page.PathPart(0);
+  const Rejection unknown{"opnieuw", "verzoek",
+                          "Dit verzoek wacht niet op antwoord in deze casus; er is niets verstuurd."};
+  auto raw = HexDecode(page.Value("verzoek"));
+  if (!raw.ok() || raw->size() != 16) return Reject(desk, page, id, unknown);
+  const std::string request_id = *raw;
+  // Only a waiting request of this very case: a forged id, or one of
+  // another case, sends nothing.
+  auto request = desk.With([&](client::Coordinator& c) { return c.store().GetRequest(request_id); });
+  if (!request.ok() || !request->has_value() || (*request)->case_id != id ||
+      (*request)->state != client::RequestState::kPending) {
+    return Reject(desk, page, id, unknown);
+  }
+  const std::string partner = (*request)->partner;
+  std::optional<client::Outcome> outcome;
+  bool accepted = false;
+  Act(
+      desk, page, id, "opnieuw",
+      [&](client::Coordinator& c) -> Status {
+        KP_RETURN_IF_ERROR(c.Resend(request_id));
+        spdlog::info("console: case {}: request {} sent again", id, HexEncode(request_id));
+        auto o = c.AwaitOutcome(request_id, desk.options().answer_wait_ms);
+        if (o.ok()) {
+          outcome = std::move(o).value();
+        } else if (o.status().code() != StatusCode::kDeadlineExceeded) {
+          return o.status();
+        }
+        auto now = c.store().GetRequest(request_id);
+        accepted = now.ok() && now->has_value() && (*now)->accepted;
+        return OkStatus();
+      },
+      [&] { return ResentText(desk.policy(), partner, outcome, accepted); });
+}
+
 }  // namespace
 
 void RegisterCasePages(Desk& desk) {
@@ -1142,6 +1243,8 @@ void RegisterCasePages(Desk& desk) {
       {"/overdragen", PostHandover},
       {"/overdracht-intrekken", PostCancelHandover},
       {"/sluiten", PostClose},
+      {"/bijwerken", PostRefresh},
+      {"/opnieuw", PostResend},
   };
   for (const auto& [path, handler] : actions) desk.Post(std::string(kCase) + path, handler);
 }

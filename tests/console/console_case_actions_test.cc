@@ -1,0 +1,235 @@
+// The Casus page's actions for what the client does besides case commands
+// (issue 15: the console covers every coordinator action): "Bijwerken"
+// (SyncCase, then FetchInbox for the case) and "Opnieuw versturen" for a
+// waiting request the gateway never confirmed (Resend, then a short wait
+// for the answer). Over HTTP against a real region: the gateway and the
+// police's agent on loopback.
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "client/coordinator.h"
+#include "console/console.h"
+#include "console/security.h"
+#include "core/base/encoding.h"
+#include "core/crypto/sha256.h"
+#include "policy/policy_loader.h"
+#include "tests/testing/capture_sink.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::console {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Region;
+
+constexpr char kPurpose[] = "veiligheidstaxatie";
+constexpr char kCanaryName[] = "CANARY-NAAM-Acties";
+
+std::string Section(const std::string& html, const std::string& open, const std::string& close) {
+  const size_t from = html.find(open);
+  if (from == std::string::npos) return "";
+  const size_t to = html.find(close, from);
+  return html.substr(from, to == std::string::npos ? std::string::npos : to + close.size() - from);
+}
+
+class ConsoleCaseActionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sink_ = std::make_shared<testing::CaptureSink>();
+    auto logger = std::make_shared<spdlog::logger>("console", sink_);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    ASSERT_OK(region_->StartGateway());
+    ASSERT_OK(region_->StartAgent("politie"));
+  }
+
+  void TearDown() override {
+    server_.reset();
+    region_.reset();
+    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  // A case of regisseur-01 with the police admitted, opened by the client
+  // itself before there is a console (as with the CLI).
+  static Result<std::string> OpenCaseWithPolice(client::Coordinator& c) {
+    std::vector<v1::Subject> family(1);
+    family[0].set_role(v1::SUBJECT_ROLE_VICTIM);
+    family[0].set_bsn(Region::kBsn);
+    family[0].set_name(kCanaryName);
+    family[0].set_date_of_birth("1990-01-01");
+    KP_ASSIGN_OR_RETURN(v1::CaseResult opened, c.OpenCase(kPurpose, std::move(family)));
+    KP_RETURN_IF_ERROR(c.Admit(opened.case_id(), "politie").status());
+    return opened.case_id();
+  }
+
+  // The console for regisseur-01 with `coordinator` (the same store).
+  void StartConsole(std::unique_ptr<client::Coordinator> coordinator) {
+    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
+                           return HexEncode(Sha256String(text));
+                         }));
+    ConsoleOptions options;
+    options.port = 0;
+    options.poll_ms = 200;
+    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
+    port_ = server_->port();
+    const std::string address = server_->LoginAddress();
+    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
+    ASSERT_TRUE(res && res->status == 303);
+    const std::string cookie = res->get_header_value("Set-Cookie");
+    cookie_ = "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
+  }
+
+  std::unique_ptr<httplib::Client> Client() {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    c->set_read_timeout(20, 0);
+    return c;
+  }
+
+  std::string GetPage(const std::string& path) {
+    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
+    EXPECT_TRUE(res) << path;
+    if (!res) return "";
+    EXPECT_EQ(res->status, 200) << path << "\n" << res->body;
+    return res->body;
+  }
+
+  // Posts `form` with the csrf token and the one-time form id of the form
+  // whose HTML is `form_html` (as a browser would).
+  httplib::Result Submit(const std::string& path, const std::string& form_html, httplib::Params form) {
+    std::smatch csrf, id;
+    std::regex_search(form_html, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
+    std::regex_search(form_html, id, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
+    EXPECT_TRUE(csrf.size() > 1 && id.size() > 1) << "no form fields before " << path;
+    if (csrf.size() > 1) form.emplace("csrf", csrf[1].str());
+    if (id.size() > 1) form.emplace("formulier", id[1].str());
+    return Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
+  }
+
+  // The flash on the page a redirect leads to.
+  std::string Follow(const httplib::Result& res) {
+    EXPECT_TRUE(res);
+    if (!res) return "";
+    EXPECT_EQ(res->status, 303) << res->body;
+    return GetPage(res->get_header_value("Location"));
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<testing::CaptureSink> sink_;
+  std::unique_ptr<Region> region_;
+  std::unique_ptr<ConsoleServer> server_;
+  int port_ = 0;
+  std::string cookie_;
+};
+
+// A case opened by the client before the console ran is on the console;
+// "Bijwerken" fetches its history and inbox and says what came.
+TEST_F(ConsoleCaseActionsTest, BijwerkenFetchesHistoryAndAnswers) {
+  ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
+  ASSERT_OK_AND_ASSIGN(const std::string id, OpenCaseWithPolice(*coordinator));
+  ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(coordinator)));
+  const std::string path = "/casus/" + id;
+  const std::string page = GetPage(path);
+  EXPECT_THAT(page, HasSubstr("Casus geopend"));
+  const std::string form = Section(page, "<form id=\"bijwerken\"", "</form>");
+  ASSERT_THAT(form, HasSubstr("Bijwerken"));
+
+  const std::string after = Follow(Submit(path + "/bijwerken", form, {}));
+  EXPECT_THAT(after, HasSubstr("Bijgewerkt: fase "));
+  EXPECT_THAT(after, HasSubstr("0 nieuwe antwoorden."));
+  EXPECT_THAT(after, HasSubstr("politie")) << "the admitted partner is still there";
+
+  // An unknown case: nothing to update.
+  auto unknown = Submit("/casus/bestaat-niet/bijwerken", Section(GetPage(path), "<form id=\"bijwerken\"", "</form>"), {});
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+}
+
+// A request the gateway never got (sent while it was down) waits
+// unconfirmed; "Opnieuw versturen" sends it again and the police's answer
+// comes. A forged request id, or one that does not wait, sends nothing.
+TEST_F(ConsoleCaseActionsTest, OpnieuwVersturenSendsAnUnconfirmedRequestAgain) {
+  std::string id, request_id, other_request;
+  {
+    ASSERT_OK_AND_ASSIGN(auto before, region_->Coordinator(0));
+    ASSERT_OK_AND_ASSIGN(id, OpenCaseWithPolice(*before));
+    ASSERT_OK_AND_ASSIGN(const std::string other, OpenCaseWithPolice(*before));
+    // The gateway goes down: the request is stored as waiting, not
+    // confirmed, and queued on a socket that is closed (its linger passes
+    // while the gateway is away) before the gateway is back — it never
+    // reaches the gateway.
+    region_->StopGateway();
+    ASSERT_OK_AND_ASSIGN(request_id, before->SendRequest({id, "politie", {"politie-incidenten"}, kPurpose, {}, ""}));
+    ASSERT_OK_AND_ASSIGN(other_request,
+                         before->SendRequest({other, "politie", {"politie-incidenten"}, kPurpose, {}, ""}));
+  }
+  ASSERT_OK(region_->StartGateway());
+  ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
+  {
+    ASSERT_OK_AND_ASSIGN(auto stored, coordinator->store().GetRequest(request_id));
+    ASSERT_TRUE(stored.has_value());
+    ASSERT_EQ(stored->state, client::RequestState::kPending);
+    ASSERT_FALSE(stored->accepted);
+  }
+  ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(coordinator)));
+  const std::string path = "/casus/" + id;
+  const std::string hex = HexEncode(request_id);
+
+  // It does not come by itself: the gateway never got it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  std::string page = GetPage(path);
+  EXPECT_THAT(page, Not(HasSubstr("<table id=\"antwoorden\"")));
+  const std::string waiting = Section(page, "<table id=\"wachtend\"", "</table>");
+  ASSERT_THAT(waiting, HasSubstr("niet bevestigd door de gateway"));
+  const std::string form = Section(waiting, "<form class=\"opnieuw\"", "</form>");
+  ASSERT_THAT(form, HasSubstr("value=\"" + hex + "\""));
+  ASSERT_THAT(form, HasSubstr("Opnieuw versturen"));
+
+  // A forged id, an id of no request, and a malformed one: 400, nothing sent.
+  // And a request waiting unconfirmed in another case.
+  for (const std::string& bad : {std::string(32, '0'), std::string("zz") + hex.substr(2), std::string("abc"),
+                                 std::string(), HexEncode(other_request)}) {
+    SCOPED_TRACE(bad);
+    auto res = Submit(path + "/opnieuw", Section(GetPage(path), "<form class=\"opnieuw\"", "</form>"),
+                      {{"verzoek", bad}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_THAT(res->body, HasSubstr("Dit verzoek wacht niet op antwoord in deze casus"));
+  }
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr("sent again")));
+
+  // The real one: the answer comes, with the police's values.
+  page = Follow(Submit(path + "/opnieuw", Section(GetPage(path), "<form class=\"opnieuw\"", "</form>"),
+                       {{"verzoek", hex}}));
+  EXPECT_THAT(page, HasSubstr("Opnieuw verstuurd"));
+  for (int i = 0; i < 50 && page.find("<table id=\"antwoorden\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    page = GetPage(path);
+  }
+  const std::string answers = Section(page, "<table id=\"antwoorden\"", "</table>\n");
+  ASSERT_FALSE(answers.empty()) << page;
+  EXPECT_THAT(answers, HasSubstr("<td class=\"waarde\">"));
+  EXPECT_THAT(page, Not(HasSubstr("niet bevestigd door de gateway")));
+
+  // Answered: it waits no more, so it cannot be sent again.
+  auto again = Submit(path + "/opnieuw", Section(page, "<form id=\"bijwerken\"", "</form>"), {{"verzoek", hex}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 400);
+
+  EXPECT_THAT(sink_->Text(), HasSubstr("request " + hex + " sent again"));
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(Region::kBsn)));
+}
+
+}  // namespace
+}  // namespace kp::console
