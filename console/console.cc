@@ -7,6 +7,7 @@
 
 #include "console/assets.h"
 #include "console/desk.h"
+#include "console/page_referrals.h"
 #include "console/view.h"
 
 namespace kp::console {
@@ -21,11 +22,13 @@ struct NavItem {
   const char* path;
   const char* label;
   const char* key;
+  bool referrers_only = false;  // shown only to a role that refers families (refers_to)
 };
 constexpr NavItem kNav[] = {
     {"/", "Mijn casussen", "casussen"},
     {"/aanmeldingen", "Aanmeldingen", "aanmeldingen"},
     {"/casus/nieuw", "Nieuwe casus", "nieuw"},
+    {"/aanmelden", "Aanmelden", "aanmelden", true},
 };
 
 std::string RenderAsset(std::string_view name, const mu::data& data) {
@@ -79,7 +82,8 @@ Desk::Desk(std::unique_ptr<client::Coordinator> coordinator, std::shared_ptr<con
       clock_(clock),
       options_(options),
       me_(coordinator_->identity().id()),
-      sessions_(clock, options.idle_ms) {}
+      sessions_(clock, options.idle_ms),
+      may_refer_(!ReferralPartners(*coordinator_, *policy_).empty()) {}
 
 void Desk::Get(const std::string& pattern, Handler handler) { Route(false, pattern, std::move(handler)); }
 void Desk::Post(const std::string& pattern, Handler handler) { Route(true, pattern, std::move(handler)); }
@@ -142,6 +146,7 @@ void Desk::Show(Page& page, const std::string& title, std::string_view tmpl, mu:
   layout.set("body", RenderAsset(tmpl, data));
   mu::data items = mu::data::type::list;
   for (const auto& n : kNav) {
+    if (n.referrers_only && !may_refer_) continue;
     mu::data item;
     item.set("path", n.path);
     item.set("label", n.label);

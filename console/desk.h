@@ -127,6 +127,7 @@ class Desk {
   const ConsoleOptions options_;
   const std::string me_;
   Sessions sessions_;
+  const bool may_refer_;  // the navigation shows Aanmelden (page_referrals.h ReferralPartners)
   httplib::Server server_;
 
   mutable std::mutex coordinator_mu_;

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "console/desk.h"
 #include "console/view.h"
@@ -181,6 +182,19 @@ mu::data DecidedReferral(const Desk& desk, client::Coordinator& c, const client:
   return d;
 }
 
+// A referral this participant sent: its state, and the case or why not.
+mu::data SentReferral(const Desk& desk, const client::ReferralInfo& r) {
+  mu::data d;
+  d.set("kenmerk", r.body.reference());
+  d.set("aan", PartnerText(desk.policy(), r.body.to_partner()));
+  d.set("verstuurd", DateTimeText(r.at_ms));
+  d.set("stand", std::string(ReferralStateText(r.state)));
+  if (!r.case_id.empty()) d.set("casus", r.case_id);
+  if (!r.reason_code.empty()) d.set("reden", CodeText(desk.policy(), r.reason_code));
+  if (r.decided_ms > 0) d.set("wanneer", DateTimeText(r.decided_ms));
+  return d;
+}
+
 // Fetches the inbox first (so a referral that just came shows), then lists.
 void ShowReferrals(Desk& desk, Page& page, const ReferralProblem& problem = {}) {
   const int64_t now = desk.clock().NowMillis();
@@ -192,9 +206,12 @@ void ShowReferrals(Desk& desk, Page& page, const ReferralProblem& problem = {}) 
     }
     KP_ASSIGN_OR_RETURN(auto all, c.store().Referrals());
     std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.at_ms > b.at_ms; });
-    mu::data waiting = mu::data::type::list, decided = mu::data::type::list;
+    mu::data waiting = mu::data::type::list, decided = mu::data::type::list, sent = mu::data::type::list;
     for (const auto& r : all) {
-      if (!r.received) continue;  // sent by this participant: not a coordinator's work
+      if (!r.received) {  // sent by this participant (Aanmelden)
+        sent.push_back(SentReferral(desk, r));
+        continue;
+      }
       if (r.state == v1::REFERRAL_STATE_WAITING) {
         waiting.push_back(WaitingReferral(desk, page, c, r, problem, now));
       } else {
@@ -205,6 +222,9 @@ void ShowReferrals(Desk& desk, Page& page, const ReferralProblem& problem = {}) 
     d.set("wachtend", waiting);
     d.set("heeft_besloten", mu::data(!decided.is_empty_list()));
     d.set("besloten", decided);
+    d.set("heeft_verstuurd", mu::data(!sent.is_empty_list()));
+    d.set("verstuurd", sent);
+    d.set("mag_aanmelden", mu::data(!ReferralPartners(c, desk.policy()).empty()));
     return OkStatus();
   });
   if (!listed.ok()) {
@@ -306,14 +326,126 @@ mu::data RoleOptions(const std::string& chosen) {
   return list;
 }
 
+// Which form new_case.mustache shows: Nieuwe casus, an acute case, or
+// Aanmelden (a referral, with its own fields besides the same subjects).
+enum class FormMode { kCase, kAcute, kReferral };
+
+// The coordinator's role in the registry, read once per page under the lock.
+struct MayDo {
+  bool acute = false;
+  std::vector<std::string> refer_to;
+};
+MayDo WhatMayIDo(Desk& desk) {
+  return desk.With([&](client::Coordinator& c) {
+    return MayDo{MayOpenAcuteCase(c, desk.policy()), ReferralPartners(c, desk.policy())};
+  });
+}
+
+// "a, b en c" of the partners in a set (bits over the policy's partners).
+std::string PartnerList(const policy::Policy& p, uint64_t set) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < p.partners().size() && i < 64; ++i) {
+    if (set & (uint64_t{1} << i)) names.push_back(PartnerText(p, p.partners()[i].id));
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += i + 1 == names.size() ? " en " : ", ";
+    out += names[i];
+  }
+  return out;
+}
+
+// What opening an acute case does, in one sentence from the policy's acute block.
+std::string AcuteExplanation(const policy::Policy& p) {
+  const auto& a = p.acute();
+  const int64_t hours = a.window_ms / (3600 * 1000LL);
+  return "De casus begint in " + PhaseText(p, a.phase) + " en " + PartnerList(p, a.partners) +
+         " worden meteen toegelaten (en krijgen direct bericht); binnen " + std::to_string(hours) +
+         " uur draagt u haar over aan " + PartnerList(p, a.hand_over_to) +
+         " of sluit u haar, daarna wordt elk verzoek geweigerd.";
+}
+
+// The purpose an acute case usually has, preselected when the policy knows it.
+constexpr char kAcutePurpose[] = "acuut-gevaar-afwenden";
+
+mu::data ReasonOptions(const policy::Policy& p, const std::vector<std::string>& chosen) {
+  mu::data list = mu::data::type::list;
+  for (const auto& code : p.referrals().reasons) {
+    mu::data o;
+    o.set("waarde", code.id);
+    o.set("tekst", code.name.empty() ? CodeText(p, code.id) : code.name);
+    o.set("gekozen", mu::data(std::find(chosen.begin(), chosen.end(), code.id) != chosen.end()));
+    list.push_back(o);
+  }
+  return list;
+}
+
+mu::data TeamOptions(const policy::Policy& p, const std::vector<std::string>& partners, const std::string& chosen) {
+  mu::data list = mu::data::type::list;
+  for (const auto& id : partners) {
+    mu::data o;
+    o.set("waarde", id);
+    o.set("tekst", PartnerText(p, id));
+    o.set("gekozen", mu::data(id == chosen));
+    list.push_back(o);
+  }
+  return list;
+}
+
 // The form with what was typed (the identifiers are copied into the page,
-// then the form is wiped by the caller).
-void ShowNewCase(Desk& desk, Page& page, const NewCaseForm& form, const std::string& problem = "") {
+// then the form is wiped by the caller). `referral` only for kReferral.
+void ShowNewCase(Desk& desk, Page& page, const NewCaseForm& form, const std::string& problem = "",
+                 FormMode mode = FormMode::kCase, const ReferralForm* referral = nullptr) {
+  const policy::Policy& p = desk.policy();
+  const MayDo may = WhatMayIDo(desk);
   mu::data d;
-  d.set("doelen", PurposeOptions(desk.policy(), form.purpose));
+  d.set("doelen", PurposeOptions(p, form.purpose));
   SetIfAny(d, "doel_fout", form.purpose_error);
   SetIfAny(d, "personen_fout", form.subjects_error);
   SetIfAny(d, "fout", problem);
+  d.set("annuleren", "/");
+  std::string title = "Nieuwe casus", nav = "nieuw";
+  switch (mode) {
+    case FormMode::kCase:
+      d.set("gewoon", mu::data(true));
+      d.set("pad", "/casus/nieuw");
+      d.set("formulier_id", "nieuwe-casus");
+      d.set("knop", "Casus openen");
+      d.set("knop_id", "casus-openen");
+      if (may.acute && p.acute().defined) {
+        d.set("acuut_mogelijk", mu::data(true));
+        d.set("acuut_uitleg", AcuteExplanation(p));
+      }
+      break;
+    case FormMode::kAcute:
+      title = "Acute casus openen";
+      d.set("acuut", mu::data(true));
+      d.set("acuut_uitleg", AcuteExplanation(p));
+      d.set("pad", "/casus/nieuw");
+      d.set("formulier_id", "acute-casus");
+      d.set("knop", "Acute casus openen");
+      d.set("knop_id", "acute-casus-openen");
+      d.set("annuleren", "/casus/nieuw");
+      break;
+    case FormMode::kReferral: {
+      title = "Aanmelden bij het Veiligheidsteam";
+      nav = "aanmelden";
+      const ReferralForm empty;
+      const ReferralForm& r = referral ? *referral : empty;
+      d.set("aanmelding", mu::data(true));
+      d.set("pad", "/aanmelden");
+      d.set("formulier_id", "aanmelden");
+      d.set("knop", "Aanmelding versturen");
+      d.set("knop_id", "aanmelding-versturen");
+      d.set("kenmerk", r.reference);
+      SetIfAny(d, "kenmerk_fout", r.reference_error);
+      d.set("teams", TeamOptions(p, may.refer_to, r.to));
+      SetIfAny(d, "team_fout", r.to_error);
+      d.set("redenen", ReasonOptions(p, r.reasons));
+      SetIfAny(d, "redenen_fout", r.reasons_error);
+      break;
+    }
+  }
   mu::data rows = mu::data::type::list;
   for (size_t i = 0; i < form.rows.size(); ++i) {
     const SubjectRow& r = form.rows[i];
@@ -332,7 +464,7 @@ void ShowNewCase(Desk& desk, Page& page, const NewCaseForm& form, const std::str
   d.set("rijen", rows);
   d.set("aantal", std::to_string(form.rows.size()));
   d.set("meer_mogelijk", mu::data(form.rows.size() < kNewCaseMaxRows));
-  desk.Show(page, "Nieuwe casus", "new_case.mustache", d, "nieuw");
+  desk.Show(page, title, "new_case.mustache", d, nav);
 }
 
 size_t RowsOf(const Page& page) {
@@ -344,46 +476,129 @@ size_t RowsOf(const Page& page) {
   return std::clamp<size_t>(n, 1, kNewCaseMaxRows);
 }
 
+// GET /casus/nieuw, and ?acuut=ja for an acute case (only for an acute role).
 void NewCaseFormPage(Desk& desk, Page& page) {
   NewCaseForm empty;
   empty.rows.resize(kNewCaseRows);
-  ShowNewCase(desk, page, empty);
+  const bool acute = page.Value("acuut") == "ja" && desk.policy().acute().defined && WhatMayIDo(desk).acute;
+  if (acute && desk.policy().PurposeIndex(kAcutePurpose) >= 0) empty.purpose = kAcutePurpose;
+  ShowNewCase(desk, page, empty, "", acute ? FormMode::kAcute : FormMode::kCase);
 }
 
-void OpenCasePage(Desk& desk, Page& page) {
-  const bool more = page.Value("actie") == "meer";
+// The subjects' part of a posted form (Nieuwe casus, acute, Aanmelden).
+// `more`: more rows were asked for, nothing is checked.
+NewCaseForm ReadSubjectsPosted(Desk& desk, const Page& page, bool* more) {
+  *more = page.Value("actie") == "meer";
   size_t rows = RowsOf(page);
-  if (more) rows = std::min(rows + kNewCaseRows, kNewCaseMaxRows);
+  if (*more) rows = std::min(rows + kNewCaseRows, kNewCaseMaxRows);
   NewCaseForm form = ReadNewCaseForm(
       desk.policy(), [&](const std::string& name) { return page.Value(name); }, rows, TodayIso(desk));
-  if (more) {  // more rows asked for: nothing is checked yet, nothing opened
+  if (*more) {
     for (auto& r : form.rows) r.role_error = r.bsn_error = r.name_error = r.birth_error = "";
     form.purpose_error = form.subjects_error = "";
-    ShowNewCase(desk, page, form);
+  }
+  return form;
+}
+
+size_t CountPersons(const NewCaseForm& form) {
+  return static_cast<size_t>(
+      std::count_if(form.rows.begin(), form.rows.end(), [](const SubjectRow& r) { return !r.empty; }));
+}
+
+std::string PersonsText(size_t count) { return std::to_string(count) + (count == 1 ? " persoon" : " personen"); }
+
+// POST /casus/nieuw: OpenCase, or with acuut=ja OpenAcuteCase. A role that
+// may not open an acute case never gets that form; if it is posted anyway,
+// the gateway refuses it and the page says so (the console decides nothing).
+void OpenCasePage(Desk& desk, Page& page) {
+  const bool acute = page.Value("acuut") == "ja";
+  const FormMode mode = acute ? FormMode::kAcute : FormMode::kCase;
+  bool more = false;
+  NewCaseForm form = ReadSubjectsPosted(desk, page, &more);
+  if (more) {  // more rows asked for: nothing is checked yet, nothing opened
+    ShowNewCase(desk, page, form, "", mode);
     form.Wipe();
     return;
   }
   if (!form.ok()) {
     page.res.status = 400;
-    ShowNewCase(desk, page, form, "Er is geen casus geopend: verbeter wat hieronder rood is gemarkeerd.");
+    ShowNewCase(desk, page, form, "Er is geen casus geopend: verbeter wat hieronder rood is gemarkeerd.", mode);
     form.Wipe();
     return;
   }
-  auto opened = desk.With([&](client::Coordinator& c) { return c.OpenCase(form.purpose, form.Subjects()); });
+  auto opened = desk.With([&](client::Coordinator& c) {
+    return acute ? c.OpenAcuteCase(form.purpose, form.Subjects()) : c.OpenCase(form.purpose, form.Subjects());
+  });
   if (!opened.ok()) {
-    spdlog::warn("console: a case was not opened: {}", opened.status().message());
+    spdlog::warn("console: a{} case was not opened: {}", acute ? "n acute" : "", opened.status().message());
     page.res.status = ClientErrorStatus(opened.status());
-    ShowNewCase(desk, page, form, ClientErrorText(opened.status()));
+    ShowNewCase(desk, page, form, ClientErrorText(opened.status()), mode);
     form.Wipe();
     return;
   }
-  const size_t count = static_cast<size_t>(
-      std::count_if(form.rows.begin(), form.rows.end(), [](const SubjectRow& r) { return !r.empty; }));
+  const size_t count = CountPersons(form);
   form.Wipe();
-  spdlog::info("console: case {} opened with {} subject(s)", opened->case_id(), count);
+  spdlog::info("console: {}case {} opened with {} subject(s)", acute ? "acute " : "", opened->case_id(), count);
+  if (acute) {
+    desk.Redirect(page, "/casus/" + opened->case_id(),
+                  "Acute casus " + opened->case_id() + " geopend met " + PersonsText(count) + ": " +
+                      PartnerList(desk.policy(), desk.policy().acute().partners) +
+                      " zijn toegelaten. Draag haar op tijd over of sluit haar.");
+    return;
+  }
   desk.Redirect(page, "/casus/" + opened->case_id(),
-                "Casus " + opened->case_id() + " geopend met " + std::to_string(count) +
-                    (count == 1 ? " persoon" : " personen") + ". Laat nu de partners toe die aan deze casus meewerken.");
+                "Casus " + opened->case_id() + " geopend met " + PersonsText(count) +
+                    ". Laat nu de partners toe die aan deze casus meewerken.");
+}
+
+// ------------------------------------------------------------ Aanmelden
+
+void ReferralFormPage(Desk& desk, Page& page) {
+  if (WhatMayIDo(desk).refer_to.empty()) {
+    desk.ShowMessage(page, 403, "Aanmelden", "Uw rol meldt geen gezinnen aan bij een ander team.");
+    return;
+  }
+  NewCaseForm empty;
+  empty.rows.resize(kNewCaseRows);
+  ShowNewCase(desk, page, empty, "", FormMode::kReferral);
+}
+
+// POST /aanmelden: checks everything, then SendReferral; nothing is sent
+// while any field is wrong.
+void SendReferralPage(Desk& desk, Page& page) {
+  const MayDo may = WhatMayIDo(desk);
+  ReferralForm referral =
+      ReadReferralForm(desk.policy(), may.refer_to, Trim(page.Value("kenmerk")), page.Value("team"), page.Values("reden"));
+  bool more = false;
+  NewCaseForm form = ReadSubjectsPosted(desk, page, &more);
+  if (more) {
+    referral.reference_error = referral.to_error = referral.reasons_error = "";
+    ShowNewCase(desk, page, form, "", FormMode::kReferral, &referral);
+    form.Wipe();
+    return;
+  }
+  if (!form.ok() || !referral.ok()) {
+    page.res.status = 400;
+    ShowNewCase(desk, page, form, "Er is niets verstuurd: verbeter wat hieronder rood is gemarkeerd.",
+                FormMode::kReferral, &referral);
+    form.Wipe();
+    return;
+  }
+  client::ReferralSpec spec{referral.reference, referral.to, form.purpose, referral.reasons};
+  auto sent = desk.With([&](client::Coordinator& c) { return c.SendReferral(spec, form.Subjects()); });
+  if (!sent.ok()) {
+    spdlog::warn("console: a referral was not sent: {}", sent.status().message());
+    page.res.status = ClientErrorStatus(sent.status());
+    ShowNewCase(desk, page, form, ClientErrorText(sent.status()), FormMode::kReferral, &referral);
+    form.Wipe();
+    return;
+  }
+  const size_t count = CountPersons(form);
+  form.Wipe();
+  spdlog::info("console: a referral to {} sent with {} subject(s)", referral.to, count);
+  desk.Redirect(page, "/aanmeldingen",
+                "Aanmelding " + referral.reference + " verstuurd aan " + PartnerText(desk.policy(), referral.to) +
+                    " met " + PersonsText(count) + "; de regisseurs van het Veiligheidsteam beslissen.");
 }
 
 // ------------------------------------------------------------ Overnemen
@@ -542,7 +757,66 @@ NewCaseForm ReadNewCaseForm(const policy::Policy& policy, const std::function<st
   return form;
 }
 
+// ------------------------------------------------------------ what my role may do
+
+namespace {
+
+// This participant's role and partner, from the signed registry.
+std::pair<std::string, std::string> RoleAndPartner(const client::Coordinator& c) {
+  auto entry = c.registry().Find(c.identity().id());
+  if (!entry.ok()) return {};
+  return {(*entry)->role, (*entry)->card.partner};
+}
+
+}  // namespace
+
+bool MayOpenAcuteCase(const client::Coordinator& c, const policy::Policy& p) {
+  const auto [role, partner] = RoleAndPartner(c);
+  return !role.empty() && p.MayOpenAcute(role, partner);
+}
+
+std::vector<std::string> ReferralPartners(const client::Coordinator& c, const policy::Policy& p) {
+  const auto [role, partner] = RoleAndPartner(c);
+  std::vector<std::string> out;
+  if (role.empty()) return out;
+  for (const auto& to : p.partners()) {
+    if (p.MayRefer(role, partner, to.id)) out.push_back(to.id);
+  }
+  return out;
+}
+
+ReferralForm ReadReferralForm(const policy::Policy& policy, const std::vector<std::string>& partners,
+                              const std::string& reference, const std::string& to,
+                              const std::vector<std::string>& reasons) {
+  ReferralForm form;
+  form.reference = reference;
+  form.to = to;
+  form.reasons = reasons;
+  const bool allowed_chars = std::all_of(reference.begin(), reference.end(), [](unsigned char ch) {
+    return std::isalnum(ch) || ch == '-' || ch == '/' || ch == '_';
+  });
+  if (reference.empty()) {
+    form.reference_error = "vul het kenmerk van Veilig Thuis in";
+  } else if (reference.size() > kMaxReferenceChars) {
+    form.reference_error = "een kenmerk is hoogstens " + std::to_string(kMaxReferenceChars) + " tekens";
+  } else if (!allowed_chars) {
+    form.reference_error = "een kenmerk bevat alleen letters, cijfers en - / _";
+  }
+  if (std::find(partners.begin(), partners.end(), to) == partners.end()) {
+    form.to_error = "kies het team waarbij u aanmeldt";
+  }
+  if (reasons.empty()) {
+    form.reasons_error = "kies ten minste één reden";
+  } else if (!std::all_of(reasons.begin(), reasons.end(),
+                          [&](const std::string& r) { return policy::Policy::HasCode(policy.referrals().reasons, r); })) {
+    form.reasons_error = "deze reden staat niet in het beleid; kies uit de lijst";
+  }
+  return form;
+}
+
 void RegisterReferralPages(Desk& desk) {
+  desk.Get("/aanmelden", ReferralFormPage);
+  desk.Post("/aanmelden", SendReferralPage);
   desk.Get("/aanmeldingen", [](Desk& d, Page& page) { ShowReferrals(d, page); });
   desk.Post(R"(/aanmeldingen/([0-9a-f]{32})/accepteren)", AcceptReferral);
   desk.Post(R"(/aanmeldingen/([0-9a-f]{32})/afwijzen)", DeclineReferral);

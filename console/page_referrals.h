@@ -13,10 +13,34 @@
 #include <string>
 #include <vector>
 
+#include "client/coordinator.h"
 #include "ketenpoort/v1/messages.pb.h"
 #include "policy/policy_engine.h"
 
 namespace kp::console {
+
+// What this coordinator's role (its entry in the signed registry, read in
+// the policy) lets it do besides coordinating: open an acute case (Samen op
+// in Acuut), and refer families to the coordinators of these partners (ids,
+// the policy's order). The gateway decides; these only choose what is shown.
+bool MayOpenAcuteCase(const client::Coordinator& c, const policy::Policy& p);
+std::vector<std::string> ReferralPartners(const client::Coordinator& c, const policy::Policy& p);
+
+// The Aanmelden form (GET/POST /aanmelden) besides its purpose and subjects
+// (those are Nieuwe casus' fields and checks, ReadNewCaseForm): Veilig
+// Thuis' own reference (kenmerk: a-z A-Z 0-9 - / _, at most 64), the team
+// (one of `partners`) and at least one reason from the policy (redenen).
+inline constexpr size_t kMaxReferenceChars = 64;
+struct ReferralForm {
+  std::string reference, reference_error;
+  std::string to, to_error;
+  std::vector<std::string> reasons;
+  std::string reasons_error;
+  bool ok() const { return reference_error.empty() && to_error.empty() && reasons_error.empty(); }
+};
+ReferralForm ReadReferralForm(const policy::Policy& policy, const std::vector<std::string>& partners,
+                              const std::string& reference, const std::string& to,
+                              const std::vector<std::string>& reasons);
 
 // Rows the form shows at first, and at most (a case has at most 32 subjects,
 // case/case_facts.h kMaxSubjects).

@@ -1,0 +1,235 @@
+// The console's Aanmelden and acute-case forms over HTTP against a real
+// region (issue 15, "every coordinator action the client offers";
+// docs/console.md "Aanmelden bij het Veiligheidsteam", "Acute casus"):
+// Veilig Thuis sends a referral that a regisseur receives, the police on the
+// scene open an acute case, a role that is not acute never sees that option
+// (and a forged post is refused by the gateway), and a bad form sends nothing.
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "console/console.h"
+#include "console/security.h"
+#include "core/base/encoding.h"
+#include "core/crypto/sha256.h"
+#include "policy/policy_loader.h"
+#include "tests/testing/capture_sink.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::console {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Region;
+
+constexpr char kChildBsn[] = "999990020";
+constexpr char kCanaryName[] = "CANARY-NAAM-Aanmelden";
+
+class ConsoleReferTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sink_ = std::make_shared<testing::CaptureSink>();
+    auto logger = std::make_shared<spdlog::logger>("console", sink_);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    ASSERT_OK(region_->StartGateway());
+  }
+
+  void TearDown() override {
+    server_.reset();
+    region_.reset();
+    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  // The console of `participant`, logged in.
+  void StartConsole(const std::string& participant) {
+    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
+                           return HexEncode(Sha256String(text));
+                         }));
+    ASSERT_OK_AND_ASSIGN(auto coordinator, region_->ConnectAs(participant));
+    ConsoleOptions options;
+    options.port = 0;
+    options.poll_ms = 200;
+    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
+    port_ = server_->port();
+    const std::string address = server_->LoginAddress();
+    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
+    ASSERT_TRUE(res);
+    ASSERT_EQ(res->status, 303);
+    const std::string cookie = res->get_header_value("Set-Cookie");
+    cookie_ = "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
+  }
+
+  std::unique_ptr<httplib::Client> Client() {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    c->set_read_timeout(15, 0);
+    return c;
+  }
+
+  std::string GetPage(const std::string& path) {
+    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
+    EXPECT_TRUE(res) << path;
+    if (!res) return "";
+    EXPECT_EQ(res->status, 200) << path << "\n" << res->body;
+    return res->body;
+  }
+
+  httplib::Result Submit(const std::string& path, const std::string& from, httplib::Params form) {
+    std::smatch csrf, id;
+    std::regex_search(from, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
+    std::regex_search(from, id, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
+    EXPECT_TRUE(csrf.size() > 1 && id.size() > 1) << "no form fields on the page before " << path;
+    form.emplace("csrf", csrf.size() > 1 ? csrf[1].str() : "");
+    form.emplace("formulier", id.size() > 1 ? id[1].str() : "");
+    return Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
+  }
+
+  static httplib::Params Family() {
+    return {{"aantal", "4"},     {"actie", "openen"},    {"rol1", "victim"},       {"bsn1", Region::kBsn},
+            {"naam1", kCanaryName}, {"geboortedatum1", "12-04-1988"}, {"rol2", "child"}, {"bsn2", kChildBsn}};
+  }
+
+  static httplib::Params ReferralForm(const std::string& reference) {
+    httplib::Params form = Family();
+    form.emplace("kenmerk", reference);
+    form.emplace("team", "veiligheidsteam");
+    form.emplace("doel", "plan-van-aanpak");
+    form.emplace("reden", "herhaald-geweld");
+    form.emplace("reden", "kinderen-betrokken");
+    return form;
+  }
+
+
+  testing::TempDir dir_;
+  std::shared_ptr<testing::CaptureSink> sink_;
+  std::unique_ptr<Region> region_;
+  std::unique_ptr<ConsoleServer> server_;
+  int port_ = 0;
+  std::string cookie_;
+};
+
+TEST_F(ConsoleReferTest, VeiligThuisRefersAFamilyAndARegisseurReceivesIt) {
+  ASSERT_NO_FATAL_FAILURE(StartConsole(Region::kVeiligThuisCoordinator));
+  const std::string start = GetPage("/aanmeldingen");
+  EXPECT_THAT(start, HasSubstr("href=\"/aanmelden\""));  // the navigation and the button
+
+  const std::string form = GetPage("/aanmelden");
+  EXPECT_THAT(form, HasSubstr("id=\"kenmerk\""));
+  EXPECT_THAT(form, HasSubstr("<option value=\"veiligheidsteam\""));
+  EXPECT_THAT(form, HasSubstr("Herhaald of structureel geweld in het gezin"));
+  auto res = Submit("/aanmelden", form, ReferralForm("VT-2026-0815"));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 303) << res->body;
+  EXPECT_EQ(res->get_header_value("Location"), "/aanmeldingen");
+
+  const std::string after = GetPage("/aanmeldingen");
+  EXPECT_THAT(after, HasSubstr("Aanmelding VT-2026-0815 verstuurd"));
+  EXPECT_THAT(after, HasSubstr("de regisseurs van het Veiligheidsteam beslissen"));
+  EXPECT_THAT(after, HasSubstr("id=\"aanmeldingen-verstuurd\""));
+  EXPECT_THAT(after, HasSubstr("wacht op besluit"));
+
+  ASSERT_OK_AND_ASSIGN(auto regisseur, region_->Coordinator(0));
+  ASSERT_OK(regisseur->FetchInbox("").status());
+  ASSERT_OK_AND_ASSIGN(auto received, regisseur->store().Referrals());
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_TRUE(received[0].received);
+  EXPECT_EQ(received[0].body.reference(), "VT-2026-0815");
+  EXPECT_EQ(received[0].body.purpose(), "plan-van-aanpak");
+  EXPECT_EQ(received[0].body.reason_codes_size(), 2);
+  EXPECT_EQ(received[0].body.subjects_size(), 2);
+
+  // Accepted: Veilig Thuis' console shows the case.
+  ASSERT_OK_AND_ASSIGN(auto opened, regisseur->AcceptReferral(received[0].id));
+  bool shown = false;
+  for (int i = 0; i < 50 && !shown; ++i) {
+    shown = GetPage("/aanmeldingen").find("casus " + opened.case_id()) != std::string::npos;
+    if (!shown) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(shown) << "the accepted referral's case is not on Aanmeldingen";
+
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(Region::kBsn)));
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
+}
+
+TEST_F(ConsoleReferTest, ABadReferralSaysWhatIsWrongAndSendsNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartConsole(Region::kVeiligThuisCoordinator));
+  auto expect_refused = [&](httplib::Params form, const std::string& field_id, const std::string& message) {
+    SCOPED_TRACE(field_id);
+    auto res = Submit("/aanmelden", GetPage("/aanmelden"), std::move(form));
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_THAT(res->body, HasSubstr("Er is niets verstuurd"));
+    EXPECT_THAT(res->body, HasSubstr("<p class=\"veldfout\" id=\"" + field_id + "\">" + message));
+  };
+  auto set = [](httplib::Params f, const std::string& name, const std::string& value) {
+    f.erase(name);
+    if (!value.empty()) f.emplace(name, value);
+    return f;
+  };
+  const httplib::Params good = ReferralForm("VT-2026-0900");
+  expect_refused(set(good, "kenmerk", ""), "kenmerk-fout", "vul het kenmerk van Veilig Thuis in");
+  expect_refused(set(good, "kenmerk", "VT 0900;"), "kenmerk-fout", "een kenmerk bevat alleen letters");
+  expect_refused(set(good, "kenmerk", std::string(65, 'A')), "kenmerk-fout", "een kenmerk is hoogstens 64 tekens");
+  expect_refused(set(good, "reden", ""), "redenen-fout", "kies ten minste één reden");
+  expect_refused(set(good, "team", "politie"), "team-fout", "kies het team waarbij u aanmeldt");
+  expect_refused(set(good, "bsn1", "123456789"), "bsn1-fout", "dit BSN klopt niet");
+
+  const std::string page = GetPage("/aanmeldingen");
+  EXPECT_THAT(page, HasSubstr("U heeft nog geen gezinnen aangemeld"));
+  ASSERT_OK_AND_ASSIGN(auto regisseur, region_->Coordinator(0));
+  ASSERT_OK(regisseur->FetchInbox("").status());
+  ASSERT_OK_AND_ASSIGN(auto received, regisseur->store().Referrals());
+  EXPECT_TRUE(received.empty());
+}
+
+TEST_F(ConsoleReferTest, ThePoliceOnTheSceneOpenAnAcuteCase) {
+  ASSERT_NO_FATAL_FAILURE(StartConsole(Region::kPolitieAcuut));
+  const std::string form = GetPage("/casus/nieuw");
+  EXPECT_THAT(form, HasSubstr("id=\"acuut-openen\""));
+  EXPECT_THAT(form, Not(HasSubstr("href=\"/aanmelden\"")));  // the police refer no one
+  const std::string acute = GetPage("/casus/nieuw?acuut=ja");
+  EXPECT_THAT(acute, HasSubstr("name=\"acuut\" value=\"ja\""));
+  EXPECT_THAT(acute, HasSubstr("<option value=\"acuut-gevaar-afwenden\" selected>"));
+  EXPECT_THAT(acute, HasSubstr("72 uur"));
+
+  httplib::Params post = Family();
+  post.emplace("doel", "acuut-gevaar-afwenden");
+  post.emplace("acuut", "ja");
+  auto res = Submit("/casus/nieuw", acute, post);
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 303) << res->body;
+  const std::string to = res->get_header_value("Location");
+  ASSERT_THAT(to, ::testing::StartsWith("/casus/"));
+  const std::string page = GetPage(to);
+  EXPECT_THAT(page, HasSubstr("Acuut venster"));
+  EXPECT_THAT(page, HasSubstr("Acute casus " + to.substr(7) + " geopend"));
+}
+
+TEST_F(ConsoleReferTest, ARoleThatIsNotAcuteNeverSeesItAndAForgedPostIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(StartConsole(Region::CoordinatorId(0)));
+  const std::string form = GetPage("/casus/nieuw");
+  EXPECT_THAT(form, Not(HasSubstr("id=\"acuut-openen\"")));
+  EXPECT_THAT(form, Not(HasSubstr("href=\"/aanmelden\"")));
+  EXPECT_THAT(GetPage("/casus/nieuw?acuut=ja"), Not(HasSubstr("name=\"acuut\"")));
+
+  httplib::Params post = Family();
+  post.emplace("doel", "acuut-gevaar-afwenden");
+  post.emplace("acuut", "ja");
+  auto res = Submit("/casus/nieuw", form, post);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 409) << res->body;
+  EXPECT_THAT(res->body, HasSubstr("De gateway weigerde"));
+  EXPECT_EQ(res->get_header_value("Location"), "");
+}
+
+}  // namespace
+}  // namespace kp::console
