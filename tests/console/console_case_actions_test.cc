@@ -231,5 +231,25 @@ TEST_F(ConsoleCaseActionsTest, OpnieuwVersturenSendsAnUnconfirmedRequestAgain) {
   EXPECT_THAT(sink_->Text(), Not(HasSubstr(Region::kBsn)));
 }
 
+// A request the gateway confirmed waits for the police's agent, which is
+// away: "wacht op antwoord", and no button (the answer comes by itself).
+TEST_F(ConsoleCaseActionsTest, AConfirmedRequestWaitsWithoutAButton) {
+  ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
+  ASSERT_OK_AND_ASSIGN(const std::string id, OpenCaseWithPolice(*coordinator));
+  region_->StopAgent("politie");
+  ASSERT_OK_AND_ASSIGN(const std::string request_id,
+                       coordinator->SendRequest({id, "politie", {"politie-incidenten"}, kPurpose, {}, ""}));
+  auto none = coordinator->AwaitOutcome(request_id, 1000);  // takes in the gateway's ACCEPTED
+  ASSERT_EQ(none.status().code(), StatusCode::kDeadlineExceeded);
+  ASSERT_OK_AND_ASSIGN(auto stored, coordinator->store().GetRequest(request_id));
+  ASSERT_TRUE(stored.has_value() && stored->accepted);
+  ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(coordinator)));
+
+  const std::string waiting = Section(GetPage("/casus/" + id), "<table id=\"wachtend\"", "</table>");
+  EXPECT_THAT(waiting, HasSubstr("wacht op antwoord"));
+  EXPECT_THAT(waiting, Not(HasSubstr("niet bevestigd door de gateway")));
+  EXPECT_THAT(waiting, Not(HasSubstr("Opnieuw versturen")));
+}
+
 }  // namespace
 }  // namespace kp::console
