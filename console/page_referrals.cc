@@ -597,8 +597,8 @@ void SendReferralPage(Desk& desk, Page& page) {
   form.Wipe();
   spdlog::info("console: a referral to {} sent with {} subject(s)", referral.to, count);
   desk.Redirect(page, "/aanmeldingen",
-                "Aanmelding " + referral.reference + " verstuurd aan " + PartnerText(desk.policy(), referral.to) +
-                    " met " + PersonsText(count) + "; de regisseurs van het Veiligheidsteam beslissen.");
+                "Aanmelding " + referral.reference + " verstuurd met " + PersonsText(count) + "; de regisseurs van " +
+                    PartnerText(desk.policy(), referral.to) + " beslissen of zij de casus openen.");
 }
 
 // ------------------------------------------------------------ Overnemen

@@ -133,7 +133,7 @@ TEST_F(ConsoleReferTest, VeiligThuisRefersAFamilyAndARegisseurReceivesIt) {
 
   const std::string after = GetPage("/aanmeldingen");
   EXPECT_THAT(after, HasSubstr("Aanmelding VT-2026-0815 verstuurd"));
-  EXPECT_THAT(after, HasSubstr("de regisseurs van het Veiligheidsteam beslissen"));
+  EXPECT_THAT(after, HasSubstr("de regisseurs van Veiligheidsteam Hart van Brabant beslissen"));
   EXPECT_THAT(after, HasSubstr("id=\"aanmeldingen-verstuurd\""));
   EXPECT_THAT(after, HasSubstr("wacht op besluit"));
 
@@ -199,7 +199,8 @@ TEST_F(ConsoleReferTest, ThePoliceOnTheSceneOpenAnAcuteCase) {
   const std::string acute = GetPage("/casus/nieuw?acuut=ja");
   EXPECT_THAT(acute, HasSubstr("name=\"acuut\" value=\"ja\""));
   EXPECT_THAT(acute, HasSubstr("<option value=\"acuut-gevaar-afwenden\" selected>"));
-  EXPECT_THAT(acute, HasSubstr("72 uur"));
+  EXPECT_THAT(acute, HasSubstr("binnen 72 uur draagt u haar over aan Veilig Thuis Midden-Brabant en Veiligheidsteam"));
+  EXPECT_THAT(acute, HasSubstr("Politie, eenheid Zeeland-West-Brabant, Veilig Thuis Midden-Brabant en Crisis"));
 
   httplib::Params post = Family();
   post.emplace("doel", "acuut-gevaar-afwenden");
