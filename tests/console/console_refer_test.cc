@@ -160,8 +160,27 @@ TEST_F(ConsoleReferTest, VeiligThuisRefersAFamilyAndARegisseurReceivesIt) {
   EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
 }
 
+TEST_F(ConsoleReferTest, ADeclinedReferralShowsTheReasonToTheSender) {
+  ASSERT_NO_FATAL_FAILURE(StartConsole(Region::kVeiligThuisCoordinator));
+  auto res = Submit("/aanmelden", GetPage("/aanmelden"), ReferralForm("VT-2026-0816"));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 303) << res->body;
+  ASSERT_OK_AND_ASSIGN(auto regisseur, region_->Coordinator(0));
+  ASSERT_OK(regisseur->FetchInbox("").status());
+  ASSERT_OK_AND_ASSIGN(auto received, regisseur->store().Referrals());
+  ASSERT_EQ(received.size(), 1u);
+  ASSERT_OK(regisseur->DeclineReferral(received[0].id, "geen-hoog-risico").status());
+  bool shown = false;
+  for (int i = 0; i < 50 && !shown; ++i) {
+    shown = GetPage("/aanmeldingen").find("afgewezen: Geen hoog risico op escalatie") != std::string::npos;
+    if (!shown) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(shown) << "the decline reason is not on Aanmeldingen";
+}
+
 TEST_F(ConsoleReferTest, ABadReferralSaysWhatIsWrongAndSendsNothing) {
   ASSERT_NO_FATAL_FAILURE(StartConsole(Region::kVeiligThuisCoordinator));
+  std::string last;  // the last refused form
   auto expect_refused = [&](httplib::Params form, const std::string& field_id, const std::string& message) {
     SCOPED_TRACE(field_id);
     auto res = Submit("/aanmelden", GetPage("/aanmelden"), std::move(form));
@@ -169,6 +188,7 @@ TEST_F(ConsoleReferTest, ABadReferralSaysWhatIsWrongAndSendsNothing) {
     EXPECT_EQ(res->status, 400);
     EXPECT_THAT(res->body, HasSubstr("Er is niets verstuurd"));
     EXPECT_THAT(res->body, HasSubstr("<p class=\"veldfout\" id=\"" + field_id + "\">" + message));
+    last = res->body;
   };
   auto set = [](httplib::Params f, const std::string& name, const std::string& value) {
     f.erase(name);
@@ -182,6 +202,12 @@ TEST_F(ConsoleReferTest, ABadReferralSaysWhatIsWrongAndSendsNothing) {
   expect_refused(set(good, "reden", ""), "redenen-fout", "kies ten minste één reden");
   expect_refused(set(good, "team", "politie"), "team-fout", "kies het team waarbij u aanmeldt");
   expect_refused(set(good, "bsn1", "123456789"), "bsn1-fout", "dit BSN klopt niet");
+  // What was typed stays.
+  EXPECT_THAT(last, HasSubstr("id=\"kenmerk\" value=\"VT-2026-0900\""));
+  EXPECT_THAT(last, HasSubstr("id=\"reden-kinderen-betrokken\" checked>"));
+  EXPECT_THAT(last, HasSubstr("id=\"naam1\" value=\"" + std::string(kCanaryName) + "\""));
+  EXPECT_THAT(last, HasSubstr("<option value=\"plan-van-aanpak\" selected>"));
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
 
   const std::string page = GetPage("/aanmeldingen");
   EXPECT_THAT(page, HasSubstr("U heeft nog geen gezinnen aangemeld"));
