@@ -1,7 +1,10 @@
 // Aanmeldingen: referrals from Veilig Thuis waiting for this coordinator
 // (accept: the case opens; decline: with a reason from the policy), and
-// those already decided. Nieuwe casus: a case opened with a form for its
-// subjects. Overnemen: a case offered to this coordinator, taken over.
+// those already decided, and the referrals this participant sent. Nieuwe
+// casus: a case opened with a form for its subjects; for a role the policy
+// marks acute, also an acute case (Samen op in Acuut). Aanmelden: for a role
+// with refers_to, a referral with the same subject rows and checks.
+// Overnemen: a case offered to this coordinator, taken over.
 //
 // The subjects' identifiers are shown and typed here, never logged, and
 // wiped from the memory this file copied them into once the page is made
@@ -398,6 +401,8 @@ void ShowNewCase(Desk& desk, Page& page, const NewCaseForm& form, const std::str
                  FormMode mode = FormMode::kCase, const ReferralForm* referral = nullptr) {
   const policy::Policy& p = desk.policy();
   const MayDo may = WhatMayIDo(desk);
+  const bool acute_possible = may.acute && p.acute().defined;
+  if (mode == FormMode::kAcute && !acute_possible) mode = FormMode::kCase;  // a forged post, shown refused
   mu::data d;
   d.set("doelen", PurposeOptions(p, form.purpose));
   SetIfAny(d, "doel_fout", form.purpose_error);
@@ -412,7 +417,7 @@ void ShowNewCase(Desk& desk, Page& page, const NewCaseForm& form, const std::str
       d.set("formulier_id", "nieuwe-casus");
       d.set("knop", "Casus openen");
       d.set("knop_id", "casus-openen");
-      if (may.acute && p.acute().defined) {
+      if (acute_possible) {
         d.set("acuut_mogelijk", mu::data(true));
         d.set("acuut_uitleg", AcuteExplanation(p));
       }
@@ -480,7 +485,7 @@ size_t RowsOf(const Page& page) {
 void NewCaseFormPage(Desk& desk, Page& page) {
   NewCaseForm empty;
   empty.rows.resize(kNewCaseRows);
-  const bool acute = page.Value("acuut") == "ja" && desk.policy().acute().defined && WhatMayIDo(desk).acute;
+  const bool acute = page.Value("acuut") == "ja";  // ShowNewCase shows it only to an acute role
   if (acute && desk.policy().PurposeIndex(kAcutePurpose) >= 0) empty.purpose = kAcutePurpose;
   ShowNewCase(desk, page, empty, "", acute ? FormMode::kAcute : FormMode::kCase);
 }

@@ -255,6 +255,7 @@ TEST_F(ConsoleReferTest, ARoleThatIsNotAcuteNeverSeesItAndAForgedPostIsRefused) 
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 409) << res->body;
   EXPECT_THAT(res->body, HasSubstr("De gateway weigerde"));
+  EXPECT_THAT(res->body, Not(HasSubstr("name=\"acuut\""))) << "the refused form is the ordinary one";
   EXPECT_EQ(res->get_header_value("Location"), "");
 }
 
