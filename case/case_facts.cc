@@ -274,7 +274,7 @@ bool CaseFacts::HasConsent(const std::vector<std::string>& refs, const std::stri
   if (refs.empty()) return false;
   for (const auto& ref : refs) {
     auto it = consents.find({ref, for_purpose});
-    if (it == consents.end() || it->second <= now_ms) return false;
+    if (it == consents.end() || it->second.valid_until_ms <= now_ms) return false;
   }
   return true;
 }
@@ -462,7 +462,21 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
           return InvalidArgumentError("purpose '" + rc.purpose() + "' is not in the policy");
         }
         if (rc.valid_until_ms() <= c.signed_ms) return InvalidArgumentError("consent needs a future end date");
-        next.consents[{rc.subject_ref(), rc.purpose()}] = rc.valid_until_ms();
+        ConsentFact consent;
+        consent.valid_until_ms = rc.valid_until_ms();
+        consent.recorded_ms = c.signed_ms;
+        uint8_t givers = 0;
+        for (int g : rc.given_by()) {
+          if (g == v1::CONSENT_GIVER_SUBJECT) givers |= policy::kGiverSubject;
+          else if (g == v1::CONSENT_GIVER_PARENTS) givers |= policy::kGiverParents;
+          else return InvalidArgumentError("consent names an unknown giver");
+        }
+        consent.givers = givers == 0 ? uint8_t{policy::kGiverSubject} : givers;
+        if (rc.has_age_years()) {
+          if (rc.age_years() > 130) return InvalidArgumentError("consent states an impossible age");
+          consent.age_years = static_cast<int>(rc.age_years());
+        }
+        next.consents[{rc.subject_ref(), rc.purpose()}] = consent;
         break;
       }
       case v1::CaseCommand::kWithdrawConsent: {

@@ -69,6 +69,15 @@ struct HandoverMoment {
   int64_t stand_in_until_ms = 0;  // 0: for good
 };
 
+// A consent valid until a moment: who gave it and the subject's stated age
+// then (policy consent block, docs/policy-language.md).
+struct ConsentFact {
+  int64_t valid_until_ms = 0;
+  uint8_t givers = 1;      // policy::ConsentGiverBit; a consent without given_by is the subject's
+  int age_years = -1;      // as stated with the consent; -1: not stated
+  int64_t recorded_ms = 0; // when it was recorded (the command's signing time)
+};
+
 struct PhaseFact {
   std::string phase;  // empty in a fold without policy, except when closed
   int64_t since_ms = 0;
@@ -89,8 +98,12 @@ struct CaseFacts {
   std::string close_reason;
   std::map<std::string, int64_t> members;  // admitted partner -> when
   std::vector<SubjectFact> subjects;       // in the order committed
-  // (subject ref, purpose) -> valid until; withdrawn consents are gone.
-  std::map<std::pair<std::string, std::string>, int64_t> consents;
+  // (subject ref, purpose) -> the consent; withdrawn consents are gone.
+  std::map<std::pair<std::string, std::string>, ConsentFact> consents;
+  // (source partner, subject ref, purpose) -> a consent the source partner
+  // recorded itself (SourceConsent, protocol §3.10). Not folded from the
+  // chain: the gateway and the source agent keep them and fill this in.
+  std::map<std::tuple<std::string, std::string, std::string>, ConsentFact> source_consents;
   // (source partner, category, purpose) -> valid until.
   std::map<std::tuple<std::string, std::string, std::string>, int64_t> approvals;
   std::string head;     // hash of the last command; empty before the open

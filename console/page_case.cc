@@ -345,8 +345,9 @@ void AddSubjects(const Desk& desk, const CaseData& d, int64_t now, mu::data& out
     row.set("bsn", MaskBsn(s.bsn()));
     mu::data consents = mu::data::type::list;
     if (d.facts.has_value()) {
-      for (const auto& [key, until] : d.facts->consents) {
+      for (const auto& [key, consent] : d.facts->consents) {
         if (key.first != s.ref()) continue;
+        const int64_t until = consent.valid_until_ms;
         mu::data c;
         c.set("doel", PurposeText(p, key.second));
         c.set("tot", UntilDayText(until));
@@ -763,9 +764,9 @@ void AddForms(Desk& desk, const Page& page, const Rejection* rej, const CaseData
   if (d.facts.has_value() && !d.facts->consents.empty()) {
     mu::data f = FormData(desk, page, rej, "intrekken");
     std::vector<std::pair<std::string, std::string>> items;
-    for (const auto& [key, until] : d.facts->consents) {
+    for (const auto& [key, consent] : d.facts->consents) {
       items.emplace_back(key.first + "|" + key.second, key.first + " — " + PurposeText(p, key.second) +
-                                                           " (tot en met " + UntilDayText(until) + ")");
+                                                           " (tot en met " + UntilDayText(consent.valid_until_ms) + ")");
     }
     f.set("toestemmingen", Options(items, typed("intrekken", "toestemming")));
     out.set("f_intrekken", f);

@@ -20,6 +20,10 @@ std::string_view MissingText(Condition c) {
       return "no gatekeeper approval recorded";
     case kConditionJustification:
       return "no written justification given";
+    case kConditionWeighing:
+      return "the conflict-of-duties weighing is not complete (five answers and the approver)";
+    case kConditionSourceApproval:
+      return "the source's professional has not approved";
   }
   return "an unknown condition does not hold";
 }
@@ -48,6 +52,16 @@ bool HasNonBlank(std::string_view text) {
                      [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
 }
 
+// TODO(issue 16, policy helper): placeholders, weighing answers.
+Justification AssessJustification(std::string_view text, const WeighingAnswers* weighing) {
+  if (weighing != nullptr && HasNonBlank(weighing->consent) && HasNonBlank(weighing->harm) &&
+      HasNonBlank(weighing->no_other_way) && HasNonBlank(weighing->effect) && HasNonBlank(weighing->minimum) &&
+      HasNonBlank(weighing->approver)) {
+    return Justification::kWeighing;
+  }
+  return HasNonBlank(text) ? Justification::kText : Justification::kNone;
+}
+
 Status DecisionStatus(const Decision& decision) {
   if (decision.effect == Effect::kPermit) return OkStatus();
   return PermissionDeniedError(decision.reason);
@@ -65,6 +79,10 @@ std::string_view ConditionName(Condition condition) {
       return "gatekeeper";
     case kConditionJustification:
       return "justification";
+    case kConditionWeighing:
+      return "weighing";
+    case kConditionSourceApproval:
+      return "source_approval";
   }
   return "unknown";
 }

@@ -53,11 +53,38 @@ enum Condition : uint8_t {
   kConditionMember = 1,         // the recipient is a member of the case
   kConditionConsent = 2,        // consent recorded for (subject, purpose)
   kConditionGatekeeper = 4,     // a gatekeeper's approval is recorded
-  kConditionJustification = 8,  // a written justification is present
+  kConditionJustification = 8,  // a written justification is present (AssessJustification: kText or better)
+  kConditionWeighing = 16,       // the conflict-of-duties weighing is complete (AssessJustification: kWeighing)
+  // The source's own professional must approve (the agent's approval queue,
+  // protocol §3.10). It never fails a decision: a permit that needs it says so
+  // in Decision::needs_source_approval, and the source agent holds the request.
+  kConditionSourceApproval = 32,
 };
-inline constexpr uint8_t kAllConditions = 15;
-// "member", "consent", "gatekeeper", "justification".
+inline constexpr uint8_t kAllConditions = 63;
+// "member", "consent", "gatekeeper", "justification", "weighing", "source_approval".
 std::string_view ConditionName(Condition condition);
+
+// How much a request's justification is worth (AssessJustification).
+enum class Justification : uint8_t { kNone, kText, kWeighing };
+
+// The conflict-of-duties weighing's answers (ketenpoort.v1.Weighing), borrowed.
+struct WeighingAnswers {
+  std::string_view consent, harm, no_other_way, effect, minimum, approver;
+};
+
+// Who gave a consent: bits, as ketenpoort.v1.ConsentGiver (1 << (giver - 1)).
+enum ConsentGiverBit : uint8_t { kGiverSubject = 1, kGiverParents = 2 };
+
+// One subject of a request as the policy needs to see it: its role and,
+// for the `consent` condition, the consent valid now for the request's
+// purpose (per subject, with the policy's age rule: docs/policy-language.md).
+struct SubjectFacts {
+  std::string_view role;            // "victim", "child", "suspected-perpetrator", "housemate", "parent"
+  int age_years = -1;               // as stated with the consent; -1: not stated
+  uint8_t consent_givers = 0;       // ConsentGiverBit of the valid consent; 0: no consent valid now
+  int64_t consent_recorded_ms = 0;  // when that consent was recorded (consent.max_days)
+  bool consent_by_source = false;   // recorded by the source partner itself (SourceConsent)
+};
 
 // One disclosure to decide, as the gateway (or an agent re-checking) sees it.
 // Names are policy ids. The caller establishes the facts: e.g. the gateway
@@ -74,6 +101,13 @@ struct Request {
   bool consent_recorded = false;
   bool gatekeeper_approved = false;
   std::string_view justification;  // present when it has a non-blank character
+  // Issue 16 (docs/policy-language.md): the subjects with their roles and
+  // consents, the justification's worth, the moment of deciding and when the
+  // case's current run of the acute phase began (0: not in the acute phase).
+  std::vector<SubjectFacts> subjects;
+  Justification justification_level = Justification::kNone;
+  int64_t now_ms = 0;
+  int64_t acute_phase_since_ms = 0;
 };
 
 // Allowed fields of one category, in the order the category defines them.
@@ -88,6 +122,8 @@ struct Obligations {
   int retention_days = 0;
   bool no_onward_sharing = false;
   bool notify_privacy_officer = false;
+  // retention_days count from the case's closure instead of from delivery.
+  bool retention_from_closure = false;
 };
 
 struct Decision {
@@ -103,7 +139,18 @@ struct Decision {
   // which rule allowed it. Contains only policy ids, never personal data.
   std::string reason;
   std::string_view policy_sha256;  // lowercase hex of the policy text
+  // A permit that the source's professional must still approve (a rule or
+  // basis requiring source_approval): the source agent holds it in its
+  // approval queue (protocol §3.10) instead of answering at once.
+  bool needs_source_approval = false;
 };
+
+// What a justification is worth: kWeighing when `weighing` is given and every
+// answer and the approver say something; else kText when `text` says
+// something; else kNone. "Says something": not blank, not a placeholder such
+// as ".", "-", "n.v.t." or "geen" (the policy engine, the gateway's client,
+// the agent and the console read it the same way).
+Justification AssessJustification(std::string_view text, const WeighingAnswers* weighing);
 
 // Whether a justification counts as given: it has a character that is not
 // white space ("   " is none). The engine, the agents, the client and the

@@ -33,6 +33,13 @@ std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return std::make_unique<v1::HandoverPackage>();
     case v1::MESSAGE_KIND_HANDOVER_DATA: return std::make_unique<v1::HandoverData>();
     case v1::MESSAGE_KIND_CASE_NOTICE: return std::make_unique<v1::CaseNotice>();
+    case v1::MESSAGE_KIND_SIGNAL: return std::make_unique<v1::Signal>();
+    case v1::MESSAGE_KIND_FRAGMENT_PUSH: return std::make_unique<v1::FragmentPush>();
+    case v1::MESSAGE_KIND_PUSH_AUTHORISATION: return std::make_unique<v1::PushAuthorisation>();
+    case v1::MESSAGE_KIND_PUSH_CONTENT: return std::make_unique<v1::FragmentContent>();
+    case v1::MESSAGE_KIND_PUSH_RECEIVED: return std::make_unique<v1::PushReceived>();
+    case v1::MESSAGE_KIND_APPROVAL_PENDING: return std::make_unique<v1::ApprovalPending>();
+    case v1::MESSAGE_KIND_SOURCE_CONSENT: return std::make_unique<v1::SourceConsent>();
     default: return nullptr;
   }
 }

@@ -32,6 +32,13 @@ std::string_view KindLabel(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_HANDOVER_PACKAGE: return "handover-package";
     case ketenpoort::v1::MESSAGE_KIND_HANDOVER_DATA: return "handover-data";
     case ketenpoort::v1::MESSAGE_KIND_CASE_NOTICE: return "case-notice";
+    case ketenpoort::v1::MESSAGE_KIND_SIGNAL: return "signal";
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_PUSH: return "fragment-push";
+    case ketenpoort::v1::MESSAGE_KIND_PUSH_AUTHORISATION: return "push-authorisation";
+    case ketenpoort::v1::MESSAGE_KIND_PUSH_CONTENT: return "push-content";
+    case ketenpoort::v1::MESSAGE_KIND_PUSH_RECEIVED: return "push-received";
+    case ketenpoort::v1::MESSAGE_KIND_APPROVAL_PENDING: return "approval-pending";
+    case ketenpoort::v1::MESSAGE_KIND_SOURCE_CONSENT: return "source-consent";
     default: return "";
   }
 }
@@ -46,6 +53,10 @@ size_t MaxBodyBytes(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_AUTHORISATION:
     case ketenpoort::v1::MESSAGE_KIND_CASE_CHAIN:
       return kMaxAuthorisationBodyBytes;
+    case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_PUSH:      // carries sealed content
+    case ketenpoort::v1::MESSAGE_KIND_PUSH_CONTENT:
+    case ketenpoort::v1::MESSAGE_KIND_PUSH_AUTHORISATION:  // the push and the case's chain
+      return kMaxHandoverBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_AUDIT_CHUNK:
       return kMaxFragmentBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_DELIVERY:

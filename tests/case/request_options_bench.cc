@@ -50,7 +50,7 @@ kp::cases::CaseFacts Case(const std::string& phase, const std::vector<std::strin
                                    v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR, v1::SUBJECT_ROLE_HOUSEMATE};
   for (int i = 0; i < 5; ++i)
     f.subjects.push_back({"S" + std::to_string(i + 1), roles[i], std::string(32, 'c')});
-  f.consents[{"S1", "plan-van-aanpak"}] = kNow + 30 * kDay;
+  f.consents[{"S1", "plan-van-aanpak"}].valid_until_ms = kNow + 30 * kDay;
   return f;
 }
 
