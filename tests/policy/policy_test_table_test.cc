@@ -98,7 +98,7 @@ TEST_F(ExamplePolicyTest, LintsClean) {
   CompileOutput out = CompilePolicy(text, "veiligheidsteam-hvb.yaml", kFakeSha256);
   EXPECT_EQ(FormatDiagnostics(out.diagnostics), "");
   ASSERT_NE(out.policy, nullptr);
-  EXPECT_EQ(out.policy->partners().size(), 12u);  // with the CIT and the Spoedplein (issue 14)
+  EXPECT_EQ(out.policy->partners().size(), 14u);  // with the CIT and the Spoedplein (issue 14), the burgemeester and Sterk Huis (issue 16)
   EXPECT_TRUE(out.policy->acute().defined);
   EXPECT_FALSE(out.policy->referrals().reasons.empty());
   EXPECT_EQ(out.policy->phases().size(), 5u);
