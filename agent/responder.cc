@@ -332,7 +332,8 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
 
   // The same policy, here, on the facts of the chain.
   const policy::Request asked =
-      cases::AskPolicy(answer->facts, r, *answer->coordinator_entry, answer->subjects.justification(), now);
+      cases::AskPolicy(answer->facts, r, *answer->coordinator_entry,
+                        cases::SealedJustification(answer->subjects), now);
   answer->decision = policy_->Decide(asked);
   const policy::Decision& d = answer->decision;
   if (d.effect != policy::Effect::kPermit) {
@@ -352,7 +353,7 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
       return FailedPreconditionError("this agent has no data source for category " + c);
     }
   }
-  if (options_.always_require_consent && !asked.consent_recorded) {
+  if (options_.always_require_consent && !policy_->ConsentHolds(asked, false, nullptr)) {
     return PermissionDeniedError(
         "partner " + me_.partner() +
         " requires recorded consent for every disclosure; none is shown for this request");

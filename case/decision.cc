@@ -102,8 +102,63 @@ Status CheckSealedSubjects(const CaseFacts& facts, const v1::FragmentRequest& re
   return OkStatus();
 }
 
+std::string_view SubjectRoleId(v1::SubjectRole role) {
+  const int i = static_cast<int>(role) - 1;
+  if (i < 0 || i >= policy::kSubjectRoleCount) return {};
+  return policy::kSubjectRoleIds[i];
+}
+
+policy::Justification ClaimedJustification(const v1::FragmentRequest& request) {
+  if (request.justification_kind() == v1::JUSTIFICATION_KIND_WEIGHING) return policy::Justification::kWeighing;
+  if (request.justification_kind() == v1::JUSTIFICATION_KIND_TEXT || request.justification_present()) {
+    return policy::Justification::kText;
+  }
+  return policy::Justification::kNone;
+}
+
+policy::Justification SealedJustification(const v1::SubjectData& sealed) {
+  if (!sealed.has_weighing()) return policy::AssessJustification(sealed.justification(), nullptr);
+  const v1::Weighing& w = sealed.weighing();
+  const policy::WeighingAnswers answers{w.consent(), w.harm(), w.no_other_way(), w.effect(), w.minimum(),
+                                        w.approver()};
+  return policy::AssessJustification(sealed.justification(), &answers);
+}
+
+namespace {
+
+// The subjects of `request` as the policy sees them at `now_ms`.
+void FillSubjects(const CaseFacts& facts, const v1::FragmentRequest& request, int64_t now_ms,
+                  std::vector<policy::SubjectFacts>* out) {
+  for (const auto& s : request.subjects()) {
+    policy::SubjectFacts sf;
+    const SubjectFact* known = facts.Subject(s.ref());
+    sf.role = SubjectRoleId(known != nullptr ? known->role : s.role());
+    const ConsentFact* consent = nullptr;
+    auto by_source = facts.source_consents.find({request.source_partner(), s.ref(), request.purpose()});
+    if (by_source != facts.source_consents.end() && by_source->second.valid_until_ms > now_ms) {
+      consent = &by_source->second;
+      sf.consent_by_source = true;
+    } else if (auto it = facts.consents.find({s.ref(), request.purpose()});
+               it != facts.consents.end() && it->second.valid_until_ms > now_ms) {
+      consent = &it->second;
+    }
+    if (consent != nullptr) {
+      sf.consent_givers = consent->givers == 0 ? static_cast<uint8_t>(policy::kGiverSubject) : consent->givers;
+      sf.age_years = consent->age_years;
+      sf.consent_recorded_ms = consent->recorded_ms;
+    }
+    out->push_back(sf);
+  }
+}
+
+// When the case's current run of its phase began. The engine counts it only
+// when that phase is the policy's acute phase (within_hours_of_acute).
+int64_t AcuteSince(const CaseFacts& facts) { return facts.phase_since_ms; }
+
+}  // namespace
+
 policy::Request AskPolicy(const CaseFacts& facts, const v1::FragmentRequest& request, const RegistryEntry& asker,
-                          std::string_view justification, int64_t now_ms) {
+                          policy::Justification justification, int64_t now_ms) {
   policy::Request pr;
   pr.from = request.source_partner();
   pr.to = asker.card.partner;
@@ -112,12 +167,12 @@ policy::Request AskPolicy(const CaseFacts& facts, const v1::FragmentRequest& req
   pr.purpose = request.purpose();
   pr.phase = facts.phase;
   pr.requester_is_member = facts.CoordinatorAt(now_ms) == asker.card.id;
-  std::vector<std::string> refs;
-  for (const auto& s : request.subjects()) refs.push_back(s.ref());
-  pr.consent_recorded = facts.HasConsent(refs, request.purpose(), now_ms);
+  FillSubjects(facts, request, now_ms, &pr.subjects);
   std::vector<std::string> cats(request.categories().begin(), request.categories().end());
   pr.gatekeeper_approved = facts.HasApproval(request.source_partner(), cats, request.purpose(), now_ms);
-  pr.justification = justification;
+  pr.justification_level = justification;
+  pr.now_ms = now_ms;
+  pr.acute_phase_since_ms = AcuteSince(facts);
   return pr;
 }
 
@@ -132,12 +187,12 @@ policy::Decision DecideHandOver(const policy::Policy& policy, const CaseFacts& f
   pr.purpose = original.purpose();
   pr.phase = facts.phase;
   pr.requester_is_member = true;  // it takes the case over
-  std::vector<std::string> refs;
-  for (const auto& s : original.subjects()) refs.push_back(s.ref());
-  pr.consent_recorded = facts.HasConsent(refs, original.purpose(), now_ms);
+  FillSubjects(facts, original, now_ms, &pr.subjects);
   std::vector<std::string> cats(original.categories().begin(), original.categories().end());
   pr.gatekeeper_approved = facts.HasApproval(original.source_partner(), cats, original.purpose(), now_ms);
-  pr.justification = original.justification_present() ? "present" : "";
+  pr.justification_level = ClaimedJustification(original);
+  pr.now_ms = now_ms;
+  pr.acute_phase_since_ms = AcuteSince(facts);
   policy::Decision d = policy.Decide(pr);
   if (d.effect != policy::Effect::kPermit) return d;
   // Every field the fragment may hold must be one `to` may see.
@@ -181,6 +236,8 @@ void ToWire(const policy::Decision& d, v1::Decision* out) {
   ob->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
   ob->set_no_onward_sharing(d.obligations.no_onward_sharing);
   ob->set_notify_privacy_officer(d.obligations.notify_privacy_officer);
+  ob->set_retention_from_closure(d.obligations.retention_from_closure);
+  ob->set_source_approval(d.needs_source_approval);
 }
 
 void ToAudit(const policy::Decision& d, v1::AuditRecord* record) {
@@ -198,6 +255,8 @@ void ToAudit(const policy::Decision& d, v1::AuditRecord* record) {
   aob->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
   aob->set_no_onward_sharing(d.obligations.no_onward_sharing);
   aob->set_notify_privacy_officer(d.obligations.notify_privacy_officer);
+  aob->set_retention_from_closure(d.obligations.retention_from_closure);
+  aob->set_source_approval(d.needs_source_approval);
 }
 
 }  // namespace kp::cases

@@ -40,10 +40,23 @@ Status CheckRequestSubjects(const CaseFacts& facts, const ketenpoort::v1::Fragme
 Status CheckSealedSubjects(const CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request,
                            const ketenpoort::v1::SubjectData& sealed);
 
-// The policy's question for this request in this case at `now_ms`. Borrows
-// from every argument: keep them alive while the Request is used.
+// The policy's question for this request in this case at `now_ms`: its
+// subjects with their roles and the consent valid now for the purpose (a
+// consent the source partner recorded itself, facts.source_consents, is
+// preferred and marked consent_by_source), the justification's worth, now and
+// when the acute phase began. Borrows from every argument: keep them alive
+// while the Request is used.
 policy::Request AskPolicy(const CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request,
-                          const RegistryEntry& asker, std::string_view justification, int64_t now_ms);
+                          const RegistryEntry& asker, policy::Justification justification, int64_t now_ms);
+
+// The justification the request claims (its justification_kind, or
+// justification_present for an older client): what the gateway can see.
+policy::Justification ClaimedJustification(const ketenpoort::v1::FragmentRequest& request);
+// The justification as sealed to the agent, assessed (AssessJustification).
+policy::Justification SealedJustification(const ketenpoort::v1::SubjectData& sealed);
+
+// The policy's id of a subject role ("victim", ...); empty for none.
+std::string_view SubjectRoleId(ketenpoort::v1::SubjectRole role);
 
 // Whether the answer to `original` (a request the gateway authorised in this
 // case, with the decision it took then) may go over to `to` in a handover

@@ -60,7 +60,7 @@ AskExplanation Explain(const policy::Policy& policy, const CaseFacts& facts, con
                        const v1::FragmentRequest& request, int64_t now_ms) {
   AskExplanation out;
   const policy::Request asked =
-      AskPolicy(facts, request, asker, request.justification_present() ? "present" : "", now_ms);
+      AskPolicy(facts, request, asker, ClaimedJustification(request), now_ms);
   out.decision = policy.Decide(asked);
   out.reason = out.decision.reason;
   if (out.decision.effect == policy::Effect::kPermit) {
@@ -72,13 +72,16 @@ AskExplanation Explain(const policy::Policy& policy, const CaseFacts& facts, con
   // phase at all (policy_engine.h), so no condition can help.
   if (!out.decision.rule_ids.empty()) {
     const uint8_t absent =
-        static_cast<uint8_t>((asked.justification.empty() ? kJ : 0) | (asked.consent_recorded ? 0 : kC) |
+        static_cast<uint8_t>((asked.justification_level == policy::Justification::kNone ? kJ : 0) |
+                             (policy.ConsentHolds(asked, false, nullptr) ? 0 : kC) |
                              (asked.gatekeeper_approved ? 0 : kG));
     for (uint8_t add : kTries) {
       if ((add & absent) != add) continue;
       policy::Request again = asked;
-      if (add & kJ) again.justification = "present";
-      if (add & kC) again.consent_recorded = true;
+      if (add & kJ) again.justification_level = policy::Justification::kText;
+      if (add & kC) {
+        for (auto& s : again.subjects) s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
+      }
       if (add & kG) again.gatekeeper_approved = true;
       policy::Decision would = policy.Decide(again);
       if (would.effect != policy::Effect::kPermit) continue;

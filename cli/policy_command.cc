@@ -124,9 +124,11 @@ Status RunExplain(const PolicyArgs& a, CliContext& ctx) {
   r.purpose = a.purpose;
   r.phase = a.phase;
   r.requester_is_member = a.member;
-  r.consent_recorded = a.consent;
   r.gatekeeper_approved = a.gatekeeper;
-  r.justification = a.justification;
+  r.justification_level = policy::AssessJustification(a.justification, nullptr);
+  policy::SubjectFacts subject;
+  if (a.consent) subject.consent_givers = policy::kGiverSubject;
+  r.subjects.push_back(subject);
   KP_RETURN_IF_ERROR(CheckNames(*p, r));
   Decision d = p->Decide(r);
   if (a.json) {

@@ -95,7 +95,7 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   std::vector<std::string> cats(req.categories().begin(), req.categories().end());
   auto policy = policy_;  // the decision's views point into it
   policy::Decision d =
-      policy->Decide(cases::AskPolicy(facts, req, *me, req.justification_present() ? "present" : "", now));
+      policy->Decide(cases::AskPolicy(facts, req, *me, cases::ClaimedJustification(req), now));
   cases::ToAudit(d, &rec);
   std::vector<std::string> rule_ids(d.rule_ids.begin(), d.rule_ids.end());
   if (d.effect != policy::Effect::kPermit) return refuse(d.reason, rule_ids, true);

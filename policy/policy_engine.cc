@@ -62,6 +62,15 @@ Justification AssessJustification(std::string_view text, const WeighingAnswers* 
   return HasNonBlank(text) ? Justification::kText : Justification::kNone;
 }
 
+bool SaysSomething(std::string_view text) { return HasNonBlank(text); }
+
+int SubjectRoleIndex(std::string_view id) {
+  for (int i = 0; i < kSubjectRoleCount; ++i) {
+    if (kSubjectRoleIds[i] == id) return i;
+  }
+  return -1;
+}
+
 Status DecisionStatus(const Decision& decision) {
   if (decision.effect == Effect::kPermit) return OkStatus();
   return PermissionDeniedError(decision.reason);
@@ -129,6 +138,22 @@ bool Policy::HasCode(const std::vector<Code>& codes, std::string_view id) {
     if (c.id == id) return true;
   }
   return false;
+}
+
+bool Policy::ConsentHolds(const Request& request, bool by_source_only, std::string* why) const {
+  auto fail = [why](std::string text) {
+    if (why != nullptr) *why = std::move(text);
+    return false;
+  };
+  if (request.subjects.empty()) return fail("the request names no subject");
+  for (const SubjectFacts& s : request.subjects) {
+    const std::string role = s.role.empty() ? std::string("subject") : std::string(s.role);
+    if (s.consent_givers == 0) return fail("no consent recorded for the " + role + " and this purpose");
+    if (by_source_only && !s.consent_by_source) {
+      return fail("no consent recorded by the source partner itself for the " + role);
+    }
+  }
+  return true;
 }
 
 void Policy::BuildIndex() {
@@ -204,9 +229,9 @@ Decision Policy::Decide(const Request& request) const {
     requested |= Bit(c);
   }
   const uint8_t present = (request.requester_is_member ? kConditionMember : 0) |
-                          (request.consent_recorded ? kConditionConsent : 0) |
+                          (ConsentHolds(request, false, nullptr) ? kConditionConsent : 0) |
                           (request.gatekeeper_approved ? kConditionGatekeeper : 0) |
-                          (HasNonBlank(request.justification) ? kConditionJustification : 0);
+                          (request.justification_level >= Justification::kText ? kConditionJustification : 0);
   const uint64_t purpose_bit = Bit(purpose), phase_bit = Bit(phase);
   const uint64_t role_bit = role >= 0 ? Bit(role) : 0;
   const bool several = std::popcount(requested) > 1;

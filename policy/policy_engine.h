@@ -7,9 +7,14 @@
 //
 // `Decide(request)` evaluates one request:
 //   * default deny;
-//   * any matching forbid rule wins;
+//   * a category on the `never_shared:` list is refused, naming the entry;
+//   * any matching forbid rule wins (a forbid with subject_roles matches when
+//     any subject of the request has one of them);
 //   * otherwise every requested category needs a matching permit rule whose
-//     conditions (its own plus those its legal basis requires) all hold;
+//     conditions (its own plus those its legal basis requires) all hold,
+//     every subject of the request has one of its subject_roles (if any), and
+//     it is within its within_hours_of_acute (if any); a never_shared field
+//     is never among the allowed fields;
 //     obligations are combined to the narrowest (field intersection per
 //     category, shortest retention, any no-onward-sharing / notify flag);
 //   * the order of rules in the file never changes a decision: rules are
@@ -86,10 +91,20 @@ struct SubjectFacts {
   bool consent_by_source = false;   // recorded by the source partner itself (SourceConsent)
 };
 
+// The subject roles a rule can name (`subject_roles:`), in the order of
+// ketenpoort.v1.SubjectRole (index i: SubjectRole i + 1). Fixed by the
+// protocol, not by the policy.
+inline constexpr std::string_view kSubjectRoleIds[] = {"victim", "child", "suspected-perpetrator", "housemate",
+                                                       "parent"};
+inline constexpr int kSubjectRoleCount = 5;
+// Index into kSubjectRoleIds; -1 when `id` is none of them.
+int SubjectRoleIndex(std::string_view id);
+
 // One disclosure to decide, as the gateway (or an agent re-checking) sees it.
-// Names are policy ids. The caller establishes the facts: e.g. the gateway
-// sets consent_recorded only when consent is recorded for *every* subject of
-// the request and this purpose.
+// Names are policy ids. The caller establishes the facts: the subjects of the
+// request, each with its role and the consent valid now for the request's
+// purpose (consent_givers 0: none); the engine applies the policy's
+// `consent:` block (age rule, max_days) to them.
 struct Request {
   std::string_view from;     // source partner
   std::string_view to;       // recipient partner
@@ -98,12 +113,12 @@ struct Request {
   std::string_view purpose;
   std::string_view phase;  // the case's current phase
   bool requester_is_member = false;
-  bool consent_recorded = false;
   bool gatekeeper_approved = false;
-  std::string_view justification;  // present when it has a non-blank character
-  // Issue 16 (docs/policy-language.md): the subjects with their roles and
-  // consents, the justification's worth, the moment of deciding and when the
-  // case's current run of the acute phase began (0: not in the acute phase).
+  // The subjects with their roles and consents, the justification's worth
+  // (the gateway: what the request claims; the agent: AssessJustification of
+  // what was sealed to it), the moment of deciding, and when the case's
+  // current run of its phase began: a within_hours_of_acute rule counts from
+  // it when `phase` is the policy's acute phase (docs/policy-language.md).
   std::vector<SubjectFacts> subjects;
   Justification justification_level = Justification::kNone;
   int64_t now_ms = 0;
@@ -147,10 +162,14 @@ struct Decision {
 
 // What a justification is worth: kWeighing when `weighing` is given and every
 // answer and the approver say something; else kText when `text` says
-// something; else kNone. "Says something": not blank, not a placeholder such
-// as ".", "-", "n.v.t." or "geen" (the policy engine, the gateway's client,
-// the agent and the console read it the same way).
+// something; else kNone. "Says something" (SaysSomething): the exact rule is
+// in docs/policy-language.md ("Justification"): not a placeholder such as
+// ".", "-", "n.v.t." or "geen", at least two words and ten letters. The
+// policy engine, the gateway's client, the agent and the console read it the
+// same way.
 Justification AssessJustification(std::string_view text, const WeighingAnswers* weighing);
+// Whether one answer counts (see AssessJustification).
+bool SaysSomething(std::string_view text);
 
 // Whether a justification counts as given: it has a character that is not
 // white space ("   " is none). The engine, the agents, the client and the
@@ -178,6 +197,10 @@ class Policy {
 
   struct Partner {
     std::string id, name;
+    // A statutory dossier term (e.g. Jeugdwet art. 7.3.8: 20 years) that a
+    // rule's `retention_days: dossier` takes; 0: none.
+    int dossier_retention_days = 0;
+    std::string dossier_basis;  // its citation
   };
   struct Role {
     std::string id, name;
@@ -226,6 +249,26 @@ class Policy {
     uint8_t required_conditions = 0;  // Condition bits
     bool art9_ground = false, art10_ground = false;
     Regime regime = Regime::kAvg;
+    bool consent_by_source = false;         // `consent_by: source`: only a consent the source recorded counts
+    bool allows_dossier_retention = false;  // a rule may keep to the recipient's dossier term
+  };
+  // The `consent:` block. An age band: a subject younger than `below` years
+  // (-1: any age) needs a consent whose givers include all of `givers`.
+  struct ConsentBand {
+    int below = -1;
+    uint8_t givers = kGiverSubject;  // ConsentGiverBit
+  };
+  struct ConsentRules {
+    bool defined = false;
+    int max_days = 0;                  // 0: no limit besides the consent's own end
+    std::vector<ConsentBand> age_rule; // in the file's order; the first band that fits applies
+  };
+  // One `never_shared:` entry: a whole category (field -1) or one field.
+  struct NeverShared {
+    std::string id, reason;
+    int category = -1;
+    int field = -1;
+    Location location;
   };
   struct Target {
     int partner = -1;  // -1: any partner (forbid rules only)
@@ -244,6 +287,10 @@ class Policy {
     bool no_onward_sharing = false, notify_privacy_officer = false;
     std::string explanation;
     Location location;
+    uint8_t subject_roles = 0;        // bits over kSubjectRoleIds; 0: any subject
+    int within_hours_of_acute = 0;    // 0: no time bound
+    bool retention_dossier = false;   // `retention_days: dossier`: the recipient partner's term
+    bool retention_from_closure = false;
   };
 
   Policy(const Policy&) = delete;
@@ -278,6 +325,14 @@ class Policy {
   // The role's coordination_max_days (0: none, or an unknown role).
   int CoordinationMaxDays(std::string_view role) const;
   const Acute& acute() const { return acute_; }
+  const ConsentRules& consent() const { return consent_; }
+  const std::vector<NeverShared>& never_shared() const { return never_shared_; }
+  // Whether the `consent` condition holds for `request`: it names at least
+  // one subject and every one has a consent valid now that the consent block
+  // accepts (age band, max_days; with `by_source_only` only a consent the
+  // source partner recorded). When not, `why` (if given) says which subject
+  // role fails and how, in policy words (never personal data).
+  bool ConsentHolds(const Request& request, bool by_source_only, std::string* why) const;
   const Referrals& referrals() const { return referrals_; }
   // Whether `id` is one of `codes`.
   static bool HasCode(const std::vector<Code>& codes, std::string_view id);
@@ -315,6 +370,9 @@ class Policy {
   std::vector<Partner> partners_;
   std::vector<Role> roles_;
   Acute acute_;
+  ConsentRules consent_;
+  std::vector<NeverShared> never_shared_;
+  uint64_t never_categories_ = 0;  // categories a never_shared entry names whole
   Referrals referrals_;
   std::vector<Category> categories_;
   std::vector<Purpose> purposes_;

@@ -244,9 +244,11 @@ Request TestCase::AsRequest() const {
   r.purpose = purpose;
   r.phase = phase;
   r.requester_is_member = member;
-  r.consent_recorded = consent;
   r.gatekeeper_approved = gatekeeper;
-  r.justification = justification;
+  r.justification_level = AssessJustification(justification, nullptr);
+  SubjectFacts subject;
+  if (consent) subject.consent_givers = kGiverSubject;
+  r.subjects.push_back(subject);
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "case/decision.h"
 #include "core/audit/log_reader.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
@@ -175,7 +176,8 @@ class ResponderTest : public ::testing::Test {
     pr.purpose = f.purpose;
     pr.phase = f.phase;
     pr.requester_is_member = true;
-    pr.justification = f.justification_present ? "present" : "";
+    pr.justification_level = f.justification_present ? policy::Justification::kText : policy::Justification::kNone;
+    pr.subjects.push_back({cases::SubjectRoleId(asked.role())});
     policy::Decision d = policy_->Decide(pr);
     v1::Authorisation auth;
     auth.set_request_envelope(request->bytes);

@@ -459,11 +459,11 @@ TEST_F(CaseTest, TheDecisionRestsOnTheFoldedFacts) {
   r.set_source_partner("ggz");
   EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-01", asker, r, kNow), StatusIs(StatusCode::kPermissionDenied, "admit"));
   r.set_source_partner("politie");
-  policy::Request pr = AskPolicy(*f, r, asker, "", kNow);
+  policy::Request pr = AskPolicy(*f, r, asker, policy::Justification::kNone, kNow);
   EXPECT_EQ(pr.phase, "acute-veiligheid");
   EXPECT_EQ(pr.to_role, "casusregisseur");
   EXPECT_TRUE(pr.requester_is_member);
-  EXPECT_FALSE(pr.consent_recorded);
+  EXPECT_FALSE(policy_->ConsentHolds(pr, false, nullptr));
   policy::Decision d = policy_->Decide(pr);
   ASSERT_EQ(d.effect, policy::Effect::kPermit) << d.reason;
   v1::Decision wire;

@@ -409,7 +409,7 @@ TEST_F(RequestOptionsTest, EveryOptionAgreesWithDecide) {
             SCOPED_TRACE(o.partner + "/" + o.category);
             const v1::FragmentRequest r = RequestFor(f, o, refs, justified);
             const policy::Request asked =
-                AskPolicy(f, r, Entry("regisseur-01"), justified ? "present" : "", kNow);
+                AskPolicy(f, r, Entry("regisseur-01"), ClaimedJustification(r), kNow);
             const policy::Decision d = policy_->Decide(asked);
             EXPECT_EQ(d.effect, o.explanation.decision.effect);
             EXPECT_EQ(d.rule_ids, o.explanation.decision.rule_ids);
@@ -422,8 +422,10 @@ TEST_F(RequestOptionsTest, EveryOptionAgreesWithDecide) {
               ++needs;
               policy::Request again = asked;
               for (const auto& m : o.explanation.missing) {
-                if (m == "justification") again.justification = "present";
-                if (m == "consent") again.consent_recorded = true;
+                if (m == "justification") again.justification_level = policy::Justification::kText;
+                if (m == "consent") {
+                  for (auto& s : again.subjects) s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
+                }
                 if (m == "gatekeeper") again.gatekeeper_approved = true;
               }
               const policy::Decision would = policy_->Decide(again);

@@ -70,6 +70,7 @@ class PolicyEngineTest : public ::testing::Test {
     r.purpose = "plan";
     r.phase = "stabiel";
     r.requester_is_member = true;
+    r.subjects = {SubjectFacts{.role = "victim"}};
     return r;
   }
   static Request GgzRequest() {
@@ -144,7 +145,7 @@ TEST_F(PolicyEngineTest, ForbidWinsOverAMatchingPermit) {
 
 TEST_F(PolicyEngineTest, ForbidOnOneCategoryRefusesTheWholeRequest) {
   Request r = GgzRequest();
-  r.consent_recorded = true;
+  r.subjects[0].consent_givers = kGiverSubject;
   EXPECT_EQ(policy_->Decide(r).effect, Effect::kPermit);
   r.categories = {"in-zorg", "dossier"};
   Decision d = policy_->Decide(r);
@@ -195,7 +196,7 @@ TEST_F(PolicyEngineTest, ConsentRequiredByTheLegalBasis) {
   EXPECT_EQ(
       d.reason,
       "no consent recorded for this subject and purpose; rule R-GGZ requires it (legal basis toestemming)");
-  r.consent_recorded = true;
+  r.subjects[0].consent_givers = kGiverSubject;
   d = policy_->Decide(r);
   EXPECT_EQ(d.effect, Effect::kPermit);
   EXPECT_TRUE(d.obligations.notify_privacy_officer);
@@ -223,11 +224,11 @@ TEST_F(PolicyEngineTest, GatekeeperAndJustificationBothNeeded) {
             "no gatekeeper approval recorded, and no written justification given; rule R-GGZ-ACUUT requires "
             "them (legal basis conflict-van-plichten)");
   r.gatekeeper_approved = true;
-  r.justification = "  \t\n";  // blank is no justification
+  r.justification_level = AssessJustification("  \t\n", nullptr);  // blank is no justification
   EXPECT_EQ(
       p->Decide(r).reason,
       "no written justification given; rule R-GGZ-ACUUT requires it (legal basis conflict-van-plichten)");
-  r.justification = "acuut gevaar";
+  r.justification_level = AssessJustification("acuut gevaar", nullptr);
   EXPECT_EQ(p->Decide(r).effect, Effect::kPermit);
   r.gatekeeper_approved = false;
   EXPECT_EQ(p->Decide(r).effect, Effect::kDeny);
@@ -235,7 +236,7 @@ TEST_F(PolicyEngineTest, GatekeeperAndJustificationBothNeeded) {
 
 TEST_F(PolicyEngineTest, CurrentPhaseLimitsTheRule) {
   Request r = GgzRequest();
-  r.consent_recorded = true;
+  r.subjects[0].consent_givers = kGiverSubject;
   r.phase = "acuut";
   Decision d = policy_->Decide(r);
   EXPECT_EQ(d.effect, Effect::kDeny);
@@ -326,9 +327,9 @@ std::vector<std::string> DecideAll(const Policy& p) {
                 r.purpose = purpose.id;
                 r.phase = phase.id;
                 r.requester_is_member = f & 1;
-                r.consent_recorded = f & 2;
+                r.subjects = {SubjectFacts{.consent_givers = static_cast<uint8_t>((f & 2) ? kGiverSubject : 0)}};
                 r.gatekeeper_approved = f & 4;
-                r.justification = (f & 8) ? "reden" : "";
+                r.justification_level = (f & 8) ? Justification::kText : Justification::kNone;
                 out.push_back(Canonical(p.Decide(r)));
               }
             }
