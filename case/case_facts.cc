@@ -4,6 +4,7 @@
 #include <set>
 
 #include "case/commitment.h"
+#include "case/consent.h"
 #include "case/referral.h"
 #include "core/base/time_format.h"
 #include "core/identity/participant.h"
@@ -347,9 +348,15 @@ std::string CommandSummary(const v1::CaseCommand& command) {
       return command.remove_partner().partner() + " (" + command.remove_partner().reason_code() + ")";
     case v1::CaseCommand::kAdmit: return command.admit().partner();
     case v1::CaseCommand::kChangePhase: return command.change_phase().phase();
-    case v1::CaseCommand::kRecordConsent:
-      return command.record_consent().subject_ref() + " " + command.record_consent().purpose() + " until " +
-             date(command.record_consent().valid_until_ms());
+    case v1::CaseCommand::kRecordConsent: {
+      const auto& rc = command.record_consent();
+      std::string by;
+      for (int g : rc.given_by()) {
+        by += by.empty() ? " given by " : "+";
+        by += g == v1::CONSENT_GIVER_PARENTS ? "parents" : g == v1::CONSENT_GIVER_SUBJECT ? "subject" : "?";
+      }
+      return rc.subject_ref() + " " + rc.purpose() + " until " + date(rc.valid_until_ms()) + by;
+    }
     case v1::CaseCommand::kWithdrawConsent:
       return command.withdraw_consent().subject_ref() + " " + command.withdraw_consent().purpose();
     case v1::CaseCommand::kGatekeeperApproval: {
@@ -465,13 +472,9 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
         ConsentFact consent;
         consent.valid_until_ms = rc.valid_until_ms();
         consent.recorded_ms = c.signed_ms;
-        uint8_t givers = 0;
-        for (int g : rc.given_by()) {
-          if (g == v1::CONSENT_GIVER_SUBJECT) givers |= policy::kGiverSubject;
-          else if (g == v1::CONSENT_GIVER_PARENTS) givers |= policy::kGiverParents;
-          else return InvalidArgumentError("consent names an unknown giver");
-        }
-        consent.givers = givers == 0 ? uint8_t{policy::kGiverSubject} : givers;
+        auto givers = ConsentGivers(rc.given_by());
+        if (!givers.ok()) return givers.status();
+        consent.givers = *givers;
         if (rc.has_age_years()) {
           if (rc.age_years() > 130) return InvalidArgumentError("consent states an impossible age");
           consent.age_years = static_cast<int>(rc.age_years());

@@ -48,6 +48,7 @@ std::string RoleName(v1::SubjectRole role) {
     case v1::SUBJECT_ROLE_CHILD: return "child";
     case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR: return "suspected-perpetrator";
     case v1::SUBJECT_ROLE_HOUSEMATE: return "housemate";
+    case v1::SUBJECT_ROLE_PARENT: return "parent";
     default: return "unknown";
   }
 }
@@ -62,11 +63,13 @@ Result<v1::SubjectRole> ParseRole(const std::string& s) {
       {"pleger", v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR},
       {"housemate", v1::SUBJECT_ROLE_HOUSEMATE},
       {"huisgenoot", v1::SUBJECT_ROLE_HOUSEMATE},
+      {"parent", v1::SUBJECT_ROLE_PARENT},
+      {"ouder", v1::SUBJECT_ROLE_PARENT},
   };
   auto it = kRoles.find(s);
   if (it == kRoles.end()) {
     return InvalidArgumentError("unknown subject role '" + s +
-                                "' (use victim, child, suspected-perpetrator or housemate)");
+                                "' (use victim, child, suspected-perpetrator, housemate or parent)");
   }
   return it->second;
 }
@@ -100,7 +103,7 @@ Result<v1::Subject> SubjectFromNode(const std::string& path, const YAML::Node& r
     }
   }
   if (s.role() == v1::SUBJECT_ROLE_UNSPECIFIED) {
-    return InvalidArgumentError(path + ": every subject needs a role (victim, child, suspected-perpetrator, housemate)");
+    return InvalidArgumentError(path + ": every subject needs a role (victim, child, suspected-perpetrator, housemate, parent)");
   }
   if (s.bsn().empty() && s.name().empty()) return InvalidArgumentError(path + ": give at least a bsn or a name");
   if (!s.bsn().empty() &&
@@ -160,7 +163,7 @@ void PrintResult(CliContext& ctx, const std::string& what, const v1::CaseResult&
 // Prints one fragment as a table per category: a column per field.
 void PrintFragment(std::ostream& out, const Outcome& o) {
   out << "fragment from " << o.signer << ", signed " << FormatUtcMillis(o.signed_ms) << ", case " << o.case_id
-      << ", keep until " << FormatUtcDate(o.retain_until_ms) << "\n";
+      << ", keep until " << client::RetentionText(o.retain_until_ms) << "\n";
   for (const auto& cat : o.content.categories()) {
     out << "  " << cat.category() << ": " << cat.records_size() << " record(s)\n";
     if (cat.records().empty()) continue;
@@ -207,7 +210,7 @@ nlohmann::json OutcomeJson(const Outcome& o) {
   switch (o.kind) {
     case Outcome::Kind::kDelivered: {
       j["result"] = "delivered";
-      j["retain_until"] = FormatUtcDate(o.retain_until_ms);
+      j["retain_until"] = client::RetentionText(o.retain_until_ms);
       nlohmann::json cats = nlohmann::json::object();
       for (const auto& cat : o.content.categories()) {
         nlohmann::json records = nlohmann::json::array();
@@ -290,7 +293,34 @@ struct CaseArgs {
   int offer_days = 7;
   bool content = false;
   bool withdraw = false;
+  std::string given_by = "subject";  // consent: subject, parents, or subject,parents
 };
+
+// --given-by: "subject", "parents" or both, comma-separated.
+Result<uint8_t> ParseGivenBy(const std::string& text) {
+  uint8_t givers = 0;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string one = text.substr(at, end - at);
+    if (one == "subject" || one == "betrokkene") {
+      givers |= policy::kGiverSubject;
+    } else if (one == "parents" || one == "ouders") {
+      givers |= policy::kGiverParents;
+    } else {
+      return InvalidArgumentError("--given-by takes subject, parents, or subject,parents (not '" +
+                                  one.substr(0, 32) + "')");
+    }
+    at = end + 1;
+  }
+  return givers;
+}
+
+std::string GivenByText(uint8_t givers) {
+  if (givers == (policy::kGiverSubject | policy::kGiverParents)) return "the subject and the parents";
+  return givers == policy::kGiverParents ? "the parents" : "the subject";
+}
 
 void AddConfig(CLI::App* cmd, std::string& config) {
   cmd->add_option("--config", config, "Client configuration file (default: $KETENPOORT_CONFIG)");
@@ -382,6 +412,9 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
   consent->add_option("--purpose", a->purpose, "Purpose id")->required();
   consent->add_option("--until", a->until, "Last day the consent holds (YYYY-MM-DD)");
   consent->add_flag("--withdraw", a->withdraw, "The subject withdraws the consent given for this purpose");
+  consent->add_option("--given-by", a->given_by,
+                      "Who gave the consent: subject, parents, or subject,parents (default subject); the subject's "
+                      "age is computed from its date of birth on this machine and stated with it");
   consent->callback(Guard(ctx, [a, &ctx]() -> Status {
     if (a->withdraw) {
       if (!a->until.empty()) return InvalidArgumentError("--withdraw takes no --until");
@@ -392,9 +425,11 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     }
     if (a->until.empty()) return InvalidArgumentError("give --until YYYY-MM-DD (or --withdraw)");
     KP_ASSIGN_OR_RETURN(int64_t until, ParseDateEndOfDayUtc(a->until));
+    KP_ASSIGN_OR_RETURN(uint8_t givers, ParseGivenBy(a->given_by));
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
-    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->RecordConsent(a->case_id, a->subject_ref, a->purpose, until));
-    PrintResult(ctx, "consent of " + a->subject_ref + " for " + a->purpose + " recorded until " + a->until, r);
+    KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->RecordConsent(a->case_id, a->subject_ref, a->purpose, until, givers));
+    PrintResult(ctx, "consent of " + a->subject_ref + " for " + a->purpose + ", given by " + GivenByText(givers) +
+                         ", recorded until " + a->until, r);
     return OkStatus();
   }));
 
@@ -551,7 +586,7 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
       }
       size_t soon = 0;
       for (auto& f : fragments) {
-        if (f.retain_until_ms < now + 14 * kDay) ++soon;
+        if (f.retain_until_ms >= 0 && f.retain_until_ms < now + 14 * kDay) ++soon;  // <0: from closure
         SecureWipe(f.content.data(), f.content.size());
       }
       if (soon > 0) ctx.out << "      " << soon << " fragment(s) to delete within 14 days\n";
@@ -679,7 +714,7 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
         continue;
       }
       ctx.out << "    " << HexEncode(f.request_id).substr(0, 12) << "  from " << f.source << ", keep until "
-              << FormatUtcDate(f.retain_until_ms)
+              << client::RetentionText(f.retain_until_ms, c->store().ClosedAt(k.id).value_or(std::nullopt))
               << (f.handed_by.empty() ? std::string() : ", handed over (first sealed to " + f.handed_by + ")") << "\n";
       if (a->content) PrintFragment(ctx.out, *o);
     }
@@ -697,6 +732,7 @@ struct RequestArgs {
   std::string purpose;
   std::vector<std::string> subjects;
   std::string justification;
+  std::string weighing_file;
   std::string resend;
   int wait_s = 30;
   bool json = false;
@@ -735,6 +771,44 @@ Status AwaitAndReport(CliContext& ctx, Coordinator& c, const std::string& id, in
   return OkStatus();
 }
 
+// The weighing of --weighing-file: its six answers, each one line or more
+// of text. Refused unless it counts as a weighing (policy::AssessJustification):
+// the agent would refuse it anyway. Messages name the file and keys, never
+// an answer.
+Result<v1::Weighing> LoadWeighing(const std::string& path) {
+  KP_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(path));
+  if (!root.IsMap()) {
+    return InvalidArgumentError(path + ": expected the keys consent, harm, no_other_way, effect, minimum, approver");
+  }
+  v1::Weighing w;
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    if (!kv.second.IsScalar()) return InvalidArgumentError(path + ": " + key.substr(0, 32) + " must be text");
+    std::string* to = key == "consent"        ? w.mutable_consent()
+                      : key == "harm"         ? w.mutable_harm()
+                      : key == "no_other_way" ? w.mutable_no_other_way()
+                      : key == "effect"       ? w.mutable_effect()
+                      : key == "minimum"      ? w.mutable_minimum()
+                      : key == "approver"     ? w.mutable_approver()
+                                              : nullptr;
+    if (to == nullptr) {
+      return InvalidArgumentError(path + ": a key that is not known (the keys are consent, harm, no_other_way, "
+                                         "effect, minimum, approver)");
+    }
+    *to = kv.second.Scalar();
+  }
+  const policy::WeighingAnswers answers{w.consent(), w.harm(), w.no_other_way(), w.effect(), w.minimum(),
+                                        w.approver()};
+  if (policy::AssessJustification("", &answers) != policy::Justification::kWeighing) {
+    client::WipeWeighing(&w);
+    return InvalidArgumentError(
+        path + ": the weighing is not complete: each of consent, harm, no_other_way, effect and minimum must "
+               "answer its question in words (not '.', '-', 'n.v.t.', 'geen', 'zie dossier') and approver must name "
+               "who weighed it; the partner's agent refuses it otherwise");
+  }
+  return w;
+}
+
 void RegisterRequest(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<RequestArgs>();
   CLI::App* cmd = app.add_subcommand("request", "Ask a partner for a case fragment and wait for the answer");
@@ -748,6 +822,9 @@ void RegisterRequest(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--subject", a->subjects, "Subject reference (repeat; default: every subject of the case)");
   cmd->add_option("--justification", a->justification,
                   "Written grounds, sealed to the partner (required by some rules, e.g. acute danger)");
+  cmd->add_option("--weighing-file", a->weighing_file,
+                  "The conflict-of-duties weighing (YAML/JSON: consent, harm, no_other_way, effect, minimum, "
+                  "approver), sealed to the partner; for rules that require it");
   cmd->add_option("--wait", a->wait_s, "Seconds to wait for the answer (default 30; 0: do not wait)");
   cmd->add_flag("--json", a->json, "Print the answer as JSON");
   cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
@@ -765,8 +842,13 @@ void RegisterRequest(CLI::App& app, CliContext& ctx) {
       return InvalidArgumentError("a request needs a case, --from, --category and --purpose (or --resend ID)");
     }
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
-    client::RequestSpec spec{a->case_id, a->from, a->categories, a->purpose, a->subjects, a->justification};
-    KP_ASSIGN_OR_RETURN(std::string id, c->SendRequest(spec));
+    client::RequestSpec spec{a->case_id, a->from, a->categories, a->purpose, a->subjects, a->justification, {}};
+    if (!a->weighing_file.empty()) {
+      KP_ASSIGN_OR_RETURN(spec.weighing, LoadWeighing(a->weighing_file));
+    }
+    auto sent = c->SendRequest(spec);
+    if (spec.weighing.has_value()) client::WipeWeighing(&*spec.weighing);
+    KP_ASSIGN_OR_RETURN(std::string id, std::move(sent));
     ctx.err << "request " << HexEncode(id) << " sent to " << a->from << "\n";
     if (a->wait_s <= 0) {
       ctx.out << HexEncode(id) << "\n";

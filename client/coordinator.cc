@@ -274,6 +274,7 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
     if (!status.phase().empty()) info.phase = status.phase();
     info.closed = facts.closed;
     kept = store_->PutCase(info);
+    if (kept.ok() && facts.closed) kept = store_->SetClosedAt(case_id, facts.closed_ms);
     for (const auto& [partner, since] : facts.members) {
       if (kept.ok()) kept = store_->AddPartner(case_id, partner, since);
     }
@@ -375,6 +376,7 @@ Result<Coordinator::Confirmed> Coordinator::ChangeCaseConfirmed(const v1::CaseCo
   if (kept.ok()) kept = store_->PutCase(info);
   if (kept.ok()) kept = store_->AppendCommand(r.case_id(), done.sequence, cases::CommandHash(done.envelope), done.envelope);
   if (kept.ok() && r.has_status()) kept = store_->PutStatus(r.case_id(), r.status(), clock_.NowMillis());
+  if (kept.ok() && cmd.has_close()) kept = store_->SetClosedAt(r.case_id(), clock_.NowMillis());
   if (kept.ok() && also_keep) kept = also_keep();
   if (kept.ok()) kept = store_->Commit();
   if (!kept.ok()) {
@@ -437,13 +439,20 @@ Result<v1::CaseResult> Coordinator::ChangePhase(const std::string& case_id, cons
 }
 
 Result<v1::CaseResult> Coordinator::RecordConsent(const std::string& case_id, const std::string& subject_ref,
-                                                  const std::string& purpose, int64_t valid_until_ms) {
+                                                  const std::string& purpose, int64_t valid_until_ms, uint8_t givers) {
+  if (givers == 0 || (givers & ~(policy::kGiverSubject | policy::kGiverParents)) != 0) {
+    return InvalidArgumentError("a consent is given by the subject, the parents, or both");
+  }
   v1::CaseCommand cmd;
   cmd.set_case_id(case_id);
   auto* c = cmd.mutable_record_consent();
   c->set_subject_ref(subject_ref);
   c->set_purpose(purpose);
   c->set_valid_until_ms(valid_until_ms);
+  if (givers & policy::kGiverSubject) c->add_given_by(v1::CONSENT_GIVER_SUBJECT);
+  if (givers & policy::kGiverParents) c->add_given_by(v1::CONSENT_GIVER_PARENTS);
+  KP_ASSIGN_OR_RETURN(std::optional<int> age, AgeOfSubject(case_id, subject_ref));
+  if (age.has_value()) c->set_age_years(static_cast<uint32_t>(*age));
   return ChangeCase(cmd);
 }
 
@@ -491,6 +500,7 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   v1::SubjectData data;
   data.set_case_id(c.id);
   data.set_justification(spec.justification);
+  if (spec.weighing.has_value()) *data.mutable_weighing() = *spec.weighing;
   v1::FragmentRequest req;
   for (const auto& s : all) {
     const bool wanted = spec.subject_refs.empty() ||
@@ -515,13 +525,20 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   for (auto& subject : *data.mutable_subjects()) WipeSubject(&subject);
   for (auto& subject : all) WipeSubject(&subject);
   SecureWipe(data.mutable_justification()->data(), data.justification().size());
+  WipeWeighing(data.mutable_weighing());
   KP_RETURN_IF_ERROR(sealed.status());
 
   req.set_case_id(c.id);
   req.set_source_partner(spec.partner);
   for (const auto& cat : spec.categories) req.add_categories(cat);
   req.set_purpose(spec.purpose);
-  req.set_justification_present(policy::HasNonBlank(spec.justification));
+  // What the request declares (the gateway decides on it); the agent
+  // assesses what is sealed (docs/protocol.md §3.3).
+  const policy::Justification text = policy::AssessJustification(spec.justification, nullptr);
+  req.set_justification_kind(spec.weighing.has_value()          ? v1::JUSTIFICATION_KIND_WEIGHING
+                             : text != policy::Justification::kNone ? v1::JUSTIFICATION_KIND_TEXT
+                                                                    : v1::JUSTIFICATION_KIND_NONE);
+  req.set_justification_present(req.justification_kind() != v1::JUSTIFICATION_KIND_NONE);
   req.set_sealed_subjects(*sealed);
   req.set_case_head(head.hash);
   req.set_case_length(head.length);
@@ -787,7 +804,7 @@ Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const R
     got.insert(c.category());
   }
   if (got != asked) return UnauthenticatedError("the fragment for request " + rid + " lacks a category asked for");
-  if (o.content.retain_until_ms() <= 0) {
+  if (o.content.retain_until_ms() == 0) {  // negative: a term from the case's closure (protocol §3.3)
     return UnauthenticatedError("the fragment for request " + rid + " carries no retention date");
   }
   o.retain_until_ms = o.content.retain_until_ms();

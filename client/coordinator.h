@@ -22,6 +22,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,12 @@ struct RequestSpec {
   std::string purpose;
   std::vector<std::string> subject_refs;  // empty: every subject of the case
   std::string justification;              // sealed to the agent; empty: none
+  // The conflict-of-duties weighing, sealed to the agent; the request then
+  // declares JUSTIFICATION_KIND_WEIGHING. The client does not judge the
+  // answers (the CLI and the console do, with policy::AssessJustification,
+  // before they send): the source agent assesses what is sealed, whatever
+  // the request declares (docs/protocol.md §3.3).
+  std::optional<ketenpoort::v1::Weighing> weighing;
 };
 
 // What became of a request.
@@ -138,8 +145,13 @@ class Coordinator {
                                               std::vector<ketenpoort::v1::Subject> subjects);
   Result<ketenpoort::v1::CaseResult> Admit(const std::string& case_id, const std::string& partner);
   Result<ketenpoort::v1::CaseResult> ChangePhase(const std::string& case_id, const std::string& phase);
+  // A consent given by `givers` (policy::ConsentGiverBit: the subject, the
+  // parents, or both), with the subject's age now computed from the date of
+  // birth this client holds (none stated when it holds none), which the
+  // source agent checks against the date of birth sealed to it.
   Result<ketenpoort::v1::CaseResult> RecordConsent(const std::string& case_id, const std::string& subject_ref,
-                                                   const std::string& purpose, int64_t valid_until_ms);
+                                                   const std::string& purpose, int64_t valid_until_ms,
+                                                   uint8_t givers = policy::kGiverSubject);
   Result<ketenpoort::v1::CaseResult> RecordGatekeeperApproval(const std::string& case_id,
                                                               const std::string& partner,
                                                               const std::vector<std::string>& categories,
@@ -308,6 +320,9 @@ class Coordinator {
     std::string body;  // serialized FragmentRequest
   };
   Result<PreparedRequest> Prepare(const RequestSpec& spec);
+  // The subject's age in whole years now, from the date of birth in the
+  // store (coordinator_consent.cc); nothing when the store holds none.
+  Result<std::optional<int>> AgeOfSubject(const std::string& case_id, const std::string& ref);
   Result<Outcome> VerifyDelivery(const VerifiedEnvelope& env, const RequestInfo& request) const;
   // A fragment handed over to this coordinator: the agent's content
   // envelope verifies, names `f.handed_by` and the request, and holds
@@ -339,6 +354,16 @@ class Coordinator {
 
 // Overwrites a subject's identifiers (BSN, name, date of birth) in memory.
 void WipeSubject(ketenpoort::v1::Subject* subject);
+// A fragment's retention as the CLI prints it: "2027-05-31", or for a term
+// counted from the case's closure (a negative retain_until_ms, protocol
+// §3.3) "30 days after the case closes", or its date once `closed_ms` is
+// known (coordinator_consent.cc).
+std::string RetentionText(int64_t retain_until_ms, std::optional<int64_t> closed_ms = std::nullopt);
+// When a fragment goes: retain_until_ms, or for a term from closure the
+// closure plus the term; nothing while the case is open.
+std::optional<int64_t> RetentionEnd(int64_t retain_until_ms, std::optional<int64_t> closed_ms);
+// Overwrites a weighing's answers in memory (coordinator_consent.cc).
+void WipeWeighing(ketenpoort::v1::Weighing* weighing);
 
 // An Error envelope's body as a Status (code from the wire, message prefixed
 // "the gateway answered: ").

@@ -639,7 +639,7 @@ Result<Outcome> Coordinator::ReadHandedFragment(const StoredFragment& f) const {
   if (o.content.case_id() != f.case_id) {
     return UnauthenticatedError("handed-over fragment " + rid + " is about another case");
   }
-  if (o.content.retain_until_ms() <= 0 || o.content.retain_until_ms() != f.retain_until_ms) {
+  if (o.content.retain_until_ms() == 0 || o.content.retain_until_ms() != f.retain_until_ms) {
     return UnauthenticatedError("handed-over fragment " + rid + " carries another retention date than the agent set");
   }
   if (!f.delivery.empty()) {

@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS fragments(
   request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, source TEXT NOT NULL, received_ms INTEGER NOT NULL,
   retain_until_ms INTEGER NOT NULL, delivery BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS fragments_by_retention ON fragments(retain_until_ms);
+CREATE TABLE IF NOT EXISTS case_closed(case_id TEXT PRIMARY KEY, closed_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS case_chain(
   case_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, seq));
 CREATE TABLE IF NOT EXISTS case_unsure(case_id TEXT PRIMARY KEY);
@@ -609,7 +610,14 @@ Result<std::pair<uint32_t, uint32_t>> CoordinatorStore::HandoverParts(const std:
 Result<CoordinatorStore::Purged> CoordinatorStore::Purge(int64_t now_ms) {
   Purged p;
   KP_RETURN_IF_ERROR(db_->Exec("SAVEPOINT purge"));
-  Status s = Stmt(*db_, "DELETE FROM fragments WHERE retain_until_ms < ?").Int(now_ms).Run();
+  // A negative retain_until_ms counts from the case's closure (protocol
+  // §3.3, FragmentContent): kept while the case is open.
+  Status s = Stmt(*db_,
+                  "DELETE FROM fragments WHERE (retain_until_ms >= 0 AND retain_until_ms < ?1) OR "
+                  "(retain_until_ms < 0 AND EXISTS (SELECT 1 FROM case_closed c WHERE c.case_id = fragments.case_id "
+                  "AND c.closed_ms - fragments.retain_until_ms < ?1))")
+                 .Int(now_ms)
+                 .Run();
   if (s.ok()) {
     p.fragments = static_cast<size_t>(sqlite3_changes(db_->get()));
     s = Stmt(*db_,

@@ -11,8 +11,9 @@
 //     coordinator's X25519 key, and is opened and verified again each time it
 //     is read, so a change to the file is detected, not shown.
 // Deleted rows are overwritten (secure_delete). Fragments are removed when
-// their retention date has passed (Purge); subject data of a closed case goes
-// with its last fragment.
+// their retention date has passed, or for a term counted from closure once
+// the case closed and the term passed (Purge); subject data of a closed case
+// goes with its last fragment.
 //
 // Not thread-safe: one thread uses it.
 #ifndef KETENPOORT_CLIENT_COORDINATOR_STORE_H_
@@ -199,6 +200,12 @@ class CoordinatorStore {
                                int64_t now_ms);
   // How many distinct parts of the handover `offer` arrived, and of how many.
   Result<std::pair<uint32_t, uint32_t>> HandoverParts(const std::string& case_id, const std::string& offer);
+
+  // When the case closed (the close command's signing time): fragments kept
+  // "N days from closure" (a negative retain_until_ms) go N days after it.
+  // The earliest moment given stays (coordinator_store_retention.cc).
+  Status SetClosedAt(const std::string& case_id, int64_t closed_ms);
+  Result<std::optional<int64_t>> ClosedAt(const std::string& case_id);
 
   struct Purged {
     size_t fragments = 0;
