@@ -163,6 +163,10 @@ Status Agent::Init() {
   options.data_dir = config_.data_dir;
   KP_ASSIGN_OR_RETURN(kept_, KeptAnswers::Open(config_.data_dir + "/answers.db"));
   options.kept_answers = kept_.get();
+  KP_ASSIGN_OR_RETURN(approvals_, Approvals::Open(config_.data_dir));
+  options.approvals = approvals_.get();
+  options.approval_time_ms = config_.approval_time_ms;
+  options.approve_categories = config_.approve_categories;
   if (auto waiting = kept_->Count(); waiting.ok() && *waiting > 0) {
     spdlog::info("{} answer(s) from before the restart wait for the gateway's receipt; they are sent again",
                  *waiting);
@@ -282,6 +286,13 @@ Status Agent::Step(int timeout_ms) {
     // Answers the gateway has not confirmed go again (it deduplicates).
     last_resend_check_ = after;
     for (const auto& again : responder_->AnswersToSendAgain()) Send(again);
+  }
+  if (state == ConnectionState::kConnected && since(last_approvals_check_) >= kApprovalsCheckMs) {
+    // What the professional decided (ketenpoort-agent approvals, another
+    // process) and consents the partner recorded.
+    last_approvals_check_ = after;
+    for (const auto& m : responder_->ActOnApprovals()) Send(m);
+    for (const auto& m : responder_->SourceConsentsToSend()) Send(m);
   }
   if (state == ConnectionState::kConnected) {
     if (since(last_sent_) >= config_.heartbeat_interval_ms) {

@@ -82,6 +82,7 @@ class Agent {
   AgentParts parts_;
   std::unique_ptr<audit::LogWriter> log_;
   std::unique_ptr<KeptAnswers> kept_;  // before responder_: it borrows it
+  std::unique_ptr<Approvals> approvals_;  // likewise
   std::unique_ptr<Responder> responder_;
   std::unique_ptr<TransportContext> context_;
   std::unique_ptr<DealerClient> dealer_;
@@ -92,6 +93,8 @@ class Agent {
   SteadyClock::time_point next_retry_{};
   SteadyClock::time_point last_resend_check_{};
   static constexpr int64_t kResendCheckMs = 2'000;
+  SteadyClock::time_point last_approvals_check_{};
+  static constexpr int64_t kApprovalsCheckMs = 250;  // the approval queue (decisions, consents)
   int64_t backoff_ms_ = 0;
   bool unreachable_logged_ = false;
   std::atomic<bool> stop_{false};

@@ -133,6 +133,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
   config::Diagnostics problems(path);
   Reader reader(&problems, std::filesystem::path(path).parent_path().string());
   std::vector<std::string> disabled_categories;
+  std::vector<std::string> approve_categories;
   SubjectQuery subject;
   KeyTable table("the agent configuration");
   table.Path("identity", &c.identity, Need::kRequired, "the agent's secret identity file")
@@ -160,12 +161,16 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
                 "the oldest coordinator request still answered")
       .Duration("audit_retention", &c.audit_retention_ms, Need::kOptional,
                 "after this, erase-expired may erase a record's body")
+      .Duration("approval_time", &c.approval_time_ms, Need::kOptional,
+                "how long a request waits for this partner's professional before it expires (default 72h)")
       .Table("restrictions",
              KeyTable("restrictions")
                  .TextList("disabled_categories", &disabled_categories, Need::kOptional,
                            "categories never answered, whatever the policy says")
                  .Bool("always_require_consent", &c.always_require_consent, Need::kOptional,
-                       "consent evidence required for every disclosure"),
+                       "consent evidence required for every disclosure")
+                 .TextList("approve_categories", &approve_categories, Need::kOptional,
+                           "categories whose every disclosure waits for this partner's own professional"),
              Need::kOptional, "the partner's own restrictions, on top of the policy")
       .Table("test_subject",
              KeyTable("test_subject")
@@ -182,6 +187,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
   if (auto root = config::ParseYaml(text, problems)) {
     if (auto fields = table.Read(*root, reader)) {
       c.disabled_categories.insert(disabled_categories.begin(), disabled_categories.end());
+      c.approve_categories.insert(approve_categories.begin(), approve_categories.end());
       if (fields->Get("test_subject").IsMap()) c.test_subject = subject;
       config::CheckLonger(*fields, reader, {"peer_timeout", c.peer_timeout_ms},
                           {"heartbeat_interval", c.heartbeat_interval_ms}, /*strictly=*/true);

@@ -41,6 +41,11 @@ struct AgentConfig {
   // The partner's own restrictions, on top of the policy.
   std::set<std::string> disabled_categories;  // never answered, whatever the policy says
   bool always_require_consent = false;        // consent evidence required for every disclosure
+  // Categories whose every disclosure waits for the partner's own
+  // professional (the approval queue), even where the policy does not ask it.
+  std::set<std::string> approve_categories;
+  // How long a request waits in the approval queue before it expires.
+  int64_t approval_time_ms = 72LL * 3600 * 1000;
 
   // One data source per category this agent answers.
   std::map<std::string, ConnectorConfig> sources;

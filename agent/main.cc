@@ -7,9 +7,11 @@
 // system calls.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <optional>
 
 #include "agent/agent.h"
 #include "agent/agent_check.h"
+#include "agent/approval_commands.h"
 #include "core/base/logging.h"
 #include "core/base/process.h"
 #include "core/base/signals.h"
@@ -89,6 +91,71 @@ int main(int argc, char** argv) {
       "check", "Check the config, keys, registry, policy, data sources and the gateway connection");
   check->add_option("--config", config, "Configuration file")->required();
   check->callback([&] { rc = Check(config); });
+  // The approval queue and consents the partner records (approval_commands.h).
+  auto load = [&config]() -> std::optional<kp::agent::AgentConfig> {
+    auto c = kp::agent::LoadAgentConfig(config);
+    if (!c.ok()) {
+      std::cerr << "error: " << c.status().message() << "\n";
+      return std::nullopt;
+    }
+    return std::move(*c);
+  };
+  auto* approvals = app.add_subcommand("approvals", "The requests that wait for a professional of this partner");
+  approvals->require_subcommand(1);
+  bool all = false;
+  std::string approval_id, by, reason;
+  int64_t wait_seconds = 10;
+  auto* list = approvals->add_subcommand("list", "List the requests that wait for a decision");
+  list->add_option("--config", config, "The agent's configuration file")->required();
+  list->add_flag("--all", all, "Also the requests decided earlier");
+  list->callback([&] {
+    auto c = load();
+    rc = c ? kp::agent::ListApprovals(*c, all, kp::SystemClock::Get(), std::cout) : 1;
+  });
+  for (const bool approve : {true, false}) {
+    auto* decide = approvals->add_subcommand(approve ? "approve" : "decline",
+                                             approve ? "Approve a waiting request: the agent answers it"
+                                                     : "Decline a waiting request: the coordinator gets your reason");
+    decide->add_option("--config", config, "The agent's configuration file")->required();
+    decide->add_option("ID", approval_id, "The request's id as 'approvals list' shows it")->required();
+    decide->add_option("--by", by, "Your name and function (kept in the agent's own log)")->required();
+    auto* why = decide->add_option("--reason", reason,
+                                   approve ? "A note for the agent's own log"
+                                           : "Why (sent to the coordinator; no personal data)");
+    if (!approve) why->required();
+    decide->add_option("--wait", wait_seconds, "Seconds to wait for the running agent to act on it (default 10)");
+    decide->callback([&, approve] {
+      auto c = load();
+      rc = c ? kp::agent::DecideApproval(*c, approval_id, approve, by, reason, wait_seconds * 1000,
+                                         kp::SystemClock::Get(), std::cout)
+             : 1;
+    });
+  }
+  auto* consent = app.add_subcommand("consent", "Record or withdraw a subject's consent as this partner");
+  consent->require_subcommand(1);
+  kp::agent::ConsentArgs consent_args;
+  for (const bool withdraw : {false, true}) {
+    auto* cmd = consent->add_subcommand(withdraw ? "withdraw" : "record",
+                                        withdraw ? "Withdraw a consent this partner recorded"
+                                                 : "Record a consent the subject gave this partner");
+    cmd->add_option("--config", config, "The agent's configuration file")->required();
+    cmd->add_option("--case", consent_args.case_id, "The case id, e.g. VT-2026-0042")->required();
+    cmd->add_option("--subject", consent_args.subject_ref, "The subject's reference in the case, e.g. S1")->required();
+    cmd->add_option("--purpose", consent_args.purpose, "The purpose it is given for (a policy purpose)")->required();
+    cmd->add_option("--by", consent_args.by, "Your name and function (kept in the agent's own log)")->required();
+    if (!withdraw) {
+      cmd->add_option("--until", consent_args.until, "The last day it holds (YYYY-MM-DD)")->required();
+      cmd->add_option("--given-by", consent_args.given_by, "subject, parents, or subject,parents (default subject)");
+      cmd->add_option("--age", consent_args.age, "The subject's age in years when it was given");
+    }
+    cmd->add_option("--wait", wait_seconds, "Seconds to wait for the gateway's confirmation (default 10)");
+    cmd->callback([&, withdraw] {
+      consent_args.withdraw = withdraw;
+      auto c = load();
+      rc = c ? kp::agent::RecordSourceConsent(*c, consent_args, wait_seconds * 1000, kp::SystemClock::Get(), std::cout)
+             : 1;
+    });
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

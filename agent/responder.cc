@@ -153,6 +153,8 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
       return HandleReceipt(*env);
     case v1::MESSAGE_KIND_HEARTBEAT:
       return {};
+    case v1::MESSAGE_KIND_CASE_RESULT:
+      return HandleCaseResult(*env);
     case v1::MESSAGE_KIND_ERROR:
       HandleGatewayError(*env);
       return {};
@@ -164,7 +166,6 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
 }
 
 Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
-  const int64_t now = clock_.NowMillis();
   ForgetExpired();
   Answer answer;
   answer.request_id = outer.header.request_id();
@@ -185,6 +186,10 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
       }
     }
   }
+  if (options_.approvals != nullptr) {
+    // Held for the professional, or decided: its state again, not a second hold.
+    if (auto again = ApprovalAgain(answer.request_id); again.has_value()) return std::move(*again);
+  }
   if (answered_.Seen("", answer.request_id)) {
     spdlog::warn("request {} was already answered; the repeated authorisation is ignored",
                  IdHex(answer.request_id));
@@ -195,7 +200,26 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
     return {std::nullopt, AlreadyExistsError("request already answered")};
   }
   if (Status s = Check(auth, &answer); !s.ok()) return Refuse(answer.request_id, &answer, s);
+  const ToHold held{answer.request_id, answer.request, answer.decision, answer.subjects, answer.facts.phase,
+                    answer.coordinator, answer.coordinator_entry->card.partner};
+  if (!resuming_ && NeedsApproval(auth, held)) return HoldForApproval(auth, held);
+  return Disclose(&answer, auth.expires_at_ms());
+}
 
+Outcome Responder::AnswerApproved(const v1::Authorisation& auth, const std::string& request_id,
+                                  int64_t keep_until_ms) {
+  Answer answer;
+  answer.request_id = request_id;
+  resuming_ = true;
+  Status s = Check(auth, &answer);
+  resuming_ = false;
+  if (!s.ok()) return Refuse(request_id, &answer, s);
+  return Disclose(&answer, keep_until_ms);
+}
+
+Outcome Responder::Disclose(Answer* answer_in, int64_t keep_until_ms) {
+  const int64_t now = clock_.NowMillis();
+  Answer& answer = *answer_in;
   v1::FragmentContent content;
   if (Status s = Collect(&answer, &content); !s.ok()) return Refuse(answer.request_id, &answer, s);
   content.set_case_id(answer.request.case_id());
@@ -256,7 +280,7 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
     // Kept until the gateway's receipt (in a burst: committed after the
     // disclosure log's sync, before anything is sent).
     Status kept = options_.kept_answers->Keep(KeptAnswer{answer.request_id, answer.request.case_id(),
-                                                         delivery.SerializeAsString(), now, auth.expires_at_ms()});
+                                                         delivery.SerializeAsString(), now, keep_until_ms});
     if (!kept.ok()) {
       spdlog::error("request {}: the answer cannot be kept until its receipt ({}); it is sent once",
                     IdHex(answer.request_id), kept.message());
@@ -272,7 +296,7 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
 
 Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   const int64_t now = clock_.NowMillis();
-  if (auth.expires_at_ms() <= now) return FailedPreconditionError("the authorisation has expired");
+  if (!resuming_ && auth.expires_at_ms() <= now) return FailedPreconditionError("the authorisation has expired");
 
   // The coordinator's own signed request, byte for byte.
   VerifyOptions want;
@@ -291,10 +315,10 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
     return PermissionDeniedError("the request was not signed by a coordinator of the signed registry");
   }
   answer->coordinator_entry = *entry;
-  if (req->header.sent_at_ms() < now - options_.max_request_age_ms) {
+  if (!resuming_ && req->header.sent_at_ms() < now - options_.max_request_age_ms) {
     return FailedPreconditionError("the coordinator's request is too old to answer");
   }
-  if (req->header.sent_at_ms() <= answered_.floor_ms()) {
+  if (!resuming_ && req->header.sent_at_ms() <= answered_.floor_ms()) {
     return FailedPreconditionError(
         "the coordinator's request is older than the agent's memory of answered requests reaches (it was under "
         "heavy load); send it again");
@@ -314,6 +338,12 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   }
 
   if (Status s = CheckEvidence(auth, answer); !s.ok()) return s;
+  if (options_.approvals != nullptr) {
+    // Consents this partner recorded itself count for its own decision.
+    if (Status s = options_.approvals->FillSourceConsents(r.case_id(), me_.partner(), &answer->facts); !s.ok()) {
+      return UnavailableError("the agent cannot read the consents its partner recorded; try again later");
+    }
+  }
   if (Status s = cases::CheckAsker(*policy_, answer->facts, answer->coordinator, *answer->coordinator_entry, r, now);
       !s.ok()) {
     return s;
@@ -630,6 +660,7 @@ void Responder::HandleGatewayError(const VerifiedEnvelope& env) {
   v1::Error err;
   if (!ParseBody(env.body, err).ok()) return;
   const std::string& about = env.header.request_id();  // the message the error answers
+  if (HandleConsentError(about, err)) return;
   for (auto& [request_id, sent] : sent_) {
     if (sent.message_id != about) continue;
     if (err.code() == v1::ERROR_CODE_UNAVAILABLE || err.code() == v1::ERROR_CODE_RESOURCE_EXHAUSTED ||

@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/approvals.h"
 #include "agent/connectors/connector.h"
 #include "agent/kept_answers.h"
 #include "case/case_chain.h"
@@ -78,6 +79,11 @@ struct ResponderOptions {
   // lost on the way is not sent again.
   KeptAnswers* kept_answers = nullptr;
   int64_t resend_after_ms = 30'000;  // an answer without receipt goes again after this
+  // The approval queue (approvals.h; borrowed, must outlive the responder).
+  // Null: a request that needs the source's approval is refused.
+  Approvals* approvals = nullptr;
+  int64_t approval_time_ms = 72LL * 3600 * 1000;  // how long a request waits for the professional
+  std::set<std::string> approve_categories;       // the partner's own: always wait for the professional
 };
 
 // What to do after a message.
@@ -110,6 +116,14 @@ class Responder {
   // A signed heartbeat for the gateway.
   Result<std::string> Heartbeat();
 
+  // The approval queue (responder_approvals.cc): answers and refusals for
+  // what the professional decided (or let expire) since the last look, each
+  // recorded in the agent's own log; and SOURCE_CONSENT messages for
+  // consents `ketenpoort-agent consent` wrote and the gateway has not
+  // confirmed (again after consent_resend_ms).
+  std::vector<std::string> ActOnApprovals();
+  std::vector<std::string> SourceConsentsToSend();
+
   // Kept answers (kept_answers.h) to send again now: each without a receipt
   // for resend_after_ms, or one the gateway could not take (it said
   // "unavailable"). Each goes in a freshly signed envelope. Answers whose
@@ -129,6 +143,37 @@ class Responder {
  private:
   struct Answer;
   Outcome HandleAuthorisation(const VerifiedEnvelope& outer);
+  // After Check(): signs, seals, records and keeps the answer; the kept
+  // answer counts as expired after `keep_until_ms`.
+  Outcome Disclose(Answer* answer, int64_t keep_until_ms);
+  // responder_approvals.cc: the request is one the queue knows (its state
+  // again, or nothing when it is not one); whether it must wait; holding it.
+  std::optional<Outcome> ApprovalAgain(const std::string& request_id);
+  // What of a checked request the queue keeps (ids, roles, no identifiers).
+  struct ToHold {
+    const std::string& request_id;
+    const ketenpoort::v1::FragmentRequest& request;
+    const policy::Decision& decision;
+    const ketenpoort::v1::SubjectData& subjects;
+    const std::string& phase;
+    const std::string& coordinator;
+    const std::string& coordinator_partner;
+  };
+  bool NeedsApproval(const ketenpoort::v1::Authorisation& auth, const ToHold& held) const;
+  Outcome HoldForApproval(const ketenpoort::v1::Authorisation& auth, const ToHold& held);
+  // Checks an approved request again (resuming_) and answers it, or refuses.
+  Outcome AnswerApproved(const ketenpoort::v1::Authorisation& auth, const std::string& request_id,
+                         int64_t keep_until_ms);
+  Result<std::string> SignAgentRefusal(const std::string& request_id, const std::string& case_id,
+                                       const std::string& reason, const std::vector<std::string>& rule_ids);
+  Outcome HandleCaseResult(const VerifiedEnvelope& env);
+  bool HandleConsentError(const std::string& message_id, const ketenpoort::v1::Error& err);
+  // Set while a request the professional approved is checked again: the
+  // authorisation's expiry and the request's age were checked when it
+  // was queued, and the gateway keeps it open until decide_by.
+  bool resuming_ = false;
+  std::map<int64_t, int64_t> consent_sent_ms_;  // source consent row -> when last sent
+  static constexpr int64_t kConsentResendMs = 10'000;
   Outcome HandleReceipt(const VerifiedEnvelope& outer);
   Status Check(const ketenpoort::v1::Authorisation& auth, Answer* answer);
   Status CheckEvidence(const ketenpoort::v1::Authorisation& auth, Answer* answer);

@@ -75,8 +75,12 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
     case v1::MESSAGE_KIND_AUDIT_PULL:
       from = ParticipantKind::kPrivacyOfficer;
       break;
+    case v1::MESSAGE_KIND_SOURCE_CONSENT:  // §3.10
+      from = ParticipantKind::kAgent;
+      break;
     case v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
     case v1::MESSAGE_KIND_REFUSAL:
+    case v1::MESSAGE_KIND_APPROVAL_PENDING:  // request_id: the request held (§3.10)
       from = ParticipantKind::kAgent;
       request_id_empty = false;
       break;
@@ -484,6 +488,8 @@ void GatewayCore::Handle(const VerifiedMessage& m) {
     case v1::MESSAGE_KIND_REFERRAL: return HandleReferral(m);
     case v1::MESSAGE_KIND_REFERRAL_DECLINE: return HandleReferralDecline(m);
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return HandleHandoverPackage(m);
+    case v1::MESSAGE_KIND_APPROVAL_PENDING: return HandleApprovalPending(m);  // approvals.cc
+    case v1::MESSAGE_KIND_SOURCE_CONSENT: return HandleSourceConsent(m);
     default:  // Admissible() lets no other kind through
       RefuseMessage(m, InvalidArgumentError("the gateway does not take " +
                                             std::string(wire::KindLabel(m.env.header.kind())) + " messages"));
@@ -544,6 +550,7 @@ void GatewayCore::HandleDeliveryAck(const VerifiedMessage& m) {
 // ------------------------------------------------------------------ timers
 
 void GatewayCore::Expire(int64_t now) {
+  ExpireApprovals(now);  // before the plain expiry: a lapsed approval gets its own notice (approvals.cc)
   auto expired = store_->TakeExpiredRequests(now);
   if (expired.ok()) {
     for (const auto& r : *expired) {

@@ -213,6 +213,19 @@ class GatewayCore {
   void DeliverQueuedRequests(const std::string& partner);     // requests.cc
   void HandleDelivery(const VerifiedMessage& m);              // answers.cc
   void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc
+  // The source decides (docs/protocol.md §3.10): approvals.cc.
+  void HandleApprovalPending(const VerifiedMessage& m);
+  void HandleSourceConsent(const VerifiedMessage& m);
+  // Requests held for approval whose decide_by passed: refused, noticed.
+  void ExpireApprovals(int64_t now_ms);
+  // The approval of `r` lapsed at `decide_by_ms`: APPROVAL_EXPIRED recorded,
+  // the coordinator noticed (and, with `refuse`, refused by the gateway).
+  void ApprovalLapsed(const StoredRequest& r, int64_t decide_by_ms, bool refuse);
+  // After the agent refused `r`: a request held for approval stops being held.
+  void AfterAgentRefusal(const StoredRequest& r);
+  // The consents source partners recorded for the case, into `facts`
+  // (before the policy decides on them).
+  Status FillSourceConsents(cases::CaseFacts* facts);
   // A delivery closed `request`: what was authorised for it is kept for a
   // handover of its case (DeliveredRequest).
   Status RememberDelivered(const StoredRequest& request);     // answers.cc

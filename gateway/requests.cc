@@ -68,7 +68,9 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   rec.set_phase(c->phase);
   auto known = CaseOf(*c);
   if (!known.ok()) return refuse(known.status().message(), {}, false);
-  const cases::CaseFacts& facts = (*known)->facts;
+  cases::CaseFacts facts = (*known)->facts;
+  // Consents the source partners recorded themselves count too (§3.10).
+  if (Status s = FillSourceConsents(&facts); !s.ok()) return refuse(s.message(), {}, false);
   if (Status s = cases::CheckAsker(*policy_, facts, sender, *me, req, clock_.NowMillis()); !s.ok()) {
     return refuse(s.message(), {}, false);
   }
