@@ -251,25 +251,27 @@ TEST_F(RequestOptionsTest, ConsentMissingForASubjectIsNamed) {
   EXPECT_EQ(Find(*justified, "ggz", "ggz-in-zorg")->explanation.state, AskState::kNeedsConsent);
 }
 
-TEST_F(RequestOptionsTest, AGatekeeperAndAJustificationAreNamedTogether) {
+// In acute danger the example policy's consent rule (R-GGZ-01) holds too:
+// consent is the less intrusive route than breaking medical secrecy in a
+// conflict of duties (AVG art. 9 lid 2 sub a, BW 7:457; issue 16), so while
+// it needs less, it is the one named.
+TEST_F(RequestOptionsTest, InAcuteDangerConsentIsNamedBeforeTheConflictOfDuties) {
   CaseChainBuilder b = OpenCase({"ggz"});  // acute phase
-  auto needs = Options(Fold(b), kAcute);
+  auto needs = Options(Fold(b), kAcute, {"S1"});
   ASSERT_THAT(needs, IsOk());
   const AskOption* in_zorg = Find(*needs, "ggz", "ggz-in-zorg");
   ASSERT_NE(in_zorg, nullptr);
-  EXPECT_EQ(in_zorg->explanation.state, AskState::kNeedsGatekeeper);
-  EXPECT_THAT(in_zorg->explanation.missing, ElementsAre("gatekeeper", "justification"));
-  EXPECT_THAT(RuleIds(in_zorg->explanation), ElementsAre("R-GGZ-02"));
-  EXPECT_EQ(in_zorg->explanation.legal_bases[0].id, "conflict-van-plichten");
+  EXPECT_EQ(in_zorg->explanation.state, AskState::kNeedsConsent);
+  EXPECT_THAT(in_zorg->explanation.missing, ElementsAre("consent"));
+  EXPECT_THAT(RuleIds(in_zorg->explanation), ElementsAre("R-GGZ-01"));
+  EXPECT_EQ(in_zorg->explanation.legal_bases[0].id, "uitdrukkelijke-toestemming");
 
-  Approve(b, "ggz", "ggz-in-zorg", kAcute);
-  const CaseFacts approved = Fold(b);
-  auto still = Options(approved, kAcute);
-  ASSERT_THAT(still, IsOk());
-  EXPECT_EQ(Find(*still, "ggz", "ggz-in-zorg")->explanation.state, AskState::kNeedsJustification);
-  auto now = Options(approved, kAcute, {}, true);
+  b.Consent("S1", kAcute, kNow + 30 * kDay);
+  auto now = Options(Fold(b), kAcute, {"S1"});
   ASSERT_THAT(now, IsOk());
-  EXPECT_EQ(Find(*now, "ggz", "ggz-in-zorg")->explanation.state, AskState::kAllowed);
+  const AskExplanation& allowed = Find(*now, "ggz", "ggz-in-zorg")->explanation;
+  EXPECT_EQ(allowed.state, AskState::kAllowed);
+  EXPECT_THAT(RuleIds(allowed), ElementsAre("R-GGZ-01"));
 }
 
 TEST_F(RequestOptionsTest, AForbiddenCategoryIsRefusedWithTheForbidRuleAndItsExplanation) {
@@ -340,7 +342,10 @@ TEST_F(RequestOptionsTest, AnAcuteCaseOffersWhatThePartnersShareInTheRedPhase) {
   ASSERT_THAT(options, IsOk());
   EXPECT_THAT(Listed(*options), ElementsAre("cit/cit-inzet", "politie/politie-incidenten",
                                             "veilig-thuis/veilig-thuis-meldingen",
-                                            "veilig-thuis/veilig-thuis-veiligheidsbeoordeling"));
+                                            "veilig-thuis/veilig-thuis-veiligheidsbeoordeling",
+                                            "veilig-thuis/veilig-thuis-melder"));
+  // Veilig Thuis' reporter is never shared (the example policy, issue 16).
+  EXPECT_EQ(Find(*options, "veilig-thuis", "veilig-thuis-melder")->explanation.state, AskState::kRefused);
   const AskExplanation& cit = Find(*options, "cit", "cit-inzet")->explanation;
   EXPECT_EQ(cit.state, AskState::kNeedsJustification);  // vitaal belang, with a written justification
   EXPECT_THAT(RuleIds(cit), ElementsAre("R-ACUUT-CIT-01"));

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "client/audit_pull.h"
 #include "client/gateway_connection.h"
@@ -31,7 +32,8 @@ using testing::Region;
 
 constexpr int kWaitMs = 8000;
 constexpr char kCanaryName[] = "CANARY-NAAM-de-Voorbeeld";
-constexpr char kCanaryJustification[] = "CANARY-ONDERBOUWING-wapen";
+// Several words: a one-word justification does not count (policy::AssessJustification).
+constexpr char kCanaryJustification[] = "CANARY-ONDERBOUWING wapen in huis gemeld bij de laatste melding";
 
 using ::kp::testing::AllBytesUnder;
 using ::kp::testing::CaptureSink;
@@ -124,12 +126,18 @@ TEST_F(EndToEndTest, TheDemoCaseThroughItsPhases) {
   ASSERT_FALSE(case_id.empty());
 
   // Phase 1: every partner without an art. 9 condition answers, with only
-  // the fields its rule allows. (The GGz, Novadic, the CIT and the
-  // Spoedplein need consent for the plan; the municipality a later phase.)
+  // the fields its rule allows. (The GGz, Novadic, the CIT, the Spoedplein
+  // and Sterk Huis need consent for the plan; the municipality a later phase.)
+  // Veilig Thuis' reporter is never shared: asked alone, it is refused.
   size_t delivered = 0;
   for (const auto& p : region_->partners()) {
-    if (p == "ggz" || p == "novadic" || p == "gemeente" || p == "cit" || p == "spoedplein-etz") continue;
-    Outcome o = Ask(*c, case_id, p, region_->categories(p));
+    if (p == "ggz" || p == "novadic" || p == "gemeente" || p == "cit" || p == "spoedplein-etz" ||
+        p == "sterk-huis") {
+      continue;
+    }
+    std::vector<std::string> categories = region_->categories(p);
+    std::erase(categories, "veilig-thuis-melder");
+    Outcome o = Ask(*c, case_id, p, categories);
     ASSERT_EQ(o.kind, Outcome::Kind::kDelivered) << p << ": " << o.refusal.reason() << o.error.ToString();
     EXPECT_EQ(o.signer, p + "-agent");
     EXPECT_GT(o.retain_until_ms, SystemClock::Get().NowMillis());
@@ -141,6 +149,8 @@ TEST_F(EndToEndTest, TheDemoCaseThroughItsPhases) {
     }
     ++delivered;
   }
+  Outcome melder = Ask(*c, case_id, "veilig-thuis", {"veilig-thuis-melder"});
+  EXPECT_EQ(melder.kind, Outcome::Kind::kRefused);
   // The police without a justification: not the weapons field (R-POL-01).
   Outcome police = Ask(*c, case_id, "politie", {"politie-incidenten"});
   ASSERT_EQ(police.kind, Outcome::Kind::kDelivered);
