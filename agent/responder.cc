@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "case/consent.h"
 #include "case/decision.h"
 #include "case/policy_category.h"
 #include "core/base/encoding.h"
@@ -39,6 +40,8 @@ std::string RoleName(v1::SubjectRole role) {
       return "suspected-perpetrator";
     case v1::SUBJECT_ROLE_HOUSEMATE:
       return "housemate";
+    case v1::SUBJECT_ROLE_PARENT:
+      return "parent";
     default:
       return "";
   }
@@ -84,6 +87,7 @@ struct Responder::Answer {
   policy::Decision decision;
   std::vector<std::pair<std::string, std::vector<std::string>>> allowed;  // category -> fields
   int retention_days = 0;
+  bool retention_from_closure = false;  // retention_days count from the case's closure (protocol §3.3)
   cases::CaseFacts facts;  // folded from the chain the coordinator signed on
   int64_t sent_at_ms = 0;  // the coordinator's request, by its clock
 };
@@ -223,7 +227,9 @@ Outcome Responder::Disclose(Answer* answer_in, int64_t keep_until_ms) {
   v1::FragmentContent content;
   if (Status s = Collect(&answer, &content); !s.ok()) return Refuse(answer.request_id, &answer, s);
   content.set_case_id(answer.request.case_id());
-  content.set_retain_until_ms(now + static_cast<int64_t>(answer.retention_days) * kDayMs);
+  // A term from the case's closure travels as a negative duration (protocol §3.3, "Retention").
+  const int64_t term_ms = static_cast<int64_t>(answer.retention_days) * kDayMs;
+  content.set_retain_until_ms(answer.retention_from_closure ? std::min<int64_t>(-term_ms, -1) : now + term_ms);
   const std::string plaintext = content.SerializeAsString();
   auto sealed = SignAndSeal(signer_, v1::MESSAGE_KIND_FRAGMENT_CONTENT, answer.coordinator,
                             answer.coordinator_entry->card.sealing_key, answer.request_id, plaintext);
@@ -260,6 +266,7 @@ Outcome Responder::Disclose(Answer* answer_in, int64_t keep_until_ms) {
     for (const auto& f : fields) ob->add_allowed_fields(cat + "." + f);
   }
   ob->set_retention_days(static_cast<uint32_t>(answer.retention_days));
+  ob->set_retention_from_closure(answer.retention_from_closure);
   rec.mutable_payload()->set_ciphertext_bytes(sealed->size());
   rec.mutable_payload()->set_plaintext_bytes(plaintext.size());
   rec.mutable_payload()->set_ciphertext_sha256(Sha256String(*sealed));
@@ -359,6 +366,8 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   }
   if (Status s = ParseBody(inner->body, answer->subjects); !s.ok()) return s;
   if (Status s = cases::CheckSealedSubjects(answer->facts, r, answer->subjects); !s.ok()) return s;
+  // The ages stated with the consents, against the sealed dates of birth.
+  if (Status s = cases::CheckStatedAges(answer->facts, r, answer->subjects, now); !s.ok()) return s;
 
   // The same policy, here, on the facts of the chain.
   const policy::Request asked =
@@ -407,6 +416,9 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   if (gateway_days > 0 && static_cast<int>(gateway_days) < answer->retention_days) {
     answer->retention_days = static_cast<int>(gateway_days);
   }
+  // From closure only when both say so: from delivery is the shorter term.
+  answer->retention_from_closure =
+      d.obligations.retention_from_closure && auth.decision().obligations().retention_from_closure();
   return OkStatus();
 }
 
