@@ -163,6 +163,9 @@ Status Agent::Init() {
   options.data_dir = config_.data_dir;
   KP_ASSIGN_OR_RETURN(kept_, KeptAnswers::Open(config_.data_dir + "/answers.db"));
   options.kept_answers = kept_.get();
+  KP_ASSIGN_OR_RETURN(watches_, WatchStore::Open(config_.data_dir + "/watches.db"));
+  options.watches = watches_.get();
+  options.watch_interval_ms = config_.watch_interval_ms;
   KP_ASSIGN_OR_RETURN(approvals_, Approvals::Open(config_.data_dir));
   options.approvals = approvals_.get();
   options.approval_time_ms = config_.approval_time_ms;
@@ -286,6 +289,9 @@ Status Agent::Step(int timeout_ms) {
     // Answers the gateway has not confirmed go again (it deduplicates).
     last_resend_check_ = after;
     for (const auto& again : responder_->AnswersToSendAgain()) Send(again);
+  }
+  if (state == ConnectionState::kConnected) {
+    for (const auto& signal : responder_->LookForChanges()) Send(signal);  // watches (watches.cc)
   }
   if (state == ConnectionState::kConnected && since(last_approvals_check_) >= kApprovalsCheckMs) {
     // What the professional decided (ketenpoort-agent approvals, another

@@ -42,7 +42,9 @@ std::optional<ConnectorConfig> ReadSource(const Node& node, const std::string& k
   if (kind_node->Scalar() == "sqlite") {
     c.kind = ConnectorConfig::Kind::kSqlite;
     table.Path("database", &c.database, Need::kRequired, "the SQLite file, opened read-only")
-        .Text("query", &c.query, Need::kRequired, "one SELECT with parameters such as :bsn");
+        .Text("query", &c.query, Need::kRequired, "one SELECT with parameters such as :bsn")
+        .Text("changed_query", &c.changed_query, Need::kOptional,
+              "for watches: one SELECT with :since that returns the records changed since then");
   } else if (kind_node->Scalar() == "json-files") {
     c.kind = ConnectorConfig::Kind::kJsonFiles;
     table.Path("folder", &c.folder, Need::kRequired, "the folder that holds <key>.json files")
@@ -154,6 +156,8 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
             "origin line of the agent's own log (default ketenpoort.<partner>/agent-audit)")
       .Duration("replay_window", &c.replay_window_ms, Need::kOptional, "the clock difference allowed")
       .Duration("heartbeat_interval", &c.heartbeat_interval_ms, Need::kOptional, "how often the gateway is pinged")
+      .Duration("watch_interval", &c.watch_interval_ms, Need::kOptional,
+                "how often watched sources are asked what changed (default 30s)")
       .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional, "nothing from the gateway this long: reconnect")
       .Duration("reconnect_min", &c.reconnect_min_ms, Need::kOptional, "the first wait before reconnecting")
       .Duration("reconnect_max", &c.reconnect_max_ms, Need::kOptional, "the longest wait before reconnecting")

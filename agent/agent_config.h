@@ -37,6 +37,7 @@ struct AgentConfig {
   int64_t reconnect_max_ms = 30'000;
   int64_t max_request_age_ms = 24LL * 3600 * 1000 + 300'000;  // oldest coordinator request still answered
   int64_t audit_retention_ms = 5LL * 365 * 24 * 3600 * 1000;
+  int64_t watch_interval_ms = 30'000;  // watches: how often the sources are asked what changed
 
   // The partner's own restrictions, on top of the policy.
   std::set<std::string> disabled_categories;  // never answered, whatever the policy says

@@ -157,6 +157,8 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
       return HandleReceipt(*env);
     case v1::MESSAGE_KIND_HEARTBEAT:
       return {};
+    case v1::MESSAGE_KIND_CASE_NOTICE:  // WATCH_ENDED (watches.cc)
+      return HandleNotice(*env);
     case v1::MESSAGE_KIND_CASE_RESULT:
       return HandleCaseResult(*env);
     case v1::MESSAGE_KIND_ERROR:
@@ -204,6 +206,10 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
     return {std::nullopt, AlreadyExistsError("request already answered")};
   }
   if (Status s = Check(auth, &answer); !s.ok()) return Refuse(answer.request_id, &answer, s);
+  if (answer.request.watch_until_ms() != 0) {  // a watch: kept, and signalled (watches.cc)
+    return StartWatch(auth, answer.request_id, answer.request, answer.coordinator,
+                      answer.coordinator_entry->card.partner);
+  }
   const ToHold held{answer.request_id, answer.request, answer.decision, answer.subjects, answer.facts.phase,
                     answer.coordinator, answer.coordinator_entry->card.partner};
   if (!resuming_ && NeedsApproval(auth, held)) return HoldForApproval(auth, held);
@@ -587,6 +593,7 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
     }
     sent_.erase(outer.header.request_id());
   }
+  NoteWatchReceipt(outer.header.request_id(), receipt.delivery_id());  // a signal's receipt (watches.cc)
   v1::AuditRecord r = NewRecord(v1::AUDIT_EVENT_RECEIPT);
   r.set_message_id(outer.header.request_id());
   r.set_reason("gateway log index " + std::to_string(receipt.audit_index()) + ", checkpoint of " +
@@ -672,6 +679,7 @@ void Responder::HandleGatewayError(const VerifiedEnvelope& env) {
   v1::Error err;
   if (!ParseBody(env.body, err).ok()) return;
   const std::string& about = env.header.request_id();  // the message the error answers
+  if (HandleWatchError(about, err)) return;  // a refused signal (watches.cc)
   if (HandleConsentError(about, err)) return;
   for (auto& [request_id, sent] : sent_) {
     if (sent.message_id != about) continue;

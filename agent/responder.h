@@ -49,6 +49,7 @@
 #include "agent/approvals.h"
 #include "agent/connectors/connector.h"
 #include "agent/kept_answers.h"
+#include "agent/watches.h"
 #include "case/case_chain.h"
 #include "core/audit/checkpoint.h"
 #include "core/audit/log_writer.h"
@@ -79,6 +80,10 @@ struct ResponderOptions {
   // lost on the way is not sent again.
   KeptAnswers* kept_answers = nullptr;
   int64_t resend_after_ms = 30'000;  // an answer without receipt goes again after this
+  // Watches kept (watches.h; borrowed, must outlive the responder). Null:
+  // watch requests are not answered.
+  WatchStore* watches = nullptr;
+  int64_t watch_interval_ms = 30'000;  // how often the sources are asked what changed
   // The approval queue (approvals.h; borrowed, must outlive the responder).
   // Null: a request that needs the source's approval is refused.
   Approvals* approvals = nullptr;
@@ -130,6 +135,12 @@ class Responder {
   // request has expired are dropped and recorded as not delivered.
   std::vector<std::string> AnswersToSendAgain();
 
+  // Watches (watches.cc): every watch_interval_ms, asks each watched
+  // category's source what changed about the watch's subjects since the
+  // last look, and returns a signed CHANGED signal for each (subject,
+  // category) that did; also signals the gateway has not confirmed, again.
+  std::vector<std::string> LookForChanges();
+
   // Forgets request and message ids too old to matter (an older request or
   // message is refused anyway); the agent calls it when idle, so memory
   // follows the time window, not the number of requests ever served.
@@ -175,6 +186,22 @@ class Responder {
   std::map<int64_t, int64_t> consent_sent_ms_;  // source consent row -> when last sent
   static constexpr int64_t kConsentResendMs = 10'000;
   Outcome HandleReceipt(const VerifiedEnvelope& outer);
+  // Watches (watches.cc).
+  Outcome StartWatch(const ketenpoort::v1::Authorisation& auth, const std::string& watch_id,
+                     const ketenpoort::v1::FragmentRequest& request, const std::string& coordinator,
+                     const std::string& recipient_partner);
+  Outcome HandleNotice(const VerifiedEnvelope& env);
+  void NoteWatchReceipt(const std::string& watch_id, const std::string& delivery_id);
+  bool HandleWatchError(const std::string& about, const ketenpoort::v1::Error& err);
+  void ForgetWatch(const std::string& watch_id, const std::string& case_id, const std::string& why);
+  Result<std::string> SendSignal(const ketenpoort::v1::Signal& signal);
+  struct PendingSignal {
+    std::string watch_id;
+    std::string body;     // serialized Signal
+    int64_t sent_ms = 0;  // 0: again at the next look
+  };
+  std::map<std::string, PendingSignal> signals_out_;  // by envelope message id, until receipted
+  int64_t last_watch_look_ms_ = 0;
   Status Check(const ketenpoort::v1::Authorisation& auth, Answer* answer);
   Status CheckEvidence(const ketenpoort::v1::Authorisation& auth, Answer* answer);
   Status Collect(Answer* answer, ketenpoort::v1::FragmentContent* content);

@@ -541,6 +541,7 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   req.set_justification_present(req.justification_kind() != v1::JUSTIFICATION_KIND_NONE);
   req.set_sealed_subjects(*sealed);
   req.set_case_head(head.hash);
+  req.set_watch_until_ms(spec.watch_until_ms);  // 0: an ordinary request
   req.set_case_length(head.length);
   return PreparedRequest{request_id,
                          {request_id, c.id, spec.partner, agent, spec.categories, spec.purpose, clock_.NowMillis()},
@@ -658,6 +659,10 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
     if (ParseBody(env->body, accepted).ok() && accepted.request_id() == rid) {
       KP_RETURN_IF_ERROR(store_->MarkAccepted(rid));
     }
+    return std::optional<VerifiedEnvelope>();
+  }
+  if (kind == v1::MESSAGE_KIND_SIGNAL && !from_gateway) {  // a watch's signal (watches.cc)
+    KP_RETURN_IF_ERROR(TakeSignal(*env, sink));
     return std::optional<VerifiedEnvelope>();
   }
   if (kind != v1::MESSAGE_KIND_REFUSAL && kind != v1::MESSAGE_KIND_FRAGMENT_DELIVERY &&

@@ -57,6 +57,10 @@ struct RequestSpec {
   // before they send): the source agent assesses what is sealed, whatever
   // the request declares (docs/protocol.md §3.3).
   std::optional<ketenpoort::v1::Weighing> weighing;
+  // A watch (docs/protocol.md §3.8): not an answer now, but content-free
+  // signals whenever the source has changed records, until then. 0: an
+  // ordinary request. Use Watch().
+  int64_t watch_until_ms = 0;
 };
 
 // What became of a request.
@@ -70,6 +74,7 @@ struct Outcome {
   int64_t retain_until_ms = 0; // delivered: keep until
   ketenpoort::v1::FragmentContent content;  // delivered
   ketenpoort::v1::Refusal refusal;          // refused
+  bool watch_started = false;               // kDelivered for a watch: the agent keeps it (no content)
   Status error;                              // kError: what went wrong (e.g. verification failed)
 };
 
@@ -225,6 +230,14 @@ class Coordinator {
   // got no clear answer.
   Result<cases::CaseFacts> SyncCase(const std::string& case_id);
 
+  // --- watches and signals (docs/cli.md, "Watches")
+  // Asks the partner's agent to watch the subjects in these categories
+  // until spec.watch_until_ms: a request like any other (policy, audit),
+  // answered by the agent's WATCH_STARTED signal (an Outcome with
+  // watch_started) or a refusal; from then on its CHANGED signals are kept
+  // in the store (Signals). Returns the watch id.
+  Result<std::string> Watch(const RequestSpec& spec);
+
   // --- requests
   // Seals the subjects' data to the partner's agent, records the request as
   // waiting, sends it; returns the request id (16 bytes).
@@ -314,6 +327,8 @@ class Coordinator {
   Result<std::optional<VerifiedEnvelope>> HandleMessage(const std::string& raw, const std::string& awaited,
                                                         const std::function<void(const Outcome&)>& sink);
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
+  // A SIGNAL from an agent about one of this client's watches (watches.cc).
+  Status TakeSignal(const VerifiedEnvelope& env, const std::function<void(const Outcome&)>& sink);
   struct PreparedRequest {
     std::string id;
     RequestInfo info;

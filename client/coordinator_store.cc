@@ -48,6 +48,14 @@ CREATE TABLE IF NOT EXISTS referrals(
   envelope BLOB NOT NULL, state INTEGER NOT NULL, case_id TEXT NOT NULL DEFAULT '', decided_by TEXT NOT NULL DEFAULT '',
   reason_code TEXT NOT NULL DEFAULT '', decided_ms INTEGER NOT NULL DEFAULT 0, subjects BLOB NOT NULL DEFAULT x'');
 CREATE TABLE IF NOT EXISTS case_seen(case_id TEXT PRIMARY KEY, seen_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS watches(
+  watch_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, partner TEXT NOT NULL, agent TEXT NOT NULL,
+  categories TEXT NOT NULL, subjects TEXT NOT NULL, sent_ms INTEGER NOT NULL, until_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS signals(
+  signal_id BLOB PRIMARY KEY, watch_id BLOB NOT NULL, case_id TEXT NOT NULL, partner TEXT NOT NULL,
+  subject_ref TEXT NOT NULL, category TEXT NOT NULL, changed_at_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS signals_by_case ON signals(case_id, received_ms);
 CREATE TABLE IF NOT EXISTS handover_parts(
   case_id TEXT NOT NULL, offer BLOB NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, received_ms INTEGER NOT NULL,
   PRIMARY KEY(case_id, offer, part));

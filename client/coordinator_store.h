@@ -98,6 +98,35 @@ struct KnownStatus {
   int64_t at_ms = 0;
 };
 
+// A watch this coordinator asked for (docs/cli.md, "Watches"). Ids only.
+enum class WatchState { kWaiting = 0, kActive = 1, kRefused = 2, kEnded = 3 };
+std::string_view WatchStateName(WatchState state);
+struct WatchInfo {
+  std::string watch_id;  // the watch request's id (16 bytes)
+  std::string case_id;
+  std::string partner;   // the source partner that keeps it
+  std::string agent;     // its agent, who alone may signal
+  std::vector<std::string> categories;
+  std::vector<std::string> subject_refs;
+  int64_t sent_ms = 0;
+  int64_t until_ms = 0;
+  WatchState state = WatchState::kWaiting;
+  std::string reason;    // refused: why; ended: the code
+};
+
+// A content-free signal from a watch: whose records changed, in which
+// category, when. The coordinator then requests as usual.
+struct SignalInfo {
+  std::string signal_id;  // the agent's signal message id (16 bytes)
+  std::string watch_id;
+  std::string case_id;
+  std::string partner;
+  std::string subject_ref;
+  std::string category;
+  int64_t changed_at_ms = 0;
+  int64_t received_ms = 0;
+};
+
 class CoordinatorStore {
  public:
   // Opens (creating) DIR/coordinator.db. DIR is made 0700 when missing and
@@ -214,6 +243,20 @@ class CoordinatorStore {
   // Removes fragments whose retention date has passed, and the subject data
   // of closed cases that no longer hold a fragment.
   Result<Purged> Purge(int64_t now_ms);
+
+  // Watches and signals (client/watch_store.cc).
+  Status PutWatch(const WatchInfo& watch);
+  Result<std::optional<WatchInfo>> GetWatch(const std::string& watch_id);
+  // A case's watches ("" : all), newest first, with the state their request
+  // and case give them now (refused, ended by date or closure).
+  Result<std::vector<WatchInfo>> Watches(const std::string& case_id, int64_t now_ms);
+  Status SetWatchState(const std::string& watch_id, WatchState state, const std::string& reason);
+  // The watch's request is answered: the agent keeps the watch.
+  Status MarkWatchStarted(const std::string& watch_id, int64_t now_ms);
+  // False when it was already kept (a second copy).
+  Result<bool> PutSignal(const SignalInfo& signal);
+  // A case's signals ("" : all), newest first; at most `limit`.
+  Result<std::vector<SignalInfo>> Signals(const std::string& case_id, size_t limit = 1000);
 
   static std::string DatabasePath(const std::string& dir) { return dir + "/coordinator.db"; }
 

@@ -141,6 +141,25 @@ struct InboxItem {
   std::string request_id;  // the request it answers; empty: not acknowledged, removed once sent
 };
 
+// A watch (docs/protocol.md §3.8): kept from the source agent's
+// WATCH_STARTED signal until its end date, the case's closure or the source
+// partner's removal. Ids and codes only.
+struct StoredWatch {
+  std::string watch_id;  // the watch request's id (16 bytes)
+  std::string case_id;
+  std::string coordinator;     // who asked for it
+  std::string source_partner;
+  std::string agent;           // the agent that said it keeps it
+  std::vector<std::string> categories;
+  std::vector<std::string> subject_refs;
+  int64_t started_ms = 0;
+  int64_t until_ms = 0;
+  uint64_t started_index = 0;  // the WATCH_STARTED record (a receipt sent again)
+  int64_t ended_ms = 0;        // 0: active
+  std::string end_reason;      // a code: einddatum, casus-gesloten, partner-verwijderd, ...
+  bool agent_told = false;     // the agent got its WATCH_ENDED notice
+};
+
 class CaseStore {
  public:
   // Opens (creating if needed) the database at `path`.
@@ -238,6 +257,35 @@ class CaseStore {
   Status RemoveDeadline(const CaseDeadline& deadline);
   // The cases row follows the facts' coordinator (case listings).
   Status SetCoordinator(const std::string& case_id, const std::string& coordinator);
+
+  // The source decides (docs/protocol.md §3.10): gateway/approval_store.cc.
+  // A request held for the source's professional: it waits until
+  // `decide_by_ms` (its expiry moves there).
+  Status AddApprovalWait(const std::string& request_id, const std::string& case_id, int64_t decide_by_ms);
+  // When a request held for approval must be decided by; nullopt: not held.
+  Result<std::optional<int64_t>> ApprovalWait(const std::string& request_id);
+  Status RemoveApprovalWait(const std::string& request_id);
+  // Held requests still pending whose decide_by is at or before `now_ms`
+  // (not changed here); rows of requests that ended otherwise go.
+  Result<std::vector<StoredRequest>> DueApprovalWaits(int64_t now_ms);
+  // Consents a source partner recorded itself, by (partner, subject, purpose).
+  Status PutSourceConsent(const std::string& case_id, const std::string& source_partner, const std::string& subject_ref,
+                          const std::string& purpose, const cases::ConsentFact& consent);
+  // False when there was none to remove.
+  Result<bool> RemoveSourceConsent(const std::string& case_id, const std::string& source_partner,
+                                   const std::string& subject_ref, const std::string& purpose);
+  Status FillSourceConsents(const std::string& case_id, cases::CaseFacts* facts);
+
+  // Watches (gateway/watch_store.cc).
+  Status AddWatch(const StoredWatch& watch);
+  Result<std::optional<StoredWatch>> GetWatch(const std::string& watch_id);
+  // Active watches of a case ("" : of every case) whose end date has not
+  // passed; with `until_before_ms` > 0, those whose end date is at or before it.
+  Result<std::vector<StoredWatch>> ActiveWatches(const std::string& case_id, int64_t until_before_ms = 0);
+  Status EndWatch(const std::string& watch_id, int64_t at_ms, const std::string& reason);
+  // Ended watches of `source_partner` whose agent was not told yet.
+  Result<std::vector<StoredWatch>> UntoldEndedWatches(const std::string& source_partner);
+  Status MarkWatchTold(const std::string& watch_id);
 
   // The source decides (docs/protocol.md §3.10): gateway/approval_store.cc.
   // A request held for the source's professional: it waits until

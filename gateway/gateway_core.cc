@@ -80,6 +80,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
       break;
     case v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
     case v1::MESSAGE_KIND_REFUSAL:
+    case v1::MESSAGE_KIND_SIGNAL:  // request_id: the watch (§3.8)
     case v1::MESSAGE_KIND_APPROVAL_PENDING:  // request_id: the request held (§3.10)
       from = ParticipantKind::kAgent;
       request_id_empty = false;
@@ -461,12 +462,13 @@ void GatewayCore::SendOrHold(const std::string& coordinator, const std::string& 
 }
 
 void GatewayCore::HoldForCoordinator(const std::string& coordinator, const std::string& envelope) {
-  // A referral or a handover package is held until decided or acknowledged
+  // A referral, a handover package or a signal is held until decided or acknowledged
   // whether it was sent or not: its held copy is there already.
   v1::Envelope env;
   v1::Header header;
   if (env.ParseFromString(envelope) && header.ParseFromString(env.header()) &&
-      (header.kind() == v1::MESSAGE_KIND_REFERRAL || header.kind() == v1::MESSAGE_KIND_HANDOVER_PACKAGE)) {
+      (header.kind() == v1::MESSAGE_KIND_REFERRAL || header.kind() == v1::MESSAGE_KIND_HANDOVER_PACKAGE ||
+       header.kind() == v1::MESSAGE_KIND_SIGNAL)) {
     return;
   }
   SendOrHold(coordinator, "", envelope, AnsweredRequest(envelope));
@@ -488,6 +490,7 @@ void GatewayCore::Handle(const VerifiedMessage& m) {
     case v1::MESSAGE_KIND_REFERRAL: return HandleReferral(m);
     case v1::MESSAGE_KIND_REFERRAL_DECLINE: return HandleReferralDecline(m);
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return HandleHandoverPackage(m);
+    case v1::MESSAGE_KIND_SIGNAL: return HandleSignal(m);  // watches.cc
     case v1::MESSAGE_KIND_APPROVAL_PENDING: return HandleApprovalPending(m);  // approvals.cc
     case v1::MESSAGE_KIND_SOURCE_CONSENT: return HandleSourceConsent(m);
     default:  // Admissible() lets no other kind through
@@ -508,6 +511,7 @@ void GatewayCore::OnAgentSeen(const RegistryEntry& agent, bool new_connection) {
     }
   }
   DeliverQueuedRequests(agent.card.partner);
+  TellEndedWatches(agent.card.partner);  // watches that ended while it was away (watches.cc)
 }
 
 void GatewayCore::HandleInboxFetch(const VerifiedMessage& m) {
@@ -583,6 +587,7 @@ void GatewayCore::Expire(int64_t now) {
   // acute windows) are noticed once each.
   ExpireReferrals(now);
   RunCaseDeadlines(now);
+  ExpireWatches(now);  // watches past their end date (watches.cc)
   // Forwards that could not be sent (a full queue) go again to agents that
   // are still connected.
   if (retry_forwards_) {

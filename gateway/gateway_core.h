@@ -266,6 +266,19 @@ class GatewayCore {
   std::vector<std::string> CoordinatorsOf(const std::string& partner, bool acute_roles_too) const;
   void RunCaseDeadlines(int64_t now_ms);
 
+  // Watches and signals (docs/protocol.md §3.8): watches.cc.
+  // A watch request's own checks (its end date), before the policy's.
+  Status CheckWatchRequest(const cases::CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request,
+                           int64_t now_ms) const;
+  void HandleSignal(const VerifiedMessage& m);
+  // After a case command was kept: a closure ends every watch of the case, a
+  // removal the removed partner's; their agents are told (WATCH_ENDED).
+  Status EndWatchesAfter(const cases::ChainCommand& c, const cases::CaseFacts& after);
+  Status EndWatch(const StoredWatch& watch, const std::string& reason, const std::string& actor);
+  // Tells the connected agent of `partner` of its ended watches not yet told.
+  void TellEndedWatches(const std::string& partner);
+  void ExpireWatches(int64_t now_ms);
+
   // Audit records (inside a unit): staged, kept in the unit's outbox rows.
   Result<uint64_t> Audit(ketenpoort::v1::AuditRecord record);
   ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event, const std::string& actor) const;

@@ -139,6 +139,7 @@ void GatewayCore::Notify(const std::string& to, const v1::CaseNotice& notice) {
 
 Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::CaseFacts& before,
                                      const cases::CaseFacts& after, uint64_t index) {
+  KP_RETURN_IF_ERROR(EndWatchesAfter(c, after));  // a closure or removal ends watches (watches.cc)
   const v1::CaseCommand& cmd = c.command;
   const std::string& case_id = after.case_id;
   const int64_t now = clock_.NowMillis();

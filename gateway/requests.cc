@@ -83,6 +83,9 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
                   {}, false);
   }
   if (Status s = cases::CheckRequestSubjects(facts, req); !s.ok()) return refuse(s.message(), {}, false);
+  if (req.watch_until_ms() != 0) {  // a watch (§3.8): its end date first, then the policy as for any request
+    if (Status s = CheckWatchRequest(facts, req, clock_.NowMillis()); !s.ok()) return refuse(s.message(), {}, false);
+  }
   // The agent that will answer: the registry's first agent of the partner.
   std::string agent;
   for (const auto& [id, e] : registry_->entries()) {

@@ -50,6 +50,10 @@ struct ConnectorConfig {
   // sqlite
   std::string database;  // the SQLite file, opened read-only (and PRAGMA query_only=1)
   std::string query;     // one SELECT with named parameters :bsn :name :date_of_birth :ref :role
+  // Watches (docs/agent.md "Watches"): one SELECT with the same parameters
+  // and :since (ms since 1970) that returns a row for each record changed
+  // after :since; a column changed_at_ms, when present, says when. Optional.
+  std::string changed_query;
 
   // json-files
   std::string folder;       // one file per subject: FOLDER/<key value>.json
@@ -80,7 +84,17 @@ class Connector {
   // What the source is, for logs and `ketenpoort-agent check`, e.g.
   // "sqlite /var/lib/x.db". Never personal data.
   virtual std::string Describe() const = 0;
-};
+
+  // For a watch: whether the source holds records about the subject for
+  // this category that changed after `since_ms` (ms since 1970). Returns the
+  // latest change time, or nullopt when nothing changed. Unimplemented when
+  // this source cannot tell (a sqlite source without changed_query). Same
+  // errors, and the same rule about personal data, as Query.
+  virtual Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) {
+    (void)subject;
+    (void)since_ms;
+    return UnimplementedError("source " + Describe() + " cannot say what changed (no changed_query)");
+  }
 
 // Builds the connector and checks what can be checked before the first query:
 // sqlite opens the database and prepares the query now (a missing file is

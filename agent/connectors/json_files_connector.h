@@ -27,6 +27,8 @@ class JsonFilesConnector : public Connector {
 
   Result<std::vector<Record>> Query(const SubjectQuery& subject) override;
   std::string Describe() const override;
+  // The subject file's modification time, when after `since_ms` (changed_since.cc).
+  Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
  private:
   JsonFilesConnector(std::string folder, std::string key)

@@ -102,10 +102,12 @@ Result<std::unique_ptr<Connector>> SqliteConnector::Create(const ConnectorConfig
     }
     c->params_.push_back(field);
   }
+  if (!config.changed_query.empty()) KP_RETURN_IF_ERROR(c->PrepareChanged(config.changed_query));
   return std::unique_ptr<Connector>(std::move(c));
 }
 
 SqliteConnector::~SqliteConnector() {
+  sqlite3_finalize(changed_stmt_);
   sqlite3_finalize(stmt_);
   sqlite3_close_v2(db_);
 }

@@ -40,8 +40,11 @@ class SqliteConnector : public Connector {
 
   Result<std::vector<Record>> Query(const SubjectQuery& subject) override;
   std::string Describe() const override;
+  // Runs changed_query (changed_since.cc).
+  Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
  private:
+  Status PrepareChanged(const std::string& sql);  // changed_since.cc
   explicit SqliteConnector(std::string database) : database_(std::move(database)) {}
   Result<std::vector<Record>> QueryLocked(const SubjectQuery& subject);
 
@@ -51,6 +54,9 @@ class SqliteConnector : public Connector {
   sqlite3_stmt* stmt_ = nullptr;  // owned
   // For each parameter index 1..n, the subject field it binds.
   std::vector<std::string SubjectQuery::*> params_;
+  sqlite3_stmt* changed_stmt_ = nullptr;  // owned; null without changed_query
+  // For each parameter of changed_query, the subject field it binds (null: :since).
+  std::vector<std::string SubjectQuery::*> changed_params_;
 };
 
 }  // namespace kp::agent

@@ -1,0 +1,341 @@
+// The agent's watches (docs/agent.md "Watches", docs/protocol.md §3.8): the
+// store, and the Responder's part — keeping a watch it was authorised for,
+// looking at its sources for what changed, and the content-free signals.
+#include "agent/watches.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "agent/responder.h"
+#include "case/policy_category.h"
+#include "core/base/encoding.h"
+#include "core/crypto/secret_bytes.h"
+#include "core/envelope/sealed.h"
+#include "core/envelope/wire_format.h"
+
+namespace kp::agent {
+
+namespace v1 = ketenpoort::v1;
+using sqlite::Stmt;
+
+// ------------------------------------------------------------------ store
+
+Result<std::unique_ptr<WatchStore>> WatchStore::Open(const std::string& path) {
+  KP_ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path, "watches"));
+  ::chmod(path.c_str(), 0600);
+  std::unique_ptr<WatchStore> store(new WatchStore(std::move(db)));
+  KP_RETURN_IF_ERROR(store->db_->Exec(
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
+      "CREATE TABLE IF NOT EXISTS watches(watch_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, coordinator TEXT NOT NULL,"
+      " authorisation BLOB NOT NULL, categories TEXT NOT NULL, started_ms INTEGER NOT NULL, until_ms INTEGER NOT NULL,"
+      " last_look_ms INTEGER NOT NULL, confirmed INTEGER NOT NULL DEFAULT 0);"));
+  return store;
+}
+
+WatchStore::~WatchStore() = default;
+
+namespace {
+constexpr char kColumns[] =
+    "SELECT watch_id, case_id, coordinator, authorisation, categories, started_ms, until_ms, last_look_ms, confirmed "
+    "FROM watches";
+KeptWatch FromRow(Stmt& q) {
+  return KeptWatch{q.Col(0), q.Col(1),    q.Col(2),    q.Col(3),         sqlite::SplitIds(q.Col(4)),
+                   q.ColInt(5), q.ColInt(6), q.ColInt(7), q.ColInt(8) != 0};
+}
+}  // namespace
+
+Status WatchStore::Keep(const KeptWatch& w) {
+  return Stmt(*db_,
+              "INSERT OR REPLACE INTO watches(watch_id, case_id, coordinator, authorisation, categories, started_ms, "
+              "until_ms, last_look_ms, confirmed) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .Bind(w.watch_id).Text(w.case_id).Text(w.coordinator).Bind(w.authorisation).Text(sqlite::JoinIds(w.categories))
+      .Int(w.started_ms).Int(w.until_ms).Int(w.last_look_ms).Int(w.confirmed ? 1 : 0).Run();
+}
+
+Result<std::optional<KeptWatch>> WatchStore::Get(const std::string& watch_id) {
+  Stmt q(*db_,
+         "SELECT watch_id, case_id, coordinator, authorisation, categories, started_ms, until_ms, last_look_ms, "
+         "confirmed FROM watches WHERE watch_id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(watch_id).Step());
+  if (!row) return std::optional<KeptWatch>();
+  return std::optional<KeptWatch>(FromRow(q));
+}
+
+Result<std::vector<KeptWatch>> WatchStore::All() {
+  Stmt q(*db_, kColumns);
+  std::vector<KeptWatch> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(FromRow(q));
+  }
+}
+
+Status WatchStore::SetLastLook(const std::string& watch_id, int64_t at_ms) {
+  return Stmt(*db_, "UPDATE watches SET last_look_ms = ? WHERE watch_id = ?").Int(at_ms).Bind(watch_id).Run();
+}
+
+Status WatchStore::Confirm(const std::string& watch_id) {
+  return Stmt(*db_, "UPDATE watches SET confirmed = 1 WHERE watch_id = ?").Bind(watch_id).Run();
+}
+
+Status WatchStore::Forget(const std::string& watch_id) {
+  return Stmt(*db_, "DELETE FROM watches WHERE watch_id = ?").Bind(watch_id).Run();
+}
+
+Result<int64_t> WatchStore::ForgetCase(const std::string& case_id) {
+  int64_t n = 0;
+  {
+    Stmt q(*db_, "SELECT count(*) FROM watches WHERE case_id = ?");
+    KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
+    if (row) n = q.ColInt(0);
+  }
+  KP_RETURN_IF_ERROR(Stmt(*db_, "DELETE FROM watches WHERE case_id = ?").Text(case_id).Run());
+  return n;
+}
+
+// -------------------------------------------------------------- responder
+
+namespace {
+
+std::string IdHex(std::string_view id) { return HexEncode(id); }
+
+std::string WatchRoleName(v1::SubjectRole role) {
+  switch (role) {
+    case v1::SUBJECT_ROLE_VICTIM: return "victim";
+    case v1::SUBJECT_ROLE_CHILD: return "child";
+    case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR: return "suspected-perpetrator";
+    case v1::SUBJECT_ROLE_HOUSEMATE: return "housemate";
+    case v1::SUBJECT_ROLE_PARENT: return "parent";
+    default: return "";
+  }
+}
+
+void WipeSubjects(v1::SubjectData* data) {
+  for (auto& s : *data->mutable_subjects()) {
+    SecureWipe(s.mutable_bsn()->data(), s.bsn().size());
+    SecureWipe(s.mutable_name()->data(), s.name().size());
+    SecureWipe(s.mutable_date_of_birth()->data(), s.date_of_birth().size());
+  }
+}
+
+}  // namespace
+
+Result<std::string> Responder::SendSignal(const v1::Signal& signal) {
+  const std::string body = signal.SerializeAsString();
+  KP_ASSIGN_OR_RETURN(SignedMessage m, signer_.Sign(v1::MESSAGE_KIND_SIGNAL, "", signal.watch_id(), body));
+  signals_out_[m.message_id] = PendingSignal{signal.watch_id(), body, clock_.NowMillis()};
+  return m.bytes;
+}
+
+Outcome Responder::StartWatch(const v1::Authorisation& auth, const std::string& watch_id,
+                              const v1::FragmentRequest& request, const std::string& coordinator,
+                              const std::string& recipient_partner) {
+  const int64_t now = clock_.NowMillis();
+  if (options_.watches == nullptr) {
+    return {std::nullopt, FailedPreconditionError("this agent keeps no watches")};
+  }
+  auto known = options_.watches->Get(watch_id);
+  if (!known.ok()) return {std::nullopt, known.status()};
+  KeptWatch w;
+  if (known->has_value()) {
+    w = **known;  // asked again (the receipt was lost): the same answer
+  } else {
+    if (request.watch_until_ms() <= now) return {std::nullopt, FailedPreconditionError("the watch has ended")};
+    for (const auto& c : request.categories()) {
+      if (sources_.count(c) == 0) return {std::nullopt, FailedPreconditionError("no data source for " + c)};
+    }
+    w.watch_id = watch_id;
+    w.case_id = request.case_id();
+    w.coordinator = coordinator;
+    w.authorisation = auth.SerializeAsString();
+    w.categories.assign(request.categories().begin(), request.categories().end());
+    w.started_ms = now;
+    w.until_ms = request.watch_until_ms();
+    w.last_look_ms = now;  // what changes from now on is news
+    if (Status s = options_.watches->Keep(w); !s.ok()) {
+      spdlog::error("watch {}: cannot keep it: {}", IdHex(watch_id), s.message());
+      return {std::nullopt, s};
+    }
+    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_WATCH_STARTED);
+    rec.set_case_id(w.case_id);
+    rec.set_message_id(watch_id);
+    rec.set_recipient_partner(recipient_partner);
+    rec.set_purpose(request.purpose());
+    for (const auto& c : w.categories) cases::AddPolicyCategory(*policy_, c, &rec);
+    rec.set_reason("watch until " + std::to_string(w.until_ms) + " (ms) on " +
+                   std::to_string(request.subjects_size()) + " subject(s)");
+    AppendAsync(std::move(rec));
+    spdlog::info("watch {} case={} kept until {} ms: {} categor{}", IdHex(watch_id), w.case_id, w.until_ms,
+                 w.categories.size(), w.categories.size() == 1 ? "y" : "ies");
+  }
+  v1::Signal started;
+  started.set_watch_id(watch_id);
+  started.set_case_id(w.case_id);
+  started.set_kind(v1::SIGNAL_KIND_WATCH_STARTED);
+  started.set_watch_until_ms(w.until_ms);
+  auto msg = SendSignal(started);
+  if (!msg.ok()) return {std::nullopt, msg.status()};
+  return {std::move(*msg), OkStatus()};
+}
+
+void Responder::ForgetWatch(const std::string& watch_id, const std::string& case_id, const std::string& why) {
+  if (options_.watches == nullptr) return;
+  if (Status s = options_.watches->Forget(watch_id); !s.ok()) {
+    spdlog::error("watch {}: cannot forget it: {}", IdHex(watch_id), s.message());
+    return;
+  }
+  for (auto it = signals_out_.begin(); it != signals_out_.end();) {
+    it = it->second.watch_id == watch_id ? signals_out_.erase(it) : std::next(it);
+  }
+  v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_WATCH_ENDED);
+  rec.set_case_id(case_id);
+  rec.set_message_id(watch_id);
+  rec.set_reason(why);
+  AppendAsync(std::move(rec));
+  spdlog::info("watch {} case={} ended: {}", IdHex(watch_id), case_id, why);
+}
+
+std::vector<std::string> Responder::LookForChanges() {
+  std::vector<std::string> out;
+  if (options_.watches == nullptr) return out;
+  const int64_t now = clock_.NowMillis();
+  // Signals the gateway did not confirm go again, in a new envelope.
+  std::vector<PendingSignal> again;
+  for (auto it = signals_out_.begin(); it != signals_out_.end();) {
+    if (now - it->second.sent_ms >= options_.resend_after_ms) {
+      again.push_back(it->second);
+      it = signals_out_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& p : again) {
+    v1::Signal s;
+    if (!s.ParseFromString(p.body)) continue;
+    if (auto m = SendSignal(s); m.ok()) out.push_back(std::move(*m));
+  }
+  if (last_watch_look_ms_ != 0 && now - last_watch_look_ms_ < options_.watch_interval_ms) return out;
+  last_watch_look_ms_ = now;
+  auto all = options_.watches->All();
+  if (!all.ok()) {
+    spdlog::error("cannot read the watches: {}", all.status().message());
+    return out;
+  }
+  for (const KeptWatch& w : *all) {
+    if (w.until_ms <= now) {
+      ForgetWatch(w.watch_id, w.case_id, "einddatum");
+      continue;
+    }
+    if (!w.confirmed) continue;  // the gateway has not confirmed it yet: it would refuse its signals
+    v1::Authorisation auth;
+    v1::Envelope request_envelope;
+    v1::FragmentRequest request;
+    if (!auth.ParseFromString(w.authorisation) || !request_envelope.ParseFromString(auth.request_envelope()) ||
+        !request.ParseFromString(request_envelope.body())) {
+      ForgetWatch(w.watch_id, w.case_id, "the kept authorisation does not parse");
+      continue;
+    }
+    auto inner = OpenAndVerify(me_.sealing(), keys_, request.sealed_subjects(),
+                               {v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), w.watch_id, w.coordinator});
+    v1::SubjectData subjects;
+    if (!inner.ok() || !subjects.ParseFromString(inner->body)) {
+      ForgetWatch(w.watch_id, w.case_id, "the kept subject data cannot be opened");
+      continue;
+    }
+    bool complete = true;
+    for (const auto& category : w.categories) {
+      auto source = sources_.find(category);
+      if (source == sources_.end()) {
+        complete = false;
+        continue;
+      }
+      for (const auto& subject : subjects.subjects()) {
+        SubjectQuery q{subject.ref(), WatchRoleName(subject.role()), subject.bsn(), subject.name(),
+                       subject.date_of_birth()};
+        auto changed = source->second->ChangedSince(q, w.last_look_ms);
+        SecureWipe(q.bsn.data(), q.bsn.size());
+        SecureWipe(q.name.data(), q.name.size());
+        SecureWipe(q.date_of_birth.data(), q.date_of_birth.size());
+        if (!changed.ok()) {
+          // Partner IT's to fix; the look is tried again (nothing missed).
+          spdlog::error("watch {}: the data source for {} ({}) cannot say what changed: {}", IdHex(w.watch_id),
+                        category, source->second->Describe(), changed.status().ToString());
+          complete = false;
+          continue;
+        }
+        if (!changed->has_value()) continue;
+        v1::Signal sig;
+        sig.set_watch_id(w.watch_id);
+        sig.set_case_id(w.case_id);
+        sig.set_kind(v1::SIGNAL_KIND_CHANGED);
+        sig.set_subject_ref(subject.ref());
+        sig.set_category(category);
+        sig.set_changed_at_ms(std::min(**changed, now));
+        sig.set_watch_until_ms(w.until_ms);
+        auto m = SendSignal(sig);
+        if (!m.ok()) {
+          complete = false;
+          continue;
+        }
+        v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_SIGNAL);
+        rec.set_case_id(w.case_id);
+        rec.set_message_id(w.watch_id);
+        cases::AddPolicyCategory(*policy_, category, &rec);
+        rec.set_reason("subject " + subject.ref() + " changed");
+        AppendAsync(std::move(rec));
+        out.push_back(std::move(*m));
+      }
+    }
+    WipeSubjects(&subjects);
+    if (complete) (void)options_.watches->SetLastLook(w.watch_id, now);
+  }
+  return out;
+}
+
+void Responder::NoteWatchReceipt(const std::string& watch_id, const std::string& delivery_id) {
+  auto it = signals_out_.find(delivery_id);
+  if (it == signals_out_.end()) return;
+  signals_out_.erase(it);
+  if (options_.watches != nullptr) (void)options_.watches->Confirm(watch_id);
+}
+
+bool Responder::HandleWatchError(const std::string& about, const v1::Error& err) {
+  auto it = signals_out_.find(about);
+  if (it == signals_out_.end()) return false;
+  const PendingSignal p = it->second;
+  signals_out_.erase(it);
+  if (err.code() == v1::ERROR_CODE_UNAVAILABLE || err.code() == v1::ERROR_CODE_RESOURCE_EXHAUSTED ||
+      err.code() == v1::ERROR_CODE_UNAUTHENTICATED) {
+    signals_out_[about] = PendingSignal{p.watch_id, p.body, 0};  // again at the next look
+    return true;
+  }
+  // The gateway will not take signals for this watch (it ended, the case
+  // closed, the partner was removed, or it never knew it): forget it.
+  std::string case_id;
+  if (options_.watches != nullptr) {
+    auto w = options_.watches->Get(p.watch_id);
+    if (w.ok() && w->has_value()) case_id = (*w)->case_id;
+  }
+  ForgetWatch(p.watch_id, case_id, "the gateway refused its signal: " + err.message());
+  return true;
+}
+
+Outcome Responder::HandleNotice(const VerifiedEnvelope& env) {
+  v1::CaseNotice notice;
+  if (Status s = ParseBody(env.body, notice); !s.ok()) return {std::nullopt, s};
+  if (notice.kind() == v1::NOTICE_KIND_WATCH_ENDED && options_.watches != nullptr) {
+    ForgetWatch(notice.request_id(), notice.case_id(),
+                "the gateway ended it: " + (notice.reason_code().empty() ? std::string("-") : notice.reason_code()));
+    if (notice.reason_code() == "casus-gesloten") {
+      // The case closed: every watch of it goes.
+      auto n = options_.watches->ForgetCase(notice.case_id());
+      if (n.ok() && *n > 0) spdlog::info("case {} closed: {} more watch(es) forgotten", notice.case_id(), *n);
+    }
+  }
+  return {};
+}
+
+}  // namespace kp::agent
