@@ -95,6 +95,7 @@ class Connector {
     (void)since_ms;
     return UnimplementedError("source " + Describe() + " cannot say what changed (no changed_query)");
   }
+};
 
 // Builds the connector and checks what can be checked before the first query:
 // sqlite opens the database and prepares the query now (a missing file is
