@@ -174,6 +174,13 @@ Status Agent::Init() {
     spdlog::info("{} answer(s) from before the restart wait for the gateway's receipt; they are sent again",
                  *waiting);
   }
+  ReceiverOptions receiving;
+  receiving.data_dir = config_.data_dir;
+  receiving.sink = config_.sink;
+  receiving.audit_retention_ms = config_.audit_retention_ms;
+  receiving.replay_window_ms = config_.replay_window_ms;
+  KP_ASSIGN_OR_RETURN(receiver_, Receiver::Create(me, *parts_.registry, parts_.policy, *log_, clock_, receiving));
+  options.receiver = receiver_.get();
   // The responder takes over the registry and the sources.
   responder_ = std::make_unique<Responder>(me, *parts_.gateway, std::move(*parts_.registry), parts_.policy,
                                            std::move(parts_.sources), *log_, clock_, options);
@@ -282,6 +289,7 @@ Status Agent::Step(int timeout_ms) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(after - t).count();
   };
   if (!got->has_value()) {
+    receiver_->RetrySink();            // idle: what the sink did not take is offered again (every sink.retry)
     (void)responder_->SyncReceipts();  // idle: the last receipts reach the disk
     responder_->ForgetExpired();       // and ids too old to matter leave memory
   }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "agent/agent_config.h"
+#include "agent/receiver.h"
 #include "agent/responder.h"
 #include "core/audit/log_writer.h"
 #include "core/base/clock.h"
@@ -82,6 +83,7 @@ class Agent {
   AgentParts parts_;
   std::unique_ptr<audit::LogWriter> log_;
   std::unique_ptr<KeptAnswers> kept_;  // before responder_: it borrows it
+  std::unique_ptr<Receiver> receiver_;  // likewise (pushes, receiver.h)
   std::unique_ptr<WatchStore> watches_;  // likewise (watches.h)
   std::unique_ptr<Approvals> approvals_;  // likewise
   std::unique_ptr<Responder> responder_;

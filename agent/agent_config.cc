@@ -184,6 +184,35 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
                  .Text("name", &subject.name, Need::kOptional, "a made-up name")
                  .Text("date_of_birth", &subject.date_of_birth, Need::kOptional, "a made-up date of birth"),
              Need::kOptional, "a made-up subject that `ketenpoort-agent check` looks up in every source")
+      .Table("sink",
+             KeyTable("sink")
+                 .Path("folder", &c.sink.folder, Need::kOptional, "a folder where each push becomes <id>.json")
+                 .Custom(
+                     "command", "list of text",
+                     [&c](const Node& value, const std::string& dotted, Reader& r) {
+                       if (!value.IsSequence() || value.size() == 0) {
+                         r.Error(value, dotted + " must be a list: the program, then its arguments");
+                         return;
+                       }
+                       std::vector<std::string> argv;
+                       for (const Node& arg : value.Items()) {
+                         auto word = r.Text(arg, "each entry of " + dotted);
+                         if (!word) return;
+                         argv.push_back(*word);
+                       }
+                       if (argv[0].empty()) {
+                         r.Error(value, dotted + ": the program must not be empty");
+                         return;
+                       }
+                       argv[0] = r.ResolvePath(argv[0]);
+                       c.sink.argv = std::move(argv);
+                     },
+                     Need::kOptional, "a program that gets each push as JSON on stdin; no shell")
+                 .Duration("timeout", &c.sink.timeout_ms, Need::kOptional, "how long the command may take", 1,
+                           kMaxCommandTimeoutMs)
+                 .Duration("retry", &c.sink.retry_ms, Need::kOptional,
+                           "how often a push the sink did not take is offered again"),
+             Need::kOptional, "where received pushes go: a folder or a command")
       .Custom(
           "categories", "mapping",
           [&c](const Node& value, const std::string& key, Reader& r) { ReadCategories(value, key, r, &c); },
@@ -193,6 +222,9 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
       c.disabled_categories.insert(disabled_categories.begin(), disabled_categories.end());
       c.approve_categories.insert(approve_categories.begin(), approve_categories.end());
       if (fields->Get("test_subject").IsMap()) c.test_subject = subject;
+      if (!c.sink.folder.empty() && !c.sink.argv.empty()) {
+        reader.Error(fields->Get("sink"), "sink has both a folder and a command; name one");
+      }
       config::CheckLonger(*fields, reader, {"peer_timeout", c.peer_timeout_ms},
                           {"heartbeat_interval", c.heartbeat_interval_ms}, /*strictly=*/true);
       config::CheckLonger(*fields, reader, {"reconnect_max", c.reconnect_max_ms},

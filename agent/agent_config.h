@@ -17,6 +17,16 @@
 
 namespace kp::agent {
 
+// Where pushes this agent received go (docs/agent.md "Receiving"): a folder
+// (<push id>.json, mode 0600) or a command that gets the JSON on stdin.
+struct SinkConfig {
+  std::string folder;
+  std::vector<std::string> argv;
+  int64_t timeout_ms = 30'000;
+  int64_t retry_ms = 30'000;  // what the sink did not take is offered again this often
+  bool configured() const { return !folder.empty() || !argv.empty(); }
+};
+
 struct AgentConfig {
   std::string identity;          // the agent's secret identity file (ketenpoort keygen --kind agent)
   std::string gateway_endpoint;  // e.g. tcp://gateway.zvh.local:7400
@@ -50,6 +60,9 @@ struct AgentConfig {
 
   // One data source per category this agent answers.
   std::map<std::string, ConnectorConfig> sources;
+
+  // Where received pushes are handed (none: kept in data_dir/received only).
+  SinkConfig sink;
 
   // A made-up subject that `ketenpoort-agent check` looks up in every source.
   std::optional<SubjectQuery> test_subject;

@@ -1,5 +1,7 @@
 #include "agent/responder.h"
 
+#include "agent/receiver.h"
+
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -155,6 +157,9 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
       return HandleAuthorisation(*env);
     case v1::MESSAGE_KIND_RECEIPT:
       return HandleReceipt(*env);
+    case v1::MESSAGE_KIND_PUSH_AUTHORISATION:  // a partner receives (receiver.h)
+      if (options_.receiver != nullptr) return options_.receiver->Handle(*env, envelope_bytes);
+      return {std::nullopt, FailedPreconditionError("this agent does not take pushes")};
     case v1::MESSAGE_KIND_HEARTBEAT:
       return {};
     case v1::MESSAGE_KIND_CASE_NOTICE:  // WATCH_ENDED (watches.cc)

@@ -63,6 +63,8 @@
 
 namespace kp::agent {
 
+class Receiver;  // receiver.h
+
 struct ResponderOptions {
   int64_t replay_window_ms = 300'000;
   int64_t max_request_age_ms = 24LL * 3600 * 1000 + 300'000;
@@ -80,6 +82,9 @@ struct ResponderOptions {
   // lost on the way is not sent again.
   KeptAnswers* kept_answers = nullptr;
   int64_t resend_after_ms = 30'000;  // an answer without receipt goes again after this
+  // Takes PUSH_AUTHORISATIONs (borrowed; must outlive the responder). Null:
+  // pushes are ignored.
+  Receiver* receiver = nullptr;
   // Watches kept (watches.h; borrowed, must outlive the responder). Null:
   // watch requests are not answered.
   WatchStore* watches = nullptr;

@@ -63,6 +63,18 @@ struct RequestSpec {
   int64_t watch_until_ms = 0;
 };
 
+// Something the coordinator sends to a partner (docs/protocol.md §3.9),
+// e.g. the veiligheidsplan to the police: signed by this coordinator, sealed
+// to the partner's agent.
+struct PushSpec {
+  std::string case_id;
+  std::string to_partner;
+  std::string purpose;
+  std::vector<std::string> subject_refs;  // empty: every subject the content names
+  ketenpoort::v1::FragmentContent content;  // categories and records (case id and keep-until are filled in)
+  int keep_days = 365;                      // the recipient keeps it until then (at most the policy's retention)
+};
+
 // What became of a request.
 struct Outcome {
   enum class Kind { kDelivered, kRefused, kError };
@@ -238,6 +250,24 @@ class Coordinator {
   // in the store (Signals). Returns the watch id.
   Result<std::string> Watch(const RequestSpec& spec);
 
+  // --- a partner receives (docs/cli.md, "Sending to a partner")
+  // Seals the subjects and the content (PUSH_CONTENT, signed by this
+  // coordinator) to the partner's agent, sends the FRAGMENT_PUSH on the
+  // case's checked head, and waits up to `timeout_ms` for its end: the
+  // agent's PUSH_RECEIVED or a refusal (the gateway's or the agent's). A push
+  // the gateway accepted but whose agent is away stays "accepted"; its
+  // answer comes to the inbox. Returns the push as stored.
+  Result<PushInfo> Push(const PushSpec& spec, int timeout_ms);
+  Result<std::vector<PushInfo>> Pushes(const std::string& case_id);
+
+  // --- watches and signals (docs/cli.md, "Watches")
+  // Asks the partner's agent to watch the subjects in these categories
+  // until spec.watch_until_ms: a request like any other (policy, audit),
+  // answered by the agent's WATCH_STARTED signal (an Outcome with
+  // watch_started) or a refusal; from then on its CHANGED signals are kept
+  // in the store (Signals). Returns the watch id.
+  Result<std::string> Watch(const RequestSpec& spec);
+
   // --- requests
   // Seals the subjects' data to the partner's agent, records the request as
   // waiting, sends it; returns the request id (16 bytes).
@@ -327,6 +357,13 @@ class Coordinator {
   Result<std::optional<VerifiedEnvelope>> HandleMessage(const std::string& raw, const std::string& awaited,
                                                         const std::function<void(const Outcome&)>& sink);
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
+  // An APPROVAL_PENDING from the agent asked (approval_waits.cc).
+  Status TakeApprovalPending(const VerifiedEnvelope& env);
+  // A SIGNAL from an agent about one of this client's watches (watches.cc).
+  Status TakeSignal(const VerifiedEnvelope& env, const std::function<void(const Outcome&)>& sink);
+  // An ACCEPTED, REFUSAL or PUSH_RECEIVED about one of this client's pushes
+  // (push.cc): true when it was one (then it is handled).
+  Result<bool> TakePushAnswer(const VerifiedEnvelope& env);
   // A SIGNAL from an agent about one of this client's watches (watches.cc).
   Status TakeSignal(const VerifiedEnvelope& env, const std::function<void(const Outcome&)>& sink);
   struct PreparedRequest {

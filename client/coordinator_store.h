@@ -32,6 +32,23 @@
 
 namespace kp::client {
 
+// A push as this store knows it.
+struct PushInfo {
+  std::string push_id;  // 16 bytes
+  std::string case_id;
+  std::string to_partner;
+  std::string agent;    // the recipient agent it was sealed to
+  std::vector<std::string> categories;
+  std::string purpose;
+  int64_t sent_ms = 0;
+  // "sent" (no answer yet), "accepted" (the gateway holds it for the agent),
+  // "received" (the agent confirmed), "refused" (by the gateway or the agent).
+  std::string state = "sent";
+  std::string reason;      // refused: why (no personal data); refused by whom in `by`
+  std::string by;          // who answered: the agent or the gateway
+  int64_t answered_ms = 0;
+};
+
 struct CaseInfo {
   std::string id;
   std::string purpose;
@@ -223,6 +240,12 @@ class CoordinatorStore {
   Status PutReferralSubjects(const std::string& id, const std::vector<ketenpoort::v1::Subject>& subjects);
   Result<std::vector<ketenpoort::v1::Subject>> ReferralSubjects(const std::string& id);
   Status DropReferralSubjects(const std::string& id);
+
+  // Pushes this coordinator sent (client/push.cc): ids and metadata only.
+  Status AddPush(const PushInfo& p);
+  Result<std::optional<PushInfo>> GetPush(const std::string& push_id);
+  Status UpdatePush(const PushInfo& p);
+  Result<std::vector<PushInfo>> Pushes(const std::string& case_id);  // "" = all
 
   // Parts of a handover received: true when this part is new.
   Result<bool> AddHandoverPart(const std::string& case_id, const std::string& offer, uint32_t part, uint32_t parts,

@@ -60,6 +60,9 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
     return refuse(NotFoundError("no pending request with this id (already answered, expired, or unknown)"));
   }
   const StoredRequest& r = **pending;
+  if (internal::IsPushAuthorisation(r.authorisation)) {
+    return refuse(InvalidArgumentError("this id is a push's: a push is answered with push-received, not a delivery"));
+  }
   rec.set_case_id(r.case_id);
   rec.set_source_partner(r.source_partner);
   if (me->card.partner != r.source_partner) {

@@ -311,9 +311,12 @@ void Gateway::Handle(const IncomingMessage& in) {
   if (Status s = Admissible(*peer, env->header, core_->identity().id()); !s.ok()) return refuse(s, message_id);
   VerifiedMessage m{sender, peer, std::move(env).value(), in.payload, in.routing_id};
   const v1::MessageKind kind = m.env.header.kind();
-  if (kind == v1::MESSAGE_KIND_FRAGMENT_REQUEST || kind == v1::MESSAGE_KIND_REFERRAL) {
-    // A request or a referral sent again is answered with its state.
-    const std::string what = kind == v1::MESSAGE_KIND_REFERRAL ? "referral" : "request";
+  if (kind == v1::MESSAGE_KIND_FRAGMENT_REQUEST || kind == v1::MESSAGE_KIND_REFERRAL ||
+      kind == v1::MESSAGE_KIND_FRAGMENT_PUSH) {
+    // A request, a push or a referral sent again is answered with its state.
+    const std::string what = kind == v1::MESSAGE_KIND_REFERRAL ? "referral"
+                             : kind == v1::MESSAGE_KIND_FRAGMENT_PUSH ? "push"
+                                                                      : "request";
     OnPeerSeen(sender, in.routing_id);
     switch (kind == v1::MESSAGE_KIND_REFERRAL ? core_->AnswerReferralAgain(m) : core_->AnswerRequestAgain(m)) {
       case GatewayCore::Again::kAnswered:

@@ -41,7 +41,8 @@ std::string AnsweredRequest(const std::string& envelope) {
   v1::Envelope env;
   v1::Header header;
   if (!env.ParseFromString(envelope) || !header.ParseFromString(env.header())) return "";
-  const bool answer = header.kind() == v1::MESSAGE_KIND_FRAGMENT_DELIVERY || header.kind() == v1::MESSAGE_KIND_REFUSAL;
+  const bool answer = header.kind() == v1::MESSAGE_KIND_FRAGMENT_DELIVERY || header.kind() == v1::MESSAGE_KIND_REFUSAL ||
+                      header.kind() == v1::MESSAGE_KIND_PUSH_RECEIVED;
   return answer && header.request_id().size() == wire::kMessageIdBytes ? header.request_id() : "";
 }
 
@@ -71,6 +72,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
     case v1::MESSAGE_KIND_REFERRAL:          // the referrer: a coordinator-kind participant whose role may refer
     case v1::MESSAGE_KIND_REFERRAL_DECLINE:
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE:
+    case v1::MESSAGE_KIND_FRAGMENT_PUSH:
       break;
     case v1::MESSAGE_KIND_AUDIT_PULL:
       from = ParticipantKind::kPrivacyOfficer;
@@ -80,6 +82,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
       break;
     case v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
     case v1::MESSAGE_KIND_REFUSAL:
+    case v1::MESSAGE_KIND_PUSH_RECEIVED:
     case v1::MESSAGE_KIND_SIGNAL:  // request_id: the watch (§3.8)
     case v1::MESSAGE_KIND_APPROVAL_PENDING:  // request_id: the request held (§3.10)
       from = ParticipantKind::kAgent;
@@ -490,6 +493,8 @@ void GatewayCore::Handle(const VerifiedMessage& m) {
     case v1::MESSAGE_KIND_REFERRAL: return HandleReferral(m);
     case v1::MESSAGE_KIND_REFERRAL_DECLINE: return HandleReferralDecline(m);
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return HandleHandoverPackage(m);
+    case v1::MESSAGE_KIND_FRAGMENT_PUSH: return HandleFragmentPush(m);
+    case v1::MESSAGE_KIND_PUSH_RECEIVED: return HandlePushReceived(m);
     case v1::MESSAGE_KIND_SIGNAL: return HandleSignal(m);  // watches.cc
     case v1::MESSAGE_KIND_APPROVAL_PENDING: return HandleApprovalPending(m);  // approvals.cc
     case v1::MESSAGE_KIND_SOURCE_CONSENT: return HandleSourceConsent(m);

@@ -213,6 +213,9 @@ class GatewayCore {
   void DeliverQueuedRequests(const std::string& partner);     // requests.cc
   void HandleDelivery(const VerifiedMessage& m);              // answers.cc
   void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc
+  // A partner receives (docs/protocol.md §3.9): pushes.cc.
+  void HandleFragmentPush(const VerifiedMessage& m);
+  void HandlePushReceived(const VerifiedMessage& m);
   // The source decides (docs/protocol.md §3.10): approvals.cc.
   void HandleApprovalPending(const VerifiedMessage& m);
   void HandleSourceConsent(const VerifiedMessage& m);

@@ -36,6 +36,10 @@ inline std::string SafeId(const std::string& s) {
   return s;
 }
 
+// A stored forward that is a PushAuthorisation (its field 1 holds a
+// FRAGMENT_PUSH), not a request's Authorisation (pushes.cc).
+bool IsPushAuthorisation(const std::string& stored);
+
 }  // namespace kp::gateway::internal
 
 #endif  // KETENPOORT_GATEWAY_GATEWAY_CORE_INTERNAL_H_

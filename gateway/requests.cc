@@ -185,12 +185,18 @@ void GatewayCore::DeliverQueuedRequests(const std::string& partner) {
   }
   for (const auto& r : *waiting) {
     // Signed now, so it is fresh when it arrives however long it waited.
-    auto msg = signer_->Sign(v1::MESSAGE_KIND_AUTHORISATION, agent, r.request_id, r.authorisation);
+    const bool push = internal::IsPushAuthorisation(r.authorisation);  // a push waits here too (pushes.cc)
+    auto msg = signer_->Sign(push ? v1::MESSAGE_KIND_PUSH_AUTHORISATION : v1::MESSAGE_KIND_AUTHORISATION, agent,
+                             r.request_id, r.authorisation);
     if (!msg.ok()) continue;
-    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_FORWARDED, identity_->id());
+    v1::AuditRecord rec = NewRecord(push ? v1::AUDIT_EVENT_PUSH_FORWARDED : v1::AUDIT_EVENT_FORWARDED, identity_->id());
     rec.set_case_id(r.case_id);
     rec.set_message_id(r.request_id);
-    rec.set_source_partner(partner);
+    if (push) {
+      rec.set_recipient_partner(partner);
+    } else {
+      rec.set_source_partner(partner);
+    }
     for (const auto& cat : r.categories) rec.add_categories()->set_name(cat);
     if (!Audit(std::move(rec)).ok()) return;  // nothing forwarded unlogged
     if (!Queue(agent, std::move(msg->bytes))) return;

@@ -1,0 +1,230 @@
+// A partner receives (issue 16 §2, docs/protocol.md §3.9), end to end with
+// the real gateway and a real agent on CURVE sockets on 127.0.0.1: the
+// casusregisseur sends the veiligheidsplan; the gateway decides it by the
+// policy (R-VT-PLAN-01), audits and forwards it; the agent verifies it,
+// keeps it, hands it to its sink folder, records it and confirms; a push the
+// policy does not allow is refused by the gateway, one with a field the
+// policy does not allow by the agent, and a forged or tampered push
+// authorisation never gets through the agent.
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "agent/agent.h"
+#include "agent/receiver.h"
+#include "core/audit/log_reader.h"
+#include "core/base/encoding.h"
+#include "core/base/file_util.h"
+#include "core/envelope/envelope.h"
+#include "tests/testing/capture_sink.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using client::Coordinator;
+using client::PushInfo;
+using client::PushSpec;
+using testing::IsOk;
+using testing::Region;
+
+constexpr int kWaitMs = 8000;
+constexpr char kCanaryName[] = "CANARY-NAAM-Ontvanger";
+constexpr char kRecipient[] = "politie";
+
+class PushTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sink_ = std::make_shared<testing::CaptureSink>();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("push", sink_));
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    sink_dir_ = dir_.File("sink");
+    std::filesystem::create_directories(sink_dir_);
+    region_->SetAgentConfigHook([this](const std::string&, agent::AgentConfig& c) {
+      c.sink.folder = sink_dir_;
+      c.sink.retry_ms = 100;
+    });
+    ASSERT_OK(region_->StartGateway());
+    ASSERT_OK(region_->StartAgent(kRecipient));
+    ASSERT_OK_AND_ASSIGN(coordinator_, region_->Coordinator());
+    std::vector<v1::Subject> subjects(1);
+    subjects[0].set_role(v1::SUBJECT_ROLE_VICTIM);
+    subjects[0].set_bsn(Region::kBsn);
+    subjects[0].set_name(kCanaryName);
+    subjects[0].set_date_of_birth("1990-01-01");
+    ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, coordinator_->OpenCase("plan-van-aanpak", subjects));
+    case_id_ = opened.case_id();
+    ASSERT_OK(coordinator_->Admit(case_id_, kRecipient).status());
+    ASSERT_OK(coordinator_->Admit(case_id_, "ggz").status());
+  }
+
+  void TearDown() override {
+    coordinator_.reset();
+    region_.reset();
+    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  PushSpec Plan(const std::string& to, const std::string& extra_field = "") const {
+    PushSpec spec;
+    spec.case_id = case_id_;
+    spec.to_partner = to;
+    spec.purpose = "plan-van-aanpak";
+    auto* cat = spec.content.add_categories();
+    cat->set_category("veiligheidsplan");
+    auto* rec = cat->add_records();
+    rec->set_subject_ref("S1");
+    auto add = [&](const std::string& f, const std::string& v) {
+      auto* fv = rec->add_values();
+      fv->set_field(f);
+      fv->set_value(v);
+    };
+    add("veiligheidsafspraken", "geen contact zonder begeleiding");
+    add("verantwoordelijke-partner", "politie");
+    add("evaluatiedatum", "2027-01-15");
+    if (!extra_field.empty()) add(extra_field, "niet toegestaan");
+    spec.keep_days = 30;
+    return spec;
+  }
+
+  std::string AgentDataDir() const { return region_->AgentConfigFor(kRecipient).data_dir; }
+
+  testing::TempDir dir_;
+  std::shared_ptr<testing::CaptureSink> sink_;
+  std::unique_ptr<Region> region_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::string case_id_;
+  std::string sink_dir_;
+};
+
+TEST_F(PushTest, ThePlanArrivesInTheSinkFolder) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
+  EXPECT_EQ(sent.state, "received") << sent.reason;
+  EXPECT_EQ(sent.by, std::string(kRecipient) + "-agent");
+  const std::string file = sink_dir_ + "/" + HexEncode(sent.push_id) + ".json";
+  ASSERT_OK_AND_ASSIGN(std::string json, ReadFileBounded(file, 1 << 20));
+  EXPECT_NE(json.find("geen contact zonder begeleiding"), std::string::npos);
+  EXPECT_NE(json.find(Region::kBsn), std::string::npos);  // the sink gets the identifiers, to file it
+  EXPECT_NE(json.find("R-VT-PLAN-01"), std::string::npos);
+  ASSERT_OK_AND_ASSIGN(auto items, agent::Receiver::List(AgentDataDir()));
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].case_id, case_id_);
+  EXPECT_TRUE(items[0].taken);
+  // The kept copy is sealed: no identifier or content in the clear.
+  ASSERT_OK_AND_ASSIGN(std::string kept,
+                       ReadFileBounded(AgentDataDir() + "/received/" + items[0].id_hex + ".push", 8 << 20));
+  EXPECT_EQ(kept.find(kCanaryName), std::string::npos);
+  EXPECT_EQ(kept.find("geen contact"), std::string::npos);
+  // No personal data in any log line.
+  EXPECT_EQ(sink_->Text().find(kCanaryName), std::string::npos);
+  EXPECT_EQ(sink_->Text().find(Region::kBsn), std::string::npos);
+}
+
+TEST_F(PushTest, APushThePolicyDoesNotAllowIsRefusedByTheGateway) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan("ggz"), kWaitMs));
+  EXPECT_EQ(sent.state, "refused");
+  EXPECT_EQ(sent.by, "gateway") << sent.reason;
+  ASSERT_OK_AND_ASSIGN(auto items, agent::Receiver::List(AgentDataDir()));
+  EXPECT_TRUE(items.empty());
+}
+
+TEST_F(PushTest, AFieldThePolicyDoesNotAllowIsRefusedByTheAgent) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient, "interne-notitie"), kWaitMs));
+  EXPECT_EQ(sent.state, "refused");
+  EXPECT_EQ(sent.by, std::string(kRecipient) + "-agent");
+  EXPECT_NE(sent.reason.find("interne-notitie"), std::string::npos) << sent.reason;
+  EXPECT_TRUE(std::filesystem::is_empty(sink_dir_));
+}
+
+// Every bit of a genuine PUSH_AUTHORISATION's body flipped: the agent takes
+// none of them (the gateway's signature); and a gateway that re-signs what
+// it changed in the coordinator's push (a compromised gateway) is caught by
+// the coordinator's signature, every bit of it.
+TEST_F(PushTest, AForgedOrTamperedPushIsRefusedByTheAgent) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
+  ASSERT_EQ(sent.state, "received") << sent.reason;
+  region_->StopAgent(kRecipient);
+  ASSERT_OK_AND_ASSIGN(std::string genuine, ReadFileBounded(AgentDataDir() + "/received/" +
+                                                                HexEncode(sent.push_id) + ".push", 8 << 20));
+  // A receiver of its own (a fresh data folder, so nothing is kept yet).
+  agent::AgentConfig config = region_->AgentConfigFor(kRecipient);
+  std::vector<std::string> problems, report;
+  auto parts = agent::LoadAgentParts(config, &problems, &report);
+  ASSERT_TRUE(parts.has_value());
+  const Identity& me = *parts->identity;
+  auto signer = audit::LogSigner::Create("ketenpoort.test/agent-audit", me.signing().public_key,
+                                         me.signing().secret_key.Clone());
+  ASSERT_OK(signer.status());
+  ASSERT_OK_AND_ASSIGN(auto log, audit::LogWriter::Open(dir_.File("tamper-audit"), std::move(signer).value()));
+  agent::ReceiverOptions options;
+  options.data_dir = dir_.File("tamper-data");
+  std::filesystem::create_directories(options.data_dir);
+  const Registry registry = *parts->registry;
+  ASSERT_OK_AND_ASSIGN(auto receiver,
+                       agent::Receiver::Create(me, registry, parts->policy, *log, SystemClock::Get(), options));
+  StaticKeyResolver keys;
+  for (const auto& [id, e] : registry.entries()) keys.Add(id, e.card.signing_key);
+  const std::string gateway_id = parts->gateway->id;
+  // As the responder takes it: the gateway's envelope, to this agent.
+  auto take = [&](const std::string& bytes) -> agent::Outcome {
+    VerifyOptions want;
+    want.expected_sender = gateway_id;
+    want.expected_recipient = me.id();
+    want.expected_kind = v1::MESSAGE_KIND_PUSH_AUTHORISATION;
+    auto env = EnvelopeVerifier(keys, nullptr).Verify(bytes, want);
+    if (!env.ok()) return {std::nullopt, env.status()};
+    return receiver->Handle(*env, bytes);
+  };
+  v1::Envelope outer;
+  ASSERT_TRUE(outer.ParseFromString(genuine));
+  const std::string body = outer.body();
+  for (size_t bit = 0; bit < body.size() * 8; ++bit) {
+    v1::Envelope bad = outer;
+    std::string flipped = body;
+    flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+    bad.set_body(flipped);
+    ASSERT_FALSE(take(bad.SerializeAsString()).status.ok()) << "bit " << bit;
+  }
+  // A gateway re-signing a changed coordinator push.
+  v1::Header header;
+  ASSERT_TRUE(header.ParseFromString(outer.header()));
+  v1::PushAuthorisation pa;
+  ASSERT_TRUE(pa.ParseFromString(body));
+  const Identity& gateway = region_->identity(gateway_id);
+  EnvelopeSigner gateway_signer(gateway.id(), gateway.signing().secret_key, SystemClock::Get());
+  const std::string push_envelope = pa.push_envelope();
+  for (size_t bit = 0; bit < push_envelope.size() * 8; bit += 5) {
+    v1::PushAuthorisation bad = pa;
+    std::string flipped = push_envelope;
+    flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+    bad.set_push_envelope(flipped);
+    auto resigned = gateway_signer.Sign(v1::MESSAGE_KIND_PUSH_AUTHORISATION, me.id(), header.request_id(),
+                                        bad.SerializeAsString());
+    ASSERT_OK(resigned.status());
+    agent::Outcome out = take(resigned->bytes);
+    ASSERT_FALSE(out.status.ok()) << "bit " << bit;
+  }
+  // The case's history cut short, the phase changed, the decision a deny.
+  auto resign = [&](const v1::PushAuthorisation& changed) {
+    return gateway_signer.Sign(v1::MESSAGE_KIND_PUSH_AUTHORISATION, me.id(), header.request_id(),
+                               changed.SerializeAsString())
+        .value()
+        .bytes;
+  };
+  v1::PushAuthorisation shorter = pa;
+  shorter.mutable_case_evidence()->RemoveLast();
+  EXPECT_FALSE(take(resign(shorter)).status.ok());
+  v1::PushAuthorisation phase = pa;
+  phase.set_case_phase("herstel");
+  EXPECT_FALSE(take(resign(phase)).status.ok());
+  v1::PushAuthorisation deny = pa;
+  deny.mutable_decision()->set_effect(v1::EFFECT_DENY);
+  EXPECT_FALSE(take(resign(deny)).status.ok());
+  // The genuine one, re-signed, is taken: the checks above refused for cause.
+  EXPECT_THAT(take(resign(pa)).status, IsOk());
+}
+
+}  // namespace
+}  // namespace kp
