@@ -179,6 +179,12 @@ int64_t MomentMillis(const v1::AuditRecord& r) {
 
 std::string RecordDetail(const v1::AuditRecord& r) {
   switch (r.event()) {
+    case v1::AUDIT_EVENT_PUSH_FORWARDED:  // a partner receives (protocol §3.9)
+      return "push forwarded to the agent of " + r.recipient_partner();
+    case v1::AUDIT_EVENT_PUSH_RECEIVED:
+      return "push from " + r.source_partner() + " received by the agent of " + r.recipient_partner();
+    case v1::AUDIT_EVENT_RECEIVED:
+      return "received from " + r.source_partner() + (r.legal_basis().empty() ? "" : " under " + r.legal_basis());
     case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
     case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
     case v1::AUDIT_EVENT_REFERRAL_DECLINED:
