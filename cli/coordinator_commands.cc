@@ -701,6 +701,10 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
               << std::setw(18) << r.partner << std::setw(11) << client::RequestStateName(r.state);
       for (size_t i = 0; i < r.categories.size(); ++i) ctx.out << (i ? "," : "") << r.categories[i];
       if (!r.refusal.empty()) ctx.out << "  (" << r.refusal << ")";
+      if (r.state == client::RequestState::kPending) {
+        KP_ASSIGN_OR_RETURN(int64_t until, c->store().ApprovalWaitUntil(r.request_id));
+        if (until > 0) ctx.out << "  (waits for the source's approval until " << FormatUtcMillis(until) << ")";
+      }
       ctx.out << "\n";
     }
     KP_ASSIGN_OR_RETURN(auto fragments, c->store().Fragments(k.id));
@@ -908,9 +912,14 @@ bool PrintNews(CliContext& ctx, const client::News& news, const std::string& me)
   for (const auto& f : news.forgotten) {
     ctx.out << "case " << f << " was handed over for good: your copies of its subject data and fragments are deleted\n";
   }
+  for (const auto& a : news.approvals_pending) {
+    ctx.out << "request " << HexEncode(a.request_id()).substr(0, 12) << " of case " << a.case_id()
+            << " waits for the approval of the source's professional (until " << FormatUtcMillis(a.decide_by_ms())
+            << "); the answer or the refusal follows\n";
+  }
   for (const auto& p : news.problems) ctx.err << "warning: not taken in: " << p.message() << "\n";
   return !(news.notices.empty() && news.referral_statuses.empty() && news.referrals.empty() &&
-           news.handovers.empty() && news.forgotten.empty());
+           news.handovers.empty() && news.forgotten.empty() && news.approvals_pending.empty());
 }
 
 // ---------------------------------------------------------------- referral

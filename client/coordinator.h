@@ -131,6 +131,8 @@ struct News {
   std::vector<std::string> handovers;   // "CASE part i/n: s subject(s), f fragment(s)"
   std::vector<std::string> forgotten;   // cases whose data went after a handover for good
   std::vector<Status> problems;         // messages that did not verify, and why
+  // Requests the source holds for its professional's approval (§3.10).
+  std::vector<ketenpoort::v1::ApprovalPending> approvals_pending;
 };
 
 // A case notice in words ("case VT-2026-0001 was offered to you by ...").
@@ -357,6 +359,8 @@ class Coordinator {
   Result<std::optional<VerifiedEnvelope>> HandleMessage(const std::string& raw, const std::string& awaited,
                                                         const std::function<void(const Outcome&)>& sink);
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
+  // An APPROVAL_PENDING from the agent asked (approval_waits.cc).
+  Status TakeApprovalPending(const VerifiedEnvelope& env);
   // An APPROVAL_PENDING from the agent asked (approval_waits.cc).
   Status TakeApprovalPending(const VerifiedEnvelope& env);
   // A SIGNAL from an agent about one of this client's watches (watches.cc).

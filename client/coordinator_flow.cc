@@ -85,6 +85,10 @@ std::string NoticeText(const v1::CaseNotice& n, std::string_view me) {
       }
       return count + " were not handed over: the policy does not give them to the new coordinator's role now";
     }
+    case v1::NOTICE_KIND_APPROVAL_EXPIRED:
+      return "request " + HexEncode(n.request_id()).substr(0, 12) + " of " + c +
+             " waited for the approval of the source's professional and no one decided before " + When(n.until_ms()) +
+             "; it was refused (approval expired)";
     default:
       return "a notice about " + c + " this version does not know";
   }

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS fragments(
   retain_until_ms INTEGER NOT NULL, delivery BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS fragments_by_retention ON fragments(retain_until_ms);
 CREATE TABLE IF NOT EXISTS case_closed(case_id TEXT PRIMARY KEY, closed_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS approval_waits(request_id BLOB PRIMARY KEY, decide_by_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS case_chain(
   case_id TEXT NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL, envelope BLOB NOT NULL, PRIMARY KEY(case_id, seq));
 CREATE TABLE IF NOT EXISTS case_unsure(case_id TEXT PRIMARY KEY);

@@ -281,6 +281,12 @@ class CoordinatorStore {
   // A case's signals ("" : all), newest first; at most `limit`.
   Result<std::vector<SignalInfo>> Signals(const std::string& case_id, size_t limit = 1000);
 
+  // A request the source holds for its professional's approval (its
+  // APPROVAL_PENDING, protocol §3.10): until when (approval_waits.cc).
+  Status NoteApprovalWait(const std::string& request_id, int64_t decide_by_ms);
+  // 0 when the source does not hold it.
+  Result<int64_t> ApprovalWaitUntil(const std::string& request_id);
+
   static std::string DatabasePath(const std::string& dir) { return dir + "/coordinator.db"; }
 
  private:

@@ -157,6 +157,7 @@ struct CaseData {
   bool unsure = false;        // the last command got no clear answer
   std::vector<v1::Subject> subjects;
   std::vector<client::RequestInfo> requests;
+  std::map<std::string, int64_t> approval_until;  // request id -> the source decides by (§3.10)
   std::vector<Answer> answers;
   std::vector<cases::ChainCommand> commands;
   std::vector<std::pair<std::string, std::string>> successors;  // who may take the case over: (id, label)
@@ -213,6 +214,11 @@ Result<CaseData> LoadCase(Desk& desk, const std::string& id) {
     d.unsure = head.unsure;
     KP_ASSIGN_OR_RETURN(d.subjects, c.store().Subjects(id));
     KP_ASSIGN_OR_RETURN(d.requests, c.store().Requests(id));
+    for (const auto& r : d.requests) {
+      if (r.state != client::RequestState::kPending) continue;
+      KP_ASSIGN_OR_RETURN(int64_t until, c.store().ApprovalWaitUntil(r.request_id));
+      if (until > 0) d.approval_until[r.request_id] = until;
+    }
     KP_ASSIGN_OR_RETURN(auto fragments, c.store().Fragments(id));
     for (auto& f : fragments) {
       Answer a{f, c.ReadFragment(f), PartnerOf(c, d.requests, f)};
@@ -532,6 +538,9 @@ void AddAnswers(Desk& desk, const Page& page, const CaseData& d, int64_t now, mu
     } else if (r.state == client::RequestState::kPending) {
       row.set("sinds", DaysText(r.sent_ms, now));
       row.set("bevestigd", mu::data(r.accepted));
+      if (auto a = d.approval_until.find(r.request_id); a != d.approval_until.end()) {
+        row.set("goedkeuring_tot", DateTimeText(a->second));  // the source's professional decides first
+      }
       if (!r.accepted && !r.refusal.empty()) row.set("waarom", r.refusal);
       // Not confirmed: the gateway may never have got it, so it can be sent
       // again (byte for byte: the gateway takes it once). A confirmed one

@@ -1,0 +1,292 @@
+// The source's professional decides (issue 16 §3), end to end: the real
+// gateway and agents of a region, the coordinator's client, and
+// `ketenpoort-agent approvals ...` / `consent ...` run as separate processes
+// against the running agent's data folder. Approve -> the answer arrives;
+// decline -> the refusal with the reason; nobody decides -> a refusal and
+// an APPROVAL_EXPIRED notice; a consent the source records counts.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "agent/agent.h"
+#include "core/audit/log_reader.h"
+#include "core/base/encoding.h"
+#include "tests/testing/capture_sink.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using client::Coordinator;
+using client::Outcome;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::IsOk;
+using testing::Region;
+
+constexpr int kWaitMs = 8000;
+constexpr char kCanaryName[] = "CANARY-NAAM-goedkeuring";
+
+class ApprovalsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sink_ = std::make_shared<testing::CaptureSink>();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("approvals", sink_));
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    ASSERT_OK(region_->StartGateway());
+  }
+  void TearDown() override {
+    region_.reset();
+    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  // The partner's agent holds every request for `category` for its
+  // professional, `approval_ms` long.
+  Status StartHolding(const std::string& partner, const std::string& category, int64_t approval_ms) {
+    region_->SetAgentConfigHook([=](const std::string& p, agent::AgentConfig& c) {
+      if (p != partner) return;
+      c.approve_categories.insert(category);
+      c.approval_time_ms = approval_ms;
+    });
+    return region_->StartAgent(partner);
+  }
+
+  // A minimal configuration file for the CLI (it reads data_dir from it).
+  std::string WriteAgentYaml(const std::string& partner) {
+    const agent::AgentConfig c = region_->AgentConfigFor(partner);
+    const std::string path = dir_.path() + "/" + partner + "-agent.yaml";
+    std::ofstream out(path);
+    out << "identity: " << c.identity << "\ngateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card
+        << "\nenrolment_card: " << c.enrolment_card << "\nregistry: " << c.registry << "\npolicy: " << c.policy
+        << "\ndata_dir: " << c.data_dir << "\n";
+    return path;
+  }
+
+  testing::ProcessResult Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), testing::BuildBinary("agent/ketenpoort-agent"));
+    auto r = testing::RunToEnd(args, dir_.path() + "/cli.log", 20'000);
+    EXPECT_THAT(r, IsOk());
+    return r.ok() ? *r : testing::ProcessResult{};
+  }
+
+  std::string OpenCase(Coordinator& c) {
+    std::vector<v1::Subject> subjects(1);
+    subjects[0].set_role(v1::SUBJECT_ROLE_VICTIM);
+    subjects[0].set_bsn(Region::kBsn);
+    subjects[0].set_name(kCanaryName);
+    subjects[0].set_date_of_birth("1990-01-01");
+    auto opened = c.OpenCase("plan-van-aanpak", subjects);
+    EXPECT_THAT(opened, IsOk());
+    if (!opened.ok()) return "";
+    for (const auto& p : region_->partners()) EXPECT_OK(c.Admit(opened->case_id(), p).status());
+    return opened->case_id();
+  }
+
+  // Sends the request and waits until the source says it holds it.
+  std::string SendHeld(Coordinator& c, const std::string& case_id, const std::string& partner,
+                       const std::string& category) {
+    auto id = c.SendRequest({case_id, partner, {category}, "plan-van-aanpak", {"S1"}, ""});
+    EXPECT_THAT(id, IsOk());
+    if (!id.ok()) return "";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+    while (std::chrono::steady_clock::now() < deadline) {
+      (void)c.Poll(100, nullptr);
+      auto until = c.store().ApprovalWaitUntil(*id);
+      if (until.ok() && *until > 0) {
+        auto news = c.TakeNews();
+        EXPECT_EQ(news.approvals_pending.size(), 1u);
+        return *id;
+      }
+    }
+    ADD_FAILURE() << "no approval-pending came for the request";
+    return *id;
+  }
+
+  std::vector<v1::AuditRecord> AgentRecords(const std::string& partner) {
+    std::vector<v1::AuditRecord> out;
+    auto reader = audit::LogReader::Open(agent::Agent::AuditDir(region_->AgentConfigFor(partner)));
+    EXPECT_THAT(reader, IsOk());
+    if (!reader.ok()) return out;
+    EXPECT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
+      out.push_back(e.record);
+      return OkStatus();
+    }));
+    return out;
+  }
+  static size_t Count(const std::vector<v1::AuditRecord>& records, v1::AuditEvent event) {
+    size_t n = 0;
+    for (const auto& r : records) n += r.event() == event ? 1 : 0;
+    return n;
+  }
+  std::vector<v1::AuditRecord> GatewayRecords() {
+    std::vector<v1::AuditRecord> out;
+    auto reader = audit::LogReader::Open(gateway::Gateway::AuditDir(region_->gateway_config()));
+    EXPECT_THAT(reader, IsOk());
+    if (!reader.ok()) return out;
+    EXPECT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
+      out.push_back(e.record);
+      return OkStatus();
+    }));
+    return out;
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<testing::CaptureSink> sink_;
+  std::unique_ptr<Region> region_;
+};
+
+TEST_F(ApprovalsTest, ApprovedIsAnsweredAndDeclinedIsRefusedWithTheReason) {
+  ASSERT_OK(StartHolding("politie", "politie-incidenten", 3'600'000));
+  auto c = region_->Coordinator();
+  ASSERT_THAT(c, IsOk());
+  const std::string case_id = OpenCase(**c);
+  ASSERT_FALSE(case_id.empty());
+  const std::string yaml = WriteAgentYaml("politie");
+
+  // Held: no answer yet; the professional sees it, without who it is about.
+  const std::string first = SendHeld(**c, case_id, "politie", "politie-incidenten");
+  auto none = (*c)->AwaitOutcome(first, 300);
+  EXPECT_EQ(none.status().code(), StatusCode::kDeadlineExceeded);
+  auto listed = Cli({"approvals", "list", "--config", yaml});
+  EXPECT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_THAT(listed.output, HasSubstr("1 request(s) wait for a decision"));
+  EXPECT_THAT(listed.output, HasSubstr(HexEncode(first).substr(0, 8)));
+  EXPECT_THAT(listed.output, HasSubstr("politie-incidenten"));
+  EXPECT_THAT(listed.output, HasSubstr("about: victim"));
+  EXPECT_THAT(listed.output, Not(HasSubstr(Region::kBsn)));
+  EXPECT_THAT(listed.output, Not(HasSubstr(kCanaryName)));
+
+  // A decline needs a reason, and one without a BSN in it.
+  auto no_reason = Cli({"approvals", "decline", HexEncode(first).substr(0, 8), "--config", yaml, "--by", "J. Jansen"});
+  EXPECT_NE(no_reason.exit_code, 0);
+  auto bsn_reason = Cli({"approvals", "decline", HexEncode(first).substr(0, 8), "--config", yaml, "--by", "J. Jansen",
+                         "--reason", std::string("over ") + Region::kBsn});
+  EXPECT_EQ(bsn_reason.exit_code, 1);
+  EXPECT_THAT(bsn_reason.output, HasSubstr("personal data"));
+
+  // Approved: the agent answers at its next look.
+  auto approved = Cli({"approvals", "approve", HexEncode(first).substr(0, 8), "--config", yaml, "--by",
+                       "J. Jansen, poortwachter"});
+  EXPECT_EQ(approved.exit_code, 0) << approved.output;
+  EXPECT_THAT(approved.output, HasSubstr("the agent acted on it: answered"));
+  auto delivered = (*c)->AwaitOutcome(first, kWaitMs);
+  ASSERT_THAT(delivered, IsOk());
+  ASSERT_EQ(delivered->kind, Outcome::Kind::kDelivered) << delivered->refusal.reason();
+  ASSERT_EQ(delivered->content.categories_size(), 1);
+  EXPECT_EQ(delivered->content.categories(0).records_size(), 1);
+  auto again = Cli({"approvals", "approve", HexEncode(first).substr(0, 8), "--config", yaml, "--by", "J. Jansen"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.output, HasSubstr("already decided"));
+
+  // Declined: the coordinator gets the professional's reason.
+  const std::string second = SendHeld(**c, case_id, "politie", "politie-incidenten");
+  auto declined = Cli({"approvals", "decline", HexEncode(second).substr(0, 8), "--config", yaml, "--by",
+                       "J. Jansen, poortwachter", "--reason", "lopend onderzoek; nu niet delen"});
+  EXPECT_EQ(declined.exit_code, 0) << declined.output;
+  auto refused = (*c)->AwaitOutcome(second, kWaitMs);
+  ASSERT_THAT(refused, IsOk());
+  ASSERT_EQ(refused->kind, Outcome::Kind::kRefused);
+  EXPECT_EQ(refused->refusal.refused_by(), v1::REFUSED_BY_AGENT);
+  EXPECT_THAT(refused->refusal.reason(), HasSubstr("lopend onderzoek; nu niet delen"));
+
+  // The agent's own log has the hold and both decisions, with who decided.
+  const auto own = AgentRecords("politie");
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_APPROVAL_PENDING), 2u);
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_SOURCE_APPROVED), 1u);
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_SOURCE_DECLINED), 1u);
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_DELIVERED), 1u);
+  for (const auto& r : own) {
+    if (r.event() == v1::AUDIT_EVENT_SOURCE_DECLINED) {
+      EXPECT_THAT(r.reason(), HasSubstr("J. Jansen, poortwachter"));
+    }
+  }
+  EXPECT_EQ(Count(GatewayRecords(), v1::AUDIT_EVENT_APPROVAL_PENDING), 2u);
+  // No identifiers in the logs or in any file the agent keeps.
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(Region::kBsn)));
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
+  const std::string kept = testing::AllBytesUnder(region_->AgentConfigFor("politie").data_dir);
+  EXPECT_EQ(kept.find(Region::kBsn), std::string::npos);
+  EXPECT_EQ(kept.find(kCanaryName), std::string::npos);
+}
+
+TEST_F(ApprovalsTest, NobodyDecidesSoItExpiresWithARefusalAndANotice) {
+  ASSERT_OK(StartHolding("politie", "politie-incidenten", 1'500));
+  auto c = region_->Coordinator();
+  ASSERT_THAT(c, IsOk());
+  const std::string case_id = OpenCase(**c);
+  const std::string id = SendHeld(**c, case_id, "politie", "politie-incidenten");
+  auto refused = (*c)->AwaitOutcome(id, kWaitMs);
+  ASSERT_THAT(refused, IsOk());
+  ASSERT_EQ(refused->kind, Outcome::Kind::kRefused);
+  EXPECT_THAT(refused->refusal.reason(), HasSubstr("approval expired"));
+  // The notice comes too (held in the inbox when it was not sent at once).
+  bool noticed = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+  while (!noticed && std::chrono::steady_clock::now() < deadline) {
+    (void)(*c)->Poll(100, nullptr);
+    for (const auto& n : (*c)->TakeNews().notices) {
+      if (n.kind() != v1::NOTICE_KIND_APPROVAL_EXPIRED) continue;
+      noticed = true;
+      EXPECT_EQ(n.request_id(), id);
+      EXPECT_THAT(client::NoticeText(n), HasSubstr("approval expired"));
+    }
+  }
+  EXPECT_TRUE(noticed);
+  EXPECT_GE(Count(GatewayRecords(), v1::AUDIT_EVENT_APPROVAL_EXPIRED), 1u);
+  // The agent let it go too, and a late decision is refused.
+  const std::string yaml = WriteAgentYaml("politie");
+  bool agent_expired = false;
+  for (int i = 0; i < 40 && !agent_expired; ++i) {
+    agent_expired = Count(AgentRecords("politie"), v1::AUDIT_EVENT_APPROVAL_EXPIRED) == 1;
+    if (!agent_expired) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(agent_expired);
+  auto late = Cli({"approvals", "approve", HexEncode(id).substr(0, 8), "--config", yaml, "--by", "J. Jansen"});
+  EXPECT_EQ(late.exit_code, 1);
+}
+
+TEST_F(ApprovalsTest, AConsentTheSourceRecordsCountsAndItsWithdrawalToo) {
+  ASSERT_OK(region_->StartAgent("ggz"));
+  auto c = region_->Coordinator();
+  ASSERT_THAT(c, IsOk());
+  const std::string case_id = OpenCase(**c);
+  auto ask = [&] {
+    auto id = (*c)->SendRequest({case_id, "ggz", {"ggz-in-zorg"}, "plan-van-aanpak", {"S1"}, ""});
+    EXPECT_THAT(id, IsOk());
+    auto o = (*c)->AwaitOutcome(*id, kWaitMs);
+    EXPECT_THAT(o, IsOk());
+    return o.ok() ? *o : Outcome{};
+  };
+  ASSERT_EQ(ask().kind, Outcome::Kind::kRefused);  // no consent
+  const std::string yaml = WriteAgentYaml("ggz");
+  const std::string until = FormatRfc3339Millis(SystemClock::Get().NowMillis() + 30LL * 86'400'000).substr(0, 10);
+  auto recorded = Cli({"consent", "record", "--config", yaml, "--case", case_id, "--subject", "S1", "--purpose",
+                       "plan-van-aanpak", "--until", until, "--by", "dr. A. de Wit, psychiater"});
+  EXPECT_EQ(recorded.exit_code, 0) << recorded.output;
+  EXPECT_THAT(recorded.output, HasSubstr("the gateway recorded the consent"));
+  Outcome with = ask();
+  EXPECT_EQ(with.kind, Outcome::Kind::kDelivered) << with.refusal.reason();
+  auto bad = Cli({"consent", "record", "--config", yaml, "--case", case_id, "--subject", "S9", "--purpose",
+                  "plan-van-aanpak", "--until", until, "--by", "dr. A. de Wit"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("no subject"));
+  auto withdrawn = Cli({"consent", "withdraw", "--config", yaml, "--case", case_id, "--subject", "S1", "--purpose",
+                        "plan-van-aanpak", "--by", "dr. A. de Wit, psychiater"});
+  EXPECT_EQ(withdrawn.exit_code, 0) << withdrawn.output;
+  EXPECT_EQ(ask().kind, Outcome::Kind::kRefused);
+  const auto own = AgentRecords("ggz");
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED), 1u);
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_SOURCE_CONSENT_WITHDRAWN), 1u);
+  const auto gw = GatewayRecords();
+  EXPECT_EQ(Count(gw, v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED), 1u);
+  EXPECT_EQ(Count(gw, v1::AUDIT_EVENT_SOURCE_CONSENT_WITHDRAWN), 1u);
+}
+
+}  // namespace
+}  // namespace kp
