@@ -185,6 +185,14 @@ std::string RecordDetail(const v1::AuditRecord& r) {
       return "push from " + r.source_partner() + " received by the agent of " + r.recipient_partner();
     case v1::AUDIT_EVENT_RECEIVED:
       return "received from " + r.source_partner() + (r.legal_basis().empty() ? "" : " under " + r.legal_basis());
+    case v1::AUDIT_EVENT_WATCH_STARTED:  // watches and signals (protocol §3.8)
+      return "watch started" + (r.source_partner().empty() ? std::string() : " at " + r.source_partner()) +
+             (r.recipient_partner().empty() ? std::string() : " for " + r.recipient_partner());
+    case v1::AUDIT_EVENT_SIGNAL:
+      return "signal" + (r.source_partner().empty() ? std::string() : " from " + r.source_partner()) +
+             " (no content)";
+    case v1::AUDIT_EVENT_WATCH_ENDED:
+      return "watch ended" + (r.source_partner().empty() ? std::string() : " at " + r.source_partner());
     case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
     case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
     case v1::AUDIT_EVENT_REFERRAL_DECLINED:

@@ -84,6 +84,8 @@ bool IsMoment(const AuditRecord& r) {
     case v1::AUDIT_EVENT_PARTNER_REMOVED:
     case v1::AUDIT_EVENT_HANDOVER_DATA:
     case v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD:
+    case v1::AUDIT_EVENT_WATCH_STARTED:  // watches (protocol §3.8); signals are exchanges
+    case v1::AUDIT_EVENT_WATCH_ENDED:
       return true;
     default:
       return false;
@@ -135,6 +137,10 @@ std::string MomentLabel(const AuditRecord& r) {
       return "handover data to " + h.to();
     case v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD:
       return "handover data withheld from " + h.to();
+    case v1::AUDIT_EVENT_WATCH_STARTED:
+      return "watch at " + r.source_partner();
+    case v1::AUDIT_EVENT_WATCH_ENDED:
+      return "watch ended at " + r.source_partner();
     default:
       return EventName(r.event());
   }
