@@ -25,7 +25,9 @@ struct PolicyArgs {
   std::string tests;
   std::string from, to;
   std::vector<std::string> categories;
-  std::string purpose, phase, justification;
+  std::string purpose, phase, justification, justification_level;
+  std::vector<std::string> subjects;  // --subject ROLE[,age=N][,consent=...]...
+  int acute_hours_ago = -1;
   bool member = false, consent = false, gatekeeper = false, json = false;
 };
 
@@ -52,6 +54,7 @@ nlohmann::json DecisionJson(const Decision& d) {
   for (auto id : d.legal_bases) j["legal_bases"].push_back(std::string(id));
   j["reason"] = d.reason;
   j["policy_sha256"] = std::string(d.policy_sha256);
+  j["needs_source_approval"] = d.needs_source_approval;
   if (d.effect == policy::Effect::kPermit) {
     nlohmann::json ob;
     ob["fields"] = nlohmann::json::object();
@@ -60,6 +63,7 @@ nlohmann::json DecisionJson(const Decision& d) {
       for (auto f : cf.fields) list.push_back(std::string(f));
     }
     ob["retention_days"] = d.obligations.retention_days;
+    ob["retention_from"] = d.obligations.retention_from_closure ? "closure" : "delivery";
     ob["no_onward_sharing"] = d.obligations.no_onward_sharing;
     ob["notify_privacy_officer"] = d.obligations.notify_privacy_officer;
     j["obligations"] = ob;
@@ -85,7 +89,11 @@ void PrintDecision(const Decision& d, const policy::Policy& p, std::ostream& out
       for (auto f : cf.fields) out << " " << f;
       out << "\n";
     }
-    out << "  retention: " << d.obligations.retention_days << " days\n";
+    out << "  retention: " << d.obligations.retention_days << " days from "
+        << (d.obligations.retention_from_closure ? "the case's closure" : "delivery") << "\n";
+    if (d.needs_source_approval) {
+      out << "  source approval: the source partner's professional must approve it first (the agent holds it)\n";
+    }
     out << "  no onward sharing: " << (d.obligations.no_onward_sharing ? "yes" : "no") << "\n";
     out << "  notify privacy officer: " << (d.obligations.notify_privacy_officer ? "yes" : "no") << "\n";
   }
@@ -125,10 +133,34 @@ Status RunExplain(const PolicyArgs& a, CliContext& ctx) {
   r.phase = a.phase;
   r.requester_is_member = a.member;
   r.gatekeeper_approved = a.gatekeeper;
-  r.justification_level = policy::AssessJustification(a.justification, nullptr);
-  policy::SubjectFacts subject;
-  if (a.consent) subject.consent_givers = policy::kGiverSubject;
-  r.subjects.push_back(subject);
+  r.now_ms = policy::kDefaultTestNowMs;
+  if (a.justification_level.empty()) {
+    r.justification_level = policy::AssessJustification(a.justification, nullptr);
+  } else if (a.justification_level == "none" || a.justification_level == "text" ||
+             a.justification_level == "weighing") {
+    r.justification_level = a.justification_level == "weighing" ? policy::Justification::kWeighing
+                            : a.justification_level == "text"   ? policy::Justification::kText
+                                                                : policy::Justification::kNone;
+  } else {
+    return InvalidArgumentError("--justification-level must be none, text or weighing");
+  }
+  r.acute_phase_since_ms = r.now_ms - int64_t{std::max(a.acute_hours_ago, 0)} * 3'600'000;
+  std::vector<policy::TestSubject> subjects;
+  for (const auto& spec : a.subjects) {
+    KP_ASSIGN_OR_RETURN(policy::TestSubject s, policy::ParseSubjectSpec(spec));
+    if (a.consent && s.consent_givers == 0) s.consent_givers = policy::kGiverSubject;
+    subjects.push_back(std::move(s));
+  }
+  if (subjects.empty()) {
+    policy::SubjectFacts subject;
+    if (a.consent) {
+      subject.consent_givers = policy::kGiverSubject;
+      subject.consent_recorded_ms = r.now_ms;
+    }
+    r.subjects.push_back(subject);
+  } else {
+    r.subjects = policy::SubjectsAt(subjects, r.now_ms);
+  }
   KP_RETURN_IF_ERROR(CheckNames(*p, r));
   Decision d = p->Decide(r);
   if (a.json) {
@@ -198,7 +230,14 @@ void RegisterPolicyCommand(CLI::App& app, CliContext& ctx) {
     cmd->add_flag("--member", a->member, "The recipient is a member of the case");
     cmd->add_flag("--consent", a->consent, "Consent is recorded for the subject and purpose");
     cmd->add_flag("--gatekeeper", a->gatekeeper, "A gatekeeper's approval is recorded");
-    cmd->add_option("--justification", a->justification, "The written justification");
+    cmd->add_option("--justification", a->justification, "The written justification (assessed as the agent does)");
+    cmd->add_option("--justification-level", a->justification_level,
+                    "The justification's level instead: none, text or weighing (a complete weighing)");
+    cmd->add_option("--subject", a->subjects,
+                    "A subject of the request (repeatable): ROLE[,age=N][,consent=subject+parents]"
+                    "[,consent-days-ago=N][,by-source]");
+    cmd->add_option("--acute-hours-ago", a->acute_hours_ago,
+                    "The case's current acute phase began this many hours ago (within_hours_of_acute)");
     cmd->add_flag("--json", a->json, "Print the decision as JSON");
   }
   {

@@ -40,6 +40,18 @@ std::string JoinBits(const Names& names, uint64_t bits) {
   return out;
 }
 
+// "victim, child": the subject roles in `bits`.
+std::string JoinRoles(uint8_t bits) {
+  std::string out;
+  for (int i = 0; i < kSubjectRoleCount; ++i) {
+    if (bits & (1U << i)) {
+      if (!out.empty()) out += ", ";
+      out += kSubjectRoleIds[i];
+    }
+  }
+  return out;
+}
+
 void AppendSorted(std::vector<std::string_view>& out) {
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -52,17 +64,64 @@ bool HasNonBlank(std::string_view text) {
                      [](char c) { return !std::isspace(static_cast<unsigned char>(c)); });
 }
 
-// TODO(issue 16, policy helper): placeholders, weighing answers.
-Justification AssessJustification(std::string_view text, const WeighingAnswers* weighing) {
-  if (weighing != nullptr && HasNonBlank(weighing->consent) && HasNonBlank(weighing->harm) &&
-      HasNonBlank(weighing->no_other_way) && HasNonBlank(weighing->effect) && HasNonBlank(weighing->minimum) &&
-      HasNonBlank(weighing->approver)) {
-    return Justification::kWeighing;
+namespace {
+
+// Lower-cased, trimmed, inner white space collapsed, one final '.' dropped.
+std::string Normalised(std::string_view text) {
+  std::string out;
+  bool space = false;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isspace(c)) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += static_cast<char>(c < 0x80 ? std::tolower(c) : c);
   }
-  return HasNonBlank(text) ? Justification::kText : Justification::kNone;
+  if (out.size() > 1 && out.back() == '.') out.pop_back();
+  return out;
 }
 
-bool SaysSomething(std::string_view text) { return HasNonBlank(text); }
+// Placeholders that say nothing, as Normalised() leaves them.
+constexpr std::string_view kPlaceholders[] = {
+    ".",  "-",   "--",   "x",   "?",    "n.v.t",    "nvt",         "n/a",       "na",
+    "geen", "nee", "idem", "onbekend", "zie dossier", "zie boven", "zie bijlage"};
+
+// Whether `text` is no placeholder and has at least `min_words` words (runs
+// of letters or digits) and `min_letters` letters (a multi-byte UTF-8
+// character counts as one).
+bool Substantial(std::string_view text, int min_words, int min_letters) {
+  const std::string n = Normalised(text);
+  for (std::string_view p : kPlaceholders) {
+    if (n == p) return false;
+  }
+  int words = 0, letters = 0;
+  bool in_word = false;
+  for (char ch : n) {
+    const auto c = static_cast<unsigned char>(ch);
+    const bool letter = std::isalpha(c) || c >= 0xC0;  // a UTF-8 lead byte: one letter
+    const bool part = letter || std::isdigit(c) || (c >= 0x80 && c < 0xC0);
+    if (letter) ++letters;
+    if (part && !in_word) ++words;
+    in_word = part;
+  }
+  return words >= min_words && letters >= min_letters;
+}
+
+}  // namespace
+
+bool SaysSomething(std::string_view text) { return Substantial(text, 2, 10); }
+
+Justification AssessJustification(std::string_view text, const WeighingAnswers* weighing) {
+  if (weighing != nullptr && SaysSomething(weighing->consent) && SaysSomething(weighing->harm) &&
+      SaysSomething(weighing->no_other_way) && SaysSomething(weighing->effect) && SaysSomething(weighing->minimum) &&
+      Substantial(weighing->approver, 2, 5)) {
+    return Justification::kWeighing;
+  }
+  return SaysSomething(text) ? Justification::kText : Justification::kNone;
+}
 
 int SubjectRoleIndex(std::string_view id) {
   for (int i = 0; i < kSubjectRoleCount; ++i) {
@@ -140,17 +199,58 @@ bool Policy::HasCode(const std::vector<Code>& codes, std::string_view id) {
   return false;
 }
 
+namespace {
+
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kHourMs = 3'600'000;
+
+std::string GiverNames(uint8_t givers) {
+  std::string out;
+  if (givers & kGiverSubject) out = "subject";
+  if (givers & kGiverParents) out += out.empty() ? "parents" : ", parents";
+  return out.empty() ? "nobody" : out;
+}
+
+std::string RoleText(std::string_view role) {
+  return role.empty() ? std::string("subject of no stated role") : std::string(role);
+}
+
+}  // namespace
+
 bool Policy::ConsentHolds(const Request& request, bool by_source_only, std::string* why) const {
   auto fail = [why](std::string text) {
     if (why != nullptr) *why = std::move(text);
     return false;
   };
-  if (request.subjects.empty()) return fail("the request names no subject");
+  if (request.subjects.empty()) return fail("the request names no subject, so no consent can be shown");
+  const bool one = request.subjects.size() == 1;
   for (const SubjectFacts& s : request.subjects) {
-    const std::string role = s.role.empty() ? std::string("subject") : std::string(s.role);
-    if (s.consent_givers == 0) return fail("no consent recorded for the " + role + " and this purpose");
+    const std::string role = RoleText(s.role);
+    if (s.consent_givers == 0) {
+      return fail(one ? "no consent recorded for this subject and purpose"
+                      : "no consent recorded for the " + role + " and this purpose");
+    }
     if (by_source_only && !s.consent_by_source) {
       return fail("no consent recorded by the source partner itself for the " + role);
+    }
+    if (consent_.max_days > 0 && request.now_ms - s.consent_recorded_ms >= consent_.max_days * kDayMs) {
+      return fail("the consent for the " + role + " was recorded more than " + std::to_string(consent_.max_days) +
+                  " days ago (consent.max_days)");
+    }
+    if (consent_.age_rule.empty()) continue;
+    if (s.age_years < 0 && s.role == "child") {
+      return fail("the age of the child was not stated with the consent (the age rule needs it)");
+    }
+    for (const ConsentBand& band : consent_.age_rule) {
+      if (band.below >= 0 && (s.age_years < 0 || s.age_years >= band.below)) continue;
+      if ((s.consent_givers & band.givers) != band.givers) {
+        return fail("the consent for the " + role +
+                    (s.age_years >= 0 ? " (age " + std::to_string(s.age_years) + ")" : std::string()) +
+                    " was given by " + GiverNames(s.consent_givers) + "; the age rule needs " +
+                    GiverNames(band.givers) +
+                    (band.below >= 0 ? " below " + std::to_string(band.below) : std::string(" at this age")));
+      }
+      break;
     }
   }
   return true;
@@ -228,48 +328,106 @@ Decision Policy::Decide(const Request& request) const {
     if (c < 0) return refuse("unknown data category '" + std::string(name) + "'");
     requested |= Bit(c);
   }
-  const uint8_t present = (request.requester_is_member ? kConditionMember : 0) |
-                          (ConsentHolds(request, false, nullptr) ? kConditionConsent : 0) |
-                          (request.gatekeeper_approved ? kConditionGatekeeper : 0) |
-                          (request.justification_level >= Justification::kText ? kConditionJustification : 0);
+  std::string consent_why, source_consent_why;
+  const bool consent_any = ConsentHolds(request, false, &consent_why);
+  const bool consent_source = consent_any && ConsentHolds(request, true, &source_consent_why);
+  if (!consent_any) source_consent_why = consent_why;
+  const uint8_t present = static_cast<uint8_t>(
+      (request.requester_is_member ? kConditionMember : 0) | (consent_any ? kConditionConsent : 0) |
+      (request.gatekeeper_approved ? kConditionGatekeeper : 0) |
+      (request.justification_level >= Justification::kText ? kConditionJustification : 0) |
+      (request.justification_level == Justification::kWeighing ? kConditionWeighing : 0) | kConditionSourceApproval);
   const uint64_t purpose_bit = Bit(purpose), phase_bit = Bit(phase);
   const uint64_t role_bit = role >= 0 ? Bit(role) : 0;
   const bool several = std::popcount(requested) > 1;
+  // The subjects' roles (bits over kSubjectRoleIds); a subject of no known
+  // role fits no subject_roles list.
+  uint8_t any_roles = 0;
+  bool unknown_role = false;
+  for (const SubjectFacts& s : request.subjects) {
+    const int i = SubjectRoleIndex(s.role);
+    if (i < 0) {
+      unknown_role = true;
+    } else {
+      any_roles |= static_cast<uint8_t>(1U << i);
+    }
+  }
+  // Hours since the acute phase began; -1 when the case is not in it.
+  int64_t acute_hours = -1;
+  if (acute_.defined && request.phase == acute_.phase && request.acute_phase_since_ms > 0 &&
+      request.now_ms >= request.acute_phase_since_ms) {
+    acute_hours = (request.now_ms - request.acute_phase_since_ms) / kHourMs;
+  }
+  auto within_acute = [&](const Rule& rule) {
+    return rule.within_hours_of_acute == 0 ||
+           (acute_hours >= 0 && request.now_ms - request.acute_phase_since_ms <
+                                    int64_t{rule.within_hours_of_acute} * kHourMs);
+  };
+  // What a permit lacks: Condition bits, plus these two of its own.
+  constexpr uint16_t kMissingRole = 0x100, kMissingTime = 0x200;
+  auto missing_of = [&](const Rule& rule) {
+    uint8_t has = present;
+    if (rule.legal_basis >= 0 && legal_bases_[rule.legal_basis].consent_by_source && !consent_source) {
+      has = static_cast<uint8_t>(has & ~kConditionConsent);
+    }
+    uint16_t missing = rule.conditions & static_cast<uint8_t>(~has);
+    if (rule.subject_roles != 0 && (unknown_role || (any_roles & ~rule.subject_roles) != 0)) missing |= kMissingRole;
+    if (!within_acute(rule)) missing |= kMissingTime;
+    return missing;
+  };
 
-  // Per category: forbids win; else the holding permits; else the permit that
-  // is nearest to holding (fewest missing conditions; ties: lowest id).
+  // Per category: never_shared and forbids win; else the holding permits;
+  // else the permit that is nearest to holding (fewest missing; ties: lowest id).
   std::vector<std::string_view> forbidding, blocking;
   std::string refusals;  // reasons for the categories that are not permitted
   int retention = 0;
+  bool all_from_closure = true;
   bool any_refused = false;
   for (uint64_t rest = requested; rest != 0; rest &= rest - 1) {
     const int c = std::countr_zero(rest);
+    if (never_categories_ & Bit(c)) {
+      for (const NeverShared& n : never_shared_) {
+        if (n.category != c || n.field >= 0) continue;
+        any_refused = true;
+        forbidding.push_back(n.id);
+        if (!refusals.empty()) refusals += "; ";
+        refusals += n.id + ": category " + categories_[c].id + " is never shared";
+        if (!n.reason.empty()) refusals += " (" + n.reason + ")";
+        break;
+      }
+      continue;
+    }
     const Entry* begin = entries_.data() + offsets_[Cell(from, to, c)];
     const Entry* end = entries_.data() + offsets_[Cell(from, to, c) + 1];
     bool forbidden = false, permitted = false;
+    bool approval = true;  // every holding permit needs the source's approval
     uint64_t fields = ~uint64_t{0};
     const Rule* forbid_rule = nullptr;
     const Rule* nearest = nullptr;
-    uint8_t nearest_missing = 0;
+    uint16_t nearest_missing = 0;
     for (const Entry* e = begin; e != end; ++e) {
       const Rule& rule = rules_[e->rule];
       if (!(rule.purposes & purpose_bit) || !(rule.phases & phase_bit)) continue;
       if (!e->any_role && !(e->roles & role_bit)) continue;
       if (rule.effect == Effect::kDeny) {
+        if (rule.subject_roles != 0 && (rule.subject_roles & any_roles) == 0) continue;
         forbidden = true;
         if (forbid_rule == nullptr) forbid_rule = &rule;
         forbidding.push_back(rule.id);
         continue;
       }
-      const uint8_t missing = rule.conditions & static_cast<uint8_t>(~present);
+      const uint16_t missing = missing_of(rule);
       if (missing == 0) {
         permitted = true;
         for (const auto& [cat, bits] : rule.fields) {
           if (cat == c) fields &= bits;
         }
-        retention = retention == 0 ? rule.retention_days : std::min(retention, rule.retention_days);
+        const int days = rule.retention_dossier ? partners_[to].dossier_retention_days : rule.retention_days;
+        retention = retention == 0 ? days : std::min(retention, days);
+        all_from_closure &= rule.retention_from_closure;
         d.obligations.no_onward_sharing |= rule.no_onward_sharing;
         d.obligations.notify_privacy_officer |= rule.notify_privacy_officer;
+        approval &= (rule.conditions & kConditionSourceApproval) != 0;
         d.rule_ids.push_back(rule.id);
         d.legal_bases.push_back(legal_bases_[rule.legal_basis].id);
       } else if (nearest == nullptr || std::popcount(missing) < std::popcount(nearest_missing)) {
@@ -282,11 +440,15 @@ Decision Policy::Decide(const Request& request) const {
       if (!refusals.empty()) refusals += "; ";
       if (several) refusals += categories_[c].id + ": ";
       refusals += "rule " + forbid_rule->id + " forbids sharing " + categories_[c].id;
+      if (forbid_rule->subject_roles != 0) {
+        refusals += " about a " + JoinRoles(static_cast<uint8_t>(forbid_rule->subject_roles & any_roles));
+      }
       if (!forbid_rule->explanation.empty()) refusals += " (" + forbid_rule->explanation + ")";
       refusals += "; no request of this kind can be permitted";
       continue;
     }
     if (permitted) {
+      d.needs_source_approval |= approval;
       std::vector<std::string_view> names;
       for (size_t f = 0; f < categories_[c].fields.size(); ++f) {
         if (fields & Bit(static_cast<int>(f))) names.push_back(categories_[c].fields[f]);
@@ -299,15 +461,44 @@ Decision Policy::Decide(const Request& request) const {
     if (several) refusals += categories_[c].id + ": ";
     if (nearest != nullptr) {
       blocking.push_back(nearest->id);
+      const uint8_t conditions = static_cast<uint8_t>(nearest_missing & 0xFF);
       int count = 0;
-      for (uint8_t m = nearest_missing; m != 0; m &= m - 1, ++count) {
+      const bool by_source =
+          nearest->legal_basis >= 0 && legal_bases_[nearest->legal_basis].consent_by_source;
+      for (uint8_t m = conditions; m != 0; m &= m - 1, ++count) {
         if (count > 0) refusals += ", and ";
-        refusals += MissingText(static_cast<Condition>(m & -m));
+        const auto cond = static_cast<Condition>(m & -m);
+        refusals += cond == kConditionConsent ? (by_source ? source_consent_why : consent_why)
+                                              : std::string(MissingText(cond));
       }
-      refusals += "; rule " + nearest->id + (count > 1 ? " requires them" : " requires it");
-      if (nearest->legal_basis >= 0 &&
-          (legal_bases_[nearest->legal_basis].required_conditions & nearest_missing)) {
-        refusals += " (legal basis " + legal_bases_[nearest->legal_basis].id + ")";
+      if (count > 0) {
+        refusals += "; rule " + nearest->id + (count > 1 ? " requires them" : " requires it");
+        if (nearest->legal_basis >= 0 && (legal_bases_[nearest->legal_basis].required_conditions & conditions)) {
+          refusals += " (legal basis " + legal_bases_[nearest->legal_basis].id + ")";
+        }
+      }
+      if (nearest_missing & kMissingRole) {
+        if (count > 0) refusals += "; ";
+        std::string about;
+        if (unknown_role) {
+          about = "a subject of no stated role";
+        } else {
+          about = "a " + JoinRoles(static_cast<uint8_t>(any_roles & ~nearest->subject_roles));
+        }
+        refusals += "the request is about " + about + "; rule " + nearest->id + " permits it only about " +
+                    JoinRoles(nearest->subject_roles);
+        ++count;
+      }
+      if (nearest_missing & kMissingTime) {
+        if (count > 0) refusals += "; ";
+        const std::string hours = std::to_string(nearest->within_hours_of_acute);
+        if (acute_hours < 0) {
+          refusals += "the case is not in the acute phase (" + acute_.phase + "); rule " + nearest->id +
+                      " holds only in its first " + hours + " hours";
+        } else {
+          refusals += "the first " + hours + " hours of the acute phase have passed (it began " +
+                      std::to_string(acute_hours) + " hours ago); rule " + nearest->id + " holds only within them";
+        }
       }
       continue;
     }
@@ -343,6 +534,7 @@ Decision Policy::Decide(const Request& request) const {
   AppendSorted(d.rule_ids);
   AppendSorted(d.legal_bases);
   d.obligations.retention_days = retention;
+  d.obligations.retention_from_closure = all_from_closure;
   std::sort(d.obligations.fields.begin(), d.obligations.fields.end(),
             [](const CategoryFields& a, const CategoryFields& b) { return a.category < b.category; });
   d.reason = "permitted by rule";

@@ -71,8 +71,12 @@ class PolicyCompiler {
   void ReadPurposes(const Node& node);
   void ReadCategories(const Node& node);
   void ReadLegalBases(const Node& node);
+  void ReadConsent(const Node& node);
+  void ReadNeverShared(const Node& node);
   void ReadRules(const Node& node);
   void ReadRule(const Node& item);
+  uint8_t SubjectRoles(const Node& node);
+  void LintNeverShared();
   void LintShadowedRules();
 
   std::unique_ptr<Policy> policy_;
@@ -81,6 +85,9 @@ class PolicyCompiler {
   std::map<std::string, config::Mark> partner_marks_, role_marks_, phase_marks_, purpose_marks_,
       category_marks_, basis_marks_, rule_marks_;
   NameIndex basis_index_;
+  // Per rule id: where its obligations list each never-shared field (lint).
+  std::map<std::string, std::vector<std::pair<int, std::pair<int, config::Mark>>>> rule_field_marks_;
+  std::map<std::string, std::vector<std::pair<int, config::Mark>>> rule_category_marks_;
 };
 
 namespace {
@@ -115,7 +122,8 @@ uint8_t PolicyCompiler::Conditions(const Node& node) {
   uint8_t bits = 0;
   for (const auto& [name, at] : TextList(node, "conditions")) {
     bool found = false;
-    for (Condition c : {kConditionMember, kConditionConsent, kConditionGatekeeper, kConditionJustification}) {
+    for (Condition c : {kConditionMember, kConditionConsent, kConditionGatekeeper, kConditionJustification,
+                        kConditionWeighing, kConditionSourceApproval}) {
       if (name == ConditionName(c)) {
         bits |= c;
         found = true;
@@ -123,7 +131,8 @@ uint8_t PolicyCompiler::Conditions(const Node& node) {
     }
     if (!found) {
       Error(at,
-            "unknown condition " + Quote(name) + " (expected member, consent, gatekeeper, justification)");
+            "unknown condition " + Quote(name) +
+                " (expected member, consent, gatekeeper, justification, weighing, source_approval)");
     }
   }
   return bits;
@@ -179,7 +188,7 @@ void PolicyCompiler::ReadMeta(const Node& node) {
 
 void PolicyCompiler::ReadPartners(const Node& node) {
   for (const Node& item : Items(node, "partners")) {
-    auto f = ReadMap(item, "a partner", {"id", "name"}, {"id"});
+    auto f = ReadMap(item, "a partner", {"id", "name", "dossier_retention_days", "dossier_basis"}, {"id"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "partner id");
     if (!id ||
@@ -188,6 +197,20 @@ void PolicyCompiler::ReadPartners(const Node& node) {
     }
     Policy::Partner p{*id, ""};
     if (f->Has("name")) p.name = Text(f->Get("name"), "name").value_or("");
+    if (f->Has("dossier_retention_days")) {
+      p.dossier_retention_days =
+          Int(f->Get("dossier_retention_days"), "dossier_retention_days", 1, 36500).value_or(0);
+      if (!f->Has("dossier_basis")) {
+        Error(f->Get("dossier_retention_days"),
+              "a partner with dossier_retention_days needs its dossier_basis (the citation)");
+      }
+    }
+    if (f->Has("dossier_basis")) {
+      p.dossier_basis = Text(f->Get("dossier_basis"), "dossier_basis").value_or("");
+      if (!f->Has("dossier_retention_days")) {
+        Error(f->Get("dossier_basis"), "dossier_basis goes with dossier_retention_days (the term it sets)");
+      }
+    }
     policy_->partners_.push_back(std::move(p));
   }
 }
@@ -347,7 +370,7 @@ void PolicyCompiler::ReadLegalBases(const Node& node) {
   for (const Node& item : Items(node, "legal_bases")) {
     auto f = ReadMap(item, "a legal basis",
                      {"id", "citation", "senders", "categories", "max_retention_days", "requires",
-                      "art9_ground", "art10_ground", "regime"},
+                      "art9_ground", "art10_ground", "regime", "consent_by", "allows_dossier_retention"},
                      {"id", "citation", "senders", "categories", "max_retention_days"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "legal basis id");
@@ -367,7 +390,172 @@ void PolicyCompiler::ReadLegalBases(const Node& node) {
     if (f->Has("art9_ground")) b.art9_ground = Bool(f->Get("art9_ground"), "art9_ground").value_or(false);
     if (f->Has("art10_ground")) b.art10_ground = Bool(f->Get("art10_ground"), "art10_ground").value_or(false);
     if (f->Has("regime")) b.regime = Regime(f->Get("regime")).value_or(Policy::Regime::kAvg);
+    if (f->Has("consent_by")) {
+      const Node at = f->Get("consent_by");
+      if (at.IsScalar() && at.Scalar() == "source") {
+        b.consent_by_source = true;
+        if (!(b.required_conditions & kConditionConsent)) {
+          Error(at, "legal basis " + Quote(b.id) + " says consent_by: source, so it must list consent in requires");
+        }
+      } else {
+        Error(at, "consent_by must be source (leave it out for any recorded consent)");
+      }
+    }
+    if (f->Has("allows_dossier_retention")) {
+      b.allows_dossier_retention =
+          Bool(f->Get("allows_dossier_retention"), "allows_dossier_retention").value_or(false);
+    }
     policy_->legal_bases_.push_back(std::move(b));
+  }
+}
+
+uint8_t PolicyCompiler::SubjectRoles(const Node& node) {
+  uint8_t bits = 0;
+  for (const auto& [name, at] : TextList(node, "subject_roles")) {
+    const int i = SubjectRoleIndex(name);
+    if (i < 0) {
+      Error(at, "unknown subject role " + Quote(name) +
+                    " (expected victim, child, suspected-perpetrator, housemate, parent)");
+    } else {
+      bits |= static_cast<uint8_t>(1U << i);
+    }
+  }
+  if (bits == 0 && node.IsSequence() && node.size() == 0) Error(node, "subject_roles lists at least one role");
+  return bits;
+}
+
+void PolicyCompiler::ReadConsent(const Node& node) {
+  auto f = ReadMap(node, "consent", {"max_days", "age_rule"}, {});
+  if (!f) return;
+  Policy::ConsentRules& c = policy_->consent_;
+  c.defined = true;
+  if (f->Has("max_days")) c.max_days = Int(f->Get("max_days"), "max_days", 1, 3650).value_or(0);
+  if (!f->Has("age_rule")) return;
+  int last_below = -1;
+  bool open_ended = false;
+  for (const Node& item : Items(f->Get("age_rule"), "age_rule")) {
+    auto band = ReadMap(item, "an age band", {"below", "given_by"}, {"given_by"});
+    if (!band) continue;
+    if (open_ended) {
+      Error(item, "no age band can follow the band without 'below' (it already covers every age)");
+      continue;
+    }
+    Policy::ConsentBand b;
+    b.givers = 0;
+    if (band->Has("below")) {
+      b.below = Int(band->Get("below"), "below", 1, 150).value_or(-1);
+      if (b.below >= 0 && b.below <= last_below) {
+        Error(band->Get("below"), "the age_rule's bands must have increasing 'below'");
+      }
+      if (b.below >= 0) last_below = b.below;
+    } else {
+      open_ended = true;
+    }
+    if (band->Has("given_by")) {
+      for (const auto& [name, at] : TextList(band->Get("given_by"), "given_by")) {
+        if (name == "subject") {
+          b.givers |= kGiverSubject;
+        } else if (name == "parents") {
+          b.givers |= kGiverParents;
+        } else {
+          Error(at, "unknown consent giver " + Quote(name) + " (expected subject, parents)");
+        }
+      }
+      if (b.givers == 0 && band->Get("given_by").IsSequence() && band->Get("given_by").size() == 0) {
+        Error(band->Get("given_by"), "given_by lists subject, parents or both");
+      }
+    }
+    c.age_rule.push_back(b);
+  }
+  if (!c.age_rule.empty() && !open_ended) {
+    Error(f->Get("age_rule"), "the age_rule must end with a band without 'below' (for adults and unstated ages)");
+  }
+}
+
+void PolicyCompiler::ReadNeverShared(const Node& node) {
+  Policy& p = *policy_;
+  std::map<std::string, config::Mark> seen;
+  for (const Node& item : Items(node, "never_shared")) {
+    auto f = ReadMap(item, "a never_shared entry", {"id", "category", "field", "reason"}, {"id", "reason"});
+    if (!f || !f->Has("id")) continue;
+    auto id = Id(f->Get("id"), "never_shared id");
+    if (!id) continue;
+    if (auto it = seen.find(*id); it != seen.end()) {
+      Error(f->Get("id"), "duplicate never_shared id " + Quote(*id) + " (first defined at line " +
+                              std::to_string(it->second.line) + ")");
+      continue;
+    }
+    seen.emplace(*id, f->Get("id").mark());
+    Policy::NeverShared n;
+    n.id = *id;
+    n.location = {item.mark().line, item.mark().column};
+    if (f->Has("reason")) n.reason = Text(f->Get("reason"), "reason").value_or("");
+    if (f->Has("category") == f->Has("field")) {
+      Error(item, "a never_shared entry names either a category or a field (category.field), not both");
+      continue;
+    }
+    if (f->Has("category")) {
+      auto name = Text(f->Get("category"), "category");
+      if (!name) continue;
+      n.category = Resolve(*name, f->Get("category"), p.category_index_, "category");
+      if (n.category < 0) continue;
+      p.never_categories_ |= Bit(n.category);
+    } else {
+      auto name = Text(f->Get("field"), "field");
+      if (!name) continue;
+      const auto dot = name->find('.');
+      if (dot == std::string::npos) {
+        Error(f->Get("field"), "field must be written category.field");
+        continue;
+      }
+      n.category = Resolve(name->substr(0, dot), f->Get("field"), p.category_index_, "category");
+      if (n.category < 0) continue;
+      const auto& fields = p.categories_[static_cast<size_t>(n.category)].fields;
+      auto pos = std::find(fields.begin(), fields.end(), name->substr(dot + 1));
+      if (pos == fields.end()) {
+        Error(f->Get("field"), "category " + Quote(name->substr(0, dot)) + " has no field " +
+                                   Quote(name->substr(dot + 1)));
+        continue;
+      }
+      n.field = static_cast<int>(pos - fields.begin());
+    }
+    p.never_shared_.push_back(std::move(n));
+  }
+}
+
+// A permit may not cover a never category nor allow a never field. Runs
+// after the rules are read; also drops never fields from every rule (so the
+// engine never gives one, even if a future lint gap let one through).
+void PolicyCompiler::LintNeverShared() {
+  Policy& p = *policy_;
+  for (const auto& n : p.never_shared_) {
+    if (rule_marks_.count(n.id) != 0) {
+      Error(rule_marks_[n.id], "never_shared id " + Quote(n.id) + " is also a rule id");
+    }
+  }
+  for (auto& rule : p.rules_) {
+    if (rule.effect != Effect::kPermit) continue;
+    for (const auto& n : p.never_shared_) {
+      if (n.field < 0) {
+        for (const auto& [c, at] : rule_category_marks_[rule.id]) {
+          if (c == n.category) {
+            Error(at, "rule " + Quote(rule.id) + " covers category " + Quote(p.categories_[c].id) +
+                          ", which never_shared entry " + Quote(n.id) + " says is never shared");
+          }
+        }
+        continue;
+      }
+      for (const auto& [c, field_at] : rule_field_marks_[rule.id]) {
+        if (c == n.category && field_at.first == n.field) {
+          Error(field_at.second, "field " + Quote(p.categories_[c].id + "." + p.categories_[c].fields[n.field]) +
+                                     " is never shared (never_shared entry " + Quote(n.id) +
+                                     "); remove it from the rule's fields");
+        }
+      }
+      for (auto& [c, bits] : rule.fields) {
+        if (c == n.category) bits &= ~Bit(n.field);
+      }
+    }
   }
 }
 
@@ -385,7 +573,7 @@ void PolicyCompiler::ReadRule(const Node& item) {
   Policy& p = *policy_;
   auto f = ReadMap(item, "a rule",
                    {"id", "effect", "from", "to", "categories", "purposes", "phases", "legal_basis",
-                    "conditions", "obligations", "explanation"},
+                    "conditions", "obligations", "explanation", "subject_roles", "within_hours_of_acute"},
                    {"id", "effect", "categories"});
   if (!f || !f->Has("id") || !f->Has("effect")) return;
   auto id = Id(f->Get("id"), "rule id");
@@ -470,6 +658,7 @@ void PolicyCompiler::ReadRule(const Node& item) {
       if (i >= 0) {
         r.categories |= Bit(i);
         cats.emplace_back(i, at);
+        rule_category_marks_[r.id].emplace_back(i, at.mark());
       } else {
         all_categories_known = false;
       }
@@ -499,9 +688,10 @@ void PolicyCompiler::ReadRule(const Node& item) {
     }
   }
   if (f->Has("explanation")) r.explanation = Text(f->Get("explanation"), "explanation").value_or("");
+  if (f->Has("subject_roles")) r.subject_roles = SubjectRoles(f->Get("subject_roles"));
 
   if (!permit) {
-    for (const char* k : {"legal_basis", "conditions", "obligations"}) {
+    for (const char* k : {"legal_basis", "conditions", "obligations", "within_hours_of_acute"}) {
       if (f->Has(k)) Error(f->Get(k), std::string("a forbid rule takes no ") + k);
     }
     if (diagnostics_.size() == errors_before) p.rules_.push_back(std::move(r));
@@ -518,6 +708,15 @@ void PolicyCompiler::ReadRule(const Node& item) {
     if (r.legal_basis >= 0) basis = &p.legal_bases_[r.legal_basis];
   }
   if (f->Has("conditions")) r.conditions = Conditions(f->Get("conditions"));
+  if (f->Has("within_hours_of_acute")) {
+    const Node at = f->Get("within_hours_of_acute");
+    r.within_hours_of_acute = Int(at, "within_hours_of_acute", 1, 720).value_or(0);
+    if (!p.acute_.defined) {
+      Error(at, "within_hours_of_acute needs the acute block (acute: phase, window_hours, partners, hand_over_to)");
+    } else if (const int ap = p.PhaseIndex(p.acute_.phase); ap >= 0 && !(r.phases & Bit(ap))) {
+      Error(at, "within_hours_of_acute: the rule's phases do not include the acute phase " + Quote(p.acute_.phase));
+    }
+  }
   if (basis != nullptr) {
     r.conditions |= basis->required_conditions;
     for (const auto& [s, at] : senders) {
@@ -558,14 +757,42 @@ void PolicyCompiler::ReadRule(const Node& item) {
   if (!f->Has("obligations")) {
     Error(item, "a permit rule must state its obligations (fields and retention_days)");
   } else if (auto ob = ReadMap(f->Get("obligations"), "obligations",
-                               {"fields", "retention_days", "no_onward_sharing", "notify_privacy_officer"},
+                               {"fields", "retention_days", "retention_from", "no_onward_sharing",
+                                "notify_privacy_officer"},
                                {"fields", "retention_days"})) {
-    if (ob->Has("retention_days")) {
+    if (ob->Has("retention_days") && ob->Get("retention_days").IsScalar() &&
+        ob->Get("retention_days").Scalar() == "dossier") {
+      // The recipient's statutory dossier term: every recipient must have one.
+      Node at = ob->Get("retention_days");
+      r.retention_dossier = true;
+      for (const Policy::Target& t : r.to) {
+        if (t.partner < 0) continue;
+        const Policy::Partner& to = p.partners_[static_cast<size_t>(t.partner)];
+        if (to.dossier_retention_days == 0) {
+          Error(at, "retention_days: dossier, but recipient " + Quote(to.id) + " has no dossier_retention_days");
+        } else {
+          r.retention_days = r.retention_days == 0 ? to.dossier_retention_days
+                                                   : std::min(r.retention_days, to.dossier_retention_days);
+        }
+      }
+      if (basis != nullptr && !basis->allows_dossier_retention) {
+        Error(at, "legal basis " + Quote(basis->id) +
+                      " does not allow the recipient's dossier term (allows_dossier_retention: true)");
+      }
+    } else if (ob->Has("retention_days")) {
       Node at = ob->Get("retention_days");
       r.retention_days = Int(at, "retention_days", 1, 36500).value_or(0);
       if (basis != nullptr && r.retention_days > basis->max_retention_days) {
         Error(at, "retention of " + std::to_string(r.retention_days) + " days exceeds the maximum of " +
                       std::to_string(basis->max_retention_days) + " days of legal basis " + Quote(basis->id));
+      }
+    }
+    if (ob->Has("retention_from")) {
+      const Node at = ob->Get("retention_from");
+      if (at.IsScalar() && (at.Scalar() == "closure" || at.Scalar() == "delivery")) {
+        r.retention_from_closure = at.Scalar() == "closure";
+      } else {
+        Error(at, "retention_from must be delivery or closure");
       }
     }
     if (ob->Has("no_onward_sharing")) {
@@ -607,6 +834,7 @@ void PolicyCompiler::ReadRule(const Node& item) {
               Error(at, "category " + Quote(cat.id) + " has no field " + Quote(name));
             } else {
               bits |= Bit(static_cast<int>(pos - cat.fields.begin()));
+              rule_field_marks_[r.id].push_back({c, {static_cast<int>(pos - cat.fields.begin()), at.mark()}});
             }
           }
           r.fields.emplace_back(c, bits);
@@ -645,6 +873,11 @@ void PolicyCompiler::LintShadowedRules() {
         const Policy::Rule& forbid = p.rules_[other.rule];
         if (forbid.effect != Effect::kDeny) continue;
         if ((rule.purposes & ~forbid.purposes) != 0 || (rule.phases & ~forbid.phases) != 0) continue;
+        // A forbid about some roles covers only a permit about those roles.
+        if (forbid.subject_roles != 0 &&
+            (rule.subject_roles == 0 || (rule.subject_roles & ~forbid.subject_roles) != 0)) {
+          continue;
+        }
         if (!other.any_role && (mine.any_role || (mine.roles & ~other.roles) != 0)) continue;
         cover = &forbid;
       }
@@ -681,7 +914,7 @@ CompileOutput PolicyCompiler::Run(std::string_view text) {
       } else if (auto top = ReadMap(
                      root, "the policy",
                      {"policy", "partners", "roles", "phases", "purposes", "categories", "legal_bases",
-                      "rules", "acute", "referrals"},
+                      "rules", "acute", "referrals", "consent", "never_shared"},
                      {"policy", "partners", "phases", "purposes", "categories", "legal_bases", "rules"})) {
         if (top->Has("policy")) ReadMeta(top->Get("policy"));
         if (top->Has("partners")) ReadPartners(top->Get("partners"));
@@ -691,8 +924,11 @@ CompileOutput PolicyCompiler::Run(std::string_view text) {
         if (top->Has("referrals")) ReadReferrals(top->Get("referrals"));
         if (top->Has("purposes")) ReadPurposes(top->Get("purposes"));
         if (top->Has("categories")) ReadCategories(top->Get("categories"));
+        if (top->Has("never_shared")) ReadNeverShared(top->Get("never_shared"));
+        if (top->Has("consent")) ReadConsent(top->Get("consent"));
         if (top->Has("legal_bases")) ReadLegalBases(top->Get("legal_bases"));
         if (top->Has("rules")) ReadRules(top->Get("rules"));
+        LintNeverShared();
         for (const auto& role : policy_->roles_) {
           if (role.acute && !policy_->acute_.defined && !top->Has("acute")) {
             Error(top->Get("roles"), "role " + Quote(role.id) +

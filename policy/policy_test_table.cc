@@ -92,9 +92,77 @@ class TableParser {
     return true;
   }
 
+  bool Int(const YAML::Node& node, int min, int max, int& out) {
+    const std::string v = node.IsScalar() ? node.Scalar() : "";
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc() || ptr != v.data() + v.size() || n < min || n > max) {
+      Error(node, "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+      return false;
+    }
+    out = n;
+    return true;
+  }
+  bool Givers(const YAML::Node& node, uint8_t& out) {
+    std::vector<std::string> names;
+    if (!List(node, names)) return false;
+    out = 0;
+    for (const auto& n : names) {
+      if (n == "subject") {
+        out |= kGiverSubject;
+      } else if (n == "parents") {
+        out |= kGiverParents;
+      } else {
+        Error(node, "unknown consent giver '" + n + "' (expected subject, parents)");
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void ReadSubjects(const YAML::Node& node, TestCase& t) {
+    if (!node.IsSequence() || node.size() == 0) {
+      return Error(node, "subjects must be a list of subjects, each with a role");
+    }
+    for (const YAML::Node& item : node) {
+      if (!item.IsMap()) {
+        Error(item, "each subject must be a mapping with role (and age, consent, ...)");
+        continue;
+      }
+      TestSubject subject;
+      bool has_role = false;
+      for (auto it = item.begin(); it != item.end(); ++it) {
+        const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
+        const YAML::Node v = it->second;
+        if (key == "role") {
+          if (Text(v, subject.role)) {
+            has_role = true;
+            if (SubjectRoleIndex(subject.role) < 0) {
+              Error(v, "unknown subject role '" + subject.role +
+                           "' (expected victim, child, suspected-perpetrator, housemate, parent)");
+            }
+          }
+        } else if (key == "age") {
+          Int(v, 0, 150, subject.age_years);
+        } else if (key == "consent") {
+          Givers(v, subject.consent_givers);
+        } else if (key == "consent_days_ago") {
+          Int(v, 0, 36500, subject.consent_days_ago);
+        } else if (key == "consent_by_source") {
+          Bool(v, subject.consent_by_source);
+        } else {
+          Error(it->first, "unknown subject key '" + key +
+                               "' (expected role, age, consent, consent_days_ago, consent_by_source)");
+        }
+      }
+      if (!has_role) Error(item, "each subject needs a role");
+      t.subjects.push_back(std::move(subject));
+    }
+  }
+
   void ReadRequest(const YAML::Node& node, TestCase& t) {
     if (!node.IsMap()) return Error(node, "request must be a mapping");
-    bool has_categories = false;
+    bool has_categories = false, has_consent = false;
     for (auto it = node.begin(); it != node.end(); ++it) {
       const std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
       const YAML::Node v = it->second;  // a copy: it->second is a temporary
@@ -116,16 +184,38 @@ class TableParser {
       } else if (key == "member") {
         Bool(v, t.member);
       } else if (key == "consent") {
-        Bool(v, t.consent);
+        has_consent = Bool(v, t.consent);
       } else if (key == "gatekeeper") {
         Bool(v, t.gatekeeper);
       } else if (key == "justification") {
-        Text(v, t.justification);
+        if (Text(v, t.justification)) {
+          if (t.justification == "none") t.justification_level = Justification::kNone;
+          if (t.justification == "text") t.justification_level = Justification::kText;
+          if (t.justification == "weighing") t.justification_level = Justification::kWeighing;
+        }
+      } else if (key == "subjects") {
+        ReadSubjects(v, t);
+      } else if (key == "acute_hours_ago") {
+        int hours = 0;
+        if (Int(v, 0, 24 * 3650, hours)) t.acute_hours_ago = hours;
+      } else if (key == "now") {
+        std::string text;
+        if (Text(v, text)) {
+          auto ms = ParseTestTime(text);
+          if (ms.ok()) {
+            t.now_ms = *ms;
+          } else {
+            Error(v, ms.status().message());
+          }
+        }
       } else {
         Error(it->first, "unknown request key '" + key +
                              "' (expected from, to, categories, purpose, phase, member, consent, gatekeeper, "
-                             "justification)");
+                             "justification, subjects, acute_hours_ago, now)");
       }
+    }
+    if (has_consent && !t.subjects.empty()) {
+      Error(node, "consent: and subjects: cannot be combined; give each subject its consent: [subject, parents]");
     }
     if (t.from.empty() || t.to.empty() || !has_categories || t.purpose.empty() || t.phase.empty()) {
       Error(node, "request needs from, to, categories, purpose and phase");
@@ -185,10 +275,22 @@ class TableParser {
       } else if (key == "reason_contains") {
         std::string s;
         if (Text(v, s)) t.reason_contains = s;
+      } else if (key == "needs_source_approval") {
+        bool b = false;
+        if (Bool(v, b)) t.needs_source_approval = b;
+      } else if (key == "retention_from") {
+        std::string s;
+        if (Text(v, s)) {
+          if (s == "closure" || s == "delivery") {
+            t.retention_from_closure = s == "closure";
+          } else {
+            Error(v, "retention_from must be delivery or closure");
+          }
+        }
       } else {
-        Error(it->first,
-              "unknown expect key '" + key +
-                  "' (expected effect, rules, legal_bases, retention_days, fields, reason_contains)");
+        Error(it->first, "unknown expect key '" + key +
+                             "' (expected effect, rules, legal_bases, retention_days, fields, reason_contains, "
+                             "needs_source_approval, retention_from)");
       }
     }
     if (!has_effect || !has_rules) Error(node, "expect needs effect and rules ([] for none)");
@@ -235,6 +337,97 @@ std::string Join(const A& items, const B& sep) {
 
 }  // namespace
 
+Result<int64_t> ParseTestTime(std::string_view text) {
+  // YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, UTC.
+  auto num = [&](size_t at, size_t len, int& out) {
+    if (at + len > text.size()) return false;
+    auto [ptr, ec] = std::from_chars(text.data() + at, text.data() + at + len, out);
+    return ec == std::errc() && ptr == text.data() + at + len;
+  };
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+  const bool date = (text.size() == 10 || text.size() == 20) && num(0, 4, y) && text[4] == '-' && num(5, 2, mo) &&
+                    text[7] == '-' && num(8, 2, d);
+  const bool time = text.size() == 10 || (date && text[10] == 'T' && num(11, 2, h) && text[13] == ':' &&
+                                          num(14, 2, mi) && text[16] == ':' && num(17, 2, se) && text[19] == 'Z');
+  if (!date || !time || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59) {
+    return InvalidArgumentError("now must be a UTC date or moment: 2026-03-01 or 2026-03-01T10:00:00Z");
+  }
+  // Days from the civil date (H. Hinnant's algorithm).
+  const int yy = y - (mo <= 2 ? 1 : 0);
+  const int era = yy / 400;
+  const int yoe = yy - era * 400;
+  const int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  const int64_t days = int64_t{era} * 146097 + doe - 719468;
+  return ((days * 24 + h) * 60 + mi) * 60000 + int64_t{se} * 1000;
+}
+
+Result<TestSubject> ParseSubjectSpec(std::string_view spec) {
+  TestSubject s;
+  size_t start = 0;
+  bool first = true;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    if (comma == std::string_view::npos) comma = spec.size();
+    const std::string_view part = spec.substr(start, comma - start);
+    start = comma + 1;
+    if (first) {
+      first = false;
+      s.role = std::string(part);
+      if (SubjectRoleIndex(s.role) < 0) {
+        return InvalidArgumentError("unknown subject role '" + s.role +
+                                    "' (expected victim, child, suspected-perpetrator, housemate, parent)");
+      }
+      continue;
+    }
+    const size_t eq = part.find('=');
+    const std::string_view key = part.substr(0, eq);
+    const std::string_view value = eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1);
+    auto number = [&](int max, int& out) {
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+      return !value.empty() && ec == std::errc() && ptr == value.data() + value.size() && out >= 0 && out <= max;
+    };
+    if (key == "by-source" && eq == std::string_view::npos) {
+      s.consent_by_source = true;
+    } else if (key == "age" && number(150, s.age_years)) {
+    } else if (key == "consent-days-ago" && number(36500, s.consent_days_ago)) {
+    } else if (key == "consent" && !value.empty()) {
+      size_t p = 0;
+      while (p <= value.size()) {
+        size_t plus = value.find('+', p);
+        if (plus == std::string_view::npos) plus = value.size();
+        const std::string_view giver = value.substr(p, plus - p);
+        p = plus + 1;
+        if (giver == "subject") {
+          s.consent_givers |= kGiverSubject;
+        } else if (giver == "parents") {
+          s.consent_givers |= kGiverParents;
+        } else {
+          return InvalidArgumentError("unknown consent giver '" + std::string(giver) + "' (expected subject, parents)");
+        }
+      }
+    } else {
+      return InvalidArgumentError("cannot read '" + std::string(part) + "' in --subject " + std::string(spec) +
+                                  " (expected ROLE[,age=N][,consent=subject+parents][,consent-days-ago=N][,by-source])");
+    }
+  }
+  return s;
+}
+
+std::vector<SubjectFacts> SubjectsAt(const std::vector<TestSubject>& subjects, int64_t now_ms) {
+  std::vector<SubjectFacts> out;
+  for (const TestSubject& t : subjects) {
+    SubjectFacts f;
+    f.role = t.role;
+    f.age_years = t.age_years;
+    f.consent_givers = t.consent_givers;
+    f.consent_recorded_ms = now_ms - int64_t{t.consent_days_ago} * 86'400'000;
+    f.consent_by_source = t.consent_by_source;
+    out.push_back(f);
+  }
+  return out;
+}
+
 Request TestCase::AsRequest() const {
   Request r;
   r.from = from;
@@ -245,10 +438,20 @@ Request TestCase::AsRequest() const {
   r.phase = phase;
   r.requester_is_member = member;
   r.gatekeeper_approved = gatekeeper;
-  r.justification_level = AssessJustification(justification, nullptr);
-  SubjectFacts subject;
-  if (consent) subject.consent_givers = kGiverSubject;
-  r.subjects.push_back(subject);
+  r.justification_level = justification_level.value_or(AssessJustification(justification, nullptr));
+  r.now_ms = now_ms;
+  // The case's current phase began acute_hours_ago (default: just now).
+  r.acute_phase_since_ms = now_ms - int64_t{acute_hours_ago.value_or(0)} * 3'600'000;
+  if (subjects.empty()) {
+    SubjectFacts subject;
+    if (consent) {
+      subject.consent_givers = kGiverSubject;
+      subject.consent_recorded_ms = now_ms;
+    }
+    r.subjects.push_back(subject);
+  } else {
+    r.subjects = SubjectsAt(subjects, now_ms);
+  }
   return r;
 }
 
@@ -299,6 +502,16 @@ TestReport RunTestTable(const Policy& policy, const TestTable& table) {
         for (const auto& [c, n] : fields) g += (g.empty() ? "" : " ") + c + ":" + Join(n, ",");
         r.mismatches.push_back("fields: expected {" + e + "}, got {" + g + "}");
       }
+    }
+    if (t.needs_source_approval && *t.needs_source_approval != d.needs_source_approval) {
+      r.mismatches.push_back(std::string("needs_source_approval: expected ") +
+                             (*t.needs_source_approval ? "true" : "false") + ", got " +
+                             (d.needs_source_approval ? "true" : "false"));
+    }
+    if (t.retention_from_closure && *t.retention_from_closure != d.obligations.retention_from_closure) {
+      r.mismatches.push_back(std::string("retention_from: expected ") +
+                             (*t.retention_from_closure ? "closure" : "delivery") + ", got " +
+                             (d.obligations.retention_from_closure ? "closure" : "delivery"));
     }
     if (t.reason_contains && d.reason.find(*t.reason_contains) == std::string::npos) {
       r.mismatches.push_back("reason: expected it to contain \"" + *t.reason_contains + "\", got \"" +

@@ -8,6 +8,7 @@
 #ifndef KETENPOORT_POLICY_POLICY_TEST_TABLE_H_
 #define KETENPOORT_POLICY_POLICY_TEST_TABLE_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +20,18 @@
 
 namespace kp::policy {
 
+// One subject of a test's request (`subjects:`), owning its role.
+struct TestSubject {
+  std::string role;
+  int age_years = -1;
+  uint8_t consent_givers = 0;  // ConsentGiverBit; 0: no consent
+  int consent_days_ago = 0;
+  bool consent_by_source = false;
+};
+
+// The default moment of a test (2026-01-01T00:00:00Z), when it gives no `now`.
+inline constexpr int64_t kDefaultTestNowMs = 1767225600000;
+
 struct TestCase {
   std::string name;
   Location location;
@@ -26,6 +39,12 @@ struct TestCase {
   std::string from, to, to_role, purpose, phase, justification;
   std::vector<std::string> categories;
   bool member = false, consent = false, gatekeeper = false;
+  // `justification: none|text|weighing` states the level; other text is assessed.
+  std::optional<Justification> justification_level;
+  // Empty: one subject of no stated role (with a consent by the subject when `consent`).
+  std::vector<TestSubject> subjects;
+  int64_t now_ms = kDefaultTestNowMs;
+  std::optional<int> acute_hours_ago;
   // Expectations; the optional ones are checked only when given.
   Effect effect = Effect::kDeny;
   std::vector<std::string> rule_ids;  // sorted
@@ -33,9 +52,19 @@ struct TestCase {
   std::optional<int> retention_days;
   std::optional<std::vector<std::pair<std::string, std::vector<std::string>>>> fields;
   std::optional<std::string> reason_contains;
+  std::optional<bool> needs_source_approval;
+  std::optional<bool> retention_from_closure;  // `retention_from: closure|delivery`
 
   Request AsRequest() const;  // valid while this TestCase lives
 };
+
+// "child,age=13,consent=subject+parents,consent-days-ago=30,by-source": the
+// `--subject` form of `ketenpoort policy explain`. InvalidArgument on a typo.
+Result<TestSubject> ParseSubjectSpec(std::string_view spec);
+// The subjects of a request as the engine sees them at `now_ms`.
+std::vector<SubjectFacts> SubjectsAt(const std::vector<TestSubject>& subjects, int64_t now_ms);
+// "2026-03-01" or "2026-03-01T10:00:00Z" as milliseconds since the epoch.
+Result<int64_t> ParseTestTime(std::string_view text);
 
 struct TestTable {
   std::string source_name;

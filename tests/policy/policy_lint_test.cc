@@ -48,13 +48,13 @@ TEST(PolicyLintTest, UnknownKeyIsATypoNotSilence) {
       Lint(SmallPolicyWith("    conditions: [member]\n", "    condition: [member]\n")),
       ElementsAre("bad.yaml:63:5: error: unknown key 'condition' in a rule (expected one of: id, effect, "
                   "from, to, categories, purposes, phases, legal_basis, conditions, obligations, "
-                  "explanation)"));
+                  "explanation, subject_roles, within_hours_of_acute)"));
 }
 
 TEST(PolicyLintTest, UnknownCondition) {
   EXPECT_THAT(Lint(SmallPolicyWith("conditions: [member]", "conditions: [lid]")),
               ElementsAre("bad.yaml:63:18: error: unknown condition 'lid' (expected member, consent, "
-                          "gatekeeper, justification)"));
+                          "gatekeeper, justification, weighing, source_approval)"));
 }
 
 TEST(PolicyLintTest, DuplicatePartnerId) {
