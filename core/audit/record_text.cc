@@ -185,6 +185,23 @@ std::string RecordDetail(const v1::AuditRecord& r) {
       return "push from " + r.source_partner() + " received by the agent of " + r.recipient_partner();
     case v1::AUDIT_EVENT_RECEIVED:
       return "received from " + r.source_partner() + (r.legal_basis().empty() ? "" : " under " + r.legal_basis());
+    case v1::AUDIT_EVENT_APPROVAL_PENDING:  // the source decides (protocol §3.10)
+    case v1::AUDIT_EVENT_SOURCE_APPROVED:
+    case v1::AUDIT_EVENT_SOURCE_DECLINED:
+    case v1::AUDIT_EVENT_APPROVAL_EXPIRED: {
+      const std::string what = r.event() == v1::AUDIT_EVENT_APPROVAL_PENDING  ? "waits for the source's approval"
+                               : r.event() == v1::AUDIT_EVENT_SOURCE_APPROVED ? "approved by the source"
+                               : r.event() == v1::AUDIT_EVENT_SOURCE_DECLINED ? "declined by the source"
+                                                                              : "the source's approval expired";
+      std::string out = what + (r.source_partner().empty() ? std::string() : " (" + r.source_partner() + ")");
+      if (!r.reason().empty()) out += "; " + r.reason();
+      return out;
+    }
+    case v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED:
+    case v1::AUDIT_EVENT_SOURCE_CONSENT_WITHDRAWN:
+      return std::string(r.event() == v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED ? "consent recorded"
+                                                                              : "consent withdrawn") +
+             " by the source " + r.source_partner() + (r.reason().empty() ? std::string() : "; " + r.reason());
     case v1::AUDIT_EVENT_WATCH_STARTED:  // watches and signals (protocol §3.8)
       return "watch started" + (r.source_partner().empty() ? std::string() : " at " + r.source_partner()) +
              (r.recipient_partner().empty() ? std::string() : " for " + r.recipient_partner());

@@ -35,7 +35,14 @@ bool IsRefusal(const AuditRecord& r) {
          (r.has_decision() && r.decision().verdict() == ketenpoort::v1::AUDIT_VERDICT_DENY);
 }
 
-bool IsDisclosure(const AuditRecord& r) { return r.event() == ketenpoort::v1::AUDIT_EVENT_DELIVERED; }
+// A push the recipient's agent took (protocol §3.9) is a disclosure from the
+// coordinator's partner to the recipient as a delivery is: PUSH_RECEIVED
+// (39) in the gateway's log, RECEIVED (46) in the agent's own. A push only
+// forwarded (38) is not yet one.
+bool IsDisclosure(const AuditRecord& r) {
+  return r.event() == ketenpoort::v1::AUDIT_EVENT_DELIVERED || r.event() == ketenpoort::v1::AUDIT_EVENT_PUSH_RECEIVED ||
+         r.event() == ketenpoort::v1::AUDIT_EVENT_RECEIVED;
+}
 
 std::string Categories(const AuditRecord& r) {
   std::string out;
@@ -86,6 +93,8 @@ bool IsMoment(const AuditRecord& r) {
     case v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD:
     case v1::AUDIT_EVENT_WATCH_STARTED:  // watches (protocol §3.8); signals are exchanges
     case v1::AUDIT_EVENT_WATCH_ENDED:
+    case v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED:  // consent the source records (protocol §3.10)
+    case v1::AUDIT_EVENT_SOURCE_CONSENT_WITHDRAWN:
       return true;
     default:
       return false;
@@ -141,6 +150,10 @@ std::string MomentLabel(const AuditRecord& r) {
       return "watch at " + r.source_partner();
     case v1::AUDIT_EVENT_WATCH_ENDED:
       return "watch ended at " + r.source_partner();
+    case v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED:
+      return "consent at " + r.source_partner();
+    case v1::AUDIT_EVENT_SOURCE_CONSENT_WITHDRAWN:
+      return "consent withdrawn at " + r.source_partner();
     default:
       return EventName(r.event());
   }
