@@ -199,6 +199,7 @@ class Responder {
   void NoteWatchReceipt(const std::string& watch_id, const std::string& delivery_id);
   bool HandleWatchError(const std::string& about, const ketenpoort::v1::Error& err);
   void ForgetWatch(const std::string& watch_id, const std::string& case_id, const std::string& why);
+  void EndWatchHere(const KeptWatch& watch, const std::string& why, std::vector<std::string>* out);
   Result<std::string> SendSignal(const ketenpoort::v1::Signal& signal);
   struct PendingSignal {
     std::string watch_id;

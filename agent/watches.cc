@@ -30,7 +30,9 @@ Result<std::unique_ptr<WatchStore>> WatchStore::Open(const std::string& path) {
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
       "CREATE TABLE IF NOT EXISTS watches(watch_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, coordinator TEXT NOT NULL,"
       " authorisation BLOB NOT NULL, categories TEXT NOT NULL, started_ms INTEGER NOT NULL, until_ms INTEGER NOT NULL,"
-      " last_look_ms INTEGER NOT NULL, confirmed INTEGER NOT NULL DEFAULT 0);"));
+      " last_look_ms INTEGER NOT NULL, confirmed INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE IF NOT EXISTS signals_out(message_id BLOB PRIMARY KEY, watch_id BLOB NOT NULL, body BLOB NOT NULL,"
+      " sent_ms INTEGER NOT NULL);"));
   return store;
 }
 
@@ -82,6 +84,7 @@ Status WatchStore::Confirm(const std::string& watch_id) {
 }
 
 Status WatchStore::Forget(const std::string& watch_id) {
+  KP_RETURN_IF_ERROR(Stmt(*db_, "DELETE FROM signals_out WHERE watch_id = ?").Bind(watch_id).Run());
   return Stmt(*db_, "DELETE FROM watches WHERE watch_id = ?").Bind(watch_id).Run();
 }
 
@@ -92,8 +95,30 @@ Result<int64_t> WatchStore::ForgetCase(const std::string& case_id) {
     KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
     if (row) n = q.ColInt(0);
   }
+  KP_RETURN_IF_ERROR(Stmt(*db_,
+                          "DELETE FROM signals_out WHERE watch_id IN (SELECT watch_id FROM watches WHERE case_id = ?)")
+                         .Text(case_id).Run());
   KP_RETURN_IF_ERROR(Stmt(*db_, "DELETE FROM watches WHERE case_id = ?").Text(case_id).Run());
   return n;
+}
+
+Status WatchStore::KeepSignal(const OutgoingSignal& s) {
+  return Stmt(*db_, "INSERT OR REPLACE INTO signals_out(message_id, watch_id, body, sent_ms) VALUES(?, ?, ?, ?)")
+      .Bind(s.message_id).Bind(s.watch_id).Bind(s.body).Int(s.sent_ms).Run();
+}
+
+Status WatchStore::DropSignal(const std::string& message_id) {
+  return Stmt(*db_, "DELETE FROM signals_out WHERE message_id = ?").Bind(message_id).Run();
+}
+
+Result<std::vector<OutgoingSignal>> WatchStore::Outgoing() {
+  Stmt q(*db_, "SELECT message_id, watch_id, body, sent_ms FROM signals_out ORDER BY sent_ms");
+  std::vector<OutgoingSignal> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(OutgoingSignal{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3)});
+  }
 }
 
 // -------------------------------------------------------------- responder
@@ -126,7 +151,12 @@ void WipeSubjects(v1::SubjectData* data) {
 Result<std::string> Responder::SendSignal(const v1::Signal& signal) {
   const std::string body = signal.SerializeAsString();
   KP_ASSIGN_OR_RETURN(SignedMessage m, signer_.Sign(v1::MESSAGE_KIND_SIGNAL, "", signal.watch_id(), body));
-  signals_out_[m.message_id] = PendingSignal{signal.watch_id(), body, clock_.NowMillis()};
+  const int64_t now = clock_.NowMillis();
+  if (options_.watches != nullptr) {
+    // Kept until receipted, so a restart does not lose it.
+    KP_RETURN_IF_ERROR(options_.watches->KeepSignal(OutgoingSignal{m.message_id, signal.watch_id(), body, now}));
+  }
+  signals_out_[m.message_id] = PendingSignal{signal.watch_id(), body, now};
   return m.bytes;
 }
 
@@ -183,6 +213,8 @@ Outcome Responder::StartWatch(const v1::Authorisation& auth, const std::string& 
 
 void Responder::ForgetWatch(const std::string& watch_id, const std::string& case_id, const std::string& why) {
   if (options_.watches == nullptr) return;
+  auto kept = options_.watches->Get(watch_id);
+  const bool known = kept.ok() && kept->has_value();  // else forgotten already: recorded once
   if (Status s = options_.watches->Forget(watch_id); !s.ok()) {
     spdlog::error("watch {}: cannot forget it: {}", IdHex(watch_id), s.message());
     return;
@@ -190,6 +222,7 @@ void Responder::ForgetWatch(const std::string& watch_id, const std::string& case
   for (auto it = signals_out_.begin(); it != signals_out_.end();) {
     it = it->second.watch_id == watch_id ? signals_out_.erase(it) : std::next(it);
   }
+  if (!known) return;
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_WATCH_ENDED);
   rec.set_case_id(case_id);
   rec.set_message_id(watch_id);
@@ -198,15 +231,39 @@ void Responder::ForgetWatch(const std::string& watch_id, const std::string& case
   spdlog::info("watch {} case={} ended: {}", IdHex(watch_id), case_id, why);
 }
 
+// The agent gives a watch up for its own reasons (what it kept cannot be
+// read): it forgets it and tells the gateway and, through it, the
+// coordinator with a WATCH_ENDED signal (reason door-bron-beeindigd).
+void Responder::EndWatchHere(const KeptWatch& w, const std::string& why, std::vector<std::string>* out) {
+  ForgetWatch(w.watch_id, w.case_id, why);
+  v1::Signal ended;
+  ended.set_watch_id(w.watch_id);
+  ended.set_case_id(w.case_id);
+  ended.set_kind(v1::SIGNAL_KIND_WATCH_ENDED);
+  ended.set_watch_until_ms(w.until_ms);
+  ended.set_reason_code("door-bron-beeindigd");
+  if (auto m = SendSignal(ended); m.ok()) out->push_back(std::move(*m));
+}
+
 std::vector<std::string> Responder::LookForChanges() {
   std::vector<std::string> out;
   if (options_.watches == nullptr) return out;
   const int64_t now = clock_.NowMillis();
+  if (last_watch_look_ms_ == 0) {
+    // The first look since the agent started: what an earlier run sent and
+    // the gateway never receipted goes again now.
+    auto kept = options_.watches->Outgoing();
+    if (!kept.ok()) spdlog::error("cannot read the signals without receipt: {}", kept.status().message());
+    if (kept.ok()) {
+      for (auto& k : *kept) signals_out_.emplace(k.message_id, PendingSignal{k.watch_id, std::move(k.body), 0});
+    }
+  }
   // Signals the gateway did not confirm go again, in a new envelope.
   std::vector<PendingSignal> again;
   for (auto it = signals_out_.begin(); it != signals_out_.end();) {
     if (now - it->second.sent_ms >= options_.resend_after_ms) {
       again.push_back(it->second);
+      (void)options_.watches->DropSignal(it->first);
       it = signals_out_.erase(it);
     } else {
       ++it;
@@ -235,14 +292,14 @@ std::vector<std::string> Responder::LookForChanges() {
     v1::FragmentRequest request;
     if (!auth.ParseFromString(w.authorisation) || !request_envelope.ParseFromString(auth.request_envelope()) ||
         !request.ParseFromString(request_envelope.body())) {
-      ForgetWatch(w.watch_id, w.case_id, "the kept authorisation does not parse");
+      EndWatchHere(w, "the kept authorisation does not parse", &out);
       continue;
     }
     auto inner = OpenAndVerify(me_.sealing(), keys_, request.sealed_subjects(),
                                {v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), w.watch_id, w.coordinator});
     v1::SubjectData subjects;
     if (!inner.ok() || !subjects.ParseFromString(inner->body)) {
-      ForgetWatch(w.watch_id, w.case_id, "the kept subject data cannot be opened");
+      EndWatchHere(w, "the kept subject data cannot be opened", &out);
       continue;
     }
     bool complete = true;
@@ -299,7 +356,10 @@ void Responder::NoteWatchReceipt(const std::string& watch_id, const std::string&
   auto it = signals_out_.find(delivery_id);
   if (it == signals_out_.end()) return;
   signals_out_.erase(it);
-  if (options_.watches != nullptr) (void)options_.watches->Confirm(watch_id);
+  if (options_.watches != nullptr) {
+    (void)options_.watches->DropSignal(delivery_id);
+    (void)options_.watches->Confirm(watch_id);
+  }
 }
 
 bool Responder::HandleWatchError(const std::string& about, const v1::Error& err) {

@@ -6,7 +6,8 @@
 // sealed to this agent only, so nothing in this file (watches.db in the data
 // folder, mode 0600, secure_delete) reads as personal data without the
 // agent's sealing key; the identifiers are opened in memory at each look and
-// wiped after it. A watch goes when it ends (its end date, the gateway's
+// wiped after it. Signals the gateway has not receipted are kept beside
+// the watches (ids and codes only). A watch goes when it ends (its end date, the gateway's
 // WATCH_ENDED notice, a refused signal) or its case closes.
 //
 // Not thread-safe: the agent's one thread uses it.
@@ -36,6 +37,17 @@ struct KeptWatch {
   bool confirmed = false;     // the gateway receipted WATCH_STARTED
 };
 
+// A signal sent and not yet receipted by the gateway: kept so that an agent
+// restarted before the receipt sends it again (a CHANGED signal is news
+// found once: the look that found it has moved last_look_ms on). Ids and
+// codes only (docs/protocol.md §6, Signal).
+struct OutgoingSignal {
+  std::string message_id;  // the envelope's message id (the receipt's delivery_id)
+  std::string watch_id;
+  std::string body;        // the serialized Signal
+  int64_t sent_ms = 0;
+};
+
 class WatchStore {
  public:
   // Opens (creating when missing) the store at `path`.
@@ -50,6 +62,11 @@ class WatchStore {
   Status Forget(const std::string& watch_id);
   // Every watch of the case goes; how many went.
   Result<int64_t> ForgetCase(const std::string& case_id);
+
+  // Signals without receipt. Forget/ForgetCase drop a watch's signals too.
+  Status KeepSignal(const OutgoingSignal& signal);
+  Status DropSignal(const std::string& message_id);
+  Result<std::vector<OutgoingSignal>> Outgoing();
 
  private:
   explicit WatchStore(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}

@@ -89,6 +89,9 @@ std::string NoticeText(const v1::CaseNotice& n, std::string_view me) {
       return "request " + HexEncode(n.request_id()).substr(0, 12) + " of " + c +
              " waited for the approval of the source's professional and no one decided before " + When(n.until_ms()) +
              "; it was refused (approval expired)";
+    case v1::NOTICE_KIND_WATCH_ENDED:  // watches (watches.cc)
+      return "watch " + HexEncode(n.request_id()).substr(0, 12) + " of " + c + " ended" + why +
+             "; no more signals come from it";
     default:
       return "a notice about " + c + " this version does not know";
   }
@@ -141,6 +144,11 @@ void Coordinator::HandleStash(bool may_sync) {
           }
         }
         news_.notices.push_back(notice);
+        if (notice.kind() == v1::NOTICE_KIND_WATCH_ENDED) {  // the gateway ended one of my watches (watches.cc)
+          s = store_->SetWatchState(notice.request_id(), WatchState::kEnded,
+                                    notice.reason_code().empty() ? "beeindigd" : notice.reason_code());
+          break;
+        }
         if (notice.kind() == v1::NOTICE_KIND_STAND_IN_ENDED && store_->GetCase(notice.case_id()).ok()) {
           // When I was the stand-in, the history I hold says so (and that
           // it ended): my copies go. Whom I stood in for keeps theirs.

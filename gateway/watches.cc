@@ -11,7 +11,8 @@
 // admitted — each recorded (SIGNAL) and held in the case's coordinator's
 // inbox until acknowledged by its message id. A watch ends at its end date,
 // when the case closes, when the source partner is removed, or when its
-// agent says so; the agent gets a CASE_NOTICE WATCH_ENDED for the first three.
+// agent says so; the agent gets a CASE_NOTICE WATCH_ENDED for the first three,
+// the case's coordinator one for the end date and the removal.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -240,6 +241,25 @@ Status GatewayCore::EndWatch(const StoredWatch& w, const std::string& reason, co
   if (Status s = store_->EndWatch(w.watch_id, now, reason); !s.ok()) {
     FailUnit(s);
     return s;
+  }
+  // The case's coordinator learns it too (held in its inbox), unless the
+  // agent ended it (its own WATCH_ENDED signal goes there) or the
+  // coordinator closed the case (its client knows every watch ended then).
+  if (actor != w.agent && reason != "casus-gesloten") {
+    auto c = store_->GetCase(w.case_id);
+    if (c.ok()) {
+      if (auto facts_of = CaseOf(*c); facts_of.ok()) {
+        v1::CaseNotice n;
+        n.set_kind(v1::NOTICE_KIND_WATCH_ENDED);
+        n.set_case_id(w.case_id);
+        n.set_at_ms(now);
+        n.set_until_ms(w.until_ms);
+        n.set_reason_code(reason);
+        n.set_request_id(w.watch_id);
+        n.set_audit_index(*index);
+        Notify((*facts_of)->facts.CoordinatorAt(now), n);
+      }
+    }
   }
   spdlog::debug("watch {} case={} ended: {}", IdHex(w.watch_id), w.case_id, reason);
   return OkStatus();

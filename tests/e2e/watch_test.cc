@@ -12,7 +12,9 @@
 
 #include <filesystem>
 
+#include "agent/watches.h"
 #include "core/audit/log_reader.h"
+#include "core/crypto/random.h"
 #include "core/envelope/envelope.h"
 #include "core/transport/dealer_client.h"
 #include "core/transport/transport_context.h"
@@ -146,6 +148,26 @@ class WatchTest : public ::testing::Test {
     return out;
   }
 
+  // A watch of the suspected perpetrator's incidents, started at the police.
+  std::string StartedWatch(Coordinator& c, const std::string& case_id) {
+    auto id = c.Watch(WatchSpec(case_id, Now() + 30 * kDayMs));
+    EXPECT_THAT(id, IsOk());
+    if (!id.ok()) return "";
+    auto started = c.AwaitOutcome(*id, kWaitMs);
+    EXPECT_THAT(started, IsOk());
+    if (!started.ok() || started->kind != client::Outcome::Kind::kDelivered) return "";
+    return *id;
+  }
+
+  // Polls the coordinator until `done` holds or the wait is over.
+  bool PollUntil(Coordinator& c, const std::function<bool()>& done) {
+    for (const int64_t deadline = Now() + kWaitMs; Now() < deadline;) {
+      if (done()) return true;
+      EXPECT_OK(c.Poll(100, nullptr).status());
+    }
+    return done();
+  }
+
   testing::TempDir dir_;
   std::string db_path_;
   std::shared_ptr<testing::CaptureSink> sink_;
@@ -248,6 +270,76 @@ TEST_F(WatchTest, AWatchLongerThanAYearIsRefusedByTheGateway) {
   ASSERT_OK_AND_ASSIGN(auto watches, c->store().Watches(case_id, Now()));
   ASSERT_EQ(watches.size(), 1u);
   EXPECT_EQ(watches[0].state, client::WatchState::kRefused);
+}
+
+// An agent that stops after sending a signal and before the gateway's
+// receipt sends it again when it starts: the look that found the change has
+// moved on, so only the kept signal can still tell the coordinator.
+TEST_F(WatchTest, ASignalWithoutReceiptIsSentAgainAfterTheAgentRestarts) {
+  ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator());
+  const std::string case_id = OpenCase(*c);
+  ASSERT_FALSE(case_id.empty());
+  const std::string watch_id = StartedWatch(*c, case_id);
+  ASSERT_FALSE(watch_id.empty());
+  const std::string watches_db = region_->AgentConfigFor("politie").data_dir + "/watches.db";
+  region_->StopAgent("politie");
+  {
+    // What the stopped agent left: the change found (last look moved past
+    // it) and its signal sent, without receipt.
+    ASSERT_OK_AND_ASSIGN(auto store, agent::WatchStore::Open(watches_db));
+    ASSERT_OK_AND_ASSIGN(auto kept, store->Get(watch_id));
+    ASSERT_TRUE(kept.has_value());
+    v1::Signal sig;
+    sig.set_watch_id(watch_id);
+    sig.set_case_id(case_id);
+    sig.set_kind(v1::SIGNAL_KIND_CHANGED);
+    sig.set_subject_ref("S2");
+    sig.set_category("politie-incidenten");
+    sig.set_changed_at_ms(Now() - 500);
+    sig.set_watch_until_ms(kept->until_ms);
+    ASSERT_OK(store->KeepSignal(agent::OutgoingSignal{RandomBytes(16), watch_id, sig.SerializeAsString(), Now() - 400}));
+    ASSERT_OK(store->SetLastLook(watch_id, Now()));
+    ASSERT_OK_AND_ASSIGN(auto outgoing, store->Outgoing());
+    ASSERT_EQ(outgoing.size(), 1u);
+  }
+  ASSERT_OK(region_->StartAgent("politie"));
+  std::vector<client::SignalInfo> signals;
+  ASSERT_TRUE(PollUntil(*c, [&] {
+    auto got = c->store().Signals(case_id);
+    if (got.ok()) signals = *got;
+    return !signals.empty();
+  })) << "the kept signal did not arrive after the restart";
+  ASSERT_EQ(signals.size(), 1u);
+  EXPECT_EQ(signals[0].subject_ref, "S2");
+  EXPECT_EQ(signals[0].category, "politie-incidenten");
+  // Receipted now: no longer kept.
+  bool dropped = false;
+  for (const int64_t until = Now() + kWaitMs; !dropped && Now() < until;) {
+    auto store = agent::WatchStore::Open(watches_db);
+    ASSERT_THAT(store, IsOk());
+    auto outgoing = (*store)->Outgoing();
+    dropped = outgoing.ok() && outgoing->empty();
+    if (!dropped) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(dropped) << "the receipted signal is still kept";
+}
+
+// The gateway ends a watch when its partner is removed from the case, and
+// the coordinator's client learns it from the gateway's notice.
+TEST_F(WatchTest, RemovingThePartnerEndsTheWatchAtTheCoordinator) {
+  ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator());
+  const std::string case_id = OpenCase(*c);
+  ASSERT_FALSE(case_id.empty());
+  const std::string watch_id = StartedWatch(*c, case_id);
+  ASSERT_FALSE(watch_id.empty());
+  ASSERT_OK(c->RemovePartner(case_id, "politie", "geen-rol-meer").status());
+  client::WatchInfo w;
+  EXPECT_TRUE(PollUntil(*c, [&] {
+    auto got = c->store().Watches(case_id, Now());
+    if (got.ok() && !got->empty()) w = got->front();
+    return w.state == client::WatchState::kEnded;
+  })) << "state " << client::WatchStateName(w.state);
+  EXPECT_EQ(w.reason, "partner-verwijderd");
 }
 
 }  // namespace
