@@ -42,6 +42,8 @@ void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 void RegisterAuditPullCommand(CLI::App& app, CliContext& ctx);
 // `case ...`, `request`, `inbox`, `purge`: the coordinator's commands.
 void RegisterCoordinatorCommands(CLI::App& app, CliContext& ctx);
+// `watch`, `signals`: watches and their content-free signals (watch_commands.cc).
+void RegisterWatchCommands(CLI::App& app, CliContext& ctx);
 // `console`: the coordinator's web console (docs/console.md).
 void RegisterConsoleCommand(CLI::App& app, CliContext& ctx);
 
