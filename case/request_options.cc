@@ -80,7 +80,10 @@ AskExplanation Explain(const policy::Policy& policy, const CaseFacts& facts, con
       policy::Request again = asked;
       if (add & kJ) again.justification_level = policy::Justification::kText;
       if (add & kC) {
-        for (auto& s : again.subjects) s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
+        for (auto& s : again.subjects) {  // as if recorded now, by all who could give it
+          s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
+          s.consent_recorded_ms = asked.now_ms;
+        }
       }
       if (add & kG) again.gatekeeper_approved = true;
       policy::Decision would = policy.Decide(again);

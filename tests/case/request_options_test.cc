@@ -428,8 +428,12 @@ TEST_F(RequestOptionsTest, EveryOptionAgreesWithDecide) {
               policy::Request again = asked;
               for (const auto& m : o.explanation.missing) {
                 if (m == "justification") again.justification_level = policy::Justification::kText;
+                if (m == "weighing") again.justification_level = policy::Justification::kWeighing;
                 if (m == "consent") {
-                  for (auto& s : again.subjects) s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
+                  for (auto& s : again.subjects) {
+                    s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
+                    s.consent_recorded_ms = kNow;
+                  }
                 }
                 if (m == "gatekeeper") again.gatekeeper_approved = true;
               }
