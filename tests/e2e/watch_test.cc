@@ -324,6 +324,91 @@ TEST_F(WatchTest, ASignalWithoutReceiptIsSentAgainAfterTheAgentRestarts) {
   EXPECT_TRUE(dropped) << "the receipted signal is still kept";
 }
 
+// Every bit of a police SIGNAL envelope flipped, and every truncation of
+// it, is refused with an ERROR (never a receipt, never a signal kept); the
+// untouched envelope is still taken afterwards.
+TEST_F(WatchTest, EveryFlippedBitOrTruncationOfASignalIsRefusedAndTheGatewayGoesOn) {
+  ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator());
+  const std::string case_id = OpenCase(*c);
+  ASSERT_FALSE(case_id.empty());
+  const std::string watch_id = StartedWatch(*c, case_id);
+  ASSERT_FALSE(watch_id.empty());
+  region_->StopAgent("politie");  // its identity is used on a raw connection below
+
+  const Identity& me = region_->identity("politie-agent");
+  TransportContext context;
+  DealerOptions options;
+  options.endpoint = region_->endpoint();
+  options.server_public_key = region_->identity("gateway").transport().public_key;
+  ASSERT_OK_AND_ASSIGN(auto conn,
+                       DealerClient::Create(context.get(), me.transport().public_key, me.transport().secret_key, options));
+  EnvelopeSigner signer("politie-agent", me.signing().secret_key, SystemClock::Get());
+  v1::Signal sig;
+  sig.set_watch_id(watch_id);
+  sig.set_case_id(case_id);
+  sig.set_kind(v1::SIGNAL_KIND_CHANGED);
+  sig.set_subject_ref("S2");
+  sig.set_category("politie-incidenten");
+  sig.set_changed_at_ms(Now());
+  ASSERT_OK_AND_ASSIGN(SignedMessage good, signer.Sign(v1::MESSAGE_KIND_SIGNAL, "", watch_id, sig.SerializeAsString()));
+
+  std::vector<std::string> damaged;
+  for (size_t bit = 0; bit < good.bytes.size() * 8; ++bit) {
+    std::string bad = good.bytes;
+    bad[bit / 8] = static_cast<char>(bad[bit / 8] ^ (1 << (bit % 8)));
+    damaged.push_back(std::move(bad));
+  }
+  for (size_t n = 0; n < good.bytes.size(); ++n) damaged.push_back(good.bytes.substr(0, n));
+  const size_t sent = damaged.size();
+  // One ERROR for each; nothing else. Sent as fast as the queue takes them.
+  size_t errors = 0, others = 0, next = 0;
+  auto take = [&](int wait_ms) {
+    auto got = conn->Receive(wait_ms);
+    if (!got.ok() || !got->has_value()) return;
+    v1::Envelope env;
+    v1::Header header;
+    if (!env.ParseFromString(**got) || !header.ParseFromString(env.header())) {
+      ++others;
+      return;
+    }
+    if (header.kind() == v1::MESSAGE_KIND_HEARTBEAT) return;
+    (header.kind() == v1::MESSAGE_KIND_ERROR ? errors : others)++;
+  };
+  for (const int64_t deadline = Now() + 3 * kWaitMs; errors + others < sent && Now() < deadline;) {
+    if (next < sent) {
+      Status s = conn->Send(damaged[next]);
+      if (s.ok()) {
+        ++next;
+        continue;
+      }
+      ASSERT_EQ(s.code(), StatusCode::kResourceExhausted) << s;
+    }
+    take(next < sent ? 5 : 100);
+  }
+  EXPECT_EQ(errors, sent);
+  EXPECT_EQ(others, 0u) << "a damaged signal was answered with something other than an ERROR";
+  ASSERT_OK_AND_ASSIGN(auto signals, c->store().Signals(case_id));
+  EXPECT_TRUE(signals.empty());
+
+  // The gateway goes on: the genuine signal is receipted.
+  ASSERT_OK(conn->Send(good.bytes));
+  bool receipted = false;
+  for (const int64_t deadline = Now() + kWaitMs; !receipted && Now() < deadline;) {
+    auto got = conn->Receive(100);
+    if (!got.ok() || !got->has_value()) continue;
+    v1::Envelope env;
+    v1::Header header;
+    if (env.ParseFromString(**got) && header.ParseFromString(env.header())) {
+      receipted = header.kind() == v1::MESSAGE_KIND_RECEIPT && header.request_id() == watch_id;
+    }
+  }
+  EXPECT_TRUE(receipted);
+  EXPECT_TRUE(PollUntil(*c, [&] {
+    auto got = c->store().Signals(case_id);
+    return got.ok() && got->size() == 1;
+  }));
+}
+
 // The gateway ends a watch when its partner is removed from the case, and
 // the coordinator's client learns it from the gateway's notice.
 TEST_F(WatchTest, RemovingThePartnerEndsTheWatchAtTheCoordinator) {
