@@ -455,8 +455,11 @@ Status Apply(const FoldContext& ctx, const ChainCommand& c, const std::string& c
           return InvalidArgumentError("'" + cmd.change_phase().phase() +
                                       "' is not an open phase of the policy (use close to close the case)");
         }
+        // A change to the phase the case is in continues its current run:
+        // signing "acute" again must not restart a rule's
+        // within_hours_of_acute.
+        if (cmd.change_phase().phase() != next.phase) next.phase_since_ms = c.signed_ms;
         next.phase = cmd.change_phase().phase();
-        next.phase_since_ms = c.signed_ms;
         next.phases.push_back({next.phase, c.signed_ms});
         break;
       }

@@ -13,10 +13,15 @@ namespace {
 constexpr uint8_t kJ = policy::kConditionJustification;
 constexpr uint8_t kC = policy::kConditionConsent;
 constexpr uint8_t kG = policy::kConditionGatekeeper;
+constexpr uint8_t kW = policy::kConditionWeighing;
 // Conditions to add, fewest first; among equals, what the coordinator can
 // give most easily first (a justification is typed in the request form;
-// consent and an approval are case commands).
-constexpr uint8_t kTries[] = {kJ, kC, kG, kJ | kC, kJ | kG, kC | kG, kJ | kC | kG};
+// consent and an approval are case commands), but consent before the
+// conflict-of-duties weighing: consent is the less intrusive route
+// (subsidiarity, KNMG stappenplan step 1). A complete weighing also counts
+// as a justification, so a text is tried before it.
+constexpr uint8_t kTries[] = {kJ,      kC,      kW,      kG,      kJ | kC,     kC | kW,
+                              kJ | kG, kC | kG, kW | kG, kJ | kC | kG, kC | kW | kG};
 
 AskRule RuleOf(const policy::Policy& policy, std::string_view id) {
   const auto& rules = policy.rules();  // sorted by id
@@ -50,6 +55,7 @@ void CopyOut(const policy::Policy& policy, const policy::Decision& d, AskExplana
 AskState StateFor(uint8_t missing) {
   if (missing & kG) return AskState::kNeedsGatekeeper;
   if (missing & kC) return AskState::kNeedsConsent;
+  if (missing & kW) return AskState::kNeedsWeighing;
   return AskState::kNeedsJustification;
 }
 
@@ -73,16 +79,19 @@ AskExplanation Explain(const policy::Policy& policy, const CaseFacts& facts, con
   if (!out.decision.rule_ids.empty()) {
     const uint8_t absent =
         static_cast<uint8_t>((asked.justification_level == policy::Justification::kNone ? kJ : 0) |
+                             (asked.justification_level != policy::Justification::kWeighing ? kW : 0) |
                              (policy.ConsentHolds(asked, false, nullptr) ? 0 : kC) |
                              (asked.gatekeeper_approved ? 0 : kG));
     for (uint8_t add : kTries) {
       if ((add & absent) != add) continue;
       policy::Request again = asked;
       if (add & kJ) again.justification_level = policy::Justification::kText;
+      if (add & kW) again.justification_level = policy::Justification::kWeighing;
       if (add & kC) {
         for (auto& s : again.subjects) {  // as if recorded now, by all who could give it
           s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
           s.consent_recorded_ms = asked.now_ms;
+          if (s.age_years < 0) s.age_years = 0;  // stated (the client states it): any band is met by both
         }
       }
       if (add & kG) again.gatekeeper_approved = true;
@@ -150,6 +159,8 @@ std::string_view AskStateName(AskState state) {
       return "allowed";
     case AskState::kNeedsJustification:
       return "needs-justification";
+    case AskState::kNeedsWeighing:
+      return "needs-weighing";
     case AskState::kNeedsConsent:
       return "needs-consent";
     case AskState::kNeedsGatekeeper:
@@ -165,6 +176,15 @@ Result<std::vector<AskOption>> WhatMayBeAsked(const policy::Policy& policy, cons
                                               const std::string& purpose,
                                               const std::vector<std::string>& subject_refs,
                                               bool with_justification, int64_t now_ms) {
+  return WhatMayBeAsked(policy, facts, asker_id, asker, purpose, subject_refs,
+                        with_justification ? policy::Justification::kText : policy::Justification::kNone, now_ms);
+}
+
+Result<std::vector<AskOption>> WhatMayBeAsked(const policy::Policy& policy, const CaseFacts& facts,
+                                              const std::string& asker_id, const RegistryEntry& asker,
+                                              const std::string& purpose,
+                                              const std::vector<std::string>& subject_refs,
+                                              policy::Justification justification, int64_t now_ms) {
   KP_RETURN_IF_ERROR(CheckAskerInCase(policy, facts, asker_id, asker, now_ms));
   KP_RETURN_IF_ERROR(CheckFoldedWithPolicy(facts));
   if (policy.PurposeIndex(purpose) < 0)
@@ -173,7 +193,10 @@ Result<std::vector<AskOption>> WhatMayBeAsked(const policy::Policy& policy, cons
   v1::FragmentRequest request;
   request.set_case_id(facts.case_id);
   request.set_purpose(purpose);
-  request.set_justification_present(with_justification);
+  request.set_justification_present(justification != policy::Justification::kNone);
+  request.set_justification_kind(justification == policy::Justification::kWeighing ? v1::JUSTIFICATION_KIND_WEIGHING
+                                 : justification == policy::Justification::kText  ? v1::JUSTIFICATION_KIND_TEXT
+                                                                                  : v1::JUSTIFICATION_KIND_NONE);
   for (const auto& s : facts.subjects) {
     if (subject_refs.empty()) {
       auto* ref = request.add_subjects();

@@ -39,6 +39,9 @@ enum class AskState : uint8_t {
   kAllowed,
   // Permitted once a written justification is given.
   kNeedsJustification,
+  // Permitted once the conflict-of-duties weighing is given: its five
+  // answers and who weighed it (and whatever else `missing` names).
+  kNeedsWeighing,
   // Permitted once consent is recorded for every subject and the purpose
   // (and whatever else `missing` names).
   kNeedsConsent,
@@ -48,7 +51,7 @@ enum class AskState : uint8_t {
   // Nothing the coordinator can give or record makes it permitted now.
   kRefused,
 };
-// "allowed", "needs-justification", "needs-consent", "needs-gatekeeper", "refused".
+// "allowed", "needs-justification", "needs-weighing", "needs-consent", "needs-gatekeeper", "refused".
 std::string_view AskStateName(AskState state);
 
 // A rule of the policy with its author's explanation (Dutch in the example).
@@ -70,7 +73,7 @@ struct AskExplanation {
   AskState state = AskState::kRefused;
   // Decide's answer to the request as it stands now (views into the Policy).
   policy::Decision decision;
-  // The conditions ("consent", "gatekeeper", "justification":
+  // The conditions ("consent", "gatekeeper", "justification", "weighing":
   // policy::ConditionName) that, added together, make it permitted; empty
   // unless state is kNeeds*. The fewest that do, preferring what the
   // coordinator can give most easily (a justification, then consent, then a
@@ -115,6 +118,13 @@ Result<std::vector<AskOption>> WhatMayBeAsked(const policy::Policy& policy, cons
                                               const std::string& purpose,
                                               const std::vector<std::string>& subject_refs,
                                               bool with_justification, int64_t now_ms);
+// The same, with the justification the requests would carry (kWeighing: a
+// complete weighing is given; the agent assesses it again).
+Result<std::vector<AskOption>> WhatMayBeAsked(const policy::Policy& policy, const CaseFacts& facts,
+                                              const std::string& asker_id, const RegistryEntry& asker,
+                                              const std::string& purpose,
+                                              const std::vector<std::string>& subject_refs,
+                                              policy::Justification justification, int64_t now_ms);
 
 // One concrete request explained exactly as the gateway will decide it:
 // CheckAsker, CheckRequestSubjects, then AskPolicy (justification as

@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "case/request_options.h"
+#include "console/consent_view.h"
 #include "console/desk.h"
 #include "console/view.h"
 #include "core/base/encoding.h"
@@ -63,10 +64,39 @@ struct AskForm {
   bool with_justification = false;  // "met onderbouwing" ticked
   std::string justification;        // as typed
   std::vector<std::string> picked;  // "partner/category"
-  ~AskForm() { WipeString(justification); }
+  // "met afweging" ticked: the conflict-of-duties weighing (consent_view.h).
+  bool with_weighing = false;
+  v1::Weighing weighing;
+  ~AskForm() {
+    WipeString(justification);
+    client::WipeWeighing(&weighing);
+  }
 
   // The justification to send: none when it is only spaces.
   std::string ToSend() const { return policy::HasNonBlank(justification) ? justification : std::string(); }
+  // The weighing to send: when ticked (the agent assesses it again).
+  std::optional<v1::Weighing> WeighingToSend() const {
+    return with_weighing ? std::optional<v1::Weighing>(weighing) : std::nullopt;
+  }
+  // What the table of choices assumes: what was ticked.
+  policy::Justification Ticked() const {
+    return with_weighing        ? policy::Justification::kWeighing
+           : with_justification ? policy::Justification::kText
+                                : policy::Justification::kNone;
+  }
+  // What the requests will declare, as the client sets it (Prepare).
+  policy::Justification Declared() const {
+    if (with_weighing) return policy::Justification::kWeighing;
+    return policy::AssessJustification(justification, nullptr) != policy::Justification::kNone
+               ? policy::Justification::kText
+               : policy::Justification::kNone;
+  }
+  // Whether the typed weighing counts (policy::AssessJustification).
+  bool WeighingComplete() const {
+    const policy::WeighingAnswers a{weighing.consent(), weighing.harm(),    weighing.no_other_way(),
+                                    weighing.effect(),  weighing.minimum(), weighing.approver()};
+    return policy::AssessJustification("", &a) == policy::Justification::kWeighing;
+  }
 };
 
 // Messages for the form, by field ("doel", "betrokkenen", "keuze",
@@ -81,6 +111,10 @@ AskForm ReadForm(const Page& page) {
   }
   f.with_justification = page.Value("met_onderbouwing") == "1";
   if (f.with_justification) f.justification = page.Value("onderbouwing");
+  f.with_weighing = page.Value("met_afweging") == "1";
+  if (f.with_weighing) {
+    for (const auto& q : WeighingQuestions()) *q.field(&f.weighing) = page.Value(std::string(q.name));
+  }
   for (auto& p : page.Values("keuze")) {
     if (std::find(f.picked.begin(), f.picked.end(), p) == f.picked.end()) f.picked.push_back(std::move(p));
   }
@@ -166,9 +200,28 @@ void CheckChoices(const Desk& desk, const CaseContext& ctx, const AskForm& f, Pr
   if (f.with_justification && !policy::HasNonBlank(f.justification)) {
     problems["onderbouwing"] =
         "U koos 'met onderbouwing': schrijf op waarom u deze informatie nodig heeft (alleen spaties telt niet).";
+  } else if (f.with_justification && policy::AssessJustification(f.justification, nullptr) ==
+                                          policy::Justification::kNone) {
+    problems["onderbouwing"] =
+        "De onderbouwing zegt te weinig: schrijf in een paar woorden op waarom u deze informatie nodig heeft ('.', "
+        "'n.v.t.', 'zie dossier' of één woord telt niet; de partner weigert het dan).";
   } else if (f.justification.size() > kMaxJustificationChars) {
     problems["onderbouwing"] = "De onderbouwing is te lang: ten hoogste " + std::to_string(kMaxJustificationChars) +
                                " tekens.";
+  }
+  if (f.with_weighing) {
+    v1::Weighing copy = f.weighing;
+    bool too_long = false;
+    for (const auto& q : WeighingQuestions()) too_long = too_long || q.field(&copy)->size() > kMaxJustificationChars;
+    client::WipeWeighing(&copy);
+    if (too_long) {
+      problems["afweging"] =
+          "Een antwoord in de afweging is te lang: ten hoogste " + std::to_string(kMaxJustificationChars) + " tekens.";
+    } else if (!f.WeighingComplete()) {
+      problems["afweging"] =
+          "U koos 'met afweging': beantwoord elk van de vijf vragen in woorden en noem wie de afweging maakte, met "
+          "naam en functie ('n.v.t.', '-', 'geen' of 'zie dossier' telt niet; de partner weigert het dan).";
+    }
   }
 }
 
@@ -200,6 +253,8 @@ std::string StateText(AskState s) {
       return "toegestaan";
     case AskState::kNeedsJustification:
       return "onderbouwing nodig";
+    case AskState::kNeedsWeighing:
+      return "afweging nodig";
     case AskState::kNeedsConsent:
       return "toestemming nodig";
     case AskState::kNeedsGatekeeper:
@@ -219,6 +274,10 @@ std::string StateClass(AskState s) {
 // A condition the policy still needs (policy::ConditionName), as a coordinator reads it.
 std::string MissingText(const std::string& condition) {
   if (condition == "justification") return "een schriftelijke onderbouwing (vink 'met onderbouwing' aan)";
+  if (condition == "weighing") {
+    return "de afweging bij een conflict van plichten: de vijf vragen beantwoord en wie afwoog (vink 'met "
+           "afweging' aan)";
+  }
   if (condition == "consent") return "toestemming van elke gekozen betrokkene voor dit doel, vastgelegd in de casus";
   if (condition == "gatekeeper") return "een akkoord van de poortwachter van deze partner, vastgelegd in de casus";
   return condition;
@@ -299,7 +358,10 @@ void AddOptions(const Desk& desk, const AskForm& f, const std::vector<AskOption>
     auto before = plain.find({o.partner, o.category});
     const bool thanks_to_justification =
         sendable && before != plain.end() && before->second == AskState::kNeedsJustification;
-    row.set("status", thanks_to_justification ? std::string("toegestaan met uw onderbouwing") : StateText(e.state));
+    const bool thanks_to_weighing = sendable && before != plain.end() && before->second == AskState::kNeedsWeighing;
+    row.set("status", thanks_to_weighing         ? std::string("toegestaan met uw afweging")
+                      : thanks_to_justification ? std::string("toegestaan met uw onderbouwing")
+                                                : StateText(e.state));
     row.set("klasse", StateClass(e.state));
     row.set("kiesbaar", mu::data(sendable));
     row.set("gekozen", mu::data(std::find(f.picked.begin(), f.picked.end(), value) != f.picked.end()));
@@ -331,6 +393,20 @@ void AddCarried(const AskForm& f, mu::data& d) {
   }
   d.set("gekozen_betrokkenen", refs);
   d.set("met_onderbouwing", mu::data(f.with_justification));
+  // The weighing's questions with what was typed (shown in the form, carried
+  // hidden from one form to the next).
+  d.set("met_afweging", mu::data(f.with_weighing));
+  mu::data questions = mu::data::type::list;
+  v1::Weighing copy = f.weighing;
+  for (const auto& q : WeighingQuestions()) {
+    mu::data x;
+    x.set("naam", std::string(q.name));
+    x.set("vraag", std::string(q.question));
+    x.set("antwoord", *q.field(&copy));
+    questions.push_back(x);
+  }
+  client::WipeWeighing(&copy);
+  d.set("afweging", questions);
 }
 
 void AddProblems(const Problems& problems, mu::data& d) {
@@ -388,21 +464,22 @@ void ShowAsk(Desk& desk, Page& page, const std::string& id, const AskForm& f, Pr
   Problems checked;
   CheckChoices(desk, *ctx, f, checked);
   checked.erase("onderbouwing");  // a blank justification does not hide the table
+  checked.erase("afweging");      // nor an incomplete weighing
   if (checked.empty()) {
     const int64_t now = desk.clock().NowMillis();
-    auto options = cases::WhatMayBeAsked(p, ctx->facts, desk.me(), ctx->me, f.purpose, f.refs,
-                                         f.with_justification, now);
+    auto options = cases::WhatMayBeAsked(p, ctx->facts, desk.me(), ctx->me, f.purpose, f.refs, f.Ticked(), now);
     if (!options.ok() && options.status().code() == StatusCode::kInvalidArgument) {
       problems.emplace("algemeen", "Dat kan zo niet worden gevraagd: " + options.status().message());
     } else if (!options.ok()) {
       d.set("geblokkeerd", BlockedText(desk, *ctx, options.status()));
     } else {
       std::vector<AskOption> plain;
-      if (f.with_justification) {
+      const bool given = f.with_justification || f.with_weighing;
+      if (given) {
         auto w = cases::WhatMayBeAsked(p, ctx->facts, desk.me(), ctx->me, f.purpose, f.refs, false, now);
         if (w.ok()) plain = std::move(w).value();
       }
-      AddOptions(desk, f, *options, f.with_justification ? &plain : nullptr, d);
+      AddOptions(desk, f, *options, given ? &plain : nullptr, d);
       d.set("tabel", mu::data(true));
       d.set("geen_partners", mu::data(ctx->facts.members.empty()));
     }
@@ -431,6 +508,7 @@ void HandleShow(Desk& desk, Page& page) {
     return;
   }
   f.justification.clear();  // a GET never carries it (it would stay in the browser's history)
+  client::WipeWeighing(&f.weighing);
   ShowAsk(desk, page, id, f, problems, 200);
 }
 
@@ -467,7 +545,11 @@ v1::FragmentRequest RequestFor(const CaseContext& ctx, const AskForm& f, const G
   r.set_source_partner(g.partner);
   for (const auto& c : g.categories) r.add_categories(c);
   r.set_purpose(f.purpose);
-  r.set_justification_present(policy::HasNonBlank(f.justification));
+  const policy::Justification level = f.Declared();
+  r.set_justification_present(level != policy::Justification::kNone);
+  r.set_justification_kind(level == policy::Justification::kWeighing ? v1::JUSTIFICATION_KIND_WEIGHING
+                           : level == policy::Justification::kText  ? v1::JUSTIFICATION_KIND_TEXT
+                                                                    : v1::JUSTIFICATION_KIND_NONE);
   for (const auto& s : ctx.facts.subjects) {
     if (std::find(f.refs.begin(), f.refs.end(), s.ref) == f.refs.end()) continue;
     auto* ref = r.add_subjects();
@@ -490,10 +572,15 @@ std::vector<Explained> ExplainGroups(const Desk& desk, const CaseContext& ctx, c
   const int64_t now = desk.clock().NowMillis();
   for (const auto& g : groups) {
     auto e = cases::ExplainRequest(desk.policy(), ctx.facts, desk.me(), ctx.me, RequestFor(ctx, f, g), now);
-    if (e.ok() && e->state == AskState::kNeedsJustification && !policy::HasNonBlank(f.justification)) {
+    if (e.ok() && e->state == AskState::kNeedsJustification && f.Declared() == policy::Justification::kNone) {
       problems["onderbouwing"] = "Voor " + PartnerText(desk.policy(), g.partner) +
                                  " is een schriftelijke onderbouwing nodig: vink 'met onderbouwing' aan, kies "
                                  "opnieuw en schrijf op waarom u dit nodig heeft.";
+    }
+    if (e.ok() && e->state == AskState::kNeedsWeighing) {
+      problems["afweging"] = "Voor " + PartnerText(desk.policy(), g.partner) +
+                             " is de afweging bij een conflict van plichten nodig: vink 'met afweging' aan, kies "
+                             "opnieuw en beantwoord de vijf vragen.";
     }
     out.push_back({g, std::move(e)});
   }
@@ -535,6 +622,7 @@ mu::data ExplanationData(const Desk& desk, const AskForm& f, const Explained& x)
   d.set("nodig", missing);
   d.set("heeft_nodig", mu::data(!e.missing.empty()));
   d.set("onderbouwing_verzegeld", mu::data(policy::HasNonBlank(f.justification) && e.state != AskState::kRefused));
+  d.set("afweging_verzegeld", mu::data(f.with_weighing && e.state != AskState::kRefused));
   mu::data fields = mu::data::type::list;
   for (const auto& c : e.fields) {
     mu::data row;
@@ -608,6 +696,7 @@ void HandleExplain(Desk& desk, Page& page) {
   d.set("verzoeken", requests);
   d.set("meer", mu::data(explained.size() > 1));
   d.set("met_onderbouwing_tekst", mu::data(policy::HasNonBlank(f.justification)));
+  d.set("met_afweging_tekst", mu::data(f.with_weighing));
   // Two forms, each with its own one-time id: send, or back with everything as it was.
   mu::data send_form;
   AddCarried(f, send_form);
@@ -715,7 +804,7 @@ std::vector<client::RequestSpec> AllAllowed(const Desk& desk, const CaseContext&
                                             Problems& problems) {
   std::vector<client::RequestSpec> specs;
   auto options = cases::WhatMayBeAsked(desk.policy(), ctx.facts, desk.me(), ctx.me, f.purpose, f.refs,
-                                       policy::HasNonBlank(f.justification), desk.clock().NowMillis());
+                                       f.Declared(), desk.clock().NowMillis());
   if (!options.ok()) {
     problems["algemeen"] = options.status().code() == StatusCode::kInvalidArgument
                                ? "Dat kan zo niet worden gevraagd: " + options.status().message()
@@ -725,7 +814,7 @@ std::vector<client::RequestSpec> AllAllowed(const Desk& desk, const CaseContext&
   for (const auto& o : *options) {
     if (o.explanation.state != AskState::kAllowed) continue;
     if (specs.empty() || specs.back().partner != o.partner) {
-      specs.push_back({ctx.facts.case_id, o.partner, {}, f.purpose, f.refs, f.ToSend()});
+      specs.push_back({ctx.facts.case_id, o.partner, {}, f.purpose, f.refs, f.ToSend(), f.WeighingToSend()});
     }
     specs.back().categories.push_back(o.category);
   }
@@ -737,7 +826,10 @@ std::vector<client::RequestSpec> AllAllowed(const Desk& desk, const CaseContext&
 }
 
 void WipeSpecs(std::vector<client::RequestSpec>& specs) {
-  for (auto& s : specs) WipeString(s.justification);
+  for (auto& s : specs) {
+    WipeString(s.justification);
+    if (s.weighing.has_value()) client::WipeWeighing(&*s.weighing);
+  }
 }
 
 // "Verstuur" (the explained requests) or "Vraag alle toegelaten partners".
@@ -767,7 +859,9 @@ void HandleSend(Desk& desk, Page& page) {
       problems["keuze"] = "Kies in de tabel ten minste één partner en soort gegevens.";
     } else {
       (void)ExplainGroups(desk, *ctx, f, *groups, problems);  // a justification it needs, but blank
-      for (const auto& g : *groups) specs.push_back({id, g.partner, g.categories, f.purpose, f.refs, f.ToSend()});
+      for (const auto& g : *groups) {
+        specs.push_back({id, g.partner, g.categories, f.purpose, f.refs, f.ToSend(), f.WeighingToSend()});
+      }
     }
   }
   if (!problems.empty()) {

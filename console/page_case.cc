@@ -22,6 +22,7 @@
 
 #include "case/case_chain.h"
 #include "case/case_facts.h"
+#include "console/consent_view.h"
 #include "console/desk.h"
 #include "console/view.h"
 #include "core/base/encoding.h"
@@ -357,6 +358,8 @@ void AddSubjects(const Desk& desk, const CaseData& d, int64_t now, mu::data& out
         mu::data c;
         c.set("doel", PurposeText(p, key.second));
         c.set("tot", UntilDayText(until));
+        c.set("door", GiversText(consent.givers));  // consent per subject (consent_view.h)
+        if (consent.age_years >= 0) c.set("leeftijd", std::to_string(consent.age_years) + " jaar");
         c.set("verlopen", mu::data(until < now));
         consents.push_back(c);
       }
@@ -498,9 +501,19 @@ void AddAnswers(Desk& desk, const Page& page, const CaseData& d, int64_t now, mu
   for (const auto& a : d.answers) {
     mu::data row;
     row.set("bron", a.partner.empty() ? a.stored.source : PartnerText(p, a.partner));
-    row.set("bewaren_tot", DateText(a.stored.retain_until_ms));
-    row.set("bewaren_nog", TimeLeftText(a.stored.retain_until_ms, now));
-    row.set("bewaren_kort", mu::data(a.stored.retain_until_ms - now < 14 * kDay));
+    // A term counted from the case's closure (negative, protocol §3.3) runs once it closed.
+    const std::optional<int64_t> keep_until = client::RetentionEnd(
+        a.stored.retain_until_ms,
+        d.facts.has_value() && d.facts->closed ? std::optional<int64_t>(d.facts->closed_ms) : std::nullopt);
+    if (keep_until.has_value()) {
+      row.set("bewaren_tot", DateText(*keep_until));
+      row.set("bewaren_nog", TimeLeftText(*keep_until, now));
+      row.set("bewaren_kort", mu::data(*keep_until - now < 14 * kDay));
+    } else {
+      row.set("bewaren_tot", std::to_string(-a.stored.retain_until_ms / kDay) + " dagen na sluiting van de casus");
+      row.set("bewaren_nog", std::string("zolang de casus open is"));
+      row.set("bewaren_kort", mu::data(false));
+    }
     if (!a.stored.handed_by.empty()) row.set("overgedragen_door", a.stored.handed_by);
     if (!a.read.ok()) {
       // The sealed copy did not open or verify: the store was changed or damaged.
@@ -760,14 +773,19 @@ void AddForms(Desk& desk, const Page& page, const Rejection* rej, const CaseData
   }
   std::vector<std::pair<std::string, std::string>> refs;
   if (d.facts.has_value()) {
-    for (const auto& s : d.facts->subjects)
-      refs.emplace_back(s.ref, s.ref + " (" + std::string(RoleText(s.role)) + ")");
+    for (const auto& s : d.facts->subjects) {
+      const std::optional<int> age = AgeOf(d.subjects, s.ref, now);
+      refs.emplace_back(s.ref, s.ref + " (" + std::string(RoleText(s.role)) +
+                                   (age.has_value() ? ", " + std::to_string(*age) + " jaar" : std::string()) + ")");
+    }
   }
   {
     mu::data f = FormData(desk, page, rej, "toestemming");
     f.set("personen", Options(refs, typed("toestemming", "persoon")));
     f.set("doelen", Options(PurposeItems(p), typed("toestemming", "doel", d.info.purpose)));
     f.set("tot", typed("toestemming", "tot"));
+    f.set("gevers", Options(GiverItems(), typed("toestemming", "gegeven_door", "betrokkene")));
+    if (std::string rule = AgeRuleText(p); !rule.empty()) f.set("leeftijdsregel", rule);
     out.set("f_toestemming", f);
   }
   if (d.facts.has_value() && !d.facts->consents.empty()) {
@@ -802,7 +820,8 @@ void AddForms(Desk& desk, const Page& page, const Rejection* rej, const CaseData
     f.set("rollen", Options({{"victim", "slachtoffer"},
                              {"child", "kind"},
                              {"suspected-perpetrator", "vermoedelijke pleger"},
-                             {"housemate", "huisgenoot"}},
+                             {"housemate", "huisgenoot"},
+                             {"parent", "ouder"}},
                             typed("persoon", "rol")));
     f.set("bsn", typed("persoon", "bsn"));
     f.set("naam", typed("persoon", "naam"));
@@ -960,10 +979,15 @@ void PostConsent(Desk& desk, Page& page) {
   }
   auto until = FutureDay(page.Value("tot"), desk.clock().NowMillis());
   if (!until.ok()) return Reject(desk, page, id, {"toestemming", "tot", until.status().message()});
+  auto givers = GiversFromForm(page.Value("gegeven_door"));
+  if (!givers.ok()) return Reject(desk, page, id, {"toestemming", "gegeven_door", givers.status().message()});
   Act(
       desk, page, id, "toestemming",
-      [&](client::Coordinator& c) { return c.RecordConsent(id, ref, purpose, *until).status(); },
-      [&] { return "Toestemming van " + ref + " vastgelegd tot en met " + UntilDayText(*until) + "."; });
+      [&](client::Coordinator& c) { return c.RecordConsent(id, ref, purpose, *until, *givers).status(); },
+      [&] {
+        return "Toestemming van " + ref + ", gegeven door " + GiversText(*givers) + ", vastgelegd tot en met " +
+               UntilDayText(*until) + ".";
+      });
 }
 
 void PostWithdrawConsent(Desk& desk, Page& page) {

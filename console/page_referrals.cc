@@ -40,6 +40,7 @@ constexpr RoleOption kRoles[] = {
     {"child", v1::SUBJECT_ROLE_CHILD},
     {"suspected-perpetrator", v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR},
     {"housemate", v1::SUBJECT_ROLE_HOUSEMATE},
+    {"parent", v1::SUBJECT_ROLE_PARENT},
 };
 
 void WipeString(std::string& s) {

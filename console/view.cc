@@ -63,6 +63,7 @@ std::string_view RoleText(v1::SubjectRole role) {
     case v1::SUBJECT_ROLE_CHILD: return "kind";
     case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR: return "vermoedelijke pleger";
     case v1::SUBJECT_ROLE_HOUSEMATE: return "huisgenoot";
+    case v1::SUBJECT_ROLE_PARENT: return "ouder";
     default: return "onbekend";
   }
 }
@@ -72,7 +73,8 @@ Result<v1::SubjectRole> RoleFromForm(std::string_view value) {
   if (value == "child") return v1::SUBJECT_ROLE_CHILD;
   if (value == "suspected-perpetrator") return v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR;
   if (value == "housemate") return v1::SUBJECT_ROLE_HOUSEMATE;
-  return InvalidArgumentError("kies de rol van de persoon (slachtoffer, kind, vermoedelijke pleger of huisgenoot)");
+  if (value == "parent") return v1::SUBJECT_ROLE_PARENT;
+  return InvalidArgumentError("kies de rol van de persoon (slachtoffer, kind, vermoedelijke pleger, huisgenoot of ouder)");
 }
 
 std::string PartnerText(const policy::Policy& p, std::string_view id) {

@@ -22,9 +22,9 @@ std::string TimeLeftText(int64_t until_ms, int64_t now_ms);
 // How long something has been going: "vandaag", "1 dag", "12 dagen".
 std::string DaysText(int64_t since_ms, int64_t now_ms);
 
-// slachtoffer, kind, vermoedelijke pleger, huisgenoot.
+// slachtoffer, kind, vermoedelijke pleger, huisgenoot, ouder.
 std::string_view RoleText(ketenpoort::v1::SubjectRole role);
-// The role from a form's value ("victim", "child", "suspected-perpetrator", "housemate").
+// The role from a form's value ("victim", "child", "suspected-perpetrator", "housemate", "parent").
 Result<ketenpoort::v1::SubjectRole> RoleFromForm(std::string_view value);
 
 // The policy's name for an id (the id itself when the policy has no such id).

@@ -347,7 +347,8 @@ TEST_F(RequestOptionsTest, AnAcuteCaseOffersWhatThePartnersShareInTheRedPhase) {
   // Veilig Thuis' reporter is never shared (the example policy, issue 16).
   EXPECT_EQ(Find(*options, "veilig-thuis", "veilig-thuis-melder")->explanation.state, AskState::kRefused);
   const AskExplanation& cit = Find(*options, "cit", "cit-inzet")->explanation;
-  EXPECT_EQ(cit.state, AskState::kNeedsJustification);  // vitaal belang, with a written justification
+  EXPECT_EQ(cit.state, AskState::kNeedsWeighing);  // vitaal belang, after the weighing (five questions)
+  EXPECT_THAT(cit.missing, ElementsAre("weighing"));
   EXPECT_THAT(RuleIds(cit), ElementsAre("R-ACUUT-CIT-01"));
   EXPECT_EQ(cit.legal_bases[0].id, "vitaal-belang");
   EXPECT_THAT(cit.fields[0].fields, ::testing::Not(::testing::Contains("aard-crisis")));
@@ -433,6 +434,7 @@ TEST_F(RequestOptionsTest, EveryOptionAgreesWithDecide) {
                   for (auto& s : again.subjects) {
                     s.consent_givers = policy::kGiverSubject | policy::kGiverParents;
                     s.consent_recorded_ms = kNow;
+                    if (s.age_years < 0) s.age_years = 0;  // the client states it
                   }
                 }
                 if (m == "gatekeeper") again.gatekeeper_approved = true;
