@@ -54,6 +54,7 @@ struct Forge {
   std::optional<v1::Subject> sealed;
   int64_t expires_at = kNow + kDay;
   int64_t request_age_ms = 0;
+  int64_t watch_until = 0;  // a watch (protocol §3.8) until then
 };
 
 class ResponderTest : public ::testing::Test {
@@ -114,6 +115,10 @@ class ResponderTest : public ::testing::Test {
     options.data_dir = dir_.path();
     options.kept_answers = kept_.get();
     options.resend_after_ms = kResendAfterMs;
+    auto watches = WatchStore::Open(dir_.File("watches.db"));
+    ASSERT_THAT(watches, IsOk());
+    watches_ = std::move(watches).value();
+    options.watches = watches_.get();
     responder_ = std::make_unique<Responder>(me(), ids_.at("gateway").MakeCard(), *registry, policy_,
                                              std::move(sources), *log_, clock_, options);
   }
@@ -162,6 +167,7 @@ class ResponderTest : public ::testing::Test {
     req.set_case_length(chain.length());
     req.set_justification_present(f.justification_present);
     req.set_sealed_subjects(*sealed);
+    req.set_watch_until_ms(f.watch_until);
     clock_.Set(kNow - f.request_age_ms);
     auto request = coord.Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", req.SerializeAsString(), rid);
     clock_.Set(kNow);
@@ -267,6 +273,7 @@ class ResponderTest : public ::testing::Test {
   const v1::Subject victim_ = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, "999990019");
   ManualClock clock_{kNow};
   std::unique_ptr<KeptAnswers> kept_;
+  std::unique_ptr<WatchStore> watches_;
   std::map<std::string, Identity> ids_;
   std::map<std::string, std::unique_ptr<EnvelopeSigner>> signers_;
   std::shared_ptr<const policy::Policy> policy_;
@@ -620,6 +627,64 @@ TEST_F(ResponderTest, EveryDecisionIsInTheAgentsOwnLog) {
   }));
   EXPECT_EQ(delivered, 1);
   EXPECT_EQ(refused, 1);
+}
+
+// The gateway's WATCH_ENDED notice (protocol §3.8): damaged anywhere it is
+// never acted on and never answered; the genuine one makes the agent forget
+// the watch, once; the gateway's own signature around a damaged body (every
+// bit flipped) never crashes the agent nor gets an answer.
+TEST_F(ResponderTest, AWatchEndedNoticeDamagedAnywhereIsNeverActedOnAndTheGenuineOneEndsTheWatch) {
+  Forge f;
+  f.watch_until = kNow + 10 * kDay;
+  std::string watch_id;
+  ASSERT_EQ(Reply(responder_->Handle(Authorisation(f, &watch_id))).first, v1::MESSAGE_KIND_SIGNAL);
+  auto kept = watches_->Get(watch_id);
+  ASSERT_THAT(kept, IsOk());
+  ASSERT_TRUE(kept->has_value());
+
+  v1::CaseNotice notice;
+  notice.set_kind(v1::NOTICE_KIND_WATCH_ENDED);
+  notice.set_case_id(kCase);
+  notice.set_at_ms(kNow);
+  notice.set_until_ms(f.watch_until);
+  notice.set_reason_code("partner-verwijderd");
+  notice.set_request_id(watch_id);
+  const std::string good = FromGateway(v1::MESSAGE_KIND_CASE_NOTICE, "", notice);
+  for (size_t i = 0; i < good.size() * 8; ++i) {
+    std::string bad = good;
+    bad[i / 8] = static_cast<char>(bad[i / 8] ^ (1 << (i % 8)));
+    ASSERT_FALSE(responder_->Handle(bad).reply.has_value()) << "bit " << i;
+  }
+  for (size_t n = 0; n < good.size(); ++n) {
+    ASSERT_FALSE(responder_->Handle(good.substr(0, n)).reply.has_value()) << "length " << n;
+  }
+  kept = watches_->Get(watch_id);
+  ASSERT_THAT(kept, IsOk());
+  EXPECT_TRUE(kept->has_value()) << "a damaged notice ended the watch";
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_WATCH_ENDED), 0);
+
+  EXPECT_FALSE(responder_->Handle(good).reply.has_value());
+  kept = watches_->Get(watch_id);
+  ASSERT_THAT(kept, IsOk());
+  EXPECT_FALSE(kept->has_value()) << "the genuine notice did not end the watch";
+  std::string reason;
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_WATCH_ENDED, &reason), 1);
+  EXPECT_NE(reason.find("partner-verwijderd"), std::string::npos) << reason;
+
+  const std::string body = notice.SerializeAsString();
+  for (size_t i = 0; i < body.size() * 8; ++i) {
+    std::string b = body;
+    b[i / 8] = static_cast<char>(b[i / 8] ^ (1 << (i % 8)));
+    auto m = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_CASE_NOTICE, "politie-agent", "", b);
+    ASSERT_THAT(m, IsOk());
+    ASSERT_FALSE(responder_->Handle(m->bytes).reply.has_value()) << "body bit " << i;
+  }
+  for (size_t n = 0; n < body.size(); ++n) {
+    auto m = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_CASE_NOTICE, "politie-agent", "", body.substr(0, n));
+    ASSERT_THAT(m, IsOk());
+    ASSERT_FALSE(responder_->Handle(m->bytes).reply.has_value()) << "body length " << n;
+  }
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_WATCH_ENDED), 1) << "a watch already forgotten was recorded as ended again";
 }
 
 }  // namespace
