@@ -115,7 +115,12 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
     report->push_back("data source for " + category + ": " + (*connector)->Describe());
     parts.sources.emplace(category, std::move(connector).value());
   }
-  if (config.sources.empty()) problems->push_back("no categories with a data source are configured");
+  // An agent may only receive (docs/agent.md "Receiving"): no data source,
+  // but a sink for what the coordinator sends.
+  if (config.sources.empty() && !config.sink.configured()) {
+    problems->push_back("no categories with a data source and no sink are configured: this agent would neither "
+                        "answer requests nor hand over what it receives");
+  }
   if (problems->size() != problems_before) return std::nullopt;
   return parts;
 }

@@ -15,6 +15,47 @@
 
 namespace kp::agent {
 
+namespace {
+
+// What this agent can do: answer requests (its data sources) and receive
+// what the coordinator sends (its sink; docs/agent.md "Receiving").
+void ReportCapabilities(const AgentConfig& config, std::vector<std::string>* report,
+                        std::vector<std::string>* problems) {
+  if (config.sources.empty()) {
+    report->push_back("answers no requests: no data source is configured (this agent only receives)");
+  } else {
+    std::string names;
+    for (const auto& [category, source] : config.sources) names += (names.empty() ? "" : ", ") + category;
+    report->push_back("answers requests for " + std::to_string(config.sources.size()) + " categor" +
+                      (config.sources.size() == 1 ? "y" : "ies") + ": " + names);
+  }
+  const SinkConfig& sink = config.sink;
+  if (!sink.folder.empty()) {
+    struct stat st {};
+    if (::stat(sink.folder.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      problems->push_back("the sink folder " + sink.folder + " does not exist: make it, or correct sink.folder");
+    } else if (::access(sink.folder.c_str(), W_OK) != 0) {
+      problems->push_back("the sink folder " + sink.folder + " is not writable for this user");
+    } else {
+      report->push_back("receives what the coordinator sends and hands each item to the folder " + sink.folder +
+                        " as <id>.json");
+    }
+  } else if (!sink.argv.empty()) {
+    if (::access(sink.argv[0].c_str(), X_OK) != 0) {
+      problems->push_back("the sink command " + sink.argv[0] + " is not an executable file for this user");
+    } else {
+      report->push_back("receives what the coordinator sends and hands each item to the command " + sink.argv[0] +
+                        " (JSON on stdin)");
+    }
+  } else {
+    report->push_back("receives what the coordinator sends and keeps it sealed in " + config.data_dir +
+                      "/received; no sink is configured, so nothing is handed over (`ketenpoort-agent inbox` "
+                      "lists it)");
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> CheckAgent(const AgentConfig& config, std::vector<std::string>* report,
                                     int handshake_timeout_ms) {
   std::vector<std::string> problems;
@@ -52,6 +93,8 @@ std::vector<std::string> CheckAgent(const AgentConfig& config, std::vector<std::
       }
     }
   }
+
+  ReportCapabilities(config, report, &problems);
 
   if (!parts.has_value()) {
     // Sources that did load can still be tried below only with a full set of

@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "agent/agent_check.h"
 #include "agent/approval_commands.h"
+#include "agent/inbox_command.h"
 #include "core/base/logging.h"
 #include "core/base/process.h"
 #include "core/base/signals.h"
@@ -156,6 +157,22 @@ int main(int argc, char** argv) {
              : 1;
     });
   }
+  // What this partner received (inbox_command.h): ids and metadata only.
+  auto* inbox = app.add_subcommand("inbox", "List what the coordinator sent this partner, and notices to this agent");
+  inbox->add_option("--config", config, "The agent's configuration file")->required();
+  bool inbox_json = false;
+  std::string again;
+  inbox->add_flag("--json", inbox_json, "Print the list as JSON");
+  inbox->add_option("--again", again, "Hand the item with this id to the sink once more");
+  inbox->callback([&] {
+    auto c = load();
+    if (!c) {
+      rc = 1;
+    } else {
+      rc = again.empty() ? kp::agent::ListInbox(*c, inbox_json, std::cout)
+                         : kp::agent::HandOverAgain(*c, again, std::cout);
+    }
+  });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

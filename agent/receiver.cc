@@ -459,4 +459,51 @@ Result<std::vector<ReceivedItem>> Receiver::List(const std::string& data_dir) {
   return out;
 }
 
+void Receiver::KeepNotice(const VerifiedEnvelope& env) {
+  v1::CaseNotice notice;
+  if (!ParseBody(env.body, notice).ok()) return;  // the responder answers the parse error
+  const std::string path = ReceivedDir(options_.data_dir) + "/" + HexEncode(env.header.message_id()) + ".notice";
+  if (Exists(path)) return;
+  if (Status s = WriteFileDurable(path, notice.SerializeAsString(), 0600, WriteMode::kReplace); !s.ok()) {
+    spdlog::warn("notice about case {} not kept for the inbox: {}", notice.case_id(), s.message());
+  }
+}
+
+Result<std::vector<AgentNotice>> Receiver::ListNotices(const std::string& data_dir) {
+  std::vector<AgentNotice> out;
+  const std::string dir = ReceivedDir(data_dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const auto& path = entry.path();
+    if (path.extension() != ".notice") continue;
+    AgentNotice n;
+    n.id_hex = path.stem().string();
+    KP_ASSIGN_OR_RETURN(std::string bytes, ReadFileBounded(path.string(), 64 * 1024));
+    if (!n.notice.ParseFromString(bytes)) return DataLossError(path.string() + " is not a case notice");
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      n.received_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+    }
+    out.push_back(std::move(n));
+  }
+  std::sort(out.begin(), out.end(), [](const AgentNotice& a, const AgentNotice& b) {
+    return a.received_ms != b.received_ms ? a.received_ms < b.received_ms : a.id_hex < b.id_hex;
+  });
+  return out;
+}
+
+Status Receiver::HandOverAgain(const std::string& data_dir, const std::string& id_hex) {
+  auto id = HexDecode(id_hex);
+  if (!id.ok() || id->size() != wire::kMessageIdBytes) {
+    return InvalidArgumentError("an id is 32 hexadecimal characters, as `ketenpoort-agent inbox` shows it");
+  }
+  const std::string base = ReceivedDir(data_dir) + "/" + HexEncode(*id);
+  if (!Exists(base + ".push")) return NotFoundError("nothing with id " + HexEncode(*id) + " was received here");
+  std::error_code ec;
+  std::filesystem::remove(base + ".taken", ec);
+  if (ec) return UnavailableError("cannot remove " + base + ".taken: " + ec.message());
+  return OkStatus();
+}
+
 }  // namespace kp::agent

@@ -82,6 +82,15 @@ struct ReceivedItem {
   bool taken = false;  // the sink took it
 };
 
+// A case notice addressed to this agent (e.g. WATCH_ENDED), kept in
+// data_dir/received/<message id>.notice for `ketenpoort-agent inbox`. A
+// notice carries ids, codes and dates only, never personal data.
+struct AgentNotice {
+  std::string id_hex;  // the notice envelope's message id
+  ketenpoort::v1::CaseNotice notice;
+  int64_t received_ms = 0;
+};
+
 // The JSON handed to the sink (docs/agent.md "Receiving"): push id, case,
 // sender, purpose, subjects with their identifiers, records per category,
 // keep-until date, rule ids and legal basis.
@@ -107,6 +116,17 @@ class Receiver {
 
   // What data_dir/received holds, oldest first.
   static Result<std::vector<ReceivedItem>> List(const std::string& data_dir);
+
+  // Keeps a CASE_NOTICE the responder verified as the gateway's, for
+  // `inbox` (a notice already kept is kept once). Failures are logged: the
+  // notice is still acted on.
+  void KeepNotice(const VerifiedEnvelope& env);
+  // The notices kept, oldest first.
+  static Result<std::vector<AgentNotice>> ListNotices(const std::string& data_dir);
+  // Offers a kept push to the sink again (`inbox --again`): its "taken"
+  // mark goes, and the running agent hands it over at its next retry.
+  // NotFound for an id not kept here.
+  static Status HandOverAgain(const std::string& data_dir, const std::string& id_hex);
 
  private:
   struct Push;

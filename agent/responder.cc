@@ -163,6 +163,7 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
     case v1::MESSAGE_KIND_HEARTBEAT:
       return {};
     case v1::MESSAGE_KIND_CASE_NOTICE:  // WATCH_ENDED (watches.cc)
+      if (options_.receiver != nullptr) options_.receiver->KeepNotice(*env);  // for `inbox` (receiver.h)
       return HandleNotice(*env);
     case v1::MESSAGE_KIND_CASE_RESULT:
       return HandleCaseResult(*env);

@@ -44,6 +44,8 @@ void RegisterAuditPullCommand(CLI::App& app, CliContext& ctx);
 void RegisterCoordinatorCommands(CLI::App& app, CliContext& ctx);
 // `watch`, `signals`: watches and their content-free signals (watch_commands.cc).
 void RegisterWatchCommands(CLI::App& app, CliContext& ctx);
+// `send`, `pushes`: sending to a partner (push_command.cc).
+void RegisterPushCommands(CLI::App& app, CliContext& ctx);
 // `console`: the coordinator's web console (docs/console.md).
 void RegisterConsoleCommand(CLI::App& app, CliContext& ctx);
 

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   kp::cli::RegisterAuditCommand(app, ctx);
   kp::cli::RegisterAuditPullCommand(app, ctx);
   kp::cli::RegisterCoordinatorCommands(app, ctx);
+  kp::cli::RegisterPushCommands(app, ctx);
   kp::cli::RegisterWatchCommands(app, ctx);
   kp::cli::RegisterConsoleCommand(app, ctx);
   int rc = kp::cli::kExitOk;

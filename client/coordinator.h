@@ -75,6 +75,14 @@ struct PushSpec {
   int keep_days = 365;                      // the recipient keeps it until then (at most the policy's retention)
 };
 
+// One thing the coordinator could send (the console's choices): a partner,
+// a category, and what the policy says about it.
+struct PushChoice {
+  std::string partner;
+  std::string category;
+  policy::Decision decision;  // borrows from the policy asked: valid while it lives
+};
+
 // What became of a request.
 struct Outcome {
   enum class Kind { kDelivered, kRefused, kError };
@@ -261,6 +269,19 @@ class Coordinator {
   // answer comes to the inbox. Returns the push as stored.
   Result<PushInfo> Push(const PushSpec& spec, int timeout_ms);
   Result<std::vector<PushInfo>> Pushes(const std::string& case_id);
+  // What `policy` (the region's, as the console and `send` load it) says
+  // about this push before it goes, asked as the gateway will ask it
+  // (case/push.h: CheckPush, then DecidePush) on this client's copy of the
+  // case: a failed check is the Status, a refusal a deny Decision. The
+  // gateway decides again when it arrives.
+  Result<policy::Decision> PushDecision(const PushSpec& spec, const policy::Policy& policy);
+  // For every partner admitted to the case but this coordinator's own, and
+  // every category of the policy: what `policy` says about sending it for
+  // `purpose` about `subject_refs` now (PushDecision), partners in
+  // admission order, categories in the policy's.
+  Result<std::vector<PushChoice>> PushChoices(const std::string& case_id, const std::string& purpose,
+                                              const std::vector<std::string>& subject_refs,
+                                              const policy::Policy& policy);
 
   // --- watches and signals (docs/cli.md, "Watches")
   // Asks the partner's agent to watch the subjects in these categories

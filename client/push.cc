@@ -9,6 +9,7 @@
 #include <chrono>
 #include <set>
 
+#include "case/push.h"
 #include "client/coordinator.h"
 #include "core/base/encoding.h"
 #include "core/crypto/random.h"
@@ -210,6 +211,80 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
 }
 
 Result<std::vector<PushInfo>> Coordinator::Pushes(const std::string& case_id) { return store_->Pushes(case_id); }
+
+namespace {
+
+// The push as the gateway will decide it (no content, no seals): case,
+// recipient, purpose, categories, and the subjects named (or those the
+// records are about) with their roles in the case.
+Result<v1::FragmentPush> PushShape(const PushSpec& spec, const cases::CaseFacts& facts) {
+  v1::FragmentPush push;
+  push.set_case_id(spec.case_id);
+  push.set_to_partner(spec.to_partner);
+  push.set_purpose(spec.purpose);
+  std::set<std::string> refs(spec.subject_refs.begin(), spec.subject_refs.end());
+  for (const auto& cat : spec.content.categories()) {
+    push.add_categories(cat.category());
+    if (!spec.subject_refs.empty()) continue;
+    for (const auto& r : cat.records()) refs.insert(r.subject_ref());
+  }
+  for (const auto& ref : refs) {
+    const cases::SubjectFact* s = facts.Subject(ref);
+    if (s == nullptr) return NotFoundError("case " + spec.case_id + " has no subject " + ref);
+    auto* out = push.add_subjects();
+    out->set_ref(ref);
+    out->set_role(s->role);
+  }
+  return push;
+}
+
+}  // namespace
+
+Result<policy::Decision> Coordinator::PushDecision(const PushSpec& spec, const policy::Policy& policy) {
+  KP_ASSIGN_OR_RETURN(cases::CaseFacts facts, LocalFacts(spec.case_id, &policy));
+  KP_ASSIGN_OR_RETURN(v1::FragmentPush push, PushShape(spec, facts));
+  const std::string agent = AgentOf(spec.to_partner);
+  if (agent.empty()) return NotFoundError("no agent of partner '" + spec.to_partner + "' is enrolled in the registry");
+  KP_ASSIGN_OR_RETURN(const RegistryEntry* recipient, registry_->Find(agent));
+  KP_ASSIGN_OR_RETURN(const RegistryEntry* me, registry_->Find(me_->id()));
+  const int64_t now = clock_.NowMillis();
+  KP_RETURN_IF_ERROR(cases::CheckPush(policy, facts, me_->id(), *me, push, now));
+  return cases::DecidePush(policy, facts, push, *me, *recipient, now);
+}
+
+Result<std::vector<PushChoice>> Coordinator::PushChoices(const std::string& case_id, const std::string& purpose,
+                                                         const std::vector<std::string>& subject_refs,
+                                                         const policy::Policy& policy) {
+  KP_ASSIGN_OR_RETURN(cases::CaseFacts facts, LocalFacts(case_id, &policy));
+  KP_ASSIGN_OR_RETURN(const RegistryEntry* me, registry_->Find(me_->id()));
+  std::vector<PushChoice> out;
+  for (const auto& [partner, since] : facts.members) {
+    if (partner == me->card.partner) continue;
+    const std::string agent = AgentOf(partner);
+    if (agent.empty()) continue;  // nobody there could receive it
+    auto recipient = registry_->Find(agent);
+    if (!recipient.ok()) continue;
+    PushSpec spec;
+    spec.case_id = case_id;
+    spec.to_partner = partner;
+    spec.purpose = purpose;
+    spec.subject_refs = subject_refs;
+    for (const auto& category : policy.categories()) {
+      spec.content.clear_categories();
+      spec.content.add_categories()->set_category(category.id);
+      KP_ASSIGN_OR_RETURN(v1::FragmentPush push, PushShape(spec, facts));
+      const int64_t now = clock_.NowMillis();
+      PushChoice choice{partner, category.id, {}};
+      if (Status s = cases::CheckPush(policy, facts, me_->id(), *me, push, now); !s.ok()) {
+        choice.decision.reason = s.message();
+      } else {
+        choice.decision = cases::DecidePush(policy, facts, push, *me, **recipient, now);
+      }
+      out.push_back(std::move(choice));
+    }
+  }
+  return out;
+}
 
 Result<bool> Coordinator::TakePushAnswer(const VerifiedEnvelope& env) {
   const std::string& id = env.header.request_id();

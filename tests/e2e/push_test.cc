@@ -9,13 +9,20 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
 
 #include "agent/agent.h"
+#include "agent/agent_check.h"
+#include "agent/inbox_command.h"
 #include "agent/receiver.h"
 #include "core/audit/log_reader.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/envelope/envelope.h"
+#include "core/envelope/sealed.h"
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
@@ -45,6 +52,7 @@ class PushTest : public ::testing::Test {
     region_->SetAgentConfigHook([this](const std::string&, agent::AgentConfig& c) {
       c.sink.folder = sink_dir_;
       c.sink.retry_ms = 100;
+      if (only_receives_) c.sources.clear();
     });
     ASSERT_OK(region_->StartGateway());
     ASSERT_OK(region_->StartAgent(kRecipient));
@@ -90,6 +98,36 @@ class PushTest : public ::testing::Test {
   }
 
   std::string AgentDataDir() const { return region_->AgentConfigFor(kRecipient).data_dir; }
+
+  // A receiver of its own beside the running agent (as the responder hands
+  // it what verified as the gateway's), on `data_dir`, with a log of its own.
+  struct OwnReceiver {
+    std::unique_ptr<audit::LogWriter> log;
+    std::unique_ptr<agent::Receiver> receiver;
+    std::optional<agent::AgentParts> parts;
+  };
+  OwnReceiver MakeReceiver(const std::string& data_dir) {
+    OwnReceiver r;
+    agent::AgentConfig config = region_->AgentConfigFor(kRecipient);
+    std::vector<std::string> problems, report;
+    r.parts = agent::LoadAgentParts(config, &problems, &report);
+    EXPECT_TRUE(r.parts.has_value());
+    const Identity& me = *r.parts->identity;
+    auto signer = audit::LogSigner::Create("ketenpoort.test/agent-audit", me.signing().public_key,
+                                           me.signing().secret_key.Clone());
+    EXPECT_OK(signer.status());
+    r.log = audit::LogWriter::Open(dir_.File("own-audit-" + std::to_string(++receivers_)), std::move(signer).value())
+                .value();
+    agent::ReceiverOptions options;
+    options.data_dir = data_dir;
+    std::filesystem::create_directories(options.data_dir);
+    r.receiver =
+        agent::Receiver::Create(me, *r.parts->registry, r.parts->policy, *r.log, SystemClock::Get(), options).value();
+    return r;
+  }
+
+  bool only_receives_ = false;
+  int receivers_ = 0;
 
   testing::TempDir dir_;
   std::shared_ptr<testing::CaptureSink> sink_;
@@ -195,7 +233,7 @@ TEST_F(PushTest, AForgedOrTamperedPushIsRefusedByTheAgent) {
   const Identity& gateway = region_->identity(gateway_id);
   EnvelopeSigner gateway_signer(gateway.id(), gateway.signing().secret_key, SystemClock::Get());
   const std::string push_envelope = pa.push_envelope();
-  for (size_t bit = 0; bit < push_envelope.size() * 8; bit += 5) {
+  for (size_t bit = 0; bit < push_envelope.size() * 8; ++bit) {
     v1::PushAuthorisation bad = pa;
     std::string flipped = push_envelope;
     flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
@@ -224,6 +262,162 @@ TEST_F(PushTest, AForgedOrTamperedPushIsRefusedByTheAgent) {
   EXPECT_FALSE(take(resign(deny)).status.ok());
   // The genuine one, re-signed, is taken: the checks above refused for cause.
   EXPECT_THAT(take(resign(pa)).status, IsOk());
+}
+
+// Every prefix of a PUSH_AUTHORISATION's body, signed by the gateway so that
+// it reaches the agent's parser, and every prefix of the sealed PUSH_CONTENT,
+// sealed and signed by the coordinator (and the push re-signed by it and the
+// gateway) so that it reaches the content's parser: none is taken.
+TEST_F(PushTest, EveryTruncatedPushIsRefusedByTheAgent) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
+  ASSERT_EQ(sent.state, "received") << sent.reason;
+  ASSERT_OK_AND_ASSIGN(std::string genuine, ReadFileBounded(AgentDataDir() + "/received/" +
+                                                                HexEncode(sent.push_id) + ".push", 8 << 20));
+  OwnReceiver own = MakeReceiver(dir_.File("truncate-data"));
+  const Identity& me = *own.parts->identity;
+  const std::string gateway_id = own.parts->gateway->id;
+  StaticKeyResolver keys;
+  for (const auto& [id, e] : own.parts->registry->entries()) keys.Add(id, e.card.signing_key);
+  auto take = [&](const std::string& bytes) -> agent::Outcome {
+    VerifyOptions want;
+    want.expected_sender = gateway_id;
+    want.expected_kind = v1::MESSAGE_KIND_PUSH_AUTHORISATION;
+    auto env = EnvelopeVerifier(keys, nullptr).Verify(bytes, want);
+    if (!env.ok()) return {std::nullopt, env.status()};
+    return own.receiver->Handle(*env, bytes);
+  };
+  v1::Envelope outer;
+  ASSERT_TRUE(outer.ParseFromString(genuine));
+  v1::Header header;
+  ASSERT_TRUE(header.ParseFromString(outer.header()));
+  EnvelopeSigner gateway_signer(gateway_id, region_->identity(gateway_id).signing().secret_key, SystemClock::Get());
+  auto gateway_signed = [&](const std::string& body) {
+    return gateway_signer.Sign(v1::MESSAGE_KIND_PUSH_AUTHORISATION, me.id(), header.request_id(), body).value().bytes;
+  };
+  const std::string body = outer.body();
+  for (size_t len = 0; len < body.size(); ++len) {
+    ASSERT_FALSE(take(gateway_signed(body.substr(0, len))).status.ok()) << "length " << len;
+  }
+
+  // The content, cut short and sealed again by the coordinator.
+  v1::PushAuthorisation pa;
+  ASSERT_TRUE(pa.ParseFromString(body));
+  v1::Envelope push_env;
+  ASSERT_TRUE(push_env.ParseFromString(pa.push_envelope()));
+  v1::FragmentPush push;
+  ASSERT_TRUE(push.ParseFromString(push_env.body()));
+  v1::Header push_header;
+  ASSERT_TRUE(push_header.ParseFromString(push_env.header()));
+  const Identity& coordinator = region_->identity(Region::kCoordinator);
+  EnvelopeSigner coordinator_signer(coordinator.id(), coordinator.signing().secret_key, SystemClock::Get());
+  ASSERT_OK_AND_ASSIGN(VerifiedEnvelope opened,
+                       OpenAndVerify(me.sealing(), keys, push.sealed_content(),
+                                     {v1::MESSAGE_KIND_PUSH_CONTENT, me.id(), sent.push_id, coordinator.id()}));
+  const std::string content = opened.body;
+  ASSERT_OK_AND_ASSIGN(const RegistryEntry* mine, own.parts->registry->Find(me.id()));
+  auto with_content = [&](const std::string& c) {
+    v1::FragmentPush changed = push;
+    changed.set_sealed_content(SignAndSeal(coordinator_signer, v1::MESSAGE_KIND_PUSH_CONTENT, me.id(),
+                                           mine->card.sealing_key, sent.push_id, c)
+                                   .value());
+    v1::PushAuthorisation out = pa;
+    out.set_push_envelope(coordinator_signer
+                              .Sign(v1::MESSAGE_KIND_FRAGMENT_PUSH, "", "", changed.SerializeAsString(),
+                                    sent.push_id)
+                              .value()
+                              .bytes);
+    return gateway_signed(out.SerializeAsString());
+  };
+  for (size_t len = 0; len < content.size(); ++len) {
+    ASSERT_FALSE(take(with_content(content.substr(0, len))).status.ok()) << "content length " << len;
+  }
+  // The whole content, sealed again the same way, is taken: the cuts were refused for cause.
+  EXPECT_THAT(take(with_content(content)).status, IsOk());
+}
+
+// `ketenpoort-agent inbox`: what arrived, handed to the sink or not, and the
+// notices addressed to the agent; ids and metadata only. --again offers an
+// item to the sink once more.
+TEST_F(PushTest, TheInboxListsWhatArrivedAndTheNotices) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
+  ASSERT_EQ(sent.state, "received") << sent.reason;
+  agent::AgentConfig config = region_->AgentConfigFor(kRecipient);
+  config.sink.folder = sink_dir_;  // as the hook gave the running agent
+  // A notice as the responder hands it on once it verified as the gateway's.
+  OwnReceiver own = MakeReceiver(config.data_dir);
+  VerifiedEnvelope notice_env;
+  notice_env.header.set_message_id(std::string(16, '\x07'));
+  v1::CaseNotice notice;
+  notice.set_kind(v1::NOTICE_KIND_WATCH_ENDED);
+  notice.set_case_id(case_id_);
+  notice.set_reason_code("casus-gesloten");
+  notice_env.body = notice.SerializeAsString();
+  own.receiver->KeepNotice(notice_env);
+  own.receiver->KeepNotice(notice_env);  // the same notice again: kept once
+
+  std::ostringstream out;
+  EXPECT_EQ(agent::ListInbox(config, false, out), 0);
+  const std::string text = out.str();
+  EXPECT_NE(text.find(HexEncode(sent.push_id)), std::string::npos) << text;
+  EXPECT_NE(text.find("case " + case_id_), std::string::npos) << text;
+  EXPECT_NE(text.find("from " + std::string(Region::kCoordinator)), std::string::npos) << text;
+  EXPECT_NE(text.find("veiligheidsplan"), std::string::npos) << text;
+  EXPECT_NE(text.find("handed to the sink"), std::string::npos) << text;
+  EXPECT_NE(text.find("notices (1)"), std::string::npos) << text;
+  EXPECT_NE(text.find("watch-ended (casus-gesloten)"), std::string::npos) << text;
+  EXPECT_EQ(text.find(kCanaryName), std::string::npos);
+  EXPECT_EQ(text.find(Region::kBsn), std::string::npos);
+  EXPECT_EQ(text.find("geen contact"), std::string::npos);
+
+  std::ostringstream json;
+  EXPECT_EQ(agent::ListInbox(config, true, json), 0);
+  auto j = nlohmann::json::parse(json.str());
+  ASSERT_EQ(j["received"].size(), 1u);
+  EXPECT_EQ(j["received"][0]["handed_to_sink"], true);
+  EXPECT_EQ(j["notices"][0]["kind"], "watch-ended");
+
+  // Handed over again: the mark goes, and the running agent hands it over anew.
+  const std::string file = sink_dir_ + "/" + HexEncode(sent.push_id) + ".json";
+  std::filesystem::remove(file);
+  std::ostringstream again;
+  EXPECT_EQ(agent::HandOverAgain(config, HexEncode(sent.push_id), again), 0) << again.str();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+  while (!std::filesystem::exists(file) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(std::filesystem::exists(file));
+  std::ostringstream unknown;
+  EXPECT_EQ(agent::HandOverAgain(config, std::string(32, 'a'), unknown), 1);
+  EXPECT_NE(unknown.str().find("nothing with id"), std::string::npos) << unknown.str();
+}
+
+class OnlyReceivingTest : public PushTest {
+ protected:
+  void SetUp() override {
+    only_receives_ = true;
+    PushTest::SetUp();
+  }
+};
+
+// An agent with a sink and no data source starts, receives, and `check`
+// says what it can do; without a sink as well it would do nothing: refused.
+TEST_F(OnlyReceivingTest, AnAgentWithOnlyASinkStartsAndReceives) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
+  EXPECT_EQ(sent.state, "received") << sent.reason;
+  agent::AgentConfig config = region_->AgentConfigFor(kRecipient);
+  config.sink.folder = sink_dir_;  // as the hook gave the running agent
+  config.sources.clear();
+  std::vector<std::string> report;
+  (void)agent::CheckAgent(config, &report, 2000);  // the running agent holds the data folder: one FAIL line
+  std::string all;
+  for (const auto& line : report) all += line + "\n";
+  EXPECT_NE(all.find("answers no requests: no data source is configured"), std::string::npos) << all;
+  EXPECT_NE(all.find("hands each item to the folder " + sink_dir_), std::string::npos) << all;
+  config.sink = {};
+  std::vector<std::string> problems;
+  EXPECT_FALSE(agent::LoadAgentParts(config, &problems, &report).has_value());
+  ASSERT_FALSE(problems.empty());
+  EXPECT_NE(problems.back().find("neither answer requests nor hand over"), std::string::npos) << problems.back();
 }
 
 }  // namespace
