@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/base/clock.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::agent {
@@ -610,6 +611,102 @@ TEST(ParseRecordsJsonTest, EveryBitFlipIsHandled) {
       EXPECT_THAT(*r, SizeIs(2));  // e.g. a letter changed inside a string
     }
   }
+}
+
+// ------------------------------------------------------- changed since
+// What a watch asks each kind of source (docs/agent.md "Watches").
+
+TEST_F(ConnectorTest, SqliteChangedQueryBindsSinceAndTheSubject) {
+  ConnectorConfig c;
+  c.kind = ConnectorConfig::Kind::kSqlite;
+  c.database = MakeDatabase(
+      "CREATE TABLE incidenten(bsn TEXT, soort TEXT, geregistreerd_ms INTEGER);"
+      "INSERT INTO incidenten VALUES('" + std::string(kCanaryBsn) + "', 'a', 1000);"
+      "INSERT INTO incidenten VALUES('" + std::string(kCanaryBsn) + "', 'b', 3000);"
+      "INSERT INTO incidenten VALUES('123456782', 'c', 9000);");
+  c.query = "SELECT soort FROM incidenten WHERE bsn = :bsn";
+  c.changed_query =
+      "SELECT geregistreerd_ms AS changed_at_ms FROM incidenten WHERE bsn = :bsn AND geregistreerd_ms > :since";
+  ASSERT_OK_AND_ASSIGN(auto source, MakeConnector(c));
+  ASSERT_OK_AND_ASSIGN(auto changed, source->ChangedSince(CanarySubject(), 500));
+  EXPECT_EQ(changed, std::optional<int64_t>(3000));  // the latest
+  ASSERT_OK_AND_ASSIGN(changed, source->ChangedSince(CanarySubject(), 3000));
+  EXPECT_EQ(changed, std::nullopt);  // another family's 9000 is not this subject's news
+}
+
+TEST_F(ConnectorTest, SqliteChangedQueryWithoutSinceIsAConfigError) {
+  ConnectorConfig c;
+  c.kind = ConnectorConfig::Kind::kSqlite;
+  c.database = PoliceDatabase();
+  c.query = "SELECT soort FROM incidenten WHERE bsn = :bsn";
+  c.changed_query = "SELECT 1 FROM incidenten WHERE bsn = :bsn";
+  auto source = MakeConnector(c);
+  EXPECT_THAT(source, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(source.status().message(), HasSubstr(":since"));
+}
+
+TEST_F(ConnectorTest, JsonFilesChangedSinceIsTheSubjectFilesModificationTime) {
+  ASSERT_OK_AND_ASSIGN(auto source, JsonFiles());
+  const std::string path = Folder() + "/" + kCanaryBsn + ".json";
+  WriteFile(path, R"([{"soort": "incident"}])");
+  constexpr int64_t kModifiedMs = 1'790'000'000'123;
+  const timespec times[2] = {{kModifiedMs / 1000, (kModifiedMs % 1000) * 1'000'000},
+                             {kModifiedMs / 1000, (kModifiedMs % 1000) * 1'000'000}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  ASSERT_OK_AND_ASSIGN(auto changed, source->ChangedSince(CanarySubject(), kModifiedMs - 1));
+  EXPECT_EQ(changed, std::optional<int64_t>(kModifiedMs));
+  ASSERT_OK_AND_ASSIGN(changed, source->ChangedSince(CanarySubject(), kModifiedMs));
+  EXPECT_EQ(changed, std::nullopt);  // not modified after the last look
+  SubjectQuery nobody = CanarySubject();
+  nobody.bsn = "123456782";
+  ASSERT_OK_AND_ASSIGN(changed, source->ChangedSince(nobody, 0));
+  EXPECT_EQ(changed, std::nullopt);  // no file: nothing about this subject
+}
+
+TEST_F(ConnectorTest, JsonFilesChangedSinceRefusesPathTricksAndSymlinks) {
+  ASSERT_OK_AND_ASSIGN(auto source, JsonFiles());
+  SubjectQuery q = CanarySubject();
+  q.bsn = "../etc/passwd";
+  EXPECT_THAT(source->ChangedSince(q, 0), StatusIs(StatusCode::kInvalidArgument));
+  WriteFile(dir_.File("elsewhere.json"), "[]");
+  ASSERT_EQ(::symlink(dir_.File("elsewhere.json").c_str(), (Folder() + "/" + kCanaryBsn + ".json").c_str()), 0);
+  auto changed = source->ChangedSince(CanarySubject(), 0);
+  EXPECT_THAT(changed, StatusIs(StatusCode::kUnavailable));
+  EXPECT_THAT(changed.status().message(), Not(HasSubstr(kCanaryBsn)));
+}
+
+TEST_F(ConnectorTest, CommandChangedSinceGetsTheTimeAsItsLastArgument) {
+  // Prints a record only when asked about changes since exactly 5000.
+  const std::string script = Script("changed.sh", R"(cat >/dev/null
+for a in "$@"; do last="$a"; done
+if [ "$last" = "--changed-since=5000" ]; then echo '[{"soort": "x", "changed_at_ms": 6000}, {"changed_at_ms": "5500"}]'; else echo '[]'; fi)");
+  ASSERT_OK_AND_ASSIGN(auto source, Command({script, "--bron=politie"}));
+  ASSERT_OK_AND_ASSIGN(auto changed, source->ChangedSince(CanarySubject(), 5000));
+  EXPECT_EQ(changed, std::optional<int64_t>(6000));
+  ASSERT_OK_AND_ASSIGN(changed, source->ChangedSince(CanarySubject(), 7000));
+  EXPECT_EQ(changed, std::nullopt);
+  // The ordinary query is not given the argument.
+  ASSERT_OK_AND_ASSIGN(auto records, source->Query(CanarySubject()));
+  EXPECT_THAT(records, IsEmpty());
+}
+
+TEST_F(ConnectorTest, CommandChangedSinceWithoutATimeIsNow) {
+  const std::string script = Script("changed-now.sh", "cat >/dev/null; echo '[{\"soort\": \"x\"}]'");
+  ASSERT_OK_AND_ASSIGN(auto source, Command({script}));
+  const int64_t before = SystemClock::Get().NowMillis();
+  ASSERT_OK_AND_ASSIGN(auto changed, source->ChangedSince(CanarySubject(), 0));
+  ASSERT_TRUE(changed.has_value());
+  EXPECT_GE(*changed, before);
+  EXPECT_LE(*changed, SystemClock::Get().NowMillis());
+}
+
+TEST_F(ConnectorTest, CommandChangedSinceFailureIsReportedWithoutTheSubject) {
+  const std::string script = Script("fails.sh", "cat >/dev/null; exit 3");
+  ASSERT_OK_AND_ASSIGN(auto source, Command({script}));
+  auto changed = source->ChangedSince(CanarySubject(), 0);
+  EXPECT_FALSE(changed.ok());
+  EXPECT_THAT(changed.status().message(), Not(HasSubstr(kCanaryBsn)));
+  EXPECT_THAT(changed.status().message(), Not(HasSubstr(kCanaryName)));
 }
 
 }  // namespace
