@@ -1,0 +1,173 @@
+// Consent per subject and the conflict-of-duties weighing in the console
+// (issue 16; docs/console.md), over HTTP against a real region: the consent
+// form records who gave the consent and the age from the date of birth, and
+// the case page shows both; a bad choice of givers is refused at its field
+// and records nothing; the ask page shows the weighing's questions when
+// "met afweging" is ticked and refuses answers that do not count ("n.v.t.")
+// at the field, sending nothing. No name, BSN or date of birth in the log.
+#include <regex>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "case/consent.h"
+#include "console/console.h"
+#include "console/security.h"
+#include "core/base/encoding.h"
+#include "core/base/time_format.h"
+#include "core/crypto/sha256.h"
+#include "policy/policy_loader.h"
+#include "tests/testing/capture_sink.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::console {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Region;
+
+constexpr char kCanaryName[] = "CANARY-NAAM-Toestemming";
+constexpr char kChildBirthTyped[] = "03-09-2015";
+constexpr char kChildBirthIso[] = "2015-09-03";
+constexpr char kChildBsn[] = "999990020";
+
+class ConsoleConsentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sink_ = std::make_shared<testing::CaptureSink>();
+    auto logger = std::make_shared<spdlog::logger>("console", sink_);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    ASSERT_OK(region_->StartGateway());
+    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
+                           return HexEncode(Sha256String(text));
+                         }));
+    ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
+    ConsoleOptions options;
+    options.port = 0;
+    options.poll_ms = 200;
+    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
+    port_ = server_->port();
+    const std::string address = server_->LoginAddress();
+    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
+    ASSERT_TRUE(res && res->status == 303);
+    const std::string cookie = res->get_header_value("Set-Cookie");
+    cookie_ = "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
+  }
+
+  void TearDown() override {
+    server_.reset();
+    region_.reset();
+    for (const char* canary : {kCanaryName, Region::kBsn, kChildBsn, kChildBirthIso, kChildBirthTyped}) {
+      EXPECT_THAT(sink_->Text(), Not(HasSubstr(canary))) << canary << " in the log";
+    }
+    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  std::unique_ptr<httplib::Client> Client() {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    c->set_read_timeout(15, 0);
+    return c;
+  }
+
+  std::string GetPage(const std::string& path) {
+    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
+    EXPECT_TRUE(res) << path;
+    if (!res) return "";
+    EXPECT_EQ(res->status, 200) << path << "\n" << res->body;
+    return res->body;
+  }
+
+  httplib::Result Submit(const std::string& path, const std::string& from, httplib::Params form) {
+    std::smatch csrf, id;
+    std::regex_search(from, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
+    std::regex_search(from, id, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
+    form.emplace("csrf", csrf.size() > 1 ? csrf[1].str() : "");
+    form.emplace("formulier", id.size() > 1 ? id[1].str() : "");
+    return Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
+  }
+
+  // A case with a victim (S1) and a child (S2) opened through the form.
+  std::string OpenCase() {
+    httplib::Params form{{"doel", "veiligheidstaxatie"}, {"aantal", "2"},       {"actie", "openen"},
+                         {"rol1", "victim"},             {"bsn1", Region::kBsn}, {"naam1", kCanaryName},
+                         {"geboortedatum1", "12-04-1988"}, {"rol2", "child"},    {"bsn2", kChildBsn},
+                         {"geboortedatum2", kChildBirthTyped}};
+    auto res = Submit("/casus/nieuw", GetPage("/casus/nieuw"), form);
+    EXPECT_TRUE(res && res->status == 303);
+    const std::string to = res ? res->get_header_value("Location") : "";
+    return to.size() > 7 ? to.substr(7) : "";
+  }
+
+  static std::string InAYear() {
+    const std::string iso = FormatUtcDate(SystemClock::Get().NowMillis() + 365LL * 86'400'000);
+    return iso.substr(8, 2) + "-" + iso.substr(5, 2) + "-" + iso.substr(0, 4);
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<testing::CaptureSink> sink_;
+  std::unique_ptr<Region> region_;
+  std::unique_ptr<ConsoleServer> server_;
+  int port_ = 0;
+  std::string cookie_;
+};
+
+TEST_F(ConsoleConsentTest, TheConsentFormRecordsWhoGaveItAndTheAge) {
+  const std::string id = OpenCase();
+  ASSERT_FALSE(id.empty());
+  const int age = cases::AgeOn(kChildBirthIso, SystemClock::Get().NowMillis()).value();
+  const std::string page = GetPage("/casus/" + id);
+  EXPECT_THAT(page, HasSubstr("Wie gaf toestemming"));
+  EXPECT_THAT(page, HasSubstr("S2 (kind, " + std::to_string(age) + " jaar)"));
+
+  // A choice of givers the form does not offer: at its field, nothing recorded.
+  auto bad = Submit("/casus/" + id + "/toestemming", page,
+                    {{"persoon", "S2"}, {"doel", "veiligheidstaxatie"}, {"tot", InAYear()}, {"gegeven_door", "buurman"}});
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_THAT(bad->body, HasSubstr("kies wie de toestemming gaf"));
+  EXPECT_THAT(bad->body, HasSubstr("name=\"gegeven_door\" required aria-invalid=\"true\""));
+  EXPECT_THAT(bad->body, Not(HasSubstr("door de betrokkene")));
+
+  auto ok = Submit("/casus/" + id + "/toestemming", GetPage("/casus/" + id),
+                   {{"persoon", "S2"}, {"doel", "veiligheidstaxatie"}, {"tot", InAYear()}, {"gegeven_door", "beide"}});
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 303) << ok->body;
+  const std::string after = GetPage("/casus/" + id);
+  EXPECT_THAT(after, HasSubstr("gegeven door de betrokkene en de ouders"));  // the flash
+  EXPECT_THAT(after, HasSubstr("door de betrokkene en de ouders, toen " + std::to_string(age) + " jaar"));
+}
+
+TEST_F(ConsoleConsentTest, TheAskPageAsksTheWeighingAndRefusesNvt) {
+  const std::string id = OpenCase();
+  ASSERT_FALSE(id.empty());
+  const std::string ask =
+      GetPage("/casus/" + id + "/opvragen?getoond=1&doel=veiligheidstaxatie&betrokkene=S1&met_afweging=1");
+  EXPECT_THAT(ask, HasSubstr("Met afweging"));
+  EXPECT_THAT(ask, HasSubstr("id=\"afweging\""));
+  for (const char* q : {"afweging_toestemming", "afweging_schade", "afweging_andere_weg", "afweging_effect",
+                        "afweging_minimum", "afweging_door"}) {
+    EXPECT_THAT(ask, HasSubstr(std::string("name=\"") + q + "\"")) << q;
+  }
+  httplib::Params form{{"doel", "veiligheidstaxatie"}, {"betrokkene", "S1"}, {"met_afweging", "1"},
+                       {"keuze", "politie/politie-incidenten"}};
+  for (const char* q : {"afweging_toestemming", "afweging_schade", "afweging_andere_weg", "afweging_effect",
+                        "afweging_minimum", "afweging_door"}) {
+    form.emplace(q, "n.v.t.");
+  }
+  auto res = Submit("/casus/" + id + "/opvragen/uitleg", ask, form);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_THAT(res->body, HasSubstr("id=\"afweging-fout\""));
+  EXPECT_THAT(res->body, HasSubstr("beantwoord elk van de vijf vragen in woorden"));
+  EXPECT_THAT(res->body, HasSubstr(">n.v.t.</textarea>"));  // what was typed stays
+}
+
+}  // namespace
+}  // namespace kp::console
