@@ -42,6 +42,29 @@ TEST(AgeOn, RefusesWhatIsNotADateBeforeTheDay) {
   EXPECT_THAT(AgeOn("2026-12-01", kNoon), StatusIs(StatusCode::kInvalidArgument));
 }
 
+// The date of birth comes sealed from the coordinator: every truncation and
+// every flipped bit of a good one is refused or read as another date that
+// exists, never a crash or a negative age.
+TEST(AgeOn, EveryTruncationAndEveryFlippedBitIsRefusedOrAnotherRealDate) {
+  const std::string good = "2013-11-30";
+  for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_THAT(AgeOn(good.substr(0, n), kNoon), StatusIs(StatusCode::kInvalidArgument)) << n;
+  }
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string flipped = good;
+      flipped[i] = static_cast<char>(flipped[i] ^ (1 << bit));
+      auto age = AgeOn(flipped, kNoon);
+      if (age.ok()) {
+        EXPECT_GE(*age, 0) << i << ":" << bit;
+        EXPECT_LE(*age, 2026 - 1800) << i << ":" << bit;
+      } else {
+        EXPECT_THAT(age, StatusIs(StatusCode::kInvalidArgument)) << i << ":" << bit;
+      }
+    }
+  }
+}
+
 TEST(ConsentGivers, EmptyIsTheSubjectsAndUnknownIsRefused) {
   google::protobuf::RepeatedField<int> given;
   EXPECT_EQ(ConsentGivers(given).value(), policy::kGiverSubject);
