@@ -421,6 +421,7 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(std::unique_ptr<clie
   RegisterReferralPages(desk);
   RegisterCasePages(desk);
   RegisterAskPages(desk);
+  RegisterPushPages(desk);
 
   if (options.port == 0) {
     desk.port = http.bind_to_any_port("127.0.0.1");

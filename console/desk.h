@@ -149,6 +149,10 @@ void RegisterCasesPages(Desk& desk);     // page_cases.cc: Mijn casussen, meldin
 void RegisterReferralPages(Desk& desk);  // page_referrals.cc: Aanmelding, nieuwe casus
 void RegisterCasePages(Desk& desk);      // page_case.cc: Casus and its actions
 void RegisterAskPages(Desk& desk);       // page_ask.cc: Informatie opvragen
+void RegisterPushPages(Desk& desk);      // page_push.cc: Versturen naar partner
+// What the case page shows of the pushes of `case_id` (page_push.cc):
+// "verstuurd" rows and "heeft_verstuurd".
+void AddPushes(Desk& desk, const std::string& case_id, mu::data& data);
 
 }  // namespace kp::console
 

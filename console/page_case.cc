@@ -898,6 +898,7 @@ void ShowCase(Desk& desk, Page& page, const std::string& id, const Rejection* re
   AddAnswers(desk, page, d, now, data);
   AddRefreshForms(desk, page, rej, data);
   AddTimeline(desk, d, data);
+  AddPushes(desk, id, data);  // Verstuurd aan partners (page_push.cc)
   AddForms(desk, page, rej, d, now, data);
   if (rej != nullptr) page.res.status = rej->status;
   desk.Show(page, "Casus " + id, "case.mustache", data);
