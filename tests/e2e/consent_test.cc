@@ -12,13 +12,19 @@
 //   - a consent whose stated age does not match the date of birth sealed to
 //     the agent is refused by the agent;
 //   - a fragment kept "30 days from closure" stays while the case is open and
-//     goes 30 days after it closed.
+//     goes 30 days after it closed;
+//   - the CLI: `case consent --given-by`, and `request --weighing-file`,
+//     which sends no weighing that does not count.
 // No BSN, name or weighing answer in any log line or gateway file.
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
 
 #include "case/consent.h"
+#include "cli/cli_context.h"
 #include "core/base/time_format.h"
 #include "core/envelope/envelope.h"
 #include "core/transport/dealer_client.h"
@@ -144,6 +150,28 @@ v1::Weighing WeighingOf(const std::string& each, const std::string& approver) {
   return w;
 }
 
+struct CliRun {
+  int exit_code = 0;
+  std::string out, err;
+};
+
+// `ketenpoort ARGS...` in process, as a coordinator runs it.
+CliRun RunCli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  cli::CliContext ctx{out, err};
+  CLI::App app{"ketenpoort"};
+  app.require_subcommand(1);
+  cli::RegisterCoordinatorCommands(app, ctx);
+  std::vector<const char*> argv = {"ketenpoort"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
+  }
+  return {ctx.exit_code, out.str(), err.str()};
+}
+
 class ConsentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -255,6 +283,22 @@ class ConsentTest : public ::testing::Test {
     }
   }
 
+  // The coordinator's client configuration as a file, for the CLI.
+  std::string ConfigFile() {
+    const client::ClientConfig c = region_->CoordinatorConfig(0);
+    const std::string path = dir_.path() + "/client.yaml";
+    std::ofstream(path) << "gateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card
+                        << "\nidentity: " << c.identity << "\nenrolment_card: " << c.enrolment_card
+                        << "\nregistry: " << c.registry << "\nstore: " << c.store << "\n";
+    return path;
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    const std::string path = dir_.path() + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
   testing::TempDir dir_;
   std::shared_ptr<testing::CaptureSink> sink_;
   std::unique_ptr<Region> region_;
@@ -324,6 +368,43 @@ TEST_F(ConsentTest, AStatedAgeThatIsNotTheSealedDateOfBirthsIsRefusedByTheAgent)
   EXPECT_EQ(o.refusal.refused_by(), v1::REFUSED_BY_AGENT) << o.refusal.reason();
   EXPECT_THAT(o.refusal.reason(), ::testing::HasSubstr("does not match the date of birth"));
   EXPECT_THAT(o.refusal.reason(), ::testing::Not(::testing::HasSubstr("13")));
+}
+
+TEST_F(ConsentTest, TheCliRecordsWhoGaveTheConsentAndSendsOnlyAWeighingThatCounts) {
+  c_.reset();  // the CLI opens the same store with the same key
+  const std::string config = ConfigFile();
+  const std::string until = FormatUtcDate(Until());
+  CliRun bad = RunCli({"case", "consent", case_id_, "--config", config, "--subject", "S2", "--purpose",
+                       "plan-van-aanpak", "--until", until, "--given-by", "buurman"});
+  EXPECT_EQ(bad.exit_code, cli::kExitError);
+  EXPECT_THAT(bad.err, ::testing::HasSubstr("--given-by takes subject, parents, or subject,parents"));
+  CliRun both = RunCli({"case", "consent", case_id_, "--config", config, "--subject", "S2", "--purpose",
+                        "plan-van-aanpak", "--until", until, "--given-by", "subject,parents"});
+  EXPECT_EQ(both.exit_code, cli::kExitOk) << both.err;
+  EXPECT_THAT(both.out, ::testing::HasSubstr("given by the subject and the parents"));
+  CliRun asked = RunCli({"request", case_id_, "--config", config, "--from", "ggz", "--category", "ggz-in-zorg",
+                         "--purpose", "plan-van-aanpak", "--subject", "S2"});
+  EXPECT_EQ(asked.exit_code, cli::kExitOk) << asked.err;
+  EXPECT_THAT(asked.out, ::testing::HasSubstr("keep until 30 days after the case closes"));
+
+  const std::string nvt = WriteFile("nvt.yaml",
+                                    "consent: n.v.t.\nharm: n.v.t.\nno_other_way: n.v.t.\neffect: n.v.t.\n"
+                                    "minimum: n.v.t.\napprover: n.v.t.\n");
+  CliRun refused = RunCli({"request", case_id_, "--config", config, "--from", "ggz", "--category", "ggz-in-zorg",
+                           "--purpose", "acuut-gevaar-afwenden", "--subject", "S2", "--weighing-file", nvt});
+  EXPECT_EQ(refused.exit_code, cli::kExitError);
+  EXPECT_THAT(refused.err, ::testing::HasSubstr("the weighing is not complete"));
+  EXPECT_THAT(refused.err, ::testing::Not(::testing::HasSubstr("request ")));  // nothing was sent
+  const std::string good = WriteFile(
+      "weighing.yaml", std::string("consent: ") + kCanaryWeighing +
+                           "\nharm: Ernstig letsel van moeder en kind bij een nieuwe uitbarsting\n"
+                           "no_other_way: Huisverbod en veiligheidsplan zijn al ingezet zonder effect\n"
+                           "effect: De politie kan de dreiging met deze gegevens juist inschatten\n"
+                           "minimum: Alleen of hij in zorg is, geen diagnose of behandeling\n"
+                           "approver: J. de Vries, casusregisseur\n");
+  CliRun weighed = RunCli({"request", case_id_, "--config", config, "--from", "ggz", "--category", "ggz-in-zorg",
+                           "--purpose", "acuut-gevaar-afwenden", "--subject", "S2", "--weighing-file", good});
+  EXPECT_EQ(weighed.exit_code, cli::kExitOk) << weighed.err << weighed.out;
 }
 
 }  // namespace
