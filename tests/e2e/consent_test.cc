@@ -12,7 +12,8 @@
 //   - a consent whose stated age does not match the date of birth sealed to
 //     the agent is refused by the agent;
 //   - a fragment kept "30 days from closure" stays while the case is open and
-//     goes 30 days after it closed;
+//     goes 30 days after it closed; one kept for the recipient's statutory
+//     dossier term (retention_days: dossier) stays 20 years;
 //   - the CLI: `case consent --given-by`, and `request --weighing-file`,
 //     which sends no weighing that does not count.
 // No BSN, name or weighing answer in any log line or gateway file.
@@ -59,6 +60,8 @@ partners:
     name: GGz Breburg
   - id: veiligheidsteam
     name: Veiligheidsteam
+    dossier_retention_days: 7300
+    dossier_basis: Jeugdwet art. 7.3.8 (test)
 roles:
   - id: casusregisseur
     name: Casusregisseur
@@ -75,6 +78,8 @@ purposes:
     description: Plan van aanpak.
   - id: acuut-gevaar-afwenden
     description: Acuut gevaar afwenden.
+  - id: veiligheidstaxatie
+    description: Veiligheidstaxatie.
 categories:
   - id: ggz-in-zorg
     name: In zorg bij GGz
@@ -95,6 +100,13 @@ legal_bases:
     categories: [ggz-in-zorg]
     max_retention_days: 90
     requires: [weighing]
+    art9_ground: true
+  - id: dossierplicht
+    citation: Wettelijke dossierplicht van de ontvanger (test)
+    senders: [ggz]
+    categories: [ggz-in-zorg]
+    max_retention_days: 30
+    allows_dossier_retention: true
     art9_ground: true
 consent:
   age_rule:
@@ -129,6 +141,18 @@ rules:
       fields:
         ggz-in-zorg: [in-zorg]
       retention_days: 30
+  - id: R-DOSSIER
+    effect: permit
+    from: ggz
+    to: veiligheidsteam/casusregisseur
+    categories: [ggz-in-zorg]
+    purposes: [veiligheidstaxatie]
+    legal_basis: dossierplicht
+    conditions: [member]
+    obligations:
+      fields:
+        ggz-in-zorg: [in-zorg]
+      retention_days: dossier
 )";
 
 // A date of birth that makes someone `years` old today (UTC).
@@ -345,6 +369,20 @@ TEST_F(ConsentTest, RetentionFromClosureKeepsTheFragmentWhileTheCaseIsOpen) {
   EXPECT_EQ(soon.fragments, 0u);
   ASSERT_OK_AND_ASSIGN(auto later, c_->store().Purge(now + 31 * kDayMs));
   EXPECT_EQ(later.fragments, 1u);
+}
+
+// The recipient's statutory dossier term (retention_days: dossier): the agent
+// writes it, the client keeps the fragment that long.
+TEST_F(ConsentTest, TheRecipientsDossierTermIsKept) {
+  const int64_t before = SystemClock::Get().NowMillis();
+  Outcome o = Ask("veiligheidstaxatie");
+  ASSERT_EQ(o.kind, Outcome::Kind::kDelivered) << o.refusal.reason() << o.error.ToString();
+  EXPECT_GE(o.retain_until_ms, before + 7300 * kDayMs);
+  EXPECT_LE(o.retain_until_ms, SystemClock::Get().NowMillis() + 7300 * kDayMs);
+  ASSERT_OK_AND_ASSIGN(auto kept, c_->store().Purge(before + 7299 * kDayMs));
+  EXPECT_EQ(kept.fragments, 0u);
+  ASSERT_OK_AND_ASSIGN(auto gone, c_->store().Purge(before + 7301 * kDayMs));
+  EXPECT_EQ(gone.fragments, 1u);
 }
 
 TEST_F(ConsentTest, AWeighingOfNvtIsRefusedByTheAgentThoughTheRequestDeclaresIt) {
