@@ -180,9 +180,12 @@ void AddChosen(Desk& desk, const PushForm& f, const policy::Decision& d, mu::dat
     mu::data row;
     row.set("naam", std::string(field));
     row.set("id", "veld-" + std::string(field));
+    std::string typed;  // always set: mustache would take the parent's "inhoud" otherwise
     for (const auto& [name, value] : f.values) {
-      if (name == field) row.set("waarde", value);
+      if (name == field) typed = value;
     }
+    row.set("inhoud", typed);
+    Wipe(typed);
     fields.push_back(row);
   }
   chosen.set("velden", fields);

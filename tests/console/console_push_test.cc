@@ -159,6 +159,7 @@ TEST_F(ConsolePushTest, ThePlanGoesToThePoliceAndTheCasePageShowsItReceived) {
   EXPECT_THAT(form, HasSubstr("name=\"veld-veiligheidsafspraken\""));
   EXPECT_THAT(form, HasSubstr("R-VT-PLAN-01"));
   EXPECT_THAT(form, HasSubstr("grondslag"));
+  EXPECT_THAT(form, Not(HasSubstr(">politie/veiligheidsplan</textarea>")));  // the fields start empty
 
   auto sent = Submit("/casus/" + id + "/versturen", form,
                      {{"doel", kPurpose},
