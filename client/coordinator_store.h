@@ -19,6 +19,7 @@
 #ifndef KETENPOORT_CLIENT_COORDINATOR_STORE_H_
 #define KETENPOORT_CLIENT_COORDINATOR_STORE_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -280,6 +281,11 @@ class CoordinatorStore {
   Result<bool> PutSignal(const SignalInfo& signal);
   // A case's signals ("" : all), newest first; at most `limit`.
   Result<std::vector<SignalInfo>> Signals(const std::string& case_id, size_t limit = 1000);
+  // Per case, the signals received since the case was last looked at
+  // (MarkCaseSeen); cases without any are absent.
+  Result<std::map<std::string, size_t>> NewSignalCounts();
+  // When the case was last looked at (0: never).
+  Result<int64_t> CaseSeenMs(const std::string& case_id);
 
   // A request the source holds for its professional's approval (its
   // APPROVAL_PENDING, protocol §3.10): until when (approval_waits.cc).

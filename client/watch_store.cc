@@ -124,4 +124,22 @@ Result<std::vector<SignalInfo>> CoordinatorStore::Signals(const std::string& cas
   }
 }
 
+Result<std::map<std::string, size_t>> CoordinatorStore::NewSignalCounts() {
+  Stmt q(*db_,
+         "SELECT g.case_id, COUNT(*) FROM signals g LEFT JOIN case_seen s ON s.case_id = g.case_id "
+         "WHERE g.received_ms > COALESCE(s.seen_ms, 0) GROUP BY g.case_id");
+  std::map<std::string, size_t> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out[q.Col(0)] = static_cast<size_t>(q.ColInt(1));
+  }
+}
+
+Result<int64_t> CoordinatorStore::CaseSeenMs(const std::string& case_id) {
+  Stmt q(*db_, "SELECT seen_ms FROM case_seen WHERE case_id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
+  return row ? q.ColInt(0) : int64_t{0};
+}
+
 }  // namespace kp::client

@@ -8,6 +8,7 @@
 #include "console/assets.h"
 #include "console/desk.h"
 #include "console/page_referrals.h"
+#include "console/page_watch.h"
 #include "console/view.h"
 
 namespace kp::console {
@@ -421,6 +422,7 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(std::unique_ptr<clie
   RegisterReferralPages(desk);
   RegisterCasePages(desk);
   RegisterAskPages(desk);
+  RegisterWatchPages(desk);  // page_watch.cc: Laten volgen
   RegisterPushPages(desk);
 
   if (options.port == 0) {

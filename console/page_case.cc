@@ -24,6 +24,7 @@
 #include "case/case_facts.h"
 #include "console/consent_view.h"
 #include "console/desk.h"
+#include "console/page_watch.h"
 #include "console/view.h"
 #include "core/base/encoding.h"
 #include "core/base/time_format.h"
@@ -898,6 +899,8 @@ void ShowCase(Desk& desk, Page& page, const std::string& id, const Rejection* re
   AddAnswers(desk, page, d, now, data);
   AddRefreshForms(desk, page, rej, data);
   AddTimeline(desk, d, data);
+  data.set("signalen_html", SignalsSection(desk, id, d.info.purpose,  // Signalen (page_watch.cc)
+                                            !d.info.closed && (!d.facts.has_value() || d.facts->CoordinatorAt(now) == desk.me())));
   AddPushes(desk, id, data);  // Verstuurd aan partners (page_push.cc)
   AddForms(desk, page, rej, d, now, data);
   if (rej != nullptr) page.res.status = rej->status;

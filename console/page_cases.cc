@@ -76,9 +76,16 @@ void ShowCases(Desk& desk, Page& page) {
                                                       listed.status().message());
     return;
   }
+  // Signals of watches since each case was last looked at (page_watch.cc).
+  auto new_signals = desk.With([](client::Coordinator& c) { return c.store().NewSignalCounts(); });
   mu::data open = mu::data::type::list, closed = mu::data::type::list;
   for (const auto& c : listed->first) {
-    (c.info.closed ? closed : open).push_back(CaseRow(desk, c, now));
+    mu::data row = CaseRow(desk, c, now);
+    const size_t signals = new_signals.ok() && new_signals->count(c.info.id) ? new_signals->at(c.info.id) : 0;
+    if (signals > 0) {
+      row.set("signalen", signals == 1 ? std::string("nieuw signaal") : std::to_string(signals) + " nieuwe signalen");
+    }
+    (c.info.closed ? closed : open).push_back(row);
   }
   mu::data d;
   d.set("open", open);

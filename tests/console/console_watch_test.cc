@@ -1,0 +1,218 @@
+// Laten volgen and Signalen in the console (issue 16 §1, docs/console.md)
+// over HTTP against a real region: the gateway and the police's agent on
+// loopback, the police's JSON files as its source. The form offers only what
+// the policy lets the coordinator ask now and refuses anything else; a watch
+// sent from it is kept by the police's agent; a new police record gives a
+// signal that Mijn casussen marks "nieuw signaal" and the case page lists
+// with a link to Informatie opvragen.
+#include <sys/stat.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "client/coordinator.h"
+#include "console/console.h"
+#include "console/security.h"
+#include "core/base/encoding.h"
+#include "core/base/time_format.h"
+#include "core/crypto/sha256.h"
+#include "policy/policy_loader.h"
+#include "tests/testing/capture_sink.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::console {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Region;
+
+constexpr char kPurpose[] = "veiligheidstaxatie";
+constexpr char kCanaryName[] = "CANARY-NAAM-Volgen";
+constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
+constexpr int kWaitMs = 8000;
+
+int64_t Now() { return SystemClock::Get().NowMillis(); }
+
+std::string Section(const std::string& html, const std::string& open, const std::string& close) {
+  const size_t from = html.find(open);
+  if (from == std::string::npos) return "";
+  const size_t to = html.find(close, from);
+  return html.substr(from, to == std::string::npos ? std::string::npos : to + close.size() - from);
+}
+
+class ConsoleWatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sink_ = std::make_shared<testing::CaptureSink>();
+    auto logger = std::make_shared<spdlog::logger>("console", sink_);
+    logger->set_level(spdlog::level::debug);
+    spdlog::set_default_logger(logger);
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    region_->SetAgentConfigHook([](const std::string&, agent::AgentConfig& c) { c.watch_interval_ms = 100; });
+    ASSERT_OK(region_->StartGateway());
+    ASSERT_OK(region_->StartAgent("politie"));
+    ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
+    std::vector<v1::Subject> family(1);
+    family[0].set_role(v1::SUBJECT_ROLE_VICTIM);
+    family[0].set_bsn(Region::kBsn);
+    family[0].set_name(kCanaryName);
+    family[0].set_date_of_birth("1990-01-01");
+    ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, coordinator->OpenCase(kPurpose, std::move(family)));
+    case_id_ = opened.case_id();
+    ASSERT_OK(coordinator->Admit(case_id_, "politie").status());
+    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
+                           return HexEncode(Sha256String(text));
+                         }));
+    ConsoleOptions options;
+    options.port = 0;
+    options.poll_ms = 100;
+    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
+    port_ = server_->port();
+    const std::string address = server_->LoginAddress();
+    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
+    ASSERT_TRUE(res && res->status == 303);
+    const std::string cookie = res->get_header_value("Set-Cookie");
+    cookie_ = "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
+  }
+
+  void TearDown() override {
+    server_.reset();
+    region_.reset();
+    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  std::unique_ptr<httplib::Client> Client() {
+    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    c->set_read_timeout(20, 0);
+    return c;
+  }
+
+  std::string GetPage(const std::string& path, int status = 200) {
+    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
+    EXPECT_TRUE(res) << path;
+    if (!res) return "";
+    EXPECT_EQ(res->status, status) << path << "\n" << res->body;
+    return res->body;
+  }
+
+  // Posts `form` with the csrf token and one-time form id found in `form_html`.
+  httplib::Result Submit(const std::string& path, const std::string& form_html, httplib::Params form) {
+    std::smatch csrf, id;
+    std::regex_search(form_html, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
+    std::regex_search(form_html, id, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
+    EXPECT_TRUE(csrf.size() > 1 && id.size() > 1) << "no form fields before " << path;
+    if (csrf.size() > 1) form.emplace("csrf", csrf[1].str());
+    if (id.size() > 1) form.emplace("formulier", id[1].str());
+    return Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
+  }
+
+  // The Laten volgen form as the page offers it.
+  std::string WatchForm() {
+    return Section(GetPage("/casus/" + case_id_ + "/volgen"), "<form id=\"volgen\"", "</form>");
+  }
+
+  // Pages `path` until it holds `text`, or the wait is over.
+  bool PageShows(const std::string& path, const std::string& text) {
+    for (const int64_t deadline = Now() + kWaitMs; Now() < deadline;) {
+      if (GetPage(path).find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<testing::CaptureSink> sink_;
+  std::unique_ptr<Region> region_;
+  std::unique_ptr<ConsoleServer> server_;
+  std::string case_id_;
+  int port_ = 0;
+  std::string cookie_;
+};
+
+TEST_F(ConsoleWatchTest, LatenVolgenThenANewPoliceRecordIsASignalOnMijnCasussenAndTheCasePage) {
+  const std::string path = "/casus/" + case_id_;
+  EXPECT_THAT(GetPage(path), HasSubstr("href=\"/casus/" + case_id_ + "/volgen\""));
+  const std::string form = WatchForm();
+  ASSERT_THAT(form, HasSubstr("value=\"politie/politie-incidenten\""));
+  const std::string until = FormatUtcDate(Now() + 30 * kDayMs);
+
+  const std::string sent_html = [&] {
+    auto res = Submit(path + "/volgen", form,
+                      {{"doel", kPurpose}, {"betrokkene", "S1"}, {"keuze", "politie/politie-incidenten"}, {"tot", until}});
+    EXPECT_TRUE(res);
+    if (!res) return std::string();
+    EXPECT_EQ(res->status, 303) << res->body;
+    return GetPage(res->get_header_value("Location"));
+  }();
+  EXPECT_THAT(sent_html, HasSubstr("volgt nu tot"));
+  const std::string watches = Section(sent_html, "<table id=\"volgen-lijst\"", "</table>");
+  EXPECT_THAT(watches, HasSubstr("volgt"));
+  EXPECT_THAT(watches, HasSubstr("Politie"));
+  EXPECT_THAT(sent_html, HasSubstr("Nog geen signalen."));
+
+  // The police register something new about S1: the file changes.
+  const std::string file = dir_.path() + "/data/politie-incidenten/" + Region::kBsn + ".json";
+  const int64_t later = Now() + 2000;
+  const timespec times[2] = {{later / 1000, 0}, {later / 1000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0) << file;
+  ASSERT_TRUE(PageShows("/", "nieuw signaal")) << "Mijn casussen shows no new signal";
+
+  const std::string page = GetPage(path);
+  const std::string signals = Section(page, "<table id=\"signalen-lijst\"", "</table>");
+  EXPECT_THAT(signals, HasSubstr("Politie"));
+  EXPECT_THAT(signals, HasSubstr("nieuw signaal"));
+  EXPECT_THAT(signals, HasSubstr("(slachtoffer)"));
+  EXPECT_THAT(signals, HasSubstr("/casus/" + case_id_ + "/opvragen?getoond=1&amp;doel=" + kPurpose +
+                                 "&amp;betrokkene=S1&amp;keuze=politie/politie-incidenten"));
+  // Seen now: no longer new on Mijn casussen.
+  EXPECT_THAT(GetPage("/"), Not(HasSubstr("nieuw signaal")));
+
+  for (const std::string& canary : {std::string(kCanaryName), std::string(Region::kBsn)}) {
+    EXPECT_EQ(sink_->Text().find(canary), std::string::npos) << canary << " in the log";
+  }
+}
+
+TEST_F(ConsoleWatchTest, OnlyWhatThePolicyAllowsNowCanBeWatchedAndTheEndIsChecked) {
+  const std::string path = "/casus/" + case_id_;
+  // Not on offer (the OM's data is not this partner's, nor is Veilig
+  // Thuis admitted): refused, nothing sent.
+  for (const std::string& forged : {std::string("politie/veilig-thuis-meldingen"), std::string("om/om-voorwaarden"),
+                                    std::string("politie/bestaat-niet")}) {
+    auto res = Submit(path + "/volgen", WatchForm(),
+                      {{"doel", kPurpose}, {"betrokkene", "S1"}, {"keuze", forged},
+                       {"tot", FormatUtcDate(Now() + 30 * kDayMs)}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400) << forged;
+    EXPECT_THAT(res->body, HasSubstr("kies uit de lijst")) << forged;
+  }
+  // An end in the past, and one beyond a year.
+  for (const int64_t end : {Now() - 2 * kDayMs, Now() + 400 * kDayMs}) {
+    auto res = Submit(path + "/volgen", WatchForm(),
+                      {{"doel", kPurpose}, {"betrokkene", "S1"}, {"keuze", "politie/politie-incidenten"},
+                       {"tot", FormatUtcDate(end)}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    EXPECT_THAT(res->body, HasSubstr("id=\"tot-fout\""));
+  }
+  // A subject the case does not have.
+  auto res = Submit(path + "/volgen", WatchForm(),
+                    {{"doel", kPurpose}, {"betrokkene", "S9"}, {"keuze", "politie/politie-incidenten"},
+                     {"tot", FormatUtcDate(Now() + kDayMs)}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  // Nothing was sent.
+  EXPECT_THAT(GetPage(path), Not(HasSubstr("<table id=\"volgen-lijst\"")));
+}
+
+}  // namespace
+}  // namespace kp::console
