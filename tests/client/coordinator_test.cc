@@ -302,6 +302,8 @@ TEST_F(HostileGatewayTest, EveryFlippedBitOfTheSealedContentIsRefusedEvenWhenReS
 
 TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefused) {
   const std::string other_request = NewMessageId();
+  v1::FragmentContent no_date = Content();  // 0; a negative one is a term from closure (protocol §3.3)
+  no_date.clear_retain_until_ms();
   std::vector<std::string> bad = {
       // Another agent answers the police request, with content it signed itself.
       Delivery("ggz-agent", request_id_, SealedContent("ggz-agent", request_id_, Content())),
@@ -311,7 +313,7 @@ TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefuse
       Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content("VT-2026-9999"))),
       Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content()), "VT-2026-9999"),
       // No retention date.
-      Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content(kCase, -1))),
+      Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, no_date)),
       // A refusal signed by an agent that was not asked; a gateway refusal
       // that claims to be the agent's.
       Refusal("ggz-agent", v1::REFUSED_BY_AGENT, request_id_),
