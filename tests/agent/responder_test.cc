@@ -687,5 +687,44 @@ TEST_F(ResponderTest, AWatchEndedNoticeDamagedAnywhereIsNeverActedOnAndTheGenuin
   EXPECT_EQ(Count(v1::AUDIT_EVENT_WATCH_ENDED), 1) << "a watch already forgotten was recorded as ended again";
 }
 
+// A source that dates a change later than the agent's clock (its clock runs
+// ahead; here the JSON file's real modification time is days after the
+// test's clock) is signalled once, not at every look until the agent's
+// clock catches up.
+TEST_F(ResponderTest, AChangeDatedAfterTheAgentsClockIsSignalledOnce) {
+  Forge f;
+  f.watch_until = kNow + 10 * kDay;
+  std::string watch_id;
+  const Outcome started = responder_->Handle(Authorisation(f, &watch_id));
+  ASSERT_TRUE(started.reply.has_value());
+  StaticKeyResolver keys;
+  keys.Add("politie-agent", me().signing().public_key);
+  auto env = EnvelopeVerifier(keys, nullptr).Verify(*started.reply);
+  ASSERT_THAT(env, IsOk());
+  // The gateway's receipt of WATCH_STARTED confirms the watch.
+  {
+    auto signer = audit::LogSigner::Create("ketenpoort.test/audit", ids_.at("gateway").signing().public_key,
+                                           ids_.at("gateway").signing().secret_key.Clone());
+    ASSERT_THAT(signer, IsOk());
+    v1::Receipt r;
+    r.set_delivery_id(env->header.message_id());
+    r.set_audit_index(41);
+    r.set_checkpoint(signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", 42, std::string(32, '\x07'), {}}));
+    EXPECT_FALSE(responder_->Handle(FromGateway(v1::MESSAGE_KIND_RECEIPT, watch_id, r)).reply.has_value());
+  }
+  auto kept = watches_->Get(watch_id);
+  ASSERT_THAT(kept, IsOk());
+  ASSERT_TRUE(kept->has_value() && (*kept)->confirmed);
+  for (int look = 0; look < 5; ++look) {
+    clock_.Set(kNow + 1000 + look * 60'000);
+    (void)responder_->LookForChanges();  // a new signal, and those without receipt again
+    auto w = watches_->Get(watch_id);
+    ASSERT_THAT(w, IsOk());
+    ASSERT_TRUE(w->has_value());
+    EXPECT_GT((*w)->last_look_ms, kNow + 2 * kDay) << "look " << look;
+  }
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_SIGNAL), 1);
+}
+
 }  // namespace
 }  // namespace kp::agent

@@ -5,7 +5,7 @@
 // (tests/testing/region.h); the console serves regisseur-01.
 //
 //   console_region --dir DIR [--port N] [--info FILE] [--html-values]
-//                  [--referral] [--offer] [--refuse]
+//                  [--referral] [--offer] [--refuse] [--watch]
 //
 // --html-values  the police's incident records hold HTML and a script, to
 //                see that the console shows them as text
@@ -13,6 +13,8 @@
 // --offer        regisseur-02 opens a case and offers it to regisseur-01
 // --refuse       Veilig Thuis' agent answers no request for its reports (a
 //                partner's own restriction on top of the policy): a refusal
+// --watch        regisseur-01 has a case whose police incidents are watched,
+//                and the police's new record about S1 gave a signal
 // Writes {"address": ..., "port": ...} to FILE (and stdout) once it serves;
 // runs until SIGINT or SIGTERM.
 #include <signal.h>
@@ -44,7 +46,7 @@ constexpr char kHtmlValue[] = "<script>document.title='GEHACKT'</script><b>vet</
 struct Args {
   std::string dir, info;
   int port = 0;
-  bool html_values = false, referral = false, offer = false, refuse = false;
+  bool html_values = false, referral = false, offer = false, refuse = false, watch = false;
 };
 
 v1::Subject Person(v1::SubjectRole role, const std::string& bsn, const std::string& name, const std::string& born) {
@@ -77,6 +79,27 @@ Status WriteHtmlValues(const std::string& dir, Region& region) {
   return OkStatus();
 }
 
+// A case of regisseur-01 whose police incidents are watched, and the
+// signal of a new police record about S1 (its file changed).
+Status WatchedCase(const std::string& dir, client::Coordinator& c) {
+  KP_ASSIGN_OR_RETURN(v1::CaseResult opened, c.OpenCase("veiligheidstaxatie", Family()));
+  const std::string id = opened.case_id();
+  KP_RETURN_IF_ERROR(c.Admit(id, "politie").status());
+  client::RequestSpec spec{id, "politie", {"politie-incidenten"}, "veiligheidstaxatie", {"S1"}, "", {}};
+  spec.watch_until_ms = SystemClock::Get().NowMillis() + 30 * kDayMs;
+  KP_ASSIGN_OR_RETURN(std::string watch_id, c.Watch(spec));
+  KP_ASSIGN_OR_RETURN(client::Outcome started, c.AwaitOutcome(watch_id, 10'000));
+  if (!started.watch_started) return InternalError("the police did not keep the watch");
+  const std::string file = dir + "/data/politie-incidenten/" + Region::kBsn + ".json";
+  std::filesystem::last_write_time(file, std::filesystem::file_time_type::clock::now() + std::chrono::seconds(2));
+  for (int i = 0; i < 100; ++i) {
+    KP_RETURN_IF_ERROR(c.Poll(100, nullptr).status());
+    KP_ASSIGN_OR_RETURN(auto signals, c.store().Signals(id));
+    if (!signals.empty()) return OkStatus();
+  }
+  return DeadlineExceededError("no signal came");
+}
+
 Status Run(const Args& a) {
   std::filesystem::create_directories(a.dir);
   ::chmod(a.dir.c_str(), 0700);
@@ -85,6 +108,12 @@ Status Run(const Args& a) {
   if (a.refuse) {
     region->SetAgentConfigHook([](const std::string& partner, agent::AgentConfig& config) {
       if (partner == "veilig-thuis") config.disabled_categories.insert("veilig-thuis-meldingen");
+    });
+  }
+  if (a.watch) {
+    region->SetAgentConfigHook([refuse = a.refuse](const std::string& partner, agent::AgentConfig& config) {
+      config.watch_interval_ms = 200;
+      if (refuse && partner == "veilig-thuis") config.disabled_categories.insert("veilig-thuis-meldingen");
     });
   }
   KP_RETURN_IF_ERROR(region->StartGateway());
@@ -109,6 +138,7 @@ Status Run(const Args& a) {
                         return HexEncode(Sha256String(text));
                       }));
   KP_ASSIGN_OR_RETURN(auto coordinator, region->Coordinator(0));
+  if (a.watch) KP_RETURN_IF_ERROR(WatchedCase(a.dir, *coordinator));
   console::ConsoleOptions options;
   options.port = a.port;
   options.poll_ms = 500;
@@ -155,8 +185,9 @@ int main(int argc, char** argv) {
     else if (arg == "--referral") a.referral = true;
     else if (arg == "--offer") a.offer = true;
     else if (arg == "--refuse") a.refuse = true;
+    else if (arg == "--watch") a.watch = true;
     else {
-      std::cerr << "usage: console_region --dir DIR [--port N] [--info FILE] [--html-values] [--referral] [--offer] [--refuse]\n";
+      std::cerr << "usage: console_region --dir DIR [--port N] [--info FILE] [--html-values] [--referral] [--offer] [--refuse] [--watch]\n";
       return arg == "--help" ? 0 : 2;
     }
   }
