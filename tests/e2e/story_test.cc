@@ -6,15 +6,18 @@
 //      casuscoördinator at a marked moment, with what of the casusregisseur's
 //      data the policy gives the wijkteam (the rest stays behind).
 //   2. The police open an acute case at night with Veilig Thuis and the CIT;
-//      the next morning it is handed to Veilig Thuis, with the CIT's report
-//      (Veilig Thuis' own reports stay behind).
+//      the CIT's report comes after the weighing and its own crisis worker's
+//      approval; the next morning the case is handed to Veilig Thuis, with
+//      the CIT's report (Veilig Thuis' own reports stay behind).
 // And the privacy officer's record of both: every step in the gateway's log,
 // no personal data anywhere in the logs.
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <map>
 #include <set>
 
+#include "agent/approvals.h"
 #include "core/audit/log_reader.h"
 #include "core/base/file_util.h"
 #include "gateway/gateway.h"
@@ -75,6 +78,42 @@ class StoryTest : public ::testing::Test {
     auto id = c.SendRequest({case_id, partner, categories, purpose, {"S1"}, justification});
     EXPECT_THAT(id, IsOk());
     if (!id.ok()) return {};
+    auto o = c.AwaitOutcome(*id, kWaitMs);
+    EXPECT_THAT(o, IsOk()) << partner;
+    return o.ok() ? *o : Outcome{};
+  }
+
+  // Asks `partner` with the conflict-of-duties weighing; its agent holds the
+  // request (the policy's source_approval), the coordinator sees the wait,
+  // and `professional` approves it in the agent's queue (the same SQLite file
+  // `ketenpoort-agent approvals approve` writes).
+  Outcome AskWithApprovalAt(Coordinator& c, const std::string& case_id, const std::string& partner,
+                            const std::string& category, const std::string& purpose, const std::string& professional) {
+    v1::Weighing w;
+    w.set_consent("De moeder is in paniek en niet aanspreekbaar; toestemming vragen kan nu niet.");
+    w.set_harm("Ernstig gevaar voor de moeder en de kinderen als de politie de crisis niet kent.");
+    w.set_no_other_way("De behandelaar is vannacht niet bereikbaar; er is geen andere weg.");
+    w.set_effect("De agenten weten welke maatregelen lopen en kunnen veilig optreden.");
+    w.set_minimum("Alleen de inzet en de maatregelen, niet de aard van de crisis.");
+    w.set_approver("Brigadier P. Jansen, politie basisteam Tilburg");
+    client::RequestSpec spec{case_id, partner, {category}, purpose, {"S1"}, ""};
+    spec.weighing = w;
+    auto id = c.SendRequest(spec);
+    EXPECT_THAT(id, IsOk());
+    if (!id.ok()) return {};
+    int64_t until = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+    while (until <= 0 && std::chrono::steady_clock::now() < deadline) {
+      (void)c.Poll(100, nullptr);
+      auto u = c.store().ApprovalWaitUntil(*id);
+      until = u.ok() ? *u : 0;
+    }
+    EXPECT_GT(until, 0) << "no wait for the source's approval";
+    EXPECT_EQ(c.AwaitOutcome(*id, 200).status().code(), StatusCode::kDeadlineExceeded);  // held, not answered
+    auto queue = agent::Approvals::Open(region_->AgentConfigFor(partner).data_dir);
+    EXPECT_THAT(queue, IsOk());
+    if (!queue.ok()) return {};
+    EXPECT_OK((*queue)->Decide(*id, /*approve=*/true, professional, "", SystemClock::Get().NowMillis()));
     auto o = c.AwaitOutcome(*id, kWaitMs);
     EXPECT_THAT(o, IsOk()) << partner;
     return o.ok() ? *o : Outcome{};
@@ -266,8 +305,17 @@ TEST_F(StoryTest, ThePoliceOpenAnAcuteCaseAtNightAndHandItToVeiligThuisInTheMorn
   // acute rules allow.
   Outcome known = Ask(*police, case_id, "veilig-thuis", {"veilig-thuis-meldingen"}, "acuut-gevaar-afwenden");
   ASSERT_EQ(known.kind, Outcome::Kind::kDelivered) << known.refusal.reason() << known.error.ToString();
-  Outcome cit = Ask(*police, case_id, "cit", {"cit-inzet"}, "acuut-gevaar-afwenden",
-                    "Acuut gevaar: CIT ter plaatse, kinderen in huis.");
+  // The CIT's data fall under medical secrecy (BW 7:457): without consent
+  // only on vital interest (R-ACUUT-CIT-01), after the conflict-of-duties
+  // weighing and with the approval of the CIT's own professional. A free
+  // text does not do; the police answer the five questions, the CIT's agent
+  // holds the request until its crisis worker approves it.
+  Outcome text = Ask(*police, case_id, "cit", {"cit-inzet"}, "acuut-gevaar-afwenden",
+                     "Acuut gevaar: CIT ter plaatse, kinderen in huis.");
+  ASSERT_EQ(text.kind, Outcome::Kind::kRefused);
+  EXPECT_THAT(text.refusal.reason(), ::testing::HasSubstr("weighing is not complete"));
+  Outcome cit = AskWithApprovalAt(*police, case_id, "cit", "cit-inzet", "acuut-gevaar-afwenden",
+                                  "M. de Vries, crisisdienst CIT");
   ASSERT_EQ(cit.kind, Outcome::Kind::kDelivered) << cit.refusal.reason() << cit.error.ToString();
 
   // The next morning: handed over to Veilig Thuis, which takes over what of
@@ -295,6 +343,7 @@ TEST_F(StoryTest, ThePoliceOpenAnAcuteCaseAtNightAndHandItToVeiligThuisInTheMorn
   const auto records = GatewayRecords(case_id);
   EXPECT_EQ(Count(records, v1::AUDIT_EVENT_ACUTE_OPENED), 1);
   EXPECT_EQ(Count(records, v1::AUDIT_EVENT_HANDOVER_ACCEPTED), 1);
+  EXPECT_EQ(Count(records, v1::AUDIT_EVENT_APPROVAL_PENDING), 1);  // the CIT's hold
   for (const auto& r : records) {
     if (r.event() == v1::AUDIT_EVENT_ACUTE_OPENED) {
       EXPECT_EQ(r.acute_until_unix_millis(), opened.status().acute_until_ms());
