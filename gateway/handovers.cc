@@ -235,9 +235,9 @@ Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::
   return OkStatus();
 }
 
-Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& facts, const std::string& offer, bool drop,
+Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& case_facts, const std::string& offer, bool drop,
                                          size_t* dropped) {
-  const std::string& case_id = facts.case_id;
+  const std::string& case_id = case_facts.case_id;
   KP_ASSIGN_OR_RETURN(std::vector<HeldHandoverPart> parts, store_->HandoverParts(offer));
   if (parts.empty()) return OkStatus();
   KP_RETURN_IF_ERROR(store_->DropHandoverParts(offer));
@@ -246,7 +246,10 @@ Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& facts, const st
     return OkStatus();
   }
   // What goes over (§3.6): the subjects' part always; a fragment's part
-  // when the policy would give its answer to the next coordinator now.
+  // when the policy would give its answer to the next coordinator now,
+  // counting the consents its source recorded itself (§3.10) as a request does.
+  cases::CaseFacts facts = case_facts;
+  KP_RETURN_IF_ERROR(FillSourceConsents(&facts));
   const int64_t now = clock_.NowMillis();
   const HeldHandoverPart& first = parts.front();
   const RegistryEntry* to = Enrolled(first.recipient);

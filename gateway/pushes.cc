@@ -89,7 +89,9 @@ void GatewayCore::HandleFragmentPush(const VerifiedMessage& m) {
   rec.set_phase(c->phase);
   auto known = CaseOf(*c);
   if (!known.ok()) return refuse(known.status().message(), {}, false);
-  const cases::CaseFacts& facts = (*known)->facts;
+  cases::CaseFacts facts = (*known)->facts;
+  // Consents a source partner recorded itself count here as for a request (§3.10).
+  if (Status s = FillSourceConsents(&facts); !s.ok()) return refuse(s.message(), {}, false);
   const int64_t now = clock_.NowMillis();
   if (Status s = cases::CheckPush(*policy_, facts, sender, *me, push, now); !s.ok()) {
     return refuse(s.message(), {}, false);

@@ -86,6 +86,7 @@ class CaseFlowTest : public ::testing::Test {
     Make("politie-agent", ParticipantKind::kAgent, "politie", true);
     Make("vt-agent", ParticipantKind::kAgent, "veilig-thuis", true);
     Make("jb-agent", ParticipantKind::kAgent, "jeugdbescherming", true);
+    Make("ggz-agent", ParticipantKind::kAgent, "ggz", true);
     ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
                              {{"regisseur-01", "casusregisseur"},
                               {"regisseur-02", "casusregisseur"},
@@ -1126,6 +1127,98 @@ TEST_F(CaseFlowTest, WhenTheLogCannotBeWrittenAHandoverIsNotAcceptedAndItsPackag
   fail_audit_ = false;
   EXPECT_THAT(TimerEvents(Tick()), ElementsAre(v1::AUDIT_EVENT_HANDOVER_LAPSED));
   EXPECT_TRUE(core_->store().HandoverParts(offer)->empty());
+}
+
+// ------------------------------------------- source consents, pushes (issue 16)
+
+// A consent the GGz recorded itself (SOURCE_CONSENT, §3.10) lets its answer
+// go (R-GGZ-01, uitdrukkelijke toestemming); on a handover the gateway asks
+// the policy again, and the same consent counts there: the answer goes over.
+TEST_F(CaseFlowTest, AConsentTheSourceRecordedCountsForTheHandedOverAnswer) {
+  const std::string case_id = Open();
+  v1::CaseCommand admit;
+  admit.set_case_id(case_id);
+  admit.mutable_admit()->set_partner("ggz");
+  ASSERT_TRUE(Command("regisseur-01", admit).committed);
+  // Without a consent the GGz's data is refused.
+  UnitResult refused = Handle(Request(case_id, "regisseur-01", "ggz", "ggz-in-zorg", "plan-van-aanpak"));
+  EXPECT_THAT(Sends(refused), Contains(std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_REFUSAL}));
+
+  v1::SourceConsent consent;
+  consent.set_case_id(case_id);
+  consent.set_subject_ref("S1");
+  consent.set_purpose("plan-van-aanpak");
+  consent.set_valid_until_ms(clock_.NowMillis() + 30 * kDay);
+  consent.add_given_by(v1::CONSENT_GIVER_SUBJECT);
+  UnitResult recorded = Handle(Message("ggz-agent", v1::MESSAGE_KIND_SOURCE_CONSENT, consent));
+  ASSERT_THAT(Events(recorded), ElementsAre(v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED));
+  const std::string ggz = AskAndDeliver(case_id, "ggz", "ggz-agent", "ggz-in-zorg");
+
+  std::string offer;
+  ASSERT_TRUE(Offer(case_id, "regisseur-01", "regisseur-02", kDay, 0, &offer).logged);
+  for (const auto& [request_id, part] : {std::pair<std::string, uint32_t>{"", 1}, {ggz, 2}}) {
+    v1::HandoverPackage p;
+    p.set_case_id(case_id);
+    p.set_to("regisseur-02");
+    p.set_offer(offer);
+    p.set_part(part);
+    p.set_parts(2);
+    p.set_request_id(request_id);
+    p.set_sealed("sealed HandoverData (opaque to the gateway)");
+    ASSERT_TRUE(Handle(Message("regisseur-01", v1::MESSAGE_KIND_HANDOVER_PACKAGE, p)).logged);
+  }
+  UnitResult accepted = Accept(case_id, "regisseur-02", offer);
+  ASSERT_TRUE(accepted.logged) << accepted.failure.ToString();
+  EXPECT_THAT(Events(accepted), ElementsAre(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, v1::AUDIT_EVENT_HANDOVER_DATA));
+  EXPECT_THAT(HeldPartRequests("regisseur-02"), UnorderedElementsAre("", ggz));
+  EXPECT_TRUE(WithheldNotices("regisseur-02").empty());
+}
+
+// FRAGMENT_PUSH is parsed from untrusted bytes: every prefix of a push the
+// policy permits (the veiligheidsplan to the police, R-VT-PLAN-01), signed
+// as it came, is refused with a reason and nothing is held or forwarded;
+// the whole push then goes.
+TEST_F(CaseFlowTest, EveryTruncatedPushIsRefusedAndTheWholeOneGoes) {
+  connected_.insert("politie-agent");
+  const std::string case_id = Open();
+  v1::CaseCommand admit;
+  admit.set_case_id(case_id);
+  admit.mutable_admit()->set_partner("politie");
+  ASSERT_TRUE(Command("regisseur-01", admit).committed);
+  v1::FragmentPush push;
+  push.set_case_id(case_id);
+  push.set_to_partner("politie");
+  push.add_categories("veiligheidsplan");
+  push.set_purpose("plan-van-aanpak");
+  auto* ref = push.add_subjects();
+  ref->set_ref("S1");
+  ref->set_role(v1::SUBJECT_ROLE_VICTIM);
+  push.set_sealed_content("sealed PUSH_CONTENT (opaque to the gateway)");
+  push.set_sealed_subjects("sealed SUBJECT_DATA (opaque to the gateway)");
+  push.set_case_head(heads_[case_id].hash);
+  push.set_case_length(heads_[case_id].length);
+  const std::string body = push.SerializeAsString();
+  auto forwarded = [&](const UnitResult& r) {
+    for (const auto& s : Sends(r)) {
+      if (s.second == v1::MESSAGE_KIND_PUSH_AUTHORISATION || s.second == v1::MESSAGE_KIND_ACCEPTED) return true;
+    }
+    return false;
+  };
+  for (size_t len = 0; len < body.size(); ++len) {
+    UnitResult r = Handle(Verified("regisseur-01", SignRaw("regisseur-01", v1::MESSAGE_KIND_FRAGMENT_PUSH,
+                                                           body.substr(0, len), NewMessageId())));
+    ASSERT_FALSE(forwarded(r)) << "prefix of " << len << " bytes went through";
+    bool answered = false;
+    for (const auto& s : Outbox(r)) {
+      answered |= s.to == "regisseur-01" &&
+                  (s.kind == v1::MESSAGE_KIND_REFUSAL || s.kind == v1::MESSAGE_KIND_ERROR);
+    }
+    EXPECT_TRUE(answered) << "prefix of " << len << " bytes: no refusal";
+  }
+  EXPECT_THAT(InboxKinds("politie-agent"), IsEmpty());
+  UnitResult whole = Handle(Verified("regisseur-01", SignRaw("regisseur-01", v1::MESSAGE_KIND_FRAGMENT_PUSH, body,
+                                                             NewMessageId())));
+  EXPECT_TRUE(forwarded(whole)) << ErrorOf(whole).ToString();
 }
 
 }  // namespace
