@@ -16,6 +16,7 @@
 #include "case/consent.h"
 #include "case/decision.h"
 #include "case/policy_category.h"
+#include "case/subject_role.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
@@ -31,23 +32,6 @@ namespace {
 constexpr int64_t kDayMs = 86'400'000;
 
 std::string IdHex(std::string_view id) { return HexEncode(id); }
-
-std::string RoleName(v1::SubjectRole role) {
-  switch (role) {
-    case v1::SUBJECT_ROLE_VICTIM:
-      return "victim";
-    case v1::SUBJECT_ROLE_CHILD:
-      return "child";
-    case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR:
-      return "suspected-perpetrator";
-    case v1::SUBJECT_ROLE_HOUSEMATE:
-      return "housemate";
-    case v1::SUBJECT_ROLE_PARENT:
-      return "parent";
-    default:
-      return "";
-  }
-}
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -457,8 +441,8 @@ Status Responder::Collect(Answer* answer, v1::FragmentContent* content) {
     auto* cf = content->add_categories();
     cf->set_category(category);
     for (const auto& subject : answer->subjects.subjects()) {
-      SubjectQuery q{subject.ref(), RoleName(subject.role()), subject.bsn(), subject.name(),
-                     subject.date_of_birth()};
+      SubjectQuery q{subject.ref(), std::string(cases::SubjectRoleId(subject.role())), subject.bsn(),
+                     subject.name(), subject.date_of_birth()};
       auto records = source.Query(q);
       if (!records.ok()) {
         // The detail (a path, an exit code) is for partner IT; the

@@ -4,6 +4,7 @@
 
 #include "agent/responder.h"
 #include "case/decision.h"
+#include "case/subject_role.h"
 #include "core/base/clock.h"
 #include "core/base/encoding.h"
 #include "core/envelope/wire_format.h"
@@ -15,14 +16,8 @@ namespace v1 = ketenpoort::v1;
 namespace {
 
 std::string RoleId(v1::SubjectRole role) {
-  switch (role) {
-    case v1::SUBJECT_ROLE_VICTIM: return "victim";
-    case v1::SUBJECT_ROLE_CHILD: return "child";
-    case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR: return "suspected-perpetrator";
-    case v1::SUBJECT_ROLE_HOUSEMATE: return "housemate";
-    case v1::SUBJECT_ROLE_PARENT: return "parent";
-    default: return "unknown";
-  }
+  const std::string_view id = cases::SubjectRoleId(role);
+  return id.empty() ? "unknown" : std::string(id);
 }
 
 std::string Hours(int64_t ms) {

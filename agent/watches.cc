@@ -10,6 +10,7 @@
 
 #include "agent/responder.h"
 #include "case/policy_category.h"
+#include "case/subject_role.h"
 #include "core/base/encoding.h"
 #include "core/crypto/secret_bytes.h"
 #include "core/envelope/sealed.h"
@@ -126,17 +127,6 @@ Result<std::vector<OutgoingSignal>> WatchStore::Outgoing() {
 namespace {
 
 std::string IdHex(std::string_view id) { return HexEncode(id); }
-
-std::string WatchRoleName(v1::SubjectRole role) {
-  switch (role) {
-    case v1::SUBJECT_ROLE_VICTIM: return "victim";
-    case v1::SUBJECT_ROLE_CHILD: return "child";
-    case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR: return "suspected-perpetrator";
-    case v1::SUBJECT_ROLE_HOUSEMATE: return "housemate";
-    case v1::SUBJECT_ROLE_PARENT: return "parent";
-    default: return "";
-  }
-}
 
 void WipeSubjects(v1::SubjectData* data) {
   for (auto& s : *data->mutable_subjects()) {
@@ -314,8 +304,8 @@ std::vector<std::string> Responder::LookForChanges() {
         continue;
       }
       for (const auto& subject : subjects.subjects()) {
-        SubjectQuery q{subject.ref(), WatchRoleName(subject.role()), subject.bsn(), subject.name(),
-                       subject.date_of_birth()};
+        SubjectQuery q{subject.ref(), std::string(cases::SubjectRoleId(subject.role())), subject.bsn(),
+                       subject.name(), subject.date_of_birth()};
         auto changed = source->second->ChangedSince(q, w.last_look_ms);
         SecureWipe(q.bsn.data(), q.bsn.size());
         SecureWipe(q.name.data(), q.name.size());

@@ -102,12 +102,6 @@ Status CheckSealedSubjects(const CaseFacts& facts, const v1::FragmentRequest& re
   return OkStatus();
 }
 
-std::string_view SubjectRoleId(v1::SubjectRole role) {
-  const int i = static_cast<int>(role) - 1;
-  if (i < 0 || i >= policy::kSubjectRoleCount) return {};
-  return policy::kSubjectRoleIds[i];
-}
-
 policy::Justification ClaimedJustification(const v1::FragmentRequest& request) {
   if (request.justification_kind() == v1::JUSTIFICATION_KIND_WEIGHING) return policy::Justification::kWeighing;
   if (request.justification_kind() == v1::JUSTIFICATION_KIND_TEXT || request.justification_present()) {

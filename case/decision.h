@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "case/case_facts.h"
+#include "case/subject_role.h"  // SubjectRoleId, used with these functions
 #include "ketenpoort/v1/audit.pb.h"
 #include "ketenpoort/v1/messages.pb.h"
 #include "policy/policy_engine.h"
@@ -54,9 +55,6 @@ policy::Request AskPolicy(const CaseFacts& facts, const ketenpoort::v1::Fragment
 policy::Justification ClaimedJustification(const ketenpoort::v1::FragmentRequest& request);
 // The justification as sealed to the agent, assessed (AssessJustification).
 policy::Justification SealedJustification(const ketenpoort::v1::SubjectData& sealed);
-
-// The policy's id of a subject role ("victim", ...); empty for none.
-std::string_view SubjectRoleId(ketenpoort::v1::SubjectRole role);
 
 // Whether the answer to `original` (a request the gateway authorised in this
 // case, with the decision it took then) may go over to `to` in a handover

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "case/case_chain.h"
+#include "case/subject_role.h"
 #include "cli/cli_context.h"
 #include "client/coordinator.h"
 #include "core/base/encoding.h"
@@ -43,31 +44,23 @@ Result<std::unique_ptr<Coordinator>> OpenCoordinator(const std::string& config_f
 }
 
 std::string RoleName(v1::SubjectRole role) {
-  switch (role) {
-    case v1::SUBJECT_ROLE_VICTIM: return "victim";
-    case v1::SUBJECT_ROLE_CHILD: return "child";
-    case v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR: return "suspected-perpetrator";
-    case v1::SUBJECT_ROLE_HOUSEMATE: return "housemate";
-    case v1::SUBJECT_ROLE_PARENT: return "parent";
-    default: return "unknown";
-  }
+  const std::string_view id = cases::SubjectRoleId(role);
+  return id.empty() ? "unknown" : std::string(id);
 }
 
+// A role's id, or its Dutch word (slachtoffer, kind, pleger, huisgenoot, ouder).
 Result<v1::SubjectRole> ParseRole(const std::string& s) {
-  static const std::map<std::string, v1::SubjectRole> kRoles = {
-      {"victim", v1::SUBJECT_ROLE_VICTIM},
+  static const std::map<std::string, v1::SubjectRole> kDutch = {
       {"slachtoffer", v1::SUBJECT_ROLE_VICTIM},
-      {"child", v1::SUBJECT_ROLE_CHILD},
       {"kind", v1::SUBJECT_ROLE_CHILD},
-      {"suspected-perpetrator", v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR},
       {"pleger", v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR},
-      {"housemate", v1::SUBJECT_ROLE_HOUSEMATE},
       {"huisgenoot", v1::SUBJECT_ROLE_HOUSEMATE},
-      {"parent", v1::SUBJECT_ROLE_PARENT},
       {"ouder", v1::SUBJECT_ROLE_PARENT},
   };
-  auto it = kRoles.find(s);
-  if (it == kRoles.end()) {
+  const v1::SubjectRole role = cases::SubjectRoleFromId(s);
+  if (role != v1::SUBJECT_ROLE_UNSPECIFIED) return role;
+  auto it = kDutch.find(s);
+  if (it == kDutch.end()) {
     return InvalidArgumentError("unknown subject role '" + s +
                                 "' (use victim, child, suspected-perpetrator, housemate or parent)");
   }

@@ -22,6 +22,7 @@
 
 #include "case/case_chain.h"
 #include "case/case_facts.h"
+#include "case/subject_role.h"
 #include "console/consent_view.h"
 #include "console/desk.h"
 #include "console/page_watch.h"
@@ -818,12 +819,11 @@ void AddForms(Desk& desk, const Page& page, const Rejection* rej, const CaseData
   }
   {
     mu::data f = FormData(desk, page, rej, "persoon");
-    f.set("rollen", Options({{"victim", "slachtoffer"},
-                             {"child", "kind"},
-                             {"suspected-perpetrator", "vermoedelijke pleger"},
-                             {"housemate", "huisgenoot"},
-                             {"parent", "ouder"}},
-                            typed("persoon", "rol")));
+    std::vector<std::pair<std::string, std::string>> roles;
+    for (const v1::SubjectRole role : cases::SubjectRoles()) {
+      roles.emplace_back(cases::SubjectRoleId(role), RoleText(role));
+    }
+    f.set("rollen", Options(roles, typed("persoon", "rol")));
     f.set("bsn", typed("persoon", "bsn"));
     f.set("naam", typed("persoon", "naam"));
     f.set("geboortedatum", typed("persoon", "geboortedatum"));

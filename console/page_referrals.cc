@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "case/subject_role.h"
 #include "console/desk.h"
 #include "console/view.h"
 #include "core/base/encoding.h"
@@ -29,19 +30,6 @@ namespace {
 
 constexpr int64_t kDay = 24 * 3600 * 1000LL;
 constexpr size_t kMaxNameChars = 200;
-
-// The roles in the form's select, in the order a coordinator thinks of them.
-struct RoleOption {
-  const char* value;
-  v1::SubjectRole role;
-};
-constexpr RoleOption kRoles[] = {
-    {"victim", v1::SUBJECT_ROLE_VICTIM},
-    {"child", v1::SUBJECT_ROLE_CHILD},
-    {"suspected-perpetrator", v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR},
-    {"housemate", v1::SUBJECT_ROLE_HOUSEMATE},
-    {"parent", v1::SUBJECT_ROLE_PARENT},
-};
 
 void WipeString(std::string& s) {
   SecureWipe(s.data(), s.size());
@@ -320,11 +308,12 @@ mu::data PurposeOptions(const policy::Policy& p, const std::string& chosen) {
 
 mu::data RoleOptions(const std::string& chosen) {
   mu::data list = mu::data::type::list;
-  for (const auto& r : kRoles) {
+  for (const v1::SubjectRole role : cases::SubjectRoles()) {
+    const std::string value(cases::SubjectRoleId(role));
     mu::data o;
-    o.set("waarde", r.value);
-    o.set("tekst", std::string(RoleText(r.role)));
-    o.set("gekozen", mu::data(chosen == r.value));
+    o.set("waarde", value);
+    o.set("tekst", std::string(RoleText(role)));
+    o.set("gekozen", mu::data(chosen == value));
     list.push_back(o);
   }
   return list;

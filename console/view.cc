@@ -2,6 +2,8 @@
 
 #include <ctime>
 
+#include "case/subject_role.h"
+
 namespace kp::console {
 namespace {
 
@@ -69,11 +71,8 @@ std::string_view RoleText(v1::SubjectRole role) {
 }
 
 Result<v1::SubjectRole> RoleFromForm(std::string_view value) {
-  if (value == "victim") return v1::SUBJECT_ROLE_VICTIM;
-  if (value == "child") return v1::SUBJECT_ROLE_CHILD;
-  if (value == "suspected-perpetrator") return v1::SUBJECT_ROLE_SUSPECTED_PERPETRATOR;
-  if (value == "housemate") return v1::SUBJECT_ROLE_HOUSEMATE;
-  if (value == "parent") return v1::SUBJECT_ROLE_PARENT;
+  const v1::SubjectRole role = cases::SubjectRoleFromId(value);
+  if (role != v1::SUBJECT_ROLE_UNSPECIFIED) return role;
   return InvalidArgumentError("kies de rol van de persoon (slachtoffer, kind, vermoedelijke pleger, huisgenoot of ouder)");
 }
 
