@@ -295,6 +295,7 @@ Status Agent::Step(int timeout_ms) {
   };
   if (!got->has_value()) {
     receiver_->RetrySink();            // idle: what the sink did not take is offered again (every sink.retry)
+    (void)receiver_->Purge();          // and what it keeps goes when its retention ends (receiver.h)
     (void)responder_->SyncReceipts();  // idle: the last receipts reach the disk
     responder_->ForgetExpired();       // and ids too old to matter leave memory
   }

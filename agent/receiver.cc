@@ -5,8 +5,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "agent/connectors/command_connector.h"
@@ -15,6 +17,7 @@
 #include "case/push.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
+#include "core/crypto/secret_bytes.h"
 #include "core/crypto/sha256.h"
 #include "core/envelope/sealed.h"
 #include "core/envelope/wire_format.h"
@@ -38,6 +41,44 @@ bool Exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+void WipeSubjectIdentifiers(v1::Subject* s) {
+  SecureWipe(s->mutable_bsn()->data(), s->bsn().size());
+  SecureWipe(s->mutable_name()->data(), s->name().size());
+  SecureWipe(s->mutable_date_of_birth()->data(), s->date_of_birth().size());
+}
+
+int64_t MtimeMs(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1'000'000;
+}
+
+// <id>.keep: "<retain_until_ms> <retain_after_closure_ms> <closed_ms>\n",
+// numbers only (closed_ms 0 while the closure is not known).
+struct Keep {
+  int64_t until_ms = 0;
+  int64_t after_closure_ms = 0;
+  int64_t closed_ms = 0;
+};
+
+std::string KeepText(const Keep& k) {
+  return std::to_string(k.until_ms) + " " + std::to_string(k.after_closure_ms) + " " + std::to_string(k.closed_ms) +
+         "\n";
+}
+
+std::optional<Keep> ParseKeep(const std::string& text) {
+  Keep k;
+  char tail = 0;
+  long long a = 0, b = 0, c = 0;
+  if (std::sscanf(text.c_str(), "%lld %lld %lld%c", &a, &b, &c, &tail) != 4 || tail != '\n') return std::nullopt;
+  k.until_ms = a;
+  k.after_closure_ms = b;
+  k.closed_ms = c;
+  if (k.until_ms < 0 || k.after_closure_ms < 0 || k.closed_ms < 0) return std::nullopt;
+  if ((k.until_ms > 0) == (k.after_closure_ms > 0)) return std::nullopt;
+  return k;
+}
+
 }  // namespace
 
 std::string SinkJson(const std::string& push_id, const v1::FragmentPush& push, const std::string& coordinator,
@@ -49,7 +90,12 @@ std::string SinkJson(const std::string& push_id, const v1::FragmentPush& push, c
   j["from"] = coordinator;
   j["purpose"] = push.purpose();
   j["received_at"] = FormatRfc3339Millis(received_ms);
-  j["keep_until"] = FormatRfc3339Millis(content.retain_until_ms());
+  if (content.retain_after_closure_ms() > 0) {  // protocol §3.3: while the case is open, and this long after
+    j["keep_until"] = nullptr;
+    j["keep_days_after_closure"] = static_cast<double>(content.retain_after_closure_ms()) / kDayMs;
+  } else {
+    j["keep_until"] = FormatRfc3339Millis(content.retain_until_ms());
+  }
   j["legal_basis"] = decision.legal_basis();
   j["rule_ids"] = nlohmann::json::array();
   for (const auto& r : decision.rule_ids()) j["rule_ids"].push_back(r);
@@ -160,8 +206,13 @@ Outcome Receiver::Handle(const VerifiedEnvelope& outer, std::string_view raw) {
   }
   if (Status s = Check(p.auth, &p, /*fresh=*/true); !s.ok()) return Refuse(p, s);
 
-  // Kept (sealed to this agent, as the gateway sent it) before it is answered.
-  if (Status s = WriteFileDurable(kept, raw, 0600, WriteMode::kReplace); !s.ok()) {
+  // Kept (sealed to this agent, as the gateway sent it) before it is answered;
+  // its retention beside it, in clear, for Purge.
+  const Keep keep{p.content.retain_until_ms(), p.content.retain_after_closure_ms(), 0};
+  Status wrote = WriteFileDurable(ReceivedDir(options_.data_dir) + "/" + id_hex + ".keep", KeepText(keep), 0600,
+                                  WriteMode::kReplace);
+  if (wrote.ok()) wrote = WriteFileDurable(kept, raw, 0600, WriteMode::kReplace);
+  if (Status s = wrote; !s.ok()) {
     spdlog::error("push {}: cannot keep it: {}", id_hex, s.message());
     return Refuse(p, UnavailableError("the agent cannot keep what it receives now; send it again later"));
   }
@@ -175,7 +226,11 @@ Outcome Receiver::Handle(const VerifiedEnvelope& outer, std::string_view raw) {
   for (const auto& c : p.push.categories()) cases::AddPolicyCategory(*policy_, c, &rec);
   rec.mutable_payload()->set_ciphertext_bytes(p.push.sealed_content().size());
   rec.mutable_payload()->set_ciphertext_sha256(Sha256String(p.push.sealed_content()));
-  rec.set_reason("received from " + p.coordinator + "; keep until " + FormatRfc3339Millis(p.content.retain_until_ms()));
+  const int64_t after_days = p.content.retain_after_closure_ms() / kDayMs;
+  rec.set_reason("received from " + p.coordinator + "; keep " +
+                 (p.content.retain_after_closure_ms() > 0
+                      ? std::to_string(after_days) + (after_days == 1 ? " day" : " days") + " after the case closes"
+                      : "until " + FormatRfc3339Millis(p.content.retain_until_ms())));
   if (auto logged = log_.Append(std::move(rec)); !logged.ok()) {
     (void)std::filesystem::remove(kept);
     spdlog::error("push {}: the agent's log is not writable ({}); not received", id_hex, logged.status().message());
@@ -320,10 +375,27 @@ Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   if (held != pushed) return PermissionDeniedError("the content lacks a category the push names");
   int64_t days = d.obligations.retention_days;
   if (const uint32_t g = pa.decision().obligations().retention_days(); g > 0 && (days == 0 || g < days)) days = g;
-  if (p->content.retain_until_ms() <= 0 || (fresh && p->content.retain_until_ms() <= now)) {
-    return PermissionDeniedError("the content carries no keep-until date in the future");
+  // Exactly one of the two (protocol §3.3); from closure only when both
+  // decisions count so (a keep-until date within the term is always shorter).
+  const int64_t until = p->content.retain_until_ms();
+  const int64_t after = p->content.retain_after_closure_ms();
+  if (until < 0 || after < 0 || (until > 0) == (after > 0)) {
+    return PermissionDeniedError("the content must carry exactly one of a keep-until date and a term after the "
+                                 "case's closure");
   }
-  if (fresh && days > 0 && p->content.retain_until_ms() > now + (days + 1) * kDayMs) {
+  if (after > 0) {
+    if (!d.obligations.retention_from_closure || !pa.decision().obligations().retention_from_closure()) {
+      return PermissionDeniedError("the content counts its term from the case's closure, but the policy counts "
+                                   "this push's retention from delivery");
+    }
+    if (days > 0 && after > days * kDayMs) {
+      return PermissionDeniedError("the content's term after the case's closure is longer than the policy's "
+                                   "retention of " + std::to_string(days) + " days");
+    }
+    return OkStatus();
+  }
+  if (fresh && until <= now) return PermissionDeniedError("the content carries no keep-until date in the future");
+  if (fresh && days > 0 && until > now + (days + 1) * kDayMs) {
     return PermissionDeniedError("the content's keep-until date is later than the policy's retention of " +
                                  std::to_string(days) + " days allows");
   }
@@ -355,32 +427,122 @@ Outcome Receiver::Refuse(const Push& p, const Status& why) {
   return {std::move(msg->bytes), why};
 }
 
-Result<std::string> Receiver::SinkJsonOf(const std::string& stored) {
+Status Receiver::OpenKept(const std::string& stored, Push* p, int64_t* signed_ms) {
   // Kept as the gateway sent it: its signature, the coordinator's and both
   // seals are checked again; the case and policy were checked on arrival.
   VerifyOptions want;
   want.expected_kind = v1::MESSAGE_KIND_PUSH_AUTHORISATION;
   want.expected_recipient = me_.id();
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope outer, EnvelopeVerifier(keys_, nullptr).Verify(stored, want));
-  Push p;
-  p.id = outer.header.request_id();
-  KP_RETURN_IF_ERROR(ParseBody(outer.body, p.auth));
+  p->id = outer.header.request_id();
+  KP_RETURN_IF_ERROR(ParseBody(outer.body, p->auth));
   VerifyOptions push_want;
   push_want.expected_kind = v1::MESSAGE_KIND_FRAGMENT_PUSH;
-  KP_ASSIGN_OR_RETURN(VerifiedEnvelope env, EnvelopeVerifier(keys_, nullptr).Verify(p.auth.push_envelope(), push_want));
-  if (env.header.message_id() != p.id) return DataLossError("a kept push names two different ids");
-  p.coordinator = env.header.sender();
-  KP_RETURN_IF_ERROR(ParseBody(env.body, p.push));
+  KP_ASSIGN_OR_RETURN(VerifiedEnvelope env,
+                      EnvelopeVerifier(keys_, nullptr).Verify(p->auth.push_envelope(), push_want));
+  if (env.header.message_id() != p->id) return DataLossError("a kept push names two different ids");
+  p->coordinator = env.header.sender();
+  KP_RETURN_IF_ERROR(ParseBody(env.body, p->push));
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope subjects,
-                      OpenAndVerify(me_.sealing(), keys_, p.push.sealed_subjects(),
-                                    {v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), p.id, p.coordinator}));
-  KP_RETURN_IF_ERROR(ParseBody(subjects.body, p.subjects));
+                      OpenAndVerify(me_.sealing(), keys_, p->push.sealed_subjects(),
+                                    {v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), p->id, p->coordinator}));
+  KP_RETURN_IF_ERROR(ParseBody(subjects.body, p->subjects));
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope content,
-                      OpenAndVerify(me_.sealing(), keys_, p.push.sealed_content(),
-                                    {v1::MESSAGE_KIND_PUSH_CONTENT, me_.id(), p.id, p.coordinator}));
-  KP_RETURN_IF_ERROR(ParseBody(content.body, p.content));
-  return SinkJson(p.id, p.push, p.coordinator, p.subjects, p.content, p.auth.decision(),
-                  content.header.sent_at_ms());
+                      OpenAndVerify(me_.sealing(), keys_, p->push.sealed_content(),
+                                    {v1::MESSAGE_KIND_PUSH_CONTENT, me_.id(), p->id, p->coordinator}));
+  KP_RETURN_IF_ERROR(ParseBody(content.body, p->content));
+  *signed_ms = content.header.sent_at_ms();
+  return OkStatus();
+}
+
+Result<std::string> Receiver::SinkJsonOf(const std::string& stored) {
+  Push p;
+  int64_t signed_ms = 0;
+  KP_RETURN_IF_ERROR(OpenKept(stored, &p, &signed_ms));
+  std::string json = SinkJson(p.id, p.push, p.coordinator, p.subjects, p.content, p.auth.decision(), signed_ms);
+  for (auto& s : *p.subjects.mutable_subjects()) WipeSubjectIdentifiers(&s);
+  return json;
+}
+
+Receiver::Purged Receiver::Purge() {
+  Purged out;
+  const int64_t now = clock_.NowMillis();
+  if (last_purge_ms_ != 0 && now - last_purge_ms_ < options_.purge_interval_ms) return out;
+  last_purge_ms_ = now;
+  const std::string dir = ReceivedDir(options_.data_dir);
+  // Closures the gateway told this agent of (WATCH_ENDED, casus-gesloten),
+  // read before the notices themselves may go.
+  std::map<std::string, int64_t> closed;
+  if (auto notices = ListNotices(options_.data_dir); notices.ok()) {
+    for (const auto& n : *notices) {
+      if (n.notice.kind() != v1::NOTICE_KIND_WATCH_ENDED || n.notice.reason_code() != "casus-gesloten") continue;
+      const int64_t at = n.notice.at_ms() > 0 ? n.notice.at_ms() : n.received_ms;
+      auto [it, fresh] = closed.emplace(n.notice.case_id(), at);
+      if (!fresh) it->second = std::min(it->second, at);
+    }
+    for (const auto& n : *notices) {
+      if (now - n.received_ms <= options_.notice_keep_ms) continue;
+      std::error_code ec;
+      if (std::filesystem::remove(dir + "/" + n.id_hex + ".notice", ec)) ++out.notices;
+    }
+  }
+  auto items = List(options_.data_dir);
+  if (!items.ok()) return out;
+  for (const auto& item : *items) {
+    const std::string base = dir + "/" + item.id_hex;
+    std::optional<Keep> keep;
+    if (auto text = ReadFileBounded(base + ".keep", 256); text.ok()) keep = ParseKeep(*text);
+    bool write = false;
+    if (!keep.has_value()) {  // kept before .keep files, or its .keep was lost: the content says it
+      auto stored = ReadFileBounded(base + ".push", kMaxStoredBytes);
+      Push p;
+      int64_t signed_ms = 0;
+      if (!stored.ok() || !OpenKept(*stored, &p, &signed_ms).ok()) {
+        spdlog::error("push {}: the kept copy cannot be opened to read its retention; left for the operator",
+                      item.id_hex);
+        continue;
+      }
+      for (auto& s : *p.subjects.mutable_subjects()) WipeSubjectIdentifiers(&s);
+      keep = Keep{std::max<int64_t>(p.content.retain_until_ms(), 0),
+                  std::max<int64_t>(p.content.retain_after_closure_ms(), 0), 0};
+      if ((keep->until_ms > 0) == (keep->after_closure_ms > 0)) keep->until_ms = now;  // malformed: goes now
+      write = true;
+    }
+    if (keep->after_closure_ms > 0 && keep->closed_ms == 0) {
+      if (auto c = closed.find(item.case_id); c != closed.end()) {
+        keep->closed_ms = c->second;  // remembered beyond the notice's own life
+        write = true;
+      }
+    }
+    if (write) {
+      if (Status s = WriteFileDurable(base + ".keep", KeepText(*keep), 0600, WriteMode::kReplace); !s.ok()) {
+        spdlog::warn("push {}: its retention cannot be written beside it: {}", item.id_hex, s.message());
+      }
+    }
+    std::optional<int64_t> end;
+    if (keep->until_ms > 0) {
+      end = keep->until_ms;
+    } else {
+      if (keep->closed_ms > 0) end = keep->closed_ms + keep->after_closure_ms;
+      if (item.taken) {
+        const int64_t taken_end = MtimeMs(base + ".taken") + keep->after_closure_ms;
+        end = end.has_value() ? std::min(*end, taken_end) : taken_end;
+      }
+    }
+    if (!end.has_value() || now < *end) continue;
+    std::error_code ec;
+    std::filesystem::remove(base + ".push", ec);
+    if (ec) {
+      spdlog::error("push {}: its retention ended but it cannot be deleted: {}", item.id_hex, ec.message());
+      continue;
+    }
+    std::filesystem::remove(base + ".taken", ec);
+    std::filesystem::remove(base + ".keep", ec);
+    ++out.pushes;
+    spdlog::info("push {} case={}: its retention ended; the agent's copy is deleted{}", item.id_hex, item.case_id,
+                 item.taken ? "" : " (the sink never took it)");
+  }
+  return out;
 }
 
 Status Receiver::Sink(const std::string& id_hex, const std::string& json) {

@@ -23,7 +23,9 @@
 //   6. the sealed PUSH_CONTENT opens, is signed by the same coordinator, bound
 //      to this push, about this case, with exactly the push's categories,
 //      records only about the push's subjects, only fields both decisions
-//      allow, and a keep-until date no later than the retention allows.
+//      allow, and exactly one retention: a keep-until date no later than the
+//      retention allows, or a term after the case's closure no longer than
+//      it, only when both decisions count the retention from closure.
 // Then it keeps the gateway's envelope, byte for byte (the content inside
 // stays sealed to this agent's key), as data_dir/received/<id>.push (synced),
 // records RECEIVED in the agent's own log (synced), hands the content to the
@@ -35,6 +37,15 @@
 // 0600), or a command that gets the JSON on stdin (exit status 0: taken).
 // What the sink did not take is offered again every `retry_ms` (RetrySink)
 // until it does; data_dir/received/<id>.taken marks a push it took.
+//
+// Purge (every purge_interval_ms) deletes the agent's own copy
+// (<id>.push, .taken, .keep) when its retention ends (docs/agent.md
+// "Receiving"): at its keep-until date, or, for a term counted from the
+// case's closure, that term after the sink took it or after the case closed,
+// whichever comes first. The agent learns of a closure only from a
+// WATCH_ENDED notice with reason casus-gesloten (protocol §3.8); a push the
+// sink never took stays until then. <id>.keep holds the retention in clear
+// (numbers only). Notices go notice_keep_ms after they arrived.
 //
 // Not thread-safe: the agent's one thread calls it.
 #ifndef KETENPOORT_AGENT_RECEIVER_H_
@@ -68,6 +79,8 @@ struct ReceiverOptions {
   int64_t audit_retention_ms = 5LL * 365 * 24 * 3600 * 1000;
   int64_t max_push_age_ms = 8LL * 24 * 3600 * 1000;  // the gateway holds a push up to 7 days
   int64_t replay_window_ms = 300'000;
+  int64_t purge_interval_ms = 60'000;                    // how often Purge looks
+  int64_t notice_keep_ms = 90LL * 24 * 3600 * 1000;      // kept notices go after this
 };
 
 // One push kept in data_dir/received (`ketenpoort-agent inbox`). Metadata
@@ -112,6 +125,13 @@ class Receiver {
   Outcome Handle(const VerifiedEnvelope& outer, std::string_view raw);
   // Offers the pushes the sink has not taken to it again; how many it took.
   size_t RetrySink();
+  // Deletes the kept pushes whose retention ended and the notices older
+  // than notice_keep_ms (see above); at most every purge_interval_ms.
+  struct Purged {
+    size_t pushes = 0;
+    size_t notices = 0;
+  };
+  Purged Purge();
   size_t received() const { return received_count_; }
 
   // What data_dir/received holds, oldest first.
@@ -136,6 +156,7 @@ class Receiver {
   Outcome Refuse(const Push& p, const Status& why);
   Result<std::string> Received(const Push& p);
   // Opens a kept push again (every signature and seal checked again).
+  Status OpenKept(const std::string& stored, Push* p, int64_t* signed_ms);
   Result<std::string> SinkJsonOf(const std::string& stored);
   Status Sink(const std::string& id_hex, const std::string& json);
   ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event) const;
@@ -151,6 +172,7 @@ class Receiver {
   EnvelopeSigner signer_;
   std::unique_ptr<Connector> command_;  // the sink command, when the sink is one
   int64_t last_retry_ms_ = 0;
+  int64_t last_purge_ms_ = 0;
   uint64_t received_count_ = 0;
 };
 

@@ -223,9 +223,14 @@ Outcome Responder::Disclose(Answer* answer_in, int64_t keep_until_ms) {
   v1::FragmentContent content;
   if (Status s = Collect(&answer, &content); !s.ok()) return Refuse(answer.request_id, &answer, s);
   content.set_case_id(answer.request.case_id());
-  // A term from the case's closure travels as a negative duration (protocol §3.3, "Retention").
+  // Exactly one of the two (protocol §3.3, "Retention"): a term counted from
+  // the case's closure, or a moment counted from now.
   const int64_t term_ms = static_cast<int64_t>(answer.retention_days) * kDayMs;
-  content.set_retain_until_ms(answer.retention_from_closure ? std::min<int64_t>(-term_ms, -1) : now + term_ms);
+  if (answer.retention_from_closure) {
+    content.set_retain_after_closure_ms(std::max<int64_t>(term_ms, 1));
+  } else {
+    content.set_retain_until_ms(now + term_ms);
+  }
   const std::string plaintext = content.SerializeAsString();
   auto sealed = SignAndSeal(signer_, v1::MESSAGE_KIND_FRAGMENT_CONTENT, answer.coordinator,
                             answer.coordinator_entry->card.sealing_key, answer.request_id, plaintext);

@@ -156,7 +156,7 @@ void PrintResult(CliContext& ctx, const std::string& what, const v1::CaseResult&
 // Prints one fragment as a table per category: a column per field.
 void PrintFragment(std::ostream& out, const Outcome& o) {
   out << "fragment from " << o.signer << ", signed " << FormatUtcMillis(o.signed_ms) << ", case " << o.case_id
-      << ", keep until " << client::RetentionText(o.retain_until_ms) << "\n";
+      << ", keep until " << client::RetentionText(o.retain_until_ms, o.retain_after_closure_ms) << "\n";
   for (const auto& cat : o.content.categories()) {
     out << "  " << cat.category() << ": " << cat.records_size() << " record(s)\n";
     if (cat.records().empty()) continue;
@@ -203,7 +203,7 @@ nlohmann::json OutcomeJson(const Outcome& o) {
   switch (o.kind) {
     case Outcome::Kind::kDelivered: {
       j["result"] = "delivered";
-      j["retain_until"] = client::RetentionText(o.retain_until_ms);
+      j["retain_until"] = client::RetentionText(o.retain_until_ms, o.retain_after_closure_ms);
       nlohmann::json cats = nlohmann::json::object();
       for (const auto& cat : o.content.categories()) {
         nlohmann::json records = nlohmann::json::array();
@@ -579,7 +579,7 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
       }
       size_t soon = 0;
       for (auto& f : fragments) {
-        if (f.retain_until_ms >= 0 && f.retain_until_ms < now + 14 * kDay) ++soon;  // <0: from closure
+        if (f.retain_after_closure_ms <= 0 && f.retain_until_ms < now + 14 * kDay) ++soon;  // else: from closure
         SecureWipe(f.content.data(), f.content.size());
       }
       if (soon > 0) ctx.out << "      " << soon << " fragment(s) to delete within 14 days\n";
@@ -711,7 +711,8 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
         continue;
       }
       ctx.out << "    " << HexEncode(f.request_id).substr(0, 12) << "  from " << f.source << ", keep until "
-              << client::RetentionText(f.retain_until_ms, c->store().ClosedAt(k.id).value_or(std::nullopt))
+              << client::RetentionText(f.retain_until_ms, f.retain_after_closure_ms,
+                                       c->store().ClosedAt(k.id).value_or(std::nullopt))
               << (f.handed_by.empty() ? std::string() : ", handed over (first sealed to " + f.handed_by + ")") << "\n";
       if (a->content) PrintFragment(ctx.out, *o);
     }

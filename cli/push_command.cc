@@ -1,12 +1,13 @@
 // Sending to a partner (docs/cli.md, "Sending to a partner"):
 //   ketenpoort send CASE --to PARTNER --purpose P --category C ... --content FILE.json
-//                   [--subject S1 ...] [--keep-days N] [--wait S] [--json]
+//                   [--subject S1 ...] [--keep-days N] [--from-closure] [--wait S] [--json]
 //   ketenpoort pushes [--case CASE] [--json]
 // The content file holds the records per category, in the shape the
 // recipient's sink gets them (docs/agent.md "Receiving"). When the client
 // configuration names the region's policy (`policy:`, as the console needs
 // it), `send` asks it first, as the gateway will, says what it answers, and
-// keeps the keep-until date within the policy's retention for this push.
+// keeps the keep-until date within the policy's retention for this push,
+// counted from the case's closure when the policy says so.
 // Messages name files, keys and ids, never a value from the content.
 #include <nlohmann/json.hpp>
 
@@ -47,6 +48,7 @@ struct SendArgs {
   std::string content_file;
   std::vector<std::string> subjects;
   int keep_days = 0;  // 0: the policy's retention when known, else 365
+  bool from_closure = false;  // count keep_days from the case's closure (the policy decides when known)
   int wait_s = 30;
   bool json = false;
 };
@@ -133,12 +135,14 @@ nlohmann::ordered_json PushJson(const PushInfo& p) {
 }
 
 // Asks the policy of the client configuration about the push; caps
-// spec->keep_days at its retention. Says what it found on `ctx.err`.
+// spec->keep_days at its retention and counts it from the case's closure
+// when the policy does. Says what it found on `ctx.err`.
 void AskPolicyFirst(CliContext& ctx, Coordinator& c, client::PushSpec* spec, bool keep_days_given) {
   if (c.config().policy.empty()) {
     if (!keep_days_given) spec->keep_days = 365;
-    ctx.err << "no policy in the client configuration: the partner keeps it " << spec->keep_days
-            << " days; its agent refuses a date later than the policy's retention allows\n";
+    ctx.err << "no policy in the client configuration: the partner keeps it " << spec->keep_days << " days"
+            << (spec->keep_from_closure ? " after the case closes" : "")
+            << "; its agent refuses a term longer than the policy's retention allows\n";
     return;
   }
   auto policy = policy::LoadPolicyFile(c.config().policy,
@@ -161,10 +165,18 @@ void AskPolicyFirst(CliContext& ctx, Coordinator& c, client::PushSpec* spec, boo
     return;
   }
   const int days = d->obligations.retention_days;
+  const bool from_closure = d->obligations.retention_from_closure;
   ctx.err << "policy " << (*policy)->id() << ": allowed by " << Join(d->rule_ids) << " under "
           << Join(d->legal_bases);
-  if (days > 0) ctx.err << "; the partner keeps it at most " << days << " days";
+  if (days > 0) {
+    ctx.err << "; the partner keeps it at most " << days << " days"
+            << (from_closure ? " after the case closes" : "");
+  }
   ctx.err << "\n";
+  if (spec->keep_from_closure && !from_closure) {
+    ctx.err << "--from-closure dropped: the policy counts this push's retention from delivery\n";
+  }
+  spec->keep_from_closure = from_closure;
   if (!keep_days_given) {
     spec->keep_days = days > 0 ? days : 365;
   } else if (days > 0 && spec->keep_days > days) {
@@ -188,6 +200,9 @@ void RegisterSend(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--keep-days", a->keep_days,
                   "Days the partner keeps it (default and maximum: the policy's retention, when the client "
                   "configuration names the policy; else 365)");
+  cmd->add_flag("--from-closure", a->from_closure,
+                "Count --keep-days from the case's closure (the policy's retention_from: closure; when the client "
+                "configuration names the policy, the policy decides)");
   cmd->add_option("--wait", a->wait_s, "Seconds to wait for the partner's confirmation (default 30)");
   cmd->add_flag("--json", a->json, "Print the push as JSON");
   cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
@@ -206,6 +221,7 @@ void RegisterSend(CLI::App& app, CliContext& ctx) {
     KP_ASSIGN_OR_RETURN(auto c, Coordinator::Open(config, SystemClock::Get(), TerminalOrEnvPassphraseProvider()));
     KP_RETURN_IF_ERROR(c->Connect());
     spec.keep_days = a->keep_days;
+    spec.keep_from_closure = a->from_closure;
     AskPolicyFirst(ctx, *c, &spec, a->keep_days > 0);
     auto sent = c->Push(spec, std::max(a->wait_s, 1) * 1000);
     spec.content.Clear();

@@ -775,7 +775,8 @@ Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string
                      verified.status().ToString());
         return o;
       }
-      Status s = store_->PutFragment({request.request_id, request.case_id, sender, now, verified->retain_until_ms, raw});
+      Status s = store_->PutFragment({request.request_id, request.case_id, sender, now, verified->retain_until_ms, raw,
+                                      "", "", verified->retain_after_closure_ms});
       if (!s.ok()) {
         verified->kind = Outcome::Kind::kError;
         verified->error = s;
@@ -822,10 +823,9 @@ Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const R
     got.insert(c.category());
   }
   if (got != asked) return UnauthenticatedError("the fragment for request " + rid + " lacks a category asked for");
-  if (o.content.retain_until_ms() == 0) {  // negative: a term from the case's closure (protocol §3.3)
-    return UnauthenticatedError("the fragment for request " + rid + " carries no retention date");
-  }
+  KP_RETURN_IF_ERROR(CheckRetention(o.content, "the fragment for request " + rid));  // protocol §3.3
   o.retain_until_ms = o.content.retain_until_ms();
+  o.retain_after_closure_ms = o.content.retain_after_closure_ms();
   return o;
 }
 

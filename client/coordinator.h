@@ -73,6 +73,9 @@ struct PushSpec {
   std::vector<std::string> subject_refs;  // empty: every subject the content names
   ketenpoort::v1::FragmentContent content;  // categories and records (case id and keep-until are filled in)
   int keep_days = 365;                      // the recipient keeps it until then (at most the policy's retention)
+  // Count keep_days from the case's closure (the policy's retention_from:
+  // closure): the content then says retain_after_closure_ms (protocol §3.3).
+  bool keep_from_closure = false;
 };
 
 // One thing the coordinator could send (the console's choices): a partner,
@@ -91,7 +94,8 @@ struct Outcome {
   std::string case_id;
   std::string signer;          // who signed the answer (agent or gateway)
   int64_t signed_ms = 0;       // when it was signed (signer's clock)
-  int64_t retain_until_ms = 0; // delivered: keep until
+  int64_t retain_until_ms = 0; // delivered: keep until, or 0 when ...
+  int64_t retain_after_closure_ms = 0;  // ... kept while the case is open and this long after it closed
   ketenpoort::v1::FragmentContent content;  // delivered
   ketenpoort::v1::Refusal refusal;          // refused
   bool watch_started = false;               // kDelivered for a watch: the agent keeps it (no content)
@@ -432,13 +436,20 @@ class Coordinator {
 // Overwrites a subject's identifiers (BSN, name, date of birth) in memory.
 void WipeSubject(ketenpoort::v1::Subject* subject);
 // A fragment's retention as the CLI prints it: "2027-05-31", or for a term
-// counted from the case's closure (a negative retain_until_ms, protocol
+// counted from the case's closure (retain_after_closure_ms > 0, protocol
 // §3.3) "30 days after the case closes", or its date once `closed_ms` is
 // known (coordinator_consent.cc).
-std::string RetentionText(int64_t retain_until_ms, std::optional<int64_t> closed_ms = std::nullopt);
+std::string RetentionText(int64_t retain_until_ms, int64_t retain_after_closure_ms,
+                          std::optional<int64_t> closed_ms = std::nullopt);
 // When a fragment goes: retain_until_ms, or for a term from closure the
 // closure plus the term; nothing while the case is open.
-std::optional<int64_t> RetentionEnd(int64_t retain_until_ms, std::optional<int64_t> closed_ms);
+std::optional<int64_t> RetentionEnd(int64_t retain_until_ms, int64_t retain_after_closure_ms,
+                                    std::optional<int64_t> closed_ms);
+// A FragmentContent's retention is well formed: exactly one of
+// retain_until_ms and retain_after_closure_ms is set (> 0), the other 0
+// (protocol §3.3). Else Unauthenticated naming `what` ("the fragment for
+// request ab12cd34").
+Status CheckRetention(const ketenpoort::v1::FragmentContent& content, const std::string& what);
 // Overwrites a weighing's answers in memory (coordinator_consent.cc).
 void WipeWeighing(ketenpoort::v1::Weighing* weighing);
 

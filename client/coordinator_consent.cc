@@ -19,16 +19,30 @@ void WipeWeighing(v1::Weighing* w) {
   }
 }
 
-std::optional<int64_t> RetentionEnd(int64_t retain_until_ms, std::optional<int64_t> closed_ms) {
-  if (retain_until_ms >= 0) return retain_until_ms;
+std::optional<int64_t> RetentionEnd(int64_t retain_until_ms, int64_t retain_after_closure_ms,
+                                    std::optional<int64_t> closed_ms) {
+  if (retain_after_closure_ms <= 0) return retain_until_ms;
   if (!closed_ms.has_value()) return std::nullopt;
-  return *closed_ms - retain_until_ms;
+  return *closed_ms + retain_after_closure_ms;
 }
 
-std::string RetentionText(int64_t retain_until_ms, std::optional<int64_t> closed_ms) {
-  if (auto end = RetentionEnd(retain_until_ms, closed_ms); end.has_value()) return FormatUtcDate(*end);
-  const int64_t days = -retain_until_ms / 86'400'000;
+std::string RetentionText(int64_t retain_until_ms, int64_t retain_after_closure_ms, std::optional<int64_t> closed_ms) {
+  if (auto end = RetentionEnd(retain_until_ms, retain_after_closure_ms, closed_ms); end.has_value()) {
+    return FormatUtcDate(*end);
+  }
+  const int64_t days = retain_after_closure_ms / 86'400'000;
   return std::to_string(days) + (days == 1 ? " day" : " days") + " after the case closes";
+}
+
+Status CheckRetention(const v1::FragmentContent& content, const std::string& what) {
+  const int64_t until = content.retain_until_ms();
+  const int64_t after = content.retain_after_closure_ms();
+  if (until < 0 || after < 0) return UnauthenticatedError(what + " carries a negative retention");
+  if (until == 0 && after == 0) return UnauthenticatedError(what + " carries no retention date");
+  if (until > 0 && after > 0) {
+    return UnauthenticatedError(what + " carries both a retention date and a term after the case's closure");
+  }
+  return OkStatus();
 }
 
 Result<std::optional<int>> Coordinator::AgeOfSubject(const std::string& case_id, const std::string& ref) {

@@ -484,7 +484,7 @@ Result<HandoverSent> Coordinator::OfferHandover(const std::string& case_id, cons
     h.set_request_id(f.request_id);
     if (auto agent = registry_->Find(f.source); agent.ok()) h.set_source((*agent)->card.partner);
     h.set_received_ms(f.received_ms);
-    h.set_retain_until_ms(f.retain_until_ms);
+    h.set_retain_until_ms(f.retain_until_ms);  // 0 for a term from closure: the content says it (§3.6)
     h.set_delivery(f.delivery);
     if (!f.content.empty()) {
       h.set_content(f.content);  // handed to me before: passed on as it came
@@ -651,7 +651,8 @@ Result<Outcome> Coordinator::ReadHandedFragment(const StoredFragment& f) const {
   if (o.content.case_id() != f.case_id) {
     return UnauthenticatedError("handed-over fragment " + rid + " is about another case");
   }
-  if (o.content.retain_until_ms() == 0 || o.content.retain_until_ms() != f.retain_until_ms) {
+  KP_RETURN_IF_ERROR(CheckRetention(o.content, "handed-over fragment " + rid));  // protocol §3.3
+  if (o.content.retain_until_ms() != f.retain_until_ms) {
     return UnauthenticatedError("handed-over fragment " + rid + " carries another retention date than the agent set");
   }
   if (!f.delivery.empty()) {
@@ -673,6 +674,7 @@ Result<Outcome> Coordinator::ReadHandedFragment(const StoredFragment& f) const {
     }
   }
   o.retain_until_ms = o.content.retain_until_ms();
+  o.retain_after_closure_ms = o.content.retain_after_closure_ms();
   return o;
 }
 
@@ -776,6 +778,7 @@ Status Coordinator::TakeHandoverPart(const VerifiedEnvelope& env, bool may_sync)
       bad.push_back(Short(h.request_id()) + " (" + checked.status().message() + ")");
       continue;
     }
+    f.retain_after_closure_ms = checked->retain_after_closure_ms;  // from the agent's signed content
     keep.push_back(std::move(f));
   }
   const int64_t now = clock_.NowMillis();

@@ -138,6 +138,22 @@ Status Migrate(sqlite::Database& db) {
     KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE fragments ADD COLUMN content BLOB NOT NULL DEFAULT x''; "
                                "ALTER TABLE fragments ADD COLUMN handed_by TEXT NOT NULL DEFAULT ''"));
   }
+  // A term counted from the case's closure gets its own column; stores that
+  // kept it as a negative retain_until_ms (issue 16's first encoding) move it.
+  bool has_after_closure = false;
+  {
+    Stmt q(db, "SELECT name FROM pragma_table_info('fragments')");
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      has_after_closure |= q.Col(0) == "retain_after_closure_ms";
+    }
+  }
+  if (!has_after_closure) {
+    KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE fragments ADD COLUMN retain_after_closure_ms INTEGER NOT NULL DEFAULT 0; "
+                               "UPDATE fragments SET retain_after_closure_ms = -retain_until_ms, retain_until_ms = 0 "
+                               "WHERE retain_until_ms < 0"));
+  }
   return OkStatus();
 }
 
@@ -338,7 +354,11 @@ Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummari
     }
   }
   {
-    Stmt q(*db_, "SELECT case_id, COUNT(*), SUM(retain_until_ms < ?) FROM fragments GROUP BY case_id");
+    // A term from closure expires only once the case closed (case_closed).
+    Stmt q(*db_,
+           "SELECT case_id, COUNT(*), SUM(CASE WHEN retain_after_closure_ms > 0 THEN COALESCE((SELECT c.closed_ms + "
+           "fragments.retain_after_closure_ms < ?1 FROM case_closed c WHERE c.case_id = fragments.case_id), 0) "
+           "ELSE retain_until_ms < ?1 END) FROM fragments GROUP BY case_id");
     q.Int(expiring_before_ms);
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -438,10 +458,10 @@ Status CoordinatorStore::MarkFailed(const std::string& request_id, const std::st
 Status CoordinatorStore::PutFragment(const StoredFragment& f) {
   KP_RETURN_IF_ERROR(db_->Exec("SAVEPOINT fragment"));
   Status s = Stmt(*db_,
-                  "INSERT INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery) "
-                  "VALUES(?, ?, ?, ?, ?, ?)")
+                  "INSERT INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery, "
+                  "retain_after_closure_ms) VALUES(?, ?, ?, ?, ?, ?, ?)")
                  .Bind(f.request_id).Text(f.case_id).Text(f.source).Int(f.received_ms).Int(f.retain_until_ms)
-                 .Bind(f.delivery).Run();
+                 .Bind(f.delivery).Int(f.retain_after_closure_ms).Run();
   if (s.ok()) {
     s = Stmt(*db_, "UPDATE requests SET state = ?, answered_ms = ? WHERE request_id = ?")
             .Int(static_cast<int64_t>(RequestState::kDelivered)).Int(f.received_ms).Bind(f.request_id).Run();
@@ -457,21 +477,21 @@ Status CoordinatorStore::PutHandedFragment(const StoredFragment& f) {
   const std::string sealed = AeadSeal(key_, f.content, BoundTo(kContentContext, f.request_id));
   return Stmt(*db_,
               "INSERT OR IGNORE INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery, "
-              "content, handed_by) VALUES(?, ?, ?, ?, ?, ?, ?, ?)")
+              "content, handed_by, retain_after_closure_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .Bind(f.request_id).Text(f.case_id).Text(f.source).Int(f.received_ms).Int(f.retain_until_ms).Bind(f.delivery)
-      .Bind(sealed).Text(f.handed_by).Run();
+      .Bind(sealed).Text(f.handed_by).Int(f.retain_after_closure_ms).Run();
 }
 
 Result<std::vector<StoredFragment>> CoordinatorStore::Fragments(const std::string& case_id) {
   Stmt q(*db_,
-         "SELECT request_id, case_id, source, received_ms, retain_until_ms, delivery, content, handed_by FROM fragments "
-         "WHERE ? = '' OR case_id = ? ORDER BY received_ms");
+         "SELECT request_id, case_id, source, received_ms, retain_until_ms, delivery, content, handed_by, "
+         "retain_after_closure_ms FROM fragments WHERE ? = '' OR case_id = ? ORDER BY received_ms");
   q.Text(case_id).Text(case_id);
   std::vector<StoredFragment> out;
   while (true) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    StoredFragment f{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4), q.Col(5), "", q.Col(7)};
+    StoredFragment f{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4), q.Col(5), "", q.Col(7), q.ColInt(8)};
     const std::string sealed = q.Col(6);
     if (!sealed.empty()) {
       auto plain = AeadOpen(key_, sealed, BoundTo(kContentContext, f.request_id));
@@ -619,12 +639,12 @@ Result<std::pair<uint32_t, uint32_t>> CoordinatorStore::HandoverParts(const std:
 Result<CoordinatorStore::Purged> CoordinatorStore::Purge(int64_t now_ms) {
   Purged p;
   KP_RETURN_IF_ERROR(db_->Exec("SAVEPOINT purge"));
-  // A negative retain_until_ms counts from the case's closure (protocol
-  // §3.3, FragmentContent): kept while the case is open.
+  // retain_after_closure_ms counts from the case's closure (protocol §3.3,
+  // FragmentContent): kept while the case is open.
   Status s = Stmt(*db_,
-                  "DELETE FROM fragments WHERE (retain_until_ms >= 0 AND retain_until_ms < ?1) OR "
-                  "(retain_until_ms < 0 AND EXISTS (SELECT 1 FROM case_closed c WHERE c.case_id = fragments.case_id "
-                  "AND c.closed_ms - fragments.retain_until_ms < ?1))")
+                  "DELETE FROM fragments WHERE (retain_after_closure_ms <= 0 AND retain_until_ms < ?1) OR "
+                  "(retain_after_closure_ms > 0 AND EXISTS (SELECT 1 FROM case_closed c WHERE c.case_id = "
+                  "fragments.case_id AND c.closed_ms + fragments.retain_after_closure_ms < ?1))")
                  .Int(now_ms)
                  .Run();
   if (s.ok()) {

@@ -91,6 +91,9 @@ struct StoredFragment {
   // asked for itself: its content stays sealed inside `delivery`.
   std::string content;
   std::string handed_by;
+  // Kept while the case is open and this long after it closed, instead of
+  // until retain_until_ms (then 0): protocol §3.3, FragmentContent.
+  int64_t retain_after_closure_ms = 0;
 };
 
 // A referral as the referrer sent it, or as a coordinator received it.
@@ -255,7 +258,7 @@ class CoordinatorStore {
   Result<std::pair<uint32_t, uint32_t>> HandoverParts(const std::string& case_id, const std::string& offer);
 
   // When the case closed (the close command's signing time): fragments kept
-  // "N days from closure" (a negative retain_until_ms) go N days after it.
+  // "N days from closure" (retain_after_closure_ms) go N days after it.
   // The earliest moment given stays (coordinator_store_retention.cc).
   Status SetClosedAt(const std::string& case_id, int64_t closed_ms);
   Result<std::optional<int64_t>> ClosedAt(const std::string& case_id);

@@ -157,7 +157,13 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
   const int64_t now = clock_.NowMillis();
   v1::FragmentContent content = spec.content;
   content.set_case_id(c.id);
-  content.set_retain_until_ms(now + spec.keep_days * kDayMs);
+  content.clear_retain_until_ms();
+  content.clear_retain_after_closure_ms();
+  if (spec.keep_from_closure) {  // exactly one of the two (protocol §3.3)
+    content.set_retain_after_closure_ms(spec.keep_days * kDayMs);
+  } else {
+    content.set_retain_until_ms(now + spec.keep_days * kDayMs);
+  }
   std::string subjects_body = data.SerializeAsString();
   auto sealed_subjects = SignAndSeal(*signer_, v1::MESSAGE_KIND_SUBJECT_DATA, agent, agent_entry->card.sealing_key,
                                      push_id, subjects_body);

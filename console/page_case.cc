@@ -503,16 +503,17 @@ void AddAnswers(Desk& desk, const Page& page, const CaseData& d, int64_t now, mu
   for (const auto& a : d.answers) {
     mu::data row;
     row.set("bron", a.partner.empty() ? a.stored.source : PartnerText(p, a.partner));
-    // A term counted from the case's closure (negative, protocol §3.3) runs once it closed.
+    // A term counted from the case's closure (protocol §3.3) runs once it closed.
     const std::optional<int64_t> keep_until = client::RetentionEnd(
-        a.stored.retain_until_ms,
+        a.stored.retain_until_ms, a.stored.retain_after_closure_ms,
         d.facts.has_value() && d.facts->closed ? std::optional<int64_t>(d.facts->closed_ms) : std::nullopt);
     if (keep_until.has_value()) {
       row.set("bewaren_tot", DateText(*keep_until));
       row.set("bewaren_nog", TimeLeftText(*keep_until, now));
       row.set("bewaren_kort", mu::data(*keep_until - now < 14 * kDay));
     } else {
-      row.set("bewaren_tot", std::to_string(-a.stored.retain_until_ms / kDay) + " dagen na sluiting van de casus");
+      row.set("bewaren_tot",
+              std::to_string(a.stored.retain_after_closure_ms / kDay) + " dagen na sluiting van de casus");
       row.set("bewaren_nog", std::string("zolang de casus open is"));
       row.set("bewaren_kort", mu::data(false));
     }

@@ -110,9 +110,7 @@ std::string Join(const std::vector<std::string_view>& v, const std::string& sep)
 std::string TermText(const policy::Decision& d) {
   if (d.obligations.retention_days <= 0) return "geen termijn in het beleid";
   return std::to_string(d.obligations.retention_days) + " dagen" +
-         (d.obligations.retention_from_closure ? " (het beleid telt vanaf het sluiten van de casus; de console "
-                                                 "geeft vanaf vandaag, dus korter)"
-                                               : "");
+         (d.obligations.retention_from_closure ? " na het sluiten van de casus" : "");
 }
 
 std::vector<std::string_view> AllowedFields(const policy::Decision& d, const std::string& category) {
@@ -174,6 +172,7 @@ void AddChosen(Desk& desk, const PushForm& f, const policy::Decision& d, mu::dat
   chosen.set("geen_verder_delen", mu::data(d.obligations.no_onward_sharing));
   const int max_days = d.obligations.retention_days > 0 ? d.obligations.retention_days : 365;
   chosen.set("max_dagen", std::to_string(max_days));
+  chosen.set("na_sluiten", mu::data(d.obligations.retention_from_closure));
   chosen.set("bewaren", f.keep_days.empty() ? std::to_string(max_days) : f.keep_days);
   mu::data fields{mu::data::type::list};
   for (auto field : AllowedFields(d, f.category)) {
@@ -299,6 +298,7 @@ void Send(Desk& desk, Page& page) {
     }
   }
   spec.keep_days = days;
+  spec.keep_from_closure = decided->obligations.retention_from_closure;  // as the policy counts it (§3.3)
   auto* cat = spec.content.mutable_categories(0);
   for (const auto& ref : f.refs) {
     auto* rec = cat->add_records();

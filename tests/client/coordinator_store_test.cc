@@ -146,6 +146,43 @@ TEST_F(CoordinatorStoreTest, PurgeRemovesExpiredFragmentsAndSubjectsOfClosedCase
   EXPECT_EQ(bytes.find("CANARY-FRAGMENT"), std::string::npos);
 }
 
+// A term counted from the case's closure (FragmentContent.retain_after_closure_ms,
+// protocol §3.3): kept while the case is open, gone the term after it closed;
+// a store that kept it as a negative retain_until_ms moves it on opening.
+TEST_F(CoordinatorStoreTest, AFragmentKeptFromClosureGoesTheTermAfterTheCaseClosed) {
+  const std::string r1(16, '1'), r2(16, '2');
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+    ASSERT_OK(store->PutCase({"VT-1", "p", "acute-veiligheid", kNow, false, {}}));
+    for (const auto& id : {r1, r2}) {
+      ASSERT_OK(store->AddRequest({id, "VT-1", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+    }
+    ASSERT_OK(store->PutFragment({r1, "VT-1", "politie-agent", kNow, 0, "F1", "", "", 50}));
+    ASSERT_OK(store->PutFragment({r2, "VT-1", "politie-agent", kNow, kNow + 10, "F2"}));
+  }
+  // As an older store kept r1: a negative retain_until_ms, no column.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(CoordinatorStore::DatabasePath(Dir()).c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE fragments SET retain_until_ms = -retain_after_closure_ms WHERE "
+                         "retain_after_closure_ms > 0; ALTER TABLE fragments DROP COLUMN retain_after_closure_ms;",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  ASSERT_OK_AND_ASSIGN(auto kept, store->Fragments("VT-1"));
+  ASSERT_EQ(kept.size(), 2u);
+  EXPECT_EQ(kept[0].retain_until_ms + kept[1].retain_until_ms, kNow + 10);
+  EXPECT_EQ(kept[0].retain_after_closure_ms + kept[1].retain_after_closure_ms, 50);
+  ASSERT_OK_AND_ASSIGN(auto open, store->Purge(kNow + 1000));
+  EXPECT_EQ(open.fragments, 1u);  // the dated one; the other stays while the case is open
+  ASSERT_OK(store->SetClosedAt("VT-1", kNow + 2000));
+  ASSERT_OK_AND_ASSIGN(auto term, store->Purge(kNow + 2050));
+  EXPECT_EQ(term.fragments, 0u);  // the term holds through its last millisecond
+  ASSERT_OK_AND_ASSIGN(auto after, store->Purge(kNow + 2051));
+  EXPECT_EQ(after.fragments, 1u);
+}
+
 TEST_F(CoordinatorStoreTest, RefusesAFolderOthersMayWrite) {
   std::filesystem::create_directories(Dir());
   ::chmod(Dir().c_str(), 0777);

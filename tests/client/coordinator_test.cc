@@ -302,8 +302,13 @@ TEST_F(HostileGatewayTest, EveryFlippedBitOfTheSealedContentIsRefusedEvenWhenReS
 
 TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefused) {
   const std::string other_request = NewMessageId();
-  v1::FragmentContent no_date = Content();  // 0; a negative one is a term from closure (protocol §3.3)
+  // Exactly one of retain_until_ms and retain_after_closure_ms (protocol §3.3).
+  v1::FragmentContent no_date = Content();
   no_date.clear_retain_until_ms();
+  v1::FragmentContent both = Content();
+  both.set_retain_after_closure_ms(30 * 86'400'000LL);
+  v1::FragmentContent negative = Content();
+  negative.set_retain_until_ms(-30 * 86'400'000LL);
   std::vector<std::string> bad = {
       // Another agent answers the police request, with content it signed itself.
       Delivery("ggz-agent", request_id_, SealedContent("ggz-agent", request_id_, Content())),
@@ -312,8 +317,10 @@ TEST_F(HostileGatewayTest, AnswersFromTheWrongSignerOrForAnotherBindingAreRefuse
       // Content about another case; an outer body naming another case.
       Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content("VT-2026-9999"))),
       Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, Content()), "VT-2026-9999"),
-      // No retention date.
+      // No retention date; both a date and a term from closure; a negative one.
       Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, no_date)),
+      Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, both)),
+      Delivery("politie-agent", request_id_, SealedContent("politie-agent", request_id_, negative)),
       // A refusal signed by an agent that was not asked; a gateway refusal
       // that claims to be the agent's.
       Refusal("ggz-agent", v1::REFUSED_BY_AGENT, request_id_),

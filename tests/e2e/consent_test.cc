@@ -358,8 +358,9 @@ TEST_F(ConsentTest, RetentionFromClosureKeepsTheFragmentWhileTheCaseIsOpen) {
                 .status());
   Outcome o = Ask("plan-van-aanpak");
   ASSERT_EQ(o.kind, Outcome::Kind::kDelivered) << o.refusal.reason() << o.error.ToString();
-  EXPECT_EQ(o.retain_until_ms, -30 * kDayMs);  // 30 days, counted from the closure
-  EXPECT_EQ(client::RetentionText(o.retain_until_ms), "30 days after the case closes");
+  EXPECT_EQ(o.retain_until_ms, 0);  // exactly one of the two (protocol §3.3)
+  EXPECT_EQ(o.retain_after_closure_ms, 30 * kDayMs);  // 30 days, counted from the closure
+  EXPECT_EQ(client::RetentionText(o.retain_until_ms, o.retain_after_closure_ms), "30 days after the case closes");
   const int64_t now = SystemClock::Get().NowMillis();
   ASSERT_OK_AND_ASSIGN(auto kept, c_->store().Purge(now + 400 * kDayMs));
   EXPECT_EQ(kept.fragments, 0u) << "an open case's fragment went";
@@ -395,6 +396,7 @@ TEST_F(ConsentTest, AWeighingOfNvtIsRefusedByTheAgentThoughTheRequestDeclaresIt)
                         WeighingOf(kCanaryWeighing, "J. de Vries, casusregisseur Veiligheidsteam"));
   ASSERT_EQ(weighed.kind, Outcome::Kind::kDelivered) << weighed.refusal.reason() << weighed.error.ToString();
   EXPECT_GT(weighed.retain_until_ms, 0);  // from delivery
+  EXPECT_EQ(weighed.retain_after_closure_ms, 0);
 }
 
 TEST_F(ConsentTest, AStatedAgeThatIsNotTheSealedDateOfBirthsIsRefusedByTheAgent) {
