@@ -166,6 +166,19 @@ Status Approvals::Settle(const std::string& request_id, ApprovalState state, con
       .Run();
 }
 
+Result<size_t> Approvals::PruneSettled(int64_t now_ms) {
+  // decide_by bounds the settling: a decision comes before it, an expiry at
+  // it. secure_delete overwrites what goes (the professional's name, the
+  // reason).
+  KP_RETURN_IF_ERROR(Stmt(*db_, "DELETE FROM approvals WHERE state IN (?, ?, ?) AND decide_by_ms < ?")
+                         .Int(static_cast<int64_t>(ApprovalState::kAnswered))
+                         .Int(static_cast<int64_t>(ApprovalState::kRefused))
+                         .Int(static_cast<int64_t>(ApprovalState::kExpired))
+                         .Int(now_ms - kKeepSettledMs)
+                         .Run());
+  return static_cast<size_t>(sqlite3_changes(db_->get()));
+}
+
 Result<std::vector<PendingApproval>> Approvals::List(bool all) {
   const std::string sql = std::string("SELECT ") + kColumns + " FROM approvals" +
                           (all ? "" : " WHERE state IN (1, 2, 3)") + " ORDER BY state = 1 DESC, queued_ms";

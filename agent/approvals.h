@@ -103,6 +103,15 @@ class Approvals {
   Result<std::vector<PendingApproval>> ToActOn(int64_t now_ms);
   // The agent acted: the final state and what it did; the authorisation goes.
   Status Settle(const std::string& request_id, ApprovalState state, const std::string& outcome);
+  // How long a settled entry (answered, refused, expired) stays after its
+  // decide_by, for `approvals list --all`: what was decided, by whom, why.
+  // The agent's own audit log keeps the decision for good (events 40-43).
+  static constexpr int64_t kKeepSettledMs = 30LL * 24 * 3600 * 1000;
+  // Deletes the settled entries whose decide_by lies more than
+  // kKeepSettledMs before `now_ms` (the agent calls it as it acts on the
+  // queue); waiting and decided-but-not-acted-on entries are never touched.
+  // Returns how many went.
+  Result<size_t> PruneSettled(int64_t now_ms);
 
   // --- the professional (ketenpoort-agent approvals)
   // Every entry, waiting ones first (`all`: also the settled ones).

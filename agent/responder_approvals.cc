@@ -151,6 +151,12 @@ std::vector<std::string> Responder::ActOnApprovals() {
   std::vector<std::string> out;
   if (options_.approvals == nullptr) return out;
   const int64_t now = clock_.NowMillis();
+  // Settled entries go a while after their time (Approvals::kKeepSettledMs).
+  if (auto pruned = options_.approvals->PruneSettled(now); !pruned.ok()) {
+    spdlog::warn("cannot prune the approval queue: {}", pruned.status().message());
+  } else if (*pruned > 0) {
+    spdlog::info("{} settled approval(s) removed from the queue", *pruned);
+  }
   auto due = options_.approvals->ToActOn(now);
   if (!due.ok()) {
     spdlog::error("cannot read the approval queue: {}", due.status().message());
@@ -171,8 +177,11 @@ std::vector<std::string> Responder::ActOnApprovals() {
     if (a.state == ApprovalState::kWaiting) {
       rec.set_event(v1::AUDIT_EVENT_APPROVAL_EXPIRED);
       rec.set_reason("no professional decided within " + Hours(a.decide_by_ms - a.queued_ms));
-      reason = "the request waited for the approval of a professional at " + me_.partner() +
-               " and no one decided within " + Hours(a.decide_by_ms - a.queued_ms) + " (approval expired)";
+      // The reason begins with "approval expired: " (protocol §3.10): the
+      // gateway tells this lapse from a decline by it, and only for a lapse
+      // sends the coordinator the APPROVAL_EXPIRED notice.
+      reason = "approval expired: the request waited for the approval of a professional at " + me_.partner() +
+               " and no one decided within " + Hours(a.decide_by_ms - a.queued_ms);
       settled = ApprovalState::kExpired;
     } else if (a.state == ApprovalState::kDeclined) {
       rec.set_event(v1::AUDIT_EVENT_SOURCE_DECLINED);

@@ -21,9 +21,20 @@ Status CoordinatorStore::NoteApprovalWait(const std::string& request_id, int64_t
 }
 
 Result<int64_t> CoordinatorStore::ApprovalWaitUntil(const std::string& request_id) {
-  Stmt q(*db_, "SELECT decide_by_ms FROM approval_waits WHERE request_id = ?");
-  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
+  Stmt q(*db_,
+         "SELECT a.decide_by_ms FROM approval_waits a JOIN requests r ON r.request_id = a.request_id "
+         "WHERE a.request_id = ? AND r.state = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Int(static_cast<int64_t>(RequestState::kPending)).Step());
   return row ? q.ColInt(0) : int64_t{0};
+}
+
+Result<size_t> CoordinatorStore::PruneApprovalWaits() {
+  KP_RETURN_IF_ERROR(Stmt(*db_,
+                          "DELETE FROM approval_waits WHERE request_id NOT IN "
+                          "(SELECT request_id FROM requests WHERE state = ?)")
+                         .Int(static_cast<int64_t>(RequestState::kPending))
+                         .Run());
+  return static_cast<size_t>(sqlite3_changes(db_->get()));
 }
 
 Status Coordinator::TakeApprovalPending(const VerifiedEnvelope& env) {
@@ -38,6 +49,7 @@ Status Coordinator::TakeApprovalPending(const VerifiedEnvelope& env) {
                  env.header.sender());
     return OkStatus();
   }
+  (void)store_->PruneApprovalWaits();  // the waits that ended since the last one
   KP_RETURN_IF_ERROR(store_->NoteApprovalWait(rid, pending.decide_by_ms()));
   news_.approvals_pending.push_back(pending);
   spdlog::info("request {} case={} waits for the approval of {}'s professional", HexEncode(rid).substr(0, 12),

@@ -660,6 +660,7 @@ Result<CoordinatorStore::Purged> CoordinatorStore::Purge(int64_t now_ms) {
   }
   p.subjects = static_cast<size_t>(sqlite3_changes(db_->get()));
   KP_RETURN_IF_ERROR(db_->Exec("RELEASE purge"));
+  KP_RETURN_IF_ERROR(PruneApprovalWaits().status());  // approval_waits.cc
   if (p.fragments + p.subjects > 0) {
     // Deleted pages are already overwritten (secure_delete); the checkpoint
     // moves them out of the write-ahead log too.

@@ -293,8 +293,13 @@ class CoordinatorStore {
   // A request the source holds for its professional's approval (its
   // APPROVAL_PENDING, protocol §3.10): until when (approval_waits.cc).
   Status NoteApprovalWait(const std::string& request_id, int64_t decide_by_ms);
-  // 0 when the source does not hold it.
+  // 0 when the source does not hold it (or no longer: the request was
+  // answered, refused or failed).
   Result<int64_t> ApprovalWaitUntil(const std::string& request_id);
+  // Forgets the waits of requests that no longer wait (answered, refused,
+  // failed, or gone with their case's data); returns how many. Purge and
+  // every new wait call it.
+  Result<size_t> PruneApprovalWaits();
 
   static std::string DatabasePath(const std::string& dir) { return dir + "/coordinator.db"; }
 

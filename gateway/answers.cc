@@ -154,7 +154,7 @@ void GatewayCore::HandleAgentRefusal(const VerifiedMessage& m) {
     FailUnit(s);
   }
   SendOrHold(r.coordinator, r.case_id, m.raw, request_id);
-  AfterAgentRefusal(r);  // a request held for approval (approvals.cc)
+  AfterAgentRefusal(r, refusal);  // a request held for approval (approvals.cc)
   ++stats_.refused_by_agents;
   spdlog::debug("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
 }

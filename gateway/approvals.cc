@@ -18,6 +18,9 @@ using internal::IdHex;
 namespace {
 // The longest a source may hold a request for its professional.
 constexpr int64_t kMaxApprovalWaitMs = 30LL * 24 * 3600 * 1000;
+// How an agent's REFUSAL of a request whose approval lapsed begins
+// (docs/protocol.md §3.10; agent/responder_approvals.cc writes it).
+constexpr std::string_view kApprovalExpiredReason = "approval expired: ";
 // The longest a consent a source records may hold.
 constexpr int64_t kMaxSourceConsentMs = 5LL * 366 * 24 * 3600 * 1000;
 }  // namespace
@@ -125,14 +128,19 @@ void GatewayCore::ApprovalLapsed(const StoredRequest& r, int64_t decide_by_ms, b
   spdlog::debug("request {} case={}: the approval of {} expired", IdHex(r.request_id), r.case_id, r.source_partner);
 }
 
-void GatewayCore::AfterAgentRefusal(const StoredRequest& r) {
+void GatewayCore::AfterAgentRefusal(const StoredRequest& r, const v1::Refusal& refusal) {
   auto wait = store_->ApprovalWait(r.request_id);
   if (!wait.ok() || !wait->has_value()) return;
   (void)store_->RemoveApprovalWait(r.request_id);
-  // The agent's own expiry (its clock may run ahead of ours): the refusal
-  // went on, the notice follows.
+  // The agent's own expiry (its clock may run ahead of ours, by at most the
+  // replay window): the refusal went on, the notice follows. Only a refusal
+  // that says it is a lapse: a professional's decline, however late, is no
+  // expiry (protocol §3.10).
   const int64_t decide_by = **wait;
-  if (clock_.NowMillis() + config_.replay_window_ms >= decide_by) ApprovalLapsed(r, decide_by, /*refuse=*/false);
+  if (refusal.reason().starts_with(kApprovalExpiredReason) &&
+      clock_.NowMillis() + config_.replay_window_ms >= decide_by) {
+    ApprovalLapsed(r, decide_by, /*refuse=*/false);
+  }
 }
 
 void GatewayCore::HandleSourceConsent(const VerifiedMessage& m) {

@@ -224,8 +224,9 @@ class GatewayCore {
   // The approval of `r` lapsed at `decide_by_ms`: APPROVAL_EXPIRED recorded,
   // the coordinator noticed (and, with `refuse`, refused by the gateway).
   void ApprovalLapsed(const StoredRequest& r, int64_t decide_by_ms, bool refuse);
-  // After the agent refused `r`: a request held for approval stops being held.
-  void AfterAgentRefusal(const StoredRequest& r);
+  // After the agent refused `r` with `refusal`: a request held for approval
+  // stops being held; a refusal that says the approval lapsed is noticed.
+  void AfterAgentRefusal(const StoredRequest& r, const ketenpoort::v1::Refusal& refusal);
   // The consents source partners recorded for the case, into `facts`
   // (before the policy decides on them).
   Status FillSourceConsents(cases::CaseFacts* facts);

@@ -7,10 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <set>
 #include <fstream>
 #include <thread>
 
 #include "agent/agent.h"
+#include "agent/approvals.h"
 #include "core/audit/log_reader.h"
 #include "core/base/encoding.h"
 #include "tests/testing/capture_sink.h"
@@ -91,7 +93,10 @@ class ApprovalsTest : public ::testing::Test {
   // Sends the request and waits until the source says it holds it.
   std::string SendHeld(Coordinator& c, const std::string& case_id, const std::string& partner,
                        const std::string& category) {
-    auto id = c.SendRequest({case_id, partner, {category}, "plan-van-aanpak", {"S1"}, ""});
+    return SendHeld(c, {case_id, partner, {category}, "plan-van-aanpak", {"S1"}, ""});
+  }
+  std::string SendHeld(Coordinator& c, const client::RequestSpec& spec) {
+    auto id = c.SendRequest(spec);
     EXPECT_THAT(id, IsOk());
     if (!id.ok()) return "";
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
@@ -251,6 +256,111 @@ TEST_F(ApprovalsTest, NobodyDecidesSoItExpiresWithARefusalAndANotice) {
   EXPECT_EQ(late.exit_code, 1);
 }
 
+// The policy itself asks for the source's approval, not the agent's own
+// restriction: without consent, GGz may share in acute danger only in a
+// conflict of duties (R-GGZ-02, legal basis conflict-van-plichten: the KNMG
+// weighing and the approval of GGz's own professional, BW 7:457). The GGz
+// agent runs with no approve_categories at all.
+TEST_F(ApprovalsTest, TheConflictOfDutiesAtGgzWaitsForItsOwnProfessional) {
+  ASSERT_OK(region_->StartAgent("ggz"));
+  ASSERT_TRUE(region_->AgentConfigFor("ggz").approve_categories.empty());
+  auto c = region_->Coordinator();
+  ASSERT_THAT(c, IsOk());
+  const std::string case_id = OpenCase(**c);  // in the acute phase
+  ASSERT_FALSE(case_id.empty());
+  client::RequestSpec spec{case_id, "ggz", {"ggz-in-zorg"}, "acuut-gevaar-afwenden", {"S1"}, ""};
+
+  // Without consent and without the weighing the gateway refuses, naming
+  // the less intrusive route first (consent, R-GGZ-01).
+  auto bare = (*c)->SendRequest(spec);
+  ASSERT_THAT(bare, IsOk());
+  auto refused = (*c)->AwaitOutcome(*bare, kWaitMs);
+  ASSERT_THAT(refused, IsOk());
+  ASSERT_EQ(refused->kind, Outcome::Kind::kRefused);
+  EXPECT_EQ(refused->refusal.refused_by(), v1::REFUSED_BY_GATEWAY);
+  EXPECT_THAT(refused->refusal.reason(), HasSubstr("no consent recorded"));
+
+  // With it: the gateway permits under R-GGZ-02 with the obligation, the GGz
+  // agent holds it, the coordinator sees the wait.
+  v1::Weighing w;
+  w.set_consent("De cliënt is in een psychose en niet in staat toestemming te geven.");
+  w.set_harm("Hij heeft gedreigd zijn partner vannacht iets aan te doen.");
+  w.set_no_other_way("De crisisdienst is niet bereikbaar en de partner is al gewaarschuwd.");
+  w.set_effect("De casusregisseur kan de behandelaar bellen en een crisisplan maken.");
+  w.set_minimum("Alleen of hij in zorg is en wie de contactpersoon is.");
+  w.set_approver("A. Bakker, casusregisseur Veiligheidsteam");
+  spec.weighing = w;
+  const std::string id = SendHeld(**c, spec);
+  ASSERT_FALSE(id.empty());
+  ASSERT_OK_AND_ASSIGN(int64_t until, (*c)->store().ApprovalWaitUntil(id));
+  EXPECT_GT(until, SystemClock::Get().NowMillis() + 71 * 3'600'000LL);  // the agent's approval_time, 72 h
+  EXPECT_EQ((*c)->AwaitOutcome(id, 300).status().code(), StatusCode::kDeadlineExceeded);
+  bool authorised_with_obligation = false;
+  for (const auto& r : GatewayRecords()) {
+    if (r.message_id() != id || r.event() != v1::AUDIT_EVENT_DECISION) continue;
+    authorised_with_obligation = r.decision().obligations().source_approval();
+    EXPECT_THAT(r.decision().rule_ids(), ::testing::ElementsAre("R-GGZ-02"));
+  }
+  EXPECT_TRUE(authorised_with_obligation);
+
+  // The GGz professional (poortwachter) sees it and approves: the answer comes.
+  const std::string yaml = WriteAgentYaml("ggz");
+  auto listed = Cli({"approvals", "list", "--config", yaml});
+  EXPECT_THAT(listed.output, HasSubstr("1 request(s) wait for a decision"));
+  EXPECT_THAT(listed.output, HasSubstr("R-GGZ-02"));
+  auto approved = Cli({"approvals", "approve", HexEncode(id).substr(0, 8), "--config", yaml, "--by",
+                       "dr. A. de Wit, psychiater (poortwachter)"});
+  EXPECT_EQ(approved.exit_code, 0) << approved.output;
+  auto delivered = (*c)->AwaitOutcome(id, kWaitMs);
+  ASSERT_THAT(delivered, IsOk());
+  ASSERT_EQ(delivered->kind, Outcome::Kind::kDelivered) << delivered->refusal.reason();
+  ASSERT_EQ(delivered->content.categories_size(), 1);
+  EXPECT_EQ(delivered->content.categories(0).category(), "ggz-in-zorg");
+  EXPECT_EQ((*c)->store().ApprovalWaitUntil(id).value_or(-1), 0);  // no longer waiting
+  EXPECT_EQ((*c)->store().PruneApprovalWaits().value_or(0), 1u);     // and its row goes
+  EXPECT_EQ((*c)->store().PruneApprovalWaits().value_or(9), 0u);
+
+  const auto own = AgentRecords("ggz");
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_APPROVAL_PENDING), 1u);
+  EXPECT_EQ(Count(own, v1::AUDIT_EVENT_SOURCE_APPROVED), 1u);
+  for (const auto& r : own) {
+    if (r.event() == v1::AUDIT_EVENT_SOURCE_APPROVED) {
+      EXPECT_THAT(r.reason(), HasSubstr("dr. A. de Wit"));
+    }
+  }
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(Region::kBsn)));
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
+}
+
+// A decline in the last minutes before decide_by (within the gateway's
+// replay window, where an agent's own expiry may come early) is a decline:
+// the refusal with the professional's reason, and no APPROVAL_EXPIRED.
+TEST_F(ApprovalsTest, ALateDeclineIsNoExpiry) {
+  ASSERT_OK(StartHolding("politie", "politie-incidenten", 60'000));  // well inside the 5-minute window
+  ASSERT_LT(60'000, region_->gateway_config().replay_window_ms);
+  auto c = region_->Coordinator();
+  ASSERT_THAT(c, IsOk());
+  const std::string case_id = OpenCase(**c);
+  const std::string id = SendHeld(**c, case_id, "politie", "politie-incidenten");
+  const std::string yaml = WriteAgentYaml("politie");
+  auto declined = Cli({"approvals", "decline", HexEncode(id).substr(0, 8), "--config", yaml, "--by",
+                       "J. Jansen, poortwachter", "--reason", "lopend onderzoek; nu niet delen"});
+  EXPECT_EQ(declined.exit_code, 0) << declined.output;
+  auto refused = (*c)->AwaitOutcome(id, kWaitMs);
+  ASSERT_THAT(refused, IsOk());
+  ASSERT_EQ(refused->kind, Outcome::Kind::kRefused);
+  EXPECT_THAT(refused->refusal.reason(), HasSubstr("declined by the professional at politie"));
+  EXPECT_THAT(refused->refusal.reason(), Not(HasSubstr("expired")));
+  // Anything the gateway sent with it has arrived by now: no notice.
+  const auto settle = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (std::chrono::steady_clock::now() < settle) {
+    (void)(*c)->Poll(50, nullptr);
+    for (const auto& n : (*c)->TakeNews().notices) EXPECT_NE(n.kind(), v1::NOTICE_KIND_APPROVAL_EXPIRED);
+  }
+  EXPECT_EQ(Count(GatewayRecords(), v1::AUDIT_EVENT_APPROVAL_EXPIRED), 0u);
+  EXPECT_EQ(Count(AgentRecords("politie"), v1::AUDIT_EVENT_SOURCE_DECLINED), 1u);
+}
+
 TEST_F(ApprovalsTest, AConsentTheSourceRecordsCountsAndItsWithdrawalToo) {
   ASSERT_OK(region_->StartAgent("ggz"));
   auto c = region_->Coordinator();
@@ -286,6 +396,52 @@ TEST_F(ApprovalsTest, AConsentTheSourceRecordsCountsAndItsWithdrawalToo) {
   const auto gw = GatewayRecords();
   EXPECT_EQ(Count(gw, v1::AUDIT_EVENT_SOURCE_CONSENT_RECORDED), 1u);
   EXPECT_EQ(Count(gw, v1::AUDIT_EVENT_SOURCE_CONSENT_WITHDRAWN), 1u);
+}
+
+// The queue keeps a settled entry (answered, refused, expired) for
+// Approvals::kKeepSettledMs after its decide_by, for `approvals list --all`;
+// what still waits or was decided but not yet acted on is never pruned.
+TEST(ApprovalQueueTest, SettledEntriesGoThirtyDaysAfterTheirTime) {
+  testing::TempDir dir;
+  ASSERT_OK_AND_ASSIGN(auto q, agent::Approvals::Open(dir.path()));
+  constexpr int64_t kNow = 1795357974123;
+  constexpr int64_t kDay = 86'400'000;
+  auto add = [&](const std::string& id, int64_t decide_by) {
+    agent::PendingApproval a;
+    a.request_id = id;
+    a.case_id = "VT-2026-0042";
+    a.coordinator = "regisseur-01";
+    a.recipient_partner = "veiligheidsteam";
+    a.purpose = "plan-van-aanpak";
+    a.categories = {"ggz-in-zorg"};
+    a.authorisation = "sealed";
+    a.queued_ms = decide_by - 3 * kDay;
+    a.decide_by_ms = decide_by;
+    return q->Add(a);
+  };
+  const int64_t old = kNow - 31 * kDay, recent = kNow - 29 * kDay;
+  ASSERT_OK(add("answered-old", old));
+  ASSERT_OK(q->Settle("answered-old", agent::ApprovalState::kAnswered, "answered"));
+  ASSERT_OK(add("refused-old", old));
+  ASSERT_OK(q->Settle("refused-old", agent::ApprovalState::kRefused, "declined by the professional: nee"));
+  ASSERT_OK(add("expired-old", old));
+  ASSERT_OK(q->Settle("expired-old", agent::ApprovalState::kExpired, "approval expired: ..."));
+  ASSERT_OK(add("answered-recent", recent));
+  ASSERT_OK(q->Settle("answered-recent", agent::ApprovalState::kAnswered, "answered"));
+  ASSERT_OK(add("waiting-old", old));  // the agent expires it first
+  ASSERT_OK(add("approved-old", old));  // the agent answers it first
+  ASSERT_OK(q->Decide("approved-old", true, "J. Jansen", "", old - kDay));
+
+  ASSERT_OK_AND_ASSIGN(size_t pruned, q->PruneSettled(kNow));
+  EXPECT_EQ(pruned, 3u);
+  ASSERT_OK_AND_ASSIGN(auto left, q->List(/*all=*/true));
+  std::set<std::string> ids;
+  for (const auto& a : left) ids.insert(a.request_id);
+  EXPECT_EQ(ids, (std::set<std::string>{"answered-recent", "waiting-old", "approved-old"}));
+  ASSERT_OK_AND_ASSIGN(pruned, q->PruneSettled(kNow));
+  EXPECT_EQ(pruned, 0u);
+  ASSERT_OK_AND_ASSIGN(pruned, q->PruneSettled(recent + agent::Approvals::kKeepSettledMs + 1));
+  EXPECT_EQ(pruned, 1u);
 }
 
 }  // namespace
