@@ -132,6 +132,9 @@ std::string NoticeTekst(const policy::Policy& p, const v1::CaseNotice& n, std::s
       return "het aanbod van " + c + " is op " + until + " verlopen zonder overname; de casus blijft bij de regisseur";
     case v1::NOTICE_KIND_STAND_IN_ENDED:
       return "de waarneming van " + c + " is op " + until + " afgelopen; de casus is terug bij de regisseur";
+    case v1::NOTICE_KIND_APPROVAL_EXPIRED:
+      return "een verzoek in " + c + " wachtte op goedkeuring van de bron en niemand besliste vóór " + until +
+             "; het is geweigerd (goedkeuring verlopen)";
     case v1::NOTICE_KIND_ACUTE_WINDOW_ENDED:
       return "het acute venster van " + c + " is op " + until +
              " verstreken zonder overdracht: draag de casus over of sluit haar";
