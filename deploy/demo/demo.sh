@@ -4,10 +4,11 @@
 # casuscoördinator, the police and the Crisis Interventie Team on the scene) and
 # a privacy officer on this machine, playing two (fictional) stories:
 #   A. Veilig Thuis refers a family; the Veiligheidsteam accepts; the partners
-#      answer; the case is handed to the wijkteam's casuscoördinator at a
-#      marked moment;
+#      answer; the plan goes to the police; the case is handed to the
+#      wijkteam's casuscoördinator at a marked moment;
 #   B. Samen op in Acuut: the police open an acute case at night, with Veilig
-#      Thuis and the CIT; the next morning it is handed to Veilig Thuis.
+#      Thuis and the CIT (whose data come after the weighing and its own
+#      crisis worker's approval); the next morning it is handed to Veilig Thuis.
 # Then the privacy officer's report. Called by `./run demo` as
 #   deploy/demo/demo.sh BUILD_DIR DEMO_DIR
 # Every name, number and record below is made up.
@@ -57,6 +58,11 @@ expect_exit() {
 # written just before the one command that reads them, in a folder only this
 # user can read, and overwritten and removed right after it.
 forget() { shred -u -- "$@" 2>/dev/null || rm -f -- "$@"; }
+# `ketenpoort-agent ...` typed on a partner's agent machine.
+agent_cmd() {
+  printf '\033[2m%s$ ketenpoort-agent %s\033[0m\n' "$AS" "$*"
+  "$AGENT" "$@"
+}
 
 PIDS=()
 cleanup() {
@@ -225,6 +231,20 @@ say "the OM's part is done (the criminal case is settled): the OM leaves the cas
 show "$KP" case remove-partner "$CASE" om --reason strafzaak-afgerond
 expect_exit 3 "$KP" request "$CASE" --from om --category om-voorwaarden --purpose plan-van-aanpak --subject S3
 
+step "A7b. The plan goes to the police, who carry out its agreements (R-VT-PLAN-01)"
+say "The casusregisseur signs the content and seals it to the police's agent; the gateway decides it as a"
+say "disclosure from the Veiligheidsteam to the police; the agent checks it again and hands it to its sink."
+cat >desk/plan.json <<'JSON'
+{"categories": [{"category": "veiligheidsplan", "records": [{"subject_ref": "S1", "fields": {
+  "veiligheidsafspraken": "voorrang bij een melding op het woonadres; toezicht op het contactverbod",
+  "verantwoordelijke-partner": "politie", "evaluatiedatum": "2027-01-15"}}]}]}
+JSON
+show "$KP" send "$CASE" --to politie --purpose plan-van-aanpak --category veiligheidsplan --content desk/plan.json \
+  --from-closure --keep-days 90
+forget desk/plan.json
+for _ in $(seq 1 30); do [[ -n "$(ls -A data/politie-ontvangen)" ]] && break; sleep 0.1; done
+say "in the police's own systems (their sink folder): $(ls data/politie-ontvangen | wc -l) item(s), kept until 90 days after the case closes"
+
 step "A8. A marked moment: the case is handed to the wijkteam's casuscoördinator"
 say "The offer and the acceptance are two signed commands in the case's history. Of the fragments"
 say "the casusregisseur holds, only those the policy gives the wijkteam's role go over, sealed to it,"
@@ -265,11 +285,31 @@ step "B3. On the scene: is the family known to Veilig Thuis? What did the CIT do
 as politie-acuut-01
 show "$KP" request "$ACUTE" --from veilig-thuis --category veilig-thuis-meldingen \
   --category veilig-thuis-veiligheidsbeoordeling --purpose acuut-gevaar-afwenden --subject S1
-expect_exit 3 "$KP" request "$ACUTE" --from cit --category cit-inzet --purpose acuut-gevaar-afwenden --subject S3
-show "$KP" request "$ACUTE" --from cit --category cit-inzet --purpose acuut-gevaar-afwenden --subject S3 \
+say "The CIT's data fall under medical secrecy: without consent only on vital interest (R-ACUUT-CIT-01),"
+say "after the conflict-of-duties weighing and with the approval of the CIT's own crisis worker."
+expect_exit 3 "$KP" request "$ACUTE" --from cit --category cit-inzet --purpose acuut-gevaar-afwenden --subject S3 \
   --justification "Verdachte dreigt terug te komen; kinderen in huis (fictief)"
-say "without a justification the CIT's data is refused; with one, only whether it came, what it did"
-say "and the follow-up appointment — not the nature of the crisis (rule R-ACUUT-CIT-01)"
+say "a free text is not the weighing: refused. The police answer the five questions (sealed to the CIT's agent):"
+cat >desk/afweging-cit.yaml <<'YAML'
+consent: De vermoedelijke pleger is psychotisch ontregeld en niet aanspreekbaar (fictief).
+harm: Verdachte dreigt terug te komen; moeder en kind lopen ernstig gevaar (fictief).
+no_other_way: De behandelaar is vannacht niet bereikbaar; er is geen andere weg (fictief).
+effect: De agenten weten welke maatregelen lopen en wanneer het CIT terugkomt.
+minimum: Alleen de inzet, de maatregelen en de vervolgafspraak, niet de aard van de crisis.
+approver: Brigadier P. Jansen, basisteam Tilburg (fictief)
+YAML
+expect_exit 4 "$KP" request "$ACUTE" --from cit --category cit-inzet --purpose acuut-gevaar-afwenden --subject S3 \
+  --weighing-file desk/afweging-cit.yaml --wait 2
+forget desk/afweging-cit.yaml
+show "$KP" case show "$ACUTE"
+say "the CIT's agent holds the request; its crisis worker (the poortwachter) decides, on the agent's machine:"
+AS=cit-crisisdienst
+agent_cmd approvals list --config agent-cit.yaml
+HELD="$("$AGENT" approvals list --config agent-cit.yaml | awk -v c="$ACUTE" '$2 == "waiting" && $4 == c {print $1; exit}')"
+agent_cmd approvals approve "$HELD" --config agent-cit.yaml --by "M. de Vries, crisisdienst CIT (fictief)"
+as politie-acuut-01
+show "$KP" inbox --case "$ACUTE"
+say "only whether the CIT came, what it did and the follow-up appointment — not the nature of the crisis"
 show "$KP" case list
 
 step "B4. 08:30 the next morning: the police hand the acute case to Veilig Thuis"
@@ -307,6 +347,7 @@ step "D. No personal data left the partners' or coordinators' machines in the cl
 LEAKS=0
 for needle in 999990019 999990044 999990081 999990093 "Demi de Voorbeeld" "Robin Testmans" "Sam Proefpersoon" \
   "Noor Fictief" "Jesse Huisgenoot" "Dreiging met een wapen" "Verdachte dreigt terug" "Huisbezoek vandaag" \
+  "psychotisch ontregeld" "Brigadier P. Jansen" "toezicht op het contactverbod" \
   "NIET DELEN"; do
   if grep -rqa --exclude-dir=data -- "$needle" . 2>/dev/null; then
     echo "!! found '$needle' outside data/: $(grep -rla --exclude-dir=data -- "$needle" . | head -3 | tr '\n' ' ')" >&2

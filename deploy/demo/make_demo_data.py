@@ -146,6 +146,8 @@ def write_data(data):
         for bsn, records in by_bsn.items():
             with open(os.path.join(folder, bsn + ".json"), "w") as f:
                 json.dump(records, f, indent=1)
+    # The police's sink: where what is sent to them arrives (agent_config).
+    os.makedirs(os.path.join(data, "politie-ontvangen"), mode=0o700, exist_ok=True)
     with open(os.path.join(data, "vt-lookup.py"), "w") as f:
         f.write(VT_LOOKUP % json.dumps(VT_RECORDS))
 
@@ -197,6 +199,10 @@ def agent_config(partner, endpoint, policy):
             ]
         else:
             lines += ["      kind: json-files", f"      folder: data/{category}", "      key: bsn"]
+    if partner == "politie":
+        # What the coordinator sends the police (the veiligheidsplan under
+        # R-VT-PLAN-01) goes to the police's own systems: here a folder.
+        lines += ["sink:", "  folder: data/politie-ontvangen"]
     return "\n".join(lines) + "\n"
 
 
