@@ -14,12 +14,8 @@
 
 #include "case/consent.h"
 #include "console/console.h"
-#include "console/security.h"
-#include "core/base/encoding.h"
 #include "core/base/time_format.h"
-#include "core/crypto/sha256.h"
-#include "policy/policy_loader.h"
-#include "tests/testing/capture_sink.h"
+#include "tests/console/console_fixture.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -35,29 +31,12 @@ constexpr char kChildBirthTyped[] = "03-09-2015";
 constexpr char kChildBirthIso[] = "2015-09-03";
 constexpr char kChildBsn[] = "999990020";
 
-class ConsoleConsentTest : public ::testing::Test {
+class ConsoleConsentTest : public ConsoleFixture {
  protected:
   void SetUp() override {
-    sink_ = std::make_shared<testing::CaptureSink>();
-    auto logger = std::make_shared<spdlog::logger>("console", sink_);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
-    ASSERT_OK(region_->StartGateway());
-    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
-                           return HexEncode(Sha256String(text));
-                         }));
+    ASSERT_NO_FATAL_FAILURE(StartRegion(spdlog::level::trace));
     ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
-    ConsoleOptions options;
-    options.port = 0;
-    options.poll_ms = 200;
-    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
-    port_ = server_->port();
-    const std::string address = server_->LoginAddress();
-    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
-    ASSERT_TRUE(res && res->status == 303);
-    const std::string cookie = res->get_header_value("Set-Cookie");
-    cookie_ = "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
+    ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(coordinator)));
   }
 
   void TearDown() override {
@@ -66,31 +45,7 @@ class ConsoleConsentTest : public ::testing::Test {
     for (const char* canary : {kCanaryName, Region::kBsn, kChildBsn, kChildBirthIso, kChildBirthTyped}) {
       EXPECT_THAT(sink_->Text(), Not(HasSubstr(canary))) << canary << " in the log";
     }
-    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
-  }
-
-  std::unique_ptr<httplib::Client> Client() {
-    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    c->set_read_timeout(15, 0);
-    return c;
-  }
-
-  std::string GetPage(const std::string& path) {
-    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
-    EXPECT_TRUE(res) << path;
-    if (!res) return "";
-    EXPECT_EQ(res->status, 200) << path << "\n" << res->body;
-    return res->body;
-  }
-
-  httplib::Result Submit(const std::string& path, const std::string& from, httplib::Params form) {
-    std::smatch csrf, id;
-    std::regex_search(from, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
-    std::regex_search(from, id, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
-    form.emplace("csrf", csrf.size() > 1 ? csrf[1].str() : "");
-    form.emplace("formulier", id.size() > 1 ? id[1].str() : "");
-    return Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
+    ConsoleFixture::TearDown();
   }
 
   // A case with a victim (S1) and a child (S2) opened through the form.
@@ -110,12 +65,6 @@ class ConsoleConsentTest : public ::testing::Test {
     return iso.substr(8, 2) + "-" + iso.substr(5, 2) + "-" + iso.substr(0, 4);
   }
 
-  testing::TempDir dir_;
-  std::shared_ptr<testing::CaptureSink> sink_;
-  std::unique_ptr<Region> region_;
-  std::unique_ptr<ConsoleServer> server_;
-  int port_ = 0;
-  std::string cookie_;
 };
 
 TEST_F(ConsoleConsentTest, TheConsentFormRecordsWhoGaveItAndTheAge) {

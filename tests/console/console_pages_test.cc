@@ -17,12 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "console/console.h"
-#include "console/security.h"
-#include "core/base/encoding.h"
 #include "core/base/time_format.h"
-#include "core/crypto/sha256.h"
-#include "policy/policy_loader.h"
-#include "tests/testing/capture_sink.h"
+#include "tests/console/console_fixture.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -60,20 +56,14 @@ std::string Escaped(std::string_view s) {
   return out;
 }
 
-// The HTML of the element that starts with `open` (e.g. `<form class="kaart"
-// id="fase"`) up to its `close` tag; "" when absent.
-std::string Section(const std::string& html, const std::string& open, const std::string& close) {
-  const size_t from = html.find(open);
-  if (from == std::string::npos) return "";
-  const size_t to = html.find(close, from);
-  return html.substr(from, to == std::string::npos ? std::string::npos : to + close.size() - from);
-}
-
+// The form with id `id` on a page, up to its end; "" when absent.
 std::string FormHtml(const std::string& html, const std::string& id) {
-  return Section(html, "id=\"" + id + "\" method=\"post\"", "</form>");
+  return ConsoleFixture::Section(html, "id=\"" + id + "\" method=\"post\"", "</form>");
 }
 
-std::string Timeline(const std::string& html) { return Section(html, "<ol class=\"tijdlijn\"", "</ol>"); }
+std::string Timeline(const std::string& html) {
+  return ConsoleFixture::Section(html, "<ol class=\"tijdlijn\"", "</ol>");
+}
 
 // A typed value as a page shows it back: on Nieuwe casus by the field's id,
 // on the case page by its name.
@@ -84,85 +74,18 @@ std::string InputWithValue(const std::string& name, const std::string& value) {
   return "name=\"" + name + "\" value=\"" + Escaped(value) + "\"";
 }
 
-class ConsolePagesTest : public ::testing::Test {
+class ConsolePagesTest : public ConsoleFixture {
  protected:
-  void SetUp() override {
-    sink_ = std::make_shared<testing::CaptureSink>();
-    auto logger = std::make_shared<spdlog::logger>("console", sink_);
-    logger->set_level(spdlog::level::trace);  // every line, debug too: none may hold personal data
-    spdlog::set_default_logger(logger);
-    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
-    ASSERT_OK(region_->StartGateway());
-  }
+  // Every line, debug too: none may hold personal data.
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartRegion(spdlog::level::trace)); }
 
   // The console for regisseur-01, after the agents a test needs.
   void StartConsole() {
-    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
-                           return HexEncode(Sha256String(text));
-                         }));
     ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
-    ConsoleOptions options;
-    options.port = 0;
-    options.poll_ms = 200;
-    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
-    port_ = server_->port();
-    cookie_ = Login();
-    ASSERT_FALSE(cookie_.empty());
+    ASSERT_NO_FATAL_FAILURE(ConsoleFixture::StartConsole(std::move(coordinator)));
   }
 
-  void TearDown() override {
-    server_.reset();
-    region_.reset();
-    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
-  }
-
-  std::unique_ptr<httplib::Client> Client() {
-    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    c->set_read_timeout(15, 0);
-    return c;
-  }
-
-  std::string Login() {
-    const std::string address = server_->LoginAddress();
-    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
-    if (!res || res->status != 303) return "";
-    const std::string cookie = res->get_header_value("Set-Cookie");
-    return "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
-  }
-
-  // A page that must be there (200); its HTML.
-  std::string GetPage(const std::string& path) {
-    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
-    EXPECT_TRUE(res) << path;
-    if (!res) return "";
-    EXPECT_EQ(res->status, 200) << path << "\n" << res->body;
-    pages_ += res->body;
-    return res->body;
-  }
-
-  httplib::Result PostRaw(const std::string& path, const httplib::Params& form) {
-    auto res = Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
-    if (res) pages_ += res->body;
-    return res;
-  }
-
-  // Posts `form` with the csrf token and a fresh one-time form id taken from
-  // `from` (the page the form is on, as a browser would).
-  httplib::Result Submit(const std::string& path, const std::string& from, httplib::Params form) {
-    auto [csrf, id] = FormFields(from);
-    EXPECT_FALSE(id.empty()) << "no form id on the page before " << path;
-    form.emplace("csrf", csrf);
-    form.emplace("formulier", id);
-    return PostRaw(path, form);
-  }
-
-  static std::pair<std::string, std::string> FormFields(const std::string& html) {
-    std::smatch csrf, form;
-    std::regex_search(html, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
-    std::regex_search(html, form, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
-    return {csrf.size() > 1 ? csrf[1].str() : "", form.size() > 1 ? form[1].str() : ""};
-  }
+  httplib::Result PostRaw(const std::string& path, const httplib::Params& form) { return Post(path, cookie_, form); }
 
   // The cases on Mijn casussen (open and closed).
   std::set<std::string> CaseIds() {
@@ -211,14 +134,7 @@ class ConsolePagesTest : public ::testing::Test {
     last_refused_ = res->body;
   }
 
-  testing::TempDir dir_;
-  std::shared_ptr<testing::CaptureSink> sink_;
-  std::unique_ptr<Region> region_;
-  std::unique_ptr<ConsoleServer> server_;
-  int port_ = 0;
-  std::string cookie_;
-  std::string pages_;          // every page the console answered, for the canary check
-  std::string last_refused_;   // the last refused new-case form
+  std::string last_refused_;  // the last refused new-case form
 };
 
 TEST_F(ConsolePagesTest, ABadNewCaseFormSaysWhatIsWrongAndOpensNothing) {

@@ -14,11 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "console/console.h"
-#include "console/security.h"
-#include "core/base/encoding.h"
-#include "core/crypto/sha256.h"
-#include "policy/policy_loader.h"
-#include "tests/testing/capture_sink.h"
+#include "tests/console/console_fixture.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -32,65 +28,14 @@ using testing::Region;
 constexpr char kChildBsn[] = "999990020";
 constexpr char kCanaryName[] = "CANARY-NAAM-Aanmelden";
 
-class ConsoleReferTest : public ::testing::Test {
+class ConsoleReferTest : public ConsoleFixture {
  protected:
-  void SetUp() override {
-    sink_ = std::make_shared<testing::CaptureSink>();
-    auto logger = std::make_shared<spdlog::logger>("console", sink_);
-    logger->set_level(spdlog::level::trace);
-    spdlog::set_default_logger(logger);
-    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
-    ASSERT_OK(region_->StartGateway());
-  }
-
-  void TearDown() override {
-    server_.reset();
-    region_.reset();
-    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartRegion(spdlog::level::trace)); }
 
   // The console of `participant`, logged in.
   void StartConsole(const std::string& participant) {
-    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
-                           return HexEncode(Sha256String(text));
-                         }));
     ASSERT_OK_AND_ASSIGN(auto coordinator, region_->ConnectAs(participant));
-    ConsoleOptions options;
-    options.port = 0;
-    options.poll_ms = 200;
-    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
-    port_ = server_->port();
-    const std::string address = server_->LoginAddress();
-    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
-    ASSERT_TRUE(res);
-    ASSERT_EQ(res->status, 303);
-    const std::string cookie = res->get_header_value("Set-Cookie");
-    cookie_ = "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
-  }
-
-  std::unique_ptr<httplib::Client> Client() {
-    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    c->set_read_timeout(15, 0);
-    return c;
-  }
-
-  std::string GetPage(const std::string& path) {
-    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
-    EXPECT_TRUE(res) << path;
-    if (!res) return "";
-    EXPECT_EQ(res->status, 200) << path << "\n" << res->body;
-    return res->body;
-  }
-
-  httplib::Result Submit(const std::string& path, const std::string& from, httplib::Params form) {
-    std::smatch csrf, id;
-    std::regex_search(from, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
-    std::regex_search(from, id, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
-    EXPECT_TRUE(csrf.size() > 1 && id.size() > 1) << "no form fields on the page before " << path;
-    form.emplace("csrf", csrf.size() > 1 ? csrf[1].str() : "");
-    form.emplace("formulier", id.size() > 1 ? id[1].str() : "");
-    return Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
+    ASSERT_NO_FATAL_FAILURE(ConsoleFixture::StartConsole(std::move(coordinator)));
   }
 
   static httplib::Params Family() {
@@ -109,12 +54,6 @@ class ConsoleReferTest : public ::testing::Test {
   }
 
 
-  testing::TempDir dir_;
-  std::shared_ptr<testing::CaptureSink> sink_;
-  std::unique_ptr<Region> region_;
-  std::unique_ptr<ConsoleServer> server_;
-  int port_ = 0;
-  std::string cookie_;
 };
 
 TEST_F(ConsoleReferTest, VeiligThuisRefersAFamilyAndARegisseurReceivesIt) {

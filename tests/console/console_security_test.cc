@@ -17,10 +17,8 @@
 
 #include "console/console.h"
 #include "console/security.h"
-#include "core/base/encoding.h"
 #include "core/crypto/sha256.h"
-#include "policy/policy_loader.h"
-#include "tests/testing/capture_sink.h"
+#include "tests/console/console_fixture.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -33,74 +31,18 @@ using testing::Region;
 
 constexpr int64_t kIdleMs = 15 * 60 * 1000;
 
-class ConsoleSecurityTest : public ::testing::Test {
+class ConsoleSecurityTest : public ConsoleFixture {
  protected:
+  // A console not yet logged in, on a clock the tests move by hand.
   void SetUp() override {
-    sink_ = std::make_shared<testing::CaptureSink>();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("console", sink_));
-    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
-    ASSERT_OK(region_->StartGateway());
-    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
-                           return HexEncode(Sha256String(text));
-                         }));
+    ASSERT_NO_FATAL_FAILURE(StartRegion(spdlog::level::info));
     ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
-    ConsoleOptions options;
-    options.port = 0;
+    ConsoleOptions options = TestOptions();
     options.idle_ms = kIdleMs;
-    options.poll_ms = 200;
-    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, clock_, options));
-    port_ = server_->port();
+    ASSERT_NO_FATAL_FAILURE(StartServer(std::move(coordinator), options, clock_));
   }
 
-  void TearDown() override {
-    server_.reset();
-    region_.reset();
-    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
-  }
-
-  std::unique_ptr<httplib::Client> Client() {
-    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    c->set_read_timeout(10, 0);
-    return c;
-  }
-
-  // Logs in with a fresh one-time address; the session cookie.
-  std::string Login() {
-    const std::string address = server_->LoginAddress();
-    const std::string path = address.substr(address.find("/start"));
-    auto res = Client()->Get(path.c_str());
-    EXPECT_TRUE(res);
-    if (!res) return "";
-    EXPECT_EQ(res->status, 303);
-    const std::string cookie = res->get_header_value("Set-Cookie");
-    return "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
-  }
-
-  httplib::Result Get(const std::string& path, const std::string& cookie) {
-    return Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie}});
-  }
-
-  httplib::Result Post(const std::string& path, const std::string& cookie, const httplib::Params& form,
-                       httplib::Headers extra = {}) {
-    extra.emplace("Cookie", cookie);
-    return Client()->Post(path.c_str(), extra, form);
-  }
-
-  // The csrf token and a one-time form id from a page's logout form.
-  static std::pair<std::string, std::string> FormFields(const std::string& html) {
-    std::smatch csrf, form;
-    std::regex_search(html, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
-    std::regex_search(html, form, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
-    return {csrf.size() > 1 ? csrf[1].str() : "", form.size() > 1 ? form[1].str() : ""};
-  }
-
-  testing::TempDir dir_;
-  std::shared_ptr<testing::CaptureSink> sink_;
   ManualClock clock_{SystemClock::Get().NowMillis()};
-  std::unique_ptr<Region> region_;
-  std::unique_ptr<ConsoleServer> server_;
-  int port_ = 0;
 };
 
 TEST_F(ConsoleSecurityTest, WithoutTheStartTokenNothingIsShown) {

@@ -18,12 +18,8 @@
 
 #include "client/coordinator.h"
 #include "console/console.h"
-#include "console/security.h"
-#include "core/base/encoding.h"
 #include "core/base/time_format.h"
-#include "core/crypto/sha256.h"
-#include "policy/policy_loader.h"
-#include "tests/testing/capture_sink.h"
+#include "tests/console/console_fixture.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -42,78 +38,15 @@ constexpr int kWaitMs = 8000;
 
 int64_t Now() { return SystemClock::Get().NowMillis(); }
 
-std::string Section(const std::string& html, const std::string& open, const std::string& close) {
-  const size_t from = html.find(open);
-  if (from == std::string::npos) return "";
-  const size_t to = html.find(close, from);
-  return html.substr(from, to == std::string::npos ? std::string::npos : to + close.size() - from);
-}
-
-class ConsoleWatchTest : public ::testing::Test {
+class ConsoleWatchTest : public ConsoleFixture {
  protected:
   void SetUp() override {
-    sink_ = std::make_shared<testing::CaptureSink>();
-    auto logger = std::make_shared<spdlog::logger>("console", sink_);
-    logger->set_level(spdlog::level::debug);
-    spdlog::set_default_logger(logger);
-    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
+    ASSERT_NO_FATAL_FAILURE(StartRegion(spdlog::level::debug));
     region_->SetAgentConfigHook([](const std::string&, agent::AgentConfig& c) { c.watch_interval_ms = 100; });
-    ASSERT_OK(region_->StartGateway());
     ASSERT_OK(region_->StartAgent("politie"));
     ASSERT_OK_AND_ASSIGN(auto coordinator, region_->Coordinator(0));
-    std::vector<v1::Subject> family(1);
-    family[0].set_role(v1::SUBJECT_ROLE_VICTIM);
-    family[0].set_bsn(Region::kBsn);
-    family[0].set_name(kCanaryName);
-    family[0].set_date_of_birth("1990-01-01");
-    ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, coordinator->OpenCase(kPurpose, std::move(family)));
-    case_id_ = opened.case_id();
-    ASSERT_OK(coordinator->Admit(case_id_, "politie").status());
-    ASSERT_OK_AND_ASSIGN(auto policy, policy::LoadPolicyFile(Region::PolicyPath(), [](std::string_view text) {
-                           return HexEncode(Sha256String(text));
-                         }));
-    ConsoleOptions options;
-    options.port = 0;
-    options.poll_ms = 100;
-    ASSERT_OK_AND_ASSIGN(server_, ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
-    port_ = server_->port();
-    const std::string address = server_->LoginAddress();
-    auto res = Client()->Get(address.substr(address.find("/start")).c_str());
-    ASSERT_TRUE(res && res->status == 303);
-    const std::string cookie = res->get_header_value("Set-Cookie");
-    cookie_ = "kp_sessie=" + SessionFromCookie(cookie.substr(0, cookie.find(';')));
-  }
-
-  void TearDown() override {
-    server_.reset();
-    region_.reset();
-    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
-    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
-  }
-
-  std::unique_ptr<httplib::Client> Client() {
-    auto c = std::make_unique<httplib::Client>("127.0.0.1", port_);
-    c->set_read_timeout(20, 0);
-    return c;
-  }
-
-  std::string GetPage(const std::string& path, int status = 200) {
-    auto res = Client()->Get(path.c_str(), httplib::Headers{{"Cookie", cookie_}});
-    EXPECT_TRUE(res) << path;
-    if (!res) return "";
-    EXPECT_EQ(res->status, status) << path << "\n" << res->body;
-    return res->body;
-  }
-
-  // Posts `form` with the csrf token and one-time form id found in `form_html`.
-  httplib::Result Submit(const std::string& path, const std::string& form_html, httplib::Params form) {
-    std::smatch csrf, id;
-    std::regex_search(form_html, csrf, std::regex(R"re(name="csrf" value="([0-9a-f]+)")re"));
-    std::regex_search(form_html, id, std::regex(R"re(name="formulier" value="([0-9a-f]+)")re"));
-    EXPECT_TRUE(csrf.size() > 1 && id.size() > 1) << "no form fields before " << path;
-    if (csrf.size() > 1) form.emplace("csrf", csrf[1].str());
-    if (id.size() > 1) form.emplace("formulier", id[1].str());
-    return Client()->Post(path.c_str(), httplib::Headers{{"Cookie", cookie_}}, form);
+    ASSERT_OK_AND_ASSIGN(case_id_, OpenCaseWith(*coordinator, kPurpose, kCanaryName, "politie"));
+    ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(coordinator), TestOptions(100)));
   }
 
   // The Laten volgen form as the page offers it.
@@ -130,13 +63,7 @@ class ConsoleWatchTest : public ::testing::Test {
     return false;
   }
 
-  testing::TempDir dir_;
-  std::shared_ptr<testing::CaptureSink> sink_;
-  std::unique_ptr<Region> region_;
-  std::unique_ptr<ConsoleServer> server_;
   std::string case_id_;
-  int port_ = 0;
-  std::string cookie_;
 };
 
 TEST_F(ConsoleWatchTest, LatenVolgenThenANewPoliceRecordIsASignalOnMijnCasussenAndTheCasePage) {
