@@ -18,6 +18,28 @@ using config::Reader;
 constexpr int64_t kMaxCommandTimeoutMs = 3'600'000;
 constexpr uint64_t kMaxCommandOutputBytes = uint64_t{256} << 20;
 
+// A command's `argv:` (a source's) or `command:` (the sink's): the program,
+// then its arguments, no shell; the program taken from the config's folder,
+// the other arguments as written. Returns nullopt when anything was reported.
+std::optional<std::vector<std::string>> ReadArgv(const Node& value, const std::string& dotted, Reader& r) {
+  if (!value.IsSequence() || value.size() == 0) {
+    r.Error(value, dotted + " must be a list: the program, then its arguments");
+    return std::nullopt;
+  }
+  std::vector<std::string> argv;
+  for (const Node& arg : value.Items()) {
+    auto text = r.Text(arg, "each entry of " + dotted);
+    if (!text) return std::nullopt;
+    argv.push_back(*text);
+  }
+  if (argv[0].empty()) {
+    r.Error(value, dotted + ": the program must not be empty");
+    return std::nullopt;
+  }
+  argv[0] = r.ResolvePath(argv[0]);
+  return argv;
+}
+
 // The `source:` of one category; its keys depend on its kind
 // (docs/agent.md "Data sources"). Paths are taken from the config's folder,
 // and so is the program of a command (argv[0]); other arguments are passed as
@@ -67,22 +89,7 @@ std::optional<ConnectorConfig> ReadSource(const Node& node, const std::string& k
         .Custom(
             "argv", "list of text",
             [&c](const Node& value, const std::string& dotted, Reader& r) {
-              if (!value.IsSequence() || value.size() == 0) {
-                r.Error(value, dotted + " must be a list: the program, then its arguments");
-                return;
-              }
-              std::vector<std::string> argv;
-              for (const Node& arg : value.Items()) {
-                auto text = r.Text(arg, "each entry of " + dotted);
-                if (!text) return;
-                argv.push_back(*text);
-              }
-              if (argv[0].empty()) {
-                r.Error(value, dotted + ": the program must not be empty");
-                return;
-              }
-              argv[0] = r.ResolvePath(argv[0]);
-              c.argv = std::move(argv);
+              if (auto argv = ReadArgv(value, dotted, r)) c.argv = std::move(*argv);
             },
             Need::kRequired, "the program and its arguments, e.g. [/usr/local/bin/x, --y]; no shell")
         .Duration("timeout", &c.timeout_ms, Need::kOptional, "how long the program may take", 1,
@@ -190,22 +197,7 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
                  .Custom(
                      "command", "list of text",
                      [&c](const Node& value, const std::string& dotted, Reader& r) {
-                       if (!value.IsSequence() || value.size() == 0) {
-                         r.Error(value, dotted + " must be a list: the program, then its arguments");
-                         return;
-                       }
-                       std::vector<std::string> argv;
-                       for (const Node& arg : value.Items()) {
-                         auto word = r.Text(arg, "each entry of " + dotted);
-                         if (!word) return;
-                         argv.push_back(*word);
-                       }
-                       if (argv[0].empty()) {
-                         r.Error(value, dotted + ": the program must not be empty");
-                         return;
-                       }
-                       argv[0] = r.ResolvePath(argv[0]);
-                       c.sink.argv = std::move(argv);
+                       if (auto argv = ReadArgv(value, dotted, r)) c.sink.argv = std::move(*argv);
                      },
                      Need::kOptional, "a program that gets each push as JSON on stdin; no shell")
                  .Duration("timeout", &c.sink.timeout_ms, Need::kOptional, "how long the command may take", 1,
