@@ -340,9 +340,11 @@ Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummari
   {
     Stmt q(*db_,
            "SELECT r.case_id, COUNT(*), SUM(r.state = ?), "
-           "SUM(r.state != ? AND r.answered_ms > COALESCE(s.seen_ms, 0)) "
-           "FROM requests r LEFT JOIN case_seen s ON s.case_id = r.case_id GROUP BY r.case_id");
-    q.Int(static_cast<int64_t>(RequestState::kPending)).Int(static_cast<int64_t>(RequestState::kPending));
+           "SUM(r.state != ? AND r.answered_ms > COALESCE(s.seen_ms, 0) "
+           "AND NOT (r.state = ? AND r.request_id IN (SELECT watch_id FROM watches))) "  // a watch's confirmation
+           "FROM requests r LEFT JOIN case_seen s ON s.case_id = r.case_id GROUP BY r.case_id");  // is no answer
+    q.Int(static_cast<int64_t>(RequestState::kPending)).Int(static_cast<int64_t>(RequestState::kPending))
+        .Int(static_cast<int64_t>(RequestState::kDelivered));
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
       if (!row) break;

@@ -193,7 +193,8 @@ class CoordinatorStore {
     size_t partners = 0;             // admitted, as this store knows
     size_t requests = 0;
     size_t waiting = 0;              // requests not answered yet
-    size_t new_answers = 0;          // answers (fragments or refusals) since the case was last looked at
+    size_t new_answers = 0;          // answers (fragments or refusals) since the case was last looked at;
+                                     // a watch's confirmation (WATCH_STARTED) is none, its refusal is one
     size_t fragments = 0;
     size_t expiring = 0;             // fragments to delete before `expiring_before_ms`
     int64_t seen_ms = 0;             // when the case was last looked at (MarkCaseSeen); 0: never

@@ -19,6 +19,7 @@
 #include <map>
 #include <optional>
 #include <regex>
+#include <set>
 
 #include "case/case_chain.h"
 #include "case/case_facts.h"
@@ -161,6 +162,7 @@ struct CaseData {
   std::vector<v1::Subject> subjects;
   std::vector<client::RequestInfo> requests;
   std::map<std::string, int64_t> approval_until;  // request id -> the source decides by (§3.10)
+  std::set<std::string> watch_ids;                 // requests that are watches (Laten volgen)
   std::vector<Answer> answers;
   std::vector<cases::ChainCommand> commands;
   std::vector<std::pair<std::string, std::string>> successors;  // who may take the case over: (id, label)
@@ -222,6 +224,8 @@ Result<CaseData> LoadCase(Desk& desk, const std::string& id) {
       KP_ASSIGN_OR_RETURN(int64_t until, c.store().ApprovalWaitUntil(r.request_id));
       if (until > 0) d.approval_until[r.request_id] = until;
     }
+    KP_ASSIGN_OR_RETURN(auto watches, c.store().Watches(id, desk.clock().NowMillis()));
+    for (const auto& w : watches) d.watch_ids.insert(w.watch_id);
     KP_ASSIGN_OR_RETURN(auto fragments, c.store().Fragments(id));
     for (auto& f : fragments) {
       Answer a{f, c.ReadFragment(f), PartnerOf(c, d.requests, f)};
@@ -688,12 +692,18 @@ void AddTimeline(const Desk& desk, const CaseData& d, mu::data& out) {
   for (const auto& a : d.answers) received[a.stored.request_id] = a.stored.received_ms;
   for (const auto& r : d.requests) {
     const std::string asked = PartnerText(p, r.partner) + ": " + CategoriesText(p, r.categories);
-    moments.push_back({r.sent_ms, "Informatie opgevraagd bij " + asked + ".", "u", ""});
+    const bool watch = d.watch_ids.count(r.request_id) > 0;
+    const std::string sent = watch ? "Volgen gevraagd bij " : "Informatie opgevraagd bij ";
+    moments.push_back({r.sent_ms, sent + asked + ".", "u", ""});
     switch (r.state) {
       case client::RequestState::kDelivered: {
         auto it = received.find(r.request_id);
         const int64_t at =
             r.answered_ms > 0 ? r.answered_ms : (it != received.end() ? it->second : r.sent_ms);
+        if (watch) {  // the agent keeps the watch: its confirmation is no answer
+          moments.push_back({at, "Volgen bevestigd door " + PartnerText(p, r.partner) + ".", r.agent, ""});
+          break;
+        }
         moments.push_back({at, "Antwoord ontvangen van " + asked + ".", r.agent, "antwoord"});
         break;
       }
@@ -1194,7 +1204,7 @@ void PostRefresh(Desk& desk, Page& page) {
         phase = facts.phase;
         KP_ASSIGN_OR_RETURN(std::vector<client::Outcome> outcomes, c.FetchInbox(id));
         for (const auto& o : outcomes) {
-          if (o.kind == client::Outcome::Kind::kDelivered) ++delivered;
+          if (o.kind == client::Outcome::Kind::kDelivered && !o.watch_started) ++delivered;
           if (o.kind == client::Outcome::Kind::kRefused) ++refused;
         }
         return OkStatus();

@@ -114,6 +114,28 @@ TEST_F(CoordinatorStoreTest, RequestsMoveFromWaitingToOneAnswerOnly) {
   EXPECT_FALSE(store->PutFragment({a, "VT-2026-0001", "politie-agent", kNow, kNow + 1000, "again"}).ok());
 }
 
+TEST_F(CoordinatorStoreTest, AConfirmedWatchIsNoNewAnswerButARefusedOneIs) {
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  const std::string c = "VT-2026-0001", watch(16, 'w'), refused(16, 'r'), asked(16, 'a');
+  ASSERT_OK(store->PutCase({c, "plan-van-aanpak", "herstel", kNow, false, {}}));
+  for (const std::string& id : {watch, refused}) {
+    ASSERT_OK(store->AddRequest({id, c, "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+    ASSERT_OK(store->PutWatch({id, c, "politie", "politie-agent", {"politie-incidenten"}, {"S1"}, kNow,
+                               kNow + 1000000, WatchState::kWaiting, ""}));
+  }
+  ASSERT_OK(store->MarkWatchStarted(watch, kNow + 10));
+  ASSERT_OK(store->MarkRefused(refused, "geen grond", kNow + 10));
+  ASSERT_OK_AND_ASSIGN(auto cases, store->CaseSummaries(kNow));
+  ASSERT_EQ(cases.size(), 1u);
+  EXPECT_EQ(cases[0].new_answers, 1u);  // the refusal only
+  EXPECT_EQ(cases[0].waiting, 0u);
+
+  ASSERT_OK(store->AddRequest({asked, c, "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+  ASSERT_OK(store->PutFragment({asked, c, "politie-agent", kNow + 20, kNow + 1000, "delivery-bytes"}));
+  ASSERT_OK_AND_ASSIGN(cases, store->CaseSummaries(kNow));
+  EXPECT_EQ(cases[0].new_answers, 2u);  // and the answer to the request
+}
+
 TEST_F(CoordinatorStoreTest, PurgeRemovesExpiredFragmentsAndSubjectsOfClosedCases) {
   ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
   ASSERT_OK(store->PutCase({"VT-1", "p", "acute-veiligheid", kNow, false, {}}));

@@ -86,6 +86,10 @@ TEST_F(ConsoleWatchTest, LatenVolgenThenANewPoliceRecordIsASignalOnMijnCasussenA
   EXPECT_THAT(watches, HasSubstr("volgt"));
   EXPECT_THAT(watches, HasSubstr("Politie"));
   EXPECT_THAT(sent_html, HasSubstr("Nog geen signalen."));
+  // The police's confirmation is no answer: not on the timeline, not on Mijn casussen.
+  EXPECT_THAT(sent_html, HasSubstr("Volgen bevestigd door Politie"));
+  EXPECT_THAT(sent_html, Not(HasSubstr("Antwoord ontvangen")));
+  EXPECT_THAT(GetPage("/"), Not(HasSubstr("nieuw antwoord")));
 
   // The police register something new about S1: the file changes.
   const std::string file = dir_.path() + "/data/politie-incidenten/" + Region::kBsn + ".json";
