@@ -210,6 +210,12 @@ class GatewayCore {
   };
   Result<const KnownCase*> CaseOf(const CaseRecord& c);       // case_commands.cc
   void HandleFragmentRequest(const VerifiedMessage& m);       // requests.cc
+  // A request or push (`what`) the gateway refuses with `reason` (`rule_ids`
+  // when the policy denied it): closed as refused, so that sending it again
+  // gets the same; a REFUSAL (not an ERROR) held for the sender, `record` kept.
+  void RefuseAsked(const VerifiedMessage& m, std::string_view what, const std::string& case_id,
+                   const std::string& partner, const std::string& reason, const std::vector<std::string>& rule_ids,
+                   const ketenpoort::v1::AuditRecord& record);  // requests.cc
   void DeliverQueuedRequests(const std::string& partner);     // requests.cc
   void HandleDelivery(const VerifiedMessage& m);              // answers.cc
   void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc

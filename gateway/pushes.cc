@@ -44,33 +44,12 @@ void GatewayCore::HandleFragmentPush(const VerifiedMessage& m) {
   v1::FragmentPush push;
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_DECISION, sender);
   rec.set_message_id(push_id);
-  // As for a request: a REFUSAL held for the coordinator, and the push is
-  // closed as refused, so that sending it again gets the same.
   auto refuse = [&](const std::string& reason, const std::vector<std::string>& rules, bool policy_decided) {
     if (!policy_decided) {
       rec.set_event(v1::AUDIT_EVENT_REFUSED);
       rec.set_reason("push refused: " + reason);
     }
-    StoredRequest refused{push_id, push.case_id(), sender, push.to_partner(), {}, "", 0, 0, false};
-    if (Status s = store_->CloseRequest(refused, ClosedRequest{push_id, sender, push.to_partner(),
-                                                               RequestOutcome::kRefusedByGateway, 0, "",
-                                                               clock_.NowMillis()});
-        !s.ok()) {
-      FailUnit(s);
-    }
-    if (!Refuse({.answer = Refusal::Answer::kRefusal,
-                 .to = sender,
-                 .connection = m.connection,
-                 .message_id = push_id,
-                 .why = PermissionDeniedError(reason),
-                 .case_id = push.case_id(),
-                 .rule_ids = rules},
-                rec)) {
-      return;
-    }
-    ++stats_.refused;
-    spdlog::debug("push {} case={} to={} refused: {}", IdHex(push_id), push.case_id(), push.to_partner(),
-                  rules.empty() ? "before policy" : "by policy");
+    RefuseAsked(m, "push", push.case_id(), push.to_partner(), reason, rules, rec);
   };
   if (Status s = ParseBody(m.env.body, push); !s.ok()) return refuse(s.message(), {}, false);
   rec.set_case_id(push.case_id());

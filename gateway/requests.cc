@@ -17,6 +17,31 @@ namespace kp::gateway {
 namespace v1 = ketenpoort::v1;
 using internal::IdHex;
 
+void GatewayCore::RefuseAsked(const VerifiedMessage& m, std::string_view what, const std::string& case_id,
+                              const std::string& partner, const std::string& reason,
+                              const std::vector<std::string>& rule_ids, const v1::AuditRecord& record) {
+  const std::string& id = m.env.header.message_id();
+  StoredRequest refused{id, case_id, m.sender, partner, {}, "", 0, 0, false};
+  const int64_t now = clock_.NowMillis();
+  const ClosedRequest closed{id, m.sender, partner, RequestOutcome::kRefusedByGateway, 0, "", now};
+  if (Status s = store_->CloseRequest(refused, closed); !s.ok()) {
+    FailUnit(s);
+  }
+  if (!Refuse({.answer = Refusal::Answer::kRefusal,
+               .to = m.sender,
+               .connection = m.connection,
+               .message_id = id,
+               .why = PermissionDeniedError(reason),
+               .case_id = case_id,
+               .rule_ids = rule_ids},
+              record)) {
+    return;
+  }
+  ++stats_.refused;
+  spdlog::debug("{} {} case={} partner={} refused: {}", what, IdHex(id), case_id, partner,
+                rule_ids.empty() ? "before policy" : "by policy");
+}
+
 void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   const std::string& sender = m.sender;
   const std::string& raw = m.raw;
@@ -25,33 +50,12 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   const RegistryEntry* me = m.entry;
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_DECISION, sender);
   rec.set_message_id(request_id);
-  // A refusal is a REFUSAL held for the coordinator (not an ERROR), and the
-  // request is closed as refused, so that sending it again gets the same.
   auto refuse = [&](const std::string& reason, const std::vector<std::string>& rules, bool policy_decided) {
     if (!policy_decided) {
       rec.set_event(v1::AUDIT_EVENT_REFUSED);
       rec.set_reason(reason);
     }
-    StoredRequest refused{request_id, req.case_id(), sender, req.source_partner(), {}, "", 0, 0, false};
-    if (Status s = store_->CloseRequest(refused, ClosedRequest{request_id, sender, req.source_partner(),
-                                                               RequestOutcome::kRefusedByGateway, 0, "",
-                                                               clock_.NowMillis()});
-        !s.ok()) {
-      FailUnit(s);
-    }
-    if (!Refuse({.answer = Refusal::Answer::kRefusal,
-                 .to = sender,
-                 .connection = m.connection,
-                 .message_id = request_id,
-                 .why = PermissionDeniedError(reason),
-                 .case_id = req.case_id(),
-                 .rule_ids = rules},
-                rec)) {
-      return;
-    }
-    ++stats_.refused;
-    spdlog::debug("request {} case={} from={} refused: {}", IdHex(request_id), req.case_id(), req.source_partner(),
-                  rules.empty() ? "before policy" : "by policy");
+    RefuseAsked(m, "request", req.case_id(), req.source_partner(), reason, rules, rec);
   };
   if (Status s = ParseBody(m.env.body, req); !s.ok()) return refuse(s.message(), {}, false);
   rec.set_case_id(req.case_id());
