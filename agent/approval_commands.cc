@@ -5,9 +5,9 @@
 #include <thread>
 
 #include "agent/approvals.h"
+#include "case/consent.h"
 #include "core/base/encoding.h"
 #include "core/base/time_format.h"
-#include "policy/policy_engine.h"
 
 namespace kp::agent {
 
@@ -87,26 +87,6 @@ Status CheckId(const std::string& s, const char* what) {
     }
   }
   return OkStatus();
-}
-
-Result<uint8_t> ParseGivenBy(const std::string& text) {
-  uint8_t givers = 0;
-  size_t at = 0;
-  while (at <= text.size()) {
-    size_t end = text.find(',', at);
-    if (end == std::string::npos) end = text.size();
-    const std::string one = text.substr(at, end - at);
-    if (one == "subject") {
-      givers |= policy::kGiverSubject;
-    } else if (one == "parents") {
-      givers |= policy::kGiverParents;
-    } else {
-      return InvalidArgumentError("--given-by takes subject, parents, or subject,parents (not '" + one.substr(0, 32) +
-                                  "')");
-    }
-    at = end + 1;
-  }
-  return givers;
 }
 
 int Fail(std::ostream& out, const Status& s) {
@@ -189,7 +169,7 @@ int RecordSourceConsent(const AgentConfig& config, const ConsentArgs& args, int6
     if (!until.ok()) return Fail(out, InvalidArgumentError("--until takes a date YYYY-MM-DD"));
     if (*until <= c.written_ms) return Fail(out, InvalidArgumentError("--until lies in the past"));
     c.valid_until_ms = *until;
-    auto givers = ParseGivenBy(args.given_by.empty() ? "subject" : args.given_by);
+    auto givers = cases::ParseGivenBy(args.given_by.empty() ? "subject" : args.given_by);
     if (!givers.ok()) return Fail(out, givers.status());
     c.givers = *givers;
     if (args.age > 150) return Fail(out, InvalidArgumentError("--age takes the subject's age in years (0-150)"));

@@ -71,6 +71,26 @@ Result<uint8_t> ConsentGivers(const google::protobuf::RepeatedField<int>& given_
   return givers == 0 ? uint8_t{policy::kGiverSubject} : givers;
 }
 
+Result<uint8_t> ParseGivenBy(std::string_view text) {
+  uint8_t givers = 0;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view one = text.substr(at, end - at);
+    if (one == "subject" || one == "betrokkene") {
+      givers |= policy::kGiverSubject;
+    } else if (one == "parents" || one == "ouders") {
+      givers |= policy::kGiverParents;
+    } else {
+      return InvalidArgumentError("--given-by takes subject, parents, or subject,parents (not '" +
+                                  std::string(one.substr(0, 32)) + "')");
+    }
+    at = end + 1;
+  }
+  return givers;
+}
+
 Result<int> AgeOn(std::string_view date_of_birth, int64_t at_ms) {
   KP_ASSIGN_OR_RETURN(Day born, ParseDay(date_of_birth));
   const Day on = DayOf(at_ms);

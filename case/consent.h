@@ -29,6 +29,12 @@ inline constexpr int64_t kAgeComputedBeforeSigningMs = 5 * 60 * 1000;
 // that is not SUBJECT or PARENTS.
 Result<uint8_t> ConsentGivers(const google::protobuf::RepeatedField<int>& given_by);
 
+// The givers a `--given-by` flag names ("subject", "parents" or
+// "subject,parents"; also the Dutch "betrokkene", "ouders") as
+// policy::ConsentGiverBit, for the coordinator's and the agent's `consent`
+// commands alike. InvalidArgument for anything else.
+Result<uint8_t> ParseGivenBy(std::string_view text);
+
 // The age in whole years on the UTC day of `at_ms` of someone born on
 // `date_of_birth` ("YYYY-MM-DD", a date that exists, not after that day).
 // A birthday on 29 February counts from 1 March in other years.

@@ -1,6 +1,19 @@
 #include "cli/cli_context.h"
 
+#include "client/client_config.h"
+#include "client/coordinator.h"
+#include "core/base/clock.h"
+#include "core/identity/passphrase_prompt.h"
+
 namespace kp::cli {
+
+Result<std::unique_ptr<client::Coordinator>> OpenCoordinator(const std::string& config_flag, bool connect) {
+  KP_ASSIGN_OR_RETURN(client::ClientConfig config, client::LoadClientConfig(config_flag));
+  KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(config, SystemClock::Get(),
+                                                        TerminalOrEnvPassphraseProvider()));
+  if (connect) KP_RETURN_IF_ERROR(c->Connect());
+  return c;
+}
 
 void CliContext::Fail(const Status& status) {
   err << "error: " << status.message() << "\n";

@@ -5,9 +5,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <iostream>
+#include <memory>
+#include <string>
 
 #include "core/base/status.h"
+
+namespace kp::client {
+class Coordinator;
+}  // namespace kp::client
 
 namespace kp::cli {
 
@@ -30,6 +37,21 @@ struct CliContext {
   // Unavailable/DeadlineExceeded -> 4, otherwise 1).
   void Fail(const Status& status);
 };
+
+// A subcommand's callback that runs `body`; a failed Status becomes an error
+// message and exit code (CliContext::Fail). `ctx` must outlive the callback.
+template <typename F>
+std::function<void()> Guard(CliContext& ctx, F body) {
+  return [&ctx, body] {
+    Status s = body();
+    if (!s.ok()) ctx.Fail(s);
+  };
+}
+
+// The coordinator of the client configuration `config_flag` ("" :
+// $KETENPOORT_CONFIG), its store unlocked with the terminal's or the
+// environment's passphrase; connected to the gateway when `connect`.
+Result<std::unique_ptr<client::Coordinator>> OpenCoordinator(const std::string& config_flag, bool connect);
 
 // Each command group registers its subcommands on `app`; their callbacks set
 // ctx.exit_code. `ctx` must outlive `app`'s parse.

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "case/case_chain.h"
+#include "case/consent.h"
 #include "case/subject_role.h"
 #include "cli/cli_context.h"
 #include "client/coordinator.h"
@@ -35,13 +36,6 @@ using client::Outcome;
 constexpr size_t kMaxSubjectFileBytes = 64 * 1024;
 
 // ----------------------------------------------------------------- helpers
-
-Result<std::unique_ptr<Coordinator>> OpenCoordinator(const std::string& config_flag, bool connect) {
-  KP_ASSIGN_OR_RETURN(client::ClientConfig config, client::LoadClientConfig(config_flag));
-  KP_ASSIGN_OR_RETURN(auto c, Coordinator::Open(config, SystemClock::Get(), TerminalOrEnvPassphraseProvider()));
-  if (connect) KP_RETURN_IF_ERROR(c->Connect());
-  return c;
-}
 
 std::string RoleName(v1::SubjectRole role) {
   const std::string_view id = cases::SubjectRoleId(role);
@@ -257,15 +251,6 @@ int Report(CliContext& ctx, const Outcome& o, bool json) {
   return kExitOk;
 }
 
-// Runs `body`; a failed Status becomes an error message and exit code.
-template <typename F>
-std::function<void()> Guard(CliContext& ctx, F body) {
-  return [&ctx, body] {
-    Status s = body();
-    if (!s.ok()) ctx.Fail(s);
-  };
-}
-
 // ------------------------------------------------------------------- case
 
 struct CaseArgs {
@@ -288,27 +273,6 @@ struct CaseArgs {
   bool withdraw = false;
   std::string given_by = "subject";  // consent: subject, parents, or subject,parents
 };
-
-// --given-by: "subject", "parents" or both, comma-separated.
-Result<uint8_t> ParseGivenBy(const std::string& text) {
-  uint8_t givers = 0;
-  size_t at = 0;
-  while (at <= text.size()) {
-    size_t end = text.find(',', at);
-    if (end == std::string::npos) end = text.size();
-    const std::string one = text.substr(at, end - at);
-    if (one == "subject" || one == "betrokkene") {
-      givers |= policy::kGiverSubject;
-    } else if (one == "parents" || one == "ouders") {
-      givers |= policy::kGiverParents;
-    } else {
-      return InvalidArgumentError("--given-by takes subject, parents, or subject,parents (not '" +
-                                  one.substr(0, 32) + "')");
-    }
-    at = end + 1;
-  }
-  return givers;
-}
 
 std::string GivenByText(uint8_t givers) {
   if (givers == (policy::kGiverSubject | policy::kGiverParents)) return "the subject and the parents";
@@ -418,7 +382,7 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     }
     if (a->until.empty()) return InvalidArgumentError("give --until YYYY-MM-DD (or --withdraw)");
     KP_ASSIGN_OR_RETURN(int64_t until, ParseDateEndOfDayUtc(a->until));
-    KP_ASSIGN_OR_RETURN(uint8_t givers, ParseGivenBy(a->given_by));
+    KP_ASSIGN_OR_RETURN(uint8_t givers, cases::ParseGivenBy(a->given_by));
     KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     KP_ASSIGN_OR_RETURN(v1::CaseResult r, c->RecordConsent(a->case_id, a->subject_ref, a->purpose, until, givers));
     PrintResult(ctx, "consent of " + a->subject_ref + " for " + a->purpose + ", given by " + GivenByText(givers) +

@@ -31,14 +31,6 @@ using client::PushInfo;
 
 constexpr size_t kMaxContentFileBytes = 1 << 20;
 
-template <typename F>
-std::function<void()> Guard(CliContext& ctx, F body) {
-  return [&ctx, body] {
-    Status s = body();
-    if (!s.ok()) ctx.Fail(s);
-  };
-}
-
 struct SendArgs {
   std::string config;
   std::string case_id;
@@ -217,15 +209,14 @@ void RegisterSend(CLI::App& app, CliContext& ctx) {
     spec.purpose = a->purpose;
     spec.subject_refs = a->subjects;
     KP_ASSIGN_OR_RETURN(spec.content, LoadContent(a->content_file, a->categories));
-    KP_ASSIGN_OR_RETURN(client::ClientConfig config, client::LoadClientConfig(a->config));
-    KP_ASSIGN_OR_RETURN(auto c, Coordinator::Open(config, SystemClock::Get(), TerminalOrEnvPassphraseProvider()));
-    KP_RETURN_IF_ERROR(c->Connect());
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     spec.keep_days = a->keep_days;
     spec.keep_from_closure = a->from_closure;
     AskPolicyFirst(ctx, *c, &spec, a->keep_days > 0);
-    auto sent = c->Push(spec, std::max(a->wait_s, 1) * 1000);
+    Result<PushInfo> sent = c->Push(spec, std::max(a->wait_s, 1) * 1000);
     spec.content.Clear();
-    KP_ASSIGN_OR_RETURN(PushInfo p, std::move(sent));
+    if (!sent.ok()) return sent.status();
+    const PushInfo& p = *sent;
     if (a->json) {
       ctx.out << PushJson(p).dump(2) << "\n";
     } else {
@@ -252,8 +243,7 @@ void RegisterPushes(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--case", *case_id, "Only this case");
   cmd->add_flag("--json", *json, "Print the list as JSON");
   cmd->callback(Guard(ctx, [config, case_id, json, &ctx]() -> Status {
-    KP_ASSIGN_OR_RETURN(client::ClientConfig cc, client::LoadClientConfig(*config));
-    KP_ASSIGN_OR_RETURN(auto c, Coordinator::Open(cc, SystemClock::Get(), TerminalOrEnvPassphraseProvider()));
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(*config, false));
     KP_ASSIGN_OR_RETURN(auto pushes, c->Pushes(*case_id));
     if (*json) {
       nlohmann::ordered_json j = nlohmann::json::array();

@@ -28,21 +28,6 @@ using client::Outcome;
 
 constexpr int64_t kDayMs = 24LL * 3600 * 1000;
 
-Result<std::unique_ptr<Coordinator>> Open(const std::string& config_flag, bool connect) {
-  KP_ASSIGN_OR_RETURN(client::ClientConfig config, client::LoadClientConfig(config_flag));
-  KP_ASSIGN_OR_RETURN(auto c, Coordinator::Open(config, SystemClock::Get(), TerminalOrEnvPassphraseProvider()));
-  if (connect) KP_RETURN_IF_ERROR(c->Connect());
-  return c;
-}
-
-template <typename F>
-std::function<void()> Guarded(CliContext& ctx, F body) {
-  return [&ctx, body] {
-    Status s = body();
-    if (!s.ok()) ctx.Fail(s);
-  };
-}
-
 std::string Joined(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
@@ -90,9 +75,9 @@ void RegisterWatch(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--until", a->until, "Last day of the watch (YYYY-MM-DD)");
   cmd->add_option("--days", a->days, "Or: how many days from now");
   cmd->add_option("--wait", a->wait_s, "Seconds to wait for the partner's agent to confirm (default 30)");
-  cmd->callback(Guarded(ctx, [a, &ctx]() -> Status {
+  cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
     KP_ASSIGN_OR_RETURN(int64_t until, WatchEnd(*a, SystemClock::Get().NowMillis()));
-    KP_ASSIGN_OR_RETURN(auto c, Open(a->config, true));
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, true));
     client::RequestSpec spec{a->case_id, a->from, a->categories, a->purpose, a->subjects, "", {}};
     spec.watch_until_ms = until;
     KP_ASSIGN_OR_RETURN(std::string id, c->Watch(spec));
@@ -142,8 +127,8 @@ void RegisterSignals(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--case", a->case_id, "Only this case");
   cmd->add_flag("--no-fetch", a->no_fetch, "Do not fetch the inbox first: list what this machine holds");
   cmd->add_flag("--json", a->json, "Print as JSON");
-  cmd->callback(Guarded(ctx, [a, &ctx]() -> Status {
-    KP_ASSIGN_OR_RETURN(auto c, Open(a->config, false));
+  cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
+    KP_ASSIGN_OR_RETURN(auto c, OpenCoordinator(a->config, false));
     if (!a->no_fetch) {
       // New signals wait in the inbox; other answers fetched here stay in
       // the store (`ketenpoort case show`).

@@ -76,6 +76,15 @@ TEST(ConsentGivers, EmptyIsTheSubjectsAndUnknownIsRefused) {
   EXPECT_THAT(ConsentGivers(given), StatusIs(StatusCode::kInvalidArgument));
 }
 
+TEST(ParseGivenBy, NamesTheSubjectTheParentsOrBothAndRefusesAnythingElse) {
+  EXPECT_EQ(ParseGivenBy("subject").value(), policy::kGiverSubject);
+  EXPECT_EQ(ParseGivenBy("ouders").value(), policy::kGiverParents);
+  EXPECT_EQ(ParseGivenBy("subject,parents").value(), policy::kGiverSubject | policy::kGiverParents);
+  for (const char* bad : {"", "guardian", "subject,", "subject parents"}) {
+    EXPECT_THAT(ParseGivenBy(bad), StatusIs(StatusCode::kInvalidArgument)) << bad;
+  }
+}
+
 class StatedAges : public ::testing::Test {
  protected:
   StatedAges() {
