@@ -7,6 +7,16 @@
 
 namespace kp::cli {
 
+void AddConfig(CLI::App* cmd, std::string& config) {
+  cmd->add_option("--config", config, "Client configuration file (default: $KETENPOORT_CONFIG)");
+}
+
+std::string CommaList(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
 Result<std::unique_ptr<client::Coordinator>> OpenCoordinator(const std::string& config_flag, bool connect) {
   KP_ASSIGN_OR_RETURN(client::ClientConfig config, client::LoadClientConfig(config_flag));
   KP_ASSIGN_OR_RETURN(auto c, client::Coordinator::Open(config, SystemClock::Get(),

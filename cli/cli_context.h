@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/base/status.h"
 
@@ -47,6 +48,12 @@ std::function<void()> Guard(CliContext& ctx, F body) {
     if (!s.ok()) ctx.Fail(s);
   };
 }
+
+// `--config FILE`: the client configuration (default: $KETENPOORT_CONFIG).
+void AddConfig(CLI::App* cmd, std::string& config);
+
+// "a,b,c": ids and codes as the CLI prints them in a listing.
+std::string CommaList(const std::vector<std::string>& items);
 
 // The coordinator of the client configuration `config_flag` ("" :
 // $KETENPOORT_CONFIG), its store unlocked with the terminal's or the

@@ -279,10 +279,6 @@ std::string GivenByText(uint8_t givers) {
   return givers == policy::kGiverParents ? "the parents" : "the subject";
 }
 
-void AddConfig(CLI::App* cmd, std::string& config) {
-  cmd->add_option("--config", config, "Client configuration file (default: $KETENPOORT_CONFIG)");
-}
-
 void AddSubjectOptions(CLI::App* cmd, std::vector<std::string>& each, std::string& file) {
   cmd->add_option("--subject", each,
                   "ROLE:FILE, once per subject; ROLE is victim, child, suspected-perpetrator or housemate; "

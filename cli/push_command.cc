@@ -97,12 +97,6 @@ std::string Join(const std::vector<std::string_view>& v) {
   return out;
 }
 
-std::string JoinS(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 // "received by politie-agent", "refused by gateway: ...".
 std::string StateText(const PushInfo& p) {
   if (p.state == "received") return "received by " + p.by;
@@ -181,7 +175,7 @@ void AskPolicyFirst(CliContext& ctx, Coordinator& c, client::PushSpec* spec, boo
 void RegisterSend(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<SendArgs>();
   CLI::App* cmd = app.add_subcommand("send", "Send something the policy lets you send to a partner (e.g. the plan)");
-  cmd->add_option("--config", a->config, "Client configuration file (default: $KETENPOORT_CONFIG)");
+  AddConfig(cmd, a->config);
   cmd->add_option("case", a->case_id, "Case id");
   cmd->add_option("--case", a->case_id, "Case id");
   cmd->add_option("--to", a->to, "Partner it goes to, e.g. politie");
@@ -239,7 +233,7 @@ void RegisterPushes(CLI::App& app, CliContext& ctx) {
   auto case_id = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand("pushes", "What you sent to partners, and what became of it");
-  cmd->add_option("--config", *config, "Client configuration file (default: $KETENPOORT_CONFIG)");
+  AddConfig(cmd, *config);
   cmd->add_option("--case", *case_id, "Only this case");
   cmd->add_flag("--json", *json, "Print the list as JSON");
   cmd->callback(Guard(ctx, [config, case_id, json, &ctx]() -> Status {
@@ -254,7 +248,7 @@ void RegisterPushes(CLI::App& app, CliContext& ctx) {
     if (pushes.empty()) ctx.out << "nothing sent\n";
     for (const auto& p : pushes) {
       ctx.out << HexEncode(p.push_id) << "  case " << p.case_id << "  to " << p.to_partner << "  "
-              << JoinS(p.categories) << "  sent " << FormatRfc3339Millis(p.sent_ms) << "  " << p.state;
+              << CommaList(p.categories) << "  sent " << FormatRfc3339Millis(p.sent_ms) << "  " << p.state;
       if (!p.by.empty() && p.state != "accepted") ctx.out << " by " << p.by;
       if (!p.reason.empty()) ctx.out << ": " << p.reason;
       ctx.out << "\n";

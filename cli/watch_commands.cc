@@ -28,12 +28,6 @@ using client::Outcome;
 
 constexpr int64_t kDayMs = 24LL * 3600 * 1000;
 
-std::string Joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 // The first 12 hex characters: enough to tell watches apart in a listing.
 std::string ShortId(const std::string& id) { return HexEncode(id).substr(0, 12); }
 
@@ -66,7 +60,7 @@ void RegisterWatch(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<WatchArgs>();
   CLI::App* cmd = app.add_subcommand(
       "watch", "Ask a partner to signal when its source has something new about subjects of a case (no content)");
-  cmd->add_option("--config", a->config, "Client configuration file (default: $KETENPOORT_CONFIG)");
+  AddConfig(cmd, a->config);
   cmd->add_option("case", a->case_id, "Case id")->required();
   cmd->add_option("--from,--partner", a->from, "Partner asked to watch, e.g. politie")->required();
   cmd->add_option("--category", a->categories, "Data category to watch (repeat)")->required();
@@ -93,7 +87,7 @@ void RegisterWatch(CLI::App& app, CliContext& ctx) {
     switch (o->kind) {
       case Outcome::Kind::kDelivered:
         ctx.out << "watch " << HexEncode(id) << " kept by " << a->from << " (" << o->signer << ") until "
-                << FormatUtcMillis(until) << ": " << Joined(a->categories) << "\n"
+                << FormatUtcMillis(until) << ": " << CommaList(a->categories) << "\n"
                 << "signals arrive in your inbox: `ketenpoort signals --case " << a->case_id << "`\n";
         return OkStatus();
       case Outcome::Kind::kRefused:
@@ -123,7 +117,7 @@ struct SignalsArgs {
 void RegisterSignals(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<SignalsArgs>();
   CLI::App* cmd = app.add_subcommand("signals", "List your watches with their state, and the signals they gave");
-  cmd->add_option("--config", a->config, "Client configuration file (default: $KETENPOORT_CONFIG)");
+  AddConfig(cmd, a->config);
   cmd->add_option("--case", a->case_id, "Only this case");
   cmd->add_flag("--no-fetch", a->no_fetch, "Do not fetch the inbox first: list what this machine holds");
   cmd->add_flag("--json", a->json, "Print as JSON");
@@ -177,7 +171,7 @@ void RegisterSignals(CLI::App& app, CliContext& ctx) {
     ctx.out << "watches:\n";
     for (const auto& w : watches) {
       ctx.out << "  " << ShortId(w.watch_id) << "  case " << w.case_id << "  " << w.partner << "  "
-              << Joined(w.categories) << "  subjects " << Joined(w.subject_refs) << "  "
+              << CommaList(w.categories) << "  subjects " << CommaList(w.subject_refs) << "  "
               << client::WatchStateName(w.state);
       if (w.state == client::WatchState::kActive || w.state == client::WatchState::kWaiting) {
         ctx.out << " until " << FormatUtcDate(w.until_ms);
