@@ -83,8 +83,8 @@ class Agent {
   AgentParts parts_;
   std::unique_ptr<audit::LogWriter> log_;
   std::unique_ptr<KeptAnswers> kept_;  // before responder_: it borrows it
-  std::unique_ptr<Receiver> receiver_;  // likewise (pushes, receiver.h)
   std::unique_ptr<WatchStore> watches_;  // likewise (watches.h)
+  std::unique_ptr<Receiver> receiver_;  // likewise (pushes, receiver.h)
   std::unique_ptr<Approvals> approvals_;  // likewise
   std::unique_ptr<Responder> responder_;
   std::unique_ptr<TransportContext> context_;

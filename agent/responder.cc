@@ -674,8 +674,8 @@ void Responder::HandleGatewayError(const VerifiedEnvelope& env) {
   v1::Error err;
   if (!ParseBody(env.body, err).ok()) return;
   const std::string& about = env.header.request_id();  // the message the error answers
-  if (HandleWatchError(about, err)) return;  // a refused signal (watches.cc)
   if (HandleConsentError(about, err)) return;
+  if (HandleWatchError(about, err)) return;  // a refused signal (watches.cc)
   for (auto& [request_id, sent] : sent_) {
     if (sent.message_id != about) continue;
     if (err.code() == v1::ERROR_CODE_UNAVAILABLE || err.code() == v1::ERROR_CODE_RESOURCE_EXHAUSTED ||

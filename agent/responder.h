@@ -82,13 +82,13 @@ struct ResponderOptions {
   // lost on the way is not sent again.
   KeptAnswers* kept_answers = nullptr;
   int64_t resend_after_ms = 30'000;  // an answer without receipt goes again after this
-  // Takes PUSH_AUTHORISATIONs (borrowed; must outlive the responder). Null:
-  // pushes are ignored.
-  Receiver* receiver = nullptr;
   // Watches kept (watches.h; borrowed, must outlive the responder). Null:
   // watch requests are not answered.
   WatchStore* watches = nullptr;
   int64_t watch_interval_ms = 30'000;  // how often the sources are asked what changed
+  // Takes PUSH_AUTHORISATIONs (borrowed; must outlive the responder). Null:
+  // pushes are ignored.
+  Receiver* receiver = nullptr;
   // The approval queue (approvals.h; borrowed, must outlive the responder).
   // Null: a request that needs the source's approval is refused.
   Approvals* approvals = nullptr;

@@ -661,10 +661,6 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
     KP_RETURN_IF_ERROR(TakeApprovalPending(*env));
     return std::optional<VerifiedEnvelope>();
   }
-  if (kind == v1::MESSAGE_KIND_APPROVAL_PENDING && !from_gateway) {  // the source's professional decides (§3.10)
-    KP_RETURN_IF_ERROR(TakeApprovalPending(*env));
-    return std::optional<VerifiedEnvelope>();
-  }
   if (kind == v1::MESSAGE_KIND_ACCEPTED && from_gateway) {
     // The gateway holds the request durably: its answer will come (and wait
     // in the inbox if this client is gone by then).

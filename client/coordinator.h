@@ -256,14 +256,6 @@ class Coordinator {
   // got no clear answer.
   Result<cases::CaseFacts> SyncCase(const std::string& case_id);
 
-  // --- watches and signals (docs/cli.md, "Watches")
-  // Asks the partner's agent to watch the subjects in these categories
-  // until spec.watch_until_ms: a request like any other (policy, audit),
-  // answered by the agent's WATCH_STARTED signal (an Outcome with
-  // watch_started) or a refusal; from then on its CHANGED signals are kept
-  // in the store (Signals). Returns the watch id.
-  Result<std::string> Watch(const RequestSpec& spec);
-
   // --- a partner receives (docs/cli.md, "Sending to a partner")
   // Seals the subjects and the content (PUSH_CONTENT, signed by this
   // coordinator) to the partner's agent, sends the FRAGMENT_PUSH on the
@@ -281,8 +273,8 @@ class Coordinator {
   Result<policy::Decision> PushDecision(const PushSpec& spec, const policy::Policy& policy);
   // For every partner admitted to the case but this coordinator's own, and
   // every category of the policy: what `policy` says about sending it for
-  // `purpose` about `subject_refs` now (PushDecision), partners in
-  // admission order, categories in the policy's.
+  // `purpose` about `subject_refs` now (PushDecision); partners by id,
+  // categories in the policy's order.
   Result<std::vector<PushChoice>> PushChoices(const std::string& case_id, const std::string& purpose,
                                               const std::vector<std::string>& subject_refs,
                                               const policy::Policy& policy);
@@ -386,15 +378,11 @@ class Coordinator {
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
   // An APPROVAL_PENDING from the agent asked (approval_waits.cc).
   Status TakeApprovalPending(const VerifiedEnvelope& env);
-  // An APPROVAL_PENDING from the agent asked (approval_waits.cc).
-  Status TakeApprovalPending(const VerifiedEnvelope& env);
   // A SIGNAL from an agent about one of this client's watches (watches.cc).
   Status TakeSignal(const VerifiedEnvelope& env, const std::function<void(const Outcome&)>& sink);
   // An ACCEPTED, REFUSAL or PUSH_RECEIVED about one of this client's pushes
   // (push.cc): true when it was one (then it is handled).
   Result<bool> TakePushAnswer(const VerifiedEnvelope& env);
-  // A SIGNAL from an agent about one of this client's watches (watches.cc).
-  Status TakeSignal(const VerifiedEnvelope& env, const std::function<void(const Outcome&)>& sink);
   struct PreparedRequest {
     std::string id;
     RequestInfo info;

@@ -52,18 +52,18 @@ CREATE TABLE IF NOT EXISTS delivered(
   delivered_ms INTEGER NOT NULL, forget_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS delivered_by_case ON delivered(case_id);
 CREATE INDEX IF NOT EXISTS delivered_by_forget ON delivered(forget_ms);
-CREATE TABLE IF NOT EXISTS watches(
-  watch_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, coordinator TEXT NOT NULL, source_partner TEXT NOT NULL,
-  agent TEXT NOT NULL, categories TEXT NOT NULL, subjects TEXT NOT NULL, started_ms INTEGER NOT NULL,
-  until_ms INTEGER NOT NULL, started_index INTEGER NOT NULL, ended_ms INTEGER NOT NULL DEFAULT 0,
-  end_reason TEXT NOT NULL DEFAULT '', agent_told INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS watches_by_case ON watches(case_id);
 CREATE TABLE IF NOT EXISTS approval_waits(
   request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, decide_by_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS source_consents(
   case_id TEXT NOT NULL, source_partner TEXT NOT NULL, subject_ref TEXT NOT NULL, purpose TEXT NOT NULL,
   valid_until_ms INTEGER NOT NULL, givers INTEGER NOT NULL, age_years INTEGER NOT NULL, recorded_ms INTEGER NOT NULL,
   PRIMARY KEY(case_id, source_partner, subject_ref, purpose));
+CREATE TABLE IF NOT EXISTS watches(
+  watch_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, coordinator TEXT NOT NULL, source_partner TEXT NOT NULL,
+  agent TEXT NOT NULL, categories TEXT NOT NULL, subjects TEXT NOT NULL, started_ms INTEGER NOT NULL,
+  until_ms INTEGER NOT NULL, started_index INTEGER NOT NULL, ended_ms INTEGER NOT NULL DEFAULT 0,
+  end_reason TEXT NOT NULL DEFAULT '', agent_told INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS watches_by_case ON watches(case_id);
 )sql";
 
 }  // namespace

@@ -258,24 +258,6 @@ class CaseStore {
   // The cases row follows the facts' coordinator (case listings).
   Status SetCoordinator(const std::string& case_id, const std::string& coordinator);
 
-  // The source decides (docs/protocol.md §3.10): gateway/approval_store.cc.
-  // A request held for the source's professional: it waits until
-  // `decide_by_ms` (its expiry moves there).
-  Status AddApprovalWait(const std::string& request_id, const std::string& case_id, int64_t decide_by_ms);
-  // When a request held for approval must be decided by; nullopt: not held.
-  Result<std::optional<int64_t>> ApprovalWait(const std::string& request_id);
-  Status RemoveApprovalWait(const std::string& request_id);
-  // Held requests still pending whose decide_by is at or before `now_ms`
-  // (not changed here); rows of requests that ended otherwise go.
-  Result<std::vector<StoredRequest>> DueApprovalWaits(int64_t now_ms);
-  // Consents a source partner recorded itself, by (partner, subject, purpose).
-  Status PutSourceConsent(const std::string& case_id, const std::string& source_partner, const std::string& subject_ref,
-                          const std::string& purpose, const cases::ConsentFact& consent);
-  // False when there was none to remove.
-  Result<bool> RemoveSourceConsent(const std::string& case_id, const std::string& source_partner,
-                                   const std::string& subject_ref, const std::string& purpose);
-  Status FillSourceConsents(const std::string& case_id, cases::CaseFacts* facts);
-
   // Watches (gateway/watch_store.cc).
   Status AddWatch(const StoredWatch& watch);
   Result<std::optional<StoredWatch>> GetWatch(const std::string& watch_id);

@@ -82,9 +82,9 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
       break;
     case v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
     case v1::MESSAGE_KIND_REFUSAL:
-    case v1::MESSAGE_KIND_PUSH_RECEIVED:
-    case v1::MESSAGE_KIND_SIGNAL:  // request_id: the watch (§3.8)
     case v1::MESSAGE_KIND_APPROVAL_PENDING:  // request_id: the request held (§3.10)
+    case v1::MESSAGE_KIND_SIGNAL:  // request_id: the watch (§3.8)
+    case v1::MESSAGE_KIND_PUSH_RECEIVED:
       from = ParticipantKind::kAgent;
       request_id_empty = false;
       break;
@@ -493,11 +493,11 @@ void GatewayCore::Handle(const VerifiedMessage& m) {
     case v1::MESSAGE_KIND_REFERRAL: return HandleReferral(m);
     case v1::MESSAGE_KIND_REFERRAL_DECLINE: return HandleReferralDecline(m);
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return HandleHandoverPackage(m);
-    case v1::MESSAGE_KIND_FRAGMENT_PUSH: return HandleFragmentPush(m);
-    case v1::MESSAGE_KIND_PUSH_RECEIVED: return HandlePushReceived(m);
-    case v1::MESSAGE_KIND_SIGNAL: return HandleSignal(m);  // watches.cc
     case v1::MESSAGE_KIND_APPROVAL_PENDING: return HandleApprovalPending(m);  // approvals.cc
     case v1::MESSAGE_KIND_SOURCE_CONSENT: return HandleSourceConsent(m);
+    case v1::MESSAGE_KIND_SIGNAL: return HandleSignal(m);  // watches.cc
+    case v1::MESSAGE_KIND_FRAGMENT_PUSH: return HandleFragmentPush(m);
+    case v1::MESSAGE_KIND_PUSH_RECEIVED: return HandlePushReceived(m);
     default:  // Admissible() lets no other kind through
       RefuseMessage(m, InvalidArgumentError("the gateway does not take " +
                                             std::string(wire::KindLabel(m.env.header.kind())) + " messages"));

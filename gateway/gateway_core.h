@@ -219,9 +219,6 @@ class GatewayCore {
   void DeliverQueuedRequests(const std::string& partner);     // requests.cc
   void HandleDelivery(const VerifiedMessage& m);              // answers.cc
   void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc
-  // A partner receives (docs/protocol.md §3.9): pushes.cc.
-  void HandleFragmentPush(const VerifiedMessage& m);
-  void HandlePushReceived(const VerifiedMessage& m);
   // The source decides (docs/protocol.md §3.10): approvals.cc.
   void HandleApprovalPending(const VerifiedMessage& m);
   void HandleSourceConsent(const VerifiedMessage& m);
@@ -236,6 +233,9 @@ class GatewayCore {
   // The consents source partners recorded for the case, into `facts`
   // (before the policy decides on them).
   Status FillSourceConsents(cases::CaseFacts* facts);
+  // A partner receives (docs/protocol.md §3.9): pushes.cc.
+  void HandleFragmentPush(const VerifiedMessage& m);
+  void HandlePushReceived(const VerifiedMessage& m);
   // A delivery closed `request`: what was authorised for it is kept for a
   // handover of its case (DeliveredRequest).
   Status RememberDelivered(const StoredRequest& request);     // answers.cc

@@ -37,13 +37,13 @@ class CommandConnector : public Connector {
 
   Result<std::vector<Record>> Query(const SubjectQuery& subject) override;
   std::string Describe() const override;
+  // The program run with `--changed-since=<ms>` as an extra last argument;
+  // any record it prints means a change (changed_since.cc).
+  Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
   // Runs the program with `input` on stdin and returns its stdout (also the
   // agent's sink command, agent/receiver.h).
   Result<std::string> Run(const std::string& input) const;
-  // The program run with `--changed-since=<ms>` as an extra last argument;
-  // any record it prints means a change (changed_since.cc).
-  Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
  private:
   CommandConnector(std::vector<std::string> argv, int64_t timeout_ms, size_t max_output_bytes)
