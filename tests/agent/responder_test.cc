@@ -253,6 +253,20 @@ class ResponderTest : public ::testing::Test {
 
   // Records of `event` in the agent's own log.
   int Count(v1::AuditEvent event, std::string* reason = nullptr) {
+    // The responder records most events with AppendAsync, and Sync() only
+    // covers buffered appends, not the committer's queue: after a flood (the
+    // bit-flip loops queue thousands of REFUSED records) a record queued by
+    // the last Handle may not be written yet. A synchronous Append goes
+    // through the same queue, so it returns only once everything queued
+    // before it is in the log; it records the test's reading as a LOG_READ.
+    // A log the test closed already (Close drains the queue) refuses it.
+    v1::AuditRecord read;
+    read.set_event(v1::AUDIT_EVENT_LOG_READ);
+    read.set_reason("responder_test reads the agent's log");
+    auto drained = log_->Append(std::move(read));
+    if (!drained.ok()) {
+      EXPECT_EQ(drained.status().code(), StatusCode::kFailedPrecondition) << drained.status();
+    }
     EXPECT_OK(log_->Sync());
     auto reader = audit::LogReader::Open(dir_.File("audit"));
     EXPECT_THAT(reader, IsOk());
