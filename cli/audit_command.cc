@@ -69,7 +69,7 @@ Result<audit::VerifyOptions> VerifyOptionsFrom(const AuditArgs& args) {
   return opts;
 }
 
-Status RunVerify(const AuditArgs& args, CliContext& ctx) {
+Status RunAuditVerify(const AuditArgs& args, CliContext& ctx) {
   KP_ASSIGN_OR_RETURN(audit::VerifyOptions opts, VerifyOptionsFrom(args));
   audit::VerifyReport rep = audit::VerifyLog(args.dir, opts);
   for (const std::string& w : rep.warnings) ctx.err << "warning: " << w << "\n";
@@ -109,7 +109,7 @@ std::string Pad(std::string s, size_t width) {
   return s;
 }
 
-Status RunShow(const AuditArgs& args, CliContext& ctx) {
+Status RunAuditShow(const AuditArgs& args, CliContext& ctx) {
   int64_t since = INT64_MIN;
   int64_t until = INT64_MAX;
   if (!args.since.empty()) {
@@ -301,7 +301,7 @@ void RegisterAuditCommand(CLI::App& app, CliContext& ctx) {
   verify->add_option("--key", verify_args->key,
                      "The log's verifier key (name+hash+key, or a file holding it) instead of the folder's "
                      "own log.vkey, which whoever controls the folder could replace");
-  verify->callback(Runner(verify_args, ctx, RunVerify));
+  verify->callback(Runner(verify_args, ctx, RunAuditVerify));
 
   auto show_args = std::make_shared<AuditArgs>();
   CLI::App* show = audit->add_subcommand("show", "Print records as a table or JSON lines");
@@ -314,7 +314,7 @@ void RegisterAuditCommand(CLI::App& app, CliContext& ctx) {
   show->add_option("--decision", show_args->decision, "Only permit or deny decisions")
       ->check(CLI::IsMember({"permit", "deny"}));
   show->add_flag("--json", show_args->json, "JSON lines instead of a table");
-  show->callback(Runner(show_args, ctx, RunShow));
+  show->callback(Runner(show_args, ctx, RunAuditShow));
 
   auto prove_args = std::make_shared<AuditArgs>();
   CLI::App* prove = audit->add_subcommand(
