@@ -19,6 +19,12 @@ namespace kp::audit {
 struct ReportOptions {
   // Only this case ("" = every case).
   std::string case_id;
+  // Only records where this partner disclosed, received, asked or was asked
+  // ("" = every partner): `audit report --partner P`.
+  std::string partner;
+  // Only records in [from, to) (ms since the epoch; 0 = open): `--from/--to`.
+  int64_t from_millis = 0;
+  int64_t to_millis = 0;
   int64_t generated_at_millis = 0;
 };
 
