@@ -428,28 +428,76 @@ uint64_t LogWriter::size() const {
   return range_.size();
 }
 
-Result<EraseSummary> LogWriter::EraseExpired(int64_t now_millis) {
-  EraseSummary summary;
+Result<EraseSummary> LogWriter::EraseExpiredBodies(int64_t now_millis) {
+  std::lock_guard<std::mutex> one(erase_mu_);
+  uint64_t limit = 0;
   {
     std::lock_guard<std::mutex> l(tree_mu_);
-    if (!failed_.ok()) return failed_;
-    // Everything up to here is checkpointed, so the state point is the end.
+    if (closed_) return FailedPreconditionError("the audit log " + dir_ + " is closed");
+    KP_RETURN_IF_ERROR(failed_);
+    // Everything written so far is made durable and checkpointed: the
+    // prefix up to here is what may be erased.
     KP_RETURN_IF_ERROR(SignCheckpointLocked().status());
-    records_.reset();
-    auto outcome = RewriteRecordsErasing(*storage_, dir_, std::numeric_limits<uint64_t>::max(), now_millis);
-    auto reopened = storage_->OpenFile(Path(kRecordsFileName), false);
-    if (!reopened.ok()) {
-      failed_ = reopened.status();
-      return failed_;
-    }
-    records_ = std::move(reopened).value();
-    if (!outcome.ok()) return outcome.status();
+    limit = records_->Size();
+  }
+  // The long part, without the lock: appends go on after `limit`.
+  KP_ASSIGN_OR_RETURN(PrefixRewrite rw, RewritePrefixErasing(*storage_, dir_, limit, now_millis));
+  EraseSummary summary;
+  if (rw.out == nullptr) return summary;
+  std::lock_guard<std::mutex> l(tree_mu_);
+  auto drop = [&](Status s) {
+    rw.out.reset();
+    (void)storage_->RemoveFile(rw.tmp_path);
+    return s;
+  };
+  if (closed_) return drop(FailedPreconditionError("the audit log " + dir_ + " was closed during the erasure"));
+  if (!failed_.ok()) return drop(failed_);
+  // The frames appended meanwhile go over byte for byte (buffered ones
+  // too: in the new file they are synced with the rest).
+  std::string chunk;
+  for (uint64_t at = rw.source_end; at < records_->Size();) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(records_->Size() - at, 1 << 20));
+    if (Status s = records_->ReadAt(at, n, chunk); !s.ok()) return drop(s);
+    if (chunk.empty()) return drop(DataLossError("audit log " + dir_ + ": records file ended early"));
+    if (Status s = rw.out->Append(chunk); !s.ok()) return drop(s);
+    at += chunk.size();
+  }
+  if (Status s = rw.out->Sync(); !s.ok()) return drop(s);
+  rw.out.reset();
+  Status renamed = storage_->RenameDurable(rw.tmp_path, Path(kRecordsFileName));
+  if (!renamed.ok()) {
+    (void)storage_->RemoveFile(rw.tmp_path);
+    return renamed;  // the old file is still in place and open
+  }
+  ++rewrites_;
+  auto reopened = storage_->OpenFile(Path(kRecordsFileName), false);
+  if (!reopened.ok()) {
+    failed_ = reopened.status().WithContext("audit log records file could not be opened again after an erasure");
+    return failed_;
+  }
+  records_ = std::move(reopened).value();
+  unsynced_ = false;  // the new file was synced whole
+  // The recovery point moved with the file: at a checkpoint that covers
+  // everything written, the state is (that size, the end of the file).
+  if (range_.size() == signed_size_) {
     KP_RETURN_IF_ERROR(
         storage_->WriteFileAtomic(Path(kStateFileName), FormatLogState(LogState{signed_size_, records_->Size()})));
-    summary.erased = outcome->erased;
-    summary.first_index = outcome->first_index;
-    summary.last_index = outcome->last_index;
+  } else {
+    KP_RETURN_IF_ERROR(SignCheckpointLocked().status());
   }
+  summary.erased = rw.outcome.erased;
+  summary.first_index = rw.outcome.first_index;
+  summary.last_index = rw.outcome.last_index;
+  return summary;
+}
+
+uint64_t LogWriter::rewrites() const {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  return rewrites_;
+}
+
+Result<EraseSummary> LogWriter::EraseExpired(int64_t now_millis) {
+  KP_ASSIGN_OR_RETURN(EraseSummary summary, EraseExpiredBodies(now_millis));
   if (summary.erased == 0) return summary;
   ketenpoort::v1::AuditRecord rec;
   rec.set_event(ketenpoort::v1::AUDIT_EVENT_ERASURE);
@@ -472,6 +520,7 @@ Status LogWriter::Close() {
     queue_cv_.notify_all();
   }
   if (committer_.joinable()) committer_.join();
+  std::lock_guard<std::mutex> erasing(erase_mu_);  // a running erasure finishes first
   std::lock_guard<std::mutex> l(tree_mu_);
   if (closed_) return OkStatus();
   closed_ = true;

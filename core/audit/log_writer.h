@@ -21,8 +21,8 @@
 // that is shorter than, or differs from, its own latest checkpoint), so it
 // never signs two inconsistent checkpoints.
 //
-// Thread-safe: Append, AppendAsync, Checkpoint, EraseExpired may be called
-// from any thread. Async callbacks run on the committer thread and must not
+// Thread-safe: Append, AppendAsync, Checkpoint, EraseExpired and
+// EraseExpiredBodies may be called from any thread. Async callbacks run on the committer thread and must not
 // block on this writer. After a write or sync error the writer fails closed:
 // every later append returns that error.
 #ifndef KETENPOORT_CORE_AUDIT_LOG_WRITER_H_
@@ -143,7 +143,19 @@ class LogWriter {
 
   // Replaces every record whose retention date is at or before `now_millis`
   // with a tombstone, then appends an erasure record. Proofs stay valid.
+  // Fails while records are staged (use EraseExpiredBodies then).
   Result<EraseSummary> EraseExpired(int64_t now_millis);
+  // The erasure alone, without stopping the log (the gateway's retention
+  // sweep, which records the ERASURE event in its own unit of work): signs
+  // a checkpoint, rewrites the records file up to it into a temporary file
+  // while appends, staging and syncs go on, then holds the log only to copy
+  // the frames appended meanwhile, sync, and rename the new file into place.
+  // Only records a signed checkpoint covers are erased. One erasure runs at
+  // a time; Close waits for a running one. Appends no record.
+  Result<EraseSummary> EraseExpiredBodies(int64_t now_millis);
+  // How many times the records file was rewritten since Open (a reader that
+  // listed its size before must start again).
+  uint64_t rewrites() const;
 
   // Stops the committer, signs a final checkpoint, releases the folder.
   Status Close();
@@ -187,6 +199,10 @@ class LogWriter {
   std::vector<Pending> queue_;
   bool closing_ = false;
   std::thread committer_;
+
+  // One erasure at a time; Close takes it too (after the committer stopped).
+  std::mutex erase_mu_;
+  uint64_t rewrites_ = 0;  // guarded by tree_mu_
 
   // Files and tree state; held by the committer while it writes a batch.
   mutable std::mutex tree_mu_;
