@@ -63,12 +63,17 @@ Result<std::unique_ptr<client::Coordinator>> OpenCoordinator(const std::string& 
 // Each command group registers its subcommands on `app`; their callbacks set
 // ctx.exit_code. `ctx` must outlive `app`'s parse.
 void RegisterKeygenCommand(CLI::App& app, CliContext& ctx);
+// `pseudonym-key new|show` (pseudonym_key_command.cc).
+void RegisterPseudonymKeyCommand(CLI::App& app, CliContext& ctx);
 void RegisterEnvelopeCommand(CLI::App& app, CliContext& ctx);
 void RegisterRegistryCommand(CLI::App& app, CliContext& ctx);
 void RegisterPolicyCommand(CLI::App& app, CliContext& ctx);
 void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 // Adds `audit pull` to the audit group: call after RegisterAuditCommand.
 void RegisterAuditPullCommand(CLI::App& app, CliContext& ctx);
+// Adds `audit notices` (the privacy officer's notices) to the audit group:
+// call after RegisterAuditCommand.
+void RegisterAuditNoticesCommand(CLI::App& app, CliContext& ctx);
 // `case ...`, `request`, `inbox`, `purge`: the coordinator's commands.
 void RegisterCoordinatorCommands(CLI::App& app, CliContext& ctx);
 // `watch`, `signals`: watches and their content-free signals (watch_commands.cc).

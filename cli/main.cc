@@ -67,11 +67,13 @@ int main(int argc, char** argv) {
       "Client commands find their configuration through --config or KETENPOORT_CONFIG.");
   kp::cli::CliContext ctx;
   kp::cli::RegisterKeygenCommand(app, ctx);
+  kp::cli::RegisterPseudonymKeyCommand(app, ctx);
   kp::cli::RegisterEnvelopeCommand(app, ctx);
   kp::cli::RegisterRegistryCommand(app, ctx);
   kp::cli::RegisterPolicyCommand(app, ctx);
   kp::cli::RegisterAuditCommand(app, ctx);
   kp::cli::RegisterAuditPullCommand(app, ctx);
+  kp::cli::RegisterAuditNoticesCommand(app, ctx);
   kp::cli::RegisterCoordinatorCommands(app, ctx);
   kp::cli::RegisterPushCommands(app, ctx);
   kp::cli::RegisterWatchCommands(app, ctx);

@@ -52,6 +52,11 @@ Result<std::string> GatewayConnection::Send(v1::MessageKind kind, const google::
 }
 
 Result<VerifiedEnvelope> GatewayConnection::Await(const std::string& request_id, int timeout_ms) {
+  return Await(request_id, timeout_ms, nullptr);
+}
+
+Result<VerifiedEnvelope> GatewayConnection::Await(const std::string& request_id, int timeout_ms,
+                                                  const std::function<void(const std::string&)>& other) {
   using SteadyClock = std::chrono::steady_clock;
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   EnvelopeVerifier verifier(keys_, &replay_);
@@ -62,6 +67,15 @@ Result<VerifiedEnvelope> GatewayConnection::Await(const std::string& request_id,
     if (left <= 0) return DeadlineExceededError("no answer from the gateway in time");
     KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(static_cast<int>(left)));
     if (!bytes.has_value()) continue;
+    if (other) {
+      v1::Envelope unverified;
+      v1::Header header;
+      if (!unverified.ParseFromString(*bytes) || !header.ParseFromString(unverified.header()) ||
+          header.request_id() != request_id) {
+        other(*bytes);
+        continue;
+      }
+    }
     KP_ASSIGN_OR_RETURN(VerifiedEnvelope env, verifier.Verify(*bytes, options));
     if (env.header.request_id() != request_id) continue;  // heartbeats, unrelated answers
     if (env.header.kind() == v1::MESSAGE_KIND_ERROR) {

@@ -9,6 +9,7 @@
 
 #include <google/protobuf/message.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,12 @@ class GatewayConnection {
   // Waits up to `timeout_ms` for the gateway's answer to `request_id` (other
   // messages are skipped). An ERROR answer becomes its Status.
   Result<VerifiedEnvelope> Await(const std::string& request_id, int timeout_ms);
+  // The same, and every other message that arrives meanwhile is handed to
+  // `other` as received, NOT verified (an inbox fetch: the held messages
+  // come before its end mark, and may be older than the replay window; the
+  // caller verifies them, e.g. client/privacy_notices.cc).
+  Result<VerifiedEnvelope> Await(const std::string& request_id, int timeout_ms,
+                                 const std::function<void(const std::string&)>& other);
 
  private:
   GatewayConnection(const PublicCard& gateway, const Identity& me, const Clock& clock);

@@ -64,11 +64,15 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
     case v1::MESSAGE_KIND_HEARTBEAT:
       from = kind;  // from anyone
       break;
+    case v1::MESSAGE_KIND_INBOX_FETCH:
+    case v1::MESSAGE_KIND_DELIVERY_ACK:
+      // A privacy officer fetches and acknowledges the notices held for it
+      // (privacy_notices.cc); its inbox holds nothing else.
+      if (kind == ParticipantKind::kPrivacyOfficer) from = kind;
+      break;
     case v1::MESSAGE_KIND_CASE_COMMAND:
     case v1::MESSAGE_KIND_CASE_FETCH:
     case v1::MESSAGE_KIND_FRAGMENT_REQUEST:
-    case v1::MESSAGE_KIND_INBOX_FETCH:
-    case v1::MESSAGE_KIND_DELIVERY_ACK:
     case v1::MESSAGE_KIND_REFERRAL:          // the referrer: a coordinator-kind participant whose role may refer
     case v1::MESSAGE_KIND_REFERRAL_DECLINE:
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE:
@@ -566,6 +570,7 @@ void GatewayCore::Expire(int64_t now) {
       v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_EXPIRED, identity_->id());
       rec.set_case_id(r.case_id);
       rec.set_message_id(r.request_id);
+      internal::SubjectsOfStored(r.authorisation, &rec);
       rec.set_source_partner(r.source_partner);
       rec.set_reason("the agent of " + r.source_partner + " did not answer in time");
       Refuse({.answer = Refusal::Answer::kRefusal,

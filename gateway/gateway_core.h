@@ -167,6 +167,17 @@ class GatewayCore {
   std::shared_ptr<Config> SaveConfig() const;
   void RestoreConfig(const std::shared_ptr<Config>& saved);
 
+  // ---- retention (gateway/retention.cc; docs/operations.md, "Retention")
+  // Inside a unit: removes up to `limit` closed cases that nothing needs any
+  // more and were closed at least closed_case_days ago
+  // (CaseStore::PrunableCases), each with a CASE_PRUNED record. How many.
+  size_t PruneClosedCases(int64_t now_ms, size_t limit);
+  // Inside a unit: the ERASURE record of an erasure the sweep made.
+  void RecordErasure(const audit::EraseSummary& erased);
+  // The audit trail, for the sweep's erasure on its own thread
+  // (AuditTrail::EraseExpiredBodies); never while ReopenAudit runs.
+  AuditTrail& audit_trail() { return *audit_; }
+
   // ---- outside units
   // The audit log listing for a privacy officer (AUDIT_CHUNK, or ERROR).
   Outgoing AuditListing(const ListingRequest& listing);
@@ -276,6 +287,19 @@ class GatewayCore {
   std::vector<std::string> CoordinatorsOf(const std::string& partner, bool acute_roles_too) const;
   void RunCaseDeadlines(int64_t now_ms);
 
+  // Notices to the privacy officers (issue 17 §2; protocol §3.11):
+  // privacy_notices.cc. For a permit whose obligations carry
+  // notify_privacy_officer: one PRIVACY_OFFICER_NOTIFIED record and, for
+  // every enrolled privacy officer, a signed CASE_NOTICE (PRIVACY_OFFICER,
+  // ids and metadata of `decided` only) held in its inbox until it
+  // acknowledges it — in the running unit. `decided` is the decision's
+  // record as staged at `decided_index`; `what` says what was decided
+  // ("request", "watch", "push", "handover"). An error fails the unit.
+  Status NotifyPrivacyOfficers(const ketenpoort::v1::AuditRecord& decided, uint64_t decided_index,
+                               const std::string& what);
+  // The enrolled privacy officers' participant ids, sorted.
+  std::vector<std::string> PrivacyOfficers() const;
+
   // Watches and signals (docs/protocol.md §3.8): watches.cc.
   // A watch request's own checks (its end date), before the policy's.
   Status CheckWatchRequest(const cases::CaseFacts& facts, const ketenpoort::v1::FragmentRequest& request,
@@ -335,6 +359,9 @@ class GatewayCore {
   int64_t last_forget_ms_ = 0;
   Stats stats_;
   std::unordered_map<std::string, KnownCase> cases_by_head_;  // emptied when the policy or registry changes
+  // Per privacy officer: the records file's rewrites when its listing was
+  // made; a pull of it after a later rewrite is refused (audit_pull.cc).
+  std::unordered_map<std::string, uint64_t> listed_at_rewrite_;
 };
 
 // §3.2 step 7 at the gateway, after the signature: the recipient must be

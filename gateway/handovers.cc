@@ -20,6 +20,7 @@
 #include "case/case_chain.h"
 #include "case/decision.h"
 #include "case/policy_category.h"
+#include "case/pseudonym.h"
 #include "core/base/encoding.h"
 #include "core/base/time_format.h"
 #include "core/envelope/wire_format.h"
@@ -160,6 +161,7 @@ Status GatewayCore::AfterCaseCommand(const cases::ChainCommand& c, const cases::
       rec.set_message_id(c.message_id);
       rec.set_phase(after.phase);
       rec.set_acute_until_unix_millis(after.acute_until_ms);
+      if (c.command.has_open()) cases::CopySubjects(c.command.open().subjects(), &rec);
       rec.set_reason("acute case opened; window until " + FormatUtcMillis(after.acute_until_ms) +
                      "; admitted and notified: " + partners);
       KP_ASSIGN_OR_RETURN(uint64_t acute_index, Audit(std::move(rec)));
@@ -261,6 +263,7 @@ Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& case_facts, con
   };
   std::vector<const HeldHandoverPart*> going;
   std::vector<Withheld> withheld;
+  std::vector<Withheld> flagged;  // going, with a permit that asks to notify the privacy officer
   for (const auto& p : parts) {
     const std::string request_id = PartRequestId(p.envelope);
     if (request_id.empty()) {
@@ -281,6 +284,7 @@ Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& case_facts, con
       policy::Decision d = cases::DecideHandOver(*policy, facts, w.request, original, *to, now);
       if (d.effect == policy::Effect::kPermit) {
         going.push_back(&p);
+        if (d.obligations.notify_privacy_officer) flagged.push_back({request_id, w.request, std::move(d)});
         continue;
       }
       w.decision = std::move(d);
@@ -301,7 +305,20 @@ Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& case_facts, con
     rec.set_reason(std::to_string(going.size()) + " sealed handover part(s) of " + std::to_string(first.parts) +
                    " moved to the inbox of " + first.recipient +
                    (withheld.empty() ? "" : "; " + std::to_string(withheld.size()) + " kept back by the policy"));
-    KP_RETURN_IF_ERROR(Audit(std::move(rec)).status());
+    KP_ASSIGN_OR_RETURN(uint64_t data_index, Audit(std::move(rec)));
+    for (const auto& f : flagged) {  // what the next coordinator now receives, told to the privacy officers
+      v1::AuditRecord decided = NewRecord(v1::AUDIT_EVENT_HANDOVER_DATA, first.recipient);
+      decided.set_case_id(case_id);
+      decided.set_phase(facts.phase);
+      decided.set_message_id(f.request_id);
+      decided.set_source_partner(f.request.source_partner());
+      if (to != nullptr) decided.set_recipient_partner(to->card.partner);
+      decided.set_purpose(f.request.purpose());
+      cases::CopySubjects(f.request.subjects(), &decided);
+      for (const auto& cat : f.request.categories()) cases::AddPolicyCategory(*policy, cat, &decided);
+      cases::ToAudit(*policy, f.decision, &decided);
+      KP_RETURN_IF_ERROR(NotifyPrivacyOfficers(decided, data_index, "handover"));
+    }
   }
   uint64_t last_index = 0;
   for (const auto& w : withheld) {
@@ -315,7 +332,7 @@ Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& case_facts, con
     if (to != nullptr) rec.set_recipient_partner(to->card.partner);
     rec.mutable_handover()->set_from(first.sender);
     rec.mutable_handover()->set_to(first.recipient);
-    cases::ToAudit(w.decision, &rec);
+    cases::ToAudit(*policy, w.decision, &rec);
     rec.set_reason(w.decision.reason);
     KP_ASSIGN_OR_RETURN(last_index, Audit(std::move(rec)));
   }

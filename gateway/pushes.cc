@@ -53,6 +53,7 @@ void GatewayCore::HandleFragmentPush(const VerifiedMessage& m) {
   };
   if (Status s = ParseBody(m.env.body, push); !s.ok()) return refuse(s.message(), {}, false);
   rec.set_case_id(push.case_id());
+  cases::CopySubjects(push.subjects(), &rec);  // refs and pseudonyms as signed (AVG art. 15)
   rec.set_source_partner(me->card.partner);
   rec.set_recipient_partner(push.to_partner());
   rec.set_purpose(push.purpose());
@@ -94,7 +95,7 @@ void GatewayCore::HandleFragmentPush(const VerifiedMessage& m) {
 
   auto policy = policy_;  // the decision's views point into it
   policy::Decision d = cases::DecidePush(*policy, facts, push, *me, *agent, now);
-  cases::ToAudit(d, &rec);
+  cases::ToAudit(*policy, d, &rec);
   std::vector<std::string> rule_ids(d.rule_ids.begin(), d.rule_ids.end());
   if (d.effect != policy::Effect::kPermit) return refuse(d.reason, rule_ids, true);
 
@@ -109,6 +110,7 @@ void GatewayCore::HandleFragmentPush(const VerifiedMessage& m) {
   auto index = Audit(rec);  // write before forward
   if (!index.ok()) return;
   pa.set_audit_index(*index);
+  if (d.obligations.notify_privacy_officer && !NotifyPrivacyOfficers(rec, *index, "push").ok()) return;
   std::vector<std::string> cats(push.categories().begin(), push.categories().end());
   StoredRequest stored{push_id, c->id, sender, push.to_partner(), cats, pa.SerializeAsString(),
                        now, pa.expires_at_ms(), false};
@@ -163,6 +165,7 @@ void GatewayCore::HandlePushReceived(const VerifiedMessage& m) {
   }
   const StoredRequest& r = **pending;
   rec.set_case_id(r.case_id);
+  internal::SubjectsOfStored(r.authorisation, &rec);
   rec.set_recipient_partner(r.source_partner);
   if (const RegistryEntry* coord = Enrolled(r.coordinator)) rec.set_source_partner(coord->card.partner);
   if (me->card.partner != r.source_partner) {
@@ -172,7 +175,8 @@ void GatewayCore::HandlePushReceived(const VerifiedMessage& m) {
   std::set<std::string> said(got.categories().begin(), got.categories().end());
   std::set<std::string> sent(r.categories.begin(), r.categories.end());
   if (said != sent) return refuse(InvalidArgumentError("the push-received names other categories than the push"));
-  for (const auto& cat : r.categories) rec.add_categories()->set_name(cat);
+  for (const auto& cat : r.categories) cases::AddPolicyCategory(*policy_, cat, &rec);
+  internal::DisclosureOfStored(*policy_, r.authorisation, &rec);  // purpose, basis, phase, decision as decided
   auto index = Audit(rec);
   if (!index.ok()) return;
   // The agent's signed envelope, unchanged, held until acknowledged.

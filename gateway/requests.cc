@@ -59,6 +59,7 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   };
   if (Status s = ParseBody(m.env.body, req); !s.ok()) return refuse(s.message(), {}, false);
   rec.set_case_id(req.case_id());
+  cases::CopySubjects(req.subjects(), &rec);  // refs and pseudonyms as signed (AVG art. 15)
   rec.set_source_partner(req.source_partner());
   rec.set_recipient_partner(me->card.partner);
   rec.set_purpose(req.purpose());
@@ -105,7 +106,7 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   auto policy = policy_;  // the decision's views point into it
   policy::Decision d =
       policy->Decide(cases::AskPolicy(facts, req, *me, cases::ClaimedJustification(req), now));
-  cases::ToAudit(d, &rec);
+  cases::ToAudit(*policy, d, &rec);
   std::vector<std::string> rule_ids(d.rule_ids.begin(), d.rule_ids.end());
   if (d.effect != policy::Effect::kPermit) return refuse(d.reason, rule_ids, true);
 
@@ -122,6 +123,10 @@ void GatewayCore::HandleFragmentRequest(const VerifiedMessage& m) {
   auto index = Audit(rec);
   if (!index.ok()) return;  // the unit fails; its sender is told
   auth.set_audit_index(*index);
+  if (d.obligations.notify_privacy_officer &&
+      !NotifyPrivacyOfficers(rec, *index, req.watch_until_ms() != 0 ? "watch" : "request").ok()) {
+    return;  // the unit fails (privacy_notices.cc)
+  }
   StoredRequest stored{request_id, c->id, sender, req.source_partner(), cats, auth.SerializeAsString(),
                        now, auth.expires_at_ms(), false};
   if (Status s = store_->AddRequest(stored); !s.ok()) {
@@ -196,6 +201,7 @@ void GatewayCore::DeliverQueuedRequests(const std::string& partner) {
     v1::AuditRecord rec = NewRecord(push ? v1::AUDIT_EVENT_PUSH_FORWARDED : v1::AUDIT_EVENT_FORWARDED, identity_->id());
     rec.set_case_id(r.case_id);
     rec.set_message_id(r.request_id);
+    internal::SubjectsOfStored(r.authorisation, &rec);
     if (push) {
       rec.set_recipient_partner(partner);
     } else {

@@ -179,6 +179,13 @@ int64_t MomentMillis(const v1::AuditRecord& r) {
 
 std::string RecordDetail(const v1::AuditRecord& r) {
   switch (r.event()) {
+    case v1::AUDIT_EVENT_FRAGMENT_SHOWN: {  // the coordinator's read log (NEN 7513)
+      std::string out = "fragment" + (r.source_partner().empty() ? std::string() : " from " + r.source_partner()) +
+                        " shown to " + r.actor().participant_id();
+      if (!r.actor().role().empty()) out += " (" + r.actor().role() + ")";
+      if (!r.reason().empty()) out += ", " + r.reason();  // how: "console: ..." or "cli: ..."
+      return out;
+    }
     case v1::AUDIT_EVENT_PUSH_FORWARDED:  // a partner receives (protocol §3.9)
       return "push forwarded to the agent of " + r.recipient_partner();
     case v1::AUDIT_EVENT_PUSH_RECEIVED:
@@ -210,6 +217,10 @@ std::string RecordDetail(const v1::AuditRecord& r) {
              " (no content)";
     case v1::AUDIT_EVENT_WATCH_ENDED:
       return "watch ended" + (r.source_partner().empty() ? std::string() : " at " + r.source_partner());
+    case v1::AUDIT_EVENT_PRIVACY_OFFICER_NOTIFIED:  // issue 17 §2 (protocol §3.11)
+      return "privacy officer notified" +
+             (r.source_partner().empty() ? std::string() : " of a disclosure by " + r.source_partner()) +
+             (r.reason().empty() ? std::string() : "; " + r.reason());
     case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
     case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
     case v1::AUDIT_EVENT_REFERRAL_DECLINED:
