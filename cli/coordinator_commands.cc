@@ -20,6 +20,7 @@
 #include "case/subject_role.h"
 #include "cli/cli_context.h"
 #include "client/coordinator.h"
+#include "client/read_log.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/base/time_format.h"
@@ -249,6 +250,17 @@ int Report(CliContext& ctx, const Outcome& o, bool json) {
     return quiet.exit_code;
   }
   return kExitOk;
+}
+
+// The content of `shown` goes to the screen only once the coordinator's
+// read log holds a record of its showing (NEN 7513, client/read_log.h);
+// else an error that says so, and the caller prints no content.
+Status LogShowing(Coordinator& c, const std::vector<const Outcome*>& shown, const std::string& how) {
+  Status s = client::RecordShown(c, shown, how);
+  if (s.ok()) return s;
+  return Status(s.code(), s.message() +
+                              "; the answer is kept in your store: show it with `ketenpoort case show CASE "
+                              "--content` once the read log records again");
 }
 
 // ------------------------------------------------------------------- case
@@ -662,8 +674,19 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
     }
     KP_ASSIGN_OR_RETURN(auto fragments, c->store().Fragments(k.id));
     ctx.out << "  fragments kept: " << fragments.size() << "\n";
-    for (const auto& f : fragments) {
-      auto o = c->ReadFragment(f);
+    std::vector<Result<Outcome>> opened;
+    for (const auto& f : fragments) opened.push_back(c->ReadFragment(f));
+    Status logged = OkStatus();
+    if (a->content) {
+      std::vector<const Outcome*> shown;
+      for (const auto& o : opened) {
+        if (o.ok()) shown.push_back(&*o);
+      }
+      logged = LogShowing(*c, shown, "cli: ketenpoort case show --content");
+    }
+    for (size_t i = 0; i < fragments.size(); ++i) {
+      const client::StoredFragment& f = fragments[i];
+      const Result<Outcome>& o = opened[i];
       if (!o.ok()) {
         ctx.out << "    " << HexEncode(f.request_id).substr(0, 12) << "  DOES NOT VERIFY: " << o.status().message()
                 << "\n";
@@ -674,9 +697,9 @@ void RegisterCase(CLI::App& app, CliContext& ctx) {
               << client::RetentionText(f.retain_until_ms, f.retain_after_closure_ms,
                                        c->store().ClosedAt(k.id).value_or(std::nullopt))
               << (f.handed_by.empty() ? std::string() : ", handed over (first sealed to " + f.handed_by + ")") << "\n";
-      if (a->content) PrintFragment(ctx.out, *o);
+      if (a->content && logged.ok()) PrintFragment(ctx.out, *o);
     }
-    return OkStatus();
+    return logged;
   }));
 }
 
@@ -725,6 +748,7 @@ Status AwaitAndReport(CliContext& ctx, Coordinator& c, const std::string& id, in
     ReportNoAnswer(ctx, c, id, o->error.message());  // the gateway could not take it now: nothing was done
     return OkStatus();
   }
+  if (client::ShowsContent(*o)) KP_RETURN_IF_ERROR(LogShowing(c, {&*o}, "cli: ketenpoort request"));
   ctx.exit_code = Report(ctx, *o, json);
   return OkStatus();
 }
@@ -836,14 +860,21 @@ void RegisterInbox(CLI::App& app, CliContext& ctx) {
     const bool news = PrintNews(ctx, c->TakeNews(), c->identity().id());
     if (outcomes.empty() && !news && !a->json) ctx.out << "nothing new\n";
     int worst = kExitOk;
+    std::vector<const Outcome*> shown;
+    for (const auto& o : outcomes) shown.push_back(&o);
+    const Status logged = LogShowing(*c, shown, "cli: ketenpoort inbox");
     for (const auto& o : outcomes) {
+      if (!logged.ok() && client::ShowsContent(o)) {
+        if (!a->json) ctx.out << "request " << HexEncode(o.request_id) << ": answered; content not shown (see below)\n";
+        continue;
+      }
       if (!a->json) ctx.out << "request " << HexEncode(o.request_id) << ":\n";
       int rc = Report(ctx, o, a->json);
       // A refusal is news, not a failure of this command; a bad answer is.
       if (rc != kExitOk && rc != kExitRefused) worst = rc;
     }
     ctx.exit_code = worst;
-    return OkStatus();
+    return logged;
   }));
 }
 

@@ -24,6 +24,7 @@
 #include "case/case_chain.h"
 #include "case/case_facts.h"
 #include "case/subject_role.h"
+#include "client/read_log.h"
 #include "console/consent_view.h"
 #include "console/desk.h"
 #include "console/page_watch.h"
@@ -151,6 +152,9 @@ struct Answer {
   client::StoredFragment stored;  // its sealed copy wiped once read
   Result<client::Outcome> read = client::Outcome{};
   std::string partner;  // the source partner's id
+  // Why its content is not shown: the read log could not record the
+  // showing (client/read_log.h); `read` then holds that error, not the content.
+  std::string not_shown;
 };
 
 struct CaseData {
@@ -233,6 +237,21 @@ Result<CaseData> LoadCase(Desk& desk, const std::string& id) {
       SecureWipe(a.stored.content.data(), a.stored.content.size());
       a.stored.content.clear();
       d.answers.push_back(std::move(a));
+    }
+    // NEN 7513: every answer shown is in the coordinator's read log first;
+    // a showing that cannot be recorded shows no content (fail closed).
+    std::vector<const client::Outcome*> shown;
+    for (const auto& a : d.answers) {
+      if (a.read.ok()) shown.push_back(&*a.read);
+    }
+    if (Status logged = client::RecordShown(c, shown, "console: casuspagina", desk.clock()); !logged.ok()) {
+      spdlog::error("console: case {}: {} answer(s) not shown: the read log did not record the showing (code {})", id,
+                    shown.size(), static_cast<int>(logged.code()));
+      for (auto& a : d.answers) {
+        if (!a.read.ok()) continue;
+        a.read = logged;
+        a.not_shown = logged.message();
+      }
     }
     KP_ASSIGN_OR_RETURN(auto chain, c.store().Chain(id));
     for (const auto& e : chain) {
@@ -522,6 +541,12 @@ void AddAnswers(Desk& desk, const Page& page, const CaseData& d, int64_t now, mu
       row.set("bewaren_kort", mu::data(false));
     }
     if (!a.stored.handed_by.empty()) row.set("overgedragen_door", a.stored.handed_by);
+    if (!a.not_shown.empty()) {
+      row.set("ondertekend_door", a.stored.source);
+      row.set("niet_getoond", a.not_shown);
+      answers.push_back(row);
+      continue;
+    }
     if (!a.read.ok()) {
       // The sealed copy did not open or verify: the store was changed or damaged.
       row.set("ondertekend_door", a.stored.source);
