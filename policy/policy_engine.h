@@ -201,6 +201,11 @@ class Policy {
     // rule's `retention_days: dossier` takes; 0: none.
     int dossier_retention_days = 0;
     std::string dossier_basis;  // its citation
+    // The legal entity that is controller (AVG art. 4 punt 7) of what this
+    // partner processes, and its data protection officer's contact (art. 37):
+    // for the register of processing activities (`ketenpoort policy
+    // register`). Empty: not stated.
+    std::string controller, dpo;
   };
   struct Role {
     std::string id, name;
@@ -299,6 +304,10 @@ class Policy {
   Decision Decide(const Request& request) const;
 
   const std::string& id() const { return id_; }
+  // The `policy:` block's version, title and description ("" when absent).
+  const std::string& version() const { return version_; }
+  const std::string& title() const { return title_; }
+  const std::string& description() const { return description_; }
   const std::string& source_name() const { return source_name_; }
   const std::string& sha256_hex() const { return sha256_hex_; }
   const std::vector<Partner>& partners() const { return partners_; }
@@ -367,6 +376,7 @@ class Policy {
   void BuildIndex();
 
   std::string id_, source_name_, sha256_hex_;
+  std::string version_, title_, description_;
   std::vector<Partner> partners_;
   std::vector<Role> roles_;
   Acute acute_;

@@ -181,14 +181,15 @@ void PolicyCompiler::ReadMeta(const Node& node) {
   if (f->Has("id")) {
     if (auto v = Id(f->Get("id"), "policy id")) policy_->id_ = *v;
   }
-  for (const char* k : {"version", "title", "description"}) {
-    if (f->Has(k)) (void)Text(f->Get(k), k);
-  }
+  if (f->Has("version")) policy_->version_ = Text(f->Get("version"), "version").value_or("");
+  if (f->Has("title")) policy_->title_ = Text(f->Get("title"), "title").value_or("");
+  if (f->Has("description")) policy_->description_ = Text(f->Get("description"), "description").value_or("");
 }
 
 void PolicyCompiler::ReadPartners(const Node& node) {
   for (const Node& item : Items(node, "partners")) {
-    auto f = ReadMap(item, "a partner", {"id", "name", "dossier_retention_days", "dossier_basis"}, {"id"});
+    auto f = ReadMap(item, "a partner", {"id", "name", "dossier_retention_days", "dossier_basis", "controller", "dpo"},
+                     {"id"});
     if (!f || !f->Has("id")) continue;
     auto id = Id(f->Get("id"), "partner id");
     if (!id ||
@@ -197,6 +198,8 @@ void PolicyCompiler::ReadPartners(const Node& node) {
     }
     Policy::Partner p{*id, ""};
     if (f->Has("name")) p.name = Text(f->Get("name"), "name").value_or("");
+    if (f->Has("controller")) p.controller = Text(f->Get("controller"), "controller").value_or("");
+    if (f->Has("dpo")) p.dpo = Text(f->Get("dpo"), "dpo").value_or("");
     if (f->Has("dossier_retention_days")) {
       p.dossier_retention_days =
           Int(f->Get("dossier_retention_days"), "dossier_retention_days", 1, 36500).value_or(0);
