@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/audit/log_export.h"
+#include "core/audit/log_format.h"
 #include "gateway/gateway_core.h"
 
 namespace kp::gateway {
@@ -25,6 +26,16 @@ void GatewayCore::HandleAuditPull(const VerifiedMessage& m) {
     listings_.push_back({m.sender, m.connection, msg_id});
     return;
   }
+  if (pull.file() == audit::kRecordsFileName) {
+    // The retention sweep rewrites the records file (tombstones are
+    // shorter): offsets from a listing made before would mix two files.
+    auto listed = listed_at_rewrite_.find(m.sender);
+    if (listed != listed_at_rewrite_.end() && listed->second != audit_->rewrites()) {
+      return RefuseMessage(m, FailedPreconditionError(
+                                  "the retention sweep erased expired records after this pull began (the records "
+                                  "file was rewritten); pull the log again"));
+    }
+  }
   auto data = audit::ReadLogFileChunk(AuditDir(config_), pull.file(), pull.offset(), audit::kExportChunkBytes);
   if (!data.ok()) return RefuseMessage(m, data.status());
   v1::AuditChunk answer;
@@ -42,6 +53,7 @@ Outgoing GatewayCore::AuditListing(const ListingRequest& listing) {
   };
   auto checkpoint = audit_->Checkpoint();
   if (!checkpoint.ok()) return fail(checkpoint.status());
+  listed_at_rewrite_[listing.to] = audit_->rewrites();
   auto files = audit::ListLogFolder(AuditDir(config_));
   if (!files.ok()) return fail(files.status());
   v1::AuditChunk answer;

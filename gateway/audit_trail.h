@@ -50,6 +50,18 @@ class AuditTrail {
   // rebuilds its tree: how the gateway recovers from a full disk without a
   // restart. Unavailable while the disk still refuses.
   virtual Status Reopen() = 0;
+  // The retention sweep (gateway/retention.h): replaces the bodies of
+  // records whose retention ended at `now_ms` by tombstones (every proof
+  // stays valid) while the log keeps taking appends, and appends no record
+  // (the caller records the ERASURE in a unit). Thread-safe beside Stage,
+  // AppendStaged, SignHead and Checkpoint — but never beside Reopen.
+  // Unimplemented unless the trail says otherwise.
+  virtual Result<audit::EraseSummary> EraseExpiredBodies(int64_t /*now_ms*/) {
+    return UnimplementedError("this audit trail cannot erase expired records");
+  }
+  // How many times erasures rewrote the log's records file since it was
+  // opened: a privacy officer's pull listed before a rewrite must start again.
+  virtual uint64_t rewrites() const { return 0; }
 };
 
 }  // namespace kp::gateway

@@ -551,6 +551,45 @@ Status CaseStore::RemoveDeadline(const CaseDeadline& d) {
       .Text(d.case_id).Int(static_cast<int64_t>(d.kind)).Bind(d.key).Run();
 }
 
+// ---------------------------------------------------------------- retention
+
+Result<std::vector<CaseRecord>> CaseStore::PrunableCases(int64_t closed_before_ms, size_t limit) {
+  Stmt q(*database_,
+         "SELECT c.id, c.purpose, c.coordinator, c.phase, c.closed, c.opened_ms, c.closed_ms FROM cases c "
+         "WHERE c.closed = 1 AND c.closed_ms <= ? "
+         "AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.case_id = c.id) "
+         "AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.case_id = c.id) "
+         "AND NOT EXISTS (SELECT 1 FROM handover_parts h WHERE h.case_id = c.id) "
+         "AND NOT EXISTS (SELECT 1 FROM delivered d WHERE d.case_id = c.id) "
+         "AND NOT EXISTS (SELECT 1 FROM approval_waits a WHERE a.case_id = c.id) "
+         "AND NOT EXISTS (SELECT 1 FROM watches w WHERE w.case_id = c.id AND (w.ended_ms = 0 OR w.agent_told = 0)) "
+         "ORDER BY c.closed_ms, c.id LIMIT ?");
+  q.Int(closed_before_ms).Int(static_cast<int64_t>(limit));
+  std::vector<CaseRecord> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back({q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6), "", 0});
+  }
+}
+
+Result<CaseStore::PrunedRows> CaseStore::PruneCase(const std::string& case_id) {
+  KP_RETURN_IF_ERROR(Writable());
+  PrunedRows n;
+  auto remove = [&](const char* sql, uint64_t* count) -> Status {
+    KP_RETURN_IF_ERROR(Stmt(*database_, sql).Text(case_id).Run());
+    if (count != nullptr) *count = static_cast<uint64_t>(sqlite3_changes(database_->get()));
+    return OkStatus();
+  };
+  KP_RETURN_IF_ERROR(remove("DELETE FROM case_chain WHERE case_id = ?", &n.commands));
+  KP_RETURN_IF_ERROR(remove("DELETE FROM watches WHERE case_id = ?", &n.watches));
+  KP_RETURN_IF_ERROR(remove("DELETE FROM source_consents WHERE case_id = ?", &n.consents));
+  KP_RETURN_IF_ERROR(remove("DELETE FROM case_deadlines WHERE case_id = ?", &n.deadlines));
+  KP_RETURN_IF_ERROR(remove("DELETE FROM referrals WHERE case_id = ?", &n.referrals));
+  KP_RETURN_IF_ERROR(remove("DELETE FROM cases WHERE id = ?", nullptr));
+  return n;
+}
+
 Status CaseStore::SetCoordinator(const std::string& case_id, const std::string& coordinator) {
   KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "UPDATE cases SET coordinator = ? WHERE id = ?").Text(coordinator).Text(case_id).Run();

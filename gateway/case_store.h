@@ -287,6 +287,24 @@ class CaseStore {
                                    const std::string& subject_ref, const std::string& purpose);
   Status FillSourceConsents(const std::string& case_id, cases::CaseFacts* facts);
 
+  // Retention (gateway/retention.cc; docs/operations.md, "Retention").
+  // Closed cases whose closure is at or before `closed_before_ms` and that
+  // nothing needs any more: no request waiting for an agent or an answer,
+  // no message for the case held in an inbox, no handover part held, no
+  // handover memory (DeliveredRequest), no request held for approval, and
+  // no watch still active or ended without its agent told. At most `limit`,
+  // oldest closure first.
+  Result<std::vector<CaseRecord>> PrunableCases(int64_t closed_before_ms, size_t limit);
+  // What PruneCase removed, for its CASE_PRUNED record.
+  struct PrunedRows {
+    uint64_t commands = 0, watches = 0, consents = 0, deadlines = 0, referrals = 0;
+  };
+  // Removes a case and what was kept for it: its chain, its ended watches,
+  // the consents its sources recorded, deadlines left, the referral it was
+  // opened on. Its number is never given out again (the year's counter
+  // stays). Checks nothing: PrunableCases chose it in the same transaction.
+  Result<PrunedRows> PruneCase(const std::string& case_id);
+
   // The audit outbox: records staged in the same transaction as the change
   // they describe, until they are in the log (gateway/audit_trail.h).
   Status AddAuditOutbox(const audit::StagedRecord& record);

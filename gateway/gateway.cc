@@ -38,6 +38,7 @@ TransportPeers PeersOf(const Registry& registry) {
 Gateway::Gateway(const Clock& clock, const GatewayConfig& config) : clock_(clock), config_(config) {}
 
 Gateway::~Gateway() {
+  retention_.reset();  // waits for a running erasure, which uses the core's audit trail
   // Sockets before the ZAP handler, both before the context.
   router_.reset();
   zap_.reset();
@@ -72,6 +73,7 @@ Status Gateway::Init(GatewayParts parts) {
                                                    auto it = peers_.find(id);
                                                    return it == peers_.end() ? std::string() : it->second.routing_id;
                                                  }));
+  retention_ = std::make_unique<RetentionSweep>(config_.retention_sweep_interval_ms);
   replay_ = std::make_unique<ReplayGuard>(clock_, ReplayGuard::Options{.window_ms = config_.replay_window_ms});
   context_ = std::make_unique<TransportContext>();
   KP_ASSIGN_OR_RETURN(zap_, ZapHandler::Create(context_->get(), PeersOf(core_->registry())));
@@ -193,6 +195,15 @@ bool Gateway::TryRecoverAudit() {
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now().time_since_epoch()).count();
   if (now < next_audit_retry_ms_) return false;
+  // The retention sweep's erasure works on the log being reopened: done first.
+  if (retention_ != nullptr && retention_->erasing()) {
+    auto erased = retention_->TakeErasure(/*wait=*/true);
+    if (erased.has_value() && !erased->ok()) {
+      spdlog::warn("retention: erasing expired audit records failed: {}", erased->status().message());
+    } else if (erased.has_value() && (*erased)->erased != 0) {
+      unrecorded_erasure_ = **erased;  // its ERASURE record follows once the log is writable
+    }
+  }
   audit_backoff_ms_ = audit_backoff_ms_ == 0 ? 100 : std::min<int64_t>(audit_backoff_ms_ * 2, 5000);
   next_audit_retry_ms_ = now + audit_backoff_ms_;
   if (Status s = core_->ReopenAudit(); !s.ok()) {
@@ -277,6 +288,7 @@ Status Gateway::Step(int timeout_ms) {
 
 Status Gateway::Run() {
   while (!stop_) KP_RETURN_IF_ERROR(Step(200));
+  if (audit_ok_) RunRetention(clock_.NowMillis(), /*wait=*/true);  // an erasure under way is recorded
   // A last, empty unit leaves a clean state: acknowledged and sent copies
   // removed, the outbox emptied of what the log already holds.
   if (audit_ok_) RunUnit([] {});
@@ -357,6 +369,36 @@ void Gateway::OnPeerSeen(const std::string& participant_id, const std::string& r
 
 // ------------------------------------------------------------------ timers
 
+void Gateway::RunRetention(int64_t now, bool wait) {
+  // An erasure that finished gets its record (kept until a unit takes it).
+  if (auto erased = retention_->TakeErasure(wait); erased.has_value()) {
+    if (!erased->ok()) {
+      if (erased->status().code() != StatusCode::kUnimplemented) {
+        spdlog::warn("retention: erasing expired audit records failed: {}", erased->status().message());
+      }
+    } else if ((*erased)->erased != 0) {
+      unrecorded_erasure_ = **erased;
+    }
+  }
+  if (unrecorded_erasure_.has_value()) {
+    const audit::EraseSummary summary = *unrecorded_erasure_;
+    if (RunUnit([&] { core_->RecordErasure(summary); })) {
+      unrecorded_erasure_.reset();
+      spdlog::info("retention: {} expired audit record bodies erased (indexes {} to {}); proofs stay valid",
+                   summary.erased, summary.first_index, summary.last_index);
+    }
+  }
+  if (wait) return;
+  const bool sweep = retention_->Due(now);
+  if (sweep || more_to_prune_) {
+    size_t pruned = 0;
+    RunUnit([&] { pruned = core_->PruneClosedCases(now, kPruneCasesPerUnit); });
+    more_to_prune_ = pruned == kPruneCasesPerUnit;
+  }
+  if (sweep) retention_->StartErasure(core_->audit_trail(), now);
+}
+
+
 void Gateway::RunTimers() {
   if (!audit_ok_) (void)TryRecoverAudit();  // serves again by itself once the disk does
   const int64_t now = clock_.NowMillis();
@@ -382,6 +424,7 @@ void Gateway::RunTimers() {
       if (due) core_->Expire(now);
     });
   }
+  if (due && audit_ok_) RunRetention(now, /*wait=*/false);
   if (now - last_summary_ms_ >= kSummaryEveryMs) {
     const GatewayCore::Stats stats = core_->TakeStats();
     if (last_summary_ms_ != 0 && stats.any()) {

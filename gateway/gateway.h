@@ -37,6 +37,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,7 @@
 #include "core/base/status.h"
 #include "gateway/gateway_config.h"
 #include "gateway/gateway_core.h"
+#include "gateway/retention.h"
 #include "gateway/startup.h"
 
 namespace kp {
@@ -125,6 +127,9 @@ class Gateway {
   void Handle(const IncomingMessage& in);
   void OnPeerSeen(const std::string& participant_id, const std::string& routing_id);
   void RunTimers();
+  // The retention sweep (gateway/retention.h): starts it when it is due,
+  // records an erasure that finished (`wait`: waits for a running one).
+  void RunRetention(int64_t now_ms, bool wait);
   Status ReloadInUnit();
   // After an audit log failure: reopen it (with backoff) and catch up.
   bool TryRecoverAudit();
@@ -156,6 +161,9 @@ class Gateway {
   int64_t last_summary_ms_ = 0;
   int64_t last_timers_ms_ = 0;
   uint64_t heartbeat_sequence_ = 0;
+  std::unique_ptr<RetentionSweep> retention_;
+  bool more_to_prune_ = false;
+  std::optional<audit::EraseSummary> unrecorded_erasure_;  // erased, its ERASURE record not yet in the log
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_{false};
 };

@@ -27,6 +27,14 @@ Result<GatewayConfig> ParseGatewayConfig(const std::string& text, const std::str
                 "how long a fragment for an offline coordinator waits")
       .Duration("audit_retention", &c.audit_retention_ms, Need::kOptional,
                 "after this, erase-expired may erase a record's body")
+      .Table("retention",
+             config::KeyTable("retention")
+                 .Duration("sweep_interval", &c.retention_sweep_interval_ms, Need::kOptional,
+                           "how often the running gateway erases expired record bodies and prunes closed cases",
+                           1000)
+                 .Int("closed_case_days", &c.closed_case_days, 30, 3650, Need::kOptional,
+                      "days a closed case stays in cases.db after its closure, at the least"),
+             Need::kOptional, "the retention sweep (docs/operations.md, Retention)")
       .Duration("replay_window", &c.replay_window_ms, Need::kOptional, "the clock difference allowed")
       .Duration("heartbeat_interval", &c.heartbeat_interval_ms, Need::kOptional, "how often peers are pinged")
       .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional,

@@ -25,6 +25,14 @@ struct GatewayConfig {
   int64_t request_expiry_ms = 24LL * 3600 * 1000;   // store-and-forward limit
   int64_t inbox_expiry_ms = 7LL * 24 * 3600 * 1000;
   int64_t audit_retention_ms = 5LL * 365 * 24 * 3600 * 1000;  // then erase-expired may erase a record
+  // retention: (docs/operations.md, "Retention"). How often the running
+  // gateway erases expired record bodies and prunes closed cases.
+  int64_t retention_sweep_interval_ms = 3600LL * 1000;
+  // A closed case stays in cases.db at least this long after its closure
+  // (and until nothing of it is pending): a coordinator that was away learns
+  // of the closure, a request or answer sent again within the 30 days the
+  // gateway recognises one is answered with its state.
+  int64_t closed_case_days = 90;
   int64_t replay_window_ms = 300'000;
   int64_t heartbeat_interval_ms = 5'000;
   int64_t peer_timeout_ms = 15'000;

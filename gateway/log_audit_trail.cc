@@ -25,6 +25,7 @@ Status LogAuditTrail::Reopen() {
     // Keep the closed writer: every call on it fails until a reopen works.
     return UnavailableError("the audit log cannot be opened again yet: " + reopened.status().message());
   }
+  rewrites_before_ += writer_->rewrites();
   writer_ = std::move(reopened).value();
   return OkStatus();
 }

@@ -32,6 +32,10 @@ class LogAuditTrail final : public AuditTrail {
   Result<std::string> Checkpoint() override { return writer_->Checkpoint(); }
   Result<std::string> SignHead() override { return writer_->SignHead(); }
   Status Reopen() override;
+  Result<audit::EraseSummary> EraseExpiredBodies(int64_t now_ms) override {
+    return writer_->EraseExpiredBodies(now_ms);
+  }
+  uint64_t rewrites() const override { return rewrites_before_ + writer_->rewrites(); }
   audit::LogWriter& writer() { return *writer_; }
 
  private:
@@ -43,6 +47,7 @@ class LogAuditTrail final : public AuditTrail {
                                                               const std::string& origin,
                                                               audit::LogWriterOptions options);
   std::unique_ptr<audit::LogWriter> writer_;
+  uint64_t rewrites_before_ = 0;  // by writers Reopen replaced
   const Identity& signer_;
   const std::string dir_;
   const std::string origin_;

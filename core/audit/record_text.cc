@@ -221,6 +221,8 @@ std::string RecordDetail(const v1::AuditRecord& r) {
       return "privacy officer notified" +
              (r.source_partner().empty() ? std::string() : " of a disclosure by " + r.source_partner()) +
              (r.reason().empty() ? std::string() : "; " + r.reason());
+    case v1::AUDIT_EVENT_CASE_PRUNED:  // issue 17 §6: the gateway's retention sweep
+      return "case pruned from the gateway's case database" + (r.reason().empty() ? std::string() : "; " + r.reason());
     case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
     case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
     case v1::AUDIT_EVENT_REFERRAL_DECLINED:
