@@ -143,10 +143,12 @@ void RegisterAuditSubjectCommand(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--birth-date", a->birth_date, "The person's date of birth, YYYY-MM-DD (with --name)");
   cmd->add_option("--pseudonym-key", a->key_files,
                   "A region pseudonym key file you hold; repeat for every key (old keys find old records)")
-      ->required();
+      ->required()
+      ->allow_extra_args(false);
   cmd->add_option("--out", a->out, "HTML file to write (mode 0600)")->required();
   cmd->add_option("--log-key", a->log_keys,
-                  "LOGDIR=KEY: verify that log with this verifier key (text or file) instead of its own log.vkey");
+                  "LOGDIR=KEY: verify that log with this verifier key (text or file) instead of its own log.vkey")
+      ->allow_extra_args(false);
   cmd->add_option("--controller", a->controller, "The controller answering, for the draft's heading");
   cmd->add_option("logs", a->dirs, "Audit log folders: the gateway's log copy and any agents' logs")->required();
   cmd->callback([a, &ctx] {
