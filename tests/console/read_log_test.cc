@@ -1,0 +1,321 @@
+// The read log (NEN 7513, issue 17 §4): every showing of a fragment's
+// content — on the console's case page, by `ketenpoort request`, `inbox`
+// and `case show --content` — is one FRAGMENT_SHOWN record in the
+// coordinator's own log STORE/read-log before anything is shown; the folder
+// verifies with `ketenpoort audit verify`, a changed byte in it does not, it
+// holds no BSN, name or content; and a showing the log cannot record shows
+// nothing (fail closed). Over HTTP and the CLI in process, against a real
+// region: the gateway and the police's agent on loopback.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include "case/pseudonym.h"
+#include "cli/cli_context.h"
+#include "client/coordinator.h"
+#include "client/read_log.h"
+#include "core/audit/log_reader.h"
+#include "core/audit/log_verifier.h"
+#include "core/base/encoding.h"
+#include "tests/console/console_fixture.h"
+#include "tests/testing/region.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::console {
+namespace {
+
+namespace v1 = ketenpoort::v1;
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::Region;
+
+constexpr char kPurpose[] = "veiligheidstaxatie";
+constexpr char kCanaryName[] = "CANARY-NAAM-Inzage";
+constexpr int kWaitMs = 15000;
+
+struct CliRun {
+  int exit_code = 0;
+  std::string out, err;
+};
+
+// `ketenpoort ARGS...` in process: the coordinator's and the audit commands.
+CliRun RunCli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  cli::CliContext ctx{out, err};
+  CLI::App app{"ketenpoort"};
+  app.require_subcommand(1);
+  cli::RegisterCoordinatorCommands(app, ctx);
+  cli::RegisterAuditCommand(app, ctx);
+  std::vector<const char*> argv = {"ketenpoort"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
+  }
+  return {ctx.exit_code, out.str(), err.str()};
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteAll(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+class ReadLogTest : public ConsoleFixture {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(StartRegion(spdlog::level::debug));
+    ASSERT_OK(region_->StartAgent("politie"));
+    ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator(0));
+    ASSERT_OK_AND_ASSIGN(case_id_, OpenCaseWith(*c, kPurpose, kCanaryName, "politie"));
+    config_ = ConfigFile();
+  }
+
+  // The coordinator's client configuration as a file, for the CLI.
+  std::string ConfigFile() const {
+    const client::ClientConfig c = region_->CoordinatorConfig(0);
+    const std::string path = dir_.path() + "/client.yaml";
+    std::ofstream(path) << "gateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card
+                        << "\nidentity: " << c.identity << "\nenrolment_card: " << c.enrolment_card
+                        << "\nregistry: " << c.registry << "\nstore: " << c.store
+                        << "\npseudonym_key: " << c.pseudonym_key << "\n";
+    return path;
+  }
+
+  std::string ReadLogDir() const { return client::ReadLogDir(region_->CoordinatorConfig(0).store); }
+
+  // The read log's records, in order (none when it does not exist yet).
+  std::vector<v1::AuditRecord> Shown() const {
+    std::vector<v1::AuditRecord> out;
+    if (!fs::exists(ReadLogDir() + "/log.vkey")) return out;
+    auto reader = audit::LogReader::Open(ReadLogDir());
+    EXPECT_THAT(reader, testing::IsOk());
+    if (!reader.ok()) return out;
+    EXPECT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
+      out.push_back(e.record);
+      return OkStatus();
+    }));
+    return out;
+  }
+
+  // `ketenpoort request` for the police's incidents, answered.
+  std::string RequestByCli() {
+    CliRun asked = RunCli({"request", case_id_, "--config", config_, "--from", "politie", "--category",
+                           "politie-incidenten", "--purpose", kPurpose});
+    EXPECT_EQ(asked.exit_code, cli::kExitOk) << asked.err << asked.out;
+    EXPECT_THAT(asked.out, HasSubstr(std::string(":") + Region::kBsn)) << "the fragment's content is printed";
+    return asked.out;
+  }
+
+  // Every record of the read log is a FRAGMENT_SHOWN of this case by
+  // regisseur-01 about its victim, with the victim's keyed pseudonyms.
+  void ExpectWellFormed(const std::vector<v1::AuditRecord>& records) {
+    ASSERT_OK_AND_ASSIGN(std::string bsn, cases::CanonicalBsn(Region::kBsn));
+    const v1::SubjectPseudonym by_bsn =
+        cases::Pseudonym(region_->pseudonym_key(), v1::PSEUDONYM_BASIS_BSN, bsn);
+    for (const auto& r : records) {
+      EXPECT_EQ(r.event(), v1::AUDIT_EVENT_FRAGMENT_SHOWN);
+      EXPECT_EQ(r.actor().participant_id(), Region::kCoordinator);
+      EXPECT_EQ(r.actor().partner(), "veiligheidsteam");
+      EXPECT_FALSE(r.actor().role().empty());
+      EXPECT_EQ(r.case_id(), case_id_);
+      EXPECT_EQ(r.message_id().size(), 16u);
+      EXPECT_EQ(r.source_partner(), "politie");
+      EXPECT_EQ(r.purpose(), kPurpose);
+      ASSERT_EQ(r.categories_size(), 1);
+      EXPECT_EQ(r.categories(0).name(), "politie-incidenten");
+      EXPECT_GT(r.time_unix_millis(), 0);
+      EXPECT_GT(r.retention_until_unix_millis(), r.time_unix_millis());
+      ASSERT_EQ(r.subjects_size(), 1);
+      EXPECT_EQ(r.subjects(0).ref(), "S1");
+      bool found = false;
+      for (const auto& p : r.subjects(0).pseudonyms()) {
+        EXPECT_EQ(p.key_id(), Region::kPseudonymKeyId);
+        if (p.basis() == v1::PSEUDONYM_BASIS_BSN) found = p.value() == by_bsn.value();
+      }
+      EXPECT_TRUE(found) << "the victim's BSN pseudonym, as a privacy officer computes it";
+    }
+  }
+
+  // No BSN, name or date of birth in the read log's files, nor in the log.
+  void ExpectNoPersonalData() {
+    const std::string bytes = testing::AllBytesUnder(ReadLogDir());
+    for (const std::string& canary : {std::string(Region::kBsn), std::string(kCanaryName), std::string("1990-01-01")}) {
+      EXPECT_THAT(bytes, Not(HasSubstr(canary))) << canary << " in the read log";
+      EXPECT_THAT(sink_->Text(), Not(HasSubstr(canary))) << canary << " in the log";
+    }
+  }
+
+  std::string case_id_;
+  std::string config_;
+};
+
+// The CLI: `request` and `case show --content` each add one record (a
+// `case show` without content adds none), `inbox` one per answer shown; the
+// folder verifies with `ketenpoort audit verify`.
+TEST_F(ReadLogTest, EveryCliShowingIsRecordedAndTheFolderVerifies) {
+  EXPECT_TRUE(Shown().empty());
+  RequestByCli();
+  auto records = Shown();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].reason(), "cli: ketenpoort request");
+
+  CliRun plain = RunCli({"case", "show", case_id_, "--config", config_});
+  EXPECT_EQ(plain.exit_code, cli::kExitOk) << plain.err;
+  EXPECT_THAT(plain.out, Not(HasSubstr(std::string(":") + Region::kBsn)));
+  EXPECT_EQ(Shown().size(), 1u) << "no content shown, nothing recorded";
+
+  CliRun content = RunCli({"case", "show", case_id_, "--config", config_, "--content"});
+  EXPECT_EQ(content.exit_code, cli::kExitOk) << content.err;
+  EXPECT_THAT(content.out, HasSubstr(std::string(":") + Region::kBsn));
+  records = Shown();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].reason(), "cli: ketenpoort case show --content");
+  EXPECT_EQ(records[1].message_id(), records[0].message_id()) << "the same fragment shown again";
+
+  // Asked without waiting, fetched by `inbox`.
+  CliRun sent = RunCli({"request", case_id_, "--config", config_, "--from", "politie", "--category",
+                        "politie-incidenten", "--purpose", kPurpose, "--wait", "0"});
+  ASSERT_EQ(sent.exit_code, cli::kExitOk) << sent.err;
+  const std::string request_id = sent.out.substr(0, 32);
+  EXPECT_EQ(Shown().size(), 2u) << "nothing shown yet";
+  bool fetched = false;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+       !fetched && std::chrono::steady_clock::now() < deadline;) {
+    CliRun inbox = RunCli({"inbox", "--config", config_});
+    EXPECT_EQ(inbox.exit_code, cli::kExitOk) << inbox.err;
+    fetched = inbox.out.find(request_id) != std::string::npos;
+    if (!fetched) std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the agent answers meanwhile
+  }
+  ASSERT_TRUE(fetched) << "the answer came to the inbox";
+  records = Shown();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[2].reason(), "cli: ketenpoort inbox");
+  EXPECT_EQ(HexEncode(records[2].message_id()), request_id);
+  ExpectWellFormed(records);
+
+  CliRun verified = RunCli({"audit", "verify", ReadLogDir()});
+  EXPECT_EQ(verified.exit_code, cli::kExitOk) << verified.err;
+  EXPECT_THAT(verified.out, HasSubstr("OK"));
+  EXPECT_THAT(verified.out, HasSubstr("ketenpoort.veiligheidsteam/read-log/regisseur-01"));
+  EXPECT_THAT(verified.out, HasSubstr("records:     3"));
+  ExpectNoPersonalData();
+}
+
+// The console's case page: one record per answer each time it is shown.
+TEST_F(ReadLogTest, TheCasePageRecordsEachShowing) {
+  RequestByCli();
+  ASSERT_EQ(Shown().size(), 1u);
+  ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator(0));
+  ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(c)));
+  const std::string page = GetPage("/casus/" + case_id_);
+  EXPECT_THAT(page, HasSubstr(std::string(":") + Region::kBsn)) << "the content is on the page";
+  auto records = Shown();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].reason(), "console: casuspagina");
+  EXPECT_EQ(records[1].message_id(), records[0].message_id());
+  GetPage("/casus/" + case_id_);
+  EXPECT_EQ(Shown().size(), 3u) << "shown again, recorded again";
+  GetPage("/");
+  EXPECT_EQ(Shown().size(), 3u) << "the case list shows no content";
+  ExpectWellFormed(Shown());
+
+  // The CLI while the console runs: they share the folder.
+  CliRun content = RunCli({"case", "show", case_id_, "--config", config_, "--content"});
+  EXPECT_EQ(content.exit_code, cli::kExitOk) << content.err;
+  EXPECT_EQ(Shown().size(), 4u);
+  EXPECT_TRUE(audit::VerifyLog(ReadLogDir(), {}).status.ok());
+  ExpectNoPersonalData();
+}
+
+// A changed byte anywhere in the records, or a cut, and the folder no
+// longer verifies; `ketenpoort audit verify` says so with exit code 5.
+TEST_F(ReadLogTest, AChangedOrCutReadLogDoesNotVerify) {
+  RequestByCli();
+  ASSERT_EQ(RunCli({"case", "show", case_id_, "--config", config_, "--content"}).exit_code, cli::kExitOk);
+  const std::string copy = dir_.path() + "/read-log-copy";
+  fs::copy(ReadLogDir(), copy, fs::copy_options::recursive);
+  ASSERT_TRUE(audit::VerifyLog(copy, {}).status.ok()) << "a copy of the folder verifies";
+  // The key the privacy officer pins: the coordinator's own, from its card.
+  audit::VerifyOptions pinned;
+  ASSERT_OK_AND_ASSIGN(pinned.key, audit::MakeVerifierKey(client::ReadLogOrigin(region_->identity(Region::kCoordinator)),
+                                                         region_->identity(Region::kCoordinator).signing().public_key));
+  ASSERT_TRUE(audit::VerifyLog(copy, pinned).status.ok());
+
+  const std::string records = copy + "/records";
+  ASSERT_TRUE(fs::exists(records)) << "the records file's name";
+  const std::string good = ReadAll(records);
+  ASSERT_GT(good.size(), 16u);
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] = static_cast<char>(bad[i] ^ 0x01);
+    WriteAll(records, bad);
+    EXPECT_FALSE(audit::VerifyLog(copy, pinned).status.ok()) << "bit flipped at byte " << i;
+  }
+  // Cuts: every fourth length and the last few (the records file's frames
+  // are tested at every length by the log's own tests, tests/audit).
+  for (size_t n = 0; n < good.size(); n += (n + 8 >= good.size() ? 1 : 4)) {
+    WriteAll(records, good.substr(0, n));
+    EXPECT_FALSE(audit::VerifyLog(copy, pinned).status.ok()) << "cut at " << n;
+  }
+  std::string bad = good;
+  bad[good.size() / 2] = static_cast<char>(bad[good.size() / 2] ^ 0x80);
+  WriteAll(records, bad);
+  CliRun verified = RunCli({"audit", "verify", copy});
+  EXPECT_EQ(verified.exit_code, cli::kExitVerification) << verified.out;
+  EXPECT_THAT(verified.err, HasSubstr("does not verify"));
+  WriteAll(records, good);
+  EXPECT_TRUE(audit::VerifyLog(copy, pinned).status.ok());
+}
+
+// A showing the read log cannot record (here: its folder was made with
+// another key) shows nothing: the CLI prints no content and fails, the
+// case page says why instead of the content.
+TEST_F(ReadLogTest, NothingIsShownWhenTheReadLogCannotRecord) {
+  RequestByCli();
+  ASSERT_EQ(Shown().size(), 1u);
+  const std::string vkey = ReadLogDir() + "/log.vkey";
+  const std::string genuine = ReadAll(vkey);
+  WriteAll(vkey, "ketenpoort.elders/read-log/iemand+01020304+AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=\n");
+
+  CliRun content = RunCli({"case", "show", case_id_, "--config", config_, "--content"});
+  EXPECT_NE(content.exit_code, cli::kExitOk);
+  EXPECT_THAT(content.out, Not(HasSubstr(std::string(":") + Region::kBsn))) << "no content without a record";
+  EXPECT_THAT(content.err, HasSubstr("not shown: the read log"));
+
+  CliRun asked = RunCli({"request", case_id_, "--config", config_, "--from", "politie", "--category",
+                         "politie-incidenten", "--purpose", kPurpose});
+  EXPECT_NE(asked.exit_code, cli::kExitOk);
+  EXPECT_THAT(asked.out, Not(HasSubstr(std::string(":") + Region::kBsn)));
+  EXPECT_THAT(asked.err, HasSubstr("the answer is kept in your store"));
+
+  ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator(0));
+  ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(c)));
+  const std::string page = GetPage("/casus/" + case_id_);
+  EXPECT_THAT(page, Not(HasSubstr(std::string(":") + Region::kBsn)));
+  EXPECT_THAT(page, HasSubstr("De inhoud wordt niet getoond"));
+
+  WriteAll(vkey, genuine);
+  EXPECT_THAT(GetPage("/casus/" + case_id_), HasSubstr(std::string(":") + Region::kBsn)) << "shown once recorded";
+  EXPECT_EQ(Shown().size(), 3u) << "the page's two answers; the showings that failed left no record";
+  ExpectNoPersonalData();
+}
+
+}  // namespace
+}  // namespace kp::console
