@@ -13,6 +13,7 @@
 
 #include "agent/connectors/command_connector.h"
 #include "case/decision.h"
+#include "case/pseudonym.h"
 #include "case/policy_category.h"
 #include "case/push.h"
 #include "core/base/encoding.h"
@@ -219,10 +220,11 @@ Outcome Receiver::Handle(const VerifiedEnvelope& outer, std::string_view raw) {
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_RECEIVED);
   rec.set_case_id(p.push.case_id());
   rec.set_message_id(p.id);
+  cases::CopySubjects(p.push.subjects(), &rec);  // refs and pseudonyms as the coordinator signed them
   rec.set_source_partner(p.coordinator_entry->card.partner);
   rec.set_purpose(p.push.purpose());
   rec.set_phase(p.facts.phase);
-  cases::ToAudit(p.decision, &rec);
+  cases::ToAudit(*policy_, p.decision, &rec);
   for (const auto& c : p.push.categories()) cases::AddPolicyCategory(*policy_, c, &rec);
   rec.mutable_payload()->set_ciphertext_bytes(p.push.sealed_content().size());
   rec.mutable_payload()->set_ciphertext_sha256(Sha256String(p.push.sealed_content()));
@@ -406,6 +408,7 @@ Outcome Receiver::Refuse(const Push& p, const Status& why) {
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_REFUSED);
   rec.set_case_id(p.push.case_id());
   rec.set_message_id(p.id);
+  cases::CopySubjects(p.push.subjects(), &rec);
   if (p.coordinator_entry != nullptr) rec.set_source_partner(p.coordinator_entry->card.partner);
   for (const auto& c : p.push.categories()) rec.add_categories()->set_name(c);
   rec.set_reason("push refused by the agent: " + why.ToString());

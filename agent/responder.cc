@@ -15,6 +15,7 @@
 
 #include "case/consent.h"
 #include "case/decision.h"
+#include "case/pseudonym.h"
 #include "case/policy_category.h"
 #include "case/subject_role.h"
 #include "core/base/encoding.h"
@@ -254,10 +255,11 @@ Outcome Responder::Disclose(Answer* answer_in, int64_t keep_until_ms) {
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_DELIVERED);
   rec.set_case_id(answer.request.case_id());
   rec.set_message_id(answer.request_id);
+  cases::CopySubjects(answer.request.subjects(), &rec);  // refs and pseudonyms as the coordinator signed them
   rec.set_recipient_partner(answer.coordinator_entry->card.partner);
   rec.set_purpose(answer.request.purpose());
   rec.set_phase(answer.facts.phase);
-  cases::ToAudit(answer.decision, &rec);
+  cases::ToAudit(*policy_, answer.decision, &rec);
   // What this agent disclosed: the narrower of its own and the gateway's
   // obligations (Check).
   auto* ob = rec.mutable_decision()->mutable_obligations();
@@ -487,6 +489,7 @@ Outcome Responder::Refuse(const std::string& request_id, Answer* answer, const S
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_REFUSED);
   rec.set_case_id(case_id);
   rec.set_message_id(request_id);
+  cases::CopySubjects(answer->request.subjects(), &rec);
   rec.set_purpose(answer->request.purpose());
   if (answer->coordinator_entry != nullptr)
     rec.set_recipient_partner(answer->coordinator_entry->card.partner);
@@ -709,6 +712,22 @@ void Responder::DropKept(const std::string& request_id, const std::string& case_
   r.set_reason("answer not delivered to the coordinator: " + why);
   AppendAsync(std::move(r));
   spdlog::warn("the answer to request {} was not delivered: {}", IdHex(request_id), why);
+}
+
+void SubjectsOfAuthorisation(const std::string& authorisation, v1::AuditRecord* rec, const std::string& only_ref) {
+  v1::Authorisation auth;
+  v1::Envelope env;
+  v1::FragmentRequest req;
+  if (!auth.ParseFromString(authorisation) || !env.ParseFromString(auth.request_envelope()) ||
+      !req.ParseFromString(env.body())) {
+    return;
+  }
+  if (only_ref.empty()) return cases::CopySubjects(req.subjects(), rec);
+  google::protobuf::RepeatedPtrField<v1::SubjectRef> one;
+  for (const auto& s : req.subjects()) {
+    if (s.ref() == only_ref) *one.Add() = s;
+  }
+  cases::CopySubjects(one, rec);
 }
 
 void Responder::AppendAsync(v1::AuditRecord record) {

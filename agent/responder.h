@@ -256,6 +256,13 @@ class Responder {
   uint64_t refused_count_ = 0;
 };
 
+// Copies into `rec` the subjects (refs and keyed pseudonyms, as the
+// coordinator signed them) of the request that a kept Authorisation carries;
+// with `only_ref`, that subject alone (AuditRecord.subjects; AVG art. 15).
+// Nothing when it does not parse. The agent holds no pseudonym key.
+void SubjectsOfAuthorisation(const std::string& authorisation, ketenpoort::v1::AuditRecord* rec,
+                             const std::string& only_ref = "");
+
 }  // namespace kp::agent
 
 #endif  // KETENPOORT_AGENT_RESPONDER_H_

@@ -4,6 +4,7 @@
 
 #include "agent/responder.h"
 #include "case/decision.h"
+#include "case/pseudonym.h"
 #include "case/subject_role.h"
 #include "core/base/clock.h"
 #include "core/base/encoding.h"
@@ -49,6 +50,7 @@ Outcome Responder::HoldForApproval(const v1::Authorisation& auth, const ToHold& 
     v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_REFUSED);
     rec.set_case_id(held.request.case_id());
     rec.set_message_id(request_id);
+    cases::CopySubjects(held.request.subjects(), &rec);
     rec.set_reason("refused by the agent: " + why.ToString());
     AppendAsync(std::move(rec));
     ++refused_count_;
@@ -80,11 +82,12 @@ Outcome Responder::HoldForApproval(const v1::Authorisation& auth, const ToHold& 
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_APPROVAL_PENDING);
   rec.set_case_id(a.case_id);
   rec.set_message_id(request_id);
+  cases::CopySubjects(held.request.subjects(), &rec);
   rec.set_recipient_partner(a.recipient_partner);
   rec.set_purpose(a.purpose);
   rec.set_phase(a.phase);
   for (const auto& c : a.categories) rec.add_categories()->set_name(c);
-  cases::ToAudit(held.decision, &rec);
+  cases::ToAudit(*policy_, held.decision, &rec);
   rec.set_reason("held for the approval of a professional at " + me_.partner() + " until " +
                  FormatRfc3339Millis(a.decide_by_ms));
   AppendAsync(std::move(rec));
@@ -167,6 +170,7 @@ std::vector<std::string> Responder::ActOnApprovals() {
     v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_UNSPECIFIED);
     rec.set_case_id(a.case_id);
     rec.set_message_id(a.request_id);
+    SubjectsOfAuthorisation(a.authorisation, &rec);
     rec.set_recipient_partner(a.recipient_partner);
     rec.set_purpose(a.purpose);
     rec.set_phase(a.phase);

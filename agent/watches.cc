@@ -10,6 +10,7 @@
 
 #include "agent/responder.h"
 #include "case/policy_category.h"
+#include "case/pseudonym.h"
 #include "case/subject_role.h"
 #include "core/base/encoding.h"
 #include "core/crypto/secret_bytes.h"
@@ -182,6 +183,7 @@ Outcome Responder::StartWatch(const v1::Authorisation& auth, const std::string& 
     v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_WATCH_STARTED);
     rec.set_case_id(w.case_id);
     rec.set_message_id(watch_id);
+    cases::CopySubjects(request.subjects(), &rec);
     rec.set_recipient_partner(recipient_partner);
     rec.set_purpose(request.purpose());
     for (const auto& c : w.categories) cases::AddPolicyCategory(*policy_, c, &rec);
@@ -335,6 +337,7 @@ std::vector<std::string> Responder::LookForChanges() {
         v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_SIGNAL);
         rec.set_case_id(w.case_id);
         rec.set_message_id(w.watch_id);
+        SubjectsOfAuthorisation(w.authorisation, &rec, subject.ref());
         cases::AddPolicyCategory(*policy_, category, &rec);
         rec.set_reason("subject " + subject.ref() + " changed");
         AppendAsync(std::move(rec));

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/base/clock.h"
+#include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/identity/participant.h"
 #include "core/identity/secret_file.h"
@@ -19,6 +20,28 @@ namespace {
 constexpr char kDomain[] = "ketenpoort-subject-pseudonym-v1";
 constexpr char kMagic[] = "kind: ketenpoort-pseudonym-key";
 constexpr size_t kMaxKeyFileBytes = 4096;
+constexpr char kCheckDomain[] = "ketenpoort-pseudonym-key-check-v1";
+
+// The key file's check value: HMAC-SHA256 under the key of the domain, the
+// id and the created line as written, first 8 bytes in hex. A file damaged
+// in its id, created time, key or check does not load (a flipped bit in the
+// key's base64 would otherwise give another key under the same id, and
+// pseudonyms no lookup finds).
+std::string KeyCheck(const SecretBytes& key, std::string_view id, std::string_view created) {
+  std::string msg(kCheckDomain, sizeof(kCheckDomain));  // with its 0x00
+  msg.append(id);
+  msg.push_back('\0');
+  msg.append(created);
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, key.data(), key.size());
+  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
+  crypto_auth_hmacsha256_final(&st, mac);
+  sodium_memzero(&st, sizeof(st));
+  std::string out = HexEncode(std::string_view(reinterpret_cast<const char*>(mac), 8));
+  sodium_memzero(mac, sizeof(mac));
+  return out;
+}
 
 Status Damaged(const std::string& path, const std::string& why) {
   return InvalidArgumentError("pseudonym key file " + path + " is not usable: " + why +
@@ -60,11 +83,12 @@ Status WritePseudonymKeyFile(const PseudonymKey& key, const std::string& path) {
   const std::string head = std::string("# Ketenpoort region pseudonym key (AVG art. 15 lookups). Secret: mode 0600;\n"
                                        "# held by coordinators' clients and privacy officers only, never the gateway.\n") +
                            kMagic + "\nid: " + key.id + "\ncreated: " + FormatRfc3339Millis(key.created_ms) + "\nkey: ";
+  const std::string tail = "\ncheck: " + PseudonymKeyCheck(key) + "\n";
   SecretBytes b64 = key.key.ToBase64();
-  SecretBytes text(head.size() + b64.size() + 1);
+  SecretBytes text(head.size() + b64.size() + tail.size());
   std::memcpy(text.mutable_data(), head.data(), head.size());
   std::memcpy(text.mutable_data() + head.size(), b64.data(), b64.size());
-  text.mutable_data()[text.size() - 1] = '\n';
+  std::memcpy(text.mutable_data() + head.size() + b64.size(), tail.data(), tail.size());
   return WriteFileDurable(path, text.view(), 0600, WriteMode::kCreateExclusive);
 }
 
@@ -84,7 +108,14 @@ Result<PseudonymKey> LoadPseudonymKeyFile(const std::string& path) {
   auto key = SecretBytes::FromBase64(Field(text, "key"), kPseudonymKeyBytes);
   if (!key.ok()) return Damaged(path, "its key is not 32 bytes of base64");
   k.key = std::move(*key);
+  std::string_view check = Field(text, "check");
+  if (check.empty()) return Damaged(path, "it has no check line (cut short?)");
+  if (check != KeyCheck(k.key, k.id, created)) return Damaged(path, "its check value does not match its id and key");
   return k;
+}
+
+std::string PseudonymKeyCheck(const PseudonymKey& key) {
+  return KeyCheck(key.key, key.id, FormatRfc3339Millis(key.created_ms));
 }
 
 Result<std::string> CanonicalBsn(std::string_view bsn) {
@@ -177,11 +208,18 @@ void AddPseudonyms(const PseudonymKey& key, const std::vector<v1::Subject>& subj
 }
 
 void CopySubjects(const google::protobuf::RepeatedPtrField<v1::SubjectRef>& refs, v1::AuditRecord* record) {
+  // Copied, never checked (no key here) — but only what has a pseudonym's
+  // shape, a few per subject: a sender's junk does not grow the log.
+  constexpr int kMaxPerSubject = 4;
   record->clear_subjects();
   for (const auto& ref : refs) {
     v1::AuditSubject* s = record->add_subjects();
-    s->set_ref(ref.ref());
-    *s->mutable_pseudonyms() = ref.pseudonyms();
+    s->set_ref(ref.ref().size() <= 16 ? ref.ref() : std::string());
+    for (const auto& p : ref.pseudonyms()) {
+      const bool shaped = p.value().size() == kPseudonymBytes && ValidateParticipantId(p.key_id(), "").ok() &&
+                          (p.basis() == v1::PSEUDONYM_BASIS_BSN || p.basis() == v1::PSEUDONYM_BASIS_NAME_AND_BIRTH_DATE);
+      if (shaped && s->pseudonyms_size() < kMaxPerSubject) *s->add_pseudonyms() = p;
+    }
   }
 }
 

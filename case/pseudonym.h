@@ -48,7 +48,14 @@ Status WritePseudonymKeyFile(const PseudonymKey& key, const std::string& path);
 
 // Reads a key file: refuses one that group or others can read, a damaged
 // one, or one that is not a pseudonym key, with a message that says which.
+// The file's last line, "check: <16 hex>", is PseudonymKeyCheck: a file
+// whose id, created time, key or check was damaged does not load.
 Result<PseudonymKey> LoadPseudonymKeyFile(const std::string& path);
+
+// The key's check value (8 bytes of an HMAC under the key over its id and
+// creation time, in hex): in the key file, and what `ketenpoort
+// pseudonym-key show` prints so holders can compare keys without showing them.
+std::string PseudonymKeyCheck(const PseudonymKey& key);
 
 // The canonical texts (see above). InvalidArgument for a BSN that is not
 // 8 or 9 digits (spaces and dots allowed) or fails the elfproef, or a date

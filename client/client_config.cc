@@ -33,7 +33,9 @@ Result<ClientConfig> ParseClientConfig(const std::string& text, const std::strin
       .Path("store", &c.store, Need::kRequired, "the folder of my local store (made 0700)")
       .Duration("timeout", &c.timeout_ms, Need::kOptional, "how long to wait for the gateway's answer")
       .Path("policy", &c.policy, Need::kOptional,
-            "the region's policy file, as the gateway has it (needed by `ketenpoort console`)");
+            "the region's policy file, as the gateway has it (needed by `ketenpoort console`)")
+      .Path("pseudonym_key", &c.pseudonym_key, Need::kOptional,
+            "the region's pseudonym key file (mode 0600; required for a coordinator)");
   if (auto root = config::ParseYaml(text, problems)) (void)table.Read(*root, reader);
   KP_RETURN_IF_ERROR(problems.TakeStatus("the client configuration"));
   return c;

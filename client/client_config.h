@@ -24,6 +24,11 @@ struct ClientConfig {
   // (`ketenpoort console`) shows with it what may be asked and why. The
   // gateway and the agents decide; the client never does. Empty: not given.
   std::string policy;
+  // The region's pseudonym key file (case/pseudonym.h; docs/operations.md,
+  // "The region's pseudonym key"): the client fills every subject's keyed
+  // pseudonyms with it. Required to open a coordinator's client; a privacy
+  // officer's configuration may name it too. Empty: not given.
+  std::string pseudonym_key;
 };
 
 // Parses YAML `text`; relative paths are resolved against the folder of

@@ -74,6 +74,15 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
                                  std::string(ParticipantKindName(me.kind())) + ", not of a coordinator");
   }
   c->me_ = std::make_unique<Identity>(std::move(me));
+  // Every subject this client names goes with its keyed pseudonyms (AVG
+  // art. 15 lookups by the privacy officer): no coordinator without the key.
+  if (config.pseudonym_key.empty()) {
+    return FailedPreconditionError(
+        "the client configuration names no pseudonym_key: a coordinator needs the region's pseudonym key file "
+        "(from the enrolment office; docs/operations.md, \"The region's pseudonym key\")");
+  }
+  KP_ASSIGN_OR_RETURN(cases::PseudonymKey pseudonym_key, cases::LoadPseudonymKeyFile(config.pseudonym_key));
+  c->pseudonym_key_ = std::make_unique<cases::PseudonymKey>(std::move(pseudonym_key));
   KP_ASSIGN_OR_RETURN(PublicCard gateway, PublicCard::LoadFile(config.gateway_card));
   if (gateway.kind != ParticipantKind::kGateway) {
     return InvalidArgumentError("the pinned gateway card " + config.gateway_card + " is not a gateway card");
@@ -305,6 +314,7 @@ Status Coordinator::Commit(std::vector<v1::Subject>& subjects,
     ref->set_ref(s.ref());
     ref->set_role(s.role());
     ref->set_commitment(commitment);
+    for (auto& p : cases::SubjectPseudonyms(*pseudonym_key_, s)) *ref->add_pseudonyms() = std::move(p);
   }
   return OkStatus();
 }
@@ -409,6 +419,7 @@ Result<v1::CaseResult> Coordinator::AddSubject(const std::string& case_id, v1::S
   ref->set_ref(subject.ref());
   ref->set_role(subject.role());
   ref->set_commitment(*commitment);
+  for (auto& p : cases::SubjectPseudonyms(*pseudonym_key_, subject)) *ref->add_pseudonyms() = std::move(p);
   auto r = ChangeCase(cmd, [&] { return store_->PutSubject(case_id, subject); });
   if (r.ok() && assigned_ref != nullptr) *assigned_ref = subject.ref();
   WipeSubject(&subject);
@@ -510,6 +521,7 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
     auto* ref = req.add_subjects();
     ref->set_ref(s.ref());
     ref->set_role(s.role());
+    for (auto& p : cases::SubjectPseudonyms(*pseudonym_key_, s)) *ref->add_pseudonyms() = std::move(p);
   }
   for (const auto& want : spec.subject_refs) {
     auto found = std::find_if(all.begin(), all.end(), [&](const v1::Subject& s) { return s.ref() == want; });

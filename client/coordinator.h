@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "case/case_facts.h"
+#include "case/pseudonym.h"
 #include "client/client_config.h"
 #include "client/coordinator_store.h"
 #include "core/base/clock.h"
@@ -322,6 +323,10 @@ class Coordinator {
   const Identity& identity() const { return *me_; }
   const ClientConfig& config() const { return config_; }
   const Registry& registry() const { return *registry_; }
+  // The region's pseudonym key this client writes under (config
+  // pseudonym_key): every SubjectRef it signs carries the subject's keyed
+  // pseudonyms (case/pseudonym.h).
+  const cases::PseudonymKey& pseudonym_key() const { return *pseudonym_key_; }
 
  private:
   Coordinator(ClientConfig config, const Clock& clock);
@@ -407,6 +412,7 @@ class Coordinator {
   StaticKeyResolver keys_;
   std::unique_ptr<EnvelopeSigner> signer_;
   std::unique_ptr<CoordinatorStore> store_;
+  std::unique_ptr<cases::PseudonymKey> pseudonym_key_;
   std::unique_ptr<TransportContext> context_;
   std::unique_ptr<DealerClient> dealer_;
   size_t received_ = 0;  // messages received, verified or not

@@ -378,6 +378,8 @@ Result<v1::CaseResult> Coordinator::AcceptReferral(const std::string& referral_i
   v1::CaseCommand cmd;
   cmd.mutable_open()->set_purpose(r->body.purpose());
   *cmd.mutable_open()->mutable_subjects() = r->body.subjects();
+  // Under this client's key (the referrer's pseudonyms, if any, replaced).
+  cases::AddPseudonyms(*pseudonym_key_, subjects, cmd.mutable_open()->mutable_subjects());
   cmd.mutable_open()->set_referral(r->envelope);
   std::string referrer_partner;
   if (auto e = registry_->Find(r->sender); e.ok()) referrer_partner = (*e)->card.partner;

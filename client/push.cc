@@ -152,6 +152,7 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
     auto* ref = push.add_subjects();
     ref->set_ref(found->ref());
     ref->set_role(found->role());
+    for (auto& p : cases::SubjectPseudonyms(*pseudonym_key_, *found)) *ref->add_pseudonyms() = std::move(p);
   }
   const std::string push_id = NewMessageId();
   const int64_t now = clock_.NowMillis();

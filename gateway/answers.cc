@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "case/decision.h"
+#include "case/policy_category.h"
 #include "core/crypto/sha256.h"
 #include "gateway/gateway_core.h"
 #include "gateway/gateway_core_internal.h"
@@ -17,6 +19,36 @@ using internal::IdHex;
 namespace {
 constexpr int64_t kDayMs = 24LL * 3600 * 1000;
 }  // namespace
+
+namespace internal {
+
+void DisclosureOfStored(const policy::Policy& policy, const std::string& stored, v1::AuditRecord* rec) {
+  v1::Envelope env;
+  const v1::Decision* decision = nullptr;
+  v1::Authorisation auth;
+  v1::PushAuthorisation pa;
+  if (IsPushAuthorisation(stored)) {
+    v1::FragmentPush push;
+    if (!pa.ParseFromString(stored) || !env.ParseFromString(pa.push_envelope()) || !push.ParseFromString(env.body())) {
+      return;
+    }
+    rec->set_purpose(push.purpose());
+    rec->set_phase(pa.case_phase());
+    decision = &pa.decision();
+  } else {
+    v1::FragmentRequest req;
+    if (!auth.ParseFromString(stored) || !env.ParseFromString(auth.request_envelope()) ||
+        !req.ParseFromString(env.body())) {
+      return;
+    }
+    rec->set_purpose(req.purpose());
+    rec->set_phase(auth.case_phase());
+    decision = &auth.decision();
+  }
+  cases::WireToAudit(policy, *decision, rec);
+}
+
+}  // namespace internal
 
 void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   const std::string& sender = m.sender;
@@ -64,6 +96,7 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
     return refuse(InvalidArgumentError("this id is a push's: a push is answered with push-received, not a delivery"));
   }
   rec.set_case_id(r.case_id);
+  internal::SubjectsOfStored(r.authorisation, &rec);
   rec.set_source_partner(r.source_partner);
   if (me->card.partner != r.source_partner) {
     return refuse(PermissionDeniedError("this request was authorised for partner " + r.source_partner));
@@ -73,8 +106,11 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
     if (std::find(r.categories.begin(), r.categories.end(), cat) == r.categories.end()) {
       return refuse(PermissionDeniedError("category '" + cat + "' was not authorised for this request"));
     }
-    rec.add_categories()->set_name(cat);
+    cases::AddPolicyCategory(*policy_, cat, &rec);
   }
+  // Purpose, phase, legal basis, rules, policy version and obligations as
+  // decided: every disclosure row of the report is complete on its own.
+  internal::DisclosureOfStored(*policy_, r.authorisation, &rec);
   if (d.sealed_content().empty()) return refuse(InvalidArgumentError("the delivery holds no sealed content"));
   const RegistryEntry* coord = Enrolled(r.coordinator);
   if (coord != nullptr) rec.set_recipient_partner(coord->card.partner);
@@ -142,6 +178,7 @@ void GatewayCore::HandleAgentRefusal(const VerifiedMessage& m) {
   const StoredRequest& r = **pending;
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_REFUSED, sender);
   rec.set_case_id(r.case_id);
+  internal::SubjectsOfStored(r.authorisation, &rec);
   rec.set_message_id(request_id);
   rec.set_source_partner(r.source_partner);
   rec.set_reason("refused by the agent: " + refusal.reason());

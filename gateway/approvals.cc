@@ -47,6 +47,7 @@ void GatewayCore::HandleApprovalPending(const VerifiedMessage& m) {
   }
   const StoredRequest& r = **pending;
   rec.set_case_id(r.case_id);
+  internal::SubjectsOfStored(r.authorisation, &rec);
   rec.set_source_partner(r.source_partner);
   if (body.case_id() != r.case_id) return refuse(InvalidArgumentError("the request belongs to another case"));
   const int64_t now = clock_.NowMillis();
@@ -103,6 +104,7 @@ void GatewayCore::ApprovalLapsed(const StoredRequest& r, int64_t decide_by_ms, b
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_APPROVAL_EXPIRED, identity_->id());
   rec.set_case_id(r.case_id);
   rec.set_message_id(r.request_id);
+  internal::SubjectsOfStored(r.authorisation, &rec);
   rec.set_source_partner(r.source_partner);
   for (const auto& c : r.categories) rec.add_categories()->set_name(c);
   rec.set_reason(why);

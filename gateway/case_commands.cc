@@ -43,6 +43,7 @@ void DescribeCommand(const v1::CaseCommand& cmd, v1::AuditRecord* rec) {
     case v1::CaseCommand::kOpen:
       rec->set_event(v1::AUDIT_EVENT_CASE_OPENED);
       rec->set_purpose(cmd.open().purpose());
+      cases::CopySubjects(cmd.open().subjects(), rec);  // refs and pseudonyms as signed (AVG art. 15)
       rec->set_reason(std::to_string(cmd.open().subjects_size()) + " subject(s) committed" +
                       (cmd.open().acute() ? "; acute (Samen op in Acuut)" : "") +
                       (cmd.open().referral().empty() ? "" : "; on a referral"));
@@ -75,6 +76,11 @@ void DescribeCommand(const v1::CaseCommand& cmd, v1::AuditRecord* rec) {
       break;
     case v1::CaseCommand::kAddSubject:
       rec->set_event(v1::AUDIT_EVENT_SUBJECT_ADDED);
+      {
+        google::protobuf::RepeatedPtrField<v1::SubjectRef> added;
+        *added.Add() = cmd.add_subject().subject();
+        cases::CopySubjects(added, rec);
+      }
       rec->set_reason("subject " + cmd.add_subject().subject().ref() + " committed");
       break;
     case v1::CaseCommand::kClose:

@@ -4,8 +4,10 @@
 #define KETENPOORT_GATEWAY_GATEWAY_CORE_INTERNAL_H_
 
 #include <string>
+#include <vector>
 
 #include "case/case_facts.h"
+#include "case/pseudonym.h"
 #include "core/base/encoding.h"
 #include "ketenpoort/v1/audit.pb.h"
 
@@ -39,6 +41,22 @@ inline std::string SafeId(const std::string& s) {
 // A stored forward that is a PushAuthorisation (its field 1 holds a
 // FRAGMENT_PUSH), not a request's Authorisation (pushes.cc).
 bool IsPushAuthorisation(const std::string& stored);
+
+// A disclosure's context as it was decided, from the stored Authorisation
+// or PushAuthorisation, into `rec` (DELIVERED, PUSH_RECEIVED): purpose,
+// phase, legal basis and the decision (rules, obligations with the
+// retention, policy hash; justification and policy version when `policy`
+// decided it). Nothing when it does not parse (answers.cc).
+void DisclosureOfStored(const policy::Policy& policy, const std::string& stored, ketenpoort::v1::AuditRecord* rec);
+
+// The subjects (refs and keyed pseudonyms) of the request or push a stored
+// Authorisation or PushAuthorisation carries, copied into `rec`
+// (AuditRecord.subjects); nothing when it does not parse (audit_subjects.cc).
+void SubjectsOfStored(const std::string& stored, ketenpoort::v1::AuditRecord* rec);
+// The subjects `refs` with the pseudonyms the case's signed history (its
+// OpenCase and AddSubject commands, raw envelopes) committed them with.
+void SubjectsFromChain(const std::vector<std::string>& chain, const std::vector<std::string>& refs,
+                       ketenpoort::v1::AuditRecord* rec);
 
 }  // namespace kp::gateway::internal
 

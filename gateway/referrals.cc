@@ -164,6 +164,7 @@ void GatewayCore::HandleReferral(const VerifiedMessage& m) {
   v1::AuditRecord received = NewRecord(v1::AUDIT_EVENT_REFERRAL_RECEIVED, m.sender);
   received.set_message_id(id);
   DescribeReferral(r, &received);
+  cases::CopySubjects(body.subjects(), &received);  // refs and the referrer's pseudonyms (AVG art. 15)
   received.set_reason("waits with " + std::to_string(r.coordinators.size()) + " coordinator(s) of " + r.to_partner +
                       " until " + FormatUtcMillis(r.expires_ms) +
                       (ignored.empty() ? "" : "; copies for " + std::to_string(ignored.size()) +

@@ -121,6 +121,7 @@ void GatewayCore::HandleSignal(const VerifiedMessage& m) {
     if (r.expires_ms <= now) return refuse(FailedPreconditionError("the authorisation has expired"));
     rec.set_event(v1::AUDIT_EVENT_WATCH_STARTED);
     rec.set_case_id(r.case_id);
+    cases::CopySubjects(req.subjects(), &rec);
     rec.set_purpose(req.purpose());
     const RegistryEntry* coord = Enrolled(r.coordinator);
     if (coord != nullptr) rec.set_recipient_partner(coord->card.partner);
@@ -214,6 +215,7 @@ void GatewayCore::HandleSignal(const VerifiedMessage& m) {
     return refuse(InvalidArgumentError("a signal says when the source saw the change, not in the future"));
   }
   cases::AddPolicyCategory(*policy_, sig.category(), &rec);
+  internal::SubjectsFromChain((*facts_of)->chain, {sig.subject_ref()}, &rec);  // as the case committed it
   const std::string to = facts.CoordinatorAt(now);
   const RegistryEntry* coord = Enrolled(to);
   if (coord != nullptr) rec.set_recipient_partner(coord->card.partner);

@@ -313,7 +313,8 @@ class ConsentTest : public ::testing::Test {
     const std::string path = dir_.path() + "/client.yaml";
     std::ofstream(path) << "gateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card
                         << "\nidentity: " << c.identity << "\nenrolment_card: " << c.enrolment_card
-                        << "\nregistry: " << c.registry << "\nstore: " << c.store << "\n";
+                        << "\nregistry: " << c.registry << "\nstore: " << c.store
+                        << "\npseudonym_key: " << c.pseudonym_key << "\n";
     return path;
   }
 

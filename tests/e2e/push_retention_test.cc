@@ -78,7 +78,7 @@ class PushRetentionTest : public ::testing::Test {
     std::ofstream(path) << "gateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card
                         << "\nidentity: " << c.identity << "\nenrolment_card: " << c.enrolment_card
                         << "\nregistry: " << c.registry << "\nstore: " << c.store
-                        << "\npolicy: " << Region::PolicyPath() << "\n";
+                        << "\npseudonym_key: " << c.pseudonym_key << "\npolicy: " << Region::PolicyPath() << "\n";
     return path;
   }
 

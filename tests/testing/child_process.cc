@@ -158,4 +158,14 @@ Status WriteAgentYaml(const agent::AgentConfig& a, const std::string& endpoint, 
   return WriteText(path, y.str());
 }
 
+Status WriteClientYaml(const client::ClientConfig& c, const std::string& path, const std::string& extra_yaml) {
+  std::ostringstream y;
+  y << "gateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card << "\nidentity: " << c.identity
+    << "\nenrolment_card: " << c.enrolment_card << "\nregistry: " << c.registry << "\nstore: " << c.store << "\n";
+  if (!c.pseudonym_key.empty()) y << "pseudonym_key: " << c.pseudonym_key << "\n";
+  if (!c.policy.empty()) y << "policy: " << c.policy << "\n";
+  y << extra_yaml;
+  return WriteText(path, y.str());
+}
+
 }  // namespace kp::testing

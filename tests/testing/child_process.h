@@ -82,6 +82,11 @@ Status WriteGatewayYaml(const gateway::GatewayConfig& config, const std::string&
 // gateway at `endpoint`, to `path`.
 Status WriteAgentYaml(const agent::AgentConfig& config, const std::string& endpoint, const std::string& path,
                       const std::string& log_level = "info");
+// Writes the client YAML of `config` (a Region's ClientConfigFor, with its
+// pseudonym_key and policy when set) to `path`, then `extra_yaml`: what
+// `ketenpoort --config` reads.
+Status WriteClientYaml(const client::ClientConfig& config, const std::string& path,
+                       const std::string& extra_yaml = "");
 
 }  // namespace kp::testing
 

@@ -89,6 +89,10 @@ Result<std::unique_ptr<Region>> Region::Create(const std::string& dir, const Clo
   KP_RETURN_IF_ERROR(Registry::Sign(r->registry_dir(), r->identities_.at("enrolment-hvb").signing().secret_key,
                                     roles, "hart-van-brabant", kSetupMs));
   KP_RETURN_IF_ERROR(r->WriteData());
+  // The region's pseudonym key, as the enrolment office makes it
+  // (`ketenpoort pseudonym-key new`): one per test region.
+  KP_ASSIGN_OR_RETURN(r->pseudonym_key_, cases::GeneratePseudonymKey(kPseudonymKeyId, kSetupMs));
+  KP_RETURN_IF_ERROR(cases::WritePseudonymKeyFile(r->pseudonym_key_, r->pseudonym_key_path()));
 
   auto& g = r->gateway_config_;
   g.listen = "tcp://127.0.0.1:*";
@@ -190,6 +194,7 @@ client::ClientConfig Region::ClientConfigFor(const std::string& participant) con
   // Coordinator 0 keeps the store folder it always had.
   c.store = participant == kCoordinator ? dir_ + "/coordinator-store" : dir_ + "/coordinator-store-" + participant;
   c.timeout_ms = 8000;
+  c.pseudonym_key = pseudonym_key_path();
   return c;
 }
 

@@ -31,6 +31,7 @@
 
 #include "agent/agent.h"
 #include "agent/agent_config.h"
+#include "case/pseudonym.h"
 #include "client/client_config.h"
 #include "client/coordinator.h"
 #include "core/base/clock.h"
@@ -116,6 +117,11 @@ class Region {
   Result<std::unique_ptr<client::Coordinator>> ConnectAs(const std::string& participant) const;
 
   const Identity& identity(const std::string& id) const { return identities_.at(id); }
+  // The region's pseudonym key (id kPseudonymKeyId), made with the region;
+  // every client configuration names its file (keys/region.pseudonym-key).
+  static constexpr char kPseudonymKeyId[] = "hvb-test-1";
+  const cases::PseudonymKey& pseudonym_key() const { return pseudonym_key_; }
+  std::string pseudonym_key_path() const { return keys_dir() + "/region.pseudonym-key"; }
   std::string keys_dir() const { return dir_ + "/keys"; }
   std::string registry_dir() const { return dir_ + "/registry"; }
   static std::string PolicyPath();
@@ -136,6 +142,7 @@ class Region {
   std::map<std::string, std::vector<std::string>> categories_;
   std::map<std::string, std::vector<std::string>> fields_;  // category -> fields
   std::map<std::string, Identity> identities_;
+  cases::PseudonymKey pseudonym_key_;
   gateway::GatewayConfig gateway_config_;
   std::unique_ptr<gateway::Gateway> gateway_;
   std::thread gateway_thread_;
