@@ -102,6 +102,13 @@ for c in "${COORDINATORS[@]}"; do
   read -r id partner role <<<"$c"
   say "  $id  (partner $partner, role $role)"
 done
+(
+  AS=enrolment-hvb
+  prompt "$KP" pseudonym-key new --id hvb-demo-1 --out keys/region.pseudonym-key
+  "$KP" pseudonym-key new --id hvb-demo-1 --out keys/region.pseudonym-key >/dev/null
+)
+say "the enrolment office made the region's pseudonym key (hvb-demo-1): the coordinators' clients and the"
+say "privacy officer hold it, never the gateway or an agent; every record names its subjects by keyed pseudonym"
 for f in keys/*.card; do [[ $f == keys/enrolment-hvb.card ]] || cp "$f" registry/; done
 (
   AS=enrolment-hvb
@@ -144,6 +151,7 @@ identity: ../keys/$id.secret
 enrolment_card: ../keys/enrolment-hvb.card
 registry: ../registry
 store: ../stores/$id
+pseudonym_key: ../keys/region.pseudonym-key
 YAML
 done
 # Wait until the gateway answers (the agents may come a moment later: the
