@@ -76,6 +76,7 @@ class GatewayCoreTest : public ::testing::Test {
     Make("politie-agent", ParticipantKind::kAgent, "politie", true);
     Make("ggz-agent", ParticipantKind::kAgent, "ggz", true);
     Make("fg-hvb", ParticipantKind::kPrivacyOfficer, "", true);
+    Make("fg-politie", ParticipantKind::kPrivacyOfficer, "", true);  // never connected (privacy notices)
     ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
                              {{"regisseur-01", "casusregisseur"}}, "hart-van-brabant", kNow));
     config_.identity = IdentityFilePath(keys_dir_, "gateway");
@@ -432,6 +433,95 @@ TEST_F(GatewayCoreTest, AdmissibleChecksRecipientKindSenderAndRequestId) {
   h.set_kind(v1::MESSAGE_KIND_HEARTBEAT);
   h.clear_request_id();
   EXPECT_OK(Admissible(agent, h, "gateway"));
+}
+
+// Issue 17 §2: a permit whose rule asks to notify the privacy officer is
+// told to every enrolled privacy officer in the decision's own unit, and
+// each notice stays held until that officer acknowledges it.
+TEST_F(GatewayCoreTest, ANoticeToEveryPrivacyOfficerIsHeldUntilAcknowledged) {
+  const std::string case_id = OpenCase();
+  Admit(case_id, "politie");
+  // R-POL-01 does not ask to notify: nothing for the officers.
+  EXPECT_THAT(Events(Handle(Request(case_id, "politie", "politie-incidenten"))),
+              ElementsAre(v1::AUDIT_EVENT_DECISION));
+  // R-POL-02 (acute danger, with a justification) does.
+  v1::FragmentRequest body;
+  ASSERT_TRUE(body.ParseFromString(Request(case_id, "politie", "politie-incidenten").env.body));
+  body.set_purpose("acuut-gevaar-afwenden");
+  body.set_justification_present(true);
+  body.set_justification_kind(v1::JUSTIFICATION_KIND_TEXT);
+  VerifiedMessage req = Message("regisseur-01", v1::MESSAGE_KIND_FRAGMENT_REQUEST, body);
+  UnitResult r = Handle(req);
+  ASSERT_TRUE(r.logged) << r.failure.ToString();
+  ASSERT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_DECISION, v1::AUDIT_EVENT_PRIVACY_OFFICER_NOTIFIED));
+  const auto records = Records(r);
+  EXPECT_THAT(records[0].decision().rule_ids(), ElementsAre("R-POL-02"));
+  const v1::AuditRecord& told = records[1];
+  EXPECT_EQ(told.message_id(), req.env.header.message_id());
+  EXPECT_EQ(told.case_id(), case_id);
+  EXPECT_EQ(told.source_partner(), "politie");
+  EXPECT_EQ(told.recipient_partner(), "");  // the disclosure's recipient is on the decision's record
+  EXPECT_THAT(told.decision().rule_ids(), ElementsAre("R-POL-02"));
+  EXPECT_NE(told.reason().find("fg-hvb, fg-politie"), std::string::npos) << told.reason();
+
+  // The connected officer gets it at once; both have it held.
+  auto out = Outbox(r);
+  ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_CASE_NOTICE, v1::MESSAGE_KIND_ACCEPTED));
+  EXPECT_EQ(out[0].to, "fg-hvb");
+  EXPECT_TRUE(out[0].raw->held);
+  EXPECT_TRUE(out[0].raw->inbox_id.empty());  // not dropped once sent: only an acknowledgement drops it
+  v1::CaseNotice n;
+  ASSERT_TRUE(n.ParseFromString(out[0].body));
+  EXPECT_EQ(n.kind(), v1::NOTICE_KIND_PRIVACY_OFFICER);
+  EXPECT_EQ(n.case_id(), case_id);
+  EXPECT_EQ(n.by(), "regisseur-01");
+  EXPECT_EQ(n.request_id(), req.env.header.message_id());
+  EXPECT_EQ(n.reason_code(), "request");
+  EXPECT_EQ(n.source_partner(), "politie");
+  EXPECT_EQ(n.recipient_partner(), "veiligheidsteam");
+  EXPECT_THAT(n.categories(), ElementsAre("politie-incidenten"));
+  EXPECT_EQ(n.purpose(), "acuut-gevaar-afwenden");
+  EXPECT_EQ(n.legal_basis(), "wpg-art-20");
+  EXPECT_THAT(n.rule_ids(), ElementsAre("R-POL-02"));
+  EXPECT_TRUE(n.justification());
+  EXPECT_EQ(n.audit_index(), r.records[0].index);
+  for (const std::string officer : {"fg-hvb", "fg-politie"}) {
+    auto held = core_->store().InboxFor(officer);
+    ASSERT_THAT(held, IsOk());
+    ASSERT_EQ(held->size(), 1u) << officer;
+  }
+  // Sent is not acknowledged: fg-hvb's copy stays until it says so.
+  core_->NoteSent(*out[0].raw);
+  UnitResult fetch = Handle(Message("fg-hvb", v1::MESSAGE_KIND_INBOX_FETCH, v1::InboxFetch()));
+  auto fetched = Outbox(fetch);
+  ASSERT_THAT(Kinds(fetched), ElementsAre(v1::MESSAGE_KIND_CASE_NOTICE, v1::MESSAGE_KIND_CASE_RESULT));
+  EXPECT_EQ(fetched[0].raw->bytes, out[0].raw->bytes);  // the same signed notice
+  auto env = EnvelopeVerifier(resolver_, nullptr).Verify(out[0].raw->bytes);
+  ASSERT_THAT(env, IsOk());
+  v1::DeliveryAck ack;
+  ack.add_request_ids(env->header.message_id());
+  Handle(Message("fg-hvb", v1::MESSAGE_KIND_DELIVERY_ACK, ack));
+  EXPECT_THAT(Kinds(Outbox(Handle(Message("fg-hvb", v1::MESSAGE_KIND_INBOX_FETCH, v1::InboxFetch())))),
+              ElementsAre(v1::MESSAGE_KIND_CASE_RESULT));
+  // The other officer's notice is its own: still held.
+  auto other = core_->store().InboxFor("fg-politie");
+  ASSERT_THAT(other, IsOk());
+  EXPECT_EQ(other->size(), 1u);
+}
+
+// Privacy officers fetch and acknowledge their own inbox; agents do not.
+TEST_F(GatewayCoreTest, APrivacyOfficerMayFetchAndAcknowledgeItsInbox) {
+  const RegistryEntry& officer = *core_->Enrolled("fg-hvb");
+  const RegistryEntry& agent = *core_->Enrolled("politie-agent");
+  for (auto kind : {v1::MESSAGE_KIND_INBOX_FETCH, v1::MESSAGE_KIND_DELIVERY_ACK}) {
+    v1::Header h;
+    h.set_kind(kind);
+    EXPECT_OK(Admissible(officer, h, "gateway"));
+    EXPECT_THAT(Admissible(agent, h, "gateway"), testing::StatusIs(StatusCode::kPermissionDenied));
+  }
+  v1::Header h;
+  h.set_kind(v1::MESSAGE_KIND_FRAGMENT_REQUEST);
+  EXPECT_THAT(Admissible(officer, h, "gateway"), testing::StatusIs(StatusCode::kPermissionDenied));
 }
 
 TEST_F(GatewayCoreTest, TheIdOfAMessageThatDidNotVerifyIsReadWhenItsHeaderParses) {
