@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <vector>
 
 #include "core/audit/record_text.h"
@@ -26,6 +28,8 @@ tr.refused td{background:#fce8e6}.badge{display:inline-block;border-radius:3px;p
 table.story td.when{white-space:nowrap}table.story td.lane{font-size:.85em;text-align:center;vertical-align:middle}
 td.phase{background:#e8f0fe}td.coord{background:#fef7e0}td.acute{background:#fbd3cf;font-weight:bold}
 td.acute-over{background:#d93025;color:#fff;font-weight:bold}td.closed{background:#e0e0e0}
+tr.flagged td{background:#fef7e0}tr.why td{font-size:.85em;color:#7a4a00;border-top:none}.badge.flag{background:#e37400}
+table.totals td.n,table.totals th.n{text-align:right}tr.total td{font-weight:bold;border-top:2px solid #999}
 span.said{font-weight:normal;color:#5f6368;font-size:.85em}tr.exchanges td{color:#5f6368;font-size:.8em;background:#fafafa}tr.moment td.what{font-weight:bold}
 tr.handover td{border-top:3px solid #e37400}.legend span{display:inline-block;padding:0 .4em;margin-right:.6em;font-size:.85em}
 )";
@@ -550,60 +554,216 @@ std::string Timeline(const std::vector<AuditRecord>& records, const std::vector<
   return buf + body + "</svg>";
 }
 
+// Width in pixels of `text` at `font_px` in DejaVu Sans (the flow picture
+// names that font first; Verdana, its twin, and the narrower fonts a viewer
+// may have instead fit inside it): per-character advance widths rounded up
+// from the font's metrics, and 4 px to spare.
+double TextWidth(std::string_view text, double font_px) {
+  double em = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte: counted with its lead
+    if (c >= 0x80) {
+      em += 1.0;  // arrows, accents: a whole em
+    } else if (std::strchr("il.,:;|!'`", c) != nullptr) {
+      em += 0.33;
+    } else if (std::strchr("jfrt()[]{} ", c) != nullptr) {
+      em += 0.44;
+    } else if (c == '-' || c == '/' || c == '_') {
+      em += c == '_' ? 0.5 : 0.42;
+    } else if (c == 'm' || c == 'w' || c == 'M' || c == 'W') {
+      em += 1.0;
+    } else if (c >= 'A' && c <= 'Z') {
+      em += 0.8;
+    } else {
+      em += 0.66;  // digits 0.64, most lowercase 0.62
+    }
+  }
+  return em * font_px + 4;
+}
+
+struct Box {
+  double x0, y0, x1, y1;
+  bool Hits(const Box& o, double pad) const {
+    return x0 < o.x1 + pad && o.x0 < x1 + pad && y0 < o.y1 + pad && o.y0 < y1 + pad;
+  }
+};
+
+// One arrow of the flow picture: who disclosed to whom, how often, and how
+// often that was refused.
+struct FlowEdge {
+  std::string from, to;
+  int disclosed = 0, refused = 0;
+  std::string label;  // as placed; empty: not labelled in the picture (the table has it)
+  Box box{};
+};
+
+std::string FlowLabel(const FlowEdge& e) {
+  std::string t = std::to_string(e.disclosed) + " disclosed";
+  if (e.refused > 0) t += ", " + std::to_string(e.refused) + " refused";
+  return t;
+}
+
+std::string FlowShortLabel(const FlowEdge& e) {
+  return e.refused > 0 ? std::to_string(e.disclosed) + "/" + std::to_string(e.refused) : std::to_string(e.disclosed);
+}
+
+// The flow picture: partners on a circle wide enough that no two names
+// touch, an arrow per direction, and each arrow's label on the first spot
+// along it (middle first, then outwards, on its own side) whose box meets no
+// node, no other label and stays in the picture; a shorter label ("3/1":
+// disclosed/refused) where the whole one finds no spot, and none where
+// neither does. The table under it always has every count.
 std::string Flow(const std::vector<AuditRecord>& records) {
-  std::map<std::pair<std::string, std::string>, std::pair<int, int>> edges;  // (disclosed, refused)
+  std::map<std::pair<std::string, std::string>, FlowEdge> by_pair;
   std::set<std::string> partners;
   for (const auto& r : records) {
     if (r.source_partner().empty() || r.recipient_partner().empty()) continue;
     if (!IsDisclosure(r) && !IsRefusal(r)) continue;
     partners.insert(r.source_partner());
     partners.insert(r.recipient_partner());
-    auto& e = edges[{r.source_partner(), r.recipient_partner()}];
-    (IsDisclosure(r) ? e.first : e.second)++;
+    FlowEdge& e = by_pair[{r.source_partner(), r.recipient_partner()}];
+    e.from = r.source_partner();
+    e.to = r.recipient_partner();
+    (IsDisclosure(r) ? e.disclosed : e.refused)++;
   }
   if (partners.empty()) return "<p>No disclosures or refusals between partners.</p>";
+  constexpr double kFont = 11, kLabelH = 15, kNodeR = 26;
   std::vector<std::string> names(partners.begin(), partners.end());
-  std::map<std::string, std::pair<double, double>> pos;
-  const double cx = 300, cy = 200, radius = 150;
-  for (size_t i = 0; i < names.size(); ++i) {
-    double a = 2 * M_PI * static_cast<double>(i) / static_cast<double>(names.size()) - M_PI / 2;
-    pos[names[i]] = {cx + radius * std::cos(a), cy + radius * std::sin(a)};
+  const size_t n = names.size();
+  std::vector<double> half(n);  // half the width of each node's box
+  double widest = 0;
+  for (size_t i = 0; i < n; ++i) {
+    half[i] = std::max(kNodeR, TextWidth(names[i], kFont) / 2);
+    widest = std::max(widest, half[i]);
   }
-  std::string svg =
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"600\" height=\"400\" role=\"img\" aria-label=\"flow\">"
-      "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" "
-      "orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#555\"/></marker></defs>";
-  char buf[400];
-  for (const auto& [edge, counts] : edges) {
-    auto [x1, y1] = pos[edge.first];
-    auto [x2, y2] = pos[edge.second];
+  // A circle on which no two node boxes meet (grown until they do not).
+  double radius = n <= 1 ? 0 : std::max(150.0, (2 * widest + 16) / (2 * std::sin(M_PI / static_cast<double>(n))));
+  std::vector<Box> nodes(n);
+  std::vector<std::pair<double, double>> at(n);
+  const double margin = widest + 60;
+  for (int grow = 0; grow < 40; ++grow) {
+    const double c = radius + margin;
+    for (size_t i = 0; i < n; ++i) {
+      double a = 2 * M_PI * static_cast<double>(i) / static_cast<double>(n) - M_PI / 2;
+      at[i] = {c + radius * std::cos(a), c + radius * std::sin(a)};
+      nodes[i] = {at[i].first - half[i], at[i].second - kNodeR, at[i].first + half[i], at[i].second + kNodeR};
+    }
+    bool clear = true;
+    for (size_t i = 0; i < n && clear; ++i) {
+      for (size_t j = i + 1; j < n && clear; ++j) clear = !nodes[i].Hits(nodes[j], 8);
+    }
+    if (clear) break;
+    radius *= 1.1;
+  }
+  const double size = 2 * (radius + margin);
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < n; ++i) index[names[i]] = i;
+
+  std::vector<FlowEdge> edges;
+  for (auto& [pair, e] : by_pair) edges.push_back(e);
+  // The busiest arrows choose their spots first.
+  std::stable_sort(edges.begin(), edges.end(), [](const FlowEdge& a, const FlowEdge& b) {
+    return a.disclosed + a.refused > b.disclosed + b.refused;
+  });
+  std::vector<Box> placed;
+  struct Line {
+    double sx, sy, ex, ey, nx, ny;
+  };
+  std::vector<Line> lines;
+  for (FlowEdge& e : edges) {
+    auto [x1, y1] = at[index[e.from]];
+    auto [x2, y2] = at[index[e.to]];
     double dx = x2 - x1, dy = y2 - y1, len = std::max(1.0, std::hypot(dx, dy));
-    // Stop short of the node circles; offset a little so a->b and b->a differ.
-    double ox = -dy / len * 6, oy = dx / len * 6;
-    double sx = x1 + dx / len * 28 + ox, sy = y1 + dy / len * 28 + oy;
-    double ex = x2 - dx / len * 28 + ox, ey = y2 - dy / len * 28 + oy;
-    bool refused_only = counts.first == 0;
+    // Stop short of the node circles; to one side so a->b and b->a differ.
+    double nx = -dy / len, ny = dx / len;
+    Line l{x1 + dx / len * (kNodeR + 2) + nx * 6, y1 + dy / len * (kNodeR + 2) + ny * 6,
+           x2 - dx / len * (kNodeR + 4) + nx * 6, y2 - dy / len * (kNodeR + 4) + ny * 6, nx, ny};
+    lines.push_back(l);
+    static constexpr double kAlong[] = {0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.18, 0.82};
+    static constexpr double kSide[] = {10, 22, 36, 0, -12};
+    for (const std::string& text : {FlowLabel(e), FlowShortLabel(e)}) {
+      const double w = TextWidth(text, kFont);
+      for (double side : kSide) {
+        for (double t : kAlong) {
+          double cx = l.sx + (l.ex - l.sx) * t + nx * side, cy = l.sy + (l.ey - l.sy) * t + ny * side;
+          Box b{cx - w / 2, cy - kLabelH / 2, cx + w / 2, cy + kLabelH / 2};
+          if (b.x0 < 2 || b.y0 < 2 || b.x1 > size - 2 || b.y1 > size - 2) continue;
+          bool free = true;
+          for (const Box& nb : nodes) free = free && !b.Hits(nb, 3);
+          for (const Box& pb : placed) free = free && !b.Hits(pb, 3);
+          if (!free) continue;
+          e.label = text;
+          e.box = b;
+          placed.push_back(b);
+          break;
+        }
+        if (!e.label.empty()) break;
+      }
+      if (!e.label.empty()) break;
+    }
+  }
+  char buf[600];
+  std::snprintf(buf, sizeof(buf),
+                "<svg class=\"flow\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" "
+                "style=\"max-width:100%%;height:auto;font-family:'DejaVu Sans',Verdana,sans-serif\" role=\"img\" "
+                "aria-label=\"flow between partners\">"
+                "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" "
+                "markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#555\"/></marker></defs>",
+                size, size, std::min(size, 1100.0));
+  std::string svg = buf;
+  for (size_t i = 0; i < edges.size(); ++i) {
+    const FlowEdge& e = edges[i];
+    const Line& l = lines[i];
+    const bool refused_only = e.disclosed == 0;
     std::snprintf(buf, sizeof(buf),
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s "
-                  "marker-end=\"url(#arrow)\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#222\">",
-                  sx, sy, ex, ey, refused_only ? "#d93025" : "#34a853",
-                  refused_only ? " stroke-dasharray=\"5,4\"" : "", (sx + ex) / 2 + ox, (sy + ey) / 2 + oy);
-    svg += buf;
-    svg += std::to_string(counts.first) + " disclosed";
-    if (counts.second > 0) svg += ", " + std::to_string(counts.second) + " refused";
-    svg += "</text>";
+                  "marker-end=\"url(#arrow)\"><title>",
+                  l.sx, l.sy, l.ex, l.ey, refused_only ? "#d93025" : "#34a853",
+                  refused_only ? " stroke-dasharray=\"5,4\"" : "");
+    svg += buf + HtmlEscape(e.from + " \u2192 " + e.to + ": " + FlowLabel(e)) + "</title></line>";
   }
-  for (const auto& name : names) {
-    auto [x, y] = pos[name];
+  for (const FlowEdge& e : edges) {  // labels above every line, each on a white backing
+    if (e.label.empty()) continue;
     std::snprintf(buf, sizeof(buf),
-                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"26\" fill=\"#e8f0fe\" stroke=\"#1a73e8\"/>"
-                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" text-anchor=\"middle\">",
-                  x, y, x, y + 4);
-    svg += buf;
-    svg += HtmlEscape(name) + "</text>";
+                  "<rect class=\"flow-label-box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fff\" "
+                  "fill-opacity=\"0.9\"/><text class=\"flow-label\" x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" "
+                  "text-anchor=\"middle\" fill=\"%s\">",
+                  e.box.x0, e.box.y0, e.box.x1 - e.box.x0, e.box.y1 - e.box.y0, (e.box.x0 + e.box.x1) / 2,
+                  e.box.y1 - 4, kFont, e.disclosed == 0 ? "#a50e0e" : "#222");
+    svg += buf + HtmlEscape(e.label) + "<title>" + HtmlEscape(e.from + " \u2192 " + e.to) + "</title></text>";
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto [x, y] = at[i];
+    std::snprintf(buf, sizeof(buf),
+                  "<g class=\"flow-node\"><circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.0f\" fill=\"#e8f0fe\" stroke=\"#1a73e8\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" text-anchor=\"middle\" stroke=\"#e8f0fe\" "
+                  "stroke-width=\"3\" paint-order=\"stroke\">",
+                  x, y, kNodeR, x, y + 4, kFont);
+    svg += buf + HtmlEscape(names[i]) + "</text></g>";
   }
   svg += "</svg>";
-  return svg;
+  // Every arrow's counts, whether or not its label found a spot.
+  std::string table = "<table class=\"flows\"><tr><th>from</th><th>to</th><th>disclosed</th><th>refused</th></tr>";
+  int unlabelled = 0, short_labels = 0;
+  for (const auto& [pair, e0] : by_pair) {
+    const FlowEdge* e = &e0;
+    for (const FlowEdge& pe : edges) {
+      if (pe.from == e0.from && pe.to == e0.to) e = &pe;
+    }
+    unlabelled += e->label.empty() ? 1 : 0;
+    short_labels += !e->label.empty() && e->label != FlowLabel(*e) ? 1 : 0;
+    table += "<tr><td>" + HtmlEscape(e->from) + "</td><td>" + HtmlEscape(e->to) + "</td><td>" +
+             std::to_string(e->disclosed) + "</td><td>" + std::to_string(e->refused) + "</td></tr>";
+  }
+  table += "</table>";
+  std::string note;
+  if (short_labels > 0) note += " Short labels read disclosed/refused.";
+  if (unlabelled > 0) {
+    note += " " + std::to_string(unlabelled) + " arrow(s) had no room for a label; the table has their counts.";
+  }
+  return svg + (note.empty() ? "" : "<p class=\"legend\"><small>" + HtmlEscape(note.substr(1)) + "</small></p>") +
+         table;
 }
 
 // Referrals that never became a case (declined, lapsed, or still waiting):
@@ -686,6 +846,81 @@ std::string Details(const AuditRecord& r) {
   return r.reason().empty() ? d : d + " — " + r.reason();
 }
 
+// Why a disclosure is listed first: the policy asked to tell the privacy
+// officer, or the permit rested on a written justification or on a
+// conflict-of-duties weighing. Each as (badge, why).
+std::vector<std::pair<std::string, std::string>> Flags(const AuditRecord& r) {
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto& d = r.decision();
+  if (d.obligations().notify_privacy_officer()) {
+    std::string rules;
+    for (const auto& id : d.rule_ids()) rules += (rules.empty() ? "" : ", ") + id;
+    out.push_back({"notify privacy officer",
+                   "the policy asks to notify the privacy officer" + (rules.empty() ? "" : " (rule " + rules + ")")});
+  }
+  if (d.justification() == v1::AUDIT_JUSTIFICATION_WEIGHING) {
+    out.push_back({"conflict of duties", "permitted on a conflict-of-duties weighing (KNMG), not on consent"});
+  } else if (d.justification() == v1::AUDIT_JUSTIFICATION_TEXT) {
+    out.push_back({"justification", "permitted on the coordinator's written justification"});
+  }
+  return out;
+}
+
+std::string PolicyCell(const AuditRecord& r) {
+  const auto& d = r.decision();
+  if (!d.policy_version().empty()) return HtmlEscape(d.policy_version());
+  if (!d.policy_sha256().empty()) {
+    return "<span title=\"SHA-256 of the policy text\">sha256 " + HtmlEscape(HexEncode(d.policy_sha256()).substr(0, 12)) +
+           "\u2026</span>";
+  }
+  return "";
+}
+
+std::string Kept(const AuditRecord& r) {
+  const auto& ob = r.decision().obligations();
+  if (ob.retention_days() == 0) return "";
+  return std::to_string(ob.retention_days()) + " days" + (ob.retention_from_closure() ? " after closure" : "");
+}
+
+// The disclosures, the flagged ones first (marked, with why), then the rest
+// in log order. `with_case`: a column for the case (the list on top).
+std::string DisclosureTable(const std::vector<AuditRecord>& records, bool with_case) {
+  std::vector<const AuditRecord*> flagged, plain;
+  for (const auto& r : records) {
+    if (!IsDisclosure(r)) continue;
+    (Flags(r).empty() ? plain : flagged).push_back(&r);
+  }
+  if (with_case && flagged.empty()) return "";
+  std::string h = "<table class=\"disclosures\"><tr><th>#</th><th>when</th>" +
+                  std::string(with_case ? "<th>case</th>" : "") +
+                  "<th>from</th><th>to</th><th>categories</th><th>purpose</th><th>legal basis</th><th>phase</th>"
+                  "<th>rules</th><th>policy</th><th>kept</th><th>size</th></tr>";
+  const int columns = with_case ? 13 : 12;
+  auto row = [&](const AuditRecord& r) {
+    auto flags = Flags(r);
+    std::string badges, why;
+    for (const auto& [badge, reason] : flags) {
+      badges += "<span class=\"badge flag\">" + HtmlEscape(badge) + "</span>";
+      why += (why.empty() ? "" : "; ") + reason;
+    }
+    h += std::string(flags.empty() ? "<tr>" : "<tr class=\"flagged\">") + "<td>" + std::to_string(r.index()) +
+         badges + "</td><td>" + HtmlEscape(Time(r.time_unix_millis())) + "</td>" +
+         (with_case ? "<td>" + HtmlEscape(r.case_id()) + "</td>" : "") + "<td>" + HtmlEscape(r.source_partner()) +
+         "</td><td>" + HtmlEscape(r.recipient_partner()) + "</td><td>" + Categories(r) + "</td><td>" +
+         HtmlEscape(r.purpose()) + "</td><td>" + HtmlEscape(r.legal_basis()) + "</td><td>" + HtmlEscape(r.phase()) +
+         "</td><td>" + Rules(r) + "</td><td>" + PolicyCell(r) + "</td><td>" + HtmlEscape(Kept(r)) + "</td><td>" +
+         std::to_string(r.payload().ciphertext_bytes()) + " B</td></tr>";
+    if (!why.empty()) {
+      h += "<tr class=\"flagged why\"><td colspan=\"" + std::to_string(columns) + "\">Why listed first: " +
+           HtmlEscape(why) + "</td></tr>";
+    }
+  };
+  for (const auto* r : flagged) row(*r);
+  for (const auto* r : plain) row(*r);
+  if (flagged.empty() && plain.empty()) h += "<tr><td colspan=\"" + std::to_string(columns) + "\">none</td></tr>";
+  return h + "</table>";
+}
+
 std::string CaseSection(const std::string& case_id, const std::vector<AuditRecord>& records, bool is_case) {
   std::string h = "<h2>Case " + HtmlEscape(case_id) + "</h2>";
   if (is_case) {
@@ -702,20 +937,8 @@ std::string CaseSection(const std::string& case_id, const std::vector<AuditRecor
     h += "<h3>Timeline</h3>" + Timeline(records, Story(records));
   }
   h += "<h3>Flow between partners</h3>" + Flow(records);
-  h += "<h3>Disclosures</h3><table><tr><th>#</th><th>when</th><th>from</th><th>to</th><th>categories</th>"
-       "<th>purpose</th><th>legal basis</th><th>phase</th><th>rules</th><th>size</th></tr>";
-  int disclosures = 0;
-  for (const auto& r : records) {
-    if (!IsDisclosure(r)) continue;
-    ++disclosures;
-    h += "<tr><td>" + std::to_string(r.index()) + "</td><td>" + HtmlEscape(Time(r.time_unix_millis())) +
-         "</td><td>" + HtmlEscape(r.source_partner()) + "</td><td>" + HtmlEscape(r.recipient_partner()) +
-         "</td><td>" + Categories(r) + "</td><td>" + HtmlEscape(r.purpose()) + "</td><td>" +
-         HtmlEscape(r.legal_basis()) + "</td><td>" + HtmlEscape(r.phase()) + "</td><td>" + Rules(r) + "</td><td>" +
-         std::to_string(r.payload().ciphertext_bytes()) + " B</td></tr>";
-  }
-  if (disclosures == 0) h += "<tr><td colspan=\"10\">none</td></tr>";
-  h += "</table><h3>Refused requests</h3><table><tr><th>#</th><th>when</th><th>from</th><th>to</th>"
+  h += "<h3>Disclosures</h3>" + DisclosureTable(records, false);
+  h += "<h3>Refused requests</h3><table><tr><th>#</th><th>when</th><th>from</th><th>to</th>"
        "<th>categories</th><th>purpose</th><th>reason</th><th>rules</th></tr>";
   int refusals = 0;
   for (const auto& r : records) {
@@ -771,15 +994,261 @@ std::string HtmlEscape(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// What a disclosure record written by an older gateway lacks, taken from
+// the DECISION record of the same exchange (same message id).
+struct DecidedAs {
+  std::string purpose, legal_basis, phase;
+  v1::AuditDecision decision;
+  std::vector<v1::AuditCategory> categories;
+};
+
+// Fills in `r` what it lacks from `d`; true when anything was filled.
+bool Complete(AuditRecord* r, const DecidedAs& d) {
+  bool filled = false;
+  auto fill = [&](const std::string& have, const std::string& from, auto set) {
+    if (have.empty() && !from.empty()) {
+      (r->*set)(from);
+      filled = true;
+    }
+  };
+  fill(r->purpose(), d.purpose, static_cast<void (AuditRecord::*)(const std::string&)>(&AuditRecord::set_purpose));
+  fill(r->legal_basis(), d.legal_basis,
+       static_cast<void (AuditRecord::*)(const std::string&)>(&AuditRecord::set_legal_basis));
+  fill(r->phase(), d.phase, static_cast<void (AuditRecord::*)(const std::string&)>(&AuditRecord::set_phase));
+  auto* rd = r->mutable_decision();
+  if (rd->rule_ids().empty() && rd->policy_sha256().empty()) {
+    *rd = d.decision;
+    filled = filled || !d.decision.rule_ids().empty();
+  } else {
+    if (rd->policy_version().empty() && !d.decision.policy_version().empty()) {
+      rd->set_policy_version(d.decision.policy_version());
+      filled = true;
+    }
+    if (rd->justification() == v1::AUDIT_JUSTIFICATION_NONE && d.decision.justification() != rd->justification()) {
+      rd->set_justification(d.decision.justification());
+      filled = true;
+    }
+  }
+  for (auto& c : *r->mutable_categories()) {
+    if (c.data_class() != v1::DATA_CLASS_UNSPECIFIED) continue;
+    for (const auto& dc : d.categories) {
+      if (dc.name() == c.name()) {
+        c.set_data_class(dc.data_class());
+        c.set_regime(dc.regime());
+        filled = filled || dc.data_class() != v1::DATA_CLASS_UNSPECIFIED;
+      }
+    }
+  }
+  return filled;
+}
+
+bool Involves(const AuditRecord& r, const std::string& partner) {
+  return r.source_partner() == partner || r.recipient_partner() == partner || r.actor().partner() == partner;
+}
+
+// Counts of one row of a totals table.
+struct Tally {
+  int disclosed = 0, received = 0, refused_asked_by = 0, refused_asked_of = 0;
+};
+
+std::string N(int n) { return n == 0 ? "<td class=\"n\">\u2013</td>" : "<td class=\"n\">" + std::to_string(n) + "</td>"; }
+
+std::string TallyTable(const std::string& key, const std::map<std::string, Tally>& rows, const std::string& partner) {
+  std::string h = "<table class=\"totals\"><tr><th>" + HtmlEscape(key) + "</th><th class=\"n\">disclosed by " +
+                  HtmlEscape(partner) + "</th><th class=\"n\">received by " + HtmlEscape(partner) +
+                  "</th><th class=\"n\">refused to " + HtmlEscape(partner) + " (it asked)</th><th class=\"n\">refused "
+                  "when asked of " + HtmlEscape(partner) + "</th></tr>";
+  Tally total;
+  for (const auto& [name, t] : rows) {
+    h += "<tr><td>" + HtmlEscape(name) + "</td>" + N(t.disclosed) + N(t.received) + N(t.refused_asked_by) +
+         N(t.refused_asked_of) + "</tr>";
+    total.disclosed += t.disclosed, total.received += t.received;
+    total.refused_asked_by += t.refused_asked_by, total.refused_asked_of += t.refused_asked_of;
+  }
+  h += "<tr class=\"total\"><td>total</td>" + N(total.disclosed) + N(total.received) + N(total.refused_asked_by) +
+       N(total.refused_asked_of) + "</tr></table>";
+  return h;
+}
+
+// `--partner P`: what P disclosed, received and was refused, by category and
+// by counterpart. A disclosure of several categories counts once in each
+// category's row and once in its counterpart's.
+std::string PartnerTotals(const std::string& partner, const std::map<std::string, std::vector<AuditRecord>>& cases) {
+  std::map<std::string, Tally> by_category, by_counterpart;
+  for (const auto& [id, records] : cases) {
+    for (const auto& r : records) {
+      const bool out = r.source_partner() == partner, in = r.recipient_partner() == partner;
+      if (!out && !in) continue;
+      const std::string& other = out ? r.recipient_partner() : r.source_partner();
+      if (IsDisclosure(r)) {
+        for (const auto& c : r.categories()) (out ? by_category[c.name()].disclosed : by_category[c.name()].received)++;
+        (out ? by_counterpart[other].disclosed : by_counterpart[other].received)++;
+      } else if (IsRefusal(r)) {
+        // A refusal's source is the partner asked, its recipient the one that asked.
+        for (const auto& c : r.categories()) {
+          (in ? by_category[c.name()].refused_asked_by : by_category[c.name()].refused_asked_of)++;
+        }
+        (in ? by_counterpart[other].refused_asked_by : by_counterpart[other].refused_asked_of)++;
+      }
+    }
+  }
+  if (by_category.empty() && by_counterpart.empty()) {
+    return "<p>" + HtmlEscape(partner) + " disclosed, received and was refused nothing in this report's records.</p>";
+  }
+  return "<h3>By category</h3>" + TallyTable("category", by_category, partner) + "<h3>By counterpart</h3>" +
+         TallyTable("counterpart", by_counterpart, partner);
+}
+
+// Per case: disclosures, refusals, the categories disclosed and the
+// partners that disclosed or received, with a total row.
+std::string CaseTotals(const std::map<std::string, std::vector<AuditRecord>>& cases) {
+  std::string h = "<table class=\"totals\"><tr><th>case</th><th class=\"n\">disclosures</th><th class=\"n\">refused"
+                  "</th><th>categories disclosed</th><th>from \u2192 to</th></tr>";
+  int all_disclosed = 0, all_refused = 0;
+  std::map<std::string, int> all_categories;
+  for (const auto& [id, records] : cases) {
+    int disclosed = 0, refused = 0;
+    std::map<std::string, int> categories, pairs;
+    for (const auto& r : records) {
+      if (IsDisclosure(r)) {
+        ++disclosed;
+        for (const auto& c : r.categories()) ++categories[c.name()], ++all_categories[c.name()];
+        ++pairs[r.source_partner() + " \u2192 " + r.recipient_partner()];
+      } else if (IsRefusal(r)) {
+        ++refused;
+      }
+    }
+    if (disclosed == 0 && refused == 0) continue;
+    all_disclosed += disclosed, all_refused += refused;
+    std::string cats, who;
+    for (const auto& [c, k] : categories) cats += (cats.empty() ? "" : ", ") + c + " \u00d7" + std::to_string(k);
+    for (const auto& [p, k] : pairs) who += (who.empty() ? "" : ", ") + p + " \u00d7" + std::to_string(k);
+    h += "<tr><td>" + HtmlEscape(id.empty() ? "(no case)" : id) + "</td>" + N(disclosed) + N(refused) + "<td>" +
+         HtmlEscape(cats) + "</td><td>" + HtmlEscape(who) + "</td></tr>";
+  }
+  std::string cats;
+  for (const auto& [c, k] : all_categories) cats += (cats.empty() ? "" : ", ") + c + " \u00d7" + std::to_string(k);
+  h += "<tr class=\"total\"><td>total</td>" + N(all_disclosed) + N(all_refused) + "<td>" + HtmlEscape(cats) +
+       "</td><td></td></tr></table>";
+  return h;
+}
+
+std::string Scope(const ReportOptions& o) {
+  std::string s;
+  if (!o.case_id.empty()) s += " case " + o.case_id + ",";
+  if (!o.partner.empty()) s += " partner " + o.partner + ",";
+  if (o.from_millis != 0 || o.to_millis != 0) {
+    s += std::string(" records") + (o.from_millis != 0 ? " from " + FormatRfc3339Millis(o.from_millis) : "") +
+         (o.to_millis != 0 ? " before " + FormatRfc3339Millis(o.to_millis) : "") + ",";
+  }
+  if (!s.empty()) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Result<int64_t> ParseReportTime(std::string_view text, bool end_of_period) {
+  auto bad = [&] {
+    return InvalidArgumentError("'" + std::string(text.substr(0, 64)) +
+                                "' is not a date (2026-11-22) or an RFC 3339 time (2026-11-22T14:30:00Z, "
+                                "2026-11-22T15:30:00.250+01:00)");
+  };
+  auto digits = [&](size_t pos, size_t n, int& out) {
+    if (pos + n > text.size()) return false;
+    out = 0;
+    for (size_t i = pos; i < pos + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int year, month, day;
+  if (text.size() < 10 || !digits(0, 4, year) || text[4] != '-' || !digits(5, 2, month) || text[7] != '-' ||
+      !digits(8, 2, day) || year < 1970 || month < 1 || month > 12 || day < 1 || day > 31) {
+    return bad();
+  }
+  // Days since the epoch (proleptic Gregorian; Howard Hinnant's days_from_civil).
+  auto days_from_civil = [](int64_t y, int64_t m, int64_t d) {
+    y -= m <= 2;
+    const int64_t era = y / 400;
+    const int64_t yoe = y - era * 400;
+    const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+  };
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (day > kDays[month - 1] || (month == 2 && day == 29 && !leap)) return bad();
+  constexpr int64_t kDayMs = 86'400'000;
+  int64_t ms = days_from_civil(year, month, day) * kDayMs;
+  if (text.size() == 10) return end_of_period ? ms + kDayMs : ms;  // a date: --to takes the whole day
+  int hour, minute, second;
+  if ((text[10] != 'T' && text[10] != 't' && text[10] != ' ') || !digits(11, 2, hour) || text.size() < 19 ||
+      text[13] != ':' || !digits(14, 2, minute) || text[16] != ':' || !digits(17, 2, second) || hour > 23 ||
+      minute > 59 || second > 60) {
+    return bad();
+  }
+  ms += ((hour * 60 + minute) * 60 + std::min(second, 59)) * int64_t{1000};
+  size_t pos = 19;
+  if (pos < text.size() && text[pos] == '.') {
+    size_t first = ++pos;
+    int64_t frac = 0, scale = 100;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      frac += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == first || pos - first > 9) return bad();
+    ms += frac;
+  }
+  if (pos == text.size()) return bad();  // RFC 3339 needs the offset
+  if ((text[pos] == 'Z' || text[pos] == 'z') && pos + 1 == text.size()) return ms;
+  int oh, om;
+  if (pos + 6 != text.size() || (text[pos] != '+' && text[pos] != '-') || !digits(pos + 1, 2, oh) ||
+      text[pos + 3] != ':' || !digits(pos + 4, 2, om) || oh > 23 || om > 59) {
+    return bad();
+  }
+  const int64_t offset = (oh * 60 + om) * int64_t{60'000};
+  return text[pos] == '+' ? ms - offset : ms + offset;
+}
+
 Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport& v, const ReportOptions& options) {
+  if (options.from_millis != 0 && options.to_millis != 0 && options.to_millis <= options.from_millis) {
+    return InvalidArgumentError("the period is empty: --to (" + FormatRfc3339Millis(options.to_millis) +
+                                ") is not after --from (" + FormatRfc3339Millis(options.from_millis) + ")");
+  }
   std::map<std::string, std::vector<AuditRecord>> cases;
   // Referral events written before the case existed (received) carry no case
   // id: they belong to the case whose referral-accepted record names the same
   // referral id.
   std::vector<AuditRecord> caseless_referrals;
   std::map<std::string, std::string> case_of_referral;
-  uint64_t erased = 0;
-  uint64_t total = 0;
+  // Permitting decisions by message id, to complete an older gateway's
+  // disclosure records (no purpose, basis, phase or rules of their own).
+  std::unordered_map<std::string, DecidedAs> decided;
+  std::set<std::string> partners_seen;
+  std::set<std::string> involved_cases;  // --partner: the cases it takes part in
+  uint64_t erased = 0, total = 0, completed = 0;
+  const bool by_partner = !options.partner.empty();
+  auto in_period = [&](const AuditRecord& r) {
+    const int64_t t = IsMoment(r) ? MomentMillis(r) : r.time_unix_millis();
+    return (options.from_millis == 0 || t >= options.from_millis) && (options.to_millis == 0 || t < options.to_millis);
+  };
+  // Whether the record goes in: its case, its time and, with --partner, the
+  // partner's exchanges and every marked moment of a case (the partner's
+  // cases are known only at the end; moments are few).
+  auto keep = [&](const AuditRecord& r, const std::string& case_id) {
+    if (!options.case_id.empty() && case_id != options.case_id) return false;
+    if (!in_period(r)) return false;
+    if (!by_partner) return true;
+    if (Involves(r, options.partner)) {
+      involved_cases.insert(case_id);
+      return true;
+    }
+    return IsMoment(r);
+  };
   KP_RETURN_IF_ERROR(reader.ForEachEntry([&](const LogEntry& e) {
     ++total;
     if (e.erased) {
@@ -787,6 +1256,18 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
       return OkStatus();
     }
     const AuditRecord& r = e.record;
+    if (!r.source_partner().empty()) partners_seen.insert(r.source_partner());
+    if (!r.recipient_partner().empty()) partners_seen.insert(r.recipient_partner());
+    if (r.event() == v1::AUDIT_EVENT_DECISION && r.decision().verdict() == v1::AUDIT_VERDICT_PERMIT &&
+        !r.message_id().empty() && (!by_partner || Involves(r, options.partner)) &&
+        (options.case_id.empty() || r.case_id() == options.case_id)) {
+      DecidedAs& d = decided[r.message_id()];
+      d.purpose = r.purpose();
+      d.legal_basis = r.legal_basis();
+      d.phase = r.phase();
+      d.decision = r.decision();
+      d.categories.assign(r.categories().begin(), r.categories().end());
+    }
     if (r.has_referral() && !r.referral().referral_id().empty()) {
       if (!r.case_id().empty()) {
         case_of_referral.emplace(r.referral().referral_id(), r.case_id());
@@ -795,26 +1276,48 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
         return OkStatus();
       }
     }
-    if (!options.case_id.empty() && r.case_id() != options.case_id) return OkStatus();
-    cases[r.case_id()].push_back(r);
+    if (!keep(r, r.case_id())) return OkStatus();
+    AuditRecord& kept = cases[r.case_id()].emplace_back(r);
+    if (IsDisclosure(kept) && !kept.message_id().empty()) {
+      if (auto it = decided.find(kept.message_id()); it != decided.end() && Complete(&kept, it->second)) ++completed;
+    }
     return OkStatus();
   }));
   for (auto& r : caseless_referrals) {
     auto it = case_of_referral.find(r.referral().referral_id());
     std::string id = it == case_of_referral.end() ? "" : it->second;
-    if (!options.case_id.empty() && id != options.case_id) continue;
+    if (!keep(r, id)) continue;
     cases[id].push_back(std::move(r));
+  }
+  if (by_partner) {
+    for (auto it = cases.begin(); it != cases.end();) {
+      it = involved_cases.count(it->first) != 0 ? std::next(it) : cases.erase(it);
+    }
+  }
+  if (cases.empty()) {
+    std::string msg = "no records";
+    if (!options.case_id.empty()) msg += " of case " + options.case_id;
+    if (by_partner) msg += " involving partner " + options.partner;
+    if (options.from_millis != 0) msg += " from " + FormatRfc3339Millis(options.from_millis);
+    if (options.to_millis != 0) msg += " before " + FormatRfc3339Millis(options.to_millis);
+    msg += " in " + reader.dir() + " (" + std::to_string(total) + " entries, " + std::to_string(erased) + " erased)";
+    if (by_partner && partners_seen.count(options.partner) == 0 && !partners_seen.empty()) {
+      std::string names;
+      for (const auto& p : partners_seen) names += (names.empty() ? "" : ", ") + p;
+      msg += "; partner " + options.partner + " appears nowhere in it (partners in it: " + names + ")";
+    }
+    return NotFoundError(msg + "; no report written");
   }
   for (auto& [id, records] : cases) {
     std::stable_sort(records.begin(), records.end(),
                      [](const AuditRecord& a, const AuditRecord& b) { return a.index() < b.index(); });
   }
 
+  const std::string scope = Scope(options);
   std::string h = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ketenpoort audit report";
-  if (!options.case_id.empty()) h += " — " + HtmlEscape(options.case_id);
+  if (!scope.empty()) h += " \u2014" + HtmlEscape(scope);
   h += "</title><style>" + std::string(kStyle) + "</style></head><body>";
-  h += "<h1>Ketenpoort audit report" + (options.case_id.empty() ? "" : " — case " + HtmlEscape(options.case_id)) +
-       "</h1>";
+  h += "<h1>Ketenpoort audit report" + (scope.empty() ? "" : " \u2014" + HtmlEscape(scope)) + "</h1>";
   h += "<p>Log <code>" + HtmlEscape(reader.dir()) + "</code>, origin <code>" + HtmlEscape(v.origin) +
        "</code>. Generated " + HtmlEscape(FormatRfc3339Millis(options.generated_at_millis)) + ".</p>";
   if (v.status.ok()) {
@@ -835,7 +1338,32 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
   }
   h += "</div>";
   h += "<p>" + std::to_string(total) + " entries in the log, " + std::to_string(erased) + " erased; " +
-       std::to_string(cases.size()) + " case(s) in this report.</p>";
+       std::to_string(cases.size()) + " case(s) in this report" +
+       (scope.empty() ? "" : " (" + HtmlEscape(scope.substr(1)) + ")") + ".";
+  if (by_partner) {
+    h += " Each case shows " + HtmlEscape(options.partner) +
+         "'s exchanges and the case's marked moments (phases, handovers, acute windows).";
+  }
+  h += "</p>";
+  if (completed > 0) {
+    h += "<p class=\"warn\">" + std::to_string(completed) +
+         " disclosure record(s) written without purpose, legal basis, phase, rules or policy version of their own "
+         "(an older gateway) are shown with those of their decision record (the same message id).</p>";
+  }
+  // Totals, then the disclosures a privacy officer looks at first.
+  if (by_partner) h += "<h2>Totals for partner " + HtmlEscape(options.partner) + "</h2>" + PartnerTotals(options.partner, cases);
+  if (options.case_id.empty()) h += "<h2>Totals per case</h2>" + CaseTotals(cases);
+  std::vector<AuditRecord> flagged;
+  for (const auto& [id, records] : cases) {
+    for (const auto& r : records) {
+      if (IsDisclosure(r) && !Flags(r).empty()) flagged.push_back(r);
+    }
+  }
+  if (!flagged.empty()) {
+    h += "<h2>Disclosures to review first</h2><p>" + std::to_string(flagged.size()) +
+         " disclosure(s) the policy flagged to notify the privacy officer, or permitted on a written justification or "
+         "a conflict-of-duties weighing.</p>" + DisclosureTable(flagged, true);
+  }
   for (const auto& [case_id, records] : cases) {
     h += CaseSection(case_id.empty() ? "(no case: log-wide events)" : case_id, records, !case_id.empty());
   }

@@ -31,6 +31,17 @@ struct ReportOptions {
 Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport& verification,
                                      const ReportOptions& options);
 
+// NotFound (no file should be written) when nothing matches the options: no
+// such case, a partner with no records, a period with no records;
+// InvalidArgument when --to is not after --from.
+
+// A `--from`/`--to` argument: a date ("2026-11-22": midnight UTC; with
+// `end_of_period` the midnight after, so `--to` takes the whole day) or an
+// RFC 3339 time with an offset ("2026-11-22T14:30:00Z",
+// "2026-11-22T15:30:00.25+01:00"), as ms since the epoch. InvalidArgument
+// with an example on anything else.
+Result<int64_t> ParseReportTime(std::string_view text, bool end_of_period);
+
 std::string HtmlEscape(std::string_view text);
 
 }  // namespace kp::audit

@@ -377,6 +377,293 @@ TEST_F(ReportTest, ReportHoldsNoScriptsAndEscapesCodes) {
   EXPECT_THAT(html, HasSubstr("<meta charset=\"utf-8\">"));
 }
 
+TEST_F(ReportTest, PartnerReportHasTotalsByCategoryAndCounterpartAndOnlyItsCases) {
+  VerifyOptions vopts;
+  vopts.key = TestSigner().verifier_key();
+  VerifyReport rep = VerifyLog(dir(), vopts);
+  auto reader = LogReader::Open(dir());
+  ASSERT_THAT(reader, IsOk());
+  ReportOptions o;
+  o.partner = "wijkteam";
+  auto html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_THAT(html, IsOk());
+  EXPECT_THAT(*html, HasSubstr("<h1>Ketenpoort audit report \u2014 partner wijkteam</h1>"));
+  EXPECT_THAT(*html, HasSubstr("<h2>Totals for partner wijkteam</h2>"));
+  EXPECT_THAT(*html, HasSubstr("<h2>Case VHT-2026-0107</h2>"));
+  EXPECT_THAT(*html, Not(HasSubstr("<h2>Case ACUUT-2026-0003</h2>")));  // wijkteam took no part
+  // The wijkteam was asked once and refused (no consent): by category and by counterpart.
+  EXPECT_THAT(*html, HasSubstr("<tr><td>wijkteam-gegevens</td><td class=\"n\">\u2013</td><td class=\"n\">\u2013</td>"
+                               "<td class=\"n\">\u2013</td><td class=\"n\">1</td></tr>"));
+  EXPECT_THAT(*html, HasSubstr("<tr><td>veiligheidshuis</td><td class=\"n\">\u2013</td><td class=\"n\">\u2013</td>"
+                               "<td class=\"n\">\u2013</td><td class=\"n\">1</td></tr>"));
+  // Other partners' exchanges in the case are left out; its moments stay.
+  std::string section = html->substr(html->find("<h2>Case VHT-2026-0107</h2>"));
+  EXPECT_THAT(section, Not(HasSubstr("politie-gegevens")));
+  EXPECT_THAT(section, HasSubstr("handover-accepted"));
+
+  o.partner = "politie";
+  html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_THAT(html, IsOk());
+  // Disclosed politie-gegevens once to the veiligheidshuis; refused once when asked in the lapsed acute case.
+  EXPECT_THAT(*html, HasSubstr("<tr><td>politie-gegevens</td><td class=\"n\">1</td><td class=\"n\">\u2013</td>"
+                               "<td class=\"n\">\u2013</td><td class=\"n\">1</td></tr>"));
+}
+
+TEST_F(ReportTest, PeriodReportCountsPerCase) {
+  VerifyOptions vopts;
+  vopts.key = TestSigner().verifier_key();
+  VerifyReport rep = VerifyLog(dir(), vopts);
+  auto reader = LogReader::Open(dir());
+  ASSERT_THAT(reader, IsOk());
+  ReportOptions o;
+  o.from_millis = Abs(70 * kDay);
+  o.to_millis = Abs(80 * kDay);
+  auto html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_THAT(html, IsOk());
+  EXPECT_THAT(*html, HasSubstr("<h2>Totals per case</h2>"));
+  EXPECT_THAT(*html, HasSubstr("<h2>Case ACUUT-2026-0003</h2>"));
+  EXPECT_THAT(*html, Not(HasSubstr("<h2>Case VHT-2026-0107</h2>")));
+  EXPECT_THAT(*html, Not(HasSubstr("<h2>Case ACUUT-2026-0004</h2>")));  // opened on day 80: after the period
+  EXPECT_THAT(*html, HasSubstr("<tr><td>ACUUT-2026-0003</td><td class=\"n\">1</td><td class=\"n\">\u2013</td>"
+                               "<td>veilig-thuis-gegevens \u00d71</td>"));
+}
+
+TEST_F(ReportTest, NothingToReportIsAnErrorThatSaysWhy) {
+  VerifyOptions vopts;
+  vopts.key = TestSigner().verifier_key();
+  VerifyReport rep = VerifyLog(dir(), vopts);
+  auto reader = LogReader::Open(dir());
+  ASSERT_THAT(reader, IsOk());
+  ReportOptions o;
+  o.from_millis = Abs(200 * kDay);
+  auto html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_FALSE(html.ok());
+  EXPECT_EQ(html.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(html.status().message(), HasSubstr("no records from 2027-04-09T14:13:20.000Z"));
+  EXPECT_THAT(html.status().message(), HasSubstr("no report written"));
+
+  o = ReportOptions();
+  o.partner = "ggz-breburg";
+  html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_FALSE(html.ok());
+  EXPECT_THAT(html.status().message(), HasSubstr("no records involving partner ggz-breburg"));
+  EXPECT_THAT(html.status().message(), HasSubstr("appears nowhere in it (partners in it: cit, politie"));
+
+  o = ReportOptions();
+  o.case_id = "VHT-2099-0001";
+  EXPECT_FALSE(RenderHtmlReport(**reader, rep, o).ok());
+
+  o = ReportOptions();
+  o.from_millis = Abs(2 * kDay);
+  o.to_millis = Abs(kDay);
+  html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_FALSE(html.ok());
+  EXPECT_EQ(html.status().code(), StatusCode::kInvalidArgument);
+}
+
+// A small log of exchanges, written with a manual clock.
+class DisclosureReportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    LogWriterOptions opts;
+    opts.clock = &clock_;
+    auto w = LogWriter::Open(dir(), TestSigner(), opts);
+    ASSERT_THAT(w, IsOk());
+    writer_ = std::move(w).value();
+  }
+
+  static v1::AuditRecord Decided(v1::AuditEvent event, const std::string& id, const std::string& source,
+                                 const std::string& recipient, const std::string& rule) {
+    v1::AuditRecord r;
+    r.set_event(event);
+    r.set_case_id("VT-2026-0042");
+    r.set_message_id(id);
+    r.mutable_actor()->set_participant_id(event == v1::AUDIT_EVENT_DECISION ? "vt-casusregisseur-07" : source + "-agent");
+    r.mutable_actor()->set_partner(event == v1::AUDIT_EVENT_DECISION ? recipient : source);
+    r.set_source_partner(source);
+    r.set_recipient_partner(recipient);
+    auto* c = r.add_categories();
+    c->set_name(source + "-dossier");
+    r.mutable_payload()->set_ciphertext_bytes(4096);
+    if (event != v1::AUDIT_EVENT_DECISION) return r;  // an older gateway's delivery: ids, categories, size
+    c->set_data_class(v1::DATA_CLASS_SPECIAL_ART9);
+    c->set_regime(v1::DATA_REGIME_AVG);
+    r.set_purpose("veiligheidsplan");
+    r.set_legal_basis("jeugdwet-7-4-0");
+    r.set_phase("acute-veiligheid");
+    auto* d = r.mutable_decision();
+    d->set_verdict(v1::AUDIT_VERDICT_PERMIT);
+    d->add_rule_ids(rule);
+    d->set_policy_sha256(std::string(32, '\x5a'));
+    d->set_policy_version("veiligheidsteam-hvb 2026.1-example");
+    d->mutable_obligations()->set_retention_days(365);
+    return r;
+  }
+
+  void Write(const v1::AuditRecord& r) {
+    clock_.Advance(60'000);
+    ASSERT_THAT(writer_->Append(r), IsOk());
+  }
+
+  std::string Render(const std::string& name) {
+    EXPECT_THAT(writer_->Close(), IsOk());
+    VerifyOptions vopts;
+    vopts.key = TestSigner().verifier_key();
+    VerifyReport rep = VerifyLog(dir(), vopts);
+    EXPECT_TRUE(rep.status.ok()) << rep.status.message();
+    auto reader = LogReader::Open(dir());
+    EXPECT_THAT(reader, IsOk());
+    ReportOptions ropts;
+    ropts.generated_at_millis = kStart;
+    auto html = RenderHtmlReport(**reader, rep, ropts);
+    EXPECT_THAT(html, IsOk());
+    if (const char* out = std::getenv("KP_REPORT_SAMPLE_DIR"); out != nullptr && html.ok()) {
+      std::ofstream(std::string(out) + "/" + name + ".html") << *html;
+    }
+    return html.ok() ? *html : "";
+  }
+
+  static void ExpectInOrder(const std::string& hay, const std::vector<std::string>& needles) {
+    size_t at = 0;
+    for (const auto& n : needles) {
+      size_t f = hay.find(n, at);
+      ASSERT_NE(f, std::string::npos) << "'" << n << "' not found after offset " << at;
+      at = f + n.size();
+    }
+  }
+
+  // The case's disclosures table.
+  static std::string DisclosuresOf(const std::string& html) {
+    size_t a = html.find("<h3>Disclosures</h3>");
+    if (a == std::string::npos) return "";
+    return html.substr(a, html.find("</table>", a) - a);
+  }
+
+  std::string dir() const { return tmp_.path() + "/log"; }
+
+  ::kp::testing::TempDir tmp_;
+  ManualClock clock_{kStart};
+  std::unique_ptr<LogWriter> writer_;
+};
+
+TEST_F(DisclosureReportTest, AnOlderDeliveryIsCompletedFromItsDecision) {
+  Write(Decided(v1::AUDIT_EVENT_DECISION, "req-1", "ggz", "veiligheidshuis", "R-GGZ-01"));
+  Write(Decided(v1::AUDIT_EVENT_DELIVERED, "req-1", "ggz", "veiligheidshuis", "R-GGZ-01"));
+  std::string table = DisclosuresOf(Render("older-delivery"));
+  EXPECT_THAT(table, HasSubstr("<td>veiligheidsplan</td><td>jeugdwet-7-4-0</td><td>acute-veiligheid</td>"
+                               "<td>R-GGZ-01</td><td>veiligheidsteam-hvb 2026.1-example</td><td>365 days</td>"));
+  EXPECT_THAT(table, HasSubstr("ggz-dossier<span class=\"badge art9\">art9</span>"));
+  EXPECT_THAT(table, Not(HasSubstr("<td></td>")));  // no empty cell where the log has a value
+}
+
+TEST_F(DisclosureReportTest, FlaggedDisclosuresComeFirstAndSayWhy) {
+  auto plain = Decided(v1::AUDIT_EVENT_DECISION, "req-1", "politie", "veiligheidshuis", "R-POL-01");
+  Write(plain);
+  plain.set_event(v1::AUDIT_EVENT_DELIVERED);
+  Write(plain);
+  auto notify = Decided(v1::AUDIT_EVENT_DELIVERED, "req-2", "ggz", "veiligheidshuis", "R-GGZ-09");
+  notify.CopyFrom(Decided(v1::AUDIT_EVENT_DECISION, "req-2", "ggz", "veiligheidshuis", "R-GGZ-09"));
+  notify.set_event(v1::AUDIT_EVENT_DELIVERED);
+  notify.mutable_decision()->mutable_obligations()->set_notify_privacy_officer(true);
+  Write(notify);
+  auto weighed = Decided(v1::AUDIT_EVENT_DECISION, "req-3", "huisarts", "veiligheidshuis", "R-HA-03");
+  weighed.set_event(v1::AUDIT_EVENT_DELIVERED);
+  weighed.mutable_decision()->set_justification(v1::AUDIT_JUSTIFICATION_WEIGHING);
+  Write(weighed);
+  auto justified = Decided(v1::AUDIT_EVENT_DECISION, "req-4", "school", "veiligheidshuis", "R-SCH-02");
+  justified.set_event(v1::AUDIT_EVENT_PUSH_RECEIVED);
+  justified.mutable_decision()->set_justification(v1::AUDIT_JUSTIFICATION_TEXT);
+  Write(justified);
+  std::string html = Render("flagged");
+  std::string table = DisclosuresOf(html);
+  ExpectInOrder(table, {"R-GGZ-09", "notify the privacy officer (rule R-GGZ-09)", "R-HA-03",
+                        "conflict-of-duties weighing", "R-SCH-02", "written justification", "R-POL-01"});
+  EXPECT_THAT(table, HasSubstr("<span class=\"badge flag\">notify privacy officer</span>"));
+  EXPECT_THAT(table, HasSubstr("<span class=\"badge flag\">conflict of duties</span>"));
+  // And across cases, on top.
+  EXPECT_THAT(html, HasSubstr("<h2>Disclosures to review first</h2><p>3 disclosure(s)"));
+  EXPECT_LT(html.find("Disclosures to review first"), html.find("<h2>Case VT-2026-0042</h2>"));
+}
+
+// The flow picture of a dense case: 14 partners, most pairs exchanging.
+TEST_F(DisclosureReportTest, FlowLabelsNeverOverlapInADenseCase) {
+  std::vector<std::string> partners;
+  for (int i = 0; i < 14; ++i) partners.push_back("partner-" + std::string(1, static_cast<char>('a' + i)) + "-regio");
+  int n = 0;
+  for (size_t i = 0; i < partners.size(); ++i) {
+    for (size_t j = 0; j < partners.size(); ++j) {
+      if (i == j || (i * 7 + j * 3) % 4 == 0) continue;
+      auto r = Decided(v1::AUDIT_EVENT_DECISION, "req-" + std::to_string(++n), partners[i], partners[j], "R-1");
+      r.set_event(v1::AUDIT_EVENT_DELIVERED);  // as the gateway writes it now: complete on its own
+      Write(r);
+      if ((i + j) % 5 == 0) {
+        r.set_event(v1::AUDIT_EVENT_REFUSED);
+        Write(r);
+      }
+    }
+  }
+  std::string html = Render("dense-flow");
+  std::regex box("<rect class=\"flow-label-box\" x=\"([-0-9.]+)\" y=\"([-0-9.]+)\" width=\"([0-9.]+)\" "
+                 "height=\"([0-9.]+)\"");
+  struct Box {
+    double x0, y0, x1, y1;
+  };
+  std::vector<Box> boxes;
+  for (std::sregex_iterator it(html.begin(), html.end(), box), end; it != end; ++it) {
+    double x = std::stod((*it)[1]), y = std::stod((*it)[2]);
+    boxes.push_back({x, y, x + std::stod((*it)[3]), y + std::stod((*it)[4])});
+  }
+  EXPECT_GE(boxes.size(), 40u);  // most arrows have a label
+  for (size_t i = 0; i < boxes.size(); ++i) {
+    for (size_t j = i + 1; j < boxes.size(); ++j) {
+      const Box &a = boxes[i], &b = boxes[j];
+      EXPECT_TRUE(a.x1 <= b.x0 || b.x1 <= a.x0 || a.y1 <= b.y0 || b.y1 <= a.y0) << "labels " << i << " and " << j;
+    }
+  }
+  // Every arrow's counts are in the table under the picture.
+  EXPECT_THAT(html, HasSubstr("<table class=\"flows\">"));
+}
+
+TEST(ParseReportTimeTest, DatesAndRfc3339Times) {
+  EXPECT_EQ(*ParseReportTime("2026-11-22", false), 1'795'305'600'000);
+  EXPECT_EQ(*ParseReportTime("2026-11-22", true), 1'795'305'600'000 + 86'400'000);  // --to: the whole day
+  EXPECT_EQ(*ParseReportTime("2026-11-22T14:30:00Z", false), 1'795'357'800'000);
+  EXPECT_EQ(*ParseReportTime("2026-11-22T15:30:00+01:00", false), 1'795'357'800'000);
+  EXPECT_EQ(*ParseReportTime("2026-11-22T09:30:00.250-05:00", false), 1'795'357'800'250);
+  EXPECT_EQ(*ParseReportTime("2026-11-22T14:30:00.123456789Z", true), 1'795'357'800'123);
+  EXPECT_EQ(*ParseReportTime("2024-02-29", false), 1'709'164'800'000);
+  for (const char* bad : {"", "2026", "2026-13-01", "2026-02-29", "2026-11-31", "2026-11-22T14:30:00",
+                          "2026-11-22T14:30Z", "2026-11-22T25:00:00Z", "2026-11-22T14:30:00.Z", "22-11-2026",
+                          "2026-11-22T14:30:00+1:00", "2026-11-22T14:30:00Zjunk", "1969-12-31"}) {
+    auto t = ParseReportTime(bad, false);
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_THAT(t.status().message(), HasSubstr("2026-11-22T14:30:00Z")) << bad;
+  }
+}
+
+// A parser of what a person types: every truncation and every flipped bit
+// of valid inputs gives a value or a clear error, never a crash.
+TEST(ParseReportTimeTest, TruncatedAndFlippedInputsAreHandled) {
+  for (std::string good : {"2026-11-22T15:30:00.250+01:00", "2026-11-22T14:30:00Z", "2026-11-22"}) {
+    for (size_t len = 0; len < good.size(); ++len) {
+      auto t = ParseReportTime(good.substr(0, len), false);
+      if (!t.ok()) {
+        EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+      }
+    }
+    for (size_t i = 0; i < good.size(); ++i) {
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string s = good;
+        s[i] = static_cast<char>(s[i] ^ (1 << bit));
+        auto t = ParseReportTime(s, true);
+        if (!t.ok()) {
+          EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+        }
+      }
+    }
+  }
+}
+
 TEST(RecordTextTest, NewEventsHaveNamesThatParseBack) {
   const std::vector<std::pair<v1::AuditEvent, std::string>> names = {
       {v1::AUDIT_EVENT_REFERRAL_RECEIVED, "referral-received"},
