@@ -424,7 +424,11 @@ void Gateway::RunTimers() {
       if (due) core_->Expire(now);
     });
   }
-  if (due && audit_ok_) RunRetention(now, /*wait=*/false);
+  // The sweep when it is due; between sweeps, an erasure that finished is
+  // recorded and closed cases left over are pruned.
+  if (audit_ok_ && (due || retention_->erasing() || unrecorded_erasure_.has_value() || more_to_prune_)) {
+    RunRetention(now, /*wait=*/false);
+  }
   if (now - last_summary_ms_ >= kSummaryEveryMs) {
     const GatewayCore::Stats stats = core_->TakeStats();
     if (last_summary_ms_ != 0 && stats.any()) {
