@@ -253,4 +253,62 @@ void ToAudit(const policy::Decision& d, v1::AuditRecord* record) {
   aob->set_source_approval(d.needs_source_approval);
 }
 
+namespace {
+
+// What the permitting rules `rule_ids` rested on: the strongest of their
+// justification and weighing conditions (rules are sorted by id).
+v1::AuditJustification JustificationOf(const policy::Policy& policy, const auto& rule_ids) {
+  v1::AuditJustification out = v1::AUDIT_JUSTIFICATION_NONE;
+  const auto& rules = policy.rules();
+  for (const auto& id : rule_ids) {
+    auto it = std::lower_bound(rules.begin(), rules.end(), id,
+                               [](const policy::Policy::Rule& r, const auto& want) { return r.id < want; });
+    if (it == rules.end() || it->id != id || it->effect != policy::Effect::kPermit) continue;
+    if ((it->conditions & policy::kConditionWeighing) != 0) {
+      out = v1::AUDIT_JUSTIFICATION_WEIGHING;
+    } else if ((it->conditions & policy::kConditionJustification) != 0 && out == v1::AUDIT_JUSTIFICATION_NONE) {
+      out = v1::AUDIT_JUSTIFICATION_TEXT;
+    }
+  }
+  return out;
+}
+
+std::string PolicyVersion(const policy::Policy& policy) {
+  return policy.version().empty() ? policy.id() : policy.id() + " " + policy.version();
+}
+
+}  // namespace
+
+void ToAudit(const policy::Policy& policy, const policy::Decision& d, v1::AuditRecord* record) {
+  ToAudit(d, record);
+  auto* ad = record->mutable_decision();
+  ad->set_policy_version(PolicyVersion(policy));
+  if (d.effect == policy::Effect::kPermit) ad->set_justification(JustificationOf(policy, d.rule_ids));
+}
+
+void WireToAudit(const policy::Policy& policy, const v1::Decision& wire, v1::AuditRecord* record) {
+  auto* ad = record->mutable_decision();
+  const bool permit = wire.effect() == v1::EFFECT_PERMIT;
+  ad->set_verdict(permit ? v1::AUDIT_VERDICT_PERMIT : v1::AUDIT_VERDICT_DENY);
+  for (const auto& r : wire.rule_ids()) ad->add_rule_ids(r);
+  ad->set_reason(wire.reason());
+  ad->set_policy_sha256(wire.policy_sha256());
+  record->set_legal_basis(wire.legal_basis());
+  if (permit) {
+    const auto& ob = wire.obligations();
+    auto* aob = ad->mutable_obligations();
+    for (const auto& cf : ob.allowed_fields()) {
+      for (const auto& field : cf.fields()) aob->add_allowed_fields(cf.category() + "." + field);
+    }
+    aob->set_retention_days(ob.retention_days());
+    aob->set_no_onward_sharing(ob.no_onward_sharing());
+    aob->set_notify_privacy_officer(ob.notify_privacy_officer());
+    aob->set_retention_from_closure(ob.retention_from_closure());
+    aob->set_source_approval(ob.source_approval());
+  }
+  if (HexEncode(wire.policy_sha256()) != policy.sha256_hex()) return;
+  ad->set_policy_version(PolicyVersion(policy));
+  if (permit) ad->set_justification(JustificationOf(policy, wire.rule_ids()));
+}
+
 }  // namespace kp::cases

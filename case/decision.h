@@ -79,6 +79,17 @@ void ToWire(const policy::Decision& decision, ketenpoort::v1::Decision* out);
 // The decision in an audit record: verdict, rules, reason, policy hash,
 // obligations (allowed fields as "category.field") and legal basis.
 void ToAudit(const policy::Decision& decision, ketenpoort::v1::AuditRecord* record);
+// The same, and what a permit rested on besides its rules (`justification`:
+// WEIGHING when a permitting rule needed the `weighing` condition, TEXT when
+// one needed `justification`) and the deciding policy's id and version
+// (`policy_version`, "id version"): `policy` must be the one that decided.
+void ToAudit(const policy::Policy& policy, const policy::Decision& decision, ketenpoort::v1::AuditRecord* record);
+// A disclosure's record from the decision the gateway sent with it
+// (Authorisation.decision): verdict, rules, reason, policy hash, obligations
+// and legal basis; justification and policy version when `policy` is the one
+// whose hash the decision names (a later policy's rules say nothing of it).
+void WireToAudit(const policy::Policy& policy, const ketenpoort::v1::Decision& decision,
+                 ketenpoort::v1::AuditRecord* record);
 
 }  // namespace kp::cases
 
