@@ -9,6 +9,7 @@
 // byte of a small log's records file flipped, every length cut).
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -248,6 +249,10 @@ TEST_F(SubjectTest, ByBsnAcrossGatewayAndAgentLogs) {
   EXPECT_THAT(html, HasSubstr("<strong>1</strong> geweigerde"));
   EXPECT_THAT(html, Not(HasSubstr("schuldhulp")));
   ExpectNoOtherPersonData(html);
+  // subject_browser_test.py renders this draft in chromium.
+  if (const char* dir = std::getenv("KP_SUBJECT_SAMPLE_DIR"); dir != nullptr && *dir != '\0') {
+    ASSERT_THAT(WriteFileDurable(std::string(dir) + "/inzage-bsn.html", html, 0600, WriteMode::kReplace), IsOk());
+  }
 }
 
 TEST_F(SubjectTest, ByNameAndBirthDateFindsWhatTheClientSentWithoutBsn) {
@@ -259,6 +264,9 @@ TEST_F(SubjectTest, ByNameAndBirthDateFindsWhatTheClientSentWithoutBsn) {
   EXPECT_THAT(html, HasSubstr("schuldhulp"));
   EXPECT_THAT(html, HasSubstr("gemeente-tilburg"));
   ExpectNoOtherPersonData(html);
+  if (const char* dir = std::getenv("KP_SUBJECT_SAMPLE_DIR"); dir != nullptr && *dir != '\0') {
+    ASSERT_THAT(WriteFileDurable(std::string(dir) + "/inzage-naam.html", html, 0600, WriteMode::kReplace), IsOk());
+  }
 }
 
 TEST_F(SubjectTest, UnknownPersonWritesNothing) {
