@@ -48,6 +48,7 @@ struct AuditArgs {
   std::string proof_file;
   // report
   std::string out;
+  std::string report_partner, from, to;
   // erase-expired
   std::string now;
 };
@@ -252,6 +253,17 @@ Status RunReport(const AuditArgs& args, CliContext& ctx) {
   KP_ASSIGN_OR_RETURN(std::unique_ptr<LogReader> reader, LogReader::Open(args.dir));
   audit::ReportOptions ropts;
   ropts.case_id = args.case_id;
+  ropts.partner = args.report_partner;
+  if (!args.from.empty()) {
+    auto from = audit::ParseReportTime(args.from, false);
+    if (!from.ok()) return InvalidArgumentError("--from: " + from.status().message());
+    ropts.from_millis = *from;
+  }
+  if (!args.to.empty()) {
+    auto to = audit::ParseReportTime(args.to, true);
+    if (!to.ok()) return InvalidArgumentError("--to: " + to.status().message());
+    ropts.to_millis = *to;
+  }
   ropts.generated_at_millis = SystemClock::Get().NowMillis();
   KP_ASSIGN_OR_RETURN(std::string html, audit::RenderHtmlReport(*reader, rep, ropts));
   KP_RETURN_IF_ERROR(WriteFileDurable(args.out, html, 0600, WriteMode::kReplace));
@@ -336,6 +348,12 @@ void RegisterAuditCommand(CLI::App& app, CliContext& ctx) {
   report->add_option("dir", report_args->dir, "Audit log folder")->required();
   report->add_option("--out", report_args->out, "HTML file to write (mode 0600)")->required();
   report->add_option("--case", report_args->case_id, "Only this case");
+  report->add_option("--partner", report_args->report_partner,
+                     "Only what this partner disclosed, received, asked or was asked (with totals by category and "
+                     "by counterpart)");
+  report->add_option("--from", report_args->from, "Only records from this date or RFC 3339 time on");
+  report->add_option("--to", report_args->to,
+                     "Only records before this RFC 3339 time, or up to and including this date");
   report->add_option("--checkpoint", report_args->checkpoints, "A checkpoint you kept");
   report->add_option("--key", report_args->key, "The log's verifier key instead of the folder's log.vkey");
   report->callback(Runner(report_args, ctx, RunReport));

@@ -681,7 +681,7 @@ std::string Flow(const std::vector<AuditRecord>& records) {
            x2 - dx / len * (kNodeR + 4) + nx * 6, y2 - dy / len * (kNodeR + 4) + ny * 6, nx, ny};
     lines.push_back(l);
     static constexpr double kAlong[] = {0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.18, 0.82};
-    static constexpr double kSide[] = {10, 22, 36, 0, -12};
+    static constexpr double kSide[] = {9, 20, 0, -11};  // near its line, or it reads as another arrow's
     for (const std::string& text : {FlowLabel(e), FlowShortLabel(e)}) {
       const double w = TextWidth(text, kFont);
       for (double side : kSide) {

@@ -155,6 +155,34 @@ TEST_F(AuditCliTest, ReportIsOneSelfContainedHtmlFile) {
   EXPECT_THAT(*html, Not(HasSubstr("<script")));
 }
 
+TEST_F(AuditCliTest, ReportPerPartnerAndPeriodOrAClearNoWithoutAFile) {
+  std::string out = File("partner.html");
+  RunResult r = RunCli({"audit", "report", dir(), "--out", out, "--partner", "politie", "--from", "2026-09-21",
+                        "--to", "2026-09-21T16:30:00+02:00"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto html = ReadFileBounded(out, 1 << 22);
+  ASSERT_TRUE(html.ok());
+  EXPECT_THAT(*html, HasSubstr("<h2>Totals for partner politie</h2>"));
+  EXPECT_THAT(*html, HasSubstr("<h2>Totals per case</h2>"));
+  EXPECT_THAT(*html, Not(HasSubstr("ggz-behandeling")));  // the other partner's exchanges
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--partner", "nobody"}, {"--from", "2027-01-01"}, {"--case", "VT-2099-0001"},
+        {"--from", "2026-09-22", "--to", "2026-09-21"}, {"--from", "21-09-2026"}, {"--to", "2026-09-21T14:00:00"}}) {
+    std::string none = File("none.html");
+    std::vector<std::string> args = {"audit", "report", dir(), "--out", none};
+    args.insert(args.end(), bad.begin(), bad.end());
+    r = RunCli(args);
+    EXPECT_EQ(r.exit_code, kExitError) << bad[1];
+    EXPECT_FALSE(std::filesystem::exists(none)) << bad[1] << ": a file was written";
+    EXPECT_THAT(r.err, HasSubstr("error: ")) << bad[1];
+  }
+  r = RunCli({"audit", "report", dir(), "--out", File("x.html"), "--partner", "nobody"});
+  EXPECT_THAT(r.err, HasSubstr("no records involving partner nobody"));
+  EXPECT_THAT(r.err, HasSubstr("partners in it: ggz-breburg, politie, veiligheidshuis"));
+  r = RunCli({"audit", "report", dir(), "--out", File("x.html"), "--from", "21-09-2026"});
+  EXPECT_THAT(r.err, HasSubstr("--from: '21-09-2026' is not a date (2026-11-22)"));
+}
+
 TEST_F(AuditCliTest, EraseExpiredLeavesAVerifiableLog) {
   RunResult r = RunCli({"audit", "erase-expired", dir(), "--now", "2026-09-21"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -452,6 +452,47 @@ TEST_F(GatewayTest, AFullExchangeGoesThroughWithTheRequestByteForByte) {
                                              v1::AUDIT_EVENT_FORWARDED, v1::AUDIT_EVENT_DELIVERED));
 }
 
+// Issue 17 §1: the delivery's record says on its own for which purpose,
+// under which basis, in which phase, by which rules and policy version, with
+// which categories (class and regime) and retention it was disclosed.
+TEST_F(GatewayTest, DeliveryRecordCarriesWhatWasDecided) {
+  Exchange x = StartExchange();
+  v1::Authorisation auth = ExpectAuthorisation(*x.agent, x.request_id);
+  Deliver(*x.agent, auth, x.request_id, "politie-incidenten");
+  Receive(*x.coord, "politie-agent");
+  Body<v1::Receipt>(Receive(*x.agent), v1::MESSAGE_KIND_RECEIPT);
+  const v1::AuditRecord* decision = nullptr;
+  const v1::AuditRecord* delivered = nullptr;
+  std::vector<v1::AuditRecord> records = AuditRecords();
+  for (const auto& r : records) {
+    if (r.message_id() != x.request_id) continue;
+    if (r.event() == v1::AUDIT_EVENT_DECISION) decision = &r;
+    if (r.event() == v1::AUDIT_EVENT_DELIVERED) delivered = &r;
+  }
+  ASSERT_NE(decision, nullptr);
+  ASSERT_NE(delivered, nullptr);
+  EXPECT_EQ(decision->decision().policy_version(), "veiligheidsteam-hvb 2026.1-example");
+  EXPECT_EQ(decision->decision().justification(), v1::AUDIT_JUSTIFICATION_NONE);  // R-POL-01: member only
+  for (const v1::AuditRecord* r : {decision, delivered}) {
+    SCOPED_TRACE(v1::AuditEvent_Name(r->event()));
+    EXPECT_EQ(r->purpose(), "plan-van-aanpak");
+    EXPECT_EQ(r->legal_basis(), "wpg-art-20");
+    EXPECT_FALSE(r->phase().empty());
+    EXPECT_EQ(r->phase(), decision->phase());
+    ASSERT_EQ(r->decision().rule_ids_size(), 1);
+    EXPECT_EQ(r->decision().rule_ids(0), "R-POL-01");
+    EXPECT_EQ(r->decision().verdict(), v1::AUDIT_VERDICT_PERMIT);
+    EXPECT_EQ(r->decision().policy_version(), decision->decision().policy_version());
+    EXPECT_EQ(r->decision().policy_sha256(), decision->decision().policy_sha256());
+    EXPECT_EQ(r->decision().obligations().retention_days(), 180u);
+    EXPECT_TRUE(r->decision().obligations().no_onward_sharing());
+    ASSERT_EQ(r->categories_size(), 1);
+    EXPECT_EQ(r->categories(0).name(), "politie-incidenten");
+    EXPECT_EQ(r->categories(0).data_class(), v1::DATA_CLASS_CRIMINAL_ART10);
+    EXPECT_EQ(r->categories(0).regime(), v1::DATA_REGIME_POLICE_JUSTICE);
+  }
+}
+
 TEST_F(GatewayTest, SigningAsAnotherParticipantIsRefused) {
   Client& agent = Connect("politie-agent");
   // Authenticated as politie-agent, but the envelope is signed by the coordinator.
