@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/gateway_connection.h"
@@ -34,6 +35,14 @@ struct FetchedNotices {
   // notice: never shown, never acknowledged. Each says why, in ids only.
   std::vector<std::string> rejected;
 };
+
+// One held message, as received, checked as a privacy officer's notice:
+// signed by `gateway` (the pinned card), addressed to `me_id`, a CASE_NOTICE
+// whose body parses strictly and whose kind is PRIVACY_OFFICER. No freshness
+// check (see FetchPrivacyNotices). Unauthenticated when the signature or
+// signer is wrong, InvalidArgument for anything else.
+Result<PrivacyNotice> VerifyPrivacyNotice(std::string_view envelope, const PublicCard& gateway,
+                                          const std::string& me_id);
 
 // Fetches what the gateway holds for `me` (INBOX_FETCH) and verifies each
 // message against `gateway` (the pinned card): signed by it, addressed to
