@@ -1,5 +1,6 @@
-// `ketenpoort policy check|explain|test`: for the privacy officer who writes
-// and signs off the sharing policy (docs/policy-language.md).
+// `ketenpoort policy check|explain|test|register`: for the privacy officer who
+// writes and signs off the sharing policy (docs/policy-language.md), and the
+// register of processing activities made from it (cli/policy_register.h).
 //
 // Exit codes: 0 ok (clean policy, a decision explained, all tests pass);
 // 1 a lint error, a test mismatch or any other error; 2 usage.
@@ -9,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_context.h"
+#include "cli/policy_register.h"
+#include "core/base/clock.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
@@ -29,6 +32,8 @@ struct PolicyArgs {
   std::vector<std::string> subjects;  // --subject ROLE[,age=N][,consent=...]...
   int acute_hours_ago = -1;
   bool member = false, consent = false, gatekeeper = false, json = false;
+  std::string out, partner;  // register: --out, --partner
+  bool draft = false;        // register: --draft
 };
 
 std::string Sha256Hex(std::string_view text) { return HexEncode(Sha256String(text)); }
@@ -200,6 +205,29 @@ Status RunTest(const PolicyArgs& a, CliContext& ctx) {
   return OkStatus();
 }
 
+// The register of processing activities (cli/policy_register.h), written
+// whole or not at all: a policy that does not load, an unknown partner or a
+// partner without its controller writes no file.
+Status RunRegister(const PolicyArgs& a, CliContext& ctx) {
+  KP_ASSIGN_OR_RETURN(auto p, LoadForCli(a.file, ctx));
+  RegisterOptions options;
+  options.generated_at_millis = SystemClock::Get().NowMillis();
+  options.partner = a.partner;
+  options.draft = a.draft;
+  KP_ASSIGN_OR_RETURN(std::string html, RenderPolicyRegister(*p, options));
+  KP_RETURN_IF_ERROR(WriteFileDurable(a.out, html, 0644, WriteMode::kReplace));
+  const auto missing = PartnersWithoutController(*p, a.partner);
+  if (!missing.empty()) {
+    ctx.err << "warning: a DRAFT, marked incomplete: no controller for";
+    for (const auto& m : missing) ctx.err << " " << m;
+    ctx.err << "\n";
+  }
+  ctx.out << "wrote " << a.out << ": register of processing activities of policy " << p->id() << " (sha256 "
+          << p->sha256_hex() << ")" << (a.partner.empty() ? "" : ", partner " + a.partner)
+          << (missing.empty() ? "" : ", DRAFT") << "\n";
+  return OkStatus();
+}
+
 }  // namespace
 
 void RegisterPolicyCommand(CLI::App& app, CliContext& ctx) {
@@ -243,6 +271,12 @@ void RegisterPolicyCommand(CLI::App& app, CliContext& ctx) {
   {
     auto [cmd, a] = add("test", "Run a policy's test table; list rules no test reaches", RunTest);
     cmd->add_option("tests", a->tests, "Test table (YAML)")->required();
+  }
+  {
+    auto [cmd, a] = add("register", "Write the register of processing activities (AVG art. 30) as HTML", RunRegister);
+    cmd->add_option("--out", a->out, "The HTML file to write (replaced whole)")->required();
+    cmd->add_option("--partner", a->partner, "Only this partner's part: what it discloses and receives");
+    cmd->add_flag("--draft", a->draft, "Write it even when a partner has no controller, marked as an incomplete draft");
   }
 }
 
