@@ -15,6 +15,8 @@
 //                partner's own restriction on top of the policy): a refusal
 // --watch        regisseur-01 has a case whose police incidents are watched,
 //                and the police's new record about S1 gave a signal
+// --answered     regisseur-01 has a case whose police incidents were asked
+//                and answered, not yet shown (the read log's browser test)
 // Writes {"address": ..., "port": ...} to FILE (and stdout) once it serves;
 // runs until SIGINT or SIGTERM.
 #include <signal.h>
@@ -47,6 +49,7 @@ struct Args {
   std::string dir, info;
   int port = 0;
   bool html_values = false, referral = false, offer = false, refuse = false, watch = false;
+  bool answered = false;
 };
 
 v1::Subject Person(v1::SubjectRole role, const std::string& bsn, const std::string& name, const std::string& born) {
@@ -100,6 +103,19 @@ Status WatchedCase(const std::string& dir, client::Coordinator& c) {
   return DeadlineExceededError("no signal came");
 }
 
+// A case of regisseur-01 whose police incidents were asked and answered
+// (kept in the store; nothing shown yet).
+Status AnsweredCase(client::Coordinator& c) {
+  KP_ASSIGN_OR_RETURN(v1::CaseResult opened, c.OpenCase("veiligheidstaxatie", Family()));
+  const std::string id = opened.case_id();
+  KP_RETURN_IF_ERROR(c.Admit(id, "politie").status());
+  KP_ASSIGN_OR_RETURN(std::string request_id,
+                      c.SendRequest({id, "politie", {"politie-incidenten"}, "veiligheidstaxatie", {"S1"}, "", {}}));
+  KP_ASSIGN_OR_RETURN(client::Outcome answer, c.AwaitOutcome(request_id, 10'000));
+  if (answer.kind != client::Outcome::Kind::kDelivered) return InternalError("the police did not answer");
+  return OkStatus();
+}
+
 Status Run(const Args& a) {
   std::filesystem::create_directories(a.dir);
   ::chmod(a.dir.c_str(), 0700);
@@ -139,6 +155,7 @@ Status Run(const Args& a) {
                       }));
   KP_ASSIGN_OR_RETURN(auto coordinator, region->Coordinator(0));
   if (a.watch) KP_RETURN_IF_ERROR(WatchedCase(a.dir, *coordinator));
+  if (a.answered) KP_RETURN_IF_ERROR(AnsweredCase(*coordinator));
   console::ConsoleOptions options;
   options.port = a.port;
   options.poll_ms = 500;
@@ -186,8 +203,9 @@ int main(int argc, char** argv) {
     else if (arg == "--offer") a.offer = true;
     else if (arg == "--refuse") a.refuse = true;
     else if (arg == "--watch") a.watch = true;
+    else if (arg == "--answered") a.answered = true;
     else {
-      std::cerr << "usage: console_region --dir DIR [--port N] [--info FILE] [--html-values] [--referral] [--offer] [--refuse] [--watch]\n";
+      std::cerr << "usage: console_region --dir DIR [--port N] [--info FILE] [--html-values] [--referral] [--offer] [--refuse] [--watch] [--answered]\n";
       return arg == "--help" ? 0 : 2;
     }
   }
