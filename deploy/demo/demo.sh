@@ -347,6 +347,9 @@ prompt "$KP" audit verify audit-copy --key pinned-gateway-log.vkey --checkpoint 
 prompt "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
 "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
 say "audit-report.html: both cases, with the referral, the handovers and the acute window on their timelines"
+prompt "$KP" policy register "$POLICY" --out register.html
+"$KP" policy register "$POLICY" --out register.html
+say "register.html: the register of processing activities (AVG art. 30) the policy describes"
 
 step "D. No personal data left the partners' or coordinators' machines in the clear"
 # Everything in the demo folder but the partners' own source data (data/):
@@ -378,6 +381,7 @@ step "Done in $((SECONDS - START)) s"
 cat <<TXT
 Everything is in $DEMO:
   audit-report.html      the privacy officer's report of both cases (open it in a browser)
+  register.html          the register of processing activities (AVG art. 30) from the policy
   audit-copy/            the pulled audit log, verified against the pinned key
   stores/<participant>/  each coordinator's local store (fragments sealed, subjects encrypted)
   clients/<participant>.yaml  each coordinator's client configuration (docs/cli.md)
