@@ -212,6 +212,30 @@ TEST_F(ApprovalsTest, ApprovedIsAnsweredAndDeclinedIsRefusedWithTheReason) {
     }
   }
   EXPECT_EQ(Count(GatewayRecords(), v1::AUDIT_EVENT_APPROVAL_PENDING), 2u);
+  // Each record of the hold names S1 with the keyed pseudonyms the privacy
+  // officer computes from the victim's identifiers (issue 17 §3).
+  v1::Subject victim;
+  victim.set_bsn(Region::kBsn);
+  victim.set_name(kCanaryName);
+  victim.set_date_of_birth("1990-01-01");
+  const auto want = cases::SubjectPseudonyms(region_->pseudonym_key(), victim);
+  ASSERT_EQ(want.size(), 2u);
+  auto names_victim = [&](const v1::AuditRecord& r) {
+    return r.subjects_size() == 1 && r.subjects(0).ref() == "S1" && r.subjects(0).pseudonyms_size() == 2 &&
+           r.subjects(0).pseudonyms(0).value() == want[0].value() &&
+           r.subjects(0).pseudonyms(1).value() == want[1].value();
+  };
+  for (const auto& r : own) {
+    if (r.event() == v1::AUDIT_EVENT_APPROVAL_PENDING || r.event() == v1::AUDIT_EVENT_SOURCE_APPROVED ||
+        r.event() == v1::AUDIT_EVENT_SOURCE_DECLINED || r.event() == v1::AUDIT_EVENT_DELIVERED) {
+      EXPECT_TRUE(names_victim(r)) << r.DebugString();
+    }
+  }
+  for (const auto& r : GatewayRecords()) {
+    if (r.event() == v1::AUDIT_EVENT_APPROVAL_PENDING) {
+      EXPECT_TRUE(names_victim(r)) << r.DebugString();
+    }
+  }
   // No identifiers in the logs or in any file the agent keeps.
   EXPECT_THAT(sink_->Text(), Not(HasSubstr(Region::kBsn)));
   EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));

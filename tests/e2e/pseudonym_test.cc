@@ -9,6 +9,7 @@
 // name in the gateway's files or any log line. A coordinator's client
 // without the key does not open.
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 #include <map>
@@ -89,9 +90,18 @@ class PseudonymTest : public ::testing::Test {
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("pseudonym", sink_));
     ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
     std::filesystem::create_directories(dir_.File("sink"));
-    region_->SetAgentConfigHook([this](const std::string&, agent::AgentConfig& c) {
+    region_->SetAgentConfigHook([this](const std::string& partner, agent::AgentConfig& c) {
       c.sink.folder = dir_.File("sink");
       c.sink.retry_ms = 100;
+      c.watch_interval_ms = 100;
+      if (partner != "politie" || incidents_.empty()) return;
+      agent::ConnectorConfig db;  // the police's own register, which can tell changes
+      db.kind = agent::ConnectorConfig::Kind::kSqlite;
+      db.database = incidents_;
+      db.query = "SELECT datum, incidentsoort FROM incidenten WHERE bsn = :bsn";
+      db.changed_query =
+          "SELECT geregistreerd_ms AS changed_at_ms FROM incidenten WHERE bsn = :bsn AND geregistreerd_ms > :since";
+      c.sources["politie-incidenten"] = db;
     });
     ASSERT_OK(region_->StartGateway());
     victim_ = Person(v1::SUBJECT_ROLE_VICTIM, Region::kBsn, kCanaryName, "1990-01-01");
@@ -133,10 +143,18 @@ class PseudonymTest : public ::testing::Test {
     }
   }
 
+  void Sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(incidents_.c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
   testing::TempDir dir_;
   std::shared_ptr<testing::CaptureSink> sink_;
   std::unique_ptr<Region> region_;
   v1::Subject victim_, suspect_;
+  std::string incidents_;  // the police's SQLite register, when a test uses one
 };
 
 TEST_F(PseudonymTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOfficerComputes) {
@@ -268,6 +286,42 @@ TEST_F(PseudonymTest, AReferralAndTheCaseOpenedOnItCarryThem) {
     if (r.event() == v1::AUDIT_EVENT_CASE_OPENED && r.case_id() == opened.case_id()) opened_rec = &r;
   }
   ExpectSubjects(opened_rec, family, "CASE_OPENED on the referral");
+  ExpectNoCanary();
+}
+
+TEST_F(PseudonymTest, AWatchAndItsSignalCarryThem) {
+  incidents_ = dir_.File("incidenten.db");
+  Sql("CREATE TABLE incidenten(bsn TEXT, datum TEXT, incidentsoort TEXT, geregistreerd_ms INTEGER)");
+  Sql("INSERT INTO incidenten VALUES('" + std::string(kSuspectBsn) + "', '2026-03-01', 'bedreiging', 1000)");
+  ASSERT_OK(region_->StartAgent("politie"));
+  ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator());
+  ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, c->OpenCase("plan-van-aanpak", {victim_, suspect_}));
+  const std::string case_id = opened.case_id();
+  ASSERT_OK(c->Admit(case_id, "politie").status());
+  ASSERT_OK(c->ChangePhase(case_id, "risicogestuurde-zorg").status());
+  client::RequestSpec spec{case_id, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S2"}, "", {}};
+  spec.watch_until_ms = SystemClock::Get().NowMillis() + 30 * 86'400'000LL;
+  ASSERT_OK_AND_ASSIGN(std::string watch_id, c->Watch(spec));
+  ASSERT_OK_AND_ASSIGN(Outcome started, c->AwaitOutcome(watch_id, kWaitMs));
+  ASSERT_TRUE(started.watch_started) << started.refusal.reason();
+  Sql("INSERT INTO incidenten VALUES('" + std::string(kSuspectBsn) + "', '2026-11-30', 'mishandeling', " +
+      std::to_string(SystemClock::Get().NowMillis()) + ")");
+  std::vector<client::SignalInfo> signals;
+  for (const int64_t until = SystemClock::Get().NowMillis() + kWaitMs;
+       signals.empty() && SystemClock::Get().NowMillis() < until;) {
+    ASSERT_OK(c->Poll(200, nullptr).status());
+    ASSERT_OK_AND_ASSIGN(signals, c->store().Signals(case_id));
+  }
+  ASSERT_EQ(signals.size(), 1u);
+
+  const std::vector<std::pair<std::string, v1::Subject>> watched = {{"S2", suspect_}};
+  const auto g = GatewayRecords();
+  ExpectSubjects(Find(g, v1::AUDIT_EVENT_DECISION, watch_id), watched, "watch DECISION");
+  ExpectSubjects(Find(g, v1::AUDIT_EVENT_WATCH_STARTED, watch_id), watched, "gateway WATCH_STARTED");
+  ExpectSubjects(Find(g, v1::AUDIT_EVENT_SIGNAL, watch_id), watched, "gateway SIGNAL (from the case's history)");
+  const auto a = AgentRecords("politie");
+  ExpectSubjects(Find(a, v1::AUDIT_EVENT_WATCH_STARTED, watch_id), watched, "agent WATCH_STARTED");
+  ExpectSubjects(Find(a, v1::AUDIT_EVENT_SIGNAL, watch_id), watched, "agent SIGNAL");
   ExpectNoCanary();
 }
 
