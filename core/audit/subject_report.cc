@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 #include <unordered_map>
 
 #include "core/audit/log_reader.h"
@@ -57,17 +58,14 @@ void FillFrom(const AuditRecord& from, AuditRecord* r) {
   if (r->recipient_partner().empty()) r->set_recipient_partner(from.recipient_partner());
 }
 
-Status ScanLog(const std::string& dir, uint64_t verified, const SubjectQuery& query, size_t log_index,
-               SubjectFindings* out) {
+Status ScanLog(const std::string& dir, const SubjectQuery& query, size_t log_index, SubjectFindings* out) {
   KP_ASSIGN_OR_RETURN(std::unique_ptr<LogReader> reader, LogReader::Open(dir));
   // Per exchange (message id): the hit that gave purpose and basis, and the
   // one that gave the decision.
   std::unordered_map<std::string, size_t> first_of;
   std::unordered_map<std::string, size_t> decision_of;
   std::string key;
-  uint64_t matched = 0;
   Status s = reader->ForEachEntry([&](const LogEntry& e) -> Status {
-    if (e.index >= verified) return OkStatus();  // appended after verification: not listed
     if (e.erased) return OkStatus();
     const AuditRecord& r = e.record;
     bool about = false;
@@ -108,11 +106,9 @@ Status ScanLog(const std::string& dir, uint64_t verified, const SubjectQuery& qu
       }
     }
     out->hits.push_back(std::move(hit));
-    ++matched;
     return OkStatus();
   });
   if (!s.ok()) return Status(s.code(), "audit log " + dir + " could not be read: " + s.message());
-  out->logs[log_index].matched = matched;
   return OkStatus();
 }
 
@@ -237,10 +233,10 @@ h1{font-size:1.5em}h2{font-size:1.15em;border-bottom:2px solid #ccc;padding-bott
 .concept{background:#fef7e0;border:2px solid #e37400;padding:.7em 1em;font-weight:bold}
 .verantwoording{background:#e6f4ea;border:1px solid #34a853;padding:.6em 1em;font-size:.9em}
 table{border-collapse:collapse;width:100%;margin:.5em 0 1.2em}th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;font-size:.88em}
-th{background:#f0f0f0}tr.geweigerd td{background:#fce8e6}tr.verstrekt td:nth-child(2){font-weight:bold}
+th{background:#f0f0f0}td.pad{overflow-wrap:anywhere}tr.geweigerd td{background:#fce8e6}tr.verstrekt td:nth-child(2){font-weight:bold}
 .b{display:inline-block;border-radius:3px;padding:0 .3em;font-size:.8em;color:#fff;background:#5f6368;white-space:nowrap}
 .art9{background:#a142f4}.art10{background:#d93025}.wpg{background:#1a73e8}.invullen{background:#fff3b0}
-td.when{white-space:nowrap}.klein{font-size:.85em;color:#5f6368}
+td.when,td.case{white-space:nowrap;overflow-wrap:normal}.klein{font-size:.85em;color:#5f6368}
 )";
 
 }  // namespace
@@ -256,17 +252,30 @@ Result<SubjectFindings> FindSubjectRecords(const std::vector<SubjectLog>& logs, 
   if (logs.empty()) return InvalidArgumentError("no audit log folder given");
   if (query.lookup_keys.empty()) return InvalidArgumentError("no pseudonym to look for");
   SubjectFindings out;
-  std::vector<uint64_t> verified;
-  for (const SubjectLog& log : logs) {
-    VerifyReport rep = VerifyLog(log.dir, log.verify);
+  uint64_t total = 0;
+  for (size_t i = 0; i < logs.size(); ++i) {
+    const SubjectLog& log = logs[i];
+    // Verification and the scan read the folder at the same time (two
+    // cores: the lookup takes as long as the longer of the two); nothing is
+    // kept from a log that does not verify, and only records it verified.
+    out.logs.push_back({.dir = log.dir});
+    VerifyReport rep;
+    std::thread verifier([&rep, &log] { rep = VerifyLog(log.dir, log.verify); });
+    const size_t first_hit = out.hits.size();
+    Status scanned = ScanLog(log.dir, query, i, &out);
+    verifier.join();
     if (!rep.status.ok()) {
       std::string where =
           rep.first_bad_index.has_value() ? " (first bad index " + std::to_string(*rep.first_bad_index) + ")" : "";
       return Status(rep.status.code(), "audit log " + log.dir + " does not verify: " + rep.status.message() + where +
                                            "; nothing was listed (get a sound copy of this log, or leave it out)");
     }
-    SubjectLogSummary sum;
-    sum.dir = log.dir;
+    KP_RETURN_IF_ERROR(scanned);
+    // Records appended after the verifier's pass (a live folder) are not listed.
+    auto unverified = std::find_if(out.hits.begin() + static_cast<std::ptrdiff_t>(first_hit), out.hits.end(),
+                                   [&](const SubjectHit& h) { return h.record.index() >= rep.records; });
+    out.hits.erase(unverified, out.hits.end());
+    SubjectLogSummary& sum = out.logs[i];
     sum.origin = rep.origin;
     sum.key_from_folder = rep.key_from_folder;
     sum.records = rep.records;
@@ -274,13 +283,8 @@ Result<SubjectFindings> FindSubjectRecords(const std::vector<SubjectLog>& logs, 
     sum.checkpoints = rep.checkpoints;
     sum.latest_checkpoint_size = rep.latest.has_value() ? rep.latest->size : 0;
     sum.warnings = rep.warnings;
-    out.logs.push_back(std::move(sum));
-    verified.push_back(rep.records);
-  }
-  uint64_t total = 0;
-  for (size_t i = 0; i < logs.size(); ++i) {
-    KP_RETURN_IF_ERROR(ScanLog(logs[i].dir, verified[i], query, i, &out));
-    total += out.logs[i].records;
+    sum.matched = out.hits.size() - first_hit;
+    total += rep.records;
   }
   if (out.hits.empty()) {
     std::string msg = "no record under key(s) " + JoinIds(query.key_ids) + " for this person in " +
@@ -474,29 +478,30 @@ std::string RenderSubjectAnswer(const SubjectFindings& f, const SubjectAnswerOpt
     const AuditRecord& r = hit.record;
     std::string cls = IsRefusal(r) ? " class=\"geweigerd\"" : IsDisclosure(r) ? " class=\"verstrekt\"" : "";
     h += "<tr" + cls + "><td class=\"when\">" + HtmlEscape(DutchTime(r.time_unix_millis())) + "</td><td>" +
-         HtmlEscape(DutchEvent(r)) + "</td><td>" + HtmlEscape(r.case_id()) + "</td><td>" +
+         HtmlEscape(DutchEvent(r)) + "</td><td class=\"case\">" + HtmlEscape(r.case_id()) + "</td><td>" +
          HtmlEscape(r.source_partner()) + "</td><td>" + HtmlEscape(r.recipient_partner()) + "</td><td>" +
          Categories(r) + "</td><td>" + HtmlEscape(r.purpose()) + "</td><td>" + HtmlEscape(r.legal_basis()) +
-         "</td><td>" + HtmlEscape(f.logs[hit.log].origin) + " #" + std::to_string(r.index()) + "</td></tr>";
+         "</td><td class=\"when\">" + std::to_string(hit.log + 1) + " #" + std::to_string(r.index()) + "</td></tr>";
   }
   h += "</table>";
 
   h += "<h2>Verantwoording</h2><div class=\"verantwoording\"><p>Dit overzicht is gemaakt uit de volgende "
        "logboeken. Elk logboek is eerst volledig gecontroleerd (elke vastlegging tegen de Merkle-boom, elke "
-       "handtekening); een logboek dat niet klopte, is geweigerd.</p><table><tr><th>Logboek</th><th>Map</th>"
+       "handtekening); een logboek dat niet klopte, is geweigerd. De kolom Logboek hierboven noemt het nummer "
+       "van het logboek en de plaats van de vastlegging daarin.</p><table><tr><th>Logboek</th><th>Herkomst</th>"
+       "<th>Map</th>"
        "<th>Vastleggingen</th><th>Gewist na bewaartermijn</th><th>Over de persoon</th><th>Sleutel</th></tr>";
   uint64_t tombstones = 0;
-  for (const SubjectLogSummary& l : f.logs) {
+  for (size_t i = 0; i < f.logs.size(); ++i) {
+    const SubjectLogSummary& l = f.logs[i];
     tombstones += l.tombstones;
-    h += "<tr><td>" + HtmlEscape(l.origin) + "</td><td>" + HtmlEscape(l.dir) + "</td><td>" +
+    h += "<tr><td>" + std::to_string(i + 1) + "</td><td class=\"pad\">" + HtmlEscape(l.origin) +
+         "</td><td class=\"pad\">" + HtmlEscape(l.dir) + "</td><td>" +
          std::to_string(l.records) + "</td><td>" + std::to_string(l.tombstones) + "</td><td>" +
          std::to_string(l.matched) + "</td><td>" +
          (l.key_from_folder ? "uit de map (log.vkey)" : "vastgepinde sleutel") + "</td></tr>";
   }
   h += "</table>";
-  for (const SubjectLogSummary& l : f.logs) {
-    for (const auto& w : l.warnings) h += "<p>Let op (" + HtmlEscape(l.origin) + "): " + HtmlEscape(w) + "</p>";
-  }
   if (tombstones > 0) {
     h += "<p>" + std::to_string(tombstones) + " vastleggingen waren al gewist omdat hun bewaartermijn voorbij was; "
          "over die vastleggingen kan dit overzicht niets zeggen.</p>";
