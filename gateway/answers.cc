@@ -34,6 +34,10 @@ void DisclosureOfStored(const policy::Policy& policy, const std::string& stored,
     }
     rec->set_purpose(push.purpose());
     rec->set_phase(pa.case_phase());
+    if (!rec->has_payload()) {  // what the push decision recorded: the sealed sizes and the content's hash
+      rec->mutable_payload()->set_ciphertext_bytes(push.sealed_content().size() + push.sealed_subjects().size());
+      rec->mutable_payload()->set_ciphertext_sha256(Sha256String(push.sealed_content()));
+    }
     decision = &pa.decision();
   } else {
     v1::FragmentRequest req;
