@@ -71,6 +71,9 @@ void RegisterPolicyCommand(CLI::App& app, CliContext& ctx);
 void RegisterAuditCommand(CLI::App& app, CliContext& ctx);
 // Adds `audit pull` to the audit group: call after RegisterAuditCommand.
 void RegisterAuditPullCommand(CLI::App& app, CliContext& ctx);
+// Adds `audit read-log-key` (a coordinator's read log key from the signed
+// registry) to the audit group: call after RegisterAuditCommand.
+void RegisterAuditReadLogCommand(CLI::App& app, CliContext& ctx);
 // Adds `audit subject` (AVG art. 15) to the audit group: after RegisterAuditCommand.
 void RegisterAuditSubjectCommand(CLI::App& app, CliContext& ctx);
 // Adds `audit notices` (the privacy officer's notices) to the audit group:

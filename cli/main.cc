@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   kp::cli::RegisterPolicyCommand(app, ctx);
   kp::cli::RegisterAuditCommand(app, ctx);
   kp::cli::RegisterAuditPullCommand(app, ctx);
+  kp::cli::RegisterAuditReadLogCommand(app, ctx);
   kp::cli::RegisterAuditSubjectCommand(app, ctx);
   kp::cli::RegisterAuditNoticesCommand(app, ctx);
   kp::cli::RegisterCoordinatorCommands(app, ctx);

@@ -77,7 +77,11 @@ Result<std::unique_ptr<audit::LogWriter>> OpenReadLog(const std::string& dir, co
 
 std::string ReadLogDir(const std::string& store_dir) { return store_dir + "/" + kReadLogFolderName; }
 
-std::string ReadLogOrigin(const Identity& me) { return "ketenpoort." + me.partner() + "/read-log/" + me.id(); }
+std::string ReadLogOrigin(const std::string& partner, const std::string& participant_id) {
+  return "ketenpoort." + partner + "/read-log/" + participant_id;
+}
+
+std::string ReadLogOrigin(const Identity& me) { return ReadLogOrigin(me.partner(), me.id()); }
 
 bool ShowsContent(const Outcome& o) { return o.kind == Outcome::Kind::kDelivered && !o.watch_started; }
 

@@ -55,7 +55,10 @@ inline constexpr int kReadLogLockWaitMs = 5000;
 
 // STORE/read-log for the store folder `store_dir`.
 std::string ReadLogDir(const std::string& store_dir);
-// "ketenpoort.<partner>/read-log/<participant id>".
+// "ketenpoort.<partner>/read-log/<participant id>": the origin and key name
+// of a coordinator's read log (from its identity, or from its card in the
+// signed registry, which is how a privacy officer pins the key).
+std::string ReadLogOrigin(const std::string& partner, const std::string& participant_id);
 std::string ReadLogOrigin(const Identity& me);
 
 // The FRAGMENT_SHOWN record of the delivered answer `shown` (its index and

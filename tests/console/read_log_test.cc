@@ -56,6 +56,7 @@ CliRun RunCli(const std::vector<std::string>& args) {
   app.require_subcommand(1);
   cli::RegisterCoordinatorCommands(app, ctx);
   cli::RegisterAuditCommand(app, ctx);
+  cli::RegisterAuditReadLogCommand(app, ctx);
   std::vector<const char*> argv = {"ketenpoort"};
   for (const auto& a : args) argv.push_back(a.c_str());
   try {
@@ -257,6 +258,29 @@ TEST_F(ReadLogTest, AChangedOrCutReadLogDoesNotVerify) {
   ASSERT_OK_AND_ASSIGN(pinned.key, audit::MakeVerifierKey(client::ReadLogOrigin(region_->identity(Region::kCoordinator)),
                                                          region_->identity(Region::kCoordinator).signing().public_key));
   ASSERT_TRUE(audit::VerifyLog(copy, pinned).status.ok());
+  // The same key as the privacy officer gets it from the signed registry.
+  const client::ClientConfig cc = region_->CoordinatorConfig(0);
+  CliRun key = RunCli({"audit", "read-log-key", Region::kCoordinator, "--registry", cc.registry,
+                       "--enrolment-card", cc.enrolment_card});
+  ASSERT_EQ(key.exit_code, cli::kExitOk) << key.err;
+  EXPECT_EQ(key.out, audit::FormatVerifierKey(*pinned.key) + "\n");
+  CliRun pinned_verify = RunCli({"audit", "verify", copy, "--key", key.out.substr(0, key.out.size() - 1)});
+  EXPECT_EQ(pinned_verify.exit_code, cli::kExitOk) << pinned_verify.err;
+  EXPECT_THAT(pinned_verify.out, HasSubstr("(pinned key)"));
+  CliRun agent = RunCli({"audit", "read-log-key", "politie-agent", "--registry", cc.registry, "--enrolment-card",
+                         cc.enrolment_card});
+  EXPECT_NE(agent.exit_code, cli::kExitOk);
+  EXPECT_THAT(agent.err, HasSubstr("not a coordinator"));
+  CliRun unknown = RunCli({"audit", "read-log-key", "niemand-01", "--registry", cc.registry, "--enrolment-card",
+                           cc.enrolment_card});
+  EXPECT_NE(unknown.exit_code, cli::kExitOk);
+  EXPECT_THAT(unknown.err, HasSubstr("not enrolled"));
+  // Another coordinator's key does not verify this read log.
+  CliRun second = RunCli({"audit", "read-log-key", Region::kWijkteamCoordinator, "--registry", cc.registry,
+                          "--enrolment-card", cc.enrolment_card});
+  ASSERT_EQ(second.exit_code, cli::kExitOk) << second.err;
+  CliRun wrong = RunCli({"audit", "verify", copy, "--key", second.out.substr(0, second.out.size() - 1)});
+  EXPECT_EQ(wrong.exit_code, cli::kExitVerification) << wrong.out;
 
   const std::string records = copy + "/records";
   ASSERT_TRUE(fs::exists(records)) << "the records file's name";
