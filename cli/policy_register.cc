@@ -25,7 +25,7 @@ table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}th,td{border:1px s
 th{background:#f0f0f0}td.id,span.id{font-family:monospace;font-size:.85em;color:#5f6368}
 .badge{display:inline-block;border-radius:3px;padding:0 .3em;margin:0 .2em .1em 0;font-size:.8em;color:#fff;background:#5f6368;white-space:nowrap}
 .art9{background:#a142f4}.art10{background:#d93025}.wpg,.wjsg{background:#1a73e8}.avg{background:#188038}
-.notify{background:#e37400}.never{background:#000}
+.notify{background:#e37400}.never{background:#000;white-space:normal}
 .missing{color:#d93025;font-weight:bold}.draft{background:#fce8e6;border:2px solid #d93025;padding:1em}
 .note{background:#f6f6f6;padding:.6em 1em;border-left:4px solid #ccc}
 ul.fields{margin:.1em 0 .3em 1.1em;padding:0;font-size:.9em;color:#444}dl.meta dt{font-weight:bold;float:left;width:14em}dl.meta dd{margin-left:14em}
@@ -241,7 +241,9 @@ void Section(std::string& h, const char* anchor, const std::string& title) {
 void Controllers(const Policy& p, uint64_t shown, uint64_t sends, uint64_t receives, std::string& h) {
   Section(h, "verantwoordelijken", "1. Verwerkingsverantwoordelijken en functionarissen gegevensbescherming");
   h += "<p>Elke partner is verwerkingsverantwoordelijke voor wat hij verstrekt en voor wat hij ontvangt en "
-       "bewaart (AVG art. 4 punt 7 en art. 30 lid 1 sub a).</p>";
+       "bewaart (AVG art. 4 punt 7 en art. 30 lid 1 sub a). Wie de Ketenpoort-gateway beheert, verwerkt alleen "
+       "metadata (wie vraagt wat van wie, waarom, de beslissing) en het auditlog, niet de inhoud; het convenant legt "
+       "vast of die beheerder verwerker is (art. 28) of gezamenlijk verantwoordelijke (art. 26).</p>";
   h += "<table id=\"controllers\"><tr><th>Partner</th><th>Verwerkingsverantwoordelijke</th>"
        "<th>Functionaris gegevensbescherming</th><th>Rol in dit beleid</th><th>Wettelijke dossiertermijn</th></tr>";
   for (size_t i = 0; i < p.partners().size(); ++i) {
@@ -289,6 +291,10 @@ void Purposes(const Policy& p, int only, std::string& h) {
         cats += (cats.empty() ? "" : "<br>") + RuleCategory(p, r, static_cast<int>(c));
       }
       std::string conditions = Conditions(r.conditions);
+      if ((r.conditions & policy::kConditionConsent) != 0 && r.legal_basis >= 0 &&
+          p.legal_bases()[r.legal_basis].consent_by_source) {
+        conditions += " (alleen een toestemming die de bron zelf vastlegde)";
+      }
       if (r.within_hours_of_acute > 0) {
         conditions += "; binnen " + std::to_string(r.within_hours_of_acute) + " uur na het begin van de acute fase";
       }
@@ -418,6 +424,26 @@ void LegalBases(const Policy& p, int only, std::string& h) {
          Esc(required) + "</td><td>" + (rules.empty() ? "door geen regel gebruikt" : rules) + "</td></tr>";
   }
   h += "</table>";
+  const auto& consent = p.consent();
+  if (!consent.defined) return;
+  // Who must consent at which age, and for how long a consent counts.
+  std::string bands;
+  int from = 0;
+  for (const auto& band : consent.age_rule) {
+    std::string who;
+    if (band.givers & policy::kGiverSubject) who = "de betrokkene zelf";
+    if (band.givers & policy::kGiverParents) who += std::string(who.empty() ? "" : " en ") + "de gezaghebbende ouders";
+    const std::string ages = band.below < 0 ? (from == 0 ? std::string("elke leeftijd") : "vanaf " + std::to_string(from) + " jaar")
+                                            : (from == 0 ? "jonger dan " + std::to_string(band.below) + " jaar"
+                                                         : std::to_string(from) + " tot " + std::to_string(band.below) + " jaar");
+    bands += "<li>" + ages + ": " + who + "</li>";
+    if (band.below >= 0) from = band.below;
+  }
+  h += "<h3 id=\"toestemming\">Toestemming</h3><p>Waar een regel toestemming vraagt, telt per betrokkene een "
+       "toestemming voor het doel van het verzoek" +
+       (consent.max_days > 0 ? ", ten hoogste " + Days(consent.max_days) + " na het vastleggen" : std::string()) +
+       ". Wie toestemming geeft:</p><ul id=\"consent\">" + (bands.empty() ? "<li>de betrokkene zelf</li>" : bands) +
+       "</ul>";
 }
 
 void Fixed(std::string& h) {
@@ -502,7 +528,9 @@ Result<std::string> Render(const Policy& p, const RegisterOptions& options) {
        "2016/680 art. 24). Het register zegt wat het beleid toestaat; wat er werkelijk is gedeeld, staat in het "
        "auditlog (<code>ketenpoort audit report</code>).</p>";
   h += "<dl class=\"meta\"><dt>Beleid</dt><dd>" + Esc(p.id()) + "</dd><dt>Versie</dt><dd>" +
-       (p.version().empty() ? std::string("niet vermeld") : Esc(p.version())) + "</dd><dt>SHA-256 van het beleid</dt><dd><code>" +
+       (p.version().empty() ? std::string("niet vermeld") : Esc(p.version())) +
+       "</dd><dt>In het auditlog</dt><dd><code>" + Esc(p.version().empty() ? p.id() : p.id() + " " + p.version()) +
+       "</code> (policy_version van elke beslissing)</dd><dt>SHA-256 van het beleid</dt><dd><code>" +
        Esc(p.sha256_hex()) + "</code></dd><dt>Bestand</dt><dd><code>" + Esc(p.source_name()) +
        "</code></dd><dt>Opgesteld</dt><dd>" + Esc(FormatRfc3339Millis(options.generated_at_millis)) + "</dd></dl>";
   if (!p.description().empty()) h += "<p>" + Esc(p.description()) + "</p>";

@@ -158,6 +158,20 @@ TEST(PolicyRegisterTest, RetentionIsCountedAsTheRuleCountsIt) {
   EXPECT_THAT(RowOf(html, "R-GGZ-02"), HasSubstr("FG wordt ingelicht"));
   EXPECT_THAT(RowOf(html, "R-GGZ-02"), HasSubstr("afweging conflict van plichten"));
   EXPECT_THAT(RowOf(html, "R-OM-02"), HasSubstr("vermoedelijke pleger"));
+  EXPECT_THAT(RowOf(html, "R-STERK-01"), HasSubstr("alleen een toestemming die de bron zelf vastlegde"));
+}
+
+TEST(PolicyRegisterTest, ConsentRulesAndTheVersionAsTheLogWritesIt) {
+  auto p = Example();
+  ASSERT_NE(p, nullptr);
+  const std::string html = Render(*p);
+  EXPECT_THAT(html, HasSubstr("ten hoogste 365 dagen (1 jaar) na het vastleggen"));
+  EXPECT_THAT(html, HasSubstr("<li>jonger dan 12 jaar: de gezaghebbende ouders</li>"));
+  EXPECT_THAT(html, HasSubstr("<li>12 tot 16 jaar: de betrokkene zelf en de gezaghebbende ouders</li>"));
+  EXPECT_THAT(html, HasSubstr("<li>vanaf 16 jaar: de betrokkene zelf</li>"));
+  // The policy_version a decision record carries (case/decision.cc), so the
+  // register and the audit report can be matched.
+  EXPECT_THAT(html, HasSubstr("<code>veiligheidsteam-hvb 2026.1-example</code>"));
 }
 
 TEST(PolicyRegisterTest, NeverSharedFieldsAreMarkedAndNeverListedAsDisclosed) {
