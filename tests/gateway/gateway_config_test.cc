@@ -65,6 +65,25 @@ TEST(GatewayConfigTest, PeerTimeoutMustExceedTheHeartbeat) {
                           "gw.yaml:6:21: error: peer_timeout (15s) must be longer than heartbeat_interval (20s)"));
 }
 
+TEST(GatewayConfigTest, TheRetentionSweepHasDefaultsAndChecksItsValues) {
+  ASSERT_OK_AND_ASSIGN(GatewayConfig d, ParseGatewayConfig(kMinimal, "gw.yaml"));
+  EXPECT_EQ(d.retention_sweep_interval_ms, 3600LL * 1000);
+  EXPECT_EQ(d.closed_case_days, 90);
+  ASSERT_OK_AND_ASSIGN(GatewayConfig c, ParseGatewayConfig(std::string(kMinimal) +
+                                                               "retention:\n  sweep_interval: 15m\n"
+                                                               "  closed_case_days: 30\n",
+                                                           "gw.yaml"));
+  EXPECT_EQ(c.retention_sweep_interval_ms, 15LL * 60 * 1000);
+  EXPECT_EQ(c.closed_case_days, 30);
+  auto bad = ParseGatewayConfig(std::string(kMinimal) + "retention:\n  sweep_interval: 10ms\n"
+                                                        "  closed_case_days: 7\n  keep: forever\n",
+                                "gw.yaml");
+  ASSERT_THAT(bad, StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(bad.status().message(), HasSubstr("retention.sweep_interval must be from 1s"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("retention.closed_case_days"));
+  EXPECT_THAT(bad.status().message(), HasSubstr("unknown key 'keep'"));
+}
+
 TEST(GatewayConfigTest, NotYamlOrNotAMappingIsAClearError) {
   EXPECT_THAT(ParseGatewayConfig("identity: [unclosed\n", "gw.yaml"),
               StatusIs(StatusCode::kInvalidArgument, "gw.yaml:2:1: error: not valid YAML"));
