@@ -703,14 +703,22 @@ std::string Flow(const std::vector<AuditRecord>& records) {
       if (!e.label.empty()) break;
     }
   }
+  // The picture is cut to what it shows: nodes, labels and a little room.
+  Box used{size, size, 0, 0};
+  auto extend = [&used](const Box& b) {
+    used = {std::min(used.x0, b.x0), std::min(used.y0, b.y0), std::max(used.x1, b.x1), std::max(used.y1, b.y1)};
+  };
+  for (const Box& b : nodes) extend(b);
+  for (const Box& b : placed) extend(b);
+  used = {std::max(0.0, used.x0 - 10), std::max(0.0, used.y0 - 10), used.x1 + 10, used.y1 + 10};
   char buf[600];
   std::snprintf(buf, sizeof(buf),
-                "<svg class=\"flow\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %.0f %.0f\" width=\"%.0f\" "
+                "<svg class=\"flow\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"%.0f %.0f %.0f %.0f\" width=\"%.0f\" "
                 "style=\"max-width:100%%;height:auto;font-family:'DejaVu Sans',Verdana,sans-serif\" role=\"img\" "
                 "aria-label=\"flow between partners\">"
                 "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" "
                 "markerHeight=\"6\" orient=\"auto\"><path d=\"M0,0L10,5L0,10z\" fill=\"#555\"/></marker></defs>",
-                size, size, std::min(size, 1100.0));
+                used.x0, used.y0, used.x1 - used.x0, used.y1 - used.y0, std::min(used.x1 - used.x0, 1100.0));
   std::string svg = buf;
   for (size_t i = 0; i < edges.size(); ++i) {
     const FlowEdge& e = edges[i];

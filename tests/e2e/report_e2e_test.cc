@@ -112,6 +112,7 @@ TEST_F(ReportE2eTest, EveryDisclosureRowOfARealRegionIsComplete) {
 
   audit::ReportOptions o;
   o.case_id = case_id;
+  o.generated_at_millis = SystemClock::Get().NowMillis();
   ASSERT_OK_AND_ASSIGN(std::string html, Report(o, "region-case"));
   const size_t a = html.find("<h3>Disclosures</h3>");
   ASSERT_NE(a, std::string::npos);
@@ -138,6 +139,7 @@ TEST_F(ReportE2eTest, EveryDisclosureRowOfARealRegionIsComplete) {
 
   o = audit::ReportOptions();
   o.partner = "politie";
+  o.generated_at_millis = SystemClock::Get().NowMillis();
   ASSERT_OK_AND_ASSIGN(std::string by_partner, Report(o, "region-politie"));
   EXPECT_THAT(by_partner, HasSubstr("<h2>Totals for partner politie</h2>"));
   EXPECT_THAT(by_partner, HasSubstr("<tr><td>politie-incidenten</td><td class=\"n\">1</td>"));
