@@ -87,6 +87,7 @@ class CaseFlowTest : public ::testing::Test {
     Make("vt-agent", ParticipantKind::kAgent, "veilig-thuis", true);
     Make("jb-agent", ParticipantKind::kAgent, "jeugdbescherming", true);
     Make("ggz-agent", ParticipantKind::kAgent, "ggz", true);
+    Make("fg-01", ParticipantKind::kPrivacyOfficer, "", true);  // notices (issue 17 §2)
     ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
                              {{"regisseur-01", "casusregisseur"},
                               {"regisseur-02", "casusregisseur"},
@@ -1169,9 +1170,30 @@ TEST_F(CaseFlowTest, AConsentTheSourceRecordedCountsForTheHandedOverAnswer) {
   }
   UnitResult accepted = Accept(case_id, "regisseur-02", offer);
   ASSERT_TRUE(accepted.logged) << accepted.failure.ToString();
-  EXPECT_THAT(Events(accepted), ElementsAre(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, v1::AUDIT_EVENT_HANDOVER_DATA));
+  // R-GGZ-01 asks to notify the privacy officer: the handed-over answer is
+  // a disclosure to the next coordinator, told as the request was.
+  EXPECT_THAT(Events(accepted), ElementsAre(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, v1::AUDIT_EVENT_HANDOVER_DATA,
+                                            v1::AUDIT_EVENT_PRIVACY_OFFICER_NOTIFIED));
   EXPECT_THAT(HeldPartRequests("regisseur-02"), UnorderedElementsAre("", ggz));
   EXPECT_TRUE(WithheldNotices("regisseur-02").empty());
+  const auto records = Records(accepted);
+  EXPECT_EQ(records[2].message_id(), ggz);
+  EXPECT_THAT(records[2].reason(), HasSubstr("handover flagged for the privacy officer"));
+  EXPECT_THAT(records[2].reason(), HasSubstr("fg-01"));
+  auto told = Notices("fg-01");
+  ASSERT_EQ(told.size(), 2u);  // the request, and the handover (same clock: either order)
+  if (told[0].reason_code() != "request") std::swap(told[0], told[1]);
+  EXPECT_EQ(told[0].reason_code(), "request");
+  EXPECT_EQ(told[0].request_id(), ggz);
+  EXPECT_EQ(told[1].kind(), v1::NOTICE_KIND_PRIVACY_OFFICER);
+  EXPECT_EQ(told[1].reason_code(), "handover");
+  EXPECT_EQ(told[1].request_id(), ggz);
+  EXPECT_EQ(told[1].by(), "regisseur-02");
+  EXPECT_EQ(told[1].source_partner(), "ggz");
+  EXPECT_EQ(told[1].recipient_partner(), "veiligheidsteam");
+  EXPECT_THAT(told[1].rule_ids(), ElementsAre("R-GGZ-01"));
+  EXPECT_EQ(told[1].legal_basis(), "uitdrukkelijke-toestemming");
+  EXPECT_EQ(told[1].audit_index(), accepted.records[1].index);
 }
 
 // FRAGMENT_PUSH is parsed from untrusted bytes: every prefix of a push the
