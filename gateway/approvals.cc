@@ -174,6 +174,7 @@ void GatewayCore::HandleSourceConsent(const VerifiedMessage& m) {
     return refuse(InvalidArgumentError("'" + internal::SafeId(body.purpose()) + "' is not a purpose of the policy"));
   }
   rec.set_purpose(body.purpose());
+  internal::SubjectsFromChain((*known)->chain, {body.subject_ref()}, &rec);  // whose consent (AVG art. 15)
   uint64_t index = 0;
   if (body.withdrawn()) {
     if (body.valid_until_ms() != 0 || body.given_by_size() != 0 || body.has_age_years()) {

@@ -161,6 +161,11 @@ void GatewayCore::HandleCaseCommand(const VerifiedMessage& m) {
   rec.set_message_id(msg_id);
   DescribeCommand(cmd, &rec);
   DescribeCaseMoment(c, before, next.facts, &rec);
+  // Whose consent: the subject with the pseudonyms the case committed it with.
+  if (cmd.has_record_consent()) internal::SubjectsFromChain(next.chain, {cmd.record_consent().subject_ref()}, &rec);
+  if (cmd.has_withdraw_consent()) {
+    internal::SubjectsFromChain(next.chain, {cmd.withdraw_consent().subject_ref()}, &rec);
+  }
   if (Status s = store_->Begin(); !s.ok()) return fail(s, case_id);
   Status change;
   if (open) {

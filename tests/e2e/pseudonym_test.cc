@@ -167,6 +167,8 @@ TEST_F(PseudonymTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOfficerComp
   std::string late_ref;
   ASSERT_OK(c->AddSubject(case_id, late, &late_ref).status());
   EXPECT_EQ(late_ref, "S3");
+  ASSERT_OK(c->RecordConsent(case_id, "S1", "plan-van-aanpak", SystemClock::Get().NowMillis() + 86'400'000LL)
+                .status());
 
   // A request about the victim and the suspect, answered by the police.
   ASSERT_OK_AND_ASSIGN(std::string request_id,
@@ -208,6 +210,11 @@ TEST_F(PseudonymTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOfficerComp
   EXPECT_EQ(added->subjects(0).pseudonyms(0).basis(), v1::PSEUDONYM_BASIS_NAME_AND_BIRTH_DATE);
   EXPECT_EQ(added->subjects(0).pseudonyms(0).key_id(), Region::kPseudonymKeyId);
 
+  const v1::AuditRecord* consent = nullptr;
+  for (const auto& r : g) {
+    if (r.event() == v1::AUDIT_EVENT_CONSENT_RECORDED && r.case_id() == case_id) consent = &r;
+  }
+  ExpectSubjects(consent, {{"S1", victim_}}, "CONSENT_RECORDED (from the case's history)");
   ExpectSubjects(Find(g, v1::AUDIT_EVENT_DECISION, request_id), asked, "request DECISION");
   ExpectSubjects(Find(g, v1::AUDIT_EVENT_FORWARDED, request_id), asked, "FORWARDED");
   ExpectSubjects(Find(g, v1::AUDIT_EVENT_DELIVERED, request_id), asked, "gateway DELIVERED");
@@ -232,7 +239,7 @@ TEST_F(PseudonymTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOfficerComp
       }
     }
   }
-  EXPECT_GE(about_victim, 7u);
+  EXPECT_GE(about_victim, 8u);
   ExpectNoCanary();
 }
 
