@@ -362,6 +362,14 @@ std::string RenderSubjectAnswer(const SubjectFindings& f, const SubjectAnswerOpt
     ++retention[{r.recipient_partner(), cats, Retention(r)}];
   }
 
+  // A purpose without a basis (the case's own, from case opened) is left
+  // out where the same purpose appears with its basis.
+  for (auto it = purposes.begin(); it != purposes.end();) {
+    const bool bare = it->first.second.empty() && it->second.disclosed == 0;
+    bool covered = false;
+    for (const auto& [key, p] : purposes) covered |= key.first == it->first.first && !key.second.empty();
+    it = bare && covered ? purposes.erase(it) : std::next(it);
+  }
   const std::string controller = options.controller.empty()
                                      ? "<span class=\"invullen\">[naam verwerkingsverantwoordelijke]</span>"
                                      : HtmlEscape(options.controller);
