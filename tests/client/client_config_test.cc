@@ -32,6 +32,17 @@ TEST(ClientConfigTest, ParsesAndResolvesPathsAgainstTheFilesFolder) {
   EXPECT_EQ(c.timeout_ms, 20'000);
 }
 
+TEST(ClientConfigTest, ThePseudonymKeyIsAPathAndOptionalToParse) {
+  ASSERT_OK_AND_ASSIGN(ClientConfig without, ParseClientConfig(kGood, "/home/rg/.ketenpoort/client.yaml"));
+  EXPECT_EQ(without.pseudonym_key, "");  // a coordinator's client then refuses to open (pseudonym_e2e_test)
+  ASSERT_OK_AND_ASSIGN(ClientConfig c, ParseClientConfig(std::string(kGood) + "pseudonym_key: keys/hvb-2027-1.pseudonym-key\n",
+                                                         "/home/rg/.ketenpoort/client.yaml"));
+  EXPECT_EQ(c.pseudonym_key, "/home/rg/.ketenpoort/keys/hvb-2027-1.pseudonym-key");
+  auto twice = ParseClientConfig(std::string(kGood) + "pseudonym_key: a\npseudonym_key: b\n", "c.yaml");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_THAT(twice.status().message(), HasSubstr("duplicate key 'pseudonym_key'"));
+}
+
 TEST(ClientConfigTest, ReportsEveryProblemWithItsLineAndColumn) {
   auto c = ParseClientConfig(
       "gateway:\n  endpoint: tcp://x:1\n  crad: y\nidentity: [a, b]\nstroe: s\ntimeout: 1 minute\n"
