@@ -44,6 +44,8 @@ class FailingAuditTrail final : public AuditTrail {
   Result<std::string> SignHead() override { return real_->SignHead(); }
   Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
   Status Reopen() override { return real_->Reopen(); }
+  Result<audit::EraseSummary> EraseExpiredBodies(int64_t now_ms) override { return real_->EraseExpiredBodies(now_ms); }
+  uint64_t rewrites() const override { return real_->rewrites(); }
 
  private:
   std::unique_ptr<AuditTrail> real_;
@@ -405,6 +407,44 @@ TEST_F(GatewayCoreTest, APrivacyOfficersPullIsRecordedAndListedOnceInTheLog) {
   bad.set_file("../cases.db");
   auto out = Outbox(Handle(Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, bad)));
   ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_ERROR));
+}
+
+// Retention (issue 17 §6): the sweep's erasure rewrites the records file; a
+// pull listed before it is refused for that file (offsets would mix two
+// files), a fresh listing works, and the erasure is recorded in a unit.
+TEST_F(GatewayCoreTest, APullListedBeforeTheRetentionSweepRewroteTheRecordsMustStartAgain) {
+  OpenCase();
+  UnitResult listed = Handle(Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, v1::AuditPull()));
+  ASSERT_EQ(listed.listings.size(), 1u);
+  (void)core_->AuditListing(listed.listings[0]);
+  clock_.Advance(6LL * 365 * 24 * 3600 * 1000);  // past audit_retention (5 years)
+  ASSERT_OK_AND_ASSIGN(audit::EraseSummary erased, core_->audit_trail().EraseExpiredBodies(clock_.NowMillis()));
+  EXPECT_EQ(erased.erased, 2u);  // the case opened and the export
+  EXPECT_EQ(core_->audit_trail().rewrites(), 1u);
+
+  v1::AuditPull records;
+  records.set_file("records");
+  auto out = Outbox(Handle(Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, records)));
+  ASSERT_THAT(Kinds(out), ElementsAre(v1::MESSAGE_KIND_ERROR));
+  v1::Error err;
+  ASSERT_TRUE(err.ParseFromString(out[0].body));
+  EXPECT_THAT(err.message(), ::testing::HasSubstr("pull the log again"));
+  v1::AuditPull tree;
+  tree.set_file("tree");  // unchanged by an erasure
+  EXPECT_THAT(Kinds(Outbox(Handle(Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, tree)))),
+              ElementsAre(v1::MESSAGE_KIND_AUDIT_CHUNK));
+
+  UnitResult again = Handle(Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, v1::AuditPull()));
+  ASSERT_EQ(again.listings.size(), 1u);
+  (void)core_->AuditListing(again.listings[0]);
+  EXPECT_THAT(Kinds(Outbox(Handle(Message("fg-hvb", v1::MESSAGE_KIND_AUDIT_PULL, records)))),
+              ElementsAre(v1::MESSAGE_KIND_AUDIT_CHUNK));
+
+  UnitResult recorded = Unit([&] { core_->RecordErasure(erased); });
+  ASSERT_TRUE(recorded.logged);
+  ASSERT_THAT(Events(recorded), ElementsAre(v1::AUDIT_EVENT_ERASURE));
+  EXPECT_EQ(Records(recorded)[0].erasure().erased_records(), erased.erased);
+  EXPECT_EQ(Records(recorded)[0].erasure().last_index(), erased.last_index);
 }
 
 // §3.2 step 7 as the gateway applies it.
