@@ -115,6 +115,23 @@ rules:
     explanation: Niet aan C <v>.
 )";
 
+TEST(PolicyRegisterTest, TheLoaderKeepsControllerDpoVersionTitleAndDescription) {
+  auto p = Load(kTiny);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->version(), "1");
+  EXPECT_EQ(p->title(), "Klein <b>beleid</b>");
+  EXPECT_EQ(p->description(), "");
+  EXPECT_EQ(p->partners()[0].controller, "Stichting <script>alert(1)</script>");
+  EXPECT_EQ(p->partners()[0].dpo, "fg@a.example");
+  EXPECT_EQ(p->partners()[1].dpo, "");
+  // Free text, but text: a list is a lint error at its place.
+  std::string text(kTiny);
+  text.replace(text.find("    controller: Gemeente B"), std::string("    controller: Gemeente B").size(),
+               "    controller: [Gemeente, B]");
+  auto bad = policy::LoadPolicy(text, "register-test.yaml", policy::testing::kFakeSha256);
+  EXPECT_THAT(bad, StatusIs(StatusCode::kInvalidArgument, "1 error(s)"));
+}
+
 TEST(PolicyRegisterTest, ExamplePolicyHasEverySectionEveryPermitRuleAndEveryController) {
   auto p = Example();
   ASSERT_NE(p, nullptr);
