@@ -7,6 +7,8 @@
 //
 // The SHA-256 of the policy text is computed here (kp_crypto), because the
 // policy library itself includes no crypto.
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "cli/cli_context.h"
@@ -215,6 +217,10 @@ Status RunRegister(const PolicyArgs& a, CliContext& ctx) {
   options.partner = a.partner;
   options.draft = a.draft;
   KP_ASSIGN_OR_RETURN(std::string html, RenderPolicyRegister(*p, options));
+  std::error_code same_error;
+  if (std::filesystem::equivalent(a.out, a.file, same_error)) {
+    return InvalidArgumentError("--out " + a.out + " is the policy file itself; name another file");
+  }
   KP_RETURN_IF_ERROR(WriteFileDurable(a.out, html, 0644, WriteMode::kReplace));
   const auto missing = PartnersWithoutController(*p, a.partner);
   if (!missing.empty()) {

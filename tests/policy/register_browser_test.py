@@ -98,6 +98,13 @@ def main():
         check(not os.path.exists(target), f"{args}: a file was written")
     rc, out, err = run(k, EXAMPLE)
     check(rc == 2, f"without --out: exit {rc}, expected 2")
+    kept = os.path.join(work, "policy.yaml")
+    with open(EXAMPLE) as f, open(kept, "w") as g:
+        g.write(f.read())
+    rc, out, err = run(k, kept, "--out", kept)
+    check(rc == 1 and "is the policy file itself" in err, f"--out the policy: exit {rc}: {err}")
+    with open(kept) as f, open(EXAMPLE) as g:
+        check(f.read() == g.read(), "--out the policy: the policy was overwritten")
 
     # A partner without its controller: refused, unless --draft, which says so.
     with open(EXAMPLE) as f:
