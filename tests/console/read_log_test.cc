@@ -245,6 +245,64 @@ TEST_F(ReadLogTest, TheCasePageRecordsEachShowing) {
   ExpectNoPersonalData();
 }
 
+// A fragment handed over by a former coordinator has no request in the new
+// coordinator's store: its showing names the source partner from the
+// registry and the subjects of the records shown, with their pseudonyms.
+TEST_F(ReadLogTest, AHandedOverFragmentIsRecordedWithItsSubjects) {
+  ASSERT_OK(region_->StartAgent("jeugdbescherming"));
+  ASSERT_OK_AND_ASSIGN(auto reg, region_->Coordinator(0));
+  ASSERT_OK(reg->Admit(case_id_, "jeugdbescherming").status());
+  ASSERT_OK(reg->ChangePhase(case_id_, "risicogestuurde-zorg").status());
+  ASSERT_OK_AND_ASSIGN(std::string request_id, reg->SendRequest({case_id_, "jeugdbescherming",
+                                                                 {"jeugdbescherming-maatregelen"}, "plan-van-aanpak",
+                                                                 {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(client::Outcome answer, reg->AwaitOutcome(request_id, kWaitMs));
+  ASSERT_EQ(answer.kind, client::Outcome::Kind::kDelivered) << answer.refusal.reason() << answer.error.ToString();
+  ASSERT_OK(reg->OfferHandover(case_id_, Region::kWijkteamCoordinator, "naar-wijkteam",
+                               SystemClock::Get().NowMillis() + 7 * 24 * 3600 * 1000LL, 0)
+                .status());
+  {
+    ASSERT_OK_AND_ASSIGN(auto wijk, region_->ConnectAs(Region::kWijkteamCoordinator));
+    ASSERT_OK_AND_ASSIGN(client::HandoverTaken taken, wijk->AcceptHandover(case_id_));
+    ASSERT_EQ(taken.fragments, 1u);
+  }
+  const client::ClientConfig wc = region_->ClientConfigFor(Region::kWijkteamCoordinator);
+  const std::string config = dir_.path() + "/wijkteam.yaml";
+  std::ofstream(config) << "gateway:\n  endpoint: " << wc.gateway_endpoint << "\n  card: " << wc.gateway_card
+                        << "\nidentity: " << wc.identity << "\nenrolment_card: " << wc.enrolment_card
+                        << "\nregistry: " << wc.registry << "\nstore: " << wc.store
+                        << "\npseudonym_key: " << wc.pseudonym_key << "\n";
+  CliRun content = RunCli({"case", "show", case_id_, "--config", config, "--content"});
+  EXPECT_EQ(content.exit_code, cli::kExitOk) << content.err;
+  EXPECT_THAT(content.out, HasSubstr("handed over"));
+  EXPECT_THAT(content.out, HasSubstr(std::string(":") + Region::kBsn));
+
+  const std::string read_log = client::ReadLogDir(wc.store);
+  ASSERT_OK_AND_ASSIGN(auto reader, audit::LogReader::Open(read_log));
+  std::vector<v1::AuditRecord> records;
+  ASSERT_OK(reader->ForEachEntry([&](const audit::LogEntry& e) {
+    records.push_back(e.record);
+    return OkStatus();
+  }));
+  ASSERT_EQ(records.size(), 1u);
+  const v1::AuditRecord& r = records[0];
+  EXPECT_EQ(r.event(), v1::AUDIT_EVENT_FRAGMENT_SHOWN);
+  EXPECT_EQ(r.actor().participant_id(), Region::kWijkteamCoordinator);
+  EXPECT_EQ(r.actor().role(), Region::kWijkteamRole);
+  EXPECT_EQ(r.message_id(), request_id);
+  EXPECT_EQ(r.source_partner(), "jeugdbescherming");
+  ASSERT_EQ(r.subjects_size(), 1);
+  EXPECT_EQ(r.subjects(0).ref(), "S1");
+  ASSERT_OK_AND_ASSIGN(std::string bsn, cases::CanonicalBsn(Region::kBsn));
+  bool found = false;
+  for (const auto& p : r.subjects(0).pseudonyms()) {
+    found = found || p.value() == cases::Pseudonym(region_->pseudonym_key(), v1::PSEUDONYM_BASIS_BSN, bsn).value();
+  }
+  EXPECT_TRUE(found) << "the pseudonym under the new coordinator's key";
+  EXPECT_TRUE(audit::VerifyLog(read_log, {}).status.ok());
+  EXPECT_THAT(testing::AllBytesUnder(read_log), Not(HasSubstr(Region::kBsn)));
+}
+
 // A changed byte anywhere in the records, or a cut, and the folder no
 // longer verifies; `ketenpoort audit verify` says so with exit code 5.
 TEST_F(ReadLogTest, AChangedOrCutReadLogDoesNotVerify) {
@@ -329,6 +387,23 @@ TEST_F(ReadLogTest, NothingIsShownWhenTheReadLogCannotRecord) {
   EXPECT_THAT(asked.out, Not(HasSubstr(std::string(":") + Region::kBsn)));
   EXPECT_THAT(asked.err, HasSubstr("the answer is kept in your store"));
 
+  // `inbox`: the answer is taken in and kept, its content not shown.
+  CliRun sent = RunCli({"request", case_id_, "--config", config_, "--from", "politie", "--category",
+                        "politie-incidenten", "--purpose", kPurpose, "--wait", "0"});
+  ASSERT_EQ(sent.exit_code, cli::kExitOk) << sent.err;
+  const std::string request_id = sent.out.substr(0, 32);
+  CliRun inbox;
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+       std::chrono::steady_clock::now() < deadline;) {
+    inbox = RunCli({"inbox", "--config", config_});
+    if (inbox.out.find(request_id) != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the agent answers meanwhile
+  }
+  EXPECT_THAT(inbox.out, HasSubstr(request_id + ": answered; content not shown"));
+  EXPECT_THAT(inbox.out, Not(HasSubstr(std::string(":") + Region::kBsn)));
+  EXPECT_NE(inbox.exit_code, cli::kExitOk);
+  EXPECT_THAT(inbox.err, HasSubstr("not shown: the read log"));
+
   ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator(0));
   ASSERT_NO_FATAL_FAILURE(StartConsole(std::move(c)));
   const std::string page = GetPage("/casus/" + case_id_);
@@ -337,7 +412,7 @@ TEST_F(ReadLogTest, NothingIsShownWhenTheReadLogCannotRecord) {
 
   WriteAll(vkey, genuine);
   EXPECT_THAT(GetPage("/casus/" + case_id_), HasSubstr(std::string(":") + Region::kBsn)) << "shown once recorded";
-  EXPECT_EQ(Shown().size(), 3u) << "the page's two answers; the showings that failed left no record";
+  EXPECT_EQ(Shown().size(), 4u) << "the page's three answers; the showings that failed left no record";
   ExpectNoPersonalData();
 }
 
