@@ -590,6 +590,25 @@ Result<CaseStore::PrunedRows> CaseStore::PruneCase(const std::string& case_id) {
   return n;
 }
 
+Result<std::vector<StoredReferral>> CaseStore::PrunableReferrals(int64_t decided_before_ms, size_t limit) {
+  Stmt q(*database_, (std::string(kReferralColumns) +
+                      "WHERE state IN (?, ?) AND case_id = '' AND decided_ms <= ? ORDER BY decided_ms LIMIT ?")
+                         .c_str());
+  q.Int(static_cast<int64_t>(ReferralState::kDeclined)).Int(static_cast<int64_t>(ReferralState::kExpired))
+      .Int(decided_before_ms).Int(static_cast<int64_t>(limit));
+  std::vector<StoredReferral> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return out;
+    out.push_back(ReferralFromRow(q));
+  }
+}
+
+Status CaseStore::PruneReferral(const std::string& referral_id) {
+  KP_RETURN_IF_ERROR(Writable());
+  return Stmt(*database_, "DELETE FROM referrals WHERE id = ?").Bind(referral_id).Run();
+}
+
 Status CaseStore::SetCoordinator(const std::string& case_id, const std::string& coordinator) {
   KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "UPDATE cases SET coordinator = ? WHERE id = ?").Text(coordinator).Text(case_id).Run();

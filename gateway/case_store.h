@@ -304,6 +304,11 @@ class CaseStore {
   // opened on. Its number is never given out again (the year's counter
   // stays). Checks nothing: PrunableCases chose it in the same transaction.
   Result<PrunedRows> PruneCase(const std::string& case_id);
+  // Referrals that never became a case (declined or lapsed) and were
+  // decided at or before `decided_before_ms`, oldest first, at most `limit`:
+  // their rows keep the referrer's envelope (sealed subject identifiers).
+  Result<std::vector<StoredReferral>> PrunableReferrals(int64_t decided_before_ms, size_t limit);
+  Status PruneReferral(const std::string& referral_id);
 
   // The audit outbox: records staged in the same transaction as the change
   // they describe, until they are in the log (gateway/audit_trail.h).

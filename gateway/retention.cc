@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 
+#include "core/base/encoding.h"
 #include "core/base/time_format.h"
 #include "gateway/gateway_core.h"
 
@@ -70,6 +71,34 @@ size_t GatewayCore::PruneClosedCases(int64_t now_ms, size_t limit) {
       it = it->second.facts.case_id == c.id ? cases_by_head_.erase(it) : std::next(it);
     }
     spdlog::info("retention: case {} (closed {}) pruned from the case database", c.id, FormatUtcMillis(c.closed_ms));
+    ++pruned;
+  }
+  // Referrals that never became a case go after the same time: their rows
+  // hold the referrer's envelope with the subjects' identifiers (sealed).
+  if (pruned >= limit) return pruned;
+  auto referrals = store_->PrunableReferrals(closed_before, limit - pruned);
+  if (!referrals.ok()) {
+    spdlog::error("retention: cannot read the decided referrals: {}", referrals.status().message());
+    return pruned;
+  }
+  for (const StoredReferral& r : *referrals) {
+    if (Status s = store_->PruneReferral(r.id); !s.ok()) {
+      FailUnit(s);
+      return 0;
+    }
+    v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_CASE_PRUNED, identity_->id());
+    rec.set_purpose(r.purpose);
+    rec.set_recipient_partner(r.to_partner);
+    rec.mutable_referral()->set_referral_id(r.id);
+    rec.mutable_referral()->set_reference(r.reference);
+    rec.mutable_referral()->set_referrer(r.referrer);
+    rec.mutable_referral()->set_subjects(r.subjects);
+    rec.set_reason(std::string("a referral that never became a case (") +
+                   (r.state == ReferralState::kDeclined ? "declined" : "lapsed") + " " +
+                   FormatUtcMillis(r.decided_ms) + ") removed from the case database with the referrer's envelope");
+    if (!Audit(std::move(rec)).ok()) return 0;
+    spdlog::info("retention: referral {} from {} ({}) pruned from the case database", HexEncode(r.id), r.referrer,
+                 r.state == ReferralState::kDeclined ? "declined" : "lapsed");
     ++pruned;
   }
   return pruned;

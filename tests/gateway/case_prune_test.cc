@@ -149,5 +149,43 @@ TEST_F(CasePruneTest, PruningRemovesTheCaseAndWhatWasKeptForItAndItsNumberIsNotG
   EXPECT_EQ(next.id, "VT-2026-0003");
 }
 
+TEST_F(CasePruneTest, ADeclinedOrLapsedReferralIsPrunableAfterItsDecisionAnAcceptedOneGoesWithItsCase) {
+  auto referral = [&](char id, ReferralState state, const std::string& case_id) {
+    StoredReferral r;
+    r.id = std::string(16, id);
+    r.reference = std::string("VT-MELD-") + id;
+    r.referrer = "veilig-thuis-01";
+    r.to_partner = "veiligheidsteam";
+    r.purpose = "plan-van-aanpak";
+    r.coordinators = {"regisseur-01"};
+    r.envelope = "signed envelope with sealed identifiers";
+    r.state = state;
+    r.received_ms = kNow - kDay;
+    r.expires_ms = kNow;
+    r.decided_ms = kNow;
+    r.case_id = case_id;
+    EXPECT_OK(store_->AddReferral(r));
+    return r.id;
+  };
+  const std::string id = ClosedCase();
+  const std::string declined = referral('d', ReferralState::kDeclined, "");
+  const std::string lapsed = referral('l', ReferralState::kExpired, "");
+  referral('w', ReferralState::kWaiting, "");
+  const std::string accepted = referral('a', ReferralState::kAccepted, id);
+
+  EXPECT_TRUE(store_->PrunableReferrals(kNow - 1, 10)->empty());
+  ASSERT_OK_AND_ASSIGN(auto due, store_->PrunableReferrals(kNow, 10));
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].reference.substr(0, 8), "VT-MELD-");
+  ASSERT_OK(store_->PruneReferral(declined));
+  ASSERT_OK(store_->PruneReferral(lapsed));
+  EXPECT_FALSE(store_->GetReferral(declined)->has_value());
+  EXPECT_TRUE(store_->GetReferral(std::string(16, 'w'))->has_value());  // still waiting: never
+
+  ASSERT_OK_AND_ASSIGN(CaseStore::PrunedRows rows, store_->PruneCase(id));
+  EXPECT_EQ(rows.referrals, 1u);
+  EXPECT_FALSE(store_->GetReferral(accepted)->has_value());
+}
+
 }  // namespace
 }  // namespace kp::gateway
