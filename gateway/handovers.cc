@@ -299,6 +299,11 @@ Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& case_facts, con
     rec.set_case_id(case_id);
     rec.set_phase(facts.phase);
     rec.set_message_id(going.front()->message_id);
+    if (auto chain = store_->Commands(case_id); chain.ok()) {  // every subject's data goes over (AVG art. 15)
+      std::vector<std::string> refs;
+      for (const auto& s : facts.subjects) refs.push_back(s.ref);
+      internal::SubjectsFromChain(*chain, refs, &rec);
+    }
     rec.mutable_handover()->set_from(first.sender);
     rec.mutable_handover()->set_to(first.recipient);
     rec.mutable_payload()->set_ciphertext_bytes(bytes);

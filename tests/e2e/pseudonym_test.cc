@@ -274,7 +274,7 @@ TEST_F(PseudonymTest, RefusalsAndExpiryCarryThemToo) {
   ExpectNoCanary();
 }
 
-TEST_F(PseudonymTest, AReferralAndTheCaseOpenedOnItCarryThem) {
+TEST_F(PseudonymTest, AReferralTheCaseOpenedOnItAndItsHandoverCarryThem) {
   auto vt = region_->ConnectAs(Region::kVeiligThuisCoordinator);
   ASSERT_THAT(vt, IsOk());
   ASSERT_OK_AND_ASSIGN(v1::ReferralStatus sent,
@@ -293,6 +293,19 @@ TEST_F(PseudonymTest, AReferralAndTheCaseOpenedOnItCarryThem) {
     if (r.event() == v1::AUDIT_EVENT_CASE_OPENED && r.case_id() == opened.case_id()) opened_rec = &r;
   }
   ExpectSubjects(opened_rec, family, "CASE_OPENED on the referral");
+
+  // Handed to the wijkteam's casuscoördinator: the subjects' data goes over,
+  // and the release names them.
+  ASSERT_OK(regisseur->ChangePhase(opened.case_id(), "risicogestuurde-zorg").status());
+  ASSERT_OK(regisseur
+                ->OfferHandover(opened.case_id(), Region::kWijkteamCoordinator, "naar-wijkteam",
+                                SystemClock::Get().NowMillis() + 86'400'000LL, 0)
+                .status());
+  auto wijk = region_->ConnectAs(Region::kWijkteamCoordinator);
+  ASSERT_THAT(wijk, IsOk());
+  ASSERT_OK_AND_ASSIGN(client::HandoverTaken taken, (*wijk)->AcceptHandover(opened.case_id()));
+  EXPECT_EQ(taken.subjects, 2u);
+  ExpectSubjects(Find(GatewayRecords(), v1::AUDIT_EVENT_HANDOVER_DATA), family, "HANDOVER_DATA");
   ExpectNoCanary();
 }
 
