@@ -154,6 +154,17 @@ store: ../stores/$id
 pseudonym_key: ../keys/region.pseudonym-key
 YAML
 done
+# The privacy officer's client configuration: `audit notices` (docs/cli.md).
+cat >clients/fg-01.yaml <<YAML
+gateway:
+  endpoint: $ENDPOINT
+  card: ../keys/gateway.card
+identity: ../keys/fg-01.secret
+enrolment_card: ../keys/enrolment-hvb.card
+registry: ../registry
+store: ../stores/fg-01
+pseudonym_key: ../keys/region.pseudonym-key
+YAML
 # Wait until the gateway answers (the agents may come a moment later: the
 # gateway holds requests for them until they connect).
 for _ in $(seq 1 100); do
@@ -336,6 +347,8 @@ show "$KP" case show "$ACUTE"
 # =============================================================================
 step "C. The privacy officer pulls the audit log, verifies it and writes the report"
 as fg-01
+say "the notices the gateway held for the privacy officer (a rule said: notify the privacy officer), then acknowledged:"
+show "$KP" audit notices
 prompt "$KP" audit pull --gateway "$ENDPOINT" --gateway-card keys/gateway.card --identity keys/fg-01.secret --out audit-copy
 "$KP" audit pull --gateway "$ENDPOINT" --gateway-card keys/gateway.card --identity keys/fg-01.secret --out audit-copy
 # The log's key the privacy officer pinned when the gateway was installed, and
@@ -344,6 +357,16 @@ cp run/gateway/audit/log.vkey pinned-gateway-log.vkey
 KEPT="$(ls run/politie-agent/gateway-checkpoints/* | head -1)"
 prompt "$KP" audit verify audit-copy --key pinned-gateway-log.vkey --checkpoint "$KEPT"
 "$KP" audit verify audit-copy --key pinned-gateway-log.vkey --checkpoint "$KEPT"
+say "regisseur-01's read log (NEN 7513: every time a fragment was shown), a copy of the folder verified"
+say "with the key the privacy officer takes from regisseur-01's card in the signed registry:"
+cp -r stores/regisseur-01/read-log read-log-regisseur-01
+show "$KP" audit read-log-key regisseur-01 --registry registry --enrolment-card keys/enrolment-hvb.card \
+  --out regisseur-01.read-log.vkey
+show "$KP" audit verify read-log-regisseur-01 --key regisseur-01.read-log.vkey
+prompt "$KP" audit show read-log-regisseur-01 --event fragment-shown
+"$KP" audit show read-log-regisseur-01 --event fragment-shown >read-log-regisseur-01.txt
+head -4 read-log-regisseur-01.txt
+say "... $(($(wc -l <read-log-regisseur-01.txt) - 1)) showings in all (read-log-regisseur-01.txt)"
 prompt "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
 "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
 say "audit-report.html: both cases, with the referral, the handovers and the acute window on their timelines"
@@ -383,6 +406,7 @@ Everything is in $DEMO:
   audit-report.html      the privacy officer's report of both cases (open it in a browser)
   register.html          the register of processing activities (AVG art. 30) from the policy
   audit-copy/            the pulled audit log, verified against the pinned key
+  read-log-regisseur-01/ regisseur-01's read log (NEN 7513), verified against its card's key
   stores/<participant>/  each coordinator's local store (fragments sealed, subjects encrypted)
   clients/<participant>.yaml  each coordinator's client configuration (docs/cli.md)
   logs/                  the gateway's and the agents' logs: ids only, no personal data
