@@ -459,7 +459,7 @@ void GatewayCore::SendOrHold(const std::string& coordinator, const std::string& 
     FailUnit(s);  // an answer must never be closed without its held copy
   }
   if (!online) {
-    spdlog::info("held a message for offline coordinator {} case={}", coordinator, case_id);
+    spdlog::info("held a message for offline participant {} case={}", coordinator, case_id);
     return;
   }
   if (Queue(coordinator, bytes)) {
