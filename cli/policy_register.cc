@@ -349,8 +349,8 @@ void Categories(const Policy& p, int only, std::string& h) {
     std::string owner = cat.owner >= 0 ? PartnerText(p, cat.owner) : "niet vermeld";
     h += "<tr><td>" + CategoryName(cat) +
          (whole != nullptr ? " <span class=\"badge never\">nooit gedeeld (" + Esc(whole->id) + ")</span>" : "") +
-         "</td><td>" + CategoryFlags(cat) + "</td><td>" + owner + "</td><td><ul class=\"fields\">" + fields +
-         "</ul></td><td>" + (purposes == 0 ? "niet verstrekt" : NameList(p.purposes(), purposes, PurposeLink)) +
+         "</td><td>" + CategoryFlags(cat) + "</td><td>" + owner + "</td><td>" +
+         (fields.empty() ? std::string("geen velden") : "<ul class=\"fields\">" + fields + "</ul>") + "</td><td>" + (purposes == 0 ? "niet verstrekt" : NameList(p.purposes(), purposes, PurposeLink)) +
          "</td><td>" + (recipients == 0 ? "niemand" : NameList(p.partners(), recipients, PartnerName)) + "</td></tr>";
   }
   h += "</table>";
@@ -371,7 +371,8 @@ void NeverShared(const Policy& p, std::string& h) {
       what = n.field < 0 ? "de hele categorie " + CategoryName(cat)
                          : "veld " + Esc(cat.fields[n.field]) + " van " + CategoryName(cat);
     }
-    h += "<tr><td>" + what + "</td><td>" + Esc(n.reason) + "</td><td class=\"id\">" + Esc(n.id) + "</td></tr>";
+    h += "<tr><td>" + what + "</td><td>" + (n.reason.empty() ? std::string("geen reden vermeld") : Esc(n.reason)) +
+         "</td><td class=\"id\">" + Esc(n.id) + "</td></tr>";
   }
   h += "</table>";
 }
@@ -387,7 +388,8 @@ void Forbidden(const Policy& p, int only, std::string& h) {
     rows += "<tr><td>" + (all_from ? std::string("elke partner") : NameList(p.partners(), r.from, PartnerName)) +
             "</td><td>" + Recipients(p, r) + "</td><td>" + NameList(p.categories(), r.categories, CategoryName) +
             "</td><td>" + (all_purposes ? std::string("elk doel") : NameList(p.purposes(), r.purposes, PurposeName)) +
-            "</td><td>" + Phases(p, r.phases) + "</td><td>" + Esc(subjects) + "</td><td>" + Esc(r.explanation) +
+            "</td><td>" + Phases(p, r.phases) + "</td><td>" + Esc(subjects) + "</td><td>" +
+            (r.explanation.empty() ? std::string("geen toelichting") : Esc(r.explanation)) +
             "</td><td class=\"id\">" + Esc(r.id) + "</td></tr>";
   }
   if (rows.empty()) {

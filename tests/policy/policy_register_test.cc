@@ -250,5 +250,53 @@ TEST(PolicyRegisterTest, NoRegisterWithoutTheControllersUnlessADraft) {
   EXPECT_THAT(html, HasSubstr("niet vermeld in het beleid"));
 }
 
+// A policy with no names, descriptions, version or explanations: every
+// cell still says something (a reader cannot tell an empty cell from a bug).
+TEST(PolicyRegisterTest, ABarePolicyLeavesNoCellEmpty) {
+  auto p = Load(R"(policy:
+  id: bare
+partners:
+  - id: a
+    controller: A
+  - id: b
+    controller: B
+phases:
+  - id: open
+purposes:
+  - id: doel
+categories:
+  - id: cat
+    fields: [veld]
+legal_bases:
+  - id: basis
+    citation: Wet
+    senders: [a]
+    categories: [cat]
+    max_retention_days: 30
+rules:
+  - id: R-1
+    effect: permit
+    from: a
+    to: b
+    categories: [cat]
+    purposes: [doel]
+    legal_basis: basis
+    obligations:
+      fields:
+        cat: [veld]
+      retention_days: 30
+  - id: F-1
+    effect: forbid
+    from: b
+    categories: [cat]
+)");
+  ASSERT_NE(p, nullptr);
+  const std::string html = Render(*p);
+  EXPECT_THAT(html, Not(HasSubstr("<td></td>")));
+  EXPECT_THAT(html, Not(HasSubstr("<td><br>")));
+  EXPECT_THAT(html, HasSubstr("geen toelichting"));
+  EXPECT_THAT(html, HasSubstr("Versie</dt><dd>niet vermeld"));
+}
+
 }  // namespace
 }  // namespace kp::cli
