@@ -132,6 +132,7 @@ Result<std::unique_ptr<Agent>> Agent::Create(const AgentConfig& config, const Cl
 }
 
 Agent::~Agent() {
+  if (erasing_.valid()) erasing_.wait();  // the retention sweep's erasure uses the log
   dealer_.reset();
   context_.reset();
   if (log_) (void)log_->Close();
@@ -299,6 +300,7 @@ Status Agent::Step(int timeout_ms) {
     (void)responder_->SyncReceipts();  // idle: the last receipts reach the disk
     responder_->ForgetExpired();       // and ids too old to matter leave memory
   }
+  SweepLog(/*wait=*/false);
   if (state == ConnectionState::kConnected && since(last_resend_check_) >= kResendCheckMs) {
     // Answers the gateway has not confirmed go again (it deduplicates).
     last_resend_check_ = after;
@@ -329,8 +331,27 @@ Status Agent::Step(int timeout_ms) {
   return OkStatus();
 }
 
+void Agent::SweepLog(bool wait) {
+  if (erasing_.valid() &&
+      (wait || erasing_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+    Result<audit::EraseSummary> erased = erasing_.get();
+    if (!erased.ok()) {
+      spdlog::warn("retention: erasing expired records of the disclosure log failed: {}", erased.status().message());
+    } else if (erased->erased != 0) {
+      spdlog::info("retention: {} expired record bodies of the disclosure log erased (indexes {} to {}; erasure "
+                   "record {}); proofs stay valid",
+                   erased->erased, erased->first_index, erased->last_index, erased->erasure_record_index);
+    }
+  }
+  const int64_t now = clock_.NowMillis();
+  if (wait || erasing_.valid() || now < next_log_sweep_ms_) return;
+  next_log_sweep_ms_ = now + kLogSweepMs;
+  erasing_ = std::async(std::launch::async, [log = log_.get(), now] { return log->EraseExpired(now); });
+}
+
 Status Agent::Run() {
   while (!stop_) KP_RETURN_IF_ERROR(Step(200));
+  SweepLog(/*wait=*/true);
   if (Status s = responder_->SyncReceipts(); !s.ok()) spdlog::warn("{}", s.message());
   spdlog::info("agent stopping: {} answered, {} refused; the disclosure log is durable",
                responder_->answered(), responder_->refused());

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -77,6 +78,11 @@ class Agent {
   Status Init();
   void Send(const std::string& bytes);
   void Reconnect(const std::string& why);
+  // The retention sweep of the own log (docs/operations.md, "Retention"):
+  // hourly, and once after the start, the bodies of expired records are
+  // erased on a thread of its own while the agent keeps answering
+  // (LogWriter::EraseExpired, which appends the ERASURE record).
+  void SweepLog(bool wait);
 
   const AgentConfig config_;
   const Clock& clock_;
@@ -101,6 +107,10 @@ class Agent {
   int64_t backoff_ms_ = 0;
   bool unreachable_logged_ = false;
   std::atomic<bool> stop_{false};
+  static constexpr int64_t kLogSweepMs = 3'600'000;
+  int64_t next_log_sweep_ms_ = 0;
+  // Last: destroyed (which waits for a running erasure) before the log.
+  std::future<Result<audit::EraseSummary>> erasing_;
 };
 
 }  // namespace kp::agent

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <thread>
 
+#include "agent/agent.h"
 #include "core/audit/log_reader.h"
 #include "core/audit/log_verifier.h"
 #include "core/audit/merkle.h"
@@ -67,9 +68,9 @@ class RetentionTest : public ::testing::Test {
     return opened.ok() ? opened->case_id() : "";
   }
 
-  std::vector<audit::LogEntry> Entries() {
+  std::vector<audit::LogEntry> Entries(const std::string& log_dir = "") {
     std::vector<audit::LogEntry> out;
-    auto reader = audit::LogReader::Open(AuditDir());
+    auto reader = audit::LogReader::Open(log_dir.empty() ? AuditDir() : log_dir);
     if (!reader.ok()) return out;
     (void)(*reader)->ForEachEntry([&](const audit::LogEntry& e) {
       out.push_back(e);
@@ -80,10 +81,11 @@ class RetentionTest : public ::testing::Test {
 
   // Waits (deadline 8 s) until the log holds a record of `event` at or
   // after `from`, and returns it.
-  std::optional<audit::LogEntry> WaitFor(v1::AuditEvent event, uint64_t from = 0, int wait_ms = 8000) {
+  std::optional<audit::LogEntry> WaitFor(v1::AuditEvent event, uint64_t from = 0, int wait_ms = 8000,
+                                         const std::string& log_dir = "") {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
     do {
-      for (const auto& e : Entries()) {
+      for (const auto& e : Entries(log_dir)) {
         if (e.index >= from && !e.erased && e.record.event() == event) return e;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -217,6 +219,37 @@ TEST_F(RetentionTest, AClosedCaseWhoseRefusalIsStillHeldForItsCoordinatorIsNotPr
   auto pruned = WaitFor(v1::AUDIT_EVENT_CASE_PRUNED);
   ASSERT_TRUE(pruned.has_value());
   EXPECT_EQ(pruned->record.case_id(), a);
+}
+
+TEST_F(RetentionTest, ARunningAgentErasesItsOwnExpiredRecordsWhileItServes) {
+  region_->SetAgentConfigHook([](const std::string&, agent::AgentConfig& c) { c.audit_retention_ms = kDay; });
+  ASSERT_OK(region_->StartAgent("politie"));
+  const std::string a = OpenCase();
+  ASSERT_FALSE(a.empty());
+  ASSERT_OK(c_->Admit(a, "politie").status());
+  ASSERT_OK_AND_ASSIGN(std::string first,
+                       c_->SendRequest({a, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK(c_->AwaitOutcome(first, 8000).status());
+  const std::string agent_log = agent::Agent::AuditDir(region_->AgentConfigFor("politie"));
+  const size_t before = Entries(agent_log).size();
+  ASSERT_GT(before, 0u);
+  const std::string note = ReadFileBounded(agent_log + "/checkpoint", 4096).value_or("");
+
+  clock_.Advance(2 * kDay);  // the agent's records of day 0 expired on day 1
+  auto erasure = WaitFor(v1::AUDIT_EVENT_ERASURE, 0, 8000, agent_log);
+  ASSERT_TRUE(erasure.has_value());
+  EXPECT_EQ(erasure->record.erasure().first_index(), 0u);
+  // It answers on.
+  ASSERT_OK_AND_ASSIGN(std::string second,
+                       c_->SendRequest({a, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK(c_->AwaitOutcome(second, 8000).status());
+  region_->StopAgent("politie");
+  audit::VerifyOptions options;
+  if (!note.empty()) options.pinned_checkpoints = {note};
+  audit::VerifyReport rep = audit::VerifyLog(agent_log, options);
+  ASSERT_THAT(rep.status, IsOk());
+  EXPECT_GE(rep.tombstones, before);  // all of day 0
+  EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
 }
 
 }  // namespace
