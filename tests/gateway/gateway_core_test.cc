@@ -549,6 +549,32 @@ TEST_F(GatewayCoreTest, ANoticeToEveryPrivacyOfficerIsHeldUntilAcknowledged) {
   EXPECT_EQ(other->size(), 1u);
 }
 
+// A watch under such a rule is told too, as a watch.
+TEST_F(GatewayCoreTest, AWatchUnderARuleThatAsksToNotifyIsToldAsAWatch) {
+  const std::string case_id = OpenCase();
+  Admit(case_id, "politie");
+  v1::FragmentRequest body;
+  ASSERT_TRUE(body.ParseFromString(Request(case_id, "politie", "politie-incidenten").env.body));
+  body.set_purpose("acuut-gevaar-afwenden");
+  body.set_justification_present(true);
+  body.set_justification_kind(v1::JUSTIFICATION_KIND_TEXT);
+  body.set_watch_until_ms(kNow + 24LL * 3600 * 1000);
+  VerifiedMessage watch = Message("regisseur-01", v1::MESSAGE_KIND_FRAGMENT_REQUEST, body);
+  UnitResult r = Handle(watch);
+  ASSERT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_DECISION, v1::AUDIT_EVENT_PRIVACY_OFFICER_NOTIFIED));
+  EXPECT_THAT(Records(r)[1].reason(), ::testing::StartsWith("watch flagged for the privacy officer"));
+  auto held = core_->store().InboxFor("fg-politie");
+  ASSERT_THAT(held, IsOk());
+  ASSERT_EQ(held->size(), 1u);
+  auto env = EnvelopeVerifier(resolver_, nullptr).Verify(held->at(0).envelope);
+  ASSERT_THAT(env, IsOk());
+  v1::CaseNotice n;
+  ASSERT_TRUE(n.ParseFromString(env->body));
+  EXPECT_EQ(n.reason_code(), "watch");
+  EXPECT_EQ(n.request_id(), watch.env.header.message_id());
+  EXPECT_EQ(held->at(0).request_id, env->header.message_id());  // acknowledged by the notice's own id
+}
+
 // Privacy officers fetch and acknowledge their own inbox; agents do not.
 TEST_F(GatewayCoreTest, APrivacyOfficerMayFetchAndAcknowledgeItsInbox) {
   const RegistryEntry& officer = *core_->Enrolled("fg-hvb");
