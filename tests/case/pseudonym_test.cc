@@ -159,7 +159,7 @@ TEST_F(PseudonymKeyFileTest, EveryCutRefusedOrWhole) {
   }
 }
 
-TEST(PseudonymTest, SubjectsGetOnePerBasisTheyHaveDataFor) {
+TEST(SubjectPseudonymTest, SubjectsGetOnePerBasisTheyHaveDataFor) {
   ASSERT_OK_AND_ASSIGN(PseudonymKey key, GeneratePseudonymKey("hvb-2026-1", kCreatedMs));
   const auto both = SubjectPseudonyms(key, Person("S1", "999990019", "Demi  de Voorbeeld", "1990-01-01"));
   ASSERT_EQ(both.size(), 2u);
@@ -180,7 +180,7 @@ TEST(PseudonymTest, SubjectsGetOnePerBasisTheyHaveDataFor) {
   EXPECT_NE(SubjectPseudonyms(other, Person("S1", "999990019", "", ""))[0].value(), both[0].value());
 }
 
-TEST(PseudonymTest, AddedToTheirRefsAndCopiedWithTheirShape) {
+TEST(SubjectPseudonymTest, AddedToTheirRefsAndCopiedWithTheirShape) {
   ASSERT_OK_AND_ASSIGN(PseudonymKey key, GeneratePseudonymKey("hvb-2026-1", kCreatedMs));
   std::vector<v1::Subject> subjects = {Person("S1", "999990019", "Demi", "1990-01-01"),
                                        Person("S2", "999990020", "", "")};

@@ -83,7 +83,7 @@ const v1::AuditRecord* Find(const std::vector<v1::AuditRecord>& records, v1::Aud
   return nullptr;
 }
 
-class PseudonymTest : public ::testing::Test {
+class PseudonymExchangeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     sink_ = std::make_shared<testing::CaptureSink>();
@@ -157,7 +157,7 @@ class PseudonymTest : public ::testing::Test {
   std::string incidents_;  // the police's SQLite register, when a test uses one
 };
 
-TEST_F(PseudonymTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOfficerComputes) {
+TEST_F(PseudonymExchangeTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOfficerComputes) {
   ASSERT_OK(region_->StartAgent("politie"));
   ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator());
   ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, c->OpenCase("plan-van-aanpak", {victim_, suspect_}));
@@ -243,7 +243,7 @@ TEST_F(PseudonymTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOfficerComp
   ExpectNoCanary();
 }
 
-TEST_F(PseudonymTest, RefusalsAndExpiryCarryThemToo) {
+TEST_F(PseudonymExchangeTest, RefusalsAndExpiryCarryThemToo) {
   // The police's agent is away: the request waits and expires.
   region_->gateway_config().request_expiry_ms = 300;
   region_->StopGateway();
@@ -274,7 +274,7 @@ TEST_F(PseudonymTest, RefusalsAndExpiryCarryThemToo) {
   ExpectNoCanary();
 }
 
-TEST_F(PseudonymTest, AReferralTheCaseOpenedOnItAndItsHandoverCarryThem) {
+TEST_F(PseudonymExchangeTest, AReferralTheCaseOpenedOnItAndItsHandoverCarryThem) {
   auto vt = region_->ConnectAs(Region::kVeiligThuisCoordinator);
   ASSERT_THAT(vt, IsOk());
   ASSERT_OK_AND_ASSIGN(v1::ReferralStatus sent,
@@ -309,7 +309,7 @@ TEST_F(PseudonymTest, AReferralTheCaseOpenedOnItAndItsHandoverCarryThem) {
   ExpectNoCanary();
 }
 
-TEST_F(PseudonymTest, AWatchAndItsSignalCarryThem) {
+TEST_F(PseudonymExchangeTest, AWatchAndItsSignalCarryThem) {
   incidents_ = dir_.File("incidenten.db");
   Sql("CREATE TABLE incidenten(bsn TEXT, datum TEXT, incidentsoort TEXT, geregistreerd_ms INTEGER)");
   Sql("INSERT INTO incidenten VALUES('" + std::string(kSuspectBsn) + "', '2026-03-01', 'bedreiging', 1000)");
@@ -345,7 +345,7 @@ TEST_F(PseudonymTest, AWatchAndItsSignalCarryThem) {
   ExpectNoCanary();
 }
 
-TEST_F(PseudonymTest, ACoordinatorWithoutTheKeyDoesNotOpen) {
+TEST_F(PseudonymExchangeTest, ACoordinatorWithoutTheKeyDoesNotOpen) {
   client::ClientConfig config = region_->CoordinatorConfig();
   config.pseudonym_key.clear();
   auto c = Coordinator::Open(config, SystemClock::Get());
