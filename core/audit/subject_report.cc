@@ -191,6 +191,14 @@ std::string DutchEvent(const AuditRecord& r) {
   }
 }
 
+// A log's origin as the draft names it: a coordinator's read log is named
+// after its partner, not the professional whose log it is
+// ("ketenpoort.P/read-log/ID" -> "ketenpoort.P/read-log").
+std::string PublicOrigin(const std::string& origin) {
+  const size_t at = origin.find("/read-log/");
+  return at == std::string::npos ? origin : origin.substr(0, at + std::string_view("/read-log").size());
+}
+
 std::string CategoryCell(const v1::AuditCategory& c) {
   std::string out = HtmlEscape(c.name());
   if (c.data_class() == v1::DATA_CLASS_SPECIAL_ART9) out += " <span class=\"b art9\">bijzonder, art. 9</span>";
@@ -497,14 +505,13 @@ std::string RenderSubjectAnswer(const SubjectFindings& f, const SubjectAnswerOpt
        "logboeken. Elk logboek is eerst volledig gecontroleerd (elke vastlegging tegen de Merkle-boom, elke "
        "handtekening); een logboek dat niet klopte, is geweigerd. De kolom Logboek hierboven noemt het nummer "
        "van het logboek en de plaats van de vastlegging daarin.</p><table><tr><th>Logboek</th><th>Herkomst</th>"
-       "<th>Map</th>"
        "<th>Vastleggingen</th><th>Gewist na bewaartermijn</th><th>Over de persoon</th><th>Sleutel</th></tr>";
   uint64_t tombstones = 0;
   for (size_t i = 0; i < f.logs.size(); ++i) {
     const SubjectLogSummary& l = f.logs[i];
     tombstones += l.tombstones;
-    h += "<tr><td>" + std::to_string(i + 1) + "</td><td class=\"pad\">" + HtmlEscape(l.origin) +
-         "</td><td class=\"pad\">" + HtmlEscape(l.dir) + "</td><td>" +
+    h += "<tr><td>" + std::to_string(i + 1) + "</td><td class=\"pad\">" + HtmlEscape(PublicOrigin(l.origin)) +
+         "</td><td>" +
          std::to_string(l.records) + "</td><td>" + std::to_string(l.tombstones) + "</td><td>" +
          std::to_string(l.matched) + "</td><td>" +
          (l.key_from_folder ? "uit de map (log.vkey)" : "vastgepinde sleutel") + "</td></tr>";

@@ -384,6 +384,30 @@ TEST_F(SubjectTest, EveryFlipAndEveryCutOfTheRecordsFileIsRefused) {
   EXPECT_THAT(audit::FindSubjectRecords(logs, q), IsOk());
 }
 
+// A coordinator's read log (NEN 7513): a showing of a fragment about the
+// person is listed as such, without who looked.
+TEST_F(SubjectTest, ReadLogShowingsAreListed) {
+  const std::string read_log = tmp_.path() + "/read-log";
+  {
+    auto w = audit::LogWriter::Open(read_log, TestSigner(11, "ketenpoort.veiligheidshuis/read-log/vt-casusregisseur-07"));
+    ASSERT_THAT(w, IsOk());
+    Exchange x{.case_id = "VT-2026-0042", .source = "politie", .category = "politie-incidenten",
+               .subjects = {Person(kRef, kBsn, kName, kBirth)}, .message_id = std::string(16, 'a')};
+    v1::AuditRecord shown = Base(v1::AUDIT_EVENT_FRAGMENT_SHOWN, x, key_, true);
+    ASSERT_THAT((*w)->Append(shown), IsOk());
+    ASSERT_THAT((*w)->Close(), IsOk());
+  }
+  RunResult r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
+                        GatewayLog(), read_log});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(read_log + " (ketenpoort.veiligheidshuis/read-log/vt-casusregisseur-07): 1 of 1 records"));
+  std::string html = Read(Out());
+  EXPECT_THAT(html, HasSubstr("Ingezien door een professional"));
+  EXPECT_THAT(html, HasSubstr("ketenpoort.veiligheidshuis/read-log<"));
+  EXPECT_THAT(html, Not(HasSubstr("vt-casusregisseur-07")));
+  EXPECT_THAT(html, Not(HasSubstr(tmp_.path())));
+}
+
 TEST_F(SubjectTest, StringsFromTheLogAreEscaped) {
   audit::SubjectFindings f;
   f.logs.push_back({.dir = "<dir>", .origin = "o<rigin>"});
