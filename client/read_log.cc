@@ -1,7 +1,10 @@
 #include "client/read_log.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -9,6 +12,7 @@
 
 #include "case/pseudonym.h"
 #include "core/audit/checkpoint.h"
+#include "core/audit/log_format.h"
 #include "core/audit/log_writer.h"
 #include "core/base/encoding.h"
 #include "core/envelope/envelope.h"
@@ -70,6 +74,36 @@ Result<std::unique_ptr<audit::LogWriter>> OpenReadLog(const std::string& dir, co
       return w;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// The writer keeps every checkpoint it signs in checkpoints/, and here it
+// signs one per showing: thousands a year, each listed when the log opens
+// and checked by `audit verify`. The latest covers every record (and the
+// writer and the verifier need only it); of the others the first at or past
+// each multiple of kReadLogCheckpointStride records is kept.
+void ThinCheckpoints(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path cdir = fs::path(dir) / std::string(audit::kCheckpointsDirName);
+  std::error_code ec;
+  std::vector<std::pair<uint64_t, fs::path>> found;
+  for (const auto& e : fs::directory_iterator(cdir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() != 20 || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    found.emplace_back(std::stoull(name), e.path());
+  }
+  if (ec || found.size() < 3) return;
+  std::sort(found.begin(), found.end());
+  uint64_t kept = found.front().first;
+  for (size_t i = 1; i + 1 < found.size(); ++i) {
+    if (found[i].first / kReadLogCheckpointStride > kept / kReadLogCheckpointStride) {
+      kept = found[i].first;
+      continue;
+    }
+    if (!fs::remove(found[i].second, ec) && ec) {
+      spdlog::warn("read log {}: an older checkpoint could not be removed ({})", dir, ec.message());
+      return;
+    }
   }
 }
 
@@ -148,6 +182,7 @@ Status RecordShown(Coordinator& c, const std::vector<const Outcome*>& shown, con
   // Close signs the checkpoint over the new records (a record that no
   // checkpoint covers could be cut unnoticed).
   if (Status s = (*writer)->Close(); !s.ok()) return fail(s);
+  ThinCheckpoints(dir);
   return OkStatus();
 }
 

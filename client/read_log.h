@@ -53,6 +53,10 @@ inline constexpr int64_t kReadLogRetentionMs = int64_t{5} * 366 * 24 * 3600 * 10
 // that holds the read log's folder lock.
 inline constexpr int kReadLogLockWaitMs = 5000;
 
+// The read log keeps its latest checkpoint and, of the older ones, about one
+// per this many records (each showing signs one; the latest covers all).
+inline constexpr uint64_t kReadLogCheckpointStride = 256;
+
 // STORE/read-log for the store folder `store_dir`.
 std::string ReadLogDir(const std::string& store_dir);
 // "ketenpoort.<partner>/read-log/<participant id>": the origin and key name

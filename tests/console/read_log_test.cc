@@ -211,6 +211,13 @@ TEST_F(ReadLogTest, EveryCliShowingIsRecordedAndTheFolderVerifies) {
   EXPECT_EQ(HexEncode(records[2].message_id()), request_id);
   ExpectWellFormed(records);
 
+  // One checkpoint signed per showing; the first and the latest are kept
+  // (one per kReadLogCheckpointStride records, and the latest).
+  size_t checkpoints = 0;
+  for (const auto& e : fs::directory_iterator(ReadLogDir() + "/checkpoints")) checkpoints += e.is_regular_file();
+  EXPECT_EQ(checkpoints, 2u);
+  EXPECT_TRUE(fs::exists(ReadLogDir() + "/checkpoints/00000000000000000003"));
+
   CliRun verified = RunCli({"audit", "verify", ReadLogDir()});
   EXPECT_EQ(verified.exit_code, cli::kExitOk) << verified.err;
   EXPECT_THAT(verified.out, HasSubstr("OK"));
