@@ -28,7 +28,8 @@ tr.refused td{background:#fce8e6}.badge{display:inline-block;border-radius:3px;p
 table.story td.when{white-space:nowrap}table.story td.lane{font-size:.85em;text-align:center;vertical-align:middle}
 td.phase{background:#e8f0fe}td.coord{background:#fef7e0}td.acute{background:#fbd3cf;font-weight:bold}
 td.acute-over{background:#d93025;color:#fff;font-weight:bold}td.closed{background:#e0e0e0}
-tr.flagged td{background:#fef7e0}tr.why td{font-size:.85em;color:#7a4a00;border-top:none}.badge.flag{background:#e37400}
+tr.flagged td{background:#fef7e0}tr.why td{font-size:.85em;color:#7a4a00;border-top:none}.badge.flag{background:#e37400;margin:1px 0 0}
+table.disclosures td{font-size:.8em;overflow-wrap:anywhere}table.disclosures td:nth-child(2){overflow-wrap:normal}
 table.totals td.n,table.totals th.n{text-align:right}tr.total td{font-weight:bold;border-top:2px solid #999}
 span.said{font-weight:normal;color:#5f6368;font-size:.85em}tr.exchanges td{color:#5f6368;font-size:.8em;background:#fafafa}tr.moment td.what{font-weight:bold}
 tr.handover td{border-top:3px solid #e37400}.legend span{display:inline-block;padding:0 .4em;margin-right:.6em;font-size:.85em}
@@ -1255,7 +1256,9 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
       involved_cases.insert(case_id);
       return true;
     }
-    return IsMoment(r);
+    // Another partner's moment that is itself a refusal (handover data
+    // withheld) is theirs, not the case's context.
+    return IsMoment(r) && !IsRefusal(r) && !IsDisclosure(r);
   };
   KP_RETURN_IF_ERROR(reader.ForEachEntry([&](const LogEntry& e) {
     ++total;

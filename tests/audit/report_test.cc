@@ -585,6 +585,37 @@ TEST_F(DisclosureReportTest, FlaggedDisclosuresComeFirstAndSayWhy) {
   EXPECT_LT(html.find("Disclosures to review first"), html.find("<h2>Case VT-2026-0042</h2>"));
 }
 
+// A partner's report counts the same in its totals for the partner and per
+// case: another partner's withheld handover data (a refusal that is also a
+// marked moment) is not in it.
+TEST_F(DisclosureReportTest, PartnerTotalsAndCaseTotalsAgree) {
+  auto answer = Decided(v1::AUDIT_EVENT_DECISION, "req-1", "politie", "veiligheidshuis", "R-POL-01");
+  answer.set_event(v1::AUDIT_EVENT_DELIVERED);
+  Write(answer);
+  for (const char* source : {"politie", "ggz"}) {
+    auto withheld = Decided(v1::AUDIT_EVENT_HANDOVER_DATA_WITHHELD, std::string("req-w-") + source, source, "gemeente",
+                            "R-X");
+    withheld.mutable_decision()->set_verdict(v1::AUDIT_VERDICT_DENY);
+    withheld.mutable_handover()->set_from("regisseur-01");
+    withheld.mutable_handover()->set_to("wijkteam-01");
+    Write(withheld);
+  }
+  EXPECT_THAT(writer_->Close(), IsOk());
+  VerifyOptions vopts;
+  vopts.key = TestSigner().verifier_key();
+  VerifyReport rep = VerifyLog(dir(), vopts);
+  auto reader = LogReader::Open(dir());
+  ASSERT_THAT(reader, IsOk());
+  ReportOptions o;
+  o.partner = "politie";
+  auto html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_THAT(html, IsOk());
+  EXPECT_THAT(*html, HasSubstr("<tr><td>VT-2026-0042</td><td class=\"n\">1</td><td class=\"n\">1</td>"));
+  EXPECT_THAT(*html, HasSubstr("<tr class=\"total\"><td>total</td><td class=\"n\">1</td><td class=\"n\">\u2013</td>"
+                               "<td class=\"n\">\u2013</td><td class=\"n\">1</td></tr>"));
+  EXPECT_THAT(*html, Not(HasSubstr("ggz-dossier")));
+}
+
 // The flow picture of a dense case: 14 partners, most pairs exchanging.
 TEST_F(DisclosureReportTest, FlowLabelsNeverOverlapInADenseCase) {
   std::vector<std::string> partners;
