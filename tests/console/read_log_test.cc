@@ -26,6 +26,7 @@
 #include "core/audit/log_reader.h"
 #include "core/audit/log_verifier.h"
 #include "core/base/encoding.h"
+#include "core/sqlite/sqlite_db.h"
 #include "tests/console/console_fixture.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
@@ -308,6 +309,27 @@ TEST_F(ReadLogTest, AHandedOverFragmentIsRecordedWithItsSubjects) {
   EXPECT_TRUE(found) << "the pseudonym under the new coordinator's key";
   EXPECT_TRUE(audit::VerifyLog(read_log, {}).status.ok());
   EXPECT_THAT(testing::AllBytesUnder(read_log), Not(HasSubstr(Region::kBsn)));
+}
+
+// The subjects come from the request as this coordinator signed it: a
+// stored request changed behind the client's back is not believed, and
+// nothing is shown.
+TEST_F(ReadLogTest, AChangedStoredRequestIsNotBelieved) {
+  RequestByCli();
+  ASSERT_EQ(Shown().size(), 1u);
+  {
+    ASSERT_OK_AND_ASSIGN(auto db, sqlite::Database::Open(
+                                      client::CoordinatorStore::DatabasePath(region_->CoordinatorConfig(0).store),
+                                      "coordinator store"));
+    // Another signature: the envelope's last 64 bytes.
+    ASSERT_OK(db->Exec("UPDATE requests SET envelope = substr(envelope, 1, length(envelope) - 64) || "
+                       "randomblob(64)"));
+  }
+  CliRun content = RunCli({"case", "show", case_id_, "--config", config_, "--content"});
+  EXPECT_EQ(content.exit_code, cli::kExitVerification) << content.err;
+  EXPECT_THAT(content.err, HasSubstr("does not verify against this coordinator's key"));
+  EXPECT_THAT(content.out, Not(HasSubstr(std::string(":") + Region::kBsn)));
+  EXPECT_EQ(Shown().size(), 1u);
 }
 
 // A changed byte anywhere in the records, or a cut, and the folder no
