@@ -218,6 +218,7 @@ void Responder::ForgetWatch(const std::string& watch_id, const std::string& case
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_WATCH_ENDED);
   rec.set_case_id(case_id);
   rec.set_message_id(watch_id);
+  SubjectsOfAuthorisation((*kept)->authorisation, &rec);
   rec.set_reason(why);
   AppendAsync(std::move(rec));
   spdlog::info("watch {} case={} ended: {}", IdHex(watch_id), case_id, why);

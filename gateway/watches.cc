@@ -235,6 +235,7 @@ Status GatewayCore::EndWatch(const StoredWatch& w, const std::string& reason, co
   v1::AuditRecord rec = NewRecord(v1::AUDIT_EVENT_WATCH_ENDED, actor);
   rec.set_case_id(w.case_id);
   rec.set_message_id(w.watch_id);
+  if (auto chain = store_->Commands(w.case_id); chain.ok()) internal::SubjectsFromChain(*chain, w.subject_refs, &rec);
   rec.set_source_partner(w.source_partner);
   for (const auto& cat : w.categories) cases::AddPolicyCategory(*policy_, cat, &rec);
   rec.set_reason(reason);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "agent/agent.h"
 #include "core/audit/log_reader.h"
@@ -342,6 +343,17 @@ TEST_F(PseudonymExchangeTest, AWatchAndItsSignalCarryThem) {
   const auto a = AgentRecords("politie");
   ExpectSubjects(Find(a, v1::AUDIT_EVENT_WATCH_STARTED, watch_id), watched, "agent WATCH_STARTED");
   ExpectSubjects(Find(a, v1::AUDIT_EVENT_SIGNAL, watch_id), watched, "agent SIGNAL");
+
+  // The case closes: the watch ends at the gateway and at the agent.
+  ASSERT_OK(c->Close(case_id, "veiligheid-hersteld").status());
+  ExpectSubjects(Find(GatewayRecords(), v1::AUDIT_EVENT_WATCH_ENDED, watch_id), watched, "gateway WATCH_ENDED");
+  std::vector<v1::AuditRecord> after;
+  for (const int64_t until = SystemClock::Get().NowMillis() + kWaitMs;
+       Find(after, v1::AUDIT_EVENT_WATCH_ENDED, watch_id) == nullptr && SystemClock::Get().NowMillis() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the agent's log is written asynchronously
+    after = AgentRecords("politie");
+  }
+  ExpectSubjects(Find(after, v1::AUDIT_EVENT_WATCH_ENDED, watch_id), watched, "agent WATCH_ENDED");
   ExpectNoCanary();
 }
 
