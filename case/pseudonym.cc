@@ -1,13 +1,13 @@
 #include "case/pseudonym.h"
 
-#include <sodium.h>
-
 #include <cctype>
 #include <cstring>
 
 #include "core/base/clock.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
+#include "core/crypto/hmac.h"
+#include "core/crypto/random.h"
 #include "core/identity/participant.h"
 #include "core/identity/secret_file.h"
 
@@ -32,14 +32,9 @@ std::string KeyCheck(const SecretBytes& key, std::string_view id, std::string_vi
   msg.append(id);
   msg.push_back('\0');
   msg.append(created);
-  unsigned char mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, key.data(), key.size());
-  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
-  crypto_auth_hmacsha256_final(&st, mac);
-  sodium_memzero(&st, sizeof(st));
-  std::string out = HexEncode(std::string_view(reinterpret_cast<const char*>(mac), 8));
-  sodium_memzero(mac, sizeof(mac));
+  Sha256Digest mac = HmacSha256(key, msg);
+  std::string out = HexEncode(std::string_view(reinterpret_cast<const char*>(mac.data()), 8));
+  SecureWipe(mac.data(), mac.size());
   return out;
 }
 
@@ -74,7 +69,7 @@ Result<PseudonymKey> GeneratePseudonymKey(const std::string& id, int64_t created
   k.id = id;
   k.created_ms = created_ms;
   k.key = SecretBytes(kPseudonymKeyBytes);
-  randombytes_buf(k.key.mutable_data(), k.key.size());
+  FillRandom(k.key.mutable_data(), k.key.size());
   return k;
 }
 
@@ -164,18 +159,13 @@ v1::SubjectPseudonym Pseudonym(const PseudonymKey& key, v1::PseudonymBasis basis
   std::string msg(kDomain, sizeof(kDomain));  // with its 0x00
   msg.push_back(static_cast<char>(basis));
   msg.append(canonical);
-  unsigned char mac[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, key.key.data(), key.key.size());
-  crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(msg.data()), msg.size());
-  crypto_auth_hmacsha256_final(&st, mac);
-  sodium_memzero(&st, sizeof(st));
+  Sha256Digest mac = HmacSha256(key.key, msg);
   SecureWipe(msg.data(), msg.size());
   v1::SubjectPseudonym p;
   p.set_key_id(key.id);
   p.set_basis(basis);
-  p.set_value(std::string(reinterpret_cast<const char*>(mac), kPseudonymBytes));
-  sodium_memzero(mac, sizeof(mac));
+  p.set_value(std::string(reinterpret_cast<const char*>(mac.data()), kPseudonymBytes));
+  SecureWipe(mac.data(), mac.size());
   return p;
 }
 

@@ -13,4 +13,6 @@ std::string RandomBytes(size_t n) {
   return out;
 }
 
+void FillRandom(void* out, size_t size) { randombytes_buf(out, size); }
+
 }  // namespace kp

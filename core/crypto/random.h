@@ -8,6 +8,8 @@
 namespace kp {
 
 std::string RandomBytes(size_t n);
+// Fills `size` bytes at `out` (e.g. a SecretBytes' locked memory) with random bytes.
+void FillRandom(void* out, size_t size);
 
 // A fresh 128-bit message id (16 random bytes), as docs/protocol.md requires.
 inline std::string NewMessageId() { return RandomBytes(16); }

@@ -2,6 +2,7 @@
 
 #include "core/base/encoding.h"
 #include "core/crypto/ed25519.h"
+#include "core/crypto/hmac.h"
 #include "core/crypto/random.h"
 #include "core/crypto/secret_bytes.h"
 #include "core/crypto/sha256.h"
@@ -91,6 +92,20 @@ TEST(Sha256Test, KnownAnswers) {
   h.Update("");  // reusable after Finish
   d = h.Finish();
   EXPECT_EQ(d, Sha256(""));
+}
+
+// RFC 4231 test cases 1 and 2 (the region's pseudonyms are HMAC-SHA-256).
+TEST(HmacSha256Test, Rfc4231KnownAnswers) {
+  auto hmac = [](std::string_view key, std::string_view msg) {
+    SecretBytes k(key.size());
+    std::memcpy(k.mutable_data(), key.data(), key.size());
+    Sha256Digest d = HmacSha256(k, msg);
+    return HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+  };
+  EXPECT_EQ(hmac(std::string(20, '\x0b'), "Hi There"),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(hmac("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(X25519Test, Rfc7748PublicKey) {
