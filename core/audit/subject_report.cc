@@ -135,6 +135,20 @@ std::string DutchEvent(const AuditRecord& r) {
   switch (r.event()) {
     case v1::AUDIT_EVENT_CASE_OPENED:
       return "Casus geopend";
+    case v1::AUDIT_EVENT_ACUTE_OPENED:
+      return "Acute casus geopend";
+    case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
+      return "Aanmelding ontvangen";
+    case v1::AUDIT_EVENT_REFERRAL_ACCEPTED:
+      return "Aanmelding aangenomen";
+    case v1::AUDIT_EVENT_REFERRAL_DECLINED:
+      return "Aanmelding afgewezen";
+    case v1::AUDIT_EVENT_REFERRAL_EXPIRED:
+      return "Aanmelding verlopen";
+    case v1::AUDIT_EVENT_HANDOVER_ACCEPTED:
+      return "Casus overgedragen aan een andere regisseur";
+    case v1::AUDIT_EVENT_CASE_CLOSED:
+      return "Casus gesloten";
     case v1::AUDIT_EVENT_SUBJECT_ADDED:
       return "Toegevoegd aan de casus";
     case v1::AUDIT_EVENT_CONSENT_RECORDED:
@@ -244,7 +258,8 @@ table{border-collapse:collapse;width:100%;margin:.5em 0 1.2em}th,td{border:1px s
 th{background:#f0f0f0}td.pad{overflow-wrap:anywhere}tr.geweigerd td{background:#fce8e6}tr.verstrekt td:nth-child(2){font-weight:bold}
 .b{display:inline-block;border-radius:3px;padding:0 .3em;font-size:.8em;color:#fff;background:#5f6368;white-space:nowrap}
 .art9{background:#a142f4}.art10{background:#d93025}.wpg{background:#1a73e8}.invullen{background:#fff3b0}
-td.when,td.case{white-space:nowrap;overflow-wrap:normal}.klein{font-size:.85em;color:#5f6368}
+td.when,td.case{white-space:nowrap;overflow-wrap:normal}
+table.records th,table.records td{font-size:.78em;padding:.25em .3em}.klein{font-size:.85em;color:#5f6368}
 )";
 
 }  // namespace
@@ -482,7 +497,7 @@ std::string RenderSubjectAnswer(const SubjectFindings& f, const SubjectAnswerOpt
        "automatisch aan het convenant; wat er met de informatie gebeurt, beslissen professionals. "
        "<span class=\"invullen\">[controleren]</span></p>";
 
-  h += "<h2>Overzicht van alle vastleggingen</h2><table><tr><th>Datum</th><th>Gebeurtenis</th><th>Casus</th>"
+  h += "<h2>Overzicht van alle vastleggingen</h2><table class=\"records\"><tr><th>Datum</th><th>Gebeurtenis</th><th>Casus</th>"
        "<th>Bron</th><th>Ontvanger</th><th>Categorieën</th><th>Doel</th><th>Grondslag</th><th>Logboek</th></tr>";
   std::vector<const SubjectHit*> by_time;
   for (const SubjectHit& hit : f.hits) by_time.push_back(&hit);
@@ -493,7 +508,8 @@ std::string RenderSubjectAnswer(const SubjectFindings& f, const SubjectAnswerOpt
     const SubjectHit& hit = *hp;
     const AuditRecord& r = hit.record;
     std::string cls = IsRefusal(r) ? " class=\"geweigerd\"" : IsDisclosure(r) ? " class=\"verstrekt\"" : "";
-    h += "<tr" + cls + "><td class=\"when\">" + HtmlEscape(DutchTime(r.time_unix_millis())) + "</td><td>" +
+    h += "<tr" + cls + "><td class=\"when\">" + HtmlEscape(DutchDate(r.time_unix_millis())) + "<br>" +
+         HtmlEscape(DutchTime(r.time_unix_millis()).substr(11)) + "</td><td>" +
          HtmlEscape(DutchEvent(r)) + "</td><td class=\"case\">" + HtmlEscape(r.case_id()) + "</td><td>" +
          HtmlEscape(r.source_partner()) + "</td><td>" + HtmlEscape(r.recipient_partner()) + "</td><td>" +
          Categories(r) + "</td><td>" + HtmlEscape(r.purpose()) + "</td><td>" + HtmlEscape(r.legal_basis()) +

@@ -370,6 +370,16 @@ say "... $(($(wc -l <read-log-regisseur-01.txt) - 1)) showings in all (read-log-
 prompt "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
 "$KP" audit report audit-copy --key pinned-gateway-log.vkey --out audit-report.html
 say "audit-report.html: both cases, with the referral, the handovers and the acute window on their timelines"
+say "an access request (AVG art. 15) from the mother in the first case: her records in the gateway's log and"
+say "regisseur-01's read log, found by her keyed pseudonyms (the BSN read from standard input, never on the"
+say "command line), and a draft answer in Dutch that names no one else, nor her BSN or name:"
+prompt "$KP" audit subject --bsn - --pseudonym-key keys/region.pseudonym-key --log-key audit-copy=pinned-gateway-log.vkey \
+  --log-key read-log-regisseur-01=regisseur-01.read-log.vkey --out inzage-S1.html audit-copy read-log-regisseur-01
+echo 999990019 | "$KP" audit subject --bsn - --pseudonym-key keys/region.pseudonym-key \
+  --log-key audit-copy=pinned-gateway-log.vkey --log-key read-log-regisseur-01=regisseur-01.read-log.vkey \
+  --out inzage-S1.html audit-copy read-log-regisseur-01
+say "inzage-S1.html: her records (the case, the requests about her, what was disclosed to whom, each time"
+say "a professional was shown a fragment about her) and AVG art. 15 a-h, as a draft for the privacy officer"
 prompt "$KP" policy register "$POLICY" --out register.html
 "$KP" policy register "$POLICY" --out register.html
 say "register.html: the register of processing activities (AVG art. 30) the policy describes"
@@ -405,6 +415,7 @@ cat <<TXT
 Everything is in $DEMO:
   audit-report.html      the privacy officer's report of both cases (open it in a browser)
   register.html          the register of processing activities (AVG art. 30) from the policy
+  inzage-S1.html         a draft answer to the mother's access request (AVG art. 15), without her BSN or name
   audit-copy/            the pulled audit log, verified against the pinned key
   read-log-regisseur-01/ regisseur-01's read log (NEN 7513), verified against its card's key
   stores/<participant>/  each coordinator's local store (fragments sealed, subjects encrypted)
