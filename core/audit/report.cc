@@ -1144,6 +1144,33 @@ std::string CaseTotals(const std::map<std::string, std::vector<AuditRecord>>& ca
   return h;
 }
 
+// Every report: disclosures and refusals by category and by from -> to.
+std::string ExchangeTotals(const std::map<std::string, std::vector<AuditRecord>>& cases) {
+  std::map<std::string, std::pair<int, int>> by_category, by_pair;  // (disclosed, refused)
+  for (const auto& [id, records] : cases) {
+    for (const auto& r : records) {
+      const bool disclosed = IsDisclosure(r);
+      if (!disclosed && !IsRefusal(r)) continue;
+      for (const auto& c : r.categories()) (disclosed ? by_category[c.name()].first : by_category[c.name()].second)++;
+      auto& pair = by_pair[r.source_partner() + " \u2192 " + r.recipient_partner()];
+      (disclosed ? pair.first : pair.second)++;
+    }
+  }
+  if (by_pair.empty()) return "<p>No disclosures or refusals in this report's records.</p>";
+  auto table = [](const std::string& key, const std::map<std::string, std::pair<int, int>>& rows) {
+    std::string h = "<table class=\"totals\"><tr><th>" + key +
+                    "</th><th class=\"n\">disclosed</th><th class=\"n\">refused</th></tr>";
+    int d = 0, r = 0;
+    for (const auto& [name, n] : rows) {
+      h += "<tr><td>" + HtmlEscape(name) + "</td>" + N(n.first) + N(n.second) + "</tr>";
+      d += n.first, r += n.second;
+    }
+    return h + "<tr class=\"total\"><td>total</td>" + N(d) + N(r) + "</tr></table>";
+  };
+  return "<h3>By category</h3>" + table("category", by_category) + "<h3>From \u2192 to</h3>" +
+         table("from \u2192 to", by_pair);
+}
+
 std::string Scope(const ReportOptions& o) {
   std::string s;
   if (!o.case_id.empty()) s += " case " + o.case_id + ",";
@@ -1363,6 +1390,7 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
   }
   // Totals, then the disclosures a privacy officer looks at first.
   if (by_partner) h += "<h2>Totals for partner " + HtmlEscape(options.partner) + "</h2>" + PartnerTotals(options.partner, cases);
+  if (!by_partner) h += "<h2>Totals</h2>" + ExchangeTotals(cases);
   if (options.case_id.empty()) h += "<h2>Totals per case</h2>" + CaseTotals(cases);
   std::vector<AuditRecord> flagged;
   for (const auto& [id, records] : cases) {

@@ -426,6 +426,18 @@ TEST_F(ReportTest, PeriodReportCountsPerCase) {
   EXPECT_THAT(*html, Not(HasSubstr("<h2>Case ACUUT-2026-0004</h2>")));  // opened on day 80: after the period
   EXPECT_THAT(*html, HasSubstr("<tr><td>ACUUT-2026-0003</td><td class=\"n\">1</td><td class=\"n\">\u2013</td>"
                                "<td>veilig-thuis-gegevens \u00d71</td>"));
+  // And over the whole period, by category and by from -> to.
+  EXPECT_THAT(*html, HasSubstr("<h2>Totals</h2><h3>By category</h3>"));
+  EXPECT_THAT(*html, HasSubstr("<tr><td>veilig-thuis \u2192 veiligheidshuis</td><td class=\"n\">1</td>"
+                               "<td class=\"n\">\u2013</td></tr>"));
+
+  // One case's report has its totals too.
+  o = ReportOptions();
+  o.case_id = kLapsedAcute;
+  html = RenderHtmlReport(**reader, rep, o);
+  ASSERT_THAT(html, IsOk());
+  EXPECT_THAT(*html, HasSubstr("<tr><td>politie-gegevens</td><td class=\"n\">\u2013</td><td class=\"n\">1</td></tr>"));
+  EXPECT_THAT(*html, Not(HasSubstr("<h2>Totals per case</h2>")));
 }
 
 TEST_F(ReportTest, NothingToReportIsAnErrorThatSaysWhy) {
