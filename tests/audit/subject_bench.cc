@@ -17,7 +17,7 @@
 //  * BM_VerifyLog            verification alone, the part both share.
 //  * BM_ReportPartnerRender  the report without its verification.
 //
-// Run (about 3 minutes to build the log, then seconds per repetition):
+// Run (about 16 s to build the log, then a few seconds per repetition):
 //   build/tests/audit/subject_bench --benchmark_repetitions=5
 //     --benchmark_report_aggregates_only=true
 // KP_BENCH_LOG_DIR=DIR keeps the log there and reuses it on the next run
