@@ -70,6 +70,8 @@ def run(driver, base, cli, read_log, out, check):
     WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "antwoorden"))
     answers = driver.find_element(By.ID, "antwoorden").text
     check.that(BSN in answers, "the police's answer is on the case page")
+    check.that("inzagelog (NEN 7513)" in driver.find_element(By.ID, "inzagelog").text,
+               "the page says that each showing is recorded")
     shot("01-antwoord-getoond")
 
     records = shown_records(cli, read_log)
