@@ -533,6 +533,14 @@ std::string RenderSubjectAnswer(const SubjectFindings& f, const SubjectAnswerOpt
          (l.key_from_folder ? "uit de map (log.vkey)" : "vastgepinde sleutel") + "</td></tr>";
   }
   h += "</table>";
+  for (size_t i = 0; i < f.logs.size(); ++i) {
+    const SubjectLogSummary& l = f.logs[i];
+    if (l.records > l.latest_checkpoint_size) {
+      h += "<p>Let op: de laatste " + std::to_string(l.records - l.latest_checkpoint_size) + " vastleggingen van logboek " +
+           std::to_string(i + 1) + " vallen nog niet onder een ondertekend controlepunt (een kopie van een logboek "
+           "in gebruik); ze kloppen met de Merkle-boom in de map, maar een handtekening bevestigt ze nog niet.</p>";
+    }
+  }
   if (tombstones > 0) {
     h += "<p>" + std::to_string(tombstones) + " vastleggingen waren al gewist omdat hun bewaartermijn voorbij was; "
          "over die vastleggingen kan dit overzicht niets zeggen.</p>";

@@ -411,6 +411,20 @@ TEST_F(SubjectTest, ReadLogShowingsAreListed) {
   EXPECT_THAT(html, Not(HasSubstr(tmp_.path())));
 }
 
+// A copy of a log in use: records after its latest signed checkpoint are
+// listed, and the draft says that no signature covers them yet.
+TEST_F(SubjectTest, RecordsAfterTheLatestCheckpointAreNamed) {
+  audit::SubjectFindings f;
+  f.logs.push_back({.dir = "d", .origin = "o", .records = 40, .latest_checkpoint_size = 32});
+  f.logs.push_back({.dir = "e", .origin = "p", .records = 9, .latest_checkpoint_size = 9});
+  audit::SubjectHit hit;
+  hit.record.set_event(v1::AUDIT_EVENT_REQUEST);
+  f.hits.push_back(hit);
+  std::string html = audit::RenderSubjectAnswer(f, {});
+  EXPECT_THAT(html, HasSubstr("de laatste 8 vastleggingen van logboek 1 vallen nog niet onder een ondertekend"));
+  EXPECT_THAT(html, Not(HasSubstr("van logboek 2 vallen")));
+}
+
 TEST_F(SubjectTest, StringsFromTheLogAreEscaped) {
   audit::SubjectFindings f;
   f.logs.push_back({.dir = "<dir>", .origin = "o<rigin>"});
