@@ -63,13 +63,17 @@ Status HandedSubjects(Coordinator& c, const Outcome& o, v1::AuditRecord* rec) {
 }
 
 // Opens the read log, waiting up to kReadLogLockWaitMs for another holder
-// of its folder lock (Unavailable).
-Result<std::unique_ptr<audit::LogWriter>> OpenReadLog(const std::string& dir, const Identity& me) {
+// of its folder lock (Unavailable). The records' times come from `clock`
+// (borrowed while the writer lives).
+Result<std::unique_ptr<audit::LogWriter>> OpenReadLog(const std::string& dir, const Identity& me,
+                                                      const Clock& clock) {
+  audit::LogWriterOptions options;
+  options.clock = &clock;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadLogLockWaitMs);
   for (;;) {
     KP_ASSIGN_OR_RETURN(audit::LogSigner signer, audit::LogSigner::Create(ReadLogOrigin(me), me.signing().public_key,
                                                                           me.signing().secret_key.Clone()));
-    auto w = audit::LogWriter::Open(dir, std::move(signer));
+    auto w = audit::LogWriter::Open(dir, std::move(signer), options);
     if (w.ok() || w.status().code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() >= deadline) {
       return w;
     }
@@ -167,7 +171,7 @@ Status RecordShown(Coordinator& c, const std::vector<const Outcome*>& shown, con
     records.push_back(std::move(rec).value());
   }
   if (records.empty()) return OkStatus();
-  auto writer = OpenReadLog(dir, c.identity());
+  auto writer = OpenReadLog(dir, c.identity(), clock);
   if (!writer.ok()) return fail(writer.status());
   for (auto& rec : records) {
     if (auto appended = (*writer)->AppendBuffered(std::move(rec)); !appended.ok()) {
