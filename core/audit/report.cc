@@ -930,9 +930,19 @@ std::string DisclosureTable(const std::vector<AuditRecord>& records, bool with_c
   return h + "</table>";
 }
 
-std::string CaseSection(const std::string& case_id, const std::vector<AuditRecord>& records, bool is_case) {
+// More cases than this in one report (a partner's or a period's over a
+// year): each case gets its summary, disclosures and refusals only — the
+// totals and the marked disclosures on top stay complete, and `--case ID`
+// draws one case whole. 8,000 cases drawn whole are some 75 MB of HTML that
+// no one reads.
+constexpr size_t kMaxWholeCases = 100;
+
+std::string CaseSection(const std::string& case_id, const std::vector<AuditRecord>& records, bool is_case,
+                        bool compact) {
   std::string h = "<h2>Case " + HtmlEscape(case_id) + "</h2>";
-  if (is_case) {
+  if (compact) {
+    if (is_case) h += CaseSummary(records, Story(records));
+  } else if (is_case) {
     std::vector<StoryRow> rows = Story(records);
     h += CaseSummary(records, rows);
     h += "<h3>Timeline</h3>" + Timeline(records, rows);
@@ -945,7 +955,7 @@ std::string CaseSection(const std::string& case_id, const std::vector<AuditRecor
     h += ReferralTable(records);
     h += "<h3>Timeline</h3>" + Timeline(records, Story(records));
   }
-  h += "<h3>Flow between partners</h3>" + Flow(records);
+  if (!compact) h += "<h3>Flow between partners</h3>" + Flow(records);
   h += "<h3>Disclosures</h3>" + DisclosureTable(records, false);
   h += "<h3>Refused requests</h3><table><tr><th>#</th><th>when</th><th>from</th><th>to</th>"
        "<th>categories</th><th>purpose</th><th>reason</th><th>rules</th></tr>";
@@ -960,7 +970,9 @@ std::string CaseSection(const std::string& case_id, const std::vector<AuditRecor
          "</td><td><strong>" + HtmlEscape(reason) + "</strong></td><td>" + Rules(r) + "</td></tr>";
   }
   if (refusals == 0) h += "<tr><td colspan=\"8\">none</td></tr>";
-  h += "</table><h3>All events</h3><table><tr><th>#</th><th>when</th><th>event</th><th>actor</th>"
+  h += "</table>";
+  if (compact) return h;
+  h += "<h3>All events</h3><table><tr><th>#</th><th>when</th><th>event</th><th>actor</th>"
        "<th>decision</th><th>legal basis</th><th>details</th></tr>";
   for (const auto& r : records) {
     h += std::string(IsRefusal(r) ? "<tr class=\"refused\">" : "<tr>") + "<td>" + std::to_string(r.index()) +
@@ -1388,6 +1400,12 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
          " disclosure record(s) written without purpose, legal basis, phase, rules or policy version of their own "
          "(an older gateway) are shown with those of their decision record (the same message id).</p>";
   }
+  const bool compact = cases.size() > kMaxWholeCases;
+  if (compact) {
+    h += "<p class=\"warn\">" + std::to_string(cases.size()) + " cases: each is listed with its summary, disclosures "
+         "and refusals; the totals and the marked disclosures below cover them all. <code>--case ID</code> draws one "
+         "case whole (timeline, story, flow picture, every event).</p>";
+  }
   // Totals, then the disclosures a privacy officer looks at first.
   if (by_partner) h += "<h2>Totals for partner " + HtmlEscape(options.partner) + "</h2>" + PartnerTotals(options.partner, cases);
   if (!by_partner) h += "<h2>Totals</h2>" + ExchangeTotals(cases);
@@ -1404,7 +1422,7 @@ Result<std::string> RenderHtmlReport(const LogReader& reader, const VerifyReport
          "a conflict-of-duties weighing.</p>" + DisclosureTable(flagged, true);
   }
   for (const auto& [case_id, records] : cases) {
-    h += CaseSection(case_id.empty() ? "(no case: log-wide events)" : case_id, records, !case_id.empty());
+    h += CaseSection(case_id.empty() ? "(no case: log-wide events)" : case_id, records, !case_id.empty(), compact);
   }
   h += "</body></html>\n";
   return h;

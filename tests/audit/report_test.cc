@@ -628,6 +628,25 @@ TEST_F(DisclosureReportTest, PartnerTotalsAndCaseTotalsAgree) {
   EXPECT_THAT(*html, Not(HasSubstr("ggz-dossier")));
 }
 
+// A report of many cases (a partner's year) lists each case's disclosures
+// and refusals without drawing it; the totals and marked rows stay whole.
+TEST_F(DisclosureReportTest, ManyCasesAreListedNotDrawn) {
+  for (int i = 0; i < 101; ++i) {
+    auto r = Decided(v1::AUDIT_EVENT_DECISION, "req-" + std::to_string(i), "politie", "veiligheidshuis", "R-POL-01");
+    r.set_case_id("VT-2026-" + std::to_string(1000 + i));
+    r.set_event(v1::AUDIT_EVENT_DELIVERED);
+    if (i == 100) r.mutable_decision()->set_justification(v1::AUDIT_JUSTIFICATION_TEXT);
+    Write(r);
+  }
+  std::string html = Render("many-cases");
+  EXPECT_THAT(html, HasSubstr("101 cases: each is listed with its summary, disclosures and refusals"));
+  EXPECT_THAT(html, Not(HasSubstr("<h3>Timeline</h3>")));
+  EXPECT_THAT(html, Not(HasSubstr("<h3>All events</h3>")));
+  EXPECT_THAT(html, HasSubstr("<h2>Case VT-2026-1100</h2>"));
+  EXPECT_THAT(html, HasSubstr("<h2>Disclosures to review first</h2><p>1 disclosure(s)"));
+  EXPECT_THAT(html, HasSubstr("<tr class=\"total\"><td>total</td><td class=\"n\">101</td>"));
+}
+
 // The flow picture of a dense case: 14 partners, most pairs exchanging.
 TEST_F(DisclosureReportTest, FlowLabelsNeverOverlapInADenseCase) {
   std::vector<std::string> partners;
