@@ -109,7 +109,7 @@ def main():
                 svgs = driver.execute_script(MEASURE)
                 labels = check_boxes(name, svgs, failures)
                 flows = [s for s in svgs if s["cls"] == "flow"]
-                if not flows:
+                if not flows and name != "many-cases":  # a report of over 100 cases draws none
                     failures.append(f"{name}: no flow picture")
                 if name == "dense-flow":
                     nodes = sum(1 for s in flows for it in s["items"] if it["kind"] == "node")
