@@ -81,12 +81,17 @@ Result<std::unique_ptr<audit::LogWriter>> OpenReadLog(const std::string& dir, co
   }
 }
 
-// The writer keeps every checkpoint it signs in checkpoints/, and here it
-// signs one per showing: thousands a year, each listed when the log opens
-// and checked by `audit verify`. The latest covers every record (and the
-// writer and the verifier need only it); of the others the first at or past
-// each multiple of kReadLogCheckpointStride records is kept.
-void ThinCheckpoints(const std::string& dir) {
+}  // namespace
+
+std::string ReadLogDir(const std::string& store_dir) { return store_dir + "/" + kReadLogFolderName; }
+
+std::string ReadLogOrigin(const std::string& partner, const std::string& participant_id) {
+  return "ketenpoort." + partner + "/read-log/" + participant_id;
+}
+
+std::string ReadLogOrigin(const Identity& me) { return ReadLogOrigin(me.partner(), me.id()); }
+
+void ThinReadLogCheckpoints(const std::string& dir) {
   namespace fs = std::filesystem;
   const fs::path cdir = fs::path(dir) / std::string(audit::kCheckpointsDirName);
   std::error_code ec;
@@ -110,16 +115,6 @@ void ThinCheckpoints(const std::string& dir) {
     }
   }
 }
-
-}  // namespace
-
-std::string ReadLogDir(const std::string& store_dir) { return store_dir + "/" + kReadLogFolderName; }
-
-std::string ReadLogOrigin(const std::string& partner, const std::string& participant_id) {
-  return "ketenpoort." + partner + "/read-log/" + participant_id;
-}
-
-std::string ReadLogOrigin(const Identity& me) { return ReadLogOrigin(me.partner(), me.id()); }
 
 bool ShowsContent(const Outcome& o) { return o.kind == Outcome::Kind::kDelivered && !o.watch_started; }
 
@@ -186,7 +181,7 @@ Status RecordShown(Coordinator& c, const std::vector<const Outcome*>& shown, con
   // Close signs the checkpoint over the new records (a record that no
   // checkpoint covers could be cut unnoticed).
   if (Status s = (*writer)->Close(); !s.ok()) return fail(s);
-  ThinCheckpoints(dir);
+  ThinReadLogCheckpoints(dir);
   return OkStatus();
 }
 

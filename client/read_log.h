@@ -85,6 +85,14 @@ Result<ketenpoort::v1::AuditRecord> ShownRecord(Coordinator& c, const Outcome& s
 Status RecordShown(Coordinator& c, const std::vector<const Outcome*>& shown, const std::string& how,
                    const Clock& clock = SystemClock::Get());
 
+// The writer keeps every checkpoint it signs in checkpoints/, and the read
+// log signs one per showing: thousands a year, each listed when the log
+// opens and checked by `audit verify`. This keeps the latest (which covers
+// every record: the writer and the verifier need only it) and, of the
+// others, the first at or past each multiple of kReadLogCheckpointStride
+// records. RecordShown calls it; a file it cannot remove is only logged.
+void ThinReadLogCheckpoints(const std::string& dir);
+
 // True when `o` shows content (a delivered answer, not a watch's
 // confirmation): what RecordShown records.
 bool ShowsContent(const Outcome& o);

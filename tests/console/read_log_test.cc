@@ -6,6 +6,7 @@
 // holds no BSN, name or content; and a showing the log cannot record shows
 // nothing (fail closed). Over HTTP and the CLI in process, against a real
 // region: the gateway and the police's agent on loopback.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -168,6 +169,27 @@ class ReadLogTest : public ConsoleFixture {
   std::string case_id_;
   std::string config_;
 };
+
+// Of the checkpoints a read log signs (one per showing) the latest and
+// about one per kReadLogCheckpointStride records stay.
+TEST(ReadLogCheckpointsTest, TheLatestAndOnePerStrideStay) {
+  testing::TempDir dir;
+  fs::create_directories(dir.path() + "/checkpoints");
+  auto name = [](uint64_t size) {
+    std::string digits = std::to_string(size);
+    return std::string(20 - digits.size(), '0') + digits;
+  };
+  for (uint64_t size = 1; size <= 1000; size += 3) WriteAll(dir.path() + "/checkpoints/" + name(size), "note");
+  WriteAll(dir.path() + "/checkpoints/not-a-checkpoint", "x");
+  client::ThinReadLogCheckpoints(dir.path());
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir.path() + "/checkpoints")) left.push_back(e.path().filename());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{name(1), name(256), name(514), name(769), name(1000), "not-a-checkpoint"}));
+  client::ThinReadLogCheckpoints(dir.path());
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path() + "/checkpoints"), fs::directory_iterator{}), 6)
+      << "thinning again removes nothing";
+}
 
 // The CLI: `request` and `case show --content` each add one record (a
 // `case show` without content adds none), `inbox` one per answer shown; the
