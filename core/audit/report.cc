@@ -646,7 +646,8 @@ std::string Flow(const std::vector<AuditRecord>& records) {
   for (int grow = 0; grow < 40; ++grow) {
     const double c = radius + margin;
     for (size_t i = 0; i < n; ++i) {
-      double a = 2 * M_PI * static_cast<double>(i) / static_cast<double>(n) - M_PI / 2;
+      // From the top, clockwise; two partners side by side.
+      double a = 2 * M_PI * static_cast<double>(i) / static_cast<double>(n) + (n == 2 ? M_PI : -M_PI / 2);
       at[i] = {c + radius * std::cos(a), c + radius * std::sin(a)};
       nodes[i] = {at[i].first - half[i], at[i].second - kNodeR, at[i].first + half[i], at[i].second + kNodeR};
     }
