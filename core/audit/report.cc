@@ -629,13 +629,14 @@ std::string Flow(const std::vector<AuditRecord>& records) {
     (IsDisclosure(r) ? e.disclosed : e.refused)++;
   }
   if (partners.empty()) return "<p>No disclosures or refusals between partners.</p>";
-  constexpr double kFont = 11, kLabelH = 15, kNodeR = 26;
+  // A partner is a rounded box around its name (at least kNodeW wide).
+  constexpr double kFont = 11, kLabelH = 15, kNodeW = 52, kNodeH = 15;  // kNodeH: half its height
   std::vector<std::string> names(partners.begin(), partners.end());
   const size_t n = names.size();
   std::vector<double> half(n);  // half the width of each node's box
   double widest = 0;
   for (size_t i = 0; i < n; ++i) {
-    half[i] = std::max(kNodeR, TextWidth(names[i], kFont) / 2);
+    half[i] = std::max(kNodeW, TextWidth(names[i], kFont) + 8) / 2;
     widest = std::max(widest, half[i]);
   }
   // A circle on which no two node boxes meet (grown until they do not).
@@ -649,7 +650,7 @@ std::string Flow(const std::vector<AuditRecord>& records) {
       // From the top, clockwise; two partners side by side.
       double a = 2 * M_PI * static_cast<double>(i) / static_cast<double>(n) + (n == 2 ? M_PI : -M_PI / 2);
       at[i] = {c + radius * std::cos(a), c + radius * std::sin(a)};
-      nodes[i] = {at[i].first - half[i], at[i].second - kNodeR, at[i].first + half[i], at[i].second + kNodeR};
+      nodes[i] = {at[i].first - half[i], at[i].second - kNodeH, at[i].first + half[i], at[i].second + kNodeH};
     }
     bool clear = true;
     for (size_t i = 0; i < n && clear; ++i) {
@@ -677,10 +678,13 @@ std::string Flow(const std::vector<AuditRecord>& records) {
     auto [x1, y1] = at[index[e.from]];
     auto [x2, y2] = at[index[e.to]];
     double dx = x2 - x1, dy = y2 - y1, len = std::max(1.0, std::hypot(dx, dy));
-    // Stop short of the node circles; to one side so a->b and b->a differ.
-    double nx = -dy / len, ny = dx / len;
-    Line l{x1 + dx / len * (kNodeR + 2) + nx * 6, y1 + dy / len * (kNodeR + 2) + ny * 6,
-           x2 - dx / len * (kNodeR + 4) + nx * 6, y2 - dy / len * (kNodeR + 4) + ny * 6, nx, ny};
+    // From box edge to box edge; to one side so a->b and b->a differ.
+    double ux = dx / len, uy = dy / len, nx = -uy, ny = ux;
+    auto edge = [&](size_t i) {  // centre to the box's border along the line
+      return std::min(std::abs(ux) < 1e-9 ? 1e9 : half[i] / std::abs(ux), std::abs(uy) < 1e-9 ? 1e9 : kNodeH / std::abs(uy));
+    };
+    const double out = edge(index[e.from]) + 2, in = edge(index[e.to]) + 4;
+    Line l{x1 + ux * out + nx * 6, y1 + uy * out + ny * 6, x2 - ux * in + nx * 6, y2 - uy * in + ny * 6, nx, ny};
     lines.push_back(l);
     static constexpr double kAlong[] = {0.5, 0.42, 0.58, 0.34, 0.66, 0.26, 0.74, 0.18, 0.82};
     static constexpr double kSide[] = {9, 20, 0, -11};  // near its line, or it reads as another arrow's
@@ -746,10 +750,10 @@ std::string Flow(const std::vector<AuditRecord>& records) {
   for (size_t i = 0; i < n; ++i) {
     auto [x, y] = at[i];
     std::snprintf(buf, sizeof(buf),
-                  "<g class=\"flow-node\"><circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.0f\" fill=\"#e8f0fe\" stroke=\"#1a73e8\"/>"
-                  "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" text-anchor=\"middle\" stroke=\"#e8f0fe\" "
-                  "stroke-width=\"3\" paint-order=\"stroke\">",
-                  x, y, kNodeR, x, y + 4, kFont);
+                  "<g class=\"flow-node\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"8\" "
+                  "fill=\"#e8f0fe\" stroke=\"#1a73e8\"/><text x=\"%.1f\" y=\"%.1f\" font-size=\"%.0f\" "
+                  "text-anchor=\"middle\">",
+                  x - half[i], y - kNodeH, 2 * half[i], 2 * kNodeH, x, y + 4, kFont);
     svg += buf + HtmlEscape(names[i]) + "</text></g>";
   }
   svg += "</svg>";
