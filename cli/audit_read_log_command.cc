@@ -62,7 +62,8 @@ void RegisterAuditReadLogCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* cmd = audit->add_subcommand(
       "read-log-key", "The verifier key of a coordinator's read log (NEN 7513), from the signed registry");
   cmd->add_option("id", a->id, "The coordinator's participant id, e.g. regisseur-01")->required();
-  cmd->add_option("--registry", a->registry, "The registry folder (registry.signed and the cards)")->required();
+  cmd->add_option("--registry", a->registry, "The registry folder (registry.signed and the cards)")
+      ->required();
   cmd->add_option("--enrolment-card", a->enrolment_card, "The region's enrolment card (pinned)")->required();
   cmd->add_option("--out", a->out, "Write the key to this file instead of printing it");
   cmd->callback([a, &ctx] {

@@ -865,7 +865,9 @@ void RegisterInbox(CLI::App& app, CliContext& ctx) {
     const Status logged = LogShowing(*c, shown, "cli: ketenpoort inbox");
     for (const auto& o : outcomes) {
       if (!logged.ok() && client::ShowsContent(o)) {
-        if (!a->json) ctx.out << "request " << HexEncode(o.request_id) << ": answered; content not shown (see below)\n";
+        if (!a->json) {
+          ctx.out << "request " << HexEncode(o.request_id) << ": answered; content not shown (see below)\n";
+        }
         continue;
       }
       if (!a->json) ctx.out << "request " << HexEncode(o.request_id) << ":\n";

@@ -50,7 +50,8 @@ Status HandedSubjects(Coordinator& c, const Outcome& o, v1::AuditRecord* rec) {
   std::vector<std::string> seen;
   for (const auto& cat : o.content.categories()) {
     for (const auto& r : cat.records()) {
-      if (r.subject_ref().empty() || std::find(seen.begin(), seen.end(), r.subject_ref()) != seen.end()) continue;
+      if (r.subject_ref().empty() || std::find(seen.begin(), seen.end(), r.subject_ref()) != seen.end())
+        continue;
       seen.push_back(r.subject_ref());
       refs.Add()->set_ref(r.subject_ref());
     }
@@ -71,10 +72,12 @@ Result<std::unique_ptr<audit::LogWriter>> OpenReadLog(const std::string& dir, co
   options.clock = &clock;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadLogLockWaitMs);
   for (;;) {
-    KP_ASSIGN_OR_RETURN(audit::LogSigner signer, audit::LogSigner::Create(ReadLogOrigin(me), me.signing().public_key,
-                                                                          me.signing().secret_key.Clone()));
+    KP_ASSIGN_OR_RETURN(audit::LogSigner signer,
+                        audit::LogSigner::Create(ReadLogOrigin(me), me.signing().public_key,
+                                                 me.signing().secret_key.Clone()));
     auto w = audit::LogWriter::Open(dir, std::move(signer), options);
-    if (w.ok() || w.status().code() != StatusCode::kUnavailable || std::chrono::steady_clock::now() >= deadline) {
+    if (w.ok() || w.status().code() != StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
       return w;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -118,7 +121,8 @@ void ThinReadLogCheckpoints(const std::string& dir) {
 
 bool ShowsContent(const Outcome& o) { return o.kind == Outcome::Kind::kDelivered && !o.watch_started; }
 
-Result<v1::AuditRecord> ShownRecord(Coordinator& c, const Outcome& o, const std::string& how, int64_t now_ms) {
+Result<v1::AuditRecord> ShownRecord(Coordinator& c, const Outcome& o, const std::string& how,
+                                    int64_t now_ms) {
   const Identity& me = c.identity();
   v1::AuditRecord rec;
   rec.set_event(v1::AUDIT_EVENT_FRAGMENT_SHOWN);
@@ -126,7 +130,8 @@ Result<v1::AuditRecord> ShownRecord(Coordinator& c, const Outcome& o, const std:
   actor->set_participant_id(me.id());
   actor->set_partner(me.partner());
   auto entry = c.registry().Find(me.id());
-  actor->set_role(entry.ok() && !(*entry)->role.empty() ? (*entry)->role : std::string(ParticipantKindName(me.kind())));
+  actor->set_role(entry.ok() && !(*entry)->role.empty() ? (*entry)->role
+                                                        : std::string(ParticipantKindName(me.kind())));
   rec.set_case_id(o.case_id);
   rec.set_message_id(o.request_id);
   rec.set_recipient_partner(me.partner());
@@ -152,8 +157,8 @@ Status RecordShown(Coordinator& c, const std::vector<const Outcome*>& shown, con
                    const Clock& clock) {
   const std::string dir = ReadLogDir(c.config().store);
   auto fail = [&](const Status& s) {
-    return Status(s.code(), "not shown: the read log " + dir + " could not record the showing (NEN 7513): " +
-                                s.message());
+    return Status(s.code(), "not shown: the read log " + dir +
+                                " could not record the showing (NEN 7513): " + s.message());
   };
   // Every record is made before anything is written: a fragment whose
   // record cannot be made stops the whole showing.

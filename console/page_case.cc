@@ -245,8 +245,8 @@ Result<CaseData> LoadCase(Desk& desk, const std::string& id) {
       if (a.read.ok()) shown.push_back(&*a.read);
     }
     if (Status logged = client::RecordShown(c, shown, "console: casuspagina", desk.clock()); !logged.ok()) {
-      spdlog::error("console: case {}: {} answer(s) not shown: the read log did not record the showing (code {})", id,
-                    shown.size(), static_cast<int>(logged.code()));
+      spdlog::error("console: case {}: {} answer(s) not shown: the read log did not record the showing (code {})",
+                    id, shown.size(), static_cast<int>(logged.code()));
       for (auto& a : d.answers) {
         if (!a.read.ok()) continue;
         a.read = logged;

@@ -6,6 +6,13 @@
 // holds no BSN, name or content; and a showing the log cannot record shows
 // nothing (fail closed). Over HTTP and the CLI in process, against a real
 // region: the gateway and the police's agent on loopback.
+#include "client/read_log.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -15,18 +22,12 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-#include <spdlog/spdlog.h>
-
 #include "case/pseudonym.h"
 #include "cli/cli_context.h"
 #include "client/coordinator.h"
-#include "client/read_log.h"
 #include "core/audit/log_reader.h"
-#include "core/audit/log_writer.h"
 #include "core/audit/log_verifier.h"
+#include "core/audit/log_writer.h"
 #include "core/base/encoding.h"
 #include "core/sqlite/sqlite_db.h"
 #include "tests/console/console_fixture.h"
@@ -160,7 +161,8 @@ class ReadLogTest : public ConsoleFixture {
   // No BSN, name or date of birth in the read log's files, nor in the log.
   void ExpectNoPersonalData() {
     const std::string bytes = testing::AllBytesUnder(ReadLogDir());
-    for (const std::string& canary : {std::string(Region::kBsn), std::string(kCanaryName), std::string("1990-01-01")}) {
+    for (const std::string& canary :
+         {std::string(Region::kBsn), std::string(kCanaryName), std::string("1990-01-01")}) {
       EXPECT_THAT(bytes, Not(HasSubstr(canary))) << canary << " in the read log";
       EXPECT_THAT(sink_->Text(), Not(HasSubstr(canary))) << canary << " in the log";
     }
@@ -179,13 +181,16 @@ TEST(ReadLogCheckpointsTest, TheLatestAndOnePerStrideStay) {
     std::string digits = std::to_string(size);
     return std::string(20 - digits.size(), '0') + digits;
   };
-  for (uint64_t size = 1; size <= 1000; size += 3) WriteAll(dir.path() + "/checkpoints/" + name(size), "note");
+  for (uint64_t size = 1; size <= 1000; size += 3)
+    WriteAll(dir.path() + "/checkpoints/" + name(size), "note");
   WriteAll(dir.path() + "/checkpoints/not-a-checkpoint", "x");
   client::ThinReadLogCheckpoints(dir.path());
   std::vector<std::string> left;
-  for (const auto& e : fs::directory_iterator(dir.path() + "/checkpoints")) left.push_back(e.path().filename());
+  for (const auto& e : fs::directory_iterator(dir.path() + "/checkpoints"))
+    left.push_back(e.path().filename());
   std::sort(left.begin(), left.end());
-  EXPECT_EQ(left, (std::vector<std::string>{name(1), name(256), name(514), name(769), name(1000), "not-a-checkpoint"}));
+  EXPECT_EQ(left, (std::vector<std::string>{name(1), name(256), name(514), name(769), name(1000),
+                                            "not-a-checkpoint"}));
   client::ThinReadLogCheckpoints(dir.path());
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path() + "/checkpoints"), fs::directory_iterator{}), 6)
       << "thinning again removes nothing";
@@ -238,7 +243,8 @@ TEST_F(ReadLogTest, EveryCliShowingIsRecordedAndTheFolderVerifies) {
   // One checkpoint signed per showing; the first and the latest are kept
   // (one per kReadLogCheckpointStride records, and the latest).
   size_t checkpoints = 0;
-  for (const auto& e : fs::directory_iterator(ReadLogDir() + "/checkpoints")) checkpoints += e.is_regular_file();
+  for (const auto& e : fs::directory_iterator(ReadLogDir() + "/checkpoints"))
+    checkpoints += e.is_regular_file();
   EXPECT_EQ(checkpoints, 2u);
   EXPECT_TRUE(fs::exists(ReadLogDir() + "/checkpoints/00000000000000000003"));
 
@@ -284,11 +290,13 @@ TEST_F(ReadLogTest, AHandedOverFragmentIsRecordedWithItsSubjects) {
   ASSERT_OK_AND_ASSIGN(auto reg, region_->Coordinator(0));
   ASSERT_OK(reg->Admit(case_id_, "jeugdbescherming").status());
   ASSERT_OK(reg->ChangePhase(case_id_, "risicogestuurde-zorg").status());
-  ASSERT_OK_AND_ASSIGN(std::string request_id, reg->SendRequest({case_id_, "jeugdbescherming",
-                                                                 {"jeugdbescherming-maatregelen"}, "plan-van-aanpak",
-                                                                 {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(
+      std::string request_id,
+      reg->SendRequest(
+          {case_id_, "jeugdbescherming", {"jeugdbescherming-maatregelen"}, "plan-van-aanpak", {"S1"}, ""}));
   ASSERT_OK_AND_ASSIGN(client::Outcome answer, reg->AwaitOutcome(request_id, kWaitMs));
-  ASSERT_EQ(answer.kind, client::Outcome::Kind::kDelivered) << answer.refusal.reason() << answer.error.ToString();
+  ASSERT_EQ(answer.kind, client::Outcome::Kind::kDelivered)
+      << answer.refusal.reason() << answer.error.ToString();
   ASSERT_OK(reg->OfferHandover(case_id_, Region::kWijkteamCoordinator, "naar-wijkteam",
                                SystemClock::Get().NowMillis() + 7 * 24 * 3600 * 1000LL, 0)
                 .status());
@@ -327,7 +335,8 @@ TEST_F(ReadLogTest, AHandedOverFragmentIsRecordedWithItsSubjects) {
   ASSERT_OK_AND_ASSIGN(std::string bsn, cases::CanonicalBsn(Region::kBsn));
   bool found = false;
   for (const auto& p : r.subjects(0).pseudonyms()) {
-    found = found || p.value() == cases::Pseudonym(region_->pseudonym_key(), v1::PSEUDONYM_BASIS_BSN, bsn).value();
+    found = found ||
+            p.value() == cases::Pseudonym(region_->pseudonym_key(), v1::PSEUDONYM_BASIS_BSN, bsn).value();
   }
   EXPECT_TRUE(found) << "the pseudonym under the new coordinator's key";
   EXPECT_TRUE(audit::VerifyLog(read_log, {}).status.ok());
@@ -340,12 +349,14 @@ TEST_F(ReadLogTest, AShowingWaitsWhileAnotherHoldsTheReadLog) {
   RequestByCli();
   ASSERT_EQ(Shown().size(), 1u);
   const Identity& me = region_->identity(Region::kCoordinator);
-  ASSERT_OK_AND_ASSIGN(audit::LogSigner signer, audit::LogSigner::Create(client::ReadLogOrigin(me),
-                                                                         me.signing().public_key,
-                                                                         me.signing().secret_key.Clone()));
+  ASSERT_OK_AND_ASSIGN(audit::LogSigner signer,
+                       audit::LogSigner::Create(client::ReadLogOrigin(me), me.signing().public_key,
+                                                me.signing().secret_key.Clone()));
   ASSERT_OK_AND_ASSIGN(auto holder, audit::LogWriter::Open(ReadLogDir(), std::move(signer)));
   CliRun content;
-  std::thread showing([&] { content = RunCli({"case", "show", case_id_, "--config", config_, "--content"}); });
+  std::thread showing([&] {
+    content = RunCli({"case", "show", case_id_, "--config", config_, "--content"});
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // hold the lock a while
   EXPECT_EQ(Shown().size(), 1u) << "nothing recorded while the lock is held";
   ASSERT_OK(holder->Close());
@@ -362,12 +373,14 @@ TEST_F(ReadLogTest, AChangedStoredRequestIsNotBelieved) {
   RequestByCli();
   ASSERT_EQ(Shown().size(), 1u);
   {
-    ASSERT_OK_AND_ASSIGN(auto db, sqlite::Database::Open(
-                                      client::CoordinatorStore::DatabasePath(region_->CoordinatorConfig(0).store),
-                                      "coordinator store"));
+    ASSERT_OK_AND_ASSIGN(
+        auto db,
+        sqlite::Database::Open(client::CoordinatorStore::DatabasePath(region_->CoordinatorConfig(0).store),
+                               "coordinator store"));
     // Another signature: the envelope's last 64 bytes.
-    ASSERT_OK(db->Exec("UPDATE requests SET envelope = substr(envelope, 1, length(envelope) - 64) || "
-                       "randomblob(64)"));
+    ASSERT_OK(
+        db->Exec("UPDATE requests SET envelope = substr(envelope, 1, length(envelope) - 64) || "
+                 "randomblob(64)"));
   }
   CliRun content = RunCli({"case", "show", case_id_, "--config", config_, "--content"});
   EXPECT_EQ(content.exit_code, cli::kExitVerification) << content.err;
@@ -386,8 +399,9 @@ TEST_F(ReadLogTest, AChangedOrCutReadLogDoesNotVerify) {
   ASSERT_TRUE(audit::VerifyLog(copy, {}).status.ok()) << "a copy of the folder verifies";
   // The key the privacy officer pins: the coordinator's own, from its card.
   audit::VerifyOptions pinned;
-  ASSERT_OK_AND_ASSIGN(pinned.key, audit::MakeVerifierKey(client::ReadLogOrigin(region_->identity(Region::kCoordinator)),
-                                                         region_->identity(Region::kCoordinator).signing().public_key));
+  ASSERT_OK_AND_ASSIGN(pinned.key,
+                       audit::MakeVerifierKey(client::ReadLogOrigin(region_->identity(Region::kCoordinator)),
+                                              region_->identity(Region::kCoordinator).signing().public_key));
   ASSERT_TRUE(audit::VerifyLog(copy, pinned).status.ok());
   // The same key as the privacy officer gets it from the signed registry.
   const client::ClientConfig cc = region_->CoordinatorConfig(0);
@@ -398,12 +412,12 @@ TEST_F(ReadLogTest, AChangedOrCutReadLogDoesNotVerify) {
   CliRun pinned_verify = RunCli({"audit", "verify", copy, "--key", key.out.substr(0, key.out.size() - 1)});
   EXPECT_EQ(pinned_verify.exit_code, cli::kExitOk) << pinned_verify.err;
   EXPECT_THAT(pinned_verify.out, HasSubstr("(pinned key)"));
-  CliRun agent = RunCli({"audit", "read-log-key", "politie-agent", "--registry", cc.registry, "--enrolment-card",
-                         cc.enrolment_card});
+  CliRun agent = RunCli({"audit", "read-log-key", "politie-agent", "--registry", cc.registry,
+                         "--enrolment-card", cc.enrolment_card});
   EXPECT_NE(agent.exit_code, cli::kExitOk);
   EXPECT_THAT(agent.err, HasSubstr("not a coordinator"));
-  CliRun unknown = RunCli({"audit", "read-log-key", "niemand-01", "--registry", cc.registry, "--enrolment-card",
-                           cc.enrolment_card});
+  CliRun unknown = RunCli({"audit", "read-log-key", "niemand-01", "--registry", cc.registry,
+                           "--enrolment-card", cc.enrolment_card});
   EXPECT_NE(unknown.exit_code, cli::kExitOk);
   EXPECT_THAT(unknown.err, HasSubstr("not enrolled"));
   // Another coordinator's key does not verify this read log.
@@ -485,7 +499,8 @@ TEST_F(ReadLogTest, NothingIsShownWhenTheReadLogCannotRecord) {
   EXPECT_THAT(page, HasSubstr("De inhoud wordt niet getoond"));
 
   WriteAll(vkey, genuine);
-  EXPECT_THAT(GetPage("/casus/" + case_id_), HasSubstr(std::string(":") + Region::kBsn)) << "shown once recorded";
+  EXPECT_THAT(GetPage("/casus/" + case_id_), HasSubstr(std::string(":") + Region::kBsn))
+      << "shown once recorded";
   EXPECT_EQ(Shown().size(), 4u) << "the page's three answers; the showings that failed left no record";
   ExpectNoPersonalData();
 }
