@@ -8,6 +8,8 @@ namespace kp::audit {
 
 namespace {
 
+constexpr uint64_t kSyncEveryBytes = 8 << 20;
+
 bool Expired(const Frame& frame, int64_t now_millis) {
   if (frame.type != FrameType::kRecord) return false;
   ketenpoort::v1::AuditRecord rec;
@@ -44,6 +46,7 @@ Result<PrefixRewrite> RewritePrefixErasing(Storage& storage, const std::string& 
   Frame frame;
   std::string error;
   std::string buf;
+  uint64_t synced = 0;
   while (scanner.offset() < limit_offset) {
     DecodeResult r = scanner.Next(&frame, &error);
     if (r == DecodeResult::kIncomplete && scanner.AtEnd()) break;
@@ -59,6 +62,12 @@ Result<PrefixRewrite> RewritePrefixErasing(Storage& storage, const std::string& 
     if (buf.size() >= (1 << 20)) {
       if (Status s = rw.out->Append(buf); !s.ok()) return fail(s);
       buf.clear();
+      // Written back as it goes, a little at a time: one large sync at the
+      // end would hold up the running writer's own syncs behind it.
+      if (rw.out->Size() - synced >= kSyncEveryBytes) {
+        if (Status s = rw.out->Sync(); !s.ok()) return fail(s);
+        synced = rw.out->Size();
+      }
     }
   }
   if (Status s = rw.out->Append(buf); !s.ok()) return fail(s);

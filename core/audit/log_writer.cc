@@ -431,6 +431,7 @@ uint64_t LogWriter::size() const {
 Result<EraseSummary> LogWriter::EraseExpiredBodies(int64_t now_millis) {
   std::lock_guard<std::mutex> one(erase_mu_);
   uint64_t limit = 0;
+  uint64_t limit_size = 0;  // records in the prefix
   {
     std::lock_guard<std::mutex> l(tree_mu_);
     if (closed_) return FailedPreconditionError("the audit log " + dir_ + " is closed");
@@ -439,11 +440,22 @@ Result<EraseSummary> LogWriter::EraseExpiredBodies(int64_t now_millis) {
     // prefix up to here is what may be erased.
     KP_RETURN_IF_ERROR(SignCheckpointLocked().status());
     limit = records_->Size();
+    limit_size = range_.size();
   }
   // The long part, without the lock: appends go on after `limit`.
   KP_ASSIGN_OR_RETURN(PrefixRewrite rw, RewritePrefixErasing(*storage_, dir_, limit, now_millis));
   EraseSummary summary;
   if (rw.out == nullptr) return summary;
+  // The bulk reaches the disk before the lock is taken, so that the sync
+  // under it covers only the tail.
+  if (Status s = rw.out->Sync(); !s.ok()) {
+    rw.out.reset();
+    (void)storage_->RemoveFile(rw.tmp_path);
+    return s;
+  }
+  // The old file's handle is closed only after the lock is released:
+  // freeing a large file's blocks takes a while.
+  std::unique_ptr<LogFile> old_records;
   std::lock_guard<std::mutex> l(tree_mu_);
   auto drop = [&](Status s) {
     rw.out.reset();
@@ -475,16 +487,14 @@ Result<EraseSummary> LogWriter::EraseExpiredBodies(int64_t now_millis) {
     failed_ = reopened.status().WithContext("audit log records file could not be opened again after an erasure");
     return failed_;
   }
+  old_records = std::move(records_);
   records_ = std::move(reopened).value();
   unsynced_ = false;  // the new file was synced whole
-  // The recovery point moved with the file: at a checkpoint that covers
-  // everything written, the state is (that size, the end of the file).
-  if (range_.size() == signed_size_) {
-    KP_RETURN_IF_ERROR(
-        storage_->WriteFileAtomic(Path(kStateFileName), FormatLogState(LogState{signed_size_, records_->Size()})));
-  } else {
-    KP_RETURN_IF_ERROR(SignCheckpointLocked().status());
-  }
+  // The recovery point moved with the file (a checkpoint signed meanwhile
+  // wrote one in the old file's offsets): the prefix's end, checkpointed,
+  // is one in the new file. The next checkpoint moves it on.
+  KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(
+      Path(kStateFileName), FormatLogState(LogState{limit_size, rw.outcome.new_limit_offset})));
   summary.erased = rw.outcome.erased;
   summary.first_index = rw.outcome.first_index;
   summary.last_index = rw.outcome.last_index;
