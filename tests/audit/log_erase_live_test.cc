@@ -4,6 +4,7 @@
 // log verifies against a checkpoint signed before, an inclusion proof made
 // before still verifies, and the log opens again without a rebuild.
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -101,6 +102,19 @@ TEST_F(LogEraseLiveTest, AppendsGoOnDuringTheRewriteAndNothingAppendedMeanwhileI
   };
   ASSERT_OK_AND_ASSIGN(EraseSummary s, w->EraseExpiredBodies(now));
   storage_.on_rewrite = nullptr;
+  // A crash now (the folder as it is on disk) recovers from the state the
+  // erasure wrote: only the records after its prefix are read again.
+  const std::string crashed = tmp_.path() + "/crashed";
+  std::filesystem::copy(dir(), crashed, std::filesystem::copy_options::recursive);
+  {
+    LogWriterOptions plain;
+    plain.clock = &clock_;
+    ASSERT_OK_AND_ASSIGN(auto reopened, LogWriter::Open(crashed, TestSigner(), plain));
+    EXPECT_EQ(reopened->size(), 23u);
+    EXPECT_EQ(reopened->recovered_records(), 3u);
+    EXPECT_EQ(reopened->cut_tail_bytes(), 0u);
+  }
+  EXPECT_THAT(VerifyLog(crashed, VerifyOptions{}).status, IsOk());
   EXPECT_EQ(storage_.rewrites_seen, 1);
   EXPECT_EQ(s.erased, 10u);
   EXPECT_EQ(s.first_index, 0u);
