@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "case/pseudonym.h"
@@ -270,6 +271,15 @@ TEST_F(SubjectTest, ByNameAndBirthDateFindsWhatTheClientSentWithoutBsn) {
   if (const char* dir = std::getenv("KP_SUBJECT_SAMPLE_DIR"); dir != nullptr && *dir != '\0') {
     ASSERT_THAT(WriteFileDurable(std::string(dir) + "/inzage-naam.html", html, 0600, WriteMode::kReplace), IsOk());
   }
+}
+
+TEST_F(SubjectTest, BsnFromStandardInput) {
+  std::istringstream in(std::string(kBsn) + "\n");
+  std::streambuf* saved = std::cin.rdbuf(in.rdbuf());
+  RunResult r = RunCli({"audit", "subject", "--bsn", "-", "--pseudonym-key", KeyFile(), "--out", Out(), GatewayLog()});
+  std::cin.rdbuf(saved);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("13 record(s) about the person in 1 verified log(s)"));
 }
 
 TEST_F(SubjectTest, UnknownPersonWritesNothing) {
