@@ -36,9 +36,11 @@ void Sanitize(AuditRecord* r) {
   if (r->has_decision()) r->mutable_decision()->clear_reason();
 }
 
+// Handover data is one when its record names the partner it went to.
 bool IsDisclosure(const AuditRecord& r) {
   return r.event() == v1::AUDIT_EVENT_DELIVERED || r.event() == v1::AUDIT_EVENT_PUSH_RECEIVED ||
-         r.event() == v1::AUDIT_EVENT_RECEIVED;
+         r.event() == v1::AUDIT_EVENT_RECEIVED ||
+         (r.event() == v1::AUDIT_EVENT_HANDOVER_DATA && !r.recipient_partner().empty());
 }
 
 bool IsRefusal(const AuditRecord& r) {
