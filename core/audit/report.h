@@ -2,7 +2,12 @@
 // SVG, no scripts, no external assets) with the verification result and the
 // checkpoint on top, and per case who disclosed which categories to whom, for
 // which purpose, under which legal basis and when; refused requests and their
-// reasons stand out; a timeline and a partner-to-partner flow picture.
+// reasons stand out; a timeline and a partner-to-partner flow picture whose
+// labels never overlap. Totals (by category, by from -> to, per case, and
+// per partner with `partner`); the disclosures the policy flagged to notify
+// the privacy officer or that rested on a justification or a weighing come
+// first, marked. A disclosure record lacking purpose, basis, phase or rules
+// (older logs) is completed from its DECISION record (same message id).
 // Every string from the log is HTML-escaped. Thread-compatible.
 #ifndef KETENPOORT_CORE_AUDIT_REPORT_H_
 #define KETENPOORT_CORE_AUDIT_REPORT_H_
