@@ -161,7 +161,21 @@ Result<CaseRecord> CaseStore::OpenCase(const std::string& purpose, const std::st
 Result<CaseRecord> CaseStore::GetCase(const std::string& case_id) {
   Stmt q(*database_, "SELECT id, purpose, coordinator, phase, closed, opened_ms, closed_ms FROM cases WHERE id = ?");
   KP_ASSIGN_OR_RETURN(bool row, q.Text(case_id).Step());
-  if (!row) return NotFoundError("case " + case_id + " does not exist");
+  if (!row) {
+    // A number this gateway gave out belonged to a case that was closed and
+    // pruned (retention.cc): say so, rather than that it never was.
+    int year = 0, number = 0;
+    char tail = 0;
+    if (std::sscanf(case_id.c_str(), "VT-%4d-%4d%c", &year, &number, &tail) == 2) {
+      Stmt n(*database_, "SELECT last FROM case_counters WHERE year = ?");
+      auto counted = n.Int(year).Step();
+      if (counted.ok() && *counted && number >= 1 && number <= n.ColInt(0)) {
+        return NotFoundError("case " + case_id + " does not exist any more: it was closed and the gateway has "
+                             "removed it after its retention (docs/operations.md, Retention)");
+      }
+    }
+    return NotFoundError("case " + case_id + " does not exist");
+  }
   CaseRecord c{q.Col(0), q.Col(1), q.Col(2), q.Col(3), q.ColInt(4) != 0, q.ColInt(5), q.ColInt(6), "", 0};
   Stmt h(*database_, "SELECT seq, hash FROM case_chain WHERE case_id = ? ORDER BY seq DESC LIMIT 1");
   KP_ASSIGN_OR_RETURN(bool has, h.Text(case_id).Step());

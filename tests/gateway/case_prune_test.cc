@@ -133,7 +133,9 @@ TEST_F(CasePruneTest, PruningRemovesTheCaseAndWhatWasKeptForItAndItsNumberIsNotG
   EXPECT_EQ(rows.consents, 1u);
   EXPECT_EQ(rows.deadlines, 1u);
 
-  EXPECT_THAT(store_->GetCase(id), StatusIs(StatusCode::kNotFound));
+  EXPECT_THAT(store_->GetCase(id),
+              StatusIs(StatusCode::kNotFound, "does not exist any more: it was closed and the gateway"));
+  EXPECT_THAT(store_->GetCase("VT-2026-0099"), StatusIs(StatusCode::kNotFound, "case VT-2026-0099 does not exist"));
   ASSERT_OK_AND_ASSIGN(auto chain, store_->Commands(id));
   EXPECT_TRUE(chain.empty());
   ASSERT_OK_AND_ASSIGN(auto watch, store_->GetWatch(w.watch_id));
