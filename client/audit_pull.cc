@@ -34,9 +34,27 @@ Status MakeDirs(const std::string& path) {
   return OkStatus();
 }
 
+// One pass: the listing, then every file up to its listed size.
+Result<PullSummary> PullOnce(GatewayConnection& gateway, const std::string& out_dir, int timeout_ms);
+
 }  // namespace
 
 Result<PullSummary> PullAuditLog(GatewayConnection& gateway, const std::string& out_dir, int timeout_ms) {
+  // The gateway's retention sweep may rewrite the records file during a
+  // pull; the gateway then refuses the rest of it ("pull the log again"),
+  // and the pull starts again from a fresh listing (a few times at most).
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    Result<PullSummary> got = PullOnce(gateway, out_dir, timeout_ms);
+    const bool rewritten = !got.ok() && got.status().code() == StatusCode::kFailedPrecondition &&
+                           got.status().message().find("pull the log again") != std::string::npos;
+    if (!rewritten || attempt == kAttempts) return got;
+  }
+}
+
+namespace {
+
+Result<PullSummary> PullOnce(GatewayConnection& gateway, const std::string& out_dir, int timeout_ms) {
   KP_RETURN_IF_ERROR(MakeDirs(out_dir));
   KP_ASSIGN_OR_RETURN(std::string id, gateway.Send(v1::MESSAGE_KIND_AUDIT_PULL, v1::AuditPull()));
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope env, gateway.Await(id, timeout_ms));
@@ -75,5 +93,7 @@ Result<PullSummary> PullAuditLog(GatewayConnection& gateway, const std::string& 
   }
   return summary;
 }
+
+}  // namespace
 
 }  // namespace kp::client
