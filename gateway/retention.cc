@@ -60,17 +60,19 @@ size_t GatewayCore::PruneClosedCases(int64_t now_ms, size_t limit) {
     rec.set_phase(c.phase);
     rec.set_purpose(c.purpose);
     rec.set_reason("closed " + FormatUtcMillis(c.closed_ms) + ", nothing pending for " +
-                   std::to_string(config_.closed_case_days) + " days or more; removed from the case database: " +
-                   std::to_string(rows->commands) + " chain command(s), " + std::to_string(rows->watches) +
-                   " ended watch(es), " + std::to_string(rows->consents) + " source consent(s), " +
-                   std::to_string(rows->deadlines) + " deadline(s), " + std::to_string(rows->referrals) +
+                   std::to_string(config_.closed_case_days) +
+                   " days or more; removed from the case database: " + std::to_string(rows->commands) +
+                   " chain command(s), " + std::to_string(rows->watches) + " ended watch(es), " +
+                   std::to_string(rows->consents) + " source consent(s), " + std::to_string(rows->deadlines) +
+                   " deadline(s), " + std::to_string(rows->referrals) +
                    " referral(s); its records in this log stay until their retention");
     if (!Audit(std::move(rec)).ok()) return 0;  // the unit fails: nothing was pruned
     // Its folded facts go too (kept by head).
     for (auto it = cases_by_head_.begin(); it != cases_by_head_.end();) {
       it = it->second.facts.case_id == c.id ? cases_by_head_.erase(it) : std::next(it);
     }
-    spdlog::info("retention: case {} (closed {}) pruned from the case database", c.id, FormatUtcMillis(c.closed_ms));
+    spdlog::info("retention: case {} (closed {}) pruned from the case database", c.id,
+                 FormatUtcMillis(c.closed_ms));
     ++pruned;
   }
   // Referrals that never became a case go after the same time: their rows
@@ -95,10 +97,11 @@ size_t GatewayCore::PruneClosedCases(int64_t now_ms, size_t limit) {
     rec.mutable_referral()->set_subjects(r.subjects);
     rec.set_reason(std::string("a referral that never became a case (") +
                    (r.state == ReferralState::kDeclined ? "declined" : "lapsed") + " " +
-                   FormatUtcMillis(r.decided_ms) + ") removed from the case database with the referrer's envelope");
+                   FormatUtcMillis(r.decided_ms) +
+                   ") removed from the case database with the referrer's envelope");
     if (!Audit(std::move(rec)).ok()) return 0;
-    spdlog::info("retention: referral {} from {} ({}) pruned from the case database", HexEncode(r.id), r.referrer,
-                 r.state == ReferralState::kDeclined ? "declined" : "lapsed");
+    spdlog::info("retention: referral {} from {} ({}) pruned from the case database", HexEncode(r.id),
+                 r.referrer, r.state == ReferralState::kDeclined ? "declined" : "lapsed");
     ++pruned;
   }
   return pruned;

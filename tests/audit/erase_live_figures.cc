@@ -30,7 +30,8 @@ double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(
 int main(int argc, char** argv) {
   using namespace kp::audit;
   const long n = argc > 1 ? std::atol(argv[1]) : 1'000'000;
-  const std::string dir = argc > 2 ? argv[2] : std::filesystem::temp_directory_path().string() + "/kp-erase-figures";
+  const std::string dir =
+      argc > 2 ? argv[2] : std::filesystem::temp_directory_path().string() + "/kp-erase-figures";
   std::filesystem::remove_all(dir);
   kp::ManualClock clock(1795357974123);
   LogWriterOptions options;

@@ -36,7 +36,9 @@ class HookedStorage final : public Storage {
     }
     return real().OpenFile(path, create);
   }
-  Result<std::unique_ptr<LogFile>> OpenReadOnly(const std::string& path) override { return real().OpenReadOnly(path); }
+  Result<std::unique_ptr<LogFile>> OpenReadOnly(const std::string& path) override {
+    return real().OpenReadOnly(path);
+  }
   Status WriteFileAtomic(const std::string& path, std::string_view data) override {
     return real().WriteFileAtomic(path, data);
   }
@@ -50,7 +52,9 @@ class HookedStorage final : public Storage {
   Status RenameDurable(const std::string& from, const std::string& to) override {
     return real().RenameDurable(from, to);
   }
-  Result<std::unique_ptr<FolderLock>> LockFolder(const std::string& dir) override { return real().LockFolder(dir); }
+  Result<std::unique_ptr<FolderLock>> LockFolder(const std::string& dir) override {
+    return real().LockFolder(dir);
+  }
 
  private:
   static Storage& real() { return PosixStorage(); }

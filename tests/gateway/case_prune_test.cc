@@ -2,9 +2,8 @@
 // "Retention"): CaseStore::PrunableCases offers a closed case only once its
 // closure is old enough and nothing of it is pending; PruneCase removes the
 // case and what was kept for it, and its number is never given out again.
-#include "gateway/case_store.h"
-
 #include "case/case_facts.h"
+#include "gateway/case_store.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::gateway {
@@ -57,21 +56,22 @@ TEST_F(CasePruneTest, OnlyAClosureOldEnoughMakesACasePrunable) {
 
 TEST_F(CasePruneTest, APendingRequestAHeldMessageOrHandoverPartKeepsTheCase) {
   const std::string id = ClosedCase();
-  StoredRequest r{std::string(16, 'r'), id, "regisseur-01", "politie", {"politie-incidenten"}, "auth", kNow, kNow + kDay,
-                  false};
+  StoredRequest r{std::string(16, 'r'), id,   "regisseur-01", "politie", {"politie-incidenten"}, "auth", kNow,
+                  kNow + kDay,          false};
   ASSERT_OK(store_->AddRequest(r));
   EXPECT_TRUE(Prunable(kNow).empty());
   ASSERT_OK(store_->CloseRequest(r, ClosedRequest{r.request_id, r.coordinator, r.source_partner,
                                                   RequestOutcome::kExpired, 0, "", kNow}));
   EXPECT_EQ(Prunable(kNow).size(), 1u);
 
-  InboxItem held{std::string(16, 'm'), "regisseur-01", id, "sealed envelope", kNow, kNow + 7 * kDay, r.request_id};
+  InboxItem held{std::string(16, 'm'), "regisseur-01", id, "sealed envelope", kNow,
+                 kNow + 7 * kDay,      r.request_id};
   ASSERT_OK(store_->AddToInbox(held));
   EXPECT_TRUE(Prunable(kNow).empty());
   ASSERT_OK(store_->RemoveFromInbox(held.message_id));
 
-  HeldHandoverPart part{id, std::string(32, 'o'), "regisseur-02", 1, 1, "regisseur-01", std::string(16, 'h'),
-                        "package", kNow};
+  HeldHandoverPart part{
+      id, std::string(32, 'o'), "regisseur-02", 1, 1, "regisseur-01", std::string(16, 'h'), "package", kNow};
   ASSERT_OK(store_->HoldHandoverPart(part));
   EXPECT_TRUE(Prunable(kNow).empty());
   ASSERT_OK(store_->DropHandoverParts(part.offer));
@@ -135,7 +135,8 @@ TEST_F(CasePruneTest, PruningRemovesTheCaseAndWhatWasKeptForItAndItsNumberIsNotG
 
   EXPECT_THAT(store_->GetCase(id),
               StatusIs(StatusCode::kNotFound, "does not exist any more: it was closed and the gateway"));
-  EXPECT_THAT(store_->GetCase("VT-2026-0099"), StatusIs(StatusCode::kNotFound, "case VT-2026-0099 does not exist"));
+  EXPECT_THAT(store_->GetCase("VT-2026-0099"),
+              StatusIs(StatusCode::kNotFound, "case VT-2026-0099 does not exist"));
   ASSERT_OK_AND_ASSIGN(auto chain, store_->Commands(id));
   EXPECT_TRUE(chain.empty());
   ASSERT_OK_AND_ASSIGN(auto watch, store_->GetWatch(w.watch_id));
@@ -145,8 +146,8 @@ TEST_F(CasePruneTest, PruningRemovesTheCaseAndWhatWasKeptForItAndItsNumberIsNotG
   ASSERT_OK_AND_ASSIGN(CaseRecord kept, store_->GetCase(other));  // the other closed case is untouched
   EXPECT_EQ(kept.length, 2u);
 
-  ASSERT_OK_AND_ASSIGN(CaseRecord next, store_->OpenCase("plan-van-aanpak", "regisseur-01", "acute-veiligheid", 2026,
-                                                         kNow));
+  ASSERT_OK_AND_ASSIGN(CaseRecord next,
+                       store_->OpenCase("plan-van-aanpak", "regisseur-01", "acute-veiligheid", 2026, kNow));
   EXPECT_NE(next.id, id);
   EXPECT_EQ(next.id, "VT-2026-0003");
 }

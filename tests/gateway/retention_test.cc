@@ -27,10 +27,10 @@ namespace kp {
 namespace {
 
 namespace v1 = ketenpoort::v1;
-using testing::IsOk;
-using testing::Region;
 using ::testing::HasSubstr;
+using testing::IsOk;
 using ::testing::Not;
+using testing::Region;
 
 constexpr int64_t kNow = 1795357974123;  // 2026-11-22
 constexpr int64_t kDay = 86'400'000;
@@ -164,7 +164,8 @@ TEST_F(RetentionTest, TheRunningGatewayErasesExpiredBodiesAndPrunesAClosedCaseOn
   region_->StopGateway();
 
   // The case database: A gone, B kept; A's number is not given out again.
-  ASSERT_OK_AND_ASSIGN(auto store, gateway::CaseStore::Open(region_->gateway_config().data_dir + "/cases.db"));
+  ASSERT_OK_AND_ASSIGN(auto store,
+                       gateway::CaseStore::Open(region_->gateway_config().data_dir + "/cases.db"));
   EXPECT_THAT(store->GetCase(a), testing::StatusIs(StatusCode::kNotFound));
   ASSERT_OK_AND_ASSIGN(gateway::CaseRecord kept, store->GetCase(b));
   EXPECT_FALSE(kept.closed);
@@ -227,8 +228,9 @@ TEST_F(RetentionTest, ARunningAgentErasesItsOwnExpiredRecordsWhileItServes) {
   const std::string a = OpenCase();
   ASSERT_FALSE(a.empty());
   ASSERT_OK(c_->Admit(a, "politie").status());
-  ASSERT_OK_AND_ASSIGN(std::string first,
-                       c_->SendRequest({a, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(
+      std::string first,
+      c_->SendRequest({a, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
   ASSERT_OK(c_->AwaitOutcome(first, 8000).status());
   const std::string agent_log = agent::Agent::AuditDir(region_->AgentConfigFor("politie"));
   const size_t before = Entries(agent_log).size();
@@ -240,8 +242,9 @@ TEST_F(RetentionTest, ARunningAgentErasesItsOwnExpiredRecordsWhileItServes) {
   ASSERT_TRUE(erasure.has_value());
   EXPECT_EQ(erasure->record.erasure().first_index(), 0u);
   // It answers on.
-  ASSERT_OK_AND_ASSIGN(std::string second,
-                       c_->SendRequest({a, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(
+      std::string second,
+      c_->SendRequest({a, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
   ASSERT_OK(c_->AwaitOutcome(second, 8000).status());
   region_->StopAgent("politie");
   audit::VerifyOptions options;
