@@ -398,7 +398,6 @@ void Gateway::RunRetention(int64_t now, bool wait) {
   if (sweep) retention_->StartErasure(core_->audit_trail(), now);
 }
 
-
 void Gateway::RunTimers() {
   if (!audit_ok_) (void)TryRecoverAudit();  // serves again by itself once the disk does
   const int64_t now = clock_.NowMillis();
