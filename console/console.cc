@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "console/assets.h"
@@ -349,6 +350,7 @@ class ConsoleServer::Impl {
       : desk(std::move(c), std::move(p), clock, o) {}
   Desk desk;
   std::thread listener, poller;
+  std::atomic<bool> listener_done{false};
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopped = false;
@@ -436,7 +438,20 @@ Result<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(std::unique_ptr<clie
     desk.port = options.port;
   }
   Impl* raw = impl.get();
-  raw->listener = std::thread([raw] { raw->desk.server().listen_after_bind(); });
+  raw->listener = std::thread([raw] {
+    raw->desk.server().listen_after_bind();
+    raw->listener_done = true;
+  });
+  // cpp-httplib's stop() does nothing until the listener's loop has begun
+  // (is_running): a Stop() in that window would leave the loop running and
+  // Stop() waiting for it for ever. So Start returns once it has begun.
+  while (!raw->desk.server().is_running()) {
+    if (raw->listener_done) {
+      raw->listener.join();
+      return UnavailableError("the console could not accept connections on 127.0.0.1:" + std::to_string(desk.port));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   raw->poller = std::thread([raw] {
     while (!raw->desk.stopping()) {
       raw->desk.PollOnce();

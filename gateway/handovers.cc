@@ -306,6 +306,12 @@ Status GatewayCore::ReleaseHandoverParts(const cases::CaseFacts& case_facts, con
     }
     rec.mutable_handover()->set_from(first.sender);
     rec.mutable_handover()->set_to(first.recipient);
+    // The organisations on both sides (ids), so an access request's answer
+    // names the next coordinator's organisation among the recipients.
+    if (const RegistryEntry* from = Enrolled(first.sender); from != nullptr) {
+      rec.set_source_partner(from->card.partner);
+    }
+    if (to != nullptr) rec.set_recipient_partner(to->card.partner);
     rec.mutable_payload()->set_ciphertext_bytes(bytes);
     rec.set_reason(std::to_string(going.size()) + " sealed handover part(s) of " + std::to_string(first.parts) +
                    " moved to the inbox of " + first.recipient +

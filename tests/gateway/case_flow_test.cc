@@ -727,6 +727,10 @@ TEST_F(CaseFlowTest, AHandoverIsOfferedAcceptedAsOneMarkedMomentAndTheCaseMovesW
   EXPECT_EQ(moment.handover().stand_in_until_unix_millis(), 0);
   auto data = Records(accepted)[1];
   EXPECT_EQ(data.handover().to(), "wijk-01");
+  // Both organisations are named: an access request's answer lists the next
+  // coordinator's organisation among the recipients.
+  EXPECT_EQ(data.source_partner(), "veiligheidsteam");
+  EXPECT_EQ(data.recipient_partner(), "gemeente");
   EXPECT_GT(data.payload().ciphertext_bytes(), 0u);
   EXPECT_EQ(last_result_.status().coordinator(), "wijk-01");
   EXPECT_THAT(Sends(accepted), Contains(std::pair{std::string("wijk-01"), v1::MESSAGE_KIND_HANDOVER_PACKAGE}));
