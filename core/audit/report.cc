@@ -1081,7 +1081,11 @@ struct Tally {
 
 std::string N(int n) { return n == 0 ? "<td class=\"n\">\u2013</td>" : "<td class=\"n\">" + std::to_string(n) + "</td>"; }
 
-std::string TallyTable(const std::string& key, const std::map<std::string, Tally>& rows, const std::string& partner) {
+// `exchanges`: the table's total row counts these instead of summing the rows
+// (a category table, where a disclosure of several categories is in several
+// rows, totals each disclosure once, as the counterpart table does).
+std::string TallyTable(const std::string& key, const std::map<std::string, Tally>& rows, const std::string& partner,
+                       const std::map<std::string, Tally>* exchanges = nullptr) {
   std::string h = "<table class=\"totals\"><tr><th>" + HtmlEscape(key) + "</th><th class=\"n\">disclosed by " +
                   HtmlEscape(partner) + "</th><th class=\"n\">received by " + HtmlEscape(partner) +
                   "</th><th class=\"n\">refused to " + HtmlEscape(partner) + " (it asked)</th><th class=\"n\">refused "
@@ -1090,10 +1094,12 @@ std::string TallyTable(const std::string& key, const std::map<std::string, Tally
   for (const auto& [name, t] : rows) {
     h += "<tr><td>" + HtmlEscape(name) + "</td>" + N(t.disclosed) + N(t.received) + N(t.refused_asked_by) +
          N(t.refused_asked_of) + "</tr>";
+  }
+  for (const auto& [name, t] : exchanges != nullptr ? *exchanges : rows) {
     total.disclosed += t.disclosed, total.received += t.received;
     total.refused_asked_by += t.refused_asked_by, total.refused_asked_of += t.refused_asked_of;
   }
-  h += "<tr class=\"total\"><td>total</td>" + N(total.disclosed) + N(total.received) + N(total.refused_asked_by) +
+  h += "<tr class=\"total\"><td>" + std::string(exchanges != nullptr ? "total (each exchange once)" : "total") + "</td>" + N(total.disclosed) + N(total.received) + N(total.refused_asked_by) +
        N(total.refused_asked_of) + "</tr></table>";
   return h;
 }
@@ -1123,7 +1129,9 @@ std::string PartnerTotals(const std::string& partner, const std::map<std::string
   if (by_category.empty() && by_counterpart.empty()) {
     return "<p>" + HtmlEscape(partner) + " disclosed, received and was refused nothing in this report's records.</p>";
   }
-  return "<h3>By category</h3>" + TallyTable("category", by_category, partner) + "<h3>By counterpart</h3>" +
+  return "<h3>By category</h3>" + TallyTable("category", by_category, partner, &by_counterpart) +
+         "<p class=\"legend\"><small>A disclosure or refusal of several categories counts in each category's row; "
+         "the total counts each once.</small></p><h3>By counterpart</h3>" +
          TallyTable("counterpart", by_counterpart, partner);
 }
 
@@ -1174,18 +1182,20 @@ std::string ExchangeTotals(const std::map<std::string, std::vector<AuditRecord>>
     }
   }
   if (by_pair.empty()) return "<p>No disclosures or refusals in this report's records.</p>";
-  auto table = [](const std::string& key, const std::map<std::string, std::pair<int, int>>& rows) {
+  // The total row counts each exchange once (from the from -> to rows: a
+  // disclosure of several categories is in several category rows).
+  int exchanges_disclosed = 0, exchanges_refused = 0;
+  for (const auto& [name, n] : by_pair) exchanges_disclosed += n.first, exchanges_refused += n.second;
+  auto table = [&](const std::string& key, const std::map<std::string, std::pair<int, int>>& rows, bool per_category) {
     std::string h = "<table class=\"totals\"><tr><th>" + key +
                     "</th><th class=\"n\">disclosed</th><th class=\"n\">refused</th></tr>";
-    int d = 0, r = 0;
-    for (const auto& [name, n] : rows) {
-      h += "<tr><td>" + HtmlEscape(name) + "</td>" + N(n.first) + N(n.second) + "</tr>";
-      d += n.first, r += n.second;
-    }
-    return h + "<tr class=\"total\"><td>total</td>" + N(d) + N(r) + "</tr></table>";
+    for (const auto& [name, n] : rows) h += "<tr><td>" + HtmlEscape(name) + "</td>" + N(n.first) + N(n.second) + "</tr>";
+    return h + "<tr class=\"total\"><td>" + (per_category ? "total (each exchange once)" : "total") + "</td>" +
+           N(exchanges_disclosed) + N(exchanges_refused) + "</tr></table>";
   };
-  return "<h3>By category</h3>" + table("category", by_category) + "<h3>From \u2192 to</h3>" +
-         table("from \u2192 to", by_pair);
+  return "<h3>By category</h3>" + table("category", by_category, true) +
+         "<p class=\"legend\"><small>A disclosure or refusal of several categories counts in each category's row; "
+         "the total counts each once.</small></p><h3>From \u2192 to</h3>" + table("from \u2192 to", by_pair, false);
 }
 
 std::string Scope(const ReportOptions& o) {

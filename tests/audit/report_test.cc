@@ -628,6 +628,22 @@ TEST_F(DisclosureReportTest, PartnerTotalsAndCaseTotalsAgree) {
   EXPECT_THAT(*html, Not(HasSubstr("ggz-dossier")));
 }
 
+// A disclosure of two categories is in both categories' rows, but the
+// category table's total counts it once, as the from -> to table does.
+TEST_F(DisclosureReportTest, ACategoryTotalCountsEachExchangeOnce) {
+  auto answer = Decided(v1::AUDIT_EVENT_DECISION, "req-2cat", "politie", "veiligheidshuis", "R-POL-01");
+  answer.set_event(v1::AUDIT_EVENT_DELIVERED);
+  answer.clear_categories();
+  answer.add_categories()->set_name("politie-incidenten");
+  answer.add_categories()->set_name("politie-aangiften");
+  Write(answer);
+  std::string html = Render("category-total");
+  EXPECT_THAT(html, HasSubstr("<tr><td>politie-aangiften</td><td class=\"n\">1</td>"));
+  EXPECT_THAT(html, HasSubstr("<tr><td>politie-incidenten</td><td class=\"n\">1</td>"));
+  EXPECT_THAT(html, HasSubstr("<tr class=\"total\"><td>total (each exchange once)</td><td class=\"n\">1</td>"));
+  EXPECT_THAT(html, Not(HasSubstr("<td class=\"n\">2</td>")));
+}
+
 // A report of many cases (a partner's year) lists each case's disclosures
 // and refusals without drawing it; the totals and marked rows stay whole.
 TEST_F(DisclosureReportTest, ManyCasesAreListedNotDrawn) {
