@@ -20,6 +20,7 @@
 #include "core/audit/log_reader.h"
 #include "gateway/gateway.h"
 #include "tests/testing/capture_sink.h"
+#include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -178,19 +179,7 @@ TEST_F(PseudonymExchangeTest, RequestPushAndCaseCommandsCarryThePseudonymsTheOff
   ASSERT_EQ(answered.kind, Outcome::Kind::kDelivered) << answered.refusal.reason();
 
   // The plan sent to the police, about the victim.
-  client::PushSpec plan;
-  plan.case_id = case_id;
-  plan.to_partner = "politie";
-  plan.purpose = "plan-van-aanpak";
-  auto* cat = plan.content.add_categories();
-  cat->set_category("veiligheidsplan");
-  auto* rec = cat->add_records();
-  rec->set_subject_ref("S1");
-  auto* fv = rec->add_values();
-  fv->set_field("veiligheidsafspraken");
-  fv->set_value("geen contact zonder begeleiding");
-  plan.keep_days = 30;
-  ASSERT_OK_AND_ASSIGN(client::PushInfo pushed, c->Push(plan, kWaitMs));
+  ASSERT_OK_AND_ASSIGN(client::PushInfo pushed, c->Push(testing::PlanPush(case_id, "politie"), kWaitMs));
   ASSERT_EQ(pushed.state, "received") << pushed.reason;
 
   const std::vector<std::pair<std::string, v1::Subject>> asked = {{"S1", victim_}, {"S2", suspect_}};

@@ -20,6 +20,7 @@
 #include "core/crypto/random.h"
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -97,18 +98,7 @@ class PushRetentionTest : public ::testing::Test {
   }
 
   PushSpec Plan(int keep_days, bool from_closure) const {
-    PushSpec spec;
-    spec.case_id = case_id_;
-    spec.to_partner = kRecipient;
-    spec.purpose = "plan-van-aanpak";
-    auto* rec = spec.content.add_categories();
-    rec->set_category("veiligheidsplan");
-    auto* r = rec->add_records();
-    r->set_subject_ref("S1");
-    auto* fv = r->add_values();
-    fv->set_field("veiligheidsafspraken");
-    fv->set_value("geen contact zonder begeleiding");
-    spec.keep_days = keep_days;
+    PushSpec spec = testing::PlanPush(case_id_, kRecipient, keep_days);
     spec.keep_from_closure = from_closure;
     return spec;
   }

@@ -17,6 +17,7 @@
 #include "core/audit/report.h"
 #include "gateway/gateway.h"
 #include "tests/testing/capture_sink.h"
+#include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -94,19 +95,7 @@ TEST_F(ReportE2eTest, EveryDisclosureRowOfARealRegionIsComplete) {
     EXPECT_EQ(no.kind, Outcome::Kind::kRefused);
   }
   // The plan sent to the police.
-  client::PushSpec plan;
-  plan.case_id = case_id;
-  plan.to_partner = "politie";
-  plan.purpose = "plan-van-aanpak";
-  auto* cat = plan.content.add_categories();
-  cat->set_category("veiligheidsplan");
-  auto* rec = cat->add_records();
-  rec->set_subject_ref("S1");
-  auto* fv = rec->add_values();
-  fv->set_field("veiligheidsafspraken");
-  fv->set_value("geen contact zonder begeleiding");
-  plan.keep_days = 30;
-  ASSERT_OK_AND_ASSIGN(client::PushInfo pushed, c->Push(plan, kWaitMs));
+  ASSERT_OK_AND_ASSIGN(client::PushInfo pushed, c->Push(testing::PlanPush(case_id, "politie"), kWaitMs));
   ASSERT_EQ(pushed.state, "received") << pushed.reason;
   region_->StopGateway();  // every record written and the log closed
 

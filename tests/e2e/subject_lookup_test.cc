@@ -19,6 +19,7 @@
 #include "core/base/file_util.h"
 #include "gateway/gateway.h"
 #include "tests/testing/capture_sink.h"
+#include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -91,19 +92,7 @@ TEST(SubjectLookupTest, TheOfficerFindsOnePersonAcrossTheGatewayAndAgentLogs) {
                                                                  "plan-van-aanpak", {"S1", "S2"}, ""}));
     ASSERT_OK_AND_ASSIGN(Outcome answered, c->AwaitOutcome(request_id, kWaitMs));
     ASSERT_EQ(answered.kind, Outcome::Kind::kDelivered) << answered.refusal.reason();
-    client::PushSpec plan;
-    plan.case_id = case_id;
-    plan.to_partner = "politie";
-    plan.purpose = "plan-van-aanpak";
-    auto* rec = plan.content.add_categories();
-    rec->set_category("veiligheidsplan");
-    auto* r = rec->add_records();
-    r->set_subject_ref("S1");
-    auto* fv = r->add_values();
-    fv->set_field("veiligheidsafspraken");
-    fv->set_value("geen contact zonder begeleiding");
-    plan.keep_days = 30;
-    ASSERT_OK_AND_ASSIGN(client::PushInfo pushed, c->Push(plan, kWaitMs));
+    ASSERT_OK_AND_ASSIGN(client::PushInfo pushed, c->Push(testing::PlanPush(case_id, "politie"), kWaitMs));
     ASSERT_EQ(pushed.state, "received") << pushed.reason;
   }
   const std::string gateway_log = gateway::Gateway::AuditDir(region->gateway_config());
