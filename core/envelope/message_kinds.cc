@@ -40,6 +40,8 @@ std::unique_ptr<google::protobuf::Message> NewBodyFor(v1::MessageKind kind) {
     case v1::MESSAGE_KIND_PUSH_RECEIVED: return std::make_unique<v1::PushReceived>();
     case v1::MESSAGE_KIND_APPROVAL_PENDING: return std::make_unique<v1::ApprovalPending>();
     case v1::MESSAGE_KIND_SOURCE_CONSENT: return std::make_unique<v1::SourceConsent>();
+    case v1::MESSAGE_KIND_CONFIG_FETCH: return std::make_unique<v1::ConfigFetch>();
+    case v1::MESSAGE_KIND_CONFIG_BUNDLE: return std::make_unique<v1::ConfigBundle>();
     default: return nullptr;
   }
 }

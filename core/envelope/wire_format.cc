@@ -39,6 +39,8 @@ std::string_view KindLabel(MessageKind kind) {
     case ketenpoort::v1::MESSAGE_KIND_PUSH_RECEIVED: return "push-received";
     case ketenpoort::v1::MESSAGE_KIND_APPROVAL_PENDING: return "approval-pending";
     case ketenpoort::v1::MESSAGE_KIND_SOURCE_CONSENT: return "source-consent";
+    case ketenpoort::v1::MESSAGE_KIND_CONFIG_FETCH: return "config-fetch";
+    case ketenpoort::v1::MESSAGE_KIND_CONFIG_BUNDLE: return "config-bundle";
     default: return "";
   }
 }
@@ -52,6 +54,7 @@ size_t MaxBodyBytes(MessageKind kind) {
       return kMaxRequestBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_AUTHORISATION:
     case ketenpoort::v1::MESSAGE_KIND_CASE_CHAIN:
+    case ketenpoort::v1::MESSAGE_KIND_CONFIG_BUNDLE:  // every card and policy file of the region
       return kMaxAuthorisationBodyBytes;
     case ketenpoort::v1::MESSAGE_KIND_FRAGMENT_PUSH:      // carries sealed content
     case ketenpoort::v1::MESSAGE_KIND_PUSH_CONTENT:
