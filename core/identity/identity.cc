@@ -206,12 +206,14 @@ Result<Identity> Identity::FromFileText(const SecretBytes& file, const std::stri
   return idn;
 }
 
-PublicCard Identity::MakeCard() const {
+PublicCard Identity::MakeCard(int64_t expires_ms) const {
   PublicCard card;
   card.id = id_;
   card.kind = kind_;
   card.partner = partner_;
   card.created_ms = created_ms_;
+  card.version = expires_ms == 0 ? 1 : 2;
+  card.expires_ms = expires_ms;
   card.signing_key = signing_.public_key;
   card.sealing_key = sealing_.public_key;
   card.transport_key = transport_.public_key;
@@ -228,13 +230,21 @@ Status Identity::MatchesCard(const PublicCard& card) const {
   return OkStatus();
 }
 
-std::string IdentityFilePath(const std::string& dir, const std::string& id) { return dir + "/" + id + ".secret"; }
-std::string CardFilePath(const std::string& dir, const std::string& id) { return dir + "/" + id + ".card"; }
+std::string IdentityFilePath(const std::string& dir, const std::string& id, std::string_view slot) {
+  return dir + "/" + id + (slot.empty() ? "" : "." + std::string(slot)) + ".secret";
+}
+std::string CardFilePath(const std::string& dir, const std::string& id, std::string_view slot) {
+  return dir + "/" + id + (slot.empty() ? "" : "." + std::string(slot)) + ".card";
+}
 
-Status WriteIdentityFiles(const std::string& dir, const Identity& identity, const IdentityProtection* protection) {
+Status WriteIdentityFiles(const std::string& dir, const Identity& identity, const IdentityProtection* protection,
+                          int64_t expires_ms, std::string_view slot) {
   KP_RETURN_IF_ERROR(CheckDirNotGroupOrWorldWritable(dir));
-  const std::string secret_path = IdentityFilePath(dir, identity.id());
-  const std::string card_path = CardFilePath(dir, identity.id());
+  if (expires_ms != 0 && expires_ms <= identity.created_ms()) {
+    return InvalidArgumentError("a card must expire after it is made");
+  }
+  const std::string secret_path = IdentityFilePath(dir, identity.id(), slot);
+  const std::string card_path = CardFilePath(dir, identity.id(), slot);
   if (std::filesystem::exists(card_path)) {
     return AlreadyExistsError(card_path + " already exists; refusing to overwrite it");
   }
@@ -246,7 +256,7 @@ Status WriteIdentityFiles(const std::string& dir, const Identity& identity, cons
     SecretBytes text = identity.ToFileText();
     KP_RETURN_IF_ERROR(WriteFileDurable(secret_path, text.view(), 0600, WriteMode::kCreateExclusive));
   }
-  return WriteFileDurable(card_path, identity.MakeCard().ToYaml(), 0644, WriteMode::kCreateExclusive);
+  return WriteFileDurable(card_path, identity.MakeCard(expires_ms).ToYaml(), 0644, WriteMode::kCreateExclusive);
 }
 
 }  // namespace kp

@@ -62,8 +62,10 @@ class Identity {
   // Checks the passphrase with CheckNewPassphrase.
   Result<std::string> ToProtectedFileText(const SecretBytes& passphrase, const PwhashLimits& limits) const;
 
-  // The self-signed public card.
-  PublicCard MakeCard() const;
+  // The self-signed public card: version 2 expiring at `expires_ms`, or
+  // version 1 (never expires) when it is 0. The expiry lives only in the card
+  // (the secret file has none), so a card can be made again with another one.
+  PublicCard MakeCard(int64_t expires_ms = 0) const;
 
   // OK when `card` has this identity's id, kind, partner and public keys.
   Status MatchesCard(const PublicCard& card) const;
@@ -88,8 +90,12 @@ class Identity {
 };
 
 // Paths of the two files `ketenpoort keygen` writes for participant `id`.
-std::string IdentityFilePath(const std::string& dir, const std::string& id);  // DIR/ID.secret
-std::string CardFilePath(const std::string& dir, const std::string& id);      // DIR/ID.card
+// `slot` names a key set of a rotation (docs/formats.md §2.4): "" is the
+// active one (DIR/ID.secret, DIR/ID.card), "next" the one made by
+// `keygen --rotate` (DIR/ID.next.secret), "previous" the one `--activate`
+// retired (DIR/ID.previous.secret).
+std::string IdentityFilePath(const std::string& dir, const std::string& id, std::string_view slot = {});
+std::string CardFilePath(const std::string& dir, const std::string& id, std::string_view slot = {});
 
 // How `keygen --passphrase` protects a new identity file. `passphrase` is
 // borrowed: it must live while WriteIdentityFiles runs.
@@ -99,10 +105,12 @@ struct IdentityProtection {
 };
 
 // Writes DIR/ID.secret (0600, never overwriting; protected when `protection`
-// is given) and DIR/ID.card (0644). Refuses a DIR that group or others can
-// write.
+// is given) and DIR/ID.card (0644; version 2 expiring at `expires_ms`, or
+// version 1 when it is 0), or the files of another `slot`. Refuses a DIR that
+// group or others can write.
 Status WriteIdentityFiles(const std::string& dir, const Identity& identity,
-                          const IdentityProtection* protection = nullptr);
+                          const IdentityProtection* protection = nullptr, int64_t expires_ms = 0,
+                          std::string_view slot = {});
 
 }  // namespace kp
 

@@ -15,6 +15,7 @@ namespace kp {
 namespace {
 
 constexpr std::string_view kCardDomain("ketenpoort/v1/card\0", 19);
+constexpr std::string_view kCardDomainV2("ketenpoort/v2/card\0", 19);
 constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 Status CardError(const std::string& source, StatusCode code, const std::string& msg) {
@@ -24,11 +25,14 @@ Status CardError(const std::string& source, StatusCode code, const std::string& 
 }  // namespace
 
 std::string PublicCard::CanonicalBytes() const {
-  std::string out(kCardDomain);
+  // Version 2 has its own domain, so no version-1 signature can be read as a
+  // version-2 card or the other way round.
+  std::string out(version == 2 ? kCardDomainV2 : kCardDomain);
   AppendLengthPrefixed(out, id);
   AppendLengthPrefixed(out, ParticipantKindName(kind));
   AppendLengthPrefixed(out, partner);
   AppendU64BE(out, static_cast<uint64_t>(created_ms));
+  if (version == 2) AppendU64BE(out, static_cast<uint64_t>(expires_ms));
   AppendLengthPrefixed(out, signing_key);
   AppendLengthPrefixed(out, sealing_key);
   AppendLengthPrefixed(out, transport_key);
@@ -57,17 +61,23 @@ std::string PublicCard::Fingerprint() const {
   return out;
 }
 
+std::string PublicCard::ExpiryText() const {
+  if (expires_ms == 0) return "never expires (version-1 card)";
+  return "expires " + FormatRfc3339Millis(expires_ms);
+}
+
 std::string PublicCard::TransportKeyZ85() const { return Z85Encode(transport_key).value(); }
 
 std::string PublicCard::ToYaml() const {
   std::string y;
   y += "# Ketenpoort public card. It holds public keys only and is safe to share.\n";
   y += "# Read the fingerprint out over the phone when you hand this card over.\n";
-  y += "ketenpoort-card: 1\n";
+  y += "ketenpoort-card: " + std::to_string(version) + "\n";
   y += "id: " + id + "\n";
   y += "kind: " + std::string(ParticipantKindName(kind)) + "\n";
   y += "partner: '" + partner + "'\n";
   y += "created: " + FormatRfc3339Millis(created_ms) + "\n";
+  if (version == 2) y += "expires: " + FormatRfc3339Millis(expires_ms) + "\n";
   y += "signing-key: " + Base64Encode(signing_key) + "    # Ed25519\n";
   y += "sealing-key: " + Base64Encode(sealing_key) + "    # X25519\n";
   y += "transport-key: '" + TransportKeyZ85() + "'    # CurveZMQ, Z85\n";
@@ -95,15 +105,24 @@ Result<PublicCard> PublicCard::Parse(std::string_view yaml_text, const std::stri
   static const std::set<std::string> kKeys = {"ketenpoort-card", "id",          "kind",          "partner",
                                               "created",         "signing-key", "sealing-key",   "transport-key",
                                               "fingerprint",     "self-signature"};
+  const std::string version = fields.count("ketenpoort-card") ? fields["ketenpoort-card"] : "";
+  if (fields.count("ketenpoort-card") && version != "1" && version != "2") {
+    return CardError(source, kBad,
+                     "unsupported card version '" + version.substr(0, 10) +
+                         "' (this Ketenpoort reads versions 1 and 2; a newer card needs a newer Ketenpoort)");
+  }
   for (const auto& [k, v] : fields) {
-    if (!kKeys.count(k)) return CardError(source, kBad, "unknown entry '" + k.substr(0, 40) + "'");
+    if (!kKeys.count(k) && !(k == "expires" && version == "2")) {
+      return CardError(source, kBad, "unknown entry '" + k.substr(0, 40) + "'");
+    }
   }
   for (const auto& k : kKeys) {
     if (!fields.count(k)) return CardError(source, kBad, "missing entry '" + k + "'");
   }
-  if (fields["ketenpoort-card"] != "1") return CardError(source, kBad, "unsupported card version");
+  if (version == "2" && !fields.count("expires")) return CardError(source, kBad, "missing entry 'expires'");
 
   PublicCard card;
+  card.version = version == "2" ? 2 : 1;
   card.id = fields["id"];
   card.partner = fields["partner"];
   Status s = ValidateParticipantId(card.id, "id");
@@ -115,6 +134,12 @@ Result<PublicCard> PublicCard::Parse(std::string_view yaml_text, const std::stri
   auto created = ParseRfc3339Millis(fields["created"]);
   if (!created.ok()) return CardError(source, kBad, "created: " + created.status().message());
   card.created_ms = *created;
+  if (card.version == 2) {
+    auto expires = ParseRfc3339Millis(fields["expires"]);
+    if (!expires.ok()) return CardError(source, kBad, "expires: " + expires.status().message());
+    if (*expires <= card.created_ms) return CardError(source, kBad, "expires must be after created");
+    card.expires_ms = *expires;
+  }
 
   auto decode = [&](const std::string& key, size_t len, std::string& out) -> Status {
     auto raw = Base64Decode(fields[key]);

@@ -9,6 +9,11 @@
 //
 // The fingerprint (16 Crockford base32 characters in four groups) is read out
 // over the phone when the card is handed over. A value type; thread-compatible.
+//
+// Two versions (docs/formats.md §2): version 2 carries `expires`, which is in
+// the canonical bytes (so in the fingerprint and the self-signature); version
+// 1 has none and never expires, so cards made before expiry existed keep their
+// fingerprints. `keygen` writes version 2.
 #ifndef KETENPOORT_CORE_IDENTITY_PUBLIC_CARD_H_
 #define KETENPOORT_CORE_IDENTITY_PUBLIC_CARD_H_
 
@@ -22,12 +27,17 @@
 namespace kp {
 
 inline constexpr size_t kMaxCardFileBytes = 8 * 1024;
+// How long `keygen` makes a card valid unless told otherwise.
+inline constexpr int64_t kDefaultCardValidDays = 730;
+inline constexpr int64_t kMillisPerDay = 24LL * 3600 * 1000;
 
 struct PublicCard {
   std::string id;
   ParticipantKind kind = ParticipantKind::kAgent;
   std::string partner;        // may be empty for gateway / privacy-officer / enrolment
   int64_t created_ms = 0;
+  int version = 1;            // 1 or 2
+  int64_t expires_ms = 0;     // version 2 only (> created_ms); 0 in version 1: never expires
   std::string signing_key;    // Ed25519, 32 bytes
   std::string sealing_key;    // X25519, 32 bytes
   std::string transport_key;  // CurveZMQ (X25519), 32 bytes
@@ -35,6 +45,10 @@ struct PublicCard {
 
   // The exact bytes that are signed and fingerprinted (docs/formats.md §2).
   std::string CanonicalBytes() const;
+  // True when the card has an expiry and `now_ms` is at or past it.
+  bool ExpiredAt(int64_t now_ms) const { return expires_ms != 0 && now_ms >= expires_ms; }
+  // "expires 2028-11-30T10:00:00.000Z" or "never expires (version-1 card)".
+  std::string ExpiryText() const;
   // "7KQ2-M9XD-41TZ-8HPA".
   std::string Fingerprint() const;
   // The transport key in Z85 (40 characters), as ZeroMQ writes it.

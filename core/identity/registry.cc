@@ -19,6 +19,9 @@ constexpr std::string_view kDomain("ketenpoort/v1/registry\0", 23);
 constexpr std::string_view kMagic = "ketenpoort-registry v1\n";
 constexpr std::string_view kSignatureKey = "signature: ";
 constexpr size_t kMaxManifestBytes = 1 << 20;
+// Two during a rotation; a third allows a rotation begun before the last
+// one's old card was dropped.
+constexpr size_t kMaxCardsPerId = 3;
 
 std::string CardHash(const PublicCard& card) { return HexEncode(Sha256String(card.CanonicalBytes())); }
 
@@ -40,20 +43,76 @@ std::vector<std::string_view> Split(std::string_view line) {
 
 }  // namespace
 
+std::vector<std::string> RegistryEntry::SigningKeys() const {
+  std::vector<std::string> keys;
+  for (const auto& c : cards) keys.push_back(c.signing_key);
+  if (keys.empty()) keys.push_back(card.signing_key);
+  return keys;
+}
+
+int64_t RegistryEntry::ExpiresMs() const {
+  int64_t latest = 0;
+  for (const auto& c : cards) {
+    if (c.expires_ms == 0) return 0;
+    latest = std::max(latest, c.expires_ms);
+  }
+  return cards.empty() ? card.expires_ms : latest;
+}
+
 Result<const RegistryEntry*> Registry::Find(const std::string& id) const {
   auto it = entries_.find(id);
-  if (it == entries_.end()) return NotFoundError("participant '" + id + "' is not in the signed registry");
-  return &it->second;
+  if (it != entries_.end()) return &it->second;
+  auto ex = expired_.find(id);
+  if (ex != expired_.end()) {
+    return NotFoundError("the card of participant '" + id + "' expired on " + FormatRfc3339Millis(ex->second) +
+                         "; it takes part again when the enrolment office signs a registry with its new card");
+  }
+  return NotFoundError("participant '" + id + "' is not in the signed registry");
+}
+
+Status MatchesEntry(const Identity& identity, const RegistryEntry& entry) {
+  for (const auto& c : entry.cards) {
+    if (identity.MatchesCard(c).ok()) return OkStatus();
+  }
+  return identity.MatchesCard(entry.card);
+}
+
+bool ListsCard(const RegistryEntry& entry, const PublicCard& card) {
+  for (const auto& c : entry.cards) {
+    if (c.signing_key == card.signing_key && c.transport_key == card.transport_key) return true;
+  }
+  return entry.card.signing_key == card.signing_key && entry.card.transport_key == card.transport_key;
+}
+
+std::vector<CardExpiry> CardExpiries(const Registry& registry, int64_t now_ms) {
+  std::vector<CardExpiry> out;
+  for (const auto& [id, e] : registry.entries()) {
+    CardExpiry x;
+    x.id = id;
+    x.expires_ms = e.ExpiresMs();
+    x.fingerprint = e.card.Fingerprint();
+    for (const auto& c : e.cards) {
+      if (c.expires_ms == x.expires_ms) x.fingerprint = c.Fingerprint();
+    }
+    if (x.expires_ms != 0) {
+      x.seconds_left = std::max<int64_t>(0, (x.expires_ms - now_ms) / 1000);
+      x.warn = x.expires_ms - now_ms < kCardExpiryWarnDays * kMillisPerDay;
+    }
+    out.push_back(std::move(x));
+  }
+  return out;
 }
 
 Result<Registry> Registry::Load(const std::string& dir, const std::string& enrolment_public_key,
-                                uint64_t min_serial) {
+                                uint64_t min_serial, int64_t now_ms) {
   KP_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(dir + "/" + kRegistryManifestName, kMaxManifestBytes));
-  return FromManifest(text, dir, enrolment_public_key, min_serial);
+  return FromManifest(text, dir, enrolment_public_key, min_serial, now_ms);
 }
 
 Result<Registry> Registry::FromManifest(std::string_view text, const std::string& dir,
-                                        const std::string& enrolment_public_key, uint64_t min_serial) {
+                                        const std::string& enrolment_public_key, uint64_t min_serial,
+                                        int64_t now_ms) {
+  if (now_ms < 0) now_ms = SystemClock::Get().NowMillis();
   const std::string path = dir + "/" + kRegistryManifestName;
   size_t sig_pos = text.rfind(kSignatureKey);
   if (!text.starts_with(kMagic)) return Bad(path, "not a Ketenpoort registry manifest");
@@ -75,7 +134,7 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
   std::istringstream lines{std::string(body.substr(kMagic.size()))};
   std::string line;
   bool have_serial = false, have_issued = false, have_region = false;
-  std::map<std::string, std::pair<std::string, std::string>> listed;  // id -> (role, hash)
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>> listed;  // id -> (role, hashes)
   while (std::getline(lines, line)) {
     auto f = Split(line);
     if (f[0] == "region:" && f.size() == 2) {
@@ -97,9 +156,21 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
       std::string id(f[1]);
       KP_RETURN_IF_ERROR(ValidateParticipantId(id, "participant id").WithContext("registry " + path));
       std::string role = f[2] == "-" ? "" : std::string(f[2]);
-      if (!listed.emplace(id, std::make_pair(role, std::string(f[3]))).second) {
-        return Bad(path, "participant " + id + " is listed twice");
+      // An id listed again is another card of it (a key rotation's overlap),
+      // with the same role and another hash.
+      auto [it, fresh] = listed.emplace(id, std::make_pair(role, std::vector<std::string>{}));
+      auto& hashes = it->second.second;
+      if (!fresh && it->second.first != role) {
+        return Bad(path, "participant " + id + " is listed twice with different roles");
       }
+      if (std::find(hashes.begin(), hashes.end(), f[3]) != hashes.end()) {
+        return Bad(path, "participant " + id + " is listed twice with the same card");
+      }
+      if (hashes.size() >= kMaxCardsPerId) {
+        return Bad(path, "participant " + id + " is listed with more than " + std::to_string(kMaxCardsPerId) +
+                             " cards");
+      }
+      hashes.emplace_back(f[3]);
     } else {
       return Bad(path, "unexpected line");
     }
@@ -110,14 +181,56 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
                                    ", older than serial " + std::to_string(min_serial) +
                                    " seen before; refusing a rolled-back registry");
   }
-  for (const auto& [id, role_hash] : listed) {
-    KP_ASSIGN_OR_RETURN(PublicCard card, PublicCard::LoadFile(CardFilePath(dir, id)));
-    if (card.id != id) return Bad(path, "card file " + id + ".card holds participant " + card.id);
-    if (CardHash(card) != role_hash.second) {
-      return UnauthenticatedError("registry " + path + ": card of " + id +
-                                  " is not the one the enrolment key signed (it was replaced)");
+  // The other card files of each id (ID.SLOT.card), found by hash. An
+  // unreadable folder leaves only ID.card to find.
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with(".card")) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& [id, role_hashes] : listed) {
+    const auto& [role, hashes] = role_hashes;
+    std::map<std::string, PublicCard> by_hash;
+    // ID.card first, with its errors as before rotation existed.
+    auto primary = PublicCard::LoadFile(CardFilePath(dir, id));
+    if (primary.ok()) {
+      if (primary->id != id) return Bad(path, "card file " + id + ".card holds participant " + primary->id);
+      by_hash.emplace(CardHash(*primary), *std::move(primary));
     }
-    reg.entries_[id] = RegistryEntry{std::move(card), role_hash.first};
+    if (hashes.size() > 1 || !by_hash.count(hashes[0])) {
+      for (const auto& name : names) {
+        if (!name.starts_with(id + ".") || name == id + ".card") continue;
+        auto other = PublicCard::LoadFile(dir + "/" + name);
+        if (other.ok() && other->id == id) by_hash.emplace(CardHash(*other), *std::move(other));
+      }
+    }
+    RegistryEntry entry;
+    entry.role = role;
+    int64_t last_expiry = 0;
+    for (const auto& h : hashes) {
+      auto found = by_hash.find(h);
+      if (found == by_hash.end()) {
+        if (!primary.ok() && hashes.size() == 1) return primary.status();
+        return UnauthenticatedError("registry " + path + ": card of " + id +
+                                    " is not the one the enrolment key signed (it was replaced or is missing)");
+      }
+      if (found->second.ExpiredAt(now_ms)) {
+        last_expiry = std::max(last_expiry, found->second.expires_ms);
+        continue;
+      }
+      entry.cards.push_back(found->second);
+    }
+    if (entry.cards.empty()) {
+      reg.expired_[id] = last_expiry;
+      continue;
+    }
+    std::sort(entry.cards.begin(), entry.cards.end(), [](const PublicCard& a, const PublicCard& b) {
+      return a.created_ms != b.created_ms ? a.created_ms > b.created_ms : a.expires_ms > b.expires_ms;
+    });
+    entry.card = entry.cards.front();
+    reg.entries_[id] = std::move(entry);
   }
   return reg;
 }
@@ -125,6 +238,10 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
 Status Registry::Sign(const std::string& dir, const SecretBytes& enrolment_secret_key,
                       const std::map<std::string, std::string>& roles, const std::string& region,
                       int64_t now_ms) {
+  // ID.card, or ID.SLOT.card (ID.next.card) beside it during a rotation.
+  auto named_for = [](const std::string& stem, const std::string& id) {
+    return stem == id || (stem.starts_with(id + ".") && stem.size() > id.size() + 1);
+  };
   KP_RETURN_IF_ERROR(ValidateParticipantId(region, "region"));
   // The next serial: one above the manifest now in place (whatever signed it).
   uint64_t serial = 1;
@@ -143,10 +260,17 @@ Status Registry::Sign(const std::string& dir, const SecretBytes& enrolment_secre
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     if (e.path().extension() != ".card") continue;
     KP_ASSIGN_OR_RETURN(PublicCard card, PublicCard::LoadFile(e.path().string()));
-    if (e.path().stem().string() != card.id) {
+    if (!named_for(e.path().stem().string(), card.id)) {
       return InvalidArgumentError("card file " + e.path().string() + " holds participant " + card.id);
     }
-    cards.push_back(std::move(card));
+    if (card.ExpiredAt(now_ms)) {
+      return FailedPreconditionError("the card in " + e.path().string() + " (" + card.id + ", " + card.Fingerprint() +
+                                     ") expired on " + FormatRfc3339Millis(card.expires_ms) +
+                                     "; move it out of the folder before signing");
+    }
+    bool dup = false;
+    for (const auto& c : cards) dup = dup || c.CanonicalBytes() == card.CanonicalBytes();
+    if (!dup) cards.push_back(std::move(card));
   }
   if (ec) return UnavailableError("cannot read folder " + dir + ": " + ec.message());
   for (const auto& [id, role] : roles) {
@@ -155,7 +279,16 @@ Status Registry::Sign(const std::string& dir, const SecretBytes& enrolment_secre
     if (!found) return NotFoundError("a role is given for " + id + ", but " + dir + " has no card for it");
     KP_RETURN_IF_ERROR(ValidateParticipantId(role, "role"));
   }
-  std::sort(cards.begin(), cards.end(), [](const PublicCard& a, const PublicCard& b) { return a.id < b.id; });
+  std::sort(cards.begin(), cards.end(), [](const PublicCard& a, const PublicCard& b) {
+    return a.id != b.id ? a.id < b.id : a.created_ms < b.created_ms;
+  });
+  std::map<std::string, size_t> per_id;
+  for (const auto& c : cards) {
+    if (++per_id[c.id] > kMaxCardsPerId) {
+      return InvalidArgumentError(dir + " holds more than " + std::to_string(kMaxCardsPerId) + " cards of " + c.id +
+                                  "; move the old ones out");
+    }
+  }
   std::string body(kMagic);
   body += "region: " + region + "\n";
   body += "serial: " + std::to_string(serial) + "\n";

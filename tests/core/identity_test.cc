@@ -141,5 +141,106 @@ TEST_F(IdentityTest, CardOfAnotherIdentityDoesNotMatch) {
   EXPECT_THAT(loaded.MatchesCard(other->MakeCard()), StatusIs(StatusCode::kFailedPrecondition));
 }
 
+// Version-2 cards (docs/formats.md §2): `expires` is signed and fingerprinted.
+constexpr int64_t kExpires = kCreated + 730 * kMillisPerDay;
+
+class CardV2Test : public IdentityTest {
+ protected:
+  void SetUp() override {
+    IdentityTest::SetUp();
+    ::chmod(v2_dir_.path().c_str(), 0700);
+    auto id = Identity::Generate("politie-agent", ParticipantKind::kAgent, "politie", kCreated);
+    ASSERT_OK(WriteIdentityFiles(v2_dir_.path(), *id, nullptr, kExpires));
+    v2_text_ = *ReadFileBounded(CardFilePath(v2_dir_.path(), "politie-agent"), 10000);
+  }
+  TempDir v2_dir_;
+  std::string v2_text_;
+};
+
+TEST_F(CardV2Test, AVersionTwoCardCarriesItsExpiry) {
+  EXPECT_NE(v2_text_.find("ketenpoort-card: 2\n"), std::string::npos);
+  EXPECT_NE(v2_text_.find("expires: 2028-"), std::string::npos) << v2_text_;
+  ASSERT_OK_AND_ASSIGN(PublicCard card, PublicCard::Parse(v2_text_, "x.card"));
+  EXPECT_EQ(card.version, 2);
+  EXPECT_EQ(card.expires_ms, kExpires);
+  EXPECT_FALSE(card.ExpiredAt(kExpires - 1));
+  EXPECT_TRUE(card.ExpiredAt(kExpires));
+  EXPECT_EQ(card.ToYaml(), v2_text_);
+  // A version-1 card never expires.
+  ASSERT_OK_AND_ASSIGN(PublicCard v1, PublicCard::Parse(card_text_, "x.card"));
+  EXPECT_EQ(v1.version, 1);
+  EXPECT_FALSE(v1.ExpiredAt(INT64_MAX));
+  EXPECT_EQ(card_text_.find("expires"), std::string::npos);
+}
+
+TEST_F(CardV2Test, TheExpiryIsSigned) {
+  // A later expiry written in by hand breaks the self-signature.
+  std::string edited = v2_text_;
+  size_t p = edited.find("expires: 2028");
+  ASSERT_NE(p, std::string::npos);
+  edited.replace(p, 13, "expires: 2039");
+  EXPECT_THAT(PublicCard::Parse(edited, "x.card"), StatusIs(StatusCode::kUnauthenticated, "self-signature"));
+  // Nor can it be dropped by calling the card version 1 (another domain).
+  std::string as_v1 = v2_text_;
+  as_v1.replace(as_v1.find("ketenpoort-card: 2"), 18, "ketenpoort-card: 1");
+  as_v1.erase(as_v1.find("expires: "), as_v1.find('\n', as_v1.find("expires: ")) - as_v1.find("expires: ") + 1);
+  EXPECT_THAT(PublicCard::Parse(as_v1, "x.card"), StatusIs(StatusCode::kUnauthenticated));
+}
+
+TEST_F(CardV2Test, MalformedExpiriesAreRefused) {
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string t = v2_text_;
+    size_t p = t.find(from);
+    EXPECT_NE(p, std::string::npos) << from;
+    t.replace(p, from.size(), to);
+    return PublicCard::Parse(t, "x.card").status();
+  };
+  const std::string line = v2_text_.substr(v2_text_.find("expires: "),
+                                           v2_text_.find('\n', v2_text_.find("expires: ")) - v2_text_.find("expires: ") + 1);
+  EXPECT_THAT(with(line, ""), StatusIs(StatusCode::kInvalidArgument, "missing entry 'expires'"));
+  EXPECT_THAT(with(line, "expires: soon\n"), StatusIs(StatusCode::kInvalidArgument, "expires"));
+  EXPECT_THAT(with(line, "expires: 2020-01-01T00:00:00.000Z\n"),
+              StatusIs(StatusCode::kInvalidArgument, "after created"));
+  EXPECT_THAT(with("ketenpoort-card: 2", "ketenpoort-card: 3"),
+              StatusIs(StatusCode::kInvalidArgument, "unsupported card version"));
+  // A version-1 card may not carry an expiry.
+  std::string v1 = card_text_;
+  v1.insert(v1.find("signing-key"), "expires: 2029-01-01T00:00:00.000Z\n");
+  EXPECT_THAT(PublicCard::Parse(v1, "x.card"), StatusIs(StatusCode::kInvalidArgument, "unknown entry 'expires'"));
+}
+
+TEST_F(CardV2Test, EveryTruncatedOrFlippedVersionTwoCardIsRefused) {
+  for (size_t len = 0; len < v2_text_.size(); ++len) {
+    if (PublicCard::Parse(v2_text_.substr(0, len), "x.card").ok()) {
+      EXPECT_EQ(len, v2_text_.size() - 1);
+    }
+  }
+  ASSERT_OK_AND_ASSIGN(PublicCard good, PublicCard::Parse(v2_text_, "x.card"));
+  for (size_t i = 0; i < v2_text_.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = v2_text_;
+      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+      auto r = PublicCard::Parse(bad, "x.card");
+      if (r.ok()) {
+        EXPECT_EQ(r->CanonicalBytes(), good.CanonicalBytes()) << i << ":" << bit;
+        EXPECT_EQ(r->expires_ms, good.expires_ms);
+      }
+    }
+  }
+}
+
+TEST_F(CardV2Test, RotationFilesLieBesideTheActiveOnes) {
+  auto next = Identity::Generate("politie-agent", ParticipantKind::kAgent, "politie", kCreated + 1000);
+  ASSERT_OK(WriteIdentityFiles(v2_dir_.path(), *next, nullptr, kExpires + 1000, "next"));
+  EXPECT_EQ(IdentityFilePath(v2_dir_.path(), "politie-agent", "next"), v2_dir_.File("politie-agent.next.secret"));
+  ASSERT_OK_AND_ASSIGN(Identity loaded, Identity::LoadFile(v2_dir_.File("politie-agent.next.secret")));
+  ASSERT_OK_AND_ASSIGN(PublicCard card, PublicCard::LoadFile(v2_dir_.File("politie-agent.next.card")));
+  EXPECT_OK(loaded.MatchesCard(card));
+  // The active files are untouched, and never overwritten.
+  EXPECT_EQ(*ReadFileBounded(CardFilePath(v2_dir_.path(), "politie-agent"), 10000), v2_text_);
+  EXPECT_THAT(WriteIdentityFiles(v2_dir_.path(), *next, nullptr, kExpires, "next"),
+              StatusIs(StatusCode::kAlreadyExists));
+}
+
 }  // namespace
 }  // namespace kp

@@ -107,5 +107,126 @@ TEST_F(RegistryTest, RoleForAMissingCardIsAnError) {
               StatusIs(StatusCode::kNotFound));
 }
 
+// Keys that expire and rotate (docs/formats.md §2.4, §3).
+class RotationTest : public RegistryTest {
+ protected:
+  // Writes a version-2 card of `id` to DIR/ID.SLOT.card (or ID.card), made at
+  // `created` and expiring at `expires`; returns its identity.
+  Identity AddV2(const std::string& id, std::string_view slot, int64_t created, int64_t expires) {
+    auto idn = Identity::Generate(id, ParticipantKind::kAgent, "politie", created);
+    EXPECT_OK(WriteFileDurable(CardFilePath(dir_.path(), id, slot), idn->MakeCard(expires).ToYaml(), 0644,
+                               WriteMode::kReplace));
+    return std::move(idn).value();
+  }
+  Result<Registry> LoadAt(int64_t now) {
+    return Registry::Load(dir_.path(), enrolment_.signing().public_key, 0, now);
+  }
+  Status SignAt(int64_t now) {
+    return Registry::Sign(dir_.path(), enrolment_.signing().secret_key, {{"regisseur-01", "casusregisseur"}},
+                          "hart-van-brabant", now);
+  }
+  static constexpr int64_t kDay = kMillisPerDay;
+};
+
+TEST_F(RotationTest, BothCardsOfARotatingIdVerifyAndTheNewestIsSealedTo) {
+  Identity old_keys = AddV2("politie-agent", "", kNow, kNow + 400 * kDay);
+  Identity new_keys = AddV2("politie-agent", "next", kNow + kDay, kNow + 800 * kDay);
+  ASSERT_OK(SignAt(kNow + kDay));
+  ASSERT_OK_AND_ASSIGN(std::string text, ReadFileBounded(Manifest(), 1 << 20));
+  size_t first = text.find("participant: politie-agent ");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_NE(text.find("participant: politie-agent ", first + 1), std::string::npos) << text;
+
+  ASSERT_OK_AND_ASSIGN(Registry reg, LoadAt(kNow + 2 * kDay));
+  ASSERT_OK_AND_ASSIGN(const RegistryEntry* e, reg.Find("politie-agent"));
+  ASSERT_EQ(e->cards.size(), 2u);
+  EXPECT_EQ(e->card.sealing_key, new_keys.sealing().public_key);
+  EXPECT_EQ(e->SigningKeys(),
+            (std::vector<std::string>{new_keys.signing().public_key, old_keys.signing().public_key}));
+  EXPECT_EQ(e->ExpiresMs(), kNow + 800 * kDay);
+  // A version-1 registry entry still has its one card.
+  ASSERT_OK_AND_ASSIGN(const RegistryEntry* c, reg.Find("regisseur-01"));
+  EXPECT_EQ(c->cards.size(), 1u);
+  EXPECT_EQ(c->ExpiresMs(), 0);
+}
+
+TEST_F(RotationTest, AnExpiredCardIsDroppedAndAnIdWithOnlyExpiredCardsIsRefused) {
+  AddV2("politie-agent", "", kNow, kNow + 10 * kDay);
+  Identity new_keys = AddV2("politie-agent", "next", kNow + kDay, kNow + 800 * kDay);
+  ASSERT_OK(SignAt(kNow + kDay));
+  ASSERT_OK_AND_ASSIGN(Registry reg, LoadAt(kNow + 10 * kDay));
+  ASSERT_OK_AND_ASSIGN(const RegistryEntry* e, reg.Find("politie-agent"));
+  ASSERT_EQ(e->cards.size(), 1u);
+  EXPECT_EQ(e->SigningKeys(), std::vector<std::string>{new_keys.signing().public_key});
+
+  ASSERT_OK_AND_ASSIGN(Registry later, LoadAt(kNow + 800 * kDay));
+  EXPECT_THAT(later.Find("politie-agent"), StatusIs(StatusCode::kNotFound, "expired on 2029-"));
+  EXPECT_EQ(later.expired().count("politie-agent"), 1u);
+  EXPECT_THAT(later.Find("regisseur-01"), IsOk());  // version 1: never expires
+}
+
+TEST_F(RotationTest, SigningRefusesAnExpiredCardAndAForeignFileName) {
+  AddV2("politie-agent", "", kNow, kNow + 10 * kDay);
+  EXPECT_THAT(SignAt(kNow + 10 * kDay), StatusIs(StatusCode::kFailedPrecondition, "expired on"));
+  ASSERT_OK(SignAt(kNow + 9 * kDay));
+  // A card may sit beside its id's (ID.SLOT.card), not under another name.
+  auto other = Identity::Generate("om-agent", ParticipantKind::kAgent, "om", kNow);
+  ASSERT_OK(WriteFileDurable(dir_.File("politie-agent.next.card"), other->MakeCard().ToYaml(), 0644,
+                             WriteMode::kReplace));
+  EXPECT_THAT(SignAt(kNow), StatusIs(StatusCode::kInvalidArgument, "holds participant om-agent"));
+}
+
+TEST_F(RotationTest, AMissingOrReplacedSecondCardIsRefused) {
+  AddV2("politie-agent", "", kNow, kNow + 400 * kDay);
+  AddV2("politie-agent", "next", kNow + kDay, kNow + 800 * kDay);
+  ASSERT_OK(SignAt(kNow + kDay));
+  ASSERT_OK(LoadAt(kNow + kDay).status());
+  AddV2("politie-agent", "next", kNow + kDay, kNow + 800 * kDay);  // other keys, same name
+  EXPECT_THAT(LoadAt(kNow + kDay), StatusIs(StatusCode::kUnauthenticated, "not the one the enrolment key signed"));
+  ASSERT_EQ(::unlink(dir_.File("politie-agent.next.card").c_str()), 0);
+  EXPECT_THAT(LoadAt(kNow + kDay), StatusIs(StatusCode::kUnauthenticated, "missing"));
+}
+
+TEST_F(RotationTest, EveryFlippedBitAndTruncationOfATwoCardManifestIsRefused) {
+  AddV2("politie-agent", "", kNow, kNow + 400 * kDay);
+  AddV2("politie-agent", "next", kNow + kDay, kNow + 800 * kDay);
+  ASSERT_OK(SignAt(kNow + kDay));
+  ASSERT_OK_AND_ASSIGN(std::string text, ReadFileBounded(Manifest(), 1 << 20));
+  auto load_with = [&](const std::string& bytes) {
+    return Registry::FromManifest(bytes, dir_.path(), enrolment_.signing().public_key, 0, kNow + kDay).status();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = text;
+      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+      EXPECT_FALSE(load_with(bad).ok()) << i << ":" << bit;
+    }
+  }
+  for (size_t len = 0; len < text.size(); ++len) EXPECT_FALSE(load_with(text.substr(0, len)).ok()) << len;
+  EXPECT_THAT(load_with(text), IsOk());
+}
+
+TEST_F(RotationTest, CardExpiriesWarnThirtyDaysAhead) {
+  AddV2("politie-agent", "", kNow, kNow + 100 * kDay);
+  ASSERT_OK(SignAt(kNow));
+  ASSERT_OK_AND_ASSIGN(Registry reg, LoadAt(kNow));
+  auto at = [&](int64_t now) {
+    for (const auto& x : CardExpiries(reg, now)) {
+      if (x.id == "politie-agent") return x;
+    }
+    return CardExpiry{};
+  };
+  EXPECT_FALSE(at(kNow).warn);
+  EXPECT_EQ(at(kNow).seconds_left, 100 * 86400);
+  EXPECT_FALSE(at(kNow + 70 * kDay).warn);
+  EXPECT_TRUE(at(kNow + 70 * kDay + 1).warn);
+  EXPECT_EQ(at(kNow + 200 * kDay).seconds_left, 0);
+  for (const auto& x : CardExpiries(reg, kNow)) {
+    if (x.id == "regisseur-01") {
+      EXPECT_EQ(x.expires_ms, 0);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kp
