@@ -40,6 +40,76 @@ std::optional<std::vector<std::string>> ReadArgv(const Node& value, const std::s
   return argv;
 }
 
+// The keys of a postgres or an https source (docs/agent.md "Data sources"),
+// declared on the source's table; paths are taken from the config's folder.
+void ReadNetworkSource(const std::string& kind, KeyTable* table, ConnectorConfig* c) {
+  auto max_output = [c](const Node& value, const std::string& dotted, Reader& r) {
+    if (auto bytes = r.SizeBytes(value, dotted, 1, kMaxCommandOutputBytes)) c->max_output_bytes = *bytes;
+  };
+  if (kind == "postgres") {
+    c->kind = ConnectorConfig::Kind::kPostgres;
+    PostgresSourceConfig& pg = c->postgres;
+    table->Text("host", &pg.host, Need::kOptional, "the database server, or the folder of its unix socket")
+        .Int("port", &pg.port, 1, 65535, Need::kOptional, "the server's port")
+        .Text("dbname", &pg.dbname, Need::kRequired, "the database")
+        .Text("user", &pg.user, Need::kRequired, "the database role (give it SELECT rights only)")
+        .Path("password_file", &pg.password_file, Need::kOptional,
+              "a file (mode 0600) holding the password alone; none: ~/.pgpass or PGPASSFILE")
+        .Custom(
+            "sslmode", "text",
+            [&pg](const Node& value, const std::string& dotted, Reader& r) {
+              auto v = r.Text(value, dotted);
+              if (!v) return;
+              if (*v != "verify-full" && *v != "verify-ca" && *v != "require" && *v != "disable") {
+                r.Error(value, dotted + " " + config::Quote(*v) +
+                                   " is not one of: verify-full, verify-ca, require, disable");
+                return;
+              }
+              pg.sslmode = *v;
+            },
+            Need::kOptional, "TLS to the server: verify-full, verify-ca, require or disable")
+        .Path("sslrootcert", &pg.sslrootcert, Need::kOptional, "the CA file of the server's certificate")
+        .Path("sslcert", &pg.sslcert, Need::kOptional, "this agent's client certificate, optional")
+        .Path("sslkey", &pg.sslkey, Need::kOptional, "the client certificate's key (mode 0600)")
+        .Text("query", &c->query, Need::kRequired, "one SELECT with $1, $2, ... for the params")
+        .Custom(
+            "params", "list of subject fields",
+            [&pg](const Node& value, const std::string& dotted, Reader& r) {
+              if (!value.IsSequence()) {
+                r.Error(value, dotted + " must be a list of subject fields, e.g. [bsn, date_of_birth]");
+                return;
+              }
+              for (const Node& item : value.Items()) {
+                auto v = r.Text(item, "each entry of " + dotted);
+                if (!v) return;
+                if (*v != "bsn" && *v != "ref" && *v != "role" && *v != "name" && *v != "date_of_birth") {
+                  r.Error(item, dotted + " " + config::Quote(*v) +
+                                    " is not a subject field (bsn, ref, role, name or date_of_birth)");
+                  return;
+                }
+                pg.params.push_back(*v);
+              }
+            },
+            Need::kOptional, "the subject field bound to $1, $2, ... in order")
+        .Duration("connect_timeout", &pg.connect_timeout_ms, Need::kOptional, "how long connecting may take", 1,
+                  kMaxCommandTimeoutMs)
+        .Duration("timeout", &c->timeout_ms, Need::kOptional, "how long one query may take", 1, kMaxCommandTimeoutMs)
+        .Custom("max_output", "size", max_output, Need::kOptional, "the most bytes of values in one answer");
+  } else {
+    c->kind = ConnectorConfig::Kind::kHttps;
+    HttpsSourceConfig& h = c->https;
+    table->Text("url", &h.url, Need::kRequired, "https://host/path; the subject is POSTed there as JSON")
+        .Path("ca_file", &h.ca_file, Need::kRequired, "the only CA trusted for the server (no system CAs)")
+        .Path("client_cert", &h.client_cert, Need::kRequired, "this agent's client certificate (PEM)")
+        .Path("client_key", &h.client_key, Need::kRequired, "its key (PEM, mode 0600)")
+        .Duration("connect_timeout", &h.connect_timeout_ms, Need::kOptional, "how long connecting may take", 1,
+                  kMaxCommandTimeoutMs)
+        .Duration("timeout", &c->timeout_ms, Need::kOptional, "how long one request may take", 1,
+                  kMaxCommandTimeoutMs)
+        .Custom("max_output", "size", max_output, Need::kOptional, "the largest answer read (default 1MiB)");
+  }
+}
+
 // The `source:` of one category; its keys depend on its kind
 // (docs/agent.md "Data sources"). Paths are taken from the config's folder,
 // and so is the program of a command (argv[0]); other arguments are passed as
@@ -54,13 +124,13 @@ std::optional<ConnectorConfig> ReadSource(const Node& node, const std::string& k
     if (k.IsScalar() && k.Scalar() == "kind" && !kind_node) kind_node = v;
   }
   if (!kind_node) {
-    reader.Error(node, key + " lacks required key 'kind' (sqlite, json-files or command)");
+    reader.Error(node, key + " lacks required key 'kind' (sqlite, json-files, command, postgres or https)");
     return std::nullopt;
   }
   ConnectorConfig c;
   std::string kind;
   KeyTable table(key);
-  table.Text("kind", &kind, Need::kRequired, "sqlite, json-files or command");
+  table.Text("kind", &kind, Need::kRequired, "sqlite, json-files, command, postgres or https");
   if (kind_node->Scalar() == "sqlite") {
     c.kind = ConnectorConfig::Kind::kSqlite;
     table.Path("database", &c.database, Need::kRequired, "the SQLite file, opened read-only")
@@ -100,8 +170,10 @@ std::optional<ConnectorConfig> ReadSource(const Node& node, const std::string& k
               if (auto bytes = r.SizeBytes(value, dotted, 1, kMaxCommandOutputBytes)) c.max_output_bytes = *bytes;
             },
             Need::kOptional, "the most output read from the program (default 1MiB)");
+  } else if (kind_node->Scalar() == "postgres" || kind_node->Scalar() == "https") {
+    ReadNetworkSource(kind_node->Scalar(), &table, &c);
   } else {
-    reader.Error(*kind_node, key + ".kind must be one of: sqlite, json-files, command");
+    reader.Error(*kind_node, key + ".kind must be one of: sqlite, json-files, command, postgres, https");
     return std::nullopt;
   }
   const size_t before = reader.diagnostics().size();
@@ -128,7 +200,7 @@ void ReadCategories(const Node& node, const std::string& key, Reader& reader, Ag
     category.Custom(
         "source", "mapping",
         [&](const Node& v, const std::string& dotted, Reader& r) { source = ReadSource(v, dotted, r); },
-        Need::kRequired, "where the agent reads this category: kind sqlite, json-files or command");
+        Need::kRequired, "where the agent reads this category: kind sqlite, json-files, command, postgres or https");
     (void)category.Read(value, reader, key + "." + *id);
     // An entry that could not be read still takes its id, so a second one is a duplicate.
     c->sources.emplace(*id, source.value_or(ConnectorConfig{}));

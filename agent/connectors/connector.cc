@@ -6,7 +6,9 @@
 #include <set>
 
 #include "agent/connectors/command_connector.h"
+#include "agent/connectors/https_connector.h"
 #include "agent/connectors/json_files_connector.h"
+#include "agent/connectors/postgres_connector.h"
 #include "agent/connectors/sqlite_connector.h"
 
 namespace kp::agent {
@@ -113,6 +115,10 @@ Result<std::unique_ptr<Connector>> MakeConnector(const ConnectorConfig& config) 
       return JsonFilesConnector::Create(config);
     case ConnectorConfig::Kind::kCommand:
       return CommandConnector::Create(config);
+    case ConnectorConfig::Kind::kPostgres:
+      return PostgresConnector::Create(config);
+    case ConnectorConfig::Kind::kHttps:
+      return HttpsConnector::Create(config);
   }
   return InvalidArgumentError("unknown data source kind");
 }

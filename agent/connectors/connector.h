@@ -1,8 +1,9 @@
 // Connector: how the partner agent reads the partner's own data source for one
-// category (docs/agent.md "Data sources"). Three kinds exist: a read-only
-// SQLite query, a folder of JSON files (one per subject) and a command the
+// category (docs/agent.md "Data sources"). Five kinds exist: a read-only
+// SQLite query, a folder of JSON files (one per subject), a command the
 // partner provides (run without a shell, the subject as JSON on its stdin,
-// records as JSON on its stdout).
+// records as JSON on its stdout), a read-only PostgreSQL query
+// (postgres_connector.h) and an HTTPS REST/JSON service (https_connector.h).
 //
 // A connector answers completely or not at all: on any error Query returns no
 // records, so the agent sends nothing rather than an incomplete fragment.
@@ -44,8 +45,34 @@ struct SubjectQuery {
 // field is absent, never an empty string.
 using Record = std::vector<std::pair<std::string, std::string>>;
 
+// A PostgreSQL source (postgres_connector.h; docs/agent.md "Data sources").
+struct PostgresSourceConfig {
+  std::string host;  // a host name or address, or the folder of a unix socket (/var/run/postgresql)
+  int64_t port = 5432;
+  std::string dbname;
+  std::string user;
+  std::string password_file;      // the password alone, mode 0600; none: libpq's ~/.pgpass or PGPASSFILE
+  std::string sslmode = "verify-full";  // disable | require | verify-ca | verify-full (ignored on a unix socket)
+  std::string sslrootcert;        // the CA that signed the server's certificate (verify-ca/verify-full)
+  std::string sslcert;            // a client certificate, optional
+  std::string sslkey;             // its key, mode 0600
+  int64_t connect_timeout_ms = 5000;
+  // $1, $2, ... of the query in order: each one a subject field (bsn, name,
+  // date_of_birth, ref, role).
+  std::vector<std::string> params;
+};
+
+// An HTTPS REST/JSON source (https_connector.h; docs/agent.md "Data sources").
+struct HttpsSourceConfig {
+  std::string url;          // https://host[:port]/path; the subject is POSTed as JSON
+  std::string ca_file;      // pinned: the only CA trusted for the server (no system CAs)
+  std::string client_cert;  // PEM: this agent's client certificate
+  std::string client_key;   // PEM: its key, mode 0600
+  int64_t connect_timeout_ms = 5000;
+};
+
 struct ConnectorConfig {
-  enum class Kind { kSqlite, kJsonFiles, kCommand } kind = Kind::kSqlite;
+  enum class Kind { kSqlite, kJsonFiles, kCommand, kPostgres, kHttps } kind = Kind::kSqlite;
 
   // sqlite
   std::string database;  // the SQLite file, opened read-only (and PRAGMA query_only=1)
@@ -61,8 +88,13 @@ struct ConnectorConfig {
 
   // command
   std::vector<std::string> argv;  // program (absolute path) and arguments; no shell, no PATH search
-  int64_t timeout_ms = 5000;
-  size_t max_output_bytes = 1 << 20;
+  int64_t timeout_ms = 5000;        // also postgres (per query) and https (per request)
+  size_t max_output_bytes = 1 << 20;  // also postgres (the values' bytes) and https (the body)
+
+  // postgres (with query: one SELECT with $1, $2, ... for postgres.params)
+  PostgresSourceConfig postgres;
+  // https
+  HttpsSourceConfig https;
 };
 
 // The largest JSON file a json-files source may hold for one subject.
@@ -101,7 +133,9 @@ class Connector {
 // sqlite opens the database and prepares the query now (a missing file is
 // Unavailable; bad SQL, a missing table, a statement that can write or an
 // unknown parameter name is InvalidArgument, with SQLite's message); json-files
-// checks that the folder exists; command checks that the program can be run.
+// checks that the folder exists; command checks that the program can be run;
+// postgres connects and runs the query once with NULL parameters in a
+// read-only transaction; https checks its certificate and key files.
 Result<std::unique_ptr<Connector>> MakeConnector(const ConnectorConfig& config);
 
 // The output format shared by json-files and command sources: one JSON object
