@@ -16,6 +16,8 @@
 #include "core/base/logging.h"
 #include "core/base/process.h"
 #include "core/base/signals.h"
+#include "core/base/version.h"
+#include "core/envelope/wire_format.h"
 
 namespace {
 
@@ -83,6 +85,8 @@ int main(int argc, char** argv) {
   }
   CLI::App app{"ketenpoort-agent: answers authorised requests from this partner's own data"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", kp::VersionLine("ketenpoort-agent", kp::wire::kProtocolVersion),
+                       "Print the version, the git commit and the protocol version, and exit");
   std::string config;
   int rc = 0;
   auto* run = app.add_subcommand("run", "Run the agent");

@@ -20,6 +20,8 @@
 #include "cli/cli_context.h"
 #include "core/base/process.h"
 #include "core/base/signals.h"
+#include "core/base/version.h"
+#include "core/envelope/wire_format.h"
 
 namespace {
 
@@ -61,6 +63,8 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   CLI::App app{"Ketenpoort: secure exchange of case fragments for the Veiligheidsteam"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", kp::VersionLine("ketenpoort", kp::wire::kProtocolVersion),
+                       "Print the version, the git commit and the protocol version, and exit");
   app.footer(
       "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy, 4 gateway unreachable or timed out,\n"
       "5 verification failed (a signature, seal or proof did not verify). See docs/cli.md.\n"

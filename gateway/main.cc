@@ -12,6 +12,8 @@
 #include "core/base/logging.h"
 #include "core/base/process.h"
 #include "core/base/signals.h"
+#include "core/base/version.h"
+#include "core/envelope/wire_format.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_check.h"
 
@@ -95,6 +97,8 @@ int main(int argc, char** argv) {
 
   CLI::App app{"ketenpoort-gateway: the central broker of Ketenpoort"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", kp::VersionLine("ketenpoort-gateway", kp::wire::kProtocolVersion),
+                       "Print the version, the git commit and the protocol version, and exit");
   std::string config;
   int rc = 0;
   auto* run = app.add_subcommand("run", "Run the gateway");
