@@ -1,0 +1,197 @@
+// The signed policy bundle (case/policy_bundle.h, docs/formats.md §5): who
+// may sign it, every bit and every length of the manifest tampered with, the
+// files checked against it, serials, regions, and which policy is in force
+// when (effective-from).
+#include "case/policy_bundle.h"
+
+#include <sys/stat.h>
+
+#include "core/base/file_util.h"
+#include "core/identity/identity.h"
+#include "tests/testing/status_matchers.h"
+
+namespace kp::cases {
+namespace {
+
+using ::kp::testing::StatusIs;
+
+constexpr int64_t kNow = 1795357974123;
+constexpr int64_t kHour = 3'600'000;
+
+std::string ExamplePolicy() {
+  return ReadFileBounded(testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml", 1 << 20).value();
+}
+
+// The example policy as version `version` (its text differs, so its hash).
+std::string PolicyVersion(const std::string& version) {
+  std::string text = ExamplePolicy();
+  const std::string from = "version: \"2026.1-example\"";
+  size_t p = text.find(from);
+  KP_CHECK(p != std::string::npos);
+  text.replace(p, from.size(), "version: \"" + version + "\"");
+  return text;
+}
+
+class PolicyBundleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::chmod(bundle_.path().c_str(), 0700);
+    ::chmod(reg_.path().c_str(), 0700);
+    enrolment_ = Identity::Generate("enrolment-hvb", ParticipantKind::kEnrolment, "", kNow).value();
+    signer_ = Identity::Generate("fg-hvb", ParticipantKind::kCoordinator, "veiligheidsteam", kNow).value();
+    plain_ = Identity::Generate("regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam", kNow).value();
+    gateway_ = Identity::Generate("gateway-hvb", ParticipantKind::kGateway, "", kNow).value();
+    for (const Identity* i : {&signer_, &plain_, &gateway_}) {
+      ASSERT_OK(WriteFileDurable(CardFilePath(reg_.path(), i->id()), i->MakeCard().ToYaml(), 0644,
+                                 WriteMode::kReplace));
+    }
+    ASSERT_OK(Registry::Sign(reg_.path(), enrolment_.signing().secret_key,
+                             {{"fg-hvb", kPolicySignerRole}, {"gateway-hvb", kPolicySignerRole}},
+                             "hart-van-brabant", kNow));
+    registry_ = std::make_unique<Registry>(
+        Registry::Load(reg_.path(), enrolment_.signing().public_key, 0, kNow).value());
+    Write("hvb-2026.1.yaml", PolicyVersion("2026.1"));
+    Write("hvb-2026.2.yaml", PolicyVersion("2026.2"));
+  }
+
+  void Write(const std::string& name, const std::string& text) {
+    ASSERT_OK(WriteFileDurable(bundle_.File(name), text, 0644, WriteMode::kReplace));
+  }
+
+  Status SignBoth(const Identity& key, const std::string& signer, const std::string& region = "hart-van-brabant") {
+    return SignPolicyBundle(bundle_.path(), key.signing().secret_key, signer, region,
+                            {{"hvb-2026.1.yaml", kNow - kHour}, {"hvb-2026.2.yaml", kNow + kHour}}, kNow);
+  }
+
+  PolicySet::Expect Expect(uint64_t min_serial = 0) const {
+    return {enrolment_.signing().public_key, registry_.get(), min_serial, "hart-van-brabant"};
+  }
+
+  std::string Manifest() const {
+    return ReadFileBounded(bundle_.File(kPolicyManifestName), kMaxPolicyManifestBytes).value();
+  }
+
+  testing::TempDir bundle_, reg_;
+  Identity enrolment_ = Identity::Generate("x", ParticipantKind::kEnrolment, "", kNow).value();
+  Identity signer_ = Identity::Generate("x", ParticipantKind::kEnrolment, "", kNow).value();
+  Identity plain_ = Identity::Generate("x", ParticipantKind::kEnrolment, "", kNow).value();
+  Identity gateway_ = Identity::Generate("x", ParticipantKind::kEnrolment, "", kNow).value();
+  std::unique_ptr<Registry> registry_;
+};
+
+TEST_F(PolicyBundleTest, EffectiveFromSwitchesAtItsMoment) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  ASSERT_OK_AND_ASSIGN(PolicySet set, PolicySet::LoadDir(bundle_.path(), Expect()));
+  EXPECT_EQ(set.serial(), 1u);
+  ASSERT_EQ(set.policies().size(), 2u);
+  const auto& old_policy = set.policies()[0].second;
+  const auto& new_policy = set.policies()[1].second;
+  EXPECT_EQ(PolicyVersionId(*old_policy), "veiligheidsteam-hvb@2026.1");
+  EXPECT_EQ(set.manifest().policies[1].version, "veiligheidsteam-hvb@2026.2");
+  // Until the new one's time the old one, from then the new one.
+  EXPECT_EQ(set.InForceAt(kNow - 10 * kHour), old_policy);
+  EXPECT_EQ(set.InForceAt(kNow + kHour - 1), old_policy);
+  EXPECT_EQ(set.InForceAt(kNow + kHour), new_policy);
+  EXPECT_EQ(set.NextSwitchAfter(kNow), kNow + kHour);
+  EXPECT_EQ(set.NextSwitchAfter(kNow + kHour), 0);
+  EXPECT_EQ(set.BySha(new_policy->sha256_hex()), new_policy);
+  EXPECT_EQ(set.BySha(std::string(64, '0')), nullptr);
+  // A decision made just before the switch rests on the old policy; one
+  // made an hour after it cannot.
+  EXPECT_TRUE(set.InForceDuring(old_policy->sha256_hex(), kNow + kHour - 5, kNow + kHour + 5));
+  EXPECT_FALSE(set.InForceDuring(old_policy->sha256_hex(), kNow + 2 * kHour, kNow + 3 * kHour));
+  EXPECT_FALSE(set.InForceDuring(new_policy->sha256_hex(), kNow, kNow + 5));
+  EXPECT_TRUE(set.InForceDuring(new_policy->sha256_hex(), kNow, kNow + kHour));
+}
+
+TEST_F(PolicyBundleTest, SerialGoesUpAndAnOlderOneIsRefused) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  const std::string first = Manifest();
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  ASSERT_OK_AND_ASSIGN(PolicySet second, PolicySet::LoadDir(bundle_.path(), Expect(2)));
+  EXPECT_EQ(second.serial(), 2u);
+  Write(kPolicyManifestName, first);
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), Expect(2)), StatusIs(StatusCode::kFailedPrecondition));
+}
+
+TEST_F(PolicyBundleTest, OnlyTheEnrolmentKeyOrANamedPolicySignerMaySign) {
+  ASSERT_OK(SignBoth(signer_, "fg-hvb"));
+  ASSERT_OK_AND_ASSIGN(PolicySet set, PolicySet::LoadDir(bundle_.path(), Expect()));
+  EXPECT_EQ(set.manifest().signer, "fg-hvb");
+  // Without a registry only the enrolment key counts.
+  PolicySet::Expect no_registry = Expect();
+  no_registry.registry = nullptr;
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), no_registry), StatusIs(StatusCode::kUnauthenticated));
+  // A coordinator without the role; the gateway even with it; another key
+  // claiming to be the enrolment key.
+  ASSERT_OK(SignBoth(plain_, "regisseur-01"));
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), Expect()), StatusIs(StatusCode::kUnauthenticated));
+  ASSERT_OK(SignBoth(gateway_, "gateway-hvb"));
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), Expect()), StatusIs(StatusCode::kUnauthenticated));
+  ASSERT_OK(SignBoth(signer_, kEnrolmentSigner));
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), Expect()), StatusIs(StatusCode::kUnauthenticated));
+  ASSERT_OK(SignBoth(enrolment_, "fg-hvb"));  // the enrolment key, claiming to be the signer
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), Expect()), StatusIs(StatusCode::kUnauthenticated));
+}
+
+TEST_F(PolicyBundleTest, AForeignRegionIsRefused) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner, "west-brabant"));
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), Expect()), StatusIs(StatusCode::kPermissionDenied));
+}
+
+TEST_F(PolicyBundleTest, AChangedOrMissingPolicyFileIsRefused) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  std::string text = PolicyVersion("2026.2");
+  text += "\n# one more line\n";
+  Write("hvb-2026.2.yaml", text);
+  EXPECT_THAT(PolicySet::LoadDir(bundle_.path(), Expect()), StatusIs(StatusCode::kUnauthenticated));
+  std::map<std::string, std::string> files{{"hvb-2026.1.yaml", PolicyVersion("2026.1")}};
+  EXPECT_THAT(PolicySet::FromBundle(Manifest(), files, Expect()), StatusIs(StatusCode::kNotFound));
+}
+
+TEST_F(PolicyBundleTest, SigningRefusesABundleWithNothingInForceNow) {
+  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner, "hart-van-brabant",
+                               {{"hvb-2026.2.yaml", kNow + kHour}}, kNow),
+              StatusIs(StatusCode::kFailedPrecondition));
+  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner, "hart-van-brabant",
+                               {{"../hvb-2026.2.yaml", kNow}}, kNow),
+              StatusIs(StatusCode::kInvalidArgument));
+  Write("broken.yaml", "policy: [");
+  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner, "hart-van-brabant",
+                               {{"broken.yaml", kNow}}, kNow),
+              StatusIs(StatusCode::kInvalidArgument));
+}
+
+// Every bit of the manifest flipped, and every shorter length: each is
+// refused, and nothing of it is used.
+TEST_F(PolicyBundleTest, EveryFlippedBitAndEveryTruncationIsRefused) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  const std::string good = Manifest();
+  std::map<std::string, std::string> files{{"hvb-2026.1.yaml", PolicyVersion("2026.1")},
+                                           {"hvb-2026.2.yaml", PolicyVersion("2026.2")}};
+  ASSERT_OK(PolicySet::FromBundle(good, files, Expect()).status());
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = good;
+      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+      auto m = VerifyPolicyManifest(bad, enrolment_.signing().public_key, registry_.get());
+      ASSERT_FALSE(m.ok()) << "byte " << i << " bit " << bit;
+    }
+  }
+  for (size_t n = 0; n < good.size(); ++n) {
+    ASSERT_FALSE(VerifyPolicyManifest(good.substr(0, n), enrolment_.signing().public_key, registry_.get()).ok())
+        << "length " << n;
+  }
+}
+
+TEST_F(PolicyBundleTest, AWrittenBundleLoadsAgain) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  ASSERT_OK_AND_ASSIGN(PolicySet set, PolicySet::LoadDir(bundle_.path(), Expect()));
+  testing::TempDir out;
+  ASSERT_OK(WritePolicyBundle(out.path() + "/policy", set));
+  ASSERT_OK_AND_ASSIGN(PolicySet again, PolicySet::LoadDir(out.path() + "/policy", Expect(1)));
+  EXPECT_EQ(again.manifest().sha256_hex, set.manifest().sha256_hex);
+}
+
+}  // namespace
+}  // namespace kp::cases
