@@ -216,6 +216,7 @@ Status PostgresConnector::ConnectLocked() {
       " -c idle_in_transaction_session_timeout=" +
       std::to_string(std::max<int64_t>(config_.timeout_ms * 2, 10'000));
   std::vector<const char*> keys, values;
+  // Every value must outlive PQconnectdbParams: only named strings, no temporaries.
   auto add = [&](const char* key, const std::string& value) {
     if (value.empty()) return;
     keys.push_back(key);
@@ -231,8 +232,9 @@ Status PostgresConnector::ConnectLocked() {
   add("sslkey", pg.sslkey);
   add("connect_timeout", connect_timeout);
   add("options", options);
-  add("application_name", "ketenpoort-agent");
-  add("client_encoding", "UTF8");
+  const std::string application_name = "ketenpoort-agent", client_encoding = "UTF8";
+  add("application_name", application_name);
+  add("client_encoding", client_encoding);
   if (!password_.empty()) {
     keys.push_back("password");
     values.push_back(reinterpret_cast<const char*>(password_.data()));
