@@ -57,10 +57,27 @@ Status CheckId(const std::string& id, std::string_view what, bool may_be_empty) 
 
 }  // namespace
 
+Result<std::vector<std::string>> KeyResolver::SigningKeysOf(std::string_view participant_id, int64_t) const {
+  KP_ASSIGN_OR_RETURN(std::string key, SigningKeyOf(participant_id));
+  return std::vector<std::string>{std::move(key)};
+}
+
 Result<std::string> StaticKeyResolver::SigningKeyOf(std::string_view participant_id) const {
   auto it = keys_.find(participant_id);
-  if (it == keys_.end()) return NotFoundError("participant is not enrolled");
-  return it->second;
+  if (it == keys_.end() || it->second.empty()) return NotFoundError("participant is not enrolled");
+  return it->second.front().first;
+}
+
+Result<std::vector<std::string>> StaticKeyResolver::SigningKeysOf(std::string_view participant_id,
+                                                                  int64_t at_ms) const {
+  auto it = keys_.find(participant_id);
+  if (it == keys_.end() || it->second.empty()) return NotFoundError("participant is not enrolled");
+  std::vector<std::string> out;
+  for (const auto& [key, expires_ms] : it->second) {
+    if (expires_ms == 0 || at_ms < expires_ms) out.push_back(key);
+  }
+  if (out.empty()) return FailedPreconditionError("its card had expired when the message was sent");
+  return out;
 }
 
 Status ParseBody(std::string_view body, google::protobuf::Message& out) {
@@ -148,11 +165,20 @@ Result<VerifiedEnvelope> EnvelopeVerifier::Verify(std::string_view bytes, const 
     return InvalidArgumentError("message body exceeds the limit for its kind");
   }
   // 4. The signature.
-  auto key = keys_.SigningKeyOf(header.sender());
-  if (!key.ok()) {
+  // During a key rotation the sender has two keys (docs/formats.md §2.4).
+  auto keys = keys_.SigningKeysOf(header.sender(), static_cast<int64_t>(header.sent_at_ms()));
+  if (!keys.ok()) {
+    if (keys.status().code() == StatusCode::kFailedPrecondition) {
+      return UnauthenticatedError("sender '" + header.sender() + "': " + keys.status().message());
+    }
     return UnauthenticatedError("sender '" + header.sender() + "' is not enrolled");
   }
-  Status sig = Ed25519Verify(*key, wire::SigningInput(header.kind(), env.header(), env.body()), env.signature());
+  const std::string signing_input = wire::SigningInput(header.kind(), env.header(), env.body());
+  Status sig = UnauthenticatedError("no key");
+  for (const auto& key : *keys) {
+    sig = Ed25519Verify(key, signing_input, env.signature());
+    if (sig.ok()) break;
+  }
   if (!sig.ok()) return UnauthenticatedError("envelope from '" + header.sender() + "': " + sig.message());
   // 5. What the caller expects of an authentic message.
   if (options.expected_sender && header.sender() != *options.expected_sender) {

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/base/clock.h"
 #include "core/base/status.h"
@@ -35,18 +36,31 @@ class KeyResolver {
   virtual ~KeyResolver() = default;
   // NotFound when the participant is not known.
   virtual Result<std::string> SigningKeyOf(std::string_view participant_id) const = 0;
+  // Every key the participant could sign with at `at_ms` (two while its keys
+  // rotate; none once its cards expired: docs/formats.md §2.4). NotFound when
+  // it is not known, FailedPrecondition when all its keys had expired. The
+  // default: SigningKeyOf's one key, which never expires.
+  virtual Result<std::vector<std::string>> SigningKeysOf(std::string_view participant_id, int64_t at_ms) const;
 };
 
 // A fixed map; enough for tests, tools and small deployments.
 class StaticKeyResolver final : public KeyResolver {
  public:
+  // The participant's one key, replacing any it had; it never expires.
   void Add(const std::string& participant_id, const std::string& signing_key) {
-    keys_[participant_id] = signing_key;
+    keys_[participant_id] = {{signing_key, 0}};
   }
+  // One more key of the participant, valid before `expires_ms` (0: always),
+  // e.g. each card of a registry entry.
+  void AddKey(const std::string& participant_id, const std::string& signing_key, int64_t expires_ms) {
+    keys_[participant_id].emplace_back(signing_key, expires_ms);
+  }
+  // The first key added.
   Result<std::string> SigningKeyOf(std::string_view participant_id) const override;
+  Result<std::vector<std::string>> SigningKeysOf(std::string_view participant_id, int64_t at_ms) const override;
 
  private:
-  std::map<std::string, std::string, std::less<>> keys_;
+  std::map<std::string, std::vector<std::pair<std::string, int64_t>>, std::less<>> keys_;
 };
 
 struct SignedMessage {

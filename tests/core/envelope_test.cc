@@ -174,6 +174,34 @@ TEST_F(EnvelopeTest, UnknownFieldsInTheBodyAreRefused) {
   EXPECT_THAT(ParseBody(body, req), StatusIs(StatusCode::kInvalidArgument));
 }
 
+// Key rotation (docs/formats.md §2.4): a participant with two cards in the
+// registry signs with either key; a key past its card's expiry is refused.
+TEST_F(EnvelopeTest, EitherKeyOfARotationVerifiesAndAnExpiredOneIsRefused) {
+  Ed25519KeyPair next = GenerateEd25519KeyPair();
+  StaticKeyResolver keys;
+  keys.AddKey("regisseur-01", coordinator_.public_key, kNow + 1000);
+  keys.AddKey("regisseur-01", next.public_key, kNow + 100'000);
+  EnvelopeVerifier verifier(keys, nullptr);
+  EnvelopeSigner with_next("regisseur-01", next.secret_key, clock_);
+  ASSERT_OK_AND_ASSIGN(SignedMessage by_next, with_next.Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", RequestBody()));
+  EXPECT_OK(verifier.Verify(SignRequest().bytes).status());
+  EXPECT_OK(verifier.Verify(by_next.bytes).status());
+  // Another key of the same id is still refused.
+  Ed25519KeyPair stranger = GenerateEd25519KeyPair();
+  EnvelopeSigner with_stranger("regisseur-01", stranger.secret_key, clock_);
+  ASSERT_OK_AND_ASSIGN(SignedMessage forged,
+                       with_stranger.Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", RequestBody()));
+  EXPECT_THAT(verifier.Verify(forged.bytes), StatusIs(StatusCode::kUnauthenticated));
+  // From the old card's expiry only the new key verifies; after both, none.
+  clock_.Advance(1000);
+  EXPECT_THAT(verifier.Verify(SignRequest().bytes), StatusIs(StatusCode::kUnauthenticated));
+  ASSERT_OK_AND_ASSIGN(by_next, with_next.Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", RequestBody()));
+  EXPECT_OK(verifier.Verify(by_next.bytes).status());
+  clock_.Advance(100'000);
+  ASSERT_OK_AND_ASSIGN(by_next, with_next.Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", RequestBody()));
+  EXPECT_THAT(verifier.Verify(by_next.bytes), StatusIs(StatusCode::kUnauthenticated, "expired"));
+}
+
 TEST_F(EnvelopeTest, EveryKindHasABodyTypeAndALabel) {
   for (int k = v1::MessageKind_MIN + 1; k <= v1::MessageKind_MAX; ++k) {
     auto kind = static_cast<v1::MessageKind>(k);
