@@ -11,11 +11,14 @@ the signature verifies with the public key §8 gives; and that the envelope is
 byte for byte tests/fuzz/envelope_corpus/heartbeat.env, which the C++ signer
 makes (tests/fuzz/envelope_corpus_test.cc).
 
-docs/formats.md §2: the example card is in the exact syntax of §2.1; its
-canonical bytes, as listed, are the ones §2.3 makes from its fields; their
-SHA-256 and the fingerprint are as stated and the self-signature verifies.
-With the binary: a card `ketenpoort keygen` writes, of every kind, is in the
-exact syntax of §2.1 (CARD_RE below is that grammar).
+docs/formats.md §2: the example cards (version 1 and version 2) are in the
+exact syntax of §2.1; their canonical bytes, as listed, are the ones §2.3 makes
+from their fields; their SHA-256 and the fingerprints are as stated and the
+self-signatures verify. With the binary: a card `ketenpoort keygen` writes, of
+every kind, is a version-2 card in the exact syntax of §2.1 (CARD_RE below is
+that grammar), whose canonical bytes made here by §2.3 give its fingerprint
+line and verify its self-signature, and whose expiry is --valid-days after its
+creation.
 """
 
 import base64
@@ -115,13 +118,15 @@ _ID = r"[a-z0-9][a-z0-9.-]{0,63}"
 _B64 = r"[A-Za-z0-9+/]"
 _Z85 = r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]"
 _CROCK = r"[0-9A-HJKMNP-TV-Z]"
+_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 CARD_RE = re.compile(
     r"#[\x20-\x7e]*\n#[\x20-\x7e]*\n"
-    r"ketenpoort-card: 1\n"
+    r"ketenpoort-card: (?:1|2)\n"
     rf"id: {_ID}\n"
     r"kind: (?:agent|coordinator|gateway|privacy-officer|enrolment)\n"
     rf"partner: '(?:{_ID})?'\n"
-    r"created: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n"
+    rf"created: {_TIME}\n"
+    rf"(?:expires: {_TIME}\n)?"
     rf"signing-key: {_B64}{{42}}[AEIMQUYcgkosw048]=    # Ed25519\n"
     rf"sealing-key: {_B64}{{42}}[AEIMQUYcgkosw048]=    # X25519\n"
     rf"transport-key: '{_Z85}{{40}}'    # CurveZMQ, Z85\n"
@@ -145,20 +150,73 @@ def lp(b):
     return struct.pack(">I", len(b)) + b
 
 
+def card_fields(card):
+    f = {}
+    for line in card.split("\n"):
+        if line and not line.startswith("#"):
+            key, value = line.split(": ", 1)
+            f[key] = value.split("    #")[0].strip("'")
+    return f
+
+
+def ms_of(text):
+    t = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    return int(t.timestamp() * 1000)
+
+
+def canonical_of(f):
+    """§2.3: the canonical bytes of a card's fields, version 1 or 2."""
+    v2 = f["ketenpoort-card"] == "2"
+    return ((b"ketenpoort/v2/card\x00" if v2 else b"ketenpoort/v1/card\x00") + lp(f["id"].encode())
+            + lp(f["kind"].encode()) + lp(f["partner"].encode()) + struct.pack(">Q", ms_of(f["created"]))
+            + (struct.pack(">Q", ms_of(f["expires"])) if v2 else b"")
+            + lp(base64.b64decode(f["signing-key"])) + lp(base64.b64decode(f["sealing-key"]))
+            + lp(z85_decode(f["transport-key"])))
+
+
+def fingerprint_of(canonical):
+    bits = int.from_bytes(hashlib.sha256(canonical).digest()[:10], "big")
+    fp = "".join(CROCKFORD[(bits >> (75 - 5 * i)) & 31] for i in range(16))
+    return "-".join(fp[i:i + 4] for i in range(0, 16, 4))
+
+
+def self_signature_verifies(f, canonical):
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(f["signing-key"])).verify(
+            base64.b64decode(f["self-signature"]), canonical)
+        return True
+    except InvalidSignature:
+        return False
+
+
+def card_example_v2(root):
+    text = open(os.path.join(root, "docs", "formats.md"), encoding="utf-8").read()
+    text = text[text.index("## 2. The public card"):text.index("## 3.")]
+    start = text.index("```yaml\n", text.index("```yaml\n") + 1) + len("```yaml\n")
+    card = text[start:text.index("```", start)]
+    check("version-2 example card is in the exact syntax of formats.md §2.1", CARD_RE.fullmatch(card) is not None)
+    f = card_fields(card)
+    check("version-2 example card says version 2", f.get("ketenpoort-card") == "2")
+    canonical = canonical_of(f)
+    lines, heading = block_after(text, "The canonical bytes of the version-2 example card (")
+    listed = b"".join(leading_hex(l) for l in lines)
+    check("version-2 canonical bytes as listed are the ones §2.3 makes", listed == canonical)
+    check(f"version-2 canonical bytes are {stated(heading)} bytes as stated", len(canonical) == stated(heading),
+          f"they are {len(canonical)}")
+    check("version-2 expires in ms as stated", f"expires = {ms_of(f['expires'])} ms" in " ".join(heading.split()))
+    check("version-2 SHA-256 as stated", f"SHA-256 = `{hashlib.sha256(canonical).hexdigest()}`" in text)
+    check("version-2 fingerprint line is the computed one", f["fingerprint"] == fingerprint_of(canonical))
+    check("version-2 self-signature verifies over the canonical bytes", self_signature_verifies(f, canonical))
+
+
 def card_example(root):
     text = open(os.path.join(root, "docs", "formats.md"), encoding="utf-8").read()
     text = text[text.index("## 2. The public card"):text.index("## 3.")]
     start = text.index("```yaml\n") + len("```yaml\n")
     card = text[start:text.index("```", start)]
     check("example card is in the exact syntax of formats.md §2.1", CARD_RE.fullmatch(card) is not None)
-    f = {}
-    for line in card.split("\n"):
-        if line and not line.startswith("#"):
-            key, value = line.split(": ", 1)
-            f[key] = value.split("    #")[0].strip("'")
-    created = datetime.datetime.strptime(f["created"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=datetime.timezone.utc)
-    created_ms = int(created.timestamp() * 1000)
+    f = card_fields(card)
+    created_ms = ms_of(f["created"])
     signing = base64.b64decode(f["signing-key"])
     canonical = (b"ketenpoort/v1/card\x00" + lp(f["id"].encode()) + lp(f["kind"].encode())
                  + lp(f["partner"].encode()) + struct.pack(">Q", created_ms) + lp(signing)
@@ -189,13 +247,24 @@ def keygen_cards(binary, work):
     os.makedirs(work, mode=0o700)
     for kind, partner in (("agent", "politie"), ("coordinator", "veiligheidsteam"), ("gateway", None),
                           ("privacy-officer", None), ("enrolment", None)):
-        args = [binary, "keygen", "--id", f"doc-{kind}", "--kind", kind, "--out", work]
+        args = [binary, "keygen", "--id", f"doc-{kind}", "--kind", kind, "--out", work, "--valid-days", "400"]
         if partner:
             args += ["--partner", partner]
         p = subprocess.run(args, capture_output=True, text=True)
         card = open(os.path.join(work, f"doc-{kind}.card"), newline="").read() if p.returncode == 0 else ""
         check(f"keygen's {kind} card is in the exact syntax of formats.md §2.1",
               CARD_RE.fullmatch(card) is not None, p.stderr.strip() or card)
+        if not card:
+            continue
+        f = card_fields(card)
+        canonical = canonical_of(f)
+        check(f"keygen's {kind} card is version 2, expiring 400 days after it was made",
+              f.get("ketenpoort-card") == "2" and "expires" in f
+              and ms_of(f["expires"]) - ms_of(f["created"]) == 400 * 86400 * 1000)
+        check(f"keygen's {kind} card: the fingerprint from §2.3's canonical bytes",
+              f["fingerprint"] == fingerprint_of(canonical))
+        check(f"keygen's {kind} card: the self-signature verifies over §2.3's canonical bytes",
+              self_signature_verifies(f, canonical))
 
 
 def main(argv):
@@ -204,6 +273,7 @@ def main(argv):
         return 2
     protocol_example(argv[1])
     card_example(argv[1])
+    card_example_v2(argv[1])
     if len(argv) == 4:
         keygen_cards(argv[2], argv[3])
     return 1 if problems else 0
