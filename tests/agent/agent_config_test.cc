@@ -100,6 +100,56 @@ TEST(AgentConfigTest, ReadsEachKindOfSource) {
   EXPECT_EQ(cmd.timeout_ms, 5000);  // the default
 }
 
+TEST(AgentConfigTest, ReadsPostgresAndHttpsSources) {
+  ASSERT_OK_AND_ASSIGN(
+      ConnectorConfig pg,
+      Source("{kind: postgres, host: db.politie.local, port: 5433, dbname: bron, user: ketenpoort, "
+             "password_file: pg.pw, sslrootcert: ca.crt, sslcert: c.crt, sslkey: c.key, "
+             "query: 'SELECT a FROM t WHERE bsn = $1 AND geboren = $2', params: [bsn, date_of_birth], "
+             "connect_timeout: 2s, timeout: 3s, max_output: 64KiB}"));
+  EXPECT_EQ(pg.kind, ConnectorConfig::Kind::kPostgres);
+  EXPECT_EQ(pg.postgres.host, "db.politie.local");
+  EXPECT_EQ(pg.postgres.port, 5433);
+  EXPECT_EQ(pg.postgres.dbname, "bron");
+  EXPECT_EQ(pg.postgres.user, "ketenpoort");
+  EXPECT_EQ(pg.postgres.password_file, "/etc/ketenpoort/pg.pw");
+  EXPECT_EQ(pg.postgres.sslmode, "verify-full");  // the default
+  EXPECT_EQ(pg.postgres.sslrootcert, "/etc/ketenpoort/ca.crt");
+  EXPECT_EQ(pg.postgres.sslkey, "/etc/ketenpoort/c.key");
+  EXPECT_THAT(pg.postgres.params, ElementsAre("bsn", "date_of_birth"));
+  EXPECT_EQ(pg.postgres.connect_timeout_ms, 2000);
+  EXPECT_EQ(pg.timeout_ms, 3000);
+  EXPECT_EQ(pg.max_output_bytes, 64u * 1024);
+  ASSERT_OK_AND_ASSIGN(ConnectorConfig https,
+                       Source("{kind: https, url: 'https://zorg.local:8443/api/records', ca_file: ca.crt, "
+                              "client_cert: agent.crt, client_key: /etc/ketenpoort/agent.key, timeout: 10s}"));
+  EXPECT_EQ(https.kind, ConnectorConfig::Kind::kHttps);
+  EXPECT_EQ(https.https.url, "https://zorg.local:8443/api/records");
+  EXPECT_EQ(https.https.ca_file, "/etc/ketenpoort/ca.crt");
+  EXPECT_EQ(https.https.client_cert, "/etc/ketenpoort/agent.crt");
+  EXPECT_EQ(https.https.client_key, "/etc/ketenpoort/agent.key");
+  EXPECT_EQ(https.timeout_ms, 10'000);
+  EXPECT_EQ(https.https.connect_timeout_ms, 5000);
+}
+
+TEST(AgentConfigTest, RefusesBadPostgresAndHttpsSources) {
+  for (const std::string source :
+       {"{kind: postgres, user: u, query: q}", "{kind: postgres, dbname: d, query: q}",
+        "{kind: postgres, dbname: d, user: u}", "{kind: postgres, dbname: d, user: u, query: q, params: bsn}",
+        "{kind: postgres, dbname: d, user: u, query: q, params: [postcode]}",
+        "{kind: postgres, dbname: d, user: u, query: q, sslmode: prefer}",
+        "{kind: postgres, dbname: d, user: u, query: q, port: 70000}",
+        "{kind: postgres, dbname: d, user: u, query: q, password: geheim}",
+        "{kind: https, ca_file: c, client_cert: a, client_key: k}",
+        "{kind: https, url: 'https://x', client_cert: a, client_key: k}",
+        "{kind: https, url: 'https://x', ca_file: c, client_key: k}",
+        "{kind: https, url: 'https://x', ca_file: c, client_cert: a}",
+        "{kind: https, url: 'https://x', ca_file: c, client_cert: a, client_key: k, timeout: 0s}",
+        "{kind: https, url: 'https://x', ca_file: c, client_cert: a, client_key: k, query: q}"}) {
+    EXPECT_THAT(Source(source), StatusIs(StatusCode::kInvalidArgument, "agent.yaml:9:")) << source;
+  }
+}
+
 TEST(AgentConfigTest, ReportsEveryProblemOfASourceWithItsPlace) {
   auto c = Source("{kind: command, argv: /bin/x, timeout: 5 minutes, max_output: lots, shell: yes}");
   ASSERT_THAT(c, StatusIs(StatusCode::kInvalidArgument));
