@@ -14,6 +14,7 @@
 #include "core/audit/log_verifier.h"
 #include "gateway/gateway.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/notify_listener.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -148,6 +149,33 @@ TEST_F(GatewayProcessTest, TermFinishesAndExitsZeroWithAVerifiableLog) {
   ExpectServes(*c);
   c.reset();
   ExpectCleanExit(SIGTERM);
+}
+
+// Type=notify and WatchdogSec= in deploy/ketenpoort-gateway.service: the
+// process says READY=1 once it serves, pings the watchdog from its loop at
+// half the interval systemd gives (here 0.4 s), and says STOPPING=1 on
+// SIGTERM (core/base/systemd_notify.h). The socket is a real one, as
+// systemd's; only deadlines, no timing asserted.
+TEST_F(GatewayProcessTest, UnderSystemdItSaysReadyPingsTheWatchdogAndSaysStopping) {
+  testing::NotifyListener systemd(dir_.File("notify"));
+  ASSERT_TRUE(systemd.ok());
+  ::setenv("NOTIFY_SOCKET", systemd.path().c_str(), 1);
+  ::setenv("WATCHDOG_USEC", "400000", 1);
+  StartGateway();
+  ::unsetenv("NOTIFY_SOCKET");
+  ::unsetenv("WATCHDOG_USEC");
+  ASSERT_TRUE(systemd.WaitFor("READY=1", kDeadlineMs)) << gateway_->Log();
+  auto c = Connect();  // ready means serving
+  ASSERT_NE(c, nullptr);
+  ExpectServes(*c);
+  c.reset();
+  ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kDeadlineMs));
+  ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kDeadlineMs));  // and again: the loop keeps pinging
+  ASSERT_THAT(gateway_->Signal(SIGTERM), IsOk());
+  EXPECT_TRUE(systemd.WaitFor("STOPPING=1", kDeadlineMs));
+  auto code = gateway_->WaitForExit(kDeadlineMs);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << gateway_->Log();
 }
 
 TEST_F(GatewayProcessTest, InterruptFinishesAndExitsZero) {
