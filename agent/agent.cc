@@ -9,6 +9,7 @@
 #include "core/audit/checkpoint.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
+#include "core/base/systemd_notify.h"
 #include "core/crypto/sha256.h"
 #include "policy/policy_loader.h"
 
@@ -350,7 +351,15 @@ void Agent::SweepLog(bool wait) {
 }
 
 Status Agent::Run() {
-  while (!stop_) KP_RETURN_IF_ERROR(Step(200));
+  // Type=notify: start-up (Create) is done. The watchdog is pinged from this
+  // loop, so a loop that hangs is killed and restarted by systemd.
+  SystemdNotifier systemd;
+  systemd.Ready("running");
+  while (!stop_) {
+    KP_RETURN_IF_ERROR(Step(200));
+    systemd.Tick();
+  }
+  systemd.Stopping();
   SweepLog(/*wait=*/true);
   if (Status s = responder_->SyncReceipts(); !s.ok()) spdlog::warn("{}", s.message());
   spdlog::info("agent stopping: {} answered, {} refused; the disclosure log is durable",

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "core/base/systemd_notify.h"
 #include "core/envelope/replay_guard.h"
 #include "core/envelope/wire_format.h"
 #include "core/transport/router_server.h"
@@ -287,7 +288,15 @@ Status Gateway::Step(int timeout_ms) {
 }
 
 Status Gateway::Run() {
-  while (!stop_) KP_RETURN_IF_ERROR(Step(200));
+  // Type=notify: start-up (Create) is done. The watchdog is pinged from this
+  // loop, so a loop that hangs is killed and restarted by systemd.
+  SystemdNotifier systemd;
+  systemd.Ready("serving");
+  while (!stop_) {
+    KP_RETURN_IF_ERROR(Step(200));
+    systemd.Tick();
+  }
+  systemd.Stopping();
   if (audit_ok_) RunRetention(clock_.NowMillis(), /*wait=*/true);  // an erasure under way is recorded
   // A last, empty unit leaves a clean state: acknowledged and sent copies
   // removed, the outbox emptied of what the log already holds.
