@@ -20,6 +20,7 @@ would destroy a real installation. Plain builds only (tests/package/CMakeLists.t
 """
 
 import glob
+import http.cookiejar
 import os
 import pwd
 import re
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 SKIP = 77
 PACKAGES = ["ketenpoort", "ketenpoort-gateway", "ketenpoort-agent"]
@@ -190,11 +192,14 @@ def make_region(work, source):
     keys, registry = f"{work}/keys", f"{work}/registry"
     os.makedirs(registry)
     for args in (["--id", "enrolment-hvb", "--kind", "enrolment"], ["--id", "gateway", "--kind", "gateway"],
-                 ["--id", "politie-agent", "--kind", "agent", "--partner", "politie"]):
+                 ["--id", "politie-agent", "--kind", "agent", "--partner", "politie"],
+                 ["--id", "regisseur-01", "--kind", "coordinator", "--partner", "veiligheidsteam"]):
         run(["ketenpoort", "keygen"] + args + ["--out", keys], cwd=work)
-    for card in ("gateway.card", "politie-agent.card"):
+    for card in ("gateway.card", "politie-agent.card", "regisseur-01.card"):
         shutil.copy(f"{keys}/{card}", registry)
-    run(["ketenpoort", "registry", "sign", "--enrolment", f"{keys}/enrolment-hvb.secret", "--dir", registry], cwd=work)
+    run(["ketenpoort", "registry", "sign", "--enrolment", f"{keys}/enrolment-hvb.secret", "--dir", registry,
+         "--role", "regisseur-01=casusregisseur"], cwd=work)
+    run(["ketenpoort", "pseudonym-key", "new", "--id", "hvb-test-1", "--out", f"{keys}/region.pseudonym-key"], cwd=work)
     shutil.copy(os.path.join(source, "policy/examples/veiligheidsteam-hvb.yaml"), f"{work}/policy.yaml")
     # The services read their secret key as their own user (mode 0600).
     shutil.chown(f"{keys}/gateway.secret", "ketenpoort-gateway", "ketenpoort-gateway")
@@ -260,6 +265,55 @@ categories:
 """)
     os.chmod(path, 0o644)
     return path
+
+
+def check_console(work, keys, registry, port):
+    """The installed console serves its pages from inside the program (templates
+    compiled in): started from / with no source tree, its login address gives
+    the cases page, and its style sheet is served."""
+    say("the installed ketenpoort console, started from /, serves its pages and style sheet")
+    cfg = f"{work}/client.yaml"
+    with open(cfg, "w", encoding="utf-8") as f:
+        f.write(f"""gateway:
+  endpoint: tcp://127.0.0.1:{port}
+  card: {keys}/gateway.card
+identity: {keys}/regisseur-01.secret
+enrolment_card: {keys}/enrolment-hvb.card
+registry: {registry}
+store: {work}/store
+policy: {work}/policy.yaml
+pseudonym_key: {keys}/region.pseudonym-key
+""")
+    console_port = free_port()
+    log = open(f"{work}/console.log", "w+")
+    p = subprocess.Popen(["/usr/bin/ketenpoort", "console", "--config", cfg, "--port", str(console_port)],
+                         cwd="/", stdout=log, stderr=subprocess.STDOUT, env=ENV)
+    try:
+        address = None
+        deadline = time.monotonic() + 30
+        while address is None and time.monotonic() < deadline and p.poll() is None:
+            m = re.search(r"(http://127\.0\.0\.1:\d+/start\?token=\S+)", open(log.name).read())
+            address = m.group(1) if m else None
+            if address is None:
+                time.sleep(0.1)
+        if address is None:
+            fail("the console printed no login address:\n" + open(log.name).read())
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with opener.open(address, timeout=30) as r:
+            page = r.read().decode()
+            if r.status != 200 or "Ketenpoort" not in page or "/static/console.css" not in page:
+                fail(f"the console's first page ({r.status}) is not the cases page:\n{page[:2000]}")
+        with opener.open(f"http://127.0.0.1:{console_port}/static/console.css", timeout=30) as r:
+            css = r.read()
+            if r.status != 200 or len(css) < 100:
+                fail(f"the console's style sheet: {r.status}, {len(css)} bytes")
+        print(f"the cases page ({len(page)} bytes) and console.css ({len(css)} bytes) served")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 class NotifySocket:
@@ -360,6 +414,7 @@ def main():
             print(out)
             if "CANARY-PKG-TEST" in out:
                 fail("check printed the source's content")
+            check_console(work, keys, registry, port)
         finally:
             stop_gateway(gateway, notify, gateway_log)
 
