@@ -301,7 +301,8 @@ pseudonym_key: {keys}/region.pseudonym-key
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         with opener.open(address, timeout=30) as r:
             page = r.read().decode()
-            if r.status != 200 or "Ketenpoort" not in page or "/static/console.css" not in page:
+            # layout.mustache (the signed-in pages), not plain.mustache (errors): it loads the script.
+            if r.status != 200 or "Ketenpoort" not in page or 'src="/static/console.js"' not in page:
                 fail(f"the console's first page ({r.status}) is not the cases page:\n{page[:2000]}")
         with opener.open(f"http://127.0.0.1:{console_port}/static/console.css", timeout=30) as r:
             css = r.read()
