@@ -44,7 +44,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/deploy/agent.sqlite.example.yaml
 string(TIMESTAMP KP_PACKAGE_DATE "%a, %d %b %Y %H:%M:%S +0000" UTC)
 find_program(KP_GZIP gzip REQUIRED)
 function(kp_package COMPONENT PACKAGE)
-  cmake_parse_arguments(KP "" "SERVICE" "DOCS" ${ARGN})
+  cmake_parse_arguments(KP "" "SERVICE;MAN" "DOCS" ${ARGN})
   set(docdir ${CMAKE_INSTALL_DATAROOTDIR}/doc/${PACKAGE})
   set(out ${KP_PACKAGE_BUILD_DIR}/${PACKAGE})
   install(FILES ${KP_DEBIAN_DIR}/copyright ${KP_DOCS} DESTINATION ${docdir} COMPONENT ${COMPONENT})
@@ -68,6 +68,15 @@ function(kp_package COMPONENT PACKAGE)
     message(FATAL_ERROR "gzip of ${out}/changelog.Debian failed")
   endif()
   install(FILES ${out}/changelog.Debian.gz DESTINATION ${docdir} COMPONENT ${COMPONENT})
+  # The manual page (deploy/man), compressed the same way.
+  get_filename_component(man_name ${KP_MAN} NAME)
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" man_section ${man_name})
+  configure_file(${KP_MAN} ${out}/man/${man_name} COPYONLY)
+  execute_process(COMMAND ${KP_GZIP} -9nf ${out}/man/${man_name} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "gzip of ${out}/man/${man_name} failed")
+  endif()
+  install(FILES ${out}/man/${man_name}.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man${man_section} COMPONENT ${COMPONENT})
   string(TOUPPER ${COMPONENT} C)
   set(CPACK_DEBIAN_${C}_PACKAGE_NAME ${PACKAGE} PARENT_SCOPE)
   if(KP_SERVICE)
@@ -84,11 +93,11 @@ function(kp_package COMPONENT PACKAGE)
   endif()
 endfunction()
 
-kp_package(gateway ketenpoort-gateway SERVICE gateway
+kp_package(gateway ketenpoort-gateway SERVICE gateway MAN ${PROJECT_SOURCE_DIR}/deploy/man/ketenpoort-gateway.8
   DOCS ${PROJECT_SOURCE_DIR}/docs/operations.md ${PROJECT_SOURCE_DIR}/docs/protocol.md)
-kp_package(agent ketenpoort-agent SERVICE agent
+kp_package(agent ketenpoort-agent SERVICE agent MAN ${PROJECT_SOURCE_DIR}/deploy/man/ketenpoort-agent.8
   DOCS ${PROJECT_SOURCE_DIR}/docs/agent.md ${PROJECT_SOURCE_DIR}/docs/operations.md)
-kp_package(cli ketenpoort
+kp_package(cli ketenpoort MAN ${PROJECT_SOURCE_DIR}/deploy/man/ketenpoort.1
   DOCS ${PROJECT_SOURCE_DIR}/docs/cli.md ${PROJECT_SOURCE_DIR}/docs/console.md)
 
 set(CPACK_GENERATOR DEB)
