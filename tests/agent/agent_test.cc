@@ -27,6 +27,7 @@
 #include "core/transport/transport_context.h"
 #include "gateway/gateway.h"
 #include "gateway/log_audit_trail.h"
+#include "tests/agent/connectors/test_servers.h"
 #include "tests/testing/capture_sink.h"
 #include "case/case_chain.h"
 #include "tests/testing/case_chain_builder.h"
@@ -639,6 +640,116 @@ TEST_F(AgentTest, CheckPassesForAGoodConfigAndQueriesTheTestSubject) {
   EXPECT_NE(all.find("2 record(s)"), std::string::npos) << all;
   EXPECT_NE(all.find("admitted this agent's key"), std::string::npos) << all;
   EXPECT_EQ(all.find(kCanaryBsn), std::string::npos);
+}
+
+// The network sources end to end: `check` asks them for the test subject, and
+// a request is answered from them with only the fields the policy allows.
+TEST_F(AgentTest, ChecksAndAnswersFromAPostgresSource) {
+  testing::TestPostgres pg;
+  ASSERT_EQ(pg.Start(), "");
+  ASSERT_EQ(pg.Admin("CREATE DATABASE bron"), "");
+  ASSERT_EQ(pg.Admin("CREATE ROLE reader LOGIN PASSWORD '" + std::string(testing::TestPostgres::reader_password()) +
+                         "';"
+                         "CREATE TABLE incidenten(bsn text, datum date, soort text, rol text, geweld text,"
+                         "  notitie text);"
+                         "INSERT INTO incidenten VALUES ('" +
+                         kCanaryBsn + "', '2026-10-03', '" + kCanaryContent + "', 'slachtoffer', 'ja', '" +
+                         kCanaryDropped + "'), ('123456782', '2026-01-01', 'ander gezin', 'pleger', 'ja', 'y');"
+                         "GRANT SELECT ON incidenten TO reader;",
+                     "bron"),
+            "");
+  const std::string password_file = dir_.File("pg.pw");
+  ASSERT_OK(WriteFileDurable(password_file, std::string(testing::TestPostgres::reader_password()) + "\n", 0600,
+                             WriteMode::kCreateExclusive));
+  AgentConfig config = AgentConfigFor("politie-agent");
+  ConnectorConfig source;
+  source.kind = ConnectorConfig::Kind::kPostgres;
+  source.postgres.host = pg.socket_dir();
+  source.postgres.dbname = "bron";
+  source.postgres.user = "reader";
+  source.postgres.password_file = password_file;
+  source.postgres.params = {"bsn"};
+  source.query =
+      "SELECT datum, soort AS incidentsoort, rol AS \"rol-betrokkene\", geweld AS \"geweld-gebruikt\", "
+      "notitie AS \"interne-notitie\" FROM incidenten WHERE bsn = $1 ORDER BY datum";
+  config.sources["politie-incidenten"] = source;
+  config.test_subject = SubjectQuery{"T1", "victim", kCanaryBsn, kCanaryName, "1990-02-03"};
+  std::vector<std::string> report;
+  auto problems = CheckAgent(config, &report, 3000);
+  EXPECT_TRUE(problems.empty()) << problems[0];
+  std::string all;
+  for (const auto& r : report) all += r + "\n";
+  EXPECT_NE(all.find("data source for politie-incidenten answered for the test subject: 1 record(s)"),
+            std::string::npos)
+      << all;
+  EXPECT_EQ(all.find("CANARY"), std::string::npos) << all;
+
+  StartAgent("politie-agent", config);
+  const std::string case_id = OpenCaseWith({"politie"});
+  const std::string request_id = Request(case_id, "politie", "politie-incidenten");
+  v1::FragmentContent content = OpenDelivery(Await(request_id), request_id, "politie-agent");
+  ASSERT_EQ(content.categories_size(), 1);
+  ASSERT_EQ(content.categories(0).records_size(), 1);
+  std::vector<std::string> fields;
+  for (const auto& v : content.categories(0).records(0).values()) fields.push_back(v.field());
+  EXPECT_EQ(fields, (std::vector<std::string>{"datum", "incidentsoort", "rol-betrokkene", "geweld-gebruikt"}));
+  EXPECT_EQ(content.categories(0).records(0).values(1).value(), kCanaryContent);
+  StopAgent("politie-agent");
+
+  // The database gone: check names the source and says why, in words.
+  pg.Stop();
+  problems = CheckAgent(config, &report, 1000);
+  all.clear();
+  for (const auto& p : problems) all += p + "\n";
+  EXPECT_NE(all.find("data source for politie-incidenten: source unavailable: cannot connect to postgres reader@"),
+            std::string::npos)
+      << all;
+}
+
+TEST_F(AgentTest, ChecksAndAnswersFromAnHttpsSource) {
+  testing::TestHttpsServer server;
+  const char* root = std::getenv("KP_SOURCE_DIR");
+  ASSERT_EQ(server.Start(std::string(root != nullptr ? root : ".") + "/tests/agent/connectors/https_test_server.py"),
+            "");
+  AgentConfig config = AgentConfigFor("politie-agent");
+  ConnectorConfig source;
+  source.kind = ConnectorConfig::Kind::kHttps;
+  source.https.url = server.Url("/politie");
+  source.https.ca_file = server.File("other-ca.crt");  // first the wrong CA
+  source.https.client_cert = server.File("client.crt");
+  source.https.client_key = server.File("client.key");
+  config.sources["politie-incidenten"] = source;
+  config.test_subject = SubjectQuery{"T1", "victim", kCanaryBsn, kCanaryName, "1990-02-03"};
+  std::vector<std::string> report;
+  auto problems = CheckAgent(config, &report, 3000);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("data source for politie-incidenten (https " + server.Url("/politie") +
+                             ") failed for the test subject: source unavailable"),
+            std::string::npos)
+      << problems[0];
+  EXPECT_NE(problems[0].find("certificate"), std::string::npos) << problems[0];
+
+  config.sources["politie-incidenten"].https.ca_file = server.File("ca.crt");
+  report.clear();
+  problems = CheckAgent(config, &report, 3000);
+  EXPECT_TRUE(problems.empty()) << problems[0];
+  std::string all;
+  for (const auto& r : report) all += r + "\n";
+  EXPECT_NE(all.find("data source for politie-incidenten answered for the test subject: 1 record(s)"),
+            std::string::npos)
+      << all;
+
+  StartAgent("politie-agent", config);
+  const std::string case_id = OpenCaseWith({"politie"});
+  const std::string request_id = Request(case_id, "politie", "politie-incidenten");
+  v1::FragmentContent content = OpenDelivery(Await(request_id), request_id, "politie-agent");
+  ASSERT_EQ(content.categories_size(), 1);
+  ASSERT_EQ(content.categories(0).records_size(), 1);
+  std::vector<std::string> fields;
+  for (const auto& v : content.categories(0).records(0).values()) fields.push_back(v.field());
+  EXPECT_EQ(fields, (std::vector<std::string>{"datum", "incidentsoort", "rol-betrokkene", "geweld-gebruikt"}));
+  StopAgent("politie-agent");
+  server.Stop();
 }
 
 TEST_F(AgentTest, NoSubjectDataOrContentInLogsOrOnTheGatewaysDisk) {

@@ -5,6 +5,7 @@ Usage: https_test_server.py DIR. Serves on 127.0.0.1 (a free port, printed on
 stdout once it listens) with DIR/server.crt, and asks for a client certificate
 from DIR/ca.crt. Every path takes a POST of the subject as JSON:
   /records    two records naming the subject's bsn (one with a null field)
+  /politie    one record with the police category's fields (agent_test)
   /empty      []
   /slow       answers after 30 s (for timeouts)
   /big        a 2 MiB answer
@@ -47,6 +48,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             records = [{"bsn": subject["bsn"], "soort": "CANARY-CONTENT-incident", "aantal": 2, "ernst": 1.50,
                         "open": True, "notitie": None},
                        {"bsn": subject["bsn"], "soort": "bedreiging"}]
+            return self.answer(200, json.dumps(records).encode())
+        if path == "/politie":  # the police's fields (agent_test), one the policy does not allow
+            records = [{"datum": "2026-10-03", "incidentsoort": "CANARY-INCIDENT-CONTENT", "rol-betrokkene":
+                        "slachtoffer", "geweld-gebruikt": "ja", "interne-notitie": "CANARY-DROPPED-COLUMN"}]
             return self.answer(200, json.dumps(records).encode())
         if path == "/empty":
             return self.answer(200, b"[]")

@@ -71,23 +71,8 @@ class PostgresConnectorTest : public ::testing::Test {
     ::chmod(password_file_.c_str(), 0600);
   }
 
-  // Runs SQL as the admin; "" or PostgreSQL's message.
   static std::string Admin(const std::string& sql, const std::string& db = "postgres") {
-    const char* keys[] = {"host", "dbname", "user", nullptr};
-    const char* values[] = {server_->socket_dir().c_str(), db.c_str(), "admin", nullptr};
-    PGconn* conn = PQconnectdbParams(keys, values, 0);
-    std::string error;
-    if (PQstatus(conn) != CONNECTION_OK) {
-      error = PQerrorMessage(conn);
-    } else {
-      PGresult* r = PQexec(conn, sql.c_str());
-      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-        error = PQresultErrorMessage(r);
-      }
-      PQclear(r);
-    }
-    PQfinish(conn);
-    return error;
+    return server_->Admin(sql, db);
   }
 
   ConnectorConfig Config(const std::string& query, std::vector<std::string> params = {"bsn"}) {

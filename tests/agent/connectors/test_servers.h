@@ -10,6 +10,7 @@
 #define KETENPOORT_TESTS_AGENT_CONNECTORS_TEST_SERVERS_H_
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -104,6 +105,25 @@ class TestPostgres {
     if (started_) RunLogged(stop_argv_, dir_ + "/setup.log");
     started_ = false;
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  // Runs SQL as `admin` in database `db`: "" or PostgreSQL's message.
+  std::string Admin(const std::string& sql, const std::string& db = "postgres") const {
+    const char* keys[] = {"host", "dbname", "user", nullptr};
+    const char* values[] = {dir_.c_str(), db.c_str(), "admin", nullptr};
+    PGconn* conn = PQconnectdbParams(keys, values, 0);
+    std::string error;
+    if (PQstatus(conn) != CONNECTION_OK) {
+      error = PQerrorMessage(conn);
+    } else {
+      PGresult* r = PQexec(conn, sql.c_str());
+      if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        error = PQresultErrorMessage(r);
+      }
+      PQclear(r);
+    }
+    PQfinish(conn);
+    return error;
   }
 
   const std::string& socket_dir() const { return dir_; }
