@@ -339,33 +339,34 @@ class NotifySocket:
         return False
 
 
-def start_gateway(config, notify):
-    say("the installed gateway, as its user, under the sd_notify protocol")
+def start_service(name, config, notify):
+    """ketenpoort-<name> run, as its user, with systemd's variables (Type=notify, WatchdogSec=)."""
+    say(f"the installed {name}, as its user, under the sd_notify protocol")
     env = dict(ENV, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="2000000")
-    log = open(os.path.dirname(config) + "/gateway.log", "w")
-    # setpriv execs the gateway itself, so its pid is the one signalled below.
-    p = subprocess.Popen(["setpriv", "--reuid=ketenpoort-gateway", "--regid=ketenpoort-gateway", "--clear-groups",
-                          "/usr/bin/ketenpoort-gateway", "run", "--config", config],
+    log = open(f"{os.path.dirname(config)}/{name}.log", "w")
+    # setpriv execs the program itself, so its pid is the one signalled below.
+    p = subprocess.Popen(["setpriv", f"--reuid=ketenpoort-{name}", f"--regid=ketenpoort-{name}", "--clear-groups",
+                          f"/usr/bin/ketenpoort-{name}", "run", "--config", config],
                          stdout=log, stderr=subprocess.STDOUT, env=env)
     if not notify.wait_for("READY=1", 30):
         p.kill()
-        fail("the gateway did not say READY=1 within 30 s:\n" + open(log.name).read())
+        fail(f"the {name} did not say READY=1 within 30 s:\n" + open(log.name).read())
     if not notify.wait_for("WATCHDOG=1", 30):
         p.kill()
-        fail("the gateway did not ping the watchdog (WATCHDOG_USEC=2 s) within 30 s")
-    print("READY=1 and WATCHDOG=1 received")
+        fail(f"the {name} did not ping the watchdog (WATCHDOG_USEC=2 s) within 30 s")
+    print(f"{name}: READY=1 and WATCHDOG=1 received")
     return p, log.name
 
 
-def stop_gateway(p, notify, log):
+def stop_service(name, p, notify, log):
     os.kill(p.pid, signal.SIGTERM)
     if not notify.wait_for("STOPPING=1", 30):
         p.kill()
-        fail("the gateway did not say STOPPING=1 after SIGTERM:\n" + open(log).read())
+        fail(f"the {name} did not say STOPPING=1 after SIGTERM:\n" + open(log).read())
     rc = p.wait(timeout=60)
     if rc != 0:
-        fail(f"the gateway exited {rc} after SIGTERM:\n" + open(log).read())
-    print("STOPPING=1 received; exit 0")
+        fail(f"the {name} exited {rc} after SIGTERM:\n" + open(log).read())
+    print(f"{name}: STOPPING=1 received; exit 0")
 
 
 def main():
@@ -400,7 +401,7 @@ def main():
         print(run(["/usr/bin/ketenpoort-gateway", "check", "--config", gateway_yaml], user="ketenpoort-gateway").stdout)
 
         notify = NotifySocket(work + "/notify")
-        gateway, gateway_log = start_gateway(gateway_yaml, notify)
+        gateway, gateway_log = start_service("gateway", gateway_yaml, notify)
         try:
             install(debs["ketenpoort-agent"])
             pending.append("ketenpoort-agent")
@@ -416,8 +417,11 @@ def main():
             if "CANARY-PKG-TEST" in out:
                 fail("check printed the source's content")
             check_console(work, keys, registry, port)
+            agent_notify = NotifySocket(work + "/notify-agent")
+            agent, agent_log = start_service("agent", agent_yaml, agent_notify)
+            stop_service("agent", agent, agent_notify, agent_log)
         finally:
-            stop_gateway(gateway, notify, gateway_log)
+            stop_service("gateway", gateway, notify, gateway_log)
 
         say("upgrade ketenpoort-gateway to revision 2: the edited conffile and the data stay")
         with open("/etc/ketenpoort/gateway.yaml", "a", encoding="utf-8") as f:
