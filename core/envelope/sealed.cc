@@ -13,12 +13,26 @@ Result<std::string> SignAndSeal(const EnvelopeSigner& signer, MessageKind kind, 
   return SealTo(recipient_sealing_key, inner.bytes);
 }
 
+Result<std::string> OpenSealedWithRing(const std::vector<const X25519KeyPair*>& ring, std::string_view sealed) {
+  Result<std::string> opened = UnauthenticatedError("no key to open the sealed message with");
+  for (const X25519KeyPair* mine : ring) {
+    opened = OpenSealed(*mine, sealed);
+    if (opened.ok()) break;
+  }
+  return opened;
+}
+
 Result<VerifiedEnvelope> OpenAndVerify(const X25519KeyPair& mine, const KeyResolver& keys,
+                                       std::string_view sealed, const SealedExpectations& want) {
+  return OpenAndVerify(std::vector<const X25519KeyPair*>{&mine}, keys, sealed, want);
+}
+
+Result<VerifiedEnvelope> OpenAndVerify(const std::vector<const X25519KeyPair*>& ring, const KeyResolver& keys,
                                        std::string_view sealed, const SealedExpectations& want) {
   if (sealed.size() > wire::kMaxEnvelopeBytes + kSealOverheadBytes) {
     return InvalidArgumentError("sealed message is too large");
   }
-  KP_ASSIGN_OR_RETURN(std::string inner, OpenSealed(mine, sealed));
+  KP_ASSIGN_OR_RETURN(std::string inner, OpenSealedWithRing(ring, sealed));
   EnvelopeVerifier verifier(keys, /*replay=*/nullptr);
   VerifyOptions options;
   options.expected_kind = want.kind;

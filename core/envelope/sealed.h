@@ -12,6 +12,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/crypto/x25519.h"
 #include "core/envelope/envelope.h"
@@ -37,6 +38,14 @@ struct SealedExpectations {
 // No replay check: binding to the request is what makes it fresh.
 Result<VerifiedEnvelope> OpenAndVerify(const X25519KeyPair& mine, const KeyResolver& keys,
                                        std::string_view sealed, const SealedExpectations& want);
+
+// The same with every sealing key pair of a participant whose keys rotate
+// (docs/formats.md §2.4; Identity::SealingRing()): the box is opened with the
+// first pair that opens it. The pointers are borrowed for the call.
+Result<VerifiedEnvelope> OpenAndVerify(const std::vector<const X25519KeyPair*>& ring, const KeyResolver& keys,
+                                       std::string_view sealed, const SealedExpectations& want);
+// OpenSealed with each pair of `ring` in turn.
+Result<std::string> OpenSealedWithRing(const std::vector<const X25519KeyPair*>& ring, std::string_view sealed);
 
 }  // namespace kp
 

@@ -230,6 +230,33 @@ Status Identity::MatchesCard(const PublicCard& card) const {
   return OkStatus();
 }
 
+Result<int> Identity::LoadKeyRing(const std::string& path, const PassphraseProvider& passphrase) {
+  constexpr std::string_view kSuffix = ".secret";
+  if (!path.ends_with(kSuffix)) return 0;
+  const std::string stem = path.substr(0, path.size() - kSuffix.size());
+  int added = 0;
+  for (std::string_view slot : {"next", "previous"}) {
+    const std::string other = stem + "." + std::string(slot) + std::string(kSuffix);
+    std::error_code ec;
+    if (!std::filesystem::exists(other, ec)) continue;
+    KP_ASSIGN_OR_RETURN(Identity more, LoadFile(other, passphrase));
+    if (more.id_ != id_ || more.kind_ != kind_ || more.partner_ != partner_) {
+      return FailedPreconditionError("identity file " + other + " is not another key set of " + id_ +
+                                     " (it holds " + more.id_ + "); move it away");
+    }
+    if (more.sealing_.public_key == sealing_.public_key) continue;  // the same keys (a copy)
+    ring_.push_back(std::move(more.sealing_));
+    ++added;
+  }
+  return added;
+}
+
+std::vector<const X25519KeyPair*> Identity::SealingRing() const {
+  std::vector<const X25519KeyPair*> ring{&sealing_};
+  for (const auto& k : ring_) ring.push_back(&k);
+  return ring;
+}
+
 std::string IdentityFilePath(const std::string& dir, const std::string& id, std::string_view slot) {
   return dir + "/" + id + (slot.empty() ? "" : "." + std::string(slot)) + ".secret";
 }

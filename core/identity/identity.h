@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/base/status.h"
 #include "core/crypto/pwhash.h"
@@ -70,6 +71,16 @@ class Identity {
   // OK when `card` has this identity's id, kind, partner and public keys.
   Status MatchesCard(const PublicCard& card) const;
 
+  // Key rotation (docs/formats.md §2.4): loads the other key sets beside the
+  // identity file at `path` (ID.next.secret, ID.previous.secret), when there,
+  // so that messages sealed to their cards can be opened too. Each must be of
+  // the same participant. Returns how many it added. A protected one is
+  // opened with `passphrase` (none: refused as in LoadFile).
+  Result<int> LoadKeyRing(const std::string& path, const PassphraseProvider& passphrase = {});
+  // The sealing key pairs to open with: this identity's first, then those
+  // LoadKeyRing added. Borrowed: valid while this Identity lives, unmoved.
+  std::vector<const X25519KeyPair*> SealingRing() const;
+
   const std::string& id() const { return id_; }
   ParticipantKind kind() const { return kind_; }
   const std::string& partner() const { return partner_; }
@@ -87,6 +98,7 @@ class Identity {
   Ed25519KeyPair signing_;
   X25519KeyPair sealing_;
   X25519KeyPair transport_;
+  std::vector<X25519KeyPair> ring_;  // sealing pairs of the other key sets
 };
 
 // Paths of the two files `ketenpoort keygen` writes for participant `id`.

@@ -269,6 +269,20 @@ TEST_F(SealedTest, ReSealingToSomeoneElseIsNoticed) {
   EXPECT_THAT(OpenAndVerify(third, keys_, resealed, want), StatusIs(StatusCode::kUnauthenticated, "addressed to"));
 }
 
+TEST_F(SealedTest, AKeyRingOpensWithAnyOfItsPairsAndNothingElse) {
+  X25519KeyPair next = GenerateX25519KeyPair();
+  X25519KeyPair stranger = GenerateX25519KeyPair();
+  ASSERT_OK_AND_ASSIGN(std::string sealed, SignAndSeal(agent_signer_, v1::MESSAGE_KIND_FRAGMENT_CONTENT,
+                                                       "regisseur-01", next.public_key, request_id_, Content()));
+  const SealedExpectations want = Want();
+  EXPECT_THAT(OpenAndVerify(coordinator_seal_, keys_, sealed, want), StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_OK(OpenAndVerify({&coordinator_seal_, &next}, keys_, sealed, want).status());
+  EXPECT_THAT(OpenAndVerify({&coordinator_seal_, &stranger}, keys_, sealed, want),
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_THAT(OpenAndVerify(std::vector<const X25519KeyPair*>{}, keys_, sealed, want),
+              StatusIs(StatusCode::kUnauthenticated));
+}
+
 TEST_F(SealedTest, AnotherRequestOrSignerIsRefused) {
   ASSERT_OK_AND_ASSIGN(std::string sealed, SignAndSeal(agent_signer_, v1::MESSAGE_KIND_FRAGMENT_CONTENT,
                                                        "regisseur-01", coordinator_seal_.public_key,

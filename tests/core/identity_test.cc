@@ -242,5 +242,25 @@ TEST_F(CardV2Test, RotationFilesLieBesideTheActiveOnes) {
               StatusIs(StatusCode::kAlreadyExists));
 }
 
+TEST_F(CardV2Test, TheKeyRingOpensWhatWasSealedToTheNextAndThePreviousKeySet) {
+  const std::string active = IdentityFilePath(v2_dir_.path(), "politie-agent");
+  auto next = Identity::Generate("politie-agent", ParticipantKind::kAgent, "politie", kCreated + 1000);
+  ASSERT_OK(WriteIdentityFiles(v2_dir_.path(), *next, nullptr, kExpires + 1000, "next"));
+  ASSERT_OK_AND_ASSIGN(Identity me, Identity::LoadFile(active));
+  EXPECT_EQ(me.SealingRing().size(), 1u);
+  ASSERT_OK_AND_ASSIGN(int added, me.LoadKeyRing(active));
+  EXPECT_EQ(added, 1);
+  ASSERT_EQ(me.SealingRing().size(), 2u);
+  EXPECT_EQ(me.SealingRing()[0]->public_key, me.sealing().public_key);
+  EXPECT_EQ(me.SealingRing()[1]->public_key, next->sealing().public_key);
+  // Another participant's key set under the name is refused.
+  auto other = Identity::Generate("om-agent", ParticipantKind::kAgent, "om", kCreated);
+  ASSERT_OK(WriteIdentityFiles(v2_dir_.path(), *other, nullptr, kExpires));
+  ASSERT_EQ(::rename(IdentityFilePath(v2_dir_.path(), "om-agent").c_str(),
+                     IdentityFilePath(v2_dir_.path(), "politie-agent", "previous").c_str()), 0);
+  ASSERT_OK_AND_ASSIGN(Identity again, Identity::LoadFile(active));
+  EXPECT_THAT(again.LoadKeyRing(active), StatusIs(StatusCode::kFailedPrecondition, "not another key set"));
+}
+
 }  // namespace
 }  // namespace kp
