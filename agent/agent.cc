@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/status.h"
 #include "core/audit/checkpoint.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
@@ -35,6 +36,13 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
   } else {
     report->push_back("identity " + identity->id() + " of partner " + identity->partner() + " (" +
                       config.identity + ", mode 0600)");
+    // A key rotation's other key sets beside it (docs/formats.md §2.4).
+    if (auto ring = identity->LoadKeyRing(config.identity); !ring.ok()) {
+      problems->push_back(ring.status().message());
+    } else if (*ring > 0) {
+      report->push_back("key rotation: " + std::to_string(*ring) + " more key set(s) beside " + config.identity +
+                        " open what is sealed to them");
+    }
     parts.identity = std::make_unique<Identity>(std::move(identity).value());
   }
 
@@ -54,11 +62,11 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
   } else if (enrolment->kind != ParticipantKind::kEnrolment) {
     problems->push_back(config.enrolment_card + " is not an enrolment card");
   } else {
-    auto registry = Registry::Load(config.registry, enrolment->signing_key);
+    auto registry = LoadAgentRegistry(config, enrolment->signing_key);  // configured or fetched (config_updates.cc)
     if (!registry.ok()) {
       problems->push_back("registry " + config.registry + ": " + registry.status().message());
     } else {
-      report->push_back("registry " + config.registry + " signed by the enrolment key, serial " +
+      report->push_back("registry signed by the enrolment key, serial " +
                         std::to_string(registry->serial()) + ", " +
                         std::to_string(registry->entries().size()) + " participants");
       if (parts.identity) {
@@ -66,15 +74,14 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
         if (!self.ok()) {
           problems->push_back("this agent (" + parts.identity->id() +
                               ") is not in the signed registry; ask the enrolment officer to add its card");
-        } else if (Status s = parts.identity->MatchesCard((*self)->card); !s.ok()) {
+        } else if (Status s = MatchesEntry(*parts.identity, **self); !s.ok()) {
           problems->push_back("the registry's card for " + parts.identity->id() +
                               " does not match this identity file: " + s.message());
         }
       }
       if (parts.gateway) {
         auto gw = registry->Find(parts.gateway->id);
-        if (!gw.ok() || (*gw)->card.signing_key != parts.gateway->signing_key ||
-            (*gw)->card.transport_key != parts.gateway->transport_key) {
+        if (!gw.ok() || !ListsCard(**gw, *parts.gateway)) {
           problems->push_back("the pinned gateway card " + config.gateway_card +
                               " is not the one in the signed registry");
         }
@@ -83,13 +90,21 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
     }
   }
 
-  auto policy = policy::LoadPolicyFile(config.policy,
-                                       [](std::string_view text) { return HexEncode(Sha256String(text)); });
-  if (!policy.ok()) {
-    problems->push_back("policy " + config.policy + ": " + policy.status().message());
+  // The fetched signed bundle, else the `policy:` file (config_updates.cc).
+  auto policies = parts.registry && enrolment.ok()
+                      ? LoadAgentPolicies(config, enrolment->signing_key, *parts.registry)
+                      : Result<std::shared_ptr<const cases::PolicySet>>(
+                            FailedPreconditionError("needs the registry and the enrolment card first"));
+  if (!policies.ok()) {
+    problems->push_back("policy " + config.policy + ": " + policies.status().message());
   } else {
-    report->push_back("policy " + (*policy)->id() + " (" + config.policy + ") lints clean");
-    parts.policy = *policy;
+    parts.policy = (*policies)->InForceAt(SystemClock::Get().NowMillis());
+    report->push_back("policy " + (*policies)->InForceAt(SystemClock::Get().NowMillis())->id() +
+                      ((*policies)->signed_bundle() ? " (signed bundle serial " + std::to_string((*policies)->serial()) +
+                                                          " fetched from the gateway)"
+                                                    : " (" + config.policy + ")") +
+                      " lints clean");
+    if ((*policies)->signed_bundle()) parts.policies = *policies;
   }
 
   for (const auto& [category, source] : config.sources) {
@@ -168,6 +183,9 @@ Status Agent::Init() {
   options.always_require_consent = config_.always_require_consent;
   options.gateway_log_origin = config_.gateway_log_origin;
   options.data_dir = config_.data_dir;
+  if (auto enrolment = PublicCard::LoadFile(config_.enrolment_card); enrolment.ok()) {
+    options.enrolment_public_key = enrolment->signing_key;  // registry and policy from the gateway (config_updates.cc)
+  }
   KP_ASSIGN_OR_RETURN(kept_, KeptAnswers::Open(config_.data_dir + "/answers.db"));
   options.kept_answers = kept_.get();
   KP_ASSIGN_OR_RETURN(watches_, WatchStore::Open(config_.data_dir + "/watches.db"));
@@ -188,9 +206,11 @@ Status Agent::Init() {
   receiving.replay_window_ms = config_.replay_window_ms;
   KP_ASSIGN_OR_RETURN(receiver_, Receiver::Create(me, *parts_.registry, parts_.policy, *log_, clock_, receiving));
   options.receiver = receiver_.get();
+  registry_serial_at_start_ = parts_.registry->serial();  // for status (agent/status.cc)
   // The responder takes over the registry and the sources.
   responder_ = std::make_unique<Responder>(me, *parts_.gateway, std::move(*parts_.registry), parts_.policy,
                                            std::move(parts_.sources), *log_, clock_, options);
+  if (parts_.policies) responder_->SetConfig(std::nullopt, parts_.policies);  // a fetched bundle's times
 
   context_ = std::make_unique<TransportContext>();
   DealerOptions dealer;
@@ -245,7 +265,10 @@ Status Agent::Step(int timeout_ms) {
     unreachable_logged_ = false;
     last_received_ = SteadyClock::now();
     if (auto hb = responder_->Heartbeat(); hb.ok()) Send(*hb);
+    // And ask for a newer registry or policy bundle (docs/protocol.md §3.13).
+    if (auto fetch = responder_->ConfigFetch(); fetch.ok()) Send(*fetch);
   }
+  if (reload_.exchange(false)) ReloadConfig();
   if (state != ConnectionState::kConnected && last_state_ == ConnectionState::kConnected) {
     connecting_since_ = SteadyClock::now();
   }
@@ -274,9 +297,13 @@ Status Agent::Step(int timeout_ms) {
     responder_->BeginBurst();
     for (const auto& message : burst) {
       Outcome out = responder_->Handle(message);
+      if (!out.status.ok()) CountRefusal(out.status);  // /metrics (agent/status.cc)
       if (out.reply.has_value()) replies.push_back(std::move(*out.reply));
     }
-    if (Status durable = responder_->EndBurst(); !durable.ok()) {
+    const auto sync_start = SteadyClock::now();
+    Status ended = responder_->EndBurst();
+    ObserveLogSync(SteadyClock::now() - sync_start);
+    if (Status durable = std::move(ended); !durable.ok()) {
       // The log refuses every append after a failed write or sync (it cannot
       // know what reached the disk): stop, rather than refuse everything
       // from now on, so that the service manager starts the agent again,
@@ -302,6 +329,10 @@ Status Agent::Step(int timeout_ms) {
     responder_->ForgetExpired();       // and ids too old to matter leave memory
   }
   SweepLog(/*wait=*/false);
+  if (monitor_ != nullptr && since(last_publish_) >= 1000) {
+    last_publish_ = after;
+    PublishStatus();
+  }
   if (state == ConnectionState::kConnected && since(last_resend_check_) >= kResendCheckMs) {
     // Answers the gateway has not confirmed go again (it deduplicates).
     last_resend_check_ = after;

@@ -37,6 +37,10 @@
 #include "core/transport/dealer_client.h"
 #include "core/transport/transport_context.h"
 
+namespace kp::observe {
+class ServiceMonitor;
+}  // namespace kp::observe
+
 namespace kp::agent {
 
 // Everything an agent loads at start, checked. Shared by Agent and `check`.
@@ -44,9 +48,22 @@ struct AgentParts {
   std::unique_ptr<Identity> identity;
   std::unique_ptr<PublicCard> gateway;
   std::unique_ptr<Registry> registry;
-  std::shared_ptr<const policy::Policy> policy;
+  std::shared_ptr<const policy::Policy> policy;  // in force now
+  // A signed policy bundle fetched from the gateway (data_dir/config/policy),
+  // or null with a plain `policy:` file (config_updates.cc).
+  std::shared_ptr<const cases::PolicySet> policies;
   std::map<std::string, std::unique_ptr<Connector>> sources;
 };
+
+// The registry an agent starts with: the higher serial of its configured
+// `registry:` folder and the copy it fetched from the gateway
+// (data_dir/config/registry), never below the serial it accepted before
+// (data_dir/config/serials). And its policies: the fetched signed bundle
+// when there is one, else the `policy:` file. (agent/agent_config_load.cc)
+Result<Registry> LoadAgentRegistry(const AgentConfig& config, const std::string& enrolment_public_key);
+Result<std::shared_ptr<const cases::PolicySet>> LoadAgentPolicies(const AgentConfig& config,
+                                                                  const std::string& enrolment_public_key,
+                                                                  const Registry& registry);
 
 // Loads identity, pinned cards, the signed registry, the policy and the data
 // sources of `config`. Every problem found is appended to `problems` (in
@@ -66,11 +83,19 @@ class Agent {
   // Runs until RequestStop(); then makes the own log durable.
   Status Run();
   void RequestStop() { stop_ = true; }
+  // SIGHUP: reads the registry and the policy again from disk (the
+  // configured ones and the fetched copies) and switches without a restart.
+  void RequestReload() { reload_ = true; }
 
   ConnectionState connection_state() const { return dealer_->state(); }
   const Responder& responder() const { return *responder_; }
   // Where the agent's own disclosure log lives (data_dir/audit).
   static std::string AuditDir(const AgentConfig& config) { return config.data_dir + "/audit"; }
+
+  // The management address (core/observe/service_monitor.h): the loop
+  // publishes GET /status to `monitor` once a second (agent/status.cc).
+  // Borrowed; must outlive Run(). `version` goes in the report.
+  void AttachMonitor(observe::ServiceMonitor* monitor, std::string version);
 
  private:
   using SteadyClock = std::chrono::steady_clock;
@@ -83,6 +108,15 @@ class Agent {
   // erased on a thread of its own while the agent keeps answering
   // (LogWriter::EraseExpired, which appends the ERASURE record).
   void SweepLog(bool wait);
+  // agent/status.cc: the report and the gauges, and the request counters.
+  void PublishStatus();
+
+  observe::ServiceMonitor* monitor_ = nullptr;
+  std::string version_;
+  int64_t started_ms_ = 0;
+  SteadyClock::time_point last_publish_{};
+  uint64_t counted_answered_ = 0, counted_refused_ = 0;
+  uint64_t registry_serial_at_start_ = 0;  // the responder takes the registry over
 
   const AgentConfig config_;
   const Clock& clock_;
@@ -107,6 +141,8 @@ class Agent {
   int64_t backoff_ms_ = 0;
   bool unreachable_logged_ = false;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reload_{false};
+  void ReloadConfig();
   static constexpr int64_t kLogSweepMs = 3'600'000;
   int64_t next_log_sweep_ms_ = 0;
   // Last: destroyed (which waits for a running erasure) before the log.

@@ -227,8 +227,10 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
                        "names the gateway's log in its checkpoints (as in its config)"),
              Need::kRequired, "where the gateway is and its pinned card")
       .Path("enrolment_card", &c.enrolment_card, Need::kRequired, "the region's enrolment card, pinned")
-      .Path("registry", &c.registry, Need::kRequired, "the folder of cards and registry.signed")
-      .Path("policy", &c.policy, Need::kRequired, "the same policy file the gateway uses")
+      .Path("registry", &c.registry, Need::kOptional,
+            "the folder of cards and registry.signed (optional once one was fetched from the gateway)")
+      .Path("policy", &c.policy, Need::kOptional,
+            "the same policy file the gateway uses (optional once a policy bundle was fetched from the gateway)")
       .Path("data_dir", &c.data_dir, Need::kRequired, "the agent's own disclosure log, receipts and checkpoints")
       .Text("log_level", &c.log_level, Need::kOptional, "trace, debug, info, warn or error")
       .Text("log_origin", &c.log_origin, Need::kOptional,
@@ -238,6 +240,17 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
       .Duration("watch_interval", &c.watch_interval_ms, Need::kOptional,
                 "how often watched sources are asked what changed (default 30s)")
       .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional, "nothing from the gateway this long: reconnect")
+      .Custom(
+          "management", "address",
+          [&c](const config::Node& value, const std::string& key, config::Reader& r) {
+            auto v = r.Text(value, key);
+            if (!v) return;
+            auto address = observe::ParseManagementAddress(*v);
+            if (!address.ok()) return r.Error(value, key + ": " + address.status().message());
+            c.management = *address;
+            c.management_explicit = true;
+          },
+          Need::kOptional, "GET /status and /metrics: HOST:PORT (default 127.0.0.1:9471) or off")
       .Duration("reconnect_min", &c.reconnect_min_ms, Need::kOptional, "the first wait before reconnecting")
       .Duration("reconnect_max", &c.reconnect_max_ms, Need::kOptional, "the longest wait before reconnecting")
       .Duration("max_request_age", &c.max_request_age_ms, Need::kOptional,

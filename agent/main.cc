@@ -1,8 +1,8 @@
 // ketenpoort-agent: the partner agent. Thin by design (STYLE.md): parse
 // flags, load config, build the Agent, run it. Signals (core/base/signals.h):
 // SIGTERM/SIGINT stop after the message at hand, with the disclosure log
-// durable, exit 0; SIGHUP is logged and ignored (the agent has nothing to
-// reload: restart it for a new configuration). The signals are blocked in
+// durable, exit 0; SIGHUP reads the registry and the policy again (the
+// configured ones and the copies fetched from the gateway) and switches. The signals are blocked in
 // every thread but the forwarder's, so none interrupts the agent's own
 // system calls.
 #include <CLI/CLI.hpp>
@@ -18,6 +18,7 @@
 #include "core/base/signals.h"
 #include "core/base/version.h"
 #include "core/envelope/wire_format.h"
+#include "core/observe/service_monitor.h"
 
 namespace {
 
@@ -41,13 +42,23 @@ int Run(const std::string& config_path) {
     return 1;
   }
   kp::agent::Agent* a = agent->get();
+  // GET /status and /metrics on `management:` (core/observe/service_monitor.h).
+  auto monitor = kp::observe::ServiceMonitor::Start(config->management, config->management_explicit, "agent");
+  if (!monitor.ok()) {
+    spdlog::critical("cannot start: {}", monitor.status().message());
+    return 1;
+  }
+  a->AttachMonitor(monitor->get(), std::string(kp::Version()));
   // A signal that came while starting is acted on now.
   auto signals = kp::SignalForwarder::Start(
       [a] {
         spdlog::info("stop requested (signal {}): finishing the message at hand", kp::StopSignal());
         a->RequestStop();
       },
-      [] { spdlog::info("SIGHUP ignored: the agent reloads nothing; restart it to use a new configuration"); });
+      [a] {
+        spdlog::info("SIGHUP: reading the registry and the policy again");
+        a->RequestReload();  // the configured ones and the copies fetched from the gateway (config_updates.cc)
+      });
   if (!signals.ok()) {
     spdlog::critical("{}", signals.status().message());
     return 1;
@@ -59,6 +70,18 @@ int Run(const std::string& config_path) {
     return 1;
   }
   return 0;
+}
+
+// `status`: asks the running agent of this configuration (GET /status on
+// its management address); exit 0 running, 1 running with warnings, 2 bad
+// configuration, 3 not running.
+int Status(const std::string& config_path, bool json) {
+  auto config = kp::agent::LoadAgentConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return kp::observe::kStatusBadConfig;
+  }
+  return kp::observe::RunStatusCommand(config->management, "agent", config->data_dir, json, std::cout, std::cerr);
 }
 
 int Check(const std::string& config_path) {
@@ -96,6 +119,11 @@ int main(int argc, char** argv) {
       "check", "Check the config, keys, registry, policy, data sources and the gateway connection");
   check->add_option("--config", config, "Configuration file")->required();
   check->callback([&] { rc = Check(config); });
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "Show what the running agent is doing (asks its management address)");
+  status->add_option("--config", config, "Configuration file")->required();
+  status->add_flag("--json", status_json, "Print the report as JSON, as GET /status gives it");
+  status->callback([&] { rc = Status(config, status_json); });
   // The approval queue and consents the partner records (approval_commands.h).
   auto load = [&config]() -> std::optional<kp::agent::AgentConfig> {
     auto c = kp::agent::LoadAgentConfig(config);

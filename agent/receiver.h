@@ -133,6 +133,9 @@ class Receiver {
   };
   Purged Purge();
   size_t received() const { return received_count_; }
+  // A new registry (when given) and the policy in force now, without a
+  // restart (agent/config_updates.cc).
+  void SetConfig(const Registry* registry, std::shared_ptr<const policy::Policy> policy);
 
   // What data_dir/received holds, oldest first.
   static Result<std::vector<ReceivedItem>> List(const std::string& data_dir);
@@ -162,7 +165,7 @@ class Receiver {
   ketenpoort::v1::AuditRecord NewRecord(ketenpoort::v1::AuditEvent event) const;
 
   const Identity& me_;
-  const Registry registry_;
+  Registry registry_;  // replaced in place by SetConfig
   StaticKeyResolver keys_;
   std::shared_ptr<const policy::Policy> policy_;
   cases::ChainChecker chains_;

@@ -77,6 +77,7 @@ struct Responder::Answer {
   bool retention_from_closure = false;  // retention_days count from the case's closure (protocol §3.3)
   cases::CaseFacts facts;  // folded from the chain the coordinator signed on
   int64_t sent_at_ms = 0;  // the coordinator's request, by its clock
+  std::shared_ptr<const policy::Policy> policy;  // the one the gateway decided with (PolicyForDecision)
 };
 
 Responder::Responder(const Identity& me, const PublicCard& gateway, Registry registry,
@@ -97,7 +98,9 @@ Responder::Responder(const Identity& me, const PublicCard& gateway, Registry reg
       signer_(me.id(), me.signing().secret_key, clock),
       answered_(clock, ReplayGuard::Options{.window_ms = options_.max_request_age_ms,
                                             .max_entries = options_.max_remembered_answers}) {
-  for (const auto& [id, e] : registry_.entries()) keys_.Add(id, e.card.signing_key);
+  for (const auto& [id, e] : registry_.entries()) {
+    for (const auto& c : e.cards) keys_.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
+  }
   auto key = audit::MakeVerifierKey(options_.gateway_log_origin, gateway_signing_key_);
   if (key.ok()) gateway_log_key_ = *key;
   // Where receipts keep the gateway's checkpoints (a failure shows when one is written).
@@ -137,6 +140,7 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
     AppendAsync(std::move(r));  // nothing leaves because of it; a flood must not stall the agent
     return {std::nullopt, env.status()};
   }
+  FollowPolicy(clock_.NowMillis());  // an effective-from time passed (config_updates.cc)
   switch (env->header.kind()) {
     case v1::MESSAGE_KIND_AUTHORISATION:
       return HandleAuthorisation(*env);
@@ -147,6 +151,8 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
       return {std::nullopt, FailedPreconditionError("this agent does not take pushes")};
     case v1::MESSAGE_KIND_HEARTBEAT:
       return {};
+    case v1::MESSAGE_KIND_CONFIG_BUNDLE:  // config_updates.cc
+      return HandleConfigBundle(*env);
     case v1::MESSAGE_KIND_CASE_NOTICE:  // WATCH_ENDED (watches.cc)
       if (options_.receiver != nullptr) options_.receiver->KeepNotice(*env);  // for `inbox` (receiver.h)
       return HandleNotice(*env);
@@ -259,7 +265,7 @@ Outcome Responder::Disclose(Answer* answer_in, int64_t keep_until_ms) {
   rec.set_recipient_partner(answer.coordinator_entry->card.partner);
   rec.set_purpose(answer.request.purpose());
   rec.set_phase(answer.facts.phase);
-  cases::ToAudit(*policy_, answer.decision, &rec);
+  cases::ToAudit(answer.policy ? *answer.policy : *policy_, answer.decision, &rec);
   // What this agent disclosed: the narrower of its own and the gateway's
   // obligations (Check).
   auto* ob = rec.mutable_decision()->mutable_obligations();
@@ -354,7 +360,9 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
       return UnavailableError("the agent cannot read the consents its partner recorded; try again later");
     }
   }
-  if (Status s = cases::CheckAsker(*policy_, answer->facts, answer->coordinator, *answer->coordinator_entry, r, now);
+  answer->policy = PolicyForDecision(auth.decision().policy_sha256(), answer->sent_at_ms);
+  const policy::Policy& decide_with = *answer->policy;
+  if (Status s = cases::CheckAsker(decide_with, answer->facts, answer->coordinator, *answer->coordinator_entry, r, now);
       !s.ok()) {
     return s;
   }
@@ -362,7 +370,7 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   // The subjects, sealed by the coordinator to this agent.
   SealedExpectations sealed_want{v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), answer->request_id,
                                  answer->coordinator};
-  auto inner = OpenAndVerify(me_.sealing(), keys_, r.sealed_subjects(), sealed_want);
+  auto inner = OpenAndVerify(me_.SealingRing(), keys_, r.sealed_subjects(), sealed_want);
   if (!inner.ok()) {
     return UnauthenticatedError("the sealed subject data cannot be opened or verified (" +
                                 inner.status().message() + ")");
@@ -376,15 +384,16 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   const policy::Request asked =
       cases::AskPolicy(answer->facts, r, *answer->coordinator_entry,
                         cases::SealedJustification(answer->subjects), now);
-  answer->decision = policy_->Decide(asked);
+  answer->decision = decide_with.Decide(asked);
   const policy::Decision& d = answer->decision;
   if (d.effect != policy::Effect::kPermit) {
     return PermissionDeniedError("this agent's own policy check refuses it: " + d.reason);
   }
   if (HexDecode(d.policy_sha256).value_or("") != auth.decision().policy_sha256()) {
     return FailedPreconditionError(
-        "the gateway decided with another version of the policy than this agent has (" + policy_->id() +
-        "); the partner must install the same policy file");
+        "the gateway decided with another version of the policy than this agent has in force (" +
+        cases::PolicyVersionId(decide_with) +
+        "); the agent takes the region's policy bundle from the gateway (docs/operations.md, rolling out a policy)");
   }
   for (const auto& c : r.categories()) {
     if (options_.disabled_categories.count(c) != 0) {
@@ -395,7 +404,7 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
       return FailedPreconditionError("this agent has no data source for category " + c);
     }
   }
-  if (options_.always_require_consent && !policy_->ConsentHolds(asked, false, nullptr)) {
+  if (options_.always_require_consent && !decide_with.ConsentHolds(asked, false, nullptr)) {
     return PermissionDeniedError(
         "partner " + me_.partner() +
         " requires recorded consent for every disclosure; none is shown for this request");
@@ -534,6 +543,8 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
   if (cp->size <= receipt.audit_index()) {
     return fail(DataLossError("the checkpoint does not cover the log index the receipt names"));
   }
+  // A restored gateway: its history past the restore point is not a fork.
+  if (Status s = AcceptGatewayRestore(*cp); !s.ok()) return fail(s);
   if (cp->size < last_checkpoint_size_) {
     return fail(DataLossError("the gateway's log shrank from " + std::to_string(last_checkpoint_size_) +
                               " to " + std::to_string(cp->size) +
@@ -597,6 +608,7 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
   r.set_reason("gateway log index " + std::to_string(receipt.audit_index()) + ", checkpoint of " +
                std::to_string(cp->size) + " records, root " + HexEncode(cp->root));
   AppendAsync(std::move(r));
+  last_receipt_ = {IdHex(outer.header.request_id()), receipt.audit_index(), clock_.NowMillis()};
   spdlog::debug("receipt for request {}: gateway log #{}", IdHex(outer.header.request_id()),
                 receipt.audit_index());
   return {};

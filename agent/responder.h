@@ -59,6 +59,7 @@
 #include "core/identity/identity.h"
 #include "core/identity/registry.h"
 #include "ketenpoort/v1/messages.pb.h"
+#include "case/policy_bundle.h"
 #include "policy/policy_engine.h"
 
 namespace kp::agent {
@@ -73,6 +74,9 @@ struct ResponderOptions {
   bool always_require_consent = false;
   std::string gateway_log_origin;  // expected origin of the gateway's checkpoints
   std::string data_dir;            // receipts.jsonl and gateway-checkpoints/ go here
+  // The pinned enrolment card's signing key: a registry or policy bundle
+  // from the gateway is accepted only when it signed it (config_updates.cc).
+  std::string enrolment_public_key;
   // How many answered request ids are remembered at most (about 150 bytes
   // each). Under heavier load the oldest go, and a request sent before them
   // is refused ("send it again") rather than risk answering it twice.
@@ -126,6 +130,18 @@ class Responder {
   // A signed heartbeat for the gateway.
   Result<std::string> Heartbeat();
 
+  // The registry and the policy through the gateway (config_updates.cc;
+  // docs/protocol.md §3.13). A signed CONFIG_FETCH naming the serials held.
+  Result<std::string> ConfigFetch();
+  // Takes a new registry and/or policy set into use without a restart
+  // (also for the receiver); the policy in force follows the set's
+  // effective-from times (FollowPolicy, before every message).
+  void SetConfig(std::optional<Registry> registry, std::shared_ptr<const cases::PolicySet> policies);
+  void FollowPolicy(int64_t now_ms);
+  const policy::Policy& policy_in_force() const { return *policy_; }
+  uint64_t registry_serial() const { return registry_.serial(); }
+  uint64_t policy_serial() const { return policies_ ? policies_->serial() : 0; }
+
   // The approval queue (responder_approvals.cc): answers and refusals for
   // what the professional decided (or let expire) since the last look, each
   // recorded in the agent's own log; and SOURCE_CONSENT messages for
@@ -155,6 +171,15 @@ class Responder {
 
   uint64_t answered() const { return answered_count_; }
   uint64_t refused() const { return refused_count_; }
+
+  // For `status` and /metrics (agent/status.cc).
+  const std::string& gateway_id() const { return gateway_id_; }
+  struct LastReceipt {
+    std::string request_id_hex;
+    uint64_t gateway_log_index = 0;
+    int64_t at_ms = 0;
+  };
+  const LastReceipt& last_receipt() const { return last_receipt_; }
 
  private:
   struct Answer;
@@ -191,6 +216,17 @@ class Responder {
   std::map<int64_t, int64_t> consent_sent_ms_;  // source consent row -> when last sent
   static constexpr int64_t kConsentResendMs = 10'000;
   Outcome HandleReceipt(const VerifiedEnvelope& outer);
+  // A gateway checkpoint naming a restore point (gateway_restore.cc, H5):
+  // the first time, the kept checkpoints past it are moved aside and
+  // LOG_RESTORED is recorded; DataLoss when it contradicts one kept.
+  Status AcceptGatewayRestore(const audit::Checkpoint& cp);
+  uint64_t accepted_restore_size_ = 0;
+  std::string accepted_restore_root_;
+  Outcome HandleConfigBundle(const VerifiedEnvelope& env);  // config_updates.cc
+  // The policy a gateway's decision names, when it was in force at some
+  // moment since the request was made (a request in flight across a switch
+  // is checked against the policy it was decided with); else the one in force.
+  std::shared_ptr<const policy::Policy> PolicyForDecision(std::string_view policy_sha256, int64_t asked_ms) const;
   // Watches (watches.cc).
   Outcome StartWatch(const ketenpoort::v1::Authorisation& auth, const std::string& watch_id,
                      const ketenpoort::v1::FragmentRequest& request, const std::string& coordinator,
@@ -229,9 +265,10 @@ class Responder {
   const Identity& me_;
   const std::string gateway_id_;
   const std::string gateway_signing_key_;
-  const Registry registry_;
+  Registry registry_;  // replaced in place by SetConfig
   StaticKeyResolver keys_;
-  std::shared_ptr<const policy::Policy> policy_;
+  std::shared_ptr<const policy::Policy> policy_;  // in force now
+  std::shared_ptr<const cases::PolicySet> policies_;  // a signed bundle's, or null (config_updates.cc)
   // Case histories checked, by head: a case's requests share their chain.
   cases::ChainChecker chains_;
   std::map<std::string, std::unique_ptr<Connector>> sources_;
@@ -254,6 +291,7 @@ class Responder {
   uint64_t heartbeat_sequence_ = 0;
   uint64_t answered_count_ = 0;
   uint64_t refused_count_ = 0;
+  LastReceipt last_receipt_;
 };
 
 // Copies into `rec` the subjects (refs and keyed pseudonyms, as the

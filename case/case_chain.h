@@ -78,6 +78,12 @@ class ChainChecker {
     longest_.clear();
   }
   size_t cached() const { return by_head_.size(); }
+  // Another policy or registry in force (a hot switch): what was checked
+  // against the old one is forgotten.
+  void SetContext(FoldContext ctx) {
+    ctx_ = std::move(ctx);
+    Clear();
+  }
 
  private:
   Result<CaseFacts> CheckViews(const std::vector<std::string_view>& chain, const ChainHead& want);

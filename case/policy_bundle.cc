@@ -333,10 +333,16 @@ Status SignPolicyBundle(const std::string& dir, const SecretBytes& secret_key, c
     if (!loaded.ok()) return InvalidArgumentError(file + " does not load:\n" + loaded.status().message());
     body += "policy: " + file + " " + FormatRfc3339Millis(eff) + " " + sha + " " + PolicyVersionId(**loaded) + "\n";
   }
+  return WriteFileDurable(dir + "/" + kPolicyManifestName, SignPolicyManifestBody(body, secret_key), 0644,
+                          WriteMode::kReplace);
+}
+
+std::string SignPolicyManifestBody(std::string_view body, const SecretBytes& secret_key) {
   std::string signed_bytes(kDomain);
   signed_bytes += body;
-  body += std::string(kSignatureKey) + Base64Encode(Ed25519Sign(secret_key, signed_bytes)) + "\n";
-  return WriteFileDurable(dir + "/" + kPolicyManifestName, body, 0644, WriteMode::kReplace);
+  std::string out(body);
+  out += std::string(kSignatureKey) + Base64Encode(Ed25519Sign(secret_key, signed_bytes)) + "\n";
+  return out;
 }
 
 Status WritePolicyBundle(const std::string& dir, const PolicySet& set) {

@@ -132,6 +132,11 @@ Status SignPolicyBundle(const std::string& dir, const SecretBytes& secret_key, c
                         const std::string& region, const std::vector<std::pair<std::string, int64_t>>& entries,
                         int64_t now_ms);
 
+// `body` (every line before the signature line) with its signature line
+// appended, signed with `secret_key` (SignPolicyBundle's last step; for the
+// fuzz target, which signs what it generates so that the parser is reached).
+std::string SignPolicyManifestBody(std::string_view body, const SecretBytes& secret_key);
+
 // Writes `set`'s files and then its manifest into `dir` (created 0700 when
 // missing), each durably; files the manifest does not list are left alone.
 Status WritePolicyBundle(const std::string& dir, const PolicySet& set);

@@ -236,6 +236,8 @@ Status RunRegister(const PolicyArgs& a, CliContext& ctx) {
 
 }  // namespace
 
+void RegisterPolicyBundleCommands(CLI::App& group, CliContext& ctx);  // policy_bundle_command.cc
+
 void RegisterPolicyCommand(CLI::App& app, CliContext& ctx) {
   CLI::App* group = app.add_subcommand("policy", "Check, explain and test a sharing policy");
   group->require_subcommand(1);
@@ -284,6 +286,7 @@ void RegisterPolicyCommand(CLI::App& app, CliContext& ctx) {
     cmd->add_option("--partner", a->partner, "Only this partner's part: what it discloses and receives");
     cmd->add_flag("--draft", a->draft, "Write it even when a partner has no controller, marked as an incomplete draft");
   }
+  RegisterPolicyBundleCommands(*group, ctx);  // sign, show-bundle (policy_bundle_command.cc)
 }
 
 }  // namespace kp::cli

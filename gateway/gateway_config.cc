@@ -17,7 +17,9 @@ Result<GatewayConfig> ParseGatewayConfig(const std::string& text, const std::str
       .Path("identity", &c.identity, Need::kRequired, "the gateway's secret identity file")
       .Path("registry", &c.registry, Need::kRequired, "the folder of cards and registry.signed")
       .Path("enrolment_card", &c.enrolment_card, Need::kRequired, "the region's enrolment card, pinned")
-      .Path("policy", &c.policy, Need::kRequired, "the sharing policy file")
+      .Path("policy", &c.policy, Need::kOptional, "the sharing policy file (or policy_bundle)")
+      .Path("policy_bundle", &c.policy_bundle, Need::kOptional,
+            "the folder of a signed policy bundle (policy.signed and its policy files), instead of policy")
       .Path("data_dir", &c.data_dir, Need::kRequired, "where cases.db and the audit log live")
       .Text("log_level", &c.log_level, Need::kOptional, "trace, debug, info, warn or error")
       .Text("log_origin", &c.log_origin, Need::kOptional, "names the audit log in its checkpoints")
@@ -38,12 +40,29 @@ Result<GatewayConfig> ParseGatewayConfig(const std::string& text, const std::str
       .Duration("replay_window", &c.replay_window_ms, Need::kOptional, "the clock difference allowed")
       .Duration("heartbeat_interval", &c.heartbeat_interval_ms, Need::kOptional, "how often peers are pinged")
       .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional,
-                "a peer silent this long counts as offline");
+                "a peer silent this long counts as offline")
+      .Custom(
+          "management", "address",
+          [&c](const config::Node& value, const std::string& key, config::Reader& r) {
+            auto v = r.Text(value, key);
+            if (!v) return;
+            auto address = observe::ParseManagementAddress(*v);
+            if (!address.ok()) return r.Error(value, key + ": " + address.status().message());
+            c.management = *address;
+            c.management_explicit = true;
+          },
+          Need::kOptional, "GET /status and /metrics: HOST:PORT (default 127.0.0.1:9470) or off");
   if (auto root = config::ParseYaml(text, problems)) {
     if (auto fields = table.Read(*root, reader)) {
       config::CheckLonger(*fields, reader, {"peer_timeout", c.peer_timeout_ms},
                           {"heartbeat_interval", c.heartbeat_interval_ms}, /*strictly=*/true);
     }
+  }
+  if (c.policy.empty() && c.policy_bundle.empty()) {
+    problems.Error("the gateway configuration lacks required key 'policy' (the sharing policy file), or "
+                   "'policy_bundle' (the folder of a signed policy bundle) instead");
+  } else if (!c.policy.empty() && !c.policy_bundle.empty()) {
+    problems.Error("the gateway configuration has both 'policy' and 'policy_bundle'; keep one");
   }
   KP_RETURN_IF_ERROR(problems.TakeStatus("the gateway configuration"));
   return c;

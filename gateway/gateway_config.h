@@ -10,6 +10,7 @@
 
 #include "core/base/duration.h"
 #include "core/base/status.h"
+#include "core/observe/management_server.h"
 
 namespace kp::gateway {
 
@@ -18,7 +19,12 @@ struct GatewayConfig {
   std::string identity;        // the gateway's secret identity file
   std::string registry;        // folder of cards + registry.signed
   std::string enrolment_card;  // pinned enrolment card
-  std::string policy;          // policy file
+  std::string policy;          // policy file ("" when policy_bundle is set)
+  // A signed policy bundle's folder (policy.signed and its files;
+  // docs/formats.md §5): its policies take over one after the other at their
+  // effective-from times, and it is served to agents and clients
+  // (CONFIG_BUNDLE, docs/protocol.md §3.13). Replaces `policy`.
+  std::string policy_bundle;
   std::string data_dir;        // cases.db and the audit log live here
   std::string log_level = "info";
   std::string log_origin = "ketenpoort.hart-van-brabant/audit";  // checkpoint origin line
@@ -37,6 +43,10 @@ struct GatewayConfig {
   int64_t heartbeat_interval_ms = 5'000;
   int64_t peer_timeout_ms = 15'000;
   size_t max_parked_per_peer = 1'000;
+  // management: the address of GET /status and /metrics (docs/operations.md,
+  // "Monitoring"); loopback by default, "off" for none. Only `run` starts it.
+  observe::ManagementAddress management{.enabled = true, .host = "127.0.0.1", .port = observe::kGatewayManagementPort};
+  bool management_explicit = false;  // the file names it (then a busy port stops the start)
 };
 
 // Parses the text of a config file. Relative paths are taken relative to the

@@ -3,10 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/base/encoding.h"
 #include "core/crypto/random.h"
 #include "core/envelope/wire_format.h"
+#include "core/observe/metrics.h"
 #include "gateway/gateway_core_internal.h"
 
 namespace kp::gateway {
@@ -62,6 +64,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
   ParticipantKind from = ParticipantKind::kCoordinator;
   switch (mk) {
     case v1::MESSAGE_KIND_HEARTBEAT:
+    case v1::MESSAGE_KIND_CONFIG_FETCH:  // §3.13
       from = kind;  // from anyone
       break;
     case v1::MESSAGE_KIND_INBOX_FETCH:
@@ -135,10 +138,13 @@ Result<std::unique_ptr<GatewayCore>> GatewayCore::Create(GatewayParts parts, con
     return InvalidArgumentError("the gateway core needs every part of OpenGatewayParts()");
   }
   std::unique_ptr<GatewayCore> core(new GatewayCore(std::move(parts), clock, std::move(presence)));
-  for (const auto& [id, e] : core->registry_->entries()) core->keys_.Add(id, e.card.signing_key);
+  for (const auto& [id, e] : core->registry_->entries()) {
+    for (const auto& c : e.cards) core->keys_.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
+  }
   core->registry_serial_ = core->registry_->serial();
   core->signer_ = std::make_unique<EnvelopeSigner>(core->identity_->id(), core->identity_->signing().secret_key, clock);
   KP_RETURN_IF_ERROR(core->RecoverAuditOutbox());
+  KP_RETURN_IF_ERROR(core->LoadConfigForDistribution());  // config_distribution.cc
   return core;
 }
 
@@ -158,7 +164,9 @@ Status GatewayCore::RecordStart() {
 Status GatewayCore::LoadRegistry() {
   KP_ASSIGN_OR_RETURN(Registry reg, LoadGatewayRegistry(config_, *enrolment_card_, *identity_, registry_serial_));
   StaticKeyResolver keys;
-  for (const auto& [id, e] : reg.entries()) keys.Add(id, e.card.signing_key);
+  for (const auto& [id, e] : reg.entries()) {
+    for (const auto& c : e.cards) keys.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
+  }
   registry_serial_ = reg.serial();
   *registry_ = std::move(reg);  // in place: VerifiedMessage entries of a running unit stay valid until it ends
   keys_ = std::move(keys);
@@ -170,10 +178,12 @@ struct GatewayCore::Config {
   uint64_t serial;
   StaticKeyResolver keys;
   std::shared_ptr<const policy::Policy> policy;
+  std::shared_ptr<const cases::PolicySet> policy_set;
+  ketenpoort::v1::ConfigBundle bundle;
 };
 
 std::shared_ptr<GatewayCore::Config> GatewayCore::SaveConfig() const {
-  return std::make_shared<Config>(Config{*registry_, registry_serial_, keys_, policy_});
+  return std::make_shared<Config>(Config{*registry_, registry_serial_, keys_, policy_, policy_set_, bundle_});
 }
 
 void GatewayCore::RestoreConfig(const std::shared_ptr<Config>& saved) {
@@ -181,6 +191,8 @@ void GatewayCore::RestoreConfig(const std::shared_ptr<Config>& saved) {
   registry_serial_ = saved->serial;
   keys_ = saved->keys;
   policy_ = saved->policy;
+  policy_set_ = saved->policy_set;
+  bundle_ = saved->bundle;
   cases_by_head_.clear();
 }
 
@@ -193,7 +205,8 @@ Status GatewayCore::Reload(bool* registry_changed) {
                         : "new registry refused, the previous one stays: " + reg.message());
   (void)Audit(std::move(r));  // a failure fails the unit: the Gateway puts the old registry back
 
-  auto loaded = LoadGatewayPolicy(config_);
+  // A policy bundle: its policy in force now (config_distribution.cc).
+  auto loaded = config_.policy_bundle.empty() ? LoadGatewayPolicy(config_) : ReloadPolicyBundle();
   Status pol = loaded.status();
   if (loaded.ok()) policy_ = *loaded;
   v1::AuditRecord p = NewRecord(v1::AUDIT_EVENT_POLICY_LOADED, identity_->id());
@@ -204,6 +217,7 @@ Status GatewayCore::Reload(bool* registry_changed) {
   if (!reg.ok()) spdlog::error("reload: registry refused: {}", reg.message());
   if (!pol.ok()) spdlog::error("reload: policy refused; the previous policy stays: {}", pol.message());
   if (reg.ok() && pol.ok()) spdlog::info("reload: registry serial {}, policy {}", registry_serial_, policy_->id());
+  RefreshConfigBundle();  // a new registry or bundle goes to the connected participants
   return reg.ok() ? pol : reg;
 }
 
@@ -325,7 +339,14 @@ UnitResult GatewayCore::FinishUnit(const CrashHook& crash) {
   r.outbox.swap(outbox_);
   r.records.swap(unit_records_);
   if (!r.records.empty()) {
-    if (Status s = audit_->AppendStaged(r.records); !s.ok()) {
+    const auto append_start = std::chrono::steady_clock::now();
+    Status appended = audit_->AppendStaged(r.records);
+    observe::Metrics()
+        .GetHistogram("ketenpoort_audit_append_seconds",
+                      "Seconds to append one unit's records to the audit log, with its one fsync",
+                      observe::SyncBuckets())
+        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - append_start).count());
+    if (Status s = std::move(appended); !s.ok()) {
       // Committed and kept in the outbox: the records reach the log when it
       // works again (ReopenAudit, or the next start), and the answers leave
       // then. A listing cannot be made now; the privacy officer asks again.
@@ -372,6 +393,11 @@ bool GatewayCore::Refuse(const Refusal& refusal, v1::AuditRecord record) {
   }
   if (record.message_id().empty()) record.set_message_id(refusal.message_id);
   if (record.event() == v1::AUDIT_EVENT_REFUSED && record.reason().empty()) record.set_reason(refusal.why.ToString());
+  observe::Metrics()
+      .GetCounter("ketenpoort_gateway_refusals_total",
+                  "Messages and requests the gateway refused, by reason code (the canonical status code)",
+                  {{"code", std::string(StatusCodeName(refusal.why.code()))}})
+      .Inc();
   if (!Audit(std::move(record)).ok()) return false;  // the unit fails: nothing is sent
   if (refusal.answer == Refusal::Answer::kRefusal) {
     v1::Refusal r;
@@ -484,8 +510,10 @@ void GatewayCore::HoldForCoordinator(const std::string& coordinator, const std::
 // --------------------------------------------------------------- handling
 
 void GatewayCore::Handle(const VerifiedMessage& m) {
+  SwitchPolicyIfDue(clock_.NowMillis());  // a policy's effective-from time passed (config_distribution.cc)
   switch (m.env.header.kind()) {
     case v1::MESSAGE_KIND_HEARTBEAT: return;  // no answer: it only says the sender is there
+    case v1::MESSAGE_KIND_CONFIG_FETCH: return HandleConfigFetch(m);
     case v1::MESSAGE_KIND_CASE_COMMAND: return HandleCaseCommand(m);
     case v1::MESSAGE_KIND_CASE_FETCH: return HandleCaseFetch(m);
     case v1::MESSAGE_KIND_FRAGMENT_REQUEST: return HandleFragmentRequest(m);
@@ -563,6 +591,7 @@ void GatewayCore::HandleDeliveryAck(const VerifiedMessage& m) {
 // ------------------------------------------------------------------ timers
 
 void GatewayCore::Expire(int64_t now) {
+  SwitchPolicyIfDue(now);
   ExpireApprovals(now);  // before the plain expiry: a lapsed approval gets its own notice (approvals.cc)
   auto expired = store_->TakeExpiredRequests(now);
   if (expired.ok()) {

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "case/case_facts.h"
+#include "case/policy_bundle.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
 #include "core/envelope/envelope.h"
@@ -174,6 +175,8 @@ class GatewayCore {
   size_t PruneClosedCases(int64_t now_ms, size_t limit);
   // Inside a unit: the ERASURE record of an erasure the sweep made.
   void RecordErasure(const audit::EraseSummary& erased);
+  // Inside a unit: a BACKUP_MADE record (gateway/backup.cc, H5).
+  void RecordBackup(ketenpoort::v1::AuditRecord record);
   // The audit trail, for the sweep's erasure on its own thread
   // (AuditTrail::EraseExpiredBodies); never while ReopenAudit runs.
   AuditTrail& audit_trail() { return *audit_; }
@@ -194,6 +197,9 @@ class GatewayCore {
   const KeyResolver& keys() const { return keys_; }
   uint64_t registry_serial() const { return registry_serial_; }
   const policy::Policy& policy() const { return *policy_; }
+  // The signed policy bundle (config `policy_bundle:`), or null with a plain
+  // `policy:` file (config_distribution.cc).
+  const cases::PolicySet* policy_set() const { return policy_set_.get(); }
   CaseStore& store() { return *store_; }
   const GatewayConfig& config() const { return config_; }
   const RegistryEntry* Enrolled(const std::string& id) const;
@@ -203,6 +209,13 @@ class GatewayCore {
     bool any() const { return permitted + refused + refused_by_agents + delivered + expired != 0; }
   };
   Stats TakeStats() { return std::exchange(stats_, {}); }
+  // The last delivery an agent made (for `status`).
+  struct LastReceipt {
+    std::string request_id_hex;
+    std::string from;  // the agent's participant id
+    int64_t at_ms = 0;
+  };
+  const LastReceipt& last_receipt() const { return last_receipt_; }
 
  private:
   GatewayCore(GatewayParts parts, const Clock& clock, Presence presence);
@@ -328,6 +341,17 @@ class GatewayCore {
   void SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes,
                   const std::string& request_id = "");
   Status LoadRegistry();
+  // The registry and the policy bundle through the gateway (protocol §3.13;
+  // config_distribution.cc): loaded at the start; the policy in force
+  // follows the bundle's effective-from times (checked before every message
+  // and on the timer); a reload that takes a new one into use offers it to
+  // every connected participant.
+  Status LoadConfigForDistribution();
+  Result<std::shared_ptr<const policy::Policy>> ReloadPolicyBundle();
+  void RefreshConfigBundle();
+  void PublishPolicyInForce();
+  void HandleConfigFetch(const VerifiedMessage& m);
+  void SwitchPolicyIfDue(int64_t now_ms);
 
   GatewayConfig config_;
   const Clock& clock_;
@@ -338,6 +362,8 @@ class GatewayCore {
   uint64_t registry_serial_ = 0;
   StaticKeyResolver keys_;
   std::shared_ptr<const policy::Policy> policy_;
+  std::shared_ptr<const cases::PolicySet> policy_set_;  // null: a plain policy file
+  ketenpoort::v1::ConfigBundle bundle_;                 // what CONFIG_BUNDLE carries
   std::unique_ptr<CaseStore> store_;
   std::unique_ptr<AuditTrail> audit_;
   std::unique_ptr<EnvelopeSigner> signer_;
@@ -358,6 +384,7 @@ class GatewayCore {
   bool retry_forwards_ = false;  // some were queued again: Expire hands them over
   int64_t last_forget_ms_ = 0;
   Stats stats_;
+  LastReceipt last_receipt_;
   std::unordered_map<std::string, KnownCase> cases_by_head_;  // emptied when the policy or registry changes
   // Per privacy officer: the records file's rewrites when its listing was
   // made; a pull of it after a later rewrite is refused (audit_pull.cc).

@@ -5,10 +5,12 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/base/clock.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
 #include "gateway/log_audit_trail.h"
+#include "gateway/config_distribution.h"
 #include "policy/policy_loader.h"
 
 namespace kp::gateway {
@@ -41,11 +43,19 @@ Result<Registry> LoadGatewayRegistry(const GatewayConfig& config, const PublicCa
     return FailedPreconditionError("the gateway's own card (" + identity.id() +
                                    ") is not in the signed registry; ask the enrolment officer to add it");
   }
-  KP_RETURN_IF_ERROR(identity.MatchesCard((*self)->card));
+  KP_RETURN_IF_ERROR(MatchesEntry(identity, **self));
   return reg;
 }
 
 Result<std::shared_ptr<const policy::Policy>> LoadGatewayPolicy(const GatewayConfig& config) {
+  if (!config.policy_bundle.empty()) {
+    // The bundle's policy in force now (config_distribution.cc), checked
+    // against the pinned enrolment card and the registry.
+    KP_ASSIGN_OR_RETURN(PublicCard enrolment, LoadEnrolmentCard(config));
+    KP_ASSIGN_OR_RETURN(Registry registry, Registry::Load(config.registry, enrolment.signing_key));
+    KP_ASSIGN_OR_RETURN(cases::PolicySet set, LoadGatewayPolicySet(config, enrolment, registry, 0));
+    return set.InForceAt(SystemClock::Get().NowMillis());
+  }
   return policy::LoadPolicyFile(config.policy, [](std::string_view text) { return HexEncode(Sha256String(text)); });
 }
 

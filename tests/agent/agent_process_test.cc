@@ -110,13 +110,13 @@ TEST_F(AgentProcessTest, TermFinishesAndExitsZeroWithAVerifiableDisclosureLog) {
   auto c = Connect();
   ASSERT_NE(c, nullptr);
   ExpectAnswered(*c);
-  ASSERT_THAT(agent_->Signal(SIGHUP), IsOk());  // nothing to reload: logged, and it keeps answering
+  ASSERT_THAT(agent_->Signal(SIGHUP), IsOk());  // reads registry and policy again, and keeps answering
   ExpectAnswered(*c);
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
   auto code = agent_->WaitForExit(kDeadlineMs);
   ASSERT_TRUE(code.has_value()) << "the agent did not stop";
   EXPECT_EQ(*code, 0) << agent_->Log();
-  EXPECT_THAT(agent_->Log(), HasSubstr("SIGHUP ignored"));
+  EXPECT_THAT(agent_->Log(), HasSubstr("SIGHUP: registry serial 1 and policy veiligheidsteam-hvb"));
   EXPECT_THAT(agent_->Log(), HasSubstr("agent stopping: 2 answered"));
   audit::VerifyReport report = audit::VerifyLog(agent::Agent::AuditDir(agent_config_), {});
   EXPECT_THAT(report.status, IsOk());
