@@ -14,6 +14,7 @@
 
 #include "agent/connectors/connector.h"
 #include "core/base/status.h"
+#include "core/observe/management_server.h"
 
 namespace kp::agent {
 
@@ -66,6 +67,11 @@ struct AgentConfig {
 
   // A made-up subject that `ketenpoort-agent check` looks up in every source.
   std::optional<SubjectQuery> test_subject;
+
+  // management: the address of GET /status and /metrics (docs/operations.md,
+  // "Monitoring"); loopback by default, "off" for none. Only `run` starts it.
+  observe::ManagementAddress management{.enabled = true, .host = "127.0.0.1", .port = observe::kAgentManagementPort};
+  bool management_explicit = false;  // the file names it (then a busy port stops the start)
 };
 
 // Parses the text of a config file. Relative paths are taken relative to the

@@ -8,6 +8,7 @@
 #include "case/decision.h"
 #include "case/policy_category.h"
 #include "core/crypto/sha256.h"
+#include "core/observe/metrics.h"
 #include "gateway/gateway_core.h"
 #include "gateway/gateway_core_internal.h"
 
@@ -149,6 +150,11 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
   QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
   ++stats_.delivered;
+  last_receipt_ = {IdHex(request_id), sender, clock_.NowMillis()};
+  observe::Metrics()
+      .GetHistogram("ketenpoort_gateway_request_duration_seconds", internal::kRequestDurationHelp,
+                    observe::LatencyBuckets(), {{"outcome", "delivered"}})
+      .Observe(static_cast<double>(clock_.NowMillis() - r.created_ms) / 1000.0);
   spdlog::debug("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
 }
 
@@ -197,6 +203,10 @@ void GatewayCore::HandleAgentRefusal(const VerifiedMessage& m) {
   SendOrHold(r.coordinator, r.case_id, m.raw, request_id);
   AfterAgentRefusal(r, refusal);  // a request held for approval (approvals.cc)
   ++stats_.refused_by_agents;
+  observe::Metrics()
+      .GetHistogram("ketenpoort_gateway_request_duration_seconds", internal::kRequestDurationHelp,
+                    observe::LatencyBuckets(), {{"outcome", "refused_by_agent"}})
+      .Observe(static_cast<double>(clock_.NowMillis() - r.created_ms) / 1000.0);
   spdlog::debug("request {} refused by {} case={}", IdHex(request_id), sender, r.case_id);
 }
 

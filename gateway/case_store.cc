@@ -340,6 +340,28 @@ Result<int64_t> CaseStore::CountRequests() {
   return row ? q.ColInt(0) : 0;
 }
 
+Result<std::map<std::string, int64_t>> CaseStore::CountRequestsByPartner() {
+  Stmt q(*database_, "SELECT source_partner, count(*) FROM requests GROUP BY source_partner");
+  std::map<std::string, int64_t> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out[q.Col(0)] = q.ColInt(1);
+  }
+  return out;
+}
+
+Result<std::map<std::string, int64_t>> CaseStore::CountInboxByRecipient() {
+  Stmt q(*database_, "SELECT recipient, count(*) FROM inbox GROUP BY recipient");
+  std::map<std::string, int64_t> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out[q.Col(0)] = q.ColInt(1);
+  }
+  return out;
+}
+
 Status CaseStore::AddAuditOutbox(const audit::StagedRecord& record) {
   KP_RETURN_IF_ERROR(Writable());
   return Stmt(*database_, "INSERT INTO audit_outbox(idx, salt, record) VALUES(?, ?, ?)")

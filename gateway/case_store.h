@@ -13,6 +13,7 @@
 #define KETENPOORT_GATEWAY_CASE_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -225,6 +226,10 @@ class CaseStore {
   // arrived; the agent recognises a request it already answered).
   Status MarkAllUndelivered(const std::string& source_partner);
   Result<int64_t> CountRequests();
+  // For status and metrics: requests in flight by source partner, and
+  // messages held in the inbox by recipient (participant id).
+  Result<std::map<std::string, int64_t>> CountRequestsByPartner();
+  Result<std::map<std::string, int64_t>> CountInboxByRecipient();
   // Not yet delivered, for an agent of `source_partner`.
   Result<std::vector<StoredRequest>> UndeliveredFor(const std::string& source_partner);
   // Expired at `now_ms`, and closes them (outcome kExpired).

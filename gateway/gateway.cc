@@ -437,8 +437,17 @@ void Gateway::RunTimers() {
   if (audit_ok_ && (due || retention_->erasing() || unrecorded_erasure_.has_value() || more_to_prune_)) {
     RunRetention(now, /*wait=*/false);
   }
+  if (due) {  // the exchange counters of /metrics (gateway/status.cc), and the summary's
+    const GatewayCore::Stats taken = core_->TakeStats();
+    CountStats(taken);
+    summary_stats_.permitted += taken.permitted;
+    summary_stats_.refused += taken.refused;
+    summary_stats_.refused_by_agents += taken.refused_by_agents;
+    summary_stats_.delivered += taken.delivered;
+    summary_stats_.expired += taken.expired;
+  }
   if (now - last_summary_ms_ >= kSummaryEveryMs) {
-    const GatewayCore::Stats stats = core_->TakeStats();
+    const GatewayCore::Stats stats = std::exchange(summary_stats_, {});
     if (last_summary_ms_ != 0 && stats.any()) {
       auto waiting = core_->store().CountRequests();
       spdlog::info("last {} s: {} request(s) permitted, {} refused by policy, {} refused by agents, {} delivered, "
@@ -449,6 +458,7 @@ void Gateway::RunTimers() {
     last_summary_ms_ = now;
   }
   if (!due) return;
+  if (monitor_ != nullptr) PublishStatus(now);
   std::vector<Outgoing> heartbeats;
   for (auto it = peers_.begin(); it != peers_.end();) {
     if (now - it->second.last_seen_ms > config_.peer_timeout_ms) {

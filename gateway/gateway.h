@@ -55,6 +55,9 @@ class RouterServer;
 class ReplayGuard;
 struct IncomingMessage;
 }  // namespace kp
+namespace kp::observe {
+class ServiceMonitor;
+}  // namespace kp::observe
 
 namespace kp::gateway {
 
@@ -105,6 +108,11 @@ class Gateway {
   }
   static constexpr int kCrashExitCode = 86;
 
+  // The management address (core/observe/service_monitor.h): the loop
+  // publishes GET /status to `monitor` once a second (gateway/status.cc).
+  // Borrowed; must outlive the gateway's Run(). `version` goes in the report.
+  void AttachMonitor(observe::ServiceMonitor* monitor, std::string version);
+
  private:
   struct Peer {
     std::string routing_id;
@@ -139,6 +147,10 @@ class Gateway {
   void SendUnrecorded(const std::string& routing_id, const std::string& to, const std::string& request_id,
                       const Status& why);
   void MaybeCrash(std::string_view point, bool wrote_records);
+  // gateway/status.cc: the report and the gauges (queue depths, held
+  // messages, peers, audit log size, card expiry), and the exchange counters.
+  void PublishStatus(int64_t now_ms);
+  static void CountStats(const GatewayCore::Stats& stats);
 
   const Clock& clock_;
   const GatewayConfig config_;
@@ -166,6 +178,10 @@ class Gateway {
   std::optional<audit::EraseSummary> unrecorded_erasure_;  // erased, its ERASURE record not yet in the log
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_{false};
+  observe::ServiceMonitor* monitor_ = nullptr;
+  std::string version_;
+  int64_t started_ms_ = 0;
+  GatewayCore::Stats summary_stats_;  // since the last summary line
 };
 
 }  // namespace kp::gateway

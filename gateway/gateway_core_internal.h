@@ -25,6 +25,10 @@ namespace kp::gateway::internal {
 // Short printable form of a 16-byte id for log lines.
 inline std::string IdHex(const std::string& id) { return HexEncode(id); }
 
+// /metrics (gateway/status.cc): one help text for the request latency histogram.
+inline constexpr char kRequestDurationHelp[] =
+    "Seconds from a request's authorisation to its answer (delivered, or refused by the agent)";
+
 // An id or code from a message the gateway refuses, fit for its audit
 // record: 1-64 letters, digits and - / . _ — anything else (free text an
 // untrusted sender put there) is left out.

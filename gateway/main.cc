@@ -14,6 +14,7 @@
 #include "core/base/signals.h"
 #include "core/base/version.h"
 #include "core/envelope/wire_format.h"
+#include "core/observe/service_monitor.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_check.h"
 
@@ -40,6 +41,13 @@ int Run(const std::string& config_path) {
     return 1;
   }
   kp::gateway::Gateway* g = gateway->get();
+  // GET /status and /metrics on `management:` (core/observe/service_monitor.h).
+  auto monitor = kp::observe::ServiceMonitor::Start(config->management, config->management_explicit, "gateway");
+  if (!monitor.ok()) {
+    spdlog::critical("cannot start: {}", monitor.status().message());
+    return 1;
+  }
+  g->AttachMonitor(monitor->get(), std::string(kp::Version()));
   // Fault injection for the crash-consistency tests (tests/gateway/
   // gateway_crash_test.cc): KP_FAULT_CRASH_AT=<point>:<n> exits at once, as
   // kill -9 would, the n-th time a unit of work reaches that point.
@@ -71,6 +79,18 @@ int Run(const std::string& config_path) {
     return 1;
   }
   return 0;
+}
+
+// `status`: asks the running gateway of this configuration (GET /status on
+// its management address); exit 0 running, 1 running with warnings, 2 bad
+// configuration, 3 not running.
+int Status(const std::string& config_path, bool json) {
+  auto config = kp::gateway::LoadGatewayConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return kp::observe::kStatusBadConfig;
+  }
+  return kp::observe::RunStatusCommand(config->management, "gateway", config->data_dir, json, std::cout, std::cerr);
 }
 
 int Check(const std::string& config_path) {
@@ -107,6 +127,11 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check", "Check the configuration, keys, registry, policy and data folder");
   check->add_option("--config", config, "Configuration file")->required();
   check->callback([&] { rc = Check(config); });
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "Show what the running gateway is doing (asks its management address)");
+  status->add_option("--config", config, "Configuration file")->required();
+  status->add_flag("--json", status_json, "Print the report as JSON, as GET /status gives it");
+  status->callback([&] { rc = Status(config, status_json); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -220,7 +220,7 @@ void Registry::ReplaceGauges(std::string_view name, std::string_view help,
     s.gauge->Set(value);
     f.series[RenderLabels(sorted)] = std::move(s);
   }
-  if (series.empty() && it == families_.end()) FamilyOf(Type::kGauge, name, help, {}, nullptr);
+  // An empty set makes no family: its label names come with its first series.
 }
 
 std::string Registry::Render() const {

@@ -125,11 +125,15 @@ TEST(MetricsTest, ConcurrentUpdatesAreNotLost) {
 
 TEST(MetricsTest, ReplaceGaugesDropsSeriesNoLongerGiven) {
   Registry r;
+  r.ReplaceGauges("kp_test_expiry_seconds", "x", {});  // none yet: the labels come with the first series
+  EXPECT_EQ(r.Render(), "");
   r.ReplaceGauges("kp_test_expiry_seconds", "x", {{{{"participant", "a"}}, 10}, {{{"participant", "b"}}, 20}});
   EXPECT_THAT(r.Render(), HasSubstr("participant=\"b\""));
   r.ReplaceGauges("kp_test_expiry_seconds", "x", {{{{"participant", "a"}}, 5}});
   EXPECT_THAT(r.Render(), Not(HasSubstr("participant=\"b\"")));
   EXPECT_THAT(r.Render(), HasSubstr("kp_test_expiry_seconds{participant=\"a\"} 5\n"));
+  r.ReplaceGauges("kp_test_expiry_seconds", "x", {});
+  EXPECT_THAT(r.Render(), Not(HasSubstr("participant=")));
 }
 
 // The real promtool (Debian package prometheus) accepts what we render,
