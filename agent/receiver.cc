@@ -146,7 +146,9 @@ Receiver::Receiver(const Identity& me, Registry registry, std::shared_ptr<const 
       clock_(clock),
       options_(std::move(options)),
       signer_(me.id(), me.signing().secret_key, clock) {
-  for (const auto& [id, e] : registry_.entries()) keys_.Add(id, e.card.signing_key);
+  for (const auto& [id, e] : registry_.entries()) {
+    for (const auto& c : e.cards) keys_.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
+  }
 }
 
 Receiver::~Receiver() = default;
@@ -309,7 +311,7 @@ Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   KP_RETURN_IF_ERROR(cases::CheckPush(*policy_, p->facts, p->coordinator, *p->coordinator_entry, push, now));
 
   // The subjects, sealed by the coordinator to this agent.
-  auto subjects = OpenAndVerify(me_.sealing(), keys_, push.sealed_subjects(),
+  auto subjects = OpenAndVerify(me_.SealingRing(), keys_, push.sealed_subjects(),
                                 {v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), p->id, p->coordinator});
   if (!subjects.ok()) {
     return UnauthenticatedError("the sealed subject data cannot be opened or verified (" +
@@ -333,7 +335,7 @@ Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   }
 
   // The content: what both decisions allow, nothing more.
-  auto content = OpenAndVerify(me_.sealing(), keys_, push.sealed_content(),
+  auto content = OpenAndVerify(me_.SealingRing(), keys_, push.sealed_content(),
                                {v1::MESSAGE_KIND_PUSH_CONTENT, me_.id(), p->id, p->coordinator});
   if (!content.ok()) {
     return UnauthenticatedError("the sealed content cannot be opened or verified (" + content.status().message() + ")");
@@ -447,11 +449,11 @@ Status Receiver::OpenKept(const std::string& stored, Push* p, int64_t* signed_ms
   p->coordinator = env.header.sender();
   KP_RETURN_IF_ERROR(ParseBody(env.body, p->push));
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope subjects,
-                      OpenAndVerify(me_.sealing(), keys_, p->push.sealed_subjects(),
+                      OpenAndVerify(me_.SealingRing(), keys_, p->push.sealed_subjects(),
                                     {v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), p->id, p->coordinator}));
   KP_RETURN_IF_ERROR(ParseBody(subjects.body, p->subjects));
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope content,
-                      OpenAndVerify(me_.sealing(), keys_, p->push.sealed_content(),
+                      OpenAndVerify(me_.SealingRing(), keys_, p->push.sealed_content(),
                                     {v1::MESSAGE_KIND_PUSH_CONTENT, me_.id(), p->id, p->coordinator}));
   KP_RETURN_IF_ERROR(ParseBody(content.body, p->content));
   *signed_ms = content.header.sent_at_ms();

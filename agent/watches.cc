@@ -288,7 +288,7 @@ std::vector<std::string> Responder::LookForChanges() {
       EndWatchHere(w, "the kept authorisation does not parse", &out);
       continue;
     }
-    auto inner = OpenAndVerify(me_.sealing(), keys_, request.sealed_subjects(),
+    auto inner = OpenAndVerify(me_.SealingRing(), keys_, request.sealed_subjects(),
                                {v1::MESSAGE_KIND_SUBJECT_DATA, me_.id(), w.watch_id, w.coordinator});
     v1::SubjectData subjects;
     if (!inner.ok() || !subjects.ParseFromString(inner->body)) {

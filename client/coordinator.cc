@@ -69,6 +69,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
                                                        const PassphraseProvider& passphrase) {
   std::unique_ptr<Coordinator> c(new Coordinator(config, clock));
   KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(config.identity, passphrase));
+  KP_RETURN_IF_ERROR(me.LoadKeyRing(config.identity, passphrase).status());  // a key rotation's other key sets
   if (me.kind() != ParticipantKind::kCoordinator) {
     return PermissionDeniedError(config.identity + " is the identity of a " +
                                  std::string(ParticipantKindName(me.kind())) + ", not of a coordinator");
@@ -90,11 +91,13 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
   KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(config.enrolment_card));
   KP_ASSIGN_OR_RETURN(Registry registry, Registry::Load(config.registry, enrolment.signing_key));
   auto listed = registry.Find(gateway.id);
-  if (!listed.ok() || (*listed)->card.signing_key != gateway.signing_key) {
+  if (!listed.ok() || !ListsCard(**listed, gateway)) {
     return UnauthenticatedError("the pinned gateway card " + gateway.id +
                                 " is not the one the region's registry lists; ask the region's enrolment office");
   }
-  for (const auto& [id, e] : registry.entries()) c->keys_.Add(id, e.card.signing_key);
+  for (const auto& [id, e] : registry.entries()) {
+    for (const auto& card : e.cards) c->keys_.AddKey(id, card.signing_key, card.expires_ms);  // every card of a rotation
+  }
   c->gateway_ = std::make_unique<PublicCard>(std::move(gateway));
   c->registry_ = std::make_unique<Registry>(std::move(registry));
   c->signer_ = std::make_unique<EnvelopeSigner>(c->me_->id(), c->me_->signing().secret_key, clock);
@@ -810,7 +813,7 @@ Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const R
     return UnauthenticatedError("a delivery whose body names another request or case than request " + rid);
   }
   SealedExpectations want{v1::MESSAGE_KIND_FRAGMENT_CONTENT, me_->id(), request.request_id, request.agent};
-  KP_ASSIGN_OR_RETURN(VerifiedEnvelope inner, OpenAndVerify(me_->sealing(), keys_, d.sealed_content(), want));
+  KP_ASSIGN_OR_RETURN(VerifiedEnvelope inner, OpenAndVerify(me_->SealingRing(), keys_, d.sealed_content(), want));
   Outcome o;
   o.kind = Outcome::Kind::kDelivered;
   o.request_id = request.request_id;

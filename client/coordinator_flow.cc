@@ -301,7 +301,7 @@ Status Coordinator::TakeReferral(const std::string& raw) {
   }
   if (mine == nullptr) return NotFoundError("referral " + id + " holds no copy of its subjects sealed to you");
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope inner,
-                      OpenAndVerify(me_->sealing(), keys_, mine->sealed(),
+                      OpenAndVerify(me_->SealingRing(), keys_, mine->sealed(),
                                     {v1::MESSAGE_KIND_SUBJECT_DATA, me_->id(), v.id, v.sender}));
   v1::SubjectData data;
   KP_RETURN_IF_ERROR(ParseBody(inner.body, data));
@@ -504,7 +504,7 @@ Result<HandoverSent> Coordinator::OfferHandover(const std::string& case_id, cons
         out.left_out.push_back(rid + ": its delivery cannot be read");
         continue;
       }
-      auto inner = OpenSealed(me_->sealing(), d.sealed_content());
+      auto inner = OpenSealedWithRing(me_->SealingRing(), d.sealed_content());
       if (!inner.ok()) {
         out.left_out.push_back(rid + ": its content cannot be opened");
         continue;
@@ -723,7 +723,7 @@ Status Coordinator::TakeHandoverPart(const VerifiedEnvelope& env, bool may_sync)
                                  "not taken");
   }
   KP_ASSIGN_OR_RETURN(VerifiedEnvelope inner,
-                      OpenAndVerify(me_->sealing(), keys_, pkg.sealed(),
+                      OpenAndVerify(me_->SealingRing(), keys_, pkg.sealed(),
                                     {v1::MESSAGE_KIND_HANDOVER_DATA, me_->id(), env.header.message_id(), from}));
   v1::HandoverData data;
   KP_RETURN_IF_ERROR(ParseBody(inner.body, data));
