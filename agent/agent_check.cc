@@ -96,6 +96,19 @@ std::vector<std::string> CheckAgent(const AgentConfig& config, std::vector<std::
 
   ReportCapabilities(config, report, &problems);
 
+  // A postgres source over the network that does not verify the server: allowed
+  // (a partner may choose it on a network it trusts), but said out loud.
+  for (const auto& [category, source] : config.sources) {
+    const PostgresSourceConfig& pg = source.postgres;
+    if (source.kind == ConnectorConfig::Kind::kPostgres && !pg.host.empty() && pg.host[0] != '/' &&
+        (pg.sslmode == "disable" || pg.sslmode == "require")) {
+      report->push_back("warning: the data source for " + category + " reaches the database at " + pg.host +
+                        " with sslmode " + pg.sslmode + ", which does not check whose server answers (" +
+                        (pg.sslmode == "disable" ? "and does not encrypt" : "encrypted only") +
+                        "); use sslmode verify-full with sslrootcert");
+    }
+  }
+
   if (!parts.has_value()) {
     // Sources that did load can still be tried below only with a full set of
     // parts; the connection needs the identity and the gateway card.

@@ -77,6 +77,12 @@ HttpsConnector::~HttpsConnector() {
   if (curl_ != nullptr) curl_easy_cleanup(static_cast<CURL*>(curl_));
 }
 
+Result<std::optional<int64_t>> HttpsConnector::ChangedSince(const SubjectQuery&, int64_t) {
+  return UnimplementedError("source " + Describe() +
+                            " cannot say what changed: watches are not available for " +
+                            "https sources yet (docs/agent.md, \"Watches\")");
+}
+
 std::string HttpsConnector::Describe() const { return "https " + config_.https.url; }
 
 long HttpsConnector::connections_made() const {

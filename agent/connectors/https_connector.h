@@ -45,6 +45,8 @@ class HttpsConnector : public Connector {
 
   Result<std::vector<Record>> Query(const SubjectQuery& subject) override;
   std::string Describe() const override;
+  // Watches are not available for this kind yet: Unimplemented, saying so.
+  Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
   // How many TLS connections were opened (for tests of reuse).
   long connections_made() const;

@@ -141,6 +141,12 @@ PostgresConnector::PostgresConnector(const ConnectorConfig& config)
 
 PostgresConnector::~PostgresConnector() { DropLocked(); }
 
+Result<std::optional<int64_t>> PostgresConnector::ChangedSince(const SubjectQuery&, int64_t) {
+  return UnimplementedError("source " + Describe() +
+                            " cannot say what changed: watches are not available for " +
+                            "postgres sources yet (docs/agent.md, \"Watches\")");
+}
+
 std::string PostgresConnector::Describe() const { return describe_; }
 
 int PostgresConnector::connections_made() const {

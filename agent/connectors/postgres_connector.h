@@ -60,6 +60,8 @@ class PostgresConnector : public Connector {
 
   Result<std::vector<Record>> Query(const SubjectQuery& subject) override;
   std::string Describe() const override;
+  // Watches are not available for this kind yet: Unimplemented, saying so.
+  Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
   // How many times a connection was made (for tests of reuse and reconnect).
   int connections_made() const;

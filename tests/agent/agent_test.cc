@@ -704,6 +704,19 @@ TEST_F(AgentTest, ChecksAndAnswersFromAPostgresSource) {
   EXPECT_NE(all.find("data source for politie-incidenten: source unavailable: cannot connect to postgres reader@"),
             std::string::npos)
       << all;
+
+  // A network host without verifying the server: check says so.
+  config.sources["politie-incidenten"].postgres.host = "127.0.0.1";
+  config.sources["politie-incidenten"].postgres.port = 1;
+  config.sources["politie-incidenten"].postgres.sslmode = "disable";
+  report.clear();
+  (void)CheckAgent(config, &report, 1000);
+  all.clear();
+  for (const auto& r : report) all += r + "\n";
+  EXPECT_NE(all.find("warning: the data source for politie-incidenten reaches the database at 127.0.0.1 with "
+                     "sslmode disable"),
+            std::string::npos)
+      << all;
 }
 
 TEST_F(AgentTest, ChecksAndAnswersFromAnHttpsSource) {

@@ -87,6 +87,13 @@ TEST_F(HttpsConnectorTest, KeepsTheConnectionBetweenRequests) {
   EXPECT_EQ(c->connections_made(), 1);
 }
 
+TEST_F(HttpsConnectorTest, CannotBeWatchedYetAndSaysSo) {
+  auto made = MakeConnector(Config("/records"));
+  ASSERT_THAT(made, IsOk());
+  EXPECT_THAT((*made)->ChangedSince(Canary(), 0),
+              StatusIs(StatusCode::kUnimplemented, "watches are not available"));
+}
+
 TEST_F(HttpsConnectorTest, AServerCertificateFromAnotherCaIsRefused) {
   ConnectorConfig c = Config("/records");
   c.https.ca_file = server_->File("other-ca.crt");

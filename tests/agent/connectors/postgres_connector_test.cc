@@ -113,6 +113,13 @@ TEST_F(PostgresConnectorTest, ReturnsRowsForTheBoundBsnAsText) {
   EXPECT_THAT((*c)->Describe(), HasSubstr("postgres reader@"));
 }
 
+TEST_F(PostgresConnectorTest, CannotBeWatchedYetAndSaysSo) {
+  auto made = MakeConnector(Config(kQuery));
+  ASSERT_THAT(made, IsOk());
+  EXPECT_THAT((*made)->ChangedSince(Canary(), 0),
+              StatusIs(StatusCode::kUnimplemented, "watches are not available"));
+}
+
 TEST_F(PostgresConnectorTest, NoMatchingRowsIsAnEmptyAnswer) {
   auto c = MakeConnector(Config(kQuery));
   ASSERT_THAT(c, IsOk());
