@@ -6,6 +6,8 @@
 
 #include <sys/stat.h>
 
+#include "case/config_update.h"
+
 #include "core/base/file_util.h"
 #include "core/identity/identity.h"
 #include "tests/testing/status_matchers.h"
@@ -191,6 +193,94 @@ TEST_F(PolicyBundleTest, AWrittenBundleLoadsAgain) {
   ASSERT_OK(WritePolicyBundle(out.path() + "/policy", set));
   ASSERT_OK_AND_ASSIGN(PolicySet again, PolicySet::LoadDir(out.path() + "/policy", Expect(1)));
   EXPECT_EQ(again.manifest().sha256_hex, set.manifest().sha256_hex);
+}
+
+// What a receiver does with a CONFIG_BUNDLE (case/config_update.h): takes a
+// newer one and keeps its serial on disk; refuses a tampered, older or
+// foreign one and keeps what is in force.
+class AcceptConfigBundleTest : public PolicyBundleTest {
+ protected:
+  ketenpoort::v1::ConfigBundle Bundle() const {
+    ketenpoort::v1::ConfigBundle b;
+    b.set_registry_manifest(ReadFileBounded(reg_.File(kRegistryManifestName), 1 << 20).value());
+    for (const char* id : {"fg-hvb", "regisseur-01", "gateway-hvb"}) {
+      auto* c = b.add_cards();
+      c->set_name(std::string(id) + ".card");
+      c->set_content(ReadFileBounded(CardFilePath(reg_.path(), id), 1 << 16).value());
+    }
+    b.set_policy_manifest(Manifest());
+    for (const char* f : {"hvb-2026.1.yaml", "hvb-2026.2.yaml"}) {
+      auto* p = b.add_policies();
+      p->set_name(f);
+      p->set_content(ReadFileBounded(bundle_.File(f), 1 << 20).value());
+    }
+    return b;
+  }
+  ConfigUpdate Accept(const ketenpoort::v1::ConfigBundle& b, ConfigSerials* serials) {
+    return AcceptConfigBundle(b, data_.path(), enrolment_.signing().public_key, *registry_, serials->policy, serials,
+                              kNow);
+  }
+  testing::TempDir data_;
+};
+
+TEST_F(AcceptConfigBundleTest, ANewerBundleIsTakenAndItsSerialKept) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  ConfigSerials serials;
+  ConfigUpdate up = Accept(Bundle(), &serials);
+  EXPECT_OK(up.policy_refused);
+  EXPECT_OK(up.registry_refused);
+  ASSERT_TRUE(up.policies.has_value());
+  EXPECT_FALSE(up.registry.has_value());  // serial 1: the one in force
+  EXPECT_EQ(up.policies->serial(), 1u);
+  ASSERT_OK_AND_ASSIGN(ConfigSerials kept, LoadConfigSerials(data_.path()));
+  EXPECT_EQ(kept.policy, 1u);
+  ASSERT_OK(PolicySet::LoadDir(FetchedPolicyDir(data_.path()), Expect(1)).status());
+  // The same again: nothing new, nothing refused.
+  up = Accept(Bundle(), &serials);
+  EXPECT_FALSE(up.policies.has_value());
+  EXPECT_OK(up.policy_refused);
+}
+
+TEST_F(AcceptConfigBundleTest, TamperedOlderAndForeignBundlesAreRefusedAndTheOneInForceStays) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  const auto first = Bundle();
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  ConfigSerials serials;
+  ASSERT_TRUE(Accept(Bundle(), &serials).policies.has_value());
+  EXPECT_EQ(serials.policy, 2u);
+  // Older.
+  ConfigUpdate up = Accept(first, &serials);
+  EXPECT_FALSE(up.policies.has_value());
+  EXPECT_EQ(ConfigRefusalReason(up.policy_refused), "older");
+  // Tampered: a policy file changed after signing (serial 3).
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  auto tampered = Bundle();
+  tampered.mutable_policies(1)->mutable_content()->append("\n# changed\n");
+  up = Accept(tampered, &serials);
+  EXPECT_FALSE(up.policies.has_value());
+  EXPECT_EQ(ConfigRefusalReason(up.policy_refused), "tampered");
+  // Signed by a participant that may not sign, and for another region.
+  ASSERT_OK(SignBoth(plain_, "regisseur-01"));
+  up = Accept(Bundle(), &serials);
+  EXPECT_EQ(ConfigRefusalReason(up.policy_refused), "tampered");
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner, "west-brabant"));
+  up = Accept(Bundle(), &serials);
+  EXPECT_EQ(ConfigRefusalReason(up.policy_refused), "foreign-region");
+  // Nothing of it reached the disk: serial 2 is what is kept.
+  ASSERT_OK_AND_ASSIGN(ConfigSerials kept, LoadConfigSerials(data_.path()));
+  EXPECT_EQ(kept.policy, 2u);
+  ASSERT_OK_AND_ASSIGN(PolicySet in_force, PolicySet::LoadDir(FetchedPolicyDir(data_.path()), Expect(2)));
+  EXPECT_EQ(in_force.serial(), 2u);
+  // A registry manifest whose serial was raised by hand is refused too; the
+  // registry in force stays. (One that states the serial in force is
+  // nothing new and is not looked at.)
+  auto bad_registry = Bundle();
+  std::string manifest = bad_registry.registry_manifest();
+  manifest.replace(manifest.find("serial: 1\n"), 10, "serial: 5\n");
+  bad_registry.set_registry_manifest(manifest);
+  up = Accept(bad_registry, &serials);
+  EXPECT_FALSE(up.registry.has_value());
+  EXPECT_EQ(ConfigRefusalReason(up.registry_refused), "tampered");
 }
 
 }  // namespace
