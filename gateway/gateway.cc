@@ -6,12 +6,15 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <future>
+
 #include "core/base/systemd_notify.h"
 #include "core/envelope/replay_guard.h"
 #include "core/envelope/wire_format.h"
 #include "core/transport/router_server.h"
 #include "core/transport/transport_context.h"
 #include "core/transport/zap_handler.h"
+#include "gateway/backup.h"
 
 namespace kp::gateway {
 
@@ -29,7 +32,9 @@ constexpr int64_t kSummaryEveryMs = 60'000;
 TransportPeers PeersOf(const Registry& registry) {
   TransportPeers peers;
   for (const auto& [id, e] : registry.entries()) {
-    peers[e.card.transport_key] = {id, std::string(ParticipantKindName(e.card.kind)), e.card.partner, e.role};
+    for (const auto& c : e.cards) {  // during a key rotation, either card's transport key
+      peers[c.transport_key] = {id, std::string(ParticipantKindName(c.kind)), c.partner, e.role};
+    }
   }
   return peers;
 }
@@ -267,6 +272,7 @@ void Gateway::SendNow(std::vector<Outgoing>& out) {
 // --------------------------------------------------------------- receiving
 
 Status Gateway::Step(int timeout_ms) {
+  RunBetweenTasks();  // a backup's moment (backup.h), between two units
   auto in = router_->Receive(timeout_ms);
   if (!in.ok()) return in.status();
   // A reload asked for while we waited applies before the next message.
@@ -297,6 +303,7 @@ Status Gateway::Run() {
     systemd.Tick();
   }
   systemd.Stopping();
+  RunBetweenTasks();  // a backup asked for while stopping gets its answer
   if (audit_ok_) RunRetention(clock_.NowMillis(), /*wait=*/true);  // an erasure under way is recorded
   // A last, empty unit leaves a clean state: acknowledged and sent copies
   // removed, the outbox emptied of what the log already holds.
@@ -475,6 +482,56 @@ void Gateway::RunTimers() {
     ++it;
   }
   SendNow(heartbeats);
+}
+
+// ---- backup (H5; gateway/backup.h)
+
+struct Gateway::BetweenTask {
+  std::function<Status()> task;
+  std::promise<Status> done;
+};
+
+Status Gateway::RunBetweenUnits(std::function<Status()> task) {
+  auto t = std::make_shared<BetweenTask>();
+  t->task = std::move(task);
+  std::future<Status> done = t->done.get_future();
+  {
+    std::lock_guard<std::mutex> l(between_mu_);
+    if (stop_) return UnavailableError("the gateway is stopping");
+    between_.push_back(t);
+  }
+  if (done.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
+    return DeadlineExceededError("the gateway's loop did not take the task within 120 s");
+  }
+  return done.get();
+}
+
+void Gateway::RunBetweenTasks() {
+  std::deque<std::shared_ptr<BetweenTask>> tasks;
+  {
+    std::lock_guard<std::mutex> l(between_mu_);
+    tasks.swap(between_);
+  }
+  for (auto& t : tasks) {
+    if (!audit_ok_) {
+      t->done.set_value(UnavailableError("the gateway cannot write its audit log now: " + audit_error_));
+      continue;
+    }
+    t->done.set_value(t->task());
+  }
+}
+
+Status Gateway::AddBackupRoutes(observe::ManagementServer& server) {
+  backup_ = std::make_unique<BackupService>(
+      config_.data_dir, core_->identity().id(), &core_->audit_trail(),
+      [this](std::function<Status()> task) { return RunBetweenUnits(std::move(task)); },
+      [this](ketenpoort::v1::AuditRecord record) {
+        return RunUnit([&] { core_->RecordBackup(std::move(record)); })
+                   ? OkStatus()
+                   : UnavailableError("the backup could not be recorded in the audit log");
+      });
+  backup_->AddRoutes(server);
+  return backup_->WriteTokenFile(server.address());
 }
 
 }  // namespace kp::gateway

@@ -34,9 +34,11 @@
 #define KETENPOORT_GATEWAY_GATEWAY_H_
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -59,7 +61,13 @@ namespace kp::observe {
 class ServiceMonitor;
 }  // namespace kp::observe
 
+namespace kp::observe {
+class ManagementServer;
+}  // namespace kp::observe
+
 namespace kp::gateway {
+
+class BackupService;
 
 class Gateway {
  public:
@@ -93,6 +101,15 @@ class Gateway {
   // old one stays; both outcomes are audited. When the reload cannot be
   // recorded, the previous registry and policy stay.
   Status Reload();
+
+  // Backup (gateway/backup.h, H5): runs `task` on the loop thread between
+  // two units of work and returns its status (waits for it, at most 120 s).
+  // Thread-safe; the management server's handlers call it.
+  Status RunBetweenUnits(std::function<Status()> task);
+  // Adds POST /backup/start and /backup/done to a started management server
+  // and writes data_dir/management.token naming its address. The server
+  // must be stopped before the gateway is destroyed.
+  Status AddBackupRoutes(observe::ManagementServer& server);
 
   // False while the audit log cannot be written (e.g. a full disk): every
   // message is then refused with an error, and the gateway tries to reopen
@@ -178,6 +195,12 @@ class Gateway {
   std::optional<audit::EraseSummary> unrecorded_erasure_;  // erased, its ERASURE record not yet in the log
   std::atomic<bool> stop_{false};
   std::atomic<bool> reload_{false};
+  // Backup (H5): tasks for the loop thread, run between units by Step().
+  struct BetweenTask;
+  void RunBetweenTasks();
+  std::mutex between_mu_;
+  std::deque<std::shared_ptr<BetweenTask>> between_;
+  std::unique_ptr<BackupService> backup_;
   observe::ServiceMonitor* monitor_ = nullptr;
   std::string version_;
   int64_t started_ms_ = 0;

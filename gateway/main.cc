@@ -15,6 +15,7 @@
 #include "core/base/version.h"
 #include "core/envelope/wire_format.h"
 #include "core/observe/service_monitor.h"
+#include "gateway/backup.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_check.h"
 
@@ -48,6 +49,13 @@ int Run(const std::string& config_path) {
     return 1;
   }
   g->AttachMonitor(monitor->get(), std::string(kp::Version()));
+  // The online backup's routes (gateway/backup.h); the monitor, made after
+  // the gateway, stops serving before the gateway goes.
+  if (*monitor != nullptr) {
+    if (kp::Status s = g->AddBackupRoutes((*monitor)->server()); !s.ok()) {
+      spdlog::warn("online backup unavailable: {}", s.message());
+    }
+  }
   // Fault injection for the crash-consistency tests (tests/gateway/
   // gateway_crash_test.cc): KP_FAULT_CRASH_AT=<point>:<n> exits at once, as
   // kill -9 would, the n-th time a unit of work reaches that point.
@@ -93,6 +101,38 @@ int Status(const std::string& config_path, bool json) {
   return kp::observe::RunStatusCommand(config->management, "gateway", config->data_dir, json, std::cout, std::cerr);
 }
 
+// `backup` and `restore` (gateway/backup.h; docs/operations.md, "Backup and
+// restore"): exit 0 done, 1 failed (nothing restored), 2 bad configuration.
+int Backup(const std::string& config_path, const std::string& out) {
+  auto config = kp::gateway::LoadGatewayConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 2;
+  }
+  auto r = kp::gateway::MakeBackup(*config, out);
+  if (!r.ok()) {
+    std::cerr << "error: backup failed: " << r.status().message() << "\n";
+    return 1;
+  }
+  kp::gateway::PrintBackupSummary(*r, std::cout);
+  return 0;
+}
+
+int Restore(const std::string& config_path, const std::string& from, bool force) {
+  auto config = kp::gateway::LoadGatewayConfig(config_path);
+  if (!config.ok()) {
+    std::cerr << "error: " << config.status().message() << "\n";
+    return 2;
+  }
+  auto r = kp::gateway::RestoreBackup(*config, from, force);
+  if (!r.ok()) {
+    std::cerr << "error: restore failed: " << r.status().message() << "\n";
+    return 1;
+  }
+  kp::gateway::PrintRestoreSummary(*r, std::cout);
+  return 0;
+}
+
 int Check(const std::string& config_path) {
   auto config = kp::gateway::LoadGatewayConfig(config_path);
   if (!config.ok()) {
@@ -132,6 +172,17 @@ int main(int argc, char** argv) {
   status->add_option("--config", config, "Configuration file")->required();
   status->add_flag("--json", status_json, "Print the report as JSON, as GET /status gives it");
   status->callback([&] { rc = Status(config, status_json); });
+  std::string backup_dir;
+  auto* backup = app.add_subcommand("backup", "Back up the case database and the audit log (while it runs, or stopped)");
+  backup->add_option("--config", config, "Configuration file")->required();
+  backup->add_option("--out", backup_dir, "A new or empty folder for the backup")->required();
+  backup->callback([&] { rc = Backup(config, backup_dir); });
+  bool force = false;
+  auto* restore = app.add_subcommand("restore", "Restore a backup into the (stopped) gateway's data folder");
+  restore->add_option("--config", config, "Configuration file")->required();
+  restore->add_option("--from", backup_dir, "The backup folder")->required();
+  restore->add_flag("--force", force, "Move the data there aside (never deleted) and restore over it");
+  restore->callback([&] { rc = Restore(config, backup_dir, force); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -36,6 +36,13 @@ inline constexpr std::string_view kVerifierKeyFileName = "log.vkey";
 inline constexpr std::string_view kCheckpointFileName = "checkpoint";
 inline constexpr std::string_view kCheckpointsDirName = "checkpoints";
 inline constexpr std::string_view kStateFileName = "state";
+// Written by `ketenpoort-gateway restore` (gateway/backup.h): one line, the
+// restore point, which the writer adds as an extension line to every
+// checkpoint it signs ("ketenpoort-restored <size> <root base64> <backup id>",
+// docs/audit-log-format.md §5a), so a holder of checkpoints signed before the
+// restore can tell a restore from a fork.
+inline constexpr std::string_view kRestoredFileName = "restored";
+inline constexpr std::string_view kRestoredExtensionPrefix = "ketenpoort-restored ";
 
 inline constexpr std::string_view kRecordsMagic = "KPAUDIT-RECORDS1";  // 16 bytes
 inline constexpr size_t kFrameHeaderBytes = 8;

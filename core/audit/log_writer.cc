@@ -57,6 +57,14 @@ Status LogWriter::OpenFiles() {
   }
   KP_RETURN_IF_ERROR(CheckRecordsHeader(*records_, Path(kRecordsFileName)));
   KP_ASSIGN_OR_RETURN(tree_, storage_->OpenFile(Path(kTreeFileName), true));
+  if (storage_->Exists(Path(kRestoredFileName))) {  // a restored log names its restore point in its checkpoints
+    KP_ASSIGN_OR_RETURN(std::string line, storage_->ReadSmallFile(Path(kRestoredFileName), 1024));
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (line.rfind(kRestoredExtensionPrefix, 0) != 0 || line.find('\n') != std::string::npos) {
+      return DataLossError(Path(kRestoredFileName) + " is not a restore point line");
+    }
+    extensions_.push_back(std::move(line));
+  }
   return OkStatus();
 }
 
@@ -180,7 +188,7 @@ Result<std::string> LogWriter::SignCheckpointLocked() {
       return failed_;
     }
   }
-  kp::audit::Checkpoint cp{signer_.origin(), range_.size(), root, {}};
+  kp::audit::Checkpoint cp{signer_.origin(), range_.size(), root, extensions_};
   std::string note = signer_.Sign(cp);
   KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kCheckpointsDirName) + "/" + CheckpointFileName(cp.size), note));
   KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kCheckpointFileName), note));
@@ -409,7 +417,7 @@ Result<std::string> LogWriter::SignHead() {
   std::lock_guard<std::mutex> l(tree_mu_);
   KP_RETURN_IF_ERROR(failed_);
   const CompactRange& head = staged_count_ != 0 ? staged_range_ : range_;
-  kp::audit::Checkpoint cp{signer_.origin(), head.size(), head.Root(), {}};
+  kp::audit::Checkpoint cp{signer_.origin(), head.size(), head.Root(), extensions_};
   return signer_.Sign(cp);
 }
 

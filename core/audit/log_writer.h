@@ -220,6 +220,8 @@ class LogWriter {
   std::string signed_root_;
   std::string signed_note_;
   int64_t signed_at_millis_ = 0;
+  // Extension lines of every checkpoint signed (DIR/restored, log_format.h).
+  std::vector<std::string> extensions_;
   bool closed_ = false;
 
   uint64_t recovered_records_ = 0;
