@@ -11,6 +11,7 @@
 
 #include "core/observe/management_server.h"
 #include "core/observe/metrics.h"
+#include "core/observe/status_report.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::observe {
@@ -166,6 +167,62 @@ TEST(MetricsTest, PromtoolAcceptsTheExposition) {
   EXPECT_THAT(out, HasSubstr("exit=0")) << out;
   const std::string broken = Promtool("# TYPE x counter\nx{a=\"unterminated} 1\n");
   EXPECT_THAT(broken, Not(HasSubstr("exit=0"))) << broken;
+}
+
+// ---------------------------------------------------------- status report
+
+StatusReport SampleReport() {
+  StatusReport r;
+  r.service = "gateway";
+  r.participant_id = "gateway";
+  r.data_dir = "/var/lib/ketenpoort/gateway";
+  r.version = "0.1.0";
+  r.pid = 42;
+  r.started_ms = 1'700'000'000'000;
+  r.now_ms = 1'700'000'060'000;
+  r.connected = {{"politie-agent", "agent", 1'700'000'059'000}};
+  r.queues = {{"requests in flight for politie", 3}};
+  r.held = {{"regisseur-01", 2}};
+  r.last_receipt = StatusReport::Receipt{"delivery", "00ff", "politie-agent", 1'700'000'050'000};
+  r.audit_log = {120, 65536, true};
+  r.in_force = {{"policy", "veiligheidsteam-hvb", 7, std::string(64, 'a'), 1'700'000'000'000, 1'699'000'000'000}};
+  r.warnings = {"the card of x expires in 3 day(s)"};
+  return r;
+}
+
+TEST(StatusReportTest, RoundTripsThroughJsonAndReadsForPeople) {
+  const StatusReport r = SampleReport();
+  auto back = StatusFromJson(StatusToJson(r));
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(StatusToJson(*back), StatusToJson(r));
+  const std::string text = StatusToText(r);
+  EXPECT_THAT(text, HasSubstr("gateway gateway is running (pid 42"));
+  EXPECT_THAT(text, HasSubstr("politie-agent (agent), last seen 2023-11-14 22:14:19Z (1 s ago)"));
+  EXPECT_THAT(text, HasSubstr("requests in flight for politie: 3"));
+  EXPECT_THAT(text, HasSubstr("held messages:  2"));
+  EXPECT_THAT(text, HasSubstr("last receipt:   delivery 00ff from politie-agent"));
+  EXPECT_THAT(text, HasSubstr("policy veiligheidsteam-hvb: serial 7"));
+  EXPECT_THAT(text, HasSubstr("WARNING: the card of x expires"));
+}
+
+// The report comes over a socket: every bit flipped and every length cut
+// gives a report or InvalidArgument, never a crash.
+TEST(StatusReportTest, TamperedOrTruncatedJsonIsRefusedCleanly) {
+  const std::string json = StatusToJson(SampleReport());
+  for (size_t len = 0; len + 1 < json.size(); ++len) {  // the last byte is the newline
+    auto r = StatusFromJson(json.substr(0, len));
+    EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument)) << "cut at " << len;
+  }
+  for (size_t i = 0; i < json.size(); ++i) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::string bad = json;
+      bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
+      auto r = StatusFromJson(bad);
+      if (!r.ok()) EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument));
+    }
+  }
+  EXPECT_THAT(StatusFromJson("[]"), StatusIs(StatusCode::kInvalidArgument));
+  EXPECT_THAT(StatusFromJson("{\"service\": 5}"), StatusIs(StatusCode::kInvalidArgument));
 }
 
 // ------------------------------------------------------ management address
