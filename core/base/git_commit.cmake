@@ -1,6 +1,6 @@
-# Writes OUT, a C++ file that defines kp::internal::kGitCommit: the commit of
-# SOURCE_DIR (12 hex digits, "+dirty" when tracked files differ from it), or
-# FALLBACK (-DKP_GIT_COMMIT=...) or "unknown" when there is no git. Run at
+# Writes OUT, a C++ file that defines kp::internal::kGitCommit: FALLBACK
+# (-DKP_GIT_COMMIT=...) when given, else the commit of SOURCE_DIR (12 hex
+# digits, "+dirty" when tracked files differ from it), else "unknown" (no git). Run at
 # every build (core/base/CMakeLists.txt); the file is rewritten only when the
 # commit changed, so nothing relinks otherwise.
 set(commit "")

@@ -6,9 +6,9 @@
 //
 // The commit is written at build time (core/base/git_commit.cmake) into a
 // generated file of its own library, kp_version, which only the binaries
-// link: a new commit relinks three programs, not every test. A build from a
-// tree without git (a source tarball) says "unknown", or what
-// -DKP_GIT_COMMIT=... gave. Thread-safe: constants only.
+// link: a new commit relinks three programs, not every test. -DKP_GIT_COMMIT=...
+// names the commit instead (a build from a tarball); a tree without git and
+// without it says "unknown". Thread-safe: constants only.
 #ifndef KETENPOORT_CORE_BASE_VERSION_H_
 #define KETENPOORT_CORE_BASE_VERSION_H_
 
