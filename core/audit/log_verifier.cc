@@ -8,6 +8,7 @@
 #include "core/audit/log_files.h"
 #include "core/audit/log_format.h"
 #include "core/audit/merkle.h"
+#include "core/audit/restore_point.h"
 #include "ketenpoort/v1/audit.pb.h"
 
 namespace kp::audit {
@@ -137,10 +138,38 @@ class Verifier {
         report_.warnings.push_back("the 'checkpoint' file is older than the newest in checkpoints/");
       }
     }
+    // A restored log (restore_point.h): its latest checkpoint names the
+    // backup's checkpoint it goes on from, which the log must still match.
+    std::optional<RestorePoint> restored;
+    if (report_.latest.has_value()) {
+      auto point = FindRestorePoint(*report_.latest);
+      if (!point.ok()) return point.status().WithContext("the latest checkpoint");
+      restored = *point;
+      if (restored.has_value()) {
+        KP_RETURN_IF_ERROR(AddExpected(Checkpoint{key_.name, restored->size, restored->root, {}},
+                                       "the restore point of backup " + restored->backup_id));
+      }
+    }
     for (size_t i = 0; i < options_.pinned_checkpoints.size(); ++i) {
       std::string source = "pinned checkpoint " + Idx(i + 1);
       auto cp = OpenCheckpoint(options_.pinned_checkpoints[i], key_, key_.name);
       if (!cp.ok()) return cp.status().WithContext(source);
+      if (restored.has_value() && cp->size > restored->size) {
+        // Signed before the restore (it does not name this restore point):
+        // it covers records the restore lost, not a fork of this log.
+        auto its = FindRestorePoint(*cp);
+        const bool before = !its.ok() || !its->has_value() || (*its)->size != restored->size ||
+                            (*its)->root != restored->root || (*its)->backup_id != restored->backup_id;
+        if (before) {
+          report_.warnings.push_back(source + " (size " + Idx(cp->size) + ") was signed before the log was restored "
+                                     "from backup " + restored->backup_id + ": this log goes on from " +
+                                     Idx(restored->size) + " records (LOG_RESTORED at index " + Idx(restored->size) +
+                                     "), the " + Idx(cp->size - restored->size) +
+                                     " record(s) after that in it are not in this log");
+          ++report_.pinned_checkpoints;
+          continue;
+        }
+      }
       KP_RETURN_IF_ERROR(AddExpected(*cp, source + " (size " + Idx(cp->size) + ")"));
       ++report_.pinned_checkpoints;
     }

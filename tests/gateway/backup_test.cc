@@ -18,6 +18,8 @@
 #include <map>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "core/audit/log_format.h"
 #include "core/audit/log_reader.h"
 #include "core/audit/log_verifier.h"
@@ -233,6 +235,21 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   const auto& [other_partner, other_category] = testing::LoadPartners()[1];
   auto in_flight = coordinator_->SendRequest({case_id_, other_partner, {other_category}, testing::kLoadPurpose, {}, ""});
   ASSERT_THAT(in_flight, IsOk());
+  // The newest checkpoint the agent was given before the gateway died: of
+  // the history the restore will lose (what a privacy officer may keep too).
+  std::string lost_history_note;
+  uint64_t lost_history_size = 0;
+  {
+    std::ifstream receipts(region_->AgentConfigFor("politie").data_dir + "/receipts.jsonl");
+    for (std::string line; std::getline(receipts, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_object() && j["checkpoint_size"].get<uint64_t>() > lost_history_size) {
+        lost_history_size = j["checkpoint_size"].get<uint64_t>();
+        lost_history_note = j["checkpoint"].get<std::string>();
+      }
+    }
+  }
+  ASSERT_GT(lost_history_size, backup_size);
   EXPECT_EQ(processes_->StopGateway(SIGKILL), -SIGKILL);
 
   // A restore over a live data folder needs --force; a tampered backup is refused.
@@ -286,6 +303,27 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   ASSERT_THAT(point, IsOk());
   ASSERT_TRUE(point->has_value());
   EXPECT_EQ((*point)->size, backup_size);
+  // A privacy officer who kept a checkpoint of the lost history: a warning
+  // that names the restore, not a fork.
+  audit::VerifyOptions officer = verify;
+  officer.pinned_checkpoints.push_back(lost_history_note);
+  audit::VerifyReport officer_report = audit::VerifyLog(gateway_log, officer);
+  ASSERT_THAT(officer_report.status, IsOk());
+  bool warned = false;
+  for (const auto& w : officer_report.warnings) warned |= w.find("signed before the log was restored") != std::string::npos;
+  EXPECT_TRUE(warned);
+  // A checkpoint that names the same restore point but disagrees is a fork.
+  {
+    auto gateway_id = &region_->identity("gateway");
+    auto signer = audit::LogSigner::Create(config_.log_origin, gateway_id->signing().public_key,
+                                           gateway_id->signing().secret_key.Clone());
+    ASSERT_THAT(signer, IsOk());
+    audit::Checkpoint forked = *report.latest;
+    forked.root[0] = static_cast<char>(forked.root[0] ^ 1);
+    audit::VerifyOptions fork = verify;
+    fork.pinned_checkpoints.push_back(signer->Sign(forked));
+    EXPECT_FALSE(audit::VerifyLog(gateway_log, fork).status.ok());
+  }
   auto gateway_events = RecordsByEvent(gateway_log);
   ASSERT_EQ(gateway_events[v1::AUDIT_EVENT_LOG_RESTORED].size(), 1u);
   EXPECT_EQ(gateway_events[v1::AUDIT_EVENT_LOG_RESTORED][0].index(), backup_size);
