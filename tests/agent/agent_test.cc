@@ -665,6 +665,7 @@ TEST_F(AgentTest, ChecksAndAnswersFromAPostgresSource) {
   ConnectorConfig source;
   source.kind = ConnectorConfig::Kind::kPostgres;
   source.postgres.host = pg.socket_dir();
+  source.postgres.port = pg.port();
   source.postgres.dbname = "bron";
   source.postgres.user = "reader";
   source.postgres.password_file = password_file;

@@ -54,7 +54,8 @@ class PostgresConnectorTest : public ::testing::Test {
                   "  ('123456782', '2026-01-01', 'ander gezin', 7, 2, false, 'y', NULL);"
                   "CREATE FUNCTION schrijf(b text) RETURNS integer LANGUAGE plpgsql AS $$"
                   "  BEGIN INSERT INTO meldingen(bsn) VALUES (b); RETURN 1; END $$;"
-                  "GRANT SELECT ON meldingen TO reader;"
+                  "CREATE ROLE client LOGIN;"
+                  "GRANT SELECT ON meldingen TO reader, client;"
                   "GRANT INSERT ON meldingen TO reader;",  // the read-only transaction must hold even so
               "bron");
   }
@@ -79,6 +80,7 @@ class PostgresConnectorTest : public ::testing::Test {
     ConnectorConfig c;
     c.kind = ConnectorConfig::Kind::kPostgres;
     c.postgres.host = server_->socket_dir();
+    c.postgres.port = server_->port();
     c.postgres.dbname = "bron";
     c.postgres.user = "reader";
     c.postgres.password_file = password_file_;
@@ -241,6 +243,54 @@ TEST_F(PostgresConnectorTest, ANetworkHostNeedsAPinnedCaForVerifyFull) {
   EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kInvalidArgument, "needs sslrootcert"));
   c.postgres.sslmode = "prefer";
   EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kInvalidArgument, "not one of"));
+}
+
+// Over TCP with TLS, as across a partner's network.
+ConnectorConfig OverTls(ConnectorConfig c, const testing::TestPostgres& server) {
+  c.postgres.host = "127.0.0.1";
+  c.postgres.sslrootcert = server.cert_dir() + "/ca.crt";
+  return c;
+}
+
+constexpr char kTlsQuery[] =
+    "SELECT s.ssl, s.version FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid() AND $1::text IS NOT NULL";
+
+TEST_F(PostgresConnectorTest, TlsWithThePinnedCaAndAPassword) {
+  auto made = MakeConnector(OverTls(Config(kTlsQuery), *server_));
+  ASSERT_THAT(made, IsOk());
+  auto records = (*made)->Query(Canary());
+  ASSERT_THAT(records, IsOk());
+  ASSERT_THAT(*records, SizeIs(1));
+  EXPECT_THAT((*records)[0],
+              ElementsAre(Pair("ssl", "true"), Pair("version", ::testing::StartsWith("TLSv1."))));
+}
+
+TEST_F(PostgresConnectorTest, TlsWithAClientCertificateInsteadOfAPassword) {
+  ConnectorConfig c = OverTls(Config(kTlsQuery), *server_);
+  c.postgres.user = "client";  // the certificate's CN
+  c.postgres.password_file = "";
+  c.postgres.sslcert = server_->cert_dir() + "/client.crt";
+  c.postgres.sslkey = server_->cert_dir() + "/client.key";
+  auto made = MakeConnector(c);
+  ASSERT_THAT(made, IsOk());
+  EXPECT_THAT((*made)->Query(Canary()), IsOk());
+  // Without it the server refuses the role.
+  c.postgres.sslcert = c.postgres.sslkey = "";
+  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "cannot connect"));
+}
+
+TEST_F(PostgresConnectorTest, TlsRefusesAServerFromAnotherCaOrUnderAnotherName) {
+  ConnectorConfig c = OverTls(Config(kTlsQuery), *server_);
+  c.postgres.sslrootcert = server_->cert_dir() + "/other-ca.crt";
+  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "certificate verify failed"));
+  // localhost reaches the same server; its certificate names 127.0.0.1 only.
+  c = OverTls(Config(kTlsQuery), *server_);
+  c.postgres.host = "localhost";
+  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "localhost"));
+  // Without TLS the server has no entry for a network login.
+  c = OverTls(Config(kTlsQuery), *server_);
+  c.postgres.sslmode = "disable";
+  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "no encryption"));
 }
 
 TEST_F(PostgresConnectorTest, TooLargeAnAnswerIsRefused) {

@@ -11,9 +11,11 @@
 
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,9 +58,63 @@ inline std::string MakeTempFolder(const std::string& prefix) {
   return path;
 }
 
+// Certificates made with the openssl command in `dir_`: ca and other-ca
+// (self-signed), server (for IP 127.0.0.1 only) and client from ca,
+// other-client from other-ca; every .key mode 0600. False when openssl failed
+// (its output is in `log`).
+inline bool MakeTestCertificates(const std::string& dir, const std::string& log) {
+  std::error_code ignored;
+  std::filesystem::create_directories(dir, ignored);
+  const std::string openssl = "/usr/bin/openssl";
+  {
+    std::ofstream(dir + "/server.ext") << "subjectAltName=IP:127.0.0.1\n";
+    std::ofstream(dir + "/client.ext") << "extendedKeyUsage=clientAuth\n";
+  }
+  auto ca = [&](const std::string& name) {
+    return RunLogged({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-nodes", "-keyout", dir + "/" + name + ".key", "-out", dir + "/" + name + ".crt",
+                      "-subj", "/CN=" + name, "-days", "2"},
+                     log) == 0;
+  };
+  auto leaf = [&](const std::string& name, const std::string& ca_name, const std::string& ext) {
+    return RunLogged(
+               {openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                dir + "/" + name + ".key", "-out", dir + "/" + name + ".csr", "-subj", "/CN=" + name},
+               log) == 0 &&
+           RunLogged({openssl, "x509", "-req", "-in", dir + "/" + name + ".csr", "-CA",
+                      dir + "/" + ca_name + ".crt", "-CAkey", dir + "/" + ca_name + ".key", "-CAcreateserial",
+                      "-out", dir + "/" + name + ".crt", "-days", "2", "-extfile", dir + "/" + ext},
+                     log) == 0 &&
+           ::chmod((dir + "/" + name + ".key").c_str(), 0600) == 0;
+  };
+  if (!ca("ca") || !ca("other-ca") || !leaf("server", "ca", "server.ext") ||
+      !leaf("client", "ca", "client.ext") || !leaf("other-client", "other-ca", "client.ext")) {
+    return false;
+  }
+  return true;
+}
+
+// A free TCP port on 127.0.0.1 (the kernel's choice; 0 when none).
+inline int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 // A PostgreSQL 15 cluster in a temporary folder, reached by its unix socket
-// in `socket_dir()`. Roles: `admin` (trust, to set up) and `reader`
-// (scram-sha-256 password `reader_password()`), database `bron`.
+// in `socket_dir()` and, with TLS only, on 127.0.0.1:`port()` (certificates
+// of MakeTestCertificates in `cert_dir()`). Roles: `admin` (trust, local
+// only, to set up), `reader` (scram-sha-256 password `reader_password()`,
+// local or TLS) and `client` (TLS with the client certificate, `cert`).
 class TestPostgres {
  public:
   static constexpr const char* kBin = "/usr/lib/postgresql/15/bin/";
@@ -82,6 +138,16 @@ class TestPostgres {
       return all;
     };
     const std::string log = dir_ + "/setup.log";
+    port_ = FreeLoopbackPort();
+    if (port_ == 0) return "no free port";
+    if (!MakeTestCertificates(cert_dir(), log)) return "openssl failed, see " + log;
+    if (::geteuid() == 0) {
+      passwd* nobody = ::getpwnam("nobody");
+      for (const char* f : {"server.key", "server.crt", "ca.crt"}) {
+        if (::chown((cert_dir() + "/" + f).c_str(), nobody->pw_uid, nobody->pw_gid) != 0)
+          return "chown failed";
+      }
+    }
     if (RunLogged(as({std::string(kBin) + "initdb", "-D", dir_ + "/data", "-U", "admin", "--auth=trust",
                       "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C.UTF-8"}),
                   log) != 0) {
@@ -89,10 +155,16 @@ class TestPostgres {
     }
     {
       std::ofstream hba(dir_ + "/data/pg_hba.conf", std::ios::trunc);
-      hba << "local all admin trust\nlocal all reader scram-sha-256\n";
+      hba << "local all admin trust\nlocal all reader scram-sha-256\n"
+             "hostssl all reader 127.0.0.1/32 scram-sha-256\nhostssl all client 127.0.0.1/32 cert\n";
+      std::ofstream conf(dir_ + "/data/postgresql.conf", std::ios::app);
+      conf << "ssl = on\nssl_cert_file = '" << cert_dir() << "/server.crt'\nssl_key_file = '" << cert_dir()
+           << "/server.key'\nssl_ca_file = '" << cert_dir() << "/ca.crt'\n";
     }
     if (RunLogged(as({std::string(kBin) + "pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log", "-w",
-                      "-t", "60", "-o", "-k " + dir_ + " -c listen_addresses= -F", "start"}),
+                      "-t", "60", "-o",
+                      "-k " + dir_ + " -c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -F",
+                      "start"}),
                   log) != 0) {
       return "pg_ctl start failed, see " + log + " and " + dir_ + "/server.log";
     }
@@ -109,8 +181,9 @@ class TestPostgres {
 
   // Runs SQL as `admin` in database `db`: "" or PostgreSQL's message.
   std::string Admin(const std::string& sql, const std::string& db = "postgres") const {
-    const char* keys[] = {"host", "dbname", "user", nullptr};
-    const char* values[] = {dir_.c_str(), db.c_str(), "admin", nullptr};
+    const std::string port = std::to_string(port_);
+    const char* keys[] = {"host", "port", "dbname", "user", nullptr};
+    const char* values[] = {dir_.c_str(), port.c_str(), db.c_str(), "admin", nullptr};
     PGconn* conn = PQconnectdbParams(keys, values, 0);
     std::string error;
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -127,10 +200,13 @@ class TestPostgres {
   }
 
   const std::string& socket_dir() const { return dir_; }
+  int port() const { return port_; }
+  std::string cert_dir() const { return dir_ + "/certs"; }
   static const char* reader_password() { return "CANARY-PW-s3cret"; }
 
  private:
   std::string dir_;
+  int port_ = 0;
   bool started_ = false;
   std::vector<std::string> stop_argv_;
 };
@@ -145,33 +221,7 @@ class TestHttpsServer {
     dir_ = MakeTempFolder("kp-https");
     if (dir_.empty()) return "mkdtemp failed";
     const std::string log = dir_ + "/setup.log";
-    const std::string openssl = "/usr/bin/openssl";
-    {
-      std::ofstream(dir_ + "/server.ext") << "subjectAltName=IP:127.0.0.1\n";
-      std::ofstream(dir_ + "/client.ext") << "extendedKeyUsage=clientAuth\n";
-    }
-    auto ca = [&](const std::string& name) {
-      return RunLogged({openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                        "-nodes", "-keyout", dir_ + "/" + name + ".key", "-out", dir_ + "/" + name + ".crt",
-                        "-subj", "/CN=" + name, "-days", "2"},
-                       log) == 0;
-    };
-    auto leaf = [&](const std::string& name, const std::string& ca_name, const std::string& ext) {
-      return RunLogged(
-                 {openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                  dir_ + "/" + name + ".key", "-out", dir_ + "/" + name + ".csr", "-subj", "/CN=" + name},
-                 log) == 0 &&
-             RunLogged(
-                 {openssl, "x509", "-req", "-in", dir_ + "/" + name + ".csr", "-CA",
-                  dir_ + "/" + ca_name + ".crt", "-CAkey", dir_ + "/" + ca_name + ".key", "-CAcreateserial",
-                  "-out", dir_ + "/" + name + ".crt", "-days", "2", "-extfile", dir_ + "/" + ext},
-                 log) == 0 &&
-             ::chmod((dir_ + "/" + name + ".key").c_str(), 0600) == 0;
-    };
-    if (!ca("ca") || !ca("other-ca") || !leaf("server", "ca", "server.ext") ||
-        !leaf("client", "ca", "client.ext") || !leaf("other-client", "other-ca", "client.ext")) {
-      return "openssl failed, see " + log;
-    }
+    if (!MakeTestCertificates(dir_, log)) return "openssl failed, see " + log;
     int out[2];
     if (::pipe(out) != 0) return "pipe failed";
     pid_ = ::fork();
