@@ -16,6 +16,7 @@
 #include "core/audit/log_verifier.h"
 #include "gateway/gateway.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/notify_listener.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -58,7 +59,14 @@ class AgentProcessTest : public ::testing::Test {
     // agent under (it must exec the agent, so that signals reach it).
     std::vector<std::string> args = {testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()};
     if (const char* wrapper = std::getenv("KP_AGENT_WRAPPER"); wrapper != nullptr) args.insert(args.begin(), wrapper);
+    // The agent alone (not the gateway) under systemd's notification protocol.
+    if (systemd_ != nullptr) {
+      ::setenv("NOTIFY_SOCKET", systemd_->path().c_str(), 1);
+      ::setenv("WATCHDOG_USEC", "400000", 1);
+    }
     auto a = ChildProcess::Spawn(args, dir_.File("agent.log"));
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
     ASSERT_THAT(a, IsOk());
     agent_ = std::move(a).value();
   }
@@ -98,6 +106,7 @@ class AgentProcessTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  std::unique_ptr<testing::NotifyListener> systemd_;  // set before SetUp: the agent runs as under systemd
   std::unique_ptr<Region> region_;
   std::string endpoint_;
   agent::AgentConfig agent_config_;
@@ -121,6 +130,33 @@ TEST_F(AgentProcessTest, TermFinishesAndExitsZeroWithAVerifiableDisclosureLog) {
   audit::VerifyReport report = audit::VerifyLog(agent::Agent::AuditDir(agent_config_), {});
   EXPECT_THAT(report.status, IsOk());
   EXPECT_GE(report.records, 2u);
+}
+
+// Type=notify and WatchdogSec= in deploy/ketenpoort-agent.service: the agent
+// says READY=1 once started, pings the watchdog from its loop at half the
+// interval systemd gives (here 0.4 s), and says STOPPING=1 on SIGTERM
+// (core/base/systemd_notify.h). A real socket, as systemd's; only deadlines.
+class AgentUnderSystemdTest : public AgentProcessTest {
+ protected:
+  void SetUp() override {
+    systemd_ = std::make_unique<testing::NotifyListener>(dir_.File("notify"));
+    ASSERT_TRUE(systemd_->ok());
+    AgentProcessTest::SetUp();
+  }
+};
+
+TEST_F(AgentUnderSystemdTest, ItSaysReadyPingsTheWatchdogAndSaysStopping) {
+  ASSERT_TRUE(systemd_->WaitFor("READY=1", kDeadlineMs)) << agent_->Log();
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ExpectAnswered(*c);
+  ASSERT_TRUE(systemd_->WaitFor("WATCHDOG=1", kDeadlineMs));
+  ASSERT_TRUE(systemd_->WaitFor("WATCHDOG=1", kDeadlineMs));  // and again: the loop keeps pinging
+  ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
+  EXPECT_TRUE(systemd_->WaitFor("STOPPING=1", kDeadlineMs));
+  auto code = agent_->WaitForExit(kDeadlineMs);
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 0) << agent_->Log();
 }
 
 TEST_F(AgentProcessTest, InterruptExitsZero) {
