@@ -297,10 +297,15 @@ Status Gateway::Run() {
   // Type=notify: start-up (Create) is done. The watchdog is pinged from this
   // loop, so a loop that hangs is killed and restarted by systemd.
   SystemdNotifier systemd;
-  systemd.Ready("serving");
+  systemd.Ready("serving; 0 participants connected");
+  size_t connected = 0;
   while (!stop_) {
     KP_RETURN_IF_ERROR(Step(200));
     systemd.Tick();
+    if (peers_.size() != connected) {  // `systemctl status` shows it (a count, no ids)
+      connected = peers_.size();
+      systemd.Status("serving; " + std::to_string(connected) + " participants connected");
+    }
   }
   systemd.Stopping();
   RunBetweenTasks();  // a backup asked for while stopping gets its answer

@@ -168,6 +168,7 @@ TEST_F(GatewayProcessTest, UnderSystemdItSaysReadyPingsTheWatchdogAndSaysStoppin
   auto c = Connect();  // ready means serving
   ASSERT_NE(c, nullptr);
   ExpectServes(*c);
+  EXPECT_TRUE(systemd.WaitFor("STATUS=serving; 1 participants connected", kDeadlineMs));
   c.reset();
   ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kDeadlineMs));
   ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kDeadlineMs));  // and again: the loop keeps pinging
