@@ -221,6 +221,15 @@ std::string RecordDetail(const v1::AuditRecord& r) {
       return "privacy officer notified" +
              (r.source_partner().empty() ? std::string() : " of a disclosure by " + r.source_partner()) +
              (r.reason().empty() ? std::string() : "; " + r.reason());
+    case v1::AUDIT_EVENT_BACKUP_MADE:  // issue 18 §6 (docs/operations.md, "Backup and restore")
+    case v1::AUDIT_EVENT_LOG_RESTORED:
+      return std::string(r.event() == v1::AUDIT_EVENT_BACKUP_MADE ? "backup " : "restored from backup ") +
+             r.restore().backup_id() + " of the log's " + std::to_string(r.restore().checkpoint_size()) +
+             " records" +
+             (r.restore().lost_records() == 0 ? std::string()
+                                              : "; " + std::to_string(r.restore().lost_records()) +
+                                                    " later record(s) not in this log") +
+             (r.reason().empty() ? std::string() : "; " + r.reason());
     case v1::AUDIT_EVENT_CASE_PRUNED:  // issue 17 §6: the gateway's retention sweep
       return "case pruned from the gateway's case database" + (r.reason().empty() ? std::string() : "; " + r.reason());
     case v1::AUDIT_EVENT_REFERRAL_RECEIVED:
