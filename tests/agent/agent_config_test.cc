@@ -14,7 +14,8 @@ using ::testing::HasSubstr;
 
 TEST(AgentConfigTest, TheDeployExamplesParse) {
   for (const char* name :
-       {"agent.sqlite.example.yaml", "agent.json-files.example.yaml", "agent.command.example.yaml"}) {
+       {"agent.sqlite.example.yaml", "agent.json-files.example.yaml", "agent.command.example.yaml",
+        "agent.postgres.example.yaml", "agent.https.example.yaml"}) {
     auto c = LoadAgentConfig(testing::SourceDir() + "/deploy/" + name);
     ASSERT_THAT(c, IsOk()) << name;
     EXPECT_EQ(c->sources.size(), 1u) << name;
@@ -24,6 +25,13 @@ TEST(AgentConfigTest, TheDeployExamplesParse) {
   auto sql = LoadAgentConfig(testing::SourceDir() + "/deploy/agent.sqlite.example.yaml");
   ASSERT_THAT(sql, IsOk());
   EXPECT_EQ(sql->sources.at("politie-incidenten").kind, ConnectorConfig::Kind::kSqlite);
+  auto pg = LoadAgentConfig(testing::SourceDir() + "/deploy/agent.postgres.example.yaml");
+  ASSERT_THAT(pg, IsOk());
+  EXPECT_EQ(pg->sources.at("politie-incidenten").kind, ConnectorConfig::Kind::kPostgres);
+  EXPECT_THAT(pg->sources.at("politie-incidenten").postgres.params, ElementsAre("bsn"));
+  auto https = LoadAgentConfig(testing::SourceDir() + "/deploy/agent.https.example.yaml");
+  ASSERT_THAT(https, IsOk());
+  EXPECT_EQ(https->sources.at("ggz-in-zorg").kind, ConnectorConfig::Kind::kHttps);
   auto cmd = LoadAgentConfig(testing::SourceDir() + "/deploy/agent.command.example.yaml");
   ASSERT_THAT(cmd, IsOk());
   EXPECT_EQ(cmd->sources.at("veilig-thuis-meldingen").timeout_ms, 5000);
@@ -74,6 +82,18 @@ Result<ConnectorConfig> Source(const std::string& source) {
                       ParseAgentConfig(std::string(kHead) + "categories:\n  x:\n    source: " + source + "\n",
                                        "/etc/ketenpoort/agent.yaml"));
   return c.sources.at("x");
+}
+
+TEST(AgentConfigTest, TheManagementAddressIsLoopbackByDefaultAndMayBeOff) {
+  const std::string categories = "categories:\n  x:\n    source: {kind: json-files, folder: ggz}\n";
+  ASSERT_OK_AND_ASSIGN(AgentConfig plain, ParseAgentConfig(std::string(kHead) + categories, "agent.yaml"));
+  EXPECT_EQ(plain.management.ToString(), "127.0.0.1:9471");
+  EXPECT_FALSE(plain.management_explicit);
+  ASSERT_OK_AND_ASSIGN(AgentConfig off,
+                       ParseAgentConfig(std::string(kHead) + "management: off\n" + categories, "agent.yaml"));
+  EXPECT_FALSE(off.management.enabled);
+  EXPECT_THAT(ParseAgentConfig(std::string(kHead) + "management: 127.0.0.1:99999\n" + categories, "agent.yaml"),
+              StatusIs(StatusCode::kInvalidArgument, "agent.yaml:7:13: error: management: the management address"));
 }
 
 TEST(AgentConfigTest, ReadsEachKindOfSource) {
