@@ -84,6 +84,20 @@ TEST(GatewayConfigTest, TheRetentionSweepHasDefaultsAndChecksItsValues) {
   EXPECT_THAT(bad.status().message(), HasSubstr("unknown key 'keep'"));
 }
 
+TEST(GatewayConfigTest, TheManagementAddressIsLoopbackByDefaultAndMayBeOff) {
+  ASSERT_OK_AND_ASSIGN(GatewayConfig plain, ParseGatewayConfig(kMinimal, "gw.yaml"));
+  EXPECT_EQ(plain.management.ToString(), "127.0.0.1:9470");
+  EXPECT_FALSE(plain.management_explicit);
+  ASSERT_OK_AND_ASSIGN(GatewayConfig other,
+                       ParseGatewayConfig(std::string(kMinimal) + "management: '[::1]:9999'\n", "gw.yaml"));
+  EXPECT_EQ(other.management.ToString(), "[::1]:9999");
+  EXPECT_TRUE(other.management_explicit);
+  ASSERT_OK_AND_ASSIGN(GatewayConfig off, ParseGatewayConfig(std::string(kMinimal) + "management: off\n", "gw.yaml"));
+  EXPECT_FALSE(off.management.enabled);
+  EXPECT_THAT(ParseGatewayConfig(std::string(kMinimal) + "management: monitor.example:9470\n", "gw.yaml"),
+              StatusIs(StatusCode::kInvalidArgument, "gw.yaml:6:13: error: management: the management address"));
+}
+
 TEST(GatewayConfigTest, NotYamlOrNotAMappingIsAClearError) {
   EXPECT_THAT(ParseGatewayConfig("identity: [unclosed\n", "gw.yaml"),
               StatusIs(StatusCode::kInvalidArgument, "gw.yaml:2:1: error: not valid YAML"));

@@ -248,6 +248,11 @@ TEST_F(MonitoringProcessTest, StatusOfAnotherGatewaysAddressIsNotThisOnesStatus)
   const testing::ProcessResult other = StatusOf("gateway/ketenpoort-gateway", run_ + "/other.yaml");
   EXPECT_EQ(other.exit_code, observe::kStatusNotRunning) << other.output;
   EXPECT_THAT(other.output, HasSubstr("another gateway"));
+  // A configuration that cannot be read: exit 2, saying why.
+  std::ofstream(run_ + "/broken.yaml") << "management: nowhere.example:1\n";
+  const testing::ProcessResult broken = StatusOf("gateway/ketenpoort-gateway", run_ + "/broken.yaml");
+  EXPECT_EQ(broken.exit_code, observe::kStatusBadConfig) << broken.output;
+  EXPECT_THAT(broken.output, HasSubstr("management"));
 }
 
 }  // namespace
