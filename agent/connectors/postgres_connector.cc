@@ -234,7 +234,12 @@ Status PostgresConnector::ConnectLocked() {
   add("user", pg.user);
   add("sslmode", pg.sslmode);
   add("sslrootcert", pg.sslrootcert);
-  add("sslcert", pg.sslcert);
+  // Without a configured client certificate libpq would send whatever
+  // ~/.postgresql/postgresql.crt holds (and fail when it cannot read it): only
+  // what the config names is used. A path under /proc/self cannot exist, and a
+  // missing file means "no client certificate" to libpq.
+  const std::string no_client_certificate = "/proc/self/ketenpoort-no-client-certificate";
+  add("sslcert", pg.sslcert.empty() ? no_client_certificate : pg.sslcert);
   add("sslkey", pg.sslkey);
   add("connect_timeout", connect_timeout);
   add("options", options);
