@@ -13,8 +13,9 @@ namespace kp::agent {
 // Checks the identity file (and its mode), the pinned gateway and enrolment
 // cards, the signed registry (this agent and the gateway in it), the policy
 // (lint), every data source (opened, and queried for the config's
-// test_subject), the sink (its folder writable, its command executable),
-// the data folder (usable, and not held by a running agent),
+// test_subject; a postgres source on a network host without a verified
+// server is reported as a warning line), the sink (its folder writable, its
+// command executable), the data folder (usable, and not held by a running agent),
 // and the gateway connection: reachable, and this key admitted. Returns one
 // line per problem, empty when all is well; `report` receives one line per
 // check that passed, and what the agent can do: which categories it answers
