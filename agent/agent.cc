@@ -71,7 +71,11 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
                         std::to_string(registry->entries().size()) + " participants");
       if (parts.identity) {
         auto self = registry->Find(parts.identity->id());
-        if (!self.ok()) {
+        if (!self.ok() && registry->expired().count(parts.identity->id())) {
+          problems->push_back(self.status().message() +
+                              ". Make a new key set (ketenpoort keygen --rotate, then --activate) and hand its "
+                              "card to the enrolment officer");
+        } else if (!self.ok()) {
           problems->push_back("this agent (" + parts.identity->id() +
                               ") is not in the signed registry; ask the enrolment officer to add its card");
         } else if (Status s = MatchesEntry(*parts.identity, **self); !s.ok()) {
