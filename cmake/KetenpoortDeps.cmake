@@ -26,4 +26,4 @@ find_path(MUSTACHE_INCLUDE_DIR kainjow/mustache.hpp REQUIRED)
 # The agent's PostgreSQL and HTTPS data sources (agent/connectors/): libpq and
 # libcurl (the OpenSSL flavour: client certificates and a pinned CA file).
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq>=13)
-pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl>=7.74)
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl>=7.85)  # CURLOPT_PROTOCOLS_STR

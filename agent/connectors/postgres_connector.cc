@@ -102,6 +102,9 @@ Result<PgResult> Exec(PGconn* conn, const std::string& sql, const std::vector<co
       const auto left =
           std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return DeadlineExceededError("source " + describe + " timed out");
+      if (PQsocket(conn) < 0) {
+        return UnavailableError("source unavailable: " + describe + ": the connection is closed");
+      }
       pollfd p{PQsocket(conn), POLLIN, 0};
       const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 60'000)));
       if (ready < 0 && errno != EINTR) {
