@@ -89,7 +89,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
     return InvalidArgumentError("the pinned gateway card " + config.gateway_card + " is not a gateway card");
   }
   KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(config.enrolment_card));
-  KP_ASSIGN_OR_RETURN(Registry registry, Registry::Load(config.registry, enrolment.signing_key));
+  KP_ASSIGN_OR_RETURN(Registry registry, LoadRegistryFor(config, enrolment.signing_key));  // config_updates.cc
+  c->enrolment_public_key_ = enrolment.signing_key;
   auto listed = registry.Find(gateway.id);
   if (!listed.ok() || !ListsCard(**listed, gateway)) {
     return UnauthenticatedError("the pinned gateway card " + gateway.id +
@@ -121,6 +122,7 @@ Status Coordinator::Connect(int handshake_ms) {
                                                     me_->transport().secret_key, options));
   switch (dealer_->WaitForHandshake(handshake_ms)) {
     case ConnectionState::kConnected:
+      SendConfigFetch();  // a newer registry comes back as CONFIG_BUNDLE (config_updates.cc)
       return OkStatus();
     case ConnectionState::kRefused:
       return UnauthenticatedError("the gateway refused the key of " + me_->id() + ": it is not enrolled");
@@ -655,6 +657,10 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
   if (env->header.recipient() != want_recipient && !(forwarded && env->header.recipient() == me_->id())) {
     spdlog::warn("ignored a {} from {} addressed to '{}'", wire::KindLabel(kind), env->header.sender(),
                  env->header.recipient());
+    return std::optional<VerifiedEnvelope>();
+  }
+  if (from_gateway && kind == v1::MESSAGE_KIND_CONFIG_BUNDLE) {
+    TakeConfigBundle(*env);  // config_updates.cc
     return std::optional<VerifiedEnvelope>();
   }
   if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_CASE_CHAIN || kind == v1::MESSAGE_KIND_ERROR ||

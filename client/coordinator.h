@@ -356,6 +356,14 @@ class Coordinator {
   Status TakeReferral(const std::string& raw);
   Status TakeStatus(const ketenpoort::v1::ReferralStatus& status);
   Status TakeHandoverPart(const VerifiedEnvelope& env, bool may_sync);
+  // The registry through the gateway (client/config_updates.cc; protocol
+  // §3.13): the higher serial of config.registry and the copy kept in the
+  // store folder; a CONFIG_FETCH after each handshake; a CONFIG_BUNDLE
+  // verified against the pinned enrolment card, kept, and switched to.
+  static Result<Registry> LoadRegistryFor(const ClientConfig& config, const std::string& enrolment_public_key);
+  void SendConfigFetch();
+  void TakeConfigBundle(const VerifiedEnvelope& env);
+  std::string enrolment_public_key_;
   std::vector<std::pair<VerifiedEnvelope, std::string>> stash_;
   News news_;
   // Command, then the local copy of the case follows the gateway's answer

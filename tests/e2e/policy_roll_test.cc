@@ -179,6 +179,35 @@ TEST_F(PolicyRollTest, APolicyChangeRollsAcrossTheRegionAndNoRequestIsLost) {
   ASSERT_OK_AND_ASSIGN(Outcome o, c->AwaitOutcome(id, kWaitMs));
   EXPECT_EQ(o.kind, Outcome::Kind::kDelivered) << o.error.ToString();
   EXPECT_TRUE(AgentReaches("politie", 2));
+
+  // A new registry (serial 2, the same participants and roles) reaches the
+  // agents and the coordinator's client the same way, without a restart.
+  ASSERT_OK_AND_ASSIGN(Registry old_registry,
+                       Registry::Load(region_->registry_dir(),
+                                      region_->identity("enrolment-hvb").signing().public_key));
+  std::map<std::string, std::string> roles;
+  for (const auto& [pid, e] : old_registry.entries()) {
+    if (!e.role.empty()) roles[pid] = e.role;
+  }
+  ASSERT_OK(Registry::Sign(region_->registry_dir(), region_->identity("enrolment-hvb").signing().secret_key, roles,
+                           old_registry.region(), SystemClock::Get().NowMillis()));
+  region_->gateway()->RequestReload();
+  bool agent_has_it = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+  while (!agent_has_it && std::chrono::steady_clock::now() < until) {
+    auto s = cases::LoadConfigSerials(region_->AgentConfigFor("politie").data_dir);
+    agent_has_it = s.ok() && s->registry == 2;
+    if (!agent_has_it) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(agent_has_it);
+  ASSERT_OK_AND_ASSIGN(std::string after,
+                       c->SendRequest({case_id, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(Outcome answered, c->AwaitOutcome(after, kWaitMs));
+  EXPECT_EQ(answered.kind, Outcome::Kind::kDelivered) << answered.error.ToString();
+  EXPECT_EQ(c->registry().serial(), 2u);  // offered unasked to the connected client
+  // A new client connecting fetches it from the gateway as well (it keeps it in its store folder).
+  ASSERT_OK_AND_ASSIGN(auto fresh, region_->Coordinator());
+  EXPECT_EQ(fresh->registry().serial(), 2u);  // its configured folder holds serial 2 too
 }
 
 }  // namespace
