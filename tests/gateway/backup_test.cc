@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <map>
@@ -365,6 +366,24 @@ TEST_F(BackupProcessTest, OfflineBackupAndATamperedBackupIsNotRestored) {
   EXPECT_FALSE(made->manifest.online);
   // Not into a folder that holds something.
   EXPECT_FALSE(gateway::MakeBackup(config_, out).ok());
+  // The command itself, as an operator runs it.
+  const std::string binary = dir_.File("run") + "/bin/ketenpoort-gateway";
+  const std::string cli_out = dir_.File("offline-cli");
+  const std::string printed = dir_.File("backup-cli.txt");
+  EXPECT_EQ(std::system((binary + " backup --config " + processes_->gateway_config_path() + " --out " + cli_out +
+                         " > " + printed + " 2>&1")
+                            .c_str()),
+            0);
+  auto text = ReadFileBounded(printed, 1 << 16);
+  ASSERT_THAT(text, IsOk());
+  EXPECT_NE(text->find("(offline)"), std::string::npos) << *text;
+  EXPECT_NE(std::system((binary + " restore --config " + processes_->gateway_config_path() + " --from " + cli_out +
+                         " > " + printed + " 2>&1")
+                            .c_str()),
+            0);  // the data folder holds data: refused without --force
+  text = ReadFileBounded(printed, 1 << 16);
+  ASSERT_THAT(text, IsOk());
+  EXPECT_NE(text->find("--force"), std::string::npos) << *text;
 
   auto key = audit::MakeVerifierKey(config_.log_origin, region_->identity("gateway").signing().public_key);
   ASSERT_THAT(key, IsOk());
