@@ -44,9 +44,25 @@ Status RunShow(const RegistryArgs& a, CliContext& ctx) {
   ctx.out << "registry of " << reg.region() << ", serial " << reg.serial() << ", issued "
           << FormatRfc3339Millis(reg.issued_ms()) << ", signed by " << enrolment.id << " ("
           << enrolment.Fingerprint() << ")\n";
+  const int64_t now = SystemClock::Get().NowMillis();
   for (const auto& [id, e] : reg.entries()) {
     ctx.out << "  " << id << "  " << ParticipantKindName(e.card.kind) << "  partner=" << e.card.partner
-            << "  role=" << (e.role.empty() ? "-" : e.role) << "  fingerprint=" << e.card.Fingerprint() << "\n";
+            << "  role=" << (e.role.empty() ? "-" : e.role) << "  fingerprint=" << e.card.Fingerprint() << "  "
+            << e.card.ExpiryText() << "\n";
+    // A key rotation's other card(s), still valid (docs/formats.md §2.4).
+    for (size_t i = 1; i < e.cards.size(); ++i) {
+      ctx.out << "      also card " << e.cards[i].Fingerprint() << "  " << e.cards[i].ExpiryText() << "\n";
+    }
+  }
+  for (const auto& x : CardExpiries(reg, now)) {
+    if (x.warn) {
+      ctx.out << "warning: the card of " << x.id << " expires on " << FormatRfc3339Millis(x.expires_ms)
+              << "; the participant makes a new key set (ketenpoort keygen --rotate) and you sign both cards\n";
+    }
+  }
+  for (const auto& [id, at] : reg.expired()) {
+    ctx.out << "expired: " << id << " (its last card expired on " << FormatRfc3339Millis(at)
+            << "; it is not enrolled until you sign a registry with its new card)\n";
   }
   return OkStatus();
 }
