@@ -91,6 +91,28 @@ void ReadNetworkSource(const std::string& kind, KeyTable* table, ConnectorConfig
               }
             },
             Need::kOptional, "the subject field bound to $1, $2, ... in order")
+        .Text("changed_query", &c->changed_query, Need::kOptional,
+              "for watches: one SELECT that returns the records changed since $n (changed_params)")
+        .Custom(
+            "changed_params", "list of subject fields and since",
+            [&pg](const Node& value, const std::string& dotted, Reader& r) {
+              if (!value.IsSequence()) {
+                r.Error(value, dotted + " must be a list, e.g. [bsn, since]");
+                return;
+              }
+              for (const Node& item : value.Items()) {
+                auto v = r.Text(item, "each entry of " + dotted);
+                if (!v) return;
+                if (*v != "bsn" && *v != "ref" && *v != "role" && *v != "name" && *v != "date_of_birth" &&
+                    *v != "since") {
+                  r.Error(item, dotted + " " + config::Quote(*v) +
+                                    " is not a subject field (bsn, ref, role, name or date_of_birth) or since");
+                  return;
+                }
+                pg.changed_params.push_back(*v);
+              }
+            },
+            Need::kOptional, "what changed_query binds to $1, $2, ...: subject fields and since (ms since 1970)")
         .Duration("connect_timeout", &pg.connect_timeout_ms, Need::kOptional, "how long connecting may take", 1,
                   kMaxCommandTimeoutMs)
         .Duration("timeout", &c->timeout_ms, Need::kOptional, "how long one query may take", 1, kMaxCommandTimeoutMs)

@@ -60,6 +60,9 @@ struct PostgresSourceConfig {
   // $1, $2, ... of the query in order: each one a subject field (bsn, name,
   // date_of_birth, ref, role).
   std::vector<std::string> params;
+  // Watches (with ConnectorConfig::changed_query): $1, $2, ... of the
+  // changed_query, each a subject field or `since` (ms since 1970, as text).
+  std::vector<std::string> changed_params;
 };
 
 // An HTTPS REST/JSON source (https_connector.h; docs/agent.md "Data sources").

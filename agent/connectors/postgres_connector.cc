@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -144,10 +145,35 @@ PostgresConnector::PostgresConnector(const ConnectorConfig& config)
 
 PostgresConnector::~PostgresConnector() { DropLocked(); }
 
-Result<std::optional<int64_t>> PostgresConnector::ChangedSince(const SubjectQuery&, int64_t) {
-  return UnimplementedError("source " + Describe() +
-                            " cannot say what changed: watches are not available for " +
-                            "postgres sources yet (docs/agent.md, \"Watches\")");
+Result<std::optional<int64_t>> PostgresConnector::ChangedSince(const SubjectQuery& subject,
+                                                               int64_t since_ms) {
+  if (config_.changed_query.empty()) {
+    return UnimplementedError("source " + Describe() + " cannot say what changed (no changed_query)");
+  }
+  const std::string since = std::to_string(since_ms);
+  std::vector<const char*> values;
+  for (auto field : changed_params_)
+    values.push_back(field != nullptr ? (subject.*field).c_str() : since.c_str());
+  std::lock_guard<std::mutex> lock(mu_);
+  KP_ASSIGN_OR_RETURN(std::vector<Record> rows, RunWithRetry(config_.changed_query, values));
+  if (rows.empty()) return std::optional<int64_t>();
+  // The largest changed_at_ms of the rows, or now when none says.
+  int64_t latest = 0;
+  for (const auto& row : rows) {
+    for (const auto& [field, value] : row) {
+      int64_t v = 0;
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+      if (field == "changed_at_ms" && ec == std::errc() && end == value.data() + value.size()) {
+        latest = std::max(latest, v);
+      }
+    }
+  }
+  if (latest <= 0) {
+    latest = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  }
+  return std::optional<int64_t>(latest);
 }
 
 std::string PostgresConnector::Describe() const { return describe_; }
@@ -204,12 +230,38 @@ Result<std::unique_ptr<Connector>> PostgresConnector::Create(const ConnectorConf
     InitCrypto();
     KP_ASSIGN_OR_RETURN(c->password_, ReadPasswordFile(pg.password_file));
   }
+  if (!config.changed_query.empty()) {
+    bool has_since = false;
+    for (const std::string& name : pg.changed_params) {
+      auto field = ParameterField(name);
+      if (field == nullptr && name != "since") {
+        return InvalidArgumentError(
+            "postgres changed_params entry '" + name +
+            "' is not a subject field (bsn, name, date_of_birth, ref or role) or since");
+      }
+      has_since = has_since || name == "since";
+      c->changed_params_.push_back(field);
+    }
+    if (!has_since) {
+      return InvalidArgumentError(
+          "the changed_query of a postgres source must bind since (list it in changed_params)");
+    }
+  }
   std::lock_guard<std::mutex> lock(c->mu_);
   KP_RETURN_IF_ERROR(c->ConnectLocked());
   // The trial run: bad SQL, a missing table, a wrong number of parameters or a
   // statement that writes shows now, not at the first request.
-  auto trial = c->RunLocked(nullptr, Clock::now() + std::chrono::milliseconds(config.timeout_ms));
+  auto trial = c->RunLocked(config.query, std::vector<const char*>(c->params_.size(), nullptr),
+                            /*trial=*/true, Clock::now() + std::chrono::milliseconds(config.timeout_ms));
   if (!trial.ok()) return trial.status();
+  if (!config.changed_query.empty()) {
+    auto changed_trial =
+        c->RunLocked(config.changed_query, std::vector<const char*>(c->changed_params_.size(), nullptr),
+                     /*trial=*/true, Clock::now() + std::chrono::milliseconds(config.timeout_ms));
+    if (!changed_trial.ok()) {
+      return Status(changed_trial.status().code(), "changed_query: " + changed_trial.status().message());
+    }
+  }
   return std::unique_ptr<Connector>(std::move(c));
 }
 
@@ -274,7 +326,14 @@ void PostgresConnector::DropLocked() {
 }
 
 Result<std::vector<Record>> PostgresConnector::Query(const SubjectQuery& subject) {
+  std::vector<const char*> values;
+  for (auto field : params_) values.push_back((subject.*field).c_str());
   std::lock_guard<std::mutex> lock(mu_);
+  return RunWithRetry(config_.query, values);
+}
+
+Result<std::vector<Record>> PostgresConnector::RunWithRetry(const std::string& sql,
+                                                            const std::vector<const char*>& values) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(config_.timeout_ms);
   for (int attempt = 0;; ++attempt) {
     bool fresh = false;
@@ -282,7 +341,7 @@ Result<std::vector<Record>> PostgresConnector::Query(const SubjectQuery& subject
       KP_RETURN_IF_ERROR(ConnectLocked());
       fresh = true;
     }
-    auto records = RunLocked(&subject, deadline);
+    auto records = RunLocked(sql, values, /*trial=*/false, deadline);
     // A kept connection found lost (the server restarted, an idle connection
     // was cut): once more on a new one. Never after a timeout.
     if (records.ok() || fresh || attempt > 0 || conn_ != nullptr ||
@@ -292,7 +351,8 @@ Result<std::vector<Record>> PostgresConnector::Query(const SubjectQuery& subject
   }
 }
 
-Result<std::vector<Record>> PostgresConnector::RunLocked(const SubjectQuery* subject,
+Result<std::vector<Record>> PostgresConnector::RunLocked(const std::string& sql,
+                                                         const std::vector<const char*>& values, bool trial,
                                                          Clock::time_point deadline) {
   // Whatever goes wrong below, a connection in doubt is not used again.
   auto fail = [&](Status status) -> Result<std::vector<Record>> {
@@ -314,9 +374,7 @@ Result<std::vector<Record>> PostgresConnector::RunLocked(const SubjectQuery* sub
                             ")");
   }
 
-  std::vector<const char*> values;
-  for (auto field : params_) values.push_back(subject != nullptr ? (subject->*field).c_str() : nullptr);
-  auto result = Exec(conn_, config_.query, values, deadline, describe_);
+  auto result = Exec(conn_, sql, values, deadline, describe_);
   if (!result.ok()) {
     DropLocked();
     if (result.status().code() == StatusCode::kDeadlineExceeded) {
@@ -375,7 +433,7 @@ Result<std::vector<Record>> PostgresConnector::RunLocked(const SubjectQuery* sub
     } else if (state == "57014") {
       problem = DeadlineExceededError("source " + describe_ + " timed out after " +
                                       std::to_string(config_.timeout_ms) + " ms (statement_timeout)");
-    } else if (subject == nullptr) {
+    } else if (trial) {
       // The trial run binds no subject: PostgreSQL's message names only the SQL.
       problem = InvalidArgumentError("the query on " + describe_ +
                                      " does not run: " + OneLine(PQresultErrorMessage(r)));

@@ -60,7 +60,9 @@ class PostgresConnector : public Connector {
 
   Result<std::vector<Record>> Query(const SubjectQuery& subject) override;
   std::string Describe() const override;
-  // Watches are not available for this kind yet: Unimplemented, saying so.
+  // Runs changed_query ($n bound per changed_params, `since` as ms since
+  // 1970): any row is a change; a column changed_at_ms says when (else now).
+  // Unimplemented without changed_query.
   Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
   // How many times a connection was made (for tests of reuse and reconnect).
@@ -72,9 +74,13 @@ class PostgresConnector : public Connector {
 
   Status ConnectLocked();
   void DropLocked();
-  // One query in its own read-only transaction; nullptr subject: NULL for
-  // every parameter (Create's trial run).
-  Result<std::vector<Record>> RunLocked(const SubjectQuery* subject, Clock::time_point deadline);
+  // One statement in its own read-only transaction with `values` bound
+  // (nullptr: NULL); `trial` (Create's run with NULLs) may quote
+  // PostgreSQL's message in errors, a run with a subject never does.
+  Result<std::vector<Record>> RunLocked(const std::string& sql, const std::vector<const char*>& values,
+                                        bool trial, Clock::time_point deadline);
+  // Query's connection handling (reuse, one retry on a lost connection).
+  Result<std::vector<Record>> RunWithRetry(const std::string& sql, const std::vector<const char*>& values);
 
   const ConnectorConfig config_;
   const std::string describe_;
@@ -84,6 +90,8 @@ class PostgresConnector : public Connector {
   int connections_made_ = 0;
   // For each parameter $1..$n, the subject field it binds.
   std::vector<std::string SubjectQuery::*> params_;
+  // For each parameter of changed_query, the subject field it binds (null: since).
+  std::vector<std::string SubjectQuery::*> changed_params_;
 };
 
 }  // namespace kp::agent

@@ -139,6 +139,10 @@ TEST(AgentConfigTest, ReadsPostgresAndHttpsSources) {
   EXPECT_EQ(pg.postgres.connect_timeout_ms, 2000);
   EXPECT_EQ(pg.timeout_ms, 3000);
   EXPECT_EQ(pg.max_output_bytes, 64u * 1024);
+  ASSERT_OK_AND_ASSIGN(pg, Source("{kind: postgres, dbname: d, user: u, query: q, params: [bsn], "
+                                  "changed_query: c, changed_params: [bsn, since]}"));
+  EXPECT_EQ(pg.changed_query, "c");
+  EXPECT_THAT(pg.postgres.changed_params, ElementsAre("bsn", "since"));
   ASSERT_OK_AND_ASSIGN(ConnectorConfig https,
                        Source("{kind: https, url: 'https://zorg.local:8443/api/records', ca_file: ca.crt, "
                               "client_cert: agent.crt, client_key: /etc/ketenpoort/agent.key, timeout: 10s}"));
@@ -159,6 +163,8 @@ TEST(AgentConfigTest, RefusesBadPostgresAndHttpsSources) {
         "{kind: postgres, dbname: d, user: u, query: q, sslmode: prefer}",
         "{kind: postgres, dbname: d, user: u, query: q, port: 70000}",
         "{kind: postgres, dbname: d, user: u, query: q, password: geheim}",
+        "{kind: postgres, dbname: d, user: u, query: q, changed_params: [postcode]}",
+        "{kind: postgres, dbname: d, user: u, query: q, changed_params: since}",
         "{kind: https, ca_file: c, client_cert: a, client_key: k}",
         "{kind: https, url: 'https://x', client_cert: a, client_key: k}",
         "{kind: https, url: 'https://x', ca_file: c, client_key: k}",

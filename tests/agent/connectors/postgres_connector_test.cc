@@ -44,14 +44,14 @@ class PostgresConnectorTest : public ::testing::Test {
                   "';"
                   "CREATE TABLE meldingen(bsn text, datum date, soort text, aantal integer, ernst numeric, "
                   "open boolean,"
-                  "  notitie text, bijlage bytea);"
+                  "  notitie text, bijlage bytea, gewijzigd bigint);"
                   "INSERT INTO meldingen VALUES ('" +
                   kCanaryBsn + "', '2026-10-03', '" + kCanaryContent +
-                  "', 2, 1.50, true, NULL, '\\x00'),"
+                  "', 2, 1.50, true, NULL, '\\x00', 1000),"
                   "  ('" +
                   kCanaryBsn +
-                  "', '2026-11-01', 'bedreiging', 1, 0.5, false, 'x', NULL),"
-                  "  ('123456782', '2026-01-01', 'ander gezin', 7, 2, false, 'y', NULL);"
+                  "', '2026-11-01', 'bedreiging', 1, 0.5, false, 'x', NULL, 2000),"
+                  "  ('123456782', '2026-01-01', 'ander gezin', 7, 2, false, 'y', NULL, 9000);"
                   "CREATE FUNCTION schrijf(b text) RETURNS integer LANGUAGE plpgsql AS $$"
                   "  BEGIN INSERT INTO meldingen(bsn) VALUES (b); RETURN 1; END $$;"
                   "CREATE ROLE client LOGIN;"
@@ -115,11 +115,31 @@ TEST_F(PostgresConnectorTest, ReturnsRowsForTheBoundBsnAsText) {
   EXPECT_THAT((*c)->Describe(), HasSubstr("postgres reader@"));
 }
 
-TEST_F(PostgresConnectorTest, CannotBeWatchedYetAndSaysSo) {
-  auto made = MakeConnector(Config(kQuery));
+TEST_F(PostgresConnectorTest, ChangedQueryBindsSinceAndTheSubject) {
+  ConnectorConfig config = Config(kQuery);
+  config.changed_query =
+      "SELECT gewijzigd AS changed_at_ms FROM meldingen WHERE bsn = $1 AND gewijzigd > $2::bigint";
+  config.postgres.changed_params = {"bsn", "since"};
+  auto made = MakeConnector(config);
   ASSERT_THAT(made, IsOk());
-  EXPECT_THAT((*made)->ChangedSince(Canary(), 0),
-              StatusIs(StatusCode::kUnimplemented, "watches are not available"));
+  auto changed = (*made)->ChangedSince(Canary(), 1500);
+  ASSERT_THAT(changed, IsOk());
+  EXPECT_EQ(*changed, std::optional<int64_t>(2000));  // not the other family's 9000
+  changed = (*made)->ChangedSince(Canary(), 2000);
+  ASSERT_THAT(changed, IsOk());
+  EXPECT_EQ(*changed, std::nullopt);
+}
+
+TEST_F(PostgresConnectorTest, ChangedQueryWithoutSinceOrWithoutChangedQuery) {
+  ConnectorConfig config = Config(kQuery);
+  config.changed_query = "SELECT gewijzigd AS changed_at_ms FROM meldingen WHERE bsn = $1";
+  config.postgres.changed_params = {"bsn"};
+  EXPECT_THAT(MakeConnector(config), StatusIs(StatusCode::kInvalidArgument, "must bind since"));
+  config.postgres.changed_params = {"bsn", "since"};  // $2 unused: PostgreSQL refuses at start
+  EXPECT_THAT(MakeConnector(config), StatusIs(StatusCode::kInvalidArgument, "changed_query: "));
+  auto plain = MakeConnector(Config(kQuery));
+  ASSERT_THAT(plain, IsOk());
+  EXPECT_THAT((*plain)->ChangedSince(Canary(), 0), StatusIs(StatusCode::kUnimplemented, "no changed_query"));
 }
 
 TEST_F(PostgresConnectorTest, NoMatchingRowsIsAnEmptyAnswer) {
