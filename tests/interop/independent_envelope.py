@@ -302,9 +302,14 @@ class Identity:
                 f"self-signature: {base64.b64encode(self.sign.sign(c)).decode()}\n")
 
 
-def canonical_card(pid, kind, partner, created_ms, sign_pk, seal_pk, transport_pk):
-    return (b"ketenpoort/v1/card\0" + lp(pid.encode()) + lp(kind.encode()) + lp(partner.encode()) +
-            struct.pack(">Q", created_ms) + lp(sign_pk) + lp(seal_pk) + lp(transport_pk))
+def canonical_card(pid, kind, partner, created_ms, sign_pk, seal_pk, transport_pk, expires_ms=None):
+    """formats.md §2.3: version 1 (no expiry), or version 2 when expires_ms is given."""
+    if expires_ms is None:
+        return (b"ketenpoort/v1/card\0" + lp(pid.encode()) + lp(kind.encode()) + lp(partner.encode()) +
+                struct.pack(">Q", created_ms) + lp(sign_pk) + lp(seal_pk) + lp(transport_pk))
+    return (b"ketenpoort/v2/card\0" + lp(pid.encode()) + lp(kind.encode()) + lp(partner.encode()) +
+            struct.pack(">Q", created_ms) + struct.pack(">Q", expires_ms) + lp(sign_pk) + lp(seal_pk) +
+            lp(transport_pk))
 
 
 def fingerprint(canonical):
@@ -376,7 +381,10 @@ def main():
     card = read_card(os.path.join(cpp_dir, "regisseur-07.card"))
     canon = canonical_card(card["id"], card["kind"], card["partner"], parse_rfc3339(card["created"]),
                            base64.b64decode(card["signing-key"]), base64.b64decode(card["sealing-key"]),
-                           z85_decode(card["transport-key"]))
+                           z85_decode(card["transport-key"]),
+                           parse_rfc3339(card["expires"]) if card.get("ketenpoort-card") == "2" else None)
+    check("C++ keygen writes a version-2 card with an expiry (formats.md §2.4)",
+          card.get("ketenpoort-card") == "2" and "expires" in card)
     try:
         Ed25519PublicKey.from_public_bytes(base64.b64decode(card["signing-key"])).verify(
             base64.b64decode(card["self-signature"]), canon)
