@@ -218,7 +218,9 @@ TEST(StatusReportTest, TamperedOrTruncatedJsonIsRefusedCleanly) {
       std::string bad = json;
       bad[i] = static_cast<char>(bad[i] ^ (1 << bit));
       auto r = StatusFromJson(bad);
-      if (!r.ok()) EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument));
+      if (!r.ok()) {
+        EXPECT_THAT(r, StatusIs(StatusCode::kInvalidArgument));
+      }
     }
   }
   EXPECT_THAT(StatusFromJson("[]"), StatusIs(StatusCode::kInvalidArgument));
