@@ -26,7 +26,8 @@ namespace v1 = ketenpoort::v1;
 
 Status Responder::AcceptGatewayRestore(const audit::Checkpoint& cp) {
   auto found = audit::FindRestorePoint(cp);
-  if (!found.ok()) return DataLossError("the gateway's checkpoint names a bad restore point: " + found.status().message());
+  if (!found.ok())
+    return DataLossError("the gateway's checkpoint names a bad restore point: " + found.status().message());
   if (!found->has_value()) return OkStatus();
   const audit::RestorePoint& p = **found;
   if (accepted_restore_size_ == p.size && accepted_restore_root_ == p.root) return OkStatus();
@@ -64,8 +65,9 @@ Status Responder::AcceptGatewayRestore(const audit::Checkpoint& cp) {
       if (size <= p.size) continue;
       ::mkdir(aside.c_str(), 0700);
       fs::rename(e.path(), aside + "/" + n, ec);
-      if (ec) return UnavailableError("cannot keep the checkpoints of the gateway's history before its restore: " +
-                                      ec.message());
+      if (ec)
+        return UnavailableError("cannot keep the checkpoints of the gateway's history before its restore: " +
+                                ec.message());
       ++moved;
       highest = std::max(highest, size);
     }
@@ -108,14 +110,16 @@ Status Responder::AcceptGatewayRestore(const audit::Checkpoint& cp) {
                " delivery receipt(s) name a gateway log index the restored log does not hold");
   AppendAsync(std::move(r));
   if (!dir.empty()) {
-    if (Status s = WriteFileDurable(marker, audit::FormatRestorePoint(p) + "\n", 0600, WriteMode::kReplace); !s.ok()) {
+    if (Status s = WriteFileDurable(marker, audit::FormatRestorePoint(p) + "\n", 0600, WriteMode::kReplace);
+        !s.ok()) {
       spdlog::error("cannot remember the gateway's restore point: {}", s.message());
     }
   }
   accepted_restore_size_ = p.size;
   accepted_restore_root_ = p.root;
   spdlog::warn(
-      "the gateway was restored from backup {}: its log goes on from {} records (this agent had seen up to {}); "
+      "the gateway was restored from backup {}: its log goes on from {} records (this agent had seen up to "
+      "{}); "
       "{} kept checkpoint(s) of the lost history moved aside, {} receipted deliveries past the restore point",
       p.backup_id, p.size, highest, moved, lost_deliveries);
   return OkStatus();

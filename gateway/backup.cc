@@ -1,6 +1,7 @@
 #include "gateway/backup.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,7 +13,6 @@
 #include <cstring>
 #include <filesystem>
 #include <ostream>
-#include <spdlog/spdlog.h>
 
 #include "core/audit/log_files.h"
 #include "core/audit/log_format.h"
@@ -164,7 +164,8 @@ Status CopyDatabase(const std::string& src, const std::string& dst) {
     if (from != nullptr) sqlite3_close_v2(from);
     if (to != nullptr) sqlite3_close_v2(to);
   };
-  if (sqlite3_open_v2(src.c_str(), &from, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(src.c_str(), &from, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
+      SQLITE_OK) {
     std::string msg = from != nullptr ? sqlite3_errmsg(from) : "out of memory";
     close_both();
     return UnavailableError("cannot open the case database " + src + ": " + msg);
@@ -198,7 +199,8 @@ Status CopyDatabase(const std::string& src, const std::string& dst) {
   std::string msg = sqlite3_errmsg(to);
   if (rc == SQLITE_DONE) {
     // The copy stands alone: no WAL beside it.
-    if (sqlite3_exec(to, "PRAGMA journal_mode=DELETE;", nullptr, nullptr, nullptr) != SQLITE_OK) rc = SQLITE_ERROR;
+    if (sqlite3_exec(to, "PRAGMA journal_mode=DELETE;", nullptr, nullptr, nullptr) != SQLITE_OK)
+      rc = SQLITE_ERROR;
   }
   close_both();
   if (rc != SQLITE_DONE) return UnavailableError("the database backup failed: " + msg);
@@ -225,7 +227,8 @@ Result<std::vector<BackupFile>> CopyLog(const std::string& src_dir, const std::s
   const uint64_t tree_bytes = (2 * n - static_cast<uint64_t>(std::popcount(n))) * audit::kHashBytes;
   if (tree->Size() < tree_bytes) return DataLossError("the audit log's tree is shorter than its checkpoint");
   BackupFile tf{"audit/tree", tree_bytes, ""};
-  KP_ASSIGN_OR_RETURN(tf.sha256, CopyPrefix(*tree, tree_bytes, dst_dir + "/" + std::string(audit::kTreeFileName)));
+  KP_ASSIGN_OR_RETURN(tf.sha256,
+                      CopyPrefix(*tree, tree_bytes, dst_dir + "/" + std::string(audit::kTreeFileName)));
   // The root of the copied tree must be the signed one.
   {
     KP_ASSIGN_OR_RETURN(auto copied, st.OpenReadOnly(dst_dir + "/" + std::string(audit::kTreeFileName)));
@@ -245,19 +248,21 @@ Result<std::vector<BackupFile>> CopyLog(const std::string& src_dir, const std::s
     const audit::DecodeResult r = scanner.Next(&frame, &error);
     if (r != audit::DecodeResult::kOk || frame.index != i) {
       return DataLossError("the audit log's records end or break at index " + std::to_string(i) +
-                           " before its checkpoint of " + std::to_string(n) + (error.empty() ? "" : ": " + error));
+                           " before its checkpoint of " + std::to_string(n) +
+                           (error.empty() ? "" : ": " + error));
     }
   }
   const uint64_t records_bytes = scanner.offset();
   BackupFile rf{"audit/records", records_bytes, ""};
-  KP_ASSIGN_OR_RETURN(rf.sha256,
-                      CopyPrefix(*records, records_bytes, dst_dir + "/" + std::string(audit::kRecordsFileName)));
+  KP_ASSIGN_OR_RETURN(
+      rf.sha256, CopyPrefix(*records, records_bytes, dst_dir + "/" + std::string(audit::kRecordsFileName)));
   files.push_back(std::move(rf));
 
   // The key, the checkpoint, the checkpoints the log kept up to N, the state.
-  KP_ASSIGN_OR_RETURN(std::string vkey, ReadFileBounded(src_dir + "/" + std::string(audit::kVerifierKeyFileName), 4096));
-  KP_RETURN_IF_ERROR(
-      WriteFileDurable(dst_dir + "/" + std::string(audit::kVerifierKeyFileName), vkey, 0600, WriteMode::kReplace));
+  KP_ASSIGN_OR_RETURN(std::string vkey,
+                      ReadFileBounded(src_dir + "/" + std::string(audit::kVerifierKeyFileName), 4096));
+  KP_RETURN_IF_ERROR(WriteFileDurable(dst_dir + "/" + std::string(audit::kVerifierKeyFileName), vkey, 0600,
+                                      WriteMode::kReplace));
   const std::string cdir = std::string(audit::kCheckpointsDirName);
   auto names = st.ListDir(src_dir + "/" + cdir);
   if (names.ok()) {
@@ -268,13 +273,14 @@ Result<std::vector<BackupFile>> CopyLog(const std::string& src_dir, const std::s
       if (size >= n) continue;  // N itself is written below, from the note
       auto text = ReadFileBounded(src_dir + "/" + cdir + "/" + name, audit::kMaxNoteBytes);
       if (!text.ok()) continue;  // a checkpoint file thinned meanwhile
-      KP_RETURN_IF_ERROR(WriteFileDurable(dst_dir + "/" + cdir + "/" + name, *text, 0600, WriteMode::kReplace));
+      KP_RETURN_IF_ERROR(
+          WriteFileDurable(dst_dir + "/" + cdir + "/" + name, *text, 0600, WriteMode::kReplace));
     }
   }
   KP_RETURN_IF_ERROR(WriteFileDurable(dst_dir + "/" + cdir + "/" + audit::CheckpointFileName(n), note, 0600,
                                       WriteMode::kReplace));
-  KP_RETURN_IF_ERROR(
-      WriteFileDurable(dst_dir + "/" + std::string(audit::kCheckpointFileName), note, 0600, WriteMode::kReplace));
+  KP_RETURN_IF_ERROR(WriteFileDurable(dst_dir + "/" + std::string(audit::kCheckpointFileName), note, 0600,
+                                      WriteMode::kReplace));
   KP_RETURN_IF_ERROR(WriteFileDurable(dst_dir + "/" + std::string(audit::kStateFileName),
                                       audit::FormatLogState({n, records_bytes}), 0600, WriteMode::kReplace));
   KP_RETURN_IF_ERROR(SyncDir(dst_dir));
@@ -296,8 +302,9 @@ Status PrepareOutDir(const std::string& out) {
     std::error_code ec;
     if (!fs::is_directory(out, ec)) return FailedPreconditionError(out + " exists and is not a folder");
     if (!fs::is_empty(out, ec)) {
-      return FailedPreconditionError("the backup folder " + out +
-                                     " is not empty: give a new folder for each backup (nothing was written)");
+      return FailedPreconditionError(
+          "the backup folder " + out +
+          " is not empty: give a new folder for each backup (nothing was written)");
     }
     if (::chmod(out.c_str(), 0700) != 0) return Errno("cannot make private", out);
   }
@@ -306,8 +313,8 @@ Status PrepareOutDir(const std::string& out) {
 
 // Finishes a backup folder: the files' hashes and the signed manifest.
 Result<BackupManifest> WriteManifest(const std::string& out, const audit::LogSigner& signer,
-                                     const audit::Checkpoint& cp, const std::string& id, int64_t made, bool online,
-                                     std::vector<BackupFile> files) {
+                                     const audit::Checkpoint& cp, const std::string& id, int64_t made,
+                                     bool online, std::vector<BackupFile> files) {
   BackupManifest m;
   m.backup_id = id;
   m.made_unix_millis = made;
@@ -317,7 +324,8 @@ Result<BackupManifest> WriteManifest(const std::string& out, const audit::LogSig
   m.files.push_back(std::move(db));
   for (auto& f : files) m.files.push_back(std::move(f));
   const std::string note = signer.Sign(ManifestToCheckpoint(m));
-  KP_RETURN_IF_ERROR(WriteFileDurable(out + "/" + std::string(kBackupManifestName), note, 0600, WriteMode::kReplace));
+  KP_RETURN_IF_ERROR(
+      WriteFileDurable(out + "/" + std::string(kBackupManifestName), note, 0600, WriteMode::kReplace));
   KP_RETURN_IF_ERROR(SyncDir(out));
   return m;
 }
@@ -332,9 +340,9 @@ v1::AuditRestore RestoreFields(const BackupManifest& m) {
 }
 
 std::string BackupMadeReason(const BackupManifest& m, bool online) {
-  return std::string(online ? "online" : "offline") + " backup " + m.backup_id + " made: the case database and the log's " +
-         std::to_string(m.checkpoint.size) + " records up to its signed checkpoint (root " +
-         HexEncode(m.checkpoint.root).substr(0, 16) + "...)";
+  return std::string(online ? "online" : "offline") + " backup " + m.backup_id +
+         " made: the case database and the log's " + std::to_string(m.checkpoint.size) +
+         " records up to its signed checkpoint (root " + HexEncode(m.checkpoint.root).substr(0, 16) + "...)";
 }
 
 // Key-value lines ("key value\n") of the management routes' bodies.
@@ -376,16 +384,18 @@ Result<BackupResult> OfflineBackup(const GatewayConfig& config, const std::strin
   }
   const audit::LogSigner& signer = (*writer)->signer();
   KP_ASSIGN_OR_RETURN(std::string note, (*writer)->Checkpoint());
-  KP_ASSIGN_OR_RETURN(audit::Checkpoint cp, audit::OpenCheckpoint(note, signer.verifier_key(), signer.origin()));
+  KP_ASSIGN_OR_RETURN(audit::Checkpoint cp,
+                      audit::OpenCheckpoint(note, signer.verifier_key(), signer.origin()));
   const std::string id = HexEncode(RandomBytes(16));
   const int64_t made = SystemClock::Get().NowMillis();
   KP_RETURN_IF_ERROR(CopyDatabase(CaseDatabasePath(config), out + "/cases.db"));
   KP_ASSIGN_OR_RETURN(auto files, CopyLog(AuditDir(config), out + "/audit", cp, note));
   KP_ASSIGN_OR_RETURN(BackupManifest m, WriteManifest(out, signer, cp, id, made, false, std::move(files)));
-  auto appended = (*writer)->Append(BackupRecord(v1::AUDIT_EVENT_BACKUP_MADE, gateway_id,
-                                                 RestoreFields(m), BackupMadeReason(m, false)));
+  auto appended = (*writer)->Append(
+      BackupRecord(v1::AUDIT_EVENT_BACKUP_MADE, gateway_id, RestoreFields(m), BackupMadeReason(m, false)));
   Status closed = (*writer)->Close();
-  if (!appended.ok()) return appended.status().WithContext("the backup is complete, but BACKUP_MADE was not logged");
+  if (!appended.ok())
+    return appended.status().WithContext("the backup is complete, but BACKUP_MADE was not logged");
   KP_RETURN_IF_ERROR(closed);
   return BackupResult{std::move(m), out};
 }
@@ -399,13 +409,15 @@ Result<TokenFile> ReadTokenFile(const GatewayConfig& config) {
   const std::string path = config.data_dir + "/" + std::string(kManagementTokenFile);
   auto text = ReadFileBounded(path, 4096);
   if (!text.ok()) {
-    return FailedPreconditionError("the gateway runs, but " + path +
-                                   " cannot be read: an online backup needs the gateway's management address "
-                                   "(`management:` in its config, not off) and read access to its data folder (" +
-                                   text.status().message() + ")");
+    return FailedPreconditionError(
+        "the gateway runs, but " + path +
+        " cannot be read: an online backup needs the gateway's management address "
+        "(`management:` in its config, not off) and read access to its data folder (" +
+        text.status().message() + ")");
   }
   TokenFile t{LineValue(*text, "address"), LineValue(*text, "token")};
-  if (t.address.empty() || t.token.empty()) return FailedPreconditionError(path + " is not a management token file");
+  if (t.address.empty() || t.token.empty())
+    return FailedPreconditionError(path + " is not a management token file");
   return t;
 }
 
@@ -414,10 +426,11 @@ Result<BackupResult> OnlineBackup(const GatewayConfig& config, const std::string
   KP_ASSIGN_OR_RETURN(observe::ManagementAddress address, observe::ParseManagementAddress(tf.address));
   const std::map<std::string, std::string> headers{{std::string(kBackupTokenHeader), tf.token}};
   KP_ASSIGN_OR_RETURN(observe::ManagementReply start,
-                      observe::ManagementCall(address, "POST", std::string(kBackupStartRoute), "", headers, "gateway",
-                                              120000));
+                      observe::ManagementCall(address, "POST", std::string(kBackupStartRoute), "", headers,
+                                              "gateway", 120000));
   if (start.status != 200) {
-    return UnavailableError("the gateway refused the backup (HTTP " + std::to_string(start.status) + "): " + start.body);
+    return UnavailableError("the gateway refused the backup (HTTP " + std::to_string(start.status) +
+                            "): " + start.body);
   }
   const std::string id = LineValue(start.body, "backup_id");
   auto note = Base64Decode(LineValue(start.body, "checkpoint"));
@@ -428,7 +441,8 @@ Result<BackupResult> OnlineBackup(const GatewayConfig& config, const std::string
     return InvalidArgumentError("the gateway's answer to the backup is not understood");
   }
   KP_ASSIGN_OR_RETURN(audit::LogSigner signer, GatewayLogSigner(config));
-  KP_ASSIGN_OR_RETURN(audit::Checkpoint cp, audit::OpenCheckpoint(*note, signer.verifier_key(), signer.origin()));
+  KP_ASSIGN_OR_RETURN(audit::Checkpoint cp,
+                      audit::OpenCheckpoint(*note, signer.verifier_key(), signer.origin()));
   const int64_t made = SystemClock::Get().NowMillis();
   // The database copy the gateway made at the checkpoint's moment.
   {
@@ -441,8 +455,8 @@ Result<BackupResult> OnlineBackup(const GatewayConfig& config, const std::string
   const std::string done_body = "backup_id " + id + "\nsize " + std::to_string(cp.size) + "\nroot " +
                                 Base64Encode(cp.root) + "\nmade " + std::to_string(made) + "\n";
   KP_ASSIGN_OR_RETURN(observe::ManagementReply done,
-                      observe::ManagementCall(address, "POST", std::string(kBackupDoneRoute), done_body, headers,
-                                              "gateway", 60000));
+                      observe::ManagementCall(address, "POST", std::string(kBackupDoneRoute), done_body,
+                                              headers, "gateway", 60000));
   if (done.status != 200) {
     return UnavailableError("the backup in " + out + " is complete, but the gateway did not log it (HTTP " +
                             std::to_string(done.status) + "): " + done.body);
@@ -467,7 +481,8 @@ audit::Checkpoint ManifestToCheckpoint(const BackupManifest& m) {
   cp.extensions.push_back(std::string(kExtMade) + std::to_string(m.made_unix_millis));
   cp.extensions.push_back(std::string(kExtOnline) + (m.online ? "yes" : "no"));
   for (const BackupFile& f : m.files) {
-    cp.extensions.push_back(std::string(kExtFile) + HexEncode(f.sha256) + " " + std::to_string(f.bytes) + " " + f.path);
+    cp.extensions.push_back(std::string(kExtFile) + HexEncode(f.sha256) + " " + std::to_string(f.bytes) +
+                            " " + f.path);
   }
   return cp;
 }
@@ -479,18 +494,21 @@ Result<BackupManifest> ManifestFromCheckpoint(const audit::Checkpoint& cp) {
   for (const std::string& line : cp.extensions) {
     std::string_view l = line;
     if (l.substr(0, kExtId.size()) == kExtId) {
-      if (have_id || !IsHexId(l.substr(kExtId.size()))) return InvalidArgumentError("the backup manifest's id is bad");
+      if (have_id || !IsHexId(l.substr(kExtId.size())))
+        return InvalidArgumentError("the backup manifest's id is bad");
       m.backup_id = std::string(l.substr(kExtId.size()));
       have_id = true;
     } else if (l.substr(0, kExtMade.size()) == kExtMade) {
       if (have_made) return InvalidArgumentError("the backup manifest names two times");
       KP_ASSIGN_OR_RETURN(uint64_t made, ParseU64(l.substr(kExtMade.size()), "time"));
-      if (made > static_cast<uint64_t>(INT64_MAX)) return InvalidArgumentError("the backup manifest's time is bad");
+      if (made > static_cast<uint64_t>(INT64_MAX))
+        return InvalidArgumentError("the backup manifest's time is bad");
       m.made_unix_millis = static_cast<int64_t>(made);
       have_made = true;
     } else if (l.substr(0, kExtOnline.size()) == kExtOnline) {
       std::string_view v = l.substr(kExtOnline.size());
-      if (have_online || (v != "yes" && v != "no")) return InvalidArgumentError("the backup manifest's online is bad");
+      if (have_online || (v != "yes" && v != "no"))
+        return InvalidArgumentError("the backup manifest's online is bad");
       m.online = v == "yes";
       have_online = true;
     } else if (l.substr(0, kExtFile.size()) == kExtFile) {
@@ -506,17 +524,20 @@ Result<BackupManifest> ManifestFromCheckpoint(const audit::Checkpoint& cp) {
       f.sha256 = std::move(*sha);
       KP_ASSIGN_OR_RETURN(f.bytes, ParseU64(rest.substr(s1 + 1, s2 - s1 - 1), "file size"));
       f.path = std::string(rest.substr(s2 + 1));
-      if (!SafeRelativePath(f.path)) return InvalidArgumentError("a backup manifest file path is not allowed");
+      if (!SafeRelativePath(f.path))
+        return InvalidArgumentError("a backup manifest file path is not allowed");
       for (const BackupFile& other : m.files) {
         if (other.path == f.path) return InvalidArgumentError("the backup manifest lists a file twice");
       }
-      if (m.files.size() >= kMaxManifestFiles) return InvalidArgumentError("the backup manifest lists too many files");
+      if (m.files.size() >= kMaxManifestFiles)
+        return InvalidArgumentError("the backup manifest lists too many files");
       m.files.push_back(std::move(f));
     } else {
       return InvalidArgumentError("the backup manifest has an unknown line");
     }
   }
-  if (!have_id || !have_made || !have_online) return InvalidArgumentError("the backup manifest is incomplete");
+  if (!have_id || !have_made || !have_online)
+    return InvalidArgumentError("the backup manifest is incomplete");
   for (std::string_view need : {"cases.db", "audit/records", "audit/tree"}) {
     if (std::none_of(m.files.begin(), m.files.end(), [&](const BackupFile& f) { return f.path == need; })) {
       return InvalidArgumentError("the backup manifest does not list " + std::string(need));
@@ -531,8 +552,8 @@ Result<BackupManifest> OpenManifest(std::string_view note, const audit::NoteVeri
   return ManifestFromCheckpoint(*cp);
 }
 
-v1::AuditRecord BackupRecord(v1::AuditEvent event, const std::string& gateway_id, const v1::AuditRestore& restore,
-                             std::string reason) {
+v1::AuditRecord BackupRecord(v1::AuditEvent event, const std::string& gateway_id,
+                             const v1::AuditRestore& restore, std::string reason) {
   v1::AuditRecord rec;
   rec.set_event(event);
   rec.mutable_actor()->set_participant_id(gateway_id);
@@ -554,7 +575,8 @@ Result<BackupManifest> VerifyBackup(const std::string& dir, const audit::NoteVer
   for (const BackupFile& f : m.files) {
     KP_ASSIGN_OR_RETURN(BackupFile have, HashFile(dir, f.path));
     if (have.bytes != f.bytes || have.sha256 != f.sha256) {
-      return DataLossError("the backup's " + f.path + " is not the file the manifest signed (changed or damaged)");
+      return DataLossError("the backup's " + f.path +
+                           " is not the file the manifest signed (changed or damaged)");
     }
   }
   audit::VerifyOptions vo;
@@ -612,25 +634,27 @@ Result<RestoreResult> RestoreBackup(const GatewayConfig& config, const std::stri
   if (fs::exists(audit_dir, ec)) {
     auto l = audit::PosixStorage().LockFolder(audit_dir);
     if (!l.ok()) {
-      return FailedPreconditionError("a running gateway holds " + audit_dir +
-                                     ": stop it first (systemctl stop ketenpoort-gateway); nothing was changed");
+      return FailedPreconditionError(
+          "a running gateway holds " + audit_dir +
+          ": stop it first (systemctl stop ketenpoort-gateway); nothing was changed");
     }
     lock = std::move(*l);
   }
-  const bool has_log = fs::exists(audit_dir + "/" + std::string(audit::kRecordsFileName), ec) &&
-                       fs::file_size(audit_dir + "/" + std::string(audit::kRecordsFileName), ec) >
-                           audit::kRecordsMagic.size();
+  const bool has_log =
+      fs::exists(audit_dir + "/" + std::string(audit::kRecordsFileName), ec) &&
+      fs::file_size(audit_dir + "/" + std::string(audit::kRecordsFileName), ec) > audit::kRecordsMagic.size();
   const bool has_data = fs::exists(db, ec) || has_log;
   if (has_data && !force) {
     return FailedPreconditionError("the data folder " + config.data_dir +
                                    " holds a case database or an audit log; restore does not overwrite them. "
-                                   "Pass --force to move them aside (into " + config.data_dir +
-                                   "/replaced-<time>) and restore; nothing was changed");
+                                   "Pass --force to move them aside (into " +
+                                   config.data_dir + "/replaced-<time>) and restore; nothing was changed");
   }
   if (has_data) {
     // What the replaced log held past the backup: the records lost (its
     // intact frames; a torn tail was never acknowledged).
-    auto old_records = audit::PosixStorage().OpenReadOnly(audit_dir + "/" + std::string(audit::kRecordsFileName));
+    auto old_records =
+        audit::PosixStorage().OpenReadOnly(audit_dir + "/" + std::string(audit::kRecordsFileName));
     if (old_records.ok() && audit::CheckRecordsHeader(**old_records, audit_dir).ok()) {
       audit::RecordScanner scanner(old_records->get(), audit::kRecordsMagic.size());
       audit::Frame frame;
@@ -693,13 +717,13 @@ Result<RestoreResult> RestoreBackup(const GatewayConfig& config, const std::stri
   }
   v1::AuditRestore fields = RestoreFields(m);
   if (result.lost_known) fields.set_lost_records(result.lost_records);
-  std::string reason = "restored from backup " + m.backup_id + " of " + FormatUtcMillis(m.made_unix_millis) +
-                       ": the log goes on from its signed checkpoint of " + std::to_string(m.checkpoint.size) +
-                       " records; " +
-                       (result.lost_known ? std::to_string(result.lost_records) + " later record(s) of the replaced log"
-                                          : "any later records") +
-                       " are not in this log (checkpoints signed before this record name sizes up to the old "
-                       "log's end; see docs/operations.md, \"Backup and restore\")";
+  std::string reason =
+      "restored from backup " + m.backup_id + " of " + FormatUtcMillis(m.made_unix_millis) +
+      ": the log goes on from its signed checkpoint of " + std::to_string(m.checkpoint.size) + " records; " +
+      (result.lost_known ? std::to_string(result.lost_records) + " later record(s) of the replaced log"
+                         : "any later records") +
+      " are not in this log (checkpoints signed before this record name sizes up to the old "
+      "log's end; see docs/operations.md, \"Backup and restore\")";
   auto appended = (*writer)->Append(BackupRecord(v1::AUDIT_EVENT_LOG_RESTORED, gateway_id, fields, reason));
   Status closed = (*writer)->Close();
   KP_RETURN_IF_ERROR(appended.status());
@@ -709,7 +733,8 @@ Result<RestoreResult> RestoreBackup(const GatewayConfig& config, const std::stri
   // Owned by whoever owns the data folder (the gateway's user), when run as root.
   struct stat st_dir {};
   if (::geteuid() == 0 && ::stat(config.data_dir.c_str(), &st_dir) == 0) {
-    for (const std::string name : {"cases.db", "audit"}) ChownTree(config.data_dir + "/" + name, st_dir.st_uid, st_dir.st_gid);
+    for (const std::string name : {"cases.db", "audit"})
+      ChownTree(config.data_dir + "/" + name, st_dir.st_uid, st_dir.st_gid);
   }
   return result;
 }
@@ -768,14 +793,15 @@ Status BackupService::Done(std::string_view body) {
   auto size = ParseU64(LineValue(body, "size"), "size");
   auto root = Base64Decode(LineValue(body, "root"));
   auto made = ParseU64(LineValue(body, "made"), "time");
-  if (!size.ok() || !root.ok() || root->size() != 32 || !made.ok()) return InvalidArgumentError("bad backup summary");
+  if (!size.ok() || !root.ok() || root->size() != 32 || !made.ok())
+    return InvalidArgumentError("bad backup summary");
   BackupManifest m;
   m.backup_id = id;
   m.checkpoint.size = *size;
   m.checkpoint.root = *root;
   m.made_unix_millis = static_cast<int64_t>(*made);
-  v1::AuditRecord rec = BackupRecord(v1::AUDIT_EVENT_BACKUP_MADE, participant_id_, RestoreFields(m),
-                                     BackupMadeReason(m, true));
+  v1::AuditRecord rec =
+      BackupRecord(v1::AUDIT_EVENT_BACKUP_MADE, participant_id_, RestoreFields(m), BackupMadeReason(m, true));
   KP_RETURN_IF_ERROR(between_units_([&] { return record_(rec); }));
   fs::remove_all(dir, ec);
   spdlog::info("backup {} made: log of {} records", id, *size);
@@ -783,10 +809,14 @@ Status BackupService::Done(std::string_view body) {
 }
 
 void BackupService::AddRoutes(observe::ManagementServer& server) {
+  // No backup is under way at start: a copy a command left behind goes.
+  std::error_code ec;
+  fs::remove_all(data_dir_ + "/" + std::string(kBackupStagingDir), ec);
   auto guard = [this](const observe::ManagementRequest& req, observe::ManagementResponse& res) {
     if (!TokenMatches(req.Header(kBackupTokenHeader))) {
       res.status = 403;
-      res.body = "the backup needs the token in the gateway's data folder (" + std::string(kManagementTokenFile) + ")\n";
+      res.body = "the backup needs the token in the gateway's data folder (" +
+                 std::string(kManagementTokenFile) + ")\n";
       return false;
     }
     return true;
@@ -805,7 +835,9 @@ void BackupService::AddRoutes(observe::ManagementServer& server) {
     if (!guard(req, res)) return;
     Status s = Done(req.body);
     if (!s.ok()) {
-      res.status = s.code() == StatusCode::kInvalidArgument ? 400 : s.code() == StatusCode::kNotFound ? 404 : 503;
+      res.status = s.code() == StatusCode::kInvalidArgument ? 400
+                   : s.code() == StatusCode::kNotFound      ? 404
+                                                            : 503;
       res.body = s.message() + "\n";
       return;
     }

@@ -68,7 +68,7 @@ inline constexpr std::string_view kBackupTokenHeader = "X-Ketenpoort-Token";
 inline constexpr std::string_view kBackupStagingDir = "backup-staging";
 
 struct BackupFile {
-  std::string path;    // inside the backup folder, e.g. "cases.db", "audit/records"
+  std::string path;  // inside the backup folder, e.g. "cases.db", "audit/records"
   uint64_t bytes = 0;
   std::string sha256;  // 32 bytes
 };
@@ -76,7 +76,7 @@ struct BackupFile {
 struct BackupManifest {
   std::string backup_id;  // 32 hex digits
   int64_t made_unix_millis = 0;
-  bool online = false;  // taken from a running gateway
+  bool online = false;           // taken from a running gateway
   audit::Checkpoint checkpoint;  // origin, size, root (the backup's log)
   std::vector<BackupFile> files;
 };
@@ -101,9 +101,9 @@ Result<BackupResult> MakeBackup(const GatewayConfig& config, const std::string& 
 
 struct RestoreResult {
   BackupManifest manifest;
-  uint64_t lost_records = 0;        // records of the replaced log past the backup, when it was there
+  uint64_t lost_records = 0;  // records of the replaced log past the backup, when it was there
   bool lost_known = false;
-  std::string moved_aside;          // where --force put the old data ("" when none)
+  std::string moved_aside;             // where --force put the old data ("" when none)
   uint64_t restored_record_index = 0;  // the LOG_RESTORED record
 };
 
@@ -123,8 +123,8 @@ class BackupService {
  public:
   using BetweenUnits = std::function<Status(std::function<Status()>)>;
   using RecordInUnit = std::function<Status(ketenpoort::v1::AuditRecord)>;
-  BackupService(std::string data_dir, std::string participant_id, AuditTrail* audit, BetweenUnits between_units,
-                RecordInUnit record);
+  BackupService(std::string data_dir, std::string participant_id, AuditTrail* audit,
+                BetweenUnits between_units, RecordInUnit record);
 
   // Writes data_dir/management.token (a fresh token, 0600) naming `address`.
   Status WriteTokenFile(const std::string& address);

@@ -8,8 +8,8 @@
 namespace kp::audit {
 
 std::string FormatRestorePoint(const RestorePoint& point) {
-  return std::string(kRestoredExtensionPrefix) + std::to_string(point.size) + " " + Base64Encode(point.root) + " " +
-         point.backup_id;
+  return std::string(kRestoredExtensionPrefix) + std::to_string(point.size) + " " + Base64Encode(point.root) +
+         " " + point.backup_id;
 }
 
 Result<RestorePoint> ParseRestorePoint(std::string_view line) {
@@ -27,7 +27,8 @@ Result<RestorePoint> ParseRestorePoint(std::string_view line) {
   std::string_view root_text = rest.substr(s1 + 1, s2 - s1 - 1);
   std::string_view id_text = rest.substr(s2 + 1);
   RestorePoint p;
-  if (size_text.empty() || size_text.size() > 20 || (size_text.size() > 1 && size_text[0] == '0')) return bad("size");
+  if (size_text.empty() || size_text.size() > 20 || (size_text.size() > 1 && size_text[0] == '0'))
+    return bad("size");
   auto [ptr, ec] = std::from_chars(size_text.data(), size_text.data() + size_text.size(), p.size);
   if (ec != std::errc() || ptr != size_text.data() + size_text.size()) return bad("size");
   auto root = Base64Decode(root_text);

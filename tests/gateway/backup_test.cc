@@ -10,6 +10,8 @@
 //    lost history, records LOG_RESTORED once and raises no fork alarm; a
 //    request the gateway had accepted after the backup and lost is sent
 //    again by the coordinator and answered; the restored log verifies.
+#include "gateway/backup.h"
+
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -17,9 +19,8 @@
 #include <fstream>
 #include <future>
 #include <map>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/audit/log_format.h"
 #include "core/audit/log_reader.h"
@@ -28,7 +29,6 @@
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/random.h"
-#include "gateway/backup.h"
 #include "gateway/gateway.h"
 #include "tests/testing/region_processes.h"
 #include "tests/testing/status_matchers.h"
@@ -101,12 +101,14 @@ TEST_F(ManifestTest, UnsafePathsAndMissingFilesAreRefusedEvenWhenSigned) {
   for (const char* path : {"../cases.db", "/etc/passwd", "audit/../../x", "audit//tree", "a b"}) {
     gateway::BackupManifest m = manifest_;
     m.files.push_back({path, 1, std::string(32, '\x04')});
-    EXPECT_FALSE(gateway::OpenManifest(signer_->Sign(gateway::ManifestToCheckpoint(m)), signer_->verifier_key()).ok())
+    EXPECT_FALSE(
+        gateway::OpenManifest(signer_->Sign(gateway::ManifestToCheckpoint(m)), signer_->verifier_key()).ok())
         << path;
   }
   gateway::BackupManifest m = manifest_;
   m.files.pop_back();  // no audit/tree
-  EXPECT_FALSE(gateway::OpenManifest(signer_->Sign(gateway::ManifestToCheckpoint(m)), signer_->verifier_key()).ok());
+  EXPECT_FALSE(
+      gateway::OpenManifest(signer_->Sign(gateway::ManifestToCheckpoint(m)), signer_->verifier_key()).ok());
 }
 
 TEST(RestorePointTest, RoundTripsAndRefusesEveryDamagedLine) {
@@ -117,7 +119,8 @@ TEST(RestorePointTest, RoundTripsAndRefusesEveryDamagedLine) {
   EXPECT_EQ(back->size, p.size);
   EXPECT_EQ(back->root, p.root);
   EXPECT_EQ(back->backup_id, p.backup_id);
-  for (size_t n = 0; n < line.size(); ++n) EXPECT_FALSE(audit::ParseRestorePoint(line.substr(0, n)).ok()) << n;
+  for (size_t n = 0; n < line.size(); ++n)
+    EXPECT_FALSE(audit::ParseRestorePoint(line.substr(0, n)).ok()) << n;
   for (size_t i = 0; i < line.size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
       std::string t = line;
@@ -172,7 +175,8 @@ class BackupProcessTest : public ::testing::Test {
     coordinator_.reset();
     processes_->StopAll(SIGTERM);
     if (HasFailure()) {
-      std::cerr << "gateway log:\n" << processes_->ReadLog("gateway") << "\nagent log:\n"
+      std::cerr << "gateway log:\n"
+                << processes_->ReadLog("gateway") << "\nagent log:\n"
                 << processes_->ReadLog("politie");
     }
   }
@@ -234,7 +238,8 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   // One more, accepted and held for a partner whose agent is not running:
   // in flight when the gateway dies.
   const auto& [other_partner, other_category] = testing::LoadPartners()[1];
-  auto in_flight = coordinator_->SendRequest({case_id_, other_partner, {other_category}, testing::kLoadPurpose, {}, ""});
+  auto in_flight =
+      coordinator_->SendRequest({case_id_, other_partner, {other_category}, testing::kLoadPurpose, {}, ""});
   ASSERT_THAT(in_flight, IsOk());
   // The newest checkpoint the agent was given before the gateway died: of
   // the history the restore will lose (what a privacy officer may keep too).
@@ -311,7 +316,8 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   audit::VerifyReport officer_report = audit::VerifyLog(gateway_log, officer);
   ASSERT_THAT(officer_report.status, IsOk());
   bool warned = false;
-  for (const auto& w : officer_report.warnings) warned |= w.find("signed before the log was restored") != std::string::npos;
+  for (const auto& w : officer_report.warnings)
+    warned |= w.find("signed before the log was restored") != std::string::npos;
   EXPECT_TRUE(warned);
   // A checkpoint that names the same restore point but disagrees is a fork.
   {
@@ -370,15 +376,15 @@ TEST_F(BackupProcessTest, OfflineBackupAndATamperedBackupIsNotRestored) {
   const std::string binary = dir_.File("run") + "/bin/ketenpoort-gateway";
   const std::string cli_out = dir_.File("offline-cli");
   const std::string printed = dir_.File("backup-cli.txt");
-  EXPECT_EQ(std::system((binary + " backup --config " + processes_->gateway_config_path() + " --out " + cli_out +
-                         " > " + printed + " 2>&1")
+  EXPECT_EQ(std::system((binary + " backup --config " + processes_->gateway_config_path() + " --out " +
+                         cli_out + " > " + printed + " 2>&1")
                             .c_str()),
             0);
   auto text = ReadFileBounded(printed, 1 << 16);
   ASSERT_THAT(text, IsOk());
   EXPECT_NE(text->find("(offline)"), std::string::npos) << *text;
-  EXPECT_NE(std::system((binary + " restore --config " + processes_->gateway_config_path() + " --from " + cli_out +
-                         " > " + printed + " 2>&1")
+  EXPECT_NE(std::system((binary + " restore --config " + processes_->gateway_config_path() + " --from " +
+                         cli_out + " > " + printed + " 2>&1")
                             .c_str()),
             0);  // the data folder holds data: refused without --force
   text = ReadFileBounded(printed, 1 << 16);
