@@ -34,7 +34,8 @@ class KeyRotationTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), SystemClock::Get()));
     const Identity& enrolment = region_->identity("enrolment-hvb");
-    ASSERT_OK_AND_ASSIGN(Registry reg, Registry::Load(region_->registry_dir(), enrolment.signing().public_key));
+    ASSERT_OK_AND_ASSIGN(Registry reg,
+                         Registry::Load(region_->registry_dir(), enrolment.signing().public_key));
     for (const auto& [id, e] : reg.entries()) {
       if (!e.role.empty()) roles_[id] = e.role;
     }
@@ -71,7 +72,8 @@ class KeyRotationTest : public ::testing::Test {
   }
 
   std::string KeyFile(std::string_view slot, bool card) const {
-    return card ? CardFilePath(region_->keys_dir(), kAgent, slot) : IdentityFilePath(region_->keys_dir(), kAgent, slot);
+    return card ? CardFilePath(region_->keys_dir(), kAgent, slot)
+                : IdentityFilePath(region_->keys_dir(), kAgent, slot);
   }
 
   testing::TempDir dir_;
@@ -93,15 +95,16 @@ TEST_F(KeyRotationTest, AnAgentRotatesItsKeysWhileRequestsFlowAndNoneIsLost) {
   };
   auto await = [&](Coordinator& via, size_t i) {
     auto o = via.AwaitOutcome(sent[i], kWaitMs);
-    if (o.status().code() == StatusCode::kDeadlineExceeded && o.status().message().find("not accepted") !=
-                                                                  std::string::npos) {
+    if (o.status().code() == StatusCode::kDeadlineExceeded &&
+        o.status().message().find("not accepted") != std::string::npos) {
       // Sent just as the gateway stopped and never confirmed: the client sends
       // it again, as `ketenpoort request --resend` does (protocol §6.1).
       ASSERT_OK(via.Resend(sent[i]));
       o = via.AwaitOutcome(sent[i], kWaitMs);
     }
     ASSERT_THAT(o, IsOk()) << "request " << i;
-    EXPECT_EQ(o->kind, Outcome::Kind::kDelivered) << "request " << i << o->refusal.reason() << o->error.ToString();
+    EXPECT_EQ(o->kind, Outcome::Kind::kDelivered)
+        << "request " << i << o->refusal.reason() << o->error.ToString();
   };
   send_some(*c, 3);
 
@@ -145,7 +148,8 @@ TEST_F(KeyRotationTest, AnAgentRotatesItsKeysWhileRequestsFlowAndNoneIsLost) {
     }
     for (auto it = missing.begin(); it != missing.end();) {
       auto r = c2->store().GetRequest(*it);
-      it = r.ok() && r->has_value() && (*r)->state == client::RequestState::kDelivered ? missing.erase(it) : ++it;
+      it = r.ok() && r->has_value() && (*r)->state == client::RequestState::kDelivered ? missing.erase(it)
+                                                                                       : ++it;
     }
   }
   EXPECT_TRUE(missing.empty()) << missing.size() << " requests sent across the registry change were lost";
@@ -157,8 +161,8 @@ TEST_F(KeyRotationTest, AnAgentRotatesItsKeysWhileRequestsFlowAndNoneIsLost) {
 TEST_F(KeyRotationTest, AnAgentWhoseOnlyCardExpiredIsRefusedWithAClearMessage) {
   region_->StopAgent("politie");
   const int64_t now = SystemClock::Get().NowMillis();
-  ASSERT_OK_AND_ASSIGN(Identity short_lived,
-                       Identity::Generate(kAgent, ParticipantKind::kAgent, "politie", now - 10 * kMillisPerDay));
+  ASSERT_OK_AND_ASSIGN(Identity short_lived, Identity::Generate(kAgent, ParticipantKind::kAgent, "politie",
+                                                                now - 10 * kMillisPerDay));
   ASSERT_EQ(::unlink(KeyFile("", false).c_str()), 0);
   ASSERT_EQ(::unlink(KeyFile("", true).c_str()), 0);
   ASSERT_OK(WriteIdentityFiles(region_->keys_dir(), short_lived, nullptr, now - kMillisPerDay));
