@@ -126,7 +126,9 @@ TEST(RestorePointTest, RoundTripsAndRefusesEveryDamagedLine) {
       std::string t = line;
       t[i] = static_cast<char>(t[i] ^ (1 << bit));
       auto r = audit::ParseRestorePoint(t);  // never a crash; never the same point from other bytes
-      if (r.ok()) EXPECT_TRUE(r->size != p.size || r->root != p.root || r->backup_id != p.backup_id) << i;
+      if (r.ok()) {
+        EXPECT_TRUE(r->size != p.size || r->root != p.root || r->backup_id != p.backup_id) << i;
+      }
     }
   }
   // A checkpoint may name one restore point, below its own size.
