@@ -55,6 +55,21 @@ std::string BodyFor(v1::MessageKind kind) {
       h.set_sequence(7);
       return h.SerializeAsString();
     }
+    case v1::MESSAGE_KIND_CONFIG_FETCH: {
+      v1::ConfigFetch f;
+      f.set_registry_serial(3);
+      f.set_policy_serial(2);
+      return f.SerializeAsString();
+    }
+    case v1::MESSAGE_KIND_CONFIG_BUNDLE: {
+      v1::ConfigBundle b;
+      b.set_registry_manifest("ketenpoort-registry v1\nserial: 4\n");
+      auto* card = b.add_cards();
+      card->set_name("politie-agent.card");
+      card->set_content("ketenpoort-card: 2\n");
+      b.set_policy_manifest("ketenpoort-policy-bundle v1\n");
+      return b.SerializeAsString();
+    }
     default:
       return "";
   }
