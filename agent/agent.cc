@@ -5,8 +5,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 
 #include "agent/status.h"
+#include "case/config_update.h"
 #include "core/audit/checkpoint.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
@@ -40,8 +42,8 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
     if (auto ring = identity->LoadKeyRing(config.identity); !ring.ok()) {
       problems->push_back(ring.status().message());
     } else if (*ring > 0) {
-      report->push_back("key rotation: " + std::to_string(*ring) + " more key set(s) beside " + config.identity +
-                        " open what is sealed to them");
+      report->push_back("key rotation: " + std::to_string(*ring) + " more key set(s) beside " +
+                        config.identity + " open what is sealed to them");
     }
     parts.identity = std::make_unique<Identity>(std::move(identity).value());
   }
@@ -61,20 +63,30 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
     problems->push_back(enrolment.status().message());
   } else if (enrolment->kind != ParticipantKind::kEnrolment) {
     problems->push_back(config.enrolment_card + " is not an enrolment card");
+  } else if (config.registry.empty() && !std::filesystem::exists(cases::FetchedRegistryDir(config.data_dir) +
+                                                                 "/" + kRegistryManifestName)) {
+    // First start from the gateway alone (docs/agent.md; config_updates.cc).
+    parts.waiting_for = "the registry";
+    report->push_back(
+        "registry: none yet (no 'registry:' set): fetched from the gateway at the first connection, "
+        "checked against the enrolment card " +
+        config.enrolment_card + " (fingerprint " + enrolment->Fingerprint() + "), kept in " +
+        cases::FetchedRegistryDir(config.data_dir) + "; no request is answered until then");
   } else {
-    auto registry = LoadAgentRegistry(config, enrolment->signing_key);  // configured or fetched (config_updates.cc)
+    auto registry =
+        LoadAgentRegistry(config, enrolment->signing_key);  // configured or fetched (config_updates.cc)
     if (!registry.ok()) {
       problems->push_back("registry " + config.registry + ": " + registry.status().message());
     } else {
-      report->push_back("registry signed by the enrolment key, serial " +
-                        std::to_string(registry->serial()) + ", " +
-                        std::to_string(registry->entries().size()) + " participants");
+      report->push_back("registry signed by the enrolment key, serial " + std::to_string(registry->serial()) +
+                        ", " + std::to_string(registry->entries().size()) + " participants");
       if (parts.identity) {
         auto self = registry->Find(parts.identity->id());
         if (!self.ok() && registry->expired().count(parts.identity->id())) {
-          problems->push_back(self.status().message() +
-                              ". Make a new key set (ketenpoort keygen --rotate, then --activate) and hand its "
-                              "card to the enrolment officer");
+          problems->push_back(
+              self.status().message() +
+              ". Make a new key set (ketenpoort keygen --rotate, then --activate) and hand its "
+              "card to the enrolment officer");
         } else if (!self.ok()) {
           problems->push_back("this agent (" + parts.identity->id() +
                               ") is not in the signed registry; ask the enrolment officer to add its card");
@@ -94,19 +106,42 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
     }
   }
 
-  // The fetched signed bundle, else the `policy:` file (config_updates.cc).
-  auto policies = parts.registry && enrolment.ok()
-                      ? LoadAgentPolicies(config, enrolment->signing_key, *parts.registry)
-                      : Result<std::shared_ptr<const cases::PolicySet>>(
-                            FailedPreconditionError("needs the registry and the enrolment card first"));
+  // The fetched signed bundle, else the `policy:` file (config_updates.cc);
+  // neither: fetched from the gateway, like the registry.
+  const bool fetch_policy =
+      config.policy.empty() &&
+      !std::filesystem::exists(cases::FetchedPolicyDir(config.data_dir) + "/" + cases::kPolicyManifestName);
+  if (enrolment.ok() && (fetch_policy || !parts.waiting_for.empty())) {
+    if (fetch_policy) {
+      parts.waiting_for += std::string(parts.waiting_for.empty() ? "" : " and ") + "the policy bundle";
+      report->push_back(
+          "policy: none yet (no 'policy:' set): the region's signed policy bundle is fetched from the "
+          "gateway at the first connection, checked against the enrolment card and the registry, "
+          "kept in " +
+          cases::FetchedPolicyDir(config.data_dir) + "; no request is answered until then");
+    } else {
+      report->push_back("policy " + config.policy + ": checked once the registry came from the gateway");
+    }
+    if (!config.sources.empty()) {
+      report->push_back("the categories of the data sources are checked against the policy once it is there");
+    }
+  }
+  auto policies =
+      !parts.waiting_for.empty()
+          ? Result<std::shared_ptr<const cases::PolicySet>>(std::shared_ptr<const cases::PolicySet>())
+      : parts.registry && enrolment.ok()
+          ? LoadAgentPolicies(config, enrolment->signing_key, *parts.registry)
+          : Result<std::shared_ptr<const cases::PolicySet>>(
+                FailedPreconditionError("needs the registry and the enrolment card first"));
   if (!policies.ok()) {
     problems->push_back("policy " + config.policy + ": " + policies.status().message());
-  } else {
+  } else if (*policies != nullptr) {
     parts.policy = (*policies)->InForceAt(SystemClock::Get().NowMillis());
     report->push_back("policy " + (*policies)->InForceAt(SystemClock::Get().NowMillis())->id() +
-                      ((*policies)->signed_bundle() ? " (signed bundle serial " + std::to_string((*policies)->serial()) +
-                                                          " fetched from the gateway)"
-                                                    : " (" + config.policy + ")") +
+                      ((*policies)->signed_bundle()
+                           ? " (signed bundle serial " + std::to_string((*policies)->serial()) +
+                                 " fetched from the gateway)"
+                           : " (" + config.policy + ")") +
                       " lints clean");
     if ((*policies)->signed_bundle()) parts.policies = *policies;
   }
@@ -138,8 +173,9 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
   // An agent may only receive (docs/agent.md "Receiving"): no data source,
   // but a sink for what the coordinator sends.
   if (config.sources.empty() && !config.sink.configured()) {
-    problems->push_back("no categories with a data source and no sink are configured: this agent would neither "
-                        "answer requests nor hand over what it receives");
+    problems->push_back(
+        "no categories with a data source and no sink are configured: this agent would neither "
+        "answer requests nor hand over what it receives");
   }
   if (problems->size() != problems_before) return std::nullopt;
   return parts;
@@ -178,7 +214,30 @@ Status Agent::Init() {
   KP_ASSIGN_OR_RETURN(audit::LogSigner signer, audit::LogSigner::Create(origin, me.signing().public_key,
                                                                         me.signing().secret_key.Clone()));
   KP_ASSIGN_OR_RETURN(log_, audit::LogWriter::Open(AuditDir(config_), std::move(signer)));
+  if (parts_.waiting_for.empty()) KP_RETURN_IF_ERROR(InitServing());
 
+  context_ = std::make_unique<TransportContext>();
+  DealerOptions dealer;
+  dealer.endpoint = config_.gateway_endpoint;
+  dealer.server_public_key = parts_.gateway->transport_key;
+  KP_ASSIGN_OR_RETURN(dealer_, DealerClient::Create(context_->get(), me.transport().public_key,
+                                                    me.transport().secret_key, dealer));
+  connecting_since_ = SteadyClock::now();
+  last_received_ = SteadyClock::now();
+  if (!parts_.waiting_for.empty()) {
+    spdlog::warn(
+        "agent {} of {} started without a registry or policy: waiting for {} from the gateway at {}; no "
+        "request is answered until then",
+        me.id(), me.partner(), parts_.waiting_for, config_.gateway_endpoint);
+    return OkStatus();
+  }
+  spdlog::info("agent {} of {} started: policy {}, connecting to {}", me.id(), me.partner(),
+               parts_.policy->id(), config_.gateway_endpoint);
+  return OkStatus();
+}
+
+Status Agent::InitServing() {
+  const Identity& me = *parts_.identity;
   ResponderOptions options;
   options.replay_window_ms = config_.replay_window_ms;
   options.max_request_age_ms = config_.max_request_age_ms;
@@ -188,7 +247,8 @@ Status Agent::Init() {
   options.gateway_log_origin = config_.gateway_log_origin;
   options.data_dir = config_.data_dir;
   if (auto enrolment = PublicCard::LoadFile(config_.enrolment_card); enrolment.ok()) {
-    options.enrolment_public_key = enrolment->signing_key;  // registry and policy from the gateway (config_updates.cc)
+    options.enrolment_public_key =
+        enrolment->signing_key;  // registry and policy from the gateway (config_updates.cc)
   }
   KP_ASSIGN_OR_RETURN(kept_, KeptAnswers::Open(config_.data_dir + "/answers.db"));
   options.kept_answers = kept_.get();
@@ -208,24 +268,14 @@ Status Agent::Init() {
   receiving.sink = config_.sink;
   receiving.audit_retention_ms = config_.audit_retention_ms;
   receiving.replay_window_ms = config_.replay_window_ms;
-  KP_ASSIGN_OR_RETURN(receiver_, Receiver::Create(me, *parts_.registry, parts_.policy, *log_, clock_, receiving));
+  KP_ASSIGN_OR_RETURN(receiver_,
+                      Receiver::Create(me, *parts_.registry, parts_.policy, *log_, clock_, receiving));
   options.receiver = receiver_.get();
   registry_serial_at_start_ = parts_.registry->serial();  // for status (agent/status.cc)
   // The responder takes over the registry and the sources.
   responder_ = std::make_unique<Responder>(me, *parts_.gateway, std::move(*parts_.registry), parts_.policy,
                                            std::move(parts_.sources), *log_, clock_, options);
   if (parts_.policies) responder_->SetConfig(std::nullopt, parts_.policies);  // a fetched bundle's times
-
-  context_ = std::make_unique<TransportContext>();
-  DealerOptions dealer;
-  dealer.endpoint = config_.gateway_endpoint;
-  dealer.server_public_key = parts_.gateway->transport_key;
-  KP_ASSIGN_OR_RETURN(dealer_, DealerClient::Create(context_->get(), me.transport().public_key,
-                                                    me.transport().secret_key, dealer));
-  connecting_since_ = SteadyClock::now();
-  last_received_ = SteadyClock::now();
-  spdlog::info("agent {} of {} started: policy {}, connecting to {}", me.id(), me.partner(),
-               parts_.policy->id(), config_.gateway_endpoint);
   return OkStatus();
 }
 
@@ -268,11 +318,21 @@ Status Agent::Step(int timeout_ms) {
     backoff_ms_ = 0;
     unreachable_logged_ = false;
     last_received_ = SteadyClock::now();
-    if (auto hb = responder_->Heartbeat(); hb.ok()) Send(*hb);
-    // And ask for a newer registry or policy bundle (docs/protocol.md §3.13).
-    if (auto fetch = responder_->ConfigFetch(); fetch.ok()) Send(*fetch);
+    if (responder_ == nullptr) {
+      SendWaitingFetch();  // the registry and the policy first (config_updates.cc)
+    } else {
+      if (auto hb = responder_->Heartbeat(); hb.ok()) Send(*hb);
+      // And ask for a newer registry or policy bundle (docs/protocol.md §3.13).
+      if (auto fetch = responder_->ConfigFetch(); fetch.ok()) Send(*fetch);
+    }
   }
-  if (reload_.exchange(false)) ReloadConfig();
+  if (reload_.exchange(false)) {
+    if (responder_ == nullptr) {
+      SendWaitingFetch();
+    } else {
+      ReloadConfig();
+    }
+  }
   if (state != ConnectionState::kConnected && last_state_ == ConnectionState::kConnected) {
     connecting_since_ = SteadyClock::now();
   }
@@ -286,6 +346,7 @@ Status Agent::Step(int timeout_ms) {
     spdlog::warn("receive from the gateway failed: {}", got.status().message());
     return OkStatus();
   }
+  if (responder_ == nullptr) return StepWaiting(std::move(*got));  // config_updates.cc
   if (got->has_value()) {
     last_received_ = SteadyClock::now();
     // Everything else already waiting is handled with it, as one burst: the
@@ -368,15 +429,16 @@ Status Agent::Step(int timeout_ms) {
 }
 
 void Agent::SweepLog(bool wait) {
-  if (erasing_.valid() &&
-      (wait || erasing_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+  if (erasing_.valid() && (wait || erasing_.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
     Result<audit::EraseSummary> erased = erasing_.get();
     if (!erased.ok()) {
-      spdlog::warn("retention: erasing expired records of the disclosure log failed: {}", erased.status().message());
+      spdlog::warn("retention: erasing expired records of the disclosure log failed: {}",
+                   erased.status().message());
     } else if (erased->erased != 0) {
-      spdlog::info("retention: {} expired record bodies of the disclosure log erased (indexes {} to {}; erasure "
-                   "record {}); proofs stay valid",
-                   erased->erased, erased->first_index, erased->last_index, erased->erasure_record_index);
+      spdlog::info(
+          "retention: {} expired record bodies of the disclosure log erased (indexes {} to {}; erasure "
+          "record {}); proofs stay valid",
+          erased->erased, erased->first_index, erased->last_index, erased->erasure_record_index);
     }
   }
   const int64_t now = clock_.NowMillis();
@@ -396,6 +458,10 @@ Status Agent::Run() {
   }
   systemd.Stopping();
   SweepLog(/*wait=*/true);
+  if (responder_ == nullptr) {
+    spdlog::info("agent stopping while still waiting for {} from the gateway", parts_.waiting_for);
+    return OkStatus();
+  }
   if (Status s = responder_->SyncReceipts(); !s.ok()) spdlog::warn("{}", s.message());
   spdlog::info("agent stopping: {} answered, {} refused; the disclosure log is durable",
                responder_->answered(), responder_->refused());

@@ -53,6 +53,12 @@ struct AgentParts {
   // or null with a plain `policy:` file (config_updates.cc).
   std::shared_ptr<const cases::PolicySet> policies;
   std::map<std::string, std::unique_ptr<Connector>> sources;
+  // What this agent still has to fetch from the gateway before it can serve
+  // ("the registry and the policy bundle", "the policy bundle"), when its
+  // config sets neither `registry:` nor `policy:` and it kept none yet
+  // (docs/agent.md, "First start from the gateway alone"). Empty: it has
+  // both; `registry` and `policy` are then set.
+  std::string waiting_for;
 };
 
 // The registry an agent starts with: the higher serial of its configured
@@ -88,6 +94,9 @@ class Agent {
   void RequestReload() { reload_ = true; }
 
   ConnectionState connection_state() const { return dealer_->state(); }
+  // True until the registry and the policy bundle came from the gateway
+  // (an agent started without them, AgentParts::waiting_for).
+  bool waiting_for_config() const { return responder_ == nullptr; }
   const Responder& responder() const { return *responder_; }
   // Where the agent's own disclosure log lives (data_dir/audit).
   static std::string AuditDir(const AgentConfig& config) { return config.data_dir + "/audit"; }
@@ -101,6 +110,19 @@ class Agent {
   using SteadyClock = std::chrono::steady_clock;
   Agent(const AgentConfig& config, const Clock& clock) : config_(config), clock_(clock) {}
   Status Init();
+  // The parts that need the registry and the policy: the stores, the
+  // receiver and the responder.
+  Status InitServing();
+  // While waiting for the registry and the policy (agent/config_updates.cc):
+  // handles what arrived (a CONFIG_BUNDLE is taken, verified against the
+  // pinned enrolment card; anything else is left unanswered, and the
+  // gateway hands it over again once the agent serves), asks again every
+  // kWaitingFetchMs, and publishes the status. An error when what the
+  // gateway served is taken but the agent cannot work with it.
+  Status StepWaiting(std::optional<std::string> message);
+  Status TakeFirstConfig(const std::string& bytes);
+  void SendWaitingFetch();
+  static constexpr int64_t kWaitingFetchMs = 5'000;
   void Send(const std::string& bytes);
   void Reconnect(const std::string& why);
   // The retention sweep of the own log (docs/operations.md, "Retention"):
@@ -122,9 +144,9 @@ class Agent {
   const Clock& clock_;
   AgentParts parts_;
   std::unique_ptr<audit::LogWriter> log_;
-  std::unique_ptr<KeptAnswers> kept_;  // before responder_: it borrows it
-  std::unique_ptr<WatchStore> watches_;  // likewise (watches.h)
-  std::unique_ptr<Receiver> receiver_;  // likewise (pushes, receiver.h)
+  std::unique_ptr<KeptAnswers> kept_;     // before responder_: it borrows it
+  std::unique_ptr<WatchStore> watches_;   // likewise (watches.h)
+  std::unique_ptr<Receiver> receiver_;    // likewise (pushes, receiver.h)
   std::unique_ptr<Approvals> approvals_;  // likewise
   std::unique_ptr<Responder> responder_;
   std::unique_ptr<TransportContext> context_;

@@ -1,6 +1,5 @@
 #include "agent/receiver.h"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -8,13 +7,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
 #include "agent/connectors/command_connector.h"
 #include "case/decision.h"
-#include "case/pseudonym.h"
 #include "case/policy_category.h"
+#include "case/pseudonym.h"
 #include "case/push.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
@@ -63,15 +63,16 @@ struct Keep {
 };
 
 std::string KeepText(const Keep& k) {
-  return std::to_string(k.until_ms) + " " + std::to_string(k.after_closure_ms) + " " + std::to_string(k.closed_ms) +
-         "\n";
+  return std::to_string(k.until_ms) + " " + std::to_string(k.after_closure_ms) + " " +
+         std::to_string(k.closed_ms) + "\n";
 }
 
 std::optional<Keep> ParseKeep(const std::string& text) {
   Keep k;
   char tail = 0;
   long long a = 0, b = 0, c = 0;
-  if (std::sscanf(text.c_str(), "%lld %lld %lld%c", &a, &b, &c, &tail) != 4 || tail != '\n') return std::nullopt;
+  if (std::sscanf(text.c_str(), "%lld %lld %lld%c", &a, &b, &c, &tail) != 4 || tail != '\n')
+    return std::nullopt;
   k.until_ms = a;
   k.after_closure_ms = b;
   k.closed_ms = c;
@@ -134,6 +135,7 @@ struct Receiver::Push {
   v1::FragmentContent content;
   policy::Decision decision;
   cases::CaseFacts facts;
+  std::shared_ptr<const policy::Policy> policy;  // the one the gateway decided with (PolicyForDecision)
 };
 
 Receiver::Receiver(const Identity& me, Registry registry, std::shared_ptr<const policy::Policy> policy,
@@ -157,7 +159,8 @@ Result<std::unique_ptr<Receiver>> Receiver::Create(const Identity& me, Registry 
                                                    std::shared_ptr<const policy::Policy> policy,
                                                    audit::LogWriter& log, const Clock& clock,
                                                    ReceiverOptions options) {
-  std::unique_ptr<Receiver> r(new Receiver(me, std::move(registry), std::move(policy), log, clock, std::move(options)));
+  std::unique_ptr<Receiver> r(
+      new Receiver(me, std::move(registry), std::move(policy), log, clock, std::move(options)));
   const std::string dir = ReceivedDir(r->options_.data_dir);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return UnavailableError("cannot create " + dir + ": " + std::strerror(errno));
@@ -169,7 +172,8 @@ Result<std::unique_ptr<Receiver>> Receiver::Create(const Identity& me, Registry 
     c.timeout_ms = r->options_.sink.timeout_ms;
     c.max_output_bytes = 1 << 20;
     auto command = CommandConnector::Create(c);
-    if (!command.ok()) return Status(command.status().code(), "the sink command: " + command.status().message());
+    if (!command.ok())
+      return Status(command.status().code(), "the sink command: " + command.status().message());
     r->command_ = std::move(command).value();
   }
   return r;
@@ -190,7 +194,8 @@ Outcome Receiver::Handle(const VerifiedEnvelope& outer, std::string_view raw) {
   Push p;
   p.id = outer.header.request_id();
   if (Status s = ParseBody(outer.body, p.auth); !s.ok()) return Refuse(p, s);
-  if (p.id.size() != wire::kMessageIdBytes) return Refuse(p, InvalidArgumentError("a push authorisation must name its push"));
+  if (p.id.size() != wire::kMessageIdBytes)
+    return Refuse(p, InvalidArgumentError("a push authorisation must name its push"));
   const std::string id_hex = HexEncode(p.id);
   const std::string kept = ReceivedDir(options_.data_dir) + "/" + id_hex + ".push";
   if (Exists(kept)) {
@@ -212,8 +217,8 @@ Outcome Receiver::Handle(const VerifiedEnvelope& outer, std::string_view raw) {
   // Kept (sealed to this agent, as the gateway sent it) before it is answered;
   // its retention beside it, in clear, for Purge.
   const Keep keep{p.content.retain_until_ms(), p.content.retain_after_closure_ms(), 0};
-  Status wrote = WriteFileDurable(ReceivedDir(options_.data_dir) + "/" + id_hex + ".keep", KeepText(keep), 0600,
-                                  WriteMode::kReplace);
+  Status wrote = WriteFileDurable(ReceivedDir(options_.data_dir) + "/" + id_hex + ".keep", KeepText(keep),
+                                  0600, WriteMode::kReplace);
   if (wrote.ok()) wrote = WriteFileDurable(kept, raw, 0600, WriteMode::kReplace);
   if (Status s = wrote; !s.ok()) {
     spdlog::error("push {}: cannot keep it: {}", id_hex, s.message());
@@ -226,18 +231,20 @@ Outcome Receiver::Handle(const VerifiedEnvelope& outer, std::string_view raw) {
   rec.set_source_partner(p.coordinator_entry->card.partner);
   rec.set_purpose(p.push.purpose());
   rec.set_phase(p.facts.phase);
-  cases::ToAudit(*policy_, p.decision, &rec);
-  for (const auto& c : p.push.categories()) cases::AddPolicyCategory(*policy_, c, &rec);
+  cases::ToAudit(*p.policy, p.decision, &rec);
+  for (const auto& c : p.push.categories()) cases::AddPolicyCategory(*p.policy, c, &rec);
   rec.mutable_payload()->set_ciphertext_bytes(p.push.sealed_content().size());
   rec.mutable_payload()->set_ciphertext_sha256(Sha256String(p.push.sealed_content()));
   const int64_t after_days = p.content.retain_after_closure_ms() / kDayMs;
-  rec.set_reason("received from " + p.coordinator + "; keep " +
-                 (p.content.retain_after_closure_ms() > 0
-                      ? std::to_string(after_days) + (after_days == 1 ? " day" : " days") + " after the case closes"
-                      : "until " + FormatRfc3339Millis(p.content.retain_until_ms())));
+  rec.set_reason(
+      "received from " + p.coordinator + "; keep " +
+      (p.content.retain_after_closure_ms() > 0
+           ? std::to_string(after_days) + (after_days == 1 ? " day" : " days") + " after the case closes"
+           : "until " + FormatRfc3339Millis(p.content.retain_until_ms())));
   if (auto logged = log_.Append(std::move(rec)); !logged.ok()) {
     (void)std::filesystem::remove(kept);
-    spdlog::error("push {}: the agent's log is not writable ({}); not received", id_hex, logged.status().message());
+    spdlog::error("push {}: the agent's log is not writable ({}); not received", id_hex,
+                  logged.status().message());
     return Refuse(p, UnavailableError("the agent cannot write its own log; send it again later"));
   }
   ++received_count_;
@@ -261,19 +268,21 @@ Result<std::string> Receiver::Received(const Push& p) {
   got.set_case_id(p.push.case_id());
   for (const auto& c : p.push.categories()) got.add_categories(c);
   got.set_received_ms(clock_.NowMillis());
-  KP_ASSIGN_OR_RETURN(SignedMessage m, signer_.Sign(v1::MESSAGE_KIND_PUSH_RECEIVED, "", p.id, got.SerializeAsString()));
+  KP_ASSIGN_OR_RETURN(SignedMessage m,
+                      signer_.Sign(v1::MESSAGE_KIND_PUSH_RECEIVED, "", p.id, got.SerializeAsString()));
   return m.bytes;
 }
 
 Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   const int64_t now = clock_.NowMillis();
-  if (fresh && pa.expires_at_ms() <= now) return FailedPreconditionError("the push authorisation has expired");
+  if (fresh && pa.expires_at_ms() <= now)
+    return FailedPreconditionError("the push authorisation has expired");
   VerifyOptions want;
   want.expected_kind = v1::MESSAGE_KIND_FRAGMENT_PUSH;
   auto env = EnvelopeVerifier(keys_, nullptr).Verify(pa.push_envelope(), want);
   if (!env.ok()) {
-    return UnauthenticatedError("the coordinator's signature on the push does not verify (" + env.status().message() +
-                                ")");
+    return UnauthenticatedError("the coordinator's signature on the push does not verify (" +
+                                env.status().message() + ")");
   }
   if (env->header.message_id() != p->id) {
     return UnauthenticatedError("the push authorisation names another push than the one it carries");
@@ -295,20 +304,29 @@ Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   if (push.to_partner() != me_.partner()) {
     return PermissionDeniedError("the push goes to partner " + push.to_partner() + ", not " + me_.partner());
   }
-  if (pa.decision().effect() != v1::EFFECT_PERMIT) return PermissionDeniedError("the gateway's decision is not a permit");
+  if (pa.decision().effect() != v1::EFFECT_PERMIT)
+    return PermissionDeniedError("the gateway's decision is not a permit");
 
   // The case's whole history, up to the head the coordinator signed.
-  auto facts = chains_.Check(pa.case_evidence(), cases::ChainHead{push.case_id(), push.case_head(), push.case_length()});
+  auto facts = chains_.Check(pa.case_evidence(),
+                             cases::ChainHead{push.case_id(), push.case_head(), push.case_length()});
   if (!facts.ok()) {
-    return Status(facts.status().code(), "the case history the gateway showed is not the one the coordinator signed "
-                                         "the push on: " + facts.status().message());
+    return Status(facts.status().code(),
+                  "the case history the gateway showed is not the one the coordinator signed "
+                  "the push on: " +
+                      facts.status().message());
   }
   p->facts = std::move(facts).value();
   if (pa.case_phase() != p->facts.phase) {
     return FailedPreconditionError("the case phase the gateway states (" + pa.case_phase() +
-                                   ") is not the one the coordinator's commands show (" + p->facts.phase + ")");
+                                   ") is not the one the coordinator's commands show (" + p->facts.phase +
+                                   ")");
   }
-  KP_RETURN_IF_ERROR(cases::CheckPush(*policy_, p->facts, p->coordinator, *p->coordinator_entry, push, now));
+  // The policy the gateway decided with (step 5), for every policy question here.
+  KP_ASSIGN_OR_RETURN(p->policy, PolicyForDecision(pa.decision().policy_sha256(), env->header.sent_at_ms()));
+  const policy::Policy& decide_with = *p->policy;
+  KP_RETURN_IF_ERROR(
+      cases::CheckPush(decide_with, p->facts, p->coordinator, *p->coordinator_entry, push, now));
 
   // The subjects, sealed by the coordinator to this agent.
   auto subjects = OpenAndVerify(me_.SealingRing(), keys_, push.sealed_subjects(),
@@ -324,24 +342,27 @@ Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   // The same policy, here.
   auto mine = registry_.Find(me_.id());
   if (!mine.ok()) return FailedPreconditionError("this agent is not in its own copy of the signed registry");
-  p->decision = cases::DecidePush(*policy_, p->facts, push, *p->coordinator_entry, **mine, now);
+  p->decision = cases::DecidePush(decide_with, p->facts, push, *p->coordinator_entry, **mine, now);
   const policy::Decision& d = p->decision;
   if (d.effect != policy::Effect::kPermit) {
     return PermissionDeniedError("this agent's own policy check refuses it: " + d.reason);
   }
   if (HexDecode(d.policy_sha256).value_or("") != pa.decision().policy_sha256()) {
-    return FailedPreconditionError("the gateway decided with another version of the policy than this agent has (" +
-                                   policy_->id() + "); the partner must install the same policy file");
+    return FailedPreconditionError(
+        "the gateway decided with another version of the policy than this agent has (" + decide_with.id() +
+        "); the partner must install the same policy file");
   }
 
   // The content: what both decisions allow, nothing more.
   auto content = OpenAndVerify(me_.SealingRing(), keys_, push.sealed_content(),
                                {v1::MESSAGE_KIND_PUSH_CONTENT, me_.id(), p->id, p->coordinator});
   if (!content.ok()) {
-    return UnauthenticatedError("the sealed content cannot be opened or verified (" + content.status().message() + ")");
+    return UnauthenticatedError("the sealed content cannot be opened or verified (" +
+                                content.status().message() + ")");
   }
   KP_RETURN_IF_ERROR(ParseBody(content->body, p->content));
-  if (p->content.case_id() != push.case_id()) return PermissionDeniedError("the content is about another case");
+  if (p->content.case_id() != push.case_id())
+    return PermissionDeniedError("the content is about another case");
   std::map<std::string, std::set<std::string>> gateway_fields;
   for (const auto& cf : pa.decision().obligations().allowed_fields()) {
     gateway_fields[cf.category()].insert(cf.fields().begin(), cf.fields().end());
@@ -360,7 +381,8 @@ Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   std::set<std::string> held;
   for (const auto& c : p->content.categories()) {
     if (pushed.count(c.category()) == 0 || !held.insert(c.category()).second) {
-      return PermissionDeniedError("the content holds category " + c.category() + ", which the push does not name");
+      return PermissionDeniedError("the content holds category " + c.category() +
+                                   ", which the push does not name");
     }
     const auto& fields = allowed[c.category()];
     for (const auto& r : c.records()) {
@@ -378,32 +400,63 @@ Status Receiver::Check(const v1::PushAuthorisation& pa, Push* p, bool fresh) {
   }
   if (held != pushed) return PermissionDeniedError("the content lacks a category the push names");
   int64_t days = d.obligations.retention_days;
-  if (const uint32_t g = pa.decision().obligations().retention_days(); g > 0 && (days == 0 || g < days)) days = g;
+  if (const uint32_t g = pa.decision().obligations().retention_days(); g > 0 && (days == 0 || g < days))
+    days = g;
   // Exactly one of the two (protocol §3.3); from closure only when both
   // decisions count so (a keep-until date within the term is always shorter).
   const int64_t until = p->content.retain_until_ms();
   const int64_t after = p->content.retain_after_closure_ms();
   if (until < 0 || after < 0 || (until > 0) == (after > 0)) {
-    return PermissionDeniedError("the content must carry exactly one of a keep-until date and a term after the "
-                                 "case's closure");
+    return PermissionDeniedError(
+        "the content must carry exactly one of a keep-until date and a term after the "
+        "case's closure");
   }
   if (after > 0) {
     if (!d.obligations.retention_from_closure || !pa.decision().obligations().retention_from_closure()) {
-      return PermissionDeniedError("the content counts its term from the case's closure, but the policy counts "
-                                   "this push's retention from delivery");
+      return PermissionDeniedError(
+          "the content counts its term from the case's closure, but the policy counts "
+          "this push's retention from delivery");
     }
     if (days > 0 && after > days * kDayMs) {
-      return PermissionDeniedError("the content's term after the case's closure is longer than the policy's "
-                                   "retention of " + std::to_string(days) + " days");
+      return PermissionDeniedError(
+          "the content's term after the case's closure is longer than the policy's "
+          "retention of " +
+          std::to_string(days) + " days");
     }
     return OkStatus();
   }
-  if (fresh && until <= now) return PermissionDeniedError("the content carries no keep-until date in the future");
+  if (fresh && until <= now)
+    return PermissionDeniedError("the content carries no keep-until date in the future");
   if (fresh && days > 0 && until > now + (days + 1) * kDayMs) {
     return PermissionDeniedError("the content's keep-until date is later than the policy's retention of " +
                                  std::to_string(days) + " days allows");
   }
   return OkStatus();
+}
+
+Result<std::shared_ptr<const policy::Policy>> Receiver::PolicyForDecision(std::string_view policy_sha256,
+                                                                          int64_t pushed_ms) const {
+  if (policy_sha256.size() == 32 && HexEncode(policy_sha256) == policy_->sha256_hex()) return policy_;
+  const std::string named = policy_sha256.size() == 32 ? HexEncode(policy_sha256).substr(0, 16) : "none";
+  if (policies_ && policy_sha256.size() == 32) {
+    if (auto held = policies_->BySha(policy_sha256); held != nullptr) {
+      if (policies_->InForceDuring(policy_sha256, pushed_ms - options_.replay_window_ms,
+                                   clock_.NowMillis())) {
+        return held;  // decided before a switch, arrived after it
+      }
+      return FailedPreconditionError(
+          "policy-not-in-force: the gateway decided this push with policy " + cases::PolicyVersionId(*held) +
+          ", which was not in force between the push and now by this agent's policy bundle (serial " +
+          std::to_string(policies_->serial()) + "; " + cases::PolicyVersionId(*policy_) +
+          " is in force); the coordinator may send it again");
+    }
+  }
+  return FailedPreconditionError(
+      "policy-unknown: the gateway decided with another version of the policy (SHA-256 " + named +
+      "...) than this agent holds (" + cases::PolicyVersionId(*policy_) +
+      (policies_ ? ", bundle serial " + std::to_string(policies_->serial())
+                 : std::string(", a plain policy file")) +
+      "); the partner must take the region's policy bundle from the gateway or install the same policy file");
 }
 
 Outcome Receiver::Refuse(const Push& p, const Status& why) {
@@ -419,7 +472,8 @@ Outcome Receiver::Refuse(const Push& p, const Status& why) {
   log_.AppendAsync(std::move(rec), [](Result<audit::AppendReceipt> got) {
     if (!got.ok()) spdlog::error("the agent's log is not writable: {}", got.status().message());
   });
-  spdlog::info("push {} case={} refused by this agent: {}", HexEncode(p.id), p.push.case_id(), why.ToString());
+  spdlog::info("push {} case={} refused by this agent: {}", HexEncode(p.id), p.push.case_id(),
+               why.ToString());
   if (p.id.size() != wire::kMessageIdBytes) return {std::nullopt, why};
   v1::Refusal refusal;
   refusal.set_request_id(p.id);
@@ -464,7 +518,8 @@ Result<std::string> Receiver::SinkJsonOf(const std::string& stored) {
   Push p;
   int64_t signed_ms = 0;
   KP_RETURN_IF_ERROR(OpenKept(stored, &p, &signed_ms));
-  std::string json = SinkJson(p.id, p.push, p.coordinator, p.subjects, p.content, p.auth.decision(), signed_ms);
+  std::string json =
+      SinkJson(p.id, p.push, p.coordinator, p.subjects, p.content, p.auth.decision(), signed_ms);
   for (auto& s : *p.subjects.mutable_subjects()) WipeSubjectIdentifiers(&s);
   return json;
 }
@@ -480,7 +535,8 @@ Receiver::Purged Receiver::Purge() {
   std::map<std::string, int64_t> closed;
   if (auto notices = ListNotices(options_.data_dir); notices.ok()) {
     for (const auto& n : *notices) {
-      if (n.notice.kind() != v1::NOTICE_KIND_WATCH_ENDED || n.notice.reason_code() != "casus-gesloten") continue;
+      if (n.notice.kind() != v1::NOTICE_KIND_WATCH_ENDED || n.notice.reason_code() != "casus-gesloten")
+        continue;
       const int64_t at = n.notice.at_ms() > 0 ? n.notice.at_ms() : n.received_ms;
       auto [it, fresh] = closed.emplace(n.notice.case_id(), at);
       if (!fresh) it->second = std::min(it->second, at);
@@ -544,22 +600,23 @@ Receiver::Purged Receiver::Purge() {
     std::filesystem::remove(base + ".taken", ec);
     std::filesystem::remove(base + ".keep", ec);
     ++out.pushes;
-    spdlog::info("push {} case={}: its retention ended; the agent's copy is deleted{}", item.id_hex, item.case_id,
-                 item.taken ? "" : " (the sink never took it)");
+    spdlog::info("push {} case={}: its retention ended; the agent's copy is deleted{}", item.id_hex,
+                 item.case_id, item.taken ? "" : " (the sink never took it)");
   }
   return out;
 }
 
 Status Receiver::Sink(const std::string& id_hex, const std::string& json) {
   if (!options_.sink.folder.empty()) {
-    KP_RETURN_IF_ERROR(WriteFileDurable(options_.sink.folder + "/" + id_hex + ".json", json, 0600, WriteMode::kReplace));
+    KP_RETURN_IF_ERROR(
+        WriteFileDurable(options_.sink.folder + "/" + id_hex + ".json", json, 0600, WriteMode::kReplace));
   } else if (command_ != nullptr) {
     KP_RETURN_IF_ERROR(static_cast<CommandConnector*>(command_.get())->Run(json).status());
   } else {
     return FailedPreconditionError("no sink is configured");
   }
-  KP_RETURN_IF_ERROR(
-      WriteFileDurable(ReceivedDir(options_.data_dir) + "/" + id_hex + ".taken", "", 0600, WriteMode::kReplace));
+  KP_RETURN_IF_ERROR(WriteFileDurable(ReceivedDir(options_.data_dir) + "/" + id_hex + ".taken", "", 0600,
+                                      WriteMode::kReplace));
   spdlog::info("push {} handed to the sink", id_hex);
   return OkStatus();
 }
@@ -574,7 +631,8 @@ size_t Receiver::RetrySink() {
   size_t taken = 0;
   for (const auto& item : *items) {
     if (item.taken) continue;
-    auto stored = ReadFileBounded(ReceivedDir(options_.data_dir) + "/" + item.id_hex + ".push", kMaxStoredBytes);
+    auto stored =
+        ReadFileBounded(ReceivedDir(options_.data_dir) + "/" + item.id_hex + ".push", kMaxStoredBytes);
     if (!stored.ok()) continue;
     auto json = SinkJsonOf(*stored);
     if (!json.ok()) {
@@ -606,8 +664,9 @@ Result<std::vector<ReceivedItem>> Receiver::List(const std::string& data_dir) {
     v1::PushAuthorisation pa;
     v1::Header header;
     v1::FragmentPush push;
-    if (outer.ParseFromString(*stored) && pa.ParseFromString(outer.body()) && env.ParseFromString(pa.push_envelope()) &&
-        header.ParseFromString(env.header()) && push.ParseFromString(env.body())) {
+    if (outer.ParseFromString(*stored) && pa.ParseFromString(outer.body()) &&
+        env.ParseFromString(pa.push_envelope()) && header.ParseFromString(env.header()) &&
+        push.ParseFromString(env.body())) {
       item.case_id = push.case_id();
       item.from = header.sender();
       item.purpose = push.purpose();
@@ -629,7 +688,8 @@ Result<std::vector<ReceivedItem>> Receiver::List(const std::string& data_dir) {
 void Receiver::KeepNotice(const VerifiedEnvelope& env) {
   v1::CaseNotice notice;
   if (!ParseBody(env.body, notice).ok()) return;  // the responder answers the parse error
-  const std::string path = ReceivedDir(options_.data_dir) + "/" + HexEncode(env.header.message_id()) + ".notice";
+  const std::string path =
+      ReceivedDir(options_.data_dir) + "/" + HexEncode(env.header.message_id()) + ".notice";
   if (Exists(path)) return;
   if (Status s = WriteFileDurable(path, notice.SerializeAsString(), 0600, WriteMode::kReplace); !s.ok()) {
     spdlog::warn("notice about case {} not kept for the inbox: {}", notice.case_id(), s.message());
@@ -666,7 +726,8 @@ Status Receiver::HandOverAgain(const std::string& data_dir, const std::string& i
     return InvalidArgumentError("an id is 32 hexadecimal characters, as `ketenpoort-agent inbox` shows it");
   }
   const std::string base = ReceivedDir(data_dir) + "/" + HexEncode(*id);
-  if (!Exists(base + ".push")) return NotFoundError("nothing with id " + HexEncode(*id) + " was received here");
+  if (!Exists(base + ".push"))
+    return NotFoundError("nothing with id " + HexEncode(*id) + " was received here");
   std::error_code ec;
   std::filesystem::remove(base + ".taken", ec);
   if (ec) return UnavailableError("cannot remove " + base + ".taken: " + ec.message());

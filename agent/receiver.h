@@ -19,7 +19,13 @@
 //      bound to this push, and opens the case's commitments for exactly the
 //      push's subjects;
 //   5. the same policy, here, permits the push (case/push.h DecidePush), with
-//      the same policy version as the gateway's decision;
+//      the same policy version as the gateway's decision: the policy the
+//      decision names when this agent holds it in its signed policy bundle
+//      and it was in force at some moment between the push (its sent_at_ms
+//      minus the replay window) and now — so a push decided before a switch
+//      (effective-from) and arriving after it is checked under the policy it
+//      was decided with — else the policy in force now; a decision naming a
+//      policy this agent does not hold is refused ("policy-unknown");
 //   6. the sealed PUSH_CONTENT opens, is signed by the same coordinator, bound
 //      to this push, about this case, with exactly the push's categories,
 //      records only about the push's subjects, only fields both decisions
@@ -60,6 +66,7 @@
 #include "agent/agent_config.h"
 #include "agent/responder.h"
 #include "case/case_chain.h"
+#include "case/policy_bundle.h"
 #include "core/audit/log_writer.h"
 #include "core/base/clock.h"
 #include "core/base/status.h"
@@ -79,8 +86,8 @@ struct ReceiverOptions {
   int64_t audit_retention_ms = 5LL * 365 * 24 * 3600 * 1000;
   int64_t max_push_age_ms = 8LL * 24 * 3600 * 1000;  // the gateway holds a push up to 7 days
   int64_t replay_window_ms = 300'000;
-  int64_t purge_interval_ms = 60'000;                    // how often Purge looks
-  int64_t notice_keep_ms = 90LL * 24 * 3600 * 1000;      // kept notices go after this
+  int64_t purge_interval_ms = 60'000;                // how often Purge looks
+  int64_t notice_keep_ms = 90LL * 24 * 3600 * 1000;  // kept notices go after this
 };
 
 // One push kept in data_dir/received (`ketenpoort-agent inbox`). Metadata
@@ -133,9 +140,11 @@ class Receiver {
   };
   Purged Purge();
   size_t received() const { return received_count_; }
-  // A new registry (when given) and the policy in force now, without a
-  // restart (agent/config_updates.cc).
-  void SetConfig(const Registry* registry, std::shared_ptr<const policy::Policy> policy);
+  // A new registry (when given), the policy in force now and the signed
+  // bundle it comes from (null with a plain policy file), without a restart
+  // (agent/config_updates.cc).
+  void SetConfig(const Registry* registry, std::shared_ptr<const policy::Policy> policy,
+                 std::shared_ptr<const cases::PolicySet> policies = nullptr);
 
   // What data_dir/received holds, oldest first.
   static Result<std::vector<ReceivedItem>> List(const std::string& data_dir);
@@ -156,6 +165,10 @@ class Receiver {
   Receiver(const Identity& me, Registry registry, std::shared_ptr<const policy::Policy> policy,
            audit::LogWriter& log, const Clock& clock, ReceiverOptions options);
   Status Check(const ketenpoort::v1::PushAuthorisation& pa, Push* p, bool fresh);
+  // The policy the gateway's decision names (step 5 above), or an error
+  // saying why this agent cannot check the push under it.
+  Result<std::shared_ptr<const policy::Policy>> PolicyForDecision(std::string_view policy_sha256,
+                                                                  int64_t pushed_ms) const;
   Outcome Refuse(const Push& p, const Status& why);
   Result<std::string> Received(const Push& p);
   // Opens a kept push again (every signature and seal checked again).
@@ -167,7 +180,8 @@ class Receiver {
   const Identity& me_;
   Registry registry_;  // replaced in place by SetConfig
   StaticKeyResolver keys_;
-  std::shared_ptr<const policy::Policy> policy_;
+  std::shared_ptr<const policy::Policy> policy_;      // in force now
+  std::shared_ptr<const cases::PolicySet> policies_;  // the signed bundle's, or null
   cases::ChainChecker chains_;
   audit::LogWriter& log_;
   const Clock& clock_;

@@ -40,17 +40,19 @@ constexpr char kRequestsHelp[] =
 
 void CountRefusal(const Status& why) {
   observe::Metrics()
-      .GetCounter("ketenpoort_agent_refusals_total",
-                  "Messages from the gateway the agent refused or dropped, by reason code (canonical status code)",
-                  {{"code", std::string(StatusCodeName(why.code()))}})
+      .GetCounter(
+          "ketenpoort_agent_refusals_total",
+          "Messages from the gateway the agent refused or dropped, by reason code (canonical status code)",
+          {{"code", std::string(StatusCodeName(why.code()))}})
       .Inc();
 }
 
 void ObserveLogSync(std::chrono::steady_clock::duration took) {
   observe::Metrics()
-      .GetHistogram("ketenpoort_audit_append_seconds",
-                    "Seconds to make one burst's records durable in the service's own log, with its one fsync",
-                    observe::SyncBuckets())
+      .GetHistogram(
+          "ketenpoort_audit_append_seconds",
+          "Seconds to make one burst's records durable in the service's own log, with its one fsync",
+          observe::SyncBuckets())
       .Observe(std::chrono::duration<double>(took).count());
 }
 
@@ -71,19 +73,53 @@ void Agent::AttachMonitor(observe::ServiceMonitor* monitor, std::string version)
     have_registry = have_registry || c.kind == "registry";
   }
   if (!have_policy && parts_.policy != nullptr) {
-    observe::SetConfigInForce({.kind = "policy", .id = parts_.policy->id(), .serial = 0,
-                               .sha256_hex = parts_.policy->sha256_hex(), .effective_from_ms = 0,
+    observe::SetConfigInForce({.kind = "policy",
+                               .id = parts_.policy->id(),
+                               .serial = 0,
+                               .sha256_hex = parts_.policy->sha256_hex(),
+                               .effective_from_ms = 0,
                                .loaded_ms = started_ms_});
   }
   if (!have_registry) {
-    observe::SetConfigInForce({.kind = "registry", .id = "", .serial = registry_serial_at_start_, .sha256_hex = "",
-                               .effective_from_ms = 0, .loaded_ms = started_ms_});
+    observe::SetConfigInForce({.kind = "registry",
+                               .id = "",
+                               .serial = registry_serial_at_start_,
+                               .sha256_hex = "",
+                               .effective_from_ms = 0,
+                               .loaded_ms = started_ms_});
   }
   if (monitor_ != nullptr) PublishStatus();
 }
 
 void Agent::PublishStatus() {
   const int64_t now = clock_.NowMillis();
+  if (responder_ == nullptr) {
+    // First start from the gateway alone (config_updates.cc): nothing is
+    // answered yet, and the report says why.
+    observe::StatusReport r;
+    r.service = "agent";
+    r.participant_id = parts_.identity->id();
+    r.data_dir = config_.data_dir;
+    r.version = version_;
+    r.pid = static_cast<int64_t>(::getpid());
+    r.started_ms = started_ms_;
+    r.now_ms = now;
+    const bool connected = dealer_->state() == ConnectionState::kConnected;
+    if (connected) {
+      r.connected.push_back({parts_.gateway->id, "gateway", now});
+    } else {
+      r.warnings.push_back("not connected to the gateway at " + config_.gateway_endpoint);
+    }
+    SetGauge("ketenpoort_agent_gateway_connected", "1 while the agent is connected to its gateway",
+             connected ? 1 : 0);
+    r.warnings.push_back("waiting for " + parts_.waiting_for +
+                         " from the gateway: no request is answered until they came and verified");
+    r.audit_log.records = log_->size();
+    r.audit_log.bytes = FolderBytes(AuditDir(config_));
+    r.in_force = observe::ConfigsInForce();
+    monitor_->Publish(r);
+    return;
+  }
   auto& m = observe::Metrics();
   // Counters follow the responder's totals.
   const uint64_t answered = responder_->answered(), refused = responder_->refused();
@@ -110,7 +146,8 @@ void Agent::PublishStatus() {
   } else {
     r.warnings.push_back("not connected to the gateway at " + config_.gateway_endpoint);
   }
-  SetGauge("ketenpoort_agent_gateway_connected", "1 while the agent is connected to its gateway", connected ? 1 : 0);
+  SetGauge("ketenpoort_agent_gateway_connected", "1 while the agent is connected to its gateway",
+           connected ? 1 : 0);
 
   int64_t kept = 0;
   if (auto n = kept_->Count(); n.ok()) kept = *n;

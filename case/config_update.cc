@@ -33,8 +33,8 @@ uint64_t StatedSerial(std::string_view manifest) {
 bool PlainCardName(const std::string& name) {
   if (name.size() < 6 || name.size() > 120 || name.front() == '.' || !name.ends_with(".card")) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -59,7 +59,7 @@ Status Replace(const std::string& fresh, const std::string& dir) {
 }
 
 Result<Registry> TakeRegistry(const ketenpoort::v1::ConfigBundle& bundle, const std::string& data_dir,
-                              const std::string& key, const Registry& current, uint64_t min_serial,
+                              const std::string& key, const Registry* current, uint64_t min_serial,
                               int64_t now_ms) {
   const std::string dir = FetchedRegistryDir(data_dir);
   const std::string fresh = dir + ".new";
@@ -71,13 +71,14 @@ Result<Registry> TakeRegistry(const ketenpoort::v1::ConfigBundle& bundle, const 
       fs::remove_all(fresh, ec);
       return InvalidArgumentError("the registry carries a card with a name that is not a plain file name");
     }
-    KP_RETURN_IF_ERROR(WriteFileDurable(fresh + "/" + card.name(), card.content(), 0644, WriteMode::kReplace));
+    KP_RETURN_IF_ERROR(
+        WriteFileDurable(fresh + "/" + card.name(), card.content(), 0644, WriteMode::kReplace));
   }
-  KP_RETURN_IF_ERROR(
-      WriteFileDurable(fresh + "/" + kRegistryManifestName, bundle.registry_manifest(), 0644, WriteMode::kReplace));
+  KP_RETURN_IF_ERROR(WriteFileDurable(fresh + "/" + kRegistryManifestName, bundle.registry_manifest(), 0644,
+                                      WriteMode::kReplace));
   auto reg = Registry::Load(fresh, key, min_serial, now_ms);
-  if (reg.ok() && reg->region() != current.region()) {
-    reg = PermissionDeniedError("the registry is for region " + reg->region() + ", not " + current.region());
+  if (reg.ok() && current != nullptr && reg->region() != current->region()) {
+    reg = PermissionDeniedError("the registry is for region " + reg->region() + ", not " + current->region());
   }
   if (!reg.ok()) {
     fs::remove_all(fresh, ec);
@@ -93,12 +94,18 @@ Result<Registry> TakeRegistry(const ketenpoort::v1::ConfigBundle& bundle, const 
 
 std::string ConfigRefusalReason(const Status& refused) {
   switch (refused.code()) {
-    case StatusCode::kFailedPrecondition: return "older";
-    case StatusCode::kUnauthenticated: return "tampered";
-    case StatusCode::kPermissionDenied: return "foreign-region";
-    case StatusCode::kInvalidArgument: return "malformed";
-    case StatusCode::kNotFound: return "incomplete";
-    default: return "not-written";
+    case StatusCode::kFailedPrecondition:
+      return "older";
+    case StatusCode::kUnauthenticated:
+      return "tampered";
+    case StatusCode::kPermissionDenied:
+      return "foreign-region";
+    case StatusCode::kInvalidArgument:
+      return "malformed";
+    case StatusCode::kNotFound:
+      return "incomplete";
+    default:
+      return "not-written";
   }
 }
 
@@ -114,8 +121,9 @@ Result<ConfigSerials> LoadConfigSerials(const std::string& data_dir) {
   ConfigSerials s;
   unsigned long long r = 0, p = 0;
   if (std::sscanf(text->c_str(), "registry %llu\npolicy %llu\n", &r, &p) != 2) {
-    return DataLossError(data_dir + "/config/serials is damaged; it holds the highest registry and policy serials "
-                                    "accepted (restore it from a backup, or write 'registry N' and 'policy M' lines)");
+    return DataLossError(data_dir +
+                         "/config/serials is damaged; it holds the highest registry and policy serials "
+                         "accepted (restore it from a backup, or write 'registry N' and 'policy M' lines)");
   }
   s.registry = r;
   s.policy = p;
@@ -124,21 +132,28 @@ Result<ConfigSerials> LoadConfigSerials(const std::string& data_dir) {
 
 Status SaveConfigSerials(const std::string& data_dir, const ConfigSerials& serials) {
   KP_RETURN_IF_ERROR(MakeDir(data_dir + "/config"));
-  return WriteFileDurable(data_dir + "/config/serials",
-                          "registry " + std::to_string(serials.registry) + "\npolicy " +
-                              std::to_string(serials.policy) + "\n",
-                          0600, WriteMode::kReplace);
+  return WriteFileDurable(
+      data_dir + "/config/serials",
+      "registry " + std::to_string(serials.registry) + "\npolicy " + std::to_string(serials.policy) + "\n",
+      0600, WriteMode::kReplace);
 }
 
 ConfigUpdate AcceptConfigBundle(const ketenpoort::v1::ConfigBundle& bundle, const std::string& data_dir,
                                 const std::string& enrolment_public_key, const Registry& current,
+                                uint64_t current_policy_serial, ConfigSerials* serials, int64_t now_ms) {
+  return AcceptConfigBundle(bundle, data_dir, enrolment_public_key, &current, current_policy_serial, serials,
+                            now_ms);
+}
+
+ConfigUpdate AcceptConfigBundle(const ketenpoort::v1::ConfigBundle& bundle, const std::string& data_dir,
+                                const std::string& enrolment_public_key, const Registry* current,
                                 uint64_t current_policy_serial, ConfigSerials* serials, int64_t now_ms) {
   ConfigUpdate out;
   if (Status s = MakeDir(data_dir + "/config"); !s.ok()) {
     out.registry_refused = out.policy_refused = s;
     return out;
   }
-  const uint64_t have_registry = std::max(serials->registry, current.serial());
+  const uint64_t have_registry = std::max(serials->registry, current != nullptr ? current->serial() : 0);
   if (!bundle.registry_manifest().empty()) {
     out.offered_registry_serial = StatedSerial(bundle.registry_manifest());
     if (out.offered_registry_serial != have_registry) {
@@ -159,9 +174,15 @@ ConfigUpdate AcceptConfigBundle(const ketenpoort::v1::ConfigBundle& bundle, cons
     if (out.offered_policy_serial != have_policy) {
       std::map<std::string, std::string> files;
       for (const auto& f : bundle.policies()) files.emplace(f.name(), f.content());
-      const Registry& signer_registry = out.registry ? *out.registry : current;
-      PolicySet::Expect expect{enrolment_public_key, &signer_registry, have_policy + 1, signer_registry.region()};
-      auto set = PolicySet::FromBundle(bundle.policy_manifest(), files, expect);
+      const Registry* signer_registry = out.registry ? &*out.registry : current;
+      Result<PolicySet> set = NotFoundError(
+          "a policy bundle without a registry to check it against (the gateway's registry was refused or "
+          "missing)");
+      if (signer_registry != nullptr) {
+        PolicySet::Expect expect{enrolment_public_key, signer_registry, have_policy + 1,
+                                 signer_registry->region()};
+        set = PolicySet::FromBundle(bundle.policy_manifest(), files, expect);
+      }
       if (set.ok()) {
         const std::string dir = FetchedPolicyDir(data_dir);
         std::error_code ec;

@@ -40,10 +40,10 @@ Status SaveConfigSerials(const std::string& data_dir, const ConfigSerials& seria
 
 // What came of a CONFIG_BUNDLE.
 struct ConfigUpdate {
-  std::optional<Registry> registry;   // a newer registry, accepted and written
-  std::optional<PolicySet> policies;  // a newer policy bundle, accepted and written
-  Status registry_refused;            // why the registry part was refused (OK: accepted or not newer)
-  Status policy_refused;              // likewise for the policy part
+  std::optional<Registry> registry;      // a newer registry, accepted and written
+  std::optional<PolicySet> policies;     // a newer policy bundle, accepted and written
+  Status registry_refused;               // why the registry part was refused (OK: accepted or not newer)
+  Status policy_refused;                 // likewise for the policy part
   uint64_t offered_registry_serial = 0;  // what the bundle held, as far as it could be read
   uint64_t offered_policy_serial = 0;
 };
@@ -55,6 +55,16 @@ struct ConfigUpdate {
 // registry accepted with it, else `current`.
 ConfigUpdate AcceptConfigBundle(const ketenpoort::v1::ConfigBundle& bundle, const std::string& data_dir,
                                 const std::string& enrolment_public_key, const Registry& current,
+                                uint64_t current_policy_serial, ConfigSerials* serials, int64_t now_ms);
+
+// The same for a receiver that holds no registry yet (`current` null: an
+// agent's first start from the gateway alone, docs/agent.md): the registry
+// may be of any region, since the pinned enrolment key signed it (that key
+// is the region's); a policy bundle is taken only with a registry, accepted
+// with it or kept before in DATA_DIR/config/registry (NotFound otherwise:
+// "incomplete").
+ConfigUpdate AcceptConfigBundle(const ketenpoort::v1::ConfigBundle& bundle, const std::string& data_dir,
+                                const std::string& enrolment_public_key, const Registry* current,
                                 uint64_t current_policy_serial, ConfigSerials* serials, int64_t now_ms);
 
 // The reason code of a refusal, for the metric and the log

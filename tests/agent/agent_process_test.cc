@@ -10,10 +10,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "agent/agent.h"
+#include "case/config_update.h"
+#include "case/policy_bundle.h"
 #include "client/coordinator.h"
 #include "core/audit/log_verifier.h"
+#include "core/base/file_util.h"
 #include "gateway/gateway.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/notify_listener.h"
@@ -41,7 +45,8 @@ class AgentProcessTest : public ::testing::Test {
     ASSERT_THAT(r, IsOk());
     region_ = std::move(r).value();
     endpoint_ = "tcp://127.0.0.1:" + std::to_string(testing::UnusedLoopbackPort());
-    ASSERT_THAT(testing::WriteGatewayYaml(region_->gateway_config(), endpoint_, dir_.File("gateway.yaml")), IsOk());
+    ASSERT_THAT(testing::WriteGatewayYaml(region_->gateway_config(), endpoint_, dir_.File("gateway.yaml")),
+                IsOk());
     ::mkdir(region_->gateway_config().data_dir.c_str(), 0700);
     agent_config_ = region_->AgentConfigFor(kPartner);
     ASSERT_THAT(testing::WriteAgentYaml(agent_config_, endpoint_, agent_yaml()), IsOk());
@@ -57,8 +62,10 @@ class AgentProcessTest : public ::testing::Test {
     gateway_ = std::move(g).value();
     // KP_AGENT_WRAPPER (for the measurement below): a program to run the
     // agent under (it must exec the agent, so that signals reach it).
-    std::vector<std::string> args = {testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()};
-    if (const char* wrapper = std::getenv("KP_AGENT_WRAPPER"); wrapper != nullptr) args.insert(args.begin(), wrapper);
+    std::vector<std::string> args = {testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config",
+                                     agent_yaml()};
+    if (const char* wrapper = std::getenv("KP_AGENT_WRAPPER"); wrapper != nullptr)
+      args.insert(args.begin(), wrapper);
     // The agent alone (not the gateway) under systemd's notification protocol.
     if (systemd_ != nullptr) {
       ::setenv("NOTIFY_SOCKET", systemd_->path().c_str(), 1);
@@ -101,8 +108,9 @@ class AgentProcessTest : public ::testing::Test {
   }
 
   Result<testing::ProcessResult> Check() {
-    return testing::RunToEnd({testing::BuildBinary("agent/ketenpoort-agent"), "check", "--config", agent_yaml()},
-                             dir_.File("check.out"), kDeadlineMs);
+    return testing::RunToEnd(
+        {testing::BuildBinary("agent/ketenpoort-agent"), "check", "--config", agent_yaml()},
+        dir_.File("check.out"), kDeadlineMs);
   }
 
   testing::TempDir dir_;
@@ -189,6 +197,179 @@ TEST_F(AgentProcessTest, CheckNamesTheRunningAgentThatHoldsTheDataFolder) {
   EXPECT_EQ(free->exit_code, 0) << free->output;
 }
 
+// First start from the gateway alone (docs/agent.md): an agent whose config
+// sets neither `registry:` nor `policy:` has its keys and the pinned
+// enrolment and gateway cards; `check` says what it will do; started while
+// the gateway is away, it says (status) that it waits; once connected it
+// fetches the registry and the signed policy bundle, verifies and keeps them
+// in DATA_DIR/config, and only then answers (a request that was waiting
+// before is answered); a later start uses the copies it kept.
+class AgentFirstStartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = Region::Create(dir_.path(), SystemClock::Get());
+    ASSERT_THAT(r, IsOk());
+    region_ = std::move(r).value();
+    endpoint_ = "tcp://127.0.0.1:" + std::to_string(testing::UnusedLoopbackPort());
+    // The gateway serves the example policy as a signed bundle (docs/formats.md §5).
+    const std::string bundle = dir_.File("policy-bundle");
+    ASSERT_EQ(::mkdir(bundle.c_str(), 0700), 0);
+    ASSERT_THAT(WriteFileDurable(bundle + "/hvb.yaml", ReadFileBounded(Region::PolicyPath(), 1 << 20).value(),
+                                 0644, WriteMode::kReplace),
+                IsOk());
+    const int64_t now = SystemClock::Get().NowMillis();
+    ASSERT_THAT(cases::SignPolicyBundle(bundle, region_->identity("enrolment-hvb").signing().secret_key,
+                                        cases::kEnrolmentSigner, "hart-van-brabant",
+                                        {{"hvb.yaml", now - 3'600'000}}, now),
+                IsOk());
+    gateway::GatewayConfig g = region_->gateway_config();
+    g.policy.clear();
+    ASSERT_THAT(testing::WriteGatewayYaml(g, endpoint_, dir_.File("gateway.yaml"), "info",
+                                          "policy_bundle: " + bundle + "\n"),
+                IsOk());
+    ASSERT_THAT(DropLine(dir_.File("gateway.yaml"), "policy: "), IsOk());
+    ::mkdir(g.data_dir.c_str(), 0700);
+    // The agent: no registry, no policy.
+    agent_config_ = region_->AgentConfigFor(kPartner);
+    ASSERT_THAT(testing::WriteAgentYaml(agent_config_, endpoint_, agent_yaml()), IsOk());
+    ASSERT_THAT(DropLine(agent_yaml(), "registry: "), IsOk());
+    ASSERT_THAT(DropLine(agent_yaml(), "policy: "), IsOk());
+    std::ofstream(agent_yaml(), std::ios::app)
+        << "management: 127.0.0.1:" << testing::UnusedLoopbackPort() << "\n";
+  }
+
+  static Status DropLine(const std::string& path, const std::string& prefix) {
+    KP_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(path, 1 << 20));
+    std::string out;
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      end = end == std::string::npos ? text.size() : end + 1;
+      if (text.compare(start, prefix.size(), prefix) != 0) out += text.substr(start, end - start);
+      start = end;
+    }
+    return WriteFileDurable(path, out, 0600, WriteMode::kReplace);
+  }
+
+  std::string agent_yaml() const { return dir_.File("agent.yaml"); }
+
+  void StartGateway() {
+    auto g = ChildProcess::Spawn(
+        {testing::BuildBinary("gateway/ketenpoort-gateway"), "run", "--config", dir_.File("gateway.yaml")},
+        dir_.File("gateway.log"));
+    ASSERT_THAT(g, IsOk());
+    gateway_ = std::move(g).value();
+  }
+  void StartAgent() {
+    auto a =
+        ChildProcess::Spawn({testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()},
+                            dir_.File("agent.log"));
+    ASSERT_THAT(a, IsOk());
+    agent_ = std::move(a).value();
+  }
+  Result<testing::ProcessResult> Agent(const std::string& command) {
+    return testing::RunToEnd(
+        {testing::BuildBinary("agent/ketenpoort-agent"), command, "--config", agent_yaml()},
+        dir_.File(command + ".out"), kDeadlineMs);
+  }
+  std::unique_ptr<client::Coordinator> Connect() {
+    client::ClientConfig cc = region_->CoordinatorConfig();
+    cc.gateway_endpoint = endpoint_;
+    auto c = testing::ConnectCoordinator(cc, kDeadlineMs);
+    EXPECT_THAT(c, IsOk()) << (gateway_ ? gateway_->Log() : "");
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+  // Waits (with a deadline) for the agent's answer to `id`: it may come
+  // while connected or be held for the client (fetched with the inbox).
+  bool Delivered(client::Coordinator& c, const std::string& case_id, const std::string& id) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto inbox = c.FetchInbox(case_id);
+      if (inbox.ok()) {
+        for (const auto& o : *inbox) {
+          if (o.request_id == id) return o.kind == client::Outcome::Kind::kDelivered;
+        }
+      }
+      auto o = c.AwaitOutcome(id, 500);
+      if (o.ok()) return o->kind == client::Outcome::Kind::kDelivered;
+    }
+    return false;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Region> region_;
+  std::string endpoint_;
+  agent::AgentConfig agent_config_;
+  std::unique_ptr<ChildProcess> gateway_;
+  std::unique_ptr<ChildProcess> agent_;
+};
+
+TEST_F(AgentFirstStartTest, AnAgentWithoutRegistryOrPolicyTakesThemFromTheGatewayThenServes) {
+  // A request waits at the gateway for the police, whose agent never ran.
+  StartGateway();
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  v1::Subject s;
+  s.set_role(v1::SUBJECT_ROLE_VICTIM);
+  s.set_bsn(Region::kBsn);
+  auto opened = c->OpenCase("plan-van-aanpak", {s});
+  ASSERT_THAT(opened, IsOk());
+  ASSERT_THAT(c->Admit(opened->case_id(), kPartner), IsOk());
+  auto waiting = c->SendRequest({opened->case_id(), kPartner, {kCategory}, "plan-van-aanpak", {}, ""});
+  ASSERT_THAT(waiting, IsOk());
+
+  // `check` says what the agent will do.
+  auto check = Agent("check");
+  ASSERT_THAT(check, IsOk());
+  EXPECT_EQ(check->exit_code, 0) << check->output;
+  EXPECT_THAT(check->output,
+              HasSubstr("ok   registry: none yet (no 'registry:' set): fetched from the gateway"));
+  EXPECT_THAT(check->output, HasSubstr("ok   policy: none yet (no 'policy:' set)"));
+  EXPECT_THAT(check->output, HasSubstr("the gateway at " + endpoint_ + " admitted this agent's key"));
+
+  // Started while the gateway is away: it runs, waits, and says so.
+  c.reset();
+  ASSERT_THAT(gateway_->Signal(SIGTERM), IsOk());
+  ASSERT_EQ(gateway_->WaitForExit(kDeadlineMs), std::optional<int>(0)) << gateway_->Log();
+  StartAgent();
+  std::string status;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+  while (status.find("waiting for") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    auto st = Agent("status");
+    if (st.ok()) status = st->output;
+    if (status.find("waiting for") == std::string::npos)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_THAT(status, HasSubstr("waiting for the registry and the policy bundle from the gateway"))
+      << agent_->Log();
+  EXPECT_THAT(agent_->Log(), HasSubstr("waiting for the registry and the policy bundle from the gateway"));
+
+  // The gateway is back: the agent takes both, keeps them, and answers what waited.
+  StartGateway();
+  c = Connect();
+  ASSERT_NE(c, nullptr);
+  EXPECT_TRUE(Delivered(*c, opened->case_id(), *waiting)) << agent_->Log();
+  auto serials = cases::LoadConfigSerials(agent_config_.data_dir);
+  ASSERT_THAT(serials, IsOk());
+  EXPECT_EQ(serials->registry, 1u);
+  EXPECT_EQ(serials->policy, 1u);
+  EXPECT_THAT(agent_->Log(), HasSubstr("from the gateway taken into use; answering requests from now on"));
+
+  // A later start uses the copies it kept: it answers without waiting.
+  ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
+  ASSERT_EQ(agent_->WaitForExit(kDeadlineMs), std::optional<int>(0)) << agent_->Log();
+  auto again = Agent("check");
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->exit_code, 0) << again->output;
+  EXPECT_THAT(again->output, HasSubstr("(signed bundle serial 1 fetched from the gateway) lints clean"));
+  EXPECT_THAT(again->output, Not(HasSubstr("none yet")));
+  StartAgent();
+  auto next = c->SendRequest({opened->case_id(), kPartner, {kCategory}, "plan-van-aanpak", {}, ""});
+  ASSERT_THAT(next, IsOk());
+  EXPECT_TRUE(Delivered(*c, opened->case_id(), *next)) << agent_->Log();
+  EXPECT_THAT(agent_->Log(), HasSubstr("started: policy veiligheidsteam-hvb"));
+}
+
 // Not a test: a measurement, run by hand (docs/operations.md "Memory"):
 //   KP_MEMORY_REQUESTS=20000 agent_process_test --gtest_also_run_disabled_tests
 //     --gtest_filter='*MemoryPerRequest*'   (one line)
@@ -215,8 +396,9 @@ TEST_F(AgentProcessTest, AFullDiskStopsTheAgentAndAStartWithSpaceAnswersWhatWait
   config.data_dir = small + "/agent";
   ASSERT_THAT(testing::WriteAgentYaml(config, endpoint_, agent_yaml()), IsOk());
   auto start = [&] {
-    auto a = ChildProcess::Spawn({testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()},
-                                 dir_.File("agent-small.log"));
+    auto a =
+        ChildProcess::Spawn({testing::BuildBinary("agent/ketenpoort-agent"), "run", "--config", agent_yaml()},
+                            dir_.File("agent-small.log"));
     ASSERT_THAT(a, IsOk());
     agent_ = std::move(a).value();
   };
@@ -269,9 +451,12 @@ TEST_F(AgentProcessTest, DISABLED_MemoryPerRequest) {
         ASSERT_THAT(ids, IsOk());
         waiting.insert(ids->begin(), ids->end());
       }
-      auto got = c->Poll(5000, [&](const client::Outcome& o) {
-        if (waiting.erase(o.request_id) == 1) ++done;
-      }, true);
+      auto got = c->Poll(
+          5000,
+          [&](const client::Outcome& o) {
+            if (waiting.erase(o.request_id) == 1) ++done;
+          },
+          true);
       ASSERT_THAT(got, IsOk());
       ASSERT_GT(*got, 0u) << "no answer within 5 s";
     }
@@ -281,10 +466,11 @@ TEST_F(AgentProcessTest, DISABLED_MemoryPerRequest) {
   run(total);
   const long agent1 = rss_kb(agent_->pid()), gateway1 = rss_kb(gateway_->pid());
   std::printf("after warm-up: agent %ld kB, gateway %ld kB\n", agent0, gateway0);
-  std::printf("after %d more requests: agent %ld kB (%+ld kB, %.0f bytes/request), gateway %ld kB (%+ld kB, "
-              "%.0f bytes/request)\n",
-              total, agent1, agent1 - agent0, 1024.0 * static_cast<double>(agent1 - agent0) / total, gateway1,
-              gateway1 - gateway0, 1024.0 * static_cast<double>(gateway1 - gateway0) / total);
+  std::printf(
+      "after %d more requests: agent %ld kB (%+ld kB, %.0f bytes/request), gateway %ld kB (%+ld kB, "
+      "%.0f bytes/request)\n",
+      total, agent1, agent1 - agent0, 1024.0 * static_cast<double>(agent1 - agent0) / total, gateway1,
+      gateway1 - gateway0, 1024.0 * static_cast<double>(gateway1 - gateway0) / total);
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());  // so a wrapper (a profiler) writes its report
   EXPECT_EQ(agent_->WaitForExit(600'000), std::optional<int>(0));
 }

@@ -18,6 +18,7 @@
 #include "agent/agent_check.h"
 #include "agent/inbox_command.h"
 #include "agent/receiver.h"
+#include "case/policy_bundle.h"
 #include "core/audit/log_reader.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
@@ -116,13 +117,15 @@ class PushTest : public ::testing::Test {
     auto signer = audit::LogSigner::Create("ketenpoort.test/agent-audit", me.signing().public_key,
                                            me.signing().secret_key.Clone());
     EXPECT_OK(signer.status());
-    r.log = audit::LogWriter::Open(dir_.File("own-audit-" + std::to_string(++receivers_)), std::move(signer).value())
+    r.log = audit::LogWriter::Open(dir_.File("own-audit-" + std::to_string(++receivers_)),
+                                   std::move(signer).value())
                 .value();
     agent::ReceiverOptions options;
     options.data_dir = data_dir;
     std::filesystem::create_directories(options.data_dir);
     r.receiver =
-        agent::Receiver::Create(me, *r.parts->registry, r.parts->policy, *r.log, SystemClock::Get(), options).value();
+        agent::Receiver::Create(me, *r.parts->registry, r.parts->policy, *r.log, SystemClock::Get(), options)
+            .value();
     return r;
   }
 
@@ -184,8 +187,9 @@ TEST_F(PushTest, AForgedOrTamperedPushIsRefusedByTheAgent) {
   ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
   ASSERT_EQ(sent.state, "received") << sent.reason;
   region_->StopAgent(kRecipient);
-  ASSERT_OK_AND_ASSIGN(std::string genuine, ReadFileBounded(AgentDataDir() + "/received/" +
-                                                                HexEncode(sent.push_id) + ".push", 8 << 20));
+  ASSERT_OK_AND_ASSIGN(
+      std::string genuine,
+      ReadFileBounded(AgentDataDir() + "/received/" + HexEncode(sent.push_id) + ".push", 8 << 20));
   // A receiver of its own (a fresh data folder, so nothing is kept yet).
   agent::AgentConfig config = region_->AgentConfigFor(kRecipient);
   std::vector<std::string> problems, report;
@@ -195,13 +199,14 @@ TEST_F(PushTest, AForgedOrTamperedPushIsRefusedByTheAgent) {
   auto signer = audit::LogSigner::Create("ketenpoort.test/agent-audit", me.signing().public_key,
                                          me.signing().secret_key.Clone());
   ASSERT_OK(signer.status());
-  ASSERT_OK_AND_ASSIGN(auto log, audit::LogWriter::Open(dir_.File("tamper-audit"), std::move(signer).value()));
+  ASSERT_OK_AND_ASSIGN(auto log,
+                       audit::LogWriter::Open(dir_.File("tamper-audit"), std::move(signer).value()));
   agent::ReceiverOptions options;
   options.data_dir = dir_.File("tamper-data");
   std::filesystem::create_directories(options.data_dir);
   const Registry registry = *parts->registry;
-  ASSERT_OK_AND_ASSIGN(auto receiver,
-                       agent::Receiver::Create(me, registry, parts->policy, *log, SystemClock::Get(), options));
+  ASSERT_OK_AND_ASSIGN(
+      auto receiver, agent::Receiver::Create(me, registry, parts->policy, *log, SystemClock::Get(), options));
   StaticKeyResolver keys;
   for (const auto& [id, e] : registry.entries()) keys.Add(id, e.card.signing_key);
   const std::string gateway_id = parts->gateway->id;
@@ -246,8 +251,8 @@ TEST_F(PushTest, AForgedOrTamperedPushIsRefusedByTheAgent) {
   }
   // The case's history cut short, the phase changed, the decision a deny.
   auto resign = [&](const v1::PushAuthorisation& changed) {
-    return gateway_signer.Sign(v1::MESSAGE_KIND_PUSH_AUTHORISATION, me.id(), header.request_id(),
-                               changed.SerializeAsString())
+    return gateway_signer
+        .Sign(v1::MESSAGE_KIND_PUSH_AUTHORISATION, me.id(), header.request_id(), changed.SerializeAsString())
         .value()
         .bytes;
   };
@@ -271,8 +276,9 @@ TEST_F(PushTest, AForgedOrTamperedPushIsRefusedByTheAgent) {
 TEST_F(PushTest, EveryTruncatedPushIsRefusedByTheAgent) {
   ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
   ASSERT_EQ(sent.state, "received") << sent.reason;
-  ASSERT_OK_AND_ASSIGN(std::string genuine, ReadFileBounded(AgentDataDir() + "/received/" +
-                                                                HexEncode(sent.push_id) + ".push", 8 << 20));
+  ASSERT_OK_AND_ASSIGN(
+      std::string genuine,
+      ReadFileBounded(AgentDataDir() + "/received/" + HexEncode(sent.push_id) + ".push", 8 << 20));
   OwnReceiver own = MakeReceiver(dir_.File("truncate-data"));
   const Identity& me = *own.parts->identity;
   const std::string gateway_id = own.parts->gateway->id;
@@ -290,9 +296,12 @@ TEST_F(PushTest, EveryTruncatedPushIsRefusedByTheAgent) {
   ASSERT_TRUE(outer.ParseFromString(genuine));
   v1::Header header;
   ASSERT_TRUE(header.ParseFromString(outer.header()));
-  EnvelopeSigner gateway_signer(gateway_id, region_->identity(gateway_id).signing().secret_key, SystemClock::Get());
+  EnvelopeSigner gateway_signer(gateway_id, region_->identity(gateway_id).signing().secret_key,
+                                SystemClock::Get());
   auto gateway_signed = [&](const std::string& body) {
-    return gateway_signer.Sign(v1::MESSAGE_KIND_PUSH_AUTHORISATION, me.id(), header.request_id(), body).value().bytes;
+    return gateway_signer.Sign(v1::MESSAGE_KIND_PUSH_AUTHORISATION, me.id(), header.request_id(), body)
+        .value()
+        .bytes;
   };
   const std::string body = outer.body();
   for (size_t len = 0; len < body.size(); ++len) {
@@ -310,9 +319,9 @@ TEST_F(PushTest, EveryTruncatedPushIsRefusedByTheAgent) {
   ASSERT_TRUE(push_header.ParseFromString(push_env.header()));
   const Identity& coordinator = region_->identity(Region::kCoordinator);
   EnvelopeSigner coordinator_signer(coordinator.id(), coordinator.signing().secret_key, SystemClock::Get());
-  ASSERT_OK_AND_ASSIGN(VerifiedEnvelope opened,
-                       OpenAndVerify(me.sealing(), keys, push.sealed_content(),
-                                     {v1::MESSAGE_KIND_PUSH_CONTENT, me.id(), sent.push_id, coordinator.id()}));
+  ASSERT_OK_AND_ASSIGN(VerifiedEnvelope opened, OpenAndVerify(me.sealing(), keys, push.sealed_content(),
+                                                              {v1::MESSAGE_KIND_PUSH_CONTENT, me.id(),
+                                                               sent.push_id, coordinator.id()}));
   const std::string content = opened.body;
   ASSERT_OK_AND_ASSIGN(const RegistryEntry* mine, own.parts->registry->Find(me.id()));
   auto with_content = [&](const std::string& c) {
@@ -321,11 +330,11 @@ TEST_F(PushTest, EveryTruncatedPushIsRefusedByTheAgent) {
                                            mine->card.sealing_key, sent.push_id, c)
                                    .value());
     v1::PushAuthorisation out = pa;
-    out.set_push_envelope(coordinator_signer
-                              .Sign(v1::MESSAGE_KIND_FRAGMENT_PUSH, "", "", changed.SerializeAsString(),
-                                    sent.push_id)
-                              .value()
-                              .bytes);
+    out.set_push_envelope(
+        coordinator_signer
+            .Sign(v1::MESSAGE_KIND_FRAGMENT_PUSH, "", "", changed.SerializeAsString(), sent.push_id)
+            .value()
+            .bytes);
     return gateway_signed(out.SerializeAsString());
   };
   for (size_t len = 0; len < content.size(); ++len) {
@@ -333,6 +342,69 @@ TEST_F(PushTest, EveryTruncatedPushIsRefusedByTheAgent) {
   }
   // The whole content, sealed again the same way, is taken: the cuts were refused for cause.
   EXPECT_THAT(take(with_content(content)).status, IsOk());
+}
+
+// A push the gateway decided under one policy and that reaches the agent
+// after the switch to the next (its effective-from passed on the way) is
+// checked under the policy the decision names, when the agent's signed
+// bundle holds it and it was in force since the push was sent; a decision
+// naming a policy the agent does not hold is refused with policy-unknown.
+TEST_F(PushTest, APushDecidedBeforeAPolicySwitchIsCheckedUnderThePolicyItNames) {
+  ASSERT_OK_AND_ASSIGN(PushInfo sent, coordinator_->Push(Plan(kRecipient), kWaitMs));
+  ASSERT_EQ(sent.state, "received") << sent.reason;
+  ASSERT_OK_AND_ASSIGN(
+      std::string genuine,
+      ReadFileBounded(AgentDataDir() + "/received/" + HexEncode(sent.push_id) + ".push", 8 << 20));
+  // Bundles the enrolment office signs: the policy the gateway decided with
+  // (byte for byte), and the next one (another version id), in force from now.
+  const std::string decided = ReadFileBounded(Region::PolicyPath(), 1 << 20).value();
+  std::string next = decided;
+  const std::string version = "version: \"2026.1-example\"";
+  ASSERT_NE(next.find(version), std::string::npos);
+  next.replace(next.find(version), version.size(), "version: \"2026.2\"");
+  const Identity& enrolment = region_->identity("enrolment-hvb");
+  auto bundle = [&](const std::string& name, const std::vector<std::pair<std::string, int64_t>>& entries)
+      -> std::shared_ptr<const cases::PolicySet> {
+    const std::string dir = dir_.File(name);
+    std::filesystem::create_directories(dir);
+    EXPECT_OK(WriteFileDurable(dir + "/decided.yaml", decided, 0644, WriteMode::kReplace));
+    EXPECT_OK(WriteFileDurable(dir + "/next.yaml", next, 0644, WriteMode::kReplace));
+    const int64_t now = SystemClock::Get().NowMillis();
+    EXPECT_OK(cases::SignPolicyBundle(dir, enrolment.signing().secret_key, cases::kEnrolmentSigner,
+                                      "hart-van-brabant", entries, now));
+    auto set = cases::PolicySet::LoadDir(dir, {enrolment.signing().public_key, nullptr, 0, ""});
+    EXPECT_OK(set.status());
+    if (!set.ok()) return nullptr;
+    return std::make_shared<const cases::PolicySet>(std::move(set).value());
+  };
+  const int64_t switched = SystemClock::Get().NowMillis();  // after the push was sent and decided
+  auto across = bundle("across-switch", {{"decided.yaml", switched - 3'600'000}, {"next.yaml", switched}});
+  auto only_next = bundle("only-next", {{"next.yaml", switched - 3'600'000}});
+  ASSERT_NE(across, nullptr);
+  ASSERT_NE(only_next, nullptr);
+  ASSERT_EQ(across->InForceAt(SystemClock::Get().NowMillis())->version(), "2026.2");
+
+  auto take = [&](OwnReceiver& own, const std::string& bytes) -> agent::Outcome {
+    VerifyOptions want;
+    want.expected_sender = own.parts->gateway->id;
+    want.expected_kind = v1::MESSAGE_KIND_PUSH_AUTHORISATION;
+    StaticKeyResolver keys;
+    for (const auto& [id, e] : own.parts->registry->entries()) keys.Add(id, e.card.signing_key);
+    auto env = EnvelopeVerifier(keys, nullptr).Verify(bytes, want);
+    if (!env.ok()) return {std::nullopt, env.status()};
+    return own.receiver->Handle(*env, bytes);
+  };
+  // After the switch, holding both: taken, under the policy it was decided with.
+  OwnReceiver after_switch = MakeReceiver(dir_.File("after-switch"));
+  after_switch.receiver->SetConfig(nullptr, across->InForceAt(SystemClock::Get().NowMillis()), across);
+  EXPECT_THAT(take(after_switch, genuine).status, IsOk());
+  // Holding only the next policy: refused, and the reason says why.
+  OwnReceiver without = MakeReceiver(dir_.File("without"));
+  without.receiver->SetConfig(nullptr, only_next->InForceAt(SystemClock::Get().NowMillis()), only_next);
+  agent::Outcome refused = take(without, genuine);
+  EXPECT_EQ(refused.status.code(), StatusCode::kFailedPrecondition) << refused.status.ToString();
+  EXPECT_EQ(refused.status.message().rfind("policy-unknown: ", 0), 0u) << refused.status.ToString();
+  ASSERT_TRUE(refused.reply.has_value());  // a REFUSAL goes back to the coordinator
 }
 
 // `ketenpoort-agent inbox`: what arrived, handed to the sink or not, and the
@@ -417,7 +489,8 @@ TEST_F(OnlyReceivingTest, AnAgentWithOnlyASinkStartsAndReceives) {
   std::vector<std::string> problems;
   EXPECT_FALSE(agent::LoadAgentParts(config, &problems, &report).has_value());
   ASSERT_FALSE(problems.empty());
-  EXPECT_NE(problems.back().find("neither answer requests nor hand over"), std::string::npos) << problems.back();
+  EXPECT_NE(problems.back().find("neither answer requests nor hand over"), std::string::npos)
+      << problems.back();
 }
 
 }  // namespace
