@@ -28,22 +28,20 @@ struct ConsoleArgs {
 
 Status RunConsole(const ConsoleArgs& a, CliContext& ctx) {
   KP_ASSIGN_OR_RETURN(client::ClientConfig config, client::LoadClientConfig(a.config));
-  if (config.policy.empty()) {
-    return InvalidArgumentError(
-        "the console needs the region's policy: add `policy: FILE` (the policy file the gateway uses) to the "
-        "client configuration (docs/console.md)");
+  KP_ASSIGN_OR_RETURN(auto coordinator, client::Coordinator::Open(config, SystemClock::Get(),
+                                                                  TerminalOrEnvPassphraseProvider()));
+  // The signed policy bundle the client took from the gateway, else `policy: FILE`.
+  auto policy = coordinator->PolicyInForce();
+  if (!policy.ok()) {
+    return InvalidArgumentError("the console needs the region's policy: " + policy.status().message() +
+                                " (docs/console.md)");
   }
-  KP_ASSIGN_OR_RETURN(auto policy, policy::LoadPolicyFile(config.policy, [](std::string_view text) {
-                        return HexEncode(Sha256String(text));
-                      }));
-  KP_ASSIGN_OR_RETURN(auto coordinator,
-                      client::Coordinator::Open(config, SystemClock::Get(), TerminalOrEnvPassphraseProvider()));
   const std::string me = coordinator->identity().id();
   console::ConsoleOptions options;
   options.port = a.port;
   options.idle_ms = static_cast<int64_t>(a.idle_minutes) * 60 * 1000;
-  KP_ASSIGN_OR_RETURN(auto server,
-                      console::ConsoleServer::Start(std::move(coordinator), policy, SystemClock::Get(), options));
+  KP_ASSIGN_OR_RETURN(auto server, console::ConsoleServer::Start(std::move(coordinator), *policy,
+                                                                 SystemClock::Get(), options));
   std::ostream& out = ctx.out;
   server->OnNewLoginAddress([&out](const std::string& address) {
     out << "Nieuw adres om aan te melden (werkt een keer):\n  " << address << "\n" << std::flush;
@@ -62,10 +60,13 @@ Status RunConsole(const ConsoleArgs& a, CliContext& ctx) {
 
 void RegisterConsoleCommand(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<ConsoleArgs>();
-  CLI::App* cmd = app.add_subcommand("console", "The coordinator's web console on this machine (127.0.0.1), in Dutch");
-  cmd->add_option("--config", a->config, "Client configuration (default: $KETENPOORT_CONFIG); needs `policy:`");
+  CLI::App* cmd =
+      app.add_subcommand("console", "The coordinator's web console on this machine (127.0.0.1), in Dutch");
+  cmd->add_option("--config", a->config,
+                  "Client configuration (default: $KETENPOORT_CONFIG); needs `policy:`");
   cmd->add_option("--port", a->port, "Port on 127.0.0.1 (default 8470)")->check(CLI::Range(1, 65535));
-  cmd->add_option("--idle-minutes", a->idle_minutes, "A session ends after this many minutes without use (default 15)")
+  cmd->add_option("--idle-minutes", a->idle_minutes,
+                  "A session ends after this many minutes without use (default 15)")
       ->check(CLI::Range(1, 24 * 60));
   cmd->callback([a, &ctx] {
     Status s = RunConsole(*a, ctx);

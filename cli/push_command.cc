@@ -9,9 +9,8 @@
 // keeps the keep-until date within the policy's retention for this push,
 // counted from the case's closure when the policy says so.
 // Messages name files, keys and ids, never a value from the content.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "cli/cli_context.h"
@@ -39,7 +38,7 @@ struct SendArgs {
   std::vector<std::string> categories;
   std::string content_file;
   std::vector<std::string> subjects;
-  int keep_days = 0;  // 0: the policy's retention when known, else 365
+  int keep_days = 0;          // 0: the policy's retention when known, else 365
   bool from_closure = false;  // count keep_days from the case's closure (the policy decides when known)
   int wait_s = 30;
   bool json = false;
@@ -59,7 +58,8 @@ Result<v1::FragmentContent> LoadContent(const std::string& path, const std::vect
   for (const auto& c : j["categories"]) {
     if (!c.is_object() || !c.contains("category") || !c["category"].is_string() || !c.contains("records") ||
         !c["records"].is_array()) {
-      return InvalidArgumentError(path + ": each entry of \"categories\" has a \"category\" and a list \"records\"");
+      return InvalidArgumentError(path +
+                                  ": each entry of \"categories\" has a \"category\" and a list \"records\"");
     }
     const std::string id = c["category"].get<std::string>();
     if (std::find(categories.begin(), categories.end(), id) == categories.end()) {
@@ -69,9 +69,10 @@ Result<v1::FragmentContent> LoadContent(const std::string& path, const std::vect
     auto* out = content.add_categories();
     out->set_category(id);
     for (const auto& r : c["records"]) {
-      if (!r.is_object() || !r.contains("subject_ref") || !r["subject_ref"].is_string() || !r.contains("fields") ||
-          !r["fields"].is_object()) {
-        return InvalidArgumentError(path + ": each record of " + id + " has a \"subject_ref\" and an object \"fields\"");
+      if (!r.is_object() || !r.contains("subject_ref") || !r["subject_ref"].is_string() ||
+          !r.contains("fields") || !r["fields"].is_object()) {
+        return InvalidArgumentError(path + ": each record of " + id +
+                                    " has a \"subject_ref\" and an object \"fields\"");
       }
       auto* rec = out->add_records();
       rec->set_subject_ref(r["subject_ref"].get<std::string>());
@@ -124,15 +125,15 @@ nlohmann::ordered_json PushJson(const PushInfo& p) {
 // spec->keep_days at its retention and counts it from the case's closure
 // when the policy does. Says what it found on `ctx.err`.
 void AskPolicyFirst(CliContext& ctx, Coordinator& c, client::PushSpec* spec, bool keep_days_given) {
-  if (c.config().policy.empty()) {
+  if (c.config().policy.empty() && c.policies() == nullptr) {
     if (!keep_days_given) spec->keep_days = 365;
     ctx.err << "no policy in the client configuration: the partner keeps it " << spec->keep_days << " days"
             << (spec->keep_from_closure ? " after the case closes" : "")
             << "; its agent refuses a term longer than the policy's retention allows\n";
     return;
   }
-  auto policy = policy::LoadPolicyFile(c.config().policy,
-                                       [](std::string_view text) { return HexEncode(Sha256String(text)); });
+  // The signed policy bundle the client took from the gateway, else `policy: FILE`.
+  auto policy = c.PolicyInForce();
   if (!policy.ok()) {
     if (!keep_days_given) spec->keep_days = 365;
     ctx.err << "warning: the policy " << c.config().policy << " cannot be read (" << policy.status().message()
@@ -147,7 +148,8 @@ void AskPolicyFirst(CliContext& ctx, Coordinator& c, client::PushSpec* spec, boo
   }
   if (d->effect != policy::Effect::kPermit) {
     if (!keep_days_given) spec->keep_days = 365;
-    ctx.err << "policy " << (*policy)->id() << " refuses it here: " << d->reason << " (the gateway decides)\n";
+    ctx.err << "policy " << (*policy)->id() << " refuses it here: " << d->reason
+            << " (the gateway decides)\n";
     return;
   }
   const int days = d->obligations.retention_days;
@@ -174,7 +176,8 @@ void AskPolicyFirst(CliContext& ctx, Coordinator& c, client::PushSpec* spec, boo
 
 void RegisterSend(CLI::App& app, CliContext& ctx) {
   auto a = std::make_shared<SendArgs>();
-  CLI::App* cmd = app.add_subcommand("send", "Send something the policy lets you send to a partner (e.g. the plan)");
+  CLI::App* cmd =
+      app.add_subcommand("send", "Send something the policy lets you send to a partner (e.g. the plan)");
   AddConfig(cmd, a->config);
   cmd->add_option("case", a->case_id, "Case id");
   cmd->add_option("--case", a->case_id, "Case id");
@@ -182,13 +185,15 @@ void RegisterSend(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--purpose", a->purpose, "Purpose id");
   cmd->add_option("--category", a->categories, "Data category (repeat)");
   cmd->add_option("--content", a->content_file, "JSON file with the records per category (docs/cli.md)");
-  cmd->add_option("--subject", a->subjects, "Subject reference (repeat; default: every subject the records name)");
+  cmd->add_option("--subject", a->subjects,
+                  "Subject reference (repeat; default: every subject the records name)");
   cmd->add_option("--keep-days", a->keep_days,
                   "Days the partner keeps it (default and maximum: the policy's retention, when the client "
                   "configuration names the policy; else 365)");
-  cmd->add_flag("--from-closure", a->from_closure,
-                "Count --keep-days from the case's closure (the policy's retention_from: closure; when the client "
-                "configuration names the policy, the policy decides)");
+  cmd->add_flag(
+      "--from-closure", a->from_closure,
+      "Count --keep-days from the case's closure (the policy's retention_from: closure; when the client "
+      "configuration names the policy, the policy decides)");
   cmd->add_option("--wait", a->wait_s, "Seconds to wait for the partner's confirmation (default 30)");
   cmd->add_flag("--json", a->json, "Print the push as JSON");
   cmd->callback(Guard(ctx, [a, &ctx]() -> Status {
@@ -219,9 +224,10 @@ void RegisterSend(CLI::App& app, CliContext& ctx) {
     if (p.state == "refused") {
       ctx.exit_code = kExitRefused;
     } else if (p.state != "received") {
-      ctx.err << (p.state == "accepted" ? "the gateway holds it until the partner's agent takes it; its confirmation "
-                                          "comes to your inbox (`ketenpoort inbox`, then `ketenpoort pushes`)\n"
-                                        : "no answer within the wait; see `ketenpoort pushes` later\n");
+      ctx.err << (p.state == "accepted"
+                      ? "the gateway holds it until the partner's agent takes it; its confirmation "
+                        "comes to your inbox (`ketenpoort inbox`, then `ketenpoort pushes`)\n"
+                      : "no answer within the wait; see `ketenpoort pushes` later\n");
       ctx.exit_code = kExitUnavailable;
     }
     return OkStatus();

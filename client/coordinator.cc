@@ -101,6 +101,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
   }
   c->gateway_ = std::make_unique<PublicCard>(std::move(gateway));
   c->registry_ = std::make_unique<Registry>(std::move(registry));
+  c->policies_ = LoadPoliciesFor(config, enrolment.signing_key, *c->registry_);  // config_updates.cc
   c->signer_ = std::make_unique<EnvelopeSigner>(c->me_->id(), c->me_->signing().secret_key, clock);
   KP_ASSIGN_OR_RETURN(c->store_, CoordinatorStore::Open(config.store, *c->me_));
   KP_RETURN_IF_ERROR(c->Purge().status());
@@ -122,7 +123,7 @@ Status Coordinator::Connect(int handshake_ms) {
                                                     me_->transport().secret_key, options));
   switch (dealer_->WaitForHandshake(handshake_ms)) {
     case ConnectionState::kConnected:
-      SendConfigFetch();  // a newer registry comes back as CONFIG_BUNDLE (config_updates.cc)
+      SendConfigFetch();  // a newer registry or policy bundle comes back as CONFIG_BUNDLE (config_updates.cc)
       return OkStatus();
     case ConnectionState::kRefused:
       return UnauthenticatedError("the gateway refused the key of " + me_->id() + ": it is not enrolled");

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "case/case_facts.h"
+#include "case/policy_bundle.h"
 #include "case/pseudonym.h"
 #include "client/client_config.h"
 #include "client/coordinator_store.h"
@@ -323,6 +324,14 @@ class Coordinator {
   const Identity& identity() const { return *me_; }
   const ClientConfig& config() const { return config_; }
   const Registry& registry() const { return *registry_; }
+  // The region's policy as this client knows it (client/config_updates.cc):
+  // the policy in force now of the signed policy bundle it took from the
+  // gateway (kept in the store folder, config/policy), else the configured
+  // `policy:` file. FailedPrecondition when it has neither. The client never
+  // decides with it: the console and `push` show with it what may be asked.
+  Result<std::shared_ptr<const policy::Policy>> PolicyInForce() const;
+  // The signed policy bundle taken from the gateway, or null.
+  const std::shared_ptr<const cases::PolicySet>& policies() const { return policies_; }
   // The region's pseudonym key this client writes under (config
   // pseudonym_key): every SubjectRef it signs carries the subject's keyed
   // pseudonyms (case/pseudonym.h).
@@ -361,6 +370,11 @@ class Coordinator {
   // store folder; a CONFIG_FETCH after each handshake; a CONFIG_BUNDLE
   // verified against the pinned enrolment card, kept, and switched to.
   static Result<Registry> LoadRegistryFor(const ClientConfig& config, const std::string& enrolment_public_key);
+  // The policy bundle kept in the store folder (verified again, its serial
+  // not below config/serials), or null when there is none or it is refused.
+  static std::shared_ptr<const cases::PolicySet> LoadPoliciesFor(const ClientConfig& config,
+                                                                 const std::string& enrolment_public_key,
+                                                                 const Registry& registry);
   void SendConfigFetch();
   void TakeConfigBundle(const VerifiedEnvelope& env);
   std::string enrolment_public_key_;
@@ -417,6 +431,7 @@ class Coordinator {
   std::unique_ptr<Identity> me_;
   std::unique_ptr<PublicCard> gateway_;
   std::unique_ptr<Registry> registry_;
+  std::shared_ptr<const cases::PolicySet> policies_;  // from the gateway (config_updates.cc), or null
   StaticKeyResolver keys_;
   std::unique_ptr<EnvelopeSigner> signer_;
   std::unique_ptr<CoordinatorStore> store_;
