@@ -48,7 +48,8 @@ class PolicyRollTest : public ::testing::Test {
     bundle_ = dir_.path() + "/policy-bundle";
     ASSERT_EQ(::mkdir(bundle_.c_str(), 0700), 0);
     ASSERT_OK(WriteFileDurable(bundle_ + "/hvb-2026.1.yaml", PolicyText(""), 0644, WriteMode::kReplace));
-    ASSERT_OK(WriteFileDurable(bundle_ + "/hvb-2026.2.yaml", PolicyText("2026.2"), 0644, WriteMode::kReplace));
+    ASSERT_OK(
+        WriteFileDurable(bundle_ + "/hvb-2026.2.yaml", PolicyText("2026.2"), 0644, WriteMode::kReplace));
     const int64_t now = SystemClock::Get().NowMillis();
     ASSERT_OK(Sign({{"hvb-2026.1.yaml", now - 3'600'000}}, now));
     region_->gateway_config().policy_bundle = bundle_;
@@ -140,7 +141,8 @@ TEST_F(PolicyRollTest, APolicyChangeRollsAcrossTheRegionAndNoRequestIsLost) {
   // Decided and answered under 2026.2.
   for (const std::string partner : {"politie", "om"}) {
     const std::string category = partner == "om" ? "om-voorwaarden" : "politie-incidenten";
-    ASSERT_OK_AND_ASSIGN(std::string id, c->SendRequest({case_id, partner, {category}, "plan-van-aanpak", {"S1"}, ""}));
+    ASSERT_OK_AND_ASSIGN(std::string id,
+                         c->SendRequest({case_id, partner, {category}, "plan-van-aanpak", {"S1"}, ""}));
     ASSERT_OK_AND_ASSIGN(Outcome o, c->AwaitOutcome(id, kWaitMs));
     EXPECT_EQ(o.kind, Outcome::Kind::kDelivered) << partner << ": " << o.error.ToString();
   }
@@ -174,23 +176,24 @@ TEST_F(PolicyRollTest, APolicyChangeRollsAcrossTheRegionAndNoRequestIsLost) {
     if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(refused);
-  ASSERT_OK_AND_ASSIGN(std::string id,
-                       c->SendRequest({case_id, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(
+      std::string id,
+      c->SendRequest({case_id, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
   ASSERT_OK_AND_ASSIGN(Outcome o, c->AwaitOutcome(id, kWaitMs));
   EXPECT_EQ(o.kind, Outcome::Kind::kDelivered) << o.error.ToString();
   EXPECT_TRUE(AgentReaches("politie", 2));
 
   // A new registry (serial 2, the same participants and roles) reaches the
   // agents and the coordinator's client the same way, without a restart.
-  ASSERT_OK_AND_ASSIGN(Registry old_registry,
-                       Registry::Load(region_->registry_dir(),
-                                      region_->identity("enrolment-hvb").signing().public_key));
+  ASSERT_OK_AND_ASSIGN(
+      Registry old_registry,
+      Registry::Load(region_->registry_dir(), region_->identity("enrolment-hvb").signing().public_key));
   std::map<std::string, std::string> roles;
   for (const auto& [pid, e] : old_registry.entries()) {
     if (!e.role.empty()) roles[pid] = e.role;
   }
-  ASSERT_OK(Registry::Sign(region_->registry_dir(), region_->identity("enrolment-hvb").signing().secret_key, roles,
-                           old_registry.region(), SystemClock::Get().NowMillis()));
+  ASSERT_OK(Registry::Sign(region_->registry_dir(), region_->identity("enrolment-hvb").signing().secret_key,
+                           roles, old_registry.region(), SystemClock::Get().NowMillis()));
   region_->gateway()->RequestReload();
   bool agent_has_it = false;
   const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
@@ -200,14 +203,140 @@ TEST_F(PolicyRollTest, APolicyChangeRollsAcrossTheRegionAndNoRequestIsLost) {
     if (!agent_has_it) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(agent_has_it);
-  ASSERT_OK_AND_ASSIGN(std::string after,
-                       c->SendRequest({case_id, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
+  ASSERT_OK_AND_ASSIGN(
+      std::string after,
+      c->SendRequest({case_id, "politie", {"politie-incidenten"}, "plan-van-aanpak", {"S1"}, ""}));
   ASSERT_OK_AND_ASSIGN(Outcome answered, c->AwaitOutcome(after, kWaitMs));
   EXPECT_EQ(answered.kind, Outcome::Kind::kDelivered) << answered.error.ToString();
   EXPECT_EQ(c->registry().serial(), 2u);  // offered unasked to the connected client
   // A new client connecting fetches it from the gateway as well (it keeps it in its store folder).
   ASSERT_OK_AND_ASSIGN(auto fresh, region_->Coordinator());
   EXPECT_EQ(fresh->registry().serial(), 2u);  // its configured folder holds serial 2 too
+}
+
+}  // namespace
+}  // namespace kp
+
+namespace kp {
+namespace {
+
+// A bundle whose next policy takes effect in the future (docs/policy-language.md,
+// "Effective-from"), fetched by the real agents: until that moment the old
+// policy decides (a request only the new one allows is refused, one the old
+// allows is answered); from then on the new one, without a reload. Every
+// part of the region runs on one clock moved by hand, so the moment is
+// passed exactly, without waiting for it.
+class PolicyEffectiveFromTest : public ::testing::Test {
+ protected:
+  PolicyEffectiveFromTest() : clock_(SystemClock::Get().NowMillis()) {}
+
+  void SetUp() override {
+    sink_ = std::make_shared<testing::CaptureSink>();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("effective-from", sink_));
+    ASSERT_OK_AND_ASSIGN(region_, Region::Create(dir_.path(), clock_));
+    // The old policy: the police share incidents for a taxation only; the
+    // new one (the example) also for the plan of approach.
+    std::string old_policy = PolicyText("2026.1");
+    const size_t rule = old_policy.find("- id: R-POL-01");
+    ASSERT_NE(rule, std::string::npos);
+    const std::string purposes = "purposes: [veiligheidstaxatie, plan-van-aanpak]";
+    const size_t p = old_policy.find(purposes, rule);
+    ASSERT_NE(p, std::string::npos);
+    old_policy.replace(p, purposes.size(), "purposes: [veiligheidstaxatie]");
+    const std::string bundle = dir_.path() + "/policy-bundle";
+    ASSERT_EQ(::mkdir(bundle.c_str(), 0700), 0);
+    ASSERT_OK(WriteFileDurable(bundle + "/hvb-old.yaml", old_policy, 0644, WriteMode::kReplace));
+    ASSERT_OK(WriteFileDurable(bundle + "/hvb-new.yaml", PolicyText("2026.2"), 0644, WriteMode::kReplace));
+    const int64_t now = clock_.NowMillis();
+    switch_at_ = now + 10'000;
+    ASSERT_OK(cases::SignPolicyBundle(
+        bundle, region_->identity("enrolment-hvb").signing().secret_key, cases::kEnrolmentSigner,
+        "hart-van-brabant", {{"hvb-old.yaml", now - 3'600'000}, {"hvb-new.yaml", switch_at_}}, now));
+    new_sha_ = Sha256String(PolicyText("2026.2"));
+    region_->gateway_config().policy_bundle = bundle;
+    region_->gateway_config().policy.clear();
+    ASSERT_OK(region_->StartGateway());
+  }
+
+  void TearDown() override {
+    region_.reset();
+    if (HasFailure()) std::cerr << "log:\n" << sink_->Text();
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
+  }
+
+  bool AgentHasBundle(const std::string& partner) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto s = cases::LoadConfigSerials(region_->AgentConfigFor(partner).data_dir);
+      if (s.ok() && s->policy == 1) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  Result<Outcome> Ask(client::Coordinator& c, const std::string& partner, const std::string& category) {
+    KP_ASSIGN_OR_RETURN(std::string id,
+                        c.SendRequest({case_id_, partner, {category}, "plan-van-aanpak", {"S1"}, ""}));
+    return c.AwaitOutcome(id, kWaitMs);
+  }
+
+  ManualClock clock_;
+  testing::TempDir dir_;
+  std::shared_ptr<testing::CaptureSink> sink_;
+  std::unique_ptr<Region> region_;
+  int64_t switch_at_ = 0;
+  std::string new_sha_;
+  std::string case_id_;
+};
+
+TEST_F(PolicyEffectiveFromTest, TheOldPolicyDecidesUntilTheNewOnesMomentAndTheNewOneAfter) {
+  ASSERT_OK(region_->StartAgent("politie"));
+  ASSERT_OK(region_->StartAgent("om"));
+  ASSERT_TRUE(AgentHasBundle("politie"));
+  ASSERT_TRUE(AgentHasBundle("om"));
+  ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator());
+  std::vector<v1::Subject> subjects(1);
+  subjects[0].set_role(v1::SUBJECT_ROLE_VICTIM);
+  subjects[0].set_bsn(Region::kBsn);
+  subjects[0].set_date_of_birth("1990-01-01");
+  ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, c->OpenCase("plan-van-aanpak", subjects));
+  case_id_ = opened.case_id();
+  ASSERT_OK(c->Admit(case_id_, "om").status());
+  ASSERT_OK(c->Admit(case_id_, "politie").status());
+
+  // Before the moment: the old policy.
+  ASSERT_OK_AND_ASSIGN(Outcome only_new, Ask(*c, "politie", "politie-incidenten"));
+  EXPECT_EQ(only_new.kind, Outcome::Kind::kRefused) << "the new policy decided before its effective-from";
+  ASSERT_OK_AND_ASSIGN(Outcome old_allows, Ask(*c, "om", "om-voorwaarden"));
+  EXPECT_EQ(old_allows.kind, Outcome::Kind::kDelivered) << old_allows.error.ToString();
+
+  // The moment passes (every part of the region reads this clock).
+  clock_.Set(switch_at_ + 1'000);
+  ASSERT_OK_AND_ASSIGN(Outcome now_allowed, Ask(*c, "politie", "politie-incidenten"));
+  EXPECT_EQ(now_allowed.kind, Outcome::Kind::kDelivered) << now_allowed.error.ToString();
+  ASSERT_OK_AND_ASSIGN(Outcome still, Ask(*c, "om", "om-voorwaarden"));
+  EXPECT_EQ(still.kind, Outcome::Kind::kDelivered) << still.error.ToString();
+
+  // The gateway's log: the switch at its effective-from, and the answered
+  // police request decided under the new policy.
+  auto reader = audit::LogReader::Open(gateway::Gateway::AuditDir(region_->gateway_config()));
+  ASSERT_OK(reader.status());
+  bool switched = false;
+  int permits_new = 0;
+  ASSERT_OK((*reader)->ForEachEntry([&](const audit::LogEntry& e) {
+    if (e.record.event() == v1::AUDIT_EVENT_POLICY_LOADED &&
+        e.record.reason().find("in force from its effective-from time") != std::string::npos) {
+      switched = true;
+    }
+    if (e.record.event() == v1::AUDIT_EVENT_DECISION &&
+        e.record.decision().verdict() == v1::AUDIT_VERDICT_PERMIT &&
+        e.record.decision().policy_sha256() == new_sha_) {
+      ++permits_new;
+    }
+    return OkStatus();
+  }));
+  EXPECT_TRUE(switched);
+  EXPECT_EQ(permits_new, 2);
 }
 
 }  // namespace
