@@ -12,6 +12,14 @@ if(KP_SANITIZE)
   target_link_options(kp_build_flags INTERFACE -fsanitize=address,undefined)
 endif()
 
+# mold links a test binary in a third of GNU ld's time (tests/e2e/e2e_test:
+# 0.45 s against 1.45 s, median of three); the tree links about ninety
+# programs, twice in CI. GNU ld when mold is not installed.
+find_program(KP_MOLD mold)
+if(KP_MOLD)
+  target_link_options(kp_build_flags INTERFACE -fuse-ld=mold)
+endif()
+
 if(KP_FUZZ)
   # Coverage instrumentation for every library, so the fuzzers see into them.
   target_compile_options(kp_build_flags INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
