@@ -43,7 +43,8 @@ std::string FormatCheckpointBody(const Checkpoint& c) {
 }
 
 Result<Checkpoint> ParseCheckpointBody(std::string_view body) {
-  if (body.empty() || body.back() != '\n') return InvalidArgumentError("checkpoint does not end in a newline");
+  if (body.empty() || body.back() != '\n')
+    return InvalidArgumentError("checkpoint does not end in a newline");
   std::vector<std::string_view> lines;
   size_t start = 0;
   while (start < body.size()) {
@@ -57,7 +58,8 @@ Result<Checkpoint> ParseCheckpointBody(std::string_view body) {
   c.origin = std::string(lines[0]);
   KP_ASSIGN_OR_RETURN(c.size, ParseDecimal(lines[1]));
   auto root = Base64Decode(lines[2]);
-  if (!root.ok() || root->size() != kHashBytes) return InvalidArgumentError("checkpoint root is not 32 bytes of base64");
+  if (!root.ok() || root->size() != kHashBytes)
+    return InvalidArgumentError("checkpoint root is not 32 bytes of base64");
   c.root = *root;
   for (size_t i = 3; i < lines.size(); ++i) {
     if (lines[i].empty()) return InvalidArgumentError("checkpoint has an empty extension line");
@@ -105,7 +107,8 @@ Result<NoteVerifierKey> MakeVerifierKey(std::string_view name, std::string_view 
 }
 
 Result<NoteVerifierKey> ParseVerifierKey(std::string_view text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.remove_suffix(1);
   size_t p1 = text.find('+');
   if (p1 == std::string_view::npos) return InvalidArgumentError("verifier key is not name+hash+key");
   size_t p2 = text.find('+', p1 + 1);
@@ -114,15 +117,18 @@ Result<NoteVerifierKey> ParseVerifierKey(std::string_view text) {
   std::string_view hash_hex = text.substr(p1 + 1, p2 - p1 - 1);
   KP_RETURN_IF_ERROR(CheckKeyName(name));
   auto hash = HexDecode(hash_hex);
-  if (hash_hex.size() != 8 || !hash.ok()) return InvalidArgumentError("verifier key hash is not 8 hex digits");
+  if (hash_hex.size() != 8 || !hash.ok())
+    return InvalidArgumentError("verifier key hash is not 8 hex digits");
   auto blob = Base64Decode(text.substr(p2 + 1));
   if (!blob.ok() || blob->size() != 1 + kEd25519PublicKeyBytes ||
       static_cast<uint8_t>((*blob)[0]) != kNoteAlgEd25519) {
     return InvalidArgumentError("verifier key is not an Ed25519 key (0x01 || 32 bytes, base64)");
   }
   KP_ASSIGN_OR_RETURN(NoteVerifierKey key, MakeVerifierKey(name, blob->substr(1)));
-  uint32_t want = (uint32_t{static_cast<uint8_t>((*hash)[0])} << 24) | (uint32_t{static_cast<uint8_t>((*hash)[1])} << 16) |
-                  (uint32_t{static_cast<uint8_t>((*hash)[2])} << 8) | uint32_t{static_cast<uint8_t>((*hash)[3])};
+  uint32_t want = (uint32_t{static_cast<uint8_t>((*hash)[0])} << 24) |
+                  (uint32_t{static_cast<uint8_t>((*hash)[1])} << 16) |
+                  (uint32_t{static_cast<uint8_t>((*hash)[2])} << 8) |
+                  uint32_t{static_cast<uint8_t>((*hash)[3])};
   if (want != key.key_hash) return InvalidArgumentError("verifier key hash does not match its name and key");
   return key;
 }
@@ -130,12 +136,14 @@ Result<NoteVerifierKey> ParseVerifierKey(std::string_view text) {
 Result<SignedNote> ParseSignedNote(std::string_view note) {
   if (note.size() > kMaxNoteBytes) return InvalidArgumentError("note is larger than 64 KiB");
   size_t split = note.rfind("\n\n");
-  if (split == std::string_view::npos) return InvalidArgumentError("note has no blank line before its signatures");
+  if (split == std::string_view::npos)
+    return InvalidArgumentError("note has no blank line before its signatures");
   SignedNote out;
   out.text = std::string(note.substr(0, split + 1));
   KP_RETURN_IF_ERROR(CheckNoteText(out.text));
   std::string_view sigs = note.substr(split + 2);
-  if (sigs.empty() || sigs.back() != '\n') return InvalidArgumentError("note signatures do not end in a newline");
+  if (sigs.empty() || sigs.back() != '\n')
+    return InvalidArgumentError("note signatures do not end in a newline");
   while (!sigs.empty()) {
     size_t nl = sigs.find('\n');
     std::string_view line = sigs.substr(0, nl);
@@ -150,13 +158,16 @@ Result<SignedNote> ParseSignedNote(std::string_view note) {
     sig.name = std::string(line.substr(0, sp));
     KP_RETURN_IF_ERROR(CheckKeyName(sig.name));
     auto blob = Base64Decode(line.substr(sp + 1));
-    if (!blob.ok() || blob->size() < 5) return InvalidArgumentError("note signature is not base64 of hash || signature");
+    if (!blob.ok() || blob->size() < 5)
+      return InvalidArgumentError("note signature is not base64 of hash || signature");
     sig.key_hash = (uint32_t{static_cast<uint8_t>((*blob)[0])} << 24) |
                    (uint32_t{static_cast<uint8_t>((*blob)[1])} << 16) |
-                   (uint32_t{static_cast<uint8_t>((*blob)[2])} << 8) | uint32_t{static_cast<uint8_t>((*blob)[3])};
+                   (uint32_t{static_cast<uint8_t>((*blob)[2])} << 8) |
+                   uint32_t{static_cast<uint8_t>((*blob)[3])};
     sig.signature = blob->substr(4);
     out.signatures.push_back(std::move(sig));
-    if (out.signatures.size() > kMaxNoteSignatures) return InvalidArgumentError("note has too many signatures");
+    if (out.signatures.size() > kMaxNoteSignatures)
+      return InvalidArgumentError("note has too many signatures");
   }
   if (out.signatures.empty()) return InvalidArgumentError("note has no signatures");
   return out;
@@ -185,7 +196,8 @@ Result<Checkpoint> OpenCheckpoint(std::string_view note, const NoteVerifierKey& 
 Result<LogSigner> LogSigner::Create(std::string origin, std::string public_key, SecretBytes secret_key) {
   InitCrypto();
   KP_RETURN_IF_ERROR(CheckKeyName(origin).WithContext("log origin"));
-  if (secret_key.size() != kEd25519SecretKeyBytes) return InvalidArgumentError("log signing key is not 64 bytes");
+  if (secret_key.size() != kEd25519SecretKeyBytes)
+    return InvalidArgumentError("log signing key is not 64 bytes");
   KP_ASSIGN_OR_RETURN(std::string derived, Ed25519PublicKeyOf(secret_key));
   if (derived != public_key) return InvalidArgumentError("log signing key does not match its public key");
   LogSigner s;
@@ -199,11 +211,15 @@ Result<LogSigner> LogSigner::Create(std::string origin, std::string public_key, 
 std::string LogSigner::Sign(const Checkpoint& checkpoint) const {
   KP_CHECK(checkpoint.origin == origin_);
   std::string text = FormatCheckpointBody(checkpoint);
+  return text + "\n" + SignatureLine(text);
+}
+
+std::string LogSigner::SignatureLine(std::string_view text) const {
   std::string sig = Ed25519Sign(secret_key_, text);
   std::string blob;
   AppendU32BE(blob, verifier_.key_hash);
   blob += sig;
-  return text + "\n" + std::string(kSigPrefix) + verifier_.name + " " + Base64Encode(blob) + "\n";
+  return std::string(kSigPrefix) + verifier_.name + " " + Base64Encode(blob) + "\n";
 }
 
 }  // namespace kp::audit

@@ -39,7 +39,7 @@ inline constexpr uint8_t kNoteAlgEd25519 = 0x01;
 struct Checkpoint {
   std::string origin;
   uint64_t size = 0;
-  std::string root;  // 32 bytes
+  std::string root;                     // 32 bytes
   std::vector<std::string> extensions;  // extra body lines, without newline
 };
 
@@ -95,6 +95,10 @@ class LogSigner {
   const NoteVerifierKey& verifier_key() const { return verifier_; }
   // The complete signed note of `checkpoint` (origin must be ours).
   std::string Sign(const Checkpoint& checkpoint) const;
+  // This key's signature line ("— name base64...\n") over a note's `text`
+  // (the body, ending in a newline): a second signature on a note
+  // (a key handover, key_handover.h).
+  std::string SignatureLine(std::string_view text) const;
 
  private:
   LogSigner() = default;

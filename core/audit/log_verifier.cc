@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <thread>
 #include <vector>
 
+#include "core/audit/key_handover.h"
 #include "core/audit/log_files.h"
 #include "core/audit/log_format.h"
 #include "core/audit/merkle.h"
@@ -86,8 +88,8 @@ class Verifier {
     auto [it, inserted] = expected_.emplace(cp.size, Expected{cp.root, source});
     if (!inserted && it->second.root != cp.root) {
       return Fail(cp.size == 0 ? 0 : cp.size - 1,
-                  DataLossError("two checkpoints of size " + Idx(cp.size) + " disagree (" + it->second.source +
-                                " and " + source + "): the log was forked"));
+                  DataLossError("two checkpoints of size " + Idx(cp.size) + " disagree (" +
+                                it->second.source + " and " + source + "): the log was forked"));
     }
     return OkStatus();
   }
@@ -107,6 +109,23 @@ class Verifier {
           "(--checkpoint) for an independent check");
     }
     report_.origin = key_.name;
+    // The log's keys, joined by key handovers (key_handover.h): each
+    // checkpoint must be signed by the key in force at its size.
+    auto chain = KeyChain::Load(storage_, dir_, key_);
+    if (!chain.ok()) return chain.status();
+    chain_ = std::make_unique<KeyChain>(std::move(chain).value());
+    for (size_t i = 0; i < chain_->handovers().size(); ++i) {
+      const KeyHandover& h = chain_->handovers()[i];
+      KP_RETURN_IF_ERROR(
+          AddExpected(h.checkpoint, std::string(kHandoversDirName) + "/" + HandoverFileName(i)));
+    }
+    report_.key_handovers = chain_->handovers().size();
+    if (options_.key.has_value() && !(chain_->current().public_key == key_.public_key)) {
+      report_.warnings.push_back(
+          "the pinned key is not this log's current key: the log handed over to a newer key "
+          "since (" +
+          FormatVerifierKey(chain_->current()) + ")");
+    }
     std::string cdir = dir_ + "/" + std::string(kCheckpointsDirName);
     std::vector<std::string> names;
     if (storage_.Exists(cdir)) {
@@ -116,7 +135,7 @@ class Verifier {
     for (const std::string& name : names) {
       std::string path = std::string(kCheckpointsDirName) + "/" + name;
       KP_ASSIGN_OR_RETURN(std::string note, storage_.ReadSmallFile(cdir + "/" + name, kMaxNoteBytes));
-      auto cp = OpenCheckpoint(note, key_, key_.name);
+      auto cp = chain_->Open(note, key_.name);
       if (!cp.ok()) return cp.status().WithContext(path);
       if (CheckpointFileName(cp->size) != name) {
         return DataLossError(path + " holds the checkpoint of size " + Idx(cp->size));
@@ -131,7 +150,7 @@ class Verifier {
     std::string latest_path = dir_ + "/" + std::string(kCheckpointFileName);
     if (storage_.Exists(latest_path)) {
       KP_ASSIGN_OR_RETURN(std::string note, storage_.ReadSmallFile(latest_path, kMaxNoteBytes));
-      auto cp = OpenCheckpoint(note, key_, key_.name);
+      auto cp = chain_->Open(note, key_.name);
       if (!cp.ok()) return cp.status().WithContext(std::string(kCheckpointFileName));
       KP_RETURN_IF_ERROR(AddExpected(*cp, std::string(kCheckpointFileName)));
       if (report_.latest.has_value() && cp->size < report_.latest->size) {
@@ -152,7 +171,7 @@ class Verifier {
     }
     for (size_t i = 0; i < options_.pinned_checkpoints.size(); ++i) {
       std::string source = "pinned checkpoint " + Idx(i + 1);
-      auto cp = OpenCheckpoint(options_.pinned_checkpoints[i], key_, key_.name);
+      auto cp = chain_->Open(options_.pinned_checkpoints[i], key_.name);
       if (!cp.ok()) return cp.status().WithContext(source);
       if (restored.has_value() && cp->size > restored->size) {
         // Signed before the restore (it does not name this restore point):
@@ -161,10 +180,12 @@ class Verifier {
         const bool before = !its.ok() || !its->has_value() || (*its)->size != restored->size ||
                             (*its)->root != restored->root || (*its)->backup_id != restored->backup_id;
         if (before) {
-          report_.warnings.push_back(source + " (size " + Idx(cp->size) + ") was signed before the log was restored "
-                                     "from backup " + restored->backup_id + ": this log goes on from " +
-                                     Idx(restored->size) + " records (LOG_RESTORED at index " + Idx(restored->size) +
-                                     "), the " + Idx(cp->size - restored->size) +
+          report_.warnings.push_back(source + " (size " + Idx(cp->size) +
+                                     ") was signed before the log was restored "
+                                     "from backup " +
+                                     restored->backup_id + ": this log goes on from " + Idx(restored->size) +
+                                     " records (LOG_RESTORED at index " + Idx(restored->size) + "), the " +
+                                     Idx(cp->size - restored->size) +
                                      " record(s) after that in it are not in this log");
           ++report_.pinned_checkpoints;
           continue;
@@ -181,9 +202,10 @@ class Verifier {
     auto it = expected_.find(size);
     if (it == expected_.end()) return OkStatus();
     if (range.Root() != it->second.root) {
-      return Fail(prev_checked, DataLossError("records " + Idx(prev_checked) + ".." + Idx(size == 0 ? 0 : size - 1) +
-                                              " do not hash to the root signed in " + it->second.source +
-                                              ": history was rewritten at or after index " + Idx(prev_checked)));
+      return Fail(prev_checked,
+                  DataLossError("records " + Idx(prev_checked) + ".." + Idx(size == 0 ? 0 : size - 1) +
+                                " do not hash to the root signed in " + it->second.source +
+                                ": history was rewritten at or after index " + Idx(prev_checked)));
     }
     return OkStatus();
   }
@@ -231,7 +253,8 @@ class Verifier {
 
       for (size_t k = 0; k < count; ++k) {
         const uint64_t i = base + k;
-        if (!checked[k].error.empty()) return Fail(i, DataLossError("record " + Idx(i) + ": " + checked[k].error));
+        if (!checked[k].error.empty())
+          return Fail(i, DataLossError("record " + Idx(i) + ": " + checked[k].error));
         if (checked[k].tombstone) ++report_.tombstones;
         nodes.clear();
         range.Append(std::move(checked[k].leaf), &nodes);
@@ -240,14 +263,16 @@ class Verifier {
           uint64_t n_nodes = nodes.size() / kHashBytes;
           if (first < tree_buf_start || first + n_nodes > tree_buf_start + tree_buf.size() / kHashBytes) {
             tree_buf_start = first;
-            KP_RETURN_IF_ERROR(tree->ReadAt(first * kHashBytes, std::max<size_t>(1 << 20, nodes.size()), tree_buf));
+            KP_RETURN_IF_ERROR(
+                tree->ReadAt(first * kHashBytes, std::max<size_t>(1 << 20, nodes.size()), tree_buf));
             if (tree_buf.size() < nodes.size()) {
               return Fail(i, DataLossError("the tree file ends inside the nodes of record " + Idx(i)));
             }
           }
           std::string_view have(tree_buf.data() + (first - tree_buf_start) * kHashBytes, nodes.size());
           if (have.substr(0, kHashBytes) != std::string_view(nodes).substr(0, kHashBytes)) {
-            return Fail(i, DataLossError("record " + Idx(i) + " does not match its leaf in the tree (the record, "
+            return Fail(i, DataLossError("record " + Idx(i) +
+                                         " does not match its leaf in the tree (the record, "
                                          "its salt or the tree file was changed)"));
           }
           if (have != nodes) {
@@ -265,8 +290,10 @@ class Verifier {
       if (r == DecodeResult::kIncomplete && scanner.AtEnd()) break;
       if (r == DecodeResult::kIncomplete) {
         if (i >= tree_size && i >= max_expected) {
-          report_.warnings.push_back("record " + Idx(i) + " is cut off at the end of the records file (a torn tail "
-                                     "or an append in progress; the writer cuts it when it next opens the log)");
+          report_.warnings.push_back(
+              "record " + Idx(i) +
+              " is cut off at the end of the records file (a torn tail "
+              "or an append in progress; the writer cuts it when it next opens the log)");
           break;
         }
         return Fail(i, DataLossError("record " + Idx(i) + ": frame is cut off (records file truncated)"));
@@ -285,9 +312,10 @@ class Verifier {
                                    " covers " + Idx(it->first) + " records"));
     }
     if (n > tree_size) {
-      report_.warnings.push_back(Idx(n - tree_size) +
-                                 " records are not yet in the tree file (an append in progress, or a crash the "
-                                 "writer repairs when it next opens the log)");
+      report_.warnings.push_back(
+          Idx(n - tree_size) +
+          " records are not yet in the tree file (an append in progress, or a crash the "
+          "writer repairs when it next opens the log)");
     }
     if (report_.latest.has_value() && n > report_.latest->size) {
       report_.warnings.push_back(Idx(n - report_.latest->size) +
@@ -299,7 +327,8 @@ class Verifier {
   const std::string& dir_;
   const VerifyOptions& options_;
   Storage& storage_;
-  NoteVerifierKey key_;
+  NoteVerifierKey key_;  // the anchor: pinned, or the folder's log.vkey
+  std::unique_ptr<KeyChain> chain_;
   std::map<uint64_t, Expected> expected_;
   VerifyReport report_;
 };

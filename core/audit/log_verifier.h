@@ -6,7 +6,11 @@
 //  * every record (or tombstone) hashes to the leaf the tree file holds, and
 //    every interior node of the tree file is recomputed and compared;
 //  * every checkpoint in the folder carries a valid signature of the log key
-//    and its root equals the recomputed root at its size; no two disagree;
+//    in force at its size and its root equals the recomputed root at its
+//    size; no two disagree. A log whose key changed holds key handovers
+//    (key_handover.h): each must be signed by both its keys and join the one
+//    before, the given key must be one of the chain's, and a key signs only
+//    up to its handover;
 //  * every pinned (witnessed) checkpoint given by the caller verifies too and
 //    is consistent with the log: a rewritten or truncated history fails.
 //
@@ -46,6 +50,7 @@ struct VerifyReport {
   uint64_t checkpoints = 0;         // folder checkpoints verified
   uint64_t pinned_checkpoints = 0;  // caller's checkpoints verified
   bool key_from_folder = false;
+  uint64_t key_handovers = 0;  // key changes verified (key_handover.h)
   std::string origin;
   std::optional<Checkpoint> latest;  // the largest verified checkpoint
   std::string latest_note;

@@ -4,6 +4,7 @@
 #include <future>
 #include <limits>
 
+#include "core/audit/key_handover.h"
 #include "core/audit/log_eraser.h"
 #include "core/base/logging.h"
 #include "core/crypto/random.h"
@@ -27,6 +28,7 @@ Result<std::unique_ptr<LogWriter>> LogWriter::Open(const std::string& dir, LogSi
   std::unique_ptr<LogWriter> w(new LogWriter(dir, std::move(signer), options));
   KP_RETURN_IF_ERROR(w->OpenFiles());
   KP_RETURN_IF_ERROR(w->Recover());
+  if (w->handover_from_ != nullptr) KP_RETURN_IF_ERROR(w->HandOver());
   w->committer_ = std::thread([raw = w.get()] { raw->CommitLoop(); });
   return w;
 }
@@ -39,8 +41,21 @@ Status LogWriter::OpenFiles() {
   if (storage_->Exists(vkey_path)) {
     KP_ASSIGN_OR_RETURN(std::string have, storage_->ReadSmallFile(vkey_path, 4096));
     if (have != vkey_text) {
-      return FailedPreconditionError("the audit log " + dir_ + " was created with another key or origin (" +
-                                     vkey_path + ")");
+      for (const auto& previous : options_.previous_signers) {
+        if (previous != nullptr && previous->origin() == signer_.origin() &&
+            have == FormatVerifierKey(previous->verifier_key()) + "\n") {
+          handover_from_ = previous.get();
+        }
+      }
+      if (handover_from_ == nullptr) {
+        return FailedPreconditionError("the audit log " + dir_ + " was created with another key or origin (" +
+                                       vkey_path +
+                                       "), and that key is not the previous key of this participant's key "
+                                       "ring; after keygen --activate, "
+                                       "keep ID.previous.secret beside the identity file until the process "
+                                       "has started once with the new "
+                                       "key (docs/operations.md, \"Key rotation\")");
+      }
     }
   } else {
     KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(vkey_path, vkey_text));
@@ -57,7 +72,8 @@ Status LogWriter::OpenFiles() {
   }
   KP_RETURN_IF_ERROR(CheckRecordsHeader(*records_, Path(kRecordsFileName)));
   KP_ASSIGN_OR_RETURN(tree_, storage_->OpenFile(Path(kTreeFileName), true));
-  if (storage_->Exists(Path(kRestoredFileName))) {  // a restored log names its restore point in its checkpoints
+  if (storage_->Exists(
+          Path(kRestoredFileName))) {  // a restored log names its restore point in its checkpoints
     KP_ASSIGN_OR_RETURN(std::string line, storage_->ReadSmallFile(Path(kRestoredFileName), 1024));
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     if (line.rfind(kRestoredExtensionPrefix, 0) != 0 || line.find('\n') != std::string::npos) {
@@ -76,7 +92,10 @@ Status LogWriter::Recover() {
     if (it->size() != 20 || it->find_first_not_of("0123456789") != std::string::npos) continue;
     std::string path = Path(kCheckpointsDirName) + "/" + *it;
     KP_ASSIGN_OR_RETURN(std::string note, storage_->ReadSmallFile(path, kMaxNoteBytes));
-    auto cp = OpenCheckpoint(note, signer_.verifier_key(), signer_.origin());
+    // Before a handover the log's latest checkpoint is the previous key's
+    // (a handover note, which a crash kept from finishing, verifies by both).
+    const LogSigner& by = handover_from_ != nullptr ? *handover_from_ : signer_;
+    auto cp = OpenCheckpoint(note, by.verifier_key(), by.origin());
     if (!cp.ok()) return DataLossError(path + ": " + cp.status().message());
     signed_size_ = cp->size;
     signed_root_ = cp->root;
@@ -92,7 +111,8 @@ Status LogWriter::Recover() {
   TreeFile tree(tree_.get());
   if (state.size > tree.CompleteSize() || state.records_offset > records_->Size() ||
       state.records_offset < kRecordsMagic.size()) {
-    spdlog::warn("audit log {}: state file does not fit the data files; rebuilding the tree from all records", dir_);
+    spdlog::warn("audit log {}: state file does not fit the data files; rebuilding the tree from all records",
+                 dir_);
     state = LogState{};
   }
   if (state.records_offset < records_->Size()) {
@@ -103,7 +123,8 @@ Status LogWriter::Recover() {
     Frame first;
     std::string probe_error;
     if (probe.Next(&first, &probe_error) != DecodeResult::kOk || first.index != state.size) {
-      spdlog::warn("audit log {}: state point is not a record boundary; rebuilding the tree from all records", dir_);
+      spdlog::warn("audit log {}: state point is not a record boundary; rebuilding the tree from all records",
+                   dir_);
       state = LogState{};
     }
   }
@@ -120,7 +141,8 @@ Status LogWriter::Recover() {
     DecodeResult r = scanner.Next(&frame, &error);
     if (r != DecodeResult::kOk) break;
     if (frame.index != range.size()) {
-      error = "frame carries index " + std::to_string(frame.index) + ", expected " + std::to_string(range.size());
+      error =
+          "frame carries index " + std::to_string(frame.index) + ", expected " + std::to_string(range.size());
       break;
     }
     range.Append(HashLeaf(FrameCommitment(frame)), &nodes);
@@ -139,7 +161,7 @@ Status LogWriter::Recover() {
   if (good_end < records_->Size()) {
     cut_tail_bytes_ = records_->Size() - good_end;
     spdlog::warn("audit log {}: cutting a torn tail of {} bytes after record {} ({})", dir_, cut_tail_bytes_,
-                range.size(), error.empty() ? "incomplete frame" : error);
+                 range.size(), error.empty() ? "incomplete frame" : error);
     KP_RETURN_IF_ERROR(records_->Truncate(good_end));
   }
   KP_RETURN_IF_ERROR(records_->Sync());
@@ -165,32 +187,85 @@ Status LogWriter::Recover() {
   return OkStatus();
 }
 
+Status LogWriter::HandOver() {
+  // Everything recovered is made durable: the old key's last signature
+  // covers it all.
+  KP_RETURN_IF_ERROR(records_->Sync());
+  KP_RETURN_IF_ERROR(tree_->Sync());
+  const std::string root = range_.Root();
+  KP_RETURN_IF_ERROR(CheckConsistentLocked(root));
+  const std::string hdir = Path(kHandoversDirName);
+  KP_RETURN_IF_ERROR(storage_->CreateDir(hdir));
+  KP_ASSIGN_OR_RETURN(std::vector<std::string> names, storage_->ListDir(hdir));
+  std::sort(names.begin(), names.end());
+  std::string note;
+  if (!names.empty()) {
+    // A handover to this key that a crash kept from finishing: finish it.
+    KP_ASSIGN_OR_RETURN(std::string last, storage_->ReadSmallFile(hdir + "/" + names.back(), kMaxNoteBytes));
+    auto h = OpenKeyHandover(last, signer_.origin());
+    if (h.ok() && h->from.public_key == handover_from_->public_key() &&
+        h->to.public_key == signer_.public_key() && h->checkpoint.size == range_.size() &&
+        h->checkpoint.root == root) {
+      note = last;
+    }
+  }
+  if (note.empty()) {
+    note = SignKeyHandover(kp::audit::Checkpoint{signer_.origin(), range_.size(), root, extensions_},
+                           *handover_from_, signer_);
+    KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(hdir + "/" + HandoverFileName(names.size()), note));
+  }
+  // The handover note is also the checkpoint of its size (both keys sign it).
+  const uint64_t size = range_.size();
+  KP_RETURN_IF_ERROR(
+      storage_->WriteFileAtomic(Path(kCheckpointsDirName) + "/" + CheckpointFileName(size), note));
+  KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kCheckpointFileName), note));
+  KP_RETURN_IF_ERROR(
+      storage_->WriteFileAtomic(Path(kStateFileName), FormatLogState(LogState{size, records_->Size()})));
+  // Last: from here on the log is the new key's.
+  KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kVerifierKeyFileName),
+                                               FormatVerifierKey(signer_.verifier_key()) + "\n"));
+  spdlog::info("audit log {}: handed over from key {:08x} to key {:08x} at {} records", dir_,
+               handover_from_->verifier_key().key_hash, signer_.verifier_key().key_hash, size);
+  signed_size_ = size;
+  signed_root_ = root;
+  signed_note_ = note;
+  signed_at_millis_ = clock_->NowMillis();
+  handover_from_ = nullptr;
+  return OkStatus();
+}
+
+Status LogWriter::CheckConsistentLocked(const std::string& root) {
+  if (signed_note_.empty()) return OkStatus();
+  // Never sign a checkpoint inconsistent with the previous one.
+  TreeFile tree(tree_.get());
+  KP_ASSIGN_OR_RETURN(std::string old_root, tree.RootAt(signed_size_));
+  Status consistent =
+      old_root == signed_root_ ? OkStatus() : DataLossError("tree no longer has the signed root");
+  if (consistent.ok() && signed_size_ > 0) {
+    KP_ASSIGN_OR_RETURN(std::vector<std::string> proof,
+                        ConsistencyProof(tree.Reader(), signed_size_, range_.size()));
+    consistent = VerifyConsistency(signed_size_, range_.size(), proof, signed_root_, root);
+  }
+  if (!consistent.ok()) {
+    failed_ = DataLossError("refusing to sign checkpoint " + std::to_string(range_.size()) +
+                            ": not consistent with checkpoint " + std::to_string(signed_size_) + " (" +
+                            consistent.message() + ")");
+    return failed_;
+  }
+  return OkStatus();
+}
+
 Result<std::string> LogWriter::SignCheckpointLocked() {
   if (!failed_.ok()) return failed_;
   if (!signed_note_.empty() && range_.size() == signed_size_) return signed_note_;
   if (unsynced_) KP_RETURN_IF_ERROR(SyncLocked());  // a kept checkpoint covers only durable records
   KP_RETURN_IF_ERROR(tree_->Sync());
   std::string root = range_.Root();
-  if (!signed_note_.empty()) {
-    // Never sign a checkpoint inconsistent with the previous one.
-    TreeFile tree(tree_.get());
-    KP_ASSIGN_OR_RETURN(std::string old_root, tree.RootAt(signed_size_));
-    Status consistent = old_root == signed_root_ ? OkStatus() : DataLossError("tree no longer has the signed root");
-    if (consistent.ok() && signed_size_ > 0) {
-      KP_ASSIGN_OR_RETURN(std::vector<std::string> proof,
-                          ConsistencyProof(tree.Reader(), signed_size_, range_.size()));
-      consistent = VerifyConsistency(signed_size_, range_.size(), proof, signed_root_, root);
-    }
-    if (!consistent.ok()) {
-      failed_ = DataLossError("refusing to sign checkpoint " + std::to_string(range_.size()) +
-                              ": not consistent with checkpoint " + std::to_string(signed_size_) + " (" +
-                              consistent.message() + ")");
-      return failed_;
-    }
-  }
+  KP_RETURN_IF_ERROR(CheckConsistentLocked(root));
   kp::audit::Checkpoint cp{signer_.origin(), range_.size(), root, extensions_};
   std::string note = signer_.Sign(cp);
-  KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kCheckpointsDirName) + "/" + CheckpointFileName(cp.size), note));
+  KP_RETURN_IF_ERROR(
+      storage_->WriteFileAtomic(Path(kCheckpointsDirName) + "/" + CheckpointFileName(cp.size), note));
   KP_RETURN_IF_ERROR(storage_->WriteFileAtomic(Path(kCheckpointFileName), note));
   KP_RETURN_IF_ERROR(
       storage_->WriteFileAtomic(Path(kStateFileName), FormatLogState(LogState{cp.size, records_->Size()})));
@@ -386,8 +461,9 @@ Status LogWriter::AppendStaged(const std::vector<StagedRecord>& records) {
   for (const StagedRecord& r : records) {
     if (r.index < range.size()) continue;  // already in the log
     if (r.index != range.size() || r.salt.size() != kSaltBytes) {
-      return DataLossError("staged audit record " + std::to_string(r.index) + " does not continue the log of " +
-                           std::to_string(range.size()) + " records: records in between are missing");
+      return DataLossError("staged audit record " + std::to_string(r.index) +
+                           " does not continue the log of " + std::to_string(range.size()) +
+                           " records: records in between are missing");
     }
     ketenpoort::v1::AuditRecord rec;
     if (!rec.ParseFromString(r.record) || rec.index() != r.index) {
@@ -470,7 +546,8 @@ Result<EraseSummary> LogWriter::EraseExpiredBodies(int64_t now_millis) {
     (void)storage_->RemoveFile(rw.tmp_path);
     return s;
   };
-  if (closed_) return drop(FailedPreconditionError("the audit log " + dir_ + " was closed during the erasure"));
+  if (closed_)
+    return drop(FailedPreconditionError("the audit log " + dir_ + " was closed during the erasure"));
   if (!failed_.ok()) return drop(failed_);
   // The frames appended meanwhile go over byte for byte (buffered ones
   // too: in the new file they are synced with the rest).
@@ -492,7 +569,8 @@ Result<EraseSummary> LogWriter::EraseExpiredBodies(int64_t now_millis) {
   ++rewrites_;
   auto reopened = storage_->OpenFile(Path(kRecordsFileName), false);
   if (!reopened.ok()) {
-    failed_ = reopened.status().WithContext("audit log records file could not be opened again after an erasure");
+    failed_ =
+        reopened.status().WithContext("audit log records file could not be opened again after an erasure");
     return failed_;
   }
   old_records = std::move(records_);

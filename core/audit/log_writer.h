@@ -57,6 +57,11 @@ struct LogWriterOptions {
   int64_t checkpoint_every_millis = 2000;
   // Upper bound of one group commit.
   size_t max_batch_records = 16384;
+  // A key rotation's other keys (the key ring's previous one): when the
+  // folder's log.vkey names one of them, Open signs a key handover from it to
+  // the writer's key before anything else (key_handover.h), and the log goes
+  // on under the new key. Read only in Open.
+  std::vector<std::shared_ptr<const LogSigner>> previous_signers;
 };
 
 struct AppendReceipt {
@@ -86,7 +91,9 @@ class LogWriter {
   using AppendCallback = std::function<void(Result<AppendReceipt>)>;
 
   // Opens (creating when missing) the log in `dir`, recovering from a crash.
-  // A folder made with another key or origin is refused (FailedPrecondition);
+  // A folder whose log.vkey names one of options.previous_signers is handed
+  // over to `signer` (key_handover.h). A folder made with another key or
+  // origin is refused (FailedPrecondition);
   // a log shorter than or different from its latest checkpoint is DataLoss.
   static Result<std::unique_ptr<LogWriter>> Open(const std::string& dir, LogSigner signer,
                                                  LogWriterOptions options = {});
@@ -174,6 +181,13 @@ class LogWriter {
   LogWriter(std::string dir, LogSigner signer, LogWriterOptions options);
   Status OpenFiles();
   Status Recover();
+  // Signs the key handover from handover_from_ to signer_ at the recovered
+  // size, then points log.vkey at signer_ (key_handover.h).
+  Status HandOver();
+  // OK when the tree still has the last signed root and grew consistently
+  // from it to `root`; else fails the writer. Caller holds tree_mu_ (or is
+  // Open).
+  Status CheckConsistentLocked(const std::string& root);
   void CommitLoop();
   void CommitBatch(std::vector<Pending>& batch);
   // Writes `records` (index and time set here) without syncing; on success
@@ -192,6 +206,8 @@ class LogWriter {
   Storage* storage_;
   const Clock* clock_;
   std::unique_ptr<FolderLock> lock_;
+  // Open only: the previous key log.vkey names (in options_), or null.
+  const LogSigner* handover_from_ = nullptr;
 
   // Queue of appends waiting for the committer.
   std::mutex queue_mu_;
