@@ -595,6 +595,8 @@ Result<BackupManifest> VerifyBackup(const std::string& dir, const audit::NoteVer
 
 // ---- backup
 
+bool IsSafeBackupPath(std::string_view path) { return SafeRelativePath(path); }
+
 Result<BackupResult> MakeBackup(const GatewayConfig& config, const std::string& out_dir) {
   const std::string audit_dir = AuditDir(config);
   if (::access((audit_dir + "/" + std::string(audit::kRecordsFileName)).c_str(), F_OK) != 0) {

@@ -110,6 +110,9 @@ struct RestoreResult {
 // `ketenpoort-gateway restore --config X --from DIR [--force]`.
 Result<RestoreResult> RestoreBackup(const GatewayConfig& config, const std::string& from_dir, bool force);
 
+// A path a backup may hold: relative, plain names, no "..".
+bool IsSafeBackupPath(std::string_view path);
+
 // Verifies a backup folder without restoring it (also the first step of a
 // restore): the manifest with `key`, every listed file, the whole log.
 Result<BackupManifest> VerifyBackup(const std::string& dir, const audit::NoteVerifierKey& key,

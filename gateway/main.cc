@@ -16,6 +16,7 @@
 #include "core/envelope/wire_format.h"
 #include "core/observe/service_monitor.h"
 #include "gateway/backup.h"
+#include "gateway/backup_crypto.h"
 #include "gateway/gateway.h"
 #include "gateway/gateway_check.h"
 
@@ -103,33 +104,61 @@ int Status(const std::string& config_path, bool json) {
 
 // `backup` and `restore` (gateway/backup.h; docs/operations.md, "Backup and
 // restore"): exit 0 done, 1 failed (nothing restored), 2 bad configuration.
-int Backup(const std::string& config_path, const std::string& out) {
+int Backup(const std::string& config_path, const std::string& out, const std::string& encrypt_to) {
   auto config = kp::gateway::LoadGatewayConfig(config_path);
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
     return 2;
   }
-  auto r = kp::gateway::MakeBackup(*config, out);
+  auto r = encrypt_to.empty() ? kp::gateway::MakeBackup(*config, out)
+                              : kp::gateway::MakeEncryptedBackup(*config, out, encrypt_to);
   if (!r.ok()) {
     std::cerr << "error: backup failed: " << r.status().message() << "\n";
     return 1;
   }
   kp::gateway::PrintBackupSummary(*r, std::cout);
+  if (encrypt_to.empty()) {
+    std::cerr << "warning: this backup is NOT encrypted: it holds the case database and the audit log (who "
+                 "exchanged what with which case, and when). Use --encrypt-to with a key from backup-keygen "
+                 "(docs/operations.md, \"Backup and restore\")\n";
+  } else {
+    std::cout << "encrypted to the backup key in " << encrypt_to << "; restoring needs its secret half\n";
+  }
   return 0;
 }
 
-int Restore(const std::string& config_path, const std::string& from, bool force) {
+int Restore(const std::string& config_path, const std::string& from, bool force, const std::string& decrypt_with) {
   auto config = kp::gateway::LoadGatewayConfig(config_path);
   if (!config.ok()) {
     std::cerr << "error: " << config.status().message() << "\n";
     return 2;
   }
-  auto r = kp::gateway::RestoreBackup(*config, from, force);
+  if (decrypt_with.empty() && kp::gateway::IsEncryptedBackup(from)) {
+    std::cerr << "error: restore failed: " << from
+              << " is an encrypted backup: pass --decrypt-with with the backup key's secret file; nothing was "
+                 "changed\n";
+    return 1;
+  }
+  auto r = decrypt_with.empty() ? kp::gateway::RestoreBackup(*config, from, force)
+                                : kp::gateway::RestoreEncryptedBackup(*config, from, decrypt_with, force);
   if (!r.ok()) {
     std::cerr << "error: restore failed: " << r.status().message() << "\n";
     return 1;
   }
   kp::gateway::PrintRestoreSummary(*r, std::cout);
+  return 0;
+}
+
+int BackupKeygen(const std::string& prefix) {
+  auto made = kp::gateway::MakeBackupKey(prefix);
+  if (!made.ok()) {
+    std::cerr << "error: " << made.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "backup key " << kp::gateway::BackupKeyFingerprint(made->public_key) << "\n"
+            << "  public: " << made->public_path << " (for the gateway: backup --encrypt-to)\n"
+            << "  secret: " << made->secret_path
+            << " (mode 0600; keep it away from the gateway and its backups: restore --decrypt-with)\n";
   return 0;
 }
 
@@ -176,13 +205,22 @@ int main(int argc, char** argv) {
   auto* backup = app.add_subcommand("backup", "Back up the case database and the audit log (while it runs, or stopped)");
   backup->add_option("--config", config, "Configuration file")->required();
   backup->add_option("--out", backup_dir, "A new or empty folder for the backup")->required();
-  backup->callback([&] { rc = Backup(config, backup_dir); });
+  std::string key_file;
+  backup->add_option("--encrypt-to", key_file,
+                     "Encrypt the backup to this public key file (from backup-keygen); without it, a warning");
+  backup->callback([&] { rc = Backup(config, backup_dir, key_file); });
+  std::string key_prefix;
+  auto* keygen =
+      app.add_subcommand("backup-keygen", "Make a key pair for encrypted backups: PREFIX.public, PREFIX.secret (0600)");
+  keygen->add_option("--out", key_prefix, "Where to write them: PREFIX.public and PREFIX.secret")->required();
+  keygen->callback([&] { rc = BackupKeygen(key_prefix); });
   bool force = false;
   auto* restore = app.add_subcommand("restore", "Restore a backup into the (stopped) gateway's data folder");
   restore->add_option("--config", config, "Configuration file")->required();
   restore->add_option("--from", backup_dir, "The backup folder")->required();
   restore->add_flag("--force", force, "Move the data there aside (never deleted) and restore over it");
-  restore->callback([&] { rc = Restore(config, backup_dir, force); });
+  restore->add_option("--decrypt-with", key_file, "The backup key's secret file (for an encrypted backup)");
+  restore->callback([&] { rc = Restore(config, backup_dir, force, key_file); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
