@@ -10,6 +10,7 @@
 #include "agent/status.h"
 #include "case/config_update.h"
 #include "core/audit/checkpoint.h"
+#include "core/audit/key_handover.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/base/systemd_notify.h"
@@ -58,11 +59,17 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
     parts.gateway = std::make_unique<PublicCard>(std::move(gateway).value());
   }
 
-  auto enrolment = PublicCard::LoadFile(config.enrolment_card);
+  // Its kind and its expiry are checked (docs/formats.md §2.4); `check`
+  // warns ahead of the expiry.
+  const int64_t now_ms = SystemClock::Get().NowMillis();
+  auto enrolment = LoadPinnedEnrolmentCard(config.enrolment_card, now_ms);
+  if (enrolment.ok()) {
+    if (std::string w = PinnedEnrolmentCardWarning(*enrolment, config.enrolment_card, now_ms); !w.empty()) {
+      report->push_back("warning: " + w);
+    }
+  }
   if (!enrolment.ok()) {
     problems->push_back(enrolment.status().message());
-  } else if (enrolment->kind != ParticipantKind::kEnrolment) {
-    problems->push_back(config.enrolment_card + " is not an enrolment card");
   } else if (config.registry.empty() && !std::filesystem::exists(cases::FetchedRegistryDir(config.data_dir) +
                                                                  "/" + kRegistryManifestName)) {
     // First start from the gateway alone (docs/agent.md; config_updates.cc).
@@ -213,7 +220,11 @@ Status Agent::Init() {
       config_.log_origin.empty() ? "ketenpoort." + me.partner() + "/agent-audit" : config_.log_origin;
   KP_ASSIGN_OR_RETURN(audit::LogSigner signer, audit::LogSigner::Create(origin, me.signing().public_key,
                                                                         me.signing().secret_key.Clone()));
-  KP_ASSIGN_OR_RETURN(log_, audit::LogWriter::Open(AuditDir(config_), std::move(signer)));
+  // After keygen --activate the log is handed over from the previous key
+  // (ID.previous.secret, in the key ring) to the new one: key_handover.h.
+  audit::LogWriterOptions log_options;
+  KP_ASSIGN_OR_RETURN(log_options.previous_signers, audit::PreviousLogSigners(origin, me.OtherSigningKeys()));
+  KP_ASSIGN_OR_RETURN(log_, audit::LogWriter::Open(AuditDir(config_), std::move(signer), log_options));
   if (parts_.waiting_for.empty()) KP_RETURN_IF_ERROR(InitServing());
 
   context_ = std::make_unique<TransportContext>();

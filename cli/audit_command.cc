@@ -88,6 +88,10 @@ Status RunAuditVerify(const AuditArgs& args, CliContext& ctx) {
   if (rep.latest.has_value()) {
     ctx.out << "  latest:      size " << rep.latest->size << ", root " << HexEncode(rep.latest->root) << "\n";
   }
+  if (rep.key_handovers > 0) {
+    ctx.out << "  keys:        " << rep.key_handovers + 1 << " signing keys joined by " << rep.key_handovers
+            << " key handover(s), each signed by both keys (key rotation)\n";
+  }
   return OkStatus();
 }
 

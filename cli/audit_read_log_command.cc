@@ -8,6 +8,7 @@
 #include "cli/cli_context.h"
 #include "client/read_log.h"
 #include "core/audit/checkpoint.h"
+#include "core/base/clock.h"
 #include "core/identity/public_card.h"
 #include "core/identity/registry.h"
 
@@ -22,10 +23,8 @@ struct ReadLogKeyArgs {
 };
 
 Status RunReadLogKey(const ReadLogKeyArgs& a, CliContext& ctx) {
-  KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(a.enrolment_card));
-  if (enrolment.kind != ParticipantKind::kEnrolment) {
-    return InvalidArgumentError(a.enrolment_card + " is not an enrolment card");
-  }
+  KP_ASSIGN_OR_RETURN(PublicCard enrolment,
+                      LoadPinnedEnrolmentCard(a.enrolment_card, SystemClock::Get().NowMillis()));
   KP_ASSIGN_OR_RETURN(Registry reg, Registry::Load(a.registry, enrolment.signing_key));
   auto entry = reg.Find(a.id);
   if (!entry.ok()) {

@@ -12,6 +12,7 @@
 
 #include "case/pseudonym.h"
 #include "core/audit/checkpoint.h"
+#include "core/audit/key_handover.h"
 #include "core/audit/log_format.h"
 #include "core/audit/log_writer.h"
 #include "core/base/encoding.h"
@@ -70,6 +71,9 @@ Result<std::unique_ptr<audit::LogWriter>> OpenReadLog(const std::string& dir, co
                                                       const Clock& clock) {
   audit::LogWriterOptions options;
   options.clock = &clock;
+  // After keygen --activate: handed over from the previous key (key_handover.h).
+  KP_ASSIGN_OR_RETURN(options.previous_signers,
+                      audit::PreviousLogSigners(ReadLogOrigin(me), me.OtherSigningKeys()));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReadLogLockWaitMs);
   for (;;) {
     KP_ASSIGN_OR_RETURN(audit::LogSigner signer,

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/audit/storage.h"
+#include "core/base/clock.h"
 #include "core/base/file_util.h"
 #include "core/identity/identity.h"
 #include "core/identity/registry.h"
@@ -32,7 +33,13 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
   if (!enrolment.ok()) {
     problems.push_back("enrolment card: " + enrolment.status().message());
   } else {
-    ok("enrolment card " + enrolment->id + " (" + enrolment->Fingerprint() + ")");
+    ok("enrolment card " + enrolment->id + " (" + enrolment->Fingerprint() + ", " + enrolment->ExpiryText() +
+       ")");
+    if (std::string w =
+            PinnedEnrolmentCardWarning(*enrolment, config.enrolment_card, SystemClock::Get().NowMillis());
+        !w.empty()) {
+      ok("warning: " + w);
+    }
     auto reg = Registry::Load(config.registry, enrolment->signing_key);
     if (!reg.ok()) {
       problems.push_back("registry: " + reg.status().message());
@@ -49,7 +56,8 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
   if (!policy.ok()) {
     problems.push_back("policy: " + policy.status().message());
   } else {
-    ok("policy " + (*policy)->id() + ": no lint errors (sha256 " + (*policy)->sha256_hex().substr(0, 16) + "...)");
+    ok("policy " + (*policy)->id() + ": no lint errors (sha256 " + (*policy)->sha256_hex().substr(0, 16) +
+       "...)");
   }
   struct stat st {};
   if (::stat(config.data_dir.c_str(), &st) != 0) {
@@ -66,10 +74,12 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
     if (::statvfs(config.data_dir.c_str(), &fs) == 0) {
       const uint64_t free_mib = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize / (1024 * 1024);
       if (free_mib < kMinFreeMiB) {
-        problems.push_back("data folder: only " + std::to_string(free_mib) + " MiB free on its filesystem (at least " +
-                           std::to_string(kMinFreeMiB) + " MiB needed); while the gateway cannot write its audit log "
-                           "and case database it refuses every message. Free space: a running gateway serves again "
-                           "by itself once it can write");
+        problems.push_back(
+            "data folder: only " + std::to_string(free_mib) + " MiB free on its filesystem (at least " +
+            std::to_string(kMinFreeMiB) +
+            " MiB needed); while the gateway cannot write its audit log "
+            "and case database it refuses every message. Free space: a running gateway serves again "
+            "by itself once it can write");
       } else {
         ok("data folder: " + std::to_string(free_mib) + " MiB free");
       }
@@ -84,9 +94,11 @@ std::vector<std::string> CheckGateway(const GatewayConfig& config, std::vector<s
       if (lock.ok()) {
         ok("no other gateway is running with this data folder");
       } else if (lock.status().code() == StatusCode::kUnavailable) {
-        problems.push_back("data folder: another ketenpoort-gateway is running with this data folder (it holds " +
-                           audit_dir + "/LOCK); stop it first (systemctl stop ketenpoort-gateway), or give this "
-                           "configuration a data_dir of its own");
+        problems.push_back(
+            "data folder: another ketenpoort-gateway is running with this data folder (it holds " +
+            audit_dir +
+            "/LOCK); stop it first (systemctl stop ketenpoort-gateway), or give this "
+            "configuration a data_dir of its own");
       } else {
         problems.push_back("data folder: cannot look at the audit log's lock: " + lock.status().message());
       }

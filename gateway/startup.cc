@@ -9,8 +9,8 @@
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "core/crypto/sha256.h"
-#include "gateway/log_audit_trail.h"
 #include "gateway/config_distribution.h"
+#include "gateway/log_audit_trail.h"
 #include "policy/policy_loader.h"
 
 namespace kp::gateway {
@@ -28,11 +28,8 @@ Result<Identity> LoadGatewayIdentity(const GatewayConfig& config) {
 }
 
 Result<PublicCard> LoadEnrolmentCard(const GatewayConfig& config) {
-  KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(config.enrolment_card));
-  if (enrolment.kind != ParticipantKind::kEnrolment) {
-    return InvalidArgumentError(config.enrolment_card + " is not an enrolment card");
-  }
-  return enrolment;
+  // Its kind and its expiry are checked (docs/formats.md §2.4).
+  return LoadPinnedEnrolmentCard(config.enrolment_card, SystemClock::Get().NowMillis());
 }
 
 Result<Registry> LoadGatewayRegistry(const GatewayConfig& config, const PublicCard& enrolment,
@@ -56,7 +53,8 @@ Result<std::shared_ptr<const policy::Policy>> LoadGatewayPolicy(const GatewayCon
     KP_ASSIGN_OR_RETURN(cases::PolicySet set, LoadGatewayPolicySet(config, enrolment, registry, 0));
     return set.InForceAt(SystemClock::Get().NowMillis());
   }
-  return policy::LoadPolicyFile(config.policy, [](std::string_view text) { return HexEncode(Sha256String(text)); });
+  return policy::LoadPolicyFile(config.policy,
+                                [](std::string_view text) { return HexEncode(Sha256String(text)); });
 }
 
 Status PrepareDataDir(const GatewayConfig& config) {
@@ -82,7 +80,8 @@ Result<GatewayParts> OpenGatewayParts(const GatewayConfig& config, StartupOption
     parts.audit = std::move(options.audit);
   } else {
     auto trail = LogAuditTrail::Open(AuditDir(config), *parts.identity, config.log_origin);
-    if (!trail.ok()) return Status(trail.status().code(), "cannot open the audit log: " + trail.status().message());
+    if (!trail.ok())
+      return Status(trail.status().code(), "cannot open the audit log: " + trail.status().message());
     parts.audit = std::move(trail).value();
   }
   if (options.wrap_audit) parts.audit = options.wrap_audit(std::move(parts.audit));

@@ -25,6 +25,16 @@ Result<NoteVerifierKey> KeyLine(const Checkpoint& cp, std::string_view prefix) {
 
 }  // namespace
 
+Result<std::vector<std::shared_ptr<const LogSigner>>> PreviousLogSigners(
+    const std::string& origin, const std::vector<const Ed25519KeyPair*>& keys) {
+  std::vector<std::shared_ptr<const LogSigner>> out;
+  for (const Ed25519KeyPair* k : keys) {
+    KP_ASSIGN_OR_RETURN(LogSigner s, LogSigner::Create(origin, k->public_key, k->secret_key.Clone()));
+    out.push_back(std::make_shared<const LogSigner>(std::move(s)));
+  }
+  return out;
+}
+
 std::string HandoverFileName(uint64_t n) {
   std::string s = std::to_string(n);
   return std::string(20 - std::min<size_t>(20, s.size()), '0') + s;

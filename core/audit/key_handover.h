@@ -22,6 +22,7 @@
 #define KETENPOORT_CORE_AUDIT_KEY_HANDOVER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "core/audit/checkpoint.h"
 #include "core/audit/storage.h"
 #include "core/base/status.h"
+#include "core/crypto/ed25519.h"
 
 namespace kp::audit {
 
@@ -55,6 +57,11 @@ std::string SignKeyHandover(const Checkpoint& checkpoint, const LogSigner& from,
 // keys Ed25519 of the note's origin (which must be `expected_origin` when
 // that is non-empty) and different, a valid signature by each.
 Result<KeyHandover> OpenKeyHandover(std::string_view note, std::string_view expected_origin);
+
+// Log signers of `origin` for a key ring's other signing keys
+// (Identity::OtherSigningKeys): LogWriterOptions::previous_signers.
+Result<std::vector<std::shared_ptr<const LogSigner>>> PreviousLogSigners(
+    const std::string& origin, const std::vector<const Ed25519KeyPair*>& keys);
 
 // File name of handover `n` in DIR/handovers/.
 std::string HandoverFileName(uint64_t n);

@@ -88,9 +88,10 @@ SecretBytes Identity::ToFileText() const {
   Append(buf, used, "kind: " + std::string(ParticipantKindName(kind_)) + "\n");
   Append(buf, used, "partner: " + partner_ + "\n");
   Append(buf, used, "created: " + FormatRfc3339Millis(created_ms_) + "\n");
-  const std::pair<const char*, const SecretBytes*> secrets[] = {{"signing-secret: ", &signing_.secret_key},
-                                                                {"sealing-secret: ", &sealing_.secret_key},
-                                                                {"transport-secret: ", &transport_.secret_key}};
+  const std::pair<const char*, const SecretBytes*> secrets[] = {
+      {"signing-secret: ", &signing_.secret_key},
+      {"sealing-secret: ", &sealing_.secret_key},
+      {"transport-secret: ", &transport_.secret_key}};
   for (const auto& [key, secret] : secrets) {
     Append(buf, used, key);
     SecretBytes b64 = secret->ToBase64();
@@ -106,7 +107,8 @@ SecretBytes Identity::ToFileText() const {
   return out;
 }
 
-Result<std::string> Identity::ToProtectedFileText(const SecretBytes& passphrase, const PwhashLimits& limits) const {
+Result<std::string> Identity::ToProtectedFileText(const SecretBytes& passphrase,
+                                                  const PwhashLimits& limits) const {
   KP_RETURN_IF_ERROR(CheckNewPassphrase(passphrase));
   KP_ASSIGN_OR_RETURN(std::string text, ProtectIdentityText(ToFileText(), passphrase, limits));
   if (text.size() > kMaxIdentityFileBytes) return InternalError("protected identity file would be too large");
@@ -125,7 +127,8 @@ Result<Identity> Identity::FromFileText(const SecretBytes& file, const std::stri
   SecretBytes opened;
   if (IsProtectedIdentityText(file.view())) {
     KP_ASSIGN_OR_RETURN(opened, OpenProtected(file, path, passphrase));
-    if (IsProtectedIdentityText(opened.view())) return Damaged(path, "a protected file inside a protected file");
+    if (IsProtectedIdentityText(opened.view()))
+      return Damaged(path, "a protected file inside a protected file");
   }
   std::string_view text = opened.empty() ? file.view() : opened.view();
 
@@ -246,6 +249,7 @@ Result<int> Identity::LoadKeyRing(const std::string& path, const PassphraseProvi
     }
     if (more.sealing_.public_key == sealing_.public_key) continue;  // the same keys (a copy)
     ring_.push_back(std::move(more.sealing_));
+    if (more.signing_.public_key != signing_.public_key) signing_ring_.push_back(std::move(more.signing_));
     ++added;
   }
   return added;
@@ -257,6 +261,12 @@ std::vector<const X25519KeyPair*> Identity::SealingRing() const {
   return ring;
 }
 
+std::vector<const Ed25519KeyPair*> Identity::OtherSigningKeys() const {
+  std::vector<const Ed25519KeyPair*> out;
+  for (const auto& k : signing_ring_) out.push_back(&k);
+  return out;
+}
+
 std::string IdentityFilePath(const std::string& dir, const std::string& id, std::string_view slot) {
   return dir + "/" + id + (slot.empty() ? "" : "." + std::string(slot)) + ".secret";
 }
@@ -264,8 +274,8 @@ std::string CardFilePath(const std::string& dir, const std::string& id, std::str
   return dir + "/" + id + (slot.empty() ? "" : "." + std::string(slot)) + ".card";
 }
 
-Status WriteIdentityFiles(const std::string& dir, const Identity& identity, const IdentityProtection* protection,
-                          int64_t expires_ms, std::string_view slot) {
+Status WriteIdentityFiles(const std::string& dir, const Identity& identity,
+                          const IdentityProtection* protection, int64_t expires_ms, std::string_view slot) {
   KP_RETURN_IF_ERROR(CheckDirNotGroupOrWorldWritable(dir));
   if (expires_ms != 0 && expires_ms <= identity.created_ms()) {
     return InvalidArgumentError("a card must expire after it is made");
@@ -276,14 +286,17 @@ Status WriteIdentityFiles(const std::string& dir, const Identity& identity, cons
     return AlreadyExistsError(card_path + " already exists; refusing to overwrite it");
   }
   if (protection != nullptr) {
-    if (protection->passphrase == nullptr) return InvalidArgumentError("no passphrase to protect the identity with");
-    KP_ASSIGN_OR_RETURN(std::string text, identity.ToProtectedFileText(*protection->passphrase, protection->limits));
+    if (protection->passphrase == nullptr)
+      return InvalidArgumentError("no passphrase to protect the identity with");
+    KP_ASSIGN_OR_RETURN(std::string text,
+                        identity.ToProtectedFileText(*protection->passphrase, protection->limits));
     KP_RETURN_IF_ERROR(WriteFileDurable(secret_path, text, 0600, WriteMode::kCreateExclusive));
   } else {
     SecretBytes text = identity.ToFileText();
     KP_RETURN_IF_ERROR(WriteFileDurable(secret_path, text.view(), 0600, WriteMode::kCreateExclusive));
   }
-  return WriteFileDurable(card_path, identity.MakeCard(expires_ms).ToYaml(), 0644, WriteMode::kCreateExclusive);
+  return WriteFileDurable(card_path, identity.MakeCard(expires_ms).ToYaml(), 0644,
+                          WriteMode::kCreateExclusive);
 }
 
 }  // namespace kp

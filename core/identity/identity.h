@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "core/base/status.h"
-#include "core/crypto/pwhash.h"
 #include "core/crypto/ed25519.h"
+#include "core/crypto/pwhash.h"
 #include "core/crypto/x25519.h"
 #include "core/identity/participant.h"
 #include "core/identity/public_card.h"
@@ -80,6 +80,10 @@ class Identity {
   // The sealing key pairs to open with: this identity's first, then those
   // LoadKeyRing added. Borrowed: valid while this Identity lives, unmoved.
   std::vector<const X25519KeyPair*> SealingRing() const;
+  // The signing key pairs of the key sets LoadKeyRing added (not this
+  // identity's): what an audit log that the previous key signed is handed
+  // over from (core/audit/key_handover.h). Borrowed as SealingRing's.
+  std::vector<const Ed25519KeyPair*> OtherSigningKeys() const;
 
   const std::string& id() const { return id_; }
   ParticipantKind kind() const { return kind_; }
@@ -98,7 +102,8 @@ class Identity {
   Ed25519KeyPair signing_;
   X25519KeyPair sealing_;
   X25519KeyPair transport_;
-  std::vector<X25519KeyPair> ring_;  // sealing pairs of the other key sets
+  std::vector<X25519KeyPair> ring_;           // sealing pairs of the other key sets
+  std::vector<Ed25519KeyPair> signing_ring_;  // their signing pairs
 };
 
 // Paths of the two files `ketenpoort keygen` writes for participant `id`.

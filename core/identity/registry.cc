@@ -64,8 +64,9 @@ Result<const RegistryEntry*> Registry::Find(const std::string& id) const {
   if (it != entries_.end()) return &it->second;
   auto ex = expired_.find(id);
   if (ex != expired_.end()) {
-    return NotFoundError("the card of participant '" + id + "' expired on " + FormatRfc3339Millis(ex->second) +
-                         "; it takes part again when the enrolment office signs a registry with its new card");
+    return NotFoundError(
+        "the card of participant '" + id + "' expired on " + FormatRfc3339Millis(ex->second) +
+        "; it takes part again when the enrolment office signs a registry with its new card");
   }
   return NotFoundError("participant '" + id + "' is not in the signed registry");
 }
@@ -82,6 +83,31 @@ bool ListsCard(const RegistryEntry& entry, const PublicCard& card) {
     if (c.signing_key == card.signing_key && c.transport_key == card.transport_key) return true;
   }
   return entry.card.signing_key == card.signing_key && entry.card.transport_key == card.transport_key;
+}
+
+Result<PublicCard> LoadPinnedEnrolmentCard(const std::string& path, int64_t now_ms) {
+  KP_ASSIGN_OR_RETURN(PublicCard card, PublicCard::LoadFile(path));
+  if (card.kind != ParticipantKind::kEnrolment) {
+    return InvalidArgumentError(path + " is not an enrolment card (kind " +
+                                std::string(ParticipantKindName(card.kind)) + ")");
+  }
+  if (card.ExpiredAt(now_ms)) {
+    return FailedPreconditionError(
+        "the pinned enrolment card " + card.id + " (" + path + ") expired on " +
+        FormatRfc3339Millis(card.expires_ms) +
+        ": registries and policy bundles are no longer accepted under it; the enrolment "
+        "office makes a new enrolment key, and every configuration pins its card "
+        "(docs/operations.md, \"Key rotation\")");
+  }
+  return card;
+}
+
+std::string PinnedEnrolmentCardWarning(const PublicCard& card, const std::string& path, int64_t now_ms) {
+  if (card.expires_ms == 0 || card.expires_ms - now_ms >= kCardExpiryWarnDays * kMillisPerDay) return "";
+  return "the pinned enrolment card " + card.id + " (" + path + ") expires on " +
+         FormatRfc3339Millis(card.expires_ms) + ", in " +
+         std::to_string(std::max<int64_t>(0, (card.expires_ms - now_ms) / kMillisPerDay)) +
+         " day(s): pin the region's new enrolment card before then";
 }
 
 std::vector<CardExpiry> CardExpiries(const Registry& registry, int64_t now_ms) {
@@ -105,7 +131,8 @@ std::vector<CardExpiry> CardExpiries(const Registry& registry, int64_t now_ms) {
 
 Result<Registry> Registry::Load(const std::string& dir, const std::string& enrolment_public_key,
                                 uint64_t min_serial, int64_t now_ms) {
-  KP_ASSIGN_OR_RETURN(std::string text, ReadFileBounded(dir + "/" + kRegistryManifestName, kMaxManifestBytes));
+  KP_ASSIGN_OR_RETURN(std::string text,
+                      ReadFileBounded(dir + "/" + kRegistryManifestName, kMaxManifestBytes));
   return FromManifest(text, dir, enrolment_public_key, min_serial, now_ms);
 }
 
@@ -119,8 +146,8 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
   if (sig_pos == std::string::npos || text[sig_pos - 1] != '\n' || text.back() != '\n') {
     return Bad(path, "no signature line; the file may be truncated");
   }
-  auto sig = Base64Decode(text.substr(sig_pos + kSignatureKey.size(),
-                                                        text.size() - sig_pos - kSignatureKey.size() - 1));
+  auto sig = Base64Decode(
+      text.substr(sig_pos + kSignatureKey.size(), text.size() - sig_pos - kSignatureKey.size() - 1));
   if (!sig.ok()) return Bad(path, "signature line is malformed");
   const std::string_view body = text.substr(0, sig_pos);
   std::string signed_bytes(kDomain);
@@ -213,8 +240,9 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
       auto found = by_hash.find(h);
       if (found == by_hash.end()) {
         if (!primary.ok() && hashes.size() == 1) return primary.status();
-        return UnauthenticatedError("registry " + path + ": card of " + id +
-                                    " is not the one the enrolment key signed (it was replaced or is missing)");
+        return UnauthenticatedError(
+            "registry " + path + ": card of " + id +
+            " is not the one the enrolment key signed (it was replaced or is missing)");
       }
       if (found->second.ExpiredAt(now_ms)) {
         last_expiry = std::max(last_expiry, found->second.expires_ms);
@@ -264,9 +292,9 @@ Status Registry::Sign(const std::string& dir, const SecretBytes& enrolment_secre
       return InvalidArgumentError("card file " + e.path().string() + " holds participant " + card.id);
     }
     if (card.ExpiredAt(now_ms)) {
-      return FailedPreconditionError("the card in " + e.path().string() + " (" + card.id + ", " + card.Fingerprint() +
-                                     ") expired on " + FormatRfc3339Millis(card.expires_ms) +
-                                     "; move it out of the folder before signing");
+      return FailedPreconditionError(
+          "the card in " + e.path().string() + " (" + card.id + ", " + card.Fingerprint() + ") expired on " +
+          FormatRfc3339Millis(card.expires_ms) + "; move it out of the folder before signing");
     }
     bool dup = false;
     for (const auto& c : cards) dup = dup || c.CanonicalBytes() == card.CanonicalBytes();
@@ -285,8 +313,8 @@ Status Registry::Sign(const std::string& dir, const SecretBytes& enrolment_secre
   std::map<std::string, size_t> per_id;
   for (const auto& c : cards) {
     if (++per_id[c.id] > kMaxCardsPerId) {
-      return InvalidArgumentError(dir + " holds more than " + std::to_string(kMaxCardsPerId) + " cards of " + c.id +
-                                  "; move the old ones out");
+      return InvalidArgumentError(dir + " holds more than " + std::to_string(kMaxCardsPerId) + " cards of " +
+                                  c.id + "; move the old ones out");
     }
   }
   std::string body(kMagic);

@@ -53,10 +53,10 @@ struct RegistryEntry {
 // One participant's card expiry, for `status` and metrics (warn ahead).
 struct CardExpiry {
   std::string id;
-  std::string fingerprint;  // of the card that expires last
-  int64_t expires_ms = 0;   // 0: never (a version-1 card)
-  int64_t seconds_left = 0; // 0 when it never expires
-  bool warn = false;        // expires within kCardExpiryWarnDays
+  std::string fingerprint;   // of the card that expires last
+  int64_t expires_ms = 0;    // 0: never (a version-1 card)
+  int64_t seconds_left = 0;  // 0 when it never expires
+  bool warn = false;         // expires within kCardExpiryWarnDays
 };
 inline constexpr int64_t kCardExpiryWarnDays = 30;
 
@@ -113,6 +113,16 @@ bool ListsCard(const RegistryEntry& entry, const PublicCard& card);
 // Each enrolled participant's card expiry at `now_ms`, by id; `warn` within
 // kCardExpiryWarnDays. For `status` and the metrics.
 std::vector<CardExpiry> CardExpiries(const Registry& registry, int64_t now_ms);
+
+// The pinned enrolment card at `path`, which a participant's configuration
+// names and checks the registry's and the policy bundle's signatures with
+// (docs/formats.md §2.4): loaded, of kind enrolment, and not expired at
+// `now_ms`. An expired one is FailedPrecondition naming the file, the card
+// and its expiry date.
+Result<PublicCard> LoadPinnedEnrolmentCard(const std::string& path, int64_t now_ms);
+// For `check`: a warning when the pinned enrolment card expires within
+// kCardExpiryWarnDays of `now_ms`, else "".
+std::string PinnedEnrolmentCardWarning(const PublicCard& card, const std::string& path, int64_t now_ms);
 
 }  // namespace kp
 

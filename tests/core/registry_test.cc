@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include "core/base/clock.h"
 #include "core/base/file_util.h"
 #include "core/identity/identity.h"
 #include "tests/testing/status_matchers.h"
@@ -19,7 +20,8 @@ class RegistryTest : public ::testing::Test {
   void SetUp() override {
     ::chmod(dir_.path().c_str(), 0700);
     ::chmod(keys_.path().c_str(), 0700);
-    enrolment_ = std::move(Identity::Generate("enrolment-hvb", ParticipantKind::kEnrolment, "", kNow)).value();
+    enrolment_ =
+        std::move(Identity::Generate("enrolment-hvb", ParticipantKind::kEnrolment, "", kNow)).value();
     Add("regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam");
     Add("politie-agent", ParticipantKind::kAgent, "politie");
     ASSERT_OK(Sign());
@@ -27,7 +29,8 @@ class RegistryTest : public ::testing::Test {
 
   void Add(const std::string& id, ParticipantKind kind, const std::string& partner) {
     auto idn = Identity::Generate(id, kind, partner, kNow);
-    ASSERT_OK(WriteFileDurable(CardFilePath(dir_.path(), id), idn->MakeCard().ToYaml(), 0644, WriteMode::kReplace));
+    ASSERT_OK(
+        WriteFileDurable(CardFilePath(dir_.path(), id), idn->MakeCard().ToYaml(), 0644, WriteMode::kReplace));
   }
 
   Status Sign() {
@@ -182,7 +185,8 @@ TEST_F(RotationTest, AMissingOrReplacedSecondCardIsRefused) {
   ASSERT_OK(SignAt(kNow + kDay));
   ASSERT_OK(LoadAt(kNow + kDay).status());
   AddV2("politie-agent", "next", kNow + kDay, kNow + 800 * kDay);  // other keys, same name
-  EXPECT_THAT(LoadAt(kNow + kDay), StatusIs(StatusCode::kUnauthenticated, "not the one the enrolment key signed"));
+  EXPECT_THAT(LoadAt(kNow + kDay),
+              StatusIs(StatusCode::kUnauthenticated, "not the one the enrolment key signed"));
   ASSERT_EQ(::unlink(dir_.File("politie-agent.next.card").c_str()), 0);
   EXPECT_THAT(LoadAt(kNow + kDay), StatusIs(StatusCode::kUnauthenticated, "missing"));
 }
@@ -193,7 +197,8 @@ TEST_F(RotationTest, EveryFlippedBitAndTruncationOfATwoCardManifestIsRefused) {
   ASSERT_OK(SignAt(kNow + kDay));
   ASSERT_OK_AND_ASSIGN(std::string text, ReadFileBounded(Manifest(), 1 << 20));
   auto load_with = [&](const std::string& bytes) {
-    return Registry::FromManifest(bytes, dir_.path(), enrolment_.signing().public_key, 0, kNow + kDay).status();
+    return Registry::FromManifest(bytes, dir_.path(), enrolment_.signing().public_key, 0, kNow + kDay)
+        .status();
   };
   for (size_t i = 0; i < text.size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
@@ -226,6 +231,32 @@ TEST_F(RotationTest, CardExpiriesWarnThirtyDaysAhead) {
       EXPECT_EQ(x.expires_ms, 0);
     }
   }
+}
+
+// The pinned enrolment card's expiry is enforced (docs/formats.md §2.4):
+// refused from its `expires` moment on, with a message naming the card and
+// the date; `check` warns in the 30 days before.
+TEST_F(RegistryTest, AnExpiredPinnedEnrolmentCardIsRefusedAndWarnedOfAhead) {
+  const std::string path = keys_.File("enrolment-hvb.card");
+  ASSERT_OK(WriteFileDurable(path, enrolment_.MakeCard(kNow + 100 * kMillisPerDay).ToYaml(), 0644,
+                             WriteMode::kReplace));
+  ASSERT_OK_AND_ASSIGN(PublicCard card, LoadPinnedEnrolmentCard(path, kNow));
+  EXPECT_EQ(PinnedEnrolmentCardWarning(card, path, kNow), "");
+  EXPECT_EQ(PinnedEnrolmentCardWarning(card, path, kNow + 70 * kMillisPerDay), "");
+  EXPECT_THAT(PinnedEnrolmentCardWarning(card, path, kNow + 80 * kMillisPerDay),
+              ::testing::AllOf(::testing::HasSubstr("enrolment-hvb"), ::testing::HasSubstr("in 20 day(s)")));
+  ASSERT_OK(LoadPinnedEnrolmentCard(path, kNow + 100 * kMillisPerDay - 1).status());
+  EXPECT_THAT(LoadPinnedEnrolmentCard(path, kNow + 100 * kMillisPerDay),
+              StatusIs(StatusCode::kFailedPrecondition, "pinned enrolment card enrolment-hvb"));
+  EXPECT_THAT(LoadPinnedEnrolmentCard(path, kNow + 100 * kMillisPerDay).status().message(),
+              ::testing::HasSubstr("expired on " + FormatRfc3339Millis(kNow + 100 * kMillisPerDay)));
+  // A version-1 card never expires; another kind is not an enrolment card.
+  ASSERT_OK(WriteFileDurable(path, enrolment_.MakeCard().ToYaml(), 0644, WriteMode::kReplace));
+  EXPECT_THAT(LoadPinnedEnrolmentCard(path, kNow + 10000 * kMillisPerDay), IsOk());
+  auto agent = Identity::Generate("politie-agent", ParticipantKind::kAgent, "politie", kNow);
+  ASSERT_OK(WriteFileDurable(path, agent->MakeCard().ToYaml(), 0644, WriteMode::kReplace));
+  EXPECT_THAT(LoadPinnedEnrolmentCard(path, kNow),
+              StatusIs(StatusCode::kInvalidArgument, "not an enrolment card"));
 }
 
 }  // namespace

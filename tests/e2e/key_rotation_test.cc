@@ -5,12 +5,19 @@
 // agent take it (restarts: how a registry is taken without one is issue 18's
 // registry distribution), requests are now sealed to the new card and opened
 // with the agent's key ring while it still signs with the old key. No
-// request is lost. An agent whose only
-// card has expired is refused at start with a message that says so.
+// request is lost. Then the whole cycle with `keygen --activate`: the agent
+// restarts under its new key and its audit log goes on through a key
+// handover that verifies end to end. An agent whose only card has expired is
+// refused at start with a message that says so.
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <sstream>
 
+#include "cli/cli_context.h"
+#include "core/audit/key_handover.h"
+#include "core/audit/log_verifier.h"
 #include "core/base/file_util.h"
 #include "core/identity/registry.h"
 #include "tests/testing/region.h"
@@ -28,6 +35,30 @@ using testing::StatusIs;
 
 constexpr int kWaitMs = 8000;
 constexpr char kAgent[] = "politie-agent";
+
+struct CliRun {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+};
+
+// A `ketenpoort` command, in this process.
+CliRun RunCli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  cli::CliContext ctx{out, err};
+  CLI::App app{"ketenpoort"};
+  app.require_subcommand(1);
+  cli::RegisterKeygenCommand(app, ctx);
+  cli::RegisterAuditCommand(app, ctx);
+  std::vector<const char*> argv = {"ketenpoort"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
+  }
+  return {ctx.exit_code, out.str(), err.str()};
+}
 
 class KeyRotationTest : public ::testing::Test {
  protected:
@@ -154,8 +185,89 @@ TEST_F(KeyRotationTest, AnAgentRotatesItsKeysWhileRequestsFlowAndNoneIsLost) {
   }
   EXPECT_TRUE(missing.empty()) << missing.size() << " requests sent across the registry change were lost";
   EXPECT_EQ(sent.size(), 15u);
-  // (Step 3, keygen --activate, is not run here: the agent's audit log is
-  // bound to the signing key it was created with; docs/formats.md §2.4.)
+  // Step 3, keygen --activate, and the restart after it: the next test.
+}
+
+// The whole cycle: rotate, overlap (both cards listed), `keygen --activate`
+// (the real command), the agent restarts and signs with the new key,
+// exchanges go on, and the agent's audit log goes on across the key change:
+// it verifies end to end through its key handover, pinned to the new key (the
+// registry's card now) or to the old one; a changed handover is refused.
+TEST_F(KeyRotationTest, AfterActivationTheAgentRestartsAndItsLogVerifiesAcrossTheKeyHandover) {
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  const std::string case_id = OpenCase(*c);
+  auto exchange = [&](Coordinator& via, int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_OK_AND_ASSIGN(std::string id, Send(via, case_id));
+      ASSERT_OK_AND_ASSIGN(Outcome o, via.AwaitOutcome(id, kWaitMs));
+      EXPECT_EQ(o.kind, Outcome::Kind::kDelivered) << o.refusal.reason() << o.error.ToString();
+    }
+  };
+  exchange(*c, 2);
+  const Identity old_keys = std::move(Identity::LoadFile(KeyFile("", false))).value();
+
+  // 1-2. The next key set, and a registry listing both cards.
+  CliRun rotated =
+      RunCli({"keygen", "--rotate", "--id", kAgent, "--dir", region_->keys_dir(), "--valid-days", "30"});
+  ASSERT_EQ(rotated.exit_code, cli::kExitOk) << rotated.err;
+  std::filesystem::copy_file(KeyFile("next", true), CardFilePath(region_->registry_dir(), kAgent, "next"));
+  ASSERT_OK(ReSign(SystemClock::Get().NowMillis()));
+  c.reset();
+  region_->StopAgent("politie");
+  region_->StopGateway();
+  ASSERT_OK(region_->StartGateway());
+  ASSERT_OK(region_->StartAgent("politie"));
+  c = Connect();
+  ASSERT_NE(c, nullptr);
+  exchange(*c, 2);  // sealed to the new card, answered under the old key
+
+  // 3. keygen --activate; the agent restarts with the new key.
+  CliRun activated = RunCli({"keygen", "--activate", "--id", kAgent, "--dir", region_->keys_dir()});
+  ASSERT_EQ(activated.exit_code, cli::kExitOk) << activated.err;
+  region_->StopAgent("politie");
+  ASSERT_OK(region_->StartAgent("politie"));  // before the fix: "created with another key"
+  exchange(*c, 3);
+  // A second restart: the log is the new key's now, no handover again.
+  region_->StopAgent("politie");
+  ASSERT_OK(region_->StartAgent("politie"));
+  exchange(*c, 1);
+  region_->StopAgent("politie");
+
+  const Identity new_keys = std::move(Identity::LoadFile(KeyFile("", false))).value();
+  ASSERT_NE(new_keys.signing().public_key, old_keys.signing().public_key);
+  agent::AgentConfig config = region_->AgentConfigFor("politie");
+  const std::string log_dir = agent::Agent::AuditDir(config);
+  const std::string origin = config.log_origin.empty() ? "ketenpoort.politie/agent-audit" : config.log_origin;
+  auto verify = [&](const Identity& pinned) {
+    audit::VerifyOptions options;
+    options.key = std::move(audit::MakeVerifierKey(origin, pinned.signing().public_key)).value();
+    return audit::VerifyLog(log_dir, options);
+  };
+  for (const Identity* pinned : {&new_keys, &old_keys}) {
+    audit::VerifyReport rep = verify(*pinned);
+    EXPECT_THAT(rep.status, IsOk());
+    EXPECT_EQ(rep.key_handovers, 1u);
+    EXPECT_GT(rep.records, 8u);  // the agent's records before and after the handover
+  }
+  // `ketenpoort audit verify` on the folder (its own log.vkey: the new key).
+  CliRun verified = RunCli({"audit", "verify", log_dir});
+  EXPECT_EQ(verified.exit_code, cli::kExitOk) << verified.err;
+  EXPECT_THAT(verified.out, ::testing::HasSubstr("key handover"));
+
+  // A changed handover is refused.
+  const std::string handover = log_dir + "/handovers/" + audit::HandoverFileName(0);
+  ASSERT_OK_AND_ASSIGN(std::string good, ReadFileBounded(handover, 65536));
+  std::string bad = good;
+  bad[bad.find('\n') + 1] ^= 0x01;  // the size line
+  ASSERT_OK(WriteFileDurable(handover, bad, 0600, WriteMode::kReplace));
+  EXPECT_FALSE(verify(new_keys).status.ok());
+  ASSERT_OK(WriteFileDurable(handover, good.substr(0, good.size() / 2), 0600, WriteMode::kReplace));
+  EXPECT_FALSE(verify(new_keys).status.ok());
+  CliRun refused = RunCli({"audit", "verify", log_dir});
+  EXPECT_NE(refused.exit_code, cli::kExitOk);
+  ASSERT_OK(WriteFileDurable(handover, good, 0600, WriteMode::kReplace));
+  EXPECT_THAT(verify(new_keys).status, IsOk());
 }
 
 TEST_F(KeyRotationTest, AnAgentWhoseOnlyCardExpiredIsRefusedWithAClearMessage) {
