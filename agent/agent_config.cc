@@ -105,17 +105,20 @@ void ReadNetworkSource(const std::string& kind, KeyTable* table, ConnectorConfig
                 if (!v) return;
                 if (*v != "bsn" && *v != "ref" && *v != "role" && *v != "name" && *v != "date_of_birth" &&
                     *v != "since") {
-                  r.Error(item, dotted + " " + config::Quote(*v) +
-                                    " is not a subject field (bsn, ref, role, name or date_of_birth) or since");
+                  r.Error(item,
+                          dotted + " " + config::Quote(*v) +
+                              " is not a subject field (bsn, ref, role, name or date_of_birth) or since");
                   return;
                 }
                 pg.changed_params.push_back(*v);
               }
             },
-            Need::kOptional, "what changed_query binds to $1, $2, ...: subject fields and since (ms since 1970)")
-        .Duration("connect_timeout", &pg.connect_timeout_ms, Need::kOptional, "how long connecting may take", 1,
+            Need::kOptional,
+            "what changed_query binds to $1, $2, ...: subject fields and since (ms since 1970)")
+        .Duration("connect_timeout", &pg.connect_timeout_ms, Need::kOptional, "how long connecting may take",
+                  1, kMaxCommandTimeoutMs)
+        .Duration("timeout", &c->timeout_ms, Need::kOptional, "how long one query may take", 1,
                   kMaxCommandTimeoutMs)
-        .Duration("timeout", &c->timeout_ms, Need::kOptional, "how long one query may take", 1, kMaxCommandTimeoutMs)
         .Custom("max_output", "size", max_output, Need::kOptional, "the most bytes of values in one answer");
   } else {
     c->kind = ConnectorConfig::Kind::kHttps;
@@ -124,8 +127,8 @@ void ReadNetworkSource(const std::string& kind, KeyTable* table, ConnectorConfig
         .Path("ca_file", &h.ca_file, Need::kRequired, "the only CA trusted for the server (no system CAs)")
         .Path("client_cert", &h.client_cert, Need::kRequired, "this agent's client certificate (PEM)")
         .Path("client_key", &h.client_key, Need::kRequired, "its key (PEM, mode 0600)")
-        .Duration("connect_timeout", &h.connect_timeout_ms, Need::kOptional, "how long connecting may take", 1,
-                  kMaxCommandTimeoutMs)
+        .Duration("connect_timeout", &h.connect_timeout_ms, Need::kOptional, "how long connecting may take",
+                  1, kMaxCommandTimeoutMs)
         .Duration("timeout", &c->timeout_ms, Need::kOptional, "how long one request may take", 1,
                   kMaxCommandTimeoutMs)
         .Custom("max_output", "size", max_output, Need::kOptional, "the largest answer read (default 1MiB)");
@@ -189,7 +192,8 @@ std::optional<ConnectorConfig> ReadSource(const Node& node, const std::string& k
         .Custom(
             "max_output", "size",
             [&c](const Node& value, const std::string& dotted, Reader& r) {
-              if (auto bytes = r.SizeBytes(value, dotted, 1, kMaxCommandOutputBytes)) c.max_output_bytes = *bytes;
+              if (auto bytes = r.SizeBytes(value, dotted, 1, kMaxCommandOutputBytes))
+                c.max_output_bytes = *bytes;
             },
             Need::kOptional, "the most output read from the program (default 1MiB)");
   } else if (kind_node->Scalar() == "postgres" || kind_node->Scalar() == "https") {
@@ -222,7 +226,8 @@ void ReadCategories(const Node& node, const std::string& key, Reader& reader, Ag
     category.Custom(
         "source", "mapping",
         [&](const Node& v, const std::string& dotted, Reader& r) { source = ReadSource(v, dotted, r); },
-        Need::kRequired, "where the agent reads this category: kind sqlite, json-files, command, postgres or https");
+        Need::kRequired,
+        "where the agent reads this category: kind sqlite, json-files, command, postgres or https");
     (void)category.Read(value, reader, key + "." + *id);
     // An entry that could not be read still takes its id, so a second one is a duplicate.
     c->sources.emplace(*id, source.value_or(ConnectorConfig{}));
@@ -250,18 +255,22 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
              Need::kRequired, "where the gateway is and its pinned card")
       .Path("enrolment_card", &c.enrolment_card, Need::kRequired, "the region's enrolment card, pinned")
       .Path("registry", &c.registry, Need::kOptional,
-            "the folder of cards and registry.signed (optional once one was fetched from the gateway)")
-      .Path("policy", &c.policy, Need::kOptional,
-            "the same policy file the gateway uses (optional once a policy bundle was fetched from the gateway)")
-      .Path("data_dir", &c.data_dir, Need::kRequired, "the agent's own disclosure log, receipts and checkpoints")
+            "the folder of cards and registry.signed (optional: without it, fetched from the gateway)")
+      .Path(
+          "policy", &c.policy, Need::kOptional,
+          "the same policy file the gateway uses (optional: without it, the signed bundle from the gateway)")
+      .Path("data_dir", &c.data_dir, Need::kRequired,
+            "the agent's own disclosure log, receipts and checkpoints")
       .Text("log_level", &c.log_level, Need::kOptional, "trace, debug, info, warn or error")
       .Text("log_origin", &c.log_origin, Need::kOptional,
             "origin line of the agent's own log (default ketenpoort.<partner>/agent-audit)")
       .Duration("replay_window", &c.replay_window_ms, Need::kOptional, "the clock difference allowed")
-      .Duration("heartbeat_interval", &c.heartbeat_interval_ms, Need::kOptional, "how often the gateway is pinged")
+      .Duration("heartbeat_interval", &c.heartbeat_interval_ms, Need::kOptional,
+                "how often the gateway is pinged")
       .Duration("watch_interval", &c.watch_interval_ms, Need::kOptional,
                 "how often watched sources are asked what changed (default 30s)")
-      .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional, "nothing from the gateway this long: reconnect")
+      .Duration("peer_timeout", &c.peer_timeout_ms, Need::kOptional,
+                "nothing from the gateway this long: reconnect")
       .Custom(
           "management", "address",
           [&c](const config::Node& value, const std::string& key, config::Reader& r) {
@@ -298,20 +307,21 @@ Result<AgentConfig> ParseAgentConfig(const std::string& text, const std::string&
                  .Text("name", &subject.name, Need::kOptional, "a made-up name")
                  .Text("date_of_birth", &subject.date_of_birth, Need::kOptional, "a made-up date of birth"),
              Need::kOptional, "a made-up subject that `ketenpoort-agent check` looks up in every source")
-      .Table("sink",
-             KeyTable("sink")
-                 .Path("folder", &c.sink.folder, Need::kOptional, "a folder where each push becomes <id>.json")
-                 .Custom(
-                     "command", "list of text",
-                     [&c](const Node& value, const std::string& dotted, Reader& r) {
-                       if (auto argv = ReadArgv(value, dotted, r)) c.sink.argv = std::move(*argv);
-                     },
-                     Need::kOptional, "a program that gets each push as JSON on stdin; no shell")
-                 .Duration("timeout", &c.sink.timeout_ms, Need::kOptional, "how long the command may take", 1,
-                           kMaxCommandTimeoutMs)
-                 .Duration("retry", &c.sink.retry_ms, Need::kOptional,
-                           "how often a push the sink did not take is offered again"),
-             Need::kOptional, "where received pushes go: a folder or a command")
+      .Table(
+          "sink",
+          KeyTable("sink")
+              .Path("folder", &c.sink.folder, Need::kOptional, "a folder where each push becomes <id>.json")
+              .Custom(
+                  "command", "list of text",
+                  [&c](const Node& value, const std::string& dotted, Reader& r) {
+                    if (auto argv = ReadArgv(value, dotted, r)) c.sink.argv = std::move(*argv);
+                  },
+                  Need::kOptional, "a program that gets each push as JSON on stdin; no shell")
+              .Duration("timeout", &c.sink.timeout_ms, Need::kOptional, "how long the command may take", 1,
+                        kMaxCommandTimeoutMs)
+              .Duration("retry", &c.sink.retry_ms, Need::kOptional,
+                        "how often a push the sink did not take is offered again"),
+          Need::kOptional, "where received pushes go: a folder or a command")
       .Custom(
           "categories", "mapping",
           [&c](const Node& value, const std::string& key, Reader& r) { ReadCategories(value, key, r, &c); },

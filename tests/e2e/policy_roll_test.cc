@@ -209,9 +209,17 @@ TEST_F(PolicyRollTest, APolicyChangeRollsAcrossTheRegionAndNoRequestIsLost) {
   ASSERT_OK_AND_ASSIGN(Outcome answered, c->AwaitOutcome(after, kWaitMs));
   EXPECT_EQ(answered.kind, Outcome::Kind::kDelivered) << answered.error.ToString();
   EXPECT_EQ(c->registry().serial(), 2u);  // offered unasked to the connected client
+  // The client took the policy bundle the same way (case/config_update.h),
+  // and shows with it what is in force.
+  ASSERT_NE(c->policies(), nullptr);
+  EXPECT_EQ(c->policies()->serial(), 2u);
+  ASSERT_OK_AND_ASSIGN(auto client_policy, c->PolicyInForce());
+  EXPECT_EQ(client_policy->version(), "2026.2");
   // A new client connecting fetches it from the gateway as well (it keeps it in its store folder).
   ASSERT_OK_AND_ASSIGN(auto fresh, region_->Coordinator());
   EXPECT_EQ(fresh->registry().serial(), 2u);  // its configured folder holds serial 2 too
+  ASSERT_NE(fresh->policies(), nullptr);      // kept in its store folder (config/policy)
+  EXPECT_EQ(fresh->policies()->serial(), 2u);
 }
 
 }  // namespace
