@@ -7,9 +7,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <array>
 #include <map>
 
 #include "core/base/file_util.h"
+#include "core/base/logging.h"
 #include "core/crypto/aead.h"
 
 namespace kp::client {
@@ -169,6 +171,147 @@ std::string_view RequestStateName(RequestState s) {
   return "unknown";
 }
 
+namespace {
+
+// The store key is derived from the sealing key; a key rotation
+// (docs/formats.md §2.4) changes it. The store keeps a check value sealed
+// under its key, and at the first open with a new active key whose key ring
+// holds the previous one it re-seals every sealed item under the new key in
+// one transaction, so the old key is not needed afterwards.
+constexpr char kKeyCheckAd[] = "ketenpoort/v1/coordinator-store/key-check";
+constexpr char kKeyCheckPlain[] = "ketenpoort coordinator store key";
+
+// A sealed column: the query of (id parts..., sealed) and how its
+// associated data is made from the row.
+struct SealedColumn {
+  const char* select;  // columns: a, b, sealed
+  const char* update;  // binds: sealed, a, b
+  std::string (*ad)(const std::string& a, const std::string& b);
+  bool blob_key;  // `a` is a BLOB column (bound as one)
+};
+
+const SealedColumn kSealedColumns[] = {
+    {"SELECT case_id, ref, sealed FROM subjects", "UPDATE subjects SET sealed = ? WHERE case_id = ? AND ref = ?",
+     [](const std::string& a, const std::string& b) { return SubjectAd(a, b); }, false},
+    {"SELECT request_id, '', content FROM fragments WHERE length(content) > 0",
+     "UPDATE fragments SET content = ? WHERE request_id = ? AND '' = ?",
+     [](const std::string& a, const std::string&) { return BoundTo(kContentContext, a); }, true},
+    {"SELECT id, '', subjects FROM referrals WHERE length(subjects) > 0",
+     "UPDATE referrals SET subjects = ? WHERE id = ? AND '' = ?",
+     [](const std::string& a, const std::string&) { return BoundTo(kReferralContext, a); }, true},
+};
+
+// Which of `keys` the store's items are sealed with: the check value's, else
+// (a store made before it) the first sealed item's; -1 for none of them,
+// and `empty` when the store holds nothing sealed yet.
+Result<int> SealedWith(sqlite::Database& db, const std::vector<SecretBytes>& keys, bool* empty) {
+  *empty = false;
+  std::string sealed, ad;
+  {
+    Stmt q(db, "SELECT check_value FROM store_key WHERE id = 1");
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      sealed = q.Col(0);
+      ad = kKeyCheckAd;
+    }
+  }
+  for (const SealedColumn& c : kSealedColumns) {
+    if (!sealed.empty()) break;
+    Stmt q(db, (std::string(c.select) + " LIMIT 1").c_str());
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) {
+      sealed = q.Col(2);
+      ad = c.ad(q.Col(0), q.Col(1));
+    }
+  }
+  if (sealed.empty()) {
+    *empty = true;
+    return 0;
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (AeadOpen(keys[i], sealed, ad).ok()) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+// Re-seals every sealed item from `from` to `to` and sets the check value,
+// all in one transaction.
+Status ReSeal(sqlite::Database& db, const SecretBytes& from, const SecretBytes& to, uint64_t* count) {
+  KP_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  auto body = [&]() -> Status {
+    for (const SealedColumn& c : kSealedColumns) {
+      std::vector<std::array<std::string, 3>> rows;
+      {
+        Stmt q(db, c.select);
+        while (true) {
+          KP_ASSIGN_OR_RETURN(bool row, q.Step());
+          if (!row) break;
+          rows.push_back({q.Col(0), q.Col(1), q.Col(2)});
+        }
+      }
+      for (const auto& r : rows) {
+        const std::string ad = c.ad(r[0], r[1]);
+        auto plain = AeadOpen(from, r[2], ad);
+        if (!plain.ok()) {
+          return DataLossError("a sealed item of the store does not decrypt with the previous key either: the "
+                               "store was changed");
+        }
+        Stmt u(db, c.update);
+        u.Bind(AeadSeal(to, plain->view(), ad));
+        if (c.blob_key) {
+          u.Bind(r[0]);
+        } else {
+          u.Text(r[0]);
+        }
+        KP_RETURN_IF_ERROR(u.Text(r[1]).Run());
+        ++*count;
+      }
+    }
+    return Stmt(db, "INSERT OR REPLACE INTO store_key(id, check_value) VALUES(1, ?)")
+        .Bind(AeadSeal(to, kKeyCheckPlain, kKeyCheckAd))
+        .Run();
+  };
+  Status s = body();
+  if (!s.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return s;
+  }
+  return db.Exec("COMMIT");
+}
+
+// The store's key under `me`'s active sealing key, the store re-sealed to
+// it when a key of `me`'s key ring sealed it.
+Result<SecretBytes> StoreKey(sqlite::Database& db, const Identity& me, const std::string& dir) {
+  KP_RETURN_IF_ERROR(
+      db.Exec("CREATE TABLE IF NOT EXISTS store_key(id INTEGER PRIMARY KEY CHECK (id = 1), check_value BLOB NOT NULL)"));
+  std::vector<SecretBytes> keys;  // the active key's first, then the key ring's
+  for (const X25519KeyPair* k : me.SealingRing()) keys.push_back(DeriveKey(k->secret_key, kKeyContext));
+  bool empty = false;
+  KP_ASSIGN_OR_RETURN(int with, SealedWith(db, keys, &empty));
+  if (with == 0) {
+    if (empty) {
+      KP_RETURN_IF_ERROR(Stmt(db, "INSERT OR REPLACE INTO store_key(id, check_value) VALUES(1, ?)")
+                             .Bind(AeadSeal(keys[0], kKeyCheckPlain, kKeyCheckAd))
+                             .Run());
+    }
+    return std::move(keys[0]);
+  }
+  if (with < 0) {
+    return FailedPreconditionError("the coordinator store " + dir + " was sealed with a key that is neither " +
+                                   me.id() + "'s active key nor one of its key ring (after keygen --activate, keep "
+                                   "ID.previous.secret beside the identity file until the client has opened its "
+                                   "store once; docs/operations.md, \"Key rotation\")");
+  }
+  uint64_t count = 0;
+  KP_RETURN_IF_ERROR(ReSeal(db, keys[static_cast<size_t>(with)], keys[0], &count)
+                         .WithContext("re-sealing the coordinator store " + dir + " under the new key"));
+  spdlog::info("coordinator store {}: {} sealed item(s) re-sealed under the new key of {} (key rotation)", dir, count,
+               me.id());
+  return std::move(keys[0]);
+}
+
+}  // namespace
+
 CoordinatorStore::CoordinatorStore(std::unique_ptr<sqlite::Database> db, SecretBytes key)
     : db_(std::move(db)), key_(std::move(key)) {}
 
@@ -186,7 +329,7 @@ Result<std::unique_ptr<CoordinatorStore>> CoordinatorStore::Open(const std::stri
       db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA busy_timeout=5000;"));
   KP_RETURN_IF_ERROR(db->Exec(kSchema));
   KP_RETURN_IF_ERROR(Migrate(*db));
-  SecretBytes key = DeriveKey(me.sealing().secret_key, kKeyContext);
+  KP_ASSIGN_OR_RETURN(SecretBytes key, StoreKey(*db, me, dir));
   return std::unique_ptr<CoordinatorStore>(new CoordinatorStore(std::move(db), std::move(key)));
 }
 

@@ -74,10 +74,8 @@ TEST_F(CoordinatorStoreTest, AnotherIdentityOrAMovedRowCannotReadSubjectData) {
     ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S2")));
   }
   Identity other = MakeIdentity("regisseur-02");
-  {
-    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), other));
-    EXPECT_EQ(store->Subjects("VT-2026-0001").status().code(), StatusCode::kDataLoss);
-  }
+  // Refused at open: the store's key check does not open under its key.
+  EXPECT_EQ(CoordinatorStore::Open(Dir(), other).status().code(), StatusCode::kFailedPrecondition);
   // Swap the encrypted blobs of S1 and S2 (and flip a bit in another copy):
   // the binding to (case, ref) makes both fail.
   sqlite3* db = nullptr;
@@ -96,7 +94,8 @@ TEST_F(CoordinatorStoreTest, AnotherIdentityOrAMovedRowCannotReadSubjectData) {
 TEST_F(CoordinatorStoreTest, RequestsMoveFromWaitingToOneAnswerOnly) {
   ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
   const std::string a(16, 'a'), b(16, 'b');
-  ASSERT_OK(store->AddRequest({a, "VT-2026-0001", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+  ASSERT_OK(
+      store->AddRequest({a, "VT-2026-0001", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
   ASSERT_OK(store->AddRequest({b, "VT-2026-0001", "ggz", "ggz-agent", {"ggz-in-zorg", "x"}, "p", kNow + 1}));
   EXPECT_FALSE(store->AddRequest({a, "VT-2026-0001", "politie", "politie-agent", {}, "p", kNow}).ok());
   ASSERT_OK(store->PutFragment({a, "VT-2026-0001", "politie-agent", kNow, kNow + 1000, "delivery-bytes"}));
@@ -120,8 +119,16 @@ TEST_F(CoordinatorStoreTest, AConfirmedWatchIsNoNewAnswerButARefusedOneIs) {
   ASSERT_OK(store->PutCase({c, "plan-van-aanpak", "herstel", kNow, false, {}}));
   for (const std::string& id : {watch, refused}) {
     ASSERT_OK(store->AddRequest({id, c, "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
-    ASSERT_OK(store->PutWatch({id, c, "politie", "politie-agent", {"politie-incidenten"}, {"S1"}, kNow,
-                               kNow + 1000000, WatchState::kWaiting, ""}));
+    ASSERT_OK(store->PutWatch({id,
+                               c,
+                               "politie",
+                               "politie-agent",
+                               {"politie-incidenten"},
+                               {"S1"},
+                               kNow,
+                               kNow + 1000000,
+                               WatchState::kWaiting,
+                               ""}));
   }
   ASSERT_OK(store->MarkWatchStarted(watch, kNow + 10));
   ASSERT_OK(store->MarkRefused(refused, "geen grond", kNow + 10));
@@ -177,7 +184,8 @@ TEST_F(CoordinatorStoreTest, AFragmentKeptFromClosureGoesTheTermAfterTheCaseClos
     ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
     ASSERT_OK(store->PutCase({"VT-1", "p", "acute-veiligheid", kNow, false, {}}));
     for (const auto& id : {r1, r2}) {
-      ASSERT_OK(store->AddRequest({id, "VT-1", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+      ASSERT_OK(
+          store->AddRequest({id, "VT-1", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
     }
     ASSERT_OK(store->PutFragment({r1, "VT-1", "politie-agent", kNow, 0, "F1", "", "", 50}));
     ASSERT_OK(store->PutFragment({r2, "VT-1", "politie-agent", kNow, kNow + 10, "F2"}));
@@ -185,11 +193,12 @@ TEST_F(CoordinatorStoreTest, AFragmentKeptFromClosureGoesTheTermAfterTheCaseClos
   // As an older store kept r1: a negative retain_until_ms, no column.
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(CoordinatorStore::DatabasePath(Dir()).c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db,
-                         "UPDATE fragments SET retain_until_ms = -retain_after_closure_ms WHERE "
-                         "retain_after_closure_ms > 0; ALTER TABLE fragments DROP COLUMN retain_after_closure_ms;",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "UPDATE fragments SET retain_until_ms = -retain_after_closure_ms WHERE "
+                   "retain_after_closure_ms > 0; ALTER TABLE fragments DROP COLUMN retain_after_closure_ms;",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
   sqlite3_close(db);
   ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
   ASSERT_OK_AND_ASSIGN(auto kept, store->Fragments("VT-1"));
@@ -248,7 +257,8 @@ TEST_F(CoordinatorStoreTest, ReferralSubjectsAndHandedContentAreEncryptedAtRestA
   EXPECT_EQ(fragments[0].content, std::string("content ") + kCanaryName);
   EXPECT_EQ(fragments[0].handed_by, "regisseur-02");
 
-  ASSERT_OK(store->UpdateReferral(id, v1::REFERRAL_STATE_DECLINED, "", "regisseur-01", "geen-hoog-risico", kNow));
+  ASSERT_OK(
+      store->UpdateReferral(id, v1::REFERRAL_STATE_DECLINED, "", "regisseur-01", "geen-hoog-risico", kNow));
   ASSERT_OK(store->DropReferralSubjects(id));
   ASSERT_OK_AND_ASSIGN(subjects, store->ReferralSubjects(id));
   EXPECT_TRUE(subjects.empty());
@@ -259,6 +269,61 @@ TEST_F(CoordinatorStoreTest, ReferralSubjectsAndHandedContentAreEncryptedAtRestA
   ASSERT_OK_AND_ASSIGN(fragments, store->Fragments("VT-2026-0001"));
   EXPECT_TRUE(fragments.empty());
   ASSERT_OK(store->GetCase("VT-2026-0001").status());  // the case's ids stay
+}
+
+// A key rotation (docs/formats.md §2.4): after keygen --activate the store's
+// key (derived from the sealing key) changes. The first open with the new
+// key, whose key ring holds the previous one, re-seals every sealed item
+// under the new key; afterwards the old key is not needed. A store that no
+// key of the ring sealed is refused at open.
+TEST_F(CoordinatorStoreTest, AfterAKeyRotationTheStoreIsReSealedUnderTheNewKey) {
+  const std::string id(16, 'r');
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+    ReferralInfo r;
+    r.id = id;
+    r.received = true;
+    r.sender = "veilig-thuis-01";
+    r.at_ms = kNow;
+    r.envelope = "the referral envelope";
+    r.state = v1::REFERRAL_STATE_WAITING;
+    ASSERT_OK(store->PutReferral(r));
+    ASSERT_OK(store->PutReferralSubjects(id, {Subject("S1")}));
+    ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S1")));
+    ASSERT_OK(store->PutSubject("VT-2026-0001", Subject("S2")));
+    ASSERT_OK(store->PutHandedFragment({std::string(16, 'q'), "VT-2026-0001", "politie-agent", kNow,
+                                        kNow + 86'400'000, "delivery", "content", "regisseur-02"}));
+  }
+  // keygen --activate: the new key set active, the old one as previous.
+  const std::string keys = dir_.File("keys");
+  ASSERT_EQ(::mkdir(keys.c_str(), 0700), 0);
+  Identity next = MakeIdentity("regisseur-01");
+  ASSERT_OK(WriteIdentityFiles(keys, next));
+  ASSERT_OK(WriteIdentityFiles(keys, me_, nullptr, 0, "previous"));
+  ASSERT_OK_AND_ASSIGN(Identity rotated, Identity::LoadFile(IdentityFilePath(keys, "regisseur-01")));
+  ASSERT_OK(rotated.LoadKeyRing(IdentityFilePath(keys, "regisseur-01")).status());
+  auto check = [&](CoordinatorStore& store) {
+    ASSERT_OK_AND_ASSIGN(auto subjects, store.Subjects("VT-2026-0001"));
+    ASSERT_EQ(subjects.size(), 2u);
+    EXPECT_EQ(subjects[1].name(), kCanaryName);
+    ASSERT_OK_AND_ASSIGN(auto referral, store.ReferralSubjects(id));
+    ASSERT_EQ(referral.size(), 1u);
+    ASSERT_OK_AND_ASSIGN(auto fragments, store.Fragments("VT-2026-0001"));
+    ASSERT_EQ(fragments.size(), 1u);
+    EXPECT_EQ(fragments[0].content, "content");
+  };
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), rotated));
+    check(*store);
+  }
+  // ID.previous.secret wiped: the new key alone opens it.
+  ASSERT_OK_AND_ASSIGN(Identity alone, Identity::LoadFile(IdentityFilePath(keys, "regisseur-01")));
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), alone));
+    check(*store);
+  }
+  // The old key no longer does.
+  EXPECT_EQ(CoordinatorStore::Open(Dir(), me_).status().code(), StatusCode::kFailedPrecondition);
 }
 
 }  // namespace
