@@ -904,9 +904,18 @@ bool PrintNews(CliContext& ctx, const client::News& news, const std::string& me)
             << " waits for the approval of the source's professional (until " << FormatUtcMillis(a.decide_by_ms())
             << "); the answer or the refusal follows\n";
   }
+  for (const auto& r : news.resent_after_restore) {
+    ctx.out << "request " << HexEncode(r.request_id).substr(0, 12) << " of case " << r.case_id
+            << " was sent again: the gateway, restored from a backup, had lost it; its answer follows\n";
+  }
+  for (const auto& r : news.expired_after_restore) {
+    ctx.out << "request " << HexEncode(r.request_id).substr(0, 12) << " of case " << r.case_id
+            << " expired: the gateway, restored from a backup, had lost it and refused it again; ask again\n";
+  }
   for (const auto& p : news.problems) ctx.err << "warning: not taken in: " << p.message() << "\n";
   return !(news.notices.empty() && news.referral_statuses.empty() && news.referrals.empty() &&
-           news.handovers.empty() && news.forgotten.empty() && news.approvals_pending.empty());
+           news.handovers.empty() && news.forgotten.empty() && news.approvals_pending.empty() &&
+           news.resent_after_restore.empty() && news.expired_after_restore.empty());
 }
 
 // ---------------------------------------------------------------- referral

@@ -124,6 +124,8 @@ Status Coordinator::Connect(int handshake_ms) {
   switch (dealer_->WaitForHandshake(handshake_ms)) {
     case ConnectionState::kConnected:
       SendConfigFetch();  // a newer registry or policy bundle comes back as CONFIG_BUNDLE (config_updates.cc)
+      handshakes_seen_ = dealer_->handshakes();
+      ResendWaiting();  // a gateway restored meanwhile lost some (resend_waiting.cc)
       return OkStatus();
     case ConnectionState::kRefused:
       return UnauthenticatedError("the gateway refused the key of " + me_->id() + ": it is not enrolled");
@@ -628,6 +630,9 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
                                                                 const std::function<void(const Outcome&)>& sink) {
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(AckWait(timeout_ms)));
+  // A new handshake after a lost connection: the gateway may have been
+  // restarted, or restored from a backup (resend_waiting.cc).
+  ResendAfterHandshake();
   if (!bytes.has_value()) {
     MaybeFlushAcks();  // idle: a gathered acknowledgement does not wait for the next message
     return std::optional<VerifiedEnvelope>();
@@ -688,7 +693,7 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
     // in the inbox if this client is gone by then).
     v1::RequestAccepted accepted;
     if (ParseBody(env->body, accepted).ok() && accepted.request_id() == rid) {
-      KP_RETURN_IF_ERROR(store_->MarkAccepted(rid));
+      KP_RETURN_IF_ERROR(TakeAccepted(accepted));  // resend_waiting.cc
     }
     return std::optional<VerifiedEnvelope>();
   }
@@ -759,6 +764,9 @@ Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string
         if (Status s = store_->MarkNotAccepted(request.request_id, o.error.message()); !s.ok()) o.error = s;
         return o;
       }
+      // A request the gateway had accepted and now refuses: it lost it (a
+      // restore) and cannot take it again (resend_waiting.cc).
+      if (request.accepted) return RefusedAfterLoss(request, std::move(o));
       // The gateway cannot take the request at all (malformed, not a
       // coordinator's): nothing was forwarded, and sending it again will not
       // change that.
@@ -870,6 +878,7 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
     auto collect = [&](const Outcome& o) { outcomes.push_back(o); };
     if (!dealer_) return FailedPreconditionError("not connected to the gateway");
     KP_ASSIGN_OR_RETURN(auto first, dealer_->Receive(AckWait(left)));
+    ResendAfterHandshake();  // a new connection: the gateway may have been restored (resend_waiting.cc)
     if (!first.has_value()) MaybeFlushAcks();
     if (first.has_value()) {
       std::vector<std::string> burst{std::move(*first)};

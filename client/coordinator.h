@@ -147,6 +147,17 @@ struct News {
   std::vector<Status> problems;         // messages that did not verify, and why
   // Requests the source holds for its professional's approval (§3.10).
   std::vector<ketenpoort::v1::ApprovalPending> approvals_pending;
+  // Waiting requests this client sent again after a new connection
+  // (client/resend_waiting.cc) that the gateway no longer held — it was
+  // restored from a backup: taken as new (`resent_after_restore`: the answer
+  // will come), or refused again, e.g. too old by now (`expired_after_restore`:
+  // the request failed; ask again).
+  struct RequestNote {
+    std::string request_id;  // 16 bytes
+    std::string case_id;
+  };
+  std::vector<RequestNote> resent_after_restore;
+  std::vector<RequestNote> expired_after_restore;
 };
 
 // A case notice in words ("case VT-2026-0001 was offered to you by ...").
@@ -403,6 +414,20 @@ class Coordinator {
   Result<std::optional<VerifiedEnvelope>> HandleMessage(const std::string& raw, const std::string& awaited,
                                                         const std::function<void(const Outcome&)>& sink);
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
+  // After each handshake (a restarted or restored gateway): every waiting
+  // request goes again, byte for byte (protocol §6.1), so one the gateway
+  // lost is taken as new or refused, never left waiting silently
+  // (client/resend_waiting.cc).
+  void ResendWaiting();
+  // ResendWaiting when the dealer completed a handshake since the last time.
+  void ResendAfterHandshake();
+  // The gateway's ACCEPTED: the request is accepted, at which log index; a
+  // new index for a request it had accepted before is news.
+  Status TakeAccepted(const ketenpoort::v1::RequestAccepted& accepted);
+  // The gateway's ERROR for a request it had accepted before: it lost it
+  // and cannot take it again. The request fails, with news.
+  Outcome RefusedAfterLoss(const RequestInfo& request, Outcome o);
+  uint64_t handshakes_seen_ = 0;  // the dealer's handshakes when the waiting requests last went
   // An APPROVAL_PENDING from the agent asked (approval_waits.cc).
   Status TakeApprovalPending(const VerifiedEnvelope& env);
   // A SIGNAL from an agent about one of this client's watches (watches.cc).

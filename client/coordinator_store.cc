@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS signals(
   signal_id BLOB PRIMARY KEY, watch_id BLOB NOT NULL, case_id TEXT NOT NULL, partner TEXT NOT NULL,
   subject_ref TEXT NOT NULL, category TEXT NOT NULL, changed_at_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS signals_by_case ON signals(case_id, received_ms);
+CREATE TABLE IF NOT EXISTS request_accepts(request_id BLOB PRIMARY KEY, audit_index INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS handover_parts(
   case_id TEXT NOT NULL, offer BLOB NOT NULL, part INTEGER NOT NULL, parts INTEGER NOT NULL, received_ms INTEGER NOT NULL,
   PRIMARY KEY(case_id, offer, part));
@@ -562,6 +563,32 @@ Status CoordinatorStore::AddRequest(const RequestInfo& r) {
 Status CoordinatorStore::MarkAccepted(const std::string& request_id) {
   return Stmt(*db_, "UPDATE requests SET accepted = 1, refusal = '' WHERE request_id = ? AND accepted = 0")
       .Bind(request_id).Run();
+}
+
+Result<std::optional<uint64_t>> CoordinatorStore::AcceptedIndex(const std::string& request_id) {
+  Stmt q(*db_, "SELECT audit_index FROM request_accepts WHERE request_id = ?");
+  KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
+  if (!row) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(static_cast<uint64_t>(q.ColInt(0)));
+}
+
+Status CoordinatorStore::SetAcceptedIndex(const std::string& request_id, uint64_t audit_index) {
+  return Stmt(*db_, "INSERT OR REPLACE INTO request_accepts(request_id, audit_index) VALUES(?, ?)")
+      .Bind(request_id)
+      .Int(static_cast<int64_t>(audit_index))
+      .Run();
+}
+
+Result<std::vector<RequestInfo>> CoordinatorStore::WaitingRequests() {
+  Stmt q(*db_, (std::string(kRequestColumns) + "WHERE state = ? ORDER BY sent_ms").c_str());
+  q.Int(static_cast<int64_t>(RequestState::kPending));
+  std::vector<RequestInfo> out;
+  while (true) {
+    KP_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(RequestFromRow(q));
+  }
+  return out;
 }
 
 Status CoordinatorStore::MarkNotAccepted(const std::string& request_id, const std::string& reason) {

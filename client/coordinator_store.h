@@ -215,6 +215,14 @@ class CoordinatorStore {
   Status MarkRefused(const std::string& request_id, const std::string& reason, int64_t now_ms);
   // The gateway confirmed it holds the request (its answer will come).
   Status MarkAccepted(const std::string& request_id);
+  // The gateway's log index of its decision on the request, from its
+  // ACCEPTED (nothing before one came). A later ACCEPTED with another index
+  // means the gateway took the request as new: it had lost it (restored
+  // from a backup; client/resend_waiting.cc).
+  Result<std::optional<uint64_t>> AcceptedIndex(const std::string& request_id);
+  Status SetAcceptedIndex(const std::string& request_id, uint64_t audit_index);
+  // Requests waiting for an answer, oldest first.
+  Result<std::vector<RequestInfo>> WaitingRequests();
   // The gateway could not take it now (nothing was done): it stays waiting,
   // to be sent again; `reason` says why.
   Status MarkNotAccepted(const std::string& request_id, const std::string& reason);

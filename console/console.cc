@@ -311,6 +311,13 @@ void Desk::TakeNewsLocked() {
     fresh.push_back({now, id, "de gegevens van casus " + id + " zijn na de overdracht van deze computer verwijderd",
                      false});
   }
+  // A gateway restored from a backup had lost these requests (client/resend_waiting.cc).
+  for (const auto& r : news.resent_after_restore) {
+    fresh.push_back({now, r.case_id, "verzoek opnieuw verstuurd na herstel van de gateway", false});
+  }
+  for (const auto& r : news.expired_after_restore) {
+    fresh.push_back({now, r.case_id, "verzoek verlopen na herstel van de gateway — opnieuw indienen", false});
+  }
   for (const auto& p : news.problems) {
     spdlog::warn("console: a message was not taken in: {}", p.message());
     fresh.push_back({now, "", "een bericht is niet aangenomen: " + p.message(), false});

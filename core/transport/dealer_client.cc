@@ -110,6 +110,7 @@ void DealerClient::DrainEvents() {
       case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         if (state_ != ConnectionState::kConnected) spdlog::info("connected to the gateway");
         state_ = ConnectionState::kConnected;
+        ++handshakes_;
         break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
       case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:

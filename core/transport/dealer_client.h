@@ -101,6 +101,10 @@ class DealerClient {
   Status Reconnect();
 
   ConnectionState state() const { return state_; }
+  // CURVE handshakes completed so far: a change means a new connection (the
+  // gateway restarted, or ZeroMQ reconnected), seen as events are read by
+  // Receive, Send or WaitForHandshake.
+  uint64_t handshakes() const { return handshakes_; }
 
  private:
   DealerClient(zmq::context_t& context, std::string public_key, const SecretBytes& secret_key,
@@ -119,6 +123,7 @@ class DealerClient {
   std::unique_ptr<zmq::socket_t> monitor_;
   std::string monitor_endpoint_;
   ConnectionState state_ = ConnectionState::kConnecting;
+  uint64_t handshakes_ = 0;
   uint64_t cut_before_ = 0;  // by guards of sockets closed by Reconnect()
   static std::atomic<uint64_t> next_monitor_id_;
 };

@@ -389,10 +389,10 @@ namespace {
 
 class AcceptanceTest : public HostileGatewayTest {
  protected:
-  std::string Accepted(const std::string& signer, const std::string& request_id) const {
+  std::string Accepted(const std::string& signer, const std::string& request_id, uint64_t audit_index = 7) const {
     v1::RequestAccepted a;
     a.set_request_id(request_id);
-    a.set_audit_index(7);
+    a.set_audit_index(audit_index);
     const std::string to = signer == "gateway" ? Region::kCoordinator : "";
     auto m = Signer(signer).Sign(v1::MESSAGE_KIND_ACCEPTED, to, request_id, a.SerializeAsString());
     EXPECT_THAT(m, IsOk());
@@ -437,6 +437,68 @@ TEST_F(AcceptanceTest, ARequestTheGatewayCouldNotSaveStaysWaitingAndGoesAgainByt
   EXPECT_TRUE(IsAccepted(request_id_));
   ExpectGenuineStillAccepted();
   EXPECT_EQ(coordinator_->Resend(request_id_).code(), StatusCode::kFailedPrecondition);  // answered: nothing to resend
+}
+
+// After every handshake the waiting requests go again, byte for byte
+// (client/resend_waiting.cc). The gateway's ACCEPTED naming its original
+// decision is nothing new; one naming another decision says the gateway had
+// lost the request (restored from a backup) and took it as new.
+class ResendAfterHandshakeTest : public AcceptanceTest {
+ protected:
+  // Connects again, as after a gateway restart, and returns what the
+  // client sent on the new connection (past its CONFIG_FETCH).
+  std::string Reconnect() {
+    EXPECT_OK(coordinator_->Connect());
+    auto in = NextMessage(5000);
+    EXPECT_THAT(in, IsOk());
+    if (!in.ok() || !in->has_value()) return "";
+    routing_id_ = (*in)->routing_id;
+    return (*in)->payload;
+  }
+};
+
+TEST_F(ResendAfterHandshakeTest, AWaitingRequestGoesAgainAndOnlyANewDecisionIsNews) {
+  Feed({Accepted("gateway", request_id_, 7)});
+  EXPECT_EQ(Reconnect(), request_bytes_);
+  Feed({Accepted("gateway", request_id_, 7)});  // the gateway held it: nothing new
+  EXPECT_TRUE(coordinator_->TakeNews().resent_after_restore.empty());
+  EXPECT_EQ(State(request_id_), RequestState::kPending);
+
+  EXPECT_EQ(Reconnect(), request_bytes_);
+  Feed({Accepted("gateway", request_id_, 3)});  // a restored gateway took it as new
+  News news = coordinator_->TakeNews();
+  ASSERT_EQ(news.resent_after_restore.size(), 1u);
+  EXPECT_EQ(news.resent_after_restore[0].request_id, request_id_);
+  EXPECT_EQ(news.resent_after_restore[0].case_id, kCase);
+  EXPECT_EQ(State(request_id_), RequestState::kPending);  // its answer is still to come
+  ExpectGenuineStillAccepted();
+  // Answered: not sent again at the next handshake (an acknowledgement may come).
+  EXPECT_OK(coordinator_->Connect());
+  for (auto in = NextMessage(500); in.ok() && in->has_value(); in = NextMessage(500)) {
+    v1::Envelope env;
+    v1::Header header;
+    ASSERT_TRUE(env.ParseFromString((*in)->payload) && header.ParseFromString(env.header()));
+    EXPECT_NE(header.kind(), v1::MESSAGE_KIND_FRAGMENT_REQUEST);
+  }
+}
+
+TEST_F(ResendAfterHandshakeTest, ALostRequestTheGatewayRefusesAgainFailsWithANotice) {
+  Feed({Accepted("gateway", request_id_, 7)});
+  EXPECT_EQ(Reconnect(), request_bytes_);
+  v1::Error e;
+  e.set_code(v1::ERROR_CODE_UNAUTHENTICATED);
+  e.set_message("the message's timestamp is outside the accepted window");
+  auto m = Signer("gateway").Sign(v1::MESSAGE_KIND_ERROR, Region::kCoordinator, request_id_, e.SerializeAsString());
+  ASSERT_THAT(m, IsOk());
+  Feed({m->bytes});
+  EXPECT_EQ(State(request_id_), RequestState::kFailed);
+  auto r = coordinator_->store().GetRequest(request_id_);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  EXPECT_NE((*r)->refusal.find("restored from a backup"), std::string::npos) << (*r)->refusal;
+  News news = coordinator_->TakeNews();
+  ASSERT_EQ(news.expired_after_restore.size(), 1u);
+  EXPECT_EQ(news.expired_after_restore[0].request_id, request_id_);
+  EXPECT_TRUE(news.resent_after_restore.empty());
 }
 
 // The client signs only on a history it checked (protocol §3.5): a case whose

@@ -9,7 +9,8 @@
 //    restore, start again: the police agent, which saw checkpoints of the
 //    lost history, records LOG_RESTORED once and raises no fork alarm; a
 //    request the gateway had accepted after the backup and lost is sent
-//    again by the coordinator and answered; the restored log verifies.
+//    again by the coordinator's client by itself (with a notice) and
+//    answered once; the restored log verifies.
 #include "gateway/backup.h"
 
 #include <signal.h>
@@ -243,6 +244,16 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   auto in_flight =
       coordinator_->SendRequest({case_id_, other_partner, {other_category}, testing::kLoadPurpose, {}, ""});
   ASSERT_THAT(in_flight, IsOk());
+  {  // The gateway's ACCEPTED came: it held the request when it died.
+    const auto accepted_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    for (;;) {
+      auto r = coordinator_->store().GetRequest(*in_flight);
+      ASSERT_THAT(r, IsOk());
+      if ((*r)->accepted) break;
+      ASSERT_LT(std::chrono::steady_clock::now(), accepted_by) << "the gateway never accepted the request";
+      ASSERT_THAT(coordinator_->Poll(200, nullptr), IsOk());
+    }
+  }
   // The newest checkpoint the agent was given before the gateway died: of
   // the history the restore will lose (what a privacy officer may keep too).
   std::string lost_history_note;
@@ -272,9 +283,12 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   ASSERT_OK(processes_->StartGateway());
   ASSERT_TRUE(processes_->WaitForGatewayPort(kDeadlineMs));
   ASSERT_OK(processes_->StartAgent(other_partner));
-  // The in-flight request: the coordinator sends it again (the restored
-  // gateway never heard of it, so it takes it as new) and it is answered.
+  // The in-flight request: the coordinator's client, reconnected by
+  // itself, sends it again unasked (client/resend_waiting.cc; the restored
+  // gateway never heard of it, so it takes it as new), says so, and the
+  // answer arrives — once.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+  std::vector<client::News::RequestNote> resent;
   for (;;) {
     auto r = coordinator_->store().GetRequest(*in_flight);
     ASSERT_THAT(r, IsOk());
@@ -283,8 +297,23 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
       break;
     }
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the in-flight request was never answered";
-    (void)coordinator_->Resend(*in_flight);
-    (void)coordinator_->Poll(1000, nullptr);
+    ASSERT_THAT(coordinator_->Poll(1000, nullptr), IsOk());
+  }
+  {
+    client::News news = coordinator_->TakeNews();
+    ASSERT_EQ(news.resent_after_restore.size(), 1u);
+    EXPECT_EQ(news.resent_after_restore[0].request_id, *in_flight);
+    EXPECT_TRUE(news.expired_after_restore.empty());
+  }
+  // Nothing lost, nothing twice: every request of the case answered, one
+  // fragment each.
+  {
+    auto requests = coordinator_->store().Requests(case_id_);
+    auto fragments = coordinator_->store().Fragments(case_id_);
+    ASSERT_THAT(requests, IsOk());
+    ASSERT_THAT(fragments, IsOk());
+    for (const auto& r : *requests) EXPECT_EQ(r.state, client::RequestState::kDelivered) << r.refusal;
+    EXPECT_EQ(fragments->size(), requests->size());
   }
   // And new requests work, their receipts accepted by the same agent.
   for (int i = 0; i < 2; ++i) AskAndAwait();
