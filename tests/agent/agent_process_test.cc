@@ -354,6 +354,9 @@ TEST_F(AgentFirstStartTest, AnAgentWithoutRegistryOrPolicyTakesThemFromTheGatewa
   EXPECT_EQ(serials->registry, 1u);
   EXPECT_EQ(serials->policy, 1u);
   EXPECT_THAT(agent_->Log(), HasSubstr("from the gateway taken into use; answering requests from now on"));
+  // The request came before the bundle (the gateway hands over what waits
+  // as soon as the agent shows up) and was held, then handed over again.
+  EXPECT_THAT(agent_->Log(), HasSubstr("from the gateway not answered yet: waiting for the registry"));
 
   // A later start uses the copies it kept: it answers without waiting.
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());

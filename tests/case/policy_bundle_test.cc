@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include "case/config_update.h"
-
 #include "core/base/file_util.h"
 #include "core/identity/identity.h"
 #include "tests/testing/status_matchers.h"
@@ -41,7 +40,8 @@ class PolicyBundleTest : public ::testing::Test {
     ::chmod(reg_.path().c_str(), 0700);
     enrolment_ = Identity::Generate("enrolment-hvb", ParticipantKind::kEnrolment, "", kNow).value();
     signer_ = Identity::Generate("fg-hvb", ParticipantKind::kCoordinator, "veiligheidsteam", kNow).value();
-    plain_ = Identity::Generate("regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam", kNow).value();
+    plain_ =
+        Identity::Generate("regisseur-01", ParticipantKind::kCoordinator, "veiligheidsteam", kNow).value();
     gateway_ = Identity::Generate("gateway-hvb", ParticipantKind::kGateway, "", kNow).value();
     for (const Identity* i : {&signer_, &plain_, &gateway_}) {
       ASSERT_OK(WriteFileDurable(CardFilePath(reg_.path(), i->id()), i->MakeCard().ToYaml(), 0644,
@@ -60,7 +60,8 @@ class PolicyBundleTest : public ::testing::Test {
     ASSERT_OK(WriteFileDurable(bundle_.File(name), text, 0644, WriteMode::kReplace));
   }
 
-  Status SignBoth(const Identity& key, const std::string& signer, const std::string& region = "hart-van-brabant") {
+  Status SignBoth(const Identity& key, const std::string& signer,
+                  const std::string& region = "hart-van-brabant") {
     return SignPolicyBundle(bundle_.path(), key.signing().secret_key, signer, region,
                             {{"hvb-2026.1.yaml", kNow - kHour}, {"hvb-2026.2.yaml", kNow + kHour}}, kNow);
   }
@@ -152,15 +153,15 @@ TEST_F(PolicyBundleTest, AChangedOrMissingPolicyFileIsRefused) {
 }
 
 TEST_F(PolicyBundleTest, SigningRefusesABundleWithNothingInForceNow) {
-  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner, "hart-van-brabant",
-                               {{"hvb-2026.2.yaml", kNow + kHour}}, kNow),
+  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner,
+                               "hart-van-brabant", {{"hvb-2026.2.yaml", kNow + kHour}}, kNow),
               StatusIs(StatusCode::kFailedPrecondition));
-  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner, "hart-van-brabant",
-                               {{"../hvb-2026.2.yaml", kNow}}, kNow),
+  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner,
+                               "hart-van-brabant", {{"../hvb-2026.2.yaml", kNow}}, kNow),
               StatusIs(StatusCode::kInvalidArgument));
   Write("broken.yaml", "policy: [");
-  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner, "hart-van-brabant",
-                               {{"broken.yaml", kNow}}, kNow),
+  EXPECT_THAT(SignPolicyBundle(bundle_.path(), enrolment_.signing().secret_key, kEnrolmentSigner,
+                               "hart-van-brabant", {{"broken.yaml", kNow}}, kNow),
               StatusIs(StatusCode::kInvalidArgument));
 }
 
@@ -181,7 +182,8 @@ TEST_F(PolicyBundleTest, EveryFlippedBitAndEveryTruncationIsRefused) {
     }
   }
   for (size_t n = 0; n < good.size(); ++n) {
-    ASSERT_FALSE(VerifyPolicyManifest(good.substr(0, n), enrolment_.signing().public_key, registry_.get()).ok())
+    ASSERT_FALSE(
+        VerifyPolicyManifest(good.substr(0, n), enrolment_.signing().public_key, registry_.get()).ok())
         << "length " << n;
   }
 }
@@ -217,8 +219,8 @@ class AcceptConfigBundleTest : public PolicyBundleTest {
     return b;
   }
   ConfigUpdate Accept(const ketenpoort::v1::ConfigBundle& b, ConfigSerials* serials) {
-    return AcceptConfigBundle(b, data_.path(), enrolment_.signing().public_key, *registry_, serials->policy, serials,
-                              kNow);
+    return AcceptConfigBundle(b, data_.path(), enrolment_.signing().public_key, *registry_, serials->policy,
+                              serials, kNow);
   }
   testing::TempDir data_;
 };
@@ -281,6 +283,37 @@ TEST_F(AcceptConfigBundleTest, TamperedOlderAndForeignBundlesAreRefusedAndTheOne
   up = Accept(bad_registry, &serials);
   EXPECT_FALSE(up.registry.has_value());
   EXPECT_EQ(ConfigRefusalReason(up.registry_refused), "tampered");
+}
+
+// A receiver with no registry yet (an agent's first start, current null):
+// the registry the enrolment key signed is taken whatever its region, and
+// the policy bundle is checked against it; a tampered registry is refused and
+// then the policy bundle cannot be checked ("incomplete"); nothing is kept.
+TEST_F(AcceptConfigBundleTest, AFirstStartTakesTheEnrolmentSignedRegistryAndThePolicyWithIt) {
+  ASSERT_OK(SignBoth(enrolment_, kEnrolmentSigner));
+  auto tampered = Bundle();
+  std::string manifest = tampered.registry_manifest();
+  manifest.replace(manifest.find("serial: 1\n"), 10, "serial: 5\n");
+  tampered.set_registry_manifest(manifest);
+  ConfigSerials serials;
+  ConfigUpdate up =
+      AcceptConfigBundle(tampered, data_.path(), enrolment_.signing().public_key, nullptr, 0, &serials, kNow);
+  EXPECT_EQ(ConfigRefusalReason(up.registry_refused), "tampered");
+  EXPECT_EQ(ConfigRefusalReason(up.policy_refused), "incomplete");
+  EXPECT_FALSE(up.registry.has_value() || up.policies.has_value());
+  EXPECT_EQ(LoadConfigSerials(data_.path())->registry, 0u);
+
+  up =
+      AcceptConfigBundle(Bundle(), data_.path(), enrolment_.signing().public_key, nullptr, 0, &serials, kNow);
+  EXPECT_OK(up.registry_refused);
+  EXPECT_OK(up.policy_refused);
+  ASSERT_TRUE(up.registry.has_value());
+  ASSERT_TRUE(up.policies.has_value());
+  EXPECT_EQ(up.registry->region(), registry_->region());
+  ASSERT_OK_AND_ASSIGN(ConfigSerials kept, LoadConfigSerials(data_.path()));
+  EXPECT_EQ(kept.registry, 1u);
+  EXPECT_EQ(kept.policy, 1u);
+  ASSERT_OK(Registry::Load(FetchedRegistryDir(data_.path()), enrolment_.signing().public_key).status());
 }
 
 }  // namespace
