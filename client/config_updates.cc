@@ -118,10 +118,10 @@ void Coordinator::TakeConfigBundle(const VerifiedEnvelope& env) {
   }
   *registry_ = std::move(*up.registry);
   StaticKeyResolver keys;
-  for (const auto& [id, e] : registry_->entries()) {
-    for (const auto& card : e.cards)
-      keys.AddKey(id, card.signing_key, card.expires_ms);  // every card of a rotation
-  }
+  // Every card of a rotation, and the archive's retired cards (old history).
+  ForEachSigningKey(*registry_, [&keys](const std::string& id, const std::string& key, int64_t valid_before) {
+    keys.AddKey(id, key, valid_before);
+  });
   keys_ = std::move(keys);
   spdlog::info("registry serial {} from the gateway taken into use (was serial {})", registry_->serial(),
                before);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -85,6 +86,15 @@ bool ListsCard(const RegistryEntry& entry, const PublicCard& card) {
   return entry.card.signing_key == card.signing_key && entry.card.transport_key == card.transport_key;
 }
 
+void ForEachSigningKey(const Registry& registry,
+                       const std::function<void(const std::string& id, const std::string& signing_key,
+                                                int64_t valid_before_ms)>& fn) {
+  for (const auto& [id, e] : registry.entries()) {
+    for (const auto& c : e.cards) fn(id, c.signing_key, c.expires_ms);  // every card of a rotation
+  }
+  for (const RetiredCard& r : registry.retired()) fn(r.card.id, r.card.signing_key, r.until_ms);
+}
+
 Result<PublicCard> LoadPinnedEnrolmentCard(const std::string& path, int64_t now_ms) {
   KP_ASSIGN_OR_RETURN(PublicCard card, PublicCard::LoadFile(path));
   if (card.kind != ParticipantKind::kEnrolment) {
@@ -162,6 +172,11 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
   std::string line;
   bool have_serial = false, have_issued = false, have_region = false;
   std::map<std::string, std::pair<std::string, std::vector<std::string>>> listed;  // id -> (role, hashes)
+  struct RetiredLine {
+    std::string id, hash;
+    int64_t until_ms;
+  };
+  std::vector<RetiredLine> retired;
   while (std::getline(lines, line)) {
     auto f = Split(line);
     if (f[0] == "region:" && f.size() == 2) {
@@ -198,6 +213,16 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
                              " cards");
       }
       hashes.emplace_back(f[3]);
+    } else if (f[0] == "retired:" && f.size() == 4) {
+      std::string id(f[1]);
+      KP_RETURN_IF_ERROR(ValidateParticipantId(id, "participant id").WithContext("registry " + path));
+      auto until = ParseRfc3339Millis(f[3]);
+      if (!until.ok()) return Bad(path, "retired card of " + id + ": the time is malformed");
+      if (retired.size() >= kMaxRetiredCards) return Bad(path, "more than 1000 retired cards");
+      for (const auto& r : retired) {
+        if (r.hash == f[2]) return Bad(path, "a retired card is listed twice");
+      }
+      retired.push_back({id, std::string(f[2]), *until});
     } else {
       return Bad(path, "unexpected line");
     }
@@ -260,6 +285,21 @@ Result<Registry> Registry::FromManifest(std::string_view text, const std::string
     entry.card = entry.cards.front();
     reg.entries_[id] = std::move(entry);
   }
+  // The archive: each retired card, found by its hash among ID.*.card.
+  for (const RetiredLine& r : retired) {
+    std::optional<PublicCard> found;
+    for (const auto& name : names) {
+      if (!name.starts_with(r.id + ".")) continue;
+      auto card = PublicCard::LoadFile(dir + "/" + name);
+      if (card.ok() && card->id == r.id && CardHash(*card) == r.hash) found = *std::move(card);
+    }
+    if (!found.has_value()) {
+      return UnauthenticatedError("registry " + path + ": retired card of " + r.id +
+                                  " is not the one the enrolment key signed (it was replaced or is missing)");
+    }
+    const int64_t until = found->expires_ms == 0 ? r.until_ms : std::min(r.until_ms, found->expires_ms);
+    reg.retired_.push_back(RetiredCard{*std::move(found), until});
+  }
   return reg;
 }
 
@@ -284,12 +324,17 @@ Status Registry::Sign(const std::string& dir, const SecretBytes& enrolment_secre
     }
   }
   std::vector<PublicCard> cards;
+  std::vector<PublicCard> retired;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     if (e.path().extension() != ".card") continue;
     KP_ASSIGN_OR_RETURN(PublicCard card, PublicCard::LoadFile(e.path().string()));
     if (!named_for(e.path().stem().string(), card.id)) {
       return InvalidArgumentError("card file " + e.path().string() + " holds participant " + card.id);
+    }
+    if (e.path().stem().string().starts_with(card.id + ".retired")) {  // the archive (expired or not)
+      retired.push_back(std::move(card));
+      continue;
     }
     if (card.ExpiredAt(now_ms)) {
       return FailedPreconditionError(
@@ -324,6 +369,33 @@ Status Registry::Sign(const std::string& dir, const SecretBytes& enrolment_secre
   for (const auto& c : cards) {
     auto r = roles.find(c.id);
     body += "participant: " + c.id + " " + (r == roles.end() ? "-" : r->second) + " " + CardHash(c) + "\n";
+  }
+  if (retired.size() > kMaxRetiredCards)
+    return InvalidArgumentError(dir + " holds more than 1000 retired cards");
+  std::sort(retired.begin(), retired.end(), [](const PublicCard& a, const PublicCard& b) {
+    return a.id != b.id ? a.id < b.id : a.created_ms < b.created_ms;
+  });
+  for (size_t i = 0; i < retired.size(); ++i) {
+    const std::string hash = CardHash(retired[i]);
+    for (const auto& c : cards) {
+      if (CardHash(c) == hash) {
+        return InvalidArgumentError("the card " + retired[i].Fingerprint() + " of " + c.id +
+                                    " is both listed and retired; remove one of its files");
+      }
+    }
+    if (i > 0 && CardHash(retired[i - 1]) == hash) continue;
+    // Retired since the signing that first listed it as retired.
+    int64_t until = now_ms;
+    if (old.ok()) {
+      const std::string prefix = "\nretired: " + retired[i].id + " " + hash + " ";
+      if (size_t p = old->find(prefix); p != std::string::npos) {
+        const size_t from = p + prefix.size();
+        auto t = ParseRfc3339Millis(old->substr(from, old->find('\n', from) - from));
+        if (t.ok()) until = *t;
+      }
+    }
+    if (retired[i].expires_ms != 0) until = std::min(until, retired[i].expires_ms);
+    body += "retired: " + retired[i].id + " " + hash + " " + FormatRfc3339Millis(until) + "\n";
   }
   std::string signed_bytes(kDomain);
   signed_bytes += body;

@@ -23,6 +23,7 @@
 #define KETENPOORT_CORE_IDENTITY_REGISTRY_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -60,6 +61,16 @@ struct CardExpiry {
 };
 inline constexpr int64_t kCardExpiryWarnDays = 30;
 
+// A retired card the registry keeps in its archive (docs/formats.md §3,
+// `retired:`): its key verifies signatures made before `until_ms` only (old
+// case history, stored deliveries), never a new message, never sealing or
+// transport. Its id need not be enrolled any more.
+struct RetiredCard {
+  PublicCard card;
+  int64_t until_ms = 0;  // the retirement moment (at the latest the card's expiry)
+};
+inline constexpr size_t kMaxRetiredCards = 1000;
+
 class Registry {
  public:
   // Loads DIR/registry.signed and every card it lists (DIR/ID.card), and
@@ -78,6 +89,9 @@ class Registry {
 
   // Writes DIR/registry.signed for the cards in DIR (ID.card, and ID.SLOT.card
   // such as ID.next.card during a rotation), signed with the enrolment key.
+  // A card named ID.retired*.card (e.g. ID.retired-2026.card) is listed as
+  // retired, expired or not, until the moment of the signing that first
+  // listed it (kept from the existing manifest) or its expiry if earlier.
   // `roles` maps participant id -> role. The serial is one above the existing
   // manifest's (1 for the first). Refuses a card that expired by `now_ms`.
   static Status Sign(const std::string& dir, const SecretBytes& enrolment_secret_key,
@@ -94,6 +108,8 @@ class Registry {
   // Ids listed in the manifest whose every card had expired when loaded,
   // with the expiry of the last one.
   const std::map<std::string, int64_t>& expired() const { return expired_; }
+  // The archive of retired cards (ID.retired*.card in the folder), by id.
+  const std::vector<RetiredCard>& retired() const { return retired_; }
 
  private:
   uint64_t serial_ = 0;
@@ -101,6 +117,7 @@ class Registry {
   int64_t issued_ms_ = 0;
   std::map<std::string, RegistryEntry> entries_;
   std::map<std::string, int64_t> expired_;
+  std::vector<RetiredCard> retired_;
 };
 
 // OK when `identity` is one of the entry's cards (during a rotation, the old
@@ -113,6 +130,15 @@ bool ListsCard(const RegistryEntry& entry, const PublicCard& card);
 // Each enrolled participant's card expiry at `now_ms`, by id; `warn` within
 // kCardExpiryWarnDays. For `status` and the metrics.
 std::vector<CardExpiry> CardExpiries(const Registry& registry, int64_t now_ms);
+
+// Every signing key the registry vouches for, with the moment before which a
+// signature by it is accepted (0: always): each entry's cards (until their
+// expiry) and the archive's retired cards (until their retirement). For the
+// key resolvers of those who check stored, signed history (case chains,
+// deliveries read again). Live messages are also checked for freshness.
+void ForEachSigningKey(const Registry& registry,
+                       const std::function<void(const std::string& id, const std::string& signing_key,
+                                                int64_t valid_before_ms)>& fn);
 
 // The pinned enrolment card at `path`, which a participant's configuration
 // names and checks the registry's and the policy bundle's signatures with

@@ -259,5 +259,39 @@ TEST_F(RegistryTest, AnExpiredPinnedEnrolmentCardIsRefusedAndWarnedOfAhead) {
               StatusIs(StatusCode::kInvalidArgument, "not an enrolment card"));
 }
 
+// The archive of retired cards (docs/formats.md §3, `retired:`): a card moved
+// to ID.retired*.card is listed as retired, its key vouched for only for
+// signatures made before its retirement (old case history), never enrolled;
+// the retirement moment survives a later signing; a replaced retired card is
+// refused like any other.
+TEST_F(RotationTest, ARetiredCardStaysInTheArchiveForOldSignaturesOnly) {
+  Identity old_keys = AddV2("politie-agent", "retired-1", kNow, kNow + 400 * kDay);
+  Identity new_keys = AddV2("politie-agent", "", kNow + kDay, kNow + 800 * kDay);
+  AddV2("om-agent", "retired-1", kNow, kNow + 5 * kDay);  // expired before it was archived: allowed
+  ASSERT_OK(SignAt(kNow + 10 * kDay));
+  ASSERT_OK(SignAt(kNow + 30 * kDay));  // later signings keep the retirement moment
+  ASSERT_OK_AND_ASSIGN(std::string text, ReadFileBounded(Manifest(), 1 << 20));
+  EXPECT_THAT(text, ::testing::HasSubstr(" " + FormatRfc3339Millis(kNow + 10 * kDay) + "\n"));
+  ASSERT_OK_AND_ASSIGN(Registry reg, LoadAt(kNow + 40 * kDay));
+  ASSERT_OK_AND_ASSIGN(const RegistryEntry* e, reg.Find("politie-agent"));
+  ASSERT_EQ(e->cards.size(), 1u);
+  EXPECT_EQ(e->card.signing_key, new_keys.signing().public_key);
+  EXPECT_FALSE(reg.Find("om-agent").ok());  // retired only: not enrolled
+  ASSERT_EQ(reg.retired().size(), 2u);
+  std::map<std::string, int64_t> keys;
+  ForEachSigningKey(reg,
+                    [&](const std::string&, const std::string& key, int64_t before) { keys[key] = before; });
+  EXPECT_EQ(keys[old_keys.signing().public_key], kNow + 10 * kDay);  // signed before the retirement only
+  EXPECT_EQ(keys[new_keys.signing().public_key], kNow + 800 * kDay);
+  // A retired card replaced by another with the same name is refused.
+  AddV2("politie-agent", "retired-1", kNow, kNow + 400 * kDay);
+  EXPECT_THAT(LoadAt(kNow + 40 * kDay),
+              StatusIs(StatusCode::kUnauthenticated, "retired card of politie-agent"));
+  // The same card both listed and retired is refused at signing.
+  ASSERT_OK(WriteFileDurable(CardFilePath(dir_.path(), "politie-agent", "retired-1"),
+                             new_keys.MakeCard(kNow + 800 * kDay).ToYaml(), 0644, WriteMode::kReplace));
+  EXPECT_THAT(SignAt(kNow + 41 * kDay), StatusIs(StatusCode::kInvalidArgument, "both listed and retired"));
+}
+
 }  // namespace
 }  // namespace kp
