@@ -96,9 +96,10 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
     return UnauthenticatedError("the pinned gateway card " + gateway.id +
                                 " is not the one the region's registry lists; ask the region's enrolment office");
   }
-  for (const auto& [id, e] : registry.entries()) {
-    for (const auto& card : e.cards) c->keys_.AddKey(id, card.signing_key, card.expires_ms);  // every card of a rotation
-  }
+  // Every card of a rotation, and the archive's retired cards (old history).
+  ForEachSigningKey(registry, [&c](const std::string& id, const std::string& key, int64_t valid_before) {
+    c->keys_.AddKey(id, key, valid_before);
+  });
   c->gateway_ = std::make_unique<PublicCard>(std::move(gateway));
   c->registry_ = std::make_unique<Registry>(std::move(registry));
   c->policies_ = LoadPoliciesFor(config, enrolment.signing_key, *c->registry_);  // config_updates.cc
