@@ -255,6 +255,32 @@ TEST_F(KeyRotationTest, AfterActivationTheAgentRestartsAndItsLogVerifiesAcrossTh
   EXPECT_EQ(verified.exit_code, cli::kExitOk) << verified.err;
   EXPECT_THAT(verified.out, ::testing::HasSubstr("key handover"));
 
+  // 4. The enrolment office retires the old card into the registry's
+  // archive (§3, `retired:`) and signs again: the answers the agent signed
+  // with its old key, kept in the coordinator's store, still verify when read
+  // again; without the archive they would not.
+  ASSERT_OK_AND_ASSIGN(auto stored, c->store().Fragments(case_id));
+  ASSERT_EQ(stored.size(), 8u);
+  c.reset();
+  std::filesystem::rename(CardFilePath(region_->registry_dir(), kAgent),
+                          CardFilePath(region_->registry_dir(), kAgent, "retired-1"));
+  ASSERT_OK(ReSign(SystemClock::Get().NowMillis()));
+  auto read_all = [&](Coordinator& via) {
+    int ok = 0;
+    for (const auto& f : stored) ok += via.ReadFragment(f).ok() ? 1 : 0;
+    return ok;
+  };
+  c = Connect();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(read_all(*c), 8) << "answers signed with the retired key no longer verify";
+  c.reset();
+  std::filesystem::remove(CardFilePath(region_->registry_dir(), kAgent, "retired-1"));
+  ASSERT_OK(ReSign(SystemClock::Get().NowMillis()));
+  c = Connect();
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(read_all(*c), 4) << "without the archive only the new key's answers verify";
+  c.reset();
+
   // A changed handover is refused.
   const std::string handover = log_dir + "/handovers/" + audit::HandoverFileName(0);
   ASSERT_OK_AND_ASSIGN(std::string good, ReadFileBounded(handover, 65536));
