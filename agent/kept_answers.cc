@@ -14,6 +14,19 @@ Result<std::unique_ptr<KeptAnswers>> KeptAnswers::Open(const std::string& path) 
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
       "CREATE TABLE IF NOT EXISTS kept(request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, delivery BLOB NOT NULL,"
       " kept_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);"));
+  // Stores made before receipted answers were kept gain the column.
+  bool has_receipted = false;
+  {
+    Stmt q(*store->db_, "SELECT name FROM pragma_table_info('kept')");
+    while (true) {
+      KP_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      has_receipted |= q.Col(0) == "receipted_index";
+    }
+  }
+  if (!has_receipted) {
+    KP_RETURN_IF_ERROR(store->db_->Exec("ALTER TABLE kept ADD COLUMN receipted_index INTEGER NOT NULL DEFAULT -1"));
+  }
   return store;
 }
 
@@ -24,15 +37,30 @@ Status KeptAnswers::Commit() { return db_->Exec("COMMIT"); }
 void KeptAnswers::Rollback() { (void)db_->Exec("ROLLBACK"); }
 
 Status KeptAnswers::Keep(const KeptAnswer& a) {
-  return Stmt(*db_, "INSERT OR REPLACE INTO kept(request_id, case_id, delivery, kept_ms, expires_ms) VALUES(?, ?, ?, ?, ?)")
+  return Stmt(*db_,
+              "INSERT OR REPLACE INTO kept(request_id, case_id, delivery, kept_ms, expires_ms, receipted_index) "
+              "VALUES(?, ?, ?, ?, ?, -1)")
       .Bind(a.request_id).Text(a.case_id).Bind(a.delivery).Int(a.kept_ms).Int(a.expires_ms).Run();
 }
 
 Result<std::optional<KeptAnswer>> KeptAnswers::Get(const std::string& request_id) {
-  Stmt q(*db_, "SELECT request_id, case_id, delivery, kept_ms, expires_ms FROM kept WHERE request_id = ?");
+  Stmt q(*db_,
+         "SELECT request_id, case_id, delivery, kept_ms, expires_ms, receipted_index FROM kept WHERE request_id = ?");
   KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
   if (!row) return std::optional<KeptAnswer>();
-  return std::optional<KeptAnswer>(KeptAnswer{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4)});
+  KeptAnswer a{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4)};
+  a.receipted = q.ColInt(5) >= 0;
+  return std::optional<KeptAnswer>(std::move(a));
+}
+
+Status KeptAnswers::MarkReceipted(const std::string& request_id, uint64_t gateway_log_index, int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Stmt(*db_, "UPDATE kept SET receipted_index = ? WHERE request_id = ?")
+                         .Int(static_cast<int64_t>(gateway_log_index)).Bind(request_id).Run());
+  return Stmt(*db_, "DELETE FROM kept WHERE receipted_index >= 0 AND expires_ms <= ?").Int(now_ms).Run();
+}
+
+Status KeptAnswers::MarkNotReceipted(const std::string& request_id) {
+  return Stmt(*db_, "UPDATE kept SET receipted_index = -1 WHERE request_id = ?").Bind(request_id).Run();
 }
 
 Status KeptAnswers::Forget(const std::string& request_id) {
@@ -40,7 +68,9 @@ Status KeptAnswers::Forget(const std::string& request_id) {
 }
 
 Result<std::vector<KeptAnswer>> KeptAnswers::All() {
-  Stmt q(*db_, "SELECT request_id, case_id, delivery, kept_ms, expires_ms FROM kept ORDER BY kept_ms");
+  Stmt q(*db_,
+         "SELECT request_id, case_id, delivery, kept_ms, expires_ms FROM kept WHERE receipted_index < 0 "
+         "ORDER BY kept_ms");
   std::vector<KeptAnswer> out;
   while (true) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -50,7 +80,7 @@ Result<std::vector<KeptAnswer>> KeptAnswers::All() {
 }
 
 Result<int64_t> KeptAnswers::Count() {
-  Stmt q(*db_, "SELECT count(*) FROM kept");
+  Stmt q(*db_, "SELECT count(*) FROM kept WHERE receipted_index < 0");
   KP_ASSIGN_OR_RETURN(bool row, q.Step());
   return row ? q.ColInt(0) : 0;
 }

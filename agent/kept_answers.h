@@ -2,7 +2,8 @@
 // confirmed (docs/agent.md, "Answers are kept until the gateway's receipt").
 //
 // An answer is kept from before it is sent until the gateway's RECEIPT for
-// its request arrives, in one SQLite file in the data folder
+// its request arrives (and, receipted, until its request expires: a
+// restored gateway may ask for it again), in one SQLite file in the data folder
 // (answers.db, mode 0600, synchronous=FULL). After a reconnect, and
 // periodically while no receipt came, it is sent again in a freshly signed
 // envelope around the same FragmentDelivery body (the sealed content, signed
@@ -35,6 +36,7 @@ struct KeptAnswer {
   std::string delivery;    // serialized FragmentDelivery (the envelope body)
   int64_t kept_ms = 0;
   int64_t expires_ms = 0;  // the authorisation's end: the gateway refuses it after this
+  bool receipted = false;  // the gateway's receipt came (Get only)
 };
 
 class KeptAnswers {
@@ -49,8 +51,18 @@ class KeptAnswers {
   void Rollback();
 
   Status Keep(const KeptAnswer& answer);
+  // A kept answer, receipted or not.
   Result<std::optional<KeptAnswer>> Get(const std::string& request_id);
   Status Forget(const std::string& request_id);
+  // The gateway's receipt came: the answer is no longer sent again by
+  // itself, but stays (sealed) until its request's expiry, so a gateway
+  // restored from a backup, which lost the delivery, gets it again when it
+  // or the coordinator asks again (docs/operations.md, "Backup and
+  // restore"). Also drops receipted answers whose request expired by `now_ms`.
+  Status MarkReceipted(const std::string& request_id, uint64_t gateway_log_index, int64_t now_ms);
+  // Asked again after its receipt: sent again until a new receipt comes.
+  Status MarkNotReceipted(const std::string& request_id);
+  // The answers without a receipt (to send again), and how many.
   Result<std::vector<KeptAnswer>> All();
   Result<int64_t> Count();
 

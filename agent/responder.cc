@@ -182,6 +182,18 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
     // answer goes again, never a second disclosure.
     auto kept = options_.kept_answers->Get(answer.request_id);
     if (kept.ok() && kept->has_value()) {
+      // Also after its receipt: a healthy gateway that receipted an answer
+      // never asks for it again, a restored one lost it (its receipt lies
+      // past the restore point). The same sealed bytes go: nothing is read
+      // or disclosed again.
+      if ((*kept)->receipted) {
+        spdlog::warn("request {} asked again after the gateway's receipt (a restored gateway?): its kept answer "
+                     "is sent again",
+                     IdHex(answer.request_id));
+        if (Status s = options_.kept_answers->MarkNotReceipted(answer.request_id); !s.ok()) {
+          spdlog::warn("cannot mark a kept answer as sent again: {}", s.message());
+        }
+      }
       auto again = Wrap(**kept);
       if (again.ok()) {
         spdlog::debug("request {} asked again: its kept answer is sent again", IdHex(answer.request_id));
@@ -596,9 +608,12 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
     }
   }
   if (options_.kept_answers != nullptr) {
-    // Delivered: the kept answer goes.
-    if (Status s = options_.kept_answers->Forget(outer.header.request_id()); !s.ok()) {
-      spdlog::warn("cannot drop a receipted answer: {}", s.message());
+    // Delivered: the kept answer is no longer sent again by itself; it
+    // stays until its request expires, for a restored gateway that asks again.
+    if (Status s = options_.kept_answers->MarkReceipted(outer.header.request_id(), receipt.audit_index(),
+                                                        clock_.NowMillis());
+        !s.ok()) {
+      spdlog::warn("cannot mark a receipted answer: {}", s.message());
     }
     sent_.erase(outer.header.request_id());
   }

@@ -340,7 +340,7 @@ TEST_F(ResponderTest, AReplayedAuthorisationIsNotAnsweredTwice) {
   EXPECT_THAT(again.status, StatusIs(StatusCode::kUnauthenticated));
 }
 
-TEST_F(ResponderTest, TheSameRequestAskedAgainGetsTheKeptAnswerNeverASecondDisclosure) {
+TEST_F(ResponderTest, TheSameRequestAskedAgainGetsTheKeptAnswerNeverASecondDisclosureAlsoAfterARestore) {
   std::string rid;
   const std::string first = Authorisation({}, &rid);
   Outcome answered = responder_->Handle(first);
@@ -360,14 +360,29 @@ TEST_F(ResponderTest, TheSameRequestAskedAgainGetsTheKeptAnswerNeverASecondDiscl
   EXPECT_EQ(body_again, body);       // the same sealed answer, not made again
   EXPECT_NE(id_again, first_id);     // in a fresh envelope
   EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 1);
-  // Once the gateway confirmed it, a repeated authorisation is not answered.
+  // Once the gateway confirmed it, it is not sent again by itself ...
   EXPECT_OK(responder_->Handle(Receipt(rid)).status);
   EXPECT_EQ(Kept(), 0);
+  clock_.Advance(kResendAfterMs);
+  EXPECT_TRUE(responder_->AnswersToSendAgain().empty());
+  // ... but a gateway restored from a backup lost the delivery and asks
+  // again: the same sealed answer goes again, nothing is disclosed twice.
   auto third = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, env->body);
   ASSERT_THAT(third, IsOk());
-  Outcome none = responder_->Handle(third->bytes);
-  EXPECT_FALSE(none.reply.has_value());
-  EXPECT_THAT(none.status, StatusIs(StatusCode::kAlreadyExists));
+  Outcome restored = responder_->Handle(third->bytes);
+  ASSERT_TRUE(restored.reply.has_value()) << restored.status;
+  EXPECT_EQ(Delivery(*restored.reply).first, body);
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 1);
+  EXPECT_EQ(Kept(), 1);  // sent again until the restored gateway's receipt comes
+  EXPECT_OK(responder_->Handle(Receipt(rid)).status);
+  EXPECT_EQ(Kept(), 0);
+  // After its request expired it is gone: a repeated authorisation is not answered.
+  clock_.Advance(30LL * 86'400'000);
+  EXPECT_OK(responder_->Handle(Receipt(rid)).status);
+  auto fourth = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, env->body);
+  ASSERT_THAT(fourth, IsOk());
+  EXPECT_NE(Reply(responder_->Handle(fourth->bytes)).first, v1::MESSAGE_KIND_FRAGMENT_DELIVERY);
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 1);
 }
 
 TEST_F(ResponderTest, AnAnswerWithoutAReceiptIsSentAgainUntilTheReceiptComes) {

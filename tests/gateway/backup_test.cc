@@ -383,6 +383,10 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   const std::string agent_log = processes_->ReadLog("politie");
   EXPECT_EQ(agent_log.find("forked"), std::string::npos);
   EXPECT_EQ(agent_log.find("shrank"), std::string::npos);
+  // A request the backup held as waiting and the agent answered after it
+  // (receipted by the lost history): asked again by the restored gateway,
+  // the kept answer goes again instead of a refusal (agent/kept_answers.h).
+  EXPECT_EQ(agent_log.find("was already answered"), std::string::npos);
 }
 
 TEST_F(BackupProcessTest, OfflineBackupAndATamperedBackupIsNotRestored) {
