@@ -253,6 +253,9 @@ TEST_F(CardV2Test, TheKeyRingOpensWhatWasSealedToTheNextAndThePreviousKeySet) {
   ASSERT_EQ(me.SealingRing().size(), 2u);
   EXPECT_EQ(me.SealingRing()[0]->public_key, me.sealing().public_key);
   EXPECT_EQ(me.SealingRing()[1]->public_key, next->sealing().public_key);
+  // Its signing key too: what an audit log is handed over from.
+  ASSERT_EQ(me.OtherSigningKeys().size(), 1u);
+  EXPECT_EQ(me.OtherSigningKeys()[0]->public_key, next->signing().public_key);
   // Another participant's key set under the name is refused.
   auto other = Identity::Generate("om-agent", ParticipantKind::kAgent, "om", kCreated);
   ASSERT_OK(WriteIdentityFiles(v2_dir_.path(), *other, nullptr, kExpires));
