@@ -229,7 +229,7 @@ Result<std::shared_ptr<const cases::PolicySet>> LoadAgentPolicies(const AgentCon
 }
 
 void Agent::ReloadConfig() {
-  auto enrolment = PublicCard::LoadFile(config_.enrolment_card);
+  auto enrolment = LoadPinnedEnrolmentCard(config_.enrolment_card, clock_.NowMillis());  // its expiry too
   if (!enrolment.ok()) {
     spdlog::error("SIGHUP: the enrolment card cannot be read; nothing changed: {}",
                   enrolment.status().message());
@@ -329,7 +329,7 @@ Status Agent::TakeFirstConfig(const std::string& bytes) {
     spdlog::error("the registry and policy from the gateway do not parse: {}", s.message());
     return OkStatus();
   }
-  auto enrolment = PublicCard::LoadFile(config_.enrolment_card);
+  auto enrolment = LoadPinnedEnrolmentCard(config_.enrolment_card, clock_.NowMillis());  // its expiry too
   if (!enrolment.ok()) return enrolment.status();
   auto serials = cases::LoadConfigSerials(config_.data_dir);
   if (!serials.ok()) return serials.status();

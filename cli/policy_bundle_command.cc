@@ -65,8 +65,7 @@ Status RunBundleSign(const BundleArgs& a, CliContext& ctx) {
 }
 
 Status RunBundleShow(const BundleArgs& a, CliContext& ctx) {
-  KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(a.card));
-  if (enrolment.kind != ParticipantKind::kEnrolment) return InvalidArgumentError(a.card + " is not an enrolment card");
+  KP_ASSIGN_OR_RETURN(PublicCard enrolment, LoadPinnedEnrolmentCard(a.card, SystemClock::Get().NowMillis()));
   std::unique_ptr<Registry> registry;
   if (!a.registry.empty()) {
     KP_ASSIGN_OR_RETURN(Registry r, Registry::Load(a.registry, enrolment.signing_key));

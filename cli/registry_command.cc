@@ -36,10 +36,7 @@ Status RunSign(const RegistryArgs& a, CliContext& ctx) {
 }
 
 Status RunShow(const RegistryArgs& a, CliContext& ctx) {
-  KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(a.enrolment));
-  if (enrolment.kind != ParticipantKind::kEnrolment) {
-    return InvalidArgumentError(a.enrolment + " is not an enrolment card");
-  }
+  KP_ASSIGN_OR_RETURN(PublicCard enrolment, LoadPinnedEnrolmentCard(a.enrolment, SystemClock::Get().NowMillis()));
   KP_ASSIGN_OR_RETURN(Registry reg, Registry::Load(a.dir, enrolment.signing_key));
   ctx.out << "registry of " << reg.region() << ", serial " << reg.serial() << ", issued "
           << FormatRfc3339Millis(reg.issued_ms()) << ", signed by " << enrolment.id << " ("

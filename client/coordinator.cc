@@ -88,7 +88,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
   if (gateway.kind != ParticipantKind::kGateway) {
     return InvalidArgumentError("the pinned gateway card " + config.gateway_card + " is not a gateway card");
   }
-  KP_ASSIGN_OR_RETURN(PublicCard enrolment, PublicCard::LoadFile(config.enrolment_card));
+  KP_ASSIGN_OR_RETURN(PublicCard enrolment,
+                      LoadPinnedEnrolmentCard(config.enrolment_card, clock.NowMillis()));  // its expiry too
   KP_ASSIGN_OR_RETURN(Registry registry, LoadRegistryFor(config, enrolment.signing_key));  // config_updates.cc
   c->enrolment_public_key_ = enrolment.signing_key;
   auto listed = registry.Find(gateway.id);
