@@ -69,6 +69,10 @@ Result<KeyHandover> OpenKeyHandover(std::string_view note, std::string_view expe
   return h;
 }
 
+bool IsHandoverFileName(std::string_view name) {
+  return name.size() == 20 && name.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 KeyChain::KeyChain(NoteVerifierKey key) { keys_.push_back(std::move(key)); }
 
 Result<KeyChain> KeyChain::Load(Storage& storage, const std::string& dir, const NoteVerifierKey& anchor) {
@@ -78,6 +82,7 @@ Result<KeyChain> KeyChain::Load(Storage& storage, const std::string& dir, const 
   if (storage.Exists(hdir)) {
     KP_ASSIGN_OR_RETURN(names, storage.ListDir(hdir));
   }
+  std::erase_if(names, [](const std::string& n) { return !IsHandoverFileName(n); });
   std::sort(names.begin(), names.end());
   if (names.size() > kMaxKeyHandovers) return InvalidArgumentError(hdir + " holds more than 1000 files");
   for (size_t i = 0; i < names.size(); ++i) {

@@ -65,6 +65,9 @@ Result<std::vector<std::shared_ptr<const LogSigner>>> PreviousLogSigners(
 
 // File name of handover `n` in DIR/handovers/.
 std::string HandoverFileName(uint64_t n);
+// True for a handover's file name (20 digits); other files in the folder (a
+// temporary file a crash left) are not handovers.
+bool IsHandoverFileName(std::string_view name);
 
 // A log's signing keys in order, joined by handovers.
 class KeyChain {

@@ -197,6 +197,7 @@ Status LogWriter::HandOver() {
   const std::string hdir = Path(kHandoversDirName);
   KP_RETURN_IF_ERROR(storage_->CreateDir(hdir));
   KP_ASSIGN_OR_RETURN(std::vector<std::string> names, storage_->ListDir(hdir));
+  std::erase_if(names, [](const std::string& n) { return !IsHandoverFileName(n); });
   std::sort(names.begin(), names.end());
   std::string note;
   if (!names.empty()) {

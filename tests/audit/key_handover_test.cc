@@ -185,8 +185,10 @@ TEST_F(KeyHandoverTest, AHandoverACrashCutShortIsFinishedOnce) {
   Run(kOld, {}, 3);
   const std::string old_vkey = ReadAll(File("log.vkey"));
   Run(kNew, {kOld}, 0);  // the handover, nothing after it
-  // As if the crash came before log.vkey was written.
+  // As if the crash came before log.vkey was written, and had left a
+  // temporary file behind.
   WriteAll(File("log.vkey"), old_vkey);
+  WriteAll(Handover(1) + ".tmp", "half a handover");
   Run(kNew, {kOld}, 2);
   EXPECT_FALSE(std::filesystem::exists(Handover(1)));
   VerifyReport rep = Verify(kNew);
