@@ -415,9 +415,9 @@ class Coordinator {
                                                         const std::function<void(const Outcome&)>& sink);
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
   // After each handshake (a restarted or restored gateway): every waiting
-  // request goes again, byte for byte (protocol §6.1), so one the gateway
-  // lost is taken as new or refused, never left waiting silently
-  // (client/resend_waiting.cc).
+  // request the gateway had accepted goes again, byte for byte (protocol
+  // §6.1), so one the gateway lost is taken as new or refused, never left
+  // waiting silently (client/resend_waiting.cc).
   void ResendWaiting();
   // ResendWaiting when the dealer completed a handshake since the last time.
   void ResendAfterHandshake();

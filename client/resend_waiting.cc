@@ -4,8 +4,8 @@
 // A gateway restored from a backup does not know the requests it accepted
 // after the backup's checkpoint. The coordinator does not see the gateway's
 // checkpoints, but it does not need to: after every handshake (Connect, and
-// a reconnect ZeroMQ made by itself) it sends every waiting request again,
-// byte for byte. The gateway answers a request it holds with ACCEPTED and
+// a reconnect ZeroMQ made by itself) it sends every waiting request the
+// gateway had accepted again, byte for byte. The gateway answers a request it holds with ACCEPTED and
 // the log index of its original decision (and the answer, when it came
 // meanwhile), so nothing happens twice. A request it lost it takes as new
 // when its signature is still fresh — its ACCEPTED then names another log
@@ -40,7 +40,10 @@ void Coordinator::ResendWaiting() {
   }
   size_t sent = 0;
   for (const RequestInfo& r : *waiting) {
-    if (r.envelope.empty()) continue;  // made by an older version: cannot go again
+    // Only what the gateway confirmed: its loss is the gateway's (a restore).
+    // One never confirmed waits for the coordinator's own resend (`request
+    // --resend`, the console's "Opnieuw versturen"), as ever.
+    if (r.envelope.empty() || !r.accepted) continue;
     if (Status s = dealer_->Send(r.envelope); !s.ok()) {
       spdlog::warn("request {}: not sent again now: {}", HexEncode(r.request_id), s.message());
       break;  // the queue is full: the next handshake tries again
