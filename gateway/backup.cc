@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <ostream>
 
+#include "core/audit/key_handover.h"
 #include "core/audit/log_files.h"
 #include "core/audit/log_format.h"
 #include "core/audit/log_verifier.h"
@@ -277,6 +278,23 @@ Result<std::vector<BackupFile>> CopyLog(const std::string& src_dir, const std::s
           WriteFileDurable(dst_dir + "/" + cdir + "/" + name, *text, 0600, WriteMode::kReplace));
     }
   }
+  // The key handovers up to N (key_handover.h): the log's key chain, so that
+  // a backup made after a key rotation verifies from its first record and
+  // the restored log goes on with its chain whole.
+  const std::string hdir = std::string(audit::kHandoversDirName);
+  auto handovers = st.ListDir(src_dir + "/" + hdir);
+  if (handovers.ok()) {
+    for (const std::string& name : *handovers) {
+      if (!audit::IsHandoverFileName(name)) continue;
+      KP_ASSIGN_OR_RETURN(std::string text,
+                          ReadFileBounded(src_dir + "/" + hdir + "/" + name, audit::kMaxNoteBytes));
+      KP_ASSIGN_OR_RETURN(audit::KeyHandover h, audit::OpenKeyHandover(text, checkpoint.origin));
+      if (h.checkpoint.size > n) continue;  // after the backup's checkpoint (not while it is made)
+      KP_RETURN_IF_ERROR(MakeDir(dst_dir + "/" + hdir));
+      KP_RETURN_IF_ERROR(
+          WriteFileDurable(dst_dir + "/" + hdir + "/" + name, text, 0600, WriteMode::kReplace));
+    }
+  }
   KP_RETURN_IF_ERROR(WriteFileDurable(dst_dir + "/" + cdir + "/" + audit::CheckpointFileName(n), note, 0600,
                                       WriteMode::kReplace));
   KP_RETURN_IF_ERROR(WriteFileDurable(dst_dir + "/" + std::string(audit::kCheckpointFileName), note, 0600,
@@ -287,11 +305,19 @@ Result<std::vector<BackupFile>> CopyLog(const std::string& src_dir, const std::s
   return files;
 }
 
-Result<audit::LogSigner> GatewayLogSigner(const GatewayConfig& config, std::string* id_out = nullptr) {
+// `writer_options`, when given, gets the key ring's other keys: a log that
+// the previous key signed is handed over on open (after keygen --activate,
+// as the gateway does at start: log_audit_trail.cc).
+Result<audit::LogSigner> GatewayLogSigner(const GatewayConfig& config, std::string* id_out = nullptr,
+                                          audit::LogWriterOptions* writer_options = nullptr) {
   KP_ASSIGN_OR_RETURN(Identity identity, LoadGatewayIdentity(config));
   KP_ASSIGN_OR_RETURN(audit::LogSigner signer,
                       audit::LogSigner::Create(config.log_origin, identity.signing().public_key,
                                                identity.signing().secret_key.Clone()));
+  if (writer_options != nullptr) {
+    KP_ASSIGN_OR_RETURN(writer_options->previous_signers,
+                        audit::PreviousLogSigners(config.log_origin, identity.OtherSigningKeys()));
+  }
   if (id_out != nullptr) *id_out = identity.id();
   return signer;
 }
@@ -362,8 +388,9 @@ std::string LineValue(std::string_view body, std::string_view key) {
 
 Result<BackupResult> OfflineBackup(const GatewayConfig& config, const std::string& out) {
   std::string gateway_id;
-  KP_ASSIGN_OR_RETURN(audit::LogSigner log_signer, GatewayLogSigner(config, &gateway_id));
-  auto writer = audit::LogWriter::Open(AuditDir(config), std::move(log_signer));
+  audit::LogWriterOptions writer_options;
+  KP_ASSIGN_OR_RETURN(audit::LogSigner log_signer, GatewayLogSigner(config, &gateway_id, &writer_options));
+  auto writer = audit::LogWriter::Open(AuditDir(config), std::move(log_signer), writer_options);
   if (!writer.ok()) {
     return Status(writer.status().code(), "cannot open the gateway's audit log (is the gateway starting?): " +
                                               writer.status().message());
@@ -624,7 +651,8 @@ Result<BackupResult> MakeBackup(const GatewayConfig& config, const std::string& 
 
 Result<RestoreResult> RestoreBackup(const GatewayConfig& config, const std::string& from, bool force) {
   std::string gateway_id;
-  KP_ASSIGN_OR_RETURN(audit::LogSigner signer, GatewayLogSigner(config, &gateway_id));
+  audit::LogWriterOptions writer_options;
+  KP_ASSIGN_OR_RETURN(audit::LogSigner signer, GatewayLogSigner(config, &gateway_id, &writer_options));
   KP_ASSIGN_OR_RETURN(BackupManifest m, VerifyBackup(from, signer.verifier_key(), config.log_origin));
   KP_RETURN_IF_ERROR(PrepareDataDir(config));
   const std::string audit_dir = AuditDir(config);
@@ -711,7 +739,7 @@ Result<RestoreResult> RestoreBackup(const GatewayConfig& config, const std::stri
 
   // The log goes on from the backup's checkpoint with LOG_RESTORED; every
   // checkpoint from now names the restore point.
-  auto writer = audit::LogWriter::Open(audit_dir, std::move(signer));
+  auto writer = audit::LogWriter::Open(audit_dir, std::move(signer), writer_options);
   if (!writer.ok()) return writer.status().WithContext("the restored log does not open");
   if ((*writer)->size() != m.checkpoint.size) {
     (void)(*writer)->Close();

@@ -8,7 +8,9 @@
 //     cases.db           the case database, copied with SQLite's online backup API
 //     audit/             the audit log up to the backup's checkpoint: records
 //                        (the frames 0..N-1), tree (their nodes), log.vkey,
-//                        checkpoint, checkpoints/<size> (those <= N), state
+//                        checkpoint, checkpoints/<size> (those <= N), state,
+//                        handovers/<n> (the key handovers up to N, after a
+//                        key rotation: core/audit/key_handover.h)
 //
 // The manifest is a checkpoint note (checkpoint.h) of the backup's size and
 // root whose extension lines say the rest ("backup-id", "backup-made",

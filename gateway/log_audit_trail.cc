@@ -1,12 +1,23 @@
 #include "gateway/log_audit_trail.h"
 
+#include "core/audit/key_handover.h"
+
 namespace kp::gateway {
 
-Result<std::unique_ptr<audit::LogWriter>> LogAuditTrail::OpenWriter(const std::string& dir, const Identity& signer,
+Result<std::unique_ptr<audit::LogWriter>> LogAuditTrail::OpenWriter(const std::string& dir,
+                                                                    const Identity& signer,
                                                                     const std::string& origin,
                                                                     audit::LogWriterOptions options) {
-  KP_ASSIGN_OR_RETURN(audit::LogSigner log_signer,
-                      audit::LogSigner::Create(origin, signer.signing().public_key, signer.signing().secret_key.Clone()));
+  KP_ASSIGN_OR_RETURN(
+      audit::LogSigner log_signer,
+      audit::LogSigner::Create(origin, signer.signing().public_key, signer.signing().secret_key.Clone()));
+  // After keygen --activate the log is handed over from the ring's previous
+  // key to the new one (core/audit/key_handover.h); the gateway's checkpoints
+  // then carry the handover to agents and clients (docs/formats.md §2.4).
+  if (options.previous_signers.empty()) {
+    KP_ASSIGN_OR_RETURN(options.previous_signers,
+                        audit::PreviousLogSigners(origin, signer.OtherSigningKeys()));
+  }
   return audit::LogWriter::Open(dir, std::move(log_signer), options);
 }
 

@@ -24,6 +24,10 @@ Result<Identity> LoadGatewayIdentity(const GatewayConfig& config) {
     return InvalidArgumentError(config.identity + " is not a gateway identity (kind " +
                                 std::string(ParticipantKindName(identity.kind())) + ")");
   }
+  // A key rotation's other key sets beside it (docs/formats.md §2.4): after
+  // keygen --activate the audit log is handed over from the previous key
+  // (log_audit_trail.cc), as an agent's is.
+  KP_RETURN_IF_ERROR(identity.LoadKeyRing(config.identity).status());
   return identity;
 }
 
