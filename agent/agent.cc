@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -306,6 +307,35 @@ void Agent::Reconnect(const std::string& why) {
   next_retry_ = SteadyClock::now() + std::chrono::milliseconds(backoff_ms_);
 }
 
+bool Agent::TryOtherGatewayKey(const std::string& why) {
+  std::vector<std::string> keys{parts_.gateway->transport_key};
+  const Registry* registry = responder_ != nullptr ? &responder_->registry() : parts_.registry.get();
+  if (registry != nullptr) {
+    if (auto entry = registry->Find(parts_.gateway->id); entry.ok()) {
+      for (const auto& c : (*entry)->cards) {
+        if (c.kind == ParticipantKind::kGateway &&
+            std::find(keys.begin(), keys.end(), c.transport_key) == keys.end()) {
+          keys.push_back(c.transport_key);
+        }
+      }
+    }
+  }
+  if (keys.size() < 2) return false;
+  auto at = std::find(keys.begin(), keys.end(), dealer_->server_public_key());
+  const size_t next = at == keys.end() ? 0 : (static_cast<size_t>(at - keys.begin()) + 1) % keys.size();
+  spdlog::warn(
+      "{}: trying the gateway's other card in the signed registry (a rotation of the gateway's keys; "
+      "transport key {}...)",
+      why, HexEncode(keys[next]).substr(0, 16));
+  if (Status s = dealer_->ReconnectTo(keys[next]); !s.ok()) {
+    spdlog::error("cannot connect to the gateway's other card: {}", s.message());
+    return false;
+  }
+  last_state_ = ConnectionState::kConnecting;
+  connecting_since_ = last_received_ = SteadyClock::now();
+  return true;
+}
+
 Status Agent::Step(int timeout_ms) {
   const auto now = SteadyClock::now();
   // A pending reconnect (after a refusal or a stall), once its backoff passed.
@@ -433,8 +463,11 @@ Status Agent::Step(int timeout_ms) {
                 " s: the connection has stalled");
     }
   } else if (!unreachable_logged_ && since(connecting_since_) > config_.peer_timeout_ms) {
-    spdlog::warn("gateway unreachable at {}; ZeroMQ keeps retrying", config_.gateway_endpoint);
-    unreachable_logged_ = true;
+    if (!TryOtherGatewayKey("no handshake with the gateway at " + config_.gateway_endpoint + " for " +
+                            std::to_string(config_.peer_timeout_ms / 1000) + " s")) {
+      spdlog::warn("gateway unreachable at {}; ZeroMQ keeps retrying", config_.gateway_endpoint);
+      unreachable_logged_ = true;
+    }
   }
   return OkStatus();
 }

@@ -125,6 +125,11 @@ class Agent {
   static constexpr int64_t kWaitingFetchMs = 5'000;
   void Send(const std::string& bytes);
   void Reconnect(const std::string& why);
+  // No handshake with the gateway: connects to the gateway's next transport
+  // key, when the signed registry lists more than one card of the gateway (a
+  // rotation of its keys: after keygen --activate it serves under the new
+  // card). False when there is no other key.
+  bool TryOtherGatewayKey(const std::string& why);
   // The retention sweep of the own log (docs/operations.md, "Retention"):
   // hourly, and once after the start, the bodies of expired records are
   // erased on a thread of its own while the agent keeps answering

@@ -43,6 +43,7 @@ void Responder::SetConfig(std::optional<Registry> registry,
       for (const auto& c : e.cards) keys.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
     }
     keys_ = std::move(keys);
+    SetGatewayLogKeys();  // a registry of a rotation of the gateway's keys lists its new card
   }
   if (policies) policies_ = std::move(policies);
   if (policies_) policy_ = policies_->InForceAt(clock_.NowMillis());

@@ -53,8 +53,8 @@ Status Responder::AcceptGatewayRestore(const audit::Checkpoint& cp) {
   std::string aside;
   if (!dir.empty()) {
     auto same = ReadFileBounded(dir + "/" + name, audit::kMaxNoteBytes);
-    if (same.ok() && gateway_log_key_.has_value()) {
-      auto other = audit::OpenCheckpoint(*same, *gateway_log_key_, options_.gateway_log_origin);
+    if (same.ok()) {
+      auto other = OpenGatewayCheckpoint(*same);
       if (other.ok() && other->root != p.root) return DataLossError(fork);
     }
     aside = dir + "/before-restore-" + name;

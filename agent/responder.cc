@@ -1,9 +1,6 @@
 #include "agent/responder.h"
 
-#include "agent/receiver.h"
-
 #include <fcntl.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,11 +9,13 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
+#include "agent/receiver.h"
 #include "case/consent.h"
 #include "case/decision.h"
-#include "case/pseudonym.h"
 #include "case/policy_category.h"
+#include "case/pseudonym.h"
 #include "case/subject_role.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
@@ -75,8 +74,8 @@ struct Responder::Answer {
   std::vector<std::pair<std::string, std::vector<std::string>>> allowed;  // category -> fields
   int retention_days = 0;
   bool retention_from_closure = false;  // retention_days count from the case's closure (protocol §3.3)
-  cases::CaseFacts facts;  // folded from the chain the coordinator signed on
-  int64_t sent_at_ms = 0;  // the coordinator's request, by its clock
+  cases::CaseFacts facts;               // folded from the chain the coordinator signed on
+  int64_t sent_at_ms = 0;               // the coordinator's request, by its clock
   std::shared_ptr<const policy::Policy> policy;  // the one the gateway decided with (PolicyForDecision)
 };
 
@@ -101,10 +100,43 @@ Responder::Responder(const Identity& me, const PublicCard& gateway, Registry reg
   for (const auto& [id, e] : registry_.entries()) {
     for (const auto& c : e.cards) keys_.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
   }
-  auto key = audit::MakeVerifierKey(options_.gateway_log_origin, gateway_signing_key_);
-  if (key.ok()) gateway_log_key_ = *key;
+  SetGatewayLogKeys();
   // Where receipts keep the gateway's checkpoints (a failure shows when one is written).
   if (!options_.data_dir.empty()) ::mkdir((options_.data_dir + "/gateway-checkpoints").c_str(), 0700);
+}
+
+void Responder::SetGatewayLogKeys() {
+  std::vector<std::string> keys{gateway_signing_key_};
+  // A rotation of the gateway's keys (docs/operations.md, "Key rotation"):
+  // the registry the enrolment officer signed lists the old and the new
+  // card, and the gateway's log is handed over from the one to the other.
+  if (auto entry = registry_.Find(gateway_id_); entry.ok()) {
+    for (const auto& c : (*entry)->cards) {
+      if (c.kind == ParticipantKind::kGateway &&
+          std::find(keys.begin(), keys.end(), c.signing_key) == keys.end()) {
+        keys.push_back(c.signing_key);
+      }
+    }
+  }
+  gateway_log_keys_.clear();
+  for (const std::string& k : keys) {
+    if (auto key = audit::MakeVerifierKey(options_.gateway_log_origin, k); key.ok())
+      gateway_log_keys_.push_back(*key);
+  }
+}
+
+Result<audit::Checkpoint> Responder::OpenGatewayCheckpoint(std::string_view note) const {
+  if (gateway_log_keys_.empty()) return FailedPreconditionError("no usable gateway log key");
+  Status last;
+  for (const auto& key : gateway_log_keys_) {
+    auto cp = audit::OpenCheckpoint(note, key, options_.gateway_log_origin);
+    if (cp.ok()) return cp;
+    last = cp.status();
+  }
+  return UnauthenticatedError(
+      "the checkpoint does not verify with the gateway's key (the pinned card's, or a card "
+      "of the gateway in the signed registry): " +
+      last.message());
 }
 
 v1::AuditRecord Responder::NewRecord(v1::AuditEvent event) const {
@@ -153,7 +185,7 @@ Outcome Responder::Handle(std::string_view envelope_bytes) {
       return {};
     case v1::MESSAGE_KIND_CONFIG_BUNDLE:  // config_updates.cc
       return HandleConfigBundle(*env);
-    case v1::MESSAGE_KIND_CASE_NOTICE:  // WATCH_ENDED (watches.cc)
+    case v1::MESSAGE_KIND_CASE_NOTICE:                                        // WATCH_ENDED (watches.cc)
       if (options_.receiver != nullptr) options_.receiver->KeepNotice(*env);  // for `inbox` (receiver.h)
       return HandleNotice(*env);
     case v1::MESSAGE_KIND_CASE_RESULT:
@@ -187,9 +219,10 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
       // past the restore point). The same sealed bytes go: nothing is read
       // or disclosed again.
       if ((*kept)->receipted) {
-        spdlog::warn("request {} asked again after the gateway's receipt (a restored gateway?): its kept answer "
-                     "is sent again",
-                     IdHex(answer.request_id));
+        spdlog::warn(
+            "request {} asked again after the gateway's receipt (a restored gateway?): its kept answer "
+            "is sent again",
+            IdHex(answer.request_id));
         if (Status s = options_.kept_answers->MarkNotReceipted(answer.request_id); !s.ok()) {
           spdlog::warn("cannot mark a kept answer as sent again: {}", s.message());
         }
@@ -219,8 +252,13 @@ Outcome Responder::HandleAuthorisation(const VerifiedEnvelope& outer) {
     return StartWatch(auth, answer.request_id, answer.request, answer.coordinator,
                       answer.coordinator_entry->card.partner);
   }
-  const ToHold held{answer.request_id, answer.request, answer.decision, answer.subjects, answer.facts.phase,
-                    answer.coordinator, answer.coordinator_entry->card.partner};
+  const ToHold held{answer.request_id,
+                    answer.request,
+                    answer.decision,
+                    answer.subjects,
+                    answer.facts.phase,
+                    answer.coordinator,
+                    answer.coordinator_entry->card.partner};
   if (!resuming_ && NeedsApproval(auth, held)) return HoldForApproval(auth, held);
   return Disclose(&answer, auth.expires_at_ms());
 }
@@ -317,14 +355,15 @@ Outcome Responder::Disclose(Answer* answer_in, int64_t keep_until_ms) {
     }
   }
   spdlog::debug("request {} case={} answered: {} categor{} to {} (own log #{})", IdHex(answer.request_id),
-               answer.request.case_id(), answer.allowed.size(), answer.allowed.size() == 1 ? "y" : "ies",
-               answer.coordinator, logged->index);
+                answer.request.case_id(), answer.allowed.size(), answer.allowed.size() == 1 ? "y" : "ies",
+                answer.coordinator, logged->index);
   return {std::move(msg->bytes), OkStatus()};
 }
 
 Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   const int64_t now = clock_.NowMillis();
-  if (!resuming_ && auth.expires_at_ms() <= now) return FailedPreconditionError("the authorisation has expired");
+  if (!resuming_ && auth.expires_at_ms() <= now)
+    return FailedPreconditionError("the authorisation has expired");
 
   // The coordinator's own signed request, byte for byte.
   VerifyOptions want;
@@ -348,7 +387,8 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   }
   if (!resuming_ && req->header.sent_at_ms() <= answered_.floor_ms()) {
     return FailedPreconditionError(
-        "the coordinator's request is older than the agent's memory of answered requests reaches (it was under "
+        "the coordinator's request is older than the agent's memory of answered requests reaches (it was "
+        "under "
         "heavy load); send it again");
   }
   answer->sent_at_ms = req->header.sent_at_ms();
@@ -368,13 +408,15 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   if (Status s = CheckEvidence(auth, answer); !s.ok()) return s;
   if (options_.approvals != nullptr) {
     // Consents this partner recorded itself count for its own decision.
-    if (Status s = options_.approvals->FillSourceConsents(r.case_id(), me_.partner(), &answer->facts); !s.ok()) {
+    if (Status s = options_.approvals->FillSourceConsents(r.case_id(), me_.partner(), &answer->facts);
+        !s.ok()) {
       return UnavailableError("the agent cannot read the consents its partner recorded; try again later");
     }
   }
   answer->policy = PolicyForDecision(auth.decision().policy_sha256(), answer->sent_at_ms);
   const policy::Policy& decide_with = *answer->policy;
-  if (Status s = cases::CheckAsker(decide_with, answer->facts, answer->coordinator, *answer->coordinator_entry, r, now);
+  if (Status s = cases::CheckAsker(decide_with, answer->facts, answer->coordinator,
+                                   *answer->coordinator_entry, r, now);
       !s.ok()) {
     return s;
   }
@@ -393,9 +435,8 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
   if (Status s = cases::CheckStatedAges(answer->facts, r, answer->subjects, now); !s.ok()) return s;
 
   // The same policy, here, on the facts of the chain.
-  const policy::Request asked =
-      cases::AskPolicy(answer->facts, r, *answer->coordinator_entry,
-                        cases::SealedJustification(answer->subjects), now);
+  const policy::Request asked = cases::AskPolicy(answer->facts, r, *answer->coordinator_entry,
+                                                 cases::SealedJustification(answer->subjects), now);
   answer->decision = decide_with.Decide(asked);
   const policy::Decision& d = answer->decision;
   if (d.effect != policy::Effect::kPermit) {
@@ -405,7 +446,8 @@ Status Responder::Check(const v1::Authorisation& auth, Answer* answer) {
     return FailedPreconditionError(
         "the gateway decided with another version of the policy than this agent has in force (" +
         cases::PolicyVersionId(decide_with) +
-        "); the agent takes the region's policy bundle from the gateway (docs/operations.md, rolling out a policy)");
+        "); the agent takes the region's policy bundle from the gateway (docs/operations.md, rolling out a "
+        "policy)");
   }
   for (const auto& c : r.categories()) {
     if (options_.disabled_categories.count(c) != 0) {
@@ -450,15 +492,19 @@ Status Responder::CheckEvidence(const v1::Authorisation& auth, Answer* answer) {
   const v1::FragmentRequest& r = answer->request;
   // The whole history, up to the head the coordinator signed into the
   // request: a command the gateway leaves out cannot go unnoticed.
-  auto facts = chains_.Check(auth.case_evidence(), cases::ChainHead{r.case_id(), r.case_head(), r.case_length()});
+  auto facts =
+      chains_.Check(auth.case_evidence(), cases::ChainHead{r.case_id(), r.case_head(), r.case_length()});
   if (!facts.ok()) {
-    return Status(facts.status().code(), "the case history the gateway showed is not the one the coordinator signed "
-                                         "the request on: " + facts.status().message());
+    return Status(facts.status().code(),
+                  "the case history the gateway showed is not the one the coordinator signed "
+                  "the request on: " +
+                      facts.status().message());
   }
   answer->facts = std::move(facts).value();
   if (auth.case_phase() != answer->facts.phase) {
     return FailedPreconditionError("the case phase the gateway states (" + auth.case_phase() +
-                                   ") is not the one the coordinator's commands show (" + answer->facts.phase + ")");
+                                   ") is not the one the coordinator's commands show (" +
+                                   answer->facts.phase + ")");
   }
   return OkStatus();
 }
@@ -547,11 +593,8 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
     AppendAsync(std::move(r));
     return Outcome{std::nullopt, s};
   };
-  if (!gateway_log_key_.has_value()) return fail(FailedPreconditionError("no usable gateway log key"));
-  auto cp = audit::OpenCheckpoint(receipt.checkpoint(), *gateway_log_key_, options_.gateway_log_origin);
-  if (!cp.ok())
-    return fail(UnauthenticatedError("the checkpoint does not verify with the pinned gateway key: " +
-                                     cp.status().message()));
+  auto cp = OpenGatewayCheckpoint(receipt.checkpoint());
+  if (!cp.ok()) return fail(cp.status());
   if (cp->size <= receipt.audit_index()) {
     return fail(DataLossError("the checkpoint does not cover the log index the receipt names"));
   }
@@ -562,9 +605,11 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
                               " to " + std::to_string(cp->size) +
                               " records: its history may have been rewritten"));
   }
-  if (cp->size == last_checkpoint_size_ && !last_checkpoint_root_.empty() && cp->root != last_checkpoint_root_) {
-    return fail(DataLossError("the gateway signed two different logs of " + std::to_string(cp->size) +
-                              " records: its history forked; keep both checkpoints and tell the privacy officer"));
+  if (cp->size == last_checkpoint_size_ && !last_checkpoint_root_.empty() &&
+      cp->root != last_checkpoint_root_) {
+    return fail(
+        DataLossError("the gateway signed two different logs of " + std::to_string(cp->size) +
+                      " records: its history forked; keep both checkpoints and tell the privacy officer"));
   }
   last_checkpoint_size_ = cp->size;
   last_checkpoint_root_ = cp->root;
@@ -582,13 +627,14 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
       const std::string file = dir + "/" + name;
       auto existing = ReadFileBounded(file, audit::kMaxNoteBytes);
       if (existing.ok()) {
-        auto other = audit::OpenCheckpoint(*existing, *gateway_log_key_, options_.gateway_log_origin);
+        auto other = OpenGatewayCheckpoint(*existing);
         if (other.ok() && other->root != cp->root) {
           return fail(DataLossError(
               "the gateway signed two different logs of " + std::to_string(cp->size) +
               " records: its history forked; keep both checkpoints and tell the privacy officer"));
         }
-      } else if (Status s = WriteFileDurable(file, receipt.checkpoint(), 0600, WriteMode::kReplace); !s.ok()) {
+      } else if (Status s = WriteFileDurable(file, receipt.checkpoint(), 0600, WriteMode::kReplace);
+                 !s.ok()) {
         spdlog::error("cannot keep the gateway checkpoint: {}", s.message());
       }
       last_checkpoint_file_ms_ = now;
@@ -690,7 +736,8 @@ std::vector<std::string> Responder::AnswersToSendAgain() {
         continue;
       }
       if (sent_since) continue;
-    } else if (it != sent_.end() && it->second.sent_ms != 0 && now - it->second.sent_ms < options_.resend_after_ms) {
+    } else if (it != sent_.end() && it->second.sent_ms != 0 &&
+               now - it->second.sent_ms < options_.resend_after_ms) {
       continue;
     }
     auto again = Wrap(k);
@@ -720,7 +767,8 @@ void Responder::HandleGatewayError(const VerifiedEnvelope& env) {
     }
     const std::string id = request_id;  // DropKept erases the entry
     auto kept = options_.kept_answers->Get(id);
-    DropKept(id, kept.ok() && kept->has_value() ? (*kept)->case_id : "", "the gateway refused it: " + err.message());
+    DropKept(id, kept.ok() && kept->has_value() ? (*kept)->case_id : "",
+             "the gateway refused it: " + err.message());
     return;
   }
   spdlog::warn("the gateway reported an error (code {}) for message {}: {}", static_cast<int>(err.code()),
@@ -741,7 +789,8 @@ void Responder::DropKept(const std::string& request_id, const std::string& case_
   spdlog::warn("the answer to request {} was not delivered: {}", IdHex(request_id), why);
 }
 
-void SubjectsOfAuthorisation(const std::string& authorisation, v1::AuditRecord* rec, const std::string& only_ref) {
+void SubjectsOfAuthorisation(const std::string& authorisation, v1::AuditRecord* rec,
+                             const std::string& only_ref) {
   v1::Authorisation auth;
   v1::Envelope env;
   v1::FragmentRequest req;

@@ -51,6 +51,7 @@
 #include "agent/kept_answers.h"
 #include "agent/watches.h"
 #include "case/case_chain.h"
+#include "case/policy_bundle.h"
 #include "core/audit/checkpoint.h"
 #include "core/audit/log_writer.h"
 #include "core/base/clock.h"
@@ -59,7 +60,6 @@
 #include "core/identity/identity.h"
 #include "core/identity/registry.h"
 #include "ketenpoort/v1/messages.pb.h"
-#include "case/policy_bundle.h"
 #include "policy/policy_engine.h"
 
 namespace kp::agent {
@@ -140,6 +140,7 @@ class Responder {
   void FollowPolicy(int64_t now_ms);
   const policy::Policy& policy_in_force() const { return *policy_; }
   uint64_t registry_serial() const { return registry_.serial(); }
+  const Registry& registry() const { return registry_; }
   uint64_t policy_serial() const { return policies_ ? policies_->serial() : 0; }
 
   // The approval queue (responder_approvals.cc): answers and refusals for
@@ -226,7 +227,8 @@ class Responder {
   // The policy a gateway's decision names, when it was in force at some
   // moment since the request was made (a request in flight across a switch
   // is checked against the policy it was decided with); else the one in force.
-  std::shared_ptr<const policy::Policy> PolicyForDecision(std::string_view policy_sha256, int64_t asked_ms) const;
+  std::shared_ptr<const policy::Policy> PolicyForDecision(std::string_view policy_sha256,
+                                                          int64_t asked_ms) const;
   // Watches (watches.cc).
   Outcome StartWatch(const ketenpoort::v1::Authorisation& auth, const std::string& watch_id,
                      const ketenpoort::v1::FragmentRequest& request, const std::string& coordinator,
@@ -267,7 +269,7 @@ class Responder {
   const std::string gateway_signing_key_;
   Registry registry_;  // replaced in place by SetConfig
   StaticKeyResolver keys_;
-  std::shared_ptr<const policy::Policy> policy_;  // in force now
+  std::shared_ptr<const policy::Policy> policy_;      // in force now
   std::shared_ptr<const cases::PolicySet> policies_;  // a signed bundle's, or null (config_updates.cc)
   // Case histories checked, by head: a case's requests share their chain.
   cases::ChainChecker chains_;
@@ -277,7 +279,14 @@ class Responder {
   const ResponderOptions options_;
   ReplayGuard replay_;
   EnvelopeSigner signer_;
-  std::optional<audit::NoteVerifierKey> gateway_log_key_;
+  // The gateway's log keys a checkpoint may be signed by: the pinned card's
+  // and, during a rotation of the gateway's keys, every card of the
+  // gateway's entry in the signed registry (SetGatewayLogKeys). A key
+  // nothing vouches for is refused.
+  std::vector<audit::NoteVerifierKey> gateway_log_keys_;
+  void SetGatewayLogKeys();
+  // `note` verified by one of gateway_log_keys_ (Unauthenticated: by none).
+  Result<audit::Checkpoint> OpenGatewayCheckpoint(std::string_view note) const;
   uint64_t last_checkpoint_size_ = 0;
   std::string last_checkpoint_root_;
   int64_t last_checkpoint_file_ms_ = 0;  // when a checkpoint was last kept as a file

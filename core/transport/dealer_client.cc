@@ -25,28 +25,37 @@ std::atomic<uint64_t> DealerClient::next_monitor_id_{0};
 
 std::string_view ConnectionStateName(ConnectionState state) {
   switch (state) {
-    case ConnectionState::kConnecting: return "connecting";
-    case ConnectionState::kConnected: return "connected";
-    case ConnectionState::kRefused: return "refused by the gateway: this key is not enrolled";
-    case ConnectionState::kDisconnected: return "gateway unreachable; reconnecting";
+    case ConnectionState::kConnecting:
+      return "connecting";
+    case ConnectionState::kConnected:
+      return "connected";
+    case ConnectionState::kRefused:
+      return "refused by the gateway: this key is not enrolled";
+    case ConnectionState::kDisconnected:
+      return "gateway unreachable; reconnecting";
   }
   return "unknown";
 }
 
 DealerClient::DealerClient(zmq::context_t& context, std::string public_key, const SecretBytes& secret_key,
                            DealerOptions options)
-    : context_(context), public_key_(std::move(public_key)), secret_key_(secret_key.Clone()), options_(std::move(options)) {}
+    : context_(context),
+      public_key_(std::move(public_key)),
+      secret_key_(secret_key.Clone()),
+      options_(std::move(options)) {}
 
 DealerClient::~DealerClient() = default;  // members in reverse: monitor_, guard_, socket_
 
-Result<std::unique_ptr<DealerClient>> DealerClient::Create(zmq::context_t& context, const std::string& public_key,
+Result<std::unique_ptr<DealerClient>> DealerClient::Create(zmq::context_t& context,
+                                                           const std::string& public_key,
                                                            const SecretBytes& secret_key,
                                                            const DealerOptions& options) {
   if (public_key.size() != 32 || secret_key.size() != 32 || options.server_public_key.size() != 32) {
     return InvalidArgumentError("CurveZMQ keys must be 32 bytes");
   }
   if (options.receive_hwm <= 0 || options.max_message_bytes <= 0) {
-    return InvalidArgumentError("the connection to the gateway needs a positive receive HWM and message size limit");
+    return InvalidArgumentError(
+        "the connection to the gateway needs a positive receive HWM and message size limit");
   }
   std::unique_ptr<DealerClient> client(new DealerClient(context, public_key, secret_key, options));
   KP_RETURN_IF_ERROR(client->Open());
@@ -62,7 +71,8 @@ Status DealerClient::Open() {
   monitor_endpoint_ = "inproc://kp-dealer-monitor-" + std::to_string(next_monitor_id_++);
   const std::string what = "cannot connect to the gateway at " + options_.endpoint;
   std::unique_ptr<zmq::socket_t> sock;
-  KP_RETURN_IF_ERROR(Guard(what, [&] { sock = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer); }));
+  KP_RETURN_IF_ERROR(
+      Guard(what, [&] { sock = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer); }));
   // Before connect: the guard must see the first connection too.
   transport_internal::ReceiveGuardOptions guard;
   guard.max_bytes_ahead = options_.max_unread_bytes_per_connection > 0
@@ -97,6 +107,12 @@ Status DealerClient::Open() {
 
 Status DealerClient::Reconnect() { return Open(); }
 
+Status DealerClient::ReconnectTo(const std::string& server_public_key) {
+  if (server_public_key.size() != 32) return InvalidArgumentError("a gateway transport key is 32 bytes");
+  options_.server_public_key = server_public_key;
+  return Open();
+}
+
 void DealerClient::DrainEvents() {
   while (true) {
     zmq::message_t event;
@@ -115,7 +131,8 @@ void DealerClient::DrainEvents() {
       case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
       case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         if (state_ != ConnectionState::kRefused) {
-          spdlog::error("refused by the gateway: this key is not enrolled (or the pinned gateway key is wrong)");
+          spdlog::error(
+              "refused by the gateway: this key is not enrolled (or the pinned gateway key is wrong)");
         }
         state_ = ConnectionState::kRefused;
         break;
@@ -138,8 +155,8 @@ Status DealerClient::Send(const std::string& payload) {
       if (state_ == ConnectionState::kRefused) {
         return UnauthenticatedError("refused by the gateway: this key is not enrolled");
       }
-      return ResourceExhaustedError("the outgoing queue to the gateway is full (" + std::string(ConnectionStateName(state_)) +
-                                    ")");
+      return ResourceExhaustedError("the outgoing queue to the gateway is full (" +
+                                    std::string(ConnectionStateName(state_)) + ")");
     }
     return OkStatus();
   } catch (const zmq::error_t& e) {
@@ -171,7 +188,8 @@ Result<std::optional<std::string>> DealerClient::Receive(int timeout_ms) {
       }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       if (left <= 0) return std::optional<std::string>();
-      zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0}, {monitor_->handle(), 0, ZMQ_POLLIN, 0}};
+      zmq::pollitem_t items[] = {{socket_->handle(), 0, ZMQ_POLLIN, 0},
+                                 {monitor_->handle(), 0, ZMQ_POLLIN, 0}};
       // A signal (EINTR) is "nothing yet": the caller looks at its flags.
       if (!PollUnlessInterrupted(items, 2, left)) return std::optional<std::string>();
     }

@@ -44,15 +44,15 @@ class ReceiveGuard;
 }  // namespace transport_internal
 
 struct DealerOptions {
-  std::string endpoint;                  // e.g. tcp://gateway.zvh.local:7400
-  std::string server_public_key;         // the gateway's transport key, 32 bytes (from its pinned card)
+  std::string endpoint;           // e.g. tcp://gateway.zvh.local:7400
+  std::string server_public_key;  // the gateway's transport key, 32 bytes (from its pinned card)
   int send_hwm = 1'000;
   // Whole messages that may wait unread; small, as each may be
   // max_message_bytes. Must be positive.
   int receive_hwm = 8;
   int heartbeat_interval_ms = 1'000;
   int heartbeat_timeout_ms = 5'000;
-  int reconnect_interval_ms = 100;       // TCP reconnects, done by ZeroMQ
+  int reconnect_interval_ms = 100;  // TCP reconnects, done by ZeroMQ
   int reconnect_interval_max_ms = 5'000;
   int64_t max_message_bytes = 4 * 1024 * 1024 + 64;
   // Most the gateway may have sent that was not read; 0:
@@ -65,10 +65,10 @@ struct DealerOptions {
 };
 
 enum class ConnectionState {
-  kConnecting,   // no handshake completed yet
-  kConnected,    // CURVE handshake succeeded and ZAP admitted us
-  kRefused,      // the gateway refused our key (not enrolled, or removed)
-  kDisconnected, // was connected; ZeroMQ is reconnecting
+  kConnecting,    // no handshake completed yet
+  kConnected,     // CURVE handshake succeeded and ZAP admitted us
+  kRefused,       // the gateway refused our key (not enrolled, or removed)
+  kDisconnected,  // was connected; ZeroMQ is reconnecting
 };
 
 std::string_view ConnectionStateName(ConnectionState state);
@@ -78,7 +78,8 @@ class DealerClient {
   // Keeps its own locked copy of `secret_key` (our transport secret), so the
   // caller's identity may move or go away while the client lives.
   static Result<std::unique_ptr<DealerClient>> Create(zmq::context_t& context, const std::string& public_key,
-                                                      const SecretBytes& secret_key, const DealerOptions& options);
+                                                      const SecretBytes& secret_key,
+                                                      const DealerOptions& options);
   ~DealerClient();
 
   // Queues one envelope; never blocks. ResourceExhausted when the outgoing
@@ -99,6 +100,12 @@ class DealerClient {
 
   // Closes the socket and connects afresh (after a refusal, or a stall).
   Status Reconnect();
+  // The same, to the gateway's other transport key (32 bytes): during a
+  // rotation of the gateway's keys the signed registry lists its old and new
+  // card, and a gateway that restarted after keygen --activate serves under
+  // the new one (docs/operations.md, "Key rotation").
+  Status ReconnectTo(const std::string& server_public_key);
+  const std::string& server_public_key() const { return options_.server_public_key; }
 
   ConnectionState state() const { return state_; }
   // CURVE handshakes completed so far: a change means a new connection (the
@@ -115,7 +122,7 @@ class DealerClient {
   zmq::context_t& context_;
   const std::string public_key_;
   const SecretBytes secret_key_;
-  const DealerOptions options_;
+  DealerOptions options_;  // server_public_key changes with ReconnectTo
   std::unique_ptr<zmq::socket_t> socket_;
   // Follows socket_'s connections and passes its monitor events on to
   // monitor_ (ZeroMQ allows one monitor per socket). Destroyed before socket_.

@@ -182,7 +182,8 @@ class ResponderTest : public ::testing::Test {
     pr.purpose = f.purpose;
     pr.phase = f.phase;
     pr.requester_is_member = true;
-    pr.justification_level = f.justification_present ? policy::Justification::kText : policy::Justification::kNone;
+    pr.justification_level =
+        f.justification_present ? policy::Justification::kText : policy::Justification::kNone;
     pr.subjects.push_back({cases::SubjectRoleId(asked.role())});
     policy::Decision d = policy_->Decide(pr);
     v1::Authorisation auth;
@@ -199,7 +200,8 @@ class ResponderTest : public ::testing::Test {
     dec->mutable_obligations()->set_retention_days(static_cast<uint32_t>(d.obligations.retention_days));
     auth.set_expires_at_ms(f.expires_at);
     auth.set_case_phase(f.phase);
-    for (size_t i = 0; i + f.withhold < chain.commands().size(); ++i) auth.add_case_evidence(chain.commands()[i]);
+    for (size_t i = 0; i + f.withhold < chain.commands().size(); ++i)
+      auth.add_case_evidence(chain.commands()[i]);
     auto outer = signers_.at(f.outer_signer)
                      ->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", rid, auth.SerializeAsString());
     EXPECT_THAT(outer, IsOk());
@@ -221,7 +223,8 @@ class ResponderTest : public ::testing::Test {
   }
 
   // The gateway's signed message of `kind` to this agent about `about`.
-  std::string FromGateway(v1::MessageKind kind, const std::string& about, const google::protobuf::Message& body) {
+  std::string FromGateway(v1::MessageKind kind, const std::string& about,
+                          const google::protobuf::Message& body) {
     auto m = signers_.at("gateway")->Sign(kind, "politie-agent", about, body.SerializeAsString());
     EXPECT_THAT(m, IsOk());
     return m->bytes;
@@ -234,7 +237,8 @@ class ResponderTest : public ::testing::Test {
     EXPECT_THAT(signer, IsOk());
     v1::Receipt r;
     r.set_audit_index(41);
-    r.set_checkpoint(signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", 42, std::string(32, '\x07'), {}}));
+    r.set_checkpoint(
+        signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", 42, std::string(32, '\x07'), {}}));
     return FromGateway(v1::MESSAGE_KIND_RECEIPT, request_id, r);
   }
 
@@ -357,8 +361,8 @@ TEST_F(ResponderTest, TheSameRequestAskedAgainGetsTheKeptAnswerNeverASecondDiscl
   Outcome out = responder_->Handle(again->bytes);
   ASSERT_TRUE(out.reply.has_value());
   const auto [body_again, id_again] = Delivery(*out.reply);
-  EXPECT_EQ(body_again, body);       // the same sealed answer, not made again
-  EXPECT_NE(id_again, first_id);     // in a fresh envelope
+  EXPECT_EQ(body_again, body);    // the same sealed answer, not made again
+  EXPECT_NE(id_again, first_id);  // in a fresh envelope
   EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 1);
   // Once the gateway confirmed it, it is not sent again by itself ...
   EXPECT_OK(responder_->Handle(Receipt(rid)).status);
@@ -709,7 +713,8 @@ TEST_F(ResponderTest, AWatchEndedNoticeDamagedAnywhereIsNeverActedOnAndTheGenuin
     ASSERT_FALSE(responder_->Handle(m->bytes).reply.has_value()) << "body bit " << i;
   }
   for (size_t n = 0; n < body.size(); ++n) {
-    auto m = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_CASE_NOTICE, "politie-agent", "", body.substr(0, n));
+    auto m =
+        signers_.at("gateway")->Sign(v1::MESSAGE_KIND_CASE_NOTICE, "politie-agent", "", body.substr(0, n));
     ASSERT_THAT(m, IsOk());
     ASSERT_FALSE(responder_->Handle(m->bytes).reply.has_value()) << "body length " << n;
   }
@@ -738,7 +743,8 @@ TEST_F(ResponderTest, AChangeDatedAfterTheAgentsClockIsSignalledOnce) {
     v1::Receipt r;
     r.set_delivery_id(env->header.message_id());
     r.set_audit_index(41);
-    r.set_checkpoint(signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", 42, std::string(32, '\x07'), {}}));
+    r.set_checkpoint(
+        signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", 42, std::string(32, '\x07'), {}}));
     EXPECT_FALSE(responder_->Handle(FromGateway(v1::MESSAGE_KIND_RECEIPT, watch_id, r)).reply.has_value());
   }
   auto kept = watches_->Get(watch_id);
@@ -753,6 +759,64 @@ TEST_F(ResponderTest, AChangeDatedAfterTheAgentsClockIsSignalledOnce) {
     EXPECT_GT((*w)->last_look_ms, kNow + 2 * kDay) << "look " << look;
   }
   EXPECT_EQ(Count(v1::AUDIT_EVENT_SIGNAL), 1);
+}
+
+// A rotation of the gateway's keys (docs/operations.md, "Key rotation"): the
+// registry lists the gateway's old and new card; a checkpoint signed by the
+// new key verifies, the kept checkpoints stay compared across the key change
+// (a different log of the same size is a fork whichever key signed it), and
+// a checkpoint by a key no card of the registry vouches for is refused.
+TEST_F(ResponderTest, AfterTheGatewayRotatedItsKeysCheckpointsByTheNewKeyVerifyAndAnUnvouchedKeyIsRefused) {
+  const std::string reg = dir_.File("registry");
+  auto next = Identity::Generate("gateway", ParticipantKind::kGateway, "", kNow);
+  ASSERT_OK(next.status());
+  ASSERT_OK(WriteFileDurable(reg + "/gateway.next.card", next->MakeCard().ToYaml(), 0644,
+                             WriteMode::kCreateExclusive));
+  ASSERT_OK(Registry::Sign(reg, ids_.at("enrolment-hvb").signing().secret_key,
+                           {{"regisseur-01", "casusregisseur"}, {"regisseur-02", "casusregisseur"}},
+                           "hart-van-brabant", kNow));
+  ASSERT_OK_AND_ASSIGN(Registry overlap, Registry::Load(reg, ids_.at("enrolment-hvb").signing().public_key));
+  ASSERT_OK_AND_ASSIGN(const RegistryEntry* gw, overlap.Find("gateway"));
+  ASSERT_EQ(gw->cards.size(), 2u);
+
+  auto stranger = Identity::Generate("gateway", ParticipantKind::kGateway, "", kNow);  // in no registry
+  ASSERT_OK(stranger.status());
+  auto receipt = [&](const std::string& rid, const Identity& log_key, uint64_t size, char root) {
+    auto signer = audit::LogSigner::Create("ketenpoort.test/audit", log_key.signing().public_key,
+                                           log_key.signing().secret_key.Clone());
+    EXPECT_THAT(signer, IsOk());
+    v1::Receipt r;
+    r.set_audit_index(size - 1);
+    r.set_checkpoint(
+        signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", size, std::string(32, root), {}}));
+    return FromGateway(v1::MESSAGE_KIND_RECEIPT, rid, r);
+  };
+  auto answered = [&]() {
+    std::string rid;
+    EXPECT_TRUE(responder_->Handle(Authorisation({}, &rid)).reply.has_value());
+    return rid;
+  };
+
+  // Before the agent has the registry of the overlap, the new key is not vouched for.
+  const std::string r1 = answered();
+  EXPECT_THAT(responder_->Handle(receipt(r1, *next, 50, '\x01')).status,
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_OK(
+      responder_->Handle(receipt(r1, ids_.at("gateway"), 50, '\x01')).status);  // the old key: kept as a file
+
+  responder_->SetConfig(std::move(overlap), nullptr);
+  const std::string r2 = answered();
+  EXPECT_OK(responder_->Handle(receipt(r2, *next, 60, '\x02')).status);
+  // A key no card vouches for: refused, however well-formed.
+  const std::string r3 = answered();
+  EXPECT_THAT(responder_->Handle(receipt(r3, *stranger, 70, '\x03')).status,
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_EQ(Kept(), 1);  // r3's answer waits for a receipt the gateway can vouch for
+  // The new key signing another log of the size the old key signed: a fork.
+  clock_.Advance(kResendAfterMs);
+  EXPECT_THAT(responder_->Handle(receipt(r3, *next, 60, '\x09')).status, StatusIs(StatusCode::kDataLoss));
+  EXPECT_OK(responder_->Handle(receipt(r3, *next, 70, '\x03')).status);
+  EXPECT_EQ(Kept(), 0);
 }
 
 }  // namespace

@@ -15,11 +15,14 @@
 #include <set>
 #include <sstream>
 
+#include "agent/kept_answers.h"
 #include "cli/cli_context.h"
 #include "core/audit/key_handover.h"
+#include "core/audit/log_reader.h"
 #include "core/audit/log_verifier.h"
 #include "core/base/file_util.h"
 #include "core/identity/registry.h"
+#include "gateway/backup.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
@@ -294,6 +297,114 @@ TEST_F(KeyRotationTest, AfterActivationTheAgentRestartsAndItsLogVerifiesAcrossTh
   EXPECT_NE(refused.exit_code, cli::kExitOk);
   ASSERT_OK(WriteFileDurable(handover, good, 0600, WriteMode::kReplace));
   EXPECT_THAT(verify(new_keys).status, IsOk());
+}
+
+// The gateway's own keys rotate (docs/operations.md, "Key rotation", the
+// gateway): `keygen --rotate`, a registry listing both gateway cards (the
+// gateway and the agent restart to take it), exchanges flow; `keygen
+// --activate` and a gateway restart: its log is handed over to the new key,
+// the running agent finds the gateway under its new card (the registry's
+// other card) and takes the receipts' checkpoints signed by the new key with
+// no fork alarm, exchanges go on, and the gateway's log (and a backup of it,
+// restored) verifies across the handover.
+TEST_F(KeyRotationTest, TheGatewayRotatesItsKeysAndAgentsFollowItsLogAcrossTheHandover) {
+  constexpr char kGateway[] = "gateway";
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  const std::string case_id = OpenCase(*c);
+  auto exchange = [&](Coordinator& via, int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_OK_AND_ASSIGN(std::string id, Send(via, case_id));
+      ASSERT_OK_AND_ASSIGN(Outcome o, via.AwaitOutcome(id, kWaitMs));
+      EXPECT_EQ(o.kind, Outcome::Kind::kDelivered) << o.refusal.reason() << o.error.ToString();
+    }
+  };
+  exchange(*c, 2);
+  const Identity old_keys =
+      std::move(Identity::LoadFile(IdentityFilePath(region_->keys_dir(), kGateway))).value();
+
+  // 1-2. The gateway's next key set; the registry lists both its cards.
+  CliRun rotated =
+      RunCli({"keygen", "--rotate", "--id", kGateway, "--dir", region_->keys_dir(), "--valid-days", "30"});
+  ASSERT_EQ(rotated.exit_code, cli::kExitOk) << rotated.err;
+  std::filesystem::copy_file(CardFilePath(region_->keys_dir(), kGateway, "next"),
+                             CardFilePath(region_->registry_dir(), kGateway, "next"));
+  ASSERT_OK(ReSign(SystemClock::Get().NowMillis()));
+  c.reset();
+  region_->StopAgent("politie");
+  region_->StopGateway();
+  ASSERT_OK(region_->StartGateway());
+  ASSERT_OK(region_->StartAgent("politie"));
+  c = Connect();
+  ASSERT_NE(c, nullptr);
+  exchange(*c, 2);  // still under the old key
+
+  // 3. keygen --activate; the gateway restarts under its new key, the agent
+  // runs on (its pinned card is the old one).
+  CliRun activated = RunCli({"keygen", "--activate", "--id", kGateway, "--dir", region_->keys_dir()});
+  ASSERT_EQ(activated.exit_code, cli::kExitOk) << activated.err;
+  c.reset();
+  region_->StopGateway();
+  ASSERT_OK(region_->StartGateway());  // before: "created with another key"
+  c = Connect();                       // the client's pinned card: the new one
+  ASSERT_NE(c, nullptr);
+  exchange(*c, 3);
+  // Again: no second handover.
+  c.reset();
+  region_->StopGateway();
+  ASSERT_OK(region_->StartGateway());
+  c = Connect();
+  ASSERT_NE(c, nullptr);
+  exchange(*c, 1);
+  c.reset();
+  region_->StopAgent("politie");
+  region_->StopGateway();
+
+  // The agent took every receipt (none refused, no answer waits for one).
+  agent::AgentConfig agent_config = region_->AgentConfigFor("politie");
+  ASSERT_OK_AND_ASSIGN(auto kept, agent::KeptAnswers::Open(agent_config.data_dir + "/answers.db"));
+  EXPECT_EQ(kept->Count().value_or(-1), 0);
+  kept.reset();
+  ASSERT_OK_AND_ASSIGN(auto reader, audit::LogReader::Open(agent::Agent::AuditDir(agent_config)));
+  int refused_receipts = 0;
+  ASSERT_OK(reader->ForEachEntry([&](const audit::LogEntry& e) {
+    if (e.record.event() == v1::AUDIT_EVENT_REFUSED &&
+        e.record.reason().find("gateway receipt refused") != std::string::npos) {
+      ++refused_receipts;
+      ADD_FAILURE() << e.record.reason();
+    }
+    return OkStatus();
+  }));
+  EXPECT_EQ(refused_receipts, 0);
+
+  // The gateway's log verifies across its handover, pinned to either key.
+  const Identity new_keys =
+      std::move(Identity::LoadFile(IdentityFilePath(region_->keys_dir(), kGateway))).value();
+  ASSERT_NE(new_keys.signing().public_key, old_keys.signing().public_key);
+  const gateway::GatewayConfig& gw = region_->gateway_config();
+  const std::string log_dir = gw.data_dir + "/audit";
+  auto verify = [&](const std::string& dir, const Identity& pinned) {
+    audit::VerifyOptions options;
+    options.key = std::move(audit::MakeVerifierKey(gw.log_origin, pinned.signing().public_key)).value();
+    return audit::VerifyLog(dir, options);
+  };
+  for (const Identity* pinned : {&new_keys, &old_keys}) {
+    audit::VerifyReport rep = verify(log_dir, *pinned);
+    EXPECT_THAT(rep.status, IsOk());
+    EXPECT_EQ(rep.key_handovers, 1u);
+  }
+  CliRun verified = RunCli({"audit", "verify", log_dir});
+  EXPECT_EQ(verified.exit_code, cli::kExitOk) << verified.err;
+  EXPECT_THAT(verified.out, ::testing::HasSubstr("key handover"));
+
+  // A backup holds the handover, and the restored log keeps its key chain.
+  const std::string backup = dir_.path() + "/backup";
+  ASSERT_OK(gateway::MakeBackup(gw, backup).status());
+  EXPECT_TRUE(std::filesystem::exists(backup + "/audit/handovers/" + audit::HandoverFileName(0)));
+  ASSERT_OK(gateway::RestoreBackup(gw, backup, /*force=*/true).status());
+  audit::VerifyReport restored = verify(log_dir, old_keys);
+  EXPECT_THAT(restored.status, IsOk());
+  EXPECT_EQ(restored.key_handovers, 1u);
 }
 
 TEST_F(KeyRotationTest, AnAgentWhoseOnlyCardExpiredIsRefusedWithAClearMessage) {
