@@ -43,7 +43,8 @@ std::string Hex(const std::string& id) { return HexEncode(id); }
 }  // namespace
 
 void WipeSubject(v1::Subject* s) {
-  for (std::string* field : {s->mutable_bsn(), s->mutable_name(), s->mutable_date_of_birth(), s->mutable_salt()}) {
+  for (std::string* field :
+       {s->mutable_bsn(), s->mutable_name(), s->mutable_date_of_birth(), s->mutable_salt()}) {
     SecureWipe(field->data(), field->size());
     field->clear();
   }
@@ -57,7 +58,8 @@ Status StatusFromErrorBody(const std::string& body) {
   return Status(code, "the gateway answered: " + err.message());
 }
 
-Coordinator::Coordinator(ClientConfig config, const Clock& clock) : config_(std::move(config)), clock_(clock) {}
+Coordinator::Coordinator(ClientConfig config, const Clock& clock)
+    : config_(std::move(config)), clock_(clock) {}
 
 Coordinator::~Coordinator() {
   if (dealer_) FlushAcks();
@@ -69,7 +71,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
                                                        const PassphraseProvider& passphrase) {
   std::unique_ptr<Coordinator> c(new Coordinator(config, clock));
   KP_ASSIGN_OR_RETURN(Identity me, Identity::LoadFile(config.identity, passphrase));
-  KP_RETURN_IF_ERROR(me.LoadKeyRing(config.identity, passphrase).status());  // a key rotation's other key sets
+  KP_RETURN_IF_ERROR(
+      me.LoadKeyRing(config.identity, passphrase).status());  // a key rotation's other key sets
   if (me.kind() != ParticipantKind::kCoordinator) {
     return PermissionDeniedError(config.identity + " is the identity of a " +
                                  std::string(ParticipantKindName(me.kind())) + ", not of a coordinator");
@@ -79,7 +82,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
   // art. 15 lookups by the privacy officer): no coordinator without the key.
   if (config.pseudonym_key.empty()) {
     return FailedPreconditionError(
-        "the client configuration names no pseudonym_key: a coordinator needs the region's pseudonym key file "
+        "the client configuration names no pseudonym_key: a coordinator needs the region's pseudonym key "
+        "file "
         "(from the enrolment office; docs/operations.md, \"The region's pseudonym key\")");
   }
   KP_ASSIGN_OR_RETURN(cases::PseudonymKey pseudonym_key, cases::LoadPseudonymKeyFile(config.pseudonym_key));
@@ -90,12 +94,14 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Open(const ClientConfig& confi
   }
   KP_ASSIGN_OR_RETURN(PublicCard enrolment,
                       LoadPinnedEnrolmentCard(config.enrolment_card, clock.NowMillis()));  // its expiry too
-  KP_ASSIGN_OR_RETURN(Registry registry, LoadRegistryFor(config, enrolment.signing_key));  // config_updates.cc
+  KP_ASSIGN_OR_RETURN(Registry registry,
+                      LoadRegistryFor(config, enrolment.signing_key));  // config_updates.cc
   c->enrolment_public_key_ = enrolment.signing_key;
   auto listed = registry.Find(gateway.id);
   if (!listed.ok() || !ListsCard(**listed, gateway)) {
-    return UnauthenticatedError("the pinned gateway card " + gateway.id +
-                                " is not the one the region's registry lists; ask the region's enrolment office");
+    return UnauthenticatedError(
+        "the pinned gateway card " + gateway.id +
+        " is not the one the region's registry lists; ask the region's enrolment office");
   }
   // Every card of a rotation, and the archive's retired cards (old history).
   ForEachSigningKey(registry, [&c](const std::string& id, const std::string& key, int64_t valid_before) {
@@ -155,8 +161,8 @@ Result<SignedMessage> Coordinator::Send(v1::MessageKind kind, const std::string&
 
 // ------------------------------------------------------------ case commands
 
-Result<std::optional<VerifiedEnvelope>> Coordinator::AwaitAnswer(const std::string& id,
-                                                                 const std::function<void(const Outcome&)>& sink) {
+Result<std::optional<VerifiedEnvelope>> Coordinator::AwaitAnswer(
+    const std::string& id, const std::function<void(const Outcome&)>& sink) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(config_.timeout_ms);
   while (true) {
     const int left = MillisLeft(deadline);
@@ -181,8 +187,9 @@ Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
     if (cmd.has_accept_handover()) {
       const cases::HandoverOffer* offer = facts.PendingOfferAt(now);
       if (offer == nullptr || offer->to != me_->id()) {
-        return FailedPreconditionError("case " + cmd.case_id() + " is not offered to you (no pending handover to " +
-                                       me_->id() + "; it may have lapsed or been cancelled)");
+        return FailedPreconditionError("case " + cmd.case_id() +
+                                       " is not offered to you (no pending handover to " + me_->id() +
+                                       "; it may have lapsed or been cancelled)");
       }
     } else if (const std::string now_by = facts.CoordinatorAt(now); now_by != me_->id()) {
       return PermissionDeniedError("case " + cmd.case_id() + " is coordinated by " + now_by +
@@ -200,7 +207,8 @@ Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
     // fetched and checked before the next signature.
     if (!open) (void)store_->SetChainUnsure(cmd.case_id(), true);
     if (!env.ok()) return env.status();
-    return DeadlineExceededError("no answer from the gateway within " + std::to_string(config_.timeout_ms / 1000) +
+    return DeadlineExceededError("no answer from the gateway within " +
+                                 std::to_string(config_.timeout_ms / 1000) +
                                  " s; the command may or may not have been applied: check with the gateway");
   }
   if ((*env)->header.kind() != v1::MESSAGE_KIND_CASE_RESULT) {
@@ -210,8 +218,8 @@ Result<Coordinator::Confirmed> Coordinator::Command(v1::CaseCommand cmd) {
   Confirmed done;
   KP_RETURN_IF_ERROR(ParseBody((*env)->body, done.result));
   if (!open && done.result.case_id() != cmd.case_id()) {
-    return UnauthenticatedError("the gateway confirmed a command of case " + cmd.case_id() + " as one of case " +
-                                done.result.case_id());
+    return UnauthenticatedError("the gateway confirmed a command of case " + cmd.case_id() +
+                                " as one of case " + done.result.case_id());
   }
   done.envelope = std::move(m.bytes);
   done.sequence = cmd.sequence();
@@ -249,7 +257,8 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
     v1::CaseChain chain;
     if (env->header.kind() != v1::MESSAGE_KIND_CASE_CHAIN || !ParseBody(env->body, chain).ok() ||
         chain.case_id() != case_id || chain.from() != fetched.size()) {
-      return UnauthenticatedError("the gateway answered a case fetch with something else than the case's history");
+      return UnauthenticatedError(
+          "the gateway answered a case fetch with something else than the case's history");
     }
     length = chain.length();
     if (chain.has_status()) {
@@ -257,14 +266,16 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
       has_status = true;
     }
     if (chain.commands().empty() && fetched.size() < length) {
-      return UnauthenticatedError("the gateway's history of case " + case_id + " stops short of its stated length");
+      return UnauthenticatedError("the gateway's history of case " + case_id +
+                                  " stops short of its stated length");
     }
     for (auto& c : *chain.mutable_commands()) fetched.push_back(std::move(c));
   } while (fetched.size() < length && fetched.size() <= cases::kMaxCommands);
   if (fetched.empty()) {
-    return FailedPreconditionError("the gateway has no signed history of case " + case_id +
-                                   " (opened by an older version of Ketenpoort): it cannot be continued; open a new "
-                                   "case for this family");
+    return FailedPreconditionError(
+        "the gateway has no signed history of case " + case_id +
+        " (opened by an older version of Ketenpoort): it cannot be continued; open a new "
+        "case for this family");
   }
   // Signatures, links and signers, as an agent would check them.
   std::vector<std::string_view> views(fetched.begin(), fetched.end());
@@ -278,8 +289,9 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
   KP_ASSIGN_OR_RETURN(std::vector<std::string> known, store_->Chain(case_id));
   for (size_t i = 0; i < known.size(); ++i) {
     if (i >= fetched.size() || fetched[i] != known[i]) {
-      return DataLossError("the gateway's history of case " + case_id + " lacks command " + std::to_string(i) +
-                           " that you signed and it confirmed: the gateway lost or changed it; tell its operator");
+      return DataLossError(
+          "the gateway's history of case " + case_id + " lacks command " + std::to_string(i) +
+          " that you signed and it confirmed: the gateway lost or changed it; tell its operator");
     }
   }
   std::vector<std::string> hashes;
@@ -289,7 +301,8 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
   if (kept.ok()) {
     // A case offered to this participant is not in its store yet.
     auto c = store_->GetCase(case_id);
-    CaseInfo info = c.ok() ? *c : CaseInfo{case_id, facts.purpose, status.phase(), facts.opened_ms, false, {}};
+    CaseInfo info =
+        c.ok() ? *c : CaseInfo{case_id, facts.purpose, status.phase(), facts.opened_ms, false, {}};
     if (!status.phase().empty()) info.phase = status.phase();
     info.closed = facts.closed;
     kept = store_->PutCase(info);
@@ -306,7 +319,8 @@ Result<cases::CaseFacts> Coordinator::SyncCase(const std::string& case_id) {
   }
   // Handed over for good: this client's copies of the case's data go.
   if (auto forgot = ForgetIfHandedAway(case_id, facts); !forgot.ok()) {
-    spdlog::warn("case {}: could not delete the data of a case handed over: {}", case_id, forgot.status().message());
+    spdlog::warn("case {}: could not delete the data of a case handed over: {}", case_id,
+                 forgot.status().message());
   }
   return facts;
 }
@@ -317,7 +331,8 @@ Status Coordinator::Commit(std::vector<v1::Subject>& subjects,
   for (size_t i = 0; i < subjects.size(); ++i) {
     v1::Subject& s = subjects[i];
     if (s.ref().empty()) s.set_ref("S" + std::to_string(i + 1));
-    if (!refs.insert(s.ref()).second) return InvalidArgumentError("subject reference " + s.ref() + " is used twice");
+    if (!refs.insert(s.ref()).second)
+      return InvalidArgumentError("subject reference " + s.ref() + " is used twice");
     s.set_salt(cases::NewSubjectSalt());
     KP_ASSIGN_OR_RETURN(std::string commitment, cases::SubjectCommitment(s));
     auto* ref = out->Add();
@@ -339,7 +354,8 @@ Result<v1::CaseResult> Coordinator::OpenCase(const std::string& purpose, std::ve
   return OpenWith(cmd, subjects, nullptr);
 }
 
-Result<v1::CaseResult> Coordinator::OpenAcuteCase(const std::string& purpose, std::vector<v1::Subject> subjects) {
+Result<v1::CaseResult> Coordinator::OpenAcuteCase(const std::string& purpose,
+                                                  std::vector<v1::Subject> subjects) {
   v1::CaseCommand cmd;
   cmd.mutable_open()->set_purpose(purpose);
   cmd.mutable_open()->set_acute(true);
@@ -364,15 +380,17 @@ Result<v1::CaseResult> Coordinator::OpenWith(const v1::CaseCommand& cmd, std::ve
   for (const auto& s : subjects) {
     if (kept.ok()) kept = store_->PutSubject(r.case_id(), s);
   }
-  if (kept.ok()) kept = store_->AppendCommand(r.case_id(), 0, cases::CommandHash(done->envelope), done->envelope);
+  if (kept.ok())
+    kept = store_->AppendCommand(r.case_id(), 0, cases::CommandHash(done->envelope), done->envelope);
   if (kept.ok() && r.has_status()) kept = store_->PutStatus(r.case_id(), r.status(), now);
   if (kept.ok() && also_keep) kept = also_keep(r.case_id());
   if (kept.ok()) kept = store_->Commit();
   for (auto& s : subjects) WipeSubject(&s);
   if (!kept.ok()) {
     store_->Rollback();
-    return kept.WithContext("case " + r.case_id() +
-                            " was opened at the gateway, but this machine could not keep it and its subjects");
+    return kept.WithContext(
+        "case " + r.case_id() +
+        " was opened at the gateway, but this machine could not keep it and its subjects");
   }
   return r;
 }
@@ -394,7 +412,9 @@ Result<Coordinator::Confirmed> Coordinator::ChangeCaseConfirmed(const v1::CaseCo
   info.closed = info.closed || cmd.has_close();
   Status kept = store_->Begin();
   if (kept.ok()) kept = store_->PutCase(info);
-  if (kept.ok()) kept = store_->AppendCommand(r.case_id(), done.sequence, cases::CommandHash(done.envelope), done.envelope);
+  if (kept.ok())
+    kept =
+        store_->AppendCommand(r.case_id(), done.sequence, cases::CommandHash(done.envelope), done.envelope);
   if (kept.ok() && r.has_status()) kept = store_->PutStatus(r.case_id(), r.status(), clock_.NowMillis());
   if (kept.ok() && cmd.has_close()) kept = store_->SetClosedAt(r.case_id(), clock_.NowMillis());
   if (kept.ok() && also_keep) kept = also_keep();
@@ -436,7 +456,8 @@ Result<v1::CaseResult> Coordinator::AddSubject(const std::string& case_id, v1::S
   return r;
 }
 
-Result<v1::CaseResult> Coordinator::WithdrawConsent(const std::string& case_id, const std::string& subject_ref,
+Result<v1::CaseResult> Coordinator::WithdrawConsent(const std::string& case_id,
+                                                    const std::string& subject_ref,
                                                     const std::string& purpose) {
   v1::CaseCommand cmd;
   cmd.set_case_id(case_id);
@@ -460,7 +481,8 @@ Result<v1::CaseResult> Coordinator::ChangePhase(const std::string& case_id, cons
 }
 
 Result<v1::CaseResult> Coordinator::RecordConsent(const std::string& case_id, const std::string& subject_ref,
-                                                  const std::string& purpose, int64_t valid_until_ms, uint8_t givers) {
+                                                  const std::string& purpose, int64_t valid_until_ms,
+                                                  uint8_t givers) {
   if (givers == 0 || (givers & ~(policy::kGiverSubject | policy::kGiverParents)) != 0) {
     return InvalidArgumentError("a consent is given by the subject, the parents, or both");
   }
@@ -477,9 +499,11 @@ Result<v1::CaseResult> Coordinator::RecordConsent(const std::string& case_id, co
   return ChangeCase(cmd);
 }
 
-Result<v1::CaseResult> Coordinator::RecordGatekeeperApproval(const std::string& case_id, const std::string& partner,
+Result<v1::CaseResult> Coordinator::RecordGatekeeperApproval(const std::string& case_id,
+                                                             const std::string& partner,
                                                              const std::vector<std::string>& categories,
-                                                             const std::string& purpose, int64_t valid_until_ms) {
+                                                             const std::string& purpose,
+                                                             int64_t valid_until_ms) {
   v1::CaseCommand cmd;
   cmd.set_case_id(case_id);
   auto* g = cmd.mutable_gatekeeper_approval();
@@ -515,7 +539,8 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   KP_RETURN_IF_ERROR(EnsureChain(c.id));
   KP_ASSIGN_OR_RETURN(CoordinatorStore::Head head, store_->ChainHead(c.id));
   const std::string agent = AgentOf(spec.partner);
-  if (agent.empty()) return NotFoundError("no agent of partner '" + spec.partner + "' is enrolled in the registry");
+  if (agent.empty())
+    return NotFoundError("no agent of partner '" + spec.partner + "' is enrolled in the registry");
   KP_ASSIGN_OR_RETURN(const RegistryEntry* agent_entry, registry_->Find(agent));
   KP_ASSIGN_OR_RETURN(std::vector<v1::Subject> all, store_->Subjects(c.id));
   v1::SubjectData data;
@@ -524,8 +549,9 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   if (spec.weighing.has_value()) *data.mutable_weighing() = *spec.weighing;
   v1::FragmentRequest req;
   for (const auto& s : all) {
-    const bool wanted = spec.subject_refs.empty() ||
-                        std::find(spec.subject_refs.begin(), spec.subject_refs.end(), s.ref()) != spec.subject_refs.end();
+    const bool wanted =
+        spec.subject_refs.empty() ||
+        std::find(spec.subject_refs.begin(), spec.subject_refs.end(), s.ref()) != spec.subject_refs.end();
     if (!wanted) continue;
     *data.add_subjects() = s;
     auto* ref = req.add_subjects();
@@ -537,7 +563,8 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
     auto found = std::find_if(all.begin(), all.end(), [&](const v1::Subject& s) { return s.ref() == want; });
     if (found == all.end()) return NotFoundError("case " + c.id + " has no subject " + want);
   }
-  if (req.subjects().empty()) return FailedPreconditionError("case " + c.id + " has no subjects to ask about");
+  if (req.subjects().empty())
+    return FailedPreconditionError("case " + c.id + " has no subjects to ask about");
 
   const std::string request_id = NewMessageId();
   std::string body = data.SerializeAsString();
@@ -557,7 +584,7 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   // What the request declares (the gateway decides on it); the agent
   // assesses what is sealed (docs/protocol.md §3.3).
   const policy::Justification text = policy::AssessJustification(spec.justification, nullptr);
-  req.set_justification_kind(spec.weighing.has_value()          ? v1::JUSTIFICATION_KIND_WEIGHING
+  req.set_justification_kind(spec.weighing.has_value()              ? v1::JUSTIFICATION_KIND_WEIGHING
                              : text != policy::Justification::kNone ? v1::JUSTIFICATION_KIND_TEXT
                                                                     : v1::JUSTIFICATION_KIND_NONE);
   req.set_justification_present(req.justification_kind() != v1::JUSTIFICATION_KIND_NONE);
@@ -565,9 +592,10 @@ Result<Coordinator::PreparedRequest> Coordinator::Prepare(const RequestSpec& spe
   req.set_case_head(head.hash);
   req.set_watch_until_ms(spec.watch_until_ms);  // 0: an ordinary request
   req.set_case_length(head.length);
-  return PreparedRequest{request_id,
-                         {request_id, c.id, spec.partner, agent, spec.categories, spec.purpose, clock_.NowMillis()},
-                         req.SerializeAsString()};
+  return PreparedRequest{
+      request_id,
+      {request_id, c.id, spec.partner, agent, spec.categories, spec.purpose, clock_.NowMillis()},
+      req.SerializeAsString()};
 }
 
 Result<std::string> Coordinator::SendRequest(const RequestSpec& spec) {
@@ -587,7 +615,8 @@ Result<std::vector<std::string>> Coordinator::SendRequests(const std::vector<Req
   // request (protocol §6.1); recorded before it is sent, so an answer can
   // never arrive for a request this store does not know.
   for (auto& p : prepared) {
-    KP_ASSIGN_OR_RETURN(SignedMessage m, signer_->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", p.body, p.id));
+    KP_ASSIGN_OR_RETURN(SignedMessage m,
+                        signer_->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", p.body, p.id));
     p.info.envelope = std::move(m.bytes);
   }
   KP_RETURN_IF_ERROR(store_->Begin());
@@ -622,14 +651,15 @@ Status Coordinator::Resend(const std::string& request_id) {
                                    std::string(RequestStateName(request->state)) + ": nothing to send again");
   }
   if (request->envelope.empty()) {
-    return FailedPreconditionError("request " + Hex(request_id) +
-                                   " was made by an older version that did not keep it; ask again with a new request");
+    return FailedPreconditionError(
+        "request " + Hex(request_id) +
+        " was made by an older version that did not keep it; ask again with a new request");
   }
   return dealer_->Send(request->envelope);
 }
 
-Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, const std::string& awaited,
-                                                                const std::function<void(const Outcome&)>& sink) {
+Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(
+    int timeout_ms, const std::string& awaited, const std::function<void(const Outcome&)>& sink) {
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
   KP_ASSIGN_OR_RETURN(auto bytes, dealer_->Receive(AckWait(timeout_ms)));
   // A new handshake after a lost connection: the gateway may have been
@@ -644,8 +674,8 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::ReceiveOne(int timeout_ms, 
   return handled;
 }
 
-Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::string& raw, const std::string& awaited,
-                                                                   const std::function<void(const Outcome&)>& sink) {
+Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(
+    const std::string& raw, const std::string& awaited, const std::function<void(const Outcome&)>& sink) {
   ++received_;
   // No replay guard: gateway answers are matched to a fresh command id, and
   // request answers to a waiting request (see the header comment).
@@ -671,12 +701,14 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
     TakeConfigBundle(*env);  // config_updates.cc
     return std::optional<VerifiedEnvelope>();
   }
-  if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_CASE_CHAIN || kind == v1::MESSAGE_KIND_ERROR ||
-       kind == v1::MESSAGE_KIND_REFERRAL_STATUS || kind == v1::MESSAGE_KIND_ACCEPTED) &&
+  if ((kind == v1::MESSAGE_KIND_CASE_RESULT || kind == v1::MESSAGE_KIND_CASE_CHAIN ||
+       kind == v1::MESSAGE_KIND_ERROR || kind == v1::MESSAGE_KIND_REFERRAL_STATUS ||
+       kind == v1::MESSAGE_KIND_ACCEPTED) &&
       from_gateway && !awaited.empty() && rid == awaited) {
     return std::optional<VerifiedEnvelope>(std::move(env).value());
   }
-  if (forwarded || (from_gateway && (kind == v1::MESSAGE_KIND_REFERRAL_STATUS || kind == v1::MESSAGE_KIND_CASE_NOTICE))) {
+  if (forwarded ||
+      (from_gateway && (kind == v1::MESSAGE_KIND_REFERRAL_STATUS || kind == v1::MESSAGE_KIND_CASE_NOTICE))) {
     // Handled once the inbox is in (they may need the case's history).
     Stash(*env, raw);
     return std::optional<VerifiedEnvelope>();
@@ -686,7 +718,8 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
     KP_ASSIGN_OR_RETURN(bool push, TakePushAnswer(*env));  // push.cc
     if (push) return std::optional<VerifiedEnvelope>();
   }
-  if (kind == v1::MESSAGE_KIND_APPROVAL_PENDING && !from_gateway) {  // the source's professional decides (§3.10)
+  if (kind == v1::MESSAGE_KIND_APPROVAL_PENDING &&
+      !from_gateway) {  // the source's professional decides (§3.10)
     KP_RETURN_IF_ERROR(TakeApprovalPending(*env));
     return std::optional<VerifiedEnvelope>();
   }
@@ -726,7 +759,8 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(const std::st
 
 int Coordinator::AckWait(int timeout_ms) const {
   if (unacked_.empty()) return timeout_ms;
-  const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(last_ack_ + kAckEveryMs - SteadyClock::now());
+  const auto due =
+      std::chrono::duration_cast<std::chrono::milliseconds>(last_ack_ + kAckEveryMs - SteadyClock::now());
   return std::clamp(static_cast<int>(due.count()), 1, std::max(timeout_ms, 1));
 }
 
@@ -739,7 +773,8 @@ void Coordinator::FlushAcks() {
   if (unacked_.empty()) return;
   for (size_t i = 0; i < unacked_.size(); i += kMaxAckedRequests) {
     v1::DeliveryAck ack;
-    for (size_t j = i; j < std::min(unacked_.size(), i + kMaxAckedRequests); ++j) ack.add_request_ids(unacked_[j]);
+    for (size_t j = i; j < std::min(unacked_.size(), i + kMaxAckedRequests); ++j)
+      ack.add_request_ids(unacked_[j]);
     // Best effort: an ack that does not arrive only means a second copy later.
     if (auto sent = Send(v1::MESSAGE_KIND_DELIVERY_ACK, ack.SerializeAsString()); !sent.ok()) {
       spdlog::warn("could not acknowledge stored answers: {}", sent.status().message());
@@ -748,7 +783,8 @@ void Coordinator::FlushAcks() {
   unacked_.clear();
 }
 
-Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request) {
+Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string& raw,
+                                  const RequestInfo& request) {
   Outcome o;
   o.request_id = request.request_id;
   o.case_id = request.case_id;
@@ -777,8 +813,8 @@ Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string
     case v1::MESSAGE_KIND_REFUSAL: {
       const bool by_gateway = sender == gateway_->id;
       if (!by_gateway && sender != request.agent) {
-        o.error = UnauthenticatedError("a refusal of request " + Hex(request.request_id) + " signed by " + sender +
-                                       ", who was not asked; ignored");
+        o.error = UnauthenticatedError("a refusal of request " + Hex(request.request_id) + " signed by " +
+                                       sender + ", who was not asked; ignored");
         return o;
       }
       Status s = ParseBody(env.body, o.refusal);
@@ -803,8 +839,9 @@ Outcome Coordinator::HandleAnswer(const VerifiedEnvelope& env, const std::string
                      verified.status().ToString());
         return o;
       }
-      Status s = store_->PutFragment({request.request_id, request.case_id, sender, now, verified->retain_until_ms, raw,
-                                      "", "", verified->retain_after_closure_ms});
+      Status s =
+          store_->PutFragment({request.request_id, request.case_id, sender, now, verified->retain_until_ms,
+                               raw, "", "", verified->retain_after_closure_ms});
       if (!s.ok()) {
         verified->kind = Outcome::Kind::kError;
         verified->error = s;
@@ -830,7 +867,8 @@ Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const R
     return UnauthenticatedError("a delivery whose body names another request or case than request " + rid);
   }
   SealedExpectations want{v1::MESSAGE_KIND_FRAGMENT_CONTENT, me_->id(), request.request_id, request.agent};
-  KP_ASSIGN_OR_RETURN(VerifiedEnvelope inner, OpenAndVerify(me_->SealingRing(), keys_, d.sealed_content(), want));
+  KP_ASSIGN_OR_RETURN(VerifiedEnvelope inner,
+                      OpenAndVerify(me_->SealingRing(), keys_, d.sealed_content(), want));
   Outcome o;
   o.kind = Outcome::Kind::kDelivered;
   o.request_id = request.request_id;
@@ -850,7 +888,8 @@ Result<Outcome> Coordinator::VerifyDelivery(const VerifiedEnvelope& env, const R
     }
     got.insert(c.category());
   }
-  if (got != asked) return UnauthenticatedError("the fragment for request " + rid + " lacks a category asked for");
+  if (got != asked)
+    return UnauthenticatedError("the fragment for request " + rid + " lacks a category asked for");
   KP_RETURN_IF_ERROR(CheckRetention(o.content, "the fragment for request " + rid));  // protocol §3.3
   o.retain_until_ms = o.content.retain_until_ms();
   o.retain_after_closure_ms = o.content.retain_after_closure_ms();
@@ -869,7 +908,8 @@ Result<Outcome> Coordinator::ReadFragment(const StoredFragment& f) const {
   return VerifyDelivery(env, *request);
 }
 
-Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink, bool first_only) {
+Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink,
+                                 bool first_only) {
   const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
   const size_t before = received_;
   int left = timeout_ms;
@@ -928,13 +968,15 @@ Result<Outcome> Coordinator::AwaitOutcome(const std::string& request_id, int tim
       KP_ASSIGN_OR_RETURN(auto now, store_->GetRequest(request_id));
       const std::string waited = " within " + std::to_string(timeout_ms / 1000) + " s";
       if (now.has_value() && now->accepted) {
-        return DeadlineExceededError("request " + Hex(request_id) + " was accepted by the gateway, but no answer came" +
-                                     waited + "; the answer will come to your inbox: fetch it later with "
+        return DeadlineExceededError("request " + Hex(request_id) +
+                                     " was accepted by the gateway, but no answer came" + waited +
+                                     "; the answer will come to your inbox: fetch it later with "
                                      "`ketenpoort inbox`");
       }
-      return DeadlineExceededError("request " + Hex(request_id) + " was not accepted by the gateway" + waited +
-                                   " (no confirmation came); send it again with `ketenpoort request --resend " +
-                                   Hex(request_id) + "`");
+      return DeadlineExceededError(
+          "request " + Hex(request_id) + " was not accepted by the gateway" + waited +
+          " (no confirmation came); send it again with `ketenpoort request --resend " + Hex(request_id) +
+          "`");
     }
     KP_RETURN_IF_ERROR(ReceiveOne(left, "", [&](const Outcome& o) {
                          if (o.request_id == request_id) mine = o;

@@ -33,10 +33,10 @@
 #include "client/client_config.h"
 #include "client/coordinator_store.h"
 #include "core/base/clock.h"
+#include "core/base/status.h"
 #include "core/envelope/envelope.h"
 #include "core/identity/identity.h"
 #include "core/identity/registry.h"
-#include "core/base/status.h"
 #include "ketenpoort/v1/messages.pb.h"
 
 namespace kp {
@@ -48,7 +48,7 @@ namespace kp::client {
 
 struct RequestSpec {
   std::string case_id;
-  std::string partner;                  // source partner (policy id), e.g. "politie"
+  std::string partner;  // source partner (policy id), e.g. "politie"
   std::vector<std::string> categories;
   std::string purpose;
   std::vector<std::string> subject_refs;  // empty: every subject of the case
@@ -72,9 +72,9 @@ struct PushSpec {
   std::string case_id;
   std::string to_partner;
   std::string purpose;
-  std::vector<std::string> subject_refs;  // empty: every subject the content names
+  std::vector<std::string> subject_refs;    // empty: every subject the content names
   ketenpoort::v1::FragmentContent content;  // categories and records (case id and keep-until are filled in)
-  int keep_days = 365;                      // the recipient keeps it until then (at most the policy's retention)
+  int keep_days = 365;  // the recipient keeps it until then (at most the policy's retention)
   // Count keep_days from the case's closure (the policy's retention_from:
   // closure): the content then says retain_after_closure_ms (protocol §3.3).
   bool keep_from_closure = false;
@@ -94,14 +94,14 @@ struct Outcome {
   Kind kind = Kind::kError;
   std::string request_id;
   std::string case_id;
-  std::string signer;          // who signed the answer (agent or gateway)
-  int64_t signed_ms = 0;       // when it was signed (signer's clock)
-  int64_t retain_until_ms = 0; // delivered: keep until, or 0 when ...
-  int64_t retain_after_closure_ms = 0;  // ... kept while the case is open and this long after it closed
+  std::string signer;                       // who signed the answer (agent or gateway)
+  int64_t signed_ms = 0;                    // when it was signed (signer's clock)
+  int64_t retain_until_ms = 0;              // delivered: keep until, or 0 when ...
+  int64_t retain_after_closure_ms = 0;      // ... kept while the case is open and this long after it closed
   ketenpoort::v1::FragmentContent content;  // delivered
   ketenpoort::v1::Refusal refusal;          // refused
   bool watch_started = false;               // kDelivered for a watch: the agent keeps it (no content)
-  Status error;                              // kError: what went wrong (e.g. verification failed)
+  Status error;                             // kError: what went wrong (e.g. verification failed)
 };
 
 // A referral to send (docs/cli.md, "Referrals"): codes and ids only; the
@@ -116,8 +116,8 @@ struct ReferralSpec {
 // An offer of a case to the next coordinator, and its hand-over data.
 struct HandoverSent {
   ketenpoort::v1::CaseResult result;
-  std::string offer;                // hash of the OfferHandover command
-  uint32_t parts = 0;               // HANDOVER_PACKAGE parts sent and confirmed
+  std::string offer;   // hash of the OfferHandover command
+  uint32_t parts = 0;  // HANDOVER_PACKAGE parts sent and confirmed
   size_t subjects = 0;
   size_t fragments = 0;
   std::vector<std::string> left_out;  // why a fragment did not go (ids only)
@@ -127,11 +127,11 @@ struct HandoverSent {
 struct HandoverTaken {
   ketenpoort::v1::CaseResult result;
   std::string offer;
-  uint32_t parts_received = 0;      // distinct parts of this handover taken in (all fetches)
-  uint32_t parts = 0;               // of how many (0: none came yet)
-  size_t subjects = 0;              // kept now
-  size_t fragments = 0;             // kept now: only what arrived
-  uint32_t withheld = 0;            // fragments the gateway kept back by the policy (its notice)
+  uint32_t parts_received = 0;  // distinct parts of this handover taken in (all fetches)
+  uint32_t parts = 0;           // of how many (0: none came yet)
+  size_t subjects = 0;          // kept now
+  size_t fragments = 0;         // kept now: only what arrived
+  uint32_t withheld = 0;        // fragments the gateway kept back by the policy (its notice)
 };
 
 // What came in besides answers to requests (inbox fetch, or meanwhile), in
@@ -141,10 +141,10 @@ struct News {
   // case's history this client holds shows it.
   std::vector<ketenpoort::v1::CaseNotice> notices;
   std::vector<ketenpoort::v1::ReferralStatus> referral_statuses;
-  std::vector<std::string> referrals;   // ids of referrals received and kept
-  std::vector<std::string> handovers;   // "CASE part i/n: s subject(s), f fragment(s)"
-  std::vector<std::string> forgotten;   // cases whose data went after a handover for good
-  std::vector<Status> problems;         // messages that did not verify, and why
+  std::vector<std::string> referrals;  // ids of referrals received and kept
+  std::vector<std::string> handovers;  // "CASE part i/n: s subject(s), f fragment(s)"
+  std::vector<std::string> forgotten;  // cases whose data went after a handover for good
+  std::vector<Status> problems;        // messages that did not verify, and why
   // Requests the source holds for its professional's approval (§3.10).
   std::vector<ketenpoort::v1::ApprovalPending> approvals_pending;
   // Waiting requests this client sent again after a new connection
@@ -199,7 +199,8 @@ class Coordinator {
   Result<ketenpoort::v1::CaseResult> RecordGatekeeperApproval(const std::string& case_id,
                                                               const std::string& partner,
                                                               const std::vector<std::string>& categories,
-                                                              const std::string& purpose, int64_t valid_until_ms);
+                                                              const std::string& purpose,
+                                                              int64_t valid_until_ms);
   Result<ketenpoort::v1::CaseResult> Close(const std::string& case_id, const std::string& reason_code);
   // Adds a subject (ref "S<n+1>" when empty) with a fresh commitment; its
   // data stays in the local store.
@@ -223,8 +224,9 @@ class Coordinator {
   // the fragments the policy gives `to` (protocol §3.6, "What goes over").
   // `fragments` counts the fragment parts the gateway took, not what it
   // will let over.
-  Result<HandoverSent> OfferHandover(const std::string& case_id, const std::string& to, const std::string& reason_code,
-                                     int64_t expires_ms, int64_t stand_in_until_ms);
+  Result<HandoverSent> OfferHandover(const std::string& case_id, const std::string& to,
+                                     const std::string& reason_code, int64_t expires_ms,
+                                     int64_t stand_in_until_ms);
   // The offered participant: fetches and checks the case's history, signs
   // AcceptHandover on the pending offer, then fetches its inbox and takes in
   // the hand-over data (each part verified: the former coordinator's
@@ -232,7 +234,8 @@ class Coordinator {
   // carries exactly that one fragment). `withheld` says how many fragments
   // the gateway kept back (its HANDOVER_DATA_WITHHELD notice).
   Result<HandoverTaken> AcceptHandover(const std::string& case_id);
-  Result<ketenpoort::v1::CaseResult> CancelHandover(const std::string& case_id, const std::string& reason_code);
+  Result<ketenpoort::v1::CaseResult> CancelHandover(const std::string& case_id,
+                                                    const std::string& reason_code);
   // After a handover for good (not a stand-in) was accepted: this client's
   // copies of the case's subject data and fragments go. Done by itself when
   // a HANDOVER_ACCEPTED notice comes or a fetched history shows it; true
@@ -252,7 +255,8 @@ class Coordinator {
   // carrying the REFERRAL envelope byte for byte, with exactly its subjects),
   // and keeps the subjects' data as for a case it opened.
   Result<ketenpoort::v1::CaseResult> AcceptReferral(const std::string& referral_id);
-  Result<ketenpoort::v1::ReferralStatus> DeclineReferral(const std::string& referral_id, const std::string& reason_code);
+  Result<ketenpoort::v1::ReferralStatus> DeclineReferral(const std::string& referral_id,
+                                                         const std::string& reason_code);
 
   // What came in besides answers to requests since the last call.
   News TakeNews();
@@ -260,7 +264,8 @@ class Coordinator {
   // With `policy` (the console's, for what may be asked) the fold also
   // reads the policy: the phase, roles and acute window as the gateway does.
   Result<cases::CaseFacts> LocalFacts(const std::string& case_id, const policy::Policy* policy = nullptr);
-  Result<ketenpoort::v1::CaseResult> WithdrawConsent(const std::string& case_id, const std::string& subject_ref,
+  Result<ketenpoort::v1::CaseResult> WithdrawConsent(const std::string& case_id,
+                                                     const std::string& subject_ref,
                                                      const std::string& purpose);
   // Fetches the case's whole history from the gateway, checks it (every
   // command signed by the case's coordinator, each following the one
@@ -322,7 +327,8 @@ class Coordinator {
   // arrives together is taken in as one burst, stored in one transaction, and
   // reported once it is durable. Returns how many messages arrived (verified
   // or not). Returns after the first burst when `first_only`.
-  Result<size_t> Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink, bool first_only = false);
+  Result<size_t> Poll(int timeout_ms, const std::function<void(const Outcome&)>& sink,
+                      bool first_only = false);
   // Asks the gateway for what it held while this coordinator was away
   // (optionally one case); returns the answers it handled.
   Result<std::vector<Outcome>> FetchInbox(const std::string& case_id);
@@ -363,9 +369,9 @@ class Coordinator {
                                         const std::function<Status()>& also_keep = nullptr);
   // Opens a case with `cmd` (an OpenCase with its subjects' refs and
   // commitments filled in) and keeps `subjects` (wiped afterwards).
-  Result<ketenpoort::v1::CaseResult> OpenWith(const ketenpoort::v1::CaseCommand& cmd,
-                                              std::vector<ketenpoort::v1::Subject>& subjects,
-                                              const std::function<Status(const std::string& case_id)>& also_keep);
+  Result<ketenpoort::v1::CaseResult> OpenWith(
+      const ketenpoort::v1::CaseCommand& cmd, std::vector<ketenpoort::v1::Subject>& subjects,
+      const std::function<Status(const std::string& case_id)>& also_keep);
   // Fills in refs, salts and commitments; `out` receives the SubjectRefs.
   Status Commit(std::vector<ketenpoort::v1::Subject>& subjects,
                 google::protobuf::RepeatedPtrField<ketenpoort::v1::SubjectRef>* out);
@@ -380,7 +386,8 @@ class Coordinator {
   // §3.13): the higher serial of config.registry and the copy kept in the
   // store folder; a CONFIG_FETCH after each handshake; a CONFIG_BUNDLE
   // verified against the pinned enrolment card, kept, and switched to.
-  static Result<Registry> LoadRegistryFor(const ClientConfig& config, const std::string& enrolment_public_key);
+  static Result<Registry> LoadRegistryFor(const ClientConfig& config,
+                                          const std::string& enrolment_public_key);
   // The policy bundle kept in the store folder (verified again, its serial
   // not below config/serials), or null when there is none or it is refused.
   static std::shared_ptr<const cases::PolicySet> LoadPoliciesFor(const ClientConfig& config,
@@ -401,8 +408,8 @@ class Coordinator {
   // The gateway's answer (or its ERROR as a Status) to message `id`;
   // nothing when none came within the configured timeout. Answers to
   // requests that arrive meanwhile go to `sink`.
-  Result<std::optional<VerifiedEnvelope>> AwaitAnswer(const std::string& id,
-                                                      const std::function<void(const Outcome&)>& sink = nullptr);
+  Result<std::optional<VerifiedEnvelope>> AwaitAnswer(
+      const std::string& id, const std::function<void(const Outcome&)>& sink = nullptr);
   // Signs and sends; the signed message (its id and bytes).
   Result<SignedMessage> Send(ketenpoort::v1::MessageKind kind, const std::string& body,
                              const std::string& message_id = "");
