@@ -54,7 +54,7 @@ Status Responder::AcceptGatewayRestore(const audit::Checkpoint& cp) {
   if (!dir.empty()) {
     auto same = ReadFileBounded(dir + "/" + name, audit::kMaxNoteBytes);
     if (same.ok()) {
-      auto other = OpenGatewayCheckpoint(*same);
+      auto other = OpenGatewayCheckpoint(*same, /*kept=*/true);
       if (other.ok() && other->root != p.root) return DataLossError(fork);
     }
     aside = dir + "/before-restore-" + name;

@@ -123,12 +123,20 @@ void Responder::SetGatewayLogKeys() {
     if (auto key = audit::MakeVerifierKey(options_.gateway_log_origin, k); key.ok())
       gateway_log_keys_.push_back(*key);
   }
+  gateway_kept_keys_ = gateway_log_keys_;
+  ForEachSigningKey(registry_, [&](const std::string& id, const std::string& signing_key, int64_t) {
+    if (id != gateway_id_ || std::find(keys.begin(), keys.end(), signing_key) != keys.end()) return;
+    keys.push_back(signing_key);
+    if (auto key = audit::MakeVerifierKey(options_.gateway_log_origin, signing_key); key.ok())
+      gateway_kept_keys_.push_back(*key);
+  });
 }
 
-Result<audit::Checkpoint> Responder::OpenGatewayCheckpoint(std::string_view note) const {
-  if (gateway_log_keys_.empty()) return FailedPreconditionError("no usable gateway log key");
+Result<audit::Checkpoint> Responder::OpenGatewayCheckpoint(std::string_view note, bool kept) const {
+  const auto& keys = kept ? gateway_kept_keys_ : gateway_log_keys_;
+  if (keys.empty()) return FailedPreconditionError("no usable gateway log key");
   Status last;
-  for (const auto& key : gateway_log_keys_) {
+  for (const auto& key : keys) {
     auto cp = audit::OpenCheckpoint(note, key, options_.gateway_log_origin);
     if (cp.ok()) return cp;
     last = cp.status();
@@ -627,7 +635,7 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
       const std::string file = dir + "/" + name;
       auto existing = ReadFileBounded(file, audit::kMaxNoteBytes);
       if (existing.ok()) {
-        auto other = OpenGatewayCheckpoint(*existing);
+        auto other = OpenGatewayCheckpoint(*existing, /*kept=*/true);
         if (other.ok() && other->root != cp->root) {
           return fail(DataLossError(
               "the gateway signed two different logs of " + std::to_string(cp->size) +

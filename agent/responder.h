@@ -284,9 +284,14 @@ class Responder {
   // gateway's entry in the signed registry (SetGatewayLogKeys). A key
   // nothing vouches for is refused.
   std::vector<audit::NoteVerifierKey> gateway_log_keys_;
+  // Those, and the gateway's cards in the registry's archive of retired
+  // cards: only to read the checkpoints this agent kept itself (fork
+  // detection across the gateway's key change), never to accept one.
+  std::vector<audit::NoteVerifierKey> gateway_kept_keys_;
   void SetGatewayLogKeys();
-  // `note` verified by one of gateway_log_keys_ (Unauthenticated: by none).
-  Result<audit::Checkpoint> OpenGatewayCheckpoint(std::string_view note) const;
+  // `note` verified by one of gateway_log_keys_ (kept: gateway_kept_keys_);
+  // Unauthenticated: by none.
+  Result<audit::Checkpoint> OpenGatewayCheckpoint(std::string_view note, bool kept = false) const;
   uint64_t last_checkpoint_size_ = 0;
   std::string last_checkpoint_root_;
   int64_t last_checkpoint_file_ms_ = 0;  // when a checkpoint was last kept as a file

@@ -817,6 +817,40 @@ TEST_F(ResponderTest, AfterTheGatewayRotatedItsKeysCheckpointsByTheNewKeyVerifyA
   EXPECT_THAT(responder_->Handle(receipt(r3, *next, 60, '\x09')).status, StatusIs(StatusCode::kDataLoss));
   EXPECT_OK(responder_->Handle(receipt(r3, *next, 70, '\x03')).status);
   EXPECT_EQ(Kept(), 0);
+
+  // The overlap ends: the old card goes into the registry's archive, the
+  // agent restarts pinning the new card. The checkpoint of 50 records it kept
+  // (signed by the old key) is still compared: another log of 50 records,
+  // now signed by the new key, is a fork.
+  ASSERT_EQ(::rename((reg + "/gateway.card").c_str(), (reg + "/gateway.retired-1.card").c_str()), 0);
+  ASSERT_EQ(::rename((reg + "/gateway.next.card").c_str(), (reg + "/gateway.card").c_str()), 0);
+  ASSERT_OK(Registry::Sign(reg, ids_.at("enrolment-hvb").signing().secret_key,
+                           {{"regisseur-01", "casusregisseur"}, {"regisseur-02", "casusregisseur"}},
+                           "hart-van-brabant", kNow));
+  ASSERT_OK_AND_ASSIGN(Registry after, Registry::Load(reg, ids_.at("enrolment-hvb").signing().public_key));
+  ResponderOptions options;
+  options.gateway_log_origin = "ketenpoort.test/audit";
+  options.data_dir = dir_.path();
+  Responder restarted(me(), next->MakeCard(), std::move(after), policy_, {}, *log_, clock_, options);
+  // The gateway's messages are signed by its new key now, too.
+  EnvelopeSigner new_gateway("gateway", next->signing().secret_key, clock_);
+  auto receipt_to = [&](const Identity& log_key, uint64_t size, char root) {
+    auto signer = audit::LogSigner::Create("ketenpoort.test/audit", log_key.signing().public_key,
+                                           log_key.signing().secret_key.Clone());
+    EXPECT_THAT(signer, IsOk());
+    v1::Receipt r;
+    r.set_audit_index(size - 1);
+    r.set_checkpoint(
+        signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", size, std::string(32, root), {}}));
+    auto m = new_gateway.Sign(v1::MESSAGE_KIND_RECEIPT, "politie-agent", r1, r.SerializeAsString());
+    EXPECT_THAT(m, IsOk());
+    return m->bytes;
+  };
+  EXPECT_THAT(restarted.Handle(receipt_to(*next, 50, '\x05')).status, StatusIs(StatusCode::kDataLoss));
+  // The old key itself no longer signs a checkpoint the agent takes.
+  EXPECT_THAT(restarted.Handle(receipt_to(ids_.at("gateway"), 80, '\x08')).status,
+              StatusIs(StatusCode::kUnauthenticated));
+  EXPECT_OK(restarted.Handle(receipt_to(*next, 80, '\x08')).status);
 }
 
 }  // namespace
