@@ -31,6 +31,10 @@ inline constexpr char kLostAndRefused[] =
     "sent "
     "again: ";
 
+// The gateway's default replay window is ±300 s (protocol §4); a minute's
+// margin for the two clocks and the time in transit.
+inline constexpr int64_t kResendWithinMs = 240'000;
+
 void Coordinator::ResendWaiting() {
   if (!dealer_) return;
   auto waiting = store_->WaitingRequests();
@@ -44,6 +48,12 @@ void Coordinator::ResendWaiting() {
     // One never confirmed waits for the coordinator's own resend (`request
     // --resend`, the console's "Opnieuw versturen"), as ever.
     if (r.envelope.empty() || !r.accepted) continue;
+    // Only what the gateway can still take as new: a request signed longer
+    // ago than its replay window (protocol §4) is refused as too old even
+    // when the gateway still holds it (e.g. expired, its refusal held for
+    // this coordinator), which would fail a request that was never lost. It
+    // waits for its answer or its expiry, as before.
+    if (clock_.NowMillis() - r.sent_ms > kResendWithinMs) continue;
     if (Status s = dealer_->Send(r.envelope); !s.ok()) {
       spdlog::warn("request {}: not sent again now: {}", HexEncode(r.request_id), s.message());
       break;  // the queue is full: the next handshake tries again
