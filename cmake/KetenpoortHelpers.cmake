@@ -84,9 +84,13 @@ include(GoogleTest)
 # function over every file of the seed corpus and is registered with ctest, so
 # the corpus is also a regression test. With -DKP_FUZZ=ON (clang) NAME itself
 # is built with -fsanitize=fuzzer for real fuzzing (see tests/fuzz/README.md).
+# The replay driver is compiled once for every fuzz target.
+add_library(kp_fuzz_replay_main OBJECT ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.cc)
+target_link_libraries(kp_fuzz_replay_main PRIVATE kp_build_flags)
+
 function(kp_fuzzer NAME)
   cmake_parse_arguments(KP "" "CORPUS" "SRCS;DEPS" ${ARGN})
-  add_executable(${NAME}_replay ${KP_SRCS} ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.cc)
+  add_executable(${NAME}_replay ${KP_SRCS} $<TARGET_OBJECTS:kp_fuzz_replay_main>)
   target_link_libraries(${NAME}_replay PRIVATE ${KP_DEPS} kp_build_flags)
   add_test(NAME ${NAME}_corpus COMMAND ${NAME}_replay ${KP_CORPUS})
   if(KP_FUZZ)

@@ -20,15 +20,8 @@
 #include "core/transport/dealer_client.h"
 #include "core/transport/router_server.h"
 #include "core/transport/zap_handler.h"
+#include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define KP_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KP_UNDER_ASAN 1
-#endif
-#endif
 
 namespace kp {
 namespace {

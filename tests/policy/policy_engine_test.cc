@@ -13,6 +13,7 @@
 
 #include "policy/policy_loader.h"
 #include "tests/policy/test_policy.h"
+#include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::policy {
@@ -314,7 +315,7 @@ std::string Canonical(const Decision& d) {
 // under AddressSanitizer. A stride that shares no factor with the innermost
 // loop's 5 condition sets still spreads over every partner pair, category,
 // phase and condition set, and the shuffles still have their permit count.
-#if defined(__SANITIZE_ADDRESS__)
+#ifdef KP_UNDER_ASAN  // GCC or clang (tests/testing/sanitizers.h)
 constexpr size_t kOrderStride = 7, kOrderRounds = 1, kThreadStride = 11;
 #else
 constexpr size_t kOrderStride = 2, kOrderRounds = 3, kThreadStride = 3;
