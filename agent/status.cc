@@ -93,9 +93,8 @@ void Agent::AttachMonitor(observe::ServiceMonitor* monitor, std::string version)
 
 void Agent::PublishStatus() {
   const int64_t now = clock_.NowMillis();
-  if (responder_ == nullptr) {
-    // First start from the gateway alone (config_updates.cc): nothing is
-    // answered yet, and the report says why.
+  // What every report of this agent says about itself, serving or not.
+  const auto report_head = [&] {
     observe::StatusReport r;
     r.service = "agent";
     r.participant_id = parts_.identity->id();
@@ -104,6 +103,12 @@ void Agent::PublishStatus() {
     r.pid = static_cast<int64_t>(::getpid());
     r.started_ms = started_ms_;
     r.now_ms = now;
+    return r;
+  };
+  if (responder_ == nullptr) {
+    // First start from the gateway alone (config_updates.cc): nothing is
+    // answered yet, and the report says why.
+    observe::StatusReport r = report_head();
     const bool connected = dealer_->state() == ConnectionState::kConnected;
     if (connected) {
       r.connected.push_back({parts_.gateway->id, "gateway", now});
@@ -130,14 +135,7 @@ void Agent::PublishStatus() {
   counted_answered_ = answered;
   counted_refused_ = refused;
 
-  observe::StatusReport r;
-  r.service = "agent";
-  r.participant_id = parts_.identity->id();
-  r.data_dir = config_.data_dir;
-  r.version = version_;
-  r.pid = static_cast<int64_t>(::getpid());
-  r.started_ms = started_ms_;
-  r.now_ms = now;
+  observe::StatusReport r = report_head();
   const bool connected = dealer_->state() == ConnectionState::kConnected;
   if (connected) {
     const auto silent =
