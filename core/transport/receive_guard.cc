@@ -138,8 +138,10 @@ void ReceiveGuard::Run() {
   while (!stop_) {
     long timeout = -1;  // no connection: wait for one, or for the stop
     if (!connections_.empty()) {
-      timeout = std::max<long>(
-          0, std::chrono::duration_cast<std::chrono::milliseconds>(next_sample - Clock::now()).count());
+      // Rounded up: truncating made the last fraction of a millisecond of
+      // every interval a zmq_poll(0) busy loop (a fifth of a core per
+      // process at the 5 ms interval; issue 19).
+      timeout = std::max<long>(0, std::chrono::ceil<std::chrono::milliseconds>(next_sample - Clock::now()).count());
     }
     zmq_pollitem_t items[] = {{monitor_, 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
     if (zmq_poll(items, 2, timeout) < 0) {
