@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "core/base/operation_counts.h"
+
 namespace kp {
 
 static_assert(kEd25519PublicKeyBytes == crypto_sign_PUBLICKEYBYTES);
@@ -47,6 +49,7 @@ std::string Ed25519Sign(const SecretBytes& secret_key, std::string_view message)
   InitCrypto();
   KP_CHECK(secret_key.size() == kEd25519SecretKeyBytes);
   std::string sig(kEd25519SignatureBytes, '\0');
+  CountPublicKeyOperation(PublicKeyOperation::kSign);
   crypto_sign_detached(reinterpret_cast<unsigned char*>(sig.data()), nullptr,
                        reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                        secret_key.data());
@@ -62,6 +65,7 @@ Status Ed25519Verify(std::string_view public_key, std::string_view message, std:
     return UnauthenticatedError("signature has " + std::to_string(signature.size()) +
                                 " bytes, an Ed25519 signature has 64");
   }
+  CountPublicKeyOperation(PublicKeyOperation::kVerify);
   if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
                                   reinterpret_cast<const unsigned char*>(message.data()), message.size(),
                                   reinterpret_cast<const unsigned char*>(public_key.data())) != 0) {

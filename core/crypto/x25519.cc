@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "core/base/operation_counts.h"
+
 namespace kp {
 
 static_assert(kX25519PublicKeyBytes == crypto_box_PUBLICKEYBYTES);
@@ -17,7 +19,8 @@ X25519KeyPair GenerateX25519KeyPair() {
 
 Result<std::string> X25519PublicKeyOf(const SecretBytes& secret_key) {
   InitCrypto();
-  if (secret_key.size() != kX25519SecretKeyBytes) return InvalidArgumentError("X25519 secret key must be 32 bytes");
+  if (secret_key.size() != kX25519SecretKeyBytes)
+    return InvalidArgumentError("X25519 secret key must be 32 bytes");
   std::string pk(kX25519PublicKeyBytes, '\0');
   if (crypto_scalarmult_base(reinterpret_cast<unsigned char*>(pk.data()), secret_key.data()) != 0) {
     return InvalidArgumentError("X25519 secret key is unusable");
@@ -31,6 +34,7 @@ Result<std::string> SealTo(std::string_view recipient_public_key, std::string_vi
     return InvalidArgumentError("X25519 public key must be 32 bytes");
   }
   std::string out(plaintext.size() + kSealOverheadBytes, '\0');
+  CountPublicKeyOperation(PublicKeyOperation::kSeal);
   if (crypto_box_seal(reinterpret_cast<unsigned char*>(out.data()),
                       reinterpret_cast<const unsigned char*>(plaintext.data()), plaintext.size(),
                       reinterpret_cast<const unsigned char*>(recipient_public_key.data())) != 0) {
@@ -49,11 +53,13 @@ Result<std::string> OpenSealed(const X25519KeyPair& recipient, std::string_view 
     return InvalidArgumentError("sealed message is shorter than the 48-byte sealed-box overhead");
   }
   std::string out(ciphertext.size() - kSealOverheadBytes, '\0');
+  CountPublicKeyOperation(PublicKeyOperation::kOpen);
   if (crypto_box_seal_open(reinterpret_cast<unsigned char*>(out.data()),
                            reinterpret_cast<const unsigned char*>(ciphertext.data()), ciphertext.size(),
                            reinterpret_cast<const unsigned char*>(recipient.public_key.data()),
                            recipient.secret_key.data()) != 0) {
-    return UnauthenticatedError("sealed message cannot be opened with this key: not sealed to it, or changed");
+    return UnauthenticatedError(
+        "sealed message cannot be opened with this key: not sealed to it, or changed");
   }
   return out;
 }

@@ -2,9 +2,30 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+
+#include "core/base/operation_counts.h"
 #include "core/observe/metrics.h"
 
 namespace kp::observe {
+namespace {
+
+// The process's public-key operations (core/base/operation_counts.h, counted
+// by core/crypto) brought into the registry just before it is rendered.
+void CopyPublicKeyOperations() {
+  static std::mutex mu;  // two scrapes at once must not both add the same difference
+  std::lock_guard<std::mutex> lock(mu);
+  for (PublicKeyOperation op : kPublicKeyOperations) {
+    Counter& c = Metrics().GetCounter("ketenpoort_public_key_operations_total",
+                                      "Public-key operations this process did: Ed25519 signatures made and "
+                                      "verified, sealed boxes made and opened",
+                                      {{"operation", std::string(PublicKeyOperationName(op))}});
+    const double total = static_cast<double>(PublicKeyOperationCount(op));
+    if (total > c.Value()) c.Inc(total - c.Value());
+  }
+}
+
+}  // namespace
 
 Result<std::unique_ptr<ServiceMonitor>> ServiceMonitor::Start(const ManagementAddress& address, bool named,
                                                               const std::string& service) {
@@ -32,13 +53,15 @@ Result<std::unique_ptr<ServiceMonitor>> ServiceMonitor::Start(const ManagementAd
       "/metrics",
       [](const ManagementRequest&, ManagementResponse& res) {
         res.content_type = Registry::kContentType;
+        CopyPublicKeyOperations();
         res.body = Metrics().Render();
       },
       Access::kAnyPeer);
   if (Status s = monitor->server_->Start(); !s.ok()) {
     if (named) return s;
-    spdlog::warn("{}: {}; running without a management address (set `management:` to another address, or off)",
-                 service, s.message());
+    spdlog::warn(
+        "{}: {}; running without a management address (set `management:` to another address, or off)",
+        service, s.message());
     return std::unique_ptr<ServiceMonitor>();
   }
   return monitor;

@@ -1,6 +1,9 @@
 #include <cstring>
+#include <string>
+#include <thread>
 
 #include "core/base/encoding.h"
+#include "core/base/operation_counts.h"
 #include "core/crypto/ed25519.h"
 #include "core/crypto/hmac.h"
 #include "core/crypto/random.h"
@@ -94,6 +97,30 @@ TEST(Sha256Test, KnownAnswers) {
   EXPECT_EQ(d, Sha256(""));
 }
 
+// The per-thread context is reused: hashes in a row, of two parts, of more
+// than one block, and on other threads give the FIPS 180-4 answers.
+TEST(Sha256Test, ReusedContextKnownAnswers) {
+  const std::string two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  const std::string two_blocks_hex = "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+  const std::string abc_hex = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+  auto check = [&] {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(HexEncode(Sha256String(two_blocks)), two_blocks_hex);
+      EXPECT_EQ(HexEncode(Sha256String("abc")), abc_hex);
+      Sha256Digest d = Sha256("ab", "c");
+      EXPECT_EQ(HexEncode(std::string_view(reinterpret_cast<const char*>(d.data()), d.size())), abc_hex);
+      EXPECT_EQ(Sha256(two_blocks.substr(0, 30), two_blocks.substr(30)), Sha256(two_blocks));
+      EXPECT_EQ(Sha256("", ""), Sha256(""));
+    }
+    // One million 'a' (FIPS 180-2 appendix B.3).
+    EXPECT_EQ(HexEncode(Sha256String(std::string(1'000'000, 'a'))),
+              "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  };
+  check();
+  std::thread other(check);
+  other.join();
+}
+
 // RFC 4231 test cases 1 and 2 (the region's pseudonyms are HMAC-SHA-256).
 TEST(HmacSha256Test, Rfc4231KnownAnswers) {
   auto hmac = [](std::string_view key, std::string_view msg) {
@@ -130,6 +157,27 @@ TEST(X25519Test, SealOpensOnlyForTheRecipientAndUnchanged) {
     Status s = OpenSealed(alice, ct.substr(0, len)).status();
     EXPECT_TRUE(s.code() == StatusCode::kUnauthenticated || s.code() == StatusCode::kInvalidArgument) << s;
   }
+}
+
+// Every public-key operation is counted once, refused ones too
+// (core/base/operation_counts.h: exchange_bench's crypto floor and /metrics).
+TEST(PublicKeyOperationCountTest, EachOperationCountsOnce) {
+  auto count = [](PublicKeyOperation op) { return PublicKeyOperationCount(op); };
+  const Ed25519KeyPair kp = GenerateEd25519KeyPair();
+  const X25519KeyPair xk = GenerateX25519KeyPair();
+  const uint64_t sign0 = count(PublicKeyOperation::kSign), verify0 = count(PublicKeyOperation::kVerify);
+  const uint64_t seal0 = count(PublicKeyOperation::kSeal), open0 = count(PublicKeyOperation::kOpen);
+  const std::string sig = Ed25519Sign(kp.secret_key, "m");
+  EXPECT_THAT(Ed25519Verify(kp.public_key, "m", sig), IsOk());
+  EXPECT_THAT(Ed25519Verify(kp.public_key, "other", sig), ::testing::Not(IsOk()));
+  auto sealed = SealTo(xk.public_key, "m");
+  ASSERT_THAT(sealed, IsOk());
+  EXPECT_THAT(OpenSealed(xk, *sealed), IsOk());
+  EXPECT_EQ(count(PublicKeyOperation::kSign) - sign0, 1u);
+  EXPECT_EQ(count(PublicKeyOperation::kVerify) - verify0, 2u);
+  EXPECT_EQ(count(PublicKeyOperation::kSeal) - seal0, 1u);
+  EXPECT_EQ(count(PublicKeyOperation::kOpen) - open0, 1u);
+  EXPECT_EQ(PublicKeyOperationName(PublicKeyOperation::kOpen), "box_seal_open");
 }
 
 TEST(SecretBytesTest, Base64RoundTripAndConstantTimeCompare) {

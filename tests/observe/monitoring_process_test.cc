@@ -221,6 +221,13 @@ TEST_F(MonitoringProcessTest, StatusAndMetricsOfTheRunningGatewayAndAgent) {
   EXPECT_EQ(Sample(am, "ketenpoort_agent_requests_total{outcome=\"answered\"}"), 1) << am;
   EXPECT_EQ(Sample(am, "ketenpoort_agent_gateway_connected"), 1) << am;
   EXPECT_GE(Sample(am, "ketenpoort_audit_append_seconds_count"), 1) << am;
+  // The public-key operations each did (core/base/operation_counts.h): the
+  // gateway verified the request and signed the authorisation; the agent
+  // opened the subject data and sealed the answer.
+  EXPECT_GE(Sample(gm, "ketenpoort_public_key_operations_total{operation=\"ed25519_sign\"}"), 2) << gm;
+  EXPECT_GE(Sample(gm, "ketenpoort_public_key_operations_total{operation=\"ed25519_verify\"}"), 2) << gm;
+  EXPECT_GE(Sample(am, "ketenpoort_public_key_operations_total{operation=\"box_seal\"}"), 1) << am;
+  EXPECT_GE(Sample(am, "ketenpoort_public_key_operations_total{operation=\"box_seal_open\"}"), 1) << am;
   // Ids and counts only: the subject's BSN is nowhere.
   for (const std::string* body : {&gm, &am, &gs.output, &as.output, &gj.output}) {
     EXPECT_THAT(*body, Not(HasSubstr(Region::kBsn)));

@@ -25,7 +25,8 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(const std::vector<std:
   if (args.empty()) return InvalidArgumentError("no program");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   // The child starts with no signal blocked and default dispositions,
   // whatever this test process did.
@@ -81,7 +82,8 @@ std::string ChildProcess::Log() const {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-Result<ProcessResult> RunToEnd(const std::vector<std::string>& args, const std::string& log_path, int timeout_ms) {
+Result<ProcessResult> RunToEnd(const std::vector<std::string>& args, const std::string& log_path,
+                               int timeout_ms) {
   KP_ASSIGN_OR_RETURN(auto child, ChildProcess::Spawn(args, log_path));
   auto code = child->WaitForExit(timeout_ms);
   if (!code.has_value()) return DeadlineExceededError(args[0] + " did not end in time");
@@ -114,7 +116,8 @@ bool WaitUntil(const std::function<bool()>& done, int timeout_ms) {
   }
 }
 
-Result<std::unique_ptr<client::Coordinator>> ConnectCoordinator(const client::ClientConfig& config, int timeout_ms) {
+Result<std::unique_ptr<client::Coordinator>> ConnectCoordinator(const client::ClientConfig& config,
+                                                                int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   Status connected = UnavailableError("not tried");
   do {
@@ -140,12 +143,13 @@ Status WriteGatewayYaml(const gateway::GatewayConfig& g, const std::string& endp
   std::ostringstream y;
   y << "listen: " << endpoint << "\nidentity: " << g.identity << "\nregistry: " << g.registry
     << "\nenrolment_card: " << g.enrolment_card << "\npolicy: " << g.policy << "\ndata_dir: " << g.data_dir
-    << "\nlog_origin: " << g.log_origin << "\nlog_level: " << log_level << "\n" << extra_yaml;
+    << "\nlog_origin: " << g.log_origin << "\nlog_level: " << log_level << "\n"
+    << extra_yaml;
   return WriteText(path, y.str());
 }
 
 Status WriteAgentYaml(const agent::AgentConfig& a, const std::string& endpoint, const std::string& path,
-                      const std::string& log_level) {
+                      const std::string& log_level, const std::string& extra_yaml) {
   std::ostringstream y;
   y << "identity: " << a.identity << "\ngateway:\n  endpoint: " << endpoint << "\n  card: " << a.gateway_card
     << "\n  log_origin: " << a.gateway_log_origin << "\nenrolment_card: " << a.enrolment_card
@@ -155,13 +159,16 @@ Status WriteAgentYaml(const agent::AgentConfig& a, const std::string& endpoint, 
     y << "  " << category << ":\n    source:\n      kind: json-files\n      folder: " << source.folder
       << "\n      key: bsn\n";
   }
+  y << extra_yaml;
   return WriteText(path, y.str());
 }
 
-Status WriteClientYaml(const client::ClientConfig& c, const std::string& path, const std::string& extra_yaml) {
+Status WriteClientYaml(const client::ClientConfig& c, const std::string& path,
+                       const std::string& extra_yaml) {
   std::ostringstream y;
-  y << "gateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card << "\nidentity: " << c.identity
-    << "\nenrolment_card: " << c.enrolment_card << "\nregistry: " << c.registry << "\nstore: " << c.store << "\n";
+  y << "gateway:\n  endpoint: " << c.gateway_endpoint << "\n  card: " << c.gateway_card
+    << "\nidentity: " << c.identity << "\nenrolment_card: " << c.enrolment_card
+    << "\nregistry: " << c.registry << "\nstore: " << c.store << "\n";
   if (!c.pseudonym_key.empty()) y << "pseudonym_key: " << c.pseudonym_key << "\n";
   if (!c.policy.empty()) y << "policy: " << c.policy << "\n";
   y << extra_yaml;

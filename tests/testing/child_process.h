@@ -57,7 +57,8 @@ struct ProcessResult {
   int exit_code = -1;
   std::string output;
 };
-Result<ProcessResult> RunToEnd(const std::vector<std::string>& args, const std::string& log_path, int timeout_ms);
+Result<ProcessResult> RunToEnd(const std::vector<std::string>& args, const std::string& log_path,
+                               int timeout_ms);
 
 // A binary of this build, e.g. BuildBinary("gateway/ketenpoort-gateway"),
 // found from this test's own path (build/tests/<folder>/<test>).
@@ -68,7 +69,8 @@ int UnusedLoopbackPort();
 
 // A coordinator's client opened with `config` and connected, retried while
 // the gateway process starts, for up to `timeout_ms`.
-Result<std::unique_ptr<client::Coordinator>> ConnectCoordinator(const client::ClientConfig& config, int timeout_ms);
+Result<std::unique_ptr<client::Coordinator>> ConnectCoordinator(const client::ClientConfig& config,
+                                                                int timeout_ms);
 
 // Polls `done` until it holds or `timeout_ms` has passed.
 bool WaitUntil(const std::function<bool()>& done, int timeout_ms);
@@ -79,9 +81,9 @@ Status WriteGatewayYaml(const gateway::GatewayConfig& config, const std::string&
                         const std::string& path, const std::string& log_level = "info",
                         const std::string& extra_yaml = "");
 // Writes the YAML of `config` (json-files sources keyed on bsn), for a
-// gateway at `endpoint`, to `path`.
+// gateway at `endpoint`, to `path`, then `extra_yaml`.
 Status WriteAgentYaml(const agent::AgentConfig& config, const std::string& endpoint, const std::string& path,
-                      const std::string& log_level = "info");
+                      const std::string& log_level = "info", const std::string& extra_yaml = "");
 // Writes the client YAML of `config` (a Region's ClientConfigFor, with its
 // pseudonym_key and policy when set) to `path`, then `extra_yaml`: what
 // `ketenpoort --config` reads.

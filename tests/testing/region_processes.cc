@@ -94,8 +94,8 @@ int64_t ProcessStatusKb(pid_t pid, std::string_view field) {
 
 const std::vector<std::pair<std::string, std::string>>& LoadPartners() {
   static const auto* partners = new std::vector<std::pair<std::string, std::string>>{
-      {"politie", "politie-incidenten"},       {"om", "om-voorwaarden"},
-      {"rvdk", "rvdk-onderzoeksstatus"},       {"reclassering", "reclassering-toezicht"},
+      {"politie", "politie-incidenten"},          {"om", "om-voorwaarden"},
+      {"rvdk", "rvdk-onderzoeksstatus"},          {"reclassering", "reclassering-toezicht"},
       {"veilig-thuis", "veilig-thuis-meldingen"}, {"jeugdbescherming", "jeugdbescherming-maatregelen"}};
   return *partners;
 }
@@ -126,23 +126,38 @@ RegionProcesses::~RegionProcesses() { StopAll(SIGTERM); }
 Status RegionProcesses::WriteConfigs(const std::vector<std::string>& partners) {
   KP_RETURN_IF_ERROR(SetGatewayDataDir(gateway_data_dir_));
   for (const auto& p : partners) {
-    KP_RETURN_IF_ERROR(
-        WriteAgentYaml(region_.AgentConfigFor(p), endpoint_, options_.work_dir + "/" + p + ".yaml", options_.log_level));
+    KP_RETURN_IF_ERROR(WriteAgentYaml(region_.AgentConfigFor(p), endpoint_,
+                                      options_.work_dir + "/" + p + ".yaml", options_.log_level,
+                                      ManagementYaml(p)));
   }
   return OkStatus();
+}
+
+std::string RegionProcesses::ManagementYaml(const std::string& name) {
+  if (!options_.management) return "";
+  auto [it, added] = management_.try_emplace(name, "");
+  if (added) it->second = "127.0.0.1:" + std::to_string(UnusedLoopbackPort());
+  return "management: " + it->second + "\n";
+}
+
+std::string RegionProcesses::ManagementEndpoint(const std::string& name) const {
+  auto it = management_.find(name);
+  return it == management_.end() ? "" : it->second;
 }
 
 Status RegionProcesses::SetGatewayDataDir(const std::string& dir) {
   gateway_data_dir_ = dir;
   gateway::GatewayConfig g = region_.gateway_config();
   g.data_dir = dir;
-  return WriteGatewayYaml(g, endpoint_, gateway_config_path(), options_.log_level, options_.gateway_extra_yaml);
+  return WriteGatewayYaml(g, endpoint_, gateway_config_path(), options_.log_level,
+                          options_.gateway_extra_yaml + ManagementYaml("gateway"));
 }
 
-Result<std::unique_ptr<ChildProcess>> RegionProcesses::Start(const std::string& binary, const std::string& name) {
-  KP_ASSIGN_OR_RETURN(auto child, ChildProcess::Spawn({binary, "run", "--config",
-                                                       options_.work_dir + "/" + name + ".yaml"},
-                                                      LogPath(name)));
+Result<std::unique_ptr<ChildProcess>> RegionProcesses::Start(const std::string& binary,
+                                                             const std::string& name) {
+  KP_ASSIGN_OR_RETURN(
+      auto child, ChildProcess::Spawn({binary, "run", "--config", options_.work_dir + "/" + name + ".yaml"},
+                                      LogPath(name)));
   Register(child->pid());
   return child;
 }
@@ -252,7 +267,8 @@ client::ClientConfig RegionProcesses::CoordinatorConfig(int index) const {
   return c;
 }
 
-Result<std::unique_ptr<client::Coordinator>> RegionProcesses::ConnectCoordinator(int index, int timeout_ms) const {
+Result<std::unique_ptr<client::Coordinator>> RegionProcesses::ConnectCoordinator(int index,
+                                                                                 int timeout_ms) const {
   return testing::ConnectCoordinator(CoordinatorConfig(index), timeout_ms);
 }
 

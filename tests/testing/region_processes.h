@@ -55,6 +55,10 @@ class RegionProcesses {
     std::string log_level = "warn";
     // More lines for gateway.yaml, e.g. "request_expiry: 20s\n".
     std::string gateway_extra_yaml;
+    // Every process serves /status and /metrics on a free loopback port of
+    // its own (ManagementAddress); otherwise the defaults apply (the first
+    // process takes 9470/9471, the others run without one).
+    bool management = false;
   };
 
   // Borrows `region`, which must outlive this object.
@@ -98,6 +102,9 @@ class RegionProcesses {
   std::string gateway_config_path() const { return options_.work_dir + "/gateway.yaml"; }
   std::string LogPath(const std::string& name) const { return options_.work_dir + "/" + name + ".log"; }
   std::string ReadLog(const std::string& name) const;
+  // With Options::management: "127.0.0.1:PORT" of "gateway" or a partner's
+  // agent (after WriteConfigs); empty otherwise.
+  std::string ManagementEndpoint(const std::string& name) const;
 
   // Coordinator `index` of the region, pointed at the gateway process.
   client::ClientConfig CoordinatorConfig(int index) const;
@@ -107,10 +114,13 @@ class RegionProcesses {
 
  private:
   Result<std::unique_ptr<ChildProcess>> Start(const std::string& binary, const std::string& name);
+  std::string ManagementYaml(const std::string& name);  // the `management:` line, a port chosen once
   static int Stop(std::unique_ptr<ChildProcess>* child, int signal, int timeout_ms);
 
   const Region& region_;
   const Options options_;
+  std::map<std::string, std::string> management_;  // name -> "127.0.0.1:PORT"
+
   // Copies in WORK/bin, made once: a rebuild while this runs (the build
   // folder is shared) must neither change the binaries half-way nor leave a
   // moment without one.
