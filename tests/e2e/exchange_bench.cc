@@ -232,14 +232,16 @@ RunResult RawZmq(int in_flight, int total) {
 // ------------------------------------------------------------ (b) crypto
 
 // What the protocol requires of each party for one exchange
-// (docs/performance.md, "The crypto floor"):
-//   coordinator: sign the subject data, seal it, sign the request; verify the
-//                delivery, open the content, verify it and the receipt   2s 3v 1seal 1open
-//   gateway:     verify the request, sign the authorisation; verify the
-//                delivery, sign the receipt and its checkpoint            3s 2v
+// (docs/performance.md, "The crypto floor"), as counted at 64 in flight:
+//   coordinator: sign the subject data, seal it, sign the request; verify
+//                ACCEPTED, the delivery and the content in it, open the
+//                content                                                2s 3v 1seal 1open
+//   gateway:     verify the request, sign ACCEPTED and the authorisation;
+//                verify the delivery, sign the receipt                   3s 2v
+//                (+ one log checkpoint per burst of receipts: not counted)
 //   agent:       verify the authorisation and the request in it; open the
 //                subject data, verify it; sign the content, seal it, sign
-//                the delivery; verify the receipt and its checkpoint      2s 5v 1seal 1open
+//                the delivery; verify the receipt and its checkpoint     2s 5v 1seal 1open
 //                (the case's admission evidence is verified once per case
 //                and command, then cached by hash: not counted)
 constexpr OpMix kCoordinatorRequired{2, 3, 1, 1};
