@@ -490,8 +490,9 @@ int Main(int argc, char** argv) {
       "us, open %.1f us\n",
       crypto.sign_us, crypto.verify_us, crypto.seal_us, crypto.open_us);
   std::printf(
-      "    what the protocol requires per exchange (the case's admission evidence verified once per case,\n"
-      "    then cached by hash: not counted):\n");
+      "    what the protocol requires per exchange (not counted: the gateway's log checkpoint, one per "
+      "burst\n"
+      "    of receipts; the case's admission evidence, verified once per case and cached by hash):\n");
   for (const auto& [who, mix] :
        {std::pair{"coordinator", kCoordinatorRequired}, std::pair{"gateway    ", kGatewayRequired},
         std::pair{"agent      ", kAgentRequired}}) {
