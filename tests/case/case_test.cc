@@ -13,6 +13,7 @@
 #include "case/referral.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
+#include "core/base/operation_counts.h"
 #include "core/crypto/sha256.h"
 #include "core/identity/identity.h"
 #include "policy/policy_loader.h"
@@ -104,12 +105,14 @@ class CaseTest : public ::testing::Test {
     });
   }
   const std::string& Accept(CaseChainBuilder& b, const std::string& offer_envelope) {
-    return b.Add([&](v1::CaseCommand& c) { c.mutable_accept_handover()->set_offer(CommandHash(offer_envelope)); });
+    return b.Add(
+        [&](v1::CaseCommand& c) { c.mutable_accept_handover()->set_offer(CommandHash(offer_envelope)); });
   }
 
   // Veilig Thuis' signed referral of `subjects` to the Veiligheidsteam, with a
   // (stand-in) sealed copy for each of `copies`.
-  std::string Referral(const std::vector<v1::Subject>& subjects, const std::vector<std::string>& copies = {"regisseur-01"},
+  std::string Referral(const std::vector<v1::Subject>& subjects,
+                       const std::vector<std::string>& copies = {"regisseur-01"},
                        const std::string& signer = "vt-01", const std::string& purpose = kPurpose) {
     v1::Referral r;
     r.set_reference("VT-MB-2026-0815");
@@ -280,7 +283,9 @@ TEST_F(CaseTest, SubjectsNeedARoleAUniqueReferenceAndACommitment) {
 
   CaseChainBuilder added = OpenCase();
   v1::Subject third = TestSubject("S3", v1::SUBJECT_ROLE_HOUSEMATE, "999990032");
-  added.Add([&](v1::CaseCommand& c) { *c.mutable_add_subject()->mutable_subject() = testing::CommittedRef(third); });
+  added.Add([&](v1::CaseCommand& c) {
+    *c.mutable_add_subject()->mutable_subject() = testing::CommittedRef(third);
+  });
   added.Consent("S3", kPurpose, kNow + kDay);
   auto f = Fold(added);
   ASSERT_THAT(f, IsOk());
@@ -353,13 +358,16 @@ TEST_F(CaseTest, SealedIdentifiersMustOpenTheCasesCommitments) {
   v1::Subject stranger = TestSubject("S9", v1::SUBJECT_ROLE_VICTIM, "999990044");
   EXPECT_THAT(CheckSealedSubjects(*f, Asking({stranger}), Sealed({stranger})),
               StatusIs(StatusCode::kInvalidArgument, "has no subject S9"));
-  EXPECT_THAT(CheckRequestSubjects(*f, Asking({stranger})), StatusIs(StatusCode::kInvalidArgument, "no subject S9"));
+  EXPECT_THAT(CheckRequestSubjects(*f, Asking({stranger})),
+              StatusIs(StatusCode::kInvalidArgument, "no subject S9"));
   v1::Subject wrong_role = victim_;
   wrong_role.set_role(v1::SUBJECT_ROLE_HOUSEMATE);
-  EXPECT_THAT(CheckRequestSubjects(*f, Asking({wrong_role})), StatusIs(StatusCode::kInvalidArgument, "another role"));
+  EXPECT_THAT(CheckRequestSubjects(*f, Asking({wrong_role})),
+              StatusIs(StatusCode::kInvalidArgument, "another role"));
   v1::Subject no_role = victim_;
   no_role.set_role(v1::SUBJECT_ROLE_UNSPECIFIED);
-  EXPECT_THAT(CheckRequestSubjects(*f, Asking({no_role})), StatusIs(StatusCode::kInvalidArgument, "has no role"));
+  EXPECT_THAT(CheckRequestSubjects(*f, Asking({no_role})),
+              StatusIs(StatusCode::kInvalidArgument, "has no role"));
   EXPECT_THAT(CheckRequestSubjects(*f, Asking({})), StatusIs(StatusCode::kInvalidArgument, "at least one"));
   EXPECT_THAT(CheckSealedSubjects(*f, Asking({victim_, child_}), Sealed({victim_})),
               StatusIs(StatusCode::kInvalidArgument, "does not match"));
@@ -380,6 +388,89 @@ TEST_F(CaseTest, TheWholeChainUpToTheSignedHeadPasses) {
               StatusIs(StatusCode::kFailedPrecondition, "left commands out"));
 }
 
+uint64_t Verifies() { return PublicKeyOperationCount(PublicKeyOperation::kVerify); }
+
+// Each request of a case shows its whole history: a command is verified
+// once, also across a new head and a switch of the policy or registry.
+TEST_F(CaseTest, AGrowingCaseVerifiesOnlyItsNewCommands) {
+  CaseChainBuilder b = OpenCase();
+  ChainChecker checker(keys_, ctx_);
+  uint64_t before = Verifies();
+  ASSERT_THAT(checker.Check(b.commands(), HeadOf(b)), IsOk());
+  EXPECT_EQ(Verifies() - before, 2u);
+  EXPECT_EQ(checker.verified_commands(), 2u);
+  b.Phase("stabiele-veiligheid");
+  before = Verifies();
+  auto f = checker.Check(b.commands(), HeadOf(b));
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->phase, "stabiele-veiligheid");
+  EXPECT_EQ(Verifies() - before, 1u);
+  checker.SetContext(ctx_);  // forgets the heads, not which signatures verified
+  before = Verifies();
+  EXPECT_THAT(checker.Check(b.commands(), HeadOf(b)), IsOk());
+  EXPECT_EQ(Verifies() - before, 0u);
+}
+
+// A remembered verification is of exact bytes and one key: it never
+// accepts what a fresh verification would refuse.
+TEST_F(CaseTest, ARememberedVerificationNeverAcceptsWhatWouldBeRefused) {
+  CaseChainBuilder b = OpenCase();
+  b.Phase("herstel");
+  VerifiedCommands verified;
+  for (const auto& c : b.commands()) ASSERT_THAT(VerifyCommand(keys_, c, verified), IsOk());
+  ASSERT_EQ(verified.size(), 3u);
+  const std::string last = b.commands().back();
+  for (size_t bit = 0; bit < last.size() * 8; ++bit) {
+    std::string flipped = last;
+    flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+    ASSERT_FALSE(VerifyCommand(keys_, flipped, verified).ok()) << "bit " << bit;
+  }
+  for (size_t len = 0; len < last.size(); ++len) {
+    ASSERT_FALSE(VerifyCommand(keys_, last.substr(0, len), verified).ok()) << "cut at " << len;
+  }
+  EXPECT_EQ(verified.size(), 3u);  // no refusal was remembered
+
+  // The same case, another phase, under the original signature.
+  v1::Envelope env;
+  ASSERT_TRUE(env.ParseFromString(last));
+  v1::CaseCommand cmd;
+  ASSERT_TRUE(cmd.ParseFromString(env.body()));
+  ASSERT_EQ(cmd.case_id(), kCase);
+  cmd.mutable_change_phase()->set_phase("stabiele-veiligheid");
+  env.set_body(cmd.SerializeAsString());
+  const std::string tampered = env.SerializeAsString();
+  EXPECT_THAT(VerifyCommand(keys_, tampered, verified), StatusIs(StatusCode::kUnauthenticated));
+  ChainChecker checker(keys_, ctx_);
+  ASSERT_THAT(checker.Check(b.commands(), HeadOf(b)), IsOk());
+  std::vector<std::string> shown = b.commands();
+  shown.back() = tampered;
+  EXPECT_THAT(checker.Check(shown, ChainHead{kCase, CommandHash(tampered), b.length()}),
+              StatusIs(StatusCode::kUnauthenticated, "command 2 of the case does not verify"));
+
+  // The signer's key is no longer the registry's, or has expired: refused.
+  StaticKeyResolver replaced = keys_;
+  replaced.Add("regisseur-01", ids_.at("regisseur-02").signing().public_key);
+  EXPECT_THAT(VerifyCommand(replaced, last, verified), StatusIs(StatusCode::kUnauthenticated));
+  StaticKeyResolver expired;
+  expired.AddKey("regisseur-01", ids_.at("regisseur-01").signing().public_key, kNow - 1);
+  EXPECT_THAT(VerifyCommand(expired, last, verified), StatusIs(StatusCode::kUnauthenticated));
+  // With the key in force it is still accepted, without verifying again.
+  const uint64_t before = Verifies();
+  EXPECT_THAT(VerifyCommand(keys_, last, verified), IsOk());
+  EXPECT_EQ(Verifies() - before, 0u);
+}
+
+TEST_F(CaseTest, RememberedVerificationsAreBounded) {
+  CaseChainBuilder b = OpenCase();
+  b.Phase("herstel");
+  VerifiedCommands verified(2);
+  for (const auto& c : b.commands()) ASSERT_THAT(VerifyCommand(keys_, c, verified), IsOk());
+  EXPECT_EQ(verified.size(), 2u);
+  EXPECT_EQ(verified.KeyOf(CommandHash(b.commands()[0])), nullptr);  // the oldest went
+  ASSERT_NE(verified.KeyOf(CommandHash(b.commands()[2])), nullptr);
+  EXPECT_EQ(*verified.KeyOf(CommandHash(b.commands()[2])), ids_.at("regisseur-01").signing().public_key);
+}
+
 // A gateway that withholds the newest command (a phase change, a closure, a
 // consent withdrawal) shows a chain that stops short of the head the
 // coordinator signed.
@@ -393,7 +484,8 @@ TEST_F(CaseTest, AWithheldLastCommandIsCaught) {
     if (what == "withdraw") b.Withdraw("S1", kPurpose);
     std::vector<std::string> shown(b.commands().begin(), b.commands().end() - 1);
     ChainChecker checker(keys_, ctx_);
-    EXPECT_THAT(checker.Check(shown, HeadOf(b)), StatusIs(StatusCode::kFailedPrecondition, "left commands out"));
+    EXPECT_THAT(checker.Check(shown, HeadOf(b)),
+                StatusIs(StatusCode::kFailedPrecondition, "left commands out"));
     // Nor can it pass the shorter chain off as complete by lying about the length.
     ChainHead lie = HeadOf(b);
     lie.length -= 1;
@@ -457,7 +549,8 @@ TEST_F(CaseTest, TheDecisionRestsOnTheFoldedFacts) {
   EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-02", **registry_->Find("regisseur-02"), r, kNow),
               StatusIs(StatusCode::kPermissionDenied, "do not coordinate"));
   r.set_source_partner("ggz");
-  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-01", asker, r, kNow), StatusIs(StatusCode::kPermissionDenied, "admit"));
+  EXPECT_THAT(CheckAsker(*policy_, *f, "regisseur-01", asker, r, kNow),
+              StatusIs(StatusCode::kPermissionDenied, "admit"));
   r.set_source_partner("politie");
   policy::Request pr = AskPolicy(*f, r, asker, policy::Justification::kNone, kNow);
   EXPECT_EQ(pr.phase, "acute-veiligheid");
@@ -539,7 +632,8 @@ TEST_F(CaseTest, AHandoverGoesOnlyToWhomThePolicyLetsCoordinateAndOnlyTheOffered
   CaseChainBuilder other = b;
   other.SignWith(Signer("regisseur-02"));
   Accept(other, offer);
-  EXPECT_THAT(Fold(other), StatusIs(StatusCode::kFailedPrecondition, "is offered to wijk-01, not to regisseur-02"));
+  EXPECT_THAT(Fold(other),
+              StatusIs(StatusCode::kFailedPrecondition, "is offered to wijk-01, not to regisseur-02"));
 
   CaseChainBuilder wrong = b;
   wrong.SignWith(Signer("wijk-01"));
@@ -601,7 +695,8 @@ TEST_F(CaseTest, AStandInGivesTheCaseBackByItself) {
   clock_.Advance(15 * kDay);
   CaseChainBuilder after = b;
   after.Phase("herstel");
-  EXPECT_THAT(Fold(after), StatusIs(StatusCode::kFailedPrecondition, "only the coordinator of case VT-2026-0007 (regisseur-01)"));
+  EXPECT_THAT(Fold(after), StatusIs(StatusCode::kFailedPrecondition,
+                                    "only the coordinator of case VT-2026-0007 (regisseur-01)"));
   b.SignWith(Signer("regisseur-01"));
   b.Phase("herstel");
   f = Fold(b);
@@ -635,10 +730,11 @@ TEST_F(CaseTest, AnAcuteCaseOpensWithItsPartnersAndEndsItsWindowWithAHandover) {
   r.set_source_partner("veilig-thuis");
   const RegistryEntry& police = **registry_->Find("acuut-01");
   EXPECT_OK(CheckAsker(*policy_, *f, "acuut-01", police, r, kNow + 3600'000));
-  EXPECT_THAT(CheckAsker(*policy_, *f, "acuut-01", police, r, kNow + 73 * 3600'000LL),
-              StatusIs(StatusCode::kFailedPrecondition,
-                       "the acute window of case VT-2026-0007 ended on 2026-11-25T14:32:54Z without a handover to "
-                       "veilig-thuis or veiligheidsteam"));
+  EXPECT_THAT(
+      CheckAsker(*policy_, *f, "acuut-01", police, r, kNow + 73 * 3600'000LL),
+      StatusIs(StatusCode::kFailedPrecondition,
+               "the acute window of case VT-2026-0007 ended on 2026-11-25T14:32:54Z without a handover to "
+               "veilig-thuis or veiligheidsteam"));
   EXPECT_EQ(CaseStatusAt(*policy_, ctx_, *f, kNow).acute_until_ms(), kNow + 72 * 3600'000LL);
 
   // Only a role marked acute opens one; a handover goes to Veilig Thuis or the Veiligheidsteam.
@@ -727,20 +823,24 @@ TEST_F(CaseTest, AMalformedReferralIsRefusedWithAReason) {
     r.add_sealed()->set_participant("regisseur-01");
     r.mutable_sealed(0)->set_sealed("x");
     change(r);
-    return VerifyReferral(Signer("vt-01").Sign(v1::MESSAGE_KIND_REFERRAL, "", "", r.SerializeAsString())->bytes, ctx_);
+    return VerifyReferral(
+        Signer("vt-01").Sign(v1::MESSAGE_KIND_REFERRAL, "", "", r.SerializeAsString())->bytes, ctx_);
   };
   EXPECT_OK(bad([](v1::Referral&) {}));
   EXPECT_THAT(bad([](v1::Referral& r) { r.set_reference("Anna de Vries"); }),
               StatusIs(StatusCode::kInvalidArgument, "reference"));
-  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_reason_codes(); }), StatusIs(StatusCode::kInvalidArgument, "reason"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_reason_codes(); }),
+              StatusIs(StatusCode::kInvalidArgument, "reason"));
   EXPECT_THAT(bad([](v1::Referral& r) { r.add_reason_codes("zomaar"); }),
               StatusIs(StatusCode::kInvalidArgument, "not one of the policy's referral reasons"));
   EXPECT_THAT(bad([](v1::Referral& r) { r.add_reason_codes("herhaald-geweld"); }),
               StatusIs(StatusCode::kInvalidArgument, "twice"));
-  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_subjects(); }), StatusIs(StatusCode::kInvalidArgument, "subjects"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_subjects(); }),
+              StatusIs(StatusCode::kInvalidArgument, "subjects"));
   EXPECT_THAT(bad([](v1::Referral& r) { r.mutable_subjects(0)->clear_commitment(); }),
               StatusIs(StatusCode::kInvalidArgument, "commitment"));
-  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_sealed(); }), StatusIs(StatusCode::kInvalidArgument, "sealed"));
+  EXPECT_THAT(bad([](v1::Referral& r) { r.clear_sealed(); }),
+              StatusIs(StatusCode::kInvalidArgument, "sealed"));
   EXPECT_THAT(bad([](v1::Referral& r) { r.set_to_partner("buurtvereniging"); }),
               StatusIs(StatusCode::kInvalidArgument, "not a partner"));
   EXPECT_THAT(bad([](v1::Referral& r) { r.set_purpose("nieuwsgierigheid"); }),
