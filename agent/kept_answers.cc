@@ -10,10 +10,11 @@ Result<std::unique_ptr<KeptAnswers>> KeptAnswers::Open(const std::string& path) 
   KP_ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path, "kept answers"));
   ::chmod(path.c_str(), 0600);
   std::unique_ptr<KeptAnswers> store(new KeptAnswers(std::move(db)));
-  KP_RETURN_IF_ERROR(store->db_->Exec(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
-      "CREATE TABLE IF NOT EXISTS kept(request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, delivery BLOB NOT NULL,"
-      " kept_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);"));
+  KP_RETURN_IF_ERROR(
+      store->db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON;"
+                       "CREATE TABLE IF NOT EXISTS kept(request_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, "
+                       "delivery BLOB NOT NULL,"
+                       " kept_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);"));
   // Stores made before receipted answers were kept gain the column.
   bool has_receipted = false;
   {
@@ -25,27 +26,47 @@ Result<std::unique_ptr<KeptAnswers>> KeptAnswers::Open(const std::string& path) 
     }
   }
   if (!has_receipted) {
-    KP_RETURN_IF_ERROR(store->db_->Exec("ALTER TABLE kept ADD COLUMN receipted_index INTEGER NOT NULL DEFAULT -1"));
+    KP_RETURN_IF_ERROR(
+        store->db_->Exec("ALTER TABLE kept ADD COLUMN receipted_index INTEGER NOT NULL DEFAULT -1"));
   }
   return store;
 }
 
 KeptAnswers::~KeptAnswers() = default;
 
-Status KeptAnswers::Begin() { return db_->Exec("BEGIN IMMEDIATE"); }
+Status KeptAnswers::Begin() {
+  KP_RETURN_IF_ERROR(SynchronousFull());
+  return db_->Exec("BEGIN IMMEDIATE");
+}
+
+Status KeptAnswers::SynchronousFull() {
+  if (synchronous_full_) return OkStatus();
+  KP_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous=FULL"));
+  synchronous_full_ = true;
+  return OkStatus();
+}
+
 Status KeptAnswers::Commit() { return db_->Exec("COMMIT"); }
 void KeptAnswers::Rollback() { (void)db_->Exec("ROLLBACK"); }
 
 Status KeptAnswers::Keep(const KeptAnswer& a) {
+  KP_RETURN_IF_ERROR(SynchronousFull());  // a no-op but after MarkReceipted's failure to set it back
   return Stmt(*db_,
-              "INSERT OR REPLACE INTO kept(request_id, case_id, delivery, kept_ms, expires_ms, receipted_index) "
+              "INSERT OR REPLACE INTO kept(request_id, case_id, delivery, kept_ms, expires_ms, "
+              "receipted_index) "
               "VALUES(?, ?, ?, ?, ?, -1)")
-      .Bind(a.request_id).Text(a.case_id).Bind(a.delivery).Int(a.kept_ms).Int(a.expires_ms).Run();
+      .Bind(a.request_id)
+      .Text(a.case_id)
+      .Bind(a.delivery)
+      .Int(a.kept_ms)
+      .Int(a.expires_ms)
+      .Run();
 }
 
 Result<std::optional<KeptAnswer>> KeptAnswers::Get(const std::string& request_id) {
   Stmt q(*db_,
-         "SELECT request_id, case_id, delivery, kept_ms, expires_ms, receipted_index FROM kept WHERE request_id = ?");
+         "SELECT request_id, case_id, delivery, kept_ms, expires_ms, receipted_index FROM kept WHERE "
+         "request_id = ?");
   KP_ASSIGN_OR_RETURN(bool row, q.Bind(request_id).Step());
   if (!row) return std::optional<KeptAnswer>();
   KeptAnswer a{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4)};
@@ -53,10 +74,29 @@ Result<std::optional<KeptAnswer>> KeptAnswers::Get(const std::string& request_id
   return std::optional<KeptAnswer>(std::move(a));
 }
 
-Status KeptAnswers::MarkReceipted(const std::string& request_id, uint64_t gateway_log_index, int64_t now_ms) {
-  KP_RETURN_IF_ERROR(Stmt(*db_, "UPDATE kept SET receipted_index = ? WHERE request_id = ?")
-                         .Int(static_cast<int64_t>(gateway_log_index)).Bind(request_id).Run());
-  return Stmt(*db_, "DELETE FROM kept WHERE receipted_index >= 0 AND expires_ms <= ?").Int(now_ms).Run();
+Status KeptAnswers::MarkReceipted(const std::vector<Receipted>& receipted, int64_t now_ms) {
+  const bool prune = now_ms - last_prune_ms_ >= 1000;
+  if (receipted.empty() && !prune) return OkStatus();
+  synchronous_full_ = false;
+  KP_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous=NORMAL"));  // outside a transaction only
+  Status s = db_->Exec("BEGIN IMMEDIATE");
+  if (s.ok()) {
+    for (const Receipted& r : receipted) {
+      s = Stmt(*db_, "UPDATE kept SET receipted_index = ? WHERE request_id = ?")
+              .Int(static_cast<int64_t>(r.gateway_log_index))
+              .Bind(r.request_id)
+              .Run();
+      if (!s.ok()) break;
+    }
+    if (s.ok() && prune) {
+      s = Stmt(*db_, "DELETE FROM kept WHERE receipted_index >= 0 AND expires_ms <= ?").Int(now_ms).Run();
+      if (s.ok()) last_prune_ms_ = now_ms;
+    }
+    if (s.ok()) s = Commit();
+    if (!s.ok()) Rollback();
+  }
+  Status full = SynchronousFull();  // every Keep is durable when committed
+  return s.ok() ? full : s;
 }
 
 Status KeptAnswers::MarkNotReceipted(const std::string& request_id) {

@@ -33,7 +33,7 @@ namespace kp::agent {
 struct KeptAnswer {
   std::string request_id;  // 16 bytes
   std::string case_id;
-  std::string delivery;    // serialized FragmentDelivery (the envelope body)
+  std::string delivery;  // serialized FragmentDelivery (the envelope body)
   int64_t kept_ms = 0;
   int64_t expires_ms = 0;  // the authorisation's end: the gateway refuses it after this
   bool receipted = false;  // the gateway's receipt came (Get only)
@@ -54,12 +54,21 @@ class KeptAnswers {
   // A kept answer, receipted or not.
   Result<std::optional<KeptAnswer>> Get(const std::string& request_id);
   Status Forget(const std::string& request_id);
-  // The gateway's receipt came: the answer is no longer sent again by
-  // itself, but stays (sealed) until its request's expiry, so a gateway
+  // The gateway's receipts came: the answers are no longer sent again by
+  // themselves, but stay (sealed) until their request's expiry, so a gateway
   // restored from a backup, which lost the delivery, gets it again when it
   // or the coordinator asks again (docs/operations.md, "Backup and
-  // restore"). Also drops receipted answers whose request expired by `now_ms`.
-  Status MarkReceipted(const std::string& request_id, uint64_t gateway_log_index, int64_t now_ms);
+  // restore"). At most once a second, also drops receipted answers whose
+  // request expired by `now_ms`. In one transaction of its own (call it
+  // outside Begin/Commit) that is not synced by itself (synchronous=NORMAL
+  // for it: the next Keep's commit, or SQLite's checkpoint, takes it to the
+  // disk): a mark a crash loses only means the answer goes again, and the
+  // gateway, which deduplicates, receipts it again (protocol §6.1).
+  struct Receipted {
+    std::string request_id;
+    uint64_t gateway_log_index = 0;
+  };
+  Status MarkReceipted(const std::vector<Receipted>& receipted, int64_t now_ms);
   // Asked again after its receipt: sent again until a new receipt comes.
   Status MarkNotReceipted(const std::string& request_id);
   // The answers without a receipt (to send again), and how many.
@@ -69,6 +78,10 @@ class KeptAnswers {
  private:
   explicit KeptAnswers(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
   std::unique_ptr<sqlite::Database> db_;
+  // synchronous=FULL again (MarkReceipted sets NORMAL for its own commit).
+  Status SynchronousFull();
+  int64_t last_prune_ms_ = 0;     // when receipted, expired answers were last dropped
+  bool synchronous_full_ = true;  // false from MarkReceipted until FULL is set again
 };
 
 }  // namespace kp::agent

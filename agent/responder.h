@@ -39,6 +39,7 @@
 #define KETENPOORT_AGENT_RESPONDER_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -262,7 +263,12 @@ class Responder {
     int64_t sent_ms = 0;     // 0: send again at the next look
   };
   std::map<std::string, Sent> sent_;  // request id -> the kept answer's last send
-  bool kept_in_transaction_ = false;
+  bool kept_in_transaction_ = false;  // the burst's; begun with its first kept answer
+  // Receipts of this burst, marked in the kept answers after it (one
+  // unsynced transaction: KeptAnswers::MarkReceipted): request id -> the
+  // gateway's log index.
+  std::map<std::string, uint64_t> receipted_;
+  void MarkReceipted();
 
   const Identity& me_;
   const std::string gateway_id_;
@@ -292,6 +298,16 @@ class Responder {
   // `note` verified by one of gateway_log_keys_ (kept: gateway_kept_keys_);
   // Unauthenticated: by none.
   Result<audit::Checkpoint> OpenGatewayCheckpoint(std::string_view note, bool kept = false) const;
+  // The last checkpoints that verified (by gateway_log_keys_): the SHA-256
+  // of the exact note and the key that verified it. Only successes; one is
+  // used again only while its key is still among gateway_log_keys_.
+  struct VerifiedCheckpoint {
+    std::string hash;
+    std::string public_key;
+    audit::Checkpoint checkpoint;
+  };
+  static constexpr size_t kVerifiedCheckpoints = 8;
+  mutable std::deque<VerifiedCheckpoint> verified_checkpoints_;
   uint64_t last_checkpoint_size_ = 0;
   std::string last_checkpoint_root_;
   int64_t last_checkpoint_file_ms_ = 0;  // when a checkpoint was last kept as a file

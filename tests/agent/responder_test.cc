@@ -15,6 +15,7 @@
 #include "core/audit/log_reader.h"
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
+#include "core/base/operation_counts.h"
 #include "core/crypto/random.h"
 #include "core/crypto/sha256.h"
 #include "core/envelope/sealed.h"
@@ -406,6 +407,86 @@ TEST_F(ResponderTest, AnAnswerWithoutAReceiptIsSentAgainUntilTheReceiptComes) {
   clock_.Advance(kResendAfterMs);
   EXPECT_TRUE(responder_->AnswersToSendAgain().empty());
   EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 1);
+}
+
+// Receipts of one burst are marked together after it; a request asked
+// again in the same burst after its receipt waits for a new receipt.
+TEST_F(ResponderTest, ABurstOfReceiptsMarksThemAllAndAQuestionAfterAReceiptWaitsForANewOne) {
+  std::string r1, r2;
+  const std::string first = Authorisation({}, &r1);
+  ASSERT_TRUE(responder_->Handle(first).reply.has_value());
+  ASSERT_TRUE(responder_->Handle(Authorisation({}, &r2)).reply.has_value());
+  EXPECT_EQ(Kept(), 2);
+  responder_->BeginBurst();
+  EXPECT_OK(responder_->Handle(Receipt(r1)).status);
+  EXPECT_OK(responder_->Handle(Receipt(r2)).status);
+  ASSERT_OK(responder_->EndBurst());
+  EXPECT_EQ(Kept(), 0);
+  clock_.Advance(kResendAfterMs);
+  EXPECT_TRUE(responder_->AnswersToSendAgain().empty());
+
+  StaticKeyResolver keys;
+  keys.Add("gateway", ids_.at("gateway").signing().public_key);
+  auto env = EnvelopeVerifier(keys, nullptr).Verify(first);
+  ASSERT_THAT(env, IsOk());
+  auto again = signers_.at("gateway")->Sign(v1::MESSAGE_KIND_AUTHORISATION, "politie-agent", r1, env->body);
+  ASSERT_THAT(again, IsOk());
+  responder_->BeginBurst();
+  EXPECT_OK(responder_->Handle(Receipt(r1)).status);
+  EXPECT_TRUE(responder_->Handle(again->bytes).reply.has_value());  // a restored gateway asks again
+  ASSERT_OK(responder_->EndBurst());
+  EXPECT_EQ(Kept(), 1);  // sent again until a new receipt comes
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DELIVERED), 2);
+}
+
+// A gateway may put one checkpoint into every receipt of a burst: it is
+// verified once, and what is remembered never stands in for another note.
+TEST_F(ResponderTest, OneCheckpointInManyReceiptsIsVerifiedOnceAndNeverStandsInForAnother) {
+  auto note_by = [&](const Identity& key, char root) {
+    auto signer = audit::LogSigner::Create("ketenpoort.test/audit", key.signing().public_key,
+                                           key.signing().secret_key.Clone());
+    EXPECT_THAT(signer, IsOk());
+    return signer->Sign(audit::Checkpoint{"ketenpoort.test/audit", 42, std::string(32, root), {}});
+  };
+  auto receipt = [&](const std::string& rid, const std::string& note) {
+    v1::Receipt r;
+    r.set_audit_index(41);
+    r.set_checkpoint(note);
+    return FromGateway(v1::MESSAGE_KIND_RECEIPT, rid, r);
+  };
+  auto answered = [&]() {
+    std::string rid;
+    EXPECT_TRUE(responder_->Handle(Authorisation({}, &rid)).reply.has_value());
+    return rid;
+  };
+  const auto verifies = [] { return PublicKeyOperationCount(PublicKeyOperation::kVerify); };
+  const std::string note = note_by(ids_.at("gateway"), '\x07');
+  const std::string r1 = answered(), r2 = answered(), r3 = answered();
+  std::string bytes = receipt(r1, note);
+  uint64_t before = verifies();
+  EXPECT_OK(responder_->Handle(bytes).status);
+  EXPECT_EQ(verifies() - before, 2u);  // the envelope and the checkpoint
+  bytes = receipt(r2, note);
+  before = verifies();
+  EXPECT_OK(responder_->Handle(bytes).status);
+  EXPECT_EQ(verifies() - before, 1u);  // the envelope only
+
+  // The same checkpoint signed by a key the gateway has not got; and every
+  // changed bit of the signed text: refused, each time.
+  auto stranger = Identity::Generate("gateway", ParticipantKind::kGateway, "", kNow);
+  ASSERT_OK(stranger.status());
+  EXPECT_THAT(responder_->Handle(receipt(r3, note_by(*stranger, '\x07'))).status,
+              StatusIs(StatusCode::kUnauthenticated));
+  const size_t text_end = note.find("\n\n");
+  ASSERT_NE(text_end, std::string::npos);
+  for (size_t bit = 0; bit < text_end * 8; ++bit) {
+    std::string flipped = note;
+    flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+    ASSERT_FALSE(responder_->Handle(receipt(r3, flipped)).status.ok()) << "bit " << bit;
+  }
+  EXPECT_EQ(Kept(), 1);  // r3 still waits for a receipt the gateway can vouch for
+  EXPECT_OK(responder_->Handle(receipt(r3, note)).status);
+  EXPECT_EQ(Kept(), 0);
 }
 
 TEST_F(ResponderTest, AnAnswerTheGatewayCannotTakeNowIsKeptAndOneItRefusesForGoodIsRecordedAsNotDelivered) {
