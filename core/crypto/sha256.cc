@@ -1,16 +1,65 @@
 #include "core/crypto/sha256.h"
 
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include "core/base/status.h"
 
 namespace kp {
+namespace {
+
+// The SHA-256 implementation, fetched once for the process (thread-safe
+// static initialisation; never freed, like OpenSSL's own tables).
+const EVP_MD* Sha256Md() {
+  static EVP_MD* const md = [] {
+    EVP_MD* m = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    KP_CHECK(m != nullptr);
+    return m;
+  }();
+  return md;
+}
+
+// One context per thread, reused for every one-shot hash on that thread.
+struct ThreadContext {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ThreadContext() { KP_CHECK(ctx != nullptr); }
+  ~ThreadContext() { EVP_MD_CTX_free(ctx); }
+  ThreadContext(const ThreadContext&) = delete;
+  ThreadContext& operator=(const ThreadContext&) = delete;
+};
+
+EVP_MD_CTX* ThreadCtx() {
+  thread_local ThreadContext t;
+  return t.ctx;
+}
+
+void Init(EVP_MD_CTX* ctx) { KP_CHECK(EVP_DigestInit_ex2(ctx, Sha256Md(), nullptr) == 1); }
+
+void Update(EVP_MD_CTX* ctx, std::string_view data) {
+  KP_CHECK(EVP_DigestUpdate(ctx, data.data(), data.size()) == 1);
+}
+
+Sha256Digest Final(EVP_MD_CTX* ctx) {
+  Sha256Digest out;
+  unsigned int len = 0;
+  KP_CHECK(EVP_DigestFinal_ex(ctx, out.data(), &len) == 1 && len == out.size());
+  return out;
+}
+
+}  // namespace
 
 Sha256Digest Sha256(std::string_view data) {
-  Sha256Digest out;
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
-  return out;
+  EVP_MD_CTX* ctx = ThreadCtx();
+  Init(ctx);
+  Update(ctx, data);
+  return Final(ctx);
+}
+
+Sha256Digest Sha256(std::string_view a, std::string_view b) {
+  EVP_MD_CTX* ctx = ThreadCtx();
+  Init(ctx);
+  Update(ctx, a);
+  Update(ctx, b);
+  return Final(ctx);
 }
 
 std::string Sha256String(std::string_view data) {
@@ -25,20 +74,16 @@ struct Sha256Hasher::Impl {
 Sha256Hasher::Sha256Hasher() : impl_(std::make_unique<Impl>()) {
   impl_->ctx = EVP_MD_CTX_new();
   KP_CHECK(impl_->ctx != nullptr);
-  KP_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
+  Init(impl_->ctx);
 }
 
 Sha256Hasher::~Sha256Hasher() { EVP_MD_CTX_free(impl_->ctx); }
 
-void Sha256Hasher::Update(std::string_view data) {
-  KP_CHECK(EVP_DigestUpdate(impl_->ctx, data.data(), data.size()) == 1);
-}
+void Sha256Hasher::Update(std::string_view data) { kp::Update(impl_->ctx, data); }
 
 Sha256Digest Sha256Hasher::Finish() {
-  Sha256Digest out;
-  unsigned int len = 0;
-  KP_CHECK(EVP_DigestFinal_ex(impl_->ctx, out.data(), &len) == 1 && len == out.size());
-  KP_CHECK(EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) == 1);
+  Sha256Digest out = Final(impl_->ctx);
+  Init(impl_->ctx);
   return out;
 }
 
