@@ -82,9 +82,7 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
         v1::Receipt receipt;
         receipt.set_delivery_id(env.header.message_id());
         receipt.set_audit_index(c.audit_index);
-        auto checkpoint = audit_->SignHead();
-        if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
-        QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
+        QueueReceipt(sender, request_id, std::move(receipt));  // with the unit's checkpoint
         spdlog::debug("request {}: answer sent again by {}; it was delivered (audit #{}), receipt sent again",
                       IdHex(request_id), sender, c.audit_index);
         return;
@@ -144,11 +142,10 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   v1::Receipt receipt;
   receipt.set_delivery_id(env.header.message_id());
   receipt.set_audit_index(*index);
-  // Signed now over the log with the staged records, sent only once it is
-  // durable; not kept in the log folder (the periodic checkpoints are).
-  auto checkpoint = audit_->SignHead();
-  if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
-  QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, request_id, receipt);
+  // Its checkpoint is the unit's, signed as the unit ends over the log with
+  // its staged records, sent only once they are durable; not kept in the
+  // log folder (the periodic checkpoints are).
+  QueueReceipt(sender, request_id, std::move(receipt));
   ++stats_.delivered;
   last_receipt_ = {IdHex(request_id), sender, clock_.NowMillis()};
   observe::Metrics()

@@ -298,6 +298,7 @@ Status GatewayCore::BeginUnit() {
   unit_records_.clear();
   outbox_.clear();
   listings_.clear();
+  receipts_.clear();
   return OkStatus();
 }
 
@@ -313,6 +314,8 @@ UnitResult GatewayCore::FinishUnit(const CrashHook& crash) {
   auto at = [&](std::string_view point) {
     if (crash) crash(point, r.wrote_records);
   };
+  if (unit_failed_.ok()) SignReceipts();
+  receipts_.clear();
   // The unit's state and the audit records describing it commit together.
   at("before-commit");
   Status durable = store_->InTransaction()
@@ -469,6 +472,34 @@ bool GatewayCore::QueueSigned(const std::string& to, v1::MessageKind kind, const
     return false;
   }
   return Queue(to, std::move(*msg));
+}
+
+bool GatewayCore::QueueReceipt(const std::string& to, const std::string& request_id, v1::Receipt receipt) {
+  if (!Queue(to, std::string())) return false;  // its bytes follow in SignReceipts
+  receipts_.push_back({outbox_.size() - 1, request_id, std::move(receipt)});
+  return true;
+}
+
+void GatewayCore::SignReceipts() {
+  if (receipts_.empty()) return;
+  // One checkpoint per unit (a burst), signed over the log with every
+  // record the unit staged, so it covers each receipt's index; sent only
+  // once those records are durable, like the receipts that carry it.
+  auto checkpoint = audit_->SignHead();
+  if (!checkpoint.ok())
+    spdlog::error("cannot sign a checkpoint for receipts: {}", checkpoint.status().message());
+  for (PendingReceipt& p : receipts_) {
+    if (checkpoint.ok()) p.receipt.set_checkpoint(*checkpoint);
+    Outgoing& slot = outbox_[p.outbox_index];
+    auto msg = Sign(v1::MESSAGE_KIND_RECEIPT, slot.to, p.request_id, p.receipt);
+    if (!msg.ok()) {
+      spdlog::error("cannot sign a receipt for {}: {}", slot.to, msg.status().message());
+      continue;
+    }
+    slot.bytes = std::move(*msg);
+  }
+  // A receipt that could not be signed leaves no empty message behind.
+  std::erase_if(outbox_, [](const Outgoing& o) { return o.bytes.empty(); });
 }
 
 void GatewayCore::SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes,

@@ -336,6 +336,14 @@ class GatewayCore {
   bool Queue(const std::string& to, std::string bytes);
   bool QueueSigned(const std::string& to, ketenpoort::v1::MessageKind kind, const std::string& request_id,
                    const google::protobuf::Message& body);
+  // A RECEIPT for `to` (protocol §6): its place in the outbox is kept now;
+  // it is signed when the unit finishes (SignReceipts), with one checkpoint
+  // of the log for every receipt of the unit, covering all of its records.
+  // False when `to` is not connected.
+  bool QueueReceipt(const std::string& to, const std::string& request_id, ketenpoort::v1::Receipt receipt);
+  // Before the unit commits: the one checkpoint, and each receipt signed
+  // into its place (one that cannot be signed is not sent).
+  void SignReceipts();
   // To a coordinator, or held in its inbox while it is offline. An answer to
   // a request (`request_id` set) is held either way, until acknowledged.
   void SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes,
@@ -374,6 +382,12 @@ class GatewayCore {
   std::vector<audit::StagedRecord> unit_records_;
   std::vector<Outgoing> outbox_;
   std::vector<ListingRequest> listings_;
+  struct PendingReceipt {
+    size_t outbox_index;  // its place in outbox_
+    std::string request_id;
+    ketenpoort::v1::Receipt receipt;
+  };
+  std::vector<PendingReceipt> receipts_;  // the unit's, signed by SignReceipts
   // Carried between units; put back when a unit is rolled back.
   std::vector<std::string> sent_inbox_ids_;  // held copies of messages sent: removed in the next unit
   std::vector<std::pair<std::string, std::string>> acknowledged_;  // (coordinator, request id), likewise

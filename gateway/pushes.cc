@@ -147,9 +147,7 @@ void GatewayCore::HandlePushReceived(const VerifiedMessage& m) {
     v1::Receipt receipt;
     receipt.set_delivery_id(m.env.header.message_id());
     receipt.set_audit_index(index);
-    auto checkpoint = audit_->SignHead();
-    if (checkpoint.ok()) receipt.set_checkpoint(*checkpoint);
-    QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, push_id, receipt);
+    QueueReceipt(sender, push_id, std::move(receipt));  // with the unit's checkpoint
   };
   auto pending = store_->GetRequest(push_id);
   if (!pending.ok()) return refuse(pending.status());

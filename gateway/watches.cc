@@ -77,9 +77,7 @@ void GatewayCore::HandleSignal(const VerifiedMessage& m) {
     v1::Receipt r;
     r.set_delivery_id(m.env.header.message_id());
     r.set_audit_index(index);
-    auto checkpoint = audit_->SignHead();
-    if (checkpoint.ok()) r.set_checkpoint(*checkpoint);
-    QueueSigned(sender, v1::MESSAGE_KIND_RECEIPT, watch_id, r);
+    QueueReceipt(sender, watch_id, std::move(r));  // with the unit's checkpoint
   };
   v1::Signal sig;
   if (Status s = ParseBody(m.env.body, sig); !s.ok()) return refuse(s);

@@ -11,12 +11,13 @@
 #include <filesystem>
 #include <set>
 
+#include "case/case_chain.h"
+#include "core/audit/checkpoint.h"
 #include "core/base/file_util.h"
 #include "core/crypto/random.h"
 #include "core/envelope/sealed.h"
 #include "core/envelope/wire_format.h"
 #include "gateway/startup.h"
-#include "case/case_chain.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
@@ -282,6 +283,49 @@ TEST_F(GatewayCoreTest, ARequestWaitsForItsAgentAndGoesWhenTheAgentIsSeen) {
                                   req.env.header.message_id());
   Unit([&] { EXPECT_EQ(core_->AnswerRequestAgain(other), GatewayCore::Again::kOthers); });
   Unit([&] { EXPECT_EQ(core_->AnswerRequestAgain(Request(case_id, "politie", "x")), GatewayCore::Again::kNew); });
+}
+
+// Issue 19: the receipts of one unit (a burst of deliveries) carry one
+// checkpoint, signed once as the unit ends, covering every record of it.
+TEST_F(GatewayCoreTest, TheReceiptsOfOneUnitShareOneCheckpointThatCoversThemAll) {
+  connected_.insert("politie-agent");
+  const std::string case_id = OpenCase();
+  Admit(case_id, "politie");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    VerifiedMessage req = Request(case_id, "politie", "politie-incidenten");
+    ASSERT_TRUE(Handle(req).logged);
+    ids.push_back(req.env.header.message_id());
+  }
+  std::vector<VerifiedMessage> deliveries;
+  for (const auto& id : ids) {
+    v1::FragmentDelivery d;
+    d.set_request_id(id);
+    d.add_categories("politie-incidenten");
+    d.set_sealed_content("sealed fragment (opaque to the gateway)");
+    deliveries.push_back(Message("politie-agent", v1::MESSAGE_KIND_FRAGMENT_DELIVERY, d, id));
+  }
+  UnitResult r = Unit([&] {
+    for (const auto& m : deliveries) core_->Handle(m);
+  });
+  ASSERT_TRUE(r.logged);
+  ASSERT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_DELIVERED, v1::AUDIT_EVENT_DELIVERED));
+  std::vector<v1::Receipt> receipts;
+  for (const auto& sent : Outbox(r)) {
+    if (sent.kind != v1::MESSAGE_KIND_RECEIPT) continue;
+    EXPECT_EQ(sent.to, "politie-agent");
+    receipts.emplace_back();
+    ASSERT_TRUE(receipts.back().ParseFromString(sent.body));
+  }
+  ASSERT_EQ(receipts.size(), 2u);
+  EXPECT_EQ(receipts[0].audit_index(), r.records[0].index);
+  EXPECT_EQ(receipts[1].audit_index(), r.records[1].index);
+  EXPECT_EQ(receipts[0].checkpoint(), receipts[1].checkpoint());
+  auto key = audit::MakeVerifierKey(config_.log_origin, identities_.at("gateway").signing().public_key);
+  ASSERT_THAT(key, IsOk());
+  auto cp = audit::OpenCheckpoint(receipts[0].checkpoint(), *key, config_.log_origin);
+  ASSERT_THAT(cp, IsOk());
+  EXPECT_EQ(cp->size, r.records.back().index + 1);  // the whole unit, so both receipts' indexes
 }
 
 TEST_F(GatewayCoreTest, APolicyRefusalIsRecordedAsTheDecisionAndHeldAsARefusal) {
