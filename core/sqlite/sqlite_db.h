@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -18,28 +19,40 @@ namespace kp::sqlite {
 
 // Prepared statements kept for reuse, keyed by their SQL text: preparing
 // (parsing) a statement costs more than running a small one. A statement in
-// use is not handed out twice; a second user gets a fresh one. Not
+// use is not handed out twice; a second user gets a fresh one. At most
+// kMaxStatements texts are kept (a text built at run time must not grow it
+// without bound); beyond that a statement is fresh each time. Not
 // thread-safe; must be destroyed before its connection is closed.
 class StatementCache {
  public:
+  static constexpr size_t kMaxStatements = 256;
+
   explicit StatementCache(sqlite3* db) : db_(db) {}
   ~StatementCache();
   StatementCache(const StatementCache&) = delete;
   StatementCache& operator=(const StatementCache&) = delete;
 
   // A ready statement (reset, no bindings) and whether it came from the
-  // cache (then Release it) or is fresh (then finalize it).
-  sqlite3_stmt* Acquire(const char* sql, int* rc, bool* cached);
+  // cache (then Release it) or is fresh (then finalize it). With
+  // `single_only`, SQL that holds more than one statement gives nullptr
+  // (with *rc SQLITE_OK): the caller runs it otherwise (Database::Exec).
+  sqlite3_stmt* Acquire(const char* sql, int* rc, bool* cached, bool single_only = false);
   void Release(sqlite3_stmt* stmt);
   sqlite3* db() const { return db_; }
+  size_t size() const { return entries_.size(); }
 
  private:
   struct Entry {
-    sqlite3_stmt* stmt = nullptr;
+    sqlite3_stmt* stmt = nullptr;  // nullptr: more than one statement
     bool in_use = false;
   };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
   sqlite3* db_;
-  std::unordered_map<std::string, Entry> entries_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+  std::unordered_map<sqlite3_stmt*, Entry*> by_statement_;  // into entries_ (its nodes do not move)
 };
 
 // An open database connection; closed on destruction. Not thread-safe.
@@ -52,7 +65,8 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  // Runs one or more statements without results.
+  // Runs one or more statements, ignoring their rows. A single statement
+  // (BEGIN, COMMIT, SAVEPOINT, ...) is prepared once and kept.
   Status Exec(const char* sql);
   sqlite3* get() const { return db_; }
   const std::string& label() const { return label_; }
@@ -70,8 +84,8 @@ class Database {
 // first error (prepare or bind) is kept and returned by Step()/Run().
 class Stmt {
  public:
-  // Uses the database's statement cache.
-  Stmt(const Database& db, const char* sql) : Stmt(db.statements(), sql, db.label()) {}
+  // Uses the database's statement cache; `db` must outlive the statement.
+  Stmt(const Database& db, const char* sql);
   Stmt(StatementCache& cache, const char* sql, std::string label);
   // Prepares afresh (no cache).
   Stmt(sqlite3* db, const char* sql, std::string label = "database");
@@ -93,7 +107,8 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   StatementCache* cache_ = nullptr;  // set when stmt_ is the cache's
-  std::string label_;
+  std::string own_label_;
+  const std::string* label_;  // &own_label_, or the database's (not copied per statement)
   int rc_ = SQLITE_OK;
   int n_ = 0;
 };
