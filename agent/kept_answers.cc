@@ -29,28 +29,20 @@ Result<std::unique_ptr<KeptAnswers>> KeptAnswers::Open(const std::string& path) 
     KP_RETURN_IF_ERROR(
         store->db_->Exec("ALTER TABLE kept ADD COLUMN receipted_index INTEGER NOT NULL DEFAULT -1"));
   }
+  // Receipts are marked on a connection of their own that does not sync
+  // its commits (MarkReceipted); every Keep stays synchronous=FULL.
+  KP_ASSIGN_OR_RETURN(store->marks_db_, sqlite::Database::Open(path, "kept answers"));
+  KP_RETURN_IF_ERROR(store->marks_db_->Exec("PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"));
   return store;
 }
 
 KeptAnswers::~KeptAnswers() = default;
 
-Status KeptAnswers::Begin() {
-  KP_RETURN_IF_ERROR(SynchronousFull());
-  return db_->Exec("BEGIN IMMEDIATE");
-}
-
-Status KeptAnswers::SynchronousFull() {
-  if (synchronous_full_) return OkStatus();
-  KP_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous=FULL"));
-  synchronous_full_ = true;
-  return OkStatus();
-}
-
+Status KeptAnswers::Begin() { return db_->Exec("BEGIN IMMEDIATE"); }
 Status KeptAnswers::Commit() { return db_->Exec("COMMIT"); }
 void KeptAnswers::Rollback() { (void)db_->Exec("ROLLBACK"); }
 
 Status KeptAnswers::Keep(const KeptAnswer& a) {
-  KP_RETURN_IF_ERROR(SynchronousFull());  // a no-op but after MarkReceipted's failure to set it back
   return Stmt(*db_,
               "INSERT OR REPLACE INTO kept(request_id, case_id, delivery, kept_ms, expires_ms, "
               "receipted_index) "
@@ -77,26 +69,23 @@ Result<std::optional<KeptAnswer>> KeptAnswers::Get(const std::string& request_id
 Status KeptAnswers::MarkReceipted(const std::vector<Receipted>& receipted, int64_t now_ms) {
   const bool prune = now_ms - last_prune_ms_ >= 1000;
   if (receipted.empty() && !prune) return OkStatus();
-  synchronous_full_ = false;
-  KP_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous=NORMAL"));  // outside a transaction only
-  Status s = db_->Exec("BEGIN IMMEDIATE");
-  if (s.ok()) {
-    for (const Receipted& r : receipted) {
-      s = Stmt(*db_, "UPDATE kept SET receipted_index = ? WHERE request_id = ?")
-              .Int(static_cast<int64_t>(r.gateway_log_index))
-              .Bind(r.request_id)
-              .Run();
-      if (!s.ok()) break;
-    }
-    if (s.ok() && prune) {
-      s = Stmt(*db_, "DELETE FROM kept WHERE receipted_index >= 0 AND expires_ms <= ?").Int(now_ms).Run();
-      if (s.ok()) last_prune_ms_ = now_ms;
-    }
-    if (s.ok()) s = Commit();
-    if (!s.ok()) Rollback();
+  sqlite::Database& db = *marks_db_;  // synchronous=NORMAL
+  KP_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Status s;
+  for (const Receipted& r : receipted) {
+    s = Stmt(db, "UPDATE kept SET receipted_index = ? WHERE request_id = ?")
+            .Int(static_cast<int64_t>(r.gateway_log_index))
+            .Bind(r.request_id)
+            .Run();
+    if (!s.ok()) break;
   }
-  Status full = SynchronousFull();  // every Keep is durable when committed
-  return s.ok() ? full : s;
+  if (s.ok() && prune) {
+    s = Stmt(db, "DELETE FROM kept WHERE receipted_index >= 0 AND expires_ms <= ?").Int(now_ms).Run();
+    if (s.ok()) last_prune_ms_ = now_ms;
+  }
+  if (s.ok()) s = db.Exec("COMMIT");
+  if (!s.ok()) (void)db.Exec("ROLLBACK");
+  return s;
 }
 
 Status KeptAnswers::MarkNotReceipted(const std::string& request_id) {

@@ -60,10 +60,11 @@ class KeptAnswers {
   // or the coordinator asks again (docs/operations.md, "Backup and
   // restore"). At most once a second, also drops receipted answers whose
   // request expired by `now_ms`. In one transaction of its own (call it
-  // outside Begin/Commit) that is not synced by itself (synchronous=NORMAL
-  // for it: the next Keep's commit, or SQLite's checkpoint, takes it to the
-  // disk): a mark a crash loses only means the answer goes again, and the
-  // gateway, which deduplicates, receipts it again (protocol §6.1).
+  // outside Begin/Commit), on a second connection whose commits are not
+  // synced (synchronous=NORMAL: the next Keep's commit, or SQLite's
+  // checkpoint, takes them to the disk): a mark a crash loses only means the
+  // answer goes again, and the gateway, which deduplicates, receipts it
+  // again (protocol §6.1).
   struct Receipted {
     std::string request_id;
     uint64_t gateway_log_index = 0;
@@ -78,10 +79,8 @@ class KeptAnswers {
  private:
   explicit KeptAnswers(std::unique_ptr<sqlite::Database> db) : db_(std::move(db)) {}
   std::unique_ptr<sqlite::Database> db_;
-  // synchronous=FULL again (MarkReceipted sets NORMAL for its own commit).
-  Status SynchronousFull();
-  int64_t last_prune_ms_ = 0;     // when receipted, expired answers were last dropped
-  bool synchronous_full_ = true;  // false from MarkReceipted until FULL is set again
+  std::unique_ptr<sqlite::Database> marks_db_;  // the same file, synchronous=NORMAL: MarkReceipted only
+  int64_t last_prune_ms_ = 0;                   // when receipted, expired answers were last dropped
 };
 
 }  // namespace kp::agent
