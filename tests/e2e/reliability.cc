@@ -19,8 +19,10 @@
 //   disk     the gateway's data folder on a small tmpfs, filled up: the
 //            gateway fails closed (the coordinators hear about it; nothing is
 //            lost) and serves again by itself once space is freed.
-//   soak     --soak-seconds of load: resident memory of the gateway and of
-//            the police agent at start and end.
+//   soak     a warm-up (the replay window and half a minute), then
+//            --soak-seconds of load: resident memory of the gateway and of
+//            the police agent at start, half-way and end; growth within
+//            --max-growth-mb and --max-growth-percent.
 //
 // Counting, per experiment, over the requests sent in it (the coordinators'
 // own stores are the truth, read after the load stops, a final inbox fetch
@@ -105,29 +107,34 @@ void SleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds
 struct Flags {
   bool quick = false;
   int soak_seconds = 600;
-  int kills = 20;              // of the gateway, and as many of the police agent
-  double rate = 100;           // requests/s, all coordinators together
+  int kills = 20;     // of the gateway, and as many of the police agent
+  double rate = 100;  // requests/s, all coordinators together
   int coordinators = 5;
-  int expiry_seconds = 20;     // the gateway's request_expiry
-  uint64_t seed = 0;           // 0: from the clock
-  std::set<std::string> only;  // empty: every experiment
-  double max_growth_mb = 16;   // soak: allowed growth of each process
+  int expiry_seconds = 20;         // the gateway's request_expiry
+  uint64_t seed = 0;               // 0: from the clock
+  std::set<std::string> only;      // empty: every experiment
+  double max_growth_mb = 16;       // soak: allowed growth of each process
+  double max_growth_percent = 10;  // soak: and in percent of its start (issue 19)
+  // soak: load before "start" is sampled; -1: the gateway's replay window
+  // and half a minute (the ids it remembers fill it once, by design).
+  int warmup_seconds = -1;
   double max_rss_peak_mb = 100;  // hostile: the gateway's VmHWM (issue 12: under 100 MB)
-  bool keep = false;           // keep the work folder
+  bool keep = false;             // keep the work folder
   // Derived from --quick.
   int multi_frames = 64;
-  int full_seconds = 10;       // disk: how long the load runs on a full disk
+  int full_seconds = 10;  // disk: how long the load runs on a full disk
   int recovery_timeout_s = 60;
 
   bool Runs(const std::string& experiment) const { return only.empty() || only.count(experiment) > 0; }
 };
 
 [[noreturn]] void Usage(const std::string& problem) {
-  std::fprintf(stderr,
-               "reliability_harness: %s\nusage: reliability_harness [--quick] [--soak-seconds N] [--kills N] "
-               "[--rate R] [--coordinators N] [--expiry-seconds S] [--seed N] [--only kills,hostile,disk,soak] "
-               "[--max-growth-mb M] [--keep]\n",
-               problem.c_str());
+  std::fprintf(
+      stderr,
+      "reliability_harness: %s\nusage: reliability_harness [--quick] [--soak-seconds N] [--kills N] "
+      "[--rate R] [--coordinators N] [--expiry-seconds S] [--seed N] [--only kills,hostile,disk,soak] "
+      "[--max-growth-mb M] [--max-growth-percent P] [--warmup-seconds W] [--keep]\n",
+      problem.c_str());
   std::exit(2);
 }
 
@@ -156,6 +163,7 @@ Flags ParseFlags(int argc, char** argv) {
   if (given.erase("--quick") > 0) {
     f.quick = true;
     f.soak_seconds = 20;
+    f.warmup_seconds = 5;
     f.kills = 3;
     f.expiry_seconds = 8;
     f.multi_frames = 16;
@@ -170,6 +178,8 @@ Flags ParseFlags(int argc, char** argv) {
   if (auto v = num("--expiry-seconds", 2, 3600)) f.expiry_seconds = static_cast<int>(*v);
   if (auto v = num("--seed", 0, 1e15)) f.seed = static_cast<uint64_t>(*v);
   if (auto v = num("--max-growth-mb", 0, 1e6)) f.max_growth_mb = *v;
+  if (auto v = num("--max-growth-percent", 0, 1e6)) f.max_growth_percent = *v;
+  if (auto v = num("--warmup-seconds", 0, 86400)) f.warmup_seconds = static_cast<int>(*v);
   if (auto it = given.find("--only"); it != given.end()) {
     std::stringstream list(it->second);
     std::string e;
@@ -280,7 +290,7 @@ struct LoadCoordinator {
   int index = 0;
   std::unique_ptr<client::Coordinator> client;
   std::string case_id;
-  std::vector<std::string> sent;     // request ids sent in the current experiment
+  std::vector<std::string> sent;      // request ids sent in the current experiment
   std::set<std::string> outstanding;  // sent, and no answer or refusal seen yet
   std::thread thread;
 };
@@ -365,8 +375,8 @@ struct Tally {
   std::string Line() const {
     std::ostringstream o;
     o << "sent=" << sent << " answered=" << answered << " refused=" << refused << " expired=" << expired
-      << " failed=" << failed << " lost=" << lost << " unaccepted=" << unaccepted << " duplicates=" << duplicates
-      << " disclosed_but_expired=" << disclosed_but_expired;
+      << " failed=" << failed << " lost=" << lost << " unaccepted=" << unaccepted
+      << " duplicates=" << duplicates << " disclosed_but_expired=" << disclosed_but_expired;
     return o.str();
   }
 };
@@ -378,8 +388,8 @@ std::set<std::string> DisclosedByAgents(const Region& region) {
     const std::string dir = agent::Agent::AuditDir(region.AgentConfigFor(partner));
     auto reader = audit::LogReader::Open(dir);
     if (!reader.ok()) {
-      std::fprintf(stderr, "reliability_harness: cannot read the audit log of the %s agent: %s\n", partner.c_str(),
-                   reader.status().ToString().c_str());
+      std::fprintf(stderr, "reliability_harness: cannot read the audit log of the %s agent: %s\n",
+                   partner.c_str(), reader.status().ToString().c_str());
       continue;
     }
     Status s = (*reader)->ForEachEntry([&](const audit::LogEntry& e) {
@@ -387,7 +397,8 @@ std::set<std::string> DisclosedByAgents(const Region& region) {
       return OkStatus();
     });
     // A torn tail of a killed agent's log ends the walk; what came before counts.
-    if (!s.ok()) std::fprintf(stderr, "reliability_harness: %s agent log: %s\n", partner.c_str(), s.ToString().c_str());
+    if (!s.ok())
+      std::fprintf(stderr, "reliability_harness: %s agent log: %s\n", partner.c_str(), s.ToString().c_str());
   }
   return disclosed;
 }
@@ -549,8 +560,8 @@ class Harness {
     for (const auto& [p, cat] : LoadPartners()) {
       if (p == partner) category = cat;
     }
-    KP_ASSIGN_OR_RETURN(std::string id,
-                        c.client->SendRequest({c.case_id, partner, {category}, testing::kLoadPurpose, {}, ""}));
+    KP_ASSIGN_OR_RETURN(std::string id, c.client->SendRequest(
+                                            {c.case_id, partner, {category}, testing::kLoadPurpose, {}, ""}));
     return c.client->AwaitOutcome(id, timeout_ms);
   }
 
@@ -565,8 +576,10 @@ class Harness {
   // unaccepted, nothing twice, nothing disclosed and then reported expired.
   void MustLoseNothing(const Tally& t, const std::string& experiment, bool* all_ok) {
     Must(t.lost == 0, experiment, "lost=" + std::to_string(t.lost) + " (must be 0)", all_ok);
-    Must(t.unaccepted == 0, experiment, "unaccepted=" + std::to_string(t.unaccepted) + " (must be 0)", all_ok);
-    Must(t.duplicates == 0, experiment, "duplicates=" + std::to_string(t.duplicates) + " (must be 0)", all_ok);
+    Must(t.unaccepted == 0, experiment, "unaccepted=" + std::to_string(t.unaccepted) + " (must be 0)",
+         all_ok);
+    Must(t.duplicates == 0, experiment, "duplicates=" + std::to_string(t.duplicates) + " (must be 0)",
+         all_ok);
     Must(t.disclosed_but_expired == 0, experiment,
          "disclosed_but_expired=" + std::to_string(t.disclosed_but_expired) + " (must be 0)", all_ok);
   }
@@ -581,15 +594,17 @@ class Harness {
   // gateway's own signing key (pinned here, not the folder's log.vkey).
   Status VerifyGatewayLog() const {
     audit::VerifyOptions options;
-    KP_ASSIGN_OR_RETURN(options.key, audit::MakeVerifierKey(region_->gateway_config().log_origin,
-                                                            region_->identity("gateway").signing().public_key));
+    KP_ASSIGN_OR_RETURN(options.key,
+                        audit::MakeVerifierKey(region_->gateway_config().log_origin,
+                                               region_->identity("gateway").signing().public_key));
     audit::VerifyReport report = audit::VerifyLog(GatewayAuditDir(), options);
     return report.status;
   }
 
   Status RestartGateway() {
     KP_RETURN_IF_ERROR(processes_->StartGateway());
-    if (!processes_->WaitForGatewayPort(20'000)) return UnavailableError("the gateway did not listen again within 20 s");
+    if (!processes_->WaitForGatewayPort(20'000))
+      return UnavailableError("the gateway did not listen again within 20 s");
     return OkStatus();
   }
 
@@ -663,14 +678,15 @@ void Harness::Kills() {
   bool ok = true;
   MustLoseNothing(t, "kills", &ok);
   Must(verified == gateway_kills, "kills",
-       "log verified " + std::to_string(verified) + "/" + std::to_string(gateway_kills) + ": " + first_verify_problem,
+       "log verified " + std::to_string(verified) + "/" + std::to_string(gateway_kills) + ": " +
+           first_verify_problem,
        &ok);
   std::printf(
       "reliability kills: gateway_kills=%d agent_kills=%d %s log_verified=%d/%d resent=%lld send_errors=%lld "
       "reconnects=%lld seconds=%.0f result=%s\n",
-      gateway_kills, agent_kills, t.Line().c_str(), verified, gateway_kills, static_cast<long long>(live.resent),
-      static_cast<long long>(live.send_errors), static_cast<long long>(live.reconnects), Seconds(Steady::now() - t0),
-      ok ? "PASS" : "FAIL");
+      gateway_kills, agent_kills, t.Line().c_str(), verified, gateway_kills,
+      static_cast<long long>(live.resent), static_cast<long long>(live.send_errors),
+      static_cast<long long>(live.reconnects), Seconds(Steady::now() - t0), ok ? "PASS" : "FAIL");
   std::fflush(stdout);
 }
 
@@ -699,7 +715,8 @@ class HostilePeer {
   bool SendMultiFrame(const std::string& chunk, int frames) {
     for (int i = 0; i < frames; ++i) {
       zmq::message_t part(const_cast<char*>(chunk.data()), chunk.size(), nullptr, nullptr);
-      if (!socket_.send(part, i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none)) return false;
+      if (!socket_.send(part, i + 1 < frames ? zmq::send_flags::sndmore : zmq::send_flags::none))
+        return false;
     }
     return true;
   }
@@ -733,7 +750,8 @@ void Harness::Hostile() {
     if (!env.ok()) Die("hostile: " + env.status().ToString());
     HostilePeer peer(officer, gateway, processes_->endpoint());
     const size_t step = std::max<size_t>(1, env->bytes.size() / 64);
-    for (size_t n = 0; n < env->bytes.size(); n += step) sent += peer.Send(std::string_view(env->bytes).substr(0, n));
+    for (size_t n = 0; n < env->bytes.size(); n += step)
+      sent += peer.Send(std::string_view(env->bytes).substr(0, n));
     // Forged sender: signed by a coordinator, sent on the officer's connection.
     const Identity& other = region_->identity(Region::kCoordinator);
     EnvelopeSigner forger(other.id(), other.signing().secret_key, SystemClock::Get());
@@ -766,14 +784,16 @@ void Harness::Hostile() {
   Must(alive, "hostile", "the gateway died", &ok);
   Must(answered, "hostile", "a normal request was not answered afterwards", &ok);
   Must(peak >= 0 && Mb(peak) <= flags_.max_rss_peak_mb, "hostile",
-       "rss_peak_mb=" + std::to_string(static_cast<int>(Mb(peak))) + " (must be <= " +
-           std::to_string(static_cast<int>(flags_.max_rss_peak_mb)) + ")",
+       "rss_peak_mb=" + std::to_string(static_cast<int>(Mb(peak))) +
+           " (must be <= " + std::to_string(static_cast<int>(flags_.max_rss_peak_mb)) + ")",
        &ok);
   std::printf(
-      "reliability hostile: messages=%d multi_frame=%dx4MiB gateway_alive=%s rss_before_mb=%.1f rss_peak_mb=%.1f "
+      "reliability hostile: messages=%d multi_frame=%dx4MiB gateway_alive=%s rss_before_mb=%.1f "
+      "rss_peak_mb=%.1f "
       "rss_after_mb=%.1f normal_request=%s %s seconds=%.0f result=%s\n",
       sent, flags_.multi_frames, alive ? "yes" : "no", Mb(rss_before), Mb(peak), Mb(rss_after),
-      answered ? "answered" : "NOT-answered", t.Line().c_str(), Seconds(Steady::now() - t0), ok ? "PASS" : "FAIL");
+      answered ? "answered" : "NOT-answered", t.Line().c_str(), Seconds(Steady::now() - t0),
+      ok ? "PASS" : "FAIL");
   std::fflush(stdout);
   if (!alive) {
     // Go on with a gateway for the next experiments.
@@ -871,15 +891,17 @@ void Harness::Disk() {
 
   const bool failed_closed = alive_while_full && errors_while_full > 0;
   bool ok = true;
-  Must(failed_closed, "disk", "did not fail closed (no error reached a coordinator while the disk was full)", &ok);
+  Must(failed_closed, "disk", "did not fail closed (no error reached a coordinator while the disk was full)",
+       &ok);
   MustLoseNothing(t, "disk", &ok);
   Must(recovery_s >= 0 && !restarted, "disk",
-       restarted ? std::string("the gateway restarted") : "no recovery within " +
-                                                              std::to_string(flags_.recovery_timeout_s) + " s",
+       restarted ? std::string("the gateway restarted")
+                 : "no recovery within " + std::to_string(flags_.recovery_timeout_s) + " s",
        &ok);
   std::printf(
       "reliability disk: tmpfs_mb=%lld ballast_mb=%lld full_seconds=%d errors_while_full=%lld "
-      "delivered_while_full=%lld failed_closed=%s %s recovered=%s recovery_seconds=%.1f restarted=%s seconds=%.0f "
+      "delivered_while_full=%lld failed_closed=%s %s recovered=%s recovery_seconds=%.1f restarted=%s "
+      "seconds=%.0f "
       "result=%s\n",
       static_cast<long long>(size_mb), static_cast<long long>(ballast_bytes >> 20), flags_.full_seconds,
       static_cast<long long>(errors_while_full), static_cast<long long>(delivered_while_full),
@@ -891,21 +913,25 @@ void Harness::Disk() {
 // -------------------------------------------------------------- 4. soak
 
 void Harness::Soak() {
-  const auto t0 = Steady::now();
   const pid_t gw = processes_->gateway_pid();
   const pid_t police = processes_->agent_pid(kPolice);
   LiveCounts live;
   load_->Start(&live);
-  // "Start" is sampled after a warm-up (a tenth of the run, 5 to 30 s), so
-  // that caches filling at start-up do not count as growth.
-  const int warm_s = std::clamp(flags_.soak_seconds / 10, 5, 30);
+  // "Start" is sampled after a warm-up, so that what fills once under load
+  // does not count as growth: by default the gateway's replay window and
+  // half a minute, since the gateway and the agents remember every message
+  // id for that window (core/envelope/replay_guard.h) and their memory
+  // rises until the first ids leave it. Then --soak-seconds are measured.
+  const int warm_s = flags_.warmup_seconds >= 0
+                         ? flags_.warmup_seconds
+                         : static_cast<int>(region_->gateway_config().replay_window_ms / 1000) + 30;
   SleepMs(warm_s * 1000LL);
   const int64_t gw_start = ProcessStatusKb(gw, "VmRSS"), ag_start = ProcessStatusKb(police, "VmRSS");
   const int64_t delivered_start = live.delivered;
   // A sample half-way between start and end tells a plateau from a steady
   // climb: compare the growth of the second half with the whole.
   const auto measured_from = Steady::now();
-  const auto until = t0 + std::chrono::seconds(flags_.soak_seconds);
+  const auto until = measured_from + std::chrono::seconds(flags_.soak_seconds);
   const auto half = measured_from + (until - measured_from) / 2;
   while (Steady::now() < half) SleepMs(200);
   const int64_t gw_mid = ProcessStatusKb(gw, "VmRSS"), ag_mid = ProcessStatusKb(police, "VmRSS");
@@ -915,17 +941,23 @@ void Harness::Soak() {
   load_->Stop();
   const Tally t = DrainAndCount(coordinators_, *region_, GraceMs(), live);
   const double gw_growth = Mb(gw_end) - Mb(gw_start), ag_growth = Mb(ag_end) - Mb(ag_start);
+  const double gw_percent = 100 * gw_growth / Mb(gw_start), ag_percent = 100 * ag_growth / Mb(ag_start);
   bool ok = true;
   Must(gw_end > 0 && ag_end > 0, "soak", "the gateway or the police agent died", &ok);
   MustLoseNothing(t, "soak", &ok);
   Must(gw_growth <= flags_.max_growth_mb && ag_growth <= flags_.max_growth_mb, "soak",
        "memory grew more than " + std::to_string(static_cast<int>(flags_.max_growth_mb)) + " MB", &ok);
+  Must(gw_percent <= flags_.max_growth_percent && ag_percent <= flags_.max_growth_percent, "soak",
+       "memory grew more than " + std::to_string(static_cast<int>(flags_.max_growth_percent)) + " %", &ok);
   std::printf(
-      "reliability soak: seconds=%d %s gateway_rss_mb=%.1f->%.1f->%.1f growth_mb=%+.1f second_half_mb=%+.1f "
-      "agent_rss_mb=%.1f->%.1f->%.1f growth_mb=%+.1f second_half_mb=%+.1f answered_while_measured=%lld result=%s\n",
-      flags_.soak_seconds, t.Line().c_str(), Mb(gw_start), Mb(gw_mid), Mb(gw_end), gw_growth, Mb(gw_end) - Mb(gw_mid),
-      Mb(ag_start), Mb(ag_mid), Mb(ag_end), ag_growth, Mb(ag_end) - Mb(ag_mid),
-      static_cast<long long>(delivered_measured), ok ? "PASS" : "FAIL");
+      "reliability soak: warmup_seconds=%d seconds=%d rate=%.0f %s gateway_rss_mb=%.1f->%.1f->%.1f "
+      "growth_mb=%+.1f "
+      "growth_percent=%+.1f second_half_mb=%+.1f agent_rss_mb=%.1f->%.1f->%.1f growth_mb=%+.1f "
+      "growth_percent=%+.1f "
+      "second_half_mb=%+.1f answered_while_measured=%lld result=%s\n",
+      warm_s, flags_.soak_seconds, flags_.rate, t.Line().c_str(), Mb(gw_start), Mb(gw_mid), Mb(gw_end),
+      gw_growth, gw_percent, Mb(gw_end) - Mb(gw_mid), Mb(ag_start), Mb(ag_mid), Mb(ag_end), ag_growth,
+      ag_percent, Mb(ag_end) - Mb(ag_mid), static_cast<long long>(delivered_measured), ok ? "PASS" : "FAIL");
   std::fflush(stdout);
 }
 
@@ -936,7 +968,8 @@ int Main(int argc, char** argv) {
   InitCrypto();
   spdlog::set_level(spdlog::level::err);  // the client's own lines; ids only, but not needed here
   std::printf(
-      "Ketenpoort reliability harness: %d coordinators, %.0f requests/s, request_expiry %d s, %d+%d kills, soak %d s, "
+      "Ketenpoort reliability harness: %d coordinators, %.0f requests/s, request_expiry %d s, %d+%d kills, "
+      "soak %d s, "
       "seed %llu%s\n",
       flags.coordinators, flags.rate, flags.expiry_seconds, flags.kills, flags.kills, flags.soak_seconds,
       static_cast<unsigned long long>(flags.seed), flags.quick ? " (quick)" : "");
