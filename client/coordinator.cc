@@ -679,7 +679,12 @@ Result<std::optional<VerifiedEnvelope>> Coordinator::HandleMessage(
   ++received_;
   // No replay guard: gateway answers are matched to a fresh command id, and
   // request answers to a waiting request (see the header comment).
-  auto env = EnvelopeVerifier(keys_, nullptr).Verify(raw);
+  return HandleVerified(EnvelopeVerifier(keys_, nullptr).Verify(raw), raw, awaited, sink);
+}
+
+Result<std::optional<VerifiedEnvelope>> Coordinator::HandleVerified(
+    Result<VerifiedEnvelope> env, const std::string& raw, const std::string& awaited,
+    const std::function<void(const Outcome&)>& sink) {
   if (!env.ok()) {
     spdlog::warn("ignored a message that does not verify: {}", env.status().ToString());
     return std::optional<VerifiedEnvelope>();
@@ -931,8 +936,27 @@ Result<size_t> Coordinator::Poll(int timeout_ms, const std::function<void(const 
       }
       const size_t mark = received_;
       const size_t acks_mark = unacked_.size();
-      Status s = store_->Begin();
-      for (size_t i = 0; i < burst.size() && s.ok(); ++i) s = HandleMessage(burst[i], "", collect).status();
+      // Verified before the transaction, so that its kind of commit is
+      // known: a burst of the gateway's confirmations only (ACCEPTED, at
+      // 1 in flight the message between a request and its answer) changes
+      // marks that may be lost with the machine (BeginUnsynced); anything
+      // else (an answer above all: acknowledged and reported once durable)
+      // is synced.
+      std::vector<Result<VerifiedEnvelope>> verified;
+      verified.reserve(burst.size());
+      bool confirmations_only = true;
+      EnvelopeVerifier verifier(keys_, nullptr);
+      for (const auto& raw : burst) {
+        verified.push_back(verifier.Verify(raw));
+        if (verified.back().ok() && verified.back()->header.kind() != v1::MESSAGE_KIND_ACCEPTED) {
+          confirmations_only = false;
+        }
+      }
+      Status s = confirmations_only ? store_->BeginUnsynced() : store_->Begin();
+      for (size_t i = 0; i < burst.size() && s.ok(); ++i) {
+        ++received_;
+        s = HandleVerified(std::move(verified[i]), burst[i], "", collect).status();
+      }
       if (s.ok()) s = store_->Commit();
       if (!s.ok()) {
         // Nothing of the burst was kept: take each message in again on its

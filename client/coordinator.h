@@ -420,6 +420,10 @@ class Coordinator {
                                                      const std::function<void(const Outcome&)>& sink);
   Result<std::optional<VerifiedEnvelope>> HandleMessage(const std::string& raw, const std::string& awaited,
                                                         const std::function<void(const Outcome&)>& sink);
+  // HandleMessage of a message already verified (or that failed to).
+  Result<std::optional<VerifiedEnvelope>> HandleVerified(Result<VerifiedEnvelope> env, const std::string& raw,
+                                                         const std::string& awaited,
+                                                         const std::function<void(const Outcome&)>& sink);
   Outcome HandleAnswer(const VerifiedEnvelope& env, const std::string& raw, const RequestInfo& request);
   // After each handshake (a restarted or restored gateway): every waiting
   // request the gateway had accepted goes again, byte for byte (protocol

@@ -4,10 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <array>
 #include <map>
 
 #include "core/base/file_util.h"
@@ -125,8 +125,10 @@ Status Migrate(sqlite::Database& db) {
       has_accepted |= q.Col(0) == "accepted";
     }
   }
-  if (!has_envelope) KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN envelope BLOB NOT NULL DEFAULT x''"));
-  if (!has_accepted) KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0"));
+  if (!has_envelope)
+    KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN envelope BLOB NOT NULL DEFAULT x''"));
+  if (!has_accepted)
+    KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE requests ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0"));
   // Stores made before handovers gain the handed-over content of a fragment.
   bool has_content = false;
   {
@@ -138,8 +140,9 @@ Status Migrate(sqlite::Database& db) {
     }
   }
   if (!has_content) {
-    KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE fragments ADD COLUMN content BLOB NOT NULL DEFAULT x''; "
-                               "ALTER TABLE fragments ADD COLUMN handed_by TEXT NOT NULL DEFAULT ''"));
+    KP_RETURN_IF_ERROR(
+        db.Exec("ALTER TABLE fragments ADD COLUMN content BLOB NOT NULL DEFAULT x''; "
+                "ALTER TABLE fragments ADD COLUMN handed_by TEXT NOT NULL DEFAULT ''"));
   }
   // A term counted from the case's closure gets its own column; stores that
   // kept it as a negative retain_until_ms (issue 16's first encoding) move it.
@@ -153,9 +156,10 @@ Status Migrate(sqlite::Database& db) {
     }
   }
   if (!has_after_closure) {
-    KP_RETURN_IF_ERROR(db.Exec("ALTER TABLE fragments ADD COLUMN retain_after_closure_ms INTEGER NOT NULL DEFAULT 0; "
-                               "UPDATE fragments SET retain_after_closure_ms = -retain_until_ms, retain_until_ms = 0 "
-                               "WHERE retain_until_ms < 0"));
+    KP_RETURN_IF_ERROR(
+        db.Exec("ALTER TABLE fragments ADD COLUMN retain_after_closure_ms INTEGER NOT NULL DEFAULT 0; "
+                "UPDATE fragments SET retain_after_closure_ms = -retain_until_ms, retain_until_ms = 0 "
+                "WHERE retain_until_ms < 0"));
   }
   return OkStatus();
 }
@@ -164,10 +168,14 @@ Status Migrate(sqlite::Database& db) {
 
 std::string_view RequestStateName(RequestState s) {
   switch (s) {
-    case RequestState::kPending: return "waiting";
-    case RequestState::kDelivered: return "delivered";
-    case RequestState::kRefused: return "refused";
-    case RequestState::kFailed: return "failed";
+    case RequestState::kPending:
+      return "waiting";
+    case RequestState::kDelivered:
+      return "delivered";
+    case RequestState::kRefused:
+      return "refused";
+    case RequestState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
@@ -192,7 +200,8 @@ struct SealedColumn {
 };
 
 const SealedColumn kSealedColumns[] = {
-    {"SELECT case_id, ref, sealed FROM subjects", "UPDATE subjects SET sealed = ? WHERE case_id = ? AND ref = ?",
+    {"SELECT case_id, ref, sealed FROM subjects",
+     "UPDATE subjects SET sealed = ? WHERE case_id = ? AND ref = ?",
      [](const std::string& a, const std::string& b) { return SubjectAd(a, b); }, false},
     {"SELECT request_id, '', content FROM fragments WHERE length(content) > 0",
      "UPDATE fragments SET content = ? WHERE request_id = ? AND '' = ?",
@@ -254,8 +263,9 @@ Status ReSeal(sqlite::Database& db, const SecretBytes& from, const SecretBytes& 
         const std::string ad = c.ad(r[0], r[1]);
         auto plain = AeadOpen(from, r[2], ad);
         if (!plain.ok()) {
-          return DataLossError("a sealed item of the store does not decrypt with the previous key either: the "
-                               "store was changed");
+          return DataLossError(
+              "a sealed item of the store does not decrypt with the previous key either: the "
+              "store was changed");
         }
         Stmt u(db, c.update);
         u.Bind(AeadSeal(to, plain->view(), ad));
@@ -284,7 +294,8 @@ Status ReSeal(sqlite::Database& db, const SecretBytes& from, const SecretBytes& 
 // it when a key of `me`'s key ring sealed it.
 Result<SecretBytes> StoreKey(sqlite::Database& db, const Identity& me, const std::string& dir) {
   KP_RETURN_IF_ERROR(
-      db.Exec("CREATE TABLE IF NOT EXISTS store_key(id INTEGER PRIMARY KEY CHECK (id = 1), check_value BLOB NOT NULL)"));
+      db.Exec("CREATE TABLE IF NOT EXISTS store_key(id INTEGER PRIMARY KEY CHECK (id = 1), check_value BLOB "
+              "NOT NULL)"));
   std::vector<SecretBytes> keys;  // the active key's first, then the key ring's
   for (const X25519KeyPair* k : me.SealingRing()) keys.push_back(DeriveKey(k->secret_key, kKeyContext));
   bool empty = false;
@@ -298,16 +309,17 @@ Result<SecretBytes> StoreKey(sqlite::Database& db, const Identity& me, const std
     return std::move(keys[0]);
   }
   if (with < 0) {
-    return FailedPreconditionError("the coordinator store " + dir + " was sealed with a key that is neither " +
-                                   me.id() + "'s active key nor one of its key ring (after keygen --activate, keep "
-                                   "ID.previous.secret beside the identity file until the client has opened its "
-                                   "store once; docs/operations.md, \"Key rotation\")");
+    return FailedPreconditionError(
+        "the coordinator store " + dir + " was sealed with a key that is neither " + me.id() +
+        "'s active key nor one of its key ring (after keygen --activate, keep "
+        "ID.previous.secret beside the identity file until the client has opened its "
+        "store once; docs/operations.md, \"Key rotation\")");
   }
   uint64_t count = 0;
   KP_RETURN_IF_ERROR(ReSeal(db, keys[static_cast<size_t>(with)], keys[0], &count)
                          .WithContext("re-sealing the coordinator store " + dir + " under the new key"));
-  spdlog::info("coordinator store {}: {} sealed item(s) re-sealed under the new key of {} (key rotation)", dir, count,
-               me.id());
+  spdlog::info("coordinator store {}: {} sealed item(s) re-sealed under the new key of {} (key rotation)",
+               dir, count, me.id());
   return std::move(keys[0]);
 }
 
@@ -327,21 +339,61 @@ Result<std::unique_ptr<CoordinatorStore>> CoordinatorStore::Open(const std::stri
   KP_RETURN_IF_ERROR(CreatePrivateFile(path));
   KP_ASSIGN_OR_RETURN(auto db, sqlite::Database::Open(path, "coordinator store"));
   KP_RETURN_IF_ERROR(
-      db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA busy_timeout=5000;"));
+      db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA "
+               "busy_timeout=5000;"));
   KP_RETURN_IF_ERROR(db->Exec(kSchema));
   KP_RETURN_IF_ERROR(Migrate(*db));
   KP_ASSIGN_OR_RETURN(SecretBytes key, StoreKey(*db, me, dir));
   return std::unique_ptr<CoordinatorStore>(new CoordinatorStore(std::move(db), std::move(key)));
 }
 
-Status CoordinatorStore::Begin() { return db_->Exec("BEGIN IMMEDIATE"); }
-Status CoordinatorStore::Commit() { return db_->Exec("COMMIT"); }
-void CoordinatorStore::Rollback() { (void)db_->Exec("ROLLBACK"); }
+Status CoordinatorStore::Begin() {
+  if (unsynced_) KP_RETURN_IF_ERROR(EndUnsynced());
+  return db_->Exec("BEGIN IMMEDIATE");
+}
+
+Status CoordinatorStore::BeginUnsynced() {
+  // SQLite takes the safety level at commit time, and refuses to change it
+  // inside a transaction: it is set before BEGIN and put back after the end.
+  KP_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous=NORMAL"));
+  unsynced_ = true;
+  Status s = db_->Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) (void)EndUnsynced();
+  return s;
+}
+
+Status CoordinatorStore::EndUnsynced() {
+  if (!unsynced_ || !sqlite3_get_autocommit(db_->get())) return OkStatus();
+  KP_RETURN_IF_ERROR(db_->Exec("PRAGMA synchronous=FULL"));
+  unsynced_ = false;
+  return OkStatus();
+}
+
+Status CoordinatorStore::Commit() {
+  Status s = db_->Exec("COMMIT");
+  Status back = EndUnsynced();
+  return s.ok() ? back : s;
+}
+
+Result<bool> CoordinatorStore::CommitsAreSynced() {
+  Stmt q(*db_, "PRAGMA synchronous");
+  KP_ASSIGN_OR_RETURN(bool row, q.Step());
+  return row && q.ColInt(0) >= 2;  // 2 FULL, 3 EXTRA
+}
+
+void CoordinatorStore::Rollback() {
+  (void)db_->Exec("ROLLBACK");
+  (void)EndUnsynced();
+}
 
 Status CoordinatorStore::AppendCommand(const std::string& case_id, uint64_t seq, const std::string& hash,
                                        const std::string& envelope) {
   return Stmt(*db_, "INSERT INTO case_chain(case_id, seq, hash, envelope) VALUES(?,?,?,?)")
-      .Text(case_id).Int(static_cast<int64_t>(seq)).Bind(hash).Bind(envelope).Run();
+      .Text(case_id)
+      .Int(static_cast<int64_t>(seq))
+      .Bind(hash)
+      .Bind(envelope)
+      .Run();
 }
 
 Result<std::vector<std::string>> CoordinatorStore::Chain(const std::string& case_id) {
@@ -389,21 +441,35 @@ Status CoordinatorStore::PutCase(const CaseInfo& c) {
   return Stmt(*db_,
               "INSERT INTO cases(id, purpose, phase, opened_ms, closed) VALUES(?, ?, ?, ?, ?) "
               "ON CONFLICT(id) DO UPDATE SET phase = excluded.phase, closed = excluded.closed")
-      .Text(c.id).Text(c.purpose).Text(c.phase).Int(c.opened_ms).Int(c.closed ? 1 : 0).Run();
+      .Text(c.id)
+      .Text(c.purpose)
+      .Text(c.phase)
+      .Int(c.opened_ms)
+      .Int(c.closed ? 1 : 0)
+      .Run();
 }
 
 Status CoordinatorStore::AddPartner(const std::string& case_id, const std::string& partner, int64_t now_ms) {
   return Stmt(*db_, "INSERT OR IGNORE INTO partners(case_id, partner, admitted_ms) VALUES(?, ?, ?)")
-      .Text(case_id).Text(partner).Int(now_ms).Run();
+      .Text(case_id)
+      .Text(partner)
+      .Int(now_ms)
+      .Run();
 }
 
 Status CoordinatorStore::RemovePartner(const std::string& case_id, const std::string& partner) {
-  return Stmt(*db_, "DELETE FROM partners WHERE case_id = ? AND partner = ?").Text(case_id).Text(partner).Run();
+  return Stmt(*db_, "DELETE FROM partners WHERE case_id = ? AND partner = ?")
+      .Text(case_id)
+      .Text(partner)
+      .Run();
 }
 
 Status CoordinatorStore::PutStatus(const std::string& case_id, const v1::CaseStatus& status, int64_t at_ms) {
   return Stmt(*db_, "INSERT OR REPLACE INTO case_status(case_id, status, at_ms) VALUES(?, ?, ?)")
-      .Text(case_id).Bind(status.SerializeAsString()).Int(at_ms).Run();
+      .Text(case_id)
+      .Bind(status.SerializeAsString())
+      .Int(at_ms)
+      .Run();
 }
 
 Result<std::optional<KnownStatus>> CoordinatorStore::GetStatus(const std::string& case_id) {
@@ -412,7 +478,8 @@ Result<std::optional<KnownStatus>> CoordinatorStore::GetStatus(const std::string
   if (!row) return std::optional<KnownStatus>();
   KnownStatus k;
   const std::string bytes = q.Col(0);
-  if (!k.status.ParseFromString(bytes)) return DataLossError("the stored status of case " + case_id + " is damaged");
+  if (!k.status.ParseFromString(bytes))
+    return DataLossError("the stored status of case " + case_id + " is damaged");
   k.at_ms = q.ColInt(1);
   return std::optional<KnownStatus>(std::move(k));
 }
@@ -450,14 +517,16 @@ Result<std::vector<CaseInfo>> CoordinatorStore::ListCases() {
   return out;
 }
 
-Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummaries(int64_t expiring_before_ms) {
+Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummaries(
+    int64_t expiring_before_ms) {
   std::vector<CaseSummary> out;
   std::map<std::string, size_t> index;
   {
     Stmt q(*db_,
            "SELECT c.id, c.purpose, c.phase, c.opened_ms, c.closed, COALESCE(s.seen_ms, 0), "
            "(SELECT COUNT(*) FROM partners p WHERE p.case_id = c.id), st.status, COALESCE(st.at_ms, 0) "
-           "FROM cases c LEFT JOIN case_seen s ON s.case_id = c.id LEFT JOIN case_status st ON st.case_id = c.id "
+           "FROM cases c LEFT JOIN case_seen s ON s.case_id = c.id LEFT JOIN case_status st ON st.case_id = "
+           "c.id "
            "ORDER BY c.opened_ms, c.id");
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -473,7 +542,8 @@ Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummari
       const std::string status = q.Col(7);
       if (!status.empty()) {
         KnownStatus known;
-        if (!known.status.ParseFromString(status)) return DataLossError("the stored status of case " + c.info.id + " is damaged");
+        if (!known.status.ParseFromString(status))
+          return DataLossError("the stored status of case " + c.info.id + " is damaged");
         known.at_ms = q.ColInt(8);
         c.status = std::move(known);
       }
@@ -482,12 +552,15 @@ Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummari
     }
   }
   {
-    Stmt q(*db_,
-           "SELECT r.case_id, COUNT(*), SUM(r.state = ?), "
-           "SUM(r.state != ? AND r.answered_ms > COALESCE(s.seen_ms, 0) "
-           "AND NOT (r.state = ? AND r.request_id IN (SELECT watch_id FROM watches))) "  // a watch's confirmation
-           "FROM requests r LEFT JOIN case_seen s ON s.case_id = r.case_id GROUP BY r.case_id");  // is no answer
-    q.Int(static_cast<int64_t>(RequestState::kPending)).Int(static_cast<int64_t>(RequestState::kPending))
+    Stmt q(
+        *db_,
+        "SELECT r.case_id, COUNT(*), SUM(r.state = ?), "
+        "SUM(r.state != ? AND r.answered_ms > COALESCE(s.seen_ms, 0) "
+        "AND NOT (r.state = ? AND r.request_id IN (SELECT watch_id FROM watches))) "           // a watch's
+                                                                                               // confirmation
+        "FROM requests r LEFT JOIN case_seen s ON s.case_id = r.case_id GROUP BY r.case_id");  // is no answer
+    q.Int(static_cast<int64_t>(RequestState::kPending))
+        .Int(static_cast<int64_t>(RequestState::kPending))
         .Int(static_cast<int64_t>(RequestState::kDelivered));
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -501,10 +574,12 @@ Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummari
   }
   {
     // A term from closure expires only once the case closed (case_closed).
-    Stmt q(*db_,
-           "SELECT case_id, COUNT(*), SUM(CASE WHEN retain_after_closure_ms > 0 THEN COALESCE((SELECT c.closed_ms + "
-           "fragments.retain_after_closure_ms < ?1 FROM case_closed c WHERE c.case_id = fragments.case_id), 0) "
-           "ELSE retain_until_ms < ?1 END) FROM fragments GROUP BY case_id");
+    Stmt q(
+        *db_,
+        "SELECT case_id, COUNT(*), SUM(CASE WHEN retain_after_closure_ms > 0 THEN COALESCE((SELECT "
+        "c.closed_ms + "
+        "fragments.retain_after_closure_ms < ?1 FROM case_closed c WHERE c.case_id = fragments.case_id), 0) "
+        "ELSE retain_until_ms < ?1 END) FROM fragments GROUP BY case_id");
     q.Int(expiring_before_ms);
     while (true) {
       KP_ASSIGN_OR_RETURN(bool row, q.Step());
@@ -519,7 +594,10 @@ Result<std::vector<CoordinatorStore::CaseSummary>> CoordinatorStore::CaseSummari
 }
 
 Status CoordinatorStore::MarkCaseSeen(const std::string& case_id, int64_t at_ms) {
-  return Stmt(*db_, "INSERT OR REPLACE INTO case_seen(case_id, seen_ms) VALUES(?, ?)").Text(case_id).Int(at_ms).Run();
+  return Stmt(*db_, "INSERT OR REPLACE INTO case_seen(case_id, seen_ms) VALUES(?, ?)")
+      .Text(case_id)
+      .Int(at_ms)
+      .Run();
 }
 
 Status CoordinatorStore::PutSubject(const std::string& case_id, const v1::Subject& subject) {
@@ -527,7 +605,11 @@ Status CoordinatorStore::PutSubject(const std::string& case_id, const v1::Subjec
   const std::string sealed = AeadSeal(key_, plain, SubjectAd(case_id, subject.ref()));
   SecureWipe(plain.data(), plain.size());
   return Stmt(*db_, "INSERT OR REPLACE INTO subjects(case_id, ref, role, sealed) VALUES(?, ?, ?, ?)")
-      .Text(case_id).Text(subject.ref()).Int(subject.role()).Bind(sealed).Run();
+      .Text(case_id)
+      .Text(subject.ref())
+      .Int(subject.role())
+      .Bind(sealed)
+      .Run();
 }
 
 Result<std::vector<v1::Subject>> CoordinatorStore::Subjects(const std::string& case_id) {
@@ -554,15 +636,25 @@ Result<std::vector<v1::Subject>> CoordinatorStore::Subjects(const std::string& c
 
 Status CoordinatorStore::AddRequest(const RequestInfo& r) {
   return Stmt(*db_,
-              "INSERT INTO requests(request_id, case_id, partner, agent, categories, purpose, sent_ms, state, envelope) "
+              "INSERT INTO requests(request_id, case_id, partner, agent, categories, purpose, sent_ms, "
+              "state, envelope) "
               "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .Bind(r.request_id).Text(r.case_id).Text(r.partner).Text(r.agent).Text(sqlite::JoinIds(r.categories)).Text(r.purpose)
-      .Int(r.sent_ms).Int(static_cast<int64_t>(RequestState::kPending)).Bind(r.envelope).Run();
+      .Bind(r.request_id)
+      .Text(r.case_id)
+      .Text(r.partner)
+      .Text(r.agent)
+      .Text(sqlite::JoinIds(r.categories))
+      .Text(r.purpose)
+      .Int(r.sent_ms)
+      .Int(static_cast<int64_t>(RequestState::kPending))
+      .Bind(r.envelope)
+      .Run();
 }
 
 Status CoordinatorStore::MarkAccepted(const std::string& request_id) {
   return Stmt(*db_, "UPDATE requests SET accepted = 1, refusal = '' WHERE request_id = ? AND accepted = 0")
-      .Bind(request_id).Run();
+      .Bind(request_id)
+      .Run();
 }
 
 Result<std::optional<uint64_t>> CoordinatorStore::AcceptedIndex(const std::string& request_id) {
@@ -593,7 +685,10 @@ Result<std::vector<RequestInfo>> CoordinatorStore::WaitingRequests() {
 
 Status CoordinatorStore::MarkNotAccepted(const std::string& request_id, const std::string& reason) {
   return Stmt(*db_, "UPDATE requests SET refusal = ? WHERE request_id = ? AND state = ? AND accepted = 0")
-      .Text(reason).Bind(request_id).Int(static_cast<int64_t>(RequestState::kPending)).Run();
+      .Text(reason)
+      .Bind(request_id)
+      .Int(static_cast<int64_t>(RequestState::kPending))
+      .Run();
 }
 
 Result<std::optional<RequestInfo>> CoordinatorStore::GetRequest(const std::string& request_id) {
@@ -615,28 +710,52 @@ Result<std::vector<RequestInfo>> CoordinatorStore::Requests(const std::string& c
   return out;
 }
 
-Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::string& reason, int64_t now_ms) {
-  return Stmt(*db_, "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
-      .Int(static_cast<int64_t>(RequestState::kRefused)).Text(reason).Int(now_ms).Bind(request_id)
-      .Int(static_cast<int64_t>(RequestState::kPending)).Run();
+Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::string& reason,
+                                     int64_t now_ms) {
+  return Stmt(
+             *db_,
+             "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
+      .Int(static_cast<int64_t>(RequestState::kRefused))
+      .Text(reason)
+      .Int(now_ms)
+      .Bind(request_id)
+      .Int(static_cast<int64_t>(RequestState::kPending))
+      .Run();
 }
 
-Status CoordinatorStore::MarkFailed(const std::string& request_id, const std::string& reason, int64_t now_ms) {
-  return Stmt(*db_, "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
-      .Int(static_cast<int64_t>(RequestState::kFailed)).Text(reason).Int(now_ms).Bind(request_id)
-      .Int(static_cast<int64_t>(RequestState::kPending)).Run();
+Status CoordinatorStore::MarkFailed(const std::string& request_id, const std::string& reason,
+                                    int64_t now_ms) {
+  return Stmt(
+             *db_,
+             "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
+      .Int(static_cast<int64_t>(RequestState::kFailed))
+      .Text(reason)
+      .Int(now_ms)
+      .Bind(request_id)
+      .Int(static_cast<int64_t>(RequestState::kPending))
+      .Run();
 }
 
 Status CoordinatorStore::PutFragment(const StoredFragment& f) {
   KP_RETURN_IF_ERROR(db_->Exec("SAVEPOINT fragment"));
-  Status s = Stmt(*db_,
-                  "INSERT INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery, "
-                  "retain_after_closure_ms) VALUES(?, ?, ?, ?, ?, ?, ?)")
-                 .Bind(f.request_id).Text(f.case_id).Text(f.source).Int(f.received_ms).Int(f.retain_until_ms)
-                 .Bind(f.delivery).Int(f.retain_after_closure_ms).Run();
+  Status s =
+      Stmt(*db_,
+           "INSERT INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery, "
+           "retain_after_closure_ms) VALUES(?, ?, ?, ?, ?, ?, ?)")
+          .Bind(f.request_id)
+          .Text(f.case_id)
+          .Text(f.source)
+          .Int(f.received_ms)
+          .Int(f.retain_until_ms)
+          .Bind(f.delivery)
+          .Int(f.retain_after_closure_ms)
+          .Run();
   if (s.ok()) {
     s = Stmt(*db_, "UPDATE requests SET state = ?, answered_ms = ? WHERE request_id = ?")
-            .Int(static_cast<int64_t>(RequestState::kDelivered)).Int(f.received_ms).Bind(f.request_id).Run();
+            .Int(static_cast<int64_t>(RequestState::kDelivered))
+            .Int(f.received_ms)
+            .Bind(f.request_id)
+            .Run();
   }
   if (!s.ok()) {
     (void)db_->Exec("ROLLBACK TO fragment; RELEASE fragment");
@@ -648,10 +767,19 @@ Status CoordinatorStore::PutFragment(const StoredFragment& f) {
 Status CoordinatorStore::PutHandedFragment(const StoredFragment& f) {
   const std::string sealed = AeadSeal(key_, f.content, BoundTo(kContentContext, f.request_id));
   return Stmt(*db_,
-              "INSERT OR IGNORE INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, delivery, "
+              "INSERT OR IGNORE INTO fragments(request_id, case_id, source, received_ms, retain_until_ms, "
+              "delivery, "
               "content, handed_by, retain_after_closure_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .Bind(f.request_id).Text(f.case_id).Text(f.source).Int(f.received_ms).Int(f.retain_until_ms).Bind(f.delivery)
-      .Bind(sealed).Text(f.handed_by).Int(f.retain_after_closure_ms).Run();
+      .Bind(f.request_id)
+      .Text(f.case_id)
+      .Text(f.source)
+      .Int(f.received_ms)
+      .Int(f.retain_until_ms)
+      .Bind(f.delivery)
+      .Bind(sealed)
+      .Text(f.handed_by)
+      .Int(f.retain_after_closure_ms)
+      .Run();
 }
 
 Result<std::vector<StoredFragment>> CoordinatorStore::Fragments(const std::string& case_id) {
@@ -663,7 +791,8 @@ Result<std::vector<StoredFragment>> CoordinatorStore::Fragments(const std::strin
   while (true) {
     KP_ASSIGN_OR_RETURN(bool row, q.Step());
     if (!row) break;
-    StoredFragment f{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4), q.Col(5), "", q.Col(7), q.ColInt(8)};
+    StoredFragment f{q.Col(0), q.Col(1), q.Col(2), q.ColInt(3), q.ColInt(4),
+                     q.Col(5), "",       q.Col(7), q.ColInt(8)};
     const std::string sealed = q.Col(6);
     if (!sealed.empty()) {
       auto plain = AeadOpen(key_, sealed, BoundTo(kContentContext, f.request_id));
@@ -692,7 +821,8 @@ Result<size_t> CoordinatorStore::ForgetCaseData(const std::string& case_id) {
   }
   n += static_cast<size_t>(sqlite3_changes(db_->get()));
   KP_RETURN_IF_ERROR(db_->Exec("RELEASE forget"));
-  if (n > 0 && sqlite3_get_autocommit(db_->get())) KP_RETURN_IF_ERROR(db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+  if (n > 0 && sqlite3_get_autocommit(db_->get()))
+    KP_RETURN_IF_ERROR(db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"));
   return n;
 }
 
@@ -722,19 +852,36 @@ Status CoordinatorStore::PutReferral(const ReferralInfo& r) {
   v1::Referral body = r.body;
   body.clear_sealed();
   return Stmt(*db_,
-              "INSERT OR IGNORE INTO referrals(id, received, sender, at_ms, body, envelope, state, case_id, decided_by, "
+              "INSERT OR IGNORE INTO referrals(id, received, sender, at_ms, body, envelope, state, case_id, "
+              "decided_by, "
               "reason_code, decided_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .Bind(r.id).Int(r.received ? 1 : 0).Text(r.sender).Int(r.at_ms).Bind(body.SerializeAsString()).Bind(r.envelope)
-      .Int(r.state).Text(r.case_id).Text(r.decided_by).Text(r.reason_code).Int(r.decided_ms).Run();
+      .Bind(r.id)
+      .Int(r.received ? 1 : 0)
+      .Text(r.sender)
+      .Int(r.at_ms)
+      .Bind(body.SerializeAsString())
+      .Bind(r.envelope)
+      .Int(r.state)
+      .Text(r.case_id)
+      .Text(r.decided_by)
+      .Text(r.reason_code)
+      .Int(r.decided_ms)
+      .Run();
 }
 
-Status CoordinatorStore::UpdateReferral(const std::string& id, v1::ReferralState state, const std::string& case_id,
-                                        const std::string& decided_by, const std::string& reason_code,
-                                        int64_t decided_ms) {
+Status CoordinatorStore::UpdateReferral(const std::string& id, v1::ReferralState state,
+                                        const std::string& case_id, const std::string& decided_by,
+                                        const std::string& reason_code, int64_t decided_ms) {
   return Stmt(*db_,
               "UPDATE referrals SET state = ?, case_id = ?, decided_by = ?, reason_code = ?, decided_ms = ? "
               "WHERE id = ?")
-      .Int(state).Text(case_id).Text(decided_by).Text(reason_code).Int(decided_ms).Bind(id).Run();
+      .Int(state)
+      .Text(case_id)
+      .Text(decided_by)
+      .Text(reason_code)
+      .Int(decided_ms)
+      .Bind(id)
+      .Run();
 }
 
 Result<std::optional<ReferralInfo>> CoordinatorStore::GetReferral(const std::string& id) {
@@ -759,7 +906,8 @@ Result<std::vector<ReferralInfo>> CoordinatorStore::Referrals() {
   return out;
 }
 
-Status CoordinatorStore::PutReferralSubjects(const std::string& id, const std::vector<v1::Subject>& subjects) {
+Status CoordinatorStore::PutReferralSubjects(const std::string& id,
+                                             const std::vector<v1::Subject>& subjects) {
   v1::SubjectData data;
   for (const auto& s : subjects) *data.add_subjects() = s;
   std::string plain = data.SerializeAsString();
@@ -777,8 +925,9 @@ Result<std::vector<v1::Subject>> CoordinatorStore::ReferralSubjects(const std::s
   if (sealed.empty()) return out;
   auto plain = AeadOpen(key_, sealed, BoundTo(kReferralContext, id));
   if (!plain.ok()) {
-    return DataLossError("the stored subjects of a referral do not decrypt: the store was changed, or belongs to "
-                         "another identity");
+    return DataLossError(
+        "the stored subjects of a referral do not decrypt: the store was changed, or belongs to "
+        "another identity");
   }
   v1::SubjectData data;
   if (!data.ParseFromArray(plain->data(), static_cast<int>(plain->size()))) {
@@ -792,11 +941,17 @@ Status CoordinatorStore::DropReferralSubjects(const std::string& id) {
   return Stmt(*db_, "UPDATE referrals SET subjects = x'' WHERE id = ?").Bind(id).Run();
 }
 
-Result<bool> CoordinatorStore::AddHandoverPart(const std::string& case_id, const std::string& offer, uint32_t part,
-                                               uint32_t parts, int64_t now_ms) {
-  KP_RETURN_IF_ERROR(
-      Stmt(*db_, "INSERT OR IGNORE INTO handover_parts(case_id, offer, part, parts, received_ms) VALUES(?, ?, ?, ?, ?)")
-          .Text(case_id).Bind(offer).Int(part).Int(parts).Int(now_ms).Run());
+Result<bool> CoordinatorStore::AddHandoverPart(const std::string& case_id, const std::string& offer,
+                                               uint32_t part, uint32_t parts, int64_t now_ms) {
+  KP_RETURN_IF_ERROR(Stmt(*db_,
+                          "INSERT OR IGNORE INTO handover_parts(case_id, offer, part, parts, received_ms) "
+                          "VALUES(?, ?, ?, ?, ?)")
+                         .Text(case_id)
+                         .Bind(offer)
+                         .Int(part)
+                         .Int(parts)
+                         .Int(now_ms)
+                         .Run());
   return sqlite3_changes(db_->get()) > 0;
 }
 

@@ -38,15 +38,15 @@ struct PushInfo {
   std::string push_id;  // 16 bytes
   std::string case_id;
   std::string to_partner;
-  std::string agent;    // the recipient agent it was sealed to
+  std::string agent;  // the recipient agent it was sealed to
   std::vector<std::string> categories;
   std::string purpose;
   int64_t sent_ms = 0;
   // "sent" (no answer yet), "accepted" (the gateway holds it for the agent),
   // "received" (the agent confirmed), "refused" (by the gateway or the agent).
   std::string state = "sent";
-  std::string reason;      // refused: why (no personal data); refused by whom in `by`
-  std::string by;          // who answered: the agent or the gateway
+  std::string reason;  // refused: why (no personal data); refused by whom in `by`
+  std::string by;      // who answered: the agent or the gateway
   int64_t answered_ms = 0;
 };
 
@@ -65,25 +65,26 @@ std::string_view RequestStateName(RequestState s);
 struct RequestInfo {
   std::string request_id;  // 16 bytes
   std::string case_id;
-  std::string partner;     // the source partner asked
-  std::string agent;       // its enrolled agent (participant id), who must answer
+  std::string partner;  // the source partner asked
+  std::string agent;    // its enrolled agent (participant id), who must answer
   std::vector<std::string> categories;
   std::string purpose;
   int64_t sent_ms = 0;
   RequestState state = RequestState::kPending;
-  std::string refusal;     // reason (refused or failed; or why the gateway did not accept it yet), no personal data
+  std::string
+      refusal;  // reason (refused or failed; or why the gateway did not accept it yet), no personal data
   int64_t answered_ms = 0;
-  std::string envelope;    // the signed FRAGMENT_REQUEST as sent (sent again byte for byte: protocol §6.1)
-  bool accepted = false;   // the gateway confirmed it durably accepted it (ACCEPTED)
+  std::string envelope;   // the signed FRAGMENT_REQUEST as sent (sent again byte for byte: protocol §6.1)
+  bool accepted = false;  // the gateway confirmed it durably accepted it (ACCEPTED)
 };
 
 struct StoredFragment {
   std::string request_id;
   std::string case_id;
-  std::string source;            // agent participant id (signer)
+  std::string source;  // agent participant id (signer)
   int64_t received_ms = 0;
   int64_t retain_until_ms = 0;
-  std::string delivery;          // the agent's signed FRAGMENT_DELIVERY envelope, as received
+  std::string delivery;  // the agent's signed FRAGMENT_DELIVERY envelope, as received
   // A fragment handed over by a former coordinator (docs/cli.md, "Handover"):
   // the agent's signed FRAGMENT_CONTENT envelope, byte for byte (its header
   // names `handed_by`, the coordinator it was sealed to, as recipient),
@@ -98,17 +99,17 @@ struct StoredFragment {
 
 // A referral as the referrer sent it, or as a coordinator received it.
 struct ReferralInfo {
-  std::string id;                // 16 bytes: the REFERRAL envelope's message id
-  bool received = false;         // true: in a coordinator's store; false: sent by this referrer
-  std::string sender;            // the referrer's participant id
-  int64_t at_ms = 0;             // sent (referrer) or received (coordinator)
-  ketenpoort::v1::Referral body; // as signed, without the sealed copies
-  std::string envelope;          // received: the signed REFERRAL envelope, byte for byte
+  std::string id;                 // 16 bytes: the REFERRAL envelope's message id
+  bool received = false;          // true: in a coordinator's store; false: sent by this referrer
+  std::string sender;             // the referrer's participant id
+  int64_t at_ms = 0;              // sent (referrer) or received (coordinator)
+  ketenpoort::v1::Referral body;  // as signed, without the sealed copies
+  std::string envelope;           // received: the signed REFERRAL envelope, byte for byte
   // REFERRAL_STATE_UNSPECIFIED: sent, the gateway did not confirm it (yet).
   ketenpoort::v1::ReferralState state = ketenpoort::v1::REFERRAL_STATE_UNSPECIFIED;
-  std::string case_id;           // accepted: the case opened on it
+  std::string case_id;  // accepted: the case opened on it
   std::string decided_by;
-  std::string reason_code;       // declined: why
+  std::string reason_code;  // declined: why
   int64_t decided_ms = 0;
 };
 
@@ -125,14 +126,14 @@ std::string_view WatchStateName(WatchState state);
 struct WatchInfo {
   std::string watch_id;  // the watch request's id (16 bytes)
   std::string case_id;
-  std::string partner;   // the source partner that keeps it
-  std::string agent;     // its agent, who alone may signal
+  std::string partner;  // the source partner that keeps it
+  std::string agent;    // its agent, who alone may signal
   std::vector<std::string> categories;
   std::vector<std::string> subject_refs;
   int64_t sent_ms = 0;
   int64_t until_ms = 0;
   WatchState state = WatchState::kWaiting;
-  std::string reason;    // refused: why; ended: the code
+  std::string reason;  // refused: why; ended: the code
 };
 
 // A content-free signal from a watch: whose records changed, in which
@@ -158,8 +159,19 @@ class CoordinatorStore {
   // Several changes as one transaction (one sync): pipelined use, many
   // requests sent or answers taken in at once. The other methods nest.
   Status Begin();
+  // A transaction whose commit is written to the WAL but not synced: it
+  // survives this process's crash, and is lost only when the machine stops
+  // before the next durable commit (whose sync covers the whole WAL, this
+  // one included). Only for what may be lost that way: the gateway's
+  // confirmations (ACCEPTED; the request then stays "not confirmed" and is
+  // sent again by hand, as before the confirmation came). Never for an
+  // answer, nor for anything that must be durable before something is sent.
+  Status BeginUnsynced();
   Status Commit();
   void Rollback();
+  // Whether a commit now is synced (synchronous=FULL, as after every
+  // transaction's end).
+  Result<bool> CommitsAreSynced();
 
   Status PutCase(const CaseInfo& c);  // insert, or update phase and closed
 
@@ -169,11 +181,12 @@ class CoordinatorStore {
   // or may not have been taken (no answer came): its chain is fetched and
   // checked again before anything is signed on it.
   struct Head {
-    std::string hash;     // empty: no chain known
+    std::string hash;  // empty: no chain known
     uint64_t length = 0;
     bool unsure = false;
   };
-  Status AppendCommand(const std::string& case_id, uint64_t seq, const std::string& hash, const std::string& envelope);
+  Status AppendCommand(const std::string& case_id, uint64_t seq, const std::string& hash,
+                       const std::string& envelope);
   Result<std::vector<std::string>> Chain(const std::string& case_id);
   Result<Head> ChainHead(const std::string& case_id);
   Status ReplaceChain(const std::string& case_id, const std::vector<std::string>& envelopes,
@@ -189,15 +202,15 @@ class CoordinatorStore {
   // Every case in one list (the console's "Mijn casussen"), from a few
   // aggregate queries rather than one per case: counts only, nothing opened.
   struct CaseSummary {
-    CaseInfo info;                   // without partners (see `partners`)
-    size_t partners = 0;             // admitted, as this store knows
+    CaseInfo info;        // without partners (see `partners`)
+    size_t partners = 0;  // admitted, as this store knows
     size_t requests = 0;
-    size_t waiting = 0;              // requests not answered yet
-    size_t new_answers = 0;          // answers (fragments or refusals) since the case was last looked at;
-                                     // a watch's confirmation (WATCH_STARTED) is none, its refusal is one
+    size_t waiting = 0;      // requests not answered yet
+    size_t new_answers = 0;  // answers (fragments or refusals) since the case was last looked at;
+                             // a watch's confirmation (WATCH_STARTED) is none, its refusal is one
     size_t fragments = 0;
-    size_t expiring = 0;             // fragments to delete before `expiring_before_ms`
-    int64_t seen_ms = 0;             // when the case was last looked at (MarkCaseSeen); 0: never
+    size_t expiring = 0;  // fragments to delete before `expiring_before_ms`
+    int64_t seen_ms = 0;  // when the case was last looked at (MarkCaseSeen); 0: never
     std::optional<KnownStatus> status;
   };
   Result<std::vector<CaseSummary>> CaseSummaries(int64_t expiring_before_ms);
@@ -245,8 +258,9 @@ class CoordinatorStore {
   // case's subjects, until it is accepted (then it is the case's) or
   // declined (then it goes).
   Status PutReferral(const ReferralInfo& r);  // a second copy is ignored
-  Status UpdateReferral(const std::string& id, ketenpoort::v1::ReferralState state, const std::string& case_id,
-                        const std::string& decided_by, const std::string& reason_code, int64_t decided_ms);
+  Status UpdateReferral(const std::string& id, ketenpoort::v1::ReferralState state,
+                        const std::string& case_id, const std::string& decided_by,
+                        const std::string& reason_code, int64_t decided_ms);
   Result<std::optional<ReferralInfo>> GetReferral(const std::string& id);
   Status DeleteReferral(const std::string& id);
   Result<std::vector<ReferralInfo>> Referrals();
@@ -261,8 +275,8 @@ class CoordinatorStore {
   Result<std::vector<PushInfo>> Pushes(const std::string& case_id);  // "" = all
 
   // Parts of a handover received: true when this part is new.
-  Result<bool> AddHandoverPart(const std::string& case_id, const std::string& offer, uint32_t part, uint32_t parts,
-                               int64_t now_ms);
+  Result<bool> AddHandoverPart(const std::string& case_id, const std::string& offer, uint32_t part,
+                               uint32_t parts, int64_t now_ms);
   // How many distinct parts of the handover `offer` arrived, and of how many.
   Result<std::pair<uint32_t, uint32_t>> HandoverParts(const std::string& case_id, const std::string& offer);
 
@@ -314,8 +328,13 @@ class CoordinatorStore {
 
  private:
   CoordinatorStore(std::unique_ptr<sqlite::Database> db, SecretBytes key);
+  Status EnsurePushTable();  // push.cc
+  // Back to synchronous=FULL after a BeginUnsynced transaction ended.
+  Status EndUnsynced();
   std::unique_ptr<sqlite::Database> db_;
-  SecretBytes key_;  // XChaCha20-Poly1305 key for subject data
+  SecretBytes key_;          // XChaCha20-Poly1305 key for subject data
+  bool unsynced_ = false;    // synchronous=NORMAL in force (BeginUnsynced)
+  bool push_table_ = false;  // the pushes table is known to exist (push.cc)
 };
 
 }  // namespace kp::client

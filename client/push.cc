@@ -3,13 +3,14 @@
 // coordinator's partner to the recipient partner; the content is signed by
 // this coordinator and sealed to the recipient's agent, which verifies it as
 // it verifies an authorisation and answers PUSH_RECEIVED (or refuses).
+#include "case/push.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
 #include <set>
 
-#include "case/push.h"
 #include "client/coordinator.h"
 #include "core/base/encoding.h"
 #include "core/crypto/random.h"
@@ -29,7 +30,8 @@ namespace {
 constexpr int64_t kDayMs = 86'400'000;
 
 constexpr char kPushTable[] =
-    "CREATE TABLE IF NOT EXISTS pushes(push_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, to_partner TEXT NOT NULL, "
+    "CREATE TABLE IF NOT EXISTS pushes(push_id BLOB PRIMARY KEY, case_id TEXT NOT NULL, to_partner TEXT NOT "
+    "NULL, "
     "agent TEXT NOT NULL, categories TEXT NOT NULL, purpose TEXT NOT NULL, sent_ms INTEGER NOT NULL, "
     "state TEXT NOT NULL, reason TEXT NOT NULL, answered_by TEXT NOT NULL, answered_ms INTEGER NOT NULL)";
 
@@ -68,41 +70,69 @@ PushInfo PushFromRow(Stmt& q) {
 }
 
 constexpr char kPushColumns[] =
-    "push_id, case_id, to_partner, agent, categories, purpose, sent_ms, state, reason, answered_by, answered_ms";
+    "push_id, case_id, to_partner, agent, categories, purpose, sent_ms, state, reason, answered_by, "
+    "answered_ms";
 
 }  // namespace
 
 // ------------------------------------------------------------------ store
 
-Status CoordinatorStore::AddPush(const PushInfo& p) {
+Status CoordinatorStore::EnsurePushTable() {
+  if (push_table_) return OkStatus();
+  // Made on first use; known to exist once made outside a transaction (one
+  // made inside could still be rolled back).
+  const bool outside = sqlite3_get_autocommit(db_->get()) != 0;
   KP_RETURN_IF_ERROR(db_->Exec(kPushTable));
-  return Stmt(db_->get(),
-              "INSERT INTO pushes(push_id, case_id, to_partner, agent, categories, purpose, sent_ms, state, reason, "
+  push_table_ = outside;
+  return OkStatus();
+}
+
+Status CoordinatorStore::AddPush(const PushInfo& p) {
+  KP_RETURN_IF_ERROR(EnsurePushTable());
+  return Stmt(*db_,
+              "INSERT INTO pushes(push_id, case_id, to_partner, agent, categories, purpose, sent_ms, state, "
+              "reason, "
               "answered_by, answered_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .Bind(p.push_id).Text(p.case_id).Text(p.to_partner).Text(p.agent).Text(Join(p.categories)).Text(p.purpose)
-      .Int(p.sent_ms).Text(p.state).Text(p.reason).Text(p.by).Int(p.answered_ms).Run();
+      .Bind(p.push_id)
+      .Text(p.case_id)
+      .Text(p.to_partner)
+      .Text(p.agent)
+      .Text(Join(p.categories))
+      .Text(p.purpose)
+      .Int(p.sent_ms)
+      .Text(p.state)
+      .Text(p.reason)
+      .Text(p.by)
+      .Int(p.answered_ms)
+      .Run();
 }
 
 Result<std::optional<PushInfo>> CoordinatorStore::GetPush(const std::string& push_id) {
-  KP_RETURN_IF_ERROR(db_->Exec(kPushTable));
+  KP_RETURN_IF_ERROR(EnsurePushTable());
   const std::string sql = std::string("SELECT ") + kPushColumns + " FROM pushes WHERE push_id = ?";
-  Stmt q(db_->get(), sql.c_str());
+  Stmt q(*db_, sql.c_str());
   KP_ASSIGN_OR_RETURN(bool row, q.Bind(push_id).Step());
   if (!row) return std::optional<PushInfo>();
   return std::optional<PushInfo>(PushFromRow(q));
 }
 
 Status CoordinatorStore::UpdatePush(const PushInfo& p) {
-  KP_RETURN_IF_ERROR(db_->Exec(kPushTable));
-  return Stmt(db_->get(), "UPDATE pushes SET state = ?, reason = ?, answered_by = ?, answered_ms = ? WHERE push_id = ?")
-      .Text(p.state).Text(p.reason).Text(p.by).Int(p.answered_ms).Bind(p.push_id).Run();
+  KP_RETURN_IF_ERROR(EnsurePushTable());
+  return Stmt(*db_,
+              "UPDATE pushes SET state = ?, reason = ?, answered_by = ?, answered_ms = ? WHERE push_id = ?")
+      .Text(p.state)
+      .Text(p.reason)
+      .Text(p.by)
+      .Int(p.answered_ms)
+      .Bind(p.push_id)
+      .Run();
 }
 
 Result<std::vector<PushInfo>> CoordinatorStore::Pushes(const std::string& case_id) {
-  KP_RETURN_IF_ERROR(db_->Exec(kPushTable));
-  const std::string sql =
-      std::string("SELECT ") + kPushColumns + " FROM pushes WHERE ? = '' OR case_id = ? ORDER BY sent_ms, push_id";
-  Stmt q(db_->get(), sql.c_str());
+  KP_RETURN_IF_ERROR(EnsurePushTable());
+  const std::string sql = std::string("SELECT ") + kPushColumns +
+                          " FROM pushes WHERE ? = '' OR case_id = ? ORDER BY sent_ms, push_id";
+  Stmt q(*db_, sql.c_str());
   q.Text(case_id).Text(case_id);
   std::vector<PushInfo> out;
   while (true) {
@@ -116,13 +146,16 @@ Result<std::vector<PushInfo>> CoordinatorStore::Pushes(const std::string& case_i
 
 Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
   if (!dealer_) return FailedPreconditionError("not connected to the gateway");
-  if (spec.content.categories().empty()) return InvalidArgumentError("a push carries at least one data category");
-  if (spec.keep_days <= 0) return InvalidArgumentError("the number of days the partner keeps it must be positive");
+  if (spec.content.categories().empty())
+    return InvalidArgumentError("a push carries at least one data category");
+  if (spec.keep_days <= 0)
+    return InvalidArgumentError("the number of days the partner keeps it must be positive");
   KP_ASSIGN_OR_RETURN(CaseInfo c, store_->GetCase(spec.case_id));
   KP_RETURN_IF_ERROR(EnsureChain(c.id));  // signed on a history this client checked
   KP_ASSIGN_OR_RETURN(CoordinatorStore::Head head, store_->ChainHead(c.id));
   const std::string agent = AgentOf(spec.to_partner);
-  if (agent.empty()) return NotFoundError("no agent of partner '" + spec.to_partner + "' is enrolled in the registry");
+  if (agent.empty())
+    return NotFoundError("no agent of partner '" + spec.to_partner + "' is enrolled in the registry");
   KP_ASSIGN_OR_RETURN(const RegistryEntry* agent_entry, registry_->Find(agent));
 
   // Whom it is about: the subjects named, or every subject the records name.
@@ -136,7 +169,8 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
     for (const auto& r : cat.records()) {
       if (spec.subject_refs.empty()) refs.insert(r.subject_ref());
       if (refs.count(r.subject_ref()) == 0) {
-        return InvalidArgumentError("a record is about subject " + r.subject_ref() + ", who is not named (--subject)");
+        return InvalidArgumentError("a record is about subject " + r.subject_ref() +
+                                    ", who is not named (--subject)");
       }
     }
   }
@@ -166,15 +200,15 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
     content.set_retain_until_ms(now + spec.keep_days * kDayMs);
   }
   std::string subjects_body = data.SerializeAsString();
-  auto sealed_subjects = SignAndSeal(*signer_, v1::MESSAGE_KIND_SUBJECT_DATA, agent, agent_entry->card.sealing_key,
-                                     push_id, subjects_body);
+  auto sealed_subjects = SignAndSeal(*signer_, v1::MESSAGE_KIND_SUBJECT_DATA, agent,
+                                     agent_entry->card.sealing_key, push_id, subjects_body);
   SecureWipe(subjects_body.data(), subjects_body.size());
   for (auto& subject : *data.mutable_subjects()) WipeSubject(&subject);
   for (auto& subject : all) WipeSubject(&subject);
   KP_RETURN_IF_ERROR(sealed_subjects.status());
   std::string content_body = content.SerializeAsString();
-  auto sealed_content = SignAndSeal(*signer_, v1::MESSAGE_KIND_PUSH_CONTENT, agent, agent_entry->card.sealing_key,
-                                    push_id, content_body);
+  auto sealed_content = SignAndSeal(*signer_, v1::MESSAGE_KIND_PUSH_CONTENT, agent,
+                                    agent_entry->card.sealing_key, push_id, content_body);
   SecureWipe(content_body.data(), content_body.size());
   KP_RETURN_IF_ERROR(sealed_content.status());
 
@@ -186,8 +220,8 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
   push.set_sealed_subjects(*sealed_subjects);
   push.set_case_head(head.hash);
   push.set_case_length(head.length);
-  KP_ASSIGN_OR_RETURN(SignedMessage m,
-                      signer_->Sign(v1::MESSAGE_KIND_FRAGMENT_PUSH, "", "", push.SerializeAsString(), push_id));
+  KP_ASSIGN_OR_RETURN(SignedMessage m, signer_->Sign(v1::MESSAGE_KIND_FRAGMENT_PUSH, "", "",
+                                                     push.SerializeAsString(), push_id));
   PushInfo info;
   info.push_id = push_id;
   info.case_id = c.id;
@@ -208,7 +242,8 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
       HandleStash(/*may_sync=*/false);
       return *now_info;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       HandleStash(/*may_sync=*/false);
       return now_info.value_or(info);
@@ -217,7 +252,9 @@ Result<PushInfo> Coordinator::Push(const PushSpec& spec, int timeout_ms) {
   }
 }
 
-Result<std::vector<PushInfo>> Coordinator::Pushes(const std::string& case_id) { return store_->Pushes(case_id); }
+Result<std::vector<PushInfo>> Coordinator::Pushes(const std::string& case_id) {
+  return store_->Pushes(case_id);
+}
 
 namespace {
 
@@ -251,7 +288,8 @@ Result<policy::Decision> Coordinator::PushDecision(const PushSpec& spec, const p
   KP_ASSIGN_OR_RETURN(cases::CaseFacts facts, LocalFacts(spec.case_id, &policy));
   KP_ASSIGN_OR_RETURN(v1::FragmentPush push, PushShape(spec, facts));
   const std::string agent = AgentOf(spec.to_partner);
-  if (agent.empty()) return NotFoundError("no agent of partner '" + spec.to_partner + "' is enrolled in the registry");
+  if (agent.empty())
+    return NotFoundError("no agent of partner '" + spec.to_partner + "' is enrolled in the registry");
   KP_ASSIGN_OR_RETURN(const RegistryEntry* recipient, registry_->Find(agent));
   KP_ASSIGN_OR_RETURN(const RegistryEntry* me, registry_->Find(me_->id()));
   const int64_t now = clock_.NowMillis();
@@ -259,7 +297,8 @@ Result<policy::Decision> Coordinator::PushDecision(const PushSpec& spec, const p
   return cases::DecidePush(policy, facts, push, *me, *recipient, now);
 }
 
-Result<std::vector<PushChoice>> Coordinator::PushChoices(const std::string& case_id, const std::string& purpose,
+Result<std::vector<PushChoice>> Coordinator::PushChoices(const std::string& case_id,
+                                                         const std::string& purpose,
                                                          const std::vector<std::string>& subject_refs,
                                                          const policy::Policy& policy) {
   KP_ASSIGN_OR_RETURN(cases::CaseFacts facts, LocalFacts(case_id, &policy));
@@ -311,8 +350,8 @@ Result<bool> Coordinator::TakePushAnswer(const VerifiedEnvelope& env) {
     return true;
   }
   if (!from_gateway && sender != p.agent) {
-    spdlog::warn("ignored a {} for push {} signed by {}, who it was not sent to", wire::KindLabel(kind), HexEncode(id),
-                 sender);
+    spdlog::warn("ignored a {} for push {} signed by {}, who it was not sent to", wire::KindLabel(kind),
+                 HexEncode(id), sender);
     return true;
   }
   if (done) {

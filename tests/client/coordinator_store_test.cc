@@ -113,6 +113,47 @@ TEST_F(CoordinatorStoreTest, RequestsMoveFromWaitingToOneAnswerOnly) {
   EXPECT_FALSE(store->PutFragment({a, "VT-2026-0001", "politie-agent", kNow, kNow + 1000, "again"}).ok());
 }
 
+TEST_F(CoordinatorStoreTest, AnUnsyncedTransactionKeepsItsChangesAndEveryOtherCommitStaysSynced) {
+  ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
+  const std::string a(16, 'a'), b(16, 'b');
+  ASSERT_OK_AND_ASSIGN(bool synced, store->CommitsAreSynced());
+  EXPECT_TRUE(synced);
+  ASSERT_OK(store->AddRequest({a, "VT-1", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+  ASSERT_OK(store->AddRequest({b, "VT-1", "politie", "politie-agent", {"politie-incidenten"}, "p", kNow}));
+  // The gateway's confirmation, taken in without a sync.
+  ASSERT_OK(store->BeginUnsynced());
+  ASSERT_OK_AND_ASSIGN(synced, store->CommitsAreSynced());
+  EXPECT_FALSE(synced);
+  ASSERT_OK(store->MarkAccepted(a));
+  ASSERT_OK(store->SetAcceptedIndex(a, 7));
+  ASSERT_OK(store->Commit());
+  ASSERT_OK_AND_ASSIGN(synced, store->CommitsAreSynced());
+  EXPECT_TRUE(synced);
+  // Rolled back: nothing kept, and synced again.
+  ASSERT_OK(store->BeginUnsynced());
+  ASSERT_OK(store->MarkAccepted(b));
+  store->Rollback();
+  ASSERT_OK_AND_ASSIGN(synced, store->CommitsAreSynced());
+  EXPECT_TRUE(synced);
+  // A durable transaction after an unsynced one is synced.
+  ASSERT_OK(store->Begin());
+  ASSERT_OK_AND_ASSIGN(synced, store->CommitsAreSynced());
+  EXPECT_TRUE(synced);
+  ASSERT_OK(store->PutFragment({a, "VT-1", "politie-agent", kNow, kNow + 1000, "delivery-bytes"}));
+  ASSERT_OK(store->Commit());
+  store.reset();
+  // All of it is there when the store is opened again.
+  ASSERT_OK_AND_ASSIGN(store, CoordinatorStore::Open(Dir(), me_));
+  ASSERT_OK_AND_ASSIGN(auto got_a, store->GetRequest(a));
+  ASSERT_OK_AND_ASSIGN(auto got_b, store->GetRequest(b));
+  ASSERT_TRUE(got_a.has_value() && got_b.has_value());
+  EXPECT_TRUE(got_a->accepted);
+  EXPECT_EQ(got_a->state, RequestState::kDelivered);
+  EXPECT_FALSE(got_b->accepted);
+  ASSERT_OK_AND_ASSIGN(auto index, store->AcceptedIndex(a));
+  EXPECT_EQ(index, std::optional<uint64_t>(7));
+}
+
 TEST_F(CoordinatorStoreTest, AConfirmedWatchIsNoNewAnswerButARefusedOneIs) {
   ASSERT_OK_AND_ASSIGN(auto store, CoordinatorStore::Open(Dir(), me_));
   const std::string c = "VT-2026-0001", watch(16, 'w'), refused(16, 'r'), asked(16, 'a');
