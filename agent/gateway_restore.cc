@@ -76,6 +76,7 @@ Status Responder::AcceptGatewayRestore(const audit::Checkpoint& cp) {
   // gateway does not have them (receipts.jsonl keeps their log index).
   uint64_t lost_deliveries = 0;
   if (!options_.data_dir.empty()) {
+    WriteReceiptLines();  // this burst's earlier receipts too
     auto text = ReadFileBounded(options_.data_dir + "/receipts.jsonl", size_t{1} << 30);
     if (text.ok()) {
       size_t pos = 0;

@@ -37,14 +37,12 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-// Appends one line to a file and makes it durable.
-// Appends a line; fdatasyncs when `sync`.
-Status AppendLine(const std::string& path, const std::string& line, bool sync) {
+// Appends `lines` (each ending in a newline) to a file; fdatasyncs when `sync`.
+Status AppendLines(const std::string& path, const std::string& lines, bool sync) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return UnavailableError("cannot open " + path + ": " + std::strerror(errno));
-  std::string data = line + "\n";
-  const char* p = data.data();
-  size_t left = data.size();
+  const char* p = lines.data();
+  size_t left = lines.size();
   while (left > 0) {
     ssize_t n = ::write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
@@ -676,12 +674,9 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
     line["checkpoint_size"] = cp->size;
     line["checkpoint"] = receipt.checkpoint();
     line["received_at"] = FormatRfc3339Millis(now);
-    const bool sync = now - last_receipts_sync_ms_ >= 1000;
-    if (sync) last_receipts_sync_ms_ = now;
-    receipts_unsynced_ = !sync;
-    if (Status s = AppendLine(options_.data_dir + "/receipts.jsonl", line.dump(), sync); !s.ok()) {
-      spdlog::error("cannot keep the receipt: {}", s.message());
-    }
+    receipt_lines_ += line.dump();
+    receipt_lines_ += '\n';
+    if (!burst_) WriteReceiptLines();  // in a burst: the burst's lines at once (EndBurst)
   }
   if (options_.kept_answers != nullptr) {
     // Delivered: the kept answer is no longer sent again by itself; it
@@ -701,6 +696,18 @@ Outcome Responder::HandleReceipt(const VerifiedEnvelope& outer) {
   spdlog::debug("receipt for request {}: gateway log #{}", IdHex(outer.header.request_id()),
                 receipt.audit_index());
   return {};
+}
+
+void Responder::WriteReceiptLines() {
+  if (receipt_lines_.empty()) return;
+  const int64_t now = clock_.NowMillis();
+  const bool sync = now - last_receipts_sync_ms_ >= 1000;
+  if (sync) last_receipts_sync_ms_ = now;
+  receipts_unsynced_ = !sync;
+  if (Status s = AppendLines(options_.data_dir + "/receipts.jsonl", receipt_lines_, sync); !s.ok()) {
+    spdlog::error("cannot keep the receipt(s): {}", s.message());
+  }
+  receipt_lines_.clear();
 }
 
 Status Responder::SyncReceipts() {
@@ -730,6 +737,7 @@ Status Responder::EndBurst() {
       options_.kept_answers->Rollback();
     }
   }
+  WriteReceiptLines();
   MarkReceipted();
   return s;
 }

@@ -314,6 +314,9 @@ class Responder {
   int64_t last_receipts_sync_ms_ = 0;    // when receipts.jsonl was last synced
   bool burst_ = false;
   bool receipts_unsynced_ = false;
+  // This burst's lines for receipts.jsonl, appended in one write as it ends.
+  std::string receipt_lines_;
+  void WriteReceiptLines();
   static constexpr int64_t kCheckpointFileEveryMs = 10'000;
   // Request ids answered, for max_request_age_ms (older requests are refused
   // anyway), at most max_remembered_answers.
