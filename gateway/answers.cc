@@ -23,6 +23,27 @@ constexpr int64_t kDayMs = 24LL * 3600 * 1000;
 
 namespace internal {
 
+void DisclosureOfStored(const policy::Policy& policy, const StoredForward& stored, v1::AuditRecord* rec) {
+  if (!stored.ok) return;
+  const v1::Decision* decision = nullptr;
+  if (stored.push) {
+    const v1::FragmentPush& push = stored.push_body;
+    rec->set_purpose(push.purpose());
+    rec->set_phase(stored.auth.case_phase());  // a PushAuthorisation's fields are an Authorisation's
+    if (!rec->has_payload()) {  // what the push decision recorded: the sealed sizes and the content's hash
+      rec->mutable_payload()->set_ciphertext_bytes(push.sealed_content().size() +
+                                                   push.sealed_subjects().size());
+      rec->mutable_payload()->set_ciphertext_sha256(Sha256String(push.sealed_content()));
+    }
+    decision = &stored.auth.decision();
+  } else {
+    rec->set_purpose(stored.request.purpose());
+    rec->set_phase(stored.auth.case_phase());
+    decision = &stored.auth.decision();
+  }
+  cases::WireToAudit(policy, *decision, rec);
+}
+
 void DisclosureOfStored(const policy::Policy& policy, const std::string& stored, v1::AuditRecord* rec) {
   v1::Envelope env;
   const v1::Decision* decision = nullptr;
@@ -95,11 +116,12 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
     return refuse(NotFoundError("no pending request with this id (already answered, expired, or unknown)"));
   }
   const StoredRequest& r = **pending;
-  if (internal::IsPushAuthorisation(r.authorisation)) {
+  const internal::StoredForward stored = internal::ReadStoredForward(r.authorisation);  // read once
+  if (stored.push) {
     return refuse(InvalidArgumentError("this id is a push's: a push is answered with push-received, not a delivery"));
   }
   rec.set_case_id(r.case_id);
-  internal::SubjectsOfStored(r.authorisation, &rec);
+  internal::SubjectsOfStored(stored, &rec);
   rec.set_source_partner(r.source_partner);
   if (me->card.partner != r.source_partner) {
     return refuse(PermissionDeniedError("this request was authorised for partner " + r.source_partner));
@@ -113,7 +135,7 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   }
   // Purpose, phase, legal basis, rules, policy version and obligations as
   // decided: every disclosure row of the report is complete on its own.
-  internal::DisclosureOfStored(*policy_, r.authorisation, &rec);
+  internal::DisclosureOfStored(*policy_, stored, &rec);
   if (d.sealed_content().empty()) return refuse(InvalidArgumentError("the delivery holds no sealed content"));
   const RegistryEntry* coord = Enrolled(r.coordinator);
   if (coord != nullptr) rec.set_recipient_partner(coord->card.partner);
@@ -135,7 +157,7 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   // What it authorised, kept for a handover of the case (§3.6, "What goes
   // over"): the coordinator's request body and the decision, not the case
   // evidence.
-  if (Status s = RememberDelivered(r); !s.ok()) {
+  if (Status s = RememberDelivered(r, stored); !s.ok()) {
     spdlog::error("request {}: cannot keep what was authorised for it: {}", IdHex(request_id), s.message());
     FailUnit(s);
   }
@@ -155,12 +177,11 @@ void GatewayCore::HandleDelivery(const VerifiedMessage& m) {
   spdlog::debug("request {} delivered case={} (audit #{})", IdHex(request_id), r.case_id, *index);
 }
 
-Status GatewayCore::RememberDelivered(const StoredRequest& r) {
-  v1::Authorisation auth;
-  v1::Envelope request_envelope;
-  if (!auth.ParseFromString(r.authorisation) || !request_envelope.ParseFromString(auth.request_envelope())) {
+Status GatewayCore::RememberDelivered(const StoredRequest& r, const internal::StoredForward& stored) {
+  if (!stored.ok || stored.push)
     return InternalError("the stored authorisation of the request does not parse");
-  }
+  const v1::Authorisation& auth = stored.auth;
+  const v1::Envelope& request_envelope = stored.envelope;
   const int64_t now = clock_.NowMillis();
   const int64_t days = auth.decision().obligations().retention_days();
   DeliveredRequest d;

@@ -18,6 +18,11 @@ namespace kp::gateway::internal {
 
 namespace v1 = ketenpoort::v1;
 
+void SubjectsOfStored(const StoredForward& stored, v1::AuditRecord* rec) {
+  if (!stored.ok) return;
+  cases::CopySubjects(stored.push ? stored.push_body.subjects() : stored.request.subjects(), rec);
+}
+
 void SubjectsOfStored(const std::string& stored, v1::AuditRecord* rec) {
   // A request's Authorisation and a push's PushAuthorisation both hold the
   // coordinator's envelope in field 1; its kind tells which body it has.

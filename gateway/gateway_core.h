@@ -54,6 +54,9 @@
 #include "policy/policy_engine.h"
 
 namespace kp::gateway {
+namespace internal {
+struct StoredForward;  // gateway_core_internal.h
+}  // namespace internal
 
 // A message that passed §3.2 steps 1-8 at the gateway.
 struct VerifiedMessage {
@@ -262,7 +265,9 @@ class GatewayCore {
   void HandlePushReceived(const VerifiedMessage& m);
   // A delivery closed `request`: what was authorised for it is kept for a
   // handover of its case (DeliveredRequest).
-  Status RememberDelivered(const StoredRequest& request);     // answers.cc
+  // `stored`: its authorisation, read (internal::ReadStoredForward).
+  Status RememberDelivered(const StoredRequest& request,
+                           const internal::StoredForward& stored);  // answers.cc
   void HandleInboxFetch(const VerifiedMessage& m);
   void HandleDeliveryAck(const VerifiedMessage& m);
   void HandleAuditPull(const VerifiedMessage& m);             // audit_pull.cc

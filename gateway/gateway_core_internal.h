@@ -10,6 +10,8 @@
 #include "case/pseudonym.h"
 #include "core/base/encoding.h"
 #include "ketenpoort/v1/audit.pb.h"
+#include "ketenpoort/v1/envelope.pb.h"
+#include "ketenpoort/v1/messages.pb.h"
 
 namespace kp::gateway {
 
@@ -42,6 +44,20 @@ inline std::string SafeId(const std::string& s) {
   return s;
 }
 
+// A stored forward — a request's Authorisation or a push's
+// PushAuthorisation, which have the same fields (the coordinator's envelope
+// in field 1, whose kind tells them apart) — read once, for the handlers
+// that need several things of it (pushes.cc). `ok` false: it does not parse.
+struct StoredForward {
+  bool ok = false;
+  bool push = false;
+  ketenpoort::v1::Authorisation auth;       // either, read as an Authorisation (the same fields)
+  ketenpoort::v1::Envelope envelope;        // the coordinator's own
+  ketenpoort::v1::FragmentRequest request;  // its body (when !push)
+  ketenpoort::v1::FragmentPush push_body;   // its body (when push)
+};
+StoredForward ReadStoredForward(const std::string& stored);
+
 // A stored forward that is a PushAuthorisation (its field 1 holds a
 // FRAGMENT_PUSH), not a request's Authorisation (pushes.cc).
 bool IsPushAuthorisation(const std::string& stored);
@@ -52,11 +68,14 @@ bool IsPushAuthorisation(const std::string& stored);
 // retention, policy hash; justification and policy version when `policy`
 // decided it). Nothing when it does not parse (answers.cc).
 void DisclosureOfStored(const policy::Policy& policy, const std::string& stored, ketenpoort::v1::AuditRecord* rec);
+void DisclosureOfStored(const policy::Policy& policy, const StoredForward& stored,
+                        ketenpoort::v1::AuditRecord* rec);
 
 // The subjects (refs and keyed pseudonyms) of the request or push a stored
 // Authorisation or PushAuthorisation carries, copied into `rec`
 // (AuditRecord.subjects); nothing when it does not parse (audit_subjects.cc).
 void SubjectsOfStored(const std::string& stored, ketenpoort::v1::AuditRecord* rec);
+void SubjectsOfStored(const StoredForward& stored, ketenpoort::v1::AuditRecord* rec);
 // The subjects `refs` with the pseudonyms the case's signed history (its
 // OpenCase and AddSubject commands, raw envelopes) committed them with.
 void SubjectsFromChain(const std::vector<std::string>& chain, const std::vector<std::string>& refs,

@@ -25,9 +25,25 @@ using internal::IdHex;
 
 namespace internal {
 
-bool IsPushAuthorisation(const std::string& stored) {
+StoredForward ReadStoredForward(const std::string& stored) {
   // Authorisation and PushAuthorisation both carry the coordinator's own
   // envelope in field 1; its kind tells them apart.
+  StoredForward f;
+  v1::Header header;
+  if (!f.auth.ParseFromString(stored) || !f.envelope.ParseFromString(f.auth.request_envelope()) ||
+      !header.ParseFromString(f.envelope.header())) {
+    return f;
+  }
+  if (header.kind() == v1::MESSAGE_KIND_FRAGMENT_PUSH) {
+    f.push = true;
+    f.ok = f.push_body.ParseFromString(f.envelope.body());
+  } else {
+    f.ok = header.kind() == v1::MESSAGE_KIND_FRAGMENT_REQUEST && f.request.ParseFromString(f.envelope.body());
+  }
+  return f;
+}
+
+bool IsPushAuthorisation(const std::string& stored) {
   v1::PushAuthorisation pa;
   v1::Envelope env;
   v1::Header header;

@@ -194,14 +194,15 @@ void GatewayCore::DeliverQueuedRequests(const std::string& partner) {
   }
   for (const auto& r : *waiting) {
     // Signed now, so it is fresh when it arrives however long it waited.
-    const bool push = internal::IsPushAuthorisation(r.authorisation);  // a push waits here too (pushes.cc)
+    const internal::StoredForward stored = internal::ReadStoredForward(r.authorisation);  // read once
+    const bool push = stored.push;  // a push waits here too (pushes.cc)
     auto msg = signer_->Sign(push ? v1::MESSAGE_KIND_PUSH_AUTHORISATION : v1::MESSAGE_KIND_AUTHORISATION, agent,
                              r.request_id, r.authorisation);
     if (!msg.ok()) continue;
     v1::AuditRecord rec = NewRecord(push ? v1::AUDIT_EVENT_PUSH_FORWARDED : v1::AUDIT_EVENT_FORWARDED, identity_->id());
     rec.set_case_id(r.case_id);
     rec.set_message_id(r.request_id);
-    internal::SubjectsOfStored(r.authorisation, &rec);
+    internal::SubjectsOfStored(stored, &rec);
     if (push) {
       rec.set_recipient_partner(partner);
     } else {
