@@ -1,5 +1,7 @@
 #include "core/sqlite/sqlite_db.h"
 
+#include <cctype>
+
 namespace kp::sqlite {
 
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path, std::string label) {
@@ -23,6 +25,18 @@ StatementCache::~StatementCache() {
   for (auto& [sql, e] : entries_) sqlite3_finalize(e.stmt);
 }
 
+namespace {
+bool IsPragma(std::string_view sql) {
+  const size_t start = sql.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos || sql.size() - start < 6) return false;
+  static constexpr std::string_view kPragma = "pragma";
+  for (size_t i = 0; i < kPragma.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(sql[start + i])) != kPragma[i]) return false;
+  }
+  return true;
+}
+}  // namespace
+
 sqlite3_stmt* StatementCache::Acquire(const char* sql, int* rc, bool* cached, bool single_only) {
   *rc = SQLITE_OK;
   *cached = false;
@@ -44,6 +58,15 @@ sqlite3_stmt* StatementCache::Acquire(const char* sql, int* rc, bool* cached, bo
   const bool single =
       stmt != nullptr &&
       (tail == nullptr || std::string_view(tail).find_first_not_of(" \t\r\n;") == std::string_view::npos);
+  // A PRAGMA that sets something (synchronous, busy_timeout, ...) does its
+  // work while it is prepared, not when it runs: run again from the cache it
+  // would do nothing. So it is prepared afresh each time, like a script.
+  if (single_only && single && IsPragma(text)) {
+    sqlite3_finalize(stmt);
+    if (it == entries_.end() && entries_.size() < kMaxStatements)
+      entries_.emplace(std::string(text), Entry{});
+    return nullptr;
+  }
   if (single_only && !single) {
     sqlite3_finalize(stmt);
     if (it == entries_.end() && entries_.size() < kMaxStatements)
@@ -68,7 +91,7 @@ Status Database::Exec(const char* sql) {
   int rc = SQLITE_OK;
   bool cached = false;
   sqlite3_stmt* stmt = statements_->Acquire(sql, &rc, &cached, /*single_only=*/true);
-  if (stmt == nullptr && rc == SQLITE_OK) {  // several statements (a schema): parsed each time
+  if (stmt == nullptr && rc == SQLITE_OK) {  // several statements (a schema), or a PRAGMA: parsed each time
     char* err = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err != nullptr ? err : "unknown error";

@@ -35,7 +35,8 @@ class StatementCache {
   // A ready statement (reset, no bindings) and whether it came from the
   // cache (then Release it) or is fresh (then finalize it). With
   // `single_only`, SQL that holds more than one statement gives nullptr
-  // (with *rc SQLITE_OK): the caller runs it otherwise (Database::Exec).
+  // (with *rc SQLITE_OK), and so does a PRAGMA: the caller runs it otherwise
+  // (Database::Exec).
   sqlite3_stmt* Acquire(const char* sql, int* rc, bool* cached, bool single_only = false);
   void Release(sqlite3_stmt* stmt);
   sqlite3* db() const { return db_; }
@@ -66,7 +67,8 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   // Runs one or more statements, ignoring their rows. A single statement
-  // (BEGIN, COMMIT, SAVEPOINT, ...) is prepared once and kept.
+  // (BEGIN, COMMIT, SAVEPOINT, ...) is prepared once and kept; a PRAGMA is
+  // not (it takes effect when it is prepared).
   Status Exec(const char* sql);
   sqlite3* get() const { return db_; }
   const std::string& label() const { return label_; }

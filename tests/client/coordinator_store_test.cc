@@ -131,6 +131,8 @@ TEST_F(CoordinatorStoreTest, AnUnsyncedTransactionKeepsItsChangesAndEveryOtherCo
   EXPECT_TRUE(synced);
   // Rolled back: nothing kept, and synced again.
   ASSERT_OK(store->BeginUnsynced());
+  ASSERT_OK_AND_ASSIGN(synced, store->CommitsAreSynced());
+  EXPECT_FALSE(synced);  // the second time too
   ASSERT_OK(store->MarkAccepted(b));
   store->Rollback();
   ASSERT_OK_AND_ASSIGN(synced, store->CommitsAreSynced());

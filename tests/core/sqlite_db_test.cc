@@ -65,6 +65,24 @@ TEST_F(SqliteDbTest, AStatementWithRowsRunsToItsEnd) {
   ASSERT_THAT(db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)"), IsOk());
 }
 
+int64_t Synchronous(Database& db) {
+  Stmt q(db, "PRAGMA synchronous");
+  auto row = q.Step();
+  EXPECT_THAT(row.status(), IsOk());
+  return q.ColInt(0);
+}
+
+TEST_F(SqliteDbTest, APragmaTakesEffectEveryTimeItRuns) {
+  // SQLite applies such a PRAGMA while preparing it: a kept statement run
+  // again would leave the setting as it was.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_THAT(db_->Exec("PRAGMA synchronous=NORMAL"), IsOk());
+    EXPECT_EQ(Synchronous(*db_), 1);
+    ASSERT_THAT(db_->Exec("PRAGMA synchronous=FULL"), IsOk());
+    EXPECT_EQ(Synchronous(*db_), 2);
+  }
+}
+
 TEST_F(SqliteDbTest, AFailedStatementNamesTheDatabaseAndCanRunAgain) {
   EXPECT_THAT(db_->Exec("COMMIT"), StatusIs(StatusCode::kUnavailable, "test database"));
   ASSERT_THAT(db_->Exec("BEGIN IMMEDIATE"), IsOk());
