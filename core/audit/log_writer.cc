@@ -439,7 +439,7 @@ Result<StagedRecord> LogWriter::Stage(ketenpoort::v1::AuditRecord record) {
   const int64_t now = std::max(clock_->NowMillis(), staged_time_);
   record.set_index(staged_range_.size());
   record.set_time_unix_millis(now);
-  StagedRecord out{staged_range_.size(), RandomBytes(kSaltBytes), record.SerializeAsString()};
+  StagedRecord out{staged_range_.size(), RandomBytes(kSaltBytes), record.SerializeAsString(), now};
   staged_range_.Append(HashLeaf(Commitment(out.salt, out.record)));
   staged_time_ = now;
   ++staged_count_;
@@ -466,11 +466,15 @@ Status LogWriter::AppendStaged(const std::vector<StagedRecord>& records) {
                            " does not continue the log of " + std::to_string(range.size()) +
                            " records: records in between are missing");
     }
-    ketenpoort::v1::AuditRecord rec;
-    if (!rec.ParseFromString(r.record) || rec.index() != r.index) {
-      return DataLossError("staged audit record " + std::to_string(r.index) + " is damaged");
+    int64_t time = r.time_unix_millis;
+    if (time == 0) {  // not from this writer's Stage: read and checked
+      ketenpoort::v1::AuditRecord rec;
+      if (!rec.ParseFromString(r.record) || rec.index() != r.index) {
+        return DataLossError("staged audit record " + std::to_string(r.index) + " is damaged");
+      }
+      time = rec.time_unix_millis();
     }
-    last_time = std::max(last_time, rec.time_unix_millis());
+    last_time = std::max(last_time, time);
     AppendRecordFrame(frames, r.index, r.salt, r.record);
     range.Append(HashLeaf(Commitment(r.salt, r.record)), &nodes);
   }

@@ -76,6 +76,10 @@ struct StagedRecord {
   uint64_t index = 0;
   std::string salt;    // kSaltBytes
   std::string record;  // the serialized AuditRecord, index and time set
+  // The record's time as Stage set it, so that AppendStaged need not parse
+  // `record` again; 0 (e.g. read back from the caller's outbox): parsed and
+  // checked.
+  int64_t time_unix_millis = 0;
 };
 
 struct EraseSummary {
