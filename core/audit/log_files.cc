@@ -56,16 +56,18 @@ DecodeResult RecordScanner::Next(Frame* frame, std::string* error) {
     uint64_t have_end = buffer_offset_ + buffer_.size();
     if (buffer_.empty()) have_end = offset_;
     if (have_end >= file_end) return DecodeResult::kIncomplete;
-    std::string rest(avail);
+    // The unread rest moves to the front and the next chunk goes after it
+    // (one copy of each chunk, not two).
+    const size_t rest = avail.size();
+    size_t want = std::max(kChunk, kFrameHeaderBytes + kMaxPayloadBytes - rest);
     std::string more;
-    size_t want = std::max(kChunk, kFrameHeaderBytes + kMaxPayloadBytes - rest.size());
-    Status s = file_->ReadAt(offset_ + rest.size(), want, more);
+    Status s = file_->ReadAt(offset_ + rest, want, more);
     if (!s.ok()) {
       *error = s.message();
       return DecodeResult::kCorrupt;
     }
     if (more.empty()) return DecodeResult::kIncomplete;
-    buffer_ = std::move(rest);
+    buffer_.erase(0, buffer_pos_);
     buffer_ += more;
     buffer_pos_ = 0;
     buffer_offset_ = offset_;
