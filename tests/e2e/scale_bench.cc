@@ -207,11 +207,14 @@ bool StatusAnswers(const std::string& endpoint) {
   return res && res->status == 200;
 }
 
+// RssAnon is the process's own memory (heap, stacks); the rest of VmRSS is
+// mapped files, mostly the shared libraries' pages.
 struct Memory {
-  int64_t rss_kb = 0, hwm_kb = 0;
+  int64_t rss_kb = 0, hwm_kb = 0, anon_kb = 0;
 };
 Memory MemoryOf(pid_t pid) {
-  return {testing::ProcessStatusKb(pid, "VmRSS"), testing::ProcessStatusKb(pid, "VmHWM")};
+  return {testing::ProcessStatusKb(pid, "VmRSS"), testing::ProcessStatusKb(pid, "VmHWM"),
+          testing::ProcessStatusKb(pid, "RssAnon")};
 }
 
 int Main() {
@@ -264,8 +267,8 @@ int Main() {
   const Memory gw_start = MemoryOf(gw);
   std::printf("gateway start-up: port accepts after %.3f s, /status answers after %.3f s\n", port_s,
               status_s);
-  std::printf("gateway memory after start-up: VmRSS %.1f MB, VmHWM %.1f MB\n", Mb(gw_start.rss_kb),
-              Mb(gw_start.hwm_kb));
+  std::printf("gateway memory after start-up: VmRSS %.1f MB (RssAnon %.1f MB), VmHWM %.1f MB\n",
+              Mb(gw_start.rss_kb), Mb(gw_start.anon_kb), Mb(gw_start.hwm_kb));
 
   // Under load: six agents, a burst of exchanges, 64 in flight.
   for (const auto& p : partners) Must(processes.StartAgent(p), "start agent " + p);
@@ -301,10 +304,10 @@ int Main() {
     if (m.hwm_kb > agent_max.hwm_kb) agent_max = m, agent_max_name = p;
   }
   std::printf("burst: %d exchanges (64 in flight) in %.1f s, %d not delivered\n", burst, burst_s, failed);
-  std::printf("gateway memory after the burst: VmRSS %.1f MB, VmHWM %.1f MB\n", Mb(gw_load.rss_kb),
-              Mb(gw_load.hwm_kb));
-  std::printf("largest agent (%s) after the burst: VmRSS %.1f MB, VmHWM %.1f MB\n", agent_max_name.c_str(),
-              Mb(agent_max.rss_kb), Mb(agent_max.hwm_kb));
+  std::printf("gateway memory after the burst: VmRSS %.1f MB (RssAnon %.1f MB), VmHWM %.1f MB\n",
+              Mb(gw_load.rss_kb), Mb(gw_load.anon_kb), Mb(gw_load.hwm_kb));
+  std::printf("largest agent (%s) after the burst: VmRSS %.1f MB (RssAnon %.1f MB), VmHWM %.1f MB\n",
+              agent_max_name.c_str(), Mb(agent_max.rss_kb), Mb(agent_max.anon_kb), Mb(agent_max.hwm_kb));
   coordinator.reset();
   processes.StopAll(SIGTERM);
 
