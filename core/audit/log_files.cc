@@ -1,5 +1,6 @@
 #include "core/audit/log_files.h"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 
@@ -10,7 +11,8 @@ Result<std::string> TreeFile::Node(int level, uint64_t index) const {
   std::string out;
   KP_RETURN_IF_ERROR(file_->ReadAt(pos * kHashBytes, kHashBytes, out));
   if (out.size() != kHashBytes) {
-    return DataLossError("tree file ends before node (" + std::to_string(level) + ", " + std::to_string(index) + ")");
+    return DataLossError("tree file ends before node (" + std::to_string(level) + ", " +
+                         std::to_string(index) + ")");
   }
   return out;
 }
@@ -38,7 +40,6 @@ Result<std::string> TreeFile::RootAt(uint64_t size) const {
 }
 
 DecodeResult RecordScanner::Next(Frame* frame, std::string* error) {
-  constexpr size_t kChunk = 1 << 20;
   for (;;) {
     std::string_view avail(buffer_.data() + buffer_pos_, buffer_.size() - buffer_pos_);
     size_t consumed = 0;
@@ -51,27 +52,58 @@ DecodeResult RecordScanner::Next(Frame* frame, std::string* error) {
       return r;
     }
     if (r == DecodeResult::kCorrupt) return r;
-    // Incomplete: read more, unless the file has nothing more.
-    uint64_t file_end = file_->Size();
-    uint64_t have_end = buffer_offset_ + buffer_.size();
-    if (buffer_.empty()) have_end = offset_;
-    if (have_end >= file_end) return DecodeResult::kIncomplete;
-    // The unread rest moves to the front and the next chunk goes after it
-    // (one copy of each chunk, not two).
-    const size_t rest = avail.size();
-    size_t want = std::max(kChunk, kFrameHeaderBytes + kMaxPayloadBytes - rest);
-    std::string more;
-    Status s = file_->ReadAt(offset_ + rest, want, more);
-    if (!s.ok()) {
-      *error = s.message();
-      return DecodeResult::kCorrupt;
-    }
-    if (more.empty()) return DecodeResult::kIncomplete;
-    buffer_.erase(0, buffer_pos_);
-    buffer_ += more;
-    buffer_pos_ = 0;
-    buffer_offset_ = offset_;
+    r = Refill(error);
+    if (r != DecodeResult::kOk) return r;
   }
+}
+
+DecodeResult RecordScanner::NextBatch(size_t max, std::vector<FrameView>* frames, std::string* error) {
+  frames->clear();
+  for (;;) {
+    DecodeResult r = DecodeResult::kOk;
+    while (frames->size() < max) {
+      std::string_view avail(buffer_.data() + buffer_pos_, buffer_.size() - buffer_pos_);
+      size_t consumed = 0;
+      FrameView frame;
+      r = DecodeFrameView(avail, &frame, &consumed, error);
+      if (r != DecodeResult::kOk) break;
+      last_frame_ = avail.substr(0, consumed);
+      frame_offset_ = offset_;
+      buffer_pos_ += consumed;
+      offset_ += consumed;
+      frames->push_back(frame);
+    }
+    // Frames already taken point into the buffer: return them before
+    // reading more (the next call reports a corrupt or missing frame).
+    if (!frames->empty()) return DecodeResult::kOk;
+    if (r == DecodeResult::kCorrupt) return r;
+    r = Refill(error);
+    if (r != DecodeResult::kOk) return r;
+  }
+}
+
+DecodeResult RecordScanner::Refill(std::string* error) {
+  constexpr size_t kChunk = 1 << 20;
+  const size_t rest = buffer_.size() - buffer_pos_;
+  uint64_t file_end = file_->Size();
+  uint64_t have_end = buffer_offset_ + buffer_.size();
+  if (buffer_.empty()) have_end = offset_;
+  if (have_end >= file_end) return DecodeResult::kIncomplete;
+  // The unread rest moves to the front and the next chunk goes after it
+  // (one copy of each chunk, not two).
+  size_t want = std::max(kChunk, kFrameHeaderBytes + kMaxPayloadBytes - rest);
+  std::string more;
+  Status s = file_->ReadAt(offset_ + rest, want, more);
+  if (!s.ok()) {
+    *error = s.message();
+    return DecodeResult::kCorrupt;
+  }
+  if (more.empty()) return DecodeResult::kIncomplete;
+  buffer_.erase(0, buffer_pos_);
+  buffer_ += more;
+  buffer_pos_ = 0;
+  buffer_offset_ = offset_;
+  return DecodeResult::kOk;
 }
 
 Status CheckRecordsHeader(const LogFile& file, const std::string& path) {
@@ -96,10 +128,12 @@ Result<LogState> ParseLogState(std::string_view text) {
     if (e == std::string_view::npos) return DataLossError("state file is cut off");
     uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(text.data() + p, text.data() + e, v);
-    if (ec != std::errc() || ptr != text.data() + e) return DataLossError("state file " + std::string(key) + " is not a number");
+    if (ec != std::errc() || ptr != text.data() + e)
+      return DataLossError("state file " + std::string(key) + " is not a number");
     return v;
   };
-  if (text.substr(0, 25) != "ketenpoort-audit-state 1\n") return DataLossError("state file has an unknown header");
+  if (text.substr(0, 25) != "ketenpoort-audit-state 1\n")
+    return DataLossError("state file has an unknown header");
   LogState s;
   KP_ASSIGN_OR_RETURN(s.size, field("size"));
   KP_ASSIGN_OR_RETURN(s.records_offset, field("records_offset"));

@@ -37,6 +37,11 @@ class RecordScanner {
   // kOk: *frame is the next frame. kIncomplete: the file ends (AtEnd() says
   // whether cleanly). kCorrupt: *error says why; offset() is the bad frame.
   DecodeResult Next(Frame* frame, std::string* error);
+  // Up to `max` frames at once, without copying them: *frames (cleared
+  // first) point into the scanner's buffer and stay valid until the next
+  // call of Next or NextBatch. kOk: at least one frame (a shorter batch
+  // does not mean the end). Otherwise no frame, and the same meaning as Next.
+  DecodeResult NextBatch(size_t max, std::vector<FrameView>* frames, std::string* error);
   // The file offset of the next frame, and of the frame just returned.
   uint64_t offset() const { return offset_; }
   uint64_t frame_offset() const { return frame_offset_; }
@@ -52,6 +57,10 @@ class RecordScanner {
   size_t buffer_pos_ = 0;
   uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]
   std::string_view last_frame_;
+
+  // Moves the unread rest of the buffer to its front and reads the next
+  // chunk after it. kOk: more bytes; kIncomplete: the file has no more.
+  DecodeResult Refill(std::string* error);
 };
 
 // Checks the records file header.

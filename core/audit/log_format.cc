@@ -70,7 +70,8 @@ void PutU64BE(std::string& out, uint64_t v) {
 
 // Writes the frame header in front of a payload already appended at `start`.
 void FinishFrame(std::string& out, size_t header_pos) {
-  std::string_view payload(out.data() + header_pos + kFrameHeaderBytes, out.size() - header_pos - kFrameHeaderBytes);
+  std::string_view payload(out.data() + header_pos + kFrameHeaderBytes,
+                           out.size() - header_pos - kFrameHeaderBytes);
   uint32_t len = static_cast<uint32_t>(payload.size());
   uint32_t crc = MaskCrc(Crc32c(payload));
   char* h = out.data() + header_pos;
@@ -97,6 +98,16 @@ std::string Commitment(std::string_view salt, std::string_view record) {
   return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
+Sha256Digest FrameCommitmentDigest(const FrameView& frame) {
+  if (frame.type == FrameType::kTombstone) {
+    Sha256Digest d;
+    std::memcpy(d.data(), frame.commitment.data(), d.size());
+    return d;
+  }
+  // salt || record lie contiguous in the frame.
+  return Sha256(frame.salted_record);
+}
+
 std::string FrameCommitment(const Frame& frame) {
   if (frame.type == FrameType::kTombstone) return frame.commitment;
   return Commitment(frame.salt, frame.record);
@@ -112,7 +123,8 @@ void AppendRecordFrame(std::string& out, uint64_t index, std::string_view salt, 
   FinishFrame(out, start);
 }
 
-void AppendTombstoneFrame(std::string& out, uint64_t index, int64_t erased_at_millis, std::string_view commitment) {
+void AppendTombstoneFrame(std::string& out, uint64_t index, int64_t erased_at_millis,
+                          std::string_view commitment) {
   size_t start = out.size();
   out.append(kFrameHeaderBytes, '\0');
   out.push_back(static_cast<char>(FrameType::kTombstone));
@@ -122,7 +134,7 @@ void AppendTombstoneFrame(std::string& out, uint64_t index, int64_t erased_at_mi
   FinishFrame(out, start);
 }
 
-DecodeResult DecodeFrame(std::string_view data, Frame* frame, size_t* consumed, std::string* error) {
+DecodeResult DecodeFrameView(std::string_view data, FrameView* frame, size_t* consumed, std::string* error) {
   if (data.size() < kFrameHeaderBytes) return DecodeResult::kIncomplete;
   uint32_t len = ReadU32BE(data.data());
   uint32_t crc = ReadU32BE(data.data() + 4);
@@ -145,9 +157,8 @@ DecodeResult DecodeFrame(std::string_view data, Frame* frame, size_t* consumed, 
       return DecodeResult::kCorrupt;
     }
     frame->type = FrameType::kRecord;
-    frame->salt.assign(body.substr(0, kSaltBytes));
-    frame->record.assign(body.substr(kSaltBytes));
-    frame->commitment.clear();
+    frame->salted_record = body;
+    frame->commitment = {};
     frame->erased_at_millis = 0;
   } else if (type == static_cast<uint8_t>(FrameType::kTombstone)) {
     if (body.size() != 8 + 32) {
@@ -156,15 +167,33 @@ DecodeResult DecodeFrame(std::string_view data, Frame* frame, size_t* consumed, 
     }
     frame->type = FrameType::kTombstone;
     frame->erased_at_millis = static_cast<int64_t>(ReadU64BE(body.data()));
-    frame->commitment.assign(body.substr(8));
-    frame->salt.clear();
-    frame->record.clear();
+    frame->commitment = body.substr(8);
+    frame->salted_record = {};
   } else {
     *error = "unknown frame type " + std::to_string(type);
     return DecodeResult::kCorrupt;
   }
   *consumed = kFrameHeaderBytes + len;
   return DecodeResult::kOk;
+}
+
+DecodeResult DecodeFrame(std::string_view data, Frame* frame, size_t* consumed, std::string* error) {
+  FrameView view;
+  DecodeResult r = DecodeFrameView(data, &view, consumed, error);
+  if (r != DecodeResult::kOk) return r;
+  frame->type = view.type;
+  frame->index = view.index;
+  frame->erased_at_millis = view.erased_at_millis;
+  if (view.type == FrameType::kRecord) {
+    frame->salt.assign(view.salt());
+    frame->record.assign(view.record());
+    frame->commitment.clear();
+  } else {
+    frame->commitment.assign(view.commitment);
+    frame->salt.clear();
+    frame->record.clear();
+  }
+  return r;
 }
 
 std::string CheckpointFileName(uint64_t size) {

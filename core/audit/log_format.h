@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "core/base/status.h"
+#include "core/crypto/sha256.h"
 
 namespace kp::audit {
 
@@ -66,6 +67,20 @@ struct Frame {
   std::string commitment;
 };
 
+// A decoded frame whose fields point into the bytes it was decoded from
+// (valid as long as they are): the verifier's hot path, without copies.
+struct FrameView {
+  FrameType type = FrameType::kRecord;
+  uint64_t index = 0;
+  // kRecord: salt || record, contiguous in the frame (the commitment's input).
+  std::string_view salted_record;
+  std::string_view salt() const { return salted_record.substr(0, kSaltBytes); }
+  std::string_view record() const { return salted_record.substr(kSaltBytes); }
+  // kTombstone
+  int64_t erased_at_millis = 0;
+  std::string_view commitment;
+};
+
 // CRC-32C (Castagnoli), masked as LevelDB does so that a CRC of data holding
 // CRCs stays well distributed.
 uint32_t Crc32c(std::string_view data);
@@ -75,9 +90,11 @@ uint32_t MaskCrc(uint32_t crc);
 std::string Commitment(std::string_view salt, std::string_view record);
 // The commitment of a frame: computed for a record, stored for a tombstone.
 std::string FrameCommitment(const Frame& frame);
+Sha256Digest FrameCommitmentDigest(const FrameView& frame);
 
 void AppendRecordFrame(std::string& out, uint64_t index, std::string_view salt, std::string_view record);
-void AppendTombstoneFrame(std::string& out, uint64_t index, int64_t erased_at_millis, std::string_view commitment);
+void AppendTombstoneFrame(std::string& out, uint64_t index, int64_t erased_at_millis,
+                          std::string_view commitment);
 
 enum class DecodeResult {
   kOk,
@@ -87,6 +104,8 @@ enum class DecodeResult {
 // Decodes the frame at the start of `data`. On kOk sets *frame and
 // *consumed; on kCorrupt sets *error.
 DecodeResult DecodeFrame(std::string_view data, Frame* frame, size_t* consumed, std::string* error);
+// The same checks, without copying: *frame points into `data`.
+DecodeResult DecodeFrameView(std::string_view data, FrameView* frame, size_t* consumed, std::string* error);
 
 // 20-digit zero-padded file name of the checkpoint of size `size`.
 std::string CheckpointFileName(uint64_t size);

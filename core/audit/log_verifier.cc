@@ -1,6 +1,7 @@
 #include "core/audit/log_verifier.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "core/audit/log_format.h"
 #include "core/audit/merkle.h"
 #include "core/audit/restore_point.h"
+#include "core/crypto/sha256.h"
 #include "ketenpoort/v1/audit.pb.h"
 
 namespace kp::audit {
@@ -23,18 +25,69 @@ constexpr size_t kBatch = 4096;
 // The result of the independent per-record checks.
 struct Checked {
   std::string error;  // empty when fine
-  std::string leaf;
+  Sha256Digest leaf;
   bool tombstone = false;
+};
+
+// RFC 6962 leaf and node hashes on fixed-size digests (merkle.h defines
+// them; these are the same bytes without a heap string per hash).
+Sha256Digest LeafDigest(const Sha256Digest& leaf_data) {
+  static constexpr char kLeafPrefix = 0x00;
+  return Sha256(std::string_view(&kLeafPrefix, 1),
+                std::string_view(reinterpret_cast<const char*>(leaf_data.data()), leaf_data.size()));
+}
+
+Sha256Digest NodeDigest(const Sha256Digest& left, const Sha256Digest& right) {
+  char buf[1 + 2 * kSha256Bytes];
+  buf[0] = 0x01;
+  std::memcpy(buf + 1, left.data(), kSha256Bytes);
+  std::memcpy(buf + 1 + kSha256Bytes, right.data(), kSha256Bytes);
+  return Sha256(std::string_view(buf, sizeof(buf)));
+}
+
+std::string_view View(const Sha256Digest& d) {
+  return std::string_view(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+// merkle.h's CompactRange on fixed-size digests: the verifier appends a
+// million leaves.
+class DigestRange {
+ public:
+  uint64_t size() const { return size_; }
+  // Appends a leaf hash; `emit` receives the leaf hash and then every
+  // interior node it completes, in post-order (as CompactRange::Append).
+  void Append(const Sha256Digest& leaf, std::vector<Sha256Digest>* emit) {
+    emit->clear();
+    emit->push_back(leaf);
+    Sha256Digest h = leaf;
+    for (uint64_t s = size_; (s & 1) != 0; s >>= 1) {
+      h = NodeDigest(hashes_.back(), h);
+      hashes_.pop_back();
+      emit->push_back(h);
+    }
+    hashes_.push_back(h);
+    ++size_;
+  }
+  std::string Root() const {
+    if (hashes_.empty()) return EmptyRoot();
+    Sha256Digest r = hashes_.back();
+    for (size_t i = hashes_.size() - 1; i-- > 0;) r = NodeDigest(hashes_[i], r);
+    return std::string(View(r));
+  }
+
+ private:
+  uint64_t size_ = 0;
+  std::vector<Sha256Digest> hashes_;
 };
 
 // Checks frames [begin, end) of a batch whose first frame should be record
 // `base`: index, parse, event, and the leaf hash. Thread-compatible: each
 // call touches only its own slots.
-void CheckFrames(const std::vector<Frame>& frames, uint64_t base, size_t begin, size_t end,
+void CheckFrames(const std::vector<FrameView>& frames, uint64_t base, size_t begin, size_t end,
                  std::vector<Checked>& out) {
   ketenpoort::v1::AuditRecord rec;
   for (size_t k = begin; k < end; ++k) {
-    const Frame& frame = frames[k];
+    const FrameView& frame = frames[k];
     const uint64_t i = base + k;
     Checked& c = out[k];
     c.error.clear();
@@ -45,7 +98,8 @@ void CheckFrames(const std::vector<Frame>& frames, uint64_t base, size_t begin, 
     }
     if (!c.tombstone) {
       rec.Clear();
-      if (!rec.ParseFromString(frame.record)) {
+      const std::string_view bytes = frame.record();
+      if (!rec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
         c.error = "not a valid AuditRecord";
         continue;
       }
@@ -58,7 +112,7 @@ void CheckFrames(const std::vector<Frame>& frames, uint64_t base, size_t begin, 
         continue;
       }
     }
-    c.leaf = HashLeaf(FrameCommitment(frame));
+    c.leaf = LeafDigest(FrameCommitmentDigest(frame));
   }
 }
 
@@ -198,7 +252,7 @@ class Verifier {
     return OkStatus();
   }
 
-  Status CheckRootAt(uint64_t size, const CompactRange& range, uint64_t prev_checked) {
+  Status CheckRootAt(uint64_t size, const DigestRange& range, uint64_t prev_checked) {
     auto it = expected_.find(size);
     if (it == expected_.end()) return OkStatus();
     if (range.Root() != it->second.root) {
@@ -220,25 +274,23 @@ class Verifier {
     const uint64_t tree_size = TreeFile(tree.get()).CompleteSize();
     const uint64_t max_expected = expected_.empty() ? 0 : expected_.rbegin()->first;
 
-    CompactRange range;
+    DigestRange range;
     uint64_t last_checked = 0;
     KP_RETURN_IF_ERROR(CheckRootAt(0, range, 0));
     RecordScanner scanner(records.get(), kRecordsMagic.size());
-    std::vector<Frame> batch(kBatch);
+    std::vector<FrameView> batch;
+    batch.reserve(kBatch);
     std::vector<Checked> checked(kBatch);
     std::string error;
-    std::string nodes;
+    std::vector<Sha256Digest> nodes;
+    nodes.reserve(65);
     std::string tree_buf;
     uint64_t tree_buf_start = 0;  // node offset of tree_buf[0]
     for (bool more = true; more;) {
       // Read a batch of frames; remember how the scan ended.
-      size_t count = 0;
-      DecodeResult r = DecodeResult::kOk;
-      while (count < kBatch) {
-        r = scanner.Next(&batch[count], &error);
-        if (r != DecodeResult::kOk) break;
-        ++count;
-      }
+      // The frames point into the scanner's buffer until its next call.
+      DecodeResult r = scanner.NextBatch(kBatch, &batch, &error);
+      const size_t count = batch.size();
       more = r == DecodeResult::kOk;
       // The per-record work (parse, commitment, leaf hash) is independent:
       // split it over two threads. The tree part below is sequential.
@@ -256,26 +308,30 @@ class Verifier {
         if (!checked[k].error.empty())
           return Fail(i, DataLossError("record " + Idx(i) + ": " + checked[k].error));
         if (checked[k].tombstone) ++report_.tombstones;
-        nodes.clear();
-        range.Append(std::move(checked[k].leaf), &nodes);
+        range.Append(checked[k].leaf, &nodes);
         if (i < tree_size) {
           uint64_t first = PostOrderNodeCount(i);
-          uint64_t n_nodes = nodes.size() / kHashBytes;
+          const uint64_t n_nodes = nodes.size();
+          const size_t nodes_bytes = n_nodes * kHashBytes;
           if (first < tree_buf_start || first + n_nodes > tree_buf_start + tree_buf.size() / kHashBytes) {
             tree_buf_start = first;
             KP_RETURN_IF_ERROR(
-                tree->ReadAt(first * kHashBytes, std::max<size_t>(1 << 20, nodes.size()), tree_buf));
-            if (tree_buf.size() < nodes.size()) {
+                tree->ReadAt(first * kHashBytes, std::max<size_t>(1 << 20, nodes_bytes), tree_buf));
+            if (tree_buf.size() < nodes_bytes) {
               return Fail(i, DataLossError("the tree file ends inside the nodes of record " + Idx(i)));
             }
           }
-          std::string_view have(tree_buf.data() + (first - tree_buf_start) * kHashBytes, nodes.size());
-          if (have.substr(0, kHashBytes) != std::string_view(nodes).substr(0, kHashBytes)) {
+          const char* have = tree_buf.data() + (first - tree_buf_start) * kHashBytes;
+          if (std::memcmp(have, nodes[0].data(), kHashBytes) != 0) {
             return Fail(i, DataLossError("record " + Idx(i) +
                                          " does not match its leaf in the tree (the record, "
                                          "its salt or the tree file was changed)"));
           }
-          if (have != nodes) {
+          bool same = true;
+          for (size_t n = 1; n < n_nodes && same; ++n) {
+            same = std::memcmp(have + n * kHashBytes, nodes[n].data(), kHashBytes) == 0;
+          }
+          if (!same) {
             return Fail(i, DataLossError("the tree node completed by record " + Idx(i) +
                                          " differs from the recomputed one (tree file changed)"));
           }
