@@ -92,15 +92,14 @@ DecodeResult RecordScanner::Refill(std::string* error) {
   // The unread rest moves to the front and the next chunk goes after it
   // (one copy of each chunk, not two).
   size_t want = std::max(kChunk, kFrameHeaderBytes + kMaxPayloadBytes - rest);
-  std::string more;
-  Status s = file_->ReadAt(offset_ + rest, want, more);
+  Status s = file_->ReadAt(offset_ + rest, want, chunk_);
   if (!s.ok()) {
     *error = s.message();
     return DecodeResult::kCorrupt;
   }
-  if (more.empty()) return DecodeResult::kIncomplete;
+  if (chunk_.empty()) return DecodeResult::kIncomplete;
   buffer_.erase(0, buffer_pos_);
-  buffer_ += more;
+  buffer_ += chunk_;
   buffer_pos_ = 0;
   buffer_offset_ = offset_;
   return DecodeResult::kOk;

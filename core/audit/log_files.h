@@ -54,6 +54,7 @@ class RecordScanner {
   uint64_t offset_;
   uint64_t frame_offset_ = 0;
   std::string buffer_;
+  std::string chunk_;  // kept: a fresh 1 MiB string per read is an mmap and a memset
   size_t buffer_pos_ = 0;
   uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]
   std::string_view last_frame_;
