@@ -710,12 +710,15 @@ Result<std::vector<RequestInfo>> CoordinatorStore::Requests(const std::string& c
   return out;
 }
 
-Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::string& reason,
-                                     int64_t now_ms) {
+namespace {
+
+// A pending request ends refused or failed, with the reason the coordinator sees.
+Status FinishPending(sqlite::Database& db, const std::string& request_id, RequestState state,
+                     const std::string& reason, int64_t now_ms) {
   return Stmt(
-             *db_,
+             db,
              "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
-      .Int(static_cast<int64_t>(RequestState::kRefused))
+      .Int(static_cast<int64_t>(state))
       .Text(reason)
       .Int(now_ms)
       .Bind(request_id)
@@ -723,17 +726,16 @@ Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::s
       .Run();
 }
 
+}  // namespace
+
+Status CoordinatorStore::MarkRefused(const std::string& request_id, const std::string& reason,
+                                     int64_t now_ms) {
+  return FinishPending(*db_, request_id, RequestState::kRefused, reason, now_ms);
+}
+
 Status CoordinatorStore::MarkFailed(const std::string& request_id, const std::string& reason,
                                     int64_t now_ms) {
-  return Stmt(
-             *db_,
-             "UPDATE requests SET state = ?, refusal = ?, answered_ms = ? WHERE request_id = ? AND state = ?")
-      .Int(static_cast<int64_t>(RequestState::kFailed))
-      .Text(reason)
-      .Int(now_ms)
-      .Bind(request_id)
-      .Int(static_cast<int64_t>(RequestState::kPending))
-      .Run();
+  return FinishPending(*db_, request_id, RequestState::kFailed, reason, now_ms);
 }
 
 Status CoordinatorStore::PutFragment(const StoredFragment& f) {
