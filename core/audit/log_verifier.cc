@@ -11,6 +11,7 @@
 #include "core/audit/log_files.h"
 #include "core/audit/log_format.h"
 #include "core/audit/merkle.h"
+#include "core/audit/record_wire.h"
 #include "core/audit/restore_point.h"
 #include "core/crypto/sha256.h"
 #include "ketenpoort/v1/audit.pb.h"
@@ -97,17 +98,25 @@ void CheckFrames(const std::vector<FrameView>& frames, uint64_t base, size_t beg
       continue;
     }
     if (!c.tombstone) {
-      rec.Clear();
+      // The quick wire check reads the index and the event in place; what
+      // it is not sure of, protobuf's full parse decides (record_wire.h).
       const std::string_view bytes = frame.record();
-      if (!rec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        c.error = "not a valid AuditRecord";
+      uint64_t index = 0;
+      int32_t event = 0;
+      if (CheckAuditRecordWire(bytes, &index, &event) != WireCheck::kParses) {
+        rec.Clear();
+        if (!rec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+          c.error = "not a valid AuditRecord";
+          continue;
+        }
+        index = rec.index();
+        event = static_cast<int32_t>(rec.event());
+      }
+      if (index != i) {
+        c.error = "the record says index " + Idx(index);
         continue;
       }
-      if (rec.index() != i) {
-        c.error = "the record says index " + Idx(rec.index());
-        continue;
-      }
-      if (rec.event() == ketenpoort::v1::AUDIT_EVENT_UNSPECIFIED) {
+      if (event == ketenpoort::v1::AUDIT_EVENT_UNSPECIFIED) {
         c.error = "no event";
         continue;
       }
