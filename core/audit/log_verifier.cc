@@ -1,6 +1,7 @@
 #include "core/audit/log_verifier.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -25,9 +26,40 @@ constexpr size_t kBatch = 4096;
 
 // The result of the independent per-record checks.
 struct Checked {
-  std::string error;  // empty when fine
+  std::string error;           // empty when fine
+  bool whole_message = false;  // else "record N: " goes in front
   Sha256Digest leaf;
   bool tombstone = false;
+  // Records in the tree file: the highest node the record completes, as
+  // stored (checked against its recomputation), and whether the tree slice
+  // held the record's nodes.
+  Sha256Digest top;
+  bool in_slice = false;
+};
+
+// The stored tree nodes a batch's checks read: its own nodes, and the
+// perfect subtrees left of it (the compact range at the batch's start),
+// which hold the left children of the nodes the batch completes across its
+// start. Every stored node is compared with the hash of its stored children
+// and every stored leaf with the recomputed leaf, in index order, so the
+// first difference is found at the same record, with the same message, as
+// by recomputing the tree itself (the nodes before it are equal).
+struct TreeSlice {
+  uint64_t tree_size = 0;   // leaves whose nodes are complete in the file
+  uint64_t first_node = 0;  // node position of data[0]
+  std::string_view data;
+  std::vector<std::pair<uint64_t, Sha256Digest>> left;  // (position, node)
+
+  const uint8_t* Node(uint64_t pos) const {
+    if (pos >= first_node) {
+      if ((pos - first_node + 1) * kHashBytes > data.size()) return nullptr;
+      return reinterpret_cast<const uint8_t*>(data.data()) + (pos - first_node) * kHashBytes;
+    }
+    for (const auto& [p, h] : left) {
+      if (p == pos) return h.data();
+    }
+    return nullptr;
+  }
 };
 
 // RFC 6962 leaf and node hashes on fixed-size digests (merkle.h defines
@@ -69,6 +101,27 @@ class DigestRange {
     hashes_.push_back(h);
     ++size_;
   }
+  // Appends a leaf whose tree nodes were read from the tree file and
+  // checked: `top` is the highest node it completes, which replaces the
+  // subtrees it joins (no hashing).
+  void AppendStored(const Sha256Digest& top) {
+    for (uint64_t s = size_; (s & 1) != 0; s >>= 1) hashes_.pop_back();
+    hashes_.push_back(top);
+    ++size_;
+  }
+  // The perfect subtrees of the range with their node positions in the
+  // post-order tree file.
+  void Positions(std::vector<std::pair<uint64_t, Sha256Digest>>* out) const {
+    out->clear();
+    uint64_t begin = 0;
+    size_t k = 0;
+    for (int level = 63; level >= 0; --level) {
+      const uint64_t bit = uint64_t{1} << level;
+      if ((size_ & bit) == 0) continue;
+      out->emplace_back(PostOrderPosition(level, begin >> level), hashes_[k++]);
+      begin += bit;
+    }
+  }
   std::string Root() const {
     if (hashes_.empty()) return EmptyRoot();
     Sha256Digest r = hashes_.back();
@@ -82,16 +135,18 @@ class DigestRange {
 };
 
 // Checks frames [begin, end) of a batch whose first frame should be record
-// `base`: index, parse, event, and the leaf hash. Thread-compatible: each
-// call touches only its own slots.
+// `base`: index, parse, event, the leaf hash, and for records in the tree
+// file their leaf and the nodes they complete. Thread-compatible: each call
+// touches only its own slots.
 void CheckFrames(const std::vector<FrameView>& frames, uint64_t base, size_t begin, size_t end,
-                 std::vector<Checked>& out) {
+                 const TreeSlice& tree, std::vector<Checked>& out) {
   ketenpoort::v1::AuditRecord rec;
   for (size_t k = begin; k < end; ++k) {
     const FrameView& frame = frames[k];
     const uint64_t i = base + k;
     Checked& c = out[k];
     c.error.clear();
+    c.whole_message = false;
     c.tombstone = frame.type == FrameType::kTombstone;
     if (frame.index != i) {
       c.error = "frame carries index " + Idx(frame.index) + " (records deleted, inserted or reordered)";
@@ -122,6 +177,44 @@ void CheckFrames(const std::vector<FrameView>& frames, uint64_t base, size_t beg
       }
     }
     c.leaf = LeafDigest(FrameCommitmentDigest(frame));
+    c.in_slice = false;
+    if (i >= tree.tree_size) continue;
+    // The leaf, then each interior node the record completes (post-order:
+    // its right child just before it, its left child 2^level before it).
+    const uint64_t first = PostOrderNodeCount(i);
+    const int n_nodes = 1 + std::countr_one(i);
+    const uint8_t* top = tree.Node(first + static_cast<uint64_t>(n_nodes) - 1);
+    if (top == nullptr || tree.Node(first) == nullptr) continue;  // the fold reports it
+    c.in_slice = true;
+    if (std::memcmp(tree.Node(first), c.leaf.data(), kHashBytes) != 0) {
+      c.error = "record " + Idx(i) +
+                " does not match its leaf in the tree (the record, its salt or the tree file was changed)";
+      c.whole_message = true;
+      continue;
+    }
+    for (int level = 1; level < n_nodes; ++level) {
+      const uint64_t pos = first + static_cast<uint64_t>(level);
+      const uint8_t* left = tree.Node(pos - (uint64_t{1} << level));
+      const uint8_t* right = tree.Node(pos - 1);
+      if (left == nullptr || right == nullptr) {
+        c.error = "the verifier lacks a tree node of record " + Idx(i);
+        c.whole_message = true;
+        break;
+      }
+      char buf[1 + 2 * kHashBytes];
+      buf[0] = 0x01;
+      std::memcpy(buf + 1, left, kHashBytes);
+      std::memcpy(buf + 1 + kHashBytes, right, kHashBytes);
+      const Sha256Digest node = Sha256(std::string_view(buf, sizeof(buf)));
+      if (std::memcmp(tree.Node(pos), node.data(), kHashBytes) != 0) {
+        c.error = "the tree node completed by record " + Idx(i) +
+                  " differs from the recomputed one (tree file changed)";
+        c.whole_message = true;
+        break;
+      }
+    }
+    if (!c.error.empty()) continue;
+    std::memcpy(c.top.data(), top, kHashBytes);
   }
 }
 
@@ -293,57 +386,55 @@ class Verifier {
     std::string error;
     std::vector<Sha256Digest> nodes;
     nodes.reserve(65);
+    TreeSlice slice;
+    slice.tree_size = tree_size;
     std::string tree_buf;
-    uint64_t tree_buf_start = 0;  // node offset of tree_buf[0]
     for (bool more = true; more;) {
       // Read a batch of frames; remember how the scan ended.
       // The frames point into the scanner's buffer until its next call.
       DecodeResult r = scanner.NextBatch(kBatch, &batch, &error);
       const size_t count = batch.size();
       more = r == DecodeResult::kOk;
-      // The per-record work (parse, commitment, leaf hash) is independent:
-      // split it over two threads. The tree part below is sequential.
       const uint64_t base = range.size();
+      // The stored nodes of the batch's records in the tree file, and the
+      // subtrees left of them.
+      Status tree_read;
+      slice.data = {};
+      slice.left.clear();
+      if (count > 0 && base < tree_size) {
+        const uint64_t end = std::min<uint64_t>(base + count, tree_size);
+        slice.first_node = PostOrderNodeCount(base);
+        tree_read = tree->ReadAt(slice.first_node * kHashBytes,
+                                 (PostOrderNodeCount(end) - slice.first_node) * kHashBytes, tree_buf);
+        if (tree_read.ok()) slice.data = tree_buf;
+        range.Positions(&slice.left);
+      }
+      // The per-record work (parse, commitment, leaf hash, the tree nodes
+      // it completes) is independent: split it over two threads. The fold
+      // below is sequential and hashes only at checkpoints.
       size_t half = count >= 512 ? count / 2 : count;
       std::thread helper;
       if (half < count) {
-        helper = std::thread([&] { CheckFrames(batch, base, half, count, checked); });
+        helper = std::thread([&] { CheckFrames(batch, base, half, count, slice, checked); });
       }
-      CheckFrames(batch, base, 0, half, checked);
+      CheckFrames(batch, base, 0, half, slice, checked);
       if (helper.joinable()) helper.join();
 
       for (size_t k = 0; k < count; ++k) {
         const uint64_t i = base + k;
-        if (!checked[k].error.empty())
-          return Fail(i, DataLossError("record " + Idx(i) + ": " + checked[k].error));
-        if (checked[k].tombstone) ++report_.tombstones;
-        range.Append(checked[k].leaf, &nodes);
+        const Checked& c = checked[k];
+        if (!c.error.empty()) {
+          return Fail(i, DataLossError(c.whole_message ? c.error : "record " + Idx(i) + ": " + c.error));
+        }
+        if (c.tombstone) ++report_.tombstones;
         if (i < tree_size) {
-          uint64_t first = PostOrderNodeCount(i);
-          const uint64_t n_nodes = nodes.size();
-          const size_t nodes_bytes = n_nodes * kHashBytes;
-          if (first < tree_buf_start || first + n_nodes > tree_buf_start + tree_buf.size() / kHashBytes) {
-            tree_buf_start = first;
-            KP_RETURN_IF_ERROR(
-                tree->ReadAt(first * kHashBytes, std::max<size_t>(1 << 20, nodes_bytes), tree_buf));
-            if (tree_buf.size() < nodes_bytes) {
-              return Fail(i, DataLossError("the tree file ends inside the nodes of record " + Idx(i)));
-            }
+          KP_RETURN_IF_ERROR(tree_read);
+          if (!c.in_slice) {
+            return Fail(i, DataLossError("the tree file ends inside the nodes of record " + Idx(i)));
           }
-          const char* have = tree_buf.data() + (first - tree_buf_start) * kHashBytes;
-          if (std::memcmp(have, nodes[0].data(), kHashBytes) != 0) {
-            return Fail(i, DataLossError("record " + Idx(i) +
-                                         " does not match its leaf in the tree (the record, "
-                                         "its salt or the tree file was changed)"));
-          }
-          bool same = true;
-          for (size_t n = 1; n < n_nodes && same; ++n) {
-            same = std::memcmp(have + n * kHashBytes, nodes[n].data(), kHashBytes) == 0;
-          }
-          if (!same) {
-            return Fail(i, DataLossError("the tree node completed by record " + Idx(i) +
-                                         " differs from the recomputed one (tree file changed)"));
-          }
+          range.AppendStored(c.top);
+        } else {
+          range.Append(c.leaf, &nodes);
         }
         if (expected_.count(range.size()) != 0) {
           KP_RETURN_IF_ERROR(CheckRootAt(range.size(), range, last_checked));

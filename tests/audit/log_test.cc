@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -30,6 +30,7 @@ using ::kp::audit::testing::TestSigner;
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class AuditLogTest : public ::testing::Test {
  protected:
@@ -311,7 +312,8 @@ TEST_F(AuditLogTest, BufferedAppendsAreDurableOnlyAfterSync) {
     // A checkpoint signed for a receipt covers the buffered record; it is not
     // kept in the folder.
     ASSERT_OK_AND_ASSIGN(std::string head, w->SignHead());
-    ASSERT_OK_AND_ASSIGN(Checkpoint cp, OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
+    ASSERT_OK_AND_ASSIGN(Checkpoint cp,
+                         OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
     EXPECT_EQ(cp.size, 4u);
     EXPECT_FALSE(std::filesystem::exists(File("checkpoints/00000000000000000004")));
     storage.Crash();  // before the second Sync: record 3 was never durable
@@ -338,7 +340,7 @@ TEST_F(AuditLogTest, StagedRecordsAppendLaterAsTheSameLeavesAndOnlyOnce) {
       EXPECT_EQ(r.index, static_cast<uint64_t>(i));  // the index is known at once
       staged.push_back(r);
     }
-    EXPECT_EQ(w->size(), 1u);  // nothing written yet
+    EXPECT_EQ(w->size(), 1u);                   // nothing written yet
     ASSERT_OK_AND_ASSIGN(head, w->SignHead());  // covers the staged records
     EXPECT_THAT(w->Append(SampleRecord(9)), StatusIs(StatusCode::kFailedPrecondition));  // no mixing
     ASSERT_THAT(w->AppendStaged({staged[0]}), IsOk());  // a crash after the first
@@ -351,10 +353,57 @@ TEST_F(AuditLogTest, StagedRecordsAppendLaterAsTheSameLeavesAndOnlyOnce) {
   ASSERT_THAT(w->AppendStaged(staged), IsOk());  // and again: nothing twice
   EXPECT_EQ(w->size(), 4u);
   ASSERT_OK_AND_ASSIGN(std::string now, w->Checkpoint());
-  ASSERT_OK_AND_ASSIGN(Checkpoint before, OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
-  ASSERT_OK_AND_ASSIGN(Checkpoint after, OpenCheckpoint(now, TestSigner().verifier_key(), TestSigner().origin()));
+  ASSERT_OK_AND_ASSIGN(Checkpoint before,
+                       OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
+  ASSERT_OK_AND_ASSIGN(Checkpoint after,
+                       OpenCheckpoint(now, TestSigner().verifier_key(), TestSigner().origin()));
   EXPECT_EQ(before.size, after.size);
   EXPECT_EQ(before.root, after.root);  // exactly the leaves the receipt vouched for
+  ASSERT_THAT(w->Close(), IsOk());
+  EXPECT_THAT(Verify().status, IsOk());
+}
+
+TEST_F(AuditLogTest, StagedRecordsWrittenWithoutASyncComeBackWholeAfterAPowerCut) {
+  // The gateway writes a unit's staged records, sends, then syncs; a power
+  // cut before the sync tears the unsynced tail, and the outbox's copies
+  // make the log what the receipts vouched for again.
+  std::vector<StagedRecord> staged;
+  std::string head;
+  {
+    auto w = OpenWriter();
+    ASSERT_NE(w, nullptr);
+    ASSERT_THAT(w->Append(SampleRecord(0)), IsOk());
+    for (int i = 1; i <= 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(StagedRecord r, w->Stage(SampleRecord(i)));
+      staged.push_back(r);
+    }
+    ASSERT_OK_AND_ASSIGN(head, w->SignHead());
+    ASSERT_THAT(w->WriteStaged(staged), IsOk());
+    EXPECT_EQ(w->size(), 4u);          // written, and counted
+    EXPECT_EQ(w->durable_size(), 1u);  // but not durable: the outbox must keep them
+    ASSERT_THAT(w->CutUnsyncedTailForFaultInjection(), IsOk());
+    EXPECT_THAT(w->Append(SampleRecord(9)), Not(IsOk()));  // a cut writer fails closed
+  }
+  auto w = OpenWriter();
+  ASSERT_NE(w, nullptr);
+  EXPECT_GT(w->cut_tail_bytes(), 0u);  // the torn frame was cut
+  EXPECT_LT(w->size(), 4u);
+  ASSERT_THAT(w->AppendStaged(staged), IsOk());
+  EXPECT_EQ(w->size(), 4u);
+  EXPECT_EQ(w->durable_size(), 4u);
+  ASSERT_OK_AND_ASSIGN(std::string now, w->Checkpoint());
+  ASSERT_OK_AND_ASSIGN(Checkpoint before,
+                       OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
+  ASSERT_OK_AND_ASSIGN(Checkpoint after,
+                       OpenCheckpoint(now, TestSigner().verifier_key(), TestSigner().origin()));
+  EXPECT_EQ(before.size, after.size);
+  EXPECT_EQ(before.root, after.root);
+  // A sync makes written records durable.
+  ASSERT_OK_AND_ASSIGN(StagedRecord more, w->Stage(SampleRecord(4)));
+  ASSERT_THAT(w->WriteStaged({more}), IsOk());
+  EXPECT_EQ(w->durable_size(), 4u);
+  ASSERT_THAT(w->Sync(), IsOk());
+  EXPECT_EQ(w->durable_size(), 5u);
   ASSERT_THAT(w->Close(), IsOk());
   EXPECT_THAT(Verify().status, IsOk());
 }
@@ -394,7 +443,8 @@ TEST_F(AuditLogTest, AKeptCheckpointSyncsBufferedRecordsFirst) {
     ASSERT_THAT(w->AppendBuffered(SampleRecord(0)), IsOk());
     ASSERT_THAT(w->AppendBuffered(SampleRecord(1)), IsOk());
     ASSERT_OK_AND_ASSIGN(std::string note, w->Checkpoint());  // written to the folder
-    ASSERT_OK_AND_ASSIGN(Checkpoint cp, OpenCheckpoint(note, TestSigner().verifier_key(), TestSigner().origin()));
+    ASSERT_OK_AND_ASSIGN(Checkpoint cp,
+                         OpenCheckpoint(note, TestSigner().verifier_key(), TestSigner().origin()));
     EXPECT_EQ(cp.size, 2u);
     // The periodic checkpoint also follows a Sync of buffered records.
     clock_.Advance(5000);
@@ -443,7 +493,8 @@ TEST_F(AuditLogTest, NeverSignsACheckpointInconsistentWithTheLastOne) {
   uint64_t pos = offsets[3] + kFrameHeaderBytes + 9;  // first salt byte
   records[pos] ^= 1;
   // Fix the CRC so the frame itself looks intact.
-  std::string payload = records.substr(offsets[3] + kFrameHeaderBytes, offsets[4] - offsets[3] - kFrameHeaderBytes);
+  std::string payload =
+      records.substr(offsets[3] + kFrameHeaderBytes, offsets[4] - offsets[3] - kFrameHeaderBytes);
   uint32_t crc = MaskCrc(Crc32c(payload));
   for (int i = 0; i < 4; ++i) records[offsets[3] + 4 + i] = static_cast<char>(crc >> (24 - 8 * i));
   WriteAll(File("records"), records);
@@ -484,7 +535,8 @@ class AuditTamperTest : public AuditLogTest {
 TEST_F(AuditTamperTest, EveryChangedRecordByteIsFoundAtItsIndex) {
   // Every byte of the first frames, and a sample of the rest.
   std::mt19937 rng(1);
-  for (uint64_t pos = kRecordsMagic.size(); pos < records_.size(); pos += (pos < offsets_[1] || (pos >= offsets_[37] && pos < offsets_[38]) ? 1 : 1 + rng() % 331)) {
+  for (uint64_t pos = kRecordsMagic.size(); pos < records_.size();
+       pos += (pos < offsets_[1] || (pos >= offsets_[37] && pos < offsets_[38]) ? 1 : 1 + rng() % 331)) {
     std::string bad = records_;
     bad[pos] ^= static_cast<char>(1 << (rng() % 8));
     WriteAll(File("records"), bad);
@@ -500,7 +552,8 @@ TEST_F(AuditTamperTest, ChangedRecordWithFixedChecksumIsFoundAtItsIndex) {
     std::string bad = records_;
     uint64_t pos = offsets_[i] + kFrameHeaderBytes + 9 + kSaltBytes + 5;  // inside the record bytes
     bad[pos] ^= 0x20;
-    std::string payload = bad.substr(offsets_[i] + kFrameHeaderBytes, offsets_[i + 1] - offsets_[i] - kFrameHeaderBytes);
+    std::string payload =
+        bad.substr(offsets_[i] + kFrameHeaderBytes, offsets_[i + 1] - offsets_[i] - kFrameHeaderBytes);
     uint32_t crc = MaskCrc(Crc32c(payload));
     for (int k = 0; k < 4; ++k) bad[offsets_[i] + 4 + k] = static_cast<char>(crc >> (24 - 8 * k));
     WriteAll(File("records"), bad);
@@ -570,7 +623,8 @@ TEST_F(AuditTamperTest, ForgedCheckpointFailsItsSignature) {
   WriteAll(File("checkpoint"), bad);
   EXPECT_THAT(Verify().status, StatusIs(StatusCode::kUnauthenticated));
   // Signed by another key.
-  WriteAll(File("checkpoint"), TestSigner(9).Sign(Checkpoint{testing::kTestOrigin, 40, std::string(32, 'x'), {}}));
+  WriteAll(File("checkpoint"),
+           TestSigner(9).Sign(Checkpoint{testing::kTestOrigin, 40, std::string(32, 'x'), {}}));
   EXPECT_THAT(Verify().status, StatusIs(StatusCode::kUnauthenticated));
 }
 
@@ -596,6 +650,67 @@ TEST_F(AuditLogTest, TamperInALargeLogIsFoundAtItsIndex) {
   }
   WriteAll(File("records"), records);
   EXPECT_THAT(Verify().status, IsOk());
+}
+
+TEST_F(AuditLogTest, TreeTamperInALargeLogIsFoundAtItsIndex) {
+  // Nodes whose children lie in another batch or on the other thread's half
+  // (the subtree of 4,096 leaves joins two of 2,048), leaves and the last
+  // records' nodes.
+  {
+    LogWriterOptions opts;
+    opts.checkpoint_every_records = 2500;
+    auto w = OpenWriter(opts);
+    AppendN(*w, 5000);
+    ASSERT_THAT(w->Close(), IsOk());
+  }
+  std::string tree = ReadAll(File("tree"));
+  std::vector<uint64_t> nodes = {PostOrderPosition(12, 0),   PostOrderPosition(11, 0),
+                                 PostOrderPosition(11, 1),   PostOrderPosition(0, 0),
+                                 PostOrderPosition(0, 2048), PostOrderPosition(0, 4096),
+                                 PostOrderPosition(3, 624),  PostOrderPosition(0, 4999)};
+  std::mt19937 rng(5);
+  for (int k = 0; k < 8; ++k) nodes.push_back(rng() % (tree.size() / kHashBytes));
+  for (uint64_t node : nodes) {
+    std::string bad = tree;
+    bad[node * kHashBytes + rng() % kHashBytes] ^= 0x10;
+    WriteAll(File("tree"), bad);
+    VerifyReport rep = Verify();
+    ASSERT_FALSE(rep.status.ok()) << "node " << node;
+    EXPECT_EQ(rep.first_bad_index, TreeSizeForNodeCount(node)) << "node " << node << ": " << rep.status;
+  }
+  WriteAll(File("tree"), tree);
+  EXPECT_THAT(Verify().status, IsOk());
+}
+
+// A record whose frame is intact (its checksum fixed) but whose bytes are
+// not a valid AuditRecord, carry another index or no event: each is named,
+// at its index, before its leaf is compared.
+TEST_F(AuditTamperTest, RecordsThatAreNotValidAuditRecordsAreNamed) {
+  auto replace = [&](uint64_t i, const std::string& record) {
+    std::string frame;
+    AppendRecordFrame(frame, i, std::string(kSaltBytes, 's'), record);
+    WriteAll(File("records"), records_.substr(0, offsets_[i]) + frame + records_.substr(offsets_[i + 1]));
+    return Verify();
+  };
+  ketenpoort::v1::AuditRecord r = SampleRecord(9);
+  r.set_index(9);
+  std::string good = r.SerializeAsString();
+  struct Case {
+    std::string bytes;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {good + std::string("\x2a\x02\xc3\x28", 4), "record 9: not a valid AuditRecord"},  // case_id not UTF-8
+      {good.substr(0, good.size() - 3), "record 9: not a valid AuditRecord"},            // cut off
+      {good + std::string("\x08\x0a", 2), "record 9: the record says index 10"},
+      {good + std::string("\x18\x00", 2), "record 9: no event"},
+      {good + std::string("\x0a\x01x", 3), "record 9 does not match its leaf"},  // parses (index as bytes)
+  };
+  for (const Case& c : cases) {
+    VerifyReport rep = replace(9, c.bytes);
+    EXPECT_THAT(rep.status, StatusIs(StatusCode::kDataLoss, c.message));
+    EXPECT_EQ(rep.first_bad_index, 9u);
+  }
 }
 
 // --- Erasure.
