@@ -170,7 +170,7 @@ std::optional<AgentParts> LoadAgentParts(const AgentConfig& config, std::vector<
         continue;
       }
     }
-    auto connector = MakeConnector(source);
+    auto connector = MakeConnector(source, config.connector_module_dir);
     if (!connector.ok()) {
       problems->push_back("data source for " + category + ": " + connector.status().message());
       continue;

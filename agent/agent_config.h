@@ -70,8 +70,15 @@ struct AgentConfig {
 
   // management: the address of GET /status and /metrics (docs/operations.md,
   // "Monitoring"); loopback by default, "off" for none. Only `run` starts it.
-  observe::ManagementAddress management{.enabled = true, .host = "127.0.0.1", .port = observe::kAgentManagementPort};
+  observe::ManagementAddress management{
+      .enabled = true, .host = "127.0.0.1", .port = observe::kAgentManagementPort};
   bool management_explicit = false;  // the file names it (then a busy port stops the start)
+
+  // Where the postgres and https connector modules are loaded from. Never
+  // read from the file: empty means the agent's own folder
+  // (ConnectorModuleDir(), agent/connectors/connector_module.h); tests that
+  // run an agent in their own process name the build's.
+  std::string connector_module_dir;
 };
 
 // Parses the text of a config file. Relative paths are taken relative to the

@@ -4,6 +4,8 @@
 // partner provides (run without a shell, the subject as JSON on its stdin,
 // records as JSON on its stdout), a read-only PostgreSQL query
 // (postgres_connector.h) and an HTTPS REST/JSON service (https_connector.h).
+// The last two live in connector modules, loaded only when configured
+// (connector_module.h): their libraries (libpq, libcurl) are not linked here.
 //
 // A connector answers completely or not at all: on any error Query returns no
 // records, so the agent sends nothing rather than an incomplete fragment.
@@ -51,11 +53,12 @@ struct PostgresSourceConfig {
   int64_t port = 5432;
   std::string dbname;
   std::string user;
-  std::string password_file;      // the password alone, mode 0600; none: libpq's ~/.pgpass or PGPASSFILE
-  std::string sslmode = "verify-full";  // disable | require | verify-ca | verify-full (ignored on a unix socket)
-  std::string sslrootcert;        // the CA that signed the server's certificate (verify-ca/verify-full)
-  std::string sslcert;            // a client certificate, optional
-  std::string sslkey;             // its key, mode 0600
+  std::string password_file;  // the password alone, mode 0600; none: libpq's ~/.pgpass or PGPASSFILE
+  std::string sslmode =
+      "verify-full";        // disable | require | verify-ca | verify-full (ignored on a unix socket)
+  std::string sslrootcert;  // the CA that signed the server's certificate (verify-ca/verify-full)
+  std::string sslcert;      // a client certificate, optional
+  std::string sslkey;       // its key, mode 0600
   int64_t connect_timeout_ms = 5000;
   // $1, $2, ... of the query in order: each one a subject field (bsn, name,
   // date_of_birth, ref, role).
@@ -90,8 +93,8 @@ struct ConnectorConfig {
   std::string key = "bsn";  // the subject field that names the file: bsn | ref | role | name | date_of_birth
 
   // command
-  std::vector<std::string> argv;  // program (absolute path) and arguments; no shell, no PATH search
-  int64_t timeout_ms = 5000;        // also postgres (per query) and https (per request)
+  std::vector<std::string> argv;      // program (absolute path) and arguments; no shell, no PATH search
+  int64_t timeout_ms = 5000;          // also postgres (per query) and https (per request)
   size_t max_output_bytes = 1 << 20;  // also postgres (the values' bytes) and https (the body)
 
   // postgres (with query: one SELECT with $1, $2, ... for postgres.params)
@@ -139,7 +142,11 @@ class Connector {
 // checks that the folder exists; command checks that the program can be run;
 // postgres connects and runs the query once with NULL parameters in a
 // read-only transaction; https checks its certificate and key files.
-Result<std::unique_ptr<Connector>> MakeConnector(const ConnectorConfig& config);
+// postgres and https are made by their connector module from `module_dir`
+// (empty: ConnectorModuleDir(), the agent's own; connector_module.h), which
+// is FailedPrecondition when the module is missing or of another build.
+Result<std::unique_ptr<Connector>> MakeConnector(const ConnectorConfig& config,
+                                                 const std::string& module_dir = "");
 
 // The output format shared by json-files and command sources: one JSON object
 // (one record) or an array of objects (any number of records, [] for none).

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "agent/connectors/connector_module.h"
 #include "core/base/file_util.h"
 
 namespace kp::agent {
@@ -84,11 +85,6 @@ Result<std::optional<int64_t>> HttpsConnector::ChangedSince(const SubjectQuery&,
 }
 
 std::string HttpsConnector::Describe() const { return "https " + config_.https.url; }
-
-long HttpsConnector::connections_made() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return connections_made_;
-}
 
 Result<std::vector<Record>> HttpsConnector::Query(const SubjectQuery& subject) {
   std::string request;
@@ -187,3 +183,6 @@ Result<std::vector<Record>> HttpsConnector::Query(const SubjectQuery& subject) {
 }
 
 }  // namespace kp::agent
+
+// Built as the module ketenpoort-connector-https.so (connector_module.h).
+KP_CONNECTOR_MODULE("https", kp::agent::HttpsConnector::Create)

@@ -13,6 +13,7 @@
 #include <optional>
 #include <set>
 
+#include "agent/connectors/connector_module.h"
 #include "core/base/file_util.h"
 
 namespace kp::agent {
@@ -177,11 +178,6 @@ Result<std::optional<int64_t>> PostgresConnector::ChangedSince(const SubjectQuer
 }
 
 std::string PostgresConnector::Describe() const { return describe_; }
-
-int PostgresConnector::connections_made() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return connections_made_;
-}
 
 Result<std::unique_ptr<Connector>> PostgresConnector::Create(const ConnectorConfig& config) {
   if (config.kind != ConnectorConfig::Kind::kPostgres) return InvalidArgumentError("not a postgres source");
@@ -460,3 +456,6 @@ Result<std::vector<Record>> PostgresConnector::RunLocked(const std::string& sql,
 }
 
 }  // namespace kp::agent
+
+// Built as the module ketenpoort-connector-postgres.so (connector_module.h).
+KP_CONNECTOR_MODULE("postgres", kp::agent::PostgresConnector::Create)

@@ -9,7 +9,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "agent/agent.h"
@@ -138,6 +140,22 @@ TEST_F(AgentProcessTest, TermFinishesAndExitsZeroWithAVerifiableDisclosureLog) {
   audit::VerifyReport report = audit::VerifyLog(agent::Agent::AuditDir(agent_config_), {});
   EXPECT_THAT(report.status, IsOk());
   EXPECT_GE(report.records, 2u);
+}
+
+// An agent whose sources are neither postgres nor https does not map libpq,
+// libcurl or what they bring (GnuTLS, ...): their connector modules are
+// loaded only when configured (agent/connectors/connector_module.h): they
+// would cost every agent resident memory (issue 19).
+TEST_F(AgentProcessTest, AnAgentWithoutNetworkSourcesMapsNeitherLibpqNorLibcurl) {
+  auto c = Connect();
+  ASSERT_NE(c, nullptr);
+  ExpectAnswered(*c);  // started, and answered from its sqlite source
+  std::ifstream in("/proc/" + std::to_string(agent_->pid()) + "/maps");
+  const std::string maps((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(maps, HasSubstr("libsqlite3"));  // the right process, read whole
+  for (const char* library : {"libpq.so", "libcurl", "libgnutls", "ketenpoort-connector-"}) {
+    EXPECT_THAT(maps, Not(HasSubstr(library)));
+  }
 }
 
 // Type=notify and WatchdogSec= in deploy/ketenpoort-agent.service: the agent

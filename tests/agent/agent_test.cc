@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "agent/agent_check.h"
+#include "case/case_chain.h"
 #include "core/audit/log_reader.h"
 #include "core/audit/log_verifier.h"
 #include "core/base/file_util.h"
@@ -29,7 +30,6 @@
 #include "gateway/log_audit_trail.h"
 #include "tests/agent/connectors/test_servers.h"
 #include "tests/testing/capture_sink.h"
-#include "case/case_chain.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
@@ -173,6 +173,7 @@ class AgentTest : public ::testing::Test {
     c.registry = registry_;
     c.policy = PolicyPath();
     c.data_dir = dir_.File(id + "-data");
+    c.connector_module_dir = testing::ConnectorModuleBuildDir();
     c.heartbeat_interval_ms = 1000;
     c.peer_timeout_ms = 4000;
     c.reconnect_min_ms = 50;
@@ -262,7 +263,8 @@ class AgentTest : public ::testing::Test {
       auto env = EnvelopeVerifier(resolver_, nullptr).Verify(**got);
       EXPECT_THAT(env, IsOk());
       if (!env.ok() || env->header.request_id() != request_id) continue;
-      if (env->header.kind() == v1::MESSAGE_KIND_ACCEPTED) continue;  // the gateway holds it; the answer follows
+      if (env->header.kind() == v1::MESSAGE_KIND_ACCEPTED)
+        continue;  // the gateway holds it; the answer follows
       return {*env, **got};
     }
     ADD_FAILURE() << "no answer within the deadline";
@@ -648,19 +650,21 @@ TEST_F(AgentTest, ChecksAndAnswersFromAPostgresSource) {
   testing::TestPostgres pg;
   ASSERT_EQ(pg.Start(), "");
   ASSERT_EQ(pg.Admin("CREATE DATABASE bron"), "");
-  ASSERT_EQ(pg.Admin("CREATE ROLE reader LOGIN PASSWORD '" + std::string(testing::TestPostgres::reader_password()) +
-                         "';"
-                         "CREATE TABLE incidenten(bsn text, datum date, soort text, rol text, geweld text,"
-                         "  notitie text);"
-                         "INSERT INTO incidenten VALUES ('" +
-                         kCanaryBsn + "', '2026-10-03', '" + kCanaryContent + "', 'slachtoffer', 'ja', '" +
-                         kCanaryDropped + "'), ('123456782', '2026-01-01', 'ander gezin', 'pleger', 'ja', 'y');"
-                         "GRANT SELECT ON incidenten TO reader;",
-                     "bron"),
-            "");
+  ASSERT_EQ(
+      pg.Admin("CREATE ROLE reader LOGIN PASSWORD '" + std::string(testing::TestPostgres::reader_password()) +
+                   "';"
+                   "CREATE TABLE incidenten(bsn text, datum date, soort text, rol text, geweld text,"
+                   "  notitie text);"
+                   "INSERT INTO incidenten VALUES ('" +
+                   kCanaryBsn + "', '2026-10-03', '" + kCanaryContent + "', 'slachtoffer', 'ja', '" +
+                   kCanaryDropped +
+                   "'), ('123456782', '2026-01-01', 'ander gezin', 'pleger', 'ja', 'y');"
+                   "GRANT SELECT ON incidenten TO reader;",
+               "bron"),
+      "");
   const std::string password_file = dir_.File("pg.pw");
-  ASSERT_OK(WriteFileDurable(password_file, std::string(testing::TestPostgres::reader_password()) + "\n", 0600,
-                             WriteMode::kCreateExclusive));
+  ASSERT_OK(WriteFileDurable(password_file, std::string(testing::TestPostgres::reader_password()) + "\n",
+                             0600, WriteMode::kCreateExclusive));
   AgentConfig config = AgentConfigFor("politie-agent");
   ConnectorConfig source;
   source.kind = ConnectorConfig::Kind::kPostgres;
@@ -693,7 +697,8 @@ TEST_F(AgentTest, ChecksAndAnswersFromAPostgresSource) {
   ASSERT_EQ(content.categories(0).records_size(), 1);
   std::vector<std::string> fields;
   for (const auto& v : content.categories(0).records(0).values()) fields.push_back(v.field());
-  EXPECT_EQ(fields, (std::vector<std::string>{"datum", "incidentsoort", "rol-betrokkene", "geweld-gebruikt"}));
+  EXPECT_EQ(fields,
+            (std::vector<std::string>{"datum", "incidentsoort", "rol-betrokkene", "geweld-gebruikt"}));
   EXPECT_EQ(content.categories(0).records(0).values(1).value(), kCanaryContent);
   StopAgent("politie-agent");
 
@@ -702,8 +707,9 @@ TEST_F(AgentTest, ChecksAndAnswersFromAPostgresSource) {
   problems = CheckAgent(config, &report, 1000);
   all.clear();
   for (const auto& p : problems) all += p + "\n";
-  EXPECT_NE(all.find("data source for politie-incidenten: source unavailable: cannot connect to postgres reader@"),
-            std::string::npos)
+  EXPECT_NE(
+      all.find("data source for politie-incidenten: source unavailable: cannot connect to postgres reader@"),
+      std::string::npos)
       << all;
 
   // A network host without verifying the server: check says so.
@@ -723,7 +729,8 @@ TEST_F(AgentTest, ChecksAndAnswersFromAPostgresSource) {
 TEST_F(AgentTest, ChecksAndAnswersFromAnHttpsSource) {
   testing::TestHttpsServer server;
   const char* root = std::getenv("KP_SOURCE_DIR");
-  ASSERT_EQ(server.Start(std::string(root != nullptr ? root : ".") + "/tests/agent/connectors/https_test_server.py"),
+  ASSERT_EQ(server.Start(std::string(root != nullptr ? root : ".") +
+                         "/tests/agent/connectors/https_test_server.py"),
             "");
   AgentConfig config = AgentConfigFor("politie-agent");
   ConnectorConfig source;
@@ -761,7 +768,8 @@ TEST_F(AgentTest, ChecksAndAnswersFromAnHttpsSource) {
   ASSERT_EQ(content.categories(0).records_size(), 1);
   std::vector<std::string> fields;
   for (const auto& v : content.categories(0).records(0).values()) fields.push_back(v.field());
-  EXPECT_EQ(fields, (std::vector<std::string>{"datum", "incidentsoort", "rol-betrokkene", "geweld-gebruikt"}));
+  EXPECT_EQ(fields,
+            (std::vector<std::string>{"datum", "incidentsoort", "rol-betrokkene", "geweld-gebruikt"}));
   StopAgent("politie-agent");
   server.Stop();
 }

@@ -88,6 +88,24 @@ def expect_dir(path, owner, mode):
         fail(f"{path}: owner {got_owner} mode {oct(stat.S_IMODE(st.st_mode))}, expected {owner} {oct(mode)}")
 
 
+def expect_modules():
+    """The agent's connector modules (docs/agent.md "Data sources"): root's,
+    0644 in a folder only root writes, each one a loadable module."""
+    folder = "/usr/lib/ketenpoort/connectors"
+    expect_dir(folder, "root", 0o755)
+    for kind in ["postgres", "https"]:
+        path = f"{folder}/ketenpoort-connector-{kind}.so"
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            fail(f"{path} is not installed")
+        if st.st_uid != 0 or stat.S_IMODE(st.st_mode) != 0o644:
+            fail(f"{path}: uid {st.st_uid} mode {oct(stat.S_IMODE(st.st_mode))}, expected root 0o644")
+        symbols = run(["nm", "-D", "--defined-only", path]).stdout
+        if "ketenpoort_connector_module" not in symbols:
+            fail(f"{path} does not export ketenpoort_connector_module")
+
+
 def expect_gone(path):
     if os.path.lexists(path):
         fail(f"{path} is still there after the purge")
@@ -409,6 +427,7 @@ def main():
             if not user_exists("ketenpoort-agent"):
                 fail("postinst did not make the user ketenpoort-agent")
             expect_dir("/var/lib/ketenpoort/agent", "ketenpoort-agent", 0o700)
+            expect_modules()
             check_unit("ketenpoort-agent.service")
             agent_yaml = write_agent_config(work, keys, registry, port)
             say("ketenpoort-agent check, as ketenpoort-agent (against the running gateway)")
@@ -457,7 +476,8 @@ def main():
         purge("ketenpoort")
         pending.remove("ketenpoort")
         for path in ["/etc/ketenpoort", "/var/lib/ketenpoort", "/usr/bin/ketenpoort", "/usr/bin/ketenpoort-gateway",
-                     "/usr/bin/ketenpoort-agent", "/lib/systemd/system/ketenpoort-gateway.service"]:
+                     "/usr/bin/ketenpoort-agent", "/lib/systemd/system/ketenpoort-gateway.service",
+                     "/usr/lib/ketenpoort"]:
             expect_gone(path)
         say("all packages purged; nothing left")
     finally:

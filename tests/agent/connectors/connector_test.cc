@@ -2,6 +2,7 @@
 // JSON files and child processes in a temporary folder.
 #include "agent/connectors/connector.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sqlite3.h>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/connectors/connector_module.h"
 #include "core/base/clock.h"
 #include "tests/testing/status_matchers.h"
 
@@ -621,12 +623,17 @@ TEST_F(ConnectorTest, SqliteChangedQueryBindsSinceAndTheSubject) {
   c.kind = ConnectorConfig::Kind::kSqlite;
   c.database = MakeDatabase(
       "CREATE TABLE incidenten(bsn TEXT, soort TEXT, geregistreerd_ms INTEGER);"
-      "INSERT INTO incidenten VALUES('" + std::string(kCanaryBsn) + "', 'a', 1000);"
-      "INSERT INTO incidenten VALUES('" + std::string(kCanaryBsn) + "', 'b', 3000);"
+      "INSERT INTO incidenten VALUES('" +
+      std::string(kCanaryBsn) +
+      "', 'a', 1000);"
+      "INSERT INTO incidenten VALUES('" +
+      std::string(kCanaryBsn) +
+      "', 'b', 3000);"
       "INSERT INTO incidenten VALUES('123456782', 'c', 9000);");
   c.query = "SELECT soort FROM incidenten WHERE bsn = :bsn";
   c.changed_query =
-      "SELECT geregistreerd_ms AS changed_at_ms FROM incidenten WHERE bsn = :bsn AND geregistreerd_ms > :since";
+      "SELECT geregistreerd_ms AS changed_at_ms FROM incidenten WHERE bsn = :bsn AND geregistreerd_ms > "
+      ":since";
   ASSERT_OK_AND_ASSIGN(auto source, MakeConnector(c));
   ASSERT_OK_AND_ASSIGN(auto changed, source->ChangedSince(CanarySubject(), 500));
   EXPECT_EQ(changed, std::optional<int64_t>(3000));  // the latest
@@ -669,7 +676,8 @@ TEST_F(ConnectorTest, JsonFilesChangedSinceRefusesPathTricksAndSymlinks) {
   q.bsn = "../etc/passwd";
   EXPECT_THAT(source->ChangedSince(q, 0), StatusIs(StatusCode::kInvalidArgument));
   WriteFile(dir_.File("elsewhere.json"), "[]");
-  ASSERT_EQ(::symlink(dir_.File("elsewhere.json").c_str(), (Folder() + "/" + kCanaryBsn + ".json").c_str()), 0);
+  ASSERT_EQ(::symlink(dir_.File("elsewhere.json").c_str(), (Folder() + "/" + kCanaryBsn + ".json").c_str()),
+            0);
   auto changed = source->ChangedSince(CanarySubject(), 0);
   EXPECT_THAT(changed, StatusIs(StatusCode::kUnavailable));
   EXPECT_THAT(changed.status().message(), Not(HasSubstr(kCanaryBsn)));
@@ -707,6 +715,84 @@ TEST_F(ConnectorTest, CommandChangedSinceFailureIsReportedWithoutTheSubject) {
   EXPECT_FALSE(changed.ok());
   EXPECT_THAT(changed.status().message(), Not(HasSubstr(kCanaryBsn)));
   EXPECT_THAT(changed.status().message(), Not(HasSubstr(kCanaryName)));
+}
+
+// ------------------------------------------------------------ connector modules
+// postgres and https come from modules (connector_module.h), loaded from one
+// folder; everything that is not this build's module, in a folder only its
+// owner can change, is refused before or instead of being used.
+
+class ConnectorModuleTest : public ::testing::Test {
+ protected:
+  static ConnectorConfig Https() {
+    ConnectorConfig c;
+    c.kind = ConnectorConfig::Kind::kHttps;
+    c.https.url = "https://127.0.0.1:1/records";  // no file named: the module itself says so
+    return c;
+  }
+  // A folder of modules holding `file` (a copy) as the module of `kind`.
+  std::string FolderWith(const std::string& file, const std::string& kind, mode_t mode = 0644) {
+    const std::string to = ConnectorModulePath(dir_.path(), kind);
+    std::filesystem::copy_file(file, to, std::filesystem::copy_options::overwrite_existing);
+    ::chmod(to.c_str(), mode);
+    return dir_.path();
+  }
+  static std::string Built(const std::string& kind) {
+    return ConnectorModulePath(KP_CONNECTOR_MODULE_BUILD_DIR, kind);
+  }
+
+  TempDir dir_;
+};
+
+TEST_F(ConnectorModuleTest, TheBuiltModuleMakesTheConnector) {
+  // The module's own check of the config: it was loaded and asked.
+  EXPECT_THAT(MakeConnector(Https(), KP_CONNECTOR_MODULE_BUILD_DIR),
+              StatusIs(StatusCode::kInvalidArgument, "needs ca_file"));
+  EXPECT_THAT(MakeConnector(Https(), FolderWith(Built("https"), "https")),
+              StatusIs(StatusCode::kInvalidArgument, "needs ca_file"));
+}
+
+TEST_F(ConnectorModuleTest, AMissingModuleSaysWhichFileAndWhichPackage) {
+  ConnectorConfig pg;
+  pg.kind = ConnectorConfig::Kind::kPostgres;
+  auto made = MakeConnector(pg, dir_.path());
+  EXPECT_THAT(made, StatusIs(StatusCode::kFailedPrecondition,
+                             "data source kind 'postgres' is configured, but its connector module " +
+                                 dir_.path() + "/ketenpoort-connector-postgres.so is not installed"));
+  EXPECT_THAT(made.status().message(), HasSubstr("ketenpoort-agent package"));
+}
+
+TEST_F(ConnectorModuleTest, AModuleOthersCanChangeIsNotLoaded) {
+  EXPECT_THAT(MakeConnector(Https(), FolderWith(Built("https"), "https", 0666)),
+              StatusIs(StatusCode::kFailedPrecondition, "may be changed by other users"));
+}
+
+TEST_F(ConnectorModuleTest, AFolderOthersCanWriteToIsNotUsed) {
+  const std::string dir = FolderWith(Built("https"), "https");
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+  EXPECT_THAT(MakeConnector(Https(), dir),
+              StatusIs(StatusCode::kFailedPrecondition, "no module is loaded from it"));
+  ::chmod(dir.c_str(), 0700);
+}
+
+TEST_F(ConnectorModuleTest, AFileThatIsNotAModuleIsRefused) {
+  const std::string junk = dir_.File("junk");
+  std::ofstream(junk) << "not a shared object";
+  EXPECT_THAT(MakeConnector(Https(), FolderWith(junk, "https")),
+              StatusIs(StatusCode::kFailedPrecondition, "cannot load the connector module"));
+}
+
+TEST_F(ConnectorModuleTest, TheModuleOfAnotherKindIsRefused) {
+  EXPECT_THAT(MakeConnector(Https(), FolderWith(Built("postgres"), "https")),
+              StatusIs(StatusCode::kFailedPrecondition, "is not the module for 'https' sources"));
+}
+
+TEST_F(ConnectorModuleTest, ASharedObjectWithoutTheEntryPointIsRefused) {
+  // A real shared object of the system that is no connector module.
+  Dl_info info{};
+  ASSERT_NE(::dladdr(reinterpret_cast<void*>(&::sqlite3_libversion), &info), 0);
+  EXPECT_THAT(MakeConnector(Https(), FolderWith(info.dli_fname, "https")),
+              StatusIs(StatusCode::kFailedPrecondition, "is not a Ketenpoort connector module"));
 }
 
 }  // namespace

@@ -26,6 +26,11 @@ using ::testing::Not;
 using ::testing::Pair;
 using ::testing::SizeIs;
 
+// Made by the connector module of this build, loaded the way the agent loads it.
+Result<std::unique_ptr<Connector>> Make(const ConnectorConfig& config) {
+  return MakeConnector(config, testing::ConnectorModuleBuildDir());
+}
+
 constexpr char kCanaryBsn[] = "CANARY-BSN-555";
 
 SubjectQuery Canary() { return SubjectQuery{"S1", "victim", kCanaryBsn, "CANARY-NAME-Bakker", "1990-02-03"}; }
@@ -55,7 +60,7 @@ class HttpsConnectorTest : public ::testing::Test {
     return c;
   }
   Result<std::vector<Record>> Ask(const ConnectorConfig& config) {
-    auto c = MakeConnector(config);
+    auto c = Make(config);
     if (!c.ok()) return c.status();
     return (*c)->Query(Canary());
   }
@@ -80,7 +85,7 @@ TEST_F(HttpsConnectorTest, AnEmptyArrayIsAnEmptyAnswer) {
 }
 
 TEST_F(HttpsConnectorTest, KeepsTheConnectionBetweenRequests) {
-  auto made = MakeConnector(Config("/records"));
+  auto made = Make(Config("/records"));
   ASSERT_THAT(made, IsOk());
   auto* c = static_cast<HttpsConnector*>(made->get());
   for (int i = 0; i < 3; ++i) ASSERT_THAT(c->Query(Canary()), IsOk());
@@ -88,7 +93,7 @@ TEST_F(HttpsConnectorTest, KeepsTheConnectionBetweenRequests) {
 }
 
 TEST_F(HttpsConnectorTest, CannotBeWatchedYetAndSaysSo) {
-  auto made = MakeConnector(Config("/records"));
+  auto made = Make(Config("/records"));
   ASSERT_THAT(made, IsOk());
   EXPECT_THAT((*made)->ChangedSince(Canary(), 0),
               StatusIs(StatusCode::kUnimplemented, "watches are not available"));
@@ -124,16 +129,16 @@ TEST_F(HttpsConnectorTest, WithoutTheRightClientCertificateTheServerRefuses) {
 TEST_F(HttpsConnectorTest, MissingOrExposedFilesAreRefusedAtStart) {
   ConnectorConfig c = Config("/records");
   c.https.client_cert = "";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kInvalidArgument, "client_cert"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kInvalidArgument, "client_cert"));
   c = Config("/records");
   c.https.ca_file = server_->File("none.crt");
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "ca_file"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kUnavailable, "ca_file"));
   c = Config("/records");
   ::chmod(server_->File("client.key").c_str(), 0644);
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kFailedPrecondition, "chmod 600"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kFailedPrecondition, "chmod 600"));
   ::chmod(server_->File("client.key").c_str(), 0600);
   c.https.url = "http://127.0.0.1/records";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kInvalidArgument, "https://"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kInvalidArgument, "https://"));
 }
 
 TEST_F(HttpsConnectorTest, ASlowServerIsCutOffAtTheTimeout) {

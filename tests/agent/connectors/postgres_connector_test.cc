@@ -26,6 +26,11 @@ using ::testing::Not;
 using ::testing::Pair;
 using ::testing::SizeIs;
 
+// Made by the connector module of this build, loaded the way the agent loads it.
+Result<std::unique_ptr<Connector>> Make(const ConnectorConfig& config) {
+  return MakeConnector(config, testing::ConnectorModuleBuildDir());
+}
+
 constexpr char kCanaryBsn[] = "CANARY-BSN-987";
 constexpr char kCanaryContent[] = "CANARY-CONTENT-melding";
 
@@ -101,7 +106,7 @@ constexpr char kQuery[] =
     "SELECT datum, soort, aantal, ernst, open, notitie FROM meldingen WHERE bsn = $1 ORDER BY datum";
 
 TEST_F(PostgresConnectorTest, ReturnsRowsForTheBoundBsnAsText) {
-  auto c = MakeConnector(Config(kQuery));
+  auto c = Make(Config(kQuery));
   ASSERT_THAT(c, IsOk());
   auto records = (*c)->Query(Canary());
   ASSERT_THAT(records, IsOk());
@@ -120,7 +125,7 @@ TEST_F(PostgresConnectorTest, ChangedQueryBindsSinceAndTheSubject) {
   config.changed_query =
       "SELECT gewijzigd AS changed_at_ms FROM meldingen WHERE bsn = $1 AND gewijzigd > $2::bigint";
   config.postgres.changed_params = {"bsn", "since"};
-  auto made = MakeConnector(config);
+  auto made = Make(config);
   ASSERT_THAT(made, IsOk());
   auto changed = (*made)->ChangedSince(Canary(), 1500);
   ASSERT_THAT(changed, IsOk());
@@ -134,16 +139,16 @@ TEST_F(PostgresConnectorTest, ChangedQueryWithoutSinceOrWithoutChangedQuery) {
   ConnectorConfig config = Config(kQuery);
   config.changed_query = "SELECT gewijzigd AS changed_at_ms FROM meldingen WHERE bsn = $1";
   config.postgres.changed_params = {"bsn"};
-  EXPECT_THAT(MakeConnector(config), StatusIs(StatusCode::kInvalidArgument, "must bind since"));
+  EXPECT_THAT(Make(config), StatusIs(StatusCode::kInvalidArgument, "must bind since"));
   config.postgres.changed_params = {"bsn", "since"};  // $2 unused: PostgreSQL refuses at start
-  EXPECT_THAT(MakeConnector(config), StatusIs(StatusCode::kInvalidArgument, "changed_query: "));
-  auto plain = MakeConnector(Config(kQuery));
+  EXPECT_THAT(Make(config), StatusIs(StatusCode::kInvalidArgument, "changed_query: "));
+  auto plain = Make(Config(kQuery));
   ASSERT_THAT(plain, IsOk());
   EXPECT_THAT((*plain)->ChangedSince(Canary(), 0), StatusIs(StatusCode::kUnimplemented, "no changed_query"));
 }
 
 TEST_F(PostgresConnectorTest, NoMatchingRowsIsAnEmptyAnswer) {
-  auto c = MakeConnector(Config(kQuery));
+  auto c = Make(Config(kQuery));
   ASSERT_THAT(c, IsOk());
   SubjectQuery other = Canary();
   other.bsn = "000000000";
@@ -153,7 +158,7 @@ TEST_F(PostgresConnectorTest, NoMatchingRowsIsAnEmptyAnswer) {
 }
 
 TEST_F(PostgresConnectorTest, BindsParametersNeverPastesThem) {
-  auto c = MakeConnector(Config(kQuery));
+  auto c = Make(Config(kQuery));
   ASSERT_THAT(c, IsOk());
   SubjectQuery injection = Canary();
   injection.bsn = "x' OR '1'='1";
@@ -163,8 +168,8 @@ TEST_F(PostgresConnectorTest, BindsParametersNeverPastesThem) {
 }
 
 TEST_F(PostgresConnectorTest, BindsTheSubjectFieldsInTheOrderOfParams) {
-  auto c = MakeConnector(
-      Config("SELECT $1::text AS a, $2::text AS b, $3::text AS c", {"date_of_birth", "ref", "role"}));
+  auto c =
+      Make(Config("SELECT $1::text AS a, $2::text AS b, $3::text AS c", {"date_of_birth", "ref", "role"}));
   ASSERT_THAT(c, IsOk());
   auto records = (*c)->Query(Canary());
   ASSERT_THAT(records, IsOk());
@@ -177,7 +182,7 @@ TEST_F(PostgresConnectorTest, AStatementThatWritesIsRefusedAtStart) {
   for (const char* sql : {"INSERT INTO meldingen(bsn) VALUES ($1) RETURNING bsn",
                           "WITH d AS (DELETE FROM meldingen WHERE bsn = $1 RETURNING bsn) SELECT bsn FROM d",
                           "SELECT schrijf($1) AS n"}) {
-    auto c = MakeConnector(Config(sql));
+    auto c = Make(Config(sql));
     EXPECT_THAT(c, StatusIs(StatusCode::kInvalidArgument, "only a read-only SELECT")) << sql;
   }
   EXPECT_EQ(
@@ -187,32 +192,32 @@ TEST_F(PostgresConnectorTest, AStatementThatWritesIsRefusedAtStart) {
 }
 
 TEST_F(PostgresConnectorTest, AStatementThatReturnsNoRowsIsRefused) {
-  EXPECT_THAT(MakeConnector(Config("SET search_path = public", {})),
+  EXPECT_THAT(Make(Config("SET search_path = public", {})),
               StatusIs(StatusCode::kInvalidArgument, "expected a SELECT"));
 }
 
 TEST_F(PostgresConnectorTest, BadSqlMissingTableAndWrongParameterCountAreConfigErrors) {
-  EXPECT_THAT(MakeConnector(Config("SELEC bsn FROM meldingen")),
+  EXPECT_THAT(Make(Config("SELEC bsn FROM meldingen")),
               StatusIs(StatusCode::kInvalidArgument, "does not run: ERROR:  syntax error"));
-  EXPECT_THAT(MakeConnector(Config("SELECT bsn FROM geen_tabel WHERE bsn = $1")),
+  EXPECT_THAT(Make(Config("SELECT bsn FROM geen_tabel WHERE bsn = $1")),
               StatusIs(StatusCode::kInvalidArgument, "geen_tabel"));
-  EXPECT_THAT(MakeConnector(Config("SELECT bsn FROM meldingen WHERE bsn = $1 AND soort = $2")),
+  EXPECT_THAT(Make(Config("SELECT bsn FROM meldingen WHERE bsn = $1 AND soort = $2")),
               StatusIs(StatusCode::kInvalidArgument, "does not run"));
-  EXPECT_THAT(MakeConnector(Config("SELECT bsn FROM meldingen", {"bsn"})),
+  EXPECT_THAT(Make(Config("SELECT bsn FROM meldingen", {"bsn"})),
               StatusIs(StatusCode::kInvalidArgument, "does not run"));
-  EXPECT_THAT(MakeConnector(Config(kQuery, {"email"})),
+  EXPECT_THAT(Make(Config(kQuery, {"email"})),
               StatusIs(StatusCode::kInvalidArgument, "'email' is not a subject field"));
 }
 
 TEST_F(PostgresConnectorTest, DuplicateColumnsAndByteaAreRefused) {
-  EXPECT_THAT(MakeConnector(Config("SELECT bsn, bsn FROM meldingen WHERE bsn = $1")),
+  EXPECT_THAT(Make(Config("SELECT bsn, bsn FROM meldingen WHERE bsn = $1")),
               StatusIs(StatusCode::kInvalidArgument, "twice"));
-  EXPECT_THAT(MakeConnector(Config("SELECT bijlage FROM meldingen WHERE bsn = $1")),
+  EXPECT_THAT(Make(Config("SELECT bijlage FROM meldingen WHERE bsn = $1")),
               StatusIs(StatusCode::kInvalidArgument, "bytea"));
 }
 
 TEST_F(PostgresConnectorTest, KeepsOneConnectionAndReconnectsWhenItIsCut) {
-  auto made = MakeConnector(Config(kQuery));
+  auto made = Make(Config(kQuery));
   ASSERT_THAT(made, IsOk());
   auto* c = static_cast<PostgresConnector*>(made->get());
   for (int i = 0; i < 3; ++i) ASSERT_THAT(c->Query(Canary()), IsOk());
@@ -231,7 +236,7 @@ TEST_F(PostgresConnectorTest, ASlowQueryIsStoppedAtTheTimeout) {
   ConnectorConfig config =
       Config("SELECT bsn FROM meldingen, pg_sleep(CASE WHEN $1 = 'slow' THEN 30 ELSE 0 END)");
   config.timeout_ms = 300;
-  auto made = MakeConnector(config);
+  auto made = Make(config);
   ASSERT_THAT(made, IsOk());
   SubjectQuery slow = Canary();
   slow.bsn = "slow";
@@ -242,27 +247,26 @@ TEST_F(PostgresConnectorTest, ASlowQueryIsStoppedAtTheTimeout) {
 
 TEST_F(PostgresConnectorTest, WrongPasswordAndUnreachableServerAreUnavailable) {
   std::ofstream(password_file_, std::ios::trunc) << "wrong\n";
-  EXPECT_THAT(MakeConnector(Config(kQuery)),
-              StatusIs(StatusCode::kUnavailable, "password authentication failed"));
+  EXPECT_THAT(Make(Config(kQuery)), StatusIs(StatusCode::kUnavailable, "password authentication failed"));
   ConnectorConfig gone = Config(kQuery);
   gone.postgres.host = dir_.File("no-server-here");
-  EXPECT_THAT(MakeConnector(gone), StatusIs(StatusCode::kUnavailable, "cannot connect"));
+  EXPECT_THAT(Make(gone), StatusIs(StatusCode::kUnavailable, "cannot connect"));
 }
 
 TEST_F(PostgresConnectorTest, APasswordFileOthersCanReadIsRefused) {
   ::chmod(password_file_.c_str(), 0644);
-  EXPECT_THAT(MakeConnector(Config(kQuery)), StatusIs(StatusCode::kFailedPrecondition, "chmod 600"));
+  EXPECT_THAT(Make(Config(kQuery)), StatusIs(StatusCode::kFailedPrecondition, "chmod 600"));
   ConnectorConfig missing = Config(kQuery);
   missing.postgres.password_file = dir_.File("none");
-  EXPECT_THAT(MakeConnector(missing), StatusIs(StatusCode::kUnavailable, "does not exist"));
+  EXPECT_THAT(Make(missing), StatusIs(StatusCode::kUnavailable, "does not exist"));
 }
 
 TEST_F(PostgresConnectorTest, ANetworkHostNeedsAPinnedCaForVerifyFull) {
   ConnectorConfig c = Config(kQuery);
   c.postgres.host = "db.example.org";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kInvalidArgument, "needs sslrootcert"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kInvalidArgument, "needs sslrootcert"));
   c.postgres.sslmode = "prefer";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kInvalidArgument, "not one of"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kInvalidArgument, "not one of"));
 }
 
 // Over TCP with TLS, as across a partner's network.
@@ -276,7 +280,7 @@ constexpr char kTlsQuery[] =
     "SELECT s.ssl, s.version FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid() AND $1::text IS NOT NULL";
 
 TEST_F(PostgresConnectorTest, TlsWithThePinnedCaAndAPassword) {
-  auto made = MakeConnector(OverTls(Config(kTlsQuery), *server_));
+  auto made = Make(OverTls(Config(kTlsQuery), *server_));
   ASSERT_THAT(made, IsOk());
   auto records = (*made)->Query(Canary());
   ASSERT_THAT(records, IsOk());
@@ -291,32 +295,32 @@ TEST_F(PostgresConnectorTest, TlsWithAClientCertificateInsteadOfAPassword) {
   c.postgres.password_file = "";
   c.postgres.sslcert = server_->cert_dir() + "/client.crt";
   c.postgres.sslkey = server_->cert_dir() + "/client.key";
-  auto made = MakeConnector(c);
+  auto made = Make(c);
   ASSERT_THAT(made, IsOk());
   EXPECT_THAT((*made)->Query(Canary()), IsOk());
   // Without it the server refuses the role.
   c.postgres.sslcert = c.postgres.sslkey = "";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "cannot connect"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kUnavailable, "cannot connect"));
 }
 
 TEST_F(PostgresConnectorTest, TlsRefusesAServerFromAnotherCaOrUnderAnotherName) {
   ConnectorConfig c = OverTls(Config(kTlsQuery), *server_);
   c.postgres.sslrootcert = server_->cert_dir() + "/other-ca.crt";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "certificate verify failed"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kUnavailable, "certificate verify failed"));
   // localhost reaches the same server; its certificate names 127.0.0.1 only.
   c = OverTls(Config(kTlsQuery), *server_);
   c.postgres.host = "localhost";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "localhost"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kUnavailable, "localhost"));
   // Without TLS the server has no entry for a network login.
   c = OverTls(Config(kTlsQuery), *server_);
   c.postgres.sslmode = "disable";
-  EXPECT_THAT(MakeConnector(c), StatusIs(StatusCode::kUnavailable, "no encryption"));
+  EXPECT_THAT(Make(c), StatusIs(StatusCode::kUnavailable, "no encryption"));
 }
 
 TEST_F(PostgresConnectorTest, TooLargeAnAnswerIsRefused) {
   ConnectorConfig c = Config(kQuery);
   c.max_output_bytes = 20;
-  auto made = MakeConnector(c);
+  auto made = Make(c);
   ASSERT_THAT(made, IsOk());
   EXPECT_THAT((*made)->Query(Canary()), StatusIs(StatusCode::kInvalidArgument, "exceeds 20 bytes"));
 }
@@ -324,13 +328,13 @@ TEST_F(PostgresConnectorTest, TooLargeAnAnswerIsRefused) {
 TEST_F(PostgresConnectorTest, NoPersonalDataOrPasswordInErrors) {
   // PostgreSQL's own message would quote the value: "invalid input syntax
   // for type integer: \"CANARY-BSN-987\"".
-  auto made = MakeConnector(Config("SELECT aantal FROM meldingen WHERE aantal = $1::integer"));
+  auto made = Make(Config("SELECT aantal FROM meldingen WHERE aantal = $1::integer"));
   ASSERT_THAT(made, IsOk());
   auto records = (*made)->Query(Canary());
   ASSERT_THAT(records, StatusIs(StatusCode::kUnavailable, "SQLSTATE 22P02"));
   EXPECT_THAT(records.status().message(), Not(HasSubstr("CANARY")));
   std::ofstream(password_file_, std::ios::trunc) << "CANARY-PW-wrong\n";
-  auto refused = MakeConnector(Config(kQuery));
+  auto refused = Make(Config(kQuery));
   ASSERT_THAT(refused, Not(IsOk()));
   EXPECT_THAT(refused.status().message(), Not(HasSubstr("CANARY")));
 }

@@ -28,6 +28,10 @@
 
 namespace kp::testing {
 
+// The build's connector modules (agent/connectors/connector_module.h): the
+// postgres and https tests make their connectors through them.
+inline std::string ConnectorModuleBuildDir() { return KP_CONNECTOR_MODULE_BUILD_DIR; }
+
 // Runs argv (argv[0] a path) to its end with stdout and stderr appended to
 // `log`; returns the exit status (-1 when it could not run or was killed).
 inline int RunLogged(const std::vector<std::string>& argv, const std::string& log) {
