@@ -20,8 +20,9 @@ find_path(CPPZMQ_INCLUDE_DIR zmq.hpp REQUIRED)
 # Cflags (OpenSSL, zlib, brotli support) must be used as given, or the
 # library's classes and our view of them differ.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib>=0.11)
-# sd_notify for the units' Type=notify and watchdog (core/base/systemd_notify.h).
-pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd>=252)
+# sd_notify for the units' Type=notify and watchdog is written out in
+# core/base/systemd_notify.cc (no libsystemd: it maps five more libraries
+# into every process).
 find_path(MUSTACHE_INCLUDE_DIR kainjow/mustache.hpp REQUIRED)
 # The agent's PostgreSQL and HTTPS data sources (agent/connectors/): libpq and
 # libcurl (the OpenSSL flavour: client certificates and a pinned CA file).
