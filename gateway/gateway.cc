@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
-
 #include <future>
 
 #include "core/base/systemd_notify.h"
@@ -65,8 +64,8 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(const GatewayConfig& config, co
   return Create(std::move(parts), clock);
 }
 
-Result<std::unique_ptr<Gateway>> Gateway::Create(const GatewayConfig& config, std::unique_ptr<AuditTrail> audit,
-                                                 const Clock& clock) {
+Result<std::unique_ptr<Gateway>> Gateway::Create(const GatewayConfig& config,
+                                                 std::unique_ptr<AuditTrail> audit, const Clock& clock) {
   if (audit == nullptr) return InvalidArgumentError("the gateway needs an audit log");
   StartupOptions options;
   options.audit = std::move(audit);
@@ -74,13 +73,13 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(const GatewayConfig& config, st
 }
 
 Status Gateway::Init(GatewayParts parts) {
-  KP_ASSIGN_OR_RETURN(core_, GatewayCore::Create(std::move(parts), clock_,
-                                                 [this](const std::string& id) {
-                                                   auto it = peers_.find(id);
-                                                   return it == peers_.end() ? std::string() : it->second.routing_id;
-                                                 }));
+  KP_ASSIGN_OR_RETURN(core_, GatewayCore::Create(std::move(parts), clock_, [this](const std::string& id) {
+                        auto it = peers_.find(id);
+                        return it == peers_.end() ? std::string() : it->second.routing_id;
+                      }));
   retention_ = std::make_unique<RetentionSweep>(config_.retention_sweep_interval_ms);
-  replay_ = std::make_unique<ReplayGuard>(clock_, ReplayGuard::Options{.window_ms = config_.replay_window_ms});
+  replay_ =
+      std::make_unique<ReplayGuard>(clock_, ReplayGuard::Options{.window_ms = config_.replay_window_ms});
   context_ = std::make_unique<TransportContext>();
   KP_ASSIGN_OR_RETURN(zap_, ZapHandler::Create(context_->get(), PeersOf(core_->registry())));
   RouterOptions options;
@@ -132,8 +131,13 @@ Status Gateway::ReloadInUnit() {
 // ------------------------------------------------------------ units of work
 
 void Gateway::MaybeCrash(std::string_view point, bool wrote_records) {
-  if (crash_point_.empty() || point != crash_point_ || !wrote_records) return;
+  if (crash_point_.empty() || !wrote_records) return;
+  // "power-cut-after-send": the machine loses power after the send, before
+  // the log's sync: what the page cache held of the log is gone (torn).
+  const bool power_cut = crash_point_ == "power-cut-after-send";
+  if (point != crash_point_ && !(power_cut && point == "after-send")) return;
   if (--crash_countdown_ > 0) return;
+  if (power_cut) (void)core_->CutUnsyncedAuditTailForFaultInjection();
   // Fault injection (tests): die here as kill -9 would, with nothing flushed.
   std::_Exit(kCrashExitCode);
 }
@@ -150,8 +154,9 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
   if (Status s = core_->BeginUnit(); !s.ok()) {
     spdlog::error("cannot start a transaction on the case database: {}", s.message());
     if (burst != nullptr) {
-      RefuseBurst(*burst, UnavailableError("the gateway cannot write its case database; nothing of this message "
-                                           "was done; send it again later"));
+      RefuseBurst(*burst,
+                  UnavailableError("the gateway cannot write its case database; nothing of this message "
+                                   "was done; send it again later"));
     }
     return false;
   }
@@ -186,20 +191,37 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
     for (auto& o : r.outbox) waiting_for_log_.push_back(std::move(o));
     return true;
   }
+  // The records are durable in the committed outbox and written to the log:
+  // the answers leave now, and the log's fdatasync runs while they travel.
   SendNow(r.outbox);
+  MaybeCrash("after-send", r.wrote_records);
+  if (Status s = core_->SyncAudit(); !s.ok()) {
+    // What was sent rests on the outbox, which keeps the records until the
+    // log holds them durably: the reopen appends them again, byte for byte.
+    // Until then every new message is refused.
+    audit_ok_ = false;
+    audit_error_ = s.message();
+    next_audit_retry_ms_ = 0;
+    audit_backoff_ms_ = 0;
+    spdlog::error(
+        "the audit log cannot be synced ({}); its records are kept in the case database until it can",
+        s.message());
+    return true;
+  }
+  MaybeCrash("after-sync", r.wrote_records);
   // What may be made only once the unit's records are in the log.
   for (const auto& listing : r.listings) {
     std::vector<Outgoing> one{core_->AuditListing(listing)};
     SendNow(one);
   }
-  MaybeCrash("after-send", r.wrote_records);
   return true;
 }
 
 bool Gateway::TryRecoverAudit() {
   // Real time, not the gateway's clock: this paces retries of the disk.
   const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now().time_since_epoch()).count();
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
   if (now < next_audit_retry_ms_) return false;
   // The retention sweep's erasure works on the log being reopened: done first.
   if (retention_ != nullptr && retention_->erasing()) {
@@ -214,7 +236,8 @@ bool Gateway::TryRecoverAudit() {
   next_audit_retry_ms_ = now + audit_backoff_ms_;
   if (Status s = core_->ReopenAudit(); !s.ok()) {
     audit_error_ = s.message();
-    spdlog::warn("the audit log is still not writable ({}); trying again in {} ms", s.message(), audit_backoff_ms_);
+    spdlog::warn("the audit log is still not writable ({}); trying again in {} ms", s.message(),
+                 audit_backoff_ms_);
     return false;
   }
   audit_ok_ = true;
@@ -240,8 +263,8 @@ void Gateway::RefuseBurst(const std::vector<IncomingMessage>& burst, const Statu
   spdlog::warn("refused {} message(s): {}", burst.size(), why.message());
 }
 
-void Gateway::SendUnrecorded(const std::string& routing_id, const std::string& to, const std::string& request_id,
-                             const Status& why) {
+void Gateway::SendUnrecorded(const std::string& routing_id, const std::string& to,
+                             const std::string& request_id, const Status& why) {
   auto err = core_->UnsavedError(to, routing_id, request_id, why);
   if (!err.ok()) return;
   std::vector<Outgoing> one{std::move(*err)};
@@ -255,13 +278,15 @@ void Gateway::SendNow(std::vector<Outgoing>& out) {
     if (routing_id.empty() && peer != peers_.end()) routing_id = peer->second.routing_id;
     Status s = routing_id.empty() ? UnavailableError("not connected") : router_->Send(routing_id, o.bytes);
     if (s.ok()) {
-      if (peer != peers_.end() && peer->second.routing_id == routing_id) peer->second.last_sent_ms = clock_.NowMillis();
+      if (peer != peers_.end() && peer->second.routing_id == routing_id)
+        peer->second.last_sent_ms = clock_.NowMillis();
       core_->NoteSent(o);
       continue;
     }
     // Not sent after all (the peer left): a held message stays in the inbox;
     // a forwarded request goes back in its agent's queue (with the next unit).
-    if (peer != peers_.end() && peer->second.routing_id == routing_id && s.code() == StatusCode::kUnavailable) {
+    if (peer != peers_.end() && peer->second.routing_id == routing_id &&
+        s.code() == StatusCode::kUnavailable) {
       peers_.erase(peer);
     }
     spdlog::debug("send to {} failed: {}", o.to, s.message());
@@ -287,7 +312,11 @@ Status Gateway::Step(int timeout_ms) {
       if (!more.ok() || !more->has_value()) break;
       burst.push_back(std::move(**more));
     }
-    RunUnit([&] { for (const auto& one : burst) Handle(one); }, &burst);
+    RunUnit(
+        [&] {
+          for (const auto& one : burst) Handle(one);
+        },
+        &burst);
   }
   RunTimers();
   return OkStatus();
@@ -341,25 +370,28 @@ void Gateway::Handle(const IncomingMessage& in) {
   auto env = EnvelopeVerifier(core_->keys(), nullptr).Verify(in.payload, options);
   if (!env.ok()) return refuse(env.status(), UnverifiedMessageId(in.payload));
   const std::string& message_id = env->header.message_id();
-  if (Status s = Admissible(*peer, env->header, core_->identity().id()); !s.ok()) return refuse(s, message_id);
+  if (Status s = Admissible(*peer, env->header, core_->identity().id()); !s.ok())
+    return refuse(s, message_id);
   VerifiedMessage m{sender, peer, std::move(env).value(), in.payload, in.routing_id};
   const v1::MessageKind kind = m.env.header.kind();
   if (kind == v1::MESSAGE_KIND_FRAGMENT_REQUEST || kind == v1::MESSAGE_KIND_REFERRAL ||
       kind == v1::MESSAGE_KIND_FRAGMENT_PUSH) {
     // A request, a push or a referral sent again is answered with its state.
-    const std::string what = kind == v1::MESSAGE_KIND_REFERRAL ? "referral"
+    const std::string what = kind == v1::MESSAGE_KIND_REFERRAL        ? "referral"
                              : kind == v1::MESSAGE_KIND_FRAGMENT_PUSH ? "push"
                                                                       : "request";
     OnPeerSeen(sender, in.routing_id);
-    switch (kind == v1::MESSAGE_KIND_REFERRAL ? core_->AnswerReferralAgain(m) : core_->AnswerRequestAgain(m)) {
+    switch (kind == v1::MESSAGE_KIND_REFERRAL ? core_->AnswerReferralAgain(m)
+                                              : core_->AnswerRequestAgain(m)) {
       case GatewayCore::Again::kAnswered:
         return;
       case GatewayCore::Again::kOthers:  // an id another participant's message has: never touch that one
         return refuse(InvalidArgumentError("a " + what + " with this id exists already; make a new " + what),
                       message_id);
       case GatewayCore::Again::kUnreadable:
-        return refuse(UnavailableError("the case database cannot be read now; send the " + what + " again later"),
-                      message_id);
+        return refuse(
+            UnavailableError("the case database cannot be read now; send the " + what + " again later"),
+            message_id);
       case GatewayCore::Again::kNew:
         break;
     }
@@ -437,7 +469,8 @@ void Gateway::RunTimers() {
           // Requests are re-sent when the agent comes back; anything for a
           // coordinator waits in its inbox (an answer to a request until it
           // is acknowledged, like any other).
-          if (e != nullptr && e->card.kind == ParticipantKind::kCoordinator) core_->HoldForCoordinator(who, g.payload);
+          if (e != nullptr && e->card.kind == ParticipantKind::kCoordinator)
+            core_->HoldForCoordinator(who, g.payload);
           break;
         }
       }
@@ -462,10 +495,11 @@ void Gateway::RunTimers() {
     const GatewayCore::Stats stats = std::exchange(summary_stats_, {});
     if (last_summary_ms_ != 0 && stats.any()) {
       auto waiting = core_->store().CountRequests();
-      spdlog::info("last {} s: {} request(s) permitted, {} refused by policy, {} refused by agents, {} delivered, "
-                   "{} expired; {} waiting for an agent, {} peer(s) connected",
-                   (now - last_summary_ms_) / 1000, stats.permitted, stats.refused, stats.refused_by_agents,
-                   stats.delivered, stats.expired, waiting.ok() ? *waiting : -1, peers_.size());
+      spdlog::info(
+          "last {} s: {} request(s) permitted, {} refused by policy, {} refused by agents, {} delivered, "
+          "{} expired; {} waiting for an agent, {} peer(s) connected",
+          (now - last_summary_ms_) / 1000, stats.permitted, stats.refused, stats.refused_by_agents,
+          stats.delivered, stats.expired, waiting.ok() ? *waiting : -1, peers_.size());
     }
     last_summary_ms_ = now;
   }

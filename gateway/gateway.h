@@ -16,10 +16,12 @@
 // Crash consistency (docs/operations.md, "Crashes"): a burst of messages, a
 // timer tick or a reload is one unit of work: its state changes and the
 // audit records describing them commit in one SQLite transaction (the
-// records wait in an outbox table); then the records are appended to the log
-// with one sync; then the unit's messages leave. A crash at any point leaves
-// either nothing of the unit, or its committed state with its records in the
-// outbox, which the next start appends to the log. Waiting requests go to an
+// records wait in an outbox table); then the records are written to the
+// log; then the unit's messages leave, and the log is synced while they
+// travel (the outbox keeps the records until the log's durable part holds
+// them). A crash or a power cut at any point leaves either nothing of the
+// unit, or its committed state with its records in the outbox, which the
+// next start appends to the log byte for byte. Waiting requests go to an
 // agent again whenever it (re)connects, and a request or an answer sent
 // again is recognised (protocol §6.1), so nothing accepted is lost or done
 // twice. If the log cannot be written, nothing is forwarded.
@@ -78,8 +80,8 @@ class Gateway {
   static Result<std::unique_ptr<Gateway>> Create(const GatewayConfig& config, const Clock& clock,
                                                  StartupOptions options = {});
   // The same with `audit` as the audit trail instead of data_dir/audit.
-  static Result<std::unique_ptr<Gateway>> Create(const GatewayConfig& config, std::unique_ptr<AuditTrail> audit,
-                                                 const Clock& clock);
+  static Result<std::unique_ptr<Gateway>> Create(const GatewayConfig& config,
+                                                 std::unique_ptr<AuditTrail> audit, const Clock& clock);
   ~Gateway();
 
   // The bound endpoint (with the real port when the config said "*").
@@ -118,7 +120,10 @@ class Gateway {
 
   // Fault injection for tests: exit at once (as kill -9 would, nothing
   // flushed) the `nth` time a unit that wrote audit records reaches `point`:
-  // "before-commit", "after-commit", "after-log" or "after-send".
+  // "before-commit", "after-commit", "after-log" (written, not synced),
+  // "after-send" (before the log's sync), "after-sync", or
+  // "power-cut-after-send" (after the send, the log's unsynced tail is cut
+  // as a power cut would leave it).
   void SetCrashPoint(std::string point, int nth) {
     crash_point_ = std::move(point);
     crash_countdown_ = nth;
@@ -176,7 +181,7 @@ class Gateway {
   std::unique_ptr<TransportContext> context_;
   std::unique_ptr<ZapHandler> zap_;
   std::unique_ptr<RouterServer> router_;
-  std::map<std::string, Peer> peers_;  // participant id -> connection
+  std::map<std::string, Peer> peers_;               // participant id -> connection
   std::map<std::string, std::string> last_routes_;  // participant id -> its last connection's routing id
   std::vector<BurstSender> unit_senders_;
   // The audit log failed after a unit committed: its answers wait here.

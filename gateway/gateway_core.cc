@@ -25,14 +25,22 @@ constexpr int64_t kRememberClosedMs = 30LL * 24 * 3600 * 1000;
 
 v1::ErrorCode ToErrorCode(StatusCode code) {
   switch (code) {
-    case StatusCode::kInvalidArgument: return v1::ERROR_CODE_INVALID_ARGUMENT;
-    case StatusCode::kNotFound: return v1::ERROR_CODE_NOT_FOUND;
-    case StatusCode::kPermissionDenied: return v1::ERROR_CODE_PERMISSION_DENIED;
-    case StatusCode::kResourceExhausted: return v1::ERROR_CODE_RESOURCE_EXHAUSTED;
-    case StatusCode::kFailedPrecondition: return v1::ERROR_CODE_FAILED_PRECONDITION;
-    case StatusCode::kUnavailable: return v1::ERROR_CODE_UNAVAILABLE;
-    case StatusCode::kUnauthenticated: return v1::ERROR_CODE_UNAUTHENTICATED;
-    default: return v1::ERROR_CODE_INTERNAL;
+    case StatusCode::kInvalidArgument:
+      return v1::ERROR_CODE_INVALID_ARGUMENT;
+    case StatusCode::kNotFound:
+      return v1::ERROR_CODE_NOT_FOUND;
+    case StatusCode::kPermissionDenied:
+      return v1::ERROR_CODE_PERMISSION_DENIED;
+    case StatusCode::kResourceExhausted:
+      return v1::ERROR_CODE_RESOURCE_EXHAUSTED;
+    case StatusCode::kFailedPrecondition:
+      return v1::ERROR_CODE_FAILED_PRECONDITION;
+    case StatusCode::kUnavailable:
+      return v1::ERROR_CODE_UNAVAILABLE;
+    case StatusCode::kUnauthenticated:
+      return v1::ERROR_CODE_UNAUTHENTICATED;
+    default:
+      return v1::ERROR_CODE_INTERNAL;
   }
 }
 
@@ -43,7 +51,8 @@ std::string AnsweredRequest(const std::string& envelope) {
   v1::Envelope env;
   v1::Header header;
   if (!env.ParseFromString(envelope) || !header.ParseFromString(env.header())) return "";
-  const bool answer = header.kind() == v1::MESSAGE_KIND_FRAGMENT_DELIVERY || header.kind() == v1::MESSAGE_KIND_REFUSAL ||
+  const bool answer = header.kind() == v1::MESSAGE_KIND_FRAGMENT_DELIVERY ||
+                      header.kind() == v1::MESSAGE_KIND_REFUSAL ||
                       header.kind() == v1::MESSAGE_KIND_PUSH_RECEIVED;
   return answer && header.request_id().size() == wire::kMessageIdBytes ? header.request_id() : "";
 }
@@ -54,8 +63,8 @@ std::string AnsweredRequest(const std::string& envelope) {
 
 Status Admissible(const RegistryEntry& sender, const v1::Header& header, const std::string& gateway_id) {
   if (!header.recipient().empty() && header.recipient() != gateway_id) {
-    return UnauthenticatedError("the message is addressed to '" + header.recipient() + "', not to this gateway ('" +
-                                gateway_id + "')");
+    return UnauthenticatedError("the message is addressed to '" + header.recipient() +
+                                "', not to this gateway ('" + gateway_id + "')");
   }
   const ParticipantKind kind = sender.card.kind;
   const v1::MessageKind mk = header.kind();
@@ -65,7 +74,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
   switch (mk) {
     case v1::MESSAGE_KIND_HEARTBEAT:
     case v1::MESSAGE_KIND_CONFIG_FETCH:  // §3.13
-      from = kind;  // from anyone
+      from = kind;                       // from anyone
       break;
     case v1::MESSAGE_KIND_INBOX_FETCH:
     case v1::MESSAGE_KIND_DELIVERY_ACK:
@@ -76,7 +85,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
     case v1::MESSAGE_KIND_CASE_COMMAND:
     case v1::MESSAGE_KIND_CASE_FETCH:
     case v1::MESSAGE_KIND_FRAGMENT_REQUEST:
-    case v1::MESSAGE_KIND_REFERRAL:          // the referrer: a coordinator-kind participant whose role may refer
+    case v1::MESSAGE_KIND_REFERRAL:  // the referrer: a coordinator-kind participant whose role may refer
     case v1::MESSAGE_KIND_REFERRAL_DECLINE:
     case v1::MESSAGE_KIND_HANDOVER_PACKAGE:
     case v1::MESSAGE_KIND_FRAGMENT_PUSH:
@@ -90,7 +99,7 @@ Status Admissible(const RegistryEntry& sender, const v1::Header& header, const s
     case v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
     case v1::MESSAGE_KIND_REFUSAL:
     case v1::MESSAGE_KIND_APPROVAL_PENDING:  // request_id: the request held (§3.10)
-    case v1::MESSAGE_KIND_SIGNAL:  // request_id: the watch (§3.8)
+    case v1::MESSAGE_KIND_SIGNAL:            // request_id: the watch (§3.8)
     case v1::MESSAGE_KIND_PUSH_RECEIVED:
       from = ParticipantKind::kAgent;
       request_id_empty = false;
@@ -132,17 +141,20 @@ GatewayCore::GatewayCore(GatewayParts parts, const Clock& clock, Presence presen
 
 GatewayCore::~GatewayCore() = default;
 
-Result<std::unique_ptr<GatewayCore>> GatewayCore::Create(GatewayParts parts, const Clock& clock, Presence presence) {
+Result<std::unique_ptr<GatewayCore>> GatewayCore::Create(GatewayParts parts, const Clock& clock,
+                                                         Presence presence) {
   if (parts.identity == nullptr || parts.enrolment_card == nullptr || parts.registry == nullptr ||
       parts.policy == nullptr || parts.store == nullptr || parts.audit == nullptr) {
     return InvalidArgumentError("the gateway core needs every part of OpenGatewayParts()");
   }
   std::unique_ptr<GatewayCore> core(new GatewayCore(std::move(parts), clock, std::move(presence)));
   for (const auto& [id, e] : core->registry_->entries()) {
-    for (const auto& c : e.cards) core->keys_.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
+    for (const auto& c : e.cards)
+      core->keys_.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
   }
   core->registry_serial_ = core->registry_->serial();
-  core->signer_ = std::make_unique<EnvelopeSigner>(core->identity_->id(), core->identity_->signing().secret_key, clock);
+  core->signer_ =
+      std::make_unique<EnvelopeSigner>(core->identity_->id(), core->identity_->signing().secret_key, clock);
   KP_RETURN_IF_ERROR(core->RecoverAuditOutbox());
   KP_RETURN_IF_ERROR(core->LoadConfigForDistribution());  // config_distribution.cc
   return core;
@@ -162,13 +174,15 @@ Status GatewayCore::RecordStart() {
 }
 
 Status GatewayCore::LoadRegistry() {
-  KP_ASSIGN_OR_RETURN(Registry reg, LoadGatewayRegistry(config_, *enrolment_card_, *identity_, registry_serial_));
+  KP_ASSIGN_OR_RETURN(Registry reg,
+                      LoadGatewayRegistry(config_, *enrolment_card_, *identity_, registry_serial_));
   StaticKeyResolver keys;
   for (const auto& [id, e] : reg.entries()) {
     for (const auto& c : e.cards) keys.AddKey(id, c.signing_key, c.expires_ms);  // every card of a rotation
   }
   registry_serial_ = reg.serial();
-  *registry_ = std::move(reg);  // in place: VerifiedMessage entries of a running unit stay valid until it ends
+  *registry_ =
+      std::move(reg);  // in place: VerifiedMessage entries of a running unit stay valid until it ends
   keys_ = std::move(keys);
   return OkStatus();
 }
@@ -216,7 +230,8 @@ Status GatewayCore::Reload(bool* registry_changed) {
   (void)Audit(std::move(p));
   if (!reg.ok()) spdlog::error("reload: registry refused: {}", reg.message());
   if (!pol.ok()) spdlog::error("reload: policy refused; the previous policy stays: {}", pol.message());
-  if (reg.ok() && pol.ok()) spdlog::info("reload: registry serial {}, policy {}", registry_serial_, policy_->id());
+  if (reg.ok() && pol.ok())
+    spdlog::info("reload: registry serial {}, policy {}", registry_serial_, policy_->id());
   RefreshConfigBundle();  // a new registry or bundle goes to the connected participants
   return reg.ok() ? pol : reg;
 }
@@ -262,11 +277,12 @@ Status GatewayCore::RecoverAuditOutbox() {
   if (!left.ok()) return left.status();
   const uint64_t before = audit_->size();
   KP_RETURN_IF_ERROR(audit_->AppendStaged(*left));
-  KP_RETURN_IF_ERROR(store_->TrimAuditOutbox(audit_->size()));
+  KP_RETURN_IF_ERROR(store_->TrimAuditOutbox(audit_->durable_size()));
   if (audit_->size() > before) {
-    spdlog::warn("recovered {} audit record(s) that were committed but not yet in the log (a crash or a full "
-                 "disk); the log is complete again",
-                 audit_->size() - before);
+    spdlog::warn(
+        "recovered {} audit record(s) that were committed but not yet in the log (a crash or a full "
+        "disk); the log is complete again",
+        audit_->size() - before);
   }
   return OkStatus();
 }
@@ -288,7 +304,7 @@ Status GatewayCore::BeginUnit() {
   pending_sent_ = sent_inbox_ids_;
   pending_acks_ = acknowledged_;
   RemoveSentInboxCopies();
-  if (outbox_in_log_ && store_->TrimAuditOutbox(audit_->size()).ok()) outbox_in_log_ = false;
+  if (outbox_in_log_ && store_->TrimAuditOutbox(audit_->durable_size()).ok()) outbox_in_log_ = false;
   pending_unsent_ = unsent_forwards_;
   for (const auto& id : unsent_forwards_) (void)store_->MarkUndelivered(id);
   retry_forwards_ |= !unsent_forwards_.empty();
@@ -338,18 +354,17 @@ UnitResult GatewayCore::FinishUnit(const CrashHook& crash) {
   }
   r.committed = true;
   at("after-commit");
-  // Then into the log (one sync); only then may anything leave.
+  // Committed: the records are durable in the outbox. Then into the log
+  // (written; SyncAudit makes it durable once the messages are on their
+  // way); only then may anything leave.
   r.outbox.swap(outbox_);
   r.records.swap(unit_records_);
+  write_seconds_ = 0;
   if (!r.records.empty()) {
-    const auto append_start = std::chrono::steady_clock::now();
-    Status appended = audit_->AppendStaged(r.records);
-    observe::Metrics()
-        .GetHistogram("ketenpoort_audit_append_seconds",
-                      "Seconds to append one unit's records to the audit log, with its one fsync",
-                      observe::SyncBuckets())
-        .Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - append_start).count());
-    if (Status s = std::move(appended); !s.ok()) {
+    const auto write_start = std::chrono::steady_clock::now();
+    Status written = audit_->WriteStaged(r.records);
+    write_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
+    if (Status s = std::move(written); !s.ok()) {
       // Committed and kept in the outbox: the records reach the log when it
       // works again (ReopenAudit, or the next start), and the answers leave
       // then. A listing cannot be made now; the privacy officer asks again.
@@ -357,12 +372,28 @@ UnitResult GatewayCore::FinishUnit(const CrashHook& crash) {
       r.failure = s;
       return r;
     }
-    outbox_in_log_ = true;
   }
   r.logged = true;
   at("after-log");
   r.listings.swap(listings_);
   return r;
+}
+
+Status GatewayCore::SyncAudit() {
+  KP_CHECK(!in_unit_);
+  if (audit_->durable_size() == audit_->size()) return OkStatus();
+  const auto sync_start = std::chrono::steady_clock::now();
+  Status synced = audit_->Sync();
+  observe::Metrics()
+      .GetHistogram("ketenpoort_audit_append_seconds",
+                    "Seconds to append one unit's records to the audit log, with its one fsync",
+                    observe::SyncBuckets())
+      .Observe(write_seconds_ +
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - sync_start).count());
+  write_seconds_ = 0;
+  KP_RETURN_IF_ERROR(synced);
+  outbox_in_log_ = true;
+  return OkStatus();
 }
 
 void GatewayCore::NoteSent(const Outgoing& sent) {
@@ -375,7 +406,8 @@ void GatewayCore::NoteUnsent(const Outgoing& unsent) {
 
 void GatewayCore::RemoveSentInboxCopies() {
   for (const auto& id : sent_inbox_ids_) {
-    if (Status s = store_->RemoveFromInbox(id); !s.ok()) spdlog::warn("cannot remove a delivered message: {}", s.message());
+    if (Status s = store_->RemoveFromInbox(id); !s.ok())
+      spdlog::warn("cannot remove a delivered message: {}", s.message());
   }
   sent_inbox_ids_.clear();
   for (const auto& [coordinator, request_id] : acknowledged_) {
@@ -395,7 +427,8 @@ bool GatewayCore::Refuse(const Refusal& refusal, v1::AuditRecord record) {
     record = std::move(fresh);
   }
   if (record.message_id().empty()) record.set_message_id(refusal.message_id);
-  if (record.event() == v1::AUDIT_EVENT_REFUSED && record.reason().empty()) record.set_reason(refusal.why.ToString());
+  if (record.event() == v1::AUDIT_EVENT_REFUSED && record.reason().empty())
+    record.set_reason(refusal.why.ToString());
   observe::Metrics()
       .GetCounter("ketenpoort_gateway_refusals_total",
                   "Messages and requests the gateway refused, by reason code (the canonical status code)",
@@ -437,7 +470,8 @@ Result<Outgoing> GatewayCore::UnsavedError(const std::string& to, const std::str
   v1::Error err;
   err.set_code(ToErrorCode(why.code()));
   err.set_message(why.message());
-  KP_ASSIGN_OR_RETURN(SignedMessage msg, signer_->Sign(v1::MESSAGE_KIND_ERROR, to, request_id, err.SerializeAsString()));
+  KP_ASSIGN_OR_RETURN(SignedMessage msg,
+                      signer_->Sign(v1::MESSAGE_KIND_ERROR, to, request_id, err.SerializeAsString()));
   Outgoing o;
   o.to = to;
   o.connection = connection;
@@ -447,8 +481,8 @@ Result<Outgoing> GatewayCore::UnsavedError(const std::string& to, const std::str
 
 // ---------------------------------------------------------------- sending
 
-Result<std::string> GatewayCore::Sign(v1::MessageKind kind, const std::string& to, const std::string& request_id,
-                                      const google::protobuf::Message& body) {
+Result<std::string> GatewayCore::Sign(v1::MessageKind kind, const std::string& to,
+                                      const std::string& request_id, const google::protobuf::Message& body) {
   KP_ASSIGN_OR_RETURN(SignedMessage msg, signer_->Sign(kind, to, request_id, body.SerializeAsString()));
   return std::move(msg.bytes);
 }
@@ -502,10 +536,11 @@ void GatewayCore::SignReceipts() {
   std::erase_if(outbox_, [](const Outgoing& o) { return o.bytes.empty(); });
 }
 
-void GatewayCore::SendOrHold(const std::string& coordinator, const std::string& case_id, const std::string& bytes,
-                             const std::string& request_id) {
+void GatewayCore::SendOrHold(const std::string& coordinator, const std::string& case_id,
+                             const std::string& bytes, const std::string& request_id) {
   const int64_t now = clock_.NowMillis();
-  const InboxItem held{NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms, request_id};
+  const InboxItem held{NewMessageId(), coordinator, case_id, bytes, now, now + config_.inbox_expiry_ms,
+                       request_id};
   const bool online = !presence_(coordinator).empty();
   // Held in the inbox (in the unit's transaction) before it is sent. An
   // answer to a request stays there until the coordinator acknowledges it
@@ -543,24 +578,42 @@ void GatewayCore::HoldForCoordinator(const std::string& coordinator, const std::
 void GatewayCore::Handle(const VerifiedMessage& m) {
   SwitchPolicyIfDue(clock_.NowMillis());  // a policy's effective-from time passed (config_distribution.cc)
   switch (m.env.header.kind()) {
-    case v1::MESSAGE_KIND_HEARTBEAT: return;  // no answer: it only says the sender is there
-    case v1::MESSAGE_KIND_CONFIG_FETCH: return HandleConfigFetch(m);
-    case v1::MESSAGE_KIND_CASE_COMMAND: return HandleCaseCommand(m);
-    case v1::MESSAGE_KIND_CASE_FETCH: return HandleCaseFetch(m);
-    case v1::MESSAGE_KIND_FRAGMENT_REQUEST: return HandleFragmentRequest(m);
-    case v1::MESSAGE_KIND_INBOX_FETCH: return HandleInboxFetch(m);
-    case v1::MESSAGE_KIND_DELIVERY_ACK: return HandleDeliveryAck(m);
-    case v1::MESSAGE_KIND_AUDIT_PULL: return HandleAuditPull(m);
-    case v1::MESSAGE_KIND_FRAGMENT_DELIVERY: return HandleDelivery(m);
-    case v1::MESSAGE_KIND_REFUSAL: return HandleAgentRefusal(m);
-    case v1::MESSAGE_KIND_REFERRAL: return HandleReferral(m);
-    case v1::MESSAGE_KIND_REFERRAL_DECLINE: return HandleReferralDecline(m);
-    case v1::MESSAGE_KIND_HANDOVER_PACKAGE: return HandleHandoverPackage(m);
-    case v1::MESSAGE_KIND_APPROVAL_PENDING: return HandleApprovalPending(m);  // approvals.cc
-    case v1::MESSAGE_KIND_SOURCE_CONSENT: return HandleSourceConsent(m);
-    case v1::MESSAGE_KIND_SIGNAL: return HandleSignal(m);  // watches.cc
-    case v1::MESSAGE_KIND_FRAGMENT_PUSH: return HandleFragmentPush(m);
-    case v1::MESSAGE_KIND_PUSH_RECEIVED: return HandlePushReceived(m);
+    case v1::MESSAGE_KIND_HEARTBEAT:
+      return;  // no answer: it only says the sender is there
+    case v1::MESSAGE_KIND_CONFIG_FETCH:
+      return HandleConfigFetch(m);
+    case v1::MESSAGE_KIND_CASE_COMMAND:
+      return HandleCaseCommand(m);
+    case v1::MESSAGE_KIND_CASE_FETCH:
+      return HandleCaseFetch(m);
+    case v1::MESSAGE_KIND_FRAGMENT_REQUEST:
+      return HandleFragmentRequest(m);
+    case v1::MESSAGE_KIND_INBOX_FETCH:
+      return HandleInboxFetch(m);
+    case v1::MESSAGE_KIND_DELIVERY_ACK:
+      return HandleDeliveryAck(m);
+    case v1::MESSAGE_KIND_AUDIT_PULL:
+      return HandleAuditPull(m);
+    case v1::MESSAGE_KIND_FRAGMENT_DELIVERY:
+      return HandleDelivery(m);
+    case v1::MESSAGE_KIND_REFUSAL:
+      return HandleAgentRefusal(m);
+    case v1::MESSAGE_KIND_REFERRAL:
+      return HandleReferral(m);
+    case v1::MESSAGE_KIND_REFERRAL_DECLINE:
+      return HandleReferralDecline(m);
+    case v1::MESSAGE_KIND_HANDOVER_PACKAGE:
+      return HandleHandoverPackage(m);
+    case v1::MESSAGE_KIND_APPROVAL_PENDING:
+      return HandleApprovalPending(m);  // approvals.cc
+    case v1::MESSAGE_KIND_SOURCE_CONSENT:
+      return HandleSourceConsent(m);
+    case v1::MESSAGE_KIND_SIGNAL:
+      return HandleSignal(m);  // watches.cc
+    case v1::MESSAGE_KIND_FRAGMENT_PUSH:
+      return HandleFragmentPush(m);
+    case v1::MESSAGE_KIND_PUSH_RECEIVED:
+      return HandlePushReceived(m);
     default:  // Admissible() lets no other kind through
       RefuseMessage(m, InvalidArgumentError("the gateway does not take " +
                                             std::string(wire::KindLabel(m.env.header.kind())) + " messages"));
@@ -607,7 +660,8 @@ void GatewayCore::HandleDeliveryAck(const VerifiedMessage& m) {
   v1::DeliveryAck ack;
   Status s = ParseBody(m.env.body, ack);
   if (s.ok() && ack.request_ids_size() > kMaxAckedRequests) {
-    s = InvalidArgumentError("an acknowledgement names at most " + std::to_string(kMaxAckedRequests) + " requests");
+    s = InvalidArgumentError("an acknowledgement names at most " + std::to_string(kMaxAckedRequests) +
+                             " requests");
   }
   if (!s.ok()) return RefuseMessage(m, s);
   // Only this coordinator's own held copies can go. Removed with the next
@@ -615,7 +669,8 @@ void GatewayCore::HandleDeliveryAck(const VerifiedMessage& m) {
   // an acknowledgement costs no sync of its own, and one lost in a crash
   // only means a second copy later. No answer is sent.
   for (const auto& id : ack.request_ids()) {
-    if (id.size() == wire::kMessageIdBytes) acknowledged_.emplace_back(m.sender, id);  // anything else names nothing
+    if (id.size() == wire::kMessageIdBytes)
+      acknowledged_.emplace_back(m.sender, id);  // anything else names nothing
   }
 }
 
@@ -663,7 +718,8 @@ void GatewayCore::Expire(int64_t now) {
   if (retry_forwards_) {
     retry_forwards_ = false;
     for (const auto& [id, e] : registry_->entries()) {
-      if (e.card.kind == ParticipantKind::kAgent && !presence_(id).empty()) DeliverQueuedRequests(e.card.partner);
+      if (e.card.kind == ParticipantKind::kAgent && !presence_(id).empty())
+        DeliverQueuedRequests(e.card.partner);
     }
   }
   // How requests ended is kept long enough to recognise one sent again.

@@ -14,8 +14,10 @@
 // Units of work (docs/operations.md, "Crashes"). Everything happens inside a
 // unit: BeginUnit() opens one SQLite transaction; handlers change state and
 // stage audit records (kept in the transaction's audit outbox table);
-// FinishUnit() commits, appends the records to the log with one sync, and
-// only then hands back the outbox. A failed write or a record that cannot be
+// FinishUnit() commits (the records are durable in the outbox from here),
+// writes the records to the log, and only then hands back the outbox; the
+// Gateway sends it and then calls SyncAudit(), so the message is on its way
+// while the log's fdatasync runs. A failed write or a record that cannot be
 // staged fails the unit (FailUnit): it is rolled back whole and nothing of it
 // is sent. The Gateway runs the units (one per burst of messages, timer or
 // reload) and sends what they return.
@@ -63,8 +65,8 @@ struct VerifiedMessage {
   std::string sender;                    // participant id: the connection's and the signer's
   const RegistryEntry* entry = nullptr;  // the sender's entry, borrowed from the core's registry
   VerifiedEnvelope env;
-  std::string raw;                       // the envelope's bytes as received
-  std::string connection;                // opaque: the connection it came on (answers go back on it)
+  std::string raw;         // the envelope's bytes as received
+  std::string connection;  // opaque: the connection it came on (answers go back on it)
 };
 
 // One message to send once the unit it belongs to is durable.
@@ -87,9 +89,10 @@ struct ListingRequest {
 
 // What a unit left behind (FinishUnit).
 struct UnitResult {
-  bool committed = false;   // false: rolled back, nothing of it happened; `failure` says why
-  bool logged = false;      // its records are in the log (trivially, when it staged none)
-  Status failure;           // why it was rolled back, or why the log could not be written
+  bool committed = false;  // false: rolled back, nothing of it happened; `failure` says why
+  bool logged = false;     // its records are written to the log (trivially, when it staged none);
+                           // durable in the outbox, and in the log after SyncAudit()
+  Status failure;          // why it was rolled back, or why the log could not be written
   bool wrote_records = false;
   std::vector<audit::StagedRecord> records;  // staged by the unit, in index order
   std::vector<Outgoing> outbox;              // to send, in order, once `logged`
@@ -102,9 +105,10 @@ struct Refusal {
   Answer answer = Answer::kError;
   std::string to;          // who is told: the refused message's sender (kRefusal: the coordinator)
   std::string connection;  // its connection, when the answer goes back on it
-  std::string message_id;  // the refused message's id: the ERROR's request_id, the REFUSAL's request; may be ""
-  Status why;              // kError: code and message; kRefusal: the message is the reason
-  std::string case_id;     // kRefusal
+  std::string
+      message_id;       // the refused message's id: the ERROR's request_id, the REFUSAL's request; may be ""
+  Status why;           // kError: code and message; kRefusal: the message is the reason
+  std::string case_id;  // kRefusal
   std::vector<std::string> rule_ids;  // kRefusal
 };
 
@@ -120,7 +124,8 @@ class GatewayCore {
   // Takes the parts of OpenGatewayParts(), appends what the audit outbox
   // holds but the log does not (a crash between the two), and is ready.
   // `clock` must outlive the core.
-  static Result<std::unique_ptr<GatewayCore>> Create(GatewayParts parts, const Clock& clock, Presence presence);
+  static Result<std::unique_ptr<GatewayCore>> Create(GatewayParts parts, const Clock& clock,
+                                                     Presence presence);
   ~GatewayCore();
 
   // ---- units of work
@@ -129,8 +134,15 @@ class GatewayCore {
   bool in_unit() const { return in_unit_; }
   // The running unit is rolled back, not committed (the first reason stays).
   void FailUnit(const Status& why);
-  // Commits, appends to the log, hands back the outbox (see UnitResult).
+  // Commits, writes the records to the log, hands back the outbox (see
+  // UnitResult).
   UnitResult FinishUnit(const CrashHook& crash = {});
+  // After a logged unit's messages were sent: makes the log durable (one
+  // fdatasync); from then on the outbox rows it covers may go. An error
+  // fails the log (ReopenAudit recovers it from the outbox).
+  Status SyncAudit();
+  // Fault injection (Gateway::SetCrashPoint): a power cut before SyncAudit.
+  Status CutUnsyncedAuditTailForFaultInjection() { return audit_->CutUnsyncedTailForFaultInjection(); }
   // After a send: a held copy that may go (with the next unit).
   void NoteSent(const Outgoing& sent);
   // After a send that failed: a forward goes back in its agent's queue.
@@ -189,11 +201,11 @@ class GatewayCore {
   Outgoing AuditListing(const ListingRequest& listing);
   // A signed ERROR that is not recorded: only for messages no unit could
   // take (the log or the database cannot be written; nothing was done).
-  Result<Outgoing> UnsavedError(const std::string& to, const std::string& connection, const std::string& request_id,
-                                const Status& why);
+  Result<Outgoing> UnsavedError(const std::string& to, const std::string& connection,
+                                const std::string& request_id, const Status& why);
   // Signs a gateway message (heartbeats).
-  Result<std::string> Sign(ketenpoort::v1::MessageKind kind, const std::string& to, const std::string& request_id,
-                           const google::protobuf::Message& body);
+  Result<std::string> Sign(ketenpoort::v1::MessageKind kind, const std::string& to,
+                           const std::string& request_id, const google::protobuf::Message& body);
 
   const Identity& identity() const { return *identity_; }
   const Registry& registry() const { return *registry_; }
@@ -226,8 +238,8 @@ class GatewayCore {
   void RemoveSentInboxCopies();
 
   // Handlers by kind.
-  void HandleCaseCommand(const VerifiedMessage& m);           // case_commands.cc
-  void HandleCaseFetch(const VerifiedMessage& m);             // case_commands.cc
+  void HandleCaseCommand(const VerifiedMessage& m);  // case_commands.cc
+  void HandleCaseFetch(const VerifiedMessage& m);    // case_commands.cc
   // A case's facts, folded from its stored chain, and the chain itself
   // (protocol §3.5). Kept by head: a head names its whole history, so what
   // a rolled-back unit left here is never found again.
@@ -235,17 +247,18 @@ class GatewayCore {
     cases::CaseFacts facts;
     std::vector<std::string> chain;  // the signed commands, as received
   };
-  Result<const KnownCase*> CaseOf(const CaseRecord& c);       // case_commands.cc
-  void HandleFragmentRequest(const VerifiedMessage& m);       // requests.cc
+  Result<const KnownCase*> CaseOf(const CaseRecord& c);  // case_commands.cc
+  void HandleFragmentRequest(const VerifiedMessage& m);  // requests.cc
   // A request or push (`what`) the gateway refuses with `reason` (`rule_ids`
   // when the policy denied it): closed as refused, so that sending it again
   // gets the same; a REFUSAL (not an ERROR) held for the sender, `record` kept.
   void RefuseAsked(const VerifiedMessage& m, std::string_view what, const std::string& case_id,
-                   const std::string& partner, const std::string& reason, const std::vector<std::string>& rule_ids,
+                   const std::string& partner, const std::string& reason,
+                   const std::vector<std::string>& rule_ids,
                    const ketenpoort::v1::AuditRecord& record);  // requests.cc
-  void DeliverQueuedRequests(const std::string& partner);     // requests.cc
-  void HandleDelivery(const VerifiedMessage& m);              // answers.cc
-  void HandleAgentRefusal(const VerifiedMessage& m);          // answers.cc
+  void DeliverQueuedRequests(const std::string& partner);       // requests.cc
+  void HandleDelivery(const VerifiedMessage& m);                // answers.cc
+  void HandleAgentRefusal(const VerifiedMessage& m);            // answers.cc
   // The source decides (docs/protocol.md §3.10): approvals.cc.
   void HandleApprovalPending(const VerifiedMessage& m);
   void HandleSourceConsent(const VerifiedMessage& m);
@@ -270,7 +283,7 @@ class GatewayCore {
                            const internal::StoredForward& stored);  // answers.cc
   void HandleInboxFetch(const VerifiedMessage& m);
   void HandleDeliveryAck(const VerifiedMessage& m);
-  void HandleAuditPull(const VerifiedMessage& m);             // audit_pull.cc
+  void HandleAuditPull(const VerifiedMessage& m);  // audit_pull.cc
   // Referrals (docs/protocol.md §3.7): referrals.cc.
   void HandleReferral(const VerifiedMessage& m);
   void HandleReferralDecline(const VerifiedMessage& m);
@@ -298,7 +311,8 @@ class GatewayCore {
   // the accept); a part the policy keeps back is dropped and recorded
   // (HANDOVER_DATA_WITHHELD), and both coordinators get one notice saying
   // how many. `drop`: they all go without being delivered.
-  Status ReleaseHandoverParts(const cases::CaseFacts& facts, const std::string& offer, bool drop, size_t* dropped);
+  Status ReleaseHandoverParts(const cases::CaseFacts& facts, const std::string& offer, bool drop,
+                              size_t* dropped);
   // A CASE_NOTICE held in `to`'s inbox (sent at once when it is connected).
   void Notify(const std::string& to, const ketenpoort::v1::CaseNotice& notice);
   // Coordinator participants of `partner` whose role is `acute` or `coordinates`.
@@ -399,7 +413,8 @@ class GatewayCore {
   std::vector<std::string> unsent_forwards_;  // forwards that could not be sent: queued again next unit
   std::vector<std::string> pending_sent_, pending_unsent_;
   std::vector<std::pair<std::string, std::string>> pending_acks_;
-  bool outbox_in_log_ = false;   // outbox rows may be trimmed (they are in the log)
+  bool outbox_in_log_ = false;   // outbox rows may be trimmed (the log's durable part holds them)
+  double write_seconds_ = 0;     // the last unit's write to the log, for the append metric
   bool retry_forwards_ = false;  // some were queued again: Expire hands them over
   int64_t last_forget_ms_ = 0;
   Stats stats_;
@@ -415,7 +430,8 @@ class GatewayCore {
 // gateway takes (else InvalidArgument) from this kind of participant (else
 // PermissionDenied); and `request_id` must be empty where §6 says so (else
 // InvalidArgument).
-Status Admissible(const RegistryEntry& sender, const ketenpoort::v1::Header& header, const std::string& gateway_id);
+Status Admissible(const RegistryEntry& sender, const ketenpoort::v1::Header& header,
+                  const std::string& gateway_id);
 
 // The message id of an envelope that did not verify, read from its
 // unverified header; "" when that does not parse or is not 16 bytes.

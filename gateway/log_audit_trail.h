@@ -19,7 +19,8 @@ class LogAuditTrail final : public AuditTrail {
   // Opens (creating when missing) the log in `dir`. Borrows `signer`, which
   // must outlive the trail (Reopen signs with it again).
   static Result<std::unique_ptr<LogAuditTrail>> Open(const std::string& dir, const Identity& signer,
-                                                     const std::string& origin, audit::LogWriterOptions options = {});
+                                                     const std::string& origin,
+                                                     audit::LogWriterOptions options = {});
 
   Result<audit::StagedRecord> Stage(ketenpoort::v1::AuditRecord record) override {
     return writer_->Stage(std::move(record));
@@ -28,7 +29,13 @@ class LogAuditTrail final : public AuditTrail {
   Status AppendStaged(const std::vector<audit::StagedRecord>& records) override {
     return writer_->AppendStaged(records);
   }
+  Status WriteStaged(const std::vector<audit::StagedRecord>& records) override {
+    return writer_->WriteStaged(records);
+  }
+  Status Sync() override { return writer_->Sync(); }
   uint64_t size() const override { return writer_->size(); }
+  uint64_t durable_size() const override { return writer_->durable_size(); }
+  Status CutUnsyncedTailForFaultInjection() override { return writer_->CutUnsyncedTailForFaultInjection(); }
   Result<std::string> Checkpoint() override { return writer_->Checkpoint(); }
   Result<std::string> SignHead() override { return writer_->SignHead(); }
   Status Reopen() override;
@@ -41,7 +48,10 @@ class LogAuditTrail final : public AuditTrail {
  private:
   LogAuditTrail(std::unique_ptr<audit::LogWriter> writer, const Identity& signer, std::string dir,
                 std::string origin, audit::LogWriterOptions options)
-      : writer_(std::move(writer)), signer_(signer), dir_(std::move(dir)), origin_(std::move(origin)),
+      : writer_(std::move(writer)),
+        signer_(signer),
+        dir_(std::move(dir)),
+        origin_(std::move(origin)),
         options_(options) {}
   static Result<std::unique_ptr<audit::LogWriter>> OpenWriter(const std::string& dir, const Identity& signer,
                                                               const std::string& origin,

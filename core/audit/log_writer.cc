@@ -404,9 +404,29 @@ Result<AppendReceipt> LogWriter::AppendBuffered(ketenpoort::v1::AuditRecord reco
   std::lock_guard<std::mutex> l(tree_mu_);
   if (closed_) return FailedPreconditionError("the audit log " + dir_ + " is closed");
   std::vector<AppendReceipt> receipts;
+  MarkUnsyncedLocked();
   KP_RETURN_IF_ERROR(WriteLocked({&record}, &receipts));
   unsynced_ = true;
   return receipts.front();
+}
+
+void LogWriter::MarkUnsyncedLocked() {
+  if (unsynced_) return;
+  synced_size_ = range_.size();
+  synced_bytes_ = records_->Size();
+}
+
+uint64_t LogWriter::durable_size() const {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  return unsynced_ ? synced_size_ : range_.size();
+}
+
+Status LogWriter::CutUnsyncedTailForFaultInjection() {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  if (!unsynced_) return OkStatus();
+  const uint64_t cut = synced_bytes_ + (records_->Size() - synced_bytes_) / 2;
+  failed_ = UnavailableError("the audit log lost its unsynced tail (fault injection)");
+  return records_->Truncate(cut);
 }
 
 Status LogWriter::Sync() {
@@ -453,6 +473,15 @@ void LogWriter::DiscardStaged() {
 
 Status LogWriter::AppendStaged(const std::vector<StagedRecord>& records) {
   std::lock_guard<std::mutex> l(tree_mu_);
+  return AppendStagedLocked(records, /*sync=*/true);
+}
+
+Status LogWriter::WriteStaged(const std::vector<StagedRecord>& records) {
+  std::lock_guard<std::mutex> l(tree_mu_);
+  return AppendStagedLocked(records, /*sync=*/false);
+}
+
+Status LogWriter::AppendStagedLocked(const std::vector<StagedRecord>& records, bool sync) {
   if (closed_) return FailedPreconditionError("the audit log " + dir_ + " is closed");
   KP_RETURN_IF_ERROR(failed_);
   CompactRange range = range_;
@@ -479,6 +508,7 @@ Status LogWriter::AppendStaged(const std::vector<StagedRecord>& records) {
     range.Append(HashLeaf(Commitment(r.salt, r.record)), &nodes);
   }
   if (!frames.empty()) {
+    if (!sync) MarkUnsyncedLocked();
     Status s = records_->Append(frames);
     if (s.ok()) s = tree_->Append(nodes);
     if (!s.ok()) {
@@ -487,8 +517,12 @@ Status LogWriter::AppendStaged(const std::vector<StagedRecord>& records) {
     }
     range_ = std::move(range);
     last_time_ = last_time;
-    KP_RETURN_IF_ERROR(SyncLocked());
-    MaybeCheckpointLocked();
+    if (sync) {
+      KP_RETURN_IF_ERROR(SyncLocked());
+      MaybeCheckpointLocked();
+    } else {
+      unsynced_ = true;
+    }
   }
   if (staged_count_ != 0 && staged_range_.size() <= range_.size()) staged_count_ = 0;
   return OkStatus();

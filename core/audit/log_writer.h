@@ -141,6 +141,21 @@ class LogWriter {
   // and are skipped (recovery appends what a crash left out); the others
   // must continue the log without a gap, else DataLoss.
   Status AppendStaged(const std::vector<StagedRecord>& records);
+  // The same, but without waiting for the disk: the records are written and
+  // counted in size(), and durable only after Sync(). For a caller that keeps
+  // the same staged records durably elsewhere until durable_size() covers
+  // them (the gateway's outbox in its case database): it may send what
+  // depends on them before Sync(), since a crash that loses the unsynced
+  // tail is repaired by appending the kept records again, byte for byte.
+  Status WriteStaged(const std::vector<StagedRecord>& records);
+  // Records in the log that are durable (fdatasync'd): size() minus what
+  // AppendBuffered or WriteStaged wrote since the last sync.
+  uint64_t durable_size() const;
+  // Fault injection (tests): what a power cut does to the page cache. Cuts
+  // the records file in the middle of what was written since the last sync
+  // (a torn tail), then fails the writer as a crash would. Nothing when all
+  // is synced.
+  Status CutUnsyncedTailForFaultInjection();
 
   // Signs (when the tree grew) and returns the checkpoint covering every
   // acknowledged record.
@@ -199,6 +214,11 @@ class LogWriter {
   Status WriteLocked(const std::vector<ketenpoort::v1::AuditRecord*>& records,
                      std::vector<AppendReceipt>* receipts);
   Status SyncLocked();
+  // Before a write that is not synced at once: remembers where the durable
+  // part ends.
+  void MarkUnsyncedLocked();
+  // AppendStaged and WriteStaged.
+  Status AppendStagedLocked(const std::vector<StagedRecord>& records, bool sync);
   // The periodic checkpoint, when it is due (after a sync).
   void MaybeCheckpointLocked();
   Result<std::string> SignCheckpointLocked();
@@ -230,7 +250,10 @@ class LogWriter {
   std::unique_ptr<LogFile> tree_;
   CompactRange range_;
   Status failed_;
-  bool unsynced_ = false;  // records written by AppendBuffered, not yet synced
+  bool unsynced_ = false;  // records written by AppendBuffered or WriteStaged, not yet synced
+  // While unsynced_: the records and the records file's bytes that are durable.
+  uint64_t synced_size_ = 0;
+  uint64_t synced_bytes_ = 0;
   // Staged records: the tree as it will be once they are appended.
   CompactRange staged_range_;
   uint64_t staged_count_ = 0;

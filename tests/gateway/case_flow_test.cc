@@ -18,6 +18,7 @@
 #include "core/envelope/wire_format.h"
 #include "gateway/gateway_core.h"
 #include "gateway/startup.h"
+#include "tests/gateway/forwarding_audit_trail.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
@@ -35,27 +36,6 @@ using ::testing::UnorderedElementsAre;
 constexpr int64_t kNow = 1795357974123;  // 2026-11-22
 constexpr int64_t kHour = 3600LL * 1000;
 constexpr int64_t kDay = 24 * kHour;
-
-// Fails every Stage() while `*fail` is set; the real log otherwise.
-class FailingAuditTrail final : public AuditTrail {
- public:
-  FailingAuditTrail(std::unique_ptr<AuditTrail> real, const std::atomic<bool>* fail)
-      : real_(std::move(real)), fail_(fail) {}
-  Result<audit::StagedRecord> Stage(v1::AuditRecord record) override {
-    if (fail_->load()) return UnavailableError("disk full (injected)");
-    return real_->Stage(std::move(record));
-  }
-  void DiscardStaged() override { real_->DiscardStaged(); }
-  Status AppendStaged(const std::vector<audit::StagedRecord>& records) override { return real_->AppendStaged(records); }
-  uint64_t size() const override { return real_->size(); }
-  Result<std::string> SignHead() override { return real_->SignHead(); }
-  Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
-  Status Reopen() override { return real_->Reopen(); }
-
- private:
-  std::unique_ptr<AuditTrail> real_;
-  const std::atomic<bool>* fail_;
-};
 
 struct Sent {
   std::string to;
@@ -143,14 +123,19 @@ class CaseFlowTest : public ::testing::Test {
     EXPECT_THAT(env, IsOk());
     return VerifiedMessage{from, core_->Enrolled(from), *env, bytes, "conn-" + from};
   }
-  VerifiedMessage Message(const std::string& from, v1::MessageKind kind, const google::protobuf::Message& body) {
+  VerifiedMessage Message(const std::string& from, v1::MessageKind kind,
+                          const google::protobuf::Message& body) {
     return Verified(from, SignRaw(from, kind, body.SerializeAsString()));
   }
 
   UnitResult Unit(const std::function<void()>& work) {
     EXPECT_OK(core_->BeginUnit());
     work();
-    return core_->FinishUnit();
+    UnitResult r = core_->FinishUnit();
+    if (r.logged) {
+      EXPECT_OK(core_->SyncAudit());  // after the sends, as the Gateway does
+    }
+    return r;
   }
   UnitResult Handle(const VerifiedMessage& m) {
     return Unit([&] { core_->Handle(m); });
@@ -318,8 +303,8 @@ class CaseFlowTest : public ::testing::Test {
     return Message(from, v1::MESSAGE_KIND_HANDOVER_PACKAGE, p);
   }
   // A part carrying the answer to `request_id` (empty: the subjects' part).
-  VerifiedMessage FragmentPart(const std::string& case_id, const std::string& offer, const std::string& request_id,
-                               uint32_t part, uint32_t parts) {
+  VerifiedMessage FragmentPart(const std::string& case_id, const std::string& offer,
+                               const std::string& request_id, uint32_t part, uint32_t parts) {
     v1::HandoverPackage p;
     p.set_case_id(case_id);
     p.set_to("wijk-01");
@@ -345,8 +330,8 @@ class CaseFlowTest : public ::testing::Test {
     d.set_case_id(case_id);
     d.add_categories(category);
     d.set_sealed_content("sealed fragment (opaque to the gateway)");
-    UnitResult delivered = Handle(Verified(agent, SignRaw(agent, v1::MESSAGE_KIND_FRAGMENT_DELIVERY,
-                                                          d.SerializeAsString(), "", request_id)));
+    UnitResult delivered = Handle(Verified(
+        agent, SignRaw(agent, v1::MESSAGE_KIND_FRAGMENT_DELIVERY, d.SerializeAsString(), "", request_id)));
     EXPECT_THAT(Events(delivered), ElementsAre(v1::AUDIT_EVENT_DELIVERED)) << category;
     return request_id;
   }
@@ -421,7 +406,8 @@ class CaseFlowTest : public ::testing::Test {
   ManualClock clock_{kNow};
   GatewayConfig config_;
   std::atomic<bool> fail_audit_{false};
-  std::set<std::string> connected_{"regisseur-01", "regisseur-02", "wijk-01", "vt-01", "politie-01", "cit-01"};
+  std::set<std::string> connected_{"regisseur-01", "regisseur-02", "wijk-01",
+                                   "vt-01",        "politie-01",   "cit-01"};
   std::unique_ptr<GatewayCore> core_;
 };
 
@@ -462,8 +448,9 @@ TEST_F(CaseFlowTest, AReferralIsKeptRecordedHeldForEachCoordinatorAndAnsweredWai
   connected_.insert("regisseur-02");
   for (int i = 0; i < 2; ++i) {
     UnitResult fetch = Handle(Message("regisseur-02", v1::MESSAGE_KIND_INBOX_FETCH, v1::InboxFetch()));
-    EXPECT_THAT(Sends(fetch), ElementsAre(std::pair{std::string("regisseur-02"), v1::MESSAGE_KIND_REFERRAL},
-                                          std::pair{std::string("regisseur-02"), v1::MESSAGE_KIND_CASE_RESULT}))
+    EXPECT_THAT(Sends(fetch),
+                ElementsAre(std::pair{std::string("regisseur-02"), v1::MESSAGE_KIND_REFERRAL},
+                            std::pair{std::string("regisseur-02"), v1::MESSAGE_KIND_CASE_RESULT}))
         << "fetch " << i;
   }
   auto stored = core_->store().GetReferral(m.env.header.message_id());
@@ -487,8 +474,9 @@ TEST_F(CaseFlowTest, AReferralSentAgainIsAnsweredWithItsStateNotKeptTwice) {
   EXPECT_THAT(Sends(handled), ElementsAre(std::pair{std::string("vt-01"), v1::MESSAGE_KIND_REFERRAL_STATUS}));
   EXPECT_EQ(core_->store().InboxFor("regisseur-02")->size(), 1u);
   // Its id under another participant's signature is refused.
-  VerifiedMessage other = Verified("politie-01", SignRaw("politie-01", v1::MESSAGE_KIND_REFERRAL,
-                                                         ReferralBody().SerializeAsString(), m.env.header.message_id()));
+  VerifiedMessage other =
+      Verified("politie-01", SignRaw("politie-01", v1::MESSAGE_KIND_REFERRAL,
+                                     ReferralBody().SerializeAsString(), m.env.header.message_id()));
   UnitResult r = Handle(other);
   EXPECT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_REFUSED));
   EXPECT_THAT(ErrorOf(r).message(), HasSubstr("exists already"));
@@ -503,7 +491,8 @@ TEST_F(CaseFlowTest, BadReferralsAreRefusedReadablyAuditedAndNotKept) {
   };
   const std::vector<Case> cases = {
       {"a role that may not refer", "regisseur-02", [](v1::Referral&) {}, "refer"},
-      {"a reason code the policy lacks", "vt-01", [](v1::Referral& r) { r.add_reason_codes("geen-idee"); }, "geen-idee"},
+      {"a reason code the policy lacks", "vt-01", [](v1::Referral& r) { r.add_reason_codes("geen-idee"); },
+       "geen-idee"},
       {"no subjects", "vt-01", [](v1::Referral& r) { r.clear_subjects(); }, "subject"},
       {"sealed to nobody who coordinates there", "vt-01",
        [](v1::Referral& r) {
@@ -521,7 +510,8 @@ TEST_F(CaseFlowTest, BadReferralsAreRefusedReadablyAuditedAndNotKept) {
          c->set_sealed("x");
        },
        "coordinates"},
-      {"to a partner it may not refer to", "vt-01", [](v1::Referral& r) { r.set_to_partner("politie"); }, "politie"},
+      {"to a partner it may not refer to", "vt-01", [](v1::Referral& r) { r.set_to_partner("politie"); },
+       "politie"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -558,7 +548,8 @@ TEST_F(CaseFlowTest, AReferralWhoseBytesWereAlteredAfterSigningIsRefused) {
   ASSERT_THAT(Sends(r), ElementsAre(std::pair{std::string("vt-01"), v1::MESSAGE_KIND_ERROR}));
   EXPECT_FALSE(core_->store().GetReferral(m.env.header.message_id())->has_value());
   // Junk where a referral should be.
-  VerifiedMessage junk = Verified("vt-01", SignRaw("vt-01", v1::MESSAGE_KIND_REFERRAL, "\xff\xff\xff not protobuf"));
+  VerifiedMessage junk =
+      Verified("vt-01", SignRaw("vt-01", v1::MESSAGE_KIND_REFERRAL, "\xff\xff\xff not protobuf"));
   UnitResult j = Handle(junk);
   EXPECT_THAT(Events(j), ElementsAre(v1::AUDIT_EVENT_REFUSED));
   EXPECT_THAT(Sends(j), ElementsAre(std::pair{std::string("vt-01"), v1::MESSAGE_KIND_ERROR}));
@@ -606,9 +597,10 @@ TEST_F(CaseFlowTest, ADeclineGoesBackToTheReferrerAndTheOtherCoordinatorAndTheCo
   EXPECT_EQ(Records(r)[0].referral().decline_reason(), "past-bij-wijkteam");
   EXPECT_EQ(Records(r)[0].referral().reference(), "VT-MB-2026-0815");
   auto out = Outbox(r);
-  ASSERT_THAT(Sends(r), ElementsAre(std::pair{std::string("vt-01"), v1::MESSAGE_KIND_REFERRAL_STATUS},
-                                    std::pair{std::string("regisseur-02"), v1::MESSAGE_KIND_REFERRAL_STATUS},
-                                    std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_REFERRAL_STATUS}));
+  ASSERT_THAT(Sends(r),
+              ElementsAre(std::pair{std::string("vt-01"), v1::MESSAGE_KIND_REFERRAL_STATUS},
+                          std::pair{std::string("regisseur-02"), v1::MESSAGE_KIND_REFERRAL_STATUS},
+                          std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_REFERRAL_STATUS}));
   auto to_referrer = Body<v1::ReferralStatus>(out[0]);
   EXPECT_EQ(to_referrer.state(), v1::REFERRAL_STATE_DECLINED);
   EXPECT_EQ(to_referrer.reason_code(), "past-bij-wijkteam");
@@ -681,7 +673,7 @@ TEST_F(CaseFlowTest, AReferralNobodyDecidesLapsesOnceAndTheReferrerIsTold) {
   EXPECT_THAT(Sends(r), Contains(std::pair{std::string("vt-01"), v1::MESSAGE_KIND_REFERRAL_STATUS}));
   EXPECT_EQ(core_->store().GetReferral(m.env.header.message_id()).value()->state, ReferralState::kExpired);
   EXPECT_THAT(InboxKinds("regisseur-02"), ElementsAre(v1::MESSAGE_KIND_REFERRAL_STATUS));  // the copy went
-  EXPECT_THAT(TimerEvents(Tick()), IsEmpty());  // once
+  EXPECT_THAT(TimerEvents(Tick()), IsEmpty());                                             // once
 }
 
 // ------------------------------------------------------------- handovers
@@ -719,7 +711,8 @@ TEST_F(CaseFlowTest, AHandoverIsOfferedAcceptedAsOneMarkedMomentAndTheCaseMovesW
   connected_.insert("wijk-01");
   UnitResult accepted = Accept(case_id, "wijk-01", offer);
   ASSERT_TRUE(accepted.logged) << accepted.failure.ToString();
-  ASSERT_THAT(Events(accepted), ElementsAre(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, v1::AUDIT_EVENT_HANDOVER_DATA));
+  ASSERT_THAT(Events(accepted),
+              ElementsAre(v1::AUDIT_EVENT_HANDOVER_ACCEPTED, v1::AUDIT_EVENT_HANDOVER_DATA));
   auto moment = Records(accepted)[0];
   EXPECT_EQ(moment.handover().from(), "regisseur-01");
   EXPECT_EQ(moment.handover().to(), "wijk-01");
@@ -733,8 +726,10 @@ TEST_F(CaseFlowTest, AHandoverIsOfferedAcceptedAsOneMarkedMomentAndTheCaseMovesW
   EXPECT_EQ(data.recipient_partner(), "gemeente");
   EXPECT_GT(data.payload().ciphertext_bytes(), 0u);
   EXPECT_EQ(last_result_.status().coordinator(), "wijk-01");
-  EXPECT_THAT(Sends(accepted), Contains(std::pair{std::string("wijk-01"), v1::MESSAGE_KIND_HANDOVER_PACKAGE}));
-  EXPECT_THAT(Sends(accepted), Contains(std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_CASE_NOTICE}));
+  EXPECT_THAT(Sends(accepted),
+              Contains(std::pair{std::string("wijk-01"), v1::MESSAGE_KIND_HANDOVER_PACKAGE}));
+  EXPECT_THAT(Sends(accepted),
+              Contains(std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_CASE_NOTICE}));
   EXPECT_EQ(Notices("regisseur-01").at(0).kind(), v1::NOTICE_KIND_HANDOVER_ACCEPTED);
   // The package stays held for the new coordinator until it acknowledges it.
   EXPECT_THAT(InboxKinds("wijk-01"), Contains(v1::MESSAGE_KIND_HANDOVER_PACKAGE));
@@ -773,7 +768,8 @@ TEST_F(CaseFlowTest, AnOfferNobodyAcceptsLapsesOnceItsPackageIsDroppedAndTheCase
   UnitResult late = Accept(case_id, "wijk-01", offer);
   EXPECT_THAT(Events(late), ElementsAre(v1::AUDIT_EVENT_REFUSED));
   EXPECT_THAT(ErrorOf(late).message(), HasSubstr("lapsed"));
-  EXPECT_THAT(ErrorOf(Handle(Package(case_id, "regisseur-01", "wijk-01", offer))).message(), HasSubstr("lapsed"));
+  EXPECT_THAT(ErrorOf(Handle(Package(case_id, "regisseur-01", "wijk-01", offer))).message(),
+              HasSubstr("lapsed"));
   EXPECT_THAT(Sends(Handle(Fetch(case_id, "regisseur-01"))),
               ElementsAre(std::pair{std::string("regisseur-01"), v1::MESSAGE_KIND_CASE_CHAIN}));
 }
@@ -856,8 +852,8 @@ TEST_F(CaseFlowTest, AnAcuteCaseNotifiesTheAcutePartnersAndItsWindowEndRefusesRe
   EXPECT_EQ(Notices("politie-01").back().kind(), v1::NOTICE_KIND_ACUTE_WINDOW_ENDED);
   EXPECT_THAT(TimerEvents(Tick()), IsEmpty());  // once
   // A request now: a REFUSAL held for the coordinator, saying why.
-  UnitResult r = Handle(Request(case_id, "politie-01", "veilig-thuis", "veilig-thuis-meldingen",
-                                "acuut-gevaar-afwenden"));
+  UnitResult r = Handle(
+      Request(case_id, "politie-01", "veilig-thuis", "veilig-thuis-meldingen", "acuut-gevaar-afwenden"));
   ASSERT_THAT(Events(r), ElementsAre(v1::AUDIT_EVENT_REFUSED));
   auto out = Outbox(r);
   ASSERT_THAT(Sends(r), ElementsAre(std::pair{std::string("politie-01"), v1::MESSAGE_KIND_REFUSAL}));
@@ -912,13 +908,17 @@ TEST_F(CaseFlowTest, MalformedOrMisdirectedHandoverPackagesAreRefusedAndNothingI
   cases.push_back({"part beyond parts", Package(case_id, "regisseur-01", "wijk-01", offer, 3, 2), "part"});
   cases.push_back({"no parts", Package(case_id, "regisseur-01", "wijk-01", offer, 0, 0), "part"});
   cases.push_back({"too many parts", Package(case_id, "regisseur-01", "wijk-01", offer, 1, 1000), "part"});
-  cases.push_back({"another recipient", Package(case_id, "regisseur-01", "regisseur-02", offer), "offered to wijk-01"});
-  cases.push_back({"not the offerer", Package(case_id, "regisseur-02", "wijk-01", offer), "only regisseur-01"});
+  cases.push_back(
+      {"another recipient", Package(case_id, "regisseur-01", "regisseur-02", offer), "offered to wijk-01"});
+  cases.push_back(
+      {"not the offerer", Package(case_id, "regisseur-02", "wijk-01", offer), "only regisseur-01"});
   cases.push_back({"an unknown offer", Package(case_id, "regisseur-01", "wijk-01", std::string(32, 'x')),
                    "no handover offer"});
-  cases.push_back({"an unknown case", Package("VT-2026-9999", "regisseur-01", "wijk-01", offer), "does not exist"});
-  cases.push_back({"not a package", Verified("regisseur-01", SignRaw("regisseur-01", v1::MESSAGE_KIND_HANDOVER_PACKAGE,
-                                                                      "\x0a\xff\xff\xff\xff garbage")),
+  cases.push_back(
+      {"an unknown case", Package("VT-2026-9999", "regisseur-01", "wijk-01", offer), "does not exist"});
+  cases.push_back({"not a package",
+                   Verified("regisseur-01", SignRaw("regisseur-01", v1::MESSAGE_KIND_HANDOVER_PACKAGE,
+                                                    "\x0a\xff\xff\xff\xff garbage")),
                    ""});
   for (auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -950,7 +950,8 @@ TEST_F(CaseFlowTest, TheHistoryIsForTheCoordinatorTheOfferedAndNobodyElse) {
 TEST_F(CaseFlowTest, TheNewKindsComeOnlyFromCoordinatorsWithoutARequestId) {
   const RegistryEntry& coord = *core_->Enrolled("vt-01");
   const RegistryEntry& agent = *core_->Enrolled("vt-agent");
-  for (auto kind : {v1::MESSAGE_KIND_REFERRAL, v1::MESSAGE_KIND_REFERRAL_DECLINE, v1::MESSAGE_KIND_HANDOVER_PACKAGE}) {
+  for (auto kind :
+       {v1::MESSAGE_KIND_REFERRAL, v1::MESSAGE_KIND_REFERRAL_DECLINE, v1::MESSAGE_KIND_HANDOVER_PACKAGE}) {
     v1::Header h;
     h.set_kind(kind);
     EXPECT_OK(Admissible(coord, h, "gateway"));
@@ -959,7 +960,8 @@ TEST_F(CaseFlowTest, TheNewKindsComeOnlyFromCoordinatorsWithoutARequestId) {
     EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
   }
   // What only the gateway sends, it never takes.
-  for (auto kind : {v1::MESSAGE_KIND_REFERRAL_STATUS, v1::MESSAGE_KIND_CASE_NOTICE, v1::MESSAGE_KIND_HANDOVER_DATA}) {
+  for (auto kind :
+       {v1::MESSAGE_KIND_REFERRAL_STATUS, v1::MESSAGE_KIND_CASE_NOTICE, v1::MESSAGE_KIND_HANDOVER_DATA}) {
     v1::Header h;
     h.set_kind(kind);
     EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
@@ -970,7 +972,8 @@ TEST_F(CaseFlowTest, TheNewKindsComeOnlyFromCoordinatorsWithoutARequestId) {
 
 TEST_F(CaseFlowTest, APartNamingARequestNotDeliveredInThisCaseIsRefusedAndNotHeld) {
   const std::string case_id = CaseInRisicogestuurdeZorg();
-  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  const std::string jb =
+      AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
   // Another case's delivered answer is not this case's.
   const std::string other_case = CaseInRisicogestuurdeZorg();
   const std::string other = AskAndDeliver(other_case, "politie", "politie-agent", "politie-incidenten");
@@ -994,7 +997,8 @@ TEST_F(CaseFlowTest, APartNamingARequestNotDeliveredInThisCaseIsRefusedAndNotHel
 TEST_F(CaseFlowTest, OnAcceptanceAPermittedFragmentGoesOverAndADeniedOneIsWithheldRecordedAndReported) {
   const std::string case_id = CaseInRisicogestuurdeZorg();
   const std::string police = AskAndDeliver(case_id, "politie", "politie-agent", "politie-incidenten");
-  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  const std::string jb =
+      AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
   std::string offer;
   ASSERT_TRUE(Offer(case_id, "regisseur-01", "wijk-01", kDay, 0, &offer).logged);
   ASSERT_TRUE(Handle(FragmentPart(case_id, offer, "", 1, 3)).logged);  // the subjects
@@ -1042,7 +1046,8 @@ TEST_F(CaseFlowTest, OnAcceptanceAPermittedFragmentGoesOverAndADeniedOneIsWithhe
 
 TEST_F(CaseFlowTest, AFragmentWithMoreFieldsThanTheNextCoordinatorMaySeeIsWithheld) {
   const std::string case_id = CaseInRisicogestuurdeZorg();
-  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  const std::string jb =
+      AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
   // Authorised under a wider policy than today's: the decision kept allows
   // a field the wijkteam's coordinator may not see now.
   auto kept = core_->store().GetDelivered(jb, clock_.NowMillis());
@@ -1070,7 +1075,8 @@ TEST_F(CaseFlowTest, AFragmentWithMoreFieldsThanTheNextCoordinatorMaySeeIsWithhe
 
 TEST_F(CaseFlowTest, WhatWasAuthorisedIsForgottenWhenTheCaseClosesOrItsRetentionPasses) {
   const std::string case_id = CaseInRisicogestuurdeZorg();
-  const std::string jb = AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
+  const std::string jb =
+      AskAndDeliver(case_id, "jeugdbescherming", "jb-agent", "jeugdbescherming-maatregelen");
   auto kept = core_->store().GetDelivered(jb, clock_.NowMillis());
   ASSERT_TRUE(kept.ok() && kept->has_value());
   EXPECT_EQ((*kept)->forget_ms, kNow + 365 * kDay);  // R-JB-01: retention_days 365
@@ -1226,7 +1232,8 @@ TEST_F(CaseFlowTest, EveryTruncatedPushIsRefusedAndTheWholeOneGoes) {
   const std::string body = push.SerializeAsString();
   auto forwarded = [&](const UnitResult& r) {
     for (const auto& s : Sends(r)) {
-      if (s.second == v1::MESSAGE_KIND_PUSH_AUTHORISATION || s.second == v1::MESSAGE_KIND_ACCEPTED) return true;
+      if (s.second == v1::MESSAGE_KIND_PUSH_AUTHORISATION || s.second == v1::MESSAGE_KIND_ACCEPTED)
+        return true;
     }
     return false;
   };
@@ -1236,14 +1243,14 @@ TEST_F(CaseFlowTest, EveryTruncatedPushIsRefusedAndTheWholeOneGoes) {
     ASSERT_FALSE(forwarded(r)) << "prefix of " << len << " bytes went through";
     bool answered = false;
     for (const auto& s : Outbox(r)) {
-      answered |= s.to == "regisseur-01" &&
-                  (s.kind == v1::MESSAGE_KIND_REFUSAL || s.kind == v1::MESSAGE_KIND_ERROR);
+      answered |=
+          s.to == "regisseur-01" && (s.kind == v1::MESSAGE_KIND_REFUSAL || s.kind == v1::MESSAGE_KIND_ERROR);
     }
     EXPECT_TRUE(answered) << "prefix of " << len << " bytes: no refusal";
   }
   EXPECT_THAT(InboxKinds("politie-agent"), IsEmpty());
-  UnitResult whole = Handle(Verified("regisseur-01", SignRaw("regisseur-01", v1::MESSAGE_KIND_FRAGMENT_PUSH, body,
-                                                             NewMessageId())));
+  UnitResult whole = Handle(Verified(
+      "regisseur-01", SignRaw("regisseur-01", v1::MESSAGE_KIND_FRAGMENT_PUSH, body, NewMessageId())));
   EXPECT_TRUE(forwarded(whole)) << ErrorOf(whole).ToString();
 }
 

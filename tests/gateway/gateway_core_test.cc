@@ -18,6 +18,7 @@
 #include "core/envelope/sealed.h"
 #include "core/envelope/wire_format.h"
 #include "gateway/startup.h"
+#include "tests/gateway/forwarding_audit_trail.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
@@ -29,29 +30,6 @@ using ::kp::testing::IsOk;
 using ::testing::ElementsAre;
 
 constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-
-// Fails every Stage() while `*fail` is set; the real log otherwise.
-class FailingAuditTrail final : public AuditTrail {
- public:
-  FailingAuditTrail(std::unique_ptr<AuditTrail> real, const std::atomic<bool>* fail)
-      : real_(std::move(real)), fail_(fail) {}
-  Result<audit::StagedRecord> Stage(v1::AuditRecord record) override {
-    if (fail_->load()) return UnavailableError("disk full (injected)");
-    return real_->Stage(std::move(record));
-  }
-  void DiscardStaged() override { real_->DiscardStaged(); }
-  Status AppendStaged(const std::vector<audit::StagedRecord>& records) override { return real_->AppendStaged(records); }
-  uint64_t size() const override { return real_->size(); }
-  Result<std::string> SignHead() override { return real_->SignHead(); }
-  Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
-  Status Reopen() override { return real_->Reopen(); }
-  Result<audit::EraseSummary> EraseExpiredBodies(int64_t now_ms) override { return real_->EraseExpiredBodies(now_ms); }
-  uint64_t rewrites() const override { return real_->rewrites(); }
-
- private:
-  std::unique_ptr<AuditTrail> real_;
-  const std::atomic<bool>* fail_;
-};
 
 // One outgoing message, verified as its recipient would.
 struct Sent {
@@ -94,10 +72,9 @@ class GatewayCoreTest : public ::testing::Test {
     };
     auto parts = OpenGatewayParts(config_, std::move(options));
     ASSERT_THAT(parts, IsOk());
-    auto core = GatewayCore::Create(std::move(parts).value(), clock_,
-                                    [this](const std::string& id) {
-                                      return connected_.count(id) != 0 ? "conn-" + id : std::string();
-                                    });
+    auto core = GatewayCore::Create(std::move(parts).value(), clock_, [this](const std::string& id) {
+      return connected_.count(id) != 0 ? "conn-" + id : std::string();
+    });
     ASSERT_THAT(core, IsOk());
     core_ = std::move(core).value();
     for (const auto& [id, e] : core_->registry().entries()) resolver_.Add(id, e.card.signing_key);
@@ -115,8 +92,9 @@ class GatewayCoreTest : public ::testing::Test {
   }
 
   // A message from `from`, signed and verified as the Gateway would.
-  VerifiedMessage Message(const std::string& from, v1::MessageKind kind, const google::protobuf::Message& body,
-                          const std::string& request_id = "", const std::string& message_id = "") {
+  VerifiedMessage Message(const std::string& from, v1::MessageKind kind,
+                          const google::protobuf::Message& body, const std::string& request_id = "",
+                          const std::string& message_id = "") {
     EnvelopeSigner signer(from, identities_.at(from).signing().secret_key, clock_);
     auto m = signer.Sign(kind, "", request_id, body.SerializeAsString(), message_id);
     EXPECT_THAT(m, IsOk());
@@ -131,7 +109,11 @@ class GatewayCoreTest : public ::testing::Test {
   UnitResult Unit(const std::function<void()>& work) {
     EXPECT_OK(core_->BeginUnit());
     work();
-    return core_->FinishUnit();
+    UnitResult r = core_->FinishUnit();
+    if (r.logged) {
+      EXPECT_OK(core_->SyncAudit());  // after the sends, as the Gateway does
+    }
+    return r;
   }
   UnitResult Handle(const VerifiedMessage& m) {
     return Unit([&] { core_->Handle(m); });
@@ -279,10 +261,12 @@ TEST_F(GatewayCoreTest, ARequestWaitsForItsAgentAndGoesWhenTheAgentIsSeen) {
   EXPECT_TRUE(a.records.empty());
   EXPECT_THAT(Kinds(Outbox(a)), ElementsAre(v1::MESSAGE_KIND_ACCEPTED));
   // Its id under another coordinator's signature touches nothing.
-  VerifiedMessage other = Message("regisseur-02", v1::MESSAGE_KIND_FRAGMENT_REQUEST, v1::FragmentRequest(), "",
-                                  req.env.header.message_id());
+  VerifiedMessage other = Message("regisseur-02", v1::MESSAGE_KIND_FRAGMENT_REQUEST, v1::FragmentRequest(),
+                                  "", req.env.header.message_id());
   Unit([&] { EXPECT_EQ(core_->AnswerRequestAgain(other), GatewayCore::Again::kOthers); });
-  Unit([&] { EXPECT_EQ(core_->AnswerRequestAgain(Request(case_id, "politie", "x")), GatewayCore::Again::kNew); });
+  Unit([&] {
+    EXPECT_EQ(core_->AnswerRequestAgain(Request(case_id, "politie", "x")), GatewayCore::Again::kNew);
+  });
 }
 
 // Issue 19: the receipts of one unit (a burst of deliveries) carry one
@@ -377,7 +361,9 @@ TEST_F(GatewayCoreTest, ARefusalWhoseRecordCannotBeWrittenFailsTheUnitAndSendsNo
   ASSERT_EQ(opened.records.size(), 1u);
   fail_audit_ = true;
   UnitResult r = Unit([&] {
-    EXPECT_FALSE(core_->Refuse({.to = "regisseur-01", .connection = "conn", .message_id = NewMessageId(),
+    EXPECT_FALSE(core_->Refuse({.to = "regisseur-01",
+                                .connection = "conn",
+                                .message_id = NewMessageId(),
                                 .why = InvalidArgumentError("refused for the test")}));
     core_->Handle(Message("regisseur-02", v1::MESSAGE_KIND_CASE_COMMAND, cmd));
   });
@@ -462,7 +448,8 @@ TEST_F(GatewayCoreTest, APullListedBeforeTheRetentionSweepRewroteTheRecordsMustS
   ASSERT_EQ(listed.listings.size(), 1u);
   (void)core_->AuditListing(listed.listings[0]);
   clock_.Advance(6LL * 365 * 24 * 3600 * 1000);  // past audit_retention (5 years)
-  ASSERT_OK_AND_ASSIGN(audit::EraseSummary erased, core_->audit_trail().EraseExpiredBodies(clock_.NowMillis()));
+  ASSERT_OK_AND_ASSIGN(audit::EraseSummary erased,
+                       core_->audit_trail().EraseExpiredBodies(clock_.NowMillis()));
   EXPECT_EQ(erased.erased, 2u);  // the case opened and the export
   EXPECT_EQ(core_->audit_trail().rewrites(), 1u);
 
@@ -508,7 +495,8 @@ TEST_F(GatewayCoreTest, AdmissibleChecksRecipientKindSenderAndRequestId) {
   h.set_kind(v1::MESSAGE_KIND_CASE_COMMAND);
   EXPECT_THAT(Admissible(coord, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
   h.clear_request_id();
-  EXPECT_THAT(Admissible(agent, h, "gateway"), testing::StatusIs(StatusCode::kPermissionDenied, "may not send"));
+  EXPECT_THAT(Admissible(agent, h, "gateway"),
+              testing::StatusIs(StatusCode::kPermissionDenied, "may not send"));
   h.set_kind(v1::MESSAGE_KIND_AUTHORISATION);  // a kind the gateway never takes
   EXPECT_THAT(Admissible(agent, h, "gateway"), testing::StatusIs(StatusCode::kInvalidArgument));
   h.set_kind(v1::MESSAGE_KIND_FRAGMENT_DELIVERY);

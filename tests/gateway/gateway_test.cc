@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "case/case_chain.h"
 #include "client/audit_pull.h"
 #include "core/audit/log_reader.h"
 #include "core/audit/log_verifier.h"
@@ -25,7 +26,7 @@
 #include "core/transport/dealer_client.h"
 #include "core/transport/transport_context.h"
 #include "gateway/startup.h"
-#include "case/case_chain.h"
+#include "tests/gateway/forwarding_audit_trail.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
 
@@ -41,33 +42,46 @@ constexpr int kDeadlineMs = 5000;
 constexpr char kCanaryBsn[] = "CANARY-BSN-999990019";
 constexpr char kCanaryContent[] = "CANARY-FRAGMENT-CONTENT";
 
-// An audit trail that can be made to fail, to test write-before-forward; it
-// passes everything else to the real log.
-class SwitchableAuditTrail final : public AuditTrail {
+// An audit trail that can be made to fail, to test write-before-forward;
+// it passes everything else to the real log.
+class SwitchableAuditTrail final : public ForwardingAuditTrail {
  public:
-  SwitchableAuditTrail(std::unique_ptr<AuditTrail> real, std::atomic<bool>* fail, std::atomic<bool>* fail_sync)
-      : real_(std::move(real)), fail_(fail), fail_sync_(fail_sync) {}
+  SwitchableAuditTrail(std::unique_ptr<AuditTrail> real, std::atomic<bool>* fail,
+                       std::atomic<bool>* fail_write, std::atomic<bool>* fail_sync)
+      : ForwardingAuditTrail(std::move(real)), fail_(fail), fail_write_(fail_write), fail_sync_(fail_sync) {}
   Result<audit::StagedRecord> Stage(v1::AuditRecord record) override {
     if (fail_->load()) return UnavailableError("disk full (injected)");
-    return real_->Stage(std::move(record));
+    return ForwardingAuditTrail::Stage(std::move(record));
   }
-  void DiscardStaged() override { real_->DiscardStaged(); }
-  // A failing write or fdatasync: the records never became durable.
+  // A failing write: the records never reached the log.
+  Status WriteStaged(const std::vector<audit::StagedRecord>& records) override {
+    if (fail_write_->load()) return UnavailableError("write: no space left on device (injected)");
+    return ForwardingAuditTrail::WriteStaged(records);
+  }
   Status AppendStaged(const std::vector<audit::StagedRecord>& records) override {
-    if (fail_sync_->load()) return UnavailableError("fdatasync: input/output error (injected)");
-    return real_->AppendStaged(records);
+    if (fail_write_->load() || fail_sync_->load())
+      return UnavailableError("write: no space left on device (injected)");
+    return ForwardingAuditTrail::AppendStaged(records);
   }
-  uint64_t size() const override { return real_->size(); }
-  Result<std::string> SignHead() override { return real_->SignHead(); }
-  Result<std::string> Checkpoint() override { return real_->Checkpoint(); }
+  // A failing fdatasync after the unit's messages left: the log fails
+  // closed (an fsync error is never retried) until it is reopened.
+  Status Sync() override {
+    if (fail_sync_->load()) {
+      // What the page cache held of the log may be gone.
+      EXPECT_OK(ForwardingAuditTrail::CutUnsyncedTailForFaultInjection());
+      return UnavailableError("fdatasync: input/output error (injected)");
+    }
+    return ForwardingAuditTrail::Sync();
+  }
   Status Reopen() override {
-    if (fail_->load() || fail_sync_->load()) return UnavailableError("disk still full (injected)");
-    return real_->Reopen();
+    if (fail_->load() || fail_write_->load() || fail_sync_->load())
+      return UnavailableError("disk still full (injected)");
+    return ForwardingAuditTrail::Reopen();
   }
 
  private:
-  std::unique_ptr<AuditTrail> real_;
   std::atomic<bool>* fail_;
+  std::atomic<bool>* fail_write_;
   std::atomic<bool>* fail_sync_;
 };
 
@@ -100,11 +114,10 @@ class GatewayTest : public ::testing::Test {
     Make("fg-hvb", ParticipantKind::kPrivacyOfficer, "", true);
     Make("vt-01", ParticipantKind::kCoordinator, "veilig-thuis", true);  // refers (issue 14)
     Make("wijk-01", ParticipantKind::kCoordinator, "gemeente", true);    // takes cases over
-    ASSERT_OK(Registry::Sign(registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
-                             {{"regisseur-01", "casusregisseur"},
-                              {"vt-01", "vt-medewerker"},
-                              {"wijk-01", "casuscoordinator"}},
-                             "hart-van-brabant", kNow));
+    ASSERT_OK(Registry::Sign(
+        registry_dir_, identities_.at("enrolment-hvb").signing().secret_key,
+        {{"regisseur-01", "casusregisseur"}, {"vt-01", "vt-medewerker"}, {"wijk-01", "casuscoordinator"}},
+        "hart-van-brabant", kNow));
     auto reg = Registry::Load(registry_dir_, identities_.at("enrolment-hvb").signing().public_key);
     ASSERT_THAT(reg, IsOk());
     for (const auto& [id, e] : reg->entries()) resolver_.Add(id, e.card.signing_key);
@@ -141,7 +154,7 @@ class GatewayTest : public ::testing::Test {
   void StartGateway() {
     StartupOptions options;  // the gateway's own start-up, with a log that can be made to fail
     options.wrap_audit = [this](std::unique_ptr<AuditTrail> real) -> std::unique_ptr<AuditTrail> {
-      return std::make_unique<SwitchableAuditTrail>(std::move(real), &fail_audit_, &fail_sync_);
+      return std::make_unique<SwitchableAuditTrail>(std::move(real), &fail_audit_, &fail_write_, &fail_sync_);
     };
     auto g = Gateway::Create(config_, clock_, std::move(options));
     ASSERT_THAT(g, IsOk());
@@ -215,7 +228,8 @@ class GatewayTest : public ::testing::Test {
       EnvelopeVerifier verifier(resolver_, nullptr);
       auto env = verifier.Verify(**got);
       ASSERT_THAT(env, IsOk());
-      EXPECT_TRUE(env->header.kind() == v1::MESSAGE_KIND_HEARTBEAT || env->header.kind() == v1::MESSAGE_KIND_ACCEPTED)
+      EXPECT_TRUE(env->header.kind() == v1::MESSAGE_KIND_HEARTBEAT ||
+                  env->header.kind() == v1::MESSAGE_KIND_ACCEPTED)
           << "unexpected " << wire::KindLabel(env->header.kind());
       got = c.conn->Receive(ms);
     }
@@ -229,7 +243,8 @@ class GatewayTest : public ::testing::Test {
     while (true) {
       std::string raw;
       VerifiedEnvelope env = Receive(c, "", &raw);
-      if (env.header.kind() == v1::MESSAGE_KIND_CASE_RESULT || env.header.kind() == v1::MESSAGE_KIND_UNSPECIFIED) {
+      if (env.header.kind() == v1::MESSAGE_KIND_CASE_RESULT ||
+          env.header.kind() == v1::MESSAGE_KIND_UNSPECIFIED) {
         return held;
       }
       held.push_back(raw);
@@ -250,7 +265,8 @@ class GatewayTest : public ::testing::Test {
     uint64_t length = 0;
   };
   std::map<std::string, Head> heads_;
-  const v1::Subject victim_ = testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, kCanaryBsn, "Fictief Persoon");
+  const v1::Subject victim_ =
+      testing::TestSubject("S1", v1::SUBJECT_ROLE_VICTIM, kCanaryBsn, "Fictief Persoon");
 
   // Sets the command's place in its case's chain (previous, sequence).
   void Chain(v1::CaseCommand& cmd) {
@@ -295,8 +311,9 @@ class GatewayTest : public ::testing::Test {
     subjects.set_case_id(case_id);
     *subjects.add_subjects() = victim_;
     const std::string agent = partner + "-agent";
-    auto sealed = SignAndSeal(*c.signer, v1::MESSAGE_KIND_SUBJECT_DATA, agent,
-                              identities_.at(agent).sealing().public_key, request_id, subjects.SerializeAsString());
+    auto sealed =
+        SignAndSeal(*c.signer, v1::MESSAGE_KIND_SUBJECT_DATA, agent,
+                    identities_.at(agent).sealing().public_key, request_id, subjects.SerializeAsString());
     EXPECT_THAT(sealed, IsOk());
     v1::FragmentRequest req;
     req.set_case_id(case_id);
@@ -394,6 +411,7 @@ class GatewayTest : public ::testing::Test {
   ManualClock clock_{kNow};
   GatewayConfig config_;
   std::atomic<bool> fail_audit_{false};
+  std::atomic<bool> fail_write_{false};
   std::atomic<bool> fail_sync_{false};
   std::unique_ptr<Gateway> gateway_;
   std::thread thread_;
@@ -439,8 +457,9 @@ TEST_F(GatewayTest, AFullExchangeGoesThroughWithTheRequestByteForByte) {
   // The coordinator can open what the gateway could not.
   v1::FragmentDelivery d;
   ASSERT_OK(ParseBody(got.body, d));
-  auto content = OpenAndVerify(identities_.at("regisseur-01").sealing(), resolver_, d.sealed_content(),
-                               {v1::MESSAGE_KIND_FRAGMENT_CONTENT, "regisseur-01", request_id, "politie-agent"});
+  auto content =
+      OpenAndVerify(identities_.at("regisseur-01").sealing(), resolver_, d.sealed_content(),
+                    {v1::MESSAGE_KIND_FRAGMENT_CONTENT, "regisseur-01", request_id, "politie-agent"});
   ASSERT_THAT(content, IsOk());
   EXPECT_NE(content->body.find(kCanaryContent), std::string::npos);
 
@@ -635,7 +654,8 @@ TEST_F(GatewayTest, ACommandSignedOnAnOldHeadIsRefused) {
   Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, phase);
   auto err = Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
   EXPECT_EQ(err.code(), v1::ERROR_CODE_FAILED_PRECONDITION);
-  EXPECT_NE(err.message().find("has changed since this command was signed"), std::string::npos) << err.message();
+  EXPECT_NE(err.message().find("has changed since this command was signed"), std::string::npos)
+      << err.message();
   // A request signed on the old head is refused too.
   Head now = heads_[case_id];
   heads_[case_id] = before;
@@ -665,7 +685,8 @@ TEST_F(GatewayTest, ARequestAboutASubjectTheCaseNeverCommittedToIsRefused) {
     req.set_sealed_subjects(std::string(100, 'x'));  // whatever is sealed: the gateway refuses first
     req.set_case_head(heads_[case_id].hash);
     req.set_case_length(heads_[case_id].length);
-    auto m = coord.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", req.SerializeAsString(), request_id);
+    auto m =
+        coord.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", req.SerializeAsString(), request_id);
     ASSERT_THAT(m, IsOk());
     ASSERT_OK(coord.conn->Send(m->bytes));
     auto refusal = Body<v1::Refusal>(Receive(coord), v1::MESSAGE_KIND_REFUSAL);
@@ -709,7 +730,7 @@ TEST_F(GatewayTest, ARequestWaitsForAnOfflineAgentAndIsDeliveredWhenItConnects) 
   const std::string case_id = OpenCase(coord);
   Admit(coord, case_id, "politie");
   const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
-  ExpectNothing(coord);  // no refusal: it waits
+  ExpectNothing(coord);         // no refusal: it waits
   clock_.Advance(10 * 60'000);  // ten minutes later the agent comes online
   Client& agent = Connect("politie-agent");
   Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
@@ -799,7 +820,8 @@ TEST_F(GatewayTest, AnAcceptedRequestIsConfirmedAndARequestSentAgainIsRecognised
   Client& coord = *x.coord;
   Client& agent = *x.agent;
   const std::string& request_id = x.request_id;
-  auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  auto accepted =
+      Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
   EXPECT_EQ(accepted.request_id(), request_id);
   EXPECT_FALSE(accepted.answered());
   v1::Authorisation auth = ExpectAuthorisation(agent, request_id);
@@ -820,7 +842,8 @@ TEST_F(GatewayTest, AnAcceptedRequestIsConfirmedAndARequestSentAgainIsRecognised
   std::string held;
   Receive(coord, "politie-agent", &held);
   EXPECT_EQ(held, delivery);
-  EXPECT_TRUE(Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED).answered());
+  EXPECT_TRUE(Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED)
+                  .answered());
   ExpectNothing(agent);
   EXPECT_EQ(Count(v1::AUDIT_EVENT_DECISION, request_id), 1);
   // Another coordinator cannot learn about it by sending its bytes: they
@@ -919,7 +942,8 @@ TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
   Admit(coord, case_id, "politie");
   fail_audit_ = true;
   std::string raw;
-  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak", &raw);
+  const std::string request_id =
+      Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak", &raw);
   auto err = Body<v1::Error>(Receive(coord), v1::MESSAGE_KIND_ERROR);
   EXPECT_EQ(err.code(), v1::ERROR_CODE_UNAVAILABLE);
   EXPECT_NE(err.message().find("audit log"), std::string::npos);
@@ -937,10 +961,12 @@ TEST_F(GatewayTest, IfTheAuditLogFailsNothingIsForwarded) {
   v1::CaseFetch fetch;  // the phase change is not in the case's history
   fetch.set_case_id(case_id);
   Send(coord, v1::MESSAGE_KIND_CASE_FETCH, fetch);
-  EXPECT_EQ(Body<v1::CaseChain>(Receive(coord), v1::MESSAGE_KIND_CASE_CHAIN).length(), heads_[case_id].length);
+  EXPECT_EQ(Body<v1::CaseChain>(Receive(coord), v1::MESSAGE_KIND_CASE_CHAIN).length(),
+            heads_[case_id].length);
   // "Send it again": the same bytes are taken now, not refused as a replay.
   ASSERT_OK(coord.conn->Send(raw));
-  auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  auto accepted =
+      Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
   EXPECT_EQ(accepted.request_id(), request_id);
   ExpectAuthorisation(agent, request_id);
 }
@@ -953,7 +979,8 @@ TEST_F(GatewayTest, AnotherCoordinatorCannotTouchARequestByReusingItsId) {
   Client& other = Connect("regisseur-02");
   v1::FragmentRequest bogus;
   bogus.set_case_id(x.case_id);
-  auto m = other.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", bogus.SerializeAsString(), x.request_id);
+  auto m =
+      other.signer->Sign(v1::MESSAGE_KIND_FRAGMENT_REQUEST, "", "", bogus.SerializeAsString(), x.request_id);
   ASSERT_THAT(m, IsOk());
   ASSERT_OK(other.conn->Send(m->bytes));
   auto err = Body<v1::Error>(Receive(other), v1::MESSAGE_KIND_ERROR);
@@ -971,7 +998,7 @@ TEST_F(GatewayTest, WhenTheLogCannotBeWrittenAnswersWaitNewMessagesAreRefusedAnd
   Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
   const std::string case_id = OpenCase(coord);
   Admit(coord, case_id, "politie");
-  fail_sync_ = true;  // the state commits, the log cannot be written (a full disk)
+  fail_write_ = true;  // the state commits, the log cannot be written (a full disk)
   const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
   ExpectNothing(agent);  // nothing is forwarded on a record that is not in the log
   ExpectNothing(coord);  // not even the acceptance
@@ -988,13 +1015,60 @@ TEST_F(GatewayTest, WhenTheLogCannotBeWrittenAnswersWaitNewMessagesAreRefusedAnd
   EXPECT_NE(err.message().find("nothing of this message was done"), std::string::npos) << err.message();
   // Space comes back: the gateway recovers by itself, appends what was
   // committed, and what waited goes out.
-  fail_sync_ = false;
-  auto accepted = Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  fail_write_ = false;
+  auto accepted =
+      Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
   EXPECT_EQ(accepted.request_id(), request_id);
   ExpectAuthorisation(agent, request_id);
   EXPECT_TRUE(gateway_->audit_writable());
   EXPECT_EQ(Count(v1::AUDIT_EVENT_DECISION, request_id), 1);
   EXPECT_EQ(Command(coord, phase).phase(), "herstel");  // serving again
+}
+
+TEST_F(GatewayTest, WhenTheLogsSyncFailsAfterTheAnswersLeftTheCaseDatabaseGivesTheLogItsRecordsBack) {
+  Client& coord = Connect("regisseur-01");
+  Client& agent = Connect("politie-agent");
+  Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
+  const std::string case_id = OpenCase(coord);
+  Admit(coord, case_id, "politie");
+  // The unit commits (its records durable in the outbox), writes the log and
+  // sends; then the log's fdatasync fails and its unsynced tail is lost.
+  fail_sync_ = true;
+  const std::string request_id = Request(coord, case_id, "politie", "politie-incidenten", "plan-van-aanpak");
+  auto accepted =
+      Body<v1::RequestAccepted>(Receive(coord, "gateway", nullptr, true), v1::MESSAGE_KIND_ACCEPTED);
+  EXPECT_EQ(accepted.request_id(), request_id);
+  ExpectAuthorisation(agent, request_id);
+  // The log fails closed: the next message is refused, its sender told.
+  v1::CaseCommand phase;
+  phase.set_case_id(case_id);
+  phase.mutable_change_phase()->set_phase("herstel");
+  const std::string command_id = Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, phase);
+  auto refused = Receive(coord);
+  EXPECT_EQ(refused.header.request_id(), command_id);
+  EXPECT_EQ(Body<v1::Error>(refused, v1::MESSAGE_KIND_ERROR).code(), v1::ERROR_CODE_UNAVAILABLE);
+  // The disk works again: the log is reopened (its torn tail cut) and the
+  // outbox appends the decision again, byte for byte, once.
+  fail_sync_ = false;
+  Chain(phase);
+  std::string phase_now;
+  for (int attempt = 0; attempt < 100 && phase_now.empty(); ++attempt) {
+    Send(coord, v1::MESSAGE_KIND_CASE_COMMAND, phase);  // as a client sends again
+    auto answer = Receive(coord);
+    if (answer.header.kind() == v1::MESSAGE_KIND_ERROR) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // it reopens the log with backoff
+      continue;
+    }
+    phase_now = Body<v1::CaseResult>(answer, v1::MESSAGE_KIND_CASE_RESULT).phase();
+  }
+  EXPECT_EQ(phase_now, "herstel");
+  EXPECT_TRUE(gateway_->audit_writable());
+  EXPECT_EQ(Count(v1::AUDIT_EVENT_DECISION, request_id), 1);
+  audit::VerifyOptions verify;
+  auto key = audit::MakeVerifierKey(config_.log_origin, identities_.at("gateway").signing().public_key);
+  ASSERT_THAT(key, IsOk());
+  verify.key = *key;
+  EXPECT_THAT(audit::VerifyLog(Gateway::AuditDir(config_), verify).status, IsOk());
 }
 
 TEST_F(GatewayTest, CanariesInContentAndSubjectDataNeverReachTheGatewaysDiskOrLogs) {
@@ -1044,7 +1118,8 @@ TEST_F(GatewayTest, ReloadRefusesABadPolicyAndKeepsTheOldOne) {
   EXPECT_FALSE(case_id.empty());
   bool refused_logged = false;
   for (const auto& r : AuditRecords()) {
-    refused_logged |= r.event() == v1::AUDIT_EVENT_POLICY_LOADED && r.reason().find("refused") != std::string::npos;
+    refused_logged |=
+        r.event() == v1::AUDIT_EVENT_POLICY_LOADED && r.reason().find("refused") != std::string::npos;
   }
   EXPECT_TRUE(refused_logged);
 }
@@ -1065,7 +1140,8 @@ TEST_F(GatewayTest, AParticipantRemovedFromTheRegistryIsCutOffOnReload) {
   ASSERT_OK(agent.conn->Reconnect());
   EXPECT_EQ(agent.conn->WaitForHandshake(kDeadlineMs), ConnectionState::kRefused);
   bool audited = false;
-  for (const auto& r : AuditRecords()) audited |= r.reason().find("registry reloaded, serial 2") != std::string::npos;
+  for (const auto& r : AuditRecords())
+    audited |= r.reason().find("registry reloaded, serial 2") != std::string::npos;
   EXPECT_TRUE(audited);
 }
 
@@ -1098,7 +1174,8 @@ TEST_F(GatewayTest, APrivacyOfficerPullsTheLogAndVerifiesItWithThePinnedKey) {
 
 TEST_F(GatewayTest, OnlyAPrivacyOfficerMayPullTheLog) {
   auto gateway_card = PublicCard::LoadFile(CardFilePath(registry_dir_, "gateway"));
-  auto conn = client::GatewayConnection::Open(endpoint_, *gateway_card, identities_.at("regisseur-01"), clock_);
+  auto conn =
+      client::GatewayConnection::Open(endpoint_, *gateway_card, identities_.at("regisseur-01"), clock_);
   ASSERT_THAT(conn, IsOk());
   EXPECT_THAT(client::PullAuditLog(**conn, dir_.File("nope"), kDeadlineMs),
               StatusIs(StatusCode::kPermissionDenied, "may not send audit-pull"));
@@ -1124,8 +1201,9 @@ TEST_F(GatewayTest, AReferralCrossesTheGatewayByteForByteAndACaseOpensOnIt) {
   std::string bytes;
   const std::string id = NewMessageId();
   {
-    auto sealed = SignAndSeal(*vt.signer, v1::MESSAGE_KIND_SUBJECT_DATA, "regisseur-01",
-                              identities_.at("regisseur-01").sealing().public_key, id, subjects.SerializeAsString());
+    auto sealed =
+        SignAndSeal(*vt.signer, v1::MESSAGE_KIND_SUBJECT_DATA, "regisseur-01",
+                    identities_.at("regisseur-01").sealing().public_key, id, subjects.SerializeAsString());
     ASSERT_THAT(sealed, IsOk());
     copy->set_sealed(*sealed);
     auto m = vt.signer->Sign(v1::MESSAGE_KIND_REFERRAL, "", "", referral.SerializeAsString(), id);
