@@ -82,6 +82,29 @@ DecodeResult RecordScanner::NextBatch(size_t max, std::vector<FrameView>* frames
   }
 }
 
+DecodeResult RecordScanner::NextRawBatch(size_t max, std::vector<std::string_view>* frames,
+                                         std::string* error) {
+  frames->clear();
+  for (;;) {
+    DecodeResult r = DecodeResult::kOk;
+    while (frames->size() < max) {
+      std::string_view avail(buffer_.data() + buffer_pos_, buffer_.size() - buffer_pos_);
+      size_t size = 0;
+      r = FrameSize(avail, &size, error);
+      if (r != DecodeResult::kOk) break;
+      last_frame_ = avail.substr(0, size);
+      frame_offset_ = offset_;
+      buffer_pos_ += size;
+      offset_ += size;
+      frames->push_back(last_frame_);
+    }
+    if (!frames->empty()) return DecodeResult::kOk;
+    if (r == DecodeResult::kCorrupt) return r;
+    r = Refill(error);
+    if (r != DecodeResult::kOk) return r;
+  }
+}
+
 DecodeResult RecordScanner::Refill(std::string* error) {
   constexpr size_t kChunk = 1 << 20;
   const size_t rest = buffer_.size() - buffer_pos_;
@@ -98,8 +121,11 @@ DecodeResult RecordScanner::Refill(std::string* error) {
     return DecodeResult::kCorrupt;
   }
   if (chunk_.empty()) return DecodeResult::kIncomplete;
-  buffer_.erase(0, buffer_pos_);
-  buffer_ += chunk_;
+  // Into the other buffer: the frames of the previous call still point into
+  // this one (NextRawBatch).
+  spare_.assign(buffer_, buffer_pos_, rest);
+  spare_ += chunk_;
+  buffer_.swap(spare_);
   buffer_pos_ = 0;
   buffer_offset_ = offset_;
   return DecodeResult::kOk;

@@ -42,6 +42,13 @@ class RecordScanner {
   // call of Next or NextBatch. kOk: at least one frame (a shorter batch
   // does not mean the end). Otherwise no frame, and the same meaning as Next.
   DecodeResult NextBatch(size_t max, std::vector<FrameView>* frames, std::string* error);
+  // As NextBatch, but each frame's bytes (header and payload) undecoded:
+  // only its length is checked (FrameSize), so a frame with a bad checksum,
+  // type or body is returned, not reported; DecodeFrameView on it checks the
+  // rest. Lets a caller spread the decoding over threads. The frames stay
+  // valid through the next call too (the scanner refills into a second
+  // buffer), so a caller can check one batch while it reads the next.
+  DecodeResult NextRawBatch(size_t max, std::vector<std::string_view>* frames, std::string* error);
   // The file offset of the next frame, and of the frame just returned.
   uint64_t offset() const { return offset_; }
   uint64_t frame_offset() const { return frame_offset_; }
@@ -54,6 +61,7 @@ class RecordScanner {
   uint64_t offset_;
   uint64_t frame_offset_ = 0;
   std::string buffer_;
+  std::string spare_;  // the buffer before the last refill, left intact
   std::string chunk_;  // kept: a fresh 1 MiB string per read is an mmap and a memset
   size_t buffer_pos_ = 0;
   uint64_t buffer_offset_ = 0;  // file offset of buffer_[0]

@@ -134,15 +134,24 @@ void AppendTombstoneFrame(std::string& out, uint64_t index, int64_t erased_at_mi
   FinishFrame(out, start);
 }
 
-DecodeResult DecodeFrameView(std::string_view data, FrameView* frame, size_t* consumed, std::string* error) {
+DecodeResult FrameSize(std::string_view data, size_t* size, std::string* error) {
   if (data.size() < kFrameHeaderBytes) return DecodeResult::kIncomplete;
   uint32_t len = ReadU32BE(data.data());
-  uint32_t crc = ReadU32BE(data.data() + 4);
   if (len < 1 + 8 || len > kMaxPayloadBytes) {
     *error = "frame length " + std::to_string(len) + " is out of range";
     return DecodeResult::kCorrupt;
   }
   if (data.size() - kFrameHeaderBytes < len) return DecodeResult::kIncomplete;
+  *size = kFrameHeaderBytes + len;
+  return DecodeResult::kOk;
+}
+
+DecodeResult DecodeFrameView(std::string_view data, FrameView* frame, size_t* consumed, std::string* error) {
+  size_t size = 0;
+  DecodeResult sized = FrameSize(data, &size, error);
+  if (sized != DecodeResult::kOk) return sized;
+  const uint32_t len = static_cast<uint32_t>(size - kFrameHeaderBytes);
+  uint32_t crc = ReadU32BE(data.data() + 4);
   std::string_view payload = data.substr(kFrameHeaderBytes, len);
   if (MaskCrc(Crc32c(payload)) != crc) {
     *error = "frame checksum does not match";

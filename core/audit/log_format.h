@@ -106,6 +106,10 @@ enum class DecodeResult {
 DecodeResult DecodeFrame(std::string_view data, Frame* frame, size_t* consumed, std::string* error);
 // The same checks, without copying: *frame points into `data`.
 DecodeResult DecodeFrameView(std::string_view data, FrameView* frame, size_t* consumed, std::string* error);
+// Only the first of those checks: the frame's length is in range and its
+// bytes are all in `data`. kOk sets *size (header and payload); the rest
+// (checksum, type, body) is DecodeFrameView's.
+DecodeResult FrameSize(std::string_view data, size_t* size, std::string* error);
 
 // 20-digit zero-padded file name of the checkpoint of size `size`.
 std::string CheckpointFileName(uint64_t size);

@@ -109,19 +109,6 @@ class DigestRange {
     hashes_.push_back(top);
     ++size_;
   }
-  // The perfect subtrees of the range with their node positions in the
-  // post-order tree file.
-  void Positions(std::vector<std::pair<uint64_t, Sha256Digest>>* out) const {
-    out->clear();
-    uint64_t begin = 0;
-    size_t k = 0;
-    for (int level = 63; level >= 0; --level) {
-      const uint64_t bit = uint64_t{1} << level;
-      if ((size_ & bit) == 0) continue;
-      out->emplace_back(PostOrderPosition(level, begin >> level), hashes_[k++]);
-      begin += bit;
-    }
-  }
   std::string Root() const {
     if (hashes_.empty()) return EmptyRoot();
     Sha256Digest r = hashes_.back();
@@ -135,18 +122,24 @@ class DigestRange {
 };
 
 // Checks frames [begin, end) of a batch whose first frame should be record
-// `base`: index, parse, event, the leaf hash, and for records in the tree
+// `base`: the frame (checksum, type, body), index, parse, event, the leaf hash, and for records in the tree
 // file their leaf and the nodes they complete. Thread-compatible: each call
 // touches only its own slots.
-void CheckFrames(const std::vector<FrameView>& frames, uint64_t base, size_t begin, size_t end,
+void CheckFrames(const std::vector<std::string_view>& frames, uint64_t base, size_t begin, size_t end,
                  const TreeSlice& tree, std::vector<Checked>& out) {
   ketenpoort::v1::AuditRecord rec;
   for (size_t k = begin; k < end; ++k) {
-    const FrameView& frame = frames[k];
     const uint64_t i = base + k;
     Checked& c = out[k];
     c.error.clear();
     c.whole_message = false;
+    // The frame's checksum, type and body (the scan checked its length).
+    FrameView frame;
+    size_t consumed = 0;
+    if (DecodeFrameView(frames[k], &frame, &consumed, &c.error) != DecodeResult::kOk) {
+      if (c.error.empty()) c.error = "frame is cut off";
+      continue;
+    }
     c.tombstone = frame.type == FrameType::kTombstone;
     if (frame.index != i) {
       c.error = "frame carries index " + Idx(frame.index) + " (records deleted, inserted or reordered)";
@@ -217,6 +210,48 @@ void CheckFrames(const std::vector<FrameView>& frames, uint64_t base, size_t beg
     std::memcpy(c.top.data(), top, kHashBytes);
   }
 }
+
+// Reads the tree slice of `count` records from `base`: their stored nodes
+// and the perfect subtrees left of `base` (the compact range there, whose
+// roots are the left children of the nodes that join across `base`).
+Status ReadTreeSlice(const LogFile& tree, uint64_t base, size_t count, uint64_t tree_size, std::string& buf,
+                     TreeSlice& slice) {
+  slice.tree_size = tree_size;
+  slice.data = {};
+  slice.left.clear();
+  if (count == 0 || base >= tree_size) return OkStatus();
+  const uint64_t end = std::min<uint64_t>(base + count, tree_size);
+  slice.first_node = PostOrderNodeCount(base);
+  KP_RETURN_IF_ERROR(tree.ReadAt(slice.first_node * kHashBytes,
+                                 (PostOrderNodeCount(end) - slice.first_node) * kHashBytes, buf));
+  slice.data = buf;
+  std::string node;
+  uint64_t begin = 0;
+  for (int level = 63; level >= 0; --level) {
+    const uint64_t bit = uint64_t{1} << level;
+    if ((base & bit) == 0) continue;
+    const uint64_t pos = PostOrderPosition(level, begin >> level);
+    KP_RETURN_IF_ERROR(tree.ReadAt(pos * kHashBytes, kHashBytes, node));
+    if (node.size() == kHashBytes) {
+      Sha256Digest d;
+      std::memcpy(d.data(), node.data(), kHashBytes);
+      slice.left.emplace_back(pos, d);
+    }
+    begin += bit;
+  }
+  return OkStatus();
+}
+
+// A batch of frames read by the scanner, with its tree slice.
+struct Batch {
+  std::vector<std::string_view> frames;
+  DecodeResult result = DecodeResult::kOk;
+  std::string error;
+  uint64_t base = 0;
+  TreeSlice slice;
+  std::string tree_buf;
+  Status tree_read;
+};
 
 struct Expected {
   std::string root;
@@ -380,44 +415,36 @@ class Verifier {
     uint64_t last_checked = 0;
     KP_RETURN_IF_ERROR(CheckRootAt(0, range, 0));
     RecordScanner scanner(records.get(), kRecordsMagic.size());
-    std::vector<FrameView> batch;
-    batch.reserve(kBatch);
     std::vector<Checked> checked(kBatch);
-    std::string error;
     std::vector<Sha256Digest> nodes;
     nodes.reserve(65);
-    TreeSlice slice;
-    slice.tree_size = tree_size;
-    std::string tree_buf;
-    for (bool more = true; more;) {
-      // Read a batch of frames; remember how the scan ended.
-      // The frames point into the scanner's buffer until its next call.
-      DecodeResult r = scanner.NextBatch(kBatch, &batch, &error);
-      const size_t count = batch.size();
-      more = r == DecodeResult::kOk;
-      const uint64_t base = range.size();
-      // The stored nodes of the batch's records in the tree file, and the
-      // subtrees left of them.
-      Status tree_read;
-      slice.data = {};
-      slice.left.clear();
-      if (count > 0 && base < tree_size) {
-        const uint64_t end = std::min<uint64_t>(base + count, tree_size);
-        slice.first_node = PostOrderNodeCount(base);
-        tree_read = tree->ReadAt(slice.first_node * kHashBytes,
-                                 (PostOrderNodeCount(end) - slice.first_node) * kHashBytes, tree_buf);
-        if (tree_read.ok()) slice.data = tree_buf;
-        range.Positions(&slice.left);
-      }
-      // The per-record work (parse, commitment, leaf hash, the tree nodes
-      // it completes) is independent: split it over two threads. The fold
+    // Two batches in turn: while both threads check one, the main thread
+    // reads the next (the scanner keeps the frames of one call valid through
+    // the next).
+    Batch batches[2];
+    Batch* cur = &batches[0];
+    Batch* next = &batches[1];
+    auto scan = [&](Batch& b, uint64_t base) {
+      b.result = scanner.NextRawBatch(kBatch, &b.frames, &b.error);
+      b.base = base;
+      b.tree_read = ReadTreeSlice(*tree, base, b.frames.size(), tree_size, b.tree_buf, b.slice);
+    };
+    scan(*cur, 0);
+    for (;;) {
+      const size_t count = cur->frames.size();
+      const bool more = cur->result == DecodeResult::kOk;
+      const uint64_t base = cur->base;
+      // The per-record work (checksum, parse, commitment, leaf hash, the
+      // tree nodes it completes) is independent: the helper thread takes
+      // the larger part, as this one also reads the next batch. The fold
       // below is sequential and hashes only at checkpoints.
-      size_t half = count >= 512 ? count / 2 : count;
+      const size_t split = count >= 512 ? count * 2 / 5 : count;
       std::thread helper;
-      if (half < count) {
-        helper = std::thread([&] { CheckFrames(batch, base, half, count, slice, checked); });
+      if (split < count) {
+        helper = std::thread([&] { CheckFrames(cur->frames, base, split, count, cur->slice, checked); });
       }
-      CheckFrames(batch, base, 0, half, slice, checked);
+      CheckFrames(cur->frames, base, 0, split, cur->slice, checked);
+      if (more) scan(*next, base + count);
       if (helper.joinable()) helper.join();
 
       for (size_t k = 0; k < count; ++k) {
@@ -428,7 +455,7 @@ class Verifier {
         }
         if (c.tombstone) ++report_.tombstones;
         if (i < tree_size) {
-          KP_RETURN_IF_ERROR(tree_read);
+          KP_RETURN_IF_ERROR(cur->tree_read);
           if (!c.in_slice) {
             return Fail(i, DataLossError("the tree file ends inside the nodes of record " + Idx(i)));
           }
@@ -441,7 +468,12 @@ class Verifier {
           last_checked = range.size();
         }
       }
-      if (more) continue;
+      if (more) {
+        std::swap(cur, next);
+        continue;
+      }
+      const DecodeResult r = cur->result;
+      const std::string& error = cur->error;
       const uint64_t i = range.size();
       if (r == DecodeResult::kIncomplete && scanner.AtEnd()) break;
       if (r == DecodeResult::kIncomplete) {

@@ -25,7 +25,9 @@ struct Rule {
 };
 
 struct Schema {
-  std::vector<std::vector<Rule>> messages;  // by message, by field number
+  // By message, by tag (field number << 3 | wire type): a tag whose wire
+  // type is not the field's has no rule.
+  std::vector<std::vector<Rule>> messages;
   uint32_t index_field = 0;
   uint32_t event_field = 0;
 };
@@ -108,9 +110,11 @@ Schema BuildSchema() {
       if (f.number() > kMaxFieldNumber) continue;  // not walked: kUnsure
       Rule r;
       r.kind = KindOf(f);
+      if (r.kind == Kind::kNone) continue;
       if (r.kind == Kind::kMessage) r.message = id_of(f.message_type());
-      if (rules.size() <= static_cast<size_t>(f.number())) rules.resize(f.number() + 1);
-      rules[f.number()] = r;
+      const size_t tag = (static_cast<size_t>(f.number()) << 3) | static_cast<size_t>(WireTypeOf(r.kind));
+      if (rules.size() <= tag) rules.resize(tag + 1);
+      rules[tag] = r;
     }
     s.messages.push_back(std::move(rules));
   }
@@ -129,6 +133,10 @@ const Schema& TheSchema() {
 
 // A varint of at most `max_bytes` bytes; false when longer or cut off.
 inline bool ReadVarint(const char*& p, const char* end, int max_bytes, uint64_t* out) {
+  if (p < end && static_cast<uint8_t>(*p) < 0x80) {  // the common one-byte varint
+    *out = static_cast<uint8_t>(*p++);
+    return true;
+  }
   uint64_t v = 0;
   for (int i = 0; i < max_bytes && p < end; ++i) {
     const auto b = static_cast<uint8_t>(*p++);
@@ -164,11 +172,9 @@ bool Walk(const Schema& s, uint32_t message, const char* p, const char* end, int
   const std::vector<Rule>& rules = s.messages[message];
   while (p < end) {
     uint64_t tag = 0;
-    if (!ReadVarint(p, end, 5, &tag) || tag > 0xffffffffu) return false;
-    const uint64_t number = tag >> 3;
-    if (number == 0 || number >= rules.size()) return false;
-    const Rule& rule = rules[number];
-    if (rule.kind == Kind::kNone || static_cast<int>(tag & 7) != WireTypeOf(rule.kind)) return false;
+    if (!ReadVarint(p, end, 5, &tag) || tag >= rules.size()) return false;
+    const uint64_t number = tag >> 3;  // > 0: tags below 8 have no rule
+    const Rule& rule = rules[tag];
     switch (rule.kind) {
       case Kind::kVarint: {
         uint64_t v = 0;

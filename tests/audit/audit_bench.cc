@@ -24,6 +24,7 @@
 
 #include "core/audit/log_verifier.h"
 #include "core/audit/log_writer.h"
+#include "core/audit/record_wire.h"
 #include "core/crypto/sha256.h"
 #include "tests/audit/audit_test_util.h"
 
@@ -65,7 +66,13 @@ void BM_AppendSync(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_AppendSync)->Setup(OpenFresh)->Teardown(CloseAndRemove)->Threads(1)->Threads(4)->Threads(16)->UseRealTime();
+BENCHMARK(BM_AppendSync)
+    ->Setup(OpenFresh)
+    ->Teardown(CloseAndRemove)
+    ->Threads(1)
+    ->Threads(4)
+    ->Threads(16)
+    ->UseRealTime();
 
 // Keeps up to `window` appends in flight; waits for all at the end.
 class InFlight {
@@ -153,6 +160,29 @@ void BM_OpenLog(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_OpenLog)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// What the verifier does per record to know it parses and read its index
+// and event: protobuf's full parse (into a reused message) or the quick wire
+// check (record_wire.h).
+void BM_RecordParse(benchmark::State& state) {
+  const std::string bytes = SampleRecord(3).SerializeAsString();
+  ketenpoort::v1::AuditRecord rec;
+  for (auto _ : state) {
+    rec.Clear();
+    benchmark::DoNotOptimize(rec.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+}
+BENCHMARK(BM_RecordParse);
+
+void BM_RecordWireCheck(benchmark::State& state) {
+  const std::string bytes = SampleRecord(3).SerializeAsString();
+  uint64_t index = 0;
+  int32_t event = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(CheckAuditRecordWire(bytes, &index, &event));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+}
+BENCHMARK(BM_RecordWireCheck);
 
 void BM_Sha256(benchmark::State& state) {
   std::string data(static_cast<size_t>(state.range(0)), 'x');
