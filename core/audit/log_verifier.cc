@@ -1,6 +1,7 @@
 #include "core/audit/log_verifier.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
 #include <map>
@@ -23,6 +24,7 @@ namespace {
 std::string Idx(uint64_t i) { return std::to_string(i); }
 
 constexpr size_t kBatch = 4096;
+constexpr size_t kBlock = 128;  // records a thread takes at a time
 
 // The result of the independent per-record checks.
 struct Checked {
@@ -435,16 +437,22 @@ class Verifier {
       const bool more = cur->result == DecodeResult::kOk;
       const uint64_t base = cur->base;
       // The per-record work (checksum, parse, commitment, leaf hash, the
-      // tree nodes it completes) is independent: the helper thread takes
-      // the larger part, as this one also reads the next batch. The fold
-      // below is sequential and hashes only at checkpoints.
-      const size_t split = count >= 512 ? count * 2 / 5 : count;
+      // tree nodes it completes) is independent: both threads take blocks of
+      // the batch in turn, this one after it has read the next batch, so
+      // neither waits on the other however the machine shares its cores.
+      // The fold below is sequential and hashes only at checkpoints.
+      std::atomic<size_t> taken{0};
+      auto work = [&] {
+        for (;;) {
+          const size_t begin = taken.fetch_add(kBlock);
+          if (begin >= count) break;
+          CheckFrames(cur->frames, base, begin, std::min(begin + kBlock, count), cur->slice, checked);
+        }
+      };
       std::thread helper;
-      if (split < count) {
-        helper = std::thread([&] { CheckFrames(cur->frames, base, split, count, cur->slice, checked); });
-      }
-      CheckFrames(cur->frames, base, 0, split, cur->slice, checked);
+      if (count > kBlock) helper = std::thread(work);
       if (more) scan(*next, base + count);
+      work();
       if (helper.joinable()) helper.join();
 
       for (size_t k = 0; k < count; ++k) {

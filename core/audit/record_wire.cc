@@ -137,6 +137,13 @@ inline bool ReadVarint(const char*& p, const char* end, int max_bytes, uint64_t*
     *out = static_cast<uint8_t>(*p++);
     return true;
   }
+  if (max_bytes >= 2 && end - p >= 2 &&
+      static_cast<uint8_t>(p[1]) < 0x80) {  // two bytes (tags of fields 16+)
+    *out = (static_cast<uint64_t>(static_cast<uint8_t>(p[0]) & 0x7f)) |
+           (static_cast<uint64_t>(static_cast<uint8_t>(p[1])) << 7);
+    p += 2;
+    return true;
+  }
   uint64_t v = 0;
   for (int i = 0; i < max_bytes && p < end; ++i) {
     const auto b = static_cast<uint8_t>(*p++);
@@ -150,16 +157,20 @@ inline bool ReadVarint(const char*& p, const char* end, int max_bytes, uint64_t*
 }
 
 bool AllAscii(const char* p, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  if (n < 8) {
+    for (size_t i = 0; i < n; ++i) {
+      if ((static_cast<uint8_t>(p[i]) & 0x80) != 0) return false;
+    }
+    return true;
+  }
+  uint64_t w;
+  for (size_t i = 0; i + 8 <= n; i += 8) {
     std::memcpy(&w, p + i, 8);
-    if ((w & 0x8080808080808080ull) != 0) return false;
+    if ((w & kHigh) != 0) return false;
   }
-  for (; i < n; ++i) {
-    if ((static_cast<uint8_t>(p[i]) & 0x80) != 0) return false;
-  }
-  return true;
+  std::memcpy(&w, p + n - 8, 8);  // the last 8 bytes (overlapping)
+  return (w & kHigh) == 0;
 }
 
 struct Top {

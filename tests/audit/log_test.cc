@@ -2,6 +2,8 @@
 // proofs against the reference, checkpoints that never contradict each
 // other, a crash that drops unsynced bytes, tamper tests that name the index,
 // and erasure that keeps every proof valid.
+#include <google/protobuf/stubs/logging.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -686,6 +688,7 @@ TEST_F(AuditLogTest, TreeTamperInALargeLogIsFoundAtItsIndex) {
 // not a valid AuditRecord, carry another index or no event: each is named,
 // at its index, before its leaf is compared.
 TEST_F(AuditTamperTest, RecordsThatAreNotValidAuditRecordsAreNamed) {
+  google::protobuf::LogSilencer quiet;  // protobuf logs the invalid UTF-8 it refuses
   auto replace = [&](uint64_t i, const std::string& record) {
     std::string frame;
     AppendRecordFrame(frame, i, std::string(kSaltBytes, 's'), record);
