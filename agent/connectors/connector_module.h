@@ -3,7 +3,7 @@
 // are built as loadable modules, ketenpoort-connector-<kind>.so, that the
 // agent loads with dlopen() only when its configuration names that kind
 // (docs/agent.md "Data sources"). An agent with only sqlite, json-files or
-// command sources never maps those libraries: they cost ~4 MB of resident
+// command sources never maps those libraries: they cost ~3.4 MB of resident
 // memory per agent, loaded and initialised or not (issue 19).
 //
 // Where: one folder, never a path from the configuration or the
