@@ -119,6 +119,11 @@ class Connector {
   //   cannot name a json-files file.
   virtual Result<std::vector<Record>> Query(const SubjectQuery& subject) = 0;
 
+  // How many connections this source has opened so far (postgres, https:
+  // for tests of connection reuse, which reach a connector made by its
+  // module only through this interface); 0 for the kinds that open none.
+  virtual int64_t connections_made() const { return 0; }
+
   // What the source is, for logs and `ketenpoort-agent check`, e.g.
   // "sqlite /var/lib/x.db". Never personal data.
   virtual std::string Describe() const = 0;

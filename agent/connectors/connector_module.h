@@ -38,7 +38,7 @@
 
 namespace kp::agent {
 
-inline constexpr uint32_t kConnectorModuleAbi = 1;
+inline constexpr uint32_t kConnectorModuleAbi = 2;
 
 // The symbol every module exports (extern "C"), returning its description.
 inline constexpr const char kConnectorModuleSymbol[] = "ketenpoort_connector_module";

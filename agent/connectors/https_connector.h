@@ -49,8 +49,7 @@ class HttpsConnector : public Connector {
   Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
   // How many TLS connections were opened (for tests of reuse).
-  // Inline: a test reads it from a connector its module made.
-  long connections_made() const {
+  int64_t connections_made() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return connections_made_;
   }
@@ -61,7 +60,7 @@ class HttpsConnector : public Connector {
   const ConnectorConfig config_;
   mutable std::mutex mu_;
   void* curl_ = nullptr;  // owned CURL*, kept for connection reuse
-  long connections_made_ = 0;
+  int64_t connections_made_ = 0;
 };
 
 }  // namespace kp::agent

@@ -66,8 +66,7 @@ class PostgresConnector : public Connector {
   Result<std::optional<int64_t>> ChangedSince(const SubjectQuery& subject, int64_t since_ms) override;
 
   // How many times a connection was made (for tests of reuse and reconnect).
-  // Inline: a test reads it from a connector its module made.
-  int connections_made() const {
+  int64_t connections_made() const override {
     std::lock_guard<std::mutex> lock(mu_);
     return connections_made_;
   }
@@ -91,7 +90,7 @@ class PostgresConnector : public Connector {
   SecretBytes password_;  // NUL-terminated; empty without password_file
   mutable std::mutex mu_;
   pg_conn* conn_ = nullptr;  // owned; null between a lost connection and the next query
-  int connections_made_ = 0;
+  int64_t connections_made_ = 0;
   // For each parameter $1..$n, the subject field it binds.
   std::vector<std::string SubjectQuery::*> params_;
   // For each parameter of changed_query, the subject field it binds (null: since).

@@ -87,7 +87,7 @@ TEST_F(HttpsConnectorTest, AnEmptyArrayIsAnEmptyAnswer) {
 TEST_F(HttpsConnectorTest, KeepsTheConnectionBetweenRequests) {
   auto made = Make(Config("/records"));
   ASSERT_THAT(made, IsOk());
-  auto* c = static_cast<HttpsConnector*>(made->get());
+  Connector* c = made->get();
   for (int i = 0; i < 3; ++i) ASSERT_THAT(c->Query(Canary()), IsOk());
   EXPECT_EQ(c->connections_made(), 1);
 }

@@ -219,7 +219,7 @@ TEST_F(PostgresConnectorTest, DuplicateColumnsAndByteaAreRefused) {
 TEST_F(PostgresConnectorTest, KeepsOneConnectionAndReconnectsWhenItIsCut) {
   auto made = Make(Config(kQuery));
   ASSERT_THAT(made, IsOk());
-  auto* c = static_cast<PostgresConnector*>(made->get());
+  Connector* c = made->get();
   for (int i = 0; i < 3; ++i) ASSERT_THAT(c->Query(Canary()), IsOk());
   EXPECT_EQ(c->connections_made(), 1);
   // The server ends the agent's session (as a restart or an idle cut would).
