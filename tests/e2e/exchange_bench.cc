@@ -101,8 +101,9 @@ struct RunResult {
   OpMix gateway_ops, agents_ops, client_ops;
 };
 
-void Die(const std::string& what) {
+[[noreturn]] void Die(const std::string& what) {
   std::fprintf(stderr, "exchange_bench: %s\n", what.c_str());
+  testing::RegionProcesses::KillAllNow();  // a run given up leaves no gateway or agents behind
   std::exit(1);
 }
 
