@@ -1,9 +1,12 @@
 // libFuzzer target for everything the audit log parses from untrusted
 // bytes: checkpoint notes (C2SP signed notes), verifier keys, proof JSON
-// files (`ketenpoort audit verify-proof`), and record files (frames, CRCs,
-// AuditRecord protobufs). The first byte picks the parser: 'c' note, 'k'
-// verifier key, 'p' proof JSON, 'r' records file; anything else goes to
-// all four. Nothing here may crash, and a note that verifies must round-trip.
+// files (`ketenpoort audit verify-proof`), record files (frames, CRCs,
+// AuditRecord protobufs) and the verifier's quick wire check of a record
+// (record_wire.h). The first byte picks the parser: 'c' note, 'k' verifier
+// key, 'p' proof JSON, 'r' records file, 'w' one record's bytes; anything
+// else goes to all five. Nothing here may crash, a note that verifies must
+// round-trip, and a record the quick check passes must parse with protobuf
+// to the same index and event.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -14,6 +17,7 @@
 #include "core/audit/log_format.h"
 #include "core/audit/merkle.h"
 #include "core/audit/proof_json.h"
+#include "core/audit/record_wire.h"
 #include "core/audit/storage.h"
 #include "tests/audit/audit_test_util.h"
 
@@ -74,6 +78,16 @@ void FuzzRecords(std::string_view input) {
   (void)range.Root();
 }
 
+void FuzzRecordWire(std::string_view input) {
+  uint64_t index = 0;
+  int32_t event = 0;
+  if (kp::audit::CheckAuditRecordWire(input, &index, &event) != kp::audit::WireCheck::kParses) return;
+  // One-sided: what the quick check passes, protobuf must parse alike.
+  ketenpoort::v1::AuditRecord rec;
+  if (!rec.ParseFromArray(input.data(), static_cast<int>(input.size()))) __builtin_trap();
+  if (rec.index() != index || static_cast<int32_t>(rec.event()) != event) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -93,11 +107,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 'r':
       FuzzRecords(rest);
       break;
+    case 'w':
+      FuzzRecordWire(rest);
+      break;
     default:
       FuzzNote(all);
       FuzzKey(all);
       FuzzProof(all);
       FuzzRecords(all);
+      FuzzRecordWire(all);
   }
   return 0;
 }

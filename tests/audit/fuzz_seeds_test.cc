@@ -9,6 +9,7 @@
 #include "core/audit/log_reader.h"
 #include "core/audit/log_writer.h"
 #include "core/audit/proof_json.h"
+#include "core/audit/record_wire.h"
 #include "core/base/file_util.h"
 #include "tests/audit/audit_test_util.h"
 #include "tests/testing/status_matchers.h"
@@ -54,12 +55,22 @@ TEST(AuditFuzzSeedsTest, CorpusIsPresentAndCurrent) {
     WriteSeed("inclusion.json", 'p', FormatInclusionProofJson(3, 7, r7, *reader->LeafHash(3), incl, "seed"));
     WriteSeed("consistency.json", 'p', FormatConsistencyProofJson(3, 7, r3, r7, cons, "seed"));
     WriteSeed("consistency-null.json", 'p', "{\"size1\":1,\"size2\":1,\"root1\":\"\",\"root2\":\"\",\"proof\":null}");
+    ketenpoort::v1::AuditRecord record = SampleRecord(3);
+    record.set_index(3);  // as the writer sets it
+    WriteSeed("record.pb", 'w', record.SerializeAsString());
   }
   ASSERT_OK_AND_ASSIGN(std::string note, ReadFileBounded(CorpusDir() + "/checkpoint.note", 65536));
   EXPECT_THAT(OpenCheckpoint(note.substr(1), TestSigner().verifier_key(), testing::kTestOrigin),
               ::kp::testing::IsOk());
   ASSERT_OK_AND_ASSIGN(std::string incl, ReadFileBounded(CorpusDir() + "/inclusion.json", 65536));
   EXPECT_EQ(CheckProofJson(incl.substr(1)).verdict, ProofVerdict::kValid);
+  // The quick wire check's seed is a record it passes (the fuzzer then
+  // mutates from the accepting path).
+  ASSERT_OK_AND_ASSIGN(std::string record, ReadFileBounded(CorpusDir() + "/record.pb", 65536));
+  uint64_t index = 0;
+  int32_t event = 0;
+  EXPECT_EQ(CheckAuditRecordWire(std::string_view(record).substr(1), &index, &event), WireCheck::kParses);
+  EXPECT_EQ(index, 3u);
 }
 
 }  // namespace
