@@ -1031,6 +1031,9 @@ TEST_F(GatewayTest, WhenTheLogsSyncFailsAfterTheAnswersLeftTheCaseDatabaseGivesT
   Send(agent, v1::MESSAGE_KIND_HEARTBEAT, v1::Heartbeat());
   const std::string case_id = OpenCase(coord);
   Admit(coord, case_id, "politie");
+  // The admission's answer left before its unit synced the log: a round
+  // trip makes sure that sync is done before the disk starts to fail.
+  Announce(coord);
   // The unit commits (its records durable in the outbox), writes the log and
   // sends; then the log's fdatasync fails and its unsynced tail is lost.
   fail_sync_ = true;
