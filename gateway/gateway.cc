@@ -182,10 +182,7 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
     // Committed and kept in the outbox: the records reach the log when it
     // works again (TryRecoverAudit, or the next start), and the answers
     // leave then. Until then every new message is refused.
-    audit_ok_ = false;
-    audit_error_ = r.failure.message();
-    next_audit_retry_ms_ = 0;
-    audit_backoff_ms_ = 0;
+    AuditFailed(r.failure);
     spdlog::error("the audit log cannot be written ({}); {} answer(s) wait until it can", r.failure.message(),
                   r.outbox.size());
     for (auto& o : r.outbox) waiting_for_log_.push_back(std::move(o));
@@ -199,10 +196,7 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
     // What was sent rests on the outbox, which keeps the records until the
     // log holds them durably: the reopen appends them again, byte for byte.
     // Until then every new message is refused.
-    audit_ok_ = false;
-    audit_error_ = s.message();
-    next_audit_retry_ms_ = 0;
-    audit_backoff_ms_ = 0;
+    AuditFailed(s);
     spdlog::error(
         "the audit log cannot be synced ({}); its records are kept in the case database until it can",
         s.message());
@@ -215,6 +209,13 @@ bool Gateway::RunUnit(const std::function<void()>& work, const std::vector<Incom
     SendNow(one);
   }
   return true;
+}
+
+void Gateway::AuditFailed(const Status& why) {
+  audit_ok_ = false;
+  audit_error_ = why.message();
+  next_audit_retry_ms_ = 0;  // the first reopen is tried at once
+  audit_backoff_ms_ = 0;
 }
 
 bool Gateway::TryRecoverAudit() {

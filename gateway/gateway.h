@@ -163,6 +163,9 @@ class Gateway {
   Status ReloadInUnit();
   // After an audit log failure: reopen it (with backoff) and catch up.
   bool TryRecoverAudit();
+  // The log cannot be written or synced: every new message is refused until
+  // TryRecoverAudit reopens it.
+  void AuditFailed(const Status& why);
   // Tells each sender of a burst no unit could take that nothing was done.
   void RefuseBurst(const std::vector<IncomingMessage>& burst, const Status& why);
   void SendNow(std::vector<Outgoing>& out);
