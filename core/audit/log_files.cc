@@ -57,31 +57,6 @@ DecodeResult RecordScanner::Next(Frame* frame, std::string* error) {
   }
 }
 
-DecodeResult RecordScanner::NextBatch(size_t max, std::vector<FrameView>* frames, std::string* error) {
-  frames->clear();
-  for (;;) {
-    DecodeResult r = DecodeResult::kOk;
-    while (frames->size() < max) {
-      std::string_view avail(buffer_.data() + buffer_pos_, buffer_.size() - buffer_pos_);
-      size_t consumed = 0;
-      FrameView frame;
-      r = DecodeFrameView(avail, &frame, &consumed, error);
-      if (r != DecodeResult::kOk) break;
-      last_frame_ = avail.substr(0, consumed);
-      frame_offset_ = offset_;
-      buffer_pos_ += consumed;
-      offset_ += consumed;
-      frames->push_back(frame);
-    }
-    // Frames already taken point into the buffer: return them before
-    // reading more (the next call reports a corrupt or missing frame).
-    if (!frames->empty()) return DecodeResult::kOk;
-    if (r == DecodeResult::kCorrupt) return r;
-    r = Refill(error);
-    if (r != DecodeResult::kOk) return r;
-  }
-}
-
 DecodeResult RecordScanner::NextRawBatch(size_t max, std::vector<std::string_view>* frames,
                                          std::string* error) {
   frames->clear();

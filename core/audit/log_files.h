@@ -38,11 +38,9 @@ class RecordScanner {
   // whether cleanly). kCorrupt: *error says why; offset() is the bad frame.
   DecodeResult Next(Frame* frame, std::string* error);
   // Up to `max` frames at once, without copying them: *frames (cleared
-  // first) point into the scanner's buffer and stay valid until the next
-  // call of Next or NextBatch. kOk: at least one frame (a shorter batch
-  // does not mean the end). Otherwise no frame, and the same meaning as Next.
-  DecodeResult NextBatch(size_t max, std::vector<FrameView>* frames, std::string* error);
-  // As NextBatch, but each frame's bytes (header and payload) undecoded:
+  // first) point into the scanner's buffer. kOk: at least one frame (a
+  // shorter batch does not mean the end). Otherwise no frame, and the same
+  // meaning as Next. Each frame's bytes (header and payload) come undecoded:
   // only its length is checked (FrameSize), so a frame with a bad checksum,
   // type or body is returned, not reported; DecodeFrameView on it checks the
   // rest. Lets a caller spread the decoding over threads. The frames stay
