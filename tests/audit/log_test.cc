@@ -328,6 +328,16 @@ TEST_F(AuditLogTest, BufferedAppendsAreDurableOnlyAfterSync) {
   EXPECT_THAT(Verify().status, IsOk());
 }
 
+// Two checkpoint notes of the test signer name the same tree: size and root.
+void ExpectSameTree(const std::string& note_a, const std::string& note_b) {
+  ASSERT_OK_AND_ASSIGN(Checkpoint a,
+                       OpenCheckpoint(note_a, TestSigner().verifier_key(), TestSigner().origin()));
+  ASSERT_OK_AND_ASSIGN(Checkpoint b,
+                       OpenCheckpoint(note_b, TestSigner().verifier_key(), TestSigner().origin()));
+  EXPECT_EQ(a.size, b.size);
+  EXPECT_EQ(a.root, b.root);
+}
+
 TEST_F(AuditLogTest, StagedRecordsAppendLaterAsTheSameLeavesAndOnlyOnce) {
   // Staged by one writer (the gateway before a crash), appended by the next
   // from where they were kept (the case database's outbox).
@@ -355,12 +365,7 @@ TEST_F(AuditLogTest, StagedRecordsAppendLaterAsTheSameLeavesAndOnlyOnce) {
   ASSERT_THAT(w->AppendStaged(staged), IsOk());  // and again: nothing twice
   EXPECT_EQ(w->size(), 4u);
   ASSERT_OK_AND_ASSIGN(std::string now, w->Checkpoint());
-  ASSERT_OK_AND_ASSIGN(Checkpoint before,
-                       OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
-  ASSERT_OK_AND_ASSIGN(Checkpoint after,
-                       OpenCheckpoint(now, TestSigner().verifier_key(), TestSigner().origin()));
-  EXPECT_EQ(before.size, after.size);
-  EXPECT_EQ(before.root, after.root);  // exactly the leaves the receipt vouched for
+  ExpectSameTree(head, now);  // exactly the leaves the receipt vouched for
   ASSERT_THAT(w->Close(), IsOk());
   EXPECT_THAT(Verify().status, IsOk());
 }
@@ -394,12 +399,7 @@ TEST_F(AuditLogTest, StagedRecordsWrittenWithoutASyncComeBackWholeAfterAPowerCut
   EXPECT_EQ(w->size(), 4u);
   EXPECT_EQ(w->durable_size(), 4u);
   ASSERT_OK_AND_ASSIGN(std::string now, w->Checkpoint());
-  ASSERT_OK_AND_ASSIGN(Checkpoint before,
-                       OpenCheckpoint(head, TestSigner().verifier_key(), TestSigner().origin()));
-  ASSERT_OK_AND_ASSIGN(Checkpoint after,
-                       OpenCheckpoint(now, TestSigner().verifier_key(), TestSigner().origin()));
-  EXPECT_EQ(before.size, after.size);
-  EXPECT_EQ(before.root, after.root);
+  ExpectSameTree(head, now);
   // A sync makes written records durable.
   ASSERT_OK_AND_ASSIGN(StagedRecord more, w->Stage(SampleRecord(4)));
   ASSERT_THAT(w->WriteStaged({more}), IsOk());
