@@ -12,7 +12,6 @@ namespace v1 = ketenpoort::v1;
 GatewayConnection::GatewayConnection(const PublicCard& gateway, const Identity& me, const Clock& clock)
     : gateway_id_(gateway.id),
       me_(me),
-      clock_(clock),
       signer_(me.id(), me.signing().secret_key, clock),
       replay_(clock, {.window_ms = 300'000, .max_entries = 100'000}) {
   keys_.Add(gateway.id, gateway.signing_key);

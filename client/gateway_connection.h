@@ -51,7 +51,6 @@ class GatewayConnection {
   std::string gateway_id_;
   StaticKeyResolver keys_;
   const Identity& me_;
-  const Clock& clock_;
   EnvelopeSigner signer_;
   ReplayGuard replay_;
 };
