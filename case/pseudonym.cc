@@ -17,8 +17,8 @@ namespace v1 = ketenpoort::v1;
 
 namespace {
 
-constexpr char kDomain[] = "ketenpoort-subject-pseudonym-v1";
-constexpr char kMagic[] = "kind: ketenpoort-pseudonym-key";
+constexpr char kPseudonymDomain[] = "ketenpoort-subject-pseudonym-v1";
+constexpr char kPseudonymKeyMagic[] = "kind: ketenpoort-pseudonym-key";
 constexpr size_t kMaxKeyFileBytes = 4096;
 constexpr char kCheckDomain[] = "ketenpoort-pseudonym-key-check-v1";
 
@@ -77,7 +77,7 @@ Status WritePseudonymKeyFile(const PseudonymKey& key, const std::string& path) {
   if (key.key.size() != kPseudonymKeyBytes) return InvalidArgumentError("a pseudonym key is 32 bytes");
   const std::string head = std::string("# Ketenpoort region pseudonym key (AVG art. 15 lookups). Secret: mode 0600;\n"
                                        "# held by coordinators' clients and privacy officers only, never the gateway.\n") +
-                           kMagic + "\nid: " + key.id + "\ncreated: " + FormatRfc3339Millis(key.created_ms) + "\nkey: ";
+                           kPseudonymKeyMagic + "\nid: " + key.id + "\ncreated: " + FormatRfc3339Millis(key.created_ms) + "\nkey: ";
   const std::string tail = "\ncheck: " + PseudonymKeyCheck(key) + "\n";
   SecretBytes b64 = key.key.ToBase64();
   SecretBytes text(head.size() + b64.size() + tail.size());
@@ -90,7 +90,7 @@ Status WritePseudonymKeyFile(const PseudonymKey& key, const std::string& path) {
 Result<PseudonymKey> LoadPseudonymKeyFile(const std::string& path) {
   KP_ASSIGN_OR_RETURN(SecretBytes file, ReadSecretFile(path, kMaxKeyFileBytes, "pseudonym key file"));
   std::string_view text = file.view();
-  if (text.find(kMagic) == std::string_view::npos) return Damaged(path, "it is not a Ketenpoort pseudonym key file");
+  if (text.find(kPseudonymKeyMagic) == std::string_view::npos) return Damaged(path, "it is not a Ketenpoort pseudonym key file");
   PseudonymKey k;
   k.id = std::string(Field(text, "id"));
   if (Status s = ValidateParticipantId(k.id, "pseudonym key id"); !s.ok()) return Damaged(path, s.message());
@@ -156,7 +156,7 @@ Result<std::string> CanonicalNameAndBirthDate(std::string_view name, std::string
 }
 
 v1::SubjectPseudonym Pseudonym(const PseudonymKey& key, v1::PseudonymBasis basis, std::string_view canonical) {
-  std::string msg(kDomain, sizeof(kDomain));  // with its 0x00
+  std::string msg(kPseudonymDomain, sizeof(kPseudonymDomain));  // with its 0x00
   msg.push_back(static_cast<char>(basis));
   msg.append(canonical);
   Sha256Digest mac = HmacSha256(key.key, msg);

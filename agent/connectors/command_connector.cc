@@ -18,35 +18,14 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "core/base/unique_fd.h"
+
 extern char** environ;
 
 namespace kp::agent {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Closes a file descriptor when it goes out of scope (or on Close()).
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Close(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  bool open() const { return fd_ >= 0; }
-  void Reset(int fd) {
-    Close();
-    fd_ = fd;
-  }
-  void Close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // glibc 2.36's <sys/pidfd.h> lacks extern "C", so the system call is made
 // directly. -1 on kernels before 5.3 (Run then falls back to polling).
@@ -101,7 +80,7 @@ class Child {
 
  private:
   const pid_t pid_;
-  Fd pidfd_;
+  UniqueFd pidfd_;
   bool exited_ = false;
   bool reaped_ = false;
   std::optional<int> status_;
@@ -186,12 +165,12 @@ Result<std::string> CommandConnector::Run(const std::string& input) const {
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in_fds) != 0) {
     return UnavailableError(std::string("source unavailable: cannot make a socket: ") + std::strerror(errno));
   }
-  Fd to_child(in_fds[0]), child_in(in_fds[1]);
+  UniqueFd to_child(in_fds[0]), child_in(in_fds[1]);
   int out_fds[2];
   if (::pipe2(out_fds, O_CLOEXEC) != 0) {
     return UnavailableError(std::string("source unavailable: cannot make a pipe: ") + std::strerror(errno));
   }
-  Fd from_child(out_fds[0]), child_out(out_fds[1]);
+  UniqueFd from_child(out_fds[0]), child_out(out_fds[1]);
   if (!SetNonBlocking(to_child.get()) || !SetNonBlocking(from_child.get())) {
     return UnavailableError(std::string("source unavailable: cannot set up pipes: ") + std::strerror(errno));
   }

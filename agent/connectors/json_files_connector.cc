@@ -9,23 +9,10 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/base/unique_fd.h"
+
 namespace kp::agent {
 namespace {
-
-// Closes a file descriptor when it goes out of scope.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 const std::string* SubjectField(const SubjectQuery& subject, const std::string& key) {
   if (key == "bsn") return &subject.bsn;
@@ -59,7 +46,7 @@ Result<std::unique_ptr<Connector>> JsonFilesConnector::Create(const ConnectorCon
     return InvalidArgumentError("json-files key '" + config.key +
                                 "' is not a subject field (bsn, ref, role, name or date_of_birth)");
   }
-  Fd dir(::open(config.folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir(::open(config.folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) {
     return UnavailableError("source unavailable: cannot open folder " + config.folder + ": " +
                             std::strerror(errno));
@@ -76,7 +63,7 @@ Result<std::vector<Record>> JsonFilesConnector::Query(const SubjectQuery& subjec
                                 " (1 to 64 letters, digits, '.', '_' or '-', not starting with '.'); "
                                 "the lookup is refused");
   }
-  Fd dir(::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dir(::open(folder_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() < 0) {
     return UnavailableError("source unavailable: cannot open folder " + folder_ + ": " +
                             std::strerror(errno));
@@ -84,7 +71,7 @@ Result<std::vector<Record>> JsonFilesConnector::Query(const SubjectQuery& subjec
   const std::string name = value + ".json";
   // O_NOFOLLOW: a symbolic link is refused, wherever it points; O_NONBLOCK: a
   // FIFO planted in the folder cannot block the open.
-  Fd file(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  UniqueFd file(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (file.get() < 0) {
     const int err = errno;
     if (err == ENOENT) return std::vector<Record>{};  // nothing about this subject

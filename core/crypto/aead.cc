@@ -2,15 +2,15 @@
 
 #include <sodium.h>
 
+#include "core/crypto/sodium_bytes.h"
+
 namespace kp {
 
 static_assert(kAeadKeyBytes == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 static_assert(kAeadOverheadBytes ==
               crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + crypto_aead_xchacha20poly1305_ietf_ABYTES);
 
-namespace {
-const unsigned char* U(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
-}  // namespace
+using crypto_internal::U;
 
 SecretBytes DeriveKey(const SecretBytes& master, std::string_view context) {
   InitCrypto();

@@ -2,15 +2,18 @@
 
 #include <sodium.h>
 
+#include "core/crypto/sodium_bytes.h"
+
 namespace kp {
 
 static_assert(kSecretStreamKeyBytes == crypto_secretstream_xchacha20poly1305_KEYBYTES);
 static_assert(kSecretStreamHeaderBytes == crypto_secretstream_xchacha20poly1305_HEADERBYTES);
 static_assert(kSecretStreamOverheadBytes == crypto_secretstream_xchacha20poly1305_ABYTES);
 
+using crypto_internal::U;
+
 namespace {
 using State = crypto_secretstream_xchacha20poly1305_state;
-const unsigned char* U(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 State* St(SecretBytes& b) { return reinterpret_cast<State*>(b.mutable_data()); }
 }  // namespace
 

@@ -72,12 +72,13 @@ bool HostHeaderIsLoopback(std::string_view host) {
   return IsIpv4Literal(lower) && lower.starts_with("127.");
 }
 
-struct Route {
+}  // namespace
+
+// Not in the anonymous namespace: ManagementServer::Impl has fields of it.
+struct ManagementRoute {
   ManagementHandler handler;
   Access access = Access::kLoopbackOnly;
 };
-
-}  // namespace
 
 std::string ManagementAddress::ToString() const {
   if (!enabled) return "off";
@@ -155,7 +156,7 @@ class ManagementServer::Impl {
   explicit Impl(ManagementOptions o) : options(std::move(o)) {}
 
   void Dispatch(const char* method, const httplib::Request& req, httplib::Response& res) {
-    Route route;
+    ManagementRoute route;
     {
       std::lock_guard<std::mutex> lock(routes_mu);
       auto& table = std::string_view(method) == "GET" ? get_routes : post_routes;
@@ -196,7 +197,7 @@ class ManagementServer::Impl {
   ManagementOptions options;
   httplib::Server http;
   std::mutex routes_mu;
-  std::map<std::string, Route> get_routes, post_routes;
+  std::map<std::string, ManagementRoute> get_routes, post_routes;
   std::thread listener;
   std::atomic<bool> listener_done{false};
   std::mutex stop_mu;
@@ -242,12 +243,12 @@ Result<std::unique_ptr<ManagementServer>> ManagementServer::Create(ManagementOpt
 
 void ManagementServer::AddGet(const std::string& path, ManagementHandler handler, Access access) {
   std::lock_guard<std::mutex> lock(impl_->routes_mu);
-  impl_->get_routes[path] = Route{std::move(handler), access};
+  impl_->get_routes[path] = ManagementRoute{std::move(handler), access};
 }
 
 void ManagementServer::AddPost(const std::string& path, ManagementHandler handler, Access access) {
   std::lock_guard<std::mutex> lock(impl_->routes_mu);
-  impl_->post_routes[path] = Route{std::move(handler), access};
+  impl_->post_routes[path] = ManagementRoute{std::move(handler), access};
 }
 
 Status ManagementServer::Start() {

@@ -17,10 +17,6 @@ using transport_internal::RecvRest;
 using transport_internal::SendUninterrupted;
 using transport_internal::TryRecvFirst;
 
-namespace {
-constexpr int64_t kFramingRoom = 4 * 1024 * 1024;
-}  // namespace
-
 std::atomic<uint64_t> DealerClient::next_monitor_id_{0};
 
 std::string_view ConnectionStateName(ConnectionState state) {
@@ -75,9 +71,8 @@ Status DealerClient::Open() {
       Guard(what, [&] { sock = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer); }));
   // Before connect: the guard must see the first connection too.
   transport_internal::ReceiveGuardOptions guard;
-  guard.max_bytes_ahead = options_.max_unread_bytes_per_connection > 0
-                              ? options_.max_unread_bytes_per_connection
-                              : (options_.receive_hwm + 1) * options_.max_message_bytes + kFramingRoom;
+  guard.max_bytes_ahead = transport_internal::MaxBytesAhead(options_.max_unread_bytes_per_connection, options_.receive_hwm,
+                                                            options_.max_message_bytes);
   guard.relay_endpoint = monitor_endpoint_;
   guard.peer_label = "the gateway";
   auto started = transport_internal::ReceiveGuard::Start(context_, *sock, std::move(guard));

@@ -35,23 +35,29 @@ constexpr int kGuardEvents = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVEN
 
 std::atomic<uint64_t> next_guard_id{0};
 
-struct Address {
+}  // namespace
+
+// One end of a TCP connection. Not in the anonymous namespace: a field of
+// ReceiveGuard::Connection has this type.
+struct SocketAddress {
   sockaddr_storage storage{};
   socklen_t length = 0;
-  bool operator==(const Address& other) const {
+  bool operator==(const SocketAddress& other) const {
     return length == other.length && std::memcmp(&storage, &other.storage, length) == 0;
   }
 };
 
-Address PeerOf(int fd) {
-  Address a;
+namespace {
+
+SocketAddress PeerOf(int fd) {
+  SocketAddress a;
   a.length = sizeof a.storage;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0) a.length = 0;
   return a;
 }
 
-Address LocalOf(int fd) {
-  Address a;
+SocketAddress LocalOf(int fd) {
+  SocketAddress a;
   a.length = sizeof a.storage;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&a.storage), &a.length) != 0) a.length = 0;
   return a;
@@ -61,12 +67,18 @@ double MiB(double bytes) { return bytes / (1024.0 * 1024.0); }
 
 }  // namespace
 
+int64_t MaxBytesAhead(int64_t max_unread_bytes_per_connection, int receive_hwm, int64_t max_message_bytes) {
+  constexpr int64_t kFramingRoom = 4 * 1024 * 1024;
+  return max_unread_bytes_per_connection > 0 ? max_unread_bytes_per_connection
+                                             : (receive_hwm + 1) * max_message_bytes + kFramingRoom;
+}
+
 struct ReceiveGuard::Connection {
   int fd = -1;
   // Both ends, to tell this connection from a later one that got the same
   // descriptor number before its DISCONNECTED event was read.
-  Address peer;
-  Address local;
+  SocketAddress peer;
+  SocketAddress local;
   uint64_t credited_at_start = 0;
   int64_t last_ahead = 0;
   double bucket = 0;  // bytes ahead, drained by the heartbeat allowance

@@ -72,6 +72,11 @@ struct ReceiveGuardOptions {
   std::string peer_label;
 };
 
+// The bound a socket's options give (max_unread_bytes_per_connection), or,
+// when they give none (0), what the receive HWM lets wait plus 4 MiB of
+// room for framing: (receive_hwm + 1) * max_message_bytes + 4 MiB.
+int64_t MaxBytesAhead(int64_t max_unread_bytes_per_connection, int receive_hwm, int64_t max_message_bytes);
+
 class ReceiveGuard {
  public:
   static Result<std::unique_ptr<ReceiveGuard>> Start(zmq::context_t& context, zmq::socket_t& socket,
