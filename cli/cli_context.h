@@ -88,6 +88,11 @@ void RegisterPushCommands(CLI::App& app, CliContext& ctx);
 // `console`: the coordinator's web console (docs/console.md).
 void RegisterConsoleCommand(CLI::App& app, CliContext& ctx);
 
+// `ketenpoort` itself on `app`: its description, version flag, footer and
+// every command group above. cli/main.cc runs it; the tests run commands
+// in their own process through it (tests/testing/cli_run.h).
+void SetUpKetenpoort(CLI::App& app, CliContext& ctx);
+
 }  // namespace kp::cli
 
 #endif  // KETENPOORT_CLI_CLI_CONTEXT_H_

@@ -20,8 +20,6 @@
 #include "cli/cli_context.h"
 #include "core/base/process.h"
 #include "core/base/signals.h"
-#include "core/base/version.h"
-#include "core/envelope/wire_format.h"
 
 namespace {
 
@@ -61,29 +59,9 @@ int main(int argc, char** argv) {
   auto logger = spdlog::stderr_color_mt("ketenpoort");
   logger->set_level(spdlog::level::warn);
   spdlog::set_default_logger(logger);
-  CLI::App app{"Ketenpoort: secure exchange of case fragments for the Veiligheidsteam"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", kp::VersionLine("ketenpoort", kp::wire::kProtocolVersion),
-                       "Print the version, the git commit and the protocol version, and exit");
-  app.footer(
-      "Exit codes: 0 ok, 1 error, 2 usage, 3 refused by policy, 4 gateway unreachable or timed out,\n"
-      "5 verification failed (a signature, seal or proof did not verify). See docs/cli.md.\n"
-      "Client commands find their configuration through --config or KETENPOORT_CONFIG.");
+  CLI::App app;
   kp::cli::CliContext ctx;
-  kp::cli::RegisterKeygenCommand(app, ctx);
-  kp::cli::RegisterPseudonymKeyCommand(app, ctx);
-  kp::cli::RegisterEnvelopeCommand(app, ctx);
-  kp::cli::RegisterRegistryCommand(app, ctx);
-  kp::cli::RegisterPolicyCommand(app, ctx);
-  kp::cli::RegisterAuditCommand(app, ctx);
-  kp::cli::RegisterAuditPullCommand(app, ctx);
-  kp::cli::RegisterAuditReadLogCommand(app, ctx);
-  kp::cli::RegisterAuditSubjectCommand(app, ctx);
-  kp::cli::RegisterAuditNoticesCommand(app, ctx);
-  kp::cli::RegisterCoordinatorCommands(app, ctx);
-  kp::cli::RegisterPushCommands(app, ctx);
-  kp::cli::RegisterWatchCommands(app, ctx);
-  kp::cli::RegisterConsoleCommand(app, ctx);
+  kp::cli::SetUpKetenpoort(app, ctx);
   int rc = kp::cli::kExitOk;
   try {
     app.parse(argc, argv);

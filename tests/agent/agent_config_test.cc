@@ -6,6 +6,7 @@
 
 namespace kp::agent {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -244,5 +245,6 @@ TEST(AgentConfigTest, NotYamlIsAClearError) {
   EXPECT_THAT(ParseAgentConfig("- a list\n", "agent.yaml"), StatusIs(StatusCode::kInvalidArgument));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::agent

@@ -25,9 +25,11 @@
 #include "tests/testing/notify_listener.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::ChildProcess;
 using ::kp::testing::IsOk;
@@ -36,7 +38,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace v1 = ketenpoort::v1;
 
-constexpr int kDeadlineMs = 20'000;  // generous for sanitizer builds; met in well under a second normally
+using test::kProcessDeadlineMs;
 constexpr char kPartner[] = "politie";
 constexpr char kCategory[] = "politie-incidenten";
 
@@ -85,7 +87,7 @@ class AgentProcessTest : public ::testing::Test {
   std::unique_ptr<client::Coordinator> Connect() {
     client::ClientConfig cc = region_->CoordinatorConfig();
     cc.gateway_endpoint = endpoint_;
-    auto c = testing::ConnectCoordinator(cc, kDeadlineMs);
+    auto c = testing::ConnectCoordinator(cc, kProcessDeadlineMs);
     EXPECT_THAT(c, IsOk()) << gateway_->Log();
     return c.ok() ? std::move(c).value() : nullptr;
   }
@@ -104,7 +106,7 @@ class AgentProcessTest : public ::testing::Test {
     }
     auto id = c.SendRequest({case_id_, kPartner, {kCategory}, "plan-van-aanpak", {}, ""});
     ASSERT_THAT(id, IsOk());
-    auto outcome = c.AwaitOutcome(*id, kDeadlineMs);
+    auto outcome = c.AwaitOutcome(*id, kProcessDeadlineMs);
     ASSERT_THAT(outcome, IsOk()) << agent_->Log();
     EXPECT_EQ(outcome->kind, client::Outcome::Kind::kDelivered);
   }
@@ -112,7 +114,7 @@ class AgentProcessTest : public ::testing::Test {
   Result<testing::ProcessResult> Check() {
     return testing::RunToEnd(
         {testing::BuildBinary("agent/ketenpoort-agent"), "check", "--config", agent_yaml()},
-        dir_.File("check.out"), kDeadlineMs);
+        dir_.File("check.out"), kProcessDeadlineMs);
   }
 
   testing::TempDir dir_;
@@ -132,7 +134,7 @@ TEST_F(AgentProcessTest, TermFinishesAndExitsZeroWithAVerifiableDisclosureLog) {
   ASSERT_THAT(agent_->Signal(SIGHUP), IsOk());  // reads registry and policy again, and keeps answering
   ExpectAnswered(*c);
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
-  auto code = agent_->WaitForExit(kDeadlineMs);
+  auto code = agent_->WaitForExit(kProcessDeadlineMs);
   ASSERT_TRUE(code.has_value()) << "the agent did not stop";
   EXPECT_EQ(*code, 0) << agent_->Log();
   EXPECT_THAT(agent_->Log(), HasSubstr("SIGHUP: registry serial 1 and policy veiligheidsteam-hvb"));
@@ -173,15 +175,15 @@ class AgentUnderSystemdTest : public AgentProcessTest {
 };
 
 TEST_F(AgentUnderSystemdTest, ItSaysReadyPingsTheWatchdogAndSaysStopping) {
-  ASSERT_TRUE(systemd_->WaitFor("READY=1", kDeadlineMs)) << agent_->Log();
+  ASSERT_TRUE(systemd_->WaitFor("READY=1", kProcessDeadlineMs)) << agent_->Log();
   auto c = Connect();
   ASSERT_NE(c, nullptr);
   ExpectAnswered(*c);
-  ASSERT_TRUE(systemd_->WaitFor("WATCHDOG=1", kDeadlineMs));
-  ASSERT_TRUE(systemd_->WaitFor("WATCHDOG=1", kDeadlineMs));  // and again: the loop keeps pinging
+  ASSERT_TRUE(systemd_->WaitFor("WATCHDOG=1", kProcessDeadlineMs));
+  ASSERT_TRUE(systemd_->WaitFor("WATCHDOG=1", kProcessDeadlineMs));  // and again: the loop keeps pinging
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
-  EXPECT_TRUE(systemd_->WaitFor("STOPPING=1", kDeadlineMs));
-  auto code = agent_->WaitForExit(kDeadlineMs);
+  EXPECT_TRUE(systemd_->WaitFor("STOPPING=1", kProcessDeadlineMs));
+  auto code = agent_->WaitForExit(kProcessDeadlineMs);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << agent_->Log();
 }
@@ -191,7 +193,7 @@ TEST_F(AgentProcessTest, InterruptExitsZero) {
   ASSERT_NE(c, nullptr);
   ExpectAnswered(*c);
   ASSERT_THAT(agent_->Signal(SIGINT), IsOk());
-  auto code = agent_->WaitForExit(kDeadlineMs);
+  auto code = agent_->WaitForExit(kProcessDeadlineMs);
   ASSERT_TRUE(code.has_value()) << "the agent did not stop";
   EXPECT_EQ(*code, 0) << agent_->Log();
   EXPECT_THAT(audit::VerifyLog(agent::Agent::AuditDir(agent_config_), {}).status, IsOk());
@@ -208,7 +210,7 @@ TEST_F(AgentProcessTest, CheckNamesTheRunningAgentThatHoldsTheDataFolder) {
   EXPECT_THAT(held->output, HasSubstr("stop it first"));
 
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
-  ASSERT_EQ(agent_->WaitForExit(kDeadlineMs), std::optional<int>(0)) << agent_->Log();
+  ASSERT_EQ(agent_->WaitForExit(kProcessDeadlineMs), std::optional<int>(0)) << agent_->Log();
   auto free = Check();
   ASSERT_THAT(free, IsOk());
   EXPECT_THAT(free->output, HasSubstr("no other agent is running with this data folder"));
@@ -289,19 +291,19 @@ class AgentFirstStartTest : public ::testing::Test {
   Result<testing::ProcessResult> Agent(const std::string& command) {
     return testing::RunToEnd(
         {testing::BuildBinary("agent/ketenpoort-agent"), command, "--config", agent_yaml()},
-        dir_.File(command + ".out"), kDeadlineMs);
+        dir_.File(command + ".out"), kProcessDeadlineMs);
   }
   std::unique_ptr<client::Coordinator> Connect() {
     client::ClientConfig cc = region_->CoordinatorConfig();
     cc.gateway_endpoint = endpoint_;
-    auto c = testing::ConnectCoordinator(cc, kDeadlineMs);
+    auto c = testing::ConnectCoordinator(cc, kProcessDeadlineMs);
     EXPECT_THAT(c, IsOk()) << (gateway_ ? gateway_->Log() : "");
     return c.ok() ? std::move(c).value() : nullptr;
   }
   // Waits (with a deadline) for the agent's answer to `id`: it may come
   // while connected or be held for the client (fetched with the inbox).
   bool Delivered(client::Coordinator& c, const std::string& case_id, const std::string& id) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProcessDeadlineMs);
     while (std::chrono::steady_clock::now() < deadline) {
       auto inbox = c.FetchInbox(case_id);
       if (inbox.ok()) {
@@ -349,10 +351,10 @@ TEST_F(AgentFirstStartTest, AnAgentWithoutRegistryOrPolicyTakesThemFromTheGatewa
   // Started while the gateway is away: it runs, waits, and says so.
   c.reset();
   ASSERT_THAT(gateway_->Signal(SIGTERM), IsOk());
-  ASSERT_EQ(gateway_->WaitForExit(kDeadlineMs), std::optional<int>(0)) << gateway_->Log();
+  ASSERT_EQ(gateway_->WaitForExit(kProcessDeadlineMs), std::optional<int>(0)) << gateway_->Log();
   StartAgent();
   std::string status;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProcessDeadlineMs);
   while (status.find("waiting for") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
     auto st = Agent("status");
     if (st.ok()) status = st->output;
@@ -379,7 +381,7 @@ TEST_F(AgentFirstStartTest, AnAgentWithoutRegistryOrPolicyTakesThemFromTheGatewa
 
   // A later start uses the copies it kept: it answers without waiting.
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
-  ASSERT_EQ(agent_->WaitForExit(kDeadlineMs), std::optional<int>(0)) << agent_->Log();
+  ASSERT_EQ(agent_->WaitForExit(kProcessDeadlineMs), std::optional<int>(0)) << agent_->Log();
   auto again = Agent("check");
   ASSERT_THAT(again, IsOk());
   EXPECT_EQ(again->exit_code, 0) << again->output;
@@ -432,17 +434,17 @@ TEST_F(AgentProcessTest, AFullDiskStopsTheAgentAndAStartWithSpaceAnswersWhatWait
   (void)std::system(("dd if=/dev/zero of=" + small + "/ballast bs=64k 2>/dev/null").c_str());
   auto id = c->SendRequest({case_id_, kPartner, {kCategory}, "plan-van-aanpak", {}, ""});
   ASSERT_THAT(id, IsOk());
-  const std::optional<int> code = agent_->WaitForExit(kDeadlineMs);
+  const std::optional<int> code = agent_->WaitForExit(kProcessDeadlineMs);
   ASSERT_TRUE(code.has_value()) << "the agent kept running on a full disk";
   EXPECT_EQ(*code, 1);
   EXPECT_THAT(agent_->Log(), HasSubstr("the disclosure log cannot be written"));
   ASSERT_EQ(::unlink((small + "/ballast").c_str()), 0);
   start();  // as systemd would, once there is space
-  auto outcome = c->AwaitOutcome(*id, kDeadlineMs);
+  auto outcome = c->AwaitOutcome(*id, kProcessDeadlineMs);
   ASSERT_THAT(outcome, IsOk()) << agent_->Log();
   EXPECT_EQ(outcome->kind, client::Outcome::Kind::kDelivered);
   ASSERT_THAT(agent_->Signal(SIGTERM), IsOk());
-  EXPECT_EQ(agent_->WaitForExit(kDeadlineMs), 0);
+  EXPECT_EQ(agent_->WaitForExit(kProcessDeadlineMs), 0);
 }
 
 TEST_F(AgentProcessTest, DISABLED_MemoryPerRequest) {
@@ -497,5 +499,6 @@ TEST_F(AgentProcessTest, DISABLED_MemoryPerRequest) {
   EXPECT_EQ(agent_->WaitForExit(600'000), std::optional<int>(0));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -32,15 +32,17 @@
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::agent {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-constexpr int kDeadlineMs = 8000;
+using test::kNow;
+using test::kWaitMs;
 constexpr char kCanaryBsn[] = "CANARY-BSN-999990019";
 constexpr char kCanaryName[] = "CANARY-NAAM-Jansen";
 constexpr char kCanaryContent[] = "CANARY-INCIDENT-CONTENT";
@@ -256,7 +258,7 @@ class AgentTest : public ::testing::Test {
 
   // The next message for the coordinator that belongs to `request_id`.
   Answer Await(const std::string& request_id) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
     while (std::chrono::steady_clock::now() < deadline) {
       auto got = coordinator_->Receive(100);
       if (!got.ok() || !got->has_value()) continue;
@@ -387,7 +389,7 @@ class AgentTest : public ::testing::Test {
   // send no message: a file written, a log line).
   template <typename Pred>
   static bool WaitFor(Pred done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kWaitMs);
     while (!done()) {
       if (std::chrono::steady_clock::now() > deadline) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -796,5 +798,6 @@ TEST_F(AgentTest, NoSubjectDataOrContentInLogsOrOnTheGatewaysDisk) {
   }
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::agent

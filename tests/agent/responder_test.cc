@@ -22,16 +22,18 @@
 #include "policy/policy_loader.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::agent {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-constexpr int64_t kDay = 86'400'000;
+using test::kNow;
+using test::kDay;
 constexpr char kCase[] = "VT-2026-0007";
 
 // What a (possibly lying) gateway puts in an authorisation.
@@ -934,5 +936,6 @@ TEST_F(ResponderTest, AfterTheGatewayRotatedItsKeysCheckpointsByTheNewKeyVerifyA
   EXPECT_OK(restarted.Handle(receipt_to(*next, 80, '\x08')).status);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::agent

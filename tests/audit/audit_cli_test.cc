@@ -10,38 +10,20 @@
 #include "core/audit/log_writer.h"
 #include "core/base/file_util.h"
 #include "tests/audit/audit_test_util.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::cli {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::audit::testing::SampleRecord;
 using ::kp::audit::testing::TestSigner;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct RunResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-RunResult RunCli(std::vector<std::string> args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  RegisterAuditCommand(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 class AuditCliTest : public ::testing::Test {
  protected:
@@ -67,7 +49,7 @@ class AuditCliTest : public ::testing::Test {
 };
 
 TEST_F(AuditCliTest, VerifyOkAndPinnedKey) {
-  RunResult r = RunCli({"audit", "verify", dir()});
+  CliRun r = RunCli({"audit", "verify", dir()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("records:     20"));
   EXPECT_THAT(r.err, HasSubstr("folder's own key"));
@@ -86,7 +68,7 @@ TEST_F(AuditCliTest, VerifyNamesTheFirstBadIndex) {
   std::string bad = *data;
   bad[bad.size() - 3] ^= 1;  // inside the last record (index 19)
   Write(path, bad);
-  RunResult r = RunCli({"audit", "verify", dir()});
+  CliRun r = RunCli({"audit", "verify", dir()});
   EXPECT_EQ(r.exit_code, kExitVerification);
   EXPECT_THAT(r.err, HasSubstr("record 19"));
   EXPECT_THAT(r.err, HasSubstr("first bad index 19"));
@@ -95,13 +77,13 @@ TEST_F(AuditCliTest, VerifyNamesTheFirstBadIndex) {
 TEST_F(AuditCliTest, VerifyAgainstAKeptCheckpoint) {
   std::string kept = File("kept.checkpoint");
   std::filesystem::copy_file(dir() + "/checkpoint", kept);
-  RunResult r = RunCli({"audit", "verify", dir(), "--checkpoint", kept});
+  CliRun r = RunCli({"audit", "verify", dir(), "--checkpoint", kept});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("1 witnessed checkpoint"));
 }
 
 TEST_F(AuditCliTest, ProveAndVerifyProofRoundTrip) {
-  RunResult r = RunCli({"audit", "prove", dir(), "--index", "7"});
+  CliRun r = RunCli({"audit", "prove", dir(), "--index", "7"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"leafIdx\": 7"));
   EXPECT_THAT(r.out, HasSubstr("\"treeSize\": 20"));
@@ -124,17 +106,17 @@ TEST_F(AuditCliTest, ProveAndVerifyProofRoundTrip) {
 }
 
 TEST_F(AuditCliTest, ShowFilters) {
-  RunResult all = RunCli({"audit", "show", dir(), "--json"});
+  CliRun all = RunCli({"audit", "show", dir(), "--json"});
   ASSERT_EQ(all.exit_code, 0) << all.err;
   EXPECT_EQ(std::count(all.out.begin(), all.out.end(), '\n'), 20);
-  RunResult deny = RunCli({"audit", "show", dir(), "--decision", "deny"});
+  CliRun deny = RunCli({"audit", "show", dir(), "--decision", "deny"});
   ASSERT_EQ(deny.exit_code, 0) << deny.err;
   EXPECT_THAT(deny.out, HasSubstr("no consent recorded"));
   EXPECT_THAT(deny.err, HasSubstr("4 record(s)"));  // indexes 0, 6, 12, 18
-  RunResult c = RunCli({"audit", "show", dir(), "--case", "VT-2026-0042", "--json"});
+  CliRun c = RunCli({"audit", "show", dir(), "--case", "VT-2026-0042", "--json"});
   EXPECT_THAT(c.out, Not(HasSubstr("VT-2026-0041")));
   EXPECT_THAT(c.out, HasSubstr("VT-2026-0042"));
-  RunResult t = RunCli({"audit", "show", dir(), "--since", "2026-09-21T12:20:00.000Z", "--event", "delivered"});
+  CliRun t = RunCli({"audit", "show", dir(), "--since", "2026-09-21T12:20:00.000Z", "--event", "delivered"});
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_THAT(t.out, Not(HasSubstr("decision ")));
   EXPECT_EQ(RunCli({"audit", "show", dir(), "--event", "nonsense"}).exit_code, kExitError);
@@ -142,7 +124,7 @@ TEST_F(AuditCliTest, ShowFilters) {
 
 TEST_F(AuditCliTest, ReportIsOneSelfContainedHtmlFile) {
   std::string out = File("report.html");
-  RunResult r = RunCli({"audit", "report", dir(), "--out", out, "--case", "VT-2026-0042"});
+  CliRun r = RunCli({"audit", "report", dir(), "--out", out, "--case", "VT-2026-0042"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto html = ReadFileBounded(out, 1 << 22);
   ASSERT_TRUE(html.ok());
@@ -157,7 +139,7 @@ TEST_F(AuditCliTest, ReportIsOneSelfContainedHtmlFile) {
 
 TEST_F(AuditCliTest, ReportPerPartnerAndPeriodOrAClearNoWithoutAFile) {
   std::string out = File("partner.html");
-  RunResult r = RunCli({"audit", "report", dir(), "--out", out, "--partner", "politie", "--from", "2026-09-21",
+  CliRun r = RunCli({"audit", "report", dir(), "--out", out, "--partner", "politie", "--from", "2026-09-21",
                         "--to", "2026-09-21T16:30:00+02:00"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto html = ReadFileBounded(out, 1 << 22);
@@ -184,7 +166,7 @@ TEST_F(AuditCliTest, ReportPerPartnerAndPeriodOrAClearNoWithoutAFile) {
 }
 
 TEST_F(AuditCliTest, EraseExpiredLeavesAVerifiableLog) {
-  RunResult r = RunCli({"audit", "erase-expired", dir(), "--now", "2026-09-21"});
+  CliRun r = RunCli({"audit", "erase-expired", dir(), "--now", "2026-09-21"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("no record"));
   r = RunCli({"audit", "erase-expired", dir(), "--now", "2027-01-01"});
@@ -214,5 +196,6 @@ TEST_F(AuditCliTest, VerifyProofAgreesWithSharedVectors) {
   EXPECT_GT(n, 100);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cli

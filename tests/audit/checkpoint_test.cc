@@ -10,6 +10,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::audit::testing::kTestOrigin;
 using ::kp::audit::testing::TestSigner;
@@ -112,5 +113,6 @@ TEST(AuditCheckpointTest, MalformedBodiesAreInvalidArgument) {
   EXPECT_THAT(ParseSignedNote(std::string(kMaxNoteBytes + 1, 'a')), StatusIs(StatusCode::kInvalidArgument));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

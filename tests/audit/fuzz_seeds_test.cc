@@ -16,6 +16,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::audit::testing::SampleRecord;
 using ::kp::audit::testing::TestSigner;
@@ -73,5 +74,6 @@ TEST(AuditFuzzSeedsTest, CorpusIsPresentAndCurrent) {
   EXPECT_EQ(index, 3u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

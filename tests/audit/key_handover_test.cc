@@ -15,6 +15,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::audit::testing::SampleRecord;
 using ::kp::audit::testing::TestSigner;
@@ -197,5 +198,6 @@ TEST_F(KeyHandoverTest, AHandoverACrashCutShortIsFinishedOnce) {
   EXPECT_EQ(rep.records, 5u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

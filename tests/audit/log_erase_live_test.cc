@@ -17,6 +17,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::audit::testing::SampleRecord;
 using ::kp::audit::testing::TestSigner;
@@ -184,5 +185,6 @@ TEST_F(LogEraseLiveTest, NothingExpiredLeavesTheFileAloneAndNoTemporaryFile) {
   EXPECT_THAT(w->EraseExpiredBodies(now + 1000), ::kp::testing::StatusIs(StatusCode::kFailedPrecondition));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

@@ -15,6 +15,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::audit::testing::SampleRecord;
 using ::kp::audit::testing::TestSigner;
@@ -87,5 +88,6 @@ TEST_F(LogExportTest, AFolderThatCannotBeListedIsUnavailable) {
   EXPECT_THAT(ListLogFolder(tmp_.path() + "/missing"), StatusIs(StatusCode::kUnavailable));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

@@ -25,6 +25,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::audit::testing::FaultInjectingStorage;
 using ::kp::audit::testing::SampleRecord;
@@ -780,5 +781,6 @@ TEST_F(AuditLogTest, OfflineEraseNeedsNoKeyAndIsLockedOutByAWriter) {
   EXPECT_EQ(w->recovered_records(), 0u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

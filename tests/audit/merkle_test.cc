@@ -14,6 +14,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -192,5 +193,6 @@ TEST(AuditMerkleTest, SharedVectorsVerifyExactlyAsExpected) {
   EXPECT_EQ(files, 196);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

@@ -18,6 +18,7 @@
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ketenpoort::v1::AuditRecord;
 
@@ -210,5 +211,6 @@ TEST(RecordWireTest, MutatedRecordsNeverPassTheCheckWhereProtobufRefuses) {
   EXPECT_GT(refused_by_protobuf, 10'000);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

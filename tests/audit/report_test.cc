@@ -15,9 +15,11 @@
 #include "core/audit/report.h"
 #include "tests/audit/audit_test_util.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::audit {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::audit::testing::TestSigner;
@@ -26,8 +28,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 constexpr int64_t kStart = 1'790'000'000'000;  // 2026-09-21T14:13:20Z
-constexpr int64_t kHour = 3'600'000;
-constexpr int64_t kDay = 24 * kHour;
+using test::kHour;
+using test::kDay;
 
 v1::AuditRecord Rec(v1::AuditEvent event, const std::string& case_id, const std::string& actor,
                     const std::string& partner) {
@@ -806,5 +808,6 @@ TEST(RecordTextTest, DetailsNameTheFieldsInIdsOnly) {
   EXPECT_EQ(RecordDetail(Rec(v1::AUDIT_EVENT_DELIVERED, "C", "x", "y")), "");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::audit

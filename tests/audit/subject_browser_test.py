@@ -3,7 +3,7 @@
 
   /usr/bin/python3 tests/audit/subject_browser_test.py --subject-test BIN --out DIR
 
-Runs audit_subject_test (BIN) with KP_SUBJECT_SAMPLE_DIR so it writes the
+Runs audit_tests (BIN; its SubjectTest.By* tests) with KP_SUBJECT_SAMPLE_DIR so it writes the
 drafts that `ketenpoort audit subject` made (found by BSN across a gateway
 log and an agent's own log; found by name and date of birth), opens each in
 Debian's headless chromium and checks what the eye would: the Dutch headings
@@ -71,7 +71,7 @@ def main():
                              capture_output=True, text=True, timeout=120)
         if run.returncode != 0:
             print(run.stdout[-4000:], run.stderr[-4000:])
-            print("FAIL audit_subject_test did not pass")
+            print("FAIL audit_tests (SubjectTest.By*) did not pass")
             return 1
         drafts = sorted(f for f in os.listdir(samples) if f.endswith(".html"))
         if len(drafts) != 2:

@@ -23,10 +23,12 @@
 #include "core/base/encoding.h"
 #include "core/base/file_util.h"
 #include "tests/audit/audit_test_util.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::cli {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::audit::testing::TestSigner;
@@ -45,29 +47,8 @@ constexpr char kOtherBirth[] = "1979-11-02";
 constexpr char kRef[] = "ref-anna-7731";
 constexpr char kOtherRef[] = "ref-bart-9924";
 
-struct RunResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-RunResult RunCli(std::vector<std::string> args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  RegisterAuditCommand(app, ctx);
-  RegisterAuditSubjectCommand(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 v1::Subject Person(const std::string& ref, const std::string& bsn, const std::string& name, const std::string& dob) {
   v1::Subject s;
@@ -227,7 +208,7 @@ TEST_F(SubjectTest, LookupKeyAgreesWithCase) {
 }
 
 TEST_F(SubjectTest, ByBsnAcrossGatewayAndAgentLogs) {
-  RunResult r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
+  CliRun r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
                         GatewayLog(), AgentLog()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // Politie: 4 + receipt; GGz: 4 + receipt; reclassering: 3 refused; the
@@ -260,7 +241,7 @@ TEST_F(SubjectTest, ByBsnAcrossGatewayAndAgentLogs) {
 }
 
 TEST_F(SubjectTest, ByNameAndBirthDateFindsWhatTheClientSentWithoutBsn) {
-  RunResult r = RunCli({"audit", "subject", "--name", "  annabel   CANARIE-jansen ", "--birth-date", kBirth,
+  CliRun r = RunCli({"audit", "subject", "--name", "  annabel   CANARIE-jansen ", "--birth-date", kBirth,
                         "--pseudonym-key", KeyFile(), "--out", Out(), GatewayLog()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("18 record(s)"));
@@ -276,14 +257,14 @@ TEST_F(SubjectTest, ByNameAndBirthDateFindsWhatTheClientSentWithoutBsn) {
 TEST_F(SubjectTest, BsnFromStandardInput) {
   std::istringstream in(std::string(kBsn) + "\n");
   std::streambuf* saved = std::cin.rdbuf(in.rdbuf());
-  RunResult r = RunCli({"audit", "subject", "--bsn", "-", "--pseudonym-key", KeyFile(), "--out", Out(), GatewayLog()});
+  CliRun r = RunCli({"audit", "subject", "--bsn", "-", "--pseudonym-key", KeyFile(), "--out", Out(), GatewayLog()});
   std::cin.rdbuf(saved);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("13 record(s) about the person in 1 verified log(s)"));
 }
 
 TEST_F(SubjectTest, UnknownPersonWritesNothing) {
-  RunResult r = RunCli({"audit", "subject", "--bsn", "100000009", "--pseudonym-key", KeyFile(), "--out", Out(),
+  CliRun r = RunCli({"audit", "subject", "--bsn", "100000009", "--pseudonym-key", KeyFile(), "--out", Out(),
                         GatewayLog(), AgentLog()});
   EXPECT_EQ(r.exit_code, kExitError);
   EXPECT_THAT(r.err, HasSubstr("no record under key(s) hvb-2026-1"));
@@ -293,7 +274,7 @@ TEST_F(SubjectTest, UnknownPersonWritesNothing) {
 }
 
 TEST_F(SubjectTest, WrongKeyCannotBeToldApartAndSaysSo) {
-  RunResult r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", tmp_.File("old.key"), "--out", Out(),
+  CliRun r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", tmp_.File("old.key"), "--out", Out(),
                         GatewayLog()});
   EXPECT_EQ(r.exit_code, kExitError);
   EXPECT_THAT(r.err, HasSubstr("no record under key(s) hvb-2025-1"));
@@ -318,14 +299,14 @@ TEST_F(SubjectTest, BadInputIsRefused) {
     for (const std::string& a : std::vector<std::string>{"--pseudonym-key", KeyFile(), "--out", Out(), GatewayLog()}) {
       cmd.push_back(a);
     }
-    RunResult r = RunCli(cmd);
+    CliRun r = RunCli(cmd);
     EXPECT_NE(r.exit_code, 0) << args.size();
     EXPECT_THAT(r.err, Not(HasSubstr("111222334")));
     EXPECT_FALSE(std::filesystem::exists(Out()));
   }
   // A key file that is not one.
   ASSERT_THAT(WriteFileDurable(tmp_.File("junk.key"), "kind: something-else\n", 0600, WriteMode::kReplace), IsOk());
-  RunResult r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", tmp_.File("junk.key"), "--out", Out(),
+  CliRun r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", tmp_.File("junk.key"), "--out", Out(),
                         GatewayLog()});
   EXPECT_EQ(r.exit_code, kExitError);
   EXPECT_THAT(r.err, HasSubstr("not a Ketenpoort pseudonym key file"));
@@ -340,7 +321,7 @@ TEST_F(SubjectTest, BadInputIsRefused) {
 
 TEST_F(SubjectTest, PinnedLogKeyAndAForeignKey) {
   const std::string agent_key = audit::FormatVerifierKey(TestSigner(9, "ggz-breburg.example/agent").verifier_key());
-  RunResult r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
+  CliRun r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
                         "--log-key", AgentLog() + "=" + agent_key, GatewayLog(), AgentLog()});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.err, Not(HasSubstr(AgentLog() + " was verified with its own log.vkey")));
@@ -359,7 +340,7 @@ TEST_F(SubjectTest, DamagedCopyIsRefusedNamingIt) {
   std::string bytes = Read(records);
   bytes[bytes.size() / 2] ^= 0x20;
   ASSERT_THAT(WriteFileDurable(records, bytes, 0600, WriteMode::kReplace), IsOk());
-  RunResult r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
+  CliRun r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
                         GatewayLog(), AgentLog()});
   EXPECT_EQ(r.exit_code, kExitVerification);
   EXPECT_THAT(r.err, HasSubstr("audit log " + AgentLog() + " does not verify"));
@@ -410,7 +391,7 @@ TEST_F(SubjectTest, ReadLogShowingsAreListed) {
     ASSERT_THAT((*w)->Append(shown), IsOk());
     ASSERT_THAT((*w)->Close(), IsOk());
   }
-  RunResult r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
+  CliRun r = RunCli({"audit", "subject", "--bsn", kBsn, "--pseudonym-key", KeyFile(), "--out", Out(),
                         GatewayLog(), read_log});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr(read_log + " (ketenpoort.veiligheidshuis/read-log/vt-casusregisseur-07): 1 of 1 records"));
@@ -453,5 +434,6 @@ TEST_F(SubjectTest, StringsFromTheLogAreEscaped) {
   EXPECT_THAT(html, HasSubstr("a&amp;b"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cli

@@ -19,9 +19,11 @@
 #include "policy/policy_loader.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::cases {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::CaseChainBuilder;
@@ -29,8 +31,8 @@ using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 using ::kp::testing::TestSubject;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-constexpr int64_t kDay = 86'400'000;
+using test::kNow;
+using test::kDay;
 constexpr char kCase[] = "VT-2026-0007";
 constexpr char kPurpose[] = "plan-van-aanpak";
 
@@ -896,5 +898,6 @@ TEST_F(CaseTest, APartnerLeavesTheCaseAndPhasesRecordWhenTheyBegan) {
   EXPECT_EQ(f->removed.count("politie"), 0u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cases

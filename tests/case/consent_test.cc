@@ -7,15 +7,17 @@
 
 #include "core/base/time_format.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::cases {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using testing::IsOk;
 using testing::StatusIs;
 
-constexpr int64_t kDayMs = 86'400'000;
+using test::kDay;
 // 2026-11-30T12:00:00Z
 constexpr int64_t kNoon = 1'796'040'000'000;
 
@@ -28,10 +30,10 @@ TEST(AgeOn, CountsWholeYearsOnTheUtcDay) {
 }
 
 TEST(AgeOn, ALeapDayBirthdayCountsFromTheFirstOfMarch) {
-  const int64_t feb28_2027 = kNoon + 90 * kDayMs;  // 2027-02-28
+  const int64_t feb28_2027 = kNoon + 90 * kDay;  // 2027-02-28
   ASSERT_EQ(FormatUtcDate(feb28_2027), "2027-02-28");
   EXPECT_EQ(AgeOn("2012-02-29", feb28_2027).value(), 14);
-  EXPECT_EQ(AgeOn("2012-02-29", feb28_2027 + kDayMs).value(), 15);  // 2027-03-01
+  EXPECT_EQ(AgeOn("2012-02-29", feb28_2027 + kDay).value(), 15);  // 2027-03-01
 }
 
 TEST(AgeOn, RefusesWhatIsNotADateBeforeTheDay) {
@@ -96,12 +98,12 @@ class StatedAges : public ::testing::Test {
   }
   void Consent(int age, int64_t recorded_ms = kNoon) {
     ConsentFact c;
-    c.valid_until_ms = kNoon + 30 * kDayMs;
+    c.valid_until_ms = kNoon + 30 * kDay;
     c.age_years = age;
     c.recorded_ms = recorded_ms;
     facts_.consents[{"S2", "plan-van-aanpak"}] = c;
   }
-  Status Check() { return CheckStatedAges(facts_, request_, sealed_, kNoon + kDayMs); }
+  Status Check() { return CheckStatedAges(facts_, request_, sealed_, kNoon + kDay); }
 
   CaseFacts facts_;
   v1::FragmentRequest request_;
@@ -153,10 +155,11 @@ TEST_F(StatedAges, ExpiredOrSourceRecordedConsentsAreNotChecked) {
   EXPECT_OK(Check());
   Consent(20);
   ConsentFact own;
-  own.valid_until_ms = kNoon + 30 * kDayMs;
+  own.valid_until_ms = kNoon + 30 * kDay;
   facts_.source_consents[{"ggz", "S2", "plan-van-aanpak"}] = own;
   EXPECT_OK(Check());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cases

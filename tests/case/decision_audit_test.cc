@@ -14,6 +14,7 @@
 
 namespace kp::cases {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
@@ -82,5 +83,6 @@ TEST_F(DecisionAuditTest, TheDeliverysRecordSaysWhatTheDecisionsRecordSaid) {
   EXPECT_EQ(other.decision().justification(), v1::AUDIT_JUSTIFICATION_NONE);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cases

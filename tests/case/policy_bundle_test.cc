@@ -10,14 +10,16 @@
 #include "core/base/file_util.h"
 #include "core/identity/identity.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::cases {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;
-constexpr int64_t kHour = 3'600'000;
+using test::kNow;
+using test::kHour;
 
 std::string ExamplePolicy() {
   return ReadFileBounded(testing::SourceDir() + "/policy/examples/veiligheidsteam-hvb.yaml", 1 << 20).value();
@@ -316,5 +318,6 @@ TEST_F(AcceptConfigBundleTest, AFirstStartTakesTheEnrolmentSignedRegistryAndTheP
   ASSERT_OK(Registry::Load(FetchedRegistryDir(data_.path()), enrolment_.signing().public_key).status());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cases

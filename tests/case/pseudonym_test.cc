@@ -15,6 +15,7 @@
 
 namespace kp::cases {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::testing::HasSubstr;
@@ -216,5 +217,6 @@ TEST(SubjectPseudonymTest, AddedToTheirRefsAndCopiedWithTheirShape) {
   EXPECT_NE(PseudonymLookupKey(rec.subjects(0).pseudonyms(0)), PseudonymLookupKey(*no_basis));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cases

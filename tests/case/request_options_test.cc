@@ -20,9 +20,11 @@
 #include "policy/policy_loader.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::cases {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::CaseChainBuilder;
@@ -31,9 +33,9 @@ using ::kp::testing::StatusIs;
 using ::kp::testing::TestSubject;
 using ::testing::ElementsAre;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-constexpr int64_t kDay = 86'400'000;
-constexpr int64_t kHour = 3'600'000;
+using test::kNow;
+using test::kHour;
+using test::kDay;
 constexpr char kCase[] = "VT-2026-0042";
 constexpr char kPlan[] = "plan-van-aanpak";
 constexpr char kAcute[] = "acuut-gevaar-afwenden";
@@ -472,5 +474,6 @@ TEST_F(RequestOptionsTest, ACategoryWithoutAnOwnerIsListedForThePartnersRulesLet
   EXPECT_EQ(Find(*options, "veilig-thuis", "politie-incidenten"), nullptr);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cases

@@ -16,9 +16,11 @@
 #include "core/base/encoding.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::client {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::testing::HasSubstr;
@@ -26,8 +28,8 @@ using testing::IsOk;
 using testing::Region;
 using testing::StatusIs;
 
-constexpr int kWaitMs = 8000;
-constexpr int64_t kDay = 24 * 3600 * 1000;
+using test::kDay;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Verwezen";
 constexpr char kRegisseur2[] = "regisseur-02";
 
@@ -524,5 +526,6 @@ TEST_F(CaseFlowClientTest, NoticesReadInWords) {
               HasSubstr("3 fragment(s) of case VT-2026-0001 stayed behind and were deleted"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::client

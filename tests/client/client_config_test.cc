@@ -7,6 +7,7 @@
 
 namespace kp::client {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using testing::IsOk;
 using ::testing::HasSubstr;
@@ -87,5 +88,6 @@ TEST(ClientConfigTest, IsFoundThroughTheFlagOrTheEnvironment) {
   ::unsetenv("KETENPOORT_CONFIG");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::client

@@ -9,16 +9,18 @@
 #include <filesystem>
 
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::client {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using testing::IsOk;
 
 constexpr char kCanaryBsn[] = "999990019";
 constexpr char kCanaryName[] = "CANARY-NAAM-Store";
-constexpr int64_t kNow = 1795357974123;
+using test::kNow;
 
 Identity MakeIdentity(const std::string& id) {
   auto idn = Identity::Generate(id, ParticipantKind::kCoordinator, "veiligheidsteam", kNow);
@@ -369,5 +371,6 @@ TEST_F(CoordinatorStoreTest, AfterAKeyRotationTheStoreIsReSealedUnderTheNewKey) 
   EXPECT_EQ(CoordinatorStore::Open(Dir(), me_).status().code(), StatusCode::kFailedPrecondition);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::client

@@ -23,6 +23,7 @@
 
 namespace kp::client {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using testing::IsOk;
@@ -381,11 +382,13 @@ TEST_F(HostileGatewayTest, TheStoreHoldsNoPersonalDataInTheClear) {
   EXPECT_EQ(subjects[0].name(), kCanaryName);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::client
 
 namespace kp::client {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 class AcceptanceTest : public HostileGatewayTest {
  protected:
@@ -713,5 +716,6 @@ TEST_F(HostileGatewayTest, AHandoverPartMustCarryExactlyTheFragmentOfTheRequestI
   EXPECT_EQ(parts.first, 0u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::client

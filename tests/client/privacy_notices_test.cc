@@ -7,15 +7,17 @@
 #include "core/base/clock.h"
 #include "core/envelope/envelope.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::client {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
+using test::kNow;
 
 class PrivacyNoticeCheckTest : public ::testing::Test {
  protected:
@@ -99,5 +101,6 @@ TEST_F(PrivacyNoticeCheckTest, AnotherSignerRecipientOrKindIsRefused) {
               StatusIs(StatusCode::kInvalidArgument));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::client

@@ -22,9 +22,11 @@
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::testing::HasSubstr;
@@ -32,7 +34,7 @@ using ::testing::Not;
 using testing::Region;
 
 constexpr char kCanaryName[] = "CANARY-NAAM-Goedkeuring";
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 
 int64_t Now() { return SystemClock::Get().NowMillis(); }
 
@@ -159,5 +161,6 @@ TEST_F(ConsoleApprovalTest, TheCasePageSaysTheRequestWaitsForTheSourcesApprovalU
   }
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

@@ -22,6 +22,7 @@
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -164,5 +165,6 @@ TEST_F(ConsoleCaseActionsTest, AConfirmedRequestWaitsWithoutAButton) {
   EXPECT_THAT(waiting, Not(HasSubstr("Opnieuw versturen")));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

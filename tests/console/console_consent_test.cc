@@ -21,6 +21,7 @@
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -118,5 +119,6 @@ TEST_F(ConsoleConsentTest, TheAskPageAsksTheWeighingAndRefusesNvt) {
   EXPECT_THAT(res->body, HasSubstr(">n.v.t.</textarea>"));  // what was typed stays
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

@@ -24,6 +24,7 @@
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -388,5 +389,6 @@ TEST_F(ConsolePagesTest, ValuesFromOutsideAreShownAsTextAndNeverLogged) {
   }
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

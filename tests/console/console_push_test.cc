@@ -24,6 +24,7 @@
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -112,5 +113,6 @@ TEST_F(ConsolePushTest, AChoiceThePolicyDoesNotAllowIsRefusedBeforeItGoes) {
   EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryValue)));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

@@ -20,6 +20,7 @@
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -198,5 +199,6 @@ TEST_F(ConsoleReferTest, ARoleThatIsNotAcuteNeverSeesItAndAForgedPostIsRefused) 
   EXPECT_EQ(res->get_header_value("Location"), "");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

@@ -24,6 +24,7 @@
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -253,5 +254,6 @@ TEST(SecurityHelpersTest, FormIdsAreUsedOnce) {
   EXPECT_FALSE(sessions.TakeForm(*id, form));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

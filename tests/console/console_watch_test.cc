@@ -22,9 +22,11 @@
 #include "tests/console/console_fixture.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::testing::HasSubstr;
@@ -33,8 +35,8 @@ using testing::Region;
 
 constexpr char kPurpose[] = "veiligheidstaxatie";
 constexpr char kCanaryName[] = "CANARY-NAAM-Volgen";
-constexpr int64_t kDayMs = 24 * 3600 * 1000LL;
-constexpr int kWaitMs = 8000;
+using test::kDay;
+using test::kWaitMs;
 
 int64_t Now() { return SystemClock::Get().NowMillis(); }
 
@@ -71,7 +73,7 @@ TEST_F(ConsoleWatchTest, LatenVolgenThenANewPoliceRecordIsASignalOnMijnCasussenA
   EXPECT_THAT(GetPage(path), HasSubstr("href=\"/casus/" + case_id_ + "/volgen\""));
   const std::string form = WatchForm();
   ASSERT_THAT(form, HasSubstr("value=\"politie/politie-incidenten\""));
-  const std::string until = FormatUtcDate(Now() + 30 * kDayMs);
+  const std::string until = FormatUtcDate(Now() + 30 * kDay);
 
   const std::string sent_html = [&] {
     auto res = Submit(path + "/volgen", form,
@@ -121,13 +123,13 @@ TEST_F(ConsoleWatchTest, OnlyWhatThePolicyAllowsNowCanBeWatchedAndTheEndIsChecke
                                     std::string("politie/bestaat-niet")}) {
     auto res = Submit(path + "/volgen", WatchForm(),
                       {{"doel", kPurpose}, {"betrokkene", "S1"}, {"keuze", forged},
-                       {"tot", FormatUtcDate(Now() + 30 * kDayMs)}});
+                       {"tot", FormatUtcDate(Now() + 30 * kDay)}});
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << forged;
     EXPECT_THAT(res->body, HasSubstr("kies uit de lijst")) << forged;
   }
   // An end in the past, and one beyond a year.
-  for (const int64_t end : {Now() - 2 * kDayMs, Now() + 400 * kDayMs}) {
+  for (const int64_t end : {Now() - 2 * kDay, Now() + 400 * kDay}) {
     auto res = Submit(path + "/volgen", WatchForm(),
                       {{"doel", kPurpose}, {"betrokkene", "S1"}, {"keuze", "politie/politie-incidenten"},
                        {"tot", FormatUtcDate(end)}});
@@ -138,12 +140,13 @@ TEST_F(ConsoleWatchTest, OnlyWhatThePolicyAllowsNowCanBeWatchedAndTheEndIsChecke
   // A subject the case does not have.
   auto res = Submit(path + "/volgen", WatchForm(),
                     {{"doel", kPurpose}, {"betrokkene", "S9"}, {"keuze", "politie/politie-incidenten"},
-                     {"tot", FormatUtcDate(Now() + kDayMs)}});
+                     {"tot", FormatUtcDate(Now() + kDay)}});
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
   // Nothing was sent.
   EXPECT_THAT(GetPage(path), Not(HasSubstr("<table id=\"volgen-lijst\"")));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

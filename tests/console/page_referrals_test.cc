@@ -15,6 +15,7 @@
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::testing::HasSubstr;
@@ -156,5 +157,6 @@ TEST_F(NewCaseFormTest, WipeLeavesNoIdentifier) {
   }
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

@@ -12,7 +12,6 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -31,11 +30,13 @@
 #include "core/base/encoding.h"
 #include "core/sqlite/sqlite_db.h"
 #include "tests/console/console_fixture.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::console {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 namespace fs = std::filesystem;
@@ -47,29 +48,8 @@ constexpr char kPurpose[] = "veiligheidstaxatie";
 constexpr char kCanaryName[] = "CANARY-NAAM-Inzage";
 constexpr int kWaitMs = 15000;
 
-struct CliRun {
-  int exit_code = 0;
-  std::string out, err;
-};
-
-// `ketenpoort ARGS...` in process: the coordinator's and the audit commands.
-CliRun RunCli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  cli::CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  cli::RegisterCoordinatorCommands(app, ctx);
-  cli::RegisterAuditCommand(app, ctx);
-  cli::RegisterAuditReadLogCommand(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -505,5 +485,6 @@ TEST_F(ReadLogTest, NothingIsShownWhenTheReadLogCannotRecord) {
   ExpectNoPersonalData();
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::console

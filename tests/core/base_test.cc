@@ -8,6 +8,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -134,5 +135,6 @@ TEST(FileUtilTest, ReadIsBounded) {
   EXPECT_THAT(ReadFileBounded(dir.path(), 999), StatusIs(StatusCode::kInvalidArgument));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -10,6 +10,7 @@
 
 namespace kp::config {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -182,5 +183,6 @@ TEST(ConfigReaderTest, SurvivesEveryBitFlipAndTruncation) {
   EXPECT_THAT(ReadSettings(std::string(100000, '['), &s), HasSubstr("error: not valid YAML"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::config

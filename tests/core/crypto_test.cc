@@ -14,6 +14,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -205,5 +206,6 @@ TEST(RandomTest, MessageIdsAre128BitAndDistinct) {
   EXPECT_NE(a, b);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

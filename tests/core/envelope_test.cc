@@ -6,15 +6,17 @@
 #include "core/envelope/sealed.h"
 #include "ketenpoort/v1/messages.pb.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;
+using test::kNow;
 
 bool IsRefusalCode(const Status& s) {
   return s.code() == StatusCode::kUnauthenticated || s.code() == StatusCode::kInvalidArgument;
@@ -334,5 +336,6 @@ TEST(ReplayGuardTest, MemoryIsBoundedAndAFullTableNeverAdmitsAReplay) {
   EXPECT_THAT(guard.Check("a", "new", kNow + 100), IsOk());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

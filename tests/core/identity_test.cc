@@ -6,6 +6,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -265,5 +266,6 @@ TEST_F(CardV2Test, TheKeyRingOpensWhatWasSealedToTheNextAndThePreviousKeySet) {
   EXPECT_THAT(again.LoadKeyRing(active), StatusIs(StatusCode::kFailedPrecondition, "not another key set"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

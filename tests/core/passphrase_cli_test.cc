@@ -11,39 +11,20 @@
 #include "core/base/file_util.h"
 #include "core/identity/identity.h"
 #include "core/identity/passphrase_prompt.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp::cli {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct RunResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-RunResult RunCli(std::vector<std::string> args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  RegisterKeygenCommand(app, ctx);
-  RegisterEnvelopeCommand(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 class PassphraseCliTest : public ::testing::Test {
  protected:
@@ -63,11 +44,11 @@ class PassphraseCliTest : public ::testing::Test {
     EXPECT_THAT(WriteFileDurable(p, text, mode, WriteMode::kReplace), IsOk());
     return p;
   }
-  RunResult Keygen(const std::string& kind, const std::string& pass_file) {
+  CliRun Keygen(const std::string& kind, const std::string& pass_file) {
     return RunCli({"keygen", "--id", "vt-regisseur-1", "--kind", kind, "--partner", "veiligheidsteam", "--out",
                    keys_, "--passphrase-file", pass_file});
   }
-  RunResult Sign() {
+  CliRun Sign() {
     return RunCli({"envelope", "sign", "--identity", secret_, "--kind", "heartbeat", "--in", body_, "--out",
                    dir_.File("hb.env")});
   }
@@ -77,7 +58,7 @@ class PassphraseCliTest : public ::testing::Test {
 };
 
 TEST_F(PassphraseCliTest, KeygenWritesAProtectedFileThatCommandsThenUse) {
-  RunResult k = Keygen("coordinator", pass_);
+  CliRun k = Keygen("coordinator", pass_);
   ASSERT_EQ(k.exit_code, 0) << k.err;
   EXPECT_THAT(k.out, HasSubstr("protected with your passphrase"));
   std::string text = *ReadFileBounded(secret_, 10000);
@@ -85,20 +66,20 @@ TEST_F(PassphraseCliTest, KeygenWritesAProtectedFileThatCommandsThenUse) {
   EXPECT_THAT(Identity::LoadFile(secret_), StatusIs(StatusCode::kFailedPrecondition, "protected with a passphrase"));
 
   ::setenv(kPassphraseFileEnv, pass_.c_str(), 1);
-  RunResult s = Sign();
+  CliRun s = Sign();
   EXPECT_EQ(s.exit_code, 0) << s.err;
-  RunResult v = RunCli({"envelope", "verify", "--from", keys_ + "/vt-regisseur-1.card", "--in", dir_.File("hb.env")});
+  CliRun v = RunCli({"envelope", "verify", "--from", keys_ + "/vt-regisseur-1.card", "--in", dir_.File("hb.env")});
   EXPECT_EQ(v.exit_code, 0) << v.err;
 
   ::setenv(kPassphraseFileEnv, wrong_.c_str(), 1);
-  RunResult bad = Sign();
+  CliRun bad = Sign();
   EXPECT_EQ(bad.exit_code, kExitVerification);
   EXPECT_THAT(bad.err, HasSubstr("the passphrase is wrong"));
   EXPECT_THAT(bad.err, Not(HasSubstr("verkeerd")));
 }
 
 TEST_F(PassphraseCliTest, AShortPassphraseLeavesNoFiles) {
-  RunResult k = Keygen("coordinator", Write("short", "te kort\n"));
+  CliRun k = Keygen("coordinator", Write("short", "te kort\n"));
   EXPECT_EQ(k.exit_code, kExitError);
   EXPECT_THAT(k.err, HasSubstr("at least 12 characters"));
   struct stat st {};
@@ -106,13 +87,13 @@ TEST_F(PassphraseCliTest, AShortPassphraseLeavesNoFiles) {
 }
 
 TEST_F(PassphraseCliTest, APassphraseFileOthersCanReadIsRefused) {
-  RunResult k = Keygen("coordinator", Write("open", "paard batterij nietje correct\n", 0644));
+  CliRun k = Keygen("coordinator", Write("open", "paard batterij nietje correct\n", 0644));
   EXPECT_EQ(k.exit_code, kExitError);
   EXPECT_THAT(k.err, HasSubstr("chmod 600"));
 }
 
 TEST_F(PassphraseCliTest, UnattendedKindsAreNotProtected) {
-  RunResult k = Keygen("agent", pass_);
+  CliRun k = Keygen("agent", pass_);
   EXPECT_EQ(k.exit_code, kExitError);
   EXPECT_THAT(k.err, HasSubstr("unattended"));
 }
@@ -120,7 +101,7 @@ TEST_F(PassphraseCliTest, UnattendedKindsAreNotProtected) {
 TEST_F(PassphraseCliTest, UnprotectAndProtectAgain) {
   ASSERT_EQ(Keygen("coordinator", pass_).exit_code, 0);
   ::setenv(kPassphraseFileEnv, pass_.c_str(), 1);
-  RunResult u = RunCli({"identity", "unprotect", secret_});
+  CliRun u = RunCli({"identity", "unprotect", secret_});
   ASSERT_EQ(u.exit_code, 0) << u.err;
   EXPECT_THAT(Identity::LoadFile(secret_), IsOk());
   struct stat st {};
@@ -128,10 +109,10 @@ TEST_F(PassphraseCliTest, UnprotectAndProtectAgain) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
   ::unsetenv(kPassphraseFileEnv);
-  RunResult p = RunCli({"identity", "protect", secret_, "--passphrase-file", wrong_});
+  CliRun p = RunCli({"identity", "protect", secret_, "--passphrase-file", wrong_});
   ASSERT_EQ(p.exit_code, 0) << p.err;
   EXPECT_THAT(Identity::LoadFile(secret_), StatusIs(StatusCode::kFailedPrecondition));
-  RunResult twice = RunCli({"identity", "protect", secret_, "--passphrase-file", pass_});
+  CliRun twice = RunCli({"identity", "protect", secret_, "--passphrase-file", pass_});
   EXPECT_EQ(twice.exit_code, kExitError);
   EXPECT_THAT(twice.err, HasSubstr("already protected"));
 
@@ -139,5 +120,6 @@ TEST_F(PassphraseCliTest, UnprotectAndProtectAgain) {
   EXPECT_EQ(Sign().exit_code, 0);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cli

@@ -17,6 +17,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -236,5 +237,6 @@ TEST_F(ProtectedIdentityTest, TheEnvironmentVariableNamesThePassphraseFile) {
   EXPECT_THAT(loaded->MatchesCard(card_), IsOk());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -6,14 +6,16 @@
 #include "core/base/file_util.h"
 #include "core/identity/identity.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;
+using test::kNow;
 
 class RegistryTest : public ::testing::Test {
  protected:
@@ -293,5 +295,6 @@ TEST_F(RotationTest, ARetiredCardStaysInTheArchiveForOldSignaturesOnly) {
   EXPECT_THAT(SignAt(kNow + 41 * kDay), StatusIs(StatusCode::kInvalidArgument, "both listed and retired"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

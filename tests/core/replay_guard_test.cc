@@ -11,6 +11,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -74,5 +75,6 @@ TEST(ReplayGuardBoundTest, ACheckAfterAnIdleWindowStartsFromEmpty) {
   EXPECT_EQ(guard.size(), 1u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

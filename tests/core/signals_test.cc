@@ -14,6 +14,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 
@@ -124,5 +125,6 @@ TEST_F(SignalsTest, SecondStopExitsWhenAsked) {
       ::testing::ExitedWithCode(128 + SIGINT), "");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -10,6 +10,7 @@
 
 namespace kp::sqlite {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using testing::IsOk;
 using testing::StatusIs;
@@ -128,5 +129,6 @@ TEST_F(SqliteDbTest, TheCacheIsBounded) {
   ASSERT_THAT(db_->Exec("COMMIT"), IsOk());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::sqlite

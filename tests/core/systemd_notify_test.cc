@@ -16,6 +16,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::NotifyListener;
 using ::kp::testing::TempDir;
@@ -121,5 +122,6 @@ TEST(VersionTest, TheLineNamesProgramVersionCommitAndProtocol) {
   EXPECT_NE(line.find(std::string(GitCommit())), std::string::npos);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

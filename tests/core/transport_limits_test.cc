@@ -22,14 +22,16 @@
 #include "core/transport/zap_handler.h"
 #include "tests/testing/sanitizers.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kDeadlineMs = 5000;
+using test::kDeadlineMs;
 constexpr auto kCutDeadline = std::chrono::seconds(60);
 constexpr size_t kFrameBytes = 4 * 1024 * 1024;  // the frame limit (max_message_bytes is 4 MiB + 64)
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
@@ -236,5 +238,6 @@ TEST_F(TransportLimitsTest, AHostileGatewayCannotMakeAClientHoldAManyFrameMessag
   EXPECT_EQ(got->value_or(""), "welcome back");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

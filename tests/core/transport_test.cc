@@ -15,14 +15,16 @@
 #include "core/transport/router_server.h"
 #include "core/transport/zap_handler.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
-constexpr int kDeadlineMs = 5000;
+using test::kDeadlineMs;
 
 volatile sig_atomic_t signals_handled = 0;
 void CountSignal(int) { signals_handled = signals_handled + 1; }
@@ -268,5 +270,6 @@ TEST_F(TransportTest, ASignalEndsAWaitForHandshake) {
   EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::milliseconds(kLongMs));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -19,9 +19,11 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -31,7 +33,7 @@ using ::testing::Not;
 using testing::IsOk;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-goedkeuring";
 
 class ApprovalsTest : public ::testing::Test {
@@ -468,5 +470,6 @@ TEST(ApprovalQueueTest, SettledEntriesGoThirtyDaysAfterTheirTime) {
   EXPECT_EQ(pruned, 1u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -22,7 +22,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
 
 #include "case/consent.h"
 #include "cli/cli_context.h"
@@ -32,11 +31,14 @@
 #include "core/transport/transport_context.h"
 #include "gateway/gateway.h"
 #include "tests/testing/capture_sink.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -44,8 +46,8 @@ using client::Outcome;
 using testing::IsOk;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
-constexpr int64_t kDayMs = 86'400'000;
+using test::kDay;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Kind";
 constexpr char kCanaryWeighing[] = "CANARY-AFWEGING moeder weigert elk contact met hulpverlening";
 
@@ -174,27 +176,8 @@ v1::Weighing WeighingOf(const std::string& each, const std::string& approver) {
   return w;
 }
 
-struct CliRun {
-  int exit_code = 0;
-  std::string out, err;
-};
-
-// `ketenpoort ARGS...` in process, as a coordinator runs it.
-CliRun RunCli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  cli::CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  cli::RegisterCoordinatorCommands(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 class ConsentTest : public ::testing::Test {
  protected:
@@ -251,7 +234,7 @@ class ConsentTest : public ::testing::Test {
     return o.ok() ? *o : Outcome{};
   }
 
-  int64_t Until() const { return SystemClock::Get().NowMillis() + 60 * kDayMs; }
+  int64_t Until() const { return SystemClock::Get().NowMillis() + 60 * kDay; }
 
   // A consent for S2 signed by the coordinator as another client would:
   // stating `age` whatever the date of birth says. Then the coordinator's
@@ -360,16 +343,16 @@ TEST_F(ConsentTest, RetentionFromClosureKeepsTheFragmentWhileTheCaseIsOpen) {
   Outcome o = Ask("plan-van-aanpak");
   ASSERT_EQ(o.kind, Outcome::Kind::kDelivered) << o.refusal.reason() << o.error.ToString();
   EXPECT_EQ(o.retain_until_ms, 0);  // exactly one of the two (protocol §3.3)
-  EXPECT_EQ(o.retain_after_closure_ms, 30 * kDayMs);  // 30 days, counted from the closure
+  EXPECT_EQ(o.retain_after_closure_ms, 30 * kDay);  // 30 days, counted from the closure
   EXPECT_EQ(client::RetentionText(o.retain_until_ms, o.retain_after_closure_ms), "30 days after the case closes");
   const int64_t now = SystemClock::Get().NowMillis();
-  ASSERT_OK_AND_ASSIGN(auto kept, c_->store().Purge(now + 400 * kDayMs));
+  ASSERT_OK_AND_ASSIGN(auto kept, c_->store().Purge(now + 400 * kDay));
   EXPECT_EQ(kept.fragments, 0u) << "an open case's fragment went";
 
   ASSERT_OK(c_->Close(case_id_, "afgerond").status());
-  ASSERT_OK_AND_ASSIGN(auto soon, c_->store().Purge(now + 29 * kDayMs));
+  ASSERT_OK_AND_ASSIGN(auto soon, c_->store().Purge(now + 29 * kDay));
   EXPECT_EQ(soon.fragments, 0u);
-  ASSERT_OK_AND_ASSIGN(auto later, c_->store().Purge(now + 31 * kDayMs));
+  ASSERT_OK_AND_ASSIGN(auto later, c_->store().Purge(now + 31 * kDay));
   EXPECT_EQ(later.fragments, 1u);
 }
 
@@ -379,11 +362,11 @@ TEST_F(ConsentTest, TheRecipientsDossierTermIsKept) {
   const int64_t before = SystemClock::Get().NowMillis();
   Outcome o = Ask("veiligheidstaxatie");
   ASSERT_EQ(o.kind, Outcome::Kind::kDelivered) << o.refusal.reason() << o.error.ToString();
-  EXPECT_GE(o.retain_until_ms, before + 7300 * kDayMs);
-  EXPECT_LE(o.retain_until_ms, SystemClock::Get().NowMillis() + 7300 * kDayMs);
-  ASSERT_OK_AND_ASSIGN(auto kept, c_->store().Purge(before + 7299 * kDayMs));
+  EXPECT_GE(o.retain_until_ms, before + 7300 * kDay);
+  EXPECT_LE(o.retain_until_ms, SystemClock::Get().NowMillis() + 7300 * kDay);
+  ASSERT_OK_AND_ASSIGN(auto kept, c_->store().Purge(before + 7299 * kDay));
   EXPECT_EQ(kept.fragments, 0u);
-  ASSERT_OK_AND_ASSIGN(auto gone, c_->store().Purge(before + 7301 * kDayMs));
+  ASSERT_OK_AND_ASSIGN(auto gone, c_->store().Purge(before + 7301 * kDay));
   EXPECT_EQ(gone.fragments, 1u);
 }
 
@@ -448,5 +431,6 @@ TEST_F(ConsentTest, TheCliRecordsWhoGaveTheConsentAndSendsOnlyAWeighingThatCount
   EXPECT_EQ(weighed.exit_code, cli::kExitOk) << weighed.err << weighed.out;
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -20,9 +20,11 @@
 #include "tests/testing/region.h"
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -30,7 +32,7 @@ using client::Outcome;
 using testing::IsOk;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-de-Voorbeeld";
 // Several words: a one-word justification does not count (policy::AssessJustification).
 constexpr char kCanaryJustification[] = "CANARY-ONDERBOUWING wapen in huis gemeld bij de laatste melding";
@@ -381,5 +383,6 @@ TEST_F(EndToEndTest, ARoleWithoutCoordinatesCannotOpenACase) {
       << opened.status().ToString();
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -9,7 +9,6 @@
 // restarts under its new key and its audit log goes on through a key
 // handover that verifies end to end. An agent whose only card has expired is
 // refused at start with a message that says so.
-#include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
 #include <set>
@@ -23,11 +22,14 @@
 #include "core/base/file_util.h"
 #include "core/identity/registry.h"
 #include "gateway/backup.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -36,32 +38,11 @@ using testing::IsOk;
 using testing::Region;
 using testing::StatusIs;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kAgent[] = "politie-agent";
 
-struct CliRun {
-  int exit_code = 0;
-  std::string out;
-  std::string err;
-};
-
-// A `ketenpoort` command, in this process.
-CliRun RunCli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  cli::CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  cli::RegisterKeygenCommand(app, ctx);
-  cli::RegisterAuditCommand(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 class KeyRotationTest : public ::testing::Test {
  protected:
@@ -422,5 +403,6 @@ TEST_F(KeyRotationTest, AnAgentWhoseOnlyCardExpiredIsRefusedWithAClearMessage) {
   EXPECT_THAT(s, StatusIs(StatusCode::kFailedPrecondition, "expired on"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -19,15 +19,17 @@
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Outcome;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 
 std::string PolicyText(const std::string& version) {
   std::string text = ReadFileBounded(Region::PolicyPath(), 1 << 20).value();
@@ -222,11 +224,13 @@ TEST_F(PolicyRollTest, APolicyChangeRollsAcrossTheRegionAndNoRequestIsLost) {
   EXPECT_EQ(fresh->policies()->serial(), 2u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 // A bundle whose next policy takes effect in the future (docs/policy-language.md,
 // "Effective-from"), fetched by the real agents: until that moment the old
@@ -347,5 +351,6 @@ TEST_F(PolicyEffectiveFromTest, TheOldPolicyDecidesUntilTheNewOnesMomentAndTheNe
   EXPECT_EQ(permits_new, 2);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

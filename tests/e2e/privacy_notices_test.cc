@@ -18,9 +18,11 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -31,7 +33,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Notitia";
 constexpr char kCanaryBsn[] = "999990019";  // Region::kBsn: the subject with data everywhere
 // Several words: a one-word justification does not count (policy::AssessJustification).
@@ -241,5 +243,6 @@ TEST_F(PrivacyNoticesTest, TheNoticesCommandPrintsThenAcknowledgesAndSaysWhenThe
   EXPECT_THAT(coordinator.output, HasSubstr("only a privacy officer receives notices"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -13,37 +13,20 @@
 #include "cli/cli_context.h"
 #include "core/base/file_util.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Region;
 
-struct CliRun {
-  int exit_code = 0;
-  std::string out, err;
-};
-
-CliRun RunCli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  cli::CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  cli::RegisterPseudonymKeyCommand(app, ctx);
-  cli::RegisterCoordinatorCommands(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 std::string Slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -126,5 +109,6 @@ TEST(PseudonymKeyCliTest, ACoordinatorsCommandWithoutTheKeyIsRefusedWithItAnswer
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -23,9 +23,11 @@
 #include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -34,7 +36,7 @@ using ::testing::HasSubstr;
 using testing::IsOk;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Pseudoniem";
 constexpr char kSuspectBsn[] = "999990032";  // passes the elfproef
 constexpr char kLateName[] = "CANARY-NAAM-Later";
@@ -362,5 +364,6 @@ TEST_F(PseudonymExchangeTest, ACoordinatorWithoutTheKeyDoesNotOpen) {
   EXPECT_THAT(c.status().message(), HasSubstr(loose));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

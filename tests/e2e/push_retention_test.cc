@@ -23,9 +23,11 @@
 #include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -35,8 +37,8 @@ using ::testing::Not;
 using testing::IsOk;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
-constexpr int64_t kDayMs = 86'400'000;
+using test::kDay;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Bewaren";
 constexpr char kRecipient[] = "politie";
 
@@ -211,10 +213,10 @@ TEST_F(PushRetentionTest, TheAgentsCopyGoesWhenItsRetentionEnds) {
   ManualClock clock(now);
   OwnReceiver taken = CopyReceiver(clock, "taken");
   EXPECT_EQ(taken.receiver->Purge().pushes, 0u);
-  clock.Set(now + 31 * kDayMs);
+  clock.Set(now + 31 * kDay);
   EXPECT_EQ(taken.receiver->Purge().pushes, 1u);
   EXPECT_TRUE(std::filesystem::exists(taken.data_dir + "/received/" + closure_hex + ".push"));
-  clock.Set(now + 91 * kDayMs);
+  clock.Set(now + 91 * kDay);
   EXPECT_EQ(taken.receiver->Purge().pushes, 1u);
   EXPECT_EQ(Count(taken.data_dir + "/received", ".push"), 0u);
   EXPECT_EQ(Count(taken.data_dir + "/received", ".keep"), 0u);
@@ -227,12 +229,12 @@ TEST_F(PushRetentionTest, TheAgentsCopyGoesWhenItsRetentionEnds) {
   const std::string received = waiting.data_dir + "/received/";
   std::filesystem::remove(received + closure_hex + ".taken");
   std::filesystem::remove(received + HexEncode(dated.push_id) + ".push");
-  later.Set(now + 400 * kDayMs);
+  later.Set(now + 400 * kDay);
   EXPECT_EQ(waiting.receiver->Purge().pushes, 0u);  // nobody said the case closed
   v1::CaseNotice closed;
   closed.set_kind(v1::NOTICE_KIND_WATCH_ENDED);
   closed.set_case_id(case_id_);
-  closed.set_at_ms(now + 400 * kDayMs);
+  closed.set_at_ms(now + 400 * kDay);
   closed.set_reason_code("casus-gesloten");
   ASSERT_OK(WriteFileDurable(received + HexEncode(NewMessageId()) + ".notice", closed.SerializeAsString(), 0600,
                              WriteMode::kReplace));
@@ -243,13 +245,14 @@ TEST_F(PushRetentionTest, TheAgentsCopyGoesWhenItsRetentionEnds) {
   EXPECT_EQ(first.notices, 1u);
   EXPECT_EQ(Count(waiting.data_dir + "/received", ".notice"), 0u);
   ASSERT_OK_AND_ASSIGN(std::string keep, ReadFileBounded(received + closure_hex + ".keep", 256));
-  EXPECT_EQ(keep, "0 " + std::to_string(90 * kDayMs) + " " + std::to_string(now + 400 * kDayMs) + "\n");
-  later.Set(now + 490 * kDayMs - 1);
+  EXPECT_EQ(keep, "0 " + std::to_string(90 * kDay) + " " + std::to_string(now + 400 * kDay) + "\n");
+  later.Set(now + 490 * kDay - 1);
   EXPECT_EQ(waiting.receiver->Purge().pushes, 0u);
-  later.Set(now + 490 * kDayMs);
+  later.Set(now + 490 * kDay);
   EXPECT_EQ(waiting.receiver->Purge().pushes, 1u);
   EXPECT_EQ(Count(waiting.data_dir + "/received", ".push"), 0u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

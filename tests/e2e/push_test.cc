@@ -27,9 +27,11 @@
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -38,7 +40,7 @@ using client::PushSpec;
 using testing::IsOk;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Ontvanger";
 constexpr char kRecipient[] = "politie";
 
@@ -493,5 +495,6 @@ TEST_F(OnlyReceivingTest, AnAgentWithOnlyASinkStartsAndReceives) {
       << problems.back();
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -20,9 +20,11 @@
 #include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Outcome;
@@ -30,7 +32,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Rapport";
 
 class ReportE2eTest : public ::testing::Test {
@@ -139,5 +141,6 @@ TEST_F(ReportE2eTest, EveryDisclosureRowOfARealRegionIsComplete) {
   }
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -24,9 +24,11 @@
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
@@ -35,8 +37,8 @@ using testing::IsOk;
 using testing::Region;
 using testing::StatusIs;
 
-constexpr int kWaitMs = 8000;
-constexpr int64_t kDayMs = 86'400'000;
+using test::kDay;
+using test::kWaitMs;
 constexpr char kCanaryName[] = "CANARY-NAAM-Verwijzing";
 constexpr char kReference[] = "VT-MB-2026-0815";
 
@@ -208,7 +210,7 @@ TEST_F(StoryTest, VeiligThuisRefersTheVeiligheidsteamAcceptsAndHandsTheCaseToThe
   const int64_t now = SystemClock::Get().NowMillis();
   ASSERT_OK_AND_ASSIGN(client::HandoverSent offered,
                        regisseur->OfferHandover(case_id, Region::kWijkteamCoordinator, "naar-wijkteam",
-                                                now + 7 * kDayMs, 0));
+                                                now + 7 * kDay, 0));
   EXPECT_EQ(offered.subjects, 2u);
   EXPECT_EQ(offered.fragments, 3u);  // taken by the gateway, which decides what goes over
   auto wijk = Connect(Region::kWijkteamCoordinator);
@@ -323,7 +325,7 @@ TEST_F(StoryTest, ThePoliceOpenAnAcuteCaseAtNightAndHandItToVeiligThuisInTheMorn
   // not its own reports (no rule from Veilig Thuis to Veilig Thuis).
   ASSERT_OK_AND_ASSIGN(client::HandoverSent offered,
                        police->OfferHandover(case_id, Region::kVeiligThuisCoordinator, "naar-veilig-thuis",
-                                             now + kDayMs, 0));
+                                             now + kDay, 0));
   EXPECT_EQ(offered.fragments, 2u);
   auto vt = Connect(Region::kVeiligThuisCoordinator);
   ASSERT_NE(vt, nullptr);
@@ -335,7 +337,7 @@ TEST_F(StoryTest, ThePoliceOpenAnAcuteCaseAtNightAndHandItToVeiligThuisInTheMorn
   EXPECT_EQ(fragments[0].request_id, cit.request_id);
   EXPECT_EQ(taken.result.status().coordinator(), Region::kVeiligThuisCoordinator);
   EXPECT_EQ(taken.result.status().acute_until_ms(), 0);  // no longer acute: handed over in time
-  EXPECT_GT(taken.result.status().coordination_ends_ms(), now + 547 * kDayMs);  // monitoring, at most 18 months
+  EXPECT_GT(taken.result.status().coordination_ends_ms(), now + 547 * kDay);  // monitoring, at most 18 months
   // The police no longer coordinate it.
   EXPECT_FALSE(police->ChangePhase(case_id, "stabiele-veiligheid").ok());
   EXPECT_THAT(police->SyncCase(case_id).status(), StatusIs(StatusCode::kPermissionDenied, "you do not coordinate"));
@@ -358,7 +360,7 @@ TEST_F(StoryTest, AnAcuteCaseGoesOnlyToVeiligThuisOrTheVeiligheidsteam) {
   ASSERT_OK_AND_ASSIGN(v1::CaseResult opened, police->OpenAcuteCase("acuut-gevaar-afwenden", Family()));
   const int64_t now = SystemClock::Get().NowMillis();
   auto offered = police->OfferHandover(opened.case_id(), Region::kWijkteamCoordinator, "naar-wijkteam",
-                                       now + kDayMs, 0);
+                                       now + kDay, 0);
   EXPECT_THAT(offered.status(), StatusIs(StatusCode::kPermissionDenied,
                                          "handed over to a coordinator of veilig-thuis or veiligheidsteam"));
   // The police cannot open an ordinary case, and the CIT can open an acute one.
@@ -369,5 +371,6 @@ TEST_F(StoryTest, AnAcuteCaseGoesOnlyToVeiligThuisOrTheVeiligheidsteam) {
   EXPECT_OK(cit->OpenAcuteCase("acuut-gevaar-afwenden", Family()).status());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -19,12 +19,15 @@
 #include "core/base/file_util.h"
 #include "gateway/gateway.h"
 #include "tests/testing/capture_sink.h"
+#include "tests/testing/cli_run.h"
 #include "tests/testing/plan_push.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Outcome;
@@ -32,33 +35,12 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
+using test::kWaitMs;
 constexpr char kVictimName[] = "CANARY-NAAM-Inzage";
 constexpr char kSuspectBsn[] = "999990032";
 
-struct RunResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-RunResult RunCli(std::vector<std::string> args) {
-  std::ostringstream out;
-  std::ostringstream err;
-  cli::CliContext ctx{out, err};
-  CLI::App app{"ketenpoort"};
-  app.require_subcommand(1);
-  cli::RegisterAuditCommand(app, ctx);
-  cli::RegisterAuditSubjectCommand(app, ctx);
-  std::vector<const char*> argv = {"ketenpoort"};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return {app.exit(e, out, err) == 0 ? 0 : cli::kExitUsage, out.str(), err.str()};
-  }
-  return {ctx.exit_code, out.str(), err.str()};
-}
+using testing::CliRun;
+using testing::RunCli;
 
 v1::Subject Person(v1::SubjectRole role, const std::string& bsn, const std::string& name, const std::string& dob) {
   v1::Subject s;
@@ -103,7 +85,7 @@ TEST(SubjectLookupTest, TheOfficerFindsOnePersonAcrossTheGatewayAndAgentLogs) {
   const std::string key = region->pseudonym_key_path();
   const std::string out = dir.File("inzage.html");
 
-  RunResult r = RunCli({"audit", "subject", "--bsn", Region::kBsn, "--pseudonym-key", key, "--out", out,
+  CliRun r = RunCli({"audit", "subject", "--bsn", Region::kBsn, "--pseudonym-key", key, "--out", out,
                         gateway_log, agent_log});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The victim is in the gateway's log (case opened, request .. delivery,
@@ -152,5 +134,6 @@ TEST(SubjectLookupTest, TheOfficerFindsOnePersonAcrossTheGatewayAndAgentLogs) {
   spdlog::set_default_logger(std::make_shared<spdlog::logger>("null"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

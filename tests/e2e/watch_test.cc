@@ -22,17 +22,19 @@
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using client::Coordinator;
 using testing::IsOk;
 using testing::Region;
 
-constexpr int kWaitMs = 8000;
-constexpr int64_t kDayMs = 86'400'000;
+using test::kDay;
+using test::kWaitMs;
 constexpr char kPerpetratorBsn[] = "999990031";
 constexpr char kCanaryName[] = "CANARY-NAAM-Pleger";
 
@@ -150,7 +152,7 @@ class WatchTest : public ::testing::Test {
 
   // A watch of the suspected perpetrator's incidents, started at the police.
   std::string StartedWatch(Coordinator& c, const std::string& case_id) {
-    auto id = c.Watch(WatchSpec(case_id, Now() + 30 * kDayMs));
+    auto id = c.Watch(WatchSpec(case_id, Now() + 30 * kDay));
     EXPECT_THAT(id, IsOk());
     if (!id.ok()) return "";
     auto started = c.AwaitOutcome(*id, kWaitMs);
@@ -180,7 +182,7 @@ TEST_F(WatchTest, PoliceSignalANewIncidentAboutThePerpetratorInHerstelAndTheWatc
   ASSERT_FALSE(case_id.empty());
 
   // The watch: decided and audited like a request, kept by the agent.
-  ASSERT_OK_AND_ASSIGN(std::string watch_id, c->Watch(WatchSpec(case_id, Now() + 30 * kDayMs)));
+  ASSERT_OK_AND_ASSIGN(std::string watch_id, c->Watch(WatchSpec(case_id, Now() + 30 * kDay)));
   ASSERT_OK_AND_ASSIGN(client::Outcome started, c->AwaitOutcome(watch_id, kWaitMs));
   ASSERT_EQ(started.kind, client::Outcome::Kind::kDelivered) << started.refusal.reason();
   EXPECT_TRUE(started.watch_started);
@@ -263,7 +265,7 @@ TEST_F(WatchTest, AWatchLongerThanAYearIsRefusedByTheGateway) {
   ASSERT_OK_AND_ASSIGN(auto c, region_->Coordinator());
   const std::string case_id = OpenCase(*c);
   ASSERT_FALSE(case_id.empty());
-  ASSERT_OK_AND_ASSIGN(std::string id, c->Watch(WatchSpec(case_id, Now() + 400 * kDayMs)));
+  ASSERT_OK_AND_ASSIGN(std::string id, c->Watch(WatchSpec(case_id, Now() + 400 * kDay)));
   ASSERT_OK_AND_ASSIGN(client::Outcome o, c->AwaitOutcome(id, kWaitMs));
   ASSERT_EQ(o.kind, client::Outcome::Kind::kRefused);
   EXPECT_THAT(o.refusal.reason(), ::testing::HasSubstr("365 days"));
@@ -427,5 +429,6 @@ TEST_F(WatchTest, RemovingThePartnerEndsTheWatchAtTheCoordinator) {
   EXPECT_EQ(w.reason, "partner-verwijderd");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -16,6 +16,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 std::string CorpusDir() { return testing::SourceDir() + "/tests/fuzz/case_chain_corpus"; }
 
@@ -42,5 +43,6 @@ TEST(CaseChainCorpusTest, EverySeedIsAChainTheAgentAccepts) {
   }
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

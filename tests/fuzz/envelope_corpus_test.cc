@@ -14,6 +14,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 
@@ -125,5 +126,6 @@ TEST(EnvelopeCorpusTest, EverySeedVerifiesWithTheFuzzKeys) {
   EXPECT_EQ(envelopes, v1::MessageKind_MAX);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

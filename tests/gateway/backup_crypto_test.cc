@@ -24,9 +24,11 @@
 #include "gateway/gateway_config.h"
 #include "tests/testing/region_processes.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace fs = std::filesystem;
 using ::kp::testing::IsOk;
@@ -34,7 +36,7 @@ using ::kp::testing::Region;
 using ::kp::testing::RegionProcesses;
 using ::kp::testing::StatusIs;
 
-constexpr int kDeadlineMs = 60'000;
+using test::kProcessDeadlineMs;
 
 mode_t ModeOf(const std::string& path) {
   struct stat st {};
@@ -221,7 +223,7 @@ class EncryptedBackupProcessTest : public ::testing::Test {
 
 TEST_F(EncryptedBackupProcessTest, TamperedEncryptedBackupWritesNothingTheIntactOneRestores) {
   ASSERT_OK(processes_->StartGateway());
-  ASSERT_TRUE(processes_->WaitForGatewayPort(kDeadlineMs));
+  ASSERT_TRUE(processes_->WaitForGatewayPort(kProcessDeadlineMs));
   EXPECT_EQ(processes_->StopGateway(SIGTERM), 0);
   const std::string cfg = " --config " + processes_->gateway_config_path();
   std::string out;
@@ -272,8 +274,9 @@ TEST_F(EncryptedBackupProcessTest, TamperedEncryptedBackupWritesNothingTheIntact
   for (const auto& [name, bytes] : Tree(config_.data_dir))
     EXPECT_EQ(name.find("backup-staging"), std::string::npos);
   ASSERT_OK(processes_->StartGateway());
-  ASSERT_TRUE(processes_->WaitForGatewayPort(kDeadlineMs));
+  ASSERT_TRUE(processes_->WaitForGatewayPort(kProcessDeadlineMs));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -33,16 +33,18 @@
 #include "gateway/gateway.h"
 #include "tests/testing/region_processes.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::Region;
 using ::kp::testing::RegionProcesses;
 namespace v1 = ketenpoort::v1;
 
-constexpr int kDeadlineMs = 60'000;
+using test::kProcessDeadlineMs;
 
 // ---- the manifest and the restore point (no processes)
 
@@ -185,7 +187,7 @@ class BackupProcessTest : public ::testing::Test {
   }
 
   void Connect() {
-    auto c = processes_->ConnectCoordinator(0, kDeadlineMs);
+    auto c = processes_->ConnectCoordinator(0, kProcessDeadlineMs);
     ASSERT_THAT(c, IsOk());
     coordinator_ = std::move(c).value();
   }
@@ -195,7 +197,7 @@ class BackupProcessTest : public ::testing::Test {
     auto id = coordinator_->SendRequest({case_id_, "politie", {category_}, testing::kLoadPurpose, {}, ""});
     EXPECT_THAT(id, IsOk());
     if (!id.ok()) return "";
-    auto outcome = coordinator_->AwaitOutcome(*id, kDeadlineMs);
+    auto outcome = coordinator_->AwaitOutcome(*id, kProcessDeadlineMs);
     EXPECT_THAT(outcome, IsOk());
     auto r = coordinator_->store().GetRequest(*id);
     EXPECT_TRUE(r.ok() && r->has_value() && (*r)->state == client::RequestState::kDelivered);
@@ -245,7 +247,7 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
       coordinator_->SendRequest({case_id_, other_partner, {other_category}, testing::kLoadPurpose, {}, ""});
   ASSERT_THAT(in_flight, IsOk());
   {  // The gateway's ACCEPTED came: it held the request when it died.
-    const auto accepted_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    const auto accepted_by = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProcessDeadlineMs);
     for (;;) {
       auto r = coordinator_->store().GetRequest(*in_flight);
       ASSERT_THAT(r, IsOk());
@@ -281,13 +283,13 @@ TEST_F(BackupProcessTest, BackupUnderLoadKillRestoreAndTheAgentSeesARestoreNotAF
   EXPECT_EQ(restored->restored_record_index, backup_size);
 
   ASSERT_OK(processes_->StartGateway());
-  ASSERT_TRUE(processes_->WaitForGatewayPort(kDeadlineMs));
+  ASSERT_TRUE(processes_->WaitForGatewayPort(kProcessDeadlineMs));
   ASSERT_OK(processes_->StartAgent(other_partner));
   // The in-flight request: the coordinator's client, reconnected by
   // itself, sends it again unasked (client/resend_waiting.cc; the restored
   // gateway never heard of it, so it takes it as new), says so, and the
   // answer arrives — once.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProcessDeadlineMs);
   std::vector<client::News::RequestNote> resent;
   for (;;) {
     auto r = coordinator_->store().GetRequest(*in_flight);
@@ -449,12 +451,13 @@ TEST_F(BackupProcessTest, OfflineBackupAndATamperedBackupIsNotRestored) {
   }
   // The live folder is untouched by the refused restores: the gateway starts.
   ASSERT_OK(processes_->StartGateway());
-  ASSERT_TRUE(processes_->WaitForGatewayPort(kDeadlineMs));
+  ASSERT_TRUE(processes_->WaitForGatewayPort(kProcessDeadlineMs));
   // A running gateway's folder is never restored over, not even with --force.
   auto refused = gateway::RestoreBackup(config_, out, /*force=*/true);
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("running gateway"), std::string::npos) << refused.status();
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -21,9 +21,11 @@
 #include "tests/gateway/forwarding_audit_trail.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::gateway {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
@@ -33,9 +35,9 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-constexpr int64_t kHour = 3600LL * 1000;
-constexpr int64_t kDay = 24 * kHour;
+using test::kNow;
+using test::kHour;
+using test::kDay;
 
 struct Sent {
   std::string to;
@@ -1254,5 +1256,6 @@ TEST_F(CaseFlowTest, EveryTruncatedPushIsRefusedAndTheWholeOneGoes) {
   EXPECT_TRUE(forwarded(whole)) << ErrorOf(whole).ToString();
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::gateway

@@ -5,14 +5,16 @@
 #include "case/case_facts.h"
 #include "gateway/case_store.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::gateway {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;
-constexpr int64_t kDay = 86'400'000;
+using test::kNow;
+using test::kDay;
 
 class CasePruneTest : public ::testing::Test {
  protected:
@@ -190,5 +192,6 @@ TEST_F(CasePruneTest, ADeclinedOrLapsedReferralIsPrunableAfterItsDecisionAnAccep
   EXPECT_FALSE(store_->GetReferral(accepted)->has_value());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::gateway

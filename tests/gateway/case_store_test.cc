@@ -1,16 +1,18 @@
 #include "gateway/case_store.h"
 
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::gateway {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::testing::Not;
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;
+using test::kNow;
 
 class CaseStoreTest : public ::testing::Test {
  protected:
@@ -102,11 +104,13 @@ TEST_F(CaseStoreTest, InboxHoldsCiphertextUntilFetchedOrExpired) {
   EXPECT_TRUE(store_->InboxFor("regisseur-01")->empty());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::gateway
 
 namespace kp::gateway {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 TEST_F(CaseStoreTest, HowARequestEndedIsRememberedAndExpiredOnesAreClosedAsExpired) {
   const std::string delivered(16, '\x01'), expired(16, '\x02');
@@ -246,5 +250,6 @@ TEST_F(CaseStoreTest, WhatWasAuthorisedForADeliveredRequestIsKeptUntilItsCaseClo
   EXPECT_FALSE(store_->GetDelivered(c, kNow)->has_value());  // gone by ForgetExpiredDelivered
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::gateway

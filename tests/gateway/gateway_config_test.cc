@@ -7,6 +7,7 @@
 
 namespace kp::gateway {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -107,5 +108,6 @@ TEST(GatewayConfigTest, NotYamlOrNotAMappingIsAClearError) {
   EXPECT_THAT(ParseGatewayConfig("", "gw.yaml"), StatusIs(StatusCode::kInvalidArgument));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::gateway

@@ -21,15 +21,17 @@
 #include "tests/gateway/forwarding_audit_trail.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::gateway {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
 using ::testing::ElementsAre;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
+using test::kNow;
 
 // One outgoing message, verified as its recipient would.
 struct Sent {
@@ -629,5 +631,6 @@ TEST_F(GatewayCoreTest, TheIdOfAMessageThatDidNotVerifyIsReadWhenItsHeaderParses
   EXPECT_EQ(UnverifiedMessageId(""), "");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::gateway

@@ -25,9 +25,11 @@
 #include "gateway/gateway.h"
 #include "tests/testing/region_processes.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::Region;
@@ -38,7 +40,7 @@ namespace v1 = ketenpoort::v1;
 // machine a decision and a delivery may share a unit, so a few more than the
 // crash point needs are allowed.
 constexpr int kMaxRequests = 16;
-constexpr int kDeadlineMs = 60'000;  // generous for sanitizer builds; seconds normally
+using test::kProcessDeadlineMs;
 
 struct CrashPoint {
   const char* point;
@@ -97,7 +99,7 @@ class GatewayCrashTest : public ::testing::TestWithParam<CrashPoint> {
   // Waits for answers (and sends again what the gateway did not confirm)
   // until no request is waiting.
   void Settle(const std::vector<std::string>& ids) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDeadlineMs);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kProcessDeadlineMs);
     auto last_resend = std::chrono::steady_clock::time_point{};
     while (std::chrono::steady_clock::now() < deadline) {
       int waiting = 0;
@@ -134,7 +136,7 @@ TEST_P(GatewayCrashTest, EveryAcceptedRequestReachesExactlyOneOutcomeAndTheLogTe
   ::unsetenv("KP_FAULT_CRASH_AT");
   ASSERT_OK(started);
   ASSERT_OK(processes_->StartAgent("politie"));
-  auto c = processes_->ConnectCoordinator(0, kDeadlineMs);
+  auto c = processes_->ConnectCoordinator(0, kProcessDeadlineMs);
   ASSERT_THAT(c, IsOk());
   coordinator_ = std::move(c).value();
   auto case_id = testing::OpenLoadCase(*coordinator_);
@@ -156,7 +158,7 @@ TEST_P(GatewayCrashTest, EveryAcceptedRequestReachesExactlyOneOutcomeAndTheLogTe
 
   ASSERT_OK(processes_->StartGateway());
   // Serving (so it also handles SIGTERM below, not only after its start-up).
-  ASSERT_TRUE(processes_->WaitForGatewayPort(kDeadlineMs));
+  ASSERT_TRUE(processes_->WaitForGatewayPort(kProcessDeadlineMs));
   if (std::string_view(crash.point) == "power-cut-after-send") {
     // The cut lost records the answers already rested on; the outbox gave
     // them back.
@@ -210,5 +212,6 @@ INSTANTIATE_TEST_SUITE_P(EveryDurableStep, GatewayCrashTest,
                                            CrashPoint{"after-sync", 12}),
                          Name);
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

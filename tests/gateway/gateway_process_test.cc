@@ -17,9 +17,11 @@
 #include "tests/testing/notify_listener.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::ChildProcess;
 using ::kp::testing::IsOk;
@@ -28,7 +30,7 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace v1 = ketenpoort::v1;
 
-constexpr int kDeadlineMs = 20'000;  // generous for sanitizer builds; met in well under a second normally
+using test::kProcessDeadlineMs;
 
 class GatewayProcessTest : public ::testing::Test {
  protected:
@@ -56,7 +58,7 @@ class GatewayProcessTest : public ::testing::Test {
   std::unique_ptr<client::Coordinator> Connect() {
     client::ClientConfig cc = region_->CoordinatorConfig();
     cc.gateway_endpoint = endpoint_;
-    auto c = testing::ConnectCoordinator(cc, kDeadlineMs);
+    auto c = testing::ConnectCoordinator(cc, kProcessDeadlineMs);
     EXPECT_THAT(c, IsOk()) << gateway_->Log();
     return c.ok() ? std::move(c).value() : nullptr;
   }
@@ -94,7 +96,7 @@ class GatewayProcessTest : public ::testing::Test {
 
   void ExpectCleanExit(int sig) {
     ASSERT_THAT(gateway_->Signal(sig), IsOk());
-    auto code = gateway_->WaitForExit(kDeadlineMs);
+    auto code = gateway_->WaitForExit(kProcessDeadlineMs);
     ASSERT_TRUE(code.has_value()) << "the gateway did not stop";
     EXPECT_EQ(*code, 0) << gateway_->Log();
     EXPECT_THAT(gateway_->Log(), HasSubstr("gateway stopping"));
@@ -120,7 +122,7 @@ TEST_F(GatewayProcessTest, HangupReloadsAndTheGatewayKeepsServing) {
   ExpectServes(*c);
   for (size_t i = 1; i <= 3; ++i) {
     ASSERT_THAT(gateway_->Signal(SIGHUP), IsOk());
-    ASSERT_TRUE(testing::WaitUntil([&] { return LogLinesWith("reload: registry serial") == i; }, kDeadlineMs))
+    ASSERT_TRUE(testing::WaitUntil([&] { return LogLinesWith("reload: registry serial") == i; }, kProcessDeadlineMs))
         << "reload " << i << " not seen:\n"
         << gateway_->Log();
     ASSERT_TRUE(gateway_->running());
@@ -164,17 +166,17 @@ TEST_F(GatewayProcessTest, UnderSystemdItSaysReadyPingsTheWatchdogAndSaysStoppin
   StartGateway();
   ::unsetenv("NOTIFY_SOCKET");
   ::unsetenv("WATCHDOG_USEC");
-  ASSERT_TRUE(systemd.WaitFor("READY=1", kDeadlineMs)) << gateway_->Log();
+  ASSERT_TRUE(systemd.WaitFor("READY=1", kProcessDeadlineMs)) << gateway_->Log();
   auto c = Connect();  // ready means serving
   ASSERT_NE(c, nullptr);
   ExpectServes(*c);
-  EXPECT_TRUE(systemd.WaitFor("STATUS=serving; 1 participants connected", kDeadlineMs));
+  EXPECT_TRUE(systemd.WaitFor("STATUS=serving; 1 participants connected", kProcessDeadlineMs));
   c.reset();
-  ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kDeadlineMs));
-  ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kDeadlineMs));  // and again: the loop keeps pinging
+  ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kProcessDeadlineMs));
+  ASSERT_TRUE(systemd.WaitFor("WATCHDOG=1", kProcessDeadlineMs));  // and again: the loop keeps pinging
   ASSERT_THAT(gateway_->Signal(SIGTERM), IsOk());
-  EXPECT_TRUE(systemd.WaitFor("STOPPING=1", kDeadlineMs));
-  auto code = gateway_->WaitForExit(kDeadlineMs);
+  EXPECT_TRUE(systemd.WaitFor("STOPPING=1", kProcessDeadlineMs));
+  auto code = gateway_->WaitForExit(kProcessDeadlineMs);
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 0) << gateway_->Log();
 }
@@ -192,7 +194,7 @@ TEST_F(GatewayProcessTest, CheckNamesTheRunningGatewayThatHoldsTheDataFolder) {
   StartGateway();
   ASSERT_NE(Connect(), nullptr);  // it runs, so it holds the audit log's lock
   const std::string binary = testing::BuildBinary("gateway/ketenpoort-gateway");
-  auto held = testing::RunToEnd({binary, "check", "--config", config_path()}, dir_.File("check1.out"), kDeadlineMs);
+  auto held = testing::RunToEnd({binary, "check", "--config", config_path()}, dir_.File("check1.out"), kProcessDeadlineMs);
   ASSERT_THAT(held, IsOk());
   EXPECT_EQ(held->exit_code, 1) << held->output;
   EXPECT_THAT(held->output, HasSubstr("FAIL data folder: another ketenpoort-gateway is running with this data folder"));
@@ -200,7 +202,7 @@ TEST_F(GatewayProcessTest, CheckNamesTheRunningGatewayThatHoldsTheDataFolder) {
   EXPECT_THAT(held->output, Not(HasSubstr("the gateway can start")));
 
   ExpectCleanExit(SIGTERM);
-  auto free = testing::RunToEnd({binary, "check", "--config", config_path()}, dir_.File("check2.out"), kDeadlineMs);
+  auto free = testing::RunToEnd({binary, "check", "--config", config_path()}, dir_.File("check2.out"), kProcessDeadlineMs);
   ASSERT_THAT(free, IsOk());
   EXPECT_EQ(free->exit_code, 0) << free->output;
   EXPECT_THAT(free->output, HasSubstr("no other gateway is running with this data folder"));
@@ -221,7 +223,7 @@ TEST_F(GatewayProcessTest, CheckSaysWhenTheDataFolderIsNearlyFull) {
   const std::string path = dir_.File("small.yaml");
   ASSERT_THAT(testing::WriteGatewayYaml(config, endpoint_, path), IsOk());
   const std::string binary = testing::BuildBinary("gateway/ketenpoort-gateway");
-  auto out = testing::RunToEnd({binary, "check", "--config", path}, dir_.File("check-small.out"), kDeadlineMs);
+  auto out = testing::RunToEnd({binary, "check", "--config", path}, dir_.File("check-small.out"), kProcessDeadlineMs);
   (void)std::system(("umount " + small).c_str());
   ASSERT_THAT(out, IsOk());
   EXPECT_EQ(out->exit_code, 1) << out->output;
@@ -229,5 +231,6 @@ TEST_F(GatewayProcessTest, CheckSaysWhenTheDataFolderIsNearlyFull) {
   EXPECT_THAT(out->output, HasSubstr("serves again by itself"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

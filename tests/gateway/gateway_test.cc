@@ -29,16 +29,18 @@
 #include "tests/gateway/forwarding_audit_trail.h"
 #include "tests/testing/case_chain_builder.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp::gateway {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-constexpr int kDeadlineMs = 5000;
+using test::kNow;
+using test::kDeadlineMs;
 constexpr char kCanaryBsn[] = "CANARY-BSN-999990019";
 constexpr char kCanaryContent[] = "CANARY-FRAGMENT-CONTENT";
 
@@ -1312,5 +1314,6 @@ TEST_F(GatewayTest, AHandoverMovesTheCaseAndItsSealedPackageToTheNextCoordinator
   EXPECT_EQ(chain.status().coordinator(), "wijk-01");
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::gateway

@@ -22,9 +22,11 @@
 #include "tests/testing/capture_sink.h"
 #include "tests/testing/region.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/test_time.h"
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 namespace v1 = ketenpoort::v1;
 using ::testing::HasSubstr;
@@ -32,8 +34,8 @@ using testing::IsOk;
 using ::testing::Not;
 using testing::Region;
 
-constexpr int64_t kNow = 1795357974123;  // 2026-11-22
-constexpr int64_t kDay = 86'400'000;
+using test::kNow;
+using test::kDay;
 constexpr char kCanaryName[] = "CANARY-NAAM-Retentie";
 
 class RetentionTest : public ::testing::Test {
@@ -255,5 +257,6 @@ TEST_F(RetentionTest, ARunningAgentErasesItsOwnExpiredRecordsWhileItServes) {
   EXPECT_THAT(sink_->Text(), Not(HasSubstr(kCanaryName)));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -23,6 +23,7 @@
 
 namespace kp {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::Region;
@@ -262,5 +263,6 @@ TEST_F(MonitoringProcessTest, StatusOfAnotherGatewaysAddressIsNotThisOnesStatus)
   EXPECT_THAT(broken.output, HasSubstr("management"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp

@@ -16,6 +16,7 @@
 
 namespace kp::observe {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -391,5 +392,6 @@ TEST(ManagementServerBindTest, OffMakesNoServerAndTheClientExplains) {
               StatusIs(StatusCode::kFailedPrecondition, "management: off"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::observe

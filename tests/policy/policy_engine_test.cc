@@ -18,6 +18,7 @@
 
 namespace kp::policy {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::policy::testing::kFakeSha256;
 using ::kp::policy::testing::kSmallPolicy;
@@ -410,5 +411,6 @@ TEST(PolicyThreadTest, ConcurrentDecisionsOnOnePolicyAgree) {
   for (const auto& g : got) EXPECT_EQ(g, expected);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::policy

@@ -16,6 +16,7 @@
 
 namespace kp::policy {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::policy::testing::kFakeSha256;
 using ::kp::testing::IsOk;
@@ -718,5 +719,6 @@ TEST(PolicyLanguageTableTest, SubjectSpecsAndTimes) {
   EXPECT_FALSE(ParseTestTime("2026-01-01T10:00:00").ok());
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::policy

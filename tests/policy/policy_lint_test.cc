@@ -13,6 +13,7 @@
 
 namespace kp::policy {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::policy::testing::kFakeSha256;
 using ::kp::policy::testing::kSmallPolicy;
@@ -338,5 +339,6 @@ TEST(PolicyLintTest, ReasonCodesAreUniqueIds) {
   EXPECT_THAT(Lint(WithRolesAndBlocks(kRoles, bad)), ElementsAre(HasSubstr("code")));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::policy

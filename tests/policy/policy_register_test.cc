@@ -19,6 +19,7 @@
 
 namespace kp::cli {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::testing::IsOk;
 using ::kp::testing::StatusIs;
@@ -298,5 +299,6 @@ rules:
   EXPECT_THAT(html, HasSubstr("Versie</dt><dd>niet vermeld"));
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::cli

@@ -12,6 +12,7 @@
 
 namespace kp::policy {
 namespace {
+namespace KP_TEST_FILE {  // unity batches: cmake/KetenpoortHelpers.cmake, kp_test
 
 using ::kp::policy::testing::kFakeSha256;
 using ::kp::policy::testing::kSmallPolicy;
@@ -119,5 +120,6 @@ TEST_F(ExamplePolicyTest, OwnTestsPassAndReachEveryRule) {
   EXPECT_GE(report.results.size(), 20u);
 }
 
+}  // namespace KP_TEST_FILE
 }  // namespace
 }  // namespace kp::policy
