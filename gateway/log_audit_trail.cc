@@ -29,9 +29,16 @@ Result<std::unique_ptr<LogAuditTrail>> LogAuditTrail::Open(const std::string& di
 }
 
 Status LogAuditTrail::Reopen() {
+  // Only what the last sync that succeeded made durable is trusted: a
+  // record written after it may show in the page cache while the disk lost
+  // it (a failed fdatasync can mark its pages clean). The reopened writer
+  // cuts those records, and the gateway appends them again from its outbox,
+  // which kept them (GatewayCore::ReopenAudit).
+  audit::LogWriterOptions options = options_;
+  options.keep_at_most_records = writer_->durable_size();
   // Close releases the folder lock even when the log had failed.
   (void)writer_->Close();
-  auto reopened = OpenWriter(dir_, signer_, origin_, options_);
+  auto reopened = OpenWriter(dir_, signer_, origin_, options);
   if (!reopened.ok()) {
     // Keep the closed writer: every call on it fails until a reopen works.
     return UnavailableError("the audit log cannot be opened again yet: " + reopened.status().message());

@@ -109,6 +109,8 @@ Status LogWriter::Recover() {
     KP_ASSIGN_OR_RETURN(state, ParseLogState(text));
   }
   TreeFile tree(tree_.get());
+  const uint64_t keep = options_.keep_at_most_records;
+  if (state.size > keep) state = LogState{};  // the state point lies in what is cut
   if (state.size > tree.CompleteSize() || state.records_offset > records_->Size() ||
       state.records_offset < kRecordsMagic.size()) {
     spdlog::warn("audit log {}: state file does not fit the data files; rebuilding the tree from all records",
@@ -137,7 +139,12 @@ Status LogWriter::Recover() {
   std::string error;
   std::string nodes;
   uint64_t good_end = state.records_offset;
+  bool kept_at_most = false;
   for (;;) {
+    if (range.size() >= keep) {
+      kept_at_most = true;
+      break;
+    }
     DecodeResult r = scanner.Next(&frame, &error);
     if (r != DecodeResult::kOk) break;
     if (frame.index != range.size()) {
@@ -160,8 +167,15 @@ Status LogWriter::Recover() {
   KP_RETURN_IF_ERROR(tree_->Append(nodes));
   if (good_end < records_->Size()) {
     cut_tail_bytes_ = records_->Size() - good_end;
-    spdlog::warn("audit log {}: cutting a torn tail of {} bytes after record {} ({})", dir_, cut_tail_bytes_,
-                 range.size(), error.empty() ? "incomplete frame" : error);
+    if (kept_at_most) {
+      spdlog::warn(
+          "audit log {}: cutting the {} bytes written after record {}, the last one a sync made durable before "
+          "it failed: the disk may not hold them; they are appended again",
+          dir_, cut_tail_bytes_, range.size());
+    } else {
+      spdlog::warn("audit log {}: cutting a torn tail of {} bytes after record {} ({})", dir_, cut_tail_bytes_,
+                   range.size(), error.empty() ? "incomplete frame" : error);
+    }
     KP_RETURN_IF_ERROR(records_->Truncate(good_end));
   }
   KP_RETURN_IF_ERROR(records_->Sync());
@@ -508,7 +522,9 @@ Status LogWriter::AppendStagedLocked(const std::vector<StagedRecord>& records, b
     range.Append(HashLeaf(Commitment(r.salt, r.record)), &nodes);
   }
   if (!frames.empty()) {
-    if (!sync) MarkUnsyncedLocked();
+    // Counted as unsynced until the sync succeeds: a failed sync leaves them
+    // out of durable_size(), so their caller keeps its copies.
+    MarkUnsyncedLocked();
     Status s = records_->Append(frames);
     if (s.ok()) s = tree_->Append(nodes);
     if (!s.ok()) {
@@ -517,11 +533,10 @@ Status LogWriter::AppendStagedLocked(const std::vector<StagedRecord>& records, b
     }
     range_ = std::move(range);
     last_time_ = last_time;
+    unsynced_ = true;
     if (sync) {
       KP_RETURN_IF_ERROR(SyncLocked());
       MaybeCheckpointLocked();
-    } else {
-      unsynced_ = true;
     }
   }
   if (staged_count_ != 0 && staged_range_.size() <= range_.size()) staged_count_ = 0;

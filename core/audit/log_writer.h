@@ -62,6 +62,13 @@ struct LogWriterOptions {
   // the writer's key before anything else (key_handover.h), and the log goes
   // on under the new key. Read only in Open.
   std::vector<std::shared_ptr<const LogSigner>> previous_signers;
+  // Open keeps at most this many records and cuts the rest of the records
+  // file. For an open in the same process after a failed sync (the
+  // gateway's LogAuditTrail::Reopen): what was written after the last sync
+  // that succeeded may still show in the page cache while the disk lost it
+  // (a failed fdatasync can mark the pages clean), so it is cut and its
+  // caller appends it again from where it kept it (the outbox).
+  uint64_t keep_at_most_records = UINT64_MAX;
 };
 
 struct AppendReceipt {
@@ -149,7 +156,8 @@ class LogWriter {
   // tail is repaired by appending the kept records again, byte for byte.
   Status WriteStaged(const std::vector<StagedRecord>& records);
   // Records in the log that are durable (fdatasync'd): size() minus what
-  // AppendBuffered or WriteStaged wrote since the last sync.
+  // was written since the last sync that succeeded (by AppendBuffered or
+  // WriteStaged, or by an AppendStaged whose sync failed).
   uint64_t durable_size() const;
   // Fault injection (tests): what a power cut does to the page cache. Cuts
   // the records file in the middle of what was written since the last sync

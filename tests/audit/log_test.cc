@@ -470,6 +470,76 @@ TEST_F(AuditLogTest, AFailedSyncOfBufferedRecordsFailsClosed) {
   EXPECT_FALSE(w->SignHead().ok());
 }
 
+TEST_F(AuditLogTest, AStagedAppendWhoseSyncFailedIsNotCountedDurable) {
+  // The gateway trims its outbox below durable_size(): records whose sync
+  // failed must stay out of it, or their only sure copy would go.
+  FaultInjectingStorage storage;
+  auto w = OpenWriter({.storage = &storage});
+  ASSERT_NE(w, nullptr);
+  ASSERT_THAT(w->Append(SampleRecord(0)), IsOk());
+  std::vector<StagedRecord> staged;
+  for (int i = 1; i <= 2; ++i) {
+    ASSERT_OK_AND_ASSIGN(StagedRecord r, w->Stage(SampleRecord(i)));
+    staged.push_back(r);
+  }
+  storage.FailNextSync();
+  EXPECT_FALSE(w->AppendStaged(staged).ok());
+  EXPECT_EQ(w->durable_size(), 1u);
+  EXPECT_FALSE(w->Append(SampleRecord(3)).ok());  // and the writer fails closed
+}
+
+TEST_F(AuditLogTest, AReopenAfterAFailedSyncCutsWhatThatSyncDidNotMakeDurable) {
+  // A failed fdatasync may leave written records in the page cache while the
+  // disk lost them; the files below still hold them, as the cache would show
+  // them. A reopen that keeps only the durable records cuts them, and the
+  // kept copies (the gateway's outbox) make the log whole again, byte for byte.
+  FaultInjectingStorage storage;
+  std::vector<StagedRecord> staged;
+  std::string head;
+  uint64_t durable = 0;
+  {
+    auto w = OpenWriter({.storage = &storage});
+    ASSERT_NE(w, nullptr);
+    ASSERT_THAT(w->Append(SampleRecord(0)), IsOk());
+    for (int i = 1; i <= 3; ++i) {
+      ASSERT_OK_AND_ASSIGN(StagedRecord r, w->Stage(SampleRecord(i)));
+      staged.push_back(r);
+    }
+    ASSERT_OK_AND_ASSIGN(head, w->SignHead());
+    ASSERT_THAT(w->WriteStaged(staged), IsOk());
+    storage.FailNextSync();
+    EXPECT_FALSE(w->Sync().ok());
+    durable = w->durable_size();
+    EXPECT_EQ(durable, 1u);
+    (void)w->Close();
+  }
+  EXPECT_EQ(LeafData().size(), 4u);  // all four are in the file
+
+  auto w = OpenWriter({.storage = &storage, .keep_at_most_records = durable});
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->size(), 1u);
+  EXPECT_GT(w->cut_tail_bytes(), 0u);
+  EXPECT_EQ(LeafData().size(), 1u);
+  ASSERT_THAT(w->AppendStaged(staged), IsOk());
+  EXPECT_EQ(w->durable_size(), 4u);
+  ASSERT_OK_AND_ASSIGN(std::string now, w->Checkpoint());
+  ExpectSameTree(head, now);
+  ASSERT_THAT(w->Close(), IsOk());
+  EXPECT_THAT(Verify().status, IsOk());
+}
+
+TEST_F(AuditLogTest, KeepingAtMostAsManyRecordsAsTheLogHoldsCutsNothing) {
+  {
+    auto w = OpenWriter();
+    AppendN(*w, 5);
+    ASSERT_THAT(w->Close(), IsOk());
+  }
+  auto w = OpenWriter({.keep_at_most_records = 5});
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->size(), 5u);
+  EXPECT_EQ(w->cut_tail_bytes(), 0u);
+}
+
 TEST_F(AuditLogTest, OpenRefusesALogShorterThanItsCheckpoint) {
   {
     auto w = OpenWriter();
