@@ -28,7 +28,8 @@ endif()
 
 # The libraries compiled in unity batches (kp_library): every one whose
 # sources define no name twice in their anonymous namespaces. The console's
-# pages still do (kDay, Join, LoadCase, ...), so kp_console is not here yet.
+# pages do (each its own LoadCase, ReadForm, ...): console/CMakeLists.txt
+# puts them in batches of its own choosing.
 # The core, policy and case libraries joined in issue 19: 401 s of CPU for
 # them (GCC, -O2 -g1) before, 263 s after.
 set(KP_UNITY_LIBRARIES kp_gateway_state kp_gateway kp_policy kp_agent kp_agent_connectors kp_case kp_cli kp_client

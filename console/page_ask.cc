@@ -39,7 +39,6 @@ using cases::AskExplanation;
 using cases::AskOption;
 using cases::AskState;
 
-constexpr int64_t kDay = 24 * 3600 * 1000LL;
 constexpr size_t kMaxJustificationChars = 4000;
 constexpr size_t kMaxPicked = 200;  // far more than a policy has partner × category pairs
 

@@ -38,7 +38,6 @@ namespace {
 
 namespace v1 = ketenpoort::v1;
 
-constexpr int64_t kDay = 24 * 3600 * 1000LL;
 constexpr int kDefaultOfferDays = 7;
 constexpr int kMaxOfferDays = 30;  // cases::kMaxOfferMs
 

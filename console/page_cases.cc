@@ -13,7 +13,6 @@ namespace {
 
 namespace v1 = ketenpoort::v1;
 
-constexpr int64_t kDay = 24 * 3600 * 1000LL;
 constexpr int64_t kExpiringWithin = 14 * kDay;
 constexpr int kLiveKeepAliveMs = 15000;
 

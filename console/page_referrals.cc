@@ -28,7 +28,6 @@ namespace v1 = ketenpoort::v1;
 
 namespace {
 
-constexpr int64_t kDay = 24 * 3600 * 1000LL;
 constexpr size_t kMaxNameChars = 200;
 
 void WipeString(std::string& s) {

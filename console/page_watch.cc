@@ -25,7 +25,6 @@ namespace v1 = ketenpoort::v1;
 using cases::AskOption;
 using cases::AskState;
 
-constexpr int64_t kDay = 24 * 3600 * 1000LL;
 constexpr int64_t kMaxWatchDays = 365;   // the gateway's limit (protocol §3.8)
 constexpr int64_t kDefaultDays = 30;
 constexpr int kConfirmWaitMs = 3000;     // how long the page waits for the agents' confirmation

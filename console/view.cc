@@ -46,7 +46,7 @@ std::string DateText(int64_t ms) {
 
 std::string TimeLeftText(int64_t until_ms, int64_t now_ms) {
   const int64_t left = until_ms - now_ms;
-  constexpr int64_t kMinute = 60 * 1000, kHour = 60 * kMinute, kDay = 24 * kHour;
+  constexpr int64_t kMinute = 60 * 1000, kHour = 60 * kMinute;
   if (left < 0) return "verstreken";
   if (left >= 2 * kDay) return "nog " + Plural(left / kDay, "dag", "dagen");
   if (left >= kHour) return "nog " + Plural(left / kHour, "uur", "uur");
@@ -54,7 +54,7 @@ std::string TimeLeftText(int64_t until_ms, int64_t now_ms) {
 }
 
 std::string DaysText(int64_t since_ms, int64_t now_ms) {
-  const int64_t days = (now_ms - since_ms) / (24 * 3600 * 1000LL);
+  const int64_t days = (now_ms - since_ms) / kDay;
   if (days <= 0) return "vandaag";
   return Plural(days, "dag", "dagen");
 }

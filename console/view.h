@@ -14,6 +14,9 @@
 
 namespace kp::console {
 
+// One day in milliseconds, as the pages count deadlines and ages.
+inline constexpr int64_t kDay = 24 * 3600 * 1000LL;
+
 // "30-11-2026 14:05" and "30-11-2026", in the machine's local time zone.
 std::string DateTimeText(int64_t ms);
 std::string DateText(int64_t ms);
