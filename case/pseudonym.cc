@@ -77,7 +77,8 @@ Status WritePseudonymKeyFile(const PseudonymKey& key, const std::string& path) {
   if (key.key.size() != kPseudonymKeyBytes) return InvalidArgumentError("a pseudonym key is 32 bytes");
   const std::string head = std::string("# Ketenpoort region pseudonym key (AVG art. 15 lookups). Secret: mode 0600;\n"
                                        "# held by coordinators' clients and privacy officers only, never the gateway.\n") +
-                           kPseudonymKeyMagic + "\nid: " + key.id + "\ncreated: " + FormatRfc3339Millis(key.created_ms) + "\nkey: ";
+                           kPseudonymKeyMagic + "\nid: " + key.id + "\ncreated: " + FormatRfc3339Millis(key.created_ms) +
+                           "\nkey: ";
   const std::string tail = "\ncheck: " + PseudonymKeyCheck(key) + "\n";
   SecretBytes b64 = key.key.ToBase64();
   SecretBytes text(head.size() + b64.size() + tail.size());
@@ -90,7 +91,9 @@ Status WritePseudonymKeyFile(const PseudonymKey& key, const std::string& path) {
 Result<PseudonymKey> LoadPseudonymKeyFile(const std::string& path) {
   KP_ASSIGN_OR_RETURN(SecretBytes file, ReadSecretFile(path, kMaxKeyFileBytes, "pseudonym key file"));
   std::string_view text = file.view();
-  if (text.find(kPseudonymKeyMagic) == std::string_view::npos) return Damaged(path, "it is not a Ketenpoort pseudonym key file");
+  if (text.find(kPseudonymKeyMagic) == std::string_view::npos) {
+    return Damaged(path, "it is not a Ketenpoort pseudonym key file");
+  }
   PseudonymKey k;
   k.id = std::string(Field(text, "id"));
   if (Status s = ValidateParticipantId(k.id, "pseudonym key id"); !s.ok()) return Damaged(path, s.message());

@@ -71,8 +71,8 @@ Status DealerClient::Open() {
       Guard(what, [&] { sock = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer); }));
   // Before connect: the guard must see the first connection too.
   transport_internal::ReceiveGuardOptions guard;
-  guard.max_bytes_ahead = transport_internal::MaxBytesAhead(options_.max_unread_bytes_per_connection, options_.receive_hwm,
-                                                            options_.max_message_bytes);
+  guard.max_bytes_ahead = transport_internal::MaxBytesAhead(options_.max_unread_bytes_per_connection,
+                                                            options_.receive_hwm, options_.max_message_bytes);
   guard.relay_endpoint = monitor_endpoint_;
   guard.peer_label = "the gateway";
   auto started = transport_internal::ReceiveGuard::Start(context_, *sock, std::move(guard));

@@ -30,8 +30,8 @@ Result<std::unique_ptr<RouterServer>> RouterServer::Create(zmq::context_t& conte
   std::unique_ptr<RouterServer> server(new RouterServer());
   server->max_parked_per_peer_ = options.max_parked_per_peer;
   transport_internal::ReceiveGuardOptions guard;
-  guard.max_bytes_ahead = transport_internal::MaxBytesAhead(options.max_unread_bytes_per_connection, options.receive_hwm,
-                                                            options.max_message_bytes);
+  guard.max_bytes_ahead = transport_internal::MaxBytesAhead(options.max_unread_bytes_per_connection,
+                                                            options.receive_hwm, options.max_message_bytes);
   std::unique_ptr<zmq::socket_t> sock;
   Status s = Guard("cannot make the gateway socket", [&] {
     sock = std::make_unique<zmq::socket_t>(context, zmq::socket_type::router);
