@@ -1,7 +1,6 @@
-// The times the tests share. Each test file names the ones it uses with a
-// using-declaration (`using test::kNow;`), which may repeat: the test
-// folders are compiled in unity batches (cmake/KetenpoortHelpers.cmake,
-// kp_test), where a constant defined in two files of one batch would clash.
+// The times the tests share, defined once instead of in thirty test files.
+// Each test file names the ones it uses with a using-declaration
+// (`using test::kNow;`).
 #ifndef KETENPOORT_TESTS_TESTING_TEST_TIME_H_
 #define KETENPOORT_TESTS_TESTING_TEST_TIME_H_
 
