@@ -139,12 +139,8 @@ Status LogWriter::Recover() {
   std::string error;
   std::string nodes;
   uint64_t good_end = state.records_offset;
-  bool kept_at_most = false;
   for (;;) {
-    if (range.size() >= keep) {
-      kept_at_most = true;
-      break;
-    }
+    if (range.size() >= keep) break;
     DecodeResult r = scanner.Next(&frame, &error);
     if (r != DecodeResult::kOk) break;
     if (frame.index != range.size()) {
@@ -167,7 +163,7 @@ Status LogWriter::Recover() {
   KP_RETURN_IF_ERROR(tree_->Append(nodes));
   if (good_end < records_->Size()) {
     cut_tail_bytes_ = records_->Size() - good_end;
-    if (kept_at_most) {
+    if (range.size() >= keep) {  // stopped at the records it may keep
       spdlog::warn(
           "audit log {}: cutting the {} bytes written after record {}, the last one a sync made durable before "
           "it failed: the disk may not hold them; they are appended again",

@@ -339,6 +339,15 @@ void ExpectSameTree(const std::string& note_a, const std::string& note_b) {
   EXPECT_EQ(a.root, b.root);
 }
 
+// Stages SampleRecord(first) .. SampleRecord(last) in `w`, in order, onto
+// *staged (the gateway's outbox). Call with ASSERT_NO_FATAL_FAILURE.
+void StageSamples(LogWriter& w, int first, int last, std::vector<StagedRecord>* staged) {
+  for (int i = first; i <= last; ++i) {
+    ASSERT_OK_AND_ASSIGN(StagedRecord r, w.Stage(SampleRecord(i)));
+    staged->push_back(r);
+  }
+}
+
 TEST_F(AuditLogTest, StagedRecordsAppendLaterAsTheSameLeavesAndOnlyOnce) {
   // Staged by one writer (the gateway before a crash), appended by the next
   // from where they were kept (the case database's outbox).
@@ -381,10 +390,7 @@ TEST_F(AuditLogTest, StagedRecordsWrittenWithoutASyncComeBackWholeAfterAPowerCut
     auto w = OpenWriter();
     ASSERT_NE(w, nullptr);
     ASSERT_THAT(w->Append(SampleRecord(0)), IsOk());
-    for (int i = 1; i <= 3; ++i) {
-      ASSERT_OK_AND_ASSIGN(StagedRecord r, w->Stage(SampleRecord(i)));
-      staged.push_back(r);
-    }
+    ASSERT_NO_FATAL_FAILURE(StageSamples(*w, 1, 3, &staged));
     ASSERT_OK_AND_ASSIGN(head, w->SignHead());
     ASSERT_THAT(w->WriteStaged(staged), IsOk());
     EXPECT_EQ(w->size(), 4u);          // written, and counted
@@ -478,10 +484,7 @@ TEST_F(AuditLogTest, AStagedAppendWhoseSyncFailedIsNotCountedDurable) {
   ASSERT_NE(w, nullptr);
   ASSERT_THAT(w->Append(SampleRecord(0)), IsOk());
   std::vector<StagedRecord> staged;
-  for (int i = 1; i <= 2; ++i) {
-    ASSERT_OK_AND_ASSIGN(StagedRecord r, w->Stage(SampleRecord(i)));
-    staged.push_back(r);
-  }
+  ASSERT_NO_FATAL_FAILURE(StageSamples(*w, 1, 2, &staged));
   storage.FailNextSync();
   EXPECT_FALSE(w->AppendStaged(staged).ok());
   EXPECT_EQ(w->durable_size(), 1u);
@@ -501,10 +504,7 @@ TEST_F(AuditLogTest, AReopenAfterAFailedSyncCutsWhatThatSyncDidNotMakeDurable) {
     auto w = OpenWriter({.storage = &storage});
     ASSERT_NE(w, nullptr);
     ASSERT_THAT(w->Append(SampleRecord(0)), IsOk());
-    for (int i = 1; i <= 3; ++i) {
-      ASSERT_OK_AND_ASSIGN(StagedRecord r, w->Stage(SampleRecord(i)));
-      staged.push_back(r);
-    }
+    ASSERT_NO_FATAL_FAILURE(StageSamples(*w, 1, 3, &staged));
     ASSERT_OK_AND_ASSIGN(head, w->SignHead());
     ASSERT_THAT(w->WriteStaged(staged), IsOk());
     storage.FailNextSync();
